@@ -1,0 +1,3 @@
+from schema_review.cli import main
+
+main()

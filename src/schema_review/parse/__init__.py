@@ -1,0 +1,15 @@
+"""Parsing: SQL text -> statements with source spans. Parser nodes stay inside this package."""
+
+from schema_review.parse.expressions import Expression, node_name, strip_locations
+from schema_review.parse.postgres import ParseProblem, Statement, parse_postgres
+from schema_review.parse.source import SourceFile
+
+__all__ = [
+    "Expression",
+    "ParseProblem",
+    "SourceFile",
+    "Statement",
+    "node_name",
+    "parse_postgres",
+    "strip_locations",
+]

@@ -1,0 +1,182 @@
+"""PostgreSQL parsing with pglast on its fast path.
+
+`pglast.parser.parse_sql_json` returns libpg_query's JSON; decoding it with the stdlib
+is several times cheaper than building pglast Node objects (see NOTES.md). We keep the
+decoded dicts and never build Node objects unless an expression must be printed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pglast import parser as pg_parser
+
+from schema_review.parse.expressions import Expression
+from schema_review.parse.source import SourceFile
+
+# Whitespace and comments that libpg_query counts as part of the next statement.
+_LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
+
+
+@dataclass(slots=True, eq=False)
+class Statement:
+    """One parsed statement and where it is in its file.
+
+    `node` holds the statement's fields as libpg_query names them; `kind` is its node
+    type (`CreateStmt`, `AlterTableStmt`, ...). Offsets are character offsets into
+    `source.text`; `trivia_start` is where the comments before the statement begin.
+    """
+
+    source: SourceFile
+    index: int
+    kind: str
+    node: dict[str, Any]
+    start: int
+    end: int
+    trivia_start: int
+    base: int = 0  # locations inside `node` are relative to this offset
+
+    def offset_of(self, node: dict[str, Any] | None) -> int | None:
+        """The character offset in the file of a node of this statement, if it has one."""
+        location = node.get("location") if node else None
+        if not isinstance(location, int) or location < 0:
+            return None
+        offset = self.base + location
+        return offset if self.start <= offset <= self.end else None
+
+    def expression(self, node: dict[str, Any] | None) -> Expression | None:
+        """An expression node of this statement, printed only when someone asks."""
+        if not node:
+            return None
+        return Expression(self.text, self.start - self.base, node)
+
+    @property
+    def text(self) -> str:
+        return self.source.text[self.start : self.end]
+
+    @property
+    def file(self) -> str:
+        return self.source.display
+
+    @property
+    def line(self) -> int:
+        return self.source.position(self.start)[0]
+
+    @property
+    def column(self) -> int:
+        return self.source.position(self.start)[1]
+
+    @property
+    def end_line(self) -> int:
+        return self.source.position(max(self.start, self.end - 1))[0]
+
+    @property
+    def end_column(self) -> int:
+        return self.source.position(max(self.start, self.end - 1))[1]
+
+    @property
+    def leading_comments(self) -> str:
+        return self.source.text[self.trivia_start : self.start]
+
+    def __repr__(self) -> str:
+        return f"<Statement {self.kind} {self.file}:{self.line}>"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseProblem:
+    """A part of a file that pglast could not parse."""
+
+    source: SourceFile
+    offset: int
+    message: str
+
+    @property
+    def line(self) -> int:
+        return self.source.position(self.offset)[0]
+
+    @property
+    def column(self) -> int:
+        return self.source.position(self.offset)[1]
+
+
+def parse_postgres(source: SourceFile) -> tuple[list[Statement], list[ParseProblem]]:
+    """Parse a file into statements; on a syntax error, keep every statement that parses.
+
+    A file with an error is split with pglast's scanner and each piece is parsed alone,
+    so one bad statement costs only itself and its finding points at the error.
+    """
+    text = source.text
+    try:
+        decoded = json.loads(pg_parser.parse_sql_json(text))
+    except pg_parser.ParseError as error:
+        return _parse_piecewise(source, _problem(source, error, 0))
+    statements: list[Statement] = []
+    _collect(source, decoded, 0, len(text), statements)
+    return statements, []
+
+
+def _collect(
+    source: SourceFile,
+    decoded: dict[str, Any],
+    base: int,
+    limit: int,
+    out: list[Statement],
+) -> None:
+    # Comments before a statement start after the previous statement, or at the start of
+    # this piece when the file was split after a syntax error.
+    text = source.text
+    for raw in decoded.get("stmts", ()):
+        location = base + raw.get("stmt_location", 0)
+        length = raw.get("stmt_len", 0)
+        end = location + length if length else limit
+        start = _LEADING_TRIVIA.match(text, location, end)
+        begin = start.end() if start else location
+        while end > begin and text[end - 1].isspace():
+            end -= 1
+        ((kind, node),) = raw["stmt"].items()
+        trivia_start = max(out[-1].end if out else 0, base)
+        if trivia_start < len(text) and text[trivia_start] == ";":
+            trivia_start += 1
+        out.append(Statement(source, len(out), kind, node, begin, end, trivia_start, base))
+
+
+def _parse_piecewise(
+    source: SourceFile, first: ParseProblem
+) -> tuple[list[Statement], list[ParseProblem]]:
+    """Parse statement by statement after `first`, the whole file's first error."""
+    text = source.text
+    try:
+        pieces = pg_parser.split(text, with_parser=False, only_slices=True)
+    except pg_parser.ParseError:
+        return [], [first]
+    statements: list[Statement] = []
+    problems: list[ParseProblem] = []
+    for piece in pieces:
+        chunk = text[piece.start : piece.stop]
+        try:
+            decoded = json.loads(pg_parser.parse_sql_json(chunk))
+        except pg_parser.ParseError as error:
+            # The whole-file error is the most precise one for its own statement (a piece
+            # ends before its ';', so alone it would fail "at end of input").
+            if piece.start <= first.offset <= piece.stop + 1:
+                problems.append(first)
+            else:
+                problems.append(_problem(source, error, piece.start, piece.stop))
+            continue
+        _collect(source, decoded, piece.start, piece.stop, statements)
+    if first not in problems:
+        problems.insert(0, first)
+    return statements, problems
+
+
+def _problem(
+    source: SourceFile, error: pg_parser.ParseError, base: int, stop: int | None = None
+) -> ParseProblem:
+    message = str(error.args[0]) if error.args else str(error)
+    offset = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else 0
+    if stop is not None and "end of input" in message:
+        return ParseProblem(source, stop, message)
+    return ParseProblem(source, base + offset, message)

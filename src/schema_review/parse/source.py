@@ -1,0 +1,46 @@
+"""Source text with positions: character offsets to 1-based lines and columns."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True, eq=False)
+class SourceFile:
+    """One migration file's text, as it is replayed.
+
+    `display` is the path shown in findings; `order` is the file's position in its
+    migration set (apply order), used to sort findings and to tell "earlier file" apart.
+    """
+
+    display: str
+    text: str
+    order: int = 0
+    set_index: int = 0
+    # What fingerprints name the file by: its path within its migration folder, so a
+    # finding keeps its fingerprint when the folder is linted from elsewhere.
+    identity: str = ""
+    _line_starts: list[int] = field(default_factory=list, repr=False)
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """Return the 1-based (line, column) of a character offset."""
+        if not self._line_starts:
+            starts = [0]
+            find = self.text.find
+            pos = find("\n")
+            while pos != -1:
+                starts.append(pos + 1)
+                pos = find("\n", pos + 1)
+            self._line_starts = starts
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect_right(self._line_starts, offset)
+        return line, offset - self._line_starts[line - 1] + 1
+
+    def line_text(self, line: int) -> str:
+        self.position(0)
+        if line < 1 or line > len(self._line_starts):
+            return ""
+        start = self._line_starts[line - 1]
+        end = self.text.find("\n", start)
+        return self.text[start : end if end != -1 else len(self.text)]
