@@ -1,0 +1,494 @@
+"""Schema objects as the replay leaves them, each with its history.
+
+Model objects are plain mutable dataclasses: the replay changes them statement by
+statement. Facts that rules ask about (is this foreign key covered by an index? was
+this table created in the file that changes it?) are properties here, so the YAML rules
+stay short and declarative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from schema_review.parse import Expression, Statement
+
+# libpg_query's internal type names -> the names people write.
+TYPE_DISPLAY = {
+    "int2": "smallint",
+    "int4": "integer",
+    "int8": "bigint",
+    "float4": "real",
+    "float8": "double precision",
+    "bool": "boolean",
+    "varchar": "varchar",
+    "bpchar": "char",
+    "timestamp": "timestamp",
+    "timestamptz": "timestamptz",
+    "time": "time",
+    "timetz": "timetz",
+    "interval": "interval",
+    "numeric": "numeric",
+    "bit": "bit",
+    "varbit": "varbit",
+}
+
+FK_ACTIONS = {
+    "a": "NO ACTION",
+    "r": "RESTRICT",
+    "c": "CASCADE",
+    "n": "SET NULL",
+    "d": "SET DEFAULT",
+}
+
+
+@dataclass(slots=True, eq=False)
+class Event:
+    """One thing a statement did to an object: created, altered, renamed, dropped ..."""
+
+    action: str
+    statement: Statement
+    detail: str = ""
+    # Where in the file the object itself is written (a column or constraint inside a
+    # CREATE TABLE), when that is more precise than the statement's start.
+    offset: int | None = None
+
+    @property
+    def file(self) -> str:
+        return self.statement.file
+
+    @property
+    def line(self) -> int:
+        if self.offset is not None:
+            return self.statement.source.position(self.offset)[0]
+        return self.statement.line
+
+    def __str__(self) -> str:
+        suffix = f" ({self.detail})" if self.detail else ""
+        return f"{self.action} at {self.file}:{self.line}{suffix}"
+
+
+@dataclass(slots=True, eq=False)
+class SchemaObject:
+    """Common part of every object: its name, where it came from, what happened to it."""
+
+    kind: ClassVar[str] = "object"
+
+    name: str
+    history: list[Event] = field(default_factory=list, kw_only=True)
+    dropped: bool = field(default=False, kw_only=True)
+    # The object that had this identity before, when this one re-creates a dropped one.
+    previous: SchemaObject | None = field(default=None, kw_only=True)
+
+    @property
+    def qualified_name(self) -> str:
+        return self.name
+
+    @property
+    def created(self) -> Event | None:
+        for event in self.history:
+            if event.action == "created":
+                return event
+        return None
+
+    @property
+    def defined(self) -> Event | None:
+        """The statement that last (re)defined the object: where its findings are reported."""
+        for event in reversed(self.history):
+            if event.action in ("created", "replaced", "retyped"):
+                return event
+        return self.history[0] if self.history else None
+
+    @property
+    def last_change(self) -> Event | None:
+        return self.history[-1] if self.history else None
+
+    @property
+    def dropped_event(self) -> Event | None:
+        for event in reversed(self.history):
+            if event.action == "dropped":
+                return event
+        return None
+
+    @property
+    def dropped_with_parent(self) -> bool:
+        """Dropped because its table (or column) was, not by a statement of its own."""
+        event = self.dropped_event
+        return event is not None and event.detail.startswith("with its")
+
+    def record(
+        self, action: str, statement: Statement, detail: str = "", offset: int | None = None
+    ) -> None:
+        self.history.append(Event(action, statement, detail, offset))
+
+
+@dataclass(slots=True, eq=False)
+class TypeName:
+    """A column's type as written, normalised: `bigint`, `varchar(255)`, `text[]`."""
+
+    name: str
+    schema: str | None = None
+    modifiers: tuple[str, ...] = ()
+    array: bool = False
+
+    @property
+    def sql(self) -> str:
+        text = f"{self.schema}.{self.name}" if self.schema else self.name
+        if self.modifiers:
+            text += f"({', '.join(self.modifiers)})"
+        return text + ("[]" if self.array else "")
+
+    @property
+    def base(self) -> str:
+        return self.name
+
+    @property
+    def serial(self) -> bool:
+        return self.name in ("serial", "bigserial", "smallserial", "serial4", "serial8", "serial2")
+
+    def __str__(self) -> str:
+        return self.sql
+
+
+@dataclass(slots=True, eq=False)
+class Column(SchemaObject):
+    kind: ClassVar[str] = "column"
+
+    table: Table
+    type: TypeName
+    not_null: bool = False
+    default: Expression | None = None
+    identity: str | None = None  # 'always' or 'by default'
+    generated: Expression | None = None  # the expression of a stored generated column
+    serial_sequence: str | None = None  # the sequence behind a serial column
+    comment: str | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.table.qualified_name}.{self.name}"
+
+    @property
+    def has_default(self) -> bool:
+        """A value for existing rows: DEFAULT, identity, generated or serial."""
+        return (
+            self.default is not None
+            or self.identity is not None
+            or self.generated is not None
+            or self.type.serial
+        )
+
+    @property
+    def nullable(self) -> bool:
+        return not self.not_null and not self.in_primary_key
+
+    @property
+    def in_primary_key(self) -> bool:
+        pk = self.table.primary_key
+        return pk is not None and self.name in pk.columns
+
+
+@dataclass(slots=True, eq=False)
+class Constraint(SchemaObject):
+    """PRIMARY KEY, UNIQUE, CHECK, FOREIGN KEY or EXCLUDE constraint of a table."""
+
+    kind: ClassVar[str] = "constraint"
+
+    table: Table
+    type: str  # 'primary_key', 'unique', 'check', 'foreign_key', 'exclude'
+    columns: list[str] = field(default_factory=list)
+    expression: Expression | None = None
+    ref_table: str | None = None  # qualified name of the referenced table
+    ref_columns: list[str] = field(default_factory=list)
+    on_delete: str = "NO ACTION"
+    on_update: str = "NO ACTION"
+    not_valid: bool = False
+    deferrable: bool = False
+    using_index: str | None = None
+    include: list[str] = field(default_factory=list)
+    method: str = "btree"
+    predicate: Expression | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.table.qualified_name}.{self.name}"
+
+    @property
+    def definition(self) -> str:
+        """What the constraint enforces, whatever its name and however it was written."""
+        parts = [self.type, "(" + ", ".join(str(c) for c in self.columns) + ")"]
+        if self.expression is not None:
+            parts.append(f"CHECK {self.expression.key}")
+        if self.type == "foreign_key":
+            parts.append(f"REFERENCES {self.ref_table}({', '.join(self.ref_columns)})")
+            parts.append(f"ON DELETE {self.on_delete} ON UPDATE {self.on_update}")
+        if self.type == "exclude":
+            parts.append(f"USING {self.method}")
+        if self.predicate is not None:
+            parts.append(f"WHERE {self.predicate.key}")
+        if self.include:
+            parts.append(f"INCLUDE ({', '.join(self.include)})")
+        if self.deferrable:
+            parts.append("DEFERRABLE")
+        return " ".join(parts)
+
+    @property
+    def sql(self) -> str:
+        """The constraint as it would be written in ALTER TABLE ... ADD CONSTRAINT."""
+        columns = ", ".join(str(c) for c in self.columns)
+        if self.type == "primary_key":
+            return f"PRIMARY KEY ({columns})"
+        if self.type == "unique":
+            return f"UNIQUE ({columns})"
+        if self.type == "check":
+            return f"CHECK ({self.expression})"
+        if self.type == "foreign_key":
+            text = f"FOREIGN KEY ({columns}) REFERENCES {self.ref_table}"
+            if self.ref_columns:
+                text += f" ({', '.join(self.ref_columns)})"
+            if self.on_delete != "NO ACTION":
+                text += f" ON DELETE {self.on_delete}"
+            if self.on_update != "NO ACTION":
+                text += f" ON UPDATE {self.on_update}"
+            return text
+        return f"EXCLUDE USING {self.method} (...)"
+
+    @property
+    def is_foreign_key(self) -> bool:
+        return self.type == "foreign_key"
+
+    @property
+    def covering_index(self) -> Index | None:
+        """An index of the table whose leading columns are this constraint's columns.
+
+        Column order within the leading part does not matter: the lookups a foreign key
+        makes are equality on every column.
+        """
+        wanted: set[str | Expression] = set(self.columns)
+        if not wanted:
+            return None
+        for index in self.table.indexes:
+            if index.predicate is not None or index.dropped:
+                continue
+            leading = index.columns[: len(wanted)]
+            if len(leading) == len(wanted) and set(leading) == wanted:
+                return index
+        return None
+
+    @property
+    def columns_sql(self) -> str:
+        return ", ".join(str(c) for c in self.columns)
+
+
+@dataclass(slots=True, eq=False)
+class Index(SchemaObject):
+    """An index; PRIMARY KEY and UNIQUE constraints appear as indexes too (`constraint`)."""
+
+    kind: ClassVar[str] = "index"
+
+    schema: str
+    table: Table
+    columns: list[str | Expression] = field(default_factory=list)  # names or expressions
+    expressions: list[Expression] = field(default_factory=list)
+    include: list[str | Expression] = field(default_factory=list)
+    predicate: Expression | None = None
+    unique: bool = False
+    method: str = "btree"
+    constraint: Constraint | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def shape(self) -> tuple[tuple[str | Expression, ...], Expression | None, str]:
+        """What makes two indexes interchangeable: key columns, predicate, method."""
+        return tuple(self.columns), self.predicate, self.method
+
+    @property
+    def duplicate_of(self) -> Index | None:
+        """A live index of the same table with the same shape that makes this one redundant.
+
+        A unique index is never redundant to a plain one (it enforces something); a plain
+        one is redundant to a unique one. Otherwise a constraint's index wins over a plain
+        index, and the older index wins: the one reported is the one that can go.
+        """
+        mine = self.shape
+        position = self.table.indexes.index(self)
+        for other_position, other in enumerate(self.table.indexes):
+            if other is self or other.dropped or other.shape != mine:
+                continue
+            if self.unique != other.unique:
+                if other.unique:
+                    return other
+                continue
+            if (self.constraint is None) != (other.constraint is None):
+                if other.constraint is not None:
+                    return other
+                continue
+            if other_position < position:
+                return other
+        return None
+
+    @property
+    def columns_sql(self) -> str:
+        return ", ".join(str(c) for c in self.columns)
+
+
+@dataclass(slots=True, eq=False)
+class Policy(SchemaObject):
+    kind: ClassVar[str] = "policy"
+
+    table: Table
+    command: str = "all"
+    permissive: bool = True
+    roles: list[str] = field(default_factory=list)
+    using: Expression | None = None
+    with_check: Expression | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.table.qualified_name}.{self.name}"
+
+
+@dataclass(slots=True, eq=False)
+class Trigger(SchemaObject):
+    kind: ClassVar[str] = "trigger"
+
+    table: Table
+    function: str = ""
+    timing: str = ""
+    events: list[str] = field(default_factory=list)
+    for_each_row: bool = False
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.table.qualified_name}.{self.name}"
+
+
+@dataclass(slots=True, eq=False)
+class Table(SchemaObject):
+    kind: ClassVar[str] = "table"
+
+    schema: str
+    columns: dict[str, Column] = field(default_factory=dict)
+    constraints: dict[str, Constraint] = field(default_factory=dict)
+    indexes: list[Index] = field(default_factory=list)
+    policies: dict[str, Policy] = field(default_factory=dict)
+    triggers: dict[str, Trigger] = field(default_factory=dict)
+    partitioned: bool = False
+    partition_of: str | None = None
+    unlogged: bool = False
+    rls_enabled: bool = False
+    rls_forced: bool = False
+    comment: str | None = None
+    # Known only from statements that change it: created before the files we replay.
+    external: bool = False
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def primary_key(self) -> Constraint | None:
+        for constraint in self.constraints.values():
+            if constraint.type == "primary_key":
+                return constraint
+        return None
+
+    @property
+    def foreign_keys(self) -> list[Constraint]:
+        return [c for c in self.constraints.values() if c.type == "foreign_key"]
+
+    @property
+    def checks(self) -> list[Constraint]:
+        return [c for c in self.constraints.values() if c.type == "check"]
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.columns)
+
+    @property
+    def has_primary_key(self) -> bool:
+        """A primary key of its own, or, for a partition, its parent's."""
+        return self.primary_key is not None
+
+    @property
+    def live_indexes(self) -> list[Index]:
+        return [i for i in self.indexes if not i.dropped]
+
+
+@dataclass(slots=True, eq=False)
+class EnumType(SchemaObject):
+    kind: ClassVar[str] = "type"
+
+    schema: str
+    values: list[str] = field(default_factory=list)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(slots=True, eq=False)
+class Sequence(SchemaObject):
+    kind: ClassVar[str] = "sequence"
+
+    schema: str
+    owned_by: str | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(slots=True, eq=False)
+class View(SchemaObject):
+    kind: ClassVar[str] = "view"
+
+    schema: str
+    materialized: bool = False
+    security_invoker: bool = False
+    query: str | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(slots=True, eq=False)
+class Function(SchemaObject):
+    kind: ClassVar[str] = "function"
+
+    schema: str
+    arguments: str = ""  # the argument types, as a signature: "uuid, text"
+    returns: str | None = None
+    language: str = "sql"
+    security_definer: bool = False
+    volatility: str = "volatile"
+    config: dict[str, str] = field(default_factory=dict)  # SET options: search_path ...
+    body: str | None = None
+    procedure: bool = False
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def signature(self) -> str:
+        return f"{self.qualified_name}({self.arguments})"
+
+    @property
+    def search_path(self) -> str | None:
+        return self.config.get("search_path")
+
+
+@dataclass(slots=True, eq=False)
+class Extension(SchemaObject):
+    kind: ClassVar[str] = "extension"
+
+    schema: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Schema(SchemaObject):
+    kind: ClassVar[str] = "schema"

@@ -1,0 +1,1467 @@
+"""Replay parsed statements, in apply order, into an in-memory schema.
+
+One handler per statement kind, found by name (`_on_<Kind>`), the way sqlglot's
+generator finds `<key>_sql`. A statement without a handler is kept as opaque; a handler
+that fails on an odd statement records an internal error for that statement and the
+replay goes on, so one surprise never stops a run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from schema_review.model.objects import (
+    FK_ACTIONS,
+    TYPE_DISPLAY,
+    Column,
+    Constraint,
+    EnumType,
+    Extension,
+    Function,
+    Index,
+    Policy,
+    Schema,
+    SchemaObject,
+    Sequence,
+    Table,
+    Trigger,
+    TypeName,
+    View,
+)
+from schema_review.parse import (
+    Expression,
+    SourceFile,
+    Statement,
+    node_name,
+    strip_locations,
+)
+
+Json = dict[str, Any]
+
+_SERIAL_TYPES = {
+    "serial": "integer",
+    "serial4": "integer",
+    "bigserial": "bigint",
+    "serial8": "bigint",
+    "smallserial": "smallint",
+    "serial2": "smallint",
+}
+
+
+@dataclass(slots=True, eq=False)
+class Change:
+    """What one statement (or one ALTER TABLE sub-command) did, as statement rules see it.
+
+    `table_existed` is true when the table was not created earlier in the same file
+    (tables the replay never saw created count as existing: they were made elsewhere).
+    """
+
+    kind: str
+    statement: Statement
+    table: Table | None = None
+    column: Column | None = None
+    constraint: Constraint | None = None
+    index: Index | None = None
+    object: SchemaObject | None = None
+    table_existed: bool = True
+    if_not_exists: bool = False
+    guarded: bool = False
+    concurrently: bool = False
+    missing_ok: bool = False
+    inline: bool = False
+    noop: bool = False  # IF NOT EXISTS on something that exists: the statement does nothing
+    detail: str = ""
+
+    @property
+    def file(self) -> str:
+        return self.statement.file
+
+    @property
+    def text(self) -> str:
+        return self.statement.text
+
+    @property
+    def statement_kind(self) -> str:
+        return self.statement.kind
+
+    @property
+    def label(self) -> str:
+        """The statement in a few words: `CREATE INDEX users_email_idx`, `ADD COLUMN ...`."""
+        words = _CHANGE_WORDS.get(self.kind, self.kind.replace("_", " ").upper())
+        name = self.object_name or self.detail
+        return f"{words} {name}" if name else words
+
+    @property
+    def object_name(self) -> str | None:
+        for candidate in (self.column, self.constraint, self.index, self.object, self.table):
+            if candidate is not None:
+                return candidate.qualified_name
+        return None
+
+
+@dataclass(slots=True, eq=False)
+class SchemaModel:
+    """The schema after the replay, plus everything that happened on the way."""
+
+    tables: dict[tuple[str, str], Table] = field(default_factory=dict)
+    indexes: dict[tuple[str, str], Index] = field(default_factory=dict)
+    types: dict[tuple[str, str], EnumType] = field(default_factory=dict)
+    sequences: dict[tuple[str, str], Sequence] = field(default_factory=dict)
+    views: dict[tuple[str, str], View] = field(default_factory=dict)
+    functions: dict[tuple[str, str, str], Function] = field(default_factory=dict)
+    extensions: dict[str, Extension] = field(default_factory=dict)
+    schemas: dict[str, Schema] = field(default_factory=dict)
+    # Every object ever created, dropped ones included, in creation order.
+    archive: list[SchemaObject] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    statements: list[Statement] = field(default_factory=list)
+    opaque: list[Statement] = field(default_factory=list)
+    internal_errors: list[tuple[Statement, str]] = field(default_factory=list)
+
+    def live_tables(self) -> list[Table]:
+        return [t for t in self.tables.values() if not t.external]
+
+    def objects_of_kind(self, kind: str) -> list[Any]:
+        """Live objects of the final schema, for final-schema rules."""
+        tables = self.live_tables()
+        if kind == "table":
+            return tables
+        if kind == "column":
+            return [c for t in tables for c in t.columns.values()]
+        if kind == "constraint":
+            return [c for t in tables for c in t.constraints.values()]
+        if kind == "foreign_key":
+            return [c for t in tables for c in t.foreign_keys]
+        if kind == "index":
+            return [i for t in tables for i in t.live_indexes]
+        if kind == "policy":
+            return [p for t in tables for p in t.policies.values()]
+        if kind == "trigger":
+            return [g for t in tables for g in t.triggers.values()]
+        if kind == "function":
+            return list(self.functions.values())
+        if kind == "type":
+            return list(self.types.values())
+        if kind == "sequence":
+            return list(self.sequences.values())
+        if kind == "view":
+            return list(self.views.values())
+        if kind == "extension":
+            return list(self.extensions.values())
+        if kind == "schema":
+            return list(self.schemas.values())
+        raise KeyError(kind)
+
+    def history_of_kind(self, kind: str) -> list[SchemaObject]:
+        """Every incarnation of objects of a kind, dropped ones included."""
+        if kind == "foreign_key":
+            return [
+                o for o in self.archive if isinstance(o, Constraint) and o.type == "foreign_key"
+            ]
+        return [o for o in self.archive if o.kind == kind]
+
+    def table(self, qualified: str) -> Table | None:
+        schema, _, name = qualified.rpartition(".")
+        return self.tables.get((schema or "public", name))
+
+
+FINAL_KINDS = (
+    "table",
+    "column",
+    "constraint",
+    "foreign_key",
+    "index",
+    "policy",
+    "trigger",
+    "function",
+    "type",
+    "sequence",
+    "view",
+    "extension",
+    "schema",
+)
+
+
+def replay(statements: Iterable[Statement]) -> SchemaModel:
+    """Replay statements in order into a new schema model."""
+    replayer = _Replayer()
+    for statement in statements:
+        replayer.apply(statement)
+    return replayer.model
+
+
+class _Replayer:
+    def __init__(self) -> None:
+        self.model = SchemaModel()
+        self.search_path = "public"
+        self.current_file: SourceFile | None = None
+        # (kind, qualified name) dropped with IF EXISTS earlier in the current file: a
+        # guard that makes the following CREATE safe to re-run.
+        self.dropped_if_exists: set[tuple[str, str]] = set()
+        self.graveyard: dict[tuple[str, str], SchemaObject] = {}
+        self.handlers: dict[str, Callable[[Statement], None]] = {
+            name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_on_")
+        }
+
+    # -- driving -------------------------------------------------------------------
+    def apply(self, statement: Statement) -> None:
+        if statement.source is not self.current_file:
+            self.current_file = statement.source
+            self.dropped_if_exists = set()
+        self.model.statements.append(statement)
+        handler = self.handlers.get(statement.kind)
+        if handler is None:
+            self.model.opaque.append(statement)
+            return
+        try:
+            handler(statement)
+        except Exception as error:  # keep replaying: record, never crash
+            self.model.internal_errors.append((statement, f"{type(error).__name__}: {error}"))
+
+    def change(self, kind: str, statement: Statement, **fields: Any) -> Change:
+        table = fields.get("table")
+        if "table_existed" not in fields:
+            fields["table_existed"] = self.existed_before_file(table)
+        # Statement rules judge a column or constraint as the statement left it, not as
+        # later files changed it (a VALIDATE two lines later must not hide NOT VALID).
+        for name in ("column", "constraint"):
+            if fields.get(name) is not None:
+                fields[name] = copy.copy(fields[name])
+        item = Change(kind, statement, **fields)
+        self.model.changes.append(item)
+        return item
+
+    def existed_before_file(self, obj: SchemaObject | None) -> bool:
+        if obj is None:
+            return True
+        created = obj.created
+        return created is None or created.statement.source is not self.current_file
+
+    # -- names -----------------------------------------------------------------------
+    def schema_of(self, schema: str | None) -> str:
+        return schema or self.search_path
+
+    def range_var(self, rel: Json) -> tuple[str, str]:
+        return self.schema_of(rel.get("schemaname")), rel.get("relname", "")
+
+    def find_table(self, rel: Json) -> Table | None:
+        schema = rel.get("schemaname")
+        name = rel.get("relname", "")
+        if schema:
+            return self.model.tables.get((schema, name))
+        return self.model.tables.get((self.search_path, name)) or self.model.tables.get(
+            ("public", name)
+        )
+
+    def table_for_alter(self, rel: Json, statement: Statement) -> Table:
+        """The table an ALTER names; one never seen created is recorded as external."""
+        table = self.find_table(rel)
+        if table is None:
+            schema, name = self.range_var(rel)
+            table = Table(name, schema=schema, external=True)
+            table.record("referenced", statement, "created outside the replayed files")
+            self.model.tables[(schema, name)] = table
+        return table
+
+    def split_name(self, names: list[str]) -> tuple[str, str]:
+        if len(names) >= 2:
+            return names[-2], names[-1]
+        return self.search_path, names[-1] if names else ""
+
+    # -- objects' lives --------------------------------------------------------------
+    def born(
+        self, obj: SchemaObject, statement: Statement, detail: str = "", offset: int | None = None
+    ) -> None:
+        key = (obj.kind, obj.qualified_name)
+        obj.previous = self.graveyard.pop(key, None)
+        obj.record("created", statement, detail, offset)
+        self.model.archive.append(obj)
+
+    def died(self, obj: SchemaObject, statement: Statement, detail: str = "") -> None:
+        obj.dropped = True
+        obj.record("dropped", statement, detail)
+        self.graveyard[(obj.kind, obj.qualified_name)] = obj
+
+    def drop_table_object(self, table: Table, statement: Statement, detail: str = "") -> None:
+        for column in table.columns.values():
+            column.dropped = True
+        for constraint in table.constraints.values():
+            self.died(constraint, statement, "with its table")
+        for index in table.indexes:
+            if not index.dropped:
+                index.dropped = True
+                index.record("dropped", statement, "with its table")
+                self.model.indexes.pop((index.schema, index.name), None)
+        self.died(table, statement, detail)
+
+    # -- types and expressions -----------------------------------------------------
+    def type_name(self, node: Json | None) -> TypeName:
+        if not node:
+            return TypeName("unknown")
+        names = node_name(node.get("names"))
+        schema: str | None = None
+        if len(names) >= 2:
+            schema, name = names[-2], names[-1]
+            if schema == "pg_catalog":
+                schema = None
+        else:
+            name = names[-1] if names else "unknown"
+        name = TYPE_DISPLAY.get(name, name)
+        modifiers = tuple(
+            _const_text(m) for m in node.get("typmods", ()) if _const_text(m) is not None
+        )
+        if name == "interval":
+            modifiers = ()  # interval's typmods encode fields, not a length
+        return TypeName(name, schema, modifiers, bool(node.get("arrayBounds")))  # type: ignore[arg-type]
+
+    # -- CREATE TABLE ----------------------------------------------------------------
+    def _on_CreateStmt(self, statement: Statement) -> None:
+        node = statement.node
+        schema, name = self.range_var(node["relation"])
+        existing = self.model.tables.get((schema, name))
+        if existing is not None and not existing.external:
+            if node.get("if_not_exists"):
+                self.change(
+                    "create_table",
+                    statement,
+                    table=existing,
+                    if_not_exists=True,
+                    guarded=True,
+                    noop=True,
+                )
+                return
+            self.drop_table_object(existing, statement, "replaced by CREATE TABLE")
+        elif existing is not None:
+            del self.model.tables[(schema, name)]
+        table = Table(name, schema=schema)
+        table.unlogged = node["relation"].get("relpersistence") == "u"
+        table.partitioned = "partspec" in node
+        if node.get("partbound") and node.get("inhRelations"):
+            parent = node["inhRelations"][0].get("RangeVar", {})
+            table.partition_of = ".".join(self.range_var(parent))
+        self.model.tables[(schema, name)] = table
+        self.born(table, statement)
+        inline_constraints: list[tuple[Json, str | None]] = []
+        for element in node.get("tableElts", ()):
+            if "ColumnDef" in element:
+                definition = element["ColumnDef"]
+                column = self.add_column(table, definition, statement)
+                for item in definition.get("constraints", ()):
+                    constraint = item.get("Constraint", {})
+                    if constraint.get("contype") in _TABLE_CONSTRAINTS:
+                        inline_constraints.append((constraint, column.name))
+            elif "Constraint" in element:
+                inline_constraints.append((element["Constraint"], None))
+        if table.partition_of:
+            parent_table = self.model.table(table.partition_of)
+            if parent_table is not None and not table.columns:
+                for parent_column in parent_table.columns.values():
+                    self.copy_column(table, parent_column, statement)
+        for constraint_node, column_name in inline_constraints:
+            self.add_constraint(table, constraint_node, statement, column_name)
+        guarded = bool(node.get("if_not_exists")) or ("table", table.qualified_name) in (
+            self.dropped_if_exists
+        )
+        self.change(
+            "create_table",
+            statement,
+            table=table,
+            if_not_exists=bool(node.get("if_not_exists")),
+            guarded=guarded,
+            table_existed=False,
+        )
+
+    def copy_column(self, table: Table, source: Column, statement: Statement) -> None:
+        column = Column(
+            source.name,
+            table=table,
+            type=source.type,
+            not_null=source.not_null,
+            default=source.default,
+        )
+        table.columns[column.name] = column
+        self.born(column, statement, "from the partitioned parent")
+
+    def add_column(self, table: Table, definition: Json, statement: Statement) -> Column:
+        type_node = definition.get("typeName")
+        column_type = self.type_name(type_node)
+        column = Column(definition.get("colname", ""), table=table, type=column_type)
+        if definition.get("is_not_null"):
+            column.not_null = True
+        if column_type.serial:
+            column.not_null = True
+            column.serial_sequence = f"{table.schema}.{table.name}_{column.name}_seq"
+        for item in definition.get("constraints", ()):
+            constraint = item.get("Constraint")
+            if constraint is None:
+                continue
+            contype = constraint.get("contype")
+            if contype == "CONSTR_NOTNULL":
+                column.not_null = True
+            elif contype == "CONSTR_NULL":
+                column.not_null = False
+            elif contype == "CONSTR_DEFAULT":
+                column.default = statement.expression(constraint.get("raw_expr"))
+            elif contype == "CONSTR_IDENTITY":
+                column.identity = (
+                    "always" if constraint.get("generated_when") == "a" else ("by default")
+                )
+                column.not_null = True
+            elif contype == "CONSTR_GENERATED":
+                column.generated = statement.expression(constraint.get("raw_expr"))
+            elif contype == "CONSTR_PRIMARY":
+                column.not_null = True
+        table.columns[column.name] = column
+        self.born(column, statement, offset=statement.offset_of(definition))
+        return column
+
+    # -- constraints -----------------------------------------------------------------
+    def add_constraint(
+        self,
+        table: Table,
+        node: Json,
+        statement: Statement,
+        column_name: str | None = None,
+    ) -> Constraint | None:
+        contype = node.get("contype")
+        kind = _TABLE_CONSTRAINTS.get(contype or "")
+        if kind is None:
+            if contype == "CONSTR_NOTNULL" and column_name is None:
+                # PostgreSQL 18's table-level NOT NULL constraint: a column property here.
+                for key in node_name(node.get("keys")):
+                    if key in table.columns:
+                        table.columns[key].not_null = True
+            return None
+        columns = node_name(node.get("keys")) or node_name(node.get("fk_attrs"))
+        if not columns and column_name is not None:
+            columns = [column_name]
+        constraint = Constraint(
+            "",
+            table=table,
+            type=kind,
+            columns=columns,
+            not_valid=bool(node.get("skip_validation")),
+            deferrable=bool(node.get("deferrable")),
+            using_index=node.get("indexname"),
+            include=node_name(node.get("including")),
+        )
+        if kind == "check":
+            constraint.expression = statement.expression(node.get("raw_expr"))
+            if not columns:
+                constraint.columns = _column_refs(node.get("raw_expr"))
+        elif kind == "foreign_key":
+            pk_table = node.get("pktable", {})
+            constraint.ref_table = ".".join(self.range_var(pk_table))
+            constraint.ref_columns = node_name(node.get("pk_attrs"))
+            if not constraint.ref_columns:
+                referenced = self.find_table(pk_table)
+                if referenced is not None and referenced.primary_key is not None:
+                    constraint.ref_columns = list(referenced.primary_key.columns)
+            constraint.on_delete = FK_ACTIONS.get(node.get("fk_del_action", "a"), "NO ACTION")
+            constraint.on_update = FK_ACTIONS.get(node.get("fk_upd_action", "a"), "NO ACTION")
+        elif kind == "exclude":
+            constraint.method = node.get("access_method", "gist")
+            constraint.columns = [
+                str(_index_elem_name(pair["List"]["items"][0], statement))
+                for pair in node.get("exclusions", ())
+                if "List" in pair
+            ]
+            constraint.predicate = statement.expression(node.get("where_clause"))
+        if kind in ("primary_key", "unique") and constraint.using_index:
+            index = self.model.indexes.get((table.schema, constraint.using_index))
+            if index is not None:
+                constraint.columns = [str(c) for c in index.columns]
+        constraint.name = node.get("conname") or self.default_constraint_name(table, constraint)
+        if kind == "primary_key":
+            for name in constraint.columns:
+                if name in table.columns:
+                    table.columns[name].not_null = True
+        table.constraints[constraint.name] = constraint
+        self.born(constraint, statement, offset=statement.offset_of(node))
+        if kind in ("primary_key", "unique"):
+            self.constraint_index(table, constraint, statement)
+        return constraint
+
+    def constraint_index(self, table: Table, constraint: Constraint, statement: Statement) -> None:
+        existing = None
+        if constraint.using_index:
+            existing = self.model.indexes.get((table.schema, constraint.using_index))
+        if existing is not None:
+            # ADD CONSTRAINT ... USING INDEX: the index becomes the constraint's.
+            self.model.indexes.pop((existing.schema, existing.name), None)
+            existing.name = constraint.name
+            existing.constraint = constraint
+            existing.record("altered", statement, f"now backs constraint {constraint.name}")
+            self.model.indexes[(table.schema, existing.name)] = existing
+            return
+        index = Index(
+            constraint.name,
+            schema=table.schema,
+            table=table,
+            columns=list(constraint.columns),
+            include=list(constraint.include),
+            unique=True,
+            constraint=constraint,
+        )
+        table.indexes.append(index)
+        self.model.indexes[(table.schema, index.name)] = index
+        created = constraint.created
+        self.born(
+            index,
+            statement,
+            f"for constraint {constraint.name}",
+            created.offset if created else None,
+        )
+
+    def default_constraint_name(self, table: Table, constraint: Constraint) -> str:
+        suffix = {
+            "primary_key": "pkey",
+            "unique": "key",
+            "check": "check",
+            "foreign_key": "fkey",
+            "exclude": "excl",
+        }[constraint.type]
+        if constraint.type == "primary_key":
+            parts = [table.name]
+        elif constraint.type == "check":
+            parts = [table.name, *constraint.columns[:1]]
+        else:
+            parts = [table.name, *constraint.columns]
+        return self.unique_name("_".join([*parts, suffix])[:63], table.constraints)
+
+    @staticmethod
+    def unique_name(base: str, taken: dict[str, Any] | dict[tuple[str, str], Any]) -> str:
+        def is_taken(name: str) -> bool:
+            return any(
+                (key == name) or (isinstance(key, tuple) and key[1] == name) for key in taken
+            )
+
+        if not is_taken(base):
+            return base
+        number = 1
+        while is_taken(f"{base}{number}"):
+            number += 1
+        return f"{base}{number}"
+
+    def drop_constraint(self, table: Table, name: str, statement: Statement) -> Constraint | None:
+        constraint: Constraint | None = table.constraints.pop(name, None)
+        if constraint is None:
+            return None
+        self.died(constraint, statement)
+        for index in table.indexes:
+            if index.constraint is constraint and not index.dropped:
+                index.dropped = True
+                index.record("dropped", statement, f"with constraint {name}")
+                self.model.indexes.pop((index.schema, index.name), None)
+        return constraint
+
+    # -- ALTER TABLE -------------------------------------------------------------------
+    def _on_AlterTableStmt(self, statement: Statement) -> None:
+        node = statement.node
+        objtype = node.get("objtype", "OBJECT_TABLE")
+        if objtype not in ("OBJECT_TABLE", "OBJECT_FOREIGN_TABLE"):
+            return
+        relation = node["relation"]
+        if node.get("missing_ok") and self.find_table(relation) is None:
+            self.change("alter_table", statement, missing_ok=True, detail="no such table")
+            return
+        table = self.table_for_alter(relation, statement)
+        existed = self.existed_before_file(table)
+        for item in node.get("cmds", ()):
+            command = item.get("AlterTableCmd")
+            if command is not None:
+                self.alter_table_command(table, command, statement, existed)
+
+    def alter_table_command(
+        self, table: Table, cmd: Json, statement: Statement, existed: bool
+    ) -> None:
+        subtype = cmd.get("subtype", "")
+        name = cmd.get("name", "")
+        missing_ok = bool(cmd.get("missing_ok"))
+        column: Column | None
+        constraint: Constraint | None
+
+        def emit(kind: str, **fields: Any) -> Change:
+            return self.change(kind, statement, table=table, table_existed=existed, **fields)
+
+        if subtype == "AT_AddColumn":
+            definition = cmd["def"]["ColumnDef"]
+            column_name = definition.get("colname", "")
+            if missing_ok and column_name in table.columns:
+                emit(
+                    "add_column",
+                    column=table.columns[column_name],
+                    if_not_exists=True,
+                    guarded=True,
+                    noop=True,
+                )
+                return
+            if column_name in table.columns:
+                self.died(table.columns.pop(column_name), statement, "replaced by ADD COLUMN")
+            column = self.add_column(table, definition, statement)
+            table.record("altered", statement, f"added column {column.name}")
+            emit("add_column", column=column, if_not_exists=missing_ok, guarded=missing_ok)
+            for item in definition.get("constraints", ()):
+                constraint_node = item.get("Constraint", {})
+                if constraint_node.get("contype") in _TABLE_CONSTRAINTS:
+                    constraint = self.add_constraint(table, constraint_node, statement, column.name)
+                    emit(
+                        "add_constraint",
+                        column=column,
+                        constraint=constraint,
+                        inline=True,
+                        if_not_exists=missing_ok,
+                        guarded=missing_ok,
+                    )
+        elif subtype == "AT_DropColumn":
+            column = table.columns.pop(name, None)
+            if column is None:
+                emit("drop_column", missing_ok=missing_ok, detail=f"no column {name}")
+                return
+            self.died(column, statement)
+            table.record("altered", statement, f"dropped column {name}")
+            for constraint_name, constraint in list(table.constraints.items()):
+                if name in constraint.columns:
+                    self.drop_constraint(table, constraint_name, statement)
+            for index in table.indexes:
+                if name in index.columns and not index.dropped:
+                    index.dropped = True
+                    index.record("dropped", statement, f"with column {name}")
+                    self.model.indexes.pop((index.schema, index.name), None)
+            emit("drop_column", column=column, missing_ok=missing_ok)
+        elif subtype == "AT_AlterColumnType":
+            column = table.columns.get(name)
+            definition = cmd.get("def", {}).get("ColumnDef", {})
+            new_type = self.type_name(definition.get("typeName"))
+            old_type = column.type if column else None
+            if column is not None:
+                column.type = new_type
+                column.record("retyped", statement, f"{old_type} -> {new_type}")
+            emit(
+                "alter_column_type",
+                column=column,
+                detail=f"{old_type} -> {new_type}" if old_type else str(new_type),
+            )
+        elif subtype in ("AT_SetNotNull", "AT_DropNotNull"):
+            column = table.columns.get(name)
+            if column is not None:
+                column.not_null = subtype == "AT_SetNotNull"
+                column.record(
+                    "altered", statement, "SET NOT NULL" if column.not_null else "DROP NOT NULL"
+                )
+            emit("set_not_null" if subtype == "AT_SetNotNull" else "drop_not_null", column=column)
+        elif subtype == "AT_ColumnDefault":
+            column = table.columns.get(name)
+            expression = cmd.get("def")
+            if column is not None:
+                column.default = statement.expression(expression)
+                column.record(
+                    "altered",
+                    statement,
+                    f"DEFAULT {column.default}" if expression else "DROP DEFAULT",
+                )
+            emit("set_default" if expression else "drop_default", column=column)
+        elif subtype == "AT_AddIdentity":
+            column = table.columns.get(name)
+            if column is not None:
+                column.identity = "identity"
+                column.not_null = True
+                column.record("altered", statement, "ADD GENERATED AS IDENTITY")
+            emit("add_identity", column=column)
+        elif subtype == "AT_DropIdentity":
+            column = table.columns.get(name)
+            if column is not None:
+                column.identity = None
+                column.record("altered", statement, "DROP IDENTITY")
+            emit("drop_identity", column=column)
+        elif subtype == "AT_AddConstraint":
+            constraint_node = cmd["def"]["Constraint"]
+            guarded = (
+                "constraint",
+                f"{table.qualified_name}.{constraint_node.get('conname')}",
+            ) in (self.dropped_if_exists)
+            constraint = self.add_constraint(table, constraint_node, statement)
+            if constraint is not None:
+                table.record("altered", statement, f"added constraint {constraint.name}")
+            emit("add_constraint", constraint=constraint, guarded=guarded)
+        elif subtype == "AT_DropConstraint":
+            constraint = self.drop_constraint(table, name, statement)
+            if constraint is None and missing_ok:
+                self.dropped_if_exists.add(("constraint", f"{table.qualified_name}.{name}"))
+            elif constraint is not None:
+                table.record("altered", statement, f"dropped constraint {name}")
+                if missing_ok:
+                    self.dropped_if_exists.add(("constraint", constraint.qualified_name))
+            emit("drop_constraint", constraint=constraint, missing_ok=missing_ok, detail=name)
+        elif subtype == "AT_ValidateConstraint":
+            constraint = table.constraints.get(name)
+            if constraint is not None:
+                constraint.not_valid = False
+                constraint.record("altered", statement, "VALIDATE")
+            emit("validate_constraint", constraint=constraint, detail=name)
+        elif subtype in ("AT_EnableRowSecurity", "AT_DisableRowSecurity"):
+            table.rls_enabled = subtype == "AT_EnableRowSecurity"
+            table.record(
+                "altered",
+                statement,
+                "ENABLE ROW LEVEL SECURITY" if table.rls_enabled else "DISABLE ROW LEVEL SECURITY",
+            )
+            emit("enable_rls" if table.rls_enabled else "disable_rls")
+        elif subtype in ("AT_ForceRowSecurity", "AT_NoForceRowSecurity"):
+            table.rls_forced = subtype == "AT_ForceRowSecurity"
+            table.record("altered", statement, "FORCE ROW LEVEL SECURITY")
+            emit("force_rls")
+        elif subtype == "AT_AttachPartition":
+            emit("attach_partition", detail=json.dumps(strip_locations(cmd.get("def"))))
+        elif subtype == "AT_DetachPartition":
+            partition = cmd.get("def", {}).get("PartitionCmd", {})
+            emit("detach_partition", concurrently=bool(partition.get("concurrent")))
+        elif subtype in ("AT_SetLogged", "AT_SetUnLogged"):
+            table.unlogged = subtype == "AT_SetUnLogged"
+            emit("set_logged")
+        else:
+            table.record("altered", statement, subtype.removeprefix("AT_"))
+            emit("alter_table_other", detail=subtype.removeprefix("AT_"))
+
+    # -- indexes -----------------------------------------------------------------------
+    def _on_IndexStmt(self, statement: Statement) -> None:
+        node = statement.node
+        table = self.table_for_alter(node["relation"], statement)
+        existed = self.existed_before_file(table)
+        columns = [_index_elem_name(e, statement) for e in node.get("indexParams", ())]
+        name = node.get("idxname") or self.unique_name(
+            "_".join([table.name, *(c if isinstance(c, str) else "expr" for c in columns[:3])])
+            + "_idx",
+            self.model.indexes,
+        )
+        key = (table.schema, name)
+        concurrently = bool(node.get("concurrent"))
+        if_not_exists = bool(node.get("if_not_exists"))
+        guarded = if_not_exists or ("index", f"{table.schema}.{name}") in self.dropped_if_exists
+        existing = self.model.indexes.get(key)
+        if existing is not None and if_not_exists:
+            self.change(
+                "create_index",
+                statement,
+                table=table,
+                index=existing,
+                table_existed=existed,
+                if_not_exists=True,
+                guarded=True,
+                concurrently=concurrently,
+                noop=True,
+            )
+            return
+        index = Index(
+            name,
+            schema=table.schema,
+            table=table,
+            columns=columns,
+            expressions=[c for c in columns if isinstance(c, Expression)],
+            include=[_index_elem_name(e, statement) for e in node.get("indexIncludingParams", ())],
+            predicate=statement.expression(node.get("whereClause")),
+            unique=bool(node.get("unique")),
+            method=node.get("accessMethod", "btree"),
+        )
+        if existing is not None:
+            self.drop_index_object(existing, statement, "replaced")
+        table.indexes.append(index)
+        self.model.indexes[key] = index
+        self.born(index, statement)
+        table.record("altered", statement, f"index {name}")
+        self.change(
+            "create_index",
+            statement,
+            table=table,
+            index=index,
+            table_existed=existed,
+            if_not_exists=if_not_exists,
+            guarded=guarded,
+            concurrently=concurrently,
+        )
+
+    def drop_index_object(self, index: Index, statement: Statement, detail: str = "") -> None:
+        self.model.indexes.pop((index.schema, index.name), None)
+        self.died(index, statement, detail)
+
+    def _on_ReindexStmt(self, statement: Statement) -> None:
+        params = [node_name([p]) for p in statement.node.get("params", ())]
+        concurrently = any("concurrently" in p for p in params) or any(
+            p.get("DefElem", {}).get("defname") == "concurrently"
+            for p in statement.node.get("params", ())
+        )
+        self.change("reindex", statement, concurrently=concurrently)
+
+    # -- DROP ------------------------------------------------------------------------
+    def _on_DropStmt(self, statement: Statement) -> None:
+        node = statement.node
+        remove_type = node.get("removeType", "")
+        missing_ok = bool(node.get("missing_ok"))
+        concurrently = bool(node.get("concurrent"))
+        for item in node.get("objects", ()):
+            names = _object_names(item)
+            self.drop_one(remove_type, names, item, statement, missing_ok, concurrently)
+
+    def drop_one(
+        self,
+        remove_type: str,
+        names: list[str],
+        item: Json,
+        statement: Statement,
+        missing_ok: bool,
+        concurrently: bool,
+    ) -> None:
+        def emit(kind: str, obj: SchemaObject | None, qualified: str, **fields: Any) -> None:
+            if missing_ok:
+                self.dropped_if_exists.add((kind.removeprefix("drop_"), qualified))
+            fields.setdefault("detail", qualified)
+            self.change(
+                kind,
+                statement,
+                object=obj,
+                missing_ok=missing_ok,
+                concurrently=concurrently,
+                **fields,
+            )
+
+        if remove_type in ("OBJECT_TABLE", "OBJECT_FOREIGN_TABLE"):
+            schema, name = self.split_name(names)
+            table = self.find_table(
+                {"schemaname": names[-2] if len(names) > 1 else None, "relname": name}
+            )
+            if table is not None:
+                existed = self.existed_before_file(table)
+                self.drop_table_object(table, statement)
+                del self.model.tables[(table.schema, table.name)]
+                emit("drop_table", table, table.qualified_name, table=table, table_existed=existed)
+            else:
+                emit("drop_table", None, f"{schema}.{name}")
+        elif remove_type == "OBJECT_INDEX":
+            schema, name = self.split_name(names)
+            index = self.model.indexes.get((schema, name)) or self.model.indexes.get(
+                ("public", name)
+            )
+            if index is not None:
+                index.table.record("altered", statement, f"dropped index {name}")
+                existed = self.existed_before_file(index.table)
+                self.drop_index_object(index, statement)
+                emit(
+                    "drop_index",
+                    index,
+                    index.qualified_name,
+                    index=index,
+                    table=index.table,
+                    table_existed=existed,
+                )
+            else:
+                emit("drop_index", None, f"{schema}.{name}")
+        elif remove_type in ("OBJECT_VIEW", "OBJECT_MATVIEW"):
+            self.drop_simple(self.model.views, names, statement, emit, "drop_view")
+        elif remove_type == "OBJECT_TYPE":
+            names = node_name(item.get("TypeName", {}).get("names")) or names
+            self.drop_simple(self.model.types, names, statement, emit, "drop_type")
+        elif remove_type == "OBJECT_SEQUENCE":
+            self.drop_simple(self.model.sequences, names, statement, emit, "drop_sequence")
+        elif remove_type == "OBJECT_SCHEMA":
+            name = names[-1] if names else ""
+            schema_obj = self.model.schemas.pop(name, None)
+            if schema_obj is not None:
+                self.died(schema_obj, statement)
+            emit("drop_schema", schema_obj, name)
+        elif remove_type == "OBJECT_EXTENSION":
+            name = names[-1] if names else ""
+            extension = self.model.extensions.pop(name, None)
+            if extension is not None:
+                self.died(extension, statement)
+            emit("drop_extension", extension, name)
+        elif remove_type in ("OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE"):
+            with_args = item.get("ObjectWithArgs", {})
+            schema, name = self.split_name(node_name(with_args.get("objname")))
+            dropped: Function | None = None
+            for key, function in list(self.model.functions.items()):
+                if key[0] == schema and key[1] == name:
+                    del self.model.functions[key]
+                    self.died(function, statement)
+                    dropped = function
+            emit("drop_function", dropped, f"{schema}.{name}")
+        elif remove_type in ("OBJECT_TRIGGER", "OBJECT_POLICY"):
+            # names: [schema?, table, object name]
+            table_names, object_name = names[:-1], names[-1] if names else ""
+            table = self.find_table(
+                {
+                    "schemaname": table_names[-2] if len(table_names) > 1 else None,
+                    "relname": table_names[-1] if table_names else "",
+                }
+            )
+            kind = "trigger" if remove_type == "OBJECT_TRIGGER" else "policy"
+            registry: dict[str, Any] = {}
+            if table is not None:
+                registry = table.triggers if kind == "trigger" else table.policies
+            obj = registry.pop(object_name, None)
+            if obj is not None:
+                self.died(obj, statement)
+            qualified = f"{table.qualified_name if table else '.'.join(table_names)}.{object_name}"
+            emit(f"drop_{kind}", obj, qualified, table=table)
+        else:
+            emit("drop_other", None, ".".join(names), detail=remove_type)
+
+    def drop_simple(
+        self,
+        registry: dict[tuple[str, str], Any],
+        names: list[str],
+        statement: Statement,
+        emit: Callable[..., None],
+        kind: str,
+    ) -> None:
+        schema, name = self.split_name(names)
+        obj = registry.pop((schema, name), None)
+        if obj is None and len(names) < 2:
+            obj = registry.pop(("public", name), None)
+        if obj is not None:
+            self.died(obj, statement)
+        emit(kind, obj, obj.qualified_name if obj else f"{schema}.{name}")
+
+    # -- RENAME ------------------------------------------------------------------------
+    def _on_RenameStmt(self, statement: Statement) -> None:
+        node = statement.node
+        rename_type = node.get("renameType", "")
+        new_name = node.get("newname", "")
+        relation = node.get("relation")
+        if rename_type == "OBJECT_TABLE" and relation:
+            table = self.find_table(relation)
+            if table is None:
+                self.change(
+                    "rename_table",
+                    statement,
+                    missing_ok=bool(node.get("missing_ok")),
+                    detail=f"no table {relation.get('relname')}",
+                )
+                return
+            old = table.qualified_name
+            del self.model.tables[(table.schema, table.name)]
+            table.name = new_name
+            self.model.tables[(table.schema, table.name)] = table
+            table.record("renamed", statement, f"{old} -> {table.qualified_name}")
+            self.change("rename_table", statement, table=table, detail=old)
+        elif rename_type == "OBJECT_COLUMN" and relation:
+            table = self.table_for_alter(relation, statement)
+            old_name = node.get("subname", "")
+            column = table.columns.get(old_name)
+            if column is not None:
+                column.name = new_name
+                # Keep the column's position: rebuild the ordered mapping under the new name.
+                table.columns = {
+                    (new_name if key == old_name else key): value
+                    for key, value in table.columns.items()
+                }
+                column.record("renamed", statement, f"{old_name} -> {new_name}")
+                for owner in table.constraints.values():
+                    owner.columns = [new_name if c == old_name else c for c in owner.columns]
+                for covering in table.indexes:
+                    covering.columns = [new_name if c == old_name else c for c in covering.columns]
+            self.change(
+                "rename_column",
+                statement,
+                table=table,
+                column=column,
+                detail=f"{old_name} -> {new_name}",
+            )
+        elif rename_type == "OBJECT_TABCONSTRAINT" and relation:
+            table = self.table_for_alter(relation, statement)
+            old_name = node.get("subname", "")
+            constraint: Constraint | None = table.constraints.pop(old_name, None)
+            if constraint is not None:
+                constraint.name = new_name
+                table.constraints[new_name] = constraint
+                constraint.record("renamed", statement, f"{old_name} -> {new_name}")
+                for backing in table.indexes:
+                    if backing.constraint is constraint:
+                        self.rename_index(backing, new_name, statement)
+            self.change(
+                "rename_constraint",
+                statement,
+                table=table,
+                constraint=constraint,
+                detail=f"{old_name} -> {new_name}",
+            )
+        elif rename_type == "OBJECT_INDEX" and relation:
+            schema, name = self.range_var(relation)
+            index: Index | None = self.model.indexes.get((schema, name)) or self.model.indexes.get(
+                ("public", name)
+            )
+            if index is not None:
+                self.rename_index(index, new_name, statement)
+                if index.constraint is not None:
+                    # Renaming a constraint's index renames the constraint too.
+                    table = index.table
+                    table.constraints.pop(index.constraint.name, None)
+                    index.constraint.name = new_name
+                    table.constraints[new_name] = index.constraint
+            self.change(
+                "rename_index",
+                statement,
+                index=index,
+                table=index.table if index else None,
+                detail=f"{name} -> {new_name}",
+            )
+        elif rename_type in ("OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_SEQUENCE") and relation:
+            registry: dict[tuple[str, str], Any] = (
+                self.model.sequences if rename_type == "OBJECT_SEQUENCE" else self.model.views
+            )
+            key = self.range_var(relation)
+            obj = registry.pop(key, None)
+            if obj is not None:
+                obj.name = new_name
+                registry[(key[0], new_name)] = obj
+                obj.record("renamed", statement, f"{key[1]} -> {new_name}")
+            self.change("rename_other", statement, object=obj, detail=f"{key[1]} -> {new_name}")
+        elif rename_type == "OBJECT_TYPE":
+            names = _object_names(node.get("object") or {})
+            key = self.split_name(names)
+            enum = self.model.types.pop(key, None)
+            if enum is not None:
+                enum.name = new_name
+                self.model.types[(key[0], new_name)] = enum
+                enum.record("renamed", statement, f"{key[1]} -> {new_name}")
+            self.change("rename_type", statement, object=enum, detail=f"{key[1]} -> {new_name}")
+        elif rename_type == "OBJECT_SCHEMA":
+            old = node.get("subname", "")
+            schema_obj = self.model.schemas.pop(old, None)
+            if schema_obj is not None:
+                schema_obj.name = new_name
+                self.model.schemas[new_name] = schema_obj
+            self.change(
+                "rename_schema", statement, object=schema_obj, detail=f"{old} -> {new_name}"
+            )
+        else:
+            self.change("rename_other", statement, detail=rename_type)
+
+    def rename_index(self, index: Index, new_name: str, statement: Statement) -> None:
+        self.model.indexes.pop((index.schema, index.name), None)
+        old = index.name
+        index.name = new_name
+        self.model.indexes[(index.schema, new_name)] = index
+        index.record("renamed", statement, f"{old} -> {new_name}")
+
+    # -- types, sequences, views, schemas, extensions -----------------------------------
+    def _on_CreateEnumStmt(self, statement: Statement) -> None:
+        schema, name = self.split_name(node_name(statement.node.get("typeName")))
+        values = [v.get("String", {}).get("sval", "") for v in statement.node.get("vals", ())]
+        guarded = ("type", f"{schema}.{name}") in self.dropped_if_exists
+        enum = EnumType(name, schema=schema, values=values)
+        self.model.types[(schema, name)] = enum
+        self.born(enum, statement)
+        self.change("create_type", statement, object=enum, guarded=guarded)
+
+    def _on_AlterEnumStmt(self, statement: Statement) -> None:
+        node = statement.node
+        schema, name = self.split_name(node_name(node.get("typeName")))
+        enum = self.model.types.get((schema, name))
+        if node.get("oldVal"):
+            if enum is not None:
+                enum.values = [node["newVal"] if v == node["oldVal"] else v for v in enum.values]
+                enum.record("altered", statement, f"RENAME VALUE {node['oldVal']}")
+            self.change("rename_enum_value", statement, object=enum, detail=node.get("newVal", ""))
+            return
+        value = node.get("newVal", "")
+        if enum is not None and value not in enum.values:
+            neighbour = node.get("newValNeighbor")
+            if neighbour in enum.values:
+                position = enum.values.index(neighbour) + (1 if node.get("newValIsAfter") else 0)
+                enum.values.insert(position, value)
+            else:
+                enum.values.append(value)
+            enum.record("altered", statement, f"ADD VALUE {value}")
+        self.change(
+            "add_enum_value",
+            statement,
+            object=enum,
+            if_not_exists=bool(node.get("skipIfNewValExists")),
+            detail=value,
+        )
+
+    def _on_CreateSeqStmt(self, statement: Statement) -> None:
+        schema, name = self.range_var(statement.node["sequence"])
+        if_not_exists = bool(statement.node.get("if_not_exists"))
+        if (schema, name) in self.model.sequences and if_not_exists:
+            self.change(
+                "create_sequence",
+                statement,
+                object=self.model.sequences[(schema, name)],
+                if_not_exists=True,
+                guarded=True,
+            )
+            return
+        sequence = Sequence(name, schema=schema)
+        self.model.sequences[(schema, name)] = sequence
+        self.born(sequence, statement)
+        self.change(
+            "create_sequence",
+            statement,
+            object=sequence,
+            if_not_exists=if_not_exists,
+            guarded=if_not_exists,
+        )
+
+    def _on_ViewStmt(self, statement: Statement) -> None:
+        node = statement.node
+        schema, name = self.range_var(node["view"])
+        options = {
+            o.get("DefElem", {}).get("defname"): o.get("DefElem", {}).get("arg")
+            for o in node.get("options", ())
+        }
+        replace = bool(node.get("replace"))
+        self.define_view(
+            statement,
+            schema,
+            name,
+            replace,
+            materialized=False,
+            security_invoker="security_invoker" in options,
+        )
+
+    def _on_CreateTableAsStmt(self, statement: Statement) -> None:
+        node = statement.node
+        into = node.get("into", {})
+        schema, name = self.range_var(into.get("rel", {}))
+        if node.get("objtype") == "OBJECT_MATVIEW":
+            self.define_view(
+                statement,
+                schema,
+                name,
+                False,
+                materialized=True,
+                security_invoker=False,
+                if_not_exists=bool(node.get("if_not_exists")),
+            )
+            return
+        table = Table(name, schema=schema)
+        self.model.tables[(schema, name)] = table
+        self.born(table, statement, "CREATE TABLE AS")
+        self.change(
+            "create_table",
+            statement,
+            table=table,
+            table_existed=False,
+            if_not_exists=bool(node.get("if_not_exists")),
+            guarded=bool(node.get("if_not_exists")),
+        )
+
+    def define_view(
+        self,
+        statement: Statement,
+        schema: str,
+        name: str,
+        replace: bool,
+        materialized: bool,
+        security_invoker: bool,
+        if_not_exists: bool = False,
+    ) -> None:
+        existing = self.model.views.get((schema, name))
+        view = View(
+            name, schema=schema, materialized=materialized, security_invoker=security_invoker
+        )
+        if existing is not None and (replace or if_not_exists):
+            view.history = existing.history
+            view.previous = existing.previous
+            view.record("replaced", statement)
+        else:
+            self.born(view, statement)
+        self.model.views[(schema, name)] = view
+        self.change(
+            "create_view",
+            statement,
+            object=view,
+            guarded=replace or if_not_exists,
+            if_not_exists=if_not_exists,
+        )
+
+    def _on_CreateSchemaStmt(self, statement: Statement) -> None:
+        name = statement.node.get("schemaname", "")
+        if_not_exists = bool(statement.node.get("if_not_exists"))
+        existing = self.model.schemas.get(name)
+        if existing is None:
+            existing = Schema(name)
+            self.model.schemas[name] = existing
+            self.born(existing, statement)
+        self.change(
+            "create_schema",
+            statement,
+            object=existing,
+            if_not_exists=if_not_exists,
+            guarded=if_not_exists,
+        )
+
+    def _on_CreateExtensionStmt(self, statement: Statement) -> None:
+        name = statement.node.get("extname", "")
+        if_not_exists = bool(statement.node.get("if_not_exists"))
+        extension = self.model.extensions.get(name)
+        if extension is None:
+            extension = Extension(name)
+            for option in statement.node.get("options", ()):
+                element = option.get("DefElem", {})
+                if element.get("defname") == "schema":
+                    extension.schema = element.get("arg", {}).get("String", {}).get("sval")
+            self.model.extensions[name] = extension
+            self.born(extension, statement)
+        self.change(
+            "create_extension",
+            statement,
+            object=extension,
+            if_not_exists=if_not_exists,
+            guarded=if_not_exists,
+        )
+
+    # -- functions, triggers, policies ----------------------------------------------------
+    def _on_CreateFunctionStmt(self, statement: Statement) -> None:
+        node = statement.node
+        schema, name = self.split_name(node_name(node.get("funcname")))
+        arguments = ", ".join(
+            str(self.type_name(p.get("FunctionParameter", {}).get("argType")))
+            for p in node.get("parameters", ())
+            if p.get("FunctionParameter", {}).get("mode", "FUNC_PARAM_DEFAULT")
+            in ("FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARAM_INOUT", "FUNC_PARAM_VARIADIC")
+        )
+        function = Function(
+            name, schema=schema, arguments=arguments, procedure=bool(node.get("is_procedure"))
+        )
+        if node.get("returnType"):
+            function.returns = str(self.type_name(node["returnType"]))
+        for option in node.get("options", ()):
+            element = option.get("DefElem", {})
+            defname = element.get("defname")
+            arg = element.get("arg")
+            if defname == "language":
+                function.language = (arg or {}).get("String", {}).get("sval", "sql")
+            elif defname == "security":
+                function.security_definer = bool((arg or {}).get("Boolean", {}).get("boolval"))
+            elif defname == "volatility":
+                function.volatility = (arg or {}).get("String", {}).get("sval", "volatile")
+            elif defname == "set":
+                setting = (arg or {}).get("VariableSetStmt", {})
+                function.config[setting.get("name", "")] = ", ".join(
+                    _const_text(a) or "" for a in setting.get("args", ())
+                ) or setting.get("kind", "")
+            elif defname == "as":
+                bodies = [
+                    item.get("String", {}).get("sval", "")
+                    for item in (arg or {}).get("List", {}).get("items", ())
+                ]
+                function.body = "\n".join(bodies)
+        if node.get("sql_body"):
+            function.body = statement.text
+        key = (schema, name, arguments)
+        existing = self.model.functions.get(key)
+        if existing is not None and node.get("replace"):
+            function.history = existing.history
+            function.previous = existing.previous
+            function.record("replaced", statement)
+        else:
+            self.born(function, statement)
+        self.model.functions[key] = function
+        self.change(
+            "create_function", statement, object=function, guarded=bool(node.get("replace"))
+        )
+
+    def _on_AlterFunctionStmt(self, statement: Statement) -> None:
+        node = statement.node
+        func = node.get("func", {})
+        schema, name = self.split_name(node_name(func.get("objname")))
+        targets = [f for k, f in self.model.functions.items() if k[0] == schema and k[1] == name]
+        for function in targets:
+            for action in node.get("actions", ()):
+                element = action.get("DefElem", {})
+                if element.get("defname") == "set":
+                    setting = element.get("arg", {}).get("VariableSetStmt", {})
+                    if setting.get("kind") == "VAR_RESET":
+                        function.config.pop(setting.get("name", ""), None)
+                    else:
+                        function.config[setting.get("name", "")] = ", ".join(
+                            _const_text(a) or "" for a in setting.get("args", ())
+                        )
+                elif element.get("defname") == "security":
+                    function.security_definer = bool(
+                        element.get("arg", {}).get("Boolean", {}).get("boolval")
+                    )
+            function.record("altered", statement)
+        self.change("alter_function", statement, object=targets[0] if targets else None)
+
+    def _on_CreateTrigStmt(self, statement: Statement) -> None:
+        node = statement.node
+        table = self.table_for_alter(node["relation"], statement)
+        name = node.get("trigname", "")
+        guarded = (
+            bool(node.get("replace"))
+            or ("trigger", f"{table.qualified_name}.{name}") in self.dropped_if_exists
+        )
+        trigger = Trigger(
+            name,
+            table=table,
+            function=".".join(node_name(node.get("funcname"))),
+            for_each_row=bool(node.get("row")),
+        )
+        old = table.triggers.get(name)
+        if old is not None:
+            self.died(old, statement, "replaced")
+        table.triggers[name] = trigger
+        self.born(trigger, statement)
+        self.change("create_trigger", statement, table=table, object=trigger, guarded=guarded)
+
+    def _on_CreatePolicyStmt(self, statement: Statement) -> None:
+        node = statement.node
+        table = self.table_for_alter(node["table"], statement)
+        name = node.get("policy_name", "")
+        policy = Policy(
+            name,
+            table=table,
+            command=node.get("cmd_name", "all"),
+            permissive=bool(node.get("permissive")),
+            roles=[_role_name(r) for r in node.get("roles", ())],
+            using=statement.expression(node.get("qual")),
+            with_check=statement.expression(node.get("with_check")),
+        )
+        guarded = ("policy", f"{table.qualified_name}.{name}") in self.dropped_if_exists
+        table.policies[name] = policy
+        self.born(policy, statement)
+        self.change("create_policy", statement, table=table, object=policy, guarded=guarded)
+
+    # -- comments, settings ----------------------------------------------------------------
+    def _on_CommentStmt(self, statement: Statement) -> None:
+        node = statement.node
+        objtype = node.get("objtype", "")
+        names = _object_names(node.get("object") or {})
+        comment = node.get("comment")
+        target: SchemaObject | None = None
+        if objtype == "OBJECT_TABLE":
+            table = self.find_table(
+                {
+                    "schemaname": names[-2] if len(names) > 1 else None,
+                    "relname": names[-1] if names else "",
+                }
+            )
+            if table is not None:
+                table.comment = comment
+                target = table
+        elif objtype == "OBJECT_COLUMN" and len(names) >= 2:
+            table = self.find_table(
+                {"schemaname": names[-3] if len(names) > 2 else None, "relname": names[-2]}
+            )
+            if table is not None and names[-1] in table.columns:
+                column = table.columns[names[-1]]
+                column.comment = comment
+                target = column
+        if target is not None:
+            target.record("commented", statement, comment or "")
+        self.change("comment", statement, object=target, detail=comment or "")
+
+    def _on_VariableSetStmt(self, statement: Statement) -> None:
+        node = statement.node
+        if node.get("name") == "search_path" and node.get("kind") == "VAR_SET_VALUE":
+            values = [_const_text(a) for a in node.get("args", ())]
+            first = next((v for v in values if v and not v.startswith("$")), None)
+            if first:
+                self.search_path = first.strip('"')
+        self.change("set", statement, detail=str(node.get("name", "")))
+
+    def _on_TransactionStmt(self, statement: Statement) -> None:
+        self.change("transaction", statement, detail=statement.node.get("kind", ""))
+
+
+_CHANGE_WORDS = {
+    "create_table": "CREATE TABLE",
+    "create_index": "CREATE INDEX",
+    "create_type": "CREATE TYPE",
+    "create_sequence": "CREATE SEQUENCE",
+    "create_schema": "CREATE SCHEMA",
+    "create_extension": "CREATE EXTENSION",
+    "create_view": "CREATE VIEW",
+    "create_function": "CREATE FUNCTION",
+    "create_trigger": "CREATE TRIGGER",
+    "create_policy": "CREATE POLICY",
+    "add_column": "ADD COLUMN",
+    "add_constraint": "ADD CONSTRAINT",
+}
+
+_TABLE_CONSTRAINTS = {
+    "CONSTR_PRIMARY": "primary_key",
+    "CONSTR_UNIQUE": "unique",
+    "CONSTR_CHECK": "check",
+    "CONSTR_FOREIGN": "foreign_key",
+    "CONSTR_EXCLUSION": "exclude",
+}
+
+
+def _const_text(node: Json | None) -> str | None:
+    """The text of an A_Const (or a bare String/Integer) node."""
+    if not node:
+        return None
+    const = node.get("A_Const", node)
+    for key, inner in (
+        ("ival", "ival"),
+        ("sval", "sval"),
+        ("fval", "fval"),
+        ("boolval", "boolval"),
+    ):
+        if key in const:
+            value = const[key]
+            if isinstance(value, dict):
+                return str(value.get(inner, 0 if key == "ival" else ""))
+            return str(value)
+    if "String" in node:
+        return str(node["String"].get("sval", ""))
+    if "Integer" in node:
+        return str(node["Integer"].get("ival", 0))
+    if "TypeCast" in node:
+        return _const_text(node["TypeCast"].get("arg"))
+    if const.get("isnull"):
+        return "NULL"
+    return None
+
+
+def _object_names(item: Json) -> list[str]:
+    if "List" in item:
+        return node_name(item["List"].get("items"))
+    if "String" in item:
+        return [item["String"].get("sval", "")]
+    if "TypeName" in item:
+        return node_name(item["TypeName"].get("names"))
+    if "ObjectWithArgs" in item:
+        return node_name(item["ObjectWithArgs"].get("objname"))
+    return []
+
+
+def _index_elem_name(item: Json, statement: Statement) -> str | Expression:
+    element = item.get("IndexElem", item)
+    if element.get("name"):
+        return str(element["name"])
+    return statement.expression(element.get("expr")) or "<expression>"
+
+
+def _column_refs(node: Any) -> list[str]:
+    """Column names an expression refers to, in order of first appearance."""
+    found: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("ColumnRef")
+            if ref is not None:
+                names = node_name(ref.get("fields"))
+                if names and names[-1] not in found:
+                    found.append(names[-1])
+                continue
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return found
+
+
+def _role_name(node: Json) -> str:
+    role = node.get("RoleSpec", {})
+    if role.get("rolename"):
+        return str(role["rolename"])
+    return str(role.get("roletype", "")).removeprefix("ROLESPEC_").lower()
