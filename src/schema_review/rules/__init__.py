@@ -1,0 +1,22 @@
+"""Rules: load YAML rule packs and evaluate them over the replayed schema."""
+
+from schema_review.rules.engine import Hit, evaluate
+from schema_review.rules.loader import (
+    SEVERITIES,
+    Rule,
+    RuleError,
+    builtin_rules_dir,
+    load_rule_file,
+    load_rules,
+)
+
+__all__ = [
+    "SEVERITIES",
+    "Hit",
+    "Rule",
+    "RuleError",
+    "builtin_rules_dir",
+    "evaluate",
+    "load_rule_file",
+    "load_rules",
+]

@@ -1,0 +1,158 @@
+"""Evaluate rules over the replay: statements, the final schema, objects' histories."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+
+from schema_review.model import Change, SchemaModel, SchemaObject
+from schema_review.parse import ParseProblem, SourceFile, Statement
+from schema_review.rules.expressions import subject_name
+from schema_review.rules.loader import Rule, RuleError
+
+# Not a lint rule: the tool itself failed on a statement. Always on, so a failure is never
+# silent; the statement is still counted and the run goes on.
+INTERNAL_ERROR = Rule(
+    id="internal-error",
+    title="schema-review could not handle this statement",
+    severity="critical",
+    category="tooling",
+    target="internal_error",
+    kinds=(),
+    when=None,
+    message="internal error",
+    fix=None,
+    why="A bug in schema-review: please report it with the statement.",
+    examples={"bad": "", "good": ""},
+    enabled=True,
+    source="<built-in>",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A rule that fired, and where: the raw material of a finding."""
+
+    rule: Rule
+    source: SourceFile
+    start: int
+    end: int
+    object: str | None
+    message: str
+    fix: str | None = None
+    statement: Statement | None = None
+
+
+def evaluate(
+    rules: Sequence[Rule],
+    model: SchemaModel,
+    problems: Iterable[ParseProblem] = (),
+) -> list[Hit]:
+    """Every hit of the enabled rules. A broken rule raises RuleError (configuration)."""
+    hits: list[Hit] = []
+    by_id = {rule.id: rule for rule in rules}
+    parse_rule = by_id.get("parse-error")
+    if parse_rule is not None:
+        for problem in problems:
+            hits.append(
+                Hit(
+                    parse_rule,
+                    problem.source,
+                    problem.offset,
+                    problem.offset,
+                    None,
+                    problem.message,
+                )
+            )
+    for statement, error in model.internal_errors:
+        hits.append(
+            _at_statement(
+                INTERNAL_ERROR, statement, None, f"could not replay {statement.kind}: {error}"
+            )
+        )
+    changes_by_kind: dict[str, list[Change]] = defaultdict(list)
+    for change in model.changes:
+        changes_by_kind[change.kind].append(change)
+    for rule in rules:
+        if not rule.evaluated:
+            continue
+        if rule.target == "statement":
+            for kind in rule.kinds:
+                for change in changes_by_kind.get(kind, ()):
+                    _check(rule, change, change.statement, change.object_name, model, hits)
+        elif rule.target == "history":
+            for kind in rule.kinds:
+                for obj in model.history_of_kind(kind):
+                    _check_object(rule, obj, model, hits)
+        else:
+            for obj in model.objects_of_kind(rule.target):
+                _check_object(rule, obj, model, hits)
+    return hits
+
+
+def _check_object(
+    rule: Rule,
+    obj: SchemaObject,
+    model: SchemaModel,
+    hits: list[Hit],
+) -> None:
+    event = obj.defined
+    if event is None:
+        return
+    _check(rule, obj, event.statement, obj.qualified_name, model, hits, event.offset)
+
+
+def _check(
+    rule: Rule,
+    subject: Any,
+    statement: Statement,
+    object_name: str | None,
+    model: SchemaModel,
+    hits: list[Hit],
+    offset: int | None = None,
+) -> None:
+    compiled = rule.compiled
+    assert compiled is not None
+    variables = {subject_name(rule.target): subject, "obj": subject, "model": model}
+    try:
+        if not compiled.matches(variables):
+            return
+        message = compiled.message.render(variables)
+        fix = compiled.fix.render(variables) if compiled.fix else None
+        if compiled.object is not None:
+            object_name = compiled.object.render(variables) or object_name
+    except (UndefinedError, SecurityError) as error:
+        raise RuleError(
+            f"{rule.source}: rule {rule.id}: {error} "
+            f"(evaluating it at {statement.file}:{statement.line})"
+        ) from None
+    except TemplateError as error:
+        raise RuleError(f"{rule.source}: rule {rule.id}: {error}") from None
+    except Exception as error:  # a fact the model could not compute: report, go on
+        hits.append(
+            _at_statement(
+                INTERNAL_ERROR,
+                statement,
+                object_name,
+                f"rule {rule.id} failed: {type(error).__name__}: {error}",
+            )
+        )
+        return
+    hits.append(_at_statement(rule, statement, object_name, message, fix or None, offset))
+
+
+def _at_statement(
+    rule: Rule,
+    statement: Statement,
+    object_name: str | None,
+    message: str,
+    fix: str | None = None,
+    offset: int | None = None,
+) -> Hit:
+    """A hit on a statement, or on the part of it that defines the object (`offset`)."""
+    start = statement.start if offset is None else offset
+    return Hit(rule, statement.source, start, statement.end, object_name, message, fix, statement)

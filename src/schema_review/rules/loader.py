@@ -1,0 +1,184 @@
+"""Load rule packs from YAML and refuse malformed rules with a located message.
+
+A rule is data: what it is evaluated on, a condition, a message, an optional fix, its
+rationale and its examples. Conditions and templates are Jinja expressions compiled in
+a sandboxed environment, so a rule file can never run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from schema_review.model import FINAL_KINDS
+from schema_review.resources import data_dir
+from schema_review.rules.expressions import CompiledRule, compile_rule
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+# Rules whose findings come from a pipeline stage rather than from an expression.
+BUILTIN_TARGETS = ("parse_error", "internal_error", "suppression")
+TARGETS = ("statement", "history", *FINAL_KINDS, *BUILTIN_TARGETS)
+
+_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_REQUIRED = ("id", "title", "severity", "category", "target", "message", "why", "examples")
+_OPTIONAL = ("kinds", "when", "fix", "enabled", "object", "references", "notes")
+_KNOWN = frozenset(_REQUIRED + _OPTIONAL)
+
+
+class RuleError(Exception):
+    """A rule file or rule that cannot be used: says which file, which rule, what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    title: str
+    severity: str
+    category: str
+    target: str
+    kinds: tuple[str, ...]
+    when: str | None
+    message: str
+    fix: str | None
+    why: str
+    examples: dict[str, str]
+    enabled: bool
+    source: str
+    object: str | None = None
+    references: tuple[str, ...] = ()
+    notes: str | None = None
+    compiled: CompiledRule | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def evaluated(self) -> bool:
+        """Whether the engine evaluates an expression for this rule."""
+        return self.target not in BUILTIN_TARGETS
+
+
+def builtin_rules_dir() -> Path:
+    """The built-in rule packs: shipped in the package, or the repository's `rules/`."""
+    return data_dir("rules")
+
+
+def load_rules(extra_files: Iterable[str | Path] = ()) -> list[Rule]:
+    """The built-in rules followed by those of `extra_files`; ids must be unique."""
+    files = sorted(builtin_rules_dir().glob("*.yaml"))
+    files += [Path(f) for f in extra_files]
+    rules: list[Rule] = []
+    seen: dict[str, str] = {}
+    for path in files:
+        for rule in load_rule_file(path):
+            if rule.id in seen:
+                raise RuleError(f"{path}: rule {rule.id}: id already defined in {seen[rule.id]}")
+            seen[rule.id] = str(path)
+            rules.append(rule)
+    return rules
+
+
+def load_rule_file(path: Path) -> list[Rule]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise RuleError(f"{path}: cannot read rule file: {error.strerror}") from None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        data = yaml.load(text, Loader=loader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise RuleError(f"{path}{where}: invalid YAML: {problem}") from None
+    if isinstance(data, dict) and "rules" in data:
+        data = data["rules"]
+    if not isinstance(data, list):
+        raise RuleError(f"{path}: expected a list of rules (or a mapping with `rules:`)")
+    return [_build(path, index, entry) for index, entry in enumerate(data)]
+
+
+def _build(path: Path, index: int, entry: Any) -> Rule:
+    label = f"{path}: rule #{index + 1}"
+    if not isinstance(entry, dict):
+        raise RuleError(f"{label}: expected a mapping of rule fields")
+    if isinstance(entry.get("id"), str):
+        label = f"{path}: rule {entry['id']}"
+    if True in entry:  # YAML 1.1 reads a bare `on:` key as the boolean true
+        raise RuleError(f"{label}: unknown field 'on' (use 'target')")
+    unknown = sorted(str(k) for k in entry if k not in _KNOWN)
+    if unknown:
+        raise RuleError(f"{label}: unknown field(s) {', '.join(unknown)}")
+    missing = [k for k in _REQUIRED if k not in entry]
+    if missing:
+        raise RuleError(f"{label}: missing field(s) {', '.join(missing)}")
+    for key in ("id", "title", "severity", "category", "target", "message", "why"):
+        if not isinstance(entry[key], str) or not entry[key].strip():
+            raise RuleError(f"{label}: '{key}' must be a non-empty string")
+    rule_id = entry["id"]
+    if not _ID.match(rule_id):
+        raise RuleError(f"{label}: id must be kebab-case (lowercase words joined by '-')")
+    if entry["severity"] not in SEVERITIES:
+        raise RuleError(f"{label}: severity must be one of {', '.join(SEVERITIES)}")
+    target = entry["target"]
+    if target not in TARGETS:
+        raise RuleError(f"{label}: target must be one of {', '.join(TARGETS)}")
+    kinds = entry.get("kinds", [])
+    if isinstance(kinds, str):
+        kinds = [kinds]
+    if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
+        raise RuleError(f"{label}: 'kinds' must be a list of names")
+    if target in ("statement", "history") and not kinds:
+        raise RuleError(f"{label}: target {target} needs 'kinds'")
+    if target == "history":
+        bad = [k for k in kinds if k not in FINAL_KINDS]
+        if bad:
+            raise RuleError(f"{label}: unknown history kind(s) {', '.join(bad)}")
+    when = entry.get("when")
+    if target not in BUILTIN_TARGETS and not isinstance(when, str | bool):
+        raise RuleError(f"{label}: 'when' (a condition) is required")
+    examples = entry["examples"]
+    if (
+        not isinstance(examples, dict)
+        or not isinstance(examples.get("bad"), str)
+        or not isinstance(examples.get("good"), str)
+        or set(examples) - {"bad", "good"}
+    ):
+        raise RuleError(f"{label}: 'examples' must have 'bad' and 'good' SQL strings")
+    for key in ("fix", "object", "notes"):
+        if key in entry and not isinstance(entry[key], str):
+            raise RuleError(f"{label}: '{key}' must be a string")
+    enabled = entry.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise RuleError(f"{label}: 'enabled' must be true or false")
+    references = entry.get("references", [])
+    if not isinstance(references, list):
+        raise RuleError(f"{label}: 'references' must be a list")
+    condition = str(when).lower() if isinstance(when, bool) else when
+    try:
+        compiled = compile_rule(
+            target, condition, entry["message"], entry.get("fix"), entry.get("object")
+        )
+    except ValueError as error:
+        raise RuleError(f"{label}: {error}") from None
+    return Rule(
+        id=rule_id,
+        title=entry["title"].strip(),
+        severity=entry["severity"],
+        category=entry["category"],
+        target=target,
+        kinds=tuple(kinds),
+        when=condition,
+        message=entry["message"].strip(),
+        fix=entry.get("fix"),
+        why=entry["why"].strip(),
+        examples={"bad": examples["bad"], "good": examples["good"]},
+        enabled=enabled,
+        source=str(path),
+        object=entry.get("object"),
+        references=tuple(str(r) for r in references),
+        notes=entry.get("notes"),
+        compiled=compiled,
+    )
