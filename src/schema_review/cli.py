@@ -1,0 +1,138 @@
+"""The command line: thin, it parses options and calls the pipeline."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from schema_review import __version__
+from schema_review.config import FAIL_ON, ConfigError, Settings, load_settings
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+def _names(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
+
+
+def _fail(message: str) -> None:
+    click.echo(f"schema-review: error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _settings(config: str | None) -> Settings:
+    try:
+        return load_settings(Path(config) if config else None)
+    except ConfigError as error:
+        _fail(str(error))
+        raise  # unreachable: _fail exits
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="schema-review")
+def main() -> None:
+    """Lint SQL migration folders: replay them into a schema and review it."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--select", multiple=True, help="Only these rules or categories (comma-separated).")
+@click.option("--ignore", multiple=True, help="Skip these rules or categories (comma-separated).")
+@click.option("--fail-on", type=click.Choice(FAIL_ON), help="Lowest severity that fails the run.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Write the output to this file instead of standard output.",
+)
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=str),
+    help="Configuration file (default: nearest .schema-review.yaml or pyproject.toml).",
+)
+def lint(
+    paths: tuple[str, ...],
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    fail_on: str | None,
+    output_format: str,
+    output: str | None,
+    config: str | None,
+) -> None:
+    """Lint migration files and folders (a folder is replayed in apply order).
+
+    Exit status: 0 when no finding reaches the fail-on level, 1 when one does,
+    2 for a usage or configuration error.
+    """
+    from schema_review.discover import DiscoveryError
+    from schema_review.output import render_json, render_text
+    from schema_review.pipeline import lint as run_lint
+    from schema_review.rules import RuleError
+
+    settings = _settings(config)
+    settings = settings.with_overrides(
+        select=_names(select) or None,
+        ignore=(*settings.ignore, *_names(ignore)) or None,
+        fail_on=fail_on,
+    )
+    try:
+        run = run_lint(paths, settings)
+    except (ConfigError, RuleError, DiscoveryError) as error:
+        _fail(str(error))
+        return
+    if output_format == "json":
+        text = render_json(run, settings.fail_on)
+    else:
+        color = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        text = render_text(run, settings.fail_on, color)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    sys.exit(EXIT_FINDINGS if run.result.fails(settings.fail_on) else EXIT_CLEAN)
+
+
+@main.command("rules")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+def list_rules(output_format: str, config: str | None) -> None:
+    """List the rules: built-in ones and those of the configured rule files."""
+    import json
+
+    from schema_review.rules import RuleError, load_rules
+
+    settings = _settings(config)
+    try:
+        rules = load_rules(settings.rule_files)
+    except RuleError as error:
+        _fail(str(error))
+        return
+    if output_format == "json":
+        rows = [
+            {
+                "id": r.id,
+                "title": r.title,
+                "severity": r.severity,
+                "category": r.category,
+                "target": r.target,
+                "enabled": r.enabled,
+                "source": r.source,
+            }
+            for r in rules
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rules:
+        state = "" if r.enabled else "  (off by default)"
+        click.echo(f"{r.id:<40} {r.severity:<9} {r.category:<14} {r.title}{state}")

@@ -1,0 +1,119 @@
+"""Settings from `[tool.schema-review]` in pyproject.toml or from `.schema-review.yaml`.
+
+The nearest configuration file, searching from the working directory upwards, is used;
+`--config FILE` names one explicitly. Unknown keys are errors, so a misspelt option
+never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+FAIL_ON = (*SEVERITIES, "none")
+_KEYS = ("select", "ignore", "severity", "rule-files", "exclude", "fail-on")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used: says which file and what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    severity: dict[str, str] = field(default_factory=dict)
+    rule_files: tuple[Path, ...] = ()
+    exclude: tuple[str, ...] = ()
+    fail_on: str = "high"
+    source: Path | None = None
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def find_config(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        candidate = folder / ".schema-review.yaml"
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and _has_tool_section(pyproject):
+            return pyproject
+        if (folder / ".git").exists():
+            break
+    return None
+
+
+def _has_tool_section(pyproject: Path) -> bool:
+    try:
+        return "schema-review" in pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
+def load_settings(config_file: Path | None = None, start: Path | None = None) -> Settings:
+    path = config_file or find_config((start or Path.cwd()).resolve())
+    if path is None:
+        return Settings()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read configuration: {error.strerror}") from None
+    if path.suffix == ".toml":
+        try:
+            data = tomllib.loads(text).get("tool", {}).get("schema-review", {})
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: invalid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    return parse_settings(data, path)
+
+
+def parse_settings(data: dict[str, Any], path: Path) -> Settings:
+    values = {str(k).replace("_", "-"): v for k, v in data.items()}
+    unknown = sorted(k for k in values if k not in _KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(_KEYS)})"
+        )
+
+    def names(key: str) -> tuple[str, ...]:
+        value = values.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: '{key}' must be a list of strings")
+        return tuple(value)
+
+    severity = values.get("severity", {})
+    if not isinstance(severity, dict):
+        raise ConfigError(f"{path}: 'severity' must map rule ids to severities")
+    for rule_id, level in severity.items():
+        if level not in SEVERITIES:
+            raise ConfigError(
+                f"{path}: severity of {rule_id} must be one of {', '.join(SEVERITIES)}"
+            )
+    fail_on = values.get("fail-on", "high")
+    if fail_on not in FAIL_ON:
+        raise ConfigError(f"{path}: 'fail-on' must be one of {', '.join(FAIL_ON)}")
+    base = path.parent
+    return Settings(
+        select=names("select"),
+        ignore=names("ignore"),
+        severity={str(k): str(v) for k, v in severity.items()},
+        rule_files=tuple(base / f for f in names("rule-files")),
+        exclude=names("exclude"),
+        fail_on=fail_on,
+        source=path,
+    )
