@@ -1,0 +1,41 @@
+"""Helpers for the tests: example files, migration folders, the corpus."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from schema_review.findings import Finding
+from schema_review.pipeline import LintRun
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+
+_FILE_MARK = re.compile(r"^-- file: (\S+)[ \t]*\n", re.MULTILINE)
+
+
+def split_example(sql: str) -> list[tuple[str, str]]:
+    """An example's files: `-- file: NAME` lines start a new file (one file when absent)."""
+    parts = _FILE_MARK.split(sql)
+    if len(parts) == 1:
+        return [("0001_example.sql", sql)]
+    return list(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def write_migrations(folder: Path, files: list[tuple[str, str]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files:
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+LintSql = Callable[..., LintRun]
+
+
+def rule_ids(run: LintRun) -> list[str]:
+    return [f.rule for f in run.result.findings]
+
+
+def findings_of(run: LintRun, rule: str) -> list[Finding]:
+    return [f for f in run.result.findings if f.rule == rule]

@@ -1,0 +1,41 @@
+"""Every PostgreSQL migration of the shared corpus lints without an internal error."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from schema_review.config import Settings
+from schema_review.pipeline import lint
+from tests.helpers import CORPUS
+
+
+def corpus_projects() -> dict[str, list[Path]]:
+    projects: dict[str, list[Path]] = defaultdict(list)
+    with (CORPUS / "files.tsv").open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            if row["dialect"] == "postgres" and row["project"] != "postgres-regress":
+                projects[row["project"]].append(CORPUS / row["project"] / row["path"])
+    return dict(projects)
+
+
+@pytest.mark.skipif(not (CORPUS / "files.tsv").exists(), reason="../shared/corpus not present")
+def test_corpus_lints_without_internal_errors() -> None:
+    projects = corpus_projects()
+    total = sum(len(files) for files in projects.values())
+    assert total > 1500
+    internal: list[str] = []
+    linted = 0
+    for files in projects.values():
+        run = lint(files, Settings(select=("all",), fail_on="none"))
+        linted += len(run.sources)
+        internal += [
+            f"{f.file}:{f.line}: {f.message}"
+            for f in run.result.findings
+            if f.rule == "internal-error"
+        ]
+    assert linted == total
+    assert internal == []

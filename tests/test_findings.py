@@ -1,0 +1,83 @@
+"""Fingerprints, suppressions and ordering."""
+
+from __future__ import annotations
+
+from tests.helpers import LintSql, findings_of, rule_ids
+
+
+def test_fingerprint_survives_lines_added_above(lint_sql: LintSql) -> None:
+    sql = "CREATE INDEX orders_x_idx ON orders (x);\n"
+    before = findings_of(lint_sql(sql), "create-index-not-concurrently")
+    after = findings_of(lint_sql("-- a comment\n\n\n" + sql), "create-index-not-concurrently")
+    assert before[0].line == 1 and after[0].line == 4
+    assert before[0].fingerprint == after[0].fingerprint
+
+
+def test_fingerprint_changes_with_substance(lint_sql: LintSql) -> None:
+    one = findings_of(lint_sql("CREATE INDEX i ON orders (x);"), "create-index-not-concurrently")
+    two = findings_of(lint_sql("CREATE INDEX i ON orders (y);"), "create-index-not-concurrently")
+    assert one[0].fingerprint != two[0].fingerprint
+
+
+def test_identical_statements_get_distinct_fingerprints(lint_sql: LintSql) -> None:
+    sql = "CREATE INDEX i ON orders (x);\nDROP INDEX i;\nCREATE INDEX i ON orders (x);\n"
+    found = findings_of(lint_sql(sql), "create-index-not-concurrently")
+    assert len(found) == 2 and found[0].fingerprint != found[1].fingerprint
+
+
+def test_suppression_covers_the_next_statement_only(lint_sql: LintSql) -> None:
+    run = lint_sql(
+        "-- schema-review: ignore create-index-not-concurrently, missing-if-not-exists -- ok\n"
+        "CREATE INDEX a_idx ON orders (a);\n"
+        "CREATE INDEX b_idx ON orders (b);\n"
+    )
+    located = [(f.rule, f.line) for f in run.result.findings]
+    assert ("create-index-not-concurrently", 3) in located
+    assert all(line != 2 for _, line in located)
+    assert [s.reason for s in run.result.suppressed] == ["ok", "ok"]
+
+
+def test_ignore_file_and_unused_and_reasonless(lint_sql: LintSql) -> None:
+    run = lint_sql(
+        "CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY, at timestamp);\n"
+        "-- schema-review: ignore-file timestamp-without-time-zone -- legacy\n"
+        "-- schema-review: ignore fk-missing-index\n"
+        "CREATE TABLE IF NOT EXISTS u (id int PRIMARY KEY);\n"
+    )
+    ids = rule_ids(run)
+    assert "timestamp-without-time-zone" not in ids
+    assert ids.count("suppression-without-reason") == 1
+    unused = findings_of(run, "unused-suppression")
+    assert [(f.line, f.message) for f in unused] == [
+        (3, "suppression of fk-missing-index matched no finding"),
+    ]
+
+
+def test_parse_error_is_located_and_other_statements_still_linted(lint_sql: LintSql) -> None:
+    run = lint_sql(
+        "CREATE INDEX a_idx ON orders (a);\n"
+        "CREATE TABEL oops (id int);\n"
+        "CREATE INDEX b_idx ON orders (b);\n"
+    )
+    errors = findings_of(run, "parse-error")
+    assert [(e.line, e.column) for e in errors] == [(2, 8)]
+    assert 'syntax error at or near "TABEL"' in errors[0].message
+    lines = [f.line for f in findings_of(run, "create-index-not-concurrently")]
+    assert lines == [1, 3]
+
+
+def test_non_ascii_text_keeps_columns_in_characters(lint_sql: LintSql) -> None:
+    run = lint_sql("COMMENT ON TABLE orders IS 'überall';  CREATE TABEL x (id int);\n")
+    errors = findings_of(run, "parse-error")
+    assert [(e.line, e.column) for e in errors] == [(1, 47)]
+
+
+def test_findings_sort_in_apply_order(lint_sql: LintSql) -> None:
+    run = lint_sql(
+        [
+            ("10_b.sql", "CREATE INDEX b_idx ON orders (b);"),
+            ("2_a.sql", "CREATE INDEX a_idx ON orders (a);"),
+        ]
+    )
+    files = [f.file.rsplit("/", 1)[-1] for f in findings_of(run, "create-index-not-concurrently")]
+    assert files == ["2_a.sql", "10_b.sql"]

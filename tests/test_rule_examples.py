@@ -1,0 +1,58 @@
+"""Every rule's bad example fires it and its good example does not (on real SQL)."""
+
+from __future__ import annotations
+
+import pytest
+
+from schema_review.rules import Rule, load_rules
+from tests.helpers import LintSql, findings_of
+
+RULES = load_rules()
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_bad_example_fires(rule: Rule, lint_sql: LintSql) -> None:
+    run = lint_sql(rule.examples["bad"])
+    assert findings_of(run, rule.id), f"{rule.id}: bad example raised nothing"
+    if rule.id != "parse-error":
+        assert not findings_of(run, "parse-error"), f"{rule.id}: bad example does not parse"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_good_example_is_clean(rule: Rule, lint_sql: LintSql) -> None:
+    run = lint_sql(rule.examples["good"])
+    assert not findings_of(run, rule.id), f"{rule.id}: good example raised it"
+    assert not findings_of(run, "parse-error"), f"{rule.id}: good example does not parse"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_rule_is_documented(rule: Rule) -> None:
+    assert rule.title[0].isupper() or rule.title[0].islower()
+    assert len(rule.why.split()) >= 20, f"{rule.id}: 'why' should explain the danger"
+    assert rule.examples["bad"].strip() != rule.examples["good"].strip()
+
+
+def test_rule_ids_are_unique_and_first_rules_present() -> None:
+    ids = [r.id for r in RULES]
+    assert len(ids) == len(set(ids))
+    expected = {
+        "fk-missing-index",
+        "table-missing-primary-key",
+        "duplicate-index",
+        "create-index-not-concurrently",
+        "fk-without-not-valid",
+        "add-column-not-null-without-default",
+        "timestamp-without-time-zone",
+        "missing-if-not-exists",
+        "constraint-recreated",
+        "security-definer-search-path",
+        "parse-error",
+        "suppression-without-reason",
+        "unused-suppression",
+    }
+    assert expected <= set(ids)
+    severities = {r.id: r.severity for r in RULES}
+    assert severities["fk-missing-index"] == "high"
+    assert severities["duplicate-index"] == "medium"
+    assert severities["parse-error"] == "critical"
+    assert severities["timestamp-without-time-zone"] == "low"
