@@ -7,7 +7,6 @@ never silently does nothing.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -64,6 +63,8 @@ def load_settings(config_file: Path | None = None, start: Path | None = None) ->
     except OSError as error:
         raise ConfigError(f"{path}: cannot read configuration: {error.strerror}") from None
     if path.suffix == ".toml":
+        import tomllib
+
         try:
             data = tomllib.loads(text).get("tool", {}).get("schema-review", {})
         except tomllib.TOMLDecodeError as error:

@@ -9,7 +9,8 @@ stay short and declarative.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from functools import cache
+from typing import ClassVar, Self
 
 from schema_review.parse import Expression, Statement
 
@@ -40,6 +41,16 @@ FK_ACTIONS = {
     "n": "SET NULL",
     "d": "SET DEFAULT",
 }
+
+
+@cache
+def _slot_names(cls: type) -> tuple[str, ...]:
+    return tuple(
+        name
+        for klass in cls.__mro__
+        for name in getattr(klass, "__slots__", ())
+        if name != "__weakref__"
+    )
 
 
 @dataclass(slots=True, eq=False)
@@ -115,6 +126,15 @@ class SchemaObject:
         """Dropped because its table (or column) was, not by a statement of its own."""
         event = self.dropped_event
         return event is not None and event.detail.startswith("with its")
+
+    def snapshot(self) -> Self:
+        """A shallow copy: the object as it is now, for rules that judge one statement."""
+        klass: type = type(self)
+        clone: Self = object.__new__(klass)
+        for name in _slot_names(klass):
+            if hasattr(self, name):
+                object.__setattr__(clone, name, getattr(self, name))
+        return clone
 
     def record(
         self, action: str, statement: Statement, detail: str = "", offset: int | None = None

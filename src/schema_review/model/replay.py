@@ -8,7 +8,6 @@ replay goes on, so one surprise never stops a run.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -230,7 +229,7 @@ class _Replayer:
         # later files changed it (a VALIDATE two lines later must not hide NOT VALID).
         for name in ("column", "constraint"):
             if fields.get(name) is not None:
-                fields[name] = copy.copy(fields[name])
+                fields[name] = fields[name].snapshot()
         item = Change(kind, statement, **fields)
         self.model.changes.append(item)
         return item
@@ -311,12 +310,14 @@ class _Replayer:
         else:
             name = names[-1] if names else "unknown"
         name = TYPE_DISPLAY.get(name, name)
-        modifiers = tuple(
-            _const_text(m) for m in node.get("typmods", ()) if _const_text(m) is not None
-        )
+        typmods = node.get("typmods")
+        modifiers: tuple[str, ...] = ()
+        if typmods:
+            texts = (_const_text(m) for m in typmods)
+            modifiers = tuple(t for t in texts if t is not None)
         if name == "interval":
             modifiers = ()  # interval's typmods encode fields, not a length
-        return TypeName(name, schema, modifiers, bool(node.get("arrayBounds")))  # type: ignore[arg-type]
+        return TypeName(name, schema, modifiers, bool(node.get("arrayBounds")))
 
     # -- CREATE TABLE ----------------------------------------------------------------
     def _on_CreateStmt(self, statement: Statement) -> None:

@@ -11,7 +11,7 @@ from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 
 from schema_review.model import Change, SchemaModel, SchemaObject
 from schema_review.parse import ParseProblem, SourceFile, Statement
-from schema_review.rules.expressions import subject_name
+from schema_review.rules.expressions import subject_name, variables
 from schema_review.rules.loader import Rule, RuleError
 
 # Not a lint rule: the tool itself failed on a statement. Always on, so a failure is never
@@ -117,14 +117,14 @@ def _check(
 ) -> None:
     compiled = rule.compiled
     assert compiled is not None
-    variables = {subject_name(rule.target): subject, "obj": subject, "model": model}
+    names = variables(**{subject_name(rule.target): subject, "obj": subject, "model": model})
     try:
-        if not compiled.matches(variables):
+        if not compiled.matches(names):
             return
-        message = compiled.message.render(variables)
-        fix = compiled.fix.render(variables) if compiled.fix else None
+        message = compiled.message.render(names)
+        fix = compiled.fix.render(names) if compiled.fix else None
         if compiled.object is not None:
-            object_name = compiled.object.render(variables) or object_name
+            object_name = compiled.object.render(names) or object_name
     except (UndefinedError, SecurityError) as error:
         raise RuleError(
             f"{rule.source}: rule {rule.id}: {error} "
