@@ -81,3 +81,13 @@ def test_findings_sort_in_apply_order(lint_sql: LintSql) -> None:
     )
     files = [f.file.rsplit("/", 1)[-1] for f in findings_of(run, "create-index-not-concurrently")]
     assert files == ["2_a.sql", "10_b.sql"]
+
+
+def test_fixes_quote_identifiers_that_need_it(lint_sql: LintSql) -> None:
+    run = lint_sql(
+        'CREATE TABLE IF NOT EXISTS "Account" (id int PRIMARY KEY, "userId" int REFERENCES users);'
+    )
+    fix = findings_of(run, "fk-missing-index")[0].fix
+    assert fix == (
+        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "Account_userId_idx" ON public."Account" ("userId");'
+    )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import ClassVar, Self
 
-from schema_review.parse import Expression, Statement
+from schema_review.parse import Expression, Statement, quote_ident
 
 # libpg_query's internal type names -> the names people write.
 TYPE_DISPLAY = {
@@ -254,7 +254,7 @@ class Constraint(SchemaObject):
     @property
     def sql(self) -> str:
         """The constraint as it would be written in ALTER TABLE ... ADD CONSTRAINT."""
-        columns = ", ".join(str(c) for c in self.columns)
+        columns = ", ".join(quote_ident(c) for c in self.columns)
         if self.type == "primary_key":
             return f"PRIMARY KEY ({columns})"
         if self.type == "unique":
@@ -262,15 +262,21 @@ class Constraint(SchemaObject):
         if self.type == "check":
             return f"CHECK ({self.expression})"
         if self.type == "foreign_key":
-            text = f"FOREIGN KEY ({columns}) REFERENCES {self.ref_table}"
+            schema, _, table = (self.ref_table or "").rpartition(".")
+            reference = f"{quote_ident(schema)}.{quote_ident(table)}" if schema else table
+            text = f"FOREIGN KEY ({columns}) REFERENCES {reference}"
             if self.ref_columns:
-                text += f" ({', '.join(self.ref_columns)})"
+                text += f" ({', '.join(quote_ident(c) for c in self.ref_columns)})"
             if self.on_delete != "NO ACTION":
                 text += f" ON DELETE {self.on_delete}"
             if self.on_update != "NO ACTION":
                 text += f" ON UPDATE {self.on_update}"
             return text
         return f"EXCLUDE USING {self.method} (...)"
+
+    @property
+    def sql_name(self) -> str:
+        return quote_ident(self.name)
 
     @property
     def is_foreign_key(self) -> bool:
@@ -296,7 +302,8 @@ class Constraint(SchemaObject):
 
     @property
     def columns_sql(self) -> str:
-        return ", ".join(str(c) for c in self.columns)
+        """The columns as SQL spells them (expressions in parentheses)."""
+        return ", ".join(quote_ident(c) if isinstance(c, str) else f"({c})" for c in self.columns)
 
 
 @dataclass(slots=True, eq=False)
@@ -318,6 +325,10 @@ class Index(SchemaObject):
     @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    @property
+    def sql_name(self) -> str:
+        return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
 
     @property
     def shape(self) -> tuple[tuple[str | Expression, ...], Expression | None, str]:
@@ -351,7 +362,8 @@ class Index(SchemaObject):
 
     @property
     def columns_sql(self) -> str:
-        return ", ".join(str(c) for c in self.columns)
+        """The columns as SQL spells them (expressions in parentheses)."""
+        return ", ".join(quote_ident(c) if isinstance(c, str) else f"({c})" for c in self.columns)
 
 
 @dataclass(slots=True, eq=False)
@@ -407,6 +419,11 @@ class Table(SchemaObject):
     @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    @property
+    def sql_name(self) -> str:
+        """The qualified name as SQL spells it: `public."Account"`."""
+        return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
 
     @property
     def primary_key(self) -> Constraint | None:
@@ -496,6 +513,10 @@ class Function(SchemaObject):
     @property
     def signature(self) -> str:
         return f"{self.qualified_name}({self.arguments})"
+
+    @property
+    def sql_signature(self) -> str:
+        return f"{quote_ident(self.schema)}.{quote_ident(self.name)}({self.arguments})"
 
     @property
     def search_path(self) -> str | None:

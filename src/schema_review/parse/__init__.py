@@ -1,6 +1,6 @@
 """Parsing: SQL text -> statements with source spans. Parser nodes stay inside this package."""
 
-from schema_review.parse.expressions import Expression, node_name, strip_locations
+from schema_review.parse.expressions import Expression, node_name, quote_ident, strip_locations
 from schema_review.parse.postgres import ParseProblem, Statement, parse_postgres
 from schema_review.parse.source import SourceFile
 
@@ -11,5 +11,6 @@ __all__ = [
     "Statement",
     "node_name",
     "parse_postgres",
+    "quote_ident",
     "strip_locations",
 ]

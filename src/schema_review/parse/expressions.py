@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
 JsonNode = dict[str, Any]
+
+
+_PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+def quote_ident(name: object) -> str:
+    """An identifier as SQL must spell it: quoted when it has capitals or odd characters."""
+    text = str(name)
+    if _PLAIN_IDENTIFIER.match(text):
+        return text
+    return '"' + text.replace('"', '""') + '"'
 
 
 def node_name(items: list[JsonNode] | None) -> list[str]:

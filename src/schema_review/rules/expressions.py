@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
-import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +23,8 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from schema_review.parse import quote_ident
+
 # The name a rule's condition uses for the thing it is evaluated on.
 SUBJECT_NAMES = {
     "statement": "stmt",
@@ -31,19 +32,9 @@ SUBJECT_NAMES = {
     "foreign_key": "fk",
 }
 
-_PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
-
 
 def subject_name(target: str) -> str:
     return SUBJECT_NAMES.get(target, target)
-
-
-def quote_ident(name: object) -> str:
-    """Quote an identifier for SQL when it needs it (mixed case, spaces, keywords aside)."""
-    text = str(name)
-    if _PLAIN_IDENTIFIER.match(text):
-        return text
-    return '"' + text.replace('"', '""') + '"'
 
 
 class RuleEnvironment(ImmutableSandboxedEnvironment):
