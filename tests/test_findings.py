@@ -89,5 +89,6 @@ def test_fixes_quote_identifiers_that_need_it(lint_sql: LintSql) -> None:
     )
     fix = findings_of(run, "fk-missing-index")[0].fix
     assert fix == (
-        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "Account_userId_idx" ON public."Account" ("userId");'
+        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "Account_userId_idx" '
+        'ON public."Account" ("userId");'
     )

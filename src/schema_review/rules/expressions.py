@@ -24,6 +24,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from schema_review.parse import quote_ident
+from schema_review.rules.closures import Closure, compile_closure
 
 # The name a rule's condition uses for the thing it is evaluated on.
 SUBJECT_NAMES = {
@@ -140,15 +141,18 @@ def _template(kind: str, source: str) -> Template:
     return env.template_class.from_code(env, code, env.make_globals(None))
 
 
-def _condition_tree(source: str) -> nodes.Template:
-    """A template that stores the expression's value in `result` (as Jinja's own
-    compile_expression does), so it can run in a shared context."""
-    env = environment()
-    parser = Parser(env, source, state="variable")
+def _condition_expression(source: str) -> nodes.Expr:
+    parser = Parser(environment(), source, state="variable")
     expression = parser.parse_expression()
     if not parser.stream.eos:
         raise TemplateSyntaxError("chunk after expression", parser.stream.current.lineno)
-    body = [nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)]
+    return expression
+
+
+def _condition_tree(source: str) -> nodes.Template:
+    """A template that stores the expression's value in `result` (as Jinja's own
+    compile_expression does), so it can run in a shared context."""
+    body = [nodes.Assign(nodes.Name("result", "store"), _condition_expression(source), lineno=1)]
     return nodes.Template(body, lineno=1)
 
 
@@ -183,8 +187,11 @@ class CompiledRule:
     message: _LazyTemplate
     fix: _LazyTemplate | None
     object: _LazyTemplate | None
+    closure: Closure | None = None  # the same condition as a closure, when it can be one
 
     def matches(self, names: dict[str, Any]) -> bool:
+        if self.closure is not None:
+            return bool(self.closure(names))
         if self.condition is None:
             return True
         return bool(_run(self.condition, names))
@@ -199,9 +206,11 @@ def compile_rule(
 ) -> CompiledRule:
     """Compile a rule's expressions; raises ValueError saying which one is malformed."""
     compiled_condition = None
+    closure = None
     if condition is not None:
         try:
             compiled_condition = _template("condition", condition)
+            closure = compile_closure(_condition_expression(condition), environment())
         except TemplateSyntaxError as error:
             raise ValueError(f"'when' is not a valid expression: {error.message}") from None
     templates: dict[str, _LazyTemplate | None] = {}
@@ -217,4 +226,6 @@ def compile_rule(
             ) from None
     message_template = templates["message"]
     assert message_template is not None
-    return CompiledRule(compiled_condition, message_template, templates["fix"], templates["object"])
+    return CompiledRule(
+        compiled_condition, message_template, templates["fix"], templates["object"], closure
+    )
