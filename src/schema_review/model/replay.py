@@ -663,7 +663,7 @@ class _Replayer:
                 column.record(
                     "altered",
                     statement,
-                    f"DEFAULT {column.default}" if expression else "DROP DEFAULT",
+                    "SET DEFAULT" if expression else "DROP DEFAULT",
                 )
             emit("set_default" if expression else "drop_default", column=column)
         elif subtype == "AT_AddIdentity":

@@ -1,0 +1,37 @@
+"""The wheel ships the rule packs and templates inside the package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.helpers import REPO
+
+
+def test_wheel_contains_rules_and_templates(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("schema_review-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for rule_file in (REPO / "rules").glob("*.yaml"):
+        assert f"schema_review/_data/rules/{rule_file.name}" in names
+    for template in (REPO / "templates").iterdir():
+        assert f"schema_review/_data/templates/{template.name}" in names
+    assert "schema_review/cli.py" in names
+    assert not any(name.startswith("tests/") for name in names)
