@@ -39,3 +39,27 @@ def test_corpus_lints_without_internal_errors() -> None:
         ]
     assert linted == total
     assert internal == []
+
+
+# PostgreSQL migration folders of the corpus, replayed in the order their tools apply them.
+CORPUS_FOLDERS = [
+    "langfuse",
+    "umami",
+    "chirpstack/postgres",
+    "hatchet/migrations",
+    "supabase-auth",
+    "supabase-postgres/migrations",
+    "authelia/postgres",
+    "temporal/postgresql/v12/temporal",
+]
+
+
+@pytest.mark.skipif(not (CORPUS / "files.tsv").exists(), reason="../shared/corpus not present")
+def test_corpus_folders_replay_in_apply_order_without_internal_errors() -> None:
+    run = lint([CORPUS / f for f in CORPUS_FOLDERS], Settings(select=("all",), fail_on="none"))
+    assert len(run.sets) == len(CORPUS_FOLDERS)
+    assert all(s.files for s in run.sets)
+    assert [f.rule for f in run.result.findings if f.rule == "internal-error"] == []
+    # Replay in apply order builds the real schemas: langfuse ends with dozens of tables.
+    langfuse = run.models[0]
+    assert len([t for t in langfuse.tables.values() if not t.external]) > 30

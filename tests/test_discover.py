@@ -1,0 +1,227 @@
+"""Discovery finds migration files and orders them as the migration tool applies them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from schema_review.discover import DiscoveryError, MigrationSet, discover, forward_sql
+from tests.helpers import CORPUS
+
+
+def touch(folder: Path, *names: str) -> Path:
+    for name in names:
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("SELECT 1;\n", encoding="utf-8")
+    return folder
+
+
+def names(migration_set: MigrationSet) -> list[str]:
+    root = migration_set.root
+    assert root is not None
+    return [f.path.relative_to(root).as_posix() for f in migration_set.files]
+
+
+def only_set(sets: list[MigrationSet]) -> MigrationSet:
+    assert len(sets) == 1
+    return sets[0]
+
+
+def test_numeric_versions_compare_as_numbers(tmp_path: Path) -> None:
+    touch(tmp_path, "10_ten.sql", "2_two.sql", "1_one.sql", "README.md")
+    assert names(only_set(discover([tmp_path]))) == ["1_one.sql", "2_two.sql", "10_ten.sql"]
+
+
+def test_timestamps_and_dates_compare_field_by_field(tmp_path: Path) -> None:
+    touch(
+        tmp_path,
+        "2023-01-03-201442_b/up.sql",
+        "2022-11-02-090533_a/up.sql",
+        "2026-06-15-093959-0000_c/up.sql",
+    )
+    found = only_set(discover([tmp_path]))
+    assert names(found) == [
+        "2022-11-02-090533_a/up.sql",
+        "2023-01-03-201442_b/up.sql",
+        "2026-06-15-093959-0000_c/up.sql",
+    ]
+    assert found.convention == "folder-per-migration"
+
+
+def test_down_files_are_paired_and_never_replayed(tmp_path: Path) -> None:
+    touch(tmp_path, "0002_b.up.sql", "0002_b.down.sql", "0001_a.up.sql", "0001_a.down.sql")
+    found = only_set(discover([tmp_path]))
+    assert names(found) == ["0001_a.up.sql", "0002_b.up.sql"]
+    assert [f.down.name if f.down else None for f in found.files] == [
+        "0001_a.down.sql",
+        "0002_b.down.sql",
+    ]
+    assert found.convention == "up-down"
+
+
+def test_folder_per_migration_up_sql_and_prisma(tmp_path: Path) -> None:
+    touch(tmp_path / "diesel", "00000000000000_init/up.sql", "00000000000000_init/down.sql")
+    touch(tmp_path / "prisma", "20240101000000_b/migration.sql", "01_a/migration.sql")
+    diesel, prisma = discover([tmp_path / "diesel", tmp_path / "prisma"])
+    assert names(diesel) == ["00000000000000_init/up.sql"]
+    assert diesel.files[0].down == tmp_path / "diesel" / "00000000000000_init" / "down.sql"
+    assert names(prisma) == ["01_a/migration.sql", "20240101000000_b/migration.sql"]
+    assert prisma.convention == "prisma"
+
+
+def test_flyway_versions_undo_and_repeatable(tmp_path: Path) -> None:
+    touch(
+        tmp_path,
+        "R__views.sql",
+        "V1.10__late.sql",
+        "V1_9__middle.sql",
+        "V1__init.sql",
+        "U1__init.sql",
+    )
+    found = only_set(discover([tmp_path]))
+    assert names(found) == ["V1__init.sql", "V1_9__middle.sql", "V1.10__late.sql", "R__views.sql"]
+    assert found.files[0].down == tmp_path / "U1__init.sql"
+    assert found.convention == "flyway"
+
+
+def test_pop_dialect_infixes_keep_postgres_and_generic_files(tmp_path: Path) -> None:
+    touch(
+        tmp_path,
+        "20200101_a.postgres.up.sql",
+        "20200101_a.mysql.up.sql",
+        "20200101_a.sqlite3.up.sql",
+        "20200102_b.up.sql",
+        "20200101_a.postgres.down.sql",
+    )
+    found = only_set(discover([tmp_path]))
+    assert names(found) == ["20200101_a.postgres.up.sql", "20200102_b.up.sql"]
+    assert found.files[0].down == tmp_path / "20200101_a.postgres.down.sql"
+    assert any("other database dialects" in note for note in found.notes)
+
+
+def test_unversioned_files_run_after_versioned_ones(tmp_path: Path) -> None:
+    touch(tmp_path, "seed.sql", "002_b.sql", "001_a.sql")
+    found = only_set(discover([tmp_path]))
+    assert names(found) == ["001_a.sql", "002_b.sql", "seed.sql"]
+    assert any("seed.sql" in note for note in found.notes)
+
+
+def test_drizzle_journal_decides_order_and_reports_unjournaled_files(tmp_path: Path) -> None:
+    touch(tmp_path, "0000_first.sql", "0001_second.sql", "0002_stray.sql")
+    journal = {
+        "version": "7",
+        "dialect": "postgresql",
+        # The journal, not the file names, decides: drizzle applies 0001 before 0000 here.
+        "entries": [
+            {"idx": 1, "tag": "0000_first", "when": 2},
+            {"idx": 0, "tag": "0001_second", "when": 1},
+        ],
+    }
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "_journal.json").write_text(json.dumps(journal), encoding="utf-8")
+    found = only_set(discover([tmp_path]))
+    assert found.convention == "drizzle"
+    assert names(found) == ["0001_second.sql", "0000_first.sql"]
+    assert found.unjournaled == (tmp_path / "0002_stray.sql",)
+
+
+def test_invalid_drizzle_journal_falls_back_to_names_with_a_note(tmp_path: Path) -> None:
+    touch(tmp_path, "0001_b.sql", "0000_a.sql")
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "_journal.json").write_text("{not json", encoding="utf-8")
+    found = only_set(discover([tmp_path]))
+    assert names(found) == ["0000_a.sql", "0001_b.sql"]
+    assert any("cannot read the drizzle journal" in note for note in found.notes)
+
+
+def test_files_given_one_by_one_keep_the_given_order(tmp_path: Path) -> None:
+    touch(tmp_path, "1_a.sql", "2_b.sql")
+    found = only_set(discover([tmp_path / "2_b.sql", tmp_path / "1_a.sql"]))
+    assert found.root is None
+    assert [f.path.name for f in found.files] == ["2_b.sql", "1_a.sql"]
+
+
+def test_folder_without_migrations_of_its_own_yields_its_sub_folders(tmp_path: Path) -> None:
+    touch(tmp_path, "postgres/1_a.sql", "sqlite/1_a.sql", ".hidden/1_a.sql")
+    sets = discover([tmp_path])
+    assert [s.root for s in sets] == [tmp_path / "postgres", tmp_path / "sqlite"]
+
+
+def test_exclude_patterns(tmp_path: Path) -> None:
+    touch(tmp_path, "1_a.sql", "2_seed.sql", "3_c.sql")
+    found = only_set(discover([tmp_path], exclude=["*_seed.sql"]))
+    assert names(found) == ["1_a.sql", "3_c.sql"]
+
+
+def test_missing_path_is_a_discovery_error(tmp_path: Path) -> None:
+    with pytest.raises(DiscoveryError, match="no such file or directory"):
+        discover([tmp_path / "nope"])
+
+
+def test_discovery_is_deterministic(tmp_path: Path) -> None:
+    touch(tmp_path, "1_b.sql", "1_a.sql", "x.sql", "2.sql")
+    first = names(only_set(discover([tmp_path])))
+    assert first == ["1_a.sql", "1_b.sql", "2.sql", "x.sql"]
+    assert names(only_set(discover([tmp_path]))) == first
+
+
+def test_forward_sql_blanks_goose_down_and_keeps_lines() -> None:
+    text = (
+        "-- +goose Up\n"
+        "-- +goose StatementBegin\n"
+        "CREATE TABLE a (id int)\n"
+        "-- +goose StatementEnd\n"
+        "-- +goose Down\n"
+        "DROP TABLE a;\n"
+    )
+    forward = forward_sql(text)
+    assert forward.count("\n") == text.count("\n")
+    assert "DROP TABLE" not in forward
+    # StatementEnd ends the statement even without its `;`.
+    assert forward.splitlines()[3].strip() == ";"
+
+
+def test_forward_sql_blanks_dbmate_down() -> None:
+    text = "-- migrate:up\r\nCREATE TABLE a (id int);\r\n-- migrate:down\r\nDROP TABLE a;\r\n"
+    forward = forward_sql(text)
+    assert "DROP" not in forward
+    assert forward.count("\r\n") == 4
+    assert forward_sql("CREATE TABLE b (id int);") == "CREATE TABLE b (id int);"
+
+
+needs_corpus = pytest.mark.skipif(not CORPUS.exists(), reason="../shared/corpus not present")
+
+
+@needs_corpus
+def test_corpus_prisma_folders_in_timestamp_order() -> None:
+    found = only_set(discover([CORPUS / "umami"]))
+    assert found.convention == "prisma"
+    first_two = [f.path.parent.name for f in found.files][:2]
+    assert first_two == ["01_init", "02_report_schema_session_data"]
+    versions = [f.version for f in found.files]
+    assert versions == sorted(versions, key=int)
+    langfuse = only_set(discover([CORPUS / "langfuse"]))
+    assert len(langfuse.files) > 300
+    stamps = [int(f.version) for f in langfuse.files]
+    assert stamps == sorted(stamps)
+
+
+@needs_corpus
+def test_corpus_diesel_up_sql_with_down_files() -> None:
+    found = only_set(discover([CORPUS / "chirpstack" / "postgres"]))
+    assert found.files[0].version.startswith("00000000000000")
+    assert all(f.path.name == "up.sql" and f.down is not None for f in found.files)
+
+
+@needs_corpus
+def test_corpus_project_root_splits_into_dialect_folders() -> None:
+    sets = discover([CORPUS / "authelia"])
+    roots = [s.root.name for s in sets if s.root is not None]
+    assert roots == ["mysql", "postgres", "sqlite"]
+    postgres = sets[1]
+    assert postgres.convention == "up-down"
+    assert [f.version for f in postgres.files][:3] == ["0001", "0002", "0003"]
+    assert all(f.down is not None for f in postgres.files)
