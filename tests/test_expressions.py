@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from schema_review.rules.closures import compile_closure
+from schema_review.rules.closures import compile_closure, compile_renderer
 from schema_review.rules.expressions import (
     _condition_expression,
     _run,
@@ -45,6 +45,12 @@ EXPRESSIONS = [
     "[thing.count, 1 + 2]",
     "1 < thing.count < 5",
     "thing.count - 1 == 2 or false",
+    "thing.tags|length > 1",
+    "thing.name.upper()",
+    "thing.info.get('missing', 'fallback')",
+    "{'a': 1, 'b': thing.count}[thing.tags[0]]",
+    "(thing.name ~ '_long_suffix')[:7]",
+    "thing.tags|join('_')",
 ]
 
 
@@ -57,13 +63,43 @@ def test_closure_agrees_with_jinja(source: str) -> None:
     assert closure(names) == _run(_template("condition", source), names)
 
 
-def test_calls_and_filters_fall_back_to_jinja() -> None:
+def test_calls_of_globals_and_context_filters_fall_back_to_jinja() -> None:
     env = environment()
-    for source in ("thing.tags|length > 1", "any(thing.tags)", "thing.name.upper()"):
+    for source in ("any(thing.tags)", "thing.tags|map('upper')|list", "'{}'.format(thing)"):
         assert compile_closure(_condition_expression(source), env) is None
 
 
-@pytest.mark.parametrize("source", ["thing.__class__", "thing.tags.append", "thing._secret"])
+TEMPLATES = [
+    "plain text",
+    "{{ thing.name }} has {{ thing.count }} rows{{ ' (tagged)' if thing.tags }}",
+    "{{ 'x' if thing.parent }}|{% if thing.count > 5 %}big{% elif thing.count %}small"
+    "{% else %}none{% endif %}",
+    "{% set hints = {'users': 'a hint'} %}{{ hints.get(thing.name, 'none') }} and"
+    " {{ hints.get('other', 'default') }}",
+    "{{ thing.tags | join(', ') }} {{ thing.name | quote_ident }} {{ 'Mixed' | quote_ident }}",
+    "{{ thing.parent }}",
+]
+
+
+@pytest.mark.parametrize("source", TEMPLATES)
+def test_renderer_agrees_with_jinja(source: str) -> None:
+    env = environment()
+    renderer = compile_renderer(env.parse(source), env)
+    assert renderer is not None, f"{source} should take the fast path"
+    names = variables(thing=Thing())
+    assert renderer(names) == env.from_string(source).render(names)
+    assert "hints" not in names  # `set` stays inside the template
+
+
+def test_renderer_leaves_loops_to_jinja() -> None:
+    env = environment()
+    assert compile_renderer(env.parse("{% for t in thing.tags %}{{ t }}{% endfor %}"), env) is None
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["thing.__class__", "thing.tags.append", "thing.tags.append('x')", "thing._secret"],
+)
 def test_sandbox_refuses_unsafe_attributes(source: str) -> None:
     env = environment()
     names = variables(thing=Thing())

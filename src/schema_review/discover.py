@@ -24,6 +24,7 @@ import fnmatch
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,9 +111,11 @@ def discover(paths: Sequence[str | Path], exclude: Sequence[str] = ()) -> list[M
     loose: list[MigrationFile] = []
     for raw in paths:
         path = Path(raw)
-        if not path.exists():
-            raise DiscoveryError(f"{raw}: no such file or directory")
-        if path.is_dir():
+        try:
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+        except OSError:
+            raise DiscoveryError(f"{raw}: no such file or directory") from None
+        if is_dir:
             if loose:
                 sets.append(MigrationSet(None, "files", tuple(loose)))
                 loose = []
@@ -375,9 +378,9 @@ def _excluded(path: Path, relative: str, patterns: Sequence[str]) -> bool:
 
 def _display(path: Path) -> str:
     """The path as users see it: relative to the working directory when under it."""
-    if not path.is_absolute():
+    text = str(path)
+    if not os.path.isabs(text):
         return path.as_posix()
-    try:
-        return path.relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    cwd = os.getcwd() + os.sep
+    # A string prefix test, not Path.relative_to: discovery shows thousands of paths.
+    return text[len(cwd) :].replace(os.sep, "/") if text.startswith(cwd) else path.as_posix()

@@ -13,12 +13,15 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from jinja2 import nodes
+from jinja2 import Undefined, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 Names = dict[str, Any]
 Closure = Callable[[Names], Any]
+Renderer = Callable[[Names], str]
+# A template statement: reads names (and may set one), appends its output.
+_Step = Callable[[Names, list[str]], None]
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "eq": operator.eq,
@@ -51,6 +54,72 @@ def compile_closure(expression: nodes.Expr, env: SandboxedEnvironment) -> Closur
         return None
 
 
+def compile_renderer(template: nodes.Template, env: SandboxedEnvironment) -> Renderer | None:
+    """A function rendering `template` as Jinja would, or None when it is outside the subset.
+
+    The subset of statements is output, `if` / `elif` / `else` and `set` of a plain name, so
+    message and fix templates of the built-in rules render without a Jinja context.
+    """
+    try:
+        steps = [_statement(node, env) for node in template.body]
+    except _Unsupported:
+        return None
+    assigns = any(True for _ in template.find_all(nodes.Assign))
+
+    def render(names: Names) -> str:
+        if assigns:
+            names = dict(names)  # `set` must not leak into the caller's names
+        out: list[str] = []
+        for step in steps:
+            step(names, out)
+        return "".join(out)
+
+    return render
+
+
+def _statement(node: nodes.Node, env: SandboxedEnvironment) -> _Step:
+    if isinstance(node, nodes.Output):
+        parts: list[tuple[str | None, Closure | None]] = []
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                parts.append((child.data, None))
+            else:
+                parts.append((None, _compile(child, env)))
+
+        def output(names: Names, out: list[str]) -> None:
+            for data, value in parts:
+                out.append(data if value is None else str(value(names)))  # type: ignore[arg-type]
+
+        return output
+    if isinstance(node, nodes.If):
+        branches = [(_compile(node.test, env), [_statement(n, env) for n in node.body])]
+        for elif_ in node.elif_:
+            branches.append((_compile(elif_.test, env), [_statement(n, env) for n in elif_.body]))
+        otherwise = [_statement(n, env) for n in node.else_]
+
+        def if_(names: Names, out: list[str]) -> None:
+            chosen = otherwise
+            for test, body in branches:
+                if test(names):
+                    chosen = body
+                    break
+            for step in chosen:
+                step(names, out)
+
+        return if_
+    if isinstance(node, nodes.Assign) and isinstance(node.target, nodes.Name):
+        name = node.target.name
+        if name == "result":
+            raise _Unsupported  # `result` is what a condition template hands back: Jinja's job
+        value = _compile(node.node, env)
+
+        def assign(names: Names, out: list[str]) -> None:
+            names[name] = value(names)
+
+        return assign
+    raise _Unsupported
+
+
 def _compile(node: nodes.Node, env: SandboxedEnvironment) -> Closure:
     if isinstance(node, nodes.Const):
         value = node.value
@@ -59,11 +128,10 @@ def _compile(node: nodes.Node, env: SandboxedEnvironment) -> Closure:
         return _name(node.name)
     if isinstance(node, nodes.Getattr):
         return _getattr(_compile(node.node, env), node.attr, env)
-    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
-        key = node.arg.value
-        if isinstance(key, str):
-            return _getattr(_compile(node.node, env), key, env)
-        raise _Unsupported
+    if isinstance(node, nodes.Getitem):
+        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            return _getattr(_compile(node.node, env), node.arg.value, env)
+        return _getitem(_compile(node.node, env), node.arg, env)
     if isinstance(node, nodes.Not):
         inner = _compile(node.node, env)
         return lambda names: not inner(names)
@@ -73,9 +141,18 @@ def _compile(node: nodes.Node, env: SandboxedEnvironment) -> Closure:
     if isinstance(node, nodes.Or):
         left, right = _compile(node.left, env), _compile(node.right, env)
         return lambda names: left(names) or right(names)
-    if isinstance(node, nodes.CondExpr) and node.expr2 is not None:
-        test, yes, no = (_compile(n, env) for n in (node.test, node.expr1, node.expr2))
+    if isinstance(node, nodes.CondExpr):
+        test, yes = _compile(node.test, env), _compile(node.expr1, env)
+        # Without an else, Jinja yields an undefined value: empty when printed, false when tested.
+        no = _compile(node.expr2, env) if node.expr2 is not None else lambda names: Undefined()
         return lambda names: yes(names) if test(names) else no(names)
+    if isinstance(node, nodes.Dict):
+        pairs = [(_compile(p.key, env), _compile(p.value, env)) for p in node.items]
+        return lambda names: {key(names): value(names) for key, value in pairs}
+    if isinstance(node, nodes.Filter):
+        return _filter(node, env)
+    if isinstance(node, nodes.Call):
+        return _call(node, env)
     if isinstance(node, nodes.Compare):
         return _compare(node, env)
     if isinstance(node, nodes.Test) and node.name in _TESTS and not node.args:
@@ -129,6 +206,66 @@ def _getattr(target: Closure, attr: str, env: SandboxedEnvironment) -> Closure:
         return value
 
     return read
+
+
+def _getitem(target: Closure, arg: nodes.Node, env: SandboxedEnvironment) -> Closure:
+    """`x[key]` and `x[a:b]` as the sandbox reads them: the item, else a safe attribute."""
+    if isinstance(arg, nodes.Slice):
+        if arg.step is not None:
+            raise _Unsupported
+        start = _compile(arg.start, env) if arg.start is not None else lambda names: None
+        stop = _compile(arg.stop, env) if arg.stop is not None else lambda names: None
+        return lambda names: target(names)[start(names) : stop(names)]
+    key_of = _compile(arg, env)
+
+    def read(names: Names) -> Any:
+        obj, key = target(names), key_of(names)
+        try:
+            return obj[key]
+        except (TypeError, LookupError):
+            pass
+        if isinstance(key, str) and not key.startswith("_"):
+            value = getattr(obj, key, Undefined)
+            if value is not Undefined:
+                if not env.is_safe_attribute(obj, key, value):
+                    raise SecurityError(f"access to attribute {key!r} is unsafe.")
+                return value
+        raise UndefinedError(f"{type(obj).__name__!r} object has no element {key!r}")
+
+    return read
+
+
+def _filter(node: nodes.Filter, env: SandboxedEnvironment) -> Closure:
+    if node.node is None or node.kwargs or node.dyn_args or node.dyn_kwargs:
+        raise _Unsupported
+    value = _compile(node.node, env)
+    args = [_compile(arg, env) for arg in node.args]
+    if node.name == "join" and len(args) <= 1:
+        # Jinja's join without autoescape: str(separator).join(map(str, value)).
+        separator = args[0] if args else lambda names: ""
+        return lambda names: str(separator(names)).join(map(str, value(names)))
+    function = env.filters.get(node.name)
+    if function is None or hasattr(function, "jinja_pass_arg"):
+        raise _Unsupported  # unknown, or needs a context: Jinja reports and runs those
+    return lambda names: function(value(names), *(arg(names) for arg in args))
+
+
+def _call(node: nodes.Call, env: SandboxedEnvironment) -> Closure:
+    """A method call such as `hints.get(kind, default)`; the sandbox vets the callable."""
+    if node.kwargs or node.dyn_args or node.dyn_kwargs or not isinstance(node.node, nodes.Getattr):
+        raise _Unsupported
+    if node.node.attr in ("format", "format_map"):
+        raise _Unsupported  # the sandbox wraps str.format itself
+    method = _compile(node.node, env)
+    args = [_compile(arg, env) for arg in node.args]
+
+    def call(names: Names) -> Any:
+        function = method(names)
+        if not env.is_safe_callable(function):
+            raise SecurityError(f"{function!r} is not safely callable")
+        return function(*(arg(names) for arg in args))
+
+    return call
 
 
 def _compare(node: nodes.Compare, env: SandboxedEnvironment) -> Closure:

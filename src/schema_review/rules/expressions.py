@@ -24,7 +24,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from schema_review.parse import quote_ident
-from schema_review.rules.closures import Closure, compile_closure
+from schema_review.rules.closures import Closure, Renderer, compile_closure, compile_renderer
 
 # The name a rule's condition uses for the thing it is evaluated on.
 SUBJECT_NAMES = {
@@ -160,11 +160,12 @@ class _LazyTemplate:
     """A message or fix template: compiled (or found compiled) when the rule loads, made
     into a Template on first use (most templates of a run never render)."""
 
-    __slots__ = ("_code", "_template", "source")
+    __slots__ = ("_code", "_renderer", "_template", "source")
 
     def __init__(self, source: str) -> None:
         self.source = source
         self._template: Template | None = None
+        self._renderer: Renderer | None = None
         code = _load_code("template", source)
         if code is None:
             env = environment()
@@ -178,6 +179,10 @@ class _LazyTemplate:
         if self._template is None:
             env = environment()
             self._template = env.template_class.from_code(env, self._code, env.make_globals(None))
+            # The same template as plain closures when it can be: several times faster.
+            self._renderer = compile_renderer(env.parse(self.source), env)
+        if self._renderer is not None:
+            return self._renderer(names).strip()
         return str(_run(self._template, names)).strip()
 
 
