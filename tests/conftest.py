@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,18 @@ import pytest
 from schema_review.config import Settings
 from schema_review.pipeline import LintRun, lint
 from tests.helpers import LintSql, split_example, write_migrations
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Compiled rules are cached between runs: the tests keep theirs out of the user's home."""
+    before = os.environ.get("SCHEMA_REVIEW_CACHE_DIR")
+    os.environ["SCHEMA_REVIEW_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if before is None:
+        del os.environ["SCHEMA_REVIEW_CACHE_DIR"]
+    else:
+        os.environ["SCHEMA_REVIEW_CACHE_DIR"] = before
 
 
 @pytest.fixture

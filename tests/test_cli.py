@@ -184,6 +184,34 @@ def test_custom_rule_from_configuration(runner: CliRunner, tmp_path: Path) -> No
     assert findings[0]["fix"] == "COMMENT ON TABLE public.a IS '...';"
 
 
+def test_edited_rule_file_is_read_again(runner: CliRunner, tmp_path: Path) -> None:
+    # Parsed rule files are cached by content: an edit must never be served from the cache.
+    rule = """
+- id: table-needs-comment
+  title: Table without a comment
+  severity: medium
+  category: documentation
+  target: table
+  when: table.comment is none
+  message: "{word} {{{{ table.qualified_name }}}}"
+  why: Tables document themselves.
+  examples:
+    bad: CREATE TABLE t (id int PRIMARY KEY);
+    good: "CREATE TABLE t (id int PRIMARY KEY); COMMENT ON TABLE t IS 'x';"
+"""
+    rules = tmp_path / "rules.yaml"
+    (tmp_path / ".schema-review.yaml").write_text("rule-files: [rules.yaml]\n")
+    folder = write_migrations(tmp_path / "m", [("1.sql", "CREATE TABLE a (id int PRIMARY KEY);")])
+    config = str(tmp_path / ".schema-review.yaml")
+    arguments = ["lint", str(folder), "--format", "json", "--config", config]
+    messages = []
+    for word in ("first", "second", "first"):
+        rules.write_text(rule.format(word=word))
+        result = runner.invoke(main, [*arguments, "--select", "table-needs-comment"])
+        messages += [f["message"] for f in json.loads(result.output)["findings"]]
+    assert messages == ["first public.a", "second public.a", "first public.a"]
+
+
 def test_broken_rule_expression_names_the_rule(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "rules.yaml").write_text(
         "- id: typo-rule\n  title: t\n  severity: low\n  category: c\n  target: table\n"

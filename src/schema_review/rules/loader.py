@@ -7,17 +7,18 @@ a sandboxed environment, so a rule file can never run arbitrary code.
 
 from __future__ import annotations
 
+import hashlib
+import marshal
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from schema_review.model import FINAL_KINDS
 from schema_review.resources import data_dir
-from schema_review.rules.expressions import CompiledRule, compile_rule
+from schema_review.rules.expressions import CompiledRule, cache_dir, compile_rule
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 # Rules whose findings come from a pipeline stage rather than from an expression.
@@ -81,23 +82,59 @@ def load_rules(extra_files: Iterable[str | Path] = ()) -> list[Rule]:
 
 
 def load_rule_file(path: Path) -> list[Rule]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise RuleError(f"{path}: cannot read rule file: {error.strerror}") from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        data = yaml.load(text, Loader=loader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise RuleError(f"{path}{where}: invalid YAML: {problem}") from None
+    data = _read_yaml(path)
     if isinstance(data, dict) and "rules" in data:
         data = data["rules"]
     if not isinstance(data, list):
         raise RuleError(f"{path}: expected a list of rules (or a mapping with `rules:`)")
     return [_build(path, index, entry) for index, entry in enumerate(data)]
+
+
+def _read_yaml(path: Path) -> Any:
+    """A rule file's data; what an earlier run read from the same text is reused.
+
+    Reading YAML is a fifth of a one-file run's start-up (importing PyYAML, then parsing), so
+    the parsed data is kept with marshal, keyed by a hash of the file's text.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise RuleError(f"{path}: cannot read rule file: {error.strerror}") from None
+    cached = _data_cache_path(raw)
+    if cached is not None:
+        try:
+            return marshal.loads(cached.read_bytes())
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        data = yaml.load(raw.decode("utf-8"), Loader=loader)
+    except UnicodeDecodeError as error:
+        raise RuleError(f"{path}: not valid UTF-8 (byte {error.start})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise RuleError(f"{path}{where}: invalid YAML: {problem}") from None
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            temporary = cached.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_bytes(marshal.dumps(data))
+            temporary.replace(cached)
+        except (OSError, ValueError):
+            pass  # data marshal cannot hold (YAML dates, say) or a read-only cache: no cache
+    return data
+
+
+def _data_cache_path(raw: bytes) -> Path | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
+    digest = hashlib.sha256(raw + f"|{marshal.version}".encode()).hexdigest()[:32]
+    return folder / "rules" / f"{digest}.data"
 
 
 def _build(path: Path, index: int, entry: Any) -> Rule:
