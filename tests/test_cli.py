@@ -85,8 +85,9 @@ def test_text_output_and_summary(runner: CliRunner, tmp_path: Path) -> None:
         "column public.t.at is timestamp without time zone: use timestamptz"
     )
     assert "\033[" not in result.output
-    assert lines[-2].startswith("Found 1 finding (1 low) in 1 file, 1 statement")
-    assert "Gate passed" in lines[-1]
+    assert lines[-1] == (
+        "Found 1 finding (1 low) in 1 file, 1 statement. Gate passed (fail-on high)."
+    )
 
 
 def test_fail_on_select_ignore(runner: CliRunner, tmp_path: Path) -> None:
