@@ -27,7 +27,10 @@ TARGETS = ("statement", "history", *FINAL_KINDS, *BUILTIN_TARGETS)
 
 _ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _REQUIRED = ("id", "title", "severity", "category", "target", "message", "why", "examples")
-_OPTIONAL = ("kinds", "when", "fix", "enabled", "object", "references", "notes")
+_OPTIONAL = ("kinds", "when", "fix", "enabled", "object", "references", "notes", "dialects")
+DIALECTS = ("postgres",)
+# What a rule's examples may set: the profile they are linted with (both bad and good).
+_EXAMPLE_PROFILE_KEYS = frozenset({"pg_version", "runner"})
 _KNOWN = frozenset(_REQUIRED + _OPTIONAL)
 
 
@@ -53,6 +56,9 @@ class Rule:
     object: str | None = None
     references: tuple[str, ...] = ()
     notes: str | None = None
+    dialects: tuple[str, ...] = DIALECTS
+    # The profile the examples are linted with (`pg_version`, `runner`), when not the default.
+    example_profile: tuple[tuple[str, Any], ...] = ()
     compiled: CompiledRule | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -181,9 +187,18 @@ def _build(path: Path, index: int, entry: Any) -> Rule:
         not isinstance(examples, dict)
         or not isinstance(examples.get("bad"), str)
         or not isinstance(examples.get("good"), str)
-        or set(examples) - {"bad", "good"}
+        or set(examples) - {"bad", "good", "profile"}
     ):
-        raise RuleError(f"{label}: 'examples' must have 'bad' and 'good' SQL strings")
+        raise RuleError(
+            f"{label}: 'examples' must have 'bad' and 'good' SQL strings (and an optional"
+            " 'profile')"
+        )
+    profile = examples.get("profile", {})
+    if not isinstance(profile, dict) or set(profile) - _EXAMPLE_PROFILE_KEYS:
+        raise RuleError(f"{label}: examples 'profile' may set only pg_version and runner")
+    dialects = entry.get("dialects", list(DIALECTS))
+    if not isinstance(dialects, list) or not all(d in DIALECTS for d in dialects):
+        raise RuleError(f"{label}: 'dialects' must be a list of {', '.join(DIALECTS)}")
     for key in ("fix", "object", "notes"):
         if key in entry and not isinstance(entry[key], str):
             raise RuleError(f"{label}: '{key}' must be a string")
@@ -217,5 +232,7 @@ def _build(path: Path, index: int, entry: Any) -> Rule:
         object=entry.get("object"),
         references=tuple(str(r) for r in references),
         notes=entry.get("notes"),
+        dialects=tuple(dialects),
+        example_profile=tuple(sorted(profile.items())),
         compiled=compiled,
     )
