@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from schema_review import __version__
-from schema_review.config import FAIL_ON, ConfigError, Settings, load_settings
+from schema_review.config import FAIL_ON, ConfigError, Settings, check_pg_version, load_settings
+from schema_review.profile import RUNNERS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -44,6 +45,15 @@ def main() -> None:
 @click.option("--ignore", multiple=True, help="Skip these rules or categories (comma-separated).")
 @click.option("--fail-on", type=click.Choice(FAIL_ON), help="Lowest severity that fails the run.")
 @click.option(
+    "--pg-version",
+    help="PostgreSQL major version the migrations run on (default 16).",
+)
+@click.option(
+    "--runner",
+    type=click.Choice(list(RUNNERS)),
+    help="Migration tool applying the files (default: detected per folder).",
+)
+@click.option(
     "--format",
     "output_format",
     type=click.Choice(["text", "json"]),
@@ -67,6 +77,8 @@ def lint(
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     fail_on: str | None,
+    pg_version: str | None,
+    runner: str | None,
     output_format: str,
     output: str | None,
     config: str | None,
@@ -89,7 +101,15 @@ def lint(
         select=_names(select) or None,
         ignore=(*settings.ignore, *_names(ignore)) or None,
         fail_on=fail_on,
+        runner=runner,
     )
+    if pg_version is not None:
+        try:
+            settings = settings.with_overrides(
+                pg_version=check_pg_version(pg_version, "--pg-version")
+            )
+        except ConfigError as error:
+            _fail(str(error))
     try:
         run = run_lint(paths, settings)
     except (ConfigError, RuleError, DiscoveryError) as error:

@@ -11,9 +11,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from schema_review.profile import RUNNERS, SUPPORTED_PG_VERSIONS
+
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 FAIL_ON = (*SEVERITIES, "none")
-_KEYS = ("select", "ignore", "severity", "rule-files", "exclude", "fail-on")
+_KEYS = (
+    "select",
+    "ignore",
+    "severity",
+    "rule-files",
+    "exclude",
+    "fail-on",
+    "pg-version",
+    "runner",
+)
 
 
 class ConfigError(Exception):
@@ -28,6 +39,8 @@ class Settings:
     rule_files: tuple[Path, ...] = ()
     exclude: tuple[str, ...] = ()
     fail_on: str = "high"
+    pg_version: int | None = None  # None: the default version (profile.DEFAULT_PG_VERSION)
+    runner: str | None = None  # None: detected from each migration folder
     source: Path | None = None
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -108,6 +121,12 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     fail_on = values.get("fail-on", "high")
     if fail_on not in FAIL_ON:
         raise ConfigError(f"{path}: 'fail-on' must be one of {', '.join(FAIL_ON)}")
+    pg_version = values.get("pg-version")
+    if pg_version is not None:
+        pg_version = check_pg_version(pg_version, str(path))
+    runner = values.get("runner")
+    if runner is not None:
+        runner = check_runner(runner, str(path))
     base = path.parent
     return Settings(
         select=names("select"),
@@ -116,5 +135,25 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
         rule_files=tuple(base / f for f in names("rule-files")),
         exclude=names("exclude"),
         fail_on=fail_on,
+        pg_version=pg_version,
+        runner=runner,
         source=path,
     )
+
+
+def check_pg_version(value: object, where: str) -> int:
+    """A PostgreSQL major version (`16`, `"16"`, `"16.4"`), or a ConfigError."""
+    text = str(value).strip()
+    major = text.split(".")[0]
+    if not major.isdigit() or int(major) not in SUPPORTED_PG_VERSIONS:
+        raise ConfigError(
+            f"{where}: 'pg-version' must be a PostgreSQL major version from "
+            f"{SUPPORTED_PG_VERSIONS.start} to {SUPPORTED_PG_VERSIONS.stop - 1}, not {text!r}"
+        )
+    return int(major)
+
+
+def check_runner(value: object, where: str) -> str:
+    if value not in RUNNERS:
+        raise ConfigError(f"{where}: 'runner' must be one of {', '.join(RUNNERS)}, not {value!r}")
+    return str(value)

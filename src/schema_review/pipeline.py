@@ -14,6 +14,7 @@ from schema_review.discover import MigrationSet, discover, forward_sql
 from schema_review.findings import FindingSet, Suppression, build_findings, find_suppressions
 from schema_review.model import SchemaModel, replay
 from schema_review.parse import ParseProblem, SourceFile, Statement, parse_postgres
+from schema_review.profile import DEFAULT_PG_VERSION, Profile, detect_runner, file_in_transaction
 from schema_review.rules import Hit, Rule, evaluate, load_rules
 
 
@@ -24,6 +25,7 @@ class LintRun:
     models: list[SchemaModel]
     rules: list[Rule]
     result: FindingSet
+    profiles: list[Profile]  # one per migration set: its runner may differ
 
     @property
     def statement_count(self) -> int:
@@ -59,9 +61,11 @@ def lint(paths: Sequence[str | Path], settings: Settings) -> LintRun:
     models: list[SchemaModel] = []
     hits: list[Hit] = []
     suppressions: list[Suppression] = []
+    profiles: list[Profile] = []
     for set_index, migration_set in enumerate(sets):
         statements: list[Statement] = []
         problems: list[ParseProblem] = []
+        set_sources: list[SourceFile] = []
         for order, migration in enumerate(migration_set.files):
             source, text_problem = read_source(
                 migration.path,
@@ -70,19 +74,34 @@ def lint(paths: Sequence[str | Path], settings: Settings) -> LintRun:
                 order,
                 _identity(migration_set, migration.path),
             )
-            sources.append(source)
+            set_sources.append(source)
             if text_problem:
                 problems.append(text_problem)
+        profile = Profile(
+            pg_version=settings.pg_version or DEFAULT_PG_VERSION,
+            runner=settings.runner
+            or detect_runner(
+                migration_set.convention,
+                str(migration_set.root or ""),
+                [s.text for s in set_sources],
+            ),
+        )
+        profiles.append(profile)
+        for source in set_sources:
             parsed, file_problems = parse_postgres(source)
+            source.transaction = file_in_transaction(profile.runner, source.text) and (
+                profile.transaction_mode != "implicit" or len(parsed) > 1
+            )
             statements.extend(parsed)
             problems.extend(file_problems)
             suppressions.extend(find_suppressions(source, parsed))
-        model = replay(statements)
+        sources.extend(set_sources)
+        model = replay(statements, profile)
         models.append(model)
-        hits.extend(evaluate(rules, model, problems))
+        hits.extend(evaluate(rules, model, problems, profile))
     rules_by_id = {r.id: r for r in rules}
     result = build_findings(hits, suppressions, rules_by_id, settings.severity)
-    return LintRun(sets, sources, models, rules, result)
+    return LintRun(sets, sources, models, rules, result, profiles)
 
 
 def read_source(

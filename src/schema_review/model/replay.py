@@ -8,6 +8,7 @@ replay goes on, so one surprise never stops a run.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from schema_review.parse import (
     node_name,
     strip_locations,
 )
+from schema_review.profile import Profile
 
 Json = dict[str, Any]
 
@@ -74,6 +76,31 @@ class Change:
     inline: bool = False
     noop: bool = False  # IF NOT EXISTS on something that exists: the statement does nothing
     detail: str = ""
+    # The session the statement runs in, as the replay of its file knows it.
+    in_transaction: bool = False  # the runner's transaction or an explicit BEGIN
+    lock_timeout: bool = False  # a non-zero lock_timeout is set before it
+    statement_timeout: bool = False
+    # The first statement of the file taking a heavy lock on an existing table with no
+    # lock_timeout (statement_timeout) set: where a finding about the file's locks belongs.
+    first_unguarded_lock: bool = False
+    first_untimed_lock: bool = False
+    # The ACCESS EXCLUSIVE lock taken earlier in the same transaction that this statement
+    # (the first after it) keeps holding.
+    after_exclusive_lock: Change | None = None
+    # An earlier ALTER TABLE statement of the same file on the same existing table.
+    repeated_alter: Change | None = None
+    closed: bool = True  # BEGIN: a COMMIT or ROLLBACK follows in the same file
+    old_type: TypeName | None = None  # ALTER COLUMN TYPE: the type before
+    using: bool = False  # ALTER COLUMN TYPE ... USING
+    stale_default: bool = False  # ALTER COLUMN TYPE with a default cast to the old type
+    has_where: bool = True  # UPDATE / DELETE
+    cascade: bool = False  # TRUNCATE ... CASCADE, DROP ... CASCADE
+    options: frozenset[str] = frozenset()  # VACUUM (FULL, ...) options
+    # A later UPDATE of the same table in the same file: the backfill this constraint needed.
+    backfill: Change | None = None
+    # ADD VALUE: a later statement of the same transaction that uses the new value.
+    used_in_transaction: Statement | None = None
+    close_match: str = ""  # DROP ... IF EXISTS of a missing name: the name probably meant
 
     @property
     def file(self) -> str:
@@ -100,6 +127,41 @@ class Change:
             if candidate is not None:
                 return candidate.qualified_name
         return None
+
+    @property
+    def lock(self) -> str:
+        """The table-level lock the statement takes (PostgreSQL's names), or ''."""
+        if self.kind == "add_constraint" and self.constraint is not None:
+            if self.constraint.type == "foreign_key":
+                return "SHARE ROW EXCLUSIVE"
+            return "ACCESS EXCLUSIVE"
+        if self.concurrently and self.kind in _CONCURRENT_LOCKS:
+            return _CONCURRENT_LOCKS[self.kind]
+        if self.kind == "vacuum":
+            return "ACCESS EXCLUSIVE" if "full" in self.options else "SHARE UPDATE EXCLUSIVE"
+        return _LOCKS.get(self.kind, "")
+
+    @property
+    def heavy_lock(self) -> bool:
+        """A lock that blocks writes (or reads) to an existing table while it is held."""
+        return self.table_existed and self.lock in HEAVY_LOCKS and not self.noop
+
+    @property
+    def rewrites_table(self) -> bool:
+        """ALTER COLUMN TYPE that rewrites the table (and its indexes) under its lock."""
+        if self.kind != "alter_column_type" or self.column is None or self.old_type is None:
+            return False
+        return type_change_rewrites(self.old_type, self.column.type, self.using)
+
+    @property
+    def long_identifier(self) -> str:
+        """A name the statement creates that is over 63 bytes (PostgreSQL truncates it)."""
+        for candidate in (self.column, self.constraint, self.index, self.object, self.table):
+            if candidate is not None and len(candidate.name.encode("utf-8")) > 63:
+                return candidate.name
+        if self.kind.startswith("rename") and len(self.detail.encode("utf-8")) > 63:
+            return self.detail
+        return ""
 
 
 @dataclass(slots=True, eq=False)
@@ -185,17 +247,18 @@ FINAL_KINDS = (
 )
 
 
-def replay(statements: Iterable[Statement]) -> SchemaModel:
+def replay(statements: Iterable[Statement], profile: Profile | None = None) -> SchemaModel:
     """Replay statements in order into a new schema model."""
-    replayer = _Replayer()
+    replayer = _Replayer(profile or Profile())
     for statement in statements:
         replayer.apply(statement)
     return replayer.model
 
 
 class _Replayer:
-    def __init__(self) -> None:
+    def __init__(self, profile: Profile) -> None:
         self.model = SchemaModel()
+        self.profile = profile
         self.search_path = "public"
         self.current_file: SourceFile | None = None
         # (kind, qualified name) dropped with IF EXISTS earlier in the current file: a
@@ -205,12 +268,47 @@ class _Replayer:
         self.handlers: dict[str, Callable[[Statement], None]] = {
             name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_on_")
         }
+        self.start_file(None)
+
+    def start_file(self, source: SourceFile | None) -> None:
+        """A new file starts a new session: the runner's transaction, no settings yet."""
+        self.current_file = source
+        self.dropped_if_exists = set()
+        self.runner_transaction = bool(source is not None and source.transaction)
+        self.explicit: Change | None = None  # the open BEGIN
+        self.lock_timeout = False
+        self.statement_timeout = False
+        self.local_settings: set[str] = set()  # SET LOCAL: gone at the transaction's end
+        self.lock_warned = False
+        self.timeout_warned = False
+        self.exclusive: Change | None = None
+        self.exclusive_reported = False
+        self.altered: dict[str, Change] = {}  # table -> first ALTER TABLE change of the file
+        self.file_changes: list[Change] = []
+        self.new_enum_values: dict[str, Change] = {}  # ADD VALUE in the open transaction
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.runner_transaction or self.explicit is not None
+
+    def end_transaction(self) -> None:
+        self.runner_transaction = False  # a COMMIT inside the runner's transaction ends it
+        self.explicit = None
+        self.exclusive = None
+        self.exclusive_reported = False
+        self.new_enum_values = {}
+        if "lock_timeout" in self.local_settings:
+            self.lock_timeout = False
+        if "statement_timeout" in self.local_settings:
+            self.statement_timeout = False
+        self.local_settings = set()
 
     # -- driving -------------------------------------------------------------------
     def apply(self, statement: Statement) -> None:
         if statement.source is not self.current_file:
-            self.current_file = statement.source
-            self.dropped_if_exists = set()
+            self.start_file(statement.source)
+        if self.new_enum_values:
+            self.check_new_enum_values(statement)
         self.model.statements.append(statement)
         handler = self.handlers.get(statement.kind)
         if handler is None:
@@ -231,8 +329,42 @@ class _Replayer:
             if fields.get(name) is not None:
                 fields[name] = fields[name].snapshot()
         item = Change(kind, statement, **fields)
+        item.in_transaction = self.in_transaction
+        item.lock_timeout = self.lock_timeout
+        item.statement_timeout = self.statement_timeout
+        self.session_facts(item)
         self.model.changes.append(item)
+        self.file_changes.append(item)
         return item
+
+    def session_facts(self, item: Change) -> None:
+        """What the statement means for the session's locks, given what came before it."""
+        exclusive = self.exclusive
+        if (
+            exclusive is not None
+            and not self.exclusive_reported
+            and item.statement is not exclusive.statement
+            and item.kind not in ("commit", "rollback", "set")
+        ):
+            item.after_exclusive_lock = exclusive
+            self.exclusive_reported = True
+        if not item.heavy_lock:
+            return
+        if not self.lock_timeout and not self.lock_warned:
+            item.first_unguarded_lock = True
+            self.lock_warned = True
+        if not self.statement_timeout and not self.timeout_warned:
+            item.first_untimed_lock = True
+            self.timeout_warned = True
+        if item.lock == "ACCESS EXCLUSIVE" and self.in_transaction and exclusive is None:
+            self.exclusive = item
+
+    def check_new_enum_values(self, statement: Statement) -> None:
+        text = statement.text
+        for value, added in list(self.new_enum_values.items()):
+            if added.statement is not statement and f"'{value}'" in text:
+                added.used_in_transaction = statement
+                del self.new_enum_values[value]
 
     def existed_before_file(self, obj: SchemaObject | None) -> bool:
         if obj is None:
@@ -572,10 +704,18 @@ class _Replayer:
             return
         table = self.table_for_alter(relation, statement)
         existed = self.existed_before_file(table)
+        first = len(self.model.changes)
         for item in node.get("cmds", ()):
             command = item.get("AlterTableCmd")
             if command is not None:
                 self.alter_table_command(table, command, statement, existed)
+        if existed and len(self.model.changes) > first:
+            change = self.model.changes[first]
+            earlier = self.altered.get(table.qualified_name)
+            if earlier is None:
+                self.altered[table.qualified_name] = change
+            elif earlier.statement is not statement:
+                change.repeated_alter = earlier
 
     def alter_table_command(
         self, table: Table, cmd: Json, statement: Statement, existed: bool
@@ -639,6 +779,13 @@ class _Replayer:
             definition = cmd.get("def", {}).get("ColumnDef", {})
             new_type = self.type_name(definition.get("typeName"))
             old_type = column.type if column else None
+            stale_default = bool(
+                column is not None
+                and column.default is not None
+                and old_type is not None
+                and old_type.name != new_type.name
+                and old_type.name in _cast_type_names(column.default.node)
+            )
             if column is not None:
                 column.type = new_type
                 column.record("retyped", statement, f"{old_type} -> {new_type}")
@@ -646,6 +793,9 @@ class _Replayer:
                 "alter_column_type",
                 column=column,
                 detail=f"{old_type} -> {new_type}" if old_type else str(new_type),
+                old_type=old_type,
+                using=bool(definition.get("raw_default")),
+                stale_default=stale_default,
             )
         elif subtype in ("AT_SetNotNull", "AT_DropNotNull"):
             column = table.columns.get(name)
@@ -819,7 +969,10 @@ class _Replayer:
         def emit(kind: str, obj: SchemaObject | None, qualified: str, **fields: Any) -> None:
             if missing_ok:
                 self.dropped_if_exists.add((kind.removeprefix("drop_"), qualified))
+                if obj is None:
+                    fields["close_match"] = self.close_match(kind, qualified)
             fields.setdefault("detail", qualified)
+            fields.setdefault("cascade", statement.node.get("behavior") == "DROP_CASCADE")
             self.change(
                 kind,
                 statement,
@@ -909,6 +1062,19 @@ class _Replayer:
             emit(f"drop_{kind}", obj, qualified, table=table)
         else:
             emit("drop_other", None, ".".join(names), detail=remove_type)
+
+    def close_match(self, kind: str, qualified: str) -> str:
+        """A live object of the kind whose name is one typo away from `qualified`."""
+        registries: dict[str, dict[Any, Any]] = {
+            "drop_table": {k: t for k, t in self.model.tables.items() if not t.external},
+            "drop_index": self.model.indexes,
+            "drop_view": self.model.views,
+            "drop_type": self.model.types,
+            "drop_sequence": self.model.sequences,
+        }
+        names = [obj.qualified_name for obj in registries.get(kind, {}).values()]
+        found = difflib.get_close_matches(qualified, names, n=1, cutoff=0.85)
+        return found[0] if found and found[0] != qualified else ""
 
     def drop_simple(
         self,
@@ -1077,13 +1243,15 @@ class _Replayer:
             else:
                 enum.values.append(value)
             enum.record("altered", statement, f"ADD VALUE {value}")
-        self.change(
+        added = self.change(
             "add_enum_value",
             statement,
             object=enum,
             if_not_exists=bool(node.get("skipIfNewValExists")),
             detail=value,
         )
+        if self.in_transaction:
+            self.new_enum_values[value] = added
 
     def _on_CreateSeqStmt(self, statement: Statement) -> None:
         schema, name = self.range_var(statement.node["sequence"])
@@ -1361,15 +1529,98 @@ class _Replayer:
 
     def _on_VariableSetStmt(self, statement: Statement) -> None:
         node = statement.node
-        if node.get("name") == "search_path" and node.get("kind") == "VAR_SET_VALUE":
+        name = str(node.get("name", ""))
+        kind = node.get("kind")
+        if name == "search_path" and kind == "VAR_SET_VALUE":
             values = [_const_text(a) for a in node.get("args", ())]
             first = next((v for v in values if v and not v.startswith("$")), None)
             if first:
                 self.search_path = first.strip('"')
-        self.change("set", statement, detail=str(node.get("name", "")))
+        if name in ("lock_timeout", "statement_timeout"):
+            values = [_const_text(a) for a in node.get("args", ())]
+            # 0 (or '0s', '0ms') turns the timeout off; RESET returns to the default (off).
+            on = kind == "VAR_SET_VALUE" and any(
+                v is not None and v.strip().rstrip("mns").strip() not in ("0", "") for v in values
+            )
+            setattr(self, name, on)
+            if node.get("is_local"):
+                self.local_settings.add(name)
+        self.change("set", statement, detail=name)
 
     def _on_TransactionStmt(self, statement: Statement) -> None:
-        self.change("transaction", statement, detail=statement.node.get("kind", ""))
+        kind = statement.node.get("kind", "")
+        if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
+            begin = self.change("begin", statement, detail=kind)
+            begin.closed = False
+            if self.explicit is None:
+                self.explicit = begin
+        elif kind in ("TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK"):
+            self.change("commit" if kind == "TRANS_STMT_COMMIT" else "rollback", statement)
+            if self.explicit is not None:
+                self.explicit.closed = True
+            self.end_transaction()
+        else:
+            self.change("transaction", statement, detail=kind)
+
+    # -- data changes and maintenance --------------------------------------------------
+    def _on_UpdateStmt(self, statement: Statement) -> None:
+        self.data_change("update", statement)
+
+    def _on_DeleteStmt(self, statement: Statement) -> None:
+        self.data_change("delete", statement)
+
+    def data_change(self, kind: str, statement: Statement) -> None:
+        relation = statement.node.get("relation")
+        if not relation:
+            return
+        table = self.table_for_alter(relation, statement)
+        change = self.change(
+            kind, statement, table=table, has_where=bool(statement.node.get("whereClause"))
+        )
+        if kind != "update":
+            return
+        # A constraint added earlier in this file to the table the UPDATE backfills was
+        # checked against the rows before the backfill.
+        for earlier in self.file_changes:
+            if (
+                earlier.table is table
+                and earlier.backfill is None
+                and earlier.kind in ("add_constraint", "set_not_null")
+                and earlier.table_existed
+            ):
+                earlier.backfill = change
+
+    def _on_TruncateStmt(self, statement: Statement) -> None:
+        cascade = statement.node.get("behavior") == "DROP_CASCADE"
+        for item in statement.node.get("relations", ()):
+            relation = item.get("RangeVar")
+            if relation:
+                table = self.table_for_alter(relation, statement)
+                self.change("truncate", statement, table=table, cascade=cascade)
+
+    def _on_VacuumStmt(self, statement: Statement) -> None:
+        node = statement.node
+        options = frozenset(
+            str(o.get("DefElem", {}).get("defname", "")).lower() for o in node.get("options", ())
+        )
+        relations = [
+            r.get("VacuumRelation", {}).get("relation") for r in node.get("rels", ()) or ()
+        ]
+        kind = "vacuum" if node.get("is_vacuumcmd", True) else "analyze"
+        if not relations:
+            self.change(kind, statement, options=options, detail="all tables")
+        for relation in relations:
+            if relation:
+                table = self.table_for_alter(relation, statement)
+                self.change(kind, statement, table=table, options=options)
+
+    def _on_ClusterStmt(self, statement: Statement) -> None:
+        relation = statement.node.get("relation")
+        table = self.table_for_alter(relation, statement) if relation else None
+        self.change("cluster", statement, table=table)
+
+    def _on_DropdbStmt(self, statement: Statement) -> None:
+        self.change("drop_database", statement, detail=statement.node.get("dbname", ""))
 
 
 _CHANGE_WORDS = {
@@ -1466,3 +1717,100 @@ def _role_name(node: Json) -> str:
     if role.get("rolename"):
         return str(role["rolename"])
     return str(role.get("roletype", "")).removeprefix("ROLESPEC_").lower()
+
+
+# The lock each kind of change takes on its table (PostgreSQL 16, "Explicit Locking").
+_LOCKS = {
+    "add_column": "ACCESS EXCLUSIVE",
+    "drop_column": "ACCESS EXCLUSIVE",
+    "alter_column_type": "ACCESS EXCLUSIVE",
+    "set_not_null": "ACCESS EXCLUSIVE",
+    "drop_not_null": "ACCESS EXCLUSIVE",
+    "set_default": "ACCESS EXCLUSIVE",
+    "drop_default": "ACCESS EXCLUSIVE",
+    "add_identity": "ACCESS EXCLUSIVE",
+    "drop_identity": "ACCESS EXCLUSIVE",
+    "drop_constraint": "ACCESS EXCLUSIVE",
+    "validate_constraint": "SHARE UPDATE EXCLUSIVE",
+    "enable_rls": "ACCESS EXCLUSIVE",
+    "disable_rls": "ACCESS EXCLUSIVE",
+    "force_rls": "ACCESS EXCLUSIVE",
+    "alter_table_other": "ACCESS EXCLUSIVE",
+    "set_logged": "ACCESS EXCLUSIVE",
+    "attach_partition": "SHARE UPDATE EXCLUSIVE",
+    "detach_partition": "ACCESS EXCLUSIVE",
+    "create_index": "SHARE",
+    "drop_index": "ACCESS EXCLUSIVE",
+    "reindex": "SHARE",
+    "drop_table": "ACCESS EXCLUSIVE",
+    "truncate": "ACCESS EXCLUSIVE",
+    "cluster": "ACCESS EXCLUSIVE",
+    "rename_table": "ACCESS EXCLUSIVE",
+    "rename_column": "ACCESS EXCLUSIVE",
+    "rename_constraint": "ACCESS EXCLUSIVE",
+    "create_trigger": "SHARE ROW EXCLUSIVE",
+    "drop_trigger": "ACCESS EXCLUSIVE",
+    "create_policy": "ACCESS EXCLUSIVE",
+    "drop_policy": "ACCESS EXCLUSIVE",
+    "update": "ROW EXCLUSIVE",
+    "delete": "ROW EXCLUSIVE",
+}
+_CONCURRENT_LOCKS = {
+    "create_index": "SHARE UPDATE EXCLUSIVE",
+    "drop_index": "SHARE UPDATE EXCLUSIVE",
+    "reindex": "SHARE UPDATE EXCLUSIVE",
+    "detach_partition": "SHARE UPDATE EXCLUSIVE",
+}
+HEAVY_LOCKS = frozenset({"ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE"})
+
+# Type changes PostgreSQL makes without rewriting the table (binary-coercible casts).
+_TEXT_TYPES = frozenset({"text", "varchar"})
+_FREE_CASTS = frozenset({("cidr", "inet"), ("xml", "text"), ("citext", "text")})
+
+
+def type_change_rewrites(old: TypeName, new: TypeName, using: bool) -> bool:
+    """Whether ALTER COLUMN old -> new TYPE rewrites the table; unknown cases rewrite."""
+    if using:
+        return True  # a USING expression is evaluated for every row
+    if old.array != new.array:
+        return True
+    if old.name == new.name and old.schema == new.schema:
+        if old.modifiers == new.modifiers or not new.modifiers:
+            return False  # same type, or a limit removed (varchar(n) -> varchar)
+        if old.name in ("varchar", "varbit", "bit") and old.modifiers and new.modifiers:
+            return _number(new.modifiers[0]) < _number(old.modifiers[0])
+        if old.name == "numeric" and old.modifiers and len(new.modifiers) >= 1:
+            old_scale = old.modifiers[1] if len(old.modifiers) > 1 else "0"
+            new_scale = new.modifiers[1] if len(new.modifiers) > 1 else "0"
+            return new_scale != old_scale or _number(new.modifiers[0]) < _number(old.modifiers[0])
+        return True
+    if old.name in _TEXT_TYPES and new.name in _TEXT_TYPES:
+        # varchar(n) -> text and text -> varchar (no limit) are free; a new limit checks rows.
+        return new.name == "varchar" and bool(new.modifiers)
+    # char pads and its cast to text strips trailing spaces: a rewrite, like unknown pairs.
+    return (old.name, new.name) not in _FREE_CASTS
+
+
+def _number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
+def _cast_type_names(node: Any) -> set[str]:
+    """The type names an expression casts to (`'new'::status` -> {'status'})."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            cast = item.get("TypeCast")
+            if cast is not None:
+                names = node_name(cast.get("typeName", {}).get("names"))
+                if names:
+                    found.add(TYPE_DISPLAY.get(names[-1], names[-1]))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found

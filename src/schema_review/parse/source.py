@@ -21,6 +21,8 @@ class SourceFile:
     # What fingerprints name the file by: its path within its migration folder, so a
     # finding keeps its fingerprint when the folder is linted from elsewhere.
     identity: str = ""
+    # Whether the migration runner wraps this file in a transaction (see profile.py).
+    transaction: bool = False
     _line_starts: list[int] = field(default_factory=list, repr=False)
 
     def position(self, offset: int) -> tuple[int, int]:

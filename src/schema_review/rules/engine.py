@@ -11,6 +11,7 @@ from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 
 from schema_review.model import Change, SchemaModel, SchemaObject
 from schema_review.parse import ParseProblem, SourceFile, Statement
+from schema_review.profile import Profile
 from schema_review.rules.expressions import subject_name, variables
 from schema_review.rules.loader import Rule, RuleError
 
@@ -51,9 +52,11 @@ def evaluate(
     rules: Sequence[Rule],
     model: SchemaModel,
     problems: Iterable[ParseProblem] = (),
+    profile: Profile | None = None,
 ) -> list[Hit]:
     """Every hit of the enabled rules. A broken rule raises RuleError (configuration)."""
     hits: list[Hit] = []
+    context = {"model": model, "profile": profile or Profile()}
     by_id = {rule.id: rule for rule in rules}
     parse_rule = by_id.get("parse-error")
     if parse_rule is not None:
@@ -83,27 +86,27 @@ def evaluate(
         if rule.target == "statement":
             for kind in rule.kinds:
                 for change in changes_by_kind.get(kind, ()):
-                    _check(rule, change, change.statement, change.object_name, model, hits)
+                    _check(rule, change, change.statement, change.object_name, context, hits)
         elif rule.target == "history":
             for kind in rule.kinds:
                 for obj in model.history_of_kind(kind):
-                    _check_object(rule, obj, model, hits)
+                    _check_object(rule, obj, context, hits)
         else:
             for obj in model.objects_of_kind(rule.target):
-                _check_object(rule, obj, model, hits)
+                _check_object(rule, obj, context, hits)
     return hits
 
 
 def _check_object(
     rule: Rule,
     obj: SchemaObject,
-    model: SchemaModel,
+    context: dict[str, Any],
     hits: list[Hit],
 ) -> None:
     event = obj.defined
     if event is None:
         return
-    _check(rule, obj, event.statement, obj.qualified_name, model, hits, event.offset)
+    _check(rule, obj, event.statement, obj.qualified_name, context, hits, event.offset)
 
 
 def _check(
@@ -111,13 +114,13 @@ def _check(
     subject: Any,
     statement: Statement,
     object_name: str | None,
-    model: SchemaModel,
+    context: dict[str, Any],
     hits: list[Hit],
     offset: int | None = None,
 ) -> None:
     compiled = rule.compiled
     assert compiled is not None
-    names = variables(**{subject_name(rule.target): subject, "obj": subject, "model": model})
+    names = variables(**{subject_name(rule.target): subject, "obj": subject, **context})
     try:
         if not compiled.matches(names):
             return

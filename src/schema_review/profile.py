@@ -1,0 +1,80 @@
+"""The profile a run lints for: the PostgreSQL version and the migration runner.
+
+Both remove whole classes of false positives: a constant default is cheap since PostgreSQL 11,
+and CREATE INDEX CONCURRENTLY only fails where the runner wraps the file in a transaction.
+A leaf module: settings, discovery, replay and rules all read it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DEFAULT_PG_VERSION = 16
+SUPPORTED_PG_VERSIONS = range(9, 19)
+
+# How each runner sends a migration file to PostgreSQL:
+#   file      each file in its own transaction (BEGIN ... COMMIT around it)
+#   implicit  the whole file as one multi-statement query: PostgreSQL runs it as one implicit
+#             transaction, unless the file has a single statement
+#   all       every pending file in one transaction (drizzle's migrator)
+#   none      statement by statement, autocommit (psql without --single-transaction)
+RUNNERS: dict[str, str] = {
+    "none": "none",
+    "drizzle": "all",
+    "prisma": "implicit",
+    "flyway": "file",
+    "golang-migrate": "implicit",
+    "goose": "file",
+    "dbmate": "file",
+    "diesel": "file",
+    "sqlx": "file",
+    "supabase": "file",
+    "rails": "file",
+}
+
+# Per-file opt-outs of the runner's transaction.
+_NO_TRANSACTION = {
+    "goose": re.compile(r"^\s*--\s*\+goose\s+NO\s+TRANSACTION\b", re.IGNORECASE | re.MULTILINE),
+    "dbmate": re.compile(r"^\s*--\s*migrate:up\b.*\btransaction:false\b", re.MULTILINE),
+    "sqlx": re.compile(r"\A\s*--\s*no-transaction\b"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    pg_version: int = DEFAULT_PG_VERSION
+    runner: str = "none"
+
+    @property
+    def transaction_mode(self) -> str:
+        return RUNNERS.get(self.runner, "none")
+
+
+def file_in_transaction(runner: str, text: str) -> bool:
+    """Whether `runner` wraps this file in a transaction (before counting its statements).
+
+    For `implicit` runners a file of one statement is not in a transaction; the replay, which
+    counts statements, decides that case.
+    """
+    mode = RUNNERS.get(runner, "none")
+    if mode == "none":
+        return False
+    opt_out = _NO_TRANSACTION.get(runner)
+    return not (opt_out is not None and opt_out.search(text))
+
+
+def detect_runner(convention: str, root: str, texts: list[str]) -> str:
+    """The runner a migration folder is written for, from its layout and its annotations."""
+    by_convention = {"drizzle": "drizzle", "prisma": "prisma", "flyway": "flyway"}
+    if convention in by_convention:
+        return by_convention[convention]
+    if convention == "folder-per-migration":
+        return "diesel"
+    if any("+goose" in t for t in texts):
+        return "goose"
+    if any("migrate:up" in t for t in texts):
+        return "dbmate"
+    if "supabase/migrations" in root.replace("\\", "/"):
+        return "supabase"
+    return "none"
