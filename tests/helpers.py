@@ -20,7 +20,10 @@ def split_example(sql: str) -> list[tuple[str, str]]:
     parts = _FILE_MARK.split(sql)
     if len(parts) == 1:
         return [("0001_example.sql", sql)]
-    return list(zip(parts[1::2], parts[2::2], strict=True))
+    files = list(zip(parts[1::2], parts[2::2], strict=True))
+    if parts[0].strip():  # SQL before the first mark is the first file
+        files.insert(0, ("0000_example.sql", parts[0]))
+    return files
 
 
 def write_migrations(folder: Path, files: list[tuple[str, str]]) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import pairwise
 from typing import ClassVar, Self
 
 from schema_review.parse import Expression, Statement, quote_ident
@@ -33,6 +34,27 @@ TYPE_DISPLAY = {
     "bit": "bit",
     "varbit": "varbit",
 }
+
+# Volatile built-ins (and common extension functions) seen in column defaults.
+VOLATILE_FUNCTIONS = frozenset(
+    {
+        "random",
+        "gen_random_uuid",
+        "uuid_generate_v1",
+        "uuid_generate_v1mc",
+        "uuid_generate_v4",
+        "uuidv4",
+        "uuidv7",
+        "uuid_generate_v7",
+        "clock_timestamp",
+        "timeofday",
+        "nextval",
+        "txid_current",
+        "gen_random_bytes",
+        "random_normal",
+        "setseed",
+    }
+)
 
 FK_ACTIONS = {
     "a": "NO ACTION",
@@ -127,6 +149,15 @@ class SchemaObject:
         event = self.dropped_event
         return event is not None and event.detail.startswith("with its")
 
+    @property
+    def overwritten_comment(self) -> Event | None:
+        """The earlier COMMENT a later one replaced with other text, if any."""
+        comments = [e for e in self.history if e.action == "commented"]
+        for earlier, later in pairwise(comments):
+            if earlier.detail and later.detail != earlier.detail:
+                return earlier
+        return None
+
     def snapshot(self) -> Self:
         """A shallow copy: the object as it is now, for rules that judge one statement."""
         klass: type = type(self)
@@ -200,6 +231,34 @@ class Column(SchemaObject):
     @property
     def nullable(self) -> bool:
         return not self.not_null and not self.in_primary_key
+
+    @property
+    def volatile_default(self) -> str:
+        """The volatile function the default calls (`random`, `gen_random_uuid` ...), or ''.
+
+        A volatile default is computed per row: adding the column rewrites the table, where
+        a constant or stable default (`now()`) is only stored in the catalog (PostgreSQL 11+).
+        """
+        if self.default is None:
+            return ""
+        for name in self.default.function_names:
+            if name.rpartition(".")[2].lower() in VOLATILE_FUNCTIONS:
+                return name
+        return ""
+
+    @property
+    def rewrites_on_add(self) -> str:
+        """Why adding this column rewrites the table ('' when it does not, on PostgreSQL 11+)."""
+        if self.type.serial:
+            return f"{self.type} fills every row from a sequence"
+        if self.identity is not None:
+            return "an identity column fills every row from a sequence"
+        if self.generated is not None:
+            return "a stored generated column is computed for every row"
+        volatile = self.volatile_default
+        if volatile:
+            return f"the volatile default {volatile}() is computed for every row"
+        return ""
 
     @property
     def in_primary_key(self) -> bool:
@@ -452,6 +511,19 @@ class Table(SchemaObject):
     @property
     def live_indexes(self) -> list[Index]:
         return [i for i in self.indexes if not i.dropped]
+
+    def not_null_checked(self, column: str) -> bool:
+        """A validated CHECK (column IS NOT NULL): SET NOT NULL then skips its scan (PG 12+)."""
+        for check in self.checks:
+            if check.not_valid or check.expression is None:
+                continue
+            test = check.expression.node.get("NullTest")
+            if test is None or test.get("nulltesttype") != "IS_NOT_NULL":
+                continue
+            names = test.get("arg", {}).get("ColumnRef", {}).get("fields", ())
+            if names and names[-1].get("String", {}).get("sval") == column:
+                return True
+        return False
 
 
 @dataclass(slots=True, eq=False)

@@ -36,6 +36,7 @@ from schema_review.parse import (
     Expression,
     SourceFile,
     Statement,
+    long_identifier,
     node_name,
     strip_locations,
 )
@@ -101,6 +102,7 @@ class Change:
     # ADD VALUE: a later statement of the same transaction that uses the new value.
     used_in_transaction: Statement | None = None
     close_match: str = ""  # DROP ... IF EXISTS of a missing name: the name probably meant
+    not_null_proven: bool = False  # SET NOT NULL after a validated CHECK (col IS NOT NULL)
 
     @property
     def file(self) -> str:
@@ -144,7 +146,12 @@ class Change:
     @property
     def heavy_lock(self) -> bool:
         """A lock that blocks writes (or reads) to an existing table while it is held."""
-        return self.table_existed and self.lock in HEAVY_LOCKS and not self.noop
+        return (
+            self.table is not None
+            and self.table_existed
+            and self.lock in HEAVY_LOCKS
+            and not self.noop
+        )
 
     @property
     def rewrites_table(self) -> bool:
@@ -155,13 +162,8 @@ class Change:
 
     @property
     def long_identifier(self) -> str:
-        """A name the statement creates that is over 63 bytes (PostgreSQL truncates it)."""
-        for candidate in (self.column, self.constraint, self.index, self.object, self.table):
-            if candidate is not None and len(candidate.name.encode("utf-8")) > 63:
-                return candidate.name
-        if self.kind.startswith("rename") and len(self.detail.encode("utf-8")) > 63:
-            return self.detail
-        return ""
+        """A name in the statement over 63 bytes: PostgreSQL silently truncates it."""
+        return long_identifier(self.statement.text)
 
 
 @dataclass(slots=True, eq=False)
@@ -799,12 +801,18 @@ class _Replayer:
             )
         elif subtype in ("AT_SetNotNull", "AT_DropNotNull"):
             column = table.columns.get(name)
+            proven = subtype == "AT_SetNotNull" and table.not_null_checked(name)
             if column is not None:
                 column.not_null = subtype == "AT_SetNotNull"
                 column.record(
                     "altered", statement, "SET NOT NULL" if column.not_null else "DROP NOT NULL"
                 )
-            emit("set_not_null" if subtype == "AT_SetNotNull" else "drop_not_null", column=column)
+            emit(
+                "set_not_null" if subtype == "AT_SetNotNull" else "drop_not_null",
+                column=column,
+                not_null_proven=proven,
+                detail=name,
+            )
         elif subtype == "AT_ColumnDefault":
             column = table.columns.get(name)
             expression = cmd.get("def")
@@ -940,12 +948,32 @@ class _Replayer:
         self.died(index, statement, detail)
 
     def _on_ReindexStmt(self, statement: Statement) -> None:
-        params = [node_name([p]) for p in statement.node.get("params", ())]
-        concurrently = any("concurrently" in p for p in params) or any(
-            p.get("DefElem", {}).get("defname") == "concurrently"
-            for p in statement.node.get("params", ())
+        node = statement.node
+        concurrently = any(
+            p.get("DefElem", {}).get("defname") == "concurrently" for p in node.get("params", ())
         )
-        self.change("reindex", statement, concurrently=concurrently)
+        what = str(node.get("kind", "")).removeprefix("REINDEX_OBJECT_")
+        relation = node.get("relation")
+        table: Table | None = None
+        index: Index | None = None
+        if relation:
+            target = ".".join(filter(None, (relation.get("schemaname"), relation.get("relname"))))
+            if what == "INDEX":
+                schema, name = self.range_var(relation)
+                index = self.model.indexes.get((schema, name))
+                table = index.table if index is not None else None
+            elif what == "TABLE":
+                table = self.find_table(relation)
+        else:
+            target = str(node.get("name") or "")
+        self.change(
+            "reindex",
+            statement,
+            table=table,
+            index=index,
+            concurrently=concurrently,
+            detail=f"{what} {target}".strip(),
+        )
 
     # -- DROP ------------------------------------------------------------------------
     def _on_DropStmt(self, statement: Statement) -> None:

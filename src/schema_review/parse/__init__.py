@@ -1,7 +1,7 @@
 """Parsing: SQL text -> statements with source spans. Parser nodes stay inside this package."""
 
 from schema_review.parse.expressions import Expression, node_name, quote_ident, strip_locations
-from schema_review.parse.postgres import ParseProblem, Statement, parse_postgres
+from schema_review.parse.postgres import ParseProblem, Statement, long_identifier, parse_postgres
 from schema_review.parse.source import SourceFile
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "ParseProblem",
     "SourceFile",
     "Statement",
+    "long_identifier",
     "node_name",
     "parse_postgres",
     "quote_ident",

@@ -158,6 +158,24 @@ class ParseProblem:
         return self.source.position(self.offset)[1]
 
 
+def long_identifier(text: str, limit: int = 63) -> str:
+    """The first identifier of `text` longer than `limit` bytes, as written, or ''.
+
+    The parser truncates such names silently (so does PostgreSQL, with a NOTICE): only the
+    scanner still sees them whole.
+    """
+    if len(text) <= limit:
+        return ""
+    for token in pg_parser.scan(text):
+        if token.name != "IDENT":
+            continue
+        word = text[token.start : token.end + 1]
+        name = word[1:-1].replace('""', '"') if word.startswith('"') else word
+        if len(name.encode("utf-8")) > limit:
+            return name
+    return ""
+
+
 def parse_postgres(source: SourceFile) -> tuple[list[Statement], list[ParseProblem]]:
     """Parse a file into statements; on a syntax error, keep every statement that parses.
 

@@ -84,8 +84,14 @@ def evaluate(
         if not rule.evaluated:
             continue
         if rule.target == "statement":
-            for kind in rule.kinds:
-                for change in changes_by_kind.get(kind, ()):
+            # `any` applies a rule to every change, in replay order.
+            groups = (
+                [model.changes]
+                if "any" in rule.kinds
+                else [changes_by_kind.get(kind, []) for kind in rule.kinds]
+            )
+            for group in groups:
+                for change in group:
                     _check(rule, change, change.statement, change.object_name, context, hits)
         elif rule.target == "history":
             for kind in rule.kinds:
