@@ -29,7 +29,9 @@ def test_suppression_covers_the_next_statement_only(lint_sql: LintSql) -> None:
     run = lint_sql(
         "-- schema-review: ignore create-index-not-concurrently, missing-if-not-exists -- ok\n"
         "CREATE INDEX a_idx ON orders (a);\n"
-        "CREATE INDEX b_idx ON orders (b);\n"
+        "CREATE INDEX b_idx ON orders (b);\n",
+        select=("locking", "idempotency", "suppression"),
+        ignore=("missing-lock-timeout",),
     )
     located = [(f.rule, f.line) for f in run.result.findings]
     assert ("create-index-not-concurrently", 3) in located

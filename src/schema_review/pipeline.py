@@ -46,10 +46,14 @@ def select_rules(rules: Sequence[Rule], settings: Settings) -> list[Rule]:
     def named(rule: Rule, names: Sequence[str]) -> bool:
         return rule.id in names or rule.category in names or "all" in names
 
+    def selected(rule: Rule) -> bool:
+        # A category selects its rules that are on by default; `all` or the id, any rule.
+        if rule.id in settings.select or "all" in settings.select:
+            return True
+        return rule.enabled and rule.category in settings.select
+
     chosen = (
-        [r for r in rules if named(r, settings.select)]
-        if settings.select
-        else [r for r in rules if r.enabled]
+        [r for r in rules if selected(r)] if settings.select else [r for r in rules if r.enabled]
     )
     return [r for r in chosen if not named(r, settings.ignore)]
 
