@@ -103,6 +103,7 @@ class Change:
     used_in_transaction: Statement | None = None
     close_match: str = ""  # DROP ... IF EXISTS of a missing name: the name probably meant
     not_null_proven: bool = False  # SET NOT NULL after a validated CHECK (col IS NOT NULL)
+    enum_swap: bool = False  # ALTER COLUMN TYPE to an enum re-created in this file
 
     @property
     def file(self) -> str:
@@ -154,10 +155,25 @@ class Change:
         )
 
     @property
+    def recreated_in_file(self) -> bool:
+        """DROP CONSTRAINT: the same file adds a constraint of that name again."""
+        if self.constraint is None or self.table is None:
+            return False
+        again = self.table.constraints.get(self.constraint.name)
+        created = again.created if again is not None else None
+        return (
+            created is not None
+            and created.statement.source is self.statement.source
+            and created.statement.index > self.statement.index
+        )
+
+    @property
     def rewrites_table(self) -> bool:
         """ALTER COLUMN TYPE that rewrites the table (and its indexes) under its lock."""
         if self.kind != "alter_column_type" or self.column is None or self.old_type is None:
             return False
+        if self.enum_swap:
+            return True
         return type_change_rewrites(self.old_type, self.column.type, self.using)
 
     @property
@@ -781,11 +797,12 @@ class _Replayer:
             definition = cmd.get("def", {}).get("ColumnDef", {})
             new_type = self.type_name(definition.get("typeName"))
             old_type = column.type if column else None
+            enum_swap = self.is_enum_swap(old_type, new_type)
             stale_default = bool(
                 column is not None
                 and column.default is not None
                 and old_type is not None
-                and old_type.name != new_type.name
+                and (old_type.name != new_type.name or enum_swap)
                 and old_type.name in _cast_type_names(column.default.node)
             )
             if column is not None:
@@ -798,6 +815,7 @@ class _Replayer:
                 old_type=old_type,
                 using=bool(definition.get("raw_default")),
                 stale_default=stale_default,
+                enum_swap=enum_swap,
             )
         elif subtype in ("AT_SetNotNull", "AT_DropNotNull"):
             column = table.columns.get(name)
@@ -941,6 +959,22 @@ class _Replayer:
             if_not_exists=if_not_exists,
             guarded=guarded,
             concurrently=concurrently,
+        )
+
+    def is_enum_swap(self, old: TypeName | None, new: TypeName) -> bool:
+        """A column moved to an enum type created in this file, from an enum (or the name of
+        one that was renamed away): the rename-create-convert pattern that rewrites the table."""
+        if old is None:
+            return False
+        enum = self.model.types.get((new.schema or self.search_path, new.name)) or (
+            self.model.types.get(("public", new.name))
+        )
+        if enum is None or self.existed_before_file(enum):
+            return False
+        if old.name == new.name:
+            return True  # the old type was renamed; the column still shows its first name
+        return any(t.name == old.name for t in self.model.types.values()) or any(
+            o.kind == "type" and o.name == old.name for o in self.graveyard.values()
         )
 
     def drop_index_object(self, index: Index, statement: Statement, detail: str = "") -> None:
@@ -1128,6 +1162,8 @@ class _Replayer:
         relation = node.get("relation")
         if rename_type == "OBJECT_TABLE" and relation:
             table = self.find_table(relation)
+            if table is None and not node.get("missing_ok"):
+                table = self.table_for_alter(relation, statement)  # it exists: made elsewhere
             if table is None:
                 self.change(
                     "rename_table",
