@@ -29,6 +29,7 @@ def split_example(sql: str) -> list[tuple[str, str]]:
 def write_migrations(folder: Path, files: list[tuple[str, str]]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text, encoding="utf-8")
     return folder
 

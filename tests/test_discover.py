@@ -118,14 +118,18 @@ def test_drizzle_journal_decides_order_and_reports_unjournaled_files(tmp_path: P
         "entries": [
             {"idx": 1, "tag": "0000_first", "when": 2},
             {"idx": 0, "tag": "0001_second", "when": 1},
+            {"idx": 2, "tag": "0003_lost", "when": 3},
         ],
     }
     (tmp_path / "meta").mkdir()
     (tmp_path / "meta" / "_journal.json").write_text(json.dumps(journal), encoding="utf-8")
     found = only_set(discover([tmp_path]))
     assert found.convention == "drizzle"
-    assert names(found) == ["0001_second.sql", "0000_first.sql"]
+    # Files the journal omits are still linted, after the journal's own.
+    assert names(found) == ["0001_second.sql", "0000_first.sql", "0002_stray.sql"]
     assert found.unjournaled == (tmp_path / "0002_stray.sql",)
+    assert found.journal == tmp_path / "meta" / "_journal.json"
+    assert found.journal_missing == ("0003_lost",)
 
 
 def test_invalid_drizzle_journal_falls_back_to_names_with_a_note(tmp_path: Path) -> None:

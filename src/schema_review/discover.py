@@ -85,6 +85,8 @@ class MigrationSet:
     files: tuple[MigrationFile, ...]
     notes: tuple[str, ...] = ()
     unjournaled: tuple[Path, ...] = ()
+    journal: Path | None = None  # drizzle's meta/_journal.json
+    journal_missing: tuple[str, ...] = ()  # journal entries with no file
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,10 +354,12 @@ def _drizzle_set(folder: Path, journal: Path, exclude: Sequence[str]) -> Migrati
         return MigrationSet(folder, "drizzle", ordered.files, ordered.notes)
     by_stem = {c.path.name[: -len(".sql")]: c for c in candidates if not c.down}
     files: list[MigrationFile] = []
+    missing: list[str] = []
     for tag in tags:
         found = by_stem.pop(tag, None)
         if found is None:
             notes.append(f"journal entry {tag} has no file {tag}.sql")
+            missing.append(tag)
             continue
         files.append(
             MigrationFile(found.path, _display(found.path), found.version_text, found.name)
@@ -363,10 +367,17 @@ def _drizzle_set(folder: Path, journal: Path, exclude: Sequence[str]) -> Migrati
     unjournaled = tuple(sorted(c.path for c in by_stem.values()))
     if unjournaled:
         notes.append(
-            "not in the drizzle journal, so never applied by drizzle: "
+            "not in the drizzle journal, so never applied by drizzle (linted after the others): "
             + ", ".join(p.name for p in unjournaled)
         )
-    return MigrationSet(folder, "drizzle", tuple(files), tuple(notes), unjournaled)
+        # Still linted, after the journal's files: a reviewer must see them.
+        files += [
+            MigrationFile(c.path, _display(c.path), c.version_text, c.name)
+            for c in sorted(by_stem.values(), key=lambda c: c.path.name)
+        ]
+    return MigrationSet(
+        folder, "drizzle", tuple(files), tuple(notes), unjournaled, journal, tuple(missing)
+    )
 
 
 def _excluded(path: Path, relative: str, patterns: Sequence[str]) -> bool:

@@ -5,6 +5,7 @@ This module only wires the stages together; each stage knows nothing of the late
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from schema_review.findings import FindingSet, Suppression, build_findings, find
 from schema_review.model import SchemaModel, replay
 from schema_review.parse import ParseProblem, SourceFile, Statement, parse_postgres
 from schema_review.profile import DEFAULT_PG_VERSION, Profile, detect_runner, file_in_transaction
-from schema_review.rules import Hit, Rule, evaluate, load_rules
+from schema_review.rules import Hit, MigrationFacts, Rule, evaluate, load_rules
 
 
 @dataclass(slots=True)
@@ -102,10 +103,90 @@ def lint(paths: Sequence[str | Path], settings: Settings) -> LintRun:
         sources.extend(set_sources)
         model = replay(statements, profile)
         models.append(model)
-        hits.extend(evaluate(rules, model, problems, profile))
+        facts = migration_facts(migration_set, set_sources, set_index)
+        hits.extend(evaluate(rules, model, problems, profile, facts))
     rules_by_id = {r.id: r for r in rules}
     result = build_findings(hits, suppressions, rules_by_id, settings.severity)
     return LintRun(sets, sources, models, rules, result, profiles)
+
+
+def migration_facts(
+    migration_set: MigrationSet, sources: Sequence[SourceFile], set_index: int
+) -> list[MigrationFacts]:
+    """Per-file facts of a folder for `target: migration` rules (files named one by one have
+    no folder convention, so nothing to say)."""
+    if migration_set.root is None:
+        return []
+    downs = [
+        migration.down is not None or _has_down_section(source.text)
+        for migration, source in zip(migration_set.files, sources, strict=True)
+    ]
+    set_has_downs = any(downs)
+    unjournaled = set(migration_set.unjournaled)
+    seen_versions: dict[tuple[int, ...], str] = {}
+    facts: list[MigrationFacts] = []
+    for migration, source, has_down in zip(migration_set.files, sources, downs, strict=True):
+        duplicate = ""
+        key = _version_key(migration.version)
+        if key and migration_set.convention != "drizzle":
+            duplicate = seen_versions.setdefault(key, source.display)
+            if duplicate == source.display:
+                duplicate = ""
+        facts.append(
+            MigrationFacts(
+                source,
+                migration.version,
+                migration.name,
+                migration_set.convention,
+                has_down,
+                set_has_downs,
+                duplicate_of=duplicate,
+                unjournaled=migration.path in unjournaled,
+            )
+        )
+    if migration_set.journal is not None and migration_set.journal_missing:
+        journal, _ = read_source(
+            migration_set.journal,
+            _display_path(migration_set.journal),
+            set_index,
+            len(sources),
+            "meta/_journal.json",
+        )
+        for tag in migration_set.journal_missing:
+            offset = max(journal.text.find(f'"{tag}"'), 0)
+            facts.append(
+                MigrationFacts(
+                    journal,
+                    "",
+                    tag,
+                    migration_set.convention,
+                    False,
+                    False,
+                    journal_missing=tag,
+                    offset=offset,
+                )
+            )
+    return facts
+
+
+def _has_down_section(text: str) -> bool:
+    lowered = text.lower()
+    return "+goose down" in lowered or "migrate:down" in lowered
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    """Versions as numbers, trailing zero fields dropped (Flyway's 1 and 1.0 are one version)."""
+    fields = [int(f) for f in re.split(r"[-._]", version) if f.isdigit()]
+    while fields and fields[-1] == 0 and len(fields) > 1:
+        fields.pop()
+    return tuple(fields)
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def read_source(

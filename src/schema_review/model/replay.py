@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +104,7 @@ class Change:
     close_match: str = ""  # DROP ... IF EXISTS of a missing name: the name probably meant
     not_null_proven: bool = False  # SET NOT NULL after a validated CHECK (col IS NOT NULL)
     enum_swap: bool = False  # ALTER COLUMN TYPE to an enum re-created in this file
+    missing_extension: str = ""  # `uuid-ossp (uuid_generate_v4)`: used before CREATE EXTENSION
 
     @property
     def file(self) -> str:
@@ -332,10 +333,30 @@ class _Replayer:
         if handler is None:
             self.model.opaque.append(statement)
             return
+        first = len(self.model.changes)
         try:
             handler(statement)
+            if statement.kind in _USES_EXTENSIONS and len(self.model.changes) > first:
+                missing = self.missing_extension(statement)
+                if missing:
+                    self.model.changes[first].missing_extension = missing
         except Exception as error:  # keep replaying: record, never crash
             self.model.internal_errors.append((statement, f"{type(error).__name__}: {error}"))
+
+    def missing_extension(self, statement: Statement) -> str:
+        """`extension (what needs it)` for a type, function or operator class of an extension
+        that no CREATE EXTENSION before this statement installed, or ''."""
+        installed = self.model.extensions
+        preinstalled = _PREINSTALLED.get(self.profile.runner, frozenset())
+        for name, qualified in _extension_names(statement.node):
+            extension = _EXTENSION_OBJECTS.get(name)
+            if extension is None or qualified:
+                continue  # schema-qualified: installed in that schema, outside the files
+            if name == "gen_random_uuid" and self.profile.pg_version >= 13:
+                continue  # core since PostgreSQL 13
+            if extension not in installed and extension not in preinstalled:
+                return f"{extension} ({name})"
+        return ""
 
     def change(self, kind: str, statement: Statement, **fields: Any) -> Change:
         table = fields.get("table")
@@ -1878,3 +1899,65 @@ def _cast_type_names(node: Any) -> set[str]:
         elif isinstance(item, list):
             stack.extend(item)
     return found
+
+
+_USES_EXTENSIONS = frozenset({"CreateStmt", "AlterTableStmt", "IndexStmt", "ViewStmt"})
+# Types, functions and operator classes of common extensions -> the extension.
+_EXTENSION_OBJECTS = {
+    "citext": "citext",
+    "hstore": "hstore",
+    "ltree": "ltree",
+    "lquery": "ltree",
+    "geometry": "postgis",
+    "geography": "postgis",
+    "vector": "vector",
+    "halfvec": "vector",
+    "cube": "cube",
+    "uuid_generate_v1": "uuid-ossp",
+    "uuid_generate_v1mc": "uuid-ossp",
+    "uuid_generate_v3": "uuid-ossp",
+    "uuid_generate_v4": "uuid-ossp",
+    "uuid_generate_v5": "uuid-ossp",
+    "uuid_nil": "uuid-ossp",
+    "gen_random_uuid": "pgcrypto",
+    "gen_random_bytes": "pgcrypto",
+    "crypt": "pgcrypto",
+    "gen_salt": "pgcrypto",
+    "digest": "pgcrypto",
+    "hmac": "pgcrypto",
+    "pgp_sym_encrypt": "pgcrypto",
+    "pgp_sym_decrypt": "pgcrypto",
+    "gin_trgm_ops": "pg_trgm",
+    "gist_trgm_ops": "pg_trgm",
+    "similarity": "pg_trgm",
+    "word_similarity": "pg_trgm",
+    "unaccent": "unaccent",
+    "earth_distance": "earthdistance",
+    "ll_to_earth": "earthdistance",
+}
+# Extensions a platform installs before any migration runs.
+_PREINSTALLED = {
+    "supabase": frozenset({"uuid-ossp", "pgcrypto", "pg_graphql", "pgjwt", "pg_stat_statements"}),
+}
+
+
+def _extension_names(node: Any) -> Iterator[tuple[str, bool]]:
+    """(name, schema-qualified) of the types, functions and operator classes a node uses."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in ("FuncCall", "TypeName"):
+                inner = item.get(key)
+                if inner is not None:
+                    names = node_name(inner.get("funcname" if key == "FuncCall" else "names"))
+                    if names:
+                        yield names[-1], len(names) > 1 and names[0] != "pg_catalog"
+            opclass = item.get("opclass")
+            if isinstance(opclass, list):
+                names = node_name(opclass)
+                if names:
+                    yield names[-1], len(names) > 1
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)

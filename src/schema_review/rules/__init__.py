@@ -1,6 +1,6 @@
 """Rules: load YAML rule packs and evaluate them over the replayed schema."""
 
-from schema_review.rules.engine import Hit, evaluate
+from schema_review.rules.engine import Hit, MigrationFacts, evaluate
 from schema_review.rules.loader import (
     SEVERITIES,
     Rule,
@@ -13,6 +13,7 @@ from schema_review.rules.loader import (
 __all__ = [
     "SEVERITIES",
     "Hit",
+    "MigrationFacts",
     "Rule",
     "RuleError",
     "builtin_rules_dir",

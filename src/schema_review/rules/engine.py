@@ -35,6 +35,26 @@ INTERNAL_ERROR = Rule(
 
 
 @dataclass(frozen=True, slots=True)
+class MigrationFacts:
+    """What discovery knows of one migration file, for rules with `target: migration`."""
+
+    source: SourceFile
+    version: str
+    name: str
+    convention: str
+    has_down: bool  # a down file, or a Down section in the file
+    set_has_downs: bool  # the folder's convention keeps down migrations
+    duplicate_of: str = ""  # an earlier file of the folder with the same version
+    unjournaled: bool = False  # a drizzle folder's file its journal does not list
+    journal_missing: str = ""  # a journal entry with no file (`source` is the journal)
+    offset: int = 0  # where in `source` the finding belongs
+
+    @property
+    def file(self) -> str:
+        return self.source.display
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
     """A rule that fired, and where: the raw material of a finding."""
 
@@ -53,6 +73,7 @@ def evaluate(
     model: SchemaModel,
     problems: Iterable[ParseProblem] = (),
     profile: Profile | None = None,
+    migrations: Sequence[MigrationFacts] = (),
 ) -> list[Hit]:
     """Every hit of the enabled rules. A broken rule raises RuleError (configuration)."""
     hits: list[Hit] = []
@@ -93,6 +114,9 @@ def evaluate(
             for group in groups:
                 for change in group:
                     _check(rule, change, change.statement, change.object_name, context, hits)
+        elif rule.target == "migration":
+            for migration in migrations:
+                _check_migration(rule, migration, context, hits)
         elif rule.target == "history":
             for kind in rule.kinds:
                 for obj in model.history_of_kind(kind):
@@ -101,6 +125,23 @@ def evaluate(
             for obj in model.objects_of_kind(rule.target):
                 _check_object(rule, obj, context, hits)
     return hits
+
+
+def _check_migration(
+    rule: Rule, migration: MigrationFacts, context: dict[str, Any], hits: list[Hit]
+) -> None:
+    compiled = rule.compiled
+    assert compiled is not None
+    names = variables(migration=migration, obj=migration, **context)
+    try:
+        if not compiled.matches(names):
+            return
+        message = compiled.message.render(names)
+        fix = compiled.fix.render(names) if compiled.fix else None
+    except (UndefinedError, SecurityError, TemplateError) as error:
+        raise RuleError(f"{rule.source}: rule {rule.id}: {error}") from None
+    offset = migration.offset
+    hits.append(Hit(rule, migration.source, offset, offset, None, message, fix or None))
 
 
 def _check_object(

@@ -23,7 +23,7 @@ from schema_review.rules.expressions import CompiledRule, cache_dir, compile_rul
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 # Rules whose findings come from a pipeline stage rather than from an expression.
 BUILTIN_TARGETS = ("parse_error", "internal_error", "suppression")
-TARGETS = ("statement", "history", *FINAL_KINDS, *BUILTIN_TARGETS)
+TARGETS = ("statement", "history", "migration", *FINAL_KINDS, *BUILTIN_TARGETS)
 
 _ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _REQUIRED = ("id", "title", "severity", "category", "target", "message", "why", "examples")
