@@ -1,0 +1,150 @@
+"""Profiles: the runner decides which files run in a transaction, the version what is dangerous;
+and lock rules leave alone tables created earlier in the same file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from schema_review.cli import main
+from schema_review.pipeline import LintRun
+from tests.helpers import LintSql, findings_of, write_migrations
+
+CONCURRENT_INDEX = "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n"
+
+
+def fired(run: LintRun, rule: str) -> list[int]:
+    return [f.line for f in findings_of(run, rule)]
+
+
+def test_goose_wraps_files_in_a_transaction_unless_told_not_to(lint_sql: LintSql) -> None:
+    wrapped = lint_sql([("00001_idx.sql", "-- +goose Up\n" + CONCURRENT_INDEX)])
+    assert wrapped.profiles[0].runner == "goose"
+    assert fired(wrapped, "concurrently-in-transaction") == [2]
+    opted_out = lint_sql(
+        [("00001_idx.sql", "-- +goose NO TRANSACTION\n-- +goose Up\n" + CONCURRENT_INDEX)]
+    )
+    assert fired(opted_out, "concurrently-in-transaction") == []
+
+
+def test_dbmate_transaction_false(lint_sql: LintSql) -> None:
+    wrapped = lint_sql([("20240101_idx.sql", "-- migrate:up\n" + CONCURRENT_INDEX)])
+    assert wrapped.profiles[0].runner == "dbmate"
+    assert fired(wrapped, "concurrently-in-transaction") == [2]
+    free = lint_sql([("20240101_idx.sql", "-- migrate:up transaction:false\n" + CONCURRENT_INDEX)])
+    assert fired(free, "concurrently-in-transaction") == []
+
+
+def test_prisma_runs_a_single_statement_file_outside_a_transaction(lint_sql: LintSql) -> None:
+    single = lint_sql([("20240101000000_idx/migration.sql", CONCURRENT_INDEX)])
+    assert single.profiles[0].runner == "prisma"
+    assert fired(single, "concurrently-in-transaction") == []
+    several = lint_sql([("20240101000000_idx/migration.sql", "SELECT 1;\n" + CONCURRENT_INDEX)])
+    assert fired(several, "concurrently-in-transaction") == [2]
+
+
+def test_runner_setting_overrides_detection(lint_sql: LintSql) -> None:
+    plain = [("0001_idx.sql", CONCURRENT_INDEX)]
+    assert fired(lint_sql(plain), "concurrently-in-transaction") == []
+    assert fired(lint_sql(plain, runner="flyway"), "concurrently-in-transaction") == [1]
+
+
+def test_explicit_begin_counts_without_a_runner(lint_sql: LintSql) -> None:
+    run = lint_sql([("0001_idx.sql", "BEGIN;\n" + CONCURRENT_INDEX + "COMMIT;\n")])
+    assert fired(run, "concurrently-in-transaction") == [2]
+
+
+def test_pg_version_decides_what_a_default_costs(lint_sql: LintSql) -> None:
+    sql = [("0001_col.sql", "ALTER TABLE orders ADD COLUMN note text DEFAULT 'none';\n")]
+    assert fired(lint_sql(sql, pg_version=10), "add-column-volatile-default") == [1]
+    assert fired(lint_sql(sql, pg_version=16), "add-column-volatile-default") == []
+
+
+def test_pg_version_decides_enum_add_value_in_a_transaction(lint_sql: LintSql) -> None:
+    sql = [("0001_enum.sql", "BEGIN;\nALTER TYPE order_status ADD VALUE 'refunded';\nCOMMIT;\n")]
+    assert fired(lint_sql(sql, pg_version=11), "enum-add-value-in-transaction") == [2]
+    assert fired(lint_sql(sql, pg_version=16), "enum-add-value-in-transaction") == []
+
+
+def test_gen_random_uuid_needs_pgcrypto_only_before_13(lint_sql: LintSql) -> None:
+    sql = [("0001_t.sql", "CREATE TABLE t (id uuid PRIMARY KEY DEFAULT gen_random_uuid());\n")]
+    assert fired(lint_sql(sql, pg_version=12), "missing-extension") == [1]
+    assert fired(lint_sql(sql, pg_version=13), "missing-extension") == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "change"),
+    [
+        ("set-not-null-on-existing-column", "ALTER TABLE items ALTER COLUMN name SET NOT NULL;"),
+        ("check-without-not-valid", "ALTER TABLE items ADD CONSTRAINT c CHECK (qty > 0);"),
+        (
+            "add-column-volatile-default",
+            "ALTER TABLE items ADD COLUMN token uuid DEFAULT gen_random_uuid();",
+        ),
+        ("column-type-change", "ALTER TABLE items ALTER COLUMN qty TYPE bigint;"),
+        ("add-unique-without-index", "ALTER TABLE items ADD CONSTRAINT u UNIQUE (name);"),
+        ("drop-column", "ALTER TABLE items DROP COLUMN name;"),
+        ("rename-column", "ALTER TABLE items RENAME COLUMN name TO title;"),
+        ("missing-lock-timeout", "ALTER TABLE items ADD COLUMN note text;"),
+    ],
+)
+def test_tables_created_earlier_in_the_same_file_are_exempt(
+    lint_sql: LintSql, rule: str, change: str
+) -> None:
+    create = "CREATE TABLE items (id bigint PRIMARY KEY, name text, qty integer);\n"
+    same_file = lint_sql([("0001_items.sql", create + change + "\n")])
+    assert fired(same_file, rule) == []
+    next_file = lint_sql([("0001_items.sql", create), ("0002_change.sql", change + "\n")])
+    assert fired(next_file, rule) == [1], rule
+
+
+def test_lock_timeout_is_reported_once_per_file_and_honoured(lint_sql: LintSql) -> None:
+    two_alters = "ALTER TABLE a ADD COLUMN x text;\nALTER TABLE b ADD COLUMN y text;\n"
+    assert fired(lint_sql([("0001.sql", two_alters)]), "missing-lock-timeout") == [1]
+    guarded = lint_sql([("0001.sql", "SET lock_timeout = '3s';\n" + two_alters)])
+    assert fired(guarded, "missing-lock-timeout") == []
+    switched_off = lint_sql([("0001.sql", "SET lock_timeout = 0;\n" + two_alters)])
+    assert fired(switched_off, "missing-lock-timeout") == [2]
+
+
+def test_set_not_null_after_a_validated_check_is_free(lint_sql: LintSql) -> None:
+    sql = (
+        "ALTER TABLE users ADD CONSTRAINT nn CHECK (email IS NOT NULL) NOT VALID;\n"
+        "ALTER TABLE users VALIDATE CONSTRAINT nn;\n"
+        "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n"
+    )
+    assert fired(lint_sql([("0001.sql", sql)]), "set-not-null-on-existing-column") == []
+
+
+def test_binary_compatible_type_changes_do_not_rewrite(lint_sql: LintSql) -> None:
+    create = "CREATE TABLE t (id bigint PRIMARY KEY, a varchar(10), b numeric(10, 2), c text);\n"
+    changes = (
+        "ALTER TABLE t ALTER COLUMN a TYPE varchar(20);\n"  # longer: free
+        "ALTER TABLE t ALTER COLUMN a TYPE text;\n"  # free
+        "ALTER TABLE t ALTER COLUMN b TYPE numeric(12, 2);\n"  # more precision: free
+        "ALTER TABLE t ALTER COLUMN c TYPE varchar(5);\n"  # a limit checks every row
+        "ALTER TABLE t ALTER COLUMN b TYPE numeric(12, 3);\n"  # another scale: rewrite
+    )
+    run = lint_sql([("0001.sql", create), ("0002.sql", changes)])
+    assert fired(run, "column-type-change") == [4, 5]
+
+
+def test_pg_version_and_runner_from_configuration_and_cli(tmp_path: Path) -> None:
+    folder = write_migrations(tmp_path / "m", [("0001.sql", CONCURRENT_INDEX)])
+    config = tmp_path / ".schema-review.yaml"
+    config.write_text("runner: sqlx\npg-version: '15.4'\n")
+    runner = CliRunner()
+    base = ["lint", str(folder), "--format", "json", "--config", str(config), "--select", "all"]
+    rules = [f["rule"] for f in json.loads(runner.invoke(main, base).output)["findings"]]
+    assert "concurrently-in-transaction" in rules
+    overridden = runner.invoke(main, [*base, "--runner", "none"])
+    assert "concurrently-in-transaction" not in overridden.output
+    config.write_text("runner: liquibase\n")
+    refused = runner.invoke(main, base)
+    assert refused.exit_code == 2
+    assert "'runner' must be one of" in refused.output
+    refused = runner.invoke(main, [*base[:-2], "--pg-version", "8"])
+    assert refused.exit_code == 2
