@@ -49,7 +49,24 @@ def test_prisma_runs_a_single_statement_file_outside_a_transaction(lint_sql: Lin
 def test_runner_setting_overrides_detection(lint_sql: LintSql) -> None:
     plain = [("0001_idx.sql", CONCURRENT_INDEX)]
     assert fired(lint_sql(plain), "concurrently-in-transaction") == []
-    assert fired(lint_sql(plain, runner="flyway"), "concurrently-in-transaction") == [1]
+    assert fired(lint_sql(plain, runner="sqlx"), "concurrently-in-transaction") == [1]
+    # Flyway runs a file with CONCURRENTLY statements outside a transaction by itself.
+    assert fired(lint_sql(plain, runner="flyway"), "concurrently-in-transaction") == []
+
+
+def test_begin_in_a_multi_statement_file_is_transaction_control(lint_sql: LintSql) -> None:
+    sql = "BEGIN;\nALTER TABLE t ADD COLUMN x text;\nCOMMIT;\n"
+    prisma = lint_sql([("20240101000000_x/migration.sql", sql)])
+    assert fired(prisma, "transaction-nesting") == []
+    assert fired(lint_sql([("0001_x.sql", sql)], runner="goose"), "transaction-nesting") == [1]
+
+
+def test_backfill_must_fill_the_constrained_columns(lint_sql: LintSql) -> None:
+    other_column = (
+        "ALTER TABLE orders ALTER COLUMN currency SET NOT NULL;\n"
+        "UPDATE orders SET note = '' WHERE note IS NULL;\n"
+    )
+    assert fired(lint_sql([("0001.sql", other_column)]), "constraint-before-backfill") == []
 
 
 def test_explicit_begin_counts_without_a_runner(lint_sql: LintSql) -> None:

@@ -128,7 +128,8 @@ def migration_facts(
     for migration, source, has_down in zip(migration_set.files, sources, downs, strict=True):
         duplicate = ""
         key = _version_key(migration.version)
-        if key and migration_set.convention != "drizzle":
+        # drizzle's journal and prisma's folder names, not the versions, identify migrations.
+        if key and migration_set.convention not in ("drizzle", "prisma"):
             duplicate = seen_versions.setdefault(key, source.display)
             if duplicate == source.display:
                 duplicate = ""

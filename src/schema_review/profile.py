@@ -60,6 +60,10 @@ def file_in_transaction(runner: str, text: str) -> bool:
     mode = RUNNERS.get(runner, "none")
     if mode == "none":
         return False
+    if runner == "flyway" and "concurrently" in text.lower():
+        # Flyway runs a PostgreSQL migration with non-transactional statements (CONCURRENTLY)
+        # outside a transaction (and refuses one that mixes both kinds unless `mixed`).
+        return False
     opt_out = _NO_TRANSACTION.get(runner)
     return not (opt_out is not None and opt_out.search(text))
 

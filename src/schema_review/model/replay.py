@@ -8,7 +8,6 @@ replay goes on, so one surprise never stops a run.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -91,6 +90,7 @@ class Change:
     # An earlier ALTER TABLE statement of the same file on the same existing table.
     repeated_alter: Change | None = None
     closed: bool = True  # BEGIN: a COMMIT or ROLLBACK follows in the same file
+    nested: bool = False  # BEGIN inside a transaction block
     old_type: TypeName | None = None  # ALTER COLUMN TYPE: the type before
     using: bool = False  # ALTER COLUMN TYPE ... USING
     stale_default: bool = False  # ALTER COLUMN TYPE with a default cast to the old type
@@ -311,7 +311,10 @@ class _Replayer:
         return self.runner_transaction or self.explicit is not None
 
     def end_transaction(self) -> None:
-        self.runner_transaction = False  # a COMMIT inside the runner's transaction ends it
+        # A COMMIT inside the runner's transaction ends it; in a multi-statement query the
+        # statements after a COMMIT run in a new implicit transaction.
+        if self.profile.transaction_mode != "implicit":
+            self.runner_transaction = False
         self.explicit = None
         self.exclusive = None
         self.exclusive_reported = False
@@ -326,7 +329,7 @@ class _Replayer:
     def apply(self, statement: Statement) -> None:
         if statement.source is not self.current_file:
             self.start_file(statement.source)
-        if self.new_enum_values:
+        if self.new_enum_values and statement.kind != "AlterEnumStmt":
             self.check_new_enum_values(statement)
         self.model.statements.append(statement)
         handler = self.handlers.get(statement.kind)
@@ -1147,7 +1150,11 @@ class _Replayer:
             emit("drop_other", None, ".".join(names), detail=remove_type)
 
     def close_match(self, kind: str, qualified: str) -> str:
-        """A live object of the kind whose name is one typo away from `qualified`."""
+        """A live object of the kind whose name is one typo away from `qualified`.
+
+        A typo is one or two letters changed, added, dropped or swapped; names that differ
+        only in underscores (a legacy `AuthLogs` next to `auth_logs`) are another object.
+        """
         registries: dict[str, dict[Any, Any]] = {
             "drop_table": {k: t for k, t in self.model.tables.items() if not t.external},
             "drop_index": self.model.indexes,
@@ -1155,9 +1162,16 @@ class _Replayer:
             "drop_type": self.model.types,
             "drop_sequence": self.model.sequences,
         }
-        names = [obj.qualified_name for obj in registries.get(kind, {}).values()]
-        found = difflib.get_close_matches(qualified, names, n=1, cutoff=0.85)
-        return found[0] if found and found[0] != qualified else ""
+        schema, _, name = qualified.rpartition(".")
+        for obj in registries.get(kind, {}).values():
+            other = obj.name
+            if getattr(obj, "schema", schema) != schema or other == name:
+                continue
+            if other.replace("_", "").lower() == name.replace("_", "").lower():
+                continue
+            if abs(len(other) - len(name)) <= 2 and _typo_distance(name, other) <= 2:
+                return str(obj.qualified_name)
+        return ""
 
     def drop_simple(
         self,
@@ -1635,7 +1649,12 @@ class _Replayer:
     def _on_TransactionStmt(self, statement: Statement) -> None:
         kind = statement.node.get("kind", "")
         if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
-            begin = self.change("begin", statement, detail=kind)
+            # In a multi-statement query (prisma, golang-migrate) BEGIN turns the implicit
+            # transaction into an explicit one: only a BEGIN inside a real block nests.
+            nested = self.explicit is not None or (
+                self.runner_transaction and self.profile.transaction_mode != "implicit"
+            )
+            begin = self.change("begin", statement, detail=kind, nested=nested)
             begin.closed = False
             if self.explicit is None:
                 self.explicit = begin
@@ -1664,14 +1683,19 @@ class _Replayer:
         )
         if kind != "update":
             return
-        # A constraint added earlier in this file to the table the UPDATE backfills was
-        # checked against the rows before the backfill.
+        assigned = {
+            target.get("ResTarget", {}).get("name")
+            for target in statement.node.get("targetList", ())
+        }
+        # A constraint added earlier in this file on the columns the UPDATE fills was checked
+        # against the rows before the backfill.
         for earlier in self.file_changes:
             if (
                 earlier.table is table
                 and earlier.backfill is None
                 and earlier.kind in ("add_constraint", "set_not_null")
                 and earlier.table_existed
+                and assigned & _constrained_columns(earlier)
             ):
                 earlier.backfill = change
 
@@ -1961,3 +1985,40 @@ def _extension_names(node: Any) -> Iterator[tuple[str, bool]]:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def _constrained_columns(change: Change) -> set[str]:
+    """The columns whose values a SET NOT NULL or an added constraint checks."""
+    if change.kind == "set_not_null":
+        return {change.detail}
+    constraint = change.constraint
+    if constraint is None:
+        return set()
+    found = {c for c in constraint.columns if isinstance(c, str)}
+    if constraint.expression is not None:
+        stack: list[Any] = [constraint.expression.node]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                ref = item.get("ColumnRef")
+                if ref is not None:
+                    found.update(node_name(ref.get("fields"))[-1:])
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return found
+
+
+def _typo_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: edits with adjacent swaps (small strings only)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, char_b in enumerate(b, 1):
+            cost = char_a != char_b
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
