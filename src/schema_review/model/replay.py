@@ -146,6 +146,26 @@ class Change:
         return _LOCKS.get(self.kind, "")
 
     @property
+    def slow(self) -> bool:
+        """Work that grows with the existing data: a scan, a rewrite, an index build."""
+        if not self.table_existed or self.table is None or self.noop:
+            return False
+        kind = self.kind
+        if kind in ("update", "delete", "validate_constraint", "cluster", "reindex"):
+            return True
+        if kind == "create_index":
+            return True
+        if kind == "add_constraint":
+            return self.constraint is not None and not self.constraint.not_valid
+        if kind == "set_not_null":
+            return not self.not_null_proven
+        if kind == "alter_column_type":
+            return self.rewrites_table
+        if kind == "add_column":
+            return self.column is not None and bool(self.column.rewrites_on_add)
+        return kind == "vacuum" and "full" in self.options
+
+    @property
     def heavy_lock(self) -> bool:
         """A lock that blocks writes (or reads) to an existing table while it is held."""
         return (
@@ -386,7 +406,7 @@ class _Replayer:
             exclusive is not None
             and not self.exclusive_reported
             and item.statement is not exclusive.statement
-            and item.kind not in ("commit", "rollback", "set")
+            and item.slow
         ):
             item.after_exclusive_lock = exclusive
             self.exclusive_reported = True
