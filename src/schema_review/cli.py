@@ -6,6 +6,7 @@ import gc
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -136,35 +137,63 @@ def lint(
 
 
 @main.command("rules")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    help="text: one line a rule; json: a list of objects; markdown: the docs/rules.md catalogue.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), help="Write here.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
-def list_rules(output_format: str, config: str | None) -> None:
+def list_rules(output_format: str, output: str | None, config: str | None) -> None:
     """List the rules: built-in ones and those of the configured rule files."""
     import json
 
+    from schema_review.output import render_rules_markdown, rule_rows
+
+    rules = _load_rules(config)
+    if output_format == "json":
+        text = json.dumps(rule_rows(rules), indent=2) + "\n"
+    elif output_format == "markdown":
+        text = render_rules_markdown(rules)
+    else:
+        text = "".join(
+            f"{r.id:<40} {r.severity:<9} {r.category:<14} {r.title}"
+            f"{'' if r.enabled else '  (off by default)'}\n"
+            for r in rules
+        )
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command("explain")
+@click.argument("rule_id")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+def explain(rule_id: str, config: str | None) -> None:
+    """Show a rule: why it matters, when it does not apply, bad and good SQL, the fix."""
+    import difflib
+
+    from schema_review.output import render_explain
+
+    rules = {r.id: r for r in _load_rules(config)}
+    rule = rules.get(rule_id)
+    if rule is None:
+        close = difflib.get_close_matches(rule_id, list(rules), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        _fail(f"unknown rule {rule_id}{hint}; `schema-review rules` lists them")
+        return
+    click.echo(render_explain(rule), nl=False)
+
+
+def _load_rules(config: str | None) -> list[Any]:
     from schema_review.rules import RuleError, load_rules
 
     settings = _settings(config)
     try:
-        rules = load_rules(settings.rule_files)
+        return load_rules(settings.rule_files)
     except RuleError as error:
         _fail(str(error))
-        return
-    if output_format == "json":
-        rows = [
-            {
-                "id": r.id,
-                "title": r.title,
-                "severity": r.severity,
-                "category": r.category,
-                "target": r.target,
-                "enabled": r.enabled,
-                "source": r.source,
-            }
-            for r in rules
-        ]
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for r in rules:
-        state = "" if r.enabled else "  (off by default)"
-        click.echo(f"{r.id:<40} {r.severity:<9} {r.category:<14} {r.title}{state}")
+        raise  # unreachable: _fail exits

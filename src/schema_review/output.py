@@ -4,11 +4,13 @@ template (`templates/lint.txt.jinja`) so its shape can change without code."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from schema_review.findings import Finding
 from schema_review.pipeline import LintRun
 from schema_review.resources import data_dir
+from schema_review.rules import Rule
 
 _COLORS = {
     "critical": "\033[1;31m",
@@ -47,7 +49,8 @@ def render_json(run: LintRun, fail_on: str) -> str:
     )
 
 
-def render_text(run: LintRun, fail_on: str, color: bool) -> str:
+def _environment() -> Any:
+    """The Jinja environment of the built-in templates, compiled code cached between runs."""
     from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined
 
     from schema_review.rules.expressions import cache_dir
@@ -60,7 +63,7 @@ def render_text(run: LintRun, fail_on: str, color: bool) -> str:
             bytecode_cache = FileSystemBytecodeCache(str(cache / "templates"))
         except OSError:
             bytecode_cache = None
-    env = Environment(
+    return Environment(
         loader=FileSystemLoader(data_dir("templates")),
         bytecode_cache=bytecode_cache,
         undefined=StrictUndefined,
@@ -70,6 +73,10 @@ def render_text(run: LintRun, fail_on: str, color: bool) -> str:
         lstrip_blocks=True,
     )
 
+
+def render_text(run: LintRun, fail_on: str, color: bool) -> str:
+    env = _environment()
+
     def paint(text: object, style: str) -> str:
         if not color or style not in _COLORS:
             return str(text)
@@ -78,4 +85,37 @@ def render_text(run: LintRun, fail_on: str, color: bool) -> str:
     env.filters["paint"] = paint
     template = env.get_template("lint.txt.jinja")
     findings: list[Finding] = run.result.findings
-    return template.render(findings=findings, summary=summary(run, fail_on))
+    return str(template.render(findings=findings, summary=summary(run, fail_on)))
+
+
+def rule_rows(rules: Sequence[Rule]) -> list[dict[str, Any]]:
+    """The catalogue as data: `schema-review rules --format json`."""
+    return [
+        {
+            "id": r.id,
+            "title": r.title,
+            "severity": r.severity,
+            "category": r.category,
+            "default": r.enabled,
+            "dialects": list(r.dialects),
+            "target": r.target,
+            "fix": r.fix is not None,
+        }
+        for r in rules
+    ]
+
+
+def render_rules_markdown(rules: Sequence[Rule]) -> str:
+    """The rule catalogue as Markdown (docs/rules.md), grouped by category."""
+    ordered = sorted(rules, key=lambda r: (r.category, r.id))
+    categories: dict[str, list[Rule]] = {}
+    for rule in ordered:
+        categories.setdefault(rule.category, []).append(rule)
+    template = _environment().get_template("rules.md.jinja")
+    return str(template.render(rules=ordered, categories=categories))
+
+
+def render_explain(rule: Rule) -> str:
+    """One rule in full, for `schema-review explain RULE`."""
+    template = _environment().get_template("explain.txt.jinja")
+    return str(template.render(rule=rule, profile=dict(rule.example_profile)))
