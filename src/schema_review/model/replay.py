@@ -9,6 +9,7 @@ replay goes on, so one surprise never stops a run.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -359,7 +360,11 @@ class _Replayer:
         first = len(self.model.changes)
         try:
             handler(statement)
-            if statement.kind in _USES_EXTENSIONS and len(self.model.changes) > first:
+            if (
+                statement.kind in _USES_EXTENSIONS
+                and len(self.model.changes) > first
+                and _mentions_extension_object(statement.text)
+            ):
                 missing = self.missing_extension(statement)
                 if missing:
                     self.model.changes[first].missing_extension = missing
@@ -1189,7 +1194,13 @@ class _Replayer:
                 continue
             if other.replace("_", "").lower() == name.replace("_", "").lower():
                 continue
-            if abs(len(other) - len(name)) <= 2 and _typo_distance(name, other) <= 2:
+            # Two typos cannot touch both the first and the last three letters... nearly
+            # never: the cheap test spares most distance computations.
+            if (
+                abs(len(other) - len(name)) <= 2
+                and (other[:3] == name[:3] or other[-3:] == name[-3:])
+                and _typo_distance(name, other) <= 2
+            ):
                 return str(obj.qualified_name)
         return ""
 
@@ -1979,6 +1990,14 @@ _EXTENSION_OBJECTS = {
     "earth_distance": "earthdistance",
     "ll_to_earth": "earthdistance",
 }
+_WORD = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _mentions_extension_object(text: str) -> bool:
+    """A quick test (one C pass over the text) before walking a statement's tree."""
+    return not _EXTENSION_OBJECTS.keys().isdisjoint(_WORD.findall(text.lower()))
+
+
 # Extensions a platform installs before any migration runs.
 _PREINSTALLED = {
     "supabase": frozenset({"uuid-ossp", "pgcrypto", "pg_graphql", "pgjwt", "pg_stat_statements"}),
@@ -2029,16 +2048,26 @@ def _constrained_columns(change: Change) -> set[str]:
     return found
 
 
-def _typo_distance(a: str, b: str) -> int:
-    """Optimal string alignment distance: edits with adjacent swaps (small strings only)."""
+def _typo_distance(a: str, b: str, limit: int = 2) -> int:
+    """Optimal string alignment distance (edits and adjacent swaps), or `limit + 1` as soon as
+    it must exceed `limit`: most pairs of names differ early, so most calls stop at once."""
+    while a and b and a[0] == b[0]:
+        a, b = a[1:], b[1:]
+    while a and b and a[-1] == b[-1]:
+        a, b = a[:-1], b[:-1]
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
     previous2: list[int] = []
     previous = list(range(len(b) + 1))
     for i, char_a in enumerate(a, 1):
         current = [i] + [0] * len(b)
         for j, char_b in enumerate(b, 1):
             cost = char_a != char_b
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            best = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
             if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
-                current[j] = min(current[j], previous2[j - 2] + 1)
+                best = min(best, previous2[j - 2] + 1)
+            current[j] = best
+        if min(current) > limit:
+            return limit + 1
         previous2, previous = previous, current
     return previous[-1]

@@ -158,6 +158,13 @@ class ParseProblem:
         return self.source.position(self.offset)[1]
 
 
+# Anything that could be an identifier over 63 bytes: a run of 64 characters that are not
+# separators (or 16 when the text is not ASCII: 4 bytes a character). The scanner runs only
+# on statements that have one.
+_LONG_ASCII_WORD = re.compile(r"[^\s(),;.:=<>+*/\-\[\]\']{64,}")
+_LONG_WORD = re.compile(r"[^\s(),;.:=<>+*/\-\[\]\']{16,}")
+
+
 def long_identifier(text: str, limit: int = 63) -> str:
     """The first identifier of `text` longer than `limit` bytes, as written, or ''.
 
@@ -165,6 +172,8 @@ def long_identifier(text: str, limit: int = 63) -> str:
     scanner still sees them whole.
     """
     if len(text) <= limit:
+        return ""
+    if not (_LONG_ASCII_WORD if text.isascii() else _LONG_WORD).search(text):
         return ""
     for token in pg_parser.scan(text):
         if token.name != "IDENT":

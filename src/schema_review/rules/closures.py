@@ -188,6 +188,10 @@ def _getattr(target: Closure, attr: str, env: SandboxedEnvironment) -> Closure:
     if attr.startswith("_"):
         raise _Unsupported  # let the sandbox refuse it, with its own message
 
+    # Types whose `attr` the sandbox already allowed (its verdict depends on the type and
+    # the name only): the common case costs one set lookup.
+    allowed: set[type] = set()
+
     def read(names: Names) -> Any:
         obj = target(names)
         try:
@@ -199,10 +203,13 @@ def _getattr(target: Closure, attr: str, env: SandboxedEnvironment) -> Closure:
                 raise UndefinedError(
                     f"{type(obj).__name__!r} object has no attribute {attr!r}"
                 ) from None
-        if not env.is_safe_attribute(obj, attr, value):
-            raise SecurityError(
-                f"access to attribute {attr!r} of {type(obj).__name__!r} object is unsafe."
-            )
+        kind = type(obj)
+        if kind not in allowed:
+            if not env.is_safe_attribute(obj, attr, value):
+                raise SecurityError(
+                    f"access to attribute {attr!r} of {kind.__name__!r} object is unsafe."
+                )
+            allowed.add(kind)
         return value
 
     return read

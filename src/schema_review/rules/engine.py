@@ -34,6 +34,10 @@ INTERNAL_ERROR = Rule(
 )
 
 
+# Stands for "the change's own object name", computed only when a rule fires.
+_CHANGE_OBJECT = "\x00change-object"
+
+
 @dataclass(frozen=True, slots=True)
 class MigrationFacts:
     """What discovery knows of one migration file, for rules with `target: migration`."""
@@ -113,7 +117,7 @@ def evaluate(
             )
             for group in groups:
                 for change in group:
-                    _check(rule, change, change.statement, change.object_name, context, hits)
+                    _check(rule, change, change.statement, _CHANGE_OBJECT, context, hits)
         elif rule.target == "migration":
             for migration in migrations:
                 _check_migration(rule, migration, context, hits)
@@ -171,6 +175,8 @@ def _check(
     try:
         if not compiled.matches(names):
             return
+        if object_name is _CHANGE_OBJECT:
+            object_name = subject.object_name  # only for hits: most checks do not fire
         message = compiled.message.render(names)
         fix = compiled.fix.render(names) if compiled.fix else None
         if compiled.object is not None:
