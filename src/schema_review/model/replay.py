@@ -1194,6 +1194,8 @@ class _Replayer:
                 continue
             if other.replace("_", "").lower() == name.replace("_", "").lower():
                 continue
+            if name.rstrip("0123456789") == other.rstrip("0123456789"):
+                continue  # `x_key1` next to `x_key`: PostgreSQL's own names for duplicates
             # Two typos cannot touch both the first and the last three letters... nearly
             # never: the cheap test spares most distance computations.
             if (
@@ -1724,7 +1726,7 @@ class _Replayer:
             if (
                 earlier.table is table
                 and earlier.backfill is None
-                and earlier.kind in ("add_constraint", "set_not_null")
+                and _needs_backfill_first(earlier)
                 and earlier.table_existed
                 and assigned & _constrained_columns(earlier)
             ):
@@ -2024,6 +2026,19 @@ def _extension_names(node: Any) -> Iterator[tuple[str, bool]]:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def _needs_backfill_first(change: Change) -> bool:
+    """SET NOT NULL, CHECK and PRIMARY KEY reject the NULLs a backfill would fill; foreign keys
+    and UNIQUE accept NULL, so adding them before filling a new column is harmless."""
+    if change.kind == "set_not_null":
+        return True
+    constraint = change.constraint
+    return (
+        change.kind == "add_constraint"
+        and constraint is not None
+        and constraint.type in ("check", "primary_key")
+    )
 
 
 def _constrained_columns(change: Change) -> set[str]:
