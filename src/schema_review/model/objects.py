@@ -154,7 +154,7 @@ class SchemaObject:
         """The earlier COMMENT a later one replaced with other text, if any."""
         comments = [e for e in self.history if e.action == "commented"]
         for earlier, later in pairwise(comments):
-            if earlier.detail and later.detail != earlier.detail:
+            if earlier.detail and later.detail and later.detail != earlier.detail:
                 return earlier
         return None
 
