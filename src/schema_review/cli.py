@@ -73,6 +73,11 @@ def main() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=str),
     help="Configuration file (default: nearest .schema-review.yaml or pyproject.toml).",
 )
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Hide the findings recorded in this file (`schema-review baseline`); report new ones.",
+)
 def lint(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -83,6 +88,7 @@ def lint(
     output_format: str,
     output: str | None,
     config: str | None,
+    baseline: str | None,
 ) -> None:
     """Lint migration files and folders (a folder is replayed in apply order).
 
@@ -90,6 +96,7 @@ def lint(
     2 for a usage or configuration error.
     """
     from schema_review.discover import DiscoveryError
+    from schema_review.findings import Baseline, BaselineError
     from schema_review.output import render_json, render_text
     from schema_review.pipeline import lint as run_lint
     from schema_review.rules import RuleError
@@ -113,7 +120,9 @@ def lint(
             _fail(str(error))
     try:
         run = run_lint(paths, settings)
-    except (ConfigError, RuleError, DiscoveryError) as error:
+        if baseline:
+            run.result = run.result.without(Baseline.load(baseline))
+    except (ConfigError, RuleError, DiscoveryError, BaselineError) as error:
         _fail(str(error))
         return
     except Exception as error:  # a bug of ours: say so plainly, no traceback
@@ -167,6 +176,47 @@ def list_rules(output_format: str, output: str | None, config: str | None) -> No
         Path(output).write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
+
+
+@main.command("baseline")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=str),
+    help="The baseline file to write (JSON), for `lint --baseline FILE`.",
+)
+@click.option("--select", multiple=True, help="Rule ids or categories (comma-separated).")
+@click.option("--ignore", multiple=True, help="Rule ids or categories to leave out.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+def write_baseline(
+    paths: tuple[str, ...],
+    output: str,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    config: str | None,
+) -> None:
+    """Record today's findings, so that `lint --baseline FILE` reports only new ones."""
+    import json
+
+    from schema_review.discover import DiscoveryError
+    from schema_review.findings import Baseline
+    from schema_review.pipeline import lint as run_lint
+    from schema_review.rules import RuleError
+
+    gc.disable()
+    settings = _settings(config).with_overrides(
+        select=_names(select) or None, ignore=_names(ignore) or None
+    )
+    try:
+        run = run_lint(paths, settings)
+    except (ConfigError, RuleError, DiscoveryError) as error:
+        _fail(str(error))
+        return
+    document = Baseline.document(run.result.findings)
+    Path(output).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    click.echo(f"Recorded {len(document['findings'])} findings in {output}.", err=True)
 
 
 @main.command("explain")

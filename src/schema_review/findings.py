@@ -96,6 +96,17 @@ class Suppressed:
 class FindingSet:
     findings: list[Finding]
     suppressed: list[Suppressed]
+    # With a baseline: the findings it hides, and its entries that no longer occur.
+    baselined: list[Finding] = field(default_factory=list)
+    baseline_stale: int = 0
+
+    def without(self, baseline: Baseline) -> FindingSet:
+        """The findings the baseline does not know; the rest are counted, not reported."""
+        known = baseline.fingerprints
+        kept = [f for f in self.findings if f.fingerprint not in known]
+        hidden = [f for f in self.findings if f.fingerprint in known]
+        seen = {f.fingerprint for f in hidden}
+        return FindingSet(kept, self.suppressed, hidden, len(known - seen))
 
     def fails(self, fail_on: str) -> bool:
         if fail_on == "none":
@@ -106,6 +117,43 @@ class FindingSet:
     def counts(self) -> dict[str, int]:
         counted = Counter(f.severity for f in self.findings)
         return {name: counted.get(name, 0) for name in SEVERITIES}
+
+
+class BaselineError(Exception):
+    """A baseline file that cannot be read: says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """Fingerprints of accepted findings (`schema-review baseline`), hidden by `--baseline`."""
+
+    fingerprints: frozenset[str]
+
+    @staticmethod
+    def document(findings: Sequence[Finding]) -> dict[str, Any]:
+        """What a baseline file holds: the fingerprints, with enough to recognise each."""
+        entries = [
+            {"fingerprint": f.fingerprint, "rule": f.rule, "file": f.file, "message": f.message}
+            for f in sorted(findings, key=lambda f: f.sort_key)
+        ]
+        return {"version": 1, "tool": "schema-review", "findings": entries}
+
+    @classmethod
+    def load(cls, path: str) -> Baseline:
+        import json
+
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            entries = data["findings"]
+            return cls(frozenset(str(entry["fingerprint"]) for entry in entries))
+        except OSError as error:
+            raise BaselineError(f"{path}: cannot read baseline: {error.strerror}") from None
+        except (ValueError, KeyError, TypeError) as error:
+            raise BaselineError(
+                f"{path}: not a schema-review baseline ({type(error).__name__}: {error}); "
+                "write one with `schema-review baseline PATH... -o FILE`"
+            ) from None
 
 
 def find_suppressions(source: SourceFile, statements: Sequence[Statement]) -> list[Suppression]:
@@ -201,9 +249,16 @@ def _finding(hit: Hit, overrides: Mapping[str, str], seen: Counter[str]) -> Find
     source = hit.source
     line, column = source.position(hit.start)
     end_line, end_column = source.position(max(hit.start, hit.end - 1))
-    substance = " ".join(hit.statement.text.split()).lower() if hit.statement else hit.message
-    identity = source.identity or source.display
-    key = "\x1f".join((hit.rule.id, identity, hit.object or "", substance))
+    # The statement's text, not its file or line: a finding keeps its fingerprint when lines
+    # are added above it or its file is renamed; findings without a statement (a file's)
+    # are named by the file's path in its folder.
+    if hit.statement is not None:
+        substance = " ".join(hit.statement.text.split()).lower()
+    elif hit.object:
+        substance = hit.message
+    else:
+        substance = f"{source.identity or source.display}\x1f{hit.message}"
+    key = "\x1f".join((hit.rule.id, hit.object or "", substance))
     seen[key] += 1
     digest = hashlib.sha256(f"{key}\x1f{seen[key]}".encode()).hexdigest()[:16]
     return Finding(

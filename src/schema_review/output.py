@@ -31,6 +31,8 @@ def summary(run: LintRun, fail_on: str) -> dict[str, Any]:
         "findings": len(result.findings),
         "by_severity": result.counts(),
         "suppressed": len(result.suppressed),
+        "baselined": len(result.baselined),
+        "baseline_stale": result.baseline_stale,
         "rules": len(run.rules),
         "fail_on": fail_on,
         "failed": result.fails(fail_on),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,21 @@ class MigrationFacts:
     @property
     def file(self) -> str:
         return self.source.display
+
+    @property
+    def label(self) -> str:
+        """The migration as its tool knows it: `migration 7` (for 0007_x.sql), else its name.
+
+        The object of file-level findings: it survives renames that keep the version.
+        """
+        fields = [int(f) for f in re.split(r"[-._]", self.version) if f.isdigit()]
+        while len(fields) > 1 and fields[-1] == 0:
+            fields.pop()
+        if self.journal_missing:
+            return f"journal entry {self.journal_missing}"
+        if fields:
+            return "migration " + ".".join(str(f) for f in fields)
+        return f"migration {self.name or self.source.display}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +161,9 @@ def _check_migration(
     except (UndefinedError, SecurityError, TemplateError) as error:
         raise RuleError(f"{rule.source}: rule {rule.id}: {error}") from None
     offset = migration.offset
-    hits.append(Hit(rule, migration.source, offset, offset, None, message, fix or None))
+    hits.append(
+        Hit(rule, migration.source, offset, offset, migration.label, message, fix or None)
+    )
 
 
 def _check_object(
