@@ -219,6 +219,63 @@ def write_baseline(
     click.echo(f"Recorded {len(document['findings'])} findings in {output}.", err=True)
 
 
+@main.command("hook")
+@click.argument("files", nargs=-1, type=click.Path(path_type=str))
+@click.option("--select", multiple=True, help="Rule ids or categories (comma-separated).")
+@click.option("--ignore", multiple=True, help="Rule ids or categories to leave out.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON), help="Lowest severity that fails the run.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+def hook(
+    files: tuple[str, ...],
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    fail_on: str | None,
+    config: str | None,
+) -> None:
+    """For pre-commit: lint the folders of FILES, report findings in FILES only.
+
+    The whole folder is replayed so that a staged migration is judged against the schema the
+    earlier migrations built; findings in files that were not staged are not shown.
+    """
+    from schema_review.discover import DiscoveryError
+    from schema_review.output import render_text
+    from schema_review.pipeline import lint as run_lint
+    from schema_review.rules import RuleError
+
+    gc.disable()
+    settings = _settings(config).with_overrides(
+        select=_names(select) or None, ignore=_names(ignore) or None, fail_on=fail_on
+    )
+    wanted = {Path(f).resolve() for f in files}
+    folders: list[str] = []
+    for name in files:
+        folder = _migration_folder(Path(name))
+        if str(folder) not in folders:
+            folders.append(str(folder))
+    if not folders:
+        return
+    try:
+        run = run_lint(folders, settings)
+    except (ConfigError, RuleError, DiscoveryError) as error:
+        _fail(str(error))
+        return
+    result = run.result
+    result.findings = [f for f in result.findings if Path(f.file).resolve() in wanted]
+    result.suppressed = [s for s in result.suppressed if Path(s.finding.file).resolve() in wanted]
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    if result.findings:
+        click.echo(render_text(run, settings.fail_on, color), nl=False)
+    sys.exit(EXIT_FINDINGS if result.fails(settings.fail_on) else EXIT_CLEAN)
+
+
+def _migration_folder(path: Path) -> Path:
+    """The migration folder a file belongs to: `<version>_<name>/up.sql` lives two levels up."""
+    parent = path.parent
+    if path.name in ("up.sql", "down.sql", "migration.sql") and parent.name[:1].isdigit():
+        return parent.parent
+    return parent
+
+
 @main.command("explain")
 @click.argument("rule_id")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
