@@ -161,9 +161,7 @@ def _check_migration(
     except (UndefinedError, SecurityError, TemplateError) as error:
         raise RuleError(f"{rule.source}: rule {rule.id}: {error}") from None
     offset = migration.offset
-    hits.append(
-        Hit(rule, migration.source, offset, offset, migration.label, message, fix or None)
-    )
+    hits.append(Hit(rule, migration.source, offset, offset, migration.label, message, fix or None))
 
 
 def _check_object(
