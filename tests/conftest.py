@@ -10,7 +10,7 @@ import pytest
 
 from schema_review.config import Settings
 from schema_review.pipeline import LintRun, lint
-from tests.helpers import LintSql, split_example, write_migrations
+from tests.helpers import LintSql, commit_files, split_example, write_migrations
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -30,10 +30,20 @@ def lint_sql(tmp_path: Path) -> LintSql:
     """Lint SQL text (or several files) as one migration folder, with every rule on."""
     counter = iter(range(1_000_000))
 
-    def run(sql: str | list[tuple[str, str]], **settings: object) -> LintRun:
+    def run(
+        sql: str | list[tuple[str, str]], base: str | None = None, **settings: object
+    ) -> LintRun:
+        """With `base`, those files are committed to a new git repository first, replaced by
+        `sql`, and the folder is linted with --diff-base HEAD."""
         files = split_example(sql) if isinstance(sql, str) else sql
-        folder = write_migrations(tmp_path / f"migrations{next(counter)}", files)
+        folder = tmp_path / f"migrations{next(counter)}"
         options: dict[str, object] = {"select": ("all",)}
+        if base is not None:
+            commit_files(folder, split_example(base))
+            for old in folder.glob("**/*.sql"):
+                old.unlink()
+            options["diff_base"] = "HEAD"
+        write_migrations(folder, files)
         options.update(settings)
         return lint([folder], Settings(**options))  # type: ignore[arg-type]
 

@@ -34,6 +34,17 @@ def write_migrations(folder: Path, files: list[tuple[str, str]]) -> Path:
     return folder
 
 
+def commit_files(folder: Path, files: list[tuple[str, str]]) -> Path:
+    """A new git repository at `folder` with `files` committed."""
+    import subprocess
+
+    write_migrations(folder, files)
+    identity = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
+    for command in (["init", "-q"], ["add", "."], [*identity, "commit", "-q", "-m", "base"]):
+        subprocess.run(["git", *command], cwd=folder, check=True, capture_output=True)
+    return folder
+
+
 LintSql = Callable[..., LintRun]
 
 

@@ -12,7 +12,9 @@ RULES = load_rules()
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
 def test_bad_example_fires(rule: Rule, lint_sql: LintSql) -> None:
-    run = lint_sql(rule.examples["bad"], **dict(rule.example_profile))
+    run = lint_sql(
+        rule.examples["bad"], base=rule.examples.get("base"), **dict(rule.example_profile)
+    )
     assert findings_of(run, rule.id), f"{rule.id}: bad example raised nothing"
     if rule.id != "parse-error":
         assert not findings_of(run, "parse-error"), f"{rule.id}: bad example does not parse"
@@ -20,7 +22,9 @@ def test_bad_example_fires(rule: Rule, lint_sql: LintSql) -> None:
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
 def test_good_example_is_clean(rule: Rule, lint_sql: LintSql) -> None:
-    run = lint_sql(rule.examples["good"], **dict(rule.example_profile))
+    run = lint_sql(
+        rule.examples["good"], base=rule.examples.get("base"), **dict(rule.example_profile)
+    )
     assert not findings_of(run, rule.id), f"{rule.id}: good example raised it"
     assert not findings_of(run, "parse-error"), f"{rule.id}: good example does not parse"
 

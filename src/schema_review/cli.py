@@ -78,6 +78,11 @@ def main() -> None:
     type=click.Path(dir_okay=False, path_type=str),
     help="Hide the findings recorded in this file (`schema-review baseline`); report new ones.",
 )
+@click.option(
+    "--diff-base",
+    metavar="REF",
+    help="Report only what changed since this git revision (the pull request's base).",
+)
 def lint(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -89,6 +94,7 @@ def lint(
     output: str | None,
     config: str | None,
     baseline: str | None,
+    diff_base: str | None,
 ) -> None:
     """Lint migration files and folders (a folder is replayed in apply order).
 
@@ -110,6 +116,7 @@ def lint(
         ignore=(*settings.ignore, *_names(ignore)) or None,
         fail_on=fail_on,
         runner=runner,
+        diff_base=diff_base,
     )
     if pg_version is not None:
         try:

@@ -41,6 +41,7 @@ class Settings:
     fail_on: str = "high"
     pg_version: int | None = None  # None: the default version (profile.DEFAULT_PG_VERSION)
     runner: str | None = None  # None: detected from each migration folder
+    diff_base: str | None = None  # --diff-base REF: report what changed since REF only
     source: Path | None = None
 
     def with_overrides(self, **changes: Any) -> Settings:

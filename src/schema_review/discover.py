@@ -395,3 +395,75 @@ def _display(path: Path) -> str:
     cwd = os.getcwd() + os.sep
     # A string prefix test, not Path.relative_to: discovery shows thousands of paths.
     return text[len(cwd) :].replace(os.sep, "/") if text.startswith(cwd) else path.as_posix()
+
+
+@dataclass(frozen=True, slots=True)
+class BaseRevision:
+    """What a git revision (`--diff-base REF`) holds of the linted paths.
+
+    `files` maps each file at REF (resolved path in the working tree) to its content at REF;
+    `root` is a folder holding those files at REF, laid out as in the working tree, to lint.
+    """
+
+    ref: str
+    files: dict[Path, bytes]
+    root: Path
+
+    def status(self, path: Path) -> str:
+        """`added`, `modified` or `unchanged` since REF."""
+        resolved = path.resolve()
+        before = self.files.get(resolved)
+        if before is None:
+            return "added"
+        try:
+            return "unchanged" if resolved.read_bytes() == before else "modified"
+        except OSError:
+            return "modified"
+
+    def at_base(self, path: str | Path) -> Path:
+        """Where `path` (a linted path of the working tree) lies in the REF copy."""
+        return self.root / Path(path).resolve().relative_to(_git_root(Path(path)))
+
+
+def base_revision(ref: str, paths: Sequence[str | Path], into: Path) -> BaseRevision:
+    """The linted paths as they were at `ref`, written under `into` (a scratch folder)."""
+    import subprocess
+
+    first = Path(paths[0]) if paths else Path.cwd()
+    top = _git_root(first)
+
+    def git(*args: str) -> bytes:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=top, capture_output=True, check=False, timeout=120
+            )
+        except OSError as error:
+            raise DiscoveryError(f"--diff-base needs git: {error.strerror}") from None
+        if done.returncode != 0:
+            message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise DiscoveryError(
+                f"--diff-base {ref}: git {args[0]} failed: {message[-1] if message else ''}. "
+                f"In a shallow CI clone, fetch the base first: git fetch --depth=1 origin {ref}"
+            )
+        return done.stdout
+
+    git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    relative = [Path(p).resolve().relative_to(top).as_posix() for p in paths]
+    listing = git("ls-tree", "-r", "-z", "--name-only", ref, "--", *relative)
+    files: dict[Path, bytes] = {}
+    for name in filter(None, listing.decode("utf-8", "replace").split("\0")):
+        content = git("show", f"{ref}:{name}")
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        files[(top / name).resolve()] = content
+    return BaseRevision(ref, files, into)
+
+
+def _git_root(path: Path) -> Path:
+    folder = path.resolve()
+    folder = folder if folder.is_dir() else folder.parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    raise DiscoveryError(f"--diff-base: {path} is not inside a git repository")

@@ -99,6 +99,7 @@ class FindingSet:
     # With a baseline: the findings it hides, and its entries that no longer occur.
     baselined: list[Finding] = field(default_factory=list)
     baseline_stale: int = 0
+    hidden_as: str = "in the baseline"  # or "present at <REF>" with --diff-base
 
     def without(self, baseline: Baseline) -> FindingSet:
         """The findings the baseline does not know; the rest are counted, not reported."""
@@ -106,7 +107,8 @@ class FindingSet:
         kept = [f for f in self.findings if f.fingerprint not in known]
         hidden = [f for f in self.findings if f.fingerprint in known]
         seen = {f.fingerprint for f in hidden}
-        return FindingSet(kept, self.suppressed, hidden, len(known - seen))
+        stale = len(known - seen) if baseline.label == "in the baseline" else 0
+        return FindingSet(kept, self.suppressed, hidden, stale, baseline.label)
 
     def fails(self, fail_on: str) -> bool:
         if fail_on == "none":
@@ -128,6 +130,7 @@ class Baseline:
     """Fingerprints of accepted findings (`schema-review baseline`), hidden by `--baseline`."""
 
     fingerprints: frozenset[str]
+    label: str = "in the baseline"
 
     @staticmethod
     def document(findings: Sequence[Finding]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ def summary(run: LintRun, fail_on: str) -> dict[str, Any]:
         "suppressed": len(result.suppressed),
         "baselined": len(result.baselined),
         "baseline_stale": result.baseline_stale,
+        "hidden_as": result.hidden_as,
         "rules": len(run.rules),
         "fail_on": fail_on,
         "failed": result.fails(fail_on),

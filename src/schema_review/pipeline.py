@@ -11,8 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schema_review.config import ConfigError, Settings
-from schema_review.discover import MigrationSet, discover, forward_sql
-from schema_review.findings import FindingSet, Suppression, build_findings, find_suppressions
+from schema_review.discover import (
+    BaseRevision,
+    MigrationSet,
+    base_revision,
+    discover,
+    forward_sql,
+)
+from schema_review.findings import (
+    Baseline,
+    FindingSet,
+    Suppression,
+    build_findings,
+    find_suppressions,
+)
 from schema_review.model import SchemaModel, replay
 from schema_review.parse import ParseProblem, SourceFile, Statement, parse_postgres
 from schema_review.profile import DEFAULT_PG_VERSION, Profile, detect_runner, file_in_transaction
@@ -60,6 +72,26 @@ def select_rules(rules: Sequence[Rule], settings: Settings) -> list[Rule]:
 
 
 def lint(paths: Sequence[str | Path], settings: Settings) -> LintRun:
+    """Lint `paths`; with `settings.diff_base`, report only what changed since that revision:
+    the same paths are linted as they were at the base, and findings present there hidden."""
+    if not settings.diff_base:
+        return _lint(paths, settings, None)
+    import tempfile
+    from dataclasses import replace
+
+    with tempfile.TemporaryDirectory(prefix="schema-review-base-") as scratch:
+        base = base_revision(settings.diff_base, paths, Path(scratch))
+        at_base = [base.at_base(p) for p in paths]
+        existing = [p for p in at_base if p.exists()]
+        before = _lint(existing, replace(settings, diff_base=None), None) if existing else None
+        run = _lint(paths, settings, base)
+    if before is not None:
+        known = frozenset(f.fingerprint for f in before.result.findings)
+        run.result = run.result.without(Baseline(known, f"present at {settings.diff_base}"))
+    return run
+
+
+def _lint(paths: Sequence[str | Path], settings: Settings, base: BaseRevision | None) -> LintRun:
     rules = select_rules(load_rules(settings.rule_files), settings)
     sets = discover(paths, exclude=settings.exclude)
     sources: list[SourceFile] = []
@@ -103,7 +135,7 @@ def lint(paths: Sequence[str | Path], settings: Settings) -> LintRun:
         sources.extend(set_sources)
         model = replay(statements, profile)
         models.append(model)
-        facts = migration_facts(migration_set, set_sources, set_index)
+        facts = migration_facts(migration_set, set_sources, set_index, base)
         hits.extend(evaluate(rules, model, problems, profile, facts))
     rules_by_id = {r.id: r for r in rules}
     result = build_findings(hits, suppressions, rules_by_id, settings.severity)
@@ -111,7 +143,10 @@ def lint(paths: Sequence[str | Path], settings: Settings) -> LintRun:
 
 
 def migration_facts(
-    migration_set: MigrationSet, sources: Sequence[SourceFile], set_index: int
+    migration_set: MigrationSet,
+    sources: Sequence[SourceFile],
+    set_index: int,
+    base: BaseRevision | None = None,
 ) -> list[MigrationFacts]:
     """Per-file facts of a folder for `target: migration` rules (files named one by one have
     no folder convention, so nothing to say)."""
@@ -123,9 +158,19 @@ def migration_facts(
     ]
     set_has_downs = any(downs)
     unjournaled = set(migration_set.unjournaled)
+    statuses = [base.status(m.path) if base else "" for m in migration_set.files]
+    # The newest file that existed at the base: an added file applied before it runs out of
+    # order on every database that already has it.
+    newest_at_base = max((i for i, s in enumerate(statuses) if s and s != "added"), default=-1)
     seen_versions: dict[tuple[int, ...], str] = {}
     facts: list[MigrationFacts] = []
-    for migration, source, has_down in zip(migration_set.files, sources, downs, strict=True):
+    for position, (migration, source, has_down) in enumerate(
+        zip(migration_set.files, sources, downs, strict=True)
+    ):
+        status = statuses[position]
+        before_base = ""
+        if status == "added" and position < newest_at_base:
+            before_base = sources[newest_at_base].display
         duplicate = ""
         key = _version_key(migration.version)
         # drizzle's journal and prisma's folder names, not the versions, identify migrations.
@@ -143,6 +188,8 @@ def migration_facts(
                 set_has_downs,
                 duplicate_of=duplicate,
                 unjournaled=migration.path in unjournaled,
+                since_base=status,
+                before_base_file=before_base,
             )
         )
     if migration_set.journal is not None and migration_set.journal_missing:

@@ -52,6 +52,10 @@ class MigrationFacts:
     duplicate_of: str = ""  # an earlier file of the folder with the same version
     unjournaled: bool = False  # a drizzle folder's file its journal does not list
     journal_missing: str = ""  # a journal entry with no file (`source` is the journal)
+    # With --diff-base: `added`, `modified` or `unchanged` since the base; and for an added
+    # file that applies before the newest file of the base, that file.
+    since_base: str = ""
+    before_base_file: str = ""
     offset: int = 0  # where in `source` the finding belongs
 
     @property

@@ -187,7 +187,8 @@ def _build(path: Path, index: int, entry: Any) -> Rule:
         not isinstance(examples, dict)
         or not isinstance(examples.get("bad"), str)
         or not isinstance(examples.get("good"), str)
-        or set(examples) - {"bad", "good", "profile"}
+        or set(examples) - {"bad", "good", "profile", "base"}
+        or not isinstance(examples.get("base", ""), str)
     ):
         raise RuleError(
             f"{label}: 'examples' must have 'bad' and 'good' SQL strings (and an optional"
@@ -226,7 +227,7 @@ def _build(path: Path, index: int, entry: Any) -> Rule:
         message=entry["message"].strip(),
         fix=entry.get("fix"),
         why=entry["why"].strip(),
-        examples={"bad": examples["bad"], "good": examples["good"]},
+        examples={key: examples[key] for key in ("bad", "good", "base") if key in examples},
         enabled=enabled,
         source=str(path),
         object=entry.get("object"),
