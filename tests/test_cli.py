@@ -246,3 +246,16 @@ def test_output_is_deterministic(runner: CliRunner) -> None:
     first = runner.invoke(main, ["lint", str(EXAMPLE), "--format", "json"]).output
     second = runner.invoke(main, ["lint", str(EXAMPLE), "--format", "json"]).output
     assert first == second
+
+
+def test_sql_from_standard_input_and_quiet(runner: CliRunner) -> None:
+    sql = "CREATE INDEX a_idx ON orders (a);\n"
+    named = runner.invoke(
+        main, ["lint", "-", "--stdin-filename", "db/0005_idx.sql"], input=sql, env={"NO_COLOR": "1"}
+    )
+    assert named.exit_code == 1
+    assert named.output.startswith("db/0005_idx.sql:1:1: high [create-index-not-concurrently]")
+    assert named.output.splitlines()[-1].startswith("Found ")
+    quiet = runner.invoke(main, ["lint", "-", "-q"], input=sql, env={"NO_COLOR": "1"})
+    assert quiet.exit_code == 1
+    assert all(line.startswith("<stdin>:1:1: ") for line in quiet.output.splitlines())

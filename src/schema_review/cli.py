@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,30 @@ def _names(values: tuple[str, ...]) -> tuple[str, ...]:
 def _fail(message: str) -> None:
     click.echo(f"schema-review: error: {message}", err=True)
     sys.exit(EXIT_USAGE)
+
+
+@contextlib.contextmanager
+def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on standard error for runs of many files, only on a terminal."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        yield None
+        return
+    bar: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if total < 200:
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label="Linting", file=sys.stderr)
+            bar.__enter__()
+        bar.update(1)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
 
 
 def _settings(config: str | None) -> Settings:
@@ -83,6 +109,12 @@ def main() -> None:
     metavar="REF",
     help="Report only what changed since this git revision (the pull request's base).",
 )
+@click.option(
+    "--stdin-filename",
+    default="<stdin>",
+    help="The name findings give SQL read from standard input (PATH `-`).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Findings only: no summary line.")
 def lint(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -95,6 +127,8 @@ def lint(
     config: str | None,
     baseline: str | None,
     diff_base: str | None,
+    stdin_filename: str,
+    quiet: bool,
 ) -> None:
     """Lint migration files and folders (a folder is replayed in apply order).
 
@@ -126,7 +160,11 @@ def lint(
         except ConfigError as error:
             _fail(str(error))
     try:
-        run = run_lint(paths, settings)
+        stdin = sys.stdin.read() if "-" in paths else None
+        with _progress_bar() as progress:
+            run = run_lint(paths, settings, stdin, stdin_filename, progress)
+        if quiet:
+            run.quiet = True
         if baseline:
             run.result = run.result.without(Baseline.load(baseline))
     except (ConfigError, RuleError, DiscoveryError, BaselineError) as error:

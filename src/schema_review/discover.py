@@ -103,7 +103,12 @@ class _Candidate:
     down_path: Path | None = None  # a folder migration's down.sql
 
 
-def discover(paths: Sequence[str | Path], exclude: Sequence[str] = ()) -> list[MigrationSet]:
+STDIN = "-"  # the path that stands for standard input
+
+
+def discover(
+    paths: Sequence[str | Path], exclude: Sequence[str] = (), stdin_name: str = "<stdin>"
+) -> list[MigrationSet]:
     """The migration sets of `paths`, in the order given; each folder becomes its own set(s).
 
     Consecutive file arguments form one set, linted in the order given. `exclude` holds glob
@@ -113,6 +118,9 @@ def discover(paths: Sequence[str | Path], exclude: Sequence[str] = ()) -> list[M
     loose: list[MigrationFile] = []
     for raw in paths:
         path = Path(raw)
+        if str(raw) == STDIN:
+            loose.append(MigrationFile(path, stdin_name, "", Path(stdin_name).stem))
+            continue
         try:
             is_dir = stat.S_ISDIR(os.stat(path).st_mode)
         except OSError:

@@ -88,7 +88,7 @@ def render_text(run: LintRun, fail_on: str, color: bool) -> str:
     env.filters["paint"] = paint
     template = env.get_template("lint.txt.jinja")
     findings: list[Finding] = run.result.findings
-    return str(template.render(findings=findings, summary=summary(run, fail_on)))
+    return str(template.render(findings=findings, summary=summary(run, fail_on), quiet=run.quiet))
 
 
 def rule_rows(rules: Sequence[Rule]) -> list[dict[str, Any]]:

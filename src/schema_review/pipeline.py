@@ -6,12 +6,13 @@ This module only wires the stages together; each stage knows nothing of the late
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from schema_review.config import ConfigError, Settings
 from schema_review.discover import (
+    STDIN,
     BaseRevision,
     MigrationSet,
     base_revision,
@@ -39,6 +40,7 @@ class LintRun:
     rules: list[Rule]
     result: FindingSet
     profiles: list[Profile]  # one per migration set: its runner may differ
+    quiet: bool = False  # text output: findings only, no summary
 
     @property
     def statement_count(self) -> int:
@@ -71,11 +73,20 @@ def select_rules(rules: Sequence[Rule], settings: Settings) -> list[Rule]:
     return [r for r in chosen if not named(r, settings.ignore)]
 
 
-def lint(paths: Sequence[str | Path], settings: Settings) -> LintRun:
+Progress = Callable[[int, int], None]  # (files read, files in all) after each file
+
+
+def lint(
+    paths: Sequence[str | Path],
+    settings: Settings,
+    stdin: str | None = None,
+    stdin_name: str = "<stdin>",
+    progress: Progress | None = None,
+) -> LintRun:
     """Lint `paths`; with `settings.diff_base`, report only what changed since that revision:
     the same paths are linted as they were at the base, and findings present there hidden."""
     if not settings.diff_base:
-        return _lint(paths, settings, None)
+        return _lint(paths, settings, None, stdin, stdin_name, progress)
     import tempfile
     from dataclasses import replace
 
@@ -84,16 +95,25 @@ def lint(paths: Sequence[str | Path], settings: Settings) -> LintRun:
         at_base = [base.at_base(p) for p in paths]
         existing = [p for p in at_base if p.exists()]
         before = _lint(existing, replace(settings, diff_base=None), None) if existing else None
-        run = _lint(paths, settings, base)
+        run = _lint(paths, settings, base, stdin, stdin_name, progress)
     if before is not None:
         known = frozenset(f.fingerprint for f in before.result.findings)
         run.result = run.result.without(Baseline(known, f"present at {settings.diff_base}"))
     return run
 
 
-def _lint(paths: Sequence[str | Path], settings: Settings, base: BaseRevision | None) -> LintRun:
+def _lint(
+    paths: Sequence[str | Path],
+    settings: Settings,
+    base: BaseRevision | None,
+    stdin: str | None = None,
+    stdin_name: str = "<stdin>",
+    progress: Progress | None = None,
+) -> LintRun:
     rules = select_rules(load_rules(settings.rule_files), settings)
-    sets = discover(paths, exclude=settings.exclude)
+    sets = discover(paths, exclude=settings.exclude, stdin_name=stdin_name)
+    total = sum(len(s.files) for s in sets)
+    done = 0
     sources: list[SourceFile] = []
     models: list[SchemaModel] = []
     hits: list[Hit] = []
@@ -110,7 +130,11 @@ def _lint(paths: Sequence[str | Path], settings: Settings, base: BaseRevision | 
                 set_index,
                 order,
                 _identity(migration_set, migration.path),
+                stdin if str(migration.path) == STDIN else None,
             )
+            done += 1
+            if progress is not None:
+                progress(done, total)
             set_sources.append(source)
             if text_problem:
                 problems.append(text_problem)
@@ -238,10 +262,18 @@ def _display_path(path: Path) -> str:
 
 
 def read_source(
-    path: Path, display: str, set_index: int, order: int, identity: str
+    path: Path,
+    display: str,
+    set_index: int,
+    order: int,
+    identity: str,
+    text: str | None = None,
 ) -> tuple[SourceFile, ParseProblem | None]:
-    """A file's text, Up part only; a file that is not UTF-8 is read with replacements."""
+    """A file's text (or `text`, read from standard input), Up part only; a file that is not
+    UTF-8 is read with replacements."""
     problem_message = None
+    if text is not None:
+        return SourceFile(display, forward_sql(text), order, set_index, identity), None
     try:
         data = path.read_bytes()
     except OSError as error:
