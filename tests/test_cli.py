@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,22 @@ def test_sql_from_standard_input_and_quiet(runner: CliRunner) -> None:
     quiet = runner.invoke(main, ["lint", "-", "-q"], input=sql, env={"NO_COLOR": "1"})
     assert quiet.exit_code == 1
     assert all(line.startswith("<stdin>:1:1: ") for line in quiet.output.splitlines())
+
+
+def test_result_cache_answers_only_for_the_same_inputs(runner: CliRunner, tmp_path: Path) -> None:
+    folder = write_migrations(
+        tmp_path / "m", [("1_a.sql", "CREATE TABLE IF NOT EXISTS a (id int PRIMARY KEY);\n")]
+    )
+    arguments = ["lint", str(folder), "--format", "json", "--select", "all"]
+    first = runner.invoke(main, arguments)
+    again = runner.invoke(main, arguments)
+    assert again.output == first.output and again.exit_code == first.exit_code == 0
+    uncached = runner.invoke(main, [*arguments, "--no-cache"])
+    assert uncached.output == first.output
+    assert "SCHEMA_REVIEW_NO_CACHE" not in os.environ  # off for that command only
+    (folder / "1_a.sql").write_text("CREATE INDEX a_idx ON a (id);\n")
+    edited = runner.invoke(main, arguments)
+    assert edited.exit_code == 1
+    assert "create-index-not-concurrently" in edited.output
+    other_option = runner.invoke(main, [*arguments, "--fail-on", "critical"])
+    assert other_option.exit_code == 0

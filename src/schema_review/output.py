@@ -56,7 +56,7 @@ def _environment() -> Any:
     """The Jinja environment of the built-in templates, compiled code cached between runs."""
     from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined
 
-    from schema_review.rules.expressions import cache_dir
+    from schema_review.resources import cache_dir
 
     cache = cache_dir()
     bytecode_cache = None

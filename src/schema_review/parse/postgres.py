@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import marshal
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any
 
 from schema_review.parse.expressions import Expression
 from schema_review.parse.source import SourceFile
+from schema_review.resources import cache_dir
 
 
 class _DeferredModule(ModuleType):
@@ -185,7 +188,57 @@ def long_identifier(text: str, limit: int = 63) -> str:
     return ""
 
 
+# Bump when what the cache holds changes shape.
+_CACHE_FORMAT = 1
+
+
 def parse_postgres(source: SourceFile) -> tuple[list[Statement], list[ParseProblem]]:
+    """Parse a file into statements, reusing an earlier run's parse of the same text.
+
+    The cache is keyed by the text and the parser's version, so an edited file, or another
+    pglast, is always parsed again.
+    """
+    path = _cache_path(source.text)
+    if path is not None:
+        try:
+            statements, problems = marshal.loads(path.read_bytes())
+            return (
+                [Statement(source, *fields) for fields in statements],
+                [ParseProblem(source, offset, message) for offset, message in problems],
+            )
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+    parsed, found = _parse_postgres(source)
+    if path is not None:
+        data = (
+            [(s.index, s.kind, s.node, s.start, s.end, s.trivia_start, s.base) for s in parsed],
+            [(p.offset, p.message) for p in found],
+        )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_bytes(marshal.dumps(data))
+            temporary.replace(path)
+        except (OSError, ValueError):
+            pass  # a read-only cache is no reason to fail
+    return parsed, found
+
+
+def _cache_path(text: str) -> Path | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
+    import hashlib
+
+    version = getattr(sys.modules.get("pglast"), "__version__", "?")
+    digest = hashlib.sha256(
+        f"{_CACHE_FORMAT}|{version}|{sys.version_info[:2]}|".encode()
+        + text.encode("utf-8", "surrogatepass")
+    ).hexdigest()
+    return folder / "parse" / digest[:2] / f"{digest[2:32]}.m"
+
+
+def _parse_postgres(source: SourceFile) -> tuple[list[Statement], list[ParseProblem]]:
     """Parse a file into statements; on a syntax error, keep every statement that parses.
 
     A file with an error is split with pglast's scanner and each piece is parsed alone,

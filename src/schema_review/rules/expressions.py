@@ -24,6 +24,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from schema_review.parse import quote_ident
+from schema_review.resources import cache_dir
 from schema_review.rules.closures import Closure, Renderer, compile_closure, compile_renderer
 
 # The name a rule's condition uses for the thing it is evaluated on.
@@ -78,17 +79,6 @@ def _run(template: Template, names: dict[str, Any]) -> Any:
     context = env.context_class(env, names, template.name, template.blocks)
     output = "".join(template.root_render_func(context))
     return context.vars.get("result", output)
-
-
-def cache_dir() -> Path | None:
-    """Where compiled rule expressions are kept between runs (None: no caching)."""
-    if os.environ.get("SCHEMA_REVIEW_NO_CACHE"):
-        return None
-    configured = os.environ.get("SCHEMA_REVIEW_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "schema-review"
 
 
 def _code_path(kind: str, source: str) -> Path | None:

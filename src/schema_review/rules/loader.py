@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from schema_review.model import FINAL_KINDS
-from schema_review.resources import data_dir
-from schema_review.rules.expressions import CompiledRule, cache_dir, compile_rule
+from schema_review.resources import cache_dir, data_dir
+from schema_review.rules.expressions import CompiledRule, compile_rule
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 # Rules whose findings come from a pipeline stage rather than from an expression.
