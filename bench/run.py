@@ -80,6 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Cold: no parse or rule cache (a first run); the plain run is warm, since the
             # warm-up run fills the caches, as a pre-commit hook or a CI cache would.
             commands["schema-review --no-cache"] = [*ours, "--no-cache", *map(str, files)]
+            commands["schema-review --no-cache -j2"] = [
+                *ours,
+                "--no-cache",
+                "--jobs",
+                "2",
+                *map(str, files),
+            ]
             results["corpus"] = _time_all(commands, args.repeat, env, args.timeout)
     for workload, count in (("10k", 10_000), ("100k", 100_000)):
         if workload in workloads:

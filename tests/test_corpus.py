@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -63,3 +64,16 @@ def test_corpus_folders_replay_in_apply_order_without_internal_errors() -> None:
     # Replay in apply order builds the real schemas: langfuse ends with dozens of tables.
     langfuse = run.models[0]
     assert len([t for t in langfuse.tables.values() if not t.external]) > 30
+
+
+@pytest.mark.skipif(not (CORPUS / "files.tsv").exists(), reason="../shared/corpus not present")
+def test_parallel_parse_gives_the_same_findings() -> None:
+    folder = [CORPUS / "langfuse"]
+    os.environ["SCHEMA_REVIEW_NO_CACHE"] = "1"  # both runs really parse
+    try:
+        one = lint(folder, Settings(select=("all",), fail_on="none", jobs=1))
+        two = lint(folder, Settings(select=("all",), fail_on="none", jobs=2))
+    finally:
+        del os.environ["SCHEMA_REVIEW_NO_CACHE"]
+    assert len(one.sources) > 300
+    assert [f.to_dict() for f in two.result.findings] == [f.to_dict() for f in one.result.findings]

@@ -116,6 +116,14 @@ def main() -> None:
 )
 @click.option("-q", "--quiet", is_flag=True, help="Findings only: no summary line.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the parse and rule caches.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Processes that parse files not in the cache (0: one per CPU).",
+)
 def lint(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -131,6 +139,7 @@ def lint(
     stdin_filename: str,
     quiet: bool,
     no_cache: bool,
+    jobs: int,
 ) -> None:
     """Lint migration files and folders (a folder is replayed in apply order).
 
@@ -149,6 +158,7 @@ def lint(
         fail_on=fail_on,
         runner=runner,
         diff_base=diff_base,
+        jobs=jobs or os.cpu_count() or 1,
     )
     if pg_version is not None:
         try:

@@ -42,6 +42,7 @@ class Settings:
     pg_version: int | None = None  # None: the default version (profile.DEFAULT_PG_VERSION)
     runner: str | None = None  # None: detected from each migration folder
     diff_base: str | None = None  # --diff-base REF: report what changed since REF only
+    jobs: int = 1  # --jobs N: processes that parse files (when many are not in the cache)
     source: Path | None = None
 
     def with_overrides(self, **changes: Any) -> Settings:

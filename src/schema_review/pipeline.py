@@ -27,7 +27,7 @@ from schema_review.findings import (
     find_suppressions,
 )
 from schema_review.model import SchemaModel, replay
-from schema_review.parse import ParseProblem, SourceFile, Statement, parse_postgres
+from schema_review.parse import ParseProblem, SourceFile, Statement, parse_many
 from schema_review.profile import DEFAULT_PG_VERSION, Profile, detect_runner, file_in_transaction
 from schema_review.rules import Hit, MigrationFacts, Rule, evaluate, load_rules
 
@@ -148,8 +148,9 @@ def _lint(
             ),
         )
         profiles.append(profile)
-        for source in set_sources:
-            parsed, file_problems = parse_postgres(source)
+        for source, (parsed, file_problems) in zip(
+            set_sources, parse_many(set_sources, settings.jobs), strict=True
+        ):
             source.transaction = file_in_transaction(profile.runner, source.text) and (
                 profile.transaction_mode != "implicit" or len(parsed) > 1
             )

@@ -1,7 +1,13 @@
 """Parsing: SQL text -> statements with source spans. Parser nodes stay inside this package."""
 
 from schema_review.parse.expressions import Expression, node_name, quote_ident, strip_locations
-from schema_review.parse.postgres import ParseProblem, Statement, long_identifier, parse_postgres
+from schema_review.parse.postgres import (
+    ParseProblem,
+    Statement,
+    long_identifier,
+    parse_many,
+    parse_postgres,
+)
 from schema_review.parse.source import SourceFile
 
 __all__ = [
@@ -11,6 +17,7 @@ __all__ = [
     "Statement",
     "long_identifier",
     "node_name",
+    "parse_many",
     "parse_postgres",
     "quote_ident",
     "strip_locations",

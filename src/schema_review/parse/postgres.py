@@ -192,36 +192,90 @@ def long_identifier(text: str, limit: int = 63) -> str:
 _CACHE_FORMAT = 1
 
 
-def parse_postgres(source: SourceFile) -> tuple[list[Statement], list[ParseProblem]]:
+Parsed = tuple[list[Statement], list[ParseProblem]]
+# A parse as plain data (marshal and pickle can carry it): statements' fields, problems.
+_ParseData = tuple[list[tuple[Any, ...]], list[tuple[int, str]]]
+
+
+def parse_postgres(source: SourceFile) -> Parsed:
     """Parse a file into statements, reusing an earlier run's parse of the same text.
 
     The cache is keyed by the text and the parser's version, so an edited file, or another
     pglast, is always parsed again.
     """
-    path = _cache_path(source.text)
-    if path is not None:
-        try:
-            statements, problems = marshal.loads(path.read_bytes())
-            return (
+    return parse_many([source])[0]
+
+
+def parse_many(sources: list[SourceFile], jobs: int = 1) -> list[Parsed]:
+    """Parse files (cached ones from the cache); with `jobs` > 1 and many files to parse,
+    in that many processes."""
+    paths = [_cache_path(source.text) for source in sources]
+    data: list[_ParseData | None] = [_cached(path) for path in paths]
+    missing = [i for i, found in enumerate(data) if found is None]
+    if jobs > 1 and len(missing) >= _PARALLEL_FROM:
+        import concurrent.futures
+        import multiprocessing
+
+        # fork: the workers start with pglast already imported.
+        context = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            texts = [sources[i].text for i in missing]
+            for i, parsed in zip(missing, pool.map(_parse_text, texts, chunksize=16), strict=True):
+                data[i] = parsed
+    else:
+        for i in missing:
+            data[i] = _as_data(_parse_postgres(sources[i]))
+    for i in missing:
+        _store(paths[i], data[i])
+    results: list[Parsed] = []
+    for source, item in zip(sources, data, strict=True):
+        assert item is not None
+        statements, problems = item
+        results.append(
+            (
                 [Statement(source, *fields) for fields in statements],
                 [ParseProblem(source, offset, message) for offset, message in problems],
             )
-        except (OSError, ValueError, EOFError, TypeError):
-            pass
-    parsed, found = _parse_postgres(source)
-    if path is not None:
-        data = (
-            [(s.index, s.kind, s.node, s.start, s.end, s.trivia_start, s.base) for s in parsed],
-            [(p.offset, p.message) for p in found],
         )
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(f".{os.getpid()}.tmp")
-            temporary.write_bytes(marshal.dumps(data))
-            temporary.replace(path)
-        except (OSError, ValueError):
-            pass  # a read-only cache is no reason to fail
-    return parsed, found
+    return results
+
+
+# Below this many files to parse, starting processes costs more than it saves.
+_PARALLEL_FROM = 64
+
+
+def _parse_text(text: str) -> _ParseData:
+    return _as_data(_parse_postgres(SourceFile("", text)))
+
+
+def _as_data(parsed: Parsed) -> _ParseData:
+    statements, problems = parsed
+    return (
+        [(s.index, s.kind, s.node, s.start, s.end, s.trivia_start, s.base) for s in statements],
+        [(p.offset, p.message) for p in problems],
+    )
+
+
+def _cached(path: Path | None) -> _ParseData | None:
+    if path is None:
+        return None
+    try:
+        statements, problems = marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    return statements, problems
+
+
+def _store(path: Path | None, data: _ParseData | None) -> None:
+    if path is None or data is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_bytes(marshal.dumps(data))
+        temporary.replace(path)
+    except (OSError, ValueError):
+        pass  # a read-only cache is no reason to fail
 
 
 def _cache_path(text: str) -> Path | None:
