@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "schema_review"
-STAGES = ["discover", "parse", "model", "rules", "findings", "pipeline", "output", "cli"]
+STAGES = [
+    "discover",
+    "parse",
+    "model",
+    "rules",
+    "findings",
+    "pipeline",
+    "report",
+    "output",
+    "cli",
+]
 LEAVES = {"config", "profile", "resources", "__init__", "__main__"}
 
 

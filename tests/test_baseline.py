@@ -46,7 +46,7 @@ def test_baseline_end_to_end(tmp_path: Path) -> None:
     assert lint_json(folder, baseline)["findings"] == []
 
     # A new finding is reported; a fixed one makes its entry stale.
-    (folder / "0011_nick.up.sql").write_text(
+    (folder / "0012_nick.up.sql").write_text(
         "ALTER TABLE users ALTER COLUMN email DROP NOT NULL;\n"
     )
     projects = folder / "0002_create_projects.up.sql"
@@ -60,7 +60,7 @@ def test_baseline_end_to_end(tmp_path: Path) -> None:
     findings = changed["findings"]
     assert isinstance(findings, list)
     assert {f["rule"] for f in findings} >= {"drop-not-null"}
-    assert all(f["file"].endswith("0011_nick.up.sql") for f in findings)
+    assert all(f["file"].endswith("0012_nick.up.sql") for f in findings)
     summary = changed["summary"]
     assert isinstance(summary, dict)
     assert summary["baseline_stale"] >= 1

@@ -67,7 +67,7 @@ def test_example_folder_raises_every_rule_at_the_right_lines(runner: CliRunner) 
     files = [Path(f["file"]).name for f in document["findings"]]
     assert not any(name.endswith(".down.sql") for name in files)
     summary = document["summary"]
-    assert summary["files"] == 10 and summary["failed"] is True
+    assert summary["files"] == 11 and summary["failed"] is True
     assert summary["suppressed"] == 1
 
 

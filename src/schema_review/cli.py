@@ -451,6 +451,64 @@ def _migration_folder(path: Path) -> Path:
     return parent
 
 
+@main.command("report")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option(
+    "--template",
+    default="review",
+    show_default=True,
+    help="review, pr-comment, summary, or a template file of your own.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), help="Write here.")
+@click.option("--title", help="The document's title.")
+@click.option("--date", "date", help="A date to print in the header (none by default).")
+@click.option("--select", multiple=True, help="Rule ids or categories (comma-separated).")
+@click.option("--ignore", multiple=True, help="Rule ids or categories to leave out.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON), help="The gate behind the verdict.")
+@click.option("--pg-version", help="PostgreSQL major version (default 16).")
+@click.option("--runner", type=click.Choice(list(RUNNERS)), help="Migration tool.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+def report(
+    paths: tuple[str, ...],
+    template: str,
+    output: str | None,
+    title: str | None,
+    date: str | None,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    fail_on: str | None,
+    pg_version: str | None,
+    runner: str | None,
+    config: str | None,
+) -> None:
+    """Write a review document (Markdown) about migration folders."""
+    from schema_review.discover import DiscoveryError
+    from schema_review.output import TemplateNotFound, render_report
+    from schema_review.pipeline import lint as run_lint
+    from schema_review.report import build_report
+    from schema_review.rules import RuleError
+
+    gc.disable()
+    settings = _settings(config).with_overrides(
+        select=_names(select) or None,
+        ignore=_names(ignore) or None,
+        fail_on=fail_on,
+        runner=runner,
+    )
+    try:
+        if pg_version is not None:
+            settings = settings.with_overrides(
+                pg_version=check_pg_version(pg_version, "--pg-version")
+            )
+        run = run_lint(paths, settings)
+        model = build_report(run, settings.fail_on, title, date, settings.standards)
+        text = render_report(model, template)
+    except (ConfigError, RuleError, DiscoveryError, TemplateNotFound) as error:
+        _fail(str(error))
+        return
+    _emit(text, output)
+
+
 @main.command("explain")
 @click.argument("rule_id")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))

@@ -24,6 +24,7 @@ _KEYS = (
     "fail-on",
     "pg-version",
     "runner",
+    "standards",
 )
 
 
@@ -43,6 +44,8 @@ class Settings:
     runner: str | None = None  # None: detected from each migration folder
     diff_base: str | None = None  # --diff-base REF: report what changed since REF only
     jobs: int = 1  # --jobs N: processes that parse files (when many are not in the cache)
+    # The team's standards for the review's checklist: (name, rule ids) pairs.
+    standards: tuple[tuple[str, tuple[str, ...]], ...] = ()
     source: Path | None = None
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -129,6 +132,15 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     runner = values.get("runner")
     if runner is not None:
         runner = check_runner(runner, str(path))
+    standards = values.get("standards", [])
+    if not isinstance(standards, list) or not all(
+        isinstance(item, dict)
+        and isinstance(item.get("name"), str)
+        and isinstance(item.get("rules"), list)
+        and all(isinstance(r, str) for r in item["rules"])
+        for item in standards
+    ):
+        raise ConfigError(f"{path}: 'standards' must be a list of {{name: ..., rules: [...]}}")
     base = path.parent
     return Settings(
         select=names("select"),
@@ -139,6 +151,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
         fail_on=fail_on,
         pg_version=pg_version,
         runner=runner,
+        standards=tuple((item["name"], tuple(item["rules"])) for item in standards),
         source=path,
     )
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from schema_review.findings import Finding
 from schema_review.pipeline import LintRun
+from schema_review.report import Report
 from schema_review.resources import data_dir
-from schema_review.rules import Rule
+from schema_review.rules import SEVERITIES, Rule
 
 _COLORS = {
     "critical": "\033[1;31m",
@@ -122,3 +124,57 @@ def render_explain(rule: Rule) -> str:
     """One rule in full, for `schema-review explain RULE`."""
     template = _environment().get_template("explain.txt.jinja")
     return str(template.render(rule=rule, profile=dict(rule.example_profile)))
+
+
+# GitHub refuses comments over 65,536 characters; leave room for what a bot adds.
+PR_COMMENT_LIMIT = 60_000
+BUILTIN_REPORTS = ("review", "pr-comment", "summary")
+
+
+class TemplateNotFound(Exception):
+    """A report template that is neither built in nor a readable file."""
+
+
+def render_report(report: Report, template: str = "review") -> str:
+    """A report rendered by a built-in template (`review`, `pr-comment`, `summary`) or by a
+    template file. Templates run in Jinja's sandbox and see only the report."""
+    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2 import TemplateNotFound as Missing
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    folders = [str(data_dir("templates"))]
+    name = f"{template}.md.jinja"
+    if template not in BUILTIN_REPORTS:
+        path = Path(template)
+        if not path.is_file():
+            raise TemplateNotFound(
+                f"template {template}: not a file, nor one of {', '.join(BUILTIN_REPORTS)}"
+            )
+        folders.insert(0, str(path.resolve().parent))
+        name = path.name
+    env = ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader(folders),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    try:
+        compiled = env.get_template(name)
+    except Missing as error:
+        raise TemplateNotFound(f"template {template}: {error}") from None
+    data = report.as_dict()
+    gate_rank = SEVERITIES.index(report.fail_on) if report.fail_on in SEVERITIES else -1
+    gate = [f for f in data["findings"] if SEVERITIES.index(f["severity"]) <= gate_rank]
+    rest = [f for f in data["findings"] if f not in gate]
+    shown = len(gate) + len(rest)
+    while True:
+        data["gate_findings"] = gate[:shown]
+        data["other_findings"] = rest[: max(0, shown - len(gate))]
+        data["omitted"] = len(gate) + len(rest) - shown
+        text = str(compiled.render(report=data))
+        if template != "pr-comment" or len(text) <= PR_COMMENT_LIMIT or shown == 0:
+            return text
+        # Too long: show fewer findings (the lower-severity ones go first), say how many.
+        shown = max(0, min(shown - 1, int(shown * PR_COMMENT_LIMIT / len(text) * 0.95)))

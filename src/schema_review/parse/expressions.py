@@ -51,6 +51,9 @@ def deparse(statement_text: str, offset: int, node: JsonNode | None) -> str | No
     """
     if not node:
         return None
+    simple = simple_sql(node)
+    if simple is not None:
+        return simple
     ((kind, fields),) = node.items()
     location = fields.get("location") if isinstance(fields, dict) else None
     if location is None:
@@ -67,6 +70,65 @@ def deparse(statement_text: str, offset: int, node: JsonNode | None) -> str | No
                 return str(RawStream()(candidate))
             except Exception:  # pglast cannot print every fragment on its own
                 return None
+    return None
+
+
+_VALUE_FUNCTIONS = {
+    "SVFOP_CURRENT_DATE": "CURRENT_DATE",
+    "SVFOP_CURRENT_TIME": "CURRENT_TIME",
+    "SVFOP_CURRENT_TIMESTAMP": "CURRENT_TIMESTAMP",
+    "SVFOP_LOCALTIME": "LOCALTIME",
+    "SVFOP_LOCALTIMESTAMP": "LOCALTIMESTAMP",
+    "SVFOP_CURRENT_USER": "CURRENT_USER",
+    "SVFOP_SESSION_USER": "SESSION_USER",
+    "SVFOP_USER": "USER",
+    "SVFOP_CURRENT_ROLE": "CURRENT_ROLE",
+}
+
+
+def simple_sql(node: JsonNode) -> str | None:
+    """SQL for the small expressions most defaults are (constants, casts of them, calls of
+    constants, CURRENT_TIMESTAMP, column names), straight from the JSON; None otherwise."""
+    if not isinstance(node, dict) or len(node) != 1:
+        return None
+    ((kind, fields),) = node.items()
+    if kind == "A_Const":
+        if fields.get("isnull"):
+            return "NULL"
+        if "ival" in fields:
+            return str(fields["ival"].get("ival", 0))
+        if "fval" in fields:
+            return str(fields["fval"].get("fval", "0"))
+        if "boolval" in fields:
+            return "true" if fields["boolval"].get("boolval") else "false"
+        if "sval" in fields:
+            return "'" + str(fields["sval"].get("sval", "")).replace("'", "''") + "'"
+        return None
+    if kind == "TypeCast":
+        inner = simple_sql(fields.get("arg", {}))
+        type_node = fields.get("typeName", {})
+        names = node_name(type_node.get("names"))
+        if inner is None or not names or type_node.get("typmods"):
+            return None
+        type_name = ".".join(n for n in names if n != "pg_catalog")
+        return f"{inner}::{quote_ident(type_name) if '.' not in type_name else type_name}" + (
+            "[]" if type_node.get("arrayBounds") else ""
+        )
+    if kind == "FuncCall":
+        names = node_name(fields.get("funcname"))
+        if not names or fields.get("agg_filter") or fields.get("over"):
+            return None
+        if fields.get("agg_star"):
+            return f"{'.'.join(names)}(*)"
+        arguments = [simple_sql(a) for a in fields.get("args", ())]
+        if any(a is None for a in arguments):
+            return None
+        return f"{'.'.join(names)}({', '.join(a for a in arguments if a is not None)})"
+    if kind == "SQLValueFunction":
+        return _VALUE_FUNCTIONS.get(str(fields.get("op")))
+    if kind == "ColumnRef":
+        names = node_name(fields.get("fields"))
+        return ".".join(quote_ident(n) for n in names) if names else None
     return None
 
 
