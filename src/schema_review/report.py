@@ -224,6 +224,8 @@ def _applicable(rule: Rule, models: Sequence[SchemaModel]) -> int:
     if rule.target == "statement":
         kinds = set(rule.kinds)
         return sum(1 for m in models for c in m.changes if c.kind in kinds or "any" in kinds)
+    if rule.target == "parse_error":
+        return sum(len(m.statements) for m in models)
     return 0
 
 
