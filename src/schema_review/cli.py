@@ -467,6 +467,9 @@ def _migration_folder(path: Path) -> Path:
 @click.option("--fail-on", type=click.Choice(FAIL_ON), help="The gate behind the verdict.")
 @click.option("--pg-version", help="PostgreSQL major version (default 16).")
 @click.option("--runner", type=click.Choice(list(RUNNERS)), help="Migration tool.")
+@click.option(
+    "--diff-base", metavar="REF", help="Review only what changed since this git revision."
+)
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
 def report(
     paths: tuple[str, ...],
@@ -479,6 +482,7 @@ def report(
     fail_on: str | None,
     pg_version: str | None,
     runner: str | None,
+    diff_base: str | None,
     config: str | None,
 ) -> None:
     """Write a review document (Markdown) about migration folders."""
@@ -494,6 +498,7 @@ def report(
         ignore=_names(ignore) or None,
         fail_on=fail_on,
         runner=runner,
+        diff_base=diff_base,
     )
     try:
         if pg_version is not None:
