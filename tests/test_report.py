@@ -137,3 +137,18 @@ def test_unknown_template_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["report", str(REPO / "examples"), "--template", "nope"])
     assert result.exit_code == 2
     assert "not a file, nor one of review, pr-comment, summary" in result.output
+
+
+def test_configured_templates_folder_overrides_and_adds(tmp_path: Path) -> None:
+    folder = tmp_path / "review-templates"
+    folder.mkdir()
+    (folder / "summary.md.jinja").write_text("ours: {{ report.verdict }}\n")
+    (folder / "slack.md.jinja").write_text("slack: {{ report.score }}\n")
+    config = tmp_path / ".schema-review.yaml"
+    config.write_text("templates: review-templates\n")
+    example = str(REPO / "examples" / "saas-app" / "migrations")
+    runner = CliRunner()
+    base = ["report", example, "--config", str(config), "--template"]
+    assert runner.invoke(main, [*base, "summary"]).output == "ours: CHANGES REQUESTED\n"
+    assert runner.invoke(main, [*base, "slack"]).output.startswith("slack: ")
+    assert runner.invoke(main, [*base, "review"]).output.startswith("# ")

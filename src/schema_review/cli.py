@@ -507,7 +507,7 @@ def report(
             )
         run = run_lint(paths, settings)
         model = build_report(run, settings.fail_on, title, date, settings.standards)
-        text = render_report(model, template)
+        text = render_report(model, template, settings.templates)
     except (ConfigError, RuleError, DiscoveryError, TemplateNotFound) as error:
         _fail(str(error))
         return

@@ -25,6 +25,7 @@ _KEYS = (
     "pg-version",
     "runner",
     "standards",
+    "templates",
 )
 
 
@@ -46,6 +47,7 @@ class Settings:
     jobs: int = 1  # --jobs N: processes that parse files (when many are not in the cache)
     # The team's standards for the review's checklist: (name, rule ids) pairs.
     standards: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    templates: Path | None = None  # a folder of report templates that override or add
     source: Path | None = None
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -141,6 +143,9 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
         for item in standards
     ):
         raise ConfigError(f"{path}: 'standards' must be a list of {{name: ..., rules: [...]}}")
+    templates = values.get("templates")
+    if templates is not None and not isinstance(templates, str):
+        raise ConfigError(f"{path}: 'templates' must be a folder")
     base = path.parent
     return Settings(
         select=names("select"),
@@ -152,6 +157,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
         pg_version=pg_version,
         runner=runner,
         standards=tuple((item["name"], tuple(item["rules"])) for item in standards),
+        templates=base / templates if templates else None,
         source=path,
     )
 

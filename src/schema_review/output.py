@@ -135,16 +135,21 @@ class TemplateNotFound(Exception):
     """A report template that is neither built in nor a readable file."""
 
 
-def render_report(report: Report, template: str = "review") -> str:
-    """A report rendered by a built-in template (`review`, `pr-comment`, `summary`) or by a
-    template file. Templates run in Jinja's sandbox and see only the report."""
+def render_report(report: Report, template: str = "review", folder: Path | None = None) -> str:
+    """A report rendered by a built-in template (`review`, `pr-comment`, `summary`), by a
+    template of the configured `folder` (which may override those), or by a template file.
+    Templates run in Jinja's sandbox and see only the report."""
     from jinja2 import FileSystemLoader, StrictUndefined
     from jinja2 import TemplateNotFound as Missing
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     folders = [str(data_dir("templates"))]
     name = f"{template}.md.jinja"
-    if template not in BUILTIN_REPORTS:
+    if folder is not None:
+        folders.insert(0, str(folder))
+    if template not in BUILTIN_REPORTS and folder is not None and (folder / name).is_file():
+        pass  # a template the configured folder adds
+    elif template not in BUILTIN_REPORTS:
         path = Path(template)
         if not path.is_file():
             raise TemplateNotFound(
