@@ -83,10 +83,11 @@ def main() -> None:
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "sarif", "github", "gitlab", "junit"]),
     default="text",
     show_default=True,
-    help="Output format.",
+    help="text for people; json; sarif (code scanning); github (workflow annotations); "
+    "gitlab (Code Quality); junit (CI test reports).",
 )
 @click.option(
     "-o",
@@ -180,7 +181,14 @@ def lint(
 
     from schema_review.discover import DiscoveryError
     from schema_review.findings import Baseline, BaselineError
-    from schema_review.output import render_json, render_text
+    from schema_review.output import (
+        render_github,
+        render_gitlab,
+        render_json,
+        render_junit,
+        render_sarif,
+        render_text,
+    )
     from schema_review.pipeline import lint as run_lint
     from schema_review.rules import RuleError
 
@@ -205,6 +213,14 @@ def lint(
         return
     if output_format == "json":
         text = render_json(run, settings.fail_on)
+    elif output_format == "sarif":
+        text = render_sarif(run, settings.fail_on)
+    elif output_format == "github":
+        text = render_github(run, settings.fail_on)
+    elif output_format == "gitlab":
+        text = render_gitlab(run)
+    elif output_format == "junit":
+        text = render_junit(run, settings.fail_on)
     else:
         color = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         text = render_text(run, settings.fail_on, color)

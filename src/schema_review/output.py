@@ -183,3 +183,152 @@ def render_report(report: Report, template: str = "review", folder: Path | None 
             return text
         # Too long: show fewer findings (the lower-severity ones go first), say how many.
         shown = max(0, min(shown - 1, int(shown * PR_COMMENT_LIMIT / len(text) * 0.95)))
+
+
+# Severities as code scanning, GitHub annotations and GitLab Code Quality name them.
+_SARIF_LEVELS = {
+    "critical": "error",
+    "high": "error",
+    "medium": "warning",
+    "low": "note",
+    "info": "note",
+}
+_GITHUB_LEVELS = {
+    "critical": "error",
+    "high": "error",
+    "medium": "warning",
+    "low": "notice",
+    "info": "notice",
+}
+_GITLAB_SEVERITIES = {
+    "critical": "critical",
+    "high": "major",
+    "medium": "minor",
+    "low": "info",
+    "info": "info",
+}
+DOCS_URL = "https://github.com/schema-review/schema-review/blob/main/docs/rules.md"
+
+
+def render_sarif(run: LintRun, fail_on: str) -> str:
+    """SARIF 2.1.0 for code scanning: the run's rules with their help, results with locations
+    and the fingerprints that keep a result identified across commits."""
+    from schema_review import __version__
+
+    rules = sorted(run.rules, key=lambda r: r.id)
+    index = {r.id: i for i, r in enumerate(rules)}
+    descriptors = [
+        {
+            "id": r.id,
+            "name": r.title,
+            "shortDescription": {"text": r.title},
+            "fullDescription": {"text": " ".join(r.why.split())},
+            "help": {
+                "text": " ".join(r.why.split())
+                + (f" Does not apply: {' '.join(r.notes.split())}" if r.notes else ""),
+            },
+            "helpUri": f"{DOCS_URL}#{r.id}",
+            "defaultConfiguration": {"level": _SARIF_LEVELS[r.severity]},
+            "properties": {"category": r.category, "severity": r.severity},
+        }
+        for r in rules
+    ]
+    results = []
+    for f in run.result.findings:
+        result: dict[str, Any] = {
+            "ruleId": f.rule,
+            "level": _SARIF_LEVELS[f.severity],
+            "message": {"text": f.message + (f"\n\nFix:\n{f.fix}" if f.fix else "")},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": Path(f.file).as_posix()},
+                        "region": {
+                            "startLine": f.line,
+                            "startColumn": f.column,
+                            "endLine": f.end_line,
+                            "endColumn": f.end_column + 1,
+                        },
+                    }
+                }
+            ],
+            "partialFingerprints": {"schemaReview/v1": f.fingerprint},
+            "properties": {"severity": f.severity, "category": f.category},
+        }
+        if f.rule in index:
+            result["ruleIndex"] = index[f.rule]
+        if f.object:
+            result["properties"]["object"] = f.object
+        results.append(result)
+    document = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "schema-review",
+                        "version": __version__,
+                        "informationUri": DOCS_URL,
+                        "rules": descriptors,
+                    }
+                },
+                "results": results,
+                "properties": {"summary": summary(run, fail_on)},
+            }
+        ],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_gitlab(run: LintRun) -> str:
+    """GitLab Code Quality: a list of issues with fingerprints."""
+    issues = [
+        {
+            "description": f"[{f.rule}] {f.message}",
+            "check_name": f.rule,
+            "fingerprint": f.fingerprint,
+            "severity": _GITLAB_SEVERITIES[f.severity],
+            "categories": [f.category],
+            "location": {"path": Path(f.file).as_posix(), "lines": {"begin": f.line}},
+        }
+        for f in run.result.findings
+    ]
+    return json.dumps(issues, indent=2, ensure_ascii=False) + "\n"
+
+
+def _github_data(text: object) -> str:
+    return str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: object) -> str:
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(run: LintRun, fail_on: str) -> str:
+    """GitHub Actions workflow commands: an annotation per finding, then the summary."""
+    env = _environment()
+    env.filters["gh_data"] = _github_data
+    env.filters["gh_property"] = _github_property
+    template = env.get_template("lint.github.jinja")
+    return str(
+        template.render(
+            findings=run.result.findings, levels=_GITHUB_LEVELS, summary=summary(run, fail_on)
+        )
+    )
+
+
+def render_junit(run: LintRun, fail_on: str) -> str:
+    """JUnit XML: a test case per linted file, failed by the findings in it."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    env = _environment()
+    env.filters["xml"] = escape
+    env.filters["xml_attr"] = quoteattr
+    by_file: dict[str, list[Finding]] = {}
+    for source in run.sources:
+        by_file.setdefault(source.display, [])
+    for finding in run.result.findings:
+        by_file.setdefault(finding.file, []).append(finding)
+    template = env.get_template("lint.junit.xml.jinja")
+    return str(template.render(files=by_file, summary=summary(run, fail_on)))
