@@ -70,6 +70,20 @@ def test_sarif_is_valid_against_the_official_schema() -> None:
     assert region["startLine"] == findings[0]["line"]
 
 
+def test_sarif_uris_are_percent_encoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "db migrations"
+    folder.mkdir()
+    (folder / "0001_t.sql").write_text("CREATE TABLE t (a int);\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["lint", "db migrations", "--format", "sarif", "--no-cache"])
+    uris = {
+        location["physicalLocation"]["artifactLocation"]["uri"]
+        for r in json.loads(result.output)["runs"][0]["results"]
+        for location in r["locations"]
+    }
+    assert uris == {"db%20migrations/0001_t.sql"}
+
+
 def test_github_annotations() -> None:
     code, output, findings = lint("github")
     assert code == 1

@@ -207,12 +207,13 @@ _GITLAB_SEVERITIES = {
     "low": "info",
     "info": "info",
 }
-DOCS_URL = "https://github.com/schema-review/schema-review/blob/main/docs/rules.md"
 
 
 def render_sarif(run: LintRun, fail_on: str) -> str:
     """SARIF 2.1.0 for code scanning: the run's rules with their help, results with locations
     and the fingerprints that keep a result identified across commits."""
+    from urllib.parse import quote
+
     from schema_review import __version__
 
     rules = sorted(run.rules, key=lambda r: r.id)
@@ -227,7 +228,6 @@ def render_sarif(run: LintRun, fail_on: str) -> str:
                 "text": " ".join(r.why.split())
                 + (f" Does not apply: {' '.join(r.notes.split())}" if r.notes else ""),
             },
-            "helpUri": f"{DOCS_URL}#{r.id}",
             "defaultConfiguration": {"level": _SARIF_LEVELS[r.severity]},
             "properties": {"category": r.category, "severity": r.severity},
         }
@@ -242,7 +242,7 @@ def render_sarif(run: LintRun, fail_on: str) -> str:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": Path(f.file).as_posix()},
+                        "artifactLocation": {"uri": quote(Path(f.file).as_posix(), safe="/")},
                         "region": {
                             "startLine": f.line,
                             "startColumn": f.column,
@@ -269,11 +269,12 @@ def render_sarif(run: LintRun, fail_on: str) -> str:
                     "driver": {
                         "name": "schema-review",
                         "version": __version__,
-                        "informationUri": DOCS_URL,
                         "rules": descriptors,
                     }
                 },
                 "results": results,
+                # Columns count characters, not UTF-16 units (GitHub's default otherwise).
+                "columnKind": "unicodeCodePoints",
                 "properties": {"summary": summary(run, fail_on)},
             }
         ],
