@@ -297,17 +297,17 @@ def _run_key(paths: tuple[str, ...], settings: Settings, options: tuple[Any, ...
 
 
 def _cached_result(key: str | None) -> tuple[str, int] | None:
-    import json
-
     from schema_review.resources import cache_dir
 
     folder = cache_dir()
     if key is None or folder is None:
         return None
     try:
-        data = json.loads((folder / "results" / f"{key[:40]}.json").read_text(encoding="utf-8"))
-        return str(data["output"]), int(data["exit"])
-    except (OSError, ValueError, KeyError, TypeError):
+        # The exit status, a newline, then the output as it was written.
+        data = (folder / "results" / f"{key[:40]}.out").read_bytes()
+        status, _, text = data.partition(b"\n")
+        return text.decode("utf-8"), int(status)
+    except (OSError, ValueError, UnicodeDecodeError):
         return None
 
 
@@ -316,8 +316,6 @@ _KEPT_RESULTS = 16
 
 
 def _store_result(key: str | None, text: str, code: int) -> None:
-    import json
-
     from schema_review.resources import cache_dir
 
     folder = cache_dir()
@@ -327,9 +325,9 @@ def _store_result(key: str | None, text: str, code: int) -> None:
     try:
         results.mkdir(parents=True, exist_ok=True)
         temporary = results / f"{key[:40]}.{os.getpid()}.tmp"
-        temporary.write_text(json.dumps({"output": text, "exit": code}), encoding="utf-8")
-        temporary.replace(results / f"{key[:40]}.json")
-        kept = sorted(results.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        temporary.write_bytes(f"{code}\n".encode() + text.encode("utf-8"))
+        temporary.replace(results / f"{key[:40]}.out")
+        kept = sorted(results.glob("*.out"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in kept[_KEPT_RESULTS:]:
             old.unlink(missing_ok=True)
     except OSError:
