@@ -53,7 +53,8 @@ def test_baseline_end_to_end(tmp_path: Path) -> None:
     projects.write_text(
         projects.read_text().replace(
             "CREATE TABLE IF NOT EXISTS audit_events (",
-            "CREATE TABLE IF NOT EXISTS audit_events (\n  id bigint PRIMARY KEY,",
+            "CREATE TABLE IF NOT EXISTS audit_events (\n"
+            "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,",
         )
     )
     changed = lint_json(folder, baseline)

@@ -75,14 +75,17 @@ def test_text_output_and_summary(runner: CliRunner, tmp_path: Path) -> None:
     folder = write_migrations(
         tmp_path / "m",
         [
-            ("1_a.sql", "CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY, at timestamp);\n"),
+            (
+                "1_a.sql",
+                "CREATE TABLE IF NOT EXISTS t (id bigint PRIMARY KEY DEFAULT 1, at timestamp);\n",
+            ),
         ],
     )
     result = runner.invoke(main, ["lint", str(folder)], env={"NO_COLOR": "1"})
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == (
-        f"{folder / '1_a.sql'}:1:51: low [timestamp-without-time-zone] "
+        f"{folder / '1_a.sql'}:1:64: low [timestamp-without-time-zone] "
         "column public.t.at is timestamp without time zone: use timestamptz"
     )
     assert "\033[" not in result.output

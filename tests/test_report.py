@@ -61,7 +61,10 @@ def test_review_sections_and_numbers_agree(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_score_formula(lint_sql: LintSql) -> None:
     clean = build_report(
-        lint_sql("CREATE TABLE IF NOT EXISTS a (id bigint PRIMARY KEY);\n"), "high"
+        lint_sql(
+            "CREATE TABLE IF NOT EXISTS a (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY);\n"
+        ),
+        "high",
     )
     assert clean.score == 10.0 and clean.verdict == "APPROVED"
     # One table (scale 6) and one high finding (weight 2): 10 x 6 / 8 = 7.5.

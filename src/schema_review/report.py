@@ -231,10 +231,10 @@ def _applicable(rule: Rule, models: Sequence[SchemaModel]) -> int:
 
 def _strengths(run: LintRun, findings: Sequence[Finding]) -> list[str]:
     """Rules that could have fired on many objects and fired on none: final-schema rules
-    first (what the schema is), then statement rules (how it was changed), most objects first.
-    """
+    first (what the schema is), then statement rules (how it was changed); the weightiest and
+    the most objects first."""
     fired = {f.rule for f in findings} | {s.finding.rule for s in run.result.suppressed}
-    candidates: list[tuple[int, int, str]] = []
+    candidates: list[tuple[int, int, int, str]] = []
     for rule in run.rules:
         if not rule.evaluated or rule.id in fired or not rule.enabled:
             continue
@@ -244,8 +244,10 @@ def _strengths(run: LintRun, findings: Sequence[Finding]) -> list[str]:
         final = rule.target in FINAL_KINDS
         label = _PLURAL.get(rule.target, "statements") if final else "statements"
         text = f"{rule.title}: none among {count} {label} checked (`{rule.id}`)"
-        candidates.append((0 if final else 1, -count, text))
-    return [text for _, _, text in sorted(candidates)][:8]
+        # Final-schema rules first, then the weightiest (a primary key on every table says
+        # more than no money type), then the most objects examined.
+        candidates.append((0 if final else 1, SEVERITY_RANK[rule.severity], -count, text))
+    return [text for *_, text in sorted(candidates)][:8]
 
 
 def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:

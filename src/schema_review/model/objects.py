@@ -265,6 +265,15 @@ class Column(SchemaObject):
         pk = self.table.primary_key
         return pk is not None and self.name in pk.columns
 
+    @property
+    def in_foreign_key(self) -> bool:
+        return any(self.name in fk.columns for fk in self.table.foreign_keys)
+
+    @property
+    def is_key(self) -> bool:
+        """Part of the primary key or of a foreign key: ids that other rows point at."""
+        return self.in_primary_key or self.in_foreign_key
+
 
 @dataclass(slots=True, eq=False)
 class Constraint(SchemaObject):
@@ -393,6 +402,24 @@ class Index(SchemaObject):
     def shape(self) -> tuple[tuple[str | Expression, ...], Expression | None, str]:
         """What makes two indexes interchangeable: key columns, predicate, method."""
         return tuple(self.columns), self.predicate, self.method
+
+    @property
+    def redundant_to(self) -> Index | None:
+        """A live index of the table whose leading columns are all of this one's, with the same
+        predicate and method: it serves every lookup this one does. A unique index enforces
+        something and is never redundant; same columns is `duplicate_of`."""
+        if self.unique or self.dropped or self.method != "btree":
+            return None  # a prefix of a GIN or hash index does not serve the same lookups
+        mine = self.columns
+        predicate = self.predicate.key if self.predicate is not None else None
+        for other in self.table.live_indexes:
+            if other is self or other.method != self.method or len(other.columns) <= len(mine):
+                continue
+            if (other.predicate.key if other.predicate is not None else None) != predicate:
+                continue
+            if list(other.columns[: len(mine)]) == list(mine):
+                return other
+        return None
 
     @property
     def duplicate_of(self) -> Index | None:
