@@ -13,7 +13,7 @@ from functools import cache
 from itertools import pairwise
 from typing import ClassVar, Self
 
-from schema_review.parse import Expression, Statement, quote_ident
+from schema_review.parse import RESERVED_WORDS, Expression, Statement, quote_ident
 
 # libpg_query's internal type names -> the names people write.
 TYPE_DISPLAY = {
@@ -55,6 +55,8 @@ VOLATILE_FUNCTIONS = frozenset(
         "setseed",
     }
 )
+
+SOFT_DELETE_COLUMNS = frozenset({"deleted_at", "archived_at", "removed_at", "deleted"})
 
 FK_ACTIONS = {
     "a": "NO ACTION",
@@ -373,6 +375,15 @@ class Constraint(SchemaObject):
         """The columns as SQL spells them (expressions in parentheses)."""
         return ", ".join(quote_ident(c) if isinstance(c, str) else f"({c})" for c in self.columns)
 
+    @property
+    def nullable_columns(self) -> list[str]:
+        """Columns of the constraint that may be NULL."""
+        return [
+            c
+            for c in self.columns
+            if isinstance(c, str) and c in self.table.columns and self.table.columns[c].nullable
+        ]
+
 
 @dataclass(slots=True, eq=False)
 class Index(SchemaObject):
@@ -462,6 +473,7 @@ class Policy(SchemaObject):
     roles: list[str] = field(default_factory=list)
     using: Expression | None = None
     with_check: Expression | None = None
+    roles_given: bool = True  # False: CREATE POLICY without TO (every role, anon included)
 
     @property
     def qualified_name(self) -> str:
@@ -538,6 +550,27 @@ class Table(SchemaObject):
     @property
     def live_indexes(self) -> list[Index]:
         return [i for i in self.indexes if not i.dropped]
+
+    @property
+    def soft_delete_column(self) -> str:
+        """The column that marks rows deleted (deleted_at, archived_at ...), or ''."""
+        for name in self.columns:
+            if name.lower() in SOFT_DELETE_COLUMNS:
+                return name
+        return ""
+
+    @property
+    def reserved_names(self) -> list[str]:
+        """The table's own name and column names that are SQL reserved words (`user`, `order`):
+        every query must quote them."""
+        names = [self.name, *self.columns]
+        return [n for n in names if n.lower() in RESERVED_WORDS]
+
+    @property
+    def mixed_case_names(self) -> list[str]:
+        """Names with capitals: created quoted, they must be quoted in every query."""
+        names = [self.name, *self.columns]
+        return [n for n in names if n != n.lower()]
 
     def not_null_checked(self, column: str) -> bool:
         """A validated CHECK (column IS NOT NULL): SET NOT NULL then skips its scan (PG 12+)."""

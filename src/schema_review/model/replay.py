@@ -1622,6 +1622,9 @@ class _Replayer:
             command=node.get("cmd_name", "all"),
             permissive=bool(node.get("permissive")),
             roles=[_role_name(r) for r in node.get("roles", ())],
+            roles_given=any(
+                r.get("RoleSpec", {}).get("location", -1) >= 0 for r in node.get("roles", ())
+            ),
             using=statement.expression(node.get("qual")),
             with_check=statement.expression(node.get("with_check")),
         )

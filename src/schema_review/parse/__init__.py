@@ -2,6 +2,7 @@
 
 from schema_review.parse.expressions import Expression, node_name, quote_ident, strip_locations
 from schema_review.parse.postgres import (
+    RESERVED_WORDS,
     ParseProblem,
     Statement,
     long_identifier,
@@ -11,6 +12,7 @@ from schema_review.parse.postgres import (
 from schema_review.parse.source import SourceFile
 
 __all__ = [
+    "RESERVED_WORDS",
     "Expression",
     "ParseProblem",
     "SourceFile",

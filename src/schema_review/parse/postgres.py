@@ -161,6 +161,15 @@ class ParseProblem:
         return self.source.position(self.offset)[1]
 
 
+def _reserved_words() -> frozenset[str]:
+    from pglast import keywords
+
+    return frozenset(keywords.RESERVED_KEYWORDS) | frozenset(keywords.TYPE_FUNC_NAME_KEYWORDS)
+
+
+# Words PostgreSQL reserves: as names they must be quoted everywhere.
+RESERVED_WORDS = _reserved_words()
+
 # Anything that could be an identifier over 63 bytes: a run of 64 characters that are not
 # separators (or 16 when the text is not ASCII: 4 bytes a character). The scanner runs only
 # on statements that have one.
