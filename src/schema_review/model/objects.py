@@ -8,6 +8,7 @@ stay short and declarative.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import pairwise
@@ -266,6 +267,13 @@ class Column(SchemaObject):
     def in_primary_key(self) -> bool:
         pk = self.table.primary_key
         return pk is not None and self.name in pk.columns
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The words of the name, lower case: `totalPriceCents` and `total_price_cents` both
+        give ('total', 'price', 'cents')."""
+        spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", self.name)
+        return tuple(w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w)
 
     @property
     def in_foreign_key(self) -> bool:

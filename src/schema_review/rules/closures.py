@@ -39,7 +39,11 @@ _BINARY: dict[type[nodes.Expr], Callable[[Any, Any], Any]] = {
     nodes.Mul: operator.mul,
     nodes.Mod: operator.mod,
 }
-_TESTS: dict[str, Callable[[Any], bool]] = {"none": lambda value: value is None}
+_TESTS: dict[str, Callable[[Any], bool]] = {
+    "none": lambda value: value is None,
+    "string": lambda value: isinstance(value, str),
+    "number": lambda value: isinstance(value, int | float) and not isinstance(value, bool),
+}
 
 
 class _Unsupported(Exception):
@@ -155,6 +159,16 @@ def _compile(node: nodes.Node, env: SandboxedEnvironment) -> Closure:
         return _call(node, env)
     if isinstance(node, nodes.Compare):
         return _compare(node, env)
+    if isinstance(node, nodes.Test) and node.name == "defined" and not node.args:
+        inner = _compile(node.node, env)
+
+        def defined(names: Names) -> bool:
+            try:
+                return not isinstance(inner(names), Undefined)
+            except UndefinedError:
+                return False
+
+        return defined
     if isinstance(node, nodes.Test) and node.name in _TESTS and not node.args:
         test = _TESTS[node.name]
         value = _compile(node.node, env)

@@ -59,10 +59,16 @@ class RuleEnvironment(ImmutableSandboxedEnvironment):
         return verdict
 
 
+def intersects(values: Any, others: Any) -> bool:
+    """Whether two collections share an item: `column.words | intersects(['price', 'cost'])`."""
+    return not set(values).isdisjoint(others)
+
+
 @lru_cache(maxsize=1)
 def environment() -> RuleEnvironment:
     env = RuleEnvironment()
     env.filters["quote_ident"] = quote_ident
+    env.filters["intersects"] = intersects
     env.globals.update(any=any, all=all, sorted=sorted)
     return env
 
