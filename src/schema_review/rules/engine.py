@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 
-from schema_review.model import Change, SchemaModel, SchemaObject
+from schema_review.model import Change, SchemaModel
 from schema_review.parse import ParseProblem, SourceFile, Statement
 from schema_review.profile import Profile
 from schema_review.rules.expressions import subject_name, variables
@@ -33,10 +33,6 @@ INTERNAL_ERROR = Rule(
     enabled=True,
     source="<built-in>",
 )
-
-
-# Stands for "the change's own object name", computed only when a rule fires.
-_CHANGE_OBJECT = "\x00change-object"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,19 +132,61 @@ def evaluate(
                 else [changes_by_kind.get(kind, []) for kind in rule.kinds]
             )
             for group in groups:
-                for change in group:
-                    _check(rule, change, change.statement, _CHANGE_OBJECT, context, hits)
+                _run_rule(rule, group, _locate_change, context, hits)
         elif rule.target == "migration":
             for migration in migrations:
                 _check_migration(rule, migration, context, hits)
         elif rule.target == "history":
             for kind in rule.kinds:
-                for obj in model.history_of_kind(kind):
-                    _check_object(rule, obj, context, hits)
+                _run_rule(rule, model.history_of_kind(kind), _locate_object, context, hits)
         else:
-            for obj in model.objects_of_kind(rule.target):
-                _check_object(rule, obj, context, hits)
+            _run_rule(rule, model.objects_of_kind(rule.target), _locate_object, context, hits)
     return hits
+
+
+_Location = tuple[Statement, str | None, int | None]
+
+
+def _locate_change(change: Any) -> _Location | None:
+    return change.statement, change.object_name, None
+
+
+def _locate_object(obj: Any) -> _Location | None:
+    """A final-schema finding belongs where the object was (re)defined."""
+    event = obj.defined
+    if event is None:
+        return None
+    return event.statement, obj.qualified_name, event.offset
+
+
+def _run_rule(
+    rule: Rule,
+    subjects: Iterable[Any],
+    locate: Callable[[Any], _Location | None],
+    context: dict[str, Any],
+    hits: list[Hit],
+) -> None:
+    """Evaluate one rule on many subjects. One dict of names serves them all (templates that
+    set a name copy it), and where a hit belongs is worked out only for hits: most subjects
+    do not match."""
+    compiled = rule.compiled
+    assert compiled is not None
+    names = variables(**context)
+    key = subject_name(rule.target)
+    matches = compiled.matches
+    for subject in subjects:
+        names[key] = subject
+        names["obj"] = subject
+        try:
+            matched = matches(names)
+        except Exception:
+            matched = True  # evaluate again in _check, which knows where to report
+        if not matched:
+            continue
+        located = locate(subject)
+        if located is not None:
+            statement, object_name, offset = located
+            _check(rule, subject, statement, object_name, context, hits, offset)
 
 
 def _check_migration(
@@ -168,18 +206,6 @@ def _check_migration(
     hits.append(Hit(rule, migration.source, offset, offset, migration.label, message, fix or None))
 
 
-def _check_object(
-    rule: Rule,
-    obj: SchemaObject,
-    context: dict[str, Any],
-    hits: list[Hit],
-) -> None:
-    event = obj.defined
-    if event is None:
-        return
-    _check(rule, obj, event.statement, obj.qualified_name, context, hits, event.offset)
-
-
 def _check(
     rule: Rule,
     subject: Any,
@@ -195,8 +221,6 @@ def _check(
     try:
         if not compiled.matches(names):
             return
-        if object_name is _CHANGE_OBJECT:
-            object_name = subject.object_name  # only for hits: most checks do not fire
         message = compiled.message.render(names)
         fix = compiled.fix.render(names) if compiled.fix else None
         if compiled.object is not None:
