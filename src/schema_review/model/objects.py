@@ -57,6 +57,17 @@ VOLATILE_FUNCTIONS = frozenset(
     }
 )
 
+# Start and end columns that a row should keep in order (start <= end).
+TIME_PAIRS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("started_at", ("completed_at", "finished_at", "ended_at", "stopped_at")),
+    ("start_at", ("end_at",)),
+    ("starts_at", ("ends_at",)),
+    ("start_time", ("end_time",)),
+    ("start_date", ("end_date",)),
+    ("valid_from", ("valid_to", "valid_until")),
+    ("period_start", ("period_end",)),
+)
+
 SOFT_DELETE_COLUMNS = frozenset({"deleted_at", "archived_at", "removed_at", "deleted"})
 
 FK_ACTIONS = {
@@ -276,6 +287,25 @@ class Column(SchemaObject):
         return tuple(w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w)
 
     @property
+    def checked(self) -> bool:
+        """Some CHECK constraint of the table reads this column."""
+        return any(self.name in check.referenced_columns for check in self.table.checks)
+
+    @property
+    def in_unique(self) -> bool:
+        """Some unique index (or constraint) has this column, or an expression of it: alone,
+        or with other columns (unique per tenant, say)."""
+        for index in self.table.live_indexes:
+            if not index.unique:
+                continue
+            for part in index.columns:
+                if part == self.name:
+                    return True
+                if not isinstance(part, str) and f'"{self.name}"' in part.key:
+                    return True
+        return False
+
+    @property
     def in_foreign_key(self) -> bool:
         return any(self.name in fk.columns for fk in self.table.foreign_keys)
 
@@ -382,6 +412,26 @@ class Constraint(SchemaObject):
     def columns_sql(self) -> str:
         """The columns as SQL spells them (expressions in parentheses)."""
         return ", ".join(quote_ident(c) if isinstance(c, str) else f"({c})" for c in self.columns)
+
+    @property
+    def referenced_columns(self) -> set[str]:
+        """The column names a CHECK expression reads."""
+        found: set[str] = set()
+        if self.expression is None:
+            return found
+        stack: list[object] = [self.expression.node]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                ref = item.get("ColumnRef")
+                if isinstance(ref, dict):
+                    fields = ref.get("fields", ())
+                    if fields and isinstance(fields[-1], dict) and "String" in fields[-1]:
+                        found.add(fields[-1]["String"].get("sval", ""))
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return found
 
     @property
     def nullable_columns(self) -> list[str]:
@@ -560,6 +610,12 @@ class Table(SchemaObject):
         return [i for i in self.indexes if not i.dropped]
 
     @property
+    def words(self) -> tuple[str, ...]:
+        """The words of the table's name, lower case (`UserAccount` -> ('user', 'account'))."""
+        spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", self.name)
+        return tuple(w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w)
+
+    @property
     def soft_delete_column(self) -> str:
         """The column that marks rows deleted (deleted_at, archived_at ...), or ''."""
         for name in self.columns:
@@ -579,6 +635,21 @@ class Table(SchemaObject):
         """Names with capitals: created quoted, they must be quoted in every query."""
         names = [self.name, *self.columns]
         return [n for n in names if n != n.lower()]
+
+    @property
+    def unordered_time_pairs(self) -> list[str]:
+        """Start/end column pairs of the table that no CHECK puts in order."""
+        pairs = []
+        for start, ends in TIME_PAIRS:
+            if start not in self.columns:
+                continue
+            for end in ends:
+                if end not in self.columns:
+                    continue
+                ordered = any({start, end} <= check.referenced_columns for check in self.checks)
+                if not ordered:
+                    pairs.append(f"{start} / {end}")
+        return pairs
 
     def not_null_checked(self, column: str) -> bool:
         """A validated CHECK (column IS NOT NULL): SET NOT NULL then skips its scan (PG 12+)."""
