@@ -8,13 +8,16 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from schema_review import __version__
 from schema_review.config import FAIL_ON, ConfigError, Settings, check_pg_version, load_settings
 from schema_review.profile import RUNNERS
+
+if TYPE_CHECKING:
+    from schema_review.rules import Rule
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -356,9 +359,11 @@ def list_rules(output_format: str, output: str | None, config: str | None) -> No
     elif output_format == "markdown":
         text = render_rules_markdown(rules)
     else:
+        # id, severity, category, on/off by default, dialects, title: aligned columns.
+        width = max((len(r.id) for r in rules), default=0)
         text = "".join(
-            f"{r.id:<40} {r.severity:<9} {r.category:<14} {r.title}"
-            f"{'' if r.enabled else '  (off by default)'}\n"
+            f"{r.id:<{width}}  {r.severity:<8}  {r.category:<13}  "
+            f"{'on' if r.enabled else 'off':<3}  {','.join(r.dialects):<8}  {r.title}\n"
             for r in rules
         )
     if output:
@@ -547,7 +552,7 @@ def explain(rule_id: str, config: str | None) -> None:
     click.echo(render_explain(rule), nl=False)
 
 
-def _load_rules(config: str | None) -> list[Any]:
+def _load_rules(config: str | None) -> list[Rule]:
     from schema_review.rules import RuleError, load_rules
 
     settings = _settings(config)

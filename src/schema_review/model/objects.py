@@ -434,6 +434,24 @@ class Constraint(SchemaObject):
         return found
 
     @property
+    def in_list_size(self) -> int:
+        """The longest IN (...) or ANY (ARRAY[...]) list of a CHECK expression (0: none)."""
+        longest = 0
+        stack: list[object] = [self.expression.node] if self.expression is not None else []
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                for key in ("List", "A_ArrayExpr"):
+                    inner = item.get(key)
+                    if isinstance(inner, dict):
+                        elements = inner.get("items" if key == "List" else "elements", ())
+                        longest = max(longest, len(elements))
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return longest
+
+    @property
     def nullable_columns(self) -> list[str]:
         """Columns of the constraint that may be NULL."""
         return [
