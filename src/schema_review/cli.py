@@ -545,7 +545,7 @@ def explain(rule_id: str, config: str | None) -> None:
     rules = {r.id: r for r in _load_rules(config)}
     rule = rules.get(rule_id)
     if rule is None:
-        close = difflib.get_close_matches(rule_id, list(rules), n=3)
+        close = difflib.get_close_matches(rule_id, list(rules), n=3, cutoff=0.75)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         _fail(f"unknown rule {rule_id}{hint}; `schema-review rules` lists them")
         return
