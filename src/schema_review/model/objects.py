@@ -655,6 +655,25 @@ class Table(SchemaObject):
         return [n for n in names if n != n.lower()]
 
     @property
+    def unchecked_flag_pairs(self) -> list[str]:
+        """Boolean flags next to the timestamp that says the same (is_completed and
+        completed_at) with no CHECK reading both: they can disagree."""
+        pairs = []
+        for name, column in self.columns.items():
+            if column.type.name != "boolean":
+                continue
+            stem = name.lower().removeprefix("is_").removeprefix("has_")
+            if stem == name.lower():
+                continue
+            for stamp in (f"{stem}_at", f"{stem}_on", f"{stem}_date"):
+                match = next((c for c in self.columns if c.lower() == stamp), None)
+                if match is None:
+                    continue
+                if not any({name, match} <= c.referenced_columns for c in self.checks):
+                    pairs.append(f"{name} / {match}")
+        return pairs
+
+    @property
     def unordered_time_pairs(self) -> list[str]:
         """Start/end column pairs of the table that no CHECK puts in order."""
         pairs = []
