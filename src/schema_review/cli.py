@@ -319,17 +319,16 @@ _KEPT_RESULTS = 16
 
 
 def _store_result(key: str | None, text: str, code: int) -> None:
-    from schema_review.resources import cache_dir
+    from schema_review.resources import cache_dir, write_atomically
 
     folder = cache_dir()
     if key is None or folder is None:
         return
     results = folder / "results"
+    written = f"{code}\n".encode() + text.encode("utf-8")
+    if not write_atomically(results / f"{key[:40]}.out", written):
+        return
     try:
-        results.mkdir(parents=True, exist_ok=True)
-        temporary = results / f"{key[:40]}.{os.getpid()}.tmp"
-        temporary.write_bytes(f"{code}\n".encode() + text.encode("utf-8"))
-        temporary.replace(results / f"{key[:40]}.out")
         kept = sorted(results.glob("*.out"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in kept[_KEPT_RESULTS:]:
             old.unlink(missing_ok=True)

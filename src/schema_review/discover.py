@@ -35,6 +35,7 @@ __all__ = [
     "MigrationSet",
     "discover",
     "forward_sql",
+    "version_key",
 ]
 
 # Folder-per-migration file names, forward and down.
@@ -290,6 +291,15 @@ def _split_version(name: str) -> tuple[tuple[int, ...] | None, str, str]:
         return None, "", name
     text = match.group("version")
     return _version_tuple(text), text, match.group("name") or ""
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """A version as the tools compare it: numbers, trailing zero fields dropped (Flyway's 1
+    and 1.0 are one version; `0007` is 7). Empty for a file without a version."""
+    fields = [int(f) for f in re.split(r"[-._]", version) if f.isdigit()]
+    while len(fields) > 1 and fields[-1] == 0:
+        fields.pop()
+    return tuple(fields)
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:

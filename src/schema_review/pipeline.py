@@ -5,7 +5,6 @@ This module only wires the stages together; each stage knows nothing of the late
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from schema_review.discover import (
     base_revision,
     discover,
     forward_sql,
+    version_key,
 )
 from schema_review.findings import (
     Baseline,
@@ -197,7 +197,7 @@ def migration_facts(
         if status == "added" and position < newest_at_base:
             before_base = sources[newest_at_base].display
         duplicate = ""
-        key = _version_key(migration.version)
+        key = version_key(migration.version)
         # drizzle's journal and prisma's folder names, not the versions, identify migrations.
         if key and migration_set.convention not in ("drizzle", "prisma"):
             duplicate = seen_versions.setdefault(key, source.display)
@@ -245,14 +245,6 @@ def migration_facts(
 def _has_down_section(text: str) -> bool:
     lowered = text.lower()
     return "+goose down" in lowered or "migrate:down" in lowered
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    """Versions as numbers, trailing zero fields dropped (Flyway's 1 and 1.0 are one version)."""
-    fields = [int(f) for f in re.split(r"[-._]", version) if f.isdigit()]
-    while fields and fields[-1] == 0 and len(fields) > 1:
-        fields.pop()
-    return tuple(fields)
 
 
 def _display_path(path: Path) -> str:

@@ -14,7 +14,14 @@ from functools import cache
 from itertools import pairwise
 from typing import ClassVar, Self
 
-from schema_review.parse import RESERVED_WORDS, Expression, Statement, quote_ident
+from schema_review.parse import (
+    RESERVED_WORDS,
+    Expression,
+    Statement,
+    column_refs,
+    quote_ident,
+    walk_dicts,
+)
 
 # libpg_query's internal type names -> the names people write.
 TYPE_DISPLAY = {
@@ -77,6 +84,12 @@ FK_ACTIONS = {
     "n": "SET NULL",
     "d": "SET DEFAULT",
 }
+
+
+def name_words(name: str) -> tuple[str, ...]:
+    """The words of a name, lower case, whether it is snake_case or camelCase."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return tuple(w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w)
 
 
 @cache
@@ -283,8 +296,7 @@ class Column(SchemaObject):
     def words(self) -> tuple[str, ...]:
         """The words of the name, lower case: `totalPriceCents` and `total_price_cents` both
         give ('total', 'price', 'cents')."""
-        spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", self.name)
-        return tuple(w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w)
+        return name_words(self.name)
 
     @property
     def checked(self) -> bool:
@@ -416,39 +428,18 @@ class Constraint(SchemaObject):
     @property
     def referenced_columns(self) -> set[str]:
         """The column names a CHECK expression reads."""
-        found: set[str] = set()
-        if self.expression is None:
-            return found
-        stack: list[object] = [self.expression.node]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, dict):
-                ref = item.get("ColumnRef")
-                if isinstance(ref, dict):
-                    fields = ref.get("fields", ())
-                    if fields and isinstance(fields[-1], dict) and "String" in fields[-1]:
-                        found.add(fields[-1]["String"].get("sval", ""))
-                stack.extend(item.values())
-            elif isinstance(item, list):
-                stack.extend(item)
-        return found
+        return set(column_refs(self.expression.node)) if self.expression is not None else set()
 
     @property
     def in_list_size(self) -> int:
         """The longest IN (...) or ANY (ARRAY[...]) list of a CHECK expression (0: none)."""
         longest = 0
-        stack: list[object] = [self.expression.node] if self.expression is not None else []
-        while stack:
-            item = stack.pop()
-            if isinstance(item, dict):
-                for key in ("List", "A_ArrayExpr"):
-                    inner = item.get(key)
-                    if isinstance(inner, dict):
-                        elements = inner.get("items" if key == "List" else "elements", ())
-                        longest = max(longest, len(elements))
-                stack.extend(item.values())
-            elif isinstance(item, list):
-                stack.extend(item)
+        for item in walk_dicts(self.expression.node) if self.expression is not None else ():
+            for key in ("List", "A_ArrayExpr"):
+                inner = item.get(key)
+                if isinstance(inner, dict):
+                    elements = inner.get("items" if key == "List" else "elements", ())
+                    longest = max(longest, len(elements))
         return longest
 
     @property
@@ -630,8 +621,7 @@ class Table(SchemaObject):
     @property
     def words(self) -> tuple[str, ...]:
         """The words of the table's name, lower case (`UserAccount` -> ('user', 'account'))."""
-        spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", self.name)
-        return tuple(w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w)
+        return name_words(self.name)
 
     @property
     def soft_delete_column(self) -> str:

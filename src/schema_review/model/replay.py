@@ -36,9 +36,11 @@ from schema_review.parse import (
     Expression,
     SourceFile,
     Statement,
+    column_refs,
     long_identifier,
     node_name,
     strip_locations,
+    walk_dicts,
 )
 from schema_review.profile import Profile
 
@@ -652,7 +654,7 @@ class _Replayer:
         if kind == "check":
             constraint.expression = statement.expression(node.get("raw_expr"))
             if not columns:
-                constraint.columns = _column_refs(node.get("raw_expr"))
+                constraint.columns = column_refs(node.get("raw_expr"))
         elif kind == "foreign_key":
             pk_table = node.get("pktable", {})
             constraint.ref_table = ".".join(self.range_var(pk_table))
@@ -1838,25 +1840,6 @@ def _index_elem_name(item: Json, statement: Statement) -> str | Expression:
     return statement.expression(element.get("expr")) or "<expression>"
 
 
-def _column_refs(node: Any) -> list[str]:
-    """Column names an expression refers to, in order of first appearance."""
-    found: list[str] = []
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            ref = item.get("ColumnRef")
-            if ref is not None:
-                names = node_name(ref.get("fields"))
-                if names and names[-1] not in found:
-                    found.append(names[-1])
-                continue
-            stack.extend(reversed(list(item.values())))
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
-    return found
-
-
 def _role_name(node: Json) -> str:
     role = node.get("RoleSpec", {})
     if role.get("rolename"):
@@ -1946,18 +1929,12 @@ def _number(text: str) -> int:
 def _cast_type_names(node: Any) -> set[str]:
     """The type names an expression casts to (`'new'::status` -> {'status'})."""
     found: set[str] = set()
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            cast = item.get("TypeCast")
-            if cast is not None:
-                names = node_name(cast.get("typeName", {}).get("names"))
-                if names:
-                    found.add(TYPE_DISPLAY.get(names[-1], names[-1]))
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+    for item in walk_dicts(node):
+        cast = item.get("TypeCast")
+        if cast is not None:
+            names = node_name(cast.get("typeName", {}).get("names"))
+            if names:
+                found.add(TYPE_DISPLAY.get(names[-1], names[-1]))
     return found
 
 
@@ -2011,24 +1988,18 @@ _PREINSTALLED = {
 
 def _extension_names(node: Any) -> Iterator[tuple[str, bool]]:
     """(name, schema-qualified) of the types, functions and operator classes a node uses."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key in ("FuncCall", "TypeName"):
-                inner = item.get(key)
-                if inner is not None:
-                    names = node_name(inner.get("funcname" if key == "FuncCall" else "names"))
-                    if names:
-                        yield names[-1], len(names) > 1 and names[0] != "pg_catalog"
-            opclass = item.get("opclass")
-            if isinstance(opclass, list):
-                names = node_name(opclass)
+    for item in walk_dicts(node):
+        for key in ("FuncCall", "TypeName"):
+            inner = item.get(key)
+            if inner is not None:
+                names = node_name(inner.get("funcname" if key == "FuncCall" else "names"))
                 if names:
-                    yield names[-1], len(names) > 1
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+                    yield names[-1], len(names) > 1 and names[0] != "pg_catalog"
+        opclass = item.get("opclass")
+        if isinstance(opclass, list):
+            names = node_name(opclass)
+            if names:
+                yield names[-1], len(names) > 1
 
 
 def _needs_backfill_first(change: Change) -> bool:
@@ -2051,19 +2022,7 @@ def _constrained_columns(change: Change) -> set[str]:
     constraint = change.constraint
     if constraint is None:
         return set()
-    found = {c for c in constraint.columns if isinstance(c, str)}
-    if constraint.expression is not None:
-        stack: list[Any] = [constraint.expression.node]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, dict):
-                ref = item.get("ColumnRef")
-                if ref is not None:
-                    found.update(node_name(ref.get("fields"))[-1:])
-                stack.extend(item.values())
-            elif isinstance(item, list):
-                stack.extend(item)
-    return found
+    return {c for c in constraint.columns if isinstance(c, str)} | constraint.referenced_columns
 
 
 def _typo_distance(a: str, b: str, limit: int = 2) -> int:

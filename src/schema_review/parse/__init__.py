@@ -1,6 +1,13 @@
 """Parsing: SQL text -> statements with source spans. Parser nodes stay inside this package."""
 
-from schema_review.parse.expressions import Expression, node_name, quote_ident, strip_locations
+from schema_review.parse.expressions import (
+    Expression,
+    column_refs,
+    node_name,
+    quote_ident,
+    strip_locations,
+    walk_dicts,
+)
 from schema_review.parse.postgres import (
     RESERVED_WORDS,
     ParseProblem,
@@ -17,10 +24,12 @@ __all__ = [
     "ParseProblem",
     "SourceFile",
     "Statement",
+    "column_refs",
     "long_identifier",
     "node_name",
     "parse_many",
     "parse_postgres",
     "quote_ident",
     "strip_locations",
+    "walk_dicts",
 ]

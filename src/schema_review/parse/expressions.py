@@ -33,6 +33,37 @@ def node_name(items: list[JsonNode] | None) -> list[str]:
     return names
 
 
+def walk_dicts(node: Any) -> Iterator[JsonNode]:
+    """Every dict of a JSON node tree (the node itself included), depth first."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def column_refs(node: Any) -> list[str]:
+    """Column names an expression refers to, in order of first appearance."""
+    found: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("ColumnRef")
+            if ref is not None:
+                names = node_name(ref.get("fields"))
+                if names and names[-1] not in found:
+                    found.append(names[-1])
+                continue
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return found
+
+
 def strip_locations(value: Any) -> Any:
     """A copy of a JSON node without source locations, to compare definitions."""
     if isinstance(value, dict):
@@ -196,16 +227,10 @@ class Expression:
     def function_names(self) -> list[str]:
         """Names of the functions the expression calls (`now`, `gen_random_uuid` ...)."""
         names: list[str] = []
-        stack: list[Any] = [self.node]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, dict):
-                call = item.get("FuncCall")
-                if call is not None:
-                    names.append(".".join(node_name(call.get("funcname"))))
-                stack.extend(item.values())
-            elif isinstance(item, list):
-                stack.extend(item)
+        for item in walk_dicts(self.node):
+            call = item.get("FuncCall")
+            if call is not None:
+                names.append(".".join(node_name(call.get("funcname"))))
         return names
 
     def __str__(self) -> str:

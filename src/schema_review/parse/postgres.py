@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import marshal
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ from typing import Any
 
 from schema_review.parse.expressions import Expression
 from schema_review.parse.source import SourceFile
-from schema_review.resources import cache_dir
+from schema_review.resources import cache_dir, load_cached, store_cached
 
 
 class _DeferredModule(ModuleType):
@@ -266,25 +264,16 @@ def _as_data(parsed: Parsed) -> _ParseData:
 
 
 def _cached(path: Path | None) -> _ParseData | None:
-    if path is None:
+    data = load_cached(path)
+    if not isinstance(data, tuple) or len(data) != 2:
         return None
-    try:
-        statements, problems = marshal.loads(path.read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):
-        return None
+    statements, problems = data
     return statements, problems
 
 
 def _store(path: Path | None, data: _ParseData | None) -> None:
-    if path is None or data is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_bytes(marshal.dumps(data))
-        temporary.replace(path)
-    except (OSError, ValueError):
-        pass  # a read-only cache is no reason to fail
+    if data is not None:
+        store_cached(path, data)
 
 
 def _cache_path(text: str) -> Path | None:

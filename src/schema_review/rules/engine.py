@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from typing import Any
 
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 
+from schema_review.discover import version_key
 from schema_review.model import Change, SchemaModel
 from schema_review.parse import ParseProblem, SourceFile, Statement
 from schema_review.profile import Profile
@@ -64,9 +64,7 @@ class MigrationFacts:
 
         The object of file-level findings: it survives renames that keep the version.
         """
-        fields = [int(f) for f in re.split(r"[-._]", self.version) if f.isdigit()]
-        while len(fields) > 1 and fields[-1] == 0:
-            fields.pop()
+        fields = version_key(self.version)
         if self.journal_missing:
             return f"journal entry {self.journal_missing}"
         if fields:

@@ -9,8 +9,6 @@ loudly instead of silently evaluating to false.
 from __future__ import annotations
 
 import hashlib
-import marshal
-import os
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,7 +22,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from schema_review.parse import quote_ident
-from schema_review.resources import cache_dir
+from schema_review.resources import cache_dir, load_cached, store_cached
 from schema_review.rules.closures import Closure, Renderer, compile_closure, compile_renderer
 
 # The name a rule's condition uses for the thing it is evaluated on.
@@ -97,27 +95,12 @@ def _code_path(kind: str, source: str) -> Path | None:
 
 
 def _load_code(kind: str, source: str) -> CodeType | None:
-    path = _code_path(kind, source)
-    if path is None:
-        return None
-    try:
-        code = marshal.loads(path.read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):
-        return None
+    code = load_cached(_code_path(kind, source))
     return code if isinstance(code, CodeType) else None
 
 
 def _store_code(kind: str, source: str, code: CodeType) -> None:
-    path = _code_path(kind, source)
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_bytes(marshal.dumps(code))
-        temporary.replace(path)
-    except OSError:
-        pass  # a read-only home is no reason to fail a lint run
+    store_cached(_code_path(kind, source), code)
 
 
 def _template(kind: str, source: str) -> Template:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import marshal
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from schema_review.model import FINAL_KINDS
-from schema_review.resources import cache_dir, data_dir
+from schema_review.resources import cache_dir, data_dir, load_cached, store_cached
 from schema_review.rules.expressions import CompiledRule, compile_rule
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -107,11 +106,9 @@ def _read_yaml(path: Path) -> Any:
     except OSError as error:
         raise RuleError(f"{path}: cannot read rule file: {error.strerror}") from None
     cached = _data_cache_path(raw)
-    if cached is not None:
-        try:
-            return marshal.loads(cached.read_bytes())
-        except (OSError, ValueError, EOFError, TypeError):
-            pass
+    data = load_cached(cached)
+    if data is not None:
+        return data
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -124,14 +121,7 @@ def _read_yaml(path: Path) -> Any:
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
         raise RuleError(f"{path}{where}: invalid YAML: {problem}") from None
-    if cached is not None:
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            temporary = cached.with_suffix(f".{os.getpid()}.tmp")
-            temporary.write_bytes(marshal.dumps(data))
-            temporary.replace(cached)
-        except (OSError, ValueError):
-            pass  # data marshal cannot hold (YAML dates, say) or a read-only cache: no cache
+    store_cached(cached, data)  # data marshal cannot hold (YAML dates, say) is not kept
     return data
 
 
