@@ -10,11 +10,17 @@ from tests.helpers import LintSql, findings_of
 RULES = load_rules()
 
 
+def _settings(rule: Rule) -> dict[str, object]:
+    """What a rule's examples are linted with: their profile, and options when they set any."""
+    settings: dict[str, object] = dict(rule.example_profile)
+    if rule.example_options:
+        settings["rule_options"] = {rule.id: rule.example_options}
+    return settings
+
+
 @pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
 def test_bad_example_fires(rule: Rule, lint_sql: LintSql) -> None:
-    run = lint_sql(
-        rule.examples["bad"], base=rule.examples.get("base"), **dict(rule.example_profile)
-    )
+    run = lint_sql(rule.examples["bad"], base=rule.examples.get("base"), **_settings(rule))
     assert findings_of(run, rule.id), f"{rule.id}: bad example raised nothing"
     if rule.id != "parse-error":
         assert not findings_of(run, "parse-error"), f"{rule.id}: bad example does not parse"
@@ -22,9 +28,7 @@ def test_bad_example_fires(rule: Rule, lint_sql: LintSql) -> None:
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
 def test_good_example_is_clean(rule: Rule, lint_sql: LintSql) -> None:
-    run = lint_sql(
-        rule.examples["good"], base=rule.examples.get("base"), **dict(rule.example_profile)
-    )
+    run = lint_sql(rule.examples["good"], base=rule.examples.get("base"), **_settings(rule))
     assert not findings_of(run, rule.id), f"{rule.id}: good example raised it"
     assert not findings_of(run, "parse-error"), f"{rule.id}: good example does not parse"
 

@@ -14,7 +14,7 @@ import click
 
 from schema_review import __version__
 from schema_review.config import FAIL_ON, ConfigError, Settings, check_pg_version, load_settings
-from schema_review.profile import RUNNERS
+from schema_review.profile import PLATFORMS, RUNNERS
 
 if TYPE_CHECKING:
     from schema_review.rules import Rule
@@ -84,6 +84,12 @@ def main() -> None:
     help="Migration tool applying the files (default: detected per folder).",
 )
 @click.option(
+    "--platform",
+    type=click.Choice(list(PLATFORMS)),
+    help="Where the database runs: supabase knows its schemas, roles and exposed tables "
+    "(default: detected per folder).",
+)
+@click.option(
     "--format",
     "output_format",
     type=click.Choice(["text", "json", "sarif", "github", "gitlab", "junit"]),
@@ -135,6 +141,7 @@ def lint(
     fail_on: str | None,
     pg_version: str | None,
     runner: str | None,
+    platform: str | None,
     output_format: str,
     output: str | None,
     config: str | None,
@@ -161,6 +168,7 @@ def lint(
         ignore=(*settings.ignore, *_names(ignore)) or None,
         fail_on=fail_on,
         runner=runner,
+        platform=platform,
         diff_base=diff_base,
         jobs=jobs or os.cpu_count() or 1,
     )
@@ -485,6 +493,7 @@ def _migration_folder(path: Path) -> Path:
 @click.option("--fail-on", type=click.Choice(FAIL_ON), help="The gate behind the verdict.")
 @click.option("--pg-version", help="PostgreSQL major version (default 16).")
 @click.option("--runner", type=click.Choice(list(RUNNERS)), help="Migration tool.")
+@click.option("--platform", type=click.Choice(list(PLATFORMS)), help="supabase or postgres.")
 @click.option(
     "--diff-base", metavar="REF", help="Review only what changed since this git revision."
 )
@@ -500,6 +509,7 @@ def report(
     fail_on: str | None,
     pg_version: str | None,
     runner: str | None,
+    platform: str | None,
     diff_base: str | None,
     config: str | None,
 ) -> None:
@@ -516,6 +526,7 @@ def report(
         ignore=_names(ignore) or None,
         fail_on=fail_on,
         runner=runner,
+        platform=platform,
         diff_base=diff_base,
     )
     try:

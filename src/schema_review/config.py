@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from schema_review.profile import RUNNERS, SUPPORTED_PG_VERSIONS
+from schema_review.profile import PLATFORMS, RUNNERS, SUPPORTED_PG_VERSIONS
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 FAIL_ON = (*SEVERITIES, "none")
@@ -24,6 +24,8 @@ _KEYS = (
     "fail-on",
     "pg-version",
     "runner",
+    "platform",
+    "options",
     "standards",
     "templates",
 )
@@ -43,6 +45,9 @@ class Settings:
     fail_on: str = "high"
     pg_version: int | None = None  # None: the default version (profile.DEFAULT_PG_VERSION)
     runner: str | None = None  # None: detected from each migration folder
+    platform: str | None = None  # None: detected from each migration folder (supabase/...)
+    # Per-rule options: rule id -> {option: value}. Setting them turns the rule on.
+    rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     diff_base: str | None = None  # --diff-base REF: report what changed since REF only
     jobs: int = 1  # --jobs N: processes that parse files (when many are not in the cache)
     # The team's standards for the review's checklist: (name, rule ids) pairs.
@@ -134,6 +139,14 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     runner = values.get("runner")
     if runner is not None:
         runner = check_runner(runner, str(path))
+    platform = values.get("platform")
+    if platform is not None and platform not in PLATFORMS:
+        raise ConfigError(f"{path}: 'platform' must be one of {', '.join(PLATFORMS)}")
+    rule_options = values.get("options", {})
+    if not isinstance(rule_options, dict) or not all(
+        isinstance(k, str) and isinstance(v, dict) for k, v in rule_options.items()
+    ):
+        raise ConfigError(f"{path}: 'options' must map rule ids to mappings of option values")
     standards = values.get("standards", [])
     if not isinstance(standards, list) or not all(
         isinstance(item, dict)
@@ -156,6 +169,8 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
         fail_on=fail_on,
         pg_version=pg_version,
         runner=runner,
+        platform=platform,
+        rule_options={k: dict(v) for k, v in rule_options.items()},
         standards=tuple((item["name"], tuple(item["rules"])) for item in standards),
         templates=base / templates if templates else None,
         source=path,

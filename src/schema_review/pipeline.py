@@ -6,8 +6,9 @@ This module only wires the stages together; each stage knows nothing of the late
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from schema_review.config import ConfigError, Settings
 from schema_review.discover import (
@@ -28,7 +29,13 @@ from schema_review.findings import (
 )
 from schema_review.model import SchemaModel, replay
 from schema_review.parse import ParseProblem, SourceFile, Statement, parse_many
-from schema_review.profile import DEFAULT_PG_VERSION, Profile, detect_runner, file_in_transaction
+from schema_review.profile import (
+    DEFAULT_PG_VERSION,
+    Profile,
+    detect_platform,
+    detect_runner,
+    file_in_transaction,
+)
 from schema_review.rules import Hit, MigrationFacts, Rule, evaluate, load_rules
 
 
@@ -58,6 +65,11 @@ def select_rules(rules: Sequence[Rule], settings: Settings) -> list[Rule]:
         if rule_id not in known:
             raise ConfigError(f"severity: unknown rule {rule_id}")
 
+    rules = [_with_options(r, settings.rule_options.get(r.id)) for r in rules]
+    unknown = sorted(set(settings.rule_options) - {r.id for r in rules})
+    if unknown:
+        raise ConfigError(f"options: unknown rule {', '.join(unknown)}")
+
     def named(rule: Rule, names: Sequence[str]) -> bool:
         return rule.id in names or rule.category in names or "all" in names
 
@@ -71,6 +83,26 @@ def select_rules(rules: Sequence[Rule], settings: Settings) -> list[Rule]:
         [r for r in rules if selected(r)] if settings.select else [r for r in rules if r.enabled]
     )
     return [r for r in chosen if not named(r, settings.ignore)]
+
+
+def _with_options(rule: Rule, given: dict[str, Any] | None) -> Rule:
+    """The rule with the team's option values; configuring a rule turns it on (the rules
+    that are off by default are the ones that need the team's standard to mean anything)."""
+    if given is None:
+        return rule
+    unknown = sorted(set(given) - set(rule.options))
+    if unknown:
+        known = ", ".join(sorted(rule.options)) or "none"
+        raise ConfigError(
+            f"options: {rule.id} has no option {', '.join(unknown)} (its options: {known})"
+        )
+    for name, value in given.items():
+        default = rule.options[name]
+        if default is not None and type(value) is not type(default):
+            raise ConfigError(
+                f"options: {rule.id}.{name} must be a {type(default).__name__}, like its default"
+            )
+    return replace(rule, options={**rule.options, **given}, enabled=True)
 
 
 Progress = Callable[[int, int], None]  # (files read, files in all) after each file
@@ -88,7 +120,6 @@ def lint(
     if not settings.diff_base:
         return _lint(paths, settings, None, stdin, stdin_name, progress)
     import tempfile
-    from dataclasses import replace
 
     with tempfile.TemporaryDirectory(prefix="schema-review-base-") as scratch:
         base = base_revision(settings.diff_base, paths, Path(scratch))
@@ -138,14 +169,14 @@ def _lint(
             set_sources.append(source)
             if text_problem:
                 problems.append(text_problem)
+        root = str(migration_set.root or "")
+        runner = settings.runner or detect_runner(
+            migration_set.convention, root, [s.text for s in set_sources]
+        )
         profile = Profile(
             pg_version=settings.pg_version or DEFAULT_PG_VERSION,
-            runner=settings.runner
-            or detect_runner(
-                migration_set.convention,
-                str(migration_set.root or ""),
-                [s.text for s in set_sources],
-            ),
+            runner=runner,
+            platform=settings.platform or detect_platform(runner, root),
         )
         profiles.append(profile)
         for source, (parsed, file_problems) in zip(

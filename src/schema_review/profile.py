@@ -41,10 +41,54 @@ _NO_TRANSACTION = {
 }
 
 
+# What the database is deployed on. `supabase` knows the platform's schemas (auth, storage),
+# roles (anon, authenticated, service_role), its preinstalled extensions and that the tables
+# of `public` are exposed through its HTTP API.
+PLATFORMS = ("postgres", "supabase")
+
+SUPABASE_SCHEMAS = frozenset(
+    {"auth", "storage", "realtime", "extensions", "graphql", "graphql_public", "vault", "pgsodium"}
+)
+SUPABASE_ROLES = frozenset(
+    {"anon", "authenticated", "service_role", "supabase_admin", "authenticator", "postgres"}
+)
+SUPABASE_EXTENSIONS = frozenset(
+    {
+        "plpgsql",
+        "pgcrypto",
+        "uuid-ossp",
+        "pgjwt",
+        "pg_stat_statements",
+        "pg_graphql",
+        "supabase_vault",
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Profile:
     pg_version: int = DEFAULT_PG_VERSION
     runner: str = "none"
+    platform: str = "postgres"
+
+    @property
+    def supabase(self) -> bool:
+        return self.platform == "supabase"
+
+    @property
+    def exposed_schemas(self) -> tuple[str, ...]:
+        """Schemas whose tables anyone with the API key can query (row level security is
+        their only guard)."""
+        return ("public",) if self.supabase else ()
+
+    @property
+    def platform_schemas(self) -> frozenset[str]:
+        """Schemas the platform creates: the migrations reference them without creating them."""
+        return SUPABASE_SCHEMAS if self.supabase else frozenset()
+
+    @property
+    def preinstalled_extensions(self) -> frozenset[str]:
+        return SUPABASE_EXTENSIONS if self.supabase else frozenset({"plpgsql"})
 
     @property
     def transaction_mode(self) -> str:
@@ -66,6 +110,13 @@ def file_in_transaction(runner: str, text: str) -> bool:
         return False
     opt_out = _NO_TRANSACTION.get(runner)
     return not (opt_out is not None and opt_out.search(text))
+
+
+def detect_platform(runner: str, root: str) -> str:
+    """`supabase` for a `supabase/migrations` folder (or one linted with its runner)."""
+    if runner == "supabase" or "supabase/migrations" in root.replace("\\", "/"):
+        return "supabase"
+    return "postgres"
 
 
 def detect_runner(convention: str, root: str, texts: list[str]) -> str:

@@ -75,6 +75,15 @@ TIME_PAIRS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("period_start", ("period_end",)),
 )
 
+# Functions that give the time of the insert (the transaction's or the statement's).
+INSERT_TIME_FUNCTIONS = frozenset(
+    {"now", "pg_catalog.now", "transaction_timestamp", "statement_timestamp", "clock_timestamp"}
+)
+# Words of a column that records when its row was created (not when it last changed).
+CREATION_WORDS = frozenset(
+    {"created", "create", "creation", "inserted", "insert", "added", "registered", "recorded"}
+)
+
 SOFT_DELETE_COLUMNS = frozenset({"deleted_at", "archived_at", "removed_at", "deleted"})
 
 FK_ACTIONS = {
@@ -288,6 +297,28 @@ class Column(SchemaObject):
         return ""
 
     @property
+    def insert_time_default(self) -> bool:
+        """The default is the time of the insert: now(), CURRENT_TIMESTAMP and the like."""
+        if self.default is None:
+            return False
+        names = set(self.default.function_names)
+        clock = bool(names & INSERT_TIME_FUNCTIONS) or any(
+            str(item.get("SQLValueFunction", {}).get("op", "")).startswith(
+                ("SVFOP_CURRENT_TIMESTAMP", "SVFOP_LOCALTIMESTAMP")
+            )
+            for item in walk_dicts(self.default.node)
+        )
+        return clock and names <= INSERT_TIME_FUNCTIONS | {"timezone"}
+
+    @property
+    def gin_indexed(self) -> bool:
+        """A live GIN (or GiST) index reads the column: containment queries can use it."""
+        return any(
+            index.method in ("gin", "gist") and self.name in index.column_names
+            for index in self.table.live_indexes
+        )
+
+    @property
     def in_primary_key(self) -> bool:
         pk = self.table.primary_key
         return pk is not None and self.name in pk.columns
@@ -347,6 +378,7 @@ class Constraint(SchemaObject):
     include: list[str] = field(default_factory=list)
     method: str = "btree"
     predicate: Expression | None = None
+    actions_given: bool = True  # a foreign key written with ON DELETE (or ON UPDATE)
 
     @property
     def qualified_name(self) -> str:
@@ -529,6 +561,28 @@ class Index(SchemaObject):
         """The columns as SQL spells them (expressions in parentheses)."""
         return ", ".join(quote_ident(c) if isinstance(c, str) else f"({c})" for c in self.columns)
 
+    @property
+    def column_names(self) -> set[str]:
+        """Every column the index reads: key columns, those inside expressions, the predicate."""
+        names = {c for c in self.columns if isinstance(c, str)}
+        for expression in (*self.expressions, self.predicate):
+            if expression is not None:
+                names.update(column_refs(expression.node))
+        return names
+
+    @property
+    def ignores_soft_delete(self) -> bool:
+        """A plain index of a soft-deleting table that also holds the deleted rows."""
+        deleted = self.table.soft_delete_column
+        return bool(
+            deleted
+            and not self.unique
+            and self.constraint is None
+            and self.predicate is None
+            and self.method == "btree"
+            and deleted not in self.column_names
+        )
+
 
 @dataclass(slots=True, eq=False)
 class Policy(SchemaObject):
@@ -664,6 +718,18 @@ class Table(SchemaObject):
         return pairs
 
     @property
+    def redundant_timestamp_pairs(self) -> list[str]:
+        """Two creation-time columns both filled with the insert time: they always agree."""
+        stamps = [
+            c
+            for c in self.columns.values()
+            if c.type.name in ("timestamptz", "timestamp", "date")
+            and c.insert_time_default
+            and CREATION_WORDS.intersection(c.words)
+        ]
+        return [f"{a.name} / {b.name}" for a, b in pairwise(stamps)]
+
+    @property
     def unordered_time_pairs(self) -> list[str]:
         """Start/end column pairs of the table that no CHECK puts in order."""
         pairs = []
@@ -743,6 +809,8 @@ class Function(SchemaObject):
     config: dict[str, str] = field(default_factory=dict)  # SET options: search_path ...
     body: str | None = None
     procedure: bool = False
+    # Roles that may call it: PUBLIC unless revoked (and, on Supabase, the API roles).
+    executors: set[str] = field(default_factory=lambda: {"public"})
 
     @property
     def qualified_name(self) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from schema_review.model import relations
 from schema_review.model.objects import (
     FK_ACTIONS,
     TYPE_DISPLAY,
@@ -108,6 +109,9 @@ class Change:
     not_null_proven: bool = False  # SET NOT NULL after a validated CHECK (col IS NOT NULL)
     enum_swap: bool = False  # ALTER COLUMN TYPE to an enum re-created in this file
     missing_extension: str = ""  # `uuid-ossp (uuid_generate_v4)`: used before CREATE EXTENSION
+    grantees: tuple[str, ...] = ()  # GRANT / REVOKE: the roles ('public' for PUBLIC)
+    privileges: tuple[str, ...] = ()  # GRANT / REVOKE: 'select', 'execute', 'all' ...
+    names: tuple[str, ...] = ()  # GRANT / REVOKE: the objects named
 
     @property
     def file(self) -> str:
@@ -224,6 +228,28 @@ class SchemaModel:
     statements: list[Statement] = field(default_factory=list)
     opaque: list[Statement] = field(default_factory=list)
     internal_errors: list[tuple[Statement, str]] = field(default_factory=list)
+    # Facts computed once over the final schema (rules ask for them object by object).
+    computed: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def fk_type_mismatches(self, fk: Constraint) -> list[str]:
+        return relations.fk_type_mismatches(self.tables, fk)
+
+    def cascade_blockers(self, fk: Constraint) -> list[Constraint]:
+        return relations.cascade_blockers(self.tables, fk)
+
+    def referenced_table(self, fk: Constraint) -> Table | None:
+        return relations.find_table(self.tables, fk.ref_table)
+
+    @property
+    def primary_key_majority(self) -> tuple[str, int, int]:
+        """(type, tables with it, tables with a one-column key) over the final schema."""
+        if "pk_majority" not in self.computed:
+            self.computed["pk_majority"] = relations.primary_key_majority(self.tables)
+        result: tuple[str, int, int] = self.computed["pk_majority"]
+        return result
+
+    def primary_key_type(self, table: Table) -> str | None:
+        return relations.primary_key_type(table)
 
     def live_tables(self) -> list[Table]:
         return [t for t in self.tables.values() if not t.external]
@@ -310,7 +336,32 @@ class _Replayer:
         self.handlers: dict[str, Callable[[Statement], None]] = {
             name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_on_")
         }
+        # Who may execute a new function, per schema ('' for every schema): PostgreSQL grants
+        # EXECUTE to PUBLIC; ALTER DEFAULT PRIVILEGES changes that for later functions.
+        self.default_executors: dict[str, set[str]] = {"": {"public"}}
+        if profile.supabase:
+            self.platform_objects()
         self.start_file(None)
+
+    def platform_objects(self) -> None:
+        """What Supabase creates before the first migration: auth.users (what user tables
+        reference) and the API roles' default EXECUTE grant on functions in public."""
+        users = Table("users", schema="auth", external=True)
+        for name, type_name in (
+            ("id", TypeName("uuid")),
+            ("email", TypeName("varchar", modifiers=("255",))),
+            ("phone", TypeName("text")),
+            ("created_at", TypeName("timestamptz")),
+            ("updated_at", TypeName("timestamptz")),
+            ("raw_user_meta_data", TypeName("jsonb")),
+        ):
+            users.columns[name] = Column(name, table=users, type=type_name)
+        users.columns["id"].not_null = True
+        users.constraints["users_pkey"] = Constraint(
+            "users_pkey", table=users, type="primary_key", columns=["id"]
+        )
+        self.model.tables[("auth", "users")] = users
+        self.default_executors["public"] = {"public", "anon", "authenticated", "service_role"}
 
     def start_file(self, source: SourceFile | None) -> None:
         """A new file starts a new session: the runner's transaction, no settings yet."""
@@ -377,7 +428,7 @@ class _Replayer:
         """`extension (what needs it)` for a type, function or operator class of an extension
         that no CREATE EXTENSION before this statement installed, or ''."""
         installed = self.model.extensions
-        preinstalled = _PREINSTALLED.get(self.profile.runner, frozenset())
+        preinstalled = self.profile.preinstalled_extensions
         for name, qualified in _extension_names(statement.node):
             extension = _EXTENSION_OBJECTS.get(name)
             if extension is None or qualified:
@@ -663,6 +714,7 @@ class _Replayer:
                 referenced = self.find_table(pk_table)
                 if referenced is not None and referenced.primary_key is not None:
                     constraint.ref_columns = list(referenced.primary_key.columns)
+            constraint.actions_given = _fk_actions_written(statement, pk_table)
             constraint.on_delete = FK_ACTIONS.get(node.get("fk_del_action", "a"), "NO ACTION")
             constraint.on_update = FK_ACTIONS.get(node.get("fk_upd_action", "a"), "NO ACTION")
         elif kind == "exclude":
@@ -1559,9 +1611,11 @@ class _Replayer:
             function.body = statement.text
         key = (schema, name, arguments)
         existing = self.model.functions.get(key)
+        function.executors = set(self.default_executors.get(schema, self.default_executors[""]))
         if existing is not None and node.get("replace"):
             function.history = existing.history
             function.previous = existing.previous
+            function.executors = existing.executors  # OR REPLACE keeps the privileges
             function.record("replaced", statement)
         else:
             self.born(function, statement)
@@ -1634,6 +1688,75 @@ class _Replayer:
         table.policies[name] = policy
         self.born(policy, statement)
         self.change("create_policy", statement, table=table, object=policy, guarded=guarded)
+
+    # -- privileges ------------------------------------------------------------------------
+    def _on_GrantStmt(self, statement: Statement) -> None:
+        node = statement.node
+        is_grant = bool(node.get("is_grant"))
+        grantees = tuple(_role_name(r) for r in node.get("grantees", ()))
+        privileges = tuple(
+            p.get("AccessPriv", {}).get("priv_name", "all") for p in node.get("privileges", ())
+        ) or ("all",)
+        objtype = str(node.get("objtype", "")).removeprefix("OBJECT_").lower()
+        names: list[str] = []
+        if objtype in ("function", "procedure", "routine") and (
+            "execute" in privileges or "all" in privileges
+        ):
+            functions: list[Function] = []
+            if node.get("targtype") == "ACL_TARGET_ALL_IN_SCHEMA":
+                schemas = {o.get("String", {}).get("sval") for o in node.get("objects", ())}
+                functions = [f for k, f in self.model.functions.items() if k[0] in schemas]
+            else:
+                for item in node.get("objects", ()):
+                    target = item.get("ObjectWithArgs", {})
+                    schema, name = self.split_name(node_name(target.get("objname")))
+                    names.append(f"{schema}.{name}")
+                    functions += [
+                        f for k, f in self.model.functions.items() if k[:2] == (schema, name)
+                    ]
+            for function in functions:
+                if is_grant:
+                    function.executors.update(grantees)
+                else:
+                    function.executors.difference_update(grantees)
+                function.record("granted" if is_grant else "revoked", statement)
+        else:
+            for item in node.get("objects", ()):
+                if "RangeVar" in item:
+                    names.append(".".join(self.range_var(item["RangeVar"])))
+                elif "String" in item:
+                    names.append(item["String"].get("sval", ""))
+        self.change(
+            "grant" if is_grant else "revoke",
+            statement,
+            detail=objtype,
+            grantees=grantees,
+            privileges=privileges,
+            names=tuple(names),
+        )
+
+    def _on_AlterDefaultPrivilegesStmt(self, statement: Statement) -> None:
+        node = statement.node
+        action = node.get("action", {})
+        if action.get("objtype") not in ("OBJECT_FUNCTION", "OBJECT_ROUTINE"):
+            return
+        schemas = [""]
+        for option in node.get("options", ()):
+            element = option.get("DefElem", {})
+            if element.get("defname") == "schemas":
+                items = element.get("arg", {}).get("List", {}).get("items", ())
+                schemas = [i.get("String", {}).get("sval", "") for i in items]
+        grantees = {_role_name(r) for r in action.get("grantees", ())}
+        for schema in schemas:
+            roles = self.default_executors.setdefault(schema, set(self.default_executors[""]))
+            if action.get("is_grant"):
+                roles.update(grantees)
+            else:
+                roles.difference_update(grantees)
+        if schemas == [""]:  # a per-schema default also loses what was revoked everywhere
+            for schema, roles in self.default_executors.items():
+                if schema and not action.get("is_grant"):
+                    roles.difference_update(grantees)
 
     # -- comments, settings ----------------------------------------------------------------
     def _on_CommentStmt(self, statement: Statement) -> None:
@@ -1840,6 +1963,23 @@ def _index_elem_name(item: Json, statement: Statement) -> str | Expression:
     return statement.expression(element.get("expr")) or "<expression>"
 
 
+# What may follow REFERENCES: the table, its columns, MATCH, then the actions.
+_FK_TAIL = re.compile(
+    r'\s*(?:"[^"]*"|[\w$]+)(?:\s*\.\s*(?:"[^"]*"|[\w$]+))*\s*(?:\([^)]*\))?'
+    r"\s*(?:MATCH\s+\w+\s*)?ON\s+(?:DELETE|UPDATE)\b",
+    re.IGNORECASE,
+)
+
+
+def _fk_actions_written(statement: Statement, pk_table: Json) -> bool:
+    """Whether the REFERENCES clause at `pk_table` says ON DELETE or ON UPDATE (the parse
+    tree cannot tell an omitted action from NO ACTION)."""
+    offset = statement.offset_of(pk_table)
+    if offset is None:
+        return True  # nothing to read: do not claim the actions are missing
+    return _FK_TAIL.match(statement.source.text, offset) is not None
+
+
 def _role_name(node: Json) -> str:
     role = node.get("RoleSpec", {})
     if role.get("rolename"):
@@ -1978,12 +2118,6 @@ _WORD = re.compile(r"[a-z_][a-z0-9_]*")
 def _mentions_extension_object(text: str) -> bool:
     """A quick test (one C pass over the text) before walking a statement's tree."""
     return not _EXTENSION_OBJECTS.keys().isdisjoint(_WORD.findall(text.lower()))
-
-
-# Extensions a platform installs before any migration runs.
-_PREINSTALLED = {
-    "supabase": frozenset({"uuid-ossp", "pgcrypto", "pg_graphql", "pgjwt", "pg_stat_statements"}),
-}
 
 
 def _extension_names(node: Any) -> Iterator[tuple[str, bool]]:

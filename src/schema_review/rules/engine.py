@@ -169,7 +169,7 @@ def _run_rule(
     do not match."""
     compiled = rule.compiled
     assert compiled is not None
-    names = variables(**context)
+    names = variables(options=rule.options, **context)
     key = subject_name(rule.target)
     matches = compiled.matches
     for subject in subjects:
@@ -192,7 +192,7 @@ def _check_migration(
 ) -> None:
     compiled = rule.compiled
     assert compiled is not None
-    names = variables(migration=migration, obj=migration, **context)
+    names = variables(migration=migration, obj=migration, options=rule.options, **context)
     try:
         if not compiled.matches(names):
             return
@@ -215,7 +215,9 @@ def _check(
 ) -> None:
     compiled = rule.compiled
     assert compiled is not None
-    names = variables(**{subject_name(rule.target): subject, "obj": subject, **context})
+    names = variables(
+        **{subject_name(rule.target): subject, "obj": subject, "options": rule.options, **context}
+    )
     try:
         if not compiled.matches(names):
             return

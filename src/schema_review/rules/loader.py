@@ -26,10 +26,20 @@ TARGETS = ("statement", "history", "migration", *FINAL_KINDS, *BUILTIN_TARGETS)
 
 _ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _REQUIRED = ("id", "title", "severity", "category", "target", "message", "why", "examples")
-_OPTIONAL = ("kinds", "when", "fix", "enabled", "object", "references", "notes", "dialects")
+_OPTIONAL = (
+    "kinds",
+    "when",
+    "fix",
+    "enabled",
+    "object",
+    "references",
+    "notes",
+    "dialects",
+    "options",
+)
 DIALECTS = ("postgres",)
 # What a rule's examples may set: the profile they are linted with (both bad and good).
-_EXAMPLE_PROFILE_KEYS = frozenset({"pg_version", "runner"})
+_EXAMPLE_PROFILE_KEYS = frozenset({"pg_version", "runner", "platform"})
 _KNOWN = frozenset(_REQUIRED + _OPTIONAL)
 
 
@@ -58,6 +68,11 @@ class Rule:
     dialects: tuple[str, ...] = DIALECTS
     # The profile the examples are linted with (`pg_version`, `runner`), when not the default.
     example_profile: tuple[tuple[str, Any], ...] = ()
+    # Settings a team may change (name lists, patterns): defaults here, values from the
+    # configuration's `options`. Rule expressions read them as `options`.
+    options: dict[str, Any] = field(default_factory=dict, compare=False)
+    # The options the examples are linted with, when not the defaults.
+    example_options: dict[str, Any] = field(default_factory=dict, compare=False)
     compiled: CompiledRule | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -177,7 +192,7 @@ def _build(path: Path, index: int, entry: Any) -> Rule:
         not isinstance(examples, dict)
         or not isinstance(examples.get("bad"), str)
         or not isinstance(examples.get("good"), str)
-        or set(examples) - {"bad", "good", "profile", "base"}
+        or set(examples) - {"bad", "good", "profile", "base", "options"}
         or not isinstance(examples.get("base", ""), str)
     ):
         raise RuleError(
@@ -186,7 +201,15 @@ def _build(path: Path, index: int, entry: Any) -> Rule:
         )
     profile = examples.get("profile", {})
     if not isinstance(profile, dict) or set(profile) - _EXAMPLE_PROFILE_KEYS:
-        raise RuleError(f"{label}: examples 'profile' may set only pg_version and runner")
+        raise RuleError(
+            f"{label}: examples 'profile' may set only {', '.join(sorted(_EXAMPLE_PROFILE_KEYS))}"
+        )
+    options = entry.get("options", {})
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise RuleError(f"{label}: 'options' must map option names to default values")
+    example_options = examples.get("options", {})
+    if not isinstance(example_options, dict) or set(example_options) - set(options):
+        raise RuleError(f"{label}: examples 'options' may set only the rule's own options")
     dialects = entry.get("dialects", list(DIALECTS))
     if not isinstance(dialects, list) or not all(d in DIALECTS for d in dialects):
         raise RuleError(f"{label}: 'dialects' must be a list of {', '.join(DIALECTS)}")
@@ -225,5 +248,7 @@ def _build(path: Path, index: int, entry: Any) -> Rule:
         notes=entry.get("notes"),
         dialects=tuple(dialects),
         example_profile=tuple(sorted(profile.items())),
+        options=dict(options),
+        example_options=dict(example_options),
         compiled=compiled,
     )

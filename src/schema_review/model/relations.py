@@ -1,0 +1,132 @@
+"""Facts that relate objects across the final schema: a foreign key and the table it
+references, the tables a delete cascades into, the key types the tables agree on.
+
+Rules reach them through `SchemaModel` methods; each takes the model's tables as they
+are after the replay.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+from schema_review.model.objects import Constraint, Table, TypeName
+
+Tables = Mapping[tuple[str, str], Table]
+
+
+def find_table(tables: Tables, qualified: str | None) -> Table | None:
+    if not qualified:
+        return None
+    schema, _, name = qualified.rpartition(".")
+    return tables.get((schema or "public", name))
+
+
+# A serial column is an integer column with a sequence behind it.
+_SERIAL_BASE = {
+    "serial": "int4",
+    "serial4": "int4",
+    "bigserial": "int8",
+    "serial8": "int8",
+    "smallserial": "int2",
+    "serial2": "int2",
+}
+
+
+def _comparable(type_name: TypeName) -> tuple[str, tuple[str, ...], bool]:
+    base = _SERIAL_BASE.get(type_name.name, type_name.name)
+    modifiers = type_name.modifiers
+    if base in ("varchar", "text") and not modifiers:
+        base = "text"  # an unbounded varchar and text hold the same values
+    return base, modifiers, type_name.array
+
+
+def fk_type_mismatches(tables: Tables, fk: Constraint) -> list[str]:
+    """`user_id integer, users.id bigint` for each column pair whose types differ."""
+    parent = find_table(tables, fk.ref_table)
+    if parent is None or len(fk.columns) != len(fk.ref_columns):
+        return []
+    found = []
+    for name, ref_name in zip(fk.columns, fk.ref_columns, strict=True):
+        column = fk.table.columns.get(name)
+        referenced = parent.columns.get(ref_name)
+        if column is None or referenced is None:
+            continue
+        if _comparable(column.type) != _comparable(referenced.type):
+            found.append(f"{name} {column.type}, {parent.name}.{ref_name} {referenced.type}")
+    return found
+
+
+def referencing(tables: Tables) -> dict[str, list[Constraint]]:
+    """Live foreign keys by the qualified name of the table they reference."""
+    found: dict[str, list[Constraint]] = {}
+    for table in tables.values():
+        if table.external:
+            continue
+        for fk in table.foreign_keys:
+            ref = find_table(tables, fk.ref_table)
+            key = ref.qualified_name if ref is not None else str(fk.ref_table)
+            found.setdefault(key, []).append(fk)
+    return found
+
+
+def cascade_blockers(tables: Tables, fk: Constraint) -> list[Constraint]:
+    """Foreign keys that make a delete of `fk`'s parent fail although `fk` cascades.
+
+    Deleting a parent row deletes the child rows (ON DELETE CASCADE); a child row that is
+    itself referenced by a NO ACTION or RESTRICT foreign key from a table the delete does not
+    also reach stops the whole delete. Self-references and tables the same delete cascades
+    into are left out: their referencing rows go in the same statement.
+    """
+    if fk.on_delete != "CASCADE":
+        return []
+    by_parent = referencing(tables)
+    parent = find_table(tables, fk.ref_table)
+    start = parent.qualified_name if parent is not None else str(fk.ref_table)
+    # Every table a delete of the parent reaches through CASCADE (and SET NULL: not deleted).
+    reached = {start}
+    pending = [start]
+    while pending:
+        current = pending.pop()
+        for child_fk in by_parent.get(current, ()):
+            name = child_fk.table.qualified_name
+            if child_fk.on_delete == "CASCADE" and name not in reached:
+                reached.add(name)
+                pending.append(name)
+    child = fk.table.qualified_name
+    return [
+        other
+        for other in by_parent.get(child, ())
+        if other.on_delete in ("NO ACTION", "RESTRICT")
+        and other.table.qualified_name not in reached
+        and other.table is not fk.table
+    ]
+
+
+def primary_key_type(table: Table) -> str | None:
+    """The type of a single-column primary key, in the family it belongs to."""
+    key = table.primary_key
+    if key is None or len(key.columns) != 1:
+        return None
+    column = table.columns.get(key.columns[0])
+    if column is None:
+        return None
+    base = _SERIAL_BASE.get(column.type.name)
+    return str(TypeName(base) if base else column.type)
+
+
+def primary_key_majority(tables: Tables) -> tuple[str, int, int]:
+    """(the most common single-column primary key type, tables using it, tables counted)."""
+    counted = Counter(
+        t
+        for t in (
+            primary_key_type(table)
+            for table in tables.values()
+            if not table.external and not table.partition_of
+        )
+        if t is not None
+    )
+    if not counted:
+        return "", 0, 0
+    (common, count), *_ = sorted(counted.items(), key=lambda item: (-item[1], item[0]))
+    return common, count, sum(counted.values())
