@@ -14,6 +14,7 @@ from functools import cache
 from itertools import pairwise
 from typing import ClassVar, Self
 
+from schema_review.model.plpgsql import BodyFacts, analyze_plpgsql
 from schema_review.parse import (
     RESERVED_WORDS,
     Expression,
@@ -82,6 +83,31 @@ INSERT_TIME_FUNCTIONS = frozenset(
 # Words of a column that records when its row was created (not when it last changed).
 CREATION_WORDS = frozenset(
     {"created", "create", "creation", "inserted", "insert", "added", "registered", "recorded"}
+)
+
+# Functions a row level security policy calls to learn who is asking: each call outside a
+# scalar subquery runs once per row.
+SESSION_FUNCTIONS = frozenset(
+    {
+        "auth.uid",
+        "auth.jwt",
+        "auth.role",
+        "auth.email",
+        "current_setting",
+        "pg_catalog.current_setting",
+    }
+)
+
+# The facts of a body that is not PL/pgSQL: nothing to say.
+NO_FACTS = BodyFacts(
+    parsed=False,
+    if_chains_without_else=(),
+    write_then_reraise=(),
+    updates=(),
+    inserts=(),
+    unsafe_executes=(),
+    sets_new_columns=(),
+    returns_new=False,
 )
 
 SOFT_DELETE_COLUMNS = frozenset({"deleted_at", "archived_at", "removed_at", "deleted"})
@@ -309,6 +335,14 @@ class Column(SchemaObject):
             for item in walk_dicts(self.default.node)
         )
         return clock and names <= INSERT_TIME_FUNCTIONS | {"timezone"}
+
+    @property
+    def in_list_check(self) -> Constraint | None:
+        """A CHECK of this column alone that lists its values (status IN ('a', 'b'))."""
+        for check in self.table.checks:
+            if check.in_list_size and check.referenced_columns == {self.name}:
+                return check
+        return None
 
     @property
     def gin_indexed(self) -> bool:
@@ -597,6 +631,52 @@ class Policy(SchemaObject):
     roles_given: bool = True  # False: CREATE POLICY without TO (every role, anon included)
 
     @property
+    def expressions(self) -> list[Expression]:
+        return [e for e in (self.using, self.with_check) if e is not None]
+
+    @property
+    def per_row_calls(self) -> list[str]:
+        """Session functions (auth.uid(), current_setting()) called outside a subquery: the
+        planner cannot hoist them, so they run for every row the policy filters."""
+        found: list[str] = []
+        for expression in self.expressions:
+            stack: list[object] = [expression.node]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, list):
+                    stack.extend(item)
+                elif isinstance(item, dict):
+                    if "SubLink" in item:
+                        continue  # (SELECT auth.uid()) is evaluated once, as an init plan
+                    call = item.get("FuncCall")
+                    if call is not None:
+                        name = ".".join(
+                            n.get("String", {}).get("sval", "") for n in call.get("funcname", ())
+                        )
+                        if name in SESSION_FUNCTIONS and f"{name}()" not in found:
+                            found.append(f"{name}()")
+                    stack.extend(item.values())
+        return found
+
+    def applies_to(self, role: str) -> bool:
+        """Whether the policy applies to `role` (a policy for PUBLIC applies to every role)."""
+        return role in self.roles or "public" in self.roles or not self.roles
+
+    @property
+    def allows_everything(self) -> bool:
+        """USING (true) and no WITH CHECK limit: every row, for whom it applies to."""
+        return all(
+            e.kind == "A_Const" and e.node["A_Const"].get("boolval", {}).get("boolval") is True
+            for e in self.expressions
+        ) and (self.using is not None or self.command == "insert")
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        return (
+            ("select", "insert", "update", "delete") if self.command == "all" else (self.command,)
+        )
+
+    @property
     def qualified_name(self) -> str:
         return f"{self.table.qualified_name}.{self.name}"
 
@@ -729,6 +809,62 @@ class Table(SchemaObject):
         ]
         return [f"{a.name} / {b.name}" for a, b in pairwise(stamps)]
 
+    def naming_violations(self, conventions: dict[str, str]) -> list[str]:
+        """`index users_email (expected users_email_idx)` for each name of the table that does
+        not follow the team's convention for its kind.
+
+        A convention is a regular expression (starting with ^) or a template of {table},
+        {columns} (the object's columns joined by _) and {column} (its first column), cut to
+        63 bytes as PostgreSQL cuts names.
+        """
+        found: list[str] = []
+
+        def check(kind: str, name: str, columns: list[str]) -> None:
+            rule = conventions.get(kind)
+            if not rule:
+                return
+            if rule.startswith("^"):
+                if re.search(rule, name) is None:
+                    found.append(f"{kind.replace('_', ' ')} {name} (expected to match {rule})")
+                return
+            expected = rule.format(
+                table=self.name,
+                columns="_".join(columns),
+                column=columns[0] if columns else "",
+            )[:63]
+            if name != expected:
+                found.append(f"{kind.replace('_', ' ')} {name} (expected {expected})")
+
+        check("table", self.name, [])
+        for column in self.columns:
+            check("column", column, [column])
+        for constraint in self.constraints.values():
+            check(constraint.type, constraint.name, constraint.columns)
+        for index in self.live_indexes:
+            if index.constraint is None:
+                names = [c if isinstance(c, str) else "expr" for c in index.columns]
+                check("unique_index" if index.unique else "index", index.name, names)
+        return found
+
+    @property
+    def overlapping_permissive_policies(self) -> list[str]:
+        """`select for authenticated: a, b`: a role and command with more than one permissive
+        policy. PostgreSQL evaluates every one of them (OR) for each row."""
+        roles: set[str] = set()
+        for policy in self.policies.values():
+            roles.update(policy.roles or ["public"])
+        found = []
+        for role in sorted(roles):
+            for command in ("select", "insert", "update", "delete"):
+                names = [
+                    p.name
+                    for p in self.policies.values()
+                    if p.permissive and command in p.commands and p.applies_to(role)
+                ]
+                if len(names) > 1:
+                    found.append(f"{command} for {role}: {', '.join(sorted(names))}")
+        return found
+
     @property
     def unordered_time_pairs(self) -> list[str]:
         """Start/end column pairs of the table that no CHECK puts in order."""
@@ -790,6 +926,7 @@ class View(SchemaObject):
     materialized: bool = False
     security_invoker: bool = False
     query: str | None = None
+    reads: list[str] = field(default_factory=list)  # qualified names of the relations it reads
 
     @property
     def qualified_name(self) -> str:
@@ -824,9 +961,39 @@ class Function(SchemaObject):
     def sql_signature(self) -> str:
         return f"{quote_ident(self.schema)}.{quote_ident(self.name)}({self.arguments})"
 
+    # The PL/pgSQL facts of the body, computed on first use (most rules never ask).
+    analysis: BodyFacts | None = field(default=None, repr=False, compare=False)
+
     @property
     def search_path(self) -> str | None:
         return self.config.get("search_path")
+
+    def file_lines(self, body_lines: tuple[int, ...]) -> list[int]:
+        """Lines of the file for lines of the body (PL/pgSQL numbers them from its start)."""
+        event = self.defined
+        if event is None or not self.body:
+            return list(body_lines)
+        statement = event.statement
+        start = statement.text.find(self.body)
+        if start < 0:
+            return list(body_lines)
+        first = statement.line + statement.text.count("\n", 0, start)
+        return [first + n - 1 for n in body_lines]
+
+    @property
+    def trigger_function(self) -> bool:
+        return (self.returns or "").lower() in ("trigger", "event_trigger")
+
+    @property
+    def body_facts(self) -> BodyFacts:
+        """What the PL/pgSQL body does, from its parse tree (empty for other languages)."""
+        if self.analysis is None:
+            event = self.defined
+            if self.language.lower() == "plpgsql" and event is not None:
+                self.analysis = analyze_plpgsql(event.statement.text)
+            else:
+                self.analysis = NO_FACTS
+        return self.analysis
 
 
 @dataclass(slots=True, eq=False)

@@ -8,9 +8,21 @@ are after the replay.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from schema_review.model.objects import Constraint, Table, TypeName
+from schema_review.model.objects import (
+    Constraint,
+    Function,
+    Policy,
+    Table,
+    Trigger,
+    TypeName,
+    View,
+)
+from schema_review.parse import walk_dicts
+
+Json = dict[str, Any]
 
 Tables = Mapping[tuple[str, str], Table]
 
@@ -130,3 +142,126 @@ def primary_key_majority(tables: Tables) -> tuple[str, int, int]:
         return "", 0, 0
     (common, count), *_ = sorted(counted.items(), key=lambda item: (-item[1], item[0]))
     return common, count, sum(counted.values())
+
+
+def correlated_subqueries(tables: Tables, policy: Policy) -> list[str]:
+    """Subqueries of a policy that read the row being checked (a column of the policy's
+    table): they run again for every row. Uncorrelated ones (`org_id IN (SELECT ...)`) run
+    once and are the recommended shape."""
+    table = policy.table
+    found: list[str] = []
+    for expression in policy.expressions:
+        for item in walk_dicts(expression.node):
+            link = item.get("SubLink")
+            if link is None:
+                continue
+            select = link.get("subselect", {}).get("SelectStmt", {})
+            inner = _from_columns(tables, select.get("fromClause", ()))
+            if inner is None:
+                continue  # an unknown table inside: cannot tell, say nothing
+            names, columns = inner
+            for ref in walk_dicts(select.get("whereClause")):
+                fields = [
+                    f.get("String", {}).get("sval")
+                    for f in ref.get("ColumnRef", {}).get("fields", ())
+                ]
+                if not fields or None in fields:
+                    continue
+                if len(fields) >= 2 and fields[-2] == table.name and table.name not in names:
+                    correlated = True
+                else:
+                    correlated = (
+                        len(fields) == 1 and fields[0] in table.columns and fields[0] not in columns
+                    )
+                if correlated:
+                    found.append(expression.sql)
+                    break
+            if found:
+                break
+    return found
+
+
+def _from_columns(tables: Tables, from_clause: Sequence[Json]) -> tuple[set[str], set[str]] | None:
+    """(names and aliases, columns) of the tables a FROM clause reads; None if one is unknown."""
+    names: set[str] = set()
+    columns: set[str] = set()
+    for item in walk_dicts(list(from_clause)):
+        rel = item.get("RangeVar")
+        if rel is None:
+            continue
+        table = tables.get((rel.get("schemaname") or "public", rel.get("relname", "")))
+        if table is None:
+            return None
+        names.add(rel.get("relname", ""))
+        alias = rel.get("alias", {}).get("Alias", {}).get("aliasname")
+        if alias:
+            names.add(alias)
+        columns.update(table.columns)
+    return (names, columns) if names else None
+
+
+def view_rls_tables(tables: Tables, view: View) -> list[str]:
+    """Tables with row level security that a view reads."""
+    return [
+        t.qualified_name
+        for t in (find_table(tables, name) for name in view.reads)
+        if t is not None and t.rls_enabled
+    ]
+
+
+Functions = Mapping[tuple[str, str, str], Function]
+
+
+def trigger_function(functions: Functions, trigger: Trigger) -> Function | None:
+    """The function a trigger runs, if the files created it."""
+    schema, _, name = trigger.function.rpartition(".")
+    candidates = [f for key, f in functions.items() if key[1] == name and key[2] == ""]
+    if schema:
+        candidates = [f for f in candidates if f.schema == schema]
+    return candidates[0] if candidates else None
+
+
+def parent_row_updates(functions: Functions, trigger: Trigger) -> list[str]:
+    """`posts via new.post_id`: a row trigger on insert that updates the row its new row
+    points at (a counter, a last_activity_at): every child insert writes the same parent row."""
+    if not trigger.for_each_row or "insert" not in trigger.events:
+        return []
+    function = trigger_function(functions, trigger)
+    if function is None:
+        return []
+    table = trigger.table
+    pointing: dict[str, set[str]] = {}  # NEW column -> names of the tables it references
+    for fk in table.foreign_keys:
+        for column in fk.columns:
+            pointing.setdefault(column.lower(), set()).add(
+                (fk.ref_table or "").rpartition(".")[2].lower()
+            )
+    found = []
+    for update in function.body_facts.updates:
+        target = update.table.rpartition(".")[2]
+        if target == table.name.lower():
+            continue
+        for ref in update.where_refs_new:
+            source, _, column = ref.partition(".")
+            if source == "new" and target in pointing.get(column, ()):
+                found.append(f"{update.table} via {ref}")
+                break
+    return found
+
+
+def maintained_columns(tables: Tables, functions: Functions) -> set[tuple[str, str]]:
+    """(table, column) pairs a BEFORE UPDATE row trigger sets (NEW.updated_at := now())."""
+    found: set[tuple[str, str]] = set()
+    for table in tables.values():
+        for trigger in table.triggers.values():
+            if trigger.timing != "before" or "update" not in trigger.events:
+                continue
+            if trigger.function.rpartition(".")[2] == "moddatetime":
+                found.update((table.qualified_name, c.lower()) for c in table.columns)
+                continue
+            function = trigger_function(functions, trigger)
+            if function is not None:
+                found.update(
+                    (table.qualified_name, c) for c in function.body_facts.sets_new_columns
+                )
+    return found

@@ -205,6 +205,26 @@ class Change:
         return type_change_rewrites(self.old_type, self.column.type, self.using)
 
     @property
+    def unqualified_name(self) -> str:
+        """The name a CREATE statement gives without a schema (`users`), or ''."""
+        node = self.statement.node
+        kind = self.statement.kind
+        if kind in ("CreateStmt", "IndexStmt", "ViewStmt", "CreateSeqStmt"):
+            key = {"CreateStmt": "relation", "IndexStmt": "relation", "ViewStmt": "view"}
+            relation = node.get(key.get(kind, "sequence"), {})
+            if relation and not relation.get("schemaname"):
+                return str(relation.get("relname", ""))
+        elif kind in ("CreateFunctionStmt", "CompositeTypeStmt", "CreateEnumStmt"):
+            names = node_name(node.get("funcname") or node.get("typeName"))
+            if kind == "CompositeTypeStmt":
+                names = [v for v in (node.get("typevar", {}).get("relname"),) if v]
+                if node.get("typevar", {}).get("schemaname"):
+                    return ""
+            if len(names) == 1:
+                return names[0]
+        return ""
+
+    @property
     def long_identifier(self) -> str:
         """A name in the statement over 63 bytes: PostgreSQL silently truncates it."""
         return long_identifier(self.statement.text)
@@ -236,6 +256,37 @@ class SchemaModel:
 
     def cascade_blockers(self, fk: Constraint) -> list[Constraint]:
         return relations.cascade_blockers(self.tables, fk)
+
+    def correlated_subqueries(self, policy: Policy) -> list[str]:
+        return relations.correlated_subqueries(self.tables, policy)
+
+    def view_rls_tables(self, view: View) -> list[str]:
+        return relations.view_rls_tables(self.tables, view)
+
+    def trigger_function(self, trigger: Trigger) -> Function | None:
+        return relations.trigger_function(self.functions, trigger)
+
+    def parent_row_updates(self, trigger: Trigger) -> list[str]:
+        return relations.parent_row_updates(self.functions, trigger)
+
+    def unmaintained_columns(self, table: Table, names: list[str]) -> list[str]:
+        """Columns of `table` among `names` that no trigger keeps current, when the schema
+        keeps such columns current with triggers elsewhere (so the convention is triggers)."""
+        if "maintained" not in self.computed:
+            self.computed["maintained"] = relations.maintained_columns(self.tables, self.functions)
+        maintained: set[tuple[str, str]] = self.computed["maintained"]
+        wanted = {n.lower() for n in names}
+        if not any(column in wanted for _, column in maintained):
+            return []
+        return [
+            c
+            for c in table.columns
+            if c.lower() in wanted and (table.qualified_name, c.lower()) not in maintained
+        ]
+
+    def enum_type(self, column: Column) -> EnumType | None:
+        """The enum type a column is declared with, if the files created it."""
+        return self.types.get((column.type.schema or "public", column.type.name))
 
     def referenced_table(self, fk: Constraint) -> Table | None:
         return relations.find_table(self.tables, fk.ref_table)
@@ -817,6 +868,9 @@ class _Replayer:
     def _on_AlterTableStmt(self, statement: Statement) -> None:
         node = statement.node
         objtype = node.get("objtype", "OBJECT_TABLE")
+        if objtype == "OBJECT_VIEW":
+            self.alter_view(statement)
+            return
         if objtype not in ("OBJECT_TABLE", "OBJECT_FOREIGN_TABLE"):
             return
         relation = node["relation"]
@@ -1470,13 +1524,16 @@ class _Replayer:
             for o in node.get("options", ())
         }
         replace = bool(node.get("replace"))
+        invoker = options.get("security_invoker")
         self.define_view(
             statement,
             schema,
             name,
             replace,
             materialized=False,
-            security_invoker="security_invoker" in options,
+            security_invoker="security_invoker" in options
+            and str(_const_text(invoker) if invoker else "true").lower()
+            in ("true", "on", "1", "yes"),
         )
 
     def _on_CreateTableAsStmt(self, statement: Statement) -> None:
@@ -1518,7 +1575,17 @@ class _Replayer:
     ) -> None:
         existing = self.model.views.get((schema, name))
         view = View(
-            name, schema=schema, materialized=materialized, security_invoker=security_invoker
+            name,
+            schema=schema,
+            materialized=materialized,
+            security_invoker=security_invoker,
+            reads=sorted(
+                {
+                    ".".join(self.range_var(item["RangeVar"]))
+                    for item in walk_dicts(statement.node.get("query"))
+                    if "RangeVar" in item
+                }
+            ),
         )
         if existing is not None and (replace or if_not_exists):
             view.history = existing.history
@@ -1534,6 +1601,25 @@ class _Replayer:
             guarded=replace or if_not_exists,
             if_not_exists=if_not_exists,
         )
+
+    def alter_view(self, statement: Statement) -> None:
+        """ALTER VIEW ... SET / RESET (security_invoker)."""
+        view = self.model.views.get(self.range_var(statement.node["relation"]))
+        if view is None:
+            return
+        for item in statement.node.get("cmds", ()):
+            command = item.get("AlterTableCmd", {})
+            subtype = command.get("subtype")
+            if subtype not in ("AT_SetRelOptions", "AT_ResetRelOptions"):
+                continue
+            for option in command.get("def", {}).get("List", {}).get("items", ()):
+                element = option.get("DefElem", {})
+                if element.get("defname") == "security_invoker":
+                    value = _const_text(element.get("arg")) if element.get("arg") else "true"
+                    view.security_invoker = subtype == "AT_SetRelOptions" and str(
+                        value
+                    ).lower() in ("true", "on", "1", "yes")
+        view.record("altered", statement)
 
     def _on_CreateSchemaStmt(self, statement: Statement) -> None:
         name = statement.node.get("schemaname", "")
@@ -1655,18 +1741,49 @@ class _Replayer:
             bool(node.get("replace"))
             or ("trigger", f"{table.qualified_name}.{name}") in self.dropped_if_exists
         )
+        events = int(node.get("events", 0))
+        timing = int(node.get("timing", 0))
         trigger = Trigger(
             name,
             table=table,
             function=".".join(node_name(node.get("funcname"))),
             for_each_row=bool(node.get("row")),
+            # pg_trigger's tgtype bits: 2 BEFORE, 64 INSTEAD OF (neither: AFTER); events 4
+            # INSERT, 8 DELETE, 16 UPDATE, 32 TRUNCATE.
+            timing="before" if timing & 2 else "instead of" if timing & 64 else "after",
+            events=[e for bit, e in _TRIGGER_EVENTS if events & bit],
         )
+        missing = self.missing_trigger_function(trigger.function)
         old = table.triggers.get(name)
         if old is not None:
             self.died(old, statement, "replaced")
         table.triggers[name] = trigger
         self.born(trigger, statement)
-        self.change("create_trigger", statement, table=table, object=trigger, guarded=guarded)
+        self.change(
+            "create_trigger",
+            statement,
+            table=table,
+            object=trigger,
+            guarded=guarded,
+            detail=missing,
+        )
+
+    def missing_trigger_function(self, qualified: str) -> str:
+        """The trigger's function when no statement before created it (and neither PostgreSQL
+        nor an installed extension provides it), or ''."""
+        schema, _, name = qualified.rpartition(".")
+        if name.lower() in _BUILTIN_TRIGGER_FUNCTIONS:
+            return ""
+        if schema and schema not in self.model.schemas and schema != "public":
+            return ""  # a schema the files never created: its functions come from elsewhere
+        if name == "moddatetime" and "moddatetime" in self.model.extensions:
+            return ""
+        wanted = (schema or self.search_path, name)
+        if any(key[:2] == wanted for key in self.model.functions):
+            return ""
+        if not schema and any(key[1] == name for key in self.model.functions):
+            return ""  # created in another schema of the search_path
+        return qualified
 
     def _on_CreatePolicyStmt(self, statement: Statement) -> None:
         node = statement.node
@@ -1978,6 +2095,20 @@ def _fk_actions_written(statement: Statement, pk_table: Json) -> bool:
     if offset is None:
         return True  # nothing to read: do not claim the actions are missing
     return _FK_TAIL.match(statement.source.text, offset) is not None
+
+
+_TRIGGER_EVENTS = ((4, "insert"), (8, "delete"), (16, "update"), (32, "truncate"))
+
+# Trigger functions PostgreSQL itself (or contrib modules loaded without CREATE EXTENSION)
+# provides.
+_BUILTIN_TRIGGER_FUNCTIONS = frozenset(
+    {
+        "suppress_redundant_updates_trigger",
+        "tsvector_update_trigger",
+        "tsvector_update_trigger_column",
+        "lo_manage",
+    }
+)
 
 
 def _role_name(node: Json) -> str:

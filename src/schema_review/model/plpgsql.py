@@ -1,0 +1,672 @@
+"""Facts about a PL/pgSQL function body, read from its parse tree.
+
+The body is parsed by PostgreSQL's own PL/pgSQL grammar (`pglast.parser.parse_plpgsql_json`)
+and every SQL statement or expression it embeds by the SQL grammar (`parse_sql_json`). A
+regular expression over the body text cannot tell a comment or a string literal from code, an
+`ELSE` of an `IF` from one of a `CASE`, or which handler a `RAISE` belongs to; the tree can.
+Where the PL/pgSQL tree leaves something out (it does not record which variable a bare
+`RETURN NEW` returns), the body is read with PostgreSQL's lexer (`pglast.parser.scan`), still
+never with a pattern over raw text.
+
+`analyze_plpgsql` never raises: anything the parser rejects or does not know gives
+`BodyFacts(parsed=False)` with every fact empty.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pglast.parser import parse_plpgsql_json, parse_sql_json, scan
+
+__all__ = ["NO_FACTS", "BodyFacts", "IfChain", "TableWrite", "analyze_plpgsql"]
+
+
+@dataclass(frozen=True, slots=True)
+class IfChain:
+    """An IF/ELSIF dispatch over one value with no ELSE: other values silently do nothing."""
+
+    line: int
+    subject: str  # the expression every branch compares with `=` / `IN`, lower-case
+    values: tuple[str, ...]  # the constants compared against, as written
+
+
+@dataclass(frozen=True, slots=True)
+class TableWrite:
+    """A static UPDATE statement of the body."""
+
+    table: str  # as written, lower-case
+    where_refs_new: tuple[str, ...]  # NEW / OLD columns in its WHERE clause, e.g. 'new.post_id'
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class BodyFacts:
+    """What the body does. Line numbers are PL/pgSQL's: line 1 is the line the body opens on."""
+
+    parsed: bool  # False when the body could not be parsed; then every fact is empty
+    if_chains_without_else: tuple[IfChain, ...]
+    # Exception handlers that INSERT/UPDATE/DELETE and then raise an error (a bare `RAISE;` or
+    # `RAISE EXCEPTION ...`), so the write is rolled back with the error. The tree does not
+    # record the line of `WHEN ... THEN`: a handler's line is that of its first statement.
+    write_then_reraise: tuple[int, ...]
+    updates: tuple[TableWrite, ...]
+    inserts: tuple[str, ...]  # tables INSERTed into, as written, lower-case
+    # EXECUTE (also FOR ... IN EXECUTE, RETURN QUERY EXECUTE, OPEN ... FOR EXECUTE) of a query
+    # concatenated (`||`, concat()) from an operand that is not a constant or quoted by
+    # quote_ident/quote_literal/quote_nullable, format() with %I/%L, or a cast to regclass; or of
+    # format() with a `%s` taking such an operand. USING parameters do not make a
+    # concatenated query safe.
+    unsafe_executes: tuple[int, ...]
+    sets_new_columns: tuple[str, ...]  # columns assigned as NEW.col := ..., lower-case
+    returns_new: bool  # the body has RETURN NEW
+
+
+NO_FACTS = BodyFacts(
+    parsed=False,
+    if_chains_without_else=(),
+    write_then_reraise=(),
+    updates=(),
+    inserts=(),
+    unsafe_executes=(),
+    sets_new_columns=(),
+    returns_new=False,
+)
+
+
+def analyze_plpgsql(create_function_sql: str) -> BodyFacts:
+    """The facts of the first PL/pgSQL function that `create_function_sql` creates."""
+    try:
+        return _Analysis(create_function_sql).run()
+    except Exception:  # parse errors, and tree shapes this module does not know
+        return NO_FACTS
+
+
+_Node = dict[str, Any]
+
+_ERROR_LEVEL = 21  # elog.h ERROR: RAISE EXCEPTION, and a bare RAISE (re-raise)
+_WRITES = ("InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt")
+# Statement kind -> the field holding its static SQL, and the field holding its dynamic query.
+_STATIC_SQL = {
+    "PLpgSQL_stmt_execsql": "sqlstmt",
+    "PLpgSQL_stmt_fors": "query",
+    "PLpgSQL_stmt_return_query": "query",
+}
+_DYNAMIC_SQL = {
+    "PLpgSQL_stmt_dynexecute": "query",
+    "PLpgSQL_stmt_dynfors": "query",
+    "PLpgSQL_stmt_return_query": "dynquery",
+    "PLpgSQL_stmt_open": "dynquery",
+}
+_QUOTING_FUNCTIONS = frozenset({"quote_ident", "quote_literal", "quote_nullable"})
+_CONCAT_FUNCTIONS = frozenset({"concat", "concat_ws"})
+# Types whose text form is a properly quoted name.
+_QUOTED_NAME_TYPES = frozenset(
+    {
+        "regclass",
+        "regcollation",
+        "regconfig",
+        "regdictionary",
+        "regnamespace",
+        "regoper",
+        "regoperator",
+        "regproc",
+        "regprocedure",
+        "regrole",
+        "regtype",
+    }
+)
+# A format() specifier: %[position$][-][width|*|*position$]type (this reads a format string, a
+# constant of the tree, not the body).
+_FORMAT_SPEC = re.compile(r"%(?:(\d+)\$)?-?(?:\d+|\*(?:(\d+)\$)?)?([sIL%])")
+
+
+class _Analysis:
+    def __init__(self, create_function_sql: str) -> None:
+        self.sql = create_function_sql
+        tree = json.loads(parse_plpgsql_json(create_function_sql))
+        function = tree[0]["PLpgSQL_function"]
+        self.datums: list[_Node] = function.get("datums", [])
+        self.action: _Node = function["action"]
+        self.static: dict[int, list[tuple[str, _Node]]] = {}
+        self.body_lines: list[str] | None = None
+
+    def run(self) -> BodyFacts:
+        chains: list[IfChain] = []
+        reraise: list[int] = []
+        updates: list[TableWrite] = []
+        inserts: list[str] = []
+        unsafe: list[int] = []
+        new_columns: list[str] = []
+        bare_returns: list[int] = []
+        returns_new = False
+        for kind, node, siblings, index in _walk([self.action]):
+            line = int(node.get("lineno", 0))
+            if kind == "PLpgSQL_stmt_if":
+                chain = self._if_chain(node, siblings, index)
+                if chain is not None:
+                    chains.append(chain)
+            elif kind == "PLpgSQL_stmt_block":
+                reraise += self._write_then_reraise(node)
+            elif kind == "PLpgSQL_stmt_assign":
+                column = self._new_field(int(node.get("varno", 0)))
+                if column is not None and column not in new_columns:
+                    new_columns.append(column)
+            elif kind == "PLpgSQL_stmt_return":
+                if "expr" in node:
+                    returns_new = returns_new or _is_new(_expression(_query(node["expr"])))
+                elif line:  # RETURN <variable>; the implicit final RETURN has no line
+                    bare_returns.append(line)
+            for write, stmt in self._writes(kind, node):
+                if write == "UpdateStmt":
+                    updates.append(_table_write(stmt, line))
+                elif write == "InsertStmt":
+                    table = _table(stmt.get("relation", {}))
+                    if table not in inserts:
+                        inserts.append(table)
+            dynamic = node.get(_DYNAMIC_SQL.get(kind, ""))
+            if dynamic is not None and _unsafe_query(_query(dynamic)):
+                unsafe.append(line)
+        if bare_returns and not returns_new:
+            returns_new = self._returns_new(bare_returns)
+        return BodyFacts(
+            parsed=True,
+            if_chains_without_else=tuple(chains),
+            write_then_reraise=tuple(sorted(set(reraise))),
+            updates=tuple(updates),
+            inserts=tuple(inserts),
+            unsafe_executes=tuple(unsafe),
+            sets_new_columns=tuple(new_columns),
+            returns_new=returns_new,
+        )
+
+    def _writes(self, kind: str, stmt: _Node) -> list[tuple[str, _Node]]:
+        """The INSERT/UPDATE/DELETE/MERGE statements in a statement's static SQL, CTEs too."""
+        expr = stmt.get(_STATIC_SQL.get(kind, ""))
+        if expr is None:
+            return []
+        key = id(expr)
+        if key not in self.static:
+            query = _query(expr)
+            lowered = query.lower()
+            # Only a statement with one of these words can write: the others are not parsed.
+            if any(word in lowered for word in ("insert", "update", "delete", "merge")):
+                parsed = json.loads(parse_sql_json(query))
+                self.static[key] = [
+                    write for s in parsed.get("stmts", []) for write in _statement_writes(s["stmt"])
+                ]
+            else:
+                self.static[key] = []
+        return self.static[key]
+
+    def _if_chain(self, node: _Node, siblings: list[Any], index: int) -> IfChain | None:
+        elsifs = [e["PLpgSQL_if_elsif"] for e in node.get("elsif_list", [])]
+        if not elsifs or node.get("else_body"):
+            return None
+        following: _Node = siblings[index + 1] if index + 1 < len(siblings) else {}
+        if "PLpgSQL_stmt_raise" in following:
+            return None  # the RAISE after the chain is its fallback
+        conditions = [_query(node["cond"]), *(_query(e["cond"]) for e in elsifs)]
+        text, expressions = _expressions(conditions)
+        found = [_comparisons(expression) for expression in expressions]
+        parts = [part for branch in found if branch is not None for part in branch]
+        if None in found or len({_key(subject) for subject, _, _ in parts}) != 1:
+            return None
+        line = int(node.get("lineno", 0))
+        following_line = next((int(f.get("lineno", 0)) for f in following.values()), 0)
+        if self._has_else(line, following_line, conditions[0]):
+            return None  # an ELSE whose only statements are NULL; (the tree drops those)
+        # A chain: its source text now, from the tokens of the conditions.
+        source, tokens = _tokens(text)
+        subject = _subject(_extent(source, tokens, _start(parts[0][0]), parts[0][1]))
+        values = [
+            _extent(source, tokens, _start(value), stop)
+            for _, _, value_nodes in parts
+            for value, stop in value_nodes
+        ]
+        return IfChain(line, subject, tuple(values))
+
+    def _write_then_reraise(self, block: _Node) -> list[int]:
+        exceptions = block.get("exceptions", {}).get("PLpgSQL_exception_block", {})
+        found: list[int] = []
+        for handler in exceptions.get("exc_list", []):
+            action = handler["PLpgSQL_exception"].get("action", [])
+            wrote = False
+            for kind, node, _, _ in _walk(action):
+                if kind == "PLpgSQL_stmt_raise" and wrote and _raises_error(node):
+                    first = next(iter(action[0].values()))
+                    found.append(int(first.get("lineno", 0)))
+                    break
+                wrote = wrote or bool(self._writes(kind, node))
+        return found
+
+    def _new_field(self, varno: int) -> str | None:
+        """The column when datum `varno` is a field of NEW."""
+        if not 0 <= varno < len(self.datums):
+            return None
+        field = self.datums[varno].get("PLpgSQL_recfield")
+        if field is None:
+            return None
+        parent = int(field.get("recparentno", 0))
+        if not 0 <= parent < len(self.datums):
+            return None
+        record = self.datums[parent].get("PLpgSQL_rec", {})
+        if str(record.get("refname", "")).lower() != "new":
+            return None
+        return str(field["fieldname"]).lower()
+
+    def _lines(self) -> list[str]:
+        """The body's lines, numbered as PL/pgSQL numbers them (by newlines, from 1)."""
+        if self.body_lines is None:
+            self.body_lines = _function_body(self.sql).split("\n")
+        return self.body_lines
+
+    def _returns_new(self, lines: list[int]) -> bool:
+        """Whether one of the `RETURN <variable>` statements on `lines` is `RETURN NEW`: the
+        PL/pgSQL tree does not say which variable, so the lexer reads the line (and the next,
+        for a RETURN broken over two lines)."""
+        body_lines = self._lines()
+        for line in lines:
+            before = len(body_lines[line - 1].encode())  # RETURN starts on the first line
+            _, tokens = _lex(body_lines, line, line + 1)
+            for i in range(len(tokens) - 2):
+                if tokens[i][0] < before and [t[2] for t in tokens[i : i + 3]] == _RETURN_NEW:
+                    return True
+        return False
+
+    def _has_else(self, line: int, following_line: int, condition: str) -> bool:
+        """Whether the IF statement with `condition` on `line` has an ELSE, read by the lexer
+        from its line to the line of the statement after it."""
+        body_lines = self._lines()
+        end = following_line if following_line >= line else len(body_lines)
+        if "else" not in "\n".join(body_lines[line - 1 : end]).lower():
+            return False  # no need to lex
+        source, tokens = _lex(body_lines, line, end)
+        words = [word for _, _, word in tokens]
+        wanted = condition.encode()
+        for i in range(len(tokens) - 1):
+            if (
+                words[i] == b"IF"
+                and _starts_statement(words, i)
+                and source.startswith(wanted, tokens[i + 1][0])
+            ):
+                return _else_follows(words, i)
+        return False
+
+
+def _raises_error(raise_stmt: _Node) -> bool:
+    """RAISE EXCEPTION, or a bare RAISE (which re-raises); not RAISE NOTICE and the like."""
+    return int(raise_stmt.get("elog_level", _ERROR_LEVEL)) >= _ERROR_LEVEL
+
+
+# -- the PL/pgSQL tree ----------------------------------------------------------------------
+
+
+def _walk(stmts: list[Any]) -> Iterator[tuple[str, _Node, list[Any], int]]:
+    """Every statement in `stmts` and, depth first, in the statements nested in it, with the
+    list it is in and its index there."""
+    for index, item in enumerate(stmts):
+        ((kind, node),) = item.items()
+        yield kind, node, stmts, index
+        for child in _statement_lists(node):
+            yield from _walk(child)
+
+
+def _statement_lists(stmt: _Node) -> Iterator[list[Any]]:
+    """The statement lists directly inside a statement (libpg_query's PL/pgSQL JSON fields):
+    a block's body and its handlers' actions, IF and CASE branches, loop bodies."""
+    for field in ("body", "then_body", "else_body", "else_stmts"):
+        if field in stmt:
+            yield stmt[field]
+    for elsif in stmt.get("elsif_list", ()):
+        yield elsif["PLpgSQL_if_elsif"].get("stmts", [])
+    for when in stmt.get("case_when_list", ()):
+        yield when["PLpgSQL_case_when"].get("stmts", [])
+    if "exceptions" in stmt:
+        for handler in stmt["exceptions"]["PLpgSQL_exception_block"].get("exc_list", []):
+            yield handler["PLpgSQL_exception"].get("action", [])
+
+
+def _query(expr: _Node) -> str:
+    return str(expr["PLpgSQL_expr"]["query"])
+
+
+def _function_body(sql: str) -> str:
+    stmt = json.loads(parse_sql_json(sql))["stmts"][0]["stmt"]["CreateFunctionStmt"]
+    for option in stmt.get("options", []):
+        element = option["DefElem"]
+        if element["defname"] == "as":
+            return str(element["arg"]["List"]["items"][0]["String"]["sval"])
+    raise ValueError("no function body")
+
+
+# -- the lexer, where the tree is silent ------------------------------------------------------
+
+
+_Token = tuple[int, int, bytes]  # start and end byte offsets, and the text in upper case
+_RETURN_NEW = [b"RETURN", b"NEW", b";"]
+# The tokens after which a statement starts (and so an IF is an IF statement, not IF EXISTS).
+_STATEMENT_STARTS = frozenset({b";", b"THEN", b"ELSE", b"LOOP", b"BEGIN", b">>"})
+
+
+def _tokens(text: str) -> tuple[bytes, list[_Token]]:
+    source = text.encode()
+    return source, [(t.start, t.end + 1, source[t.start : t.end + 1].upper()) for t in scan(text)]
+
+
+def _lex(body_lines: list[str], first: int, last: int) -> tuple[bytes, list[_Token]]:
+    """The tokens of body lines `first` to `last`; to the end of the body when those lines
+    stop inside a string or a comment."""
+    try:
+        return _tokens("\n".join(body_lines[first - 1 : last]))
+    except Exception:
+        return _tokens("\n".join(body_lines[first - 1 :]))
+
+
+def _starts_statement(words: list[bytes], index: int) -> bool:
+    return index == 0 or words[index - 1] in _STATEMENT_STARTS
+
+
+def _else_follows(words: list[bytes], index: int) -> bool:
+    """Whether the IF statement at `index` has an ELSE: an ELSE before its END IF that is not
+    inside an IF, CASE or block nested in it."""
+    depth = 0
+    i = index + 1
+    while i < len(words):
+        word = words[i]
+        following = words[i + 1] if i + 1 < len(words) else b""
+        if word == b"END":
+            if following == b"LOOP":
+                i += 2
+                continue
+            if depth == 0:
+                return False  # its END IF
+            depth -= 1
+            i += 2 if following in (b"IF", b"CASE") else 1
+            continue
+        if (word == b"IF" and _starts_statement(words, i)) or word in (b"CASE", b"BEGIN"):
+            depth += 1
+        elif word == b"ELSE" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
+# -- embedded SQL ---------------------------------------------------------------------------
+
+
+def _nodes(value: Any) -> Iterator[tuple[str, _Node]]:
+    """Every (kind, node) of an SQL parse tree."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                if isinstance(sub, dict):
+                    if key[:1].isupper():
+                        yield key, sub
+                    stack.append(sub)
+                elif isinstance(sub, list):
+                    stack.extend(reversed(sub))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+
+
+def _statement_writes(stmt: _Node) -> Iterator[tuple[str, _Node]]:
+    """The writes of an SQL statement: itself, and the data-modifying statements of its WITH
+    (PostgreSQL allows them only in the top-level WITH)."""
+    ((kind, node),) = stmt.items()
+    if kind in _WRITES:
+        yield kind, node
+    for cte in node.get("withClause", {}).get("ctes", []):
+        yield from _statement_writes(cte["CommonTableExpr"]["ctequery"])
+
+
+def _expression(query: str) -> _Node:
+    """The parse tree of a PL/pgSQL expression."""
+    return _expressions([query])[1][0]
+
+
+def _expressions(queries: list[str]) -> tuple[str, list[_Node]]:
+    """The parse trees of PL/pgSQL expressions, parsed together as `SELECT <expression>;`
+    statements, and the text that was parsed."""
+    text = "\n;\n".join("SELECT " + query for query in queries)
+    stmts = json.loads(parse_sql_json(text))["stmts"]
+    if len(stmts) != len(queries):
+        raise ValueError("an expression is not one expression")
+    return text, [dict(s["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]["val"]) for s in stmts]
+
+
+def _table(relation: _Node) -> str:
+    names = (relation.get("catalogname"), relation.get("schemaname"), relation.get("relname"))
+    return ".".join(str(name).lower() for name in names if name)
+
+
+def _table_write(update: _Node, line: int) -> TableWrite:
+    refs: list[str] = []
+    for kind, node in _nodes(update.get("whereClause", {})):
+        if kind != "ColumnRef":
+            continue
+        fields = [f["String"]["sval"].lower() for f in node["fields"] if "String" in f]
+        if len(fields) >= 2 and len(fields) == len(node["fields"]) and fields[0] in {"new", "old"}:
+            ref = ".".join(fields)
+            if ref not in refs:
+                refs.append(ref)
+    return TableWrite(_table(update.get("relation", {})), tuple(refs), line)
+
+
+def _is_new(expr: _Node) -> bool:
+    fields = expr.get("ColumnRef", {}).get("fields", [])
+    return len(fields) == 1 and fields[0].get("String", {}).get("sval", "").lower() == "new"
+
+
+def _operator(expr: _Node) -> str:
+    names = expr.get("name", [])
+    return str(names[-1]["String"]["sval"]) if names else ""
+
+
+def _function_name(call: _Node) -> str:
+    return str(call["funcname"][-1]["String"]["sval"]).lower()
+
+
+def _type_name(cast: _Node) -> str:
+    return str(cast["typeName"]["names"][-1]["String"]["sval"]).lower()
+
+
+def _is_constant(expr: _Node) -> bool:
+    if "A_Const" in expr:
+        return True
+    cast = expr.get("TypeCast")
+    return cast is not None and _is_constant(cast["arg"])
+
+
+# -- IF chains ------------------------------------------------------------------------------
+
+
+# (subject, where its source ends at the latest, [(value, where its source ends at the latest)])
+_Comparison = tuple[_Node, int, list[tuple[_Node, int]]]
+
+
+def _comparisons(expr: _Node) -> list[_Comparison] | None:
+    """The parts of `X = const`, `X IN (consts)`, or an OR of those; None for any other
+    condition. A source end is the operator for a left side, else the end of the text: the
+    source is cut earlier at a `,`, an unopened `)`, or an AND/OR."""
+    boolean = expr.get("BoolExpr")
+    if boolean is not None:
+        if boolean.get("boolop") != "OR_EXPR":
+            return None
+        found: list[_Comparison] = []
+        for arg in boolean["args"]:
+            branch = _comparisons(arg)
+            if branch is None:
+                return None
+            found += branch
+        return found
+    compare = expr.get("A_Expr")
+    if compare is None or _operator(compare) != "=":
+        return None
+    where = int(compare.get("location", -1))
+    left, right = compare.get("lexpr", {}), compare.get("rexpr", {})
+    end = 1 << 30
+    if compare.get("kind") == "AEXPR_IN":
+        items = right.get("List", {}).get("items", [])
+        if not items or _is_constant(left) or not all(_is_constant(i) for i in items):
+            return None
+        return [(left, where, [(item, end) for item in items])]
+    if compare.get("kind") != "AEXPR_OP":
+        return None
+    if _is_constant(right) and not _is_constant(left):
+        return [(left, where, [(right, end)])]
+    if _is_constant(left) and not _is_constant(right):
+        return [(right, end, [(left, where)])]
+    return None
+
+
+def _key(expr: _Node) -> str:
+    """The expression without source locations: equal for the same expression written twice."""
+    return repr(_without_locations(expr))
+
+
+def _without_locations(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_locations(v) for k, v in value.items() if k != "location"}
+    if isinstance(value, list):
+        return [_without_locations(v) for v in value]
+    return value
+
+
+def _start(expr: Any) -> int:
+    """Where an expression starts: the smallest location in it (a cast's is at its `::`)."""
+    start = 1 << 30
+    if isinstance(expr, dict):
+        for key, value in expr.items():
+            if key == "location":
+                if 0 <= value < start:
+                    start = value
+            elif isinstance(value, dict | list):
+                start = min(start, _start(value))
+    elif isinstance(expr, list):
+        for item in expr:
+            start = min(start, _start(item))
+    return start
+
+
+def _extent(text: bytes, tokens: list[_Token], start: int, stop: int) -> str:
+    """The source of the expression starting at `start`: its tokens up to a `,` or an unopened
+    `)` or `]`, an AND/OR, or `stop` (the operator when the expression is its left side)."""
+    depth = 0
+    end = start
+    for first, last, token in tokens:
+        if first < start:
+            continue
+        if first >= stop:
+            break
+        if depth == 0 and token in {b",", b")", b"]", b";", b"AND", b"OR"}:
+            break
+        if token in {b"(", b"["}:
+            depth += 1
+        elif token in {b")", b"]"}:
+            depth -= 1
+        end = last
+    return text[start:end].decode().strip()
+
+
+def _subject(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+# -- dynamic SQL ----------------------------------------------------------------------------
+
+
+def _unsafe_query(query: str) -> bool:
+    """Whether the query an EXECUTE runs is built from an operand nothing quotes."""
+    lowered = query.lower()
+    # Only an expression with one of these builds text: the others are not parsed.
+    if not any(word in lowered for word in ("||", "concat", "format")):
+        return False
+    return _unsafe_text(_expression(query))
+
+
+def _unsafe_text(expr: _Node) -> bool:
+    if "TypeCast" in expr:
+        return _unsafe_text(expr["TypeCast"]["arg"])
+    if "CoalesceExpr" in expr:
+        return any(_unsafe_text(arg) for arg in expr["CoalesceExpr"]["args"])
+    if "CaseExpr" in expr:
+        return any(_unsafe_text(result) for result in _case_results(expr["CaseExpr"]))
+    if _builds_text(expr):
+        return not _safe_operand(expr)
+    return False  # a constant, or a variable built elsewhere
+
+
+def _builds_text(expr: _Node) -> bool:
+    if "A_Expr" in expr:
+        return expr["A_Expr"].get("kind") == "AEXPR_OP" and _operator(expr["A_Expr"]) == "||"
+    if "FuncCall" in expr:
+        return _function_name(expr["FuncCall"]) in _CONCAT_FUNCTIONS | {"format"}
+    return False
+
+
+def _safe_operand(expr: _Node) -> bool:
+    """Whether a piece of a query is a constant or quoted."""
+    if "A_Const" in expr:
+        return True
+    if "TypeCast" in expr:
+        cast = expr["TypeCast"]
+        return _type_name(cast) in _QUOTED_NAME_TYPES or _safe_operand(cast["arg"])
+    if "A_Expr" in expr:
+        compare = expr["A_Expr"]
+        return _builds_text(expr) and all(
+            _safe_operand(compare[side]) for side in ("lexpr", "rexpr") if side in compare
+        )
+    if "CoalesceExpr" in expr:
+        return all(_safe_operand(arg) for arg in expr["CoalesceExpr"]["args"])
+    if "CaseExpr" in expr:
+        return all(_safe_operand(result) for result in _case_results(expr["CaseExpr"]))
+    if "FuncCall" in expr:
+        call = expr["FuncCall"]
+        name = _function_name(call)
+        if name in _QUOTING_FUNCTIONS:
+            return True
+        if call.get("func_variadic"):
+            return False
+        args = call.get("args", [])
+        if name in _CONCAT_FUNCTIONS:
+            return all(_safe_operand(arg) for arg in args)
+        if name == "format":
+            return _safe_format(args)
+    return False
+
+
+def _case_results(case: _Node) -> list[_Node]:
+    results = [when["CaseWhen"]["result"] for when in case.get("args", [])]
+    return [*results, case["defresult"]] if "defresult" in case else results
+
+
+def _safe_format(args: list[_Node]) -> bool:
+    """format() is safe when every `%s` takes a constant or quoted argument (`%I` and `%L`
+    quote theirs)."""
+    if not args:
+        return False
+    template = args[0]
+    while "TypeCast" in template:
+        template = template["TypeCast"]["arg"]
+    sval = template.get("A_Const", {}).get("sval")
+    if sval is None:
+        return False  # a template that is not a constant string cannot be checked
+    values = args[1:]
+    following = 0  # the argument an unnumbered specifier takes, 0-based among `values`
+    for match in _FORMAT_SPEC.finditer(str(sval.get("sval", ""))):
+        position, width_position, conversion = match.groups()
+        if conversion == "%":
+            continue
+        if "*" in match.group(0):  # the width is an argument too
+            following = int(width_position) if width_position else following + 1
+        index = int(position) - 1 if position else following
+        following = index + 1
+        if conversion == "s" and (index >= len(values) or not _safe_operand(values[index])):
+            return False
+    return True
