@@ -78,6 +78,7 @@ def test_rules_json_lists_every_rule_with_its_defaults() -> None:
         assert set(row) == {"id", "title", "severity", "category", "default", "dialects"} | {
             "target",
             "fix",
+            "options",
         }
         assert row["default"] is rule.enabled
         assert row["dialects"] == list(rule.dialects)

@@ -108,6 +108,60 @@ END;"""
 
 
 @pytest.mark.parametrize(
+    "chain",
+    [
+        "IF NEW.kind = 'a' THEN NEW.score := 1;\n  ELSIF NEW.kind = 'b' THEN NEW.score := 2;\n"
+        "  ELSE\n    NULL;\n  END IF;",
+        "IF NEW.kind = 'a' THEN NEW.score := 1; ELSIF NEW.kind = 'b' THEN NEW.score := 2; "
+        "ELSE NULL; END IF; NEW.done := true;",
+        "IF NEW.kind = 'a' THEN NEW.score := 1;\n  ELSIF NEW.kind = 'b' THEN NEW.score := 2;\n"
+        "  ELSE -- nothing to do\n  END IF;",
+    ],
+)
+def test_if_chain_with_an_else_of_only_null_is_not_reported(chain: str) -> None:
+    """PL/pgSQL drops NULL statements from the tree: the ELSE is read from the tokens."""
+    assert facts(f"BEGIN\n  {chain}\n  RETURN NEW;\nEND;").if_chains_without_else == ()
+
+
+def test_lines_that_do_not_lex_alone_are_read_from_the_whole_body() -> None:
+    result = facts(
+        """DECLARE
+  s text;
+BEGIN
+  IF NEW.kind = 'a' THEN s := 'x'; ELSIF NEW.kind = 'b' THEN s := 'y'; ELSE NULL; END IF;
+  s := 'a string /* over
+two lines';
+  IF s IS NULL THEN RETURN NEW; END IF;
+  NEW.note := 'another -- string
+over two lines';
+  RETURN OLD;
+END;"""
+    )
+    assert result.if_chains_without_else == ()
+    assert result.returns_new
+
+
+def test_an_else_nested_in_a_branch_is_not_the_chains() -> None:
+    result = facts(
+        """BEGIN
+  IF NEW.kind = 'a' THEN
+    IF NEW.x > 1 THEN NEW.score := 1; ELSE NULL; END IF;
+    NEW.label := CASE WHEN NEW.x > 2 THEN 'big' ELSE 'small' END;
+    CREATE TABLE IF NOT EXISTS scratch (id int);
+    BEGIN
+      PERFORM 1;
+    EXCEPTION WHEN others THEN NULL;
+    END;
+  ELSIF NEW.kind = 'b' THEN
+    CASE NEW.x WHEN 1 THEN NEW.score := 2; ELSE NULL; END CASE;
+  END IF;
+  RETURN NEW;
+END;"""
+    )
+    assert result.if_chains_without_else == (IfChain(3, "new.kind", ("'a'", "'b'")),)
+
+
+@pytest.mark.parametrize(
     "conditions",
     [
         ("NEW.kind = 'a'",),  # a plain IF: no ELSIF
@@ -120,7 +174,9 @@ END;"""
 )
 def test_if_without_a_dispatch_is_not_reported(conditions: tuple[str, ...]) -> None:
     branches = "\n  ELS".join(f"IF {cond} THEN NEW.x := 1;" for cond in conditions)
-    assert facts(f"BEGIN\n  {branches}\n  END IF;\n  RETURN NEW;\nEND;").if_chains_without_else == ()
+    assert (
+        facts(f"BEGIN\n  {branches}\n  END IF;\n  RETURN NEW;\nEND;").if_chains_without_else == ()
+    )
 
 
 def test_if_chains_are_found_in_nested_loops_cases_and_handlers() -> None:
@@ -341,7 +397,9 @@ def test_no_columns_set_on_new() -> None:
 
 def test_returns_new() -> None:
     assert facts("BEGIN\n  RETURN NEW;\nEND;").returns_new
-    assert facts("BEGIN\n  IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; RETURN\n    new;\nEND;").returns_new
+    assert facts(
+        "BEGIN\n  IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; RETURN\n    new;\nEND;"
+    ).returns_new
 
 
 @pytest.mark.parametrize(

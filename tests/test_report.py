@@ -62,13 +62,16 @@ def test_review_sections_and_numbers_agree(monkeypatch: pytest.MonkeyPatch) -> N
 def test_score_formula(lint_sql: LintSql) -> None:
     clean = build_report(
         lint_sql(
-            "CREATE TABLE IF NOT EXISTS a (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY);\n"
+            "CREATE TABLE IF NOT EXISTS a (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY);\n",
+            select=(),  # the rules on by default: off ones (conventions) need a standard
         ),
         "high",
     )
     assert clean.score == 10.0 and clean.verdict == "APPROVED"
     # One table (scale 6) and one high finding (weight 2): 10 x 6 / 8 = 7.5.
-    one_high = build_report(lint_sql("CREATE TABLE IF NOT EXISTS b (x int);\n"), "critical")
+    one_high = build_report(
+        lint_sql("CREATE TABLE IF NOT EXISTS b (x int);\n", select=()), "critical"
+    )
     assert [f["rule"] for f in one_high.findings] == ["table-missing-primary-key"]
     assert one_high.score == 7.5
     assert one_high.verdict == "APPROVED WITH FIXES"
@@ -124,7 +127,7 @@ def test_pr_comment_stays_under_the_limit_on_the_largest_project() -> None:
 
 
 def test_custom_template_file_is_sandboxed(tmp_path: Path, lint_sql: LintSql) -> None:
-    report = build_report(lint_sql("CREATE TABLE IF NOT EXISTS a (x int);\n"), "high")
+    report = build_report(lint_sql("CREATE TABLE IF NOT EXISTS a (x int);\n", select=()), "high")
     mine = tmp_path / "mine.md.jinja"
     mine.write_text("{{ report.verdict }} with {{ report.findings | length }} finding(s)\n")
     assert render_report(report, str(mine)) == "CHANGES REQUESTED with 1 finding(s)\n"

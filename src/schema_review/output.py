@@ -105,6 +105,7 @@ def rule_rows(rules: Sequence[Rule]) -> list[dict[str, Any]]:
             "dialects": list(r.dialects),
             "target": r.target,
             "fix": r.fix is not None,
+            "options": r.options,
         }
         for r in rules
     ]

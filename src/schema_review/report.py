@@ -15,7 +15,7 @@ from schema_review.findings import SEVERITY_RANK, Finding
 from schema_review.model import SchemaModel
 from schema_review.model.replay import FINAL_KINDS, HEAVY_LOCKS
 from schema_review.pipeline import LintRun
-from schema_review.rules import SEVERITIES, Rule
+from schema_review.rules import SEVERITIES, Rule, rule_applies
 
 # The weight of a finding in the score (see README, "Score").
 SEVERITY_WEIGHTS = {"critical": 4.0, "high": 2.0, "medium": 1.0, "low": 0.25, "info": 0.0}
@@ -238,6 +238,8 @@ def _strengths(run: LintRun, findings: Sequence[Finding]) -> list[str]:
     for rule in run.rules:
         if not rule.evaluated or rule.id in fired or not rule.enabled:
             continue
+        if not any(rule_applies(rule, profile) for profile in run.profiles):
+            continue  # cannot fire here (no exposed schema, an older PostgreSQL)
         count = _applicable(rule, run.models)
         if count < 3:
             continue

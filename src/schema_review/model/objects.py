@@ -14,7 +14,7 @@ from functools import cache
 from itertools import pairwise
 from typing import ClassVar, Self
 
-from schema_review.model.plpgsql import BodyFacts, analyze_plpgsql
+from schema_review.model.plpgsql import NO_FACTS, BodyFacts, analyze_plpgsql
 from schema_review.parse import (
     RESERVED_WORDS,
     Expression,
@@ -96,18 +96,6 @@ SESSION_FUNCTIONS = frozenset(
         "current_setting",
         "pg_catalog.current_setting",
     }
-)
-
-# The facts of a body that is not PL/pgSQL: nothing to say.
-NO_FACTS = BodyFacts(
-    parsed=False,
-    if_chains_without_else=(),
-    write_then_reraise=(),
-    updates=(),
-    inserts=(),
-    unsafe_executes=(),
-    sets_new_columns=(),
-    returns_new=False,
 )
 
 SOFT_DELETE_COLUMNS = frozenset({"deleted_at", "archived_at", "removed_at", "deleted"})

@@ -4,9 +4,9 @@ The body is parsed by PostgreSQL's own PL/pgSQL grammar (`pglast.parser.parse_pl
 and every SQL statement or expression it embeds by the SQL grammar (`parse_sql_json`). A
 regular expression over the body text cannot tell a comment or a string literal from code, an
 `ELSE` of an `IF` from one of a `CASE`, or which handler a `RAISE` belongs to; the tree can.
-Where the PL/pgSQL tree leaves something out (it does not record which variable a bare
-`RETURN NEW` returns), the body is read with PostgreSQL's lexer (`pglast.parser.scan`), still
-never with a pattern over raw text.
+Where the PL/pgSQL tree is silent (it does not record which variable `RETURN NEW` returns, and
+it drops `NULL;` statements, so `ELSE NULL;` looks like no ELSE), the lines the tree points at
+are read with PostgreSQL's lexer (`pglast.parser.scan`), still never with a pattern over text.
 
 `analyze_plpgsql` never raises: anything the parser rejects or does not know gives
 `BodyFacts(parsed=False)` with every fact empty.
@@ -27,7 +27,9 @@ __all__ = ["NO_FACTS", "BodyFacts", "IfChain", "TableWrite", "analyze_plpgsql"]
 
 @dataclass(frozen=True, slots=True)
 class IfChain:
-    """An IF/ELSIF dispatch over one value with no ELSE: other values silently do nothing."""
+    """An IF/ELSIF dispatch over one value (every branch `X = constant`, `X IN (constants)`,
+    or an OR of those) with no ELSE and no RAISE right after it: other values silently do
+    nothing."""
 
     line: int
     subject: str  # the expression every branch compares with `=` / `IN`, lower-case
@@ -57,9 +59,9 @@ class BodyFacts:
     inserts: tuple[str, ...]  # tables INSERTed into, as written, lower-case
     # EXECUTE (also FOR ... IN EXECUTE, RETURN QUERY EXECUTE, OPEN ... FOR EXECUTE) of a query
     # concatenated (`||`, concat()) from an operand that is not a constant or quoted by
-    # quote_ident/quote_literal/quote_nullable, format() with %I/%L, or a cast to regclass; or of
-    # format() with a `%s` taking such an operand. USING parameters do not make a
-    # concatenated query safe.
+    # quote_ident/quote_literal/quote_nullable, format() with %I/%L, or a cast to regclass (or
+    # another reg* type); or of format() with a `%s` taking such an operand. USING parameters
+    # do not make a concatenated query safe.
     unsafe_executes: tuple[int, ...]
     sets_new_columns: tuple[str, ...]  # columns assigned as NEW.col := ..., lower-case
     returns_new: bool  # the body has RETURN NEW
@@ -168,7 +170,7 @@ class _Analysis:
                     if table not in inserts:
                         inserts.append(table)
             dynamic = node.get(_DYNAMIC_SQL.get(kind, ""))
-            if dynamic is not None and _unsafe_query(_query(dynamic)):
+            if dynamic is not None and line not in unsafe and _unsafe_query(_query(dynamic)):
                 unsafe.append(line)
         if bare_returns and not returns_new:
             returns_new = self._returns_new(bare_returns)
@@ -185,7 +187,8 @@ class _Analysis:
 
     def _writes(self, kind: str, stmt: _Node) -> list[tuple[str, _Node]]:
         """The INSERT/UPDATE/DELETE/MERGE statements in a statement's static SQL, CTEs too."""
-        expr = stmt.get(_STATIC_SQL.get(kind, ""))
+        field = _STATIC_SQL.get(kind)
+        expr = stmt.get(field) if field else None
         if expr is None:
             return []
         key = id(expr)
@@ -210,6 +213,8 @@ class _Analysis:
         if "PLpgSQL_stmt_raise" in following:
             return None  # the RAISE after the chain is its fallback
         conditions = [_query(node["cond"]), *(_query(e["cond"]) for e in elsifs)]
+        if not all("=" in c or "in" in c.lower() for c in conditions):
+            return None  # no `=` or IN: no need to parse
         text, expressions = _expressions(conditions)
         found = [_comparisons(expression) for expression in expressions]
         parts = [part for branch in found if branch is not None for part in branch]
@@ -335,11 +340,12 @@ def _query(expr: _Node) -> str:
 
 
 def _function_body(sql: str) -> str:
-    stmt = json.loads(parse_sql_json(sql))["stmts"][0]["stmt"]["CreateFunctionStmt"]
-    for option in stmt.get("options", []):
-        element = option["DefElem"]
-        if element["defname"] == "as":
-            return str(element["arg"]["List"]["items"][0]["String"]["sval"])
+    """The body of the first function `sql` creates, as PL/pgSQL reads it."""
+    for stmt in json.loads(parse_sql_json(sql))["stmts"]:
+        for option in stmt["stmt"].get("CreateFunctionStmt", {}).get("options", []):
+            element = option["DefElem"]
+            if element["defname"] == "as":
+                return str(element["arg"]["List"]["items"][0]["String"]["sval"])
     raise ValueError("no function body")
 
 
@@ -358,12 +364,15 @@ def _tokens(text: str) -> tuple[bytes, list[_Token]]:
 
 
 def _lex(body_lines: list[str], first: int, last: int) -> tuple[bytes, list[_Token]]:
-    """The tokens of body lines `first` to `last`; to the end of the body when those lines
-    stop inside a string or a comment."""
+    """The text and tokens of body lines `first` to `last`. When those lines alone do not lex
+    (they start or stop inside a string or a comment), the whole body is lexed and the text and
+    tokens from line `first` on are returned."""
     try:
         return _tokens("\n".join(body_lines[first - 1 : last]))
     except Exception:
-        return _tokens("\n".join(body_lines[first - 1 :]))
+        whole, tokens = _tokens("\n".join(body_lines))
+    offset = sum(len(line.encode()) + 1 for line in body_lines[: first - 1])
+    return whole[offset:], [(a - offset, b - offset, w) for a, b, w in tokens if a >= offset]
 
 
 def _starts_statement(words: list[bytes], index: int) -> bool:
@@ -398,23 +407,6 @@ def _else_follows(words: list[bytes], index: int) -> bool:
 # -- embedded SQL ---------------------------------------------------------------------------
 
 
-def _nodes(value: Any) -> Iterator[tuple[str, _Node]]:
-    """Every (kind, node) of an SQL parse tree."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, sub in item.items():
-                if isinstance(sub, dict):
-                    if key[:1].isupper():
-                        yield key, sub
-                    stack.append(sub)
-                elif isinstance(sub, list):
-                    stack.extend(reversed(sub))
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
-
-
 def _statement_writes(stmt: _Node) -> Iterator[tuple[str, _Node]]:
     """The writes of an SQL statement: itself, and the data-modifying statements of its WITH
     (PostgreSQL allows them only in the top-level WITH)."""
@@ -447,15 +439,26 @@ def _table(relation: _Node) -> str:
 
 def _table_write(update: _Node, line: int) -> TableWrite:
     refs: list[str] = []
-    for kind, node in _nodes(update.get("whereClause", {})):
-        if kind != "ColumnRef":
-            continue
+    for node in _column_refs(update.get("whereClause", {})):
         fields = [f["String"]["sval"].lower() for f in node["fields"] if "String" in f]
         if len(fields) >= 2 and len(fields) == len(node["fields"]) and fields[0] in {"new", "old"}:
             ref = ".".join(fields)
             if ref not in refs:
                 refs.append(ref)
     return TableWrite(_table(update.get("relation", {})), tuple(refs), line)
+
+
+def _column_refs(value: Any) -> Iterator[_Node]:
+    """The ColumnRef nodes of an SQL parse tree, in order."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            if key == "ColumnRef":
+                yield sub
+            elif isinstance(sub, dict | list):
+                yield from _column_refs(sub)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _column_refs(item)
 
 
 def _is_new(expr: _Node) -> bool:

@@ -192,10 +192,9 @@ def _from_columns(tables: Tables, from_clause: Sequence[Json]) -> tuple[set[str]
         table = tables.get((rel.get("schemaname") or "public", rel.get("relname", "")))
         if table is None:
             return None
-        names.add(rel.get("relname", ""))
-        alias = rel.get("alias", {}).get("Alias", {}).get("aliasname")
-        if alias:
-            names.add(alias)
+        # An alias hides the table's own name: `team_members.x` then means the outer row.
+        alias = rel.get("alias", {}).get("aliasname")
+        names.add(alias or rel.get("relname", ""))
         columns.update(table.columns)
     return (names, columns) if names else None
 

@@ -1,6 +1,6 @@
 """Rules: load YAML rule packs and evaluate them over the replayed schema."""
 
-from schema_review.rules.engine import Hit, MigrationFacts, evaluate
+from schema_review.rules.engine import Hit, MigrationFacts, evaluate, rule_applies
 from schema_review.rules.loader import (
     SEVERITIES,
     Rule,
@@ -20,4 +20,5 @@ __all__ = [
     "evaluate",
     "load_rule_file",
     "load_rules",
+    "rule_applies",
 ]

@@ -95,7 +95,8 @@ def evaluate(
 ) -> list[Hit]:
     """Every hit of the enabled rules. A broken rule raises RuleError (configuration)."""
     hits: list[Hit] = []
-    context = {"model": model, "profile": profile or Profile()}
+    profile = profile or Profile()
+    context = {"model": model, "profile": profile}
     by_id = {rule.id: rule for rule in rules}
     parse_rule = by_id.get("parse-error")
     if parse_rule is not None:
@@ -120,7 +121,7 @@ def evaluate(
     for change in model.changes:
         changes_by_kind[change.kind].append(change)
     for rule in rules:
-        if not rule.evaluated:
+        if not rule.evaluated or not rule_applies(rule, profile):
             continue
         if rule.target == "statement":
             # `any` applies a rule to every change, in replay order.
@@ -140,6 +141,13 @@ def evaluate(
         else:
             _run_rule(rule, model.objects_of_kind(rule.target), _locate_object, context, hits)
     return hits
+
+
+def rule_applies(rule: Rule, profile: Profile) -> bool:
+    """Whether the rule can fire at all under this profile and its options (`applies`)."""
+    if rule.applicable is None:
+        return True
+    return rule.applicable.matches(variables(profile=profile, options=rule.options))
 
 
 _Location = tuple[Statement, str | None, int | None]

@@ -36,6 +36,7 @@ _OPTIONAL = (
     "notes",
     "dialects",
     "options",
+    "applies",
 )
 DIALECTS = ("postgres",)
 # What a rule's examples may set: the profile they are linted with (both bad and good).
@@ -74,6 +75,10 @@ class Rule:
     # The options the examples are linted with, when not the defaults.
     example_options: dict[str, Any] = field(default_factory=dict, compare=False)
     compiled: CompiledRule | None = field(default=None, compare=False, repr=False)
+    # `applies`: whether the rule can fire at all under a profile and options (an exposed
+    # schema, a PostgreSQL version); a rule that cannot is skipped, and no strength.
+    applies: str | None = None
+    applicable: CompiledRule | None = field(default=None, compare=False, repr=False)
 
     @property
     def evaluated(self) -> bool:
@@ -223,10 +228,14 @@ def _build(path: Path, index: int, entry: Any) -> Rule:
     if not isinstance(references, list):
         raise RuleError(f"{label}: 'references' must be a list")
     condition = str(when).lower() if isinstance(when, bool) else when
+    applies = entry.get("applies")
+    if applies is not None and not isinstance(applies, str):
+        raise RuleError(f"{label}: 'applies' must be an expression")
     try:
         compiled = compile_rule(
             target, condition, entry["message"], entry.get("fix"), entry.get("object")
         )
+        applicable = compile_rule(target, applies, "", None, None) if applies else None
     except ValueError as error:
         raise RuleError(f"{label}: {error}") from None
     return Rule(
@@ -251,4 +260,6 @@ def _build(path: Path, index: int, entry: Any) -> Rule:
         options=dict(options),
         example_options=dict(example_options),
         compiled=compiled,
+        applies=applies,
+        applicable=applicable,
     )
