@@ -306,3 +306,16 @@ def test_require_schema_qualified_and_enum_style(lint_sql: LintSql) -> None:
         sql, select=("enum-style",), rule_options={"enum-style": {"style": "enum"}}
     )
     assert [f.object for f in findings_of(enum_team, "enum-style")] == ["public.people.kind"]
+
+
+def test_generated_names_are_cut_the_way_postgresql_cuts_them() -> None:
+    from schema_review.model.objects import generated_name
+
+    assert generated_name("users", "email", "key") == "users_email_key"
+    assert generated_name("users", "", "pkey") == "users_pkey"
+    long = generated_name(
+        "in_app_agent_pending_tool_approvals", "conversation_id_project_id", "fkey"
+    )
+    # The longer part (the table) loses characters first; the label is kept.
+    assert long == "in_app_agent_pending_tool_appro_conversation_id_project_id_fkey"
+    assert len(long) == 63

@@ -109,6 +109,27 @@ FK_ACTIONS = {
 }
 
 
+# A naming template in PostgreSQL's own shape: {table}, optionally _{columns}, then _label.
+_GENERATED_NAME = re.compile(r"^\{table\}(?:_\{(?P<part>columns|column)\})?_(?P<label>\w+)$")
+
+
+def generated_name(table: str, columns: str, label: str) -> str:
+    """The name PostgreSQL generates (makeObjectName): table, columns and label joined by
+    underscores; when over 63 bytes, the longer of table and columns loses characters first."""
+    overhead = (1 if columns else 0) + (len(label) + 1 if label else 0)
+    available = 63 - overhead
+    first, second = len(table.encode()), len(columns.encode())
+    while first + second > available:
+        if first > second:
+            first -= 1
+        else:
+            second -= 1
+    name = table.encode()[:first].decode(errors="ignore")
+    if columns:
+        name += "_" + columns.encode()[:second].decode(errors="ignore")
+    return f"{name}_{label}" if label else name
+
+
 def name_words(name: str) -> tuple[str, ...]:
     """The words of a name, lower case, whether it is snake_case or camelCase."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
@@ -815,11 +836,18 @@ class Table(SchemaObject):
                 if re.search(rule, name) is None:
                     found.append(f"{kind.replace('_', ' ')} {name} (expected to match {rule})")
                 return
-            expected = rule.format(
-                table=self.name,
-                columns="_".join(columns),
-                column=columns[0] if columns else "",
-            )[:63]
+            shaped = _GENERATED_NAME.match(rule)
+            if shaped is not None:  # PostgreSQL's own shape: cut the way it cuts
+                part = "_".join(columns) if shaped["part"] == "columns" else columns[0]
+                expected = generated_name(
+                    self.name, part if shaped["part"] else "", shaped["label"]
+                )
+            else:
+                expected = rule.format(
+                    table=self.name,
+                    columns="_".join(columns),
+                    column=columns[0] if columns else "",
+                )[:63]
             if name != expected:
                 found.append(f"{kind.replace('_', ' ')} {name} (expected {expected})")
 
@@ -829,8 +857,9 @@ class Table(SchemaObject):
         for constraint in self.constraints.values():
             check(constraint.type, constraint.name, constraint.columns)
         for index in self.live_indexes:
-            if index.constraint is None:
-                names = [c if isinstance(c, str) else "expr" for c in index.columns]
+            if index.constraint is None and all(isinstance(c, str) for c in index.columns):
+                # (expression indexes are named after the expression: no template fits)
+                names = [str(c) for c in index.columns]
                 check("unique_index" if index.unique else "index", index.name, names)
         return found
 

@@ -221,30 +221,29 @@ def trigger_function(functions: Functions, trigger: Trigger) -> Function | None:
 
 
 def parent_row_updates(functions: Functions, trigger: Trigger) -> list[str]:
-    """`posts via new.post_id`: a row trigger on insert that updates the row its new row
-    points at (a counter, a last_activity_at): every child insert writes the same parent row."""
+    """`posts via new.post_id`: a row trigger on insert that updates a row picked by a
+    column of the new row that many rows share (a parent's id, a user id): every insert of
+    those rows writes the same row (a counter, a last_activity_at)."""
     if not trigger.for_each_row or "insert" not in trigger.events:
         return []
     function = trigger_function(functions, trigger)
     if function is None:
         return []
     table = trigger.table
-    pointing: dict[str, set[str]] = {}  # NEW column -> names of the tables it references
-    for fk in table.foreign_keys:
-        for column in fk.columns:
-            pointing.setdefault(column.lower(), set()).add(
-                (fk.ref_table or "").rpartition(".")[2].lower()
-            )
+    # Columns that identify the new row itself: an update keyed on them touches a row per
+    # inserted row (a 1:1 companion table), not a shared one.
+    own_keys = [
+        {c.lower() for c in constraint.columns}
+        for constraint in table.constraints.values()
+        if constraint.type in ("primary_key", "unique")
+    ]
     found = []
     for update in function.body_facts.updates:
-        target = update.table.rpartition(".")[2]
-        if target == table.name.lower():
+        if update.table.rpartition(".")[2] == table.name.lower():
             continue
-        for ref in update.where_refs_new:
-            source, _, column = ref.partition(".")
-            if source == "new" and target in pointing.get(column, ()):
-                found.append(f"{update.table} via {ref}")
-                break
+        columns = {ref.partition(".")[2] for ref in update.where_refs_new if ref.startswith("new.")}
+        if columns and not any(key <= columns for key in own_keys):
+            found.append(f"{update.table} via {', '.join(sorted('new.' + c for c in columns))}")
     return found
 
 
