@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from schema_review.model.objects import (
+    TYPE_DISPLAY,
     Constraint,
     Function,
     Policy,
@@ -34,7 +35,8 @@ def find_table(tables: Tables, qualified: str | None) -> Table | None:
     return tables.get((schema or "public", name))
 
 
-# A serial column is an integer column with a sequence behind it.
+# One name per type: a serial column is an integer column with a sequence behind it, and
+# some types reach the model under the name they were written with.
 _SERIAL_BASE = {
     "serial": "int4",
     "serial4": "int4",
@@ -42,6 +44,13 @@ _SERIAL_BASE = {
     "serial8": "int8",
     "smallserial": "int2",
     "serial2": "int2",
+    # names the replay may keep as written
+    "integer": "int4",
+    "int": "int4",
+    "bigint": "int8",
+    "smallint": "int2",
+    "character varying": "varchar",
+    "boolean": "bool",
 }
 
 
@@ -123,12 +132,13 @@ def primary_key_type(table: Table) -> str | None:
     column = table.columns.get(key.columns[0])
     if column is None:
         return None
-    base = _SERIAL_BASE.get(column.type.name)
-    return str(TypeName(base) if base else column.type)
+    base = _SERIAL_BASE.get(column.type.name, column.type.name)
+    return TYPE_DISPLAY.get(base, str(column.type))
 
 
-def primary_key_majority(tables: Tables) -> tuple[str, int, int]:
-    """(the most common single-column primary key type, tables using it, tables counted)."""
+def primary_key_majority(tables: Tables, types: Sequence[str]) -> tuple[str, int, int]:
+    """(the most common single-column primary key type among `types`, tables using it, tables
+    keyed by one of `types`)."""
     counted = Counter(
         t
         for t in (
@@ -136,7 +146,7 @@ def primary_key_majority(tables: Tables) -> tuple[str, int, int]:
             for table in tables.values()
             if not table.external and not table.partition_of
         )
-        if t is not None
+        if t is not None and t in types
     )
     if not counted:
         return "", 0, 0

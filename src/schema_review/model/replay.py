@@ -291,12 +291,12 @@ class SchemaModel:
     def referenced_table(self, fk: Constraint) -> Table | None:
         return relations.find_table(self.tables, fk.ref_table)
 
-    @property
-    def primary_key_majority(self) -> tuple[str, int, int]:
-        """(type, tables with it, tables with a one-column key) over the final schema."""
-        if "pk_majority" not in self.computed:
-            self.computed["pk_majority"] = relations.primary_key_majority(self.tables)
-        result: tuple[str, int, int] = self.computed["pk_majority"]
+    def primary_key_majority(self, types: list[str]) -> tuple[str, int, int]:
+        """(type, tables with it, tables keyed by one column of one of `types`)."""
+        key = f"pk_majority:{','.join(types)}"
+        if key not in self.computed:
+            self.computed[key] = relations.primary_key_majority(self.tables, types)
+        result: tuple[str, int, int] = self.computed[key]
         return result
 
     def primary_key_type(self, table: Table) -> str | None:
