@@ -613,6 +613,11 @@ class Index(SchemaObject):
                 names.update(column_refs(expression.node))
         return names
 
+    def columns_ending(self, words: list[str]) -> list[str]:
+        """Key columns whose name ends in one of `words` (`client_id` ends in `id`)."""
+        wanted = set(words)
+        return [c for c in self.columns if isinstance(c, str) and wanted & set(name_words(c)[-1:])]
+
     @property
     def ignores_soft_delete(self) -> bool:
         """A plain index of a soft-deleting table that also holds the deleted rows."""
