@@ -196,7 +196,7 @@ def long_identifier(text: str, limit: int = 63) -> str:
 
 
 # Bump when what the cache holds changes shape.
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: locations in characters for non-ASCII text
 
 
 Parsed = tuple[list[Statement], list[ParseProblem]]
@@ -231,7 +231,7 @@ def parse_many(sources: list[SourceFile], jobs: int = 1) -> list[Parsed]:
                 data[i] = parsed
     else:
         for i in missing:
-            data[i] = _as_data(_parse_postgres(sources[i]))
+            data[i] = _as_data(_parse_guarded(sources[i]))
     for i in missing:
         _store(paths[i], data[i])
     results: list[Parsed] = []
@@ -252,7 +252,16 @@ _PARALLEL_FROM = 64
 
 
 def _parse_text(text: str) -> _ParseData:
-    return _as_data(_parse_postgres(SourceFile("", text)))
+    return _as_data(_parse_guarded(SourceFile("", text)))
+
+
+def _parse_guarded(source: SourceFile) -> Parsed:
+    """A parse that never raises: a failure of ours is the file's problem, not the run's."""
+    try:
+        return _parse_postgres(source)
+    except Exception as error:  # pragma: no cover - a bug of ours; the other files go on
+        message = f"internal error while parsing: {type(error).__name__}: {error}"
+        return [], [ParseProblem(source, 0, message)]
 
 
 def _as_data(parsed: Parsed) -> _ParseData:
@@ -316,6 +325,9 @@ def _collect(
     # Comments before a statement start after the previous statement, or at the start of
     # this piece when the file was split after a syntax error.
     text = source.text
+    chunk = text[base:limit]
+    if not chunk.isascii():
+        _characters_for_bytes(decoded, chunk)
     for raw in decoded.get("stmts", ()):
         location = base + raw.get("stmt_location", 0)
         length = raw.get("stmt_len", 0)
@@ -329,6 +341,41 @@ def _collect(
         if trivia_start < len(text) and text[trivia_start] == ";":
             trivia_start += 1
         out.append(Statement(source, len(out), kind, node, begin, end, trivia_start, base))
+
+
+def _characters_for_bytes(decoded: dict[str, Any], chunk: str) -> None:
+    """libpg_query gives locations in bytes of UTF-8; the model counts characters."""
+    encoded = chunk.encode("utf-8", "surrogatepass")
+    char_at = [0] * (len(encoded) + 1)
+    position = 0
+    for index, character in enumerate(chunk):
+        width = len(character.encode("utf-8", "surrogatepass"))
+        for offset in range(width):
+            char_at[position + offset] = index
+        position += width
+    char_at[position] = len(chunk)
+    last = len(encoded)
+
+    def convert(value: int) -> int:
+        return char_at[min(max(value, 0), last)]
+
+    for raw in decoded.get("stmts", ()):
+        start = raw.get("stmt_location", 0)
+        length = raw.get("stmt_len", 0)
+        if length:
+            raw["stmt_len"] = convert(start + length) - convert(start)
+        if "stmt_location" in raw:
+            raw["stmt_location"] = convert(start)
+    stack: list[Any] = [raw.get("stmt") for raw in decoded.get("stmts", ())]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            location = item.get("location")
+            if isinstance(location, int) and location >= 0:
+                item["location"] = convert(location)
+            stack.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, dict | list))
 
 
 def _parse_piecewise(
