@@ -21,7 +21,7 @@ from schema_review.model.objects import (
     TypeName,
     View,
 )
-from schema_review.parse import walk_dicts
+from schema_review.parse import Expression, walk_dicts
 
 Json = dict[str, Any]
 
@@ -184,7 +184,8 @@ def correlated_subqueries(tables: Tables, policy: Policy) -> list[str]:
                         len(fields) == 1 and fields[0] in table.columns and fields[0] not in columns
                     )
                 if correlated:
-                    found.append(expression.sql)
+                    subquery = Expression(expression.statement_text, expression.offset, item)
+                    found.append(subquery.sql)
                     break
             if found:
                 break
