@@ -8,11 +8,7 @@ from tests.helpers import LintSql, findings_of
 
 def test_positions_are_characters_in_non_ascii_text() -> None:
     # libpg_query counts bytes of UTF-8: each é is two bytes, each emoji four.
-    text = (
-        "SELECT 'ééé 🎉' AS x;\n"
-        "CREATE TABLE t (\"naïve\" int, b text DEFAULT 'ü');\n"
-        "SELECT 3;"
-    )
+    text = "SELECT 'ééé 🎉' AS x;\nCREATE TABLE t (\"naïve\" int, b text DEFAULT 'ü');\nSELECT 3;"
     statements, problems = parse_postgres(SourceFile("a.sql", text))
     assert not problems
     assert [s.text for s in statements] == [

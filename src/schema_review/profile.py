@@ -46,12 +46,8 @@ _NO_TRANSACTION = {
 # of `public` are exposed through its HTTP API.
 PLATFORMS = ("postgres", "supabase")
 
-SUPABASE_SCHEMAS = frozenset(
-    {"auth", "storage", "realtime", "extensions", "graphql", "graphql_public", "vault", "pgsodium"}
-)
-SUPABASE_ROLES = frozenset(
-    {"anon", "authenticated", "service_role", "supabase_admin", "authenticator", "postgres"}
-)
+# The roles Supabase grants EXECUTE on new functions in public to (its default privileges).
+SUPABASE_API_ROLES = frozenset({"anon", "authenticated", "service_role"})
 SUPABASE_EXTENSIONS = frozenset(
     {
         "plpgsql",
@@ -80,11 +76,6 @@ class Profile:
         """Schemas whose tables anyone with the API key can query (row level security is
         their only guard)."""
         return ("public",) if self.supabase else ()
-
-    @property
-    def platform_schemas(self) -> frozenset[str]:
-        """Schemas the platform creates: the migrations reference them without creating them."""
-        return SUPABASE_SCHEMAS if self.supabase else frozenset()
 
     @property
     def preinstalled_extensions(self) -> frozenset[str]:

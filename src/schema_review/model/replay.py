@@ -43,7 +43,7 @@ from schema_review.parse import (
     strip_locations,
     walk_dicts,
 )
-from schema_review.profile import Profile
+from schema_review.profile import SUPABASE_API_ROLES, Profile
 
 Json = dict[str, Any]
 
@@ -412,7 +412,7 @@ class _Replayer:
             "users_pkey", table=users, type="primary_key", columns=["id"]
         )
         self.model.tables[("auth", "users")] = users
-        self.default_executors["public"] = {"public", "anon", "authenticated", "service_role"}
+        self.default_executors["public"] = {"public", *SUPABASE_API_ROLES}
 
     def start_file(self, source: SourceFile | None) -> None:
         """A new file starts a new session: the runner's transaction, no settings yet."""
