@@ -260,8 +260,9 @@ def test_policy_facts() -> None:
     assert len(model.correlated_subqueries(policies["correlated"])) == 1
     # Unqualified, org_id is the member's own column: not correlated (and not what was meant).
     assert model.correlated_subqueries(policies["shadowed"]) == []
-    assert policies["hoisted"].per_row_calls == []
-    assert policies["per_row"].per_row_calls == ["current_setting()"]
+    session = ["auth.uid", "current_setting"]
+    assert policies["hoisted"].calls_outside_subqueries(session) == []
+    assert policies["per_row"].calls_outside_subqueries(session) == ["current_setting()"]
     overlapping = model.tables[("public", "projects")].overlapping_permissive_policies
     assert overlapping == [
         "select for authenticated: correlated, hoisted, per_row",

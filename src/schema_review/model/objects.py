@@ -65,37 +65,9 @@ VOLATILE_FUNCTIONS = frozenset(
     }
 )
 
-# Start and end columns that a row should keep in order (start <= end).
-TIME_PAIRS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("started_at", ("completed_at", "finished_at", "ended_at", "stopped_at")),
-    ("start_at", ("end_at",)),
-    ("starts_at", ("ends_at",)),
-    ("start_time", ("end_time",)),
-    ("start_date", ("end_date",)),
-    ("valid_from", ("valid_to", "valid_until")),
-    ("period_start", ("period_end",)),
-)
-
 # Functions that give the time of the insert (the transaction's or the statement's).
 INSERT_TIME_FUNCTIONS = frozenset(
     {"now", "pg_catalog.now", "transaction_timestamp", "statement_timestamp", "clock_timestamp"}
-)
-# Words of a column that records when its row was created (not when it last changed).
-CREATION_WORDS = frozenset(
-    {"created", "create", "creation", "inserted", "insert", "added", "registered", "recorded"}
-)
-
-# Functions a row level security policy calls to learn who is asking: each call outside a
-# scalar subquery runs once per row.
-SESSION_FUNCTIONS = frozenset(
-    {
-        "auth.uid",
-        "auth.jwt",
-        "auth.role",
-        "auth.email",
-        "current_setting",
-        "pg_catalog.current_setting",
-    }
 )
 
 SOFT_DELETE_COLUMNS = frozenset({"deleted_at", "archived_at", "removed_at", "deleted"})
@@ -648,10 +620,9 @@ class Policy(SchemaObject):
     def expressions(self) -> list[Expression]:
         return [e for e in (self.using, self.with_check) if e is not None]
 
-    @property
-    def per_row_calls(self) -> list[str]:
-        """Session functions (auth.uid(), current_setting()) called outside a subquery: the
-        planner cannot hoist them, so they run for every row the policy filters."""
+    def calls_outside_subqueries(self, functions: list[str]) -> list[str]:
+        """Calls of `functions` (qualified as written: auth.uid) outside any subquery."""
+        wanted = set(functions)
         found: list[str] = []
         for expression in self.expressions:
             stack: list[object] = [expression.node]
@@ -667,7 +638,7 @@ class Policy(SchemaObject):
                         name = ".".join(
                             n.get("String", {}).get("sval", "") for n in call.get("funcname", ())
                         )
-                        if name in SESSION_FUNCTIONS and f"{name}()" not in found:
+                        if name in wanted and f"{name}()" not in found:
                             found.append(f"{name}()")
                     stack.extend(item.values())
         return found
@@ -811,15 +782,16 @@ class Table(SchemaObject):
                     pairs.append(f"{name} / {match}")
         return pairs
 
-    @property
-    def redundant_timestamp_pairs(self) -> list[str]:
-        """Two creation-time columns both filled with the insert time: they always agree."""
+    def redundant_timestamps_of(self, creation_words: list[str]) -> list[str]:
+        """Pairs of columns named with one of `creation_words` and filled with the insert
+        time: they always agree."""
+        words = set(creation_words)
         stamps = [
             c
             for c in self.columns.values()
             if c.type.name in ("timestamptz", "timestamp", "date")
             and c.insert_time_default
-            and CREATION_WORDS.intersection(c.words)
+            and words.intersection(c.words)
         ]
         return [f"{a.name} / {b.name}" for a, b in pairwise(stamps)]
 
@@ -887,11 +859,10 @@ class Table(SchemaObject):
                     found.append(f"{command} for {role}: {', '.join(sorted(names))}")
         return found
 
-    @property
-    def unordered_time_pairs(self) -> list[str]:
-        """Start/end column pairs of the table that no CHECK puts in order."""
+    def unordered_pairs_of(self, time_pairs: dict[str, list[str]]) -> list[str]:
+        """Pairs of `time_pairs` (start column -> end columns) that no CHECK puts in order."""
         pairs = []
-        for start, ends in TIME_PAIRS:
+        for start, ends in time_pairs.items():
             if start not in self.columns:
                 continue
             for end in ends:
