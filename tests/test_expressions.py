@@ -12,7 +12,7 @@ from schema_review.rules.closures import compile_closure, compile_renderer
 from schema_review.rules.expressions import (
     _condition_expression,
     _run,
-    _template,
+    condition_template,
     environment,
     variables,
 )
@@ -60,7 +60,7 @@ def test_closure_agrees_with_jinja(source: str) -> None:
     closure = compile_closure(_condition_expression(source), env)
     assert closure is not None, f"{source} should take the fast path"
     names = variables(thing=Thing())
-    assert closure(names) == _run(_template("condition", source), names)
+    assert closure(names) == _run(condition_template(source), names)
 
 
 def test_calls_of_globals_and_context_filters_fall_back_to_jinja() -> None:
@@ -108,7 +108,7 @@ def test_sandbox_refuses_unsafe_attributes(source: str) -> None:
         if closure is not None:
             closure(names)
         else:
-            result = _run(_template("condition", source), names)
+            result = _run(condition_template(source), names)
             str(result)  # an undefined result only fails when used
 
 

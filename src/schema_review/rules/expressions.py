@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import CodeType
@@ -103,21 +102,26 @@ def _store_code(kind: str, source: str, code: CodeType) -> None:
     store_cached(_code_path(kind, source), code)
 
 
-def _template(kind: str, source: str) -> Template:
-    """Compile a condition or a template, reusing the code of an earlier run.
+def _condition_code(source: str) -> CodeType:
+    """Compile a condition, reusing the code of an earlier run.
 
     Compiling Jinja source costs about a millisecond and a half per expression, which a
     pre-commit run on one file would otherwise pay for every rule on every run.
     """
-    env = environment()
-    code = _load_code(kind, source)
+    code = _load_code("condition", source)
     if code is None:
-        tree = _condition_tree(source) if kind == "condition" else env.parse(source)
-        compiled = env.compile(tree, filename=f"<rule {kind}>")
+        compiled = environment().compile(_condition_tree(source), filename="<rule condition>")
         assert isinstance(compiled, CodeType)
         code = compiled
-        _store_code(kind, source, code)
-    return env.template_class.from_code(env, code, env.make_globals(None))
+        _store_code("condition", source, code)
+    return code
+
+
+def condition_template(source: str) -> Template:
+    """A condition as a Jinja Template (the slow path, and the reference the closures are
+    tested against)."""
+    env = environment()
+    return env.template_class.from_code(env, _condition_code(source), env.make_globals(None))
 
 
 def _condition_expression(source: str) -> nodes.Expr:
@@ -165,20 +169,44 @@ class _LazyTemplate:
         return str(_run(self._template, names)).strip()
 
 
-@dataclass(frozen=True, slots=True)
 class CompiledRule:
-    condition: Template | None
-    message: _LazyTemplate
-    fix: _LazyTemplate | None
-    object: _LazyTemplate | None
-    closure: Closure | None = None  # the same condition as a closure, when it can be one
+    """A rule's compiled expressions. The condition's code is found (or compiled) when the
+    rule loads, which checks it; the Template and the closure are made on first use: a run
+    on one file evaluates a fraction of the rules, and each costs about a millisecond."""
+
+    __slots__ = ("_closure", "_condition", "_condition_code", "_ready", "fix", "message", "object")
+
+    def __init__(
+        self,
+        condition: tuple[str, CodeType] | None,
+        message: _LazyTemplate,
+        fix: _LazyTemplate | None,
+        object_template: _LazyTemplate | None,
+    ) -> None:
+        self._condition_code = condition
+        self._condition: Template | None = None
+        self._closure: Closure | None = None
+        self._ready = condition is None
+        self.message = message
+        self.fix = fix
+        self.object = object_template
+
+    def _prepare(self) -> None:
+        assert self._condition_code is not None
+        source, code = self._condition_code
+        env = environment()
+        self._condition = env.template_class.from_code(env, code, env.make_globals(None))
+        self._closure = compile_closure(_condition_expression(source), env)
+        self._ready = True
 
     def matches(self, names: dict[str, Any]) -> bool:
-        if self.closure is not None:
-            return bool(self.closure(names))
-        if self.condition is None:
+        if not self._ready:
+            self._prepare()
+        if self._closure is not None:
+            return bool(self._closure(names))
+        if self._condition is None:
             return True
-        return bool(_run(self.condition, names))
+        return bool(_run(self._condition, names))
 
 
 def compile_rule(
@@ -190,11 +218,9 @@ def compile_rule(
 ) -> CompiledRule:
     """Compile a rule's expressions; raises ValueError saying which one is malformed."""
     compiled_condition = None
-    closure = None
     if condition is not None:
         try:
-            compiled_condition = _template("condition", condition)
-            closure = compile_closure(_condition_expression(condition), environment())
+            compiled_condition = (condition, _condition_code(condition))
         except TemplateSyntaxError as error:
             raise ValueError(f"'when' is not a valid expression: {error.message}") from None
     templates: dict[str, _LazyTemplate | None] = {}
@@ -210,6 +236,4 @@ def compile_rule(
             ) from None
     message_template = templates["message"]
     assert message_template is not None
-    return CompiledRule(
-        compiled_condition, message_template, templates["fix"], templates["object"], closure
-    )
+    return CompiledRule(compiled_condition, message_template, templates["fix"], templates["object"])
