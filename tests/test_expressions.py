@@ -51,6 +51,12 @@ EXPRESSIONS = [
     "{'a': 1, 'b': thing.count}[thing.tags[0]]",
     "(thing.name ~ '_long_suffix')[:7]",
     "thing.tags|join('_')",
+    "thing.tags[-1]",
+    "thing.tags|list",
+    "thing.tags|reject('in', ['a'])|list",
+    "thing.tags|select('equalto', 'b')|list|length",
+    "[thing]|selectattr('name', 'equalto', 'users')|list|length",
+    "[thing]|rejectattr('parent', 'none')|list",
 ]
 
 
@@ -98,7 +104,12 @@ def test_renderer_leaves_loops_to_jinja() -> None:
 
 @pytest.mark.parametrize(
     "source",
-    ["thing.__class__", "thing.tags.append", "thing.tags.append('x')", "thing._secret"],
+    [
+        "thing.__class__",
+        "thing.tags.append",
+        "thing.tags.append('x')",
+        "thing._secret",
+    ],
 )
 def test_sandbox_refuses_unsafe_attributes(source: str) -> None:
     env = environment()
@@ -110,6 +121,17 @@ def test_sandbox_refuses_unsafe_attributes(source: str) -> None:
         else:
             result = _run(condition_template(source), names)
             str(result)  # an undefined result only fails when used
+
+
+def test_selectattr_reads_attributes_through_the_sandbox() -> None:
+    # An unsafe attribute reads as Jinja's unsafe undefined, in the closure as in Jinja:
+    # never its value.
+    env = environment()
+    names = variables(thing=Thing())
+    source = "[thing]|selectattr('__class__', 'defined')|list|length"
+    closure = compile_closure(_condition_expression(source), env)
+    assert closure is not None
+    assert closure(names) == _run(condition_template(source), names) == 0
 
 
 def test_unknown_names_and_attributes_are_errors() -> None:

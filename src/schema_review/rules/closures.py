@@ -139,6 +139,9 @@ def _compile(node: nodes.Node, env: SandboxedEnvironment) -> Closure:
     if isinstance(node, nodes.Not):
         inner = _compile(node.node, env)
         return lambda names: not inner(names)
+    if isinstance(node, nodes.Neg):  # words[-1]
+        operand = _compile(node.node, env)
+        return lambda names: -operand(names)
     if isinstance(node, nodes.And):
         left, right = _compile(node.left, env), _compile(node.right, env)
         return lambda names: left(names) and right(names)
@@ -265,10 +268,44 @@ def _filter(node: nodes.Filter, env: SandboxedEnvironment) -> Closure:
         # Jinja's join without autoescape: str(separator).join(map(str, value)).
         separator = args[0] if args else lambda names: ""
         return lambda names: str(separator(names)).join(map(str, value(names)))
+    if node.name in ("select", "reject", "selectattr", "rejectattr"):
+        return _select(node.name, value, args, env)
+    if node.name == "list" and not args:  # Jinja's list and length are async-aware wrappers
+        return lambda names: list(value(names))
+    if node.name in ("length", "count") and not args:
+        return lambda names: len(value(names))
     function = env.filters.get(node.name)
     if function is None or hasattr(function, "jinja_pass_arg"):
         raise _Unsupported  # unknown, or needs a context: Jinja reports and runs those
     return lambda names: function(value(names), *(arg(names) for arg in args))
+
+
+def _select(
+    name: str, value: Closure, args: list[Closure], env: SandboxedEnvironment
+) -> Closure:
+    """select / reject (items passing a test) and selectattr / rejectattr (an attribute,
+    read through the sandbox, passing a test), as Jinja's filters compute them."""
+    by_attribute = name.endswith("attr")
+    keep = name.startswith("select")
+    attribute: Closure | None = None
+    if by_attribute:
+        if not args:
+            raise _Unsupported
+        attribute, *args = args
+    if not args:
+        raise _Unsupported  # a bare select() tests truthiness: rare, left to Jinja
+    test_name, *test_args = args
+
+    def run(names: Names) -> Any:
+        test: Any = env.tests[test_name(names)]
+        arguments = [arg(names) for arg in test_args]
+        attr = attribute(names) if attribute is not None else None
+        for item in value(names):
+            subject = env.getattr(item, attr) if attr is not None else item
+            if bool(test(subject, *arguments)) == keep:
+                yield item
+
+    return run
 
 
 def _call(node: nodes.Call, env: SandboxedEnvironment) -> Closure:
