@@ -280,9 +280,7 @@ def _filter(node: nodes.Filter, env: SandboxedEnvironment) -> Closure:
     return lambda names: function(value(names), *(arg(names) for arg in args))
 
 
-def _select(
-    name: str, value: Closure, args: list[Closure], env: SandboxedEnvironment
-) -> Closure:
+def _select(name: str, value: Closure, args: list[Closure], env: SandboxedEnvironment) -> Closure:
     """select / reject (items passing a test) and selectattr / rejectattr (an attribute,
     read through the sandbox, passing a test), as Jinja's filters compute them."""
     by_attribute = name.endswith("attr")
