@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from jinja2.exceptions import SecurityError, UndefinedError
 
+from schema_review.rules import builtin_rules_dir
 from schema_review.rules.closures import compile_closure, compile_renderer
 from schema_review.rules.expressions import (
     _condition_expression,
@@ -142,3 +145,29 @@ def test_unknown_names_and_attributes_are_errors() -> None:
         assert closure is not None
         with pytest.raises(UndefinedError):
             closure(names)
+
+
+def test_rule_files_compile_once_and_load_their_codes_as_one_bundle(tmp_path: Path) -> None:
+    """A second process compiles nothing: each rule file's codes come from one cache file."""
+    import subprocess
+    import sys
+
+    script = (
+        "from schema_review.rules import load_rules\n"
+        "from schema_review.rules import expressions\n"
+        "rules = load_rules()\n"
+        "print(len(expressions._compiled))\n"
+    )
+    env = {**os.environ, "SCHEMA_REVIEW_CACHE_DIR": str(tmp_path)}
+    env.pop("SCHEMA_REVIEW_NO_CACHE", None)
+
+    def compiled() -> int:
+        run = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
+        return int(run.stdout.strip())
+
+    assert compiled() > 100  # every condition and template of the built-in rules
+    assert compiled() == 0
+    bundles = list((tmp_path / "jinja").glob("*.codes"))
+    assert len(bundles) == len(list(builtin_rules_dir().glob("*.yaml")))

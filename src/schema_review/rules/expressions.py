@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from types import CodeType
@@ -84,22 +86,62 @@ def _run(template: Template, names: dict[str, Any]) -> Any:
     return context.vars.get("result", output)
 
 
-def _code_path(kind: str, source: str) -> Path | None:
+# Compiled code of the expressions seen in this process, by (kind, source). A rule file's
+# codes are kept between runs as one bundle (`code_bundle`): reading one cache file per
+# expression was most of the time it takes to load the rules.
+_codes: dict[tuple[str, str], CodeType] = {}
+# The bundles being filled: what each rule file's expressions use.
+_recording: list[dict[tuple[str, str], CodeType]] = []
+
+
+def _load_code(kind: str, source: str) -> CodeType | None:
+    code = _codes.get((kind, source))
+    if code is not None:
+        for bundle in _recording:
+            bundle[(kind, source)] = code
+    return code
+
+
+def _store_code(kind: str, source: str, code: CodeType) -> None:
+    _codes[(kind, source)] = code
+    for bundle in _recording:
+        bundle[(kind, source)] = code
+    _compiled.append((kind, source))
+
+
+_compiled: list[tuple[str, str]] = []  # compiled in this process (not found in a bundle)
+
+
+@contextmanager
+def code_bundle(text: bytes) -> Iterator[None]:
+    """Compile the expressions of one rule file (`text`) with the codes an earlier run kept
+    for the same text, and keep them for the next run when some had to be compiled."""
+    path = _bundle_path(text)
+    cached = load_cached(path)
+    if isinstance(cached, dict):
+        _codes.update(
+            (key, code)
+            for key, code in cached.items()
+            if isinstance(key, tuple) and isinstance(code, CodeType)
+        )
+    recorded: dict[tuple[str, str], CodeType] = {}
+    compiled_before = len(_compiled)
+    _recording.append(recorded)
+    try:
+        yield
+    finally:
+        _recording.pop()
+    if len(_compiled) > compiled_before or not isinstance(cached, dict):
+        store_cached(path, recorded)
+
+
+def _bundle_path(text: bytes) -> Path | None:
     folder = cache_dir()
     if folder is None:
         return None
     # Compiled code depends on the Python (marshal format, bytecode) and on Jinja.
-    version = f"{sys.version_info[:2]}|{jinja2.__version__}|{kind}|{source}"
-    return folder / "jinja" / (hashlib.sha256(version.encode()).hexdigest()[:32] + ".code")
-
-
-def _load_code(kind: str, source: str) -> CodeType | None:
-    code = load_cached(_code_path(kind, source))
-    return code if isinstance(code, CodeType) else None
-
-
-def _store_code(kind: str, source: str, code: CodeType) -> None:
-    store_cached(_code_path(kind, source), code)
+    version = f"{sys.version_info[:2]}|{jinja2.__version__}|bundle 1|".encode()
+    return folder / "jinja" / (hashlib.sha256(version + text).hexdigest()[:32] + ".codes")
 
 
 def _condition_code(source: str) -> CodeType:

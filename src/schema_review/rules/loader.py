@@ -17,7 +17,7 @@ from typing import Any
 
 from schema_review.model import FINAL_KINDS
 from schema_review.resources import cache_dir, data_dir, load_cached, store_cached
-from schema_review.rules.expressions import CompiledRule, compile_rule
+from schema_review.rules.expressions import CompiledRule, code_bundle, compile_rule
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 # Rules whose findings come from a pipeline stage rather than from an expression.
@@ -107,16 +107,17 @@ def load_rules(extra_files: Iterable[str | Path] = ()) -> list[Rule]:
 
 
 def load_rule_file(path: Path) -> list[Rule]:
-    data = _read_yaml(path)
+    raw, data = _read_yaml(path)
     if isinstance(data, dict) and "rules" in data:
         data = data["rules"]
     if not isinstance(data, list):
         raise RuleError(f"{path}: expected a list of rules (or a mapping with `rules:`)")
-    return [_build(path, index, entry) for index, entry in enumerate(data)]
+    with code_bundle(raw):
+        return [_build(path, index, entry) for index, entry in enumerate(data)]
 
 
-def _read_yaml(path: Path) -> Any:
-    """A rule file's data; what an earlier run read from the same text is reused.
+def _read_yaml(path: Path) -> tuple[bytes, Any]:
+    """A rule file's text and data; what an earlier run read from the same text is reused.
 
     Reading YAML is a fifth of a one-file run's start-up (importing PyYAML, then parsing), so
     the parsed data is kept with marshal, keyed by a hash of the file's text.
@@ -128,7 +129,7 @@ def _read_yaml(path: Path) -> Any:
     cached = _data_cache_path(raw)
     data = load_cached(cached)
     if data is not None:
-        return data
+        return raw, data
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -142,7 +143,7 @@ def _read_yaml(path: Path) -> Any:
         problem = getattr(error, "problem", None) or str(error)
         raise RuleError(f"{path}{where}: invalid YAML: {problem}") from None
     store_cached(cached, data)  # data marshal cannot hold (YAML dates, say) is not kept
-    return data
+    return raw, data
 
 
 def _data_cache_path(raw: bytes) -> Path | None:
