@@ -320,3 +320,11 @@ def test_generated_names_are_cut_the_way_postgresql_cuts_them() -> None:
     # The longer part (the table) loses characters first; the label is kept.
     assert long == "in_app_agent_pending_tool_appro_conversation_id_project_id_fkey"
     assert len(long) == 63
+
+
+def test_a_unique_constraint_on_the_primary_key_is_the_duplicate(lint_sql: LintSql) -> None:
+    # `id uuid UNIQUE` is created before the table's PRIMARY KEY (id): still the UNIQUE goes.
+    sql = "CREATE TABLE IF NOT EXISTS accounts (id uuid UNIQUE, name text, PRIMARY KEY (id));"
+    (finding,) = findings_of(lint_sql(sql, select=("duplicate-index",)), "duplicate-index")
+    assert finding.object == "public.accounts_id_key"
+    assert finding.fix is not None and "DROP CONSTRAINT accounts_id_key" in finding.fix

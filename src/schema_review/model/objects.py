@@ -552,7 +552,8 @@ class Index(SchemaObject):
 
         A unique index is never redundant to a plain one (it enforces something); a plain
         one is redundant to a unique one. Otherwise a constraint's index wins over a plain
-        index, and the older index wins: the one reported is the one that can go.
+        index, a primary key over a unique constraint, and the older index wins: the one
+        reported is the one that can go.
         """
         mine = self.shape
         position = self.table.indexes.index(self)
@@ -565,6 +566,12 @@ class Index(SchemaObject):
                 continue
             if (self.constraint is None) != (other.constraint is None):
                 if other.constraint is not None:
+                    return other
+                continue
+            mine_primary = self.constraint is not None and self.constraint.type == "primary_key"
+            other_primary = other.constraint is not None and other.constraint.type == "primary_key"
+            if mine_primary != other_primary:
+                if other_primary:  # a UNIQUE on the primary key's columns is the one to drop
                     return other
                 continue
             if other_position < position:
