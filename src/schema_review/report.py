@@ -144,6 +144,7 @@ def build_report(
         "dialect": "PostgreSQL",
         "pg_version": profiles[0].pg_version if profiles else None,
         "runners": sorted({p.runner for p in profiles}),
+        "platforms": sorted({p.platform for p in profiles if p.platform != "postgres"}),
         "rules": len(run.rules),
     }
     return Report(
