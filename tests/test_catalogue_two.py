@@ -214,12 +214,25 @@ def test_foreign_key_actions_written_or_not() -> None:
           id int PRIMARY KEY,
           a int REFERENCES p,
           b int REFERENCES public.p (id) ON DELETE NO ACTION,
-          d int, FOREIGN KEY (d) REFERENCES "p" (id) MATCH SIMPLE ON UPDATE CASCADE
+          d int, FOREIGN KEY (d) REFERENCES "p" (id) MATCH SIMPLE ON UPDATE CASCADE,
+          e int REFERENCES p /* the parent */ (id) -- deleted with it
+            ON DELETE CASCADE,
+          f int REFERENCES p (id), g int DEFAULT 0
         );
+        ALTER TABLE c ADD COLUMN h int REFERENCES p (id);
+        ALTER TABLE c ADD CONSTRAINT c_i_fkey FOREIGN KEY (g) REFERENCES p (id) ON DELETE SET NULL;
         """
     )
     given = {fk.columns[0]: fk.actions_given for fk in model.tables[("public", "c")].foreign_keys}
-    assert given == {"a": False, "b": True, "d": True}
+    assert given == {
+        "a": False,
+        "b": True,
+        "d": True,
+        "e": True,
+        "f": False,
+        "h": False,
+        "g": True,
+    }
 
 
 def test_cascade_blockers_skip_tables_the_same_delete_reaches() -> None:

@@ -40,6 +40,7 @@ from schema_review.parse import (
     column_refs,
     long_identifier,
     node_name,
+    references_actions_written,
     strip_locations,
     walk_dicts,
 )
@@ -2080,21 +2081,13 @@ def _index_elem_name(item: Json, statement: Statement) -> str | Expression:
     return statement.expression(element.get("expr")) or "<expression>"
 
 
-# What may follow REFERENCES: the table, its columns, MATCH, then the actions.
-_FK_TAIL = re.compile(
-    r'\s*(?:"[^"]*"|[\w$]+)(?:\s*\.\s*(?:"[^"]*"|[\w$]+))*\s*(?:\([^)]*\))?'
-    r"\s*(?:MATCH\s+\w+\s*)?ON\s+(?:DELETE|UPDATE)\b",
-    re.IGNORECASE,
-)
-
-
 def _fk_actions_written(statement: Statement, pk_table: Json) -> bool:
     """Whether the REFERENCES clause at `pk_table` says ON DELETE or ON UPDATE (the parse
     tree cannot tell an omitted action from NO ACTION)."""
     offset = statement.offset_of(pk_table)
     if offset is None:
         return True  # nothing to read: do not claim the actions are missing
-    return _FK_TAIL.match(statement.source.text, offset) is not None
+    return references_actions_written(statement.text, offset - statement.start)
 
 
 _TRIGGER_EVENTS = ((4, "insert"), (8, "delete"), (16, "update"), (32, "truncate"))

@@ -15,6 +15,7 @@ from schema_review.parse.postgres import (
     long_identifier,
     parse_many,
     parse_postgres,
+    references_actions_written,
 )
 from schema_review.parse.source import SourceFile
 
@@ -30,6 +31,7 @@ __all__ = [
     "parse_many",
     "parse_postgres",
     "quote_ident",
+    "references_actions_written",
     "strip_locations",
     "walk_dicts",
 ]

@@ -195,6 +195,28 @@ def long_identifier(text: str, limit: int = 63) -> str:
     return ""
 
 
+def references_actions_written(text: str, start: int) -> bool:
+    """Whether the REFERENCES clause whose table starts at `start` of `text` says ON DELETE or
+    ON UPDATE, read from the scanner's tokens up to the end of the constraint."""
+    depth = 0
+    previous = ""
+    for token in pg_parser.scan(text):
+        if token.start < start or token.name in ("C_COMMENT", "SQL_COMMENT"):
+            continue
+        if token.name == "ASCII_40":  # (
+            depth += 1
+        elif token.name == "ASCII_41":  # )
+            depth -= 1
+            if depth < 0:
+                return False  # the end of the table's element list
+        elif token.name == "ASCII_44" and depth == 0:  # , : the next element
+            return False
+        elif previous == "ON" and token.name in ("DELETE_P", "UPDATE"):
+            return True
+        previous = token.name
+    return False
+
+
 # Bump when what the cache holds changes shape.
 _CACHE_FORMAT = 2  # 2: locations in characters for non-ASCII text
 
