@@ -100,6 +100,7 @@ def test_supabase_folder_is_detected_and_linted_with_the_platform() -> None:
     assert ("security-definer-executable-by-public", "public.accept_invite") in by_rule
     assert ("rls-auth-function-per-row", "public.profiles.profiles_own_update") in by_rule
     assert ("rls-policy-subquery", "public.team_members.team_members_read") in by_rule
+    assert ("rls-policy-recursion", "public.team_members.team_members_read") in by_rule
     assert ("rls-anon-full-table-access", "public.profiles.profiles_public_read") in by_rule
     rules = {f.rule for f in run.result.findings}
     # auth.users is known (uuid key), pgcrypto's gen_random_bytes is preinstalled.
@@ -341,3 +342,43 @@ def test_a_unique_constraint_on_the_primary_key_is_the_duplicate(lint_sql: LintS
     (finding,) = findings_of(lint_sql(sql, select=("duplicate-index",)), "duplicate-index")
     assert finding.object == "public.accounts_id_key"
     assert finding.fix is not None and "DROP CONSTRAINT accounts_id_key" in finding.fix
+
+
+def test_policy_recursion_direct_mutual_and_after_alter_policy() -> None:
+    # PostgreSQL's own regression test (rowsecurity.sql): direct, then mutual recursion.
+    model = replay_sql(
+        """
+        CREATE TABLE rec1 (x integer, y integer);
+        CREATE POLICY r1 ON rec1 USING (x = (SELECT r.x FROM rec1 r WHERE y = r.y));
+        ALTER TABLE rec1 ENABLE ROW LEVEL SECURITY;
+        CREATE TABLE rec2 (a integer, b integer);
+        CREATE TABLE plain (a integer);
+        """
+    )
+    r1 = model.tables[("public", "rec1")].policies["r1"]
+    assert model.policy_recursion(r1) == ["public.rec1", "public.rec1"]
+    model = replay_sql(
+        """
+        CREATE TABLE rec1 (x integer, y integer);
+        CREATE TABLE rec2 (a integer, b integer);
+        CREATE POLICY r1 ON rec1 USING (x = (SELECT r.x FROM rec1 r WHERE y = r.y));
+        ALTER POLICY r1 ON rec1 USING (x = (SELECT a FROM rec2 WHERE b = y));
+        CREATE POLICY r2 ON rec2 USING (a = (SELECT x FROM rec1 WHERE y = b));
+        ALTER TABLE rec1 ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE rec2 ENABLE ROW LEVEL SECURITY;
+        """
+    )
+    r1 = model.tables[("public", "rec1")].policies["r1"]
+    assert model.policy_recursion(r1) == ["public.rec1", "public.rec2", "public.rec1"]
+    assert r1.defined is not None and r1.defined.statement.kind == "AlterPolicyStmt"
+    # Without row level security on rec2, its policy never applies: no recursion.
+    model = replay_sql(
+        """
+        CREATE TABLE rec1 (x integer, y integer);
+        CREATE TABLE rec2 (a integer, b integer);
+        CREATE POLICY r1 ON rec1 USING (x = (SELECT a FROM rec2 WHERE b = y));
+        CREATE POLICY r2 ON rec2 USING (a = (SELECT x FROM rec1 WHERE y = b));
+        ALTER TABLE rec1 ENABLE ROW LEVEL SECURITY;
+        """
+    )
+    assert model.policy_recursion(model.tables[("public", "rec1")].policies["r1"]) == []

@@ -274,3 +274,46 @@ def maintained_columns(tables: Tables, functions: Functions) -> set[tuple[str, s
                     (table.qualified_name, c) for c in function.body_facts.sets_new_columns
                 )
     return found
+
+
+def policy_recursion(tables: Tables, policy: Policy) -> list[str]:
+    """The tables through which a policy's own table is read again, as a cycle
+    (`public.a -> public.b -> public.a`), or [] when there is none.
+
+    A SELECT (or FOR ALL) policy that reads a table with row level security has that
+    table's policies applied too; a path of such reads back to the first table makes
+    PostgreSQL stop with "infinite recursion detected in policy".
+    """
+    start = policy.table
+    if not start.rls_enabled or policy.command not in ("select", "all"):
+        return []
+
+    def read_by(item: Policy) -> list[Table]:
+        found = []
+        for expression in item.expressions:
+            for node in walk_dicts(expression.node):
+                rel = node.get("RangeVar")
+                if rel is None:
+                    continue
+                table = tables.get((rel.get("schemaname") or item.table.schema, rel["relname"]))
+                if table is not None and table.rls_enabled and table not in found:
+                    found.append(table)
+        return found
+
+    def policies_of(table: Table) -> list[Policy]:
+        return [p for p in table.policies.values() if p.command in ("select", "all")]
+
+    paths = [[start, table] for table in read_by(policy)]
+    seen: set[tuple[str, str]] = set()
+    while paths:
+        path = paths.pop(0)
+        last = path[-1]
+        if last is start:
+            return [t.qualified_name for t in path]
+        key = (last.schema, last.name)
+        if key in seen:
+            continue
+        seen.add(key)
+        for item in policies_of(last):
+            paths.extend([*path, table] for table in read_by(item))
+    return []

@@ -261,6 +261,9 @@ class SchemaModel:
     def correlated_subqueries(self, policy: Policy) -> list[str]:
         return relations.correlated_subqueries(self.tables, policy)
 
+    def policy_recursion(self, policy: Policy) -> list[str]:
+        return relations.policy_recursion(self.tables, policy)
+
     def view_rls_tables(self, view: View) -> list[str]:
         return relations.view_rls_tables(self.tables, view)
 
@@ -1806,6 +1809,25 @@ class _Replayer:
         table.policies[name] = policy
         self.born(policy, statement)
         self.change("create_policy", statement, table=table, object=policy, guarded=guarded)
+
+    def _on_AlterPolicyStmt(self, statement: Statement) -> None:
+        node = statement.node
+        table = self.find_table(node["table"])
+        policy = table.policies.get(node.get("policy_name", "")) if table else None
+        if policy is None:
+            self.change("alter_policy", statement, detail="no such policy")
+            return
+        if node.get("roles"):
+            policy.roles = [_role_name(r) for r in node["roles"]]
+            policy.roles_given = True
+        if node.get("qual"):
+            policy.using = statement.expression(node["qual"])
+        if node.get("with_check"):
+            policy.with_check = statement.expression(node["with_check"])
+        # A new USING or WITH CHECK redefines the policy: its findings belong here now.
+        changed = node.get("qual") or node.get("with_check") or node.get("roles")
+        policy.record("replaced" if changed else "altered", statement)
+        self.change("alter_policy", statement, table=table, object=policy)
 
     # -- privileges ------------------------------------------------------------------------
     def _on_GrantStmt(self, statement: Statement) -> None:
