@@ -20,6 +20,7 @@ from schema_review.parse import (
     Expression,
     Statement,
     column_refs,
+    node_name,
     quote_ident,
     walk_dicts,
 )
@@ -642,9 +643,7 @@ class Policy(SchemaObject):
                         continue  # (SELECT auth.uid()) is evaluated once, as an init plan
                     call = item.get("FuncCall")
                     if call is not None:
-                        name = ".".join(
-                            n.get("String", {}).get("sval", "") for n in call.get("funcname", ())
-                        )
+                        name = ".".join(node_name(call.get("funcname")))
                         if name in wanted and f"{name}()" not in found:
                             found.append(f"{name}()")
                     stack.extend(item.values())

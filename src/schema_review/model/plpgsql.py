@@ -22,6 +22,8 @@ from typing import Any
 
 from pglast.parser import parse_plpgsql_json, parse_sql_json, scan
 
+from schema_review.parse import strip_locations
+
 __all__ = ["NO_FACTS", "BodyFacts", "IfChain", "TableWrite", "analyze_plpgsql"]
 
 
@@ -530,15 +532,7 @@ def _comparisons(expr: _Node) -> list[_Comparison] | None:
 
 def _key(expr: _Node) -> str:
     """The expression without source locations: equal for the same expression written twice."""
-    return repr(_without_locations(expr))
-
-
-def _without_locations(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_locations(v) for k, v in value.items() if k != "location"}
-    if isinstance(value, list):
-        return [_without_locations(v) for v in value]
-    return value
+    return repr(strip_locations(expr))
 
 
 def _start(expr: Any) -> int:

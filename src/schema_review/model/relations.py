@@ -37,7 +37,7 @@ def find_table(tables: Tables, qualified: str | None) -> Table | None:
 
 # One name per type: a serial column is an integer column with a sequence behind it, and
 # some types reach the model under the name they were written with.
-_SERIAL_BASE = {
+_CANONICAL_TYPE = {
     "serial": "int4",
     "serial4": "int4",
     "bigserial": "int8",
@@ -55,7 +55,7 @@ _SERIAL_BASE = {
 
 
 def _comparable(type_name: TypeName) -> tuple[str, tuple[str, ...], bool]:
-    base = _SERIAL_BASE.get(type_name.name, type_name.name)
+    base = _CANONICAL_TYPE.get(type_name.name, type_name.name)
     modifiers = type_name.modifiers
     if base in ("varchar", "text") and not modifiers:
         base = "text"  # an unbounded varchar and text hold the same values
@@ -91,17 +91,19 @@ def referencing(tables: Tables) -> dict[str, list[Constraint]]:
     return found
 
 
-def cascade_blockers(tables: Tables, fk: Constraint) -> list[Constraint]:
+def cascade_blockers(
+    tables: Tables, fk: Constraint, by_parent: Mapping[str, list[Constraint]]
+) -> list[Constraint]:
     """Foreign keys that make a delete of `fk`'s parent fail although `fk` cascades.
 
     Deleting a parent row deletes the child rows (ON DELETE CASCADE); a child row that is
     itself referenced by a NO ACTION or RESTRICT foreign key from a table the delete does not
     also reach stops the whole delete. Self-references and tables the same delete cascades
-    into are left out: their referencing rows go in the same statement.
+    into are left out: their referencing rows go in the same statement. `by_parent` is
+    `referencing(tables)`, computed once for all foreign keys.
     """
     if fk.on_delete != "CASCADE":
         return []
-    by_parent = referencing(tables)
     parent = find_table(tables, fk.ref_table)
     start = parent.qualified_name if parent is not None else str(fk.ref_table)
     # Every table a delete of the parent reaches through CASCADE (and SET NULL: not deleted).
@@ -132,7 +134,7 @@ def primary_key_type(table: Table) -> str | None:
     column = table.columns.get(key.columns[0])
     if column is None:
         return None
-    base = _SERIAL_BASE.get(column.type.name, column.type.name)
+    base = _CANONICAL_TYPE.get(column.type.name, column.type.name)
     return TYPE_DISPLAY.get(base, str(column.type))
 
 
@@ -200,7 +202,7 @@ def _from_columns(tables: Tables, from_clause: Sequence[Json]) -> tuple[set[str]
         rel = item.get("RangeVar")
         if rel is None:
             continue
-        table = tables.get((rel.get("schemaname") or "public", rel.get("relname", "")))
+        table = _range_var_table(tables, rel, "public")
         if table is None:
             return None
         # An alias hides the table's own name: `team_members.x` then means the outer row.
@@ -208,6 +210,11 @@ def _from_columns(tables: Tables, from_clause: Sequence[Json]) -> tuple[set[str]
         names.add(alias or rel.get("relname", ""))
         columns.update(table.columns)
     return (names, columns) if names else None
+
+
+def _range_var_table(tables: Tables, rel: Json, default_schema: str) -> Table | None:
+    """The table a RangeVar of an expression names (unqualified: in `default_schema`)."""
+    return tables.get((rel.get("schemaname") or default_schema, rel.get("relname", "")))
 
 
 def view_rls_tables(tables: Tables, view: View) -> list[str]:
@@ -295,7 +302,7 @@ def policy_recursion(tables: Tables, policy: Policy) -> list[str]:
                 rel = node.get("RangeVar")
                 if rel is None:
                     continue
-                table = tables.get((rel.get("schemaname") or item.table.schema, rel["relname"]))
+                table = _range_var_table(tables, rel, item.table.schema)
                 if table is not None and table.rls_enabled and table not in found:
                     found.append(table)
         return found

@@ -209,20 +209,13 @@ class Change:
     def unqualified_name(self) -> str:
         """The name a CREATE statement gives without a schema (`users`), or ''."""
         node = self.statement.node
-        kind = self.statement.kind
-        if kind in ("CreateStmt", "IndexStmt", "ViewStmt", "CreateSeqStmt"):
-            key = {"CreateStmt": "relation", "IndexStmt": "relation", "ViewStmt": "view"}
-            relation = node.get(key.get(kind, "sequence"), {})
-            if relation and not relation.get("schemaname"):
-                return str(relation.get("relname", ""))
-        elif kind in ("CreateFunctionStmt", "CompositeTypeStmt", "CreateEnumStmt"):
+        relation_key = _CREATED_RELATION.get(self.statement.kind)
+        if relation_key is not None:  # a RangeVar: relname and, when written, schemaname
+            relation = node.get(relation_key) or {}
+            return "" if relation.get("schemaname") else str(relation.get("relname", ""))
+        if self.statement.kind in ("CreateFunctionStmt", "CreateEnumStmt"):
             names = node_name(node.get("funcname") or node.get("typeName"))
-            if kind == "CompositeTypeStmt":
-                names = [v for v in (node.get("typevar", {}).get("relname"),) if v]
-                if node.get("typevar", {}).get("schemaname"):
-                    return ""
-            if len(names) == 1:
-                return names[0]
+            return names[0] if len(names) == 1 else ""
         return ""
 
     @property
@@ -256,7 +249,9 @@ class SchemaModel:
         return relations.fk_type_mismatches(self.tables, fk)
 
     def cascade_blockers(self, fk: Constraint) -> list[Constraint]:
-        return relations.cascade_blockers(self.tables, fk)
+        if "referencing" not in self.computed:
+            self.computed["referencing"] = relations.referencing(self.tables)
+        return relations.cascade_blockers(self.tables, fk, self.computed["referencing"])
 
     def correlated_subqueries(self, policy: Policy) -> list[str]:
         return relations.correlated_subqueries(self.tables, policy)
@@ -266,9 +261,6 @@ class SchemaModel:
 
     def view_rls_tables(self, view: View) -> list[str]:
         return relations.view_rls_tables(self.tables, view)
-
-    def trigger_function(self, trigger: Trigger) -> Function | None:
-        return relations.trigger_function(self.functions, trigger)
 
     def parent_row_updates(self, trigger: Trigger) -> list[str]:
         return relations.parent_row_updates(self.functions, trigger)
@@ -291,9 +283,6 @@ class SchemaModel:
     def enum_type(self, column: Column) -> EnumType | None:
         """The enum type a column is declared with, if the files created it."""
         return self.types.get((column.type.schema or "public", column.type.name))
-
-    def referenced_table(self, fk: Constraint) -> Table | None:
-        return relations.find_table(self.tables, fk.ref_table)
 
     def primary_key_majority(self, types: list[str]) -> tuple[str, int, int]:
         """(type, tables with it, tables keyed by one column of one of `types`)."""
@@ -349,8 +338,7 @@ class SchemaModel:
         return [o for o in self.archive if o.kind == kind]
 
     def table(self, qualified: str) -> Table | None:
-        schema, _, name = qualified.rpartition(".")
-        return self.tables.get((schema or "public", name))
+        return relations.find_table(self.tables, qualified)
 
 
 FINAL_KINDS = (
@@ -1528,7 +1516,6 @@ class _Replayer:
             for o in node.get("options", ())
         }
         replace = bool(node.get("replace"))
-        invoker = options.get("security_invoker")
         self.define_view(
             statement,
             schema,
@@ -1536,8 +1523,7 @@ class _Replayer:
             replace,
             materialized=False,
             security_invoker="security_invoker" in options
-            and str(_const_text(invoker) if invoker else "true").lower()
-            in ("true", "on", "1", "yes"),
+            and _option_on(options["security_invoker"]),
         )
 
     def _on_CreateTableAsStmt(self, statement: Statement) -> None:
@@ -1619,10 +1605,9 @@ class _Replayer:
             for option in command.get("def", {}).get("List", {}).get("items", ()):
                 element = option.get("DefElem", {})
                 if element.get("defname") == "security_invoker":
-                    value = _const_text(element.get("arg")) if element.get("arg") else "true"
-                    view.security_invoker = subtype == "AT_SetRelOptions" and str(
-                        value
-                    ).lower() in ("true", "on", "1", "yes")
+                    view.security_invoker = subtype == "AT_SetRelOptions" and _option_on(
+                        element.get("arg")
+                    )
         view.record("altered", statement)
 
     def _on_CreateSchemaStmt(self, statement: Statement) -> None:
@@ -1893,10 +1878,10 @@ class _Replayer:
                 roles.update(grantees)
             else:
                 roles.difference_update(grantees)
-        if schemas == [""]:  # a per-schema default also loses what was revoked everywhere
-            for schema, roles in self.default_executors.items():
-                if schema and not action.get("is_grant"):
-                    roles.difference_update(grantees)
+        if schemas == [""] and not action.get("is_grant"):
+            # A per-schema default also loses what was revoked everywhere.
+            for roles in self.default_executors.values():
+                roles.difference_update(grantees)
 
     # -- comments, settings ----------------------------------------------------------------
     def _on_CommentStmt(self, statement: Statement) -> None:
@@ -2103,6 +2088,12 @@ def _index_elem_name(item: Json, statement: Statement) -> str | Expression:
     return statement.expression(element.get("expr")) or "<expression>"
 
 
+def _option_on(arg: Json | None) -> bool:
+    """A boolean option's value (`WITH (security_invoker)` alone means true)."""
+    value = _const_text(arg) if arg else "true"
+    return str(value).lower() in ("true", "on", "1", "yes")
+
+
 def _fk_actions_written(statement: Statement, pk_table: Json) -> bool:
     """Whether the REFERENCES clause at `pk_table` says ON DELETE or ON UPDATE (the parse
     tree cannot tell an omitted action from NO ACTION)."""
@@ -2111,6 +2102,15 @@ def _fk_actions_written(statement: Statement, pk_table: Json) -> bool:
         return True  # nothing to read: do not claim the actions are missing
     return references_actions_written(statement.text, offset - statement.start)
 
+
+# The field of a CREATE statement that holds the RangeVar it creates.
+_CREATED_RELATION = {
+    "CreateStmt": "relation",
+    "IndexStmt": "relation",
+    "ViewStmt": "view",
+    "CreateSeqStmt": "sequence",
+    "CompositeTypeStmt": "typevar",
+}
 
 _TRIGGER_EVENTS = ((4, "insert"), (8, "delete"), (16, "update"), (32, "truncate"))
 

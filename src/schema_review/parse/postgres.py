@@ -200,8 +200,10 @@ def references_actions_written(text: str, start: int) -> bool:
     ON UPDATE, read from the scanner's tokens up to the end of the constraint."""
     depth = 0
     previous = ""
-    for token in pg_parser.scan(text):
-        if token.start < start or token.name in ("C_COMMENT", "SQL_COMMENT"):
+    # From the table name on: the clause is a run of whole tokens, and the statement before
+    # it need not be scanned again for every foreign key.
+    for token in pg_parser.scan(text[start:]):
+        if token.name in ("C_COMMENT", "SQL_COMMENT"):
             continue
         if token.name == "ASCII_40":  # (
             depth += 1
