@@ -133,27 +133,36 @@ def lint(
     return run
 
 
-def _lint(
+@dataclass(slots=True)
+class ReplayedHistory:
+    """One migration history after discover -> parse -> replay: what the rules and the schema
+    export read. `parsed[i]` are the statements of `sources[i]`."""
+
+    migration_set: MigrationSet
+    sources: list[SourceFile]
+    parsed: list[list[Statement]]
+    problems: list[ParseProblem]
+    profile: Profile
+    model: SchemaModel
+
+
+def replay_histories(
     paths: Sequence[str | Path],
     settings: Settings,
-    base: BaseRevision | None,
     stdin: str | None = None,
     stdin_name: str = "<stdin>",
     progress: Progress | None = None,
-) -> LintRun:
-    rules = select_rules(load_rules(settings.rule_files), settings)
+) -> list[ReplayedHistory]:
+    """Discover, read, parse and replay every migration history of `paths`."""
     sets = discover(paths, exclude=settings.exclude, stdin_name=stdin_name)
     total = sum(len(s.files) for s in sets)
     done = 0
-    sources: list[SourceFile] = []
-    models: list[SchemaModel] = []
-    hits: list[Hit] = []
-    suppressions: list[Suppression] = []
-    profiles: list[Profile] = []
+    histories: list[ReplayedHistory] = []
     for set_index, migration_set in enumerate(sets):
         statements: list[Statement] = []
         problems: list[ParseProblem] = []
         set_sources: list[SourceFile] = []
+        parsed_files: list[list[Statement]] = []
         for order, migration in enumerate(migration_set.files):
             source, text_problem = read_source(
                 migration.path,
@@ -178,7 +187,6 @@ def _lint(
             runner=runner,
             platform=settings.platform or detect_platform(runner, root),
         )
-        profiles.append(profile)
         for source, (parsed, file_problems) in zip(
             set_sources, parse_many(set_sources, settings.jobs), strict=True
         ):
@@ -186,16 +194,42 @@ def _lint(
                 profile.transaction_mode != "implicit" or len(parsed) > 1
             )
             statements.extend(parsed)
+            parsed_files.append(parsed)
             problems.extend(file_problems)
-            suppressions.extend(find_suppressions(source, parsed))
-        sources.extend(set_sources)
         model = replay(statements, profile)
-        models.append(model)
-        facts = migration_facts(migration_set, set_sources, set_index, base)
-        hits.extend(evaluate(rules, model, problems, profile, facts))
+        histories.append(
+            ReplayedHistory(migration_set, set_sources, parsed_files, problems, profile, model)
+        )
+    return histories
+
+
+def _lint(
+    paths: Sequence[str | Path],
+    settings: Settings,
+    base: BaseRevision | None,
+    stdin: str | None = None,
+    stdin_name: str = "<stdin>",
+    progress: Progress | None = None,
+) -> LintRun:
+    rules = select_rules(load_rules(settings.rule_files), settings)
+    histories = replay_histories(paths, settings, stdin, stdin_name, progress)
+    hits: list[Hit] = []
+    suppressions: list[Suppression] = []
+    for set_index, history in enumerate(histories):
+        for source, parsed in zip(history.sources, history.parsed, strict=True):
+            suppressions.extend(find_suppressions(source, parsed))
+        facts = migration_facts(history.migration_set, history.sources, set_index, base)
+        hits.extend(evaluate(rules, history.model, history.problems, history.profile, facts))
     rules_by_id = {r.id: r for r in rules}
     result = build_findings(hits, suppressions, rules_by_id, settings.severity)
-    return LintRun(sets, sources, models, rules, result, profiles)
+    return LintRun(
+        [h.migration_set for h in histories],
+        [s for h in histories for s in h.sources],
+        [h.model for h in histories],
+        rules,
+        result,
+        [h.profile for h in histories],
+    )
 
 
 def migration_facts(
