@@ -13,7 +13,8 @@ from typing import Any
 
 from schema_review.findings import SEVERITY_RANK, Finding
 from schema_review.model import SchemaModel
-from schema_review.model.replay import FINAL_KINDS, HEAVY_LOCKS
+from schema_review.model.changes import HEAVY_LOCKS
+from schema_review.model.schema import FINAL_KINDS
 from schema_review.pipeline import LintRun
 from schema_review.rules import SEVERITIES, Rule, rule_applies
 

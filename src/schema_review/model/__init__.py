@@ -1,5 +1,6 @@
 """The schema model and the replay of statements into it."""
 
+from schema_review.model.changes import Change
 from schema_review.model.objects import (
     Column,
     Constraint,
@@ -17,7 +18,8 @@ from schema_review.model.objects import (
     TypeName,
     View,
 )
-from schema_review.model.replay import FINAL_KINDS, Change, SchemaModel, replay
+from schema_review.model.replay import replay
+from schema_review.model.schema import FINAL_KINDS, SchemaModel
 
 __all__ = [
     "FINAL_KINDS",

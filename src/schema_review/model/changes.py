@@ -1,0 +1,286 @@
+"""What one statement did, as statement rules see it, and the locks PostgreSQL takes for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schema_review.model.objects import Column, Constraint, Index, SchemaObject, Table, TypeName
+from schema_review.parse import Statement, long_identifier, node_name
+
+
+@dataclass(slots=True, eq=False)
+class Change:
+    """What one statement (or one ALTER TABLE sub-command) did, as statement rules see it.
+
+    `table_existed` is true when the table was not created earlier in the same file
+    (tables the replay never saw created count as existing: they were made elsewhere).
+    """
+
+    kind: str
+    statement: Statement
+    table: Table | None = None
+    column: Column | None = None
+    constraint: Constraint | None = None
+    index: Index | None = None
+    object: SchemaObject | None = None
+    table_existed: bool = True
+    if_not_exists: bool = False
+    guarded: bool = False
+    concurrently: bool = False
+    missing_ok: bool = False
+    inline: bool = False
+    noop: bool = False  # IF NOT EXISTS on something that exists: the statement does nothing
+    detail: str = ""
+    # The session the statement runs in, as the replay of its file knows it.
+    in_transaction: bool = False  # the runner's transaction or an explicit BEGIN
+    lock_timeout: bool = False  # a non-zero lock_timeout is set before it
+    statement_timeout: bool = False
+    # The first statement of the file taking a heavy lock on an existing table with no
+    # lock_timeout (statement_timeout) set: where a finding about the file's locks belongs.
+    first_unguarded_lock: bool = False
+    first_untimed_lock: bool = False
+    # The ACCESS EXCLUSIVE lock taken earlier in the same transaction that this statement
+    # (the first after it) keeps holding.
+    after_exclusive_lock: Change | None = None
+    # An earlier ALTER TABLE statement of the same file on the same existing table.
+    repeated_alter: Change | None = None
+    closed: bool = True  # BEGIN: a COMMIT or ROLLBACK follows in the same file
+    nested: bool = False  # BEGIN inside a transaction block
+    old_type: TypeName | None = None  # ALTER COLUMN TYPE: the type before
+    using: bool = False  # ALTER COLUMN TYPE ... USING
+    stale_default: bool = False  # ALTER COLUMN TYPE with a default cast to the old type
+    has_where: bool = True  # UPDATE / DELETE
+    cascade: bool = False  # TRUNCATE ... CASCADE, DROP ... CASCADE
+    options: frozenset[str] = frozenset()  # VACUUM (FULL, ...) options
+    # A later UPDATE of the same table in the same file: the backfill this constraint needed.
+    backfill: Change | None = None
+    # ADD VALUE: a later statement of the same transaction that uses the new value.
+    used_in_transaction: Statement | None = None
+    close_match: str = ""  # DROP ... IF EXISTS of a missing name: the name probably meant
+    not_null_proven: bool = False  # SET NOT NULL after a validated CHECK (col IS NOT NULL)
+    enum_swap: bool = False  # ALTER COLUMN TYPE to an enum re-created in this file
+    missing_extension: str = ""  # `uuid-ossp (uuid_generate_v4)`: used before CREATE EXTENSION
+    grantees: tuple[str, ...] = ()  # GRANT / REVOKE: the roles ('public' for PUBLIC)
+    privileges: tuple[str, ...] = ()  # GRANT / REVOKE: 'select', 'execute', 'all' ...
+    names: tuple[str, ...] = ()  # GRANT / REVOKE: the objects named
+
+    @property
+    def file(self) -> str:
+        return self.statement.file
+
+    @property
+    def text(self) -> str:
+        return self.statement.text
+
+    @property
+    def statement_kind(self) -> str:
+        return self.statement.kind
+
+    @property
+    def label(self) -> str:
+        """The statement in a few words: `CREATE INDEX users_email_idx`, `ADD COLUMN ...`."""
+        words = _CHANGE_WORDS.get(self.kind, self.kind.replace("_", " ").upper())
+        name = self.object_name or self.detail
+        return f"{words} {name}" if name else words
+
+    @property
+    def object_name(self) -> str | None:
+        for candidate in (self.column, self.constraint, self.index, self.object, self.table):
+            if candidate is not None:
+                return candidate.qualified_name
+        return None
+
+    @property
+    def lock(self) -> str:
+        """The table-level lock the statement takes (PostgreSQL's names), or ''."""
+        if self.kind == "add_constraint" and self.constraint is not None:
+            if self.constraint.type == "foreign_key":
+                return "SHARE ROW EXCLUSIVE"
+            return "ACCESS EXCLUSIVE"
+        if self.concurrently and self.kind in _CONCURRENT_LOCKS:
+            return _CONCURRENT_LOCKS[self.kind]
+        if self.kind == "vacuum":
+            return "ACCESS EXCLUSIVE" if "full" in self.options else "SHARE UPDATE EXCLUSIVE"
+        return _LOCKS.get(self.kind, "")
+
+    @property
+    def slow(self) -> bool:
+        """Work that grows with the existing data: a scan, a rewrite, an index build."""
+        if not self.table_existed or self.table is None or self.noop:
+            return False
+        kind = self.kind
+        if kind in ("update", "delete", "validate_constraint", "cluster", "reindex"):
+            return True
+        if kind == "create_index":
+            return True
+        if kind == "add_constraint":
+            return self.constraint is not None and not self.constraint.not_valid
+        if kind == "set_not_null":
+            return not self.not_null_proven
+        if kind == "alter_column_type":
+            return self.rewrites_table
+        if kind == "add_column":
+            return self.column is not None and bool(self.column.rewrites_on_add)
+        return kind == "vacuum" and "full" in self.options
+
+    @property
+    def heavy_lock(self) -> bool:
+        """A lock that blocks writes (or reads) to an existing table while it is held."""
+        return (
+            self.table is not None
+            and self.table_existed
+            and self.lock in HEAVY_LOCKS
+            and not self.noop
+        )
+
+    @property
+    def recreated_in_file(self) -> bool:
+        """DROP CONSTRAINT: the same file adds a constraint of that name again."""
+        if self.constraint is None or self.table is None:
+            return False
+        again = self.table.constraints.get(self.constraint.name)
+        created = again.created if again is not None else None
+        return (
+            created is not None
+            and created.statement.source is self.statement.source
+            and created.statement.index > self.statement.index
+        )
+
+    @property
+    def rewrites_table(self) -> bool:
+        """ALTER COLUMN TYPE that rewrites the table (and its indexes) under its lock."""
+        if self.kind != "alter_column_type" or self.column is None or self.old_type is None:
+            return False
+        if self.enum_swap:
+            return True
+        return type_change_rewrites(self.old_type, self.column.type, self.using)
+
+    @property
+    def unqualified_name(self) -> str:
+        """The name a CREATE statement gives without a schema (`users`), or ''."""
+        node = self.statement.node
+        relation_key = _CREATED_RELATION.get(self.statement.kind)
+        if relation_key is not None:  # a RangeVar: relname and, when written, schemaname
+            relation = node.get(relation_key) or {}
+            return "" if relation.get("schemaname") else str(relation.get("relname", ""))
+        if self.statement.kind in ("CreateFunctionStmt", "CreateEnumStmt"):
+            names = node_name(node.get("funcname") or node.get("typeName"))
+            return names[0] if len(names) == 1 else ""
+        return ""
+
+    @property
+    def long_identifier(self) -> str:
+        """A name in the statement over 63 bytes: PostgreSQL silently truncates it."""
+        return long_identifier(self.statement.text)
+
+
+_CHANGE_WORDS = {
+    "create_table": "CREATE TABLE",
+    "create_index": "CREATE INDEX",
+    "create_type": "CREATE TYPE",
+    "create_sequence": "CREATE SEQUENCE",
+    "create_schema": "CREATE SCHEMA",
+    "create_extension": "CREATE EXTENSION",
+    "create_view": "CREATE VIEW",
+    "create_function": "CREATE FUNCTION",
+    "create_trigger": "CREATE TRIGGER",
+    "create_policy": "CREATE POLICY",
+    "add_column": "ADD COLUMN",
+    "add_constraint": "ADD CONSTRAINT",
+}
+
+
+# The field of a CREATE statement that holds the RangeVar it creates.
+_CREATED_RELATION = {
+    "CreateStmt": "relation",
+    "IndexStmt": "relation",
+    "ViewStmt": "view",
+    "CreateSeqStmt": "sequence",
+    "CompositeTypeStmt": "typevar",
+}
+
+
+# The lock each kind of change takes on its table (PostgreSQL 16, "Explicit Locking").
+_LOCKS = {
+    "add_column": "ACCESS EXCLUSIVE",
+    "drop_column": "ACCESS EXCLUSIVE",
+    "alter_column_type": "ACCESS EXCLUSIVE",
+    "set_not_null": "ACCESS EXCLUSIVE",
+    "drop_not_null": "ACCESS EXCLUSIVE",
+    "set_default": "ACCESS EXCLUSIVE",
+    "drop_default": "ACCESS EXCLUSIVE",
+    "add_identity": "ACCESS EXCLUSIVE",
+    "drop_identity": "ACCESS EXCLUSIVE",
+    "drop_constraint": "ACCESS EXCLUSIVE",
+    "validate_constraint": "SHARE UPDATE EXCLUSIVE",
+    "enable_rls": "ACCESS EXCLUSIVE",
+    "disable_rls": "ACCESS EXCLUSIVE",
+    "force_rls": "ACCESS EXCLUSIVE",
+    "alter_table_other": "ACCESS EXCLUSIVE",
+    "set_logged": "ACCESS EXCLUSIVE",
+    "attach_partition": "SHARE UPDATE EXCLUSIVE",
+    "detach_partition": "ACCESS EXCLUSIVE",
+    "create_index": "SHARE",
+    "drop_index": "ACCESS EXCLUSIVE",
+    "reindex": "SHARE",
+    "drop_table": "ACCESS EXCLUSIVE",
+    "truncate": "ACCESS EXCLUSIVE",
+    "cluster": "ACCESS EXCLUSIVE",
+    "rename_table": "ACCESS EXCLUSIVE",
+    "rename_column": "ACCESS EXCLUSIVE",
+    "rename_constraint": "ACCESS EXCLUSIVE",
+    "create_trigger": "SHARE ROW EXCLUSIVE",
+    "drop_trigger": "ACCESS EXCLUSIVE",
+    "create_policy": "ACCESS EXCLUSIVE",
+    "drop_policy": "ACCESS EXCLUSIVE",
+    "update": "ROW EXCLUSIVE",
+    "delete": "ROW EXCLUSIVE",
+}
+
+
+_CONCURRENT_LOCKS = {
+    "create_index": "SHARE UPDATE EXCLUSIVE",
+    "drop_index": "SHARE UPDATE EXCLUSIVE",
+    "reindex": "SHARE UPDATE EXCLUSIVE",
+    "detach_partition": "SHARE UPDATE EXCLUSIVE",
+}
+
+
+HEAVY_LOCKS = frozenset({"ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE"})
+
+
+# Type changes PostgreSQL makes without rewriting the table (binary-coercible casts).
+_TEXT_TYPES = frozenset({"text", "varchar"})
+
+
+_FREE_CASTS = frozenset({("cidr", "inet"), ("xml", "text"), ("citext", "text")})
+
+
+def type_change_rewrites(old: TypeName, new: TypeName, using: bool) -> bool:
+    """Whether ALTER COLUMN old -> new TYPE rewrites the table; unknown cases rewrite."""
+    if using:
+        return True  # a USING expression is evaluated for every row
+    if old.array != new.array:
+        return True
+    if old.name == new.name and old.schema == new.schema:
+        if old.modifiers == new.modifiers or not new.modifiers:
+            return False  # same type, or a limit removed (varchar(n) -> varchar)
+        if old.name in ("varchar", "varbit", "bit") and old.modifiers and new.modifiers:
+            return _number(new.modifiers[0]) < _number(old.modifiers[0])
+        if old.name == "numeric" and old.modifiers and len(new.modifiers) >= 1:
+            old_scale = old.modifiers[1] if len(old.modifiers) > 1 else "0"
+            new_scale = new.modifiers[1] if len(new.modifiers) > 1 else "0"
+            return new_scale != old_scale or _number(new.modifiers[0]) < _number(old.modifiers[0])
+        return True
+    if old.name in _TEXT_TYPES and new.name in _TEXT_TYPES:
+        # varchar(n) -> text and text -> varchar (no limit) are free; a new limit checks rows.
+        return new.name == "varchar" and bool(new.modifiers)
+    # char pads and its cast to text strips trailing spaces: a rewrite, like unknown pairs.
+    return (old.name, new.name) not in _FREE_CASTS
+
+
+def _number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0

@@ -1,0 +1,1545 @@
+"""The PostgreSQL front end of the replay: libpg_query's statements -> model operations.
+
+One handler per statement kind, found by name (`_on_<Kind>`), the way sqlglot's
+generator finds `<key>_sql`. A statement without a handler is kept as opaque; a handler
+that fails on an odd statement records an internal error for that statement and the
+replay goes on, so one surprise never stops a run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from schema_review.model.changes import Change
+from schema_review.model.objects import (
+    FK_ACTIONS,
+    TYPE_DISPLAY,
+    Column,
+    Constraint,
+    EnumType,
+    Extension,
+    Function,
+    Index,
+    Policy,
+    Schema,
+    SchemaObject,
+    Sequence,
+    Table,
+    Trigger,
+    TypeName,
+    View,
+)
+from schema_review.model.operations import SchemaOperations
+from schema_review.parse import (
+    Expression,
+    Statement,
+    column_refs,
+    node_name,
+    references_actions_written,
+    strip_locations,
+    walk_dicts,
+)
+from schema_review.profile import Profile
+
+Json = dict[str, Any]
+
+
+class PostgresReplayer(SchemaOperations):
+    """Replays pglast (libpg_query JSON) statements."""
+
+    def __init__(self, profile: Profile) -> None:
+        super().__init__(profile)
+        self.handlers: dict[str, Callable[[Statement], None]] = {
+            name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_on_")
+        }
+
+    # -- driving -------------------------------------------------------------------
+    def apply(self, statement: Statement) -> None:
+        if statement.source is not self.current_file:
+            self.start_file(statement.source)
+        if self.new_enum_values and statement.kind != "AlterEnumStmt":
+            self.check_new_enum_values(statement)
+        self.model.statements.append(statement)
+        handler = self.handlers.get(statement.kind)
+        if handler is None:
+            self.model.opaque.append(statement)
+            return
+        first = len(self.model.changes)
+        try:
+            handler(statement)
+            if (
+                statement.kind in _USES_EXTENSIONS
+                and len(self.model.changes) > first
+                and _mentions_extension_object(statement.text)
+            ):
+                missing = self.missing_extension(statement)
+                if missing:
+                    self.model.changes[first].missing_extension = missing
+        except Exception as error:  # keep replaying: record, never crash
+            self.model.internal_errors.append((statement, f"{type(error).__name__}: {error}"))
+
+    def missing_extension(self, statement: Statement) -> str:
+        """`extension (what needs it)` for a type, function or operator class of an extension
+        that no CREATE EXTENSION before this statement installed, or ''."""
+        installed = self.model.extensions
+        preinstalled = self.profile.preinstalled_extensions
+        for name, qualified in _extension_names(statement.node):
+            extension = _EXTENSION_OBJECTS.get(name)
+            if extension is None or qualified:
+                continue  # schema-qualified: installed in that schema, outside the files
+            if name == "gen_random_uuid" and self.profile.pg_version >= 13:
+                continue  # core since PostgreSQL 13
+            if extension not in installed and extension not in preinstalled:
+                return f"{extension} ({name})"
+        return ""
+
+    def range_var(self, rel: Json) -> tuple[str, str]:
+        return self.schema_of(rel.get("schemaname")), rel.get("relname", "")
+
+    def find_table(self, rel: Json) -> Table | None:
+        schema = rel.get("schemaname")
+        name = rel.get("relname", "")
+        if schema:
+            return self.model.tables.get((schema, name))
+        return self.model.tables.get((self.search_path, name)) or self.model.tables.get(
+            ("public", name)
+        )
+
+    def table_for_alter(self, rel: Json, statement: Statement) -> Table:
+        """The table an ALTER names; one never seen created is recorded as external."""
+        table = self.find_table(rel)
+        if table is None:
+            schema, name = self.range_var(rel)
+            table = Table(name, schema=schema, external=True)
+            table.record("referenced", statement, "created outside the replayed files")
+            self.model.tables[(schema, name)] = table
+        return table
+
+    # -- types and expressions -----------------------------------------------------
+    def type_name(self, node: Json | None) -> TypeName:
+        if not node:
+            return TypeName("unknown")
+        names = node_name(node.get("names"))
+        schema: str | None = None
+        if len(names) >= 2:
+            schema, name = names[-2], names[-1]
+            if schema == "pg_catalog":
+                schema = None
+        else:
+            name = names[-1] if names else "unknown"
+        name = TYPE_DISPLAY.get(name, name)
+        typmods = node.get("typmods")
+        modifiers: tuple[str, ...] = ()
+        if typmods:
+            texts = (_const_text(m) for m in typmods)
+            modifiers = tuple(t for t in texts if t is not None)
+        if name == "interval":
+            modifiers = ()  # interval's typmods encode fields, not a length
+        return TypeName(name, schema, modifiers, bool(node.get("arrayBounds")))
+
+    # -- CREATE TABLE ----------------------------------------------------------------
+    def _on_CreateStmt(self, statement: Statement) -> None:
+        node = statement.node
+        schema, name = self.range_var(node["relation"])
+        existing = self.model.tables.get((schema, name))
+        if existing is not None and not existing.external:
+            if node.get("if_not_exists"):
+                self.change(
+                    "create_table",
+                    statement,
+                    table=existing,
+                    if_not_exists=True,
+                    guarded=True,
+                    noop=True,
+                )
+                return
+            self.drop_table_object(existing, statement, "replaced by CREATE TABLE")
+        elif existing is not None:
+            del self.model.tables[(schema, name)]
+        table = Table(name, schema=schema)
+        table.unlogged = node["relation"].get("relpersistence") == "u"
+        table.partitioned = "partspec" in node
+        if node.get("partbound") and node.get("inhRelations"):
+            parent = node["inhRelations"][0].get("RangeVar", {})
+            table.partition_of = ".".join(self.range_var(parent))
+        self.model.tables[(schema, name)] = table
+        self.born(table, statement)
+        inline_constraints: list[tuple[Json, str | None]] = []
+        for element in node.get("tableElts", ()):
+            if "ColumnDef" in element:
+                definition = element["ColumnDef"]
+                column = self.add_column(table, definition, statement)
+                for item in definition.get("constraints", ()):
+                    constraint = item.get("Constraint", {})
+                    if constraint.get("contype") in _TABLE_CONSTRAINTS:
+                        inline_constraints.append((constraint, column.name))
+            elif "Constraint" in element:
+                inline_constraints.append((element["Constraint"], None))
+        if table.partition_of:
+            parent_table = self.model.table(table.partition_of)
+            if parent_table is not None and not table.columns:
+                for parent_column in parent_table.columns.values():
+                    self.copy_column(table, parent_column, statement)
+        for constraint_node, column_name in inline_constraints:
+            self.add_constraint(table, constraint_node, statement, column_name)
+        guarded = bool(node.get("if_not_exists")) or ("table", table.qualified_name) in (
+            self.dropped_if_exists
+        )
+        self.change(
+            "create_table",
+            statement,
+            table=table,
+            if_not_exists=bool(node.get("if_not_exists")),
+            guarded=guarded,
+            table_existed=False,
+        )
+
+    def add_column(self, table: Table, definition: Json, statement: Statement) -> Column:
+        type_node = definition.get("typeName")
+        column_type = self.type_name(type_node)
+        column = Column(definition.get("colname", ""), table=table, type=column_type)
+        if definition.get("is_not_null"):
+            column.not_null = True
+        if column_type.serial:
+            column.not_null = True
+            column.serial_sequence = f"{table.schema}.{table.name}_{column.name}_seq"
+        for item in definition.get("constraints", ()):
+            constraint = item.get("Constraint")
+            if constraint is None:
+                continue
+            contype = constraint.get("contype")
+            if contype == "CONSTR_NOTNULL":
+                column.not_null = True
+            elif contype == "CONSTR_NULL":
+                column.not_null = False
+            elif contype == "CONSTR_DEFAULT":
+                column.default = statement.expression(constraint.get("raw_expr"))
+            elif contype == "CONSTR_IDENTITY":
+                column.identity = (
+                    "always" if constraint.get("generated_when") == "a" else ("by default")
+                )
+                column.not_null = True
+            elif contype == "CONSTR_GENERATED":
+                column.generated = statement.expression(constraint.get("raw_expr"))
+            elif contype == "CONSTR_PRIMARY":
+                column.not_null = True
+        table.columns[column.name] = column
+        self.born(column, statement, offset=statement.offset_of(definition))
+        return column
+
+    # -- constraints -----------------------------------------------------------------
+    def add_constraint(
+        self,
+        table: Table,
+        node: Json,
+        statement: Statement,
+        column_name: str | None = None,
+    ) -> Constraint | None:
+        contype = node.get("contype")
+        kind = _TABLE_CONSTRAINTS.get(contype or "")
+        if kind is None:
+            if contype == "CONSTR_NOTNULL" and column_name is None:
+                # PostgreSQL 18's table-level NOT NULL constraint: a column property here.
+                for key in node_name(node.get("keys")):
+                    if key in table.columns:
+                        table.columns[key].not_null = True
+            return None
+        columns = node_name(node.get("keys")) or node_name(node.get("fk_attrs"))
+        if not columns and column_name is not None:
+            columns = [column_name]
+        constraint = Constraint(
+            "",
+            table=table,
+            type=kind,
+            columns=columns,
+            not_valid=bool(node.get("skip_validation")),
+            deferrable=bool(node.get("deferrable")),
+            using_index=node.get("indexname"),
+            include=node_name(node.get("including")),
+        )
+        if kind == "check":
+            constraint.expression = statement.expression(node.get("raw_expr"))
+            if not columns:
+                constraint.columns = column_refs(node.get("raw_expr"))
+        elif kind == "foreign_key":
+            pk_table = node.get("pktable", {})
+            constraint.ref_table = ".".join(self.range_var(pk_table))
+            constraint.ref_columns = node_name(node.get("pk_attrs"))
+            if not constraint.ref_columns:
+                referenced = self.find_table(pk_table)
+                if referenced is not None and referenced.primary_key is not None:
+                    constraint.ref_columns = list(referenced.primary_key.columns)
+            constraint.actions_given = _fk_actions_written(statement, pk_table)
+            constraint.on_delete = FK_ACTIONS.get(node.get("fk_del_action", "a"), "NO ACTION")
+            constraint.on_update = FK_ACTIONS.get(node.get("fk_upd_action", "a"), "NO ACTION")
+        elif kind == "exclude":
+            constraint.method = node.get("access_method", "gist")
+            constraint.columns = [
+                str(_index_elem_name(pair["List"]["items"][0], statement))
+                for pair in node.get("exclusions", ())
+                if "List" in pair
+            ]
+            constraint.predicate = statement.expression(node.get("where_clause"))
+        if kind in ("primary_key", "unique") and constraint.using_index:
+            index = self.model.indexes.get((table.schema, constraint.using_index))
+            if index is not None:
+                constraint.columns = [str(c) for c in index.columns]
+        constraint.name = node.get("conname") or self.default_constraint_name(table, constraint)
+        if kind == "primary_key":
+            for name in constraint.columns:
+                if name in table.columns:
+                    table.columns[name].not_null = True
+        table.constraints[constraint.name] = constraint
+        self.born(constraint, statement, offset=statement.offset_of(node))
+        if kind in ("primary_key", "unique"):
+            self.constraint_index(table, constraint, statement)
+        return constraint
+
+    # -- ALTER TABLE -------------------------------------------------------------------
+    def _on_AlterTableStmt(self, statement: Statement) -> None:
+        node = statement.node
+        objtype = node.get("objtype", "OBJECT_TABLE")
+        if objtype == "OBJECT_VIEW":
+            self.alter_view(statement)
+            return
+        if objtype not in ("OBJECT_TABLE", "OBJECT_FOREIGN_TABLE"):
+            return
+        relation = node["relation"]
+        if node.get("missing_ok") and self.find_table(relation) is None:
+            self.change("alter_table", statement, missing_ok=True, detail="no such table")
+            return
+        table = self.table_for_alter(relation, statement)
+        existed = self.existed_before_file(table)
+        first = len(self.model.changes)
+        for item in node.get("cmds", ()):
+            command = item.get("AlterTableCmd")
+            if command is not None:
+                self.alter_table_command(table, command, statement, existed)
+        if existed and len(self.model.changes) > first:
+            change = self.model.changes[first]
+            earlier = self.altered.get(table.qualified_name)
+            if earlier is None:
+                self.altered[table.qualified_name] = change
+            elif earlier.statement is not statement:
+                change.repeated_alter = earlier
+
+    def alter_table_command(
+        self, table: Table, cmd: Json, statement: Statement, existed: bool
+    ) -> None:
+        subtype = cmd.get("subtype", "")
+        name = cmd.get("name", "")
+        missing_ok = bool(cmd.get("missing_ok"))
+        column: Column | None
+        constraint: Constraint | None
+
+        def emit(kind: str, **fields: Any) -> Change:
+            return self.change(kind, statement, table=table, table_existed=existed, **fields)
+
+        if subtype == "AT_AddColumn":
+            definition = cmd["def"]["ColumnDef"]
+            column_name = definition.get("colname", "")
+            if missing_ok and column_name in table.columns:
+                emit(
+                    "add_column",
+                    column=table.columns[column_name],
+                    if_not_exists=True,
+                    guarded=True,
+                    noop=True,
+                )
+                return
+            if column_name in table.columns:
+                self.died(table.columns.pop(column_name), statement, "replaced by ADD COLUMN")
+            column = self.add_column(table, definition, statement)
+            table.record("altered", statement, f"added column {column.name}")
+            emit("add_column", column=column, if_not_exists=missing_ok, guarded=missing_ok)
+            for item in definition.get("constraints", ()):
+                constraint_node = item.get("Constraint", {})
+                if constraint_node.get("contype") in _TABLE_CONSTRAINTS:
+                    constraint = self.add_constraint(table, constraint_node, statement, column.name)
+                    emit(
+                        "add_constraint",
+                        column=column,
+                        constraint=constraint,
+                        inline=True,
+                        if_not_exists=missing_ok,
+                        guarded=missing_ok,
+                    )
+        elif subtype == "AT_DropColumn":
+            column = table.columns.pop(name, None)
+            if column is None:
+                emit("drop_column", missing_ok=missing_ok, detail=f"no column {name}")
+                return
+            self.died(column, statement)
+            table.record("altered", statement, f"dropped column {name}")
+            for constraint_name, constraint in list(table.constraints.items()):
+                if name in constraint.columns:
+                    self.drop_constraint(table, constraint_name, statement)
+            for index in table.indexes:
+                if name in index.columns and not index.dropped:
+                    index.dropped = True
+                    index.record("dropped", statement, f"with column {name}")
+                    self.model.indexes.pop((index.schema, index.name), None)
+            emit("drop_column", column=column, missing_ok=missing_ok)
+        elif subtype == "AT_AlterColumnType":
+            column = table.columns.get(name)
+            definition = cmd.get("def", {}).get("ColumnDef", {})
+            new_type = self.type_name(definition.get("typeName"))
+            old_type = column.type if column else None
+            enum_swap = self.is_enum_swap(old_type, new_type)
+            stale_default = bool(
+                column is not None
+                and column.default is not None
+                and old_type is not None
+                and (old_type.name != new_type.name or enum_swap)
+                and old_type.name in _cast_type_names(column.default.node)
+            )
+            if column is not None:
+                column.type = new_type
+                column.record("retyped", statement, f"{old_type} -> {new_type}")
+            emit(
+                "alter_column_type",
+                column=column,
+                detail=f"{old_type} -> {new_type}" if old_type else str(new_type),
+                old_type=old_type,
+                using=bool(definition.get("raw_default")),
+                stale_default=stale_default,
+                enum_swap=enum_swap,
+            )
+        elif subtype in ("AT_SetNotNull", "AT_DropNotNull"):
+            column = table.columns.get(name)
+            proven = subtype == "AT_SetNotNull" and table.not_null_checked(name)
+            if column is not None:
+                column.not_null = subtype == "AT_SetNotNull"
+                column.record(
+                    "altered", statement, "SET NOT NULL" if column.not_null else "DROP NOT NULL"
+                )
+            emit(
+                "set_not_null" if subtype == "AT_SetNotNull" else "drop_not_null",
+                column=column,
+                not_null_proven=proven,
+                detail=name,
+            )
+        elif subtype == "AT_ColumnDefault":
+            column = table.columns.get(name)
+            expression = cmd.get("def")
+            if column is not None:
+                column.default = statement.expression(expression)
+                column.record(
+                    "altered",
+                    statement,
+                    "SET DEFAULT" if expression else "DROP DEFAULT",
+                )
+            emit("set_default" if expression else "drop_default", column=column)
+        elif subtype == "AT_AddIdentity":
+            column = table.columns.get(name)
+            if column is not None:
+                column.identity = "identity"
+                column.not_null = True
+                column.record("altered", statement, "ADD GENERATED AS IDENTITY")
+            emit("add_identity", column=column)
+        elif subtype == "AT_DropIdentity":
+            column = table.columns.get(name)
+            if column is not None:
+                column.identity = None
+                column.record("altered", statement, "DROP IDENTITY")
+            emit("drop_identity", column=column)
+        elif subtype == "AT_AddConstraint":
+            constraint_node = cmd["def"]["Constraint"]
+            guarded = (
+                "constraint",
+                f"{table.qualified_name}.{constraint_node.get('conname')}",
+            ) in (self.dropped_if_exists)
+            constraint = self.add_constraint(table, constraint_node, statement)
+            if constraint is not None:
+                table.record("altered", statement, f"added constraint {constraint.name}")
+            emit("add_constraint", constraint=constraint, guarded=guarded)
+        elif subtype == "AT_DropConstraint":
+            constraint = self.drop_constraint(table, name, statement)
+            if constraint is None and missing_ok:
+                self.dropped_if_exists.add(("constraint", f"{table.qualified_name}.{name}"))
+            elif constraint is not None:
+                table.record("altered", statement, f"dropped constraint {name}")
+                if missing_ok:
+                    self.dropped_if_exists.add(("constraint", constraint.qualified_name))
+            emit("drop_constraint", constraint=constraint, missing_ok=missing_ok, detail=name)
+        elif subtype == "AT_ValidateConstraint":
+            constraint = table.constraints.get(name)
+            if constraint is not None:
+                constraint.not_valid = False
+                constraint.record("altered", statement, "VALIDATE")
+            emit("validate_constraint", constraint=constraint, detail=name)
+        elif subtype in ("AT_EnableRowSecurity", "AT_DisableRowSecurity"):
+            table.rls_enabled = subtype == "AT_EnableRowSecurity"
+            table.record(
+                "altered",
+                statement,
+                "ENABLE ROW LEVEL SECURITY" if table.rls_enabled else "DISABLE ROW LEVEL SECURITY",
+            )
+            emit("enable_rls" if table.rls_enabled else "disable_rls")
+        elif subtype in ("AT_ForceRowSecurity", "AT_NoForceRowSecurity"):
+            table.rls_forced = subtype == "AT_ForceRowSecurity"
+            table.record("altered", statement, "FORCE ROW LEVEL SECURITY")
+            emit("force_rls")
+        elif subtype == "AT_AttachPartition":
+            emit("attach_partition", detail=json.dumps(strip_locations(cmd.get("def"))))
+        elif subtype == "AT_DetachPartition":
+            partition = cmd.get("def", {}).get("PartitionCmd", {})
+            emit("detach_partition", concurrently=bool(partition.get("concurrent")))
+        elif subtype in ("AT_SetLogged", "AT_SetUnLogged"):
+            table.unlogged = subtype == "AT_SetUnLogged"
+            emit("set_logged")
+        else:
+            table.record("altered", statement, subtype.removeprefix("AT_"))
+            emit("alter_table_other", detail=subtype.removeprefix("AT_"))
+
+    # -- indexes -----------------------------------------------------------------------
+    def _on_IndexStmt(self, statement: Statement) -> None:
+        node = statement.node
+        table = self.table_for_alter(node["relation"], statement)
+        existed = self.existed_before_file(table)
+        columns = [_index_elem_name(e, statement) for e in node.get("indexParams", ())]
+        name = node.get("idxname") or self.unique_name(
+            "_".join([table.name, *(c if isinstance(c, str) else "expr" for c in columns[:3])])
+            + "_idx",
+            self.model.indexes,
+        )
+        key = (table.schema, name)
+        concurrently = bool(node.get("concurrent"))
+        if_not_exists = bool(node.get("if_not_exists"))
+        guarded = if_not_exists or ("index", f"{table.schema}.{name}") in self.dropped_if_exists
+        existing = self.model.indexes.get(key)
+        if existing is not None and if_not_exists:
+            self.change(
+                "create_index",
+                statement,
+                table=table,
+                index=existing,
+                table_existed=existed,
+                if_not_exists=True,
+                guarded=True,
+                concurrently=concurrently,
+                noop=True,
+            )
+            return
+        index = Index(
+            name,
+            schema=table.schema,
+            table=table,
+            columns=columns,
+            expressions=[c for c in columns if isinstance(c, Expression)],
+            include=[_index_elem_name(e, statement) for e in node.get("indexIncludingParams", ())],
+            predicate=statement.expression(node.get("whereClause")),
+            unique=bool(node.get("unique")),
+            method=node.get("accessMethod", "btree"),
+        )
+        if existing is not None:
+            self.drop_index_object(existing, statement, "replaced")
+        table.indexes.append(index)
+        self.model.indexes[key] = index
+        self.born(index, statement)
+        table.record("altered", statement, f"index {name}")
+        self.change(
+            "create_index",
+            statement,
+            table=table,
+            index=index,
+            table_existed=existed,
+            if_not_exists=if_not_exists,
+            guarded=guarded,
+            concurrently=concurrently,
+        )
+
+    def _on_ReindexStmt(self, statement: Statement) -> None:
+        node = statement.node
+        concurrently = any(
+            p.get("DefElem", {}).get("defname") == "concurrently" for p in node.get("params", ())
+        )
+        what = str(node.get("kind", "")).removeprefix("REINDEX_OBJECT_")
+        relation = node.get("relation")
+        table: Table | None = None
+        index: Index | None = None
+        if relation:
+            target = ".".join(filter(None, (relation.get("schemaname"), relation.get("relname"))))
+            if what == "INDEX":
+                schema, name = self.range_var(relation)
+                index = self.model.indexes.get((schema, name))
+                table = index.table if index is not None else None
+            elif what == "TABLE":
+                table = self.find_table(relation)
+        else:
+            target = str(node.get("name") or "")
+        self.change(
+            "reindex",
+            statement,
+            table=table,
+            index=index,
+            concurrently=concurrently,
+            detail=f"{what} {target}".strip(),
+        )
+
+    # -- DROP ------------------------------------------------------------------------
+    def _on_DropStmt(self, statement: Statement) -> None:
+        node = statement.node
+        remove_type = node.get("removeType", "")
+        missing_ok = bool(node.get("missing_ok"))
+        concurrently = bool(node.get("concurrent"))
+        for item in node.get("objects", ()):
+            names = _object_names(item)
+            self.drop_one(remove_type, names, item, statement, missing_ok, concurrently)
+
+    def drop_one(
+        self,
+        remove_type: str,
+        names: list[str],
+        item: Json,
+        statement: Statement,
+        missing_ok: bool,
+        concurrently: bool,
+    ) -> None:
+        def emit(kind: str, obj: SchemaObject | None, qualified: str, **fields: Any) -> None:
+            if missing_ok:
+                self.dropped_if_exists.add((kind.removeprefix("drop_"), qualified))
+                if obj is None:
+                    fields["close_match"] = self.close_match(kind, qualified)
+            fields.setdefault("detail", qualified)
+            fields.setdefault("cascade", statement.node.get("behavior") == "DROP_CASCADE")
+            self.change(
+                kind,
+                statement,
+                object=obj,
+                missing_ok=missing_ok,
+                concurrently=concurrently,
+                **fields,
+            )
+
+        if remove_type in ("OBJECT_TABLE", "OBJECT_FOREIGN_TABLE"):
+            schema, name = self.split_name(names)
+            table = self.find_table(
+                {"schemaname": names[-2] if len(names) > 1 else None, "relname": name}
+            )
+            if table is not None:
+                existed = self.existed_before_file(table)
+                self.drop_table_object(table, statement)
+                del self.model.tables[(table.schema, table.name)]
+                emit("drop_table", table, table.qualified_name, table=table, table_existed=existed)
+            else:
+                emit("drop_table", None, f"{schema}.{name}")
+        elif remove_type == "OBJECT_INDEX":
+            schema, name = self.split_name(names)
+            index = self.model.indexes.get((schema, name)) or self.model.indexes.get(
+                ("public", name)
+            )
+            if index is not None:
+                index.table.record("altered", statement, f"dropped index {name}")
+                existed = self.existed_before_file(index.table)
+                self.drop_index_object(index, statement)
+                emit(
+                    "drop_index",
+                    index,
+                    index.qualified_name,
+                    index=index,
+                    table=index.table,
+                    table_existed=existed,
+                )
+            else:
+                emit("drop_index", None, f"{schema}.{name}")
+        elif remove_type in ("OBJECT_VIEW", "OBJECT_MATVIEW"):
+            self.drop_simple(self.model.views, names, statement, emit, "drop_view")
+        elif remove_type == "OBJECT_TYPE":
+            names = node_name(item.get("TypeName", {}).get("names")) or names
+            self.drop_simple(self.model.types, names, statement, emit, "drop_type")
+        elif remove_type == "OBJECT_SEQUENCE":
+            self.drop_simple(self.model.sequences, names, statement, emit, "drop_sequence")
+        elif remove_type == "OBJECT_SCHEMA":
+            name = names[-1] if names else ""
+            schema_obj = self.model.schemas.pop(name, None)
+            if schema_obj is not None:
+                self.died(schema_obj, statement)
+            emit("drop_schema", schema_obj, name)
+        elif remove_type == "OBJECT_EXTENSION":
+            name = names[-1] if names else ""
+            extension = self.model.extensions.pop(name, None)
+            if extension is not None:
+                self.died(extension, statement)
+            emit("drop_extension", extension, name)
+        elif remove_type in ("OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE"):
+            with_args = item.get("ObjectWithArgs", {})
+            schema, name = self.split_name(node_name(with_args.get("objname")))
+            dropped: Function | None = None
+            for key, function in list(self.model.functions.items()):
+                if key[0] == schema and key[1] == name:
+                    del self.model.functions[key]
+                    self.died(function, statement)
+                    dropped = function
+            emit("drop_function", dropped, f"{schema}.{name}")
+        elif remove_type in ("OBJECT_TRIGGER", "OBJECT_POLICY"):
+            # names: [schema?, table, object name]
+            table_names, object_name = names[:-1], names[-1] if names else ""
+            table = self.find_table(
+                {
+                    "schemaname": table_names[-2] if len(table_names) > 1 else None,
+                    "relname": table_names[-1] if table_names else "",
+                }
+            )
+            kind = "trigger" if remove_type == "OBJECT_TRIGGER" else "policy"
+            registry: dict[str, Any] = {}
+            if table is not None:
+                registry = table.triggers if kind == "trigger" else table.policies
+            obj = registry.pop(object_name, None)
+            if obj is not None:
+                self.died(obj, statement)
+            qualified = f"{table.qualified_name if table else '.'.join(table_names)}.{object_name}"
+            emit(f"drop_{kind}", obj, qualified, table=table)
+        else:
+            emit("drop_other", None, ".".join(names), detail=remove_type)
+
+    # -- RENAME ------------------------------------------------------------------------
+    def _on_RenameStmt(self, statement: Statement) -> None:
+        node = statement.node
+        rename_type = node.get("renameType", "")
+        new_name = node.get("newname", "")
+        relation = node.get("relation")
+        if rename_type == "OBJECT_TABLE" and relation:
+            table = self.find_table(relation)
+            if table is None and not node.get("missing_ok"):
+                table = self.table_for_alter(relation, statement)  # it exists: made elsewhere
+            if table is None:
+                self.change(
+                    "rename_table",
+                    statement,
+                    missing_ok=bool(node.get("missing_ok")),
+                    detail=f"no table {relation.get('relname')}",
+                )
+                return
+            old = table.qualified_name
+            del self.model.tables[(table.schema, table.name)]
+            table.name = new_name
+            self.model.tables[(table.schema, table.name)] = table
+            table.record("renamed", statement, f"{old} -> {table.qualified_name}")
+            self.change("rename_table", statement, table=table, detail=old)
+        elif rename_type == "OBJECT_COLUMN" and relation:
+            table = self.table_for_alter(relation, statement)
+            old_name = node.get("subname", "")
+            column = table.columns.get(old_name)
+            if column is not None:
+                column.name = new_name
+                # Keep the column's position: rebuild the ordered mapping under the new name.
+                table.columns = {
+                    (new_name if key == old_name else key): value
+                    for key, value in table.columns.items()
+                }
+                column.record("renamed", statement, f"{old_name} -> {new_name}")
+                for owner in table.constraints.values():
+                    owner.columns = [new_name if c == old_name else c for c in owner.columns]
+                for covering in table.indexes:
+                    covering.columns = [new_name if c == old_name else c for c in covering.columns]
+            self.change(
+                "rename_column",
+                statement,
+                table=table,
+                column=column,
+                detail=f"{old_name} -> {new_name}",
+            )
+        elif rename_type == "OBJECT_TABCONSTRAINT" and relation:
+            table = self.table_for_alter(relation, statement)
+            old_name = node.get("subname", "")
+            constraint: Constraint | None = table.constraints.pop(old_name, None)
+            if constraint is not None:
+                constraint.name = new_name
+                table.constraints[new_name] = constraint
+                constraint.record("renamed", statement, f"{old_name} -> {new_name}")
+                for backing in table.indexes:
+                    if backing.constraint is constraint:
+                        self.rename_index(backing, new_name, statement)
+            self.change(
+                "rename_constraint",
+                statement,
+                table=table,
+                constraint=constraint,
+                detail=f"{old_name} -> {new_name}",
+            )
+        elif rename_type == "OBJECT_INDEX" and relation:
+            schema, name = self.range_var(relation)
+            index: Index | None = self.model.indexes.get((schema, name)) or self.model.indexes.get(
+                ("public", name)
+            )
+            if index is not None:
+                self.rename_index(index, new_name, statement)
+                if index.constraint is not None:
+                    # Renaming a constraint's index renames the constraint too.
+                    table = index.table
+                    table.constraints.pop(index.constraint.name, None)
+                    index.constraint.name = new_name
+                    table.constraints[new_name] = index.constraint
+            self.change(
+                "rename_index",
+                statement,
+                index=index,
+                table=index.table if index else None,
+                detail=f"{name} -> {new_name}",
+            )
+        elif rename_type in ("OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_SEQUENCE") and relation:
+            registry: dict[tuple[str, str], Any] = (
+                self.model.sequences if rename_type == "OBJECT_SEQUENCE" else self.model.views
+            )
+            key = self.range_var(relation)
+            obj = registry.pop(key, None)
+            if obj is not None:
+                obj.name = new_name
+                registry[(key[0], new_name)] = obj
+                obj.record("renamed", statement, f"{key[1]} -> {new_name}")
+            self.change("rename_other", statement, object=obj, detail=f"{key[1]} -> {new_name}")
+        elif rename_type == "OBJECT_TYPE":
+            names = _object_names(node.get("object") or {})
+            key = self.split_name(names)
+            enum = self.model.types.pop(key, None)
+            if enum is not None:
+                enum.name = new_name
+                self.model.types[(key[0], new_name)] = enum
+                enum.record("renamed", statement, f"{key[1]} -> {new_name}")
+            self.change("rename_type", statement, object=enum, detail=f"{key[1]} -> {new_name}")
+        elif rename_type == "OBJECT_SCHEMA":
+            old = node.get("subname", "")
+            schema_obj = self.model.schemas.pop(old, None)
+            if schema_obj is not None:
+                schema_obj.name = new_name
+                self.model.schemas[new_name] = schema_obj
+            self.change(
+                "rename_schema", statement, object=schema_obj, detail=f"{old} -> {new_name}"
+            )
+        else:
+            self.change("rename_other", statement, detail=rename_type)
+
+    # -- types, sequences, views, schemas, extensions -----------------------------------
+    def _on_CreateEnumStmt(self, statement: Statement) -> None:
+        schema, name = self.split_name(node_name(statement.node.get("typeName")))
+        values = [v.get("String", {}).get("sval", "") for v in statement.node.get("vals", ())]
+        guarded = ("type", f"{schema}.{name}") in self.dropped_if_exists
+        enum = EnumType(name, schema=schema, values=values)
+        self.model.types[(schema, name)] = enum
+        self.born(enum, statement)
+        self.change("create_type", statement, object=enum, guarded=guarded)
+
+    def _on_AlterEnumStmt(self, statement: Statement) -> None:
+        node = statement.node
+        schema, name = self.split_name(node_name(node.get("typeName")))
+        enum = self.model.types.get((schema, name))
+        if node.get("oldVal"):
+            if enum is not None:
+                enum.values = [node["newVal"] if v == node["oldVal"] else v for v in enum.values]
+                enum.record("altered", statement, f"RENAME VALUE {node['oldVal']}")
+            self.change("rename_enum_value", statement, object=enum, detail=node.get("newVal", ""))
+            return
+        value = node.get("newVal", "")
+        if enum is not None and value not in enum.values:
+            neighbour = node.get("newValNeighbor")
+            if neighbour in enum.values:
+                position = enum.values.index(neighbour) + (1 if node.get("newValIsAfter") else 0)
+                enum.values.insert(position, value)
+            else:
+                enum.values.append(value)
+            enum.record("altered", statement, f"ADD VALUE {value}")
+        added = self.change(
+            "add_enum_value",
+            statement,
+            object=enum,
+            if_not_exists=bool(node.get("skipIfNewValExists")),
+            detail=value,
+        )
+        if self.in_transaction:
+            self.new_enum_values[value] = added
+
+    def _on_CreateSeqStmt(self, statement: Statement) -> None:
+        schema, name = self.range_var(statement.node["sequence"])
+        if_not_exists = bool(statement.node.get("if_not_exists"))
+        if (schema, name) in self.model.sequences and if_not_exists:
+            self.change(
+                "create_sequence",
+                statement,
+                object=self.model.sequences[(schema, name)],
+                if_not_exists=True,
+                guarded=True,
+            )
+            return
+        sequence = Sequence(name, schema=schema)
+        self.model.sequences[(schema, name)] = sequence
+        self.born(sequence, statement)
+        self.change(
+            "create_sequence",
+            statement,
+            object=sequence,
+            if_not_exists=if_not_exists,
+            guarded=if_not_exists,
+        )
+
+    def _on_ViewStmt(self, statement: Statement) -> None:
+        node = statement.node
+        schema, name = self.range_var(node["view"])
+        options = {
+            o.get("DefElem", {}).get("defname"): o.get("DefElem", {}).get("arg")
+            for o in node.get("options", ())
+        }
+        replace = bool(node.get("replace"))
+        self.define_view(
+            statement,
+            schema,
+            name,
+            replace,
+            materialized=False,
+            security_invoker="security_invoker" in options
+            and _option_on(options["security_invoker"]),
+        )
+
+    def _on_CreateTableAsStmt(self, statement: Statement) -> None:
+        node = statement.node
+        into = node.get("into", {})
+        schema, name = self.range_var(into.get("rel", {}))
+        if node.get("objtype") == "OBJECT_MATVIEW":
+            self.define_view(
+                statement,
+                schema,
+                name,
+                False,
+                materialized=True,
+                security_invoker=False,
+                if_not_exists=bool(node.get("if_not_exists")),
+            )
+            return
+        table = Table(name, schema=schema)
+        self.model.tables[(schema, name)] = table
+        self.born(table, statement, "CREATE TABLE AS")
+        self.change(
+            "create_table",
+            statement,
+            table=table,
+            table_existed=False,
+            if_not_exists=bool(node.get("if_not_exists")),
+            guarded=bool(node.get("if_not_exists")),
+        )
+
+    def define_view(
+        self,
+        statement: Statement,
+        schema: str,
+        name: str,
+        replace: bool,
+        materialized: bool,
+        security_invoker: bool,
+        if_not_exists: bool = False,
+    ) -> None:
+        existing = self.model.views.get((schema, name))
+        view = View(
+            name,
+            schema=schema,
+            materialized=materialized,
+            security_invoker=security_invoker,
+            reads=sorted(
+                {
+                    ".".join(self.range_var(item["RangeVar"]))
+                    for item in walk_dicts(statement.node.get("query"))
+                    if "RangeVar" in item
+                }
+            ),
+        )
+        if existing is not None and (replace or if_not_exists):
+            view.history = existing.history
+            view.previous = existing.previous
+            view.record("replaced", statement)
+        else:
+            self.born(view, statement)
+        self.model.views[(schema, name)] = view
+        self.change(
+            "create_view",
+            statement,
+            object=view,
+            guarded=replace or if_not_exists,
+            if_not_exists=if_not_exists,
+        )
+
+    def alter_view(self, statement: Statement) -> None:
+        """ALTER VIEW ... SET / RESET (security_invoker)."""
+        view = self.model.views.get(self.range_var(statement.node["relation"]))
+        if view is None:
+            return
+        for item in statement.node.get("cmds", ()):
+            command = item.get("AlterTableCmd", {})
+            subtype = command.get("subtype")
+            if subtype not in ("AT_SetRelOptions", "AT_ResetRelOptions"):
+                continue
+            for option in command.get("def", {}).get("List", {}).get("items", ()):
+                element = option.get("DefElem", {})
+                if element.get("defname") == "security_invoker":
+                    view.security_invoker = subtype == "AT_SetRelOptions" and _option_on(
+                        element.get("arg")
+                    )
+        view.record("altered", statement)
+
+    def _on_CreateSchemaStmt(self, statement: Statement) -> None:
+        name = statement.node.get("schemaname", "")
+        if_not_exists = bool(statement.node.get("if_not_exists"))
+        existing = self.model.schemas.get(name)
+        if existing is None:
+            existing = Schema(name)
+            self.model.schemas[name] = existing
+            self.born(existing, statement)
+        self.change(
+            "create_schema",
+            statement,
+            object=existing,
+            if_not_exists=if_not_exists,
+            guarded=if_not_exists,
+        )
+
+    def _on_CreateExtensionStmt(self, statement: Statement) -> None:
+        name = statement.node.get("extname", "")
+        if_not_exists = bool(statement.node.get("if_not_exists"))
+        extension = self.model.extensions.get(name)
+        if extension is None:
+            extension = Extension(name)
+            for option in statement.node.get("options", ()):
+                element = option.get("DefElem", {})
+                if element.get("defname") == "schema":
+                    extension.schema = element.get("arg", {}).get("String", {}).get("sval")
+            self.model.extensions[name] = extension
+            self.born(extension, statement)
+        self.change(
+            "create_extension",
+            statement,
+            object=extension,
+            if_not_exists=if_not_exists,
+            guarded=if_not_exists,
+        )
+
+    # -- functions, triggers, policies ----------------------------------------------------
+    def _on_CreateFunctionStmt(self, statement: Statement) -> None:
+        node = statement.node
+        schema, name = self.split_name(node_name(node.get("funcname")))
+        arguments = ", ".join(
+            str(self.type_name(p.get("FunctionParameter", {}).get("argType")))
+            for p in node.get("parameters", ())
+            if p.get("FunctionParameter", {}).get("mode", "FUNC_PARAM_DEFAULT")
+            in ("FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARAM_INOUT", "FUNC_PARAM_VARIADIC")
+        )
+        function = Function(
+            name, schema=schema, arguments=arguments, procedure=bool(node.get("is_procedure"))
+        )
+        if node.get("returnType"):
+            function.returns = str(self.type_name(node["returnType"]))
+        for option in node.get("options", ()):
+            element = option.get("DefElem", {})
+            defname = element.get("defname")
+            arg = element.get("arg")
+            if defname == "language":
+                function.language = (arg or {}).get("String", {}).get("sval", "sql")
+            elif defname == "security":
+                function.security_definer = bool((arg or {}).get("Boolean", {}).get("boolval"))
+            elif defname == "volatility":
+                function.volatility = (arg or {}).get("String", {}).get("sval", "volatile")
+            elif defname == "set":
+                setting = (arg or {}).get("VariableSetStmt", {})
+                function.config[setting.get("name", "")] = ", ".join(
+                    _const_text(a) or "" for a in setting.get("args", ())
+                ) or setting.get("kind", "")
+            elif defname == "as":
+                bodies = [
+                    item.get("String", {}).get("sval", "")
+                    for item in (arg or {}).get("List", {}).get("items", ())
+                ]
+                function.body = "\n".join(bodies)
+        if node.get("sql_body"):
+            function.body = statement.text
+        key = (schema, name, arguments)
+        existing = self.model.functions.get(key)
+        function.executors = set(self.default_executors.get(schema, self.default_executors[""]))
+        if existing is not None and node.get("replace"):
+            function.history = existing.history
+            function.previous = existing.previous
+            function.executors = existing.executors  # OR REPLACE keeps the privileges
+            function.record("replaced", statement)
+        else:
+            self.born(function, statement)
+        self.model.functions[key] = function
+        self.change(
+            "create_function", statement, object=function, guarded=bool(node.get("replace"))
+        )
+
+    def _on_AlterFunctionStmt(self, statement: Statement) -> None:
+        node = statement.node
+        func = node.get("func", {})
+        schema, name = self.split_name(node_name(func.get("objname")))
+        targets = [f for k, f in self.model.functions.items() if k[0] == schema and k[1] == name]
+        for function in targets:
+            for action in node.get("actions", ()):
+                element = action.get("DefElem", {})
+                if element.get("defname") == "set":
+                    setting = element.get("arg", {}).get("VariableSetStmt", {})
+                    if setting.get("kind") == "VAR_RESET":
+                        function.config.pop(setting.get("name", ""), None)
+                    else:
+                        function.config[setting.get("name", "")] = ", ".join(
+                            _const_text(a) or "" for a in setting.get("args", ())
+                        )
+                elif element.get("defname") == "security":
+                    function.security_definer = bool(
+                        element.get("arg", {}).get("Boolean", {}).get("boolval")
+                    )
+            function.record("altered", statement)
+        self.change("alter_function", statement, object=targets[0] if targets else None)
+
+    def _on_CreateTrigStmt(self, statement: Statement) -> None:
+        node = statement.node
+        table = self.table_for_alter(node["relation"], statement)
+        name = node.get("trigname", "")
+        guarded = (
+            bool(node.get("replace"))
+            or ("trigger", f"{table.qualified_name}.{name}") in self.dropped_if_exists
+        )
+        events = int(node.get("events", 0))
+        timing = int(node.get("timing", 0))
+        trigger = Trigger(
+            name,
+            table=table,
+            function=".".join(node_name(node.get("funcname"))),
+            for_each_row=bool(node.get("row")),
+            # pg_trigger's tgtype bits: 2 BEFORE, 64 INSTEAD OF (neither: AFTER); events 4
+            # INSERT, 8 DELETE, 16 UPDATE, 32 TRUNCATE.
+            timing="before" if timing & 2 else "instead of" if timing & 64 else "after",
+            events=[e for bit, e in _TRIGGER_EVENTS if events & bit],
+        )
+        missing = self.missing_trigger_function(trigger.function)
+        old = table.triggers.get(name)
+        if old is not None:
+            self.died(old, statement, "replaced")
+        table.triggers[name] = trigger
+        self.born(trigger, statement)
+        self.change(
+            "create_trigger",
+            statement,
+            table=table,
+            object=trigger,
+            guarded=guarded,
+            detail=missing,
+        )
+
+    def _on_CreatePolicyStmt(self, statement: Statement) -> None:
+        node = statement.node
+        table = self.table_for_alter(node["table"], statement)
+        name = node.get("policy_name", "")
+        policy = Policy(
+            name,
+            table=table,
+            command=node.get("cmd_name", "all"),
+            permissive=bool(node.get("permissive")),
+            roles=[_role_name(r) for r in node.get("roles", ())],
+            roles_given=any(
+                r.get("RoleSpec", {}).get("location", -1) >= 0 for r in node.get("roles", ())
+            ),
+            using=statement.expression(node.get("qual")),
+            with_check=statement.expression(node.get("with_check")),
+        )
+        guarded = ("policy", f"{table.qualified_name}.{name}") in self.dropped_if_exists
+        table.policies[name] = policy
+        self.born(policy, statement)
+        self.change("create_policy", statement, table=table, object=policy, guarded=guarded)
+
+    def _on_AlterPolicyStmt(self, statement: Statement) -> None:
+        node = statement.node
+        table = self.find_table(node["table"])
+        policy = table.policies.get(node.get("policy_name", "")) if table else None
+        if policy is None:
+            self.change("alter_policy", statement, detail="no such policy")
+            return
+        if node.get("roles"):
+            policy.roles = [_role_name(r) for r in node["roles"]]
+            policy.roles_given = True
+        if node.get("qual"):
+            policy.using = statement.expression(node["qual"])
+        if node.get("with_check"):
+            policy.with_check = statement.expression(node["with_check"])
+        # A new USING or WITH CHECK redefines the policy: its findings belong here now.
+        changed = node.get("qual") or node.get("with_check") or node.get("roles")
+        policy.record("replaced" if changed else "altered", statement)
+        self.change("alter_policy", statement, table=table, object=policy)
+
+    # -- privileges ------------------------------------------------------------------------
+    def _on_GrantStmt(self, statement: Statement) -> None:
+        node = statement.node
+        is_grant = bool(node.get("is_grant"))
+        grantees = tuple(_role_name(r) for r in node.get("grantees", ()))
+        privileges = tuple(
+            p.get("AccessPriv", {}).get("priv_name", "all") for p in node.get("privileges", ())
+        ) or ("all",)
+        objtype = str(node.get("objtype", "")).removeprefix("OBJECT_").lower()
+        names: list[str] = []
+        if objtype in ("function", "procedure", "routine") and (
+            "execute" in privileges or "all" in privileges
+        ):
+            functions: list[Function] = []
+            if node.get("targtype") == "ACL_TARGET_ALL_IN_SCHEMA":
+                schemas = {o.get("String", {}).get("sval") for o in node.get("objects", ())}
+                functions = [f for k, f in self.model.functions.items() if k[0] in schemas]
+            else:
+                for item in node.get("objects", ()):
+                    target = item.get("ObjectWithArgs", {})
+                    schema, name = self.split_name(node_name(target.get("objname")))
+                    names.append(f"{schema}.{name}")
+                    functions += [
+                        f for k, f in self.model.functions.items() if k[:2] == (schema, name)
+                    ]
+            for function in functions:
+                if is_grant:
+                    function.executors.update(grantees)
+                else:
+                    function.executors.difference_update(grantees)
+                function.record("granted" if is_grant else "revoked", statement)
+        else:
+            for item in node.get("objects", ()):
+                if "RangeVar" in item:
+                    names.append(".".join(self.range_var(item["RangeVar"])))
+                elif "String" in item:
+                    names.append(item["String"].get("sval", ""))
+        self.change(
+            "grant" if is_grant else "revoke",
+            statement,
+            detail=objtype,
+            grantees=grantees,
+            privileges=privileges,
+            names=tuple(names),
+        )
+
+    def _on_AlterDefaultPrivilegesStmt(self, statement: Statement) -> None:
+        node = statement.node
+        action = node.get("action", {})
+        if action.get("objtype") not in ("OBJECT_FUNCTION", "OBJECT_ROUTINE"):
+            return
+        schemas = [""]
+        for option in node.get("options", ()):
+            element = option.get("DefElem", {})
+            if element.get("defname") == "schemas":
+                items = element.get("arg", {}).get("List", {}).get("items", ())
+                schemas = [i.get("String", {}).get("sval", "") for i in items]
+        grantees = {_role_name(r) for r in action.get("grantees", ())}
+        for schema in schemas:
+            roles = self.default_executors.setdefault(schema, set(self.default_executors[""]))
+            if action.get("is_grant"):
+                roles.update(grantees)
+            else:
+                roles.difference_update(grantees)
+        if schemas == [""] and not action.get("is_grant"):
+            # A per-schema default also loses what was revoked everywhere.
+            for roles in self.default_executors.values():
+                roles.difference_update(grantees)
+
+    # -- comments, settings ----------------------------------------------------------------
+    def _on_CommentStmt(self, statement: Statement) -> None:
+        node = statement.node
+        objtype = node.get("objtype", "")
+        names = _object_names(node.get("object") or {})
+        comment = node.get("comment")
+        target: SchemaObject | None = None
+        if objtype == "OBJECT_TABLE":
+            table = self.find_table(
+                {
+                    "schemaname": names[-2] if len(names) > 1 else None,
+                    "relname": names[-1] if names else "",
+                }
+            )
+            if table is not None:
+                table.comment = comment
+                target = table
+        elif objtype == "OBJECT_COLUMN" and len(names) >= 2:
+            table = self.find_table(
+                {"schemaname": names[-3] if len(names) > 2 else None, "relname": names[-2]}
+            )
+            if table is not None and names[-1] in table.columns:
+                column = table.columns[names[-1]]
+                column.comment = comment
+                target = column
+        if target is not None:
+            target.record("commented", statement, comment or "")
+        self.change("comment", statement, object=target, detail=comment or "")
+
+    def _on_VariableSetStmt(self, statement: Statement) -> None:
+        node = statement.node
+        name = str(node.get("name", ""))
+        kind = node.get("kind")
+        if name == "search_path" and kind == "VAR_SET_VALUE":
+            values = [_const_text(a) for a in node.get("args", ())]
+            first = next((v for v in values if v and not v.startswith("$")), None)
+            if first:
+                self.search_path = first.strip('"')
+        if name in ("lock_timeout", "statement_timeout"):
+            values = [_const_text(a) for a in node.get("args", ())]
+            # 0 (or '0s', '0ms') turns the timeout off; RESET returns to the default (off).
+            on = kind == "VAR_SET_VALUE" and any(
+                v is not None and v.strip().rstrip("mns").strip() not in ("0", "") for v in values
+            )
+            setattr(self, name, on)
+            if node.get("is_local"):
+                self.local_settings.add(name)
+        self.change("set", statement, detail=name)
+
+    def _on_TransactionStmt(self, statement: Statement) -> None:
+        kind = statement.node.get("kind", "")
+        if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
+            # In a multi-statement query (prisma, golang-migrate) BEGIN turns the implicit
+            # transaction into an explicit one: only a BEGIN inside a real block nests.
+            nested = self.explicit is not None or (
+                self.runner_transaction and self.profile.transaction_mode != "implicit"
+            )
+            begin = self.change("begin", statement, detail=kind, nested=nested)
+            begin.closed = False
+            if self.explicit is None:
+                self.explicit = begin
+        elif kind in ("TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK"):
+            self.change("commit" if kind == "TRANS_STMT_COMMIT" else "rollback", statement)
+            if self.explicit is not None:
+                self.explicit.closed = True
+            self.end_transaction()
+        else:
+            self.change("transaction", statement, detail=kind)
+
+    # -- data changes and maintenance --------------------------------------------------
+    def _on_UpdateStmt(self, statement: Statement) -> None:
+        self.data_change("update", statement)
+
+    def _on_DeleteStmt(self, statement: Statement) -> None:
+        self.data_change("delete", statement)
+
+    def data_change(self, kind: str, statement: Statement) -> None:
+        relation = statement.node.get("relation")
+        if not relation:
+            return
+        table = self.table_for_alter(relation, statement)
+        change = self.change(
+            kind, statement, table=table, has_where=bool(statement.node.get("whereClause"))
+        )
+        if kind != "update":
+            return
+        assigned = {
+            target.get("ResTarget", {}).get("name")
+            for target in statement.node.get("targetList", ())
+        }
+        # A constraint added earlier in this file on the columns the UPDATE fills was checked
+        # against the rows before the backfill.
+        for earlier in self.file_changes:
+            if (
+                earlier.table is table
+                and earlier.backfill is None
+                and _needs_backfill_first(earlier)
+                and earlier.table_existed
+                and assigned & _constrained_columns(earlier)
+            ):
+                earlier.backfill = change
+
+    def _on_TruncateStmt(self, statement: Statement) -> None:
+        cascade = statement.node.get("behavior") == "DROP_CASCADE"
+        for item in statement.node.get("relations", ()):
+            relation = item.get("RangeVar")
+            if relation:
+                table = self.table_for_alter(relation, statement)
+                self.change("truncate", statement, table=table, cascade=cascade)
+
+    def _on_VacuumStmt(self, statement: Statement) -> None:
+        node = statement.node
+        options = frozenset(
+            str(o.get("DefElem", {}).get("defname", "")).lower() for o in node.get("options", ())
+        )
+        relations = [
+            r.get("VacuumRelation", {}).get("relation") for r in node.get("rels", ()) or ()
+        ]
+        kind = "vacuum" if node.get("is_vacuumcmd", True) else "analyze"
+        if not relations:
+            self.change(kind, statement, options=options, detail="all tables")
+        for relation in relations:
+            if relation:
+                table = self.table_for_alter(relation, statement)
+                self.change(kind, statement, table=table, options=options)
+
+    def _on_ClusterStmt(self, statement: Statement) -> None:
+        relation = statement.node.get("relation")
+        table = self.table_for_alter(relation, statement) if relation else None
+        self.change("cluster", statement, table=table)
+
+    def _on_DropdbStmt(self, statement: Statement) -> None:
+        self.change("drop_database", statement, detail=statement.node.get("dbname", ""))
+
+
+_TABLE_CONSTRAINTS = {
+    "CONSTR_PRIMARY": "primary_key",
+    "CONSTR_UNIQUE": "unique",
+    "CONSTR_CHECK": "check",
+    "CONSTR_FOREIGN": "foreign_key",
+    "CONSTR_EXCLUSION": "exclude",
+}
+
+
+def _const_text(node: Json | None) -> str | None:
+    """The text of an A_Const (or a bare String/Integer) node."""
+    if not node:
+        return None
+    const = node.get("A_Const", node)
+    for key, inner in (
+        ("ival", "ival"),
+        ("sval", "sval"),
+        ("fval", "fval"),
+        ("boolval", "boolval"),
+    ):
+        if key in const:
+            value = const[key]
+            if isinstance(value, dict):
+                return str(value.get(inner, 0 if key == "ival" else ""))
+            return str(value)
+    if "String" in node:
+        return str(node["String"].get("sval", ""))
+    if "Integer" in node:
+        return str(node["Integer"].get("ival", 0))
+    if "TypeCast" in node:
+        return _const_text(node["TypeCast"].get("arg"))
+    if const.get("isnull"):
+        return "NULL"
+    return None
+
+
+def _object_names(item: Json) -> list[str]:
+    if "List" in item:
+        return node_name(item["List"].get("items"))
+    if "String" in item:
+        return [item["String"].get("sval", "")]
+    if "TypeName" in item:
+        return node_name(item["TypeName"].get("names"))
+    if "ObjectWithArgs" in item:
+        return node_name(item["ObjectWithArgs"].get("objname"))
+    return []
+
+
+def _index_elem_name(item: Json, statement: Statement) -> str | Expression:
+    element = item.get("IndexElem", item)
+    if element.get("name"):
+        return str(element["name"])
+    return statement.expression(element.get("expr")) or "<expression>"
+
+
+def _option_on(arg: Json | None) -> bool:
+    """A boolean option's value (`WITH (security_invoker)` alone means true)."""
+    value = _const_text(arg) if arg else "true"
+    return str(value).lower() in ("true", "on", "1", "yes")
+
+
+def _fk_actions_written(statement: Statement, pk_table: Json) -> bool:
+    """Whether the REFERENCES clause at `pk_table` says ON DELETE or ON UPDATE (the parse
+    tree cannot tell an omitted action from NO ACTION)."""
+    offset = statement.offset_of(pk_table)
+    if offset is None:
+        return True  # nothing to read: do not claim the actions are missing
+    return references_actions_written(statement.text, offset - statement.start)
+
+
+_TRIGGER_EVENTS = ((4, "insert"), (8, "delete"), (16, "update"), (32, "truncate"))
+
+
+def _role_name(node: Json) -> str:
+    role = node.get("RoleSpec", {})
+    if role.get("rolename"):
+        return str(role["rolename"])
+    return str(role.get("roletype", "")).removeprefix("ROLESPEC_").lower()
+
+
+def _cast_type_names(node: Any) -> set[str]:
+    """The type names an expression casts to (`'new'::status` -> {'status'})."""
+    found: set[str] = set()
+    for item in walk_dicts(node):
+        cast = item.get("TypeCast")
+        if cast is not None:
+            names = node_name(cast.get("typeName", {}).get("names"))
+            if names:
+                found.add(TYPE_DISPLAY.get(names[-1], names[-1]))
+    return found
+
+
+_USES_EXTENSIONS = frozenset({"CreateStmt", "AlterTableStmt", "IndexStmt", "ViewStmt"})
+
+
+# Types, functions and operator classes of common extensions -> the extension.
+_EXTENSION_OBJECTS = {
+    "citext": "citext",
+    "hstore": "hstore",
+    "ltree": "ltree",
+    "lquery": "ltree",
+    "geometry": "postgis",
+    "geography": "postgis",
+    "vector": "vector",
+    "halfvec": "vector",
+    "cube": "cube",
+    "uuid_generate_v1": "uuid-ossp",
+    "uuid_generate_v1mc": "uuid-ossp",
+    "uuid_generate_v3": "uuid-ossp",
+    "uuid_generate_v4": "uuid-ossp",
+    "uuid_generate_v5": "uuid-ossp",
+    "uuid_nil": "uuid-ossp",
+    "gen_random_uuid": "pgcrypto",
+    "gen_random_bytes": "pgcrypto",
+    "crypt": "pgcrypto",
+    "gen_salt": "pgcrypto",
+    "digest": "pgcrypto",
+    "hmac": "pgcrypto",
+    "pgp_sym_encrypt": "pgcrypto",
+    "pgp_sym_decrypt": "pgcrypto",
+    "gin_trgm_ops": "pg_trgm",
+    "gist_trgm_ops": "pg_trgm",
+    "similarity": "pg_trgm",
+    "word_similarity": "pg_trgm",
+    "unaccent": "unaccent",
+    "earth_distance": "earthdistance",
+    "ll_to_earth": "earthdistance",
+}
+
+
+_WORD = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _mentions_extension_object(text: str) -> bool:
+    """A quick test (one C pass over the text) before walking a statement's tree."""
+    return not _EXTENSION_OBJECTS.keys().isdisjoint(_WORD.findall(text.lower()))
+
+
+def _extension_names(node: Any) -> Iterator[tuple[str, bool]]:
+    """(name, schema-qualified) of the types, functions and operator classes a node uses."""
+    for item in walk_dicts(node):
+        for key in ("FuncCall", "TypeName"):
+            inner = item.get(key)
+            if inner is not None:
+                names = node_name(inner.get("funcname" if key == "FuncCall" else "names"))
+                if names:
+                    yield names[-1], len(names) > 1 and names[0] != "pg_catalog"
+        opclass = item.get("opclass")
+        if isinstance(opclass, list):
+            names = node_name(opclass)
+            if names:
+                yield names[-1], len(names) > 1
+
+
+def _needs_backfill_first(change: Change) -> bool:
+    """SET NOT NULL, CHECK and PRIMARY KEY reject the NULLs a backfill would fill; foreign keys
+    and UNIQUE accept NULL, so adding them before filling a new column is harmless."""
+    if change.kind == "set_not_null":
+        return True
+    constraint = change.constraint
+    return (
+        change.kind == "add_constraint"
+        and constraint is not None
+        and constraint.type in ("check", "primary_key")
+    )
+
+
+def _constrained_columns(change: Change) -> set[str]:
+    """The columns whose values a SET NOT NULL or an added constraint checks."""
+    if change.kind == "set_not_null":
+        return {change.detail}
+    constraint = change.constraint
+    if constraint is None:
+        return set()
+    return {c for c in constraint.columns if isinstance(c, str)} | constraint.referenced_columns

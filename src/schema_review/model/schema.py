@@ -1,0 +1,159 @@
+"""The schema model: the final schema after the replay, and everything that happened on the way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from schema_review.model import relations
+from schema_review.model.changes import Change
+from schema_review.model.objects import (
+    Column,
+    Constraint,
+    EnumType,
+    Extension,
+    Function,
+    Index,
+    Policy,
+    Schema,
+    SchemaObject,
+    Sequence,
+    Table,
+    Trigger,
+    View,
+)
+from schema_review.parse import Statement
+
+
+@dataclass(slots=True, eq=False)
+class SchemaModel:
+    """The schema after the replay, plus everything that happened on the way."""
+
+    tables: dict[tuple[str, str], Table] = field(default_factory=dict)
+    indexes: dict[tuple[str, str], Index] = field(default_factory=dict)
+    types: dict[tuple[str, str], EnumType] = field(default_factory=dict)
+    sequences: dict[tuple[str, str], Sequence] = field(default_factory=dict)
+    views: dict[tuple[str, str], View] = field(default_factory=dict)
+    functions: dict[tuple[str, str, str], Function] = field(default_factory=dict)
+    extensions: dict[str, Extension] = field(default_factory=dict)
+    schemas: dict[str, Schema] = field(default_factory=dict)
+    # Every object ever created, dropped ones included, in creation order.
+    archive: list[SchemaObject] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    statements: list[Statement] = field(default_factory=list)
+    opaque: list[Statement] = field(default_factory=list)
+    internal_errors: list[tuple[Statement, str]] = field(default_factory=list)
+    # Facts computed once over the final schema (rules ask for them object by object).
+    computed: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def fk_type_mismatches(self, fk: Constraint) -> list[str]:
+        return relations.fk_type_mismatches(self.tables, fk)
+
+    def cascade_blockers(self, fk: Constraint) -> list[Constraint]:
+        if "referencing" not in self.computed:
+            self.computed["referencing"] = relations.referencing(self.tables)
+        return relations.cascade_blockers(self.tables, fk, self.computed["referencing"])
+
+    def correlated_subqueries(self, policy: Policy) -> list[str]:
+        return relations.correlated_subqueries(self.tables, policy)
+
+    def policy_recursion(self, policy: Policy) -> list[str]:
+        return relations.policy_recursion(self.tables, policy)
+
+    def view_rls_tables(self, view: View) -> list[str]:
+        return relations.view_rls_tables(self.tables, view)
+
+    def parent_row_updates(self, trigger: Trigger) -> list[str]:
+        return relations.parent_row_updates(self.functions, trigger)
+
+    def unmaintained_columns(self, table: Table, names: list[str]) -> list[str]:
+        """Columns of `table` among `names` that no trigger keeps current, when the schema
+        keeps such columns current with triggers elsewhere (so the convention is triggers)."""
+        if "maintained" not in self.computed:
+            self.computed["maintained"] = relations.maintained_columns(self.tables, self.functions)
+        maintained: set[tuple[str, str]] = self.computed["maintained"]
+        wanted = {n.lower() for n in names}
+        if not any(column in wanted for _, column in maintained):
+            return []
+        return [
+            c
+            for c in table.columns
+            if c.lower() in wanted and (table.qualified_name, c.lower()) not in maintained
+        ]
+
+    def enum_type(self, column: Column) -> EnumType | None:
+        """The enum type a column is declared with, if the files created it."""
+        return self.types.get((column.type.schema or "public", column.type.name))
+
+    def primary_key_majority(self, types: list[str]) -> tuple[str, int, int]:
+        """(type, tables with it, tables keyed by one column of one of `types`)."""
+        key = f"pk_majority:{','.join(types)}"
+        if key not in self.computed:
+            self.computed[key] = relations.primary_key_majority(self.tables, types)
+        result: tuple[str, int, int] = self.computed[key]
+        return result
+
+    def primary_key_type(self, table: Table) -> str | None:
+        return relations.primary_key_type(table)
+
+    def live_tables(self) -> list[Table]:
+        return [t for t in self.tables.values() if not t.external]
+
+    def objects_of_kind(self, kind: str) -> list[Any]:
+        """Live objects of the final schema, for final-schema rules."""
+        tables = self.live_tables()
+        if kind == "table":
+            return tables
+        if kind == "column":
+            return [c for t in tables for c in t.columns.values()]
+        if kind == "constraint":
+            return [c for t in tables for c in t.constraints.values()]
+        if kind == "foreign_key":
+            return [c for t in tables for c in t.foreign_keys]
+        if kind == "index":
+            return [i for t in tables for i in t.live_indexes]
+        if kind == "policy":
+            return [p for t in tables for p in t.policies.values()]
+        if kind == "trigger":
+            return [g for t in tables for g in t.triggers.values()]
+        if kind == "function":
+            return list(self.functions.values())
+        if kind == "type":
+            return list(self.types.values())
+        if kind == "sequence":
+            return list(self.sequences.values())
+        if kind == "view":
+            return list(self.views.values())
+        if kind == "extension":
+            return list(self.extensions.values())
+        if kind == "schema":
+            return list(self.schemas.values())
+        raise KeyError(kind)
+
+    def history_of_kind(self, kind: str) -> list[SchemaObject]:
+        """Every incarnation of objects of a kind, dropped ones included."""
+        if kind == "foreign_key":
+            return [
+                o for o in self.archive if isinstance(o, Constraint) and o.type == "foreign_key"
+            ]
+        return [o for o in self.archive if o.kind == kind]
+
+    def table(self, qualified: str) -> Table | None:
+        return relations.find_table(self.tables, qualified)
+
+
+FINAL_KINDS = (
+    "table",
+    "column",
+    "constraint",
+    "foreign_key",
+    "index",
+    "policy",
+    "trigger",
+    "function",
+    "type",
+    "sequence",
+    "view",
+    "extension",
+    "schema",
+)
