@@ -562,6 +562,73 @@ def explain(rule_id: str, config: str | None) -> None:
     click.echo(render_explain(rule), nl=False)
 
 
+@main.command("schema")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["sql", "json", "mermaid"]),
+    default="sql",
+    show_default=True,
+    help="sql: DDL PostgreSQL accepts; json: the structure of docs/schema-json.md; "
+    "mermaid: an ER diagram.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Write to this file instead of standard output.",
+)
+@click.option("--pg-version", help="PostgreSQL major version the migrations run on.")
+@click.option("--runner", type=click.Choice(list(RUNNERS)), help="Migration tool (detected).")
+@click.option("--platform", type=click.Choice(list(PLATFORMS)), help="Platform (detected).")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+def schema(
+    paths: tuple[str, ...],
+    output_format: str,
+    output: str | None,
+    pg_version: str | None,
+    runner: str | None,
+    platform: str | None,
+    config: str | None,
+) -> None:
+    """Print the schema the migrations build (one per migration history), without a database.
+
+    Nothing is linted: the files are discovered, parsed and replayed, and the final schema
+    is printed as SQL, JSON or a Mermaid ER diagram.
+    """
+    from schema_review.discover import DiscoveryError
+    from schema_review.export import history_label, mermaid, schema_document, schema_sql
+    from schema_review.pipeline import replay_histories
+
+    settings = _settings(config).with_overrides(runner=runner, platform=platform)
+    try:
+        if pg_version is not None:
+            settings = settings.with_overrides(
+                pg_version=check_pg_version(pg_version, "--pg-version")
+            )
+        histories = replay_histories(paths, settings)
+    except (ConfigError, DiscoveryError) as error:
+        _fail(str(error))
+        return
+    documents = [
+        (schema_document(h.model, history_label(h.migration_set)), h.model) for h in histories
+    ]
+    if output_format == "json":
+        import json
+
+        text = json.dumps([d for d, _ in documents], indent=2) + "\n"
+    elif output_format == "mermaid":
+        diagrams = [(d["history"], mermaid(d)) for d, _ in documents]
+        if len(diagrams) == 1:
+            text = diagrams[0][1]
+        else:  # several diagrams: a Markdown page, one fenced block per history
+            text = "".join(f"## {label}\n\n```mermaid\n{body}```\n\n" for label, body in diagrams)
+    else:
+        text = "\n".join(schema_sql(d, model) for d, model in documents)
+    _emit(text, output)
+
+
 def _load_rules(config: str | None) -> list[Rule]:
     from schema_review.rules import RuleError, load_rules
 

@@ -395,6 +395,7 @@ class Constraint(SchemaObject):
     method: str = "btree"
     predicate: Expression | None = None
     actions_given: bool = True  # a foreign key written with ON DELETE (or ON UPDATE)
+    operators: list[str] = field(default_factory=list)  # EXCLUDE: the operator of each column
 
     @property
     def qualified_name(self) -> str:
@@ -681,6 +682,9 @@ class Trigger(SchemaObject):
     timing: str = ""
     events: list[str] = field(default_factory=list)
     for_each_row: bool = False
+    arguments: list[str] = field(default_factory=list)  # EXECUTE FUNCTION f('a', 'b')
+    when: Expression | None = None
+    columns: list[str] = field(default_factory=list)  # UPDATE OF these columns
 
     @property
     def qualified_name(self) -> str:
@@ -705,6 +709,12 @@ class Table(SchemaObject):
     comment: str | None = None
     # Known only from statements that change it: created before the files we replay.
     external: bool = False
+    inherits: list[str] = field(default_factory=list)  # qualified names of INHERITS parents
+    # The statement that made it a partition (CREATE ... PARTITION OF, ATTACH PARTITION): its
+    # bound is printed from there when the schema is exported.
+    partition_statement: Statement | None = None
+    # False for CREATE TABLE AS whose select list could not be resolved: column rules skip it.
+    columns_known: bool = True
 
     @property
     def qualified_name(self) -> str:
@@ -938,7 +948,10 @@ class Function(SchemaObject):
 
     schema: str
     arguments: str = ""  # the argument types, as a signature: "uuid, text"
+    argument_types: list[TypeName] = field(default_factory=list)
     returns: str | None = None
+    return_type: TypeName | None = None
+    returns_set: bool = False  # SETOF or RETURNS TABLE
     language: str = "sql"
     security_definer: bool = False
     volatility: str = "volatile"

@@ -165,6 +165,7 @@ class PostgresReplayer(SchemaOperations):
         if node.get("partbound") and node.get("inhRelations"):
             parent = node["inhRelations"][0].get("RangeVar", {})
             table.partition_of = ".".join(self.range_var(parent))
+            table.partition_statement = statement
         self.model.tables[(schema, name)] = table
         self.born(table, statement)
         inline_constraints: list[tuple[Json, str | None]] = []
@@ -277,10 +278,10 @@ class PostgresReplayer(SchemaOperations):
             constraint.on_update = FK_ACTIONS.get(node.get("fk_upd_action", "a"), "NO ACTION")
         elif kind == "exclude":
             constraint.method = node.get("access_method", "gist")
-            constraint.columns = [
-                str(_index_elem_name(pair["List"]["items"][0], statement))
-                for pair in node.get("exclusions", ())
-                if "List" in pair
+            pairs = [p["List"]["items"] for p in node.get("exclusions", ()) if "List" in p]
+            constraint.columns = [str(_index_elem_name(pair[0], statement)) for pair in pairs]
+            constraint.operators = [
+                ".".join(node_name(pair[1].get("List", {}).get("items"))) for pair in pairs
             ]
             constraint.predicate = statement.expression(node.get("where_clause"))
         if kind in ("primary_key", "unique") and constraint.using_index:
@@ -1017,17 +1018,22 @@ class PostgresReplayer(SchemaOperations):
     def _on_CreateFunctionStmt(self, statement: Statement) -> None:
         node = statement.node
         schema, name = self.split_name(node_name(node.get("funcname")))
-        arguments = ", ".join(
-            str(self.type_name(p.get("FunctionParameter", {}).get("argType")))
-            for p in node.get("parameters", ())
-            if p.get("FunctionParameter", {}).get("mode", "FUNC_PARAM_DEFAULT")
-            in ("FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARAM_INOUT", "FUNC_PARAM_VARIADIC")
-        )
+        argument_types, output_types = self.function_parameters(node)
         function = Function(
-            name, schema=schema, arguments=arguments, procedure=bool(node.get("is_procedure"))
+            name,
+            schema=schema,
+            arguments=", ".join(map(str, argument_types)),
+            argument_types=argument_types,
+            procedure=bool(node.get("is_procedure")),
         )
         if node.get("returnType"):
-            function.returns = str(self.type_name(node["returnType"]))
+            function.return_type = self.type_name(node["returnType"])
+            function.returns_set = bool(node["returnType"].get("setof"))
+        elif output_types and not function.procedure:
+            # No RETURNS: the OUT parameter's type, or a record of several.
+            function.return_type = output_types[0] if len(output_types) == 1 else TypeName("record")
+        if function.return_type is not None:
+            function.returns = str(function.return_type)
         for option in node.get("options", ()):
             element = option.get("DefElem", {})
             defname = element.get("defname")
@@ -1051,7 +1057,7 @@ class PostgresReplayer(SchemaOperations):
                 function.body = "\n".join(bodies)
         if node.get("sql_body"):
             function.body = statement.text
-        key = (schema, name, arguments)
+        key = (schema, name, function.arguments)
         existing = self.model.functions.get(key)
         function.executors = set(self.default_executors.get(schema, self.default_executors[""]))
         if existing is not None and node.get("replace"):
@@ -1065,6 +1071,22 @@ class PostgresReplayer(SchemaOperations):
         self.change(
             "create_function", statement, object=function, guarded=bool(node.get("replace"))
         )
+
+    def function_parameters(self, node: Json) -> tuple[list[TypeName], list[TypeName]]:
+        """The input argument types (what identifies the function) and the output ones."""
+        inputs: list[TypeName] = []
+        outputs: list[TypeName] = []
+        for item in node.get("parameters", ()):
+            parameter = item.get("FunctionParameter", {})
+            mode = parameter.get("mode", "FUNC_PARAM_DEFAULT")
+            type_name = self.type_name(parameter.get("argType"))
+            if mode in ("FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARAM_INOUT"):
+                inputs.append(type_name)
+            elif mode == "FUNC_PARAM_VARIADIC":
+                inputs.append(type_name)
+            if mode in ("FUNC_PARAM_OUT", "FUNC_PARAM_INOUT", "FUNC_PARAM_TABLE"):
+                outputs.append(type_name)
+        return inputs, outputs
 
     def _on_AlterFunctionStmt(self, statement: Statement) -> None:
         node = statement.node
@@ -1108,6 +1130,9 @@ class PostgresReplayer(SchemaOperations):
             # INSERT, 8 DELETE, 16 UPDATE, 32 TRUNCATE.
             timing="before" if timing & 2 else "instead of" if timing & 64 else "after",
             events=[e for bit, e in _TRIGGER_EVENTS if events & bit],
+            arguments=[_const_text(a) or "" for a in node.get("args", ())],
+            when=statement.expression(node.get("whenClause")),
+            columns=node_name(node.get("columns")),
         )
         missing = self.missing_trigger_function(trigger.function)
         old = table.triggers.get(name)
