@@ -17,6 +17,7 @@ STAGES = [
     "pipeline",
     "report",
     "output",
+    "export",
     "cli",
 ]
 LEAVES = {"config", "profile", "resources", "__init__", "__main__"}

@@ -337,11 +337,25 @@ def test_generated_names_are_cut_the_way_postgresql_cuts_them() -> None:
 
 
 def test_a_unique_constraint_on_the_primary_key_is_the_duplicate(lint_sql: LintSql) -> None:
-    # `id uuid UNIQUE` is created before the table's PRIMARY KEY (id): still the UNIQUE goes.
-    sql = "CREATE TABLE IF NOT EXISTS accounts (id uuid UNIQUE, name text, PRIMARY KEY (id));"
+    # Added later, the UNIQUE on the primary key's columns is the index to drop.
+    sql = (
+        "CREATE TABLE IF NOT EXISTS accounts (id uuid, name text, PRIMARY KEY (id));\n"
+        "ALTER TABLE accounts ADD UNIQUE (id);"
+    )
     (finding,) = findings_of(lint_sql(sql, select=("duplicate-index",)), "duplicate-index")
     assert finding.object == "public.accounts_id_key"
     assert finding.fix is not None and "DROP CONSTRAINT accounts_id_key" in finding.fix
+
+
+def test_unique_and_primary_key_in_one_create_table_make_one_index(lint_sql: LintSql) -> None:
+    # transformIndexConstraints keeps the primary key only (basejump's `id uuid unique
+    # primary key`): nothing to drop, as a real server shows.
+    sql = "CREATE TABLE IF NOT EXISTS accounts (id uuid UNIQUE, name text, PRIMARY KEY (id));"
+    run = lint_sql(sql, select=("duplicate-index",))
+    assert findings_of(run, "duplicate-index") == []
+    table = run.models[0].tables[("public", "accounts")]
+    assert [i.name for i in table.live_indexes] == ["accounts_pkey"]
+    assert sorted(table.constraints) == ["accounts_pkey"]
 
 
 def test_policy_recursion_direct_mutual_and_after_alter_policy() -> None:

@@ -247,10 +247,6 @@ def _key(constraint: Constraint) -> dict[str, Any]:
 
 def _column(column: Any, spell: _TypeSpeller) -> dict[str, Any]:
     default = _expression(column.default)
-    if column.type.serial and column.default is None and column.serial_sequence:
-        schema, _, name = column.serial_sequence.rpartition(".")
-        sequence = name if schema == "public" else f"{schema}.{name}"
-        default = f"nextval('{sequence}'::regclass)"
     identity = column.identity if column.identity in ("always", "by default") else None
     return {
         "name": column.name,

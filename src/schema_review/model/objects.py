@@ -14,6 +14,7 @@ from functools import cache
 from itertools import pairwise
 from typing import ClassVar, Self
 
+from schema_review.model.naming import make_object_name
 from schema_review.model.plpgsql import NO_FACTS, BodyFacts, analyze_plpgsql
 from schema_review.parse import (
     RESERVED_WORDS,
@@ -89,18 +90,7 @@ _GENERATED_NAME = re.compile(r"^\{table\}(?:_\{(?P<part>columns|column)\})?_(?P<
 def generated_name(table: str, columns: str, label: str) -> str:
     """The name PostgreSQL generates (makeObjectName): table, columns and label joined by
     underscores; when over 63 bytes, the longer of table and columns loses characters first."""
-    overhead = (1 if columns else 0) + (len(label) + 1 if label else 0)
-    available = 63 - overhead
-    first, second = len(table.encode()), len(columns.encode())
-    while first + second > available:
-        if first > second:
-            first -= 1
-        else:
-            second -= 1
-    name = table.encode()[:first].decode(errors="ignore")
-    if columns:
-        name += "_" + columns.encode()[:second].decode(errors="ignore")
-    return f"{name}_{label}" if label else name
+    return make_object_name(table, columns or None, label or None)
 
 
 def name_words(name: str) -> tuple[str, ...]:
@@ -283,8 +273,8 @@ class Column(SchemaObject):
         A volatile default is computed per row: adding the column rewrites the table, where
         a constant or stable default (`now()`) is only stored in the catalog (PostgreSQL 11+).
         """
-        if self.default is None:
-            return ""
+        if self.default is None or self.type.serial:
+            return ""  # a serial's nextval() is its sequence: `rewrites_on_add` says so
         for name in self.default.function_names:
             if name.rpartition(".")[2].lower() in VOLATILE_FUNCTIONS:
                 return name
@@ -516,6 +506,9 @@ class Index(SchemaObject):
     unique: bool = False
     method: str = "btree"
     constraint: Constraint | None = None
+    # What the server calls each key (and INCLUDE column): a column's name, the function an
+    # expression calls, `expr`. Copies of the index on partitions are named after them.
+    key_names: list[str] = field(default_factory=list)
 
     @property
     def qualified_name(self) -> str:
@@ -685,6 +678,7 @@ class Trigger(SchemaObject):
     arguments: list[str] = field(default_factory=list)  # EXECUTE FUNCTION f('a', 'b')
     when: Expression | None = None
     columns: list[str] = field(default_factory=list)  # UPDATE OF these columns
+    cloned: bool = False  # a partition's copy of its parent's trigger
 
     @property
     def qualified_name(self) -> str:

@@ -11,17 +11,47 @@ from collections.abc import Callable
 from typing import Any
 
 from schema_review.model.changes import Change
+from schema_review.model.naming import choose_name, index_column_names, name_addition
 from schema_review.model.objects import (
     Column,
     Constraint,
     Index,
     SchemaObject,
     Table,
+    Trigger,
     TypeName,
 )
 from schema_review.model.schema import SchemaModel
 from schema_review.parse import SourceFile, Statement
 from schema_review.profile import SUPABASE_API_ROLES, Profile
+
+# CREATE TABLE (LIKE ...) options (pg's CREATE_TABLE_LIKE_* bits).
+LIKE_CONSTRAINTS = 1 << 2
+LIKE_DEFAULTS = 1 << 3
+LIKE_GENERATED = 1 << 4
+LIKE_IDENTITY = 1 << 5
+LIKE_INDEXES = 1 << 6
+LIKE_ALL = 0x7FFFFFFF
+
+# Where temporary tables live: statements on them are not part of the schema's history.
+TEMPORARY_SCHEMA = "pg_temp"
+
+# The integer type behind each serial pseudo-type.
+SERIAL_BASE_TYPES = {
+    "serial": "integer",
+    "serial4": "integer",
+    "bigserial": "bigint",
+    "serial8": "bigint",
+    "smallserial": "smallint",
+    "serial2": "smallint",
+}
+
+
+def base_type(type_name: TypeName) -> TypeName:
+    """A serial type's integer type (what a copy of the column has); other types as they are."""
+    if type_name.serial:
+        return TypeName(SERIAL_BASE_TYPES[type_name.name], array=type_name.array)
+    return type_name
 
 
 class SchemaOperations:
@@ -39,6 +69,8 @@ class SchemaOperations:
         # Who may execute a new function, per schema ('' for every schema): PostgreSQL grants
         # EXECUTE to PUBLIC; ALTER DEFAULT PRIVILEGES changes that for later functions.
         self.default_executors: dict[str, set[str]] = {"": {"public"}}
+        # Temporary tables of the session (as written: name or schema.name).
+        self.temporary: set[str] = set()
         if profile.supabase:
             self.platform_objects()
         self.start_file(None)
@@ -110,6 +142,8 @@ class SchemaOperations:
             if fields.get(name) is not None:
                 fields[name] = fields[name].snapshot()
         item = Change(kind, statement, **fields)
+        if table is not None and table.schema == TEMPORARY_SCHEMA:
+            return item  # a temporary table's: no part of the migration's effect
         item.in_transaction = self.in_transaction
         item.lock_timeout = self.lock_timeout
         item.statement_timeout = self.statement_timeout
@@ -154,7 +188,6 @@ class SchemaOperations:
         return created is None or created.statement.source is not self.current_file
 
     # -- names -----------------------------------------------------------------------
-    # -- names -----------------------------------------------------------------------
     def schema_of(self, schema: str | None) -> str:
         return schema or self.search_path
 
@@ -163,7 +196,6 @@ class SchemaOperations:
             return names[-2], names[-1]
         return self.search_path, names[-1] if names else ""
 
-    # -- objects' lives --------------------------------------------------------------
     # -- objects' lives --------------------------------------------------------------
     def born(
         self, obj: SchemaObject, statement: Statement, detail: str = "", offset: int | None = None
@@ -190,18 +222,194 @@ class SchemaOperations:
                 self.model.indexes.pop((index.schema, index.name), None)
         self.died(table, statement, detail)
 
-    def copy_column(self, table: Table, source: Column, statement: Statement) -> None:
+    def copy_column(
+        self,
+        table: Table,
+        source: Column,
+        statement: Statement,
+        origin: str,
+        like_options: int = LIKE_ALL,
+    ) -> Column:
+        """A column copied from a parent (`origin` "inherited") or by LIKE (with its options:
+        NOT NULL always, the default, identity and generation expression when asked)."""
+        inherited = origin == "inherited"
         column = Column(
             source.name,
             table=table,
-            type=source.type,
-            not_null=source.not_null,
-            default=source.default,
+            type=base_type(source.type),
+            not_null=source.not_null or source.in_primary_key,
         )
+        if inherited or like_options & LIKE_DEFAULTS:
+            column.default = source.default
+        if (inherited or like_options & LIKE_GENERATED) and source.generated is not None:
+            column.generated = source.generated
+        if like_options & LIKE_IDENTITY and not inherited and source.identity:
+            column.identity = source.identity
+            column.serial_sequence = self.choose_relation_name(
+                table.schema, table.name, column.name, "seq"
+            )
         table.columns[column.name] = column
-        self.born(column, statement, "from the partitioned parent")
+        self.born(column, statement, f"{origin} from {source.table.qualified_name}")
+        return column
 
-    def constraint_index(self, table: Table, constraint: Constraint, statement: Statement) -> None:
+    def inherit_checks(self, parent: Table, child: Table, statement: Statement) -> None:
+        """CHECK constraints pass to inheritance children and LIKE copies under their names."""
+        for check in parent.checks:
+            if check.name in child.constraints:
+                continue
+            copy = Constraint(
+                check.name,
+                table=child,
+                type="check",
+                columns=list(check.columns),
+                expression=check.expression,
+                not_valid=check.not_valid,
+            )
+            child.constraints[copy.name] = copy
+            self.born(copy, statement, f"from {parent.qualified_name}")
+
+    def partitions_of(self, table: Table) -> list[Table]:
+        qualified = table.qualified_name
+        return [t for t in self.model.tables.values() if t.partition_of == qualified]
+
+    def children_of(self, table: Table) -> list[Table]:
+        """Partitions and inheritance children: what a new column or CHECK reaches too."""
+        qualified = table.qualified_name
+        return [
+            t
+            for t in self.model.tables.values()
+            if t.partition_of == qualified or qualified in t.inherits
+        ]
+
+    def clone_into_partition(
+        self, parent: Table, child: Table, statement: Statement, attach: bool = False
+    ) -> None:
+        """What a partition receives from its parent (CREATE ... PARTITION OF, ATTACH
+        PARTITION): the parent's indexes and the keys they back, named for the partition
+        (an equivalent index the partition has is used instead), its foreign keys and CHECKs
+        under their own names, and its row-level triggers."""
+        for index in parent.live_indexes:
+            self.clone_index(index, child, statement, attach)
+        for constraint in list(parent.constraints.values()):
+            if constraint.type in ("foreign_key", "check"):
+                self.clone_constraint(constraint, child, statement)
+        for trigger in list(parent.triggers.values()):
+            if trigger.for_each_row:
+                self.clone_trigger(trigger, child, statement)
+
+    def clone_constraint(self, constraint: Constraint, child: Table, statement: Statement) -> None:
+        if constraint.name in child.constraints:
+            return
+        copy = Constraint(
+            constraint.name,
+            table=child,
+            type=constraint.type,
+            columns=list(constraint.columns),
+            expression=constraint.expression,
+            ref_table=constraint.ref_table,
+            ref_columns=list(constraint.ref_columns),
+            on_delete=constraint.on_delete,
+            on_update=constraint.on_update,
+            not_valid=constraint.not_valid,
+            deferrable=constraint.deferrable,
+            actions_given=constraint.actions_given,
+        )
+        child.constraints[copy.name] = copy
+        self.born(copy, statement, f"from {constraint.table.qualified_name}")
+        for grandchild in self.partitions_of(child):
+            self.clone_constraint(copy, grandchild, statement)
+
+    def clone_trigger(self, trigger: Trigger, child: Table, statement: Statement) -> None:
+        if trigger.name in child.triggers:
+            return
+        copy = Trigger(
+            trigger.name,
+            table=child,
+            function=trigger.function,
+            timing=trigger.timing,
+            events=list(trigger.events),
+            for_each_row=True,
+            arguments=list(trigger.arguments),
+            when=trigger.when,
+            columns=list(trigger.columns),
+            cloned=True,
+        )
+        child.triggers[copy.name] = copy
+        self.born(copy, statement, f"from {trigger.table.qualified_name}")
+        for grandchild in self.partitions_of(child):
+            self.clone_trigger(copy, grandchild, statement)
+
+    def clone_index(
+        self, index: Index, child: Table, statement: Statement, attach: bool = False
+    ) -> None:
+        """The parent's index on a partition, or the partition's equivalent one if it has it."""
+        if attach:
+            for own in child.live_indexes:
+                if own.shape == index.shape and own.unique == index.unique:
+                    return
+        self.copy_index(index, child, statement)
+
+    def copy_index(self, index: Index, table: Table, statement: Statement) -> Index:
+        """`index` (and the key it backs) on another table, named as PostgreSQL names it."""
+        constraint = index.constraint
+        names = index.key_names or [c if isinstance(c, str) else "expr" for c in index.columns]
+        if constraint is not None:
+            label = {"primary_key": "pkey", "unique": "key", "exclude": "excl"}[constraint.type]
+            addition = None if label == "pkey" else name_addition(names)
+            name = self.choose_relation_name(
+                table.schema, table.name, addition, label, constraint=True
+            )
+        else:
+            name = self.choose_relation_name(table.schema, table.name, name_addition(names), "idx")
+        copy = Index(
+            name,
+            schema=table.schema,
+            table=table,
+            columns=list(index.columns),
+            expressions=list(index.expressions),
+            include=list(index.include),
+            predicate=index.predicate,
+            unique=index.unique,
+            method=index.method,
+            key_names=list(names),
+        )
+        if constraint is not None:
+            copied = Constraint(
+                name,
+                table=table,
+                type=constraint.type,
+                columns=list(constraint.columns),
+                include=list(constraint.include),
+                method=constraint.method,
+                operators=list(constraint.operators),
+                predicate=constraint.predicate,
+                deferrable=constraint.deferrable,
+            )
+            for column in copied.columns if constraint.type == "primary_key" else ():
+                if column in table.columns:
+                    table.columns[column].not_null = True
+            table.constraints[name] = copied
+            self.born(copied, statement, f"from {index.table.qualified_name}")
+            copy.constraint = copied
+        table.indexes.append(copy)
+        self.model.indexes[(table.schema, name)] = copy
+        self.born(copy, statement, f"from {index.qualified_name}")
+        for grandchild in self.partitions_of(table):
+            self.clone_index(copy, grandchild, statement)
+        return copy
+
+    def copy_indexes(self, source: Table, table: Table, statement: Statement) -> None:
+        """LIKE ... INCLUDING INDEXES: every index of the source, keys included, renamed."""
+        for index in source.live_indexes:
+            self.copy_index(index, table, statement)
+
+    def constraint_index(
+        self,
+        table: Table,
+        constraint: Constraint,
+        statement: Statement,
+        key_names: list[str | None] | None = None,
+    ) -> None:
         existing = None
         if constraint.using_index:
             existing = self.model.indexes.get((table.schema, constraint.using_index))
@@ -213,14 +421,18 @@ class SchemaOperations:
             existing.record("altered", statement, f"now backs constraint {constraint.name}")
             self.model.indexes[(table.schema, existing.name)] = existing
             return
+        exclude = constraint.type == "exclude"
         index = Index(
             constraint.name,
             schema=table.schema,
             table=table,
             columns=list(constraint.columns),
             include=list(constraint.include),
-            unique=True,
+            unique=not exclude,
+            method=constraint.method if exclude else "btree",
+            predicate=constraint.predicate,
             constraint=constraint,
+            key_names=index_column_names(key_names or [*constraint.columns, *constraint.include]),
         )
         table.indexes.append(index)
         self.model.indexes[(table.schema, index.name)] = index
@@ -232,35 +444,75 @@ class SchemaOperations:
             created.offset if created else None,
         )
 
-    def default_constraint_name(self, table: Table, constraint: Constraint) -> str:
-        suffix = {
-            "primary_key": "pkey",
-            "unique": "key",
-            "check": "check",
-            "foreign_key": "fkey",
-            "exclude": "excl",
-        }[constraint.type]
+    # -- PostgreSQL's names for unnamed objects ----------------------------------------
+    def temporary_table(self, schema: str | None, name: str) -> None:
+        """A temporary table is no part of the schema: statements on it are not replayed."""
+        self.temporary.add(name)
+        if schema:
+            self.temporary.add(f"{schema}.{name}")
+
+    def is_temporary(self, schema: str | None, name: str) -> bool:
+        if schema:
+            return schema == TEMPORARY_SCHEMA or f"{schema}.{name}" in self.temporary
+        return name in self.temporary
+
+    def relation_names(self, schema: str) -> set[str]:
+        """Names of the relations of a schema: tables, indexes, sequences (those behind serial
+        and identity columns too), views. An unnamed index or sequence avoids them all."""
+        names = {n for (s, n) in self.model.tables if s == schema}
+        names.update(n for (s, n) in self.model.indexes if s == schema)
+        names.update(n for (s, n) in self.model.sequences if s == schema)
+        names.update(n for (s, n) in self.model.views if s == schema)
+        for (table_schema, _), table in self.model.tables.items():
+            if table_schema == schema:
+                for column in table.columns.values():
+                    if column.serial_sequence:
+                        names.add(column.serial_sequence.rpartition(".")[2])
+        return names
+
+    def constraint_names(self, schema: str) -> set[str]:
+        """Constraint names are unique per table, but PostgreSQL picks an unnamed one that no
+        constraint of the schema has."""
+        return {
+            name
+            for (table_schema, _), table in self.model.tables.items()
+            if table_schema == schema
+            for name in table.constraints
+        }
+
+    def choose_relation_name(
+        self, schema: str, name1: str, name2: str | None, label: str, constraint: bool = False
+    ) -> str:
+        """ChooseRelationName: free among the schema's relations (and, for the index of a
+        constraint, among its constraints)."""
+        taken = self.relation_names(schema)
+        if constraint:
+            taken |= self.constraint_names(schema)
+        return choose_name(name1, name2, label, taken.__contains__)
+
+    def choose_constraint_name(self, schema: str, name1: str, name2: str | None, label: str) -> str:
+        """ChooseConstraintName: free among the schema's constraints."""
+        return choose_name(name1, name2, label, self.constraint_names(schema).__contains__)
+
+    def default_constraint_name(
+        self, table: Table, constraint: Constraint, key_names: list[str | None]
+    ) -> str:
+        """The name PostgreSQL gives a constraint written without one. `key_names`: the names
+        of its index keys (columns, or what an expression is called)."""
+        schema, name = table.schema, table.name
         if constraint.type == "primary_key":
-            parts = [table.name]
-        elif constraint.type == "check":
-            parts = [table.name, *constraint.columns[:1]]
-        else:
-            parts = [table.name, *constraint.columns]
-        return self.unique_name("_".join([*parts, suffix])[:63], table.constraints)
-
-    @staticmethod
-    def unique_name(base: str, taken: dict[str, Any] | dict[tuple[str, str], Any]) -> str:
-        def is_taken(name: str) -> bool:
-            return any(
-                (key == name) or (isinstance(key, tuple) and key[1] == name) for key in taken
-            )
-
-        if not is_taken(base):
-            return base
-        number = 1
-        while is_taken(f"{base}{number}"):
-            number += 1
-        return f"{base}{number}"
+            return self.choose_relation_name(schema, name, None, "pkey", constraint=True)
+        if constraint.type in ("unique", "exclude"):
+            label = "key" if constraint.type == "unique" else "excl"
+            addition = name_addition(index_column_names(key_names))
+            return self.choose_relation_name(schema, name, addition, label, constraint=True)
+        if constraint.type == "foreign_key":
+            addition = name_addition(str(c) for c in constraint.columns)
+            return self.choose_constraint_name(schema, name, addition, "fkey")
+        # CHECK: named after its column when it reads exactly one.
+        read = constraint.referenced_columns
+        column = next(iter(read)) if len(read) == 1 else None
+        return self.choose_constraint_name(schema, name, column, "check")
 
     def drop_constraint(self, table: Table, name: str, statement: Statement) -> Constraint | None:
         constraint: Constraint | None = table.constraints.pop(name, None)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from schema_review.model.changes import Change
+from schema_review.model.naming import index_column_names, name_addition
 from schema_review.model.objects import (
     FK_ACTIONS,
     TYPE_DISPLAY,
@@ -32,11 +33,17 @@ from schema_review.model.objects import (
     TypeName,
     View,
 )
-from schema_review.model.operations import SchemaOperations
+from schema_review.model.operations import (
+    LIKE_CONSTRAINTS,
+    LIKE_INDEXES,
+    TEMPORARY_SCHEMA,
+    SchemaOperations,
+)
 from schema_review.parse import (
     Expression,
     Statement,
     column_refs,
+    nextval_default,
     node_name,
     references_actions_written,
     strip_locations,
@@ -102,6 +109,8 @@ class PostgresReplayer(SchemaOperations):
     def find_table(self, rel: Json) -> Table | None:
         schema = rel.get("schemaname")
         name = rel.get("relname", "")
+        if self.is_temporary(schema, name):
+            return None
         if schema:
             return self.model.tables.get((schema, name))
         return self.model.tables.get((self.search_path, name)) or self.model.tables.get(
@@ -109,8 +118,11 @@ class PostgresReplayer(SchemaOperations):
         )
 
     def table_for_alter(self, rel: Json, statement: Statement) -> Table:
-        """The table an ALTER names; one never seen created is recorded as external."""
+        """The table an ALTER names; one never seen created is recorded as external (a
+        temporary table is a throwaway one, outside the model)."""
         table = self.find_table(rel)
+        if table is None and self.is_temporary(rel.get("schemaname"), rel.get("relname", "")):
+            return Table(rel.get("relname", ""), schema=TEMPORARY_SCHEMA, external=True)
         if table is None:
             schema, name = self.range_var(rel)
             table = Table(name, schema=schema, external=True)
@@ -143,6 +155,10 @@ class PostgresReplayer(SchemaOperations):
     # -- CREATE TABLE ----------------------------------------------------------------
     def _on_CreateStmt(self, statement: Statement) -> None:
         node = statement.node
+        if node["relation"].get("relpersistence") == "t":
+            relation = node["relation"]
+            self.temporary_table(relation.get("schemaname"), relation.get("relname", ""))
+            return
         schema, name = self.range_var(node["relation"])
         existing = self.model.tables.get((schema, name))
         if existing is not None and not existing.external:
@@ -162,29 +178,75 @@ class PostgresReplayer(SchemaOperations):
         table = Table(name, schema=schema)
         table.unlogged = node["relation"].get("relpersistence") == "u"
         table.partitioned = "partspec" in node
+        parents = [
+            self.find_table(item["RangeVar"])
+            for item in node.get("inhRelations", ())
+            if "RangeVar" in item
+        ]
         if node.get("partbound") and node.get("inhRelations"):
             parent = node["inhRelations"][0].get("RangeVar", {})
             table.partition_of = ".".join(self.range_var(parent))
             table.partition_statement = statement
+        else:
+            table.inherits = [p.qualified_name for p in parents if p is not None]
         self.model.tables[(schema, name)] = table
         self.born(table, statement)
+        # Columns: the parents' first (INHERITS, PARTITION OF), then the table's own, with
+        # LIKE's copies where the clause stands.
+        for parent_table in parents:
+            if parent_table is not None:
+                for parent_column in parent_table.columns.values():
+                    self.copy_column(table, parent_column, statement, "inherited")
+        likes: list[tuple[Table, int]] = []
         inline_constraints: list[tuple[Json, str | None]] = []
         for element in node.get("tableElts", ()):
             if "ColumnDef" in element:
                 definition = element["ColumnDef"]
-                column = self.add_column(table, definition, statement)
+                inherited = table.columns.get(definition.get("colname", ""))
+                column = self.add_column(table, definition, statement, merge=inherited)
                 for item in definition.get("constraints", ()):
                     constraint = item.get("Constraint", {})
                     if constraint.get("contype") in _TABLE_CONSTRAINTS:
                         inline_constraints.append((constraint, column.name))
             elif "Constraint" in element:
                 inline_constraints.append((element["Constraint"], None))
+            elif "TableLikeClause" in element:
+                like = element["TableLikeClause"]
+                source = self.find_table(like.get("relation", {}))
+                if source is not None:
+                    options = int(like.get("options", 0))
+                    for source_column in source.columns.values():
+                        self.copy_column(table, source_column, statement, "LIKE", options)
+                    likes.append((source, options))
+        # Constraints in the order PostgreSQL creates (and so names) them: inherited and
+        # copied CHECKs, the table's CHECKs, its PRIMARY KEY, UNIQUE and EXCLUDE (one index
+        # for specifications that repeat each other), partition and LIKE indexes, then
+        # foreign keys.
+        for parent_table in parents:
+            if parent_table is not None and not table.partition_of:
+                self.inherit_checks(parent_table, table, statement)
+        for source, options in likes:
+            if options & _LIKE_CONSTRAINTS:
+                self.inherit_checks(source, table, statement)
+        by_kind: dict[str, list[tuple[Json, str | None]]] = {}
+        for constraint_node, column_name in inline_constraints:
+            kind = _TABLE_CONSTRAINTS[constraint_node["contype"]]
+            by_kind.setdefault(kind, []).append((constraint_node, column_name))
+        for constraint_node, column_name in by_kind.get("check", ()):
+            self.add_constraint(table, constraint_node, statement, column_name)
+        indexed = by_kind.get("primary_key", [])[:1] + [
+            item for kind in ("unique", "exclude") for item in by_kind.get(kind, ())
+        ]
+        for constraint_node, column_name in _distinct_index_constraints(indexed):
+            self.add_constraint(table, constraint_node, statement, column_name)
         if table.partition_of:
             parent_table = self.model.table(table.partition_of)
-            if parent_table is not None and not table.columns:
-                for parent_column in parent_table.columns.values():
-                    self.copy_column(table, parent_column, statement)
-        for constraint_node, column_name in inline_constraints:
+            if parent_table is not None:
+                self.clone_into_partition(parent_table, table, statement)
+        for source, options in likes:
+            if options & _LIKE_INDEXES:
+                self.copy_indexes(source, table, statement)
+        for constraint_node, column_name in by_kind.get("foreign_key", ()):
             self.add_constraint(table, constraint_node, statement, column_name)
         guarded = bool(node.get("if_not_exists")) or ("table", table.qualified_name) in (
             self.dropped_if_exists
@@ -198,15 +260,21 @@ class PostgresReplayer(SchemaOperations):
             table_existed=False,
         )
 
-    def add_column(self, table: Table, definition: Json, statement: Statement) -> Column:
+    def add_column(
+        self, table: Table, definition: Json, statement: Statement, merge: Column | None = None
+    ) -> Column:
+        """A column definition; `merge`: the inherited column of that name it redefines."""
         type_node = definition.get("typeName")
         column_type = self.type_name(type_node)
         column = Column(definition.get("colname", ""), table=table, type=column_type)
+        if merge is not None:  # the parent's NOT NULL and default stay unless redefined
+            column.not_null = merge.not_null
+            column.default = merge.default
         if definition.get("is_not_null"):
             column.not_null = True
         if column_type.serial:
             column.not_null = True
-            column.serial_sequence = f"{table.schema}.{table.name}_{column.name}_seq"
+            column.serial_sequence = self.sequence_name(table, column.name)
         for item in definition.get("constraints", ()):
             constraint = item.get("Constraint")
             if constraint is None:
@@ -223,13 +291,25 @@ class PostgresReplayer(SchemaOperations):
                     "always" if constraint.get("generated_when") == "a" else ("by default")
                 )
                 column.not_null = True
+                column.serial_sequence = self.sequence_name(table, column.name)
             elif contype == "CONSTR_GENERATED":
                 column.generated = statement.expression(constraint.get("raw_expr"))
             elif contype == "CONSTR_PRIMARY":
                 column.not_null = True
+        if merge is not None:  # an inherited column redefined: one column, the parent's
+            for name in ("type", "not_null", "default", "identity", "generated"):
+                setattr(merge, name, getattr(column, name))
+            return merge
+        if column.type.serial:  # as the server stores it: a default taken from the sequence
+            column.default = nextval_default(column.serial_sequence or "")
         table.columns[column.name] = column
         self.born(column, statement, offset=statement.offset_of(definition))
         return column
+
+    def sequence_name(self, table: Table, column: str) -> str:
+        """The qualified name of the sequence behind a new serial or identity column."""
+        name = self.choose_relation_name(table.schema, table.name, column, "seq")
+        return f"{table.schema}.{name}"
 
     # -- constraints -----------------------------------------------------------------
     def add_constraint(
@@ -280,6 +360,7 @@ class PostgresReplayer(SchemaOperations):
             constraint.method = node.get("access_method", "gist")
             pairs = [p["List"]["items"] for p in node.get("exclusions", ()) if "List" in p]
             constraint.columns = [str(_index_elem_name(pair[0], statement)) for pair in pairs]
+            key_names: list[str | None] = [_index_key_name(pair[0]) for pair in pairs]
             constraint.operators = [
                 ".".join(node_name(pair[1].get("List", {}).get("items"))) for pair in pairs
             ]
@@ -288,15 +369,19 @@ class PostgresReplayer(SchemaOperations):
             index = self.model.indexes.get((table.schema, constraint.using_index))
             if index is not None:
                 constraint.columns = [str(c) for c in index.columns]
-        constraint.name = node.get("conname") or self.default_constraint_name(table, constraint)
+        if kind != "exclude":
+            key_names = [*constraint.columns, *constraint.include]
+        constraint.name = node.get("conname") or self.default_constraint_name(
+            table, constraint, key_names
+        )
         if kind == "primary_key":
             for name in constraint.columns:
                 if name in table.columns:
                     table.columns[name].not_null = True
         table.constraints[constraint.name] = constraint
         self.born(constraint, statement, offset=statement.offset_of(node))
-        if kind in ("primary_key", "unique"):
-            self.constraint_index(table, constraint, statement)
+        if kind in ("primary_key", "unique", "exclude"):
+            self.constraint_index(table, constraint, statement, key_names)
         return constraint
 
     # -- ALTER TABLE -------------------------------------------------------------------
@@ -502,10 +587,10 @@ class PostgresReplayer(SchemaOperations):
         table = self.table_for_alter(node["relation"], statement)
         existed = self.existed_before_file(table)
         columns = [_index_elem_name(e, statement) for e in node.get("indexParams", ())]
-        name = node.get("idxname") or self.unique_name(
-            "_".join([table.name, *(c if isinstance(c, str) else "expr" for c in columns[:3])])
-            + "_idx",
-            self.model.indexes,
+        elements = [*node.get("indexParams", ()), *node.get("indexIncludingParams", ())]
+        key_names = index_column_names(_index_key_name(e) for e in elements)
+        name = node.get("idxname") or self.choose_relation_name(
+            table.schema, table.name, name_addition(key_names), "idx"
         )
         key = (table.schema, name)
         concurrently = bool(node.get("concurrent"))
@@ -535,6 +620,7 @@ class PostgresReplayer(SchemaOperations):
             predicate=statement.expression(node.get("whereClause")),
             unique=bool(node.get("unique")),
             method=node.get("accessMethod", "btree"),
+            key_names=key_names,
         )
         if existing is not None:
             self.drop_index_object(existing, statement, "replaced")
@@ -618,6 +704,9 @@ class PostgresReplayer(SchemaOperations):
 
         if remove_type in ("OBJECT_TABLE", "OBJECT_FOREIGN_TABLE"):
             schema, name = self.split_name(names)
+            if self.is_temporary(names[-2] if len(names) > 1 else None, name):
+                self.temporary.discard(".".join(names))
+                return
             table = self.find_table(
                 {"schemaname": names[-2] if len(names) > 1 else None, "relname": name}
             )
@@ -704,6 +793,9 @@ class PostgresReplayer(SchemaOperations):
         new_name = node.get("newname", "")
         relation = node.get("relation")
         if rename_type == "OBJECT_TABLE" and relation:
+            if self.is_temporary(relation.get("schemaname"), relation.get("relname", "")):
+                self.temporary_table(relation.get("schemaname"), new_name)
+                return
             table = self.find_table(relation)
             if table is None and not node.get("missing_ok"):
                 table = self.table_for_alter(relation, statement)  # it exists: made elsewhere
@@ -1080,9 +1172,7 @@ class PostgresReplayer(SchemaOperations):
             parameter = item.get("FunctionParameter", {})
             mode = parameter.get("mode", "FUNC_PARAM_DEFAULT")
             type_name = self.type_name(parameter.get("argType"))
-            if mode in ("FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARAM_INOUT"):
-                inputs.append(type_name)
-            elif mode == "FUNC_PARAM_VARIADIC":
+            if mode in _INPUT_MODES:
                 inputs.append(type_name)
             if mode in ("FUNC_PARAM_OUT", "FUNC_PARAM_INOUT", "FUNC_PARAM_TABLE"):
                 outputs.append(type_name)
@@ -1393,6 +1483,52 @@ class PostgresReplayer(SchemaOperations):
         self.change("drop_database", statement, detail=statement.node.get("dbname", ""))
 
 
+_LIKE_CONSTRAINTS = LIKE_CONSTRAINTS
+_LIKE_INDEXES = LIKE_INDEXES
+
+
+def _distinct_index_constraints(
+    items: list[tuple[Json, str | None]],
+) -> list[tuple[Json, str | None]]:
+    """transformIndexConstraints: index specifications of one statement that repeat an
+    earlier one (`id int PRIMARY KEY UNIQUE`) make no index of their own; an unnamed one
+    that is kept takes the name of a named duplicate."""
+
+    def shape(node: Json, column: str | None) -> str:
+        keys = node_name(node.get("keys")) or ([column] if column else [])
+        fields = {
+            k: v
+            for k, v in node.items()
+            if k
+            in (
+                "including",
+                "where_clause",
+                "access_method",
+                "exclusions",
+                "deferrable",
+                "initdeferred",
+                "nulls_not_distinct",
+            )
+        }
+        return json.dumps([keys, strip_locations(fields)], sort_keys=True)
+
+    kept: list[tuple[Json, str | None]] = []
+    shapes: list[str] = []
+    for node, column in items:
+        mine = shape(node, column)
+        if mine in shapes:
+            prior_node, prior_column = kept[shapes.index(mine)]
+            if not prior_node.get("conname") and node.get("conname"):
+                kept[shapes.index(mine)] = (
+                    {**prior_node, "conname": node["conname"]},
+                    prior_column,
+                )
+            continue
+        kept.append((node, column))
+        shapes.append(mine)
+    return kept
+
+
 _TABLE_CONSTRAINTS = {
     "CONSTR_PRIMARY": "primary_key",
     "CONSTR_UNIQUE": "unique",
@@ -1441,6 +1577,89 @@ def _object_names(item: Json) -> list[str]:
     return []
 
 
+def _index_key_name(item: Json) -> str | None:
+    """The name PostgreSQL gives an index key: the column's, or what FigureIndexColname makes
+    of an expression (None: it is called `expr`)."""
+    element = item.get("IndexElem", item)
+    if element.get("indexcolname"):
+        return str(element["indexcolname"])
+    if element.get("name"):
+        return str(element["name"])
+    return _figure_colname(element.get("expr"))[0]
+
+
+_VALUE_FUNCTION_NAMES = {
+    "SVFOP_CURRENT_DATE": "current_date",
+    "SVFOP_CURRENT_TIME": "current_time",
+    "SVFOP_CURRENT_TIME_N": "current_time",
+    "SVFOP_CURRENT_TIMESTAMP": "current_timestamp",
+    "SVFOP_CURRENT_TIMESTAMP_N": "current_timestamp",
+    "SVFOP_LOCALTIME": "localtime",
+    "SVFOP_LOCALTIME_N": "localtime",
+    "SVFOP_LOCALTIMESTAMP": "localtimestamp",
+    "SVFOP_LOCALTIMESTAMP_N": "localtimestamp",
+    "SVFOP_CURRENT_ROLE": "current_role",
+    "SVFOP_CURRENT_USER": "current_user",
+    "SVFOP_USER": "user",
+    "SVFOP_SESSION_USER": "session_user",
+    "SVFOP_CURRENT_CATALOG": "current_catalog",
+    "SVFOP_CURRENT_SCHEMA": "current_schema",
+}
+
+
+def _figure_colname(node: Json | None) -> tuple[str | None, int]:
+    """FigureColnameInternal: the name PostgreSQL derives from an expression, with its
+    strength (2: a real name, 1: a fallback such as `case`, 0: none)."""
+    if not isinstance(node, dict) or len(node) != 1:
+        return None, 0
+    ((kind, fields),) = node.items()
+    if kind == "ColumnRef":
+        names = [n for n in node_name(fields.get("fields")) if n != "*"]
+        return (names[-1], 2) if names else (None, 0)
+    if kind == "A_Indirection":
+        names = node_name(fields.get("indirection"))
+        return (names[-1], 2) if names else _figure_colname(fields.get("arg"))
+    if kind == "FuncCall":
+        names = node_name(fields.get("funcname"))
+        return (names[-1], 2) if names else (None, 0)
+    if kind == "A_Expr":
+        return ("nullif", 2) if fields.get("kind") == "AEXPR_NULLIF" else (None, 0)
+    if kind == "TypeCast":
+        name, strength = _figure_colname(fields.get("arg"))
+        if strength <= 1:
+            type_names = node_name(fields.get("typeName", {}).get("names"))
+            if type_names:
+                return type_names[-1], 1
+        return name, strength
+    if kind == "CollateClause":
+        return _figure_colname(fields.get("arg"))
+    if kind == "CaseExpr":
+        name, strength = _figure_colname(fields.get("defresult"))
+        return (name, strength) if strength > 1 else ("case", 1)
+    if kind == "SubLink":
+        sublink = fields.get("subLinkType")
+        if sublink == "EXISTS_SUBLINK":
+            return "exists", 2
+        if sublink == "ARRAY_SUBLINK":
+            return "array", 2
+        return None, 0
+    fixed = {
+        "A_ArrayExpr": ("array", 1),
+        "RowExpr": ("row", 1),
+        "CoalesceExpr": ("coalesce", 2),
+        "GroupingFunc": ("grouping", 2),
+        "XmlSerialize": ("xmlserialize", 2),
+    }
+    if kind in fixed:
+        return fixed[kind]
+    if kind == "MinMaxExpr":
+        return ("greatest" if fields.get("op") == "IS_GREATEST" else "least"), 2
+    if kind == "SQLValueFunction":
+        name = _VALUE_FUNCTION_NAMES.get(str(fields.get("op")))
+        return (name, 2) if name else (None, 0)
+    return None, 0
+
+
 def _index_elem_name(item: Json, statement: Statement) -> str | Expression:
     element = item.get("IndexElem", item)
     if element.get("name"):
@@ -1462,6 +1681,9 @@ def _fk_actions_written(statement: Statement, pk_table: Json) -> bool:
         return True  # nothing to read: do not claim the actions are missing
     return references_actions_written(statement.text, offset - statement.start)
 
+
+# Parameter modes of a function's identity (OUT and TABLE parameters are not part of it).
+_INPUT_MODES = ("FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARAM_INOUT", "FUNC_PARAM_VARIADIC")
 
 _TRIGGER_EVENTS = ((4, "insert"), (8, "delete"), (16, "update"), (32, "truncate"))
 

@@ -3,6 +3,7 @@
 from schema_review.parse.expressions import (
     Expression,
     column_refs,
+    nextval_default,
     node_name,
     quote_ident,
     strip_locations,
@@ -27,6 +28,7 @@ __all__ = [
     "Statement",
     "column_refs",
     "long_identifier",
+    "nextval_default",
     "node_name",
     "parse_many",
     "parse_postgres",

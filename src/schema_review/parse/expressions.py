@@ -189,6 +189,27 @@ def _walk(value: Any) -> Iterator[Any]:
             stack.extend(reversed(item))
 
 
+def nextval_default(sequence: str) -> Expression:
+    """`nextval('seq'::regclass)`: the default PostgreSQL gives a serial column (the sequence
+    qualified unless it is in `public`)."""
+    sequence_schema, _, name = sequence.rpartition(".")
+    text = name if sequence_schema in ("", "public") else sequence
+    node = {
+        "FuncCall": {
+            "funcname": [{"String": {"sval": "nextval"}}],
+            "args": [
+                {
+                    "TypeCast": {
+                        "arg": {"A_Const": {"sval": {"sval": text}}},
+                        "typeName": {"names": [{"String": {"sval": "regclass"}}]},
+                    }
+                }
+            ],
+        }
+    }
+    return Expression("", 0, node)
+
+
 class Expression:
     """An expression of a statement (a default, a CHECK, a predicate), printed on demand.
 
