@@ -509,6 +509,7 @@ class Index(SchemaObject):
     # What the server calls each key (and INCLUDE column): a column's name, the function an
     # expression calls, `expr`. Copies of the index on partitions are named after them.
     key_names: list[str] = field(default_factory=list)
+    parent: Index | None = None  # on a partition: the partitioned table's index it copies
 
     @property
     def qualified_name(self) -> str:

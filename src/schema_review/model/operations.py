@@ -7,6 +7,7 @@ dialect's front end (`postgres.py`) reads its parser's statements and calls thes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,14 +16,17 @@ from schema_review.model.naming import choose_name, index_column_names, name_add
 from schema_review.model.objects import (
     Column,
     Constraint,
+    EnumType,
+    Function,
     Index,
     SchemaObject,
     Table,
     Trigger,
     TypeName,
+    View,
 )
 from schema_review.model.schema import SchemaModel
-from schema_review.parse import SourceFile, Statement
+from schema_review.parse import Expression, SourceFile, Statement, column_refs
 from schema_review.profile import SUPABASE_API_ROLES, Profile
 
 # CREATE TABLE (LIKE ...) options (pg's CREATE_TABLE_LIKE_* bits).
@@ -71,6 +75,8 @@ class SchemaOperations:
         self.default_executors: dict[str, set[str]] = {"": {"public"}}
         # Temporary tables of the session (as written: name or schema.name).
         self.temporary: set[str] = set()
+        # The search_path before a SET LOCAL changed it (None: no SET LOCAL in effect).
+        self.saved_search_path: str | None = None
         if profile.supabase:
             self.platform_objects()
         self.start_file(None)
@@ -98,6 +104,7 @@ class SchemaOperations:
     def start_file(self, source: SourceFile | None) -> None:
         """A new file starts a new session: the runner's transaction, no settings yet."""
         self.current_file = source
+        self.restore_search_path()  # the runner's transaction of the last file ended
         self.dropped_if_exists = set()
         self.runner_transaction = bool(source is not None and source.transaction)
         self.explicit: Change | None = None  # the open BEGIN
@@ -130,6 +137,24 @@ class SchemaOperations:
         if "statement_timeout" in self.local_settings:
             self.statement_timeout = False
         self.local_settings = set()
+        self.restore_search_path()
+
+    def set_search_path(self, schemas: list[str], local: bool) -> None:
+        """SET [LOCAL] search_path, set_config('search_path', ...): new objects without a
+        schema go to the first schema of the path ("$user" and '' skipped)."""
+        first = next((s for s in schemas if s and not s.startswith("$")), None)
+        if first is None:
+            return
+        if local and self.saved_search_path is None:
+            self.saved_search_path = self.search_path
+        self.search_path = first
+
+    def restore_search_path(self) -> None:
+        """The transaction (or the runner's transaction of the file) that SET LOCAL a
+        search_path ended."""
+        if self.saved_search_path is not None:
+            self.search_path = self.saved_search_path
+            self.saved_search_path = None
 
     # -- session ---------------------------------------------------------------------
     def change(self, kind: str, statement: Statement, **fields: Any) -> Change:
@@ -210,7 +235,15 @@ class SchemaOperations:
         obj.record("dropped", statement, detail)
         self.graveyard[(obj.kind, obj.qualified_name)] = obj
 
-    def drop_table_object(self, table: Table, statement: Statement, detail: str = "") -> None:
+    def drop_table_object(
+        self, table: Table, statement: Statement, detail: str = "", cascade: bool = False
+    ) -> None:
+        """A table and what goes with it: its columns, constraints, indexes, triggers and
+        policies; its partitions; foreign keys of other tables that reference it; and with
+        CASCADE its inheritance children and the views that read it."""
+        qualified = table.qualified_name
+        if self.model.tables.get((table.schema, table.name)) is table:
+            del self.model.tables[(table.schema, table.name)]
         for column in table.columns.values():
             column.dropped = True
         for constraint in table.constraints.values():
@@ -220,7 +253,137 @@ class SchemaOperations:
                 index.dropped = True
                 index.record("dropped", statement, "with its table")
                 self.model.indexes.pop((index.schema, index.name), None)
+        for owned in (*table.triggers.values(), *table.policies.values()):
+            self.died(owned, statement, "with its table")
         self.died(table, statement, detail)
+        for other in list(self.model.tables.values()):
+            if other.partition_of == qualified or (cascade and qualified in other.inherits):
+                self.drop_table_object(other, statement, f"with its parent {qualified}", cascade)
+                continue
+            for fk in other.foreign_keys:
+                if fk.ref_table == qualified:
+                    self.drop_constraint(other, fk.name, statement, f"with its table {qualified}")
+        for (schema, name), sequence in list(self.model.sequences.items()):
+            if sequence.owned_by and sequence.owned_by.startswith(qualified + "."):
+                del self.model.sequences[(schema, name)]
+                self.died(sequence, statement, "with its table")
+        if cascade:
+            self.drop_views_reading(qualified, statement)
+
+    def drop_function_object(
+        self, function: Function, statement: Statement, cascade: bool = False
+    ) -> None:
+        """A function; with CASCADE the triggers that run it."""
+        for key, value in list(self.model.functions.items()):
+            if value is function:
+                del self.model.functions[key]
+        self.died(function, statement)
+        if not cascade:
+            return
+        for table in self.model.tables.values():
+            for trigger in list(table.triggers.values()):
+                if self.trigger_function_name(trigger.function) == function.qualified_name:
+                    del table.triggers[trigger.name]
+                    self.died(trigger, statement, f"with its function {function.signature}")
+
+    def drop_type_object(self, enum: EnumType, statement: Statement, cascade: bool) -> None:
+        """A type; with CASCADE the columns of that type (and what goes with them)."""
+        self.model.types.pop((enum.schema, enum.name), None)
+        self.died(enum, statement)
+        if not cascade:
+            return
+        for table in list(self.model.tables.values()):
+            for column in list(table.columns.values()):
+                if column.type.name == enum.name and column.type.schema in (None, enum.schema):
+                    why = f"with its type {enum.qualified_name}"
+                    self.drop_column_object(table, column.name, statement, True, why)
+
+    def drop_schema_object(self, name: str, statement: Statement, cascade: bool) -> None:
+        """A schema; with CASCADE everything in it."""
+        schema = self.model.schemas.pop(name, None)
+        if schema is not None:
+            self.died(schema, statement)
+        if not cascade:
+            return
+        why = f"with its schema {name}"
+        for table in [t for (s, _), t in self.model.tables.items() if s == name]:
+            self.drop_table_object(table, statement, why, cascade=True)
+        for key, view in list(self.model.views.items()):
+            if key[0] == name and self.model.views.get(key) is view:
+                del self.model.views[key]
+                self.died(view, statement, why)
+                self.drop_views_reading(view.qualified_name, statement)
+        for function in [f for (s, _, _), f in self.model.functions.items() if s == name]:
+            self.drop_function_object(function, statement, cascade=True)
+        for enum in [t for (s, _), t in self.model.types.items() if s == name]:
+            self.drop_type_object(enum, statement, cascade=True)
+        for key, sequence in list(self.model.sequences.items()):
+            if key[0] == name:
+                del self.model.sequences[key]
+                self.died(sequence, statement, why)
+
+    def drop_views_reading(self, qualified: str, statement: Statement) -> None:
+        """DROP ... CASCADE: the views that read a dropped relation go too, and theirs."""
+        for key, view in list(self.model.views.items()):
+            if qualified in view.reads and self.model.views.get(key) is view:
+                del self.model.views[key]
+                self.died(view, statement, f"with its relation {qualified}")
+                self.drop_views_reading(view.qualified_name, statement)
+
+    def drop_column_object(
+        self,
+        table: Table,
+        name: str,
+        statement: Statement,
+        cascade: bool = False,
+        detail: str = "",
+    ) -> Column | None:
+        """DROP COLUMN: the column, the indexes and constraints that use it anywhere (key,
+        expression, predicate, INCLUDE), triggers that watch it; with CASCADE foreign keys
+        of other tables referencing it, policies and views that read it. Its copies in
+        partitions and inheritance children go too."""
+        column = table.columns.pop(name, None)
+        if column is None:
+            return None
+        self.died(column, statement, detail)
+        why = f"with its column {name}"
+        for constraint in list(table.constraints.values()):
+            used = {str(c) for c in (*constraint.columns, *constraint.include)}
+            if constraint.expression is not None or constraint.predicate is not None:
+                used |= constraint.referenced_columns
+                if constraint.predicate is not None:
+                    used |= set(column_refs(constraint.predicate.node))
+            if name in used:
+                self.drop_constraint(table, constraint.name, statement, why)
+        for index in list(table.live_indexes):
+            if name in index.column_names or name in index.include:
+                self.drop_index_object(index, statement, why)
+        for trigger in list(table.triggers.values()):
+            watched = set(trigger.columns)
+            if trigger.when is not None:
+                watched |= set(column_refs(trigger.when.node))
+            if name in watched:
+                del table.triggers[trigger.name]
+                self.died(trigger, statement, why)
+        if cascade:
+            for policy in list(table.policies.values()):
+                if any(name in column_refs(e.node) for e in policy.expressions):
+                    del table.policies[policy.name]
+                    self.died(policy, statement, why)
+            qualified = table.qualified_name
+            for other in list(self.model.tables.values()):
+                for fk in other.foreign_keys:
+                    if fk.ref_table == qualified and name in fk.ref_columns:
+                        self.drop_constraint(other, fk.name, statement, why)
+            for key, view in list(self.model.views.items()):
+                if qualified in view.reads and _mentions(view, name):
+                    del self.model.views[key]
+                    self.died(view, statement, why)
+                    self.drop_views_reading(view.qualified_name, statement)
+        for child in self.children_of(table):
+            if name in child.columns:
+                self.drop_column_object(child, name, statement, cascade, "with its parent's")
+        return column
 
     def copy_column(
         self,
@@ -297,6 +460,47 @@ class SchemaOperations:
             if trigger.for_each_row:
                 self.clone_trigger(trigger, child, statement)
 
+    def detach_partition(self, partition: Table, statement: Statement) -> None:
+        """DETACH PARTITION: the table stands alone; the triggers it had from its parent go,
+        its indexes, keys and foreign keys stay its own."""
+        partition.record("altered", statement, f"detached from {partition.partition_of}")
+        partition.partition_of = None
+        partition.partition_statement = None
+        for trigger in list(partition.triggers.values()):
+            if trigger.cloned:
+                del partition.triggers[trigger.name]
+                self.died(trigger, statement, "with its partition's detach")
+        for index in partition.indexes:
+            index.parent = None
+
+    def add_column_to_children(self, table: Table, column: Column, statement: Statement) -> None:
+        """ADD COLUMN reaches the partitions and inheritance children."""
+        for child in self.children_of(table):
+            if column.name not in child.columns:
+                copy = self.copy_column(child, column, statement, "inherited")
+                self.add_column_to_children(child, copy, statement)
+
+    def add_constraint_to_children(
+        self, table: Table, constraint: Constraint, statement: Statement
+    ) -> None:
+        """ADD CONSTRAINT reaches the children: a CHECK every child (partitions and inheritance
+        children), a foreign key and the index of a key the partitions."""
+        if constraint.type == "check":
+            for child in self.children_of(table):
+                if constraint.name not in child.constraints:
+                    self.clone_constraint(constraint, child, statement)
+                    self.add_constraint_to_children(
+                        child, child.constraints[constraint.name], statement
+                    )
+            return
+        for partition in self.partitions_of(table):
+            if constraint.type == "foreign_key":
+                self.clone_constraint(constraint, partition, statement)
+            else:
+                for index in table.live_indexes:
+                    if index.constraint is constraint:
+                        self.clone_index(index, partition, statement, attach=True)
+
     def clone_constraint(self, constraint: Constraint, child: Table, statement: Statement) -> None:
         if constraint.name in child.constraints:
             return
@@ -346,11 +550,15 @@ class SchemaOperations:
         if attach:
             for own in child.live_indexes:
                 if own.shape == index.shape and own.unique == index.unique:
+                    own.parent = index
                     return
-        self.copy_index(index, child, statement)
+        self.copy_index(index, child, statement, partition=True)
 
-    def copy_index(self, index: Index, table: Table, statement: Statement) -> Index:
-        """`index` (and the key it backs) on another table, named as PostgreSQL names it."""
+    def copy_index(
+        self, index: Index, table: Table, statement: Statement, partition: bool = False
+    ) -> Index:
+        """`index` (and the key it backs) on another table, named as PostgreSQL names it;
+        `partition`: the copy is the partition's part of a partitioned index."""
         constraint = index.constraint
         names = index.key_names or [c if isinstance(c, str) else "expr" for c in index.columns]
         if constraint is not None:
@@ -372,6 +580,7 @@ class SchemaOperations:
             unique=index.unique,
             method=index.method,
             key_names=list(names),
+            parent=index if partition else None,
         )
         if constraint is not None:
             copied = Constraint(
@@ -514,16 +723,23 @@ class SchemaOperations:
         column = next(iter(read)) if len(read) == 1 else None
         return self.choose_constraint_name(schema, name, column, "check")
 
-    def drop_constraint(self, table: Table, name: str, statement: Statement) -> Constraint | None:
+    def drop_constraint(
+        self, table: Table, name: str, statement: Statement, detail: str = ""
+    ) -> Constraint | None:
+        """A constraint, its index, and its copies in partitions (and inheritance children,
+        for a CHECK)."""
         constraint: Constraint | None = table.constraints.pop(name, None)
         if constraint is None:
             return None
-        self.died(constraint, statement)
-        for index in table.indexes:
+        self.died(constraint, statement, detail)
+        for index in list(table.indexes):
             if index.constraint is constraint and not index.dropped:
-                index.dropped = True
-                index.record("dropped", statement, f"with constraint {name}")
-                self.model.indexes.pop((index.schema, index.name), None)
+                self.drop_index_object(index, statement, f"with its constraint {name}")
+        if constraint.type in ("check", "foreign_key"):
+            for child in self.children_of(table):
+                copy = child.constraints.get(name)
+                if copy is not None and copy.type == constraint.type:
+                    self.drop_constraint(child, name, statement, "with its parent's")
         return constraint
 
     def is_enum_swap(self, old: TypeName | None, new: TypeName) -> bool:
@@ -543,8 +759,198 @@ class SchemaOperations:
         )
 
     def drop_index_object(self, index: Index, statement: Statement, detail: str = "") -> None:
-        self.model.indexes.pop((index.schema, index.name), None)
-        self.died(index, statement, detail)
+        """An index and its copies on the partitions."""
+        if self.model.indexes.get((index.schema, index.name)) is index:
+            del self.model.indexes[(index.schema, index.name)]
+        if detail.startswith("with its"):
+            index.dropped = True  # not a statement of its own: no history entry to match
+            index.record("dropped", statement, detail)
+        else:
+            self.died(index, statement, detail)
+        for table in self.partitions_of(index.table):
+            for copy in list(table.live_indexes):
+                if copy.parent is index:
+                    if copy.constraint is not None:
+                        self.drop_constraint(
+                            table, copy.constraint.name, statement, "with its parent's"
+                        )
+                    else:
+                        self.drop_index_object(copy, statement, "with its parent's index")
+
+    # -- renames reach what refers to the renamed object ---------------------------------
+    def rename_table(self, table: Table, new_name: str, statement: Statement) -> str:
+        """RENAME TO: foreign keys of other tables, partitions, children, views and owned
+        sequences follow (the server refers by OID). Returns the old qualified name."""
+        old = table.qualified_name
+        self.model.tables.pop((table.schema, table.name), None)
+        table.name = new_name
+        self.model.tables[(table.schema, new_name)] = table
+        table.record("renamed", statement, f"{old} -> {table.qualified_name}")
+        self.retarget_relation(old, table.qualified_name)
+        return old
+
+    def retarget_relation(self, old: str, new: str) -> None:
+        """Every reference to relation `old` (qualified) now names `new`."""
+        for other in self.model.tables.values():
+            for fk in other.foreign_keys:
+                if fk.ref_table == old:
+                    fk.ref_table = new
+            if other.partition_of == old:
+                other.partition_of = new
+            other.inherits = [new if parent == old else parent for parent in other.inherits]
+        for view in self.model.views.values():
+            view.reads = [new if read == old else read for read in view.reads]
+        for sequence in self.model.sequences.values():
+            if sequence.owned_by and sequence.owned_by.startswith(old + "."):
+                sequence.owned_by = new + sequence.owned_by[len(old) :]
+
+    def rename_column(
+        self, table: Table, old: str, new: str, statement: Statement
+    ) -> Column | None:
+        """RENAME COLUMN: constraints, indexes, expressions, triggers, policies, foreign keys
+        of other tables, owned sequences and the column's copies in child tables follow."""
+        column = table.columns.get(old)
+        if column is None:
+            return None
+        column.name = new
+        # Keep the column's position: rebuild the ordered mapping under the new name.
+        table.columns = {
+            (new if key == old else key): value for key, value in table.columns.items()
+        }
+        column.record("renamed", statement, f"{old} -> {new}")
+
+        def renamed(expression: Expression | None) -> Expression | None:
+            if expression is None:
+                return None
+            return expression.with_column_renamed(old, new, table.name)
+
+        def names(items: list[Any]) -> list[Any]:
+            return [new if item == old else item for item in items]
+
+        for other_column in table.columns.values():
+            other_column.generated = renamed(other_column.generated)
+        for constraint in table.constraints.values():
+            constraint.columns = names(constraint.columns)
+            constraint.include = names(constraint.include)
+            constraint.expression = renamed(constraint.expression)
+            constraint.predicate = renamed(constraint.predicate)
+        for index in table.indexes:
+            index.columns = [
+                c.with_column_renamed(old, new, table.name)
+                if isinstance(c, Expression)
+                else (new if c == old else c)
+                for c in index.columns
+            ]
+            index.expressions = [c for c in index.columns if isinstance(c, Expression)]
+            index.include = names(index.include)
+            index.predicate = renamed(index.predicate)
+        for trigger in table.triggers.values():
+            trigger.columns = names(trigger.columns)
+            trigger.when = renamed(trigger.when)
+        for policy in table.policies.values():
+            policy.using = renamed(policy.using)
+            policy.with_check = renamed(policy.with_check)
+        qualified = table.qualified_name
+        for other in self.model.tables.values():
+            for fk in other.foreign_keys:
+                if fk.ref_table == qualified:
+                    fk.ref_columns = names(fk.ref_columns)
+        for sequence in self.model.sequences.values():
+            if sequence.owned_by == f"{qualified}.{old}":
+                sequence.owned_by = f"{qualified}.{new}"
+        for child in self.children_of(table):
+            self.rename_column(child, old, new, statement)
+        return column
+
+    def rename_type(self, enum: EnumType, new_name: str, statement: Statement) -> None:
+        """ALTER TYPE ... RENAME TO: the columns and functions that use the type follow."""
+        old = enum.name
+        self.model.types.pop((enum.schema, old), None)
+        enum.name = new_name
+        self.model.types[(enum.schema, new_name)] = enum
+        enum.record("renamed", statement, f"{old} -> {new_name}")
+
+        def follow(type_name: TypeName) -> TypeName:
+            if type_name.name == old and type_name.schema in (None, enum.schema):
+                return TypeName(new_name, type_name.schema, type_name.modifiers, type_name.array)
+            return type_name
+
+        for table in self.model.tables.values():
+            for column in table.columns.values():
+                column.type = follow(column.type)
+        for function in self.model.functions.values():
+            function.argument_types = [follow(t) for t in function.argument_types]
+            if function.return_type is not None:
+                function.return_type = follow(function.return_type)
+
+    def rename_function(
+        self, function: Function, schema: str, name: str, statement: Statement
+    ) -> None:
+        """ALTER FUNCTION ... RENAME TO / SET SCHEMA: triggers that run it follow."""
+        old = function.qualified_name
+        for key, value in list(self.model.functions.items()):
+            if value is function:
+                del self.model.functions[key]
+        function.schema, function.name = schema, name
+        self.model.functions[(schema, name, function.arguments)] = function
+        function.record("renamed", statement, f"{old} -> {function.qualified_name}")
+        for table in self.model.tables.values():
+            for trigger in table.triggers.values():
+                if self.trigger_function_name(trigger.function) == old:
+                    trigger.function = function.qualified_name
+
+    def trigger_function_name(self, written: str) -> str:
+        """The qualified name of a function as a trigger names it (the search path resolves a
+        bare name)."""
+        if "." in written:
+            return written
+        for schema, name, _ in self.model.functions:
+            if name == written and schema in (self.search_path, "public"):
+                return f"{schema}.{name}"
+        return f"{self.search_path}.{written}"
+
+    def move_table(self, table: Table, schema: str, statement: Statement) -> None:
+        """ALTER TABLE ... SET SCHEMA: its indexes and owned sequences move with it."""
+        old = table.qualified_name
+        self.model.tables.pop((table.schema, table.name), None)
+        table.schema = schema
+        self.model.tables[(schema, table.name)] = table
+        for index in table.indexes:
+            if self.model.indexes.get((index.schema, index.name)) is index:
+                del self.model.indexes[(index.schema, index.name)]
+                self.model.indexes[(schema, index.name)] = index
+            index.schema = schema
+        for column in table.columns.values():
+            if column.serial_sequence:
+                column.serial_sequence = f"{schema}.{column.serial_sequence.rpartition('.')[2]}"
+        table.record("renamed", statement, f"{old} -> {table.qualified_name}")
+        self.retarget_relation(old, table.qualified_name)
+
+    def rename_schema(self, old: str, new: str, statement: Statement) -> None:
+        """ALTER SCHEMA ... RENAME TO: every object of the schema moves, references follow."""
+        for table in [t for (s, _), t in self.model.tables.items() if s == old]:
+            self.move_table(table, new, statement)
+        registries: tuple[dict[tuple[str, str], Any], ...] = (
+            self.model.types,
+            self.model.sequences,
+            self.model.views,
+        )
+        for registry in registries:
+            for (schema, name), obj in list(registry.items()):
+                if schema == old:
+                    del registry[(schema, name)]
+                    obj.schema = new
+                    registry[(new, name)] = obj
+                    if isinstance(obj, View):
+                        self.retarget_relation(f"{old}.{name}", f"{new}.{name}")
+        for function in [f for (s, _, _), f in self.model.functions.items() if s == old]:
+            self.rename_function(function, new, function.name, statement)
+        for table in self.model.tables.values():
+            for column in table.columns.values():
+                if column.type.schema == old:
+                    column.type = TypeName(
+                        column.type.name, new, column.type.modifiers, column.type.array
+                    )
 
     def close_match(self, kind: str, qualified: str) -> str:
         """A live object of the kind whose name is one typo away from `qualified`.
@@ -585,7 +991,7 @@ class SchemaOperations:
         statement: Statement,
         emit: Callable[..., None],
         kind: str,
-    ) -> None:
+    ) -> Any:
         schema, name = self.split_name(names)
         obj = registry.pop((schema, name), None)
         if obj is None and len(names) < 2:
@@ -593,6 +999,7 @@ class SchemaOperations:
         if obj is not None:
             self.died(obj, statement)
         emit(kind, obj, obj.qualified_name if obj else f"{schema}.{name}")
+        return obj
 
     def rename_index(self, index: Index, new_name: str, statement: Statement) -> None:
         self.model.indexes.pop((index.schema, index.name), None)
@@ -654,3 +1061,13 @@ def _typo_distance(a: str, b: str, limit: int = 2) -> int:
             return limit + 1
         previous2, previous = previous, current
     return previous[-1]
+
+
+def _mentions(view: View, column: str) -> bool:
+    """Whether a view's query names a column (as a word): what DROP COLUMN ... CASCADE takes
+    with it. The query is not resolved, so a column of another table with the same name
+    counts too."""
+    event = view.defined
+    if event is None:
+        return True
+    return re.search(rf"(?<![\w$]){re.escape(column)}(?![\w$])", event.statement.text) is not None

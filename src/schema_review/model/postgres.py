@@ -38,6 +38,7 @@ from schema_review.model.operations import (
     LIKE_INDEXES,
     TEMPORARY_SCHEMA,
     SchemaOperations,
+    base_type,
 )
 from schema_review.parse import (
     Expression,
@@ -416,6 +417,8 @@ class PostgresReplayer(SchemaOperations):
         self, table: Table, cmd: Json, statement: Statement, existed: bool
     ) -> None:
         subtype = cmd.get("subtype", "")
+        # ALTER TABLE ONLY: partitions and inheritance children are left alone.
+        recurse = bool(statement.node.get("relation", {}).get("inh"))
         name = cmd.get("name", "")
         missing_ok = bool(cmd.get("missing_ok"))
         column: Column | None
@@ -441,6 +444,8 @@ class PostgresReplayer(SchemaOperations):
             column = self.add_column(table, definition, statement)
             table.record("altered", statement, f"added column {column.name}")
             emit("add_column", column=column, if_not_exists=missing_ok, guarded=missing_ok)
+            if recurse:
+                self.add_column_to_children(table, column, statement)
             for item in definition.get("constraints", ()):
                 constraint_node = item.get("Constraint", {})
                 if constraint_node.get("contype") in _TABLE_CONSTRAINTS:
@@ -454,20 +459,12 @@ class PostgresReplayer(SchemaOperations):
                         guarded=missing_ok,
                     )
         elif subtype == "AT_DropColumn":
-            column = table.columns.pop(name, None)
+            cascade = cmd.get("behavior") == "DROP_CASCADE"
+            column = self.drop_column_object(table, name, statement, cascade)
             if column is None:
                 emit("drop_column", missing_ok=missing_ok, detail=f"no column {name}")
                 return
-            self.died(column, statement)
             table.record("altered", statement, f"dropped column {name}")
-            for constraint_name, constraint in list(table.constraints.items()):
-                if name in constraint.columns:
-                    self.drop_constraint(table, constraint_name, statement)
-            for index in table.indexes:
-                if name in index.columns and not index.dropped:
-                    index.dropped = True
-                    index.record("dropped", statement, f"with column {name}")
-                    self.model.indexes.pop((index.schema, index.name), None)
             emit("drop_column", column=column, missing_ok=missing_ok)
         elif subtype == "AT_AlterColumnType":
             column = table.columns.get(name)
@@ -521,11 +518,24 @@ class PostgresReplayer(SchemaOperations):
             emit("set_default" if expression else "drop_default", column=column)
         elif subtype == "AT_AddIdentity":
             column = table.columns.get(name)
+            identity = cmd.get("def", {}).get("Constraint", {})
             if column is not None:
-                column.identity = "identity"
+                column.identity = (
+                    "always" if identity.get("generated_when") == "a" else "by default"
+                )
                 column.not_null = True
+                column.serial_sequence = self.sequence_name(table, column.name)
                 column.record("altered", statement, "ADD GENERATED AS IDENTITY")
             emit("add_identity", column=column)
+        elif subtype == "AT_SetIdentity":
+            column = table.columns.get(name)
+            for option in cmd.get("def", {}).get("List", {}).get("items", ()):
+                element = option.get("DefElem", {})
+                if element.get("defname") == "generated" and column is not None:
+                    value = element.get("arg", {}).get("Integer", {}).get("ival")
+                    column.identity = "always" if value == 97 else "by default"  # 'a' or 'd'
+            table.record("altered", statement, "SET GENERATED")
+            emit("alter_table_other", column=column, detail="SetIdentity")
         elif subtype == "AT_DropIdentity":
             column = table.columns.get(name)
             if column is not None:
@@ -541,6 +551,8 @@ class PostgresReplayer(SchemaOperations):
             constraint = self.add_constraint(table, constraint_node, statement)
             if constraint is not None:
                 table.record("altered", statement, f"added constraint {constraint.name}")
+                if recurse:
+                    self.add_constraint_to_children(table, constraint, statement)
             emit("add_constraint", constraint=constraint, guarded=guarded)
         elif subtype == "AT_DropConstraint":
             constraint = self.drop_constraint(table, name, statement)
@@ -570,10 +582,30 @@ class PostgresReplayer(SchemaOperations):
             table.record("altered", statement, "FORCE ROW LEVEL SECURITY")
             emit("force_rls")
         elif subtype == "AT_AttachPartition":
+            partition_node = cmd.get("def", {}).get("PartitionCmd", {}).get("name", {})
+            partition = self.find_table(partition_node)
+            if partition is not None:
+                partition.partition_of = table.qualified_name
+                partition.partition_statement = statement
+                partition.record("altered", statement, f"attached to {table.qualified_name}")
+                self.clone_into_partition(table, partition, statement, attach=True)
             emit("attach_partition", detail=json.dumps(strip_locations(cmd.get("def"))))
         elif subtype == "AT_DetachPartition":
-            partition = cmd.get("def", {}).get("PartitionCmd", {})
-            emit("detach_partition", concurrently=bool(partition.get("concurrent")))
+            partition_cmd = cmd.get("def", {}).get("PartitionCmd", {})
+            partition = self.find_table(partition_cmd.get("name", {}))
+            if partition is not None and partition.partition_of == table.qualified_name:
+                self.detach_partition(partition, statement)
+            emit("detach_partition", concurrently=bool(partition_cmd.get("concurrent")))
+        elif subtype in ("AT_AddInherit", "AT_DropInherit"):
+            parent = self.find_table(cmd.get("def", {}).get("RangeVar", {}))
+            if parent is not None:
+                if subtype == "AT_AddInherit":
+                    table.inherits.append(parent.qualified_name)
+                    self.inherit_checks(parent, table, statement)
+                else:
+                    table.inherits = [p for p in table.inherits if p != parent.qualified_name]
+            table.record("altered", statement, subtype.removeprefix("AT_"))
+            emit("alter_table_other", detail=subtype.removeprefix("AT_"))
         elif subtype in ("AT_SetLogged", "AT_SetUnLogged"):
             table.unlogged = subtype == "AT_SetUnLogged"
             emit("set_logged")
@@ -628,6 +660,9 @@ class PostgresReplayer(SchemaOperations):
         self.model.indexes[key] = index
         self.born(index, statement)
         table.record("altered", statement, f"index {name}")
+        if node["relation"].get("inh"):  # not ON ONLY: the partitions get theirs
+            for partition in self.partitions_of(table):
+                self.clone_index(index, partition, statement, attach=True)
         self.change(
             "create_index",
             statement,
@@ -686,13 +721,15 @@ class PostgresReplayer(SchemaOperations):
         missing_ok: bool,
         concurrently: bool,
     ) -> None:
+        cascade = statement.node.get("behavior") == "DROP_CASCADE"
+
         def emit(kind: str, obj: SchemaObject | None, qualified: str, **fields: Any) -> None:
             if missing_ok:
                 self.dropped_if_exists.add((kind.removeprefix("drop_"), qualified))
                 if obj is None:
                     fields["close_match"] = self.close_match(kind, qualified)
             fields.setdefault("detail", qualified)
-            fields.setdefault("cascade", statement.node.get("behavior") == "DROP_CASCADE")
+            fields.setdefault("cascade", cascade)
             self.change(
                 kind,
                 statement,
@@ -712,8 +749,7 @@ class PostgresReplayer(SchemaOperations):
             )
             if table is not None:
                 existed = self.existed_before_file(table)
-                self.drop_table_object(table, statement)
-                del self.model.tables[(table.schema, table.name)]
+                self.drop_table_object(table, statement, cascade=cascade)
                 emit("drop_table", table, table.qualified_name, table=table, table_existed=existed)
             else:
                 emit("drop_table", None, f"{schema}.{name}")
@@ -737,17 +773,24 @@ class PostgresReplayer(SchemaOperations):
             else:
                 emit("drop_index", None, f"{schema}.{name}")
         elif remove_type in ("OBJECT_VIEW", "OBJECT_MATVIEW"):
-            self.drop_simple(self.model.views, names, statement, emit, "drop_view")
+            view = self.drop_simple(self.model.views, names, statement, emit, "drop_view")
+            if view is not None and cascade:
+                self.drop_views_reading(view.qualified_name, statement)
         elif remove_type == "OBJECT_TYPE":
             names = node_name(item.get("TypeName", {}).get("names")) or names
-            self.drop_simple(self.model.types, names, statement, emit, "drop_type")
+            schema, name = self.split_name(names)
+            enum = self.model.types.get((schema, name))
+            if enum is None and len(names) < 2:
+                enum = self.model.types.get(("public", name))
+            if enum is not None:
+                self.drop_type_object(enum, statement, cascade)
+            emit("drop_type", enum, enum.qualified_name if enum else f"{schema}.{name}")
         elif remove_type == "OBJECT_SEQUENCE":
             self.drop_simple(self.model.sequences, names, statement, emit, "drop_sequence")
         elif remove_type == "OBJECT_SCHEMA":
             name = names[-1] if names else ""
-            schema_obj = self.model.schemas.pop(name, None)
-            if schema_obj is not None:
-                self.died(schema_obj, statement)
+            schema_obj = self.model.schemas.get(name)
+            self.drop_schema_object(name, statement, cascade)
             emit("drop_schema", schema_obj, name)
         elif remove_type == "OBJECT_EXTENSION":
             name = names[-1] if names else ""
@@ -759,11 +802,9 @@ class PostgresReplayer(SchemaOperations):
             with_args = item.get("ObjectWithArgs", {})
             schema, name = self.split_name(node_name(with_args.get("objname")))
             dropped: Function | None = None
-            for key, function in list(self.model.functions.items()):
-                if key[0] == schema and key[1] == name:
-                    del self.model.functions[key]
-                    self.died(function, statement)
-                    dropped = function
+            for function in self.functions_named(with_args):
+                self.drop_function_object(function, statement, cascade)
+                dropped = function
             emit("drop_function", dropped, f"{schema}.{name}")
         elif remove_type in ("OBJECT_TRIGGER", "OBJECT_POLICY"):
             # names: [schema?, table, object name]
@@ -781,6 +822,12 @@ class PostgresReplayer(SchemaOperations):
             obj = registry.pop(object_name, None)
             if obj is not None:
                 self.died(obj, statement)
+                if kind == "trigger" and table is not None:
+                    for partition in self.partitions_of(table):
+                        clone = partition.triggers.get(object_name)
+                        if clone is not None and clone.cloned:
+                            del partition.triggers[object_name]
+                            self.died(clone, statement, "with its parent's trigger")
             qualified = f"{table.qualified_name if table else '.'.join(table_names)}.{object_name}"
             emit(f"drop_{kind}", obj, qualified, table=table)
         else:
@@ -807,28 +854,12 @@ class PostgresReplayer(SchemaOperations):
                     detail=f"no table {relation.get('relname')}",
                 )
                 return
-            old = table.qualified_name
-            del self.model.tables[(table.schema, table.name)]
-            table.name = new_name
-            self.model.tables[(table.schema, table.name)] = table
-            table.record("renamed", statement, f"{old} -> {table.qualified_name}")
+            old = self.rename_table(table, new_name, statement)
             self.change("rename_table", statement, table=table, detail=old)
         elif rename_type == "OBJECT_COLUMN" and relation:
             table = self.table_for_alter(relation, statement)
             old_name = node.get("subname", "")
-            column = table.columns.get(old_name)
-            if column is not None:
-                column.name = new_name
-                # Keep the column's position: rebuild the ordered mapping under the new name.
-                table.columns = {
-                    (new_name if key == old_name else key): value
-                    for key, value in table.columns.items()
-                }
-                column.record("renamed", statement, f"{old_name} -> {new_name}")
-                for owner in table.constraints.values():
-                    owner.columns = [new_name if c == old_name else c for c in owner.columns]
-                for covering in table.indexes:
-                    covering.columns = [new_name if c == old_name else c for c in covering.columns]
+            column = self.rename_column(table, old_name, new_name, statement)
             self.change(
                 "rename_column",
                 statement,
@@ -884,22 +915,52 @@ class PostgresReplayer(SchemaOperations):
                 obj.name = new_name
                 registry[(key[0], new_name)] = obj
                 obj.record("renamed", statement, f"{key[1]} -> {new_name}")
+                if rename_type != "OBJECT_SEQUENCE":
+                    self.retarget_relation(".".join(key), obj.qualified_name)
             self.change("rename_other", statement, object=obj, detail=f"{key[1]} -> {new_name}")
         elif rename_type == "OBJECT_TYPE":
             names = _object_names(node.get("object") or {})
             key = self.split_name(names)
-            enum = self.model.types.pop(key, None)
+            enum = self.model.types.get(key)
             if enum is not None:
-                enum.name = new_name
-                self.model.types[(key[0], new_name)] = enum
-                enum.record("renamed", statement, f"{key[1]} -> {new_name}")
+                self.rename_type(enum, new_name, statement)
             self.change("rename_type", statement, object=enum, detail=f"{key[1]} -> {new_name}")
+        elif rename_type in ("OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE"):
+            with_args = (node.get("object") or {}).get("ObjectWithArgs", {})
+            targets = self.functions_named(with_args)
+            for function in targets:
+                self.rename_function(function, function.schema, new_name, statement)
+            self.change(
+                "rename_other",
+                statement,
+                object=targets[0] if targets else None,
+                detail=f"function -> {new_name}",
+            )
+        elif rename_type in ("OBJECT_TRIGGER", "OBJECT_POLICY") and relation:
+            table = self.find_table(relation)
+            old_name = node.get("subname", "")
+            owned: dict[str, Any] = {}
+            if table is not None:
+                owned = table.triggers if rename_type == "OBJECT_TRIGGER" else table.policies
+            obj = owned.pop(old_name, None)
+            if obj is not None:
+                obj.name = new_name
+                owned[new_name] = obj
+                obj.record("renamed", statement, f"{old_name} -> {new_name}")
+                if table is not None and rename_type == "OBJECT_TRIGGER":
+                    for partition in self.partitions_of(table):
+                        clone = partition.triggers.pop(old_name, None)
+                        if clone is not None:
+                            clone.name = new_name
+                            partition.triggers[new_name] = clone
+            self.change("rename_other", statement, object=obj, detail=f"{old_name} -> {new_name}")
         elif rename_type == "OBJECT_SCHEMA":
             old = node.get("subname", "")
             schema_obj = self.model.schemas.pop(old, None)
             if schema_obj is not None:
                 schema_obj.name = new_name
                 self.model.schemas[new_name] = schema_obj
+            self.rename_schema(old, new_name, statement)
             self.change(
                 "rename_schema", statement, object=schema_obj, detail=f"{old} -> {new_name}"
             )
@@ -1001,17 +1062,106 @@ class PostgresReplayer(SchemaOperations):
                 if_not_exists=bool(node.get("if_not_exists")),
             )
             return
+        query = node.get("query", {}).get("SelectStmt")
+        if_not_exists = bool(node.get("if_not_exists"))
+        self.create_table_as(statement, into, query, if_not_exists)
+
+    def create_table_as(
+        self, statement: Statement, into: Json, query: Json | None, if_not_exists: bool = False
+    ) -> None:
+        """CREATE TABLE ... AS SELECT and SELECT ... INTO: columns from the select list where
+        each resolves to a known column or a cast; otherwise the columns are unknown."""
+        relation = into.get("rel", {})
+        if relation.get("relpersistence") == "t":
+            self.temporary_table(relation.get("schemaname"), relation.get("relname", ""))
+            return
+        schema, name = self.range_var(relation)
+        existing = self.model.tables.get((schema, name))
+        if existing is not None and if_not_exists and not existing.external:
+            self.change(
+                "create_table",
+                statement,
+                table=existing,
+                if_not_exists=True,
+                guarded=True,
+                noop=True,
+            )
+            return
+        if existing is not None:
+            self.drop_table_object(existing, statement, "replaced by CREATE TABLE AS")
         table = Table(name, schema=schema)
         self.model.tables[(schema, name)] = table
         self.born(table, statement, "CREATE TABLE AS")
+        columns = self.select_columns(query) if query else None
+        names = node_name(into.get("colNames"))
+        if columns is None or len(names) > len(columns):
+            table.columns_known = False
+        else:
+            for position, (column_name, column_type) in enumerate(columns):
+                final = names[position] if position < len(names) else column_name
+                column = Column(final, table=table, type=column_type)
+                table.columns[final] = column
+                self.born(column, statement, "from the select list")
         self.change(
             "create_table",
             statement,
             table=table,
             table_existed=False,
-            if_not_exists=bool(node.get("if_not_exists")),
-            guarded=bool(node.get("if_not_exists")),
+            if_not_exists=if_not_exists,
+            guarded=if_not_exists,
         )
+
+    def select_columns(self, query: Json) -> list[tuple[str, TypeName]] | None:
+        """(name, type) of each output column of a SELECT, or None when one cannot be known
+        without running it (a function call, an expression without a cast, a subquery)."""
+        while query.get("op", "SETOP_NONE") != "SETOP_NONE":  # UNION ...: the first branch
+            query = query.get("larg", {}).get("SelectStmt", {})
+        if query.get("valuesClause") or query.get("withClause"):
+            return None
+        sources: dict[str, Table] = {}
+        order: list[Table] = []
+        for item in query.get("fromClause", ()):
+            for node in walk_dicts(item):
+                if "RangeSubselect" in node or "RangeFunction" in node:
+                    return None
+                range_var = node.get("RangeVar")
+                if range_var is None:
+                    continue
+                table = self.find_table(range_var)
+                if table is None or not table.columns_known:
+                    return None
+                alias = range_var.get("alias", {}).get("aliasname") or table.name
+                sources[alias] = table
+                order.append(table)
+        columns: list[tuple[str, TypeName]] = []
+        for target in query.get("targetList", ()):
+            result = target.get("ResTarget", {})
+            value = result.get("val", {})
+            ref = value.get("ColumnRef")
+            if ref is not None:
+                fields = node_name(ref.get("fields"))
+                if not fields:
+                    return None
+                tables = [sources.get(fields[-2])] if len(fields) > 1 else order
+                if any(t is None for t in tables):
+                    return None
+                if fields[-1] == "*":
+                    columns += [
+                        (c.name, base_type(c.type)) for t in tables if t for c in t.columns.values()
+                    ]
+                    continue
+                found = [t.columns[fields[-1]] for t in tables if t and fields[-1] in t.columns]
+                if len(found) != 1:
+                    return None
+                columns.append((result.get("name") or fields[-1], base_type(found[0].type)))
+                continue
+            cast = value.get("TypeCast")
+            if cast is not None:
+                name = result.get("name") or _figure_colname(value)[0] or "?column?"
+                columns.append((name, self.type_name(cast.get("typeName"))))
+                continue
+            return None
+        return columns
 
     def define_view(
         self,
@@ -1178,11 +1328,26 @@ class PostgresReplayer(SchemaOperations):
                 outputs.append(type_name)
         return inputs, outputs
 
+    def functions_named(self, with_args: Json) -> list[Function]:
+        """The functions an ObjectWithArgs names: the one of that signature when argument
+        types are given (`f(int, text)`, `f()`), every overload of the name otherwise."""
+        schema, name = self.split_name(node_name(with_args.get("objname")))
+        found = [
+            f
+            for (s, n, _), f in self.model.functions.items()
+            if n == name
+            and (s == schema or (len(with_args.get("objname", ())) < 2 and s == "public"))
+        ]
+        if with_args.get("args_unspecified"):
+            return found
+        arguments = ", ".join(
+            str(self.type_name(t.get("TypeName"))) for t in with_args.get("objargs", ())
+        )
+        return [f for f in found if f.arguments == arguments]
+
     def _on_AlterFunctionStmt(self, statement: Statement) -> None:
         node = statement.node
-        func = node.get("func", {})
-        schema, name = self.split_name(node_name(func.get("objname")))
-        targets = [f for k, f in self.model.functions.items() if k[0] == schema and k[1] == name]
+        targets = self.functions_named(node.get("func", {}))
         for function in targets:
             for action in node.get("actions", ()):
                 element = action.get("DefElem", {})
@@ -1230,6 +1395,9 @@ class PostgresReplayer(SchemaOperations):
             self.died(old, statement, "replaced")
         table.triggers[name] = trigger
         self.born(trigger, statement)
+        if trigger.for_each_row:
+            for partition in self.partitions_of(table):
+                self.clone_trigger(trigger, partition, statement)
         self.change(
             "create_trigger",
             statement,
@@ -1382,20 +1550,80 @@ class PostgresReplayer(SchemaOperations):
         name = str(node.get("name", ""))
         kind = node.get("kind")
         if name == "search_path" and kind == "VAR_SET_VALUE":
-            values = [_const_text(a) for a in node.get("args", ())]
-            first = next((v for v in values if v and not v.startswith("$")), None)
-            if first:
-                self.search_path = first.strip('"')
+            values = [_const_text(a) or "" for a in node.get("args", ())]
+            self.set_search_path(_schema_list(values), bool(node.get("is_local")))
+        elif name == "search_path" and kind in ("VAR_RESET", "VAR_SET_DEFAULT"):
+            self.set_search_path(["public"], bool(node.get("is_local")))
         if name in ("lock_timeout", "statement_timeout"):
-            values = [_const_text(a) for a in node.get("args", ())]
+            settings = [_const_text(a) for a in node.get("args", ())]
             # 0 (or '0s', '0ms') turns the timeout off; RESET returns to the default (off).
             on = kind == "VAR_SET_VALUE" and any(
-                v is not None and v.strip().rstrip("mns").strip() not in ("0", "") for v in values
+                v is not None and v.strip().rstrip("mns").strip() not in ("0", "") for v in settings
             )
             setattr(self, name, on)
             if node.get("is_local"):
                 self.local_settings.add(name)
         self.change("set", statement, detail=name)
+
+    def _on_SelectStmt(self, statement: Statement) -> None:
+        """SELECT set_config('search_path', ...) (pg_dump's preamble); SELECT ... INTO a new
+        table."""
+        node = statement.node
+        if node.get("intoClause"):
+            self.create_table_as(statement, node["intoClause"], node)
+            return
+        self.model.opaque.append(statement)
+        for target in node.get("targetList", ()):
+            call = target.get("ResTarget", {}).get("val", {}).get("FuncCall")
+            if call is None or node_name(call.get("funcname"))[-1:] != ["set_config"]:
+                continue
+            args = [_const_text(a) for a in call.get("args", ())]
+            if len(args) == 3 and args[0] == "search_path" and args[1] is not None:
+                self.set_search_path(_schema_list([args[1]]), args[2] == "true")
+
+    def _on_AlterObjectSchemaStmt(self, statement: Statement) -> None:
+        """ALTER ... SET SCHEMA: the object moves, what refers to it follows."""
+        node = statement.node
+        kind = node.get("objectType", "")
+        new_schema = node.get("newschema", "")
+        moved: SchemaObject | None = None
+        if kind in ("OBJECT_TABLE", "OBJECT_FOREIGN_TABLE") and node.get("relation"):
+            table = self.find_table(node["relation"])
+            if table is not None:
+                self.move_table(table, new_schema, statement)
+                moved = table
+        elif kind in ("OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_SEQUENCE") and node.get("relation"):
+            registry: dict[tuple[str, str], Any] = (
+                self.model.sequences if kind == "OBJECT_SEQUENCE" else self.model.views
+            )
+            key = self.range_var(node["relation"])
+            obj = registry.pop(key, None)
+            if obj is not None:
+                obj.schema = new_schema
+                registry[(new_schema, obj.name)] = obj
+                obj.record("renamed", statement, f"{'.'.join(key)} -> {obj.qualified_name}")
+                if kind != "OBJECT_SEQUENCE":
+                    self.retarget_relation(".".join(key), obj.qualified_name)
+                moved = obj
+        elif kind in ("OBJECT_TYPE", "OBJECT_DOMAIN"):
+            key = self.split_name(_object_names(node.get("object") or {}))
+            enum = self.model.types.pop(key, None)
+            if enum is not None:
+                enum.schema = new_schema
+                self.model.types[(new_schema, enum.name)] = enum
+                enum.record("renamed", statement, f"{'.'.join(key)} -> {enum.qualified_name}")
+                for table in self.model.tables.values():
+                    for column in table.columns.values():
+                        if column.type.name == enum.name and column.type.schema in (None, key[0]):
+                            column.type = TypeName(
+                                enum.name, new_schema, column.type.modifiers, column.type.array
+                            )
+                moved = enum
+        elif kind in ("OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE"):
+            for function in self.functions_named(node.get("object", {}).get("ObjectWithArgs", {})):
+                self.rename_function(function, new_schema, function.name, statement)
+                moved = function
+        self.change("set_schema", statement, object=moved, detail=f"{kind} -> {new_schema}")
 
     def _on_TransactionStmt(self, statement: Statement) -> None:
         kind = statement.node.get("kind", "")
@@ -1563,6 +1791,19 @@ def _const_text(node: Json | None) -> str | None:
     if const.get("isnull"):
         return "NULL"
     return None
+
+
+def _schema_list(values: list[str]) -> list[str]:
+    """The schemas of a search_path setting: `'app, public'`, `"$user"`, `'"My Schema"'`."""
+    schemas: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if part.startswith('"') and part.endswith('"') and len(part) >= 2:
+                schemas.append(part[1:-1].replace('""', '"'))
+            elif part:
+                schemas.append(part.lower())
+    return schemas
 
 
 def _object_names(item: Json) -> list[str]:

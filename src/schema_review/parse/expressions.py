@@ -73,7 +73,50 @@ def strip_locations(value: Any) -> Any:
     return value
 
 
-def deparse(statement_text: str, offset: int, node: JsonNode | None) -> str | None:
+def rename_column_refs(node: Any, old: str, new: str, table: str) -> Any:
+    """A copy of an expression tree with references to column `old` (bare, or qualified by
+    `table`) renamed to `new`; subqueries, which read other tables, are left alone."""
+    if isinstance(node, list):
+        return [rename_column_refs(item, old, new, table) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "SubLink" in node:
+        return node
+    ref = node.get("ColumnRef")
+    if ref is not None:
+        names = node_name(ref.get("fields"))
+        if names and names[-1] == old and (len(names) == 1 or names[-2] == table):
+            fields = [*ref["fields"][:-1], {"String": {"sval": new}}]
+            return {"ColumnRef": {**ref, "fields": fields}}
+        return node
+    return {key: rename_column_refs(value, old, new, table) for key, value in node.items()}
+
+
+def _rename_in_tree(tree: Any, renames: tuple[tuple[str, str, str], ...]) -> Any:
+    """pglast's Node tree with the renames applied (a copy: the parsed tree is cached)."""
+    import copy
+
+    from pglast import ast
+
+    tree = copy.deepcopy(tree)
+    for item in _walk(tree):
+        if isinstance(item, ast.SubLink):
+            continue
+        if isinstance(item, ast.ColumnRef) and item.fields:
+            names = [getattr(f, "sval", None) for f in item.fields]
+            for old, new, table in renames:
+                if names[-1] == old and (len(names) == 1 or names[-2] == table):
+                    item.fields = (*item.fields[:-1], ast.String(sval=new))
+                    names[-1] = new
+    return tree
+
+
+def deparse(
+    statement_text: str,
+    offset: int,
+    node: JsonNode | None,
+    renames: tuple[tuple[str, str, str], ...] = (),
+) -> str | None:
     """SQL text of one expression node of a statement, or None when it cannot be printed.
 
     `offset` turns the node's locations into offsets within `statement_text`. This parses
@@ -97,6 +140,8 @@ def deparse(statement_text: str, offset: int, node: JsonNode | None) -> str | No
 
     for candidate in _walk(tree):
         if type(candidate).__name__ == kind and getattr(candidate, "location", None) == target:
+            if renames:
+                candidate = _rename_in_tree(candidate, renames)
             try:
                 return str(RawStream()(candidate))
             except Exception:  # pglast cannot print every fragment on its own
@@ -216,20 +261,34 @@ class Expression:
     Two expressions are equal when their parse trees are, whatever their spacing.
     """
 
-    __slots__ = ("_key", "_sql", "node", "offset", "statement_text")
+    __slots__ = ("_key", "_sql", "node", "offset", "renames", "statement_text")
 
     def __init__(self, statement_text: str, offset: int, node: JsonNode) -> None:
         self.statement_text = statement_text
         self.offset = offset
         self.node = node
+        # Columns renamed since the statement was written: (old, new, table).
+        self.renames: tuple[tuple[str, str, str], ...] = ()
         self._sql: str | None = None
         self._key: str | None = None
 
     @property
     def sql(self) -> str:
         if self._sql is None:
-            self._sql = deparse(self.statement_text, self.offset, self.node) or "<expression>"
+            self._sql = (
+                deparse(self.statement_text, self.offset, self.node, self.renames)
+                or "<expression>"
+            )
         return self._sql
+
+    def with_column_renamed(self, old: str, new: str, table: str) -> Expression:
+        """The expression after ALTER TABLE ... RENAME COLUMN old TO new (the server keeps
+        column numbers, so its expressions follow the rename)."""
+        renamed = Expression(
+            self.statement_text, self.offset, rename_column_refs(self.node, old, new, table)
+        )
+        renamed.renames = (*self.renames, (old, new, table))
+        return renamed
 
     @property
     def key(self) -> str:
