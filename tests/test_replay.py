@@ -175,11 +175,14 @@ def test_partitioned_tables_and_unknown_statements() -> None:
     model = replay_files(
         "CREATE TABLE m (id bigint, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);"
         "CREATE TABLE m_2024 PARTITION OF m FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');"
-        "GRANT SELECT ON m TO reporting; DO $$ BEGIN PERFORM 1; END $$;"
+        "GRANT SELECT ON m TO reporting; CREATE ROLE reporting;"
     )
     assert model.tables[("public", "m")].partitioned
-    assert model.tables[("public", "m_2024")].partition_of == "public.m"
-    assert {s.kind for s in model.opaque} == {"DoStmt"}
+    partition = model.tables[("public", "m_2024")]
+    assert partition.partition_of == "public.m"
+    # The partition has its part of the partitioned primary key, named as the server names it.
+    assert partition.primary_key is not None and partition.primary_key.name == "m_2024_pkey"
+    assert {s.kind for s in model.opaque} == {"CreateRoleStmt"}
     assert [c.kind for c in model.changes if c.kind == "grant"] == ["grant"]
 
 

@@ -147,6 +147,10 @@ def build_report(
         "runners": sorted({p.runner for p in profiles}),
         "platforms": sorted({p.platform for p in profiles if p.platform != "postgres"}),
         "rules": len(run.rules),
+        # DDL only running it could tell (EXECUTE of built strings...): no "pass" covers it.
+        "not_modelled": sum(
+            1 for model in run.models for change in model.changes if change.kind == "not_modelled"
+        ),
     }
     return Report(
         title=title or "Schema review",

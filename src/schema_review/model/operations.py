@@ -77,6 +77,7 @@ class SchemaOperations:
         self.temporary: set[str] = set()
         # The search_path before a SET LOCAL changed it (None: no SET LOCAL in effect).
         self.saved_search_path: str | None = None
+        self.in_block = False  # replaying the statements of a DO block
         if profile.supabase:
             self.platform_objects()
         self.start_file(None)
@@ -121,7 +122,7 @@ class SchemaOperations:
 
     @property
     def in_transaction(self) -> bool:
-        return self.runner_transaction or self.explicit is not None
+        return self.runner_transaction or self.explicit is not None or self.in_block
 
     def end_transaction(self) -> None:
         # A COMMIT inside the runner's transaction ends it; in a multi-statement query the

@@ -276,8 +276,7 @@ class Expression:
     def sql(self) -> str:
         if self._sql is None:
             self._sql = (
-                deparse(self.statement_text, self.offset, self.node, self.renames)
-                or "<expression>"
+                deparse(self.statement_text, self.offset, self.node, self.renames) or "<expression>"
             )
         return self._sql
 
