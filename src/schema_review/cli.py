@@ -295,7 +295,9 @@ def _run_key(paths: tuple[str, ...], settings: Settings, options: tuple[Any, ...
                 digest.update(item.read_bytes())
         for extra in (*settings.rule_files, *(options[3:4] if options[3] else ())):
             digest.update(Path(extra).read_bytes())
-        for migration_set in discover(paths, exclude=settings.exclude):
+        for migration_set in discover(
+            paths, exclude=settings.exclude, histories=settings.histories
+        ):
             add(migration_set.root, migration_set.convention)
             if migration_set.journal is not None:
                 digest.update(migration_set.journal.read_bytes())

@@ -124,3 +124,30 @@ def detect_runner(convention: str, root: str, texts: list[str]) -> str:
     if "supabase/migrations" in root.replace("\\", "/"):
         return "supabase"
     return "none"
+
+
+# Placeholders the migration runner fills in before sending a file: a Go template action on one
+# line (pop and Ory's popx run every file through Go's text/template:
+# `{{ index .Options "Namespace" }}`), and a Flyway placeholder (`${schema}`,
+# `${flyway:defaultSchema}`).
+PLACEHOLDER = r"\{\{[^\n]*?\}\}|\$\{[^\s{}$]+\}"
+_FLYWAY_PLACEHOLDER = re.compile(r"\$\{[^\s{}$]+\}")
+
+
+def placeholder_key(text: str) -> str | None:
+    """How a placeholder is configured and matched: a Flyway placeholder as written; a Go
+    template action with the whitespace inside its braces normalised (`{{index .X "a"}}` and
+    `{{- index .X "a" -}}` are `{{ index .X "a" }}`). None for text that is neither."""
+    if text.startswith("${"):
+        return text if _FLYWAY_PLACEHOLDER.fullmatch(text) else None
+    if not (text.startswith("{{") and text.endswith("}}") and len(text) >= 4):
+        return None
+    if "\n" in text:
+        return None
+    inner = text[2:-2].strip()
+    # Go's trim markers (`{{- ` and ` -}}`) only change the whitespace around the output.
+    if inner.startswith("- ") or inner == "-":
+        inner = inner[1:]
+    if inner.endswith(" -"):
+        inner = inner[:-1]
+    return "{{ " + " ".join(inner.split()) + " }}"
