@@ -14,7 +14,7 @@ from schema_review.config import ConfigError, Settings, load_settings
 from schema_review.discover import DiscoveryError, MigrationSet, discover, fill_placeholders
 from schema_review.pipeline import lint
 from schema_review.profile import placeholder_key
-from tests.helpers import CORPUS, REPO, findings_of
+from tests.helpers import CORPUS, REPO, commit_files, findings_of
 
 needs_corpus = pytest.mark.skipif(not CORPUS.exists(), reason="../shared/corpus not present")
 
@@ -214,6 +214,41 @@ def test_separate_flyway_histories_side_by_side_stay_apart(tmp_path: Path) -> No
         tmp_path / "svc" / "one",
         tmp_path / "svc" / "two",
     ]
+
+
+FLYWAY_APP = {
+    "app/migration/V1__init.sql": "CREATE TABLE t (id int PRIMARY KEY, n int);\n",
+    "app/migration/V2__more.sql": "ALTER TABLE t ADD COLUMN m int;\n",
+    "app/migration/V3__last.sql": "ALTER TABLE t ADD COLUMN k int;\n",
+    "app/migration_data/V1.5__backfill.sql": "UPDATE t SET n = 0 WHERE n IS NULL;\n",
+}
+
+
+def test_a_flyway_location_named_alone_brings_its_sibling_locations(tmp_path: Path) -> None:
+    write(tmp_path, FLYWAY_APP)
+    app = tmp_path / "app"
+    for paths in ([app / "migration_data"], [app / "migration"], [app / "migration", app]):
+        (found,) = discover(paths)
+        assert found.roots == (app / "migration", app / "migration_data"), paths
+        assert [f.version for f in found.files] == ["1", "1.5", "2", "3"]
+    # A history of one folder in the configuration keeps it to itself.
+    apart = discover([app], histories=[[app / "migration"]])
+    assert [s.root for s in apart] == [app / "migration", app / "migration_data"]
+    assert not any(s.roots for s in apart)
+
+
+def test_diff_base_replays_the_merged_history_at_the_base_too(tmp_path: Path) -> None:
+    commit_files(tmp_path, list(FLYWAY_APP.items()))
+    write(tmp_path, {"app/migration_data/V2.1__index.sql": "CREATE INDEX t_n_idx ON t (n);\n"})
+    cwd = Path.cwd()
+    os.chdir(tmp_path)  # git paths and displays are relative to the repository
+    try:
+        run = lint(["app/migration_data"], Settings(select=("all",), diff_base="HEAD"))
+    finally:
+        os.chdir(cwd)
+    # Only the new file's findings: the older files' are found at the base as well.
+    assert {f.file for f in run.result.findings} == {"app/migration_data/V2.1__index.sql"}
+    assert findings_of(run, "create-index-not-concurrently")
 
 
 @needs_corpus

@@ -195,13 +195,14 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
 
 def _histories(value: object, path: Path) -> list[list[str]]:
     """`histories`: groups of folders (relative to the configuration file) that are one
-    migration history, like the locations of one Flyway configuration."""
+    migration history, like the locations of one Flyway configuration; a group of one folder
+    keeps that folder a history of its own (no automatic merging of Flyway siblings)."""
     if not isinstance(value, list) or not all(
-        isinstance(group, list) and len(group) >= 2 and all(isinstance(f, str) for f in group)
+        isinstance(group, list) and group and all(isinstance(f, str) for f in group)
         for group in value
     ):
         raise ConfigError(
-            f"{path}: 'histories' must be a list of lists of two or more folders, "
+            f"{path}: 'histories' must be a list of lists of folders, "
             'like [["db/migration", "db/migration_data"]]'
         )
     return [list(group) for group in value]

@@ -19,10 +19,11 @@ Conventions recognised, by file and folder names:
 Empty files (pop's per-dialect placeholders) are not replayed. A folder is one migration set,
 replayed into one schema. A folder without migrations of its own is searched one level deeper at a
 time, each sub-folder with migrations becoming its own set, except that sibling Flyway folders
-whose versions interleave without clashing are one history (Flyway merges its locations); the
-configuration can name the folders of one history (`histories`). A folder reached twice (named
-twice, or through a symbolic link) is discovered once; FIFOs, devices and sockets are never
-listed. Files named one by one are linted in the order given.
+whose versions interleave without clashing are one history (Flyway merges its locations), also
+when one of them is named alone; the configuration can name the folders of one history
+(`histories`). A folder reached twice (named twice, or through a symbolic link) is discovered
+once; FIFOs, devices and sockets are never listed. Files named one by one are linted in the
+order given.
 
 Placeholders that the migration runner fills in (Go templates `{{ ... }}`, Flyway `${name}`) are
 text too: `fill_placeholders` applies configured values before parsing and finds those left.
@@ -37,7 +38,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from schema_review.profile import PLACEHOLDER, placeholder_key
@@ -421,13 +422,55 @@ class _Walk:
             return [_drizzle_set(folder, journal, self.exclude)]
         candidates, skipped, subfolders = _scan(folder, folder, self.exclude)
         if candidates:
-            return [_ordered_set(folder, candidates, skipped)]
+            found = _ordered_set(folder, candidates, skipped)
+            if depth == 0 and found.convention == "flyway":
+                found = self._with_flyway_siblings(found)
+            return [found]
         if depth >= _MAX_DEPTH:
             return []
         sets: list[MigrationSet] = []
         for sub in subfolders:
             sets.extend(self.folder(sub, depth + 1))
         return self._merge_flyway_siblings(folder, sets)
+
+    def _with_flyway_siblings(self, found: MigrationSet) -> MigrationSet:
+        """A Flyway folder named on its own, with the sibling locations of its history (the
+        rule of `_merge_flyway_siblings`): linting one location, as the pre-commit hook does
+        with the folder of a staged file, replays the history Flyway applies."""
+        root = found.root
+        assert root is not None
+        own = _folder_key(root)
+        if own is None or own in self.configured:
+            return found
+        parent = root.parent
+        try:
+            entries = sorted(os.scandir(parent), key=lambda e: e.name)
+        except OSError:
+            return found
+        siblings: list[MigrationSet] = []
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name in _SKIPPED_FOLDERS or not entry.is_dir():
+                continue
+            path = Path(entry.path)
+            key = _folder_key(path)
+            if key == own:
+                siblings.append(replace(found, root=path))
+                continue
+            if key is None or key in self.seen or key in self.configured:
+                continue
+            if (path / "meta" / "_journal.json").is_file():
+                continue
+            try:
+                candidates, notes, _ = _scan(path, path, self.exclude)
+            except DiscoveryError:
+                continue
+            if any(c.flyway for c in candidates):
+                siblings.append(_ordered_set(path, candidates, notes))
+        for merged in self._merge_flyway_siblings(parent, siblings):
+            if merged.roots and any(_folder_key(r) == own for r in merged.roots):
+                self.seen.update(k for k in map(_folder_key, merged.roots) if k is not None)
+                return merged
+        return found
 
     def _merge_flyway_siblings(self, parent: Path, sets: list[MigrationSet]) -> list[MigrationSet]:
         """Flyway applies all its locations as one history, ordered by version. Sibling Flyway
@@ -490,6 +533,8 @@ class _Walk:
             return sets
         keys = [{_folder_key(r) for r in (s.roots or ((s.root,) if s.root else ()))} for s in sets]
         for history in self.histories:
+            if len(history) < 2:
+                continue  # a folder kept to itself: only out of automatic merging
             wanted = {_folder_key(f) for f in history}
             members = [i for i, found in enumerate(keys) if found & wanted]
             if not members:

@@ -126,7 +126,14 @@ def lint(
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="schema-review-base-") as scratch:
+        # Folders of the histories of `paths` that were not named (Flyway locations merged,
+        # configured histories): the base copy needs them to merge them the same way.
         folders = [f for history in settings.histories for f in history]
+        folders += [
+            folder
+            for found in discover(paths, settings.exclude, histories=settings.histories)
+            for folder in found.roots
+        ]
         base = base_revision(settings.diff_base, paths, Path(scratch), folders)
         at_base = [base.at_base(p) for p in paths]
         existing = [p for p in at_base if p.exists()]
