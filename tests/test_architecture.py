@@ -17,6 +17,7 @@ STAGES = [
     "pipeline",
     "report",
     "output",
+    "verify",  # applies histories to a real PostgreSQL; the CLI's verify command calls it
     "cli",
 ]
 LEAVES = {"config", "profile", "resources", "__init__", "__main__"}
