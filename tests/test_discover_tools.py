@@ -134,6 +134,27 @@ def test_empty_pop_placeholders_are_not_replayed_nor_reported(tmp_path: Path) ->
     assert len(run.sources) == 1
 
 
+def test_pop_folders_run_each_file_in_a_transaction_but_autocommit_ones(tmp_path: Path) -> None:
+    write(
+        tmp_path / "pop",
+        {
+            "1_a.up.sql": "CREATE TABLE a (id int PRIMARY KEY, n int);\n",
+            "1_a.mysql.up.sql": "CREATE TABLE a (id int PRIMARY KEY, n int);\n",
+            "2_b.postgres.up.sql": "CREATE INDEX CONCURRENTLY a_n_idx ON a (n);\n",
+            "3_c.postgres.autocommit.up.sql": "CREATE INDEX CONCURRENTLY c_idx ON a (id, n);\n",
+        },
+    )
+    write(tmp_path / "plain", {"1_a.up.sql": "SELECT 1;\n", "1_a.down.sql": "SELECT 1;\n"})
+    pop, plain = discover([tmp_path / "pop", tmp_path / "plain"])
+    assert (pop.convention, plain.convention) == ("pop", "up-down")
+    run = lint([tmp_path / "pop"], Settings(select=("all",)))
+    assert run.profiles[0].runner == "pop"
+    # pop runs a migration in a transaction, where CONCURRENTLY fails; popx's .autocommit. not.
+    assert [Path(f.file).name for f in findings_of(run, "concurrently-in-transaction")] == [
+        "2_b.postgres.up.sql"
+    ]
+
+
 @needs_corpus
 def test_corpus_kratos_as_popx_applies_it_on_postgres() -> None:
     (found,) = discover([CORPUS / "kratos"])
@@ -147,8 +168,15 @@ def test_corpus_kratos_as_popx_applies_it_on_postgres() -> None:
     assert f"{autocommit}.postgres.autocommit.up.sql" in files
     assert f"{autocommit}.autocommit.up.sql" not in files
     assert all(f.path.stat().st_size > 2 for f in found.files)
-    run = lint([CORPUS / "kratos"], Settings(select=("duplicate-migration-version",)))
+    assert found.convention == "pop"
+    run = lint(
+        [CORPUS / "kratos"],
+        Settings(select=("duplicate-migration-version", "concurrently-in-transaction")),
+    )
+    assert run.profiles[0].runner == "pop"
     assert not findings_of(run, "duplicate-migration-version")
+    # Its CREATE INDEX CONCURRENTLY files are .autocommit.: outside a transaction.
+    assert not findings_of(run, "concurrently-in-transaction")
 
 
 # --- Flyway: the locations of one application are one history -------------------------------

@@ -106,13 +106,16 @@ def load_settings(config_file: Path | None = None, start: Path | None = None) ->
             data = tomllib.loads(text).get("tool", {}).get("schema-review", {})
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: invalid TOML: {error}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: TOML nested too deeply") from None
     else:
-        import yaml
+        from schema_review.resources import YamlError, load_yaml
 
         try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: invalid YAML: {error}") from None
+            # Safe loading, and no more aliases or nesting than a configuration needs.
+            data = load_yaml(text) or {}
+        except YamlError as error:
+            raise ConfigError(f"{path}{error.where}: {error.problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings")
     return parse_settings(data, path)

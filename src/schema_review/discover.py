@@ -8,7 +8,8 @@ Conventions recognised, by file and folder names:
 - `.up.sql` / `.down.sql` pairs (golang-migrate, sqlx, pop): down files are never replayed;
 - pop (and Ory's popx): a dialect infix (`<version>_<name>.postgres.up.sql`) marks a file for one
   database; files of other dialects (CockroachDB included) are skipped, and for one version the
-  PostgreSQL file replaces the dialect-free one, as pop applies it; `.autocommit.` is a modifier;
+  PostgreSQL file replaces the dialect-free one, as pop applies it; `.autocommit.` is a modifier
+  (popx runs such a file outside a transaction). Up/down folders with such names are `pop`;
 - Flyway: `V<version>__<description>.sql` (versions like `1.10` or `1_10`), undo files `U...` are
   down files, repeatable `R__...` files run after every versioned one;
 - one folder per migration: `<version>_<name>/up.sql` (diesel) or `/migration.sql` (prisma, which
@@ -130,6 +131,7 @@ class _Candidate:
     updown: bool = False
     down_path: Path | None = None  # a folder migration's down.sql
     dialect: bool = False  # named for PostgreSQL by a pop dialect infix
+    pop: bool = False  # named as only pop names files: a dialect infix, `.autocommit.`
 
 
 STDIN = "-"  # the path that stands for standard input
@@ -596,6 +598,8 @@ def _scan(
         skipped.append(
             f"{other_dialect} file(s) for other database dialects (by their name's infix) skipped"
         )
+        # Up/down files beside files of other dialects: pop's layout.
+        candidates = [replace(c, pop=True) if c.updown else c for c in candidates]
     if special:
         skipped.append("not regular files, skipped: " + ", ".join(special))
     return candidates, skipped, subfolders
@@ -622,6 +626,7 @@ def _file_candidate(location: str, file_name: str) -> _Candidate | None:
     down = False
     updown = False
     dialect = False
+    pop = False
     lowered = stem.lower()
     if lowered.endswith((".up", ".down")):
         updown = True
@@ -631,13 +636,14 @@ def _file_candidate(location: str, file_name: str) -> _Candidate | None:
         if lowered.endswith(_AUTOCOMMIT):
             stem = stem[: -len(_AUTOCOMMIT)]
             lowered = stem.lower()
+            pop = True
     if "." in stem:
         infix = lowered.rsplit(".", 1)[1]
         if infix in _OTHER_INFIXES:
             return None
         if infix in _POSTGRES_INFIXES:
             stem = stem.rsplit(".", 1)[0]
-            dialect = True
+            dialect = pop = True
     flyway = _FLYWAY.match(stem)
     if flyway is not None:
         kind = flyway.group("kind").upper()
@@ -654,10 +660,18 @@ def _file_candidate(location: str, file_name: str) -> _Candidate | None:
                 flyway=True,
                 updown=updown,
                 dialect=dialect,
+                pop=pop,
             )
     version, version_text, name = _split_version(stem)
     return _Candidate(
-        Path(location), version, version_text, name, down=down, updown=updown, dialect=dialect
+        Path(location),
+        version,
+        version_text,
+        name,
+        down=down,
+        updown=updown,
+        dialect=dialect,
+        pop=pop,
     )
 
 
@@ -784,7 +798,7 @@ def _convention(candidates: Iterable[_Candidate]) -> str:
     if any(c.flyway for c in found):
         return "flyway"
     if any(c.updown for c in found):
-        return "up-down"
+        return "pop" if any(c.pop for c in found) else "up-down"
     return "numbered"
 
 

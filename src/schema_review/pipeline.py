@@ -247,7 +247,8 @@ def replay_histories(
             parse_many(set_sources, settings.jobs),
             strict=True,
         ):
-            source.transaction = file_in_transaction(profile.runner, source.text) and (
+            in_transaction = file_in_transaction(profile.runner, source.text, migration.path.name)
+            source.transaction = in_transaction and (
                 profile.transaction_mode != "implicit" or len(parsed) > 1
             )
             statements.extend(parsed)

@@ -31,6 +31,7 @@ RUNNERS: dict[str, str] = {
     "sqlx": "file",
     "supabase": "file",
     "rails": "file",
+    "pop": "file",
 }
 
 # Per-file opt-outs of the runner's transaction.
@@ -86,8 +87,9 @@ class Profile:
         return RUNNERS.get(self.runner, "none")
 
 
-def file_in_transaction(runner: str, text: str) -> bool:
-    """Whether `runner` wraps this file in a transaction (before counting its statements).
+def file_in_transaction(runner: str, text: str, name: str = "") -> bool:
+    """Whether `runner` wraps this file (`name` is its file name) in a transaction, before
+    counting its statements.
 
     For `implicit` runners a file of one statement is not in a transaction; the replay, which
     counts statements, decides that case.
@@ -95,6 +97,8 @@ def file_in_transaction(runner: str, text: str) -> bool:
     mode = RUNNERS.get(runner, "none")
     if mode == "none":
         return False
+    if runner == "pop" and ".autocommit." in name.lower():
+        return False  # Ory popx runs `<version>_<name>[.<dialect>].autocommit.up.sql` bare
     if runner == "flyway" and "concurrently" in text.lower():
         # Flyway runs a PostgreSQL migration with non-transactional statements (CONCURRENTLY)
         # outside a transaction (and refuses one that mixes both kinds unless `mixed`).
@@ -112,7 +116,7 @@ def detect_platform(runner: str, root: str) -> str:
 
 def detect_runner(convention: str, root: str, texts: list[str]) -> str:
     """The runner a migration folder is written for, from its layout and its annotations."""
-    by_convention = {"drizzle": "drizzle", "prisma": "prisma", "flyway": "flyway"}
+    by_convention = {"drizzle": "drizzle", "prisma": "prisma", "flyway": "flyway", "pop": "pop"}
     if convention in by_convention:
         return by_convention[convention]
     if convention == "folder-per-migration":
