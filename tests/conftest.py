@@ -10,6 +10,8 @@ import pytest
 
 from schema_review.config import Settings
 from schema_review.pipeline import LintRun, lint
+from schema_review.verify.server import Database, Server, connect_to, exit_on_termination
+from schema_review.verify.server import start as start_server
 from tests.helpers import LintSql, commit_files, split_example, write_migrations
 
 
@@ -48,3 +50,33 @@ def lint_sql(tmp_path: Path) -> LintSql:
         return lint([folder], Settings(**options))  # type: ignore[arg-type]
 
     return run
+
+
+# -- a real PostgreSQL: the oracle tests and the verify package's own --------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    """One PostgreSQL for the whole session, started when a test first asks for it (a run
+    without such tests starts none) and stopped and removed at the end, also when tests
+    fail. `SCHEMA_REVIEW_TEST_POSTGRES` picks it: `embedded` (default, the wheel),
+    `system` (an installed server) or a connection URL (a server you run; only the
+    databases the tests create are dropped)."""
+    choice = os.environ.get("SCHEMA_REVIEW_TEST_POSTGRES", "embedded")
+    # SIGTERM (a CI timeout) becomes SystemExit, so this clean-up still runs.
+    with exit_on_termination():
+        server = connect_to(choice) if "://" in choice else start_server(choice)
+        try:
+            yield server
+        finally:
+            server.stop()
+            # Nothing may outlive the session: no process, no data or runtime directory.
+            assert server.leftovers() == []
+
+
+@pytest.fixture
+def pg_database(pg_server: Server) -> Iterator[Database]:
+    """A fresh, empty database for one test, dropped afterwards with whatever the test
+    created in the cluster (databases, roles)."""
+    with pg_server.scratch_database() as database:
+        yield database

@@ -18,6 +18,7 @@ STAGES = [
     "report",
     "output",
     "export",
+    "verify",  # applies histories to a real PostgreSQL; the CLI's verify command calls it
     "cli",
 ]
 LEAVES = {"config", "profile", "resources", "__init__", "__main__"}

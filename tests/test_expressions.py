@@ -60,6 +60,12 @@ EXPRESSIONS = [
     "thing.tags|select('equalto', 'b')|list|length",
     "[thing]|selectattr('name', 'equalto', 'users')|list|length",
     "[thing]|rejectattr('parent', 'none')|list",
+    # str.format as the sandbox wraps it (its formatter reads fields through the sandbox).
+    "'{0.name}-{0.count}'.format(thing)",
+    "{'f': '{0.name}'.format}.f(thing)",
+    "'{x.name}'.format_map({'x': thing})",
+    "thing.info['kind'] ~ thing['name']",
+    "thing.count * 2 + 1",
 ]
 
 
@@ -74,7 +80,7 @@ def test_closure_agrees_with_jinja(source: str) -> None:
 
 def test_calls_of_globals_and_context_filters_fall_back_to_jinja() -> None:
     env = environment()
-    for source in ("any(thing.tags)", "thing.tags|map('upper')|list", "'{}'.format(thing)"):
+    for source in ("any(thing.tags)", "thing.tags|map('upper')|list"):
         assert compile_closure(_condition_expression(source), env) is None
 
 
@@ -147,27 +153,49 @@ def test_unknown_names_and_attributes_are_errors() -> None:
             closure(names)
 
 
-def test_rule_files_compile_once_and_load_their_codes_as_one_bundle(tmp_path: Path) -> None:
-    """A second process compiles nothing: each rule file's codes come from one cache file."""
+def test_rule_files_parse_once_and_the_cache_holds_no_code(tmp_path: Path) -> None:
+    """A second process parses no expression of an unchanged rule file (the rule cache says
+    they parse), and the cache holds data only: no compiled code of any kind."""
+    import marshal
     import subprocess
     import sys
+    from types import CodeType
 
     script = (
+        "from jinja2 import parser\n"
+        "calls = []\n"
+        "original = parser.Parser.__init__\n"
+        "def counting(self, *args, **kwargs):\n"
+        "    calls.append(1)\n"
+        "    original(self, *args, **kwargs)\n"
+        "parser.Parser.__init__ = counting\n"
         "from schema_review.rules import load_rules\n"
-        "from schema_review.rules import expressions\n"
         "rules = load_rules()\n"
-        "print(len(expressions._compiled))\n"
+        "print(len(calls))\n"
     )
-    env = {**os.environ, "SCHEMA_REVIEW_CACHE_DIR": str(tmp_path)}
+    env = {**os.environ, "SCHEMA_REVIEW_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("SCHEMA_REVIEW_NO_CACHE", None)
 
-    def compiled() -> int:
+    def parsed() -> int:
         run = subprocess.run(
             [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
         )
         return int(run.stdout.strip())
 
-    assert compiled() > 100  # every condition and template of the built-in rules
-    assert compiled() == 0
-    bundles = list((tmp_path / "jinja").glob("*.codes"))
-    assert len(bundles) == len(list(builtin_rules_dir().glob("*.yaml")))
+    assert parsed() > 100  # every condition and template of the built-in rules
+    assert parsed() == 0
+    entries = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert len(entries) == len(list(builtin_rules_dir().glob("*.yaml")))
+    for entry in entries:
+        payload = entry.read_bytes()[40:]  # magic and checksum, then marshalled data
+
+        def walk(value: object) -> None:
+            assert not isinstance(value, CodeType)
+            if isinstance(value, dict):
+                for item in (*value.keys(), *value.values()):
+                    walk(item)
+            elif isinstance(value, list | tuple):
+                for item in value:
+                    walk(item)
+
+        walk(marshal.loads(payload))

@@ -295,7 +295,9 @@ def _run_key(paths: tuple[str, ...], settings: Settings, options: tuple[Any, ...
                 digest.update(item.read_bytes())
         for extra in (*settings.rule_files, *(options[3:4] if options[3] else ())):
             digest.update(Path(extra).read_bytes())
-        for migration_set in discover(paths, exclude=settings.exclude):
+        for migration_set in discover(
+            paths, exclude=settings.exclude, histories=settings.histories
+        ):
             add(migration_set.root, migration_set.convention)
             if migration_set.journal is not None:
                 digest.update(migration_set.journal.read_bytes())
@@ -308,17 +310,21 @@ def _run_key(paths: tuple[str, ...], settings: Settings, options: tuple[Any, ...
 
 
 def _cached_result(key: str | None) -> tuple[str, int] | None:
-    from schema_review.resources import cache_dir
+    from schema_review.resources import cache_key, load_bytes
 
-    folder = cache_dir()
-    if key is None or folder is None:
+    if key is None:
+        return None
+    # The exit status, a newline, then the output as it was written (checksummed with the
+    # key: an entry of another run, or a damaged one, is a miss).
+    data = load_bytes(cache_key("results", key))
+    if data is None:
+        return None
+    status, _, text = data.partition(b"\n")
+    if status not in (b"0", b"1"):
         return None
     try:
-        # The exit status, a newline, then the output as it was written.
-        data = (folder / "results" / f"{key[:40]}.out").read_bytes()
-        status, _, text = data.partition(b"\n")
         return text.decode("utf-8"), int(status)
-    except (OSError, ValueError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         return None
 
 
@@ -327,17 +333,18 @@ _KEPT_RESULTS = 16
 
 
 def _store_result(key: str | None, text: str, code: int) -> None:
-    from schema_review.resources import cache_dir, write_atomically
+    from schema_review.resources import cache_key, store_bytes
 
-    folder = cache_dir()
-    if key is None or folder is None:
-        return
-    results = folder / "results"
-    written = f"{code}\n".encode() + text.encode("utf-8")
-    if not write_atomically(results / f"{key[:40]}.out", written):
+    entry = cache_key("results", key) if key is not None else None
+    if entry is None:
         return
     try:
-        kept = sorted(results.glob("*.out"), key=lambda p: p.stat().st_mtime, reverse=True)
+        store_bytes(entry, f"{code}\n".encode() + text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return
+    results = entry.path.parent.parent
+    try:
+        kept = sorted(results.glob("*/*"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in kept[_KEPT_RESULTS:]:
             old.unlink(missing_ok=True)
     except OSError:

@@ -11,7 +11,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from schema_review.profile import PLATFORMS, RUNNERS, SUPPORTED_PG_VERSIONS
+from schema_review.profile import (
+    PLATFORMS,
+    RUNNERS,
+    SUPPORTED_PG_VERSIONS,
+    placeholder_key,
+)
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 FAIL_ON = (*SEVERITIES, "none")
@@ -28,6 +33,8 @@ _KEYS = (
     "options",
     "standards",
     "templates",
+    "histories",
+    "placeholders",
 )
 
 
@@ -53,6 +60,11 @@ class Settings:
     # The team's standards for the review's checklist: (name, rule ids) pairs.
     standards: tuple[tuple[str, tuple[str, ...]], ...] = ()
     templates: Path | None = None  # a folder of report templates that override or add
+    # Folders that are one migration history (Flyway locations): absolute, each group replayed
+    # as one set in version order.
+    histories: tuple[tuple[Path, ...], ...] = ()
+    # Values of the placeholders the migration runner fills in, by profile.placeholder_key.
+    placeholders: dict[str, str] = field(default_factory=dict)
     source: Path | None = None
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -94,13 +106,16 @@ def load_settings(config_file: Path | None = None, start: Path | None = None) ->
             data = tomllib.loads(text).get("tool", {}).get("schema-review", {})
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: invalid TOML: {error}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: TOML nested too deeply") from None
     else:
-        import yaml
+        from schema_review.resources import YamlError, load_yaml
 
         try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: invalid YAML: {error}") from None
+            # Safe loading, and no more aliases or nesting than a configuration needs.
+            data = load_yaml(text) or {}
+        except YamlError as error:
+            raise ConfigError(f"{path}{error.where}: {error.problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings")
     return parse_settings(data, path)
@@ -160,6 +175,8 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     if templates is not None and not isinstance(templates, str):
         raise ConfigError(f"{path}: 'templates' must be a folder")
     base = path.parent
+    histories = _histories(values.get("histories", []), path)
+    placeholders = _placeholders(values.get("placeholders", {}), path)
     return Settings(
         select=names("select"),
         ignore=names("ignore"),
@@ -173,8 +190,54 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
         rule_options={k: dict(v) for k, v in rule_options.items()},
         standards=tuple((item["name"], tuple(item["rules"])) for item in standards),
         templates=base / templates if templates else None,
+        histories=tuple(tuple(base / folder for folder in group) for group in histories),
+        placeholders=placeholders,
         source=path,
     )
+
+
+def _histories(value: object, path: Path) -> list[list[str]]:
+    """`histories`: groups of folders (relative to the configuration file) that are one
+    migration history, like the locations of one Flyway configuration; a group of one folder
+    keeps that folder a history of its own (no automatic merging of Flyway siblings)."""
+    if not isinstance(value, list) or not all(
+        isinstance(group, list) and group and all(isinstance(f, str) for f in group)
+        for group in value
+    ):
+        raise ConfigError(
+            f"{path}: 'histories' must be a list of lists of folders, "
+            'like [["db/migration", "db/migration_data"]]'
+        )
+    return [list(group) for group in value]
+
+
+def _placeholders(value: object, path: Path) -> dict[str, str]:
+    """`placeholders`: the values the migration runner gives its placeholders (Go template
+    actions `{{ ... }}`, Flyway `${name}`), keyed as profile.placeholder_key matches them."""
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{path}: 'placeholders' must map placeholders to values, "
+            'like {"${schema}" = "public"}'
+        )
+    found: dict[str, str] = {}
+    for raw, filled in value.items():
+        key = placeholder_key(str(raw))
+        if key is None:
+            raise ConfigError(
+                f"{path}: placeholders: {raw!r} is not a placeholder: write it as it appears "
+                'in the SQL, a Go template action like {{ index .Options "Namespace" }} or a '
+                "Flyway placeholder like ${schema}"
+            )
+        if isinstance(filled, bool) or not isinstance(filled, str | int):
+            raise ConfigError(f"{path}: placeholders: the value of {raw} must be a string")
+        text = str(filled)
+        if "\n" in text or "\r" in text:
+            # Line numbers of findings stay true only when a value is one line.
+            raise ConfigError(f"{path}: placeholders: the value of {raw} must be one line")
+        if key in found:
+            raise ConfigError(f"{path}: placeholders: {raw} is given twice (as {key})")
+        found[key] = text
+    return found
 
 
 def check_pg_version(value: object, where: str) -> int:

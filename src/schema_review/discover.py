@@ -6,34 +6,51 @@ Conventions recognised, by file and folder names:
 - numbered files, `<version>_<name>.sql`: golang-migrate, goose, dbmate, sqlx, supabase, plain;
   versions compare as numbers (2 before 10); dates and timestamps compare field by field;
 - `.up.sql` / `.down.sql` pairs (golang-migrate, sqlx, pop): down files are never replayed;
-  pop's dialect infixes (`.postgres.up.sql`) keep the PostgreSQL and dialect-free files only;
+- pop (and Ory's popx): a dialect infix (`<version>_<name>.postgres.up.sql`) marks a file for one
+  database; files of other dialects (CockroachDB included) are skipped, and for one version the
+  PostgreSQL file replaces the dialect-free one, as pop applies it; `.autocommit.` is a modifier
+  (popx runs such a file outside a transaction). Up/down folders with such names are `pop`;
 - Flyway: `V<version>__<description>.sql` (versions like `1.10` or `1_10`), undo files `U...` are
   down files, repeatable `R__...` files run after every versioned one;
-- one folder per migration: `<version>_<name>/up.sql` (diesel) or `/migration.sql` (prisma);
+- one folder per migration: `<version>_<name>/up.sql` (diesel) or `/migration.sql` (prisma, which
+  applies its folders in string order of their names: `10_x` before `2_x`);
 - drizzle: `meta/_journal.json` decides order; files it does not list are not applied by drizzle and
   are reported in `MigrationSet.unjournaled`.
 
-A folder is one migration set, replayed into one schema. A folder without migrations of its own is
-searched one level deeper at a time, each sub-folder with migrations becoming its own set. Files
-named one by one are linted in the order given.
+Empty files (pop's per-dialect placeholders) are not replayed. A folder is one migration set,
+replayed into one schema. A folder without migrations of its own is searched one level deeper at a
+time, each sub-folder with migrations becoming its own set, except that sibling Flyway folders
+whose versions interleave without clashing are one history (Flyway merges its locations), also
+when one of them is named alone; the configuration can name the folders of one history
+(`histories`). A folder reached twice (named twice, or through a symbolic link) is discovered
+once; FIFOs, devices and sockets are never listed. Files named one by one are linted in the
+order given.
+
+Placeholders that the migration runner fills in (Go templates `{{ ... }}`, Flyway `${name}`) are
+text too: `fill_placeholders` applies configured values before parsing and finds those left.
 """
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from schema_review.profile import PLACEHOLDER, placeholder_key
 
 __all__ = [
     "DiscoveryError",
     "MigrationFile",
     "MigrationSet",
+    "Placeholder",
     "discover",
+    "fill_placeholders",
     "forward_sql",
     "version_key",
 ]
@@ -41,15 +58,23 @@ __all__ = [
 # Folder-per-migration file names, forward and down.
 _FOLDER_UP = ("up.sql", "migration.sql")
 _FOLDER_DOWN = ("down.sql",)
-# pop-style dialect infixes: `<name>.<dialect>.up.sql`. Only these dialects are recognised as
-# infixes so that a dotted name (`V0006.Consent.up.sql`) is never mistaken for one.
+# pop-style dialect infixes: `<name>.<dialect>.up.sql`, with pop's synonyms. Only these dialects
+# are recognised as infixes so that a dotted name (`V0006.Consent.up.sql`) is never taken for one.
 _POSTGRES_INFIXES = frozenset({"postgres", "postgresql", "pg"})
 _OTHER_INFIXES = frozenset(
-    {"mysql", "mariadb", "sqlite", "sqlite3", "cockroach", "cockroachdb", "mssql", "sqlserver"}
+    {
+        *("mysql", "mariadb", "sqlite", "sqlite3", "mssql", "sqlserver"),
+        *("cockroach", "cockroachdb", "crdb"),  # CockroachDB has its own grammar
+    }
 )
+# Ory popx's modifier after the dialect (`.postgres.autocommit.up.sql`): no transaction.
+_AUTOCOMMIT = ".autocommit"
 _SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv", ".venv"})
 # How deep a folder without migrations of its own is searched for migration folders.
 _MAX_DEPTH = 4
+# Files at most this large are read to tell whether they hold only whitespace (pop's empty
+# per-dialect placeholders); larger ones never do in practice.
+_BLANK_PROBE = 64
 
 _FLYWAY = re.compile(r"(?P<kind>[VUR])(?P<version>\d+(?:[._]\d+)*)?__(?P<name>.*)\Z", re.IGNORECASE)
 # A version is a run of digits, optionally in fields separated by `-` or `.` (diesel's
@@ -78,7 +103,9 @@ class MigrationSet:
 
     `root` is the folder (None for files named one by one); `convention` names the layout found;
     `notes` say what discovery decided that a user may not expect (files skipped, journal problems);
-    `unjournaled` lists files of a drizzle folder that its journal does not apply.
+    `unjournaled` lists files of a drizzle folder that its journal does not apply; `roots` holds
+    every folder of a history merged from several (Flyway locations, configured `histories`),
+    `root` being the first of them.
     """
 
     root: Path | None
@@ -88,6 +115,7 @@ class MigrationSet:
     unjournaled: tuple[Path, ...] = ()
     journal: Path | None = None  # drizzle's meta/_journal.json
     journal_missing: tuple[str, ...] = ()  # journal entries with no file
+    roots: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +130,27 @@ class _Candidate:
     folder: bool = False
     updown: bool = False
     down_path: Path | None = None  # a folder migration's down.sql
+    dialect: bool = False  # named for PostgreSQL by a pop dialect infix
+    pop: bool = False  # named as only pop names files: a dialect infix, `.autocommit.`
 
 
 STDIN = "-"  # the path that stands for standard input
 
 
 def discover(
-    paths: Sequence[str | Path], exclude: Sequence[str] = (), stdin_name: str = "<stdin>"
+    paths: Sequence[str | Path],
+    exclude: Sequence[str] = (),
+    stdin_name: str = "<stdin>",
+    histories: Sequence[Sequence[str | Path]] = (),
 ) -> list[MigrationSet]:
     """The migration sets of `paths`, in the order given; each folder becomes its own set(s).
 
     Consecutive file arguments form one set, linted in the order given. `exclude` holds glob
     patterns matched against a file's path relative to its folder, its display path and its name.
+    `histories` lists groups of folders that are one history (the configuration's `histories`):
+    when discovery finds one of them, the set holds the files of all of them, in version order.
     """
+    walk = _Walk(tuple(exclude), _checked_histories(histories))
     sets: list[MigrationSet] = []
     loose: list[MigrationFile] = []
     for raw in paths:
@@ -130,12 +166,12 @@ def discover(
             if loose:
                 sets.append(MigrationSet(None, "files", tuple(loose)))
                 loose = []
-            sets.extend(_discover_folder(path, exclude, 0))
+            sets.extend(walk.folder(path, 0))
         elif not _excluded(path, path.name, exclude):
             loose.append(MigrationFile(path, _display(path), "", path.stem))
     if loose:
         sets.append(MigrationSet(None, "files", tuple(loose)))
-    return sets
+    return walk.merge_configured(sets)
 
 
 def forward_sql(text: str) -> str:
@@ -180,19 +216,339 @@ def _annotation(line: str) -> str | None:
     return "statement-end" if word == "statementend" else word
 
 
-def _discover_folder(folder: Path, exclude: Sequence[str], depth: int) -> list[MigrationSet]:
-    journal = folder / "meta" / "_journal.json"
-    if journal.is_file():
-        return [_drizzle_set(folder, journal, exclude)]
-    candidates, skipped, subfolders = _scan(folder, folder, exclude)
-    if candidates:
-        return [_ordered_set(folder, candidates, skipped)]
-    if depth >= _MAX_DEPTH:
-        return []
-    sets: list[MigrationSet] = []
-    for sub in subfolders:
-        sets.extend(_discover_folder(sub, exclude, depth + 1))
-    return sets
+_PLACEHOLDERS = re.compile(PLACEHOLDER)
+# What a light scan of SQL stops at: the end of a statement, or the start of a comment, a
+# string, a quoted identifier or a dollar-quoted body.
+_SQL_SCAN = re.compile(r";|--|/\*|[eE]?'|\"|\$(?:[A-Za-z_\x80-\U0010ffff][\w\x80-\U0010ffff]*)?\$")
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholder:
+    """A placeholder left unfilled in a file's text (offsets in the filled text).
+
+    `in_code` is false inside a string literal or a dollar-quoted body, where the text is valid
+    SQL as it is (only a runner that fills placeholders there, like Flyway, makes it one);
+    `statement` is the stretch of text (`start <= offset < end`) from the `;` before it to its
+    own `;`: the statement holding it.
+    """
+
+    offset: int
+    text: str
+    in_code: bool
+    statement: tuple[int, int]
+
+
+def fill_placeholders(text: str, values: Mapping[str, str]) -> tuple[str, list[Placeholder]]:
+    """`text` with the placeholders of `values` (keyed by `placeholder_key`) filled in, as the
+    runner fills them, everywhere in the file; and the placeholders left unfilled outside
+    comments.
+
+    Values hold no line break, so line numbers stay true; on a line with a filled placeholder,
+    columns after it count the filled text, which is what the runner sends to PostgreSQL.
+    """
+    if "{{" not in text and "${" not in text:
+        return text, []
+    if values:
+
+        def fill(match: re.Match[str]) -> str:
+            key = placeholder_key(match.group())
+            value = values.get(key) if key is not None else None
+            return match.group() if value is None else value
+
+        text = _PLACEHOLDERS.sub(fill, text)
+    tokens = list(_PLACEHOLDERS.finditer(text))
+    if not tokens:
+        return text, []
+    # Scanned with the placeholders masked: their own quotes (`"{{ index .Options "Namespace"
+    # }}"` names a schema) must not open or close anything.
+    masked = _PLACEHOLDERS.sub(lambda m: "x" * len(m.group()), text)
+    regions, ends = _sql_regions(masked)
+    starts = [start for start, _, _ in regions]
+    left: list[Placeholder] = []
+    for token in tokens:
+        offset = token.start()
+        inside = bisect.bisect_right(starts, offset) - 1
+        where = "code"
+        if inside >= 0 and offset < regions[inside][1]:
+            where = regions[inside][2]
+        if where == "comment":
+            continue
+        after = bisect.bisect_left(ends, offset)
+        start = ends[after - 1] + 1 if after else 0
+        # Up to and with its `;`; the last statement without one, up to the end of the text
+        # and an error "at end of input" there.
+        end = ends[after] + 1 if after < len(ends) else len(text) + 1
+        left.append(Placeholder(offset, token.group(), where == "code", (start, end)))
+    return text, left
+
+
+def _sql_regions(text: str) -> tuple[list[tuple[int, int, str]], list[int]]:
+    """The comments and quoted text of `text` as (start, end, `comment` or `literal`: a string
+    or a dollar-quoted body), and the `;` that end statements. A scanner for quotes and
+    comments, not a parser; a quoted identifier is neither (a placeholder there names an
+    object, like one outside quotes)."""
+    regions: list[tuple[int, int, str]] = []
+    ends: list[int] = []
+    position = 0
+    size = len(text)
+    while True:
+        match = _SQL_SCAN.search(text, position)
+        if match is None:
+            return regions, ends
+        start, token = match.start(), match.group()
+        if token == ";":
+            ends.append(start)
+            position = match.end()
+            continue
+        if token == "--":
+            newline = text.find("\n", start)
+            end, where = (size if newline == -1 else newline), "comment"
+        elif token == "/*":
+            end, where = _block_comment_end(text, start), "comment"
+        elif token.endswith("'"):
+            end, where = _string_end(text, match.end(), len(token) == 2), "literal"
+        elif token == '"':
+            end, where = _string_end(text, match.end(), False, '"'), ""
+        else:
+            close = text.find(token, match.end())
+            end, where = (size if close == -1 else close + len(token)), "literal"
+        if where:
+            regions.append((start, end, where))
+        position = max(end, match.end())
+
+
+def _block_comment_end(text: str, start: int) -> int:
+    """The end of the block comment at `start`; PostgreSQL's block comments nest."""
+    depth = 0
+    position = start
+    while position < len(text):
+        if text.startswith("/*", position):
+            depth += 1
+            position += 2
+        elif text.startswith("*/", position):
+            depth -= 1
+            position += 2
+            if depth == 0:
+                return position
+        else:
+            position += 1
+    return len(text)
+
+
+def _string_end(text: str, position: int, backslashes: bool, quote: str = "'") -> int:
+    """The end of a quoted string whose text starts at `position` (a doubled quote is a quote;
+    in an E'' string, a backslash escapes the next character)."""
+    while position < len(text):
+        character = text[position]
+        if backslashes and character == "\\":
+            position += 2
+            continue
+        if character == quote:
+            if text.startswith(quote, position + 1):
+                position += 2
+                continue
+            return position + 1
+        position += 1
+    return len(text)
+
+
+_FolderKey = tuple[int, int]  # (device, inode): a folder however it is reached
+
+
+def _folder_key(folder: Path) -> _FolderKey | None:
+    try:
+        info = os.stat(folder)  # follows links: a linked folder is the folder it points to
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+def _checked_histories(histories: Sequence[Sequence[str | Path]]) -> tuple[tuple[Path, ...], ...]:
+    """The configured histories, each folder checked: it exists, is no drizzle folder (its
+    journal decides its order) and belongs to one history only."""
+    checked: list[tuple[Path, ...]] = []
+    owner: dict[_FolderKey, Path] = {}
+    for history in histories:
+        folders: list[Path] = []
+        for raw in history:
+            folder = Path(raw)
+            key = _folder_key(folder)
+            if key is None or not folder.is_dir():
+                raise DiscoveryError(f"histories: {_display(folder)}: no such folder")
+            if (folder / "meta" / "_journal.json").is_file():
+                raise DiscoveryError(
+                    f"histories: {_display(folder)} is a drizzle folder: its journal decides "
+                    "its order, so it cannot be merged with other folders"
+                )
+            if key in owner:
+                raise DiscoveryError(
+                    f"histories: {_display(folder)} is named twice (as {_display(owner[key])})"
+                )
+            owner[key] = folder
+            folders.append(folder)
+        checked.append(tuple(folders))
+    return tuple(checked)
+
+
+@dataclass(slots=True)
+class _Group:
+    """Sibling Flyway folders becoming one history: their indexes among the sets, versions."""
+
+    members: list[int]
+    versions: set[tuple[int, ...]]
+    low: tuple[int, ...]
+    high: tuple[int, ...]
+
+
+class _Walk:
+    """One discovery: its exclude patterns, the folders already discovered (by device and inode,
+    so that a folder reached again, through a link or a loop of links, is discovered once) and
+    the configured histories."""
+
+    def __init__(self, exclude: tuple[str, ...], histories: tuple[tuple[Path, ...], ...]) -> None:
+        self.exclude = exclude
+        self.histories = histories
+        self.configured = frozenset(
+            key for history in histories for key in map(_folder_key, history) if key is not None
+        )
+        self.seen: set[_FolderKey] = set()
+
+    def folder(self, folder: Path, depth: int) -> list[MigrationSet]:
+        key = _folder_key(folder)
+        if key is not None:
+            if key in self.seen:
+                return []
+            self.seen.add(key)
+        journal = folder / "meta" / "_journal.json"
+        if journal.is_file():
+            return [_drizzle_set(folder, journal, self.exclude)]
+        candidates, skipped, subfolders = _scan(folder, folder, self.exclude)
+        if candidates:
+            found = _ordered_set(folder, candidates, skipped)
+            if depth == 0 and found.convention == "flyway":
+                found = self._with_flyway_siblings(found)
+            return [found]
+        if depth >= _MAX_DEPTH:
+            return []
+        sets: list[MigrationSet] = []
+        for sub in subfolders:
+            sets.extend(self.folder(sub, depth + 1))
+        return self._merge_flyway_siblings(folder, sets)
+
+    def _with_flyway_siblings(self, found: MigrationSet) -> MigrationSet:
+        """A Flyway folder named on its own, with the sibling locations of its history (the
+        rule of `_merge_flyway_siblings`): linting one location, as the pre-commit hook does
+        with the folder of a staged file, replays the history Flyway applies."""
+        root = found.root
+        assert root is not None
+        own = _folder_key(root)
+        if own is None or own in self.configured:
+            return found
+        parent = root.parent
+        try:
+            entries = sorted(os.scandir(parent), key=lambda e: e.name)
+        except OSError:
+            return found
+        siblings: list[MigrationSet] = []
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name in _SKIPPED_FOLDERS or not entry.is_dir():
+                continue
+            path = Path(entry.path)
+            key = _folder_key(path)
+            if key == own:
+                siblings.append(replace(found, root=path))
+                continue
+            if key is None or key in self.seen or key in self.configured:
+                continue
+            if (path / "meta" / "_journal.json").is_file():
+                continue
+            try:
+                candidates, notes, _ = _scan(path, path, self.exclude)
+            except DiscoveryError:
+                continue
+            if any(c.flyway for c in candidates):
+                siblings.append(_ordered_set(path, candidates, notes))
+        for merged in self._merge_flyway_siblings(parent, siblings):
+            if merged.roots and any(_folder_key(r) == own for r in merged.roots):
+                self.seen.update(k for k in map(_folder_key, merged.roots) if k is not None)
+                return merged
+        return found
+
+    def _merge_flyway_siblings(self, parent: Path, sets: list[MigrationSet]) -> list[MigrationSet]:
+        """Flyway applies all its locations as one history, ordered by version. Sibling Flyway
+        folders (sub-folders of `parent`) are taken for the locations of one application when
+        their version ranges interleave and no version appears in two of them: separate
+        histories side by side (one per dialect, one per service) each start at V1, and
+        folders with one version each would make Flyway refuse to run."""
+        groups: list[_Group] = []
+        for index, found in enumerate(sets):
+            root = found.root
+            if found.convention != "flyway" or found.roots or root is None:
+                continue
+            if root.parent != parent or _folder_key(root) in self.configured:
+                continue  # configured histories are merged as configured
+            versions = {version_key(f.version) for f in found.files if f.version}
+            if not versions:
+                continue  # repeatable files only: nothing says where they belong
+            low, high = min(versions), max(versions)
+            for group in groups:
+                if group.low <= high and low <= group.high and not group.versions & versions:
+                    group.members.append(index)
+                    group.versions |= versions
+                    group.low, group.high = min(group.low, low), max(group.high, high)
+                    break
+            else:
+                groups.append(_Group([index], versions, low, high))
+        merged = {group.members[0]: group for group in groups if len(group.members) > 1}
+        if not merged:
+            return sets
+        absorbed = {index for group in merged.values() for index in group.members[1:]}
+        out: list[MigrationSet] = []
+        for index, found in enumerate(sets):
+            first = merged.get(index)
+            if first is not None:
+                folders = [root for i in first.members if (root := sets[i].root) is not None]
+                note = (
+                    "one Flyway history from sibling folders whose versions interleave "
+                    f"({', '.join(_display(f) for f in folders)}): Flyway applies all its "
+                    "locations as one history; the configuration's `histories` overrides this"
+                )
+                out.append(self.merged(folders, note))
+            elif index not in absorbed:
+                out.append(found)
+        return out
+
+    def merged(self, folders: Sequence[Path], note: str) -> MigrationSet:
+        """One set holding the migrations of every folder, in version order."""
+        candidates: list[_Candidate] = []
+        notes = [note]
+        for folder in folders:
+            found, skipped, _ = _scan(folder, folder, self.exclude)
+            candidates.extend(found)
+            notes.extend(f"{_display(folder)}: {n}" for n in skipped)
+        return _ordered_set(folders[0], candidates, notes, tuple(folders))
+
+    def merge_configured(self, sets: list[MigrationSet]) -> list[MigrationSet]:
+        """Sets of a configured history become one set, in place of the first of them; its
+        folders that were not discovered are brought in (a location alone is half a schema)."""
+        if not self.histories:
+            return sets
+        keys = [{_folder_key(r) for r in (s.roots or ((s.root,) if s.root else ()))} for s in sets]
+        for history in self.histories:
+            if len(history) < 2:
+                continue  # a folder kept to itself: only out of automatic merging
+            wanted = {_folder_key(f) for f in history}
+            members = [i for i, found in enumerate(keys) if found & wanted]
+            if not members:
+                continue
+            note = "one history from the configured folders (`histories`): " + ", ".join(
+                _display(f) for f in history
+            )
+            merged = self.merged(history, note)
+            first = members[0]
+            sets = [merged if i == first else s for i, s in enumerate(sets) if i not in members[1:]]
+            keys = [wanted if i == first else k for i, k in enumerate(keys) if i not in members[1:]]
+        return sets
 
 
 def _scan(
@@ -207,23 +563,33 @@ def _scan(
     except OSError as error:
         raise DiscoveryError(f"{folder}: cannot list folder: {error.strerror}") from error
     other_dialect = 0
+    special: list[str] = []
     for entry in entries:
-        if entry.name.startswith("."):
+        name = entry.name
+        if name.startswith("."):
             continue
-        path = Path(entry.path)
-        relative = path.relative_to(root).as_posix()
-        if _excluded(path, relative, exclude):
-            continue
+        # Paths are built only when needed: a pop folder holds thousands of files of other
+        # dialects, and discovery runs on every lint.
+        if exclude:
+            path = Path(entry.path)
+            if _excluded(path, path.relative_to(root).as_posix(), exclude):
+                continue
         if entry.is_dir():
+            path = Path(entry.path)
             migration = _folder_migration(path, root, exclude)
             if migration is not None:
                 candidates.append(migration)
-            elif entry.name not in _SKIPPED_FOLDERS:
+            elif name not in _SKIPPED_FOLDERS:
                 subfolders.append(path)
             continue
-        if not entry.name.lower().endswith(".sql"):
+        if not name.lower().endswith(".sql"):
             continue
-        candidate = _file_candidate(path)
+        if not entry.is_file():
+            # A FIFO, device or socket (or a link to one, or to nothing): reading it could
+            # block for ever or never end.
+            special.append(name)
+            continue
+        candidate = _file_candidate(entry.path, name)
         if candidate is None:
             other_dialect += 1
         else:
@@ -232,6 +598,10 @@ def _scan(
         skipped.append(
             f"{other_dialect} file(s) for other database dialects (by their name's infix) skipped"
         )
+        # Up/down files beside files of other dialects: pop's layout.
+        candidates = [replace(c, pop=True) if c.updown else c for c in candidates]
+    if special:
+        skipped.append("not regular files, skipped: " + ", ".join(special))
     return candidates, skipped, subfolders
 
 
@@ -239,7 +609,9 @@ def _folder_migration(folder: Path, root: Path, exclude: Sequence[str]) -> _Cand
     """`<version>_<name>/up.sql` or `/migration.sql`: one migration held by a folder."""
     for up_name in _FOLDER_UP:
         up = folder / up_name
-        if up.is_file() and not _excluded(up, up.relative_to(root).as_posix(), exclude):
+        if up.is_file() and not (
+            exclude and _excluded(up, up.relative_to(root).as_posix(), exclude)
+        ):
             version, version_text, name = _split_version(folder.name)
             down = next((folder / n for n in _FOLDER_DOWN if (folder / n).is_file()), None)
             return _Candidate(
@@ -248,23 +620,30 @@ def _folder_migration(folder: Path, root: Path, exclude: Sequence[str]) -> _Cand
     return None
 
 
-def _file_candidate(path: Path) -> _Candidate | None:
+def _file_candidate(location: str, file_name: str) -> _Candidate | None:
     """What a `.sql` file's name says; None for a file of another dialect."""
-    stem = path.name[: -len(".sql")]
+    stem = file_name[: -len(".sql")]
     down = False
     updown = False
+    dialect = False
+    pop = False
     lowered = stem.lower()
     if lowered.endswith((".up", ".down")):
         updown = True
         down = lowered.endswith(".down")
         stem = stem.rsplit(".", 1)[0]
         lowered = stem.lower()
+        if lowered.endswith(_AUTOCOMMIT):
+            stem = stem[: -len(_AUTOCOMMIT)]
+            lowered = stem.lower()
+            pop = True
     if "." in stem:
         infix = lowered.rsplit(".", 1)[1]
         if infix in _OTHER_INFIXES:
             return None
         if infix in _POSTGRES_INFIXES:
             stem = stem.rsplit(".", 1)[0]
+            dialect = pop = True
     flyway = _FLYWAY.match(stem)
     if flyway is not None:
         kind = flyway.group("kind").upper()
@@ -272,7 +651,7 @@ def _file_candidate(path: Path) -> _Candidate | None:
         version = _version_tuple(text) if text else None
         if kind == "R" or version is not None:
             return _Candidate(
-                path,
+                Path(location),
                 None if kind == "R" else version,
                 text,
                 flyway.group("name"),
@@ -280,9 +659,20 @@ def _file_candidate(path: Path) -> _Candidate | None:
                 repeatable=kind == "R",
                 flyway=True,
                 updown=updown,
+                dialect=dialect,
+                pop=pop,
             )
     version, version_text, name = _split_version(stem)
-    return _Candidate(path, version, version_text, name, down=down, updown=updown)
+    return _Candidate(
+        Path(location),
+        version,
+        version_text,
+        name,
+        down=down,
+        updown=updown,
+        dialect=dialect,
+        pop=pop,
+    )
 
 
 def _split_version(name: str) -> tuple[tuple[int, ...] | None, str, str]:
@@ -306,11 +696,16 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(field) for field in re.split(r"[-.]", text) if field)
 
 
-def _ordered_set(folder: Path, candidates: list[_Candidate], notes: list[str]) -> MigrationSet:
+def _ordered_set(
+    folder: Path, candidates: list[_Candidate], notes: list[str], roots: tuple[Path, ...] = ()
+) -> MigrationSet:
+    convention = _convention(candidates)
+    candidates = _dialect_files_win(candidates, notes)
     ups = [c for c in candidates if not c.down]
     downs = {_pair_key(c): c.path for c in candidates if c.down}
     if not ups and downs:
         notes.append("only down migrations found: nothing to replay")
+    ups = _without_blank_files(ups, notes)
 
     def order(candidate: _Candidate) -> tuple[int, tuple[int, ...], str, str]:
         # Versioned first (by version, then name); then Flyway's repeatable files by description;
@@ -323,20 +718,70 @@ def _ordered_set(folder: Path, candidates: list[_Candidate], notes: list[str]) -
             group = 2
         return (group, candidate.version or (), candidate.name, candidate.path.name)
 
-    ups.sort(key=order)
-    unversioned = [c.path.name for c in ups if c.version is None and not c.repeatable]
-    if unversioned and len(unversioned) < len(ups):
-        notes.append(
-            "files without a version run after the versioned ones, by name: "
-            + ", ".join(unversioned)
-        )
+    if convention == "prisma":
+        # prisma applies its migration folders in string order of their names, not by version
+        # (`10_x` before `2_x`): the order of the folder names' code points, as its engine
+        # compares them (Rust's byte order of UTF-8).
+        ups.sort(key=lambda c: (c.path.parent.name, c.path.as_posix()))
+    else:
+        ups.sort(key=order)
+        unversioned = [c.path.name for c in ups if c.version is None and not c.repeatable]
+        if unversioned and len(unversioned) < len(ups):
+            notes.append(
+                "files without a version run after the versioned ones, by name: "
+                + ", ".join(unversioned)
+            )
     files = tuple(
         MigrationFile(
             c.path, _display(c.path), c.version_text, c.name, c.down_path or downs.get(_pair_key(c))
         )
         for c in ups
     )
-    return MigrationSet(folder, _convention(candidates), files, tuple(notes))
+    return MigrationSet(folder, convention, files, tuple(notes), roots=roots)
+
+
+def _dialect_files_win(candidates: list[_Candidate], notes: list[str]) -> list[_Candidate]:
+    """pop's rule: for one version, the file written for the database's dialect is applied and
+    the dialect-free file of that version is not (Ory popx's SortAndFilter); up and down alike."""
+    specific = {(c.version_text, c.down) for c in candidates if c.dialect and c.version_text}
+    if not specific:
+        return candidates
+    replaced = {
+        id(c)
+        for c in candidates
+        if c.updown and not c.dialect and (c.version_text, c.down) in specific
+    }
+    if replaced:
+        names = [c.path.name for c in candidates if id(c) in replaced and not c.down]
+        notes.append(
+            f"{len(names)} dialect-free file(s) not replayed: the .postgres. file of the same "
+            "version replaces them, as pop applies them: " + ", ".join(names)
+        )
+    return [c for c in candidates if id(c) not in replaced]
+
+
+def _without_blank_files(ups: list[_Candidate], notes: list[str]) -> list[_Candidate]:
+    """Files holding only whitespace (pop keeps an empty file for every dialect a migration
+    does nothing on): nothing to replay, so nothing to report."""
+    blank = [c for c in ups if _blank(c.path)]
+    if not blank:
+        return ups
+    names = [f"{c.path.parent.name}/{c.path.name}" if c.folder else c.path.name for c in blank]
+    notes.append(f"{len(blank)} empty file(s) not replayed: " + ", ".join(names))
+    skipped = {id(c) for c in blank}
+    return [c for c in ups if id(c) not in skipped]
+
+
+def _blank(path: Path) -> bool:
+    """Whether a file holds only whitespace; only files of a few bytes are read."""
+    try:
+        size = os.stat(path).st_size
+        if size > _BLANK_PROBE:
+            return False
+        with open(path, "rb") as handle:
+            return not handle.read(_BLANK_PROBE + 1).strip()
+    except OSError:
+        return False  # reading it reports the problem
 
 
 def _pair_key(candidate: _Candidate) -> tuple[str, str]:
@@ -353,7 +798,7 @@ def _convention(candidates: Iterable[_Candidate]) -> str:
     if any(c.flyway for c in found):
         return "flyway"
     if any(c.updown for c in found):
-        return "up-down"
+        return "pop" if any(c.pop for c in found) else "up-down"
     return "numbered"
 
 
@@ -443,8 +888,11 @@ class BaseRevision:
         return self.root / Path(path).resolve().relative_to(_git_root(Path(path)))
 
 
-def base_revision(ref: str, paths: Sequence[str | Path], into: Path) -> BaseRevision:
-    """The linted paths as they were at `ref`, written under `into` (a scratch folder)."""
+def base_revision(
+    ref: str, paths: Sequence[str | Path], into: Path, extra: Sequence[Path] = ()
+) -> BaseRevision:
+    """The linted paths as they were at `ref`, written under `into` (a scratch folder), with
+    the `extra` folders inside the repository (the configured histories' other folders)."""
     import subprocess
 
     first = Path(paths[0]) if paths else Path.cwd()
@@ -467,6 +915,10 @@ def base_revision(ref: str, paths: Sequence[str | Path], into: Path) -> BaseRevi
 
     git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     relative = [Path(p).resolve().relative_to(top).as_posix() for p in paths]
+    for folder in extra:
+        resolved = folder.resolve()
+        if resolved.is_relative_to(top):
+            relative.append(resolved.relative_to(top).as_posix())
     listing = git("ls-tree", "-r", "-z", "--name-only", ref, "--", *relative)
     files: dict[Path, bytes] = {}
     for name in filter(None, listing.decode("utf-8", "replace").split("\0")):

@@ -6,7 +6,7 @@ This module only wires the stages together; each stage knows nothing of the late
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,13 @@ from schema_review.config import ConfigError, Settings
 from schema_review.discover import (
     STDIN,
     BaseRevision,
+    DiscoveryError,
+    MigrationFile,
     MigrationSet,
+    Placeholder,
     base_revision,
     discover,
+    fill_placeholders,
     forward_sql,
     version_key,
 )
@@ -122,15 +126,38 @@ def lint(
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="schema-review-base-") as scratch:
-        base = base_revision(settings.diff_base, paths, Path(scratch))
+        # Folders of the histories of `paths` that were not named (Flyway locations merged,
+        # configured histories): the base copy needs them to merge them the same way.
+        folders = [f for history in settings.histories for f in history]
+        folders += [
+            folder
+            for found in discover(paths, settings.exclude, histories=settings.histories)
+            for folder in found.roots
+        ]
+        base = base_revision(settings.diff_base, paths, Path(scratch), folders)
         at_base = [base.at_base(p) for p in paths]
         existing = [p for p in at_base if p.exists()]
-        before = _lint(existing, replace(settings, diff_base=None), None) if existing else None
+        # The configured histories as they were at the base (folders that existed there).
+        histories = tuple(
+            tuple(f for f in (_at_base(base, f) for f in history) if f.is_dir())
+            for history in settings.histories
+        )
+        at_base_settings = replace(settings, diff_base=None, histories=histories)
+        before = _lint(existing, at_base_settings, None) if existing else None
         run = _lint(paths, settings, base, stdin, stdin_name, progress)
     if before is not None:
         known = frozenset(f.fingerprint for f in before.result.findings)
         run.result = run.result.without(Baseline(known, f"present at {settings.diff_base}"))
     return run
+
+
+def _at_base(base: BaseRevision, folder: Path) -> Path:
+    """Where a configured history's folder lies in the copy of the base revision; a folder
+    outside the repository is not versioned, so it is the same at the base."""
+    try:
+        return base.at_base(folder)
+    except (DiscoveryError, ValueError):
+        return folder
 
 
 @dataclass(slots=True)
@@ -144,6 +171,28 @@ class ReplayedHistory:
     problems: list[ParseProblem]
     profile: Profile
     model: SchemaModel
+    unfilled: list[UnfilledPlaceholders] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class UnfilledPlaceholders:
+    """A file with placeholders its runner fills in and the configuration gives no value:
+    `unparsed` statements did not parse because of them (their parse errors are not reported,
+    the one finding of `unfilled-placeholder` is)."""
+
+    source: SourceFile
+    migration: MigrationFile
+    placeholders: tuple[Placeholder, ...]
+    unparsed: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceholderFacts(MigrationFacts):
+    """The facts of a file with unfilled placeholders, for `unfilled-placeholder`
+    (`migration.placeholders`, distinct, in order of appearance; `migration.unparsed`)."""
+
+    placeholders: tuple[str, ...] = ()
+    unparsed: int = 0
 
 
 def replay_histories(
@@ -154,7 +203,9 @@ def replay_histories(
     progress: Progress | None = None,
 ) -> list[ReplayedHistory]:
     """Discover, read, parse and replay every migration history of `paths`."""
-    sets = discover(paths, exclude=settings.exclude, stdin_name=stdin_name)
+    sets = discover(
+        paths, exclude=settings.exclude, stdin_name=stdin_name, histories=settings.histories
+    )
     total = sum(len(s.files) for s in sets)
     done = 0
     histories: list[ReplayedHistory] = []
@@ -187,20 +238,80 @@ def replay_histories(
             runner=runner,
             platform=settings.platform or detect_platform(runner, root),
         )
-        for source, (parsed, file_problems) in zip(
-            set_sources, parse_many(set_sources, settings.jobs), strict=True
+        left = [_fill_placeholders(source, settings, profile) for source in set_sources]
+        unfilled: list[UnfilledPlaceholders] = []
+        for source, migration, placeholders, (parsed, file_problems) in zip(
+            set_sources,
+            migration_set.files,
+            left,
+            parse_many(set_sources, settings.jobs),
+            strict=True,
         ):
-            source.transaction = file_in_transaction(profile.runner, source.text) and (
+            in_transaction = file_in_transaction(profile.runner, source.text, migration.path.name)
+            source.transaction = in_transaction and (
                 profile.transaction_mode != "implicit" or len(parsed) > 1
             )
             statements.extend(parsed)
             parsed_files.append(parsed)
+            if placeholders:
+                kept = _unexplained(file_problems, placeholders)
+                unparsed = len(file_problems) - len(kept)
+                unfilled.append(UnfilledPlaceholders(source, migration, placeholders, unparsed))
+                file_problems = kept
             problems.extend(file_problems)
         model = replay(statements, profile)
         histories.append(
-            ReplayedHistory(migration_set, set_sources, parsed_files, problems, profile, model)
+            ReplayedHistory(
+                migration_set, set_sources, parsed_files, problems, profile, model, unfilled
+            )
         )
     return histories
+
+
+def _fill_placeholders(
+    source: SourceFile, settings: Settings, profile: Profile
+) -> tuple[Placeholder, ...]:
+    """Fill in the configured placeholders of a file, as its runner does before sending it;
+    the placeholders left that matter: outside quotes (never valid SQL there), and for Flyway,
+    which fills them everywhere and refuses to run with one missing, inside them too."""
+    text, left = fill_placeholders(source.text, settings.placeholders)
+    source.text = text
+    flyway = profile.runner == "flyway"
+    return tuple(p for p in left if p.in_code or (flyway and p.text.startswith("${")))
+
+
+def _unexplained(
+    problems: list[ParseProblem], placeholders: Sequence[Placeholder]
+) -> list[ParseProblem]:
+    """The parse problems not caused by a placeholder: those in a statement holding none."""
+    statements = [p.statement for p in placeholders]
+    return [
+        problem
+        for problem in problems
+        if not any(start <= problem.offset < end for start, end in statements)
+    ]
+
+
+def placeholder_facts(history: ReplayedHistory) -> list[MigrationFacts]:
+    """The facts of `unfilled-placeholder`: one per file with unfilled placeholders, located
+    at the first of them (files named one by one included)."""
+    facts: list[MigrationFacts] = []
+    for unfilled in history.unfilled:
+        texts = tuple(dict.fromkeys(p.text for p in unfilled.placeholders))
+        facts.append(
+            PlaceholderFacts(
+                unfilled.source,
+                unfilled.migration.version,
+                unfilled.migration.name,
+                history.migration_set.convention,
+                has_down=False,
+                set_has_downs=False,
+                offset=unfilled.placeholders[0].offset,
+                placeholders=texts,
+                unparsed=unfilled.unparsed,
+            )
+        )
+    return facts
 
 
 def _lint(
@@ -219,6 +330,7 @@ def _lint(
         for source, parsed in zip(history.sources, history.parsed, strict=True):
             suppressions.extend(find_suppressions(source, parsed))
         facts = migration_facts(history.migration_set, history.sources, set_index, base)
+        facts += placeholder_facts(history)
         hits.extend(evaluate(rules, history.model, history.problems, history.profile, facts))
     rules_by_id = {r.id: r for r in rules}
     result = build_findings(hits, suppressions, rules_by_id, settings.severity)
@@ -351,9 +463,12 @@ def read_source(
 
 
 def _identity(migration_set: MigrationSet, path: Path) -> str:
-    if migration_set.root is not None:
+    # A merged history's file is named within its own folder: its fingerprints do not change
+    # when the folders are merged.
+    roots = migration_set.roots or ((migration_set.root,) if migration_set.root else ())
+    for root in roots:
         try:
-            return path.resolve().relative_to(migration_set.root.resolve()).as_posix()
+            return path.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
             pass
     return path.name

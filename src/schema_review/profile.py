@@ -31,6 +31,7 @@ RUNNERS: dict[str, str] = {
     "sqlx": "file",
     "supabase": "file",
     "rails": "file",
+    "pop": "file",
 }
 
 # Per-file opt-outs of the runner's transaction.
@@ -86,8 +87,9 @@ class Profile:
         return RUNNERS.get(self.runner, "none")
 
 
-def file_in_transaction(runner: str, text: str) -> bool:
-    """Whether `runner` wraps this file in a transaction (before counting its statements).
+def file_in_transaction(runner: str, text: str, name: str = "") -> bool:
+    """Whether `runner` wraps this file (`name` is its file name) in a transaction, before
+    counting its statements.
 
     For `implicit` runners a file of one statement is not in a transaction; the replay, which
     counts statements, decides that case.
@@ -95,6 +97,8 @@ def file_in_transaction(runner: str, text: str) -> bool:
     mode = RUNNERS.get(runner, "none")
     if mode == "none":
         return False
+    if runner == "pop" and ".autocommit." in name.lower():
+        return False  # Ory popx runs `<version>_<name>[.<dialect>].autocommit.up.sql` bare
     if runner == "flyway" and "concurrently" in text.lower():
         # Flyway runs a PostgreSQL migration with non-transactional statements (CONCURRENTLY)
         # outside a transaction (and refuses one that mixes both kinds unless `mixed`).
@@ -112,7 +116,7 @@ def detect_platform(runner: str, root: str) -> str:
 
 def detect_runner(convention: str, root: str, texts: list[str]) -> str:
     """The runner a migration folder is written for, from its layout and its annotations."""
-    by_convention = {"drizzle": "drizzle", "prisma": "prisma", "flyway": "flyway"}
+    by_convention = {"drizzle": "drizzle", "prisma": "prisma", "flyway": "flyway", "pop": "pop"}
     if convention in by_convention:
         return by_convention[convention]
     if convention == "folder-per-migration":
@@ -124,3 +128,30 @@ def detect_runner(convention: str, root: str, texts: list[str]) -> str:
     if "supabase/migrations" in root.replace("\\", "/"):
         return "supabase"
     return "none"
+
+
+# Placeholders the migration runner fills in before sending a file: a Go template action on one
+# line (pop and Ory's popx run every file through Go's text/template:
+# `{{ index .Options "Namespace" }}`), and a Flyway placeholder (`${schema}`,
+# `${flyway:defaultSchema}`).
+PLACEHOLDER = r"\{\{[^\n]*?\}\}|\$\{[^\s{}$]+\}"
+_FLYWAY_PLACEHOLDER = re.compile(r"\$\{[^\s{}$]+\}")
+
+
+def placeholder_key(text: str) -> str | None:
+    """How a placeholder is configured and matched: a Flyway placeholder as written; a Go
+    template action with the whitespace inside its braces normalised (`{{index .X "a"}}` and
+    `{{- index .X "a" -}}` are `{{ index .X "a" }}`). None for text that is neither."""
+    if text.startswith("${"):
+        return text if _FLYWAY_PLACEHOLDER.fullmatch(text) else None
+    if not (text.startswith("{{") and text.endswith("}}") and len(text) >= 4):
+        return None
+    if "\n" in text:
+        return None
+    inner = text[2:-2].strip()
+    # Go's trim markers (`{{- ` and ` -}}`) only change the whitespace around the output.
+    if inner.startswith("- ") or inner == "-":
+        inner = inner[1:]
+    if inner.endswith(" -"):
+        inner = inner[:-1]
+    return "{{ " + " ".join(inner.split()) + " }}"

@@ -1,10 +1,20 @@
-"""Where the built-in rule packs and templates are: inside the installed package, or at
-the top of the repository when running from a checkout (an editable install)."""
+"""Where the built-in rule packs and templates are (inside the installed package, or at the
+top of the repository when running from a checkout), and the cache between runs.
+
+The cache holds data only (parse results, rule files' data, run outputs), never code. Each
+entry carries a checksum over its key and its content: an entry that was truncated, flipped,
+copied from another key or written by another version is a miss, never a wrong answer. The
+cache folder is used only when it belongs to the user and nobody else can write to it.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import marshal
 import os
+import stat
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,40 +26,133 @@ def data_dir(name: str) -> Path:
     return Path(__file__).resolve().parents[2] / name
 
 
+# Whether each cache folder seen in this process may be used (its checks cost a system call
+# or two; `cache_dir` is asked many times).
+_usable: dict[str, bool] = {}
+
+
 def cache_dir() -> Path | None:
     """Where results that depend only on their inputs are kept between runs (None: no cache).
 
     `SCHEMA_REVIEW_NO_CACHE` (or `--no-cache`) turns caching off, `SCHEMA_REVIEW_CACHE_DIR`
-    moves it; by default `$XDG_CACHE_HOME/schema-review` or `~/.cache/schema-review`.
+    moves it; by default `$XDG_CACHE_HOME/schema-review` or `~/.cache/schema-review`. A folder
+    owned by another user, or that group or others can write to, is not used (a notice says
+    so once).
     """
     if os.environ.get("SCHEMA_REVIEW_NO_CACHE"):
         return None
     configured = os.environ.get("SCHEMA_REVIEW_CACHE_DIR")
     if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "schema-review"
+        folder = Path(configured)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        folder = Path(base) / "schema-review"
+    usable = _usable.get(str(folder))
+    if usable is None:
+        usable = _usable[str(folder)] = _check_folder(folder)
+    return folder if usable else None
 
 
-def load_cached(path: Path | None) -> Any:
-    """A value stored by `store_cached`, or None when there is none (or it cannot be read)."""
-    if path is None:
+def _check_folder(folder: Path) -> bool:
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+    except OSError:
+        return False  # a read-only home: run without a cache, as before
+    problem = ""
+    if not stat.S_ISDIR(info.st_mode):
+        problem = "not a folder"
+    elif hasattr(os, "getuid") and info.st_uid != os.getuid():
+        problem = "owned by another user"
+    elif os.name == "posix" and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        problem = f"writable by group or others (chmod go-w {folder})"
+    if problem:
+        print(f"schema-review: notice: cache {folder} not used: {problem}", file=sys.stderr)
+        return False
+    return True
+
+
+# The first bytes of every entry: the layout below. Another layout is another magic.
+_MAGIC = b"srcache1"
+_CHECKSUM_SIZE = 32
+
+
+@dataclass(frozen=True, slots=True)
+class CacheKey:
+    """Where an entry lives, and the digest of everything it depends on."""
+
+    path: Path
+    digest: bytes
+
+
+def cache_key(area: str, *parts: str | bytes) -> CacheKey | None:
+    """The key of an entry of `area` (`parse`, `rules`, `results`) that depends on `parts`;
+    None when caching is off."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    digest = hashlib.blake2b(area.encode(), digest_size=32, person=b"schema-review")
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part
+        # Lengths keep ("ab", "c") and ("a", "bc") apart.
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    key = digest.digest()
+    name = key.hex()
+    return CacheKey(folder / area / name[:2] / name[2:40], key)
+
+
+def _checksum(key: CacheKey, payload: bytes) -> bytes:
+    digest = hashlib.blake2b(key.digest, digest_size=_CHECKSUM_SIZE, person=b"sr-entry")
+    digest.update(payload)
+    return digest.digest()
+
+
+def load_bytes(key: CacheKey | None) -> bytes | None:
+    """The content stored under `key`, or None: no entry, or one that fails its checksum."""
+    if key is None:
         return None
     try:
-        return marshal.loads(path.read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):
+        data = key.path.read_bytes()
+    except OSError:
+        return None
+    header = len(_MAGIC) + _CHECKSUM_SIZE
+    if len(data) < header or not data.startswith(_MAGIC):
+        return None
+    payload = data[header:]
+    if data[len(_MAGIC) : header] != _checksum(key, payload):
+        return None
+    return payload
+
+
+def store_bytes(key: CacheKey | None, payload: bytes) -> None:
+    if key is not None:
+        write_atomically(key.path, _MAGIC + _checksum(key, payload) + payload)
+
+
+def load_cached(key: CacheKey | None) -> Any:
+    """A value stored by `store_cached`, or None when there is none (or it fails its checks).
+
+    The value is data (the caller checks its shape); marshal builds objects, it runs nothing.
+    """
+    payload = load_bytes(key)
+    if payload is None:
+        return None
+    try:
+        return marshal.loads(payload)
+    except (ValueError, EOFError, TypeError):
         return None
 
 
-def store_cached(path: Path | None, value: Any) -> None:
-    """Keep `value` (what marshal can hold) at `path`; a value it cannot hold is not kept."""
-    if path is None:
+def store_cached(key: CacheKey | None, value: Any) -> None:
+    """Keep `value` (plain data marshal can hold) under `key`; other values are not kept."""
+    if key is None:
         return
     try:
-        data = marshal.dumps(value)
+        payload = marshal.dumps(value)
     except ValueError:
         return
-    write_atomically(path, data)
+    store_bytes(key, payload)
 
 
 def write_atomically(path: Path, data: bytes) -> bool:
@@ -59,9 +162,100 @@ def write_atomically(path: Path, data: bytes) -> bool:
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         temporary.write_bytes(data)
         temporary.replace(path)
     except OSError:
         return False
     return True
+
+
+# YAML a configuration or rule file needs: far less nesting and far fewer aliases than this.
+# An alias is a reference (PyYAML shares the object), but whatever walks the data later
+# (printing it, comparing it, hashing the settings) expands it: nine aliases of nine make a
+# billion items.
+YAML_MAX_DEPTH = 64
+YAML_MAX_ALIASES = 100
+YAML_MAX_ITEMS = 1_000_000
+
+
+class YamlError(ValueError):
+    """YAML that cannot be used: `where` is `:line:column` when known, `problem` says why."""
+
+    def __init__(self, problem: str, where: str = "") -> None:
+        super().__init__(f"{where}: {problem}" if where else problem)
+        self.problem = problem
+        self.where = where
+
+
+def load_yaml(text: str) -> Any:
+    """The data of a YAML document, read with PyYAML's safe loader (plain data only, never
+    objects), and refused when it nests deeper, uses more aliases or expands to more items
+    than a configuration needs (YamlError)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        data = yaml.load(text, Loader=loader)  # a safe loader: plain data, never objects
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise YamlError(f"invalid YAML: {problem}", where) from None
+    except RecursionError:
+        raise YamlError(f"YAML nested more than {YAML_MAX_DEPTH} levels deep") from None
+    except MemoryError:
+        raise YamlError("YAML too large to read") from None
+    _check_yaml_shape(data)
+    return data
+
+
+def _check_yaml_shape(root: Any) -> None:
+    """Refuse data nested deeper than YAML_MAX_DEPTH, reusing a list or mapping (an alias)
+    more than YAML_MAX_ALIASES times, expanding to more than YAML_MAX_ITEMS items, or holding
+    itself. One pass over each distinct list and mapping, without recursion."""
+    if not isinstance(root, list | dict):
+        return
+    sizes: dict[int, int] = {}  # the expanded size of each list or mapping walked
+    open_ids = {id(root)}  # the lists and mappings being walked (a cycle comes back to one)
+    stack: list[tuple[Any, Any, int]] = [(root, iter(_yaml_items(root)), 1)]
+    running = [1]
+    aliases = 0
+    while stack:
+        node, items, depth = stack[-1]
+        for item in items:
+            if not isinstance(item, list | dict):
+                running[-1] += 1
+                continue
+            key = id(item)
+            if key in open_ids:
+                raise YamlError("YAML that contains itself (a recursive alias)")
+            if key in sizes:
+                aliases += 1
+                if aliases > YAML_MAX_ALIASES:
+                    raise YamlError(f"YAML with more than {YAML_MAX_ALIASES} aliases")
+                running[-1] += sizes[key]
+                if running[-1] > YAML_MAX_ITEMS:
+                    raise YamlError(f"YAML that expands to more than {YAML_MAX_ITEMS:,} items")
+                continue
+            if depth >= YAML_MAX_DEPTH:
+                raise YamlError(f"YAML nested more than {YAML_MAX_DEPTH} levels deep")
+            open_ids.add(key)
+            stack.append((item, iter(_yaml_items(item)), depth + 1))
+            running.append(1)
+            break
+        else:
+            stack.pop()
+            open_ids.discard(id(node))
+            size = running.pop()
+            sizes[id(node)] = size
+            if running:
+                running[-1] += size
+            if size > YAML_MAX_ITEMS or (running and running[-1] > YAML_MAX_ITEMS):
+                raise YamlError(f"YAML that expands to more than {YAML_MAX_ITEMS:,} items")
+
+
+def _yaml_items(node: list[Any] | dict[Any, Any]) -> list[Any]:
+    if isinstance(node, dict):
+        return [*node.keys(), *node.values()]
+    return node

@@ -18,7 +18,7 @@ from typing import Any
 
 from schema_review.parse.expressions import Expression
 from schema_review.parse.source import SourceFile
-from schema_review.resources import cache_dir, load_cached, store_cached
+from schema_review.resources import CacheKey, cache_key, load_cached, store_cached
 
 
 class _DeferredModule(ModuleType):
@@ -296,31 +296,48 @@ def _as_data(parsed: Parsed) -> _ParseData:
     )
 
 
-def _cached(path: Path | None) -> _ParseData | None:
-    data = load_cached(path)
+def _cached(key: CacheKey | None) -> _ParseData | None:
+    """A parse an earlier run kept, when it has the shape `_as_data` gives (anything else
+    is a miss: the cache is checked, but never trusted to hold what it should)."""
+    data = load_cached(key)
     if not isinstance(data, tuple) or len(data) != 2:
         return None
     statements, problems = data
+    if not isinstance(statements, list) or not isinstance(problems, list):
+        return None
+    for fields in statements:
+        if (
+            type(fields) is not tuple
+            or len(fields) != _STATEMENT_FIELDS
+            or type(fields[1]) is not str
+            or type(fields[2]) is not dict
+            or not all(type(fields[i]) is int for i in (0, 3, 4, 5, 6))
+        ):
+            return None
+    for fields in problems:
+        if (
+            type(fields) is not tuple
+            or len(fields) != _PROBLEM_FIELDS
+            or type(fields[0]) is not int
+            or not all(type(field) is str for field in fields[1:])
+        ):
+            return None
     return statements, problems
 
 
-def _store(path: Path | None, data: _ParseData | None) -> None:
+# What `_as_data` keeps of a statement and of a problem: every field but the source.
+_STATEMENT_FIELDS = len(Statement.__dataclass_fields__) - 1
+_PROBLEM_FIELDS = len(ParseProblem.__dataclass_fields__) - 1
+
+
+def _store(key: CacheKey | None, data: _ParseData | None) -> None:
     if data is not None:
-        store_cached(path, data)
+        store_cached(key, data)
 
 
-def _cache_path(text: str) -> Path | None:
-    folder = cache_dir()
-    if folder is None:
-        return None
-    import hashlib
-
+def _cache_path(text: str) -> CacheKey | None:
     version = getattr(sys.modules.get("pglast"), "__version__", "?")
-    digest = hashlib.sha256(
-        f"{_CACHE_FORMAT}|{version}|{sys.version_info[:2]}|".encode()
-        + text.encode("utf-8", "surrogatepass")
-    ).hexdigest()
-    return folder / "parse" / digest[:2] / f"{digest[2:32]}.m"
+    return cache_key("parse", f"{_CACHE_FORMAT}|{version}|{sys.version_info[:2]}", text)
 
 
 def _parse_postgres(source: SourceFile) -> tuple[list[Statement], list[ParseProblem]]:

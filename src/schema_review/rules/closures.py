@@ -2,20 +2,28 @@
 
 Most conditions are attribute reads, comparisons and boolean logic. Jinja runs each
 evaluation through a template context and the sandbox's attribute hook (about 10 us);
-the closures here do the same reads in about 1 us, asking the same sandbox whether each
-attribute is safe. Anything outside the subset (calls, filters, loops) returns None
-and the rule runs on Jinja as before, so the semantics never fork.
+the closures here do the same in about 1 us. They are not a second sandbox: every attribute
+and item read goes through the sandbox's own `getattr` / `getitem` (which wrap `str.format`
+and refuse unsafe attributes), every call through its checks, every operator Jinja's sandbox
+intercepts through `call_binop`, and `~` through `concat_bounded`, exactly as the code Jinja
+compiles does. The only shortcut is for an attribute the sandbox already allowed on the same
+type, when its value is not a method (a method might be `str.format`, which the sandbox wraps).
+Anything outside the subset (loops, calls of globals, filters that need a context) returns
+None and the rule runs on Jinja, so the semantics never fork.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import Any
+from types import BuiltinMethodType, MethodType
+from typing import Any, NoReturn
 
 from jinja2 import Undefined, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.filters import make_attrgetter
+
+from schema_review.rules.sandbox import RULE_OUTPUT_LIMIT, BoundedSandbox, check_output
 
 Names = dict[str, Any]
 Closure = Callable[[Names], Any]
@@ -33,12 +41,14 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "in": lambda a, b: a in b,
     "notin": lambda a, b: a not in b,
 }
-_BINARY: dict[type[nodes.Expr], Callable[[Any, Any], Any]] = {
-    nodes.Add: operator.add,
-    nodes.Sub: operator.sub,
-    nodes.Mul: operator.mul,
-    nodes.Mod: operator.mod,
+_BINARY: dict[type[nodes.Expr], tuple[str, Callable[[Any, Any], Any]]] = {
+    nodes.Add: ("+", operator.add),
+    nodes.Sub: ("-", operator.sub),
+    nodes.Mul: ("*", operator.mul),
+    nodes.Mod: ("%", operator.mod),
 }
+# Values that may be `str.format` (or `format_map`): read through the sandbox every time.
+_METHODS = (BuiltinMethodType, MethodType)
 _TESTS: dict[str, Callable[[Any], bool]] = {
     "none": lambda value: value is None,
     "string": lambda value: isinstance(value, str),
@@ -50,7 +60,7 @@ class _Unsupported(Exception):
     pass
 
 
-def compile_closure(expression: nodes.Expr, env: SandboxedEnvironment) -> Closure | None:
+def compile_closure(expression: nodes.Expr, env: BoundedSandbox) -> Closure | None:
     """A closure computing `expression`, or None when it is outside the subset."""
     try:
         return _compile(expression, env)
@@ -58,11 +68,14 @@ def compile_closure(expression: nodes.Expr, env: SandboxedEnvironment) -> Closur
         return None
 
 
-def compile_renderer(template: nodes.Template, env: SandboxedEnvironment) -> Renderer | None:
+def compile_renderer(
+    template: nodes.Template, env: BoundedSandbox, limit: int = RULE_OUTPUT_LIMIT
+) -> Renderer | None:
     """A function rendering `template` as Jinja would, or None when it is outside the subset.
 
     The subset of statements is output, `if` / `elif` / `else` and `set` of a plain name, so
-    message and fix templates of the built-in rules render without a Jinja context.
+    message and fix templates of the built-in rules render without a Jinja context. Output
+    longer than `limit` characters raises LimitExceeded.
     """
     try:
         steps = [_statement(node, env) for node in template.body]
@@ -76,12 +89,12 @@ def compile_renderer(template: nodes.Template, env: SandboxedEnvironment) -> Ren
         out: list[str] = []
         for step in steps:
             step(names, out)
-        return "".join(out)
+        return check_output("".join(out), limit)
 
     return render
 
 
-def _statement(node: nodes.Node, env: SandboxedEnvironment) -> _Step:
+def _statement(node: nodes.Node, env: BoundedSandbox) -> _Step:
     if isinstance(node, nodes.Output):
         parts: list[tuple[str | None, Closure | None]] = []
         for child in node.nodes:
@@ -124,7 +137,7 @@ def _statement(node: nodes.Node, env: SandboxedEnvironment) -> _Step:
     raise _Unsupported
 
 
-def _compile(node: nodes.Node, env: SandboxedEnvironment) -> Closure:
+def _compile(node: nodes.Node, env: BoundedSandbox) -> Closure:
     if isinstance(node, nodes.Const):
         value = node.value
         return lambda names: value
@@ -133,8 +146,6 @@ def _compile(node: nodes.Node, env: SandboxedEnvironment) -> Closure:
     if isinstance(node, nodes.Getattr):
         return _getattr(_compile(node.node, env), node.attr, env)
     if isinstance(node, nodes.Getitem):
-        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            return _getattr(_compile(node.node, env), node.arg.value, env)
         return _getitem(_compile(node.node, env), node.arg, env)
     if isinstance(node, nodes.Not):
         inner = _compile(node.node, env)
@@ -182,11 +193,15 @@ def _compile(node: nodes.Node, env: SandboxedEnvironment) -> Closure:
         return lambda names: build(item(names) for item in items)
     if isinstance(node, nodes.Concat):
         parts = [_compile(part, env) for part in node.nodes]
-        return lambda names: "".join(str(part(names)) for part in parts)
+        concat = env.concat_bounded
+        return lambda names: concat([part(names) for part in parts])
     if type(node) in _BINARY:
         assert isinstance(node, nodes.BinExpr)
-        function = _BINARY[type(node)]
+        symbol, function = _BINARY[type(node)]
         left, right = _compile(node.left, env), _compile(node.right, env)
+        if symbol in env.intercepted_binops:  # as Jinja's sandbox compiles them
+            binop = env.call_binop
+            return lambda names: binop(None, symbol, left(names), right(names))
         return lambda names: function(left(names), right(names))
     raise _Unsupported
 
@@ -201,39 +216,46 @@ def _name(name: str) -> Closure:
     return read
 
 
-def _getattr(target: Closure, attr: str, env: SandboxedEnvironment) -> Closure:
+def _undefined(value: Undefined) -> NoReturn:
+    """Fail as Jinja's strict undefined fails when used: UndefinedError, or SecurityError for
+    an attribute the sandbox refused. (Jinja fails when the value is used; the closures fail
+    when it is read, which for a condition or a message is the same.)"""
+    value._fail_with_undefined_error()
+    raise AssertionError("unreachable: a strict undefined fails")  # pragma: no cover
+
+
+def _getattr(target: Closure, attr: str, env: BoundedSandbox) -> Closure:
+    """`x.attr` as the sandbox reads it (`env.getattr`): the attribute if safe, else the item."""
     if attr.startswith("_"):
         raise _Unsupported  # let the sandbox refuse it, with its own message
-
+    sandboxed = env.getattr
     # Types whose `attr` the sandbox already allowed (its verdict depends on the type and
-    # the name only): the common case costs one set lookup.
+    # the name only): when the value is not a method, the read costs one set lookup.
     allowed: set[type] = set()
 
     def read(names: Names) -> Any:
         obj = target(names)
-        try:
-            value = getattr(obj, attr)
-        except AttributeError:
-            try:
-                return obj[attr]
-            except (TypeError, LookupError):
-                raise UndefinedError(
-                    f"{type(obj).__name__!r} object has no attribute {attr!r}"
-                ) from None
         kind = type(obj)
-        if kind not in allowed:
-            if not env.is_safe_attribute(obj, attr, value):
-                raise SecurityError(
-                    f"access to attribute {attr!r} of {kind.__name__!r} object is unsafe."
-                )
+        if kind in allowed:
+            value = getattr(obj, attr, _MISSING)
+            if value is not _MISSING and not isinstance(value, _METHODS):
+                return value
+        value = sandboxed(obj, attr)
+        if isinstance(value, Undefined):
+            return _undefined(value)
+        if env.is_safe_attribute(obj, attr, value):
             allowed.add(kind)
         return value
 
     return read
 
 
-def _getitem(target: Closure, arg: nodes.Node, env: SandboxedEnvironment) -> Closure:
-    """`x[key]` and `x[a:b]` as the sandbox reads them: the item, else a safe attribute."""
+_MISSING = object()
+
+
+def _getitem(target: Closure, arg: nodes.Node, env: BoundedSandbox) -> Closure:
+    """`x[key]` and `x[a:b]` as the sandbox reads them (`env.getitem`): the item, else a safe
+    attribute."""
     if isinstance(arg, nodes.Slice):
         if arg.step is not None:
             raise _Unsupported
@@ -241,46 +263,40 @@ def _getitem(target: Closure, arg: nodes.Node, env: SandboxedEnvironment) -> Clo
         stop = _compile(arg.stop, env) if arg.stop is not None else lambda names: None
         return lambda names: target(names)[start(names) : stop(names)]
     key_of = _compile(arg, env)
+    sandboxed = env.getitem
 
     def read(names: Names) -> Any:
-        obj, key = target(names), key_of(names)
-        try:
-            return obj[key]
-        except (TypeError, LookupError):
-            pass
-        if isinstance(key, str) and not key.startswith("_"):
-            value = getattr(obj, key, Undefined)
-            if value is not Undefined:
-                if not env.is_safe_attribute(obj, key, value):
-                    raise SecurityError(f"access to attribute {key!r} is unsafe.")
-                return value
-        raise UndefinedError(f"{type(obj).__name__!r} object has no element {key!r}")
+        value = sandboxed(target(names), key_of(names))
+        if isinstance(value, Undefined):
+            return _undefined(value)
+        return value
 
     return read
 
 
-def _filter(node: nodes.Filter, env: SandboxedEnvironment) -> Closure:
+def _filter(node: nodes.Filter, env: BoundedSandbox) -> Closure:
     if node.node is None or node.kwargs or node.dyn_args or node.dyn_kwargs:
         raise _Unsupported
     value = _compile(node.node, env)
     args = [_compile(arg, env) for arg in node.args]
     if node.name == "join" and len(args) <= 1:
-        # Jinja's join without autoescape: str(separator).join(map(str, value)).
+        # Jinja's join without autoescape: str(separator).join(map(str, value)), bounded.
         separator = args[0] if args else lambda names: ""
-        return lambda names: str(separator(names)).join(map(str, value(names)))
+        join = env.join
+        return lambda names: join(separator(names), value(names))
     if node.name in ("select", "reject", "selectattr", "rejectattr"):
         return _select(node.name, value, args, env)
     if node.name == "list" and not args:  # Jinja's list and length are async-aware wrappers
         return lambda names: list(value(names))
     if node.name in ("length", "count") and not args:
         return lambda names: len(value(names))
-    function = env.filters.get(node.name)
+    function = env.filters.get(node.name)  # the sandbox's filters: checked and bounded
     if function is None or hasattr(function, "jinja_pass_arg"):
         raise _Unsupported  # unknown, or needs a context: Jinja reports and runs those
     return lambda names: function(value(names), *(arg(names) for arg in args))
 
 
-def _select(name: str, value: Closure, args: list[Closure], env: SandboxedEnvironment) -> Closure:
+def _select(name: str, value: Closure, args: list[Closure], env: BoundedSandbox) -> Closure:
     """select / reject (items passing a test) and selectattr / rejectattr (an attribute,
     read through the sandbox, passing a test), as Jinja's filters compute them."""
     by_attribute = name.endswith("attr")
@@ -295,36 +311,43 @@ def _select(name: str, value: Closure, args: list[Closure], env: SandboxedEnviro
     test_name, *test_args = args
 
     def run(names: Names) -> Any:
-        test: Any = env.tests[test_name(names)]
+        test = test_name(names)
         arguments = [arg(names) for arg in test_args]
-        attr = attribute(names) if attribute is not None else None
+        # Jinja's own attribute getter: dotted paths, read with the sandbox's getitem.
+        read = make_attrgetter(env, attribute(names)) if attribute is not None else None
         for item in value(names):
-            subject = env.getattr(item, attr) if attr is not None else item
-            if bool(test(subject, *arguments)) == keep:
+            subject = read(item) if read is not None else item
+            if bool(env.call_test(test, subject, arguments)) == keep:
                 yield item
 
     return run
 
 
-def _call(node: nodes.Call, env: SandboxedEnvironment) -> Closure:
-    """A method call such as `hints.get(kind, default)`; the sandbox vets the callable."""
+def _call(node: nodes.Call, env: BoundedSandbox) -> Closure:
+    """A method call such as `hints.get(kind, default)`, as the sandbox makes it (`env.call`):
+    a callable the sandbox refuses is an error, arguments that would build a value over the
+    limit are refused, the result is bounded. (`str.format` arrives here already wrapped by
+    the sandbox's getattr.)"""
     if node.kwargs or node.dyn_args or node.dyn_kwargs or not isinstance(node.node, nodes.Getattr):
         raise _Unsupported
-    if node.node.attr in ("format", "format_map"):
-        raise _Unsupported  # the sandbox wraps str.format itself
     method = _compile(node.node, env)
     args = [_compile(arg, env) for arg in node.args]
 
     def call(names: Names) -> Any:
         function = method(names)
+        arguments = tuple(arg(names) for arg in args)
+        if hasattr(function, "jinja_pass_arg"):  # wants a context, as Jinja would give it
+            context = env.context_class(env, names, "<rule>", {})
+            return env.call(context, function, *arguments)
         if not env.is_safe_callable(function):
             raise SecurityError(f"{function!r} is not safely callable")
-        return function(*(arg(names) for arg in args))
+        arguments = env.check_call(function, arguments, {})
+        return env.bounded(function(*arguments))
 
     return call
 
 
-def _compare(node: nodes.Compare, env: SandboxedEnvironment) -> Closure:
+def _compare(node: nodes.Compare, env: BoundedSandbox) -> Closure:
     first = _compile(node.expr, env)
     steps = []
     for operand in node.ops:

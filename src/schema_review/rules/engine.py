@@ -13,8 +13,10 @@ from schema_review.discover import version_key
 from schema_review.model import Change, SchemaModel
 from schema_review.parse import ParseProblem, SourceFile, Statement
 from schema_review.profile import Profile
+from schema_review.rules import sandbox
 from schema_review.rules.expressions import subject_name, variables
 from schema_review.rules.loader import Rule, RuleError
+from schema_review.rules.sandbox import CLOCK, LimitExceeded, limited
 
 # Not a lint rule: the tool itself failed on a statement. Always on, so a failure is never
 # silent; the statement is still counted and the run goes on.
@@ -33,6 +35,46 @@ INTERNAL_ERROR = Rule(
     enabled=True,
     source="<built-in>",
 )
+
+# Not a lint rule either: a rule went over a limit (time, size, memory, recursion) and was
+# stopped; the run goes on with the other rules. Rule files can come from a pull request, and
+# a rule that never ends must not hang CI (or pass it: this one is critical).
+RULE_STOPPED = Rule(
+    id="rule-stopped",
+    title="A rule went over a limit and was stopped",
+    severity="critical",
+    category="tooling",
+    target="internal_error",
+    kinds=(),
+    when=None,
+    message="rule stopped",
+    fix=None,
+    why="A rule's expression took too long, built too large a value or recursed too deeply: "
+    "it was stopped and its findings are left out. Fix the rule (its file and id are named).",
+    examples={"bad": "", "good": ""},
+    enabled=True,
+    source="<built-in>",
+)
+
+# What a runaway expression raises: the sandbox's limits, and Python's own.
+_RUNAWAY = (LimitExceeded, RecursionError, MemoryError)
+
+
+class _Stopped(Exception):
+    """A rule went over a limit while evaluated at `where` (when known)."""
+
+    def __init__(self, reason: str, where: tuple[SourceFile, int, int, Statement | None] | None):
+        super().__init__(reason)
+        self.reason = reason
+        self.where = where
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, RecursionError):
+        return "recursion too deep"
+    if isinstance(error, MemoryError):
+        return "out of memory"
+    return str(error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,34 +162,69 @@ def evaluate(
     changes_by_kind: dict[str, list[Change]] = defaultdict(list)
     for change in model.changes:
         changes_by_kind[change.kind].append(change)
-    for rule in rules:
-        if not rule.evaluated or not rule_applies(rule, profile):
-            continue
-        if rule.target == "statement":
-            # `any` applies a rule to every change, in replay order.
-            groups = (
-                [model.changes]
-                if "any" in rule.kinds
-                else [changes_by_kind.get(kind, []) for kind in rule.kinds]
-            )
-            for group in groups:
-                _run_rule(rule, group, _locate_change, context, hits)
-        elif rule.target == "migration":
-            for migration in migrations:
-                _check_migration(rule, migration, context, hits)
-        elif rule.target == "history":
-            for kind in rule.kinds:
-                _run_rule(rule, model.history_of_kind(kind), _locate_object, context, hits)
-        else:
-            _run_rule(rule, model.objects_of_kind(rule.target), _locate_object, context, hits)
+    # Each evaluation has a time budget (see sandbox.limited): a rule that runs away is
+    # stopped, reported once, and the other rules still run.
+    with limited(sandbox.EVALUATION_SECONDS):
+        for rule in rules:
+            first = len(hits)
+            try:
+                _run(rule, model, profile, context, changes_by_kind, migrations, hits)
+            except _Stopped as stopped:
+                del hits[first:]  # what it found before it was stopped depends on timing
+                hits.append(_stopped_hit(rule, stopped))
     return hits
+
+
+def _run(
+    rule: Rule,
+    model: SchemaModel,
+    profile: Profile,
+    context: dict[str, Any],
+    changes_by_kind: dict[str, list[Change]],
+    migrations: Sequence[MigrationFacts],
+    hits: list[Hit],
+) -> None:
+    if not rule.evaluated or not rule_applies(rule, profile):
+        return
+    if rule.target == "statement":
+        # `any` applies a rule to every change, in replay order.
+        groups = (
+            [model.changes]
+            if "any" in rule.kinds
+            else [changes_by_kind.get(kind, []) for kind in rule.kinds]
+        )
+        for group in groups:
+            _run_rule(rule, group, _locate_change, context, hits)
+    elif rule.target == "migration":
+        for migration in migrations:
+            _check_migration(rule, migration, context, hits)
+    elif rule.target == "history":
+        for kind in rule.kinds:
+            _run_rule(rule, model.history_of_kind(kind), _locate_object, context, hits)
+    else:
+        _run_rule(rule, model.objects_of_kind(rule.target), _locate_object, context, hits)
+
+
+def _stopped_hit(rule: Rule, stopped: _Stopped) -> Hit:
+    message = (
+        f"rule {rule.id} ({rule.source}) was stopped: {stopped.reason}; its findings are left out"
+    )
+    if stopped.where is None:
+        raise RuleError(f"{rule.source}: rule {rule.id}: stopped: {stopped.reason}")
+    source, start, end, statement = stopped.where
+    return Hit(RULE_STOPPED, source, start, end, rule.id, message, None, statement)
 
 
 def rule_applies(rule: Rule, profile: Profile) -> bool:
     """Whether the rule can fire at all under this profile and its options (`applies`)."""
     if rule.applicable is None:
         return True
-    return rule.applicable.matches(variables(profile=profile, options=rule.options))
+    try:
+        return rule.applicable.matches(variables(profile=profile, options=rule.options))
+    except _RUNAWAY as error:
+        raise RuleError(
+            f"{rule.source}: rule {rule.id}: 'applies' stopped: {_reason(error)}"
+        ) from None
 
 
 _Location = tuple[Statement, str | None, int | None]
@@ -180,19 +257,33 @@ def _run_rule(
     names = variables(options=rule.options, **context)
     key = subject_name(rule.target)
     matches = compiled.matches
-    for subject in subjects:
-        names[key] = subject
-        names["obj"] = subject
-        try:
-            matched = matches(names)
-        except Exception:
-            matched = True  # evaluate again in _check, which knows where to report
-        if not matched:
-            continue
-        located = locate(subject)
-        if located is not None:
-            statement, object_name, offset = located
-            _check(rule, subject, statement, object_name, context, hits, offset)
+    clock = CLOCK
+    subject = None
+    try:
+        for subject in subjects:
+            clock.serial += 1  # a new evaluation: its own time budget
+            names[key] = subject
+            names["obj"] = subject
+            try:
+                matched = matches(names)
+            except _RUNAWAY:
+                raise
+            except Exception:
+                matched = True  # evaluate again in _check, which knows where to report
+            if not matched:
+                continue
+            located = locate(subject)
+            if located is not None:
+                statement, object_name, offset = located
+                _check(rule, subject, statement, object_name, context, hits, offset)
+    except _RUNAWAY as error:
+        where = locate(subject) if subject is not None else None
+        at = None
+        if where is not None:
+            statement = where[0]
+            start = statement.start if where[2] is None else where[2]
+            at = (statement.source, start, statement.end, statement)
+        raise _Stopped(_reason(error), at) from None
 
 
 def _check_migration(
@@ -201,6 +292,7 @@ def _check_migration(
     compiled = rule.compiled
     assert compiled is not None
     names = variables(migration=migration, obj=migration, options=rule.options, **context)
+    CLOCK.serial += 1  # a new evaluation: its own time budget
     try:
         if not compiled.matches(names):
             return
@@ -208,6 +300,9 @@ def _check_migration(
         fix = compiled.fix.render(names) if compiled.fix else None
     except (UndefinedError, SecurityError, TemplateError) as error:
         raise RuleError(f"{rule.source}: rule {rule.id}: {error}") from None
+    except _RUNAWAY as error:
+        at = (migration.source, migration.offset, migration.offset, None)
+        raise _Stopped(_reason(error), at) from None
     offset = migration.offset
     hits.append(Hit(rule, migration.source, offset, offset, migration.label, message, fix or None))
 
@@ -240,6 +335,8 @@ def _check(
         ) from None
     except TemplateError as error:
         raise RuleError(f"{rule.source}: rule {rule.id}: {error}") from None
+    except _RUNAWAY:
+        raise  # the rule is stopped (see _run_rule)
     except Exception as error:  # a fact the model could not compute: report, go on
         hits.append(
             _at_statement(

@@ -7,7 +7,6 @@ a sandboxed environment, so a rule file can never run arbitrary code.
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import re
 from collections.abc import Iterable
@@ -15,9 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from schema_review.model import FINAL_KINDS
-from schema_review.resources import cache_dir, data_dir, load_cached, store_cached
-from schema_review.rules.expressions import CompiledRule, code_bundle, compile_rule
+from schema_review.resources import (
+    CacheKey,
+    YamlError,
+    cache_key,
+    data_dir,
+    load_cached,
+    load_yaml,
+    store_cached,
+)
+from schema_review.rules.expressions import CompiledRule, compile_rule
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 # Rules whose findings come from a pipeline stage rather than from an expression.
@@ -107,54 +116,65 @@ def load_rules(extra_files: Iterable[str | Path] = ()) -> list[Rule]:
 
 
 def load_rule_file(path: Path) -> list[Rule]:
-    raw, data = _read_yaml(path)
-    if isinstance(data, dict) and "rules" in data:
-        data = data["rules"]
-    if not isinstance(data, list):
+    data, checked, key = _read_yaml(path)
+    try:
+        rules = _build_all(path, data, checked)
+    except RuleError:
+        if not checked:
+            raise
+        # The cache said this text makes good rules, and it does not: never trust it over the
+        # file (the entry is damaged or not ours), read the file itself.
+        data, checked, key = _read_yaml(path, use_cache=False)
+        rules = _build_all(path, data, checked)
+    if not checked:
+        # Every expression of the file parsed: the next run loads it without parsing them.
+        store_cached(key, (data, True))  # data marshal cannot hold (YAML dates) is not kept
+    return rules
+
+
+def _build_all(path: Path, data: Any, checked: bool) -> list[Rule]:
+    entries = data["rules"] if isinstance(data, dict) and "rules" in data else data
+    if not isinstance(entries, list):
         raise RuleError(f"{path}: expected a list of rules (or a mapping with `rules:`)")
-    with code_bundle(raw):
-        return [_build(path, index, entry) for index, entry in enumerate(data)]
+    return [_build(path, index, entry, checked) for index, entry in enumerate(entries)]
 
 
-def _read_yaml(path: Path) -> tuple[bytes, Any]:
-    """A rule file's text and data; what an earlier run read from the same text is reused.
+# Bump when what a rule cache entry means changes (2: data and "its expressions parse").
+_RULE_CACHE_FORMAT = 2
 
-    Reading YAML is a fifth of a one-file run's start-up (importing PyYAML, then parsing), so
-    the parsed data is kept with marshal, keyed by a hash of the file's text.
+
+def _read_yaml(path: Path, use_cache: bool = True) -> tuple[Any, bool, CacheKey | None]:
+    """A rule file's data, whether its expressions are known to parse, and its cache key.
+
+    Reading YAML is a fifth of a one-file run's start-up (importing PyYAML, then parsing),
+    and parsing the expressions as much again: an earlier run's result for the same text is
+    reused (data only, checksummed: see resources.py).
     """
     try:
         raw = path.read_bytes()
     except OSError as error:
         raise RuleError(f"{path}: cannot read rule file: {error.strerror}") from None
-    cached = _data_cache_path(raw)
-    data = load_cached(cached)
-    if data is not None:
-        return raw, data
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    key = cache_key("rules", f"{_RULE_CACHE_FORMAT}|{marshal.version}|{jinja2.__version__}", raw)
+    cached = load_cached(key) if use_cache else None
+    if (
+        isinstance(cached, tuple)
+        and len(cached) == 2
+        and isinstance(cached[0], list | dict)
+        and cached[1] is True
+    ):
+        return cached[0], True, key
     try:
-        data = yaml.load(raw.decode("utf-8"), Loader=loader)
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise RuleError(f"{path}: not valid UTF-8 (byte {error.start})") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise RuleError(f"{path}{where}: invalid YAML: {problem}") from None
-    store_cached(cached, data)  # data marshal cannot hold (YAML dates, say) is not kept
-    return raw, data
+    try:
+        data = load_yaml(text)
+    except YamlError as error:
+        raise RuleError(f"{path}{error.where}: {error.problem}") from None
+    return data, False, key
 
 
-def _data_cache_path(raw: bytes) -> Path | None:
-    folder = cache_dir()
-    if folder is None:
-        return None
-    digest = hashlib.sha256(raw + f"|{marshal.version}".encode()).hexdigest()[:32]
-    return folder / "rules" / f"{digest}.data"
-
-
-def _build(path: Path, index: int, entry: Any) -> Rule:
+def _build(path: Path, index: int, entry: Any, checked: bool = False) -> Rule:
     label = f"{path}: rule #{index + 1}"
     if not isinstance(entry, dict):
         raise RuleError(f"{label}: expected a mapping of rule fields")
@@ -234,9 +254,9 @@ def _build(path: Path, index: int, entry: Any) -> Rule:
         raise RuleError(f"{label}: 'applies' must be an expression")
     try:
         compiled = compile_rule(
-            target, condition, entry["message"], entry.get("fix"), entry.get("object")
+            target, condition, entry["message"], entry.get("fix"), entry.get("object"), checked
         )
-        applicable = compile_rule(target, applies, "", None, None) if applies else None
+        applicable = compile_rule(target, applies, "", None, None, checked) if applies else None
     except ValueError as error:
         raise RuleError(f"{label}: {error}") from None
     return Rule(
