@@ -21,6 +21,7 @@ from schema_review.model import (
     TypeName,
     View,
 )
+from schema_review.model.objects import TYPE_DISPLAY
 from schema_review.parse import Expression, quote_ident
 from schema_review.parse.deparse import function_definition, view_query
 
@@ -63,6 +64,8 @@ _EXTENSION_TYPES = {
     "geometry": "postgis",
     "geography": "postgis",
 }
+# Names the model gives built-in types that format_type spells differently.
+_BUILTIN_SPELLINGS = {*_FORMAT_NAMES, *_TIME_TYPES, *TYPE_DISPLAY.values(), "numeric"}
 _TRIGGER_EVENT_ORDER = ("insert", "delete", "update", "truncate")
 
 
@@ -80,7 +83,8 @@ def schema_document(model: SchemaModel, history: str) -> dict[str, Any]:
     ]
     for table in model.live_tables():
         for column in table.columns.values():
-            if column.serial_sequence and column.type.serial:
+            # A serial's sequence stays the column's after its type or default changes.
+            if column.serial_sequence and not column.identity:
                 schema, _, name = column.serial_sequence.rpartition(".")
                 sequences.append(
                     {"schema": schema, "name": name, "owned_by": column.qualified_name}
@@ -99,7 +103,7 @@ def schema_document(model: SchemaModel, history: str) -> dict[str, Any]:
             key=lambda e: e["name"],
         ),
         "types": [
-            {"schema": t.schema, "name": t.name, "kind": "enum", "values": list(t.values)}
+            {"schema": t.schema, "name": t.name, "kind": t.variety, "values": list(t.values)}
             for t in sorted(model.types.values(), key=lambda t: (t.schema, t.name))
         ],
         "sequences": sorted(sequences, key=lambda s: (s["schema"], s["name"])),
@@ -131,8 +135,8 @@ class _TypeSpeller:
             schema = self.extension_schemas.get(_EXTENSION_TYPES[name])
         if schema is not None and schema not in ("public", "pg_catalog"):
             text = f"{quote_ident(schema)}.{quote_ident(name)}"
-        elif schema is not None or name in self.user_types:
-            text = quote_ident(name)
+        elif schema is not None or name in self.user_types or name not in _BUILTIN_SPELLINGS:
+            text = quote_ident(name)  # a user type, a table's row type: quoted as needed
         elif name in _TIME_TYPES:
             text = _TIME_TYPES[name].format(f"({modifiers[0]})" if modifiers else "")
             modifiers = ()

@@ -900,10 +900,14 @@ class Table(SchemaObject):
 
 @dataclass(slots=True, eq=False)
 class EnumType(SchemaObject):
+    """A user-defined type: an enum (with its values), or a range, domain or composite type
+    (`variety`), which rules about enums leave alone."""
+
     kind: ClassVar[str] = "type"
 
     schema: str
     values: list[str] = field(default_factory=list)
+    variety: str = "enum"  # enum, range, domain, composite
 
     @property
     def qualified_name(self) -> str:

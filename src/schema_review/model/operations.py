@@ -381,6 +381,11 @@ class SchemaOperations:
                     del self.model.views[key]
                     self.died(view, statement, why)
                     self.drop_views_reading(view.qualified_name, statement)
+        owned = f"{table.qualified_name}.{name}"
+        for key, sequence in list(self.model.sequences.items()):
+            if sequence.owned_by == owned:
+                del self.model.sequences[key]
+                self.died(sequence, statement, why)
         for child in self.children_of(table):
             if name in child.columns:
                 self.drop_column_object(child, name, statement, cascade, "with its parent's")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from schema_review.model.changes import Change
+from schema_review.model.guards import GuardEvaluator
 from schema_review.model.naming import index_column_names, name_addition
 from schema_review.model.objects import (
     FK_ACTIONS,
@@ -61,6 +62,7 @@ class PostgresReplayer(SchemaOperations):
 
     def __init__(self, profile: Profile) -> None:
         super().__init__(profile)
+        self.guards = GuardEvaluator(self.model)
         self.handlers: dict[str, Callable[[Statement], None]] = {
             name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_on_")
         }
@@ -118,12 +120,14 @@ class PostgresReplayer(SchemaOperations):
             if step.kind == "sql" and step.statement is not None:
                 self.apply_inner(step.statement, guarded or step.guarded)
             elif step.kind == "if":
-                # An IF on the catalog guards its branch: the THEN branch runs when its first
-                # statement would do something (create what is missing, drop or rename what
-                # is there), as the condition checks; the ELSE branch otherwise.
-                first = _first_statement(step.then)
-                chosen = step.then if first is None or self.would_change(first) else step.otherwise
-                self.run_block(outer, chosen, guarded=True)
+                # An IF on the catalog guards its branch: the model answers the question it
+                # asks; when it cannot, the THEN branch runs if its first statement would do
+                # something (create what is missing, drop or rename what is there).
+                verdict = self.guards.truth(step.condition)
+                if verdict is None:
+                    first = _first_statement(step.then)
+                    verdict = first is None or self.would_change(first)
+                self.run_block(outer, step.then if verdict else step.otherwise, guarded=True)
             elif step.kind == "unknown":
                 self.not_modelled(outer, step.offset, step.detail)
             elif step.kind == "call":
@@ -893,9 +897,9 @@ class PostgresReplayer(SchemaOperations):
                 emit("drop_table", None, f"{schema}.{name}")
         elif remove_type == "OBJECT_INDEX":
             schema, name = self.split_name(names)
-            index = self.model.indexes.get((schema, name)) or self.model.indexes.get(
-                ("public", name)
-            )
+            index = self.model.indexes.get((schema, name))
+            if index is None and len(names) < 2:
+                index = self.model.indexes.get(("public", name))
             if index is not None:
                 index.table.record("altered", statement, f"dropped index {name}")
                 existed = self.existed_before_file(index.table)
@@ -1115,6 +1119,48 @@ class PostgresReplayer(SchemaOperations):
         self.born(enum, statement)
         self.change("create_type", statement, object=enum, guarded=guarded)
 
+    def _on_CreateRangeStmt(self, statement: Statement) -> None:
+        self.create_type(statement, node_name(statement.node.get("typeName")), "range")
+
+    def _on_CreateDomainStmt(self, statement: Statement) -> None:
+        self.create_type(statement, node_name(statement.node.get("domainname")), "domain")
+
+    def _on_CompositeTypeStmt(self, statement: Statement) -> None:
+        relation = statement.node.get("typevar", {})
+        names = [n for n in (relation.get("schemaname"), relation.get("relname")) if n]
+        self.create_type(statement, names, "composite")
+
+    def create_type(self, statement: Statement, names: list[str], variety: str) -> None:
+        """A range, domain or composite type: what columns of that type are made of."""
+        schema, name = self.split_name(names)
+        user_type = EnumType(name, schema=schema, variety=variety)
+        self.model.types[(schema, name)] = user_type
+        self.born(user_type, statement)
+        self.change("create_type", statement, object=user_type)
+
+    def _on_AlterSeqStmt(self, statement: Statement) -> None:
+        sequence = self.model.sequences.get(self.range_var(statement.node.get("sequence", {})))
+        if sequence is not None:
+            self.sequence_options(sequence, statement.node)
+            sequence.record("altered", statement)
+        self.change("alter_sequence", statement, object=sequence)
+
+    def sequence_options(self, sequence: Sequence, node: Json) -> None:
+        """OWNED BY table.column (or NONE)."""
+        for option in node.get("options", ()):
+            element = option.get("DefElem", {})
+            if element.get("defname") != "owned_by":
+                continue
+            names = node_name(element.get("arg", {}).get("List", {}).get("items"))
+            if names == ["none"] or len(names) < 2:
+                sequence.owned_by = None
+                continue
+            table = self.find_table(
+                {"schemaname": names[-3] if len(names) > 2 else None, "relname": names[-2]}
+            )
+            owner = table.qualified_name if table else ".".join(names[:-1])
+            sequence.owned_by = f"{owner}.{names[-1]}"
+
     def _on_AlterEnumStmt(self, statement: Statement) -> None:
         node = statement.node
         schema, name = self.split_name(node_name(node.get("typeName")))
@@ -1157,6 +1203,7 @@ class PostgresReplayer(SchemaOperations):
             )
             return
         sequence = Sequence(name, schema=schema)
+        self.sequence_options(sequence, statement.node)
         self.model.sequences[(schema, name)] = sequence
         self.born(sequence, statement)
         self.change(
@@ -1425,10 +1472,7 @@ class PostgresReplayer(SchemaOperations):
             elif defname == "volatility":
                 function.volatility = (arg or {}).get("String", {}).get("sval", "volatile")
             elif defname == "set":
-                setting = (arg or {}).get("VariableSetStmt", {})
-                function.config[setting.get("name", "")] = ", ".join(
-                    _const_text(a) or "" for a in setting.get("args", ())
-                ) or setting.get("kind", "")
+                self.function_setting(function, (arg or {}).get("VariableSetStmt", {}))
             elif defname == "as":
                 bodies = [
                     item.get("String", {}).get("sval", "")
@@ -1466,6 +1510,19 @@ class PostgresReplayer(SchemaOperations):
                 outputs.append(type_name)
         return inputs, outputs
 
+    def function_setting(self, function: Function, setting: Json) -> None:
+        """A function's `SET name = value` (as proconfig keeps it: '""' for an empty value,
+        the session's value for FROM CURRENT), `RESET name`."""
+        name = setting.get("name", "")
+        kind = setting.get("kind")
+        if kind == "VAR_SET_VALUE":
+            values = [_const_text(a) or "" for a in setting.get("args", ())]
+            function.config[name] = ", ".join(values) if any(values) else '""'
+        elif kind == "VAR_SET_CURRENT":
+            function.config[name] = self.search_path if name == "search_path" else ""
+        else:  # RESET, SET ... TO DEFAULT
+            function.config.pop(name, None)
+
     def functions_named(self, with_args: Json) -> list[Function]:
         """The functions an ObjectWithArgs names: the one of that signature when argument
         types are given (`f(int, text)`, `f()`), every overload of the name otherwise."""
@@ -1491,12 +1548,7 @@ class PostgresReplayer(SchemaOperations):
                 element = action.get("DefElem", {})
                 if element.get("defname") == "set":
                     setting = element.get("arg", {}).get("VariableSetStmt", {})
-                    if setting.get("kind") == "VAR_RESET":
-                        function.config.pop(setting.get("name", ""), None)
-                    else:
-                        function.config[setting.get("name", "")] = ", ".join(
-                            _const_text(a) or "" for a in setting.get("args", ())
-                        )
+                    self.function_setting(function, setting)
                 elif element.get("defname") == "security":
                     function.security_definer = bool(
                         element.get("arg", {}).get("Boolean", {}).get("boolval")

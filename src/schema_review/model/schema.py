@@ -83,7 +83,8 @@ class SchemaModel:
 
     def enum_type(self, column: Column) -> EnumType | None:
         """The enum type a column is declared with, if the files created it."""
-        return self.types.get((column.type.schema or "public", column.type.name))
+        found = self.types.get((column.type.schema or "public", column.type.name))
+        return found if found is not None and found.variety == "enum" else None
 
     def primary_key_majority(self, types: list[str]) -> tuple[str, int, int]:
         """(type, tables with it, tables keyed by one column of one of `types`)."""

@@ -238,7 +238,9 @@ def nextval_default(sequence: str) -> Expression:
     """`nextval('seq'::regclass)`: the default PostgreSQL gives a serial column (the sequence
     qualified unless it is in `public`)."""
     sequence_schema, _, name = sequence.rpartition(".")
-    text = name if sequence_schema in ("", "public") else sequence
+    text = quote_ident(name)
+    if sequence_schema not in ("", "public"):  # regclass text: qualified, quoted as needed
+        text = f"{quote_ident(sequence_schema)}.{text}"
     node = {
         "FuncCall": {
             "funcname": [{"String": {"sval": "nextval"}}],

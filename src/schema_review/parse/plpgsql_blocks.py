@@ -13,6 +13,7 @@ data) is returned as such, so the replay can say what it did not model.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +24,8 @@ from schema_review.parse.postgres import Statement, _characters_for_bytes
 
 Json = dict[str, Any]
 
-# Words of an IF condition that asks the catalog whether an object exists.
-_CATALOG_WORDS = ("pg_", "information_schema", "to_reg", "exists")
+# An IF condition that asks the catalog whether an object exists.
+_CATALOG_QUERY = re.compile(r"\b(?:pg_\w+|information_schema|to_reg\w+|exists)\b", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -43,6 +44,7 @@ class BlockStep:
     then: list[BlockStep] = field(default_factory=list)
     otherwise: list[BlockStep] = field(default_factory=list)
     detail: str = ""
+    condition: Json | None = None  # an IF's condition, as the SQL parser reads it
 
 
 def do_block_steps(statement: Statement) -> list[BlockStep] | None:
@@ -115,21 +117,31 @@ class _BodyReader:
         return [s for s in nested if s.kind in ("unknown", "call")]
 
     def branches(self, node: Json, line: int, guarded: bool) -> BlockStep:
-        condition = node.get("cond", {}).get("PLpgSQL_expr", {}).get("query", "")
-        then = self.steps(node.get("then_body") or [], guarded)
+        """IF ... THEN ... [ELSIF ...] [ELSE ...] END IF (an ELSIF is an IF in the ELSE)."""
         otherwise = self.steps(node.get("else_body") or [], guarded)
-        for elsif in node.get("elsif_list") or ():
+        for elsif in reversed(node.get("elsif_list") or ()):
             branch = elsif.get("PLpgSQL_if_elsif", {})
-            otherwise += self.steps(branch.get("stmts") or [], guarded)
+            inner = {"cond": branch.get("cond", {}), "then_body": branch.get("stmts") or []}
+            nested = self.branch(inner, int(branch.get("lineno", line)), otherwise, guarded)
+            otherwise = [nested]
+        return self.branch(node, line, otherwise, guarded)
+
+    def branch(self, node: Json, line: int, otherwise: list[BlockStep], guarded: bool) -> BlockStep:
+        query = node.get("cond", {}).get("PLpgSQL_expr", {}).get("query", "")
+        then = self.steps(node.get("then_body") or [], guarded)
         step = BlockStep("if", self.offset(line), then=then, otherwise=otherwise)
-        if not any(word in condition.lower() for word in _CATALOG_WORDS) or node.get("elsif_list"):
+        if _CATALOG_QUERY.search(query):
+            step.condition = _expression(query)
+        elif any(_is_ddl(s) for s in (*then, *otherwise)):
             # A condition on data or settings: which branch runs is not known statically.
-            if any(_is_ddl(s) for s in (*then, *otherwise)):
-                return BlockStep(
-                    "unknown", self.offset(line), detail="DDL under a condition on data"
-                )
-            step.then, step.otherwise = [], []
+            return self.unknown_if(line)
+        else:
+            step.then = [s for s in then if s.kind in ("unknown", "call")]
+            step.otherwise = [s for s in otherwise if s.kind in ("unknown", "call")]
         return step
+
+    def unknown_if(self, line: int) -> BlockStep:
+        return BlockStep("unknown", self.offset(line), detail="DDL under a condition on data")
 
     def sql(self, query: str, line: int, guarded: bool) -> list[BlockStep]:
         start = self.locate(query, line)
@@ -201,6 +213,16 @@ class _BodyReader:
         return Statement(
             source, outer.index, kind, node, outer.start, outer.end, outer.trivia_start, -(2**40)
         )
+
+
+def _expression(text: str) -> Json | None:
+    """An expression, parsed (None if it does not parse)."""
+    try:
+        decoded = json.loads(parse_sql_json("SELECT " + text))
+        value: Json = decoded["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]
+        return dict(value["val"])
+    except (ParseError, RecursionError, KeyError, IndexError, ValueError):
+        return None
 
 
 def _is_ddl(step: BlockStep) -> bool:
