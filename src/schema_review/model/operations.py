@@ -105,6 +105,9 @@ class SchemaOperations:
     def start_file(self, source: SourceFile | None) -> None:
         """A new file starts a new session: the runner's transaction, no settings yet."""
         self.current_file = source
+        # Tables emptied (DELETE without WHERE, TRUNCATE) in the open transaction, by id:
+        # for the rest of it they are as good as new.
+        self.emptied: set[int] = set()
         self.restore_search_path()  # the runner's transaction of the last file ended
         self.dropped_if_exists = set()
         self.runner_transaction = bool(source is not None and source.transaction)
@@ -138,6 +141,7 @@ class SchemaOperations:
         if "statement_timeout" in self.local_settings:
             self.statement_timeout = False
         self.local_settings = set()
+        self.emptied = set()
         self.restore_search_path()
 
     def set_search_path(self, schemas: list[str], local: bool) -> None:
@@ -208,8 +212,12 @@ class SchemaOperations:
                 del self.new_enum_values[value]
 
     def existed_before_file(self, obj: SchemaObject | None) -> bool:
+        """Whether the object holds data the statement must wait for or work through: made
+        before this file, and not emptied earlier in this transaction."""
         if obj is None:
             return True
+        if id(obj) in self.emptied:
+            return False
         created = obj.created
         return created is None or created.statement.source is not self.current_file
 

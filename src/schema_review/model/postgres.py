@@ -1854,6 +1854,8 @@ class PostgresReplayer(SchemaOperations):
         change = self.change(
             kind, statement, table=table, has_where=bool(statement.node.get("whereClause"))
         )
+        if kind == "delete" and not change.has_where and self.in_transaction:
+            self.emptied.add(id(table))
         if kind != "update":
             return
         assigned = {
@@ -1879,6 +1881,8 @@ class PostgresReplayer(SchemaOperations):
             if relation:
                 table = self.table_for_alter(relation, statement)
                 self.change("truncate", statement, table=table, cascade=cascade)
+                if self.in_transaction:
+                    self.emptied.add(id(table))
 
     def _on_VacuumStmt(self, statement: Statement) -> None:
         node = statement.node
