@@ -14,6 +14,7 @@ from typing import Any
 from schema_review.discover import MigrationSet
 from schema_review.model import (
     Constraint,
+    EnumType,
     Function,
     Index,
     SchemaModel,
@@ -23,7 +24,7 @@ from schema_review.model import (
 )
 from schema_review.model.objects import TYPE_DISPLAY
 from schema_review.parse import Expression, quote_ident
-from schema_review.parse.deparse import function_definition, view_query
+from schema_review.parse.deparse import function_definition, type_definition, view_query
 
 FORMAT = "schema-review.schema"
 VERSION = 1
@@ -102,10 +103,7 @@ def schema_document(model: SchemaModel, history: str) -> dict[str, Any]:
             ),
             key=lambda e: e["name"],
         ),
-        "types": [
-            {"schema": t.schema, "name": t.name, "kind": t.variety, "values": list(t.values)}
-            for t in sorted(model.types.values(), key=lambda t: (t.schema, t.name))
-        ],
+        "types": [_type(t) for t in sorted(model.types.values(), key=lambda t: (t.schema, t.name))],
         "sequences": sorted(sequences, key=lambda s: (s["schema"], s["name"])),
         "tables": tables,
         "views": [_view(v) for v in sorted(model.views.values(), key=lambda v: (v.schema, v.name))],
@@ -277,16 +275,22 @@ def _foreign_key(fk: Constraint) -> dict[str, Any]:
 def _index(index: Index) -> dict[str, Any]:
     return {
         "name": index.name,
-        "keys": [
-            {"column": key} if isinstance(key, str) else {"expression": str(key)}
-            for key in index.columns
-        ],
+        "keys": [_key_of(index, position) for position in range(len(index.columns))],
         "include": [str(c) for c in index.include],
         "predicate": _expression(index.predicate),
         "method": index.method,
         "unique": index.unique,
         "constraint": index.constraint.name if index.constraint is not None else None,
     }
+
+
+def _key_of(index: Index, position: int) -> dict[str, str]:
+    key = index.columns[position]
+    found = {"column": key} if isinstance(key, str) else {"expression": str(key)}
+    options = index.key_options[position] if position < len(index.key_options) else ""
+    if options:
+        found["options"] = options
+    return found
 
 
 def _qualified_function(name: str, model: SchemaModel) -> str:
@@ -296,6 +300,21 @@ def _qualified_function(name: str, model: SchemaModel) -> str:
     if "public" in schemas or not schemas:
         return f"public.{name}"
     return f"{schemas[0]}.{name}"
+
+
+def _type(user_type: EnumType) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "schema": user_type.schema,
+        "name": user_type.name,
+        "kind": user_type.variety,
+        "values": list(user_type.values),
+    }
+    event = user_type.defined
+    if user_type.variety != "enum" and event is not None:
+        found["definition"] = type_definition(
+            event.statement.text, user_type.schema, user_type.name
+        )
+    return found
 
 
 def _view(view: View) -> dict[str, Any]:

@@ -510,6 +510,8 @@ class Index(SchemaObject):
     # expression calls, `expr`. Copies of the index on partitions are named after them.
     key_names: list[str] = field(default_factory=list)
     parent: Index | None = None  # on a partition: the partitioned table's index it copies
+    # Per key, what is written after it: `COLLATE "C" text_pattern_ops DESC NULLS LAST`.
+    key_options: list[str] = field(default_factory=list)
 
     @property
     def qualified_name(self) -> str:

@@ -595,6 +595,7 @@ class SchemaOperations:
             method=index.method,
             key_names=list(names),
             parent=index if partition else None,
+            key_options=list(index.key_options),
         )
         if constraint is not None:
             copied = Constraint(

@@ -47,6 +47,7 @@ from schema_review.parse import (
     column_refs,
     nextval_default,
     node_name,
+    quote_ident,
     references_actions_written,
     strip_locations,
     walk_dicts,
@@ -795,6 +796,7 @@ class PostgresReplayer(SchemaOperations):
             unique=bool(node.get("unique")),
             method=node.get("accessMethod", "btree"),
             key_names=key_names,
+            key_options=[_index_elem_options(e) for e in node.get("indexParams", ())],
         )
         if existing is not None:
             self.drop_index_object(existing, statement, "replaced")
@@ -2109,6 +2111,25 @@ def _figure_colname(node: Json | None) -> tuple[str | None, int]:
         name = _VALUE_FUNCTION_NAMES.get(str(fields.get("op")))
         return (name, 2) if name else (None, 0)
     return None, 0
+
+
+def _index_elem_options(item: Json) -> str:
+    """What follows an index key: collation, operator class, DESC, NULLS FIRST/LAST."""
+    element = item.get("IndexElem", item)
+    words = []
+    collation = node_name(element.get("collation"))
+    if collation:
+        words.append("COLLATE " + ".".join(quote_ident(n) for n in collation))
+    opclass = node_name(element.get("opclass"))
+    if opclass:
+        words.append(".".join(quote_ident(n) for n in opclass))
+    ordering = element.get("ordering")
+    if ordering in ("SORTBY_ASC", "SORTBY_DESC"):
+        words.append(ordering.removeprefix("SORTBY_"))
+    nulls = element.get("nulls_ordering")
+    if nulls in ("SORTBY_NULLS_FIRST", "SORTBY_NULLS_LAST"):
+        words.append("NULLS " + nulls.removeprefix("SORTBY_NULLS_"))
+    return " ".join(words)
 
 
 def _index_elem_name(item: Json, statement: Statement) -> str | Expression:

@@ -70,3 +70,25 @@ def partition_clause(statement_text: str, which: str) -> str | None:
         return str(RawStream()(value))
     except Exception:  # pglast cannot print every fragment
         return None
+
+
+def type_definition(statement_text: str, schema: str, name: str) -> str | None:
+    """The CREATE TYPE (range, composite) or CREATE DOMAIN statement that made a type,
+    under its current name."""
+    from pglast import ast
+    from pglast.stream import RawStream
+
+    node = _first_statement(statement_text)
+    kind = type(node).__name__
+    if kind == "CreateRangeStmt":
+        node.typeName = (ast.String(sval=schema), ast.String(sval=name))
+    elif kind == "CreateDomainStmt":
+        node.domainname = (ast.String(sval=schema), ast.String(sval=name))
+    elif kind == "CompositeTypeStmt":
+        node.typevar.schemaname, node.typevar.relname = schema, name
+    else:
+        return None
+    try:
+        return str(RawStream()(node))
+    except Exception:  # pglast cannot print every statement
+        return None

@@ -13,10 +13,26 @@ JsonNode = dict[str, Any]
 _PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
 
 
+@lru_cache(maxsize=1)
+def _keywords() -> frozenset[str]:
+    """Words that must be quoted to be a name: every keyword but the unreserved ones (read
+    on first use: importing pglast early would undo parse.postgres's lazy loading)."""
+    from pglast import keywords
+
+    return frozenset(
+        {
+            *keywords.RESERVED_KEYWORDS,
+            *keywords.COL_NAME_KEYWORDS,
+            *keywords.TYPE_FUNC_NAME_KEYWORDS,
+        }
+    )
+
+
 def quote_ident(name: object) -> str:
-    """An identifier as SQL must spell it: quoted when it has capitals or odd characters."""
+    """An identifier as SQL must spell it: quoted when it has capitals or odd characters, or
+    is a keyword other than an unreserved one (PostgreSQL's quote_ident)."""
     text = str(name)
-    if _PLAIN_IDENTIFIER.match(text):
+    if _PLAIN_IDENTIFIER.match(text) and text not in _keywords():
         return text
     return '"' + text.replace('"', '""') + '"'
 
