@@ -48,7 +48,7 @@ def test_pieces_are_the_statements_and_the_text_that_did_not_parse() -> None:
     source = SourceFile("f.sql", text)
     statements, problems = parse_postgres(source)
     assert problems
-    spans = [text[start:end] for start, end in pieces(source, statements)]
+    spans = [text[piece.start : piece.end] for piece in pieces(source, statements)]
     assert spans[0] == "CREATE TABLE a (id int)"
     assert "CREATE TABLE b (id int" in "".join(spans[1:])
     assert spans[-1].endswith("SELECT 1")
@@ -230,3 +230,21 @@ def test_stand_in_extensions(tmp_path: Path, pg_server: Server, sql: str) -> Non
     assert build.failures == []
     assert [e["name"] for e in build.catalog["extensions"]] == [sql.split()[2].strip('";')]
     assert build.catalog["functions"] == []  # extension members
+
+
+def test_copy_from_stdin_reads_its_data_from_the_file_as_psql_does(
+    tmp_path: Path, pg_database: Database
+) -> None:
+    text = (
+        "CREATE TABLE a (id int, name text);\n"
+        "COPY a (id, name) FROM stdin;\n1\tone\n2\ttwo\n\\.\n"
+        "COPY a TO STDOUT;\n"
+        "CREATE TABLE b (id int);\n"
+    )
+    history = _history(tmp_path / "m", [("0001_a.sql", text)])
+    (outcome,) = _apply(pg_database, history)
+    assert outcome.ok, outcome.failure
+    assert outcome.statements == 4
+    assert _tables(pg_database) == ["a", "b"]
+    with pg_database.connect() as connection:
+        assert connection.execute("SELECT count(*) FROM a").fetchone() == (2,)
