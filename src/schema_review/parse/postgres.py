@@ -343,12 +343,17 @@ def _cached(key: CacheKey | None) -> _ParseData | None:
     if not isinstance(statements, list) or not isinstance(problems, list):
         return None
     for fields in statements:
+        if type(fields) is not tuple or len(fields) != _STATEMENT_FIELDS:
+            return None
+        index, kind, node, start, end, trivia_start, base = fields
         if (
-            type(fields) is not tuple
-            or len(fields) != _STATEMENT_FIELDS
-            or type(fields[1]) is not str
-            or type(fields[2]) is not dict
-            or not all(type(fields[i]) is int for i in (0, 3, 4, 5, 6))
+            type(kind) is not str
+            or type(node) is not dict
+            or type(index) is not int
+            or type(start) is not int
+            or type(end) is not int
+            or type(trivia_start) is not int
+            or type(base) is not int
         ):
             return None
     for fields in problems:

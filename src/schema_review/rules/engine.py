@@ -257,12 +257,14 @@ def _run_rule(
     assert compiled is not None
     names = variables(options=rule.options, **context)
     key = subject_name(rule.target)
-    matches = compiled.matches
+    matches = None
     clock = CLOCK
     subject = None
     try:
         for subject in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
+            if matches is None:  # made on the first subject: many rules have none
+                matches = compiled.matcher()
             names[key] = subject
             names["obj"] = subject
             try:
