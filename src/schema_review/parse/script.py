@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 
 PSQL_RULE = "psql-meta-command"
@@ -89,6 +90,7 @@ _LITERAL_ENDS = {
 _COMMENT_MARK = re.compile(r"/\*|\*/")
 _COMMAND_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+]*|[^\sA-Za-z]?")
 _FROM_STDIN = re.compile(r"\bfrom\s+stdin\b", re.IGNORECASE)
+_STDIN = re.compile(r"stdin", re.IGNORECASE)
 # The end of COPY data: a line of its own with `\.` (psql also stops at the end of the file).
 _END_OF_DATA = re.compile(r"^\\\.[ \t\r]*$", re.MULTILINE)
 _COPY_FROM_STDIN_LINE = re.compile(
@@ -99,8 +101,11 @@ _COPY_FROM_STDIN_LINE = re.compile(
 def blank_script(text: str) -> tuple[str, list[Mark]]:
     """`text` with psql's meta-commands and COPY data replaced by spaces, and a mark for each
     meta-command. The text is returned as it was (the same object) when there is none."""
+    if "\\" not in text and _STDIN.search(text) is None:
+        return text, []  # no meta-command, no COPY FROM stdin: nothing to lex
     marks: list[Mark] = []
     blanks: list[tuple[int, int, str]] = []  # (start, end, what replaces the first character)
+    copy_data = _CopyData(text)
     depth = 0  # parentheses: a ';' inside them does not end the statement (psql's rule)
     words: list[str] = []  # the statement's first word, lower case (all words of a COPY)
     data_from = -1  # where COPY data starts: the line after the COPY statement
@@ -108,7 +113,7 @@ def blank_script(text: str) -> tuple[str, list[Mark]]:
     size = len(text)
     while position < size:
         if 0 <= data_from <= position:
-            position = _skip_data(text, data_from, position, blanks)
+            position = copy_data.skip(data_from, position, blanks)
             data_from = -1
             words = []
             continue
@@ -236,19 +241,35 @@ def _data_start(text: str, end: int, copies: bool) -> int:
     return -1 if line_end == -1 else line_end + 1
 
 
-def _skip_data(text: str, start: int, position: int, blanks: list[tuple[int, int, str]]) -> int:
-    """Blank COPY data from `start` to its `\\.` line; return where SQL resumes.
+class _CopyData:
+    """Where COPY data can end (`\\.` lines) and where COPY FROM stdin lines are, found once
+    per file on first need: a file of many COPY statements costs one pass, not one each."""
 
-    psql reads the data only when the server accepts the COPY: a COPY that fails (scripts
-    that test errors do this) is followed by SQL. So the lines are data only up to a `\\.`
-    line with no other COPY FROM stdin before it; otherwise they stay SQL, linted rather
-    than lost (a COPY whose data runs to the end of the file without `\\.` included).
-    """
-    found = _END_OF_DATA.search(text, start)
-    if found is None or _COPY_FROM_STDIN_LINE.search(text, start, found.start()):
-        return position
-    blanks.append((start, found.end(), " "))
-    return found.end()
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.ends: list[tuple[int, int]] | None = None
+        self.copies: list[int] = []
+
+    def skip(self, start: int, position: int, blanks: list[tuple[int, int, str]]) -> int:
+        """Blank COPY data from `start` to its `\\.` line; return where SQL resumes.
+
+        psql reads the data only when the server accepts the COPY: a COPY that fails (scripts
+        that test errors do this) is followed by SQL. So the lines are data only up to a `\\.`
+        line with no other COPY FROM stdin before it; otherwise they stay SQL, linted rather
+        than lost (a COPY whose data runs to the end of the file without `\\.` included).
+        """
+        if self.ends is None:
+            self.ends = [m.span() for m in _END_OF_DATA.finditer(self.text)]
+            self.copies = [m.start() for m in _COPY_FROM_STDIN_LINE.finditer(self.text)]
+        at = bisect_left(self.ends, (start, start))
+        if at == len(self.ends):
+            return position
+        end_start, end = self.ends[at]
+        other = bisect_left(self.copies, start)
+        if other < len(self.copies) and self.copies[other] < end_start:
+            return position
+        blanks.append((start, end, " "))
+        return end
 
 
 def _meta_command(text: str, start: int) -> tuple[int, str, tuple[int, int, str]]:
