@@ -128,17 +128,24 @@ def test_statements_before_a_failure_stay_outside_a_transaction(
     assert _tables(pg_database) == ["a"]
 
 
+@pytest.mark.parametrize(
+    "runner, left", [("none", ["a"]), ("prisma", [])], ids=["psql", "one query"]
+)
 def test_a_transaction_left_open_is_rolled_back_and_reported(
-    tmp_path: Path, pg_database: Database
+    tmp_path: Path, pg_database: Database, runner: str, left: list[str]
 ) -> None:
+    """The session ends with the file: what the open transaction did is gone (in one
+    multi-statement query, BEGIN takes the statements before it into its block)."""
     history = _history(
         tmp_path / "m",
         [("0001_a.sql", "CREATE TABLE a (id int);\nBEGIN;\nCREATE TABLE b (id int);\n")],
+        runner=runner,
     )
     (outcome,) = _apply(pg_database, history)
     assert outcome.failure is not None
     assert "never commits" in outcome.failure.message
-    assert _tables(pg_database) == ["a"]
+    assert (outcome.failure.line, outcome.failure.column) == (3, 24)
+    assert _tables(pg_database) == left
 
 
 def test_text_that_does_not_parse_fails_where_it_is(tmp_path: Path, pg_database: Database) -> None:

@@ -219,14 +219,22 @@ def apply_file(
     elif status == TransactionStatus.INTRANS and mode != AUTOCOMMIT:
         connection.execute("COMMIT")
     elif status != TransactionStatus.IDLE:
-        connection.execute("ROLLBACK")
-        failure = Failure(
-            source.display,
-            *source.position(spans[-1].end),
-            "",
-            "the file opens a transaction and never commits it: rolled back when its session ends",
-        )
+        failure = _left_open(connection, source, spans)
     return FileOutcome(source.display, mode, len(spans), failure, errors)
+
+
+def _left_open(
+    connection: psycopg.Connection[Any], source: SourceFile, spans: list[Piece]
+) -> Failure:
+    """A file that opened a transaction (BEGIN) and never committed it: its session ends
+    there, which rolls the transaction back."""
+    connection.execute("ROLLBACK")
+    return Failure(
+        source.display,
+        *source.position(spans[-1].end),
+        "",
+        "the file opens a transaction and never commits it: rolled back when its session ends",
+    )
 
 
 def _apply_whole(
@@ -250,7 +258,9 @@ def _apply_whole(
                 failure = probed
         return FileOutcome(source.display, IMPLICIT, len(spans), failure)
     if connection.info.transaction_status != TransactionStatus.IDLE:
-        connection.execute("ROLLBACK")  # a BEGIN without COMMIT: the session ends here
+        return FileOutcome(
+            source.display, IMPLICIT, len(spans), _left_open(connection, source, spans)
+        )
     return FileOutcome(source.display, IMPLICIT, len(spans))
 
 
