@@ -39,20 +39,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(known)}")
     chosen = [known[c] for c in options.cases] if options.cases else list(known.values())
 
-    rows: list[tuple[str, str, str, str, str, str]] = []
+    rows: list[tuple[str, ...]] = []
     started = time.perf_counter()
     with temporary_server(options.server) as server:
         print(f"PostgreSQL {server.version} ({server.kind})\n")
         for case in chosen:
             if case.skip:
-                rows.append((case.id, "-", "-", "-", "-", "not a history"))
+                rows.append((case.id, "-", "-", "-", "-", "-", "not a history"))
                 continue
             if not case.available:
-                rows.append((case.id, "-", "-", "-", "-", "not here"))
+                rows.append((case.id, "-", "-", "-", "-", "-", "not here"))
                 continue
             missing = case.missing_settings()
             if missing:
-                rows.append((case.id, "-", "-", "-", "-", f"needs {', '.join(missing)}"))
+                rows.append((case.id, "-", "-", "-", "-", "-", f"needs {', '.join(missing)}"))
                 continue
             result = run_case(server, case)
             if not options.summary:
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                     str(len(result.build.failures)),
                     str(comparison.compared),
                     str(comparison.matched),
+                    str(comparison.excluded),
                     status,
                 )
             )
@@ -95,8 +96,8 @@ def _print_case(result: CaseResult) -> None:
     print()
 
 
-def _print_table(rows: list[tuple[str, str, str, str, str, str]]) -> None:
-    header = ("history", "files", "failed", "compared", "matched", "status")
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    header = ("history", "files", "failed", "compared", "matched", "excluded", "status")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

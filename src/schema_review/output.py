@@ -1,10 +1,18 @@
 """Render a lint run: text for people, JSON for programs. Text goes through a Jinja
-template (`templates/lint.txt.jinja`) so its shape can change without code."""
+template (`templates/lint.txt.jinja`) so its shape can change without code.
+
+File names, identifiers and messages come from the repository being linted, so they are
+escaped for where they go: control characters never reach a terminal or a CI log as they
+are (`printable`), JUnit XML stays well-formed, and in Markdown an identifier cannot start a
+heading, an image, a link or HTML (`markdown_text`, `markdown_code`, `markdown_block`).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+import stat
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,29 +62,139 @@ def render_json(run: LintRun, fail_on: str) -> str:
     )
 
 
+# What must not reach a terminal, a CI log or a document as it is: C0 controls but tab, DEL,
+# C1 controls (CSI, OSC...), bidirectional marks, overrides and isolates (they reorder what is
+# shown), line and paragraph separators, lone surrogates (file names that are not UTF-8) and
+# the two non-characters XML refuses.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
+    "\u2066-\u2069\ud800-\udfff\ufffe\uffff]"
+)
+_UNSAFE_BUT_NEWLINE = re.compile(_UNSAFE.pattern.replace("\x0a-\x1f", "\x0b-\x1f"))
+_NAMED = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escape_character(match: re.Match[str]) -> str:
+    character = match.group()
+    code = ord(character)
+    return _NAMED.get(character) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def printable(text: object, newlines: bool = False) -> str:
+    """`text` with control characters written as escapes (`\\x1b`, `\\n`, `\\u202e`), so a
+    file name or an identifier cannot colour, move, hide or split a line of output.
+    `newlines`: keep line breaks (multi-line SQL fixes)."""
+    pattern = _UNSAFE_BUT_NEWLINE if newlines else _UNSAFE
+    return pattern.sub(_escape_character, str(text))
+
+
+# Markdown, outside code spans: what could open a link or an image (`](`), raw HTML or an
+# autolink (`<` before a letter, `/`, `!` or `?`); and at the start of the text what could
+# open a block (a heading, a quote, a list, a table row, a fence, a thematic break). Code
+# spans are kept as they are (nothing renders inside them, and messages use them on purpose:
+# `-- <why>`); a backslash is always literal, so it cannot cancel an escape or hide a
+# backtick.
+_MARKDOWN_INLINE = re.compile(r"\](?=\()|<(?=[A-Za-z/!?])")
+_MARKDOWN_BLOCK_START = re.compile(r"^(?:[#>+\-*=|~_]|\d+(?=[.)]))")
+_BACKTICKS = re.compile("`+")
+_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def _markdown_inline(text: str) -> str:
+    out: list[str] = []
+    plain_from = 0
+    position = 0
+
+    def plain(end: int) -> None:
+        out.append(_MARKDOWN_INLINE.sub(lambda m: "\\" + m.group(), text[plain_from:end]))
+
+    while position < len(text):
+        character = text[position]
+        if character == "\\":
+            plain(position)
+            escaped = position + 1 < len(text) and text[position + 1] in _PUNCTUATION
+            out.append("\\\\" if escaped else "\\")
+            position += 1
+            plain_from = position
+        elif character == "`":
+            opening = _BACKTICKS.match(text, position)
+            assert opening is not None
+            run = opening.group()
+            closing = next(
+                (m for m in _BACKTICKS.finditer(text, opening.end()) if m.group() == run), None
+            )
+            plain(position)
+            if closing is None:  # no code span: literal backticks, kept from pairing with ours
+                out.append("\\`" * len(run))
+                position = opening.end()
+            else:
+                out.append(text[position : closing.end()])
+                position = closing.end()
+            plain_from = position
+        else:
+            position += 1
+    plain(len(text))
+    return "".join(out)
+
+
+def markdown_text(text: object, cell: bool = False) -> str:
+    """`text` (an identifier, a message) as inline Markdown that reads as the same text and
+    cannot become a heading, an image, a link or HTML; `cell`: inside a table row."""
+    value = _markdown_inline(printable(text))
+    start = _MARKDOWN_BLOCK_START.match(value)
+    if start:  # `\#`, or `1\.` for a list number (a backslash escapes punctuation only)
+        cut = start.end() if start.group()[0].isdigit() else 0
+        value = value[:cut] + "\\" + value[cut:]
+    if cell:
+        value = value.replace("|", "\\|")
+    return value
+
+
+def markdown_code(text: object, cell: bool = False) -> str:
+    """`text` as an inline code span, whatever backticks it holds; `cell`: inside a table row
+    (where GitHub reads `\\|` as a pipe even in code)."""
+    value = printable(text)
+    longest = max((len(run) for run in re.findall("`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    if value.startswith("`") or value.endswith("`") or longest:
+        value = f" {value} "
+    if cell:
+        value = value.replace("|", "\\|")
+    return f"{fence}{value}{fence}"
+
+
+def markdown_block(text: object, language: str = "") -> str:
+    """`text` as a fenced code block that no line of it can close early."""
+    value = printable(text, newlines=True)
+    longest = max((len(run) for run in re.findall("`+", value)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n{value}\n{fence}"
+
+
+MARKDOWN_FILTERS: dict[str, Callable[..., str]] = {
+    "md": markdown_text,
+    "md_cell": lambda text: markdown_text(text, cell=True),
+    "code": markdown_code,
+    "code_cell": lambda text: markdown_code(text, cell=True),
+    "codeblock": markdown_block,
+}
+
+
 def _environment() -> Any:
-    """The Jinja environment of the built-in templates, compiled code cached between runs."""
-    from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined
+    """The Jinja environment of the built-in templates (compiled each run: the cache holds no
+    code)."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    from schema_review.resources import cache_dir
-
-    cache = cache_dir()
-    bytecode_cache = None
-    if cache is not None:
-        try:
-            (cache / "templates").mkdir(parents=True, exist_ok=True)
-            bytecode_cache = FileSystemBytecodeCache(str(cache / "templates"))
-        except OSError:
-            bytecode_cache = None
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(data_dir("templates")),
-        bytecode_cache=bytecode_cache,
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["printable"] = printable
+    return env
 
 
 def render_text(run: LintRun, fail_on: str, color: bool) -> str:
@@ -133,21 +251,149 @@ BUILTIN_REPORTS = ("review", "pr-comment", "summary")
 
 
 class TemplateNotFound(Exception):
-    """A report template that is neither built in nor a readable file."""
+    """A report template that cannot be used: not found, outside the folders templates may
+    come from, failing, or over a limit. Says which template and, when known, where."""
+
+
+# A template file larger than this is not a template.
+TEMPLATE_FILE_LIMIT = 1 << 20
+
+
+def _repository_roots() -> list[Path]:
+    """Where a configured templates folder may be: the working directory, and the git
+    repository around it."""
+    cwd = Path.cwd().resolve()
+    roots = [cwd]
+    for folder in (cwd, *cwd.parents):
+        if (folder / ".git").exists():
+            roots.append(folder)
+            break
+    return roots
+
+
+def _template_loader(folders: list[Path]) -> Any:
+    """A Jinja loader that reads templates from `folders` only: a name that leads out of its
+    folder (`..`, an absolute path, a symbolic link to elsewhere) is refused, and so is
+    anything but a regular file of at most TEMPLATE_FILE_LIMIT bytes."""
+    from jinja2 import BaseLoader
+    from jinja2 import TemplateNotFound as Missing
+    from jinja2.loaders import split_template_path
+
+    roots = [folder.resolve() for folder in folders]
+
+    class FolderLoader(BaseLoader):
+        def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+            pieces = split_template_path(template)  # refuses `..`
+            for root in roots:
+                candidate = root.joinpath(*pieces)
+                try:
+                    real = candidate.resolve(strict=True)
+                except (OSError, RuntimeError):
+                    continue  # not there (or a loop of links): try the next folder
+                if not real.is_relative_to(root):
+                    raise TemplateNotFound(
+                        f"template {template}: {candidate} leads outside {root}"
+                        " (a symbolic link): templates are read from their folder only"
+                    )
+                info = real.stat()
+                if not stat.S_ISREG(info.st_mode):
+                    raise TemplateNotFound(f"template {template}: {candidate} is not a file")
+                if info.st_size > TEMPLATE_FILE_LIMIT:
+                    raise TemplateNotFound(
+                        f"template {template}: {candidate} is larger than "
+                        f"{TEMPLATE_FILE_LIMIT:,} bytes"
+                    )
+                try:
+                    text = real.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as error:
+                    raise TemplateNotFound(f"template {template}: {error}") from None
+                return text, str(candidate), lambda: True
+            raise Missing(template)
+
+    return FolderLoader()
+
+
+def _report_environment(folders: list[Path]) -> Any:
+    """The sandbox user templates run in: the rules' bounded sandbox, with the templates'
+    limits, and the Markdown escaping filters."""
+    from jinja2 import StrictUndefined
+
+    from schema_review.rules.sandbox import TEMPLATE_OUTPUT_LIMIT, BoundedSandbox
+
+    env = BoundedSandbox(
+        TEMPLATE_OUTPUT_LIMIT,
+        loader=_template_loader(folders),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    for name, function in MARKDOWN_FILTERS.items():
+        env.filters[name] = env.bounded_filter(name, function)
+    env.filters["printable"] = env.bounded_filter("printable", printable)
+    return env
+
+
+def _template_error(name: str, error: BaseException) -> TemplateNotFound:
+    """A located message for an error a template raised."""
+    import traceback
+
+    from jinja2 import TemplateNotFound as Missing
+    from jinja2 import TemplateSyntaxError
+
+    from schema_review.rules.sandbox import LimitExceeded
+
+    if isinstance(error, TemplateNotFound):
+        return error
+    if isinstance(error, Missing):
+        return TemplateNotFound(f"template {name}: {error.message} not found")
+    if isinstance(error, TemplateSyntaxError):
+        where = f"{error.filename or name}:{error.lineno}"
+        return TemplateNotFound(f"template {where}: {error.message}")
+    # Jinja rewrites a failing template's frames to point at its lines: the last one is where.
+    where = name
+    for frame in traceback.extract_tb(error.__traceback__):
+        if frame.filename.endswith(".jinja"):
+            where = f"{frame.filename}:{frame.lineno}"
+    if isinstance(error, RecursionError):
+        reason = "recursion too deep"
+    elif isinstance(error, MemoryError):
+        reason = "out of memory"
+    elif isinstance(error, LimitExceeded) or type(error).__module__.startswith("jinja2"):
+        reason = str(error)
+    else:
+        reason = f"{type(error).__name__}: {error}"
+    return TemplateNotFound(f"template {where}: {reason}")
 
 
 def render_report(report: Report, template: str = "review", folder: Path | None = None) -> str:
     """A report rendered by a built-in template (`review`, `pr-comment`, `summary`), by a
     template of the configured `folder` (which may override those), or by a template file.
-    Templates run in Jinja's sandbox and see only the report."""
-    from jinja2 import FileSystemLoader, StrictUndefined
-    from jinja2 import TemplateNotFound as Missing
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    folders = [str(data_dir("templates"))]
+    Templates run in the bounded sandbox (see rules/sandbox.py) and see only the report; they
+    are read from the template file's folder, the configured folder (which must lie in the
+    repository) and the built-in templates, never through a link out of them; a render has a
+    time budget and an output limit. Every failure is a TemplateNotFound naming the template.
+    """
+    from schema_review.rules.sandbox import (
+        RENDER_SECONDS,
+        TEMPLATE_OUTPUT_LIMIT,
+        LimitExceeded,
+        limited,
+    )
+
+    folders = [data_dir("templates")]
     name = f"{template}.md.jinja"
     if folder is not None:
-        folders.insert(0, str(folder))
+        resolved = folder.resolve()
+        roots = _repository_roots()
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise TemplateNotFound(
+                f"templates folder {folder}: outside the repository ({roots[-1]}): templates"
+                " are read from the repository only"
+            )
+        folders.insert(0, folder)
     if template not in BUILTIN_REPORTS and folder is not None and (folder / name).is_file():
         pass  # a template the configured folder adds
     elif template not in BUILTIN_REPORTS:
@@ -156,34 +402,43 @@ def render_report(report: Report, template: str = "review", folder: Path | None 
             raise TemplateNotFound(
                 f"template {template}: not a file, nor one of {', '.join(BUILTIN_REPORTS)}"
             )
-        folders.insert(0, str(path.resolve().parent))
+        folders.insert(0, path.absolute().parent)
         name = path.name
-    env = ImmutableSandboxedEnvironment(
-        loader=FileSystemLoader(folders),
-        undefined=StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    try:
-        compiled = env.get_template(name)
-    except Missing as error:
-        raise TemplateNotFound(f"template {template}: {error}") from None
+    env = _report_environment(folders)
     data = report.as_dict()
     gate_rank = SEVERITIES.index(report.fail_on) if report.fail_on in SEVERITIES else -1
     gate = [f for f in data["findings"] if SEVERITIES.index(f["severity"]) <= gate_rank]
     rest = [f for f in data["findings"] if f not in gate]
     shown = len(gate) + len(rest)
-    while True:
-        data["gate_findings"] = gate[:shown]
-        data["other_findings"] = rest[: max(0, shown - len(gate))]
-        data["omitted"] = len(gate) + len(rest) - shown
-        text = str(compiled.render(report=data))
-        if template != "pr-comment" or len(text) <= PR_COMMENT_LIMIT or shown == 0:
-            return text
-        # Too long: show fewer findings (the lower-severity ones go first), say how many.
-        shown = max(0, min(shown - 1, int(shown * PR_COMMENT_LIMIT / len(text) * 0.95)))
+    try:
+        with limited(RENDER_SECONDS):
+            compiled = env.get_template(name)
+            while True:
+                data["gate_findings"] = gate[:shown]
+                data["other_findings"] = rest[: max(0, shown - len(gate))]
+                data["omitted"] = len(gate) + len(rest) - shown
+                text = _render_bounded(compiled, data, TEMPLATE_OUTPUT_LIMIT)
+                if template != "pr-comment" or len(text) <= PR_COMMENT_LIMIT or shown == 0:
+                    return text
+                # Too long: show fewer findings (the lower-severity ones go first), say how
+                # many.
+                shown = max(0, min(shown - 1, int(shown * PR_COMMENT_LIMIT / len(text) * 0.95)))
+    except (Exception, LimitExceeded) as error:  # the template's, not ours: say where
+        raise _template_error(name, error) from None
+
+
+def _render_bounded(template: Any, data: dict[str, Any], limit: int) -> str:
+    """Render, stopping as soon as the output is over `limit` characters."""
+    from schema_review.rules.sandbox import check_output
+
+    chunks: list[str] = []
+    size = 0
+    for chunk in template.generate(report=data):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            check_output("".join(chunks), limit)
+    return "".join(chunks)
 
 
 # Severities as code scanning, GitHub annotations and GitLab Code Quality name them.
@@ -300,7 +555,9 @@ def render_gitlab(run: LintRun) -> str:
 
 
 def _github_data(text: object) -> str:
-    return str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # Line breaks are encoded (a workflow command is one line); other controls escaped.
+    encoded = printable(text, newlines=True).replace("%", "%25")
+    return encoded.replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _github_property(text: object) -> str:
@@ -325,8 +582,10 @@ def render_junit(run: LintRun, fail_on: str) -> str:
     from xml.sax.saxutils import escape, quoteattr
 
     env = _environment()
-    env.filters["xml"] = escape
-    env.filters["xml_attr"] = quoteattr
+    # Characters XML 1.0 cannot hold at all (most controls, lone surrogates) are escaped
+    # first, so the document is always well-formed.
+    env.filters["xml"] = lambda text: escape(printable(text, newlines=True))
+    env.filters["xml_attr"] = lambda text: quoteattr(printable(text, newlines=True))
     by_file: dict[str, list[Finding]] = {}
     for source in run.sources:
         by_file.setdefault(source.display, [])

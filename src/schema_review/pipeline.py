@@ -440,15 +440,11 @@ def read_source(
     text: str | None = None,
 ) -> tuple[SourceFile, ParseProblem | None]:
     """A file's text (or `text`, read from standard input), Up part only; a file that is not
-    UTF-8 is read with replacements."""
-    problem_message = None
+    UTF-8 is read with replacements. A file that cannot be read (see `_read_bytes`) is empty,
+    with a problem saying why."""
     if text is not None:
         return SourceFile(display, forward_sql(text), order, set_index, identity), None
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        data = b""
-        problem_message = f"cannot read file: {error.strerror}"
+    data, problem_message = _read_bytes(path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -460,6 +456,60 @@ def read_source(
     source = SourceFile(display, forward_sql(text), order, set_index, identity)
     problem = ParseProblem(source, offset, problem_message) if problem_message else None
     return source, problem
+
+
+# Larger files are not read: a migration is kilobytes and a whole schema dump a few
+# megabytes, while reading a file costs its size in memory several times over.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+def _read_bytes(path: Path) -> tuple[bytes, str | None]:
+    """A regular file's bytes, or why it was not read. Named pipes, devices and sockets are
+    never opened (reading one can wait forever, or never end: a link to /dev/zero), and no
+    file is read past the size limit."""
+    import os
+    import stat
+
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            return b"", _not_regular(info.st_mode)
+        if info.st_size > MAX_FILE_BYTES:
+            return b"", _too_large(info.st_size)
+        # Non-blocking: a file swapped for a named pipe since the stat does not hang the open.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        with os.fdopen(os.open(path, flags), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return b"", _not_regular(info.st_mode)
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        return b"", f"cannot read file: {error.strerror or error}"
+    if len(data) > MAX_FILE_BYTES:  # it grew since the stat
+        return b"", _too_large(len(data))
+    return data, None
+
+
+def _not_regular(mode: int) -> str:
+    import stat
+
+    kinds = (
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    )
+    kind = next((name for test, name in kinds if test(mode)), "a special file")
+    return f"file not read: it is {kind}, not a regular file"
+
+
+def _too_large(size: int) -> str:
+    mib = 1024 * 1024
+    return (
+        f"file not read: {size / mib:.1f} MiB, over the limit of {MAX_FILE_BYTES // mib} MiB "
+        "for one migration file"
+    )
 
 
 def _identity(migration_set: MigrationSet, path: Path) -> str:

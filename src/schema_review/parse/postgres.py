@@ -8,15 +8,23 @@ decoded dicts and never build Node objects unless an expression must be printed.
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from schema_review.parse import json_tree
 from schema_review.parse.expressions import Expression
+from schema_review.parse.script import (
+    PARSE_RULE,
+    Mark,
+    Piece,
+    blank_script,
+    nul_marks,
+    split_statements,
+)
 from schema_review.parse.source import SourceFile
 from schema_review.resources import CacheKey, cache_key, load_cached, store_cached
 
@@ -144,11 +152,13 @@ class Statement:
 
 @dataclass(frozen=True, slots=True)
 class ParseProblem:
-    """A part of a file that pglast could not parse."""
+    """A part of a file that is not SQL pglast could parse, and the rule that reports it
+    (`parse-error`, or `psql-meta-command` for psql's backslash commands)."""
 
     source: SourceFile
     offset: int
     message: str
+    rule: str = PARSE_RULE
 
     @property
     def line(self) -> int:
@@ -185,7 +195,7 @@ def long_identifier(text: str, limit: int = 63) -> str:
         return ""
     if not (_LONG_ASCII_WORD if text.isascii() else _LONG_WORD).search(text):
         return ""
-    for token in pg_parser.scan(text):
+    for token in _scan(text):
         if token.name != "IDENT":
             continue
         word = text[token.start : token.end + 1]
@@ -195,6 +205,23 @@ def long_identifier(text: str, limit: int = 63) -> str:
     return ""
 
 
+def _scan(text: str) -> list[Any]:
+    """pglast's scanner tokens of a statement's text, never an error: NUL bytes (which end
+    the C string) read as spaces, and a text that does not scan to its end (a psql
+    meta-command kept inside a statement) gives the tokens before the failure."""
+    text = text.replace("\x00", " ")
+    try:
+        return list(pg_parser.scan(text))
+    except pg_parser.ParseError as error:
+        location = _location(error)
+        if not location:
+            return []
+        try:
+            return list(pg_parser.scan(text[:location]))
+        except pg_parser.ParseError:
+            return []
+
+
 def references_actions_written(text: str, start: int) -> bool:
     """Whether the REFERENCES clause whose table starts at `start` of `text` says ON DELETE or
     ON UPDATE, read from the scanner's tokens up to the end of the constraint."""
@@ -202,7 +229,7 @@ def references_actions_written(text: str, start: int) -> bool:
     previous = ""
     # From the table name on: the clause is a run of whole tokens, and the statement before
     # it need not be scanned again for every foreign key.
-    for token in pg_parser.scan(text[start:]):
+    for token in _scan(text[start:]):
         if token.name in ("C_COMMENT", "SQL_COMMENT"):
             continue
         if token.name == "ASCII_40":  # (
@@ -220,12 +247,12 @@ def references_actions_written(text: str, start: int) -> bool:
 
 
 # Bump when what the cache holds changes shape.
-_CACHE_FORMAT = 2  # 2: locations in characters for non-ASCII text
+_CACHE_FORMAT = 3  # 2: locations in characters for non-ASCII text; 3: problems name a rule
 
 
 Parsed = tuple[list[Statement], list[ParseProblem]]
 # A parse as plain data (marshal and pickle can carry it): statements' fields, problems.
-_ParseData = tuple[list[tuple[Any, ...]], list[tuple[int, str]]]
+_ParseData = tuple[list[tuple[Any, ...]], list[tuple[int, str, str]]]
 
 
 def parse_postgres(source: SourceFile) -> Parsed:
@@ -249,10 +276,20 @@ def parse_many(sources: list[SourceFile], jobs: int = 1) -> list[Parsed]:
 
         # fork: the workers start with pglast already imported.
         context = multiprocessing.get_context("fork")
+        chunks = [missing[i : i + 16] for i in range(0, len(missing), 16)]
         with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            texts = [sources[i].text for i in missing]
-            for i, parsed in zip(missing, pool.map(_parse_text, texts, chunksize=16), strict=True):
-                data[i] = parsed
+            futures = [
+                pool.submit(_parse_texts, [sources[i].text for i in chunk]) for chunk in chunks
+            ]
+            for chunk, future in zip(chunks, futures, strict=True):
+                try:
+                    parsed_chunk = future.result()
+                except Exception:
+                    # A result the worker could not send back (a parse nested too deeply
+                    # to pickle): parse those files here.
+                    parsed_chunk = [_as_data(_parse_guarded(sources[i])) for i in chunk]
+                for i, parsed in zip(chunk, parsed_chunk, strict=True):
+                    data[i] = parsed
     else:
         for i in missing:
             data[i] = _as_data(_parse_guarded(sources[i]))
@@ -265,7 +302,7 @@ def parse_many(sources: list[SourceFile], jobs: int = 1) -> list[Parsed]:
         results.append(
             (
                 [Statement(source, *fields) for fields in statements],
-                [ParseProblem(source, offset, message) for offset, message in problems],
+                [ParseProblem(source, *fields) for fields in problems],
             )
         )
     return results
@@ -275,8 +312,8 @@ def parse_many(sources: list[SourceFile], jobs: int = 1) -> list[Parsed]:
 _PARALLEL_FROM = 64
 
 
-def _parse_text(text: str) -> _ParseData:
-    return _as_data(_parse_guarded(SourceFile("", text)))
+def _parse_texts(texts: list[str]) -> list[_ParseData]:
+    return [_as_data(_parse_guarded(SourceFile("", text))) for text in texts]
 
 
 def _parse_guarded(source: SourceFile) -> Parsed:
@@ -292,7 +329,7 @@ def _as_data(parsed: Parsed) -> _ParseData:
     statements, problems = parsed
     return (
         [(s.index, s.kind, s.node, s.start, s.end, s.trivia_start, s.base) for s in statements],
-        [(p.offset, p.message) for p in problems],
+        [(p.offset, p.message, p.rule) for p in problems],
     )
 
 
@@ -306,12 +343,17 @@ def _cached(key: CacheKey | None) -> _ParseData | None:
     if not isinstance(statements, list) or not isinstance(problems, list):
         return None
     for fields in statements:
+        if type(fields) is not tuple or len(fields) != _STATEMENT_FIELDS:
+            return None
+        index, kind, node, start, end, trivia_start, base = fields
         if (
-            type(fields) is not tuple
-            or len(fields) != _STATEMENT_FIELDS
-            or type(fields[1]) is not str
-            or type(fields[2]) is not dict
-            or not all(type(fields[i]) is int for i in (0, 3, 4, 5, 6))
+            type(kind) is not str
+            or type(node) is not dict
+            or type(index) is not int
+            or type(start) is not int
+            or type(end) is not int
+            or type(trivia_start) is not int
+            or type(base) is not int
         ):
             return None
     for fields in problems:
@@ -340,32 +382,78 @@ def _cache_path(text: str) -> CacheKey | None:
     return cache_key("parse", f"{_CACHE_FORMAT}|{version}|{sys.version_info[:2]}", text)
 
 
-def _parse_postgres(source: SourceFile) -> tuple[list[Statement], list[ParseProblem]]:
+def _parse_postgres(source: SourceFile) -> Parsed:
     """Parse a file into statements; on a syntax error, keep every statement that parses.
 
-    A file with an error is split with pglast's scanner and each piece is parsed alone,
-    so one bad statement costs only itself and its finding points at the error.
+    The whole file is parsed at once when it can be (nearly always). Otherwise the slow path
+    (`_parse_script`) takes over: psql's meta-commands and COPY data are blanked out, and a file
+    that still has an error is split into statements as psql splits it and each piece parsed
+    alone, so one bad statement costs only itself and its finding points at the error. NUL
+    bytes are reported and read as spaces (libpg_query would stop at the first one).
     """
     text = source.text
+    marks: list[Mark] = []
+    if "\x00" in text:
+        marks = nul_marks(text)
+        text = text.replace("\x00", " ")
     try:
-        decoded = json.loads(pg_parser.parse_sql_json(text))
+        decoded = json_tree.loads(pg_parser.parse_sql_json(text))
     except pg_parser.ParseError as error:
-        return _parse_piecewise(source, _problem(source, error, 0))
+        return _parse_script(source, text, marks, None, _problem(source, error, 0))
+    if _reads_stdin(decoded):
+        return _parse_script(source, text, marks, decoded, None)
     statements: list[Statement] = []
-    _collect(source, decoded, 0, len(text), statements)
-    return statements, []
+    _collect(source, text, decoded, 0, len(text), statements)
+    return statements, [ParseProblem(source, m.offset, m.message, m.rule) for m in marks]
+
+
+def _reads_stdin(decoded: dict[str, Any]) -> bool:
+    """Whether a statement is COPY ... FROM STDIN: psql reads its data from the lines after it."""
+    for raw in decoded.get("stmts", ()):
+        copy = raw.get("stmt", {}).get("CopyStmt")
+        if copy is not None and copy.get("is_from") and not copy.get("filename"):
+            return True
+    return False
+
+
+def _parse_script(
+    source: SourceFile,
+    text: str,
+    marks: list[Mark],
+    decoded: dict[str, Any] | None,
+    first: ParseProblem | None,
+) -> Parsed:
+    """The slow path, for a file the fast path could not take whole: `decoded` is the parse of
+    `text` when it had no error, `first` its first error otherwise."""
+    clean, script_marks = blank_script(text)
+    problems = [ParseProblem(source, m.offset, m.message, m.rule) for m in marks + script_marks]
+    if clean is not text:
+        try:
+            decoded, first = json_tree.loads(pg_parser.parse_sql_json(clean)), None
+        except pg_parser.ParseError as error:
+            decoded, first = None, _problem(source, error, 0)
+    statements: list[Statement] = []
+    if decoded is not None:
+        _collect(source, clean, decoded, 0, len(clean), statements)
+    else:
+        statements, piece_problems = _parse_piecewise(source, clean, first)
+        problems.extend(piece_problems)
+    problems.sort(key=lambda p: p.offset)
+    return statements, problems
 
 
 def _collect(
     source: SourceFile,
+    text: str,
     decoded: dict[str, Any],
     base: int,
     limit: int,
     out: list[Statement],
 ) -> None:
+    # `text` is the text that was parsed: the file's, or the same with NULs, meta-commands
+    # and COPY data blanked out (same length, so offsets are the file's).
     # Comments before a statement start after the previous statement, or at the start of
     # this piece when the file was split after a syntax error.
-    text = source.text
     chunk = text[base:limit]
     if not chunk.isascii():
         _characters_for_bytes(decoded, chunk)
@@ -420,39 +508,137 @@ def _characters_for_bytes(decoded: dict[str, Any], chunk: str) -> None:
 
 
 def _parse_piecewise(
-    source: SourceFile, first: ParseProblem
+    source: SourceFile, text: str, first: ParseProblem | None
 ) -> tuple[list[Statement], list[ParseProblem]]:
-    """Parse statement by statement after `first`, the whole file's first error."""
-    text = source.text
-    try:
-        pieces = pg_parser.split(text, with_parser=False, only_slices=True)
-    except pg_parser.ParseError:
-        return [], [first]
+    """Parse statement by statement after `first`, the whole file's first error.
+
+    When a quote, comment or dollar quote is left open, the rest of the file is inside it:
+    the statements before it are parsed, and the statement it is in is reported at it.
+    """
+    pieces, open_at = split_statements(text)
+    # The whole file's error is the most precise message for its own statement (a piece ends
+    # before its ';', so alone it would fail "at end of input"). Without a position, each
+    # piece's own error says where.
+    located = first if first is not None and first.offset != _NOWHERE else None
     statements: list[Statement] = []
     problems: list[ParseProblem] = []
     for piece in pieces:
-        chunk = text[piece.start : piece.stop]
-        try:
-            decoded = json.loads(pg_parser.parse_sql_json(chunk))
-        except pg_parser.ParseError as error:
-            # The whole-file error is the most precise one for its own statement (a piece
-            # ends before its ';', so alone it would fail "at end of input").
-            if piece.start <= first.offset <= piece.stop + 1:
-                problems.append(first)
-            else:
-                problems.append(_problem(source, error, piece.start, piece.stop))
+        if open_at >= 0 and not piece.terminated:
+            # The statement the open token is in (the last piece) never runs. When it kept
+            # ';' inside (an unbalanced parenthesis), what comes before them may be statements.
+            *before, piece = _cut(text, piece)
+            for part in before:
+                _parse_piece(source, text, part, located, statements, problems)
+            if located is not None and piece.start <= located.offset < open_at:
+                problems.append(located)
             continue
-        _collect(source, decoded, piece.start, piece.stop, statements)
-    if first not in problems:
-        problems.insert(0, first)
-    return statements, problems
+        _parse_piece(source, text, piece, located, statements, problems)
+    if open_at >= 0:
+        unterminated = _unterminated(source, text, open_at)
+        if unterminated not in problems:
+            problems.append(unterminated)
+    elif located is not None and located not in problems:
+        problems.insert(0, located)
+    return statements, [p if p.offset != _NOWHERE else replace(p, offset=0) for p in problems]
+
+
+def _parse_piece(
+    source: SourceFile,
+    text: str,
+    piece: Piece,
+    located: ParseProblem | None,
+    statements: list[Statement],
+    problems: list[ParseProblem],
+) -> None:
+    """Parse one piece; when it fails and kept ';' inside (an unbalanced parenthesis makes
+    the rest of the file one piece), parse it again cut at each of them."""
+    try:
+        decoded = json_tree.loads(pg_parser.parse_sql_json(text[piece.start : piece.stop]))
+    except pg_parser.ParseError as error:
+        if piece.inner:
+            for part in _cut(text, piece):
+                _parse_piece(source, text, part, located, statements, problems)
+            return
+        if located is not None and piece.start <= located.offset <= piece.stop + 1:
+            problems.append(located)
+        else:
+            problems.append(_problem(source, error, piece.start, piece.stop))
+        return
+    _collect(source, text, decoded, piece.start, piece.stop, statements)
+
+
+def _cut(text: str, piece: Piece) -> list[Piece]:
+    """A piece cut at each ';' it kept inside, whitespace trimmed (the last part keeps the
+    piece's own end)."""
+    if not piece.inner:
+        return [piece]
+    parts: list[Piece] = []
+    starts = [piece.start, *(at + 1 for at in piece.inner)]
+    stops = [*piece.inner, piece.stop]
+    for number, (start, stop) in enumerate(zip(starts, stops, strict=True)):
+        part = text[start:stop]
+        begin = start + len(part) - len(part.lstrip())
+        end = start + len(part.rstrip())
+        last = number == len(starts) - 1
+        if end > begin or last:
+            parts.append(Piece(begin, max(begin, end), piece.terminated or not last))
+    return parts
+
+
+def _unterminated(source: SourceFile, text: str, at: int) -> ParseProblem:
+    """The error of the quote, comment or dollar quote left open at `at`, in PostgreSQL's
+    words (its scanner fails on the first token of the text from there)."""
+    try:
+        pg_parser.parse_sql_json(text[at:])
+    except pg_parser.ParseError as error:
+        return _problem(source, error, at, len(text))
+    return ParseProblem(source, at, "not closed before the end of the file")  # pragma: no cover
+
+
+# An error libpg_query gives no position for ("stack depth limit exceeded") in a whole file.
+_NOWHERE = -1
+
+
+def _location(error: Exception) -> int | None:
+    location = error.args[1] if len(error.args) > 1 else None
+    return location if isinstance(location, int) and location >= 0 else None
+
+
+_UNTERMINATED = re.compile(r'(unterminated [^"]*?) at or near "(.*)"\Z', re.DOTALL)
 
 
 def _problem(
     source: SourceFile, error: Exception, base: int, stop: int | None = None
 ) -> ParseProblem:
+    """A parse error as a problem at its place in the file. Errors without a position are at
+    the start of the piece parsed, or nowhere (-1) for a whole file."""
     message = str(error.args[0]) if error.args else str(error)
-    offset = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else 0
+    offset = _location(error)
+    unterminated = _UNTERMINATED.match(message)
+    if unterminated:
+        message = _unterminated_message(*unterminated.groups())
+    elif message == "stack depth limit exceeded":
+        message = "expression nested too deeply for PostgreSQL's parser (stack depth exceeded)"
     if stop is not None and "end of input" in message:
         return ParseProblem(source, stop, message)
+    if offset is None:
+        return ParseProblem(source, base if stop is not None else _NOWHERE, message)
     return ParseProblem(source, base + offset, message)
+
+
+def _unterminated_message(what: str, near: str) -> str:
+    """PostgreSQL's message quotes the whole rest of the file: show its first line, and say
+    what was expected."""
+    shown = near.split("\n", 1)[0]
+    if len(shown) > 40:
+        shown = shown[:40] + "..."
+    if "identifier" in what:
+        closer = '"'
+    elif "comment" in what:
+        closer = "*/"
+    elif "dollar" in what:
+        tag = re.match(r"\$[^$]*\$", near)
+        closer = tag.group() if tag else "$$"
+    else:
+        closer = "'"
+    return f'{what} at or near "{shown}": no closing {closer} before the end of the file'

@@ -47,8 +47,10 @@ _BINARY: dict[type[nodes.Expr], tuple[str, Callable[[Any, Any], Any]]] = {
     nodes.Mul: ("*", operator.mul),
     nodes.Mod: ("%", operator.mod),
 }
-# Values that may be `str.format` (or `format_map`): read through the sandbox every time.
-_METHODS = (BuiltinMethodType, MethodType)
+# A bound method named `format` or `format_map` may be `str.format`, which the sandbox wraps
+# (`wrap_str_format` asks the same): such values are read through the sandbox every time.
+_METHOD_TYPES = frozenset({BuiltinMethodType, MethodType})
+_FORMATTERS = frozenset({"format", "format_map"})
 _TESTS: dict[str, Callable[[Any], bool]] = {
     "none": lambda value: value is None,
     "string": lambda value: isinstance(value, str),
@@ -230,15 +232,18 @@ def _getattr(target: Closure, attr: str, env: BoundedSandbox) -> Closure:
         raise _Unsupported  # let the sandbox refuse it, with its own message
     sandboxed = env.getattr
     # Types whose `attr` the sandbox already allowed (its verdict depends on the type and
-    # the name only): when the value is not a method, the read costs one set lookup.
+    # the name only): unless the value is a method named like str.format's, the read costs
+    # one set lookup.
     allowed: set[type] = set()
 
     def read(names: Names) -> Any:
         obj = target(names)
         kind = type(obj)
         if kind in allowed:
-            value = getattr(obj, attr, _MISSING)
-            if value is not _MISSING and not isinstance(value, _METHODS):
+            value: Any = getattr(obj, attr, _MISSING)
+            if value is not _MISSING and (
+                type(value) not in _METHOD_TYPES or value.__name__ not in _FORMATTERS
+            ):
                 return value
         value = sandboxed(obj, attr)
         if isinstance(value, Undefined):

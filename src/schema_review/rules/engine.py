@@ -140,12 +140,13 @@ def evaluate(
     profile = profile or Profile()
     context = {"model": model, "profile": profile}
     by_id = {rule.id: rule for rule in rules}
-    parse_rule = by_id.get("parse-error")
-    if parse_rule is not None:
-        for problem in problems:
+    for problem in problems:
+        # `parse-error`, or `psql-meta-command` for psql's backslash commands.
+        problem_rule = by_id.get(problem.rule)
+        if problem_rule is not None:
             hits.append(
                 Hit(
-                    parse_rule,
+                    problem_rule,
                     problem.source,
                     problem.offset,
                     problem.offset,
@@ -256,12 +257,14 @@ def _run_rule(
     assert compiled is not None
     names = variables(options=rule.options, **context)
     key = subject_name(rule.target)
-    matches = compiled.matches
+    matches = None
     clock = CLOCK
     subject = None
     try:
         for subject in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
+            if matches is None:  # made on the first subject: many rules have none
+                matches = compiled.matcher()
             names[key] = subject
             names["obj"] = subject
             try:

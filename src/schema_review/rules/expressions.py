@@ -13,6 +13,7 @@ into closures on first use; Jinja compiles it only when it is outside the closur
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -138,12 +139,17 @@ class _LazyCondition:
         self._tree = None
 
     def __call__(self, names: dict[str, Any]) -> bool:
+        return bool(self.compiled()(names))
+
+    def compiled(self) -> Callable[[dict[str, Any]], Any]:
+        """The closure, or a function running the Jinja Template."""
         if self._closure is None and self._template is None:
             self._prepare()
         if self._closure is not None:
-            return bool(self._closure(names))
-        assert self._template is not None
-        return bool(_run(self._template, names))
+            return self._closure
+        template = self._template
+        assert template is not None
+        return lambda names: _run(template, names)
 
 
 class _LazyTemplate:
@@ -199,6 +205,17 @@ class CompiledRule:
         if self._condition is None:
             return True
         return self._condition(names)
+
+    def matcher(self) -> Callable[[dict[str, Any]], Any]:
+        """The condition as one callable (its value's truth is the answer): for the engine's
+        loop over thousands of subjects, without the layers of `matches`."""
+        if self._condition is None:
+            return _always
+        return self._condition.compiled()
+
+
+def _always(names: dict[str, Any]) -> bool:
+    return True
 
 
 def compile_rule(

@@ -28,7 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -87,22 +87,53 @@ class FileOutcome:
 _TRIVIA = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/|;)*", re.DOTALL)
 
 
-def pieces(source: SourceFile, statements: Sequence[Statement]) -> list[tuple[int, int]]:
-    """(start, end) offsets of what a runner that splits the file sends: each parsed
-    statement, and each stretch of text between them that did not parse (the server
-    rejects it too, which is the point)."""
+class Piece(NamedTuple):
+    """A part of a file sent on its own: source.text[start:end]; for COPY ... FROM STDIN,
+    the data lines that follow it in the file (as psql reads them); `copy_out` for COPY ...
+    TO STDOUT, whose rows are read and dropped."""
+
+    start: int
+    end: int
+    data: str | None = None
+    copy_out: bool = False
+
+
+def pieces(source: SourceFile, statements: Sequence[Statement]) -> list[Piece]:
+    """What a runner that splits the file sends: each parsed statement, and each stretch of
+    text between them that did not parse (the server rejects it too, which is the point)."""
     text = source.text
-    spans: list[tuple[int, int]] = []
+    spans: list[Piece] = []
     cursor = 0
     for statement in statements:
+        if statement.start < cursor:
+            continue  # inside the data of a COPY
         _gap(text, cursor, statement.start, spans)
-        spans.append((statement.start, statement.end))
         cursor = statement.end
+        data = None
+        node = statement.node
+        standard = statement.kind == "CopyStmt" and not node.get("filename")
+        if standard and node.get("is_from"):
+            data, cursor = _copy_data(text, statement.end)
+        copy_out = standard and not node.get("is_from")
+        spans.append(Piece(statement.start, statement.end, data, copy_out))
     _gap(text, cursor, len(text), spans)
     return spans
 
 
-def _gap(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
+def _copy_data(text: str, end: int) -> tuple[str, int]:
+    """The data lines after a COPY ... FROM STDIN ending at `end`, up to a line `\\.` (or the
+    end of the file), and the offset after them."""
+    line_end = text.find("\n", end)
+    if line_end == -1:
+        return "", len(text)
+    start = line_end + 1
+    terminator = re.compile(r"^\\\.[ \t\r]*$", re.MULTILINE).search(text, start)
+    if terminator is None:
+        return text[start:], len(text)
+    return text[start : terminator.start()], terminator.end()
+
+
+def _gap(text: str, start: int, end: int, spans: list[Piece]) -> None:
     begin = _TRIVIA.match(text, start, end)
     first = begin.end() if begin else start
     if first >= end:
@@ -110,7 +141,20 @@ def _gap(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
     last = end
     while last > first and (text[last - 1].isspace() or text[last - 1] == ";"):
         last -= 1
-    spans.append((first, last))
+    spans.append(Piece(first, last))
+
+
+def _send(connection: psycopg.Connection[Any], source: SourceFile, piece: Piece) -> None:
+    query = source.text[piece.start : piece.end].encode()
+    if piece.copy_out:
+        with connection.cursor() as cursor, cursor.copy(query) as copy:
+            for _ in copy:
+                pass
+    elif piece.data is not None:
+        with connection.cursor() as cursor, cursor.copy(query) as copy:
+            copy.write(piece.data.encode())
+    else:
+        connection.execute(query)
 
 
 # -- applying ------------------------------------------------------------------------------
@@ -147,18 +191,20 @@ def apply_file(
     spans = pieces(source, statements)
     if not spans:
         return FileOutcome(source.display, mode, 0)
-    if mode == IMPLICIT:
+    if mode == IMPLICIT and not any(p.data is not None or p.copy_out for p in spans):
         return _apply_whole(connection, source, spans)
-    if mode == TRANSACTION:
+    if mode != AUTOCOMMIT:
+        # (COPY ... FROM STDIN with its data cannot be part of one query: such a file of
+        # an implicit runner goes statement by statement, in one transaction.)
         connection.execute("BEGIN")
     failure = None
     errors = 0
-    for start, end in spans:
+    for piece in spans:
         try:
-            connection.execute(source.text[start:end].encode())
+            _send(connection, source, piece)
         except psycopg.Error as error:
             errors += 1
-            failure = failure or _failure(source, start, end, error)
+            failure = failure or _failure(source, piece.start, piece.end, error)
             if keep_going and mode == AUTOCOMMIT:
                 if connection.info.transaction_status == TransactionStatus.INERROR:
                     connection.execute("ROLLBACK")
@@ -170,27 +216,35 @@ def apply_file(
     if failure is not None:
         if status != TransactionStatus.IDLE:
             connection.execute("ROLLBACK")
-    elif status == TransactionStatus.INTRANS and mode == TRANSACTION:
+    elif status == TransactionStatus.INTRANS and mode != AUTOCOMMIT:
         connection.execute("COMMIT")
     elif status != TransactionStatus.IDLE:
-        connection.execute("ROLLBACK")
-        failure = Failure(
-            source.display,
-            *source.position(spans[-1][1]),
-            "",
-            "the file opens a transaction and never commits it: rolled back when its session ends",
-        )
+        failure = _left_open(connection, source, spans)
     return FileOutcome(source.display, mode, len(spans), failure, errors)
 
 
+def _left_open(
+    connection: psycopg.Connection[Any], source: SourceFile, spans: list[Piece]
+) -> Failure:
+    """A file that opened a transaction (BEGIN) and never committed it: its session ends
+    there, which rolls the transaction back."""
+    connection.execute("ROLLBACK")
+    return Failure(
+        source.display,
+        *source.position(spans[-1].end),
+        "",
+        "the file opens a transaction and never commits it: rolled back when its session ends",
+    )
+
+
 def _apply_whole(
-    connection: psycopg.Connection[Any], source: SourceFile, spans: list[tuple[int, int]]
+    connection: psycopg.Connection[Any], source: SourceFile, spans: list[Piece]
 ) -> FileOutcome:
     """The whole file as one simple query: PostgreSQL runs it as one implicit transaction
     (when it has more than one statement). On a failure without a position, the file is
     tried again statement by statement in a transaction that is rolled back, to name the
     statement that fails."""
-    start, end = spans[0][0], spans[-1][1]
+    start, end = spans[0].start, spans[-1].end
     try:
         connection.execute(source.text[start:end].encode())
     except psycopg.Error as error:
@@ -204,20 +258,22 @@ def _apply_whole(
                 failure = probed
         return FileOutcome(source.display, IMPLICIT, len(spans), failure)
     if connection.info.transaction_status != TransactionStatus.IDLE:
-        connection.execute("ROLLBACK")  # a BEGIN without COMMIT: the session ends here
+        return FileOutcome(
+            source.display, IMPLICIT, len(spans), _left_open(connection, source, spans)
+        )
     return FileOutcome(source.display, IMPLICIT, len(spans))
 
 
 def _probe(
-    connection: psycopg.Connection[Any], source: SourceFile, spans: list[tuple[int, int]]
+    connection: psycopg.Connection[Any], source: SourceFile, spans: list[Piece]
 ) -> Failure | None:
     connection.execute("BEGIN")
     try:
-        for start, end in spans:
+        for piece in spans:
             try:
-                connection.execute(source.text[start:end].encode())
+                _send(connection, source, piece)
             except psycopg.Error as error:
-                return _failure(source, start, end, error)
+                return _failure(source, piece.start, piece.end, error)
         return None
     finally:
         if connection.info.transaction_status != TransactionStatus.IDLE:
@@ -229,7 +285,7 @@ def _failure(
     start: int,
     end: int,
     error: psycopg.Error,
-    spans: Sequence[tuple[int, int]] = (),
+    spans: Sequence[Piece] = (),
 ) -> Failure:
     """The failure of the text source.text[start:end]; with `spans`, the statement named is
     the one holding the error's position."""
@@ -238,13 +294,13 @@ def _failure(
     if position and position.isdigit():
         # 1-based, in characters of the text sent.
         offset = min(start + int(position) - 1, end)
-    for first, last in spans:
-        if first <= offset <= last:
-            start, end = first, last
+    for piece in spans:
+        if piece.start <= offset <= piece.end:
+            start, end = piece.start, piece.end
             break
     else:
         if spans:
-            start, end = spans[0]
+            start, end = spans[0].start, spans[0].end
     line, column = source.position(offset if position else start)
     return Failure(
         source.display,

@@ -1,0 +1,65 @@
+"""libpg_query's JSON as dicts, however deeply its nodes nest.
+
+The stdlib decoder recurses once per nesting level and gives up at the interpreter's recursion
+limit: a ~490-term `a || b || ...` chain is about a thousand levels of JSON. Such text is rare,
+so it keeps the fast C decoder and only falls back to a loop with an explicit stack here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# One JSON token, whitespace before it skipped. The text comes from libpg_query, so it is
+# well formed: commas and colons carry no information the stack does not already have.
+_TOKEN = re.compile(
+    r'\s*(?:([{\[])|([}\]])|[,:]|("(?:[^"\\]|\\.)*")|(-?\d+)(?![.eE\d])|([^\s,:{}\[\]"]+))',
+    re.DOTALL,
+)
+_OPEN, _CLOSE, _STRING, _INTEGER, _LITERAL = 1, 2, 3, 4, 5
+
+
+def loads(text: str) -> Any:
+    """`json.loads`, without a limit on how deeply the value nests."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        return loads_iteratively(text)
+
+
+def loads_iteratively(text: str) -> Any:
+    """Decode JSON with a loop and a stack of open containers instead of recursion."""
+    stack: list[Any] = []  # the open containers, innermost last
+    key: str | None = None  # in an object: the key read, waiting for its value
+    root: Any = None
+    for match in _TOKEN.finditer(text):
+        group = match.lastindex
+        value: Any
+        if group is None:  # a comma, a colon or trailing whitespace
+            continue
+        if group == _CLOSE:
+            stack.pop()
+            continue
+        if group == _OPEN:
+            value = {} if match.group(_OPEN) == "{" else []
+        elif group == _STRING:
+            raw = match.group(_STRING)
+            value = json.loads(raw) if "\\" in raw else raw[1:-1]
+            if key is None and stack and isinstance(stack[-1], dict):
+                key = value
+                continue
+        elif group == _INTEGER:
+            value = int(match.group(_INTEGER))
+        else:
+            value = json.loads(match.group(_LITERAL))  # true, false, null or a float
+        if not stack:
+            root = value
+        elif isinstance(stack[-1], dict):
+            stack[-1][key] = value
+            key = None
+        else:
+            stack[-1].append(value)
+        if group == _OPEN:
+            stack.append(value)
+    return root

@@ -1,0 +1,342 @@
+"""What psql reads in a SQL file that is not SQL: meta-commands and COPY data, and NUL bytes.
+
+psql scripts (pg_dump output, regression tests, hand-written setup files) mix backslash
+meta-commands (`\\set`, `\\connect`, `\\i`) and the data of `COPY ... FROM stdin` with SQL.
+PostgreSQL's parser rejects a backslash anywhere outside a literal, so a file with a
+meta-command never takes the fast path; this module then finds them with a small lexer that
+knows SQL's quotes, comments and dollar quotes as psql does, and blanks them out (same length,
+newlines kept, so every offset stays valid) before the text is parsed again. The same lexer
+cuts a file that still has an error into statements, as psql would send them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from bisect import bisect_left
+from dataclasses import dataclass
+
+PSQL_RULE = "psql-meta-command"
+PARSE_RULE = "parse-error"
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Something found in the text: where, which rule reports it, and what to say."""
+
+    offset: int
+    rule: str
+    message: str
+
+
+# NULs reported one line at a time, and only this many lines: a binary file has thousands.
+_NUL_LINES_REPORTED = 20
+
+
+def nul_marks(text: str) -> list[Mark]:
+    """One mark at the first NUL of each line that has any (at most 20 lines reported)."""
+    marks: list[Mark] = []
+    offset = text.find("\x00")
+    lines = 0
+    while offset != -1:
+        lines += 1
+        line_end = text.find("\n", offset)
+        line_end = len(text) if line_end == -1 else line_end
+        count = text.count("\x00", offset, line_end)
+        if lines == _NUL_LINES_REPORTED:
+            rest = text.count("\x00", offset)
+            marks.append(Mark(offset, PARSE_RULE, _nul_message(rest, more_lines=True)))
+            break
+        marks.append(Mark(offset, PARSE_RULE, _nul_message(count, more_lines=False)))
+        offset = text.find("\x00", line_end)
+    return marks
+
+
+def _nul_message(count: int, more_lines: bool) -> str:
+    where = "from here to the end of the file" if more_lines else "on this line"
+    amount = "a NUL byte" if count == 1 else f"{count} NUL bytes {where}"
+    return (
+        f"{amount} (0x00): PostgreSQL rejects text containing one; "
+        "read here as a space, so the rest of the file is still checked"
+    )
+
+
+# Meta-commands that send the query buffer to the server: the statement ends there.
+_SENDS_QUERY = frozenset(("g", "gx", "gset", "gexec", "gdesc", "crosstabview", "watch", "G"))
+
+_SQL_TOKEN = re.compile(
+    r"""
+      (?P<space>\s+)
+    | (?P<line_comment>--[^\n]*)
+    | (?P<block_comment>/\*)
+    | (?P<estring>[eE]')
+    | (?P<string>')
+    | (?P<ident>")
+    | (?P<dollar>\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*)?\$)
+    | (?P<word>[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9$\x80-\U0010ffff]*)
+    | (?P<backslash>\\)
+    | (?P<semicolon>;)
+    | (?P<open>\()
+    | (?P<close>\))
+    | (?P<other>[^\s'"$\\/A-Za-z_;()\-\x80-\U0010ffff]+|.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_LITERAL_ENDS = {
+    "string": re.compile(r"(?:[^']|'')*'", re.DOTALL),
+    "estring": re.compile(r"(?:[^'\\]|\\.|'')*'", re.DOTALL),
+    "ident": re.compile(r'(?:[^"]|"")*"', re.DOTALL),
+}
+_COMMENT_MARK = re.compile(r"/\*|\*/")
+_COMMAND_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+]*|[^\sA-Za-z]?")
+_FROM_STDIN = re.compile(r"\bfrom\s+stdin\b", re.IGNORECASE)
+_STDIN = re.compile(r"stdin", re.IGNORECASE)
+# The end of COPY data: a line of its own with `\.` (psql also stops at the end of the file).
+_END_OF_DATA = re.compile(r"^\\\.[ \t\r]*$", re.MULTILINE)
+_COPY_FROM_STDIN_LINE = re.compile(
+    r"^[ \t]*\\?copy\b[^\n]*\bfrom\s+stdin\b", re.IGNORECASE | re.MULTILINE
+)
+
+
+def blank_script(text: str) -> tuple[str, list[Mark]]:
+    """`text` with psql's meta-commands and COPY data replaced by spaces, and a mark for each
+    meta-command. The text is returned as it was (the same object) when there is none."""
+    if "\\" not in text and _STDIN.search(text) is None:
+        return text, []  # no meta-command, no COPY FROM stdin: nothing to lex
+    marks: list[Mark] = []
+    blanks: list[tuple[int, int, str]] = []  # (start, end, what replaces the first character)
+    copy_data = _CopyData(text)
+    depth = 0  # parentheses: a ';' inside them does not end the statement (psql's rule)
+    words: list[str] = []  # the statement's first word, lower case (all words of a COPY)
+    data_from = -1  # where COPY data starts: the line after the COPY statement
+    position = 0
+    size = len(text)
+    while position < size:
+        if 0 <= data_from <= position:
+            position = copy_data.skip(data_from, position, blanks)
+            data_from = -1
+            words = []
+            continue
+        kind, end = _token(text, position)
+        if kind == "word":
+            # Only COPY statements need more than their first word.
+            if depth == 0 and (not words or words[0] == "copy"):
+                words.append(text[position:end].lower())
+        elif kind == "semicolon":
+            if depth == 0:
+                data_from = _data_start(text, end, _copies_from_stdin(words))
+                words = []
+        elif kind == "open":
+            depth += 1
+        elif kind == "close":
+            depth = max(0, depth - 1)
+        elif kind == "backslash":
+            end, name, blank = _meta_command(text, position)
+            marks.append(Mark(position, PSQL_RULE, _meta_message(name)))
+            blanks.append(blank)
+            if name in _SENDS_QUERY:
+                data_from = _data_start(text, end, _copies_from_stdin(words))
+                words, depth = [], 0
+            elif name == "copy" and _FROM_STDIN.search(text, position, end):
+                data_from = _data_start(text, end, True)
+        elif kind == "unterminated":
+            break  # the rest of the file is inside it (the parser says so)
+        position = end
+    if not blanks:
+        return text, marks
+    return _apply(text, blanks), marks
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One statement's text as the splitter cut it: `start` and `stop` are offsets of its
+    first and after its last token (comments around it, and its ';', left out)."""
+
+    start: int
+    stop: int
+    terminated: bool  # a ';' ends it (not the end of the text or an unterminated token)
+    inner: tuple[int, ...] = ()  # offsets of the ';' inside parentheses or BEGIN ... END
+
+
+_TRIVIA = frozenset(("space", "line_comment", "literal_comment"))
+_ROUTINES = frozenset(("function", "procedure"))
+
+
+def split_statements(text: str) -> tuple[list[Piece], int]:
+    """Cut `text` at the ';' that end statements, as psql does: not inside parentheses nor
+    in the BEGIN ... END body of CREATE FUNCTION or PROCEDURE. Also the offset where a
+    quote, comment or dollar quote is left open until the end of the text, or -1.
+
+    Unlike libpg_query's scanner split, an unbalanced parenthesis costs no statements: the
+    pieces remember the ';' they kept inside, to be cut there when the piece does not parse.
+    """
+    pieces: list[Piece] = []
+    start = stop = -1
+    depth = begin_depth = 0
+    words: list[str] = []  # the statement's first four words, lower case
+    inner: list[int] = []
+    position = 0
+    size = len(text)
+    while position < size:
+        kind, end = _token(text, position)
+        if kind in _TRIVIA:
+            position = end
+            continue
+        if kind == "unterminated":
+            if start >= 0:
+                pieces.append(Piece(start, stop, False, tuple(inner)))
+            return pieces, position
+        if kind == "semicolon":
+            if depth == 0 and begin_depth == 0:
+                if start >= 0:
+                    pieces.append(Piece(start, stop, True, tuple(inner)))
+                start, depth, words, inner = -1, 0, [], []
+                position = end
+                continue
+            inner.append(position)
+        if start < 0:
+            start = position
+        stop = end
+        if kind == "open":
+            depth += 1
+        elif kind == "close":
+            depth = max(0, depth - 1)
+        elif kind == "word":
+            word = text[position:end].lower()
+            if len(words) < 4:
+                words.append(word)
+            if depth == 0 and _creates_routine(words):
+                # psql's heuristic for SQL-standard bodies (BEGIN ATOMIC ... END).
+                if word == "begin" or (word == "case" and begin_depth > 0):
+                    begin_depth += 1
+                elif word == "end" and begin_depth > 0:
+                    begin_depth -= 1
+        position = end
+    if start >= 0:
+        pieces.append(Piece(start, stop, False, tuple(inner)))
+    return pieces, -1
+
+
+def _creates_routine(words: list[str]) -> bool:
+    """CREATE [OR REPLACE] FUNCTION or PROCEDURE."""
+    if words[:1] != ["create"] or len(words) < 2:
+        return False
+    if words[1] in _ROUTINES:
+        return True
+    return words[1:3] == ["or", "replace"] and len(words) > 3 and words[3] in _ROUTINES
+
+
+def _copies_from_stdin(words: list[str]) -> bool:
+    """Whether a statement's first words are `COPY ... FROM STDIN`."""
+    if words[:1] != ["copy"]:
+        return False
+    return any(a == "from" and b == "stdin" for a, b in itertools.pairwise(words))
+
+
+def _data_start(text: str, end: int, copies: bool) -> int:
+    """Where the data of a COPY FROM stdin ending at `end` starts (the next line), or -1."""
+    if not copies:
+        return -1
+    line_end = text.find("\n", end)
+    return -1 if line_end == -1 else line_end + 1
+
+
+class _CopyData:
+    """Where COPY data can end (`\\.` lines) and where COPY FROM stdin lines are, found once
+    per file on first need: a file of many COPY statements costs one pass, not one each."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.ends: list[tuple[int, int]] | None = None
+        self.copies: list[int] = []
+
+    def skip(self, start: int, position: int, blanks: list[tuple[int, int, str]]) -> int:
+        """Blank COPY data from `start` to its `\\.` line; return where SQL resumes.
+
+        psql reads the data only when the server accepts the COPY: a COPY that fails (scripts
+        that test errors do this) is followed by SQL. So the lines are data only up to a `\\.`
+        line with no other COPY FROM stdin before it; otherwise they stay SQL, linted rather
+        than lost (a COPY whose data runs to the end of the file without `\\.` included).
+        """
+        if self.ends is None:
+            self.ends = [m.span() for m in _END_OF_DATA.finditer(self.text)]
+            self.copies = [m.start() for m in _COPY_FROM_STDIN_LINE.finditer(self.text)]
+        at = bisect_left(self.ends, (start, start))
+        if at == len(self.ends):
+            return position
+        end_start, end = self.ends[at]
+        other = bisect_left(self.copies, start)
+        if other < len(self.copies) and self.copies[other] < end_start:
+            return position
+        blanks.append((start, end, " "))
+        return end
+
+
+def _meta_command(text: str, start: int) -> tuple[int, str, tuple[int, int, str]]:
+    """A meta-command at `start` (its backslash): where it ends, its name, what to blank.
+
+    A meta-command runs to the end of its line. `\\;` is only a ';' that psql does not send
+    yet, and the meta-commands that send the query buffer (`\\g`, `\\gset`, ...) end the
+    statement like a ';' does.
+    """
+    name_match = _COMMAND_NAME.match(text, start + 1)
+    name = name_match.group() if name_match else ""
+    if name == ";":
+        return start + 1, name, (start, start + 1, " ")
+    line_end = text.find("\n", start)
+    end = len(text) if line_end == -1 else line_end
+    return end, name, (start, end, ";" if name in _SENDS_QUERY else " ")
+
+
+def _meta_message(name: str) -> str:
+    command = "\\" + name if name else "a backslash"
+    return (
+        f"{command} is a psql meta-command, not SQL: only psql runs it; other migration tools "
+        "send it to the server, which rejects it"
+    )
+
+
+def _token(text: str, position: int) -> tuple[str, int]:
+    """The kind of the token at `position` and where it ends. Comments, strings, quoted
+    identifiers and dollar quotes are one token each (`literal_...`), or `unterminated`
+    (ending at the end of the text) when they are not closed."""
+    token = _SQL_TOKEN.match(text, position)
+    assert token is not None and token.lastgroup is not None  # `other` matches anything
+    kind = token.lastgroup
+    start = token.end()
+    if kind == "dollar":
+        close = text.find(token.group(), start)
+        end = -1 if close == -1 else close + len(token.group())
+    elif kind == "block_comment":  # comments nest in PostgreSQL
+        level = 1
+        end = -1
+        for mark in _COMMENT_MARK.finditer(text, start):
+            level += 1 if mark.group() == "/*" else -1
+            if level == 0:
+                end = mark.end()
+                break
+        kind = "comment"
+    elif kind in _LITERAL_ENDS:
+        found = _LITERAL_ENDS[kind].match(text, start)
+        end = found.end() if found else -1
+    else:
+        return kind, start
+    if end < 0:
+        return "unterminated", len(text)
+    return "literal_" + kind, end
+
+
+def _apply(text: str, blanks: list[tuple[int, int, str]]) -> str:
+    parts: list[str] = []
+    position = 0
+    for start, end, first in sorted(blanks):
+        if start < position:
+            continue
+        parts.append(text[position:start])
+        blanked = re.sub(r"[^\n]", " ", text[start:end])
+        if first != " ":
+            blanked = first + blanked[1:]
+        parts.append(blanked)
+        position = end
+    parts.append(text[position:])
+    return "".join(parts)

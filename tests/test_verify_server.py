@@ -1,0 +1,156 @@
+"""The throwaway server: nothing outlives it, whatever ends the process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from schema_review.verify.server import (
+    Server,
+    connect_to,
+    find_system_postgres,
+    start_system,
+)
+
+# A process that starts a server, says where it lives, then ends as told.
+_CHILD = textwrap.dedent(
+    """
+    import json, sys, time
+    from schema_review.verify import server as module
+
+    how = sys.argv[1]
+    if how == "atexit":
+        server = module.start()  # never stopped: the atexit hook must do it
+        print(json.dumps([str(server.directory), server.pid, str(module._runtime_dir)]), flush=True)
+        sys.exit(0)
+    with module.temporary_server() as server:
+        print(json.dumps([str(server.directory), server.pid, str(module._runtime_dir)]), flush=True)
+        if how == "error":
+            raise RuntimeError("a failing run")
+        time.sleep(60)  # until signalled
+    """
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+def test_nothing_outlives_the_server_however_the_run_ends() -> None:
+    """An exception, SIGTERM, Ctrl-C (SIGINT) and a server never stopped (atexit): the
+    server process, its data directory and the runtime directory are gone afterwards."""
+    ways = ["error", "sigterm", "sigint", "atexit"]
+    children = {
+        how: subprocess.Popen(
+            [sys.executable, "-c", _CHILD, how],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for how in ways
+    }
+    try:
+        where = {}
+        for how, child in children.items():
+            assert child.stdout is not None
+            line = child.stdout.readline()
+            assert line, child.stderr.read() if child.stderr else ""
+            where[how] = json.loads(line)
+            if how != "atexit":  # that one may be gone already
+                assert Path(where[how][0]).is_dir() and _alive(where[how][1])
+        children["sigterm"].send_signal(signal.SIGTERM)
+        children["sigint"].send_signal(signal.SIGINT)
+        for how, child in children.items():
+            child.wait(timeout=60)
+            directory, pid, runtime = where[how]
+            deadline = time.monotonic() + 10
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not _alive(pid), f"{how}: postgres {pid} still running"
+            assert not Path(directory).exists(), f"{how}: {directory} left behind"
+            assert not Path(runtime).exists(), f"{how}: {runtime} left behind"
+        assert children["error"].returncode == 1
+        assert children["sigterm"].returncode == 128 + signal.SIGTERM
+        assert children["sigint"].returncode != 0
+        assert children["atexit"].returncode == 0
+    finally:
+        for child in children.values():
+            if child.poll() is None:  # a failed assertion above: let it clean up still
+                child.terminate()
+            try:
+                child.communicate(timeout=30)  # also closes the pipes
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.communicate()
+
+
+def test_a_scratch_database_takes_what_it_made_in_the_cluster_away(pg_server: Server) -> None:
+    with pg_server.scratch_database() as database, database.connect() as connection:
+        connection.execute("CREATE DATABASE schema_review_made_by_a_migration")
+        connection.execute("CREATE ROLE schema_review_made_role")
+        connection.execute("GRANT CONNECT ON DATABASE postgres TO schema_review_made_role")
+        connection.execute("ALTER ROLE postgres SET work_mem = '7MB'")
+        name = database.name
+    with pg_server.connect() as connection:
+        databases = {r[0] for r in connection.execute("SELECT datname FROM pg_database")}
+        assert name not in databases
+        assert "schema_review_made_by_a_migration" not in databases
+        role = connection.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = 'schema_review_made_role'"
+        ).fetchone()
+        assert role is None
+        settings = connection.execute(
+            "SELECT setconfig FROM pg_db_role_setting WHERE setrole = 'postgres'::regrole"
+        ).fetchall()
+        assert settings == []
+
+
+def test_a_server_given_by_url_keeps_everything_but_its_database(pg_server: Server) -> None:
+    server = connect_to(pg_server.uri())
+    assert (server.owned, server.version) == (False, pg_server.version)
+    try:
+        with server.scratch_database() as database, database.connect() as connection:
+            connection.execute("CREATE ROLE schema_review_url_role")
+            name = database.name
+        server.stop()  # not ours: stays up
+        with pg_server.connect() as connection:
+            role = connection.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = 'schema_review_url_role'"
+            ).fetchone()
+            assert role == (1,)
+            assert (
+                connection.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+                ).fetchone()
+                is None
+            )
+    finally:
+        with pg_server.connect() as connection:
+            connection.execute("DROP ROLE IF EXISTS schema_review_url_role")
+
+
+@pytest.mark.skipif(find_system_postgres() is None, reason="no PostgreSQL installed here")
+def test_an_installed_postgresql() -> None:
+    bindir = find_system_postgres()
+    assert bindir is not None
+    server = start_system(bindir)
+    try:
+        assert server.kind == "system" and server.version >= 9
+        with server.scratch_database() as database, database.connect() as connection:
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        server.stop()
+    assert server.leftovers() == []
