@@ -22,7 +22,6 @@ from schema_review.model import (
     TypeName,
     View,
 )
-from schema_review.model.objects import TYPE_DISPLAY
 from schema_review.parse import Expression, quote_ident
 from schema_review.parse.deparse import function_definition, type_definition, view_query
 
@@ -65,8 +64,6 @@ _EXTENSION_TYPES = {
     "geometry": "postgis",
     "geography": "postgis",
 }
-# Names the model gives built-in types that format_type spells differently.
-_BUILTIN_SPELLINGS = {*_FORMAT_NAMES, *_TIME_TYPES, *TYPE_DISPLAY.values(), "numeric"}
 _TRIGGER_EVENT_ORDER = ("insert", "delete", "update", "truncate")
 
 
@@ -121,6 +118,7 @@ class _TypeSpeller:
         self.user_types: dict[str, set[str]] = {}
         for schema, name in model.types:
             self.user_types.setdefault(name, set()).add(schema)
+        self.row_types = {name for _, name in (*model.tables, *model.views)}
         self.extension_schemas = {e.name: e.schema or "public" for e in model.extensions.values()}
 
     def __call__(self, type_name: TypeName) -> str:
@@ -133,7 +131,7 @@ class _TypeSpeller:
             schema = self.extension_schemas.get(_EXTENSION_TYPES[name])
         if schema is not None and schema not in ("public", "pg_catalog"):
             text = f"{quote_ident(schema)}.{quote_ident(name)}"
-        elif schema is not None or name in self.user_types or name not in _BUILTIN_SPELLINGS:
+        elif schema is not None or name in self.user_types or name in self.row_types:
             text = quote_ident(name)  # a user type, a table's row type: quoted as needed
         elif name in _TIME_TYPES:
             text = _TIME_TYPES[name].format(f"({modifiers[0]})" if modifiers else "")
