@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import secrets
 import subprocess
 import sys
@@ -241,6 +240,8 @@ def _run_in_child(script: str, cwd: Path, timeout: float = 240) -> subprocess.Co
     failed would be a MemoryError there, not a stalled machine here."""
 
     def limit() -> None:
+        import resource  # POSIX only, as the test is
+
         resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
 
     env = {**os.environ, "SCHEMA_REVIEW_NO_CACHE": "1"}

@@ -173,6 +173,10 @@ def evaluate(
             except _Stopped as stopped:
                 del hits[first:]  # what it found before it was stopped depends on timing
                 hits.append(_stopped_hit(rule, stopped))
+            except _RUNAWAY as error:  # the timer, between two evaluations of the rule
+                raise RuleError(
+                    f"{rule.source}: rule {rule.id}: stopped: {_reason(error)}"
+                ) from None
     return hits
 
 
