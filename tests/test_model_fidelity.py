@@ -423,3 +423,14 @@ def test_a_table_emptied_in_the_transaction_counts_as_new(lint_sql: LintSql) -> 
     # Emptied in the same transaction: the index builds over no rows. After COMMIT, rows
     # can arrive again.
     assert flagged == ["public.queue_id_job_idx"]
+
+
+def test_rules_do_not_reason_over_columns_the_model_cannot_know(lint_sql: LintSql) -> None:
+    run = lint_sql(
+        "CREATE TABLE src (id int PRIMARY KEY);\n"
+        "CREATE TABLE report AS SELECT count(*) AS n FROM src;\n",
+        select=("required-columns",),
+        rule_options={"required-columns": {"columns": ["created_at"]}},
+    )
+    assert not run.models[0].tables[("public", "report")].columns_known
+    assert [f.object for f in run.result.findings] == ["public.src"]
