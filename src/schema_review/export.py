@@ -447,7 +447,23 @@ def _entity(qualified: str) -> str:
     return "".join(c if c.isalnum() or c in "_-" else "_" for c in text)
 
 
+# format_type's long names -> the short ones a diagram has room for.
+_SHORT_TYPES = (
+    ("character varying", "varchar"),
+    ("timestamp with time zone", "timestamptz"),
+    ("timestamp without time zone", "timestamp"),
+    ("time with time zone", "timetz"),
+    ("time without time zone", "time"),
+    ("double precision", "float8"),
+    ("bit varying", "varbit"),
+    ("character", "char"),
+)
+
+
 def _mermaid_type(type_name: str) -> str:
+    """A type as Mermaid's attribute grammar accepts it (a word, parentheses, brackets)."""
+    for long, short in _SHORT_TYPES:
+        type_name = type_name.replace(long, short)
     return "".join(c if c.isalnum() or c in "_[]()" else "_" for c in type_name)
 
 
