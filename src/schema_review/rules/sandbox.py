@@ -45,9 +45,10 @@ TEMPLATE_OUTPUT_LIMIT = 50_000_000
 INT_BITS_LIMIT = 65_536
 # Items of `range(...)` (Jinja's own sandbox limit).
 RANGE_LIMIT = 100_000
-# Seconds one rule evaluation (one statement or object) may take; a report render may take
-# RENDER_SECONDS. The budget is checked by a periodic timer: it runs out between once and
-# twice these figures.
+# Seconds of CPU time one rule evaluation (one statement or object) may take; a report render
+# may take RENDER_SECONDS. CPU time, so that a loaded CI machine does not stop a rule that is
+# merely waiting for the processor (nothing in the sandbox can wait on anything else). The
+# budget is checked by a periodic timer: it runs out between once and twice these figures.
 EVALUATION_SECONDS = 10.0
 RENDER_SECONDS = 60.0
 # Memory a rule evaluation or a render may add to the process, when the platform lets us
@@ -403,10 +404,10 @@ def _tick(signum: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def limited(seconds: float) -> Iterator[None]:
-    """Run the body with a time budget of `seconds` for each evaluation (see `CLOCK`), and a
-    memory ceiling of MEMORY_HEADROOM above what the process uses now.
+    """Run the body with a budget of `seconds` of CPU time for each evaluation (see `CLOCK`),
+    and a memory ceiling of MEMORY_HEADROOM above what the process uses now.
 
-    The timer is a periodic SIGALRM, so it needs the main thread of a POSIX system; the
+    The timer is a periodic SIGVTALRM, so it needs the main thread of a POSIX system; the
     ceiling needs Linux (RLIMIT_AS and /proc). Elsewhere the body runs without them, and the
     size limits of `BoundedSandbox` still hold. Nested uses keep the outer limits.
     """
@@ -421,13 +422,13 @@ def limited(seconds: float) -> Iterator[None]:
     memory = _lower_memory_ceiling()
     try:
         if timer:
-            previous = signal.signal(signal.SIGALRM, _tick)
-            signal.setitimer(signal.ITIMER_REAL, seconds, seconds)
+            previous = signal.signal(signal.SIGVTALRM, _tick)
+            signal.setitimer(signal.ITIMER_VIRTUAL, seconds, seconds)
         yield
     finally:
         if timer:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+            signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+            signal.signal(signal.SIGVTALRM, previous)
         CLOCK.armed = False
         _restore_memory_ceiling(memory)
 
