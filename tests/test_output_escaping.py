@@ -4,6 +4,8 @@ put a heading, an image, a link or HTML into a review or a pull request comment.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 from xml.etree import ElementTree
@@ -142,3 +144,32 @@ def test_escaping_changes_nothing_else(tmp_path: Path) -> None:
     for text in ("public.users.email", "text[]", "amount < 0", "a_b*c", "ARRAY['x']"):
         assert printable(text) == text
         assert markdown_text(text) == text
+
+
+@pytest.mark.parametrize("output_format", ["text", "json", "sarif", "gitlab", "github", "junit"])
+def test_a_file_name_that_is_not_utf8_breaks_no_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output_format: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCHEMA_REVIEW_NO_CACHE", "1")
+    (tmp_path / "migrations").mkdir()
+    try:
+        name = os.path.join(b"migrations", b"0001_\xff\xfe.sql")
+        with open(name, "wb") as handle:
+            handle.write(b"CREATE TABLE t (id int);\n")
+    except OSError:
+        pytest.skip("the file system refuses names that are not UTF-8")
+    result = CliRunner().invoke(
+        main, ["lint", "migrations", "--format", output_format, "-o", "out"]
+    )
+    assert result.exit_code == 1, result.output
+    text = Path("out").read_text(encoding="utf-8")
+    assert not CONTROLS.search(text)
+    if output_format in ("json", "sarif", "gitlab"):
+        json.loads(text)
+    if output_format == "sarif":
+        assert '"uri": "migrations/0001_%FF%FE.sql"' in text
+    if output_format == "junit":
+        ElementTree.fromstring(text)
+    if output_format == "text":
+        assert "migrations/0001_\\udcff\\udcfe.sql:1:1: " in text

@@ -56,10 +56,20 @@ def render_json(run: LintRun, fail_on: str) -> str:
     encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
     findings = ",\n    ".join(encode(f.to_dict()) for f in run.result.findings)
     body = f"[\n    {findings}\n  ]" if findings else "[]"
-    return (
+    return _json_text(
         f'{{\n  "version": 1,\n  "findings": {body},\n'
         f'  "summary": {encode(summary(run, fail_on))}\n}}\n'
     )
+
+
+def _json_text(text: str) -> str:
+    """JSON that can be written as UTF-8: a file name that is not UTF-8 holds lone surrogates,
+    which are written as JSON escapes (`\\udcff`) instead of failing the run."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
 
 
 # What must not reach a terminal, a CI log or a document as it is: C0 controls but tab, DEL,
@@ -498,7 +508,12 @@ def render_sarif(run: LintRun, fail_on: str) -> str:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": quote(Path(f.file).as_posix(), safe="/")},
+                        "artifactLocation": {
+                            # The file name's own bytes, also when they are not UTF-8.
+                            "uri": quote(
+                                Path(f.file).as_posix(), safe="/", errors="surrogateescape"
+                            )
+                        },
                         "region": {
                             "startLine": f.line,
                             "startColumn": f.column,
@@ -535,7 +550,7 @@ def render_sarif(run: LintRun, fail_on: str) -> str:
             }
         ],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return _json_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
 def render_gitlab(run: LintRun) -> str:
@@ -551,7 +566,7 @@ def render_gitlab(run: LintRun) -> str:
         }
         for f in run.result.findings
     ]
-    return json.dumps(issues, indent=2, ensure_ascii=False) + "\n"
+    return _json_text(json.dumps(issues, indent=2, ensure_ascii=False) + "\n")
 
 
 def _github_data(text: object) -> str:
