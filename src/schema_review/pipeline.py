@@ -52,6 +52,10 @@ class LintRun:
     result: FindingSet
     profiles: list[Profile]  # one per migration set: its runner may differ
     quiet: bool = False  # text output: findings only, no summary
+    # With --diff-base: the same paths linted as they were at `base_ref`, every finding kept
+    # (paths spelled as in the working tree): what the review counts as resolved and new.
+    base: LintRun | None = None
+    base_ref: str | None = None
 
     @property
     def statement_count(self) -> int:
@@ -145,10 +149,47 @@ def lint(
         at_base_settings = replace(settings, diff_base=None, histories=histories)
         before = _lint(existing, at_base_settings, None) if existing else None
         run = _lint(paths, settings, base, stdin, stdin_name, progress)
+        if before is not None:
+            _spell_as_working_tree(before, base, paths)
     if before is not None:
         known = frozenset(f.fingerprint for f in before.result.findings)
         run.result = run.result.without(Baseline(known, f"present at {settings.diff_base}"))
+    run.base = before
+    run.base_ref = settings.diff_base
     return run
+
+
+def _spell_as_working_tree(
+    before: LintRun, base: BaseRevision, paths: Sequence[str | Path]
+) -> None:
+    """The base run's findings with the paths of the working tree: the copy of the base lies
+    in a scratch folder that is gone when the run ends, and a finding is shown where it was."""
+    import os
+
+    prefixes: list[tuple[str, Path]] = []
+    for path in paths:
+        scratch = base.at_base(path)
+        prefixes.append((scratch.as_posix(), Path(path)))
+        relative = Path(os.path.relpath(scratch)).as_posix()  # discovery's spelling under cwd
+        if not relative.startswith(".."):
+            prefixes.append((relative, Path(path)))
+    prefixes.sort(key=lambda pair: -len(pair[0]))
+
+    def file(name: str) -> str:
+        for scratch, given in prefixes:
+            if name == scratch or name.startswith(scratch + "/"):
+                return (given / name[len(scratch) :].lstrip("/")).as_posix()
+        return name
+
+    def message(text: str) -> str:
+        for scratch, given in prefixes:
+            text = text.replace(scratch, given.as_posix())
+        return text
+
+    result = before.result
+    result.findings = [
+        replace(f, file=file(f.file), message=message(f.message)) for f in result.findings
+    ]
 
 
 def _at_base(base: BaseRevision, folder: Path) -> Path:
