@@ -236,22 +236,26 @@ def test_foreign_key_actions_written_or_not() -> None:
     }
 
 
-def test_cascade_blockers_skip_tables_the_same_delete_reaches() -> None:
+def test_cascade_blockers_reason_about_rows() -> None:
     model = replay_sql(
         """
         CREATE TABLE account (id int PRIMARY KEY);
         CREATE TABLE project (id int PRIMARY KEY,
-          account_id int REFERENCES account ON DELETE CASCADE);
+          account_id int REFERENCES account ON DELETE CASCADE, UNIQUE (id, account_id));
         CREATE TABLE task (id int PRIMARY KEY,
           account_id int REFERENCES account ON DELETE CASCADE,
           project_id int REFERENCES project);
+        CREATE TABLE note (id int PRIMARY KEY,
+          account_id int REFERENCES account ON DELETE CASCADE, project_id int,
+          FOREIGN KEY (project_id, account_id) REFERENCES project (id, account_id));
         CREATE TABLE invoice (id int PRIMARY KEY, project_id int REFERENCES project);
         """
     )
     cascade = model.tables[("public", "project")].foreign_keys[0]
     blockers = model.cascade_blockers(cascade)
-    # task rows go with the account too; invoice rows block the delete.
-    assert [b.table.name for b in blockers] == ["invoice"]
+    # Another account's task may point at this account's project and block the delete; a
+    # note's key carries the account, so every note of the account's projects goes with it.
+    assert [b.table.name for b in blockers] == ["task", "invoice"]
 
 
 def test_policy_facts() -> None:

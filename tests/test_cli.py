@@ -98,7 +98,7 @@ def test_fail_on_select_ignore(runner: CliRunner, tmp_path: Path) -> None:
     folder = write_migrations(
         tmp_path / "m",
         [
-            ("1_a.sql", "CREATE INDEX i ON t (x);\n"),
+            ("1_a.sql", "CREATE INDEX i ON t (x);\nCREATE INDEX j ON t (y);\n"),
         ],
     )
     assert runner.invoke(main, ["lint", str(folder)]).exit_code == 1

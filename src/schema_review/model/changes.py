@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from schema_review.model.objects import Column, Constraint, Index, SchemaObject, Table, TypeName
+from schema_review.model.objects import (
+    Column,
+    Constraint,
+    Event,
+    Index,
+    SchemaObject,
+    Table,
+    TypeName,
+)
 from schema_review.parse import Statement, long_identifier, node_name
 
 
@@ -44,6 +52,8 @@ class Change:
     after_exclusive_lock: Change | None = None
     # An earlier ALTER TABLE statement of the same file on the same existing table.
     repeated_alter: Change | None = None
+    # The same, when both statements scan or rewrite the table (VALIDATE CONSTRAINT aside).
+    repeated_slow_alter: Change | None = None
     closed: bool = True  # BEGIN: a COMMIT or ROLLBACK follows in the same file
     nested: bool = False  # BEGIN inside a transaction block
     old_type: TypeName | None = None  # ALTER COLUMN TYPE: the type before
@@ -63,6 +73,9 @@ class Change:
     grantees: tuple[str, ...] = ()  # GRANT / REVOKE: the roles ('public' for PUBLIC)
     privileges: tuple[str, ...] = ()  # GRANT / REVOKE: 'select', 'execute', 'all' ...
     names: tuple[str, ...] = ()  # GRANT / REVOKE: the objects named
+    # The statements of the file, shared by its changes; the list grows while the file is
+    # replayed and is whole by the time rules read it.
+    file_statements: list[Statement] = field(default_factory=list, repr=False)
 
     @property
     def file(self) -> str:
@@ -138,7 +151,55 @@ class Change:
         """DROP CONSTRAINT: the same file adds a constraint of that name again."""
         if self.constraint is None or self.table is None:
             return False
+        # The table's history, not its final state: a later file may drop the new one too.
+        added = f"added constraint {self.constraint.name}"
+        if any(e.action == "altered" and e.detail == added for e in self.later_in_file):
+            return True
         again = self.table.constraints.get(self.constraint.name)
+        created = again.created if again is not None else None
+        return (
+            created is not None
+            and created.statement.source is self.statement.source
+            and created.statement.index > self.statement.index
+        )
+
+    @property
+    def only_statement(self) -> bool:
+        """The file's only statement: it succeeds or fails whole under every runner, so the
+        file can be run again after a failure."""
+        return len(self.file_statements) == 1
+
+    @property
+    def later_in_file(self) -> list[Event]:
+        """What later statements of the same file did to the table (its history events)."""
+        if self.table is None:
+            return []
+        source, index = self.statement.source, self.statement.index
+        return [
+            e
+            for e in self.table.history
+            if e.statement.source is source and e.statement.index > index
+        ]
+
+    @property
+    def columns_dropped_later(self) -> bool:
+        """DROP CONSTRAINT: a later statement of the file drops the constraint's table or one of
+        its columns, so the constraint would have gone anyway."""
+        if self.constraint is None:
+            return False
+        gone = {f"dropped column {c}" for c in self.constraint.columns if isinstance(c, str)}
+        return any(
+            e.action == "dropped" or (e.action == "altered" and e.detail in gone)
+            for e in self.later_in_file
+        )
+
+    @property
+    def table_recreated_later(self) -> bool:
+        """DROP TABLE: a later statement of the same file creates a table of that name again
+        (the drop is part of a redefinition)."""
+        if self.kind != "drop_table" or self.table is None:
+            return False
+        again = self.table.replaced_by
         created = again.created if again is not None else None
         return (
             created is not None

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import pairwise
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from schema_review.model.naming import make_object_name
 from schema_review.model.plpgsql import NO_FACTS, BodyFacts, analyze_plpgsql
@@ -99,6 +99,41 @@ def name_words(name: str) -> tuple[str, ...]:
     return tuple(w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w)
 
 
+_INSERT_TIME_VALUES = ("SVFOP_CURRENT_TIMESTAMP", "SVFOP_LOCALTIMESTAMP", "SVFOP_CURRENT_DATE")
+
+
+def _insert_time(node: dict[str, Any]) -> bool:
+    """Whether an expression is the time of the insert (see `Column.insert_time_default`)."""
+    if "TypeCast" in node:
+        return _insert_time(node["TypeCast"].get("arg", {}))
+    value = node.get("SQLValueFunction")
+    if value is not None:
+        return str(value.get("op", "")).startswith(_INSERT_TIME_VALUES)
+    call = node.get("FuncCall")
+    if call is None:
+        return False
+    name = ".".join(node_name(call.get("funcname")))
+    args = call.get("args", [])
+    if name in ("timezone", "pg_catalog.timezone") and len(args) == 2:
+        return _insert_time(args[1])
+    return name in INSERT_TIME_FUNCTIONS and not args
+
+
+def _not_null_tests_of(node: dict[str, Any], columns: set[str | Expression]) -> bool:
+    """Whether an index predicate is `col IS NOT NULL`, or an AND of those, on `columns`
+    only: what equality on every one of them implies."""
+    boolean = node.get("BoolExpr")
+    if boolean is not None:
+        return boolean.get("boolop") == "AND_EXPR" and all(
+            _not_null_tests_of(arg, columns) for arg in boolean.get("args", ())
+        )
+    test = node.get("NullTest")
+    if test is None or test.get("nulltesttype") != "IS_NOT_NULL":
+        return False
+    names = node_name(test.get("arg", {}).get("ColumnRef", {}).get("fields"))
+    return bool(names) and names[-1] in columns
+
+
 @cache
 def _slot_names(cls: type) -> tuple[str, ...]:
     return tuple(
@@ -146,6 +181,8 @@ class SchemaObject:
     dropped: bool = field(default=False, kw_only=True)
     # The object that had this identity before, when this one re-creates a dropped one.
     previous: SchemaObject | None = field(default=None, kw_only=True)
+    # The other way: the object that re-created this one after it was dropped.
+    replaced_by: SchemaObject | None = field(default=None, kw_only=True, repr=False)
 
     @property
     def qualified_name(self) -> str:
@@ -184,12 +221,36 @@ class SchemaObject:
         return event is not None and event.detail.startswith("with its")
 
     @property
+    def recreated_in_dropping_file(self) -> bool:
+        """Dropped and created again by the same file: a redefinition, not a removal."""
+        event = self.dropped_event
+        again = self.replaced_by.created if self.replaced_by is not None else None
+        return (
+            event is not None
+            and again is not None
+            and again.statement.source is event.statement.source
+        )
+
+    @property
     def overwritten_comment(self) -> Event | None:
-        """The earlier COMMENT a later one replaced with other text, if any."""
-        comments = [e for e in self.history if e.action == "commented"]
+        """The earlier COMMENT a later one replaced with other text, if any. Only COMMENT ON
+        statements record comments: `--` comments in the files never count."""
+        pair = self._comment_overwrite()
+        return pair[0] if pair is not None else None
+
+    @property
+    def overwriting_comment(self) -> Event | None:
+        """The later COMMENT of `overwritten_comment`: the one that replaced it."""
+        pair = self._comment_overwrite()
+        return pair[1] if pair is not None else None
+
+    def _comment_overwrite(self) -> tuple[Event, Event] | None:
+        comments = [
+            e for e in self.history if e.action == "commented" and e.statement.kind == "CommentStmt"
+        ]
         for earlier, later in pairwise(comments):
             if earlier.detail and later.detail and later.detail != earlier.detail:
-                return earlier
+                return earlier, later
         return None
 
     def snapshot(self) -> Self:
@@ -296,17 +357,19 @@ class Column(SchemaObject):
 
     @property
     def insert_time_default(self) -> bool:
-        """The default is the time of the insert: now(), CURRENT_TIMESTAMP and the like."""
-        if self.default is None:
-            return False
-        names = set(self.default.function_names)
-        clock = bool(names & INSERT_TIME_FUNCTIONS) or any(
-            str(item.get("SQLValueFunction", {}).get("op", "")).startswith(
-                ("SVFOP_CURRENT_TIMESTAMP", "SVFOP_LOCALTIMESTAMP")
-            )
-            for item in walk_dicts(self.default.node)
-        )
-        return clock and names <= INSERT_TIME_FUNCTIONS | {"timezone"}
+        """The default is the time of the insert: now(), CURRENT_TIMESTAMP and the like, cast
+        or put in a time zone (`timezone('utc', now())`), but not moved (`now() + interval
+        '1 day'` is another time)."""
+        return self.default is not None and _insert_time(self.default.node)
+
+    @property
+    def serial_sequence_sql(self) -> str:
+        """The sequence behind a serial column, as SQL names it ('' for other columns): its
+        type stays integer when the column is widened."""
+        if not self.type.serial or not self.serial_sequence:
+            return ""
+        schema, _, name = self.serial_sequence.rpartition(".")
+        return f"{quote_ident(schema)}.{quote_ident(name)}" if schema else quote_ident(name)
 
     @property
     def in_list_check(self) -> Constraint | None:
@@ -446,13 +509,17 @@ class Constraint(SchemaObject):
         """An index of the table whose leading columns are this constraint's columns.
 
         Column order within the leading part does not matter: the lookups a foreign key
-        makes are equality on every column.
+        makes are equality on every column. A partial index counts when the lookup implies
+        its predicate: `col = $1` is strict, so the planner proves `col IS NOT NULL` (and an
+        AND of those) from it, and ON DELETE uses the index (checked on the server).
         """
         wanted: set[str | Expression] = set(self.columns)
         if not wanted:
             return None
         for index in self.table.indexes:
-            if index.predicate is not None or index.dropped:
+            if index.dropped:
+                continue
+            if index.predicate is not None and not _not_null_tests_of(index.predicate.node, wanted):
                 continue
             leading = index.columns[: len(wanted)]
             if len(leading) == len(wanted) and set(leading) == wanted:
@@ -480,6 +547,28 @@ class Constraint(SchemaObject):
                     elements = inner.get("items" if key == "List" else "elements", ())
                     longest = max(longest, len(elements))
         return longest
+
+    @property
+    def actions(self) -> str:
+        """`ON DELETE CASCADE ON UPDATE NO ACTION` for a foreign key, '' for the others."""
+        if self.type != "foreign_key":
+            return ""
+        return f"ON DELETE {self.on_delete} ON UPDATE {self.on_update}"
+
+    @property
+    def rows_definition(self) -> str:
+        """What the constraint asks of the rows: the definition without a foreign key's
+        actions, which say what happens to rows later, never which rows are valid now."""
+        actions = self.actions
+        return self.definition.replace(f" {actions}", "", 1) if actions else self.definition
+
+    @property
+    def added_not_valid(self) -> bool:
+        """Added NOT VALID (and perhaps validated since): the existing rows were checked,
+        if at all, by VALIDATE CONSTRAINT under a lock that lets reads and writes through."""
+        return self.not_valid or any(
+            e.action == "altered" and e.detail == "VALIDATE" for e in self.history
+        )
 
     @property
     def nullable_columns(self) -> list[str]:
@@ -594,6 +683,11 @@ class Index(SchemaObject):
         """Key columns whose name ends in one of `words` (`client_id` ends in `id`)."""
         wanted = set(words)
         return [c for c in self.columns if isinstance(c, str) and wanted & set(name_words(c)[-1:])]
+
+    def all_columns_ending(self, words: list[str]) -> bool:
+        """Every key is a column whose name ends in one of `words`: (user_id, external_id)
+        yes, (org_id, slug) and lower(email) no."""
+        return bool(self.columns) and len(self.columns_ending(words)) == len(self.columns)
 
     @property
     def ignores_soft_delete(self) -> bool:
@@ -795,16 +889,19 @@ class Table(SchemaObject):
                     pairs.append(f"{name} / {match}")
         return pairs
 
-    def redundant_timestamps_of(self, creation_words: list[str]) -> list[str]:
-        """Pairs of columns named with one of `creation_words` and filled with the insert
-        time: they always agree."""
-        words = set(creation_words)
+    def redundant_timestamps_of(
+        self, creation_words: list[str], creation_names: list[str] | None = None
+    ) -> list[str]:
+        """Pairs of columns filled with the insert time and named for the row's creation (a
+        word of `creation_words`, or a whole name of `creation_names`): they always agree."""
+        words, names = set(creation_words), {n.lower() for n in creation_names or ()}
         stamps = [
             c
             for c in self.columns.values()
             if c.type.name in ("timestamptz", "timestamp", "date")
+            and not c.type.array
             and c.insert_time_default
-            and words.intersection(c.words)
+            and (words.intersection(c.words) or c.name.lower() in names)
         ]
         return [f"{a.name} / {b.name}" for a, b in pairwise(stamps)]
 

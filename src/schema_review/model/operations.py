@@ -120,7 +120,9 @@ class SchemaOperations:
         self.exclusive: Change | None = None
         self.exclusive_reported = False
         self.altered: dict[str, Change] = {}  # table -> first ALTER TABLE change of the file
+        self.slow_altered: dict[str, Change] = {}  # the same, for the first that scans or rewrites
         self.file_changes: list[Change] = []
+        self.file_statements: list[Statement] = []  # the file's own, not a DO block's
         self.new_enum_values: dict[str, Change] = {}  # ADD VALUE in the open transaction
 
     @property
@@ -171,7 +173,7 @@ class SchemaOperations:
         for name in ("column", "constraint"):
             if fields.get(name) is not None:
                 fields[name] = fields[name].snapshot()
-        item = Change(kind, statement, **fields)
+        item = Change(kind, statement, file_statements=self.file_statements, **fields)
         if table is not None and table.schema == TEMPORARY_SCHEMA:
             return item  # a temporary table's: no part of the migration's effect
         item.in_transaction = self.in_transaction
@@ -236,6 +238,8 @@ class SchemaOperations:
     ) -> None:
         key = (obj.kind, obj.qualified_name)
         obj.previous = self.graveyard.pop(key, None)
+        if obj.previous is not None:
+            obj.previous.replaced_by = obj
         obj.record("created", statement, detail, offset)
         self.model.archive.append(obj)
 
@@ -971,24 +975,44 @@ class SchemaOperations:
         """A live object of the kind whose name is one typo away from `qualified`.
 
         A typo is one or two letters changed, added, dropped or swapped; names that differ
-        only in underscores (a legacy `AuthLogs` next to `auth_logs`) are another object.
+        only in underscores (a legacy `AuthLogs` next to `auth_logs`) are another object, and
+        so are names that differ in PostgreSQL's own suffixes (`x_key` next to `x_fkey`).
+        Policies, triggers and constraints are looked for on their table (`qualified` is
+        `schema.table.name`).
         """
-        registries: dict[str, dict[Any, Any]] = {
-            "drop_table": {k: t for k, t in self.model.tables.items() if not t.external},
-            "drop_index": self.model.indexes,
-            "drop_view": self.model.views,
-            "drop_type": self.model.types,
-            "drop_sequence": self.model.sequences,
-        }
         schema, _, name = qualified.rpartition(".")
-        for obj in registries.get(kind, {}).values():
+        candidates: list[Any]
+        if kind in ("drop_policy", "drop_trigger", "drop_constraint"):
+            table = self.model.tables.get(self.split_name(schema.split(".")))
+            if table is None or "." not in schema:
+                return ""
+            if kind == "drop_policy":
+                candidates = list(table.policies.values())
+            elif kind == "drop_trigger":
+                candidates = list(table.triggers.values())
+            else:
+                candidates = list(table.constraints.values())
+            schema = ""  # the table is the namespace
+        else:
+            registries: dict[str, Any] = {
+                "drop_table": [t for t in self.model.tables.values() if not t.external],
+                "drop_index": self.model.indexes.values(),
+                "drop_view": self.model.views.values(),
+                "drop_type": self.model.types.values(),
+                "drop_sequence": self.model.sequences.values(),
+                "drop_function": self.model.functions.values(),
+            }
+            candidates = list(registries.get(kind, ()))
+        for obj in candidates:
             other = obj.name
-            if getattr(obj, "schema", schema) != schema or other == name:
+            if other == name or (schema and getattr(obj, "schema", schema) != schema):
                 continue
             if other.replace("_", "").lower() == name.replace("_", "").lower():
                 continue
             if name.rstrip("0123456789") == other.rstrip("0123456789"):
                 continue  # `x_key1` next to `x_key`: PostgreSQL's own names for duplicates
+            if _generated_suffix(name) != _generated_suffix(other):
+                continue  # `orders_user_id_fkey` is not a typo of `orders_user_id_key`
             # Two typos cannot touch both the first and the last three letters... nearly
             # never: the cheap test spares most distance computations.
             if (
@@ -1051,6 +1075,14 @@ _BUILTIN_TRIGGER_FUNCTIONS = frozenset(
         "lo_manage",
     }
 )
+
+
+# The suffixes PostgreSQL (and the tools that copy its naming) give constraints and indexes.
+_GENERATED_SUFFIXES = ("_pkey", "_fkey", "_key", "_check", "_excl", "_idx", "_not_null", "_seq")
+
+
+def _generated_suffix(name: str) -> str:
+    return next((s for s in _GENERATED_SUFFIXES if name.lower().endswith(s)), "")
 
 
 def _typo_distance(a: str, b: str, limit: int = 2) -> int:

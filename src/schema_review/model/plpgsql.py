@@ -134,6 +134,16 @@ class _Analysis:
         tree = json.loads(parse_plpgsql_json(create_function_sql))
         function = tree[0]["PLpgSQL_function"]
         self.datums: list[_Node] = function.get("datums", [])
+        # Arguments and variables of a reg* type: their text is a quoted name already. A name
+        # also declared with another type (in a nested block) is left out.
+        types: dict[str, set[str]] = {}
+        for datum in self.datums:
+            for var in datum.values():
+                if isinstance(var, dict) and "refname" in var:
+                    types.setdefault(str(var["refname"]).lower(), set()).add(_datum_type(var))
+        self.quoted_names = frozenset(
+            name for name, found in types.items() if found <= _QUOTED_NAME_TYPES
+        )
         self.action: _Node = function["action"]
         self.static: dict[int, list[tuple[str, _Node]]] = {}
         self.body_lines: list[str] | None = None
@@ -172,7 +182,11 @@ class _Analysis:
                     if table not in inserts:
                         inserts.append(table)
             dynamic = node.get(_DYNAMIC_SQL.get(kind, ""))
-            if dynamic is not None and line not in unsafe and _unsafe_query(_query(dynamic)):
+            if (
+                dynamic is not None
+                and line not in unsafe
+                and _unsafe_query(_query(dynamic), self.quoted_names)
+            ):
                 unsafe.append(line)
         if bare_returns and not returns_new:
             returns_new = self._returns_new(bare_returns)
@@ -481,6 +495,13 @@ def _type_name(cast: _Node) -> str:
     return str(cast["typeName"]["names"][-1]["String"]["sval"]).lower()
 
 
+def _datum_type(var: _Node) -> str:
+    """A PL/pgSQL variable's type name as written, without schema or quotes, lower-case
+    (`pg_catalog.regclass` -> `regclass`)."""
+    written = str(var.get("datatype", {}).get("PLpgSQL_type", {}).get("typname", ""))
+    return written.rpartition(".")[2].strip('"').lower()
+
+
 def _is_constant(expr: _Node) -> bool:
     if "A_Const" in expr:
         return True
@@ -578,24 +599,25 @@ def _subject(text: str) -> str:
 # -- dynamic SQL ----------------------------------------------------------------------------
 
 
-def _unsafe_query(query: str) -> bool:
-    """Whether the query an EXECUTE runs is built from an operand nothing quotes."""
+def _unsafe_query(query: str, quoted: frozenset[str] = frozenset()) -> bool:
+    """Whether the query an EXECUTE runs is built from an operand nothing quotes. `quoted`:
+    the variables whose values are quoted names (declared regclass, regproc ...)."""
     lowered = query.lower()
     # Only an expression with one of these builds text: the others are not parsed.
     if not any(word in lowered for word in ("||", "concat", "format")):
         return False
-    return _unsafe_text(_expression(query))
+    return _unsafe_text(_expression(query), quoted)
 
 
-def _unsafe_text(expr: _Node) -> bool:
+def _unsafe_text(expr: _Node, quoted: frozenset[str]) -> bool:
     if "TypeCast" in expr:
-        return _unsafe_text(expr["TypeCast"]["arg"])
+        return _unsafe_text(expr["TypeCast"]["arg"], quoted)
     if "CoalesceExpr" in expr:
-        return any(_unsafe_text(arg) for arg in expr["CoalesceExpr"]["args"])
+        return any(_unsafe_text(arg, quoted) for arg in expr["CoalesceExpr"]["args"])
     if "CaseExpr" in expr:
-        return any(_unsafe_text(result) for result in _case_results(expr["CaseExpr"]))
+        return any(_unsafe_text(result, quoted) for result in _case_results(expr["CaseExpr"]))
     if _builds_text(expr):
-        return not _safe_operand(expr)
+        return not _safe_operand(expr, quoted)
     return False  # a constant, or a variable built elsewhere
 
 
@@ -607,22 +629,27 @@ def _builds_text(expr: _Node) -> bool:
     return False
 
 
-def _safe_operand(expr: _Node) -> bool:
+def _safe_operand(expr: _Node, quoted: frozenset[str]) -> bool:
     """Whether a piece of a query is a constant or quoted."""
     if "A_Const" in expr:
         return True
+    if "ColumnRef" in expr:
+        # A variable of a reg* type: its text form is the quoted name ('"My Table"').
+        fields = expr["ColumnRef"].get("fields", [])
+        name = fields[0].get("String", {}).get("sval", "") if len(fields) == 1 else ""
+        return str(name).lower() in quoted
     if "TypeCast" in expr:
         cast = expr["TypeCast"]
-        return _type_name(cast) in _QUOTED_NAME_TYPES or _safe_operand(cast["arg"])
+        return _type_name(cast) in _QUOTED_NAME_TYPES or _safe_operand(cast["arg"], quoted)
     if "A_Expr" in expr:
         compare = expr["A_Expr"]
         return _builds_text(expr) and all(
-            _safe_operand(compare[side]) for side in ("lexpr", "rexpr") if side in compare
+            _safe_operand(compare[side], quoted) for side in ("lexpr", "rexpr") if side in compare
         )
     if "CoalesceExpr" in expr:
-        return all(_safe_operand(arg) for arg in expr["CoalesceExpr"]["args"])
+        return all(_safe_operand(arg, quoted) for arg in expr["CoalesceExpr"]["args"])
     if "CaseExpr" in expr:
-        return all(_safe_operand(result) for result in _case_results(expr["CaseExpr"]))
+        return all(_safe_operand(result, quoted) for result in _case_results(expr["CaseExpr"]))
     if "FuncCall" in expr:
         call = expr["FuncCall"]
         name = _function_name(call)
@@ -632,9 +659,9 @@ def _safe_operand(expr: _Node) -> bool:
             return False
         args = call.get("args", [])
         if name in _CONCAT_FUNCTIONS:
-            return all(_safe_operand(arg) for arg in args)
+            return all(_safe_operand(arg, quoted) for arg in args)
         if name == "format":
-            return _safe_format(args)
+            return _safe_format(args, quoted)
     return False
 
 
@@ -643,7 +670,7 @@ def _case_results(case: _Node) -> list[_Node]:
     return [*results, case["defresult"]] if "defresult" in case else results
 
 
-def _safe_format(args: list[_Node]) -> bool:
+def _safe_format(args: list[_Node], quoted: frozenset[str]) -> bool:
     """format() is safe when every `%s` takes a constant or quoted argument (`%I` and `%L`
     quote theirs)."""
     if not args:
@@ -664,6 +691,6 @@ def _safe_format(args: list[_Node]) -> bool:
             following = int(width_position) if width_position else following + 1
         index = int(position) - 1 if position else following
         following = index + 1
-        if conversion == "s" and (index >= len(values) or not _safe_operand(values[index])):
+        if conversion == "s" and (index >= len(values) or not _safe_operand(values[index], quoted)):
             return False
     return True

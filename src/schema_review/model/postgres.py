@@ -77,6 +77,7 @@ class PostgresReplayer(SchemaOperations):
             self.check_new_enum_values(statement)
         if not inner:
             self.model.statements.append(statement)
+            self.file_statements.append(statement)
         handler = self.handlers.get(statement.kind)
         if handler is None:
             self.model.opaque.append(statement)
@@ -555,6 +556,20 @@ class PostgresReplayer(SchemaOperations):
                 self.altered[table.qualified_name] = change
             elif earlier.statement is not statement:
                 change.repeated_alter = earlier
+            # Of those, the ones that scan or rewrite the table (VALIDATE is left out: its
+            # point is a statement of its own, under a weaker lock).
+            slow = next(
+                (
+                    c
+                    for c in self.model.changes[first:]
+                    if c.table is table and c.slow and c.kind != "validate_constraint"
+                ),
+                None,
+            )
+            if slow is not None:
+                earlier = self.slow_altered.setdefault(table.qualified_name, slow)
+                if earlier.statement is not statement:
+                    slow.repeated_slow_alter = earlier
 
     def alter_table_command(
         self, table: Table, cmd: Json, statement: Statement, existed: bool
@@ -699,13 +714,22 @@ class PostgresReplayer(SchemaOperations):
             emit("add_constraint", constraint=constraint, guarded=guarded)
         elif subtype == "AT_DropConstraint":
             constraint = self.drop_constraint(table, name, statement)
+            close_match = ""
             if constraint is None and missing_ok:
-                self.dropped_if_exists.add(("constraint", f"{table.qualified_name}.{name}"))
+                qualified = f"{table.qualified_name}.{name}"
+                self.dropped_if_exists.add(("constraint", qualified))
+                close_match = self.close_match("drop_constraint", qualified)
             elif constraint is not None:
                 table.record("altered", statement, f"dropped constraint {name}")
                 if missing_ok:
                     self.dropped_if_exists.add(("constraint", constraint.qualified_name))
-            emit("drop_constraint", constraint=constraint, missing_ok=missing_ok, detail=name)
+            emit(
+                "drop_constraint",
+                constraint=constraint,
+                missing_ok=missing_ok,
+                detail=name,
+                close_match=close_match,
+            )
         elif subtype == "AT_ValidateConstraint":
             constraint = table.constraints.get(name)
             if constraint is not None:

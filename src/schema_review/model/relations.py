@@ -13,6 +13,7 @@ from typing import Any
 
 from schema_review.model.objects import (
     TYPE_DISPLAY,
+    Column,
     Constraint,
     Function,
     Policy,
@@ -96,34 +97,81 @@ def cascade_blockers(
 ) -> list[Constraint]:
     """Foreign keys that make a delete of `fk`'s parent fail although `fk` cascades.
 
-    Deleting a parent row deletes the child rows (ON DELETE CASCADE); a child row that is
-    itself referenced by a NO ACTION or RESTRICT foreign key from a table the delete does not
-    also reach stops the whole delete. Self-references and tables the same delete cascades
-    into are left out: their referencing rows go in the same statement. `by_parent` is
+    Deleting a parent row deletes its child rows (ON DELETE CASCADE); a row of a third table
+    that references one of those children through a NO ACTION or RESTRICT foreign key stops
+    the whole delete, unless the same delete removes that row too. This reasons about rows,
+    not tables: a third table that the parent's delete also cascades into still blocks, since
+    only its rows of the same parent go (another user's usage of this user's tool stays and
+    blocks). Its rows are known to go only when the key that references the child carries the
+    parent's key and the third table cascades from the parent on it (a composite key
+    `(tenant_id, action_id)` next to a cascade on `tenant_id`). Self-references are left
+    out: a tree of rows usually lives under one parent. `by_parent` is
     `referencing(tables)`, computed once for all foreign keys.
     """
     if fk.on_delete != "CASCADE":
         return []
     parent = find_table(tables, fk.ref_table)
-    start = parent.qualified_name if parent is not None else str(fk.ref_table)
-    # Every table a delete of the parent reaches through CASCADE (and SET NULL: not deleted).
-    reached = {start}
-    pending = [start]
-    while pending:
-        current = pending.pop()
-        for child_fk in by_parent.get(current, ()):
-            name = child_fk.table.qualified_name
-            if child_fk.on_delete == "CASCADE" and name not in reached:
-                reached.add(name)
-                pending.append(name)
-    child = fk.table.qualified_name
+    if parent is None:
+        return []
     return [
         other
-        for other in by_parent.get(child, ())
+        for other in by_parent.get(fk.table.qualified_name, ())
         if other.on_delete in ("NO ACTION", "RESTRICT")
-        and other.table.qualified_name not in reached
         and other.table is not fk.table
+        and not _deleted_along(tables, other, fk, parent, by_parent)
     ]
+
+
+def _deleted_along(
+    tables: Tables,
+    blocker: Constraint,
+    fk: Constraint,
+    parent: Table,
+    by_parent: Mapping[str, list[Constraint]],
+) -> bool:
+    """Whether every row of `blocker`'s table that references a child row `fk`'s cascade
+    deletes is deleted by the same delete of the parent: the table cascades from the parent
+    on the columns through which `blocker` carries the child's reference to the parent."""
+    child_to_parent = dict(zip(fk.columns, _referenced_columns(tables, fk), strict=False))
+    # blocker column -> the child column it matches
+    to_child = dict(zip(blocker.columns, _referenced_columns(tables, blocker), strict=False))
+    # blocker column -> the parent column the child's key carries it to
+    carried = {
+        column: child_to_parent[child]
+        for column, child in to_child.items()
+        if child in child_to_parent
+    }
+    if len(carried) != len(child_to_parent):
+        return False  # the reference to the child does not carry the parent's whole key
+    for own in by_parent.get(parent.qualified_name, ()):
+        if own.table is not blocker.table or own.on_delete != "CASCADE":
+            continue
+        pairs = dict(zip(own.columns, _referenced_columns(tables, own), strict=False))
+        if pairs == carried:
+            return True
+    return False
+
+
+def _referenced_columns(tables: Tables, fk: Constraint) -> list[str]:
+    """The referenced columns of a foreign key (REFERENCES t alone: t's primary key)."""
+    if fk.ref_columns:
+        return list(fk.ref_columns)
+    parent = find_table(tables, fk.ref_table)
+    key = parent.primary_key if parent is not None else None
+    return list(key.columns) if key is not None else []
+
+
+def referencing_columns(
+    tables: Tables, column: Column, by_parent: Mapping[str, list[Constraint]]
+) -> list[Column]:
+    """Columns of live foreign keys that reference `column` (their types must follow it)."""
+    found: list[Column] = []
+    for fk in by_parent.get(column.table.qualified_name, ()):
+        for name, referenced in zip(fk.columns, _referenced_columns(tables, fk), strict=False):
+            own = fk.table.columns.get(name) if isinstance(name, str) else None
+            if referenced == column.name and own is not None and own not in found:
+                found.append(own)
+    return found
 
 
 def primary_key_type(table: Table) -> str | None:
@@ -154,6 +202,42 @@ def primary_key_majority(tables: Tables, types: Sequence[str]) -> tuple[str, int
         return "", 0, 0
     (common, count), *_ = sorted(counted.items(), key=lambda item: (-item[1], item[0]))
     return common, count, sum(counted.values())
+
+
+# The integer key types by width: a key wider than the usual one is never the odd one out.
+_INTEGER_WIDTH = {"smallint": 2, "integer": 4, "bigint": 8}
+
+
+def primary_key_census(tables: Tables) -> tuple[str, int, int]:
+    """(the most common type of single-column primary keys, tables keyed by it, tables keyed
+    by one column of any type: text and varchar keys count too)."""
+    counted = Counter(
+        t
+        for t in (
+            primary_key_type(table)
+            for table in tables.values()
+            if not table.external and not table.partition_of
+        )
+        if t is not None
+    )
+    if not counted:
+        return "", 0, 0
+    (common, count), *_ = sorted(counted.items(), key=lambda item: (-item[1], item[0]))
+    return common, count, sum(counted.values())
+
+
+def odd_primary_key(table: Table, types: Sequence[str], census: tuple[str, int, int]) -> bool:
+    """Whether the table's single-column key is of another of `types` than the one that keys
+    at least three quarters of at least four tables, and not a wider integer than it."""
+    usual, count, total = census
+    mine = primary_key_type(table)
+    if mine is None or mine == usual or mine not in types or usual not in types:
+        return False
+    if total < 4 or count * 4 < total * 3:
+        return False
+    if mine in _INTEGER_WIDTH and usual in _INTEGER_WIDTH:
+        return _INTEGER_WIDTH[mine] < _INTEGER_WIDTH[usual]
+    return True
 
 
 def correlated_subqueries(tables: Tables, policy: Policy) -> list[str]:

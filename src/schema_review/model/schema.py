@@ -49,10 +49,18 @@ class SchemaModel:
     def fk_type_mismatches(self, fk: Constraint) -> list[str]:
         return relations.fk_type_mismatches(self.tables, fk)
 
-    def cascade_blockers(self, fk: Constraint) -> list[Constraint]:
+    def _referencing(self) -> dict[str, list[Constraint]]:
         if "referencing" not in self.computed:
             self.computed["referencing"] = relations.referencing(self.tables)
-        return relations.cascade_blockers(self.tables, fk, self.computed["referencing"])
+        found: dict[str, list[Constraint]] = self.computed["referencing"]
+        return found
+
+    def cascade_blockers(self, fk: Constraint) -> list[Constraint]:
+        return relations.cascade_blockers(self.tables, fk, self._referencing())
+
+    def referencing_columns(self, column: Column) -> list[Column]:
+        """Columns of foreign keys that reference `column`."""
+        return relations.referencing_columns(self.tables, column, self._referencing())
 
     def correlated_subqueries(self, policy: Policy) -> list[str]:
         return relations.correlated_subqueries(self.tables, policy)
@@ -96,6 +104,18 @@ class SchemaModel:
 
     def primary_key_type(self, table: Table) -> str | None:
         return relations.primary_key_type(table)
+
+    def primary_key_census(self) -> tuple[str, int, int]:
+        """(the usual type of single-column primary keys, tables with it, such tables)."""
+        if "pk_census" not in self.computed:
+            self.computed["pk_census"] = relations.primary_key_census(self.tables)
+        result: tuple[str, int, int] = self.computed["pk_census"]
+        return result
+
+    def odd_primary_key(self, table: Table, types: list[str]) -> bool:
+        """The table's key is of another of `types` than the schema's usual one (and not a
+        wider integer)."""
+        return relations.odd_primary_key(table, types, self.primary_key_census())
 
     def live_tables(self) -> list[Table]:
         return [t for t in self.tables.values() if not t.external]
