@@ -502,7 +502,14 @@ def _migration_folder(path: Path) -> Path:
 @click.option("--runner", type=click.Choice(list(RUNNERS)), help="Migration tool.")
 @click.option("--platform", type=click.Choice(list(PLATFORMS)), help="supabase or postgres.")
 @click.option(
-    "--diff-base", metavar="REF", help="Review only what changed since this git revision."
+    "--diff-base",
+    metavar="REF",
+    help="Review what changed since this git revision: resolved, new and still open findings.",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Compare with the findings recorded in this file (`schema-review baseline`).",
 )
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
 def report(
@@ -518,13 +525,15 @@ def report(
     runner: str | None,
     platform: str | None,
     diff_base: str | None,
+    baseline: str | None,
     config: str | None,
 ) -> None:
     """Write a review document (Markdown) about migration folders."""
     from schema_review.discover import DiscoveryError
+    from schema_review.findings import Baseline, BaselineError
     from schema_review.output import TemplateNotFound, render_report
     from schema_review.pipeline import lint as run_lint
-    from schema_review.report import build_report
+    from schema_review.report import BaseSide, baseline_side, build_report
     from schema_review.rules import RuleError
 
     gc.disable()
@@ -542,9 +551,13 @@ def report(
                 pg_version=check_pg_version(pg_version, "--pg-version")
             )
         run = run_lint(paths, settings)
-        model = build_report(run, settings.fail_on, title, date, settings.standards)
+        base: BaseSide | None = None
+        if baseline:
+            run.result = run.result.without(Baseline.load(baseline))
+            base = baseline_side(baseline, run.rules)
+        model = build_report(run, settings.fail_on, title, date, settings.standards, base)
         text = render_report(model, template, settings.templates)
-    except (ConfigError, RuleError, DiscoveryError, TemplateNotFound) as error:
+    except (ConfigError, RuleError, DiscoveryError, TemplateNotFound, BaselineError) as error:
         _fail(str(error))
         return
     _emit(text, output)

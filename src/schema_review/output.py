@@ -419,6 +419,11 @@ def render_report(report: Report, template: str = "review", folder: Path | None 
     gate_rank = SEVERITIES.index(report.fail_on) if report.fail_on in SEVERITIES else -1
     gate = [f for f in data["findings"] if SEVERITIES.index(f["severity"]) <= gate_rank]
     rest = [f for f in data["findings"] if f not in gate]
+    # The groups of findings not among the top issues, severest first: what a comment
+    # collapses by rule, and shortens from the end when it is too long.
+    top = {g["rule"] for g in data["top_issues"]}
+    others = [g for s in data["sections"] for g in s["groups"] if g["rule"] not in top]
+    pinned = len(data["findings"]) - sum(g["count"] for g in others)
     shown = len(gate) + len(rest)
     try:
         with limited(RENDER_SECONDS):
@@ -426,15 +431,31 @@ def render_report(report: Report, template: str = "review", folder: Path | None 
             while True:
                 data["gate_findings"] = gate[:shown]
                 data["other_findings"] = rest[: max(0, shown - len(gate))]
+                data["collapsed"] = _collapsed(others, shown - pinned)
                 data["omitted"] = len(gate) + len(rest) - shown
                 text = _render_bounded(compiled, data, TEMPLATE_OUTPUT_LIMIT)
-                if template != "pr-comment" or len(text) <= PR_COMMENT_LIMIT or shown == 0:
+                if template != "pr-comment" or len(text) <= PR_COMMENT_LIMIT or shown <= pinned:
                     return text
                 # Too long: show fewer findings (the lower-severity ones go first), say how
                 # many.
-                shown = max(0, min(shown - 1, int(shown * PR_COMMENT_LIMIT / len(text) * 0.95)))
+                shown = max(
+                    pinned, min(shown - 1, int(shown * PR_COMMENT_LIMIT / len(text) * 0.95))
+                )
     except (Exception, LimitExceeded) as error:  # the template's, not ours: say where
         raise _template_error(name, error) from None
+
+
+def _collapsed(groups: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    """The groups with the first `budget` of their findings, in order (a group cut short
+    keeps its count: the comment says how many it holds)."""
+    kept = []
+    for group in groups:
+        if budget <= 0:
+            break
+        shown = group["findings"][:budget]
+        budget -= len(shown)
+        kept.append({**group, "shown_findings": shown})
+    return kept
 
 
 def _render_bounded(template: Any, data: dict[str, Any], limit: int) -> str:

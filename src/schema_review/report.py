@@ -1,56 +1,98 @@
 """The report model: one structure, built once from a lint run, that every review template renders.
 
 Plain data (dicts, lists, strings, numbers) so that templates, including users' own, read it
-in a sandbox and nothing else. The score formula is documented in the README.
+in a sandbox and nothing else. Text that comes from the migrations stays plain here: the
+templates escape it for Markdown. The score formula is documented in the README.
+
+The document is read top down by a team deciding what to do: the first screen holds the
+verdict and the ranked top issues, findings are grouped by rule (one root cause, one "why",
+one fix block), and with a base (`--diff-base`, `--baseline`) it says what was resolved.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from schema_review.findings import SEVERITY_RANK, Finding
-from schema_review.model import SchemaModel
-from schema_review.model.changes import HEAVY_LOCKS
+from schema_review.model import SchemaModel, Table
+from schema_review.model.changes import HEAVY_LOCKS, Change
 from schema_review.model.schema import FINAL_KINDS
 from schema_review.pipeline import LintRun
 from schema_review.rules import SEVERITIES, Rule, rule_applies
 
-# The weight of a finding in the score (see README, "Score").
+# The weight of a root cause in the score (see README, "Score").
 SEVERITY_WEIGHTS = {"critical": 4.0, "high": 2.0, "medium": 1.0, "low": 0.25, "info": 0.0}
-# When a finding must be fixed, by severity: the action plan's "when" column.
-WHEN = {
-    "critical": "before merge",
-    "high": "before merge",
-    "medium": "before production",
-    "low": "later",
-    "info": "later",
-}
+# A rule counts at most this many objects in the score: the twelfth timestamp column without
+# a time zone says little the fifth did not, and one noisy rule must not bury the rest.
+ROOT_CAUSES_PER_RULE = 5
+# The first screen: about seven top issues; every group that fails the gate is among them,
+# up to the second limit (past it, one line says how many more there are).
+TOP_ISSUES = 7
+TOP_GATE_ISSUES = 15
+STRENGTHS = 5
+PLAN_ROWS = 15
+# A group lists this many locations (and a fix block this many lines) before folding them.
+FOLD_AFTER = 12
+# Statements rewritten in their own files: the first few show the way.
+EDIT_EXAMPLES = 3
+# The ER diagram: the tables a change touches (the ones with findings first), then their
+# neighbours, up to a size a reader can still take in.
+DIAGRAM_CORE = 15
+DIAGRAM_TABLES = 30
+# Categories whose findings are a risk when the migration runs in production (locks,
+# breaking the running application, data); the others are design debt.
+RUNTIME_CATEGORIES = frozenset(
+    {
+        "locking",
+        "compatibility",
+        "transactions",
+        "data",
+        "performance",
+        "security",
+        "correctness",
+        "syntax",
+        "verify",
+    }
+)
 _LOCK_RANK = {
     "ACCESS EXCLUSIVE": 4,
     "EXCLUSIVE": 3,
     "SHARE ROW EXCLUSIVE": 2,
     "SHARE": 1,
 }
-_PLURAL = {
-    "table": "tables",
-    "column": "columns",
-    "constraint": "constraints",
-    "foreign_key": "foreign keys",
-    "index": "indexes",
-    "policy": "policies",
-    "trigger": "triggers",
-    "function": "functions",
-    "type": "types",
-    "sequence": "sequences",
-    "view": "views",
-    "extension": "extensions",
-    "schema": "schemas",
-    "statement": "statements",
-    "migration": "migrations",
+# What a rule's findings are about, singular and plural, by the rule's target.
+_NOUNS = {
+    "table": ("table", "tables"),
+    "column": ("column", "columns"),
+    "constraint": ("constraint", "constraints"),
+    "foreign_key": ("foreign key", "foreign keys"),
+    "index": ("index", "indexes"),
+    "policy": ("policy", "policies"),
+    "trigger": ("trigger", "triggers"),
+    "function": ("function", "functions"),
+    "type": ("type", "types"),
+    "sequence": ("sequence", "sequences"),
+    "view": ("view", "views"),
+    "extension": ("extension", "extensions"),
+    "schema": ("schema", "schemas"),
+    "statement": ("statement", "statements"),
+    "parse_error": ("statement", "statements"),
+    "migration": ("file", "files"),
+    "suppression": ("comment", "comments"),
+    "history": ("change", "changes"),
 }
+# Kinds of change that drop a whole object (DROP NOT NULL and DROP DEFAULT alter a column).
+_NOT_DROPS = frozenset({"drop_not_null", "drop_default", "drop_identity", "drop_expression"})
+# Changes that alter no object worth naming in the timeline.
+_NOT_ALTERS = frozenset(
+    {"begin", "commit", "rollback", "set", "update", "delete", "not_modelled", "grant", "revoke"}
+)
 
 # The standards a review checks when the configuration names none: each is met when none of
 # its rules fires.
@@ -75,7 +117,14 @@ DEFAULT_STANDARDS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "No change breaks the running application",
         ("drop-table", "drop-column", "rename-table", "rename-column"),
     ),
-    ("SECURITY DEFINER functions pin their search_path", ("security-definer-search-path",)),
+    (
+        "SECURITY DEFINER functions pin their search_path and are not PUBLIC",
+        ("security-definer-search-path", "security-definer-executable-by-public"),
+    ),
+    (
+        "Row level security on every table the API exposes",
+        ("rls-not-enabled", "rls-enabled-without-policy", "rls-policy-recursion"),
+    ),
     ("Every statement parses", ("parse-error",)),
 )
 
@@ -88,16 +137,23 @@ class Report:
     date: str | None
     scope: dict[str, Any]
     verdict: str
+    verdict_reason: dict[str, Any]
     score: float
     category_scores: list[dict[str, Any]]
     counts: dict[str, int]
     strengths: list[str]
+    strengths_note: str
     critical: list[dict[str, Any]]
-    groups: list[dict[str, Any]]
+    top_issues: list[dict[str, Any]]
+    top_more: int
+    sections: list[dict[str, Any]]
     findings: list[dict[str, Any]]
+    progress: dict[str, Any] | None
     inventory: dict[str, Any]
+    diagrams: list[dict[str, Any]]
     timeline: list[dict[str, Any]]
     actions: list[dict[str, Any]]
+    actions_note: str
     checklist: dict[str, Any]
     suppressed: list[dict[str, Any]]
     rules: list[dict[str, Any]]
@@ -108,68 +164,148 @@ class Report:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class BaseSide:
+    """What the change is compared with: the paths at a git revision, or a baseline file.
+
+    `files` maps (history, path in its folder) to the file's text at the base; None when the
+    base does not know files (a baseline), so no file is known to be applied."""
+
+    label: str
+    findings: Sequence[Finding]
+    tables: int | None = None
+    files: dict[tuple[int, str], str] | None = None
+
+
+def baseline_side(path: str, rules: Sequence[Rule]) -> BaseSide:
+    """A baseline file (`schema-review baseline`) as the base of a review: its entries name
+    rule, file and message, which is enough to say what was resolved."""
+    with open(path, encoding="utf-8") as handle:
+        entries = json.load(handle)["findings"]
+    by_id = {r.id: r for r in rules}
+    findings = []
+    for entry in entries:
+        rule = by_id.get(str(entry.get("rule", "")))
+        findings.append(
+            Finding(
+                rule=str(entry.get("rule", "")),
+                severity=rule.severity if rule else "info",
+                category=rule.category if rule else "",
+                message=str(entry.get("message", "")),
+                file=str(entry.get("file", "")),
+                line=0,
+                column=0,
+                end_line=0,
+                end_column=0,
+                object=None,
+                fix=None,
+                fingerprint=str(entry["fingerprint"]),
+                title=rule.title if rule else "",
+            )
+        )
+    return BaseSide(Path(path).name, findings)
+
+
 def build_report(
     run: LintRun,
     fail_on: str,
     title: str | None = None,
     date: str | None = None,
     standards: Sequence[tuple[str, Sequence[str]]] = (),
+    base: BaseSide | None = None,
 ) -> Report:
-    findings = run.result.findings
+    if base is None and run.base is not None:
+        base = BaseSide(
+            run.base_ref or "the base",
+            run.base.result.findings,
+            sum(len(m.live_tables()) for m in run.base.models),
+            {(s.set_index, s.identity): s.text for s in run.base.sources},
+        )
+    paths = _PathSpeller()
+    findings = [paths.finding(f) for f in run.result.findings]
+    still_open = [paths.finding(f) for f in run.result.baselined]
     rules_by_id = {r.id: r for r in run.rules}
     items = [_finding(f, rules_by_id.get(f.rule)) for f in findings]
     tables = [t for m in run.models for t in m.live_tables()]
     counts = {name: 0 for name in SEVERITIES}
     counts.update(Counter(f.severity for f in findings))
-    failing = run.result.fails(fail_on)
-    verdict = "CHANGES REQUESTED" if failing else "APPROVED WITH FIXES" if findings else "APPROVED"
+    gate_rank = SEVERITIES.index(fail_on) if fail_on in SEVERITIES else -1
     scale = 5 + len(tables)
-    by_category: dict[str, list[Finding]] = defaultdict(list)
-    for finding in findings:
-        by_category[finding.category].append(finding)
-    categories = sorted({r.category for r in run.rules if r.evaluated} | set(by_category))
-    category_scores = [
-        {
-            "category": name,
-            "score": _score(by_category.get(name, []), scale),
-            "findings": len(by_category.get(name, [])),
-        }
-        for name in categories
-    ]
-    profiles = run.profiles
+    current = findings + still_open  # the state of the schema, not only what changed
+    statuses = _file_statuses(run, base, paths)
+    where_table = _object_tables(run.models)
+    groups = _groups(items, rules_by_id, gate_rank, where_table, statuses)
+    top = _top_issues(groups)
+    not_modelled = sum(
+        1 for model in run.models for change in model.changes if change.kind == "not_modelled"
+    )
+    unknown_columns = sorted(t.qualified_name for t in tables if not t.columns_known)
     scope = {
-        "paths": [str(s.root) if s.root else "files" for s in run.sets],
+        "paths": _unique(paths.path(str(s.root)) if s.root else "files" for s in run.sets),
         "files": len(run.sources),
         "statements": run.statement_count,
         "tables": len(tables),
         "dialect": "PostgreSQL",
-        "pg_version": profiles[0].pg_version if profiles else None,
-        "runners": sorted({p.runner for p in profiles}),
-        "platforms": sorted({p.platform for p in profiles if p.platform != "postgres"}),
+        "pg_version": run.profiles[0].pg_version if run.profiles else None,
+        "runners": sorted({p.runner for p in run.profiles}),
+        "platforms": sorted({p.platform for p in run.profiles if p.platform != "postgres"}),
         "rules": len(run.rules),
         # DDL only running it could tell (EXECUTE of built strings...): no "pass" covers it.
-        "not_modelled": sum(
-            1 for model in run.models for change in model.changes if change.kind == "not_modelled"
-        ),
+        "not_modelled": not_modelled,
+        "unknown_columns": unknown_columns,
+        "parse_errors": sum(1 for f in current if f.rule == "parse-error"),
+        "suppressed": len(run.result.suppressed),
+        "under_review": _under_review(statuses),
     }
+    by_category: dict[str, list[Finding]] = defaultdict(list)
+    for finding in current:
+        by_category[finding.category].append(finding)
+    categories = sorted({r.category for r in run.rules if r.evaluated} | set(by_category))
+    verdict = (
+        "CHANGES REQUESTED"
+        if run.result.fails(fail_on)
+        else "APPROVED WITH FIXES"
+        if findings
+        else "APPROVED"
+    )
+    fired = {f.rule for f in current} | {s.finding.rule for s in run.result.suppressed}
+    strengths, strengths_note = _strengths(run, fired, not_modelled, bool(unknown_columns))
+    actions, actions_note = _actions(groups, len(still_open), statuses, base is not None)
     return Report(
         title=title or "Schema review",
         date=date,
         scope=scope,
         verdict=verdict,
-        score=_score(findings, scale),
-        category_scores=category_scores,
+        verdict_reason=_verdict_reason(groups, fail_on, base is not None),
+        score=score(current, scale),
+        category_scores=[
+            {
+                "category": name,
+                "score": score(by_category.get(name, []), scale),
+                "findings": len(by_category.get(name, [])),
+            }
+            for name in categories
+        ],
         counts=counts,
-        strengths=_strengths(run, findings),
+        strengths=strengths,
+        strengths_note=strengths_note,
         critical=[i for i in items if i["severity"] == "critical"],
-        groups=_groups(items),
+        top_issues=top,
+        top_more=sum(1 for g in groups if g["gate"]) - sum(1 for g in top if g["gate"]),
+        sections=_sections(groups),
         findings=items,
+        progress=_progress(base, findings, still_open, run, scale, paths, rules_by_id),
         inventory=_inventory(run.models),
-        timeline=_timeline(run),
-        actions=_actions(items),
-        checklist=_checklist(run, findings, standards or DEFAULT_STANDARDS),
+        diagrams=_diagrams(run, statuses, groups, paths),
+        timeline=_timeline(run, statuses, paths),
+        actions=actions,
+        actions_note=actions_note,
+        checklist=_checklist(run, current, standards or DEFAULT_STANDARDS, not_modelled),
         suppressed=[
-            {**_finding(s.finding, rules_by_id.get(s.finding.rule)), "reason": s.reason}
+            {
+                **_finding(paths.finding(s.finding), rules_by_id.get(s.finding.rule)),
+                "reason": s.reason,
+            }
             for s in run.result.suppressed
         ],
         rules=[
@@ -181,10 +317,75 @@ def build_report(
     )
 
 
-def _score(findings: Sequence[Finding], scale: int) -> float:
-    """10 x scale / (scale + weighted findings): 10 with none; bigger schemas absorb more."""
-    weight = sum(SEVERITY_WEIGHTS.get(f.severity, 0.0) for f in findings)
+# -- score ---------------------------------------------------------------------------------
+
+
+def root_causes(findings: Iterable[Finding]) -> dict[str, tuple[str, set[str]]]:
+    """Per rule, its severity and the objects it fired on: the same rule on the same object
+    is one root cause, however many statements show it."""
+    causes: dict[str, tuple[str, set[str]]] = {}
+    for finding in findings:
+        severity, objects = causes.setdefault(finding.rule, (finding.severity, set()))
+        objects.add(finding.object or f"{finding.file}:{finding.line}")
+        if SEVERITY_RANK[finding.severity] < SEVERITY_RANK[severity]:
+            causes[finding.rule] = (finding.severity, objects)
+    return causes
+
+
+def score(findings: Iterable[Finding], scale: int) -> float:
+    """10 x S / (S + W): W weighs each root cause by its severity, at most
+    ROOT_CAUSES_PER_RULE of them per rule; S = 5 + tables, so bigger schemas absorb more."""
+    weight = sum(
+        SEVERITY_WEIGHTS.get(severity, 0.0) * min(len(objects), ROOT_CAUSES_PER_RULE)
+        for severity, objects in root_causes(findings).values()
+    )
     return round(10 * scale / (scale + weight), 1)
+
+
+# -- paths ---------------------------------------------------------------------------------
+
+
+class _PathSpeller:
+    """Paths as the document shows them: relative to the current directory when under it
+    (discovery already spells them so), else to their git repository, never absolute."""
+
+    def __init__(self) -> None:
+        self._spelled: dict[str, str] = {}
+        self._roots: dict[str, str] = {}  # an absolute folder -> its spelling, for messages
+
+    def path(self, text: str) -> str:
+        spelled = self._spelled.get(text)
+        if spelled is None:
+            spelled = self._spelled[text] = self._spell(text)
+        return spelled
+
+    def _spell(self, text: str) -> str:
+        if not os.path.isabs(text):
+            return text
+        path = Path(text)
+        for folder in (path.parent, *path.parents):
+            if (folder / ".git").exists():
+                relative = path.relative_to(folder).as_posix()
+                self._roots.setdefault(folder.as_posix().rstrip("/") + "/", "")
+                return relative
+        relative = Path(os.path.relpath(path)).as_posix()
+        return relative
+
+    def text(self, text: str) -> str:
+        for root, spelled in self._roots.items():
+            text = text.replace(root, spelled)
+        return text
+
+    def finding(self, finding: Finding) -> Finding:
+        from dataclasses import replace
+
+        spelled = self.path(finding.file)
+        if spelled == finding.file and not self._roots:
+            return finding
+        return replace(finding, file=spelled, message=self.text(finding.message))
+
+
+# -- findings and their groups -------------------------------------------------------------
 
 
 def _finding(finding: Finding, rule: Rule | None) -> dict[str, Any]:
@@ -194,7 +395,7 @@ def _finding(finding: Finding, rule: Rule | None) -> dict[str, Any]:
         "severity": finding.severity,
         "category": finding.category,
         "message": finding.message,
-        "location": f"{finding.file}:{finding.line}",
+        "location": f"{finding.file}:{finding.line}" if finding.line else finding.file,
         "file": finding.file,
         "line": finding.line,
         "object": finding.object,
@@ -204,58 +405,597 @@ def _finding(finding: Finding, rule: Rule | None) -> dict[str, Any]:
     }
 
 
-def _groups(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Findings by severity, then category, each list in apply order."""
+def _object_tables(models: Sequence[SchemaModel]) -> dict[str, str]:
+    """The table each object of the final schema belongs to, by qualified name."""
+    where: dict[str, str] = {}
+    for model in models:
+        for table in model.live_tables():
+            name = table.qualified_name
+            where[name] = name
+            for objects in (
+                table.columns.values(),
+                table.constraints.values(),
+                table.live_indexes,
+                table.policies.values(),
+                table.triggers.values(),
+            ):
+                for item in objects:
+                    where.setdefault(item.qualified_name, name)
+    return where
+
+
+def _file_statuses(run: LintRun, base: BaseSide | None, paths: _PathSpeller) -> dict[str, str]:
+    """Each file (as the document spells it): `added` (under review), `modified` or
+    `unchanged` (applied) since the base; no base: every file is `under review`."""
+    if base is None or base.files is None:
+        return {paths.path(s.display): "under review" for s in run.sources}
+    statuses = {}
+    for source in run.sources:
+        before = base.files.get((source.set_index, source.identity))
+        statuses[paths.path(source.display)] = (
+            "added" if before is None else "unchanged" if before == source.text else "modified"
+        )
+    return statuses
+
+
+def _under_review(statuses: dict[str, str]) -> dict[str, int]:
+    counted = Counter(statuses.values())
+    return {
+        name: counted[name] for name in ("under review", "added", "modified") if name in counted
+    }
+
+
+def _shared_ending(messages: Sequence[str]) -> str:
+    """The words every message ends with, when they say something (the consequence, most
+    often: "...: while it waits for the lock, every query on the table queues behind it");
+    each message keeps at least one word of its own."""
+    if len(set(messages)) < 2:
+        return ""
+    words = [m.split(" ") for m in messages]
+    shortest = min(len(w) for w in words)
+    first = words[0]
+    shared = 0
+    while shared < shortest - 1 and all(w[-1 - shared] == first[-1 - shared] for w in words):
+        shared += 1
+    ending = " ".join(first[len(first) - shared :]) if shared else ""
+    return ending if shared >= 4 and len(ending) >= 24 else ""
+
+
+def _groups(
+    items: list[dict[str, Any]],
+    rules: dict[str, Rule],
+    gate_rank: int,
+    where_table: dict[str, str],
+    statuses: dict[str, str],
+) -> list[dict[str, Any]]:
+    """One group per rule (a root cause, whatever number of objects it shows on), ranked:
+    failing the gate first, then by severity, by how many objects, by where it first shows."""
+    by_rule: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_rule.setdefault(item["rule"], []).append(item)
     groups = []
-    for severity in SEVERITIES:
-        of_severity = [i for i in items if i["severity"] == severity]
-        if not of_severity:
-            continue
-        categories = []
-        for category in sorted({i["category"] for i in of_severity}):
-            categories.append(
-                {
-                    "category": category,
-                    "findings": [i for i in of_severity if i["category"] == category],
-                }
-            )
-        groups.append({"severity": severity, "count": len(of_severity), "categories": categories})
+    for order, (rule_id, members) in enumerate(by_rule.items()):
+        rule = rules.get(rule_id)
+        severity = min((m["severity"] for m in members), key=SEVERITY_RANK.__getitem__)
+        target = rule.target if rule else "statement"
+        final = target in FINAL_KINDS
+        objects = _unique(m["object"] or m["location"] for m in members)
+        files = _unique(m["file"] for m in members)
+        tables = _unique(where_table[m["object"]] for m in members if m["object"] in where_table)
+        singular, plural = _NOUNS.get(target, ("finding", "findings"))
+        size = len(objects) if final else len(members)
+        if size == 1:
+            label = objects[0] if final or members[0]["object"] else members[0]["location"]
+        else:
+            label = f"{size} {plural}"
+            if final and target != "table" and len(tables) > 1:
+                label += f" in {len(tables)} tables"
+            elif not final and target != "migration" and len(files) > 1:
+                label += f" in {len(files)} files"
+        messages = [m["message"] for m in members]
+        # One message for all (a rule whose message names no object): said once.
+        ending = messages[0] if len(members) > 1 and len(set(messages)) == 1 else ""
+        ending = ending or _shared_ending(messages)
+        for member in members:
+            message = member["message"]
+            own = message[: len(message) - len(ending)].rstrip(" ,:;") if ending else message
+            member["detail"] = own or member["object"] or ""
+        if len(members) == 1:
+            headline = members[0]["message"]
+        else:
+            named = label
+            if len(objects) <= 3 and all(m["object"] for m in members):
+                named = f"{label} ({', '.join(objects)})"
+            if ending == messages[0]:
+                headline = f"{named}: {ending}"
+            elif ending:
+                headline = f"{named}: … {ending}"
+            else:
+                headline = f"{named}, such as: {members[0]['message']}"
+        title = members[0]["title"]
+        where, edit = _where(rule_id, target, files, statuses)
+        fix = _fix_block(members, edit)
+        statements = _unique(m["fix"].strip() for m in members if m["fix"])
+        groups.append(
+            {
+                "rule": rule_id,
+                "title": title,
+                "severity": severity,
+                "category": members[0]["category"],
+                "why": members[0]["why"],
+                "anchor": _slug(f"{title} ({rule_id})"),
+                "gate": SEVERITY_RANK[severity] <= gate_rank,
+                "count": len(members),
+                "size": size,
+                "noun": singular if size == 1 else plural,
+                "label": label,
+                "headline": headline,
+                "shared": ending,
+                "first": members[0]["location"],
+                "more": len(members) - 1,
+                "files": files,
+                "tables": tables,
+                "findings": members,
+                "fold": len(members) > FOLD_AFTER,
+                "where": where,
+                "edit": edit,
+                "fix": fix,
+                "fix_lines": fix.count("\n") + 1 if fix else 0,
+                "fix_count": len(statements),
+                "fix_first": _first_line(statements[0]) if statements else "",
+                "same_fix": len({m["fix"] for m in members}) == 1 and bool(members[0]["fix"]),
+                "fix_preview": "\n".join(fix.split("\n")[:8]) if fix else "",
+                "fix_more": max(0, fix.count("\n") + 1 - 8) if fix else 0,
+                "_order": order,
+            }
+        )
+    groups.sort(
+        key=lambda g: (not g["gate"], SEVERITY_RANK[g["severity"]], -g["size"], g["_order"])
+    )
+    for rank, group in enumerate(groups, 1):
+        group["rank"] = rank
+        del group["_order"]
     return groups
 
 
-def _applicable(rule: Rule, models: Sequence[SchemaModel]) -> int:
-    """How many objects or statements a rule looked at: what its silence is worth."""
+def _where(
+    rule_id: str, target: str, files: list[str], statuses: dict[str, str]
+) -> tuple[str, bool]:
+    """Where a group's fix goes: a new migration for the final schema; the file itself while
+    it is under review (a file that does not parse never ran anywhere); never an applied file,
+    whose statements already ran: the next migrations do it right instead."""
+    if target in FINAL_KINDS:
+        return "in a new migration", False
+    if target == "parse_error":
+        return "in the file (it cannot have run anywhere)", True
+    if rule_id == "modified-applied-migration":
+        return "in a new migration, with the edit reverted", False
+    if target == "migration":
+        return "in the migration folder", False
+    applied = [f for f in files if statuses.get(f) in ("unchanged", "modified")]
+    if not applied:
+        return ("in the file" if len(files) == 1 else "in each file"), True
+    if len(applied) == len(files):
+        return "in the next migrations (applied files are never edited)", False
+    return "in the files under review; applied files stay as they are", True
+
+
+def _fix_block(members: list[dict[str, Any]], edit: bool) -> str:
+    """One block of SQL for the group: the statement once when it repeats; each distinct
+    statement once for a new migration; each where it goes when files are edited."""
+    fixes = [m for m in members if m["fix"]]
+    distinct = _unique(m["fix"].strip() for m in fixes)
+    if len(distinct) <= 1 or not edit:
+        return "\n".join(distinct)
+    seen: set[tuple[str, str]] = set()
+    parts = []
+    for member in fixes:
+        key = (member["file"], member["fix"].strip())
+        if key not in seen:
+            seen.add(key)
+            parts.append(f"-- {member['location']}\n{member['fix'].strip()}")
+    if len(parts) > EDIT_EXAMPLES:
+        # Each statement rewritten where it is: a few show the way, the messages say where.
+        left = len(parts) - EDIT_EXAMPLES
+        parts = [*parts[:EDIT_EXAMPLES], f"-- and {left} more, each rewritten the same way"]
+    return "\n".join(parts)
+
+
+def _top_issues(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every group that fails the gate (up to a limit), then the next ones by rank up to about
+    seven; info findings never (they weigh nothing)."""
+    gate = [g for g in groups if g["gate"]][:TOP_GATE_ISSUES]
+    rest = [g for g in groups if not g["gate"] and g["severity"] != "info"]
+    return gate + rest[: max(0, TOP_ISSUES - len(gate))]
+
+
+def _sections(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    sections = []
+    for severity in SEVERITIES:
+        of_severity = [g for g in groups if g["severity"] == severity]
+        if of_severity:
+            sections.append(
+                {
+                    "severity": severity,
+                    "count": sum(g["count"] for g in of_severity),
+                    "groups": of_severity,
+                }
+            )
+    return sections
+
+
+def _verdict_reason(groups: list[dict[str, Any]], fail_on: str, based: bool) -> dict[str, Any]:
+    """The findings behind the verdict: the rules failing the gate, or the count below it."""
+    gate = [g for g in groups if g["gate"]]
+    new = "new " if based else ""
+    if gate:
+        count = sum(g["count"] for g in gate)
+        plural = "" if count == 1 else "s"
+        verb = "fails" if count == 1 else "fail"
+        text = f"{count} {new}finding{plural} at or above {fail_on} {verb} the gate"
+        return {"text": text, "rules": [g["rule"] for g in gate[:4]], "more": len(gate) - 4}
+    count = sum(g["count"] for g in groups)
+    if count:
+        text = f"no {new}finding reaches the gate ({fail_on}); {count} below it"
+    else:
+        text = f"no {new}findings"
+    return {"text": text, "rules": [], "more": 0}
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+def _progress(
+    base: BaseSide | None,
+    new: list[Finding],
+    still_open: list[Finding],
+    run: LintRun,
+    scale: int,
+    paths: _PathSpeller,
+    rules: dict[str, Rule],
+) -> dict[str, Any] | None:
+    """Resolved (gone, by fingerprint), new and still open since the base; both scores."""
+    if base is None:
+        return None
+    now = {f.fingerprint for f in new} | {f.fingerprint for f in still_open}
+    suppressed = {s.finding.fingerprint for s in run.result.suppressed}
+    before = [paths.finding(f) for f in base.findings]
+    resolved = [f for f in before if f.fingerprint not in now and f.fingerprint not in suppressed]
+    newly_suppressed = sum(1 for f in before if f.fingerprint in suppressed)
+    return {
+        "label": base.label,
+        "resolved": len(resolved),
+        "new": len(new),
+        "open": len(still_open),
+        "suppressed": newly_suppressed,
+        "score_before": score(before, 5 + (base.tables if base.tables is not None else scale - 5)),
+        "resolved_groups": _brief_groups(resolved, rules),
+        "open_groups": _brief_groups(still_open, rules),
+    }
+
+
+def _brief_groups(findings: list[Finding], rules: dict[str, Rule]) -> list[dict[str, Any]]:
+    """Findings by rule, severest first, with their locations: for what is only counted."""
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in sorted(findings, key=lambda f: SEVERITY_RANK[f.severity]):
+        by_rule.setdefault(finding.rule, []).append(finding)
+    return [
+        {
+            "rule": rule_id,
+            "title": members[0].title or (rules[rule_id].title if rule_id in rules else rule_id),
+            "severity": members[0].severity,
+            "count": len(members),
+            "locations": [f"{f.file}:{f.line}" if f.line else f.file for f in members],
+            "messages": [f.message for f in members],
+        }
+        for rule_id, members in by_rule.items()
+    ]
+
+
+# -- strengths and the checklist ------------------------------------------------------------
+
+
+def _changes(test: Callable[[Change], bool]) -> Callable[[LintRun], set[int]]:
+    return lambda run: {id(c) for m in run.models for c in m.changes if test(c)}
+
+
+def _objects(kind: str, keep: Callable[[Any], bool]) -> Callable[[LintRun], set[int]]:
+    return lambda run: {id(o) for m in run.models for o in m.objects_of_kind(kind) if keep(o)}
+
+
+def _existing(*kinds: str) -> Callable[[Change], bool]:
+    return lambda change: change.kind in kinds and change.table_existed and not change.noop
+
+
+def _constraint_added(*types: str) -> Callable[[Change], bool]:
+    def test(change: Change) -> bool:
+        return (
+            change.kind == "add_constraint"
+            and change.table_existed
+            and not change.inline
+            and change.constraint is not None
+            and change.constraint.type in types
+        )
+
+    return test
+
+
+def _exposed_tables(run: LintRun) -> set[int]:
+    """Tables of the schemas an API serves (rls-not-enabled's subjects)."""
+    rule = next((r for r in run.rules if r.id == "rls-not-enabled"), None)
+    configured = tuple(rule.options.get("schemas") or ()) if rule else ()
+    return {
+        id(t)
+        for model, profile in zip(run.models, run.profiles, strict=True)
+        for t in model.live_tables()
+        if t.schema in (configured or profile.exposed_schemas) and not t.partition_of
+    }
+
+
+def _all(_: Any) -> bool:
+    return True
+
+
+# What a rule is about, where its target says too much: the subjects of a strength and of a
+# checklist share ("80% of timestamp columns carry a time zone", not "of all columns").
+_SUBJECTS: dict[str, tuple[Callable[[LintRun], set[int]], str]] = {
+    "fk-missing-index": (_objects("foreign_key", _all), "foreign keys"),
+    "fk-type-mismatch": (_objects("foreign_key", _all), "foreign keys"),
+    "table-missing-primary-key": (_objects("table", lambda t: not t.partition_of), "tables"),
+    "duplicate-index": (_objects("index", _all), "indexes"),
+    "rls-not-enabled": (_exposed_tables, "exposed tables"),
+    "rls-enabled-without-policy": (
+        _objects("table", lambda t: t.rls_enabled),
+        "tables with row level security",
+    ),
+    "timestamp-without-time-zone": (
+        _objects("column", lambda c: c.type.name in ("timestamp", "timestamptz")),
+        "timestamp columns",
+    ),
+    "security-definer-search-path": (
+        _objects("function", lambda f: f.security_definer),
+        "SECURITY DEFINER functions",
+    ),
+    "security-definer-executable-by-public": (
+        _objects("function", lambda f: f.security_definer),
+        "SECURITY DEFINER functions",
+    ),
+    "missing-lock-timeout": (_changes(lambda c: c.heavy_lock), "heavy locks on existing tables"),
+    "create-index-not-concurrently": (
+        _changes(_existing("create_index")),
+        "index builds on existing tables",
+    ),
+    "fk-without-not-valid": (
+        _changes(_constraint_added("foreign_key")),
+        "foreign keys added to existing tables",
+    ),
+    "check-without-not-valid": (
+        _changes(_constraint_added("check")),
+        "CHECKs added to existing tables",
+    ),
+    "add-unique-without-index": (
+        _changes(_constraint_added("unique", "primary_key")),
+        "keys added to existing tables",
+    ),
+    "set-not-null-on-existing-column": (
+        _changes(_existing("set_not_null")),
+        "SET NOT NULL on existing tables",
+    ),
+    "drop-table": (_changes(_existing("drop_table")), "drops and renames"),
+    "drop-column": (_changes(_existing("drop_column")), "drops and renames"),
+    "rename-table": (_changes(_existing("rename_table")), "drops and renames"),
+    "rename-column": (_changes(_existing("rename_column")), "drops and renames"),
+}
+
+# What a reader is glad to know, in this order (at most five): the rules whose subjects are
+# well defined, so that the sentence holds for each of them. A rule that could only speak of
+# objects nobody has ("money column: none") is not among them.
+_STRENGTHS: tuple[tuple[str, str], ...] = (
+    ("fk-missing-index", "Every foreign key has a covering index"),
+    ("table-missing-primary-key", "Every table has a primary key"),
+    ("rls-not-enabled", "Row level security is on for every table the API exposes"),
+    ("rls-enabled-without-policy", "Every table with row level security has a policy"),
+    ("security-definer-search-path", "Every SECURITY DEFINER function pins its search_path"),
+    ("create-index-not-concurrently", "Indexes on existing tables are built CONCURRENTLY"),
+    ("fk-without-not-valid", "Foreign keys on existing tables are added NOT VALID"),
+    ("missing-lock-timeout", "Heavy locks on existing tables are bounded by lock_timeout"),
+    ("fk-type-mismatch", "Foreign key columns have the types of the keys they reference"),
+    ("duplicate-index", "No index duplicates another"),
+    ("timestamp-without-time-zone", "Every timestamp carries a time zone"),
+)
+
+
+def _subjects(rule: Rule, run: LintRun) -> tuple[set[int], str]:
+    """The objects or statements a rule is about (by identity) and what to call them."""
+    if rule.id in _SUBJECTS:
+        found, noun = _SUBJECTS[rule.id]
+        return found(run), noun
+    plural = _NOUNS.get(rule.target, ("", "statements"))[1]
     if rule.target in FINAL_KINDS:
-        return sum(len(m.objects_of_kind(rule.target)) for m in models)
+        return _objects(rule.target, _all)(run), plural
     if rule.target == "statement":
         kinds = set(rule.kinds)
-        return sum(1 for m in models for c in m.changes if c.kind in kinds or "any" in kinds)
+        return _changes(lambda c: c.kind in kinds or "any" in kinds)(run), "statements"
     if rule.target == "parse_error":
-        return sum(len(m.statements) for m in models)
-    return 0
+        return {id(s) for m in run.models for s in m.statements}, "statements"
+    return set(), plural
 
 
-def _strengths(run: LintRun, findings: Sequence[Finding]) -> list[str]:
-    """Rules that could have fired on many objects and fired on none: final-schema rules
-    first (what the schema is), then statement rules (how it was changed); the weightiest and
-    the most objects first."""
-    fired = {f.rule for f in findings} | {s.finding.rule for s in run.result.suppressed}
-    candidates: list[tuple[int, int, int, str]] = []
-    for rule in run.rules:
-        if not rule.evaluated or rule.id in fired or not rule.enabled:
+def _strengths(
+    run: LintRun, fired: set[str], not_modelled: int, unknown_columns: bool
+) -> tuple[list[str], str]:
+    """At most five things the schema does right, each over the objects it is about (two or
+    more), from a rule that looked at them all and fired on none. None at all when statements
+    ran DDL the replay cannot see: no rule saw the whole schema."""
+    if not_modelled:
+        return [], (
+            f"none listed: {not_modelled} statement{'' if not_modelled == 1 else 's'} run DDL "
+            "the replay cannot see (ddl-not-modelled), so no rule saw the whole schema."
+        )
+    rules = {r.id: r for r in run.rules}
+    strengths = []
+    for rule_id, sentence in _STRENGTHS:
+        rule = rules.get(rule_id)
+        if rule is None or rule_id in fired or not rule.evaluated:
             continue
+        if rule.target == "column" and unknown_columns:
+            continue  # a table's columns are unknown: the rule did not see them all
         if not any(rule_applies(rule, profile) for profile in run.profiles):
             continue  # cannot fire here (no exposed schema, an older PostgreSQL)
-        count = _applicable(rule, run.models)
-        if count < 3:
+        subjects, noun = _subjects(rule, run)
+        if len(subjects) >= 2:
+            strengths.append(f"{sentence} ({len(subjects)} {noun})")
+    return strengths[:STRENGTHS], ""
+
+
+def _checklist(
+    run: LintRun,
+    findings: Sequence[Finding],
+    standards: Sequence[tuple[str, Sequence[str]]],
+    not_modelled: int,
+) -> dict[str, Any]:
+    """Each standard: met, failed, or not verified (it would pass, but statements ran DDL the
+    replay cannot see), with the share of its own subjects that pass."""
+    evaluated = {r.id: r for r in run.rules}
+    unknown_columns = any(not t.columns_known for m in run.models for t in m.live_tables())
+    rows = []
+    for name, rule_ids in standards:
+        rules = [evaluated[r] for r in rule_ids if r in evaluated]
+        # A standard none of whose rules can fire here (row level security off Supabase).
+        if not any(rule_applies(r, profile) for r in rules for profile in run.profiles):
             continue
-        final = rule.target in FINAL_KINDS
-        label = _PLURAL.get(rule.target, "statements") if final else "statements"
-        text = f"{rule.title}: none among {count} {label} checked (`{rule.id}`)"
-        # Final-schema rules first, then the weightiest (a primary key on every table says
-        # more than no money type), then the most objects examined.
-        candidates.append((0 if final else 1, SEVERITY_RANK[rule.severity], -count, text))
-    return [text for *_, text in sorted(candidates)][:8]
+        failing = [f for f in findings if f.rule in rule_ids]
+        subjects: set[int] = set()
+        nouns = []
+        for rule in rules:
+            found, noun = _subjects(rule, run)
+            subjects |= found
+            nouns.append(noun)
+        offenders = {f.object or f"{f.file}:{f.line}" for f in failing}
+        total = max(len(subjects), len(offenders))
+        passing = total - len(offenders)
+        blind = not_modelled > 0 or (unknown_columns and any(r.target == "column" for r in rules))
+        status = (
+            "fail"
+            if failing
+            else "unverified"
+            if blind
+            else "nothing to check"
+            if not subjects
+            else "pass"
+        )
+        rows.append(
+            {
+                "standard": name,
+                "rules": [r.id for r in rules],
+                "status": status,
+                "passed": status == "pass",
+                "findings": len(failing),
+                "subjects": total,
+                "passing": passing,
+                "noun": nouns[0] if len(set(nouns)) == 1 else _common_noun(rules),
+                "share": 100.0 if total == 0 else round(100 * passing / total, 1),
+            }
+        )
+    passed = sum(1 for row in rows if row["passed"])
+    applicable = sum(1 for row in rows if row["status"] != "nothing to check")
+    overall = round(100 * passed / applicable, 1) if applicable else 100.0
+    return {
+        "standards": rows,
+        "passed": passed,
+        "total": applicable,
+        "idle": len(rows) - applicable,
+        "percent": overall,
+    }
+
+
+def _common_noun(rules: Sequence[Rule]) -> str:
+    final = [r.target in FINAL_KINDS for r in rules]
+    return "objects" if all(final) else "statements" if not any(final) else "objects and statements"
+
+
+# -- the action plan -------------------------------------------------------------------------
+
+
+def _actions(
+    groups: list[dict[str, Any]], still_open: int, statuses: dict[str, str], based: bool
+) -> tuple[list[dict[str, Any]], str]:
+    """5-15 rows, one per group of findings: before merge (failing the gate, with the fix),
+    before production (a risk when the migration runs), later (design debt)."""
+    buckets: dict[str, list[dict[str, Any]]] = {
+        "before merge": [],
+        "before production": [],
+        "later": [],
+    }
+    for group in groups:
+        if group["gate"]:
+            when = "before merge"
+        elif group["category"] in RUNTIME_CATEGORIES and SEVERITY_RANK[group["severity"]] <= 2:
+            when = "before production"
+        else:
+            when = "later"
+        buckets[when].append(
+            {
+                "when": when,
+                "rules": [group["rule"]],
+                "what": f"{group['title']}: {group['label']}",
+                "anchor": group["anchor"],
+                "severity": group["severity"],
+                "fix": group["fix_first"] if group["fix_count"] == 1 else "",
+                "fixes": group["fix_count"] if group["fix_count"] > 1 else 0,
+                "where": group["where"],
+            }
+        )
+    if still_open:
+        buckets["later"].append(
+            {
+                "when": "later",
+                "rules": [],
+                "what": f"{still_open} finding{'' if still_open == 1 else 's'} still open "
+                "from before this change",
+                "anchor": "still-open",
+                "severity": "",
+                "fix": "",
+                "fixes": 0,
+                "where": "",
+            }
+        )
+    rows: list[dict[str, Any]] = []
+    names = list(buckets)
+    for position, when in enumerate(names):
+        entries = buckets[when]
+        later = sum(1 for n in names[position + 1 :] if buckets[n])
+        room = max(1, PLAN_ROWS - len(rows) - later)
+        if len(entries) > room:
+            folded = entries[room - 1 :]
+            ids = [r for e in folded for r in e["rules"]]
+            shown = ", ".join(ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
+            entries = [
+                *entries[: room - 1],
+                {
+                    "when": when,
+                    "rules": ids,
+                    "what": f"{len(folded)} more groups: {shown}",
+                    "anchor": "new-in-this-change" if based else "findings",
+                    "severity": "",
+                    "fix": "",
+                    "fixes": 0,
+                    "where": "",
+                },
+            ]
+        rows.extend(entries)
+    for number, row in enumerate(rows, 1):
+        row["id"] = f"A{number}"
+    note = ""
+    if statuses and all(s == "under review" for s in statuses.values()):
+        note = (
+            "No base to compare with (--diff-base): every file is read as not yet applied. "
+            "A file that has run anywhere is never edited: its fix goes into a new migration."
+        )
+    return rows, note
+
+
+# -- inventory, timeline, diagram -------------------------------------------------------------
 
 
 def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
@@ -281,6 +1021,7 @@ def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
                         }
                         for c in table.columns.values()
                     ],
+                    "columns_known": table.columns_known,
                     "primary_key": ", ".join(pk.columns) if pk else None,
                     "rls": table.rls_enabled,
                 }
@@ -334,7 +1075,12 @@ def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
                         "name": policy.name,
                         "table": table.qualified_name,
                         "command": policy.command,
+                        "permissive": policy.permissive,
                         "roles": ", ".join(policy.roles) or "public",
+                        "using": str(policy.using) if policy.using is not None else "",
+                        "with_check": str(policy.with_check)
+                        if policy.with_check is not None
+                        else "",
                     }
                 )
         for function in sorted(model.functions.values(), key=lambda f: f.signature):
@@ -349,6 +1095,7 @@ def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
     return {
         "tables": tables,
         "foreign_keys": foreign_keys,
+        "unindexed_foreign_keys": sum(1 for fk in foreign_keys if not fk["covered"]),
         "indexes": indexes,
         "checks": checks,
         "functions": functions,
@@ -369,85 +1116,246 @@ def _default_text(column: Any) -> str | None:
     return None
 
 
-def _timeline(run: LintRun) -> list[dict[str, Any]]:
-    """Each file in apply order: what it created, altered and dropped, its heaviest lock."""
-    by_source: dict[int, list[Any]] = defaultdict(list)
+class _NamesThen:
+    """Objects' names as they were when a statement ran. The model keeps one object per
+    identity, with its last name: a table created as `memberships` and renamed later would
+    read as created under its new name. Walking the changes backwards, each rename gives the
+    object its old name back for the statements before it."""
+
+    def __init__(self, changes: Sequence[Change]) -> None:
+        self._leaf: dict[int, str] = {}
+        self.names: dict[int, tuple[str | None, str | None]] = {}
+        self.renames: dict[int, str] = {}
+        for change in reversed(changes):
+            target = self._target(change)
+            if change.kind.startswith("rename_") and target is not None:
+                new = self._name(target)
+                detail = change.detail
+                old = detail.split(" -> ")[0] if " -> " in detail else detail.rpartition(".")[2]
+                if old:
+                    self._leaf[id(target)] = old
+                    self.renames[id(change)] = f"{self._name(target)} → {new.rpartition('.')[2]}"
+            table = self._name(change.table) if change.table is not None else None
+            self.names[id(change)] = (self._name(target) if target is not None else None, table)
+
+    @staticmethod
+    def _target(change: Change) -> Any:
+        for candidate in (change.column, change.constraint, change.index, change.object):
+            if candidate is not None:
+                return candidate
+        return change.table
+
+    def _name(self, item: Any) -> str:
+        name = str(item.name)
+        own = self._leaf.get(id(item), name)
+        table = getattr(item, "table", None)
+        qualified = str(item.qualified_name)
+        if isinstance(table, Table) and qualified == f"{table.qualified_name}.{name}":
+            return f"{self._name(table)}.{own}"
+        if qualified.endswith("." + name):
+            return qualified[: len(qualified) - len(name)] + own
+        return own if qualified == name else qualified
+
+
+def _dropped_name(change: Change, names: _NamesThen) -> str | None:
+    """What a DROP dropped: the constraint, column, policy..., never its table (unless the
+    table is what was dropped)."""
+    name, table = names.names[id(change)]
+    detail = change.detail
+    if change.kind == "drop_column" or not detail:
+        return name if name != table or change.kind == "drop_table" else None
+    if "." in detail or table is None:
+        return detail
+    return f"{table}.{detail}"
+
+
+def _timeline(run: LintRun, statuses: dict[str, str], paths: _PathSpeller) -> list[dict[str, Any]]:
+    """Each file in apply order: what it created, altered, renamed and dropped (by the names
+    of the time), and its heaviest lock on an existing table. One dict per file, so that
+    other measures of a file (a run on a server) can join it."""
+    by_source: dict[int, list[Change]] = defaultdict(list)
+    names: dict[int, _NamesThen] = {}
     for model in run.models:
+        history = _NamesThen(model.changes)
         for change in model.changes:
             by_source[id(change.statement.source)].append(change)
+            names[id(change)] = history
     entries = []
     for source in run.sources:
         created: list[str] = []
         altered: list[str] = []
+        renamed: list[str] = []
         dropped: list[str] = []
-        heaviest = ("", "")
+        heaviest: tuple[str, str, int, str] = ("", "", 0, "")
         for change in by_source.get(id(source), []):
-            name = change.object_name
-            if change.kind.startswith("create_") and not change.noop and name:
+            then = names[id(change)]
+            name, table = then.names[id(change)]
+            kind = change.kind
+            if kind.startswith("create_") and not change.noop and name:
                 created.append(name)
-            elif change.kind.startswith("drop_") and name:
-                dropped.append(name)
-            elif change.table is not None and change.kind not in ("update", "delete"):
-                altered.append(change.table.qualified_name)
+            elif kind.startswith("rename_") and id(change) in then.renames:
+                renamed.append(then.renames[id(change)])
+            elif kind.startswith("drop_") and kind not in _NOT_DROPS:
+                gone = _dropped_name(change, then)
+                if gone:
+                    dropped.append(gone)
+            elif table is not None and kind not in _NOT_ALTERS:
+                altered.append(table)
+            elif table is None and name and kind not in _NOT_ALTERS and change.object:
+                altered.append(name)
             lock = change.lock
             if change.heavy_lock and _LOCK_RANK.get(lock, 0) > _LOCK_RANK.get(heaviest[0], 0):
-                assert change.table is not None
-                heaviest = (lock, change.table.qualified_name)
+                words = kind.replace("_", " ").upper()
+                # `ADD COLUMN tenant_id` on public.users: the table has its own column.
+                own = name or ""
+                if table and own.startswith(table + "."):
+                    own = own[len(table) + 1 :]
+                elif table and own == table:
+                    own = ""
+                heaviest = (lock, table or "", change.statement.line, f"{words} {own}")
+        lock_mode, lock_table, lock_line, statement = heaviest
+        heavy = lock_mode in HEAVY_LOCKS
         entries.append(
             {
-                "file": source.display,
+                "file": paths.path(source.display),
+                "status": statuses.get(paths.path(source.display), ""),
                 "created": _unique(created),
                 "altered": _unique(a for a in altered if a not in created),
+                "renamed": _unique(renamed),
                 "dropped": _unique(dropped),
-                "lock": f"{heaviest[0]} on {heaviest[1]}" if heaviest[0] in HEAVY_LOCKS else "",
+                "lock": f"{lock_mode} on {lock_table}" if heavy else "",
+                "lock_mode": lock_mode if heavy else "",
+                "lock_table": lock_table if heavy else "",
+                "lock_line": lock_line if heavy else 0,
+                "lock_statement": statement.strip() if heavy else "",
             }
         )
     return entries
 
 
-def _unique(names: Any) -> list[str]:
-    seen: dict[str, None] = {}
+def _diagrams(
+    run: LintRun, statuses: dict[str, str], groups: list[dict[str, Any]], paths: _PathSpeller
+) -> list[dict[str, Any]]:
+    """Per history, a Mermaid ER diagram (the `schema` command's, of a part of the schema) of
+    the tables the change touches and their neighbours, unindexed foreign keys labelled."""
+    from schema_review.export import history_label, mermaid, schema_document
+
+    changed = {d for d, s in statuses.items() if s in ("under review", "added", "modified")}
+    hot: dict[str, int] = {}
+    for group in groups:
+        for table in group["tables"]:
+            hot[table] = min(hot.get(table, 9), SEVERITY_RANK[group["severity"]])
+    diagrams = []
+    for model, migration_set in zip(run.models, run.sets, strict=True):
+        touched = {
+            c.table.qualified_name
+            for c in model.changes
+            if c.table is not None and paths.path(c.statement.source.display) in changed
+        }
+        if not touched:
+            continue
+        document = schema_document(model, history_label(migration_set))
+        tables = {f"{t['schema']}.{t['name']}": t for t in document["tables"] if not t["external"]}
+        core = sorted(n for n in touched if n in tables)
+        if not core:
+            continue
+        ranked = sorted(core, key=lambda n: (hot.get(n, 9), n))
+        chosen = set(ranked[:DIAGRAM_CORE])
+        neighbours: set[str] = set()
+        for name, table in tables.items():
+            for fk in table["foreign_keys"]:
+                target = fk["references"]["table"]
+                if name in chosen and target in tables:
+                    neighbours.add(target)
+                elif target in chosen:
+                    neighbours.add(name)
+        extra = sorted(neighbours - chosen)
+        room = max(0, DIAGRAM_TABLES - len(chosen))
+        left_out = len(core) - len(chosen) + max(0, len(extra) - room)
+        drawn_core = set(chosen)
+        chosen |= set(extra[:room])
+        uncovered = {
+            (t.qualified_name, fk.name)
+            for t in model.live_tables()
+            for fk in t.foreign_keys
+            if fk.covering_index is None
+        }
+        part = [
+            _diagram_table(name, tables[name], name in drawn_core, chosen, uncovered)
+            for name in sorted(chosen)
+        ]
+        diagrams.append(
+            {
+                "history": document["history"],
+                "mermaid": mermaid({**document, "tables": part}).rstrip("\n"),
+                "tables": len(chosen),
+                "touched": len(drawn_core),
+                "neighbours": len(chosen) - len(drawn_core),
+                "left_out": left_out,
+                "unindexed": sum(1 for t in part for fk in t["foreign_keys"] if fk["unindexed"]),
+            }
+        )
+    return diagrams
+
+
+def _diagram_table(
+    name: str,
+    table: dict[str, Any],
+    core: bool,
+    chosen: set[str],
+    uncovered: set[tuple[str, str]],
+) -> dict[str, Any]:
+    """A table of the export document, cut for the diagram: foreign keys to tables drawn
+    (labelled when unindexed), every column of a touched table, key columns of a neighbour.
+    Names are made safe for a Mermaid label (the diagram sits in a code block anyway)."""
+    drawn = [fk for fk in table["foreign_keys"] if fk["references"]["table"] in chosen]
+    keys = set(table["primary_key"]["columns"] if table["primary_key"] else [])
+    for group in (drawn, table["unique"]):
+        for item in group:
+            keys.update(c for c in item["columns"] if isinstance(c, str))
+    columns = [c for c in table["columns"] if core or c["name"] in keys]
+    primary = table["primary_key"]
+    return {
+        **table,
+        "columns": [{**c, "name": _label(c["name"])} for c in columns],
+        "primary_key": None
+        if primary is None
+        else {**primary, "columns": [_label(c) for c in primary["columns"]]},
+        "unique": [{**u, "columns": [_label(c) for c in u["columns"]]} for u in table["unique"]],
+        "foreign_keys": [
+            {
+                **fk,
+                "columns": [_label(c) for c in fk["columns"]],
+                "unindexed": (name, fk["name"]) in uncovered,
+            }
+            for fk in drawn
+        ],
+    }
+
+
+def _label(text: Any) -> str:
+    """A name as a Mermaid label can hold it: printable, no double quote."""
+    return "".join(c if c.isprintable() and c != '"' else "_" for c in str(text))
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+
+def _unique(names: Iterable[Any]) -> list[Any]:
+    seen: dict[Any, None] = {}
     for name in names:
         seen.setdefault(name, None)
     return list(seen)
 
 
-def _actions(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    ordered = sorted(items, key=lambda i: (SEVERITY_RANK[i["severity"]], i["file"], i["line"]))
-    return [
-        {
-            "id": f"A{number}",
-            "issue": f"{i['title']} ({i['location']})",
-            "severity": i["severity"],
-            "fix": i["fix"],
-            "when": WHEN[i["severity"]],
-        }
-        for number, i in enumerate(ordered, 1)
-    ]
+def _first_line(sql: str) -> str:
+    """A statement's first line, marked when there is more."""
+    first, _, rest = sql.partition("\n")
+    return f"{first} …" if rest.strip() else first
 
 
-def _checklist(
-    run: LintRun, findings: Sequence[Finding], standards: Sequence[tuple[str, Sequence[str]]]
-) -> dict[str, Any]:
-    evaluated = {r.id: r for r in run.rules}
-    rows = []
-    for name, rule_ids in standards:
-        rules = [evaluated[r] for r in rule_ids if r in evaluated]
-        if not rules:
-            continue
-        failing = [f for f in findings if f.rule in rule_ids]
-        total = max(sum(_applicable(r, run.models) for r in rules), len(failing))
-        offenders = {(f.rule, f.object or f"{f.file}:{f.line}") for f in failing}
-        share = 100.0 if total == 0 else round(100 * (total - len(offenders)) / total, 1)
-        rows.append(
-            {
-                "standard": name,
-                "rules": [r.id for r in rules],
-                "passed": not failing,
-                "findings": len(failing),
-                "share": max(share, 0.0),
-            }
-        )
-    passed = sum(1 for row in rows if row["passed"])
-    overall = round(100 * passed / len(rows), 1) if rows else 100.0
-    return {"standards": rows, "passed": passed, "total": len(rows), "percent": overall}
+def _slug(heading: str) -> str:
+    """The anchor GitHub gives a heading (github-slugger): lower case, punctuation dropped,
+    spaces to hyphens."""
+    kept = "".join(c for c in heading.lower() if c.isalnum() or c in " -_")
+    return kept.replace(" ", "-")
