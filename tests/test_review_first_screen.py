@@ -249,7 +249,7 @@ def test_a_repeated_fix_is_given_once_for_the_group(lint_sql: LintSql) -> None:
     assert group["fix"] == "SET lock_timeout = '5s';"
     assert "with no lock_timeout set" in group["shared"]  # said once for the three
     text = render_report(report)
-    assert "the same statement in each of the 3 files" in text
+    assert "**Fix** the same in each of the 3 files:" in text
     assert text.count("SET lock_timeout = '5s';") == 2  # the group's block, the plan's row
 
 
@@ -412,3 +412,33 @@ def test_a_large_project_reads_the_same_way() -> None:
     _assert_first_screen(text, report, run)
     _assert_no_repeated_paragraph(text)
     assert 5 <= len(report.actions) <= 15
+
+
+def _worked_example(index: bool, more_columns: int) -> str:
+    """The README's example: 3 tables, 2 foreign keys without an index, 12 timestamp columns
+    without a time zone (4 a table, more with `more_columns`), a text column of user content."""
+
+    def stamps(prefix: str) -> str:
+        return ", ".join(f"{prefix}{n} timestamp" for n in range(4 + more_columns))
+
+    fk = "a_id bigint REFERENCES a (id)"
+    sql = (
+        f"CREATE TABLE IF NOT EXISTS a (id bigint PRIMARY KEY, {stamps('t')}, description text);\n"
+        f"CREATE TABLE IF NOT EXISTS b (id bigint PRIMARY KEY, {fk}, {stamps('u')});\n"
+        f"CREATE TABLE IF NOT EXISTS c (id bigint PRIMARY KEY, {fk}, {stamps('v')});\n"
+    )
+    return sql + ("CREATE INDEX IF NOT EXISTS b_a_id_idx ON b (a_id);\n" if index else "")
+
+
+def test_the_readme_score_example(lint_sql: LintSql) -> None:
+    rules = ("fk-missing-index", "timestamp-without-time-zone", "unbounded-text-column")
+    report = build_report(lint_sql(_worked_example(False, 0), select=rules), "high")
+    assert Counter(f["severity"] for f in report.findings) == {"low": 12, "high": 2, "info": 1}
+    assert report.score == 6.0
+    fixed = build_report(lint_sql(_worked_example(True, 0), select=rules), "high")
+    assert fixed.score == 7.1
+    wider = build_report(lint_sql(_worked_example(True, 8), select=rules), "high")
+    assert len(wider.findings) > len(fixed.findings) and wider.score == fixed.score
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "a score of `10 \u00d7 8 / 13.25 = 6.0`" in readme
+    assert "`10 \u00d7 8 / 11.25 = 7.1`" in readme

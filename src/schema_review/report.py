@@ -221,6 +221,8 @@ def build_report(
             sum(len(m.live_tables()) for m in run.base.models),
             {(s.set_index, s.identity): s.text for s in run.base.sources},
         )
+    elif base is None and run.base_ref:
+        base = BaseSide(run.base_ref, [], 0, {})  # the paths did not exist at the base
     paths = _PathSpeller()
     findings = [paths.finding(f) for f in run.result.findings]
     still_open = [paths.finding(f) for f in run.result.baselined]
@@ -699,6 +701,10 @@ def _changes(test: Callable[[Change], bool]) -> Callable[[LintRun], set[int]]:
     return lambda run: {id(c) for m in run.models for c in m.changes if test(c)}
 
 
+def _files(test: Callable[[Change], bool]) -> Callable[[LintRun], set[int]]:
+    return lambda run: {id(c.statement.source) for m in run.models for c in m.changes if test(c)}
+
+
 def _objects(kind: str, keep: Callable[[Any], bool]) -> Callable[[LintRun], set[int]]:
     return lambda run: {id(o) for m in run.models for o in m.objects_of_kind(kind) if keep(o)}
 
@@ -760,7 +766,8 @@ _SUBJECTS: dict[str, tuple[Callable[[LintRun], set[int]], str]] = {
         _objects("function", lambda f: f.security_definer),
         "SECURITY DEFINER functions",
     ),
-    "missing-lock-timeout": (_changes(lambda c: c.heavy_lock), "heavy locks on existing tables"),
+    # Reported once a file (at its first unguarded lock): its subjects are files.
+    "missing-lock-timeout": (_files(lambda c: c.heavy_lock), "files locking existing tables"),
     "create-index-not-concurrently": (
         _changes(_existing("create_index")),
         "index builds on existing tables",
@@ -904,7 +911,7 @@ def _checklist(
         "standards": rows,
         "passed": passed,
         "total": applicable,
-        "idle": len(rows) - applicable,
+        "idle": [row["standard"] for row in rows if row["status"] == "nothing to check"],
         "percent": overall,
     }
 
@@ -1208,10 +1215,13 @@ def _timeline(run: LintRun, statuses: dict[str, str], paths: _PathSpeller) -> li
                 words = kind.replace("_", " ").upper()
                 # `ADD COLUMN tenant_id` on public.users: the table has its own column.
                 own = name or ""
+                schema = table.rpartition(".")[0] if table else ""
                 if table and own.startswith(table + "."):
                     own = own[len(table) + 1 :]
                 elif table and own == table:
                     own = ""
+                elif schema and own.startswith(schema + "."):
+                    own = own[len(schema) + 1 :]
                 heaviest = (lock, table or "", change.statement.line, f"{words} {own}")
         lock_mode, lock_table, lock_line, statement = heaviest
         heavy = lock_mode in HEAVY_LOCKS
