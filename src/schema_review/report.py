@@ -1099,6 +1099,13 @@ def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
                     "search_path": function.config.get("search_path"),
                 }
             )
+    # A table whose columns are those of one listed before (a partition, the same table in
+    # another history) says so instead of repeating them.
+    first: dict[tuple[Any, ...], str] = {}
+    for entry in tables:
+        key = tuple(tuple(sorted(c.items())) for c in entry["columns"])
+        entry["same_as"] = first.get(key, "") if entry["columns"] else ""
+        first.setdefault(key, entry["name"])
     return {
         "tables": tables,
         "foreign_keys": foreign_keys,
