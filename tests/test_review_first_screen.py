@@ -442,3 +442,17 @@ def test_the_readme_score_example(lint_sql: LintSql) -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "a score of `10 \u00d7 8 / 13.25 = 6.0`" in readme
     assert "`10 \u00d7 8 / 11.25 = 7.1`" in readme
+
+
+def test_a_partition_does_not_repeat_its_parents_columns(lint_sql: LintSql) -> None:
+    run = lint_sql(
+        "CREATE TABLE IF NOT EXISTS events (id bigint NOT NULL, at date NOT NULL,"
+        " PRIMARY KEY (id, at)) PARTITION BY RANGE (at);\n"
+        "CREATE TABLE IF NOT EXISTS events_2024 PARTITION OF events"
+        " FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');\n"
+    )
+    report = build_report(run, "high")
+    same = {t["name"]: t["same_as"] for t in report.inventory["tables"]}
+    assert same == {"public.events": "", "public.events_2024": "public.events"}
+    text = render_report(report)
+    assert "**public.events_2024**: the same columns as public.events above." in text
