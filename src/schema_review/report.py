@@ -1006,7 +1006,7 @@ def _actions(
 
 
 def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
-    tables = []
+    tables: list[dict[str, Any]] = []
     foreign_keys = []
     indexes = []
     checks = []
