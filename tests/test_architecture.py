@@ -15,9 +15,9 @@ STAGES = [
     "rules",
     "findings",
     "pipeline",
+    "export",  # the final schema as data: the review draws its diagram from it
     "report",
     "output",
-    "export",
     "verify",  # applies histories to a real PostgreSQL; the CLI's verify command calls it
     "cli",
 ]
