@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from schema_review.config import Settings
+from schema_review.pipeline import LintRun
 from schema_review.rules import Rule, load_rules
-from tests.helpers import LintSql, findings_of
+from tests.helpers import LintSql, findings_of, split_example, write_migrations
 
 RULES = load_rules()
 
@@ -18,17 +22,45 @@ def _settings(rule: Rule) -> dict[str, object]:
     return settings
 
 
+def _verified(rule: Rule, sql: str, request: pytest.FixtureRequest, tmp_path: Path) -> LintRun:
+    """Rules of the server (target `server`) fire only in `verify`: the example is applied to
+    the test session's PostgreSQL."""
+    from schema_review.verify.run import verify
+
+    server = request.getfixturevalue("pg_server")
+    folder = write_migrations(tmp_path / "verified", split_example(sql))
+    if rule.id == "extension-not-available":
+        with server.connect() as connection:
+            available = connection.execute(
+                "SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'"
+            ).fetchone()
+        if available:
+            pytest.skip("this PostgreSQL has postgis: the bad example creates it")
+    return verify([folder], Settings(**_settings(rule)), server=server).run  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
-def test_bad_example_fires(rule: Rule, lint_sql: LintSql) -> None:
-    run = lint_sql(rule.examples["bad"], base=rule.examples.get("base"), **_settings(rule))
+def test_bad_example_fires(
+    rule: Rule, lint_sql: LintSql, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if rule.target == "server":
+        run = _verified(rule, rule.examples["bad"], request, tmp_path)
+    else:
+        run = lint_sql(rule.examples["bad"], base=rule.examples.get("base"), **_settings(rule))
     assert findings_of(run, rule.id), f"{rule.id}: bad example raised nothing"
     if rule.id != "parse-error":
         assert not findings_of(run, "parse-error"), f"{rule.id}: bad example does not parse"
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
-def test_good_example_is_clean(rule: Rule, lint_sql: LintSql) -> None:
-    run = lint_sql(rule.examples["good"], base=rule.examples.get("base"), **_settings(rule))
+def test_good_example_is_clean(
+    rule: Rule, lint_sql: LintSql, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if rule.target == "server":
+        run = _verified(rule, rule.examples["good"], request, tmp_path)
+        assert not run.result.findings, f"{rule.id}: the server says {run.result.findings}"
+    else:
+        run = lint_sql(rule.examples["good"], base=rule.examples.get("base"), **_settings(rule))
     assert not findings_of(run, rule.id), f"{rule.id}: good example raised it"
     assert not findings_of(run, "parse-error"), f"{rule.id}: good example does not parse"
 

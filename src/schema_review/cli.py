@@ -511,6 +511,13 @@ def _migration_folder(path: Path) -> Path:
     type=click.Path(dir_okay=False, path_type=str),
     help="Compare with the findings recorded in this file (`schema-review baseline`).",
 )
+@click.option(
+    "--trace",
+    is_flag=True,
+    help="Run the migrations on PostgreSQL (as `verify --trace`): the timeline shows the locks "
+    "and rewrites measured next to the predicted ones.",
+)
+@click.option("--database-url", metavar="URL", help="With --trace: the PostgreSQL to run on.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
 def report(
     paths: tuple[str, ...],
@@ -526,6 +533,8 @@ def report(
     platform: str | None,
     diff_base: str | None,
     baseline: str | None,
+    trace: bool,
+    database_url: str | None,
     config: str | None,
 ) -> None:
     """Write a review document (Markdown) about migration folders."""
@@ -556,11 +565,36 @@ def report(
             run.result = run.result.without(Baseline.load(baseline))
             base = baseline_side(baseline, run.rules)
         model = build_report(run, settings.fail_on, title, date, settings.standards, base)
+        if trace:
+            _measure_timeline(model, run, paths, settings, database_url)
         text = render_report(model, template, settings.templates)
     except (ConfigError, RuleError, DiscoveryError, TemplateNotFound, BaselineError) as error:
         _fail(str(error))
         return
     _emit(text, output)
+
+
+def _measure_timeline(
+    model: Any, run: Any, paths: tuple[str, ...], settings: Settings, database_url: str | None
+) -> None:
+    """`report --trace`: each timeline entry (one per file, in run.sources' order) gets what
+    PostgreSQL measured for the file: its heaviest lock on an existing table, what it
+    rewrote."""
+    try:
+        from schema_review.verify.run import VerifyError, measured_timeline
+        from schema_review.verify.run import verify as run_verify
+    except ImportError as error:
+        _fail(f"--trace needs the verify extra: pip install 'schema-review[verify]' ({error})")
+        return
+    try:
+        measured = measured_timeline(
+            run_verify(paths, settings, database_url=database_url, trace=True)
+        )
+    except VerifyError as error:
+        _fail(str(error))
+        return
+    for entry, source in zip(model.timeline, run.sources, strict=True):
+        entry["measured"] = measured.get(source.display)
 
 
 @main.command("explain")
@@ -647,6 +681,144 @@ def schema(
     else:
         text = "\n".join(schema_sql(d, model) for d, model in documents)
     _emit(text, output)
+
+
+@main.command("verify")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="A PostgreSQL to verify on (postgresql://...): each run creates a database in it and "
+    "drops it. Default: a throwaway embedded server.",
+)
+@click.option(
+    "--pg-version",
+    help="PostgreSQL major version the migrations run on: an installed server of that version "
+    "is used when there is one (default: the embedded PostgreSQL).",
+)
+@click.option(
+    "--trace",
+    is_flag=True,
+    help="Measure what each statement on an existing table does: locks, rewrites, scans.",
+)
+@click.option("--runner", type=click.Choice(list(RUNNERS)), help="Migration tool (detected).")
+@click.option("--platform", type=click.Choice(list(PLATFORMS)), help="Platform (detected).")
+@click.option("--fail-on", type=click.Choice(FAIL_ON), help="Lowest severity that fails the run.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "sarif", "github", "gitlab", "junit"]),
+    default="text",
+    show_default=True,
+    help="As for lint; json adds the server, and with --trace the trace.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Write the output to this file instead of standard output.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Findings only: no summary, no timing.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+def verify(
+    paths: tuple[str, ...],
+    database_url: str | None,
+    pg_version: str | None,
+    trace: bool,
+    runner: str | None,
+    platform: str | None,
+    fail_on: str | None,
+    output_format: str,
+    output: str | None,
+    quiet: bool,
+    config: str | None,
+) -> None:
+    """Run the migrations on a real PostgreSQL and report what it says.
+
+    The files are applied to a fresh database as their runner applies them: each failure is
+    a fails-on-postgres finding with PostgreSQL's message, and the catalog is compared with
+    the schema lint replays. Nothing is left behind: the server (or, with --database-url,
+    the database) is removed afterwards.
+
+    Exit status: 0 when no finding reaches the fail-on level, 1 when one does, 2 for a usage
+    or configuration error, or when no server could be used.
+    """
+    import time
+
+    try:
+        from schema_review.verify.run import VerifyError
+        from schema_review.verify.run import verify as run_verify
+    except ImportError as error:  # the optional extra is missing
+        _fail(f"verify needs the verify extra: pip install 'schema-review[verify]' ({error})")
+        return
+    from schema_review.discover import DiscoveryError
+    from schema_review.rules import RuleError
+
+    gc.disable()
+    settings = _settings(config).with_overrides(fail_on=fail_on, runner=runner, platform=platform)
+    try:
+        if pg_version is not None:
+            settings = settings.with_overrides(
+                pg_version=check_pg_version(pg_version, "--pg-version")
+            )
+        started = time.perf_counter()
+        result = run_verify(paths, settings, database_url=database_url, trace=trace)
+    except (ConfigError, RuleError, DiscoveryError, VerifyError) as error:
+        _fail(str(error))
+        return
+    except Exception as error:  # a server error we did not foresee, or a bug: no traceback
+        if os.environ.get("SCHEMA_REVIEW_DEBUG"):
+            raise
+        _fail(f"verify failed: {type(error).__name__}: {error}")
+        return
+    text = _render_verification(result, settings.fail_on, output_format, output, quiet, trace)
+    _emit(text, output)
+    if not quiet:
+        files = max(result.files, 1)
+        click.echo(
+            f"schema-review verify: server start {result.start_seconds:.1f} s, "
+            f"{result.files} files in {result.apply_seconds:.1f} s "
+            f"({1000 * result.apply_seconds / files:.0f} ms a file), "
+            f"{time.perf_counter() - started:.1f} s in all",
+            err=True,
+        )
+    sys.exit(EXIT_FINDINGS if result.run.result.fails(settings.fail_on) else EXIT_CLEAN)
+
+
+def _render_verification(
+    result: Any, fail_on: str, output_format: str, output: str | None, quiet: bool, trace: bool
+) -> str:
+    from schema_review.output import (
+        printable,
+        render_github,
+        render_gitlab,
+        render_json,
+        render_junit,
+        render_sarif,
+        render_text,
+    )
+    from schema_review.verify.run import render_server_line, render_trace_text
+
+    run = result.run
+    run.quiet = quiet
+    if output_format == "json":
+        extra = result.summary()
+        if trace:
+            extra["trace"] = [t.to_dict() for t in result.traces]
+        return render_json(run, fail_on, {"verify": extra})
+    if output_format == "sarif":
+        return render_sarif(run, fail_on)
+    if output_format == "github":
+        return render_github(run, fail_on)
+    if output_format == "gitlab":
+        return render_gitlab(run)
+    if output_format == "junit":
+        return render_junit(run, fail_on)
+    color = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    head = render_trace_text(result, printable) if trace else ""
+    if not quiet:
+        head += render_server_line(result)
+    return head + render_text(run, fail_on, color)
 
 
 def _load_rules(config: str | None) -> list[Rule]:

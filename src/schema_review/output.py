@@ -50,15 +50,17 @@ def summary(run: LintRun, fail_on: str) -> dict[str, Any]:
     }
 
 
-def render_json(run: LintRun, fail_on: str) -> str:
+def render_json(run: LintRun, fail_on: str, extra: dict[str, Any] | None = None) -> str:
     """One finding a line: readable in a diff, and written by json's C encoder (an
-    indented dump takes the pure-Python path, several times slower)."""
+    indented dump takes the pure-Python path, several times slower). `extra`: more keys
+    after the summary (`verify`: the server, the trace)."""
     encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
     findings = ",\n    ".join(encode(f.to_dict()) for f in run.result.findings)
     body = f"[\n    {findings}\n  ]" if findings else "[]"
+    more = "".join(f",\n  {encode(key)}: {encode(value)}" for key, value in (extra or {}).items())
     return _json_text(
         f'{{\n  "version": 1,\n  "findings": {body},\n'
-        f'  "summary": {encode(summary(run, fail_on))}\n}}\n'
+        f'  "summary": {encode(summary(run, fail_on))}{more}\n}}\n'
     )
 
 

@@ -288,7 +288,9 @@ def replay_histories(
             parse_many(set_sources, settings.jobs),
             strict=True,
         ):
-            in_transaction = file_in_transaction(profile.runner, source.text, migration.path.name)
+            in_transaction = file_in_transaction(
+                profile.runner, source.text, migration.path.name, migration.path
+            )
             source.transaction = in_transaction and (
                 profile.transaction_mode != "implicit" or len(parsed) > 1
             )
@@ -363,7 +365,10 @@ def _lint(
     stdin_name: str = "<stdin>",
     progress: Progress | None = None,
 ) -> LintRun:
-    rules = select_rules(load_rules(settings.rule_files), settings)
+    # Rules whose findings only a server gives (`verify`) have nothing to say here.
+    rules = [
+        r for r in select_rules(load_rules(settings.rule_files), settings) if r.target != "server"
+    ]
     histories = replay_histories(paths, settings, stdin, stdin_name, progress)
     hits: list[Hit] = []
     suppressions: list[Suppression] = []

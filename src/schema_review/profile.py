@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 DEFAULT_PG_VERSION = 16
 SUPPORTED_PG_VERSIONS = range(9, 19)
@@ -87,15 +88,17 @@ class Profile:
         return RUNNERS.get(self.runner, "none")
 
 
-def file_in_transaction(runner: str, text: str, name: str = "") -> bool:
-    """Whether `runner` wraps this file (`name` is its file name) in a transaction, before
-    counting its statements.
+def file_in_transaction(runner: str, text: str, name: str = "", path: Path | None = None) -> bool:
+    """Whether `runner` wraps this file (`name` is its file name, `path` where it is) in a
+    transaction, before counting its statements.
 
     For `implicit` runners a file of one statement is not in a transaction; the replay, which
     counts statements, decides that case.
     """
     mode = RUNNERS.get(runner, "none")
     if mode == "none":
+        return False
+    if runner == "diesel" and path is not None and not _diesel_transaction(path.parent):
         return False
     if runner == "pop" and ".autocommit." in name.lower():
         return False  # Ory popx runs `<version>_<name>[.<dialect>].autocommit.up.sql` bare
@@ -105,6 +108,20 @@ def file_in_transaction(runner: str, text: str, name: str = "") -> bool:
         return False
     opt_out = _NO_TRANSACTION.get(runner)
     return not (opt_out is not None and opt_out.search(text))
+
+
+def _diesel_transaction(folder: Path) -> bool:
+    """diesel runs a migration in a transaction unless the `metadata.toml` next to its
+    up.sql says `run_in_transaction = false`."""
+    import tomllib
+
+    metadata = folder / "metadata.toml"
+    try:
+        with metadata.open("rb") as handle:
+            settings = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError):
+        return True  # no file, or one diesel would refuse too: its default
+    return settings.get("run_in_transaction", True) is not False
 
 
 def detect_platform(runner: str, root: str) -> str:

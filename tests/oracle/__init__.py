@@ -26,10 +26,9 @@ import yaml
 
 from schema_review.config import Settings
 from schema_review.export import history_label, schema_document
-from schema_review.model import SchemaModel, replay
 from schema_review.pipeline import ReplayedHistory, replay_histories
-from schema_review.verify.apply import AUTOCOMMIT, Failure
-from schema_review.verify.build import ServerBuild, build_on_server
+from schema_review.verify.apply import Failure
+from schema_review.verify.build import ServerBuild, as_the_server_kept_it, build_on_server
 from schema_review.verify.compare import Comparison, compare
 from schema_review.verify.server import Server
 
@@ -173,22 +172,3 @@ def run_case(server: Server, case: Case) -> CaseResult:
     model = schema_document(kept, history_label(history.migration_set))
     comparison = compare(build.catalog, model, exclude=list(exclusions().get(case.id, {})))
     return CaseResult(case, history, build, model, comparison)
-
-
-def as_the_server_kept_it(history: ReplayedHistory, build: ServerBuild) -> SchemaModel:
-    """The model of what the server kept: a file that failed in a transaction was rolled
-    back whole, one run statement by statement kept what ran before the failing statement.
-    (Those failures are facts about the history, each listed in expected_failures.yaml;
-    what the model says a failing statement would have done cannot be checked here.)"""
-    failures = {o.file: o for o in build.outcomes if o.failure is not None}
-    if not failures:
-        return history.model
-    statements = []
-    for source, parsed in zip(history.sources, history.parsed, strict=True):
-        outcome = failures.get(source.display)
-        if outcome is None or outcome.failure is None:
-            statements.extend(parsed)
-        elif outcome.mode == AUTOCOMMIT:
-            line = outcome.failure.line
-            statements.extend(s for s in parsed if s.source.position(s.end)[0] < line)
-    return replay(statements, history.profile)

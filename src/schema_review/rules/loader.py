@@ -29,8 +29,9 @@ from schema_review.resources import (
 from schema_review.rules.expressions import CompiledRule, compile_rule
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
-# Rules whose findings come from a pipeline stage rather than from an expression.
-BUILTIN_TARGETS = ("parse_error", "internal_error", "suppression")
+# Rules whose findings come from a pipeline stage rather than from an expression; `server`:
+# from `schema-review verify`, which runs the migrations on PostgreSQL.
+BUILTIN_TARGETS = ("parse_error", "internal_error", "suppression", "server")
 TARGETS = ("statement", "history", "migration", *FINAL_KINDS, *BUILTIN_TARGETS)
 
 _ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")

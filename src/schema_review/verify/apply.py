@@ -24,6 +24,7 @@ stand-ins (see `STAND_IN_EXTENSIONS`).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from schema_review.parse import SourceFile, Statement
 from schema_review.pipeline import ReplayedHistory
 from schema_review.profile import Profile
 from schema_review.verify.server import Server
+from schema_review.verify.trace import Tracer
 
 # Guards against a migration that waits forever: the database is ours alone, so a lock wait
 # means a statement that deadlocks with itself (CREATE INDEX CONCURRENTLY beside an open
@@ -63,6 +65,7 @@ class Failure:
     hint: str | None = None
     detail: str | None = None
     statement: str = ""
+    offset: int = 0  # where in the file (characters): line and column, as an offset
 
     def __str__(self) -> str:
         text = f"{self.file}:{self.line}:{self.column}: {self.sqlstate or 'error'} {self.message}"
@@ -96,6 +99,7 @@ class Piece(NamedTuple):
     end: int
     data: str | None = None
     copy_out: bool = False
+    statement: Statement | None = None  # None for text that did not parse
 
 
 def pieces(source: SourceFile, statements: Sequence[Statement]) -> list[Piece]:
@@ -115,7 +119,7 @@ def pieces(source: SourceFile, statements: Sequence[Statement]) -> list[Piece]:
         if standard and node.get("is_from"):
             data, cursor = _copy_data(text, statement.end)
         copy_out = standard and not node.get("is_from")
-        spans.append(Piece(statement.start, statement.end, data, copy_out))
+        spans.append(Piece(statement.start, statement.end, data, copy_out, statement))
     _gap(text, cursor, len(text), spans)
     return spans
 
@@ -182,26 +186,42 @@ def apply_file(
     statements: Sequence[Statement],
     mode: str,
     keep_going: bool = False,
+    tracer: Tracer | None = None,
+    rollback: bool = False,
 ) -> FileOutcome:
     """Apply one file on an autocommit connection (we send BEGIN and COMMIT, as runners do).
 
     `keep_going` (AUTOCOMMIT only): run every statement whatever fails, as psql does without
-    ON_ERROR_STOP; for set-up scripts whose every part that can be made should be."""
+    ON_ERROR_STOP; for set-up scripts whose every part that can be made should be.
+    `tracer`: each statement is sent through it (`verify --trace`); a multi-statement
+    query then goes statement by statement in one transaction, which is what PostgreSQL
+    makes of it. `rollback`: a trial: the file's transaction is rolled back at its end."""
     _new_session(connection)
     spans = pieces(source, statements)
     if not spans:
         return FileOutcome(source.display, mode, 0)
-    if mode == IMPLICIT and not any(p.data is not None or p.copy_out for p in spans):
+    whole = mode == IMPLICIT and tracer is None and not rollback
+    if whole and not any(p.data is not None or p.copy_out for p in spans):
         return _apply_whole(connection, source, spans)
     if mode != AUTOCOMMIT:
         # (COPY ... FROM STDIN with its data cannot be part of one query: such a file of
         # an implicit runner goes statement by statement, in one transaction.)
         connection.execute("BEGIN")
+    if tracer is not None:
+        tracer.started([p.statement for p in spans if p.statement is not None])
     failure = None
     errors = 0
     for piece in spans:
         try:
-            _send(connection, source, piece)
+            if tracer is None:
+                _send(connection, source, piece)
+            else:
+                tracer.run(
+                    piece.statement,
+                    *source.position(piece.start),
+                    source.text[piece.start : piece.end],
+                    functools.partial(_send, connection, source, piece),
+                )
         except psycopg.Error as error:
             errors += 1
             failure = failure or _failure(source, piece.start, piece.end, error)
@@ -213,7 +233,7 @@ def apply_file(
     if keep_going and failure is not None:
         return FileOutcome(source.display, mode, len(spans), failure, errors)
     status = connection.info.transaction_status
-    if failure is not None:
+    if failure is not None or (rollback and status != TransactionStatus.IDLE):
         if status != TransactionStatus.IDLE:
             connection.execute("ROLLBACK")
     elif status == TransactionStatus.INTRANS and mode != AUTOCOMMIT:
@@ -234,6 +254,7 @@ def _left_open(
         *source.position(spans[-1].end),
         "",
         "the file opens a transaction and never commits it: rolled back when its session ends",
+        offset=spans[-1].end,
     )
 
 
@@ -301,7 +322,8 @@ def _failure(
     else:
         if spans:
             start, end = spans[0].start, spans[0].end
-    line, column = source.position(offset if position else start)
+    at = offset if position else start
+    line, column = source.position(at)
     return Failure(
         source.display,
         line,
@@ -311,6 +333,7 @@ def _failure(
         error.diag.message_hint,
         error.diag.message_detail,
         source.text[start:end],
+        at,
     )
 
 

@@ -240,15 +240,19 @@ def start_embedded() -> Server:
     handle: Any = None
 
     def stop() -> None:
+        registry = module.PostgresServer._instances
+        instances = [i for p, i in list(registry.items()) if Path(p).resolve() == pgdata.resolve()]
+        if handle is not None and handle not in instances:
+            instances.append(handle)
         try:
-            if handle is not None:
-                handle.cleanup()
-            else:
-                instance = module.PostgresServer._instances.get(pgdata.resolve())
-                if instance is not None:
+            for instance in instances:
+                with contextlib.suppress(Exception):  # the checks below finish the job
                     instance.cleanup()
-        except Exception:
-            pass  # the checks below finish the job
+                # A start interrupted (initdb killed, Ctrl-C) leaves the library's exit hook
+                # and registry entry behind: at exit the hook would take its lock again,
+                # which re-creates the runtime directory we remove.
+                atexit.unregister(instance._cleanup)
+                registry.pop(instance.pgdata, None)
         finally:
             _kill_postmaster(pgdata)
             shutil.rmtree(root, ignore_errors=True)
