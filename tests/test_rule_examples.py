@@ -65,6 +65,21 @@ def test_good_example_is_clean(
     assert not findings_of(run, "parse-error"), f"{rule.id}: good example does not parse"
 
 
+@pytest.mark.parametrize(
+    "rule", [r for r in RULES if r.id == "alter-type-with-incompatible-default"], ids=lambda r: r.id
+)
+def test_the_documented_failure_fails_on_postgres(
+    rule: Rule, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The rule claims PostgreSQL refuses its bad example: the server does, and runs its good
+    example."""
+    bad = _verified(rule, rule.examples["bad"], request, tmp_path / "bad")
+    assert [f.rule for f in bad.result.findings] == ["fails-on-postgres"]
+    assert "cannot be cast automatically" in bad.result.findings[0].message
+    good = _verified(rule, rule.examples["good"], request, tmp_path / "good")
+    assert good.result.findings == []
+
+
 @pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
 def test_rule_is_documented(rule: Rule) -> None:
     assert rule.title[0].isupper() or rule.title[0].islower()

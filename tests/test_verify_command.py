@@ -87,6 +87,12 @@ def test_the_enum_default_fails_on_postgres_and_lint_says_so(
     assert history["files"] == 2 and history["failed"] == 1
     assert history["objects_compared"] == history["objects_matching"] > 0
 
+    lint = CliRunner().invoke(main, ["lint", str(folder), "--format", "json", "--no-cache"])
+    rules = {f["rule"]: f for f in json.loads(lint.stdout)["findings"]}
+    claim = rules["alter-type-with-incompatible-default"]
+    assert (Path(claim["file"]).name, claim["line"]) == ("0002_refunded.sql", 3)
+    assert "no implicit or assignment cast" in claim["message"]
+
 
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif", "github", "gitlab", "junit"])
 def test_every_format_locates_the_failure(fmt: str, tmp_path: Path, pg_server: Server) -> None:

@@ -69,6 +69,9 @@ class Change:
     close_match: str = ""  # DROP ... IF EXISTS of a missing name: the name probably meant
     not_null_proven: bool = False  # SET NOT NULL after a validated CHECK (col IS NOT NULL)
     enum_swap: bool = False  # ALTER COLUMN TYPE to an enum re-created in this file
+    default_type: str = ""  # ALTER COLUMN TYPE: the type of the column's default, when known
+    utc_session: bool = False  # the file set the session's time zone to UTC before it
+    generated_virtual: bool = False  # ADD COLUMN of a virtual generated column (PostgreSQL 18)
     missing_extension: str = ""  # `uuid-ossp (uuid_generate_v4)`: used before CREATE EXTENSION
     grantees: tuple[str, ...] = ()  # GRANT / REVOKE: the roles ('public' for PUBLIC)
     privileges: tuple[str, ...] = ()  # GRANT / REVOKE: 'select', 'execute', 'all' ...
@@ -114,6 +117,8 @@ class Change:
             return _CONCURRENT_LOCKS[self.kind]
         if self.kind == "vacuum":
             return "ACCESS EXCLUSIVE" if "full" in self.options else "SHARE UPDATE EXCLUSIVE"
+        if self.kind == "alter_table_other":
+            return _OTHER_LOCKS.get(self.detail, "ACCESS EXCLUSIVE")
         return _LOCKS.get(self.kind, "")
 
     @property
@@ -127,14 +132,22 @@ class Change:
         if kind == "create_index":
             return True
         if kind == "add_constraint":
-            return self.constraint is not None and not self.constraint.not_valid
+            constraint = self.constraint
+            if constraint is None or constraint.not_valid:
+                return False
+            if constraint.using_index and constraint.type != "primary_key":
+                return False  # the index exists: only the catalog changes
+            # A foreign key on a column the same statement adds, without a default: every
+            # row holds NULL, which a foreign key accepts, so PostgreSQL checks nothing.
+            return not (
+                constraint.type == "foreign_key"
+                and self.inline
+                and self.column is not None
+                and not self.column.has_default
+            )
         if kind == "set_not_null":
             return not self.not_null_proven
-        if kind == "alter_column_type":
-            return self.rewrites_table
-        if kind == "add_column":
-            return self.column is not None and bool(self.column.rewrites_on_add)
-        return kind == "vacuum" and "full" in self.options
+        return self.rewrites_table
 
     @property
     def heavy_lock(self) -> bool:
@@ -209,12 +222,43 @@ class Change:
 
     @property
     def rewrites_table(self) -> bool:
-        """ALTER COLUMN TYPE that rewrites the table (and its indexes) under its lock."""
-        if self.kind != "alter_column_type" or self.column is None or self.old_type is None:
+        """The statement writes the table's rows anew (and rebuilds its indexes) under its
+        lock: ALTER COLUMN TYPE but for binary-compatible changes, ADD COLUMN of a column
+        filled row by row (PostgreSQL 11 and later), SET LOGGED / UNLOGGED, SET TABLESPACE
+        and SET ACCESS METHOD, CLUSTER, VACUUM FULL."""
+        kind = self.kind
+        if kind == "add_column":
+            return (
+                self.column is not None
+                and bool(self.column.rewrites_on_add)
+                and not self.generated_virtual
+                and not self.noop
+            )
+        if kind in ("set_logged", "cluster"):
+            return True
+        if kind == "vacuum":
+            return "full" in self.options
+        if kind == "alter_table_other":
+            return self.detail in _REWRITING_ACTIONS
+        if kind != "alter_column_type" or self.column is None or self.old_type is None:
             return False
         if self.enum_swap:
             return True
-        return type_change_rewrites(self.old_type, self.column.type, self.using)
+        return type_change_rewrites(self.old_type, self.column.type, self.using, self.utc_session)
+
+    @property
+    def rewrite_depends_on_time_zone(self) -> bool:
+        """timestamp <-> timestamptz: PostgreSQL rewrites only when the session's time zone is
+        not UTC, which the server's configuration decides unless the file sets it."""
+        return (
+            self.kind == "alter_column_type"
+            and self.old_type is not None
+            and self.column is not None
+            and not self.using
+            and not self.old_type.array
+            and not self.column.type.array
+            and {self.old_type.name, self.column.type.name} == _TIMESTAMPS
+        )
 
     @property
     def unqualified_name(self) -> str:
@@ -299,6 +343,38 @@ _LOCKS = {
 }
 
 
+# ALTER TABLE actions the model files as `alter_table_other` (by their libpg_query names)
+# that lock less than ACCESS EXCLUSIVE (tablecmds.c, AlterTableGetLockLevel): statistics,
+# storage parameters (fillfactor, autovacuum_*: all but user_catalog_table) and CLUSTER ON
+# only change planner or maintenance settings; triggers are enabled or disabled under the lock
+# CREATE TRIGGER takes.
+_OTHER_LOCKS = {
+    "SetStatistics": "SHARE UPDATE EXCLUSIVE",
+    "SetOptions": "SHARE UPDATE EXCLUSIVE",
+    "ResetOptions": "SHARE UPDATE EXCLUSIVE",
+    "SetRelOptions": "SHARE UPDATE EXCLUSIVE",
+    "ResetRelOptions": "SHARE UPDATE EXCLUSIVE",
+    "ClusterOn": "SHARE UPDATE EXCLUSIVE",
+    "DropCluster": "SHARE UPDATE EXCLUSIVE",
+    **{
+        action: "SHARE ROW EXCLUSIVE"
+        for action in (
+            "EnableTrig",
+            "EnableAlwaysTrig",
+            "EnableReplicaTrig",
+            "EnableTrigAll",
+            "EnableTrigUser",
+            "DisableTrig",
+            "DisableTrigAll",
+            "DisableTrigUser",
+        )
+    },
+}
+
+# ALTER TABLE actions that give the table new storage.
+_REWRITING_ACTIONS = frozenset({"SetTableSpace", "SetAccessMethod", "SetExpression"})
+
+
 _CONCURRENT_LOCKS = {
     "create_index": "SHARE UPDATE EXCLUSIVE",
     "drop_index": "SHARE UPDATE EXCLUSIVE",
@@ -317,12 +393,19 @@ _TEXT_TYPES = frozenset({"text", "varchar"})
 _FREE_CASTS = frozenset({("cidr", "inet"), ("xml", "text"), ("citext", "text")})
 
 
-def type_change_rewrites(old: TypeName, new: TypeName, using: bool) -> bool:
-    """Whether ALTER COLUMN old -> new TYPE rewrites the table; unknown cases rewrite."""
+_TIMESTAMPS = frozenset({"timestamp", "timestamptz"})
+
+
+def type_change_rewrites(old: TypeName, new: TypeName, using: bool, utc: bool = False) -> bool:
+    """Whether ALTER COLUMN old -> new TYPE rewrites the table; unknown cases rewrite.
+    `using`: a USING expression other than the column itself (or a cast of it); `utc`: the
+    session's time zone is UTC (timestamp <-> timestamptz then keeps the stored values)."""
     if using:
         return True  # a USING expression is evaluated for every row
     if old.array != new.array:
         return True
+    if {old.name, new.name} == _TIMESTAMPS and old.name != new.name:
+        return not utc
     if old.name == new.name and old.schema == new.schema:
         if old.modifiers == new.modifiers or not new.modifiers:
             return False  # same type, or a limit removed (varchar(n) -> varchar)
@@ -345,3 +428,149 @@ def _number(text: str) -> int:
         return int(text)
     except ValueError:
         return 0
+
+
+# -- assignment casts: which type changes PostgreSQL can carry a column's default through -----
+
+# The built-in types by the model's names (TypeName.name) -> PostgreSQL's (pg_type.typname).
+_BUILTIN_TYPES = {
+    "boolean": "bool",
+    "bool": "bool",
+    "smallint": "int2",
+    "int2": "int2",
+    "smallserial": "int2",
+    "integer": "int4",
+    "int": "int4",
+    "int4": "int4",
+    "serial": "int4",
+    "bigint": "int8",
+    "int8": "int8",
+    "bigserial": "int8",
+    "real": "float4",
+    "float4": "float4",
+    "double precision": "float8",
+    "float8": "float8",
+    "numeric": "numeric",
+    "decimal": "numeric",
+    "money": "money",
+    "text": "text",
+    "varchar": "varchar",
+    "char": "bpchar",
+    "bpchar": "bpchar",
+    "name": "name",
+    "date": "date",
+    "time": "time",
+    "timetz": "timetz",
+    "timestamp": "timestamp",
+    "timestamptz": "timestamptz",
+    "interval": "interval",
+    "json": "json",
+    "jsonb": "jsonb",
+    "uuid": "uuid",
+    "bytea": "bytea",
+    "inet": "inet",
+    "cidr": "cidr",
+    "macaddr": "macaddr",
+    "macaddr8": "macaddr8",
+    "bit": "bit",
+    "varbit": "varbit",
+    "xml": "xml",
+    "oid": "oid",
+    "regclass": "regclass",
+    "tsvector": "tsvector",
+    "tsquery": "tsquery",
+    "point": "point",
+}
+
+# pg_cast's implicit and assignment casts between those types (PostgreSQL 18, the same since
+# 9.4 for these): source -> targets. Binary-coercible ones (varchar -> text) are among them.
+_ASSIGNMENT_CASTS = {
+    "bool": "bpchar text varchar",
+    "int2": "float4 float8 int4 int8 numeric oid regclass",
+    "int4": "float4 float8 int2 int8 money numeric oid regclass",
+    "int8": "float4 float8 int2 int4 money numeric oid regclass",
+    "float4": "float8 int2 int4 int8 numeric",
+    "float8": "float4 int2 int4 int8 numeric",
+    "numeric": "float4 float8 int2 int4 int8 money numeric",
+    "money": "numeric",
+    "text": "bpchar name regclass varchar",
+    "varchar": "bpchar name regclass text varchar",
+    "bpchar": "bpchar name text varchar",
+    "name": "bpchar text varchar",
+    "date": "timestamp timestamptz",
+    "time": "interval time timetz",
+    "timetz": "time timetz",
+    "timestamp": "date time timestamp timestamptz",
+    "timestamptz": "date time timestamp timestamptz timetz",
+    "interval": "interval time",
+    "json": "jsonb",
+    "jsonb": "json",
+    "inet": "bpchar cidr text varchar",
+    "cidr": "bpchar inet text varchar",
+    "macaddr": "macaddr8",
+    "macaddr8": "macaddr",
+    "bit": "bit varbit",
+    "varbit": "bit varbit",
+    "xml": "bpchar text varchar",
+    "oid": "int4 int8 regclass",
+    "regclass": "int4 int8 oid",
+}
+
+# The string category: any type converts to these at assignment (through its output function).
+_STRING_TYPES = frozenset({"text", "varchar", "bpchar", "name"})
+
+
+def builtin_type(name: TypeName) -> str | None:
+    """PostgreSQL's name of a built-in type (arrays end in `[]`), or None."""
+    if name.schema not in (None, "pg_catalog"):
+        return None
+    base = _BUILTIN_TYPES.get(name.name)
+    if base is None:
+        return None
+    return base + "[]" if name.array else base
+
+
+def assignment_castable(source: str, target: str) -> bool:
+    """Whether PostgreSQL converts a value of `source` to `target` at assignment (an implicit
+    or assignment cast, or the output function to a string type), as ALTER COLUMN TYPE does
+    with the column's default. Types are `builtin_type` names, or `enum:<name>` for an enum
+    (each enum its own type, with casts only to strings)."""
+    if source == target:
+        return True
+    source_array, target_array = source.endswith("[]"), target.endswith("[]")
+    if target in _STRING_TYPES:
+        return True
+    if source_array or target_array:
+        return (
+            source_array
+            and target_array
+            and assignment_castable(source.removesuffix("[]"), target.removesuffix("[]"))
+        )
+    return target in _ASSIGNMENT_CASTS.get(source, "").split()
+
+
+# PostgreSQL's internal names of the built-in types, as format_type() spells them.
+_FORMAT_NAMES = {
+    "bool": "boolean",
+    "int2": "smallint",
+    "int4": "integer",
+    "int8": "bigint",
+    "float4": "real",
+    "float8": "double precision",
+    "varchar": "character varying",
+    "bpchar": "character",
+    "timestamp": "timestamp without time zone",
+    "timestamptz": "timestamp with time zone",
+    "time": "time without time zone",
+    "timetz": "time with time zone",
+    "varbit": "bit varying",
+}
+
+
+def type_display(key: str) -> str:
+    """An `assignment_castable` type as people read it: `integer`, `public.status`."""
+    array = "[]" if key.endswith("[]") else ""
+    base = key.removesuffix("[]")
+    if base.startswith("enum:"):
+        return base.removeprefix("enum:") + array
+    return _FORMAT_NAMES.get(base, base) + array

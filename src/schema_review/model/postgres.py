@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from schema_review.model.changes import Change
+from schema_review.model.changes import Change, assignment_castable, builtin_type, type_display
 from schema_review.model.guards import GuardEvaluator
 from schema_review.model.naming import index_column_names, name_addition
 from schema_review.model.objects import (
@@ -64,6 +64,7 @@ class PostgresReplayer(SchemaOperations):
     def __init__(self, profile: Profile) -> None:
         super().__init__(profile)
         self.guards = GuardEvaluator(self.model)
+        self.time_zones: dict[int, str] = {}  # id(file) -> the time zone it SETs
         self.handlers: dict[str, Callable[[Statement], None]] = {
             name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_on_")
         }
@@ -296,6 +297,54 @@ class PostgresReplayer(SchemaOperations):
         if name == "interval":
             modifiers = ()  # interval's typmods encode fields, not a length
         return TypeName(name, schema, modifiers, bool(node.get("arrayBounds")))
+
+    def cast_key(self, name: TypeName) -> str | None:
+        """The type as `assignment_castable` knows it: a built-in's name, `enum:...` for an
+        enum the files created; None for other types (domains, extensions' types)."""
+        builtin = builtin_type(name)
+        if builtin is not None:
+            return builtin
+        schema = name.schema or self.search_path
+        found = self.model.types.get((schema, name.name)) or self.model.types.get(
+            ("public", name.name)
+        )
+        if found is None or found.variety != "enum":
+            return None
+        return f"enum:{found.qualified_name}" + ("[]" if name.array else "")
+
+    def default_type(self, node: Json, old_type: TypeName, enum_swap: bool) -> str | None:
+        """The type of a column's stored default, once PostgreSQL strips the implicit cast to
+        the column's type: what a literal was read as when the default was set (an untyped
+        string: the column's type; an integer: integer), a cast's type, a known function's
+        result. None when it cannot be told."""
+        old_key = self.cast_key(old_type)
+        if old_key is not None and enum_swap:
+            old_key += " (before the swap)"  # the renamed enum: another type than the new
+        if "TypeCast" in node:
+            cast = node["TypeCast"]
+            key = self.cast_key(self.type_name(cast.get("typeName")))
+            if key is not None and enum_swap and old_key and old_key.startswith(key):
+                return old_key  # written before the swap: the old enum
+            return key
+        if "A_Const" in node:
+            constant = node["A_Const"]
+            if "sval" in constant:
+                return old_key
+            if "ival" in constant:
+                return "int4"
+            if "fval" in constant:
+                text = str(constant["fval"].get("fval", ""))
+                return "int8" if text.isdigit() and int(text) < 2**63 else "numeric"
+            if "boolval" in constant:
+                return "bool"
+            return None  # NULL: no default is stored
+        if "FuncCall" in node:
+            names = node_name(node["FuncCall"].get("funcname"))
+            return _FUNCTION_TYPES.get(names[-1]) if names else None
+        if "SQLValueFunction" in node:
+            op = str(node["SQLValueFunction"].get("op", ""))
+            return next((t for prefix, t in _SQL_VALUE_TYPES if op.startswith(prefix)), None)
+        return None
 
     # -- CREATE TABLE ----------------------------------------------------------------
     def _on_CreateStmt(self, statement: Statement) -> None:
@@ -601,7 +650,13 @@ class PostgresReplayer(SchemaOperations):
                 self.died(table.columns.pop(column_name), statement, "replaced by ADD COLUMN")
             column = self.add_column(table, definition, statement)
             table.record("altered", statement, f"added column {column.name}")
-            emit("add_column", column=column, if_not_exists=missing_ok, guarded=missing_ok)
+            emit(
+                "add_column",
+                column=column,
+                if_not_exists=missing_ok,
+                guarded=missing_ok,
+                generated_virtual=_generated_virtual(definition),
+            )
             if recurse:
                 self.add_column_to_children(table, column, statement)
             for item in definition.get("constraints", ()):
@@ -630,12 +685,17 @@ class PostgresReplayer(SchemaOperations):
             new_type = self.type_name(definition.get("typeName"))
             old_type = column.type if column else None
             enum_swap = self.is_enum_swap(old_type, new_type)
+            using = definition.get("raw_default")
+            # PostgreSQL casts the stored default to the new type at assignment, and refuses
+            # the ALTER when there is no such cast (tablecmds.c, ATExecAlterColumnType).
+            default_type = None
+            if column is not None and old_type is not None and column.default is not None:
+                default_type = self.default_type(column.default.node, old_type, enum_swap)
+            new_key = self.cast_key(new_type)
             stale_default = bool(
-                column is not None
-                and column.default is not None
-                and old_type is not None
-                and (old_type.name != new_type.name or enum_swap)
-                and old_type.name in _cast_type_names(column.default.node)
+                default_type is not None
+                and new_key is not None
+                and not assignment_castable(default_type, new_key)
             )
             if column is not None:
                 column.type = new_type
@@ -645,9 +705,11 @@ class PostgresReplayer(SchemaOperations):
                 column=column,
                 detail=f"{old_type} -> {new_type}" if old_type else str(new_type),
                 old_type=old_type,
-                using=bool(definition.get("raw_default")),
+                using=bool(using) and not _using_the_column(using, name, old_type, new_type, self),
                 stale_default=stale_default,
+                default_type=type_display(default_type) if default_type else "",
                 enum_swap=enum_swap,
+                utc_session=self.time_zones.get(id(statement.source)) == "UTC",
             )
         elif subtype in ("AT_SetNotNull", "AT_DropNotNull"):
             column = table.columns.get(name)
@@ -1770,6 +1832,13 @@ class PostgresReplayer(SchemaOperations):
             self.set_search_path(_schema_list(values), bool(node.get("is_local")))
         elif name == "search_path" and kind in ("VAR_RESET", "VAR_SET_DEFAULT"):
             self.set_search_path(["public"], bool(node.get("is_local")))
+        if name == "timezone":
+            # The session's time zone, per file: timestamp <-> timestamptz keeps the stored
+            # values (no rewrite) when it is UTC.
+            zones = [_const_text(a) for a in node.get("args", ())]
+            zone = (zones[0] or "") if zones and kind == "VAR_SET_VALUE" else ""
+            utc = zone.upper() in _UTC_ZONES
+            self.time_zones[id(statement.source)] = "UTC" if utc else zone
         if name in ("lock_timeout", "statement_timeout"):
             settings = [_const_text(a) for a in node.get("args", ())]
             # 0 (or '0s', '0ms') turns the timeout off; RESET returns to the default (off).
@@ -2189,6 +2258,82 @@ def _role_name(node: Json) -> str:
     if role.get("rolename"):
         return str(role["rolename"])
     return str(role.get("roletype", "")).removeprefix("ROLESPEC_").lower()
+
+
+def _generated_virtual(definition: Json) -> bool:
+    """A generated column that is computed when read (PostgreSQL 18's default), not stored."""
+    return any(
+        item.get("Constraint", {}).get("contype") == "CONSTR_GENERATED"
+        and item["Constraint"].get("generated_kind") == "v"
+        for item in definition.get("constraints", ())
+    )
+
+
+def _using_the_column(
+    node: Json, column: str, old: TypeName | None, new: TypeName, replayer: PostgresReplayer
+) -> bool:
+    """USING that is the column itself, or a cast of it to its old or new type: PostgreSQL
+    then converts as it would without USING (no rewrite when that is binary-compatible)."""
+    while "TypeCast" in node:
+        cast = node["TypeCast"]
+        to = replayer.type_name(cast.get("typeName"))
+        if not any(_same_type(to, t) for t in (new, old) if t is not None):
+            return False
+        node = cast.get("arg") or {}
+    fields = node.get("ColumnRef", {}).get("fields", ())
+    names = [f.get("String", {}).get("sval") for f in fields]
+    return bool(names) and names[-1] == column
+
+
+def _same_type(a: TypeName, b: TypeName) -> bool:
+    return (a.name, a.schema, a.modifiers, a.array) == (b.name, b.schema, b.modifiers, b.array)
+
+
+# The result types of functions defaults call (their last name).
+_FUNCTION_TYPES = {
+    "now": "timestamptz",
+    "transaction_timestamp": "timestamptz",
+    "statement_timestamp": "timestamptz",
+    "clock_timestamp": "timestamptz",
+    "gen_random_uuid": "uuid",
+    "uuidv4": "uuid",
+    "uuidv7": "uuid",
+    "uuid_generate_v1": "uuid",
+    "uuid_generate_v1mc": "uuid",
+    "uuid_generate_v4": "uuid",
+    "nextval": "int8",
+    "currval": "int8",
+    "random": "float8",
+    "timeofday": "text",
+    "md5": "text",
+    "lower": "text",
+    "upper": "text",
+    "concat": "text",
+    "to_jsonb": "jsonb",
+    "jsonb_build_object": "jsonb",
+    "jsonb_build_array": "jsonb",
+    "json_build_object": "json",
+    "json_build_array": "json",
+    "gen_random_bytes": "bytea",
+}
+
+# SQLValueFunction operations (CURRENT_TIMESTAMP ...) by prefix -> their types.
+_SQL_VALUE_TYPES = (
+    ("SVFOP_CURRENT_DATE", "date"),
+    ("SVFOP_CURRENT_TIMESTAMP", "timestamptz"),
+    ("SVFOP_CURRENT_TIME", "timetz"),
+    ("SVFOP_LOCALTIMESTAMP", "timestamp"),
+    ("SVFOP_LOCALTIME", "time"),
+    ("SVFOP_CURRENT_ROLE", "name"),
+    ("SVFOP_CURRENT_USER", "name"),
+    ("SVFOP_SESSION_USER", "name"),
+    ("SVFOP_USER", "name"),
+    ("SVFOP_CURRENT_CATALOG", "name"),
+    ("SVFOP_CURRENT_SCHEMA", "name"),
+)
+
+# Time zone names whose offset is always zero.
+_UTC_ZONES = frozenset({"UTC", "ETC/UTC", "UCT", "ETC/UCT", "GMT", "ETC/GMT", "Z", "ZULU", "0"})
 
 
 def _cast_type_names(node: Any) -> set[str]:
