@@ -7,6 +7,8 @@
 #   INPUT_FAIL_ON       the gate (default high)
 #   INPUT_SARIF_FILE    where to write SARIF for code scanning (default schema-review.sarif)
 #   INPUT_COMMENT_FILE  where to write the pull request comment (default schema-review-comment.md)
+#   INPUT_VERIFY        "true": also run the migrations on PostgreSQL (schema-review verify)
+#   INPUT_DATABASE_URL  with INPUT_VERIFY, the server to run on (default: an embedded one)
 # GitHub's GITHUB_STEP_SUMMARY and GITHUB_OUTPUT are written when set.
 set -euo pipefail
 
@@ -15,6 +17,8 @@ base=${INPUT_BASE:-}
 fail_on=${INPUT_FAIL_ON:-high}
 sarif=${INPUT_SARIF_FILE:-schema-review.sarif}
 comment=${INPUT_COMMENT_FILE:-schema-review-comment.md}
+verify=${INPUT_VERIFY:-false}
+database_url=${INPUT_DATABASE_URL:-}
 
 read -r -a targets <<< "$paths"
 scope=()
@@ -38,5 +42,26 @@ if [ -n "${GITHUB_OUTPUT:-}" ]; then
   echo "sarif-file=$sarif" >> "$GITHUB_OUTPUT"
   echo "comment-file=$comment" >> "$GITHUB_OUTPUT"
 fi
+# Verify on PostgreSQL: its findings annotate the pull request too, and count for the gate.
+verified=0
+if [ "$verify" = "true" ]; then
+  server=()
+  if [ -n "$database_url" ]; then
+    server=(--database-url "$database_url")
+  fi
+  annotations=$(mktemp)
+  schema-review verify "${targets[@]}" "${server[@]}" --format github --fail-on "$fail_on" \
+    > "$annotations" || verified=$?
+  cat "$annotations"
+  if [ "$verified" -ge 2 ]; then exit "$verified"; fi  # no server: say so, not "passed"
+  if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+    # The last line: how many findings PostgreSQL gave, and the gate.
+    { echo; echo "On PostgreSQL: $(tail -n 1 "$annotations")"; } >> "$GITHUB_STEP_SUMMARY"
+  fi
+  rm -f "$annotations"
+fi
 # Last, the gate: annotations on the pull request, and the exit status of the step.
-schema-review lint "${targets[@]}" "${scope[@]}" --format github --fail-on "$fail_on"
+linted=0
+schema-review lint "${targets[@]}" "${scope[@]}" --format github --fail-on "$fail_on" || linted=$?
+if [ "$linted" -ne 0 ]; then exit "$linted"; fi
+exit "$verified"

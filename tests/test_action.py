@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from schema_review.verify.server import Server
 from tests.helpers import REPO, commit_files
 
 
@@ -19,6 +20,13 @@ def test_action_definition_runs_the_tested_script() -> None:
     steps = " ".join(step.get("run", "") for step in action["runs"]["steps"])
     assert "action/run.sh" in steps and "pip install" in steps
     assert set(action["inputs"]) >= {"paths", "base", "fail-on", "sarif-file", "comment-file"}
+    # verify is off unless asked for, and then the verify extra is installed
+    assert action["inputs"]["verify"]["default"] == "false"
+    assert "database-url" in action["inputs"]
+    install = next(
+        step for step in action["runs"]["steps"] if step.get("name", "").startswith("Install")
+    )
+    assert "[verify]" in install["run"] and install["env"]["INPUT_VERIFY"] == "${{ inputs.verify }}"
 
 
 def test_action_script_on_a_pull_request(tmp_path: Path) -> None:
@@ -66,3 +74,41 @@ def test_action_script_on_a_pull_request(tmp_path: Path) -> None:
         "sarif-file=schema-review.sarif",
         "comment-file=schema-review-comment.md",
     ]
+
+
+def test_action_script_verifies_on_postgres(tmp_path: Path, pg_server: Server) -> None:
+    """verify: true (on a server given by URL, as a job's service container would be): a file
+    that only PostgreSQL refuses is an error annotation, and fails the step."""
+    repo = commit_files(
+        tmp_path / "repo",
+        [("db/0001_users.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n")],
+    )
+    (repo / "db" / "0002_platform.sql").write_text(
+        "-- made by the platform in production, not by a migration\n"
+        "ALTER TABLE audit_log ADD COLUMN actor text;\n"
+    )
+    summary = tmp_path / "summary.md"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "INPUT_PATHS": "db",
+        "INPUT_BASE": "HEAD",
+        "INPUT_FAIL_ON": "high",
+        "INPUT_VERIFY": "true",
+        "INPUT_DATABASE_URL": pg_server.uri(),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "NO_COLOR": "1",
+    }
+    done = subprocess.run(
+        ["bash", str(REPO / "action" / "run.sh")],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr  # lint passes, PostgreSQL does not
+    (annotation,) = [line for line in done.stdout.splitlines() if "fails-on-postgres" in line]
+    assert annotation.startswith("::error file=db/0002_platform.sql,line=2,col=1,")
+    assert 'relation "audit_log" does not exist' in annotation
+    assert "On PostgreSQL: schema-review: 1 finding in 2 files; gate failed" in summary.read_text()

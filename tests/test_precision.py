@@ -570,3 +570,181 @@ def test_drop_if_exists_of_a_misspelt_policy_constraint_trigger_or_function(
     other = "ALTER TABLE other DROP CONSTRAINT IF EXISTS other_doc_id_fkey;"
     run = lint_sql([("0001_init.sql", _GUARDED), ("0002_drop.sql", other)])
     assert not findings_of(run, "drop-if-exists-missing-object")
+
+
+# -- found reading the corpus (issue 12, item 6) ---------------------------------------------
+
+_PROMPTS = "CREATE TABLE prompts (id bigint PRIMARY KEY, prompt text, completion text);\n"
+
+
+def test_a_column_swapped_in_one_transaction_is_neither_dropped_nor_renamed(
+    lint_sql: LintSql,
+) -> None:
+    """langfuse's prompt_to_json and rename_enum_membership_role_to_project_role."""
+    swap = (
+        "ALTER TABLE prompts ADD COLUMN json_prompt jsonb;\n"
+        "UPDATE prompts SET json_prompt = to_json(prompt);\n"
+        "ALTER TABLE prompts DROP COLUMN prompt;\n"
+        "ALTER TABLE prompts RENAME COLUMN json_prompt TO prompt;\n"
+    )
+    run = lint_sql([("0001_init.sql", _PROMPTS), ("0002_swap.sql", f"BEGIN;\n{swap}COMMIT;\n")])
+    assert not findings_of(run, "rename-column")
+    assert not findings_of(run, "drop-column")
+    # the history decides, not the final schema: a later file dropping the column again
+    later = ("0003_drop.sql", "ALTER TABLE prompts DROP COLUMN prompt;\n")
+    run = lint_sql(
+        [("0001_init.sql", _PROMPTS), ("0002_swap.sql", f"BEGIN;\n{swap}COMMIT;\n"), later]
+    )
+    assert [f.file.rpartition("/")[2] for f in findings_of(run, "drop-column")] == ["0003_drop.sql"]
+    # statement by statement, the column is missing between the DROP and the RENAME
+    alone = lint_sql([("0001_init.sql", _PROMPTS), ("0002_swap.sql", swap)])
+    assert [f.line for f in findings_of(alone, "drop-column")] == [3]
+    # a real rename, and a drop that loses the data (how Prisma changes a type), still count
+    real = (
+        "BEGIN;\nALTER TABLE prompts RENAME COLUMN completion TO output;\n"
+        "ALTER TABLE prompts DROP COLUMN prompt, ADD COLUMN prompt jsonb;\nCOMMIT;\n"
+    )
+    run = lint_sql([("0001_init.sql", _PROMPTS), ("0002_real.sql", real)])
+    assert len(findings_of(run, "rename-column")) == 1
+    assert len(findings_of(run, "drop-column")) == 1
+
+
+def test_a_table_swapped_in_by_rename_is_a_redefinition(lint_sql: LintSql) -> None:
+    """hatchet's v1_0_22: copy into v1_events_olap_new, drop the old table, rename."""
+    swap = (
+        "CREATE TABLE events_new (id bigint PRIMARY KEY, payload jsonb);\n"
+        "INSERT INTO events_new SELECT id, NULL FROM events;\n"
+        "DROP TABLE events;\n"
+        "ALTER TABLE events_new RENAME TO events;\n"
+    )
+    init = "CREATE TABLE events (id bigint PRIMARY KEY);\n"
+    run = lint_sql([("0001_init.sql", init), ("0002_swap.sql", swap)])
+    assert not findings_of(run, "drop-table")
+    assert not findings_of(run, "object-created-then-dropped")
+    gone = swap.replace("RENAME TO events", "RENAME TO events_v2")
+    run = lint_sql([("0001_init.sql", init), ("0002_swap.sql", gone)])
+    assert len(findings_of(run, "drop-table")) == 1
+
+
+def test_a_primary_key_recreated_on_an_index_built_beforehand(lint_sql: LintSql) -> None:
+    """langfuse's dataset_items_switch_pk: the unique index was built CONCURRENTLY before."""
+    files = [
+        (
+            "0001_init.sql",
+            "CREATE TABLE items (id text, project_id text, valid_from int,\n"
+            "  CONSTRAINT items_pkey PRIMARY KEY (id, project_id));\n",
+        ),
+        (
+            "0002_index.sql",
+            "CREATE UNIQUE INDEX CONCURRENTLY items_key\n"
+            "  ON items (id, project_id, valid_from);\n",
+        ),
+        (
+            "0003_switch.sql",
+            "ALTER TABLE items DROP CONSTRAINT items_pkey,\n"
+            "  ADD CONSTRAINT items_pkey PRIMARY KEY USING INDEX items_key;\n",
+        ),
+    ]
+    assert not findings_of(lint_sql(files), "constraint-recreated")
+    direct = [
+        *files[:1],
+        (
+            "0003_switch.sql",
+            "ALTER TABLE items DROP CONSTRAINT items_pkey,\n"
+            "  ADD CONSTRAINT items_pkey PRIMARY KEY (id, project_id, valid_from);\n",
+        ),
+    ]
+    assert len(findings_of(lint_sql(direct), "constraint-recreated")) == 1
+
+
+def test_a_foreign_key_with_an_index_on_its_first_column_is_not_a_scan(
+    lint_sql: LintSql,
+) -> None:
+    """langfuse's dataset_items(dataset_id, project_id) with an index on dataset_id."""
+    sql = """
+CREATE TABLE datasets (id text, project_id text, PRIMARY KEY (id, project_id));
+CREATE TABLE items (id text PRIMARY KEY, dataset_id text, project_id text,
+  FOREIGN KEY (dataset_id, project_id) REFERENCES datasets (id, project_id));
+CREATE INDEX items_dataset_id_idx ON items (dataset_id);
+"""
+    (finding,) = findings_of(lint_sql(sql), "fk-missing-index")
+    assert "reads every row of public.items that items_dataset_id_idx finds for dataset_id" in (
+        finding.message
+    )
+    assert "scans" not in finding.message
+
+
+def test_server_checks_one_alter_table_in_one_pass(pg_database: Database) -> None:
+    """multiple-alter-table's claim: SET NOT NULL and ADD CHECK in one ALTER read the rows
+    once, in two ALTERs twice."""
+    with pg_database.connect() as connection:
+        for table in ("one", "two"):
+            connection.execute(
+                f"CREATE TABLE {table} (a int, b int);"
+                f"INSERT INTO {table} SELECT g, g FROM generate_series(1, 1000) g"
+            )
+        connection.execute("ALTER TABLE one ALTER a SET NOT NULL, ADD CHECK (b > 0)")
+        connection.execute("ALTER TABLE two ALTER a SET NOT NULL")
+        connection.execute("ALTER TABLE two ADD CHECK (b > 0)")
+        connection.execute("SELECT pg_stat_force_next_flush()")
+        scans = connection.execute(
+            "SELECT relname, seq_scan FROM pg_stat_user_tables ORDER BY relname"
+        ).fetchall()
+        assert scans == [("one", 1), ("two", 2)]
+
+
+_DEEP = """
+CREATE TABLE tenant (id int PRIMARY KEY);
+CREATE TABLE action (id int PRIMARY KEY,
+  tenant_id int NOT NULL REFERENCES tenant ON DELETE CASCADE);
+CREATE TABLE job (id int PRIMARY KEY, tenant_id int NOT NULL REFERENCES tenant ON DELETE CASCADE);
+CREATE TABLE step (id int PRIMARY KEY, job_id int NOT NULL REFERENCES job ON DELETE CASCADE,
+  action_id int NOT NULL REFERENCES action ON DELETE RESTRICT);
+"""
+
+
+def test_rows_removed_by_a_deeper_cascade_still_block(
+    lint_sql: LintSql, pg_database: Database
+) -> None:
+    """hatchet's Tenant -> Action with Step -> Job -> Tenant: even the tenant's own steps are
+    removed too late, after the RESTRICT check of their action."""
+    (finding,) = findings_of(lint_sql(_DEEP), "fk-cascade-restrict-conflict")
+    assert finding.object == "public.action.action_tenant_id_fkey"
+    with pg_database.connect() as connection:
+        connection.execute(_DEEP)
+        connection.execute(
+            "INSERT INTO tenant VALUES (1); INSERT INTO action VALUES (10, 1);"
+            "INSERT INTO job VALUES (5, 1); INSERT INTO step VALUES (100, 5, 10)"
+        )
+        with pytest.raises(psycopg.errors.RestrictViolation):
+            connection.execute("DELETE FROM tenant WHERE id = 1")
+
+
+def test_a_table_without_a_primary_key_but_a_unique_key_gets_it_promoted(
+    lint_sql: LintSql, pg_database: Database
+) -> None:
+    """hatchet's and langfuse's Prisma join tables: UNIQUE (A, B) on NOT NULL columns."""
+    sql = (
+        'CREATE TABLE "_StepOrder" ("A" uuid NOT NULL, "B" uuid NOT NULL);\n'
+        'CREATE UNIQUE INDEX "_StepOrder_AB_unique" ON "_StepOrder" ("A", "B");\n'
+    )
+    (finding,) = findings_of(lint_sql(sql), "table-missing-primary-key")
+    assert "its unique index _StepOrder_AB_unique" in finding.message
+    assert finding.fix == (
+        'ALTER TABLE public."_StepOrder" ADD CONSTRAINT "_StepOrder_pkey"'
+        ' PRIMARY KEY USING INDEX "_StepOrder_AB_unique";'
+    )
+    fixed = lint_sql([("0001_join.sql", sql), ("0002_fix.sql", finding.fix)])
+    assert not findings_of(fixed, "table-missing-primary-key")
+    with pg_database.connect() as connection:
+        connection.execute(sql)
+        connection.execute(finding.fix)
+        (key,) = connection.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE contype = 'p' AND conrelid = '\"_StepOrder\"'::regclass"
+        ).fetchall()
+        assert key == ('PRIMARY KEY ("A", "B")',)
+    # nullable columns: USING INDEX would have to scan for NULLs; the identity column stays
+    nullable = lint_sql(sql.replace("uuid NOT NULL", "uuid"))
+    (finding,) = findings_of(nullable, "table-missing-primary-key")
+    assert finding.fix is not None and "GENERATED ALWAYS AS IDENTITY" in finding.fix

@@ -212,12 +212,43 @@ class Change:
         (the drop is part of a redefinition)."""
         if self.kind != "drop_table" or self.table is None:
             return False
-        again = self.table.replaced_by
-        created = again.created if again is not None else None
+        again = self.table.replaced_at  # a CREATE TABLE, or a RENAME of another table
+        return (
+            again is not None
+            and again.statement.source is self.statement.source
+            and again.statement.index > self.statement.index
+        )
+
+    @property
+    def column_new_in_file(self) -> bool:
+        """The column was added by an earlier statement of the same file: the application
+        running during the deploy has never used its name."""
+        created = self.column.created if self.column is not None else None
         return (
             created is not None
             and created.statement.source is self.statement.source
-            and created.statement.index > self.statement.index
+            and created.statement.index < self.statement.index
+        )
+
+    @property
+    def name_restored_later(self) -> bool:
+        """DROP COLUMN: a later statement of the same file renames a column the file added to
+        the dropped name (the swap: ADD c_new, copy, DROP c, RENAME c_new TO c)."""
+        if self.kind != "drop_column" or self.column is None or self.table is None:
+            return False
+        # The table's history, not its final state: a later file may drop the column again.
+        source = self.statement.source
+        added = {
+            e.detail.removeprefix("added column ")
+            for e in self.table.history
+            if e.action == "altered"
+            and e.detail.startswith("added column ")
+            and e.statement.source is source
+        }
+        return any(
+            e.action == "altered" and e.detail == f"renamed column {name} -> {self.column.name}"
+            for e in self.later_in_file
+            for name in added
         )
 
     @property

@@ -181,8 +181,10 @@ class SchemaObject:
     dropped: bool = field(default=False, kw_only=True)
     # The object that had this identity before, when this one re-creates a dropped one.
     previous: SchemaObject | None = field(default=None, kw_only=True)
-    # The other way: the object that re-created this one after it was dropped.
+    # The other way: the object that took this one's identity after it was dropped (created
+    # with its name, or renamed to it), and the event by which it did.
     replaced_by: SchemaObject | None = field(default=None, kw_only=True, repr=False)
+    replaced_at: Event | None = field(default=None, kw_only=True, repr=False)
 
     @property
     def qualified_name(self) -> str:
@@ -222,9 +224,9 @@ class SchemaObject:
 
     @property
     def recreated_in_dropping_file(self) -> bool:
-        """Dropped and created again by the same file: a redefinition, not a removal."""
-        event = self.dropped_event
-        again = self.replaced_by.created if self.replaced_by is not None else None
+        """Dropped, and its name taken again by the same file (CREATE, or a RENAME of the
+        new version into place): a redefinition, not a removal."""
+        event, again = self.dropped_event, self.replaced_at
         return (
             event is not None
             and again is not None
@@ -523,6 +525,19 @@ class Constraint(SchemaObject):
                 continue
             leading = index.columns[: len(wanted)]
             if len(leading) == len(wanted) and set(leading) == wanted:
+                return index
+        return None
+
+    @property
+    def prefix_index(self) -> Index | None:
+        """Without a covering index: a live index that starts with some of the constraint's
+        columns (`(dataset_id)` for a key on `(dataset_id, project_id)`). A lookup uses it and
+        reads every row that matches those columns, not the whole table."""
+        if self.covering_index is not None:
+            return None
+        wanted = set(self.columns)
+        for index in self.table.live_indexes:
+            if index.predicate is None and index.columns and index.columns[0] in wanted:
                 return index
         return None
 
@@ -843,6 +858,27 @@ class Table(SchemaObject):
     @property
     def live_indexes(self) -> list[Index]:
         return [i for i in self.indexes if not i.dropped]
+
+    @property
+    def primary_key_candidate(self) -> Index | None:
+        """A unique index that ADD PRIMARY KEY USING INDEX accepts as it is, without a scan: of
+        plain NOT NULL columns in the default order, not partial, no constraint's own."""
+        for index in self.live_indexes:
+            if (
+                index.unique
+                and index.constraint is None
+                and index.predicate is None
+                and index.method == "btree"
+                and not index.include
+                and not any(index.key_options)
+                and index.columns
+                and all(
+                    isinstance(c, str) and c in self.columns and self.columns[c].not_null
+                    for c in index.columns
+                )
+            ):
+                return index
+        return None
 
     @property
     def words(self) -> tuple[str, ...]:

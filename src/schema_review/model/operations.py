@@ -238,9 +238,9 @@ class SchemaOperations:
     ) -> None:
         key = (obj.kind, obj.qualified_name)
         obj.previous = self.graveyard.pop(key, None)
-        if obj.previous is not None:
-            obj.previous.replaced_by = obj
         obj.record("created", statement, detail, offset)
+        if obj.previous is not None:
+            obj.previous.replaced_by, obj.previous.replaced_at = obj, obj.history[-1]
         self.model.archive.append(obj)
 
     def died(self, obj: SchemaObject, statement: Statement, detail: str = "") -> None:
@@ -805,6 +805,10 @@ class SchemaOperations:
         table.name = new_name
         self.model.tables[(table.schema, new_name)] = table
         table.record("renamed", statement, f"{old} -> {table.qualified_name}")
+        # A table dropped under this name is replaced (the swap: DROP t; RENAME t_new TO t).
+        dead = self.graveyard.get(("table", table.qualified_name))
+        if dead is not None and dead is not table:
+            dead.replaced_by, dead.replaced_at = table, table.history[-1]
         self.retarget_relation(old, table.qualified_name)
         return old
 

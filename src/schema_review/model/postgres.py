@@ -1090,6 +1090,8 @@ class PostgresReplayer(SchemaOperations):
             table = self.table_for_alter(relation, statement)
             old_name = node.get("subname", "")
             column = self.rename_column(table, old_name, new_name, statement)
+            if column is not None:
+                table.record("altered", statement, f"renamed column {old_name} -> {new_name}")
             self.change(
                 "rename_column",
                 statement,
