@@ -173,7 +173,7 @@ class Change:
         return (
             created is not None
             and created.statement.source is self.statement.source
-            and created.statement.index > self.statement.index
+            and _position(created.statement) > _position(self.statement)
         )
 
     @property
@@ -187,11 +187,11 @@ class Change:
         """What later statements of the same file did to the table (its history events)."""
         if self.table is None:
             return []
-        source, index = self.statement.source, self.statement.index
+        source, here = self.statement.source, _position(self.statement)
         return [
             e
             for e in self.table.history
-            if e.statement.source is source and e.statement.index > index
+            if e.statement.source is source and _position(e.statement) > here
         ]
 
     @property
@@ -216,7 +216,7 @@ class Change:
         return (
             again is not None
             and again.statement.source is self.statement.source
-            and again.statement.index > self.statement.index
+            and _position(again.statement) > _position(self.statement)
         )
 
     @property
@@ -227,7 +227,7 @@ class Change:
         return (
             created is not None
             and created.statement.source is self.statement.source
-            and created.statement.index < self.statement.index
+            and _position(created.statement) < _position(self.statement)
         )
 
     @property
@@ -308,6 +308,12 @@ class Change:
     def long_identifier(self) -> str:
         """A name in the statement over 63 bytes: PostgreSQL silently truncates it."""
         return long_identifier(self.statement.text)
+
+
+def _position(statement: Statement) -> tuple[int, int]:
+    """Where a statement is in its file, for order: a DO block's statements share the
+    block's index and are told apart by their offsets."""
+    return statement.index, statement.start
 
 
 _CHANGE_WORDS = {
