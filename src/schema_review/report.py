@@ -460,7 +460,7 @@ def _shared_ending(messages: Sequence[str]) -> str:
     while shared < shortest - 1 and all(w[-1 - shared] == first[-1 - shared] for w in words):
         shared += 1
     ending = " ".join(first[len(first) - shared :]) if shared else ""
-    return ending if shared >= 4 and len(ending) >= 24 else ""
+    return ending if shared >= 4 and len(ending) >= 16 else ""
 
 
 def _groups(
