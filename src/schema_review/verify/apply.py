@@ -206,6 +206,8 @@ def apply_file(
     if mode != AUTOCOMMIT:
         # (COPY ... FROM STDIN with its data cannot be part of one query: such a file of
         # an implicit runner goes statement by statement, in one transaction.)
+        if tracer is not None:
+            tracer.flush()
         connection.execute("BEGIN")
     if tracer is not None:
         tracer.started([p.statement for p in spans if p.statement is not None])

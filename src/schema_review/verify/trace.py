@@ -211,9 +211,13 @@ WHERE c.relkind IN ('r', 'p', 'm', 'f', 'i', 'I')
 """
 
 # The relation locks this backend holds (granted), with the file node of each (a rewrite
-# gives a new one): read in the statement's transaction, before and after it.
+# gives a new one) and the sequential scans of it this session counted and has not published
+# yet: read in the statement's transaction, before and after it. A table must be locked to be
+# read, so the tables not locked were not read in the transaction; and the session publishes
+# its counts just before each transaction the tracer opens (`flush`), so what is counted is
+# the transaction's own: the difference across a statement is the statement's.
 _HELD = """
-SELECT l.relation::bigint, l.mode, c.relfilenode
+SELECT l.relation::bigint, l.mode, c.relfilenode, pg_stat_get_xact_numscans(l.relation)
 FROM pg_locks l
 LEFT JOIN pg_class c ON c.oid = l.relation
 WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
@@ -221,9 +225,8 @@ WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
   AND l.relation = ANY(%s)
 """
 
-# Sequential scans this session counted and has not published yet: the transaction's, and
-# those of earlier transactions waiting for the next flush (which never happens inside a
-# transaction), so the difference across a statement is the statement's own.
+# Without the flush (PostgreSQL before 15): counts of earlier transactions may still wait to
+# be published, so every table's count is read before and after.
 _SCANS = "SELECT oid, pg_stat_get_xact_numscans(oid) FROM unnest(%s::oid[]) AS t(oid)"
 
 
@@ -234,14 +237,20 @@ class _Held:
     scans: dict[int, int]
 
 
-def _held(connection: psycopg.Connection[Any], relations: list[int], tables: list[int]) -> _Held:
-    """What this session holds of `relations` and has scanned of `tables` so far."""
+def _held(
+    connection: psycopg.Connection[Any], relations: list[int], tables: list[int] | None
+) -> _Held:
+    """What this session holds of `relations` and has scanned of them so far; `tables`:
+    every table, when their counts may hold earlier transactions' scans."""
     held = _Held({}, {}, {})
-    for oid, mode, filenode in connection.execute(_HELD, (relations,)):
+    for oid, mode, filenode, scans in connection.execute(_HELD, (relations,)):
         held.modes.setdefault(oid, set()).add(LOCK_MODES.get(mode, mode))
         if filenode is not None:
             held.filenodes[oid] = filenode
-    held.scans = {oid: n for oid, n in connection.execute(_SCANS, (tables,)) if n}
+        if scans:
+            held.scans[oid] = scans
+    if tables is not None:
+        held.scans = {oid: n for oid, n in connection.execute(_SCANS, (tables,)) if n}
     return held
 
 
@@ -268,6 +277,7 @@ class Tracer:
         self.seeded: dict[str, int] = {}
         self.unseeded: dict[str, str] = {}
         self._truncating = False
+        self._flushes = connection.info.server_version >= 150000
         self.refresh()
 
     def started(self, statements: Sequence[Statement]) -> None:
@@ -299,9 +309,17 @@ class Tracer:
             self.filenodes[oid] = filenode
         self._oids = list(self.relations)
         self._tables = [oid for oid, r in self.relations.items() if r.is_table]
+        self._table_oids = {r.name: oid for oid, r in self.relations.items() if r.is_table}
 
     def _held(self) -> _Held:
-        return _held(self.connection, self._oids, self._tables)
+        return _held(self.connection, self._oids, None if self._flushes else self._tables)
+
+    def flush(self) -> None:
+        """Outside a transaction, before one opens: publish this session's pending scan
+        counts (pg_stat_force_next_flush, PostgreSQL 15+: they go out when the session is
+        next idle, that is at once), so that the transaction counts only its own."""
+        if self._flushes:
+            self.connection.execute("SELECT pg_stat_force_next_flush()")
 
     def names_existing(self, statements: Sequence[Statement]) -> bool:
         """Whether any of the statements names a relation that exists now."""
@@ -327,6 +345,7 @@ class Tracer:
             trace = StatementTrace(line, column, _short(text), how="observed")
             self._observed(trace, statement, send)
         elif (statement is not None and statement.kind == "TransactionStmt") or not named:
+            self.flush()  # a BEGIN of the file's own, perhaps
             send()  # nothing existing to measure
         elif self.seed and statement is not None:
             # Outside a transaction: tried on seeded tables in a transaction rolled back,
@@ -346,6 +365,7 @@ class Tracer:
             # The statement in a transaction of its own is the same statement, and its
             # locks can be read before its COMMIT.
             trace = StatementTrace(line, column, _short(text), how="own transaction")
+            self.flush()
             self.connection.execute("BEGIN")
             try:
                 self._in_transaction(trace, send, named)
@@ -367,6 +387,7 @@ class Tracer:
         tables seeded for `seed_for` (none: as they are); the error when it fails."""
         sequences = sequence_states(self.connection)
         filenodes = dict(self.filenodes)
+        self.flush()
         self.connection.execute("BEGIN")
         try:
             if seed_for:
@@ -588,17 +609,18 @@ class Tracer:
         return row[0] if row and row[0] in self.relations else None
 
     def _tables_of(self, statement: Statement) -> list[int]:
-        """The existing tables a statement names (an index stands for its table)."""
+        """The existing tables a statement names (an index stands for its table), as the
+        names resolve now."""
+        names = named_relations(statement)
+        if not names:
+            return []
+        rows = self.connection.execute(
+            "SELECT to_regclass(name)::oid::bigint FROM unnest(%s::text[]) AS t(name)", (names,)
+        ).fetchall()
         found: list[int] = []
-        for name in named_relations(statement):
-            row = self.connection.execute("SELECT to_regclass(%s)::oid::bigint", (name,)).fetchone()
-            relation = self.relations.get(row[0]) if row and row[0] else None
-            if relation is None:
-                continue
-            table = next(
-                (o for o, r in self.relations.items() if r.name == relation.table and r.is_table),
-                None,
-            )
+        for (oid,) in rows:
+            relation = self.relations.get(oid) if oid else None
+            table = self._table_oids.get(relation.table) if relation is not None else None
             if table is not None and table not in found:
                 found.append(table)
         return found
@@ -766,33 +788,36 @@ class Seeder:
         self.seeded: dict[str, int] = {}
         self.unseeded: dict[str, str] = {}
         self._visiting: set[int] = set()
+        self._filled: dict[int, bool] = {}
+        self._labels: dict[int, list[str]] = {}
 
     def seed(self, tables: Iterable[int]) -> None:
         for oid in tables:
             self._seed(oid)
 
     def _seed(self, oid: int) -> bool:
-        """Whether the table has rows now."""
+        """Whether the table has rows now (asked once a table)."""
+        if oid in self._filled:
+            return self._filled[oid]
         relation = self.relations.get(oid)
         if relation is None or relation.kind not in "rp":
             return False
-        if relation.name in self.seeded:
-            return self.seeded[relation.name] > 0
         if oid in self._visiting:
             return False  # a cycle of foreign keys: its first table stays empty
         name = _qualified(relation.name)
         if self.connection.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(name)).fetchone():
-            return True  # the migrations put rows in it: those are what validation checks
+            self._filled[oid] = True  # the migrations put rows in it: validation checks those
+            return True
         self._visiting.add(oid)
         try:
             rows, why = self._insert(oid, name)
         finally:
             self._visiting.discard(oid)
-        self.seeded[relation.name] = rows
-        if not rows:
+        if rows:
+            self.seeded[relation.name] = rows
+        else:
             self.unseeded[relation.name] = why
-            del self.seeded[relation.name]
-            self.seeded.setdefault(relation.name, 0)
+        self._filled[oid] = rows > 0
         return rows > 0
 
     def _insert(self, oid: int, name: sql.Composable) -> tuple[int, str]:
@@ -807,25 +832,22 @@ class Seeder:
                 references.setdefault(hinted, (hint.table, hint.column))
             elif hint.values:
                 checks.setdefault(hinted, list(hint.values))
-        inserted, why = 0, "no row could be inserted"
+        statements: list[sql.Composed] = []
+        statement: sql.Composed
         for number in range(1, SEED_ROWS + 1):
             names: list[sql.Composable] = []
             values: list[sql.Composable] = []
             overriding = False
-            missing = ""
             for column in columns:
                 if column.generated:
                     continue
                 value = self._value(column, number, references, checks)
                 if value is None:
-                    missing = f"no value for column {column.name} ({column.type})"
-                    break
+                    return 0, f"no value for column {column.name} ({column.type})"
                 if column.identity == "a" and value is not _DEFAULT:
                     overriding = True
                 names.append(sql.Identifier(column.name))
                 values.append(value)
-            if missing:
-                return inserted, missing
             statement = sql.SQL("INSERT INTO {} ({}) {}VALUES ({})").format(
                 name,
                 sql.SQL(", ").join(names),
@@ -834,6 +856,17 @@ class Seeder:
             )
             if not names:
                 statement = sql.SQL("INSERT INTO {} DEFAULT VALUES").format(name)
+            statements.append(statement)
+        # All rows at once (one round trip), else row by row: a row a constraint refuses (a
+        # CHECK, a unique boolean) leaves the others in.
+        try:
+            with self.connection.transaction():
+                self.connection.execute(sql.SQL("; ").join(statements))
+            return len(statements), ""
+        except psycopg.Error:
+            pass
+        inserted, why = 0, "no row could be inserted"
+        for statement in statements:
             try:
                 with self.connection.transaction():
                     self.connection.execute(statement)
@@ -891,13 +924,15 @@ class Seeder:
             return listed[(number - 1) % len(listed)]
         category, base = column.category, column.base_name
         if column.typtype == "e":
-            labels = [
-                r[0]
-                for r in self.connection.execute(
-                    "SELECT enumlabel FROM pg_enum WHERE enumtypid = %s ORDER BY enumsortorder",
-                    (column.base_oid,),
-                )
-            ]
+            if column.base_oid not in self._labels:
+                self._labels[column.base_oid] = [
+                    r[0]
+                    for r in self.connection.execute(
+                        "SELECT enumlabel FROM pg_enum WHERE enumtypid = %s ORDER BY enumsortorder",
+                        (column.base_oid,),
+                    )
+                ]
+            labels = self._labels[column.base_oid]
             return labels[(number - 1) % len(labels)] if labels else None
         if category == "A":
             return "{}"
@@ -981,27 +1016,22 @@ def tables_to_seed(tracer: Tracer, statements: Iterable[Statement]) -> Iterator[
 
 
 def sequence_states(connection: psycopg.Connection[Any]) -> dict[str, tuple[int, bool]]:
-    """Every sequence's state: nextval() is not undone by a rollback."""
+    """Every sequence's state (its last value, or its start before the first nextval):
+    nextval() is not undone by a rollback."""
     rows = connection.execute(
-        "SELECT n.nspname, c.relname FROM pg_class c"
-        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S'"
+        "SELECT format('%I.%I', schemaname, sequencename), last_value, start_value"
+        " FROM pg_sequences"
     ).fetchall()
-    states: dict[str, tuple[int, bool]] = {}
-    for schema, name in rows:
-        row = connection.execute(
-            sql.SQL("SELECT last_value, is_called FROM {}").format(sql.Identifier(schema, name))
-        ).fetchone()
-        if row is not None:
-            states[f"{schema}.{name}"] = (row[0], row[1])
-    return states
+    return {
+        name: (last, True) if last is not None else (start, False) for name, last, start in rows
+    }
 
 
 def restore_sequences(
     connection: psycopg.Connection[Any], states: dict[str, tuple[int, bool]]
 ) -> None:
-    if states == sequence_states(connection):
-        return
-    for name, (value, called) in states.items():
-        schema, _, relation = name.partition(".")
-        identifier = sql.Identifier(schema, relation).as_string(connection)
-        connection.execute("SELECT setval(%s::regclass, %s, %s)", (identifier, value, called))
+    now = sequence_states(connection)
+    for name, state in states.items():
+        if now.get(name, state) != state:
+            value, called = state
+            connection.execute("SELECT setval(%s::regclass, %s, %s)", (name, value, called))
