@@ -69,6 +69,9 @@ class Change:
     close_match: str = ""  # DROP ... IF EXISTS of a missing name: the name probably meant
     not_null_proven: bool = False  # SET NOT NULL after a validated CHECK (col IS NOT NULL)
     enum_swap: bool = False  # ALTER COLUMN TYPE to an enum re-created in this file
+    # The swap's new enum is the old one with values added or renamed in place: ALTER TYPE
+    # could have made it (not when a value is gone or the kept values are reordered).
+    enum_alterable: bool = False
     default_type: str = ""  # ALTER COLUMN TYPE: the type of the column's default, when known
     utc_session: bool = False  # the file set the session's time zone to UTC before it
     generated_virtual: bool = False  # ADD COLUMN of a virtual generated column (PostgreSQL 18)
@@ -611,3 +614,18 @@ def type_display(key: str) -> str:
     if base.startswith("enum:"):
         return base.removeprefix("enum:") + array
     return _FORMAT_NAMES.get(base, base) + array
+
+
+def enum_values_alterable(old: list[str], new: list[str]) -> bool:
+    """Whether ALTER TYPE ... ADD VALUE [BEFORE | AFTER] and RENAME VALUE turn the enum `old`
+    into `new`: the values both have keep their order, and between two of them no more old
+    values are gone than new ones came (each gone one renamed to a new one)."""
+    kept = [value for value in old if value in new]
+    at_new = [new.index(value) for value in kept]
+    if at_new != sorted(at_new):
+        return False  # reordered
+    at_old = [-1, *(old.index(value) for value in kept), len(old)]
+    at_new = [-1, *at_new, len(new)]
+    return all(
+        at_old[i + 1] - at_old[i] <= at_new[i + 1] - at_new[i] for i in range(len(at_old) - 1)
+    )

@@ -13,7 +13,13 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from schema_review.model.changes import Change, assignment_castable, builtin_type, type_display
+from schema_review.model.changes import (
+    Change,
+    assignment_castable,
+    builtin_type,
+    enum_values_alterable,
+    type_display,
+)
 from schema_review.model.guards import GuardEvaluator
 from schema_review.model.naming import index_column_names, name_addition
 from schema_review.model.objects import (
@@ -311,6 +317,20 @@ class PostgresReplayer(SchemaOperations):
         if found is None or found.variety != "enum":
             return None
         return f"enum:{found.qualified_name}" + ("[]" if name.array else "")
+
+    def enum_alterable(self, old: TypeName | None, new: TypeName) -> bool:
+        """Whether ALTER TYPE ... ADD VALUE and RENAME VALUE could make the new enum of a swap
+        out of the old one (the values of both known)."""
+        found = []
+        for name in (old, new):
+            key = self.cast_key(name) if name is not None else None
+            enum = next(
+                (t for t in self.model.types.values() if key == f"enum:{t.qualified_name}"), None
+            )
+            if enum is None or enum.variety != "enum":
+                return False
+            found.append(enum.values)
+        return enum_values_alterable(found[0], found[1])
 
     def default_type(self, node: Json, old_type: TypeName, enum_swap: bool) -> str | None:
         """The type of a column's stored default, once PostgreSQL strips the implicit cast to
@@ -709,6 +729,7 @@ class PostgresReplayer(SchemaOperations):
                 stale_default=stale_default,
                 default_type=type_display(default_type) if default_type else "",
                 enum_swap=enum_swap,
+                enum_alterable=enum_swap and self.enum_alterable(old_type, new_type),
                 utc_session=self.time_zones.get(id(statement.source)) == "UTC",
             )
         elif subtype in ("AT_SetNotNull", "AT_DropNotNull"):
