@@ -27,7 +27,7 @@ from schema_review.pipeline import lint, replay_histories
 from schema_review.verify.build import ServerBuild, build_on_server
 from schema_review.verify.server import Server
 from schema_review.verify.trace import LOCK_RANK, StatementTrace, heaviest
-from tests.helpers import write_migrations
+from tests.helpers import LintSql, findings_of, write_migrations
 
 # Every case's table has these columns and three rows; `{t}` is the case's table.
 TABLE = """
@@ -639,3 +639,28 @@ def test_facts_the_comparison_rests_on(matrix: Matrix) -> None:
     assert matrix.failures["enum-swap-with-default"] == (True, True)
     assert matrix.failures["enum-to-text-with-default"] == (False, False)
     assert matrix.failures["add-not-null-no-default"] == (True, True)
+
+
+def test_enum_swaps_alter_type_could_not_make_are_not_reported(lint_sql: LintSql) -> None:
+    """enum-recreate-instead-of-alter: only a swap ADD VALUE / RENAME VALUE could have made
+    (values added or renamed in place), not one that removes or reorders values."""
+    base = (
+        "-- file: 0001_init.sql\n"
+        "CREATE TYPE level AS ENUM ('low', 'mid', 'high');\n"
+        "CREATE TABLE alerts (id bigint PRIMARY KEY, level level NOT NULL);\n"
+        "-- file: 0002_swap.sql\n"
+        "ALTER TYPE level RENAME TO level_old;\n"
+        "CREATE TYPE level AS ENUM ({values});\n"
+        "ALTER TABLE alerts ALTER COLUMN level TYPE level USING level::text::level;\n"
+        "DROP TYPE level_old;\n"
+    )
+    reported = {
+        "'none', 'low', 'mid', 'high'": True,  # ADD VALUE 'none' BEFORE 'low'
+        "'low', 'medium', 'high'": True,  # RENAME VALUE 'mid' TO 'medium'
+        "'low', 'high'": False,  # 'mid' is gone: the conversion is needed
+        "'high', 'mid', 'low'": False,  # reordered
+    }
+    for values, expected in reported.items():
+        run = lint_sql(base.format(values=values))
+        found = bool(findings_of(run, "enum-recreate-instead-of-alter"))
+        assert found == expected, values
