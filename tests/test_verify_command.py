@@ -412,6 +412,12 @@ def test_a_server_that_cannot_be_reached_is_a_usage_error(tmp_path: Path) -> Non
     assert "Traceback" not in result.output
 
 
+def test_standard_input_is_refused() -> None:
+    result = CliRunner().invoke(main, ["verify", "-"], input="SELECT 1;")
+    assert result.exit_code == 2
+    assert "standard input" in result.stderr
+
+
 def test_an_installed_server_of_the_version_asked_for(tmp_path: Path) -> None:
     bindir = find_system_postgres()
     if bindir is None:

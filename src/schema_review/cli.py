@@ -754,6 +754,8 @@ def verify(
     from schema_review.discover import DiscoveryError
     from schema_review.rules import RuleError
 
+    if "-" in paths:
+        _fail("verify applies migration files: standard input (-) is for lint")
     gc.disable()
     settings = _settings(config).with_overrides(fail_on=fail_on, runner=runner, platform=platform)
     try:
