@@ -311,6 +311,26 @@ def test_the_trace_in_json(tmp_path: Path, pg_server: Server) -> None:
     )
 
 
+def test_a_failure_only_made_up_values_cause_is_not_reported(
+    tmp_path: Path, pg_server: Server
+) -> None:
+    """The seeded rows' values are made up: an UPDATE that turns them into NULL says nothing
+    about real rows (a NOT NULL added to a table with rows does: see the trace test)."""
+    folder = write_migrations(
+        tmp_path / "db",
+        [
+            ("0001_docs.sql", "CREATE TABLE docs (id bigint PRIMARY KEY, body jsonb NOT NULL);\n"),
+            ("0002_move.sql", "UPDATE docs SET body = body -> 'v2' WHERE id > 0;\n"),
+        ],
+    )
+    code, text = _verify(pg_server, folder, "--trace", "--format", "json", "--runner", "goose")
+    assert code == 0, text
+    (entry,) = [f for f in json.loads(text)["verify"]["trace"] if "0002" in f["file"]]
+    assert entry["fails_with_rows"] is None
+    (update,) = entry["statements"]  # measured again on the tables as they are
+    assert update["lock"] == "ROW EXCLUSIVE" and not update["failed"]
+
+
 def test_the_trace_in_text_and_in_the_review(tmp_path: Path, pg_server: Server) -> None:
     folder = write_migrations(tmp_path / "db", TRACED)
     code, text = _verify(pg_server, folder, "--trace", "--runner", "goose")

@@ -34,6 +34,7 @@ from schema_review.verify.server import Server
 from schema_review.verify.trace import (
     FileTrace,
     Tracer,
+    fails_on_any_rows,
     outside_transaction_only,
     restore_sequences,
     sequence_states,
@@ -224,7 +225,8 @@ def _traced(
         restore_sequences(connection, sequences)
         if again.ok:
             failure = trial.failure
-            if failure.sqlstate == "23502":
+            failed = next((s for s in statements if s.start <= failure.offset <= s.end), None)
+            if fails_on_any_rows(failure.sqlstate, failed):
                 file_trace.fails_with_rows = (failure.line, failure.column, failure.message)
             file_trace.statements = tracer.traces
     return apply_file(connection, source, statements, mode), file_trace

@@ -250,9 +250,8 @@ def _hits(check: HistoryCheck, rules: dict[str, Rule], server: dict[str, Any]) -
             earlier.append((failure, _would_make(history.model, source, outcome)))
     differs = rules.get(DIFFERS)
     if differs is not None:
-        kept_model = history.model
         for difference in check.comparison.differences:
-            source, start, located = _locate(difference, kept_model, history)
+            source, start, located = _locate(difference, history.model, history)
             message = (
                 f"{difference}: the schema schema-review replays from the files differs from what "
                 "PostgreSQL built (please report it to schema-review's maintainers)"

@@ -94,7 +94,7 @@ class StatementTrace:
 
     @property
     def table_locks(self) -> dict[str, list[str]]:
-        return {name: modes for name, modes in self.locks.items() if not _is_index(name, self)}
+        return {name: modes for name, modes in self.locks.items() if name not in self.indexes}
 
     @property
     def lock(self) -> str:
@@ -136,10 +136,6 @@ class StatementTrace:
 
     # Names of indexes among `locks` (set by the tracer; not part of the output).
     indexes: frozenset[str] = frozenset()
-
-
-def _is_index(name: str, trace: StatementTrace) -> bool:
-    return name in trace.indexes
 
 
 @dataclass(slots=True)
@@ -277,6 +273,7 @@ class Tracer:
         self.seeded: dict[str, int] = {}
         self.unseeded: dict[str, str] = {}
         self._truncating = False
+        self._seeding_locks: dict[int, set[str]] = {}
         self._flushes = connection.info.server_version >= 150000
         self.refresh()
 
@@ -289,6 +286,9 @@ class Tracer:
     def _seed(self, tables: list[int], statements: Sequence[Statement]) -> None:
         seeder = Seeder(self.connection, self.relations, self._hints(statements))
         seeder.seed(tables)
+        # The seeding's own locks (ROW EXCLUSIVE on the tables filled, ROW SHARE on those
+        # their foreign keys reference) are not "held by an earlier statement".
+        self._seeding_locks = self._held().modes
         for name, rows in seeder.seeded.items():
             if rows:
                 self.seeded[name] = max(rows, self.seeded.get(name, 0))
@@ -354,12 +354,14 @@ class Tracer:
             trace = StatementTrace(line, column, _short(text), how="trial")
             error = self._trial(trace, send, named, [statement])
             if error is not None:
-                self.traces.remove(trace)
+                if trace in self.traces:
+                    self.traces.remove(trace)
                 trace = StatementTrace(line, column, _short(text), how="trial")
-                if self._trial(trace, send, named, []) is None and _no_rows_allowed(error):
+                if self._trial(trace, send, named, []) is not None:
+                    if trace in self.traces:
+                        self.traces.remove(trace)  # it fails anyway: the real run says so
+                elif fails_on_any_rows(error.sqlstate or "", statement):
                     trace.fails_with_rows = _message(error)
-                elif trace in self.traces:
-                    self.traces.remove(trace)  # it fails anyway: the real run says so
             send()
         else:
             # The statement in a transaction of its own is the same statement, and its
@@ -396,6 +398,7 @@ class Tracer:
         except psycopg.Error as error:
             return error
         finally:
+            self._seeding_locks = {}
             if self.connection.info.transaction_status != TransactionStatus.IDLE:
                 self.connection.execute("ROLLBACK")
             restore_sequences(self.connection, sequences)
@@ -463,7 +466,7 @@ class Tracer:
         # touched: a statement asking again for a mode it holds does not show.
         for oid in touched:
             relation = self.relations[oid]
-            earlier = before.modes.get(oid)
+            earlier = before.modes.get(oid, set()) - self._seeding_locks.get(oid, set())
             if earlier:
                 trace.held[relation.name] = _ordered(earlier)
         trace.locks = dict(sorted(trace.locks.items()))
@@ -493,11 +496,11 @@ class Tracer:
             observer.execute("BEGIN")
             observer.execute("SET LOCAL lock_timeout = '10s'")
             for oid in tables:
-                observer.execute(
-                    sql.SQL("LOCK TABLE ONLY {} IN SHARE UPDATE EXCLUSIVE MODE").format(
-                        _qualified(self.relations[oid].name)
+                name = current_name(self.connection, oid)
+                if name is not None:
+                    observer.execute(
+                        sql.SQL("LOCK TABLE ONLY {} IN SHARE UPDATE EXCLUSIVE MODE").format(name)
                     )
-                )
 
             def work() -> None:
                 try:
@@ -532,11 +535,14 @@ class Tracer:
             self._keep(trace, tables)
             raise error[0]
         scans_after = self._flushed_scans(tables)
-        trace.scanned = sorted(
-            self.relations[oid].name
-            for oid in tables
-            if scans_after.get(oid, 0) > scans_before.get(oid, 0)
-        )
+        if scans_before is None or scans_after is None:
+            trace.scanned = None
+        else:
+            trace.scanned = sorted(
+                self.relations[oid].name
+                for oid in tables
+                if scans_after.get(oid, 0) > scans_before.get(oid, 0)
+            )
         for oid, filenode in self._filenodes().items():
             relation = self.relations.get(oid)
             if relation is None or filenode == 0 or filenode == self.filenodes.get(oid):
@@ -625,9 +631,12 @@ class Tracer:
                 found.append(table)
         return found
 
-    def _flushed_scans(self, tables: Sequence[int]) -> dict[int, int]:
+    def _flushed_scans(self, tables: Sequence[int]) -> dict[int, int] | None:
         """Sequential scans of `tables` counted so far, with this session's pending counts
-        flushed (they are only published when the session goes idle)."""
+        flushed (they are only published when the session goes idle); None before
+        PostgreSQL 15, which cannot be asked to flush them."""
+        if not self._flushes:
+            return None
         self.connection.execute("SELECT pg_stat_force_next_flush()")
         self.connection.execute("SELECT 1")  # idle in between: the forced flush happens
         rows = self.connection.execute(
@@ -654,9 +663,15 @@ def _short(text: str, limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def _qualified(name: str) -> sql.Composable:
-    schema, _, relation = name.partition(".")
-    return sql.Identifier(schema, relation)
+def current_name(connection: psycopg.Connection[Any], oid: int) -> sql.Composable | None:
+    """A relation's name now (the file may have renamed it since it started), or None when
+    it is gone."""
+    row = connection.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s",
+        (oid,),
+    ).fetchone()
+    return sql.Identifier(row[0], row[1]) if row else None
 
 
 # -- what a statement names -----------------------------------------------------------------
@@ -804,13 +819,22 @@ class Seeder:
             return False
         if oid in self._visiting:
             return False  # a cycle of foreign keys: its first table stays empty
-        name = _qualified(relation.name)
-        if self.connection.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(name)).fetchone():
-            self._filled[oid] = True  # the migrations put rows in it: validation checks those
-            return True
+        name = current_name(self.connection, oid)
+        if name is None:
+            return False  # dropped or renamed away since the file started
         self._visiting.add(oid)
         try:
-            rows, why = self._insert(oid, name)
+            # Under a savepoint: whatever fails here (a privilege, a type the values cannot
+            # be made for) leaves the table empty, not the trial's transaction aborted.
+            with self.connection.transaction():
+                query = sql.SQL("SELECT 1 FROM {} LIMIT 1").format(name)
+                if self.connection.execute(query).fetchone():
+                    # The migrations put rows in it: those are what validation checks.
+                    self._filled[oid] = True
+                    return True
+                rows, why = self._insert(oid, name)
+        except psycopg.Error as error:
+            rows, why = 0, _message(error)
         finally:
             self._visiting.discard(oid)
         if rows:
@@ -901,10 +925,10 @@ class Seeder:
     ) -> sql.Composable | None:
         if column.name in references:
             referenced, their = references[column.name]
-            if self._seed(referenced):
-                relation = self.relations[referenced]
+            now = current_name(self.connection, referenced) if self._seed(referenced) else None
+            if now is not None:
                 return sql.SQL("(SELECT {} FROM {} ORDER BY 1 LIMIT 1)").format(
-                    sql.Identifier(their), _qualified(relation.name)
+                    sql.Identifier(their), now
                 )
             return sql.NULL if not column.not_null else None
         sequence = "nextval(" in column.default or column.identity
@@ -984,11 +1008,12 @@ def _message(error: psycopg.Error) -> str:
     return (error.diag.message_primary or str(error)).strip()
 
 
-# A failure on seeded rows that says something about real data: a NOT NULL that any existing
-# row breaks (ADD COLUMN ... NOT NULL without a default). Other refusals (a CHECK, a foreign
-# key, a cast) depend on the values, and the seeded values are made up.
-def _no_rows_allowed(error: psycopg.Error) -> bool:
-    return error.sqlstate == "23502"
+def fails_on_any_rows(sqlstate: str, statement: Statement | None) -> bool:
+    """A failure on seeded rows that says something about real data: a NOT NULL that any
+    existing row breaks (ALTER TABLE ... ADD COLUMN ... NOT NULL without a default, SET NOT
+    NULL). Other refusals (a CHECK, a foreign key, a cast, an INSERT or UPDATE that computes a
+    NULL) depend on the values, and the seeded values are made up."""
+    return sqlstate == "23502" and statement is not None and statement.kind == "AlterTableStmt"
 
 
 _KNOWN_VALUES: dict[str, Callable[[int], str | None]] = {
