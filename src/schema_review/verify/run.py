@@ -218,11 +218,10 @@ def _hits(check: HistoryCheck, rules: dict[str, Rule], server: dict[str, Any]) -
     sources = {
         s.display: (s, parsed) for s, parsed in zip(history.sources, history.parsed, strict=True)
     }
+    order = {source.display: number for number, source in enumerate(history.sources)}
     hits: list[Hit] = []
     extension = rules.get(NO_EXTENSION)
-    skipped_names: list[str] = []
     for skipped in build.skipped:
-        skipped_names.append(skipped.extension)
         if extension is None:
             continue
         created = skipped.statement
@@ -243,7 +242,14 @@ def _hits(check: HistoryCheck, rules: dict[str, Rule], server: dict[str, Any]) -
                 continue
             source, parsed = sources[outcome.file]
             failed = _statement_at(parsed, failure.offset)
-            because = _follows(failure, earlier, skipped_names)
+            # Extensions left out before this failure (in an earlier file, or earlier here).
+            before = [
+                s.extension
+                for s in build.skipped
+                if order[s.file] < order[outcome.file]
+                or (s.file == outcome.file and s.offset < failure.offset)
+            ]
+            because = _follows(failure, earlier, before)
             message = _failure_message(outcome, failure, because)
             end = failed.end if failed is not None else failure.offset
             hits.append(Hit(fails, source, failure.offset, end, None, message, None, failed))
