@@ -400,3 +400,16 @@ def test_policy_recursion_direct_mutual_and_after_alter_policy() -> None:
         """
     )
     assert model.policy_recursion(model.tables[("public", "rec1")].policies["r1"]) == []
+
+
+def test_naming_convention_of_a_key_whose_columns_are_unknown(lint_sql: LintSql) -> None:
+    # ADD PRIMARY KEY USING INDEX of an index the files never made (found by the fuzzer): the
+    # key has no columns to name it after, which is no reason to crash the rule.
+    run = lint_sql(
+        "CREATE TABLE t (a int NOT NULL);\n"
+        "ALTER TABLE t ADD PRIMARY KEY USING INDEX made_elsewhere;\n",
+        select=("naming-convention",),
+        rule_options={"naming-convention": {"primary_key": "{table}_{column}_pkey"}},
+    )
+    # (The key is named t_pkey, which the template gives for no columns: nothing to report.)
+    assert [f.rule for f in run.result.findings] == []

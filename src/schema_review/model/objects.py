@@ -961,7 +961,11 @@ class Table(SchemaObject):
                 return
             shaped = _GENERATED_NAME.match(rule)
             if shaped is not None:  # PostgreSQL's own shape: cut the way it cuts
-                part = "_".join(columns) if shaped["part"] == "columns" else columns[0]
+                part = (
+                    "_".join(columns)
+                    if shaped["part"] == "columns"
+                    else (columns[0] if columns else "")
+                )
                 expected = generated_name(
                     self.name, part if shaped["part"] else "", shaped["label"]
                 )
