@@ -183,7 +183,7 @@ def test_the_issue_payload_is_a_located_error_on_both_paths(
     secret: str, path_taken: str, tmp_path: Path
 ) -> None:
     rule = {"id": "pr-rule", "when": "true", "message": _message(PAYLOADS[0])}
-    with pytest.raises(RuleError, match=r"pr-rules\.yaml: rule pr-rule: .*unsafe"):
+    with pytest.raises(RuleError, match=r"pr-rules\.yaml:\d+: rule pr-rule: .*unsafe"):
         lint(
             [_migrations(tmp_path)],
             Settings(select=("pr-rule",), rule_files=(_rule_file(tmp_path, [rule]),)),

@@ -31,6 +31,60 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
+def _internal_error(error: BaseException) -> None:
+    """A bug of ours: one line saying so, no traceback (unless asked for)."""
+    if os.environ.get("SCHEMA_REVIEW_DEBUG"):
+        raise error
+    _fail(
+        f"internal error: {type(error).__name__}: {error} "
+        "(set SCHEMA_REVIEW_DEBUG=1 for the traceback, and please report it)"
+    )
+
+
+class _Guarded(click.Group):
+    """The command group: whatever a command raises that it did not foresee is one line on
+    standard error and exit 2, never a traceback (and never exit 1, which means findings)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop writing, quietly, as a C tool would.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(141)
+        except Exception as error:
+            _internal_error(error)
+
+
+def _check_output(output: str | None) -> None:
+    """Refuse an output file that cannot be written before the run, not after it (a verify
+    run starts a server first): its folder must exist and be writable."""
+    if not output or output == "-":
+        return
+    path = Path(output)
+    folder = path.parent
+    if path.is_dir():
+        _fail(f"{output}: is a folder; -o names the file to write")
+    if not folder.is_dir():
+        missing = "is not a folder" if folder.exists() else "does not exist"
+        _fail(f"{output}: cannot write: the folder {folder} {missing}")
+    target = path if path.exists() else folder
+    if not os.access(target, os.W_OK):
+        _fail(f"{output}: cannot write: permission denied")
+
+
+def _write(text: str, output: str) -> None:
+    """Write an output file; a failure is a one-line error naming it."""
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        _fail(f"{output}: cannot write: {error.strerror or error}")
+
+
 @contextlib.contextmanager
 def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar on standard error for runs of many files, only on a terminal."""
@@ -55,6 +109,14 @@ def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
             bar.__exit__(None, None, None)
 
 
+_ALLOW_EMPTY = click.option(
+    "--no-error-on-unmatched-pattern",
+    "allow_empty",
+    is_flag=True,
+    help="A folder without migration files is not an error (exit 2 otherwise).",
+)
+
+
 def _settings(config: str | None) -> Settings:
     try:
         return load_settings(Path(config) if config else None)
@@ -63,7 +125,7 @@ def _settings(config: str | None) -> Settings:
         raise  # unreachable: _fail exits
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Guarded, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="schema-review")
 def main() -> None:
     """Lint SQL migration folders: replay them into a schema and review it."""
@@ -134,6 +196,7 @@ def main() -> None:
     show_default=True,
     help="Processes that parse files not in the cache (0: one per CPU).",
 )
+@_ALLOW_EMPTY
 def lint(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -151,12 +214,14 @@ def lint(
     quiet: bool,
     no_cache: bool,
     jobs: int,
+    allow_empty: bool,
 ) -> None:
     """Lint migration files and folders (a folder is replayed in apply order).
 
     Exit status: 0 when no finding reaches the fail-on level, 1 when one does,
     2 for a usage or configuration error.
     """
+    _check_output(output)
     # A run builds many long-lived objects and little cyclic garbage: the collector's
     # passes over them are pure overhead (a fifth of the parse time on the corpus).
     gc.disable()
@@ -171,6 +236,7 @@ def lint(
         platform=platform,
         diff_base=diff_base,
         jobs=jobs or os.cpu_count() or 1,
+        allow_empty=allow_empty or None,
     )
     if pg_version is not None:
         try:
@@ -215,12 +281,7 @@ def lint(
         _fail(str(error))
         return
     except Exception as error:  # a bug of ours: say so plainly, no traceback
-        if os.environ.get("SCHEMA_REVIEW_DEBUG"):
-            raise
-        _fail(
-            f"internal error: {type(error).__name__}: {error} "
-            "(set SCHEMA_REVIEW_DEBUG=1 for the traceback, and please report it)"
-        )
+        _internal_error(error)
         return
     if output_format == "json":
         text = render_json(run, settings.fail_on)
@@ -256,8 +317,8 @@ def _without_cache() -> None:
 
 
 def _emit(text: str, output: str | None) -> None:
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
+    if output and output != "-":
+        _write(text, output)
     else:
         click.echo(text, nl=False)
 
@@ -365,6 +426,8 @@ def list_rules(output_format: str, output: str | None, config: str | None) -> No
     """List the rules: built-in ones and those of the configured rule files."""
     import json
 
+    _check_output(output)
+
     from schema_review.output import render_rules_markdown, rule_rows
 
     rules = _load_rules(config)
@@ -380,10 +443,7 @@ def list_rules(output_format: str, output: str | None, config: str | None) -> No
             f"{'on' if r.enabled else 'off':<3}  {','.join(r.dialects):<8}  {r.title}\n"
             for r in rules
         )
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-    else:
-        click.echo(text, nl=False)
+    _emit(text, output)
 
 
 @main.command("baseline")
@@ -398,15 +458,19 @@ def list_rules(output_format: str, output: str | None, config: str | None) -> No
 @click.option("--select", multiple=True, help="Rule ids or categories (comma-separated).")
 @click.option("--ignore", multiple=True, help="Rule ids or categories to leave out.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@_ALLOW_EMPTY
 def write_baseline(
     paths: tuple[str, ...],
     output: str,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     config: str | None,
+    allow_empty: bool,
 ) -> None:
     """Record today's findings, so that `lint --baseline FILE` reports only new ones."""
     import json
+
+    _check_output(output)
 
     from schema_review.discover import DiscoveryError
     from schema_review.findings import Baseline
@@ -415,7 +479,9 @@ def write_baseline(
 
     gc.disable()
     settings = _settings(config).with_overrides(
-        select=_names(select) or None, ignore=_names(ignore) or None
+        select=_names(select) or None,
+        ignore=_names(ignore) or None,
+        allow_empty=allow_empty or None,
     )
     try:
         run = run_lint(paths, settings)
@@ -423,7 +489,7 @@ def write_baseline(
         _fail(str(error))
         return
     document = Baseline.document(run.result.findings)
-    Path(output).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    _write(json.dumps(document, indent=1) + "\n", output)
     click.echo(f"Recorded {len(document['findings'])} findings in {output}.", err=True)
 
 
@@ -519,6 +585,7 @@ def _migration_folder(path: Path) -> Path:
 )
 @click.option("--database-url", metavar="URL", help="With --trace: the PostgreSQL to run on.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@_ALLOW_EMPTY
 def report(
     paths: tuple[str, ...],
     template: str,
@@ -536,8 +603,10 @@ def report(
     trace: bool,
     database_url: str | None,
     config: str | None,
+    allow_empty: bool,
 ) -> None:
     """Write a review document (Markdown) about migration folders."""
+    _check_output(output)
     from schema_review.discover import DiscoveryError
     from schema_review.findings import Baseline, BaselineError
     from schema_review.output import TemplateNotFound, render_report
@@ -553,6 +622,7 @@ def report(
         runner=runner,
         platform=platform,
         diff_base=diff_base,
+        allow_empty=allow_empty or None,
     )
     try:
         if pg_version is not None:
@@ -637,6 +707,7 @@ def explain(rule_id: str, config: str | None) -> None:
 @click.option("--runner", type=click.Choice(list(RUNNERS)), help="Migration tool (detected).")
 @click.option("--platform", type=click.Choice(list(PLATFORMS)), help="Platform (detected).")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@_ALLOW_EMPTY
 def schema(
     paths: tuple[str, ...],
     output_format: str,
@@ -645,17 +716,21 @@ def schema(
     runner: str | None,
     platform: str | None,
     config: str | None,
+    allow_empty: bool,
 ) -> None:
     """Print the schema the migrations build (one per migration history), without a database.
 
     Nothing is linted: the files are discovered, parsed and replayed, and the final schema
     is printed as SQL, JSON or a Mermaid ER diagram.
     """
+    _check_output(output)
     from schema_review.discover import DiscoveryError
     from schema_review.export import history_label, mermaid, schema_document, schema_sql
     from schema_review.pipeline import replay_histories
 
-    settings = _settings(config).with_overrides(runner=runner, platform=platform)
+    settings = _settings(config).with_overrides(
+        runner=runner, platform=platform, allow_empty=allow_empty or None
+    )
     try:
         if pg_version is not None:
             settings = settings.with_overrides(
@@ -720,6 +795,7 @@ def schema(
 )
 @click.option("-q", "--quiet", is_flag=True, help="Findings only: no summary, no timing.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@_ALLOW_EMPTY
 def verify(
     paths: tuple[str, ...],
     database_url: str | None,
@@ -732,6 +808,7 @@ def verify(
     output: str | None,
     quiet: bool,
     config: str | None,
+    allow_empty: bool,
 ) -> None:
     """Run the migrations on a real PostgreSQL and report what it says.
 
@@ -743,6 +820,7 @@ def verify(
     Exit status: 0 when no finding reaches the fail-on level, 1 when one does, 2 for a usage
     or configuration error, or when no server could be used.
     """
+    _check_output(output)
     import time
 
     try:
@@ -757,7 +835,9 @@ def verify(
     if "-" in paths:
         _fail("verify applies migration files: standard input (-) is for lint")
     gc.disable()
-    settings = _settings(config).with_overrides(fail_on=fail_on, runner=runner, platform=platform)
+    settings = _settings(config).with_overrides(
+        fail_on=fail_on, runner=runner, platform=platform, allow_empty=allow_empty or None
+    )
     try:
         if pg_version is not None:
             settings = settings.with_overrides(

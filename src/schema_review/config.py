@@ -66,6 +66,8 @@ class Settings:
     # Values of the placeholders the migration runner fills in, by profile.placeholder_key.
     placeholders: dict[str, str] = field(default_factory=dict)
     source: Path | None = None
+    # --no-error-on-unmatched-pattern: a folder without migration files is not an error.
+    allow_empty: bool = False
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

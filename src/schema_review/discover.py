@@ -45,6 +45,7 @@ from pathlib import Path
 from schema_review.profile import PLACEHOLDER, placeholder_key
 
 __all__ = [
+    "DialectGuess",
     "DiscoveryError",
     "MigrationFile",
     "MigrationSet",
@@ -52,6 +53,7 @@ __all__ = [
     "discover",
     "fill_placeholders",
     "forward_sql",
+    "guess_dialect",
     "version_key",
 ]
 
@@ -142,6 +144,7 @@ def discover(
     exclude: Sequence[str] = (),
     stdin_name: str = "<stdin>",
     histories: Sequence[Sequence[str | Path]] = (),
+    allow_empty: bool = True,
 ) -> list[MigrationSet]:
     """The migration sets of `paths`, in the order given; each folder becomes its own set(s).
 
@@ -149,6 +152,8 @@ def discover(
     patterns matched against a file's path relative to its folder, its display path and its name.
     `histories` lists groups of folders that are one history (the configuration's `histories`):
     when discovery finds one of them, the set holds the files of all of them, in version order.
+    Unless `allow_empty`, a folder holding no migration file to replay is a DiscoveryError: a
+    wrong path must not pass a CI gate by linting nothing.
     """
     walk = _Walk(tuple(exclude), _checked_histories(histories))
     sets: list[MigrationSet] = []
@@ -166,12 +171,43 @@ def discover(
             if loose:
                 sets.append(MigrationSet(None, "files", tuple(loose)))
                 loose = []
-            sets.extend(walk.folder(path, 0))
+            key = _folder_key(path)
+            again = key is not None and key in walk.seen  # named twice: linted once
+            found = walk.folder(path, 0)
+            if not allow_empty and not again and not any(s.files for s in found):
+                raise DiscoveryError(_nothing_found(raw, path, found, exclude))
+            sets.extend(found)
         elif not _excluded(path, path.name, exclude):
             loose.append(MigrationFile(path, _display(path), "", path.stem))
     if loose:
         sets.append(MigrationSet(None, "files", tuple(loose)))
     return walk.merge_configured(sets)
+
+
+def _nothing_found(
+    raw: str | Path, folder: Path, found: Sequence[MigrationSet], exclude: Sequence[str]
+) -> str:
+    """Why a folder gave no migration file to replay, and what to do."""
+    notes = [note for s in found for note in s.notes]
+    if notes:
+        why = "; ".join(notes)
+    else:
+        try:
+            names = [e.name for e in os.scandir(folder) if not e.name.startswith(".")]
+        except OSError:
+            names = []
+        sql = [n for n in names if n.lower().endswith(".sql")]
+        if not names:
+            why = "the folder is empty"
+        elif sql and exclude:
+            why = f"its .sql files are excluded (exclude: {', '.join(exclude)})"
+        else:
+            why = f"it holds {len(names)} entr{'y' if len(names) == 1 else 'ies'}, no .sql file"
+            why += f" in it or in its sub-folders (up to {_MAX_DEPTH} levels)"
+    return (
+        f"{raw}: no migration files found ({why}); check the path, or pass "
+        "--no-error-on-unmatched-pattern to accept a folder without migrations"
+    )
 
 
 def forward_sql(text: str) -> str:
@@ -282,11 +318,13 @@ def fill_placeholders(text: str, values: Mapping[str, str]) -> tuple[str, list[P
     return text, left
 
 
-def _sql_regions(text: str) -> tuple[list[tuple[int, int, str]], list[int]]:
+def _sql_regions(
+    text: str, identifiers: bool = False
+) -> tuple[list[tuple[int, int, str]], list[int]]:
     """The comments and quoted text of `text` as (start, end, `comment` or `literal`: a string
     or a dollar-quoted body), and the `;` that end statements. A scanner for quotes and
     comments, not a parser; a quoted identifier is neither (a placeholder there names an
-    object, like one outside quotes)."""
+    object, like one outside quotes), unless `identifiers` asks for them (`identifier`)."""
     regions: list[tuple[int, int, str]] = []
     ends: list[int] = []
     position = 0
@@ -308,7 +346,8 @@ def _sql_regions(text: str) -> tuple[list[tuple[int, int, str]], list[int]]:
         elif token.endswith("'"):
             end, where = _string_end(text, match.end(), len(token) == 2), "literal"
         elif token == '"':
-            end, where = _string_end(text, match.end(), False, '"'), ""
+            end = _string_end(text, match.end(), False, '"')
+            where = "identifier" if identifiers else ""
         else:
             close = text.find(token, match.end())
             end, where = (size if close == -1 else close + len(token)), "literal"
@@ -350,6 +389,115 @@ def _string_end(text: str, position: int, backslashes: bool, quote: str = "'") -
             return position + 1
         position += 1
     return len(text)
+
+
+# What gives away SQL written for another database, outside comments, strings and quoted
+# identifiers: syntax PostgreSQL's parser refuses, so none of it occurs in a file that runs on
+# PostgreSQL. (name, dialect, pattern); `mysql or sqlite` counts for MySQL unless SQLite's own
+# syntax is there too.
+_FOREIGN_SYNTAX = (
+    ("backtick-quoted identifiers", "mysql or sqlite", r"`[^`\n]*`"),
+    ("ENGINE=", "mysql", r"\bENGINE\s*="),
+    ("AUTO_INCREMENT", "mysql", r"\bAUTO_INCREMENT\b"),
+    ("CHARSET", "mysql", r"\b(?:DEFAULT\s+)?CHARSET\s*=|\bCHARACTER\s+SET\s*="),
+    (
+        "UNSIGNED integers",
+        "mysql",
+        r"\b(?:TINY|SMALL|MEDIUM|BIG)?INT(?:EGER)?(?:\s*\(\d+\))?\s+UNSIGNED\b",
+    ),
+    ("ON UPDATE CURRENT_TIMESTAMP", "mysql", r"\bON\s+UPDATE\s+CURRENT_TIMESTAMP\b"),
+    ("DELIMITER", "mysql", r"^[ \t]*DELIMITER[ \t]+\S"),
+    ("AUTOINCREMENT", "sqlite", r"\bAUTOINCREMENT\b"),
+    ("PRAGMA", "sqlite", r"^[ \t]*PRAGMA\b"),
+    ("WITHOUT ROWID", "sqlite", r"\bWITHOUT\s+ROWID\b"),
+)
+_FOREIGN = [
+    (name, dialect, re.compile(pattern, re.IGNORECASE | re.MULTILINE))
+    for name, dialect, pattern in _FOREIGN_SYNTAX
+]
+# A cheap test first: most files hold none of these words, and are not scanned further.
+_FOREIGN_HINT = re.compile(
+    r"`|ENGINE|AUTO_?INCREMENT|CHARSET|CHARACTER|UNSIGNED|CURRENT_TIMESTAMP|DELIMITER|PRAGMA"
+    r"|ROWID",
+    re.IGNORECASE,
+)
+# What only PostgreSQL writes: a file holding any of it is PostgreSQL with a mistake in it
+# (its parse errors say where), not another database's file.
+_POSTGRES_ONLY = re.compile(
+    r"::|\bCREATE\s+EXTENSION\b|\bCONCURRENTLY\b|\bLANGUAGE\s+plpgsql\b|\btimestamptz\b"
+    r"|\bjsonb\b|\bRETURNS\s+TRIGGER\b|\bOWNER\s+TO\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DialectGuess:
+    """Which database a file's SQL is written for, and why: `postgres` (nothing says
+    otherwise), `mysql` or `sqlite`, with the syntax that gives it away (what, offset)."""
+
+    dialect: str
+    evidence: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def foreign(self) -> bool:
+        return self.dialect != "postgres"
+
+    @property
+    def offset(self) -> int:
+        return self.evidence[0][1] if self.evidence else 0
+
+    @property
+    def label(self) -> str:
+        return {"mysql": "MySQL", "sqlite": "SQLite"}.get(self.dialect, "PostgreSQL")
+
+    def reason(self, text: str) -> str:
+        """The evidence in words, with lines: `backtick-quoted identifiers (line 2), ENGINE=
+        (line 9)`."""
+        return ", ".join(
+            f"{name} (line {text.count(chr(10), 0, offset) + 1})" for name, offset in self.evidence
+        )
+
+
+POSTGRES = DialectGuess("postgres")
+
+
+def guess_dialect(text: str) -> DialectGuess:
+    """The database a file is written for, from syntax only another database accepts (outside
+    comments, strings and quoted identifiers). A file is taken for MySQL or SQLite only when
+    such syntax is there and nothing only PostgreSQL writes is: one clear finding then stands
+    for the file, instead of a parse error per statement. The first use of each telling
+    construct is the evidence."""
+    if not _FOREIGN_HINT.search(text):
+        return POSTGRES
+    masked = _code_only(text)
+    if _POSTGRES_ONLY.search(masked):
+        return POSTGRES
+    found: list[tuple[str, str, int]] = []
+    for name, dialect, pattern in _FOREIGN:
+        match = pattern.search(masked)
+        if match is not None:
+            found.append((name, dialect, match.start()))
+    if not found:
+        return POSTGRES
+    dialect = "sqlite" if any(d == "sqlite" for _, d, _ in found) else "mysql"
+    evidence = tuple((name, offset) for name, _, offset in sorted(found, key=lambda item: item[2]))
+    return DialectGuess(dialect, evidence)
+
+
+def _code_only(text: str) -> str:
+    """`text` with comments, string literals, dollar-quoted bodies and quoted identifiers
+    blanked (offsets and line breaks kept): what is left is the SQL's own syntax."""
+    regions, _ = _sql_regions(text, identifiers=True)
+    if not regions:
+        return text
+    pieces: list[str] = []
+    position = 0
+    for start, end, _ in regions:
+        pieces.append(text[position:start])
+        pieces.append(re.sub(r"[^\n]", " ", text[start:end]))
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 _FolderKey = tuple[int, int]  # (device, inode): a folder however it is reached

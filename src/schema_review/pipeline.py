@@ -14,6 +14,7 @@ from schema_review.config import ConfigError, Settings
 from schema_review.discover import (
     STDIN,
     BaseRevision,
+    DialectGuess,
     DiscoveryError,
     MigrationFile,
     MigrationSet,
@@ -22,6 +23,7 @@ from schema_review.discover import (
     discover,
     fill_placeholders,
     forward_sql,
+    guess_dialect,
     version_key,
 )
 from schema_review.findings import (
@@ -146,7 +148,8 @@ def lint(
             tuple(f for f in (_at_base(base, f) for f in history) if f.is_dir())
             for history in settings.histories
         )
-        at_base_settings = replace(settings, diff_base=None, histories=histories)
+        # A folder new since the base may hold nothing there yet.
+        at_base_settings = replace(settings, diff_base=None, histories=histories, allow_empty=True)
         before = _lint(existing, at_base_settings, None) if existing else None
         run = _lint(paths, settings, base, stdin, stdin_name, progress)
         if before is not None:
@@ -213,6 +216,8 @@ class ReplayedHistory:
     profile: Profile
     model: SchemaModel
     unfilled: list[UnfilledPlaceholders] = field(default_factory=list)
+    # Files written for another database (MySQL, SQLite): not parsed into the model.
+    foreign: list[tuple[SourceFile, MigrationFile, DialectGuess]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +250,11 @@ def replay_histories(
 ) -> list[ReplayedHistory]:
     """Discover, read, parse and replay every migration history of `paths`."""
     sets = discover(
-        paths, exclude=settings.exclude, stdin_name=stdin_name, histories=settings.histories
+        paths,
+        exclude=settings.exclude,
+        stdin_name=stdin_name,
+        histories=settings.histories,
+        allow_empty=settings.allow_empty,
     )
     total = sum(len(s.files) for s in sets)
     done = 0
@@ -281,6 +290,7 @@ def replay_histories(
         )
         left = [_fill_placeholders(source, settings, profile) for source in set_sources]
         unfilled: list[UnfilledPlaceholders] = []
+        foreign: list[tuple[SourceFile, MigrationFile, DialectGuess]] = []
         for source, migration, placeholders, (parsed, file_problems) in zip(
             set_sources,
             migration_set.files,
@@ -288,6 +298,12 @@ def replay_histories(
             parse_many(set_sources, settings.jobs),
             strict=True,
         ):
+            guess = guess_dialect(source.text)
+            if guess.foreign:
+                # One finding for the file (`unsupported-dialect`), not a parse error per
+                # statement and advice on the statements PostgreSQL happens to accept.
+                foreign.append((source, migration, guess))
+                parsed, file_problems, placeholders = [], [], ()
             in_transaction = file_in_transaction(
                 profile.runner, source.text, migration.path.name, migration.path
             )
@@ -305,7 +321,14 @@ def replay_histories(
         model = replay(statements, profile)
         histories.append(
             ReplayedHistory(
-                migration_set, set_sources, parsed_files, problems, profile, model, unfilled
+                migration_set,
+                set_sources,
+                parsed_files,
+                problems,
+                profile,
+                model,
+                unfilled,
+                foreign,
             )
         )
     return histories
@@ -357,6 +380,25 @@ def placeholder_facts(history: ReplayedHistory) -> list[MigrationFacts]:
     return facts
 
 
+def dialect_facts(history: ReplayedHistory) -> list[MigrationFacts]:
+    """The facts of `unsupported-dialect`: one per file written for another database, at the
+    first syntax that gives it away."""
+    return [
+        MigrationFacts(
+            source,
+            migration.version,
+            migration.name,
+            history.migration_set.convention,
+            has_down=False,
+            set_has_downs=False,
+            offset=guess.offset,
+            dialect=guess.dialect,
+            dialect_evidence=guess.reason(source.text),
+        )
+        for source, migration, guess in history.foreign
+    ]
+
+
 def _lint(
     paths: Sequence[str | Path],
     settings: Settings,
@@ -376,7 +418,7 @@ def _lint(
         for source, parsed in zip(history.sources, history.parsed, strict=True):
             suppressions.extend(find_suppressions(source, parsed))
         facts = migration_facts(history.migration_set, history.sources, set_index, base)
-        facts += placeholder_facts(history)
+        facts += placeholder_facts(history) + dialect_facts(history)
         hits.extend(evaluate(rules, history.model, history.problems, history.profile, facts))
     rules_by_id = {r.id: r for r in rules}
     result = build_findings(hits, suppressions, rules_by_id, settings.severity)

@@ -15,7 +15,7 @@ from schema_review.parse import ParseProblem, SourceFile, Statement
 from schema_review.profile import Profile
 from schema_review.rules import sandbox
 from schema_review.rules.expressions import subject_name, variables
-from schema_review.rules.loader import Rule, RuleError
+from schema_review.rules.loader import Rule, RuleError, is_builtin, rule_location
 from schema_review.rules.sandbox import CLOCK, LimitExceeded, limited
 
 # Not a lint rule: the tool itself failed on a statement. Always on, so a failure is never
@@ -95,6 +95,10 @@ class MigrationFacts:
     since_base: str = ""
     before_base_file: str = ""
     offset: int = 0  # where in `source` the finding belongs
+    # A file written for another database (discover.guess_dialect): `mysql` or `sqlite`, and
+    # the syntax that gives it away, with lines; its statements are not linted.
+    dialect: str = ""
+    dialect_evidence: str = ""
 
     @property
     def file(self) -> str:
@@ -306,7 +310,9 @@ def _check_migration(
         message = compiled.message.render(names)
         fix = compiled.fix.render(names) if compiled.fix else None
     except (UndefinedError, SecurityError, TemplateError) as error:
-        raise RuleError(f"{rule.source}: rule {rule.id}: {error}") from None
+        raise RuleError(
+            f"{rule_location(rule)}: rule {rule.id}: {error} (evaluating it on {migration.file})"
+        ) from None
     except _RUNAWAY as error:
         at = (migration.source, migration.offset, migration.offset, None)
         raise _Stopped(_reason(error), at) from None
@@ -337,14 +343,23 @@ def _check(
             object_name = compiled.object.render(names) or object_name
     except (UndefinedError, SecurityError) as error:
         raise RuleError(
-            f"{rule.source}: rule {rule.id}: {error} "
-            f"(evaluating it at {statement.file}:{statement.line})"
+            f"{rule_location(rule)}: rule {rule.id}: {error} "
+            f"(evaluating it on {object_name or 'a statement'} at "
+            f"{statement.file}:{statement.line})"
         ) from None
     except TemplateError as error:
-        raise RuleError(f"{rule.source}: rule {rule.id}: {error}") from None
+        raise RuleError(f"{rule_location(rule)}: rule {rule.id}: {error}") from None
     except _RUNAWAY:
         raise  # the rule is stopped (see _run_rule)
-    except Exception as error:  # a fact the model could not compute: report, go on
+    except Exception as error:
+        if not is_builtin(rule):
+            # A rule of the team's that fails on some object: the rule is wrong, say where.
+            raise RuleError(
+                f"{rule_location(rule)}: rule {rule.id}: {type(error).__name__}: {error} "
+                f"(evaluating it on {object_name or 'a statement'} at "
+                f"{statement.file}:{statement.line})"
+            ) from None
+        # A fact the model could not compute for a built-in rule: report, go on.
         hits.append(
             _at_statement(
                 INTERNAL_ERROR,

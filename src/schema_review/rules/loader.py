@@ -96,6 +96,30 @@ class Rule:
         return self.target not in BUILTIN_TARGETS
 
 
+def rule_location(rule: Rule) -> str:
+    """`FILE:LINE` of a rule's entry (its `id:` line), for errors about it; `FILE` when the
+    line cannot be found."""
+    try:
+        text = Path(rule.source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return rule.source
+    pattern = re.compile(
+        rf"^[ \t-]*id:[ \t]*[\"']?{re.escape(rule.id)}[\"']?[ \t]*(?:#.*)?$", re.MULTILINE
+    )
+    match = pattern.search(text)
+    if match is None:
+        return rule.source
+    return f"{rule.source}:{text.count(chr(10), 0, match.start()) + 1}"
+
+
+def is_builtin(rule: Rule) -> bool:
+    """Whether the rule ships with schema-review (a failure of it is a bug of ours)."""
+    try:
+        return Path(rule.source).resolve().parent == builtin_rules_dir().resolve()
+    except (OSError, ValueError):
+        return False
+
+
 def builtin_rules_dir() -> Path:
     """The built-in rule packs: shipped in the package, or the repository's `rules/`."""
     return data_dir("rules")
