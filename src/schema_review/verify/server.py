@@ -254,8 +254,7 @@ def start_embedded() -> Server:
                 atexit.unregister(instance._cleanup)
                 registry.pop(instance.pgdata, None)
         finally:
-            _kill_postmaster(pgdata)
-            shutil.rmtree(root, ignore_errors=True)
+            _remove_server_directory(root, pgdata)
             _release_runtime_dir()
 
     try:
@@ -283,6 +282,34 @@ def _postmaster_pid(pgdata: Path) -> int:
         return int((pgdata / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def _processes_on(pgdata: Path) -> list[int]:
+    """Processes whose command line names `pgdata` (Linux): a postmaster that is starting has
+    no pid file yet, and an interrupted start must still find it."""
+    needle = str(pgdata).encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return [pid for pid in found if pid != os.getpid()]
+
+
+def _remove_server_directory(root: Path, pgdata: Path) -> None:
+    """Stop what still runs on `pgdata` and remove `root`. A postmaster interrupted while it
+    starts can write into the directory while it is being removed: try again, briefly."""
+    for _ in range(20):
+        _kill_postmaster(pgdata)
+        for pid in _processes_on(pgdata):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(root, ignore_errors=True)
+        if not root.exists():
+            return
+        time.sleep(0.1)
 
 
 def _kill_postmaster(pgdata: Path) -> None:
@@ -388,8 +415,7 @@ def start_system(bindir: Path) -> Server:
         except (ServerError, OSError, subprocess.SubprocessError):
             pass
         finally:
-            _kill_postmaster(pgdata)
-            shutil.rmtree(root, ignore_errors=True)
+            _remove_server_directory(root, pgdata)
 
     try:
         run(
