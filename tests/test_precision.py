@@ -364,32 +364,10 @@ def test_prefer_bigint_reports_the_referenced_key_only(lint_sql: LintSql) -> Non
     (finding,) = findings_of(run, "prefer-bigint-over-int")
     assert finding.object == "public.users.id"
     assert "public.posts.author_id" in finding.message
-    assert finding.fix is not None
-    assert "ALTER TABLE public.posts ALTER COLUMN author_id TYPE bigint;" in finding.fix
-    assert "ALTER SEQUENCE public.users_id_seq AS bigint;" in finding.fix
-
-
-def test_prefer_bigint_fix_runs_and_clears_both_rules(
-    lint_sql: LintSql, pg_database: Database
-) -> None:
-    (finding,) = findings_of(lint_sql(_INTEGER_KEYS), "prefer-bigint-over-int")
-    assert finding.fix is not None
-    fixed = lint_sql([("0001_keys.sql", _INTEGER_KEYS), ("0002_fix.sql", finding.fix)])
-    assert not findings_of(fixed, "prefer-bigint-over-int")
-    assert not findings_of(fixed, "fk-type-mismatch")
-    with pg_database.connect() as connection:
-        connection.execute(_INTEGER_KEYS)
-        connection.execute(finding.fix)
-        types = connection.execute(
-            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
-            " WHERE attrelid IN ('users'::regclass, 'posts'::regclass)"
-            " AND attname IN ('id', 'author_id') ORDER BY attrelid, attname"
-        ).fetchall()
-        assert types == [("bigint",), ("bigint",), ("bigint",)]
-        (maximum,) = connection.execute(
-            "SELECT seqmax FROM pg_sequence WHERE seqrelid = 'users_id_seq'::regclass"
-        ).fetchone() or (None,)
-        assert maximum == 2**63 - 1
+    # Widening a key rewrites it and every referencing table under ACCESS EXCLUSIVE: no
+    # general fix is safe (issue 12: advice, not an sql block), and none is offered.
+    assert finding.fix is None
+    assert not findings_of(run, "fk-type-mismatch")
 
 
 # -- inconsistent-primary-key-types ------------------------------------------------------------
@@ -735,6 +713,7 @@ def test_a_table_without_a_primary_key_but_a_unique_key_gets_it_promoted(
     (finding,) = findings_of(lint_sql(sql), "table-missing-primary-key")
     assert "its unique index _StepOrder_AB_unique" in finding.message
     assert finding.fix == (
+        "SET lock_timeout = '5s';\n"
         'ALTER TABLE public."_StepOrder" ADD CONSTRAINT "_StepOrder_pkey"'
         ' PRIMARY KEY USING INDEX "_StepOrder_AB_unique";'
     )
@@ -751,4 +730,6 @@ def test_a_table_without_a_primary_key_but_a_unique_key_gets_it_promoted(
     # nullable columns: USING INDEX would have to scan for NULLs; the identity column stays
     nullable = lint_sql(sql.replace("uuid NOT NULL", "uuid"))
     (finding,) = findings_of(nullable, "table-missing-primary-key")
-    assert finding.fix is not None and "GENERATED ALWAYS AS IDENTITY" in finding.fix
+    # a key column filled in batches, not an identity column that rewrites the table
+    assert finding.fix is not None and "ADD COLUMN IF NOT EXISTS id bigint;" in finding.fix
+    assert "GENERATED ALWAYS AS IDENTITY" not in finding.fix

@@ -43,6 +43,46 @@ _NO_TRANSACTION = {
 }
 
 
+# How a runner lets one migration run outside its transaction (CREATE INDEX CONCURRENTLY and
+# the other CONCURRENTLY statements refuse a transaction block): the comment lines that start
+# such a migration in a fix. The first line says where the migration goes (the reader's, not
+# part of the file); the others are the file's own first lines. Runners missing here need
+# nothing (none, flyway: a file of CONCURRENTLY statements runs outside one; prisma and
+# golang-migrate: a file of one statement does).
+_OWN_FILE = "-- in a migration of its own"
+_OUTSIDE_TRANSACTION: dict[str, str] = {
+    "goose": f"{_OWN_FILE}, which goose runs outside a transaction:\n-- +goose Up\n"
+    "-- +goose NO TRANSACTION\n",
+    "dbmate": f"{_OWN_FILE}, which dbmate runs outside a transaction:\n"
+    "-- migrate:up transaction:false\n",
+    "sqlx": f"{_OWN_FILE}, whose first line keeps sqlx from opening a transaction:\n"
+    "-- no-transaction\n",
+    "diesel": f"{_OWN_FILE}, with run_in_transaction = false in its metadata.toml"
+    " (diesel then runs it outside a transaction):\n",
+    "pop": f"{_OWN_FILE}, named <version>_<name>.autocommit.up.sql (Ory popx runs it"
+    " outside a transaction; gobuffalo pop cannot: run it by hand):\n",
+    "prisma": f"{_OWN_FILE} that holds only this statement (prisma runs a migration of one"
+    " statement outside a transaction):\n",
+    "golang-migrate": f"{_OWN_FILE} that holds only this statement (one statement runs"
+    " outside a transaction):\n",
+    "drizzle": "-- outside the migration tool: drizzle runs all pending migrations in one"
+    " transaction and has no way out of it; run this with psql before the deploy:\n",
+    "supabase": "-- outside the migration tool: the Supabase CLI runs each migration in a"
+    " transaction and has no way out of it; run this with psql before the deploy:\n",
+    "rails": "-- outside the migration tool: in a Rails migration with"
+    " disable_ddl_transaction!, or with psql before the deploy:\n",
+}
+
+# How a team deploys: `online` (the application keeps serving while migrations run: a lock
+# stalls it) or `offline` (it is stopped meanwhile: a lock waits for nobody).
+DEPLOYS = ("online", "offline")
+
+# ORMs that generate the migration files from a schema file of their own: what they write is
+# not the team's to change (quoted mixed-case names, timestamp(3), serial keys, an ALTER per
+# column), so the rules about it are off by default under their runner.
+ORM_RUNNERS = frozenset({"prisma", "drizzle", "diesel"})
+
+
 # What the database is deployed on. `supabase` knows the platform's schemas (auth, storage),
 # roles (anon, authenticated, service_role), its preinstalled extensions and that the tables
 # of `public` are exposed through its HTTP API.
@@ -68,6 +108,22 @@ class Profile:
     pg_version: int = DEFAULT_PG_VERSION
     runner: str = "none"
     platform: str = "postgres"
+    deploy: str = "online"
+
+    @property
+    def offline(self) -> bool:
+        return self.deploy == "offline"
+
+    @property
+    def orm(self) -> str:
+        """The ORM that generates the files (prisma, drizzle, diesel), or ''."""
+        return self.runner if self.runner in ORM_RUNNERS else ""
+
+    @property
+    def outside_transaction(self) -> str:
+        """What starts a fix's migration that must run outside a transaction (CONCURRENTLY)
+        under this runner: '' when a new file of such statements needs nothing."""
+        return _OUTSIDE_TRANSACTION.get(self.runner, "")
 
     @property
     def supabase(self) -> bool:

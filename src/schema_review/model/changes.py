@@ -13,7 +13,7 @@ from schema_review.model.objects import (
     Table,
     TypeName,
 )
-from schema_review.parse import Statement, long_identifier, node_name
+from schema_review.parse import Expression, Statement, long_identifier, node_name, quote_ident
 
 
 @dataclass(slots=True, eq=False)
@@ -82,6 +82,7 @@ class Change:
     # The statements of the file, shared by its changes; the list grows while the file is
     # replayed and is whole by the time rules read it.
     file_statements: list[Statement] = field(default_factory=list, repr=False)
+    using_expression: Expression | None = None  # ALTER COLUMN TYPE ... USING: the expression
 
     @property
     def file(self) -> str:
@@ -182,8 +183,60 @@ class Change:
     @property
     def only_statement(self) -> bool:
         """The file's only statement: it succeeds or fails whole under every runner, so the
-        file can be run again after a failure."""
-        return len(self.file_statements) == 1
+        file can be run again after a failure. Session settings (SET lock_timeout ...) do not
+        count: running them again changes nothing."""
+        return len([s for s in self.file_statements if s.kind != "VariableSetStmt"]) == 1
+
+    @property
+    def conversion_sql(self) -> str:
+        """ALTER COLUMN TYPE: the expression that turns the column's value into the new type,
+        as an UPDATE copying it into a new column writes it: the USING expression, else a cast
+        (through text between two enums, which have no cast to each other)."""
+        if self.column is None:
+            return ""
+        if self.using_expression is not None:
+            return self.using_expression.sql
+        name = quote_ident(self.column.name)
+        through = "::text" if self.enum_swap else ""
+        return f"{name}{through}::{self.column.type.sql}"
+
+    @property
+    def old_default_sql(self) -> str:
+        """ALTER COLUMN TYPE with a stale default: that default written again for the new type,
+        when it is a constant (`'new'::order_status_old` -> `'new'`); '' otherwise."""
+        default = self.column.default if self.column is not None else None
+        if default is None:
+            return ""
+        node = default.node
+        while "TypeCast" in node:
+            node = node["TypeCast"].get("arg", {})
+        constant = node.get("A_Const")
+        if constant is None:
+            return ""
+        value = constant.get("sval", {}).get("sval")
+        if isinstance(value, str):
+            return "'" + value.replace("'", "''") + "'"
+        for kind, key in (("ival", "ival"), ("fval", "fval"), ("boolval", "boolval")):
+            if kind in constant:
+                found = constant[kind].get(key, 0 if kind == "ival" else False)
+                return str(found).lower() if kind == "boolval" else str(found)
+        return ""
+
+    @property
+    def old_name_kept(self) -> bool:
+        """RENAME TABLE: a later statement of the same file creates a view under the old name
+        (an updatable SELECT * of the renamed table): the running application keeps working."""
+        if self.kind != "rename_table" or not self.detail:
+            return False
+        schema, _, name = self.detail.rpartition(".")
+        here = _position(self.statement)
+        for later in self.file_statements:
+            if later.kind != "ViewStmt" or _position(later) <= here:
+                continue
+            view = later.node.get("view", {}).get("RangeVar", later.node.get("view", {}))
+            if view.get("relname") == name and view.get("schemaname", schema) == schema:
+                return True
+        return False
 
     @property
     def later_in_file(self) -> list[Event]:

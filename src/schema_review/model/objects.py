@@ -15,7 +15,7 @@ from itertools import pairwise
 from typing import Any, ClassVar, Self
 
 from schema_review.model.naming import make_object_name
-from schema_review.model.plpgsql import NO_FACTS, BodyFacts, analyze_plpgsql
+from schema_review.model.plpgsql import NO_FACTS, BodyFacts, analyze_plpgsql, unqualified_names
 from schema_review.parse import (
     RESERVED_WORDS,
     Expression,
@@ -686,6 +686,33 @@ class Index(SchemaObject):
         return ", ".join(quote_ident(c) if isinstance(c, str) else f"({c})" for c in self.columns)
 
     @property
+    def definition_sql(self) -> str:
+        """What follows `ON table` when the index is created again: method, keys with their
+        options, INCLUDE and predicate (a fix that rebuilds it CONCURRENTLY keeps all of it)."""
+        keys = []
+        for number, key in enumerate(self.columns):
+            text = quote_ident(key) if isinstance(key, str) else f"({key})"
+            options = self.key_options[number] if number < len(self.key_options) else ""
+            keys.append(f"{text} {options}" if options else text)
+        text = f"({', '.join(keys)})"
+        if self.method != "btree":
+            text = f"USING {self.method} {text}"
+        if self.include:
+            names = (quote_ident(c) if isinstance(c, str) else f"({c})" for c in self.include)
+            text += f" INCLUDE ({', '.join(names)})"
+        if self.predicate is not None:
+            text += f" WHERE {self.predicate}"
+        return text
+
+    def live_predicate(self) -> str:
+        """This index's predicate with the table's rows marked deleted left out: what a partial
+        index that ignores them says after WHERE."""
+        live = self.table.soft_delete_predicate
+        if self.predicate is None:
+            return live
+        return f"({self.predicate}) AND {live}" if live else str(self.predicate)
+
+    @property
     def column_names(self) -> set[str]:
         """Every column the index reads: key columns, those inside expressions, the predicate."""
         names = {c for c in self.columns if isinstance(c, str)}
@@ -884,6 +911,36 @@ class Table(SchemaObject):
     def words(self) -> tuple[str, ...]:
         """The words of the table's name, lower case (`UserAccount` -> ('user', 'account'))."""
         return name_words(self.name)
+
+    @property
+    def soft_delete_predicate(self) -> str:
+        """The condition of a live row, after the soft-delete column's type: `NOT deleted` for a
+        boolean flag, `deleted_at IS NULL` for a timestamp (or '' without such a column)."""
+        name = self.soft_delete_column
+        if not name:
+            return ""
+        column = self.columns[name]
+        if column.type.name in ("bool", "boolean"):
+            return (
+                f"NOT {quote_ident(name)}"
+                if column.not_null
+                else f"{quote_ident(name)} IS NOT TRUE"
+            )
+        return f"{quote_ident(name)} IS NULL"
+
+    def unique_on_lower(self, column: str) -> bool:
+        """A live unique index on lower(column) alone: the column is unique case-insensitively
+        (which makes a case-sensitive unique on it redundant, not wrong)."""
+        for index in self.live_indexes:
+            if not index.unique or index.predicate is not None or len(index.columns) != 1:
+                continue
+            key = index.columns[0]
+            if isinstance(key, str):
+                continue
+            text = str(key).replace(" ", "").lower()
+            if text in (f"lower({column.lower()})", f'lower("{column.lower()}")'):
+                return True
+        return False
 
     @property
     def soft_delete_column(self) -> str:
@@ -1133,6 +1190,27 @@ class Function(SchemaObject):
     @property
     def trigger_function(self) -> bool:
         return (self.returns or "").lower() in ("trigger", "event_trigger")
+
+    def search_path_schemas(self, model: Any) -> list[str] | None:
+        """The schemas a fixed search_path must hold for the body to find what it names
+        without a schema (tables, views, sequences, functions and types of the model), in the
+        order of first use; the function's own schema when it names a relation the model does
+        not know. None when the body cannot be read (another language, a parse error)."""
+        event = self.defined
+        if event is None:
+            return None
+        names = unqualified_names(event.statement.text, self.language)
+        if names is None:
+            return None
+        schemas: list[str] = []
+        for kind, name in names:
+            found = model.schemas_holding(kind, name)
+            if not found and kind == "relation":
+                found = [self.schema]
+            for schema in found[:1]:
+                if schema not in schemas and schema != "pg_catalog":
+                    schemas.append(schema)
+        return schemas
 
     @property
     def body_facts(self) -> BodyFacts:

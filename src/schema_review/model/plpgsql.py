@@ -694,3 +694,87 @@ def _safe_format(args: list[_Node], quoted: frozenset[str]) -> bool:
         if conversion == "s" and (index >= len(values) or not _safe_operand(values[index], quoted)):
             return False
     return True
+
+
+# -- the names a body leaves to the search_path ---------------------------------------------
+
+
+def unqualified_names(
+    create_function_sql: str, language: str
+) -> tuple[tuple[str, str], ...] | None:
+    """The relations, functions and types a function body names without a schema, as
+    (`relation` | `function` | `type`, lower-case name), in order of first use: what its
+    search_path must find. SQL bodies are parsed whole; PL/pgSQL bodies by the PL/pgSQL
+    grammar, and each query or expression they embed by the SQL grammar. None when the body
+    cannot be read (a dynamic query it EXECUTEs is never read: its names are unknown)."""
+    try:
+        body = _function_body(create_function_sql)
+        if language.lower() == "sql":
+            trees: list[Any] = [json.loads(parse_sql_json(body))]
+        elif language.lower() == "plpgsql":
+            tree = json.loads(parse_plpgsql_json(create_function_sql))
+            queries = [q for q in _queries(tree)]
+            trees = [json.loads(parse_sql_json(_as_statement(q))) for q in queries]
+        else:
+            return None
+    except Exception:  # what the parsers reject: nothing is known
+        return None
+    found: dict[tuple[str, str], None] = {}
+    ctes: set[str] = set()
+    for tree in trees:
+        for kind, node in _named_nodes(tree):
+            if kind == "CommonTableExpr":
+                ctes.add(str(node.get("ctename", "")).lower())
+                continue
+            name = _unqualified(kind, node)
+            if name is not None:
+                found.setdefault(name, None)
+    return tuple(n for n in found if not (n[0] == "relation" and n[1] in ctes))
+
+
+def _queries(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "PLpgSQL_expr" and isinstance(item, dict) and "query" in item:
+                yield str(item["query"])
+            else:
+                yield from _queries(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _queries(item)
+
+
+_STATEMENT_WORDS = ("select", "insert", "update", "delete", "with", "merge", "values", "table")
+
+
+def _as_statement(query: str) -> str:
+    """A PL/pgSQL query as SQL: statements as they are, expressions as SELECT <expression>."""
+    first = query.lstrip().split(None, 1)[0].lower() if query.strip() else ""
+    return query if first in _STATEMENT_WORDS else "SELECT " + query
+
+
+def _named_nodes(value: Any) -> Iterator[tuple[str, _Node]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("RangeVar", "FuncCall", "TypeName", "CommonTableExpr") and isinstance(
+                item, dict
+            ):
+                yield key, item
+            yield from _named_nodes(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _named_nodes(item)
+
+
+def _unqualified(kind: str, node: _Node) -> tuple[str, str] | None:
+    if kind == "RangeVar":
+        if node.get("schemaname"):
+            return None
+        return "relation", str(node.get("relname", "")).lower()
+    names = [
+        n.get("String", {}).get("sval")
+        for n in node.get("funcname" if kind == "FuncCall" else "names", [])
+    ]
+    if len(names) != 1 or not names[0]:
+        return None
+    return ("function" if kind == "FuncCall" else "type"), str(names[0]).lower()

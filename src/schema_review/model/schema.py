@@ -22,7 +22,7 @@ from schema_review.model.objects import (
     Trigger,
     View,
 )
-from schema_review.parse import Statement
+from schema_review.parse import Statement, quote_ident
 
 
 @dataclass(slots=True, eq=False)
@@ -67,6 +67,28 @@ class SchemaModel:
 
     def policy_recursion(self, policy: Policy) -> list[str]:
         return relations.policy_recursion(self.tables, policy)
+
+    def schemas_holding(self, kind: str, name: str) -> list[str]:
+        """The schemas where an object of `kind` (relation, function, type) named `name` is."""
+        if kind == "relation":
+            found = [s for s, n in (*self.tables, *self.views, *self.sequences) if n == name]
+        elif kind == "function":
+            found = [s for s, n, _ in self.functions if n == name]
+        else:
+            found = [s for s, n in self.types if n == name]
+        return sorted(set(found), key=found.index)
+
+    def search_path_for(self, function: Function) -> str:
+        """The search_path a fix sets on `function`: the schemas its body uses without naming
+        them, then pg_temp last (so that no temporary object can stand in for them). Only
+        pg_catalog when the body names nothing of the schema; the function's own schema when
+        the body cannot be read."""
+        schemas = function.search_path_schemas(self)
+        if schemas is None:
+            schemas = [function.schema]
+        if not schemas:
+            return "pg_catalog, pg_temp"
+        return ", ".join(quote_ident(s) for s in schemas) + ", pg_temp"
 
     def view_rls_tables(self, view: View) -> list[str]:
         return relations.view_rls_tables(self.tables, view)

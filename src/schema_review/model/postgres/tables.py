@@ -399,6 +399,7 @@ class TableStatements(PostgresBase):
                 detail=f"{old_type} -> {new_type}" if old_type else str(new_type),
                 old_type=old_type,
                 using=bool(using) and not _using_the_column(using, name, old_type, new_type, self),
+                using_expression=statement.expression(using) if using else None,
                 stale_default=stale_default,
                 default_type=type_display(default_type) if default_type else "",
                 enum_swap=enum_swap,
