@@ -196,6 +196,14 @@ def main() -> None:
     show_default=True,
     help="Processes that parse files not in the cache (0: one per CPU).",
 )
+@click.option(
+    "--output-format-file",
+    "extra_outputs",
+    multiple=True,
+    metavar="FORMAT=PATH",
+    help="Also write FORMAT (a --format, or the report templates review, pr-comment, summary) "
+    "to PATH, from the same run; repeatable.",
+)
 @_ALLOW_EMPTY
 def lint(
     paths: tuple[str, ...],
@@ -214,6 +222,7 @@ def lint(
     quiet: bool,
     no_cache: bool,
     jobs: int,
+    extra_outputs: tuple[str, ...],
     allow_empty: bool,
 ) -> None:
     """Lint migration files and folders (a folder is replayed in apply order).
@@ -222,6 +231,7 @@ def lint(
     2 for a usage or configuration error.
     """
     _check_output(output)
+    also_write = _extra_outputs(extra_outputs)
     # A run builds many long-lived objects and little cyclic garbage: the collector's
     # passes over them are pure overhead (a fifth of the parse time on the corpus).
     gc.disable()
@@ -249,7 +259,7 @@ def lint(
     # The same inputs give the same output: a repeated run (pre-commit, CI with a cache)
     # answers from the result cache before importing the parser, the model or the rules.
     key = None
-    if "-" not in paths and not diff_base:
+    if "-" not in paths and not diff_base and not also_write:
         key = _run_key(paths, settings, (output_format, quiet, color, baseline))
         cached = _cached_result(key)
         if cached is not None:
@@ -298,8 +308,69 @@ def lint(
         text = render_text(run, settings.fail_on, color)
     code = EXIT_FINDINGS if run.result.fails(settings.fail_on) else EXIT_CLEAN
     _store_result(key, text, code)
+    _write_extra_outputs(run, settings, also_write, baseline)
     _emit(text, output)
     sys.exit(code)
+
+
+_LINT_FORMATS = ("text", "json", "sarif", "github", "gitlab", "junit")
+_REPORT_FORMATS = ("review", "pr-comment", "summary")
+
+
+def _extra_outputs(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    """`--output-format-file FORMAT=PATH` values, checked before the run."""
+    outputs: list[tuple[str, str]] = []
+    for value in values:
+        name, equals, path = value.partition("=")
+        if not equals or not path:
+            _fail(f"--output-format-file {value}: expected FORMAT=PATH")
+        if name not in (*_LINT_FORMATS, *_REPORT_FORMATS):
+            known = ", ".join((*_LINT_FORMATS, *_REPORT_FORMATS))
+            _fail(f"--output-format-file {value}: unknown format {name} (one of {known})")
+        _check_output(path)
+        outputs.append((name, path))
+    return outputs
+
+
+def _write_extra_outputs(
+    run: Any, settings: Settings, outputs: list[tuple[str, str]], baseline: str | None
+) -> None:
+    """Each extra output of one lint run (CI writes SARIF, a comment and a summary from the
+    run whose exit status is the gate, instead of linting four times)."""
+    if not outputs:
+        return
+    from schema_review.output import (
+        TemplateNotFound,
+        render_github,
+        render_gitlab,
+        render_json,
+        render_junit,
+        render_report,
+        render_sarif,
+        render_text,
+    )
+    from schema_review.report import BaseSide, baseline_side, build_report
+
+    renderers: dict[str, Callable[[], str]] = {
+        "text": lambda: render_text(run, settings.fail_on, False),
+        "json": lambda: render_json(run, settings.fail_on),
+        "sarif": lambda: render_sarif(run, settings.fail_on),
+        "github": lambda: render_github(run, settings.fail_on),
+        "gitlab": lambda: render_gitlab(run),
+        "junit": lambda: render_junit(run, settings.fail_on),
+    }
+    report = None
+    for name, path in outputs:
+        if name in renderers:
+            _write(renderers[name](), path)
+            continue
+        try:
+            if report is None:
+                base: BaseSide | None = baseline_side(baseline, run.rules) if baseline else None
+                report = build_report(run, settings.fail_on, None, None, settings.standards, base)
+            _write(render_report(report, name, settings.templates), path)
+        except TemplateNotFound as error:
+            _fail(str(error))
 
 
 def _without_cache() -> None:
@@ -509,7 +580,10 @@ def hook(
     """For pre-commit: lint the folders of FILES, report findings in FILES only.
 
     The whole folder is replayed so that a staged migration is judged against the schema the
-    earlier migrations built; findings in files that were not staged are not shown.
+    earlier migrations built; findings in files that were not staged are not shown. The
+    committed files are the base (`--diff-base HEAD`): an edited migration that was already
+    committed is `modified-applied-migration`, a new one that applies before them
+    `migration-out-of-order`.
     """
     from schema_review.discover import DiscoveryError
     from schema_review.output import render_text
@@ -517,9 +591,6 @@ def hook(
     from schema_review.rules import RuleError
 
     gc.disable()
-    settings = _settings(config).with_overrides(
-        select=_names(select) or None, ignore=_names(ignore) or None, fail_on=fail_on
-    )
     wanted = {Path(f).resolve() for f in files}
     folders: list[str] = []
     for name in files:
@@ -528,18 +599,43 @@ def hook(
             folders.append(str(folder))
     if not folders:
         return
+    settings = _settings(config).with_overrides(
+        select=_names(select) or None,
+        ignore=_names(ignore) or None,
+        fail_on=fail_on,
+        diff_base=_committed_head(folders[0]),
+    )
     try:
         run = run_lint(folders, settings)
     except (ConfigError, RuleError, DiscoveryError) as error:
         _fail(str(error))
         return
     result = run.result
-    result.findings = [f for f in result.findings if Path(f.file).resolve() in wanted]
+    # The base only adds the history rules: findings already committed stay reported.
+    findings = sorted([*result.findings, *result.baselined], key=lambda f: f.sort_key)
+    result.baselined = []
+    result.findings = [f for f in findings if Path(f.file).resolve() in wanted]
     result.suppressed = [s for s in result.suppressed if Path(s.finding.file).resolve() in wanted]
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     if result.findings:
         click.echo(render_text(run, settings.fail_on, color), nl=False)
     sys.exit(EXIT_FINDINGS if result.fails(settings.fail_on) else EXIT_CLEAN)
+
+
+def _committed_head(folder: str) -> str | None:
+    """`HEAD` when the folder lies in a git repository with a commit (none in a new one)."""
+    import subprocess
+
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "-q", "--verify", "HEAD^{commit}"],
+            cwd=folder,
+            capture_output=True,
+            check=False,
+        )
+    except OSError:  # no git
+        return None
+    return "HEAD" if found.returncode == 0 else None
 
 
 def _migration_folder(path: Path) -> Path:
