@@ -782,6 +782,55 @@ def explain(rule_id: str, config: str | None) -> None:
     click.echo(render_explain(rule), nl=False)
 
 
+@main.group("config")
+def config_group() -> None:
+    """Check a configuration file, or print the JSON Schema editors complete it with."""
+
+
+@config_group.command("check")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=str))
+def config_check(file: str | None) -> None:
+    """Validate FILE (default: the configuration lint would use) and print the settings a
+    run uses: unknown keys, option types, patterns, rule ids and presets are errors (exit 2)."""
+    import yaml
+
+    from schema_review.pipeline import select_rules
+    from schema_review.rules import RuleError, load_rules
+    from schema_review.rules.options import OptionError, effective_settings
+
+    if file is not None and not Path(file).is_file():
+        _fail(f"{file}: no such configuration file")
+    settings = _settings(file)
+    if settings.source is None:
+        _fail("no .schema-review.yaml, nor [tool.schema-review] in pyproject.toml, found")
+    try:
+        rules = load_rules(settings.rule_files)
+        shown = effective_settings(settings, rules, select_rules(rules, settings))
+    except (ConfigError, RuleError) as error:
+        _fail(str(error))
+        return
+    except OptionError as error:
+        _fail(f"{settings.source}: {error}")
+        return
+    click.echo(f"# {shown['configuration']}: valid")
+    text = yaml.safe_dump(shown, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    click.echo(text, nl=False)
+
+
+@config_group.command("schema")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), help="Write here.")
+def config_schema_command(output: str | None) -> None:
+    """Print the JSON Schema of the configuration (the package ships it as
+    schema_review/schema-review.schema.json)."""
+    import json
+
+    from schema_review.rules import load_rules
+    from schema_review.rules.options import config_schema
+
+    _check_output(output)
+    _emit(json.dumps(config_schema(load_rules()), indent=2) + "\n", output)
+
+
 @main.command("schema")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(

@@ -7,6 +7,7 @@ never silently does nothing.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -258,3 +259,23 @@ def check_runner(value: object, where: str) -> str:
     if value not in RUNNERS:
         raise ConfigError(f"{where}: 'runner' must be one of {', '.join(RUNNERS)}, not {value!r}")
     return str(value)
+
+
+def locate_option(source: Path | None, rule_id: str, option: str) -> str:
+    """`FILE:LINE: ` of the line giving a rule's option in the configuration (`FILE: `
+    when the line cannot be told, "" without a file): errors point at the value to fix."""
+    if source is None:
+        return ""
+    try:
+        lines = source.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return f"{source}: "
+    rule = re.compile(rf"""(^|[\s."'\[]){re.escape(rule_id)}(["'\]]|\s*[:=\]]|$)""")
+    key = re.compile(rf"""(^\s*(-\s*)?|[{{,]\s*)["']?{re.escape(option)}["']?\s*[:=]""")
+    start = next((n for n, line in enumerate(lines) if rule.search(line)), None)
+    if start is None:
+        return f"{source}: "
+    for number in range(start, len(lines)):
+        if key.search(lines[number]):
+            return f"{source}:{number + 1}: "
+    return f"{source}:{start + 1}: "

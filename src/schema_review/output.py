@@ -247,14 +247,31 @@ def render_rules_markdown(rules: Sequence[Rule]) -> str:
     categories: dict[str, list[Rule]] = {}
     for rule in ordered:
         categories.setdefault(rule.category, []).append(rule)
-    template = _environment().get_template("rules.md.jinja")
-    return str(template.render(rules=ordered, categories=categories))
+    env = _environment()
+    env.filters.update(MARKDOWN_FILTERS)  # option types and defaults go in table cells
+    template = env.get_template("rules.md.jinja")
+    options = {rule.id: option_rows(rule) for rule in ordered}
+    return str(template.render(rules=ordered, categories=categories, options=options))
+
+
+def option_rows(rule: Rule) -> list[tuple[str, str, str]]:
+    """(name, type, default as JSON) of each option of a rule, for the catalogue."""
+    import json
+
+    from schema_review.rules.options import describe_type, option_type
+
+    return [
+        (name, describe_type(option_type(rule.option_types, rule.options, name)), json.dumps(value))
+        for name, value in rule.options.items()
+    ]
 
 
 def render_explain(rule: Rule) -> str:
     """One rule in full, for `schema-review explain RULE`."""
     template = _environment().get_template("explain.txt.jinja")
-    return str(template.render(rule=rule, profile=dict(rule.example_profile)))
+    return str(
+        template.render(rule=rule, profile=dict(rule.example_profile), options=option_rows(rule))
+    )
 
 
 # GitHub refuses comments over 65,536 characters; leave room for what a bot adds.

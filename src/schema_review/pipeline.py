@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from schema_review.config import ConfigError, Settings
+from schema_review.config import ConfigError, Settings, locate_option
 from schema_review.discover import (
     STDIN,
     BaseRevision,
@@ -43,6 +43,7 @@ from schema_review.profile import (
     file_in_transaction,
 )
 from schema_review.rules import Hit, MigrationFacts, Rule, evaluate, load_rules
+from schema_review.rules.options import OptionError, check_values
 
 
 @dataclass(slots=True)
@@ -75,7 +76,7 @@ def select_rules(rules: Sequence[Rule], settings: Settings) -> list[Rule]:
         if rule_id not in known:
             raise ConfigError(f"severity: unknown rule {rule_id}")
 
-    rules = [_with_options(r, settings.rule_options.get(r.id)) for r in rules]
+    rules = [_with_options(r, settings.rule_options.get(r.id), settings.source) for r in rules]
     unknown = sorted(set(settings.rule_options) - {r.id for r in rules})
     if unknown:
         raise ConfigError(f"options: unknown rule {', '.join(unknown)}")
@@ -95,23 +96,24 @@ def select_rules(rules: Sequence[Rule], settings: Settings) -> list[Rule]:
     return [r for r in chosen if not named(r, settings.ignore)]
 
 
-def _with_options(rule: Rule, given: dict[str, Any] | None) -> Rule:
+def _with_options(rule: Rule, given: dict[str, Any] | None, source: Path | None = None) -> Rule:
     """The rule with the team's option values; configuring a rule turns it on (the rules
-    that are off by default are the ones that need the team's standard to mean anything)."""
+    that are off by default are the ones that need the team's standard to mean anything).
+    A value the option cannot take is an error at the line of the configuration giving it."""
     if given is None:
         return rule
     unknown = sorted(set(given) - set(rule.options))
     if unknown:
         known = ", ".join(sorted(rule.options)) or "none"
         raise ConfigError(
-            f"options: {rule.id} has no option {', '.join(unknown)} (its options: {known})"
+            f"{locate_option(source, rule.id, unknown[0])}options: {rule.id} has no option "
+            f"{', '.join(unknown)} (its options: {known})"
         )
-    for name, value in given.items():
-        default = rule.options[name]
-        if default is not None and type(value) is not type(default):
-            raise ConfigError(
-                f"options: {rule.id}.{name} must be a {type(default).__name__}, like its default"
-            )
+    try:
+        check_values(rule.option_types, rule.options, given)
+    except OptionError as error:
+        where = locate_option(source, rule.id, error.option)
+        raise ConfigError(f"{where}options: {rule.id}.{error.option}: {error.problem}") from None
     return replace(rule, options={**rule.options, **given}, enabled=True)
 
 

@@ -14,6 +14,7 @@ from functools import cache
 from itertools import pairwise
 from typing import Any, ClassVar, Self
 
+from schema_review.model.conventions import NamedObject, convention_for, mismatch
 from schema_review.model.naming import make_object_name
 from schema_review.model.plpgsql import NO_FACTS, BodyFacts, analyze_plpgsql, unqualified_names
 from schema_review.parse import (
@@ -81,10 +82,6 @@ FK_ACTIONS = {
     "n": "SET NULL",
     "d": "SET DEFAULT",
 }
-
-
-# A naming template in PostgreSQL's own shape: {table}, optionally _{columns}, then _label.
-_GENERATED_NAME = re.compile(r"^\{table\}(?:_\{(?P<part>columns|column)\})?_(?P<label>\w+)$")
 
 
 def generated_name(table: str, columns: str, label: str) -> str:
@@ -315,6 +312,15 @@ class Column(SchemaObject):
     def qualified_name(self) -> str:
         return f"{self.table.qualified_name}.{self.name}"
 
+    def preferred_name(self, preferred: dict[str, list[str]]) -> str | None:
+        """The team's name for what this column's name means (`created_at` for a column named
+        `timestamp`, when `preferred` maps created_at to it), or None."""
+        name = self.name.lower()
+        for wanted, others in preferred.items():
+            if name in (other.lower() for other in others):
+                return wanted
+        return None
+
     @property
     def has_default(self) -> bool:
         """A value for existing rows: DEFAULT, identity, generated or serial."""
@@ -450,6 +456,8 @@ class Constraint(SchemaObject):
     method: str = "btree"
     predicate: Expression | None = None
     actions_given: bool = True  # a foreign key written with ON DELETE (or ON UPDATE)
+    # Which of ON DELETE (`delete`) and ON UPDATE (`update`) the foreign key writes out.
+    actions_written: tuple[str, ...] = ("delete", "update")
     operators: list[str] = field(default_factory=list)  # EXCLUDE: the operator of each column
 
     @property
@@ -957,6 +965,22 @@ class Table(SchemaObject):
         names = [self.name, *self.columns]
         return [n for n in names if n.lower() in RESERVED_WORDS]
 
+    def missing_required(
+        self, columns: list[str], tables: str, kinds: dict[str, dict[str, Any]]
+    ) -> list[str]:
+        """The required columns the table lacks: `columns` when its name matches the regular
+        expression `tables` ("" matches all), and each kind's columns (`deleted_at (soft
+        delete)`) when it matches the kind's `tables`."""
+        missing: list[str] = []
+        if not tables or re.search(tables, self.name):
+            missing += [c for c in columns if c not in self.columns]
+        for kind, wanted in kinds.items():
+            pattern = wanted.get("tables") or ""
+            if pattern and re.search(pattern, self.name) is None:
+                continue
+            missing += [f"{c} ({kind})" for c in wanted["columns"] if c not in self.columns]
+        return list(dict.fromkeys(missing))
+
     @property
     def mixed_case_names(self) -> list[str]:
         """Names with capitals: created quoted, they must be quoted in every query."""
@@ -998,53 +1022,37 @@ class Table(SchemaObject):
         ]
         return [f"{a.name} / {b.name}" for a, b in pairwise(stamps)]
 
-    def naming_violations(self, conventions: dict[str, str]) -> list[str]:
+    def naming_violations(self, options: dict[str, Any]) -> list[str]:
         """`index users_email (expected users_email_idx)` for each name of the table that does
-        not follow the team's convention for its kind.
-
-        A convention is a regular expression (starting with ^) or a template of {table},
-        {columns} (the object's columns joined by _) and {column} (its first column), cut to
-        63 bytes as PostgreSQL cuts names.
-        """
+        not follow the team's convention for its kind: `options[kind]`, a regular expression
+        (starting with ^) or a template of model/conventions.PLACEHOLDERS, else the kind's
+        convention in the preset `options["preset"]` (default: PostgreSQL's own names)."""
         found: list[str] = []
 
-        def check(kind: str, name: str, columns: list[str]) -> None:
-            rule = conventions.get(kind)
-            if not rule:
+        def check(kind: str, name: str, obj: NamedObject) -> None:
+            convention = convention_for(options, kind)
+            if not convention:
                 return
-            if rule.startswith("^"):
-                if re.search(rule, name) is None:
-                    found.append(f"{kind.replace('_', ' ')} {name} (expected to match {rule})")
-                return
-            shaped = _GENERATED_NAME.match(rule)
-            if shaped is not None:  # PostgreSQL's own shape: cut the way it cuts
-                part = (
-                    "_".join(columns)
-                    if shaped["part"] == "columns"
-                    else (columns[0] if columns else "")
-                )
-                expected = generated_name(
-                    self.name, part if shaped["part"] else "", shaped["label"]
-                )
-            else:
-                expected = rule.format(
-                    table=self.name,
-                    columns="_".join(columns),
-                    column=columns[0] if columns else "",
-                )[:63]
-            if name != expected:
-                found.append(f"{kind.replace('_', ' ')} {name} (expected {expected})")
+            problem = mismatch(convention, name, obj)
+            if problem is not None:
+                found.append(f"{kind.replace('_', ' ')} {name} ({problem})")
 
-        check("table", self.name, [])
+        check("table", self.name, NamedObject(self.name))
         for column in self.columns:
-            check("column", column, [column])
+            check("column", column, NamedObject(self.name, (column,)))
         for constraint in self.constraints.values():
-            check(constraint.type, constraint.name, constraint.columns)
+            ref_table = (constraint.ref_table or "").rpartition(".")[2]
+            obj = NamedObject(
+                self.name, tuple(constraint.columns), ref_table, tuple(constraint.ref_columns)
+            )
+            check(constraint.type, constraint.name, obj)
         for index in self.live_indexes:
             if index.constraint is None and all(isinstance(c, str) for c in index.columns):
                 # (expression indexes are named after the expression: no template fits)
-                names = [str(c) for c in index.columns]
-                check("unique_index" if index.unique else "index", index.name, names)
+                obj = NamedObject(
+                    self.name, tuple(str(c) for c in index.columns), partial=bool(index.predicate)
+                )
+                check("unique_index" if index.unique else "index", index.name, obj)
         return found
 
     @property

@@ -535,6 +535,7 @@ class SchemaOperations:
             not_valid=constraint.not_valid,
             deferrable=constraint.deferrable,
             actions_given=constraint.actions_given,
+            actions_written=constraint.actions_written,
         )
         child.constraints[copy.name] = copy
         self.born(copy, statement, f"from {constraint.table.qualified_name}")

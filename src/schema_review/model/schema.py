@@ -96,14 +96,17 @@ class SchemaModel:
     def parent_row_updates(self, trigger: Trigger) -> list[str]:
         return relations.parent_row_updates(self.functions, trigger)
 
-    def unmaintained_columns(self, table: Table, names: list[str]) -> list[str]:
+    def unmaintained_columns(
+        self, table: Table, names: list[str], required: bool = False
+    ) -> list[str]:
         """Columns of `table` among `names` that no trigger keeps current, when the schema
-        keeps such columns current with triggers elsewhere (so the convention is triggers)."""
+        keeps such columns current with triggers elsewhere (so the convention is triggers),
+        or always when `required` (the team's standard is triggers)."""
         if "maintained" not in self.computed:
             self.computed["maintained"] = relations.maintained_columns(self.tables, self.functions)
         maintained: set[tuple[str, str]] = self.computed["maintained"]
         wanted = {n.lower() for n in names}
-        if not any(column in wanted for _, column in maintained):
+        if not required and not any(column in wanted for _, column in maintained):
             return []
         return [
             c

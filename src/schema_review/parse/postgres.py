@@ -222,11 +222,13 @@ def _scan(text: str) -> list[Any]:
             return []
 
 
-def references_actions_written(text: str, start: int) -> bool:
-    """Whether the REFERENCES clause whose table starts at `start` of `text` says ON DELETE or
-    ON UPDATE, read from the scanner's tokens up to the end of the constraint."""
+def references_actions_written(text: str, start: int) -> tuple[str, ...]:
+    """The actions the REFERENCES clause whose table starts at `start` of `text` writes out
+    (`delete` for ON DELETE, `update` for ON UPDATE), read from the scanner's tokens up to the
+    end of the constraint."""
     depth = 0
     previous = ""
+    written: list[str] = []
     # From the table name on: the clause is a run of whole tokens, and the statement before
     # it need not be scanned again for every foreign key.
     for token in _scan(text[start:]):
@@ -237,13 +239,13 @@ def references_actions_written(text: str, start: int) -> bool:
         elif token.name == "ASCII_41":  # )
             depth -= 1
             if depth < 0:
-                return False  # the end of the table's element list
+                break  # the end of the table's element list
         elif token.name == "ASCII_44" and depth == 0:  # , : the next element
-            return False
+            break
         elif previous == "ON" and token.name in ("DELETE_P", "UPDATE"):
-            return True
+            written.append("delete" if token.name == "DELETE_P" else "update")
         previous = token.name
-    return False
+    return tuple(sorted(written))
 
 
 # Bump when what the cache holds changes shape.

@@ -27,6 +27,7 @@ from schema_review.resources import (
     store_cached,
 )
 from schema_review.rules.expressions import CompiledRule, compile_rule
+from schema_review.rules.options import OptionType, declaration_problem, derived_type
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 # Rules whose findings come from a pipeline stage rather than from an expression; `server`:
@@ -46,6 +47,7 @@ _OPTIONAL = (
     "notes",
     "dialects",
     "options",
+    "option_types",
     "applies",
 )
 DIALECTS = ("postgres",)
@@ -84,6 +86,9 @@ class Rule:
     options: dict[str, Any] = field(default_factory=dict, compare=False)
     # The options the examples are linted with, when not the defaults.
     example_options: dict[str, Any] = field(default_factory=dict, compare=False)
+    # The types of the options whose values mean more than their default's type (a regular
+    # expression, one of some words): rules/options.py.
+    option_types: dict[str, OptionType] = field(default_factory=dict, compare=False)
     compiled: CompiledRule | None = field(default=None, compare=False, repr=False)
     # `applies`: whether the rule can fire at all under a profile and options (an exposed
     # schema, a PostgreSQL version); a rule that cannot is skipped, and no strength.
@@ -258,6 +263,19 @@ def _build(path: Path, index: int, entry: Any, checked: bool = False) -> Rule:
     options = entry.get("options", {})
     if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
         raise RuleError(f"{label}: 'options' must map option names to default values")
+    option_types = entry.get("option_types", {})
+    if not isinstance(option_types, dict) or set(option_types) - set(options):
+        raise RuleError(f"{label}: 'option_types' may only give types of the rule's options")
+    for name, spec in option_types.items():
+        problem = declaration_problem(spec)
+        if problem:
+            raise RuleError(f"{label}: option_types: {name}: {problem}")
+    untyped = [n for n, v in options.items() if n not in option_types and derived_type(v) is None]
+    if untyped:
+        raise RuleError(
+            f"{label}: option(s) {', '.join(untyped)} default to null: give their type in "
+            "'option_types'"
+        )
     example_options = examples.get("options", {})
     if not isinstance(example_options, dict) or set(example_options) - set(options):
         raise RuleError(f"{label}: examples 'options' may set only the rule's own options")
@@ -305,6 +323,7 @@ def _build(path: Path, index: int, entry: Any, checked: bool = False) -> Rule:
         example_profile=tuple(sorted(profile.items())),
         options=dict(options),
         example_options=dict(example_options),
+        option_types=dict(option_types),
         compiled=compiled,
         applies=applies,
         applicable=applicable,

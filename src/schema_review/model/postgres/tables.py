@@ -240,7 +240,8 @@ class TableStatements(PostgresBase):
                 referenced = self.find_table(pk_table)
                 if referenced is not None and referenced.primary_key is not None:
                     constraint.ref_columns = list(referenced.primary_key.columns)
-            constraint.actions_given = _fk_actions_written(statement, pk_table)
+            constraint.actions_written = _fk_actions_written(statement, pk_table)
+            constraint.actions_given = bool(constraint.actions_written)
             constraint.on_delete = FK_ACTIONS.get(node.get("fk_del_action", "a"), "NO ACTION")
             constraint.on_update = FK_ACTIONS.get(node.get("fk_upd_action", "a"), "NO ACTION")
         elif kind == "exclude":
@@ -901,12 +902,12 @@ def _index_elem_name(item: Json, statement: Statement) -> str | Expression:
     return statement.expression(element.get("expr")) or "<expression>"
 
 
-def _fk_actions_written(statement: Statement, pk_table: Json) -> bool:
-    """Whether the REFERENCES clause at `pk_table` says ON DELETE or ON UPDATE (the parse
-    tree cannot tell an omitted action from NO ACTION)."""
+def _fk_actions_written(statement: Statement, pk_table: Json) -> tuple[str, ...]:
+    """Which of ON DELETE and ON UPDATE the REFERENCES clause at `pk_table` writes out (the
+    parse tree cannot tell an omitted action from NO ACTION)."""
     offset = statement.offset_of(pk_table)
     if offset is None:
-        return True  # nothing to read: do not claim the actions are missing
+        return ("delete", "update")  # nothing to read: do not claim the actions are missing
     return references_actions_written(statement.text, offset - statement.start)
 
 
