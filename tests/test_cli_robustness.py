@@ -136,6 +136,15 @@ CASES: list[tuple[str, str, Case]] = [
     ("verify", "standard input", lambda t: ["verify", "-"]),
     ("verify", "missing path", lambda t: ["verify", str(t / "nope")]),
     ("verify", "malformed config", lambda t: ["verify", _folder(t), "--config", _config(t, "[")]),
+    ("config", "malformed config", lambda t: ["config", "check", _config(t, "[")]),
+    ("config", "missing file", lambda t: ["config", "check", str(t / "nope.yaml")]),
+    ("config", "no configuration", lambda t: ["config", "check"]),
+    (
+        "config",
+        "bad option value",
+        lambda t: ["config", "check", _config(t, "options: {enum-style: {style: enums}}")],
+    ),
+    ("config", "-o in a missing folder", lambda t: ["config", "schema", "-o", MISSING_FOLDER]),
 ]
 
 

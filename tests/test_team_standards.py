@@ -310,6 +310,10 @@ _BAD_VALUES = {
         ":3: options: naming-convention.preset: must be one of postgres, drizzle, prisma, rails, "
         "django, typeorm, not 'sequelize'",
     ),
+    "unknown style": (
+        "options:\n  enum-style:\n    style: enums\n",
+        ":3: options: enum-style.style: must be one of check, enum, lookup, not 'enums'",
+    ),
     "unknown option": (
         "options:\n  naming-convention:\n    foreign_keys: '{table}_fk'\n",
         ":3: options: naming-convention has no option foreign_keys (its options: check, column, "
