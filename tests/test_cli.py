@@ -139,7 +139,7 @@ def test_malformed_rule_file_is_refused_with_its_location(
     config.write_text('[tool.schema-review]\nrule-files = ["team.yaml"]\n')
     result = runner.invoke(main, ["lint", str(tmp_path), "--config", str(config)])
     assert result.exit_code == 2
-    assert "team.yaml: rule no-foo: severity must be one of" in result.output
+    assert "team.yaml:1: rule no-foo: severity must be one of" in result.output
 
 
 def test_custom_rule_from_configuration(runner: CliRunner, tmp_path: Path) -> None:

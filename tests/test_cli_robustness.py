@@ -115,6 +115,14 @@ CASES: list[tuple[str, str, Case]] = [
         "malformed config",
         lambda t: ["explain", "drop-table", "--config", _config(t, "[")],
     ),
+    ("test-rules", "missing file", lambda t: ["test-rules", str(t / "nope.yaml")]),
+    ("test-rules", "malformed rule file", lambda t: ["test-rules", _config(t, "- id: [")]),
+    (
+        "test-rules",
+        "unknown attribute",
+        lambda t: ["test-rules", _config(t, FAILING_RULE.replace("function_names", "fn"))],
+    ),
+    ("attributes", "-o in a missing folder", lambda t: ["attributes", "-o", MISSING_FOLDER]),
     (
         "baseline",
         "-o in a missing folder",

@@ -1048,6 +1048,161 @@ def _render_verification(
     return head + render_text(run, fail_on, color)
 
 
+@main.command("test-rules")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
+def test_rules(files: tuple[str, ...]) -> None:
+    """Run the examples of the rules in FILES, as semgrep --test does: each rule's bad example
+    must raise it and its good example must not (both must parse).
+
+    One line a rule, pass or FAIL with why. Exit status: 0 when every rule passes, 1 when one
+    fails, 2 when a file cannot be loaded (a malformed rule, an unknown statement kind, an
+    attribute the model does not have: located at its line).
+    """
+    from schema_review.rules import RuleError, builtin_rules_dir, load_rule_file, load_rules
+    from schema_review.rules.loader import rule_location
+
+    gc.disable()
+    rules: list[Rule] = []
+    builtin = builtin_rules_dir().resolve()
+    paths: list[Path] = []  # files of the team's: the built-in ones are always loaded
+    try:
+        for name in files:
+            path = Path(name).resolve()
+            if not path.is_file():
+                _fail(f"{name}: no such rule file")
+            rules += load_rule_file(Path(name))
+            if path.parent != builtin:
+                paths.append(path)
+        load_rules(paths)  # ids must not collide with the built-in rules or each other
+    except RuleError as error:
+        _fail(str(error))
+    failed = skipped = 0
+    for rule in rules:
+        problems = _example_problems(rule, tuple(paths))
+        if problems is None:
+            skipped += 1
+            status = "skip (its findings come from `verify` or the pipeline, not examples)"
+        elif problems:
+            failed += 1
+            status = "FAIL: " + "; ".join(problems)
+        else:
+            status = "pass"
+        click.echo(f"{rule_location(rule)}: {rule.id}: {status}")
+    passed = len(rules) - failed - skipped
+    click.echo(f"{len(rules)} rules: {passed} passed, {failed} failed, {skipped} skipped")
+    sys.exit(EXIT_FINDINGS if failed else EXIT_CLEAN)
+
+
+# The folder whose report gives docs/attributes.md the keys of the report's dicts: a table
+# without a key, a foreign key without an index, a policy, a function and a heavy lock.
+_SAMPLE_MIGRATIONS = (
+    (
+        "0001_accounts.sql",
+        "-- schema-review: ignore-file prefer-jsonb-over-json -- a sample\n"
+        "CREATE TABLE accounts (id bigint PRIMARY KEY, email text, created_at timestamp);\n"
+        "CREATE TABLE events (account_id bigint REFERENCES accounts (id), payload json);\n"
+        "ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;\n"
+        "CREATE POLICY own ON accounts USING (id = current_setting('app.id')::bigint);\n"
+        "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS\n"
+        "$$ BEGIN NEW.created_at := now(); RETURN NEW; END $$;\n"
+        "CREATE TRIGGER touch BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION touch();\n",
+    ),
+    ("0002_index.sql", "CREATE INDEX accounts_email_idx ON accounts (email);\n"),
+)
+
+
+@main.command("attributes")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), help="Write here.")
+def attributes(output: str | None) -> None:
+    """The reference of what rule expressions and report templates can read (Markdown),
+    generated from the model: docs/attributes.md."""
+    import tempfile
+
+    from schema_review.config import Settings
+    from schema_review.output import render_attribute_reference
+    from schema_review.pipeline import lint as run_lint
+    from schema_review.report import build_report
+
+    _check_output(output)
+    with tempfile.TemporaryDirectory(prefix="schema-review-attributes-") as scratch:
+        for name, text in _SAMPLE_MIGRATIONS:
+            (Path(scratch) / name).write_text(text, encoding="utf-8")
+        run = run_lint([scratch], Settings(select=("all",)))
+        sample = build_report(run, "high", "Sample", None)
+    _emit(render_attribute_reference(sample), output)
+
+
+def _example_problems(rule: Rule, rule_files: tuple[Path, ...]) -> list[str] | None:
+    """What is wrong with a rule's examples, linted as its tests are (its example profile and
+    options; `base` files committed first and compared with --diff-base); None when a rule's
+    findings do not come from its expression."""
+    import re
+    import subprocess
+    import tempfile
+
+    from schema_review.config import Settings
+    from schema_review.discover import DiscoveryError
+    from schema_review.pipeline import lint as run_lint
+    from schema_review.rules import RuleError
+
+    if not rule.evaluated:
+        return None
+
+    def split(sql: str) -> list[tuple[str, str]]:
+        # `-- file: NAME` starts another file of the example (README, Writing rules).
+        parts = re.split(r"^-- file: (\S+)[ \t]*\n", sql, flags=re.MULTILINE)
+        if len(parts) == 1:
+            return [("0001_example.sql", sql)]
+        files = list(zip(parts[1::2], parts[2::2], strict=True))
+        return ([("0000_example.sql", parts[0])] if parts[0].strip() else []) + files
+
+    def write(folder: Path, files: list[tuple[str, str]]) -> None:
+        for name, text in files:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text, encoding="utf-8")
+
+    problems: list[str] = []
+    profile = dict(rule.example_profile)
+    with tempfile.TemporaryDirectory(prefix="schema-review-test-rules-") as scratch:
+        for which in ("bad", "good"):
+            folder = Path(scratch) / which
+            folder.mkdir()
+            diff_base = None
+            if "base" in rule.examples:
+                write(folder, split(rule.examples["base"]))
+                identity = ["-c", "user.name=schema-review", "-c", "user.email=test@invalid"]
+                for command in (["init", "-q"], ["add", "."], [*identity, "commit", "-qm", "b"]):
+                    subprocess.run(["git", *command], cwd=folder, check=True, capture_output=True)
+                for old in folder.glob("**/*.sql"):
+                    old.unlink()
+                diff_base = "HEAD"
+            write(folder, split(rule.examples[which]))
+            settings = Settings(
+                select=(rule.id, "parse-error"),
+                rule_files=rule_files,
+                rule_options={rule.id: rule.example_options} if rule.example_options else {},
+                pg_version=profile.get("pg_version"),
+                runner=profile.get("runner"),
+                platform=profile.get("platform"),
+                diff_base=diff_base,
+                allow_empty=True,
+            )
+            try:
+                run = run_lint([folder], settings)
+            except (ConfigError, RuleError, DiscoveryError) as error:
+                problems.append(f"{which} example: {error}")
+                continue
+            fired = [f for f in run.result.findings if f.rule == rule.id]
+            broken = [f for f in run.result.findings if f.rule == "parse-error"]
+            if broken and rule.id != "parse-error":
+                problems.append(f"{which} example does not parse: {broken[0].message}")
+            if which == "bad" and not fired:
+                problems.append("the bad example raises nothing")
+            if which == "good" and fired:
+                problems.append(f"the good example raises it: {fired[0].message}")
+    return problems
+
+
 def _load_rules(config: str | None) -> list[Rule]:
     from schema_review.rules import RuleError, load_rules
 

@@ -648,3 +648,120 @@ def render_junit(run: LintRun, fail_on: str) -> str:
         by_file.setdefault(finding.file, []).append(finding)
     template = env.get_template("lint.junit.xml.jinja")
     return str(template.render(files=by_file, summary=summary(run, fail_on)))
+
+
+def render_attribute_reference(sample: Report | None = None) -> str:
+    """docs/attributes.md: what rule expressions and report templates can read, generated from
+    the model's classes (fields, properties and methods with their types and docstrings, or a
+    field's comment) and from the report model; `sample`, a report of a small folder, gives
+    the keys of the report's dicts."""
+    import inspect
+
+    from schema_review.model import FINAL_KINDS
+    from schema_review.model.changes import STATEMENT_KINDS
+    from schema_review.report import Report as ReportModel
+    from schema_review.rules import loader
+    from schema_review.rules.expressions import environment, subject_name
+    from schema_review.rules.reference import (
+        documented_classes,
+        field_comments,
+        members,
+        subject_classes,
+    )
+
+    def cell(text: str) -> str:
+        return " ".join(text.split()).replace("|", "\\|")
+
+    def first_paragraph(text: str) -> str:
+        return cell(text.split("\n\n")[0])
+
+    def type_text(written: str) -> str:
+        return f"`{written}`" if written else ""
+
+    lines = [
+        "# What rules and templates can read",
+        "",
+        "Generated from the model's classes by `schema-review attributes -o docs/attributes.md`"
+        " (a test fails when it is stale): their fields, properties and methods, with the types"
+        " and docstrings of the source. A rule of your own that reads an attribute missing here"
+        " is refused when it loads, at its line; `schema-review test-rules FILE` runs its"
+        " examples.",
+        "",
+        "## Names a rule sees",
+        "",
+        "Every expression (`when`, `message`, `fix`, `object`) sees the subject under the name"
+        " below and as `obj`, `model` (the schema: `SchemaModel`), `profile` (`Profile`),"
+        " `options` (the rule's options, by name) and the functions `any`, `all`, `sorted`;"
+        " `applies` sees `profile` and `options`. History rules see every incarnation of"
+        " objects of their `kinds`, dropped ones included (`obj.previous` is the one before).",
+        "",
+        "| target | name | class |",
+        "|---|---|---|",
+    ]
+    for target in loader.TARGETS:
+        if target in loader.BUILTIN_TARGETS:
+            continue
+        classes = subject_classes(target, list(FINAL_KINDS) if target == "history" else ())
+        names = ", ".join(f"`{c.__name__}`" for c in classes)
+        if target == "history":
+            names = "the class of each kind below"
+        lines.append(f"| `{target}` | `{subject_name(target)}` | {names} |")
+    custom = sorted(set(environment().filters) - set(_jinja_default_filters()))
+    lines += [
+        "",
+        f"Filters beyond Jinja's: {', '.join(f'`{f}`' for f in custom)}.",
+        "",
+        "## Statement kinds",
+        "",
+        "What a statement rule names in `kinds` (`any`: every statement), and `stmt.kind`.",
+        "",
+        "| kind | statement |",
+        "|---|---|",
+    ]
+    lines += [f"| `{kind}` | {cell(text)} |" for kind, text in sorted(STATEMENT_KINDS.items())]
+    lines += ["", "## Classes", ""]
+    for cls in sorted(documented_classes(), key=lambda c: c.__name__):
+        lines += [f"### {cls.__name__}", ""]
+        doc = inspect.getdoc(cls)
+        if doc and not doc.startswith(f"{cls.__name__}("):  # not the dataclass signature
+            lines += [first_paragraph(doc), ""]
+        comments = field_comments(cls)
+        for base in cls.__mro__[1:]:
+            comments = {**field_comments(base), **comments}
+        lines += ["| attribute | type | description |", "|---|---|---|"]
+        for name, member in members(cls).items():
+            label = f"`{name}{member.signature}`"
+            text = member.doc if member.kind != "field" else comments.get(name, "")
+            lines.append(f"| {label} | {type_text(member.written)} | {first_paragraph(text)} |")
+        lines.append("")
+    lines += [
+        "## What a report template sees",
+        "",
+        "`report` (`--template FILE`, the `templates` folder), plain data:"
+        " `Report.as_dict()`. The keys of its dicts are those of a report of a small folder.",
+        "",
+        "| attribute | type | keys |",
+        "|---|---|---|",
+    ]
+    data = sample.as_dict() if sample is not None else {}
+    hints = ReportModel.__annotations__
+    for name in hints:
+        keys = ", ".join(f"`{k}`" for k in _keys_of(data.get(name)))
+        lines.append(f"| `{name}` | `{hints[name]}` | {keys} |")
+    return "\n".join(lines) + "\n"
+
+
+def _jinja_default_filters() -> list[str]:
+    from jinja2.filters import FILTERS
+
+    return list(FILTERS)
+
+
+def _keys_of(value: Any) -> list[str]:
+    """The keys of a dict, or of the dicts of a list (their union, in first-seen order)."""
+    items = value if isinstance(value, list) else [value]
+    found: dict[str, None] = {}
+    for item in items:
+        if isinstance(item, dict):
+            found.update(dict.fromkeys(str(k) for k in item))
+    return list(found)

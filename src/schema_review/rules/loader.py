@@ -104,17 +104,22 @@ class Rule:
 def rule_location(rule: Rule) -> str:
     """`FILE:LINE` of a rule's entry (its `id:` line), for errors about it; `FILE` when the
     line cannot be found."""
+    return id_location(rule.source, rule.id)
+
+
+def id_location(source: str, rule_id: str) -> str:
+    """`FILE:LINE` of the `id:` line of a rule in a rule file; `FILE` when it is not found."""
     try:
-        text = Path(rule.source).read_text(encoding="utf-8")
+        text = Path(source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError, ValueError):
-        return rule.source
+        return source
     pattern = re.compile(
-        rf"^[ \t-]*id:[ \t]*[\"']?{re.escape(rule.id)}[\"']?[ \t]*(?:#.*)?$", re.MULTILINE
+        rf"^[ \t-]*id:[ \t]*[\"']?{re.escape(rule_id)}[\"']?[ \t]*(?:#.*)?$", re.MULTILINE
     )
     match = pattern.search(text)
     if match is None:
-        return rule.source
-    return f"{rule.source}:{text.count(chr(10), 0, match.start()) + 1}"
+        return source
+    return f"{source}:{text.count(chr(10), 0, match.start()) + 1}"
 
 
 def is_builtin(rule: Rule) -> bool:
@@ -166,7 +171,26 @@ def _build_all(path: Path, data: Any, checked: bool) -> list[Rule]:
     entries = data["rules"] if isinstance(data, dict) and "rules" in data else data
     if not isinstance(entries, list):
         raise RuleError(f"{path}: expected a list of rules (or a mapping with `rules:`)")
-    return [_build(path, index, entry, checked) for index, entry in enumerate(entries)]
+    rules = []
+    for index, entry in enumerate(entries):
+        try:
+            rules.append(_build(path, index, entry, checked))
+        except RuleError as error:
+            # Located at the rule's `id:` line (the YAML data has no lines of its own).
+            rule_id = entry.get("id") if isinstance(entry, dict) else None
+            message = str(error)
+            if isinstance(rule_id, str) and message.startswith(f"{path}: "):
+                where = id_location(str(path), rule_id)
+                message = where + message.removeprefix(str(path))
+            raise RuleError(message) from None
+    return rules
+
+
+def _in_builtin_folder(path: Path) -> bool:
+    try:
+        return path.resolve().parent == builtin_rules_dir().resolve()
+    except (OSError, ValueError):
+        return False
 
 
 # Bump when what a rule cache entry means changes (2: data and "its expressions parse").
@@ -240,6 +264,11 @@ def _build(path: Path, index: int, entry: Any, checked: bool = False) -> Rule:
         bad = [k for k in kinds if k not in FINAL_KINDS]
         if bad:
             raise RuleError(f"{label}: unknown history kind(s) {', '.join(bad)}")
+    from schema_review.rules.reference import kind_problems, rule_problems
+
+    unknown_kinds = kind_problems(target, kinds)
+    if unknown_kinds:
+        raise RuleError(f"{label}: {'; '.join(unknown_kinds)}")
     when = entry.get("when")
     if target not in BUILTIN_TARGETS and not isinstance(when, str | bool):
         raise RuleError(f"{label}: 'when' (a condition) is required")
@@ -302,6 +331,14 @@ def _build(path: Path, index: int, entry: Any, checked: bool = False) -> Rule:
         applicable = compile_rule(target, applies, "", None, None, checked) if applies else None
     except ValueError as error:
         raise RuleError(f"{label}: {error}") from None
+    if not checked and not _in_builtin_folder(path):
+        # A team's rule reads only what the model has: a misspelt attribute fails here, not
+        # on the first object a run meets (the built-in rules' examples test theirs).
+        sources = {"when": condition, "message": entry["message"], "fix": entry.get("fix")}
+        sources.update(object=entry.get("object"), applies=applies)
+        wrong = rule_problems(target, kinds, options, sources)
+        if wrong:
+            raise RuleError(f"{label}: {'; '.join(wrong)}")
     return Rule(
         id=rule_id,
         title=entry["title"].strip(),
