@@ -472,3 +472,28 @@ def test_one_lint_run_writes_several_formats(tmp_path: Path) -> None:
     ):
         bad = CliRunner().invoke(main, ["lint", str(folder), "--output-format-file", value])
         assert bad.exit_code == 2 and message in bad.output, bad.output
+
+
+def test_the_pip_cache_is_keyed_by_the_action_and_python(tmp_path: Path) -> None:
+    """The step that keys actions/cache, run as the composite action runs it: pip's cache
+    folder, and a key that changes with the action's dependencies and the Python version
+    (also when pip's own cache is turned off)."""
+    action = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
+    step = next(s for s in action["runs"]["steps"] if s.get("id") == "pip-cache")
+    import platform
+
+    for extra in ({}, {"PIP_NO_CACHE_DIR": "1"}):
+        outputs = tmp_path / "outputs"
+        outputs.unlink(missing_ok=True)
+        env = {
+            **os.environ,
+            **extra,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "GITHUB_OUTPUT": str(outputs),
+            "GITHUB_ACTION_PATH": str(REPO),
+        }
+        subprocess.run(["bash", "-c", step["run"]], env=env, check=True, timeout=120)
+        values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+        assert Path(values["dir"]).is_absolute()
+        prefix = f"schema-review-pip-{platform.system()}-{platform.python_version()}-"
+        assert values["key"].startswith(prefix) and len(values["key"]) == len(prefix) + 16

@@ -111,7 +111,8 @@ def test_a_wrong_rule_stops_the_run_where_it_is_written(
 
 def test_what_the_model_has_is_accepted(tmp_path: Path) -> None:
     """Methods, loop variables, `set` names, dicts read as attributes, strings' methods, the
-    object before (`obj.previous`) and the facts of a history: nothing the run could read is
+    object before (`obj.previous`), an attribute of the subclass a value typed as the base
+    class is (`stmt.object`) and the facts of a history: nothing the run could read is
     refused."""
     path = tmp_path / "team-rules.yaml"
     path.write_text(
@@ -129,6 +130,16 @@ def test_what_the_model_has_is_accepted(tmp_path: Path) -> None:
     {{ model.tables.anything }} {{ t.unique_on_lower('email') }} {{ profile.pg_version }}
   why: w
   examples: {bad: "SELECT 1;", good: "SELECT 1;"}
+- id: team-definer
+  title: t
+  severity: low
+  category: security
+  target: statement
+  kinds: [create_function]
+  when: stmt.object is not none and stmt.object.security_definer
+  message: "{{ stmt.object.qualified_name }}"
+  why: w
+  examples: {bad: "SELECT 1;", good: "SELECT 1;"}
 - id: team-migration
   title: t
   severity: low
@@ -141,7 +152,8 @@ def test_what_the_model_has_is_accepted(tmp_path: Path) -> None:
 """,
         encoding="utf-8",
     )
-    assert [r.id for r in load_rules([path])][-2:] == ["team-history", "team-migration"]
+    loaded = [r.id for r in load_rules([path])][-3:]
+    assert loaded == ["team-history", "team-definer", "team-migration"]
 
 
 def test_every_built_in_rule_reads_only_what_the_model_has() -> None:

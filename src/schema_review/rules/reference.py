@@ -223,7 +223,7 @@ def attribute_of(types_: tuple[type, ...], name: str) -> tuple[bool, _Types]:
     """Whether objects of these types have the attribute, and the types of its value."""
     result: list[type] = []
     known = False
-    for cls in types_:
+    for cls in _with_subclasses(types_):
         if _is_model(cls):
             member = members(cls).get(name)
             if member is None:
@@ -237,6 +237,17 @@ def attribute_of(types_: tuple[type, ...], name: str) -> tuple[bool, _Types]:
         elif not name.startswith("_") and hasattr(cls, name):
             return True, None  # a method of a string or a list: its value is not followed
     return known, tuple(dict.fromkeys(result)) if known else None
+
+
+def _with_subclasses(types_: tuple[type, ...]) -> list[type]:
+    """A value typed as a base class (`stmt.object: SchemaObject`) is one of its subclasses:
+    the attributes of each count."""
+    found: dict[type, None] = {}
+    for cls in types_:
+        found[cls] = None
+        if _is_model(cls):
+            found.update(dict.fromkeys(_subclasses(cls)))
+    return list(found)
 
 
 def names_for(target: str, kinds: typing.Sequence[str]) -> dict[str, _Types]:
@@ -308,7 +319,7 @@ def check_tree(
                 return None
             known, value = attribute_of(owner, node.attr)
             if not known:
-                names = {m for cls in owner if _is_model(cls) for m in members(cls)}
+                names = {m for c in _with_subclasses(owner) if _is_model(c) for m in members(c)}
                 close = difflib.get_close_matches(node.attr, sorted(names), n=1)
                 label = " or ".join(cls.__name__ for cls in owner)
                 problem = Problem(chain_text(node), label, node.attr, ", ".join(close))
