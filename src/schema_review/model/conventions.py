@@ -199,6 +199,13 @@ def _rails_foreign_key(obj: NamedObject) -> str:
     return "fk_rails_" + hashlib.sha256(identifier.encode()).hexdigest()[:10]
 
 
+def _rails_unique(obj: NamedObject) -> str:
+    """ActiveRecord unique_constraint_name (7.1+): uniq_rails_ and 10 hex digits of a
+    SHA-256."""
+    identifier = f"{obj.table}_{'_and_'.join(obj.columns)}_unique"
+    return "uniq_rails_" + hashlib.sha256(identifier.encode()).hexdigest()[:10]
+
+
 def _django(suffix: Callable[[NamedObject], str]) -> Namer:
     """Django's _create_index_name: `T_C_<md5 of table and columns, 8><suffix>`, the table
     and columns shortened when the whole passes 63 characters."""
@@ -289,7 +296,7 @@ PRESETS: dict[str, dict[str, Convention]] = {
         "column": _SNAKE,
         "primary_key": "{table}_pkey",
         "foreign_key": Generated("fk_rails_<sha256, 10 hex digits>", _rails_foreign_key),
-        "unique": "^uniq_rails_[0-9a-f]{10}$",
+        "unique": Generated("uniq_rails_<sha256, 10 hex digits>", _rails_unique),
         "check": "",
         "exclude": "",
         "index": Generated("index_{table}_on_{columns joined by _and_}", _rails_index),
