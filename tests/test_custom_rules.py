@@ -267,3 +267,13 @@ def test_the_reference_documents_what_rules_read() -> None:
     for name in ("### Change", "### Table", "### MigrationFacts", "### Profile", "### Event"):
         assert f"\n{name}\n" in text
     assert "| `top_issues` | `list[dict[str, Any]]` | `rule`, `title`," in text
+
+
+def test_the_readme_example_rule_passes_its_own_examples(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### Writing rules", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    path = tmp_path / "team-rules.yaml"
+    path.write_text(block, encoding="utf-8")
+    result = CliRunner().invoke(main, ["test-rules", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.endswith("1 rules: 1 passed, 0 failed, 0 skipped\n")
