@@ -102,7 +102,10 @@ def test_a_wrong_rule_stops_the_run_where_it_is_written(
     path = rule_file(tmp_path, **fields)
     code, output = lint_with(path, tmp_path)
     assert code == 2, output
-    assert output.startswith(f"schema-review: error: {path}:2: rule team-no-uuid-v1: "), output
+    # At the line of the field that is wrong.
+    field = "kinds" if "statement kind" in error else "message" if "'message'" in error else "when"
+    line = 1 + RULE.splitlines().index(next(x for x in RULE.splitlines() if f"  {field}:" in x))
+    assert output.startswith(f"schema-review: error: {path}:{line}: rule team-no-uuid-v1: "), output
     assert error in output
     assert len(output.splitlines()) == 1
     tested = CliRunner().invoke(main, ["test-rules", str(path)])

@@ -57,7 +57,12 @@ _KNOWN = frozenset(_REQUIRED + _OPTIONAL)
 
 
 class RuleError(Exception):
-    """A rule file or rule that cannot be used: says which file, which rule, what is wrong."""
+    """A rule file or rule that cannot be used: says which file, which rule, what is wrong;
+    `field`, when the problem is in one field of the rule (its line is then the location)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +112,9 @@ def rule_location(rule: Rule) -> str:
     return id_location(rule.source, rule.id)
 
 
-def id_location(source: str, rule_id: str) -> str:
-    """`FILE:LINE` of the `id:` line of a rule in a rule file; `FILE` when it is not found."""
+def id_location(source: str, rule_id: str, field: str | None = None) -> str:
+    """`FILE:LINE` of the `id:` line of a rule in a rule file, or of its `field:` line when
+    given and found; `FILE` when the rule is not found."""
     try:
         text = Path(source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError, ValueError):
@@ -119,7 +125,18 @@ def id_location(source: str, rule_id: str) -> str:
     match = pattern.search(text)
     if match is None:
         return source
-    return f"{source}:{text.count(chr(10), 0, match.start()) + 1}"
+    start = match.start()
+    if field is not None:
+        # The rule's entry ends where the next one starts: a `- ` as far in as its own.
+        line = text[text.rfind("\n", 0, start) + 1 : match.end()]
+        indent = line[: len(line) - len(line.lstrip(" \t"))]
+        next_entry = re.compile(rf"^{re.escape(indent)}- ", re.MULTILINE)
+        following = next_entry.search(text, match.end())
+        end = following.start() if following else len(text)
+        found = re.compile(rf"^[ \t]*{re.escape(field)}:", re.MULTILINE).search(text, start, end)
+        if found is not None:
+            start = found.start()
+    return f"{source}:{text.count(chr(10), 0, start) + 1}"
 
 
 def is_builtin(rule: Rule) -> bool:
@@ -180,7 +197,7 @@ def _build_all(path: Path, data: Any, checked: bool) -> list[Rule]:
             rule_id = entry.get("id") if isinstance(entry, dict) else None
             message = str(error)
             if isinstance(rule_id, str) and message.startswith(f"{path}: "):
-                where = id_location(str(path), rule_id)
+                where = id_location(str(path), rule_id, error.field)
                 message = where + message.removeprefix(str(path))
             raise RuleError(message) from None
     return rules
@@ -268,7 +285,7 @@ def _build(path: Path, index: int, entry: Any, checked: bool = False) -> Rule:
 
     unknown_kinds = kind_problems(target, kinds)
     if unknown_kinds:
-        raise RuleError(f"{label}: {'; '.join(unknown_kinds)}")
+        raise RuleError(f"{label}: {'; '.join(unknown_kinds)}", "kinds")
     when = entry.get("when")
     if target not in BUILTIN_TARGETS and not isinstance(when, str | bool):
         raise RuleError(f"{label}: 'when' (a condition) is required")
@@ -338,7 +355,8 @@ def _build(path: Path, index: int, entry: Any, checked: bool = False) -> Rule:
         sources.update(object=entry.get("object"), applies=applies)
         wrong = rule_problems(target, kinds, options, sources)
         if wrong:
-            raise RuleError(f"{label}: {'; '.join(wrong)}")
+            text = "; ".join(f"'{field}': {problem}" for field, problem in wrong)
+            raise RuleError(f"{label}: {text}", wrong[0][0])
     return Rule(
         id=rule_id,
         title=entry["title"].strip(),

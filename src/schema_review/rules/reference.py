@@ -375,9 +375,9 @@ def rule_problems(
     kinds: typing.Sequence[str],
     options: typing.Collection[str],
     sources: dict[str, str | None],
-) -> list[str]:
+) -> list[tuple[str, str]]:
     """What is wrong in a rule's expressions (`when`, `message`, `fix`, `object`, `applies`):
-    attribute chains its objects do not have, options it does not declare."""
+    attribute chains its objects do not have, options it does not declare; by field."""
     from schema_review.rules.expressions import _condition_expression, environment
 
     scope = names_for(target, kinds)
@@ -385,7 +385,7 @@ def rule_problems(
         # Facts of a kind of migration finding (placeholders) are subclasses the pipeline adds.
         facts = _migration_facts()
         scope["migration"] = scope["obj"] = (facts, *_subclasses(facts))
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = []
     for field_name, source in sources.items():
         if not source:
             continue
@@ -394,7 +394,7 @@ def rule_problems(
         else:
             tree = environment().parse(source)
         names = {"profile": scope["profile"]} if field_name == "applies" else scope
-        problems += [f"'{field_name}': {p}" for p in check_tree(tree, names, options)]
+        problems += [(field_name, str(p)) for p in check_tree(tree, names, options)]
     return problems
 
 
