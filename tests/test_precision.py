@@ -10,6 +10,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from schema_review.pipeline import LintRun
 from schema_review.verify.server import Database
 from tests.helpers import LintSql, findings_of
 
@@ -188,6 +189,83 @@ def test_validate_constraint_is_never_merged_into_its_add(lint_sql: LintSql) -> 
         "ALTER TABLE orders VALIDATE CONSTRAINT orders_total_check;\n"
     )
     assert not findings_of(lint_sql(_second_file(sql)), "multiple-alter-table")
+
+
+# -- column-type-change: what rewrites, and one finding a statement ----------------------
+
+_TYPED = (
+    "CREATE TABLE orders (id bigint PRIMARY KEY, note varchar(20), a int, b int,\n"
+    "  placed timestamp, paid timestamp);\n"
+)
+
+
+def _retyped(sql: str, folder: str = "") -> list[tuple[str, str]]:
+    """A table with rows, then `sql` in a later file (diesel's layout with `folder`)."""
+    if folder:
+        return [("2024-01-01-000000_init/up.sql", _TYPED), (f"{folder}/up.sql", sql)]
+    return [("0001_init.sql", _TYPED), ("0002_retype.sql", sql)]
+
+
+def _type_changes(run: LintRun) -> list[str]:
+    return [f.message for f in findings_of(run, "column-type-change")]
+
+
+def test_using_the_column_itself_is_no_using(lint_sql: LintSql) -> None:
+    for using in ("note", "note::text", "(note)::text"):
+        sql = f"ALTER TABLE orders ALTER COLUMN note TYPE text USING {using};\n"
+        assert not _type_changes(lint_sql(_retyped(sql))), using
+    (message,) = _type_changes(
+        lint_sql(_retyped("ALTER TABLE orders ALTER COLUMN note TYPE text USING lower(note);\n"))
+    )
+    assert "USING evaluates an expression for every row" in message
+    (message,) = _type_changes(
+        lint_sql(_retyped("ALTER TABLE orders ALTER COLUMN a TYPE bigint USING a;\n"))
+    )
+    assert "USING" not in message  # the conversion rewrites, not the USING
+
+
+def test_timestamps_keep_their_values_in_a_utc_session_from_postgresql_12(
+    lint_sql: LintSql,
+) -> None:
+    retype = "ALTER TABLE orders ALTER COLUMN placed TYPE timestamptz;\n"
+    (message,) = _type_changes(lint_sql(_retyped(retype)))
+    assert message.endswith(
+        "unless TimeZone is UTC (SET TIME ZONE 'UTC' earlier in the file makes sure)"
+    )
+    utc = "SET TIME ZONE 'UTC';\n" + retype
+    assert not _type_changes(lint_sql(_retyped(utc)))
+    # diesel's connection sets TimeZone to UTC before it runs a migration
+    diesel = lint_sql(_retyped(retype, "2024-02-01-000000_tz"), runner="diesel")
+    assert not _type_changes(diesel)
+    paris = "SET TIME ZONE 'Europe/Paris';\n" + retype
+    (message,) = _type_changes(lint_sql(_retyped(paris, "2024-02-01-000000_tz"), runner="diesel"))
+    assert "unless" not in message
+    # before PostgreSQL 12 the conversion rewrites in any time zone
+    (message,) = _type_changes(lint_sql(_retyped(utc), pg_version=11))
+    assert "unless" not in message
+    (message,) = _type_changes(lint_sql(_retyped(retype, "2024-02-01-000000_tz"), pg_version=11))
+    assert "unless" not in message
+
+
+def test_one_finding_for_a_statement_that_retypes_several_columns(lint_sql: LintSql) -> None:
+    both = "ALTER TABLE orders ALTER COLUMN a TYPE bigint, ALTER COLUMN b TYPE bigint;\n"
+    (message,) = _type_changes(lint_sql(_retyped(both)))
+    assert message.startswith(
+        "changing public.orders.a from integer to bigint and public.orders.b from integer to "
+        "bigint rewrites public.orders"
+    )
+    # a change that rewrites nothing is not named; time zones matter only when all depend on it
+    mixed = (
+        "ALTER TABLE orders ALTER COLUMN note TYPE text, ALTER COLUMN placed TYPE timestamptz,\n"
+        "  ALTER COLUMN a TYPE bigint;\n"
+    )
+    (message,) = _type_changes(lint_sql(_retyped(mixed)))
+    assert "note" not in message and "placed" in message and "unless" not in message
+    apart = (
+        "ALTER TABLE orders ALTER COLUMN a TYPE bigint;\n"
+        "ALTER TABLE orders ALTER COLUMN b TYPE bigint;\n"
+    )
+    assert len(_type_changes(lint_sql(_retyped(apart)))) == 2
 
 
 # -- missing-if-not-exists -----------------------------------------------------------------

@@ -14,6 +14,7 @@ from schema_review.model.objects import (
     TypeName,
 )
 from schema_review.parse import Expression, Statement, long_identifier, node_name, quote_ident
+from schema_review.profile import DEFAULT_PG_VERSION
 
 
 @dataclass(slots=True, eq=False)
@@ -73,7 +74,14 @@ class Change:
     # could have made it (not when a value is gone or the kept values are reordered).
     enum_alterable: bool = False
     default_type: str = ""  # ALTER COLUMN TYPE: the type of the column's default, when known
-    utc_session: bool = False  # the file set the session's time zone to UTC before it
+    # The session's TimeZone when it runs, when known ('UTC', 'Europe/Paris'): the file SET
+    # it, or the runner did (diesel); '' when the server's configuration decides.
+    time_zone: str = ""
+    pg_version: int = DEFAULT_PG_VERSION  # ALTER COLUMN TYPE: the version it runs on
+    # ALTER COLUMN TYPE: on the statement's first type change that rewrites the table, every
+    # such change of the statement (one rewrite for all); on the others, that first one.
+    type_changes: list[Change] = field(default_factory=list, repr=False)
+    same_rewrite: Change | None = field(default=None, repr=False)
     generated_virtual: bool = False  # ADD COLUMN of a virtual generated column (PostgreSQL 18)
     missing_extension: str = ""  # `uuid-ossp (uuid_generate_v4)`: used before CREATE EXTENSION
     grantees: tuple[str, ...] = ()  # GRANT / REVOKE: the roles ('public' for PUBLIC)
@@ -331,17 +339,21 @@ class Change:
             return False
         if self.enum_swap:
             return True
-        return type_change_rewrites(self.old_type, self.column.type, self.using, self.utc_session)
+        utc = self.time_zone == "UTC" and self.pg_version >= 12
+        return type_change_rewrites(self.old_type, self.column.type, self.using, utc)
 
     @property
     def rewrite_depends_on_time_zone(self) -> bool:
-        """timestamp <-> timestamptz: PostgreSQL rewrites only when the session's time zone is
-        not UTC, which the server's configuration decides unless the file sets it."""
+        """timestamp <-> timestamptz: since PostgreSQL 12 the server rewrites only when the
+        session's TimeZone is not UTC, and neither the file nor the runner set it: the
+        server's configuration decides."""
         return (
             self.kind == "alter_column_type"
             and self.old_type is not None
             and self.column is not None
             and not self.using
+            and not self.time_zone
+            and self.pg_version >= 12
             and not self.old_type.array
             and not self.column.type.array
             and {self.old_type.name, self.column.type.name} == _TIMESTAMPS

@@ -43,6 +43,15 @@ class PostgresBase(SchemaOperations):
             name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_on_")
         }
 
+    def session_time_zone(self, statement: Statement) -> str:
+        """The TimeZone of the session running the statement when known ('UTC' for every UTC
+        spelling): the one its file SET, else the runner's (diesel sets UTC on connecting);
+        '' when the server's configuration decides (RESET TIME ZONE goes back to it)."""
+        zone = self.time_zones.get(id(statement.source))
+        if zone is None:
+            return "UTC" if self.profile.runner in UTC_RUNNERS else ""
+        return zone
+
     # The groups call each other through these; each is defined in the module named.
     def define_view(  # definitions.py
         self,
@@ -363,6 +372,9 @@ SQL_VALUE_TYPES = (
 
 
 # Time zone names whose offset is always zero.
+# Runners whose connection sets the session's TimeZone to UTC before running migrations
+# (diesel's PgConnection::establish: SET TIME ZONE 'UTC').
+UTC_RUNNERS = frozenset({"diesel"})
 UTC_ZONES = frozenset({"UTC", "ETC/UTC", "UCT", "ETC/UCT", "GMT", "ETC/GMT", "Z", "ZULU", "0"})
 
 

@@ -292,6 +292,17 @@ class TableStatements(PostgresBase):
             command = item.get("AlterTableCmd")
             if command is not None:
                 self.alter_table_command(table, command, statement, existed)
+        # One statement rewrites its table once, whatever number of columns it retypes: the
+        # first rewriting type change speaks for the statement, the others point to it.
+        retyped = [
+            c
+            for c in self.model.changes[first:]
+            if c.kind == "alter_column_type" and c.table is table and c.rewrites_table
+        ]
+        if retyped:
+            retyped[0].type_changes = retyped
+            for later in retyped[1:]:
+                later.same_rewrite = retyped[0]
         if existed and len(self.model.changes) > first:
             change = self.model.changes[first]
             earlier = self.altered.get(table.qualified_name)
@@ -405,7 +416,8 @@ class TableStatements(PostgresBase):
                 default_type=type_display(default_type) if default_type else "",
                 enum_swap=enum_swap,
                 enum_alterable=enum_swap and self.enum_alterable(old_type, new_type),
-                utc_session=self.time_zones.get(id(statement.source)) == "UTC",
+                time_zone=self.session_time_zone(statement),
+                pg_version=self.profile.pg_version,
             )
         elif subtype in ("AT_SetNotNull", "AT_DropNotNull"):
             column = table.columns.get(name)
