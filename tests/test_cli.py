@@ -90,7 +90,7 @@ def test_text_output_and_summary(runner: CliRunner, tmp_path: Path) -> None:
     )
     assert "\033[" not in result.output
     assert lines[-1] == (
-        "Found 1 finding (1 low) in 1 file, 1 statement. Gate passed (fail-on high)."
+        "Found 1 finding (1 low) in 1 file, 1 statement, deploy online. Gate passed (fail-on high)."
     )
 
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from schema_review.cli import main
 from schema_review.pipeline import LintRun
+from schema_review.profile import ORM_RUNNERS
 from tests.helpers import LintSql, findings_of, write_migrations
 
 CONCURRENT_INDEX = "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n"
@@ -165,3 +166,195 @@ def test_pg_version_and_runner_from_configuration_and_cli(tmp_path: Path) -> Non
     assert "'runner' must be one of" in refused.output
     refused = runner.invoke(main, [*base[:-2], "--pg-version", "8"])
     assert refused.exit_code == 2
+
+
+# -- deploy: online | offline -------------------------------------------------------------
+
+_ITEMS = "CREATE TABLE items (id bigint PRIMARY KEY, name text, qty integer);\n"
+_LOCKS = (
+    "BEGIN;\n"
+    "CREATE INDEX items_name_idx ON items (name);\n"  # lock only
+    "ALTER TABLE items ALTER COLUMN name SET NOT NULL;\n"  # lock only (a scan under it)
+    "ALTER TABLE items ALTER COLUMN qty TYPE bigint;\n"  # a rewrite: takes as long offline
+    "ALTER TABLE items ADD COLUMN code text NOT NULL;\n"  # fails on the first row
+    "COMMIT;\n"
+)
+
+
+def _severities(run: LintRun) -> dict[str, str]:
+    return {f.rule: f.severity for f in run.result.findings}
+
+
+def test_offline_deploys_make_lock_only_findings_info(lint_sql: LintSql) -> None:
+    files = [("0001_items.sql", _ITEMS), ("0002_change.sql", _LOCKS)]
+    online = _severities(lint_sql(files))
+    offline = _severities(lint_sql(files, deploy="offline"))
+    for rule in (
+        "create-index-not-concurrently",
+        "set-not-null-on-existing-column",
+        "missing-lock-timeout",
+        "statements-after-exclusive-lock",
+    ):
+        assert online[rule] != "info" and offline[rule] == "info", rule
+    for rule in ("column-type-change", "add-column-not-null-without-default"):
+        assert offline[rule] == online[rule] == "high", rule
+    # the team's own severity for a rule wins over the deploy's
+    kept = lint_sql(files, deploy="offline", severity={"create-index-not-concurrently": "high"})
+    assert _severities(kept)["create-index-not-concurrently"] == "high"
+
+
+def test_lock_only_rules_are_the_ones_whose_only_harm_is_a_lock() -> None:
+    from schema_review.rules import load_rules
+
+    lock_only = {r.id for r in load_rules() if r.lock_only}
+    assert lock_only == {
+        "add-exclusion-constraint",
+        "add-unique-without-index",
+        "check-without-not-valid",
+        "create-index-not-concurrently",
+        "detach-partition-not-concurrently",
+        "drop-index-not-concurrently",
+        "fk-without-not-valid",
+        "missing-lock-timeout",
+        "missing-statement-timeout",
+        "reindex-not-concurrently",
+        "set-not-null-on-existing-column",
+        "statements-after-exclusive-lock",
+    }
+    # rewrites take as long with the application stopped; failures fail either way
+    assert not lock_only & {
+        "add-column-volatile-default",
+        "add-rewriting-column",
+        "column-type-change",
+        "enum-recreate-instead-of-alter",
+        "vacuum-full-or-cluster",
+        "multiple-alter-table",
+        "concurrently-in-transaction",
+        "add-column-not-null-without-default",
+    }
+
+
+def test_deploy_from_configuration_and_cli(tmp_path: Path) -> None:
+    index = "CREATE INDEX items_name_idx ON items (name);\n"
+    folder = write_migrations(tmp_path / "m", [("0001_items.sql", _ITEMS), ("0002.sql", index)])
+    config = tmp_path / ".schema-review.yaml"
+    config.write_text("deploy: offline\n")
+    runner = CliRunner()
+    base = ["lint", str(folder), "--config", str(config)]
+    offline = runner.invoke(main, base, env={"NO_COLOR": "1"})
+    assert offline.exit_code == 0, offline.output
+    assert "info [create-index-not-concurrently]" in offline.output
+    assert offline.output.splitlines()[-1].endswith(
+        "in 2 files, 2 statements, deploy offline. Gate passed (fail-on high)."
+    )
+    online = runner.invoke(main, [*base, "--deploy", "online"], env={"NO_COLOR": "1"})
+    assert online.exit_code == 1 and "high [create-index-not-concurrently]" in online.output
+    document = json.loads(runner.invoke(main, [*base, "--format", "json"]).output)
+    assert document["summary"]["deploy"] == "offline"
+    config.write_text("deploy: sometimes\n")
+    refused = runner.invoke(main, base)
+    assert refused.exit_code == 2 and "'deploy' must be one of online, offline" in refused.output
+
+
+# -- ORM profiles: what prisma, drizzle and diesel write --------------------------------------
+
+_PRISMA_INIT = """-- CreateTable
+CREATE TABLE "User" (
+    "id" SERIAL NOT NULL,
+    "email" TEXT NOT NULL,
+    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "User_pkey" PRIMARY KEY ("id")
+);
+"""
+_ORM_RULES = {"mixed-case-identifier", "timestamp-without-time-zone", "prefer-identity-over-serial"}
+
+
+def _prisma(lint_sql: LintSql, **settings: object) -> set[str]:
+    run = lint_sql([("20240101000000_init/migration.sql", _PRISMA_INIT)], **settings)
+    assert run.profiles[0].orm == "prisma"
+    return {f.rule for f in run.result.findings}
+
+
+def test_prisma_conventions_are_off_under_its_profile(lint_sql: LintSql) -> None:
+    assert not _prisma(lint_sql, select=()) & _ORM_RULES
+    # a category selects the rules that are on by default, which these are not here
+    assert not _prisma(lint_sql, select=("conventions", "types", "design")) & _ORM_RULES
+    # named by id, or with `all`, a rule runs whatever the ORM
+    assert _prisma(lint_sql, select=("mixed-case-identifier",)) == {"mixed-case-identifier"}
+    assert _prisma(lint_sql) >= _ORM_RULES  # select all
+    # the same SQL under another runner is the team's own
+    goose = lint_sql([("00001_init.sql", "-- +goose Up\n" + _PRISMA_INIT)], select=())
+    assert {f.rule for f in goose.result.findings} >= _ORM_RULES
+
+
+def test_drizzle_and_diesel_profiles(lint_sql: LintSql) -> None:
+    from schema_review.rules import load_rules
+
+    off = {orm: {r.id for r in load_rules() if orm in r.orm_generated} for orm in ORM_RUNNERS}
+    assert off == {
+        "prisma": _ORM_RULES,
+        "drizzle": {"mixed-case-identifier", "multiple-alter-table"},
+        "diesel": {"multiple-alter-table"},
+    }
+    sql = 'CREATE TABLE "posts" ("id" serial PRIMARY KEY NOT NULL, "authorId" integer);\n'
+    run = lint_sql([("0000_init.sql", sql)], runner="drizzle", select=())
+    rules = {f.rule for f in run.result.findings}
+    assert "mixed-case-identifier" not in rules and "prefer-identity-over-serial" in rules
+
+
+def test_explain_says_why_a_rule_is_off_under_an_orm() -> None:
+    result = CliRunner().invoke(main, ["explain", "timestamp-without-time-zone"])
+    assert "Off by default under the ORM profiles that write it" in result.output
+    assert "prisma: Prisma writes DateTime as timestamp(3)" in result.output
+    locked = CliRunner().invoke(main, ["explain", "create-index-not-concurrently"])
+    assert "Deployed offline (deploy: offline, --deploy offline): reported as info" in locked.output
+
+
+def test_summary_and_review_scope_name_the_deploy_and_the_orm(tmp_path: Path) -> None:
+    folder = write_migrations(tmp_path / "m", [("20240101000000_init/migration.sql", _PRISMA_INIT)])
+    runner = CliRunner()
+    lint = runner.invoke(main, ["lint", str(folder), "--deploy", "offline"], env={"NO_COLOR": "1"})
+    assert "1 statement, deploy offline, prisma profile." in lint.output.splitlines()[-1]
+    review = runner.invoke(main, ["report", str(folder)])
+    scope = next(line for line in review.output.splitlines() if line.startswith("**Scope:**"))
+    assert (
+        "runner prisma; deploy online, prisma profile (what the ORM writes is not reported)."
+        in scope
+    )
+
+
+# -- tables new in the pull request ------------------------------------------------------------
+
+_BASE = "CREATE TABLE orders (id bigint PRIMARY KEY, status text);\n"
+
+
+def test_a_table_created_earlier_in_the_pull_request_is_empty(lint_sql: LintSql) -> None:
+    base = [("0001_orders.sql", _BASE)]
+    new_table = [
+        *base,
+        ("0002_items.sql", _ITEMS),
+        ("0003_items_index.sql", "CREATE INDEX items_name_idx ON items (name);\n"),
+    ]
+    run = lint_sql(new_table, base="-- file: 0001_orders.sql\n" + _BASE)
+    assert fired(run, "create-index-not-concurrently") == []
+    assert fired(run, "missing-lock-timeout") == []
+    # without the pull request's view, the table may have been deployed long ago
+    assert fired(lint_sql(new_table), "create-index-not-concurrently") == [1]
+    # a table of the base still holds rows
+    old_table = [*base, ("0002_index.sql", "CREATE INDEX orders_status_idx ON orders (status);\n")]
+    run = lint_sql(old_table, base="-- file: 0001_orders.sql\n" + _BASE)
+    assert fired(run, "create-index-not-concurrently") == [1]
+
+
+def test_drizzle_empties_tables_for_the_whole_pending_transaction(lint_sql: LintSql) -> None:
+    base = "-- file: 0000_orders.sql\n" + _BASE
+    files = [
+        ("0000_orders.sql", _BASE),
+        ("0001_empty.sql", "DELETE FROM orders;\n"),
+        ("0002_code.sql", "ALTER TABLE orders ADD COLUMN code text NOT NULL;\n"),
+    ]
+    drizzle = lint_sql(files, base=base, runner="drizzle")
+    assert fired(drizzle, "add-column-not-null-without-default") == []
+    goose = lint_sql(files, base=base, runner="goose")
+    assert fired(goose, "add-column-not-null-without-default") == [1]

@@ -14,7 +14,7 @@ import click
 
 from schema_review import __version__
 from schema_review.config import FAIL_ON, ConfigError, Settings, check_pg_version, load_settings
-from schema_review.profile import PLATFORMS, RUNNERS
+from schema_review.profile import DEPLOYS, PLATFORMS, RUNNERS
 
 if TYPE_CHECKING:
     from schema_review.rules import Rule
@@ -117,6 +117,14 @@ _ALLOW_EMPTY = click.option(
 )
 
 
+_DEPLOY = click.option(
+    "--deploy",
+    type=click.Choice(list(DEPLOYS)),
+    help="online (the application serves while migrations run; the default) or offline "
+    "(it is stopped: findings whose only harm is a lock are info).",
+)
+
+
 def _settings(config: str | None) -> Settings:
     try:
         return load_settings(Path(config) if config else None)
@@ -205,6 +213,7 @@ def main() -> None:
     "to PATH, from the same run; repeatable.",
 )
 @_ALLOW_EMPTY
+@_DEPLOY
 def lint(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -224,6 +233,7 @@ def lint(
     jobs: int,
     extra_outputs: tuple[str, ...],
     allow_empty: bool,
+    deploy: str | None,
 ) -> None:
     """Lint migration files and folders (a folder is replayed in apply order).
 
@@ -244,6 +254,7 @@ def lint(
         fail_on=fail_on,
         runner=runner,
         platform=platform,
+        deploy=deploy,
         diff_base=diff_base,
         jobs=jobs or os.cpu_count() or 1,
         allow_empty=allow_empty or None,
@@ -682,6 +693,7 @@ def _migration_folder(path: Path) -> Path:
 @click.option("--database-url", metavar="URL", help="With --trace: the PostgreSQL to run on.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
 @_ALLOW_EMPTY
+@_DEPLOY
 def report(
     paths: tuple[str, ...],
     template: str,
@@ -700,6 +712,7 @@ def report(
     database_url: str | None,
     config: str | None,
     allow_empty: bool,
+    deploy: str | None,
 ) -> None:
     """Write a review document (Markdown) about migration folders."""
     _check_output(output)
@@ -717,6 +730,7 @@ def report(
         fail_on=fail_on,
         runner=runner,
         platform=platform,
+        deploy=deploy,
         diff_base=diff_base,
         allow_empty=allow_empty or None,
     )
@@ -941,6 +955,7 @@ def schema(
 @click.option("-q", "--quiet", is_flag=True, help="Findings only: no summary, no timing.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
 @_ALLOW_EMPTY
+@_DEPLOY
 def verify(
     paths: tuple[str, ...],
     database_url: str | None,
@@ -954,6 +969,7 @@ def verify(
     quiet: bool,
     config: str | None,
     allow_empty: bool,
+    deploy: str | None,
 ) -> None:
     """Run the migrations on a real PostgreSQL and report what it says.
 
@@ -981,7 +997,11 @@ def verify(
         _fail("verify applies migration files: standard input (-) is for lint")
     gc.disable()
     settings = _settings(config).with_overrides(
-        fail_on=fail_on, runner=runner, platform=platform, allow_empty=allow_empty or None
+        fail_on=fail_on,
+        runner=runner,
+        platform=platform,
+        deploy=deploy,
+        allow_empty=allow_empty or None,
     )
     try:
         if pg_version is not None:

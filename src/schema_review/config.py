@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from schema_review.profile import (
+    DEPLOYS,
     PLATFORMS,
     RUNNERS,
     SUPPORTED_PG_VERSIONS,
@@ -31,6 +32,7 @@ _KEYS = (
     "pg-version",
     "runner",
     "platform",
+    "deploy",
     "options",
     "standards",
     "templates",
@@ -54,6 +56,8 @@ class Settings:
     pg_version: int | None = None  # None: the default version (profile.DEFAULT_PG_VERSION)
     runner: str | None = None  # None: detected from each migration folder
     platform: str | None = None  # None: detected from each migration folder (supabase/...)
+    # How the team deploys: online (the application serves meanwhile) or offline; None: online.
+    deploy: str | None = None
     # Per-rule options: rule id -> {option: value}. Setting them turns the rule on.
     rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     diff_base: str | None = None  # --diff-base REF: report what changed since REF only
@@ -160,6 +164,9 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     platform = values.get("platform")
     if platform is not None and platform not in PLATFORMS:
         raise ConfigError(f"{path}: 'platform' must be one of {', '.join(PLATFORMS)}")
+    deploy = values.get("deploy")
+    if deploy is not None and deploy not in DEPLOYS:
+        raise ConfigError(f"{path}: 'deploy' must be one of {', '.join(DEPLOYS)}, not {deploy!r}")
     rule_options = values.get("options", {})
     if not isinstance(rule_options, dict) or not all(
         isinstance(k, str) and isinstance(v, dict) for k, v in rule_options.items()
@@ -190,6 +197,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
         pg_version=pg_version,
         runner=runner,
         platform=platform,
+        deploy=deploy,
         rule_options={k: dict(v) for k, v in rule_options.items()},
         standards=tuple((item["name"], tuple(item["rules"])) for item in standards),
         templates=base / templates if templates else None,

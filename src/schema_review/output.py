@@ -18,6 +18,7 @@ from typing import Any
 
 from schema_review.findings import Finding
 from schema_review.pipeline import LintRun
+from schema_review.profile import DEFAULT_DEPLOY
 from schema_review.report import Report
 from schema_review.resources import data_dir
 from schema_review.rules import SEVERITIES, Rule
@@ -38,6 +39,9 @@ def summary(run: LintRun, fail_on: str) -> dict[str, Any]:
     return {
         "files": len(run.sources),
         "statements": run.statement_count,
+        # How the team deploys, and the ORMs whose conventions are off (their runners').
+        "deploy": run.profiles[0].deploy if run.profiles else DEFAULT_DEPLOY,
+        "orm_profiles": sorted({p.orm for p in run.profiles if p.orm}),
         "findings": len(result.findings),
         "by_severity": result.counts(),
         "suppressed": len(result.suppressed),

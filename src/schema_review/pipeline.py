@@ -36,6 +36,7 @@ from schema_review.findings import (
 from schema_review.model import SchemaModel, replay
 from schema_review.parse import ParseProblem, SourceFile, Statement, parse_many
 from schema_review.profile import (
+    DEFAULT_DEPLOY,
     DEFAULT_PG_VERSION,
     Profile,
     detect_platform,
@@ -93,7 +94,13 @@ def select_rules(rules: Sequence[Rule], settings: Settings) -> list[Rule]:
     chosen = (
         [r for r in rules if selected(r)] if settings.select else [r for r in rules if r.enabled]
     )
-    return [r for r in chosen if not named(r, settings.ignore)]
+    # A rule named by id (or `all`) is the team's choice: it runs under every ORM profile.
+    explicit = set(settings.select) & ({r.id for r in rules} | {"all"})
+    return [
+        replace(r, explicit=True) if r.id in explicit or "all" in explicit else r
+        for r in chosen
+        if not named(r, settings.ignore)
+    ]
 
 
 def _with_options(rule: Rule, given: dict[str, Any] | None, source: Path | None = None) -> Rule:
@@ -114,7 +121,7 @@ def _with_options(rule: Rule, given: dict[str, Any] | None, source: Path | None 
     except OptionError as error:
         where = locate_option(source, rule.id, error.option)
         raise ConfigError(f"{where}options: {rule.id}.{error.option}: {error.problem}") from None
-    return replace(rule, options={**rule.options, **given}, enabled=True)
+    return replace(rule, options={**rule.options, **given}, enabled=True, explicit=True)
 
 
 Progress = Callable[[int, int], None]  # (files read, files in all) after each file
@@ -249,8 +256,10 @@ def replay_histories(
     stdin: str | None = None,
     stdin_name: str = "<stdin>",
     progress: Progress | None = None,
+    base: BaseRevision | None = None,
 ) -> list[ReplayedHistory]:
-    """Discover, read, parse and replay every migration history of `paths`."""
+    """Discover, read, parse and replay every migration history of `paths`; with `base` (a
+    --diff-base run) the files new since it are the pull request's (`SourceFile.pending`)."""
     sets = discover(
         paths,
         exclude=settings.exclude,
@@ -278,6 +287,11 @@ def replay_histories(
             done += 1
             if progress is not None:
                 progress(done, total)
+            source.pending = (
+                base is not None
+                and str(migration.path) != STDIN
+                and base.status(migration.path) == "added"
+            )
             set_sources.append(source)
             if text_problem:
                 problems.append(text_problem)
@@ -289,6 +303,7 @@ def replay_histories(
             pg_version=settings.pg_version or DEFAULT_PG_VERSION,
             runner=runner,
             platform=settings.platform or detect_platform(runner, root),
+            deploy=settings.deploy or DEFAULT_DEPLOY,
         )
         left = [_fill_placeholders(source, settings, profile) for source in set_sources]
         unfilled: list[UnfilledPlaceholders] = []
@@ -413,7 +428,7 @@ def _lint(
     rules = [
         r for r in select_rules(load_rules(settings.rule_files), settings) if r.target != "server"
     ]
-    histories = replay_histories(paths, settings, stdin, stdin_name, progress)
+    histories = replay_histories(paths, settings, stdin, stdin_name, progress, base)
     hits: list[Hit] = []
     suppressions: list[Suppression] = []
     for set_index, history in enumerate(histories):

@@ -74,12 +74,15 @@ _OUTSIDE_TRANSACTION: dict[str, str] = {
 }
 
 # How a team deploys: `online` (the application keeps serving while migrations run: a lock
-# stalls it) or `offline` (it is stopped meanwhile: a lock waits for nobody).
+# stalls it) or `offline` (it is stopped meanwhile: a lock waits for nobody, and the rules
+# whose only harm is such a lock, `lock_only` in the rule files, report info).
 DEPLOYS = ("online", "offline")
+DEFAULT_DEPLOY = "online"
 
 # ORMs that generate the migration files from a schema file of their own: what they write is
 # not the team's to change (quoted mixed-case names, timestamp(3), serial keys, an ALTER per
-# column), so the rules about it are off by default under their runner.
+# column), so the rules about it (`orm_generated` in the rule files) are off by default under
+# their runner, unless the team selects them by id.
 ORM_RUNNERS = frozenset({"prisma", "drizzle", "diesel"})
 
 
@@ -108,7 +111,7 @@ class Profile:
     pg_version: int = DEFAULT_PG_VERSION
     runner: str = "none"
     platform: str = "postgres"
-    deploy: str = "online"
+    deploy: str = DEFAULT_DEPLOY
 
     @property
     def offline(self) -> bool:

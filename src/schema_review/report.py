@@ -24,6 +24,7 @@ from schema_review.model import SchemaModel, Table
 from schema_review.model.changes import HEAVY_LOCKS, Change
 from schema_review.model.schema import FINAL_KINDS
 from schema_review.pipeline import LintRun
+from schema_review.profile import DEFAULT_DEPLOY
 from schema_review.rules import SEVERITIES, Rule, rule_applies
 
 # The weight of a root cause in the score (see README, "Score").
@@ -251,6 +252,8 @@ def build_report(
         "pg_version": run.profiles[0].pg_version if run.profiles else None,
         "runners": sorted({p.runner for p in run.profiles}),
         "platforms": sorted({p.platform for p in run.profiles if p.platform != "postgres"}),
+        "deploy": run.profiles[0].deploy if run.profiles else DEFAULT_DEPLOY,
+        "orm_profiles": sorted({p.orm for p in run.profiles if p.orm}),
         "rules": len(run.rules),
         # DDL only running it could tell (EXECUTE of built strings...): no "pass" covers it.
         "not_modelled": not_modelled,

@@ -21,8 +21,10 @@ from schema_review.profile import DEFAULT_PG_VERSION
 class Change:
     """What one statement (or one ALTER TABLE sub-command) did, as statement rules see it.
 
-    `table_existed` is true when the table was not created earlier in the same file
-    (tables the replay never saw created count as existing: they were made elsewhere).
+    `table_existed` is true when the table was not created earlier in the same file, nor
+    (with --diff-base) in an earlier file new in the same pull request, and not emptied
+    earlier in the transaction (tables the replay never saw created count as existing:
+    they were made elsewhere).
     """
 
     kind: str

@@ -104,10 +104,18 @@ class SchemaOperations:
 
     def start_file(self, source: SourceFile | None) -> None:
         """A new file starts a new session: the runner's transaction, no settings yet."""
-        self.current_file = source
+        previous, self.current_file = self.current_file, source
         # Tables emptied (DELETE without WHERE, TRUNCATE) in the open transaction, by id:
-        # for the rest of it they are as good as new.
-        self.emptied: set[int] = set()
+        # for the rest of it they are as good as new. drizzle runs the pending files (those
+        # of the pull request) in one transaction: it stays open from one to the next.
+        if not (
+            self.profile.transaction_mode == "all"
+            and previous is not None
+            and previous.pending
+            and source is not None
+            and source.pending
+        ):
+            self.emptied: set[int] = set()
         self.restore_search_path()  # the runner's transaction of the last file ended
         self.dropped_if_exists = set()
         self.runner_transaction = bool(source is not None and source.transaction)
@@ -215,13 +223,21 @@ class SchemaOperations:
 
     def existed_before_file(self, obj: SchemaObject | None) -> bool:
         """Whether the object holds data the statement must wait for or work through: made
-        before this file, and not emptied earlier in this transaction."""
+        before this file (and, in a --diff-base run, before the pull request's new files:
+        they are deployed together, and the running application does not use what they
+        create), and not emptied earlier in this transaction."""
         if obj is None:
             return True
         if id(obj) in self.emptied:
             return False
         created = obj.created
-        return created is None or created.statement.source is not self.current_file
+        if created is None:
+            return True
+        made_in = created.statement.source
+        if made_in is self.current_file:
+            return False
+        current = self.current_file
+        return not (made_in.pending and current is not None and current.pending)
 
     # -- names -----------------------------------------------------------------------
     def schema_of(self, schema: str | None) -> str:

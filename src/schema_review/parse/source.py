@@ -23,6 +23,9 @@ class SourceFile:
     identity: str = ""
     # Whether the migration runner wraps this file in a transaction (see profile.py).
     transaction: bool = False
+    # New since the --diff-base revision: deployed with the pull request's other new files,
+    # so what they created is not used by the application yet.
+    pending: bool = False
     _line_starts: list[int] = field(default_factory=list, repr=False)
 
     def position(self, offset: int) -> tuple[int, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
@@ -171,6 +171,7 @@ def evaluate(
     # stopped, reported once, and the other rules still run.
     with limited(sandbox.EVALUATION_SECONDS):
         for rule in rules:
+            rule = as_deployed(rule, profile)
             first = len(hits)
             try:
                 _run(rule, model, profile, context, changes_by_kind, migrations, hits)
@@ -224,8 +225,19 @@ def _stopped_hit(rule: Rule, stopped: _Stopped) -> Hit:
     return Hit(RULE_STOPPED, source, start, end, rule.id, message, None, statement)
 
 
+def as_deployed(rule: Rule, profile: Profile) -> Rule:
+    """The rule as the profile's deploy sees it: offline (the application is stopped while
+    migrations run), a finding whose only harm is a lock that blocks it is info."""
+    if profile.offline and rule.lock_only and rule.severity != "info":
+        return replace(rule, severity="info")
+    return rule
+
+
 def rule_applies(rule: Rule, profile: Profile) -> bool:
-    """Whether the rule can fire at all under this profile and its options (`applies`)."""
+    """Whether the rule can fire at all under this profile and its options (`applies`); a
+    rule about what the profile's ORM generates is off unless the team named it."""
+    if rule.off_under(profile.orm):
+        return False
     if rule.applicable is None:
         return True
     try:

@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 
 from schema_review.model import FINAL_KINDS
+from schema_review.profile import ORM_RUNNERS
 from schema_review.resources import (
     CacheKey,
     YamlError,
@@ -49,6 +50,8 @@ _OPTIONAL = (
     "options",
     "option_types",
     "applies",
+    "lock_only",
+    "orm_generated",
 )
 DIALECTS = ("postgres",)
 # What a rule's examples may set: the profile they are linted with (both bad and good).
@@ -99,6 +102,18 @@ class Rule:
     # schema, a PostgreSQL version); a rule that cannot is skipped, and no strength.
     applies: str | None = None
     applicable: CompiledRule | None = field(default=None, compare=False, repr=False)
+    # `lock_only`: the harm is a lock that blocks the running application, and nothing else
+    # (no failure, no long rewrite): with `deploy: offline` its findings are info.
+    lock_only: bool = False
+    # `orm_generated`: ORM (prisma, drizzle, diesel) -> why the rule is about what that ORM
+    # writes and the team cannot change from its schema file: off by default under its runner.
+    orm_generated: dict[str, str] = field(default_factory=dict, compare=False)
+    # Named by id (or `all`), or given options: the team asked for it, ORM or not.
+    explicit: bool = False
+
+    def off_under(self, orm: str) -> bool:
+        """Whether the rule is off by default under this ORM's runner, and not asked for."""
+        return bool(orm) and orm in self.orm_generated and not self.explicit
 
     @property
     def evaluated(self) -> bool:
@@ -341,6 +356,20 @@ def _build(path: Path, index: int, entry: Any, checked: bool = False) -> Rule:
     applies = entry.get("applies")
     if applies is not None and not isinstance(applies, str):
         raise RuleError(f"{label}: 'applies' must be an expression")
+    lock_only = entry.get("lock_only", False)
+    if not isinstance(lock_only, bool):
+        raise RuleError(f"{label}: 'lock_only' must be true or false")
+    orm_generated = entry.get("orm_generated", {})
+    if not (
+        isinstance(orm_generated, dict)
+        and all(
+            k in ORM_RUNNERS and isinstance(v, str) and v.strip() for k, v in orm_generated.items()
+        )
+    ):
+        raise RuleError(
+            f"{label}: 'orm_generated' must map ORMs ({', '.join(sorted(ORM_RUNNERS))})"
+            " to why the rule is off under them"
+        )
     try:
         compiled = compile_rule(
             target, condition, entry["message"], entry.get("fix"), entry.get("object"), checked
@@ -382,4 +411,6 @@ def _build(path: Path, index: int, entry: Any, checked: bool = False) -> Rule:
         compiled=compiled,
         applies=applies,
         applicable=applicable,
+        lock_only=lock_only,
+        orm_generated={str(k): str(v).strip() for k, v in orm_generated.items()},
     )
