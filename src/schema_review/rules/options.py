@@ -228,7 +228,7 @@ _NAMES = {"anyOf": [{"type": "string"}, _STRINGS]}
 def _settings_schema() -> dict[str, dict[str, Any]]:
     """Each setting config.py accepts (its _KEYS), as JSON Schema."""
     from schema_review.config import FAIL_ON, SEVERITIES
-    from schema_review.profile import PLATFORMS, RUNNERS, SUPPORTED_PG_VERSIONS
+    from schema_review.profile import DEPLOYS, PLATFORMS, RUNNERS, SUPPORTED_PG_VERSIONS
 
     versions = list(SUPPORTED_PG_VERSIONS)
     return {
@@ -251,6 +251,10 @@ def _settings_schema() -> dict[str, dict[str, Any]]:
         },
         "runner": {"enum": list(RUNNERS), "description": "Migration tool (default: detected)."},
         "platform": {"enum": list(PLATFORMS), "description": "postgres or supabase."},
+        "deploy": {
+            "enum": list(DEPLOYS),
+            "description": "online (default) or offline: lock-only findings are info.",
+        },
         "options": {"type": "object", "description": "The team's standards: rule options."},
         "standards": {
             "type": "array",
@@ -323,7 +327,7 @@ def effective_settings(settings: Any, rules: list[Any], chosen: list[Any]) -> di
     its value or default, the rules it turns on, and the options of the configured rules as
     they apply (a naming kind left to its preset shows the preset's convention)."""
     from schema_review.model.conventions import convention_for, describe
-    from schema_review.profile import DEFAULT_PG_VERSION
+    from schema_review.profile import DEFAULT_DEPLOY, DEFAULT_PG_VERSION
 
     def shown(path: Any) -> str:
         try:
@@ -362,6 +366,7 @@ def effective_settings(settings: Any, rules: list[Any], chosen: list[Any]) -> di
         "pg-version": settings.pg_version or DEFAULT_PG_VERSION,
         "runner": settings.runner or "detected per folder",
         "platform": settings.platform or "detected per folder",
+        "deploy": settings.deploy or DEFAULT_DEPLOY,
         "select": list(settings.select) or "rules on by default",
         "ignore": list(settings.ignore),
         "severity": dict(sorted(settings.severity.items())),
