@@ -175,7 +175,10 @@ def test_entries_of_the_wrong_shape_are_a_miss(project: Path) -> None:
             store_cached(_parse_key(name), shape)
         for path in [*builtin_rules_dir().glob("*.yaml"), Path("team-rules.yaml")]:
             key = loader._read_yaml(path)[2]
-            assert key is not None and key.path.exists()
+            assert key is not None
+            # Runs read the built-in rules from prebuilt.json, the team's file through the
+            # cache (the built-in files' entries are read only when prebuilt.json is stale).
+            assert key.path.exists() or path.name != "team-rules.yaml"
             store_cached(key, ([1, "two"], True) if shape is not None else ({"rules": 3}, True))
         for entry in _entries(project / "cache", "results"):
             entry.unlink()

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from schema_review.rules import builtin_rules_dir
 from schema_review.rules.closures import compile_closure, compile_renderer
 from schema_review.rules.expressions import (
     _condition_expression,
@@ -155,7 +154,8 @@ def test_unknown_names_and_attributes_are_errors() -> None:
 
 def test_rule_files_parse_once_and_the_cache_holds_no_code(tmp_path: Path) -> None:
     """A second process parses no expression of an unchanged rule file (the rule cache says
-    they parse), and the cache holds data only: no compiled code of any kind."""
+    they parse), and the cache holds data only: no compiled code of any kind. The built-in
+    rules are parsed in neither: prebuilt.json holds their trees (tests/test_prebuilt_rules)."""
     import marshal
     import subprocess
     import sys
@@ -170,11 +170,26 @@ def test_rule_files_parse_once_and_the_cache_holds_no_code(tmp_path: Path) -> No
         "    original(self, *args, **kwargs)\n"
         "parser.Parser.__init__ = counting\n"
         "from schema_review.rules import load_rules\n"
-        "rules = load_rules()\n"
+        f"rules = load_rules([{str(tmp_path / 'team.yaml')!r}])\n"
         "print(len(calls))\n"
     )
     env = {**os.environ, "SCHEMA_REVIEW_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("SCHEMA_REVIEW_NO_CACHE", None)
+
+    (tmp_path / "team.yaml").write_text(
+        "- id: team-no-uuid-v1\n"
+        "  title: uuid_generate_v1() leaks the MAC address\n"
+        "  severity: medium\n"
+        "  category: security\n"
+        "  target: column\n"
+        "  when: column.default is not none and 'uuid_generate_v1' in column.default.sql\n"
+        "  message: '{{ column.qualified_name }} defaults to uuid_generate_v1()'\n"
+        "  why: Version 1 UUIDs embed the MAC address.\n"
+        "  examples:\n"
+        "    bad: CREATE TABLE t (id uuid DEFAULT uuid_generate_v1());\n"
+        "    good: CREATE TABLE t (id uuid DEFAULT gen_random_uuid());\n",
+        encoding="utf-8",
+    )
 
     def parsed() -> int:
         run = subprocess.run(
@@ -182,10 +197,12 @@ def test_rule_files_parse_once_and_the_cache_holds_no_code(tmp_path: Path) -> No
         )
         return int(run.stdout.strip())
 
-    assert parsed() > 100  # every condition and template of the built-in rules
+    # The team rule's condition and message (parsed, then checked against the model), and
+    # none of the built-in rules' hundreds.
+    assert 0 < parsed() < 10
     assert parsed() == 0
     entries = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
-    assert len(entries) == len(list(builtin_rules_dir().glob("*.yaml")))
+    assert len(entries) == 1  # the team's file: the built-in rules come from prebuilt.json
     for entry in entries:
         payload = entry.read_bytes()[40:]  # magic and checksum, then marshalled data
 

@@ -34,4 +34,6 @@ def test_wheel_contains_rules_and_templates(tmp_path: Path) -> None:
     for template in (REPO / "templates").iterdir():
         assert f"schema_review/_data/templates/{template.name}" in names
     assert "schema_review/cli.py" in names
+    # The built-in rules read and parsed at build time (issue 17): runs start without YAML.
+    assert "schema_review/rules/prebuilt.json" in names
     assert not any(name.startswith("tests/") for name in names)

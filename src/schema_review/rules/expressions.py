@@ -7,8 +7,9 @@ size of what an expression builds), and undefined names are errors, so a typo in
 fails loudly instead of silently evaluating to false.
 
 Nothing compiled is cached between runs (the cache holds no code): an expression is parsed
-when its rule file loads (unless the rule cache says the same file parsed before) and made
-into closures on first use; Jinja compiles it only when it is outside the closures' subset.
+when its rule file loads (unless the rule cache says the same file parsed before, or it is a
+built-in rule's, parsed when the package was built: prebuilt.py) and made into closures on
+first use; Jinja compiles it only when it is outside the closures' subset.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from jinja2.exceptions import TemplateAssertionError
 from jinja2.parser import Parser
 
 from schema_review.parse import quote_ident
+from schema_review.rules import prebuilt
 from schema_review.rules.closures import Closure, Renderer, compile_closure, compile_renderer
 from schema_review.rules.sandbox import (
     RULE_OUTPUT_LIMIT,
@@ -131,7 +133,11 @@ class _LazyCondition:
             _check_names(self._tree)
 
     def _prepare(self) -> None:
-        tree = self._tree if self._tree is not None else _condition_expression(self.source)
+        tree = self._tree
+        if tree is None:  # a built-in rule's is parsed already (prebuilt.py)
+            tree = prebuilt.condition_tree(self.source)
+        if tree is None:
+            tree = _condition_expression(self.source)
         env = environment()
         self._closure = compile_closure(tree, env)
         if self._closure is None:
@@ -171,7 +177,11 @@ class _LazyTemplate:
     def render(self, names: dict[str, Any]) -> str:
         if self._renderer is None and self._template is None:
             env = environment()
-            tree = self._tree if self._tree is not None else env.parse(self.source)
+            tree = self._tree
+            if tree is None:  # a built-in rule's is parsed already (prebuilt.py)
+                tree = prebuilt.template_tree(self.source, env)
+            if tree is None:
+                tree = env.parse(self.source)
             # The same template as plain closures when it can be: several times faster.
             self._renderer = compile_renderer(tree, env, RULE_OUTPUT_LIMIT)
             if self._renderer is None:

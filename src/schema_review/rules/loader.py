@@ -29,6 +29,7 @@ from schema_review.resources import (
 )
 from schema_review.rules.expressions import CompiledRule, compile_rule
 from schema_review.rules.options import OptionType, declaration_problem, derived_type
+from schema_review.rules.prebuilt import entries as prebuilt_entries
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 # Rules whose findings come from a pipeline stage rather than from an expression; `server`:
@@ -169,12 +170,19 @@ def builtin_rules_dir() -> Path:
 
 def load_rules(extra_files: Iterable[str | Path] = ()) -> list[Rule]:
     """The built-in rules followed by those of `extra_files`; ids must be unique."""
-    files = sorted(builtin_rules_dir().glob("*.yaml"))
-    files += [Path(f) for f in extra_files]
+    builtin = sorted(builtin_rules_dir().glob("*.yaml"))
+    files = [*builtin, *(Path(f) for f in extra_files)]
     rules: list[Rule] = []
     seen: dict[str, str] = {}
-    for path in files:
-        for rule in load_rule_file(path):
+    for index, path in enumerate(files):
+        # The built-in files as read and checked when the package was built (prebuilt.py),
+        # when they are the files it was built from.
+        data = prebuilt_entries(path.name) if index < len(builtin) else None
+        if data is not None:
+            loaded = _build_all(path, data, checked=True, prebuilt=True)
+        else:
+            loaded = load_rule_file(path)
+        for rule in loaded:
             if rule.id in seen:
                 raise RuleError(f"{path}: rule {rule.id}: id already defined in {seen[rule.id]}")
             seen[rule.id] = str(path)
@@ -199,14 +207,16 @@ def load_rule_file(path: Path) -> list[Rule]:
     return rules
 
 
-def _build_all(path: Path, data: Any, checked: bool) -> list[Rule]:
+def _build_all(path: Path, data: Any, checked: bool, prebuilt: bool = False) -> list[Rule]:
+    """The rules of a file's data. `checked`: its expressions are known to parse; `prebuilt`:
+    the built-in rules from prebuilt.json, checked whole when the package was built."""
     entries = data["rules"] if isinstance(data, dict) and "rules" in data else data
     if not isinstance(entries, list):
         raise RuleError(f"{path}: expected a list of rules (or a mapping with `rules:`)")
     rules = []
     for index, entry in enumerate(entries):
         try:
-            rules.append(_build(path, index, entry, checked))
+            rules.append(_build(path, index, entry, checked, prebuilt))
         except RuleError as error:
             # Located at the rule's `id:` line (the YAML data has no lines of its own).
             rule_id = entry.get("id") if isinstance(entry, dict) else None
@@ -260,7 +270,9 @@ def _read_yaml(path: Path, use_cache: bool = True) -> tuple[Any, bool, CacheKey 
     return data, False, key
 
 
-def _build(path: Path, index: int, entry: Any, checked: bool = False) -> Rule:
+def _build(
+    path: Path, index: int, entry: Any, checked: bool = False, prebuilt: bool = False
+) -> Rule:
     label = f"{path}: rule #{index + 1}"
     if not isinstance(entry, dict):
         raise RuleError(f"{label}: expected a mapping of rule fields")
@@ -296,11 +308,12 @@ def _build(path: Path, index: int, entry: Any, checked: bool = False) -> Rule:
         bad = [k for k in kinds if k not in FINAL_KINDS]
         if bad:
             raise RuleError(f"{label}: unknown history kind(s) {', '.join(bad)}")
-    from schema_review.rules.reference import kind_problems, rule_problems
+    if not prebuilt:  # the built-in rules' kinds were checked when the package was built
+        from schema_review.rules.reference import kind_problems
 
-    unknown_kinds = kind_problems(target, kinds)
-    if unknown_kinds:
-        raise RuleError(f"{label}: {'; '.join(unknown_kinds)}", "kinds")
+        unknown_kinds = kind_problems(target, kinds)
+        if unknown_kinds:
+            raise RuleError(f"{label}: {'; '.join(unknown_kinds)}", "kinds")
     when = entry.get("when")
     if target not in BUILTIN_TARGETS and not isinstance(when, str | bool):
         raise RuleError(f"{label}: 'when' (a condition) is required")
@@ -382,6 +395,8 @@ def _build(path: Path, index: int, entry: Any, checked: bool = False) -> Rule:
         # on the first object a run meets (the built-in rules' examples test theirs).
         sources = {"when": condition, "message": entry["message"], "fix": entry.get("fix")}
         sources.update(object=entry.get("object"), applies=applies)
+        from schema_review.rules.reference import rule_problems
+
         wrong = rule_problems(target, kinds, options, sources)
         if wrong:
             text = "; ".join(f"'{field}': {problem}" for field, problem in wrong)
