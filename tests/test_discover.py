@@ -230,3 +230,38 @@ def test_corpus_project_root_splits_into_dialect_folders() -> None:
     assert postgres.convention == "up-down"
     assert [f.version for f in postgres.files][:3] == ["0001", "0002", "0003"]
     assert all(f.down is not None for f in postgres.files)
+
+
+_HINT_PIECES = ["`", "ENGINE", "auto_increment", "AutoIncrement", "auto-increment", "Charset"]
+_HINT_PIECES += ["charACTER", "unsigned", "current_timestamp", "DELIMITER", "pragma", "rowid"]
+_HINT_PIECES += ["row id", "Kelvin \u212a", "\u017f", "'", '"', "$$", "--", "/*", "*/", "\n", "\r"]
+
+
+def test_the_fast_dialect_hint_and_mask_say_what_the_regular_expressions_said() -> None:
+    """guess_dialect's faster paths (issue 17): the hint as substrings of the lowered text
+    (ASCII only), and masking by splitting lines, agree with the expressions they replace."""
+    import random
+    import re
+
+    from schema_review import discover
+
+    def masked_by_regex(text: str) -> str:
+        regions, _ = discover._sql_regions(text, identifiers=True)
+        pieces, position = [], 0
+        for start, end, _ in regions:
+            pieces += [text[position:start], re.sub(r"[^\n]", " ", text[start:end])]
+            position = end
+        return "".join([*pieces, text[position:]]) if regions else text
+
+    chance = random.Random(17)
+    texts = [
+        "".join(
+            chance.choice(_HINT_PIECES) if chance.random() < 0.3 else chance.choice("ab_ e;\n")
+            for _ in range(chance.randint(0, 30))
+        )
+        for _ in range(3000)
+    ]
+    texts = [t.upper() if chance.random() < 0.3 else t for t in texts]
+    for text in texts:
+        assert discover._foreign_hint(text) == bool(discover._FOREIGN_HINT.search(text)), text
+        assert discover._code_only(text) == masked_by_regex(text), text

@@ -421,6 +421,31 @@ _FOREIGN_HINT = re.compile(
     r"|ROWID",
     re.IGNORECASE,
 )
+_HINT_WORDS = (
+    "`",
+    "engine",
+    "auto_increment",
+    "autoincrement",
+    "charset",
+    "character",
+    "unsigned",
+    "current_timestamp",
+    "delimiter",
+    "pragma",
+    "rowid",
+)
+
+
+def _foreign_hint(text: str) -> bool:
+    """`_FOREIGN_HINT.search(text)`, found faster in ASCII text (most files): substrings of
+    the lowered text, which for ASCII are what IGNORECASE matches. Outside ASCII, case
+    folding has its own rules (the Kelvin sign is a k): the pattern decides."""
+    if not text.isascii():
+        return _FOREIGN_HINT.search(text) is not None
+    lowered = text.lower()
+    return any(word in lowered for word in _HINT_WORDS)
+
+
 # What only PostgreSQL writes: a file holding any of it is PostgreSQL with a mistake in it
 # (its parse errors say where), not another database's file.
 _POSTGRES_ONLY = re.compile(
@@ -467,7 +492,7 @@ def guess_dialect(text: str) -> DialectGuess:
     such syntax is there and nothing only PostgreSQL writes is: one clear finding then stands
     for the file, instead of a parse error per statement. The first use of each telling
     construct is the evidence."""
-    if not _FOREIGN_HINT.search(text):
+    if not _foreign_hint(text):
         return POSTGRES
     masked = _code_only(text)
     if _POSTGRES_ONLY.search(masked):
@@ -494,7 +519,8 @@ def _code_only(text: str) -> str:
     position = 0
     for start, end, _ in regions:
         pieces.append(text[position:start])
-        pieces.append(re.sub(r"[^\n]", " ", text[start:end]))
+        # Each character but a line break becomes a space (as re.sub("[^\n]", " ") would).
+        pieces.append("\n".join(" " * len(line) for line in text[start:end].split("\n")))
         position = end
     pieces.append(text[position:])
     return "".join(pieces)

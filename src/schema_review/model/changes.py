@@ -195,7 +195,14 @@ class Change:
         """The file's only statement: it succeeds or fails whole under every runner, so the
         file can be run again after a failure. Session settings (SET lock_timeout ...) do not
         count: running them again changes nothing."""
-        return len([s for s in self.file_statements if s.kind != "VariableSetStmt"]) == 1
+        # Stops at the second statement: asked of every change, it must not count whole files.
+        seen = 0
+        for statement in self.file_statements:
+            if statement.kind != "VariableSetStmt":
+                seen += 1
+                if seen > 1:
+                    return False
+        return seen == 1
 
     @property
     def conversion_sql(self) -> str:

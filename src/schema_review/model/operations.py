@@ -1024,23 +1024,29 @@ class SchemaOperations:
                 "drop_function": self.model.functions.values(),
             }
             candidates = list(registries.get(kind, ()))
+        # What is asked of `name` is worked out once, and the cheapest tests come first: a
+        # schema has thousands of candidates, a name is one typo away from few of them.
+        folded = name.replace("_", "").lower()
+        stem = name.rstrip("0123456789")
+        suffix = _generated_suffix(name)
+        head, tail = name[:3], name[-3:]
         for obj in candidates:
             other = obj.name
-            if other == name or (schema and getattr(obj, "schema", schema) != schema):
+            if abs(len(other) - len(name)) > 2:
                 continue
-            if other.replace("_", "").lower() == name.replace("_", "").lower():
-                continue
-            if name.rstrip("0123456789") == other.rstrip("0123456789"):
-                continue  # `x_key1` next to `x_key`: PostgreSQL's own names for duplicates
-            if _generated_suffix(name) != _generated_suffix(other):
-                continue  # `orders_user_id_fkey` is not a typo of `orders_user_id_key`
             # Two typos cannot touch both the first and the last three letters... nearly
             # never: the cheap test spares most distance computations.
-            if (
-                abs(len(other) - len(name)) <= 2
-                and (other[:3] == name[:3] or other[-3:] == name[-3:])
-                and _typo_distance(name, other) <= 2
-            ):
+            if other[:3] != head and other[-3:] != tail:
+                continue
+            if other == name or (schema and getattr(obj, "schema", schema) != schema):
+                continue
+            if other.replace("_", "").lower() == folded:
+                continue
+            if stem == other.rstrip("0123456789"):
+                continue  # `x_key1` next to `x_key`: PostgreSQL's own names for duplicates
+            if suffix != _generated_suffix(other):
+                continue  # `orders_user_id_fkey` is not a typo of `orders_user_id_key`
+            if _typo_distance(name, other) <= 2:
                 return str(obj.qualified_name)
         return ""
 
