@@ -24,6 +24,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -49,6 +50,9 @@ class Timing:
     name: str
     command: list[str]
     seconds: list[float] = field(default_factory=list)
+    # CPU time (user + system) of each run: on a shared machine wall time measures the
+    # neighbours as much as the command; CPU time much less.
+    cpu: list[float] = field(default_factory=list)
     returncode: int = 0
     error: str = ""
 
@@ -56,12 +60,19 @@ class Timing:
     def median(self) -> float:
         return statistics.median(self.seconds) if self.seconds else float("nan")
 
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu) if self.cpu else float("nan")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per command (median)")
     parser.add_argument("--only", choices=WORKLOADS, action="append", help="workload(s) to run")
     parser.add_argument("--skip-peers", action="store_true", help="time schema-review only")
+    parser.add_argument(
+        "--peer", choices=("squawk", "safemigrate-lint"), action="append", help="peer(s) to time"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
         "--timeout", type=float, default=120.0, help="seconds before a run is given up (per run)"
@@ -71,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ours = _our_command()
     peers = {} if args.skip_peers else _peer_commands()
+    if args.peer:
+        peers = {name: command for name, command in peers.items() if name in args.peer}
     env = _timing_env()
     results: dict[str, dict[str, Timing]] = {}
 
@@ -165,6 +178,7 @@ def _time_all(
     for name, command in commands.items():
         timing = Timing(name, command)
         for run in range(repeat + 1):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             try:
                 completed = subprocess.run(
@@ -181,14 +195,20 @@ def _time_all(
                 timing.seconds = [timeout]
                 break
             elapsed = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             timing.returncode = completed.returncode
             if completed.returncode not in (0, 1):
                 # Linters exit 1 when they find something; anything else is a failure to report.
                 timing.error = completed.stderr.decode("utf-8", "replace").strip()[-300:]
             if run:  # the first run warms the file system and bytecode caches
                 timing.seconds.append(elapsed)
+                timing.cpu.append(cpu)
         timings[name] = timing
-        print(f"  {name}: {timing.median:.3f} s {timing.error}", file=sys.stderr)
+        print(
+            f"  {name}: {timing.median:.3f} s (CPU {timing.cpu_median:.3f} s) {timing.error}",
+            file=sys.stderr,
+        )
     return timings
 
 
@@ -239,6 +259,7 @@ def _report(results: dict[str, dict[str, Timing]]) -> dict[str, object]:
         report[workload] = {
             name: {
                 "median_seconds": round(t.median, 4),
+                "median_cpu_seconds": round(t.cpu_median, 4),
                 "runs": [round(s, 4) for s in t.seconds],
                 "exit": t.returncode,
                 **({"error": t.error} if t.error else {}),
@@ -253,6 +274,8 @@ def _report(results: dict[str, dict[str, Timing]]) -> dict[str, object]:
             for name, t in timings.items():
                 if name not in mine and not t.error:
                     ratios[f"{workload}: {our_name} / {name}"] = round(ours / t.median, 2)
+                    cpu = timings[our_name].cpu_median / t.cpu_median if t.cpu_median else 0
+                    ratios[f"{workload} (CPU): {our_name} / {name}"] = round(cpu, 2)
     if "10k" in results and "100k" in results:
         for name in results["10k"]:
             if name in results["100k"] and not results["100k"][name].error:
@@ -267,12 +290,15 @@ def _print_report(results: dict[str, dict[str, Timing]], report: dict[str, objec
         print(f"\n{workload}")
         for name, t in timings.items():
             note = f"  not measured: {t.error}" if t.error else ""
-            print(f"  {name:<18} {t.median:8.3f} s  (median of {len(t.seconds)}){note}")
+            print(
+                f"  {name:<18} {t.median:8.3f} s  CPU {t.cpu_median:8.3f} s"
+                f"  (medians of {len(t.seconds)}){note}"
+            )
     ratios = report["ratios"]
     assert isinstance(ratios, dict)
     print("\nratios (lower is faster for schema-review)")
     for label, value in ratios.items():
-        print(f"  {label:<45} {value:6.2f}x")
+        print(f"  {label:<52} {value:6.2f}x")
 
 
 if __name__ == "__main__":
