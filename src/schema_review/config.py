@@ -7,6 +7,7 @@ never silently does nothing.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,11 +39,44 @@ _KEYS = (
     "templates",
     "histories",
     "placeholders",
+    "per-file-ignores",
 )
 
 
 class ConfigError(Exception):
     """The configuration cannot be used: says which file and what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileIgnores:
+    """`per-file-ignores`: glob patterns, each with the rule ids or categories (or `all`) not
+    reported in the files it matches, as ruff has. A pattern is matched (fnmatch: `*` crosses
+    folders) against a file's path relative to the configuration file's folder, the path
+    findings show and the file's name."""
+
+    base: Path
+    patterns: tuple[tuple[str, tuple[str, ...]], ...]
+
+    def ignoring(self, display: str, rule_id: str, category: str) -> str:
+        """The pattern that keeps the findings of a rule (its id and category) in the file
+        findings show as `display` from being reported, or ''."""
+        names = ("all", rule_id, category)
+        candidates: tuple[str, ...] | None = None
+        for pattern, ignored in self.patterns:
+            if not any(name in ignored for name in names):
+                continue
+            if candidates is None:
+                candidates = self._names(display)
+            if any(fnmatch.fnmatchcase(name, pattern) for name in candidates):
+                return pattern
+        return ""
+
+    def _names(self, display: str) -> tuple[str, ...]:
+        path = Path(display).absolute()
+        base = self.base.absolute()
+        if path.is_relative_to(base):
+            return (display, path.name, path.relative_to(base).as_posix())
+        return (display, path.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +107,7 @@ class Settings:
     source: Path | None = None
     # --no-error-on-unmatched-pattern: a folder without migration files is not an error.
     allow_empty: bool = False
+    per_file_ignores: FileIgnores | None = None
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -187,6 +222,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     base = path.parent
     histories = _histories(values.get("histories", []), path)
     placeholders = _placeholders(values.get("placeholders", {}), path)
+    per_file_ignores = _per_file_ignores(values.get("per-file-ignores", {}), path)
     return Settings(
         select=names("select"),
         ignore=names("ignore"),
@@ -204,7 +240,33 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
         histories=tuple(tuple(base / folder for folder in group) for group in histories),
         placeholders=placeholders,
         source=path,
+        per_file_ignores=per_file_ignores,
     )
+
+
+def _per_file_ignores(value: object, path: Path) -> FileIgnores | None:
+    """`per-file-ignores`: a mapping of glob patterns to rule ids or categories (one, or a
+    list); whether they name rules is checked against the catalogue when a run starts."""
+    shape = (
+        f"{path}: 'per-file-ignores' must map file patterns to rule ids or categories, "
+        'like {"db/seeds/*.sql": ["locking"]}'
+    )
+    if not isinstance(value, dict):
+        raise ConfigError(shape)
+    patterns: list[tuple[str, tuple[str, ...]]] = []
+    for pattern, names in value.items():
+        if isinstance(names, str):
+            names = [names]
+        if (
+            not isinstance(pattern, str)
+            or not pattern
+            or not isinstance(names, list)
+            or not names
+            or not all(isinstance(n, str) and n for n in names)
+        ):
+            raise ConfigError(shape)
+        patterns.append((pattern, tuple(names)))
+    return FileIgnores(path.parent, tuple(patterns)) if patterns else None
 
 
 def _histories(value: object, path: Path) -> list[list[str]]:

@@ -10,17 +10,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from schema_review.config import FileIgnores
 from schema_review.parse import SourceFile, Statement
 from schema_review.rules import SEVERITIES, Hit, Rule
 
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
-# `-- schema-review: ignore rule-a, rule-b -- reason` and `ignore-file`.
-_SUPPRESSION = re.compile(
-    r"--[ \t]*schema-review:[ \t]*(?P<scope>ignore-file|ignore)\b[ \t]*"
-    r"(?P<rules>[A-Za-z0-9_, \t-]*?)[ \t]*(?:--[ \t]*(?P<reason>[^\n]*?))?[ \t]*$",
-    re.MULTILINE,
-)
+# A comment that is meant as a directive: `schema-review:` at its start, or the tool's name
+# followed by one of its verbs (the colon forgotten). A comment that only mentions the tool
+# ("-- schema-review flags this, but...") is not one.
+_DIRECTIVE = re.compile(r"\s*schema-review(?::|\s+(?=ignore(?:-file)?\b))")
+_VERB = re.compile(r"\s*([A-Za-z]+(?:-[A-Za-z]+)*)")
+VERBS = ("ignore", "ignore-file")
+_SHAPE = "`-- schema-review: ignore RULE[, RULE...] -- reason`"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,9 @@ class Suppression:
     file_level: bool
     covers: tuple[int, int]
     used: set[str] = field(default_factory=set)
+    # Why the comment is not a directive that can be read (no rule ids, an unknown verb...):
+    # such a comment suppresses nothing and is reported as `malformed-suppression`.
+    problem: str = ""
 
     @property
     def line(self) -> int:
@@ -160,30 +165,87 @@ class Baseline:
 
 
 def find_suppressions(source: SourceFile, statements: Sequence[Statement]) -> list[Suppression]:
-    """The suppression comments of a file. `ignore` covers the next statement."""
-    if "schema-review:" not in source.text:
+    """The suppression comments of a file, and the comments meant as one that cannot be read
+    (with their `problem`). `ignore` on a line of its own covers the next statement; after
+    code on its line, or inside a statement, it covers the statement on that line;
+    `ignore-file` covers the file."""
+    if "schema-review" not in source.text:
         return []
+    from schema_review.parse.script import comments
+
+    text = source.text
     starts = [s.start for s in statements]
     found: list[Suppression] = []
-    for match in _SUPPRESSION.finditer(source.text):
-        if _inside_statement(match.start(), statements, starts):
+    for start, end in comments(text):
+        line_comment = text.startswith("--", start)
+        body = text[start + 2 : end if line_comment else end - 2]
+        directive = _DIRECTIVE.match(body)
+        if directive is None:
             continue
-        rules = tuple(r.strip() for r in match.group("rules").split(",") if r.strip())
-        reason = (match.group("reason") or "").strip()
-        file_level = match.group("scope") == "ignore-file"
-        if file_level:
-            covers = (0, len(source.text))
+        try:
+            if not line_comment:
+                raise _Malformed(f"write it as a `--` line comment: {_SHAPE}")
+            verb, rules, reason = _read_directive(body, directive)
+        except _Malformed as error:
+            nothing = (start, start)
+            found.append(Suppression(source, start, (), "", False, nothing, problem=str(error)))
+            continue
+        if verb == "ignore-file":
+            covers = (0, len(text))
         else:
-            following = bisect_right(starts, match.end())
-            end = statements[following].end if following < len(statements) else len(source.text)
-            covers = (match.end(), end)
-        found.append(Suppression(source, match.start(), rules, reason, file_level, covers))
+            covers = _covered(text, start, end, statements, starts)
+        found.append(Suppression(source, start, rules, reason, verb == "ignore-file", covers))
     return found
 
 
-def _inside_statement(offset: int, statements: Sequence[Statement], starts: list[int]) -> bool:
-    position = bisect_right(starts, offset) - 1
-    return position >= 0 and statements[position].end > offset
+class _Malformed(Exception):
+    """A comment meant as a directive that cannot be read: says what is wrong with it."""
+
+
+def _read_directive(body: str, directive: re.Match[str]) -> tuple[str, tuple[str, ...], str]:
+    """(verb, rule ids, reason) of a directive's comment text, or _Malformed."""
+    import difflib
+
+    if not directive.group().endswith(":"):
+        raise _Malformed(f"a colon must follow schema-review: {_SHAPE}")
+    verb_match = _VERB.match(body, directive.end())
+    if verb_match is None:
+        raise _Malformed(f"no verb after schema-review: (ignore or ignore-file): {_SHAPE}")
+    verb = verb_match.group(1)
+    if verb not in VERBS:
+        close = difflib.get_close_matches(verb, VERBS, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "the verbs are ignore and ignore-file"
+        raise _Malformed(f"unknown verb {verb} ({hint}): {_SHAPE}")
+    names, _, reason = body[verb_match.end() :].partition("--")
+    rules = tuple(item.strip() for item in names.split(",") if item.strip())
+    if not rules:
+        raise _Malformed(f"{verb} names no rule (`all` for every rule): {_SHAPE}")
+    spaced = next((item for item in rules if len(item.split()) > 1), None)
+    if spaced is not None:
+        raise _Malformed(
+            f"{spaced!r} is not a rule id: rule ids are separated by commas, and the reason"
+            f" goes after `--`: {_SHAPE}"
+        )
+    return verb, rules, reason.strip()
+
+
+def _covered(
+    text: str, start: int, end: int, statements: Sequence[Statement], starts: list[int]
+) -> tuple[int, int]:
+    """What an `ignore` comment at text[start:end] covers: the statement it is inside, or
+    those on its line before it (`CREATE INDEX ...; -- schema-review: ignore ...`), or else
+    the next statement."""
+    before = bisect_right(starts, start) - 1
+    if before >= 0 and statements[before].end > start:  # inside a statement
+        return statements[before].start, statements[before].end
+    line_start = text.rfind("\n", 0, start) + 1
+    if text[line_start:start].strip():  # after code on its line
+        if before >= 0 and "\n" not in text[statements[before].end : start]:
+            line_start = min(line_start, statements[before].start)
+        return line_start, start
+    following = before + 1
+    covered_end = statements[following].end if following < len(statements) else len(text)
+    return end, covered_end
 
 
 def build_findings(
@@ -191,22 +253,44 @@ def build_findings(
     suppressions: Sequence[Suppression],
     rules_by_id: Mapping[str, Rule],
     severity_overrides: Mapping[str, str],
+    catalogue: Iterable[Rule] = (),
+    file_ignores: FileIgnores | None = None,
 ) -> FindingSet:
-    """Fingerprint and order the hits; apply suppressions and report their misuse."""
+    """Fingerprint and order the hits; apply suppressions and `per-file-ignores`, and report
+    the misuse of suppressions. `catalogue`: every rule there is, selected or not (the rule
+    ids a suppression may name); the selected rules when not given."""
     findings: list[Finding] = []
     suppressed: list[Suppressed] = []
     hits = list(hits)
+    known = {r.id: r for r in catalogue} or dict(rules_by_id)
     for suppression in suppressions:
-        for rule_id in _problems_with(suppression, rules_by_id):
-            rule = rules_by_id[rule_id]
-            hits.append(_suppression_hit(rule, suppression))
+        for rule_id, message in _problems_with(suppression, known):
+            rule = rules_by_id.get(rule_id)
+            if rule is not None:
+                hits.append(
+                    Hit(
+                        rule,
+                        suppression.source,
+                        suppression.offset,
+                        suppression.offset,
+                        None,
+                        message,
+                    )
+                )
     seen: Counter[str] = Counter()
     for hit in sorted(hits, key=_hit_order):
         finding = _finding(hit, severity_overrides, seen)
         covering = next((s for s in suppressions if s.applies(hit)), None)
+        ignored_by = (
+            file_ignores.ignoring(hit.source.display, hit.rule.id, hit.rule.category)
+            if file_ignores
+            else ""
+        )
         if covering is not None and hit.rule.target != "suppression":
             covering.used.add(hit.rule.id)
             suppressed.append(Suppressed(finding, covering.reason))
+        elif ignored_by:
+            suppressed.append(Suppressed(finding, f"per-file-ignores: {ignored_by}"))
         else:
             findings.append(finding)
     unused_rule = rules_by_id.get("unused-suppression")
@@ -231,17 +315,41 @@ def build_findings(
     return FindingSet(findings, suppressed)
 
 
-def _problems_with(suppression: Suppression, rules_by_id: Mapping[str, Rule]) -> list[str]:
+def _problems_with(suppression: Suppression, known: Mapping[str, Rule]) -> list[tuple[str, str]]:
+    """What is wrong with a suppression comment: (rule id, message) for each problem."""
+    if suppression.problem:
+        return [("malformed-suppression", f"malformed suppression: {suppression.problem}")]
     problems = []
-    if not suppression.reason and "suppression-without-reason" in rules_by_id:
-        problems.append("suppression-without-reason")
+    unknown = [r for r in suppression.rules if r not in known and r != "all"]
+    if unknown:
+        problems.append(("unknown-rule-in-suppression", _unknown_rules(unknown, known)))
+    if not suppression.reason:
+        names = ", ".join(suppression.rules)
+        problems.append(
+            (
+                "suppression-without-reason",
+                f"suppression of {names} gives no reason: add `-- <why>` after the rule ids",
+            )
+        )
     return problems
 
 
-def _suppression_hit(rule: Rule, suppression: Suppression) -> Hit:
-    names = ", ".join(suppression.rules) or "nothing"
-    message = f"suppression of {names} gives no reason: add `-- <why>` after the rule ids"
-    return Hit(rule, suppression.source, suppression.offset, suppression.offset, None, message)
+def _unknown_rules(unknown: Sequence[str], known: Mapping[str, Rule]) -> str:
+    import difflib
+
+    categories = {r.category for r in known.values()}
+    parts = []
+    for name in unknown:
+        if name in categories:
+            parts.append(f"{name} is a category: a suppression names rule ids (or all)")
+            continue
+        close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.75)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        parts.append(f"{name}{hint}")
+    return (
+        f"suppression names no rule of schema-review: {'; '.join(parts)}; it suppresses "
+        "nothing under that name (`schema-review rules` lists them)"
+    )
 
 
 def _hit_order(hit: Hit) -> tuple[int, int, int, str, str]:

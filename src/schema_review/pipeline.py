@@ -69,10 +69,16 @@ class LintRun:
 def select_rules(rules: Sequence[Rule], settings: Settings) -> list[Rule]:
     """The rules a run evaluates: `select` (ids, categories or `all`) minus `ignore`."""
     known = {r.id for r in rules} | {r.category for r in rules} | {"all"}
-    for option, names in (("select", settings.select), ("ignore", settings.ignore)):
+    lists = [("select", settings.select), ("ignore", settings.ignore)]
+    if settings.per_file_ignores is not None:
+        lists += [
+            (f"per-file-ignores: {pattern}", names)
+            for pattern, names in settings.per_file_ignores.patterns
+        ]
+    for option, names in lists:
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise ConfigError(f"{option}: unknown rule or category {', '.join(unknown)}")
+            raise ConfigError(f"{option}: unknown rule or category {_with_hints(unknown, known)}")
     for rule_id in settings.severity:
         if rule_id not in known:
             raise ConfigError(f"severity: unknown rule {rule_id}")
@@ -101,6 +107,17 @@ def select_rules(rules: Sequence[Rule], settings: Settings) -> list[Rule]:
         for r in chosen
         if not named(r, settings.ignore)
     ]
+
+
+def _with_hints(unknown: Sequence[str], known: set[str]) -> str:
+    """Unknown names, each with the known ones it is close to (a typo's correction)."""
+    import difflib
+
+    def hint(name: str) -> str:
+        close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.75)
+        return f"{name} (did you mean {', '.join(close)}?)" if close else name
+
+    return ", ".join(hint(name) for name in unknown)
 
 
 def _with_options(rule: Rule, given: dict[str, Any] | None, source: Path | None = None) -> Rule:
@@ -425,9 +442,8 @@ def _lint(
     progress: Progress | None = None,
 ) -> LintRun:
     # Rules whose findings only a server gives (`verify`) have nothing to say here.
-    rules = [
-        r for r in select_rules(load_rules(settings.rule_files), settings) if r.target != "server"
-    ]
+    catalogue = load_rules(settings.rule_files)
+    rules = [r for r in select_rules(catalogue, settings) if r.target != "server"]
     histories = replay_histories(paths, settings, stdin, stdin_name, progress, base)
     hits: list[Hit] = []
     suppressions: list[Suppression] = []
@@ -438,7 +454,9 @@ def _lint(
         facts += placeholder_facts(history) + dialect_facts(history)
         hits.extend(evaluate(rules, history.model, history.problems, history.profile, facts))
     rules_by_id = {r.id: r for r in rules}
-    result = build_findings(hits, suppressions, rules_by_id, settings.severity)
+    result = build_findings(
+        hits, suppressions, rules_by_id, settings.severity, catalogue, settings.per_file_ignores
+    )
     return LintRun(
         [h.migration_set for h in histories],
         [s for h in histories for s in h.sources],

@@ -296,6 +296,23 @@ def _meta_message(name: str) -> str:
     )
 
 
+def comments(text: str) -> list[tuple[int, int]]:
+    """The (start, end) of every comment of `text`, `--` to the end of its line or `/* */`
+    (nested), as psql reads them: what looks like one inside a string, a quoted identifier or
+    a dollar quote is not one, and nothing after a quote left open is."""
+    spans: list[tuple[int, int]] = []
+    position = 0
+    size = len(text)
+    while position < size:
+        kind, end = _token(text, position)
+        if kind in ("line_comment", "literal_comment"):
+            spans.append((position, end))
+        elif kind == "unterminated":
+            break
+        position = end
+    return spans
+
+
 def _token(text: str, position: int) -> tuple[str, int]:
     """The kind of the token at `position` and where it ends. Comments, strings, quoted
     identifiers and dollar quotes are one token each (`literal_...`), or `unterminated`

@@ -198,7 +198,9 @@ def _verification(
         for source, parsed in zip(h.sources, h.parsed, strict=True)
         for s in find_suppressions(source, parsed)
     ]
-    result = build_findings(hits, suppressions, by_id, settings.severity)
+    result = build_findings(
+        hits, suppressions, by_id, settings.severity, file_ignores=settings.per_file_ignores
+    )
     run = LintRun(
         [h.migration_set for h in histories],
         [s for h in histories for s in h.sources],
