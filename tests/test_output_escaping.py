@@ -62,6 +62,7 @@ def test_text_output_escapes_control_characters(hostile: Path) -> None:
     lines = output.splitlines()
     summary = lines.pop()
     assert summary.startswith("Found ")
+    assert lines.pop().startswith("Settings: ")  # what the run used
     finding = re.compile(r"^migrations/\S.*?:\d+:\d+: (critical|high|medium|low|info) \[[a-z-]+\] ")
     for line in lines:
         assert finding.match(line), f"a line that is not a finding: {line!r}"

@@ -70,8 +70,13 @@ def test_schema_json_and_mermaid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert '    accounts ||--o{ orders : "account_id"' in diagram
     assert "        bigint id PK" in diagram
 
-    # Several histories: one fenced diagram per history in a Markdown page.
-    result = CliRunner().invoke(main, ["schema", *EXAMPLES, "--format", "mermaid"])
+    # Several histories: one fenced diagram per history in a Markdown page (each example
+    # has a configuration of its own: one run takes one, named here).
+    config = tmp_path / "one.yaml"
+    config.write_text("{}\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["schema", *EXAMPLES, "--format", "mermaid", "--config", str(config)]
+    )
     assert result.exit_code == 0, result.output
     assert result.output.count("```mermaid") == 2
 

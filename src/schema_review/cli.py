@@ -125,12 +125,42 @@ _DEPLOY = click.option(
 )
 
 
-def _settings(config: str | None) -> Settings:
+def _settings(config: str | None, paths: tuple[str, ...] = ()) -> Settings:
+    """The settings of `--config FILE`, or of the configuration found from the folders of
+    `paths` upward to the repository root (from the working directory without paths)."""
     try:
-        return load_settings(Path(config) if config else None)
+        return load_settings(Path(config) if config else None, paths=paths)
     except ConfigError as error:
         _fail(str(error))
         raise  # unreachable: _fail exits
+
+
+def _color(choice: str = "auto", output: str | None = None) -> bool:
+    """Whether text output is coloured: `--color always|never` decides; with `auto`, never
+    when NO_COLOR is set (no-color.org), always on standard output when FORCE_COLOR is set
+    (other than 0), else when standard output is a terminal. An output file is coloured only
+    with `always`."""
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR") or (output and output != "-"):
+        return False
+    if os.environ.get("FORCE_COLOR", "") not in ("", "0"):
+        return True
+    return sys.stdout.isatty()
+
+
+def _exclude(settings: Settings, patterns: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The configured `exclude` patterns and those of `--exclude` (None: none given)."""
+    return (*settings.exclude, *_names(patterns)) if patterns else None
+
+
+_EXCLUDE = click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Skip the files matching these patterns (comma-separated), besides the configured "
+    "`exclude`.",
+)
 
 
 @click.group(cls=_Guarded, context_settings={"help_option_names": ["-h", "--help"]})
@@ -212,6 +242,26 @@ def main() -> None:
     help="Also write FORMAT (a --format, or the report templates review, pr-comment, summary) "
     "to PATH, from the same run; repeatable.",
 )
+@_EXCLUDE
+@click.option(
+    "--statistics",
+    is_flag=True,
+    help="Findings per rule (count, severity, rule, title) instead of one line a finding.",
+)
+@click.option(
+    "--show-settings",
+    is_flag=True,
+    help="Print the settings the run would use and why (configuration file, dialect, runner, "
+    "PostgreSQL version, platform, deploy mode, gate) and exit.",
+)
+@click.option(
+    "--color",
+    "color_choice",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colour the text output: auto (a terminal, or FORCE_COLOR; never with NO_COLOR).",
+)
 @_ALLOW_EMPTY
 @_DEPLOY
 def lint(
@@ -232,6 +282,10 @@ def lint(
     no_cache: bool,
     jobs: int,
     extra_outputs: tuple[str, ...],
+    exclude: tuple[str, ...],
+    statistics: bool,
+    show_settings: bool,
+    color_choice: str,
     allow_empty: bool,
     deploy: str | None,
 ) -> None:
@@ -245,12 +299,14 @@ def lint(
     # A run builds many long-lived objects and little cyclic garbage: the collector's
     # passes over them are pure overhead (a fifth of the parse time on the corpus).
     gc.disable()
+    if statistics and output_format != "text":
+        _fail("--statistics prints a table for people: use it with --format text")
     if no_cache:
         _without_cache()
-    settings = _settings(config)
+    settings = _settings(config, tuple(stdin_filename if p == "-" else p for p in paths))
     settings = settings.with_overrides(
         select=_names(select) or None,
-        ignore=(*settings.ignore, *_names(ignore)) or None,
+        ignore=(*settings.ignore, *_names(ignore)) if ignore else None,
         fail_on=fail_on,
         runner=runner,
         platform=platform,
@@ -258,6 +314,7 @@ def lint(
         diff_base=diff_base,
         jobs=jobs or os.cpu_count() or 1,
         allow_empty=allow_empty or None,
+        exclude=_exclude(settings, exclude),
     )
     if pg_version is not None:
         try:
@@ -266,12 +323,15 @@ def lint(
             )
         except ConfigError as error:
             _fail(str(error))
-    color = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    if show_settings:
+        _show_settings(paths, settings, stdin_filename)
+        return
+    color = _color(color_choice, output)
     # The same inputs give the same output: a repeated run (pre-commit, CI with a cache)
     # answers from the result cache before importing the parser, the model or the rules.
     key = None
     if "-" not in paths and not diff_base and not also_write:
-        key = _run_key(paths, settings, (output_format, quiet, color, baseline))
+        key = _run_key(paths, settings, (output_format, quiet, color, baseline, statistics))
         cached = _cached_result(key)
         if cached is not None:
             _emit(cached[0], output)
@@ -315,13 +375,62 @@ def lint(
     elif output_format == "junit":
         text = render_junit(run, settings.fail_on)
     else:
-        color = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        text = render_text(run, settings.fail_on, color)
+        text = render_text(run, settings.fail_on, color, statistics)
     code = EXIT_FINDINGS if run.result.fails(settings.fail_on) else EXIT_CLEAN
     _store_result(key, text, code)
     _write_extra_outputs(run, settings, also_write, baseline)
     _emit(text, output)
     sys.exit(code)
+
+
+def _show_settings(paths: tuple[str, ...], settings: Settings, stdin_filename: str) -> None:
+    """`lint --show-settings`: the configuration file and how it was found, the settings
+    that decide the gate, and each history's profile, each value with where it came from."""
+    from schema_review.discover import DiscoveryError
+    from schema_review.export import history_label
+    from schema_review.output import printable
+    from schema_review.pipeline import describe_histories, display_path, origin_of, profile_parts
+
+    try:
+        histories = describe_histories(paths, settings, stdin_filename)
+    except DiscoveryError as error:
+        _fail(str(error))
+        return
+    source = settings.source
+    found = settings.origins.get("configuration", "")
+    lines = [
+        f"configuration: {display_path(source)} ({found})"
+        if source
+        else "configuration: none (no .schema-review.yaml or [tool.schema-review] from the "
+        "linted folders up to the repository root, nor in the working directory)",
+    ]
+
+    def row(key: str, value: object, indent: str = "") -> None:
+        lines.append(f"{indent}{key + ':':<18}{value}")
+
+    row("fail-on", f"{settings.fail_on} ({origin_of(settings, 'fail-on')})")
+    row("select", ", ".join(settings.select) or "the rules on by default")
+    row("ignore", ", ".join(settings.ignore) or "nothing")
+    row("exclude", ", ".join(settings.exclude) or "nothing")
+    ignores = settings.per_file_ignores
+    row(
+        "per-file-ignores",
+        "; ".join(f"{glob}: {', '.join(names)}" for glob, names in ignores.patterns)
+        if ignores
+        else "nothing",
+    )
+    row("severity", ", ".join(f"{k}={v}" for k, v in sorted(settings.severity.items())) or "-")
+    row("rule-files", ", ".join(display_path(p) for p in settings.rule_files) or "-")
+    for migration_set, profile, why in histories:
+        count = len(migration_set.files)
+        label = history_label(migration_set)
+        lines.append(
+            f"history {label} ({count} file{'' if count == 1 else 's'}, "
+            f"layout {migration_set.convention}):"
+        )
+        for key, value in profile_parts(profile).items():
+            row(key, f"{value} ({why.get(key, 'default')})", "  ")
+    click.echo(printable("\n".join(lines), newlines=True))
 
 
 _LINT_FORMATS = ("text", "json", "sarif", "github", "gitlab", "junit")
@@ -402,7 +511,9 @@ def _emit(text: str, output: str | None) -> None:
     if output and output != "-":
         _write(text, output)
     else:
-        click.echo(text, nl=False)
+        # Colour codes are in the text only when _color decided so: click must not strip them
+        # (it does when standard output is not a terminal: FORCE_COLOR, --color always).
+        click.echo(text, nl=False, color=True)
 
 
 def _run_key(paths: tuple[str, ...], settings: Settings, options: tuple[Any, ...]) -> str | None:
@@ -540,6 +651,7 @@ def list_rules(output_format: str, output: str | None, config: str | None) -> No
 @click.option("--select", multiple=True, help="Rule ids or categories (comma-separated).")
 @click.option("--ignore", multiple=True, help="Rule ids or categories to leave out.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@_EXCLUDE
 @_ALLOW_EMPTY
 def write_baseline(
     paths: tuple[str, ...],
@@ -547,6 +659,7 @@ def write_baseline(
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     config: str | None,
+    exclude: tuple[str, ...],
     allow_empty: bool,
 ) -> None:
     """Record today's findings, so that `lint --baseline FILE` reports only new ones."""
@@ -560,10 +673,12 @@ def write_baseline(
     from schema_review.rules import RuleError
 
     gc.disable()
-    settings = _settings(config).with_overrides(
+    settings = _settings(config, paths)
+    settings = settings.with_overrides(
         select=_names(select) or None,
-        ignore=_names(ignore) or None,
+        ignore=(*settings.ignore, *_names(ignore)) if ignore else None,
         allow_empty=allow_empty or None,
+        exclude=_exclude(settings, exclude),
     )
     try:
         run = run_lint(paths, settings)
@@ -610,7 +725,7 @@ def hook(
             folders.append(str(folder))
     if not folders:
         return
-    settings = _settings(config).with_overrides(
+    settings = _settings(config, tuple(folders)).with_overrides(
         select=_names(select) or None,
         ignore=_names(ignore) or None,
         fail_on=fail_on,
@@ -627,9 +742,8 @@ def hook(
     result.baselined = []
     result.findings = [f for f in findings if Path(f.file).resolve() in wanted]
     result.suppressed = [s for s in result.suppressed if Path(s.finding.file).resolve() in wanted]
-    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     if result.findings:
-        click.echo(render_text(run, settings.fail_on, color), nl=False)
+        click.echo(render_text(run, settings.fail_on, _color()), nl=False, color=True)
     sys.exit(EXIT_FINDINGS if result.fails(settings.fail_on) else EXIT_CLEAN)
 
 
@@ -692,6 +806,7 @@ def _migration_folder(path: Path) -> Path:
 )
 @click.option("--database-url", metavar="URL", help="With --trace: the PostgreSQL to run on.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@_EXCLUDE
 @_ALLOW_EMPTY
 @_DEPLOY
 def report(
@@ -711,6 +826,7 @@ def report(
     trace: bool,
     database_url: str | None,
     config: str | None,
+    exclude: tuple[str, ...],
     allow_empty: bool,
     deploy: str | None,
 ) -> None:
@@ -724,15 +840,17 @@ def report(
     from schema_review.rules import RuleError
 
     gc.disable()
-    settings = _settings(config).with_overrides(
+    settings = _settings(config, paths)
+    settings = settings.with_overrides(
         select=_names(select) or None,
-        ignore=_names(ignore) or None,
+        ignore=(*settings.ignore, *_names(ignore)) if ignore else None,
         fail_on=fail_on,
         runner=runner,
         platform=platform,
         deploy=deploy,
         diff_base=diff_base,
         allow_empty=allow_empty or None,
+        exclude=_exclude(settings, exclude),
     )
     try:
         if pg_version is not None:
@@ -887,7 +1005,7 @@ def schema(
     from schema_review.export import history_label, mermaid, schema_document, schema_sql
     from schema_review.pipeline import replay_histories
 
-    settings = _settings(config).with_overrides(
+    settings = _settings(config, paths).with_overrides(
         runner=runner, platform=platform, allow_empty=allow_empty or None
     )
     try:
@@ -996,7 +1114,7 @@ def verify(
     if "-" in paths:
         _fail("verify applies migration files: standard input (-) is for lint")
     gc.disable()
-    settings = _settings(config).with_overrides(
+    settings = _settings(config, paths).with_overrides(
         fail_on=fail_on,
         runner=runner,
         platform=platform,
@@ -1061,7 +1179,7 @@ def _render_verification(
         return render_gitlab(run)
     if output_format == "junit":
         return render_junit(run, fail_on)
-    color = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    color = _color(output=output)
     head = render_trace_text(result, printable) if trace else ""
     if not quiet:
         head += render_server_line(result)

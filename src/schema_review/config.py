@@ -1,14 +1,17 @@
 """Settings from `[tool.schema-review]` in pyproject.toml or from `.schema-review.yaml`.
 
-The nearest configuration file, searching from the working directory upwards, is used;
-`--config FILE` names one explicitly. Unknown keys are errors, so a misspelt option
-never silently does nothing.
+The nearest configuration file, searching from the linted files' folder upwards to the
+repository root (as ruff finds its own), is used; from the working directory when the paths
+have none (standard input); `--config FILE` names one explicitly. Unknown keys are errors, so
+a misspelt option never silently does nothing. Settings remember where each value came from
+(`origins`), so a run can say what it used and why.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -108,12 +111,21 @@ class Settings:
     # --no-error-on-unmatched-pattern: a folder without migration files is not an error.
     allow_empty: bool = False
     per_file_ignores: FileIgnores | None = None
+    # Where settings came from: key (`runner`, `pg-version`...) -> the configuration file's
+    # path or the flag (`--runner`); `configuration` -> how the file was found. A key that
+    # is not here has its default (or is detected per folder).
+    origins: dict[str, str] = field(default_factory=dict, compare=False)
 
     def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """The settings with command-line values (None: not given), each remembered as
+        coming from its flag."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        flags = {k.replace("_", "-"): "--" + k.replace("_", "-") for k in given}
+        return replace(self, **given, origins={**self.origins, **flags})
 
 
 def find_config(start: Path) -> Path | None:
+    """The nearest configuration file from `start` upwards, stopping at the repository root."""
     for folder in (start, *start.parents):
         candidate = folder / ".schema-review.yaml"
         if candidate.is_file():
@@ -126,17 +138,79 @@ def find_config(start: Path) -> Path | None:
     return None
 
 
+_TOOL_TABLE = re.compile(r"^\s*\[\s*tool\s*\.\s*[\"']?schema-review", re.MULTILINE)
+
+
 def _has_tool_section(pyproject: Path) -> bool:
+    """Whether a pyproject.toml has a `[tool.schema-review]` table (a project that only
+    mentions the tool, or depends on it, has none: the search goes on above it). A file that
+    does not parse but seems to have one counts, so that loading it says what is wrong."""
+    import tomllib
+
     try:
-        return "schema-review" in pyproject.read_text(encoding="utf-8")
-    except OSError:
+        text = pyproject.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return False
+    if "schema-review" not in text:
+        return False
+    try:
+        tool = tomllib.loads(text).get("tool", {})
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return (
+            re.search(r"^\s*\[\s*tool\s*\.\s*[\"']?schema-review", text, re.MULTILINE) is not None
+        )
+    return isinstance(tool, dict) and "schema-review" in tool
 
 
-def load_settings(config_file: Path | None = None, start: Path | None = None) -> Settings:
-    path = config_file or find_config((start or Path.cwd()).resolve())
+def config_for(paths: Sequence[str | Path]) -> tuple[Path | None, str]:
+    """The configuration file of a run on `paths` and how it was found: the nearest one from
+    each path's folder (a file's own folder) upwards to its repository root; the working
+    directory's when no path has one (standard input). Paths under different configuration
+    files are a ConfigError: one run has one configuration."""
+    found: dict[Path, Path] = {}
+    for raw in paths:
+        if str(raw) == "-":
+            continue
+        path = Path(raw)
+        folder = path if path.is_dir() else path.parent
+        config = find_config(folder.resolve())
+        if config is not None:
+            found.setdefault(config, folder)
+    if len(found) > 1:
+        listed = "; ".join(f"{config} for {folder}" for config, folder in found.items())
+        raise ConfigError(
+            f"the paths have different configuration files ({listed}): lint them in separate "
+            "runs, or name the one to use with --config"
+        )
+    if found:
+        [(config, folder)] = found.items()
+        return config, f"found from {folder}"
+    cwd = Path.cwd()
+    return find_config(cwd.resolve()), "found from the working directory"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    start: Path | None = None,
+    paths: Sequence[str | Path] = (),
+) -> Settings:
+    """The settings of `config_file`, or of the configuration found for `paths` (from
+    `start`, or the working directory, when there are none)."""
+    if config_file is not None:
+        path: Path | None = config_file
+        how = "--config"
+    elif paths:
+        path, how = config_for(paths)
+    else:
+        path = find_config((start or Path.cwd()).resolve())
+        how = "found from the working directory"
     if path is None:
         return Settings()
+    settings = _read_settings(path)
+    return replace(settings, origins={**settings.origins, "configuration": how})
+
+
+def _read_settings(path: Path) -> Settings:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -241,6 +315,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
         placeholders=placeholders,
         source=path,
         per_file_ignores=per_file_ignores,
+        origins=dict.fromkeys(values, str(path)),
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from schema_review.findings import Finding
-from schema_review.pipeline import LintRun
+from schema_review.pipeline import LintRun, display_path, profile_parts
 from schema_review.profile import DEFAULT_DEPLOY
 from schema_review.report import Report
 from schema_review.resources import data_dir
@@ -51,7 +51,67 @@ def summary(run: LintRun, fail_on: str) -> dict[str, Any]:
         "rules": len(run.rules),
         "fail_on": fail_on,
         "failed": result.fails(fail_on),
+        "settings": settings_used(run),
     }
+
+
+# How the settings line names the parts of a profile (pipeline.profile_parts) when not by key.
+_PROFILE_LABELS = {"pg-version": "PostgreSQL"}
+
+
+def settings_used(run: LintRun) -> dict[str, Any] | None:
+    """What a run used and why: its configuration file (and how it was found), and for each
+    history the dialect, runner, PostgreSQL version, platform and deploy mode, each with
+    where it came from (a flag, the configuration file, detection, the default)."""
+    settings = run.settings
+    if settings is None:
+        return None
+    from schema_review.export import history_label
+
+    histories = []
+    whys = run.why or [{} for _ in run.sets]
+    for migration_set, profile, why in zip(run.sets, run.profiles, whys, strict=True):
+        parts = {
+            part: {"value": value, "why": why.get(part, "default")}
+            for part, value in profile_parts(profile).items()
+        }
+        histories.append({"history": history_label(migration_set), **parts})
+    return {
+        "configuration": display_path(settings.source) if settings.source else None,
+        "found": settings.origins.get("configuration"),
+        "histories": histories,
+    }
+
+
+def settings_line(used: dict[str, Any]) -> str:
+    """The summary's line about what a run used: one value a part when every history has
+    the same, else each history's."""
+    config = used["configuration"]
+    parts = [f"configuration {config} ({used['found']})" if config else "no configuration file"]
+    histories = used["histories"]
+    for part in [key for key in histories[0] if key != "history"] if histories else ():
+        seen = [(h[part]["value"], h[part]["why"], h["history"]) for h in histories]
+        if len({(value, why) for value, why, _ in seen}) == 1:
+            shown = f"{seen[0][0]} ({seen[0][1]})"
+        else:
+            shown = ", ".join(f"{value} ({why}) for {label}" for value, why, label in seen)
+        parts.append(f"{_PROFILE_LABELS.get(part, part)} {shown}")
+    return printable("Settings: " + "; ".join(parts) + ".")
+
+
+def statistics(run: LintRun) -> list[dict[str, Any]]:
+    """Findings per rule (`lint --statistics`): count, severity, rule and title, the most
+    frequent first."""
+    counted: dict[str, list[Finding]] = {}
+    for finding in run.result.findings:
+        counted.setdefault(finding.rule, []).append(finding)
+    ordered = sorted(
+        counted.items(), key=lambda i: (-len(i[1]), SEVERITIES.index(i[1][0].severity), i[0])
+    )
+    return [
+        {"count": len(found), "severity": found[0].severity, "rule": rule, "title": found[0].title}
+        for rule, found in ordered
+    ]
 
 
 def render_json(run: LintRun, fail_on: str, extra: dict[str, Any] | None = None) -> str:
@@ -213,7 +273,9 @@ def _environment() -> Any:
     return env
 
 
-def render_text(run: LintRun, fail_on: str, color: bool) -> str:
+def render_text(run: LintRun, fail_on: str, color: bool, statistics_only: bool = False) -> str:
+    """One line a finding (or, with `statistics_only`, a line a rule), then the settings
+    the run used and the summary."""
     env = _environment()
 
     def paint(text: object, style: str) -> str:
@@ -224,7 +286,16 @@ def render_text(run: LintRun, fail_on: str, color: bool) -> str:
     env.filters["paint"] = paint
     template = env.get_template("lint.txt.jinja")
     findings: list[Finding] = run.result.findings
-    return str(template.render(findings=findings, summary=summary(run, fail_on), quiet=run.quiet))
+    numbers = summary(run, fail_on)
+    return str(
+        template.render(
+            findings=[] if statistics_only else findings,
+            statistics=statistics(run) if statistics_only else None,
+            summary=numbers,
+            settings=settings_line(numbers["settings"]) if numbers["settings"] else "",
+            quiet=run.quiet,
+        )
+    )
 
 
 def rule_rows(rules: Sequence[Rule]) -> list[dict[str, Any]]:

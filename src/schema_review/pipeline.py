@@ -60,6 +60,10 @@ class LintRun:
     # (paths spelled as in the working tree): what the review counts as resolved and new.
     base: LintRun | None = None
     base_ref: str | None = None
+    # What the run used: its settings, and why each history's profile is what it is (one
+    # per migration set, as `profiles`).
+    settings: Settings | None = None
+    why: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def statement_count(self) -> int:
@@ -244,6 +248,8 @@ class ReplayedHistory:
     unfilled: list[UnfilledPlaceholders] = field(default_factory=list)
     # Files written for another database (MySQL, SQLite): not parsed into the model.
     foreign: list[tuple[SourceFile, MigrationFile, DialectGuess]] = field(default_factory=list)
+    # Why each part of the profile is what it is (history_profile).
+    why: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,16 +318,7 @@ def replay_histories(
             set_sources.append(source)
             if text_problem:
                 problems.append(text_problem)
-        root = str(migration_set.root or "")
-        runner = settings.runner or detect_runner(
-            migration_set.convention, root, [s.text for s in set_sources]
-        )
-        profile = Profile(
-            pg_version=settings.pg_version or DEFAULT_PG_VERSION,
-            runner=runner,
-            platform=settings.platform or detect_platform(runner, root),
-            deploy=settings.deploy or DEFAULT_DEPLOY,
-        )
+        profile, why = history_profile(migration_set, set_sources, settings)
         left = [_fill_placeholders(source, settings, profile) for source in set_sources]
         unfilled: list[UnfilledPlaceholders] = []
         foreign: list[tuple[SourceFile, MigrationFile, DialectGuess]] = []
@@ -363,9 +360,89 @@ def replay_histories(
                 model,
                 unfilled,
                 foreign,
+                why,
             )
         )
     return histories
+
+
+def history_profile(
+    migration_set: MigrationSet, sources: Sequence[SourceFile], settings: Settings
+) -> tuple[Profile, dict[str, str]]:
+    """The profile a history is linted with, and why each part of it is what it is: the flag
+    or configuration file that set it, what gave it away (`detected: ...`), or `default`."""
+    root = str(migration_set.root or "")
+    why = {"dialect": "default"}
+    if settings.runner:
+        runner, why["runner"] = settings.runner, origin_of(settings, "runner")
+    else:
+        texts = [s.text for s in sources]
+        runner, evidence = detect_runner(migration_set.convention, root, texts)
+        why["runner"] = f"detected: {evidence}" if evidence else "default: nothing detected"
+    if settings.platform:
+        platform, why["platform"] = settings.platform, origin_of(settings, "platform")
+    else:
+        platform, evidence = detect_platform(runner, root)
+        why["platform"] = f"detected: {evidence}" if evidence else "default"
+    why["pg-version"] = origin_of(settings, "pg-version") if settings.pg_version else "default"
+    why["deploy"] = origin_of(settings, "deploy") if settings.deploy else "default"
+    profile = Profile(
+        pg_version=settings.pg_version or DEFAULT_PG_VERSION,
+        runner=runner,
+        platform=platform,
+        deploy=settings.deploy or DEFAULT_DEPLOY,
+    )
+    return profile, why
+
+
+def profile_parts(profile: Profile) -> dict[str, object]:
+    """What a run says it linted a history as, in the order it says it: the keys of
+    history_profile's reasons."""
+    return {
+        "dialect": "postgresql",
+        "runner": profile.runner,
+        "pg-version": profile.pg_version,
+        "platform": profile.platform,
+        "deploy": profile.deploy,
+    }
+
+
+def origin_of(settings: Settings, key: str) -> str:
+    """Where a setting's value came from, as a run tells it: its flag, or `configured in`
+    the configuration file."""
+    where = settings.origins.get(key, "")
+    if where.startswith("--") or not where:
+        return where or "default"
+    return f"configured in {display_path(Path(where))}"
+
+
+def describe_histories(
+    paths: Sequence[str | Path], settings: Settings, stdin_name: str = "<stdin>"
+) -> list[tuple[MigrationSet, Profile, dict[str, str]]]:
+    """Each migration history of `paths` with its profile and why (`lint --show-settings`):
+    discovery and the files' text, nothing parsed."""
+    sets = discover(
+        paths,
+        exclude=settings.exclude,
+        stdin_name=stdin_name,
+        histories=settings.histories,
+        allow_empty=settings.allow_empty,
+    )
+    described = []
+    for set_index, migration_set in enumerate(sets):
+        sources = [
+            read_source(
+                m.path,
+                m.display,
+                set_index,
+                order,
+                m.path.name,
+                "" if str(m.path) == STDIN else None,
+            )[0]
+            for order, m in enumerate(migration_set.files)
+        ]
+        described.append((migration_set, *history_profile(migration_set, sources, settings)))
+    return described
 
 
 def _fill_placeholders(
@@ -464,6 +541,8 @@ def _lint(
         rules,
         result,
         [h.profile for h in histories],
+        settings=settings,
+        why=[h.why for h in histories],
     )
 
 
@@ -520,7 +599,7 @@ def migration_facts(
     if migration_set.journal is not None and migration_set.journal_missing:
         journal, _ = read_source(
             migration_set.journal,
-            _display_path(migration_set.journal),
+            display_path(migration_set.journal),
             set_index,
             len(sources),
             "meta/_journal.json",
@@ -547,7 +626,7 @@ def _has_down_section(text: str) -> bool:
     return "+goose down" in lowered or "migrate:down" in lowered
 
 
-def _display_path(path: Path) -> str:
+def display_path(path: Path) -> str:
     try:
         return path.resolve().relative_to(Path.cwd()).as_posix()
     except ValueError:

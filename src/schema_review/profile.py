@@ -183,27 +183,31 @@ def _diesel_transaction(folder: Path) -> bool:
     return settings.get("run_in_transaction", True) is not False
 
 
-def detect_platform(runner: str, root: str) -> str:
-    """`supabase` for a `supabase/migrations` folder (or one linted with its runner)."""
-    if runner == "supabase" or "supabase/migrations" in root.replace("\\", "/"):
-        return "supabase"
-    return "postgres"
+def detect_platform(runner: str, root: str) -> tuple[str, str]:
+    """`supabase` for a `supabase/migrations` folder (or one linted with its runner), and
+    what gave it away ('' for the default, `postgres`)."""
+    if "supabase/migrations" in root.replace("\\", "/"):
+        return "supabase", "a supabase/migrations folder"
+    if runner == "supabase":
+        return "supabase", "the supabase runner"
+    return "postgres", ""
 
 
-def detect_runner(convention: str, root: str, texts: list[str]) -> str:
-    """The runner a migration folder is written for, from its layout and its annotations."""
+def detect_runner(convention: str, root: str, texts: list[str]) -> tuple[str, str]:
+    """The runner a migration folder is written for, from its layout and its annotations,
+    and what gave it away ('' when nothing did: `none`)."""
     by_convention = {"drizzle": "drizzle", "prisma": "prisma", "flyway": "flyway", "pop": "pop"}
     if convention in by_convention:
-        return by_convention[convention]
+        return by_convention[convention], f"{convention}'s file layout"
     if convention == "folder-per-migration":
-        return "diesel"
+        return "diesel", "a folder per migration with up.sql"
     if any("+goose" in t for t in texts):
-        return "goose"
+        return "goose", "+goose annotations"
     if any("migrate:up" in t for t in texts):
-        return "dbmate"
+        return "dbmate", "migrate:up annotations"
     if "supabase/migrations" in root.replace("\\", "/"):
-        return "supabase"
-    return "none"
+        return "supabase", "a supabase/migrations folder"
+    return "none", ""
 
 
 # Placeholders the migration runner fills in before sending a file: a Go template action on one

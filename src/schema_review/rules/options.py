@@ -276,6 +276,12 @@ def _settings_schema() -> dict[str, dict[str, Any]]:
             "additionalProperties": {"type": ["string", "integer"]},
             "description": "Values of the placeholders the migration runner fills in.",
         },
+        "per-file-ignores": {
+            "type": "object",
+            "additionalProperties": _NAMES,
+            "description": "Glob patterns, each with the rule ids or categories not reported "
+            "in the files it matches.",
+        },
     }
 
 
@@ -372,6 +378,12 @@ def effective_settings(settings: Any, rules: list[Any], chosen: list[Any]) -> di
         "severity": dict(sorted(settings.severity.items())),
         "rule-files": [shown(p) for p in settings.rule_files],
         "exclude": list(settings.exclude),
+        "per-file-ignores": {
+            glob: list(names)
+            for glob, names in (
+                settings.per_file_ignores.patterns if settings.per_file_ignores else ()
+            )
+        },
         "histories": [[shown(p) for p in group] for group in settings.histories],
         "placeholders": dict(sorted(settings.placeholders.items())),
         "templates": shown(settings.templates) if settings.templates else None,

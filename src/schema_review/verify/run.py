@@ -208,6 +208,8 @@ def _verification(
         rules,
         result,
         [h.profile for h in histories],
+        settings=settings,
+        why=[h.why for h in histories],
     )
     return Verification(run, info, checks, start_seconds, notes, traced)
 
