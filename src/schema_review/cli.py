@@ -249,6 +249,16 @@ def main() -> None:
     help="Findings per rule (count, severity, rule, title) instead of one line a finding.",
 )
 @click.option(
+    "--show-source",
+    is_flag=True,
+    help="Under each finding, its line of SQL with the span marked (text format).",
+)
+@click.option(
+    "--show-fixes",
+    is_flag=True,
+    help="Under each finding that has one, its fix (text format).",
+)
+@click.option(
     "--show-settings",
     is_flag=True,
     help="Print the settings the run would use and why (configuration file, dialect, runner, "
@@ -284,6 +294,8 @@ def lint(
     extra_outputs: tuple[str, ...],
     exclude: tuple[str, ...],
     statistics: bool,
+    show_source: bool,
+    show_fixes: bool,
     show_settings: bool,
     color_choice: str,
     allow_empty: bool,
@@ -299,8 +311,15 @@ def lint(
     # A run builds many long-lived objects and little cyclic garbage: the collector's
     # passes over them are pure overhead (a fifth of the parse time on the corpus).
     gc.disable()
-    if statistics and output_format != "text":
-        _fail("--statistics prints a table for people: use it with --format text")
+    for flag, given in (
+        ("--statistics", statistics),
+        ("--show-source", show_source),
+        ("--show-fixes", show_fixes),
+    ):
+        if given and output_format != "text":
+            _fail(f"{flag} is for the text format (--format text); {output_format} has no room")
+        if given and statistics and flag != "--statistics":
+            _fail(f"{flag} shows findings, --statistics counts them: use one or the other")
     if no_cache:
         _without_cache()
     settings = _settings(config, tuple(stdin_filename if p == "-" else p for p in paths))
@@ -331,7 +350,8 @@ def lint(
     # answers from the result cache before importing the parser, the model or the rules.
     key = None
     if "-" not in paths and not diff_base and not also_write:
-        key = _run_key(paths, settings, (output_format, quiet, color, baseline, statistics))
+        shown = (statistics, show_source, show_fixes)
+        key = _run_key(paths, settings, (output_format, quiet, color, baseline, *shown))
         cached = _cached_result(key)
         if cached is not None:
             _emit(cached[0], output)
@@ -375,7 +395,7 @@ def lint(
     elif output_format == "junit":
         text = render_junit(run, settings.fail_on)
     else:
-        text = render_text(run, settings.fail_on, color, statistics)
+        text = render_text(run, settings.fail_on, color, statistics, show_source, show_fixes)
     code = EXIT_FINDINGS if run.result.fails(settings.fail_on) else EXIT_CLEAN
     _store_result(key, text, code)
     _write_extra_outputs(run, settings, also_write, baseline)

@@ -25,6 +25,11 @@ VERBS = ("ignore", "ignore-file")
 _SHAPE = "`-- schema-review: ignore RULE[, RULE...] -- reason`"
 
 
+def at_gate(severity: str, fail_on: str) -> bool:
+    """Whether a finding of `severity` fails a run whose gate is `fail_on` (`none`: never)."""
+    return fail_on != "none" and SEVERITY_RANK[severity] <= SEVERITY_RANK[fail_on]
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     rule: str
@@ -116,10 +121,7 @@ class FindingSet:
         return FindingSet(kept, self.suppressed, hidden, stale, baseline.label)
 
     def fails(self, fail_on: str) -> bool:
-        if fail_on == "none":
-            return False
-        limit = SEVERITY_RANK[fail_on]
-        return any(SEVERITY_RANK[f.severity] <= limit for f in self.findings)
+        return any(at_gate(f.severity, fail_on) for f in self.findings)
 
     def counts(self) -> dict[str, int]:
         counted = Counter(f.severity for f in self.findings)

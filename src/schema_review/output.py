@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from schema_review.findings import Finding
+from schema_review.findings import Finding, at_gate
+from schema_review.parse import SourceFile
 from schema_review.pipeline import LintRun, display_path, profile_parts
 from schema_review.profile import DEFAULT_DEPLOY
 from schema_review.report import Report
@@ -273,9 +274,17 @@ def _environment() -> Any:
     return env
 
 
-def render_text(run: LintRun, fail_on: str, color: bool, statistics_only: bool = False) -> str:
+def render_text(
+    run: LintRun,
+    fail_on: str,
+    color: bool,
+    statistics_only: bool = False,
+    show_source: bool = False,
+    show_fixes: bool = False,
+) -> str:
     """One line a finding (or, with `statistics_only`, a line a rule), then the settings
-    the run used and the summary."""
+    the run used and the summary. `show_source`: under each finding, its line with the span
+    marked; `show_fixes`: its fix."""
     env = _environment()
 
     def paint(text: object, style: str) -> str:
@@ -285,17 +294,48 @@ def render_text(run: LintRun, fail_on: str, color: bool, statistics_only: bool =
 
     env.filters["paint"] = paint
     template = env.get_template("lint.txt.jinja")
-    findings: list[Finding] = run.result.findings
+    findings: list[Finding] = [] if statistics_only else run.result.findings
+    extras: list[str] = []
+    if show_source or show_fixes:
+        sources = {source.display: source for source in run.sources}
+        for finding in findings:
+            source = sources.get(finding.file) if show_source else None
+            excerpt = _excerpt(source, finding, paint) if source is not None else ""
+            fix = ""
+            if show_fixes and finding.fix:
+                lines = printable(finding.fix.strip("\n"), newlines=True).splitlines()
+                fix = "  fix:\n" + "".join(f"    {line}\n" for line in lines)
+            extras.append(excerpt + fix + "\n")
     numbers = summary(run, fail_on)
     return str(
         template.render(
-            findings=[] if statistics_only else findings,
+            findings=findings,
+            extras=extras,
             statistics=statistics(run) if statistics_only else None,
             summary=numbers,
             settings=settings_line(numbers["settings"]) if numbers["settings"] else "",
             quiet=run.quiet,
         )
     )
+
+
+# Tabs in a source line are shown as this many spaces, so that the marks line up under it.
+_TAB = 4
+
+
+def _excerpt(source: SourceFile, finding: Finding, paint: Callable[[object, str], str]) -> str:
+    """A finding's first line of source, numbered, with its span marked (`^`) under it: to
+    the finding's end on that line, or to the end of the line."""
+    text = source.line_text(finding.line).rstrip("\r")
+    start = finding.column - 1
+    end = finding.end_column if finding.end_line == finding.line else len(text.rstrip())
+    shown = printable(text).expandtabs(_TAB)
+    before = len(printable(text[:start]).expandtabs(_TAB))
+    width = max(1, len(printable(text[:end]).expandtabs(_TAB)) - before)
+    number = str(finding.line)
+    gutter = " " * len(number)
+    marks = paint("^" * width, finding.severity)
+    return f"  {number} | {shown}\n  {gutter} | {' ' * before}{marks}\n"
 
 
 def rule_rows(rules: Sequence[Rule]) -> list[dict[str, Any]]:
@@ -590,6 +630,22 @@ _GITLAB_SEVERITIES = {
 }
 
 
+def repository_url() -> str | None:
+    """The project's repository (`Repository` of `[project.urls]` in pyproject.toml, from the
+    installed package's metadata), or None when the package is not installed."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        urls = metadata("schema-review").get_all("Project-URL") or []
+    except PackageNotFoundError:
+        return None
+    for entry in urls:
+        label, _, url = str(entry).partition(",")
+        if label.strip().lower() == "repository":
+            return url.strip().rstrip("/")
+    return None
+
+
 def render_sarif(run: LintRun, fail_on: str) -> str:
     """SARIF 2.1.0 for code scanning: the run's rules with their help, results with locations
     and the fingerprints that keep a result identified across commits."""
@@ -599,8 +655,15 @@ def render_sarif(run: LintRun, fail_on: str) -> str:
 
     rules = sorted(run.rules, key=lambda r: r.id)
     index = {r.id: i for i, r in enumerate(rules)}
-    descriptors = [
-        {
+    home = repository_url()
+    env = _environment()
+    env.filters.update(MARKDOWN_FILTERS)
+    # The rule's section of docs/rules.md, without its heading (the same template).
+    section = env.get_template("rule.md.jinja").module.section
+    builtin = data_dir("rules").resolve()
+    descriptors = []
+    for r in rules:
+        descriptor: dict[str, Any] = {
             "id": r.id,
             "name": r.title,
             "shortDescription": {"text": r.title},
@@ -608,12 +671,15 @@ def render_sarif(run: LintRun, fail_on: str) -> str:
             "help": {
                 "text": " ".join(r.why.split())
                 + (f" Does not apply: {' '.join(r.notes.split())}" if r.notes else ""),
+                "markdown": str(section(r, option_rows(r))).strip() + "\n",
             },
             "defaultConfiguration": {"level": _SARIF_LEVELS[r.severity]},
             "properties": {"category": r.category, "severity": r.severity},
         }
-        for r in rules
-    ]
+        # Built-in rules have a section in docs/rules.md (a team's rules have none there).
+        if home and Path(r.source).resolve().parent == builtin:
+            descriptor["helpUri"] = f"{home}/blob/main/docs/rules.md#{r.id}"
+        descriptors.append(descriptor)
     results = []
     for f in run.result.findings:
         result: dict[str, Any] = {
@@ -655,6 +721,7 @@ def render_sarif(run: LintRun, fail_on: str) -> str:
                     "driver": {
                         "name": "schema-review",
                         "version": __version__,
+                        **({"informationUri": home} if home else {}),
                         "rules": descriptors,
                     }
                 },
@@ -708,7 +775,9 @@ def render_github(run: LintRun, fail_on: str) -> str:
 
 
 def render_junit(run: LintRun, fail_on: str) -> str:
-    """JUnit XML: a test case per linted file, failed by the findings in it."""
+    """JUnit XML: a test case per finding, failed when the finding is at or above the gate and
+    skipped below it (it is reported, and does not fail the run); a passing case per file
+    without findings."""
     from xml.sax.saxutils import escape, quoteattr
 
     env = _environment()
@@ -722,7 +791,16 @@ def render_junit(run: LintRun, fail_on: str) -> str:
     for finding in run.result.findings:
         by_file.setdefault(finding.file, []).append(finding)
     template = env.get_template("lint.junit.xml.jinja")
-    return str(template.render(files=by_file, summary=summary(run, fail_on)))
+    gating = sum(at_gate(f.severity, fail_on) for f in run.result.findings)
+    return str(
+        template.render(
+            files=by_file,
+            summary=summary(run, fail_on),
+            at_gate=lambda f: at_gate(f.severity, fail_on),
+            failures=gating,
+            skipped=len(run.result.findings) - gating,
+        )
+    )
 
 
 def render_attribute_reference(sample: Report | None = None) -> str:
