@@ -283,13 +283,7 @@ def replay_histories(
 ) -> list[ReplayedHistory]:
     """Discover, read, parse and replay every migration history of `paths`; with `base` (a
     --diff-base run) the files new since it are the pull request's (`SourceFile.pending`)."""
-    sets = discover(
-        paths,
-        exclude=settings.exclude,
-        stdin_name=stdin_name,
-        histories=settings.histories,
-        allow_empty=settings.allow_empty,
-    )
+    sets = _discover(paths, settings, stdin_name)
     total = sum(len(s.files) for s in sets)
     done = 0
     histories: list[ReplayedHistory] = []
@@ -366,6 +360,20 @@ def replay_histories(
     return histories
 
 
+def _discover(
+    paths: Sequence[str | Path], settings: Settings, stdin_name: str
+) -> list[MigrationSet]:
+    """The migration histories of `paths` under the settings' exclude patterns, configured
+    histories and tolerance of folders without migrations."""
+    return discover(
+        paths,
+        exclude=settings.exclude,
+        stdin_name=stdin_name,
+        histories=settings.histories,
+        allow_empty=settings.allow_empty,
+    )
+
+
 def history_profile(
     migration_set: MigrationSet, sources: Sequence[SourceFile], settings: Settings
 ) -> tuple[Profile, dict[str, str]]:
@@ -421,13 +429,7 @@ def describe_histories(
 ) -> list[tuple[MigrationSet, Profile, dict[str, str]]]:
     """Each migration history of `paths` with its profile and why (`lint --show-settings`):
     discovery and the files' text, nothing parsed."""
-    sets = discover(
-        paths,
-        exclude=settings.exclude,
-        stdin_name=stdin_name,
-        histories=settings.histories,
-        allow_empty=settings.allow_empty,
-    )
+    sets = _discover(paths, settings, stdin_name)
     described = []
     for set_index, migration_set in enumerate(sets):
         sources = [
