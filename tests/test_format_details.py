@@ -13,6 +13,7 @@ from xml.etree import ElementTree
 import pytest
 from click.testing import CliRunner
 
+from schema_review import output
 from schema_review.cli import main
 from tests.helpers import REPO, write_migrations
 
@@ -34,7 +35,11 @@ def _sarif_rules() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return driver, driver["rules"]
 
 
-def test_sarif_rules_link_to_their_section_of_the_catalogue() -> None:
+def test_sarif_rules_link_to_their_section_of_the_catalogue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The installed package's `Repository` URL ([project.urls]); none is invented when unset.
+    monkeypatch.setattr(output, "repository_url", lambda: "https://github.com/acme/schema-review")
     driver, rules = _sarif_rules()
     home = driver["informationUri"]
     assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", home), home
@@ -44,6 +49,14 @@ def test_sarif_rules_link_to_their_section_of_the_catalogue() -> None:
     for rule in rules:
         assert rule["helpUri"] == f"{home}/blob/main/docs/rules.md#{rule['id']}"
         assert rule["id"] in headings  # the anchor GitHub gives the rule's heading
+
+
+def test_sarif_invents_no_link_without_a_repository_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(output, "repository_url", lambda: None)
+    driver, rules = _sarif_rules()
+    assert "informationUri" not in driver
+    assert rules and not any("helpUri" in rule for rule in rules)
+    assert all(rule["help"]["markdown"] for rule in rules)
 
 
 def test_sarif_help_is_the_rules_documentation_in_markdown() -> None:
