@@ -30,9 +30,11 @@ each finding needs, so a history of hundreds of files costs one pass.
 
 from __future__ import annotations
 
+import itertools
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from psycopg import sql
 from schema_review.model import replay
 from schema_review.model.schema import FINAL_KINDS
 from schema_review.parse import SourceFile, Statement, parse_postgres
+from schema_review.parse.plpgsql_blocks import BlockStep, do_block_steps
 from schema_review.pipeline import ReplayedHistory
 from schema_review.profile import file_in_transaction
 from schema_review.rules import SEVERITIES, Hit, Rule, evaluate, rule_applies
@@ -51,8 +54,11 @@ from schema_review.verify.apply import (
     apply_file,
     file_mode,
     install_stand_ins,
+    pieces,
     provide_extensions,
 )
+from schema_review.verify.apply import _failure as failure_of
+from schema_review.verify.apply import _send as send_piece
 from schema_review.verify.server import Server
 
 # Lines that start the next migration file of a fix; the line itself is advice to the reader.
@@ -192,23 +198,172 @@ def _new_source(
     return _File(source, list(statements))
 
 
-def _cut(
-    history: ReplayedHistory, index: int, statement: Statement, order: int, after: bool = False
-) -> _File:
-    """File `index` up to `statement` (or, `after`, what follows it: blanked out before it,
-    so that lines stay where they were)."""
+def _enclosing(history: ReplayedHistory, index: int, statement: Statement) -> Statement:
+    """The statement of the file that holds `statement`: itself, or the DO block it runs in
+    (the replay reads the SQL of a DO block as statements of the file, at their place)."""
+    for candidate in history.parsed[index]:
+        if candidate is statement:
+            return candidate
+    for candidate in history.parsed[index]:
+        if candidate.start <= statement.start and statement.end <= candidate.end:
+            return candidate
+    raise AssertionError(f"{statement!r} is in no statement of its file")
+
+
+# ALTER TABLE sub-commands a statement rule's `kinds` names.
+_SUBTYPES = {
+    "add_column": ("AT_AddColumn",),
+    "add_constraint": ("AT_AddConstraint", "AT_AddColumn"),
+    "alter_column_type": ("AT_AlterColumnType",),
+    "set_not_null": ("AT_SetNotNull",),
+    "drop_not_null": ("AT_DropNotNull",),
+    "drop_column": ("AT_DropColumn",),
+    "drop_constraint": ("AT_DropConstraint",),
+    "validate_constraint": ("AT_ValidateConstraint",),
+    "set_default": ("AT_ColumnDefault",),
+}
+
+
+def _command_names(cmd: dict[str, Any]) -> set[str]:
+    """The names an ALTER TABLE sub-command acts on (column, constraint)."""
+    names = {cmd.get("name", "")}
+    definition = cmd.get("def", {})
+    column = definition.get("ColumnDef", {})
+    names.add(column.get("colname", ""))
+    for item in column.get("constraints", ()):
+        names.add(item.get("Constraint", {}).get("conname", ""))
+    names.add(definition.get("Constraint", {}).get("conname", ""))
+    names.discard("")
+    return names
+
+
+def _command(hit: Hit, statement: Statement) -> int | None:
+    """Which sub-command of an ALTER TABLE of several the finding is about, when its kind and
+    the name of its object tell (None: the whole statement)."""
+    if statement.kind != "AlterTableStmt":
+        return None
+    cmds = [c.get("AlterTableCmd", {}) for c in statement.node.get("cmds", ())]
+    if len(cmds) < 2:
+        return None
+    subtypes = {t for kind in hit.rule.kinds for t in _SUBTYPES.get(kind, ())}
+    name = (hit.object or "").rsplit(".", 1)[-1]
+    fitting = [i for i, c in enumerate(cmds) if c.get("subtype") in subtypes]
+    named = [i for i in fitting if name in _command_names(cmds[i])]
+    if len(named) == 1:
+        return named[0]
+    return fitting[0] if len(fitting) == 1 else None
+
+
+def _alter_sql(statement: Statement, keep: slice) -> str:
+    """The ALTER TABLE `statement` with only the sub-commands `keep` ('' for none)."""
+    import pglast
+    from pglast.stream import RawStream
+
+    (raw,) = pglast.parse_sql(statement.text)
+    node = raw.stmt
+    assert isinstance(node, pglast.ast.AlterTableStmt)
+    node.cmds = tuple(node.cmds or ())[keep]
+    return str(RawStream()(node)) if node.cmds else ""
+
+
+def _split(history: ReplayedHistory, index: int, hit: Hit) -> tuple[str, str]:
+    """File `index` cut at the statement the fix rewrites: (what runs before the fix, what
+    runs after it, blanked out before so that lines stay where they were).
+
+    - a statement: the file up to it, and what follows it;
+    - one sub-command of an ALTER TABLE of several: the sub-commands before it stay before
+      the fix, those after it after the fix (as a reader who rewrites that one would do);
+    - a statement a DO block runs: the block is run twice, up to the statement (without it)
+      before the fix and from after it after the fix, each with `NULL` in the place of the
+      statements it leaves out; the rest of the file follows."""
+    assert hit.statement is not None
+    head, tail = _split_at(history, index, hit)
+    if _in_explicit_transaction(history, index, _enclosing(history, index, hit.statement)):
+        # BEGIN ... COMMIT around the statement: the transaction ends before the fix and a
+        # new one holds the rest, as a reader moving the statement out of it would write.
+        head += "\nCOMMIT;\n"
+        blank = len(tail) - len(tail.lstrip(" "))
+        tail = "BEGIN;" + tail[6:] if blank >= 6 else "BEGIN;\n" + tail
+    return head, tail
+
+
+def _in_explicit_transaction(history: ReplayedHistory, index: int, statement: Statement) -> bool:
+    """Whether the file opened a transaction (BEGIN) before `statement` and has not ended it."""
+    open_ = False
+    for earlier in history.parsed[index]:
+        if earlier.start >= statement.start:
+            break
+        if earlier.kind == "TransactionStmt":
+            kind = earlier.node.get("kind", "")
+            if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
+                open_ = True
+            elif kind in ("TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK", "TRANS_STMT_PREPARE"):
+                open_ = False
+    return open_
+
+
+def _split_at(history: ReplayedHistory, index: int, hit: Hit) -> tuple[str, str]:
+    assert hit.statement is not None
+    statement = hit.statement
+    text = history.sources[index].text
+    outer = _enclosing(history, index, statement)
+    if outer is not statement:
+        if (outer.start, outer.end) == (statement.start, statement.end):
+            # A body the file quotes: the block's span is all that is known; it goes.
+            return text[: outer.start], _blank(text[: outer.end]) + text[outer.end :]
+        inner = _block_statements(outer)
+        first = _nulled(text, [s for s in inner if s.start >= statement.start])
+        then = _nulled(text, [s for s in inner if s.start <= statement.start])
+        head = first[: outer.end]
+        tail = _blank(text[: outer.start]) + then[outer.start : outer.end] + text[outer.end :]
+        return head, tail
+    command = _command(hit, statement)
+    if command is None:
+        return text[: statement.start], _blank(text[: statement.end]) + text[statement.end :]
+    earlier = _alter_sql(statement, slice(None, command))
+    later = _alter_sql(statement, slice(command + 1, None))
+    head = text[: statement.start] + (earlier + ";\n" if earlier else "")
+    lines = "\n" * text.count("\n", statement.start, statement.end)
+    tail = _blank(text[: statement.start]) + later + lines + text[statement.end :]
+    return head, tail
+
+
+def _block_statements(block: Statement) -> list[Statement]:
+    """The SQL statements a DO block runs, in order, wherever they are in it."""
+    found: list[Statement] = []
+
+    def walk(steps: list[BlockStep]) -> None:
+        for step in steps:
+            if step.statement is not None:
+                found.append(step.statement)
+            walk(step.then)
+            walk(step.otherwise)
+
+    walk(do_block_steps(block) or [])
+    return found
+
+
+def _nulled(text: str, statements: Sequence[Statement]) -> str:
+    """`text` with each of `statements` (of a PL/pgSQL body) replaced by `NULL`, a statement
+    that does nothing; lines stay where they were."""
+    for statement in sorted(statements, key=lambda s: -s.start):
+        span = text[statement.start : statement.end]
+        text = text[: statement.start] + "NULL" + _blank(span[4:]) + text[statement.end :]
+    return text
+
+
+def _cut_file(history: ReplayedHistory, index: int, text: str, order: int) -> _File:
     source = history.sources[index]
-    if after:
-        kept = [s for s in history.parsed[index] if s.start >= statement.end]
-        text = re.sub(r"[^\n]", " ", source.text[: statement.end]) + source.text[statement.end :]
-    else:
-        kept = [s for s in history.parsed[index] if s.start < statement.start]
-        text = source.text[: statement.start]
     cut = SourceFile(source.display, text, order, source.set_index, source.identity)
     cut.transaction = source.transaction
-    statements, _ = parse_postgres(cut)
-    assert len(statements) == len(kept), "the cut file parses as its statements"
+    statements, problems = parse_postgres(cut)
+    known = sum(1 for p in history.problems if p.source is source)
+    assert len(problems) <= known, f"the cut of {source.display} does not parse: {problems}"
     return _File(cut, list(statements))
+
+
+def _blank(text: str) -> str:
+    return re.sub(r"[^\n]", " ", text)
 
 
 def fixed_files(case: Case, folder: Path) -> tuple[list[_File], list[_File]]:
@@ -224,9 +379,10 @@ def fixed_files(case: Case, folder: Path) -> tuple[list[_File], list[_File]]:
     order = len(history.sources) + 1
     after: list[_File] = []
     if where == "new" or where == "replace":
+        head = tail = ""
         if where == "replace":
-            assert hit.statement is not None
-            after.append(_cut(history, index, hit.statement, history.sources[index].order))
+            head, tail = _split(history, index, hit)
+            after.append(_cut_file(history, index, head, history.sources[index].order))
         for number, segment in enumerate(segments(hit.fix)):
             added = _new_source(history, f"fix_{number}", segment, order + number, folder)
             added.outside = segment.outside
@@ -234,8 +390,7 @@ def fixed_files(case: Case, folder: Path) -> tuple[list[_File], list[_File]]:
                 added.source.transaction = False  # run with psql, as the fix says
             after.append(added)
         if where == "replace":
-            assert hit.statement is not None
-            rest = _cut(history, index, hit.statement, order + 90, after=True)
+            rest = _cut_file(history, index, tail, order + 90)
             if rest.statements:
                 after.append(rest)
     else:
@@ -245,7 +400,7 @@ def fixed_files(case: Case, folder: Path) -> tuple[list[_File], list[_File]]:
             text = source.text.rstrip() + "\n" + hit.fix.strip() + "\n"
         elif where == "before":
             assert hit.statement is not None
-            at = hit.statement.start
+            at = _enclosing(history, index, hit.statement).start
             text = source.text[:at] + hit.fix.strip() + "\n" + source.text[at:]
         changed = SourceFile(source.display, text, source.order, source.set_index, source.identity)
         changed.transaction = source.transaction
@@ -263,9 +418,12 @@ def _apply(connection: psycopg.Connection[Any], history: ReplayedHistory, file: 
     return "" if outcome.ok else str(outcome.failure)
 
 
+# The hits of a history up to a file (with that file, or before it), by rules linted.
+Linted = dict[tuple[int, bool, frozenset[str]], list[Hit]]
+
+
 def _copy(server: Server, template: str) -> str:
-    name = f"{template}_c{_copy.counter}"  # type: ignore[attr-defined]
-    _copy.counter += 1  # type: ignore[attr-defined]
+    name = f"{template}_c{next(_COPIES)}"
     with server.connect() as connection:
         connection.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
@@ -275,11 +433,17 @@ def _copy(server: Server, template: str) -> str:
     return name
 
 
-_copy.counter = 0  # type: ignore[attr-defined]
+_COPIES = itertools.count()
 
 
-def run_cases(server: Server, cases: Sequence[Case], rules: Sequence[Rule]) -> list[Outcome]:
-    """Round-trip the cases of one history (all of `cases` share it)."""
+def run_cases(
+    server: Server,
+    cases: Sequence[Case],
+    rules: Sequence[Rule] | Callable[[Rule], Sequence[Rule]],
+) -> list[Outcome]:
+    """Round-trip the cases of one history (all of `cases` share it), in one pass over it:
+    the database is copied at each file a case needs. The fixed history is linted with
+    `rules`, or with `rules(the case's rule)`."""
     if not cases:
         return []
     history = cases[0].history
@@ -290,6 +454,9 @@ def run_cases(server: Server, cases: Sequence[Case], rules: Sequence[Rule]) -> l
         by_file.setdefault(case.file_index, []).append(case)
     provide_extensions(server)
     failed: list[str] = []
+    linted: dict[
+        tuple[int, bool, frozenset[str]], list[Hit]
+    ] = {}  # relint's hits of the history, by place
     with server.scratch_database() as database, tempfile.TemporaryDirectory() as scratch:
         with database.connect() as connection:
             install_stand_ins(connection, history.profile, cases[0].setup_files)
@@ -299,7 +466,16 @@ def run_cases(server: Server, cases: Sequence[Case], rules: Sequence[Rule]) -> l
             for case in by_file.get(index, []):
                 outcome = outcomes[id(case)]
                 outcome.history_failures = list(failed)
-                _run_case(server, database.name, case, rules, outcome, Path(scratch))
+                selection = rules(case.rule) if callable(rules) else rules
+                # The last case needs no copy: nothing runs on the database after it.
+                last = case is by_file[max(by_file)][-1]
+                try:
+                    _run_case(
+                        server, database.name, case, selection, outcome, Path(scratch), linted, last
+                    )
+                except Exception as error:  # one case's trouble is reported, the rest go on
+                    trace = traceback.format_exception(error)
+                    outcome.failures.append("the round trip breaks: " + "".join(trace[-3:]))
             if index < len(history.sources) and index < max(by_file):
                 file = _File(history.sources[index], history.parsed[index])
                 with database.connect() as connection:
@@ -316,6 +492,8 @@ def _run_case(
     rules: Sequence[Rule],
     outcome: Outcome,
     scratch: Path,
+    linted: Linted,
+    last: bool = False,
 ) -> None:
     fix = case.hit.fix or ""
     for line in sql_lines(fix):
@@ -324,17 +502,67 @@ def _run_case(
     folder = scratch / f"case{id(case)}"
     folder.mkdir()
     before, after = fixed_files(case, folder)
-    name = _copy(server, template)
+    if _rolls_back(after) and not last:
+        with server.connect(template) as connection:
+            failure = _apply_rolled_back(connection, case.history, after)
+        if failure:
+            outcome.failures.append(f"fails on PostgreSQL: {failure}")
+    else:
+        name = template if last else _copy(server, template)
+        try:
+            with server.connect(name) as connection:
+                for file in after:
+                    failure = _apply(connection, case.history, file)
+                    if failure:
+                        outcome.failures.append(f"fails on PostgreSQL: {failure}")
+                        break
+        finally:
+            if not last:
+                server.drop_database(name)
+    outcome.failures.extend(relint(case, before, after, rules, linted))
+
+
+# What cannot run in a transaction block, or is not undone by ROLLBACK (setval), or ends the
+# transaction: files with any of these are applied to a copy of the database.
+_NOT_ROLLED_BACK = re.compile(
+    r"\b(?:CONCURRENTLY|VACUUM|ADD\s+VALUE|setval|ALTER\s+SYSTEM|CREATE\s+DATABASE)\b",
+    re.IGNORECASE,
+)
+_TRANSACTION_KINDS = frozenset({"TransactionStmt", "VacuumStmt", "CallStmt", "CreatedbStmt"})
+
+
+def _rolls_back(files: Sequence[_File]) -> bool:
+    """Whether the files can run in one transaction that is then rolled back, with the same
+    outcome as when the runner applies them one by one: none of them has a statement that
+    cannot run in a transaction block or controls transactions, or whose effect a ROLLBACK
+    does not undo. (ALTER TYPE ... ADD VALUE runs in a transaction, but a value added there
+    cannot be used before it commits: such files go one by one too.)"""
+    for file in files:
+        if file.outside or _NOT_ROLLED_BACK.search(file.source.text):
+            return False
+        if any(s.kind in _TRANSACTION_KINDS for s in file.statements):
+            return False
+    return True
+
+
+def _apply_rolled_back(
+    connection: psycopg.Connection[Any], history: ReplayedHistory, files: Sequence[_File]
+) -> str:
+    """Apply `files` in order in one transaction and roll it back: the database is left as it
+    was, so the next case needs no copy. Each file starts with the settings a new session has
+    (RESET ALL), as the runner's next file would."""
+    connection.execute("BEGIN")
     try:
-        with server.connect(name) as connection:
-            for file in after:
-                failure = _apply(connection, case.history, file)
-                if failure:
-                    outcome.failures.append(f"fails on PostgreSQL: {failure}")
-                    break
+        for file in files:
+            connection.execute("SET SESSION AUTHORIZATION DEFAULT; RESET ALL")
+            for piece in pieces(file.source, file.statements):
+                try:
+                    send_piece(connection, file.source, piece)
+                except psycopg.Error as error:
+                    return str(failure_of(file.source, piece.start, piece.end, error))
+        return ""
     finally:
-        server.drop_database(name)
-    outcome.failures.extend(relint(case, before, after, rules))
+        connection.execute("ROLLBACK")
 
 
 def _hits(history: ReplayedHistory, files: Sequence[_File], rules: Sequence[Rule]) -> list[Hit]:
@@ -348,52 +576,85 @@ def _key(hit: Hit) -> tuple[str, str]:
     return hit.rule.id, hit.object or ""
 
 
-def relint(case: Case, before: list[_File], after: list[_File], rules: Sequence[Rule]) -> list[str]:
+def _same(hit: Hit) -> tuple[str, str, str]:
+    return hit.rule.id, hit.object or "", hit.message
+
+
+def relint(
+    case: Case,
+    before: list[_File],
+    after: list[_File],
+    rules: Sequence[Rule],
+    linted: Linted | None = None,
+) -> list[str]:
     """What is wrong after the fix: the finding still there, or a finding at or above its
-    severity that the fix brought (on a file the fix added, or on an object the history
-    did not have it on)."""
+    severity that the fix brought.
+
+    The fix brings a finding on a file it added (one the statement it rewrites did not have
+    already), or on an object the history did not have it on. The statements of the history
+    around a rewritten one are the history's: their own findings are not the fix's doing,
+    even those that change because the file is cut in two around the fix (a foreign key
+    dropped before the cut and added again after it). `linted` keeps the history's own hits
+    between the cases of one history."""
     history = case.history
     hit = case.hit
     where = placement(case.rule)
-    own = [r for r in rules if r.id != hit.rule.id] + [hit.rule]
-    if where == "new":
+    index = case.file_index
+    rank = RANK[hit.rule.severity]
+    # Only findings at or above the finding's severity count: the others are not linted.
+    own = [r for r in rules if r.id != hit.rule.id and RANK[r.severity] <= rank] + [hit.rule]
+    key = (index, where == "new", frozenset(r.id for r in own))
+    if linted is None or key not in linted:
         original = before
+        if where != "new":
+            original = [*before, _File(history.sources[index], history.parsed[index])]
+        hits = _hits(history, original, own)
+        if linted is None:
+            old = hits
+        else:
+            old = linted[key] = hits
     else:
-        index = case.file_index
-        original = [*before, _File(history.sources[index], history.parsed[index])]
-    old = _hits(history, original, own)
+        old = linted[key]
     new = _hits(history, before + after, own)
-    added = {
-        id(f.source)
-        for f in after
-        if len(history.sources) < f.source.order < len(history.sources) + 90
-    }
+    count = len(history.sources)
+    added = {id(f.source) for f in after if count < f.source.order < count + 90}
     changed = {id(f.source) for f in after}
     problems = []
-    for h in new:
-        if h.rule.id != hit.rule.id:
-            continue
-        if (where == "new" and _key(h) == _key(hit)) or (
-            where != "new" and id(h.source) in changed
-        ):
-            problems.append(f"still reported after the fix: {h.rule.id}: {h.message}")
+    if where == "new":
+        still = [h for h in new if _key(h) == _key(hit)]
+    elif where == "replace":
+        # The statement is gone: a hit of the rule on the files the fix added is the finding
+        # still there (those on the statements around it are other findings).
+        still = [h for h in new if h.rule.id == hit.rule.id and id(h.source) in added]
+    else:
+        # The file itself changed: the finding is gone when the file has one hit fewer like
+        # it (as this history up to the file words it: a message can name what later files do).
+        source = history.sources[index]
+        mine = [h for h in old if h.source is source and h.rule.id == hit.rule.id]
+        like = next((_same(h) for h in mine if h.start == hit.start), _same(hit))
+        had = sum(1 for h in mine if _same(h) == like)
+        has = sum(1 for h in new if id(h.source) in changed and _same(h) == like)
+        still = [hit] if has >= had else []
+    problems += [f"still reported after the fix: {h.rule.id}: {h.message}" for h in still]
     known = {_key(h) for h in old}
+    # Where the history's own findings are: a finding of an earlier statement whose message
+    # or object the fix renames (ADD PRIMARY KEY USING INDEX renames the index) is not new.
+    placed = {(h.rule.id, id(h.statement)) for h in old if h.statement is not None}
     # A rewritten statement's own findings of other rules are not the fix's doing.
     replaced = {_key(h) for h in old if hit.statement is not None and h.statement is hit.statement}
-    rank = RANK[hit.rule.severity]
     for h in new:
         if RANK[h.rule.severity] > rank or h.rule.id == hit.rule.id:
             continue
         if h.rule.id == "object-created-then-dropped" and h.object == hit.object:
             continue  # the fix replaces the object the finding is about: it drops it
-        if h.source.order >= len(history.sources) + 90:
-            continue  # the statements after a rewritten one, as they were (split off)
         if id(h.source) in added:
             brought = _key(h) not in replaced and (
                 h.rule.target not in FINAL_KINDS or _key(h) not in known
             )
+        elif id(h.source) in changed:
+            brought = h.rule.target in FINAL_KINDS and _key(h) not in known
         else:
-            brought = _key(h) not in known
+            brought = _key(h) not in known and (h.rule.id, id(h.statement)) not in placed
         if brought:
             problems.append(f"the fix raises {h.rule.severity} {h.rule.id}: {h.message}")
     return problems

@@ -15,6 +15,7 @@ from schema_review.model.plpgsql import (
     IfChain,
     TableWrite,
     analyze_plpgsql,
+    unqualified_names,
 )
 from tests.helpers import CORPUS
 
@@ -521,3 +522,22 @@ def test_every_corpus_plpgsql_function_is_analysed() -> None:
     assert all(isinstance(result, BodyFacts) for result in results)
     parsed = sum(result.parsed for result in results)
     assert parsed >= 0.95 * len(results), f"{parsed} of {len(results)} parsed"
+
+
+def test_unqualified_names_include_the_targets_of_writes_and_the_types_of_casts() -> None:
+    """INSERT, UPDATE and DELETE targets and a cast's type are fields libpg_query's JSON writes
+    without their node type: a search_path fix that missed them broke the function."""
+    sql = (
+        "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN"
+        " INSERT INTO audit_log (note) VALUES ('x'); UPDATE t SET a = 1::mood;"
+        " DELETE FROM d USING e; END $$"
+    )
+    assert unqualified_names(sql, "plpgsql") == (
+        ("relation", "audit_log"),
+        ("relation", "t"),
+        ("type", "mood"),
+        ("relation", "d"),
+        ("relation", "e"),
+    )
+    body = "CREATE FUNCTION g() RETURNS void LANGUAGE sql AS $$ UPDATE public.t SET a = 1 $$"
+    assert unqualified_names(body, "sql") == ()

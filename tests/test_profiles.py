@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from schema_review.cli import main
-from schema_review.pipeline import LintRun
+from schema_review.config import Settings
+from schema_review.pipeline import LintRun, lint
 from schema_review.profile import ORM_RUNNERS
-from tests.helpers import LintSql, findings_of, write_migrations
+from tests.helpers import REPO, LintSql, findings_of, write_migrations
 
 CONCURRENT_INDEX = "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n"
 
@@ -45,6 +46,47 @@ def test_prisma_runs_a_single_statement_file_outside_a_transaction(lint_sql: Lin
     assert fired(single, "concurrently-in-transaction") == []
     several = lint_sql([("20240101000000_idx/migration.sql", "SELECT 1;\n" + CONCURRENT_INDEX)])
     assert fired(several, "concurrently-in-transaction") == [2]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "reported"),
+    [(None, [1]), ("run_in_transaction = true\n", [1]), ("run_in_transaction = false\n", [])],
+)
+def test_diesel_metadata_toml_takes_a_migration_out_of_its_transaction(
+    lint_sql: LintSql, metadata: str | None, reported: list[int]
+) -> None:
+    """diesel runs a migration outside a transaction when the metadata.toml next to its
+    up.sql says `run_in_transaction = false`: discovery reads it, so lint does not report the
+    CONCURRENTLY that diesel runs there (and does where diesel wraps the file)."""
+    files = [
+        ("2024-01-01-000000_init/up.sql", "CREATE TABLE orders (id bigint, status text);\n"),
+        ("2024-01-01-000000_init/down.sql", "DROP TABLE orders;\n"),
+        ("2024-01-02-000000_index/up.sql", CONCURRENT_INDEX),
+        ("2024-01-02-000000_index/down.sql", "DROP INDEX orders_status_idx;\n"),
+    ]
+    if metadata is not None:
+        files.append(("2024-01-02-000000_index/metadata.toml", metadata))
+    run = lint_sql(files)
+    assert run.profiles[0].runner == "diesel"
+    assert fired(run, "concurrently-in-transaction") == reported
+
+
+def test_the_diesel_example_passes_the_default_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """diesel's generated setup migration (its `diesel_manage_updated_at` formats a regclass
+    with %s) and a CONCURRENTLY index under `run_in_transaction = false` fail nothing."""
+    monkeypatch.chdir(REPO)
+    result = CliRunner().invoke(main, ["lint", "examples/diesel-app", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rules = {f["rule"] for f in json.loads(result.output)["findings"]}
+    assert not rules & {"dynamic-sql-injection", "concurrently-in-transaction"}, rules
+
+
+def test_the_prisma_example_is_linted_as_prisma() -> None:
+    """Generated migrations (`<timestamp>_<name>/migration.sql`, `migration_lock.toml`): the
+    runner is detected, so a migration of one statement runs outside a transaction."""
+    run = lint([REPO / "examples" / "prisma-app"], Settings())
+    assert [p.runner for p in run.profiles] == ["prisma"]
+    assert "concurrently-in-transaction" not in {f.rule for f in run.result.findings}
 
 
 def test_runner_setting_overrides_detection(lint_sql: LintSql) -> None:

@@ -18,6 +18,8 @@ from tests.helpers import CORPUS, REPO, LintSql
 EXAMPLE_REVIEWS = {
     "saas-app": "examples/saas-app/migrations",
     "supabase-app": "examples/supabase-app",
+    "diesel-app": "examples/diesel-app",
+    "prisma-app": "examples/prisma-app",
 }
 
 

@@ -93,6 +93,12 @@ class Change:
     # replayed and is whole by the time rules read it.
     file_statements: list[Statement] = field(default_factory=list, repr=False)
     using_expression: Expression | None = None  # ALTER COLUMN TYPE ... USING: the expression
+    # The table's name as SQL spells it when the statement ran (`table` is the table as the
+    # whole history left it, renamed later perhaps): what a fix put at this statement names.
+    table_sql: str = ""
+    # ADD COLUMN: the constraints written in the column's definition (PRIMARY KEY, UNIQUE,
+    # REFERENCES, CHECK), as the statement made them.
+    inline_constraints: tuple[Constraint, ...] = ()
 
     @property
     def file(self) -> str:
@@ -215,7 +221,7 @@ class Change:
             return self.using_expression.sql
         name = quote_ident(self.column.name)
         through = "::text" if self.enum_swap else ""
-        return f"{name}{through}::{self.column.type.sql}"
+        return f"{name}{through}::{self.column.type.ddl}"
 
     @property
     def old_default_sql(self) -> str:
@@ -242,18 +248,37 @@ class Change:
     @property
     def old_name_kept(self) -> bool:
         """RENAME TABLE: a later statement of the same file creates a view under the old name
-        (an updatable SELECT * of the renamed table): the running application keeps working."""
+        (an updatable SELECT * of the renamed table), or a table (the rebuild: rename the old
+        one away, create its replacement, copy the rows over): the running application keeps
+        finding a table of that name."""
         if self.kind != "rename_table" or not self.detail:
             return False
         schema, _, name = self.detail.rpartition(".")
         here = _position(self.statement)
         for later in self.file_statements:
-            if later.kind != "ViewStmt" or _position(later) <= here:
+            if _position(later) <= here:
                 continue
-            view = later.node.get("view", {}).get("RangeVar", later.node.get("view", {}))
-            if view.get("relname") == name and view.get("schemaname", schema) == schema:
+            if later.kind == "ViewStmt":
+                relation = later.node.get("view", {})
+            elif later.kind == "CreateStmt":
+                relation = later.node.get("relation", {})
+            else:
+                continue
+            relation = relation.get("RangeVar", relation)
+            if relation.get("relname") == name and relation.get("schemaname", schema) == schema:
                 return True
         return False
+
+    @property
+    def old_name_reused(self) -> bool:
+        """RENAME COLUMN: a later statement of the same file adds a column under the old name
+        (the name now means something else): the running application reads the new column."""
+        if self.kind != "rename_column" or " -> " not in self.detail:
+            return False
+        old = self.detail.split(" -> ")[0]
+        return any(
+            e.action == "altered" and e.detail == f"added column {old}" for e in self.later_in_file
+        )
 
     @property
     def later_in_file(self) -> list[Event]:

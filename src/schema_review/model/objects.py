@@ -284,6 +284,18 @@ class TypeName:
         return text + ("[]" if self.array else "")
 
     @property
+    def ddl(self) -> str:
+        """The type as a statement writes it: `sql`, with the names of types that need quotes
+        quoted (`"ObservationType"`); built-in names (`double precision`) as they are."""
+        name = self.name
+        if self.schema or not re.fullmatch(r"[a-z_][a-z0-9_ ]*", name):
+            name = quote_ident(name)
+        text = f"{quote_ident(self.schema)}.{name}" if self.schema else name
+        if self.modifiers:
+            text += f"({', '.join(self.modifiers)})"
+        return text + ("[]" if self.array else "")
+
+    @property
     def base(self) -> str:
         return self.name
 
@@ -789,6 +801,24 @@ class Policy(SchemaObject):
                             found.append(f"{name}()")
                     stack.extend(item.values())
         return found
+
+    def calls_function(self, schema: str, name: str) -> bool:
+        """Whether USING or WITH CHECK calls the function `schema.name` anywhere (subqueries
+        too), by its qualified name or by its name alone."""
+        for expression in self.expressions:
+            stack: list[object] = [expression.node]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, list):
+                    stack.extend(item)
+                elif isinstance(item, dict):
+                    call = item.get("FuncCall")
+                    if call is not None:
+                        called = node_name(call.get("funcname"))
+                        if called and called[-1] == name and called[:-1] in ([], [schema]):
+                            return True
+                    stack.extend(item.values())
+        return False
 
     def applies_to(self, role: str) -> bool:
         """Whether the policy applies to `role` (a policy for PUBLIC applies to every role)."""

@@ -176,6 +176,8 @@ class SchemaOperations:
         table = fields.get("table")
         if "table_existed" not in fields:
             fields["table_existed"] = self.existed_before_file(table)
+        if table is not None:
+            fields.setdefault("table_sql", table.sql_name)
         # Statement rules judge a column or constraint as the statement left it, not as
         # later files changed it (a VALIDATE two lines later must not hide NOT VALID).
         for name in ("column", "constraint"):

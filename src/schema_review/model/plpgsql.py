@@ -753,6 +753,11 @@ def _as_statement(query: str) -> str:
     return query if first in _STATEMENT_WORDS else "SELECT " + query
 
 
+# Fields whose node libpg_query's JSON writes without its type around it (a field typed as
+# that node, not as any node): INSERT, UPDATE, DELETE and MERGE targets, casts' types.
+_BARE_NODES = {"relation": "RangeVar", "typeName": "TypeName"}
+
+
 def _named_nodes(value: Any) -> Iterator[tuple[str, _Node]]:
     if isinstance(value, dict):
         for key, item in value.items():
@@ -760,6 +765,8 @@ def _named_nodes(value: Any) -> Iterator[tuple[str, _Node]]:
                 item, dict
             ):
                 yield key, item
+            elif key in _BARE_NODES and isinstance(item, dict) and "RangeVar" not in item:
+                yield _BARE_NODES[key], item
             yield from _named_nodes(item)
     elif isinstance(value, list):
         for item in value:

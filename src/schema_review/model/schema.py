@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,8 +91,26 @@ class SchemaModel:
             return "pg_catalog, pg_temp"
         return ", ".join(quote_ident(s) for s in schemas) + ", pg_temp"
 
+    def policy_roles_calling(self, function: Function) -> list[str]:
+        """The roles whose row level security policies call `function` (`public` for a policy
+        without TO or TO public): they need EXECUTE on it, or every query they make on the
+        policy's table fails with "permission denied for function"."""
+        roles: set[str] = set()
+        for table in self.tables.values():
+            for policy in table.policies.values():
+                if policy.calls_function(function.schema, function.name):
+                    given = [r.lower() for r in policy.roles] if policy.roles_given else []
+                    roles.update(given if given and "public" not in given else ["public"])
+        return sorted(roles)
+
     def view_rls_tables(self, view: View) -> list[str]:
         return relations.view_rls_tables(self.tables, view)
+
+    def view_reads_outside(self, view: View, schemas: Collection[str]) -> list[str]:
+        """The relations `view` reads outside `schemas` (those the view's readers are granted,
+        like the schemas Supabase exposes): with security_invoker, its readers could not read
+        them, so the view is their way in."""
+        return [name for name in view.reads if name.rpartition(".")[0] not in schemas]
 
     def parent_row_updates(self, trigger: Trigger) -> list[str]:
         return relations.parent_row_updates(self.functions, trigger)

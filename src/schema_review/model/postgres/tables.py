@@ -355,7 +355,7 @@ class TableStatements(PostgresBase):
                 self.died(table.columns.pop(column_name), statement, "replaced by ADD COLUMN")
             column = self.add_column(table, definition, statement)
             table.record("altered", statement, f"added column {column.name}")
-            emit(
+            added = emit(
                 "add_column",
                 column=column,
                 if_not_exists=missing_ok,
@@ -368,6 +368,8 @@ class TableStatements(PostgresBase):
                 constraint_node = item.get("Constraint", {})
                 if constraint_node.get("contype") in TABLE_CONSTRAINTS:
                     constraint = self.add_constraint(table, constraint_node, statement, column.name)
+                    if constraint is not None:
+                        added.inline_constraints += (constraint.snapshot(),)
                     emit(
                         "add_constraint",
                         column=column,

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS posts_published_created_at_idx;
