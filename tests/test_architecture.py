@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "schema_review"
+PACKAGE = Path(__file__).resolve().parents[1] / "schema_review"
 STAGES = [
     "discover",
     "parse",

@@ -179,8 +179,7 @@ def test_every_statement_kind_the_replay_records_is_documented(tmp_path: Path) -
     lacks would refuse a correct rule. Each kind the model's source passes to a change, and
     each one the examples and the built-in rules' examples record, is in the list."""
     source = "\n".join(
-        p.read_text(encoding="utf-8")
-        for p in (REPO / "src" / "schema_review" / "model").rglob("*.py")
+        p.read_text(encoding="utf-8") for p in (REPO / "schema_review" / "model").rglob("*.py")
     )
     written = set(re.findall(r"(?:change|emit)\(\s*\"([a-z_]+)\"", source))
     written |= {f"drop_{k}" for k in ("trigger", "policy")}  # emit(f"drop_{kind}", ...)

@@ -3,7 +3,7 @@ snapshots in tests/golden/ were written: speed work (issue 17) must not change a
 
 A change of output that is meant (a new rule, a reworded message) rewrites the snapshots:
 
-    PYTHONPATH=src .venv/bin/python -m tests.test_output_identity --write
+    .venv/bin/python -m tests.test_output_identity --write
 
 and the diff of tests/golden/ shows what changed.
 """
@@ -29,7 +29,7 @@ from tests.helpers import REPO, commit_files, split_example, write_migrations
 GOLDEN = REPO / "tests" / "golden"
 EXAMPLES_JSON = GOLDEN / "examples.json"
 RULE_EXAMPLES_JSON = GOLDEN / "rule-examples.json"
-_REGENERATE = "PYTHONPATH=src .venv/bin/python -m tests.test_output_identity --write"
+_REGENERATE = ".venv/bin/python -m tests.test_output_identity --write"
 
 
 def examples_output() -> str:

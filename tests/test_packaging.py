@@ -37,3 +37,15 @@ def test_wheel_contains_rules_and_templates(tmp_path: Path) -> None:
     # The built-in rules read and parsed at build time (issue 17): runs start without YAML.
     assert "schema_review/rules/prebuilt.json" in names
     assert not any(name.startswith("tests/") for name in names)
+
+
+def test_package_sits_at_the_top_of_the_repository() -> None:
+    # One layout (issue 14): the package beside the data it ships, no src/ folder, and a
+    # checkout imports the package it holds, not another installed copy.
+    import schema_review
+
+    assert (REPO / "schema_review" / "__init__.py").is_file()
+    for folder in ("rules", "templates", "examples", "tests"):
+        assert (REPO / folder).is_dir(), folder
+    assert not (REPO / "src").exists()
+    assert Path(schema_review.__file__).resolve().parent == REPO / "schema_review"

@@ -31,8 +31,8 @@ def without_prebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
 
 def test_prebuilt_json_is_up_to_date() -> None:
     assert prebuilt.PREBUILT.read_text(encoding="utf-8") == build(), (
-        "src/schema_review/rules/prebuilt.json is stale: "
-        "PYTHONPATH=src .venv/bin/python -m schema_review.rules.prebuild"
+        "schema_review/rules/prebuilt.json is stale: "
+        ".venv/bin/python -m schema_review.rules.prebuild"
     )
 
 

@@ -19,7 +19,7 @@ from schema_review.rules import load_rules
 from schema_review.rules.options import config_schema
 from tests.helpers import REPO, LintSql, findings_of, write_migrations
 
-SCHEMA_FILE = REPO / "src" / "schema_review" / "schema-review.schema.json"
+SCHEMA_FILE = REPO / "schema_review" / "schema-review.schema.json"
 
 # -- naming-convention: templates ----------------------------------------------------------
 
@@ -431,7 +431,7 @@ def test_the_schema_knows_every_key_and_option_and_is_the_one_shipped() -> None:
     options = schema["properties"]["options"]["properties"]
     for rule in load_rules():
         assert set(options.get(rule.id, {}).get("properties", {})) == set(rule.options)
-    # Regenerate with `schema-review config schema -o src/schema_review/schema-review.schema.json`.
+    # Regenerate with `schema-review config schema -o schema_review/schema-review.schema.json`.
     assert (
         SCHEMA_FILE.read_text(encoding="utf-8")
         == json.dumps(config_schema(load_rules()), indent=2) + "\n"

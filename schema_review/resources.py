@@ -23,7 +23,7 @@ def data_dir(name: str) -> Path:
     packaged = Path(__file__).resolve().parent / "_data" / name
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / name
+    return Path(__file__).resolve().parents[1] / name
 
 
 # Whether each cache folder seen in this process may be used (its checks cost a system call

@@ -13,7 +13,7 @@ carries a digest of them (and of the Jinja version whose nodes it names), and wh
 files differ (a rule edited in a checkout) the loader reads the YAML as before. A test fails
 when the file is stale; to rebuild it:
 
-    PYTHONPATH=src .venv/bin/python -m schema_review.rules.prebuild
+    .venv/bin/python -m schema_review.rules.prebuild
 """
 
 from __future__ import annotations
