@@ -40,6 +40,32 @@ from schema_review.parse import (
 
 class TableStatements(PostgresBase):
     # -- CREATE TABLE ----------------------------------------------------------------
+    def table_exists_already(
+        self, statement: Statement, schema: str, name: str, if_not_exists: bool, what: str
+    ) -> bool:
+        """Before a table is created: True when IF NOT EXISTS meets a table the migrations
+        made (the statement does nothing); otherwise a table already there is replaced (the
+        model missed its drop). A stand-in for a table made outside the migrations just
+        gives way, and foreign keys that reference it stay."""
+        existing = self.model.tables.get((schema, name))
+        if existing is None:
+            return False
+        if existing.external:
+            del self.model.tables[(schema, name)]
+            return False
+        if if_not_exists:
+            self.change(
+                "create_table",
+                statement,
+                table=existing,
+                if_not_exists=True,
+                guarded=True,
+                noop=True,
+            )
+            return True
+        self.drop_table_object(existing, statement, f"replaced by {what}")
+        return False
+
     def _on_CreateStmt(self, statement: Statement) -> None:
         node = statement.node
         if node["relation"].get("relpersistence") == "t":
@@ -47,21 +73,10 @@ class TableStatements(PostgresBase):
             self.temporary_table(relation.get("schemaname"), relation.get("relname", ""))
             return
         schema, name = self.range_var(node["relation"])
-        existing = self.model.tables.get((schema, name))
-        if existing is not None and not existing.external:
-            if node.get("if_not_exists"):
-                self.change(
-                    "create_table",
-                    statement,
-                    table=existing,
-                    if_not_exists=True,
-                    guarded=True,
-                    noop=True,
-                )
-                return
-            self.drop_table_object(existing, statement, "replaced by CREATE TABLE")
-        elif existing is not None:
-            del self.model.tables[(schema, name)]
+        if self.table_exists_already(
+            statement, schema, name, bool(node.get("if_not_exists")), "CREATE TABLE"
+        ):
+            return
         table = Table(name, schema=schema)
         table.unlogged = node["relation"].get("relpersistence") == "u"
         table.partitioned = "partspec" in node
@@ -671,19 +686,8 @@ class TableStatements(PostgresBase):
             self.temporary_table(relation.get("schemaname"), relation.get("relname", ""))
             return
         schema, name = self.range_var(relation)
-        existing = self.model.tables.get((schema, name))
-        if existing is not None and if_not_exists and not existing.external:
-            self.change(
-                "create_table",
-                statement,
-                table=existing,
-                if_not_exists=True,
-                guarded=True,
-                noop=True,
-            )
+        if self.table_exists_already(statement, schema, name, if_not_exists, "CREATE TABLE AS"):
             return
-        if existing is not None:
-            self.drop_table_object(existing, statement, "replaced by CREATE TABLE AS")
         table = Table(name, schema=schema)
         self.model.tables[(schema, name)] = table
         self.born(table, statement, "CREATE TABLE AS")
