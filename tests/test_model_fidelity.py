@@ -315,6 +315,34 @@ def test_implicit_names_are_the_servers_byte_for_byte(on_server: OnServer) -> No
     assert sequence == "public.a_table_name_that_is_long_enough_to_need_cutting_by_post_id_seq"
 
 
+def test_implicit_names_avoid_names_held_after_renames_and_drops(on_server: OnServer) -> None:
+    # The replay looks names up in an index of who may hold them (issue 17): a name taken by
+    # a rename, an identity added later or a table renamed away is still taken; a dropped
+    # constraint's name is free again.
+    model = on_server(
+        """
+        CREATE TABLE a (x int, CONSTRAINT c CHECK (x > 0));
+        ALTER TABLE a RENAME CONSTRAINT c TO b_x_check;
+        CREATE TABLE b (x int CHECK (x > 0));
+        CREATE TABLE s (id int NOT NULL);
+        ALTER TABLE s ALTER id ADD GENERATED ALWAYS AS IDENTITY;
+        ALTER TABLE s RENAME TO s_old;
+        CREATE TABLE s (id serial);
+        CREATE TABLE u (k int UNIQUE);
+        ALTER INDEX u_k_key RENAME TO v_k_key;
+        CREATE TABLE v (k int UNIQUE);
+        CREATE TABLE d (x int CHECK (x > 0));
+        ALTER TABLE d DROP CONSTRAINT d_x_check;
+        ALTER TABLE d ADD CHECK (x > 1);
+        """
+    )
+    assert sorted(table(model, "b").constraints) == ["b_x_check1"]
+    assert table(model, "s").columns["id"].serial_sequence == "public.s_id_seq1"
+    assert sorted(table(model, "u").constraints) == ["v_k_key"]
+    assert sorted(table(model, "v").constraints) == ["v_k_key1"]
+    assert sorted(table(model, "d").constraints) == ["d_x_check"]
+
+
 # -- partitions and inheritance ----------------------------------------------------------------
 
 

@@ -78,6 +78,17 @@ class SchemaOperations:
         # The search_path before a SET LOCAL changed it (None: no SET LOCAL in effect).
         self.saved_search_path: str | None = None
         self.in_block = False  # replaying the statements of a DO block
+        # Who may hold a name, so that choosing a free name for an unnamed constraint, index
+        # or sequence does not scan the whole schema (which made long histories quadratic):
+        # constraints by name, serial and identity columns by their sequence's name. Entries
+        # go stale (dropped, renamed, moved); each is checked against the live model when
+        # read, so the lists only need to hold every live holder (see note_constraint_name,
+        # note_serial_sequence).
+        self.constraint_holders: dict[str, list[Constraint]] = {}
+        self.serial_holders: dict[str, list[Column]] = {}
+        # Whether any table ever was a partition or an inheritance child: until one is,
+        # a table has no children to look for.
+        self.has_child_tables = False
         if profile.supabase:
             self.platform_objects()
         self.start_file(None)
@@ -99,6 +110,7 @@ class SchemaOperations:
         users.constraints["users_pkey"] = Constraint(
             "users_pkey", table=users, type="primary_key", columns=["id"]
         )
+        self.note_constraint_name(users.constraints["users_pkey"])
         self.model.tables[("auth", "users")] = users
         self.default_executors["public"] = {"public", *SUPABASE_API_ROLES}
 
@@ -260,6 +272,22 @@ class SchemaOperations:
         if obj.previous is not None:
             obj.previous.replaced_by, obj.previous.replaced_at = obj, obj.history[-1]
         self.model.archive.append(obj)
+        if isinstance(obj, Constraint):
+            self.note_constraint_name(obj)
+        elif isinstance(obj, Column):
+            self.note_serial_sequence(obj)
+        elif isinstance(obj, Table) and (obj.partition_of or obj.inherits):
+            self.has_child_tables = True
+
+    def note_constraint_name(self, constraint: Constraint) -> None:
+        """A constraint now stored under its (new) name."""
+        self.constraint_holders.setdefault(constraint.name, []).append(constraint)
+
+    def note_serial_sequence(self, column: Column) -> None:
+        """A column that now has a sequence of its own (serial or identity)."""
+        if column.serial_sequence:
+            name = column.serial_sequence.rpartition(".")[2]
+            self.serial_holders.setdefault(name, []).append(column)
 
     def died(self, obj: SchemaObject, statement: Statement, detail: str = "") -> None:
         obj.dropped = True
@@ -468,11 +496,15 @@ class SchemaOperations:
             self.born(copy, statement, f"from {parent.qualified_name}")
 
     def partitions_of(self, table: Table) -> list[Table]:
+        if not self.has_child_tables:
+            return []
         qualified = table.qualified_name
         return [t for t in self.model.tables.values() if t.partition_of == qualified]
 
     def children_of(self, table: Table) -> list[Table]:
         """Partitions and inheritance children: what a new column or CHECK reaches too."""
+        if not self.has_child_tables:
+            return []
         qualified = table.qualified_name
         return [
             t
@@ -703,43 +735,57 @@ class SchemaOperations:
             return schema == TEMPORARY_SCHEMA or f"{schema}.{name}" in self.temporary
         return name in self.temporary
 
-    def relation_names(self, schema: str) -> set[str]:
-        """Names of the relations of a schema: tables, indexes, sequences (those behind serial
-        and identity columns too), views. An unnamed index or sequence avoids them all."""
-        names = {n for (s, n) in self.model.tables if s == schema}
-        names.update(n for (s, n) in self.model.indexes if s == schema)
-        names.update(n for (s, n) in self.model.sequences if s == schema)
-        names.update(n for (s, n) in self.model.views if s == schema)
-        for (table_schema, _), table in self.model.tables.items():
-            if table_schema == schema:
-                for column in table.columns.values():
-                    if column.serial_sequence:
-                        names.add(column.serial_sequence.rpartition(".")[2])
-        return names
+    def relation_name_taken(self, schema: str, name: str) -> bool:
+        """Whether a relation of the schema has the name: a table, index, sequence (those
+        behind serial and identity columns too) or view. An unnamed index or sequence avoids
+        them all."""
+        key = (schema, name)
+        model = self.model
+        if key in model.tables or key in model.indexes:
+            return True
+        if key in model.sequences or key in model.views:
+            return True
+        for column in self.serial_holders.get(name, ()):
+            table = column.table
+            if (
+                column.serial_sequence
+                and column.serial_sequence.rpartition(".")[2] == name
+                and table.columns.get(column.name) is column
+                and model.tables.get((schema, table.name)) is table
+            ):
+                return True
+        return False
 
-    def constraint_names(self, schema: str) -> set[str]:
+    def constraint_name_taken(self, schema: str, name: str) -> bool:
         """Constraint names are unique per table, but PostgreSQL picks an unnamed one that no
         constraint of the schema has."""
-        return {
-            name
-            for (table_schema, _), table in self.model.tables.items()
-            if table_schema == schema
-            for name in table.constraints
-        }
+        for constraint in self.constraint_holders.get(name, ()):
+            table = constraint.table
+            if (
+                table.constraints.get(name) is constraint
+                and self.model.tables.get((schema, table.name)) is table
+            ):
+                return True
+        return False
 
     def choose_relation_name(
         self, schema: str, name1: str, name2: str | None, label: str, constraint: bool = False
     ) -> str:
         """ChooseRelationName: free among the schema's relations (and, for the index of a
         constraint, among its constraints)."""
-        taken = self.relation_names(schema)
-        if constraint:
-            taken |= self.constraint_names(schema)
-        return choose_name(name1, name2, label, taken.__contains__)
+
+        def taken(name: str) -> bool:
+            return self.relation_name_taken(schema, name) or (
+                constraint and self.constraint_name_taken(schema, name)
+            )
+
+        return choose_name(name1, name2, label, taken)
 
     def choose_constraint_name(self, schema: str, name1: str, name2: str | None, label: str) -> str:
         """ChooseConstraintName: free among the schema's constraints."""
-        return choose_name(name1, name2, label, self.constraint_names(schema).__contains__)
+        return choose_name(
+            name1, name2, label, lambda name: self.constraint_name_taken(schema, name)
+        )
 
     def default_constraint_name(
         self, table: Table, constraint: Constraint, key_names: list[str | None]

@@ -193,6 +193,7 @@ class DropStatements(PostgresBase):
             if constraint is not None:
                 constraint.name = new_name
                 table.constraints[new_name] = constraint
+                self.note_constraint_name(constraint)
                 constraint.record("renamed", statement, f"{old_name} -> {new_name}")
                 for backing in table.indexes:
                     if backing.constraint is constraint:
@@ -217,6 +218,7 @@ class DropStatements(PostgresBase):
                     table.constraints.pop(index.constraint.name, None)
                     index.constraint.name = new_name
                     table.constraints[new_name] = index.constraint
+                    self.note_constraint_name(index.constraint)
             self.change(
                 "rename_index",
                 statement,

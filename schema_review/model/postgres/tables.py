@@ -470,6 +470,7 @@ class TableStatements(PostgresBase):
                 )
                 column.not_null = True
                 column.serial_sequence = self.sequence_name(table, column.name)
+                self.note_serial_sequence(column)
                 column.record("altered", statement, "ADD GENERATED AS IDENTITY")
             emit("add_identity", column=column)
         elif subtype == "AT_SetIdentity":
@@ -541,6 +542,7 @@ class TableStatements(PostgresBase):
             if partition is not None:
                 partition.partition_of = table.qualified_name
                 partition.partition_statement = statement
+                self.has_child_tables = True
                 partition.record("altered", statement, f"attached to {table.qualified_name}")
                 self.clone_into_partition(table, partition, statement, attach=True)
             emit("attach_partition", detail=json.dumps(strip_locations(cmd.get("def"))))
@@ -555,6 +557,7 @@ class TableStatements(PostgresBase):
             if parent is not None:
                 if subtype == "AT_AddInherit":
                     table.inherits.append(parent.qualified_name)
+                    self.has_child_tables = True
                     self.inherit_checks(parent, table, statement)
                 else:
                     table.inherits = [p for p in table.inherits if p != parent.qualified_name]
