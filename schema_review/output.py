@@ -551,8 +551,12 @@ def render_report(report: Report, template: str = "review", folder: Path | None 
     env = _report_environment(folders)
     data = report.as_dict()
     gate_rank = SEVERITIES.index(report.fail_on) if report.fail_on in SEVERITIES else -1
-    gate = [f for f in data["findings"] if SEVERITIES.index(f["severity"]) <= gate_rank]
-    rest = [f for f in data["findings"] if f not in gate]
+    # One pass: `f not in gate` compared every finding with every other (quadratic).
+    gate: list[dict[str, Any]] = []
+    rest: list[dict[str, Any]] = []
+    for finding in data["findings"]:
+        below_gate = SEVERITIES.index(finding["severity"]) > gate_rank
+        (rest if below_gate else gate).append(finding)
     # The groups of findings not among the top issues, severest first: what a comment
     # collapses by rule, and shortens from the end when it is too long.
     top = {g["rule"] for g in data["top_issues"]}

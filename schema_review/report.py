@@ -1235,12 +1235,13 @@ def _timeline(run: LintRun, statuses: dict[str, str], paths: _PathSpeller) -> li
                 heaviest = (lock, table or "", change.statement.line, f"{words} {own}")
         lock_mode, lock_table, lock_line, statement = heaviest
         heavy = lock_mode in HEAVY_LOCKS
+        created_names = set(created)  # a set: a file can create thousands of objects
         entries.append(
             {
                 "file": paths.path(source.display),
                 "status": statuses.get(paths.path(source.display), ""),
                 "created": _unique(created),
-                "altered": _unique(a for a in altered if a not in created),
+                "altered": _unique(a for a in altered if a not in created_names),
                 "renamed": _unique(renamed),
                 "dropped": _unique(dropped),
                 "lock": f"{lock_mode} on {lock_table}" if heavy else "",
