@@ -562,7 +562,7 @@ def _lint(
     suppressions: list[Suppression] = []
     for set_index, history in enumerate(histories):
         for source, parsed in zip(history.sources, history.parsed, strict=True):
-            suppressions.extend(find_suppressions(source, parsed))
+            suppressions.extend(find_suppressions(source, parsed, history.profile.dialect))
         facts = migration_facts(history.migration_set, history.sources, set_index, base)
         facts += placeholder_facts(history) + dialect_facts(history)
         hits.extend(evaluate(rules, history.model, history.problems, history.profile, facts))

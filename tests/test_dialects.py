@@ -16,6 +16,8 @@ from click.testing import CliRunner
 from schema_review.cli import main
 from schema_review.config import ConfigError, Settings, load_settings
 from schema_review.discover import detect_dialect, discover
+from schema_review.findings import find_suppressions
+from schema_review.parse import SourceFile
 from schema_review.pipeline import describe_histories, lint
 from tests.helpers import CORPUS, findings_of, write_migrations
 
@@ -277,6 +279,52 @@ def test_describe_histories_and_the_review_scope_say_why(repo: Path) -> None:
     plain = write_migrations(repo / "db", [("0001_users.sql", PORTABLE)])
     review = _cli("report", str(plain))
     assert "; PostgreSQL 16, runner none;" in review
+
+
+# -- suppressions in MySQL -------------------------------------------------------------------
+
+
+def _source(text: str) -> SourceFile:
+    return SourceFile("0001.sql", text, 0, 0, "0001.sql")
+
+
+def test_hash_comments_suppress_in_mysql_only() -> None:
+    text = (
+        "# schema-review: ignore-file unsupported-dialect -- legacy schema\n"
+        "SELECT '# schema-review: ignore-file all -- in a string';\n"
+        "SELECT `# schema-review: ignore x`; -- schema-review: ignore drop-table -- kept\n"
+        "/* schema-review: ignore drop-table */\n"
+    )
+    found = find_suppressions(_source(text), [], "mysql")
+    assert [(s.rules, s.reason, s.file_level, s.problem) for s in found] == [
+        (("unsupported-dialect",), "legacy schema", True, ""),
+        (("drop-table",), "kept", False, ""),
+        (
+            (),
+            "",
+            False,
+            "write it as a `--` line comment: `-- schema-review: ignore RULE[, RULE...] -- reason`",
+        ),
+    ]
+    # In PostgreSQL `#` is an operator: no comment, no suppression.
+    postgres = find_suppressions(_source(text), [], "postgres")
+    assert [s.rules for s in postgres if not s.problem] == [("drop-table",)]
+
+
+def test_a_hash_suppression_in_a_mysql_history(repo: Path) -> None:
+    folder = write_migrations(
+        repo / "mysql",
+        [
+            (
+                "0001_users.sql",
+                "# schema-review: ignore-file unsupported-dialect -- read by hand\n" + PORTABLE,
+            ),
+            ("0002_idx.sql", INDEX),
+        ],
+    )
+    run = lint([folder], Settings(select=("all",)))
+    assert [Path(f.file).name for f in findings_of(run, "unsupported-dialect")] == ["0002_idx.sql"]
+    assert [s.reason for s in run.result.suppressed] == ["read by hand"]
 
 
 # -- the corpus: the measurement -------------------------------------------------------------
