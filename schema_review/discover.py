@@ -1314,6 +1314,9 @@ def base_revision(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
         files[(top / name).resolve()] = content
+    # The copy's root stands for the repository's: reading folder names stops there, as in
+    # the working tree (detect_dialect), not at the scratch folder's random name.
+    (into / ".git").mkdir(exist_ok=True)
     return BaseRevision(ref, files, into)
 
 

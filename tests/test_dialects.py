@@ -19,7 +19,7 @@ from schema_review.discover import detect_dialect, discover
 from schema_review.findings import find_suppressions
 from schema_review.parse import SourceFile
 from schema_review.pipeline import describe_histories, lint
-from tests.helpers import CORPUS, findings_of, write_migrations
+from tests.helpers import CORPUS, commit_files, findings_of, write_migrations
 
 # SQL that every one of the three databases runs: only the layout can tell the dialect.
 PORTABLE = "CREATE TABLE users (id integer PRIMARY KEY, email varchar(255) NOT NULL);\n"
@@ -279,6 +279,18 @@ def test_describe_histories_and_the_review_scope_say_why(repo: Path) -> None:
     plain = write_migrations(repo / "db", [("0001_users.sql", PORTABLE)])
     review = _cli("report", str(plain))
     assert "; PostgreSQL 16, runner none;" in review
+
+
+def test_diff_base_reads_the_base_as_the_same_dialect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = commit_files(tmp_path / "repo", [("db/mysql/0001_users.sql", PORTABLE)])
+    write_migrations(repo / "db" / "mysql", [("0002_idx.sql", INDEX)])
+    monkeypatch.chdir(repo)
+    run = lint(["db/mysql"], Settings(select=("all",), diff_base="HEAD"))
+    assert [Path(f.file).name for f in run.result.findings] == ["0002_idx.sql"]
+    assert run.base is not None and [p.dialect for p in run.base.profiles] == ["mysql"]
+    assert run.base.why[0]["dialect"] == "detected: the folder name mysql"
 
 
 # -- suppressions in MySQL -------------------------------------------------------------------
