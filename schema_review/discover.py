@@ -7,9 +7,12 @@ Conventions recognised, by file and folder names:
   versions compare as numbers (2 before 10); dates and timestamps compare field by field;
 - `.up.sql` / `.down.sql` pairs (golang-migrate, sqlx, pop): down files are never replayed;
 - pop (and Ory's popx): a dialect infix (`<version>_<name>.postgres.up.sql`) marks a file for one
-  database; files of other dialects (CockroachDB included) are skipped, and for one version the
-  PostgreSQL file replaces the dialect-free one, as pop applies it; `.autocommit.` is a modifier
-  (popx runs such a file outside a transaction). Up/down folders with such names are `pop`;
+  database. pop applies, on each database, its dialect's files and the dialect-free ones: a
+  folder whose infixes name several of PostgreSQL, MySQL and SQLite is one history per dialect
+  (PostgreSQL's first), each with the dialect-free files; CockroachDB's and SQL Server's files
+  are skipped. For one version the dialect's file replaces the dialect-free one, as pop applies
+  it; `.autocommit.` is a modifier (popx runs such a file outside a transaction). Up/down
+  folders with such names are `pop`;
 - Flyway: `V<version>__<description>.sql` (versions like `1.10` or `1_10`), undo files `U...` are
   down files, repeatable `R__...` files run after every versioned one;
 - one folder per migration: `<version>_<name>/up.sql` (diesel) or `/migration.sql` (prisma, which
@@ -17,14 +20,17 @@ Conventions recognised, by file and folder names:
 - drizzle: `meta/_journal.json` decides order; files it does not list are not applied by drizzle and
   are reported in `MigrationSet.unjournaled`.
 
-Empty files (pop's per-dialect placeholders) are not replayed. A folder is one migration set,
-replayed into one schema. A folder without migrations of its own is searched one level deeper at a
-time, each sub-folder with migrations becoming its own set, except that sibling Flyway folders
+Empty files (pop's per-dialect placeholders) are not replayed. A folder is one migration set (a
+pop folder, one per dialect), replayed into one schema. A folder without migrations of its own is
+searched one level deeper at a time, each sub-folder with migrations becoming its own set, except that sibling Flyway folders
 whose versions interleave without clashing are one history (Flyway merges its locations), also
 when one of them is named alone; the configuration can name the folders of one history
 (`histories`). A folder reached twice (named twice, or through a symbolic link) is discovered
 once; FIFOs, devices and sockets are never listed. Files named one by one are linted in the
 order given.
+
+`detect_dialect` tells which SQL dialect a history is written in from its layout (Prisma's lock
+file, drizzle's journal, pop infixes, folder names) and, last, its files' syntax.
 
 Placeholders that the migration runner fills in (Go templates `{{ ... }}`, Flyway `${name}`) are
 text too: `fill_placeholders` applies configured values before parsing and finds those left.

@@ -439,7 +439,7 @@ def _dialects(run: LintRun) -> dict[str, Any]:
     used = {p.dialect for p in profiles} or {"postgres"}
     dialects = [DIALECT_LABELS[d] for d in DIALECTS if d in used]
     reasons: dict[tuple[str, str], list[str]] = {}
-    for migration_set, profile, why in zip(run.sets, profiles, whys, strict=False):
+    for migration_set, profile, why in zip(run.sets, profiles, whys, strict=True):
         reason = why.get("dialect", "default")
         reasons.setdefault((profile.dialect, reason), []).append(history_label(migration_set))
     if all(why.startswith("default") for _, why in reasons):
