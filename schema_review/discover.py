@@ -22,12 +22,12 @@ Conventions recognised, by file and folder names:
 
 Empty files (pop's per-dialect placeholders) are not replayed. A folder is one migration set (a
 pop folder, one per dialect), replayed into one schema. A folder without migrations of its own is
-searched one level deeper at a time, each sub-folder with migrations becoming its own set, except that sibling Flyway folders
-whose versions interleave without clashing are one history (Flyway merges its locations), also
-when one of them is named alone; the configuration can name the folders of one history
-(`histories`). A folder reached twice (named twice, or through a symbolic link) is discovered
-once; FIFOs, devices and sockets are never listed. Files named one by one are linted in the
-order given.
+searched one level deeper at a time, each sub-folder with migrations becoming its own set, except
+that sibling Flyway folders whose versions interleave without clashing are one history (Flyway
+merges its locations), also when one of them is named alone; the configuration can name the
+folders of one history (`histories`). A folder reached twice (named twice, or through a symbolic
+link) is discovered once; FIFOs, devices and sockets are never listed. Files named one by one are
+linted in the order given.
 
 `detect_dialect` tells which SQL dialect a history is written in from its layout (Prisma's lock
 file, drizzle's journal, pop infixes, folder names) and, last, its files' syntax.
