@@ -274,6 +274,9 @@ def test_describe_histories_and_the_review_scope_say_why(repo: Path) -> None:
     review = _cli("report", str(folder), str(mysql))
     scope = next(line for line in review.splitlines() if line.startswith("**Scope:**"))
     assert "PostgreSQL 16, MySQL (PostgreSQL for " in scope
+    assert scope.endswith(
+        "Not modelled: 1 file in a dialect not read yet (`unsupported-dialect`).  "
+    )
     assert re.search(r"; MySQL for \S*mysql, detected: the folder name mysql\), runner", scope)
     # PostgreSQL by default says no more than before.
     plain = write_migrations(repo / "db", [("0001_users.sql", PORTABLE)])
