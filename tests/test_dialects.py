@@ -130,6 +130,25 @@ def test_pop_infixes_make_one_history_per_dialect(repo: Path) -> None:
     ]
 
 
+def test_pop_infixes_of_one_database_only_make_its_history(repo: Path) -> None:
+    # Infixes name MySQL only: the dialect-free files are MySQL's too (pop applies them there);
+    # nothing says the project runs on PostgreSQL, so there is no PostgreSQL history.
+    folder = write_migrations(
+        repo / "migrations",
+        [("1_users.up.sql", PORTABLE), ("2_idx.mysql.up.sql", INDEX), ("3_more.up.sql", INDEX)],
+    )
+    (history,) = discover([folder])
+    assert [f.path.name for f in history.files] == [
+        "1_users.up.sql",
+        "2_idx.mysql.up.sql",
+        "3_more.up.sql",
+    ]
+    assert detected(folder) == [("mysql", "pop file names: the .mysql. infix")]
+    # Asked for PostgreSQL: the dialect-free files, as pop applies them on PostgreSQL.
+    (history,) = discover([folder], dialect="postgres")
+    assert [f.path.name for f in history.files] == ["1_users.up.sql", "3_more.up.sql"]
+
+
 @pytest.mark.parametrize(
     ("path", "dialect", "name"),
     [
