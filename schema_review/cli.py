@@ -14,7 +14,7 @@ import click
 
 from schema_review import __version__
 from schema_review.config import FAIL_ON, ConfigError, Settings, check_pg_version, load_settings
-from schema_review.profile import DEPLOYS, PLATFORMS, RUNNERS
+from schema_review.profile import DEPLOYS, DIALECT_NAMES, PLATFORMS, RUNNERS
 
 if TYPE_CHECKING:
     from schema_review.rules import Rule
@@ -122,6 +122,12 @@ _DEPLOY = click.option(
     type=click.Choice(list(DEPLOYS)),
     help="online (the application serves while migrations run; the default) or offline "
     "(it is stopped: findings whose only harm is a lock are info).",
+)
+_DIALECT = click.option(
+    "--dialect",
+    type=click.Choice(list(DIALECT_NAMES), case_sensitive=False),
+    help="SQL dialect of the migrations (default: detected per history; mariadb is linted as "
+    "mysql).",
 )
 
 
@@ -274,6 +280,7 @@ def main() -> None:
 )
 @_ALLOW_EMPTY
 @_DEPLOY
+@_DIALECT
 def lint(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -300,6 +307,7 @@ def lint(
     color_choice: str,
     allow_empty: bool,
     deploy: str | None,
+    dialect: str | None,
 ) -> None:
     """Lint migration files and folders (a folder is replayed in apply order).
 
@@ -327,6 +335,7 @@ def lint(
         select=_names(select) or None,
         ignore=(*settings.ignore, *_names(ignore)) if ignore else None,
         fail_on=fail_on,
+        dialect=dialect.lower() if dialect else None,
         runner=runner,
         platform=platform,
         deploy=deploy,
@@ -569,12 +578,19 @@ def _run_key(paths: tuple[str, ...], settings: Settings, options: tuple[Any, ...
                 digest.update(item.read_bytes())
         for extra in (*settings.rule_files, *(options[3:4] if options[3] else ())):
             digest.update(Path(extra).read_bytes())
+        from schema_review.profile import DIALECT_NAMES
+
+        dialect = DIALECT_NAMES[settings.dialect] if settings.dialect else None
         for migration_set in discover(
-            paths, exclude=settings.exclude, histories=settings.histories
+            paths, exclude=settings.exclude, histories=settings.histories, dialect=dialect
         ):
-            add(migration_set.root, migration_set.convention)
+            add(migration_set.root, migration_set.convention, migration_set.dialect)
             if migration_set.journal is not None:
                 digest.update(migration_set.journal.read_bytes())
+            # Prisma's provider decides the dialect (discover.detect_dialect).
+            lock = migration_set.root / "migration_lock.toml" if migration_set.root else None
+            if lock is not None and lock.is_file():
+                digest.update(lock.read_bytes())
             for migration in migration_set.files:
                 add(migration.display)
                 digest.update(migration.path.read_bytes())
@@ -829,6 +845,7 @@ def _migration_folder(path: Path) -> Path:
 @_EXCLUDE
 @_ALLOW_EMPTY
 @_DEPLOY
+@_DIALECT
 def report(
     paths: tuple[str, ...],
     template: str,
@@ -849,6 +866,7 @@ def report(
     exclude: tuple[str, ...],
     allow_empty: bool,
     deploy: str | None,
+    dialect: str | None,
 ) -> None:
     """Write a review document (Markdown) about migration folders."""
     _check_output(output)
@@ -865,6 +883,7 @@ def report(
         select=_names(select) or None,
         ignore=(*settings.ignore, *_names(ignore)) if ignore else None,
         fail_on=fail_on,
+        dialect=dialect.lower() if dialect else None,
         runner=runner,
         platform=platform,
         deploy=deploy,
@@ -1005,6 +1024,7 @@ def config_schema_command(output: str | None) -> None:
 @click.option("--platform", type=click.Choice(list(PLATFORMS)), help="Platform (detected).")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
 @_ALLOW_EMPTY
+@_DIALECT
 def schema(
     paths: tuple[str, ...],
     output_format: str,
@@ -1014,6 +1034,7 @@ def schema(
     platform: str | None,
     config: str | None,
     allow_empty: bool,
+    dialect: str | None,
 ) -> None:
     """Print the schema the migrations build (one per migration history), without a database.
 
@@ -1026,7 +1047,10 @@ def schema(
     from schema_review.pipeline import replay_histories
 
     settings = _settings(config, paths).with_overrides(
-        runner=runner, platform=platform, allow_empty=allow_empty or None
+        runner=runner,
+        platform=platform,
+        allow_empty=allow_empty or None,
+        dialect=dialect.lower() if dialect else None,
     )
     try:
         if pg_version is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from schema_review.profile import (
     DEPLOYS,
+    DIALECT_NAMES,
     PLATFORMS,
     RUNNERS,
     SUPPORTED_PG_VERSIONS,
@@ -33,6 +34,7 @@ _KEYS = (
     "rule-files",
     "exclude",
     "fail-on",
+    "dialect",
     "pg-version",
     "runner",
     "platform",
@@ -90,6 +92,9 @@ class Settings:
     rule_files: tuple[Path, ...] = ()
     exclude: tuple[str, ...] = ()
     fail_on: str = "high"
+    # The SQL dialect of every history, as given (a DIALECT_NAMES spelling: `mariadb` is
+    # linted as mysql); None: detected per history (discover.detect_dialect).
+    dialect: str | None = None
     pg_version: int | None = None  # None: the default version (profile.DEFAULT_PG_VERSION)
     runner: str | None = None  # None: detected from each migration folder
     platform: str | None = None  # None: detected from each migration folder (supabase/...)
@@ -267,6 +272,9 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     pg_version = values.get("pg-version")
     if pg_version is not None:
         pg_version = check_pg_version(pg_version, str(path))
+    dialect = values.get("dialect")
+    if dialect is not None:
+        dialect = check_dialect(dialect, str(path))
     runner = values.get("runner")
     if runner is not None:
         runner = check_runner(runner, str(path))
@@ -304,6 +312,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
         rule_files=tuple(base / f for f in names("rule-files")),
         exclude=names("exclude"),
         fail_on=fail_on,
+        dialect=dialect,
         pg_version=pg_version,
         runner=runner,
         platform=platform,
@@ -398,6 +407,16 @@ def check_pg_version(value: object, where: str) -> int:
             f"{SUPPORTED_PG_VERSIONS.start} to {SUPPORTED_PG_VERSIONS.stop - 1}, not {text!r}"
         )
     return int(major)
+
+
+def check_dialect(value: object, where: str) -> str:
+    """A dialect as the configuration or `--dialect` names it (DIALECT_NAMES), or a
+    ConfigError."""
+    if not isinstance(value, str) or value.lower() not in DIALECT_NAMES:
+        raise ConfigError(
+            f"{where}: 'dialect' must be one of {', '.join(DIALECT_NAMES)}, not {value!r}"
+        )
+    return value.lower()
 
 
 def check_runner(value: object, where: str) -> str:

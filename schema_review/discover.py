@@ -7,9 +7,12 @@ Conventions recognised, by file and folder names:
   versions compare as numbers (2 before 10); dates and timestamps compare field by field;
 - `.up.sql` / `.down.sql` pairs (golang-migrate, sqlx, pop): down files are never replayed;
 - pop (and Ory's popx): a dialect infix (`<version>_<name>.postgres.up.sql`) marks a file for one
-  database; files of other dialects (CockroachDB included) are skipped, and for one version the
-  PostgreSQL file replaces the dialect-free one, as pop applies it; `.autocommit.` is a modifier
-  (popx runs such a file outside a transaction). Up/down folders with such names are `pop`;
+  database. pop applies, on each database, its dialect's files and the dialect-free ones: a
+  folder whose infixes name several of PostgreSQL, MySQL and SQLite is one history per dialect
+  (PostgreSQL's first), each with the dialect-free files; CockroachDB's and SQL Server's files
+  are skipped. For one version the dialect's file replaces the dialect-free one, as pop applies
+  it; `.autocommit.` is a modifier (popx runs such a file outside a transaction). Up/down
+  folders with such names are `pop`;
 - Flyway: `V<version>__<description>.sql` (versions like `1.10` or `1_10`), undo files `U...` are
   down files, repeatable `R__...` files run after every versioned one;
 - one folder per migration: `<version>_<name>/up.sql` (diesel) or `/migration.sql` (prisma, which
@@ -17,14 +20,17 @@ Conventions recognised, by file and folder names:
 - drizzle: `meta/_journal.json` decides order; files it does not list are not applied by drizzle and
   are reported in `MigrationSet.unjournaled`.
 
-Empty files (pop's per-dialect placeholders) are not replayed. A folder is one migration set,
-replayed into one schema. A folder without migrations of its own is searched one level deeper at a
-time, each sub-folder with migrations becoming its own set, except that sibling Flyway folders
-whose versions interleave without clashing are one history (Flyway merges its locations), also
-when one of them is named alone; the configuration can name the folders of one history
-(`histories`). A folder reached twice (named twice, or through a symbolic link) is discovered
-once; FIFOs, devices and sockets are never listed. Files named one by one are linted in the
-order given.
+Empty files (pop's per-dialect placeholders) are not replayed. A folder is one migration set (a
+pop folder, one per dialect), replayed into one schema. A folder without migrations of its own is
+searched one level deeper at a time, each sub-folder with migrations becoming its own set, except
+that sibling Flyway folders whose versions interleave without clashing are one history (Flyway
+merges its locations), also when one of them is named alone; the configuration can name the
+folders of one history (`histories`). A folder reached twice (named twice, or through a symbolic
+link) is discovered once; FIFOs, devices and sockets are never listed. Files named one by one are
+linted in the order given.
+
+`detect_dialect` tells which SQL dialect a history is written in from its layout (Prisma's lock
+file, drizzle's journal, pop infixes, folder names) and, last, its files' syntax.
 
 Placeholders that the migration runner fills in (Go templates `{{ ... }}`, Flyway `${name}`) are
 text too: `fill_placeholders` applies configured values before parsing and finds those left.
@@ -50,6 +56,7 @@ __all__ = [
     "MigrationFile",
     "MigrationSet",
     "Placeholder",
+    "detect_dialect",
     "discover",
     "fill_placeholders",
     "forward_sql",
@@ -62,13 +69,18 @@ _FOLDER_UP = ("up.sql", "migration.sql")
 _FOLDER_DOWN = ("down.sql",)
 # pop-style dialect infixes: `<name>.<dialect>.up.sql`, with pop's synonyms. Only these dialects
 # are recognised as infixes so that a dotted name (`V0006.Consent.up.sql`) is never taken for one.
-_POSTGRES_INFIXES = frozenset({"postgres", "postgresql", "pg"})
-_OTHER_INFIXES = frozenset(
-    {
-        *("mysql", "mariadb", "sqlite", "sqlite3", "mssql", "sqlserver"),
-        *("cockroach", "cockroachdb", "crdb"),  # CockroachDB has its own grammar
-    }
+_INFIX_DIALECTS = {
+    **{infix: "postgres" for infix in ("postgres", "postgresql", "pg")},
+    **{infix: "mysql" for infix in ("mysql", "mariadb")},
+    **{infix: "sqlite" for infix in ("sqlite", "sqlite3")},
+}
+# Databases schema-review has no dialect for: their files are skipped.
+_UNSUPPORTED_INFIXES = frozenset(
+    {"mssql", "sqlserver", *("cockroach", "cockroachdb", "crdb")}  # CockroachDB: its own grammar
 )
+# The order histories of one pop folder come in, and how a note names each dialect's infix.
+_DIALECT_ORDER = ("postgres", "mysql", "sqlite")
+_INFIX_NAMES = {"postgres": ".postgres.", "mysql": ".mysql.", "sqlite": ".sqlite3."}
 # Ory popx's modifier after the dialect (`.postgres.autocommit.up.sql`): no transaction.
 _AUTOCOMMIT = ".autocommit"
 _SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv", ".venv"})
@@ -118,6 +130,9 @@ class MigrationSet:
     journal: Path | None = None  # drizzle's meta/_journal.json
     journal_missing: tuple[str, ...] = ()  # journal entries with no file
     roots: tuple[Path, ...] = ()
+    # The dialect its files' pop infix names (`.mysql.`), '' when none does: a pop folder
+    # holding files for several databases is one history per dialect.
+    dialect: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +147,7 @@ class _Candidate:
     folder: bool = False
     updown: bool = False
     down_path: Path | None = None  # a folder migration's down.sql
-    dialect: bool = False  # named for PostgreSQL by a pop dialect infix
+    infix: str = ""  # the dialect a pop infix names the file for (`.mysql.`: mysql), or ''
     pop: bool = False  # named as only pop names files: a dialect infix, `.autocommit.`
 
 
@@ -145,6 +160,7 @@ def discover(
     stdin_name: str = "<stdin>",
     histories: Sequence[Sequence[str | Path]] = (),
     allow_empty: bool = True,
+    dialect: str | None = None,
 ) -> list[MigrationSet]:
     """The migration sets of `paths`, in the order given; each folder becomes its own set(s).
 
@@ -153,9 +169,11 @@ def discover(
     `histories` lists groups of folders that are one history (the configuration's `histories`):
     when discovery finds one of them, the set holds the files of all of them, in version order.
     Unless `allow_empty`, a folder holding no migration file to replay is a DiscoveryError: a
-    wrong path must not pass a CI gate by linting nothing.
+    wrong path must not pass a CI gate by linting nothing. `dialect` (the configured one:
+    postgres, mysql, sqlite) keeps, of a pop folder with files for several databases, that
+    dialect's files and the dialect-free ones; without it each dialect is a history.
     """
-    walk = _Walk(tuple(exclude), _checked_histories(histories))
+    walk = _Walk(tuple(exclude), _checked_histories(histories), dialect)
     sets: list[MigrationSet] = []
     loose: list[MigrationFile] = []
     for raw in paths:
@@ -462,6 +480,9 @@ class DialectGuess:
 
     dialect: str
     evidence: tuple[tuple[str, int], ...] = ()
+    # False for what its history shows (a folder name, Prisma's provider), not the file's
+    # own syntax: no line to give.
+    located: bool = True
 
     @property
     def foreign(self) -> bool:
@@ -478,6 +499,8 @@ class DialectGuess:
     def reason(self, text: str) -> str:
         """The evidence in words, with lines: `backtick-quoted identifiers (line 2), ENGINE=
         (line 9)`."""
+        if not self.located:
+            return ", ".join(name for name, _ in self.evidence)
         return ", ".join(
             f"{name} (line {text.count(chr(10), 0, offset) + 1})" for name, offset in self.evidence
         )
@@ -507,6 +530,145 @@ def guess_dialect(text: str) -> DialectGuess:
     dialect = "sqlite" if any(d == "sqlite" for _, d, _ in found) else "mysql"
     evidence = tuple((name, offset) for name, _, offset in sorted(found, key=lambda item: item[2]))
     return DialectGuess(dialect, evidence)
+
+
+# Prisma's `provider` and drizzle's journal `dialect`, per dialect. Values left out (Prisma's
+# sqlserver and mongodb, CockroachDB, drizzle's singlestore and gel) say nothing here.
+_TOOL_DIALECTS = {
+    "postgresql": "postgres",
+    "postgres": "postgres",
+    "mysql": "mysql",
+    "sqlite": "sqlite",
+    "turso": "sqlite",  # drizzle's libSQL
+}
+# A folder named for a database: a word of its name (`mysql`, `migration_sqlite`,
+# `atuin-server-postgres`, `pg16`), a version may follow it.
+_FOLDER_WORD = re.compile(r"(mysql|mariadb|sqlite|sqlite3|postgres|postgresql|pgsql|pg)\d*")
+_FOLDER_DIALECTS = {**_INFIX_DIALECTS, "pgsql": "postgres"}
+# How far up from a history's folder a folder name counts (temporal: `mysql/v8/temporal`),
+# never past the repository's own folder.
+_FOLDER_LEVELS = 4
+
+
+def detect_dialect(migration_set: MigrationSet, texts: Sequence[str]) -> tuple[str, str]:
+    """The dialect a history is written in (postgres, mysql, sqlite) and what gave it away,
+    '' when nothing did (postgres then). `texts` are its files' text. In order: Prisma's
+    `migration_lock.toml` provider, drizzle's journal `dialect`, pop's file name infixes, a
+    folder named for a database on the way to it, and the files' syntax."""
+    for found in (
+        _prisma_provider(migration_set),
+        _drizzle_dialect(migration_set),
+        _infix_dialect(migration_set),
+        _folder_dialect(migration_set),
+    ):
+        if found is not None:
+            return found
+    return _content_dialect(texts)
+
+
+def _prisma_provider(migration_set: MigrationSet) -> tuple[str, str] | None:
+    import tomllib
+
+    if migration_set.root is None:
+        return None
+    lock = migration_set.root / "migration_lock.toml"
+    try:
+        with lock.open("rb") as handle:
+            provider = tomllib.load(handle).get("provider")
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None  # no lock file, or one prisma would refuse too
+    dialect = _TOOL_DIALECTS.get(str(provider).lower())
+    if dialect is None:
+        return None
+    return dialect, f'prisma\'s migration_lock.toml: provider = "{provider}"'
+
+
+def _drizzle_dialect(migration_set: MigrationSet) -> tuple[str, str] | None:
+    if migration_set.journal is None:
+        return None
+    try:
+        value = json.loads(migration_set.journal.read_text(encoding="utf-8")).get("dialect")
+    except (OSError, ValueError, AttributeError):
+        return None
+    dialect = _TOOL_DIALECTS.get(str(value).lower())
+    if dialect is None:
+        return None
+    return dialect, f'drizzle\'s meta/_journal.json: "dialect": "{value}"'
+
+
+def _infix_dialect(migration_set: MigrationSet) -> tuple[str, str] | None:
+    if not migration_set.dialect:
+        return None
+    infix = _INFIX_NAMES[migration_set.dialect]
+    return migration_set.dialect, f"pop file names: the {infix} infix"
+
+
+def _folder_dialect(migration_set: MigrationSet) -> tuple[str, str] | None:
+    """A folder named for one database, from the history's folder up (files named one by
+    one: from theirs, when they agree)."""
+    if migration_set.root is not None:
+        starts = [migration_set.root]
+    else:
+        starts = [f.path.parent for f in migration_set.files if str(f.path) != STDIN]
+    found = {_named_folder(start) for start in dict.fromkeys(starts)}
+    if len(found) != 1:
+        return None
+    (named,) = found
+    if named is None:
+        return None
+    dialect, name = named
+    return dialect, f"the folder name {name}"
+
+
+def _named_folder(start: Path) -> tuple[str, str] | None:
+    try:
+        folder = start.resolve()
+    except OSError:
+        return None
+    for _ in range(_FOLDER_LEVELS):
+        if folder.parent == folder or (folder / ".git").exists():
+            return None  # the repository's own name says nothing of its migrations
+        words = re.split(r"[^a-z0-9]+", folder.name.lower())
+        dialects = {
+            _FOLDER_DIALECTS[match.group(1)]
+            for word in words
+            if (match := _FOLDER_WORD.fullmatch(word)) is not None
+        }
+        if len(dialects) == 1:
+            return dialects.pop(), folder.name
+        if dialects:
+            return None  # `mysql-to-postgres`: which?
+        folder = folder.parent
+    return None
+
+
+def _content_dialect(texts: Sequence[str]) -> tuple[str, str]:
+    """The dialect the files' syntax says: MySQL or SQLite when files with syntax only that
+    database accepts (guess_dialect) outnumber those with syntax only PostgreSQL writes; a
+    history with no such file is PostgreSQL, and says so with ''."""
+    guesses = [g for g in map(guess_dialect, texts) if g.foreign]
+    if not guesses:
+        return "postgres", ""
+    postgres = sum(1 for text in texts if _POSTGRES_ONLY.search(_code_only(text)))
+    if len(guesses) <= postgres:
+        return "postgres", ""
+    names = [{name for name, _ in g.evidence} for g in guesses]
+    sqlite = sum(1 for g in guesses if g.dialect == "sqlite")
+    mysql = sum(1 for found in names if found & _MYSQL_ONLY)
+    dialect = "sqlite" if sqlite > mysql else "mysql"
+    counted: dict[str, int] = {}
+    for found in names:
+        for name in found:
+            counted[name] = counted.get(name, 0) + 1
+    shown = sorted(counted, key=lambda name: (-counted[name], name))[:3]
+    label = DialectGuess(dialect).label
+    return dialect, (
+        f"{label} syntax in {len(guesses)} of {len(texts)} file{'' if len(texts) == 1 else 's'}"
+        f" ({', '.join(shown)})"
+    )
+
+
+_MYSQL_ONLY = frozenset(name for name, dialect, _ in _FOREIGN_SYNTAX if dialect == "mysql")
 
 
 def _code_only(text: str) -> str:
@@ -579,9 +741,15 @@ class _Walk:
     so that a folder reached again, through a link or a loop of links, is discovered once) and
     the configured histories."""
 
-    def __init__(self, exclude: tuple[str, ...], histories: tuple[tuple[Path, ...], ...]) -> None:
+    def __init__(
+        self,
+        exclude: tuple[str, ...],
+        histories: tuple[tuple[Path, ...], ...],
+        dialect: str | None = None,
+    ) -> None:
         self.exclude = exclude
         self.histories = histories
+        self.dialect = dialect
         self.configured = frozenset(
             key for history in histories for key in map(_folder_key, history) if key is not None
         )
@@ -596,16 +764,19 @@ class _Walk:
         journal = folder / "meta" / "_journal.json"
         if journal.is_file():
             return [_drizzle_set(folder, journal, self.exclude)]
-        candidates, skipped, subfolders = _scan(folder, folder, self.exclude)
-        if candidates:
-            found = _ordered_set(folder, candidates, skipped)
-            if depth == 0 and found.convention == "flyway":
-                found = self._with_flyway_siblings(found)
-            return [found]
+        scanned = _scan(folder, folder, self.exclude)
+        if scanned.candidates:
+            found = [
+                _ordered_set(folder, group, [*scanned.notes, *notes], dialect=dialect)
+                for dialect, group, notes in _dialect_histories(scanned, self.dialect)
+            ]
+            if depth == 0 and len(found) == 1 and found[0].convention == "flyway":
+                found = [self._with_flyway_siblings(found[0])]
+            return found
         if depth >= _MAX_DEPTH:
             return []
         sets: list[MigrationSet] = []
-        for sub in subfolders:
+        for sub in scanned.subfolders:
             sets.extend(self.folder(sub, depth + 1))
         return self._merge_flyway_siblings(folder, sets)
 
@@ -637,11 +808,14 @@ class _Walk:
             if (path / "meta" / "_journal.json").is_file():
                 continue
             try:
-                candidates, notes, _ = _scan(path, path, self.exclude)
+                scanned = _scan(path, path, self.exclude)
             except DiscoveryError:
                 continue
+            dialect, candidates, notes = _dialect_histories(scanned, self.dialect)[0]
             if any(c.flyway for c in candidates):
-                siblings.append(_ordered_set(path, candidates, notes))
+                siblings.append(
+                    _ordered_set(path, candidates, [*scanned.notes, *notes], dialect=dialect)
+                )
         for merged in self._merge_flyway_siblings(parent, siblings):
             if merged.roots and any(_folder_key(r) == own for r in merged.roots):
                 self.seen.update(k for k in map(_folder_key, merged.roots) if k is not None)
@@ -696,11 +870,16 @@ class _Walk:
         """One set holding the migrations of every folder, in version order."""
         candidates: list[_Candidate] = []
         notes = [note]
+        other_dialects = 0
         for folder in folders:
-            found, skipped, _ = _scan(folder, folder, self.exclude)
-            candidates.extend(found)
-            notes.extend(f"{_display(folder)}: {n}" for n in skipped)
-        return _ordered_set(folders[0], candidates, notes, tuple(folders))
+            scanned = _scan(folder, folder, self.exclude)
+            candidates.extend(scanned.candidates)
+            other_dialects += scanned.other_dialects
+            notes.extend(f"{_display(folder)}: {n}" for n in scanned.notes)
+        # One history: of a pop layout, the first dialect's (as `_dialect_histories` orders).
+        merged = _Scanned(candidates, [], [], other_dialects)
+        dialect, kept, more = _dialect_histories(merged, self.dialect)[0]
+        return _ordered_set(folders[0], kept, [*notes, *more], tuple(folders), dialect)
 
     def merge_configured(self, sets: list[MigrationSet]) -> list[MigrationSet]:
         """Sets of a configured history become one set, in place of the first of them; its
@@ -725,9 +904,19 @@ class _Walk:
         return sets
 
 
-def _scan(
-    folder: Path, root: Path, exclude: Sequence[str]
-) -> tuple[list[_Candidate], list[str], list[Path]]:
+@dataclass(frozen=True, slots=True)
+class _Scanned:
+    """What a folder holds directly: migration candidates (of every dialect a pop infix names),
+    notes on skipped files, its sub-folders, and how many files were skipped for naming a
+    database without a dialect here (CockroachDB, SQL Server)."""
+
+    candidates: list[_Candidate]
+    notes: list[str]
+    subfolders: list[Path]
+    other_dialects: int
+
+
+def _scan(folder: Path, root: Path, exclude: Sequence[str]) -> _Scanned:
     """The migration candidates directly in `folder`, notes on skipped files, its sub-folders."""
     candidates: list[_Candidate] = []
     skipped: list[str] = []
@@ -768,15 +957,37 @@ def _scan(
             other_dialect += 1
         else:
             candidates.append(candidate)
-    if other_dialect:
-        skipped.append(
-            f"{other_dialect} file(s) for other database dialects (by their name's infix) skipped"
-        )
+    if other_dialect or any(c.infix for c in candidates):
         # Up/down files beside files of other dialects: pop's layout.
         candidates = [replace(c, pop=True) if c.updown else c for c in candidates]
     if special:
         skipped.append("not regular files, skipped: " + ", ".join(special))
-    return candidates, skipped, subfolders
+    return _Scanned(candidates, skipped, subfolders, other_dialect)
+
+
+def _dialect_histories(
+    scanned: _Scanned, wanted: str | None
+) -> list[tuple[str, list[_Candidate], list[str]]]:
+    """The histories of a folder's candidates: (the dialect their infix names or '', the
+    candidates, notes). pop applies, on each database, the files named for its dialect and
+    the dialect-free ones: a folder whose infixes name several dialects (Ory kratos:
+    `.postgres.`, `.mysql.`, `.sqlite3.`) is one history per dialect, each with the
+    dialect-free files, PostgreSQL's first; `wanted` (the configured dialect) keeps its own
+    only. A folder without infixes is one history."""
+    candidates = scanned.candidates
+    named = [d for d in _DIALECT_ORDER if any(c.infix == d for c in candidates)]
+    dialects: list[str] = [wanted] if wanted else named or [""]
+    histories: list[tuple[str, list[_Candidate], list[str]]] = []
+    for dialect in dialects:
+        kept = [c for c in candidates if c.infix in ("", dialect)]
+        skipped = scanned.other_dialects + len(candidates) - len(kept)
+        notes = (
+            [f"{skipped} file(s) for other database dialects (by their name's infix) skipped"]
+            if skipped
+            else []
+        )
+        histories.append((dialect if dialect in named else "", kept, notes))
+    return histories
 
 
 def _folder_migration(folder: Path, root: Path, exclude: Sequence[str]) -> _Candidate | None:
@@ -799,7 +1010,7 @@ def _file_candidate(location: str, file_name: str) -> _Candidate | None:
     stem = file_name[: -len(".sql")]
     down = False
     updown = False
-    dialect = False
+    dialect = ""
     pop = False
     lowered = stem.lower()
     if lowered.endswith((".up", ".down")):
@@ -813,11 +1024,12 @@ def _file_candidate(location: str, file_name: str) -> _Candidate | None:
             pop = True
     if "." in stem:
         infix = lowered.rsplit(".", 1)[1]
-        if infix in _OTHER_INFIXES:
+        if infix in _UNSUPPORTED_INFIXES:
             return None
-        if infix in _POSTGRES_INFIXES:
+        if infix in _INFIX_DIALECTS:
             stem = stem.rsplit(".", 1)[0]
-            dialect = pop = True
+            dialect = _INFIX_DIALECTS[infix]
+            pop = True
     flyway = _FLYWAY.match(stem)
     if flyway is not None:
         kind = flyway.group("kind").upper()
@@ -833,7 +1045,7 @@ def _file_candidate(location: str, file_name: str) -> _Candidate | None:
                 repeatable=kind == "R",
                 flyway=True,
                 updown=updown,
-                dialect=dialect,
+                infix=dialect,
                 pop=pop,
             )
     version, version_text, name = _split_version(stem)
@@ -844,7 +1056,7 @@ def _file_candidate(location: str, file_name: str) -> _Candidate | None:
         name,
         down=down,
         updown=updown,
-        dialect=dialect,
+        infix=dialect,
         pop=pop,
     )
 
@@ -871,7 +1083,11 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 
 def _ordered_set(
-    folder: Path, candidates: list[_Candidate], notes: list[str], roots: tuple[Path, ...] = ()
+    folder: Path,
+    candidates: list[_Candidate],
+    notes: list[str],
+    roots: tuple[Path, ...] = (),
+    dialect: str = "",
 ) -> MigrationSet:
     convention = _convention(candidates)
     candidates = _dialect_files_win(candidates, notes)
@@ -911,24 +1127,25 @@ def _ordered_set(
         )
         for c in ups
     )
-    return MigrationSet(folder, convention, files, tuple(notes), roots=roots)
+    return MigrationSet(folder, convention, files, tuple(notes), roots=roots, dialect=dialect)
 
 
 def _dialect_files_win(candidates: list[_Candidate], notes: list[str]) -> list[_Candidate]:
     """pop's rule: for one version, the file written for the database's dialect is applied and
     the dialect-free file of that version is not (Ory popx's SortAndFilter); up and down alike."""
-    specific = {(c.version_text, c.down) for c in candidates if c.dialect and c.version_text}
+    specific = {(c.version_text, c.down) for c in candidates if c.infix and c.version_text}
     if not specific:
         return candidates
     replaced = {
         id(c)
         for c in candidates
-        if c.updown and not c.dialect and (c.version_text, c.down) in specific
+        if c.updown and not c.infix and (c.version_text, c.down) in specific
     }
     if replaced:
         names = [c.path.name for c in candidates if id(c) in replaced and not c.down]
+        infix = next(_INFIX_NAMES[c.infix] for c in candidates if c.infix)
         notes.append(
-            f"{len(names)} dialect-free file(s) not replayed: the .postgres. file of the same "
+            f"{len(names)} dialect-free file(s) not replayed: the {infix} file of the same "
             "version replaces them, as pop applies them: " + ", ".join(names)
         )
     return [c for c in candidates if id(c) not in replaced]
@@ -978,7 +1195,9 @@ def _convention(candidates: Iterable[_Candidate]) -> str:
 
 def _drizzle_set(folder: Path, journal: Path, exclude: Sequence[str]) -> MigrationSet:
     """Order from drizzle's journal; a journal that cannot be read falls back to the names."""
-    candidates, notes, _ = _scan(folder, folder, exclude)
+    scanned = _scan(folder, folder, exclude)
+    _, candidates, more = _dialect_histories(scanned, None)[0]
+    notes = [*scanned.notes, *more]
     try:
         entries = json.loads(journal.read_text(encoding="utf-8"))["entries"]
         tags = [str(entry["tag"]) for entry in sorted(entries, key=lambda e: int(e["idx"]))]
@@ -1101,6 +1320,9 @@ def base_revision(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
         files[(top / name).resolve()] = content
+    # The copy's root stands for the repository's: reading folder names stops there, as in
+    # the working tree (detect_dialect), not at the scratch folder's random name.
+    (into / ".git").mkdir(exist_ok=True)
     return BaseRevision(ref, files, into)
 
 

@@ -347,9 +347,14 @@ def _function(function: Function, spell: _TypeSpeller) -> dict[str, Any]:
 
 
 def history_label(migration_set: MigrationSet) -> str:
-    """How a history is named: its folder relative to the working directory, or its files."""
+    """How a history is named: its folder relative to the working directory, or its files.
+    A pop folder's histories for other databases than PostgreSQL say whose files they hold
+    (`kratos (mysql files)`): the folder is theirs too."""
     if migration_set.root is not None:
-        return os.path.relpath(migration_set.root).replace(os.sep, "/")
+        label = os.path.relpath(migration_set.root).replace(os.sep, "/")
+        if migration_set.dialect not in ("", "postgres"):
+            label += f" ({migration_set.dialect} files)"
+        return label
     return ", ".join(m.display for m in migration_set.files)
 
 

@@ -166,11 +166,14 @@ class Baseline:
             ) from None
 
 
-def find_suppressions(source: SourceFile, statements: Sequence[Statement]) -> list[Suppression]:
+def find_suppressions(
+    source: SourceFile, statements: Sequence[Statement], dialect: str = "postgres"
+) -> list[Suppression]:
     """The suppression comments of a file, and the comments meant as one that cannot be read
     (with their `problem`). `ignore` on a line of its own covers the next statement; after
     code on its line, or inside a statement, it covers the statement on that line;
-    `ignore-file` covers the file."""
+    `ignore-file` covers the file. In MySQL (`dialect`), `#` starts a line comment too (in
+    PostgreSQL it is an operator)."""
     if "schema-review" not in source.text:
         return []
     from schema_review.parse.script import comments
@@ -178,9 +181,10 @@ def find_suppressions(source: SourceFile, statements: Sequence[Statement]) -> li
     text = source.text
     starts = [s.start for s in statements]
     found: list[Suppression] = []
-    for start, end in comments(text):
-        line_comment = text.startswith("--", start)
-        body = text[start + 2 : end if line_comment else end - 2]
+    for start, end in mysql_comments(text) if dialect == "mysql" else comments(text):
+        line_comment = text.startswith(("--", "#"), start)
+        opening = 1 if text.startswith("#", start) else 2
+        body = text[start + opening : end if line_comment else end - 2]
         directive = _DIRECTIVE.match(body)
         if directive is None:
             continue
@@ -198,6 +202,29 @@ def find_suppressions(source: SourceFile, statements: Sequence[Statement]) -> li
             covers = _covered(text, start, end, statements, starts)
         found.append(Suppression(source, start, rules, reason, verb == "ignore-file", covers))
     return found
+
+
+# MySQL's lexical pieces, for its comments: a `#` or `-- ` comment (`--` then a space or a
+# control character) to the end of the line, a `/* */` comment (not nested), a string in
+# single or double quotes (a backslash escapes; a doubled quote is one), a backticked name.
+_MYSQL_TOKEN = re.compile(
+    r"(?P<line>#[^\n]*|--(?:[ \t\r\f\v][^\n]*)?(?=\n|\Z|[ \t\r\f\v]))"
+    r"|(?P<block>/\*.*?(?:\*/|\Z))"
+    r"|'(?:[^'\\]|\\.|'')*(?:'|\Z)"
+    r'|"(?:[^"\\]|\\.|"")*(?:"|\Z)'
+    r"|`(?:[^`]|``)*(?:`|\Z)",
+    re.DOTALL,
+)
+
+
+def mysql_comments(text: str) -> list[tuple[int, int]]:
+    """The (start, end) of every comment of MySQL `text`: `#` and `-- ` to the end of the
+    line, `/* */`; what looks like one inside a string or a backticked name is not one."""
+    spans: list[tuple[int, int]] = []
+    for match in _MYSQL_TOKEN.finditer(text):
+        if match.lastgroup in ("line", "block"):
+            spans.append(match.span())
+    return spans
 
 
 class _Malformed(Exception):

@@ -20,6 +20,7 @@ from schema_review.discover import (
     MigrationSet,
     Placeholder,
     base_revision,
+    detect_dialect,
     discover,
     fill_placeholders,
     forward_sql,
@@ -38,6 +39,7 @@ from schema_review.parse import ParseProblem, SourceFile, Statement, parse_many
 from schema_review.profile import (
     DEFAULT_DEPLOY,
     DEFAULT_PG_VERSION,
+    DIALECT_NAMES,
     Profile,
     detect_platform,
     detect_runner,
@@ -167,7 +169,9 @@ def lint(
         folders = [f for history in settings.histories for f in history]
         folders += [
             folder
-            for found in discover(paths, settings.exclude, histories=settings.histories)
+            for found in discover(
+                paths, settings.exclude, histories=settings.histories, dialect=_dialect(settings)
+            )
             for folder in found.roots
         ]
         base = base_revision(settings.diff_base, paths, Path(scratch), folders)
@@ -316,14 +320,22 @@ def replay_histories(
         left = [_fill_placeholders(source, settings, profile) for source in set_sources]
         unfilled: list[UnfilledPlaceholders] = []
         foreign: list[tuple[SourceFile, MigrationFile, DialectGuess]] = []
+        # A MySQL or SQLite history is not parsed as PostgreSQL (its front end is to come):
+        # each file gets the one `unsupported-dialect` finding.
+        postgres = profile.dialect == "postgres"
+        parsed_sets = (
+            parse_many(set_sources, settings.jobs) if postgres else [([], []) for _ in set_sources]
+        )
         for source, migration, placeholders, (parsed, file_problems) in zip(
             set_sources,
             migration_set.files,
             left,
-            parse_many(set_sources, settings.jobs),
+            parsed_sets,
             strict=True,
         ):
             guess = guess_dialect(source.text)
+            if not postgres:
+                guess = _history_guess(guess, profile.dialect, why["dialect"])
             if guess.foreign:
                 # One finding for the file (`unsupported-dialect`), not a parse error per
                 # statement and advice on the statements PostgreSQL happens to accept.
@@ -360,18 +372,32 @@ def replay_histories(
     return histories
 
 
+def _history_guess(guess: DialectGuess, dialect: str, why: str) -> DialectGuess:
+    """A file of a history in another dialect than PostgreSQL: its own evidence when it
+    shows that dialect, else what the history's shows (`why`, without `detected: `)."""
+    if guess.dialect == dialect:
+        return guess
+    return DialectGuess(dialect, evidence=((why.removeprefix("detected: "), 0),), located=False)
+
+
 def _discover(
     paths: Sequence[str | Path], settings: Settings, stdin_name: str
 ) -> list[MigrationSet]:
     """The migration histories of `paths` under the settings' exclude patterns, configured
-    histories and tolerance of folders without migrations."""
+    histories, dialect and tolerance of folders without migrations."""
     return discover(
         paths,
         exclude=settings.exclude,
         stdin_name=stdin_name,
         histories=settings.histories,
         allow_empty=settings.allow_empty,
+        dialect=_dialect(settings),
     )
+
+
+def _dialect(settings: Settings) -> str | None:
+    """The configured dialect (`mariadb` is mysql), None when it is detected per history."""
+    return DIALECT_NAMES[settings.dialect] if settings.dialect else None
 
 
 def history_profile(
@@ -380,11 +406,18 @@ def history_profile(
     """The profile a history is linted with, and why each part of it is what it is: the flag
     or configuration file that set it, what gave it away (`detected: ...`), or `default`."""
     root = str(migration_set.root or "")
-    why = {"dialect": "default"}
+    why: dict[str, str] = {}
+    texts = [s.text for s in sources]
+    if settings.dialect:
+        dialect, why["dialect"] = DIALECT_NAMES[settings.dialect], origin_of(settings, "dialect")
+        if settings.dialect != dialect:
+            why["dialect"] += f" ({settings.dialect} is linted as {dialect})"
+    else:
+        dialect, evidence = detect_dialect(migration_set, texts)
+        why["dialect"] = f"detected: {evidence}" if evidence else "default: nothing detected"
     if settings.runner:
         runner, why["runner"] = settings.runner, origin_of(settings, "runner")
     else:
-        texts = [s.text for s in sources]
         runner, evidence = detect_runner(migration_set.convention, root, texts)
         why["runner"] = f"detected: {evidence}" if evidence else "default: nothing detected"
     if settings.platform:
@@ -399,6 +432,7 @@ def history_profile(
         runner=runner,
         platform=platform,
         deploy=settings.deploy or DEFAULT_DEPLOY,
+        dialect=dialect,
     )
     return profile, why
 
@@ -407,7 +441,7 @@ def profile_parts(profile: Profile) -> dict[str, object]:
     """What a run says it linted a history as, in the order it says it: the keys of
     history_profile's reasons."""
     return {
-        "dialect": "postgresql",
+        "dialect": profile.dialect,
         "runner": profile.runner,
         "pg-version": profile.pg_version,
         "platform": profile.platform,
@@ -528,7 +562,7 @@ def _lint(
     suppressions: list[Suppression] = []
     for set_index, history in enumerate(histories):
         for source, parsed in zip(history.sources, history.parsed, strict=True):
-            suppressions.extend(find_suppressions(source, parsed))
+            suppressions.extend(find_suppressions(source, parsed, history.profile.dialect))
         facts = migration_facts(history.migration_set, history.sources, set_index, base)
         facts += placeholder_facts(history) + dialect_facts(history)
         hits.extend(evaluate(rules, history.model, history.problems, history.profile, facts))

@@ -1,4 +1,4 @@
-"""The profile a run lints for: the PostgreSQL version and the migration runner.
+"""The profile a run lints for: the dialect, the PostgreSQL version and the migration runner.
 
 Both remove whole classes of false positives: a constant default is cheap since PostgreSQL 11,
 and CREATE INDEX CONCURRENTLY only fails where the runner wraps the file in a transaction.
@@ -106,12 +106,30 @@ SUPABASE_EXTENSIONS = frozenset(
 )
 
 
+# The SQL dialects a history can be written in. MariaDB is read as MySQL (the same grammar
+# for migrations, and sqlglot's one MySQL dialect); CockroachDB is not one of them.
+DIALECTS = ("postgres", "mysql", "sqlite")
+# How the configuration, `--dialect` and the tools name them (Prisma's `postgresql`, pop's
+# `sqlite3`...): the spelling -> the dialect.
+DIALECT_NAMES: dict[str, str] = {
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "sqlite": "sqlite",
+    "sqlite3": "sqlite",
+}
+DIALECT_LABELS = {"postgres": "PostgreSQL", "mysql": "MySQL", "sqlite": "SQLite"}
+
+
 @dataclass(frozen=True, slots=True)
 class Profile:
     pg_version: int = DEFAULT_PG_VERSION
     runner: str = "none"
     platform: str = "postgres"
     deploy: str = DEFAULT_DEPLOY
+    # The SQL dialect of the history: postgres, mysql (MariaDB too) or sqlite.
+    dialect: str = "postgres"
 
     @property
     def offline(self) -> bool:

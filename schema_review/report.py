@@ -24,7 +24,7 @@ from schema_review.model import SchemaModel, Table
 from schema_review.model.changes import HEAVY_LOCKS, Change
 from schema_review.model.schema import FINAL_KINDS
 from schema_review.pipeline import LintRun
-from schema_review.profile import DEFAULT_DEPLOY
+from schema_review.profile import DEFAULT_DEPLOY, DIALECT_LABELS, DIALECTS
 from schema_review.rules import SEVERITIES, Rule, rule_applies
 
 # The weight of a root cause in the score (see README, "Score").
@@ -248,8 +248,7 @@ def build_report(
         "files": len(run.sources),
         "statements": run.statement_count,
         "tables": len(tables),
-        "dialect": "PostgreSQL",
-        "pg_version": run.profiles[0].pg_version if run.profiles else None,
+        **_dialects(run),
         "runners": sorted({p.runner for p in run.profiles}),
         "platforms": sorted({p.platform for p in run.profiles if p.platform != "postgres"}),
         "deploy": run.profiles[0].deploy if run.profiles else DEFAULT_DEPLOY,
@@ -259,6 +258,8 @@ def build_report(
         "not_modelled": not_modelled,
         "unknown_columns": unknown_columns,
         "parse_errors": sum(1 for f in current if f.rule == "parse-error"),
+        # Files of a dialect not read yet (MySQL, SQLite): left out of the schema.
+        "unread_files": sum(1 for f in current if f.rule == "unsupported-dialect"),
         "suppressed": len(run.result.suppressed),
         "under_review": _under_review(statuses),
     }
@@ -427,6 +428,38 @@ def _object_tables(models: Sequence[SchemaModel]) -> dict[str, str]:
                 for item in objects:
                     where.setdefault(item.qualified_name, name)
     return where
+
+
+def _dialects(run: LintRun) -> dict[str, Any]:
+    """The scope's dialects: their names (`PostgreSQL`, `MySQL`), the PostgreSQL version when
+    PostgreSQL is one, and why each was assumed, unless all are PostgreSQL by default (a
+    folder name, Prisma's provider, the configuration: `dialect_why`)."""
+    from schema_review.export import history_label
+
+    profiles = run.profiles
+    whys = run.why or [{} for _ in profiles]
+    used = {p.dialect for p in profiles} or {"postgres"}
+    dialects = [DIALECT_LABELS[d] for d in DIALECTS if d in used]
+    reasons: dict[tuple[str, str], list[str]] = {}
+    for migration_set, profile, why in zip(run.sets, profiles, whys, strict=True):
+        reason = why.get("dialect", "default")
+        reasons.setdefault((profile.dialect, reason), []).append(history_label(migration_set))
+    if all(why.startswith("default") for _, why in reasons):
+        shown = ""
+    elif len(reasons) == 1:
+        shown = next(iter(reasons))[1]
+    else:
+        shown = "; ".join(
+            f"{DIALECT_LABELS[dialect]} for {', '.join(labels)}, {why}"
+            for (dialect, why), labels in reasons.items()
+        )
+    postgres = [p for p in profiles if p.dialect == "postgres"]
+    return {
+        "dialects": dialects,
+        "dialect": ", ".join(dialects),
+        "pg_version": postgres[0].pg_version if postgres else None,
+        "dialect_why": shown,
+    }
 
 
 def _file_statuses(run: LintRun, base: BaseSide | None, paths: _PathSpeller) -> dict[str, str]:

@@ -107,7 +107,7 @@ def test_summary_says_what_the_run_used_and_why(repo: Path) -> None:
     line = next(x for x in result.output.splitlines() if x.startswith("Settings:"))
     shown = str(Path(repo / ".schema-review.yaml"))
     assert f"configuration {shown}" in line
-    assert "dialect postgresql" in line
+    assert "dialect postgres (default: nothing detected)" in line
     assert "runner goose (--runner)" in line
     assert f"PostgreSQL 12 (configured in {shown})" in line
     assert "platform postgres (default)" in line
@@ -164,7 +164,7 @@ def test_show_settings(repo: Path) -> None:
     assert re.search(r"platform: +supabase \(--platform\)", text)
     assert re.search(r"runner: +none \(default: nothing detected\)", text)
     assert re.search(r"deploy: +online \(default\)", text)
-    assert re.search(r"dialect: +postgresql", text)
+    assert re.search(r"dialect: +postgres \(default: nothing detected\)", text)
     assert re.search(r"fail-on: +none \(configured in ", text)
     assert "[" not in text.splitlines()[0]  # no findings: settings only
     assert "Found " not in text

@@ -87,19 +87,35 @@ def test_flyway_versions_undo_and_repeatable(tmp_path: Path) -> None:
     assert found.convention == "flyway"
 
 
-def test_pop_dialect_infixes_keep_postgres_and_generic_files(tmp_path: Path) -> None:
+def test_pop_dialect_infixes_make_a_history_per_dialect_with_the_generic_files(
+    tmp_path: Path,
+) -> None:
     touch(
         tmp_path,
         "20200101_a.postgres.up.sql",
         "20200101_a.mysql.up.sql",
         "20200101_a.sqlite3.up.sql",
+        "20200101_a.cockroach.up.sql",
         "20200102_b.up.sql",
         "20200101_a.postgres.down.sql",
     )
-    found = only_set(discover([tmp_path]))
-    assert names(found) == ["20200101_a.postgres.up.sql", "20200102_b.up.sql"]
-    assert found.files[0].down == tmp_path / "20200101_a.postgres.down.sql"
-    assert any("other database dialects" in note for note in found.notes)
+    postgres, mysql, sqlite = discover([tmp_path])
+    assert names(postgres) == ["20200101_a.postgres.up.sql", "20200102_b.up.sql"]
+    assert postgres.files[0].down == tmp_path / "20200101_a.postgres.down.sql"
+    # pop applies the dialect-free files on every database.
+    assert names(mysql) == ["20200101_a.mysql.up.sql", "20200102_b.up.sql"]
+    assert names(sqlite) == ["20200101_a.sqlite3.up.sql", "20200102_b.up.sql"]
+    assert [s.dialect for s in (postgres, mysql, sqlite)] == ["postgres", "mysql", "sqlite"]
+    assert {s.convention for s in (postgres, mysql, sqlite)} == {"pop"}
+    # CockroachDB has no dialect here: its files are skipped, as the other dialects' are.
+    assert "3 file(s) for other database dialects (by their name's infix) skipped" in (
+        postgres.notes
+    )
+    # The configured dialect keeps its own history only.
+    (only,) = discover([tmp_path], dialect="mysql")
+    assert names(only) == names(mysql)
+    (only,) = discover([tmp_path], dialect="postgres")
+    assert names(only) == names(postgres)
 
 
 def test_unversioned_files_run_after_versioned_ones(tmp_path: Path) -> None:

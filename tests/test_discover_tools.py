@@ -123,10 +123,11 @@ def test_empty_pop_placeholders_are_not_replayed_nor_reported(tmp_path: Path) ->
             "4_d.postgres.up.sql": "\n",
         },
     )
-    (found,) = discover([tmp_path])
+    found, mysql = discover([tmp_path])
     assert [f.path.name for f in found.files] == ["1_a.up.sql"]
     assert any("3 empty file(s) not replayed" in note for note in found.notes)
-    run = lint([tmp_path], Settings(select=("all",)))
+    assert [f.path.name for f in mysql.files] == ["1_a.up.sql", "2_b.mysql.up.sql", "4_d.up.sql"]
+    run = lint([tmp_path], Settings(select=("all",), dialect="postgres"))
     # Neither a missing down file nor a duplicate version for files that do nothing.
     assert not findings_of(run, "missing-down-migration")
     assert not findings_of(run, "duplicate-migration-version")
@@ -145,8 +146,8 @@ def test_pop_folders_run_each_file_in_a_transaction_but_autocommit_ones(tmp_path
         },
     )
     write(tmp_path / "plain", {"1_a.up.sql": "SELECT 1;\n", "1_a.down.sql": "SELECT 1;\n"})
-    pop, plain = discover([tmp_path / "pop", tmp_path / "plain"])
-    assert (pop.convention, plain.convention) == ("pop", "up-down")
+    pop, pop_mysql, plain = discover([tmp_path / "pop", tmp_path / "plain"])
+    assert (pop.convention, pop_mysql.convention, plain.convention) == ("pop", "pop", "up-down")
     run = lint([tmp_path / "pop"], Settings(select=("all",)))
     assert run.profiles[0].runner == "pop"
     # pop runs a migration in a transaction, where CONCURRENTLY fails; popx's .autocommit. not.
@@ -157,7 +158,8 @@ def test_pop_folders_run_each_file_in_a_transaction_but_autocommit_ones(tmp_path
 
 @needs_corpus
 def test_corpus_kratos_as_popx_applies_it_on_postgres() -> None:
-    (found,) = discover([CORPUS / "kratos"])
+    found, mysql, sqlite = discover([CORPUS / "kratos"])
+    assert (found.dialect, mysql.dialect, sqlite.dialect) == ("postgres", "mysql", "sqlite")
     files = [f.path.name for f in found.files]
     assert not [n for n in files if ".cockroach." in n]
     versions = [f.version for f in found.files]

@@ -228,7 +228,13 @@ _NAMES = {"anyOf": [{"type": "string"}, _STRINGS]}
 def _settings_schema() -> dict[str, dict[str, Any]]:
     """Each setting config.py accepts (its _KEYS), as JSON Schema."""
     from schema_review.config import FAIL_ON, SEVERITIES
-    from schema_review.profile import DEPLOYS, PLATFORMS, RUNNERS, SUPPORTED_PG_VERSIONS
+    from schema_review.profile import (
+        DEPLOYS,
+        DIALECT_NAMES,
+        PLATFORMS,
+        RUNNERS,
+        SUPPORTED_PG_VERSIONS,
+    )
 
     versions = list(SUPPORTED_PG_VERSIONS)
     return {
@@ -245,6 +251,11 @@ def _settings_schema() -> dict[str, dict[str, Any]]:
         "rule-files": {**_STRINGS, "description": "More rule files, relative to this file."},
         "exclude": {**_STRINGS, "description": "Files to skip (glob)."},
         "fail-on": {"enum": list(FAIL_ON), "description": "Lowest severity that fails the run."},
+        "dialect": {
+            "enum": list(DIALECT_NAMES),
+            "description": "SQL dialect of the migrations (default: detected per history; "
+            "mariadb is linted as mysql).",
+        },
         "pg-version": {
             "anyOf": [{"enum": versions}, {"type": "string", "pattern": r"^\d+(\.\d+)?$"}],
             "description": "PostgreSQL major version (default 16).",
@@ -369,6 +380,7 @@ def effective_settings(settings: Any, rules: list[Any], chosen: list[Any]) -> di
     return {
         "configuration": shown(settings.source) if settings.source else None,
         "fail-on": settings.fail_on,
+        "dialect": settings.dialect or "detected per history",
         "pg-version": settings.pg_version or DEFAULT_PG_VERSION,
         "runner": settings.runner or "detected per folder",
         "platform": settings.platform or "detected per folder",

@@ -196,7 +196,7 @@ def _verification(
         s
         for h in histories
         for source, parsed in zip(h.sources, h.parsed, strict=True)
-        for s in find_suppressions(source, parsed)
+        for s in find_suppressions(source, parsed, h.profile.dialect)
     ]
     result = build_findings(
         hits, suppressions, by_id, settings.severity, file_ignores=settings.per_file_ignores
