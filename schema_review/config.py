@@ -95,6 +95,8 @@ class Settings:
     platform: str | None = None  # None: detected from each migration folder (supabase/...)
     # How the team deploys: online (the application serves meanwhile) or offline; None: online.
     deploy: str | None = None
+    # The database the migrations are written for (postgres, mysql, sqlite); None: detected.
+    dialect: str | None = None
     # Per-rule options: rule id -> {option: value}. Setting them turns the rule on.
     rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     diff_base: str | None = None  # --diff-base REF: report what changed since REF only

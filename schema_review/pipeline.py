@@ -12,6 +12,7 @@ from typing import Any
 
 from schema_review.config import ConfigError, Settings, locate_option
 from schema_review.discover import (
+    POSTGRES,
     STDIN,
     BaseRevision,
     DialectGuess,
@@ -35,6 +36,7 @@ from schema_review.findings import (
 )
 from schema_review.model import SchemaModel, replay
 from schema_review.parse import ParseProblem, SourceFile, Statement, parse_many
+from schema_review.parse.postgres import Parsed
 from schema_review.profile import (
     DEFAULT_DEPLOY,
     DEFAULT_PG_VERSION,
@@ -320,10 +322,10 @@ def replay_histories(
             set_sources,
             migration_set.files,
             left,
-            parse_many(set_sources, settings.jobs),
+            parse_history(set_sources, profile.dialect, settings.jobs),
             strict=True,
         ):
-            guess = guess_dialect(source.text)
+            guess = guess_dialect(source.text) if profile.dialect == "postgres" else POSTGRES
             if guess.foreign:
                 # One finding for the file (`unsupported-dialect`), not a parse error per
                 # statement and advice on the statements PostgreSQL happens to accept.
@@ -360,6 +362,27 @@ def replay_histories(
     return histories
 
 
+def parse_history(sources: list[SourceFile], dialect: str, jobs: int) -> list[Parsed]:
+    """Each file's statements and problems, by the parser of the history's dialect."""
+    if dialect == "postgres":
+        return parse_many(sources, jobs)
+    from schema_review.parse.sqlglot_parse import parse_sqlglot
+
+    return [parse_sqlglot(source, dialect) for source in sources]
+
+
+def history_dialect(sources: Sequence[SourceFile]) -> tuple[str, str]:
+    """The database a history is written for, and why: MySQL or SQLite when most of its
+    files with statements use syntax only that database accepts, else PostgreSQL."""
+    guesses = [(source, guess_dialect(source.text)) for source in sources if source.text.strip()]
+    foreign = [(source, guess) for source, guess in guesses if guess.foreign]
+    if not foreign or len(foreign) * 2 <= len(guesses):
+        return "postgres", "default"
+    dialect = max(("mysql", "sqlite"), key=lambda d: sum(g.dialect == d for _, g in foreign))
+    source, guess = next((s, g) for s, g in foreign if g.dialect == dialect)
+    return dialect, f"detected: {guess.reason(source.text)} in {source.display}"
+
+
 def _discover(
     paths: Sequence[str | Path], settings: Settings, stdin_name: str
 ) -> list[MigrationSet]:
@@ -380,7 +403,11 @@ def history_profile(
     """The profile a history is linted with, and why each part of it is what it is: the flag
     or configuration file that set it, what gave it away (`detected: ...`), or `default`."""
     root = str(migration_set.root or "")
-    why = {"dialect": "default"}
+    if settings.dialect:
+        dialect, dialect_why = settings.dialect, origin_of(settings, "dialect")
+    else:
+        dialect, dialect_why = history_dialect(sources)
+    why = {"dialect": dialect_why}
     if settings.runner:
         runner, why["runner"] = settings.runner, origin_of(settings, "runner")
     else:
@@ -399,6 +426,7 @@ def history_profile(
         runner=runner,
         platform=platform,
         deploy=settings.deploy or DEFAULT_DEPLOY,
+        dialect=dialect,
     )
     return profile, why
 

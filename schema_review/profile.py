@@ -112,6 +112,8 @@ class Profile:
     runner: str = "none"
     platform: str = "postgres"
     deploy: str = DEFAULT_DEPLOY
+    # The database the history is written for: postgres, mysql (MariaDB too) or sqlite.
+    dialect: str = "postgres"
 
     @property
     def offline(self) -> bool:

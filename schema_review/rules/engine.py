@@ -196,6 +196,8 @@ def _run(
 ) -> None:
     if not rule.evaluated or not rule_applies(rule, profile):
         return
+    if profile.dialect not in rule.dialects:
+        return  # written for another database's engine
     if rule.target == "statement":
         # `any` applies a rule to every change, in replay order.
         groups = (
