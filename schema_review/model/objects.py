@@ -275,6 +275,9 @@ class TypeName:
     schema: str | None = None
     modifiers: tuple[str, ...] = ()
     array: bool = False
+    # The type's text as the file wrote it, where the engine keeps that text (SQLite's
+    # declared type: `VARCHAR(255)`, `unsigned big int`); '' for PostgreSQL.
+    declared: str = ""
 
     @property
     def sql(self) -> str:
@@ -875,6 +878,10 @@ class Table(SchemaObject):
     partitioned: bool = False
     partition_of: str | None = None
     unlogged: bool = False
+    # SQLite's table options: STRICT (types enforced), WITHOUT ROWID (the primary key is the
+    # table's b-tree).
+    strict: bool = False
+    without_rowid: bool = False
     rls_enabled: bool = False
     rls_forced: bool = False
     comment: str | None = None

@@ -61,6 +61,10 @@ def base_type(type_name: TypeName) -> TypeName:
 class SchemaOperations:
     """The schema being built and the session of the file being replayed."""
 
+    # SQLite keeps a foreign key's target as a name: dropping the table it names leaves the
+    # foreign key, which then refers to whatever table takes that name.
+    references_by_name = False
+
     def __init__(self, profile: Profile) -> None:
         self.model = SchemaModel()
         self.profile = profile
@@ -320,7 +324,7 @@ class SchemaOperations:
                 self.drop_table_object(other, statement, f"with its parent {qualified}", cascade)
                 continue
             for fk in other.foreign_keys:
-                if fk.ref_table == qualified:
+                if fk.ref_table == qualified and not self.references_by_name:
                     self.drop_constraint(other, fk.name, statement, f"with its table {qualified}")
         for (schema, name), sequence in list(self.model.sequences.items()):
             if sequence.owned_by and sequence.owned_by.startswith(qualified + "."):

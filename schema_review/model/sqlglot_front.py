@@ -115,7 +115,7 @@ class SqlglotReplayer(SchemaOperations):
         self.born(table, statement)
         constraints: list[tuple[Any, str | None]] = []
         for element in schema_node.expressions if schema_node is not None else ():
-            if isinstance(element, exp.ColumnDef):
+            if isinstance(element, exp.ColumnDef | exp.Identifier):  # SQLite: `(a, b)`, no types
                 column = self.column_definition(table, element, statement)
                 table.columns[column.name] = column
                 self.born(column, statement)

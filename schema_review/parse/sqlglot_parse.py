@@ -16,6 +16,13 @@ from schema_review.parse import json_tree
 from schema_review.parse.expressions import Expression
 from schema_review.parse.postgres import Parsed, ParseProblem, Statement, pg_parser
 from schema_review.parse.source import SourceFile
+from schema_review.parse.sqlite_text import (
+    read_create_table,
+    starts_trigger,
+    starts_virtual_table,
+    tokens_of,
+    trigger_ends,
+)
 
 # sqlglot's names of our dialects.
 SQLGLOT_DIALECTS = {"mysql": "mysql", "sqlite": "sqlite"}
@@ -104,13 +111,22 @@ def _pieces_by_tokens(
         return []
     pieces: list[tuple[int, int]] = []
     first: int | None = None
+    statement: list[Any] = []  # the tokens of the statement being read
     for token in tokens:
         if token.token_type.name == "SEMICOLON":
+            # A SQLite trigger's body holds statements and their `;`: it ends at END's.
+            trigger = dialect == "sqlite" and starts_trigger(statement)
+            if trigger and not trigger_ends(statement, len(statement)):
+                statement.append(token)
+                continue
             if first is not None:
                 pieces.append((start + first, start + token.start))
             first = None
-        elif first is None:
-            first = token.start
+            statement = []
+        else:
+            if first is None:
+                first = token.start
+            statement.append(token)
     if first is not None:
         pieces.append((start + first, end))
     return pieces
@@ -140,8 +156,15 @@ def _parse_piece(
     begin, finish = start + leading, start + len(stripped)
     if begin >= finish:
         return
+    written = text[begin:finish]
+    if dialect == "sqlite":
+        trees_or_text = _sqlite_piece(written)
+        if not isinstance(trees_or_text, str):
+            _add_statements(source, text, begin, finish, trees_or_text, statements)
+            return
+        written = trees_or_text
     try:
-        trees = sqlglot.parse(text[begin:finish], read=SQLGLOT_DIALECTS[dialect])
+        trees = sqlglot.parse(written, read=SQLGLOT_DIALECTS[dialect])
     except ParseError as error:
         details = error.errors[0] if error.errors else {}
         problems.append(
@@ -155,6 +178,17 @@ def _parse_piece(
     except (TokenError, RecursionError) as error:
         problems.append(ParseProblem(source, begin, f"syntax error: {error}"))
         return
+    _add_statements(source, text, begin, finish, trees, statements)
+
+
+def _add_statements(
+    source: SourceFile,
+    text: str,
+    begin: int,
+    finish: int,
+    trees: list[Any],
+    statements: list[Statement],
+) -> None:
     for tree in trees:
         if tree is None:
             continue
@@ -171,6 +205,34 @@ def _parse_piece(
                 tree=tree,
             )
         )
+
+
+def _sqlite_piece(written: str) -> str | list[Any]:
+    """A SQLite statement as sqlglot can read it: CREATE TABLE with its table options
+    (`STRICT`, `WITHOUT ROWID`) and `ON CONFLICT` clauses blanked out and the column types
+    read as BLOB (same length, so error offsets stay right; the replay reads what was
+    written from the text); or, for CREATE TRIGGER, whose
+    body sqlglot cannot read (and CREATE VIRTUAL TABLE, whose arguments are the module's
+    own syntax), the statement kept whole as an opaque Command the replay reads.
+    """
+    from sqlglot import exp
+    from sqlglot.errors import TokenError
+
+    try:
+        tokens = tokens_of(written)
+    except TokenError:
+        return written
+    if starts_trigger(tokens) or starts_virtual_table(tokens):
+        return [exp.Command(this="CREATE", expression=exp.Literal.string(written[6:].strip()))]
+    table = read_create_table(written, tokens)
+    if table is None:
+        return written
+    for blank_start, blank_end in table.blank:
+        written = written[:blank_start] + " " * (blank_end - blank_start) + written[blank_end:]
+    for type_start, type_end in table.retype:
+        width = type_end - type_start
+        written = written[:type_start] + "BLOB".ljust(width) + written[type_end:]
+    return written
 
 
 def _offset_in(text: str, details: dict[str, Any]) -> int:

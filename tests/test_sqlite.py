@@ -1,0 +1,390 @@
+"""SQLite: the replayed model against the catalog Python's own sqlite3 builds from the same
+files (tables, columns with declared type, NOT NULL, default and primary key position,
+foreign keys with their actions, indexes, views, triggers), on focused histories and on
+every SQLite history of the corpus."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import re
+import sqlite3
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schema_review.export import schema_document
+from schema_review.model import replay
+from schema_review.model.schema import SchemaModel
+from schema_review.parse import SourceFile
+from schema_review.parse.sqlglot_parse import parse_sqlglot
+from schema_review.profile import Profile
+from tests.helpers import CORPUS
+
+Catalog = dict[str, Any]
+
+
+# -- the two catalogs ---------------------------------------------------------------------
+def engine_catalog(db: sqlite3.Connection) -> Catalog:
+    """What SQLite says: per table its columns, foreign keys and indexes; views; triggers.
+    A virtual table's own tables (fts5's `<name>_data` ...) are left out: the module's."""
+    rows = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_schema").fetchall()
+    virtual = [n for t, n, _, sql in rows if t == "table" and "VIRTUAL TABLE" in (sql or "")]
+    tables: dict[str, Any] = {}
+    for kind, name, _, _ in rows:
+        if kind != "table" or name.startswith("sqlite_"):
+            continue
+        if any(name.startswith(v + "_") for v in virtual):
+            continue
+        columns = [
+            (
+                c[1],
+                c[2],
+                bool(c[3]) or (bool(c[5]) and _pk_not_null(db, name, c[2])),
+                c[4] is not None,
+                c[5],
+            )
+            # table_xinfo: generated columns too (hidden 2, 3); 1 is a virtual table's own.
+            for c in db.execute("SELECT * FROM pragma_table_xinfo(?) WHERE hidden <> 1", (name,))
+        ]
+        foreign = defaultdict(list)
+        for fk in db.execute("SELECT * FROM pragma_foreign_key_list(?)", (name,)):
+            foreign[fk[0]].append(fk)
+        fks = sorted(
+            (
+                tuple(r[3] for r in fk),
+                fk[0][2],
+                tuple(r[4] for r in fk) if fk[0][4] is not None else (),
+                fk[0][6],
+                fk[0][5],
+            )
+            for fk in foreign.values()
+        )
+        indexes = []
+        for index in db.execute("SELECT * FROM pragma_index_list(?)", (name,)):
+            keys = tuple(
+                k[2] if k[1] >= 0 else "<expression>"
+                for k in db.execute("SELECT * FROM pragma_index_xinfo(?) WHERE key", (index[1],))
+            )
+            indexes.append((index[1], bool(index[2]), bool(index[4]), keys))
+        tables[name] = {"columns": columns, "foreign_keys": fks, "indexes": sorted(indexes)}
+    return {
+        "tables": tables,
+        "views": sorted(n for t, n, _, _ in rows if t == "view"),
+        "triggers": sorted((n, table) for t, n, table, _ in rows if t == "trigger"),
+    }
+
+
+def _pk_not_null(db: sqlite3.Connection, table: str, declared: str) -> bool:
+    """A primary key column never holds NULL on a WITHOUT ROWID table, nor as the rowid
+    (INTEGER PRIMARY KEY); elsewhere it does unless declared NOT NULL."""
+    sql = db.execute("SELECT sql FROM sqlite_schema WHERE name = ?", (table,)).fetchone()[0]
+    keys = db.execute("SELECT count(*) FROM pragma_table_info(?) WHERE pk", (table,)).fetchone()
+    return bool(re.search(r"without\s+rowid", sql, re.I)) or (
+        keys[0] == 1 and declared.upper() == "INTEGER"
+    )
+
+
+def model_catalog(model: SchemaModel) -> Catalog:
+    """The same from the replayed model; column types as `schema --format json` prints them."""
+    document = schema_document(model, "history")
+    types = {(t["name"], c["name"]): c["type"] for t in document["tables"] for c in t["columns"]}
+    tables: dict[str, Any] = {}
+    for table in model.live_tables():
+        if table.external:
+            continue
+        primary = table.primary_key
+        keys = [str(c) for c in primary.columns] if primary else []
+        columns = [
+            (
+                c.name,
+                types[(table.name, c.name)],
+                c.not_null,
+                c.default is not None and c.generated is None,
+                keys.index(c.name) + 1 if c.name in keys else 0,
+            )
+            for c in table.columns.values()
+        ]
+        fks = sorted(
+            (
+                tuple(str(c) for c in fk.columns),
+                str(fk.ref_table).split(".", 1)[1],
+                tuple(fk.ref_columns),
+                fk.on_delete.upper(),
+                fk.on_update.upper(),
+            )
+            for fk in table.foreign_keys
+        )
+        indexes = sorted(
+            (
+                index.name,
+                index.unique,
+                index.predicate is not None,
+                tuple(c if isinstance(c, str) else "<expression>" for c in index.columns),
+            )
+            for index in table.live_indexes
+        )
+        tables[table.name] = {"columns": columns, "foreign_keys": fks, "indexes": indexes}
+    return {
+        "tables": tables,
+        "views": sorted(name for _, name in model.views),
+        "triggers": sorted(
+            (trigger.name, table.name)
+            for table in model.live_tables()
+            for trigger in table.triggers.values()
+        ),
+    }
+
+
+def differences(engine: Catalog, model: Catalog) -> list[str]:
+    found = []
+    for key in ("views", "triggers"):
+        if engine[key] != model[key]:
+            found.append(f"{key}: sqlite {engine[key]} model {model[key]}")
+    for name in sorted(set(engine["tables"]) | set(model["tables"])):
+        ours, theirs = model["tables"].get(name), engine["tables"].get(name)
+        if ours is None or theirs is None:
+            found.append(
+                f"table {name}: {'missing in the model' if ours is None else 'not in sqlite'}"
+            )
+            continue
+        for part in ("columns", "foreign_keys", "indexes"):
+            if ours[part] != theirs[part]:
+                found.append(f"{name}.{part}: sqlite {theirs[part]} model {ours[part]}")
+    return found
+
+
+def replayed(files: list[tuple[str, str]]) -> tuple[SchemaModel, list[Any]]:
+    statements, problems = [], []
+    for name, text in files:
+        found, trouble = parse_sqlglot(SourceFile(name, text), "sqlite")
+        statements += found
+        problems += trouble
+    model = replay(statements, Profile(dialect="sqlite"))
+    return model, problems
+
+
+def applied(files: list[tuple[str, str]]) -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:")
+    # authelia's migrations call a function its Go driver registers.
+    db.create_function("BIN2B64", 1, lambda b: base64.b64encode(b or b"").decode())
+    for _, text in files:
+        db.executescript(text)
+    return db
+
+
+def check(files: list[tuple[str, str]]) -> list[str]:
+    model, problems = replayed(files)
+    assert not problems, [p.message for p in problems]
+    assert not model.internal_errors, model.internal_errors
+    db = applied(files)
+    try:
+        return differences(engine_catalog(db), model_catalog(model))
+    finally:
+        db.close()
+
+
+# -- focused histories --------------------------------------------------------------------
+CASES = {
+    "types, keys and the rowid": [
+        """
+        CREATE TABLE users (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          email VARCHAR(255) NOT NULL UNIQUE,
+          name text,
+          score DECIMAL( 10, 2 ) DEFAULT 0,
+          flags unsigned   big int,
+          anything,
+          created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+        );
+        CREATE TABLE tags (slug TEXT PRIMARY KEY, label TEXT UNIQUE ON CONFLICT REPLACE);
+        CREATE TABLE kv (k TEXT NOT NULL, v BLOB, PRIMARY KEY (k)) WITHOUT ROWID;
+        CREATE TABLE strict_t (id INTEGER PRIMARY KEY, n INT NOT NULL) STRICT;
+        CREATE TABLE pairs (a INT, b INT, UNIQUE (b, a), PRIMARY KEY (a, b));
+        """
+    ],
+    "foreign keys with actions": [
+        """
+        CREATE TABLE orgs (id INTEGER PRIMARY KEY, code TEXT UNIQUE);
+        CREATE TABLE members (
+          id INTEGER PRIMARY KEY,
+          org_id INTEGER NOT NULL REFERENCES orgs (id) ON DELETE CASCADE ON UPDATE SET NULL,
+          org_code TEXT REFERENCES orgs (code),
+          boss INTEGER,
+          CONSTRAINT members_boss_fk FOREIGN KEY (boss) REFERENCES members DEFERRABLE
+            INITIALLY DEFERRED
+        );
+        """
+    ],
+    "partial and expression indexes": [
+        """
+        CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT, at TEXT, deleted_at TEXT);
+        CREATE INDEX events_kind ON events (kind) WHERE deleted_at IS NULL;
+        CREATE UNIQUE INDEX IF NOT EXISTS events_lower_kind ON events (lower(kind), at DESC);
+        CREATE INDEX events_at ON events (at COLLATE NOCASE);
+        DROP INDEX events_at;
+        """
+    ],
+    "rename, rename column, add and drop column": [
+        """
+        CREATE TABLE a (id INTEGER PRIMARY KEY, x TEXT NOT NULL DEFAULT 'x', gone INT);
+        CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER REFERENCES a (id));
+        CREATE INDEX a_x ON a (x);
+        ALTER TABLE a RENAME COLUMN x TO y;
+        ALTER TABLE a RENAME TO a2;
+        ALTER TABLE a2 ADD COLUMN note varchar(20) NOT NULL DEFAULT '';
+        ALTER TABLE a2 ADD z;
+        ALTER TABLE a2 DROP COLUMN gone;
+        ALTER TABLE a2 DROP z;
+        """
+    ],
+    "the rebuild pattern": [
+        """
+        CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, name TEXT);
+        CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users (id));
+        CREATE INDEX users_email ON users (email);
+        CREATE TRIGGER users_touch AFTER UPDATE OF email ON users FOR EACH ROW
+        WHEN new.email IS NOT NULL
+        BEGIN
+          UPDATE users SET name = CASE WHEN new.name IS NULL THEN 'x' ELSE new.name END
+            WHERE id = new.id;
+        END;
+        """,
+        """
+        PRAGMA foreign_keys = OFF;
+        BEGIN TRANSACTION;
+        CREATE TABLE new_users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT);
+        INSERT INTO new_users (id, email, name) SELECT id, email, name FROM users;
+        DROP TABLE users;
+        ALTER TABLE new_users RENAME TO users;
+        CREATE INDEX users_name ON users (name);
+        COMMIT;
+        PRAGMA foreign_keys = ON;
+        """,
+    ],
+    "views, triggers and a virtual table": [
+        """
+        CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, updated_at TEXT);
+        CREATE VIEW recent_notes AS SELECT id, body FROM notes WHERE updated_at > '2024';
+        CREATE VIEW IF NOT EXISTS all_notes (id) AS SELECT id FROM notes;
+        DROP VIEW all_notes;
+        CREATE VIRTUAL TABLE notes_fts USING fts5 (body, content='notes', content_rowid='id');
+        CREATE TRIGGER IF NOT EXISTS notes_ai AFTER INSERT ON notes BEGIN
+          INSERT INTO notes_fts (rowid, body) VALUES (new.id, new.body);
+        END;
+        CREATE TRIGGER notes_gone BEFORE DELETE ON notes BEGIN SELECT 1; END;
+        DROP TRIGGER notes_gone;
+        CREATE TEMP TABLE scratch (x);
+        """
+    ],
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_model_matches_sqlite(name: str) -> None:
+    files = [(f"{n:04}.sql", text) for n, text in enumerate(CASES[name], 1)]
+    assert check(files) == []
+
+
+def test_rebuild_continues_the_old_table_and_keeps_references() -> None:
+    files = [(f"{n:04}.sql", text) for n, text in enumerate(CASES["the rebuild pattern"], 1)]
+    model, _ = replayed(files)
+    users = model.tables[("main", "users")]
+    assert [e.action for e in users.history] == ["created", "renamed"]
+    old = next(t for t in model.archive if t.kind == "table" and t.dropped and t.name == "users")
+    assert old.replaced_by is users
+    # posts' foreign key names `users`: it survives the drop and means the new table.
+    assert [fk.ref_table for fk in model.tables[("main", "posts")].foreign_keys] == ["main.users"]
+    drop = next(c for c in model.changes if c.kind == "drop_table")
+    assert drop.table_recreated_later
+    assert [c.detail for c in model.changes if c.kind == "set"] == [
+        "foreign_keys=off",
+        "foreign_keys=on",
+    ]
+
+
+def test_schema_json_prints_the_declared_type() -> None:
+    model, _ = replayed([("1.sql", "CREATE TABLE t (a DECIMAL( 10, 2 ), b int, c, d DATETIME);")])
+    document = schema_document(model, "h")
+    assert [c["type"] for c in document["tables"][0]["columns"]] == [
+        "DECIMAL( 10, 2 )",
+        "INT",
+        "",
+        "DATETIME",
+    ]
+
+
+def test_trigger_body_semicolons_do_not_end_the_statement() -> None:
+    sql = (
+        "CREATE TRIGGER t_ai AFTER INSERT ON t BEGIN\n"
+        "  UPDATE t SET a = CASE WHEN new.a > 0 THEN 1 END; DELETE FROM u;\nEND;\n"
+        "CREATE TABLE after_it (id INT);\n"
+    )
+    statements, problems = parse_sqlglot(SourceFile("1.sql", sql), "sqlite")
+    assert not problems
+    assert [(s.kind, s.line) for s in statements] == [("Command", 1), ("Create", 4)]
+
+
+# -- the corpus ---------------------------------------------------------------------------
+def corpus_histories() -> dict[str, list[Path]]:
+    """Every SQLite history of the corpus, files in apply order: pop's (kratos: a version's
+    `.sqlite3.`/`.sqlite.` file, else its generic file), Flyway's (authelia, conductor:
+    by version number), diesel's and sqlx's (by name); temporal's `schema.sql` files alone."""
+    with (CORPUS / "files.tsv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    specific = {
+        r["path"].split("_")[0]
+        for r in rows
+        if r["project"] == "kratos" and r["dialect"] == "sqlite" and r["path"].endswith(".up.sql")
+    }
+    found: dict[str, list[Path]] = defaultdict(list)
+    for row in rows:
+        project, path, dialect = row["project"], row["path"], row["dialect"]
+        if path.endswith("down.sql"):
+            continue
+        if project == "kratos":
+            if dialect == "sqlite" or (dialect == "generic" and path.split("_")[0] not in specific):
+                found["kratos"].append(CORPUS / project / path)
+            continue
+        if dialect != "sqlite":
+            continue
+        folder = str(Path(path).parent)
+        if project == "chirpstack":
+            folder = "sqlite"
+        elif project == "temporal":
+            folder = path if path.endswith("schema.sql") else str(Path(path).parents[1])
+        found[f"{project}/{folder}"].append(CORPUS / project / path)
+
+    def version(path: Path) -> list[int]:
+        return [int(n) for n in re.findall(r"\d+", path.name.split("__")[0].split(".")[0][1:])]
+
+    for name, files in found.items():
+        if name.startswith(("authelia", "conductor")):
+            files.sort(key=version)
+        elif "versioned" in name:
+            files.sort(key=lambda p: int(p.parent.name.split(".")[1]))
+        else:
+            files.sort()
+    return dict(found)
+
+
+# temporal's versioned/ files upgrade a schema older than any in the corpus (their first
+# ALTER names `current_executions` before any file creates it): SQLite rejects them alone.
+CORPUS_EXCLUDED = {"temporal/sqlite/v3/temporal/versioned"}
+
+
+@pytest.mark.skipif(not (CORPUS / "files.tsv").exists(), reason="../shared/corpus not present")
+def test_corpus_sqlite_histories_match_sqlite() -> None:
+    histories = corpus_histories()
+    assert sum(len(f) for f in histories.values()) > 700
+    mismatched = {}
+    for name, paths in sorted(histories.items()):
+        if name in CORPUS_EXCLUDED:
+            continue
+        files = [(str(p.relative_to(CORPUS)), p.read_text(encoding="utf-8")) for p in paths]
+        found = check(files)
+        if found:
+            mismatched[name] = found
+    assert mismatched == {}
