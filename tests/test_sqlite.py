@@ -21,7 +21,8 @@ from schema_review.model.schema import SchemaModel
 from schema_review.parse import SourceFile
 from schema_review.parse.sqlglot_parse import parse_sqlglot
 from schema_review.profile import Profile
-from tests.helpers import CORPUS
+from schema_review.rules import Rule, load_rules
+from tests.helpers import CORPUS, LintSql, findings_of, split_example
 
 Catalog = dict[str, Any]
 
@@ -388,3 +389,185 @@ def test_corpus_sqlite_histories_match_sqlite() -> None:
         if found:
             mismatched[name] = found
     assert mismatched == {}
+
+
+# -- rules true for SQLite ----------------------------------------------------------------
+# A rule enabled for SQLite (`dialects: [..., sqlite]`) fires on a SQLite bad example and not
+# on its good one. Rules whose own examples are PostgreSQL get SQLite ones here; the others'
+# own examples (file layouts, suppressions, plain CREATE TABLE) are run as SQLite.
+_USERS = "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, name TEXT);\n"
+_ORDERS = "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER);\n"
+SQLITE_EXAMPLES: dict[str, tuple[str, str]] = {
+    "drop-table": (
+        _USERS + "-- file: 0002_drop.sql\nDROP TABLE users;\n",
+        # the rebuild pattern: the table goes and its new definition takes the name
+        _USERS + "-- file: 0002_rebuild.sql\n"
+        "CREATE TABLE new_users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT);\n"
+        "INSERT INTO new_users SELECT id, email, name FROM users;\n"
+        "DROP TABLE users;\nALTER TABLE new_users RENAME TO users;\n",
+    ),
+    "drop-column": (
+        _USERS + "-- file: 0002_drop.sql\nALTER TABLE users DROP COLUMN name;\n",
+        "CREATE TABLE import_rows (id INTEGER PRIMARY KEY, scratch TEXT);\n"
+        "ALTER TABLE import_rows DROP COLUMN scratch;\n",
+    ),
+    "rename-column": (
+        _USERS + "-- file: 0002_rename.sql\nALTER TABLE users RENAME COLUMN name TO full_name;\n",
+        _USERS + "-- file: 0002_add.sql\nALTER TABLE users ADD COLUMN full_name TEXT;\n",
+    ),
+    "test-table-in-migrations": (
+        "CREATE TABLE users_backup (id INTEGER PRIMARY KEY);\n",
+        "CREATE TABLE users_archive_policy (id INTEGER PRIMARY KEY);\n",
+    ),
+    "required-columns": (
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT,\n"
+        "  created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,\n"
+        "  updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);\n",
+    ),
+    "naming-convention": (
+        _USERS + "CREATE UNIQUE INDEX idx_email ON users (email);\n",
+        _USERS + "CREATE UNIQUE INDEX users_email_key ON users (email);\n",
+    ),
+    "timestamp-naming-convention": (
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, paid TIMESTAMP);\n",
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, paid_at TIMESTAMP);\n",
+    ),
+    "fk-nullable-multicolumn": (
+        "CREATE TABLE orders (tenant_id INTEGER, id INTEGER, PRIMARY KEY (tenant_id, id));\n"
+        "CREATE TABLE lines (id INTEGER PRIMARY KEY, tenant_id INTEGER, order_id INTEGER,\n"
+        "  FOREIGN KEY (tenant_id, order_id) REFERENCES orders (tenant_id, id));\n"
+        "CREATE INDEX lines_order_idx ON lines (tenant_id, order_id);\n",
+        "CREATE TABLE orders (tenant_id INTEGER, id INTEGER, PRIMARY KEY (tenant_id, id));\n"
+        "CREATE TABLE lines (id INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL,\n"
+        "  order_id INTEGER NOT NULL,\n"
+        "  FOREIGN KEY (tenant_id, order_id) REFERENCES orders (tenant_id, id));\n"
+        "CREATE INDEX lines_order_idx ON lines (tenant_id, order_id);\n",
+    ),
+    "fk-cascade-restrict-conflict": (
+        "CREATE TABLE accounts (id INTEGER PRIMARY KEY);\n"
+        "CREATE TABLE projects (id INTEGER PRIMARY KEY,\n"
+        "  account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE);\n"
+        "CREATE TABLE invoices (id INTEGER PRIMARY KEY,\n"
+        "  project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE RESTRICT);\n",
+        "CREATE TABLE accounts (id INTEGER PRIMARY KEY);\n"
+        "CREATE TABLE projects (id INTEGER PRIMARY KEY,\n"
+        "  account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE);\n"
+        "CREATE TABLE invoices (id INTEGER PRIMARY KEY,\n"
+        "  project_id INTEGER REFERENCES projects (id) ON DELETE SET NULL);\n",
+    ),
+    "fk-explicit-actions": (
+        _USERS + "CREATE TABLE posts (id INTEGER PRIMARY KEY,\n"
+        "  user_id INTEGER NOT NULL REFERENCES users (id));\n"
+        "CREATE INDEX posts_user_id_idx ON posts (user_id);\n",
+        _USERS + "CREATE TABLE posts (id INTEGER PRIMARY KEY,\n"
+        "  user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE RESTRICT);\n"
+        "CREATE INDEX posts_user_id_idx ON posts (user_id);\n",
+    ),
+    "migration-not-in-journal": (
+        '-- file: meta/_journal.json\n{"version": "7", "dialect": "sqlite", "entries": [\n'
+        ' {"idx": 0, "version": "7", "when": 1700000000000, "tag": "0000_init",'
+        ' "breakpoints": true}]}\n'
+        "-- file: 0000_init.sql\n" + _USERS + "-- file: 0001_orders.sql\n" + _ORDERS,
+        '-- file: meta/_journal.json\n{"version": "7", "dialect": "sqlite", "entries": [\n'
+        ' {"idx": 0, "version": "7", "when": 1700000000000, "tag": "0000_init",'
+        ' "breakpoints": true},\n'
+        ' {"idx": 1, "version": "7", "when": 1700000000001, "tag": "0001_orders",'
+        ' "breakpoints": true}]}\n'
+        "-- file: 0000_init.sql\n" + _USERS + "-- file: 0001_orders.sql\n" + _ORDERS,
+    ),
+    "parse-error": (
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL;\n",
+        _USERS,
+    ),
+    "unfilled-placeholder": (
+        "-- file: V1__users.sql\nCREATE TABLE ${prefix}users (id INTEGER PRIMARY KEY);\n",
+        "-- file: V1__users.sql\nCREATE TABLE app_users (id INTEGER PRIMARY KEY);\n",
+    ),
+    "suppression-without-reason": (
+        _ORDERS + "-- schema-review: ignore fk-missing-index\n"
+        "CREATE TABLE lines (id INTEGER PRIMARY KEY, order_id INTEGER REFERENCES orders (id));\n",
+        _ORDERS + "-- schema-review: ignore fk-missing-index -- lines are read by order\n"
+        "CREATE TABLE lines (id INTEGER PRIMARY KEY, order_id INTEGER REFERENCES orders (id));\n",
+    ),
+    "unused-suppression": (
+        _ORDERS + "-- schema-review: ignore fk-missing-index -- no foreign key here\n"
+        "CREATE INDEX orders_customer_id_idx ON orders (customer_id);\n",
+        _ORDERS + "CREATE INDEX orders_customer_id_idx ON orders (customer_id);\n",
+    ),
+    "unknown-rule-in-suppression": (
+        _ORDERS + "-- schema-review: ignore fk-missing-indx -- lines are read by order\n"
+        "CREATE TABLE lines (id INTEGER PRIMARY KEY, order_id INTEGER REFERENCES orders (id));\n",
+        _ORDERS + "-- schema-review: ignore fk-missing-index -- lines are read by order\n"
+        "CREATE TABLE lines (id INTEGER PRIMARY KEY, order_id INTEGER REFERENCES orders (id));\n",
+    ),
+    "malformed-suppression": (
+        _ORDERS + "-- schema-review: disable fk-missing-index -- lines are read by order\n"
+        "CREATE TABLE lines (id INTEGER PRIMARY KEY, order_id INTEGER REFERENCES orders (id));\n",
+        _ORDERS + "-- schema-review: ignore fk-missing-index -- lines are read by order\n"
+        "CREATE TABLE lines (id INTEGER PRIMARY KEY, order_id INTEGER REFERENCES orders (id));\n",
+    ),
+    "uncommitted-transaction": (
+        _ORDERS + "-- file: 0002_note.sql\nBEGIN;\nALTER TABLE orders ADD COLUMN note TEXT;\n",
+        _ORDERS + "-- file: 0002_note.sql\nBEGIN;\nALTER TABLE orders ADD COLUMN note TEXT;\n"
+        "COMMIT;\n",
+    ),
+}
+SQLITE_EXAMPLES["modified-applied-migration"] = (
+    "-- file: 0001_users.sql\nCREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);\n",
+    "-- file: 0001_users.sql\nCREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT);\n"
+    "-- file: 0002_name.sql\nALTER TABLE users ADD COLUMN name TEXT;\n",
+)
+SQLITE_BASES = {
+    "modified-applied-migration": "-- file: 0001_users.sql\n"
+    "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT);\n"
+}
+# Bad examples SQLite cannot run by design: the placeholder is the runner's to fill.
+_NOT_RUN = {"parse-error", "unfilled-placeholder"}
+
+SQLITE_RULES = [r for r in load_rules() if "sqlite" in r.dialects]
+
+
+def _examples(rule: Rule) -> tuple[str, str]:
+    return SQLITE_EXAMPLES.get(rule.id) or (rule.examples["bad"], rule.examples["good"])
+
+
+@pytest.mark.parametrize("rule", SQLITE_RULES, ids=[r.id for r in SQLITE_RULES])
+def test_sqlite_rule_examples(rule: Rule, lint_sql: LintSql) -> None:
+    bad, good = _examples(rule)
+    for sql in (bad, good) if rule.id not in _NOT_RUN else (good,):
+        files = [f for f in split_example(sql) if f[0].endswith(".sql")]
+        applied(files).close()  # SQLite runs the example: it is SQLite
+    settings: dict[str, object] = {**dict(rule.example_profile), "dialect": "sqlite"}
+    if rule.example_options:
+        settings["rule_options"] = {rule.id: rule.example_options}
+    base = SQLITE_BASES.get(rule.id) if rule.id in SQLITE_EXAMPLES else rule.examples.get("base")
+    fired = lint_sql(bad, base=base, **settings)
+    assert findings_of(fired, rule.id), f"{rule.id}: SQLite bad example raised nothing"
+    if rule.id != "parse-error":
+        assert not findings_of(fired, "parse-error"), findings_of(fired, "parse-error")
+    clean = lint_sql(good, base=base, **settings)
+    assert not findings_of(clean, rule.id), f"{rule.id}: SQLite good example raised it"
+    assert not findings_of(clean, "parse-error"), findings_of(clean, "parse-error")
+
+
+FIXED_RULES = [r for r in SQLITE_RULES if r.fix]
+
+
+@pytest.mark.parametrize("rule", FIXED_RULES, ids=[r.id for r in FIXED_RULES])
+def test_sqlite_fixes_run_and_clear_their_finding(rule: Rule, lint_sql: LintSql) -> None:
+    """A fix given on a SQLite history is SQLite: sqlite3 runs it after the bad example, and
+    the history with it appended no longer has the finding. PostgreSQL-only fixes are not
+    given at all."""
+    bad, _ = _examples(rule)
+    settings: dict[str, object] = {**dict(rule.example_profile), "dialect": "sqlite"}
+    found = findings_of(lint_sql(bad, **settings), rule.id)
+    fixes = [f.fix for f in found if f.fix]
+    if not fixes:
+        assert rule.id in ("rename-table", "rename-column"), f"{rule.id}: no fix on SQLite"
+        return
+    # appended to the file of the finding (the example's last), where a COMMIT belongs too
+    *files, (name, text) = split_example(bad)
+    files.append((name, text + "\n".join(fixes) + "\n"))
+    applied(files).close()
+    assert not findings_of(lint_sql(files, **settings), rule.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from schema_review.model.objects import (
     Column,
@@ -257,6 +258,10 @@ class Change:
         here = _position(self.statement)
         for later in self.file_statements:
             if _position(later) <= here:
+                continue
+            if later.tree is not None:  # MySQL, SQLite (sqlglot): a table of that name
+                if _sqlglot_created_table(later.tree) == name:
+                    return True
                 continue
             if later.kind == "ViewStmt":
                 relation = later.node.get("view", {})
@@ -808,3 +813,14 @@ def enum_values_alterable(old: list[str], new: list[str]) -> bool:
     return all(
         at_old[i + 1] - at_old[i] <= at_new[i + 1] - at_new[i] for i in range(len(at_old) - 1)
     )
+
+
+def _sqlglot_created_table(tree: Any) -> str | None:
+    """The name of the table a sqlglot CREATE TABLE makes (None for other statements). A
+    view does not count: SQLite's views cannot be written to."""
+    if type(tree).__name__ != "Create" or str(tree.args.get("kind") or "").upper() != "TABLE":
+        return None
+    target = tree.this
+    if type(target).__name__ == "Schema":
+        target = target.this
+    return str(target.name) if target is not None else None

@@ -340,7 +340,11 @@ class SqlglotReplayer(SchemaOperations):
                 table = self.find_table(target)
                 if table is not None:
                     self.drop_table_object(table, statement)
-                self.change("drop_table", statement, table=table, missing_ok=missing_ok)
+                # detail: the table's name, as PostgreSQL's front end says it (messages).
+                detail = "{}.{}".format(*self.table_name(target))
+                self.change(
+                    "drop_table", statement, table=table, missing_ok=missing_ok, detail=detail
+                )
             elif kind == "INDEX":
                 index = self.model.indexes.get(self.table_name(target))
                 if index is not None:
@@ -375,13 +379,18 @@ class SqlglotReplayer(SchemaOperations):
                         self.table_element(table, item, column.name, statement)
                 self.change("add_column", statement, table=table, column=column)
             elif isinstance(action, exp.AlterRename):
-                self.rename_table(table, action.this.name, statement)
-                self.change("rename_table", statement, table=table)
+                old = self.rename_table(table, action.this.name, statement)
+                self.change("rename_table", statement, table=table, detail=old)
             elif isinstance(action, exp.RenameColumn):
-                renamed = self.rename_column(
-                    table, action.this.name, action.args["to"].name, statement
+                old_name, new_name = action.this.name, action.args["to"].name
+                renamed = self.rename_column(table, old_name, new_name, statement)
+                self.change(
+                    "rename_column",
+                    statement,
+                    table=table,
+                    column=renamed,
+                    detail=f"{old_name} -> {new_name}",
                 )
-                self.change("rename_column", statement, table=table, column=renamed)
             elif isinstance(action, exp.Drop) and str(action.args.get("kind") or "").upper() in (
                 "COLUMN",
                 "",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from schema_review.model.changes import Change
 from schema_review.model.objects import Column, Constraint, Table, Trigger, TypeName, View
 from schema_review.model.sqlglot_front import DEFAULT_SCHEMA, SqlglotReplayer
 from schema_review.parse import Statement
@@ -42,6 +43,7 @@ class SqliteReplayer(SqlglotReplayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.table_text: TableText | None = None  # of the CREATE TABLE being replayed
+        self.open_begin: Change | None = None  # the file's BEGIN not yet committed
 
     # -- CREATE TABLE ------------------------------------------------------------------------
     def create_table(self, statement: Statement) -> None:
@@ -97,6 +99,12 @@ class SqliteReplayer(SqlglotReplayer):
             self.model.indexes.pop((index.schema, index.name), None)
             index.name = f"{AUTOINDEX_PREFIX}{table.name}_{number}"
             self.model.indexes[(index.schema, index.name)] = index
+
+    def constraint_name(self, table: Table, kind: str, columns: list[str]) -> str:
+        """PostgreSQL's generated name (SQLite gives none): `<table>_pkey` for the key."""
+        if kind == "primary_key":
+            return self.choose_constraint_name(table.schema, table.name, None, "pkey")
+        return super().constraint_name(table, kind, columns)
 
     def is_rowid_alias(self, table: Table, constraint: Constraint) -> bool:
         """`INTEGER PRIMARY KEY` (that exact type name, one column) on a rowid table."""
@@ -243,6 +251,23 @@ class SqliteReplayer(SqlglotReplayer):
         else:
             super()._on_Drop(statement)
 
+    def drop_table_object(
+        self, table: Table, statement: Statement, detail: str = "", cascade: bool = False
+    ) -> None:
+        """The rebuild the other way round (authelia's): `ALTER TABLE x RENAME TO _bkp_x;
+        CREATE TABLE x ...; INSERT ... SELECT ... FROM _bkp_x; DROP TABLE _bkp_x`: the
+        dropped table's life goes on in the new `x`, as when the new table is renamed."""
+        super().drop_table_object(table, statement, detail, cascade)
+        for event in reversed(table.history):
+            if event.action != "renamed" or event.statement.source is not statement.source:
+                continue
+            old_name = event.detail.split(" -> ")[0].split(".", 1)[-1]
+            successor = self.model.tables.get((table.schema, old_name))
+            created = successor.created if successor is not None else None
+            if successor is not None and created and created.statement.source is statement.source:
+                table.replaced_by, table.replaced_at = successor, created
+            break
+
     # -- ALTER TABLE ------------------------------------------------------------------------
     def rename_table(self, table: Table, new_name: str, statement: Statement) -> str:
         """SQLite renames the table's automatic indexes with it."""
@@ -293,13 +318,37 @@ class SqliteReplayer(SqlglotReplayer):
         self.change("set", statement, detail=detail)
 
     def _on_Transaction(self, statement: Statement) -> None:
-        self.change("begin", statement)
+        if self.open_begin is not None and self.open_begin.statement.source is statement.source:
+            self.change("begin", statement, nested=True)
+            return
+        begin = self.change("begin", statement)
+        begin.closed = False  # until a COMMIT or ROLLBACK of the same file
+        self.open_begin = begin
 
     def _on_Commit(self, statement: Statement) -> None:
-        self.change("commit", statement)
+        self.end_begin("commit", statement)
 
     def _on_Rollback(self, statement: Statement) -> None:
-        self.change("rollback", statement)
+        self.end_begin("rollback", statement)
+
+    def end_begin(self, kind: str, statement: Statement) -> None:
+        self.change(kind, statement)
+        if self.open_begin is not None:
+            self.open_begin.closed = True
+            self.open_begin = None
+
+    def _on_Column(self, statement: Statement) -> None:
+        """`END [TRANSACTION]` (COMMIT's other name), which sqlglot reads as a name."""
+        if statement.text.split(None, 1)[0].upper() == "END":
+            self.end_begin("commit", statement)
+        else:
+            self.model.opaque.append(statement)
+
+    _on_Alias = _on_Column
+
+    def start_file(self, source: Any) -> None:
+        super().start_file(source)
+        self.open_begin = None  # a file's BEGIN is committed in that file or never
 
 
 def _properties(tree: Any) -> list[Any]:
