@@ -524,6 +524,8 @@ SQLITE_BASES = {
 }
 # Bad examples SQLite cannot run by design: the placeholder is the runner's to fill.
 _NOT_RUN = {"parse-error", "unfilled-placeholder"}
+# Rules whose bad example SQLite refuses to run (what they report).
+_REFUSED = {"sqlite-alter-unsupported", "sqlite-add-column-rejected"}
 
 SQLITE_RULES = [r for r in load_rules() if "sqlite" in r.dialects]
 
@@ -535,9 +537,12 @@ def _examples(rule: Rule) -> tuple[str, str]:
 @pytest.mark.parametrize("rule", SQLITE_RULES, ids=[r.id for r in SQLITE_RULES])
 def test_sqlite_rule_examples(rule: Rule, lint_sql: LintSql) -> None:
     bad, good = _examples(rule)
-    for sql in (bad, good) if rule.id not in _NOT_RUN else (good,):
+    for sql in (bad, good) if rule.id not in _NOT_RUN | _REFUSED else (good,):
         files = [f for f in split_example(sql) if f[0].endswith(".sql")]
         applied(files).close()  # SQLite runs the example: it is SQLite
+    if rule.id in _REFUSED:  # the rule says SQLite refuses the bad example: it does
+        with pytest.raises(sqlite3.OperationalError):
+            applied(split_example(bad))
     settings: dict[str, object] = {**dict(rule.example_profile), "dialect": "sqlite"}
     if rule.example_options:
         settings["rule_options"] = {rule.id: rule.example_options}
@@ -571,3 +576,123 @@ def test_sqlite_fixes_run_and_clear_their_finding(rule: Rule, lint_sql: LintSql)
     files.append((name, text + "\n".join(fixes) + "\n"))
     applied(files).close()
     assert not findings_of(lint_sql(files, **settings), rule.id)
+
+
+ADD_COLUMNS = [
+    ("c TEXT NOT NULL", True),
+    ("c TEXT NOT NULL DEFAULT NULL", True),
+    ("c TEXT NOT NULL DEFAULT ''", False),
+    ("c BOOLEAN NOT NULL DEFAULT FALSE", False),
+    ("c INT PRIMARY KEY", True),
+    ("c INT UNIQUE", True),
+    ("c TEXT DEFAULT CURRENT_TIMESTAMP", True),
+    ("c TEXT DEFAULT (datetime('now'))", True),
+    ("c INT DEFAULT (1)", False),
+    ("c INT DEFAULT -1", False),
+    ("c BLOB DEFAULT x'00'", False),
+    ("c INT GENERATED ALWAYS AS (1) STORED", True),
+    ("c INT GENERATED ALWAYS AS (1)", False),
+    ("c INT NOT NULL GENERATED ALWAYS AS (1) VIRTUAL", False),
+    ("c INT REFERENCES t (id)", False),
+]
+
+
+@pytest.mark.parametrize(("definition", "refused"), ADD_COLUMNS)
+def test_add_column_refusals_are_sqlites(definition: str, refused: bool) -> None:
+    """sqlite-add-column-rejected fires exactly on the ADD COLUMNs sqlite3 refuses."""
+    table = "CREATE TABLE t (id INTEGER PRIMARY KEY);\nINSERT INTO t VALUES (1);\n"
+    sql = table + f"ALTER TABLE t ADD COLUMN {definition};\n"
+    model, problems = replayed([("1.sql", sql)])
+    assert not problems
+    detail = next(c.detail for c in model.changes if c.kind == "add_column")
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(sql)
+        error = ""
+    except sqlite3.OperationalError as found:
+        error = str(found)
+    finally:
+        db.close()
+    assert bool(error) == refused
+    assert bool(detail) == refused, (detail, error)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "ALTER COLUMN email SET NOT NULL",
+        "ALTER COLUMN email TYPE varchar(20)",
+        "ADD CONSTRAINT email_key UNIQUE (email)",
+        "DROP CONSTRAINT t_email_key",
+    ],
+)
+def test_alter_table_sqlite_has_no_syntax_for(action: str, lint_sql: LintSql) -> None:
+    sql = f"CREATE TABLE t (id INTEGER PRIMARY KEY, email TEXT);\nALTER TABLE t {action};\n"
+    with pytest.raises(sqlite3.OperationalError, match="syntax error"):
+        applied([("1.sql", sql)])
+    assert findings_of(lint_sql(sql, dialect="sqlite"), "sqlite-alter-unsupported")
+
+
+REBUILT_OVER_FILES = [
+    ("0001_users.sql", _USERS + "CREATE INDEX users_email_idx ON users (email);\n"),
+    (
+        "0002_tmp.sql",
+        "CREATE TABLE _users_tmp (id INTEGER PRIMARY KEY, email TEXT NOT NULL,"
+        " name TEXT NOT NULL DEFAULT '');\n"
+        "INSERT INTO _users_tmp (id, email, name)"
+        " SELECT id, email, coalesce(name, '') FROM users;\n",
+    ),
+    ("0003_drop.sql", "DROP TABLE users;\n"),
+    (
+        "0004_rename.sql",
+        "ALTER TABLE _users_tmp RENAME TO users;\nCREATE INDEX users_email_idx ON users (email);\n",
+    ),
+]
+
+
+def test_a_rebuild_over_several_files_is_no_drop_nor_rename(lint_sql: LintSql) -> None:
+    """pop's generated SQLite migrations rebuild a table over consecutive files (kratos): the
+    rows are copied into the table that takes the name, so the drop loses nothing and the
+    rename brings the application's name back."""
+    applied(REBUILT_OVER_FILES).close()
+    run = lint_sql(REBUILT_OVER_FILES, dialect="sqlite")
+    rules = {f.rule for f in run.result.findings}
+    assert not rules & {"drop-table", "rename-table", "object-created-then-dropped"}
+    # a later rename-away rebuild makes a third `users`: the first still continues in the
+    # second (the name's earlier owner is not handed on again)
+    later = ("0005_again.sql", "ALTER TABLE users RENAME TO _old;\nCREATE TABLE users (id INT);\n")
+    model, _ = replayed([*REBUILT_OVER_FILES, later])
+    first, second = [t for t in model.archive if t.kind == "table"][:2]
+    assert first.replaced_by is second and first.rebuilt
+    # without the copy, the drop deletes the rows: reported
+    uncopied = [REBUILT_OVER_FILES[0], ("0002_tmp.sql", REBUILT_OVER_FILES[1][1].split("\n")[0])]
+    run = lint_sql([*uncopied, *REBUILT_OVER_FILES[2:]], dialect="sqlite")
+    assert {"drop-table", "rename-table"} <= {f.rule for f in run.result.findings}
+
+
+def test_rename_away_rebuild_keeps_the_name(lint_sql: LintSql) -> None:
+    """authelia's rebuild: the old table renamed away, the new one created under the name,
+    rows copied, the old one dropped."""
+    files = [
+        ("0001_users.sql", _USERS),
+        (
+            "0002_rebuild.sql",
+            "ALTER TABLE users RENAME TO _bkp_users;\n"
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT);\n"
+            "INSERT INTO users SELECT id, email, name FROM _bkp_users;\n"
+            "DROP TABLE IF EXISTS _bkp_users;\n",
+        ),
+        (
+            "0003_later.sql",
+            "ALTER TABLE users RENAME TO _bkp2;\nCREATE TABLE users (id INTEGER);\n",
+        ),
+    ]
+    applied(files).close()
+    model, _ = replayed(files)
+    first = next(t for t in model.archive if t.kind == "table" and t.name == "_bkp_users")
+    second = next(t for t in model.archive if t.kind == "table" and t.name == "_bkp2")
+    assert first.rebuilt and first.replaced_by is second  # not the table of 0003
+    findings = lint_sql(files, dialect="sqlite").result.findings
+    # both renames are followed by a table taking the old name in the same file
+    assert not [f for f in findings if f.rule == "rename-table"]
+    assert not [f for f in findings if f.rule == "object-created-then-dropped"]

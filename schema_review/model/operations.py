@@ -875,7 +875,8 @@ class SchemaOperations:
         self.model.tables[(table.schema, new_name)] = table
         table.record("renamed", statement, f"{old} -> {table.qualified_name}")
         # A table dropped under this name is replaced (the swap: DROP t; RENAME t_new TO t).
-        dead = self.graveyard.get(("table", table.qualified_name))
+        # popped: the name is taken now; a later table of that name replaces this one.
+        dead = self.graveyard.pop(("table", table.qualified_name), None)
         if dead is not None and dead is not table:
             dead.replaced_by, dead.replaced_at = table, table.history[-1]
         self.retarget_relation(old, table.qualified_name)

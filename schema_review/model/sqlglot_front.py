@@ -374,6 +374,8 @@ class SqlglotReplayer(SchemaOperations):
                 column = self.column_definition(table, action, statement)
                 table.columns[column.name] = column
                 self.born(column, statement)
+                # the table's history says it as PostgreSQL's front end does (changes.py reads it)
+                table.record("altered", statement, f"added column {column.name}")
                 for item in action.args.get("constraints") or ():
                     if self.is_key_constraint(item.args.get("kind")):
                         self.table_element(table, item, column.name, statement)
@@ -384,6 +386,7 @@ class SqlglotReplayer(SchemaOperations):
             elif isinstance(action, exp.RenameColumn):
                 old_name, new_name = action.this.name, action.args["to"].name
                 renamed = self.rename_column(table, old_name, new_name, statement)
+                table.record("altered", statement, f"renamed column {old_name} -> {new_name}")
                 self.change(
                     "rename_column",
                     statement,
@@ -397,6 +400,8 @@ class SqlglotReplayer(SchemaOperations):
             ):
                 for target in action.args.get("tables") or ():
                     dropped = self.drop_column_object(table, target.name, statement)
+                    if dropped is not None:
+                        table.record("altered", statement, f"dropped column {target.name}")
                     self.change("drop_column", statement, table=table, column=dropped)
             else:
                 self.alter_action(table, action, statement)

@@ -289,11 +289,53 @@ class SqliteReplayer(SqlglotReplayer):
         if isinstance(action, exp.Command) and str(action.this).upper() == "DROP":
             name = str(action.expression).strip().strip('"`[]')
             dropped = self.drop_column_object(table, name, statement)
+            if dropped is not None:
+                table.record("altered", statement, f"dropped column {name}")
             self.change("drop_column", statement, table=table, column=dropped)
+            return
+        what = _UNSUPPORTED.get(type(action).__name__)
+        if isinstance(action, exp.Drop):
+            what = f"DROP {str(action.args.get('kind') or '').upper()}".strip()
+        if what:
+            # SQLite refuses it: the schema stays as it was (rule sqlite-alter-unsupported).
+            self.change("alter_table_other", statement, table=table, detail=what)
             return
         super().alter_action(table, action, statement)
 
+    def _on_Alter(self, statement: Statement) -> None:
+        """ADD COLUMN: what SQLite refuses to add is said in the change's detail (rule
+        sqlite-add-column-rejected)."""
+        before = len(self.model.changes)
+        super()._on_Alter(statement)
+        refusals = {
+            action.name: _add_column_refusal(action)
+            for action in statement.tree.args.get("actions") or ()
+            if type(action).__name__ == "ColumnDef"
+        }
+        for change in self.model.changes[before:]:
+            if change.kind == "add_column" and change.column is not None:
+                change.detail = refusals.get(change.column.name, "")
+
     # -- data, session ----------------------------------------------------------------------
+    def _on_Insert(self, statement: Statement) -> None:
+        """INSERT INTO new SELECT ... FROM old: the rebuild's copy (Table.rebuild_of). The
+        statement stays opaque, as in PostgreSQL's replay."""
+        from sqlglot import exp
+
+        self.model.opaque.append(statement)
+        tree = statement.tree
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        query = tree.args.get("expression")
+        if not isinstance(target, exp.Table) or not isinstance(query, exp.Query):
+            return
+        sources = {self.table_name(t) for t in query.find_all(exp.Table)}
+        copy = self.find_table(target)
+        if copy is None or len(sources) != 1:
+            return
+        original = self.model.tables.get(sources.pop())
+        if original is not None and original is not copy:
+            copy.rebuild_of = original
+
     def _on_Update(self, statement: Statement) -> None:
         self.data_change("update", statement)
 
@@ -349,6 +391,39 @@ class SqliteReplayer(SqlglotReplayer):
     def start_file(self, source: Any) -> None:
         super().start_file(source)
         self.open_begin = None  # a file's BEGIN is committed in that file or never
+
+
+# ALTER TABLE actions SQLite has no syntax for (sqlglot reads them as other engines').
+_UNSUPPORTED = {"AlterColumn": "ALTER COLUMN", "AddConstraint": "ADD CONSTRAINT"}
+
+
+def _add_column_refusal(definition: Any) -> str:
+    """Why SQLite refuses ADD COLUMN with this definition ('' when it accepts it): the
+    checks of its alter.c, in its order."""
+    from sqlglot import exp
+
+    kinds = [c.args.get("kind") for c in definition.args.get("constraints") or ()]
+    default = next((k.this for k in kinds if isinstance(k, exp.DefaultColumnConstraint)), None)
+    while isinstance(default, exp.Paren):
+        default = default.this
+    if any(isinstance(k, exp.PrimaryKeyColumnConstraint) for k in kinds):
+        return "a PRIMARY KEY column"
+    if any(isinstance(k, exp.UniqueColumnConstraint) for k in kinds):
+        return "a UNIQUE column"
+    generated = next((k for k in kinds if isinstance(k, exp.ComputedColumnConstraint)), None)
+    if generated is not None and generated.args.get("persisted"):
+        return "a STORED generated column"
+    constant = (exp.Literal, exp.Null, exp.Boolean, exp.HexString)
+    if isinstance(default, exp.Neg):
+        default = default.this
+    if default is not None and not isinstance(default, constant):
+        return "a default that is not a constant (CURRENT_TIMESTAMP, a function call)"
+    not_null = any(
+        isinstance(k, exp.NotNullColumnConstraint) and not k.args.get("allow_null") for k in kinds
+    )
+    if not_null and generated is None and (default is None or isinstance(default, exp.Null)):
+        return "a NOT NULL column without a default"
+    return ""
 
 
 def _properties(tree: Any) -> list[Any]:
