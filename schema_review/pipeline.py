@@ -71,6 +71,13 @@ class LintRun:
     def statement_count(self) -> int:
         return sum(len(m.statements) for m in self.models)
 
+    @property
+    def rules_run(self) -> list[Rule]:
+        """The rules that ran: those written for the database of at least one history (a
+        SQLite rule never runs on PostgreSQL migrations, nor the other way round)."""
+        dialects = {p.dialect for p in self.profiles} or {"postgres"}
+        return [r for r in self.rules if dialects & set(r.dialects)]
+
 
 def select_rules(rules: Sequence[Rule], settings: Settings) -> list[Rule]:
     """The rules a run evaluates: `select` (ids, categories or `all`) minus `ignore`."""

@@ -696,3 +696,18 @@ def test_rename_away_rebuild_keeps_the_name(lint_sql: LintSql) -> None:
     # both renames are followed by a table taking the old name in the same file
     assert not [f for f in findings if f.rule == "rename-table"]
     assert not [f for f in findings if f.rule == "object-created-then-dropped"]
+
+
+def test_an_index_dropped_and_made_again_by_a_later_file_is_no_churn_on_sqlite(
+    lint_sql: LintSql,
+) -> None:
+    files = [
+        ("0001_users.sql", _USERS + "CREATE INDEX users_email_idx ON users (email);\n"),
+        ("0002_drop.sql", "DROP INDEX users_email_idx;\n"),
+        ("0003_again.sql", "CREATE INDEX users_email_idx ON users (email, name);\n"),
+    ]
+    applied(files).close()
+    sqlite_run = lint_sql(files, dialect="sqlite")
+    assert not findings_of(sqlite_run, "object-created-then-dropped")
+    gone = [files[0], files[1]]
+    assert findings_of(lint_sql(gone, dialect="sqlite"), "object-created-then-dropped")

@@ -44,6 +44,8 @@ class SqliteReplayer(SqlglotReplayer):
         super().__init__(*args, **kwargs)
         self.table_text: TableText | None = None  # of the CREATE TABLE being replayed
         self.open_begin: Change | None = None  # the file's BEGIN not yet committed
+        # (schema, table, name) of constraints the file left unnamed (their names are ours)
+        self.unnamed: set[tuple[str, str, str]] = set()
 
     # -- CREATE TABLE ------------------------------------------------------------------------
     def create_table(self, statement: Statement) -> None:
@@ -101,10 +103,14 @@ class SqliteReplayer(SqlglotReplayer):
             self.model.indexes[(index.schema, index.name)] = index
 
     def constraint_name(self, table: Table, kind: str, columns: list[str]) -> str:
-        """PostgreSQL's generated name (SQLite gives none): `<table>_pkey` for the key."""
+        """PostgreSQL's generated name (SQLite gives none): `<table>_pkey` for the key. The
+        constraint is remembered as unnamed: the name follows the table's renames."""
         if kind == "primary_key":
-            return self.choose_constraint_name(table.schema, table.name, None, "pkey")
-        return super().constraint_name(table, kind, columns)
+            name = self.choose_constraint_name(table.schema, table.name, None, "pkey")
+        else:
+            name = super().constraint_name(table, kind, columns)
+        self.unnamed.add((table.schema, table.name, name))
+        return name
 
     def is_rowid_alias(self, table: Table, constraint: Constraint) -> bool:
         """`INTEGER PRIMARY KEY` (that exact type name, one column) on a rowid table."""
@@ -270,8 +276,20 @@ class SqliteReplayer(SqlglotReplayer):
 
     # -- ALTER TABLE ------------------------------------------------------------------------
     def rename_table(self, table: Table, new_name: str, statement: Statement) -> str:
-        """SQLite renames the table's automatic indexes with it."""
+        """SQLite renames the table's automatic indexes with it; the names the model gave
+        its unnamed constraints follow too (`notes_new_pkey` of the rebuild's copy becomes
+        `notes_pkey`): SQLite has no name for them, so none the team chose is changed."""
+        old_name = table.name
         old = super().rename_table(table, new_name, statement)
+        renamed: dict[str, Constraint] = {}
+        for name, constraint in table.constraints.items():
+            if (table.schema, old_name, name) in self.unnamed and not constraint.dropped:
+                self.unnamed.discard((table.schema, old_name, name))
+                columns = [str(c) for c in constraint.columns]
+                constraint.name = self.constraint_name(table, constraint.type, columns)
+                self.note_constraint_name(constraint)
+            renamed[constraint.name] = constraint
+        table.constraints = renamed
         prefix = f"{AUTOINDEX_PREFIX}{old.split('.', 1)[1]}_"
         for index in table.indexes:
             if not index.dropped and index.name.startswith(prefix):
