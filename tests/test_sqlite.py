@@ -22,7 +22,7 @@ from schema_review.parse import SourceFile
 from schema_review.parse.sqlglot_parse import parse_sqlglot
 from schema_review.profile import Profile
 from schema_review.rules import Rule, load_rules
-from tests.helpers import CORPUS, LintSql, findings_of, split_example
+from tests.helpers import CORPUS, REPO, LintSql, findings_of, split_example
 
 Catalog = dict[str, Any]
 
@@ -711,3 +711,27 @@ def test_an_index_dropped_and_made_again_by_a_later_file_is_no_churn_on_sqlite(
     assert not findings_of(sqlite_run, "object-created-then-dropped")
     gone = [files[0], files[1]]
     assert findings_of(lint_sql(gone, dialect="sqlite"), "object-created-then-dropped")
+
+
+def test_the_sqlite_examples_fixes_run_on_sqlite_and_clear_their_findings(
+    lint_sql: LintSql,
+) -> None:
+    """examples/sqlite-app: each fix appended to the file of its finding runs on sqlite3
+    (after the example's own files, minus the two SQLite refuses: what they are reported
+    for) and the finding is gone."""
+    folder = REPO / "examples" / "sqlite-app" / "migrations"
+    files = [(p.name, p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.sql"))]
+    run = lint_sql(files, dialect="sqlite")
+    fixed = [f for f in run.result.findings if f.fix]
+    assert {f.rule for f in fixed} == {"fk-missing-index"}
+    refused = {f.file.split("/")[-1] for f in run.result.findings if f.severity == "critical"}
+    kept = [(name, text) for name, text in files if name not in refused]
+    for finding in fixed:
+        name = finding.file.split("/")[-1]
+        with_fix = [(n, t + finding.fix + "\n" if n == name else t) for n, t in kept]
+        applied(with_fix).close()
+        again = lint_sql(with_fix, dialect="sqlite")
+        same = [
+            f for f in again.result.findings if (f.rule, f.object) == (finding.rule, finding.object)
+        ]
+        assert not same, same

@@ -885,9 +885,8 @@ class Table(SchemaObject):
     partitioned: bool = False
     partition_of: str | None = None
     unlogged: bool = False
-    # SQLite's table options: STRICT (types enforced), WITHOUT ROWID (the primary key is the
-    # table's b-tree).
-    strict: bool = False
+    strict: bool = False  # SQLite's STRICT table option: the declared types are enforced
+    # SQLite's WITHOUT ROWID table option: the primary key is the table's b-tree (and NOT NULL)
     without_rowid: bool = False
     # The table whose rows an INSERT ... SELECT copied into this one (the SQLite rebuild:
     # the copy then takes the old table's name). Set by the SQLite front end.
