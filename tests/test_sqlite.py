@@ -728,7 +728,8 @@ def test_the_sqlite_examples_fixes_run_on_sqlite_and_clear_their_findings(
     kept = [(name, text) for name, text in files if name not in refused]
     for finding in fixed:
         name = finding.file.split("/")[-1]
-        with_fix = [(n, t + finding.fix + "\n" if n == name else t) for n, t in kept]
+        fix = finding.fix or ""
+        with_fix = [(n, t + fix + "\n" if n == name else t) for n, t in kept]
         applied(with_fix).close()
         again = lint_sql(with_fix, dialect="sqlite")
         same = [
