@@ -122,6 +122,8 @@ class _TypeSpeller:
         self.extension_schemas = {e.name: e.schema or "public" for e in model.extensions.values()}
 
     def __call__(self, type_name: TypeName) -> str:
+        if type_name.declared:  # SQLite: the type as declared, what the engine reports
+            return type_name.declared
         name = type_name.name
         modifiers = type_name.modifiers
         schema = type_name.schema

@@ -49,7 +49,7 @@ def summary(run: LintRun, fail_on: str) -> dict[str, Any]:
         "baselined": len(result.baselined),
         "baseline_stale": result.baseline_stale,
         "hidden_as": result.hidden_as,
-        "rules": len(run.rules),
+        "rules": len(run.rules_run),
         "fail_on": fail_on,
         "failed": result.fails(fail_on),
         "settings": settings_used(run),

@@ -12,6 +12,7 @@ from typing import Any
 
 from schema_review.config import ConfigError, Settings, locate_option
 from schema_review.discover import (
+    POSTGRES,
     STDIN,
     BaseRevision,
     DialectGuess,
@@ -36,6 +37,7 @@ from schema_review.findings import (
 )
 from schema_review.model import SchemaModel, replay
 from schema_review.parse import ParseProblem, SourceFile, Statement, parse_many
+from schema_review.parse.postgres import Parsed
 from schema_review.profile import (
     DEFAULT_DEPLOY,
     DEFAULT_PG_VERSION,
@@ -70,6 +72,13 @@ class LintRun:
     @property
     def statement_count(self) -> int:
         return sum(len(m.statements) for m in self.models)
+
+    @property
+    def rules_run(self) -> list[Rule]:
+        """The rules that ran: those written for the database of at least one history (a
+        SQLite rule never runs on PostgreSQL migrations, nor the other way round)."""
+        dialects = {p.dialect for p in self.profiles} or {"postgres"}
+        return [r for r in self.rules if dialects & set(r.dialects)]
 
 
 def select_rules(rules: Sequence[Rule], settings: Settings) -> list[Rule]:
@@ -320,22 +329,14 @@ def replay_histories(
         left = [_fill_placeholders(source, settings, profile) for source in set_sources]
         unfilled: list[UnfilledPlaceholders] = []
         foreign: list[tuple[SourceFile, MigrationFile, DialectGuess]] = []
-        # A MySQL or SQLite history is not parsed as PostgreSQL (its front end is to come):
-        # each file gets the one `unsupported-dialect` finding.
-        postgres = profile.dialect == "postgres"
-        parsed_sets = (
-            parse_many(set_sources, settings.jobs) if postgres else [([], []) for _ in set_sources]
-        )
         for source, migration, placeholders, (parsed, file_problems) in zip(
             set_sources,
             migration_set.files,
             left,
-            parsed_sets,
+            parse_history(set_sources, profile.dialect, settings.jobs),
             strict=True,
         ):
-            guess = guess_dialect(source.text)
-            if not postgres:
-                guess = _history_guess(guess, profile.dialect, why["dialect"])
+            guess = guess_dialect(source.text) if profile.dialect == "postgres" else POSTGRES
             if guess.foreign:
                 # One finding for the file (`unsupported-dialect`), not a parse error per
                 # statement and advice on the statements PostgreSQL happens to accept.
@@ -372,12 +373,13 @@ def replay_histories(
     return histories
 
 
-def _history_guess(guess: DialectGuess, dialect: str, why: str) -> DialectGuess:
-    """A file of a history in another dialect than PostgreSQL: its own evidence when it
-    shows that dialect, else what the history's shows (`why`, without `detected: `)."""
-    if guess.dialect == dialect:
-        return guess
-    return DialectGuess(dialect, evidence=((why.removeprefix("detected: "), 0),), located=False)
+def parse_history(sources: list[SourceFile], dialect: str, jobs: int) -> list[Parsed]:
+    """Each file's statements and problems, by the parser of the history's dialect."""
+    if dialect == "postgres":
+        return parse_many(sources, jobs)
+    from schema_review.parse.sqlglot_parse import parse_sqlglot
+
+    return [parse_sqlglot(source, dialect) for source in sources]
 
 
 def _discover(

@@ -128,7 +128,7 @@ class Profile:
     runner: str = "none"
     platform: str = "postgres"
     deploy: str = DEFAULT_DEPLOY
-    # The SQL dialect of the history: postgres, mysql (MariaDB too) or sqlite.
+    # The database the history is written for: postgres, mysql (MariaDB too) or sqlite.
     dialect: str = "postgres"
 
     @property

@@ -253,7 +253,7 @@ def build_report(
         "platforms": sorted({p.platform for p in run.profiles if p.platform != "postgres"}),
         "deploy": run.profiles[0].deploy if run.profiles else DEFAULT_DEPLOY,
         "orm_profiles": sorted({p.orm for p in run.profiles if p.orm}),
-        "rules": len(run.rules),
+        "rules": len(run.rules_run),
         # DDL only running it could tell (EXECUTE of built strings...): no "pass" covers it.
         "not_modelled": not_modelled,
         "unknown_columns": unknown_columns,
@@ -316,7 +316,7 @@ def build_report(
         ],
         rules=[
             {"id": r.id, "title": r.title, "severity": r.severity, "category": r.category}
-            for r in sorted(run.rules, key=lambda r: (r.category, r.id))
+            for r in sorted(run.rules_run, key=lambda r: (r.category, r.id))
         ],
         fail_on=fail_on,
         notes=[note for s in run.sets for note in s.notes],

@@ -356,6 +356,8 @@ def test_every_fix_of_the_examples_round_trips(folder: Path, pg_server: Server) 
     )
     outcomes: list[Outcome] = []
     for history in replay_histories([folder], Settings()):
+        if history.profile.dialect != "postgres":
+            continue  # another engine's fixes run on that engine (tests/test_sqlite.py)
         cases = [
             Case(folder.name, history, h)
             for h in fixed_hits(_hits(history, rules))

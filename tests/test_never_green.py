@@ -77,18 +77,39 @@ def test_a_folder_named_twice_or_below_another_is_no_error(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("sql", "dialect", "label"), [(MYSQL, "mysql", "MySQL"), (SQLITE, "sqlite", "SQLite")]
 )
-def test_another_database_is_one_finding(
+def test_another_database_in_a_postgres_history_is_one_finding(
     tmp_path: Path, sql: str, dialect: str, label: str
 ) -> None:
-    folder = write_migrations(tmp_path / "db", [("0001_users.sql", sql)])
-    result = CliRunner().invoke(main, ["lint", str(folder), "--format", "json", "--no-cache"])
+    postgres = "CREATE TABLE accounts (id bigint PRIMARY KEY, settings jsonb);\n"
+    folder = write_migrations(
+        tmp_path / "db", [("0000_accounts.sql", postgres), ("0001_users.sql", sql)]
+    )
+    result = CliRunner().invoke(
+        main,
+        ["lint", str(folder), "--format", "json", "--no-cache", "--select", "unsupported-dialect"],
+    )
     assert result.exit_code == 1, result.output  # high: the gate fails, not passes
     findings = json.loads(result.output)["findings"]
     assert [f["rule"] for f in findings] == ["unsupported-dialect"]
     (finding,) = findings
-    assert finding["message"].startswith(f"this file is {label}, not PostgreSQL (")
+    assert finding["message"].startswith(f"this file is {label}, not PostgreSQL like the rest")
     assert finding["line"] == (2 if dialect == "mysql" else 1)
     assert guess_dialect(sql).dialect == dialect
+
+
+@pytest.mark.parametrize(("sql", "dialect"), [(MYSQL, "mysql"), (SQLITE, "sqlite")])
+def test_a_history_of_another_database_is_linted_as_that_database(
+    tmp_path: Path, sql: str, dialect: str
+) -> None:
+    """Not green by leaving it out: its statements are read and the run says which
+    database it took the history for."""
+    folder = write_migrations(tmp_path / "db", [("0001_users.sql", sql)])
+    result = CliRunner().invoke(main, ["lint", str(folder), "--format", "json", "--no-cache"])
+    summary = json.loads(result.output)["summary"]
+    assert summary["statements"] >= 1
+    (history,) = summary["settings"]["histories"]
+    assert history["dialect"]["value"] == dialect
+    assert "unsupported-dialect" not in result.output
 
 
 def test_postgres_with_backticks_in_comments_and_strings_is_postgres() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from schema_review.model.objects import (
     Column,
@@ -258,6 +259,10 @@ class Change:
         for later in self.file_statements:
             if _position(later) <= here:
                 continue
+            if later.tree is not None:  # MySQL, SQLite (sqlglot): a table of that name
+                if _sqlglot_created_table(later.tree) == name:
+                    return True
+                continue
             if later.kind == "ViewStmt":
                 relation = later.node.get("view", {})
             elif later.kind == "CreateStmt":
@@ -303,6 +308,69 @@ class Change:
             e.action == "dropped" or (e.action == "altered" and e.detail in gone)
             for e in self.later_in_file
         )
+
+    @property
+    def table_rebuilt(self) -> bool:
+        """DROP TABLE of a table whose rows were copied into the table that takes its name
+        (CREATE new; INSERT INTO new SELECT ... FROM old; DROP old; RENAME new TO old, in
+        one file or, as pop's generated SQLite migrations do, in consecutive ones): the data
+        and the name live on."""
+        table = self.table
+        return (
+            self.kind == "drop_table"
+            and table is not None
+            and isinstance(table.replaced_by, Table)
+            and table.replaced_by.rebuild_of is table
+        )
+
+    @property
+    def completes_rebuild(self) -> bool:
+        """RENAME TO of a table filled from the table whose name it takes (the rebuild's last
+        step): the application's name comes back with its rows; the copy's own name was never
+        the application's."""
+        table = self.table
+        return (
+            self.kind == "rename_table"
+            and table is not None
+            and table.rebuild_of is not None
+            and table.rebuild_of.replaced_by is table
+        )
+
+    @property
+    def rebuild_losses(self) -> list[str]:
+        """DROP TABLE of a table whose new definition takes its name in the same file (the
+        rebuild): its indexes and triggers that went with it and that the table now holding
+        the name does not have (an index on the same keys, a trigger of the same name), as
+        `index <name> (<keys>)` / `trigger <name>`. Indexes of constraints come back with
+        the constraints written in the new definition; they are not counted."""
+        table = self.table
+        if self.kind != "drop_table" or table is None or table.replaced_at is None:
+            return []
+        successor = table.replaced_by
+        if not isinstance(successor, Table) or successor.dropped:
+            return []
+        if table.replaced_at.statement.source is not self.statement.source:
+            return []
+        kept = [[str(c) for c in index.columns] for index in successor.live_indexes]
+
+        def served(index: Index) -> bool:  # a new index starting with the same keys
+            keys = [str(c) for c in index.columns]
+            return any(other[: len(keys)] == keys for other in kept)
+
+        lost = [
+            f"index {index.name} ({index.columns_sql})"
+            for index in table.indexes
+            if index.constraint is None
+            and index.dropped_with_parent
+            and not served(index)
+            and all(not isinstance(c, str) or c in successor.columns for c in index.columns)
+        ]
+        lost += [
+            f"trigger {name}"
+            for name, trigger in table.triggers.items()
+            if trigger.dropped_with_parent and name not in successor.triggers
+        ]
+        return lost
 
     @property
     def table_recreated_later(self) -> bool:
@@ -808,3 +876,14 @@ def enum_values_alterable(old: list[str], new: list[str]) -> bool:
     return all(
         at_old[i + 1] - at_old[i] <= at_new[i + 1] - at_new[i] for i in range(len(at_old) - 1)
     )
+
+
+def _sqlglot_created_table(tree: Any) -> str | None:
+    """The name of the table a sqlglot CREATE TABLE makes (None for other statements). A
+    view does not count: SQLite's views cannot be written to."""
+    if type(tree).__name__ != "Create" or str(tree.args.get("kind") or "").upper() != "TABLE":
+        return None
+    target = tree.this
+    if type(target).__name__ == "Schema":
+        target = target.this
+    return str(target.name) if target is not None else None

@@ -231,6 +231,13 @@ class SchemaObject:
         )
 
     @property
+    def rebuilt(self) -> bool:
+        """A table whose rows were copied into the table that took its name (the SQLite
+        rebuild, over one file or several): its life goes on there."""
+        successor = self.replaced_by
+        return isinstance(successor, Table) and successor.rebuild_of is self
+
+    @property
     def overwritten_comment(self) -> Event | None:
         """The earlier COMMENT a later one replaced with other text, if any. Only COMMENT ON
         statements record comments: `--` comments in the files never count."""
@@ -275,6 +282,9 @@ class TypeName:
     schema: str | None = None
     modifiers: tuple[str, ...] = ()
     array: bool = False
+    # The type's text as the file wrote it, where the engine keeps that text (SQLite's
+    # declared type: `VARCHAR(255)`, `unsigned big int`); '' for PostgreSQL.
+    declared: str = ""
 
     @property
     def sql(self) -> str:
@@ -875,6 +885,12 @@ class Table(SchemaObject):
     partitioned: bool = False
     partition_of: str | None = None
     unlogged: bool = False
+    strict: bool = False  # SQLite's STRICT table option: the declared types are enforced
+    # SQLite's WITHOUT ROWID table option: the primary key is the table's b-tree (and NOT NULL)
+    without_rowid: bool = False
+    # The table whose rows an INSERT ... SELECT copied into this one (the SQLite rebuild:
+    # the copy then takes the old table's name). Set by the SQLite front end.
+    rebuild_of: Table | None = field(default=None, repr=False)
     rls_enabled: bool = False
     rls_forced: bool = False
     comment: str | None = None
@@ -923,6 +939,19 @@ class Table(SchemaObject):
     @property
     def live_indexes(self) -> list[Index]:
         return [i for i in self.indexes if not i.dropped]
+
+    @property
+    def nullable_key_columns(self) -> list[str]:
+        """Primary key columns not declared NOT NULL: SQLite lets those hold NULL (on a rowid
+        table, the INTEGER PRIMARY KEY aside); PostgreSQL makes every key column NOT NULL."""
+        key = self.primary_key
+        if key is None:
+            return []
+        return [
+            c
+            for c in key.columns
+            if isinstance(c, str) and c in self.columns and not self.columns[c].not_null
+        ]
 
     @property
     def primary_key_candidate(self) -> Index | None:

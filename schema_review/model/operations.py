@@ -61,6 +61,10 @@ def base_type(type_name: TypeName) -> TypeName:
 class SchemaOperations:
     """The schema being built and the session of the file being replayed."""
 
+    # SQLite keeps a foreign key's target as a name: dropping the table it names leaves the
+    # foreign key, which then refers to whatever table takes that name.
+    references_by_name = False
+
     def __init__(self, profile: Profile) -> None:
         self.model = SchemaModel()
         self.profile = profile
@@ -320,7 +324,7 @@ class SchemaOperations:
                 self.drop_table_object(other, statement, f"with its parent {qualified}", cascade)
                 continue
             for fk in other.foreign_keys:
-                if fk.ref_table == qualified:
+                if fk.ref_table == qualified and not self.references_by_name:
                     self.drop_constraint(other, fk.name, statement, f"with its table {qualified}")
         for (schema, name), sequence in list(self.model.sequences.items()):
             if sequence.owned_by and sequence.owned_by.startswith(qualified + "."):
@@ -871,7 +875,8 @@ class SchemaOperations:
         self.model.tables[(table.schema, new_name)] = table
         table.record("renamed", statement, f"{old} -> {table.qualified_name}")
         # A table dropped under this name is replaced (the swap: DROP t; RENAME t_new TO t).
-        dead = self.graveyard.get(("table", table.qualified_name))
+        # popped: the name is taken now; a later table of that name replaces this one.
+        dead = self.graveyard.pop(("table", table.qualified_name), None)
         if dead is not None and dead is not table:
             dead.replaced_by, dead.replaced_at = table, table.history[-1]
         self.retarget_relation(old, table.qualified_name)

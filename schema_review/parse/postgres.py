@@ -103,6 +103,9 @@ class Statement:
     end: int
     trivia_start: int
     base: int = 0  # locations inside `node` are relative to this offset
+    # MySQL and SQLite statements: sqlglot's tree (`node` stays empty, `kind` is the tree's
+    # class: Create, Alter, Drop, Command ...).
+    tree: Any = None
 
     def offset_of(self, node: dict[str, Any] | None) -> int | None:
         """The character offset in the file of a node of this statement, if it has one."""

@@ -15,7 +15,7 @@ from schema_review.parse import ParseProblem, SourceFile, Statement
 from schema_review.profile import Profile
 from schema_review.rules import sandbox
 from schema_review.rules.expressions import subject_name, variables
-from schema_review.rules.loader import Rule, RuleError, is_builtin, rule_location
+from schema_review.rules.loader import DIALECTS, Rule, RuleError, is_builtin, rule_location
 from schema_review.rules.sandbox import CLOCK, LimitExceeded, limited
 
 # Not a lint rule: the tool itself failed on a statement. Always on, so a failure is never
@@ -34,6 +34,7 @@ INTERNAL_ERROR = Rule(
     examples={"bad": "", "good": ""},
     enabled=True,
     source="<built-in>",
+    dialects=DIALECTS,
 )
 
 # Not a lint rule either: a rule went over a limit (time, size, memory, recursion) and was
@@ -54,6 +55,7 @@ RULE_STOPPED = Rule(
     examples={"bad": "", "good": ""},
     enabled=True,
     source="<built-in>",
+    dialects=DIALECTS,
 )
 
 # What a runaway expression raises: the sandbox's limits, and Python's own.
@@ -196,6 +198,8 @@ def _run(
 ) -> None:
     if not rule.evaluated or not rule_applies(rule, profile):
         return
+    if profile.dialect not in rule.dialects:
+        return  # written for another database's engine
     if rule.target == "statement":
         # `any` applies a rule to every change, in replay order.
         groups = (
@@ -235,8 +239,10 @@ def as_deployed(rule: Rule, profile: Profile) -> Rule:
 
 def rule_applies(rule: Rule, profile: Profile) -> bool:
     """Whether the rule can fire at all under this profile and its options (`applies`); a
-    rule about what the profile's ORM generates is off unless the team named it."""
-    if rule.off_under(profile.orm):
+    rule about what the profile's ORM generates is off unless the team named it, and one
+    written for other database engines than the profile's never fires (nor, in a review,
+    counts as a strength there)."""
+    if rule.off_under(profile.orm) or profile.dialect not in rule.dialects:
         return False
     if rule.applicable is None:
         return True

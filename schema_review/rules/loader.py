@@ -54,9 +54,9 @@ _OPTIONAL = (
     "lock_only",
     "orm_generated",
 )
-DIALECTS = ("postgres",)
+DIALECTS = ("postgres", "mysql", "sqlite")
 # What a rule's examples may set: the profile they are linted with (both bad and good).
-_EXAMPLE_PROFILE_KEYS = frozenset({"pg_version", "runner", "platform"})
+_EXAMPLE_PROFILE_KEYS = frozenset({"pg_version", "runner", "platform", "dialect"})
 _KNOWN = frozenset(_REQUIRED + _OPTIONAL)
 
 
@@ -87,7 +87,7 @@ class Rule:
     object: str | None = None
     references: tuple[str, ...] = ()
     notes: str | None = None
-    dialects: tuple[str, ...] = DIALECTS
+    dialects: tuple[str, ...] = ("postgres",)
     # The profile the examples are linted with (`pg_version`, `runner`), when not the default.
     example_profile: tuple[tuple[str, Any], ...] = ()
     # Settings a team may change (name lists, patterns): defaults here, values from the
@@ -353,7 +353,8 @@ def _build(
     example_options = examples.get("options", {})
     if not isinstance(example_options, dict) or set(example_options) - set(options):
         raise RuleError(f"{label}: examples 'options' may set only the rule's own options")
-    dialects = entry.get("dialects", list(DIALECTS))
+    # A rule that does not say is PostgreSQL's (the catalogue was written for it first).
+    dialects = entry.get("dialects", ["postgres"])
     if not isinstance(dialects, list) or not all(d in DIALECTS for d in dialects):
         raise RuleError(f"{label}: 'dialects' must be a list of {', '.join(DIALECTS)}")
     for key in ("fix", "object", "notes"):
