@@ -398,6 +398,23 @@ class SqlglotReplayer(SchemaOperations):
         self.change("alter_table_other", statement, table=table, detail=type(action).__name__)
 
 
+# Words a MySQL (or SQLite) type ends with after its modifiers: `decimal(10,2) unsigned`.
+_TYPE_ATTRIBUTES = frozenset({"unsigned", "signed", "zerofill"})
+
+
+def written_type(type_name: TypeName) -> str:
+    """A MySQL or SQLite column type as the dialect writes it: `varchar(255)`,
+    `decimal(10,2) unsigned`, `enum('a','b')` (the model keeps `unsigned` in the name)."""
+    words = type_name.name.split(" ")
+    tail: list[str] = []
+    while len(words) > 1 and words[-1] in _TYPE_ATTRIBUTES:
+        tail.insert(0, words.pop())
+    text = " ".join(words)
+    if type_name.modifiers:
+        text += f"({','.join(type_name.modifiers)})"
+    return " ".join([text, *tail])
+
+
 _SUFFIX = {"primary_key": "pkey", "unique": "key", "check": "check", "foreign_key": "fkey"}
 
 

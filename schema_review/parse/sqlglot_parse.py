@@ -22,7 +22,25 @@ SQLGLOT_DIALECTS = {"mysql": "mysql", "sqlite": "sqlite"}
 
 # The mysql client's `DELIMITER $$` line: statements up to the next `$$` are one (a trigger's
 # or procedure's body holds `;`). The server never sees these lines.
-_DELIMITER = re.compile(r"^[ \t]*DELIMITER[ \t]+(\S+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+# Flyway and the client also read it right after a `;` on the same line.
+_DELIMITER = re.compile(
+    r"(?:^|(?<=;))[ \t]*DELIMITER[ \t]+(\S+)[ \t]*$", re.IGNORECASE | re.MULTILINE
+)
+
+# MySQL stored programs: CREATE [OR REPLACE] [DEFINER = ...] [AGGREGATE] PROCEDURE | FUNCTION |
+# TRIGGER | EVENT. Their body may be a BEGIN ... END block of `;`-ended statements, which the
+# server reads as one statement (a runner sending the file as one multi-statement query, as
+# authelia's does, needs no DELIMITER); sqlglot has no grammar for them.
+_ROUTINE = re.compile(
+    r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*(?:`[^`]*`|'[^']*'|\S+?)"
+    r"(?:@(?:`[^`]*`|'[^']*'|[^\s(]+))?\s+)?(?:AGGREGATE\s+)?"
+    r"(?P<kind>PROCEDURE|FUNCTION|TRIGGER|EVENT)\b",
+    re.IGNORECASE,
+)
+
+# MySQL statements sqlglot has no grammar for and the replay has no use for beyond knowing
+# they are there: prepared statements' DEALLOCATE (PREPARE and EXECUTE it keeps as Command).
+_MYSQL_OPAQUE = re.compile(r"\s*(?:DEALLOCATE|DROP)\s+PREPARE\b", re.IGNORECASE)
 
 # sqlglot warns on the logger for statements it keeps as an opaque Command; the replay
 # records those as opaque statements, so the warning would only be noise on stderr.
@@ -104,16 +122,38 @@ def _pieces_by_tokens(
         return []
     pieces: list[tuple[int, int]] = []
     first: int | None = None
+    depth = 0  # open BEGIN/CASE blocks of a MySQL stored program's body
+    routine = False
+    previous = ""
     for token in tokens:
-        if token.token_type.name == "SEMICOLON":
+        name = token.token_type.name
+        if name == "SEMICOLON" and depth <= 0:
             if first is not None:
                 pieces.append((start + first, start + token.start))
-            first = None
-        elif first is None:
+            first, depth, routine, previous = None, 0, False, ""
+            continue
+        if first is None:
             first = token.start
+            routine = dialect == "mysql" and bool(_ROUTINE.match(text, start + first))
+        if routine and name != "SEMICOLON":
+            depth += _block_step(previous, token.text.upper())
+        previous = token.text.upper() if name != "SEMICOLON" else ";"
     if first is not None:
         pieces.append((start + first, end))
     return pieces
+
+
+def _block_step(previous: str, word: str) -> int:
+    """How a token of a stored program's body moves the depth of its BEGIN ... END blocks:
+    BEGIN and CASE open one, END closes one unless it ends an IF, LOOP, WHILE, REPEAT or FOR
+    (`END IF`: the word after END tells, and undoes the END's step)."""
+    if word in ("BEGIN", "CASE") and previous != "END":
+        return 1
+    if word == "END":
+        return -1
+    if previous == "END" and word in ("IF", "LOOP", "WHILE", "REPEAT", "FOR"):
+        return 1  # `END IF` closes no BEGIN/CASE: undo the END
+    return 0
 
 
 def _tokenize(text: str, dialect: str) -> list[Any]:
@@ -140,21 +180,25 @@ def _parse_piece(
     begin, finish = start + leading, start + len(stripped)
     if begin >= finish:
         return
-    try:
-        trees = sqlglot.parse(text[begin:finish], read=SQLGLOT_DIALECTS[dialect])
-    except ParseError as error:
-        details = error.errors[0] if error.errors else {}
-        problems.append(
-            ParseProblem(
-                source,
-                begin + _offset_in(text[begin:finish], details),
-                f"syntax error: {details.get('description') or error}",
+    if dialect == "mysql" and (_ROUTINE.match(text, begin) or _MYSQL_OPAQUE.match(text, begin)):
+        # Kept whole as an opaque statement (a stored program's the front end reads itself).
+        trees: list[Any] = [sqlglot.exp.Command(this="CREATE", expression=text[begin:finish])]
+    else:
+        try:
+            trees = sqlglot.parse(text[begin:finish], read=SQLGLOT_DIALECTS[dialect])
+        except ParseError as error:
+            details = error.errors[0] if error.errors else {}
+            problems.append(
+                ParseProblem(
+                    source,
+                    begin + _offset_in(text[begin:finish], details),
+                    f"syntax error: {details.get('description') or error}",
+                )
             )
-        )
-        return
-    except (TokenError, RecursionError) as error:
-        problems.append(ParseProblem(source, begin, f"syntax error: {error}"))
-        return
+            return
+        except (TokenError, RecursionError) as error:
+            problems.append(ParseProblem(source, begin, f"syntax error: {error}"))
+            return
     for tree in trees:
         if tree is None:
             continue

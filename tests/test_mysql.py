@@ -1,0 +1,429 @@
+"""MySQL (MariaDB) histories: the replayed model against the catalog MariaDB itself builds.
+
+A MariaDB server from the system's packages (Debian's `mariadb-server`) is started once per
+session in a temporary directory; each case gets a fresh database. Without `mariadbd` (or
+pymysql) the server cases skip and say why; the cases without a server still run.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schema_review.model import replay
+from schema_review.model.schema import SchemaModel
+from schema_review.model.sqlglot_front import written_type
+from schema_review.parse import SourceFile
+from schema_review.parse.sqlglot_parse import parse_sqlglot
+from schema_review.profile import Profile
+
+Catalog = dict[str, dict[str, Any]]
+
+
+# -- the server ---------------------------------------------------------------------------------
+def _server_programs() -> tuple[str, str] | None:
+    server = shutil.which("mariadbd") or next(
+        (p for p in ("/usr/sbin/mariadbd", "/usr/sbin/mysqld") if Path(p).exists()), None
+    )
+    install = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
+    return (server, install) if server and install else None
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[Callable[[], Any]]:
+    """A function that opens a connection to a fresh, empty database of the session's
+    server."""
+    programs = _server_programs()
+    if programs is None:
+        pytest.skip("no MariaDB server on this machine (apt-get install mariadb-server)")
+    pymysql = pytest.importorskip("pymysql")
+    server, install = programs
+    # The socket's path must stay short (108 bytes): not under pytest's long tmp_path.
+    home = Path(tempfile.mkdtemp(prefix="sr-mariadb-"))
+    socket = home / "s.sock"
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        subprocess.run(
+            [
+                install,
+                f"--datadir={home / 'data'}",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        process = subprocess.Popen(
+            [
+                server,
+                "--no-defaults",
+                f"--datadir={home / 'data'}",
+                f"--socket={socket}",
+                f"--pid-file={home / 'server.pid'}",
+                "--skip-networking",
+                "--user=root",
+                "--innodb-buffer-pool-size=16M",
+                "--skip-log-bin",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while not (home / "server.pid").exists():  # written once it accepts connections
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.skip("the MariaDB server did not start")
+            time.sleep(0.2)
+        numbers = count()
+
+        def fresh() -> Any:
+            name = f"case_{next(numbers)}"
+            admin = pymysql.connect(unix_socket=str(socket), user="root", autocommit=True)
+            with admin.cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE {name}")
+            admin.close()
+            return pymysql.connect(
+                unix_socket=str(socket),
+                user="root",
+                database=name,
+                autocommit=True,
+                client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS,
+            )
+
+        yield fresh
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def apply(connection: Any, statements: list[str]) -> None:
+    with connection.cursor() as cursor:
+        for text in statements:
+            cursor.execute(text)
+
+
+# -- the two sides, in one form -------------------------------------------------------------
+_INTEGERS = ("tinyint", "smallint", "mediumint", "int", "bigint")
+_SYNONYMS = {
+    "integer": "int",
+    "bool": "tinyint(1)",
+    "boolean": "tinyint(1)",
+    "json": "longtext",  # MariaDB: an alias of LONGTEXT (with a json_valid CHECK)
+    "real": "double",
+    "dec": "decimal",
+    "numeric": "decimal",
+    "character": "char",
+}
+
+
+def normal_type(text: str) -> str:
+    """A column type as both sides can agree on it: lower case, no integer display width
+    (MySQL 8 shows none, MariaDB shows its default), synonyms resolved."""
+    text = re.sub(r"\s+", " ", text.lower().strip())
+    text = re.sub(r"\s*,\s*", ",", text)
+    head, _, rest = text.partition(" ")
+    base = head.split("(", 1)[0]
+    if base in _SYNONYMS and "(" not in head:
+        head = _SYNONYMS[base]
+        base = head.split("(", 1)[0]
+    if base in _INTEGERS and head != "tinyint(1)":
+        head = base
+    if base == "decimal" and "(" not in head:
+        head = "decimal(10,0)"
+    if base in ("timestamp", "datetime", "time") and head.endswith("(0)"):
+        head = base  # fractional seconds: 0 is the default
+    if base in ("varchar", "char") and head == "char":
+        head = "char(1)"
+    words = [w for w in rest.split() if w in ("unsigned", "zerofill")]
+    return " ".join([head, *words])
+
+
+def engine_catalog(connection: Any) -> Catalog:
+    """What MariaDB says the schema is, from information_schema."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DATABASE()")
+        (database,) = cursor.fetchone()
+
+        def rows(query: str) -> list[tuple[Any, ...]]:
+            cursor.execute(query, (database,))
+            return list(cursor.fetchall())
+
+        tables: Catalog = {}
+        for (name,) in rows(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = %s AND table_type = 'BASE TABLE'"
+        ):
+            tables[name] = {"columns": {}, "keys": {}, "indexes": {}, "foreign_keys": {}}
+        for table, column, type_, nullable, default, extra in rows(
+            "SELECT table_name, column_name, column_type, is_nullable, column_default, extra "
+            "FROM information_schema.columns WHERE table_schema = %s ORDER BY ordinal_position"
+        ):
+            if table in tables:
+                tables[table]["columns"][column] = {
+                    "type": normal_type(type_),
+                    "not_null": nullable == "NO",
+                    "default": default is not None and default != "NULL",
+                    "auto_increment": "auto_increment" in extra.lower(),
+                }
+        for table, index, unique, column in rows(
+            "SELECT table_name, index_name, non_unique = 0, column_name "
+            "FROM information_schema.statistics WHERE table_schema = %s "
+            "ORDER BY table_name, index_name, seq_in_index"
+        ):
+            entry = tables[table]["indexes"].setdefault(
+                index, {"unique": bool(unique), "columns": []}
+            )
+            entry["columns"].append(column)
+        for table, name, kind in rows(
+            "SELECT table_name, constraint_name, constraint_type "
+            "FROM information_schema.table_constraints WHERE table_schema = %s"
+        ):
+            if kind in ("PRIMARY KEY", "UNIQUE", "CHECK"):
+                tables[table]["keys"][name] = kind.split()[0].lower()
+        for table, name, ref_table, on_delete, on_update in rows(
+            "SELECT table_name, constraint_name, referenced_table_name, delete_rule, update_rule "
+            "FROM information_schema.referential_constraints WHERE constraint_schema = %s"
+        ):
+            tables[table]["foreign_keys"][name] = {
+                "ref_table": ref_table,
+                "on_delete": on_delete,
+                "on_update": on_update,
+                "columns": [],
+            }
+        for table, name, column in rows(
+            "SELECT table_name, constraint_name, column_name FROM "
+            "information_schema.key_column_usage WHERE table_schema = %s AND "
+            "referenced_table_name IS NOT NULL ORDER BY table_name, constraint_name, "
+            "ordinal_position"
+        ):
+            tables[table]["foreign_keys"][name]["columns"].append(column)
+    return tables
+
+
+_ENGINE_CHECKS = re.compile(r"json_valid\(", re.IGNORECASE)
+
+
+def model_catalog(model: SchemaModel) -> Catalog:
+    """The replayed model in the form of `engine_catalog`."""
+    tables: Catalog = {}
+    for table in model.live_tables():
+        if table.external:
+            continue
+        entry: dict[str, Any] = {"columns": {}, "keys": {}, "indexes": {}, "foreign_keys": {}}
+        for column in table.columns.values():
+            entry["columns"][column.name] = {
+                "type": normal_type(written_type(column.type)),
+                "not_null": column.not_null,
+                "default": column.default is not None and column.default.sql.upper() != "NULL",
+                "auto_increment": column.identity == "auto_increment",
+            }
+        for index in table.live_indexes:
+            entry["indexes"][index.name] = {
+                "unique": index.unique,
+                "columns": [str(c) for c in index.columns],
+            }
+        for constraint in table.constraints.values():
+            if constraint.type == "foreign_key":
+                entry["foreign_keys"][constraint.name] = {
+                    "ref_table": (constraint.ref_table or "").split(".", 1)[-1],
+                    "on_delete": constraint.on_delete.upper(),
+                    "on_update": constraint.on_update.upper(),
+                    "columns": list(constraint.columns),
+                }
+            else:
+                kind = {"primary_key": "primary", "unique": "unique", "check": "check"}
+                entry["keys"][constraint.name] = kind.get(constraint.type, constraint.type)
+        tables[table.name] = entry
+    return tables
+
+
+def differences(engine: Catalog, model: Catalog) -> list[str]:
+    """What differs, one line each (empty: the model matches)."""
+    found: list[str] = []
+    for name in sorted(set(engine) | set(model)):
+        if name not in model:
+            found.append(f"table {name}: missing from the model")
+            continue
+        if name not in engine:
+            found.append(f"table {name}: not on the server")
+            continue
+        ours, theirs = model[name], engine[name]
+        # MariaDB adds a CHECK (json_valid(c)) named after a JSON column: not the files'.
+        json_checks = {c for c, facts in theirs["columns"].items() if facts["type"] == "longtext"}
+        for part in ("columns", "keys", "indexes", "foreign_keys"):
+            left, right = theirs[part], ours[part]
+            for key in sorted(set(left) | set(right)):
+                if part == "keys" and key in json_checks and key not in right:
+                    continue
+                if left.get(key) != right.get(key):
+                    found.append(
+                        f"{name} {part} {key}: server {left.get(key)!r}, model {right.get(key)!r}"
+                    )
+    return found
+
+
+def replay_sql(files: list[tuple[str, str]]) -> tuple[SchemaModel, list[str]]:
+    """The model of MySQL files, and the text of each statement (for the server)."""
+    statements = []
+    texts: list[str] = []
+    for name, sql in files:
+        parsed, problems = parse_sqlglot(SourceFile(name, sql), "mysql")
+        assert not problems, [p.message for p in problems]
+        statements += parsed
+        texts += [s.text for s in parsed]
+    model = replay(statements, Profile(dialect="mysql"))
+    assert not model.internal_errors, model.internal_errors
+    return model, texts
+
+
+def check_against_server(mariadb: Callable[[], Any], sql: str) -> SchemaModel:
+    model, texts = replay_sql([("0001.sql", sql)])
+    connection = mariadb()
+    try:
+        apply(connection, texts)
+        assert differences(engine_catalog(connection), model_catalog(model)) == []
+    finally:
+        connection.close()
+    return model
+
+
+# -- the model against the server ---------------------------------------------------------------
+CASES = {
+    "names-of-unnamed-keys": """
+        CREATE TABLE p (id int PRIMARY KEY);
+        CREATE TABLE c (
+          id int AUTO_INCREMENT PRIMARY KEY, a int, b int,
+          e varchar(10) UNIQUE, f varchar(10) CHECK (f <> ''),
+          UNIQUE (e), UNIQUE KEY (a, b), KEY (a), CHECK (a > 0), CHECK (b > 0),
+          FOREIGN KEY (b) REFERENCES p (id),
+          CONSTRAINT myfk FOREIGN KEY (a) REFERENCES p (id) ON DELETE CASCADE,
+          FOREIGN KEY (a) REFERENCES p (id),
+          CONSTRAINT cfk2 FOREIGN KEY (id) REFERENCES p (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+        CREATE TABLE d (id int, x int, CONSTRAINT foo UNIQUE (x),
+          CONSTRAINT named_fk FOREIGN KEY (id) REFERENCES p (id));
+        CREATE TABLE d2 (id int, FOREIGN KEY fkix (id) REFERENCES p (id));
+    """,
+    "foreign-key-index-made-then-replaced": """
+        CREATE TABLE p (id int PRIMARY KEY);
+        CREATE TABLE q (id int, x int, y int);
+        ALTER TABLE q ADD FOREIGN KEY (x) REFERENCES p (id);
+        ALTER TABLE q ADD CONSTRAINT qfk FOREIGN KEY (y) REFERENCES p (id);
+        ALTER TABLE q ADD FOREIGN KEY (id) REFERENCES p (id) ON UPDATE SET NULL;
+        ALTER TABLE q ADD INDEX both_idx (y, x);
+        ALTER TABLE q DROP FOREIGN KEY qfk;
+        CREATE INDEX q_x_id ON q (x, id);
+    """,
+    "modify-and-change-redefine-the-column": """
+        CREATE TABLE t (id bigint unsigned NOT NULL AUTO_INCREMENT, a varchar(20) NOT NULL
+          DEFAULT 'x', b int, c decimal(10,2), e enum('a','b') NOT NULL, PRIMARY KEY (id));
+        ALTER TABLE t MODIFY a varchar(40);
+        ALTER TABLE t CHANGE COLUMN b bee bigint NOT NULL DEFAULT 0;
+        ALTER TABLE t CHANGE c c decimal(12,4) unsigned NOT NULL;
+        ALTER TABLE t MODIFY e enum('a','b','c') NOT NULL DEFAULT 'a';
+        ALTER TABLE t ALTER COLUMN bee DROP DEFAULT;
+        ALTER TABLE t ALTER a SET DEFAULT 'y';
+        ALTER TABLE t MODIFY id bigint unsigned NOT NULL;
+    """,
+    "renames-and-drops": """
+        CREATE TABLE a (id int NOT NULL, code varchar(10), parent int,
+          PRIMARY KEY (id), UNIQUE KEY code_uk (code), KEY parent_idx (parent));
+        RENAME TABLE a TO b;
+        ALTER TABLE b RENAME INDEX parent_idx TO b_parent_idx;
+        ALTER TABLE b RENAME KEY code_uk TO b_code_uk;
+        CREATE TABLE c (id int PRIMARY KEY, b_id int, CONSTRAINT c_b FOREIGN KEY (b_id)
+          REFERENCES b (id));
+        ALTER TABLE c DROP FOREIGN KEY c_b;
+        ALTER TABLE b DROP PRIMARY KEY, ADD PRIMARY KEY (id, code);
+        DROP INDEX b_code_uk ON b;
+        ALTER TABLE b ADD UNIQUE (code), ADD INDEX (parent, id), ALGORITHM=INPLACE, LOCK=NONE;
+        ALTER TABLE b DROP KEY b_parent_idx;
+        ALTER TABLE c RENAME TO c2, ADD COLUMN note text;
+        RENAME TABLE c2 TO c3, b TO b2;
+        CREATE TABLE copy LIKE b2;
+        ALTER TABLE copy DROP COLUMN parent;
+    """,
+    "rename-renames-the-engine-named-foreign-keys": """
+        CREATE TABLE p (id int PRIMARY KEY);
+        CREATE TABLE old_name (id int PRIMARY KEY, p_id int, p2 int REFERENCES p (id),
+          FOREIGN KEY (p_id) REFERENCES p (id) ON DELETE CASCADE);
+        RENAME TABLE old_name TO new_name;
+        ALTER TABLE new_name ADD FOREIGN KEY (id) REFERENCES p (id);
+    """,
+    "stored-programs-and-data": """
+        CREATE TABLE t (id int PRIMARY KEY, n int);
+        CREATE PROCEDURE add_n(IN x int)
+        BEGIN
+          IF x > 0 THEN
+            UPDATE t SET n = n + x;
+          END IF;
+          CASE WHEN x = 1 THEN SELECT 1; ELSE SELECT 2; END CASE;
+        END;
+        CREATE TRIGGER t_bi BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.n = 1; END;
+        UPDATE t SET n = 2 WHERE id = 1;
+        DELETE FROM t;
+        CREATE TABLE u (id int PRIMARY KEY);
+    """,
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_model_matches_mariadb(mariadb: Callable[[], Any], case: str) -> None:
+    check_against_server(mariadb, CASES[case])
+
+
+# -- parsing: what MySQL accepts parses, statement by statement --------------------------------
+def test_stored_program_bodies_are_one_statement_with_or_without_delimiter() -> None:
+    sql = (
+        "CREATE PROCEDURE p(IN t VARCHAR(64))\nBEGIN\n  IF t <> '' THEN\n"
+        "    SET @q = CONCAT('DROP TABLE ', t);\n    PREPARE s FROM @q;\n    EXECUTE s;\n"
+        "    DEALLOCATE PREPARE s;\n  END IF;\nEND;\n"
+        "CALL p('x');\nDEALLOCATE PREPARE s;DELIMITER $$\n"
+        "CREATE DEFINER=`root`@`%` TRIGGER t_bi BEFORE INSERT ON t FOR EACH ROW\n"
+        "BEGIN SET NEW.n = 1; END$$\nDELIMITER ;\nCREATE TABLE t (id int);\n"
+    )
+    statements, problems = parse_sqlglot(SourceFile("0001.sql", sql), "mysql")
+    assert not problems
+    assert [(s.line, s.text.split(None, 2)[1]) for s in statements] == [
+        (1, "PROCEDURE"),
+        (10, "p('x')"),
+        (11, "PREPARE"),
+        (12, "DEFINER=`root`@`%`"),
+        (15, "TABLE"),
+    ]
+    model = replay(statements, Profile(dialect="mysql"))
+    assert [c.kind for c in model.changes] == [
+        "create_function",
+        "not_modelled",
+        "create_trigger",
+        "create_table",
+    ]
+
+
+def test_mysql_files_run_outside_a_transaction(tmp_path: Path) -> None:
+    """Every MySQL DDL statement commits: a runner's transaction does not hold the file."""
+    from schema_review.config import Settings
+    from schema_review.pipeline import replay_histories
+
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "V1__a.sql").write_text("CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n")
+    (history,) = replay_histories([folder], Settings(dialect="mysql", runner="flyway"))
+    assert history.profile.runner == "flyway" and history.profile.dialect == "mysql"
+    assert not history.sources[0].transaction
+    assert not any(c.in_transaction for c in history.model.changes)
