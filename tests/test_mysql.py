@@ -427,3 +427,28 @@ def test_mysql_files_run_outside_a_transaction(tmp_path: Path) -> None:
     assert history.profile.runner == "flyway" and history.profile.dialect == "mysql"
     assert not history.sources[0].transaction
     assert not any(c.in_transaction for c in history.model.changes)
+
+
+def test_schema_export_writes_types_as_mysql_does() -> None:
+    from schema_review.export import schema_document, schema_sql
+
+    model, _ = replay_sql(
+        [
+            (
+                "0001.sql",
+                "CREATE TABLE t (id bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY,\n"
+                "  s enum('a','b') NOT NULL DEFAULT 'a', d decimal(10,2) unsigned,\n"
+                "  v varchar(255), at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP);\n",
+            )
+        ]
+    )
+    document = schema_document(model, "h")
+    (table,) = document["tables"]
+    assert [(c["name"], c["type"], c["identity"], c["default"]) for c in table["columns"]] == [
+        ("id", "bigint unsigned", "auto_increment", None),
+        ("s", "enum('a','b')", None, "'a'"),
+        ("d", "decimal(10,2) unsigned", None, None),
+        ("v", "varchar(255)", None, None),
+        ("at", "timestamp", None, "CURRENT_TIMESTAMP()"),
+    ]
+    assert "This history is MySQL" in schema_sql(document, model)

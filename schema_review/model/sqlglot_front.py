@@ -33,6 +33,7 @@ class SqlglotReplayer(SchemaOperations):
 
     def __init__(self, profile: Profile) -> None:
         super().__init__(profile)
+        self.model.dialect = self.dialect
         self.search_path = DEFAULT_SCHEMA
         self.handlers: dict[str, Callable[[Statement], None]] = {
             name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_on_")
