@@ -452,3 +452,171 @@ def test_schema_export_writes_types_as_mysql_does() -> None:
         ("at", "timestamp", None, "CURRENT_TIMESTAMP()"),
     ]
     assert "This history is MySQL" in schema_sql(document, model)
+
+
+# -- the rules that hold on MySQL: a MySQL bad and good case each --------------------------------
+_USERS = "CREATE TABLE users (id bigint PRIMARY KEY, name varchar(80) NOT NULL, n int);\n"
+_NEXT = "-- file: 0002_next.sql\n"
+_FK = (
+    "CREATE TABLE p (id int PRIMARY KEY);\n"
+    "CREATE TABLE c (id int PRIMARY KEY, p_id int,\n"
+    "  CONSTRAINT c_p_fk FOREIGN KEY (p_id) REFERENCES p (id));\n"
+)
+_DROP_T = "CREATE TABLE t (id int PRIMARY KEY);\n" + _NEXT
+_SIXTEEN = ", ".join(f"'v{n}'" for n in range(16))
+
+# rule -> (bad, good[, options])
+MYSQL_RULE_CASES: dict[str, tuple[str, ...]] = {
+    "drop-table": (_USERS + _NEXT + "DROP TABLE users;\n", _USERS + "DROP TABLE users;\n"),
+    "drop-column": (
+        _USERS + _NEXT + "ALTER TABLE users DROP COLUMN n;\n",
+        _USERS + "ALTER TABLE users DROP COLUMN n;\n",
+    ),
+    "rename-table": (
+        _USERS + _NEXT + "RENAME TABLE users TO people;\n",
+        _USERS + _NEXT + "RENAME TABLE users TO users_old;\n"
+        "CREATE TABLE users (id bigint PRIMARY KEY, name varchar(120) NOT NULL);\n",
+    ),
+    "rename-column": (
+        _USERS + _NEXT + "ALTER TABLE users CHANGE name full_name varchar(80) NOT NULL;\n",
+        _USERS + _NEXT + "ALTER TABLE users CHANGE name name varchar(120) NOT NULL;\n",
+    ),
+    # MODIFY redefines the column: leaving NOT NULL out makes it nullable.
+    "drop-not-null": (
+        _USERS + _NEXT + "ALTER TABLE users MODIFY name varchar(120);\n",
+        _USERS + _NEXT + "ALTER TABLE users MODIFY name varchar(120) NOT NULL;\n",
+    ),
+    "drop-foreign-key": (
+        _FK + _NEXT + "ALTER TABLE c DROP FOREIGN KEY c_p_fk;\n",
+        _FK + _NEXT + "ALTER TABLE c DROP FOREIGN KEY c_p_fk;\nALTER TABLE c ADD CONSTRAINT "
+        "c_p_fk FOREIGN KEY (p_id) REFERENCES p (id) ON DELETE CASCADE;\n",
+    ),
+    "unbatched-backfill": (
+        _USERS + _NEXT + "UPDATE users SET n = 0;\n",
+        _USERS + _NEXT + "UPDATE users SET n = 0 WHERE id BETWEEN 1 AND 5000;\n",
+    ),
+    "test-table-in-migrations": (
+        "CREATE TABLE users_backup (id int PRIMARY KEY);\n",
+        "CREATE TABLE users_backup (id int PRIMARY KEY);\n" + _NEXT + "DROP TABLE users_backup;\n",
+    ),
+    "required-columns": (
+        "CREATE TABLE notes (id bigint AUTO_INCREMENT PRIMARY KEY, body text);\n",
+        "CREATE TABLE notes (id bigint AUTO_INCREMENT PRIMARY KEY, body text,\n"
+        "  created_at datetime NOT NULL DEFAULT CURRENT_TIMESTAMP,\n"
+        "  updated_at datetime NOT NULL DEFAULT CURRENT_TIMESTAMP);\n",
+    ),
+    "duplicate-index": (
+        "CREATE TABLE t (id int PRIMARY KEY, e varchar(80), UNIQUE KEY e_uk (e), KEY e_idx (e));\n",
+        "CREATE TABLE t (id int PRIMARY KEY, e varchar(80), UNIQUE KEY e_uk (e));\n",
+    ),
+    "redundant-index": (
+        "CREATE TABLE t (id int PRIMARY KEY, a int, b int, KEY a_idx (a), KEY ab_idx (a, b));\n",
+        "CREATE TABLE t (id int PRIMARY KEY, a int, b int, KEY ab_idx (a, b), KEY b_idx (b));\n",
+    ),
+    "enum-like-column-without-check": (
+        "CREATE TABLE orders (id int PRIMARY KEY, status varchar(20) NOT NULL);\n",
+        "CREATE TABLE orders (id int PRIMARY KEY, status enum('new','paid') NOT NULL);\n",
+    ),
+    "check-temporal-order": (
+        "CREATE TABLE jobs (id int PRIMARY KEY, started_at datetime, completed_at datetime);\n",
+        "CREATE TABLE jobs (id int PRIMARY KEY, started_at datetime, completed_at datetime,\n"
+        "  CHECK (completed_at IS NULL OR started_at <= completed_at));\n",
+    ),
+    "large-check-in-list": (
+        f"CREATE TABLE t (id int PRIMARY KEY, c varchar(9), CHECK (c IN ({_SIXTEEN})));\n",
+        "CREATE TABLE t (id int PRIMARY KEY, c varchar(9), CHECK (c IN ('a', 'b')));\n",
+    ),
+    "flag-timestamp-consistency-check": (
+        "CREATE TABLE tasks (id int PRIMARY KEY, is_completed boolean, completed_at datetime);\n",
+        "CREATE TABLE tasks (id int PRIMARY KEY, is_completed boolean, completed_at datetime,\n"
+        "  CHECK (is_completed = (completed_at IS NOT NULL)));\n",
+    ),
+    # InnoDB's default action is RESTRICT: the cascade from users stops at tasks.
+    "fk-cascade-restrict-conflict": (
+        "CREATE TABLE users (id int PRIMARY KEY);\n"
+        "CREATE TABLE projects (id int PRIMARY KEY, user_id int,\n"
+        "  FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE);\n"
+        "CREATE TABLE tasks (id int PRIMARY KEY, project_id int,\n"
+        "  FOREIGN KEY (project_id) REFERENCES projects (id));\n",
+        "CREATE TABLE users (id int PRIMARY KEY);\n"
+        "CREATE TABLE projects (id int PRIMARY KEY, user_id int,\n"
+        "  FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE);\n"
+        "CREATE TABLE tasks (id int PRIMARY KEY, project_id int,\n"
+        "  FOREIGN KEY (project_id) REFERENCES projects (id) ON DELETE CASCADE);\n",
+    ),
+    "object-created-then-dropped": (
+        _DROP_T + "DROP TABLE t;\n",
+        _DROP_T + "ALTER TABLE t ADD COLUMN n int;\n",
+    ),
+    "ddl-not-modelled": (
+        "SET @q = 'ALTER TABLE t ADD COLUMN n int';\nPREPARE s FROM @q;\nEXECUTE s;\n",
+        "CREATE TABLE t (id int PRIMARY KEY);\n",
+    ),
+    "parse-error": ("CREATE TABLE (;\n", "CREATE TABLE `t` (`id` int PRIMARY KEY);\n"),
+    "suppression-without-reason": (
+        _DROP_T + "-- schema-review: ignore drop-table\nDROP TABLE t;\n",
+        _DROP_T + "# schema-review: ignore drop-table -- replaced by t2 since v3\nDROP TABLE t;\n",
+    ),
+    "unused-suppression": (
+        "-- schema-review: ignore drop-table -- gone\nCREATE TABLE t (id int PRIMARY KEY);\n",
+        "CREATE TABLE t (id int PRIMARY KEY);\n",
+    ),
+    "unknown-rule-in-suppression": (
+        _DROP_T + "-- schema-review: ignore drop-tabel -- replaced by t2\nDROP TABLE t;\n",
+        _DROP_T + "-- schema-review: ignore drop-table -- replaced by t2\nDROP TABLE t;\n",
+    ),
+    "malformed-suppression": (
+        _DROP_T + "-- schema-review: disable drop-table -- replaced by t2\nDROP TABLE t;\n",
+        _DROP_T + "-- schema-review: ignore drop-table -- replaced by t2\nDROP TABLE t;\n",
+    ),
+}
+# Rules about files and versions, not SQL: their own examples, linted as MySQL.
+_OWN_EXAMPLES = (
+    "missing-down-migration",
+    "duplicate-migration-version",
+    "modified-applied-migration",
+    "migration-out-of-order",
+    "migration-not-in-journal",
+    "unfilled-placeholder",
+)
+
+
+def _mysql_rules() -> list[Any]:
+    from schema_review.rules import load_rules
+
+    return [rule for rule in load_rules() if "mysql" in rule.dialects]
+
+
+def test_every_rule_for_mysql_has_a_mysql_case() -> None:
+    assert sorted(r.id for r in _mysql_rules()) == sorted(
+        [*MYSQL_RULE_CASES, *_OWN_EXAMPLES, *MYSQL_OWN_RULES]
+    )
+
+
+def _case(rule: Any, which: str) -> tuple[str, str | None]:
+    if rule.id in MYSQL_RULE_CASES:
+        return MYSQL_RULE_CASES[rule.id][0 if which == "bad" else 1], None
+    return rule.examples[which], rule.examples.get("base")
+
+
+@pytest.mark.parametrize("which", ["bad", "good"])
+@pytest.mark.parametrize("rule", _mysql_rules(), ids=lambda r: r.id)
+def test_mysql_rule_cases(rule: Any, which: str, lint_sql: Any) -> None:
+    from tests.helpers import findings_of
+
+    sql, base = _case(rule, which)
+    settings: dict[str, Any] = dict(rule.example_profile)
+    settings["dialect"] = "mysql"
+    if rule.example_options:
+        settings["rule_options"] = {rule.id: rule.example_options}
+    run = lint_sql(sql, base=base, **settings)
+    assert run.profiles[0].dialect == "mysql"
+    found = findings_of(run, rule.id)
+    assert bool(found) == (which == "bad"), [f.message for f in found]
+    if rule.id != "parse-error":
+        assert not findings_of(run, "parse-error")
+    if "postgres" in rule.dialects:
+        assert all(f.fix is None for f in found), "a PostgreSQL fix on a MySQL history"
+
+
+MYSQL_OWN_RULES: tuple[str, ...] = ()

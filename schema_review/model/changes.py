@@ -258,6 +258,13 @@ class Change:
         for later in self.file_statements:
             if _position(later) <= here:
                 continue
+            if later.tree is not None:  # MySQL, SQLite: CREATE TABLE or VIEW of that name
+                created = later.tree.args.get("kind") if later.kind == "Create" else None
+                target = later.tree.this if created in ("TABLE", "VIEW") else None
+                target = getattr(target, "this", target) if target is not None else None
+                if target is not None and target.name == name:
+                    return True
+                continue
             if later.kind == "ViewStmt":
                 relation = later.node.get("view", {})
             elif later.kind == "CreateStmt":

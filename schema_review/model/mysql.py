@@ -22,7 +22,7 @@ from typing import Any
 
 from schema_review.model.objects import Column, Constraint, Function, Index, Table, Trigger
 from schema_review.model.sqlglot_front import DEFAULT_SCHEMA, SqlglotReplayer, _key_name
-from schema_review.parse import Statement
+from schema_review.parse import Expression, Statement
 
 AUTO_INCREMENT = "auto_increment"
 
@@ -142,16 +142,33 @@ class MysqlReplayer(SqlglotReplayer):
 
     def inline_index(self, table: Table, element: Any, statement: Statement) -> None:
         """KEY/INDEX [name] (columns) in CREATE TABLE or ALTER TABLE ADD."""
-        keys: list[str] = [_key_name(e) for e in element.expressions]
-        name = element.name or self.index_name(table, keys)
+        keys = self.index_keys(element.expressions)
+        name = element.name or self.index_name(table, [k for k in keys if isinstance(k, str)])
         kind = str(element.args.get("kind") or "").lower()
         self.make_index(table, name, keys, statement, method=kind or "btree")
+
+    def index_keys(self, elements: Any) -> list[str | Expression]:
+        """An index's key parts: column names (a prefix `name(10)` is its column's), and
+        expressions (MySQL 8's functional key parts) in the model's form, or as MySQL writes
+        them when PostgreSQL has no way to say them."""
+        from sqlglot import exp
+
+        keys: list[str | Expression] = []
+        for element in elements or ():
+            while isinstance(element, exp.Ordered | exp.Paren):  # `(expr) DESC`
+                element = element.this
+            if isinstance(element, exp.Column | exp.Identifier | exp.ColumnPrefix):
+                keys.append(_key_name(element))
+                continue
+            found = self.expression(element)
+            keys.append(found if found is not None else f"({element.sql(dialect='mysql')})")
+        return keys
 
     def make_index(
         self,
         table: Table,
         name: str,
-        keys: list[str],
+        keys: list[str | Expression],
         statement: Statement,
         unique: bool = False,
         method: str = "btree",
@@ -162,7 +179,7 @@ class MysqlReplayer(SqlglotReplayer):
             schema=table.schema,
             table=table,
             columns=list(keys),
-            key_names=list(keys),
+            key_names=[k if isinstance(k, str) else "expr" for k in keys],
             unique=unique,
             method=method,
         )
@@ -170,7 +187,7 @@ class MysqlReplayer(SqlglotReplayer):
         self.model.indexes[(table.schema, name)] = index
         self.born(index, statement, detail)
         if method == "btree":
-            self.drop_implicit_fk_index(table, keys, statement, keep=index)
+            self.drop_implicit_fk_index(table, [str(k) for k in keys], statement, keep=index)
         return index
 
     def add_foreign_key(
@@ -326,19 +343,21 @@ class MysqlReplayer(SqlglotReplayer):
             self.change("create_index", statement, table=table, if_not_exists=True, noop=True)
             return
         params = index_node.args.get("params")
-        keys = [_key_name(c) for c in (params.args.get("columns") or [])] if params else []
+        keys = self.index_keys(params.args.get("columns")) if params else []
         unique = bool(tree.args.get("unique"))
-        if unique:
-            constraint = self.add_constraint(table, "unique", name, keys, statement)
+        if unique and all(isinstance(k, str) for k in keys):
+            columns = [str(k) for k in keys]
+            constraint = self.add_constraint(table, "unique", name, columns, statement)
             index = self.find_index(table, constraint.name)
         else:
-            index = self.make_index(table, name, keys, statement)
+            index = self.make_index(table, name, keys, statement, unique=unique)
+            constraint = None
         self.change(
             "create_index",
             statement,
             table=table,
             index=index,
-            constraint=constraint if unique else None,
+            constraint=constraint,
             if_not_exists=bool(tree.args.get("exists")),
         )
 
@@ -567,8 +586,16 @@ class MysqlReplayer(SqlglotReplayer):
             )
             return
         if new.name != column.name:
-            column = self.rename_column(table, column.name, new.name, statement) or column
-            self.change("rename_column", statement, table=table, column=column)
+            old_name = column.name
+            column = self.rename_column(table, old_name, new.name, statement) or column
+            table.record("altered", statement, f"renamed column {old_name} -> {new.name}")
+            self.change(
+                "rename_column",
+                statement,
+                table=table,
+                column=column,
+                detail=f"{old_name} -> {new.name}",
+            )
         old_type, old_not_null, old_default = column.type, column.not_null, column.default
         column.type = new.type
         column.identity = new.identity
@@ -645,8 +672,8 @@ class MysqlReplayer(SqlglotReplayer):
                 table = self.model.tables.get((DEFAULT_SCHEMA, old))
                 if table is None:
                     table = self.table_for_alter_name(old)
-                self.rename_table(table, new, statement)
-                self.change("rename_table", statement, table=table)
+                old_qualified = self.rename_table(table, new, statement)
+                self.change("rename_table", statement, table=table, detail=old_qualified)
             return
         routine = _ROUTINE_HEAD.match(text)
         if routine:

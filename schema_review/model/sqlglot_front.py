@@ -341,7 +341,14 @@ class SqlglotReplayer(SchemaOperations):
                 table = self.find_table(target)
                 if table is not None:
                     self.drop_table_object(table, statement)
-                self.change("drop_table", statement, table=table, missing_ok=missing_ok)
+                schema, name = self.table_name(target)
+                self.change(
+                    "drop_table",
+                    statement,
+                    table=table,
+                    missing_ok=missing_ok,
+                    detail=table.qualified_name if table is not None else f"{schema}.{name}",
+                )
             elif kind == "INDEX":
                 index = self.model.indexes.get(self.table_name(target))
                 if index is not None:
@@ -352,6 +359,7 @@ class SqlglotReplayer(SchemaOperations):
                     table=index.table if index else None,
                     index=index,
                     missing_ok=missing_ok,
+                    detail=target.name,
                 )
             else:
                 self.model.opaque.append(statement)
@@ -376,13 +384,20 @@ class SqlglotReplayer(SchemaOperations):
                         self.table_element(table, item, column.name, statement)
                 self.change("add_column", statement, table=table, column=column)
             elif isinstance(action, exp.AlterRename):
-                self.rename_table(table, action.this.name, statement)
-                self.change("rename_table", statement, table=table)
+                old = self.rename_table(table, action.this.name, statement)
+                self.change("rename_table", statement, table=table, detail=old)
             elif isinstance(action, exp.RenameColumn):
-                renamed = self.rename_column(
-                    table, action.this.name, action.args["to"].name, statement
+                old_name, new_name = action.this.name, action.args["to"].name
+                renamed = self.rename_column(table, old_name, new_name, statement)
+                if renamed is not None:
+                    table.record("altered", statement, f"renamed column {old_name} -> {new_name}")
+                self.change(
+                    "rename_column",
+                    statement,
+                    table=table,
+                    column=renamed,
+                    detail=f"{old_name} -> {new_name}",
                 )
-                self.change("rename_column", statement, table=table, column=renamed)
             elif isinstance(action, exp.Drop) and str(action.args.get("kind") or "").upper() in (
                 "COLUMN",
                 "",

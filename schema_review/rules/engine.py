@@ -311,6 +311,13 @@ def _run_rule(
         raise _Stopped(_reason(error), at) from None
 
 
+def _fix_fits(rule: Rule, names: dict[str, Any]) -> bool:
+    """A rule's fix is SQL of its first dialect (PostgreSQL's, for the rules written for it
+    first): a history of another dialect gets the finding without it."""
+    profile = names.get("profile")
+    return profile is None or rule.dialects[0] == profile.dialect
+
+
 def _check_migration(
     rule: Rule, migration: MigrationFacts, context: dict[str, Any], hits: list[Hit]
 ) -> None:
@@ -322,7 +329,7 @@ def _check_migration(
         if not compiled.matches(names):
             return
         message = compiled.message.render(names)
-        fix = compiled.fix.render(names) if compiled.fix else None
+        fix = compiled.fix.render(names) if compiled.fix and _fix_fits(rule, names) else None
     except (UndefinedError, SecurityError, TemplateError) as error:
         raise RuleError(
             f"{rule_location(rule)}: rule {rule.id}: {error} (evaluating it on {migration.file})"
@@ -352,7 +359,7 @@ def _check(
         if not compiled.matches(names):
             return
         message = compiled.message.render(names)
-        fix = compiled.fix.render(names) if compiled.fix else None
+        fix = compiled.fix.render(names) if compiled.fix and _fix_fits(rule, names) else None
         if compiled.object is not None:
             object_name = compiled.object.render(names) or object_name
     except (UndefinedError, SecurityError) as error:
