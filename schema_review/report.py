@@ -316,6 +316,8 @@ def build_report(
         rules=[
             {"id": r.id, "title": r.title, "severity": r.severity, "category": r.category}
             for r in sorted(run.rules, key=lambda r: (r.category, r.id))
+            # A rule of another database's engine ran on none of the histories.
+            if not run.profiles or any(p.dialect in r.dialects for p in run.profiles)
         ],
         fail_on=fail_on,
         notes=[note for s in run.sets for note in s.notes],

@@ -619,4 +619,99 @@ def test_mysql_rule_cases(rule: Any, which: str, lint_sql: Any) -> None:
         assert all(f.fix is None for f in found), "a PostgreSQL fix on a MySQL history"
 
 
-MYSQL_OWN_RULES: tuple[str, ...] = ()
+# rules/mysql.yaml: their own examples are MySQL.
+MYSQL_OWN_RULES = (
+    "mysql-non-transactional-ddl",
+    "mysql-utf8mb3",
+    "mysql-timestamp-2038",
+    "mysql-enum-change-copies-table",
+    "mysql-column-type-change-copies-table",
+    "mysql-zero-date-default",
+)
+
+
+# -- what the MySQL rules say the server does, on the server -----------------------------------
+COPY_CASES = [
+    ("enum('a','b')", "enum('a','b','c')"),
+    ("enum('a','b')", "enum('b','a')"),
+    ("enum('a','b')", "enum('a')"),
+    ("set('x','y')", "set('x','y','z')"),
+    ("varchar(20)", "varchar(30)"),
+    ("varchar(60)", "varchar(300)"),
+    ("varchar(60)", "varchar(10)"),
+    ("int", "bigint"),
+    ("int(11)", "int"),
+    ("boolean", "tinyint(1)"),
+    ("decimal(10,2)", "decimal(12,2)"),
+    ("blob", "mediumblob"),
+    ("char(10)", "varchar(10)"),
+    ("varchar(255)", "text"),
+]
+
+
+@pytest.mark.parametrize(("old", "new"), COPY_CASES)
+def test_copies_table_is_what_innodb_does(mariadb: Callable[[], Any], old: str, new: str) -> None:
+    """The model says a MODIFY copies the table exactly when MariaDB refuses to do it
+    without a copy (ALGORITHM=INPLACE)."""
+    model, _ = replay_sql(
+        [
+            ("0001.sql", f"CREATE TABLE t (id int PRIMARY KEY, c {old}) CHARSET=utf8mb4;\n"),
+            ("0002.sql", f"ALTER TABLE t MODIFY c {new};\n"),
+        ]
+    )
+    changes = [c for c in model.changes if c.kind == "alter_column_type"]
+    claimed = bool(changes) and changes[0].copies_table
+    connection = mariadb()
+    try:
+        apply(connection, [f"CREATE TABLE t (id int PRIMARY KEY, c {old}) CHARSET=utf8mb4"])
+        try:
+            apply(connection, [f"ALTER TABLE t MODIFY c {new}, ALGORITHM=INPLACE"])
+            copied = False
+        except Exception as error:  # ER_ALTER_OPERATION_NOT_SUPPORTED_REASON
+            assert "ALGORITHM=COPY" in str(error), error
+            copied = True
+    finally:
+        connection.close()
+    assert claimed == copied
+
+
+def test_mysql_rule_claims_hold_on_the_server(mariadb: Callable[[], Any]) -> None:
+    connection = mariadb()
+    try:
+        with connection.cursor() as cursor:
+            # Each DDL statement commits: the first stays when the second fails.
+            cursor.execute("CREATE TABLE a (id int PRIMARY KEY)")
+            with pytest.raises(Exception, match="doesn't exist"):
+                cursor.execute("START TRANSACTION")
+                cursor.execute("CREATE TABLE b (id int PRIMARY KEY)")
+                cursor.execute("ALTER TABLE missing ADD COLUMN x int")
+            cursor.execute("ROLLBACK")
+            cursor.execute("SHOW TABLES LIKE 'b'")
+            assert cursor.fetchall() == (("b",),)
+            # utf8 is utf8mb3: a 4-byte character is refused in strict mode.
+            cursor.execute("CREATE TABLE u (s varchar(10)) CHARSET=utf8")
+            cursor.execute(
+                "SELECT character_set_name FROM information_schema.columns "
+                "WHERE table_schema = DATABASE() AND table_name = 'u'"
+            )
+            assert cursor.fetchone() == ("utf8mb3",)
+            with pytest.raises(Exception, match="Incorrect string value"):
+                cursor.execute("INSERT INTO u VALUES ('\U0001f600')")
+            # TIMESTAMP ends in 2038 (MariaDB before 11.5, MySQL); DATETIME does not.
+            cursor.execute("SET time_zone = '+00:00'")
+            cursor.execute("CREATE TABLE ts (t timestamp NULL, d datetime NULL)")
+            cursor.execute("INSERT INTO ts VALUES ('2038-01-19 03:14:07', '2099-01-01')")
+            with pytest.raises(Exception, match=r"Incorrect datetime value|Out of range"):
+                cursor.execute("INSERT INTO ts (t) VALUES ('2038-01-19 03:14:08')")
+            # A zero date default: MariaDB's default mode takes it, MySQL 8's refuses it.
+            cursor.execute("CREATE TABLE z1 (d datetime NOT NULL DEFAULT '0000-00-00 00:00:00')")
+            cursor.execute(
+                "SET SESSION sql_mode = 'ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,"
+                "NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'"
+            )
+            with pytest.raises(Exception, match="Invalid default value"):
+                cursor.execute(
+                    "CREATE TABLE z2 (d datetime NOT NULL DEFAULT '0000-00-00 00:00:00')"
+                )
+    finally:
+        connection.close()

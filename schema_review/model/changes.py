@@ -89,6 +89,14 @@ class Change:
     grantees: tuple[str, ...] = ()  # GRANT / REVOKE: the roles ('public' for PUBLIC)
     privileges: tuple[str, ...] = ()  # GRANT / REVOKE: 'select', 'execute', 'all' ...
     names: tuple[str, ...] = ()  # GRANT / REVOKE: the objects named
+    # MySQL, ALTER COLUMN TYPE (MODIFY, CHANGE): InnoDB does it only by copying the table.
+    copies_table: bool = False
+    # MySQL: the character sets the statement names (CHARACTER SET, CHARSET, a COLLATE's),
+    # lower case, on its first change.
+    charsets: tuple[str, ...] = ()
+    # MySQL: on the first DDL statement of a file that follows another, that first one. Each
+    # DDL statement commits by itself: if this one fails, the ones before it stay applied.
+    committed_before: Change | None = None
     # The statements of the file, shared by its changes; the list grows while the file is
     # replayed and is whole by the time rules read it.
     file_statements: list[Statement] = field(default_factory=list, repr=False)

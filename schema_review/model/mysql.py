@@ -20,8 +20,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from schema_review.model.objects import Column, Constraint, Function, Index, Table, Trigger
-from schema_review.model.sqlglot_front import DEFAULT_SCHEMA, SqlglotReplayer, _key_name
+from schema_review.model.changes import Change
+from schema_review.model.objects import (
+    Column,
+    Constraint,
+    Function,
+    Index,
+    Table,
+    Trigger,
+    TypeName,
+)
+from schema_review.model.sqlglot_front import (
+    DEFAULT_SCHEMA,
+    SqlglotReplayer,
+    _key_name,
+    written_type,
+)
 from schema_review.parse import Expression, Statement
 
 AUTO_INCREMENT = "auto_increment"
@@ -49,6 +63,36 @@ _TRIGGER_TAIL = re.compile(
     rf"\s*(?P<timing>BEFORE|AFTER)\s+(?P<event>INSERT|UPDATE|DELETE)\s+ON\s+(?P<table>{_QUALIFIED})",
     re.IGNORECASE,
 )
+_CHARSET = re.compile(
+    r"\b(?:CHARACTER\s+SET|CHARSET|COLLATE)\s*=?\s*[`'\"]?(?P<name>[A-Za-z0-9]+)", re.IGNORECASE
+)
+_STRING = re.compile(r"'(?:[^'\\]|\\.|'')*'")
+# Statement kinds that change the schema: each commits by itself in MySQL.
+_DDL = frozenset(
+    {
+        "create_table",
+        "drop_table",
+        "add_column",
+        "drop_column",
+        "alter_column_type",
+        "set_not_null",
+        "drop_not_null",
+        "set_default",
+        "drop_default",
+        "add_constraint",
+        "drop_constraint",
+        "create_index",
+        "drop_index",
+        "rename_table",
+        "rename_column",
+        "rename_index",
+        "alter_table_other",
+        "create_trigger",
+        "drop_trigger",
+        "create_function",
+        "drop_function",
+    }
+)
 _OPTION = re.compile(r"\b(?P<key>ALGORITHM|LOCK)\s*=?\s*(?P<value>\w+)", re.IGNORECASE)
 
 
@@ -71,7 +115,34 @@ class MysqlReplayer(SqlglotReplayer):
         # Indexes InnoDB made by itself for a foreign key (by id): it drops them again when a
         # later index can serve the key.
         self.implicit_fk_indexes: set[int] = set()
-        self.unnamed_foreign_keys: set[int] = set()  # by id: their index takes a column's name
+        self.unnamed_foreign_keys: set[int] = set()
+        # The file's first DDL change, and whether a later DDL statement followed it.
+        self.file_ddl: Change | None = None
+        self.file_ddl_followed = False  # by id: their index takes a column's name
+
+    def apply(self, statement: Statement) -> None:
+        before = len(self.model.changes)
+        super().apply(statement)
+        made = self.model.changes[before:]
+        if not made:
+            return
+        # Character sets named anywhere in the statement (string literals aside).
+        text = _STRING.sub("''", statement.text)
+        found = sorted({m.group("name").lower().split("_")[0] for m in _CHARSET.finditer(text)})
+        made[0].charsets = tuple(found)
+        ddl = next((c for c in made if c.kind in _DDL and not c.noop), None)
+        if ddl is None:
+            return
+        if self.file_ddl is not None and self.file_ddl.statement.source is not statement.source:
+            self.file_ddl, self.file_ddl_followed = None, False
+        if self.file_ddl is None:
+            # A guarded statement (IF [NOT] EXISTS) runs again without failing: the file is
+            # stuck half-way only after one that does not.
+            if not (ddl.if_not_exists or ddl.missing_ok):
+                self.file_ddl = ddl
+        elif not self.file_ddl_followed and self.file_ddl.statement is not statement:
+            ddl.committed_before = self.file_ddl
+            self.file_ddl_followed = True
 
     # -- names -----------------------------------------------------------------------------
     def constraint_name(self, table: Table, kind: str, columns: list[str]) -> str:
@@ -605,15 +676,16 @@ class MysqlReplayer(SqlglotReplayer):
         column.not_null = new.not_null or any(
             c.type == "primary_key" and column.name in c.columns for c in table.constraints.values()
         )
-        if str(old_type) != str(new.type):
+        if storage_type(old_type) != storage_type(new.type):
             column.record("retyped", statement, f"{old_type} -> {new.type}")
             self.change(
                 "alter_column_type",
                 statement,
                 table=table,
                 column=column,
-                detail=f"{old_type} -> {new.type}",
+                detail=f"{written_type(old_type)} -> {written_type(new.type)}",
                 old_type=old_type,
+                copies_table=copies_table(old_type, new.type),
             )
         if column.not_null != old_not_null:
             column.record(
@@ -761,6 +833,40 @@ class MysqlReplayer(SqlglotReplayer):
             return
         table = self.table_for_alter(target, statement)
         self.change(kind, statement, table=table, has_where=tree.args.get("where") is not None)
+
+
+_INTEGERS = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
+
+
+def storage_type(type_name: TypeName) -> str:
+    """A type as InnoDB stores it: an integer's display width (`int(11)`) changes nothing."""
+    name = {"bool": "tinyint", "boolean": "tinyint", "integer": "int"}.get(
+        type_name.name, type_name.name
+    )
+    if name.split(" ")[0] in _INTEGERS:
+        return name  # BOOLEAN is tinyint(1)
+    return written_type(type_name)
+
+
+def copies_table(old: TypeName, new: TypeName) -> bool:
+    """Whether InnoDB changes a column from `old` to `new` only with ALGORITHM=COPY (MySQL 8.0
+    and MariaDB: "Changing the column data type is only supported with ALGORITHM=COPY"),
+    checked on MariaDB in tests/test_mysql.py. Not: ENUM/SET values added at the end within
+    the same storage size (INSTANT), a VARCHAR made longer within the same length prefix
+    (INPLACE); a VARCHAR of at most 63 characters made 256 or more (a 2-byte length prefix
+    under any character set) copies; between those the character set decides, and the
+    answer is no (nothing is claimed)."""
+    if old.name == new.name and old.name in ("enum", "set"):
+        kept = new.modifiers[: len(old.modifiers)] == old.modifiers
+        limit = 255 if old.name == "enum" else 8
+        return not kept or (len(old.modifiers) <= limit < len(new.modifiers))
+    if old.name == new.name == "varchar" and old.modifiers and new.modifiers:
+        try:
+            before, after = int(old.modifiers[0]), int(new.modifiers[0])
+        except ValueError:
+            return False
+        return after < before or (before <= 63 and after >= 256)
+    return True
 
 
 def _alter_detail(rest: str) -> str:
