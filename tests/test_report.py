@@ -20,6 +20,7 @@ EXAMPLE_REVIEWS = {
     "supabase-app": "examples/supabase-app",
     "diesel-app": "examples/diesel-app",
     "prisma-app": "examples/prisma-app",
+    "mysql-app": "examples/mysql-app/migrations",
 }
 
 
