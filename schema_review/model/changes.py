@@ -198,11 +198,40 @@ class Change:
             return True
         again = self.table.constraints.get(self.constraint.name)
         created = again.created if again is not None else None
-        return (
+        if (
             created is not None
             and created.statement.source is self.statement.source
             and _position(created.statement) > _position(self.statement)
-        )
+        ):
+            return True
+        return self.foreign_key_replaced
+
+    @property
+    def foreign_key_replaced(self) -> bool:
+        """DROP of a foreign key: the same statement or a later one of the file adds one under
+        another name on the same columns and referenced table (a misnamed key renamed)."""
+        dropped = self.constraint
+        if dropped is None or dropped.type != "foreign_key" or self.table is None:
+            return False
+        source, here = self.statement.source, _position(self.statement)
+        prefix = "added constraint "
+        for event in self.table.history:
+            if not (
+                event.action == "altered"
+                and event.detail.startswith(prefix)
+                and event.statement.source is source
+                and _position(event.statement) >= here
+            ):
+                continue
+            added = self.table.constraints.get(event.detail[len(prefix) :])
+            if (
+                added is not None
+                and added.type == "foreign_key"
+                and list(added.columns) == list(dropped.columns)
+                and added.ref_table == dropped.ref_table
+            ):
+                return True
+        return False
 
     @property
     def only_statement(self) -> bool:

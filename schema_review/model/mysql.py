@@ -34,6 +34,7 @@ from schema_review.model.sqlglot_front import (
     DEFAULT_SCHEMA,
     SqlglotReplayer,
     _key_name,
+    _split_top,
     written_type,
 )
 from schema_review.parse import Expression, Statement
@@ -113,7 +114,8 @@ class MysqlReplayer(SqlglotReplayer):
     def __init__(self, profile: Any) -> None:
         super().__init__(profile)
         # Indexes InnoDB made by itself for a foreign key (by id): it drops them again when a
-        # later index can serve the key.
+        # later index, or another foreign key's, starts with their columns, also after their
+        # own foreign key is dropped (checked on MariaDB).
         self.implicit_fk_indexes: set[int] = set()
         self.unnamed_foreign_keys: set[int] = set()
         # The file's first DDL change, and whether a later DDL statement followed it.
@@ -299,6 +301,8 @@ class MysqlReplayer(SqlglotReplayer):
         columns = [c.lower() for c in constraint.columns]
         if not columns or self.covering_index(table, columns) is not None:
             return
+        # The one InnoDB made for an earlier key on these columns goes first (its name too).
+        self.drop_implicit_fk_index(table, list(constraint.columns), statement)
         name = written_name or self.index_name(table, constraint.columns)
         if self.find_index(table, name) is not None:
             name = self.index_name(table, [name])
@@ -311,7 +315,9 @@ class MysqlReplayer(SqlglotReplayer):
         self, table: Table, columns: list[str], but: Index | None = None
     ) -> Index | None:
         for index in table.live_indexes:
-            if index is but or index.method != "btree":
+            # An index InnoDB made for a foreign key serves no other: a new key gets its own
+            # index, which replaces it (checked on MariaDB).
+            if index is but or index.method != "btree" or id(index) in self.implicit_fk_indexes:
                 continue
             keys = [str(k).lower() for k in index.columns[: len(columns)]]
             if keys == columns:
@@ -594,18 +600,6 @@ class MysqlReplayer(SqlglotReplayer):
             else:
                 super().alter_action(table, action, statement)
 
-    def drop_constraint(
-        self, table: Table, name: str, statement: Statement, detail: str = ""
-    ) -> Constraint | None:
-        constraint = super().drop_constraint(table, name, statement, detail)
-        if constraint is not None and constraint.type == "foreign_key":
-            # The foreign key's index stays, now an index like any other.
-            columns = [c.lower() for c in constraint.columns]
-            for index in table.live_indexes:
-                if [str(c).lower() for c in index.columns] == columns:
-                    self.implicit_fk_indexes.discard(id(index))
-        return constraint
-
     def rename_table(self, table: Table, new_name: str, statement: Statement) -> str:
         """RENAME: InnoDB renames the foreign keys it named after the table
         (`<old>_ibfk_<n>` -> `<new>_ibfk_<n>`)."""
@@ -770,8 +764,100 @@ class MysqlReplayer(SqlglotReplayer):
         if word in ("EXECUTE", "CALL"):
             # A prepared statement's text or a procedure: DDL the replay cannot see.
             self.change("not_modelled", statement, detail=text.split("(", 1)[0].strip())
+            if word == "CALL":
+                self.expand_call(text, statement)
             return
         self.model.opaque.append(statement)
+
+    # -- CALL of a procedure the history created ----------------------------------------------
+    def expand_call(self, text: str, statement: Statement) -> None:
+        """Replays the DDL a procedure of this history builds from the call's literal arguments
+        (`SET @s = CONCAT('ALTER TABLE ', t, ' DROP INDEX ', i); PREPARE st FROM @s; EXECUTE
+        st`, authelia's and conductor's helpers), when every statement it builds parses and
+        what the first one changes exists (the procedures guard their DDL with existence
+        checks). The CALL stays a `not_modelled` change: the guard itself is not read."""
+        import sqlglot
+
+        call = _CALL.match(text)
+        if call is None:
+            return
+        function = self.model.functions.get((DEFAULT_SCHEMA, _unquote(call.group("name")), ""))
+        if function is None or not function.body:
+            return
+        names = _parameters(function.body)
+        values = (
+            [_literal(a) for a in _split_top(call.group("args"))]
+            if call.group("args").strip()
+            else []
+        )
+        if names is None or len(names) != len(values) or any(v is None for v in values):
+            return
+        arguments = {n.lower(): str(v) for n, v in zip(names, values, strict=True)}
+        built: list[str] = []
+        for dynamic in _DYNAMIC.finditer(function.body):
+            parts = [_literal(p) for p in _split_top(dynamic.group("parts"))]
+            words = [p.strip() for p in _split_top(dynamic.group("parts"))]
+            text_parts: list[str] = []
+            for part, word in zip(parts, words, strict=True):
+                if part is not None:
+                    text_parts.append(part)
+                elif word.lower() in arguments:
+                    text_parts.append(arguments[word.lower()])
+                else:
+                    return  # built from something other than literals and parameters
+            built.append("".join(text_parts))
+        trees = []
+        for sql in built:
+            try:
+                tree = sqlglot.parse_one(sql, read="mysql")
+            except Exception:
+                return
+            if tree is None or type(tree).__name__ not in ("Alter", "Drop", "Create"):
+                return
+            trees.append(tree)
+        if not trees or not self.guard_holds(trees[0]):
+            return
+        for tree in trees:
+            kind = type(tree).__name__
+            expanded = Statement(
+                source=statement.source,
+                index=statement.index,
+                kind=kind,
+                node={},
+                start=statement.start,
+                end=statement.end,
+                trivia_start=statement.trivia_start,
+                tree=tree,
+            )
+            self.handlers[kind](expanded)
+
+    def guard_holds(self, tree: Any) -> bool:
+        """Whether what the first built statement drops or changes exists in the model."""
+        from sqlglot import exp
+
+        if not isinstance(tree, exp.Alter):
+            return True
+        table = self.find_table(tree.this)
+        if table is None or table.external:
+            return False
+        for action in tree.args.get("actions") or ():
+            if isinstance(action, exp.Drop):
+                kind = str(action.args.get("kind") or "").upper()
+                for target in action.args.get("tables") or ():
+                    if kind == "INDEX" and self.find_index(table, target.name) is None:
+                        return False
+                    if kind in ("FOREIGN KEY", "CONSTRAINT", "CHECK") and (
+                        target.name not in table.constraints
+                    ):
+                        return False
+                    if kind in ("COLUMN", "") and target.name not in table.columns:
+                        return False
+            elif isinstance(action, exp.ModifyColumn):
+                renamed = action.args.get("rename_from")
+                name = renamed.name if renamed is not None else action.this.name
+                if name not in table.columns:
+                    return False
+        return True
 
     def table_for_alter_name(self, name: str) -> Table:
         found = self.model.tables.get((DEFAULT_SCHEMA, name))
@@ -867,6 +953,46 @@ def copies_table(old: TypeName, new: TypeName) -> bool:
             return False
         return after < before or (before <= 63 and after >= 256)
     return True
+
+
+_CALL = re.compile(rf"\s*CALL\s+(?P<name>{_QUALIFIED})\s*\((?P<args>.*)\)\s*$", re.I | re.S)
+# A statement a procedure builds and runs: SET @s = CONCAT(...); PREPARE st FROM @s.
+_DYNAMIC = re.compile(
+    r"SET\s+@(?P<var>\w+)\s*:?=\s*CONCAT\s*\((?P<parts>.*?)\)\s*;\s*"
+    r"PREPARE\s+\w+\s+FROM\s+@(?P=var)\b",
+    re.I | re.S,
+)
+_ROUTINE_PARAMETERS = re.compile(rf"\b(?:PROCEDURE|FUNCTION)\s+{_QUALIFIED}\s*\(", re.I)
+
+
+def _literal(text: str) -> str | None:
+    """A string or number literal's value, or None for anything else."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        quote = text[0]
+        return text[1:-1].replace(quote * 2, quote).replace("\\" + quote, quote)
+    return text if re.fullmatch(r"-?\d+(?:\.\d+)?", text) else None
+
+
+def _parameters(body: str) -> list[str] | None:
+    """A stored program's parameter names, from its CREATE statement."""
+    head = _ROUTINE_PARAMETERS.search(body)
+    if head is None:
+        return None
+    depth, end = 1, head.end()
+    while end < len(body) and depth:
+        depth += {"(": 1, ")": -1}.get(body[end], 0)
+        end += 1
+    inner = body[head.end() : end - 1]
+    names: list[str] = []
+    for parameter in _split_top(inner) if inner.strip() else []:
+        words = parameter.split()
+        if words and words[0].upper() in ("IN", "OUT", "INOUT"):
+            words = words[1:]
+        if not words:
+            return None
+        names.append(words[0].strip("`"))
+    return names
 
 
 def _alter_detail(rest: str) -> str:
