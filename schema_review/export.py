@@ -8,7 +8,7 @@ and types are spelled as PostgreSQL spells them (`format_type`), not as they wer
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from schema_review.discover import MigrationSet
@@ -22,6 +22,7 @@ from schema_review.model import (
     TypeName,
     View,
 )
+from schema_review.model.sqlglot_front import written_type
 from schema_review.parse import Expression, quote_ident
 from schema_review.parse.deparse import function_definition, type_definition, view_query
 
@@ -69,7 +70,9 @@ _TRIGGER_EVENT_ORDER = ("insert", "delete", "update", "truncate")
 
 def schema_document(model: SchemaModel, history: str) -> dict[str, Any]:
     """The final schema of one history, per docs/schema-json.md."""
-    spell = _TypeSpeller(model)
+    spell: Callable[[TypeName], str] = (
+        _TypeSpeller(model) if model.dialect == "postgres" else written_type
+    )
     tables = [
         _table(t, model, spell)
         for t in sorted(model.tables.values(), key=lambda t: (t.schema, t.name))
@@ -165,7 +168,7 @@ def _expression(expression: Expression | None) -> str | None:
     return None if expression is None else str(expression)
 
 
-def _table(table: Table, model: SchemaModel, spell: _TypeSpeller) -> dict[str, Any]:
+def _table(table: Table, model: SchemaModel, spell: Callable[[TypeName], str]) -> dict[str, Any]:
     external = table.external
     constraints = sorted(table.constraints.values(), key=lambda c: c.name)
 
@@ -182,7 +185,7 @@ def _table(table: Table, model: SchemaModel, spell: _TypeSpeller) -> dict[str, A
         "inherits": list(table.inherits),
         "unlogged": table.unlogged,
         "columns_known": table.columns_known,
-        "columns": [_column(c, spell) for c in ours(table.columns.values())],
+        "columns": [_column(c, spell, model.dialect) for c in ours(table.columns.values())],
         "primary_key": None
         if primary is None
         else {
@@ -247,9 +250,14 @@ def _key(constraint: Constraint) -> dict[str, Any]:
     }
 
 
-def _column(column: Any, spell: _TypeSpeller) -> dict[str, Any]:
+def _column(column: Any, spell: Callable[[TypeName], str], dialect: str) -> dict[str, Any]:
     default = _expression(column.default)
-    identity = column.identity if column.identity in ("always", "by default") else None
+    if dialect != "postgres" and default is not None:
+        default = _in_dialect(default, dialect)
+    # MySQL's AUTO_INCREMENT is the column's identity there (`auto_increment`).
+    identity = (
+        column.identity if column.identity in ("always", "by default", "auto_increment") else None
+    )
     return {
         "name": column.name,
         "type": spell(column.type),
@@ -258,6 +266,17 @@ def _column(column: Any, spell: _TypeSpeller) -> dict[str, Any]:
         "identity": identity,
         "generated": _expression(column.generated),
     }
+
+
+def _in_dialect(text: str, dialect: str) -> str:
+    """A MySQL or SQLite expression as that dialect writes it (the model keeps PostgreSQL's
+    form of every expression)."""
+    import sqlglot
+
+    try:
+        return str(sqlglot.transpile(text, read="postgres", write=dialect)[0])
+    except Exception:
+        return text
 
 
 def _foreign_key(fk: Constraint) -> dict[str, Any]:
@@ -328,7 +347,7 @@ def _view(view: View) -> dict[str, Any]:
     }
 
 
-def _function(function: Function, spell: _TypeSpeller) -> dict[str, Any]:
+def _function(function: Function, spell: Callable[[TypeName], str]) -> dict[str, Any]:
     event = function.defined
     return_type = function.return_type
     return {
@@ -415,6 +434,8 @@ def schema_sql(document: dict[str, Any], model: SchemaModel) -> str:
     return _render(
         "schema.sql.jinja",
         history=document["history"],
+        dialect=model.dialect,
+        dialect_name={"mysql": "MySQL", "sqlite": "SQLite"}.get(model.dialect, "PostgreSQL"),
         document=document,
         early_functions=[f for f in functions if not _mentions(f, table_names)],
         late_functions=[f for f in functions if _mentions(f, table_names)],

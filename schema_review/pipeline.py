@@ -345,8 +345,12 @@ def replay_histories(
             in_transaction = file_in_transaction(
                 profile.runner, source.text, migration.path.name, migration.path
             )
-            source.transaction = in_transaction and (
-                profile.transaction_mode != "implicit" or len(parsed) > 1
+            source.transaction = (
+                in_transaction
+                and (profile.transaction_mode != "implicit" or len(parsed) > 1)
+                # MySQL DDL is not transactional: each statement commits the open transaction
+                # (an implicit commit), whatever the runner wraps the file in.
+                and profile.dialect != "mysql"
             )
             statements.extend(parsed)
             parsed_files.append(parsed)

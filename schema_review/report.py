@@ -883,8 +883,11 @@ def _strengths(
             continue
         if rule.target == "column" and unknown_columns:
             continue  # a table's columns are unknown: the rule did not see them all
-        if not any(rule_applies(rule, profile) for profile in run.profiles):
-            continue  # cannot fire here (no exposed schema, an older PostgreSQL)
+        if not any(
+            rule_applies(rule, profile) and profile.dialect in rule.dialects
+            for profile in run.profiles
+        ):
+            continue  # cannot fire here (no exposed schema, an older PostgreSQL, MySQL)
         subjects, noun = _subjects(rule, run)
         if len(subjects) >= 2:
             strengths.append(f"{sentence} ({len(subjects)} {noun})")
@@ -904,8 +907,13 @@ def _checklist(
     rows = []
     for name, rule_ids in standards:
         rules = [evaluated[r] for r in rule_ids if r in evaluated]
-        # A standard none of whose rules can fire here (row level security off Supabase).
-        if not any(rule_applies(r, profile) for r in rules for profile in run.profiles):
+        # A standard none of whose rules can fire here (row level security off Supabase, the
+        # PostgreSQL lock rules on a MySQL history).
+        if not any(
+            rule_applies(r, profile) and profile.dialect in r.dialects
+            for r in rules
+            for profile in run.profiles
+        ):
             continue
         failing = [f for f in findings if f.rule in rule_ids]
         subjects: set[int] = set()

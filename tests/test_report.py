@@ -21,6 +21,7 @@ EXAMPLE_REVIEWS = {
     "diesel-app": "examples/diesel-app",
     "prisma-app": "examples/prisma-app",
     "sqlite-app": "examples/sqlite-app/migrations",
+    "mysql-app": "examples/mysql-app/migrations",
 }
 
 

@@ -90,6 +90,14 @@ class Change:
     grantees: tuple[str, ...] = ()  # GRANT / REVOKE: the roles ('public' for PUBLIC)
     privileges: tuple[str, ...] = ()  # GRANT / REVOKE: 'select', 'execute', 'all' ...
     names: tuple[str, ...] = ()  # GRANT / REVOKE: the objects named
+    # MySQL, ALTER COLUMN TYPE (MODIFY, CHANGE): InnoDB does it only by copying the table.
+    copies_table: bool = False
+    # MySQL: the character sets the statement names (CHARACTER SET, CHARSET, a COLLATE's),
+    # lower case, on its first change.
+    charsets: tuple[str, ...] = ()
+    # MySQL: on the first DDL statement of a file that follows another, that first one. Each
+    # DDL statement commits by itself: if this one fails, the ones before it stay applied.
+    committed_before: Change | None = None
     # The statements of the file, shared by its changes; the list grows while the file is
     # replayed and is whole by the time rules read it.
     file_statements: list[Statement] = field(default_factory=list, repr=False)
@@ -191,11 +199,40 @@ class Change:
             return True
         again = self.table.constraints.get(self.constraint.name)
         created = again.created if again is not None else None
-        return (
+        if (
             created is not None
             and created.statement.source is self.statement.source
             and _position(created.statement) > _position(self.statement)
-        )
+        ):
+            return True
+        return self.foreign_key_replaced
+
+    @property
+    def foreign_key_replaced(self) -> bool:
+        """DROP of a foreign key: the same statement or a later one of the file adds one under
+        another name on the same columns and referenced table (a misnamed key renamed)."""
+        dropped = self.constraint
+        if dropped is None or dropped.type != "foreign_key" or self.table is None:
+            return False
+        source, here = self.statement.source, _position(self.statement)
+        prefix = "added constraint "
+        for event in self.table.history:
+            if not (
+                event.action == "altered"
+                and event.detail.startswith(prefix)
+                and event.statement.source is source
+                and _position(event.statement) >= here
+            ):
+                continue
+            added = self.table.constraints.get(event.detail[len(prefix) :])
+            if (
+                added is not None
+                and added.type == "foreign_key"
+                and list(added.columns) == list(dropped.columns)
+                and added.ref_table == dropped.ref_table
+            ):
+                return True
+        return False
 
     @property
     def only_statement(self) -> bool:

@@ -44,6 +44,8 @@ class SchemaModel:
     statements: list[Statement] = field(default_factory=list)
     opaque: list[Statement] = field(default_factory=list)
     internal_errors: list[tuple[Statement, str]] = field(default_factory=list)
+    # The database the history is written for (the front end's): postgres, mysql, sqlite.
+    dialect: str = "postgres"
     # Facts computed once over the final schema (rules ask for them object by object).
     computed: dict[str, Any] = field(default_factory=dict, repr=False)
 

@@ -33,6 +33,7 @@ class SqlglotReplayer(SchemaOperations):
 
     def __init__(self, profile: Profile) -> None:
         super().__init__(profile)
+        self.model.dialect = self.dialect
         self.search_path = DEFAULT_SCHEMA
         self.handlers: dict[str, Callable[[Statement], None]] = {
             name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_on_")
@@ -340,10 +341,13 @@ class SqlglotReplayer(SchemaOperations):
                 table = self.find_table(target)
                 if table is not None:
                     self.drop_table_object(table, statement)
-                # detail: the table's name, as PostgreSQL's front end says it (messages).
-                detail = "{}.{}".format(*self.table_name(target))
+                schema, name = self.table_name(target)
                 self.change(
-                    "drop_table", statement, table=table, missing_ok=missing_ok, detail=detail
+                    "drop_table",
+                    statement,
+                    table=table,
+                    missing_ok=missing_ok,
+                    detail=table.qualified_name if table is not None else f"{schema}.{name}",
                 )
             elif kind == "INDEX":
                 index = self.model.indexes.get(self.table_name(target))
@@ -355,6 +359,7 @@ class SqlglotReplayer(SchemaOperations):
                     table=index.table if index else None,
                     index=index,
                     missing_ok=missing_ok,
+                    detail=target.name,
                 )
             else:
                 self.model.opaque.append(statement)
@@ -386,7 +391,8 @@ class SqlglotReplayer(SchemaOperations):
             elif isinstance(action, exp.RenameColumn):
                 old_name, new_name = action.this.name, action.args["to"].name
                 renamed = self.rename_column(table, old_name, new_name, statement)
-                table.record("altered", statement, f"renamed column {old_name} -> {new_name}")
+                if renamed is not None:
+                    table.record("altered", statement, f"renamed column {old_name} -> {new_name}")
                 self.change(
                     "rename_column",
                     statement,
@@ -410,6 +416,26 @@ class SqlglotReplayer(SchemaOperations):
         """An ALTER TABLE action the dialect's own front end reads (MySQL: MODIFY, CHANGE,
         ADD INDEX ...); unknown ones are recorded for what they are."""
         self.change("alter_table_other", statement, table=table, detail=type(action).__name__)
+
+
+# Words a MySQL (or SQLite) type ends with after its modifiers: `decimal(10,2) unsigned`.
+_TYPE_ATTRIBUTES = frozenset({"unsigned", "signed", "zerofill"})
+
+
+def written_type(type_name: TypeName) -> str:
+    """A MySQL or SQLite column type as the dialect writes it: `varchar(255)`,
+    `decimal(10,2) unsigned`, `enum('a','b')` (the model keeps `unsigned` in the name); a
+    SQLite type as declared, which is what the engine reports."""
+    if type_name.declared:
+        return type_name.declared
+    words = type_name.name.split(" ")
+    tail: list[str] = []
+    while len(words) > 1 and words[-1] in _TYPE_ATTRIBUTES:
+        tail.insert(0, words.pop())
+    text = " ".join(words)
+    if type_name.modifiers:
+        text += f"({','.join(type_name.modifiers)})"
+    return " ".join([text, *tail])
 
 
 _SUFFIX = {"primary_key": "pkey", "unique": "key", "check": "check", "foreign_key": "fkey"}

@@ -29,7 +29,25 @@ SQLGLOT_DIALECTS = {"mysql": "mysql", "sqlite": "sqlite"}
 
 # The mysql client's `DELIMITER $$` line: statements up to the next `$$` are one (a trigger's
 # or procedure's body holds `;`). The server never sees these lines.
-_DELIMITER = re.compile(r"^[ \t]*DELIMITER[ \t]+(\S+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+# Flyway and the client also read it right after a `;` on the same line.
+_DELIMITER = re.compile(
+    r"(?:^|(?<=;))[ \t]*DELIMITER[ \t]+(\S+)[ \t]*$", re.IGNORECASE | re.MULTILINE
+)
+
+# MySQL stored programs: CREATE [OR REPLACE] [DEFINER = ...] [AGGREGATE] PROCEDURE | FUNCTION |
+# TRIGGER | EVENT. Their body may be a BEGIN ... END block of `;`-ended statements, which the
+# server reads as one statement (a runner sending the file as one multi-statement query, as
+# authelia's does, needs no DELIMITER); sqlglot has no grammar for them.
+_ROUTINE = re.compile(
+    r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*(?:`[^`]*`|'[^']*'|\S+?)"
+    r"(?:@(?:`[^`]*`|'[^']*'|[^\s(]+))?\s+)?(?:AGGREGATE\s+)?"
+    r"(?P<kind>PROCEDURE|FUNCTION|TRIGGER|EVENT)\b",
+    re.IGNORECASE,
+)
+
+# MySQL statements sqlglot has no grammar for and the replay has no use for beyond knowing
+# they are there: prepared statements' DEALLOCATE (PREPARE and EXECUTE it keeps as Command).
+_MYSQL_OPAQUE = re.compile(r"\s*(?:DEALLOCATE|DROP)\s+PREPARE\b", re.IGNORECASE)
 
 # sqlglot warns on the logger for statements it keeps as an opaque Command; the replay
 # records those as opaque statements, so the warning would only be noise on stderr.
@@ -112,8 +130,12 @@ def _pieces_by_tokens(
     pieces: list[tuple[int, int]] = []
     first: int | None = None
     statement: list[Any] = []  # the tokens of the statement being read
+    depth = 0  # open BEGIN/CASE blocks of a MySQL stored program's body
+    routine = False
+    previous = ""
     for token in tokens:
-        if token.token_type.name == "SEMICOLON":
+        name = token.token_type.name
+        if name == "SEMICOLON" and depth <= 0:
             # A SQLite trigger's body holds statements and their `;`: it ends at END's.
             trigger = dialect == "sqlite" and starts_trigger(statement)
             if trigger and not trigger_ends(statement, len(statement)):
@@ -121,15 +143,32 @@ def _pieces_by_tokens(
                 continue
             if first is not None:
                 pieces.append((start + first, start + token.start))
-            first = None
+            first, depth, routine, previous = None, 0, False, ""
             statement = []
-        else:
-            if first is None:
-                first = token.start
-            statement.append(token)
+            continue
+        if first is None:
+            first = token.start
+            routine = dialect == "mysql" and bool(_ROUTINE.match(text, start + first))
+        if routine and name != "SEMICOLON":
+            depth += _block_step(previous, token.text.upper())
+        previous = token.text.upper() if name != "SEMICOLON" else ";"
+        statement.append(token)
     if first is not None:
         pieces.append((start + first, end))
     return pieces
+
+
+def _block_step(previous: str, word: str) -> int:
+    """How a token of a stored program's body moves the depth of its BEGIN ... END blocks:
+    BEGIN and CASE open one, END closes one unless it ends an IF, LOOP, WHILE, REPEAT or FOR
+    (`END IF`: the word after END tells, and undoes the END's step)."""
+    if word in ("BEGIN", "CASE") and previous != "END":
+        return 1
+    if word == "END":
+        return -1
+    if previous == "END" and word in ("IF", "LOOP", "WHILE", "REPEAT", "FOR"):
+        return 1  # `END IF` closes no BEGIN/CASE: undo the END
+    return 0
 
 
 def _tokenize(text: str, dialect: str) -> list[Any]:
@@ -157,6 +196,11 @@ def _parse_piece(
     if begin >= finish:
         return
     written = text[begin:finish]
+    if dialect == "mysql" and (_ROUTINE.match(text, begin) or _MYSQL_OPAQUE.match(text, begin)):
+        # Kept whole as an opaque statement (a stored program's the front end reads itself).
+        trees: list[Any] = [sqlglot.exp.Command(this="CREATE", expression=written)]
+        _add_statements(source, text, begin, finish, trees, statements)
+        return
     if dialect == "sqlite":
         trees_or_text = _sqlite_piece(written)
         if not isinstance(trees_or_text, str):

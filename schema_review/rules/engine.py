@@ -315,6 +315,16 @@ def _run_rule(
         raise _Stopped(_reason(error), at) from None
 
 
+def _fix_fits(rule: Rule, names: dict[str, Any]) -> bool:
+    """A rule's fix is SQL of its first dialect (PostgreSQL's, for the rules written for it
+    first), unless its template reads `profile.dialect` (then it writes each engine's SQL, or
+    nothing): a history of another dialect gets the finding without SQL it cannot run."""
+    profile = names.get("profile")
+    if profile is None or rule.dialects[0] == profile.dialect:
+        return True
+    return "profile.dialect" in (rule.fix or "")
+
+
 def _check_migration(
     rule: Rule, migration: MigrationFacts, context: dict[str, Any], hits: list[Hit]
 ) -> None:
@@ -326,7 +336,7 @@ def _check_migration(
         if not compiled.matches(names):
             return
         message = compiled.message.render(names)
-        fix = compiled.fix.render(names) if compiled.fix else None
+        fix = compiled.fix.render(names) if compiled.fix and _fix_fits(rule, names) else None
     except (UndefinedError, SecurityError, TemplateError) as error:
         raise RuleError(
             f"{rule_location(rule)}: rule {rule.id}: {error} (evaluating it on {migration.file})"
@@ -356,7 +366,7 @@ def _check(
         if not compiled.matches(names):
             return
         message = compiled.message.render(names)
-        fix = compiled.fix.render(names) if compiled.fix else None
+        fix = compiled.fix.render(names) if compiled.fix and _fix_fits(rule, names) else None
         if compiled.object is not None:
             object_name = compiled.object.render(names) or object_name
     except (UndefinedError, SecurityError) as error:
