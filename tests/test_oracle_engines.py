@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.oracle import CORPUS
+from tests.oracle import CORPUS, mariadb
 from tests.oracle.engine_histories import EngineHistory, engine_histories
 from tests.oracle.engines import (
     EngineBuild,
@@ -336,6 +338,26 @@ def test_mariadb_databases_a_history_creates_are_dropped(mariadb_server: Server)
         assert "temporal_like" in mariadb_server.databases()
     assert "temporal_like" not in mariadb_server.databases()
     assert database not in mariadb_server.databases()
+
+
+def test_mariadb_not_installed_is_said_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the fixture turns into a skip reason."""
+    monkeypatch.setattr(mariadb, "find_binaries", lambda: None)
+    with pytest.raises(mariadb.ServerError, match="no MariaDB server installed"):
+        mariadb.start()
+
+
+def test_a_killed_mariadb_leaves_nothing_behind() -> None:
+    if mariadb.find_binaries() is None:
+        pytest.skip("MySQL oracle: no MariaDB server installed")
+    server = mariadb.start()
+    try:
+        assert server.directory.is_dir() and server.pid
+        os.kill(server.pid, signal.SIGKILL)
+    finally:
+        server.stop()
+    assert server.leftovers() == []
+    assert not server.directory.exists()
 
 
 # -- compare(): a model that says what the engine built matches; each lie is caught ------------
