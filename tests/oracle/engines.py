@@ -737,40 +737,37 @@ def _rule(rule: str, dialect: str) -> str:
 
 
 def _compare_checks(table: Table, model: dict[str, Any], dialect: str) -> list[str]:
-    """By expression (normalised through sqlglot); names where the model gives one."""
+    """By expression (normalised through sqlglot); names where the model gives one and the
+    engine did not make its own up (MariaDB: CONSTRAINT_<n>, and a column's CHECK named
+    after its column; MySQL 8: <table>_chk_<n>). MariaDB's own CHECK (json_valid(`col`)) of
+    a JSON column, named after it, pairs with the model's when it has one and is not
+    required of it otherwise."""
     where = f"table {table.name}"
-    mine = list(table.checks)
-    if dialect == "mysql":
-        # MariaDB's JSON is LONGTEXT with a CHECK (json_valid(`col`)) it adds by itself.
-        json_columns = {
-            c["name"].lower()
-            for c in model.get("columns", [])
-            if str(c.get("type", "")).lower() == "json"
-        }
-        mine = [
-            c
-            for c in mine
-            if not (
-                (c.name or "").lower() in json_columns
-                and re.fullmatch(r"json_valid\(`[^`]+`\)", c.expression.strip())
-            )
-        ]
+    columns = {c.name.lower() for c in table.columns}
     theirs = [(c.get("name"), str(c.get("expression", ""))) for c in model.get("checks", [])]
     out: list[str] = []
     unmatched = list(theirs)
-    for check in mine:
+    for check in table.checks:
+        name = check.name or ""
         found = next(
             (t for t in unmatched if same_expression(check.expression, t[1], dialect)), None
         )
         if found is None:
-            out.append(f"{where}: CHECK {check.name or ''} ({check.expression}): engine only")
+            own_json_check = re.fullmatch(
+                rf"json_valid\(`{re.escape(name)}`\)", check.expression.strip(), re.IGNORECASE
+            )
+            if not (dialect == "mysql" and own_json_check):
+                out.append(f"{where}: CHECK {name} ({check.expression}): engine only")
             continue
         unmatched.remove(found)
-        named_by_engine = dialect == "mysql" and re.fullmatch(r"CONSTRAINT_\d+", check.name or "")
-        if found[0] and check.name and not named_by_engine and found[0] != check.name:
-            out.append(f"{where}: CHECK ({check.expression}): named {check.name}, {found[0]}")
-    for name, expression in unmatched:
-        out.append(f"{where}: CHECK {name or ''} ({expression}): in the model only")
+        named_by_engine = dialect == "mysql" and (
+            re.fullmatch(rf"CONSTRAINT_\d+|{re.escape(table.name)}_chk_\d+", name)
+            or name.lower() in columns
+        )
+        if found[0] and name and not named_by_engine and found[0] != name:
+            out.append(f"{where}: CHECK ({check.expression}): named {name}, {found[0]}")
+    for model_name, expression in unmatched:
+        out.append(f"{where}: CHECK {model_name or ''} ({expression}): in the model only")
     return out
 
 
