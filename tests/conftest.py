@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +14,9 @@ from schema_review.pipeline import LintRun, lint
 from schema_review.verify.server import Database, Server, connect_to, exit_on_termination
 from schema_review.verify.server import start as start_server
 from tests.helpers import LintSql, commit_files, split_example, write_migrations
+
+if TYPE_CHECKING:
+    from tests.oracle.mariadb import Server as MariaDBServer
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -80,3 +84,36 @@ def pg_database(pg_server: Server) -> Iterator[Database]:
     created in the cluster (databases, roles)."""
     with pg_server.scratch_database() as database:
         yield database
+
+
+# -- a real MariaDB: the MySQL oracle (tests/oracle/engines.py) ----------------------------
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[MariaDBServer]:
+    """One MariaDB for the whole session (Debian's mariadb-server, which .ci/run installs),
+    started when a test first asks for it and stopped and removed at the end. Where none is
+    installed or it cannot start, the tests that need it skip and say why; SQLite's and
+    PostgreSQL's oracles still run."""
+    try:
+        from tests.oracle import mariadb
+    except ImportError as error:  # PyMySQL is a dev extra
+        pytest.skip(f"MySQL oracle: no MySQL client library ({error})")
+    with exit_on_termination():
+        try:
+            server = mariadb.start()
+        except mariadb.ServerError as error:
+            pytest.skip(f"MySQL oracle: MariaDB cannot start here: {error}")
+        try:
+            yield server
+        finally:
+            server.stop()
+            assert server.leftovers() == []
+
+
+@pytest.fixture
+def mariadb_database(mariadb_server: MariaDBServer) -> Iterator[str]:
+    """A fresh, empty MariaDB database (its name) for one test, dropped afterwards with any
+    database the test created."""
+    with mariadb_server.scratch_database() as name:
+        yield name
