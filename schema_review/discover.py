@@ -54,6 +54,7 @@ __all__ = [
     "fill_placeholders",
     "forward_sql",
     "guess_dialect",
+    "history_label",
     "version_key",
 ]
 
@@ -118,6 +119,13 @@ class MigrationSet:
     journal: Path | None = None  # drizzle's meta/_journal.json
     journal_missing: tuple[str, ...] = ()  # journal entries with no file
     roots: tuple[Path, ...] = ()
+
+
+def history_label(migration_set: MigrationSet) -> str:
+    """How a history is named: its folder relative to the working directory, or its files."""
+    if migration_set.root is not None:
+        return os.path.relpath(migration_set.root).replace(os.sep, "/")
+    return ", ".join(m.display for m in migration_set.files)
 
 
 @dataclass(frozen=True, slots=True)

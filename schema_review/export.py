@@ -7,11 +7,11 @@ and types are spelled as PostgreSQL spells them (`format_type`), not as they wer
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Any
 
-from schema_review.discover import MigrationSet
+# history_label lives with discovery (a lint run names histories without loading this module).
+from schema_review.discover import history_label as history_label
 from schema_review.model import (
     Constraint,
     EnumType,
@@ -344,13 +344,6 @@ def _function(function: Function, spell: _TypeSpeller) -> dict[str, Any]:
         if event is None
         else function_definition(event.statement.text, function.schema, function.name),
     }
-
-
-def history_label(migration_set: MigrationSet) -> str:
-    """How a history is named: its folder relative to the working directory, or its files."""
-    if migration_set.root is not None:
-        return os.path.relpath(migration_set.root).replace(os.sep, "/")
-    return ", ".join(m.display for m in migration_set.files)
 
 
 # -- DDL -------------------------------------------------------------------------------------
