@@ -16,11 +16,14 @@ Workloads:
   `lint` and `report` with no cache: growth must be linear, and memory is measured.
 
 Each command runs `--repeat` times after one warm-up run (the 100k and 200k histories once, with
-no warm-up); the median is reported. Every figure is taken from the operating system's
-accounting of the child process (`os.wait4`): CPU time (user + system, including the processes
-it started and waited for), wall time, and peak resident memory. On a shared machine the wall
-time measures the neighbours as much as the command; CPU time much less, so the ratios against
-peers (timed in the same run) are computed on CPU time. Only the standard library is used: the
+no warm-up), in rounds of one run of every command of a workload; the median is reported. Every
+figure is taken from the operating system's accounting of the child process (`os.wait4`): CPU
+time (user + system, including the processes it started and waited for), wall time, and peak
+resident memory (on Linux at least that of the benchmark's own process, about 17 MB, which the
+child starts as). On a shared machine the wall time measures the neighbours as much as the
+command; CPU time much less, so the ratios against peers (timed in the same run) are computed on
+CPU time. `--before CHECKOUT` times another checkout (say `git worktree add /tmp/base main`)
+beside this one on the corpus and startup workloads. Only the standard library is used: the
 benchmark must not change what it measures.
 """
 
@@ -126,6 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also time this checkout of schema-review (corpus and startup), as `(before)`",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=600.0, help="seconds before a run is given up (per run)"
     )
     args = parser.parse_args(argv)
@@ -138,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.time()
     results: dict[str, dict[str, Timing]] = {}
     with tempfile.TemporaryDirectory(prefix="schema-review-bench-") as scratch:
-        bench = _Bench(Path(scratch), args.timeout)
+        bench = _Bench(Path(scratch), args.timeout, args.before)
         ours = _our_command()
         if "corpus" in workloads:
             results.update(bench.corpus(ours, peers, args.repeat))
@@ -175,10 +184,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class _Bench:
-    def __init__(self, scratch: Path, timeout: float) -> None:
+    def __init__(self, scratch: Path, timeout: float, before: Path | None) -> None:
         self.scratch = scratch
         self.timeout = timeout
         self.env = _timing_env(scratch / "cache")
+        self.before = before
+
+    def with_before(self, commands: dict[str, Command]) -> dict[str, Command]:
+        """Our commands, and the same run by the `--before` checkout (its own cache)."""
+        if self.before is None:
+            return commands
+        env = {
+            "PYTHONPATH": str(self.before.resolve()),
+            "SCHEMA_REVIEW_CACHE_DIR": str(self.scratch / "cache-before"),
+        }
+        before = {
+            f"{name} (before)": Command(c.argv, {**c.env, **env}, c.fresh_cache)
+            for name, c in commands.items()
+        }
+        return {**commands, **before}
 
     def corpus(
         self, ours: list[str], peers: dict[str, Command], repeat: int
@@ -189,12 +213,15 @@ class _Bench:
             return {}
         paths = [str(f) for f in files]
         lint = [*ours, "lint", *_LINT_OPTIONS]
-        commands = {
+        ours_only = {
             "cold": Command([*lint, "--no-cache", *paths]),
             # Nothing changed since the run before: the result cache answers (a re-run in CI).
             "unchanged": Command([*lint, *paths]),
             # Files changed: the work is redone with the parse and rule caches warm.
             "changed": Command([*lint, *paths], {"SCHEMA_REVIEW_NO_RESULT_CACHE": "1"}),
+        }
+        commands = {
+            **self.with_before(ours_only),
             "cold -j2": Command([*lint, "--no-cache", "-j", "2", *paths]),
             **{name: Command([*c.argv, *paths]) for name, c in peers.items()},
         }
@@ -205,11 +232,14 @@ class _Bench:
     ) -> dict[str, dict[str, Timing]]:
         small = str(REPO / "examples" / "saas-app" / "migrations" / "0005_users_tenant.up.sql")
         lint = [*ours, "lint", *_LINT_OPTIONS]
-        commands = {
+        ours_only = {
             "cold": Command([*lint, "--no-cache", small]),
             # A hook runs because a file changed: no result to reuse, the other caches warm.
             "changed": Command([*lint, small], {"SCHEMA_REVIEW_NO_RESULT_CACHE": "1"}),
             "unchanged": Command([*lint, small]),
+        }
+        commands = {
+            **self.with_before(ours_only),
             "python -c pass": Command([sys.executable, "-c", "pass"]),
             **{name: Command([*c.argv, small]) for name, c in peers.items()},
         }
@@ -244,27 +274,14 @@ class _Bench:
     def time_all(
         self, workload: str, commands: dict[str, Command], repeat: int, warm_up: bool
     ) -> dict[str, Timing]:
-        timings: dict[str, Timing] = {}
-        for name, command in commands.items():
-            timing = Timing(name, command)
-            for run in range(repeat + (1 if warm_up else 0)):
-                env = {**self.env, **command.env}
-                fresh = None
-                if command.fresh_cache:
-                    fresh = Path(tempfile.mkdtemp(dir=self.scratch, prefix="cache-"))
-                    env["SCHEMA_REVIEW_CACHE_DIR"] = str(fresh)
-                outcome = _run_once(command.argv, env, self.timeout)
-                if fresh is not None:
-                    shutil.rmtree(fresh, ignore_errors=True)
-                timing.returncode = outcome.returncode
-                if outcome.error:
-                    timing.error = outcome.error
-                    break
-                if run or not warm_up:  # a warm-up run fills the file system and bytecode caches
-                    timing.wall.append(outcome.wall)
-                    timing.cpu.append(outcome.cpu)
-                    timing.peak_mb.append(outcome.peak_mb)
-            timings[name] = timing
+        """Each command `repeat` times (after a warm-up round), in rounds of one run of every
+        command: a neighbour's load that comes and goes falls on all of them alike."""
+        timings = {name: Timing(name, command) for name, command in commands.items()}
+        for run in range(repeat + (1 if warm_up else 0)):
+            for timing in timings.values():
+                if not timing.error:
+                    self.run(timing, record=run > 0 or not warm_up)
+        for name, timing in timings.items():
             note = f"  not measured: {timing.error}" if timing.error else ""
             print(
                 f"  {workload}, {name}: CPU {timing.cpu_median:.3f} s, wall "
@@ -272,6 +289,24 @@ class _Bench:
                 file=sys.stderr,
             )
         return timings
+
+    def run(self, timing: Timing, record: bool) -> None:
+        command = timing.command
+        env = {**self.env, **command.env}
+        fresh = None
+        if command.fresh_cache:
+            fresh = Path(tempfile.mkdtemp(dir=self.scratch, prefix="cache-"))
+            env["SCHEMA_REVIEW_CACHE_DIR"] = str(fresh)
+        outcome = _run_once(command.argv, env, self.timeout)
+        if fresh is not None:
+            shutil.rmtree(fresh, ignore_errors=True)
+        timing.returncode = outcome.returncode
+        if outcome.error:
+            timing.error = outcome.error
+        elif record:  # a warm-up run fills the file system, bytecode and tool caches
+            timing.wall.append(outcome.wall)
+            timing.cpu.append(outcome.cpu)
+            timing.peak_mb.append(outcome.peak_mb)
 
 
 # Every rule on, findings as JSON, the exit code not a failure: the most work lint does.
@@ -464,9 +499,10 @@ def _summary(results: dict[str, dict[str, Timing]]) -> dict[str, object]:
     ratios = {}
     for label, workload, ours, peer, goal in _RATIOS:
         timings = results.get(workload, {})
-        ratio = _ratio(timings.get(ours), timings.get(peer))
-        if ratio is not None:
-            ratios[label] = {**ratio, "goal": goal}
+        for suffix in ("", " (before)"):
+            ratio = _ratio(timings.get(ours + suffix), timings.get(peer))
+            if ratio is not None:
+                ratios[label + suffix] = {**ratio, "goal": goal}
     growth = {}
     for shape in SHAPES:
         small, large = results.get(f"10k {shape}", {}), results.get(f"100k {shape}", {})
