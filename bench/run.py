@@ -81,6 +81,7 @@ class Timing:
     peak_mb: list[float] = field(default_factory=list)
     returncode: int = 0
     error: str = ""
+    instructions: int = 0  # --instructions: of one run, counted by valgrind
 
     @property
     def measured(self) -> bool:
@@ -106,6 +107,7 @@ class Timing:
             "cpu_runs": [_round(c) for c in self.cpu],
             "wall_runs": [_round(w) for w in self.wall],
             "exit": self.returncode,
+            **({"instructions": self.instructions} if self.instructions else {}),
             **({"error": self.error} if self.error else {}),
         }
 
@@ -128,6 +130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="peer(s) to time (default squawk; safemigrate-lint is quadratic on long histories)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--save", type=Path, metavar="FILE", help="also write the JSON here")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="startup: also count the instructions of one run of each command (valgrind): "
+        "a figure the neighbours' load does not move",
+    )
     parser.add_argument(
         "--before",
         type=Path,
@@ -153,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.update(bench.corpus(ours, peers, args.repeat))
         if "startup" in workloads:
             results.update(bench.startup(ours, peers, args.repeat * 2))
+            if args.instructions:
+                bench.count_instructions(results["startup"])
         for size, count in SIZES.items():
             if size in workloads:
                 repeat = 1 if count >= LONG_HISTORY else min(args.repeat, 3)
@@ -168,15 +179,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     summary = _summary(results)
+    out = {
+        "context": context,
+        "summary": summary,
+        "timings": {
+            workload: {name: t.as_json() for name, t in timings.items()}
+            for workload, timings in results.items()
+        },
+    }
+    if args.save:
+        args.save.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if args.json:
-        out = {
-            "context": context,
-            "summary": summary,
-            "timings": {
-                workload: {name: t.as_json() for name, t in timings.items()}
-                for workload, timings in results.items()
-            },
-        }
         print(json.dumps(out, indent=2, sort_keys=True))
     else:
         print(_markdown(context, summary, results))
@@ -289,6 +302,30 @@ class _Bench:
                 file=sys.stderr,
             )
         return timings
+
+    def count_instructions(self, timings: dict[str, Timing]) -> None:
+        """Instructions executed by one run of each command (valgrind's callgrind): the work
+        done in user space, whatever the load; not the kernel's work of starting a process."""
+        valgrind = shutil.which("valgrind")
+        if valgrind is None:
+            print("--instructions: valgrind not found, skipped", file=sys.stderr)
+            return
+        for timing in timings.values():
+            command = timing.command
+            with tempfile.TemporaryDirectory(dir=self.scratch) as out:
+                argv = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}/cg", "-q"]
+                completed = subprocess.run(
+                    [*argv, *command.argv],
+                    env={**self.env, **command.env},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=self.timeout,
+                    check=False,
+                )
+                for line in Path(out, "cg").read_text().splitlines():
+                    if line.startswith("summary:") and completed.returncode in (0, 1):
+                        timing.instructions = int(line.split()[1])
+            print(f"  instructions, {timing.name}: {timing.instructions:,}", file=sys.stderr)
 
     def run(self, timing: Timing, record: bool) -> None:
         command = timing.command
@@ -473,6 +510,7 @@ def _round(value: float, digits: int = 3) -> float | None:
 
 
 def _ratio(ours: Timing | None, theirs: Timing | None) -> dict[str, float | None] | None:
+    """Ours over theirs, in CPU time and wall time (medians)."""
     if ours is None or theirs is None or not ours.measured or not theirs.measured:
         return None
     return {
@@ -502,6 +540,9 @@ def _summary(results: dict[str, dict[str, Timing]]) -> dict[str, object]:
         for suffix in ("", " (before)"):
             ratio = _ratio(timings.get(ours + suffix), timings.get(peer))
             if ratio is not None:
+                mine, theirs = timings[ours + suffix], timings[peer]
+                if mine.instructions and theirs.instructions:
+                    ratio["instructions"] = round(mine.instructions / theirs.instructions, 2)
                 ratios[label + suffix] = {**ratio, "goal": goal}
     growth = {}
     for shape in SHAPES:
@@ -535,12 +576,17 @@ def _markdown(
     if ratios:
         lines += ["", "| ratio (CPU time; wall time in brackets) | value | goal |", "|---|---|---|"]
     for label, ratio in ratios.items():
-        lines.append(f"| {label} | {ratio['cpu']:.2f}x ({ratio['wall']:.2f}x) | {ratio['goal']} |")
+        counted = ""
+        if "instructions" in ratio:
+            counted = f"; {ratio['instructions']:.2f}x in instructions"
+        value = f"{ratio['cpu']:.2f}x ({ratio['wall']:.2f}x{counted})"
+        lines.append(f"| {label} | {value} | {ratio['goal']} |")
     if "corpus" in results or "startup" in results:
         lines += ["", "| workload | command | CPU | wall | peak memory |", "|---|---|---|---|---|"]
     for workload in ("corpus", "startup"):
         for name, t in results.get(workload, {}).items():
-            lines.append(f"| {workload} | {name} | {_cell(t)} |")
+            counted = f" ({t.instructions / 1e6:,.0f} M instructions)" if t.instructions else ""
+            lines.append(f"| {workload} | {name}{counted} | {_cell(t)} |")
     sizes = [size for size in SIZES if any(w.startswith(f"{size} ") for w in results)]
     if sizes:
         lines += [
