@@ -1,21 +1,30 @@
-"""Benchmark `schema-review lint` against squawk-cli (and safemigrate-lint) in the same run.
+"""Benchmark schema-review against squawk-cli (and safemigrate-lint) in the same run.
 
-    python bench/run.py                 # everything, peers installed into bench/.venv on first use
-    python bench/run.py --skip-peers    # our own times only
-    python bench/run.py --only corpus --json
+    python bench/run.py                      # everything (about 15-25 minutes), one table
+    python bench/run.py --only corpus --only startup
+    python bench/run.py --only 100k --shape files --command lint --json
+    python bench/run.py --skip-peers         # our own figures only
 
 Workloads:
 - corpus: every PostgreSQL migration of ../shared/corpus (files.tsv dialect `postgres`, without the
   postgres-regress torture tests), in one invocation, as a CI gate would lint a repository:
-  unchanged (the result cache answers), changed (parse and rule caches warm, the work redone),
-  cold (`--no-cache`), and cold on two processes (`-j2`);
-- 10k / 100k: generated single files of 10,000 and 100,000 DDL statements (bench/generated/,
-  git-ignored), with no cache: growth must be linear;
-- startup: one small migration file, as a pre-commit hook lints it, against `python -c pass`.
+  cold (`--no-cache`), unchanged (the result cache answers), changed (parse and rule caches warm,
+  the work redone), and cold on two processes (`-j2`);
+- startup: one small migration file, as a pre-commit hook lints it, against `python -c pass`;
+- 1k, 10k, 100k, 200k: generated histories of that many DDL statements (bench/generated/,
+  git-ignored), as one file and as a folder of numbered files of 50 statements each, run through
+  `lint` and `report` with no cache: growth must be linear, and memory is measured.
 
-Each command runs `--repeat` times after one warm-up run; the median wall time is reported. Figures
-are ratios against a peer timed in the same run, so machine speed cancels out. Only the standard
-library is used: the benchmark must not change what it measures.
+Each command runs `--repeat` times after one warm-up run (the 100k and 200k histories once, with
+no warm-up), in rounds of one run of every command of a workload; the median is reported. Every
+figure is taken from the operating system's accounting of the child process (`os.wait4`): CPU
+time (user + system, including the processes it started and waited for), wall time, and peak
+resident memory (on Linux at least that of the benchmark's own process, about 17 MB, which the
+child starts as). On a shared machine the wall time measures the neighbours as much as the
+command; CPU time much less, so the ratios against peers (timed in the same run) are computed on
+CPU time. `--before CHECKOUT` times another checkout (say `git worktree add /tmp/base main`)
+beside this one on the corpus and startup workloads. Only the standard library is used: the
+benchmark must not change what it measures.
 """
 
 from __future__ import annotations
@@ -24,10 +33,14 @@ import argparse
 import csv
 import json
 import os
-import resource
+import platform
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import venv
 from collections.abc import Sequence
@@ -40,93 +53,347 @@ CORPUS = REPO.parent / "shared" / "corpus"
 GENERATED = BENCH / "generated"
 PEER_VENV = BENCH / ".venv"
 PEERS = ("squawk-cli", "safemigrate-lint")
-WORKLOADS = ("corpus", "10k", "100k", "startup")
-# Runs that must not answer from the result cache (the files "changed"): `env` sets it.
-NO_RESULT_CACHE = ["env", "SCHEMA_REVIEW_NO_RESULT_CACHE=1"]
+SIZES = {"1k": 1_000, "10k": 10_000, "100k": 100_000, "200k": 200_000}
+WORKLOADS = ("corpus", "startup", *SIZES)
+SHAPES = ("file", "files")  # one file; a folder of files of FILE_STATEMENTS statements
+FILE_STATEMENTS = 50
+COMMANDS = ("lint", "report")
+# From this many statements a history runs once, without a warm-up run: minutes each.
+LONG_HISTORY = 100_000
+
+
+@dataclass
+class Command:
+    """One command line to time, with what its environment adds; `fresh_cache` gives each run
+    an empty cache folder (a first run, for commands that have no --no-cache)."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    fresh_cache: bool = False
 
 
 @dataclass
 class Timing:
     name: str
-    command: list[str]
-    seconds: list[float] = field(default_factory=list)
-    # CPU time (user + system) of each run: on a shared machine wall time measures the
-    # neighbours as much as the command; CPU time much less.
+    command: Command
+    wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    peak_mb: list[float] = field(default_factory=list)
     returncode: int = 0
     error: str = ""
+    instructions: int = 0  # --instructions: of one run, counted by valgrind
 
     @property
-    def median(self) -> float:
-        return statistics.median(self.seconds) if self.seconds else float("nan")
+    def measured(self) -> bool:
+        return bool(self.cpu) and not self.error
+
+    @property
+    def wall_median(self) -> float:
+        return statistics.median(self.wall) if self.measured else float("nan")
 
     @property
     def cpu_median(self) -> float:
-        return statistics.median(self.cpu) if self.cpu else float("nan")
+        return statistics.median(self.cpu) if self.measured else float("nan")
+
+    @property
+    def peak_mb_max(self) -> float:
+        return max(self.peak_mb) if self.measured else float("nan")
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "cpu_seconds": _round(self.cpu_median),
+            "wall_seconds": _round(self.wall_median),
+            "peak_mb": _round(self.peak_mb_max, 1),
+            "cpu_runs": [_round(c) for c in self.cpu],
+            "wall_runs": [_round(w) for w in self.wall],
+            "exit": self.returncode,
+            **({"instructions": self.instructions} if self.instructions else {}),
+            **({"error": self.error} if self.error else {}),
+        }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per command (median)")
     parser.add_argument("--only", choices=WORKLOADS, action="append", help="workload(s) to run")
+    parser.add_argument(
+        "--shape", choices=SHAPES, action="append", help="histories: one file, files of 50"
+    )
+    parser.add_argument(
+        "--command", choices=COMMANDS, action="append", help="histories: lint, report"
+    )
     parser.add_argument("--skip-peers", action="store_true", help="time schema-review only")
     parser.add_argument(
-        "--peer", choices=("squawk", "safemigrate-lint"), action="append", help="peer(s) to time"
+        "--peer",
+        choices=("squawk", "safemigrate-lint"),
+        action="append",
+        help="peer(s) to time (default squawk; safemigrate-lint is quadratic on long histories)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--save", type=Path, metavar="FILE", help="also write the JSON here")
     parser.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds before a run is given up (per run)"
+        "--instructions",
+        action="store_true",
+        help="startup: also count the instructions of one run of each command (valgrind): "
+        "a figure the neighbours' load does not move",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also time this checkout of schema-review (corpus and startup), as `(before)`",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds before a run is given up (per run)"
     )
     args = parser.parse_args(argv)
     workloads = args.only or list(WORKLOADS)
+    shapes = args.shape or list(SHAPES)
+    commands = args.command or list(COMMANDS)
 
-    ours = _our_command()
-    peers = {} if args.skip_peers else _peer_commands()
-    if args.peer:
-        peers = {name: command for name, command in peers.items() if name in args.peer}
-    env = _timing_env()
+    peers = {} if args.skip_peers else _peer_commands(args.peer or ["squawk"])
+    load_before = os.getloadavg()
+    started = time.time()
     results: dict[str, dict[str, Timing]] = {}
+    with tempfile.TemporaryDirectory(prefix="schema-review-bench-") as scratch:
+        bench = _Bench(Path(scratch), args.timeout, args.before)
+        ours = _our_command()
+        if "corpus" in workloads:
+            results.update(bench.corpus(ours, peers, args.repeat))
+        if "startup" in workloads:
+            results.update(bench.startup(ours, peers, args.repeat * 2))
+            if args.instructions:
+                bench.count_instructions(results["startup"])
+        for size, count in SIZES.items():
+            if size in workloads:
+                repeat = 1 if count >= LONG_HISTORY else min(args.repeat, 3)
+                history = bench.history(ours, count, shapes, commands, peers, repeat)
+                results.update({f"{size} {shape}": t for shape, t in history.items()})
+    context = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "minutes": round((time.time() - started) / 60, 1),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "peers": {name: _version(command.argv) for name, command in peers.items()},
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    summary = _summary(results)
+    out = {
+        "context": context,
+        "summary": summary,
+        "timings": {
+            workload: {name: t.as_json() for name, t in timings.items()}
+            for workload, timings in results.items()
+        },
+    }
+    if args.save:
+        args.save.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(out, indent=2, sort_keys=True))
+    else:
+        print(_markdown(context, summary, results))
+    return 0
 
-    if "corpus" in workloads:
+
+class _Bench:
+    def __init__(self, scratch: Path, timeout: float, before: Path | None) -> None:
+        self.scratch = scratch
+        self.timeout = timeout
+        self.env = _timing_env(scratch / "cache")
+        self.before = before
+
+    def with_before(self, commands: dict[str, Command]) -> dict[str, Command]:
+        """Our commands, and the same run by the `--before` checkout (its own cache)."""
+        if self.before is None:
+            return commands
+        env = {
+            "PYTHONPATH": str(self.before.resolve()),
+            "SCHEMA_REVIEW_CACHE_DIR": str(self.scratch / "cache-before"),
+        }
+        before = {
+            f"{name} (before)": Command(c.argv, {**c.env, **env}, c.fresh_cache)
+            for name, c in commands.items()
+        }
+        return {**commands, **before}
+
+    def corpus(
+        self, ours: list[str], peers: dict[str, Command], repeat: int
+    ) -> dict[str, dict[str, Timing]]:
         files = _corpus_files()
         if not files:
             print("corpus: ../shared/corpus/files.tsv not found, skipped", file=sys.stderr)
-        else:
-            commands = _commands(ours, peers, files)
-            paths = [str(f) for f in files]
-            # Three of ours: the plain run answers from the result cache (nothing changed since
-            # the warm-up run, as a re-run in CI or a hook on an unchanged tree); "changed"
-            # redoes the work with the parse and rule caches warm (files changed); --no-cache
-            # is a first run on a new machine.
-            commands["schema-review changed"] = [*NO_RESULT_CACHE, *ours, *paths]
-            commands["schema-review --no-cache"] = [*ours, "--no-cache", *paths]
-            commands["schema-review --no-cache -j2"] = [*ours, "--no-cache", "-j", "2", *paths]
-            results["corpus"] = _time_all(commands, args.repeat, env, args.timeout)
-    for workload, count in (("10k", 10_000), ("100k", 100_000)):
-        if workload in workloads:
-            path = _generated_file(count)
-            # The 100,000-statement file is slow for every tool: fewer runs say enough.
-            repeat = max(1, args.repeat // 2) if count > 10_000 else args.repeat
-            # Growth measures the work itself: no cache of any kind.
-            commands = _commands([*ours, "--no-cache"], peers, [path])
-            results[workload] = _time_all(commands, repeat, env, args.timeout)
+            return {}
+        paths = [str(f) for f in files]
+        lint = [*ours, "lint", *_LINT_OPTIONS]
+        ours_only = {
+            "cold": Command([*lint, "--no-cache", *paths]),
+            # Nothing changed since the run before: the result cache answers (a re-run in CI).
+            "unchanged": Command([*lint, *paths]),
+            # Files changed: the work is redone with the parse and rule caches warm.
+            "changed": Command([*lint, *paths], {"SCHEMA_REVIEW_NO_RESULT_CACHE": "1"}),
+        }
+        commands = {
+            **self.with_before(ours_only),
+            "cold -j2": Command([*lint, "--no-cache", "-j", "2", *paths]),
+            **{name: Command([*c.argv, *paths]) for name, c in peers.items()},
+        }
+        return {"corpus": self.time_all("corpus", commands, repeat, warm_up=True)}
 
-    if "startup" in workloads:
-        small = REPO / "examples" / "saas-app" / "migrations" / "0005_users_tenant.up.sql"
-        commands = _commands(ours, peers, [small])
-        # A hook runs because a file changed: no result to reuse; the parse and rule caches
-        # still hold the rest. Both figures are reported.
-        commands["schema-review changed"] = [*NO_RESULT_CACHE, *ours, str(small)]
-        commands["schema-review --no-cache"] = [*ours, "--no-cache", str(small)]
-        commands["python -c pass"] = [sys.executable, "-c", "pass"]
-        results["startup"] = _time_all(commands, args.repeat * 2, env, args.timeout)
+    def startup(
+        self, ours: list[str], peers: dict[str, Command], repeat: int
+    ) -> dict[str, dict[str, Timing]]:
+        small = str(REPO / "examples" / "saas-app" / "migrations" / "0005_users_tenant.up.sql")
+        lint = [*ours, "lint", *_LINT_OPTIONS]
+        ours_only = {
+            "cold": Command([*lint, "--no-cache", small]),
+            # A hook runs because a file changed: no result to reuse, the other caches warm.
+            "changed": Command([*lint, small], {"SCHEMA_REVIEW_NO_RESULT_CACHE": "1"}),
+            "unchanged": Command([*lint, small]),
+        }
+        commands = {
+            **self.with_before(ours_only),
+            "python -c pass": Command([sys.executable, "-c", "pass"]),
+            **{name: Command([*c.argv, small]) for name, c in peers.items()},
+        }
+        return {"startup": self.time_all("startup", commands, repeat, warm_up=True)}
 
-    report = _report(results)
-    if args.json:
-        print(json.dumps(report, indent=2, sort_keys=True))
-    else:
-        _print_report(results, report)
-    return 0
+    def history(
+        self,
+        ours: list[str],
+        count: int,
+        shapes: Sequence[str],
+        commands: Sequence[str],
+        peers: dict[str, Command],
+        repeat: int,
+    ) -> dict[str, dict[str, Timing]]:
+        results: dict[str, dict[str, Timing]] = {}
+        for shape in shapes:
+            target = _generated(count, shape)
+            files = sorted(str(p) for p in target.glob("*.sql")) if target.is_dir() else []
+            timed: dict[str, Command] = {}
+            if "lint" in commands:
+                timed["lint"] = Command([*ours, "lint", *_LINT_OPTIONS, "--no-cache", str(target)])
+            if "report" in commands:
+                # `report` has no --no-cache: an empty cache folder for each run is a first run.
+                report = [*ours, "report", "--select", "all", "--fail-on", "none", str(target)]
+                timed["report"] = Command(report, fresh_cache=True)
+            for name, c in peers.items():
+                timed[name] = Command([*c.argv, *(files or [str(target)])])
+            workload = f"{count:,} statements, {shape}"
+            results[shape] = self.time_all(workload, timed, repeat, count < LONG_HISTORY)
+        return results
+
+    def time_all(
+        self, workload: str, commands: dict[str, Command], repeat: int, warm_up: bool
+    ) -> dict[str, Timing]:
+        """Each command `repeat` times (after a warm-up round), in rounds of one run of every
+        command: a neighbour's load that comes and goes falls on all of them alike."""
+        timings = {name: Timing(name, command) for name, command in commands.items()}
+        for run in range(repeat + (1 if warm_up else 0)):
+            for timing in timings.values():
+                if not timing.error:
+                    self.run(timing, record=run > 0 or not warm_up)
+        for name, timing in timings.items():
+            note = f"  not measured: {timing.error}" if timing.error else ""
+            print(
+                f"  {workload}, {name}: CPU {timing.cpu_median:.3f} s, wall "
+                f"{timing.wall_median:.3f} s, {timing.peak_mb_max:.0f} MB{note}",
+                file=sys.stderr,
+            )
+        return timings
+
+    def count_instructions(self, timings: dict[str, Timing]) -> None:
+        """Instructions executed by one run of each command (valgrind's callgrind): the work
+        done in user space, whatever the load; not the kernel's work of starting a process."""
+        valgrind = shutil.which("valgrind")
+        if valgrind is None:
+            print("--instructions: valgrind not found, skipped", file=sys.stderr)
+            return
+        for timing in timings.values():
+            command = timing.command
+            with tempfile.TemporaryDirectory(dir=self.scratch) as out:
+                argv = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}/cg", "-q"]
+                completed = subprocess.run(
+                    [*argv, *command.argv],
+                    env={**self.env, **command.env},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=self.timeout,
+                    check=False,
+                )
+                for line in Path(out, "cg").read_text().splitlines():
+                    if line.startswith("summary:") and completed.returncode in (0, 1):
+                        timing.instructions = int(line.split()[1])
+            print(f"  instructions, {timing.name}: {timing.instructions:,}", file=sys.stderr)
+
+    def run(self, timing: Timing, record: bool) -> None:
+        command = timing.command
+        env = {**self.env, **command.env}
+        fresh = None
+        if command.fresh_cache:
+            fresh = Path(tempfile.mkdtemp(dir=self.scratch, prefix="cache-"))
+            env["SCHEMA_REVIEW_CACHE_DIR"] = str(fresh)
+        outcome = _run_once(command.argv, env, self.timeout)
+        if fresh is not None:
+            shutil.rmtree(fresh, ignore_errors=True)
+        timing.returncode = outcome.returncode
+        if outcome.error:
+            timing.error = outcome.error
+        elif record:  # a warm-up run fills the file system, bytecode and tool caches
+            timing.wall.append(outcome.wall)
+            timing.cpu.append(outcome.cpu)
+            timing.peak_mb.append(outcome.peak_mb)
+
+
+# Every rule on, findings as JSON, the exit code not a failure: the most work lint does.
+_LINT_OPTIONS = ["--format", "json", "--fail-on", "none", "--select", "all"]
+
+
+@dataclass
+class _Outcome:
+    wall: float
+    cpu: float
+    peak_mb: float
+    returncode: int
+    error: str
+
+
+def _run_once(argv: list[str], env: dict[str, str], timeout: float) -> _Outcome:
+    """One run: the child's own CPU time and peak memory, from wait4 (not the benchmark's)."""
+    with tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        # A session of its own: a timeout stops the command and the processes it started.
+        process = subprocess.Popen(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+        )
+        expired = threading.Event()
+
+        def stop() -> None:
+            expired.set()
+            os.killpg(process.pid, signal.SIGKILL)
+
+        timer = threading.Timer(timeout, stop)
+        timer.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        timer.cancel()
+        returncode = process.returncode = os.waitstatus_to_exitcode(status)
+        error = ""
+        if expired.is_set():
+            error = f"gave up after {timeout:.0f} s"
+        elif returncode not in (0, 1):
+            # Linters exit 1 when they find something; anything else is a failure to report.
+            stderr.seek(0)
+            text = stderr.read().decode("utf-8", "replace").strip()
+            error = f"exit {returncode}: {text[-300:]}"
+    return _Outcome(
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+        peak_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
+        returncode=returncode,
+        error=error,
+    )
 
 
 def _our_command() -> list[str]:
@@ -135,10 +402,10 @@ def _our_command() -> list[str]:
         script = REPO / ".venv" / "bin" / "schema-review"
     if not script.exists():
         sys.exit("schema-review is not installed: run `pip install -e .` first (see README)")
-    return [str(script), "lint", "--format", "json", "--fail-on", "none", "--select", "all"]
+    return [str(script)]
 
 
-def _peer_commands() -> dict[str, list[str]]:
+def _peer_commands(names: Sequence[str]) -> dict[str, Command]:
     """The peers' command lines; installs them into bench/.venv from the package index once."""
     bin_dir = PEER_VENV / "bin"
     if not (bin_dir / "squawk").exists() or not (bin_dir / "safemigrate-lint").exists():
@@ -147,69 +414,34 @@ def _peer_commands() -> dict[str, list[str]]:
         subprocess.run(
             [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", *PEERS], check=True
         )
-    peers = {"squawk": [str(bin_dir / "squawk"), "--reporter", "json"]}
+    peers = {"squawk": Command([str(bin_dir / "squawk"), "--reporter", "json"])}
     if (bin_dir / "safemigrate-lint").exists():
-        peers["safemigrate-lint"] = [str(bin_dir / "safemigrate-lint")]
-    return peers
+        peers["safemigrate-lint"] = Command([str(bin_dir / "safemigrate-lint")])
+    return {name: command for name, command in peers.items() if name in names}
 
 
-def _commands(
-    ours: list[str], peers: dict[str, list[str]], files: Sequence[Path]
-) -> dict[str, list[str]]:
-    paths = [str(f) for f in files]
-    commands = {"schema-review": [*ours, *paths]}
-    for name, command in peers.items():
-        commands[name] = [*command, *paths]
-    return commands
+def _version(argv: list[str]) -> str:
+    program = Path(argv[0])
+    try:
+        completed = subprocess.run(
+            [str(program), "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except OSError:
+        return "?"
+    return completed.stdout.strip() or completed.stderr.strip()
 
 
-def _timing_env() -> dict[str, str]:
+def _timing_env(cache: Path) -> dict[str, str]:
     env = dict(os.environ)
     # Users' Python writes bytecode caches; an environment that forbids it would time compiles.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("SCHEMA_REVIEW_NO_CACHE", None)
     env["NO_COLOR"] = "1"
+    # The checkout is what is measured, also when the installed script is another copy's.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    # The benchmark's own cache, so a user's cache neither helps nor suffers.
+    env["SCHEMA_REVIEW_CACHE_DIR"] = str(cache)
     return env
-
-
-def _time_all(
-    commands: dict[str, list[str]], repeat: int, env: dict[str, str], timeout: float
-) -> dict[str, Timing]:
-    timings: dict[str, Timing] = {}
-    for name, command in commands.items():
-        timing = Timing(name, command)
-        for run in range(repeat + 1):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            start = time.perf_counter()
-            try:
-                completed = subprocess.run(
-                    command,
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    check=False,
-                    timeout=timeout,
-                )
-            except subprocess.TimeoutExpired:
-                # A peer that is quadratic in the statements would hold the benchmark for hours.
-                timing.error = f"gave up after {timeout:.0f} s"
-                timing.seconds = [timeout]
-                break
-            elapsed = time.perf_counter() - start
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            timing.returncode = completed.returncode
-            if completed.returncode not in (0, 1):
-                # Linters exit 1 when they find something; anything else is a failure to report.
-                timing.error = completed.stderr.decode("utf-8", "replace").strip()[-300:]
-            if run:  # the first run warms the file system and bytecode caches
-                timing.seconds.append(elapsed)
-                timing.cpu.append(cpu)
-        timings[name] = timing
-        print(
-            f"  {name}: {timing.median:.3f} s (CPU {timing.cpu_median:.3f} s) {timing.error}",
-            file=sys.stderr,
-        )
-    return timings
 
 
 def _corpus_files() -> list[Path]:
@@ -224,81 +456,179 @@ def _corpus_files() -> list[Path]:
         ]
 
 
-# One block of typical migration DDL; a generated file repeats it with fresh names.
-_BLOCK = """\
+# One block of typical migration DDL; a history repeats it with fresh names.
+_BLOCK = (
+    """\
 CREATE TABLE t{n} (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     owner_id bigint NOT NULL REFERENCES t{prev} (id),
     status text NOT NULL DEFAULT 'new',
     created_at timestamp NOT NULL DEFAULT now()
 );
-CREATE INDEX t{n}_status_idx ON t{n} (status);
-ALTER TABLE t{n} ADD COLUMN note text;
-ALTER TABLE t{n} ADD CONSTRAINT t{n}_status_check CHECK (status IN ('new', 'done'));
-COMMENT ON TABLE t{n} IS 'generated table {n}';
-"""
-_BLOCK_STATEMENTS = 5
+""",
+    "CREATE INDEX t{n}_status_idx ON t{n} (status);\n",
+    "ALTER TABLE t{n} ADD COLUMN note text;\n",
+    "ALTER TABLE t{n} ADD CONSTRAINT t{n}_status_check CHECK (status IN ('new', 'done'));\n",
+    "COMMENT ON TABLE t{n} IS 'generated table {n}';\n",
+)
 
 
-def _generated_file(statements: int) -> Path:
+def _statements(count: int) -> list[str]:
+    statements = ["CREATE TABLE t0 (id bigint PRIMARY KEY);\n"]
+    for n in range(1, (count - 1) // len(_BLOCK) + 1):
+        statements.extend(s.format(n=n, prev=n - 1) for s in _BLOCK)
+    statements.extend("SELECT 1;\n" for _ in range(count - len(statements)))
+    return statements
+
+
+def _generated(count: int, shape: str) -> Path:
+    """The history of `count` statements: one file, or a folder of numbered files of 50."""
     GENERATED.mkdir(exist_ok=True)
-    path = GENERATED / f"{statements}_statements.sql"
-    if path.exists():
+    if shape == "file":
+        path = GENERATED / f"{count}_statements.sql"
+        if not path.exists():
+            path.write_text("".join(_statements(count)), encoding="utf-8")
         return path
-    blocks = statements // _BLOCK_STATEMENTS
-    head = "CREATE TABLE t0 (id bigint PRIMARY KEY);\n"
-    body = "".join(_BLOCK.format(n=n, prev=n - 1) for n in range(1, blocks))
-    tail = "".join("SELECT 1;\n" for _ in range(statements - 1 - (blocks - 1) * _BLOCK_STATEMENTS))
-    path.write_text(head + body + tail, encoding="utf-8")
-    return path
+    folder = GENERATED / f"{count}_statements_in_files_of_{FILE_STATEMENTS}"
+    if not folder.exists():
+        building = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir()
+        statements = _statements(count)
+        for number, start in enumerate(range(0, count, FILE_STATEMENTS), start=1):
+            chunk = statements[start : start + FILE_STATEMENTS]
+            (building / f"{number:05d}_generated.sql").write_text("".join(chunk), encoding="utf-8")
+        building.rename(folder)
+    return folder
 
 
-def _report(results: dict[str, dict[str, Timing]]) -> dict[str, object]:
-    report: dict[str, object] = {}
+# --- the summary and the table ------------------------------------------------------------------
+
+
+def _round(value: float, digits: int = 3) -> float | None:
+    return None if value != value else round(value, digits)  # NaN: not measured
+
+
+def _ratio(ours: Timing | None, theirs: Timing | None) -> dict[str, float | None] | None:
+    """Ours over theirs, in CPU time and wall time (medians)."""
+    if ours is None or theirs is None or not ours.measured or not theirs.measured:
+        return None
+    return {
+        "cpu": _round(ours.cpu_median / theirs.cpu_median, 2),
+        "wall": _round(ours.wall_median / theirs.wall_median, 2),
+    }
+
+
+# (label, workload, ours, peer, goal)
+_RATIOS = (
+    ("corpus, cold (`--no-cache`) / squawk", "corpus", "cold", "squawk", "at most 2x"),
+    ("corpus, unchanged (result cache) / squawk", "corpus", "unchanged", "squawk", "at most 0.5x"),
+    ("corpus, changed (parse and rule caches) / squawk", "corpus", "changed", "squawk", ""),
+    ("corpus, cold, `-j2` / squawk", "corpus", "cold -j2", "squawk", ""),
+    ("corpus, cold / safemigrate-lint", "corpus", "cold", "safemigrate-lint", ""),
+    ("one file, cold / `python -c pass`", "startup", "cold", "python -c pass", "at most 10x"),
+    ("one file, changed / `python -c pass`", "startup", "changed", "python -c pass", ""),
+    ("one file, unchanged / `python -c pass`", "startup", "unchanged", "python -c pass", ""),
+)
+_GROWTH_GOAL = 11.0
+
+
+def _summary(results: dict[str, dict[str, Timing]]) -> dict[str, object]:
+    ratios = {}
+    for label, workload, ours, peer, goal in _RATIOS:
+        timings = results.get(workload, {})
+        for suffix in ("", " (before)"):
+            ratio = _ratio(timings.get(ours + suffix), timings.get(peer))
+            if ratio is not None:
+                mine, theirs = timings[ours + suffix], timings[peer]
+                if mine.instructions and theirs.instructions:
+                    ratio["instructions"] = round(mine.instructions / theirs.instructions, 2)
+                ratios[label + suffix] = {**ratio, "goal": goal}
+    growth = {}
+    for shape in SHAPES:
+        small, large = results.get(f"10k {shape}", {}), results.get(f"100k {shape}", {})
+        for name in small:
+            ratio = _ratio(large.get(name), small[name])
+            if ratio is not None:
+                growth[f"{name}, {shape}"] = ratio
+    versus = {}
     for workload, timings in results.items():
-        report[workload] = {
-            name: {
-                "median_seconds": round(t.median, 4),
-                "median_cpu_seconds": round(t.cpu_median, 4),
-                "runs": [round(s, 4) for s in t.seconds],
-                "exit": t.returncode,
-                **({"error": t.error} if t.error else {}),
-            }
-            for name, t in timings.items()
-        }
-    ratios: dict[str, float] = {}
-    for workload, timings in results.items():
-        mine = [name for name in timings if name.startswith("schema-review")]
-        for our_name in mine:
-            ours = timings[our_name].median
-            for name, t in timings.items():
-                if name not in mine and not t.error:
-                    ratios[f"{workload}: {our_name} / {name}"] = round(ours / t.median, 2)
-                    cpu = timings[our_name].cpu_median / t.cpu_median if t.cpu_median else 0
-                    ratios[f"{workload} (CPU): {our_name} / {name}"] = round(cpu, 2)
-    if "10k" in results and "100k" in results:
-        for name in results["10k"]:
-            if name in results["100k"] and not results["100k"][name].error:
-                growth = results["100k"][name].median / results["10k"][name].median
-                ratios[f"growth 100k / 10k: {name}"] = round(growth, 2)
-    report["ratios"] = ratios
-    return report
+        if workload[0].isdigit():
+            size, shape = workload.split()
+            where = f"{SIZES[size]:,}, {'one file' if shape == 'file' else 'files of 50'}"
+            for name in COMMANDS:
+                ratio = _ratio(timings.get(name), timings.get("squawk"))
+                if ratio is not None:
+                    versus[f"{name} / squawk, {where}"] = ratio
+    return {"ratios": ratios, "growth_10k_to_100k": growth, "histories_vs_squawk": versus}
 
 
-def _print_report(results: dict[str, dict[str, Timing]], report: dict[str, object]) -> None:
-    for workload, timings in results.items():
-        print(f"\n{workload}")
-        for name, t in timings.items():
-            note = f"  not measured: {t.error}" if t.error else ""
-            print(
-                f"  {name:<18} {t.median:8.3f} s  CPU {t.cpu_median:8.3f} s"
-                f"  (medians of {len(t.seconds)}){note}"
-            )
-    ratios = report["ratios"]
+def _markdown(
+    context: dict[str, object], summary: dict[str, object], results: dict[str, dict[str, Timing]]
+) -> str:
+    lines = [
+        f"Run of {context['date']} ({context['minutes']} minutes), {context['cpus']} CPUs, "
+        f"Python {context['python']}, peers {context['peers']}; load average (1, 5, 15 min) "
+        f"{context['load_average_before']} before, {context['load_average_after']} after.",
+    ]
+    ratios = summary["ratios"]
     assert isinstance(ratios, dict)
-    print("\nratios (lower is faster for schema-review)")
-    for label, value in ratios.items():
-        print(f"  {label:<52} {value:6.2f}x")
+    if ratios:
+        lines += ["", "| ratio (CPU time; wall time in brackets) | value | goal |", "|---|---|---|"]
+    for label, ratio in ratios.items():
+        counted = ""
+        if "instructions" in ratio:
+            counted = f"; {ratio['instructions']:.2f}x in instructions"
+        value = f"{ratio['cpu']:.2f}x ({ratio['wall']:.2f}x{counted})"
+        lines.append(f"| {label} | {value} | {ratio['goal']} |")
+    if "corpus" in results or "startup" in results:
+        lines += ["", "| workload | command | CPU | wall | peak memory |", "|---|---|---|---|---|"]
+    for workload in ("corpus", "startup"):
+        for name, t in results.get(workload, {}).items():
+            counted = f" ({t.instructions / 1e6:,.0f} M instructions)" if t.instructions else ""
+            lines.append(f"| {workload} | {name}{counted} | {_cell(t)} |")
+    sizes = [size for size in SIZES if any(w.startswith(f"{size} ") for w in results)]
+    if sizes:
+        lines += [
+            "",
+            "Histories (CPU time, wall time, peak memory; `report` and `lint` with every rule "
+            f"and no cache; files of {FILE_STATEMENTS}: a folder of numbered files):",
+            "",
+            f"| command | {' | '.join(f'{int(SIZES[s]):,}' for s in sizes)} | 10k -> 100k (CPU) |",
+            f"|---|{'---|' * len(sizes)}---|",
+        ]
+        growth = summary["growth_10k_to_100k"]
+        assert isinstance(growth, dict)
+        names = ["squawk", "safemigrate-lint", *COMMANDS]
+        for shape in SHAPES:
+            for name in names:
+                cells = [results.get(f"{s} {shape}", {}).get(name) for s in sizes]
+                if not any(cells):
+                    continue
+                shown = [_short(c) if c else "" for c in cells]
+                ratio = growth.get(f"{name}, {shape}")
+                grown = f"{ratio['cpu']:.1f}x" if ratio else ""
+                label = f"{name}, {'one file' if shape == 'file' else 'files of 50'}"
+                lines.append(f"| {label} | {' | '.join(shown)} | {grown} |")
+        versus = summary["histories_vs_squawk"]
+        assert isinstance(versus, dict)
+        if versus:
+            lines += ["", "| against squawk (CPU time) | ratio |", "|---|---|"]
+            for label, ratio in versus.items():
+                lines.append(f"| {label} | {ratio['cpu']:.2f}x |")
+    return "\n".join(lines)
+
+
+def _cell(t: Timing) -> str:
+    if not t.measured:
+        return f"not measured: {t.error} | | "
+    return f"{t.cpu_median:.3f} s | {t.wall_median:.3f} s | {t.peak_mb_max:,.0f} MB"
+
+
+def _short(t: Timing) -> str:
+    if not t.measured:
+        return f"not measured ({t.error})"
+    return f"{t.cpu_median:.2f} s, {t.wall_median:.2f} s, {t.peak_mb_max:,.0f} MB"
 
 
 if __name__ == "__main__":

@@ -234,7 +234,7 @@ def _read_settings(path: Path) -> Settings:
 
         try:
             # Safe loading, and no more aliases or nesting than a configuration needs.
-            data = load_yaml(text) or {}
+            data = load_yaml(text, cache=True) or {}
         except YamlError as error:
             raise ConfigError(f"{path}{error.where}: {error.problem}") from None
     if not isinstance(data, dict):

@@ -61,6 +61,7 @@ __all__ = [
     "fill_placeholders",
     "forward_sql",
     "guess_dialect",
+    "history_label",
     "version_key",
 ]
 
@@ -133,6 +134,18 @@ class MigrationSet:
     # The dialect its files' pop infix names (`.mysql.`), '' when none does: a pop folder
     # holding files for several databases is one history per dialect.
     dialect: str = ""
+
+
+def history_label(migration_set: MigrationSet) -> str:
+    """How a history is named: its folder relative to the working directory, or its files.
+    A pop folder's histories for other databases than PostgreSQL say whose files they hold
+    (`kratos (mysql files)`): the folder is theirs too."""
+    if migration_set.root is not None:
+        label = os.path.relpath(migration_set.root).replace(os.sep, "/")
+        if migration_set.dialect not in ("", "postgres"):
+            label += f" ({migration_set.dialect} files)"
+        return label
+    return ", ".join(m.display for m in migration_set.files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,8 +285,12 @@ def _annotation(line: str) -> str | None:
 
 _PLACEHOLDERS = re.compile(PLACEHOLDER)
 # What a light scan of SQL stops at: the end of a statement, or the start of a comment, a
-# string, a quoted identifier or a dollar-quoted body.
-_SQL_SCAN = re.compile(r";|--|/\*|[eE]?'|\"|\$(?:[A-Za-z_\x80-\U0010ffff][\w\x80-\U0010ffff]*)?\$")
+# string, a quoted identifier or a dollar-quoted body. A tag's letters are ASCII letters, `_` and
+# all beyond ASCII, written as the complement of the rest of ASCII (a class up to U+10FFFF takes
+# 10 ms to compile).
+_TAG_START = r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f]"
+_TAG_REST = r"[^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*"
+_SQL_SCAN = re.compile(rf";|--|/\*|[eE]?'|\"|\$(?:{_TAG_START}{_TAG_REST})?\$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,11 @@ and types are spelled as PostgreSQL spells them (`format_type`), not as they wer
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from schema_review.discover import MigrationSet
+# history_label lives with discovery (a lint run names histories without loading this module).
+from schema_review.discover import history_label as history_label
 from schema_review.model import (
     Constraint,
     EnumType,
@@ -365,18 +365,6 @@ def _function(function: Function, spell: Callable[[TypeName], str]) -> dict[str,
         if event is None
         else function_definition(event.statement.text, function.schema, function.name),
     }
-
-
-def history_label(migration_set: MigrationSet) -> str:
-    """How a history is named: its folder relative to the working directory, or its files.
-    A pop folder's histories for other databases than PostgreSQL say whose files they hold
-    (`kratos (mysql files)`): the folder is theirs too."""
-    if migration_set.root is not None:
-        label = os.path.relpath(migration_set.root).replace(os.sep, "/")
-        if migration_set.dialect not in ("", "postgres"):
-            label += f" ({migration_set.dialect} files)"
-        return label
-    return ", ".join(m.display for m in migration_set.files)
 
 
 # -- DDL -------------------------------------------------------------------------------------

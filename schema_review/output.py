@@ -14,15 +14,18 @@ import re
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schema_review.findings import Finding, at_gate
 from schema_review.parse import SourceFile
 from schema_review.pipeline import LintRun, display_path, profile_parts
 from schema_review.profile import DEFAULT_DEPLOY
-from schema_review.report import Report
 from schema_review.resources import data_dir
 from schema_review.rules import SEVERITIES, Rule
+
+if TYPE_CHECKING:
+    # Only a review renders one: a lint run does not load the report's module.
+    from schema_review.report import Report
 
 _COLORS = {
     "critical": "\033[1;31m",
@@ -67,7 +70,7 @@ def settings_used(run: LintRun) -> dict[str, Any] | None:
     settings = run.settings
     if settings is None:
         return None
-    from schema_review.export import history_label
+    from schema_review.discover import history_label
 
     histories = []
     whys = run.why or [{} for _ in run.sets]

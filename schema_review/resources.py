@@ -188,10 +188,42 @@ class YamlError(ValueError):
         self.where = where
 
 
-def load_yaml(text: str) -> Any:
+def load_yaml(text: str, *, cache: bool = False) -> Any:
     """The data of a YAML document, read with PyYAML's safe loader (plain data only, never
     objects), and refused when it nests deeper, uses more aliases or expands to more items
-    than a configuration needs (YamlError)."""
+    than a configuration needs (YamlError).
+
+    With `cache`, a document read before comes from the cache (a configuration: importing
+    PyYAML is a tenth of a pre-commit run on one file). Only accepted documents are kept.
+    """
+    if not cache:
+        return _read_yaml(text)
+    key = cache_key("yaml", _YAML_CACHE_FORMAT, _yaml_version(), text)
+    cached = load_cached(key)
+    if isinstance(cached, tuple) and len(cached) == 1:
+        return cached[0]
+    data = _read_yaml(text)
+    store_cached(key, (data,))  # in a tuple: a document can be empty (None)
+    return data
+
+
+_YAML_CACHE_FORMAT = "1"
+
+
+def _yaml_version() -> str:
+    """Which PyYAML reads the document, without importing it: its location and modification
+    time (another version, another cache entry)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("yaml")
+        origin = spec.origin if spec is not None else None
+        return f"{origin}|{os.stat(origin).st_mtime_ns}" if origin else "?"
+    except (ImportError, OSError, ValueError):
+        return "?"
+
+
+def _read_yaml(text: str) -> Any:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -7,6 +7,8 @@ import marshal
 import os
 import random
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import CodeType
@@ -39,7 +41,7 @@ USER_RULES = """\
     bad: "DROP TABLE t;"
     good: "SELECT 1;"
 """
-AREAS = ("parse", "rules", "results")
+AREAS = ("parse", "rules", "results", "yaml")
 
 
 @pytest.fixture
@@ -118,7 +120,7 @@ def test_cache_holds_data_only_and_answers_as_without_it(project: Path) -> None:
         assert _entries(cache, area), f"nothing cached in {area}"
     # Only these areas: no compiled templates, no compiled rule code.
     assert sorted(p.name for p in cache.iterdir()) == sorted(AREAS)
-    for area in ("parse", "rules"):
+    for area in ("parse", "rules", "yaml"):
         for entry in _entries(cache, area):
             value = marshal.loads(entry.read_bytes()[40:])
             _assert_no_code(value)
@@ -263,3 +265,27 @@ def test_a_cache_folder_of_another_user_is_not_used(
     assert result.stdout == reference.output
     assert f"cache {theirs} not used: owned by another user" in result.stderr
     assert not list(theirs.iterdir())
+
+
+def test_a_configuration_read_before_does_not_import_pyyaml(project: Path) -> None:
+    """A pre-commit run reads the configuration from the cache: importing PyYAML is a tenth
+    of a run on one file. The settings are those of the file, also once it changes."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from schema_review.config import load_settings\n"
+        "settings = load_settings(Path('.schema-review.yaml'))\n"
+        "print([f.name for f in settings.rule_files], 'yaml' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+    def run() -> str:
+        return subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    assert run() == "['team-rules.yaml'] True"
+    assert run() == "['team-rules.yaml'] False"
+    (project / ".schema-review.yaml").write_text("rule-files: [other.yaml]\n")
+    assert run() == "['other.yaml'] True"
+    assert run() == "['other.yaml'] False"
