@@ -280,9 +280,13 @@ def replay_histories(
     stdin_name: str = "<stdin>",
     progress: Progress | None = None,
     base: BaseRevision | None = None,
+    keep_trees: bool = True,
 ) -> list[ReplayedHistory]:
     """Discover, read, parse and replay every migration history of `paths`; with `base` (a
-    --diff-base run) the files new since it are the pull request's (`SourceFile.pending`)."""
+    --diff-base run) the files new since it are the pull request's (`SourceFile.pending`).
+    Without `keep_trees`, each statement's parse tree is dropped once it is replayed: a
+    caller that reads `Statement.node` afterwards (`verify` applies the statements) keeps
+    them."""
     sets = _discover(paths, settings, stdin_name)
     total = sum(len(s.files) for s in sets)
     done = 0
@@ -343,7 +347,7 @@ def replay_histories(
                 unfilled.append(UnfilledPlaceholders(source, migration, placeholders, unparsed))
                 file_problems = kept
             problems.extend(file_problems)
-        model = replay(statements, profile)
+        model = replay(statements, profile, keep_trees)
         histories.append(
             ReplayedHistory(
                 migration_set,
@@ -523,7 +527,11 @@ def _lint(
     # Rules whose findings only a server gives (`verify`) have nothing to say here.
     catalogue = load_rules(settings.rule_files)
     rules = [r for r in select_rules(catalogue, settings) if r.target != "server"]
-    histories = replay_histories(paths, settings, stdin, stdin_name, progress, base)
+    # The rules read the model, its changes and the statements' compact facts: the parse
+    # trees, most of a long history's memory, go once replayed.
+    histories = replay_histories(
+        paths, settings, stdin, stdin_name, progress, base, keep_trees=False
+    )
     hits: list[Hit] = []
     suppressions: list[Suppression] = []
     for set_index, history in enumerate(histories):

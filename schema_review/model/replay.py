@@ -14,9 +14,15 @@ from schema_review.parse import Statement
 from schema_review.profile import Profile
 
 
-def replay(statements: Iterable[Statement], profile: Profile | None = None) -> SchemaModel:
-    """Replay statements in order into a new schema model."""
+def replay(
+    statements: Iterable[Statement], profile: Profile | None = None, keep_trees: bool = True
+) -> SchemaModel:
+    """Replay statements in order into a new schema model; without `keep_trees`, each
+    statement's parse tree is dropped once it is replayed (the model, its changes and the
+    statements' compact facts are what the rules and reports read)."""
     replayer = PostgresReplayer(profile or Profile())
     for statement in statements:
         replayer.apply(statement)
+        if not keep_trees:
+            statement.release()
     return replayer.model
