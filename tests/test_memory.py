@@ -1,6 +1,7 @@
-"""Parse trees live only as long as the replay needs them (issue 17, item 3): a statement's
-node is kept as JSON text until first read, and a lint run drops it once the statement is
-replayed, keeping the compact facts the rules and reports read."""
+"""Memory bounded by the schema, not the history (issue 17, item 3). Parse trees live only
+as long as the replay needs them: a statement's node is kept as JSON text until first read,
+and a lint run drops it once the statement is replayed, keeping the compact facts the rules
+and reports read. JSON output not kept for a later run is written as it is made."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from schema_review.cli import main
 from schema_review.config import Settings
 from schema_review.model import replay
+from schema_review.output import render_json
 from schema_review.parse import SourceFile, parse_postgres
 from schema_review.parse.postgres import TreeReleased, _statements_json, pg_parser
 from schema_review.pipeline import lint
@@ -20,9 +24,9 @@ from schema_review.pipeline import lint
 # a ';' (no stmt_len), comments, non-ASCII text.
 TRICKY = [
     "CREATE TABLE a (id int)",
-    "SELECT 1; SELECT '{\"stmt\":{\"CreateStmt\":{}}},{\"stmt\":{\"x\":1}}'",
-    "-- lead\nCREATE TABLE \"}\" (\"{\"\"stmt\"\":{\" text DEFAULT '\\'); /* x */ SELECT 2",
-    "DO $$ BEGIN RAISE NOTICE '},{\"stmt\":{\"A\":{}},\"stmt_len\":3}'; END $$;\nSELECT 3;",
+    'SELECT 1; SELECT \'{"stmt":{"CreateStmt":{}}},{"stmt":{"x":1}}\'',
+    '-- lead\nCREATE TABLE "}" ("{""stmt"":{" text DEFAULT \'\\\'); /* x */ SELECT 2',
+    'DO $$ BEGIN RAISE NOTICE \'},{"stmt":{"A":{}},"stmt_len":3}\'; END $$;\nSELECT 3;',
     "CREATE TABLE café (prénom text DEFAULT 'été'); COMMENT ON TABLE café IS 'ü'",
     "SELECT 1;;; SELECT 2 ;",
 ]
@@ -91,3 +95,19 @@ def test_a_lint_run_keeps_no_parse_tree(tmp_path: Path) -> None:
     assert len(statements) == 11
     assert run.result.findings  # the rules ran on what was kept
     assert [s for s in statements if s.tree is not None] == []
+
+
+@pytest.mark.parametrize("to_file", [False, True])
+def test_json_written_piece_by_piece_is_the_json_made_whole(tmp_path: Path, to_file: bool) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "V1__init.sql").write_text(RENAMES + "COMMENT ON TABLE purchases IS 'été';\n")
+    (folder / "V2__empty.sql").write_text("SELECT 1;\n")
+    settings = Settings(select=("all",), fail_on="none")
+    expected = render_json(lint([folder], settings), "none")
+    assert expected.count('"rule": ') > 5
+    args = ["lint", str(folder), "--select", "all", "--format", "json", "--fail-on", "none"]
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(main, [*args, "--no-cache", *(["-o", str(out)] if to_file else [])])
+    assert result.exit_code == 0, result.output
+    assert (out.read_text(encoding="utf-8") if to_file else result.output) == expected
