@@ -528,9 +528,10 @@ def _lint(
     catalogue = load_rules(settings.rule_files)
     rules = [r for r in select_rules(catalogue, settings) if r.target != "server"]
     # The rules read the model, its changes and the statements' compact facts: the parse
-    # trees, most of a long history's memory, go once replayed.
+    # trees, most of a long history's memory, go once replayed, unless a rule reads one.
+    keep_trees = any(reads_parse_trees(rule) for rule in rules)
     histories = replay_histories(
-        paths, settings, stdin, stdin_name, progress, base, keep_trees=False
+        paths, settings, stdin, stdin_name, progress, base, keep_trees=keep_trees
     )
     hits: list[Hit] = []
     suppressions: list[Suppression] = []
@@ -554,6 +555,14 @@ def _lint(
         settings=settings,
         why=[h.why for h in histories],
     )
+
+
+def reads_parse_trees(rule: Rule) -> bool:
+    """Whether a rule may read a statement's parse tree (`node`, or `offset_of(node)`): a
+    team's rule may, the built-in ones do not. Read from the expressions' text: an attribute
+    a rule reads is named in it (the rule reference checks each name a rule uses)."""
+    texts = (rule.when, rule.message, rule.fix, rule.object, rule.applies)
+    return any("node" in text for text in texts if text)
 
 
 def migration_facts(

@@ -15,7 +15,7 @@ from schema_review.cli import main
 from schema_review.config import Settings
 from schema_review.model import replay
 from schema_review.output import render_json
-from schema_review.parse import SourceFile, parse_postgres
+from schema_review.parse import SourceFile, has_tree, parse_postgres, release_tree
 from schema_review.parse.postgres import TreeReleased, _statements_json, pg_parser
 from schema_review.pipeline import lint
 
@@ -48,11 +48,11 @@ def test_statements_split_from_the_json_as_a_whole_decode_gives_them(sql: str) -
 
 def test_a_node_is_decoded_when_first_read_and_gone_once_released() -> None:
     (statement,), _ = parse_postgres(SourceFile("a.sql", "CREATE TABLE app.users (id int);"))
-    assert isinstance(statement.tree, str)
+    assert isinstance(statement._tree, str)
     assert statement.node["relation"]["relname"] == "users"
-    assert isinstance(statement.tree, dict)
-    statement.release()
-    assert statement.tree is None
+    assert isinstance(statement._tree, dict)
+    release_tree(statement)
+    assert not has_tree(statement)
     assert statement.written_name == ("app", "users")  # kept: the rules read it
     with pytest.raises(TreeReleased):
         statement.node  # noqa: B018
@@ -74,7 +74,7 @@ CREATE INDEX orders_id ON orders (id);
 def _facts(keep_trees: bool) -> list[tuple[str, str, bool]]:
     statements, _ = parse_postgres(SourceFile("m.sql", RENAMES))
     model = replay(statements, keep_trees=keep_trees)
-    assert all((s.tree is None) != keep_trees for s in statements)
+    assert all(has_tree(s) == keep_trees for s in statements)
     return [(c.kind, c.unqualified_name, c.old_name_kept) for c in model.changes]
 
 
@@ -94,7 +94,7 @@ def test_a_lint_run_keeps_no_parse_tree(tmp_path: Path) -> None:
     statements = [s for model in run.models for s in model.statements]
     assert len(statements) == 11
     assert run.result.findings  # the rules ran on what was kept
-    assert [s for s in statements if s.tree is not None] == []
+    assert [s for s in statements if has_tree(s)] == []
 
 
 @pytest.mark.parametrize("to_file", [False, True])
@@ -111,3 +111,30 @@ def test_json_written_piece_by_piece_is_the_json_made_whole(tmp_path: Path, to_f
     result = CliRunner().invoke(main, [*args, "--no-cache", *(["-o", str(out)] if to_file else [])])
     assert result.exit_code == 0, result.output
     assert (out.read_text(encoding="utf-8") if to_file else result.output) == expected
+
+
+def test_a_rule_that_reads_a_statements_node_keeps_the_trees(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        """\
+rules:
+  - id: team-create-table-relpersistence
+    title: The persistence a CREATE TABLE writes
+    severity: info
+    category: convention
+    target: statement
+    kinds: [create_table]
+    when: stmt.statement.node.relation.relpersistence == 'p'
+    message: "{{ stmt.statement.node.relation.relname }} is a permanent table"
+    why: A team rule reading the parse tree.
+    examples:
+      bad: CREATE TABLE a (id int PRIMARY KEY);
+      good: CREATE TEMPORARY TABLE a (id int PRIMARY KEY);
+"""
+    )
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "V1__init.sql").write_text(RENAMES)
+    settings = Settings(select=("team-create-table-relpersistence",), rule_files=(rules,))
+    run = lint([tmp_path / "m"], settings)
+    messages = sorted(f.message for f in run.result.findings)
+    assert messages == [f"{name} is a permanent table" for name in ("accounts", "orders", "orders")]

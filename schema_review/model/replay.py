@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from schema_review.model.postgres import PostgresReplayer
 from schema_review.model.schema import SchemaModel
-from schema_review.parse import Statement
+from schema_review.parse import Statement, release_tree
 from schema_review.profile import Profile
 
 
@@ -24,5 +24,5 @@ def replay(
     for statement in statements:
         replayer.apply(statement)
         if not keep_trees:
-            statement.release()
+            release_tree(statement)
     return replayer.model

@@ -99,15 +99,15 @@ class Statement:
     type (`CreateStmt`, `AlterTableStmt`, ...). Offsets are character offsets into
     `source.text`; `trivia_start` is where the comments before the statement begin.
 
-    `tree` is the node as parsed: its JSON text until the node is first read (a fraction
-    of the memory of the decoded dicts), then the dicts; None once `release` dropped it
-    after the replay, when only the compact facts the later stages read are kept.
+    `_tree` is the node as parsed: its JSON text until the node is first read (a fraction
+    of the memory of the decoded dicts), then the dicts; None once `release_tree` dropped
+    it after the replay, when only the compact facts the later stages read are kept.
     """
 
     source: SourceFile
     index: int
     kind: str
-    tree: dict[str, Any] | str | None
+    _tree: dict[str, Any] | str | None
     start: int
     end: int
     trivia_start: int
@@ -116,18 +116,12 @@ class Statement:
 
     @property
     def node(self) -> dict[str, Any]:
-        tree = self.tree
+        tree = self._tree
         if type(tree) is str:
-            tree = self.tree = json_tree.loads(tree)
+            tree = self._tree = json_tree.loads(tree)
         elif tree is None:
             raise TreeReleased(f"{self!r}: its parse tree was dropped after the replay")
         return tree  # type: ignore[return-value]
-
-    def release(self) -> None:
-        """Drop the parse tree, keeping what is read of it after the replay."""
-        if self.tree is not None:
-            _ = self.written_name
-            self.tree = None
 
     @property
     def written_name(self) -> tuple[str, ...]:
@@ -182,6 +176,18 @@ class Statement:
 
     def __repr__(self) -> str:
         return f"<Statement {self.kind} {self.file}:{self.line}>"
+
+
+def release_tree(statement: Statement) -> None:
+    """Drop a statement's parse tree, keeping what is read of it after the replay."""
+    if statement._tree is not None:
+        _ = statement.written_name
+        statement._tree = None
+
+
+def has_tree(statement: Statement) -> bool:
+    """Whether a statement still holds its parse tree (as text or decoded)."""
+    return statement._tree is not None
 
 
 # The field naming what a CREATE statement creates: a RangeVar, or a list of names.
@@ -389,7 +395,7 @@ def _parse_guarded(source: SourceFile) -> Parsed:
 def _as_data(parsed: Parsed) -> _ParseData:
     statements, problems = parsed
     return (
-        [(s.index, s.kind, s.tree, s.start, s.end, s.trivia_start, s.base) for s in statements],
+        [(s.index, s.kind, s._tree, s.start, s.end, s.trivia_start, s.base) for s in statements],
         [(p.offset, p.message, p.rule) for p in problems],
     )
 
