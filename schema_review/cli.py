@@ -6,7 +6,7 @@ import contextlib
 import gc
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -369,6 +369,7 @@ def lint(
     from schema_review.discover import DiscoveryError
     from schema_review.findings import Baseline, BaselineError
     from schema_review.output import (
+        json_pieces,
         render_github,
         render_gitlab,
         render_json,
@@ -393,6 +394,13 @@ def lint(
     except Exception as error:  # a bug of ours: say so plainly, no traceback
         _internal_error(error)
         return
+    code = EXIT_FINDINGS if run.result.fails(settings.fail_on) else EXIT_CLEAN
+    if output_format == "json" and key is None:
+        # Nothing to keep for a later run: the text is written as it is made, never held
+        # whole (on a long history it is larger than the schema model).
+        _write_extra_outputs(run, settings, also_write, baseline)
+        _emit_pieces(json_pieces(run, settings.fail_on), output)
+        sys.exit(code)
     if output_format == "json":
         text = render_json(run, settings.fail_on)
     elif output_format == "sarif":
@@ -405,7 +413,6 @@ def lint(
         text = render_junit(run, settings.fail_on)
     else:
         text = render_text(run, settings.fail_on, color, statistics, show_source, show_fixes)
-    code = EXIT_FINDINGS if run.result.fails(settings.fail_on) else EXIT_CLEAN
     _store_result(key, text, code)
     _write_extra_outputs(run, settings, also_write, baseline)
     _emit(text, output)
@@ -543,6 +550,26 @@ def _emit(text: str, output: str | None) -> None:
         # Colour codes are in the text only when _color decided so: click must not strip them
         # (it does when standard output is not a terminal: FORCE_COLOR, --color always).
         click.echo(text, nl=False, color=True)
+
+
+def _emit_pieces(pieces: Iterable[str], output: str | None) -> None:
+    """`_emit` for a text made piece by piece."""
+    if output and output != "-":
+        try:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.writelines(pieces)
+        except OSError as error:
+            _fail(f"{output}: cannot write: {error.strerror or error}")
+        return
+    batch: list[str] = []
+    size = 0
+    for piece in pieces:
+        batch.append(piece)
+        size += len(piece)
+        if size >= 1 << 20:  # a megabyte at a time: few calls, little held
+            click.echo("".join(batch), nl=False, color=True)
+            batch, size = [], 0
+    click.echo("".join(batch), nl=False, color=True)
 
 
 def _run_key(paths: tuple[str, ...], settings: Settings, options: tuple[Any, ...]) -> str | None:

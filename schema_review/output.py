@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,19 +122,28 @@ def render_json(run: LintRun, fail_on: str, extra: dict[str, Any] | None = None)
     """One finding a line: readable in a diff, and written by json's C encoder (an
     indented dump takes the pure-Python path, several times slower). `extra`: more keys
     after the summary (`verify`: the server, the trace)."""
+    return "".join(json_pieces(run, fail_on, extra))
+
+
+def json_pieces(run: LintRun, fail_on: str, extra: dict[str, Any] | None = None) -> Iterator[str]:
+    """`render_json`'s text in pieces, one a finding: a writer that sends each on needs
+    never hold the whole text (on a long history it is larger than the schema model)."""
     encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-    findings = ",\n    ".join(encode(f.to_dict()) for f in run.result.findings)
-    body = f"[\n    {findings}\n  ]" if findings else "[]"
+    yield '{\n  "version": 1,\n  "findings": '
+    separator = "[\n    "
+    for finding in run.result.findings:
+        yield _json_text(separator + encode(finding.to_dict()))
+        separator = ",\n    "
+    yield "[]" if separator.startswith("[") else "\n  ]"  # no finding, or the last one's end
     more = "".join(f",\n  {encode(key)}: {encode(value)}" for key, value in (extra or {}).items())
-    return _json_text(
-        f'{{\n  "version": 1,\n  "findings": {body},\n'
-        f'  "summary": {encode(summary(run, fail_on))}{more}\n}}\n'
-    )
+    yield _json_text(f',\n  "summary": {encode(summary(run, fail_on))}{more}\n}}\n')
 
 
 def _json_text(text: str) -> str:
     """JSON that can be written as UTF-8: a file name that is not UTF-8 holds lone surrogates,
     which are written as JSON escapes (`\\udcff`) instead of failing the run."""
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

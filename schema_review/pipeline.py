@@ -293,9 +293,13 @@ def replay_histories(
     stdin_name: str = "<stdin>",
     progress: Progress | None = None,
     base: BaseRevision | None = None,
+    keep_trees: bool = True,
 ) -> list[ReplayedHistory]:
     """Discover, read, parse and replay every migration history of `paths`; with `base` (a
-    --diff-base run) the files new since it are the pull request's (`SourceFile.pending`)."""
+    --diff-base run) the files new since it are the pull request's (`SourceFile.pending`).
+    Without `keep_trees`, each statement's parse tree is dropped once it is replayed: a
+    caller that reads `Statement.node` afterwards (`verify` applies the statements) keeps
+    them."""
     sets = _discover(paths, settings, stdin_name)
     total = sum(len(s.files) for s in sets)
     done = 0
@@ -360,7 +364,7 @@ def replay_histories(
                 unfilled.append(UnfilledPlaceholders(source, migration, placeholders, unparsed))
                 file_problems = kept
             problems.extend(file_problems)
-        model = replay(statements, profile)
+        model = replay(statements, profile, keep_trees)
         histories.append(
             ReplayedHistory(
                 migration_set,
@@ -563,7 +567,12 @@ def _lint(
     # Rules whose findings only a server gives (`verify`) have nothing to say here.
     catalogue = load_rules(settings.rule_files)
     rules = [r for r in select_rules(catalogue, settings) if r.target != "server"]
-    histories = replay_histories(paths, settings, stdin, stdin_name, progress, base)
+    # The rules read the model, its changes and the statements' compact facts: the parse
+    # trees, most of a long history's memory, go once replayed, unless a rule reads one.
+    keep_trees = any(reads_parse_trees(rule) for rule in rules)
+    histories = replay_histories(
+        paths, settings, stdin, stdin_name, progress, base, keep_trees=keep_trees
+    )
     hits: list[Hit] = []
     suppressions: list[Suppression] = []
     for set_index, history in enumerate(histories):
@@ -586,6 +595,14 @@ def _lint(
         settings=settings,
         why=[h.why for h in histories],
     )
+
+
+def reads_parse_trees(rule: Rule) -> bool:
+    """Whether a rule may read a statement's parse tree (`node`, or `offset_of(node)`): a
+    team's rule may, the built-in ones do not. Read from the expressions' text: an attribute
+    a rule reads is named in it (the rule reference checks each name a rule uses)."""
+    texts = (rule.when, rule.message, rule.fix, rule.object, rule.applies)
+    return any("node" in text for text in texts if text)
 
 
 def migration_facts(

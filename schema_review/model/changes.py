@@ -14,7 +14,7 @@ from schema_review.model.objects import (
     Table,
     TypeName,
 )
-from schema_review.parse import Expression, Statement, long_identifier, node_name, quote_ident
+from schema_review.parse import Expression, Statement, long_identifier, quote_ident
 from schema_review.profile import DEFAULT_PG_VERSION
 
 
@@ -300,14 +300,10 @@ class Change:
                 if _sqlglot_created_table(later.tree) == name:
                     return True
                 continue
-            if later.kind == "ViewStmt":
-                relation = later.node.get("view", {})
-            elif later.kind == "CreateStmt":
-                relation = later.node.get("relation", {})
-            else:
+            if later.kind not in ("ViewStmt", "CreateStmt"):
                 continue
-            relation = relation.get("RangeVar", relation)
-            if relation.get("relname") == name and relation.get("schemaname", schema) == schema:
+            *written_schema, written = later.written_name or ("",)
+            if written == name and (written_schema or [schema])[0] == schema:
                 return True
         return False
 
@@ -501,15 +497,8 @@ class Change:
     @property
     def unqualified_name(self) -> str:
         """The name a CREATE statement gives without a schema (`users`), or ''."""
-        node = self.statement.node
-        relation_key = _CREATED_RELATION.get(self.statement.kind)
-        if relation_key is not None:  # a RangeVar: relname and, when written, schemaname
-            relation = node.get(relation_key) or {}
-            return "" if relation.get("schemaname") else str(relation.get("relname", ""))
-        if self.statement.kind in ("CreateFunctionStmt", "CreateEnumStmt"):
-            names = node_name(node.get("funcname") or node.get("typeName"))
-            return names[0] if len(names) == 1 else ""
-        return ""
+        names = self.statement.written_name
+        return names[0] if len(names) == 1 else ""
 
     @property
     def long_identifier(self) -> str:
@@ -616,16 +605,6 @@ _CHANGE_WORDS = {
     "create_policy": "CREATE POLICY",
     "add_column": "ADD COLUMN",
     "add_constraint": "ADD CONSTRAINT",
-}
-
-
-# The field of a CREATE statement that holds the RangeVar it creates.
-_CREATED_RELATION = {
-    "CreateStmt": "relation",
-    "IndexStmt": "relation",
-    "ViewStmt": "view",
-    "CreateSeqStmt": "sequence",
-    "CompositeTypeStmt": "typevar",
 }
 
 

@@ -823,7 +823,7 @@ class MysqlReplayer(SqlglotReplayer):
                 source=statement.source,
                 index=statement.index,
                 kind=kind,
-                node={},
+                _tree={},
                 start=statement.start,
                 end=statement.end,
                 trivia_start=statement.trivia_start,

@@ -11,17 +11,23 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from schema_review.model.schema import SchemaModel
-from schema_review.parse import Statement
+from schema_review.parse import Statement, release_tree
 from schema_review.profile import Profile
 
 
-def replay(statements: Iterable[Statement], profile: Profile | None = None) -> SchemaModel:
+def replay(
+    statements: Iterable[Statement], profile: Profile | None = None, keep_trees: bool = True
+) -> SchemaModel:
     """Replay statements in order into a new schema model, with the front end of the
-    profile's dialect."""
+    profile's dialect; without `keep_trees`, each statement's parse tree is dropped once it
+    is replayed (the model, its changes and the statements' compact facts are what the rules
+    and reports read)."""
     profile = profile or Profile()
     replayer = front_end(profile)
     for statement in statements:
         replayer.apply(statement)
+        if not keep_trees:
+            release_tree(statement)
     return replayer.model
 
 

@@ -13,10 +13,12 @@ from schema_review.parse.postgres import (
     RESERVED_WORDS,
     ParseProblem,
     Statement,
+    has_tree,
     long_identifier,
     parse_many,
     parse_postgres,
     references_actions_written,
+    release_tree,
 )
 from schema_review.parse.source import SourceFile
 
@@ -27,6 +29,7 @@ __all__ = [
     "SourceFile",
     "Statement",
     "column_refs",
+    "has_tree",
     "long_identifier",
     "nextval_default",
     "node_name",
@@ -34,6 +37,7 @@ __all__ = [
     "parse_postgres",
     "quote_ident",
     "references_actions_written",
+    "release_tree",
     "strip_locations",
     "walk_dicts",
 ]

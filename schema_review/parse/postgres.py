@@ -10,13 +10,13 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from schema_review.parse import json_tree
-from schema_review.parse.expressions import Expression
+from schema_review.parse.expressions import Expression, node_name
 from schema_review.parse.script import (
     PARSE_RULE,
     Mark,
@@ -86,6 +86,11 @@ pg_parser = _import_parser()
 _LEADING_TRIVIA = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
 
 
+class TreeReleased(RuntimeError):
+    """A statement's parse tree read after the replay dropped it (a bug of ours: what later
+    stages read must be kept as compact facts during the replay)."""
+
+
 @dataclass(slots=True, eq=False)
 class Statement:
     """One parsed statement and where it is in its file.
@@ -93,12 +98,16 @@ class Statement:
     `node` holds the statement's fields as libpg_query names them; `kind` is its node
     type (`CreateStmt`, `AlterTableStmt`, ...). Offsets are character offsets into
     `source.text`; `trivia_start` is where the comments before the statement begin.
+
+    `_tree` is the node as parsed: its JSON text until the node is first read (a fraction
+    of the memory of the decoded dicts), then the dicts; None once `release_tree` dropped
+    it after the replay, when only the compact facts the later stages read are kept.
     """
 
     source: SourceFile
     index: int
     kind: str
-    node: dict[str, Any]
+    _tree: dict[str, Any] | str | None
     start: int
     end: int
     trivia_start: int
@@ -106,6 +115,25 @@ class Statement:
     # MySQL and SQLite statements: sqlglot's tree (`node` stays empty, `kind` is the tree's
     # class: Create, Alter, Drop, Command ...).
     tree: Any = None
+    _written_name: tuple[str, ...] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def node(self) -> dict[str, Any]:
+        tree = self._tree
+        if type(tree) is str:
+            tree = self._tree = json_tree.loads(tree)
+        elif tree is None:
+            raise TreeReleased(f"{self!r}: its parse tree was dropped after the replay")
+        return tree  # type: ignore[return-value]
+
+    @property
+    def written_name(self) -> tuple[str, ...]:
+        """The name a CREATE statement gives as written: `(schema, name)` or `(name,)` for a
+        table, index's table, view, sequence or composite type; a function's or enum's name
+        list; () for other statements."""
+        if self._written_name is None:
+            self._written_name = _written_name(self.kind, self.node)
+        return self._written_name
 
     def offset_of(self, node: dict[str, Any] | None) -> int | None:
         """The character offset in the file of a node of this statement, if it has one."""
@@ -151,6 +179,44 @@ class Statement:
 
     def __repr__(self) -> str:
         return f"<Statement {self.kind} {self.file}:{self.line}>"
+
+
+def release_tree(statement: Statement) -> None:
+    """Drop a statement's parse tree, keeping what is read of it after the replay. (A MySQL
+    or SQLite statement keeps sqlglot's: its empty `node` costs nothing.)"""
+    if statement._tree is not None and statement.tree is None:
+        _ = statement.written_name
+        statement._tree = None
+
+
+def has_tree(statement: Statement) -> bool:
+    """Whether a statement still holds its parse tree (as text or decoded)."""
+    return statement._tree is not None
+
+
+# The field naming what a CREATE statement creates: a RangeVar, or a list of names.
+_NAME_FIELD = {
+    "CreateStmt": "relation",
+    "IndexStmt": "relation",
+    "ViewStmt": "view",
+    "CreateSeqStmt": "sequence",
+    "CompositeTypeStmt": "typevar",
+    "CreateFunctionStmt": "funcname",
+    "CreateEnumStmt": "typeName",
+}
+
+
+def _written_name(kind: str, node: dict[str, Any]) -> tuple[str, ...]:
+    key = _NAME_FIELD.get(kind)
+    if key is None:
+        return ()
+    value = node.get(key)
+    if isinstance(value, list):
+        return tuple(node_name(value))
+    relation = value.get("RangeVar", value) if isinstance(value, dict) else {}
+    name = str(relation.get("relname", ""))
+    schema = relation.get("schemaname")
+    return (str(schema), name) if schema else (name,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +399,7 @@ def _parse_guarded(source: SourceFile) -> Parsed:
 def _as_data(parsed: Parsed) -> _ParseData:
     statements, problems = parsed
     return (
-        [(s.index, s.kind, s.node, s.start, s.end, s.trivia_start, s.base) for s in statements],
+        [(s.index, s.kind, s._tree, s.start, s.end, s.trivia_start, s.base) for s in statements],
         [(p.offset, p.message, p.rule) for p in problems],
     )
 
@@ -353,7 +419,7 @@ def _cached(key: CacheKey | None) -> _ParseData | None:
         index, kind, node, start, end, trivia_start, base = fields
         if (
             type(kind) is not str
-            or type(node) is not dict
+            or type(node) not in (dict, str)
             or type(index) is not int
             or type(start) is not int
             or type(end) is not int
@@ -373,7 +439,7 @@ def _cached(key: CacheKey | None) -> _ParseData | None:
 
 
 # What `_as_data` keeps of a statement and of a problem: every field but the source.
-_STATEMENT_FIELDS = len(Statement.__dataclass_fields__) - 1
+_STATEMENT_FIELDS = 7  # source and the compact facts kept after the replay left out
 _PROBLEM_FIELDS = len(ParseProblem.__dataclass_fields__) - 1
 
 
@@ -402,7 +468,7 @@ def _parse_postgres(source: SourceFile) -> Parsed:
         marks = nul_marks(text)
         text = text.replace("\x00", " ")
     try:
-        decoded = json_tree.loads(pg_parser.parse_sql_json(text))
+        decoded = _statements_json(pg_parser.parse_sql_json(text))
     except pg_parser.ParseError as error:
         return _parse_script(source, text, marks, None, _problem(source, error, 0))
     if _reads_stdin(decoded):
@@ -412,11 +478,62 @@ def _parse_postgres(source: SourceFile) -> Parsed:
     return statements, [ParseProblem(source, m.offset, m.message, m.rule) for m in marks]
 
 
+# Where a statement starts in libpg_query's JSON of a file: `{"stmt":{"CreateStmt":...`. Only
+# RawStmt has a field `stmt`, and inside a JSON string a quote is always escaped.
+_STATEMENT_START = re.compile(r'\{"stmt":\{"')
+# What follows a statement's node: its location and length, each left out when 0.
+_STATEMENT_TAIL = re.compile(r'(?:,"stmt_location":(\d+))?(?:,"stmt_len":(\d+))?')
+
+
+def _statements_json(doc: str) -> dict[str, Any]:
+    """libpg_query's JSON of a file, decoded but for each statement's node, which is kept as
+    its JSON text: the replay decodes it when it reads it, and drops it when done, so a
+    file's statements never all take the memory of their decoded dicts (several times that
+    of the text) at once. A text not shaped as expected is decoded whole."""
+    starts = [match.start() for match in _STATEMENT_START.finditer(doc)]
+    statements: list[dict[str, Any]] = []
+    for number, start in enumerate(starts):
+        last = number + 1 == len(starts)
+        stop = len(doc) - 2 if last else starts[number + 1] - 1  # the statement's last "}" + 1
+        separator = doc[stop:] if last else doc[stop]
+        if separator != ("]}" if last else ","):
+            return _decoded(doc)
+        # {"stmt":{"Kind":NODE}TAIL}: the tail holds no brace.
+        kind_start = start + len('{"stmt":{"')
+        kind_end = doc.find('":', kind_start, stop)
+        close = doc.rfind("}", kind_start, stop - 1)
+        tail = _STATEMENT_TAIL.fullmatch(doc, close + 1, stop - 1)
+        if kind_end < 0 or close < kind_end or tail is None or doc[stop - 1] != "}":
+            return _decoded(doc)
+        raw: dict[str, Any] = {"stmt": {doc[kind_start:kind_end]: doc[kind_end + 2 : close]}}
+        if tail.group(1):
+            raw["stmt_location"] = int(tail.group(1))
+        if tail.group(2):
+            raw["stmt_len"] = int(tail.group(2))
+        statements.append(raw)
+    return {"stmts": statements} if statements else _decoded(doc)
+
+
+def _decoded(doc: str) -> dict[str, Any]:
+    decoded: dict[str, Any] = json_tree.loads(doc)
+    return decoded
+
+
+def _node(raw: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A statement's kind and node, decoded (`_statements_json` keeps it as text)."""
+    ((kind, node),) = raw["stmt"].items()
+    if isinstance(node, str):
+        node = raw["stmt"][kind] = json_tree.loads(node)
+    return kind, node
+
+
 def _reads_stdin(decoded: dict[str, Any]) -> bool:
     """Whether a statement is COPY ... FROM STDIN: psql reads its data from the lines after it."""
     for raw in decoded.get("stmts", ()):
-        copy = raw.get("stmt", {}).get("CopyStmt")
-        if copy is not None and copy.get("is_from") and not copy.get("filename"):
+        if "CopyStmt" not in raw.get("stmt", {}):
+            continue
+        _, copy = _node(raw)
+        if copy.get("is_from") and not copy.get("filename"):
             return True
     return False
 
@@ -434,7 +551,7 @@ def _parse_script(
     problems = [ParseProblem(source, m.offset, m.message, m.rule) for m in marks + script_marks]
     if clean is not text:
         try:
-            decoded, first = json_tree.loads(pg_parser.parse_sql_json(clean)), None
+            decoded, first = _statements_json(pg_parser.parse_sql_json(clean)), None
         except pg_parser.ParseError as error:
             decoded, first = None, _problem(source, error, 0)
     statements: list[Statement] = []
@@ -461,6 +578,8 @@ def _collect(
     # this piece when the file was split after a syntax error.
     chunk = text[base:limit]
     if not chunk.isascii():
+        for raw in decoded.get("stmts", ()):
+            _node(raw)
         _characters_for_bytes(decoded, chunk)
     for raw in decoded.get("stmts", ()):
         location = base + raw.get("stmt_location", 0)
@@ -558,7 +677,7 @@ def _parse_piece(
     """Parse one piece; when it fails and kept ';' inside (an unbalanced parenthesis makes
     the rest of the file one piece), parse it again cut at each of them."""
     try:
-        decoded = json_tree.loads(pg_parser.parse_sql_json(text[piece.start : piece.stop]))
+        decoded = _statements_json(pg_parser.parse_sql_json(text[piece.start : piece.stop]))
     except pg_parser.ParseError as error:
         if piece.inner:
             for part in _cut(text, piece):

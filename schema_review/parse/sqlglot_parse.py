@@ -242,7 +242,7 @@ def _add_statements(
                 source=source,
                 index=len(statements),
                 kind=type(tree).__name__,
-                node={},
+                _tree={},
                 start=begin,
                 end=finish,
                 trivia_start=previous_end + (text[previous_end : previous_end + 1] == ";"),

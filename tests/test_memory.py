@@ -1,0 +1,140 @@
+"""Memory bounded by the schema, not the history (issue 17, item 3). Parse trees live only
+as long as the replay needs them: a statement's node is kept as JSON text until first read,
+and a lint run drops it once the statement is replayed, keeping the compact facts the rules
+and reports read. JSON output not kept for a later run is written as it is made."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from schema_review.cli import main
+from schema_review.config import Settings
+from schema_review.model import replay
+from schema_review.output import render_json
+from schema_review.parse import SourceFile, has_tree, parse_postgres, release_tree
+from schema_review.parse.postgres import TreeReleased, _statements_json, pg_parser
+from schema_review.pipeline import lint
+
+# Statements whose JSON holds what the split must not take for a statement's start or end:
+# `{"stmt":{"` inside strings, a first statement at 0 (no stmt_location), a last one without
+# a ';' (no stmt_len), comments, non-ASCII text.
+TRICKY = [
+    "CREATE TABLE a (id int)",
+    'SELECT 1; SELECT \'{"stmt":{"CreateStmt":{}}},{"stmt":{"x":1}}\'',
+    '-- lead\nCREATE TABLE "}" ("{""stmt"":{" text DEFAULT \'\\\'); /* x */ SELECT 2',
+    'DO $$ BEGIN RAISE NOTICE \'},{"stmt":{"A":{}},"stmt_len":3}\'; END $$;\nSELECT 3;',
+    "CREATE TABLE café (prénom text DEFAULT 'été'); COMMENT ON TABLE café IS 'ü'",
+    "SELECT 1;;; SELECT 2 ;",
+]
+
+
+@pytest.mark.parametrize("sql", TRICKY)
+def test_statements_split_from_the_json_as_a_whole_decode_gives_them(sql: str) -> None:
+    doc = pg_parser.parse_sql_json(sql)
+    whole = json.loads(doc)["stmts"]
+    split = _statements_json(doc)["stmts"]
+    assert len(split) == len(whole)
+    for lazy, decoded in zip(split, whole, strict=True):
+        ((kind, text),) = lazy["stmt"].items()
+        assert isinstance(text, str)  # kept as text, not decoded
+        assert {kind: json.loads(text)} == decoded["stmt"]
+        for key in ("stmt_location", "stmt_len"):
+            assert lazy.get(key) == decoded.get(key)
+
+
+def test_a_node_is_decoded_when_first_read_and_gone_once_released() -> None:
+    (statement,), _ = parse_postgres(SourceFile("a.sql", "CREATE TABLE app.users (id int);"))
+    assert isinstance(statement._tree, str)
+    assert statement.node["relation"]["relname"] == "users"
+    assert isinstance(statement._tree, dict)
+    release_tree(statement)
+    assert not has_tree(statement)
+    assert statement.written_name == ("app", "users")  # kept: the rules read it
+    with pytest.raises(TreeReleased):
+        statement.node  # noqa: B018
+
+
+RENAMES = """\
+CREATE TABLE accounts (id bigint PRIMARY KEY);
+CREATE TABLE public.orders (id bigint PRIMARY KEY, total int);
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TYPE mood AS ENUM ('sad', 'happy');
+ALTER TABLE accounts RENAME TO customers;
+CREATE VIEW accounts AS SELECT * FROM customers;
+ALTER TABLE orders RENAME TO purchases;
+CREATE TABLE public.orders (id bigint);
+CREATE INDEX orders_id ON orders (id);
+"""
+
+
+def _facts(keep_trees: bool) -> list[tuple[str, str, bool]]:
+    statements, _ = parse_postgres(SourceFile("m.sql", RENAMES))
+    model = replay(statements, keep_trees=keep_trees)
+    assert all(has_tree(s) == keep_trees for s in statements)
+    return [(c.kind, c.unqualified_name, c.old_name_kept) for c in model.changes]
+
+
+def test_what_changes_read_of_statements_survives_the_release() -> None:
+    kept, released = _facts(keep_trees=True), _facts(keep_trees=False)
+    assert released == kept
+    assert ("rename_table", "", True) in released  # both renamed tables keep their old name
+    assert ("create_table", "accounts", False) in released
+
+
+def test_a_lint_run_keeps_no_parse_tree(tmp_path: Path) -> None:
+    (tmp_path / "V1__init.sql").write_text(RENAMES)
+    (tmp_path / "V2__more.sql").write_text(
+        "ALTER TABLE purchases ADD COLUMN note text;\nCREATE INDEX p_note ON purchases (note);\n"
+    )
+    run = lint([tmp_path], Settings(select=("all",)))
+    statements = [s for model in run.models for s in model.statements]
+    assert len(statements) == 11
+    assert run.result.findings  # the rules ran on what was kept
+    assert [s for s in statements if has_tree(s)] == []
+
+
+@pytest.mark.parametrize("to_file", [False, True])
+def test_json_written_piece_by_piece_is_the_json_made_whole(tmp_path: Path, to_file: bool) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "V1__init.sql").write_text(RENAMES + "COMMENT ON TABLE purchases IS 'été';\n")
+    (folder / "V2__empty.sql").write_text("SELECT 1;\n")
+    settings = Settings(select=("all",), fail_on="none")
+    expected = render_json(lint([folder], settings), "none")
+    assert expected.count('"rule": ') > 5
+    args = ["lint", str(folder), "--select", "all", "--format", "json", "--fail-on", "none"]
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(main, [*args, "--no-cache", *(["-o", str(out)] if to_file else [])])
+    assert result.exit_code == 0, result.output
+    assert (out.read_text(encoding="utf-8") if to_file else result.output) == expected
+
+
+def test_a_rule_that_reads_a_statements_node_keeps_the_trees(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        """\
+rules:
+  - id: team-create-table-relpersistence
+    title: The persistence a CREATE TABLE writes
+    severity: info
+    category: convention
+    target: statement
+    kinds: [create_table]
+    when: stmt.statement.node.relation.relpersistence == 'p'
+    message: "{{ stmt.statement.node.relation.relname }} is a permanent table"
+    why: A team rule reading the parse tree.
+    examples:
+      bad: CREATE TABLE a (id int PRIMARY KEY);
+      good: CREATE TEMPORARY TABLE a (id int PRIMARY KEY);
+"""
+    )
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "V1__init.sql").write_text(RENAMES)
+    settings = Settings(select=("team-create-table-relpersistence",), rule_files=(rules,))
+    run = lint([tmp_path / "m"], settings)
+    messages = sorted(f.message for f in run.result.findings)
+    assert messages == [f"{name} is a permanent table" for name in ("accounts", "orders", "orders")]
