@@ -469,15 +469,15 @@ def _template_loader(folders: list[Path]) -> Any:
     return FolderLoader()
 
 
-def _report_environment(folders: list[Path]) -> Any:
+def _report_environment(folders: list[Path], limit: int) -> Any:
     """The sandbox user templates run in: the rules' bounded sandbox, with the templates'
     limits, and the Markdown escaping filters."""
     from jinja2 import StrictUndefined
 
-    from schema_review.rules.sandbox import TEMPLATE_OUTPUT_LIMIT, BoundedSandbox
+    from schema_review.rules.sandbox import BoundedSandbox
 
     env = BoundedSandbox(
-        TEMPLATE_OUTPUT_LIMIT,
+        limit,
         loader=_template_loader(folders),
         undefined=StrictUndefined,
         autoescape=False,
@@ -560,8 +560,11 @@ def render_report(report: Report, template: str = "review", folder: Path | None 
             )
         folders.insert(0, path.absolute().parent)
         name = path.name
-    env = _report_environment(folders)
     data = report.as_dict()
+    # The output limit stops a runaway template, not a long history's review (200,000
+    # statements make one of about 50 MB): it grows with the findings.
+    limit = max(TEMPLATE_OUTPUT_LIMIT, OUTPUT_PER_FINDING * len(data["findings"]))
+    env = _report_environment(folders, limit)
     gate_rank = SEVERITIES.index(report.fail_on) if report.fail_on in SEVERITIES else -1
     # One pass: `f not in gate` compared every finding with every other (quadratic).
     gate: list[dict[str, Any]] = []
@@ -583,7 +586,7 @@ def render_report(report: Report, template: str = "review", folder: Path | None 
                 data["other_findings"] = rest[: max(0, shown - len(gate))]
                 data["collapsed"] = _collapsed(others, shown - pinned)
                 data["omitted"] = len(gate) + len(rest) - shown
-                text = _render_bounded(compiled, data, TEMPLATE_OUTPUT_LIMIT)
+                text = _render_bounded(compiled, data, limit)
                 if template != "pr-comment" or len(text) <= PR_COMMENT_LIMIT or shown <= pinned:
                     return text
                 # Too long: show fewer findings (the lower-severity ones go first), say how
@@ -606,6 +609,11 @@ def _collapsed(groups: list[dict[str, Any]], budget: int) -> list[dict[str, Any]
         budget -= len(shown)
         kept.append({**group, "shown_findings": shown})
     return kept
+
+
+# Characters a report template may write per finding beyond TEMPLATE_OUTPUT_LIMIT (the
+# review writes about 300 per finding it lists; its sections of rules repeat less).
+OUTPUT_PER_FINDING = 4_000
 
 
 def _render_bounded(template: Any, data: dict[str, Any], limit: int) -> str:

@@ -178,3 +178,26 @@ def test_configured_templates_folder_overrides_and_adds(
     assert runner.invoke(main, [*base, "summary"]).output == "ours: CHANGES REQUESTED\n"
     assert runner.invoke(main, [*base, "slack"]).output.startswith("slack: ")
     assert runner.invoke(main, [*base, "review"]).output.startswith("# ")
+
+
+
+def test_the_output_limit_grows_with_the_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long history's review is not cut off by the limit meant for runaway templates
+    (report on 200,000 statements stopped at 50,000,030 characters), and a runaway
+    template still is."""
+    from schema_review.output import OUTPUT_PER_FINDING, TemplateNotFound
+    from schema_review.rules import sandbox
+
+    monkeypatch.chdir(REPO)
+    run = lint(["examples/saas-app/migrations"], Settings())
+    report = build_report(run, "high", "t")
+    text = render_report(report)
+    monkeypatch.setattr(sandbox, "TEMPLATE_OUTPUT_LIMIT", 1_000)
+    assert len(text) > 1_000 and render_report(report) == text
+    huge = tmp_path / "huge.md.jinja"
+    size = OUTPUT_PER_FINDING * len(report.findings) + 10_000
+    huge.write_text(f"{{{{ 'x' * {size} }}}}\n")
+    with pytest.raises(TemplateNotFound, match="exceeds the limit"):
+        render_report(report, str(huge))
