@@ -449,14 +449,17 @@ def history_profile(
 
 def profile_parts(profile: Profile) -> dict[str, object]:
     """What a run says it linted a history as, in the order it says it: the keys of
-    history_profile's reasons."""
-    return {
+    history_profile's reasons. The PostgreSQL version and platform are PostgreSQL's only."""
+    parts: dict[str, object] = {
         "dialect": profile.dialect,
         "runner": profile.runner,
         "pg-version": profile.pg_version,
         "platform": profile.platform,
         "deploy": profile.deploy,
     }
+    if profile.dialect != "postgres":
+        del parts["pg-version"], parts["platform"]
+    return parts
 
 
 def origin_of(settings: Settings, key: str) -> str:
