@@ -207,7 +207,7 @@ def load_yaml(text: str, *, cache: bool = False) -> Any:
     return data
 
 
-_YAML_CACHE_FORMAT = "1"
+_YAML_CACHE_FORMAT = "2"  # 2: duplicate keys refused
 
 
 def _yaml_version() -> str:
@@ -226,9 +226,8 @@ def _yaml_version() -> str:
 def _read_yaml(text: str) -> Any:
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(text, Loader=loader)  # a safe loader: plain data, never objects
+        data = yaml.load(text, Loader=_unique_keys_loader())  # safe: plain data, never objects
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
@@ -240,6 +239,29 @@ def _read_yaml(text: str) -> Any:
         raise YamlError("YAML too large to read") from None
     _check_yaml_shape(data)
     return data
+
+
+def _unique_keys_loader() -> Any:
+    """PyYAML's safe loader (the C one when built), refusing a key written twice in one
+    mapping: PyYAML keeps the last silently, so `dialects:` written twice in a rule (as a
+    merge of two branches once did) would quietly drop the first."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class UniqueKeysLoader(base):  # type: ignore[misc, valid-type]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if isinstance(key, str | int | float | bool) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeysLoader
 
 
 def _check_yaml_shape(root: Any) -> None:

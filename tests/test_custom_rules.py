@@ -112,6 +112,19 @@ def test_a_wrong_rule_stops_the_run_where_it_is_written(
     assert tested.exit_code == 2 and error in tested.output
 
 
+def test_a_key_written_twice_is_refused_at_its_line(tmp_path: Path) -> None:
+    """PyYAML keeps the last of two equal keys silently: a rule whose `when` (or `dialects`)
+    is written twice would run with the second one only."""
+    path = rule_file(tmp_path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    when = next(i for i, line in enumerate(lines) if line.startswith("  when:"))
+    lines.insert(when + 1, "  when: true")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, output = lint_with(path, tmp_path)
+    assert code == 2, output
+    assert f"{path}:{when + 2}:3: invalid YAML: duplicate key 'when'" in output, output
+
+
 def test_what_the_model_has_is_accepted(tmp_path: Path) -> None:
     """Methods, loop variables, `set` names, dicts read as attributes, strings' methods, the
     object before (`obj.previous`), an attribute of the subclass a value typed as the base
