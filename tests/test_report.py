@@ -180,7 +180,6 @@ def test_configured_templates_folder_overrides_and_adds(
     assert runner.invoke(main, [*base, "review"]).output.startswith("# ")
 
 
-
 def test_the_output_limit_grows_with_the_findings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
