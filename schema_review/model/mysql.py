@@ -835,6 +835,13 @@ class MysqlReplayer(SqlglotReplayer):
         """Whether what the first built statement drops or changes exists in the model."""
         from sqlglot import exp
 
+        if isinstance(tree, exp.Drop):
+            targets = tree.args.get("tables") or ()
+            if str(tree.args.get("kind") or "").upper() != "TABLE":
+                return True
+            return all(
+                (found := self.find_table(t)) is not None and not found.external for t in targets
+            )
         if not isinstance(tree, exp.Alter):
             return True
         table = self.find_table(tree.this)
