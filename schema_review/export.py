@@ -22,6 +22,7 @@ from schema_review.model import (
     TypeName,
     View,
 )
+from schema_review.model.relations import referenced_columns
 from schema_review.model.sqlglot_front import written_type
 from schema_review.parse import Expression, quote_ident
 from schema_review.parse.deparse import function_definition, type_definition, view_query
@@ -194,7 +195,9 @@ def _table(table: Table, model: SchemaModel, spell: Callable[[TypeName], str]) -
             "deferrable": primary.deferrable,
         },
         "unique": [_key(c) for c in ours(constraints) if c.type == "unique"],
-        "foreign_keys": [_foreign_key(c) for c in ours(constraints) if c.type == "foreign_key"],
+        "foreign_keys": [
+            _foreign_key(c, model) for c in ours(constraints) if c.type == "foreign_key"
+        ],
         "checks": [
             {"name": c.name, "expression": _expression(c.expression), "valid": not c.not_valid}
             for c in ours(constraints)
@@ -251,9 +254,7 @@ def _key(constraint: Constraint) -> dict[str, Any]:
 
 
 def _column(column: Any, spell: Callable[[TypeName], str], dialect: str) -> dict[str, Any]:
-    default = _expression(column.default)
-    if dialect != "postgres" and default is not None:
-        default = _in_dialect(default, dialect)
+    default = _dialect_expression(column.default, dialect)
     # MySQL's AUTO_INCREMENT is the column's identity there (`auto_increment`).
     identity = (
         column.identity if column.identity in ("always", "by default", "auto_increment") else None
@@ -261,11 +262,25 @@ def _column(column: Any, spell: Callable[[TypeName], str], dialect: str) -> dict
     return {
         "name": column.name,
         "type": spell(column.type),
-        "not_null": column.not_null or column.in_primary_key,
+        # SQLite: a PRIMARY KEY column of a rowid table takes NULL unless declared NOT NULL
+        # (the INTEGER PRIMARY KEY aside): its front end says which in `not_null`.
+        "not_null": column.not_null or (column.in_primary_key and dialect != "sqlite"),
         "default": None if column.generated is not None or identity else default,
         "identity": identity,
-        "generated": _expression(column.generated),
+        "generated": _dialect_expression(column.generated, dialect),
     }
+
+
+def _dialect_expression(expression: Expression | None, dialect: str) -> str | None:
+    """An expression as the history's dialect writes it: the front end's own text where it
+    kept one, else PostgreSQL's form transpiled back."""
+    if expression is None:
+        return None
+    if dialect == "postgres":
+        return str(expression)
+    if expression.dialect_text is not None:
+        return expression.dialect_text
+    return _in_dialect(str(expression), dialect)
 
 
 def _in_dialect(text: str, dialect: str) -> str:
@@ -279,11 +294,16 @@ def _in_dialect(text: str, dialect: str) -> str:
         return text
 
 
-def _foreign_key(fk: Constraint) -> dict[str, Any]:
+def _foreign_key(fk: Constraint, model: SchemaModel) -> dict[str, Any]:
+    # SQLite's `REFERENCES parent` without columns means the parent's primary key, looked up
+    # when the key is used (PostgreSQL's replay resolves it at once).
     return {
         "name": fk.name,
         "columns": list(fk.columns),
-        "references": {"table": fk.ref_table, "columns": list(fk.ref_columns)},
+        "references": {
+            "table": fk.ref_table,
+            "columns": referenced_columns(model.tables, fk),
+        },
         "on_delete": fk.on_delete,
         "on_update": fk.on_update,
         "valid": not fk.not_valid,

@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import os
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from tests.oracle.engines import (
     Column,
     EngineBuild,
     EngineCatalog,
+    Index,
     Table,
     apply_mariadb,
     apply_sqlite,
@@ -39,6 +41,7 @@ from tests.oracle.engines import (
     mysql_batches,
     normalise_default,
     normalise_type,
+    read_sqlite,
     same_expression,
 )
 from tests.oracle.mariadb import Server
@@ -108,6 +111,31 @@ SQLITE_HISTORY = {
 }
 
 
+def test_sqlite_rowid_alias_never_holds_null_though_its_pragma_says_nullable() -> None:
+    """Why the reader calls an INTEGER PRIMARY KEY of a rowid table NOT NULL: SQLite reports
+    it as nullable (notnull 0), yet an INSERT of NULL takes the next rowid; a TEXT PRIMARY KEY
+    does hold NULL (SQLite's old bug, kept for compatibility)."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.executescript(
+            "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);"
+            "CREATE TABLE b (id TEXT PRIMARY KEY, v TEXT);"
+            "INSERT INTO a VALUES (NULL, 'x'); INSERT INTO b VALUES (NULL, 'x');"
+        )
+        for table in ("a", "b"):
+            notnull = connection.execute(
+                "SELECT \"notnull\" FROM pragma_table_info(?) WHERE name = 'id'", (table,)
+            ).fetchone()
+            assert notnull == (0,)
+        assert connection.execute("SELECT id FROM a").fetchall() == [(1,)]
+        assert connection.execute("SELECT id FROM b").fetchall() == [(None,)]
+        catalog = read_sqlite(connection)
+    finally:
+        connection.close()
+    assert catalog.tables["a"].columns[0].not_null
+    assert not catalog.tables["b"].columns[0].not_null
+
+
 def test_sqlite_reader_reads_what_sqlite_built(tmp_path: Path) -> None:
     result = apply_sqlite(_write(tmp_path, {"001_init.sql": SQLITE_HISTORY["001_init.sql"]}))
     assert [o.error for o in result.outcomes] == [None]
@@ -116,8 +144,9 @@ def test_sqlite_reader_reads_what_sqlite_built(tmp_path: Path) -> None:
     assert sorted(catalog.tables) == ["accounts", "orders"]
     assert catalog.views == ["live_orders"]
     accounts = catalog.tables["accounts"]
+    # The rowid alias is read as NOT NULL though pragma_table_xinfo says 0 (see below).
     assert [(c.name, c.type, c.not_null, c.default) for c in accounts.columns] == [
-        ("id", "INTEGER", False, None),
+        ("id", "INTEGER", True, None),
         ("email", "TEXT", True, None),
         ("status", "VARCHAR(16)", True, "'active'"),
         ("balance", "NUMERIC(10, 2)", False, "0"),
@@ -565,10 +594,56 @@ def test_check_names_the_engine_makes_up_are_not_the_models_to_know() -> None:
         ("longtext", "json", "mysql"),
         ("bigint(20) unsigned", "serial", "mysql"),
         ("VARCHAR(16)", "varchar( 16 )", "sqlite"),
+        ("timestamp", "TIMESTAMP(0)", "mysql"),  # fractional seconds 0: the default
+        ("datetime", "datetime(0)", "mysql"),
     ],
 )
 def test_types_are_compared_in_one_spelling(engine: str, model: str, dialect: str) -> None:
     assert normalise_type(engine, dialect) == normalise_type(model, dialect)
+
+
+@pytest.mark.parametrize(
+    ("engine", "model", "dialect"),
+    [
+        ("timestamp(3)", "timestamp", "mysql"),
+        ("timestamp", "timestamp(6)", "mysql"),
+        ("TIMESTAMP", "TIMESTAMP(0)", "sqlite"),  # SQLite keeps the text declared
+    ],
+)
+def test_fractional_seconds_other_than_0_stay_different(
+    engine: str, model: str, dialect: str
+) -> None:
+    assert normalise_type(engine, dialect) != normalise_type(model, dialect)
+
+
+def test_a_unique_constraint_and_its_own_index_are_one_unique_constraint() -> None:
+    """The model lists a SQLite UNIQUE constraint twice: as `unique` and as the autoindex
+    whose `constraint` it is; that is one constraint on the engine, and two are still two."""
+    catalog = EngineCatalog("sqlite", "3")
+    catalog.tables["t"] = Table(
+        "t",
+        columns=[Column("code", "TEXT", False, None)],
+        indexes=[Index("sqlite_autoindex_t_1", ["code"], True, "unique")],
+    )
+    index = {
+        "name": "sqlite_autoindex_t_1",
+        "keys": [{"column": "code"}],
+        "unique": True,
+        "constraint": "t_code_key",
+    }
+    unique: list[dict[str, Any]] = [{"name": "t_code_key", "columns": ["code"]}]
+    table = {
+        "name": "t",
+        "columns": [{"name": "code", "type": "TEXT", "not_null": False, "default": None}],
+        "unique": unique,
+        "indexes": [index],
+    }
+    model = {"tables": [table], "views": []}
+    assert compare(catalog, model) == []
+    unique.append({"name": "t_code_key1", "columns": ["code"]})
+    assert compare(catalog, model) == [
+        "table t: UNIQUE constraints [('code',)] on the engine, [('code',), ('code',)] in the model"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -317,6 +317,69 @@ def test_schema_json_prints_the_declared_type() -> None:
     ]
 
 
+def _json_columns(sql: str) -> dict[str, dict[str, Any]]:
+    model, problems = replayed([("1.sql", sql)])
+    assert problems == []
+    document = schema_document(model, "h")
+    return {f"{t['name']}.{c['name']}": c for t in document["tables"] for c in t["columns"]}
+
+
+def test_schema_json_says_which_primary_key_columns_take_null() -> None:
+    """On a rowid table only the INTEGER PRIMARY KEY (the rowid) never holds NULL; another
+    key column takes it unless declared NOT NULL (as sqlite3 shows: pragma notnull 0 and a
+    NULL stored); WITHOUT ROWID tables refuse it."""
+    sql = (
+        "CREATE TABLE a (id TEXT PRIMARY KEY);"
+        "CREATE TABLE b (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE c (id TEXT NOT NULL PRIMARY KEY);"
+        "CREATE TABLE d (id TEXT PRIMARY KEY) WITHOUT ROWID;"
+    )
+    columns = _json_columns(sql)
+    assert {name: c["not_null"] for name, c in columns.items()} == {
+        "a.id": False,
+        "b.id": True,
+        "c.id": True,
+        "d.id": True,
+    }
+    db = applied([("1.sql", sql)])
+    db.execute("INSERT INTO a VALUES (NULL)")
+    assert db.execute("SELECT id FROM a").fetchall() == [(None,)]
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO d VALUES (NULL)")
+
+
+def test_schema_json_references_the_parents_primary_key_when_no_column_is_named() -> None:
+    model, _ = replayed(
+        [
+            (
+                "1.sql",
+                "CREATE TABLE tenant (id TEXT PRIMARY KEY);"
+                "CREATE TABLE app (tenant_id TEXT REFERENCES tenant ON DELETE CASCADE);",
+            )
+        ]
+    )
+    document = schema_document(model, "h")
+    app = next(t for t in document["tables"] if t["name"] == "app")
+    assert app["foreign_keys"][0]["references"] == {"table": "main.tenant", "columns": ["id"]}
+    db = applied([("1.sql", "CREATE TABLE tenant (id TEXT PRIMARY KEY);")])
+    db.execute("CREATE TABLE app (tenant_id TEXT REFERENCES tenant)")
+    parent = db.execute("SELECT name FROM pragma_table_info('tenant') WHERE pk").fetchall()
+    assert parent == [("id",)]
+
+
+def test_schema_json_keeps_sqlites_own_spelling_of_defaults_and_generated_columns() -> None:
+    """PostgreSQL's form of these does not translate back: strftime('%s', 'now') became
+    to_char, a blob literal x'00' a bit string, json_extract the ->> operator."""
+    columns = _json_columns(
+        "CREATE TABLE t (at INTEGER DEFAULT (strftime('%s', 'now')),"
+        " key BLOB NOT NULL DEFAULT x'0000', doc TEXT,"
+        " kind TEXT GENERATED ALWAYS AS (json_extract(doc, '$.kind')) VIRTUAL);"
+    )
+    assert columns["t.at"]["default"] == "(STRFTIME('%s', 'now'))"
+    assert columns["t.key"]["default"] == "x'0000'"
+    assert columns["t.kind"]["generated"] == "JSON_EXTRACT(doc, '$.kind')"
+
+
 def test_trigger_body_semicolons_do_not_end_the_statement() -> None:
     sql = (
         "CREATE TRIGGER t_ai AFTER INSERT ON t BEGIN\n"

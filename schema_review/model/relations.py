@@ -132,9 +132,9 @@ def _deleted_along(
     """Whether every row of `blocker`'s table that references a child row `fk`'s cascade
     deletes is deleted by the same delete of the parent: the table cascades from the parent
     on the columns through which `blocker` carries the child's reference to the parent."""
-    child_to_parent = dict(zip(fk.columns, _referenced_columns(tables, fk), strict=False))
+    child_to_parent = dict(zip(fk.columns, referenced_columns(tables, fk), strict=False))
     # blocker column -> the child column it matches
-    to_child = dict(zip(blocker.columns, _referenced_columns(tables, blocker), strict=False))
+    to_child = dict(zip(blocker.columns, referenced_columns(tables, blocker), strict=False))
     # blocker column -> the parent column the child's key carries it to
     carried = {
         column: child_to_parent[child]
@@ -146,13 +146,13 @@ def _deleted_along(
     for own in by_parent.get(parent.qualified_name, ()):
         if own.table is not blocker.table or own.on_delete != "CASCADE":
             continue
-        pairs = dict(zip(own.columns, _referenced_columns(tables, own), strict=False))
+        pairs = dict(zip(own.columns, referenced_columns(tables, own), strict=False))
         if pairs == carried:
             return True
     return False
 
 
-def _referenced_columns(tables: Tables, fk: Constraint) -> list[str]:
+def referenced_columns(tables: Tables, fk: Constraint) -> list[str]:
     """The referenced columns of a foreign key (REFERENCES t alone: t's primary key)."""
     if fk.ref_columns:
         return list(fk.ref_columns)
@@ -167,7 +167,7 @@ def referencing_columns(
     """Columns of live foreign keys that reference `column` (their types must follow it)."""
     found: list[Column] = []
     for fk in by_parent.get(column.table.qualified_name, ()):
-        for name, referenced in zip(fk.columns, _referenced_columns(tables, fk), strict=False):
+        for name, referenced in zip(fk.columns, referenced_columns(tables, fk), strict=False):
             own = fk.table.columns.get(name) if isinstance(name, str) else None
             if referenced == column.name and own is not None and own not in found:
                 found.append(own)

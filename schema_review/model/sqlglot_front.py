@@ -87,7 +87,7 @@ class SqlglotReplayer(SchemaOperations):
     def expression(self, tree: Any) -> Expression | None:
         """An expression in the model's form (PostgreSQL's parse tree), or None when
         PostgreSQL has no way to say it."""
-        return expression_from_sqlglot(tree)
+        return expression_from_sqlglot(tree, self.dialect)
 
     # -- CREATE ----------------------------------------------------------------------------
     def _on_Create(self, statement: Statement) -> None:

@@ -226,7 +226,7 @@ class SqliteReplayer(SqlglotReplayer):
         import sqlglot
 
         try:
-            return expression_from_sqlglot(sqlglot.parse_one(text, read="sqlite"))
+            return expression_from_sqlglot(sqlglot.parse_one(text, read="sqlite"), "sqlite")
         except Exception:
             return None
 

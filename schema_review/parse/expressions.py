@@ -279,7 +279,7 @@ class Expression:
     Two expressions are equal when their parse trees are, whatever their spacing.
     """
 
-    __slots__ = ("_key", "_sql", "node", "offset", "renames", "statement_text")
+    __slots__ = ("_key", "_sql", "dialect_text", "node", "offset", "renames", "statement_text")
 
     def __init__(self, statement_text: str, offset: int, node: JsonNode) -> None:
         self.statement_text = statement_text
@@ -287,6 +287,10 @@ class Expression:
         self.node = node
         # Columns renamed since the statement was written: (old, new, table).
         self.renames: tuple[tuple[str, str, str], ...] = ()
+        # A MySQL or SQLite expression as its own dialect writes it: PostgreSQL's form does not
+        # always translate back (SQLite's strftime('%s', 'now') becomes to_char, x'00' a bit
+        # string). None for PostgreSQL's, and once a rename changed the expression.
+        self.dialect_text: str | None = None
         self._sql: str | None = None
         self._key: str | None = None
 

@@ -293,10 +293,11 @@ def _offset_in(text: str, details: dict[str, Any]) -> int:
     return min(len(text), offset + max(column - 1, 0))
 
 
-def expression_from_sqlglot(tree: Any) -> Expression | None:
+def expression_from_sqlglot(tree: Any, dialect: str | None = None) -> Expression | None:
     """A sqlglot expression in the model's one expression form, PostgreSQL's parse tree
     (sqlglot writes it as PostgreSQL, pglast parses that), so expression rules read every
-    dialect alike; None when PostgreSQL has no way to say it."""
+    dialect alike; None when PostgreSQL has no way to say it. With `dialect`, the expression
+    also keeps its text in that dialect (`Expression.dialect_text`), which the export prints."""
     if tree is None:
         return None
     try:
@@ -305,4 +306,10 @@ def expression_from_sqlglot(tree: Any) -> Expression | None:
         node = decoded["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]["val"]
     except Exception:
         return None
-    return Expression(text, 0, node)
+    expression = Expression(text, 0, node)
+    if dialect is not None:
+        try:
+            expression.dialect_text = str(tree.sql(dialect=dialect))
+        except Exception:
+            expression.dialect_text = None
+    return expression

@@ -212,11 +212,14 @@ def _sqlite_table(connection: sqlite3.Connection, name: str, text: str) -> Table
         if in_pk:
             pk.append((in_pk, column))
     table.primary_key = [column for _, column in sorted(pk)]
-    # An INTEGER PRIMARY KEY is the rowid: it autoincrements with or without AUTOINCREMENT.
+    # An INTEGER PRIMARY KEY is the rowid: it autoincrements with or without AUTOINCREMENT,
+    # and never holds NULL (an INSERT of NULL takes the next rowid), though pragma_table_xinfo
+    # reports only the NOT NULL it was declared with.
     if len(pk) == 1 and _sqlite_rowid_alias(table, pk[0][1], text):
         for column_entry in table.columns:
             if column_entry.name == pk[0][1]:
                 column_entry.auto_increment = True
+                column_entry.not_null = True
     foreign: dict[int, ForeignKey] = {}
     for key, _seq, parent, child, parent_column, on_update, on_delete in connection.execute(
         'SELECT id, seq, "table", "from", "to", on_update, on_delete'
@@ -608,7 +611,10 @@ def _model_indexes(model: dict[str, Any]) -> list[Index]:
                 method if method in ("fulltext", "spatial") else "btree",
             )
         )
-    listed = {i.name for i in found if i.name}
+    # A UNIQUE constraint's own index (its `constraint`) is the constraint: counted once.
+    listed = {i.name for i in found if i.name} | {
+        str(i["constraint"]) for i in model.get("indexes", []) if i.get("constraint")
+    }
     for unique in model.get("unique", []):
         if unique.get("name") and unique["name"] in listed:
             continue
@@ -836,6 +842,8 @@ def normalise_type(text: str, dialect: str) -> str:
     spaced = re.sub(r"^decimal\((\d+)\)", r"decimal(\1,0)", spaced)
     spaced = re.sub(r"^(char|binary|bit)(?=$| )", r"\1(1)", spaced)
     spaced = re.sub(r"^year\(4\)", "year", spaced)
+    # Fractional seconds 0 is the default precision: information_schema shows none.
+    spaced = re.sub(r"^(timestamp|datetime|time)\(0\)", r"\1", spaced)
     if not spaced.startswith("tinyint(1)"):
         spaced = re.sub(r"^(tinyint|smallint|mediumint|int|bigint)\(\d+\)", r"\1", spaced)
     return spaced
