@@ -258,7 +258,7 @@ def build_report(
         "not_modelled": not_modelled,
         "unknown_columns": unknown_columns,
         "parse_errors": sum(1 for f in current if f.rule == "parse-error"),
-        # Files of a dialect not read yet (MySQL, SQLite): left out of the schema.
+        # MySQL or SQLite files in a PostgreSQL history: left out of the schema.
         "unread_files": sum(1 for f in current if f.rule == "unsupported-dialect"),
         "suppressed": len(run.result.suppressed),
         "under_review": _under_review(statuses),

@@ -15,7 +15,6 @@ with a `schema --format json` document.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
 import signal
 import sqlite3
@@ -749,11 +748,7 @@ def _replayed_model(history: EngineHistory) -> dict[str, Any]:
     from schema_review.export import history_label, schema_document
     from schema_review.pipeline import replay_histories
 
-    if "dialect" not in {f.name for f in dataclasses.fields(Settings)}:
-        pytest.skip("no MySQL/SQLite front end yet (Settings has no dialect)")
-    # By keyword dictionary: the field is not there until the front ends land.
-    options: dict[str, Any] = {"dialect": history.dialect}
-    replayed = replay_histories([history.model_target], Settings(**options))
+    replayed = replay_histories([history.model_target], Settings(dialect=history.dialect))
     dialects = [getattr(h.profile, "dialect", "postgres") for h in replayed]
     mine = [h for h, dialect in zip(replayed, dialects, strict=True) if dialect == history.dialect]
     target = history.model_target.relative_to(CORPUS)
