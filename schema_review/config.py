@@ -129,18 +129,31 @@ class Settings:
         return replace(self, **given, origins={**self.origins, **flags})
 
 
-def find_config(start: Path) -> Path | None:
-    """The nearest configuration file from `start` upwards, stopping at the repository root."""
+def find_config(start: Path, memo: dict[Path, Path | None] | None = None) -> Path | None:
+    """The nearest configuration file from `start` upwards, stopping at the repository root.
+    `memo` (folder -> answer) is shared by the searches of one run: a corpus of 1,500 files
+    in a few hundred folders would otherwise stat the same parents 30,000 times."""
+    memo = {} if memo is None else memo
+    walked: list[Path] = []
+    answer: Path | None = None
     for folder in (start, *start.parents):
+        if folder in memo:
+            answer = memo[folder]
+            break
+        walked.append(folder)
         candidate = folder / ".schema-review.yaml"
         if candidate.is_file():
-            return candidate
+            answer = candidate
+            break
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file() and _has_tool_section(pyproject):
-            return pyproject
+            answer = pyproject
+            break
         if (folder / ".git").exists():
             break
-    return None
+    for folder in walked:
+        memo[folder] = answer
+    return answer
 
 
 _TOOL_TABLE = re.compile(r"^\s*\[\s*tool\s*\.\s*[\"']?schema-review", re.MULTILINE)
@@ -173,12 +186,15 @@ def config_for(paths: Sequence[str | Path]) -> tuple[Path | None, str]:
     directory's when no path has one (standard input). Paths under different configuration
     files are a ConfigError: one run has one configuration."""
     found: dict[Path, Path] = {}
+    memo: dict[Path, Path | None] = {}
+    folders: dict[Path, None] = {}  # each folder once, in the order given
     for raw in paths:
         if str(raw) == "-":
             continue
         path = Path(raw)
-        folder = path if path.is_dir() else path.parent
-        config = find_config(folder.resolve())
+        folders[path if path.is_dir() else path.parent] = None
+    for folder in folders:
+        config = find_config(folder.resolve(), memo)
         if config is not None:
             found.setdefault(config, folder)
     if len(found) > 1:

@@ -279,3 +279,23 @@ def test_colour_never_reaches_an_output_file_unless_asked(tmp_path: Path) -> Non
     assert "\033[" not in out.read_text(encoding="utf-8")
     _invoke("lint", str(folder), "-o", str(out), "--color", "always")
     assert "\033[" in out.read_text(encoding="utf-8")
+
+
+def test_search_answers_each_folder_from_its_own_parents(tmp_path: Path) -> None:
+    """The search remembers folders it walked (a corpus has thousands of files in a few
+    hundred folders); a folder's answer must stay its own: a sibling under a nearer
+    configuration file is not given the shared parent's."""
+    from schema_review.config import ConfigError, config_for
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".schema-review.yaml").write_text("fail-on: none\n", encoding="utf-8")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / ".schema-review.yaml").write_text("fail-on: low\n", encoding="utf-8")
+    files = [tmp_path / p / "0001_t.sql" for p in ("a/db", "a/db2", "b/db", "b/db2")]
+    for file in files:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text("CREATE TABLE t (id bigint PRIMARY KEY);\n", encoding="utf-8")
+    assert config_for(files[:2])[0] == (tmp_path / "a" / ".schema-review.yaml").resolve()
+    assert config_for(files[2:])[0] == (tmp_path / ".schema-review.yaml").resolve()
+    with pytest.raises(ConfigError, match="different configuration files"):
+        config_for(files)
