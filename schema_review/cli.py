@@ -1037,7 +1037,7 @@ def config_schema_command(output: str | None) -> None:
     type=click.Choice(["sql", "json", "mermaid"]),
     default="sql",
     show_default=True,
-    help="sql: DDL PostgreSQL accepts; json: the structure of docs/schema-json.md; "
+    help="sql: DDL in the history's dialect; json: the structure of docs/schema-json.md; "
     "mermaid: an ER diagram.",
 )
 @click.option(

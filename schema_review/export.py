@@ -1,5 +1,6 @@
 """The final schema a migration history builds, as data (the JSON contract of
-docs/schema-json.md), as DDL PostgreSQL accepts, or as a Mermaid ER diagram.
+docs/schema-json.md), as DDL in the history's dialect (PostgreSQL, MySQL, SQLite), or as a
+Mermaid ER diagram.
 
 The data is what the test suite's oracle compares with a real server's catalog, so names
 and types are spelled as PostgreSQL spells them (`format_type`), not as they were written.
@@ -7,6 +8,7 @@ and types are spelled as PostgreSQL spells them (`format_type`), not as they wer
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,6 +21,7 @@ from schema_review.model import (
     Index,
     SchemaModel,
     Table,
+    Trigger,
     TypeName,
     View,
 )
@@ -427,7 +430,10 @@ def _dependency_order(items: list[dict[str, Any]], needs: dict[str, set[str]]) -
 
 
 def schema_sql(document: dict[str, Any], model: SchemaModel) -> str:
-    """DDL in dependency order that rebuilds the schema of `document` on an empty database."""
+    """DDL in dependency order that rebuilds the schema of `document` on an empty database,
+    in the history's own dialect (MySQL and SQLite: from the model, see `dialect_ddl`)."""
+    if model.dialect in ("sqlite", "mysql"):
+        return dialect_ddl(model, document["history"])
     tables = [t for t in document["tables"] if not t["external"]]
     parents = {
         f"{t['schema']}.{t['name']}": {*t["inherits"], t["partition_of"]} - {None} for t in tables
@@ -442,8 +448,6 @@ def schema_sql(document: dict[str, Any], model: SchemaModel) -> str:
     return _render(
         "schema.sql.jinja",
         history=document["history"],
-        dialect=model.dialect,
-        dialect_name={"mysql": "MySQL", "sqlite": "SQLite"}.get(model.dialect, "PostgreSQL"),
         document=document,
         early_functions=[f for f in functions if not _mentions(f, table_names)],
         late_functions=[f for f in functions if _mentions(f, table_names)],
@@ -452,6 +456,503 @@ def schema_sql(document: dict[str, Any], model: SchemaModel) -> str:
         views=_dependency_order(document["views"], view_reads),
         partitions=partitions,
     )
+
+
+# -- DDL in the history's own dialect (MySQL, SQLite) -------------------------------------------
+# Printed from the model, not from the PostgreSQL-shaped document: each column, key and index
+# as the engine itself takes it, so that the engine rebuilds the catalog the history builds
+# (tests/test_export_dialects.py applies both to the engines and compares the catalogs).
+# What the model has no text for is said in an SQL comment, never made up.
+
+_SQLITE_LITERAL = re.compile(
+    r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|'(?:[^']|'')*'|[xX]'[0-9a-fA-F]*'"
+    r"|NULL|TRUE|FALSE|CURRENT_TIME|CURRENT_DATE|CURRENT_TIMESTAMP",
+    re.IGNORECASE,
+)
+_PARTIAL_INDEX = re.compile(
+    r"\s*CREATE\s+(UNIQUE\s+)?INDEX\b.*\bWHERE\b", re.IGNORECASE | re.DOTALL
+)
+_VIRTUAL_TABLE = re.compile(r"\s*CREATE\s+VIRTUAL\s+TABLE\b", re.IGNORECASE)
+
+
+def dialect_ddl(model: SchemaModel, history: str) -> str:
+    """The schema of a MySQL or SQLite history as DDL that engine runs."""
+    if model.dialect == "sqlite":
+        return _render("schema.sqlite.sql.jinja", history=history, **_sqlite_schema(model))
+    return _render("schema.mysql.sql.jinja", history=history, **_mysql_schema(model))
+
+
+def _mysql_ident(name: str) -> str:
+    return "`" + str(name).replace("`", "``") + "`"
+
+
+_MYSQL_LITERAL = re.compile(
+    r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|'(?:[^'\\]|''|\\.)*'|[xX]'[0-9a-fA-F]*'|[bB]'[01]*'"
+    r"|NULL|TRUE|FALSE|(CURRENT_TIMESTAMP|NOW|LOCALTIME|LOCALTIMESTAMP)(\s*\(\s*\d*\s*\))?",
+    re.IGNORECASE,
+)
+# Rules InnoDB treats as its default (information_schema says RESTRICT for both).
+_MYSQL_DEFAULT_RULES = ("NO ACTION", "RESTRICT")
+
+
+def _mysql_default(expression: Expression | None) -> tuple[str | None, bool]:
+    """(DEFAULT clause text, whether the model lost it): an expression default in
+    parentheses (MySQL 8.0.13+ and MariaDB 10.2+ take those)."""
+    if expression is None:
+        return None, False
+    text = _text_of(expression, "mysql")
+    if text is None:
+        return None, True
+    bare = text.strip()
+    if _MYSQL_LITERAL.fullmatch(bare) or _unwrapped(bare) != bare:
+        return bare, False
+    return f"({bare})", False
+
+
+# sqlglot prints MySQL 8's multi-valued key part `CAST(x AS CHAR(255) ARRAY)` as
+# `CAST(x AS ARRAY<CHAR(255)>)`, which MySQL rejects.
+_ARRAY_CAST = re.compile(r"\bAS\s+ARRAY<([^<>]+)>", re.IGNORECASE)
+
+
+def _mysql_text(text: str) -> str:
+    return _ARRAY_CAST.sub(r"AS \1 ARRAY", text)
+
+
+def _key_prefix(index: Index, column: str) -> str:
+    """A key part's prefix length (`name(191)`), read again from the statement that made the
+    index (the model keeps the column alone); '' when it has none."""
+    event = index.created
+    if event is None:
+        return ""
+    text = event.statement.text
+    start = text.find(index.name) if index.name else -1
+    pattern = rf"[`\"]?{re.escape(column)}[`\"]?\s*\(\s*(\d+)\s*\)"
+    found = re.compile(pattern, re.IGNORECASE).search(text, max(start, 0))
+    return f"({found.group(1)})" if found else ""
+
+
+def _mysql_index(index: Index) -> dict[str, Any]:
+    keys: list[str | None] = []
+    directions = _key_directions(index, "mysql")
+    for position, key in enumerate(index.columns):
+        text: str | None
+        if isinstance(key, str):
+            # A key the model keeps as MySQL's own text is an expression in parentheses.
+            text = (
+                _mysql_text(key)
+                if key.startswith("(")
+                else _mysql_ident(key) + _key_prefix(index, key)
+            )
+        else:
+            found = _text_of(key, "mysql")
+            text = None if found is None else f"({_mysql_text(found)})"
+        options = _key_options(index, position, directions)
+        keys.append(f"{text} {options}" if text is not None and options else text)
+    kind = {"fulltext": "FULLTEXT ", "spatial": "SPATIAL "}.get(index.method, "")
+    return {
+        "name": _mysql_ident(index.name),
+        "label": index.name,
+        "kind": "UNIQUE " if index.unique else kind,
+        "keys": keys,
+        "complete": None not in keys,
+    }
+
+
+def _mysql_table(table: Table) -> dict[str, Any]:
+    missing: list[str] = []
+    columns = []
+    for column in table.columns.values():
+        default, lost = _mysql_default(column.default)
+        if lost:
+            missing.append(f"the default of {column.name}")
+        generated = None
+        if column.generated is not None:
+            generated = _unwrapped(_text_of(column.generated, "mysql"))
+            if generated is None:
+                missing.append(f"the expression of generated column {column.name}")
+        type_text = written_type(column.type)
+        columns.append(
+            {
+                "name": _mysql_ident(column.name),
+                "type": type_text,
+                "generated": generated,
+                "not_null": column.not_null or column.in_primary_key,
+                # TIMESTAMP is NOT NULL unless said otherwise where explicit_defaults_for_
+                # timestamp is off (MariaDB before 11.?, MySQL 5.7).
+                "say_null": type_text.lower().startswith("timestamp"),
+                "default": None if generated else default,
+                "auto_increment": column.identity == "auto_increment",
+            }
+        )
+    constraints = sorted(table.constraints.values(), key=lambda c: c.name)
+    primary = table.primary_key
+    indexes = sorted(table.live_indexes, key=lambda i: i.name)
+    keys = [_mysql_index(i) for i in indexes if primary is None or i.constraint is not primary]
+    with_index = {i.constraint.name for i in indexes if i.constraint is not None}
+    for unique in constraints:
+        if unique.type == "unique" and unique.name not in with_index:
+            keys.append(
+                {
+                    "name": _mysql_ident(unique.name),
+                    "label": unique.name,
+                    "kind": "UNIQUE ",
+                    "keys": [_mysql_ident(c) for c in unique.columns],
+                    "complete": True,
+                }
+            )
+    for key in keys:
+        if not key["complete"]:
+            missing.append(f"index {key['label']} (a key part)")
+    checks = []
+    for check in (c for c in constraints if c.type == "check"):
+        expression = _unwrapped(_text_of(check.expression, "mysql"))
+        if expression is None:
+            missing.append(f"CHECK {check.name}")
+        else:
+            checks.append({"name": _mysql_ident(check.name), "expression": expression})
+    foreign_keys = []
+    for fk in (c for c in constraints if c.type == "foreign_key"):
+        clause = _foreign_key_clause(fk, _mysql_ident)
+        clause["name"] = _mysql_ident(fk.name)
+        for side in ("on_delete", "on_update"):
+            if clause[side] in _MYSQL_DEFAULT_RULES:
+                clause[side] = None
+        foreign_keys.append(clause)
+    return {
+        "name": table.name,
+        "columns": columns,
+        "primary_key": None if primary is None else [_mysql_ident(c) for c in primary.columns],
+        "keys": [k for k in keys if k["complete"]],
+        "foreign_keys": foreign_keys,
+        "checks": checks,
+        "missing": missing,
+    }
+
+
+def _mysql_schema(model: SchemaModel) -> dict[str, Any]:
+    tables = sorted(model.live_tables(), key=lambda t: t.name)
+    functions = sorted(model.functions.values(), key=lambda f: (f.name, f.arguments))
+    return {
+        "tables": [_mysql_table(t) for t in tables],
+        "external": sorted(t.name for t in model.tables.values() if t.external),
+        "views": [_verbatim(v) for v in _view_order(model)],
+        "routines": [_verbatim(f) for f in functions],
+        "triggers": [
+            _verbatim(g) for t in tables for g in sorted(t.triggers.values(), key=lambda g: g.name)
+        ],
+    }
+
+
+def _sqlite_ident(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _unwrapped(text: str | None) -> str | None:
+    """Without one pair of parentheses around the whole (the clause prints its own)."""
+    if text is None or not (text.startswith("(") and text.endswith(")")):
+        return text
+    depth, quoted = 0, False
+    for position, char in enumerate(text):
+        if char == "'":
+            quoted = not quoted  # '' inside a string flips twice
+        elif not quoted:
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth == 0 and position < len(text) - 1:
+                return text
+    return text[1:-1]
+
+
+def _text_of(expression: Expression | None, dialect: str) -> str | None:
+    """An expression in the dialect; None where the model has no text for it (the
+    PostgreSQL deparser's `<expression>` placeholder)."""
+    text = _dialect_expression(expression, dialect)
+    if text is None or "<expression>" in text:
+        return None
+    return text
+
+
+def _named_in(statement_text: str, name: str) -> bool:
+    """Whether a statement names a constraint `CONSTRAINT name` (else the name is the
+    model's own: SQLite gives none, and the export must not invent one)."""
+    quoted = r"[\"`\[]?" + re.escape(name) + r"[\"`\]]?"
+    return (
+        re.search(rf"\bCONSTRAINT\s+{quoted}(?![\w$])", statement_text, re.IGNORECASE) is not None
+    )
+
+
+def _written_name(constraint: Constraint) -> str | None:
+    event = constraint.created
+    if event is None:
+        return None
+    return constraint.name if _named_in(event.statement.text, constraint.name) else None
+
+
+def _statement_sql(text: str) -> str:
+    """A statement as written, ended by one semicolon."""
+    return text.strip().rstrip(";").rstrip() + ";"
+
+
+def _sqlite_default(expression: Expression | None) -> tuple[str | None, bool]:
+    """(DEFAULT clause text, whether the model lost it): an expression that is not a literal
+    goes in parentheses (SQLite's grammar wants them)."""
+    if expression is None:
+        return None, False
+    text = _text_of(expression, "sqlite")
+    if text is None:
+        return None, True
+    bare = text.strip()
+    if _SQLITE_LITERAL.fullmatch(bare) or _unwrapped(bare) != bare:
+        return bare, False
+    return f"({bare})", False
+
+
+def _sqlite_create_text(table: Table) -> Any:
+    from schema_review.parse.sqlite_text import read_create_table
+
+    event = table.created
+    return read_create_table(event.statement.text) if event is not None else None
+
+
+def _sqlite_stored(table: Table) -> set[str]:
+    """Generated columns declared STORED in the table's CREATE TABLE (else VIRTUAL)."""
+    import sqlglot
+    from sqlglot import exp
+
+    event = table.created
+    if event is None or not any(c.generated is not None for c in table.columns.values()):
+        return set()
+    try:
+        tree = sqlglot.parse_one(event.statement.text, read="sqlite")
+    except Exception:
+        return set()
+    return {
+        definition.name
+        for definition in tree.find_all(exp.ColumnDef)
+        for constraint in definition.find_all(exp.ComputedColumnConstraint)
+        if constraint.args.get("persisted")
+    }
+
+
+def _foreign_key_clause(fk: Constraint, ident: Callable[[str], str]) -> dict[str, Any]:
+    return {
+        "name": _written_name(fk),
+        "columns": [ident(c) for c in fk.columns],
+        "table": ident(str(fk.ref_table).rpartition(".")[2]),
+        # SQLite's `REFERENCES parent` without columns (the parent's key) stays so.
+        "references": [ident(c) for c in fk.ref_columns],
+        "on_delete": fk.on_delete if fk.on_delete != "NO ACTION" else None,
+        "on_update": fk.on_update if fk.on_update != "NO ACTION" else None,
+        "deferrable": fk.deferrable,
+    }
+
+
+def _sqlite_table(table: Table) -> dict[str, Any]:
+    created = table.created
+    statement = created.statement if created is not None else None
+    text = _sqlite_create_text(table)
+    virtual = statement is not None and _VIRTUAL_TABLE.match(statement.text) is not None
+    if statement is not None and (text is None or virtual or not table.columns_known):
+        # CREATE VIRTUAL TABLE, CREATE TABLE ... AS SELECT: the statement as written.
+        return {"name": table.name, "verbatim": _statement_sql(statement.text), "missing": []}
+    primary = table.primary_key
+    rowid_key = (
+        primary is not None
+        and len(primary.columns) == 1
+        and not table.without_rowid
+        and str(primary.columns[0]) in table.columns
+        and table.columns[str(primary.columns[0])].type.declared.upper() == "INTEGER"
+    )
+    inline_key = (
+        str(primary.columns[0]) if primary is not None and len(primary.columns) == 1 else None
+    )
+    stored = _sqlite_stored(table)
+    missing: list[str] = []
+    columns = []
+    for column in table.columns.values():
+        in_key = primary is not None and column.name in primary.columns
+        born_here = column.created is not None and column.created.statement is statement
+        not_null = column.not_null
+        if in_key and (rowid_key or table.without_rowid):
+            # The front end calls these NOT NULL (the engine never lets them hold NULL); the
+            # constraint is printed only where the file declared it.
+            not_null = born_here and text is not None and column.name in text.not_null
+        default, lost = _sqlite_default(column.default)
+        if lost:
+            missing.append(f"the default of {column.name}")
+        generated = None
+        if column.generated is not None:
+            generated = _unwrapped(_text_of(column.generated, "sqlite"))
+            if generated is None:
+                missing.append(f"the expression of generated column {column.name}")
+        columns.append(
+            {
+                "name": _sqlite_ident(column.name),
+                "type": column.type.declared,
+                "primary_key": column.name == inline_key,
+                "key_name": _written_name(primary) if primary is not None else None,
+                "autoincrement": column.name == inline_key
+                and rowid_key
+                and born_here
+                and text is not None
+                and column.name in text.autoincrement,
+                "not_null": not_null,
+                "default": None if generated else default,
+                "generated": generated,
+                "stored": column.name in stored,
+            }
+        )
+    constraints = sorted(table.constraints.values(), key=lambda c: c.name)
+    checks = []
+    for check in (c for c in constraints if c.type == "check"):
+        expression = _unwrapped(_text_of(check.expression, "sqlite"))
+        if expression is None:
+            missing.append(f"CHECK {check.name}")
+        else:
+            checks.append({"name": _written_name(check), "expression": expression})
+    return {
+        "name": table.name,
+        "verbatim": None,
+        "columns": columns,
+        "primary_key": None
+        if primary is None or inline_key is not None
+        else {
+            "name": _written_name(primary),
+            "columns": [_sqlite_ident(c) for c in primary.columns],
+        },
+        "unique": [
+            {"name": _written_name(u), "columns": [_sqlite_ident(c) for c in u.columns]}
+            for u in constraints
+            if u.type == "unique"
+        ],
+        "checks": checks,
+        "foreign_keys": [
+            _foreign_key_clause(fk, _sqlite_ident) for fk in constraints if fk.type == "foreign_key"
+        ],
+        "strict": table.strict,
+        "without_rowid": table.without_rowid,
+        "missing": missing,
+    }
+
+
+def _key_options(index: Index, position: int, directions: list[str]) -> str:
+    options = index.key_options[position] if position < len(index.key_options) else ""
+    return options or (directions[position] if position < len(directions) else "")
+
+
+def _key_directions(index: Index, dialect: str) -> list[str]:
+    """Each key's DESC, read again from the statement that made the index (the MySQL and
+    SQLite front ends keep no key options); [] when that statement does not say."""
+    import sqlglot
+    from sqlglot import exp
+
+    event = index.created
+    if event is None or not re.search(r"\bDESC\b", event.statement.text, re.IGNORECASE):
+        return []
+    try:
+        tree = sqlglot.parse_one(event.statement.text, read=dialect)
+    except Exception:
+        return []
+    keys: list[Any] = []
+    params = tree.this.args.get("params") if isinstance(tree.this, exp.Index) else None
+    if params is not None:
+        keys = list(params.args.get("columns") or ())
+    for node in tree.find_all(exp.IndexColumnConstraint, exp.UniqueColumnConstraint):
+        target = node.this
+        name = target.this if isinstance(target, exp.Schema) else target
+        if isinstance(name, exp.Identifier) and name.name == index.name:
+            keys = list(target.expressions if isinstance(target, exp.Schema) else node.expressions)
+    if len(keys) != len(index.columns):
+        return []
+    return ["DESC" if isinstance(k, exp.Ordered) and k.args.get("desc") else "" for k in keys]
+
+
+def _index_entry(index: Index, dialect: str, ident: Callable[[str], str]) -> dict[str, Any]:
+    keys: list[str | None] = []
+    directions = _key_directions(index, dialect)
+    for position, key in enumerate(index.columns):
+        # An expression goes bare: SQLite reads `(a COLLATE NOCASE)` as an expression, where
+        # `a COLLATE NOCASE` is the column a.
+        text = ident(key) if isinstance(key, str) else _text_of(key, dialect)
+        options = _key_options(index, position, directions)
+        keys.append(f"{text} {options}" if text is not None and options else text)
+    predicate = _text_of(index.predicate, dialect) if index.predicate is not None else None
+    lost_predicate = index.predicate is not None and predicate is None
+    event = index.created
+    if index.predicate is None and event is not None:
+        # A partial index whose WHERE the model could not read (SQLite's GLOB ...).
+        lost_predicate = _PARTIAL_INDEX.match(event.statement.text) is not None
+    return {
+        "name": ident(index.name),
+        "table": ident(index.table.name),
+        "unique": index.unique,
+        "method": index.method,
+        "keys": keys,
+        "complete": None not in keys and not lost_predicate,
+        "label": index.name,
+        "predicate": predicate,
+    }
+
+
+def _view_order(model: SchemaModel) -> list[View]:
+    views = {f"{v.schema}.{v.name}": v for v in model.views.values()}
+    document = [{"schema": v.schema, "name": v.name} for v in model.views.values()]
+    ordered = _dependency_order(document, {k: set(v.reads) for k, v in views.items()})
+    return [views[f"{d['schema']}.{d['name']}"] for d in ordered]
+
+
+def _sqlite_schema(model: SchemaModel) -> dict[str, Any]:
+    tables = sorted(model.live_tables(), key=lambda t: t.name)
+    return {
+        "tables": [_sqlite_table(t) for t in tables],
+        "external": sorted(t.name for t in model.tables.values() if t.external),
+        "indexes": [
+            _index_entry(i, "sqlite", _sqlite_ident)
+            for t in tables
+            for i in sorted(t.live_indexes, key=lambda i: i.name)
+            # SQLite's own indexes come back from the UNIQUE and PRIMARY KEY constraints.
+            if i.constraint is None and not i.name.startswith("sqlite_autoindex_")
+        ],
+        "views": [_verbatim(v) for v in _view_order(model)],
+        "triggers": [
+            _sqlite_trigger(g)
+            for t in tables
+            for g in sorted(t.triggers.values(), key=lambda g: g.name)
+        ],
+    }
+
+
+def _sqlite_trigger(trigger: Trigger) -> dict[str, Any]:
+    """The trigger as written, on its table's name of now: SQLite rewrites the `ON table` of
+    a trigger when the table is renamed (the rebuild's `ALTER TABLE new_x RENAME TO x`)."""
+    from schema_review.parse.sqlite_text import tokens_of
+
+    found = _verbatim(trigger)
+    text = found["sql"]
+    if text is None:
+        return found
+    tokens = tokens_of(text)
+    kinds = [t.token_type.name for t in tokens]
+    if "ON" not in kinds:
+        return found
+    position = kinds.index("ON") + 1
+    while position + 2 < len(tokens) and kinds[position + 1] == "DOT":
+        position += 2  # schema.table: the table is the last name
+    if position >= len(tokens):
+        return found
+    target = tokens[position]
+    if str(target.text) != trigger.table.name:
+        text = text[: target.start] + _sqlite_ident(trigger.table.name) + text[target.end + 1 :]
+    return {**found, "sql": text}
+
+
+def _verbatim(thing: View | Function | Any) -> dict[str, Any]:
+    """A view, trigger or routine as the statement that last defined it wrote it."""
+    event = thing.defined
+    return {
+        "kind": thing.kind,
+        "label": thing.name,
+        "sql": _statement_sql(event.statement.text) if event is not None else None,
+    }
 
 
 def _partition_key(table: Table) -> str | None:
@@ -515,8 +1016,11 @@ def _render(template: str, **context: Any) -> str:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.do"],
     )
     environment.filters["ident"] = quote_ident
+    environment.filters["sqlite_ident"] = _sqlite_ident
+    environment.filters["mysql_ident"] = _mysql_ident
     environment.filters["relation"] = _sql_name
     environment.filters["entity"] = _entity
     environment.filters["mermaid_type"] = _mermaid_type
