@@ -636,6 +636,7 @@ def _mysql_schema(model: SchemaModel) -> dict[str, Any]:
         "tables": [_mysql_table(t) for t in tables],
         "external": sorted(t.name for t in model.tables.values() if t.external),
         "views": [_verbatim(v) for v in _view_order(model)],
+        "unread": _unread(model),
         "routines": [_verbatim(f) for f in functions],
         "triggers": [
             _verbatim(g) for t in tables for g in sorted(t.triggers.values(), key=lambda g: g.name)
@@ -913,6 +914,7 @@ def _sqlite_schema(model: SchemaModel) -> dict[str, Any]:
             if i.constraint is None and not i.name.startswith("sqlite_autoindex_")
         ],
         "views": [_verbatim(v) for v in _view_order(model)],
+        "unread": _unread(model),
         "triggers": [
             _sqlite_trigger(g)
             for t in tables
@@ -943,6 +945,22 @@ def _sqlite_trigger(trigger: Trigger) -> dict[str, Any]:
     if str(target.text) != trigger.table.name:
         text = text[: target.start] + _sqlite_ident(trigger.table.name) + text[target.end + 1 :]
     return {**found, "sql": text}
+
+
+_SCHEMA_STATEMENT = re.compile(
+    r"\s*(CREATE|ALTER|DROP|RENAME)\b(?!\s+(TEMP|TEMPORARY|DATABASE|SCHEMA)\b)", re.IGNORECASE
+)
+
+
+def _unread(model: SchemaModel) -> list[str]:
+    """The schema statements the replay left unread (kept opaque: MySQL's CREATE FULLTEXT
+    INDEX, a SQLite trigger on a view ...): what they made is not in the model, so not in the
+    DDL, and the DDL says so."""
+    return [
+        f"{s.file}:{s.line}: {' '.join(s.text.split())[:80]}"
+        for s in model.opaque
+        if _SCHEMA_STATEMENT.match(s.text)
+    ]
 
 
 def _verbatim(thing: View | Function | Any) -> dict[str, Any]:

@@ -386,6 +386,30 @@ def test_mysql_multi_valued_key_is_printed_as_mysql_writes_it(tmp_path: Path) ->
     assert "CAST(tags AS CHAR(64) ARRAY)" in sql and "ARRAY<" not in sql
 
 
+def test_statements_the_replay_does_not_read_are_said_not_printed(tmp_path: Path) -> None:
+    """What the model never took in (here MySQL's CREATE FULLTEXT INDEX and CREATE VIEW,
+    which the MySQL replay keeps opaque) is listed in a comment with its file and line, not
+    silently missing; CREATE DATABASE is no part of a schema."""
+    folder = tmp_path / "migrations"
+    _write(
+        folder,
+        {
+            "V1__docs.sql": "CREATE DATABASE app;\n"
+            "CREATE TABLE docs (id int PRIMARY KEY, title varchar(100)) ENGINE=InnoDB;\n"
+            "CREATE FULLTEXT INDEX ft_title ON docs (title);\n"
+            "CREATE VIEW titles AS SELECT title FROM docs;\n"
+        },
+    )
+    _, _, sql = _replayed(folder, "mysql")
+    unread = [line for line in sql.splitlines() if line.startswith("--   ")]
+    assert [line.split(": ", 1)[1] for line in unread] == [
+        "CREATE FULLTEXT INDEX ft_title ON docs (title)",
+        "CREATE VIEW titles AS SELECT title FROM docs",
+    ]
+    assert unread[0].startswith("--   ") and "V1__docs.sql:3" in unread[0]
+    assert "CREATE DATABASE" not in sql
+
+
 def test_mysql_example_round_trips(tmp_path: Path, mariadb_build: Any) -> None:
     folder = REPO / "examples/mysql-app/migrations"
     files = sorted(p for p in folder.glob("*.up.sql"))
