@@ -297,9 +297,26 @@ def mariadb_build(mariadb_server: Server) -> Iterator[Any]:
 
     def build(files: list[Path]) -> EngineBuild:
         with mariadb_server.scratch_database() as database:
-            return apply_mariadb(mariadb_server, database, files)
+            built = apply_mariadb(mariadb_server, database, files)
+            _KEY_PARTS[id(built)] = _key_parts(mariadb_server, database)
+            return built
 
     yield build
+
+
+# What the oracle's catalog does not hold about index keys: prefix length and order.
+_KEY_PARTS: dict[int, list[tuple[Any, ...]]] = {}
+
+
+def _key_parts(server: Server, database: str) -> list[tuple[Any, ...]]:
+    with server.connect() as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART, COLLATION"
+            " FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s"
+            " ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
+            (database,),
+        )
+        return [tuple(row) for row in cursor.fetchall()]
 
 
 def _mysql_case(tmp_path: Path, mariadb_build: Any, files: dict[str, str]) -> tuple[str, list[str]]:
@@ -311,6 +328,8 @@ def _mysql_case(tmp_path: Path, mariadb_build: Any, files: dict[str, str]) -> tu
     problems = [f"the DDL fails: {o.error}" for o in exported.failures]
     problems += compare(original.catalog, _model_of(exported.catalog))
     assert exported.catalog.routines == original.catalog.routines
+    if _KEY_PARTS[id(original)] != _KEY_PARTS[id(exported)]:
+        problems.append(f"key parts {_KEY_PARTS[id(original)]} != {_KEY_PARTS[id(exported)]}")
     return sql, problems
 
 
@@ -352,7 +371,7 @@ def test_mysql_enum_unsigned_auto_increment_composite_key_prefix_trigger_routine
                 ALTER TABLE orders ADD COLUMN total decimal(12,2) NOT NULL DEFAULT 0;
                 ALTER TABLE accounts MODIFY status enum('active','closed','frozen') NOT NULL
                   DEFAULT 'active';
-                CREATE INDEX orders_total ON orders (total);
+                CREATE INDEX orders_total ON orders (total DESC, number);
                 DELIMITER $$
                 CREATE TRIGGER orders_bi BEFORE INSERT ON orders FOR EACH ROW
                 BEGIN
@@ -367,7 +386,7 @@ def test_mysql_enum_unsigned_auto_increment_composite_key_prefix_trigger_routine
     assert "`id` bigint unsigned NOT NULL AUTO_INCREMENT," in sql
     assert "enum('active','closed','frozen') NOT NULL DEFAULT 'active'" in sql
     assert "`seen_at` timestamp NULL" in sql
-    assert "KEY `note` (`note`(20))" in sql
+    assert "KEY `note` (`note`(20))" in sql and "(`total` DESC, `number`)" in sql
     assert "ON DELETE CASCADE" in sql and "ON UPDATE SET NULL" in sql
     assert sql.count("END$$") == 2 and "DELIMITER ;" in sql
 
