@@ -637,6 +637,7 @@ def _mysql_schema(model: SchemaModel) -> dict[str, Any]:
         "external": sorted(t.name for t in model.tables.values() if t.external),
         "views": [_verbatim(v) for v in _view_order(model)],
         "unread": _unread(model),
+        "not_kept": _not_kept(model),
         "routines": [_verbatim(f) for f in functions],
         "triggers": [
             _verbatim(g) for t in tables for g in sorted(t.triggers.values(), key=lambda g: g.name)
@@ -915,6 +916,7 @@ def _sqlite_schema(model: SchemaModel) -> dict[str, Any]:
         ],
         "views": [_verbatim(v) for v in _view_order(model)],
         "unread": _unread(model),
+        "not_kept": _not_kept(model),
         "triggers": [
             _sqlite_trigger(g)
             for t in tables
@@ -960,6 +962,42 @@ def _unread(model: SchemaModel) -> list[str]:
         f"{s.file}:{s.line}: {' '.join(s.text.split())[:80]}"
         for s in model.opaque
         if _SCHEMA_STATEMENT.match(s.text)
+    ]
+
+
+# What a table's statements may say that the model does not keep (so the DDL cannot): a
+# pattern over the statement's text -> how the DDL's header names it.
+_NOT_KEPT = {
+    "mysql": (
+        (re.compile(r"\bENGINE\s*=", re.IGNORECASE), "table options (ENGINE=)"),
+        (
+            re.compile(r"\b(CHARACTER\s+SET|CHARSET|COLLATE)\b", re.IGNORECASE),
+            "character sets and collations (of tables and columns)",
+        ),
+        (
+            re.compile(r"\bON\s+UPDATE\s+(CURRENT_TIMESTAMP|NOW|LOCALTIMESTAMP)", re.IGNORECASE),
+            "ON UPDATE CURRENT_TIMESTAMP",
+        ),
+        (re.compile(r"\bCOMMENT\b", re.IGNORECASE), "comments"),
+    ),
+    "sqlite": ((re.compile(r"\bCOLLATE\b", re.IGNORECASE), "column collations (COLLATE)"),),
+}
+
+
+def _not_kept(model: SchemaModel) -> list[str]:
+    """What the history's CREATE and ALTER TABLE statements write that the model does not
+    keep, for the DDL's header to say it is left out."""
+    texts = {
+        id(event.statement): event.statement.text
+        for table in model.live_tables()
+        for event in table.history
+        if _SCHEMA_STATEMENT.match(event.statement.text)
+        and re.match(r"\s*(CREATE|ALTER)\s+TABLE\b", event.statement.text, re.IGNORECASE)
+    }
+    return [
+        label
+        for pattern, label in _NOT_KEPT.get(model.dialect, ())
+        if any(pattern.search(text) for text in texts.values())
     ]
 
 

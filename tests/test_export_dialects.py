@@ -224,7 +224,7 @@ def test_sqlite_what_the_model_cannot_print_is_said_and_left_out(tmp_path: Path)
         tmp_path,
         {
             "001.sql": """
-                CREATE TABLE t (code TEXT CHECK (code GLOB '[0-9]*'), n INT);
+                CREATE TABLE t (code TEXT CHECK (code GLOB '[0-9]*'), n INT, s TEXT COLLATE NOCASE);
                 CREATE INDEX t_digits ON t (n) WHERE code GLOB '1*';
             """,
         },
@@ -232,6 +232,8 @@ def test_sqlite_what_the_model_cannot_print_is_said_and_left_out(tmp_path: Path)
     assert "-- t: CHECK t_code_check could not be printed (the model has no text for it)" in sql
     assert "-- index t_digits: a key or its WHERE could not be printed" in sql
     assert "GLOB" not in sql
+    # The model keeps no column collation: the header says the DDL leaves them out.
+    assert "left out below: column collations (COLLATE)." in sql and "NOCASE" not in sql
     assert problems == [
         "table t: index t_digits: on the engine, not in the model",
         "table t: CHECK  (code GLOB '[0-9]*'): engine only",
@@ -383,6 +385,10 @@ def test_mysql_enum_unsigned_auto_increment_composite_key_prefix_trigger_routine
         },
     )
     assert problems == []
+    assert (
+        "left out below: table options (ENGINE=); character sets and collations (of tables"
+        " and columns)." in sql
+    )
     assert "`id` bigint unsigned NOT NULL AUTO_INCREMENT," in sql
     assert "enum('active','closed','frozen') NOT NULL DEFAULT 'active'" in sql
     assert "`seen_at` timestamp NULL" in sql
