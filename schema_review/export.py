@@ -561,11 +561,14 @@ def _mysql_index(index: Index) -> dict[str, Any]:
 def _mysql_table(table: Table) -> dict[str, Any]:
     missing: list[str] = []
     columns = []
+    generated_in_text = _generated_columns(table, "mysql")
     for column in table.columns.values():
         default, lost = _mysql_default(column.default)
         if lost:
             missing.append(f"the default of {column.name}")
         generated = None
+        if column.generated is None and column.name in generated_in_text:
+            missing.append(f"the expression of generated column {column.name}")
         if column.generated is not None:
             generated = _unwrapped(_text_of(column.generated, "mysql"))
             if generated is None:
@@ -576,9 +579,10 @@ def _mysql_table(table: Table) -> dict[str, Any]:
                 "name": _mysql_ident(column.name),
                 "type": type_text,
                 "generated": generated,
+                "stored": generated_in_text.get(column.name, False),
                 "not_null": column.not_null or column.in_primary_key,
                 # TIMESTAMP is NOT NULL unless said otherwise where explicit_defaults_for_
-                # timestamp is off (MariaDB before 11.?, MySQL 5.7).
+                # timestamp is off (MySQL 5.7, MariaDB before 10.10).
                 "say_null": type_text.lower().startswith("timestamp"),
                 "default": None if generated else default,
                 "auto_increment": column.identity == "auto_increment",
@@ -715,24 +719,40 @@ def _sqlite_create_text(table: Table) -> Any:
     return read_create_table(event.statement.text) if event is not None else None
 
 
-def _sqlite_stored(table: Table) -> set[str]:
-    """Generated columns declared STORED in the table's CREATE TABLE (else VIRTUAL)."""
+_GENERATED = re.compile(r"\b(GENERATED|AS)\s*\(", re.IGNORECASE)
+
+
+def _generated_columns(table: Table, dialect: str) -> dict[str, bool]:
+    """The columns their defining statement makes generated -> whether STORED (else VIRTUAL,
+    both engines' default), read again from the statement: the model keeps the expression
+    alone, and none where it has no PostgreSQL form (MySQL's substring_index ...)."""
     import sqlglot
     from sqlglot import exp
 
-    event = table.created
-    if event is None or not any(c.generated is not None for c in table.columns.values()):
-        return set()
-    try:
-        tree = sqlglot.parse_one(event.statement.text, read="sqlite")
-    except Exception:
-        return set()
-    return {
-        definition.name
-        for definition in tree.find_all(exp.ColumnDef)
-        for constraint in definition.find_all(exp.ComputedColumnConstraint)
-        if constraint.args.get("persisted")
-    }
+    by_statement: dict[int, tuple[str, set[str]]] = {}
+    for column in table.columns.values():
+        event = column.defined
+        if event is not None and _GENERATED.search(event.statement.text):
+            text, names = by_statement.setdefault(
+                id(event.statement), (event.statement.text, set())
+            )
+            names.add(column.name)
+    found: dict[str, bool] = {}
+    for text, names in by_statement.values():
+        try:
+            tree = sqlglot.parse_one(text, read=dialect)
+        except Exception:
+            continue
+        for definition in tree.find_all(exp.ColumnDef):
+            if definition.name not in names:
+                continue
+            for constraint in definition.find_all(exp.ComputedColumnConstraint):
+                found[definition.name] = bool(constraint.args.get("persisted"))
+            # `GENERATED ALWAYS AS (expr)` without STORED/VIRTUAL (sqlglot's identity node)
+            for identity in definition.find_all(exp.GeneratedAsIdentityColumnConstraint):
+                if identity.args.get("expression") is not None:
+                    found[definition.name] = False
+    return found
 
 
 def _foreign_key_clause(fk: Constraint, ident: Callable[[str], str]) -> dict[str, Any]:
@@ -767,7 +787,7 @@ def _sqlite_table(table: Table) -> dict[str, Any]:
     inline_key = (
         str(primary.columns[0]) if primary is not None and len(primary.columns) == 1 else None
     )
-    stored = _sqlite_stored(table)
+    generated_in_text = _generated_columns(table, "sqlite")
     missing: list[str] = []
     columns = []
     for column in table.columns.values():
@@ -782,6 +802,8 @@ def _sqlite_table(table: Table) -> dict[str, Any]:
         if lost:
             missing.append(f"the default of {column.name}")
         generated = None
+        if column.generated is None and column.name in generated_in_text:
+            missing.append(f"the expression of generated column {column.name}")
         if column.generated is not None:
             generated = _unwrapped(_text_of(column.generated, "sqlite"))
             if generated is None:
@@ -800,7 +822,7 @@ def _sqlite_table(table: Table) -> dict[str, Any]:
                 "not_null": not_null,
                 "default": None if generated else default,
                 "generated": generated,
-                "stored": column.name in stored,
+                "stored": generated_in_text.get(column.name, False),
             }
         )
     constraints = sorted(table.constraints.values(), key=lambda c: c.name)

@@ -158,6 +158,12 @@ class SqlglotReplayer(SchemaOperations):
                 column.not_null = True
             elif isinstance(kind, exp.ComputedColumnConstraint):
                 column.generated = self.expression(kind.this)
+            elif isinstance(kind, exp.GeneratedAsIdentityColumnConstraint) and kind.args.get(
+                "expression"
+            ):
+                # `GENERATED ALWAYS AS (expr)` without STORED/VIRTUAL: sqlglot's identity
+                # node, with the expression (a virtual generated column).
+                column.generated = self.expression(kind.args["expression"])
         return column
 
     def is_key_constraint(self, kind: Any) -> bool:
