@@ -1002,7 +1002,10 @@ _NOT_KEPT = {
         ),
         (re.compile(r"\bCOMMENT\b", re.IGNORECASE), "comments"),
     ),
-    "sqlite": ((re.compile(r"\bCOLLATE\b", re.IGNORECASE), "column collations (COLLATE)"),),
+    "sqlite": (
+        (re.compile(r"\bCOLLATE\b", re.IGNORECASE), "column collations (COLLATE)"),
+        (re.compile(r"\bINITIALLY\s+DEFERRED\b", re.IGNORECASE), "INITIALLY DEFERRED"),
+    ),
 }
 
 
