@@ -110,6 +110,9 @@ class MigrationFile:
     version: str
     name: str
     down: Path | None = None
+    # The migration this file is one step of, when the layout writes one migration as several
+    # files deployed together (`step_of`); '' when the file is a migration of its own.
+    step_of: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1140,11 +1143,33 @@ def _ordered_set(
             )
     files = tuple(
         MigrationFile(
-            c.path, _display(c.path), c.version_text, c.name, c.down_path or downs.get(_pair_key(c))
+            c.path,
+            _display(c.path),
+            c.version_text,
+            c.name,
+            c.down_path or downs.get(_pair_key(c)),
+            step_of(convention, c.version_text),
         )
         for c in ups
     )
     return MigrationSet(folder, convention, files, tuple(notes), roots=roots, dialect=dialect)
+
+
+# Ory's pop versions: `YYYYMMDDHHMMSS` (when the migration was created) and a 6-digit step
+# (ory/cli#223: `YYYYMMDDHHmmSS000000_<name>.[engine.]up|down.sql`).
+_ORY_STEP = re.compile(r"(\d{14})\d{6}")
+
+
+def step_of(convention: str, version: str) -> str:
+    """The migration a file is one step of, or '' when it is a migration of its own. Ory's
+    pop layout writes one migration as numbered steps of one timestamp (kratos'
+    `20210410175418000000_network...` to `...000180_network...`, and its SQLite rebuilds one
+    statement a file): written together, in one pull request, and deployed together, so a
+    later step changes what an earlier one made before any application version used it."""
+    if convention not in ("pop", "up-down"):
+        return ""
+    match = _ORY_STEP.fullmatch(version)
+    return f"{convention}:{match.group(1)}" if match else ""
 
 
 def _dialect_files_win(candidates: list[_Candidate], notes: list[str]) -> list[_Candidate]:

@@ -281,3 +281,23 @@ def test_the_fast_dialect_hint_and_mask_say_what_the_regular_expressions_said() 
     for text in texts:
         assert discover._foreign_hint(text) == bool(discover._FOREIGN_HINT.search(text)), text
         assert discover._code_only(text) == masked_by_regex(text), text
+
+
+def test_ory_steps_of_one_timestamp_are_one_change(tmp_path: Path) -> None:
+    """Ory's pop versions are `<YYYYMMDDHHMMSS><step>`: the steps of one timestamp were written
+    and are deployed together (SourceFile.change)."""
+    touch(
+        tmp_path,
+        "20210410175418000000_network.sqlite3.up.sql",
+        "20210410175418000001_network.sqlite3.up.sql",
+        "20210410175419000000_next.sqlite3.up.sql",
+        "20210410175419_short.sqlite3.up.sql",
+    )
+    steps = {f.path.name.split("_")[0]: f.step_of for f in only_set(discover([tmp_path])).files}
+    assert steps["20210410175418000000"] == steps["20210410175418000001"] != ""
+    assert steps["20210410175419000000"] not in ("", steps["20210410175418000000"])
+    assert steps["20210410175419"] == ""
+    numbered = touch(
+        tmp_path / "numbered", "20210410175418000000_a.sql", "20210410175418000001_b.sql"
+    )
+    assert [f.step_of for f in only_set(discover([numbered])).files] == ["", ""]
