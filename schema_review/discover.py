@@ -18,7 +18,9 @@ Conventions recognised, by file and folder names:
 - one folder per migration: `<version>_<name>/up.sql` (diesel) or `/migration.sql` (prisma, which
   applies its folders in string order of their names: `10_x` before `2_x`);
 - drizzle: `meta/_journal.json` decides order; files it does not list are not applied by drizzle and
-  are reported in `MigrationSet.unjournaled`.
+  are reported in `MigrationSet.unjournaled`;
+- temporal-sql-tool: `versioned/v<major>.<minor>/*.sql`, one history in version order (1.2 before
+  1.10), each version's files in its `manifest.json` order (by name without one).
 
 Empty files (pop's per-dialect placeholders) are not replayed. A folder is one migration set (a
 pop folder, one per dialect), replayed into one schema. A folder without migrations of its own is
@@ -796,7 +798,13 @@ class _Walk:
         if depth >= _MAX_DEPTH:
             return []
         sets: list[MigrationSet] = []
-        for sub in scanned.subfolders:
+        subfolders = scanned.subfolders
+        versioned = _versioned_set(folder, subfolders, self.exclude)
+        if versioned is not None:
+            sets.append(versioned)
+            taken = set(versioned.roots)
+            subfolders = [sub for sub in subfolders if sub not in taken]
+        for sub in subfolders:
             sets.extend(self.folder(sub, depth + 1))
         return self._merge_flyway_siblings(folder, sets)
 
@@ -922,6 +930,78 @@ class _Walk:
             sets = [merged if i == first else s for i, s in enumerate(sets) if i not in members[1:]]
             keys = [wanted if i == first else k for i, k in enumerate(keys) if i not in members[1:]]
         return sets
+
+
+# temporal-sql-tool's schema folders: `versioned/v<major>.<minor>/`, each a version's files
+# (its manifest.json lists them in order), applied in version order.
+_VERSION_FOLDER = re.compile(r"v(\d+(?:\.\d+)*)")
+_MANIFEST = "manifest.json"
+
+
+def _versioned_set(
+    folder: Path, subfolders: Sequence[Path], exclude: Sequence[str]
+) -> MigrationSet | None:
+    """The sub-folders named as versions (`v1.2`, `v1.10`) of a folder without migrations of its
+    own, as one history: temporal-sql-tool applies `versioned/v<major>.<minor>/` in version
+    order (1.2 before 1.10), each version's files in its manifest.json's order (by name
+    without one). None when no sub-folder is a version, or a version folder holds no `.sql`
+    file, sub-folders, or anything but plain `.sql` files (up/down pairs, Flyway or pop
+    names, migration folders: another layout, discovered as such)."""
+    versions = sorted(
+        (tuple(int(n) for n in match.group(1).split(".")), sub)
+        for sub in subfolders
+        if (match := _VERSION_FOLDER.fullmatch(sub.name))
+    )
+    if not versions:
+        return None
+    files: list[MigrationFile] = []
+    notes: list[str] = []
+    for _, sub in versions:
+        scanned = _scan(sub, folder, exclude)
+        candidates = scanned.candidates
+        if not candidates or scanned.subfolders:
+            return None  # a folder of folders (temporal's `mysql/v8/`): searched as usual
+        if any(c.flyway or c.folder or c.updown or c.pop or c.infix for c in candidates):
+            return None
+        notes += [f"{sub.name}: {note}" for note in scanned.notes]
+        ordered = _manifest_order(sub, candidates, notes)
+        ordered = _without_blank_files(ordered, notes)
+        files += [MigrationFile(c.path, _display(c.path), c.version_text, c.name) for c in ordered]
+    roots = tuple(sub for _, sub in versions)
+    notes.insert(
+        0,
+        f"one history from the {len(roots)} version folders (v<major>.<minor>), in version "
+        "order: temporal-sql-tool's versioned layout",
+    )
+    return MigrationSet(folder, "versioned", tuple(files), tuple(notes), roots=roots)
+
+
+def _manifest_order(
+    folder: Path, candidates: list[_Candidate], notes: list[str]
+) -> list[_Candidate]:
+    """A version folder's files in the order its manifest.json lists them
+    (`SchemaUpdateCqlFiles`, temporal-sql-tool's), those it does not list after them and said
+    so; without a readable manifest, by version and name."""
+    by_name = sorted(candidates, key=lambda c: (c.version or (), c.name, c.path.name))
+    manifest = folder / _MANIFEST
+    if not manifest.is_file():
+        return by_name
+    try:
+        listed = json.loads(manifest.read_text(encoding="utf-8"))["SchemaUpdateCqlFiles"]
+        order = {str(name): index for index, name in enumerate(listed)}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        notes.append(
+            f"{_display(manifest)}: cannot read the file list ({type(error).__name__}: {error});"
+            " files ordered by name"
+        )
+        return by_name
+    unlisted = [c.path.name for c in by_name if c.path.name not in order]
+    if unlisted:
+        notes.append(
+            f"{folder.name}: not in its manifest.json, so never applied by temporal-sql-tool "
+            "(linted after the others): " + ", ".join(unlisted)
+        )
+    return sorted(by_name, key=lambda c: order.get(c.path.name, len(order)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -283,6 +283,47 @@ def test_the_fast_dialect_hint_and_mask_say_what_the_regular_expressions_said() 
         assert discover._code_only(text) == masked_by_regex(text), text
 
 
+def test_version_folders_are_one_history_in_version_order(tmp_path: Path) -> None:
+    """temporal-sql-tool's `versioned/v<major>.<minor>/`: one history, 1.2 before 1.10, each
+    version's files in its manifest.json's order (by name without one)."""
+    versioned = touch(
+        tmp_path / "versioned",
+        "v1.0/schema.sql",
+        "v1.10/task_queue.sql",
+        "v1.2/queue.sql",
+        "v1.2/blob_size.sql",
+        "v1.5/executions.sql",
+        "v1.5/event.sql",
+        "v1.5/cluster_membership.sql",
+    )
+    manifest = {"CurrVersion": "1.5", "SchemaUpdateCqlFiles": ["executions.sql", "event.sql"]}
+    (versioned / "v1.5" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    found = only_set(discover([versioned]))
+    assert names(found) == [
+        "v1.0/schema.sql",
+        "v1.2/blob_size.sql",
+        "v1.2/queue.sql",
+        "v1.5/executions.sql",
+        "v1.5/event.sql",
+        "v1.5/cluster_membership.sql",
+        "v1.10/task_queue.sql",
+    ]
+    assert any("v1.5: not in its manifest.json" in note for note in found.notes)
+    # the corpus' own (its manifests are not kept: each version's files by name)
+    corpus = CORPUS / "temporal" / "mysql" / "v8" / "temporal" / "versioned"
+    if corpus.is_dir():
+        files = names(only_set(discover([corpus])))
+        assert len(files) == 26
+        assert files[:3] == ["v1.0/schema.sql", "v1.1/cluster_metadata.sql", "v1.2/blob_size.sql"]
+        assert files[-1] == "v1.19/current_chasm_executions.sql"
+    # a version-named folder of folders (temporal's `mysql/v8/temporal/`) is searched as usual
+    nested = touch(tmp_path / "mysql", "v8/temporal/schema.sql", "v8/visibility/schema.sql")
+    assert [s.root.name for s in discover([nested]) if s.root] == ["temporal", "visibility"]
+    # version folders of another layout are theirs: each up/down folder its own history
+    other = touch(tmp_path / "other", "v1/1_a.up.sql", "v2/1_b.up.sql")
+    assert len(discover([other])) == 2
+
+
 def test_ory_steps_of_one_timestamp_are_one_change(tmp_path: Path) -> None:
     """Ory's pop versions are `<YYYYMMDDHHMMSS><step>`: the steps of one timestamp were written
     and are deployed together (SourceFile.change)."""
