@@ -38,6 +38,7 @@ from schema_review.model.sqlglot_front import (
     written_type,
 )
 from schema_review.parse import Expression, Statement
+from schema_review.parse.sqlglot_parse import reader
 
 AUTO_INCREMENT = "auto_increment"
 
@@ -809,7 +810,7 @@ class MysqlReplayer(SqlglotReplayer):
         trees = []
         for sql in built:
             try:
-                tree = sqlglot.parse_one(sql, read="mysql")
+                tree = sqlglot.parse_one(sql, read=reader("mysql"))
             except Exception:
                 return
             if tree is None or type(tree).__name__ not in ("Alter", "Drop", "Create"):
