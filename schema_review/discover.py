@@ -59,6 +59,7 @@ __all__ = [
     "MigrationSet",
     "Placeholder",
     "detect_dialect",
+    "detection_files",
     "discover",
     "fill_placeholders",
     "forward_sql",
@@ -575,17 +576,101 @@ _FOLDER_LEVELS = 4
 def detect_dialect(migration_set: MigrationSet, texts: Sequence[str]) -> tuple[str, str]:
     """The dialect a history is written in (postgres, mysql, sqlite) and what gave it away,
     '' when nothing did (postgres then). `texts` are its files' text. In order: Prisma's
-    `migration_lock.toml` provider, drizzle's journal `dialect`, pop's file name infixes, a
-    folder named for a database on the way to it, and the files' syntax."""
+    `migration_lock.toml` provider, drizzle's journal `dialect`, pop's file name infixes, the
+    sqlx driver feature of the crate beside the folder, a folder named for a database on the
+    way to it, and the files' syntax."""
     for found in (
         _prisma_provider(migration_set),
         _drizzle_dialect(migration_set),
         _infix_dialect(migration_set),
+        _sqlx_dialect(migration_set),
         _folder_dialect(migration_set),
     ):
         if found is not None:
             return found
     return _content_dialect(texts)
+
+
+# sqlx's features that pick its database driver.
+_SQLX_FEATURES = {
+    "postgres": "postgres",
+    "mysql": "mysql",
+    "sqlite": "sqlite",
+    "sqlite-unbundled": "sqlite",
+}
+
+
+def _sqlx_dialect(migration_set: MigrationSet) -> tuple[str, str] | None:
+    """sqlx's `migrate!()` reads `migrations/` (or the folder it names) beside the crate's
+    Cargo.toml: the database driver the crate enables on its sqlx dependency (`features =
+    ["sqlite"]`) is the one its migrations run on; a crate that enables none inherits its
+    workspace's (`workspace = true`). Nothing when the features name no database or
+    several."""
+    root = migration_set.root
+    if root is None:
+        return None
+    crate = root.parent / "Cargo.toml"
+    own = _sqlx_features(crate, ("dependencies", "sqlx"))
+    if own is None:
+        return None
+    features, inherits = own
+    if not features and inherits:
+        folder = root.parent.parent
+        for _ in range(_FOLDER_LEVELS):
+            workspace = _sqlx_features(folder / "Cargo.toml", ("workspace", "dependencies", "sqlx"))
+            if workspace is not None:
+                features = workspace[0]
+                crate = folder / "Cargo.toml"
+                break
+            if folder.parent == folder or (folder / ".git").exists():
+                break
+            folder = folder.parent
+    dialects = {_SQLX_FEATURES[f] for f in features if f in _SQLX_FEATURES}
+    if len(dialects) != 1:
+        return None
+    (dialect,) = dialects
+    feature = next(f for f in features if _SQLX_FEATURES.get(f) == dialect)
+    return dialect, f'{_display(crate)}: sqlx with the "{feature}" feature'
+
+
+def detection_files(migration_set: MigrationSet) -> list[Path]:
+    """The files beside or above a history whose content `detect_dialect` may read (Prisma's
+    lock file, the crate's and its workspace's Cargo.toml), those that exist: what a cached
+    result depends on besides the migrations."""
+    root = migration_set.root
+    if root is None:
+        return []
+    found = [root / "migration_lock.toml"]
+    folder = root.parent
+    for _ in range(_FOLDER_LEVELS + 1):
+        found.append(folder / "Cargo.toml")
+        if folder.parent == folder or (folder / ".git").exists():
+            break
+        folder = folder.parent
+    return [path for path in found if path.is_file()]
+
+
+def _sqlx_features(manifest: Path, keys: tuple[str, ...]) -> tuple[list[str], bool] | None:
+    """The features a Cargo.toml gives its sqlx dependency at `keys`, and whether it takes
+    the workspace's (`workspace = true`); None without such a dependency."""
+    import tomllib
+
+    try:
+        with manifest.open("rb") as handle:
+            found: object = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    for key in keys:
+        if not isinstance(found, dict) or key not in found:
+            return None
+        found = found[key]
+    if isinstance(found, str):
+        return [], False  # `sqlx = "0.8"`: the default features name no database
+    if not isinstance(found, dict):
+        return None
+    features = found.get("features", [])
+    names = [str(f) for f in features] if isinstance(features, list) else []
+    return names, found.get("workspace") is True
 
 
 def _prisma_provider(migration_set: MigrationSet) -> tuple[str, str] | None:

@@ -342,3 +342,40 @@ def test_ory_steps_of_one_timestamp_are_one_change(tmp_path: Path) -> None:
         tmp_path / "numbered", "20210410175418000000_a.sql", "20210410175418000001_b.sql"
     )
     assert [f.step_of for f in only_set(discover([numbered])).files] == ["", ""]
+
+
+def test_sqlx_driver_feature_of_the_crate_says_the_dialect(tmp_path: Path) -> None:
+    """atuin's layout: portable SQL in `migrations/` beside a crate whose sqlx dependency
+    enables the sqlite driver (over a workspace that enables postgres for its server)."""
+    from schema_review.discover import detect_dialect
+
+    portable = "CREATE TABLE IF NOT EXISTS history (id text PRIMARY KEY, command text);\n"
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "Cargo.toml").write_text(
+        '[workspace]\nmembers = ["crates/*"]\n\n[workspace.dependencies.sqlx]\n'
+        'version = "0.8"\nfeatures = ["runtime-tokio-rustls", "time", "postgres"]\n',
+        encoding="utf-8",
+    )
+
+    def crate(name: str, sqlx: str) -> tuple[str, str]:
+        folder = tmp_path / "crates" / name
+        folder.mkdir(parents=True)
+        (folder / "Cargo.toml").write_text(
+            f'[package]\nname = "{name}"\n\n[dependencies]\n{sqlx}\n', encoding="utf-8"
+        )
+        touch(folder / "migrations", "20210422143411_create_history.sql")
+        found = only_set(discover([folder / "migrations"]))
+        return detect_dialect(found, [portable])
+
+    dialect, why = crate("client", 'sqlx = { workspace = true, features = ["sqlite", "regexp"] }')
+    assert dialect == "sqlite"
+    assert "Cargo.toml" in why and '"sqlite" feature' in why
+    # a crate that enables no driver takes the workspace's
+    assert crate("server", "sqlx = { workspace = true }")[0] == "postgres"
+    assert "Cargo.toml" in crate("server2", "sqlx = { workspace = true }")[1]
+    # two drivers, or none: the files decide (portable SQL: PostgreSQL, with no reason)
+    assert crate("both", 'sqlx = { version = "0.8", features = ["postgres", "sqlite"] }') == (
+        "postgres",
+        "",
+    )
+    assert crate("plain", 'sqlx = "0.8"') == ("postgres", "")
