@@ -885,3 +885,24 @@ def test_corpus_history_model_matches_mariadb(mariadb: Callable[[], Any], name: 
     assert unexplained == []
     # The exclusions are still needed: each known table does differ.
     assert {d.split()[1 if d.startswith("table ") else 0].rstrip(":") for d in found} == set(known)
+
+
+def test_an_index_made_and_dropped_by_steps_of_one_migration_is_scratch(
+    mariadb: Callable[[], Any], lint_sql: Any
+) -> None:
+    """kratos' MySQL steps of one pop migration (one timestamp) make an index and drop it
+    again a few steps later: scratch within one change, as within one file. An index a later
+    migration drops is reported."""
+    files = [
+        ("20200101000000000000_t.mysql.up.sql", "CREATE TABLE t (id int PRIMARY KEY, nid int);"),
+        ("20210410175418000000_network.mysql.up.sql", "CREATE INDEX t_nid_idx ON t (nid);"),
+        ("20210410175418000001_network.mysql.up.sql", "DROP INDEX t_nid_idx ON t;"),
+        ("20210410175418000002_network.mysql.up.sql", "CREATE INDEX t_nid_id_idx ON t (nid, id);"),
+    ]
+    check_against_server(mariadb, "\n".join(text for _, text in files))
+    run = lint_sql(files, dialect="mysql")
+    assert not [f for f in run.result.findings if f.rule == "object-created-then-dropped"]
+    later = ("20230101000000000000_cleanup.mysql.up.sql", "DROP INDEX t_nid_id_idx ON t;")
+    run = lint_sql([*files, later], dialect="mysql")
+    dropped = [f.object for f in run.result.findings if f.rule == "object-created-then-dropped"]
+    assert dropped == ["main.t_nid_id_idx"]
