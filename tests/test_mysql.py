@@ -406,6 +406,37 @@ CASES = {
           c long varbinary, d Long Varchar CHARACTER SET utf8mb4, e bigint);
         ALTER TABLE t ADD COLUMN f long, MODIFY e LONG;
     """,
+    # conductor's: a statement chosen at run time by what information_schema says exists,
+    # then prepared and executed; replayed when it can run (what it drops exists, what it
+    # adds does not), as the existence check decides.
+    "ddl-chosen-by-existence-checks": """
+        CREATE TABLE q (id int PRIMARY KEY, name varchar(20), message_id varchar(20),
+          UNIQUE KEY q_name (name), KEY combo (name, id));
+        SET @dbname = DATABASE();
+        SET @tablename = "q";
+        SET @columnname = "priority";
+        SET @preparedStatement = (SELECT IF(
+          (SELECT COUNT(*) FROM INFORMATION_SCHEMA.COLUMNS WHERE (table_name = @tablename)
+            AND (table_schema = @dbname) AND (column_name = @columnname)) > 0,
+          "SELECT 1",
+          CONCAT("ALTER TABLE ", @tablename, " ADD ", @columnname,
+                 " TINYINT DEFAULT 0 AFTER `message_id`")));
+        PREPARE addColumnIfNotExist FROM @preparedStatement;
+        EXECUTE addColumnIfNotExist;
+        DEALLOCATE PREPARE addColumnIfNotExist;
+        SET @exist := (SELECT COUNT(INDEX_NAME) FROM information_schema.STATISTICS
+          WHERE `TABLE_NAME` = 'q' AND `INDEX_NAME` = 'combo' AND TABLE_SCHEMA = database());
+        SET @sqlstmt := IF(@exist > 0, 'ALTER TABLE `q` DROP INDEX `combo`',
+                           'SELECT ''INFO: Index already exists.''');
+        PREPARE stmt FROM @sqlstmt;
+        EXECUTE stmt;
+        CREATE INDEX combo ON q (name, priority, id);
+        SET @exist := (SELECT COUNT(INDEX_NAME) FROM information_schema.STATISTICS
+          WHERE `TABLE_NAME` = 'q' AND `INDEX_NAME` = 'missing' AND TABLE_SCHEMA = database());
+        SET @sqlstmt := IF(@exist > 0, 'ALTER TABLE `q` DROP INDEX `missing`', 'SELECT 1');
+        PREPARE stmt FROM @sqlstmt;
+        EXECUTE stmt;
+    """,
     "stored-programs-and-data": """
         CREATE TABLE t (id int PRIMARY KEY, n int);
         CREATE PROCEDURE add_n(IN x int)
@@ -802,17 +833,9 @@ def _pop_mysql(folder: Path) -> list[Path]:
 
 
 # history -> (folder, the runner's order, tables whose model may differ from MariaDB's and why)
-_KNOWN = "DDL run by EXECUTE of a statement chosen at run time (SET @s := IF(...))"
 CORPUS_HISTORIES: dict[str, tuple[str, Callable[[Path], list[Path]], dict[str, str]]] = {
     "authelia": ("authelia/mysql", _authelia, {}),
-    "conductor": (
-        "conductor/mysql-persistence/migration",
-        _flyway,
-        {
-            "event_execution": _KNOWN,
-            "queue_message": _KNOWN,
-        },
-    ),
+    "conductor": ("conductor/mysql-persistence/migration", _flyway, {}),
     "conductor-scheduler": (
         "conductor/scheduler-mysql/migration_scheduler_mysql",
         _flyway,
@@ -906,3 +929,25 @@ def test_an_index_made_and_dropped_by_steps_of_one_migration_is_scratch(
     run = lint_sql([*files, later], dialect="mysql")
     dropped = [f.object for f in run.result.findings if f.rule == "object-created-then-dropped"]
     assert dropped == ["main.t_nid_id_idx"]
+
+
+def test_added_columns_take_their_place_first_or_after(mariadb: Callable[[], Any]) -> None:
+    sql = (
+        "CREATE TABLE q (id int PRIMARY KEY, name varchar(20), message_id varchar(20));\n"
+        "ALTER TABLE q ADD priority tinyint DEFAULT 0 AFTER `message_id`;\n"
+        "ALTER TABLE q ADD COLUMN z int FIRST, ADD y int AFTER id, ADD last int;\n"
+    )
+    model, texts = replay_sql([("0001.sql", sql)])
+    connection = mariadb()
+    try:
+        apply(connection, texts)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA ="
+                " DATABASE() AND TABLE_NAME = 'q' ORDER BY ORDINAL_POSITION"
+            )
+            engine = [row[0] for row in cursor.fetchall()]
+    finally:
+        connection.close()
+    assert engine == ["z", "id", "y", "name", "message_id", "priority", "last"]
+    assert list(model.tables[("main", "q")].columns) == engine
