@@ -582,7 +582,7 @@ def _run_key(paths: tuple[str, ...], settings: Settings, options: tuple[Any, ...
     import hashlib
 
     from schema_review import __version__
-    from schema_review.discover import DiscoveryError, discover
+    from schema_review.discover import DiscoveryError, detection_files, discover
     from schema_review.resources import cache_dir, data_dir
 
     if cache_dir() is None or os.environ.get("SCHEMA_REVIEW_NO_RESULT_CACHE"):
@@ -614,10 +614,10 @@ def _run_key(paths: tuple[str, ...], settings: Settings, options: tuple[Any, ...
             add(migration_set.root, migration_set.convention, migration_set.dialect)
             if migration_set.journal is not None:
                 digest.update(migration_set.journal.read_bytes())
-            # Prisma's provider decides the dialect (discover.detect_dialect).
-            lock = migration_set.root / "migration_lock.toml" if migration_set.root else None
-            if lock is not None and lock.is_file():
-                digest.update(lock.read_bytes())
+            # Prisma's provider and sqlx's driver decide the dialect (discover.detect_dialect).
+            for detection in detection_files(migration_set):
+                add(detection)
+                digest.update(detection.read_bytes())
             for migration in migration_set.files:
                 add(migration.display)
                 digest.update(migration.path.read_bytes())

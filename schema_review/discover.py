@@ -18,7 +18,9 @@ Conventions recognised, by file and folder names:
 - one folder per migration: `<version>_<name>/up.sql` (diesel) or `/migration.sql` (prisma, which
   applies its folders in string order of their names: `10_x` before `2_x`);
 - drizzle: `meta/_journal.json` decides order; files it does not list are not applied by drizzle and
-  are reported in `MigrationSet.unjournaled`.
+  are reported in `MigrationSet.unjournaled`;
+- temporal-sql-tool: `versioned/v<major>.<minor>/*.sql`, one history in version order (1.2 before
+  1.10), each version's files in its `manifest.json` order (by name without one).
 
 Empty files (pop's per-dialect placeholders) are not replayed. A folder is one migration set (a
 pop folder, one per dialect), replayed into one schema. A folder without migrations of its own is
@@ -57,6 +59,7 @@ __all__ = [
     "MigrationSet",
     "Placeholder",
     "detect_dialect",
+    "detection_files",
     "discover",
     "fill_placeholders",
     "forward_sql",
@@ -110,6 +113,9 @@ class MigrationFile:
     version: str
     name: str
     down: Path | None = None
+    # The migration this file is one step of, when the layout writes one migration as several
+    # files deployed together (`step_of`); '' when the file is a migration of its own.
+    step_of: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -570,17 +576,101 @@ _FOLDER_LEVELS = 4
 def detect_dialect(migration_set: MigrationSet, texts: Sequence[str]) -> tuple[str, str]:
     """The dialect a history is written in (postgres, mysql, sqlite) and what gave it away,
     '' when nothing did (postgres then). `texts` are its files' text. In order: Prisma's
-    `migration_lock.toml` provider, drizzle's journal `dialect`, pop's file name infixes, a
-    folder named for a database on the way to it, and the files' syntax."""
+    `migration_lock.toml` provider, drizzle's journal `dialect`, pop's file name infixes, the
+    sqlx driver feature of the crate beside the folder, a folder named for a database on the
+    way to it, and the files' syntax."""
     for found in (
         _prisma_provider(migration_set),
         _drizzle_dialect(migration_set),
         _infix_dialect(migration_set),
+        _sqlx_dialect(migration_set),
         _folder_dialect(migration_set),
     ):
         if found is not None:
             return found
     return _content_dialect(texts)
+
+
+# sqlx's features that pick its database driver.
+_SQLX_FEATURES = {
+    "postgres": "postgres",
+    "mysql": "mysql",
+    "sqlite": "sqlite",
+    "sqlite-unbundled": "sqlite",
+}
+
+
+def _sqlx_dialect(migration_set: MigrationSet) -> tuple[str, str] | None:
+    """sqlx's `migrate!()` reads `migrations/` (or the folder it names) beside the crate's
+    Cargo.toml: the database driver the crate enables on its sqlx dependency (`features =
+    ["sqlite"]`) is the one its migrations run on; a crate that enables none inherits its
+    workspace's (`workspace = true`). Nothing when the features name no database or
+    several."""
+    root = migration_set.root
+    if root is None:
+        return None
+    crate = root.parent / "Cargo.toml"
+    own = _sqlx_features(crate, ("dependencies", "sqlx"))
+    if own is None:
+        return None
+    features, inherits = own
+    if not features and inherits:
+        folder = root.parent.parent
+        for _ in range(_FOLDER_LEVELS):
+            workspace = _sqlx_features(folder / "Cargo.toml", ("workspace", "dependencies", "sqlx"))
+            if workspace is not None:
+                features = workspace[0]
+                crate = folder / "Cargo.toml"
+                break
+            if folder.parent == folder or (folder / ".git").exists():
+                break
+            folder = folder.parent
+    dialects = {_SQLX_FEATURES[f] for f in features if f in _SQLX_FEATURES}
+    if len(dialects) != 1:
+        return None
+    (dialect,) = dialects
+    feature = next(f for f in features if _SQLX_FEATURES.get(f) == dialect)
+    return dialect, f'{_display(crate)}: sqlx with the "{feature}" feature'
+
+
+def detection_files(migration_set: MigrationSet) -> list[Path]:
+    """The files beside or above a history whose content `detect_dialect` may read (Prisma's
+    lock file, the crate's and its workspace's Cargo.toml), those that exist: what a cached
+    result depends on besides the migrations."""
+    root = migration_set.root
+    if root is None:
+        return []
+    found = [root / "migration_lock.toml"]
+    folder = root.parent
+    for _ in range(_FOLDER_LEVELS + 1):
+        found.append(folder / "Cargo.toml")
+        if folder.parent == folder or (folder / ".git").exists():
+            break
+        folder = folder.parent
+    return [path for path in found if path.is_file()]
+
+
+def _sqlx_features(manifest: Path, keys: tuple[str, ...]) -> tuple[list[str], bool] | None:
+    """The features a Cargo.toml gives its sqlx dependency at `keys`, and whether it takes
+    the workspace's (`workspace = true`); None without such a dependency."""
+    import tomllib
+
+    try:
+        with manifest.open("rb") as handle:
+            found: object = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    for key in keys:
+        if not isinstance(found, dict) or key not in found:
+            return None
+        found = found[key]
+    if isinstance(found, str):
+        return [], False  # `sqlx = "0.8"`: the default features name no database
+    if not isinstance(found, dict):
+        return None
+    features = found.get("features", [])
+    names = [str(f) for f in features] if isinstance(features, list) else []
+    return names, found.get("workspace") is True
 
 
 def _prisma_provider(migration_set: MigrationSet) -> tuple[str, str] | None:
@@ -793,7 +883,13 @@ class _Walk:
         if depth >= _MAX_DEPTH:
             return []
         sets: list[MigrationSet] = []
-        for sub in scanned.subfolders:
+        subfolders = scanned.subfolders
+        versioned = _versioned_set(folder, subfolders, self.exclude)
+        if versioned is not None:
+            sets.append(versioned)
+            taken = set(versioned.roots)
+            subfolders = [sub for sub in subfolders if sub not in taken]
+        for sub in subfolders:
             sets.extend(self.folder(sub, depth + 1))
         return self._merge_flyway_siblings(folder, sets)
 
@@ -919,6 +1015,78 @@ class _Walk:
             sets = [merged if i == first else s for i, s in enumerate(sets) if i not in members[1:]]
             keys = [wanted if i == first else k for i, k in enumerate(keys) if i not in members[1:]]
         return sets
+
+
+# temporal-sql-tool's schema folders: `versioned/v<major>.<minor>/`, each a version's files
+# (its manifest.json lists them in order), applied in version order.
+_VERSION_FOLDER = re.compile(r"v(\d+(?:\.\d+)*)")
+_MANIFEST = "manifest.json"
+
+
+def _versioned_set(
+    folder: Path, subfolders: Sequence[Path], exclude: Sequence[str]
+) -> MigrationSet | None:
+    """The sub-folders named as versions (`v1.2`, `v1.10`) of a folder without migrations of its
+    own, as one history: temporal-sql-tool applies `versioned/v<major>.<minor>/` in version
+    order (1.2 before 1.10), each version's files in its manifest.json's order (by name
+    without one). None when no sub-folder is a version, or a version folder holds no `.sql`
+    file, sub-folders, or anything but plain `.sql` files (up/down pairs, Flyway or pop
+    names, migration folders: another layout, discovered as such)."""
+    versions = sorted(
+        (tuple(int(n) for n in match.group(1).split(".")), sub)
+        for sub in subfolders
+        if (match := _VERSION_FOLDER.fullmatch(sub.name))
+    )
+    if not versions:
+        return None
+    files: list[MigrationFile] = []
+    notes: list[str] = []
+    for _, sub in versions:
+        scanned = _scan(sub, folder, exclude)
+        candidates = scanned.candidates
+        if not candidates or scanned.subfolders:
+            return None  # a folder of folders (temporal's `mysql/v8/`): searched as usual
+        if any(c.flyway or c.folder or c.updown or c.pop or c.infix for c in candidates):
+            return None
+        notes += [f"{sub.name}: {note}" for note in scanned.notes]
+        ordered = _manifest_order(sub, candidates, notes)
+        ordered = _without_blank_files(ordered, notes)
+        files += [MigrationFile(c.path, _display(c.path), c.version_text, c.name) for c in ordered]
+    roots = tuple(sub for _, sub in versions)
+    notes.insert(
+        0,
+        f"one history from the {len(roots)} version folders (v<major>.<minor>), in version "
+        "order: temporal-sql-tool's versioned layout",
+    )
+    return MigrationSet(folder, "versioned", tuple(files), tuple(notes), roots=roots)
+
+
+def _manifest_order(
+    folder: Path, candidates: list[_Candidate], notes: list[str]
+) -> list[_Candidate]:
+    """A version folder's files in the order its manifest.json lists them
+    (`SchemaUpdateCqlFiles`, temporal-sql-tool's), those it does not list after them and said
+    so; without a readable manifest, by version and name."""
+    by_name = sorted(candidates, key=lambda c: (c.version or (), c.name, c.path.name))
+    manifest = folder / _MANIFEST
+    if not manifest.is_file():
+        return by_name
+    try:
+        listed = json.loads(manifest.read_text(encoding="utf-8"))["SchemaUpdateCqlFiles"]
+        order = {str(name): index for index, name in enumerate(listed)}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        notes.append(
+            f"{_display(manifest)}: cannot read the file list ({type(error).__name__}: {error});"
+            " files ordered by name"
+        )
+        return by_name
+    unlisted = [c.path.name for c in by_name if c.path.name not in order]
+    if unlisted:
+        notes.append(
+            f"{folder.name}: not in its manifest.json, so never applied by temporal-sql-tool "
+            "(linted after the others): " + ", ".join(unlisted)
+        )
+    return sorted(by_name, key=lambda c: order.get(c.path.name, len(order)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1140,11 +1308,33 @@ def _ordered_set(
             )
     files = tuple(
         MigrationFile(
-            c.path, _display(c.path), c.version_text, c.name, c.down_path or downs.get(_pair_key(c))
+            c.path,
+            _display(c.path),
+            c.version_text,
+            c.name,
+            c.down_path or downs.get(_pair_key(c)),
+            step_of(convention, c.version_text),
         )
         for c in ups
     )
     return MigrationSet(folder, convention, files, tuple(notes), roots=roots, dialect=dialect)
+
+
+# Ory's pop versions: `YYYYMMDDHHMMSS` (when the migration was created) and a 6-digit step
+# (ory/cli#223: `YYYYMMDDHHmmSS000000_<name>.[engine.]up|down.sql`).
+_ORY_STEP = re.compile(r"(\d{14})\d{6}")
+
+
+def step_of(convention: str, version: str) -> str:
+    """The migration a file is one step of, or '' when it is a migration of its own. Ory's
+    pop layout writes one migration as numbered steps of one timestamp (kratos'
+    `20210410175418000000_network...` to `...000180_network...`, and its SQLite rebuilds one
+    statement a file): written together, in one pull request, and deployed together, so a
+    later step changes what an earlier one made before any application version used it."""
+    if convention not in ("pop", "up-down"):
+        return ""
+    match = _ORY_STEP.fullmatch(version)
+    return f"{convention}:{match.group(1)}" if match else ""
 
 
 def _dialect_files_win(candidates: list[_Candidate], notes: list[str]) -> list[_Candidate]:

@@ -326,6 +326,7 @@ def replay_histories(
                 and str(migration.path) != STDIN
                 and base.status(migration.path) == "added"
             )
+            source.step_of = migration.step_of
             set_sources.append(source)
             if text_problem:
                 problems.append(text_problem)

@@ -3,6 +3,7 @@ output is the `--no-cache` output."""
 
 from __future__ import annotations
 
+import json
 import marshal
 import os
 import random
@@ -289,3 +290,20 @@ def test_a_configuration_read_before_does_not_import_pyyaml(project: Path) -> No
     (project / ".schema-review.yaml").write_text("rule-files: [other.yaml]\n")
     assert run() == "['other.yaml'] True"
     assert run() == "['other.yaml'] False"
+
+
+def test_a_cached_result_follows_what_says_the_dialect(project: Path) -> None:
+    """The dialect read from a file beside the migrations (sqlx's driver in the crate's
+    Cargo.toml) is part of a cached result's key: changing it lints again."""
+    manifest = project / "Cargo.toml"
+    manifest.write_text('[dependencies]\nsqlx = { version = "0.8", features = ["postgres"] }\n')
+
+    def dialect() -> str:
+        result = _lint()
+        settings = json.loads(result.output)["summary"]["settings"]
+        return str(settings["histories"][0]["dialect"]["value"])
+
+    assert dialect() == "postgres"
+    assert dialect() == "postgres"  # from the result cache
+    manifest.write_text('[dependencies]\nsqlx = { version = "0.8", features = ["sqlite"] }\n')
+    assert dialect() == "sqlite"

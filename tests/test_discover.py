@@ -281,3 +281,101 @@ def test_the_fast_dialect_hint_and_mask_say_what_the_regular_expressions_said() 
     for text in texts:
         assert discover._foreign_hint(text) == bool(discover._FOREIGN_HINT.search(text)), text
         assert discover._code_only(text) == masked_by_regex(text), text
+
+
+def test_version_folders_are_one_history_in_version_order(tmp_path: Path) -> None:
+    """temporal-sql-tool's `versioned/v<major>.<minor>/`: one history, 1.2 before 1.10, each
+    version's files in its manifest.json's order (by name without one)."""
+    versioned = touch(
+        tmp_path / "versioned",
+        "v1.0/schema.sql",
+        "v1.10/task_queue.sql",
+        "v1.2/queue.sql",
+        "v1.2/blob_size.sql",
+        "v1.5/executions.sql",
+        "v1.5/event.sql",
+        "v1.5/cluster_membership.sql",
+    )
+    manifest = {"CurrVersion": "1.5", "SchemaUpdateCqlFiles": ["executions.sql", "event.sql"]}
+    (versioned / "v1.5" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    found = only_set(discover([versioned]))
+    assert names(found) == [
+        "v1.0/schema.sql",
+        "v1.2/blob_size.sql",
+        "v1.2/queue.sql",
+        "v1.5/executions.sql",
+        "v1.5/event.sql",
+        "v1.5/cluster_membership.sql",
+        "v1.10/task_queue.sql",
+    ]
+    assert any("v1.5: not in its manifest.json" in note for note in found.notes)
+    # the corpus' own (its manifests are not kept: each version's files by name)
+    corpus = CORPUS / "temporal" / "mysql" / "v8" / "temporal" / "versioned"
+    if corpus.is_dir():
+        files = names(only_set(discover([corpus])))
+        assert len(files) == 26
+        assert files[:3] == ["v1.0/schema.sql", "v1.1/cluster_metadata.sql", "v1.2/blob_size.sql"]
+        assert files[-1] == "v1.19/current_chasm_executions.sql"
+    # a version-named folder of folders (temporal's `mysql/v8/temporal/`) is searched as usual
+    nested = touch(tmp_path / "mysql", "v8/temporal/schema.sql", "v8/visibility/schema.sql")
+    assert [s.root.name for s in discover([nested]) if s.root] == ["temporal", "visibility"]
+    # version folders of another layout are theirs: each up/down folder its own history
+    other = touch(tmp_path / "other", "v1/1_a.up.sql", "v2/1_b.up.sql")
+    assert len(discover([other])) == 2
+
+
+def test_ory_steps_of_one_timestamp_are_one_change(tmp_path: Path) -> None:
+    """Ory's pop versions are `<YYYYMMDDHHMMSS><step>`: the steps of one timestamp were written
+    and are deployed together (SourceFile.change)."""
+    touch(
+        tmp_path,
+        "20210410175418000000_network.sqlite3.up.sql",
+        "20210410175418000001_network.sqlite3.up.sql",
+        "20210410175419000000_next.sqlite3.up.sql",
+        "20210410175419_short.sqlite3.up.sql",
+    )
+    steps = {f.path.name.split("_")[0]: f.step_of for f in only_set(discover([tmp_path])).files}
+    assert steps["20210410175418000000"] == steps["20210410175418000001"] != ""
+    assert steps["20210410175419000000"] not in ("", steps["20210410175418000000"])
+    assert steps["20210410175419"] == ""
+    numbered = touch(
+        tmp_path / "numbered", "20210410175418000000_a.sql", "20210410175418000001_b.sql"
+    )
+    assert [f.step_of for f in only_set(discover([numbered])).files] == ["", ""]
+
+
+def test_sqlx_driver_feature_of_the_crate_says_the_dialect(tmp_path: Path) -> None:
+    """atuin's layout: portable SQL in `migrations/` beside a crate whose sqlx dependency
+    enables the sqlite driver (over a workspace that enables postgres for its server)."""
+    from schema_review.discover import detect_dialect
+
+    portable = "CREATE TABLE IF NOT EXISTS history (id text PRIMARY KEY, command text);\n"
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "Cargo.toml").write_text(
+        '[workspace]\nmembers = ["crates/*"]\n\n[workspace.dependencies.sqlx]\n'
+        'version = "0.8"\nfeatures = ["runtime-tokio-rustls", "time", "postgres"]\n',
+        encoding="utf-8",
+    )
+
+    def crate(name: str, sqlx: str) -> tuple[str, str]:
+        folder = tmp_path / "crates" / name
+        folder.mkdir(parents=True)
+        (folder / "Cargo.toml").write_text(
+            f'[package]\nname = "{name}"\n\n[dependencies]\n{sqlx}\n', encoding="utf-8"
+        )
+        touch(folder / "migrations", "20210422143411_create_history.sql")
+        found = only_set(discover([folder / "migrations"]))
+        return detect_dialect(found, [portable])
+
+    dialect, why = crate("client", 'sqlx = { workspace = true, features = ["sqlite", "regexp"] }')
+    assert dialect == "sqlite"
+    assert "Cargo.toml" in why and '"sqlite" feature' in why
+    # a crate that enables no driver takes the workspace's
+    assert crate("server", "sqlx = { workspace = true }")[0] == "postgres"
+    assert "Cargo.toml" in crate("server2", "sqlx = { workspace = true }")[1]
+    # two drivers, or none: the files decide (portable SQL: PostgreSQL, with no reason)
+    assert crate("both", 'sqlx = { version = "0.8", features = ["postgres", "sqlite"] }') == (
+        "postgres",
+        "",
+    )
+    assert crate("plain", 'sqlx = "0.8"') == ("postgres", "")

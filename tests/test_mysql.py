@@ -399,6 +399,44 @@ CASES = {
         CALL PROC_DROP_FOREIGN_KEY('t', 't_p_fkey');
         ALTER TABLE t ADD CONSTRAINT t_p_fkey FOREIGN KEY (p_id) REFERENCES p (id);
     """,
+    # MySQL's compatibility names: LONG and LONG VARCHAR are MEDIUMTEXT, LONG VARBINARY is
+    # MEDIUMBLOB (sqlglot read LONG as BIGINT and the other two not at all).
+    "long-types": """
+        CREATE TABLE t (id int PRIMARY KEY, a long, b LONG VARCHAR NOT NULL,
+          c long varbinary, d Long Varchar CHARACTER SET utf8mb4, e bigint);
+        ALTER TABLE t ADD COLUMN f long, MODIFY e LONG;
+    """,
+    # conductor's: a statement chosen at run time by what information_schema says exists,
+    # then prepared and executed; replayed when it can run (what it drops exists, what it
+    # adds does not), as the existence check decides.
+    "ddl-chosen-by-existence-checks": """
+        CREATE TABLE q (id int PRIMARY KEY, name varchar(20), message_id varchar(20),
+          UNIQUE KEY q_name (name), KEY combo (name, id));
+        SET @dbname = DATABASE();
+        SET @tablename = "q";
+        SET @columnname = "priority";
+        SET @preparedStatement = (SELECT IF(
+          (SELECT COUNT(*) FROM INFORMATION_SCHEMA.COLUMNS WHERE (table_name = @tablename)
+            AND (table_schema = @dbname) AND (column_name = @columnname)) > 0,
+          "SELECT 1",
+          CONCAT("ALTER TABLE ", @tablename, " ADD ", @columnname,
+                 " TINYINT DEFAULT 0 AFTER `message_id`")));
+        PREPARE addColumnIfNotExist FROM @preparedStatement;
+        EXECUTE addColumnIfNotExist;
+        DEALLOCATE PREPARE addColumnIfNotExist;
+        SET @exist := (SELECT COUNT(INDEX_NAME) FROM information_schema.STATISTICS
+          WHERE `TABLE_NAME` = 'q' AND `INDEX_NAME` = 'combo' AND TABLE_SCHEMA = database());
+        SET @sqlstmt := IF(@exist > 0, 'ALTER TABLE `q` DROP INDEX `combo`',
+                           'SELECT ''INFO: Index already exists.''');
+        PREPARE stmt FROM @sqlstmt;
+        EXECUTE stmt;
+        CREATE INDEX combo ON q (name, priority, id);
+        SET @exist := (SELECT COUNT(INDEX_NAME) FROM information_schema.STATISTICS
+          WHERE `TABLE_NAME` = 'q' AND `INDEX_NAME` = 'missing' AND TABLE_SCHEMA = database());
+        SET @sqlstmt := IF(@exist > 0, 'ALTER TABLE `q` DROP INDEX `missing`', 'SELECT 1');
+        PREPARE stmt FROM @sqlstmt;
+        EXECUTE stmt;
+    """,
     "stored-programs-and-data": """
         CREATE TABLE t (id int PRIMARY KEY, n int);
         CREATE PROCEDURE add_n(IN x int)
@@ -797,18 +835,9 @@ def _pop_mysql(folder: Path) -> list[Path]:
 
 
 # history -> (folder, the runner's order, tables whose model may differ from MariaDB's and why)
-_KNOWN = "DDL run by EXECUTE of a statement chosen at run time (SET @s := IF(...))"
 CORPUS_HISTORIES: dict[str, tuple[str, Callable[[Path], list[Path]], dict[str, str]]] = {
     "authelia": ("authelia/mysql", _authelia, {}),
-    "conductor": (
-        "conductor/mysql-persistence/migration",
-        _flyway,
-        {
-            "event_execution": _KNOWN,
-            "queue_message": _KNOWN + "; and `offset_time_seconds long`, which sqlglot reads "
-            "as BIGINT (MySQL's LONG is MEDIUMTEXT)",
-        },
-    ),
+    "conductor": ("conductor/mysql-persistence/migration", _flyway, {}),
     "conductor-scheduler": (
         "conductor/scheduler-mysql/migration_scheduler_mysql",
         _flyway,
@@ -881,3 +910,46 @@ def test_corpus_history_model_matches_mariadb(mariadb: Callable[[], Any], name: 
     assert unexplained == []
     # The exclusions are still needed: each known table does differ.
     assert {d.split()[1 if d.startswith("table ") else 0].rstrip(":") for d in found} == set(known)
+
+
+def test_an_index_made_and_dropped_by_steps_of_one_migration_is_scratch(
+    mariadb: Callable[[], Any], lint_sql: Any
+) -> None:
+    """kratos' MySQL steps of one pop migration (one timestamp) make an index and drop it
+    again a few steps later: scratch within one change, as within one file. An index a later
+    migration drops is reported."""
+    files = [
+        ("20200101000000000000_t.mysql.up.sql", "CREATE TABLE t (id int PRIMARY KEY, nid int);"),
+        ("20210410175418000000_network.mysql.up.sql", "CREATE INDEX t_nid_idx ON t (nid);"),
+        ("20210410175418000001_network.mysql.up.sql", "DROP INDEX t_nid_idx ON t;"),
+        ("20210410175418000002_network.mysql.up.sql", "CREATE INDEX t_nid_id_idx ON t (nid, id);"),
+    ]
+    check_against_server(mariadb, "\n".join(text for _, text in files))
+    run = lint_sql(files, dialect="mysql")
+    assert not [f for f in run.result.findings if f.rule == "object-created-then-dropped"]
+    later = ("20230101000000000000_cleanup.mysql.up.sql", "DROP INDEX t_nid_id_idx ON t;")
+    run = lint_sql([*files, later], dialect="mysql")
+    dropped = [f.object for f in run.result.findings if f.rule == "object-created-then-dropped"]
+    assert dropped == ["main.t_nid_id_idx"]
+
+
+def test_added_columns_take_their_place_first_or_after(mariadb: Callable[[], Any]) -> None:
+    sql = (
+        "CREATE TABLE q (id int PRIMARY KEY, name varchar(20), message_id varchar(20));\n"
+        "ALTER TABLE q ADD priority tinyint DEFAULT 0 AFTER `message_id`;\n"
+        "ALTER TABLE q ADD COLUMN z int FIRST, ADD y int AFTER id, ADD last int;\n"
+    )
+    model, texts = replay_sql([("0001.sql", sql)])
+    connection = mariadb()
+    try:
+        apply(connection, texts)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA ="
+                " DATABASE() AND TABLE_NAME = 'q' ORDER BY ORDINAL_POSITION"
+            )
+            engine = [row[0] for row in cursor.fetchall()]
+    finally:
+        connection.close()
+    assert engine == ["z", "id", "y", "name", "message_id", "priority", "last"]
+    assert list(model.tables[("main", "q")].columns) == engine

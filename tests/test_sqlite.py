@@ -799,3 +799,49 @@ def test_the_sqlite_examples_fixes_run_on_sqlite_and_clear_their_findings(
             f for f in again.result.findings if (f.rule, f.object) == (finding.rule, finding.object)
         ]
         assert not same, same
+
+
+# kratos' SQLite migrations, as Ory's pop writes them: one migration (one timestamp) in
+# numbered steps of one statement; SQLite has no ADD CONSTRAINT, so the `nid` column added in
+# step 0 is dropped in step 1 and added again with its foreign key in step 2.
+NID_STEPS = [
+    (
+        "20200101000000000000_flows.sqlite3.up.sql",
+        "CREATE TABLE networks (id TEXT PRIMARY KEY);\n"
+        "CREATE TABLE flows (id TEXT PRIMARY KEY, url TEXT NOT NULL, legacy TEXT);\n",
+    ),
+    (
+        "20210410175418000000_network.sqlite3.up.sql",
+        'ALTER TABLE "flows" ADD COLUMN "nid" char(36);',
+    ),
+    ("20210410175418000001_network.sqlite3.up.sql", "ALTER TABLE flows DROP COLUMN nid;"),
+    (
+        "20210410175418000002_network.sqlite3.up.sql",
+        "ALTER TABLE flows ADD COLUMN nid CHAR(36) NULL REFERENCES networks(id)"
+        " ON DELETE CASCADE ON UPDATE RESTRICT;",
+    ),
+]
+
+
+def test_a_column_added_and_dropped_by_steps_of_one_migration_loses_nothing(
+    lint_sql: LintSql,
+) -> None:
+    """The column dropped in step 1 was added in step 0 of the same migration (written and
+    deployed together): no application version has used it, it holds nothing of theirs."""
+    applied(NID_STEPS).close()
+    assert not findings_of(lint_sql(NID_STEPS, dialect="sqlite"), "drop-column")
+    # the same within one file
+    one_file = [
+        NID_STEPS[0],
+        ("20210410175418000000_network.sqlite3.up.sql", NID_STEPS[1][1] + "\n" + NID_STEPS[2][1]),
+    ]
+    applied(one_file).close()
+    assert not findings_of(lint_sql(one_file, dialect="sqlite"), "drop-column")
+    # a column an earlier migration added (another timestamp) holds the application's data
+    later = ("20230101000000000000_cleanup.sqlite3.up.sql", "ALTER TABLE flows DROP COLUMN nid;")
+    dropped = findings_of(lint_sql([*NID_STEPS, later], dialect="sqlite"), "drop-column")
+    assert [f.file.rsplit("/", 1)[-1] for f in dropped] == [later[0]]
+    # and so does one made before the migration whose step drops it
+    step = ("20210410175418000003_network.sqlite3.up.sql", "ALTER TABLE flows DROP COLUMN legacy;")
+    dropped = findings_of(lint_sql([*NID_STEPS, step], dialect="sqlite"), "drop-column")
+    assert [f.object for f in dropped] == ["main.flows.legacy"]

@@ -38,6 +38,7 @@ from schema_review.model.sqlglot_front import (
     written_type,
 )
 from schema_review.parse import Expression, Statement
+from schema_review.parse.sqlglot_parse import reader
 
 AUTO_INCREMENT = "auto_increment"
 
@@ -121,6 +122,10 @@ class MysqlReplayer(SqlglotReplayer):
         # The file's first DDL change, and whether a later DDL statement followed it.
         self.file_ddl: Change | None = None
         self.file_ddl_followed = False  # by id: their index takes a column's name
+        # The session's user variables that hold SQL text (`SET @s := ...`), each with the
+        # strings it may hold, and its prepared statements (`PREPARE st FROM @s`).
+        self.user_strings: dict[str, list[str]] = {}
+        self.prepared: dict[str, str] = {}
 
     def apply(self, statement: Statement) -> None:
         before = len(self.model.changes)
@@ -760,14 +765,93 @@ class MysqlReplayer(SqlglotReplayer):
                 options=options,
             )
             return
-        word = text.split(None, 1)[0].upper() if text.strip() else ""
+        words = text.split()
+        word = words[0].upper() if words else ""
+        prepare = word == "PREPARE" and len(words) == 4 and words[2].upper() == "FROM"
+        if prepare and words[3].startswith("@"):
+            self.prepared[words[1].lower()] = words[3][1:].rstrip(";").lower()
         if word in ("EXECUTE", "CALL"):
             # A prepared statement's text or a procedure: DDL the replay cannot see.
             self.change("not_modelled", statement, detail=text.split("(", 1)[0].strip())
             if word == "CALL":
                 self.expand_call(text, statement)
+            elif len(words) == 2:
+                self.expand_execute(words[1].rstrip(";").lower(), statement)
             return
         self.model.opaque.append(statement)
+
+    # -- DDL chosen at run time: SET @s := IF(<exists>, 'ALTER ...', 'SELECT ...') ------------
+    def _on_Set(self, statement: Statement) -> None:
+        """`SET @v = <expression>`: the strings the variable may hold, for a later PREPARE."""
+        from sqlglot import exp
+
+        self.model.opaque.append(statement)
+        for item in statement.tree.expressions or ():
+            assign = item.this
+            if isinstance(assign, exp.EQ) and isinstance(assign.this, exp.Parameter):
+                self.user_strings[assign.this.name.lower()] = self.strings_of(assign.expression)
+
+    def strings_of(self, node: Any) -> list[str]:
+        """The strings an expression may evaluate to: a literal, a CONCAT of literals and
+        variables holding one string, either branch of an IF (in a `SELECT IF(...)` too);
+        nothing else is read."""
+        from sqlglot import exp
+
+        while isinstance(node, exp.Subquery | exp.Paren):
+            node = node.this
+        if (
+            isinstance(node, exp.Select)
+            and len(node.expressions) == 1
+            and not node.args.get("from")
+        ):
+            node = node.expressions[0]
+        if isinstance(node, exp.Literal) and node.is_string:
+            return [str(node.this)]
+        if isinstance(node, exp.If):
+            return self.strings_of(node.args.get("true")) + self.strings_of(node.args.get("false"))
+        if isinstance(node, exp.Concat):
+            parts = [self.strings_of(part) for part in node.expressions]
+            return ["".join(p[0] for p in parts)] if all(len(p) == 1 for p in parts) else []
+        if isinstance(node, exp.Parameter):
+            held = self.user_strings.get(node.name.lower(), [])
+            return held if len(held) == 1 else []
+        return []
+
+    def expand_execute(self, name: str, statement: Statement) -> None:
+        """EXECUTE of a statement prepared from a variable that holds one DDL statement or a
+        SELECT, chosen by an existence check (conductor's `IF(@exist > 0, 'ALTER TABLE t DROP
+        INDEX i', 'SELECT ...')`, `IF(<column exists>, 'SELECT 1', 'ALTER TABLE t ADD c')`):
+        the DDL is replayed when it can run, as the check decides: what it drops exists and
+        what it adds does not. The EXECUTE stays a `not_modelled` change."""
+        import sqlglot
+
+        variable = self.prepared.get(name)
+        if variable is None:
+            return
+        trees = []
+        for sql in self.user_strings.get(variable, []):
+            try:
+                tree = sqlglot.parse_one(sql, read=reader("mysql"))
+            except Exception:
+                return
+            if type(tree).__name__ in ("Alter", "Drop", "Create"):
+                trees.append(tree)
+            elif type(tree).__name__ != "Select":
+                return
+        if len(trees) == 1 and self.guard_holds(trees[0]) and not self.adds_existing(trees[0]):
+            self.replay_built(trees, statement)
+
+    def adds_existing(self, tree: Any) -> bool:
+        """Whether an ALTER TABLE adds a column the table has (MySQL refuses it)."""
+        from sqlglot import exp
+
+        if not isinstance(tree, exp.Alter):
+            return False
+        table = self.find_table(tree.this)
+        return table is not None and any(
+            isinstance(action, exp.ColumnDef) and action.name in table.columns
+            for action in tree.args.get("actions") or ()
+        )
 
     # -- CALL of a procedure the history created ----------------------------------------------
     def expand_call(self, text: str, statement: Statement) -> None:
@@ -809,7 +893,7 @@ class MysqlReplayer(SqlglotReplayer):
         trees = []
         for sql in built:
             try:
-                tree = sqlglot.parse_one(sql, read="mysql")
+                tree = sqlglot.parse_one(sql, read=reader("mysql"))
             except Exception:
                 return
             if tree is None or type(tree).__name__ not in ("Alter", "Drop", "Create"):
@@ -817,6 +901,10 @@ class MysqlReplayer(SqlglotReplayer):
             trees.append(tree)
         if not trees or not self.guard_holds(trees[0]):
             return
+        self.replay_built(trees, statement)
+
+    def replay_built(self, trees: list[Any], statement: Statement) -> None:
+        """Replays statements built at run time as if `statement` had been each of them."""
         for tree in trees:
             kind = type(tree).__name__
             expanded = Statement(

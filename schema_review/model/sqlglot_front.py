@@ -384,6 +384,7 @@ class SqlglotReplayer(SchemaOperations):
             if isinstance(action, exp.ColumnDef):
                 column = self.column_definition(table, action, statement)
                 table.columns[column.name] = column
+                _place(table, column.name, action.args.get("position"))
                 self.born(column, statement)
                 # the table's history says it as PostgreSQL's front end does (changes.py reads it)
                 table.record("altered", statement, f"added column {column.name}")
@@ -485,3 +486,18 @@ def _split_top(text: str) -> list[str]:
         current.append(char)
     parts.append("".join(current))
     return parts
+
+
+def _place(table: Table, name: str, position: Any) -> None:
+    """MySQL's `ADD c ... FIRST` / `AFTER x`: the new column's place among the table's."""
+    where = str(position.args.get("position") or "").upper() if position is not None else ""
+    after = position.this.name if where == "AFTER" and position.this is not None else None
+    if where != "FIRST" and (after is None or after not in table.columns or after == name):
+        return
+    column = table.columns.pop(name)
+    ordered: dict[str, Column] = {} if where != "FIRST" else {name: column}
+    for key, value in table.columns.items():
+        ordered[key] = value
+        if key == after:
+            ordered[name] = column
+    table.columns = ordered

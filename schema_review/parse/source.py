@@ -26,7 +26,17 @@ class SourceFile:
     # New since the --diff-base revision: deployed with the pull request's other new files,
     # so what they created is not used by the application yet.
     pending: bool = False
+    # The migration the file is one step of, when the runner's layout splits one migration
+    # over several files (discover.step_of: Ory's pop steps); '' when it is its own.
+    step_of: str = ""
     _line_starts: list[int] = field(default_factory=list, repr=False)
+
+    @property
+    def change(self) -> str:
+        """What is written and deployed as one: the migration the file is a step of, or the
+        file itself. What an earlier file of the same change made, no application version
+        has used yet."""
+        return self.step_of or f"file:{self.display}"
 
     def position(self, offset: int) -> tuple[int, int]:
         """Return the 1-based (line, column) of a character offset."""

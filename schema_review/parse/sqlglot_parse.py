@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from functools import cache
+from typing import Any, ClassVar
 
 from schema_review.parse import json_tree
 from schema_review.parse.expressions import Expression
@@ -24,8 +25,35 @@ from schema_review.parse.sqlite_text import (
     trigger_ends,
 )
 
-# sqlglot's names of our dialects.
+# sqlglot's names of our dialects (what writes SQL back; `reader` gives what reads it).
 SQLGLOT_DIALECTS = {"mysql": "mysql", "sqlite": "sqlite"}
+
+
+def reader(dialect: str) -> Any:
+    """The sqlglot dialect that reads `dialect`'s SQL: sqlglot's own, but MySQL's with its
+    compatibility type names, which sqlglot reads as BIGINT (`LONG`) or not at all (`LONG
+    VARCHAR`, `LONG VARBINARY`): MySQL makes them MEDIUMTEXT, MEDIUMTEXT and MEDIUMBLOB."""
+    return _mysql_reader() if dialect == "mysql" else SQLGLOT_DIALECTS[dialect]
+
+
+@cache
+def _mysql_reader() -> Any:
+    from sqlglot.dialects.mysql import MySQL
+
+    keywords = MySQL.Tokenizer.KEYWORDS
+    text, blob = keywords["MEDIUMTEXT"], keywords["MEDIUMBLOB"]
+
+    class MySQLReader(MySQL):
+        class Tokenizer(MySQL.Tokenizer):
+            KEYWORDS: ClassVar[dict[str, Any]] = {
+                **keywords,
+                "LONG": text,
+                "LONG VARCHAR": text,
+                "LONG VARBINARY": blob,
+            }
+
+    return MySQLReader
+
 
 # The mysql client's `DELIMITER $$` line: statements up to the next `$$` are one (a trigger's
 # or procedure's body holds `;`). The server never sees these lines.
@@ -174,7 +202,7 @@ def _block_step(previous: str, word: str) -> int:
 def _tokenize(text: str, dialect: str) -> list[Any]:
     from sqlglot.dialects.dialect import Dialect
 
-    return list(Dialect.get_or_raise(SQLGLOT_DIALECTS[dialect]).tokenize(text))
+    return list(Dialect.get_or_raise(reader(dialect)).tokenize(text))
 
 
 def _parse_piece(
@@ -208,7 +236,7 @@ def _parse_piece(
             return
         written = trees_or_text
     try:
-        trees = sqlglot.parse(written, read=SQLGLOT_DIALECTS[dialect])
+        trees = sqlglot.parse(written, read=reader(dialect))
     except ParseError as error:
         details = error.errors[0] if error.errors else {}
         problems.append(
