@@ -235,11 +235,18 @@ def _getattr(target: Closure, attr: str, env: BoundedSandbox) -> Closure:
     # the name only): unless the value is a method named like str.format's, the read costs
     # one set lookup.
     allowed: set[type] = set()
+    # A key of a plain dict (a rule's options) that is no attribute of dicts: the sandbox
+    # tries the attribute, fails, and answers the item, which is all this reads.
+    dict_key = not hasattr(dict, attr)
 
     def read(names: Names) -> Any:
         obj = target(names)
         kind = type(obj)
-        if kind in allowed:
+        if kind is dict and dict_key:
+            item = obj.get(attr, _MISSING)
+            if item is not _MISSING:
+                return item
+        elif kind in allowed:
             value: Any = getattr(obj, attr, _MISSING)
             if value is not _MISSING and (
                 type(value) not in _METHOD_TYPES or value.__name__ not in _FORMATTERS

@@ -295,16 +295,18 @@ def _run_rule(
             names["obj"] = subject
             try:
                 matched = matches(names)
+                failed = False
             except _RUNAWAY:
                 raise
             except Exception:
-                matched = True  # evaluate again in _check, which knows where to report
+                # Evaluate again in _check, which knows where to report the failure.
+                matched = failed = True
             if not matched:
                 continue
             located = locate(subject)
             if located is not None:
                 statement, object_name, offset = located
-                _check(rule, subject, statement, object_name, context, hits, offset)
+                _check(rule, subject, statement, object_name, context, hits, offset, failed)
     except _RUNAWAY as error:
         where = locate(subject) if subject is not None else None
         at = None
@@ -356,14 +358,18 @@ def _check(
     context: dict[str, Any],
     hits: list[Hit],
     offset: int | None = None,
+    condition: bool = True,
 ) -> None:
+    """A finding of `rule` on `subject` when its condition holds; `condition`: the
+    condition is still to be evaluated (the engine's loop evaluated it already, unless it
+    failed there: a condition reads the model and options, never names a template sets)."""
     compiled = rule.compiled
     assert compiled is not None
     names = variables(
         **{subject_name(rule.target): subject, "obj": subject, "options": rule.options, **context}
     )
     try:
-        if not compiled.matches(names):
+        if condition and not compiled.matches(names):
             return
         message = compiled.message.render(names)
         fix = compiled.fix.render(names) if compiled.fix and _fix_fits(rule, names) else None
