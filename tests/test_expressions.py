@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jinja2 import Undefined
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from schema_review.rules.closures import compile_closure, compile_renderer
+from schema_review.rules.closures import compile_closure, compile_python, compile_renderer
 from schema_review.rules.expressions import (
     _condition_expression,
     _run,
@@ -77,6 +78,31 @@ def test_closure_agrees_with_jinja(source: str) -> None:
     assert closure(names) == _run(condition_template(source), names)
 
 
+@pytest.mark.parametrize("source", EXPRESSIONS)
+def test_python_agrees_with_jinja(source: str) -> None:
+    """A condition compiled to one Python function (for rules with many subjects)."""
+    env = environment()
+    python = compile_python(_condition_expression(source), env)
+    assert python is not None, f"{source} should take the fast path"
+    template = condition_template(source)
+    for thing in (Thing(), Thing(count=0, tags=[], parent=Thing())):
+        names = variables(thing=thing)
+        for _ in range(2):  # the second time takes the shortcuts the first one learnt
+            assert _outcome(python, names) == _outcome(lambda n: _run(template, n), names)
+
+
+def _outcome(function: Any, names: dict[str, Any]) -> tuple[str, Any]:
+    """A value, or the error; Jinja's strict undefined fails when used, the closures and the
+    Python functions when read: for a condition or a message the same."""
+    try:
+        value = function(names)
+    except Exception as error:
+        return "error", type(error).__name__
+    if isinstance(value, Undefined):
+        return "error", "UndefinedError"
+    return "value", value
+
+
 def test_calls_of_globals_and_context_filters_fall_back_to_jinja() -> None:
     env = environment()
     for source in ("any(thing.tags)", "thing.tags|map('upper')|list"):
@@ -119,16 +145,18 @@ def test_renderer_leaves_loops_to_jinja() -> None:
         "thing._secret",
     ],
 )
-def test_sandbox_refuses_unsafe_attributes(source: str) -> None:
+@pytest.mark.parametrize("compiler", [compile_closure, compile_python])
+def test_sandbox_refuses_unsafe_attributes(source: str, compiler: Any) -> None:
     env = environment()
     names = variables(thing=Thing())
-    closure = compile_closure(_condition_expression(source), env)
-    with pytest.raises((SecurityError, UndefinedError)):
-        if closure is not None:
-            closure(names)
-        else:
-            result = _run(condition_template(source), names)
-            str(result)  # an undefined result only fails when used
+    closure = compiler(_condition_expression(source), env)
+    for _ in range(2):  # the second time after the shortcuts learnt what the first read
+        with pytest.raises((SecurityError, UndefinedError)):
+            if closure is not None:
+                closure(names)
+            else:
+                result = _run(condition_template(source), names)
+                str(result)  # an undefined result only fails when used
 
 
 def test_selectattr_reads_attributes_through_the_sandbox() -> None:

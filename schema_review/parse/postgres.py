@@ -257,9 +257,9 @@ _LONG_ASCII_WORD = re.compile(rf"(?<![^{_SEPARATORS}])[^{_SEPARATORS}]{{64}}")
 _LONG_WORD = re.compile(rf"(?<![^{_SEPARATORS}])[^{_SEPARATORS}]{{16}}")
 
 
-# A statement's changes each ask about its text (a CREATE TABLE's columns and constraints):
-# the text is scanned once.
-@lru_cache(maxsize=256)
+# A statement's changes each ask about its text (a CREATE TABLE's columns and constraints,
+# which a rule reads kind by kind, far apart): the text is scanned once.
+@lru_cache(maxsize=4096)
 def long_identifier(text: str, limit: int = 63) -> str:
     """The first identifier of `text` longer than `limit` bytes, as written, or ''.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -283,6 +283,7 @@ def _run_rule(
     assert compiled is not None
     names = variables(options=rule.options, **context)
     key = subject_name(rule.target)
+    count = len(subjects) if isinstance(subjects, Sized) else 0
     matches = None
     clock = CLOCK
     subject = None
@@ -290,7 +291,7 @@ def _run_rule(
         for subject in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             if matches is None:  # made on the first subject: many rules have none
-                matches = compiled.matcher()
+                matches = compiled.matcher(count)
             names[key] = subject
             names["obj"] = subject
             try:
