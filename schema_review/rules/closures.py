@@ -22,6 +22,8 @@ from typing import Any, NoReturn
 from jinja2 import Undefined, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.filters import make_attrgetter
+from jinja2.nodes import EvalContext
+from jinja2.utils import _PassArg
 
 from schema_review.rules.sandbox import RULE_OUTPUT_LIMIT, BoundedSandbox, check_output
 
@@ -136,6 +138,8 @@ def _statement(node: nodes.Node, env: BoundedSandbox) -> _Step:
                 step(names, out)
 
         return if_
+    if isinstance(node, nodes.For):
+        return _for(node, env)
     if isinstance(node, nodes.Assign) and isinstance(node.target, nodes.Name):
         name = node.target.name
         if name == "result":
@@ -147,6 +151,33 @@ def _statement(node: nodes.Node, env: BoundedSandbox) -> _Step:
 
         return assign
     raise _Unsupported
+
+
+def _for(node: nodes.For, env: BoundedSandbox) -> _Step:
+    """`{% for name in items %}...{% endfor %}`: the body once an item, with `name` set in
+    names of the loop's own (as Jinja scopes it). Without `loop`, `else`, a filter, recursion,
+    unpacking or a `set` in the body (Jinja's scoping of those is its own)."""
+    if (
+        node.else_
+        or node.test is not None
+        or node.recursive
+        or not isinstance(node.target, nodes.Name)
+        or any(True for _ in node.find_all((nodes.Assign, nodes.AssignBlock)))
+        or any(name.name == "loop" for name in node.find_all(nodes.Name))
+    ):
+        raise _Unsupported
+    target = node.target.name
+    items = _compile(node.iter, env)
+    body = [_statement(child, env) for child in node.body]
+
+    def for_(names: Names, out: list[str]) -> None:
+        inner = dict(names)
+        for item in items(names):
+            inner[target] = item
+            for step in body:
+                step(inner, out)
+
+    return for_
 
 
 def _compile(node: nodes.Node, env: BoundedSandbox) -> Closure:
@@ -300,25 +331,68 @@ def _getitem(target: Closure, arg: nodes.Node, env: BoundedSandbox) -> Closure:
 
 
 def _filter(node: nodes.Filter, env: BoundedSandbox) -> Closure:
-    if node.node is None or node.kwargs or node.dyn_args or node.dyn_kwargs:
+    if node.node is None or node.dyn_args or node.dyn_kwargs:
         raise _Unsupported
     value = _compile(node.node, env)
     args = [_compile(arg, env) for arg in node.args]
+    if node.kwargs:
+        return _filter_call(node, value, args, env)
     if node.name == "join" and len(args) <= 1:
         # Jinja's join without autoescape: str(separator).join(map(str, value)), bounded.
         separator = args[0] if args else lambda names: ""
         join = env.join
         return lambda names: join(separator(names), value(names))
     if node.name in ("select", "reject", "selectattr", "rejectattr"):
-        return _select(node.name, value, args, env)
+        try:
+            return _select(node.name, value, args, env)
+        except _Unsupported:  # a bare select: Jinja's own filter tests truthiness
+            return _filter_call(node, value, args, env)
     if node.name == "list" and not args:  # Jinja's list and length are async-aware wrappers
         return lambda names: list(value(names))
     if node.name in ("length", "count") and not args:
         return lambda names: len(value(names))
-    function = env.filters.get(node.name)  # the sandbox's filters: checked and bounded
-    if function is None or hasattr(function, "jinja_pass_arg"):
-        raise _Unsupported  # unknown, or needs a context: Jinja reports and runs those
-    return lambda names: function(value(names), *(arg(names) for arg in args))
+    return _filter_call(node, value, args, env)
+
+
+def _filter_call(
+    node: nodes.Filter, value: Closure, args: list[Closure], env: BoundedSandbox
+) -> Closure:
+    """A filter called as the code Jinja compiles calls it: the sandbox's function (checked
+    and bounded), given first what it asks for (the environment, an evaluation context, or a
+    context over the names), then the value, the arguments and the keyword arguments."""
+    function = env.filters.get(node.name)
+    if function is None:
+        raise _Unsupported  # unknown: Jinja reports it
+    kwargs = [(str(keyword.key), _compile(keyword.value, env)) for keyword in node.kwargs]
+    passed = _PassArg.from_obj(function)
+    if passed is None:
+        if kwargs:
+            return lambda names: function(
+                value(names),
+                *[arg(names) for arg in args],
+                **{key: given(names) for key, given in kwargs},
+            )
+        return lambda names: function(value(names), *(arg(names) for arg in args))
+    first: Callable[[Names], Any]
+    if passed is _PassArg.context:
+        context_class = env.context_class
+        first = lambda names: context_class(env, names, "<rule>", {})  # noqa: E731
+    elif passed is _PassArg.eval_context:
+        first = lambda names: EvalContext(env, "<rule>")  # noqa: E731
+    elif passed is _PassArg.environment:
+        first = lambda names: env  # noqa: E731
+    else:
+        raise _Unsupported
+
+    def call(names: Names) -> Any:
+        return function(
+            first(names),
+            value(names),
+            *[arg(names) for arg in args],
+            **{key: given(names) for key, given in kwargs},
+        )
+
+    return call
 
 
 def _select(name: str, value: Closure, args: list[Closure], env: BoundedSandbox) -> Closure:
