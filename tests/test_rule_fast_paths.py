@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import pytest
-from jinja2.exceptions import UndefinedError
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import unsafe
 
 from schema_review.parse import postgres
 from schema_review.rules import expressions
-from schema_review.rules.closures import compile_closure
+from schema_review.rules.closures import compile_closure, compile_python
 from schema_review.rules.expressions import (
     _condition_expression,
     _run,
@@ -17,6 +19,7 @@ from schema_review.rules.expressions import (
     environment,
     variables,
 )
+from schema_review.rules.sandbox import LimitExceeded
 from tests.helpers import LintSql, findings_of
 
 OPTIONS = {"style": "enum", "names": ["email"], "items": "an item named like a dict method"}
@@ -90,3 +93,33 @@ def test_a_condition_runs_once_on_a_subject_it_matches(
     assert findings_of(run, "timestamp-without-time-zone")
     assert "_check_migration" in calls  # target: migration rules: one evaluation a file
     assert "_check" not in calls
+
+
+class _Owner:
+    def safe(self, value: int) -> int:
+        return value + 1
+
+    @unsafe
+    def refused(self) -> str:
+        return "ran"
+
+
+@pytest.mark.parametrize("compiler", [compile_closure, compile_python])
+def test_method_calls_ask_the_sandbox_once_a_function_and_keep_its_verdict(
+    compiler: Any,
+) -> None:
+    env = environment()
+    names = variables(owner=_Owner(), other=_Owner())
+    safe = compiler(_condition_expression("owner.safe(1) + other.safe(2)"), env)
+    refused = compiler(_condition_expression("owner.refused()"), env)
+    assert safe is not None and refused is not None
+    for _ in range(2):  # the second call of each takes the remembered verdict
+        assert safe(names) == 5
+        with pytest.raises(SecurityError):
+            refused(names)
+    # A string's methods still go through check_call every time (a width over the limit).
+    wide = compiler(_condition_expression("'x'.ljust(1000000000000)"), env)
+    assert wide is not None
+    for _ in range(2):
+        with pytest.raises(LimitExceeded):
+            wide(names)

@@ -431,17 +431,11 @@ def _call(node: nodes.Call, env: BoundedSandbox) -> Closure:
         raise _Unsupported
     method = _compile(node.node, env)
     args = [_compile(arg, env) for arg in node.args]
+    caller = _caller(env)
 
     def call(names: Names) -> Any:
         function = method(names)
-        arguments = tuple(arg(names) for arg in args)
-        if hasattr(function, "jinja_pass_arg"):  # wants a context, as Jinja would give it
-            context = env.context_class(env, names, "<rule>", {})
-            return env.call(context, function, *arguments)
-        if not env.is_safe_callable(function):
-            raise SecurityError(f"{function!r} is not safely callable")
-        arguments = env.check_call(function, arguments, {})
-        return env.bounded(function(*arguments))
+        return caller(names, function, *[arg(names) for arg in args])
 
     return call
 
@@ -633,10 +627,28 @@ class _Constant:
         self.value = value
 
 
+# The owners whose methods the sandbox's check_call looks at (a width, a count, a join).
+_CHECKED_OWNERS = (str, bytes, bytearray, int)
+
+
 def _caller(env: BoundedSandbox) -> Callable[..., Any]:
-    """A method call as `_call`'s closure makes it, with the method and arguments read."""
+    """A method call as the sandbox makes it (`env.call`), given the method and arguments:
+    a callable the sandbox refuses is an error, arguments that would build a value over the
+    limit are refused, the result is bounded. The sandbox's verdict on a Python method
+    (`table.naming_violations`) depends on its function only, and check_call leaves the
+    arguments of methods of other owners than strings and integers as they are: that
+    verdict is asked once a function."""
+    plain: dict[Any, bool] = {}  # function -> its bound methods are called as they are
 
     def call(names: Names, function: Any, *arguments: Any) -> Any:
+        if type(function) is MethodType and not isinstance(function.__self__, _CHECKED_OWNERS):
+            verdict = plain.get(function.__func__)
+            if verdict is None:
+                verdict = plain[function.__func__] = not hasattr(
+                    function, "jinja_pass_arg"
+                ) and env.is_safe_callable(function)
+            if verdict:
+                return env.bounded(function(*arguments))
         if hasattr(function, "jinja_pass_arg"):  # wants a context, as Jinja would give it
             context = env.context_class(env, names, "<rule>", {})
             return env.call(context, function, *arguments)

@@ -307,7 +307,7 @@ def _run_rule(
             located = locate(subject)
             if located is not None:
                 statement, object_name, offset = located
-                _check(rule, subject, statement, object_name, context, hits, offset, failed)
+                _check(rule, subject, statement, object_name, context, hits, offset, failed, names)
     except _RUNAWAY as error:
         where = locate(subject) if subject is not None else None
         at = None
@@ -360,15 +360,23 @@ def _check(
     hits: list[Hit],
     offset: int | None = None,
     condition: bool = True,
+    names: dict[str, Any] | None = None,
 ) -> None:
     """A finding of `rule` on `subject` when its condition holds; `condition`: the
     condition is still to be evaluated (the engine's loop evaluated it already, unless it
-    failed there: a condition reads the model and options, never names a template sets)."""
+    failed there: a condition reads the model and options, never names a template sets).
+    `names`: the loop's, set for `subject` (templates that set a name work on a copy)."""
     compiled = rule.compiled
     assert compiled is not None
-    names = variables(
-        **{subject_name(rule.target): subject, "obj": subject, "options": rule.options, **context}
-    )
+    if names is None:
+        names = variables(
+            **{
+                subject_name(rule.target): subject,
+                "obj": subject,
+                "options": rule.options,
+                **context,
+            }
+        )
     try:
         if condition and not compiled.matches(names):
             return
