@@ -26,7 +26,7 @@ from schema_review.pipeline import lint
 from schema_review.report import build_report
 from schema_review.rules import RuleError, sandbox
 from schema_review.rules import expressions as rule_expressions
-from schema_review.rules.closures import compile_closure, compile_renderer
+from schema_review.rules.closures import compile_closure, compile_python, compile_renderer
 from schema_review.rules.expressions import _condition_expression, environment
 
 SECRET_NAME = "SCHEMA_REVIEW_TEST_SECRET"
@@ -94,9 +94,12 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> str:
     return value
 
 
-@pytest.fixture(params=["closures", "jinja"])
+@pytest.fixture(params=["closures", "python", "jinja"])
 def path_taken(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both paths of rule expressions: the closures (the fast path), and plain Jinja."""
+    """Every path of rule expressions: the closures (the fast path), conditions compiled to
+    Python (for rules with many subjects), and plain Jinja."""
+    if request.param == "python":
+        monkeypatch.setattr(rule_expressions, "HOT_SUBJECTS", 0)
     if request.param == "jinja":
         monkeypatch.setattr(rule_expressions, "compile_closure", lambda tree, env: None)
         monkeypatch.setattr(rule_expressions, "compile_renderer", lambda tree, env, limit: None)
@@ -328,8 +331,9 @@ def test_size_limits_refuse_before_building(tmp_path: Path) -> None:
         "range(10**9)|list",
     ):
         closure = compile_closure(_condition_expression(source), env)
+        python = compile_python(_condition_expression(source), env)
         template = rule_expressions.condition_template(source)
-        for run in (closure, lambda n, t=template: rule_expressions._run(t, n)):
+        for run in (closure, python, lambda n, t=template: rule_expressions._run(t, n)):
             if run is None:
                 continue
             with pytest.raises(sandbox.LimitExceeded):

@@ -319,13 +319,22 @@ class SchemaOperations:
         for owned in (*table.triggers.values(), *table.policies.values()):
             self.died(owned, statement, "with its table")
         self.died(table, statement, detail)
+        # Every table of the schema is looked at (partitions, children, foreign keys), for
+        # each DROP: read the constraints in place rather than through `foreign_keys`.
+        by_name = self.references_by_name
         for other in list(self.model.tables.values()):
             if other.partition_of == qualified or (cascade and qualified in other.inherits):
                 self.drop_table_object(other, statement, f"with its parent {qualified}", cascade)
                 continue
-            for fk in other.foreign_keys:
-                if fk.ref_table == qualified and not self.references_by_name:
-                    self.drop_constraint(other, fk.name, statement, f"with its table {qualified}")
+            if by_name:
+                continue
+            referencing = [
+                c
+                for c in other.constraints.values()
+                if c.type == "foreign_key" and c.ref_table == qualified
+            ]
+            for fk in referencing:
+                self.drop_constraint(other, fk.name, statement, f"with its table {qualified}")
         for (schema, name), sequence in list(self.model.sequences.items()):
             if sequence.owned_by and sequence.owned_by.startswith(qualified + "."):
                 del self.model.sequences[(schema, name)]

@@ -11,6 +11,7 @@ import importlib.util
 import re
 import sys
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -249,11 +250,16 @@ RESERVED_WORDS = _reserved_words()
 
 # Anything that could be an identifier over 63 bytes: a run of 64 characters that are not
 # separators (or 16 when the text is not ASCII: 4 bytes a character). The scanner runs only
-# on statements that have one.
-_LONG_ASCII_WORD = re.compile(r"[^\s(),;.:=<>+*/\-\[\]\']{64,}")
-_LONG_WORD = re.compile(r"[^\s(),;.:=<>+*/\-\[\]\']{16,}")
+# on statements that have one. Each run is tried from its first character only (the
+# look-behind), not again from each of its characters.
+_SEPARATORS = r"\s(),;.:=<>+*/\-\[\]\'"
+_LONG_ASCII_WORD = re.compile(rf"(?<![^{_SEPARATORS}])[^{_SEPARATORS}]{{64}}")
+_LONG_WORD = re.compile(rf"(?<![^{_SEPARATORS}])[^{_SEPARATORS}]{{16}}")
 
 
+# A statement's changes each ask about its text (a CREATE TABLE's columns and constraints,
+# which a rule reads kind by kind, far apart): the text is scanned once.
+@lru_cache(maxsize=4096)
 def long_identifier(text: str, limit: int = 63) -> str:
     """The first identifier of `text` longer than `limit` bytes, as written, or ''.
 

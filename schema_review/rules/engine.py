@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -283,6 +283,7 @@ def _run_rule(
     assert compiled is not None
     names = variables(options=rule.options, **context)
     key = subject_name(rule.target)
+    count = len(subjects) if isinstance(subjects, Sized) else 0
     matches = None
     clock = CLOCK
     subject = None
@@ -290,21 +291,23 @@ def _run_rule(
         for subject in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             if matches is None:  # made on the first subject: many rules have none
-                matches = compiled.matcher()
+                matches = compiled.matcher(count)
             names[key] = subject
             names["obj"] = subject
             try:
                 matched = matches(names)
+                failed = False
             except _RUNAWAY:
                 raise
             except Exception:
-                matched = True  # evaluate again in _check, which knows where to report
+                # Evaluate again in _check, which knows where to report the failure.
+                matched = failed = True
             if not matched:
                 continue
             located = locate(subject)
             if located is not None:
                 statement, object_name, offset = located
-                _check(rule, subject, statement, object_name, context, hits, offset)
+                _check(rule, subject, statement, object_name, context, hits, offset, failed, names)
     except _RUNAWAY as error:
         where = locate(subject) if subject is not None else None
         at = None
@@ -356,14 +359,26 @@ def _check(
     context: dict[str, Any],
     hits: list[Hit],
     offset: int | None = None,
+    condition: bool = True,
+    names: dict[str, Any] | None = None,
 ) -> None:
+    """A finding of `rule` on `subject` when its condition holds; `condition`: the
+    condition is still to be evaluated (the engine's loop evaluated it already, unless it
+    failed there: a condition reads the model and options, never names a template sets).
+    `names`: the loop's, set for `subject` (templates that set a name work on a copy)."""
     compiled = rule.compiled
     assert compiled is not None
-    names = variables(
-        **{subject_name(rule.target): subject, "obj": subject, "options": rule.options, **context}
-    )
+    if names is None:
+        names = variables(
+            **{
+                subject_name(rule.target): subject,
+                "obj": subject,
+                "options": rule.options,
+                **context,
+            }
+        )
     try:
-        if not compiled.matches(names):
+        if condition and not compiled.matches(names):
             return
         message = compiled.message.render(names)
         fix = compiled.fix.render(names) if compiled.fix and _fix_fits(rule, names) else None

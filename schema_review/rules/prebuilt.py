@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +102,32 @@ def template_tree(source: str, environment: jinja2.Environment) -> nodes.Templat
 
 
 def _node(data: Any) -> Any:
-    """A tree from its data: a node is {"n": class, "l": line, "f": [fields]}."""
+    """A tree from its data: a node is {"n": class, "l": line, "f": [fields]}. Built as
+    Node.__init__ builds it (each field, then `lineno` and `environment`), without its
+    checks of every call: the class and the number of fields are checked once a class."""
     if isinstance(data, dict):
-        kind = getattr(nodes, data["n"])
-        assert isinstance(kind, type) and issubclass(kind, nodes.Node)
-        return kind(*(_node(field) for field in data["f"]), lineno=data["l"])
+        kind = _node_class(data["n"], len(data["f"]))
+        node = object.__new__(kind)
+        for name, field in zip(kind.fields, data["f"], strict=True):
+            setattr(node, name, _node(field))
+        node.lineno = data["l"]
+        node.environment = None
+        return node
     if isinstance(data, list):
         return [_node(item) for item in data]
     return data
+
+
+@cache
+def _node_class(name: str, fields: int) -> type[nodes.Node]:
+    kind = getattr(nodes, name)
+    # Only concrete nodes with Node's own constructor (InternalName has its own).
+    if not (
+        isinstance(kind, type)
+        and issubclass(kind, nodes.Node)
+        and not kind.abstract
+        and kind.__init__ is nodes.Node.__init__
+        and len(kind.fields) == fields
+    ):
+        raise ValueError(f"prebuilt.json: not a node this Jinja builds so: {name}")
+    return kind

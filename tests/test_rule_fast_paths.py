@@ -1,0 +1,125 @@
+"""The shortcuts of rule evaluation (issue 17, cold runs): each gives what the slow way gives."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import unsafe
+
+from schema_review.parse import postgres
+from schema_review.rules import expressions
+from schema_review.rules.closures import compile_closure, compile_python
+from schema_review.rules.expressions import (
+    _condition_expression,
+    _run,
+    condition_template,
+    environment,
+    variables,
+)
+from schema_review.rules.sandbox import LimitExceeded
+from tests.helpers import LintSql, findings_of
+
+OPTIONS = {"style": "enum", "names": ["email"], "items": "an item named like a dict method"}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "options.style == 'enum'",
+        "options.style in ('check', 'lookup') or 'email' in options.names",
+        # A dict method wins over an item of the same name, as in the sandbox.
+        "options.items() | list | length",
+        "options.get('style')",
+    ],
+)
+def test_reading_a_plain_dict_agrees_with_jinja(source: str) -> None:
+    closure = compile_closure(_condition_expression(source), environment())
+    assert closure is not None
+    names = variables(options=dict(OPTIONS))
+    for _ in range(2):  # the second read takes the shortcut the first one learnt
+        assert closure(names) == _run(condition_template(source), names)
+
+
+def test_a_missing_dict_key_is_still_undefined() -> None:
+    closure = compile_closure(_condition_expression("options.nothing"), environment())
+    assert closure is not None
+    with pytest.raises(UndefinedError):
+        closure(variables(options=dict(OPTIONS)))
+
+
+LONG = "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"CREATE TABLE t ({LONG} int)", LONG),
+        (f'CREATE TABLE "{LONG}x" (id int)', LONG + "x"),
+        # 63 bytes is the limit, not over it.
+        (f"CREATE TABLE t ({'b' * 63} int, c int, d int, e int, f int, g int)", ""),
+        # A long run that starts after a separator other than a space.
+        (f"CREATE INDEX i ON t({LONG}, x)", LONG),
+        # Not ASCII: a run of 16 characters or more is scanned (and this one, short, passes).
+        ("CREATE TABLE t (" + "é" * 20 + " int, b int, c int, d int, e int, f int, g int)", ""),
+        # Long, but no word in it is: nothing to scan.
+        ("CREATE TABLE t (" + ", ".join(f"c{i} int" for i in range(40)) + ")", ""),
+        # A long string constant is no identifier.
+        (f"COMMENT ON TABLE t IS '{LONG}'", ""),
+    ],
+)
+def test_long_identifier(text: str, expected: str) -> None:
+    postgres.long_identifier.cache_clear()
+    assert postgres.long_identifier(text) == expected
+    assert postgres.long_identifier(text) == expected  # from the cache
+
+
+def test_a_condition_runs_once_on_a_subject_it_matches(
+    lint_sql: LintSql, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's loop evaluates a condition; a finding's message does not evaluate it again
+    (it did, for every hit, until issue 17)."""
+    calls: list[str] = []
+    matches = expressions.CompiledRule.matches
+
+    def counted(self: expressions.CompiledRule, names: dict[str, object]) -> bool:
+        calls.append(sys._getframe(1).f_code.co_name)
+        return matches(self, names)
+
+    monkeypatch.setattr(expressions.CompiledRule, "matches", counted)
+    run = lint_sql("CREATE TABLE users (id int PRIMARY KEY, created timestamp);")
+    assert findings_of(run, "timestamp-without-time-zone")
+    assert "_check_migration" in calls  # target: migration rules: one evaluation a file
+    assert "_check" not in calls
+
+
+class _Owner:
+    def safe(self, value: int) -> int:
+        return value + 1
+
+    @unsafe
+    def refused(self) -> str:
+        return "ran"
+
+
+@pytest.mark.parametrize("compiler", [compile_closure, compile_python])
+def test_method_calls_ask_the_sandbox_once_a_function_and_keep_its_verdict(
+    compiler: Any,
+) -> None:
+    env = environment()
+    names = variables(owner=_Owner(), other=_Owner())
+    safe = compiler(_condition_expression("owner.safe(1) + other.safe(2)"), env)
+    refused = compiler(_condition_expression("owner.refused()"), env)
+    assert safe is not None and refused is not None
+    for _ in range(2):  # the second call of each takes the remembered verdict
+        assert safe(names) == 5
+        with pytest.raises(SecurityError):
+            refused(names)
+    # A string's methods still go through check_call every time (a width over the limit).
+    wide = compiler(_condition_expression("'x'.ljust(1000000000000)"), env)
+    assert wide is not None
+    for _ in range(2):
+        with pytest.raises(LimitExceeded):
+            wide(names)
