@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import gc
 import os
@@ -109,6 +110,18 @@ def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
             bar.__exit__(None, None, None)
 
 
+class _MigrationPath(click.Path):
+    """A path to lint: a file, a folder or `-`. Discovery says what is missing and reading what
+    cannot be read (a file that cannot be read is a located problem, its neighbours still
+    linted); click's own checks would stat every path once more (a corpus run names 1,500)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value if isinstance(value, str) else super().convert(value, param, ctx)
+
+
+_MIGRATION_PATH = _MigrationPath(path_type=str)
+
+
 _ALLOW_EMPTY = click.option(
     "--no-error-on-unmatched-pattern",
     "allow_empty",
@@ -176,7 +189,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.argument("paths", nargs=-1, required=True, type=_MIGRATION_PATH)
 @click.option("--select", multiple=True, help="Only these rules or categories (comma-separated).")
 @click.option("--ignore", multiple=True, help="Skip these rules or categories (comma-separated).")
 @click.option("--fail-on", type=click.Choice(FAIL_ON), help="Lowest severity that fails the run.")
@@ -363,7 +376,7 @@ def lint(
         key = _run_key(paths, settings, (output_format, quiet, color, baseline, *shown))
         cached = _cached_result(key)
         if cached is not None:
-            _emit(cached[0], output)
+            _emit_cached(cached[0], output)
             sys.exit(cached[1])
 
     from schema_review.discover import DiscoveryError
@@ -572,61 +585,161 @@ def _emit_pieces(pieces: Iterable[str], output: str | None) -> None:
     click.echo("".join(batch), nl=False, color=True)
 
 
+class _Unkeyed(Exception):
+    """The inputs of a run cannot be told: it is not cached."""
+
+
 def _run_key(paths: tuple[str, ...], settings: Settings, options: tuple[Any, ...]) -> str | None:
     """A digest of everything a lint run's output depends on, or None when it cannot tell.
 
-    The tool's own code and data (by modification time: an edited checkout counts), the
-    settings and options, the working directory (paths are shown relative to it), and the
-    content of every file the run reads, in the order discovery found them.
+    The tool's own code and data (code by modification time and size: an edited checkout
+    counts; data by content), the settings and options, the working directory (paths are
+    shown relative to it), the migrations as discovery found them, and the content of every
+    file the run reads. Contents come from `FileDigests`: a file whose stat is as the last
+    run saw it is not read again.
     """
-    import hashlib
-
-    from schema_review import __version__
-    from schema_review.discover import DiscoveryError, detection_files, discover
-    from schema_review.resources import cache_dir, data_dir
+    from schema_review.resources import FileDigests, blake2b, cache_dir, data_dir
 
     if cache_dir() is None or os.environ.get("SCHEMA_REVIEW_NO_RESULT_CACHE"):
         return None  # the second: the benchmark's "a file changed" runs
-    digest = hashlib.sha256()
+    digest = blake2b(digest_size=32, person=b"sr-run")
+    cwd = os.getcwd()
+    files = FileDigests(cwd)
 
     def add(*parts: object) -> None:
         for part in parts:
             digest.update(str(part).encode("utf-8", "surrogatepass") + b"\0")
 
-    try:
-        add(__version__, sys.version, os.getcwd(), repr(settings), *options)
-        package = Path(__file__).resolve().parent
-        for module in sorted(package.rglob("*.py")):
-            info = module.stat()
-            add(module, info.st_mtime_ns, info.st_size)
-        for folder in (data_dir("rules"), data_dir("templates")):
-            for item in sorted(folder.iterdir()):
-                add(item.name)
-                digest.update(item.read_bytes())
-        for extra in (*settings.rule_files, *(options[3:4] if options[3] else ())):
-            digest.update(Path(extra).read_bytes())
-        from schema_review.profile import DIALECT_NAMES
+    def add_content(path: str | Path) -> None:
+        content = files.digest(path)
+        if content is None:
+            raise _Unkeyed  # not a regular file, or unreadable: the run says what it is
+        digest.update(content)
 
-        dialect = DIALECT_NAMES[settings.dialect] if settings.dialect else None
-        for migration_set in discover(
-            paths, exclude=settings.exclude, histories=settings.histories, dialect=dialect
-        ):
-            add(migration_set.root, migration_set.convention, migration_set.dialect)
-            if migration_set.journal is not None:
-                digest.update(migration_set.journal.read_bytes())
-            # Prisma's provider and sqlx's driver decide the dialect (discover.detect_dialect).
-            for detection in detection_files(migration_set):
-                add(detection)
-                digest.update(detection.read_bytes())
-            for migration in migration_set.files:
-                add(migration.display)
-                digest.update(migration.path.read_bytes())
-    except (OSError, DiscoveryError):
+    try:
+        add(__version__, sys.version, cwd, repr(settings), *options)
+        _add_tool_code(add, os.path.dirname(os.path.realpath(__file__)))
+        for folder in (data_dir("rules"), data_dir("templates")):
+            for name in sorted(os.listdir(folder)):
+                add(name)
+                add_content(os.path.join(folder, name))
+        for extra in (*settings.rule_files, *(options[3:4] if options[3] else ())):
+            add_content(extra)
+        contents = [files.digest(path) for path in paths]
+        if all(content is not None for content in contents):
+            # Files named one by one (a pre-commit hook, a CI job's list): discovery makes
+            # them one history in the order given, from nothing but the paths, the working
+            # directory and the settings, all in the key; no need to ask it.
+            for path, content in zip(paths, contents, strict=True):
+                add("file", path)
+                digest.update(content or b"")
+            if settings.runner == "diesel":
+                _add_diesel_metadata(add, add_content, [Path(path) for path in paths])
+            _add_neighbours(add, add_content, paths)
+        else:
+            _add_discovered(add, add_content, paths, settings)
+    except (OSError, _Unkeyed):
         return None  # the run itself reports what is wrong
+    files.save()
     return digest.hexdigest()
 
 
-def _cached_result(key: str | None) -> tuple[str, int] | None:
+def _add_discovered(
+    add: Callable[..., None],
+    add_content: Callable[[str | Path], None],
+    paths: tuple[str, ...],
+    settings: Settings,
+) -> None:
+    """The histories discovery finds in `paths` and every file of them the run reads."""
+    from schema_review.discover import DiscoveryError, detection_files, discover
+    from schema_review.profile import DIALECT_NAMES
+
+    dialect = DIALECT_NAMES[settings.dialect] if settings.dialect else None
+    try:
+        found = discover(
+            paths, exclude=settings.exclude, histories=settings.histories, dialect=dialect
+        )
+    except DiscoveryError:
+        raise _Unkeyed from None
+    for migration_set in found:
+        add(migration_set.root, migration_set.convention, migration_set.dialect)
+        if migration_set.journal is not None:
+            add_content(migration_set.journal)
+        # Prisma's provider and sqlx's driver decide the dialect (discover.detect_dialect).
+        for detection in detection_files(migration_set):
+            add("detection", detection)
+            add_content(detection)
+        for migration in migration_set.files:
+            add(migration.display)
+            add_content(migration.path)
+        if settings.runner == "diesel" or (
+            not settings.runner and migration_set.convention == "folder-per-migration"
+        ):
+            _add_diesel_metadata(add, add_content, [m.path for m in migration_set.files])
+
+
+# Files beside or above named migrations that discovery may read to decide a history's
+# dialect or order (discover.detection_files, a drizzle journal), looked for without
+# importing discovery: a few more stats, and a changed one only costs a cache miss.
+_NEIGHBOURS = ("migration_lock.toml", "Cargo.toml", os.path.join("meta", "_journal.json"))
+_NEIGHBOUR_LEVELS = 6  # discover._FOLDER_LEVELS (4) above a history's root, and the root
+
+
+def _add_neighbours(
+    add: Callable[..., None], add_content: Callable[[str | Path], None], paths: tuple[str, ...]
+) -> None:
+    """The neighbour files (_NEIGHBOURS) of the folders of files named one by one, up to
+    the repository root."""
+    seen: set[str] = set()
+    for path in paths:
+        folder = os.path.dirname(os.path.abspath(path))
+        for _ in range(_NEIGHBOUR_LEVELS):
+            if folder in seen:
+                break
+            seen.add(folder)
+            for name in _NEIGHBOURS:
+                candidate = os.path.join(folder, name)
+                if os.path.isfile(candidate):
+                    add("neighbour", candidate)
+                    add_content(candidate)
+            parent = os.path.dirname(folder)
+            if parent == folder or os.path.exists(os.path.join(folder, ".git")):
+                break
+            folder = parent
+
+
+def _add_diesel_metadata(
+    add: Callable[..., None], add_content: Callable[[str | Path], None], files: list[Path]
+) -> None:
+    """diesel's `metadata.toml` beside each migration, which says whether it runs in a
+    transaction (profile.file_in_transaction)."""
+    for folder in dict.fromkeys(path.parent for path in files):
+        metadata = folder / "metadata.toml"
+        if os.path.lexists(metadata):
+            add("metadata", metadata)
+            add_content(metadata)
+
+
+def _add_tool_code(add: Callable[..., None], package: str) -> None:
+    """Every file of the installed package (modules, prebuilt rules), by name, size and
+    modification time, in a fixed order."""
+    folders = [package]
+    while folders:
+        folder = folders.pop()
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+        for entry in entries:
+            if entry.name == "__pycache__":
+                continue
+            if entry.is_dir():
+                folders.append(entry.path)
+                continue
+            info = entry.stat()
+            add(os.path.relpath(entry.path, package), info.st_mtime_ns, info.st_size)
+
+
+def _cached_result(key: str | None) -> tuple[memoryview, int] | None:
+    """The output (UTF-8) and exit status a run with this key gave, if the cache has them."""
     from schema_review.resources import cache_key, load_bytes
 
     if key is None:
@@ -634,15 +747,45 @@ def _cached_result(key: str | None) -> tuple[str, int] | None:
     # The exit status, a newline, then the output as it was written (checksummed with the
     # key: an entry of another run, or a damaged one, is a miss).
     data = load_bytes(cache_key("results", key))
-    if data is None:
+    status = bytes(data[:2]) if data is not None else b""
+    if data is None or status not in (b"0\n", b"1\n"):
         return None
-    status, _, text = data.partition(b"\n")
-    if status not in (b"0", b"1"):
-        return None
+    text = data[2:]
     try:
-        return text.decode("utf-8"), int(status)
+        str(text, "utf-8")  # an entry that is not UTF-8 text is a miss
     except UnicodeDecodeError:
         return None
+    return text, int(status[:1])
+
+
+def _emit_cached(output: memoryview, path: str | None) -> None:
+    """`_emit` for the output of an earlier run: its UTF-8 bytes written as they are where
+    that is what writing the text would give (an output file or a UTF-8 standard output,
+    without newline translation), decoded and written as text elsewhere."""
+    if os.linesep == "\n" and (not path or path == "-"):
+        stream = sys.stdout
+        encoding = getattr(stream, "encoding", None) or ""
+        binary = getattr(stream, "buffer", None)
+        if binary is not None and _is_utf8(encoding):
+            stream.flush()
+            binary.write(output)
+            binary.flush()
+            return
+    elif os.linesep == "\n" and path:
+        try:
+            with open(path, "wb") as handle:
+                handle.write(output)
+        except OSError as error:
+            _fail(f"{path}: cannot write: {error.strerror or error}")
+        return
+    _emit(str(output, "utf-8"), path)
+
+
+def _is_utf8(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        return False
 
 
 # How many run results the cache keeps (the newest ones): one per recent state of the files.
@@ -703,7 +846,7 @@ def list_rules(output_format: str, output: str | None, config: str | None) -> No
 
 
 @main.command("baseline")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.argument("paths", nargs=-1, required=True, type=_MIGRATION_PATH)
 @click.option(
     "-o",
     "--output",
@@ -754,7 +897,7 @@ def write_baseline(
 
 
 @main.command("hook")
-@click.argument("files", nargs=-1, type=click.Path(path_type=str))
+@click.argument("files", nargs=-1, type=_MIGRATION_PATH)
 @click.option("--select", multiple=True, help="Rule ids or categories (comma-separated).")
 @click.option("--ignore", multiple=True, help="Rule ids or categories to leave out.")
 @click.option("--fail-on", type=click.Choice(FAIL_ON), help="Lowest severity that fails the run.")
@@ -835,7 +978,7 @@ def _migration_folder(path: Path) -> Path:
 
 
 @main.command("report")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.argument("paths", nargs=-1, required=True, type=_MIGRATION_PATH)
 @click.option(
     "--template",
     default="review",
@@ -1030,14 +1173,14 @@ def config_schema_command(output: str | None) -> None:
 
 
 @main.command("schema")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.argument("paths", nargs=-1, required=True, type=_MIGRATION_PATH)
 @click.option(
     "--format",
     "output_format",
     type=click.Choice(["sql", "json", "mermaid"]),
     default="sql",
     show_default=True,
-    help="sql: DDL in the history's dialect; json: the structure of docs/schema-json.md; "
+    help="sql: DDL PostgreSQL accepts; json: the structure of docs/schema-json.md; "
     "mermaid: an ER diagram.",
 )
 @click.option(
@@ -1107,7 +1250,7 @@ def schema(
 
 
 @main.command("verify")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.argument("paths", nargs=-1, required=True, type=_MIGRATION_PATH)
 @click.option(
     "--database-url",
     metavar="URL",

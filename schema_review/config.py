@@ -10,6 +10,7 @@ a misspelt option never silently does nothing. Settings remember where each valu
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -129,55 +130,95 @@ class Settings:
         return replace(self, **given, origins={**self.origins, **flags})
 
 
-def find_config(start: Path, memo: dict[Path, Path | None] | None = None) -> Path | None:
-    """The nearest configuration file from `start` upwards, stopping at the repository root.
-    `memo` (folder -> answer) is shared by the searches of one run: a corpus of 1,500 files
-    in a few hundred folders would otherwise stat the same parents 30,000 times."""
-    memo = {} if memo is None else memo
-    walked: list[Path] = []
-    answer: Path | None = None
-    for folder in (start, *start.parents):
+def find_config(start: Path, memo: dict[str, str | None] | None = None) -> Path | None:
+    """The nearest configuration file from `start` (a resolved folder) upwards, stopping at the
+    repository root. `memo` (folder -> answer) is shared by the searches of one run: a corpus
+    of 1,500 files in a few hundred folders would otherwise stat the same parents 30,000
+    times."""
+    found = _find_config(str(start), {} if memo is None else memo)
+    return None if found is None else Path(found)
+
+
+def _find_config(start: str, memo: dict[str, str | None]) -> str | None:
+    # Strings and os.stat, not pathlib: this runs for every folder of a run, also the runs
+    # the result cache answers in a tenth of a second.
+    walked: list[str] = []
+    answer: str | None = None
+    folder = start
+    while True:
         if folder in memo:
             answer = memo[folder]
             break
         walked.append(folder)
-        candidate = folder / ".schema-review.yaml"
-        if candidate.is_file():
+        candidate = os.path.join(folder, ".schema-review.yaml")
+        if os.path.isfile(candidate):
             answer = candidate
             break
-        pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and _has_tool_section(pyproject):
+        pyproject = os.path.join(folder, "pyproject.toml")
+        if os.path.isfile(pyproject) and _has_tool_section(Path(pyproject)):
             answer = pyproject
             break
-        if (folder / ".git").exists():
+        if os.path.exists(os.path.join(folder, ".git")):
             break
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
     for folder in walked:
         memo[folder] = answer
     return answer
 
 
-_TOOL_TABLE = re.compile(r"^\s*\[\s*tool\s*\.\s*[\"']?schema-review", re.MULTILINE)
+_TOOL_TABLE = r"^\s*\[\s*tool\s*\.\s*[\"']?schema-review"
 
 
 def _has_tool_section(pyproject: Path) -> bool:
     """Whether a pyproject.toml has a `[tool.schema-review]` table (a project that only
     mentions the tool, or depends on it, has none: the search goes on above it). A file that
     does not parse but seems to have one counts, so that loading it says what is wrong."""
-    import tomllib
-
     try:
         text = pyproject.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
     if "schema-review" not in text:
         return False
+    section, problem = _tool_section(text)
+    if problem:
+        return re.search(_TOOL_TABLE, text, re.MULTILINE) is not None
+    return section is not None
+
+
+_TOML_CACHE_FORMAT = "1"
+
+
+def _tool_section(text: str) -> tuple[Any, str]:
+    """The `tool.schema-review` table of a pyproject.toml (None when there is none), or why
+    the file cannot be read ('' when it can). A file read before answers from the cache: a
+    project's pyproject.toml mentions the tool, and parsing it with tomllib (imported for it)
+    was a sixth of a run the result cache answers. Only plain data is kept (marshal refuses
+    TOML's dates: such a table is parsed every time)."""
+    import sys
+
+    from schema_review.resources import cache_key, load_cached, store_cached
+
+    key = cache_key("toml", _TOML_CACHE_FORMAT, sys.version, text)
+    cached = load_cached(key)
+    if isinstance(cached, tuple) and len(cached) == 2 and isinstance(cached[1], str):
+        return cached[0], cached[1]
+    import tomllib
+
     try:
         tool = tomllib.loads(text).get("tool", {})
-    except (tomllib.TOMLDecodeError, RecursionError):
-        return (
-            re.search(r"^\s*\[\s*tool\s*\.\s*[\"']?schema-review", text, re.MULTILINE) is not None
+        answer: tuple[Any, str] = (
+            tool.get("schema-review") if isinstance(tool, dict) else None,
+            "",
         )
-    return isinstance(tool, dict) and "schema-review" in tool
+    except tomllib.TOMLDecodeError as error:
+        answer = (None, f"invalid TOML: {error}")
+    except RecursionError:
+        answer = (None, "TOML nested too deeply")
+    store_cached(key, answer)
+    return answer
 
 
 def config_for(paths: Sequence[str | Path]) -> tuple[Path | None, str]:
@@ -185,29 +226,65 @@ def config_for(paths: Sequence[str | Path]) -> tuple[Path | None, str]:
     each path's folder (a file's own folder) upwards to its repository root; the working
     directory's when no path has one (standard input). Paths under different configuration
     files are a ConfigError: one run has one configuration."""
-    found: dict[Path, Path] = {}
-    memo: dict[Path, Path | None] = {}
-    folders: dict[Path, None] = {}  # each folder once, in the order given
+    found: dict[str, tuple[str, bool]] = {}  # configuration -> the first path under it
+    memo: dict[str, str | None] = {}
+    resolved: dict[str, str] = {}
+    folders: dict[str, tuple[str, bool]] = {}  # each folder once, in the order given
     for raw in paths:
-        if str(raw) == "-":
+        text = os.fspath(raw)
+        if text == "-":
             continue
-        path = Path(raw)
-        folders[path if path.is_dir() else path.parent] = None
-    for folder in folders:
-        config = find_config(folder.resolve(), memo)
+        if os.path.isdir(text):
+            folders.setdefault(text, (text, True))
+        else:
+            # A file's folder, as Path(text).parent names it (a trailing slash ignored).
+            stripped = text.rstrip(os.sep + (os.altsep or "")) or text
+            folders.setdefault(os.path.dirname(stripped) or ".", (text, False))
+    for folder, given in folders.items():
+        config = _find_config(_resolve_folder(folder, resolved), memo)
         if config is not None:
-            found.setdefault(config, folder)
-    if len(found) > 1:
-        listed = "; ".join(f"{config} for {folder}" for config, folder in found.items())
+            found.setdefault(config, given)
+    named = {Path(config): _folder_shown(*given) for config, given in found.items()}
+    if len(named) > 1:
+        listed = "; ".join(f"{config} for {folder}" for config, folder in named.items())
         raise ConfigError(
             f"the paths have different configuration files ({listed}): lint them in separate "
             "runs, or name the one to use with --config"
         )
-    if found:
-        [(config, folder)] = found.items()
-        return config, f"found from {folder}"
+    for config_path, shown in named.items():
+        return config_path, f"found from {shown}"
     cwd = Path.cwd()
     return find_config(cwd.resolve()), "found from the working directory"
+
+
+def _folder_shown(text: str, is_dir: bool) -> Path:
+    """The folder of a path as messages name it (pathlib's spelling)."""
+    return Path(text) if is_dir else Path(text).parent
+
+
+def _resolve_folder(folder: str, known: dict[str, str]) -> str:
+    """`Path(folder).resolve()` as a string, each folder above it resolved once per run (in
+    `known`) and each one an lstat: a corpus's few hundred folders share their parents."""
+    absolute = os.path.abspath(folder)
+    if os.pardir in folder.replace(os.altsep or os.sep, os.sep).split(os.sep):
+        # `link/..` is the link target's parent: leave it to realpath, which walks in order.
+        return os.path.realpath(absolute)
+    return _resolve_absolute(absolute, known)
+
+
+def _resolve_absolute(folder: str, known: dict[str, str]) -> str:
+    answer = known.get(folder)
+    if answer is not None:
+        return answer
+    parent, name = os.path.split(folder)
+    if not name or parent == folder:
+        answer = os.path.realpath(folder)  # the root
+    else:
+        answer = os.path.join(_resolve_absolute(parent, known), name)
+        if os.path.islink(answer):
+            answer = os.path.realpath(answer)
+    known[folder] = answer
+    return answer
 
 
 def load_settings(
@@ -237,14 +314,10 @@ def _read_settings(path: Path) -> Settings:
     except OSError as error:
         raise ConfigError(f"{path}: cannot read configuration: {error.strerror}") from None
     if path.suffix == ".toml":
-        import tomllib
-
-        try:
-            data = tomllib.loads(text).get("tool", {}).get("schema-review", {})
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: invalid TOML: {error}") from None
-        except RecursionError:
-            raise ConfigError(f"{path}: TOML nested too deeply") from None
+        section, problem = _tool_section(text)
+        if problem:
+            raise ConfigError(f"{path}: {problem}")
+        data = {} if section is None else section
     else:
         from schema_review.resources import YamlError, load_yaml
 

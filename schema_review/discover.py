@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
+import functools
 import json
 import os
 import re
@@ -296,7 +297,25 @@ _PLACEHOLDERS = re.compile(PLACEHOLDER)
 # 10 ms to compile).
 _TAG_START = r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f]"
 _TAG_REST = r"[^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*"
-_SQL_SCAN = re.compile(rf";|--|/\*|[eE]?'|\"|\$(?:{_TAG_START}{_TAG_REST})?\$")
+# Each alternative starts with a literal character, so that the engine skips to the next
+# of them at C speed (`[eE]?'` would make it try every position: four times slower).
+_SQL_SCAN = re.compile(rf";|--|/\*|e'|E'|'|\"|\$(?:{_TAG_START}{_TAG_REST})?\$")
+# Whole comments, quoted strings and identifiers, for masking: each found in one search (the
+# scan above takes a Python step per quote). A doubled quote ends one match where the next
+# begins; a block comment (they nest) and a dollar-quoted body are ended in Python: the
+# spans cover what _sql_regions' regions cover.
+_ESCAPED = r"'(?:[^'\\]|\\[\s\S]?|'')*'?"
+_REGION = (
+    rf"--[^\n]*|'[^']*(?:'|\Z)|\"[^\"]*(?:\"|\Z)|e{_ESCAPED}|E{_ESCAPED}"
+    rf"|\$(?:{_TAG_START}{_TAG_REST})?\$|/\*"
+)
+
+
+@functools.cache
+def _compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """A regular expression of this module, compiled when first used: a pre-commit run on a
+    file without quotes to scan or dialect words to check compiles none of them."""
+    return re.compile(pattern, flags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,8 +389,9 @@ def _sql_regions(
     ends: list[int] = []
     position = 0
     size = len(text)
+    scan = _SQL_SCAN.search
     while True:
-        match = _SQL_SCAN.search(text, position)
+        match = scan(text, position)
         if match is None:
             return regions, ends
         start, token = match.start(), match.group()
@@ -379,57 +399,103 @@ def _sql_regions(
             ends.append(start)
             position = match.end()
             continue
-        if token == "--":
-            newline = text.find("\n", start)
-            end, where = (size if newline == -1 else newline), "comment"
-        elif token == "/*":
-            end, where = _block_comment_end(text, start), "comment"
-        elif token.endswith("'"):
-            end, where = _string_end(text, match.end(), len(token) == 2), "literal"
-        elif token == '"':
-            end = _string_end(text, match.end(), False, '"')
-            where = "identifier" if identifiers else ""
-        else:
-            close = text.find(token, match.end())
-            end, where = (size if close == -1 else close + len(token)), "literal"
+        end, where = _region_end(text, match, size)
+        if where == "identifier" and not identifiers:
+            where = ""
         if where:
             regions.append((start, end, where))
         position = max(end, match.end())
+
+
+def _region_end(text: str, match: re.Match[str], size: int) -> tuple[int, str]:
+    """Where the comment or quoted text `match` opens ends, and what it is."""
+    token = match.group()
+    start = match.start()
+    if token == "--":
+        newline = text.find("\n", start)
+        return (size if newline == -1 else newline), "comment"
+    if token == "/*":
+        return _block_comment_end(text, start), "comment"
+    if token.endswith("'"):
+        return _string_end(text, match.end(), len(token) == 2), "literal"
+    if token == '"':
+        return _string_end(text, match.end(), False, '"'), "identifier"
+    close = text.find(token, match.end())
+    return (size if close == -1 else close + len(token)), "literal"
+
+
+def _masked_spans(text: str) -> list[tuple[int, int]]:
+    """Spans that together cover what `_sql_regions(text, identifiers=True)`'s regions
+    cover: what masking blanks."""
+    spans: list[tuple[int, int]] = []
+    position = 0
+    search = _compiled(_REGION).search
+    while True:
+        match = search(text, position)
+        if match is None:
+            return spans
+        start, end = match.span()
+        first = text[start]
+        if first == "$":  # a dollar quote's opening tag: its body runs to the same tag
+            close = text.find(match.group(), end)
+            end = len(text) if close == -1 else close + end - start
+        elif first == "/":
+            end = _block_comment_end(text, start)
+        spans.append((start, end))
+        position = end
 
 
 def _block_comment_end(text: str, start: int) -> int:
     """The end of the block comment at `start`; PostgreSQL's block comments nest."""
     depth = 0
     position = start
-    while position < len(text):
-        if text.startswith("/*", position):
+    while True:
+        # The next opening or closing mark, whichever comes first (they cannot start at the
+        # same place): the character-by-character walk this replaces found the same ones.
+        opening = text.find("/*", position)
+        closing = text.find("*/", position)
+        if closing == -1:
+            return len(text)
+        if opening != -1 and opening < closing:
             depth += 1
-            position += 2
-        elif text.startswith("*/", position):
-            depth -= 1
-            position += 2
-            if depth == 0:
-                return position
-        else:
-            position += 1
-    return len(text)
+            position = opening + 2
+            continue
+        depth -= 1
+        position = closing + 2
+        if depth == 0:
+            return position
 
 
 def _string_end(text: str, position: int, backslashes: bool, quote: str = "'") -> int:
     """The end of a quoted string whose text starts at `position` (a doubled quote is a quote;
     in an E'' string, a backslash escapes the next character)."""
-    while position < len(text):
-        character = text[position]
-        if backslashes and character == "\\":
-            position += 2
+    if backslashes:
+        return _escaped_string_end(text, position)
+    while True:
+        found = text.find(quote, position)
+        if found == -1:
+            return len(text)
+        if text.startswith(quote, found + 1):
+            position = found + 2
             continue
-        if character == quote:
-            if text.startswith(quote, position + 1):
-                position += 2
-                continue
-            return position + 1
-        position += 1
-    return len(text)
+        return found + 1
+
+
+def _escaped_string_end(text: str, position: int) -> int:
+    size = len(text)
+    while position < size:
+        quote = text.find("'", position)
+        backslash = text.find("\\", position, quote if quote != -1 else size)
+        if backslash != -1:
+            position = backslash + 2  # the escaped character, whatever it is
+            continue
+        if quote == -1:
+            return size
+        if text.startswith("'", quote + 1):
+            position = quote + 2
+            continue
+        return quote + 1
+    return size
 
 
 # What gives away SQL written for another database, outside comments, strings and quoted
@@ -452,15 +518,10 @@ _FOREIGN_SYNTAX = (
     ("PRAGMA", "sqlite", r"^[ \t]*PRAGMA\b"),
     ("WITHOUT ROWID", "sqlite", r"\bWITHOUT\s+ROWID\b"),
 )
-_FOREIGN = [
-    (name, dialect, re.compile(pattern, re.IGNORECASE | re.MULTILINE))
-    for name, dialect, pattern in _FOREIGN_SYNTAX
-]
 # A cheap test first: most files hold none of these words, and are not scanned further.
-_FOREIGN_HINT = re.compile(
+_FOREIGN_HINT = (
     r"`|ENGINE|AUTO_?INCREMENT|CHARSET|CHARACTER|UNSIGNED|CURRENT_TIMESTAMP|DELIMITER|PRAGMA"
-    r"|ROWID",
-    re.IGNORECASE,
+    r"|ROWID"
 )
 _HINT_WORDS = (
     "`",
@@ -475,6 +536,107 @@ _HINT_WORDS = (
     "pragma",
     "rowid",
 )
+# The same constructs for ASCII text (most files), searched in the lowered text with
+# patterns that start with a literal, which Python's engine finds fast (a leading \b or ^
+# makes it try every position: a hundred times slower). Each: name, dialect, the words of
+# which every text it matches holds all of one group, and its searches: a lowercase pattern
+# and what must hold where it starts (see _anchored_search). The construct's first match
+# is the leftmost of its searches'. Words first: a match outside comments and strings is
+# made of the text's own characters, so a file without them is not searched at all.
+_Search = tuple[str, str]
+_ASCII_FOREIGN: tuple[tuple[str, str, tuple[tuple[str, ...], ...], tuple[_Search, ...]], ...] = (
+    (
+        "backtick-quoted identifiers",
+        "mysql or sqlite",
+        (("`",),),
+        ((r"`[^`\n]*`", ""),),
+    ),
+    ("ENGINE=", "mysql", (("engine", "="),), ((r"engine\s*=", "word"),)),
+    (
+        "AUTO_INCREMENT",
+        "mysql",
+        (("auto_increment",),),
+        ((r"auto_increment\b", "word"),),
+    ),
+    (
+        "CHARSET",
+        "mysql",
+        (("charset", "="), ("character", "set", "=")),
+        tuple(
+            (pattern, "word")
+            for pattern in (r"default\s+charset\s*=", r"charset\s*=", r"character\s+set\s*=")
+        ),
+    ),
+    (
+        "UNSIGNED integers",
+        "mysql",
+        (("unsigned", "int"),),
+        tuple(
+            (rf"{size}int(?:eger)?(?:\s*\(\d+\))?\s+unsigned\b", "word")
+            for size in ("tiny", "small", "medium", "big", "")
+        ),
+    ),
+    (
+        "ON UPDATE CURRENT_TIMESTAMP",
+        "mysql",
+        (("current_timestamp", "update", "on"),),
+        ((r"on\s+update\s+current_timestamp\b", "word"),),
+    ),
+    ("DELIMITER", "mysql", (("delimiter",),), ((r"delimiter[ \t]+\S", "line"),)),
+    ("AUTOINCREMENT", "sqlite", (("autoincrement",),), ((r"autoincrement\b", "word"),)),
+    ("PRAGMA", "sqlite", (("pragma",),), ((r"pragma\b", "line"),)),
+    (
+        "WITHOUT ROWID",
+        "sqlite",
+        (("rowid", "without"),),
+        ((r"without\s+rowid\b", "word"),),
+    ),
+)
+
+
+# The first word of each group: a text holding none of them holds none of the constructs.
+_ANCHORS = tuple(dict.fromkeys(words[0] for *_, groups, _ in _ASCII_FOREIGN for words in groups))
+
+
+def _anchored_search(pattern: str, text: str, anchor: str) -> int:
+    r"""Where the first match of `pattern` in `text` starts that has, before it, what
+    `anchor` asks: `word`, no letter, digit or _ (a leading \b: the match starts with a
+    letter); `line`, only spaces and tabs from the line's start, which is then where the
+    match starts (a leading ^[ \t]* in MULTILINE); '' anything. -1 when there is none. For
+    ASCII text."""
+    search = _compiled(pattern).search
+    position = 0
+    while True:
+        match = search(text, position)
+        if match is None:
+            return -1
+        start = match.start()
+        if not anchor:
+            return start
+        if anchor == "word":
+            if start == 0 or not (text[start - 1].isalnum() or text[start - 1] == "_"):
+                return start
+        else:
+            line = text.rfind("\n", 0, start) + 1
+            if not text[line:start].strip(" \t"):
+                return line
+        position = start + 1
+
+
+# _POSTGRES_ONLY's alternatives, for ASCII text as above.
+_ASCII_POSTGRES_ONLY: tuple[tuple[str, _Search], ...] = tuple(
+    (word, (pattern, anchor))
+    for word, pattern, anchor in (
+        ("::", "::", ""),
+        ("extension", r"create\s+extension\b", "word"),
+        ("concurrently", r"concurrently\b", "word"),
+        ("plpgsql", r"language\s+plpgsql\b", "word"),
+        ("timestamptz", r"timestamptz\b", "word"),
+        ("jsonb", r"jsonb\b", "word"),
+        ("trigger", r"returns\s+trigger\b", "word"),
+        ("owner", r"owner\s+to\b", "word"),
+    )
+)
 
 
 def _foreign_hint(text: str) -> bool:
@@ -482,17 +644,16 @@ def _foreign_hint(text: str) -> bool:
     the lowered text, which for ASCII are what IGNORECASE matches. Outside ASCII, case
     folding has its own rules (the Kelvin sign is a k): the pattern decides."""
     if not text.isascii():
-        return _FOREIGN_HINT.search(text) is not None
+        return _compiled(_FOREIGN_HINT, re.IGNORECASE).search(text) is not None
     lowered = text.lower()
     return any(word in lowered for word in _HINT_WORDS)
 
 
 # What only PostgreSQL writes: a file holding any of it is PostgreSQL with a mistake in it
 # (its parse errors say where), not another database's file.
-_POSTGRES_ONLY = re.compile(
+_POSTGRES_ONLY = (
     r"::|\bCREATE\s+EXTENSION\b|\bCONCURRENTLY\b|\bLANGUAGE\s+plpgsql\b|\btimestamptz\b"
-    r"|\bjsonb\b|\bRETURNS\s+TRIGGER\b|\bOWNER\s+TO\b",
-    re.IGNORECASE,
+    r"|\bjsonb\b|\bRETURNS\s+TRIGGER\b|\bOWNER\s+TO\b"
 )
 
 
@@ -538,18 +699,87 @@ def guess_dialect(text: str) -> DialectGuess:
     such syntax is there and nothing only PostgreSQL writes is: one clear finding then stands
     for the file, instead of a parse error per statement. The first use of each telling
     construct is the evidence."""
+    if not text.isascii():
+        return _guess_by_patterns(text)
+    lowered = text.lower()
+    for word in _ANCHORS:
+        if word in lowered:
+            break
+    else:
+        return POSTGRES  # most files: no scan, no mask
+    candidates = [
+        construct
+        for construct in _ASCII_FOREIGN
+        if any(all(word in lowered for word in words) for words in construct[2])
+    ]
+    if not candidates:
+        return POSTGRES
+    known = _GUESSED.get(text)
+    if known is None:
+        known = _guess_masked(text, candidates)
+        if len(_GUESSED) >= _GUESSED_MAX:
+            _GUESSED.clear()
+        _GUESSED[text] = known
+    return known
+
+
+# Guesses of the files that had to be masked, by text: a run asks twice for each file (the
+# history's dialect, then the file's own finding). Bounded; a text is its own key.
+_GUESSED: dict[str, DialectGuess] = {}
+_GUESSED_MAX = 512
+
+
+def _guess_masked(
+    text: str, candidates: list[tuple[str, str, tuple[tuple[str, ...], ...], tuple[_Search, ...]]]
+) -> DialectGuess:
+    # Masked before lowering: dollar-quote tags are case-sensitive ($a$ does not close $A$).
+    masked = _code_only(text).lower()
+    found: list[tuple[str, str, int]] = []
+    for name, dialect, _, searches in candidates:
+        starts = [_anchored_search(pattern, masked, anchor) for pattern, anchor in searches]
+        first = min((start for start in starts if start != -1), default=-1)
+        if first != -1:
+            found.append((name, dialect, first))
+    if not found or _postgres_only_in(masked):
+        return POSTGRES
+    return _guess_from(found)
+
+
+def _postgres_only_in(masked: str) -> bool:
+    """Whether masked, lowered ASCII text holds what only PostgreSQL writes."""
+    return any(
+        word in masked and _anchored_search(pattern, masked, anchor) != -1
+        for word, (pattern, anchor) in _ASCII_POSTGRES_ONLY
+    )
+
+
+def _holds_postgres_only(text: str) -> bool:
+    """Whether a file holds, outside comments and strings, what only PostgreSQL writes."""
+    if not text.isascii():
+        return _compiled(_POSTGRES_ONLY, re.IGNORECASE).search(_code_only(text)) is not None
+    lowered = text.lower()
+    if not any(word in lowered for word, _ in _ASCII_POSTGRES_ONLY):
+        return False  # the words of a match are the text's own
+    return _postgres_only_in(_code_only(text).lower())
+
+
+def _guess_by_patterns(text: str) -> DialectGuess:
+    """guess_dialect for text beyond ASCII, whose case folding has its own rules (the Kelvin
+    sign is a k): the case-blind patterns decide."""
     if not _foreign_hint(text):
         return POSTGRES
     masked = _code_only(text)
-    if _POSTGRES_ONLY.search(masked):
+    if _compiled(_POSTGRES_ONLY, re.IGNORECASE).search(masked):
         return POSTGRES
     found: list[tuple[str, str, int]] = []
-    for name, dialect, pattern in _FOREIGN:
-        match = pattern.search(masked)
+    for name, dialect, pattern in _FOREIGN_SYNTAX:
+        match = _compiled(pattern, re.IGNORECASE | re.MULTILINE).search(masked)
         if match is not None:
             found.append((name, dialect, match.start()))
-    if not found:
-        return POSTGRES
+    return _guess_from(found) if found else POSTGRES
+
+
+def _guess_from(found: list[tuple[str, str, int]]) -> DialectGuess:
     dialect = "sqlite" if any(d == "sqlite" for _, d, _ in found) else "mysql"
     evidence = tuple((name, offset) for name, _, offset in sorted(found, key=lambda item: item[2]))
     return DialectGuess(dialect, evidence)
@@ -674,16 +904,20 @@ def _sqlx_features(manifest: Path, keys: tuple[str, ...]) -> tuple[list[str], bo
 
 
 def _prisma_provider(migration_set: MigrationSet) -> tuple[str, str] | None:
-    import tomllib
-
     if migration_set.root is None:
         return None
     lock = migration_set.root / "migration_lock.toml"
     try:
         with lock.open("rb") as handle:
-            provider = tomllib.load(handle).get("provider")
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return None  # no lock file, or one prisma would refuse too
+            # Imported only when there is a lock file to read (most runs have none).
+            import tomllib
+
+            try:
+                provider = tomllib.load(handle).get("provider")
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+                return None  # one prisma would refuse too
+    except OSError:
+        return None  # no lock file
     dialect = _TOOL_DIALECTS.get(str(provider).lower())
     if dialect is None:
         return None
@@ -756,7 +990,7 @@ def _content_dialect(texts: Sequence[str]) -> tuple[str, str]:
     guesses = [g for g in map(guess_dialect, texts) if g.foreign]
     if not guesses:
         return "postgres", ""
-    postgres = sum(1 for text in texts if _POSTGRES_ONLY.search(_code_only(text)))
+    postgres = sum(1 for text in texts if _holds_postgres_only(text))
     if len(guesses) <= postgres:
         return "postgres", ""
     names = [{name for name, _ in g.evidence} for g in guesses]
@@ -781,15 +1015,18 @@ _MYSQL_ONLY = frozenset(name for name, dialect, _ in _FOREIGN_SYNTAX if dialect 
 def _code_only(text: str) -> str:
     """`text` with comments, string literals, dollar-quoted bodies and quoted identifiers
     blanked (offsets and line breaks kept): what is left is the SQL's own syntax."""
-    regions, _ = _sql_regions(text, identifiers=True)
-    if not regions:
+    spans = _masked_spans(text)
+    if not spans:
         return text
     pieces: list[str] = []
     position = 0
-    for start, end, _ in regions:
+    for start, end in spans:
         pieces.append(text[position:start])
         # Each character but a line break becomes a space (as re.sub("[^\n]", " ") would).
-        pieces.append("\n".join(" " * len(line) for line in text[start:end].split("\n")))
+        if text.find("\n", start, end) == -1:
+            pieces.append(" " * (end - start))
+        else:
+            pieces.append("\n".join(" " * len(line) for line in text[start:end].split("\n")))
         position = end
     pieces.append(text[position:])
     return "".join(pieces)

@@ -9,14 +9,22 @@ cache folder is used only when it belongs to the user and nobody else can write 
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import stat
+import struct
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+try:
+    # hashlib's own BLAKE2b, without `import hashlib`, which loads OpenSSL: a twelfth of the
+    # instructions of a run the result cache answers.
+    from _blake2 import blake2b as blake2b
+except ImportError:  # another Python than CPython
+    from hashlib import blake2b as blake2b
 
 
 def data_dir(name: str) -> Path:
@@ -91,7 +99,7 @@ def cache_key(area: str, *parts: str | bytes) -> CacheKey | None:
     folder = cache_dir()
     if folder is None:
         return None
-    digest = hashlib.blake2b(area.encode(), digest_size=32, person=b"schema-review")
+    digest = blake2b(area.encode(), digest_size=32, person=b"schema-review")
     for part in parts:
         data = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part
         # Lengths keep ("ab", "c") and ("a", "bc") apart.
@@ -102,24 +110,26 @@ def cache_key(area: str, *parts: str | bytes) -> CacheKey | None:
     return CacheKey(folder / area / name[:2] / name[2:40], key)
 
 
-def _checksum(key: CacheKey, payload: bytes) -> bytes:
-    digest = hashlib.blake2b(key.digest, digest_size=_CHECKSUM_SIZE, person=b"sr-entry")
+def _checksum(key: CacheKey, payload: bytes | memoryview) -> bytes:
+    digest = blake2b(key.digest, digest_size=_CHECKSUM_SIZE, person=b"sr-entry")
     digest.update(payload)
     return digest.digest()
 
 
-def load_bytes(key: CacheKey | None) -> bytes | None:
-    """The content stored under `key`, or None: no entry, or one that fails its checksum."""
+def load_bytes(key: CacheKey | None) -> memoryview | None:
+    """The content stored under `key`, or None: no entry, or one that fails its checksum.
+    A view, not a copy: a run's output can be megabytes."""
     if key is None:
         return None
     try:
-        data = key.path.read_bytes()
+        with open(key.path, "rb") as handle:
+            data = handle.read()
     except OSError:
         return None
     header = len(_MAGIC) + _CHECKSUM_SIZE
     if len(data) < header or not data.startswith(_MAGIC):
         return None
-    payload = data[header:]
+    payload = memoryview(data)[header:]
     if data[len(_MAGIC) : header] != _checksum(key, payload):
         return None
     return payload
@@ -168,6 +178,93 @@ def write_atomically(path: Path, data: bytes) -> bool:
     except OSError:
         return False
     return True
+
+
+# A file changed less than this long before a run started is hashed again by the next run,
+# not known by its stat: a second change within the same tick of the file system's clock
+# would leave its stat as it was (git's "racy" files). Longer than the coarsest file
+# system clocks (FAT: 2 s).
+_SETTLED_NS = 3_000_000_000
+_DIGESTS_FORMAT = "1"
+# How many files one working directory's list remembers; past it, the files of the last run.
+_MAX_DIGESTS = 20_000
+# Larger files are not hashed (the run refuses them: pipeline.MAX_FILE_BYTES).
+_MAX_HASHED = 64 * 1024 * 1024
+
+# A file as os.stat sees it: device, inode (which file), size, modification and change
+# times in nanoseconds (which state of it).
+_STAT_KEY = struct.Struct("<QQqqq")
+_IDENTITY = 16  # the first bytes of a stat key: device and inode
+
+
+class FileDigests:
+    """Digests of files' content, remembered between runs by what `os.stat` says of each
+    file (device, inode, size, modification and change time), as git's index does: a file
+    whose stat is as remembered is not read again; any other is read and hashed. The change
+    time cannot be set back by tools (`touch -d`, `cp -p` set the modification time only), a
+    rewrite that keeps the size moves both times, and a file changed in the few seconds
+    before the run is never remembered (see _SETTLED_NS). One list per working directory
+    (`scope`), kept in the cache as data; without a cache every file is read."""
+
+    def __init__(self, scope: str) -> None:
+        self._key = cache_key("files", _DIGESTS_FORMAT, scope)
+        known = load_cached(self._key)
+        self._known: dict[Any, Any] = known if isinstance(known, dict) else {}
+        self._used: dict[bytes, bytes] = {}
+        self._learnt = False
+        # Taken before any file is looked at: what changes after it gets a later time.
+        self._settled = time.time_ns() - _SETTLED_NS
+
+    def digest(self, path: str | Path) -> bytes | None:
+        """The digest of a regular file's content; None for anything else (missing, not a
+        regular file, unreadable, too large)."""
+        try:
+            info = os.stat(path)
+            key = _STAT_KEY.pack(
+                info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+            )
+        except (OSError, struct.error):
+            return None
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_HASHED:
+            return None
+        known = self._known.get(key)
+        if type(known) is bytes:
+            self._used[key] = known
+            return known
+        try:
+            # Non-blocking: a file swapped for a named pipe since the stat does not hang.
+            flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+            with os.fdopen(os.open(path, flags), "rb") as handle:
+                data = handle.read(_MAX_HASHED + 1)
+                after = os.fstat(handle.fileno())
+        except OSError:
+            return None
+        if not stat.S_ISREG(after.st_mode) or len(data) > _MAX_HASHED:
+            return None
+        digest = blake2b(data, digest_size=20, person=b"sr-file").digest()
+        unchanged = (after.st_dev, after.st_ino, after.st_size) == (
+            info.st_dev,
+            info.st_ino,
+            len(data),
+        ) and (after.st_mtime_ns, after.st_ctime_ns) == (info.st_mtime_ns, info.st_ctime_ns)
+        if unchanged and max(info.st_mtime_ns, info.st_ctime_ns) < self._settled:
+            self._used[key] = digest
+            self._learnt = True
+        return digest
+
+    def save(self) -> None:
+        """Remember the files hashed by this run (when it learnt anything), and those of
+        earlier runs in this folder that this run did not see in another state."""
+        if not self._learnt:
+            return
+        seen = {key[:_IDENTITY] for key in self._used}
+        known = {
+            k: v
+            for k, v in self._known.items()
+            if type(k) is bytes and type(v) is bytes and k[:_IDENTITY] not in seen
+        }
+        known.update(self._used)
+        store_cached(self._key, known if len(known) <= _MAX_DIGESTS else self._used)
 
 
 # YAML a configuration or rule file needs: far less nesting and far fewer aliases than this.

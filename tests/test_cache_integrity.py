@@ -42,7 +42,7 @@ USER_RULES = """\
     bad: "DROP TABLE t;"
     good: "SELECT 1;"
 """
-AREAS = ("parse", "rules", "results", "yaml")
+AREAS = ("parse", "rules", "results", "yaml", "files")
 
 
 @pytest.fixture
@@ -60,6 +60,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache.mkdir(mode=0o700)
     monkeypatch.setenv("SCHEMA_REVIEW_CACHE_DIR", str(cache))
     monkeypatch.delenv("SCHEMA_REVIEW_NO_CACHE", raising=False)
+    # The files were written a moment ago: remembered by their stat all the same, so that
+    # the list of file digests is in the cache for the damage below (see _SETTLED_NS).
+    monkeypatch.setattr(resources, "_SETTLED_NS", 0)
     return tmp_path
 
 
@@ -121,7 +124,7 @@ def test_cache_holds_data_only_and_answers_as_without_it(project: Path) -> None:
         assert _entries(cache, area), f"nothing cached in {area}"
     # Only these areas: no compiled templates, no compiled rule code.
     assert sorted(p.name for p in cache.iterdir()) == sorted(AREAS)
-    for area in ("parse", "rules", "yaml"):
+    for area in ("parse", "rules", "yaml", "files"):
         for entry in _entries(cache, area):
             value = marshal.loads(entry.read_bytes()[40:])
             _assert_no_code(value)
@@ -307,3 +310,201 @@ def test_a_cached_result_follows_what_says_the_dialect(project: Path) -> None:
     assert dialect() == "postgres"  # from the result cache
     manifest.write_text('[dependencies]\nsqlx = { version = "0.8", features = ["sqlite"] }\n')
     assert dialect() == "sqlite"
+
+
+@pytest.fixture
+def pipeline_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """The paths of each lint the result cache did not answer."""
+    from schema_review import pipeline
+
+    runs: list[tuple[str, ...]] = []
+    real = pipeline.lint
+
+    def counted(paths: tuple[str, ...], *args: object, **kwargs: object) -> object:
+        runs.append(tuple(paths))
+        return real(paths, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "lint", counted)
+    return runs
+
+
+def test_a_file_rewritten_with_its_size_and_time_kept_is_read_again(
+    project: Path, pipeline_runs: list[tuple[str, ...]]
+) -> None:
+    """The stat a file is remembered by includes its change time, which no tool sets back:
+    new content of the same size under the old modification time is new content."""
+    _lint()
+    assert len(pipeline_runs) == 1
+    assert _lint().output == _lint("--no-cache").output
+    assert len(pipeline_runs) == 2  # --no-cache only: the others came from the cache
+    target = project / "migrations" / "0002_drop.sql"
+    before = target.stat()
+    target.write_text("SELECT 123456789;\n", encoding="utf-8")  # as long as DROP TABLE users;
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+    again = _lint()
+    assert len(pipeline_runs) == 3
+    assert '"rule": "drop-table"' not in again.output
+    assert again.output == _lint("--no-cache").output
+
+
+def test_a_file_touched_but_not_changed_is_answered_from_the_cache(
+    project: Path, pipeline_runs: list[tuple[str, ...]]
+) -> None:
+    """A checkout or `touch` moves the times: the file is read and hashed again, and the
+    result of the same content is the answer."""
+    first = _lint()
+    target = project / "migrations" / "0001_users.sql"
+    os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 5 * 10**9))
+    again = _lint()
+    assert (again.exit_code, again.output) == (first.exit_code, first.output)
+    assert len(pipeline_runs) == 1
+
+
+def test_files_named_one_by_one_are_keyed_by_their_order_and_spelling(
+    project: Path, pipeline_runs: list[tuple[str, ...]]
+) -> None:
+    """Files named on the command line are one history in the order given, shown as
+    spelt: another order or spelling is another run (the key is made without asking
+    discovery)."""
+    names = sorted(MIGRATIONS)
+    options = ["--format", "json", "--select", "all"]
+    runs: list[list[str]] = [
+        [f"migrations/{n}" for n in names],
+        [f"migrations/{n}" for n in reversed(names)],
+        [f"./migrations/{n}" for n in names],
+    ]
+    for paths in runs:
+        for _ in range(2):
+            result = CliRunner().invoke(main, ["lint", *options, *paths])
+            reference = CliRunner().invoke(main, ["lint", *options, "--no-cache", *paths])
+            assert (result.exit_code, result.output) == (reference.exit_code, reference.output)
+    cached = [run for run in pipeline_runs if run]
+    # Each order and spelling linted once with the cache (then answered), once without.
+    assert [list(run) for run in cached[::4]] == runs
+
+
+def test_a_diesel_metadata_file_is_part_of_the_key(
+    tmp_path: Path, project: Path, pipeline_runs: list[tuple[str, ...]]
+) -> None:
+    """diesel's metadata.toml decides whether a migration runs in a transaction: adding
+    or changing it changes the result."""
+    folder = tmp_path / "diesel"
+    for version, up in (
+        ("2024-01-01-000000_t", "CREATE TABLE t (id int PRIMARY KEY);\n"),
+        ("2024-01-02-000000_idx", "CREATE INDEX CONCURRENTLY t_idx ON t (id);\n"),
+    ):
+        (folder / version).mkdir(parents=True)
+        (folder / version / "up.sql").write_text(up, encoding="utf-8")
+        (folder / version / "down.sql").write_text("SELECT 1;\n", encoding="utf-8")
+    arguments = ["lint", "diesel", "--format", "json", "--select", "all"]
+    metadata = folder / "2024-01-02-000000_idx" / "metadata.toml"
+    for content in (None, "run_in_transaction = false\n", "run_in_transaction = true\n"):
+        if content is not None:
+            metadata.write_text(content, encoding="utf-8")
+        result = CliRunner().invoke(main, arguments)
+        reference = CliRunner().invoke(main, [*arguments, "--no-cache"])
+        assert (result.exit_code, result.output) == (reference.exit_code, reference.output)
+        in_transaction = content != "run_in_transaction = false\n"
+        assert ('"rule": "concurrently-in-transaction"' in result.output) == in_transaction
+
+
+def test_output_to_a_file_from_the_cache_is_the_same_bytes(project: Path) -> None:
+    reference = project / "reference.json"
+    CliRunner().invoke(main, ["lint", "migrations", "--no-cache", "-o", str(reference)])
+    for name in ("first.json", "second.json"):
+        result = CliRunner().invoke(main, ["lint", "migrations", "-o", str(project / name)])
+        assert result.exit_code == 1 and result.output == ""
+        assert (project / name).read_bytes() == reference.read_bytes()
+
+
+def test_files_changed_moments_before_a_run_are_not_remembered(project: Path) -> None:
+    """A file changed within the file system clock's tick before it was hashed could change
+    again without its stat moving: only files settled for a while are remembered (as git
+    treats "racy" files). A remembered stat is trusted: that is what it is for."""
+    target = project / "migrations" / "0001_users.sql"
+    key = resources.cache_key("files", resources._DIGESTS_FORMAT, "scope")
+
+    def remembered() -> dict[bytes, bytes]:
+        known = load_cached(key)
+        return known if isinstance(known, dict) else {}
+
+    resources._SETTLED_NS = 3_000_000_000  # the project fixture's monkeypatch restores it
+    digests = resources.FileDigests("scope")
+    first = digests.digest(target)
+    digests.save()
+    assert first is not None and remembered() == {}
+    resources._SETTLED_NS = 0
+    digests = resources.FileDigests("scope")
+    assert digests.digest(target) == first
+    digests.save()
+    assert list(remembered().values()) == [first]
+    # The remembered digest answers for the same stat, without reading the file: planted
+    # under the file's stat, another digest is believed.
+    (stat_key,) = remembered()
+    store_cached(key, {stat_key: b"planted"})
+    assert resources.FileDigests("scope").digest(target) == b"planted"
+    target.write_text("CREATE TABLE users (id bigint PRIMARY KEY);\n", encoding="utf-8")
+    assert resources.FileDigests("scope").digest(target) not in (first, b"planted")
+
+
+def test_a_run_the_result_cache_answers_imports_little(project: Path) -> None:
+    """What a repeated run on files named one by one (a pre-commit hook) loads: not the
+    parser, discovery, PyYAML, tomllib or OpenSSL (through hashlib)."""
+    (project / "pyproject.toml").write_text('[project]\nname = "uses-schema-review"\n')
+    script = (
+        "import sys\n"
+        "from schema_review.cli import main\n"
+        "try:\n"
+        "    main(['lint', 'migrations/0001_users.sql', 'migrations/0002_drop.sql'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "names = ('schema_review.discover', 'schema_review.pipeline', 'yaml', 'tomllib',"
+        " 'hashlib')\n"
+        "print([name for name in names if name in sys.modules], file=sys.stderr)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+    def loaded() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
+        return done.stderr.strip().splitlines()[-1]
+
+    assert "schema_review.pipeline" in loaded()
+    assert loaded() == "[]"
+
+
+def test_a_pyproject_read_before_does_not_import_tomllib(project: Path) -> None:
+    """The `[tool.schema-review]` table of a pyproject.toml comes from the cache once read,
+    and its edits are read."""
+    (project / ".schema-review.yaml").unlink()
+    pyproject = project / "pyproject.toml"
+    script = (
+        "import sys\n"
+        "from schema_review.config import load_settings\n"
+        "settings = load_settings(paths=['migrations'])\n"
+        "print(settings.fail_on, 'tomllib' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+    def run() -> str:
+        return subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    pyproject.write_text('[tool.schema-review]\nfail-on = "low"\n')
+    assert run() == "low True"
+    assert run() == "low False"
+    pyproject.write_text('[tool.schema-review]\nfail-on = "critical"\n')
+    assert run() == "critical True"
+    assert run() == "critical False"
+    # A project that only names the tool has no table: the default, also from the cache.
+    pyproject.write_text('[project]\nname = "uses-schema-review"\n')
+    assert run() == "high True"
+    assert run() == "high False"

@@ -279,7 +279,8 @@ def test_the_fast_dialect_hint_and_mask_say_what_the_regular_expressions_said() 
     ]
     texts = [t.upper() if chance.random() < 0.3 else t for t in texts]
     for text in texts:
-        assert discover._foreign_hint(text) == bool(discover._FOREIGN_HINT.search(text)), text
+        hinted = re.search(discover._FOREIGN_HINT, text, re.IGNORECASE)
+        assert discover._foreign_hint(text) == bool(hinted), text
         assert discover._code_only(text) == masked_by_regex(text), text
 
 
@@ -379,3 +380,158 @@ def test_sqlx_driver_feature_of_the_crate_says_the_dialect(tmp_path: Path) -> No
         "",
     )
     assert crate("plain", 'sqlx = "0.8"') == ("postgres", "")
+
+
+# The dialect guess as it was before it was made fast (issue 17): a character-by-character
+# scanner and case-blind patterns over the whole masked text. The fast one must answer the
+# same, evidence and offsets included.
+_REFERENCE_TAG = r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f][^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*"
+_REFERENCE_SCAN = rf"--|/\*|[eE]?'|\"|\$(?:{_REFERENCE_TAG})?\$"
+_REFERENCE_FOREIGN = (
+    ("backtick-quoted identifiers", "mysql or sqlite", r"`[^`\n]*`"),
+    ("ENGINE=", "mysql", r"\bENGINE\s*="),
+    ("AUTO_INCREMENT", "mysql", r"\bAUTO_INCREMENT\b"),
+    ("CHARSET", "mysql", r"\b(?:DEFAULT\s+)?CHARSET\s*=|\bCHARACTER\s+SET\s*="),
+    (
+        "UNSIGNED integers",
+        "mysql",
+        r"\b(?:TINY|SMALL|MEDIUM|BIG)?INT(?:EGER)?(?:\s*\(\d+\))?\s+UNSIGNED\b",
+    ),
+    ("ON UPDATE CURRENT_TIMESTAMP", "mysql", r"\bON\s+UPDATE\s+CURRENT_TIMESTAMP\b"),
+    ("DELIMITER", "mysql", r"^[ \t]*DELIMITER[ \t]+\S"),
+    ("AUTOINCREMENT", "sqlite", r"\bAUTOINCREMENT\b"),
+    ("PRAGMA", "sqlite", r"^[ \t]*PRAGMA\b"),
+    ("WITHOUT ROWID", "sqlite", r"\bWITHOUT\s+ROWID\b"),
+)
+_REFERENCE_POSTGRES_ONLY = (
+    r"::|\bCREATE\s+EXTENSION\b|\bCONCURRENTLY\b|\bLANGUAGE\s+plpgsql\b|\btimestamptz\b"
+    r"|\bjsonb\b|\bRETURNS\s+TRIGGER\b|\bOWNER\s+TO\b"
+)
+
+
+def _reference_string_end(text: str, position: int, backslashes: bool, quote: str) -> int:
+    while position < len(text):
+        if backslashes and text[position] == "\\":
+            position += 2
+            continue
+        if text[position] == quote:
+            if text.startswith(quote, position + 1):
+                position += 2
+                continue
+            return position + 1
+        position += 1
+    return len(text)
+
+
+def _reference_comment_end(text: str, position: int) -> int:
+    depth = 0
+    while position < len(text):
+        if text.startswith("/*", position):
+            depth, position = depth + 1, position + 2
+        elif text.startswith("*/", position):
+            depth, position = depth - 1, position + 2
+            if depth == 0:
+                return position
+        else:
+            position += 1
+    return len(text)
+
+
+def _reference_masked(text: str) -> str:
+    import re
+
+    scan = re.compile(_REFERENCE_SCAN)
+    out, position, done = list(text), 0, 0
+    while (match := scan.search(text, position)) is not None:
+        start, token = match.start(), match.group()
+        if token == "--":
+            newline = text.find("\n", start)
+            end = len(text) if newline == -1 else newline
+        elif token == "/*":
+            end = _reference_comment_end(text, start)
+        elif token.endswith("'"):
+            end = _reference_string_end(text, match.end(), len(token) == 2, "'")
+        elif token == '"':
+            end = _reference_string_end(text, match.end(), False, '"')
+        else:
+            close = text.find(token, match.end())
+            end = len(text) if close == -1 else close + len(token)
+        for index in range(start, end):
+            if out[index] != "\n":
+                out[index] = " "
+        done = max(done, end)
+        position = max(end, match.end())
+    return "".join(out)
+
+
+def _reference_guess(text: str) -> tuple[str, tuple[tuple[str, int], ...]]:
+    import re
+
+    masked = _reference_masked(text)
+    if re.search(_REFERENCE_POSTGRES_ONLY, masked, re.IGNORECASE):
+        return "postgres", ()
+    found = [
+        (name, dialect, match.start())
+        for name, dialect, pattern in _REFERENCE_FOREIGN
+        if (match := re.search(pattern, masked, re.IGNORECASE | re.MULTILINE)) is not None
+    ]
+    if not found:
+        return "postgres", ()
+    dialect = "sqlite" if any(d == "sqlite" for _, d, _ in found) else "mysql"
+    return dialect, tuple((name, offset) for name, _, offset in sorted(found, key=lambda f: f[2]))
+
+
+def _reference_postgres_only(text: str) -> bool:
+    import re
+
+    return re.search(_REFERENCE_POSTGRES_ONLY, _reference_masked(text), re.IGNORECASE) is not None
+
+
+def _assert_guesses_as_before(text: str) -> None:
+    from schema_review import discover as module
+
+    guess = module.guess_dialect(text)
+    assert (guess.dialect, guess.evidence) == _reference_guess(text), text
+    assert module._holds_postgres_only(text) == _reference_postgres_only(text), text
+    assert module._code_only(text) == _reference_masked(text), text
+
+
+_GUESS_PIECES = [
+    *_HINT_PIECES,
+    *("ENGINE=InnoDB", "engine /* c */ =", "DEFAULT CHARSET=utf8", "default\tcharset =x"),
+    *("CHARACTER SET =", "character\nset=", "int(11) unsigned", "BIGINT UNSIGNED", "tinyint"),
+    *("integer (3)  UNSIGNED", "ON UPDATE CURRENT_TIMESTAMP", "on -- x\n update current_timestamp"),
+    *("updated_at = CURRENT_TIMESTAMP", "\nDELIMITER $$", " \t delimiter //", "\nPRAGMA foo"),
+    *("pragma_x", "WITHOUT ROWID", "AUTOINCREMENT", "AUTO_INCREMENT", "::", "CREATE EXTENSION"),
+    *("concurrently", "LANGUAGE plpgsql", "timestamptz", "JSONB", "RETURNS TRIGGER", "owner to"),
+    *("E'", "e'a\\'b'", "\\", "''", '""', "$a$", "$A$", "$tag$", "$_1$", "x$", "/*/", "-", "/"),
+    *(" ", "\t", "\n", "_", "x", "9", "(", ")", "=", "`t`", "é", "\u212a"),
+]
+
+
+def test_the_dialect_guess_answers_as_the_case_blind_patterns_did() -> None:
+    """guess_dialect's fast path (issue 17: anchor words, literal-first searches in the
+    lowered text, whole regions matched at once) gives the guess, evidence and offsets of
+    the patterns it replaced, and masks the same text."""
+    import random
+
+    chance = random.Random(1717)
+    for _ in range(4000):
+        pieces = [chance.choice(_GUESS_PIECES) for _ in range(chance.randint(0, 40))]
+        text = "".join(p.upper() if chance.random() < 0.2 else p for p in pieces)
+        if chance.random() < 0.7:
+            text = text.encode("ascii", "ignore").decode()
+        _assert_guesses_as_before(text)
+
+
+@needs_corpus
+def test_the_dialect_guess_answers_as_before_on_the_corpus() -> None:
+    import csv
+
+    with (CORPUS / "files.tsv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    for row in rows:
+        path = CORPUS / row["project"] / row["path"]
+        text = path.read_bytes().decode("utf-8", "replace")
+        if len(text) < 300_000:  # the reference masks a character at a time
+            _assert_guesses_as_before(text)
