@@ -138,3 +138,18 @@ rules:
     run = lint([tmp_path / "m"], settings)
     messages = sorted(f.message for f in run.result.findings)
     assert messages == [f"{name} is a permanent table" for name in ("accounts", "orders", "orders")]
+
+
+def test_an_expression_keeps_its_node_as_text_and_its_statement_as_a_place() -> None:
+    sql = "CREATE TABLE t (a int DEFAULT 1 + 2, b text CHECK (b <> 'x'));"
+    (statement,), _ = parse_postgres(SourceFile("e.sql", sql))
+    column = statement.node["tableElts"][0]["ColumnDef"]
+    raw = column["constraints"][0]["Constraint"]["raw_expr"]
+    expression = statement.expression(raw)
+    assert expression is not None
+    assert isinstance(expression._node, str)  # compact JSON, not dicts
+    assert expression.node == raw and expression.node is not raw
+    assert expression.statement_text == sql.rstrip(";")
+    assert expression.sql == "1 + 2" and expression.kind == "A_Expr"
+    renamed = expression.with_column_renamed("a", "c", "t")
+    assert renamed.statement_text == expression.statement_text and renamed.renames

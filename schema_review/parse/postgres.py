@@ -147,7 +147,7 @@ class Statement:
         """An expression node of this statement, printed only when someone asks."""
         if not node:
             return None
-        return Expression(self.text, self.start - self.base, node)
+        return Expression.in_file(self.source, self.start, self.end, self.start - self.base, node)
 
     @property
     def text(self) -> str:
