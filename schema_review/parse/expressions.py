@@ -86,10 +86,17 @@ def column_refs(node: Any) -> list[str]:
     return found
 
 
+# The fields of libpg_query's nodes that are places in the text parsed.
+LOCATION_FIELDS = frozenset(
+    ("location", "arg_location", "list_start", "list_end", "rexpr_list_start", "rexpr_list_end")
+)
+
+
 def strip_locations(value: Any) -> Any:
-    """A copy of a JSON node without source locations, to compare definitions."""
+    """A copy of a JSON node without source locations, to compare definitions (the same
+    expression written at two places, or parsed from two pieces of a long file, is equal)."""
     if isinstance(value, dict):
-        return {k: strip_locations(v) for k, v in value.items() if k != "location"}
+        return {k: strip_locations(v) for k, v in value.items() if k not in LOCATION_FIELDS}
     if isinstance(value, list):
         return [strip_locations(v) for v in value]
     return value
