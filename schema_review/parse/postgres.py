@@ -629,6 +629,8 @@ def _collect(
         trivia_start = max(out[-1].end if out else 0, base)
         if trivia_start < len(text) and text[trivia_start] == ";":
             trivia_start += 1
+        # One string for each kind, not one sliced from the JSON for each statement.
+        kind = sys.intern(kind)
         out.append(Statement(source, len(out), kind, node, begin, end, trivia_start, base))
 
 
