@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
@@ -26,12 +27,13 @@ class SourceFile:
     # New since the --diff-base revision: deployed with the pull request's other new files,
     # so what they created is not used by the application yet.
     pending: bool = False
-    _line_starts: list[int] = field(default_factory=list, repr=False)
+    # Where each line starts: machine integers (a long file has hundreds of thousands).
+    _line_starts: array[int] = field(default_factory=lambda: array("q"), repr=False)
 
     def position(self, offset: int) -> tuple[int, int]:
         """Return the 1-based (line, column) of a character offset."""
         if not self._line_starts:
-            starts = [0]
+            starts = array("q", [0])
             find = self.text.find
             pos = find("\n")
             while pos != -1:
