@@ -325,8 +325,7 @@ class Expression:
 
     @property
     def node(self) -> JsonNode:
-        """The expression's libpg_query node: a fresh decode on each read (callers must not
-        count on changing it)."""
+        """The expression's libpg_query node (decoded afresh on each read)."""
         node = self._node
         if type(node) is str:
             decoded: JsonNode = json_tree.loads(node)
@@ -344,6 +343,7 @@ class Expression:
 
     @property
     def statement_text(self) -> str:
+        """The text of the statement the expression is part of."""
         text = self._text
         if isinstance(text, str):
             return text
