@@ -306,9 +306,11 @@ def build_findings(
                         message,
                     )
                 )
-    seen: Counter[str] = Counter()
-    for hit in sorted(hits, key=_hit_order):
-        finding = _finding(hit, severity_overrides, seen)
+    seen: Counter[bytes] = Counter()
+    shared = _Shared()
+    hits.sort(key=_hit_order)
+    for hit in hits:
+        finding = _finding(hit, severity_overrides, seen, shared)
         covering = next((s for s in suppressions if s.applies(hit)), None)
         ignored_by = (
             file_ignores.ignoring(hit.source.display, hit.rule.id, hit.rule.category)
@@ -338,7 +340,7 @@ def build_findings(
                     None,
                     message,
                 )
-                findings.append(_finding(hit, severity_overrides, seen))
+                findings.append(_finding(hit, severity_overrides, seen, shared))
     findings.sort(key=lambda f: f.sort_key)
     suppressed.sort(key=lambda s: s.finding.sort_key)
     return FindingSet(findings, suppressed)
@@ -385,10 +387,24 @@ def _hit_order(hit: Hit) -> tuple[int, int, int, str, str]:
     return (hit.source.set_index, hit.source.order, hit.start, hit.rule.id, hit.object or "")
 
 
-def _finding(hit: Hit, overrides: Mapping[str, str], seen: Counter[str]) -> Finding:
+class _Shared(dict[Any, Any]):
+    """One object for each equal value findings hold (the same object name, fix, line number,
+    place in apply order): a long history has hundreds of thousands of findings."""
+
+    def __call__(self, value: Any) -> Any:
+        return self.setdefault(value, value)
+
+
+def _finding(
+    hit: Hit,
+    overrides: Mapping[str, str],
+    seen: Counter[bytes],
+    shared: _Shared | None = None,
+) -> Finding:
+    share = shared if shared is not None else _Shared()
     source = hit.source
-    line, column = source.position(hit.start)
-    end_line, end_column = source.position(max(hit.start, hit.end - 1))
+    line, column = map(share, source.position(hit.start))
+    end_line, end_column = map(share, source.position(max(hit.start, hit.end - 1)))
     # The statement's text, not its file or line: a finding keeps its fingerprint when lines
     # are added above it or its file is renamed; findings without a statement (a file's)
     # are named by the file's path in its folder.
@@ -399,8 +415,10 @@ def _finding(hit: Hit, overrides: Mapping[str, str], seen: Counter[str]) -> Find
     else:
         substance = f"{source.identity or source.display}\x1f{hit.message}"
     key = "\x1f".join((hit.rule.id, hit.object or "", substance))
-    seen[key] += 1
-    digest = hashlib.sha256(f"{key}\x1f{seen[key]}".encode()).hexdigest()[:16]
+    # Counted by a digest of the key: the key holds the statement's whole text.
+    counted = hashlib.sha256(key.encode()).digest()[:16]
+    seen[counted] += 1
+    digest = hashlib.sha256(f"{key}\x1f{seen[counted]}".encode()).hexdigest()[:16]
     return Finding(
         rule=hit.rule.id,
         severity=overrides.get(hit.rule.id, hit.rule.severity),
@@ -411,9 +429,9 @@ def _finding(hit: Hit, overrides: Mapping[str, str], seen: Counter[str]) -> Find
         column=column,
         end_line=end_line,
         end_column=end_column,
-        object=hit.object,
-        fix=hit.fix,
+        object=share(hit.object),
+        fix=share(hit.fix),
         fingerprint=digest,
         title=hit.rule.title,
-        order=(source.set_index, source.order),
+        order=share((source.set_index, source.order)),
     )

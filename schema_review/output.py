@@ -620,14 +620,21 @@ def _render_bounded(template: Any, data: dict[str, Any], limit: int) -> str:
     """Render, stopping as soon as the output is over `limit` characters."""
     from schema_review.rules.sandbox import check_output
 
+    # Jinja yields pieces of a few characters: joined a thousand at a time, the text is held
+    # about twice at the end, not as millions of small strings next to their join.
+    pieces: list[str] = []
     chunks: list[str] = []
     size = 0
     for chunk in template.generate(report=data):
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:
-            check_output("".join(chunks), limit)
-    return "".join(chunks)
+            check_output("".join(pieces) + "".join(chunks), limit)
+        if len(chunks) >= 1024:
+            pieces.append("".join(chunks))
+            chunks.clear()
+    pieces.append("".join(chunks))
+    return "".join(pieces)
 
 
 # Severities as code scanning, GitHub annotations and GitLab Code Quality name them.

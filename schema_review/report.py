@@ -406,9 +406,21 @@ def _finding(finding: Finding, rule: Rule | None) -> dict[str, Any]:
         "line": finding.line,
         "object": finding.object,
         "fix": finding.fix,
-        "why": " ".join(rule.why.split()) if rule else "",
+        "why": _why(rule) if rule else "",
         "fingerprint": finding.fingerprint,
     }
+
+
+# A rule's `why` on one line, by its text as written: one string for all of a rule's findings
+# (a long history has hundreds of thousands, each with the same few hundred characters).
+_WHY: dict[str, str] = {}
+
+
+def _why(rule: Rule) -> str:
+    why = _WHY.get(rule.why)
+    if why is None:
+        why = _WHY[rule.why] = " ".join(rule.why.split())
+    return why
 
 
 def _object_tables(models: Sequence[SchemaModel]) -> dict[str, str]:

@@ -138,3 +138,90 @@ rules:
     run = lint([tmp_path / "m"], settings)
     messages = sorted(f.message for f in run.result.findings)
     assert messages == [f"{name} is a permanent table" for name in ("accounts", "orders", "orders")]
+
+
+def test_an_expression_keeps_its_node_as_text_and_its_statement_as_a_place() -> None:
+    sql = "CREATE TABLE t (a int DEFAULT 1 + 2, b text CHECK (b <> 'x'));"
+    (statement,), _ = parse_postgres(SourceFile("e.sql", sql))
+    column = statement.node["tableElts"][0]["ColumnDef"]
+    raw = column["constraints"][0]["Constraint"]["raw_expr"]
+    expression = statement.expression(raw)
+    assert expression is not None
+    assert isinstance(expression._node, str)  # compact JSON, not dicts
+    assert expression.node == raw and expression.node is not raw
+    assert expression.statement_text == sql.rstrip(";")
+    assert expression.sql == "1 + 2" and expression.kind == "A_Expr"
+    renamed = expression.with_column_renamed("a", "c", "t")
+    assert renamed.statement_text == expression.statement_text and renamed.renames
+
+
+LONG = ";\n".join(
+    [
+        *TRICKY,
+        "CREATE TABLE b (x int[] DEFAULT ARRAY[1, 2] CHECK (x[1] IN (1, 2)))",
+        "SELECT 3 ; -- trailing\n/* lead */ COMMENT ON TABLE b IS 'é'",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END",
+        "CREATE FUNCTION g() RETURNS int LANGUAGE sql AS $$ SELECT 1; SELECT 2 $$",
+        "CREATE TABLE c (id int)",
+    ]
+)
+
+
+def _parsed(sql: str, chunk: int | None, monkeypatch: pytest.MonkeyPatch) -> list[list[object]]:
+    from schema_review.parse import postgres
+
+    monkeypatch.setattr(postgres, "_CHUNKED_FROM", 0 if chunk else 1 << 40)
+    monkeypatch.setattr(postgres, "_CHUNK", chunk or 1)
+    statements, problems = parse_postgres(SourceFile("long.sql", sql))
+    return [
+        [(s.index, s.kind, s.start, s.end, s.trivia_start, s.leading_comments) for s in statements],
+        [_absolute(s.node, s.base) for s in statements],
+        [(p.offset, p.message) for p in problems],
+    ]
+
+
+def _absolute(value: object, base: int) -> object:
+    from schema_review.parse.expressions import LOCATION_FIELDS
+
+    if isinstance(value, dict):
+        return {
+            k: v + base
+            if k in LOCATION_FIELDS and isinstance(v, int) and v >= 0
+            else _absolute(v, base)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_absolute(v, base) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("chunk", [1, 40, 200])
+@pytest.mark.parametrize("sql", [LONG, LONG + "\n\\set x 1\nSELECT 4;"])
+def test_a_long_file_parsed_in_pieces_gives_the_statements_of_a_whole_parse(
+    sql: str, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = _parsed(sql, None, monkeypatch)
+    assert len(whole[0]) > 12
+    assert bool(whole[2]) == ("\\set" in sql)  # a meta-command: the slow path, whole
+    assert _parsed(sql, chunk, monkeypatch) == whole
+
+
+def test_the_pieces_of_a_long_file_are_parsed_one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from schema_review.parse import postgres
+
+    texts: list[str] = []
+    real = postgres.pg_parser.parse_sql_json
+    monkeypatch.setattr(postgres, "_CHUNKED_FROM", 100)
+    monkeypatch.setattr(postgres, "_CHUNK", 100)
+
+    def parse_sql_json(text: str) -> str:
+        texts.append(text)
+        return str(real(text))
+
+    monkeypatch.setattr(postgres.pg_parser, "parse_sql_json", parse_sql_json)
+    sql = "".join(f"CREATE TABLE t{n} (id int);\n" for n in range(50))
+    statements, _ = parse_postgres(SourceFile("many.sql", sql))
+    assert len(statements) == 50
+    assert 5 < len(texts) < 50 and max(map(len, texts)) < 200

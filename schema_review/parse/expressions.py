@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from schema_review.parse import json_tree
+
+if TYPE_CHECKING:
+    from schema_review.parse.source import SourceFile
 
 JsonNode = dict[str, Any]
 
@@ -80,10 +86,17 @@ def column_refs(node: Any) -> list[str]:
     return found
 
 
+# The fields of libpg_query's nodes that are places in the text parsed.
+LOCATION_FIELDS = frozenset(
+    ("location", "arg_location", "list_start", "list_end", "rexpr_list_start", "rexpr_list_end")
+)
+
+
 def strip_locations(value: Any) -> Any:
-    """A copy of a JSON node without source locations, to compare definitions."""
+    """A copy of a JSON node without source locations, to compare definitions (the same
+    expression written at two places, or parsed from two pieces of a long file, is equal)."""
     if isinstance(value, dict):
-        return {k: strip_locations(v) for k, v in value.items() if k != "location"}
+        return {k: strip_locations(v) for k, v in value.items() if k not in LOCATION_FIELDS}
     if isinstance(value, list):
         return [strip_locations(v) for v in value]
     return value
@@ -277,14 +290,30 @@ class Expression:
     """An expression of a statement (a default, a CHECK, a predicate), printed on demand.
 
     Two expressions are equal when their parse trees are, whatever their spacing.
+
+    A long history keeps thousands of them for the rules, most never read again: the node is
+    kept as its compact JSON text (a tenth of the memory of the dicts) and decoded afresh on
+    each read, and the statement's text is sliced from its file only when printed.
     """
 
-    __slots__ = ("_key", "_sql", "dialect_text", "node", "offset", "renames", "statement_text")
+    __slots__ = (
+        "_end",
+        "_key",
+        "_node",
+        "_sql",
+        "_start",
+        "_text",
+        "dialect_text",
+        "offset",
+        "renames",
+    )
 
     def __init__(self, statement_text: str, offset: int, node: JsonNode) -> None:
-        self.statement_text = statement_text
+        # The statement's text; or its file, with where the statement is in it (`in_file`).
+        self._text: str | SourceFile = statement_text
+        self._start = self._end = 0
         self.offset = offset
-        self.node = node
+        self._node: JsonNode | str = _compact(node)
         # Columns renamed since the statement was written: (old, new, table).
         self.renames: tuple[tuple[str, str, str], ...] = ()
         # A MySQL or SQLite expression as its own dialect writes it: PostgreSQL's form does not
@@ -293,6 +322,32 @@ class Expression:
         self.dialect_text: str | None = None
         self._sql: str | None = None
         self._key: str | None = None
+
+    @property
+    def node(self) -> JsonNode:
+        """The expression's libpg_query node (decoded afresh on each read)."""
+        node = self._node
+        if type(node) is str:
+            decoded: JsonNode = json_tree.loads(node)
+            return decoded
+        return node  # type: ignore[return-value]
+
+    @classmethod
+    def in_file(
+        cls, source: SourceFile, start: int, end: int, offset: int, node: JsonNode
+    ) -> Expression:
+        """An expression of the statement at `start:end` of `source`'s text."""
+        expression = cls("", offset, node)
+        expression._text, expression._start, expression._end = source, start, end
+        return expression
+
+    @property
+    def statement_text(self) -> str:
+        """The text of the statement the expression is part of."""
+        text = self._text
+        if isinstance(text, str):
+            return text
+        return text.text[self._start : self._end]
 
     @property
     def sql(self) -> str:
@@ -305,17 +360,14 @@ class Expression:
     def with_column_renamed(self, old: str, new: str, table: str) -> Expression:
         """The expression after ALTER TABLE ... RENAME COLUMN old TO new (the server keeps
         column numbers, so its expressions follow the rename)."""
-        renamed = Expression(
-            self.statement_text, self.offset, rename_column_refs(self.node, old, new, table)
-        )
+        renamed = Expression("", self.offset, rename_column_refs(self.node, old, new, table))
+        renamed._text, renamed._start, renamed._end = self._text, self._start, self._end
         renamed.renames = (*self.renames, (old, new, table))
         return renamed
 
     @property
     def key(self) -> str:
         if self._key is None:
-            import json
-
             self._key = json.dumps(strip_locations(self.node), sort_keys=True)
         return self._key
 
@@ -345,3 +397,14 @@ class Expression:
 
     def __hash__(self) -> int:
         return hash(self.key)
+
+
+def _compact(node: JsonNode) -> JsonNode | str:
+    """A node as its JSON text, without spaces; the node itself when too deep to encode."""
+    try:
+        return _encode(node)
+    except (RecursionError, TypeError, ValueError):
+        return node
+
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode

@@ -148,7 +148,7 @@ class Statement:
         """An expression node of this statement, printed only when someone asks."""
         if not node:
             return None
-        return Expression(self.text, self.start - self.base, node)
+        return Expression.in_file(self.source, self.start, self.end, self.start - self.base, node)
 
     @property
     def text(self) -> str:
@@ -473,15 +473,50 @@ def _parse_postgres(source: SourceFile) -> Parsed:
     if "\x00" in text:
         marks = nul_marks(text)
         text = text.replace("\x00", " ")
-    try:
-        decoded = _statements_json(pg_parser.parse_sql_json(text))
-    except pg_parser.ParseError as error:
-        return _parse_script(source, text, marks, None, _problem(source, error, 0))
-    if _reads_stdin(decoded):
-        return _parse_script(source, text, marks, decoded, None)
     statements: list[Statement] = []
-    _collect(source, text, decoded, 0, len(text), statements)
+    if len(text) < _CHUNKED_FROM or not _parse_in_chunks(source, text, statements):
+        statements = []
+        try:
+            decoded = _statements_json(pg_parser.parse_sql_json(text))
+        except pg_parser.ParseError as error:
+            return _parse_script(source, text, marks, None, _problem(source, error, 0))
+        if _reads_stdin(decoded):
+            return _parse_script(source, text, marks, decoded, None)
+        _collect(source, text, decoded, 0, len(text), statements)
     return statements, [ParseProblem(source, m.offset, m.message, m.rule) for m in marks]
+
+
+# A file this long (characters) is parsed in pieces of about _CHUNK: libpg_query's tree and
+# JSON of a whole file of 100,000 statements take several hundred megabytes at once.
+_CHUNKED_FROM = 1 << 18
+_CHUNK = 1 << 17
+
+
+def _parse_in_chunks(source: SourceFile, text: str, out: list[Statement]) -> bool:
+    """Parse a long file in pieces cut right after a statement's ';' (where the scanner ends
+    one): each statement comes out as the whole file's parse gives it. False, with `out`
+    partly filled, when the file is not one the fast path takes whole (a syntax error, COPY
+    FROM STDIN, a ';' inside a statement): the caller parses it whole."""
+    try:
+        slices = pg_parser.split(text, with_parser=False, only_slices=True)
+    except pg_parser.ParseError:
+        return False
+    start = 0
+    for number, piece in enumerate(slices):
+        stop = piece.stop
+        last = number + 1 == len(slices)
+        if not last and (stop - start < _CHUNK or text[stop : stop + 1] != ";"):
+            continue
+        end = len(text) if last else stop + 1
+        try:
+            decoded = _statements_json(pg_parser.parse_sql_json(text[start:end]))
+        except pg_parser.ParseError:
+            return False
+        if _reads_stdin(decoded):
+            return False
+        _collect(source, text, decoded, start, end, out)
+        start = end
+    return True
 
 
 # Where a statement starts in libpg_query's JSON of a file: `{"stmt":{"CreateStmt":...`. Only
@@ -581,7 +616,8 @@ def _collect(
     # `text` is the text that was parsed: the file's, or the same with NULs, meta-commands
     # and COPY data blanked out (same length, so offsets are the file's).
     # Comments before a statement start after the previous statement, or at the start of
-    # this piece when the file was split after a syntax error.
+    # this piece when the file was split after a syntax error. (A long file parsed in pieces
+    # is cut right after a statement's ';': where the whole file's parse starts the next.)
     chunk = text[base:limit]
     if not chunk.isascii():
         for raw in decoded.get("stmts", ()):
@@ -599,6 +635,8 @@ def _collect(
         trivia_start = max(out[-1].end if out else 0, base)
         if trivia_start < len(text) and text[trivia_start] == ";":
             trivia_start += 1
+        # One string for each kind, not one sliced from the JSON for each statement.
+        kind = sys.intern(kind)
         out.append(Statement(source, len(out), kind, node, begin, end, trivia_start, base))
 
 

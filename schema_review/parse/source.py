@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
@@ -29,7 +30,8 @@ class SourceFile:
     # The migration the file is one step of, when the runner's layout splits one migration
     # over several files (discover.step_of: Ory's pop steps); '' when it is its own.
     step_of: str = ""
-    _line_starts: list[int] = field(default_factory=list, repr=False)
+    # Where each line starts: machine integers (a long file has hundreds of thousands).
+    _line_starts: array[int] = field(default_factory=lambda: array("q"), repr=False)
 
     @property
     def change(self) -> str:
@@ -41,7 +43,7 @@ class SourceFile:
     def position(self, offset: int) -> tuple[int, int]:
         """Return the 1-based (line, column) of a character offset."""
         if not self._line_starts:
-            starts = [0]
+            starts = array("q", [0])
             find = self.text.find
             pos = find("\n")
             while pos != -1:
