@@ -836,7 +836,7 @@ def _sqlx_dialect(migration_set: MigrationSet) -> tuple[str, str] | None:
     ["sqlite"]`) is the one its migrations run on; a crate that enables none inherits its
     workspace's (`workspace = true`). Nothing when the features name no database or
     several."""
-    root = migration_set.root
+    root = _detection_root(migration_set)
     if root is None:
         return None
     crate = root.parent / "Cargo.toml"
@@ -867,7 +867,7 @@ def detection_files(migration_set: MigrationSet) -> list[Path]:
     """The files beside or above a history whose content `detect_dialect` may read (Prisma's
     lock file, the crate's and its workspace's Cargo.toml), those that exist: what a cached
     result depends on besides the migrations."""
-    root = migration_set.root
+    root = _detection_root(migration_set)
     if root is None:
         return []
     found = [root / "migration_lock.toml"]
@@ -903,10 +903,30 @@ def _sqlx_features(manifest: Path, keys: tuple[str, ...]) -> tuple[list[str], bo
     return names, found.get("workspace") is True
 
 
-def _prisma_provider(migration_set: MigrationSet) -> tuple[str, str] | None:
-    if migration_set.root is None:
+def _detection_root(migration_set: MigrationSet) -> Path | None:
+    """The folder whose neighbours say a history's dialect: its root, or for files named one
+    by one (a pre-commit hook's changed files) the one folder they are in, or the folder
+    above it when that holds Prisma's lock file (`migrations/<name>/migration.sql`), so
+    that a hook lints a file as the whole folder's run does."""
+    if migration_set.root is not None:
+        return migration_set.root
+    folders = {f.path.parent for f in migration_set.files if str(f.path) != STDIN}
+    if len(folders) != 1:
         return None
-    lock = migration_set.root / "migration_lock.toml"
+    (folder,) = folders
+    if (
+        not (folder / "migration_lock.toml").is_file()
+        and (folder.parent / "migration_lock.toml").is_file()
+    ):
+        return folder.parent
+    return folder
+
+
+def _prisma_provider(migration_set: MigrationSet) -> tuple[str, str] | None:
+    root = _detection_root(migration_set)
+    if root is None:
+        return None
+    lock = root / "migration_lock.toml"
     try:
         with lock.open("rb") as handle:
             # Imported only when there is a lock file to read (most runs have none).

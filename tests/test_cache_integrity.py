@@ -295,14 +295,21 @@ def test_a_configuration_read_before_does_not_import_pyyaml(project: Path) -> No
     assert run() == "['other.yaml'] False"
 
 
-def test_a_cached_result_follows_what_says_the_dialect(project: Path) -> None:
+@pytest.mark.parametrize("named", [False, True], ids=["folder", "files-named"])
+def test_a_cached_result_follows_what_says_the_dialect(project: Path, named: bool) -> None:
     """The dialect read from a file beside the migrations (sqlx's driver in the crate's
-    Cargo.toml) is part of a cached result's key: changing it lints again."""
+    Cargo.toml) is part of a cached result's key: changing it lints again, also when the
+    files are named one by one (a pre-commit hook; the key does not ask discovery then)."""
     manifest = project / "Cargo.toml"
     manifest.write_text('[dependencies]\nsqlx = { version = "0.8", features = ["postgres"] }\n')
+    files = sorted(str(p.relative_to(project)) for p in (project / "migrations").glob("*.sql"))
 
     def dialect() -> str:
-        result = _lint()
+        result = (
+            CliRunner().invoke(main, ["lint", *files, "--format", "json", "--select", "all"])
+            if named
+            else _lint()
+        )
         settings = json.loads(result.output)["summary"]["settings"]
         return str(settings["histories"][0]["dialect"]["value"])
 

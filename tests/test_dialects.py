@@ -77,6 +77,22 @@ def test_prisma_migration_lock_provider(repo: Path, provider: str, dialect: str)
     ]
 
 
+def test_files_named_one_by_one_are_detected_as_their_folder_is(repo: Path) -> None:
+    """A pre-commit hook names the changed files: they get the dialect the whole folder's run
+    gives them (Prisma's lock above a migration's own folder; sqlx's crate beside
+    `migrations/`), not PostgreSQL for want of a folder."""
+    folder = prisma(repo / "prisma" / "migrations", "mysql")
+    assert detected(folder / "20240102000000_idx" / "migration.sql") == [
+        ("mysql", 'prisma\'s migration_lock.toml: provider = "mysql"')
+    ]
+    crate = repo / "client"
+    write_migrations(crate / "migrations", [("20240101000000_init.sql", PORTABLE)])
+    (crate / "Cargo.toml").write_text(
+        '[dependencies]\nsqlx = { version = "0.8", features = ["sqlite"] }\n', encoding="utf-8"
+    )
+    assert detected(crate / "migrations" / "20240101000000_init.sql")[0][0] == "sqlite"
+
+
 def test_prisma_provider_without_a_dialect_here_falls_through(repo: Path) -> None:
     folder = prisma(repo / "prisma" / "migrations", "sqlserver")
     assert detected(folder) == [("postgres", "")]
