@@ -93,8 +93,11 @@ def settings_line(used: dict[str, Any]) -> str:
     config = used["configuration"]
     parts = [f"configuration {config} ({used['found']})" if config else "no configuration file"]
     histories = used["histories"]
-    for part in [key for key in histories[0] if key != "history"] if histories else ():
-        seen = [(h[part]["value"], h[part]["why"], h["history"]) for h in histories]
+    # Every part some history has, in order: a PostgreSQL history has its server version and
+    # platform, a MySQL or SQLite one in the same run has not.
+    names = dict.fromkeys(key for h in histories for key in h if key != "history")
+    for part in names:
+        seen = [(h[part]["value"], h[part]["why"], h["history"]) for h in histories if part in h]
         if len({(value, why) for value, why, _ in seen}) == 1:
             shown = f"{seen[0][0]} ({seen[0][1]})"
         else:

@@ -409,3 +409,22 @@ def test_every_corpus_history_is_read_as_the_dialect_of_its_files() -> None:
     assert all(dialect == "postgres" for dialect, _ in wrong.values())
     assert len(right) == 33
     assert {"kratos (postgres)", "kratos (mysql)", "kratos (sqlite)", "umami-mysql"} <= set(right)
+
+
+def test_settings_line_of_a_run_with_postgres_and_sqlite_histories(repo: Path) -> None:
+    """A pop folder of files for PostgreSQL and SQLite is two histories: the text summary's
+    Settings line says each one's dialect, and the server version only where it applies (it
+    stopped the run with an internal error when the first history had a part the others
+    had not)."""
+    write_migrations(
+        repo / "migrations",
+        [
+            ("20240101000000_init.postgres.up.sql", POSTGRES),
+            ("20240101000000_init.sqlite3.up.sql", SQLITE),
+        ],
+    )
+    result = CliRunner().invoke(main, ["lint", str(repo / "migrations"), "--no-cache"])
+    assert result.exit_code in (0, 1), result.output
+    settings = next(line for line in result.output.splitlines() if line.startswith("Settings"))
+    assert "dialect postgres" in settings and "sqlite (detected: pop file names" in settings
+    assert "PostgreSQL 16 (default)" in settings

@@ -845,3 +845,45 @@ def test_a_column_added_and_dropped_by_steps_of_one_migration_loses_nothing(
     step = ("20210410175418000003_network.sqlite3.up.sql", "ALTER TABLE flows DROP COLUMN legacy;")
     dropped = findings_of(lint_sql([*NID_STEPS, step], dialect="sqlite"), "drop-column")
     assert [f.object for f in dropped] == ["main.flows.legacy"]
+
+
+# kratos' 20230313141439000000_session_token_length, SQLite: a column's length changed by the
+# swap written the other way round (the old column renamed away, a new one under its name,
+# the data copied, the old one dropped), all in one transaction.
+REVERSE_SWAP = [
+    (
+        "0001_sessions.sql",
+        "CREATE TABLE sessions (id INTEGER PRIMARY KEY, token varchar(32));\n"
+        "INSERT INTO sessions (token) VALUES ('abc');\n",
+    ),
+    (
+        "0002_token_length.sql",
+        "BEGIN;\n"
+        "ALTER TABLE sessions RENAME COLUMN token TO old_token;\n"
+        "ALTER TABLE sessions ADD COLUMN token varchar(39) NULL;\n"
+        "UPDATE sessions SET token = old_token WHERE true;\n"
+        "ALTER TABLE sessions DROP COLUMN old_token;\n"
+        "COMMIT;\n",
+    ),
+]
+
+
+def test_a_column_swapped_the_other_way_round_in_a_transaction_loses_nothing(
+    lint_sql: LintSql,
+) -> None:
+    """On sqlite3 the data is in the column of the old name when the transaction commits, so
+    the DROP of the renamed-away column is no loss; without the transaction the application
+    sees the column missing between the RENAME and the ADD, and it is reported."""
+    db = applied(REVERSE_SWAP)
+    assert db.execute("SELECT token FROM sessions").fetchall() == [("abc",)]
+    db.close()
+    assert not findings_of(lint_sql(REVERSE_SWAP, dialect="sqlite"), "drop-column")
+    outside = [
+        REVERSE_SWAP[0],
+        (
+            "0002_token_length.sql",
+            REVERSE_SWAP[1][1].replace("BEGIN;\n", "").replace("COMMIT;\n", ""),
+        ),
+    ]
+    dropped = findings_of(lint_sql(outside, dialect="sqlite"), "drop-column")
+    assert [f.object for f in dropped] == ["main.sessions.old_token"]

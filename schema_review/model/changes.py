@@ -451,6 +451,35 @@ class Change:
         )
 
     @property
+    def name_given_up_earlier(self) -> bool:
+        """DROP COLUMN: an earlier statement of the same file renamed the dropped column away
+        from a name that a column the file added after it took over (the swap written the
+        other way round: RENAME c TO c_old, ADD c, copy, DROP c_old)."""
+        if self.kind != "drop_column" or self.column is None or self.table is None:
+            return False
+        source, here = self.statement.source, _position(self.statement)
+        earlier = [
+            e
+            for e in self.table.history
+            if e.statement.source is source and _position(e.statement) < here
+        ]
+        suffix = f" -> {self.column.name}"
+        for number, event in enumerate(earlier):
+            if not (
+                event.action == "altered"
+                and event.detail.startswith("renamed column ")
+                and event.detail.endswith(suffix)
+            ):
+                continue
+            given_up = event.detail.removeprefix("renamed column ").removesuffix(suffix)
+            if any(
+                e.action == "altered" and e.detail == f"added column {given_up}"
+                for e in earlier[number + 1 :]
+            ):
+                return True
+        return False
+
+    @property
     def rewrites_table(self) -> bool:
         """The statement writes the table's rows anew (and rebuilds its indexes) under its
         lock: ALTER COLUMN TYPE but for binary-compatible changes, ADD COLUMN of a column

@@ -384,6 +384,8 @@ class SqliteReplayer(SqlglotReplayer):
         begin = self.change("begin", statement)
         begin.closed = False  # until a COMMIT or ROLLBACK of the same file
         self.open_begin = begin
+        if self.explicit is None:  # what follows runs in it (Change.in_transaction)
+            self.explicit = begin
 
     def _on_Commit(self, statement: Statement) -> None:
         self.end_begin("commit", statement)
@@ -396,6 +398,7 @@ class SqliteReplayer(SqlglotReplayer):
         if self.open_begin is not None:
             self.open_begin.closed = True
             self.open_begin = None
+        self.end_transaction()
 
     def _on_Column(self, statement: Statement) -> None:
         """`END [TRANSACTION]` (COMMIT's other name), which sqlglot reads as a name."""
