@@ -329,6 +329,9 @@ class Column(SchemaObject):
     generated: Expression | None = None  # the expression of a stored generated column
     serial_sequence: str | None = None  # the sequence behind a serial column
     comment: str | None = None
+    # MySQL: the character set and collation the history gives it (None: the server's default)
+    charset: str | None = None
+    collation: str | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -894,6 +897,10 @@ class Table(SchemaObject):
     rls_enabled: bool = False
     rls_forced: bool = False
     comment: str | None = None
+    # MySQL table options the history writes (None: the server's default)
+    engine: str | None = None
+    charset: str | None = None  # DEFAULT CHARSET: new character columns take it
+    collation: str | None = None
     # Known only from statements that change it: created before the files we replay.
     external: bool = False
     inherits: list[str] = field(default_factory=list)  # qualified names of INHERITS parents
