@@ -506,6 +506,11 @@ CASES = {
         ALTER TABLE t ADD (z int NOT NULL DEFAULT 0, q varchar(3) COLLATE latin1_bin);
         ALTER TABLE t2 CONVERT TO CHARACTER SET latin1, ALGORITHM=COPY;
         ALTER TABLE v MODIFY s varchar(3) CHARACTER SET utf8mb4;
+        CREATE TABLE wide (a tinytext, b text, c mediumtext, d longtext, e varchar(10),
+          f text CHARACTER SET utf8mb4, g tinytext CHARACTER SET utf8) CHARSET latin1;
+        ALTER TABLE wide CONVERT TO CHARACTER SET utf8mb4;
+        CREATE TABLE narrow (a tinytext, b text) CHARSET utf8mb4;
+        ALTER TABLE narrow CONVERT TO CHARACTER SET latin1;
     """,
 }
 
@@ -1040,3 +1045,14 @@ def test_table_options_and_character_sets_are_modelled() -> None:
         (e.action, e.detail) for e in t.columns["a"].history
     ]
     assert [c.name for c in t.columns.values()][-4:] == ["x", "y", "z", "q"]
+    # CONVERT TO widens a TEXT to hold as many characters (never narrows it).
+    assert [str(c.type) for c in tables["wide"].columns.values()] == [
+        "text",
+        "mediumtext",
+        "longtext",
+        "longtext",
+        "varchar(10)",
+        "text",
+        "text",
+    ]
+    assert [str(c.type) for c in tables["narrow"].columns.values()] == ["tinytext", "text"]

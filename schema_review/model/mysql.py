@@ -308,6 +308,10 @@ class MysqlReplayer(SqlglotReplayer):
             if is_character_type(column.type) and (
                 (column.charset, column.collation) != (table.charset, table.collation)
             ):
+                wider = _wider_text(column.type, column.charset, table.charset)
+                if wider is not None:
+                    column.record("retyped", statement, f"{column.type} -> {wider}")
+                    column.type = wider
                 column.charset, column.collation = table.charset, table.collation
                 column.record(
                     "altered",
@@ -1262,6 +1266,26 @@ def _alter_detail(rest: str) -> str:
     """What an ALTER TABLE that sqlglot keeps whole does: its first action's words."""
     words = re.findall(r"[A-Za-z_]+", rest)[:3]
     return " ".join(w.upper() for w in words)
+
+
+# The longest character of a character set, in bytes (MySQL's mbmaxlen), for those a
+# CONVERT TO meets; and each TEXT type's size in bytes.
+_CHARACTER_BYTES = {"latin1": 1, "ascii": 1, "binary": 1, "utf8mb3": 3, "utf8mb4": 4, "ucs2": 2}
+_TEXT_BYTES = (("tinytext", 255), ("text", 65535), ("mediumtext", 16777215))
+
+
+def _wider_text(type_name: TypeName, old: str | None, new: str | None) -> TypeName | None:
+    """CONVERT TO makes a TEXT column the smallest TEXT type that holds as many characters in
+    the new character set as it held in the old one (latin1 TEXT -> utf8mb4 MEDIUMTEXT; never
+    a smaller one), checked on MariaDB; None when it stays, or the old set is unknown."""
+    sizes = dict(_TEXT_BYTES)
+    if type_name.name not in sizes or old not in _CHARACTER_BYTES or new not in _CHARACTER_BYTES:
+        return None
+    needed = sizes[type_name.name] // _CHARACTER_BYTES[old] * _CHARACTER_BYTES[new]
+    if needed <= sizes[type_name.name]:
+        return None
+    name = next((n for n, size in _TEXT_BYTES if size >= needed), "longtext")
+    return TypeName(name)
 
 
 def _charset_words(
