@@ -180,9 +180,17 @@ def _table(table: Table, model: SchemaModel, spell: Callable[[TypeName], str]) -
         return [o for o in objects if not external or o.created is not None]
 
     primary = next((c for c in ours(constraints) if c.type == "primary_key"), None)
+    # MySQL only (PostgreSQL's and SQLite's documents stay as they were): the table options
+    # the history writes, None where the server's default holds.
+    options = (
+        {"engine": table.engine, "charset": table.charset, "collation": table.collation}
+        if model.dialect == "mysql"
+        else {}
+    )
     return {
         "schema": table.schema,
         "name": table.name,
+        **options,
         "external": external,
         "partitioned": table.partitioned,
         "partition_of": table.partition_of,
@@ -271,6 +279,9 @@ def _column(column: Any, spell: Callable[[TypeName], str], dialect: str) -> dict
         "default": None if column.generated is not None or identity else default,
         "identity": identity,
         "generated": _dialect_expression(column.generated, dialect),
+        **(
+            {"charset": column.charset, "collation": column.collation} if dialect == "mysql" else {}
+        ),
     }
 
 
@@ -586,6 +597,9 @@ def _mysql_table(table: Table) -> dict[str, Any]:
                 "say_null": type_text.lower().startswith("timestamp"),
                 "default": None if generated else default,
                 "auto_increment": column.identity == "auto_increment",
+                # Written only where the history gives them (None: the server's default).
+                "charset": column.charset,
+                "collation": column.collation,
             }
         )
     constraints = sorted(table.constraints.values(), key=lambda c: c.name)
@@ -629,6 +643,9 @@ def _mysql_table(table: Table) -> dict[str, Any]:
         "keys": [k for k in keys if k["complete"]],
         "foreign_keys": foreign_keys,
         "checks": checks,
+        "engine": table.engine,
+        "charset": table.charset,
+        "collation": table.collation,
         "missing": missing,
     }
 
@@ -991,11 +1008,6 @@ def _unread(model: SchemaModel) -> list[str]:
 # pattern over the statement's text -> how the DDL's header names it.
 _NOT_KEPT = {
     "mysql": (
-        (re.compile(r"\bENGINE\s*=", re.IGNORECASE), "table options (ENGINE=)"),
-        (
-            re.compile(r"\b(CHARACTER\s+SET|CHARSET|COLLATE)\b", re.IGNORECASE),
-            "character sets and collations (of tables and columns)",
-        ),
         (
             re.compile(r"\bON\s+UPDATE\s+(CURRENT_TIMESTAMP|NOW|LOCALTIMESTAMP)", re.IGNORECASE),
             "ON UPDATE CURRENT_TIMESTAMP",

@@ -397,17 +397,31 @@ def test_mysql_enum_unsigned_auto_increment_composite_key_prefix_trigger_routine
         },
     )
     assert problems == []
-    assert (
-        "left out below: table options (ENGINE=); character sets and collations (of tables"
-        " and columns)." in sql
-    )
+    # Table options and character sets are the model's now: printed, not said to be lost.
+    assert "left out below" not in sql and ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;" in sql
+    assert "`email` varchar(255) CHARACTER SET utf8mb4 NOT NULL," in sql
     assert "`id` bigint unsigned NOT NULL AUTO_INCREMENT," in sql
-    assert "enum('active','closed','frozen') NOT NULL DEFAULT 'active'" in sql
+    assert "enum('active','closed','frozen') CHARACTER SET utf8mb4 NOT NULL DEFAULT 'active'" in sql
     assert "`seen_at` timestamp NULL" in sql
     assert "AS (`balance` * 100) STORED" in sql and "'@', -1)) VIRTUAL" in sql
     assert "KEY `note` (`note`(20))" in sql and "(`total` DESC, `number`)" in sql
     assert "ON DELETE CASCADE" in sql and "ON UPDATE SET NULL" in sql
     assert sql.count("END$$") == 2 and "DELIMITER ;" in sql
+
+
+def test_mysql_engines_charsets_and_collations_round_trip(
+    tmp_path: Path, mariadb_build: Any
+) -> None:
+    """ENGINE=, the tables' defaults and the columns' character sets and collations, as the
+    history leaves them (CONVERT TO, MODIFY, ADD COLUMN (...)), rebuild the same catalog."""
+    from tests.test_mysql import CASES
+
+    sql, problems = _mysql_case(
+        tmp_path, mariadb_build, {"V1__init.sql": CASES["engines-charsets-and-collations"]}
+    )
+    assert problems == []
+    assert ") ENGINE=Aria DEFAULT CHARSET=latin1;" in sql
+    assert "`q` varchar(3) CHARACTER SET latin1 COLLATE latin1_bin," in sql
 
 
 def test_mysql_multi_valued_key_is_printed_as_mysql_writes_it(tmp_path: Path) -> None:

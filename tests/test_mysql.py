@@ -169,13 +169,19 @@ def engine_catalog(connection: Any) -> Catalog:
             return list(cursor.fetchall())
 
         tables: Catalog = {}
-        for (name,) in rows(
-            "SELECT table_name FROM information_schema.tables "
+        for name, engine, collation in rows(
+            "SELECT table_name, engine, table_collation FROM information_schema.tables "
             "WHERE table_schema = %s AND table_type = 'BASE TABLE'"
         ):
             tables[name] = {"columns": {}, "keys": {}, "indexes": {}, "foreign_keys": {}}
-        for table, column, type_, nullable, default, extra in rows(
-            "SELECT table_name, column_name, column_type, is_nullable, column_default, extra "
+            tables[name]["options"] = {
+                "engine": engine.lower(),
+                "charset": collation.split("_", 1)[0],
+                "collation": collation,
+            }
+        for table, column, type_, nullable, default, extra, charset, collation in rows(
+            "SELECT table_name, column_name, column_type, is_nullable, column_default, extra, "
+            "character_set_name, collation_name "
             "FROM information_schema.columns WHERE table_schema = %s ORDER BY ordinal_position"
         ):
             if table in tables:
@@ -184,6 +190,8 @@ def engine_catalog(connection: Any) -> Catalog:
                     "not_null": nullable == "NO",
                     "default": default is not None and default != "NULL",
                     "auto_increment": "auto_increment" in extra.lower(),
+                    "charset": charset,
+                    "collation": collation,
                 }
         for table, index, unique, column in rows(
             "SELECT table_name, index_name, non_unique = 0, column_name "
@@ -230,12 +238,19 @@ def model_catalog(model: SchemaModel) -> Catalog:
         if table.external:
             continue
         entry: dict[str, Any] = {"columns": {}, "keys": {}, "indexes": {}, "foreign_keys": {}}
+        entry["options"] = {
+            "engine": table.engine.lower() if table.engine else None,
+            "charset": table.charset,
+            "collation": table.collation,
+        }
         for column in table.columns.values():
             entry["columns"][column.name] = {
                 "type": normal_type(written_type(column.type)),
                 "not_null": column.not_null,
                 "default": column.default is not None and column.default.sql.upper() != "NULL",
                 "auto_increment": column.identity == "auto_increment",
+                "charset": column.charset,
+                "collation": column.collation,
             }
         for index in table.live_indexes:
             entry["indexes"][index.name] = {
@@ -270,6 +285,24 @@ def differences(engine: Catalog, model: Catalog) -> list[str]:
         ours, theirs = model[name], engine[name]
         # MariaDB adds a CHECK (json_valid(c)) named after a JSON column: not the files'.
         json_checks = {c for c, facts in theirs["columns"].items() if facts["type"] == "longtext"}
+        # What the history does not write is the server's default, which the model leaves
+        # out (None): not compared.
+        for facts, engine_facts in [
+            (ours["options"], theirs["options"]),
+            *(
+                (column, theirs["columns"][name])
+                for name, column in ours["columns"].items()
+                if name in theirs["columns"]
+            ),
+        ]:
+            for key in ("engine", "charset", "collation"):
+                if key in facts and facts[key] is None:
+                    engine_facts[key] = None
+        found += [
+            f"{name} options {key}: server {theirs['options'][key]!r}, model {value!r}"
+            for key, value in ours["options"].items()
+            if theirs["options"][key] != value
+        ]
         for part in ("columns", "keys", "indexes", "foreign_keys"):
             left, right = theirs[part], ours[part]
             for key in sorted(set(left) | set(right)):
@@ -450,6 +483,34 @@ CASES = {
         UPDATE t SET n = 2 WHERE id = 1;
         DELETE FROM t;
         CREATE TABLE u (id int PRIMARY KEY);
+    """,
+    # Table options, character sets and collations: a column takes the table's default as it
+    # is when the column is (re)defined; CONVERT TO changes every character column.
+    "engines-charsets-and-collations": """
+        CREATE TABLE t (id int PRIMARY KEY, a varchar(10) CHARACTER SET latin1,
+          b text COLLATE utf8mb4_bin, c varchar(5), d int, e enum('x','y'),
+          f char(2) CHARACTER SET utf8mb4, g varchar(3) CHARACTER SET utf8 COLLATE utf8_bin
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+        CREATE TABLE u (id int, s varchar(3), n int) ENGINE=MyISAM CHARSET=latin1;
+        CREATE TABLE v (id int, s varchar(3)) COLLATE utf8mb4_bin;
+        CREATE TABLE w (id int, s varchar(3)) ENGINE=Aria DEFAULT CHARACTER SET = utf8;
+        ALTER TABLE u ENGINE=InnoDB;
+        ALTER TABLE u DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+        ALTER TABLE u ADD COLUMN s2 varchar(3);
+        ALTER TABLE u MODIFY n varchar(4) NOT NULL;
+        ALTER TABLE w CHARSET latin1;
+        ALTER TABLE w CHANGE s s2 varchar(5);
+        CREATE TABLE t2 LIKE t;
+        ALTER TABLE t ENGINE=InnoDB, CONVERT TO CHARACTER SET utf8 COLLATE utf8_general_ci;
+        ALTER TABLE t ADD COLUMN (x int, y varchar(4) DEFAULT 'a,b');
+        ALTER TABLE t ADD (z int NOT NULL DEFAULT 0, q varchar(3) COLLATE latin1_bin);
+        ALTER TABLE t2 CONVERT TO CHARACTER SET latin1, ALGORITHM=COPY;
+        ALTER TABLE v MODIFY s varchar(3) CHARACTER SET utf8mb4;
+        CREATE TABLE wide (a tinytext, b text, c mediumtext, d longtext, e varchar(10),
+          f text CHARACTER SET utf8mb4, g tinytext CHARACTER SET utf8) CHARSET latin1;
+        ALTER TABLE wide CONVERT TO CHARACTER SET utf8mb4;
+        CREATE TABLE narrow (a tinytext, b text) CHARSET utf8mb4;
+        ALTER TABLE narrow CONVERT TO CHARACTER SET latin1;
     """,
 }
 
@@ -953,3 +1014,45 @@ def test_added_columns_take_their_place_first_or_after(mariadb: Callable[[], Any
         connection.close()
     assert engine == ["z", "id", "y", "name", "message_id", "priority", "last"]
     assert list(model.tables[("main", "q")].columns) == engine
+
+
+def test_table_options_and_character_sets_are_modelled() -> None:
+    """What the MariaDB case above compares is there to compare (None would skip it), and
+    each change is in its object's history."""
+    model, _ = replay_sql([("0001.sql", CASES["engines-charsets-and-collations"])])
+    tables = {t.name: t for t in model.live_tables()}
+    t, u, w = tables["t"], tables["u"], tables["w"]
+    assert (t.engine, t.charset, t.collation) == ("InnoDB", "utf8mb3", "utf8mb3_general_ci")
+    assert (u.engine, u.charset, u.collation) == ("InnoDB", "utf8mb4", "utf8mb4_bin")
+    assert (w.engine, w.charset, w.collation) == ("Aria", "latin1", None)
+    assert (tables["v"].charset, tables["v"].collation) == ("utf8mb4", "utf8mb4_bin")
+    assert tables["t2"].engine == "InnoDB" and tables["t2"].charset == "latin1"
+
+    def charset(table: Any, name: str) -> tuple[str | None, str | None]:
+        column = table.columns[name]
+        return column.charset, column.collation
+
+    assert charset(t, "a") == ("utf8mb3", "utf8mb3_general_ci")  # CONVERT TO
+    assert charset(t, "d") == (None, None)  # not a character column
+    assert charset(t, "y") == ("utf8mb3", "utf8mb3_general_ci")  # ADD COLUMN (...)
+    assert charset(t, "q") == ("latin1", "latin1_bin")
+    assert charset(u, "s") == ("latin1", None)  # the table's default when it was made
+    assert charset(u, "n") == ("utf8mb4", "utf8mb4_bin")  # MODIFY: the default of now
+    assert charset(w, "s2") == ("latin1", None)
+    assert charset(tables["v"], "s") == ("utf8mb4", None)  # CHARACTER SET alone
+    assert ("altered", "ENGINE=InnoDB") in [(e.action, e.detail) for e in u.history]
+    assert ("altered", "CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci") in [
+        (e.action, e.detail) for e in t.columns["a"].history
+    ]
+    assert [c.name for c in t.columns.values()][-4:] == ["x", "y", "z", "q"]
+    # CONVERT TO widens a TEXT to hold as many characters (never narrows it).
+    assert [str(c.type) for c in tables["wide"].columns.values()] == [
+        "text",
+        "mediumtext",
+        "longtext",
+        "longtext",
+        "varchar(10)",
+        "text",
+        "text",
+    ]
+    assert [str(c.type) for c in tables["narrow"].columns.values()] == ["tinytext", "text"]

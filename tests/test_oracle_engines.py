@@ -418,6 +418,9 @@ def _model_of(catalog: EngineCatalog) -> dict[str, Any]:
             {
                 "schema": "main",
                 "name": table.name,
+                "engine": table.engine,
+                "charset": table.collation.split("_", 1)[0] if table.collation else None,
+                "collation": table.collation,
                 "external": False,
                 "columns_known": True,
                 "columns": [
@@ -428,6 +431,8 @@ def _model_of(catalog: EngineCatalog) -> dict[str, Any]:
                         "default": c.default,
                         "identity": "by default" if c.auto_increment else None,
                         "generated": c.generated,
+                        "charset": c.charset,
+                        "collation": c.collation,
                     }
                     for c in table.columns
                 ],
@@ -550,6 +555,29 @@ def test_compare_mariadb(tmp_path: Path, mariadb_server: Server, mariadb_databas
     # The index InnoDB made for the foreign key is not the model's to know.
     orders["indexes"] = [i for i in orders["indexes"] if i["name"] != "orders_account_fk"]
     _assert_compare_catches_every_lie(catalog, model)
+    # ENGINE and character sets: compared where the model has them (the history wrote them),
+    # not where it says None (the server's default).
+    table = catalog.tables["accounts"]
+    email = next(c for c in table.columns if c.name == "email")
+    assert table.engine and table.collation and email.charset and email.collation
+    accounts.update(engine=table.engine.upper(), charset=table.collation.split("_")[0])
+    accounts["collation"] = table.collation
+    columns["email"].update(charset=email.charset, collation=email.collation)
+    assert compare(catalog, model) == []
+    for key, lie, expected in (
+        ("engine", "MyISAM", "engine"),
+        ("charset", "latin1", "charset"),
+        ("collation", "latin1_bin", "collation"),
+    ):
+        for entry in (accounts, columns["email"]):
+            if entry is accounts or key != "engine":
+                changed = {**entry}
+                entry[key] = lie
+                assert any(expected in d for d in compare(catalog, model)), (key, entry)
+                entry[key] = None  # not written: not compared
+                assert compare(catalog, model) == []
+                entry.clear()
+                entry.update(changed)
 
 
 def test_check_names_the_engine_makes_up_are_not_the_models_to_know() -> None:

@@ -12,7 +12,14 @@ What MySQL does its own way, checked against MariaDB's catalog in tests/test_mys
   written is gone), recorded as the changes PostgreSQL's front end records for each part;
 - DDL is not transactional: every statement commits (pipeline.py runs no MySQL file in a
   transaction);
-- `AUTO_INCREMENT` is the column's `identity` (`auto_increment`).
+- `AUTO_INCREMENT` is the column's `identity` (`auto_increment`);
+- character sets and collations: a table keeps the ENGINE, DEFAULT CHARSET and COLLATE the
+  history writes; a character column takes its own CHARACTER SET / COLLATE, else the table's
+  default as it is when the column is (re)defined (a later change of the table's default
+  leaves existing columns alone); a collation names its character set (its prefix), a
+  character set alone takes its default collation, which the model leaves to the server
+  (None); `utf8` is `utf8mb3`; CONVERT TO CHARACTER SET changes the table's default and
+  every character column.
 """
 
 from __future__ import annotations
@@ -96,6 +103,41 @@ _DDL = frozenset(
     }
 )
 _OPTION = re.compile(r"\b(?P<key>ALGORITHM|LOCK)\s*=?\s*(?P<value>\w+)", re.IGNORECASE)
+_WORD = r"[`'\"]?(?P<{0}>\w+)[`'\"]?"
+# ALTER TABLE's table options and CONVERT TO, in an action sqlglot keeps as text.
+_ENGINE_OPTION = re.compile(rf"\s*ENGINE\s*=?\s*{_WORD.format('engine')}\s*$", re.I)
+_CHARSET_OPTION = re.compile(
+    rf"\s*(?P<convert>CONVERT\s+TO\s+)?(?:DEFAULT\s+)?(?:(?:CHARACTER\s+SET|CHARSET)\s*=?\s*"
+    rf"{_WORD.format('charset')})?\s*(?:(?:DEFAULT\s+)?COLLATE\s*=?\s*{_WORD.format('collation')})?"
+    r"\s*$",
+    re.I,
+)
+_ADD_COLUMNS = re.compile(r"\s*ADD\s+(?:COLUMN\s+)?\((?P<columns>.*)\)\s*$", re.I | re.S)
+# The types a character set and collation belong to (MySQL: the string types, ENUM, SET).
+_CHARACTER_TYPES = frozenset(
+    {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
+)
+
+
+def charset_name(name: str) -> str:
+    """A character set as information_schema names it: `utf8` is `utf8mb3` (MariaDB 10.6+,
+    MySQL 8)."""
+    name = name.strip("`'\" ").lower()
+    return "utf8mb3" if name == "utf8" else name
+
+
+def collation_name(name: str) -> str:
+    name = name.strip("`'\" ").lower()
+    return "utf8mb3" + name[4:] if name.startswith("utf8_") else name
+
+
+def charset_of(collation: str) -> str:
+    """The character set a collation belongs to: its name's prefix (`utf8mb4_bin`)."""
+    return collation.split("_", 1)[0]
+
+
+def is_character_type(type_name: TypeName) -> bool:
+    return type_name.name.split(" ")[0] in _CHARACTER_TYPES
 
 
 def _unquote(name: str) -> str:
@@ -199,7 +241,83 @@ class MysqlReplayer(SqlglotReplayer):
                 column.not_null = True  # an AUTO_INCREMENT column is a key: never NULL
             elif isinstance(kind, exp.CommentColumnConstraint):
                 column.comment = kind.this.name if kind.this is not None else None
+            elif isinstance(kind, exp.CharacterSetColumnConstraint):
+                column.charset = charset_name(kind.this.name)
+            elif isinstance(kind, exp.CollateColumnConstraint):
+                column.collation = collation_name(kind.this.name)
+        if not is_character_type(column.type):
+            column.charset = column.collation = None
+        elif column.collation is not None:
+            column.charset = charset_of(column.collation)
+        elif column.charset is None:
+            # Not written: the table's default as it is now.
+            column.charset, column.collation = table.charset, table.collation
         return column
+
+    # -- table options -----------------------------------------------------------------------
+    def table_options(self, table: Table, statement: Statement) -> None:
+        properties = statement.tree.args.get("properties")
+        self.set_table_options(table, properties.expressions if properties else (), statement)
+
+    def set_table_options(self, table: Table, options: Any, statement: Statement) -> list[str]:
+        """ENGINE=, [DEFAULT] CHARACTER SET / CHARSET, COLLATE of CREATE or ALTER TABLE: what
+        they set, as `ENGINE=InnoDB`, `CHARSET=utf8mb4 COLLATE=utf8mb4_bin`."""
+        from sqlglot import exp
+
+        engine = charset = collation = None
+        for option in options:
+            if isinstance(option, exp.EngineProperty):
+                engine = option.this.name
+            elif isinstance(option, exp.CharacterSetProperty):
+                charset = option.this.name
+            elif isinstance(option, exp.CollateProperty):
+                collation = option.this.name
+        return self.apply_table_options(table, engine, charset, collation, statement)
+
+    def apply_table_options(
+        self,
+        table: Table,
+        engine: str | None,
+        charset: str | None,
+        collation: str | None,
+        statement: Statement,
+    ) -> list[str]:
+        done: list[str] = []
+        if engine:
+            table.engine = engine
+            done.append(f"ENGINE={engine}")
+        if collation:
+            table.collation = collation_name(collation)
+            table.charset = charset_of(table.collation)
+        elif charset:
+            # A character set alone: its default collation, the server's to say.
+            table.charset, table.collation = charset_name(charset), None
+        if charset or collation:
+            done.append(_charset_words(table.charset, table.collation, "CHARSET=", "COLLATE="))
+        if done and (table.created is None or table.created.statement is not statement):
+            table.record("altered", statement, " ".join(done))
+        return done
+
+    def convert_to(
+        self, table: Table, charset: str | None, collation: str | None, statement: Statement
+    ) -> None:
+        """CONVERT TO CHARACTER SET x [COLLATE y]: the table's default, and every character
+        column's character set and collation."""
+        self.apply_table_options(table, None, charset, collation, statement)
+        for column in table.columns.values():
+            if is_character_type(column.type) and (
+                (column.charset, column.collation) != (table.charset, table.collation)
+            ):
+                wider = _wider_text(column.type, column.charset, table.charset)
+                if wider is not None:
+                    column.record("retyped", statement, f"{column.type} -> {wider}")
+                    column.type = wider
+                column.charset, column.collation = table.charset, table.collation
+                column.record(
+                    "altered",
+                    statement,
+                    _charset_words(column.charset, column.collation, "CHARACTER SET ", "COLLATE "),
+                )
 
     # -- keys and indexes ------------------------------------------------------------------
     def add_constraint(
@@ -376,6 +494,8 @@ class MysqlReplayer(SqlglotReplayer):
         if source is None:
             table.columns_known = False
         else:
+            table.engine, table.charset = source.engine, source.charset
+            table.collation = source.collation
             for column in source.columns.values():
                 copy = Column(
                     column.name,
@@ -386,6 +506,8 @@ class MysqlReplayer(SqlglotReplayer):
                     identity=column.identity,
                     generated=column.generated,
                     comment=column.comment,
+                    charset=column.charset,
+                    collation=column.collation,
                 )
                 table.columns[copy.name] = copy
                 self.born(copy, statement, f"like {source.qualified_name}")
@@ -499,6 +621,14 @@ class MysqlReplayer(SqlglotReplayer):
     # -- ALTER TABLE -----------------------------------------------------------------------
     def _on_Alter(self, statement: Statement) -> None:
         before = len(self.model.changes)
+        tree = statement.tree
+        if str(tree.args.get("kind") or "").upper() == "TABLE":
+            # Table options first: a column the statement adds or redefines takes the new
+            # default character set, as in MySQL.
+            table = self.table_for_alter(tree.this, statement)
+            done = self.set_table_options(table, tree.args.get("options") or (), statement)
+            if done and not tree.args.get("actions"):
+                self.change("alter_table_other", statement, table=table, detail=" ".join(done))
         super()._on_Alter(statement)
         options = self.alter_options(statement)
         if options:
@@ -667,7 +797,9 @@ class MysqlReplayer(SqlglotReplayer):
                 detail=f"{old_name} -> {new.name}",
             )
         old_type, old_not_null, old_default = column.type, column.not_null, column.default
+        old_charset = (column.charset, column.collation)
         column.type = new.type
+        column.charset, column.collation = new.charset, new.collation
         column.identity = new.identity
         column.comment = new.comment
         column.generated = new.generated
@@ -696,6 +828,12 @@ class MysqlReplayer(SqlglotReplayer):
                 table=table,
                 column=column,
                 detail=column.name,
+            )
+        if (column.charset, column.collation) != old_charset and column.charset is not None:
+            column.record(
+                "altered",
+                statement,
+                _charset_words(column.charset, column.collation, "CHARACTER SET ", "COLLATE "),
             )
         old_sql = old_default.sql if old_default is not None else None
         new_sql = column.default.sql if column.default is not None else None
@@ -753,6 +891,7 @@ class MysqlReplayer(SqlglotReplayer):
         alter = _ALTER_TABLE.match(text)
         if alter:
             table = self.table_for_alter_name(_unquote(alter.group("table")))
+            self.command_actions(table, alter.group("rest"), statement)
             options = frozenset(
                 f"{m.group('key').lower()}={m.group('value').lower()}"
                 for m in _OPTION.finditer(alter.group("rest"))
@@ -779,6 +918,39 @@ class MysqlReplayer(SqlglotReplayer):
                 self.expand_execute(words[1].rstrip(";").lower(), statement)
             return
         self.model.opaque.append(statement)
+
+    def command_actions(self, table: Table, rest: str, statement: Statement) -> None:
+        """The actions of an ALTER TABLE sqlglot keeps as text that the model reads, in
+        order: ENGINE=, [DEFAULT] CHARACTER SET / COLLATE, CONVERT TO CHARACTER SET, and
+        ADD [COLUMN] (a int, b int) (each column replayed as its own ADD COLUMN)."""
+        import sqlglot
+
+        for action in _split_top(rest.rstrip().rstrip(";")):
+            engine = _ENGINE_OPTION.match(action)
+            charset = _CHARSET_OPTION.match(action)
+            columns = _ADD_COLUMNS.match(action)
+            if engine:
+                self.apply_table_options(table, engine.group("engine"), None, None, statement)
+            elif charset and (charset.group("charset") or charset.group("collation")):
+                if charset.group("convert"):
+                    self.convert_to(
+                        table, charset.group("charset"), charset.group("collation"), statement
+                    )
+                else:
+                    self.apply_table_options(
+                        table, None, charset.group("charset"), charset.group("collation"), statement
+                    )
+            elif columns:
+                name = "`" + table.name.replace("`", "``") + "`"
+                for definition in _split_top(columns.group("columns")):
+                    try:
+                        tree = sqlglot.parse_one(
+                            f"ALTER TABLE {name} ADD COLUMN {definition}", read=reader("mysql")
+                        )
+                    except Exception:
+                        continue
+                    if type(tree).__name__ == "Alter":
+                        self.replay_built([tree], statement)
 
     # -- DDL chosen at run time: SET @s := IF(<exists>, 'ALTER ...', 'SELECT ...') ------------
     def _on_Set(self, statement: Statement) -> None:
@@ -1094,3 +1266,33 @@ def _alter_detail(rest: str) -> str:
     """What an ALTER TABLE that sqlglot keeps whole does: its first action's words."""
     words = re.findall(r"[A-Za-z_]+", rest)[:3]
     return " ".join(w.upper() for w in words)
+
+
+# The longest character of a character set, in bytes (MySQL's mbmaxlen), for those a
+# CONVERT TO meets; and each TEXT type's size in bytes.
+_CHARACTER_BYTES = {"latin1": 1, "ascii": 1, "binary": 1, "utf8mb3": 3, "utf8mb4": 4, "ucs2": 2}
+_TEXT_BYTES = (("tinytext", 255), ("text", 65535), ("mediumtext", 16777215))
+
+
+def _wider_text(type_name: TypeName, old: str | None, new: str | None) -> TypeName | None:
+    """CONVERT TO makes a TEXT column the smallest TEXT type that holds as many characters in
+    the new character set as it held in the old one (latin1 TEXT -> utf8mb4 MEDIUMTEXT; never
+    a smaller one), checked on MariaDB; None when it stays, or the old set is unknown."""
+    sizes = dict(_TEXT_BYTES)
+    if type_name.name not in sizes or old not in _CHARACTER_BYTES or new not in _CHARACTER_BYTES:
+        return None
+    needed = sizes[type_name.name] // _CHARACTER_BYTES[old] * _CHARACTER_BYTES[new]
+    if needed <= sizes[type_name.name]:
+        return None
+    name = next((n for n, size in _TEXT_BYTES if size >= needed), "longtext")
+    return TypeName(name)
+
+
+def _charset_words(
+    charset: str | None, collation: str | None, say_set: str, say_collate: str
+) -> str:
+    """`CHARSET=utf8mb4 COLLATE=utf8mb4_bin`, as much as is known."""
+    words = [f"{say_set}{charset}"] if charset else []
+    if collation:
+        words.append(f"{say_collate}{collation}")
+    return " ".join(words)

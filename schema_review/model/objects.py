@@ -329,6 +329,8 @@ class Column(SchemaObject):
     generated: Expression | None = None  # the expression of a stored generated column
     serial_sequence: str | None = None  # the sequence behind a serial column
     comment: str | None = None
+    charset: str | None = None  # MySQL: its own, else the table default (None: the server's)
+    collation: str | None = None  # MySQL: its collation (None: the character set's default)
 
     @property
     def qualified_name(self) -> str:
@@ -894,6 +896,9 @@ class Table(SchemaObject):
     rls_enabled: bool = False
     rls_forced: bool = False
     comment: str | None = None
+    engine: str | None = None  # MySQL's ENGINE= as written (None: the server's default)
+    charset: str | None = None  # MySQL's DEFAULT CHARSET: new character columns take it
+    collation: str | None = None  # MySQL's table COLLATE (None: the character set's default)
     # Known only from statements that change it: created before the files we replay.
     external: bool = False
     inherits: list[str] = field(default_factory=list)  # qualified names of INHERITS parents

@@ -114,6 +114,7 @@ class SqlglotReplayer(SchemaOperations):
         table = Table(name, schema=schema)
         self.model.tables[(schema, name)] = table
         self.born(table, statement)
+        self.table_options(table, statement)
         constraints: list[tuple[Any, str | None]] = []
         for element in schema_node.expressions if schema_node is not None else ():
             if isinstance(element, exp.ColumnDef | exp.Identifier):  # SQLite: `(a, b)`, no types
@@ -137,6 +138,10 @@ class SqlglotReplayer(SchemaOperations):
             if_not_exists=if_not_exists,
             table_existed=False,
         )
+
+    def table_options(self, table: Table, statement: Statement) -> None:
+        """The options CREATE TABLE gives the table, read before its columns (MySQL: ENGINE,
+        DEFAULT CHARSET and COLLATE, which the columns take)."""
 
     def after_create_table(self, table: Table, statement: Statement) -> None:
         """What the engine adds by itself once a table is made (MySQL: an index per foreign

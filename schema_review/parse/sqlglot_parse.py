@@ -76,6 +76,11 @@ _ROUTINE = re.compile(
 # MySQL statements sqlglot has no grammar for and the replay has no use for beyond knowing
 # they are there: prepared statements' DEALLOCATE (PREPARE and EXECUTE it keeps as Command).
 _MYSQL_OPAQUE = re.compile(r"\s*(?:DEALLOCATE|DROP)\s+PREPARE\b", re.IGNORECASE)
+# ALTER TABLE ... ADD [COLUMN] (a int, b int): several columns at once, which sqlglot reads
+# as a Command or not at all; kept as the Command the MySQL front end reads action by action.
+_MYSQL_ADD_COLUMNS = re.compile(
+    r"\s*ALTER\s+(?:ONLINE\s+|IGNORE\s+)*TABLE\b[^;]*?\bADD\s+(?:COLUMN\s+)?\(", re.IGNORECASE
+)
 
 # sqlglot warns on the logger for statements it keeps as an opaque Command; the replay
 # records those as opaque statements, so the warning would only be noise on stderr.
@@ -227,6 +232,11 @@ def _parse_piece(
     if dialect == "mysql" and (_ROUTINE.match(text, begin) or _MYSQL_OPAQUE.match(text, begin)):
         # Kept whole as an opaque statement (a stored program's the front end reads itself).
         trees: list[Any] = [sqlglot.exp.Command(this="CREATE", expression=written)]
+        _add_statements(source, text, begin, finish, trees, statements)
+        return
+    if dialect == "mysql" and _MYSQL_ADD_COLUMNS.match(text, begin):
+        after_alter = written.lstrip()[5:].strip()
+        trees = [sqlglot.exp.Command(this="ALTER", expression=after_alter)]
         _add_statements(source, text, begin, finish, trees, statements)
         return
     if dialect == "sqlite":

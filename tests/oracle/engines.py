@@ -45,6 +45,8 @@ class Column:
     default: str | None  # SQL text as the engine keeps it; None: no default
     auto_increment: bool = False
     generated: str | None = None
+    charset: str | None = None  # MariaDB: a character column's character set and collation
+    collation: str | None = None
 
 
 @dataclass
@@ -89,6 +91,8 @@ class Table:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     triggers: list[Trigger] = field(default_factory=list)
+    engine: str | None = None  # MariaDB: ENGINE and the table's default collation
+    collation: str | None = None
 
 
 @dataclass
@@ -386,11 +390,12 @@ def read_mariadb(server: Server, database: str) -> EngineCatalog:
             return list(cursor.fetchall())
 
         catalog = EngineCatalog("mariadb", server.version)
-        for (name,) in query(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
-            " AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_NAME"
+        for name, engine, collation in query(
+            "SELECT TABLE_NAME, ENGINE, TABLE_COLLATION FROM information_schema.TABLES"
+            " WHERE TABLE_SCHEMA = %s AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')"
+            " ORDER BY TABLE_NAME"
         ):
-            catalog.tables[name] = Table(name)
+            catalog.tables[name] = Table(name, engine=engine, collation=collation)
         catalog.views = [
             row[0]
             for row in query(
@@ -405,9 +410,20 @@ def read_mariadb(server: Server, database: str) -> EngineCatalog:
                 " WHERE ROUTINE_SCHEMA = %s ORDER BY ROUTINE_NAME"
             )
         ]
-        for table, name, column_type, nullable, default, extra, generation in query(
+        for (
+            table,
+            name,
+            column_type,
+            nullable,
+            default,
+            extra,
+            generation,
+            charset,
+            collation,
+        ) in query(
             "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA,"
-            " GENERATION_EXPRESSION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s"
+            " GENERATION_EXPRESSION, CHARACTER_SET_NAME, COLLATION_NAME"
+            " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s"
             " ORDER BY TABLE_NAME, ORDINAL_POSITION"
         ):
             if table not in catalog.tables:
@@ -421,6 +437,8 @@ def read_mariadb(server: Server, database: str) -> EngineCatalog:
                     None if generated else default,
                     "auto_increment" in (extra or "").lower(),
                     generated,
+                    charset,
+                    collation,
                 )
             )
         constraint_types = {
@@ -526,6 +544,15 @@ def _compare_table(table: Table, model: dict[str, Any], dialect: str) -> list[st
     if table.primary_key != list(model_pk):
         out.append(f"{where}: primary key {table.primary_key} on the engine, {model_pk} in model")
     out += _compare_indexes(table, model, dialect)
+    if dialect == "mysql":
+        out += _compare_options(
+            where, (table.engine, table.collation), (model.get("engine"), model.get("charset"))
+        )
+        if model.get("collation") and model["collation"] != (table.collation or "").lower():
+            out.append(
+                f"{where}: collation {table.collation!r} on the engine, "
+                f"{model['collation']!r} in the model"
+            )
     out += _compare_foreign_keys(table, model, dialect)
     out += _compare_checks(table, model, dialect)
     engine_triggers = {t.name: t for t in table.triggers}
@@ -578,6 +605,10 @@ def _compare_columns(table: Table, model: dict[str, Any], dialect: str) -> list[
         model_auto = bool(theirs.get("auto_increment")) or theirs.get("identity") is not None
         if dialect == "mysql" and column.auto_increment != model_auto:
             out.append(f"{what}: auto_increment {column.auto_increment} on the engine, not model")
+        for key, value in (("charset", column.charset), ("collation", column.collation)):
+            # Only where the history writes it (the model's None: the server's default).
+            if dialect == "mysql" and theirs.get(key) and theirs[key] != (value or "").lower():
+                out.append(f"{what}: {key} {value!r} on the engine, {theirs[key]!r} in the model")
         model_generated = theirs.get("generated")
         if (column.generated is None) != (model_generated is None) or (
             column.generated is not None
@@ -587,6 +618,22 @@ def _compare_columns(table: Table, model: dict[str, Any], dialect: str) -> list[
                 f"{what}: generated {column.generated!r} on the engine, "
                 f"{model_generated!r} in the model"
             )
+    return out
+
+
+def _compare_options(
+    where: str, engine_side: tuple[str | None, str | None], model_side: tuple[Any, Any]
+) -> list[str]:
+    """A MySQL table's ENGINE and default character set (its collation's prefix), where the
+    history writes them: a value it does not write is the server's default, which the model
+    leaves out (None) and is not compared."""
+    (engine, collation), (model_engine, model_charset) = engine_side, model_side
+    out: list[str] = []
+    if model_engine and str(model_engine).lower() != (engine or "").lower():
+        out.append(f"{where}: engine {engine!r} on the engine, {model_engine!r} in the model")
+    charset = (collation or "").lower().split("_", 1)[0]
+    if model_charset and model_charset != charset:
+        out.append(f"{where}: charset {charset!r} on the engine, {model_charset!r} in the model")
     return out
 
 
