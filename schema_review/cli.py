@@ -619,6 +619,7 @@ def _run_key(paths: tuple[str, ...], settings: Settings, options: tuple[Any, ...
     try:
         add(__version__, sys.version, cwd, repr(settings), *options)
         _add_tool_code(add, os.path.dirname(os.path.realpath(__file__)))
+        _add_libraries(add)
         for folder in (data_dir("rules"), data_dir("templates")):
             for name in sorted(os.listdir(folder)):
                 add(name)
@@ -718,6 +719,26 @@ def _add_diesel_metadata(
         if os.path.lexists(metadata):
             add("metadata", metadata)
             add_content(metadata)
+
+
+# The libraries whose upgrade can change a run's output (parsing, rendering, rule files): a
+# cached result of the old version must not answer for the new one.
+_KEYED_LIBRARIES = ("pglast", "sqlglot", "jinja2", "yaml", "click")
+
+
+def _add_libraries(add: Callable[..., None]) -> None:
+    """Each keyed library's installed location and its top module's size and modification
+    time (an upgrade rewrites it), found without importing the library."""
+    from importlib.util import find_spec
+
+    for name in _KEYED_LIBRARIES:
+        spec = find_spec(name)
+        origin = spec.origin if spec is not None else None
+        if origin is None or not os.path.isfile(origin):
+            add(name, None)
+            continue
+        info = os.stat(origin)
+        add(name, origin, info.st_mtime_ns, info.st_size)
 
 
 def _add_tool_code(add: Callable[..., None], package: str) -> None:

@@ -515,3 +515,25 @@ def test_a_pyproject_read_before_does_not_import_tomllib(project: Path) -> None:
     pyproject.write_text('[project]\nname = "uses-schema-review"\n')
     assert run() == "high True"
     assert run() == "high False"
+
+
+def test_a_library_upgrade_is_a_new_run(
+    project: Path, pipeline_runs: list[tuple[str, ...]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached result of one pglast or sqlglot must not answer for another: the keyed
+    libraries' installed top modules are in the key (here a stand-in package on sys.path,
+    rewritten as an upgrade rewrites it)."""
+    from schema_review import cli
+
+    site = project / "site"
+    (site / "fakelib").mkdir(parents=True)
+    module = site / "fakelib" / "__init__.py"
+    module.write_text("VERSION = '1.0'\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(cli, "_KEYED_LIBRARIES", (*cli._KEYED_LIBRARIES, "fakelib"))
+    _lint()
+    _lint()
+    assert len(pipeline_runs) == 1  # the second from the cache
+    module.write_text("VERSION = '1.10'\n", encoding="utf-8")
+    _lint()
+    assert len(pipeline_runs) == 2
