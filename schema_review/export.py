@@ -15,6 +15,7 @@ from typing import Any
 # history_label lives with discovery (a lint run names histories without loading this module).
 from schema_review.discover import history_label as history_label
 from schema_review.model import (
+    Column,
     Constraint,
     EnumType,
     Function,
@@ -506,18 +507,38 @@ _MYSQL_LITERAL = re.compile(
 _MYSQL_DEFAULT_RULES = ("NO ACTION", "RESTRICT")
 
 
-def _mysql_default(expression: Expression | None) -> tuple[str | None, bool]:
-    """(DEFAULT clause text, whether the model lost it): an expression default in
-    parentheses (MySQL 8.0.13+ and MariaDB 10.2+ take those)."""
+_LITERALS = {"mysql": _MYSQL_LITERAL, "sqlite": _SQLITE_LITERAL}
+
+
+def _default_clause(expression: Expression | None, dialect: str) -> tuple[str | None, bool]:
+    """(DEFAULT clause text, whether the model lost it): an expression that is not a literal
+    goes in parentheses (SQLite's grammar wants them; MySQL 8.0.13+ and MariaDB 10.2+ take
+    them)."""
     if expression is None:
         return None, False
-    text = _text_of(expression, "mysql")
+    text = _text_of(expression, dialect)
     if text is None:
         return None, True
     bare = text.strip()
-    if _MYSQL_LITERAL.fullmatch(bare) or _unwrapped(bare) != bare:
+    if _LITERALS[dialect].fullmatch(bare) or _unwrapped(bare) != bare:
         return bare, False
     return f"({bare})", False
+
+
+def _generated_expression(
+    column: Column, generated_in_text: dict[str, bool], dialect: str, missing: list[str]
+) -> str | None:
+    """A generated column's expression in the dialect, or None; what the model has no text
+    for (or no expression at all, where the statement makes the column generated) is added
+    to `missing`."""
+    if column.generated is None:
+        if column.name in generated_in_text:
+            missing.append(f"the expression of generated column {column.name}")
+        return None
+    generated = _unwrapped(_text_of(column.generated, dialect))
+    if generated is None:
+        missing.append(f"the expression of generated column {column.name}")
+    return generated
 
 
 # sqlglot prints MySQL 8's multi-valued key part `CAST(x AS CHAR(255) ARRAY)` as
@@ -574,16 +595,10 @@ def _mysql_table(table: Table) -> dict[str, Any]:
     columns = []
     generated_in_text = _generated_columns(table, "mysql")
     for column in table.columns.values():
-        default, lost = _mysql_default(column.default)
+        default, lost = _default_clause(column.default, "mysql")
         if lost:
             missing.append(f"the default of {column.name}")
-        generated = None
-        if column.generated is None and column.name in generated_in_text:
-            missing.append(f"the expression of generated column {column.name}")
-        if column.generated is not None:
-            generated = _unwrapped(_text_of(column.generated, "mysql"))
-            if generated is None:
-                missing.append(f"the expression of generated column {column.name}")
+        generated = _generated_expression(column, generated_in_text, "mysql", missing)
         type_text = written_type(column.type)
         columns.append(
             {
@@ -715,20 +730,6 @@ def _statement_sql(text: str) -> str:
     return text.strip().rstrip(";").rstrip() + ";"
 
 
-def _sqlite_default(expression: Expression | None) -> tuple[str | None, bool]:
-    """(DEFAULT clause text, whether the model lost it): an expression that is not a literal
-    goes in parentheses (SQLite's grammar wants them)."""
-    if expression is None:
-        return None, False
-    text = _text_of(expression, "sqlite")
-    if text is None:
-        return None, True
-    bare = text.strip()
-    if _SQLITE_LITERAL.fullmatch(bare) or _unwrapped(bare) != bare:
-        return bare, False
-    return f"({bare})", False
-
-
 def _sqlite_create_text(table: Table) -> Any:
     from schema_review.parse.sqlite_text import read_create_table
 
@@ -815,16 +816,10 @@ def _sqlite_table(table: Table) -> dict[str, Any]:
             # The front end calls these NOT NULL (the engine never lets them hold NULL); the
             # constraint is printed only where the file declared it.
             not_null = born_here and text is not None and column.name in text.not_null
-        default, lost = _sqlite_default(column.default)
+        default, lost = _default_clause(column.default, "sqlite")
         if lost:
             missing.append(f"the default of {column.name}")
-        generated = None
-        if column.generated is None and column.name in generated_in_text:
-            missing.append(f"the expression of generated column {column.name}")
-        if column.generated is not None:
-            generated = _unwrapped(_text_of(column.generated, "sqlite"))
-            if generated is None:
-                missing.append(f"the expression of generated column {column.name}")
+        generated = _generated_expression(column, generated_in_text, "sqlite", missing)
         columns.append(
             {
                 "name": _sqlite_ident(column.name),
