@@ -34,6 +34,17 @@ def write_migrations(folder: Path, files: list[tuple[str, str]]) -> Path:
     return folder
 
 
+def write_files(folder: Path, files: dict[str, str]) -> list[Path]:
+    """`files` (name -> text) written into `folder`, their paths in the order given."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in files.items():
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
 def commit_files(folder: Path, files: list[tuple[str, str]]) -> Path:
     """A new git repository at `folder` with `files` committed."""
     import subprocess

@@ -25,7 +25,7 @@ from schema_review.config import Settings
 from schema_review.export import history_label, schema_document, schema_sql
 from schema_review.model import SchemaModel
 from schema_review.pipeline import replay_histories
-from tests.helpers import REPO
+from tests.helpers import REPO, write_files
 from tests.oracle import CORPUS
 from tests.oracle.engine_histories import EngineHistory, engine_histories
 from tests.oracle.engines import EngineBuild, apply_mariadb, apply_sqlite, compare
@@ -34,16 +34,6 @@ from tests.test_oracle_engines import _engine_build, _model_of
 
 HERE = Path(__file__).resolve().parent
 _SCRATCH = "/dev/shm" if Path("/dev/shm").is_dir() else None
-
-
-def _write(folder: Path, files: dict[str, str]) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, text in files.items():
-        path = folder / name
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
-    return paths
 
 
 def _replayed(target: Path, dialect: str) -> tuple[SchemaModel, dict[str, Any], str]:
@@ -111,7 +101,7 @@ def _sqlite_round_trip(
     """Differences between the database the files build and the one the DDL builds (and the
     DDL's own errors, and, given the `schema --format json` document, the differences of
     the DDL's database with the model); empty when they match."""
-    ddl = _write(folder / "ddl", {"schema.sql": sql})
+    ddl = write_files(folder / "ddl", {"schema.sql": sql})
     # The databases are files (read again after apply_sqlite closes them), in memory where
     # the machine has a tmpfs: SQLite syncs each statement of an autocommit script to disk.
     with tempfile.TemporaryDirectory(dir=_SCRATCH) as scratch:
@@ -130,7 +120,7 @@ def _sqlite_round_trip(
 
 
 def _sqlite_case(tmp_path: Path, files: dict[str, str]) -> tuple[str, list[str]]:
-    paths = _write(tmp_path / "migrations", files)
+    paths = write_files(tmp_path / "migrations", files)
     _, _, sql = _replayed(tmp_path / "migrations", "sqlite")
     return sql, _sqlite_round_trip(paths, sql, tmp_path)
 
@@ -329,11 +319,11 @@ def _key_parts(server: Server, database: str) -> list[tuple[Any, ...]]:
 
 
 def _mysql_case(tmp_path: Path, mariadb_build: Any, files: dict[str, str]) -> tuple[str, list[str]]:
-    paths = _write(tmp_path / "migrations", files)
+    paths = write_files(tmp_path / "migrations", files)
     _, _, sql = _replayed(tmp_path / "migrations", "mysql")
     original = mariadb_build(paths)
     assert original.failures == []
-    exported = mariadb_build(_write(tmp_path / "ddl", {"schema.sql": sql}))
+    exported = mariadb_build(write_files(tmp_path / "ddl", {"schema.sql": sql}))
     problems = [f"the DDL fails: {o.error}" for o in exported.failures]
     problems += compare(original.catalog, _model_of(exported.catalog))
     assert exported.catalog.routines == original.catalog.routines
@@ -427,7 +417,7 @@ def test_mysql_engines_charsets_and_collations_round_trip(
 def test_mysql_multi_valued_key_is_printed_as_mysql_writes_it(tmp_path: Path) -> None:
     """MySQL 8's `CAST(x AS CHAR(255) ARRAY)` key part (MariaDB has none: checked by text)."""
     folder = tmp_path / "migrations"
-    _write(
+    write_files(
         folder,
         {
             "V1__t.sql": "CREATE TABLE t (id int PRIMARY KEY, tags json,\n"
@@ -443,7 +433,7 @@ def test_statements_the_replay_does_not_read_are_said_not_printed(tmp_path: Path
     which the MySQL replay keeps opaque) is listed in a comment with its file and line, not
     silently missing; CREATE DATABASE is no part of a schema."""
     folder = tmp_path / "migrations"
-    _write(
+    write_files(
         folder,
         {
             "V1__docs.sql": "CREATE DATABASE app;\n"
@@ -467,7 +457,7 @@ def test_mysql_example_round_trips(tmp_path: Path, mariadb_build: Any) -> None:
     files = sorted(p for p in folder.glob("*.up.sql"))
     _, _, sql = _replayed(folder, "mysql")
     original = mariadb_build(files)
-    exported = mariadb_build(_write(tmp_path, {"schema.sql": sql}))
+    exported = mariadb_build(write_files(tmp_path, {"schema.sql": sql}))
     assert exported.failures == []
     assert compare(original.catalog, _model_of(exported.catalog)) == []
 
@@ -487,7 +477,7 @@ def test_mysql_corpus_export_rebuilds_what_the_files_build(
             "(tests/oracle/engine_failures.yaml): nothing to compare"
         )
     _, document, sql = _replayed(history.model_target, "mysql")
-    exported = request.getfixturevalue("mariadb_build")(_write(tmp_path, {"schema.sql": sql}))
+    exported = request.getfixturevalue("mariadb_build")(write_files(tmp_path, {"schema.sql": sql}))
     assert [o.error for o in exported.failures] == []
     # What the export builds is the model ...
     problems = compare(exported.catalog, document)

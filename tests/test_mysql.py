@@ -25,6 +25,7 @@ from schema_review.model.sqlglot_front import written_type
 from schema_review.parse import SourceFile
 from schema_review.parse.sqlglot_parse import parse_sqlglot
 from schema_review.profile import Profile
+from tests.oracle.engine_histories import pop
 
 Catalog = dict[str, dict[str, Any]]
 
@@ -879,20 +880,9 @@ def _temporal(folder: Path) -> list[Path]:
 
 
 def _pop_mysql(folder: Path) -> list[Path]:
-    """pop: per version the `.mysql.` file, else the dialect-free one; empty ones skipped."""
-    chosen: dict[int, tuple[bool, Path]] = {}
-    for path in folder.glob("*.up.sql"):
-        match = re.fullmatch(r"(\d+)_[^.]+((?:\.[A-Za-z0-9]+)*)\.up\.sql", path.name)
-        if not match:
-            continue
-        infixes = [i for i in match.group(2).split(".") if i and i != "autocommit"]
-        if infixes and infixes[0] not in ("mysql", "mariadb"):
-            continue
-        version, specific = int(match.group(1)), bool(infixes)
-        if version not in chosen or (specific and not chosen[version][0]):
-            chosen[version] = (specific, path)
-    files = [path for _, (_, path) in sorted(chosen.items())]
-    return [p for p in files if p.read_text(encoding="utf-8").strip()]
+    """pop's order for MySQL (the oracle's, tests/oracle/engine_histories.py), empty files
+    skipped."""
+    return [p for p in pop("mysql")(folder) if p.read_text(encoding="utf-8").strip()]
 
 
 # history -> (folder, the runner's order, tables whose model may differ from MariaDB's and why)

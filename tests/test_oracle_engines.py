@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.helpers import write_files
 from tests.oracle import CORPUS, mariadb
 from tests.oracle.engine_histories import EngineHistory, engine_histories
 from tests.oracle.engines import (
@@ -46,16 +47,6 @@ from tests.oracle.engines import (
 from tests.oracle.mariadb import Server
 
 HERE = Path(__file__).resolve().parent
-
-
-def _write(folder: Path, files: dict[str, str]) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, text in files.items():
-        path = folder / name
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
-    return paths
 
 
 # -- SQLite ------------------------------------------------------------------------------------
@@ -136,7 +127,7 @@ def test_sqlite_rowid_alias_never_holds_null_though_its_pragma_says_nullable() -
 
 
 def test_sqlite_reader_reads_what_sqlite_built(tmp_path: Path) -> None:
-    result = apply_sqlite(_write(tmp_path, {"001_init.sql": SQLITE_HISTORY["001_init.sql"]}))
+    result = apply_sqlite(write_files(tmp_path, {"001_init.sql": SQLITE_HISTORY["001_init.sql"]}))
     assert [o.error for o in result.outcomes] == [None]
     catalog = result.catalog
     assert catalog.engine == "sqlite"
@@ -185,7 +176,7 @@ def test_sqlite_reader_reads_what_sqlite_built(tmp_path: Path) -> None:
 def test_sqlite_rebuild_pattern(tmp_path: Path) -> None:
     """The table rebuilt under its old name: the new definition, its index and view made
     again, the trigger gone with the old table."""
-    result = apply_sqlite(_write(tmp_path, SQLITE_HISTORY))
+    result = apply_sqlite(write_files(tmp_path, SQLITE_HISTORY))
     assert [o.error for o in result.outcomes] == [None, None]
     orders = result.catalog.tables["orders"]
     note = next(c for c in orders.columns if c.name == "note")
@@ -201,7 +192,7 @@ def test_sqlite_rebuild_without_the_view_dropped_is_rejected(tmp_path: Path) -> 
     at the RENAME, inside its own transaction, which is rolled back (as a runner does)."""
     rebuild = SQLITE_HISTORY["002_rebuild.sql"].replace("DROP VIEW live_orders;", "")
     history = {"001_init.sql": SQLITE_HISTORY["001_init.sql"], "002_rebuild.sql": rebuild}
-    result = apply_sqlite(_write(tmp_path, history))
+    result = apply_sqlite(write_files(tmp_path, history))
     assert [o.file.name for o in result.failures] == ["002_rebuild.sql"]
     assert "error in view live_orders" in str(result.failures[0].error)
     # Rolled back: orders as 001 made it.
@@ -211,7 +202,7 @@ def test_sqlite_rebuild_without_the_view_dropped_is_rejected(tmp_path: Path) -> 
 
 
 def test_sqlite_rejected_file_is_recorded_and_the_next_one_runs(tmp_path: Path) -> None:
-    files = _write(
+    files = write_files(
         tmp_path,
         {
             "1.sql": "CREATE TABLE a (id INTEGER PRIMARY KEY);",
@@ -227,7 +218,7 @@ def test_sqlite_rejected_file_is_recorded_and_the_next_one_runs(tmp_path: Path) 
 
 
 def test_sqlite_stand_in_functions(tmp_path: Path) -> None:
-    files = _write(tmp_path, {"1.sql": "CREATE TABLE t AS SELECT BIN2B64(x'00ff') AS k;"})
+    files = write_files(tmp_path, {"1.sql": "CREATE TABLE t AS SELECT BIN2B64(x'00ff') AS k;"})
     assert apply_sqlite(files).failures
     assert not apply_sqlite(files, functions=["BIN2B64"]).failures
 
@@ -290,7 +281,7 @@ def test_mysql_batches_follow_delimiter_lines() -> None:
 def test_mariadb_reader_reads_what_mariadb_built(
     tmp_path: Path, mariadb_server: Server, mariadb_database: str
 ) -> None:
-    result = apply_mariadb(mariadb_server, mariadb_database, _write(tmp_path, MYSQL_HISTORY))
+    result = apply_mariadb(mariadb_server, mariadb_database, write_files(tmp_path, MYSQL_HISTORY))
     assert [o.error for o in result.outcomes] == [None, None]
     catalog = result.catalog
     assert catalog.engine == "mariadb" and "MariaDB" in catalog.version
@@ -348,7 +339,7 @@ def test_mariadb_reader_reads_what_mariadb_built(
 def test_mariadb_rejected_file_is_recorded_and_the_next_one_runs(
     tmp_path: Path, mariadb_server: Server, mariadb_database: str
 ) -> None:
-    files = _write(
+    files = write_files(
         tmp_path,
         {
             "1.sql": "CREATE TABLE a (id INT PRIMARY KEY);",
@@ -511,7 +502,7 @@ def _assert_compare_catches_every_lie(catalog: EngineCatalog, model: dict[str, A
 
 
 def test_compare_sqlite(tmp_path: Path) -> None:
-    catalog = apply_sqlite(_write(tmp_path, SQLITE_HISTORY)).catalog
+    catalog = apply_sqlite(write_files(tmp_path, SQLITE_HISTORY)).catalog
     model = _model_of(catalog)
     # The model spells what SQLite keeps as it was written: its way, not the engine's.
     accounts = next(t for t in model["tables"] if t["name"] == "accounts")
@@ -523,7 +514,7 @@ def test_compare_sqlite(tmp_path: Path) -> None:
     accounts["indexes"] = [i for i in accounts["indexes"] if i["constraint"] is None]
     # The trigger of 001 went with the old table; give orders one to lie about.
     catalog.tables["orders"].triggers = (
-        apply_sqlite(_write(tmp_path / "t", {"1.sql": SQLITE_HISTORY["001_init.sql"]}))
+        apply_sqlite(write_files(tmp_path / "t", {"1.sql": SQLITE_HISTORY["001_init.sql"]}))
         .catalog.tables["orders"]
         .triggers
     )
@@ -536,7 +527,7 @@ def test_compare_sqlite(tmp_path: Path) -> None:
 
 
 def test_compare_mariadb(tmp_path: Path, mariadb_server: Server, mariadb_database: str) -> None:
-    files = _write(tmp_path, MYSQL_HISTORY)
+    files = write_files(tmp_path, MYSQL_HISTORY)
     catalog = apply_mariadb(mariadb_server, mariadb_database, files).catalog
     model = _model_of(catalog)
     accounts = next(t for t in model["tables"] if t["name"] == "accounts")
