@@ -34,6 +34,7 @@ _CHILD = textwrap.dedent(
     with module.temporary_server() as server:
         print(json.dumps([str(server.directory), server.pid, str(module._runtime_dir)]), flush=True)
         if how == "error":
+            sys.stdin.readline()  # the parent has seen the server: fail now
             raise RuntimeError("a failing run")
         time.sleep(60)  # until signalled
     """
@@ -56,6 +57,7 @@ def test_nothing_outlives_the_server_however_the_run_ends() -> None:
     children = {
         how: subprocess.Popen(
             [sys.executable, "-c", _CHILD, how],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -71,6 +73,11 @@ def test_nothing_outlives_the_server_however_the_run_ends() -> None:
             where[how] = json.loads(line)
             if how != "atexit":  # that one may be gone already
                 assert Path(where[how][0]).is_dir() and _alive(where[how][1])
+        # The failing child waits until it has been seen alive: under load it could
+        # otherwise fail and clean up before the check above ran.
+        assert children["error"].stdin is not None
+        children["error"].stdin.write("\n")
+        children["error"].stdin.flush()
         children["sigterm"].send_signal(signal.SIGTERM)
         children["sigint"].send_signal(signal.SIGINT)
         for how, child in children.items():
