@@ -522,6 +522,18 @@ def test_model_matches_mariadb(mariadb: Callable[[], Any], case: str) -> None:
 
 
 # -- parsing: what MySQL accepts parses, statement by statement --------------------------------
+def test_an_execute_the_existence_check_decides_is_modelled_not_reported() -> None:
+    """conductor's EXECUTEs: the DDL ran (replayed) or the check chose the SELECT (nothing
+    changes); either way the model knows their effect, so ddl-not-modelled does not say it
+    does not. An EXECUTE whose DDL cannot run and has no SELECT to fall back on still is."""
+    model, _ = replay_sql([("0001.sql", CASES["ddl-chosen-by-existence-checks"])])
+    assert [c for c in model.changes if c.kind == "not_modelled"] == []
+    assert "priority" in model.tables[("main", "q")].columns
+    unguarded = "SET @q = 'ALTER TABLE t ADD COLUMN n int';\nPREPARE s FROM @q;\nEXECUTE s;\n"
+    model, _ = replay_sql([("0001.sql", unguarded)])
+    assert [c.detail for c in model.changes if c.kind == "not_modelled"] == ["EXECUTE s"]
+
+
 def test_stored_program_bodies_are_one_statement_with_or_without_delimiter() -> None:
     sql = (
         "CREATE PROCEDURE p(IN t VARCHAR(64))\nBEGIN\n  IF t <> '' THEN\n"

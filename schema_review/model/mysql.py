@@ -909,13 +909,16 @@ class MysqlReplayer(SqlglotReplayer):
         prepare = word == "PREPARE" and len(words) == 4 and words[2].upper() == "FROM"
         if prepare and words[3].startswith("@"):
             self.prepared[words[1].lower()] = words[3][1:].rstrip(";").lower()
+        if word == "EXECUTE" and len(words) == 2:
+            if self.expand_execute(words[1].rstrip(";").lower(), statement):
+                return
+            self.change("not_modelled", statement, detail=text.split("(", 1)[0].strip())
+            return
         if word in ("EXECUTE", "CALL"):
             # A prepared statement's text or a procedure: DDL the replay cannot see.
             self.change("not_modelled", statement, detail=text.split("(", 1)[0].strip())
             if word == "CALL":
                 self.expand_call(text, statement)
-            elif len(words) == 2:
-                self.expand_execute(words[1].rstrip(";").lower(), statement)
             return
         self.model.opaque.append(statement)
 
@@ -989,29 +992,40 @@ class MysqlReplayer(SqlglotReplayer):
             return held if len(held) == 1 else []
         return []
 
-    def expand_execute(self, name: str, statement: Statement) -> None:
+    def expand_execute(self, name: str, statement: Statement) -> bool:
         """EXECUTE of a statement prepared from a variable that holds one DDL statement or a
         SELECT, chosen by an existence check (conductor's `IF(@exist > 0, 'ALTER TABLE t DROP
         INDEX i', 'SELECT ...')`, `IF(<column exists>, 'SELECT 1', 'ALTER TABLE t ADD c')`):
         the DDL is replayed when it can run, as the check decides: what it drops exists and
-        what it adds does not. The EXECUTE stays a `not_modelled` change."""
+        what it adds does not, else the SELECT runs. Whether its effect is in the model (the
+        oracle compares conductor's with MariaDB); one whose is not stays a `not_modelled`
+        change."""
         import sqlglot
 
         variable = self.prepared.get(name)
         if variable is None:
-            return
+            return False
         trees = []
+        selects = 0
         for sql in self.user_strings.get(variable, []):
             try:
                 tree = sqlglot.parse_one(sql, read=reader("mysql"))
             except Exception:
-                return
+                return False
             if type(tree).__name__ in ("Alter", "Drop", "Create"):
                 trees.append(tree)
-            elif type(tree).__name__ != "Select":
-                return
-        if len(trees) == 1 and self.guard_holds(trees[0]) and not self.adds_existing(trees[0]):
+            elif type(tree).__name__ == "Select":
+                selects += 1
+            else:
+                return False
+        if len(trees) != 1:
+            return False
+        if self.guard_holds(trees[0]) and not self.adds_existing(trees[0]):
             self.replay_built(trees, statement)
+            return True
+        # The check chooses the SELECT: the schema stays as it is. Without a SELECT to
+        # choose, the DDL would fail on the server: not something the replay can tell.
+        return selects > 0
 
     def adds_existing(self, tree: Any) -> bool:
         """Whether an ALTER TABLE adds a column the table has (MySQL refuses it)."""
