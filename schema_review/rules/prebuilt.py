@@ -31,6 +31,8 @@ from jinja2 import nodes
 from schema_review.resources import data_dir
 
 PREBUILT = Path(__file__).resolve().parent / "prebuilt.json"
+# Their conditions and templates compiled to Python (a module of the package, next to it).
+PREBUILT_PYTHON = PREBUILT.with_name("prebuilt_python.py")
 # Bump when the layout of prebuilt.json changes.
 _FORMAT = 1
 # The fields of a rule entry that are expressions (conditions) and templates.
