@@ -189,6 +189,13 @@ def test_shipped_conditions_agree_with_jinja(source: str) -> None:
 def test_renderer_leaves_loops_it_does_not_scope_as_jinja_to_jinja(source: str) -> None:
     env = environment()
     assert compile_renderer(env.parse(source), env) is None
+    # Shipped as the code Jinja compiles for it (prebuilt_python.py), it renders as Jinja does.
+    functions = shipped_functions([], [source])
+    assert source not in functions[1]
+    names = variables(thing=Thing())
+    assert _outcome(functions[2][source].render, names) == _outcome(
+        env.from_string(source).render, names
+    )
 
 
 @pytest.mark.parametrize(

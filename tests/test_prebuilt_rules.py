@@ -54,11 +54,14 @@ def test_runs_use_it() -> None:
     assert prebuilt.entries("locking.yaml")
     data = prebuilt.prebuilt()
     assert data is not None
-    # every condition and all but a few templates (loops over `loop`, unpacking) are Python
+    # every condition and template compiled: to Python but for a few templates (loops over
+    # `loop`, unpacking), which Jinja compiled
     conditions = [s for s in data["conditions"] if expressions.shipped_condition(s)]
     templates = [s for s in data["templates"] if expressions.shipped_renderer(s)]
+    jinja = [s for s in data["templates"] if expressions.shipped_template(s)]
     assert len(conditions) == len(data["conditions"])
     assert len(templates) >= len(data["templates"]) - 5
+    assert sorted(templates + jinja) == sorted(data["templates"])
 
 
 def test_stale_prebuilt_python_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -111,8 +111,12 @@ def path_taken(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         def renderer(source: str) -> Any:
             return shipped_functions([], [source])[1].get(source)
 
+        def template(source: str) -> Any:  # outside the closures' subset: Jinja's code
+            return shipped_functions([], [source])[2].get(source)
+
         monkeypatch.setattr(rule_expressions, "shipped_condition", condition)
         monkeypatch.setattr(rule_expressions, "shipped_renderer", renderer)
+        monkeypatch.setattr(rule_expressions, "shipped_template", template)
     if request.param == "jinja":
         monkeypatch.setattr(rule_expressions, "compile_closure", lambda tree, env: None)
         monkeypatch.setattr(rule_expressions, "compile_renderer", lambda tree, env, limit: None)
@@ -195,11 +199,13 @@ def test_format_payloads_take_the_fast_path() -> None:
     assert compile_renderer(env.parse(_message(PAYLOADS[0])), env) is not None
     # and as the built-in rules' are compiled when the package is built
     conditions = [c for p in PAYLOADS for c in _conditions(p, "x")]
-    shipped_conditions, shipped_templates = shipped_functions(
+    shipped_conditions, shipped_templates, jinja = shipped_functions(
         conditions, [_message(p) for p in PAYLOADS]
     )
     assert len(shipped_conditions) >= 16 and _conditions(PAYLOADS[0], "x")[0] in shipped_conditions
     assert _message(PAYLOADS[0]) in shipped_templates
+    # the others as the code Jinja compiles, shipped alike
+    assert len(shipped_templates) + len(jinja) == len(PAYLOADS)
 
 
 def test_the_issue_payload_is_a_located_error_on_both_paths(

@@ -127,17 +127,17 @@ def condition_template(source: str) -> Template:
 
 
 @lru_cache(maxsize=1)
-def _shipped() -> tuple[dict[str, Any], dict[str, Any], Parts] | None:
+def _shipped() -> tuple[dict[str, Any], dict[str, Any], Parts, dict[str, Any]] | None:
     """The built-in rules' conditions and templates as compiled when the package was built
     (prebuilt_python.py), while they are those of the rule files as they are."""
     data = prebuilt.prebuilt()
     if data is None:
         return None
-    from schema_review.rules import prebuilt_python
+    from schema_review.rules import prebuilt_python as shipped
 
-    if data["digest"] != prebuilt_python.DIGEST:
+    if data["digest"] != shipped.DIGEST:
         return None
-    return prebuilt_python.CONDITIONS, prebuilt_python.TEMPLATES, Parts(environment())
+    return shipped.CONDITIONS, shipped.TEMPLATES, Parts(environment()), shipped.JINJA_TEMPLATES
 
 
 def shipped_condition(source: str) -> Closure | None:
@@ -152,6 +152,23 @@ def shipped_renderer(source: str) -> Renderer | None:
     shipped = _shipped()
     factory = shipped[1].get(source) if shipped is not None else None
     return factory(shipped[2]) if factory is not None else None  # type: ignore[index]
+
+
+def shipped_template(source: str) -> Template | None:
+    """A built-in rule's template outside the closures' subset, as Jinja compiled it when the
+    package was built, or None."""
+    shipped = _shipped()
+    factory = shipped[3].get(source) if shipped is not None else None
+    return jinja_template(factory) if factory is not None else None
+
+
+def jinja_template(factory: Callable[[RuleEnvironment], dict[str, Any]]) -> Template:
+    """A Template of the code Jinja compiled for it (a factory of prebuilt_python.py's),
+    as Environment.from_string makes one of the code it compiles."""
+    env = environment()
+    namespace = factory(env)
+    namespace["__file__"] = "<template>"
+    return env.template_class.from_module_dict(env, namespace, env.make_globals(None))
 
 
 class _LazyCondition:
@@ -237,8 +254,10 @@ class _LazyTemplate:
 
     def render(self, names: dict[str, Any]) -> str:
         if self._renderer is None and self._template is None:
-            # A built-in rule's, compiled to Python when the package was built.
+            # A built-in rule's, compiled to Python (or by Jinja) when the package was built.
             self._renderer = shipped_renderer(self.source)
+            if self._renderer is None:
+                self._template = shipped_template(self.source)
         if self._renderer is None and self._template is None:
             env = environment()
             tree = self._tree

@@ -117,24 +117,36 @@ DIGEST = {digest}
 
 
 def python_module(conditions: dict[str, Any], templates: dict[str, Any], digest: str) -> str:
-    """prebuilt_python.py's text: the expressions (source -> syntax tree) as Python."""
-    from schema_review.rules.closures import shipped_module
+    """prebuilt_python.py's text: the expressions (source -> syntax tree) as Python; the
+    templates outside the closures' subset as the code Jinja compiles for them."""
+    from schema_review.rules.closures import compile_renderer, shipped_module
     from schema_review.rules.expressions import environment
 
+    env = environment()
     header = _PYTHON_HEADER.replace("{digest}", json.dumps(digest))
-    return shipped_module(
-        conditions, templates, environment(), header, lambda node: repr(_data(node))
-    )
+    text = shipped_module(conditions, templates, env, header, lambda node: repr(_data(node)))
+    rows = []
+    jinja_only = [s for s, tree in sorted(templates.items()) if not compile_renderer(tree, env)]
+    for index, source in enumerate(jinja_only, 1):
+        # Jinja's own code for the template (Environment.compile, as its ModuleLoader ships
+        # precompiled templates), in a factory given the environment; a run makes a Template
+        # of what it returns (Template.from_module_dict).
+        code = env.compile(templates[source], raw=True)
+        body = "".join(f"    {line}\n" if line else "\n" for line in code.splitlines())
+        text += f"\n\ndef _jinja_{index}(environment):\n{body}    return locals()\n"
+        rows.append(f"    {source!r}: _jinja_{index},")
+    return text + "\n\nJINJA_TEMPLATES = {\n" + "\n".join(rows) + "\n}\n"
 
 
 def shipped_functions(
     conditions: list[str], templates: list[str]
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Conditions and templates compiled as prebuilt_python.py compiles the built-in ones:
-    their module written, run, and its factories called (source -> function; those outside
-    the subset left out). For the tests, which run the shipped path on expressions of theirs."""
+    their module written, run, and its factories called (source -> function, and for the
+    templates outside the closures' subset source -> Jinja Template). For the tests, which
+    run the shipped path on expressions of theirs."""
     from schema_review.rules.closures import Parts
-    from schema_review.rules.expressions import _condition_expression, environment
+    from schema_review.rules.expressions import _condition_expression, environment, jinja_template
 
     env = environment()
     text = python_module(
@@ -145,9 +157,13 @@ def shipped_functions(
     space: dict[str, Any] = {}
     exec(compile(text, "<prebuilt_python>", "exec"), space)
     parts = Parts(env)
+    jinja = {
+        source: jinja_template(factory) for source, factory in space["JINJA_TEMPLATES"].items()
+    }
     return (
         {source: factory(parts) for source, factory in space["CONDITIONS"].items()},
         {source: factory(parts) for source, factory in space["TEMPLATES"].items()},
+        jinja,
     )
 
 

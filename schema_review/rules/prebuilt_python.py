@@ -5685,3 +5685,463 @@ TEMPLATES = {
     "{{ table.qualified_name }}: {{ table.naming_violations(options)[:3] | join('; ') }}{{ '; ...' if table.naming_violations(options) | length > 3 else '' }}": _template_161,
     "{{ table.reserved_names | join(', ') }} in {{ table.qualified_name }} {{ 'is a reserved word' if table.reserved_names | length == 1 else 'are reserved words' }}: every query must quote {{ 'it' if table.reserved_names | length == 1 else 'them' }}": _template_162,
 }
+
+
+def _jinja_1(environment):
+    from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
+    name = None
+
+    def root(context, missing=missing, environment=environment):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        l_0_profile = resolve('profile')
+        l_0_stmt = resolve('stmt')
+        l_0_old = resolve('old')
+        l_0_new = resolve('new')
+        try:
+            t_1 = environment.filters['quote_ident']
+        except KeyError:
+            @internalcode
+            def t_1(*unused):
+                raise TemplateRuntimeError("No filter named 'quote_ident' found.")
+        pass
+        if (environment.getattr((undefined(name='profile') if l_0_profile is missing else l_0_profile), 'dialect') == 'postgres'):
+            pass
+            (l_0_old, l_0_new) = environment.call(context, environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'detail'), 'split'), ' -> ')
+            context.vars.update({'new': l_0_new, 'old': l_0_old})
+            context.exported_vars.update(('new', 'old'))
+            if (environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'column') and (not environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'old_name_reused'))):
+                pass
+                yield "-- expand: add the new column; the application (or a trigger) writes both until every reader has moved\nSET lock_timeout = '5s';\nALTER TABLE "
+                yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+                yield ' ADD COLUMN IF NOT EXISTS '
+                yield str(t_1((undefined(name='new') if l_0_new is missing else l_0_new)))
+                yield ' '
+                yield str(environment.getattr(environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'column'), 'type'), 'ddl'))
+                yield ';\n-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE '
+                yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+                yield ' SET '
+                yield str(t_1((undefined(name='new') if l_0_new is missing else l_0_new)))
+                yield ' = '
+                yield str(t_1((undefined(name='old') if l_0_old is missing else l_0_old)))
+                yield ' WHERE ctid IN (SELECT ctid FROM '
+                yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+                yield ' WHERE '
+                yield str(t_1((undefined(name='new') if l_0_new is missing else l_0_new)))
+                yield ' IS DISTINCT FROM '
+                yield str(t_1((undefined(name='old') if l_0_old is missing else l_0_old)))
+                yield ' LIMIT 5000);\n-- contract, in a later release that no longer reads '
+                yield str((undefined(name='old') if l_0_old is missing else l_0_old))
+                yield ': drop it'
+
+    blocks = {}
+    debug_info = '1=21&3=29&5=35&6=47'
+    return locals()
+
+
+def _jinja_2(environment):
+    from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
+    name = None
+
+    def root(context, missing=missing, environment=environment):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        l_0_stmt = resolve('stmt')
+        l_0_changes = l_0_many = missing
+        try:
+            t_1 = environment.filters['length']
+        except KeyError:
+            @internalcode
+            def t_1(*unused):
+                raise TemplateRuntimeError("No filter named 'length' found.")
+        try:
+            t_2 = environment.filters['list']
+        except KeyError:
+            @internalcode
+            def t_2(*unused):
+                raise TemplateRuntimeError("No filter named 'list' found.")
+        try:
+            t_3 = environment.filters['quote_ident']
+        except KeyError:
+            @internalcode
+            def t_3(*unused):
+                raise TemplateRuntimeError("No filter named 'quote_ident' found.")
+        try:
+            t_4 = environment.filters['rejectattr']
+        except KeyError:
+            @internalcode
+            def t_4(*unused):
+                raise TemplateRuntimeError("No filter named 'rejectattr' found.")
+        try:
+            t_5 = environment.filters['selectattr']
+        except KeyError:
+            @internalcode
+            def t_5(*unused):
+                raise TemplateRuntimeError("No filter named 'selectattr' found.")
+        pass
+        l_0_changes = t_2(context.eval_ctx, t_4(context, t_5(context, (environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'type_changes') or [(undefined(name='stmt') if l_0_stmt is missing else l_0_stmt)]), 'column'), 'enum_swap'))
+        context.vars['changes'] = l_0_changes
+        context.exported_vars.add('changes')
+        l_0_many = (t_1((undefined(name='changes') if l_0_changes is missing else l_0_changes)) > 1)
+        context.vars['many'] = l_0_many
+        context.exported_vars.add('many')
+        if ((undefined(name='changes') if l_0_changes is missing else l_0_changes) and (not environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'enum_swap'))):
+            pass
+            yield '-- expand: a new column beside '
+            yield str(('each old one' if (undefined(name='many') if l_0_many is missing else l_0_many) else 'the old one'))
+            yield ", written by the application (or a trigger) too\nSET lock_timeout = '5s';\n"
+            for l_1_c in (undefined(name='changes') if l_0_changes is missing else l_0_changes):
+                _loop_vars = {}
+                pass
+                yield 'ALTER TABLE '
+                yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+                yield ' ADD COLUMN IF NOT EXISTS '
+                yield str(t_3(environment.concat_bounded((environment.getattr(environment.getattr(l_1_c, 'column'), 'name'), '_new', ))[:63]))
+                yield ' '
+                yield str(environment.getattr(environment.getattr(environment.getattr(l_1_c, 'column'), 'type'), 'ddl'))
+                yield ';\n'
+            l_1_c = missing
+            yield '-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE '
+            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+            yield ' SET '
+            l_1_loop = missing
+            for l_1_c, l_1_loop in LoopContext((undefined(name='changes') if l_0_changes is missing else l_0_changes), undefined):
+                _loop_vars = {}
+                pass
+                yield str(t_3(environment.concat_bounded((environment.getattr(environment.getattr(l_1_c, 'column'), 'name'), '_new', ))[:63]))
+                yield ' = '
+                yield str(environment.getattr(l_1_c, 'conversion_sql'))
+                yield str((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 5 evaluated to false and no else section was defined.")))
+            l_1_loop = l_1_c = missing
+            yield ' WHERE ctid IN (SELECT ctid FROM '
+            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+            yield ' WHERE '
+            l_1_loop = missing
+            for l_1_c, l_1_loop in LoopContext((undefined(name='changes') if l_0_changes is missing else l_0_changes), undefined):
+                _loop_vars = {}
+                pass
+                yield str(('(' if (undefined(name='many') if l_0_many is missing else l_0_many) else cond_expr_undefined("the inline if-expression on line 5 evaluated to false and no else section was defined.")))
+                yield str(t_3(environment.concat_bounded((environment.getattr(environment.getattr(l_1_c, 'column'), 'name'), '_new', ))[:63]))
+                yield ' IS NULL AND '
+                yield str(t_3(environment.getattr(environment.getattr(l_1_c, 'column'), 'name')))
+                yield ' IS NOT NULL'
+                yield str((')' if (undefined(name='many') if l_0_many is missing else l_0_many) else cond_expr_undefined("the inline if-expression on line 5 evaluated to false and no else section was defined.")))
+                yield str((' OR ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 5 evaluated to false and no else section was defined.")))
+            l_1_loop = l_1_c = missing
+            yield ' LIMIT 5000);\n-- contract, in a later release that reads only the new column'
+            yield str(('s' if (undefined(name='many') if l_0_many is missing else l_0_many) else cond_expr_undefined("the inline if-expression on line 6 evaluated to false and no else section was defined.")))
+            yield ': '
+            l_1_loop = missing
+            for l_1_c, l_1_loop in LoopContext((undefined(name='changes') if l_0_changes is missing else l_0_changes), undefined):
+                _loop_vars = {}
+                pass
+                yield 'drop '
+                yield str(environment.getattr(environment.getattr(l_1_c, 'column'), 'name'))
+                yield ' and rename '
+                yield str(environment.concat_bounded((environment.getattr(environment.getattr(l_1_c, 'column'), 'name'), '_new', ))[:63])
+                yield ' to it'
+                yield str(('; ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 6 evaluated to false and no else section was defined.")))
+            l_1_loop = l_1_c = missing
+
+    blocks = {}
+    debug_info = '1=43&3=54&5=66&6=93'
+    return locals()
+
+
+def _jinja_3(environment):
+    from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
+    name = None
+
+    def root(context, missing=missing, environment=environment):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        l_0_stmt = resolve('stmt')
+        l_0_changes = missing
+        try:
+            t_1 = environment.filters['list']
+        except KeyError:
+            @internalcode
+            def t_1(*unused):
+                raise TemplateRuntimeError("No filter named 'list' found.")
+        try:
+            t_2 = environment.filters['rejectattr']
+        except KeyError:
+            @internalcode
+            def t_2(*unused):
+                raise TemplateRuntimeError("No filter named 'rejectattr' found.")
+        try:
+            t_3 = environment.filters['selectattr']
+        except KeyError:
+            @internalcode
+            def t_3(*unused):
+                raise TemplateRuntimeError("No filter named 'selectattr' found.")
+        pass
+        l_0_changes = (environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'type_changes') or [(undefined(name='stmt') if l_0_stmt is missing else l_0_stmt)])
+        context.vars['changes'] = l_0_changes
+        context.exported_vars.add('changes')
+        yield 'changing '
+        l_1_loop = missing
+        for l_1_c, l_1_loop in LoopContext((undefined(name='changes') if l_0_changes is missing else l_0_changes), undefined):
+            _loop_vars = {}
+            pass
+            yield str(environment.getattr(environment.getattr(l_1_c, 'column'), 'qualified_name'))
+            yield ' from '
+            yield str(environment.getattr(l_1_c, 'old_type'))
+            yield ' to '
+            yield str(environment.getattr(environment.getattr(l_1_c, 'column'), 'type'))
+            yield str(((' and ' if (environment.getattr(l_1_loop, 'revindex') == 2) else ', ') if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 1 evaluated to false and no else section was defined.")))
+        l_1_loop = l_1_c = missing
+        yield ' rewrites '
+        yield str(environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table'), 'qualified_name'))
+        yield ' and rebuilds its indexes under an ACCESS EXCLUSIVE lock'
+        yield str((' (USING evaluates an expression for every row)' if t_1(context.eval_ctx, t_3(context, (undefined(name='changes') if l_0_changes is missing else l_0_changes), 'using')) else ''))
+        yield str((" unless TimeZone is UTC (SET TIME ZONE 'UTC' earlier in the file makes sure)" if (not t_1(context.eval_ctx, t_2(context, (undefined(name='changes') if l_0_changes is missing else l_0_changes), 'rewrite_depends_on_time_zone'))) else ''))
+
+    blocks = {}
+    debug_info = '1=31'
+    return locals()
+
+
+def _jinja_4(environment):
+    from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
+    name = None
+
+    def root(context, missing=missing, environment=environment):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        l_0_stmt = resolve('stmt')
+        l_0_check = missing
+        try:
+            t_1 = environment.filters['quote_ident']
+        except KeyError:
+            @internalcode
+            def t_1(*unused):
+                raise TemplateRuntimeError("No filter named 'quote_ident' found.")
+        pass
+        l_0_check = t_1(environment.concat_bounded((environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table'), 'name'), '_', environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'column'), 'name'), '_not_null_check', ))[:63])
+        context.vars['check'] = l_0_check
+        context.exported_vars.add('check')
+        yield "SET lock_timeout = '5s';\nALTER TABLE "
+        yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+        yield ' ADD COLUMN IF NOT EXISTS '
+        yield str(t_1(environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'column'), 'name')))
+        yield ' '
+        yield str(environment.getattr(environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'column'), 'type'), 'ddl'))
+        yield ";\n-- then the application writes it, and the existing rows are filled in batches\n-- in a later migration, once every row has a value:\nSET lock_timeout = '5s';\nALTER TABLE "
+        yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+        yield ' ADD CONSTRAINT '
+        yield str((undefined(name='check') if l_0_check is missing else l_0_check))
+        yield ' CHECK ('
+        yield str(t_1(environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'column'), 'name')))
+        yield " IS NOT NULL) NOT VALID;\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE "
+        yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+        yield ' VALIDATE CONSTRAINT '
+        yield str((undefined(name='check') if l_0_check is missing else l_0_check))
+        yield ';\nALTER TABLE '
+        yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+        yield ' ALTER COLUMN '
+        yield str(t_1(environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'column'), 'name')))
+        yield ' SET NOT NULL;\nALTER TABLE '
+        yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+        yield ' DROP CONSTRAINT '
+        yield str((undefined(name='check') if l_0_check is missing else l_0_check))
+        yield ';'
+        def t_2(fiter):
+            for l_1_key in fiter:
+                if (environment.getattr(l_1_key, 'type') in ('primary_key', 'unique')):
+                    yield l_1_key
+        for l_1_key in t_2(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'inline_constraints')):
+            l_1_profile = resolve('profile')
+            _loop_vars = {}
+            pass
+            yield '\n'
+            yield str((environment.getattr((undefined(name='profile') if l_1_profile is missing else l_1_profile), 'outside_transaction') or '-- in a later migration:\n'))
+            yield 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS '
+            yield str(t_1(environment.getattr(l_1_key, 'name')))
+            yield ' ON '
+            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+            yield ' ('
+            yield str(environment.getattr(l_1_key, 'columns_sql'))
+            yield ");\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE "
+            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+            yield ' ADD CONSTRAINT '
+            yield str(environment.getattr(l_1_key, 'sql_name'))
+            yield ' '
+            yield str(('PRIMARY KEY' if (environment.getattr(l_1_key, 'type') == 'primary_key') else 'UNIQUE'))
+            yield ' USING INDEX '
+            yield str(t_1(environment.getattr(l_1_key, 'name')))
+            yield ';'
+        l_1_key = l_1_profile = missing
+        def t_3(fiter):
+            for l_1_other in fiter:
+                if (environment.getattr(l_1_other, 'type') in ('foreign_key', 'check')):
+                    yield l_1_other
+        for l_1_other in t_3(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'inline_constraints')):
+            _loop_vars = {}
+            pass
+            yield "\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE "
+            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+            yield ' ADD CONSTRAINT '
+            yield str(environment.getattr(l_1_other, 'sql_name'))
+            yield ' '
+            yield str(environment.getattr(l_1_other, 'sql'))
+            yield ' NOT VALID;\n-- in a later migration:\nALTER TABLE '
+            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+            yield ' VALIDATE CONSTRAINT '
+            yield str(environment.getattr(l_1_other, 'sql_name'))
+            yield ';'
+        l_1_other = missing
+
+    blocks = {}
+    debug_info = '1=19&2=23&6=29&9=35&10=39&11=43&12=56&15=64&18=81&20=87'
+    return locals()
+
+
+def _jinja_5(environment):
+    from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
+    name = None
+
+    def root(context, missing=missing, environment=environment):
+        resolve = context.resolve_or_missing
+        undefined = environment.undefined
+        concat = environment.concat
+        cond_expr_undefined = Undefined
+        if 0: yield None
+        l_0_stmt = resolve('stmt')
+        l_0_column = l_0_check = l_0_keys = missing
+        try:
+            t_1 = environment.filters['list']
+        except KeyError:
+            @internalcode
+            def t_1(*unused):
+                raise TemplateRuntimeError("No filter named 'list' found.")
+        try:
+            t_2 = environment.filters['quote_ident']
+        except KeyError:
+            @internalcode
+            def t_2(*unused):
+                raise TemplateRuntimeError("No filter named 'quote_ident' found.")
+        try:
+            t_3 = environment.filters['selectattr']
+        except KeyError:
+            @internalcode
+            def t_3(*unused):
+                raise TemplateRuntimeError("No filter named 'selectattr' found.")
+        pass
+        l_0_column = t_2(environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'column'), 'name'))
+        context.vars['column'] = l_0_column
+        context.exported_vars.add('column')
+        l_0_check = t_2(environment.concat_bounded((environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table'), 'name'), '_', environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'column'), 'name'), '_not_null_check', ))[:63])
+        context.vars['check'] = l_0_check
+        context.exported_vars.add('check')
+        l_0_keys = t_1(context.eval_ctx, t_3(context, environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'inline_constraints'), 'type', 'in', ['primary_key', 'unique']))
+        context.vars['keys'] = l_0_keys
+        context.exported_vars.add('keys')
+        yield "SET lock_timeout = '5s';\nALTER TABLE "
+        yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+        yield ' ADD COLUMN IF NOT EXISTS '
+        yield str((undefined(name='column') if l_0_column is missing else l_0_column))
+        yield ' '
+        yield str(environment.getattr(environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'column'), 'type'), 'ddl'))
+        yield ';\nALTER TABLE '
+        yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+        yield ' ALTER COLUMN '
+        yield str((undefined(name='column') if l_0_column is missing else l_0_column))
+        yield ' SET DEFAULT '
+        yield str(environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'column'), 'default'))
+        yield ';\n-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE '
+        yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+        yield ' SET '
+        yield str((undefined(name='column') if l_0_column is missing else l_0_column))
+        yield ' = DEFAULT WHERE ctid IN (SELECT ctid FROM '
+        yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+        yield ' WHERE '
+        yield str((undefined(name='column') if l_0_column is missing else l_0_column))
+        yield ' IS NULL LIMIT 5000);'
+        if (environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'column'), 'not_null') or t_1(context.eval_ctx, t_3(context, (undefined(name='keys') if l_0_keys is missing else l_0_keys), 'type', 'eq', 'primary_key'))):
+            pass
+            yield "\n-- in a later migration, once every row has a value:\nSET lock_timeout = '5s';\nALTER TABLE "
+            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+            yield ' ADD CONSTRAINT '
+            yield str((undefined(name='check') if l_0_check is missing else l_0_check))
+            yield ' CHECK ('
+            yield str((undefined(name='column') if l_0_column is missing else l_0_column))
+            yield " IS NOT NULL) NOT VALID;\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE "
+            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+            yield ' VALIDATE CONSTRAINT '
+            yield str((undefined(name='check') if l_0_check is missing else l_0_check))
+            yield ';\nALTER TABLE '
+            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+            yield ' ALTER COLUMN '
+            yield str((undefined(name='column') if l_0_column is missing else l_0_column))
+            yield ' SET NOT NULL;\nALTER TABLE '
+            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+            yield ' DROP CONSTRAINT '
+            yield str((undefined(name='check') if l_0_check is missing else l_0_check))
+            yield ';'
+        for l_1_key in (undefined(name='keys') if l_0_keys is missing else l_0_keys):
+            l_1_profile = resolve('profile')
+            _loop_vars = {}
+            pass
+            yield '\n'
+            yield str((environment.getattr((undefined(name='profile') if l_1_profile is missing else l_1_profile), 'outside_transaction') or '-- in a later migration:\n'))
+            yield 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS '
+            yield str(t_2(environment.getattr(l_1_key, 'name')))
+            yield ' ON '
+            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+            yield ' ('
+            yield str(environment.getattr(l_1_key, 'columns_sql'))
+            yield ");\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE "
+            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+            yield ' ADD CONSTRAINT '
+            yield str(environment.getattr(l_1_key, 'sql_name'))
+            yield ' '
+            yield str(('PRIMARY KEY' if (environment.getattr(l_1_key, 'type') == 'primary_key') else 'UNIQUE'))
+            yield ' USING INDEX '
+            yield str(t_2(environment.getattr(l_1_key, 'name')))
+            yield ';'
+        l_1_key = l_1_profile = missing
+        def t_4(fiter):
+            for l_1_other in fiter:
+                if (environment.getattr(l_1_other, 'type') in ('foreign_key', 'check')):
+                    yield l_1_other
+        for l_1_other in t_4(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'inline_constraints')):
+            _loop_vars = {}
+            pass
+            yield "\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE "
+            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+            yield ' ADD CONSTRAINT '
+            yield str(environment.getattr(l_1_other, 'sql_name'))
+            yield ' '
+            yield str(environment.getattr(l_1_other, 'sql'))
+            yield ' NOT VALID;\n-- in a later migration:\nALTER TABLE '
+            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
+            yield ' VALIDATE CONSTRAINT '
+            yield str(environment.getattr(l_1_other, 'sql_name'))
+            yield ';'
+        l_1_other = missing
+
+    blocks = {}
+    debug_info = '1=31&2=41&3=47&5=53&8=64&11=70&12=74&13=78&14=87&17=95&20=112&22=118'
+    return locals()
+
+
+JINJA_TEMPLATES = {
+    "{% if profile.dialect == 'postgres' %}{% set old, new = stmt.detail.split(' -> ') %}{% if stmt.column and not stmt.old_name_reused %}-- expand: add the new column; the application (or a trigger) writes both until every reader has moved\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD COLUMN IF NOT EXISTS {{ new | quote_ident }} {{ stmt.column.type.ddl }};\n-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE {{ stmt.table_sql }} SET {{ new | quote_ident }} = {{ old | quote_ident }} WHERE ctid IN (SELECT ctid FROM {{ stmt.table_sql }} WHERE {{ new | quote_ident }} IS DISTINCT FROM {{ old | quote_ident }} LIMIT 5000);\n-- contract, in a later release that no longer reads {{ old }}: drop it{% endif %}{% endif %}": _jinja_1,
+    "{% set changes = (stmt.type_changes or [stmt]) | selectattr('column') | rejectattr('enum_swap') | list %}{% set many = changes | length > 1 %}{% if changes and not stmt.enum_swap %}-- expand: a new column beside {{ 'each old one' if many else 'the old one' }}, written by the application (or a trigger) too\nSET lock_timeout = '5s';\n{% for c in changes %}ALTER TABLE {{ stmt.table_sql }} ADD COLUMN IF NOT EXISTS {{ (c.column.name ~ '_new')[:63] | quote_ident }} {{ c.column.type.ddl }};\n{% endfor %}-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE {{ stmt.table_sql }} SET {% for c in changes %}{{ (c.column.name ~ '_new')[:63] | quote_ident }} = {{ c.conversion_sql }}{{ ', ' if not loop.last }}{% endfor %} WHERE ctid IN (SELECT ctid FROM {{ stmt.table_sql }} WHERE {% for c in changes %}{{ '(' if many }}{{ (c.column.name ~ '_new')[:63] | quote_ident }} IS NULL AND {{ c.column.name | quote_ident }} IS NOT NULL{{ ')' if many }}{{ ' OR ' if not loop.last }}{% endfor %} LIMIT 5000);\n-- contract, in a later release that reads only the new column{{ 's' if many }}: {% for c in changes %}drop {{ c.column.name }} and rename {{ (c.column.name ~ '_new')[:63] }} to it{{ '; ' if not loop.last }}{% endfor %}{% endif %}": _jinja_2,
+    "{% set changes = stmt.type_changes or [stmt] %}changing {% for c in changes %}{{ c.column.qualified_name }} from {{ c.old_type }} to {{ c.column.type }}{{ (' and ' if loop.revindex == 2 else ', ') if not loop.last }}{% endfor %} rewrites {{ stmt.table.qualified_name }} and rebuilds its indexes under an ACCESS EXCLUSIVE lock{{ ' (USING evaluates an expression for every row)' if changes | selectattr('using') | list else '' }}{{ ' unless TimeZone is UTC (SET TIME ZONE \\'UTC\\' earlier in the file makes sure)' if not changes | rejectattr('rewrite_depends_on_time_zone') | list else '' }}": _jinja_3,
+    "{% set check = (stmt.table.name ~ '_' ~ stmt.column.name ~ '_not_null_check')[:63] | quote_ident %}SET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD COLUMN IF NOT EXISTS {{ stmt.column.name | quote_ident }} {{ stmt.column.type.ddl }};\n-- then the application writes it, and the existing rows are filled in batches\n-- in a later migration, once every row has a value:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD CONSTRAINT {{ check }} CHECK ({{ stmt.column.name | quote_ident }} IS NOT NULL) NOT VALID;\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} VALIDATE CONSTRAINT {{ check }};\nALTER TABLE {{ stmt.table_sql }} ALTER COLUMN {{ stmt.column.name | quote_ident }} SET NOT NULL;\nALTER TABLE {{ stmt.table_sql }} DROP CONSTRAINT {{ check }};{% for key in stmt.inline_constraints if key.type in ('primary_key', 'unique') %}\n{{ profile.outside_transaction or '-- in a later migration:\\n' }}CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {{ key.name | quote_ident }} ON {{ stmt.table_sql }} ({{ key.columns_sql }});\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD CONSTRAINT {{ key.sql_name }} {{ 'PRIMARY KEY' if key.type == 'primary_key' else 'UNIQUE' }} USING INDEX {{ key.name | quote_ident }};{% endfor %}{% for other in stmt.inline_constraints if other.type in ('foreign_key', 'check') %}\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD CONSTRAINT {{ other.sql_name }} {{ other.sql }} NOT VALID;\n-- in a later migration:\nALTER TABLE {{ stmt.table_sql }} VALIDATE CONSTRAINT {{ other.sql_name }};{% endfor %}": _jinja_4,
+    "{% set column = stmt.column.name | quote_ident %}{% set check = (stmt.table.name ~ '_' ~ stmt.column.name ~ '_not_null_check')[:63] | quote_ident %}{% set keys = stmt.inline_constraints | selectattr('type', 'in', ['primary_key', 'unique']) | list %}SET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD COLUMN IF NOT EXISTS {{ column }} {{ stmt.column.type.ddl }};\nALTER TABLE {{ stmt.table_sql }} ALTER COLUMN {{ column }} SET DEFAULT {{ stmt.column.default }};\n-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE {{ stmt.table_sql }} SET {{ column }} = DEFAULT WHERE ctid IN (SELECT ctid FROM {{ stmt.table_sql }} WHERE {{ column }} IS NULL LIMIT 5000);{% if stmt.column.not_null or keys | selectattr('type', 'eq', 'primary_key') | list %}\n-- in a later migration, once every row has a value:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD CONSTRAINT {{ check }} CHECK ({{ column }} IS NOT NULL) NOT VALID;\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} VALIDATE CONSTRAINT {{ check }};\nALTER TABLE {{ stmt.table_sql }} ALTER COLUMN {{ column }} SET NOT NULL;\nALTER TABLE {{ stmt.table_sql }} DROP CONSTRAINT {{ check }};{% endif %}{% for key in keys %}\n{{ profile.outside_transaction or '-- in a later migration:\\n' }}CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {{ key.name | quote_ident }} ON {{ stmt.table_sql }} ({{ key.columns_sql }});\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD CONSTRAINT {{ key.sql_name }} {{ 'PRIMARY KEY' if key.type == 'primary_key' else 'UNIQUE' }} USING INDEX {{ key.name | quote_ident }};{% endfor %}{% for other in stmt.inline_constraints if other.type in ('foreign_key', 'check') %}\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD CONSTRAINT {{ other.sql_name }} {{ other.sql }} NOT VALID;\n-- in a later migration:\nALTER TABLE {{ stmt.table_sql }} VALIDATE CONSTRAINT {{ other.sql_name }};{% endfor %}": _jinja_5,
+}
