@@ -21,7 +21,7 @@ from schema_review.rules.prebuilt import _node
 from schema_review.rules.sandbox import check_output as _check_output
 
 _getattr = getattr
-DIGEST = "b4c7546c89982a16a957816dbb1ac43e"
+DIGEST = "93b3a4a5cbfb55765a9f6b45ed811fad"
 
 
 def _condition_1(rt):
@@ -4334,6 +4334,26 @@ def _template_108(rt):
 
 
 def _template_109(rt):
+    _call1 = rt.caller()
+    _types2 = set()
+    _read3 = rt.reader('naming_violations', _types2)
+    _types6 = set()
+    _read7 = rt.reader('qualified_name', _types6)
+    _c10 = rt.closure(_node({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getitem', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['violations', 'load']}, {'n': 'Slice', 'l': 1, 'f': [None, {'n': 'Const', 'l': 1, 'f': [3]}, None]}, 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': ['; ']}], [], None, None]}))
+    def _function(names):
+        names = dict(names)  # `set` must not leak into the caller's
+        _out = []
+        _append = _out.append
+        names['violations'] = _call1(names, (_v5 if type(_o4 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types2 and (_v5 := _getattr(_o4, 'naming_violations', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS) else _read3(_o4)), (names['options'] if 'options' in names else _undefined_name('options')))
+        _append(str((_v9 if type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'qualified_name', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS) else _read7(_o8))))
+        _append(': ')
+        _append(str(_c10(names)))
+        _append(str(('; ...' if (True if len((names['violations'] if 'violations' in names else _undefined_name('violations'))) > 3 else False) else '')))
+        return _check_output(''.join(_out), 100000)
+    return _function
+
+
+def _template_110(rt):
     _types1 = set()
     _read2 = rt.reader('pg_version', _types1)
     _c5 = rt.closure(_node({'n': 'Concat', 'l': 1, 'f': [[{'n': 'Const', 'l': 1, 'f': ["ALTER TYPE ... ADD VALUE '"]}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'detail', 'load']}, {'n': 'Const', 'l': 1, 'f': ["' cannot run inside a transaction before PostgreSQL 12"]}]]}))
@@ -4346,7 +4366,7 @@ def _template_109(rt):
     return _function
 
 
-def _template_110(rt):
+def _template_111(rt):
     _types1 = set()
     _read2 = rt.reader('kind', _types1)
     _types5 = set()
@@ -4362,7 +4382,7 @@ def _template_110(rt):
     return _function
 
 
-def _template_111(rt):
+def _template_112(rt):
     _types1 = set()
     _read2 = rt.reader('kind', _types1)
     _types5 = set()
@@ -4377,7 +4397,7 @@ def _template_111(rt):
     return _function
 
 
-def _template_112(rt):
+def _template_113(rt):
     _types1 = set()
     _read2 = rt.reader('kind', _types1)
     _types5 = set()
@@ -4401,7 +4421,7 @@ def _template_112(rt):
     return _function
 
 
-def _template_113(rt):
+def _template_114(rt):
     _types1 = set()
     _read2 = rt.reader('constraint', _types1)
     _types5 = set()
@@ -4438,7 +4458,7 @@ def _template_113(rt):
     return _function
 
 
-def _template_114(rt):
+def _template_115(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     _types5 = set()
@@ -4456,7 +4476,7 @@ def _template_114(rt):
     return _function
 
 
-def _template_115(rt):
+def _template_116(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     def _function(names):
@@ -4468,7 +4488,7 @@ def _template_115(rt):
     return _function
 
 
-def _template_116(rt):
+def _template_117(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     def _function(names):
@@ -4480,7 +4500,7 @@ def _template_116(rt):
     return _function
 
 
-def _template_117(rt):
+def _template_118(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     def _function(names):
@@ -4492,7 +4512,7 @@ def _template_117(rt):
     return _function
 
 
-def _template_118(rt):
+def _template_119(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     _types5 = set()
@@ -4513,7 +4533,7 @@ def _template_118(rt):
     return _function
 
 
-def _template_119(rt):
+def _template_120(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     def _function(names):
@@ -4525,7 +4545,7 @@ def _template_119(rt):
     return _function
 
 
-def _template_120(rt):
+def _template_121(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     def _function(names):
@@ -4537,7 +4557,7 @@ def _template_120(rt):
     return _function
 
 
-def _template_121(rt):
+def _template_122(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     _types5 = set()
@@ -4552,7 +4572,7 @@ def _template_121(rt):
     return _function
 
 
-def _template_122(rt):
+def _template_123(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     def _function(names):
@@ -4564,7 +4584,7 @@ def _template_122(rt):
     return _function
 
 
-def _template_123(rt):
+def _template_124(rt):
     _types1 = set()
     _read2 = rt.reader('message', _types1)
     def _function(names):
@@ -4575,7 +4595,7 @@ def _template_123(rt):
     return _function
 
 
-def _template_124(rt):
+def _template_125(rt):
     _types1 = set()
     _read2 = rt.reader('name', _types1)
     _types5 = set()
@@ -4596,7 +4616,7 @@ def _template_124(rt):
     return _function
 
 
-def _template_125(rt):
+def _template_126(rt):
     _types1 = set()
     _read2 = rt.reader('name', _types1)
     _types5 = set()
@@ -4617,7 +4637,7 @@ def _template_125(rt):
     return _function
 
 
-def _template_126(rt):
+def _template_127(rt):
     _types1 = set()
     _read2 = rt.reader('name', _types1)
     _types5 = set()
@@ -4645,7 +4665,7 @@ def _template_126(rt):
     return _function
 
 
-def _template_127(rt):
+def _template_128(rt):
     _types1 = set()
     _read2 = rt.reader('file', _types1)
     _types5 = set()
@@ -4665,7 +4685,7 @@ def _template_127(rt):
     return _function
 
 
-def _template_128(rt):
+def _template_129(rt):
     _types1 = set()
     _read2 = rt.reader('unjournaled', _types1)
     _c5 = rt.closure(_node({'n': 'Concat', 'l': 1, 'f': [[{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['migration', 'load']}, 'file', 'load']}, {'n': 'Const', 'l': 1, 'f': [' is not listed in meta/_journal.json: drizzle never applies it (it is linted here anyway)']}]]}))
@@ -4678,7 +4698,7 @@ def _template_128(rt):
     return _function
 
 
-def _template_129(rt):
+def _template_130(rt):
     _types1 = set()
     _read2 = rt.reader('kind', _types1)
     _types5 = set()
@@ -4705,7 +4725,7 @@ def _template_129(rt):
     return _function
 
 
-def _template_130(rt):
+def _template_131(rt):
     _types1 = set()
     _read2 = rt.reader('outside_transaction', _types1)
     _c5 = rt.closure(_node({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getitem', 'l': 1, 'f': [{'n': 'Concat', 'l': 1, 'f': [[{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['column', 'load']}, 'table', 'load']}, 'name', 'load']}, {'n': 'Const', 'l': 1, 'f': ['_']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['column', 'load']}, 'name', 'load']}, {'n': 'Const', 'l': 1, 'f': ['_gin_idx']}]]}, {'n': 'Slice', 'l': 1, 'f': [None, {'n': 'Const', 'l': 1, 'f': [63]}, None]}, 'load']}, 'quote_ident', [], [], None, None]}))
@@ -4729,7 +4749,7 @@ def _template_130(rt):
     return _function
 
 
-def _template_131(rt):
+def _template_132(rt):
     _types1 = set()
     _read2 = rt.reader('outside_transaction', _types1)
     _c5 = rt.closure(_node({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getitem', 'l': 1, 'f': [{'n': 'Concat', 'l': 1, 'f': [[{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['column', 'load']}, 'table', 'load']}, 'name', 'load']}, {'n': 'Const', 'l': 1, 'f': ['_']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['column', 'load']}, 'name', 'load']}, {'n': 'Const', 'l': 1, 'f': ['_key']}]]}, {'n': 'Slice', 'l': 1, 'f': [None, {'n': 'Const', 'l': 1, 'f': [63]}, None]}, 'load']}, 'quote_ident', [], [], None, None]}))
@@ -4759,7 +4779,7 @@ def _template_131(rt):
     return _function
 
 
-def _template_132(rt):
+def _template_133(rt):
     _types1 = set()
     _read2 = rt.reader('outside_transaction', _types1)
     _c5 = rt.closure(_node({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getitem', 'l': 1, 'f': [{'n': 'Concat', 'l': 1, 'f': [[{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'table', 'load']}, 'name', 'load']}, {'n': 'Const', 'l': 1, 'f': ['_']}, {'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'columns', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']}, {'n': 'Const', 'l': 1, 'f': ['_lower_key']}]]}, {'n': 'Slice', 'l': 1, 'f': [None, {'n': 'Const', 'l': 1, 'f': [63]}, None]}, 'load']}, 'quote_ident', [], [], None, None]}))
@@ -4783,7 +4803,7 @@ def _template_132(rt):
     return _function
 
 
-def _template_133(rt):
+def _template_134(rt):
     _types1 = set()
     _read2 = rt.reader('outside_transaction', _types1)
     _c5 = rt.closure(_node({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'constraint', 'load']}, 'name', 'load']}, 'quote_ident', [], [], None, None]}))
@@ -4827,7 +4847,7 @@ def _template_133(rt):
     return _function
 
 
-def _template_134(rt):
+def _template_135(rt):
     _types1 = set()
     _read2 = rt.reader('outside_transaction', _types1)
     _types5 = set()
@@ -4858,7 +4878,7 @@ def _template_134(rt):
     return _function
 
 
-def _template_135(rt):
+def _template_136(rt):
     _types1 = set()
     _read2 = rt.reader('outside_transaction', _types1)
     _types5 = set()
@@ -4876,7 +4896,7 @@ def _template_135(rt):
     return _function
 
 
-def _template_136(rt):
+def _template_137(rt):
     _types1 = set()
     _read2 = rt.reader('column', _types1)
     _types5 = set()
@@ -4893,7 +4913,7 @@ def _template_136(rt):
     return _function
 
 
-def _template_137(rt):
+def _template_138(rt):
     _types1 = set()
     _read2 = rt.reader('column', _types1)
     _types5 = set()
@@ -4929,7 +4949,7 @@ def _template_137(rt):
     return _function
 
 
-def _template_138(rt):
+def _template_139(rt):
     _types1 = set()
     _read2 = rt.reader('column', _types1)
     _types5 = set()
@@ -4949,7 +4969,7 @@ def _template_138(rt):
     return _function
 
 
-def _template_139(rt):
+def _template_140(rt):
     _types1 = set()
     _read2 = rt.reader('detail', _types1)
     def _function(names):
@@ -4961,7 +4981,7 @@ def _template_139(rt):
     return _function
 
 
-def _template_140(rt):
+def _template_141(rt):
     _c1 = rt.closure(_node({'n': 'Filter', 'l': 1, 'f': [{'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'kind', 'load']}, 'replace', [{'n': 'Const', 'l': 1, 'f': ['_']}, {'n': 'Const', 'l': 1, 'f': [' ']}], [], None, None]}, 'upper', [], [], None, None]}))
     _types2 = set()
     _read3 = rt.reader('detail', _types2)
@@ -4980,7 +5000,7 @@ def _template_140(rt):
     return _function
 
 
-def _template_141(rt):
+def _template_142(rt):
     _c1 = rt.closure(_node({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'kind', 'load']}, 'upper', [], [], None, None]}))
     _types2 = set()
     _read3 = rt.reader('table', _types2)
@@ -5001,7 +5021,7 @@ def _template_141(rt):
     return _function
 
 
-def _template_142(rt):
+def _template_143(rt):
     _types1 = set()
     _read2 = rt.reader('label', _types1)
     _types5 = set()
@@ -5027,7 +5047,7 @@ def _template_142(rt):
     return _function
 
 
-def _template_143(rt):
+def _template_144(rt):
     _types1 = set()
     _read2 = rt.reader('label', _types1)
     _types5 = set()
@@ -5061,7 +5081,7 @@ def _template_143(rt):
     return _function
 
 
-def _template_144(rt):
+def _template_145(rt):
     _types1 = set()
     _read2 = rt.reader('label', _types1)
     _types5 = set()
@@ -5083,7 +5103,7 @@ def _template_144(rt):
     return _function
 
 
-def _template_145(rt):
+def _template_146(rt):
     _types1 = set()
     _read2 = rt.reader('label', _types1)
     _types5 = set()
@@ -5105,7 +5125,7 @@ def _template_145(rt):
     return _function
 
 
-def _template_146(rt):
+def _template_147(rt):
     _types1 = set()
     _read2 = rt.reader('label', _types1)
     _types5 = set()
@@ -5128,7 +5148,7 @@ def _template_146(rt):
     return _function
 
 
-def _template_147(rt):
+def _template_148(rt):
     _types1 = set()
     _read2 = rt.reader('long_identifier', _types1)
     _types5 = set()
@@ -5144,7 +5164,7 @@ def _template_147(rt):
     return _function
 
 
-def _template_148(rt):
+def _template_149(rt):
     _c1 = rt.closure(_node({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getitem', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'missing_extension', 'load']}, 'split', 'load']}, [{'n': 'Const', 'l': 1, 'f': [' ']}], [], None, None]}, {'n': 'Const', 'l': 1, 'f': [1]}, 'load']}, {'n': 'Slice', 'l': 1, 'f': [{'n': 'Const', 'l': 1, 'f': [1]}, {'n': 'Neg', 'l': 1, 'f': [{'n': 'Const', 'l': 1, 'f': [1]}]}, None]}, 'load']}))
     _c2 = rt.closure(_node({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'missing_extension', 'load']}, 'split', 'load']}, [{'n': 'Const', 'l': 1, 'f': [' ']}], [], None, None]}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']}))
     def _function(names):
@@ -5158,7 +5178,7 @@ def _template_148(rt):
     return _function
 
 
-def _template_149(rt):
+def _template_150(rt):
     _types1 = set()
     _read2 = rt.reader('table', _types1)
     _types5 = set()
@@ -5180,7 +5200,7 @@ def _template_149(rt):
     return _function
 
 
-def _template_150(rt):
+def _template_151(rt):
     _types1 = set()
     _read2 = rt.reader('unqualified_name', _types1)
     def _function(names):
@@ -5192,7 +5212,7 @@ def _template_150(rt):
     return _function
 
 
-def _template_151(rt):
+def _template_152(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     _c5 = rt.closure(_node({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'redundant_timestamps_of', 'load']}, [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'creation_words', 'load']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'creation_names', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]}))
@@ -5207,7 +5227,7 @@ def _template_151(rt):
     return _function
 
 
-def _template_152(rt):
+def _template_153(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     def _function(names):
@@ -5219,7 +5239,7 @@ def _template_152(rt):
     return _function
 
 
-def _template_153(rt):
+def _template_154(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     _c5 = rt.closure(_node({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'overlapping_permissive_policies', 'load']}, {'n': 'Slice', 'l': 1, 'f': [None, {'n': 'Const', 'l': 1, 'f': [3]}, None]}, 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': ['; ']}], [], None, None]}))
@@ -5237,7 +5257,7 @@ def _template_153(rt):
     return _function
 
 
-def _template_154(rt):
+def _template_155(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     _types5 = set()
@@ -5263,7 +5283,7 @@ def _template_154(rt):
     return _function
 
 
-def _template_155(rt):
+def _template_156(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     _c5 = rt.closure(_node({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'unordered_pairs_of', 'load']}, [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'pairs', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]}))
@@ -5278,7 +5298,7 @@ def _template_155(rt):
     return _function
 
 
-def _template_156(rt):
+def _template_157(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     _types5 = set()
@@ -5294,7 +5314,7 @@ def _template_156(rt):
     return _function
 
 
-def _template_157(rt):
+def _template_158(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     _c5 = rt.closure(_node({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'unchecked_flag_pairs', 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]}))
@@ -5309,7 +5329,7 @@ def _template_157(rt):
     return _function
 
 
-def _template_158(rt):
+def _template_159(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     _c5 = rt.closure(_node({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'missing_required', 'load']}, [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'columns', 'load']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'tables', 'load']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'kinds', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]}))
@@ -5329,7 +5349,7 @@ def _template_158(rt):
     return _function
 
 
-def _template_159(rt):
+def _template_160(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     def _function(names):
@@ -5341,7 +5361,7 @@ def _template_159(rt):
     return _function
 
 
-def _template_160(rt):
+def _template_161(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
     _c5 = rt.closure(_node({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['model', 'load']}, 'unmaintained_columns', 'load']}, [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'columns', 'load']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'require_trigger', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]}))
@@ -5356,24 +5376,6 @@ def _template_160(rt):
         _append(' is kept current by ')
         _append(str(("no trigger, which the team's standard requires" if (_v9 if type(_o8 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types6 and (_v9 := _getattr(_o8, 'require_trigger', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS) else _read7(_o8)) else 'a trigger on other tables but not on this one')))
         _append(': it keeps its insert time')
-        return _check_output(''.join(_out), 100000)
-    return _function
-
-
-def _template_161(rt):
-    _types1 = set()
-    _read2 = rt.reader('qualified_name', _types1)
-    _c5 = rt.closure(_node({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getitem', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'naming_violations', 'load']}, [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}], [], None, None]}, {'n': 'Slice', 'l': 1, 'f': [None, {'n': 'Const', 'l': 1, 'f': [3]}, None]}, 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': ['; ']}], [], None, None]}))
-    _call6 = rt.caller()
-    _types7 = set()
-    _read8 = rt.reader('naming_violations', _types7)
-    def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS) else _read2(_o3))))
-        _append(': ')
-        _append(str(_c5(names)))
-        _append(str(('; ...' if (True if len(_call6(names, (_v10 if type(_o9 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types7 and (_v10 := _getattr(_o9, 'naming_violations', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS) else _read8(_o9)), (names['options'] if 'options' in names else _undefined_name('options')))) > 3 else False) else '')))
         return _check_output(''.join(_out), 100000)
     return _function
 
@@ -5630,59 +5632,59 @@ TEMPLATES = {
     "{% set preferred = column.preferred_name(options.preferred) %}{% if preferred %}{{ column.qualified_name }} is named {{ column.name }}: the team's name for it is {{ preferred }}{{ ', which the table also has: two columns for one time' if preferred in column.table.columns else '' }}{% else %}{{ column.qualified_name }} is a {{ column.type }} column not named *{{ options.date_suffix if column.type.name == 'date' else options.timestamp_suffix }}{% endif %}": _template_106,
     "{% set refs = model.referencing_columns(column) %}key column {{ column.qualified_name }} is {{ column.type }}: ids run out at {{ '32,767' if column.type.name in ('smallint', 'smallserial', 'serial2') else '2,147,483,647' }}; use bigint{{ ', with the ' ~ refs | length ~ ' column' ~ ('s' if refs | length > 1 else '') ~ ' that reference it (' ~ refs | map(attribute='qualified_name') | join(', ') ~ ')' if refs else '' }}": _template_107,
     '{% set usual = model.primary_key_census() %}{{ table.qualified_name }} has a {{ model.primary_key_type(table) }} primary key where {{ usual[1] }} of the {{ usual[2] }} tables keyed by one column use {{ usual[0] }}': _template_108,
-    '{{ "ALTER TYPE ... ADD VALUE \'" ~ stmt.detail ~ "\' cannot run inside a transaction before PostgreSQL 12" if profile.pg_version < 12 else "the new value \'" ~ stmt.detail ~ "\' is used at line " ~ stmt.used_in_transaction.line ~ " in the same transaction: PostgreSQL refuses it until the ADD VALUE commits" }}': _template_109,
-    "{{ 'CLUSTER' if stmt.kind == 'cluster' else 'VACUUM FULL' }}{{ ' of ' ~ stmt.table.qualified_name if stmt.table else '' }} rewrites the table under an ACCESS EXCLUSIVE lock": _template_110,
-    "{{ 'CREATE TABLE ' ~ stmt.table.name if stmt.kind == 'create_table' and stmt.table else 'this statement' }} uses MySQL's utf8, which is utf8mb3: at most 3 bytes a character, so emoji and other characters outside the Basic Multilingual Plane are refused (or cut off outside strict mode); utf8mb4 is full UTF-8": _template_111,
-    "{{ 'DROP DATABASE' if stmt.kind == 'drop_database' else 'DROP SCHEMA' }} {{ stmt.detail }}{{ ' CASCADE' if stmt.cascade else '' }} deletes {{ 'everything in it' if stmt.kind == 'drop_database' or stmt.cascade else 'the schema' }}": _template_112,
-    "{{ 'constraint' if index.constraint else 'index' }} {{ index.name }} on {{ index.table.qualified_name }} ({{ index.columns_sql }}) duplicates {{ 'constraint' if index.duplicate_of.constraint else 'index' }} {{ index.duplicate_of.name }}": _template_113,
-    "{{ column.qualified_name }} defaults to the zero date {{ column.default.sql }}: MySQL's default SQL mode (strict, with NO_ZERO_DATE) refuses it, so this statement fails there": _template_114,
-    '{{ column.qualified_name }} has a default but accepts NULL: is NULL a value it should hold?': _template_115,
-    '{{ column.qualified_name }} holds a count or an amount but no CHECK keeps it from going negative': _template_116,
-    '{{ column.qualified_name }} is a TIMESTAMP, which MySQL stores as 32-bit seconds since 1970: it cannot hold a time after 2038-01-19 03:14:07 UTC; DATETIME reaches 9999': _template_117,
-    "{{ column.qualified_name }} is declared {{ column.type.declared }}: SQLite reads that as a type name only and fills nothing in (only an INTEGER PRIMARY KEY column gets values), so an insert that leaves it out stores NULL{{ ' and fails on NOT NULL' if column.not_null else '' }}": _template_118,
-    "{{ column.qualified_name }} is free text but named like a set of values: nothing stops 'actve' or 'ACTIVE' from being stored": _template_119,
-    '{{ column.qualified_name }} is jsonb named like data that is searched by content, with no GIN index: every @> or ? query scans the table': _template_120,
-    '{{ column.qualified_name }} is not unique: two rows can have the same {{ column.name }}': _template_121,
-    '{{ column.qualified_name }} takes user content of any length: one request can store megabytes': _template_122,
-    '{{ error.message }}': _template_123,
-    '{{ index.name }} indexes only the boolean {{ index.table.qualified_name }}.{{ index.columns[0] }}: two values, so the planner rarely uses it': _template_124,
-    '{{ index.name }} makes {{ index.table.qualified_name }}.{{ index.columns[0] }} unique case-sensitively: Alice@example.com and alice@example.com are two accounts': _template_125,
-    '{{ index.name }} on {{ index.table.qualified_name }} ({{ index.columns_sql }}) also counts rows marked deleted in {{ index.table.soft_delete_column }}: a deleted row blocks re-creating the same value': _template_126,
-    '{{ migration.file }} has version {{ migration.version }}, like {{ migration.duplicate_of }}: the migration tool refuses the pair or applies only one of them': _template_127,
-    "{{ migration.file ~ ' is not listed in meta/_journal.json: drizzle never applies it (it is linted here anyway)' if migration.unjournaled else 'journal entry ' ~ migration.journal_missing ~ ' has no file ' ~ migration.journal_missing ~ '.sql: drizzle fails or skips it' }}": _template_128,
-    '{{ obj.kind }} {{ obj.qualified_name }} is created here and dropped at {{ obj.dropped_event.file }}:{{ obj.dropped_event.line }}': _template_129,
-    "{{ profile.outside_transaction }}CREATE INDEX CONCURRENTLY IF NOT EXISTS {{ (column.table.name ~ '_' ~ column.name ~ '_gin_idx')[:63] | quote_ident }} ON {{ column.table.sql_name }} USING gin ({{ column.name | quote_ident }} jsonb_path_ops);": _template_130,
-    "{{ profile.outside_transaction }}CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {{ (column.table.name ~ '_' ~ column.name ~ '_key')[:63] | quote_ident }} ON {{ column.table.sql_name }} ({{ 'lower(' ~ (column.name | quote_ident) ~ ')' if column.name.lower() == 'email' else column.name | quote_ident }});": _template_131,
-    "{{ profile.outside_transaction }}CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {{ (index.table.name ~ '_' ~ index.columns[0] ~ '_lower_key')[:63] | quote_ident }} ON {{ index.table.sql_name }} (lower({{ index.columns[0] | quote_ident }}));": _template_132,
-    "{{ profile.outside_transaction }}CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {{ stmt.constraint.name | quote_ident }} ON {{ stmt.table_sql }} ({{ stmt.constraint.columns_sql }});\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD CONSTRAINT {{ stmt.constraint.sql_name }} {{ 'PRIMARY KEY' if stmt.constraint.type == 'primary_key' else 'UNIQUE' }} USING INDEX {{ stmt.constraint.name | quote_ident }};": _template_133,
-    "{{ profile.outside_transaction }}CREATE {{ 'UNIQUE ' if stmt.index.unique }}INDEX CONCURRENTLY IF NOT EXISTS {{ stmt.index.name | quote_ident }} ON {{ stmt.table_sql }} {{ stmt.index.definition_sql }};": _template_134,
-    '{{ profile.outside_transaction }}DROP INDEX CONCURRENTLY IF EXISTS {{ stmt.index.sql_name }};': _template_135,
-    "{{ stmt.column.qualified_name }} changes from {{ stmt.detail.split(' -> ') | join(' to ') }}: anything but new values at the end of the list renumbers the stored values, so InnoDB copies the whole table (ALGORITHM=COPY) and blocks writes to it until the copy is done": _template_136,
-    '{{ stmt.column.qualified_name }} changes type to {{ stmt.column.type }}, but its default {{ stmt.column.default }} is of type {{ stmt.default_type }}, which has no implicit or assignment cast to {{ stmt.column.type }}: PostgreSQL refuses the ALTER ("default for column cannot be cast automatically")': _template_137,
-    '{{ stmt.column.qualified_name }} is converted to the re-created enum {{ stmt.column.type }}: the table is rewritten under an ACCESS EXCLUSIVE lock where ALTER TYPE ... ADD VALUE (or RENAME VALUE) would change only the catalog': _template_138,
-    '{{ stmt.detail }}: its effect on the schema is not in the model, so no finding (and no "pass") below covers what it creates or changes': _template_139,
-    "{{ stmt.kind | replace('_', ' ') | upper }} IF EXISTS {{ stmt.detail }} drops nothing: no such object exists at this point; {{ stmt.close_match }} does, and survives": _template_140,
-    "{{ stmt.kind | upper }} of every row of {{ stmt.table.qualified_name }} in one statement: each row stays locked until {{ 'the migration commits' if stmt.in_transaction else 'the statement ends' }}, and a large table bloats and replicates lag": _template_141,
-    '{{ stmt.label }} is checked against the rows of {{ stmt.table.qualified_name }} before the UPDATE at line {{ stmt.backfill.statement.line }} fills them: on a database with data the migration fails here': _template_142,
-    '{{ stmt.label }} runs while the transaction still holds the ACCESS EXCLUSIVE lock that {{ stmt.after_exclusive_lock.label }} (line {{ stmt.after_exclusive_lock.statement.line }}) took on {{ stmt.after_exclusive_lock.table.qualified_name }}: the table stays locked until COMMIT': _template_143,
-    '{{ stmt.label }} takes {{ stmt.lock }} on existing table {{ stmt.table.qualified_name }} with no lock_timeout set: while it waits for the lock, every query on the table queues behind it': _template_144,
-    '{{ stmt.label }} takes {{ stmt.lock }} on existing table {{ stmt.table.qualified_name }} with no statement_timeout set: nothing bounds how long the lock is held': _template_145,
-    "{{ stmt.label }} uses CONCURRENTLY inside a transaction{{ ' (the ' ~ profile.runner ~ ' runner wraps each file in one)' if profile.runner != 'none' and stmt.statement.source.transaction else '' }}: PostgreSQL refuses it and the migration fails": _template_146,
-    '{{ stmt.long_identifier }} is {{ stmt.long_identifier | length }} characters long: PostgreSQL silently truncates names to 63 bytes, so two long names can collide': _template_147,
-    "{{ stmt.missing_extension.split(' ')[1][1:-1] }} comes from the extension {{ stmt.missing_extension.split(' ')[0] }}, which no CREATE EXTENSION before this statement installs": _template_148,
-    '{{ stmt.table.qualified_name }} is scanned or rewritten again (first at line {{ stmt.repeated_slow_alter.statement.line }}), under a lock of its own: one ALTER TABLE with both actions queues for the lock once (and checks CHECK and NOT NULL, or rewrites, in one pass)': _template_149,
-    '{{ stmt.unqualified_name }} is created without a schema: it lands in whatever schema is first on the search_path of the session running the migration': _template_150,
-    "{{ table.qualified_name }} has creation timestamps that always agree ({{ table.redundant_timestamps_of(options.creation_words, options.creation_names) | join(', ') }}): both default to the insert time": _template_151,
-    '{{ table.qualified_name }} has row level security enabled and no policy: every role but the owner and superusers sees no rows and can write none': _template_152,
-    "{{ table.qualified_name }} has several permissive policies for the same role and command ({{ table.overlapping_permissive_policies[:3] | join('; ') }}{{ '; ...' if table.overlapping_permissive_policies | length > 3 else '' }}): each is evaluated for every row": _template_153,
-    "{{ table.qualified_name }} has {{ table.mixed_case_names | length }} name{{ 's' if table.mixed_case_names | length > 1 else '' }} with capitals ({{ (table.mixed_case_names[:4]) | join(', ') }}{{ ', ...' if table.mixed_case_names | length > 4 else '' }}): each must be double-quoted in every query": _template_154,
-    "{{ table.qualified_name }} has {{ table.unordered_pairs_of(options.pairs) | join(', ') }} with no CHECK that the start comes first": _template_155,
-    '{{ table.qualified_name }} is reachable through the API ({{ table.schema }} is exposed) and has no row level security: anyone with the public API key can read and change every row': _template_156,
-    "{{ table.qualified_name }} keeps {{ table.unchecked_flag_pairs | join(', ') }} side by side with no CHECK tying them: a row can have the flag set and no time, or a time and the flag unset": _template_157,
-    "{{ table.qualified_name }} lacks {{ table.missing_required(options.columns, options.tables, options.kinds) | join(', ') }}, which the team's standard requires on {{ 'every table' if not options.tables and not options.kinds else 'its tables' }}": _template_158,
-    '{{ table.qualified_name }} looks like a test, scratch or backup table left in the final schema': _template_159,
-    "{{ table.qualified_name }}.{{ model.unmaintained_columns(table, options.columns, options.require_trigger) | join(', ') }} is kept current by {{ 'no trigger, which the team\\'s standard requires' if options.require_trigger else 'a trigger on other tables but not on this one' }}: it keeps its insert time": _template_160,
-    "{{ table.qualified_name }}: {{ table.naming_violations(options)[:3] | join('; ') }}{{ '; ...' if table.naming_violations(options) | length > 3 else '' }}": _template_161,
+    "{% set violations = table.naming_violations(options) %}{{ table.qualified_name }}: {{ violations[:3] | join('; ') }}{{ '; ...' if violations | length > 3 else '' }}": _template_109,
+    '{{ "ALTER TYPE ... ADD VALUE \'" ~ stmt.detail ~ "\' cannot run inside a transaction before PostgreSQL 12" if profile.pg_version < 12 else "the new value \'" ~ stmt.detail ~ "\' is used at line " ~ stmt.used_in_transaction.line ~ " in the same transaction: PostgreSQL refuses it until the ADD VALUE commits" }}': _template_110,
+    "{{ 'CLUSTER' if stmt.kind == 'cluster' else 'VACUUM FULL' }}{{ ' of ' ~ stmt.table.qualified_name if stmt.table else '' }} rewrites the table under an ACCESS EXCLUSIVE lock": _template_111,
+    "{{ 'CREATE TABLE ' ~ stmt.table.name if stmt.kind == 'create_table' and stmt.table else 'this statement' }} uses MySQL's utf8, which is utf8mb3: at most 3 bytes a character, so emoji and other characters outside the Basic Multilingual Plane are refused (or cut off outside strict mode); utf8mb4 is full UTF-8": _template_112,
+    "{{ 'DROP DATABASE' if stmt.kind == 'drop_database' else 'DROP SCHEMA' }} {{ stmt.detail }}{{ ' CASCADE' if stmt.cascade else '' }} deletes {{ 'everything in it' if stmt.kind == 'drop_database' or stmt.cascade else 'the schema' }}": _template_113,
+    "{{ 'constraint' if index.constraint else 'index' }} {{ index.name }} on {{ index.table.qualified_name }} ({{ index.columns_sql }}) duplicates {{ 'constraint' if index.duplicate_of.constraint else 'index' }} {{ index.duplicate_of.name }}": _template_114,
+    "{{ column.qualified_name }} defaults to the zero date {{ column.default.sql }}: MySQL's default SQL mode (strict, with NO_ZERO_DATE) refuses it, so this statement fails there": _template_115,
+    '{{ column.qualified_name }} has a default but accepts NULL: is NULL a value it should hold?': _template_116,
+    '{{ column.qualified_name }} holds a count or an amount but no CHECK keeps it from going negative': _template_117,
+    '{{ column.qualified_name }} is a TIMESTAMP, which MySQL stores as 32-bit seconds since 1970: it cannot hold a time after 2038-01-19 03:14:07 UTC; DATETIME reaches 9999': _template_118,
+    "{{ column.qualified_name }} is declared {{ column.type.declared }}: SQLite reads that as a type name only and fills nothing in (only an INTEGER PRIMARY KEY column gets values), so an insert that leaves it out stores NULL{{ ' and fails on NOT NULL' if column.not_null else '' }}": _template_119,
+    "{{ column.qualified_name }} is free text but named like a set of values: nothing stops 'actve' or 'ACTIVE' from being stored": _template_120,
+    '{{ column.qualified_name }} is jsonb named like data that is searched by content, with no GIN index: every @> or ? query scans the table': _template_121,
+    '{{ column.qualified_name }} is not unique: two rows can have the same {{ column.name }}': _template_122,
+    '{{ column.qualified_name }} takes user content of any length: one request can store megabytes': _template_123,
+    '{{ error.message }}': _template_124,
+    '{{ index.name }} indexes only the boolean {{ index.table.qualified_name }}.{{ index.columns[0] }}: two values, so the planner rarely uses it': _template_125,
+    '{{ index.name }} makes {{ index.table.qualified_name }}.{{ index.columns[0] }} unique case-sensitively: Alice@example.com and alice@example.com are two accounts': _template_126,
+    '{{ index.name }} on {{ index.table.qualified_name }} ({{ index.columns_sql }}) also counts rows marked deleted in {{ index.table.soft_delete_column }}: a deleted row blocks re-creating the same value': _template_127,
+    '{{ migration.file }} has version {{ migration.version }}, like {{ migration.duplicate_of }}: the migration tool refuses the pair or applies only one of them': _template_128,
+    "{{ migration.file ~ ' is not listed in meta/_journal.json: drizzle never applies it (it is linted here anyway)' if migration.unjournaled else 'journal entry ' ~ migration.journal_missing ~ ' has no file ' ~ migration.journal_missing ~ '.sql: drizzle fails or skips it' }}": _template_129,
+    '{{ obj.kind }} {{ obj.qualified_name }} is created here and dropped at {{ obj.dropped_event.file }}:{{ obj.dropped_event.line }}': _template_130,
+    "{{ profile.outside_transaction }}CREATE INDEX CONCURRENTLY IF NOT EXISTS {{ (column.table.name ~ '_' ~ column.name ~ '_gin_idx')[:63] | quote_ident }} ON {{ column.table.sql_name }} USING gin ({{ column.name | quote_ident }} jsonb_path_ops);": _template_131,
+    "{{ profile.outside_transaction }}CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {{ (column.table.name ~ '_' ~ column.name ~ '_key')[:63] | quote_ident }} ON {{ column.table.sql_name }} ({{ 'lower(' ~ (column.name | quote_ident) ~ ')' if column.name.lower() == 'email' else column.name | quote_ident }});": _template_132,
+    "{{ profile.outside_transaction }}CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {{ (index.table.name ~ '_' ~ index.columns[0] ~ '_lower_key')[:63] | quote_ident }} ON {{ index.table.sql_name }} (lower({{ index.columns[0] | quote_ident }}));": _template_133,
+    "{{ profile.outside_transaction }}CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {{ stmt.constraint.name | quote_ident }} ON {{ stmt.table_sql }} ({{ stmt.constraint.columns_sql }});\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD CONSTRAINT {{ stmt.constraint.sql_name }} {{ 'PRIMARY KEY' if stmt.constraint.type == 'primary_key' else 'UNIQUE' }} USING INDEX {{ stmt.constraint.name | quote_ident }};": _template_134,
+    "{{ profile.outside_transaction }}CREATE {{ 'UNIQUE ' if stmt.index.unique }}INDEX CONCURRENTLY IF NOT EXISTS {{ stmt.index.name | quote_ident }} ON {{ stmt.table_sql }} {{ stmt.index.definition_sql }};": _template_135,
+    '{{ profile.outside_transaction }}DROP INDEX CONCURRENTLY IF EXISTS {{ stmt.index.sql_name }};': _template_136,
+    "{{ stmt.column.qualified_name }} changes from {{ stmt.detail.split(' -> ') | join(' to ') }}: anything but new values at the end of the list renumbers the stored values, so InnoDB copies the whole table (ALGORITHM=COPY) and blocks writes to it until the copy is done": _template_137,
+    '{{ stmt.column.qualified_name }} changes type to {{ stmt.column.type }}, but its default {{ stmt.column.default }} is of type {{ stmt.default_type }}, which has no implicit or assignment cast to {{ stmt.column.type }}: PostgreSQL refuses the ALTER ("default for column cannot be cast automatically")': _template_138,
+    '{{ stmt.column.qualified_name }} is converted to the re-created enum {{ stmt.column.type }}: the table is rewritten under an ACCESS EXCLUSIVE lock where ALTER TYPE ... ADD VALUE (or RENAME VALUE) would change only the catalog': _template_139,
+    '{{ stmt.detail }}: its effect on the schema is not in the model, so no finding (and no "pass") below covers what it creates or changes': _template_140,
+    "{{ stmt.kind | replace('_', ' ') | upper }} IF EXISTS {{ stmt.detail }} drops nothing: no such object exists at this point; {{ stmt.close_match }} does, and survives": _template_141,
+    "{{ stmt.kind | upper }} of every row of {{ stmt.table.qualified_name }} in one statement: each row stays locked until {{ 'the migration commits' if stmt.in_transaction else 'the statement ends' }}, and a large table bloats and replicates lag": _template_142,
+    '{{ stmt.label }} is checked against the rows of {{ stmt.table.qualified_name }} before the UPDATE at line {{ stmt.backfill.statement.line }} fills them: on a database with data the migration fails here': _template_143,
+    '{{ stmt.label }} runs while the transaction still holds the ACCESS EXCLUSIVE lock that {{ stmt.after_exclusive_lock.label }} (line {{ stmt.after_exclusive_lock.statement.line }}) took on {{ stmt.after_exclusive_lock.table.qualified_name }}: the table stays locked until COMMIT': _template_144,
+    '{{ stmt.label }} takes {{ stmt.lock }} on existing table {{ stmt.table.qualified_name }} with no lock_timeout set: while it waits for the lock, every query on the table queues behind it': _template_145,
+    '{{ stmt.label }} takes {{ stmt.lock }} on existing table {{ stmt.table.qualified_name }} with no statement_timeout set: nothing bounds how long the lock is held': _template_146,
+    "{{ stmt.label }} uses CONCURRENTLY inside a transaction{{ ' (the ' ~ profile.runner ~ ' runner wraps each file in one)' if profile.runner != 'none' and stmt.statement.source.transaction else '' }}: PostgreSQL refuses it and the migration fails": _template_147,
+    '{{ stmt.long_identifier }} is {{ stmt.long_identifier | length }} characters long: PostgreSQL silently truncates names to 63 bytes, so two long names can collide': _template_148,
+    "{{ stmt.missing_extension.split(' ')[1][1:-1] }} comes from the extension {{ stmt.missing_extension.split(' ')[0] }}, which no CREATE EXTENSION before this statement installs": _template_149,
+    '{{ stmt.table.qualified_name }} is scanned or rewritten again (first at line {{ stmt.repeated_slow_alter.statement.line }}), under a lock of its own: one ALTER TABLE with both actions queues for the lock once (and checks CHECK and NOT NULL, or rewrites, in one pass)': _template_150,
+    '{{ stmt.unqualified_name }} is created without a schema: it lands in whatever schema is first on the search_path of the session running the migration': _template_151,
+    "{{ table.qualified_name }} has creation timestamps that always agree ({{ table.redundant_timestamps_of(options.creation_words, options.creation_names) | join(', ') }}): both default to the insert time": _template_152,
+    '{{ table.qualified_name }} has row level security enabled and no policy: every role but the owner and superusers sees no rows and can write none': _template_153,
+    "{{ table.qualified_name }} has several permissive policies for the same role and command ({{ table.overlapping_permissive_policies[:3] | join('; ') }}{{ '; ...' if table.overlapping_permissive_policies | length > 3 else '' }}): each is evaluated for every row": _template_154,
+    "{{ table.qualified_name }} has {{ table.mixed_case_names | length }} name{{ 's' if table.mixed_case_names | length > 1 else '' }} with capitals ({{ (table.mixed_case_names[:4]) | join(', ') }}{{ ', ...' if table.mixed_case_names | length > 4 else '' }}): each must be double-quoted in every query": _template_155,
+    "{{ table.qualified_name }} has {{ table.unordered_pairs_of(options.pairs) | join(', ') }} with no CHECK that the start comes first": _template_156,
+    '{{ table.qualified_name }} is reachable through the API ({{ table.schema }} is exposed) and has no row level security: anyone with the public API key can read and change every row': _template_157,
+    "{{ table.qualified_name }} keeps {{ table.unchecked_flag_pairs | join(', ') }} side by side with no CHECK tying them: a row can have the flag set and no time, or a time and the flag unset": _template_158,
+    "{{ table.qualified_name }} lacks {{ table.missing_required(options.columns, options.tables, options.kinds) | join(', ') }}, which the team's standard requires on {{ 'every table' if not options.tables and not options.kinds else 'its tables' }}": _template_159,
+    '{{ table.qualified_name }} looks like a test, scratch or backup table left in the final schema': _template_160,
+    "{{ table.qualified_name }}.{{ model.unmaintained_columns(table, options.columns, options.require_trigger) | join(', ') }} is kept current by {{ 'no trigger, which the team\\'s standard requires' if options.require_trigger else 'a trigger on other tables but not on this one' }}: it keeps its insert time": _template_161,
     "{{ table.reserved_names | join(', ') }} in {{ table.qualified_name }} {{ 'is a reserved word' if table.reserved_names | length == 1 else 'are reserved words' }}: every query must quote {{ 'it' if table.reserved_names | length == 1 else 'them' }}": _template_162,
 }
 
