@@ -153,5 +153,5 @@ def test_it_holds_data_only() -> None:
                 walk(item)
 
     for tree in [*data["conditions"].values(), *data["templates"].values()]:
-        walk(tree)
+        walk(json.loads(tree))  # each tree a JSON text, decoded when first needed
     assert all(issubclass(getattr(nodes, name), nodes.Node) for name in names)

@@ -21,7 +21,7 @@ from schema_review.rules.prebuilt import _node
 from schema_review.rules.sandbox import check_output as _check_output
 
 _getattr = getattr
-DIGEST = "93b3a4a5cbfb55765a9f6b45ed811fad"
+DIGEST = "2909ae1618c939fe2aa4e89c890be433"
 
 
 def _condition_1(rt):
