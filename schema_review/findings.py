@@ -391,6 +391,12 @@ class _Shared(dict[Any, Any]):
     """One object for each equal value findings hold (the same object name, fix, line number,
     place in apply order): a long history has hundreds of thousands of findings."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # A statement's text as its fingerprints read it, by the statement's identity: a
+        # statement has several findings, and its text may be a long function body.
+        self.substances: dict[int, str] = {}
+
     def __call__(self, value: Any) -> Any:
         return self.setdefault(value, value)
 
@@ -409,7 +415,10 @@ def _finding(
     # are added above it or its file is renamed; findings without a statement (a file's)
     # are named by the file's path in its folder.
     if hit.statement is not None:
-        substance = " ".join(hit.statement.text.split()).lower()
+        substance = share.substances.get(id(hit.statement), "")
+        if not substance:  # the hits hold their statements: an identity stays theirs
+            substance = " ".join(hit.statement.text.split()).lower()
+            share.substances[id(hit.statement)] = substance
     elif hit.object:
         substance = hit.message
     else:

@@ -11,7 +11,12 @@ import pytest
 from jinja2 import Undefined
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from schema_review.rules.closures import compile_closure, compile_python, compile_renderer
+from schema_review.rules.closures import (
+    compile_closure,
+    compile_python,
+    compile_python_renderer,
+    compile_renderer,
+)
 from schema_review.rules.expressions import (
     _condition_expression,
     _run,
@@ -19,6 +24,7 @@ from schema_review.rules.expressions import (
     environment,
     variables,
 )
+from schema_review.rules.prebuild import shipped_functions
 
 
 @dataclass
@@ -142,6 +148,34 @@ def test_renderer_agrees_with_jinja(source: str) -> None:
     assert "hints" not in names  # `set` stays inside the template
 
 
+@pytest.mark.parametrize("source", TEMPLATES)
+def test_python_renderer_agrees_with_jinja(source: str) -> None:
+    """A template compiled to one Python function, at run time or when the package is built
+    (as prebuilt_python.py holds the built-in rules')."""
+    env = environment()
+    renderer = compile_python_renderer(env.parse(source), env)
+    shipped = shipped_functions([], [source])[1].get(source)
+    assert renderer is not None and shipped is not None, f"{source} should take the fast path"
+    template = env.from_string(source)
+    for thing in (Thing(), Thing(count=0, tags=[], parent=Thing())):
+        names = variables(thing=thing)
+        expected = _outcome(template.render, names)
+        for _ in range(2):  # the second time takes the shortcuts the first one learnt
+            assert _outcome(renderer, names) == _outcome(shipped, names) == expected
+        assert "hints" not in names  # `set` stays inside the template
+
+
+@pytest.mark.parametrize("source", EXPRESSIONS)
+def test_shipped_conditions_agree_with_jinja(source: str) -> None:
+    shipped = shipped_functions([source], [])[0].get(source)
+    assert shipped is not None, f"{source} should take the fast path"
+    template = condition_template(source)
+    for thing in (Thing(), Thing(count=0, tags=[], parent=Thing())):
+        names = variables(thing=thing)
+        for _ in range(2):
+            assert _outcome(shipped, names) == _outcome(lambda n: _run(template, n), names)
+
+
 @pytest.mark.parametrize(
     "source",
     [
@@ -155,6 +189,13 @@ def test_renderer_agrees_with_jinja(source: str) -> None:
 def test_renderer_leaves_loops_it_does_not_scope_as_jinja_to_jinja(source: str) -> None:
     env = environment()
     assert compile_renderer(env.parse(source), env) is None
+    # Shipped as the code Jinja compiles for it (prebuilt_python.py), it renders as Jinja does.
+    functions = shipped_functions([], [source])
+    assert source not in functions[1]
+    names = variables(thing=Thing())
+    assert _outcome(functions[2][source].render, names) == _outcome(
+        env.from_string(source).render, names
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from jinja2 import nodes
 
-from schema_review.rules import Rule, load_rules, prebuilt
+from schema_review.rules import Rule, expressions, load_rules, prebuilt
 from schema_review.rules.expressions import _condition_expression, environment
-from schema_review.rules.prebuild import build
+from schema_review.rules.prebuild import build, build_python
 
 
 @pytest.fixture
@@ -36,10 +36,45 @@ def test_prebuilt_json_is_up_to_date() -> None:
     )
 
 
+def test_prebuilt_python_is_up_to_date() -> None:
+    """The built-in rules' conditions and templates compiled to Python: the module the
+    generator writes now, from prebuilt.json's trees (stale when a rule or the generator of
+    closures.py changed)."""
+    expected = build_python(prebuilt.PREBUILT.read_text(encoding="utf-8"))
+    assert prebuilt.PREBUILT_PYTHON.read_text(encoding="utf-8") == expected, (
+        "schema_review/rules/prebuilt_python.py is stale: "
+        ".venv/bin/python -m schema_review.rules.prebuild"
+    )
+
+
 def test_runs_use_it() -> None:
     prebuilt.prebuilt.cache_clear()
+    expressions._shipped.cache_clear()
     assert prebuilt.prebuilt() is not None
     assert prebuilt.entries("locking.yaml")
+    data = prebuilt.prebuilt()
+    assert data is not None
+    # every condition and template compiled: to Python but for a few templates (loops over
+    # `loop`, unpacking), which Jinja compiled
+    conditions = [s for s in data["conditions"] if expressions.shipped_condition(s)]
+    templates = [s for s in data["templates"] if expressions.shipped_renderer(s)]
+    jinja = [s for s in data["templates"] if expressions.shipped_template(s)]
+    assert len(conditions) == len(data["conditions"])
+    assert len(templates) >= len(data["templates"]) - 5
+    assert sorted(templates + jinja) == sorted(data["templates"])
+
+
+def test_stale_prebuilt_python_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    from schema_review.rules import prebuilt_python
+
+    expressions._shipped.cache_clear()
+    assert expressions.shipped_condition("true") is not None
+    expressions._shipped.cache_clear()
+    monkeypatch.setattr(prebuilt_python, "DIGEST", "0" * 32)
+    try:
+        assert expressions.shipped_condition("true") is None
+    finally:
+        expressions._shipped.cache_clear()
 
 
 def _everything(rule: Rule) -> tuple[Any, ...]:
@@ -118,5 +153,5 @@ def test_it_holds_data_only() -> None:
                 walk(item)
 
     for tree in [*data["conditions"].values(), *data["templates"].values()]:
-        walk(tree)
+        walk(json.loads(tree))  # each tree a JSON text, decoded when first needed
     assert all(issubclass(getattr(nodes, name), nodes.Node) for name in names)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -28,6 +29,7 @@ from schema_review.rules import RuleError, sandbox
 from schema_review.rules import expressions as rule_expressions
 from schema_review.rules.closures import compile_closure, compile_python, compile_renderer
 from schema_review.rules.expressions import _condition_expression, environment
+from schema_review.rules.prebuild import shipped_functions
 
 SECRET_NAME = "SCHEMA_REVIEW_TEST_SECRET"
 
@@ -94,12 +96,27 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> str:
     return value
 
 
-@pytest.fixture(params=["closures", "python", "jinja"])
+@pytest.fixture(params=["closures", "python", "shipped", "jinja"])
 def path_taken(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every path of rule expressions: the closures (the fast path), conditions compiled to
-    Python (for rules with many subjects), and plain Jinja."""
+    Python (for rules with many subjects), conditions and templates compiled as the built-in
+    rules' are when the package is built (prebuilt_python.py), and plain Jinja."""
     if request.param == "python":
         monkeypatch.setattr(rule_expressions, "HOT_SUBJECTS", 0)
+    if request.param == "shipped":
+
+        def condition(source: str) -> Any:
+            return shipped_functions([source], [])[0].get(source)
+
+        def renderer(source: str) -> Any:
+            return shipped_functions([], [source])[1].get(source)
+
+        def template(source: str) -> Any:  # outside the closures' subset: Jinja's code
+            return shipped_functions([], [source])[2].get(source)
+
+        monkeypatch.setattr(rule_expressions, "shipped_condition", condition)
+        monkeypatch.setattr(rule_expressions, "shipped_renderer", renderer)
+        monkeypatch.setattr(rule_expressions, "shipped_template", template)
     if request.param == "jinja":
         monkeypatch.setattr(rule_expressions, "compile_closure", lambda tree, env: None)
         monkeypatch.setattr(rule_expressions, "compile_renderer", lambda tree, env, limit: None)
@@ -180,6 +197,15 @@ def test_format_payloads_take_the_fast_path() -> None:
     assert PAYLOADS[0] in fast
     assert len(fast) >= 8
     assert compile_renderer(env.parse(_message(PAYLOADS[0])), env) is not None
+    # and as the built-in rules' are compiled when the package is built
+    conditions = [c for p in PAYLOADS for c in _conditions(p, "x")]
+    shipped_conditions, shipped_templates, jinja = shipped_functions(
+        conditions, [_message(p) for p in PAYLOADS]
+    )
+    assert len(shipped_conditions) >= 16 and _conditions(PAYLOADS[0], "x")[0] in shipped_conditions
+    assert _message(PAYLOADS[0]) in shipped_templates
+    # the others as the code Jinja compiles, shipped alike
+    assert len(shipped_templates) + len(jinja) == len(PAYLOADS)
 
 
 def test_the_issue_payload_is_a_located_error_on_both_paths(

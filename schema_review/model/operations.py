@@ -328,12 +328,14 @@ class SchemaOperations:
                 continue
             if by_name:
                 continue
-            referencing = [
-                c
-                for c in other.constraints.values()
-                if c.type == "foreign_key" and c.ref_table == qualified
-            ]
-            for fk in referencing:
+            # A loop rather than a list per table: a schema of hundreds of tables is read
+            # whole at each DROP (and each CREATE TABLE that replaces one).
+            referencing = None
+            for c in other.constraints.values():
+                if c.ref_table == qualified and c.type == "foreign_key":
+                    referencing = referencing or []
+                    referencing.append(c)
+            for fk in referencing or ():
                 self.drop_constraint(other, fk.name, statement, f"with its table {qualified}")
         for (schema, name), sequence in list(self.model.sequences.items()):
             if sequence.owned_by and sequence.owned_by.startswith(qualified + "."):

@@ -14,6 +14,7 @@ None and the rule runs on Jinja, so the semantics never fork.
 
 from __future__ import annotations
 
+import ast
 import operator
 from collections.abc import Callable
 from types import BuiltinMethodType, MethodType
@@ -488,7 +489,7 @@ def _generate(node: nodes.Node, env: BoundedSandbox) -> Closure:
     does: the subset is the same)."""
     generator = _Generator(env)
     body = generator.expression(node)
-    if body.startswith("_c") and body.endswith("(names)") and body[2:-7].isdigit():
+    if _closure_alone(body):
         closure: Closure = generator.space[body[:-7]]
         return closure  # a closure alone: nothing to gain
     source = f"def _expression(names):\n    return {body}\n"
@@ -496,6 +497,10 @@ def _generate(node: nodes.Node, env: BoundedSandbox) -> Closure:
     exec(code, generator.space)
     function: Closure = generator.space["_expression"]
     return function
+
+
+def _closure_alone(body: str) -> bool:
+    return body.startswith("_c") and body.endswith("(names)") and body[2:-7].isdigit()
 
 
 def _undefined_name(name: str) -> NoReturn:
@@ -526,13 +531,17 @@ class _Generator:
             "_undefined_name": _undefined_name,
             "_undefined_value": _undefined_value,
         }
+        self.recipes: dict[str, tuple[Any, ...]] = {}
         self.count = 0
 
-    def _name(self, prefix: str, value: Any = None) -> str:
+    def _name(self, prefix: str, value: Any = None, recipe: tuple[Any, ...] = ()) -> str:
+        """A fresh name, bound to `value` in `space`; `recipe` says how shipped code (see
+        `shipped_module`) makes the same value: (what, arguments...)."""
         self.count += 1
         name = f"{prefix}{self.count}"
         if value is not None:
             self.space[name] = value
+            self.recipes[name] = recipe
         return name
 
     def expression(self, node: nodes.Node) -> str:
@@ -540,7 +549,7 @@ class _Generator:
             value = node.value
             if type(value) in _SIMPLE_CONSTANTS:
                 return repr(value)
-            return self._name("_k", _Constant(value)) + ".value"
+            return self._name("_k", _Constant(value), ("constant", value)) + ".value"
         if isinstance(node, nodes.Name):
             name = repr(node.name)
             return f"(names[{name}] if {name} in names else _undefined_name({name}))"
@@ -586,7 +595,7 @@ class _Generator:
             and not (node.kwargs or node.dyn_args or node.dyn_kwargs)
         ):
             # The method is read first, then the arguments, as in the closure.
-            call = self._name("_call", _caller(self.env))
+            call = self._name("_call", _caller(self.env), ("caller",))
             method = self.expression(node.node)
             arguments = "".join(f", {self.expression(arg)}" for arg in node.args)
             return f"{call}(names, {method}{arguments})"
@@ -594,7 +603,8 @@ class _Generator:
             items = "".join(f"{self.expression(item)}, " for item in node.items)
             return f"[{items}]" if isinstance(node, nodes.List) else f"({items})"
         # Anything else: its closure, called from here.
-        return f"{self._name('_c', _compile(node, self.env))}(names)"
+        closure = self._name("_c", _compile(node, self.env), ("closure", node))
+        return f"{closure}(names)"
 
     def _getattr(self, node: nodes.Getattr) -> str:
         """As `_getattr`'s closure reads it: the value at once when the sandbox allowed the
@@ -606,8 +616,8 @@ class _Generator:
         target = self.expression(node.node)
         allowed: set[type] = set()
         read = _getattr(lambda obj: obj, attr, self.env, allowed)
-        types = self._name("_types", allowed)
-        slow = self._name("_read", read)
+        types = self._name("_types", allowed, ("types",))
+        slow = self._name("_read", read, ("reader", attr, types))
         obj = self._name("_o")
         value = self._name("_v")
         return (
@@ -658,3 +668,171 @@ def _caller(env: BoundedSandbox) -> Callable[..., Any]:
         return env.bounded(function(*arguments))
 
     return call
+
+
+# -- templates as Python code, and expressions shipped as a module ---------------------------
+#
+# A message or fix template becomes one function too: its text and values appended in order,
+# `if` / `elif` / `else` as Python's, `set` of a plain name as an item of a copy of the names;
+# any other statement (a loop) runs as its closure (`_statement`), called from that code.
+
+
+class _TemplateWriter:
+    """Writes a template's Python source, its expressions written by a `_Generator`."""
+
+    def __init__(self, env: BoundedSandbox) -> None:
+        self.env = env
+        self.generator = _Generator(env)
+        self.generator.space.update(dict=dict, _check_output=check_output)
+        self.lines: list[str] = []
+
+    def function(self, template: nodes.Template, name: str, limit: int) -> str:
+        """The source of `def name(names)` rendering `template` (raises _Unsupported)."""
+        self.lines = [f"def {name}(names):"]
+        if any(True for _ in template.find_all(nodes.Assign)):
+            self.lines.append("    names = dict(names)  # `set` must not leak into the caller's")
+        self.lines.append("    _out = []")
+        self.lines.append("    _append = _out.append")
+        self._statements(template.body, "    ")
+        self.lines.append(f"    return _check_output(''.join(_out), {limit!r})")
+        return "\n".join(self.lines) + "\n"
+
+    def _statements(self, body: list[nodes.Node], indent: str) -> None:
+        if not body:
+            self.lines.append(f"{indent}pass")
+        for node in body:
+            self._statement(node, indent)
+
+    def _statement(self, node: nodes.Node, indent: str) -> None:
+        expression = self.generator.expression
+        if isinstance(node, nodes.Output):
+            for child in node.nodes:
+                if isinstance(child, nodes.TemplateData):
+                    self.lines.append(f"{indent}_append({child.data!r})")
+                else:
+                    self.lines.append(f"{indent}_append(str({expression(child)}))")
+        elif isinstance(node, nodes.If):
+            self.lines.append(f"{indent}if {expression(node.test)}:")
+            self._statements(node.body, indent + "    ")
+            for elif_ in node.elif_:
+                self.lines.append(f"{indent}elif {expression(elif_.test)}:")
+                self._statements(elif_.body, indent + "    ")
+            if node.else_:
+                self.lines.append(f"{indent}else:")
+                self._statements(node.else_, indent + "    ")
+        elif (
+            isinstance(node, nodes.Assign)
+            and isinstance(node.target, nodes.Name)
+            and node.target.name != "result"  # what a condition template hands back
+        ):
+            value = expression(node.node)
+            self.lines.append(f"{indent}names[{node.target.name!r}] = {value}")
+        else:  # a loop: its closure (raises _Unsupported outside the closures' subset)
+            step = self.generator._name("_s", _statement(node, self.env), ("step", node))
+            self.lines.append(f"{indent}{step}(names, _out)")
+
+
+def compile_python_renderer(
+    template: nodes.Template, env: BoundedSandbox, limit: int = RULE_OUTPUT_LIMIT
+) -> Renderer | None:
+    """`template` as one compiled Python function rendering it as `compile_renderer`'s
+    closures do (the same subset), or None."""
+    writer = _TemplateWriter(env)
+    try:
+        source = writer.function(template, "_render", limit)
+    except _Unsupported:
+        return None
+    space = writer.generator.space
+    exec(compile(source, "<rule template>", "exec"), space)
+    renderer: Renderer = space["_render"]
+    return renderer
+
+
+class Parts:
+    """What the shipped module of the built-in rules' expressions (`shipped_module`) makes its
+    functions of: the sandbox readers, callers and closures `_Generator` binds, made alike."""
+
+    def __init__(self, env: BoundedSandbox) -> None:
+        self.env = env
+
+    def reader(self, attr: str, allowed: set[type]) -> Closure:
+        return _getattr(lambda obj: obj, attr, self.env, allowed)
+
+    def caller(self) -> Callable[..., Any]:
+        return _caller(self.env)
+
+    def closure(self, node: nodes.Node) -> Closure:
+        return _compile(node, self.env)
+
+    def step(self, node: nodes.Node) -> _Step:
+        return _statement(node, self.env)
+
+
+def shipped_module(
+    conditions: dict[str, nodes.Expr],
+    templates: dict[str, nodes.Template],
+    env: BoundedSandbox,
+    header: str,
+    tree_literal: Callable[[nodes.Node], str],
+) -> str:
+    """A Python module of the expressions (by their source) as `compile_python` and
+    `compile_python_renderer` make them, written once when the package is built: a factory
+    per expression, given a `Parts`, binds what the function reads and returns it. Those
+    outside the subset are left out. `tree_literal`: a syntax tree as a Python literal that
+    `prebuilt._node` rebuilds (for the nodes that run as closures)."""
+    out = [header.rstrip("\n"), ""]
+    tables: dict[str, list[str]] = {"CONDITIONS": [], "TEMPLATES": []}
+    for table, items in (("CONDITIONS", conditions), ("TEMPLATES", templates)):
+        for index, (source, tree) in enumerate(sorted(items.items()), 1):
+            factory = f"_{table[:-1].lower()}_{index}"
+            try:
+                if table == "CONDITIONS":
+                    assert isinstance(tree, nodes.Expr)
+                    generator = _Generator(env)
+                    body = generator.expression(tree)
+                    if _closure_alone(body):  # a closure alone: nothing to gain
+                        function = f"_function = {body[:-7]}\n"
+                    else:
+                        function = f"def _function(names):\n    return {body}\n"
+                else:
+                    assert isinstance(tree, nodes.Template)
+                    writer = _TemplateWriter(env)
+                    function = writer.function(tree, "_function", RULE_OUTPUT_LIMIT)
+                    generator = writer.generator
+                lines = [
+                    f"{name} = {_recipe(recipe, tree_literal)}"
+                    for name, recipe in generator.recipes.items()
+                ]
+            except _Unsupported:
+                continue
+            inner = "".join(f"    {line}\n" for line in [*lines, *function.splitlines()])
+            out.append(f"\ndef {factory}(rt):\n{inner}    return _function\n")
+            tables[table].append(f"    {source!r}: {factory},")
+    for table, rows in tables.items():
+        out.append(f"\n{table} = {{\n" + "\n".join(rows) + "\n}\n")
+    return "\n".join(out)
+
+
+def _recipe(recipe: tuple[Any, ...], tree_literal: Callable[[nodes.Node], str]) -> str:
+    """The Python source making a value `_Generator` bound (see `_Generator._name`)."""
+    what, *arguments = recipe
+    if what == "constant":
+        (value,) = arguments
+        text = repr(value)
+        try:
+            if ast.literal_eval(text) != value:
+                raise _Unsupported
+        except (ValueError, SyntaxError):
+            raise _Unsupported from None
+        return f"_Constant({text})"
+    if what == "caller":
+        return "rt.caller()"
+    if what == "types":
+        return "set()"
+    if what == "reader":
+        attr, types = arguments
+        return f"rt.reader({attr!r}, {types})"
+    if what in ("closure", "step"):
+        (node,) = arguments
+        return f"rt.{what}(_node({tree_literal(node)}))"
+    raise AssertionError(f"no recipe for {recipe!r}")  # pragma: no cover

@@ -9,7 +9,9 @@ fails loudly instead of silently evaluating to false.
 Nothing compiled is cached between runs (the cache holds no code): an expression is parsed
 when its rule file loads (unless the rule cache says the same file parsed before, or it is a
 built-in rule's, parsed when the package was built: prebuilt.py) and made into closures on
-first use; Jinja compiles it only when it is outside the closures' subset.
+first use; Jinja compiles it only when it is outside the closures' subset. The built-in
+rules' expressions are compiled to Python when the package is built (prebuilt_python.py,
+written by the same generator as `compile_python`): a run only binds them to the sandbox.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from schema_review.parse import quote_ident
 from schema_review.rules import prebuilt
 from schema_review.rules.closures import (
     Closure,
+    Parts,
     Renderer,
     compile_closure,
     compile_python,
@@ -123,6 +126,51 @@ def condition_template(source: str) -> Template:
     return env.from_string(_condition_tree(_condition_expression(source)))
 
 
+@lru_cache(maxsize=1)
+def _shipped() -> tuple[dict[str, Any], dict[str, Any], Parts, dict[str, Any]] | None:
+    """The built-in rules' conditions and templates as compiled when the package was built
+    (prebuilt_python.py), while they are those of the rule files as they are."""
+    data = prebuilt.prebuilt()
+    if data is None:
+        return None
+    from schema_review.rules import prebuilt_python as shipped
+
+    if data["digest"] != shipped.DIGEST:
+        return None
+    return shipped.CONDITIONS, shipped.TEMPLATES, Parts(environment()), shipped.JINJA_TEMPLATES
+
+
+def shipped_condition(source: str) -> Closure | None:
+    """A built-in rule's condition compiled to Python when the package was built, or None."""
+    shipped = _shipped()
+    factory = shipped[0].get(source) if shipped is not None else None
+    return factory(shipped[2]) if factory is not None else None  # type: ignore[index]
+
+
+def shipped_renderer(source: str) -> Renderer | None:
+    """A built-in rule's template compiled to Python when the package was built, or None."""
+    shipped = _shipped()
+    factory = shipped[1].get(source) if shipped is not None else None
+    return factory(shipped[2]) if factory is not None else None  # type: ignore[index]
+
+
+def shipped_template(source: str) -> Template | None:
+    """A built-in rule's template outside the closures' subset, as Jinja compiled it when the
+    package was built, or None."""
+    shipped = _shipped()
+    factory = shipped[3].get(source) if shipped is not None else None
+    return jinja_template(factory) if factory is not None else None
+
+
+def jinja_template(factory: Callable[[RuleEnvironment], dict[str, Any]]) -> Template:
+    """A Template of the code Jinja compiled for it (a factory of prebuilt_python.py's),
+    as Environment.from_string makes one of the code it compiles."""
+    env = environment()
+    namespace = factory(env)
+    namespace["__file__"] = "<template>"
+    return env.template_class.from_module_dict(env, namespace, env.make_globals(None))
+
+
 class _LazyCondition:
     """A condition: parsed when the rule loads (unless known to parse), made into a closure
     on first use, or into a Jinja Template when it is outside the closures' subset."""
@@ -148,6 +196,11 @@ class _LazyCondition:
         return tree
 
     def _prepare(self) -> None:
+        shipped = shipped_condition(self.source)
+        if shipped is not None:  # a built-in rule's, compiled to Python already
+            self._closure = self._python = shipped
+            self._tree = None
+            return
         tree = self._parsed()
         env = environment()
         self._closure = compile_closure(tree, env)
@@ -163,8 +216,8 @@ class _LazyCondition:
         its compilation costs as much as a few hundred evaluations of the closure."""
         if self._python is None:
             closure = self.compiled()
-            if self._template is not None:
-                return closure
+            if self._template is not None or self._python is not None:
+                return self._python or closure
             self._python = compile_python(self._parsed(), environment()) or closure
             self._tree = None
         return self._python
@@ -200,6 +253,11 @@ class _LazyTemplate:
             _check_names(self._tree)
 
     def render(self, names: dict[str, Any]) -> str:
+        if self._renderer is None and self._template is None:
+            # A built-in rule's, compiled to Python (or by Jinja) when the package was built.
+            self._renderer = shipped_renderer(self.source)
+            if self._renderer is None:
+                self._template = shipped_template(self.source)
         if self._renderer is None and self._template is None:
             env = environment()
             tree = self._tree

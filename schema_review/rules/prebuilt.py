@@ -4,9 +4,11 @@ A run on a fresh machine used to read the built-in rule packs with PyYAML and pa
 condition and template with Jinja's parser before linting anything: a third of a second,
 most of a one-file run. `prebuilt.json`, next to this module and shipped in the wheel, holds
 what that work produces, as data: each rule file's entries and the syntax tree of each of
-their expressions (node class, line, fields). A run rebuilds a tree from it when a rule is
-first evaluated (or its message first rendered), then makes it into closures as before: the
-sandbox and the closures are the same, only the parsing moved to build time.
+their expressions (node class, line, fields; each tree a JSON text of its own, decoded only
+when needed). The expressions are also compiled to Python when the package is built
+(prebuilt_python.py, from these trees), which is what runs use; a tree is rebuilt only for
+an expression that module lacks, then made into closures as before: the sandbox and the
+closures are the same, only the parsing and compiling moved to build time.
 
 The file is data, never code, and trusted only for the rule files it was built from: it
 carries a digest of them (and of the Jinja version whose nodes it names), and when the rule
@@ -31,8 +33,10 @@ from jinja2 import nodes
 from schema_review.resources import data_dir
 
 PREBUILT = Path(__file__).resolve().parent / "prebuilt.json"
+# Their conditions and templates compiled to Python (a module of the package, next to it).
+PREBUILT_PYTHON = PREBUILT.with_name("prebuilt_python.py")
 # Bump when the layout of prebuilt.json changes.
-_FORMAT = 1
+_FORMAT = 2
 # The fields of a rule entry that are expressions (conditions) and templates.
 CONDITION_FIELDS = ("when", "applies")
 TEMPLATE_FIELDS = ("message", "fix", "object")
@@ -84,7 +88,7 @@ def condition_tree(source: str) -> nodes.Expr | None:
     found = data["conditions"].get(source) if data is not None else None
     if found is None:
         return None
-    tree = _node(found)
+    tree = _node(json.loads(found))
     assert isinstance(tree, nodes.Expr)
     return tree
 
@@ -95,7 +99,7 @@ def template_tree(source: str, environment: jinja2.Environment) -> nodes.Templat
     found = data["templates"].get(source) if data is not None else None
     if found is None:
         return None
-    tree = _node(found)
+    tree = _node(json.loads(found))
     assert isinstance(tree, nodes.Template)
     tree.set_environment(environment)  # as Environment.parse leaves it
     return tree
