@@ -287,16 +287,19 @@ def build_findings(
 ) -> FindingSet:
     """Fingerprint and order the hits; apply suppressions and `per-file-ignores`, and report
     the misuse of suppressions. `catalogue`: every rule there is, selected or not (the rule
-    ids a suppression may name); the selected rules when not given."""
+    ids a suppression may name); the selected rules when not given. A list of hits is
+    emptied."""
     findings: list[Finding] = []
     suppressed: list[Suppressed] = []
-    hits = list(hits)
+    # A list is taken over and emptied as its findings are built: a long history's hundreds
+    # of thousands of hits are not all kept alive beside their findings.
+    pending: list[Hit] = hits if isinstance(hits, list) else list(hits)
     known = {r.id: r for r in catalogue} or dict(rules_by_id)
     for suppression in suppressions:
         for rule_id, message in _problems_with(suppression, known):
             rule = rules_by_id.get(rule_id)
             if rule is not None:
-                hits.append(
+                pending.append(
                     Hit(
                         rule,
                         suppression.source,
@@ -308,8 +311,10 @@ def build_findings(
                 )
     seen: Counter[bytes] = Counter()
     shared = _Shared()
-    hits.sort(key=_hit_order)
-    for hit in hits:
+    pending.sort(key=_hit_order)
+    pending.reverse()  # taken from the end: in order, ties as the stable sort left them
+    while pending:
+        hit = pending.pop()
         finding = _finding(hit, severity_overrides, seen, shared)
         covering = next((s for s in suppressions if s.applies(hit)), None)
         ignored_by = (
