@@ -6,9 +6,10 @@ import hashlib
 import re
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import pairwise
+from typing import Any, TypeVar
 
 from schema_review.config import FileIgnores
 from schema_review.parse import SourceFile, Statement
@@ -346,9 +347,22 @@ def build_findings(
                     message,
                 )
                 findings.append(_finding(hit, severity_overrides, seen, shared))
-    findings.sort(key=lambda f: f.sort_key)
-    suppressed.sort(key=lambda s: s.finding.sort_key)
+    seen.clear()
+    shared.clear()
+    _sort(findings, lambda f: f.sort_key)
+    _sort(suppressed, lambda s: s.finding.sort_key)
     return FindingSet(findings, suppressed)
+
+
+_T = TypeVar("_T")
+
+
+def _sort(items: list[_T], key: Callable[[_T], Any]) -> None:
+    """Sort by `key`, unless already in order: built from hits in apply order, findings
+    nearly always are, and a long history's sort keys (a tuple per finding) would all be
+    alive at once at the run's peak of memory."""
+    if any(key(later) < key(earlier) for earlier, later in pairwise(items)):
+        items.sort(key=key)
 
 
 def _problems_with(suppression: Suppression, known: Mapping[str, Rule]) -> list[tuple[str, str]]:
