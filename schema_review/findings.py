@@ -6,9 +6,10 @@ import hashlib
 import re
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import pairwise
+from typing import Any, TypeVar
 
 from schema_review.config import FileIgnores
 from schema_review.parse import SourceFile, Statement
@@ -287,16 +288,19 @@ def build_findings(
 ) -> FindingSet:
     """Fingerprint and order the hits; apply suppressions and `per-file-ignores`, and report
     the misuse of suppressions. `catalogue`: every rule there is, selected or not (the rule
-    ids a suppression may name); the selected rules when not given."""
+    ids a suppression may name); the selected rules when not given. A list of hits is
+    emptied."""
     findings: list[Finding] = []
     suppressed: list[Suppressed] = []
-    hits = list(hits)
+    # A list is taken over and emptied as its findings are built: a long history's hundreds
+    # of thousands of hits are not all kept alive beside their findings.
+    pending: list[Hit] = hits if isinstance(hits, list) else list(hits)
     known = {r.id: r for r in catalogue} or dict(rules_by_id)
     for suppression in suppressions:
         for rule_id, message in _problems_with(suppression, known):
             rule = rules_by_id.get(rule_id)
             if rule is not None:
-                hits.append(
+                pending.append(
                     Hit(
                         rule,
                         suppression.source,
@@ -308,8 +312,10 @@ def build_findings(
                 )
     seen: Counter[bytes] = Counter()
     shared = _Shared()
-    hits.sort(key=_hit_order)
-    for hit in hits:
+    pending.sort(key=_hit_order)
+    pending.reverse()  # taken from the end: in order, ties as the stable sort left them
+    while pending:
+        hit = pending.pop()
         finding = _finding(hit, severity_overrides, seen, shared)
         covering = next((s for s in suppressions if s.applies(hit)), None)
         ignored_by = (
@@ -341,9 +347,22 @@ def build_findings(
                     message,
                 )
                 findings.append(_finding(hit, severity_overrides, seen, shared))
-    findings.sort(key=lambda f: f.sort_key)
-    suppressed.sort(key=lambda s: s.finding.sort_key)
+    seen.clear()
+    shared.clear()
+    _sort(findings, lambda f: f.sort_key)
+    _sort(suppressed, lambda s: s.finding.sort_key)
     return FindingSet(findings, suppressed)
+
+
+_T = TypeVar("_T")
+
+
+def _sort(items: list[_T], key: Callable[[_T], Any]) -> None:
+    """Sort by `key`, unless already in order: built from hits in apply order, findings
+    nearly always are, and a long history's sort keys (a tuple per finding) would all be
+    alive at once at the run's peak of memory."""
+    if any(key(later) < key(earlier) for earlier, later in pairwise(items)):
+        items.sort(key=key)
 
 
 def _problems_with(suppression: Suppression, known: Mapping[str, Rule]) -> list[tuple[str, str]]:

@@ -577,6 +577,8 @@ def _lint(
     histories = replay_histories(
         paths, settings, stdin, stdin_name, progress, base, keep_trees=keep_trees
     )
+    if sum(len(h.model.statements) for h in histories) >= _LONG_HISTORY:
+        _return_freed_memory()
     hits: list[Hit] = []
     suppressions: list[Suppression] = []
     for set_index, history in enumerate(histories):
@@ -599,6 +601,30 @@ def _lint(
         settings=settings,
         why=[h.why for h in histories],
     )
+
+
+def _return_freed_memory() -> None:
+    """Give the memory the parse trees held back to the system once they are replayed.
+
+    A statement's tree is kept as its JSON text until the replay reads it: hundreds of bytes,
+    which the C library's allocator, not Python's, hands out. Freed, that memory stays with
+    the process (what the model allocates afterwards comes from Python's own arenas), so a
+    long history's peak would count its parse trees however early they were dropped.
+    `malloc_trim` (glibc) returns the free pages; elsewhere this does nothing."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL(None).malloc_trim(0)  # the interpreter's own C library
+
+
+# From this many statements a run returns its parse trees' memory (a short one has little
+# to return, and loading ctypes costs a few milliseconds).
+_LONG_HISTORY = 20_000
 
 
 def reads_parse_trees(rule: Rule) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from schema_review.model.objects import (
@@ -17,8 +16,11 @@ from schema_review.model.objects import (
 from schema_review.parse import Expression, Statement, long_identifier, quote_ident
 from schema_review.profile import DEFAULT_PG_VERSION
 
+# The default of `Change.type_changes`: never changed in place (a change that has type
+# changes is given a list of its own).
+_NO_TYPE_CHANGES: list[Any] = []
 
-@dataclass(slots=True, eq=False)
+
 class Change:
     """What one statement (or one ALTER TABLE sub-command) did, as statement rules see it.
 
@@ -26,27 +28,76 @@ class Change:
     (with --diff-base) in an earlier file new in the same pull request, and not emptied
     earlier in the transaction (tables the replay never saw created count as existing:
     they were made elsewhere).
+
+    A long history has a change for every statement. The fields every change has are slots;
+    the others, set on few changes (a BEGIN's `closed`, an ALTER COLUMN TYPE's `old_type`),
+    read their default from the class until a change sets one, which goes into that change's
+    own `__dict__`, made only then: a change takes a third of the memory of 55 slots.
     """
+
+    __slots__ = (
+        "__dict__",
+        "column",
+        "concurrently",
+        "constraint",
+        "detail",
+        "file_statements",
+        "guarded",
+        "if_not_exists",
+        "in_transaction",
+        "index",
+        "inline",
+        "kind",
+        "lock_timeout",
+        "missing_ok",
+        "noop",
+        "object",
+        "statement",
+        "statement_timeout",
+        "table",
+        "table_existed",
+        "table_sql",
+    )
+
+    def __init__(self, kind: str, statement: Statement, **fields: Any) -> None:
+        self.kind = kind
+        self.statement = statement
+        self.table = self.column = self.constraint = self.index = self.object = None
+        self.table_existed = True
+        self.if_not_exists = self.guarded = self.concurrently = self.missing_ok = False
+        self.inline = self.noop = False
+        self.in_transaction = self.lock_timeout = self.statement_timeout = False
+        self.detail = self.table_sql = ""
+        statements = fields.pop("file_statements", None)
+        # The file's list itself, shared and still growing: not a copy, even when empty.
+        self.file_statements = [] if statements is None else statements
+        for name, value in fields.items():
+            if name not in _FIELDS:
+                raise TypeError(f"Change() got an unexpected keyword argument {name!r}")
+            setattr(self, name, value)
+
+    def __repr__(self) -> str:
+        return f"Change(kind={self.kind!r}, statement={self.statement!r})"
 
     kind: str
     statement: Statement
-    table: Table | None = None
-    column: Column | None = None
-    constraint: Constraint | None = None
-    index: Index | None = None
-    object: SchemaObject | None = None
-    table_existed: bool = True
-    if_not_exists: bool = False
-    guarded: bool = False
-    concurrently: bool = False
-    missing_ok: bool = False
-    inline: bool = False
-    noop: bool = False  # IF NOT EXISTS on something that exists: the statement does nothing
-    detail: str = ""
+    table: Table | None
+    column: Column | None
+    constraint: Constraint | None
+    index: Index | None
+    object: SchemaObject | None
+    table_existed: bool
+    if_not_exists: bool
+    guarded: bool
+    concurrently: bool
+    missing_ok: bool
+    inline: bool
+    noop: bool  # IF NOT EXISTS on something that exists: the statement does nothing
+    detail: str
     # The session the statement runs in, as the replay of its file knows it.
-    in_transaction: bool = False  # the runner's transaction or an explicit BEGIN
-    lock_timeout: bool = False  # a non-zero lock_timeout is set before it
-    statement_timeout: bool = False
+    in_transaction: bool  # the runner's transaction or an explicit BEGIN
+    lock_timeout: bool  # a non-zero lock_timeout is set before it
+    statement_timeout: bool
     # The first statement of the file taking a heavy lock on an existing table with no
     # lock_timeout (statement_timeout) set: where a finding about the file's locks belongs.
     first_unguarded_lock: bool = False
@@ -83,8 +134,8 @@ class Change:
     pg_version: int = DEFAULT_PG_VERSION  # ALTER COLUMN TYPE: the version it runs on
     # ALTER COLUMN TYPE: on the statement's first type change that rewrites the table, every
     # such change of the statement (one rewrite for all); on the others, that first one.
-    type_changes: list[Change] = field(default_factory=list, repr=False)
-    same_rewrite: Change | None = field(default=None, repr=False)
+    type_changes: list[Change] = _NO_TYPE_CHANGES
+    same_rewrite: Change | None = None
     generated_virtual: bool = False  # ADD COLUMN of a virtual generated column (PostgreSQL 18)
     missing_extension: str = ""  # `uuid-ossp (uuid_generate_v4)`: used before CREATE EXTENSION
     grantees: tuple[str, ...] = ()  # GRANT / REVOKE: the roles ('public' for PUBLIC)
@@ -100,11 +151,11 @@ class Change:
     committed_before: Change | None = None
     # The statements of the file, shared by its changes; the list grows while the file is
     # replayed and is whole by the time rules read it.
-    file_statements: list[Statement] = field(default_factory=list, repr=False)
+    file_statements: list[Statement]
     using_expression: Expression | None = None  # ALTER COLUMN TYPE ... USING: the expression
     # The table's name as SQL spells it when the statement ran (`table` is the table as the
     # whole history left it, renamed later perhaps): what a fix put at this statement names.
-    table_sql: str = ""
+    table_sql: str
     # ADD COLUMN: the constraints written in the column's definition (PRIMARY KEY, UNIQUE,
     # REFERENCES, CHECK), as the statement made them.
     inline_constraints: tuple[Constraint, ...] = ()
@@ -932,3 +983,7 @@ def _sqlglot_created_table(tree: Any) -> str | None:
     if type(target).__name__ == "Schema":
         target = target.this
     return str(target.name) if target is not None else None
+
+
+# What `Change()` accepts: every field, slot or not.
+_FIELDS = frozenset(Change.__annotations__)
