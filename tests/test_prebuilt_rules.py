@@ -30,10 +30,29 @@ def without_prebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
 
 
 def test_prebuilt_json_is_up_to_date() -> None:
-    assert prebuilt.PREBUILT.read_text(encoding="utf-8") == build(), (
-        "schema_review/rules/prebuilt.json is stale: "
-        ".venv/bin/python -m schema_review.rules.prebuild"
-    )
+    built = build()
+    assert set(built) == {prebuilt.PREBUILT, prebuilt.PREBUILT_TREES}
+    for path, text in built.items():
+        assert path.read_text(encoding="utf-8") == text, (
+            f"schema_review/rules/{path.name} is stale: "
+            ".venv/bin/python -m schema_review.rules.prebuild"
+        )
+
+
+def test_trees_of_another_build_are_not_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The trees file goes with the prebuilt.json of its build (its first line is the same
+    digest): with another one, expressions are parsed from their text."""
+    source = next(iter(json.loads(prebuilt.PREBUILT.read_text(encoding="utf-8"))["conditions"]))
+    lines = prebuilt.PREBUILT_TREES.read_text(encoding="utf-8").split("\n")
+    other = tmp_path / "prebuilt_trees.jsonl"
+    monkeypatch.setattr(prebuilt, "PREBUILT_TREES", other)
+    for first, found in ((lines[0], True), (json.dumps("0" * 32), False)):
+        other.write_text("\n".join([first, *lines[1:]]), encoding="utf-8")
+        prebuilt._tree_lines.cache_clear()
+        assert (prebuilt.condition_tree(source) is not None) is found
+    prebuilt._tree_lines.cache_clear()
 
 
 def test_runs_use_it() -> None:
@@ -117,6 +136,8 @@ def test_it_holds_data_only() -> None:
             for item in value:
                 walk(item)
 
-    for tree in [*data["conditions"].values(), *data["templates"].values()]:
-        walk(tree)
+    lines = prebuilt.PREBUILT_TREES.read_text(encoding="utf-8").split("\n")
+    assert json.loads(lines[0]) == data["digest"]
+    for line in [*data["conditions"].values(), *data["templates"].values()]:
+        walk(json.loads(lines[line]))  # the line of its tree
     assert all(issubclass(getattr(nodes, name), nodes.Node) for name in names)

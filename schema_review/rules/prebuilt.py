@@ -3,15 +3,17 @@
 A run on a fresh machine used to read the built-in rule packs with PyYAML and parse every
 condition and template with Jinja's parser before linting anything: a third of a second,
 most of a one-file run. `prebuilt.json`, next to this module and shipped in the wheel, holds
-what that work produces, as data: each rule file's entries and the syntax tree of each of
-their expressions (node class, line, fields). A run rebuilds a tree from it when a rule is
-first evaluated (or its message first rendered), then makes it into closures as before: the
-sandbox and the closures are the same, only the parsing moved to build time.
+what that work produces, as data: each rule file's entries, and for each of their expressions
+the line of `prebuilt_trees.jsonl` that holds its syntax tree (node class, line, fields). A
+run decodes and rebuilds a tree when a rule is first evaluated (or its message first
+rendered), then makes it into closures as before: the sandbox and the closures are the same,
+only the parsing moved to build time. The trees are a file of their own, one a line, because
+a run on one file needs a few of them: decoding them all was 4% of it.
 
 The file is data, never code, and trusted only for the rule files it was built from: it
-carries a digest of them (and of the Jinja version whose nodes it names), and when the rule
-files differ (a rule edited in a checkout) the loader reads the YAML as before. A test fails
-when the file is stale; to rebuild it:
+carries a digest of them (and of the Jinja version whose nodes it names; the trees file's
+first line is the same digest), and when the rule files differ (a rule edited in a checkout)
+the loader reads the YAML as before. A test fails when the files are stale; to rebuild them:
 
     .venv/bin/python -m schema_review.rules.prebuild
 """
@@ -31,8 +33,9 @@ from jinja2 import nodes
 from schema_review.resources import data_dir
 
 PREBUILT = Path(__file__).resolve().parent / "prebuilt.json"
-# Bump when the layout of prebuilt.json changes.
-_FORMAT = 1
+PREBUILT_TREES = PREBUILT.with_name("prebuilt_trees.jsonl")
+# Bump when the layout of prebuilt.json changes (2: the trees in a file of their own).
+_FORMAT = 2
 # The fields of a rule entry that are expressions (conditions) and templates.
 CONDITION_FIELDS = ("when", "applies")
 TEMPLATE_FIELDS = ("message", "fix", "object")
@@ -78,24 +81,42 @@ def entries(name: str) -> list[Any] | None:
     return found if isinstance(found, list) else None
 
 
+@lru_cache(maxsize=1)
+def _tree_lines() -> list[str]:
+    """The lines of prebuilt_trees.jsonl: its digest, then one tree a line."""
+    try:
+        return PREBUILT_TREES.read_text(encoding="utf-8").split("\n")
+    except (OSError, ValueError):
+        return []
+
+
+def _tree(section: str, source: str) -> Any:
+    """The tree of `source` in `section` when the trees file goes with prebuilt.json (the
+    same digest), else None (the expression is then parsed from its text)."""
+    data = prebuilt()
+    line = data[section].get(source) if data is not None else None
+    if data is None or not isinstance(line, int):
+        return None
+    lines = _tree_lines()
+    if not 0 < line < len(lines) or lines[0] != f'"{data["digest"]}"':
+        return None
+    return _node(json.loads(lines[line]))
+
+
 def condition_tree(source: str) -> nodes.Expr | None:
     """The parsed condition (`when`, `applies`) of a built-in rule, or None."""
-    data = prebuilt()
-    found = data["conditions"].get(source) if data is not None else None
-    if found is None:
+    tree = _tree("conditions", source)
+    if tree is None:
         return None
-    tree = _node(found)
     assert isinstance(tree, nodes.Expr)
     return tree
 
 
 def template_tree(source: str, environment: jinja2.Environment) -> nodes.Template | None:
     """The parsed template (`message`, `fix`, `object`) of a built-in rule, or None."""
-    data = prebuilt()
-    found = data["templates"].get(source) if data is not None else None
-    if found is None:
+    tree = _tree("templates", source)
+    if tree is None:
         return None
-    tree = _node(found)
     assert isinstance(tree, nodes.Template)
     tree.set_environment(environment)  # as Environment.parse leaves it
     return tree
