@@ -883,12 +883,16 @@ def detection_files(migration_set: MigrationSet) -> list[Path]:
 def _sqlx_features(manifest: Path, keys: tuple[str, ...]) -> tuple[list[str], bool] | None:
     """The features a Cargo.toml gives its sqlx dependency at `keys`, and whether it takes
     the workspace's (`workspace = true`); None without such a dependency."""
-    import tomllib
-
     try:
         with manifest.open("rb") as handle:
-            found: object = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+            # Imported only when there is a Cargo.toml to read (most runs have none).
+            import tomllib
+
+            try:
+                found: object = tomllib.load(handle)
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+                return None
+    except OSError:
         return None
     for key in keys:
         if not isinstance(found, dict) or key not in found:

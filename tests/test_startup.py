@@ -1,0 +1,65 @@
+"""What a cold run on one file (a pre-commit hook on a fresh machine) spends outside the
+linting itself. Costs are measured in bench/ (`--only startup --instructions`); these tests
+pin what makes them, so that a change that brings a cost back fails here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Registered before the command line's own exit handler, so run after it (atexit runs the
+# last registered first): what the interpreter's final collection will have left to walk.
+_SCRIPT = """\
+import atexit, gc, json, sys
+loaded = lambda: sorted(set(sys.argv[1:]) & set(sys.modules))
+atexit.register(lambda: print(json.dumps([loaded(), gc.get_freeze_count() > 0]), file=sys.stderr))
+from schema_review.cli import main
+main(['lint', '--no-cache', '--select', 'all', '--format', 'json', '--fail-on', 'none',
+      'migrations/0001_users.sql'])
+"""
+
+
+def _cold_run(folder: Path, *modules: str) -> tuple[list[str], bool]:
+    """The `modules` a cold run on one file imported, and whether the objects alive at its
+    exit were frozen (left out of the interpreter's last collection)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SCHEMA_REVIEW_CACHE_DIR": str(folder / "c")}
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, *modules],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    names, frozen = json.loads(done.stderr.strip().splitlines()[-1])
+    return names, frozen
+
+
+def _project(tmp_path: Path) -> Path:
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "0001_users.sql").write_text(
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL);\n"
+    )
+    return tmp_path
+
+
+def test_a_cold_run_freezes_what_it_leaves_at_exit(tmp_path: Path) -> None:
+    """The interpreter's last act is a collection over every object still alive (modules,
+    rules, the model): a twentieth of a one-file run, for memory the process gives back
+    whole. Frozen objects are left out of it."""
+    assert _cold_run(_project(tmp_path))[1] is True
+
+
+def test_tomllib_is_imported_only_for_a_cargo_toml_to_read(tmp_path: Path) -> None:
+    """sqlx's driver is read from the crate's Cargo.toml: a folder without one (most) does
+    not import tomllib (1% of a one-file run)."""
+    project = _project(tmp_path)
+    assert _cold_run(project, "tomllib")[0] == []
+    (project / "Cargo.toml").write_text('[dependencies]\nsqlx = { features = ["postgres"] }\n')
+    assert _cold_run(project, "tomllib")[0] == ["tomllib"]
