@@ -1129,7 +1129,14 @@ def report(
     except (ConfigError, RuleError, DiscoveryError, TemplateNotFound, BaselineError) as error:
         _fail(str(error))
         return
-    _emit(text, output)
+    del model, run  # a long history's review and model: not needed to write the text
+    _emit_pieces(_slices(text), output)
+
+
+def _slices(text: str, size: int = 1 << 20) -> Iterator[str]:
+    """A long text a megabyte at a time: written whole, its encoded copy doubles it."""
+    for start in range(0, len(text), size):
+        yield text[start : start + size]
 
 
 def _measure_timeline(
