@@ -624,7 +624,7 @@ def _return_freed_memory() -> None:
 
 # From this many statements a run returns its parse trees' memory (a short one has little
 # to return, and loading ctypes costs a few milliseconds).
-_LONG_HISTORY = 20_000
+_LONG_HISTORY = 5_000
 
 
 def reads_parse_trees(rule: Rule) -> bool:

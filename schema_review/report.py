@@ -1069,6 +1069,12 @@ def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
     functions = []
     triggers = []
     policies = []
+    # One string for each distinct type and default: a long history's tables repeat them.
+    texts: dict[str | None, str | None] = {}
+
+    def share(text: str | None) -> str | None:
+        return texts.setdefault(text, text)
+
     for model in models:
         for table in sorted(model.live_tables(), key=lambda t: t.qualified_name):
             pk = table.primary_key
@@ -1078,9 +1084,9 @@ def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
                     "columns": [
                         {
                             "name": c.name,
-                            "type": str(c.type),
+                            "type": share(str(c.type)),
                             "not_null": not c.nullable,
-                            "default": _default_text(c),
+                            "default": share(_default_text(c)),
                         }
                         for c in table.columns.values()
                     ],

@@ -74,6 +74,8 @@ class Change:
         for name, value in fields.items():
             if name not in _FIELDS:
                 raise TypeError(f"Change() got an unexpected keyword argument {name!r}")
+            if name not in _SLOTS and _is_default(name, value):
+                continue  # the class's default: no dict for it
             setattr(self, name, value)
 
     def __repr__(self) -> str:
@@ -987,3 +989,13 @@ def _sqlglot_created_table(tree: Any) -> str | None:
 
 # What `Change()` accepts: every field, slot or not.
 _FIELDS = frozenset(Change.__annotations__)
+_SLOTS = frozenset(Change.__slots__)
+_IMMUTABLE = (bool, int, str, tuple, frozenset, type(None))
+
+
+def _is_default(name: str, value: Any) -> bool:
+    """Whether `value` is the class's default of a field (a list never is: it may grow)."""
+    default = getattr(Change, name)
+    return value is default or (
+        type(value) is type(default) and type(value) in _IMMUTABLE and value == default
+    )
