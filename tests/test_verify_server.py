@@ -23,9 +23,12 @@ from schema_review.verify.server import (
 # A process that starts a server, says where it lives, then ends as told.
 _CHILD = textwrap.dedent(
     """
-    import json, sys, time
+    import json, signal, sys, time
     from schema_review.verify import server as module
 
+    # Ctrl-C as in a terminal: a suite run as a background job (`pytest &`) hands its
+    # children SIGINT ignored, and this child would sleep through it and exit 0.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     how = sys.argv[1]
     if how == "atexit":
         server = module.start()  # never stopped: the atexit hook must do it
