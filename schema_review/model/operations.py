@@ -906,15 +906,19 @@ class SchemaOperations:
 
     def retarget_relation(self, old: str, new: str) -> None:
         """Every reference to relation `old` (qualified) now names `new`."""
+        # Lists are replaced, not changed in place (snapshots share them), and only where
+        # they name `old`: a rename walks every table of the schema.
         for other in self.model.tables.values():
-            for fk in other.foreign_keys:
-                if fk.ref_table == old:
-                    fk.ref_table = new
+            for constraint in other.constraints.values():
+                if constraint.type == "foreign_key" and constraint.ref_table == old:
+                    constraint.ref_table = new
             if other.partition_of == old:
                 other.partition_of = new
-            other.inherits = [new if parent == old else parent for parent in other.inherits]
+            if old in other.inherits:
+                other.inherits = [new if parent == old else parent for parent in other.inherits]
         for view in self.model.views.values():
-            view.reads = [new if read == old else read for read in view.reads]
+            if old in view.reads:
+                view.reads = [new if read == old else read for read in view.reads]
         for sequence in self.model.sequences.values():
             if sequence.owned_by and sequence.owned_by.startswith(old + "."):
                 sequence.owned_by = new + sequence.owned_by[len(old) :]
@@ -1188,7 +1192,8 @@ _GENERATED_SUFFIXES = ("_pkey", "_fkey", "_key", "_check", "_excl", "_idx", "_no
 
 
 def _generated_suffix(name: str) -> str:
-    return next((s for s in _GENERATED_SUFFIXES if name.lower().endswith(s)), "")
+    lowered = name.lower()
+    return next((s for s in _GENERATED_SUFFIXES if lowered.endswith(s)), "")
 
 
 def _typo_distance(a: str, b: str, limit: int = 2) -> int:
