@@ -11,6 +11,7 @@ Django's BaseDatabaseSchemaEditor._create_index_name and TypeORM's DefaultNaming
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable
@@ -146,6 +147,10 @@ def describe(convention: Convention) -> str:
     return convention
 
 
+# A convention's regular expression, compiled once: a schema's every name is checked.
+_pattern = functools.cache(re.compile)
+
+
 def mismatch(convention: Convention, name: str, obj: NamedObject) -> str | None:
     """`expected users_email_key` when `name` does not follow the convention, else None."""
     alternatives = convention if isinstance(convention, tuple) else (convention,)
@@ -153,10 +158,10 @@ def mismatch(convention: Convention, name: str, obj: NamedObject) -> str | None:
     for alternative in alternatives:
         if isinstance(alternative, Generated):
             wanted = alternative.name(obj)
-            if not wanted and re.search(alternative.unknown, name) is not None:
+            if not wanted and _pattern(alternative.unknown).search(name) is not None:
                 return None
         elif alternative.startswith("^"):
-            if re.search(alternative, name) is not None:
+            if _pattern(alternative).search(name) is not None:
                 return None
             expected.append(f"to match {alternative}")
             continue

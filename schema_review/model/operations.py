@@ -93,6 +93,9 @@ class SchemaOperations:
         # Whether any table ever was a partition or an inheritance child: until one is,
         # a table has no children to look for.
         self.has_child_tables = False
+        # Tables' SQL spellings (`public."Account"`) by name: every change of a table names
+        # it, and quoting a name twice per statement added up.
+        self.table_sql_names: dict[tuple[str, str], str] = {}
         if profile.supabase:
             self.platform_objects()
         self.start_file(None)
@@ -192,8 +195,12 @@ class SchemaOperations:
         table = fields.get("table")
         if "table_existed" not in fields:
             fields["table_existed"] = self.existed_before_file(table)
-        if table is not None:
-            fields.setdefault("table_sql", table.sql_name)
+        if table is not None and "table_sql" not in fields:
+            key = (table.schema, table.name)
+            table_sql = self.table_sql_names.get(key)
+            if table_sql is None:
+                table_sql = self.table_sql_names[key] = table.sql_name
+            fields["table_sql"] = table_sql
         # Statement rules judge a column or constraint as the statement left it, not as
         # later files changed it (a VALIDATE two lines later must not hide NOT VALID).
         for name in ("column", "constraint"):
@@ -229,7 +236,8 @@ class SchemaOperations:
         if not self.statement_timeout and not self.timeout_warned:
             item.first_untimed_lock = True
             self.timeout_warned = True
-        if item.lock == "ACCESS EXCLUSIVE" and self.in_transaction and exclusive is None:
+        # The lock last: working it out is the dearest of the three tests.
+        if exclusive is None and self.in_transaction and item.lock == "ACCESS EXCLUSIVE":
             self.exclusive = item
 
     def check_new_enum_values(self, statement: Statement) -> None:
@@ -270,8 +278,11 @@ class SchemaOperations:
     def born(
         self, obj: SchemaObject, statement: Statement, detail: str = "", offset: int | None = None
     ) -> None:
-        key = (obj.kind, obj.qualified_name)
-        obj.previous = self.graveyard.pop(key, None)
+        # An empty graveyard (no drop yet) spares working out the name.
+        if self.graveyard:
+            obj.previous = self.graveyard.pop((obj.kind, obj.qualified_name), None)
+        else:
+            obj.previous = None
         obj.record("created", statement, detail, offset)
         if obj.previous is not None:
             obj.previous.replaced_by, obj.previous.replaced_at = obj, obj.history[-1]
@@ -895,15 +906,19 @@ class SchemaOperations:
 
     def retarget_relation(self, old: str, new: str) -> None:
         """Every reference to relation `old` (qualified) now names `new`."""
+        # Lists are replaced, not changed in place (snapshots share them), and only where
+        # they name `old`: a rename walks every table of the schema.
         for other in self.model.tables.values():
-            for fk in other.foreign_keys:
-                if fk.ref_table == old:
-                    fk.ref_table = new
+            for constraint in other.constraints.values():
+                if constraint.type == "foreign_key" and constraint.ref_table == old:
+                    constraint.ref_table = new
             if other.partition_of == old:
                 other.partition_of = new
-            other.inherits = [new if parent == old else parent for parent in other.inherits]
+            if old in other.inherits:
+                other.inherits = [new if parent == old else parent for parent in other.inherits]
         for view in self.model.views.values():
-            view.reads = [new if read == old else read for read in view.reads]
+            if old in view.reads:
+                view.reads = [new if read == old else read for read in view.reads]
         for sequence in self.model.sequences.values():
             if sequence.owned_by and sequence.owned_by.startswith(old + "."):
                 sequence.owned_by = new + sequence.owned_by[len(old) :]
@@ -1078,16 +1093,20 @@ class SchemaOperations:
             else:
                 candidates = list(table.constraints.values())
             schema = ""  # the table is the namespace
+        elif kind == "drop_table":
+            candidates = [t for t in self.model.tables.values() if not t.external]
         else:
-            registries: dict[str, Any] = {
-                "drop_table": [t for t in self.model.tables.values() if not t.external],
-                "drop_index": self.model.indexes.values(),
-                "drop_view": self.model.views.values(),
-                "drop_type": self.model.types.values(),
-                "drop_sequence": self.model.sequences.values(),
-                "drop_function": self.model.functions.values(),
+            # Only the registry asked for: listing every kind's objects cost more than the
+            # search on a schema of thousands.
+            registries: dict[str, Callable[[], Any]] = {
+                "drop_index": self.model.indexes.values,
+                "drop_view": self.model.views.values,
+                "drop_type": self.model.types.values,
+                "drop_sequence": self.model.sequences.values,
+                "drop_function": self.model.functions.values,
             }
-            candidates = list(registries.get(kind, ()))
+            registry = registries.get(kind)
+            candidates = list(registry()) if registry is not None else []
         # What is asked of `name` is worked out once, and the cheapest tests come first: a
         # schema has thousands of candidates, a name is one typo away from few of them.
         folded = name.replace("_", "").lower()
@@ -1173,30 +1192,45 @@ _GENERATED_SUFFIXES = ("_pkey", "_fkey", "_key", "_check", "_excl", "_idx", "_no
 
 
 def _generated_suffix(name: str) -> str:
-    return next((s for s in _GENERATED_SUFFIXES if name.lower().endswith(s)), "")
+    lowered = name.lower()
+    return next((s for s in _GENERATED_SUFFIXES if lowered.endswith(s)), "")
 
 
 def _typo_distance(a: str, b: str, limit: int = 2) -> int:
-    """Optimal string alignment distance (edits and adjacent swaps), or `limit + 1` as soon as
-    it must exceed `limit`: most pairs of names differ early, so most calls stop at once."""
-    while a and b and a[0] == b[0]:
-        a, b = a[1:], b[1:]
-    while a and b and a[-1] == b[-1]:
-        a, b = a[:-1], b[:-1]
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
+    """Optimal string alignment distance (edits and adjacent swaps), or `limit + 1` when it
+    exceeds `limit`.
+
+    Only the cells within `limit` of the diagonal are computed: a cell further off costs more
+    than `limit` to reach, so it counts as `limit + 1` (the band makes a name pair's cost
+    grow with its length, not its length squared). Most pairs of names differ early, so most
+    calls stop at once.
+    """
+    over = limit + 1
+    start, end_a, end_b = 0, len(a), len(b)
+    while start < end_a and start < end_b and a[start] == b[start]:
+        start += 1
+    while end_a > start and end_b > start and a[end_a - 1] == b[end_b - 1]:
+        end_a -= 1
+        end_b -= 1
+    a, b = a[start:end_a], b[start:end_b]
+    length_b = len(b)
+    if abs(len(a) - length_b) > limit:
+        return over
     previous2: list[int] = []
-    previous = list(range(len(b) + 1))
+    previous = [min(j, over) for j in range(length_b + 1)]
     for i, char_a in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, char_b in enumerate(b, 1):
-            cost = char_a != char_b
-            best = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+        current = [over] * (length_b + 1)
+        if i <= limit:
+            current[0] = i
+        low, high = max(1, i - limit), min(length_b, i + limit)
+        for j in range(low, high + 1):
+            char_b = b[j - 1]
+            best = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
             if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
                 best = min(best, previous2[j - 2] + 1)
-            current[j] = best
+            current[j] = min(best, over)
         if min(current) > limit:
-            return limit + 1
+            return over
         previous2, previous = previous, current
     return previous[-1]
 

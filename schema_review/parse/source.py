@@ -42,22 +42,29 @@ class SourceFile:
 
     def position(self, offset: int) -> tuple[int, int]:
         """Return the 1-based (line, column) of a character offset."""
-        if not self._line_starts:
-            starts = array("q", [0])
-            find = self.text.find
-            pos = find("\n")
-            while pos != -1:
-                starts.append(pos + 1)
-                pos = find("\n", pos + 1)
-            self._line_starts = starts
-        offset = max(0, min(offset, len(self.text)))
-        line = bisect_right(self._line_starts, offset)
-        return line, offset - self._line_starts[line - 1] + 1
+        starts = self._line_starts or self._index_lines()
+        if offset < 0:
+            offset = 0
+        elif offset > len(self.text):
+            offset = len(self.text)
+        line = bisect_right(starts, offset)
+        return line, offset - starts[line - 1] + 1
+
+    def _index_lines(self) -> array[int]:
+        """Where each line starts, worked out on the first position asked for."""
+        starts = array("q", [0])
+        find = self.text.find
+        pos = find("\n")
+        while pos != -1:
+            starts.append(pos + 1)
+            pos = find("\n", pos + 1)
+        self._line_starts = starts
+        return starts
 
     def line_text(self, line: int) -> str:
-        self.position(0)
-        if line < 1 or line > len(self._line_starts):
+        starts = self._line_starts or self._index_lines()
+        if line < 1 or line > len(starts):
             return ""
-        start = self._line_starts[line - 1]
+        start = starts[line - 1]
         end = self.text.find("\n", start)
         return self.text[start : end if end != -1 else len(self.text)]

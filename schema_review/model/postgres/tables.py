@@ -174,7 +174,8 @@ class TableStatements(PostgresBase):
             column.default = merge.default
         if definition.get("is_not_null"):
             column.not_null = True
-        if column_type.serial:
+        serial = column_type.serial
+        if serial:
             column.not_null = True
             column.serial_sequence = self.sequence_name(table, column.name)
         for item in definition.get("constraints", ()):
@@ -202,7 +203,7 @@ class TableStatements(PostgresBase):
             for name in ("type", "not_null", "default", "identity", "generated"):
                 setattr(merge, name, getattr(column, name))
             return merge
-        if column.type.serial:  # as the server stores it: a default taken from the sequence
+        if serial:  # as the server stores it: a default taken from the sequence
             column.default = nextval_default(column.serial_sequence or "")
         table.columns[column.name] = column
         self.born(column, statement, offset=statement.offset_of(definition))
