@@ -636,13 +636,7 @@ def _mysql_table(table: Table) -> dict[str, Any]:
     for key in keys:
         if not key["complete"]:
             missing.append(f"index {key['label']} (a key part)")
-    checks = []
-    for check in (c for c in constraints if c.type == "check"):
-        expression = _unwrapped(_text_of(check.expression, "mysql"))
-        if expression is None:
-            missing.append(f"CHECK {check.name}")
-        else:
-            checks.append({"name": _mysql_ident(check.name), "expression": expression})
+    checks = _checks(constraints, "mysql", lambda check: _mysql_ident(check.name), missing)
     foreign_keys = []
     for fk in (c for c in constraints if c.type == "foreign_key"):
         clause = _foreign_key_clause(fk, _mysql_ident)
@@ -683,6 +677,25 @@ def _mysql_schema(model: SchemaModel) -> dict[str, Any]:
 
 def _sqlite_ident(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
+
+
+def _checks(
+    constraints: list[Constraint],
+    dialect: str,
+    name_of: Callable[[Constraint], str | None],
+    missing: list[str],
+) -> list[dict[str, Any]]:
+    """The CHECK constraints of a MySQL or SQLite table as the DDL template prints them
+    (`name_of`: how the dialect names one, None for none); one whose expression has no text
+    in the dialect is added to `missing`."""
+    checks = []
+    for check in (c for c in constraints if c.type == "check"):
+        expression = _unwrapped(_text_of(check.expression, dialect))
+        if expression is None:
+            missing.append(f"CHECK {check.name}")
+        else:
+            checks.append({"name": name_of(check), "expression": expression})
+    return checks
 
 
 def _unwrapped(text: str | None) -> str | None:
@@ -838,13 +851,7 @@ def _sqlite_table(table: Table) -> dict[str, Any]:
             }
         )
     constraints = sorted(table.constraints.values(), key=lambda c: c.name)
-    checks = []
-    for check in (c for c in constraints if c.type == "check"):
-        expression = _unwrapped(_text_of(check.expression, "sqlite"))
-        if expression is None:
-            missing.append(f"CHECK {check.name}")
-        else:
-            checks.append({"name": _written_name(check), "expression": expression})
+    checks = _checks(constraints, "sqlite", _written_name, missing)
     return {
         "name": table.name,
         "verbatim": None,
