@@ -66,6 +66,15 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def _python(script: str) -> subprocess.CompletedProcess[str]:
+    """`script` run by a new interpreter that imports this checkout (a fresh process: which
+    modules a run imports is the point), in the current folder; it must succeed."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+
+
 def _lint(*options: str) -> Result:
     return CliRunner().invoke(
         main, ["lint", "migrations", "--format", "json", "--select", "all", *options]
@@ -281,12 +290,9 @@ def test_a_configuration_read_before_does_not_import_pyyaml(project: Path) -> No
         "settings = load_settings(Path('.schema-review.yaml'))\n"
         "print([f.name for f in settings.rule_files], 'yaml' in sys.modules)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
     def run() -> str:
-        return subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
-        ).stdout.strip()
+        return _python(script).stdout.strip()
 
     assert run() == "['team-rules.yaml'] True"
     assert run() == "['team-rules.yaml'] False"
@@ -475,13 +481,9 @@ def test_a_run_the_result_cache_answers_imports_little(project: Path) -> None:
         " 'hashlib')\n"
         "print([name for name in names if name in sys.modules], file=sys.stderr)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
     def loaded() -> str:
-        done = subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
-        )
-        return done.stderr.strip().splitlines()[-1]
+        return _python(script).stderr.strip().splitlines()[-1]
 
     assert "schema_review.pipeline" in loaded()
     assert loaded() == "[]"
@@ -498,12 +500,9 @@ def test_a_pyproject_read_before_does_not_import_tomllib(project: Path) -> None:
         "settings = load_settings(paths=['migrations'])\n"
         "print(settings.fail_on, 'tomllib' in sys.modules)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
     def run() -> str:
-        return subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
-        ).stdout.strip()
+        return _python(script).stdout.strip()
 
     pyproject.write_text('[tool.schema-review]\nfail-on = "low"\n')
     assert run() == "low True"
