@@ -553,6 +553,10 @@ def _write_extra_outputs(
             _fail(str(error))
 
 
+# A threshold never reached: the oldest generation is not collected meanwhile.
+_NEVER = 1 << 30
+
+
 @contextlib.contextmanager
 def _collecting_new_garbage() -> Iterator[None]:
     """The garbage collector on for what a review builds, the run's long-lived objects left
@@ -572,9 +576,6 @@ def _collecting_new_garbage() -> Iterator[None]:
             gc.disable()
         gc.set_threshold(*thresholds)
         gc.unfreeze()
-
-
-_NEVER = 1 << 30
 
 
 def _without_cache() -> None:
