@@ -123,3 +123,35 @@ def test_method_calls_ask_the_sandbox_once_a_function_and_keep_its_verdict(
     for _ in range(2):
         with pytest.raises(LimitExceeded):
             wide(names)
+
+
+@pytest.mark.parametrize("compiler", [compile_closure, compile_python])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "owner.name.lower() == 'users' and owner.name.upper().endswith('RS')",
+        "owner.name.split('s') | list",
+        "owner.name.rpartition('e')",
+        "owner.name.startswith(('u', 'x')) and not owner.name.isdigit()",
+    ],
+)
+def test_plain_string_methods_agree_with_jinja(compiler: Any, source: str) -> None:
+    closure = compiler(_condition_expression(source), environment())
+    assert closure is not None
+    names = variables(owner=_Named("Users"))
+    for _ in range(2):
+        assert closure(names) == _run(condition_template(source), names)
+
+
+def test_a_plain_string_method_still_has_its_result_bounded() -> None:
+    # `lower` takes the caller's shortcut; its result is still held to the value limit.
+    env = environment()
+    closure = compile_python(_condition_expression("owner.name.lower()"), env)
+    assert closure is not None
+    with pytest.raises(LimitExceeded):
+        closure(variables(owner=_Named("A" * (env.value_limit + 1))))
+
+
+class _Named:
+    def __init__(self, name: str) -> None:
+        self.name = name

@@ -639,6 +639,39 @@ class _Constant:
 
 # The owners whose methods the sandbox's check_call looks at (a width, a count, a join).
 _CHECKED_OWNERS = (str, bytes, bytearray, int)
+# Methods of str that check_call leaves as they are and the sandbox deems safe to call (as
+# every builtin method): the caller calls them at once and bounds the result, as the full
+# path would. (Those check_call looks at, and `format`, which the sandbox wraps, are not
+# among them.)
+_PLAIN_STR_METHODS = frozenset(
+    {
+        "capitalize",
+        "casefold",
+        "count",
+        "endswith",
+        "find",
+        "isalnum",
+        "isalpha",
+        "isdigit",
+        "islower",
+        "isupper",
+        "lower",
+        "lstrip",
+        "partition",
+        "removeprefix",
+        "removesuffix",
+        "rfind",
+        "rpartition",
+        "rsplit",
+        "rstrip",
+        "split",
+        "splitlines",
+        "startswith",
+        "strip",
+        "title",
+        "upper",
+    }
+)
 
 
 def _caller(env: BoundedSandbox) -> Callable[..., Any]:
@@ -649,8 +682,15 @@ def _caller(env: BoundedSandbox) -> Callable[..., Any]:
     arguments of methods of other owners than strings and integers as they are: that
     verdict is asked once a function."""
     plain: dict[Any, bool] = {}  # function -> its bound methods are called as they are
+    bounded = env.bounded
 
     def call(names: Names, function: Any, *arguments: Any) -> Any:
+        if (
+            type(function) is BuiltinMethodType
+            and type(function.__self__) is str
+            and function.__name__ in _PLAIN_STR_METHODS
+        ):
+            return bounded(function(*arguments))  # `column.name.lower()`: the common call
         if type(function) is MethodType and not isinstance(function.__self__, _CHECKED_OWNERS):
             verdict = plain.get(function.__func__)
             if verdict is None:
