@@ -107,3 +107,15 @@ def test_expression_prints_the_index_key_of_a_fix() -> None:
     tree = json.loads(pg_parser.parse_sql_json(text))
     key = tree["stmts"][0]["stmt"]["IndexStmt"]["indexParams"][0]["IndexElem"]["expr"]
     assert str(Expression(text, 0, key)) == "COALESCE(close_time, '9999-12-31 23:59:59')"
+
+
+def test_a_renamed_column_prints_as_pglast_prints_it_renamed() -> None:
+    text = "CREATE INDEX i ON t (coalesce(a, t.a, b)) WHERE a IS NOT NULL AND b = 'x'"
+    tree = json.loads(pg_parser.parse_sql_json(text))
+    index = tree["stmts"][0]["stmt"]["IndexStmt"]
+    for node in (index["indexParams"][0]["IndexElem"]["expr"], index["whereClause"]):
+        renamed = Expression(text, 0, node).with_column_renamed("a", "Renamed", "t")
+        ((kind, fields),) = node.items()
+        expected = pglast_sql(text, kind, fields["location"], renamed.renames)
+        assert str(renamed) == expected
+        assert '"Renamed"' in expected

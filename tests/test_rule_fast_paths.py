@@ -35,19 +35,23 @@ OPTIONS = {"style": "enum", "names": ["email"], "items": "an item named like a d
         "options.get('style')",
     ],
 )
-def test_reading_a_plain_dict_agrees_with_jinja(source: str) -> None:
-    closure = compile_closure(_condition_expression(source), environment())
+@pytest.mark.parametrize("compiler", [compile_closure, compile_python])
+def test_reading_a_plain_dict_agrees_with_jinja(source: str, compiler: Any) -> None:
+    closure = compiler(_condition_expression(source), environment())
     assert closure is not None
     names = variables(options=dict(OPTIONS))
     for _ in range(2):  # the second read takes the shortcut the first one learnt
         assert closure(names) == _run(condition_template(source), names)
 
 
-def test_a_missing_dict_key_is_still_undefined() -> None:
-    closure = compile_closure(_condition_expression("options.nothing"), environment())
+@pytest.mark.parametrize("compiler", [compile_closure, compile_python])
+def test_a_missing_dict_key_is_still_undefined(compiler: Any) -> None:
+    closure = compiler(_condition_expression("options.nothing or options.style"), environment())
     assert closure is not None
-    with pytest.raises(UndefinedError):
-        closure(variables(options=dict(OPTIONS)))
+    assert closure(variables(options={"nothing": "", "style": "enum"})) == "enum"
+    for _ in range(2):  # after a read that found the key, as before it
+        with pytest.raises(UndefinedError):
+            closure(variables(options=dict(OPTIONS)))
 
 
 LONG = "a" * 64

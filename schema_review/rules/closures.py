@@ -300,7 +300,8 @@ def _getattr(
         value = sandboxed(obj, attr)
         if isinstance(value, Undefined):
             return _undefined(value)
-        if env.is_safe_attribute(obj, attr, value):
+        # (Not a plain dict for a key: its attributes never have that name.)
+        if env.is_safe_attribute(obj, attr, value) and not (kind is dict and dict_key):
             allowed.add(kind)
         return value
 
@@ -525,6 +526,7 @@ class _Generator:
             "isinstance": isinstance,
             "str": str,
             "_getattr": getattr,
+            "_dict": dict,
             "_MISSING": _MISSING,
             "_METHOD_TYPES": _METHOD_TYPES,
             "_FORMATTERS": _FORMATTERS,
@@ -620,10 +622,19 @@ class _Generator:
         slow = self._name("_read", read, ("reader", attr, types))
         obj = self._name("_o")
         value = self._name("_v")
-        return (
-            f"({value} if type({obj} := {target}) in {types}"
+        allowed_read = (
+            f" in {types}"
             f" and ({value} := _getattr({obj}, {attr!r}, _MISSING)) is not _MISSING"
             f" and (type({value}) not in _METHOD_TYPES or {value}.__name__ not in _FORMATTERS)"
+        )
+        if hasattr(dict, attr):
+            return f"({value} if type({obj} := {target}){allowed_read} else {slow}({obj}))"
+        # A key of a plain dict (a rule's options) that is no attribute of dicts: the item,
+        # as the closure reads it first (a plain dict has no other attribute to find).
+        return (
+            f"({value} if (type({obj} := {target}){allowed_read})"
+            f" or (type({obj}) is _dict"
+            f" and ({value} := {obj}.get({attr!r}, _MISSING)) is not _MISSING)"
             f" else {slow}({obj}))"
         )
 

@@ -115,6 +115,7 @@ from schema_review.rules.prebuilt import _node
 from schema_review.rules.sandbox import check_output as _check_output
 
 _getattr = getattr
+_dict = dict
 DIGEST = {digest}
 '''
 
