@@ -35,19 +35,23 @@ OPTIONS = {"style": "enum", "names": ["email"], "items": "an item named like a d
         "options.get('style')",
     ],
 )
-def test_reading_a_plain_dict_agrees_with_jinja(source: str) -> None:
-    closure = compile_closure(_condition_expression(source), environment())
+@pytest.mark.parametrize("compiler", [compile_closure, compile_python])
+def test_reading_a_plain_dict_agrees_with_jinja(source: str, compiler: Any) -> None:
+    closure = compiler(_condition_expression(source), environment())
     assert closure is not None
     names = variables(options=dict(OPTIONS))
     for _ in range(2):  # the second read takes the shortcut the first one learnt
         assert closure(names) == _run(condition_template(source), names)
 
 
-def test_a_missing_dict_key_is_still_undefined() -> None:
-    closure = compile_closure(_condition_expression("options.nothing"), environment())
+@pytest.mark.parametrize("compiler", [compile_closure, compile_python])
+def test_a_missing_dict_key_is_still_undefined(compiler: Any) -> None:
+    closure = compiler(_condition_expression("options.nothing or options.style"), environment())
     assert closure is not None
-    with pytest.raises(UndefinedError):
-        closure(variables(options=dict(OPTIONS)))
+    assert closure(variables(options={"nothing": "", "style": "enum"})) == "enum"
+    for _ in range(2):  # after a read that found the key, as before it
+        with pytest.raises(UndefinedError):
+            closure(variables(options=dict(OPTIONS)))
 
 
 LONG = "a" * 64
@@ -123,3 +127,104 @@ def test_method_calls_ask_the_sandbox_once_a_function_and_keep_its_verdict(
     for _ in range(2):
         with pytest.raises(LimitExceeded):
             wide(names)
+
+
+@pytest.mark.parametrize("compiler", [compile_closure, compile_python])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "owner.name.lower() == 'users' and owner.name.upper().endswith('RS')",
+        "owner.name.split('s') | list",
+        "owner.name.rpartition('e')",
+        "owner.name.startswith(('u', 'x')) and not owner.name.isdigit()",
+    ],
+)
+def test_plain_string_methods_agree_with_jinja(compiler: Any, source: str) -> None:
+    closure = compiler(_condition_expression(source), environment())
+    assert closure is not None
+    names = variables(owner=_Named("Users"))
+    for _ in range(2):
+        assert closure(names) == _run(condition_template(source), names)
+
+
+def test_a_plain_string_method_still_has_its_result_bounded() -> None:
+    # `lower` takes the caller's shortcut; its result is still held to the value limit.
+    env = environment()
+    closure = compile_python(_condition_expression("owner.name.lower()"), env)
+    assert closure is not None
+    with pytest.raises(LimitExceeded):
+        closure(variables(owner=_Named("A" * (env.value_limit + 1))))
+
+
+class _Named:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+@pytest.mark.parametrize(
+    ("source", "guard"),
+    [
+        ("column.type.name == 'json'", ("column", ("type", "name"), frozenset({"json"}))),
+        (
+            "column.type.name in ('text', 'varchar') and not column.type.array and x",
+            ("column", ("type", "name"), frozenset({"text", "varchar"})),
+        ),
+        ("fk.on_delete == 'CASCADE' and y", ("fk", ("on_delete",), frozenset({"CASCADE"}))),
+        # Not false whenever the compared attribute is not one of the strings:
+        ("column.type.name == 'json' or x", None),
+        ("x and column.type.name == 'json'", None),
+        ("not column.type.name == 'json'", None),
+        ("column.type.name != 'json'", None),
+        ("column.type.name in ('json', 1)", None),
+        ("column.type.name == options.type", None),
+        ("column == 'json'", None),
+    ],
+)
+def test_condition_guard(source: str, guard: Any) -> None:
+    from schema_review.rules.prebuild import condition_guard
+
+    assert condition_guard(_condition_expression(source)) == guard
+
+
+class _Typed:
+    def __init__(self, type_: Any) -> None:
+        if type_ is not _NO_TYPE:
+            self.type = type_
+
+
+_NO_TYPE = object()
+
+
+class _TypeName:
+    def __init__(self, name: Any) -> None:
+        self.name = name
+
+    def method(self) -> None:
+        pass
+
+
+def test_guarded_subjects_are_all_those_the_condition_can_hold_on() -> None:
+    from dataclasses import replace
+
+    from schema_review.rules.engine import INTERNAL_ERROR, _Subjects
+
+    json_column = _Typed(_TypeName("json"))
+    odd = [
+        _Typed(_TypeName(None)),  # not a string: evaluated
+        _Typed(_TypeName(["json"])),  # nor is a list (unhashable)
+        _Typed(_NO_TYPE),  # no attribute: evaluated (and fails there, as before)
+        _Typed(_TypeName("json").method),  # a method: evaluated
+    ]
+    objects = [_Typed(_TypeName("text")), json_column, *odd, _Typed(_TypeName("jsonb"))]
+
+    class Model:
+        def objects_of_kind(self, kind: str) -> list[Any]:
+            assert kind == "column"
+            return objects
+
+    subjects = _Subjects(Model())  # type: ignore[arg-type]
+    rule = replace(INTERNAL_ERROR, target="column", when="column.type.name == 'json'")
+    assert subjects.guarded(rule) == [json_column, *odd]
+    # A condition without a guard sees every column.
+    unguarded = replace(rule, when="column.type.name == 'json' or true")
+    assert subjects.guarded(unguarded) == objects

@@ -161,7 +161,19 @@ def deparse(
     location = fields.get("location") if isinstance(fields, dict) else None
     if location is None:
         return None
-    target = location - offset
+    from schema_review.parse.deparse import expression_sql
+
+    printed = expression_sql(node)  # the common shapes, without pglast's Node objects
+    if printed is not None:
+        return printed
+    return pglast_sql(statement_text, kind, location - offset, renames)
+
+
+def pglast_sql(
+    statement_text: str, kind: str, target: int, renames: tuple[tuple[str, str, str], ...] = ()
+) -> str | None:
+    """What pglast's RawStream prints for the node of type `kind` at offset `target` of the
+    statement, parsed again into pglast's Node objects; None when it cannot be printed."""
     tree = _node_tree(statement_text)
     if tree is None:
         return None

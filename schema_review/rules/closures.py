@@ -300,7 +300,8 @@ def _getattr(
         value = sandboxed(obj, attr)
         if isinstance(value, Undefined):
             return _undefined(value)
-        if env.is_safe_attribute(obj, attr, value):
+        # (Not a plain dict for a key: its attributes never have that name.)
+        if env.is_safe_attribute(obj, attr, value) and not (kind is dict and dict_key):
             allowed.add(kind)
         return value
 
@@ -525,6 +526,7 @@ class _Generator:
             "isinstance": isinstance,
             "str": str,
             "_getattr": getattr,
+            "_dict": dict,
             "_MISSING": _MISSING,
             "_METHOD_TYPES": _METHOD_TYPES,
             "_FORMATTERS": _FORMATTERS,
@@ -620,10 +622,19 @@ class _Generator:
         slow = self._name("_read", read, ("reader", attr, types))
         obj = self._name("_o")
         value = self._name("_v")
-        return (
-            f"({value} if type({obj} := {target}) in {types}"
+        allowed_read = (
+            f" in {types}"
             f" and ({value} := _getattr({obj}, {attr!r}, _MISSING)) is not _MISSING"
             f" and (type({value}) not in _METHOD_TYPES or {value}.__name__ not in _FORMATTERS)"
+        )
+        if hasattr(dict, attr):
+            return f"({value} if type({obj} := {target}){allowed_read} else {slow}({obj}))"
+        # A key of a plain dict (a rule's options) that is no attribute of dicts: the item,
+        # as the closure reads it first (a plain dict has no other attribute to find).
+        return (
+            f"({value} if (type({obj} := {target}){allowed_read})"
+            f" or (type({obj}) is _dict"
+            f" and ({value} := {obj}.get({attr!r}, _MISSING)) is not _MISSING)"
             f" else {slow}({obj}))"
         )
 
@@ -639,6 +650,39 @@ class _Constant:
 
 # The owners whose methods the sandbox's check_call looks at (a width, a count, a join).
 _CHECKED_OWNERS = (str, bytes, bytearray, int)
+# Methods of str that check_call leaves as they are and the sandbox deems safe to call (as
+# every builtin method): the caller calls them at once and bounds the result, as the full
+# path would. (Those check_call looks at, and `format`, which the sandbox wraps, are not
+# among them.)
+_PLAIN_STR_METHODS = frozenset(
+    {
+        "capitalize",
+        "casefold",
+        "count",
+        "endswith",
+        "find",
+        "isalnum",
+        "isalpha",
+        "isdigit",
+        "islower",
+        "isupper",
+        "lower",
+        "lstrip",
+        "partition",
+        "removeprefix",
+        "removesuffix",
+        "rfind",
+        "rpartition",
+        "rsplit",
+        "rstrip",
+        "split",
+        "splitlines",
+        "startswith",
+        "strip",
+        "title",
+        "upper",
+    }
+)
 
 
 def _caller(env: BoundedSandbox) -> Callable[..., Any]:
@@ -649,8 +693,15 @@ def _caller(env: BoundedSandbox) -> Callable[..., Any]:
     arguments of methods of other owners than strings and integers as they are: that
     verdict is asked once a function."""
     plain: dict[Any, bool] = {}  # function -> its bound methods are called as they are
+    bounded = env.bounded
 
     def call(names: Names, function: Any, *arguments: Any) -> Any:
+        if (
+            type(function) is BuiltinMethodType
+            and type(function.__self__) is str
+            and function.__name__ in _PLAIN_STR_METHODS
+        ):
+            return bounded(function(*arguments))  # `column.name.lower()`: the common call
         if type(function) is MethodType and not isinstance(function.__self__, _CHECKED_OWNERS):
             verdict = plain.get(function.__func__)
             if verdict is None:

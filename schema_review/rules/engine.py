@@ -14,7 +14,8 @@ from schema_review.model import Change, SchemaModel
 from schema_review.parse import ParseProblem, SourceFile, Statement
 from schema_review.profile import Profile
 from schema_review.rules import sandbox
-from schema_review.rules.expressions import subject_name, variables
+from schema_review.rules.closures import _METHOD_TYPES
+from schema_review.rules.expressions import environment, subject_name, variables
 from schema_review.rules.loader import DIALECTS, Rule, RuleError, is_builtin, rule_location
 from schema_review.rules.sandbox import CLOCK, LimitExceeded, limited
 
@@ -169,6 +170,7 @@ def evaluate(
     changes_by_kind: dict[str, list[Change]] = defaultdict(list)
     for change in model.changes:
         changes_by_kind[change.kind].append(change)
+    subjects = _Subjects(model)
     # Each evaluation has a time budget (see sandbox.limited): a rule that runs away is
     # stopped, reported once, and the other rules still run.
     with limited(sandbox.EVALUATION_SECONDS):
@@ -176,7 +178,7 @@ def evaluate(
             rule = as_deployed(rule, profile)
             first = len(hits)
             try:
-                _run(rule, model, profile, context, changes_by_kind, migrations, hits)
+                _run(rule, subjects, profile, context, changes_by_kind, migrations, hits)
             except _Stopped as stopped:
                 del hits[first:]  # what it found before it was stopped depends on timing
                 hits.append(_stopped_hit(rule, stopped))
@@ -187,9 +189,86 @@ def evaluate(
     return hits
 
 
+class _Subjects:
+    """The final schema's objects and the history's, each kind listed once for all the rules
+    of an evaluation (rules only read the model), and the values of the attributes the
+    rules' guards compare (`column.type.name`), read once a subject."""
+
+    def __init__(self, model: SchemaModel) -> None:
+        self.model = model
+        self._objects: dict[str, list[Any]] = {}
+        self._history: dict[str, list[Any]] = {}
+        self._keys: dict[tuple[str, tuple[str, ...]], list[Any]] = {}
+
+    def objects(self, kind: str) -> list[Any]:
+        found = self._objects.get(kind)
+        if found is None:
+            found = self._objects[kind] = self.model.objects_of_kind(kind)
+        return found
+
+    def history(self, kind: str) -> list[Any]:
+        found = self._history.get(kind)
+        if found is None:
+            found = self._history[kind] = self.model.history_of_kind(kind)
+        return found
+
+    def guarded(self, rule: Rule) -> list[Any]:
+        """The objects of the rule's target its condition can hold on: with a guard (see
+        prebuild.condition_guard), those whose guarded attribute is one of its strings, or
+        is not a string, or cannot be read as the sandbox reads it (the condition, evaluated,
+        says what then). In their order."""
+        objects = self.objects(rule.target)
+        guard = _guard(rule)
+        if guard is None or guard[0] not in (subject_name(rule.target), "obj"):
+            return objects
+        _, chain, strings = guard
+        keys = self._keys.get((rule.target, chain))
+        if keys is None:
+            keys = self._keys[(rule.target, chain)] = [_read(obj, chain) for obj in objects]
+        return [
+            obj
+            for obj, key in zip(objects, keys, strict=True)
+            if type(key) is not str or key in strings
+        ]
+
+
+# A value the guard could not read as the sandbox would: the condition is evaluated.
+_UNREAD = object()
+_GUARD_ENVIRONMENT: list[Any] = []
+
+
+def _read(obj: Any, chain: tuple[str, ...]) -> Any:
+    """`obj.a.b` as the condition reads it, when it reads the attributes themselves (safe in
+    the sandbox, no method), else _UNREAD."""
+    if not _GUARD_ENVIRONMENT:
+        _GUARD_ENVIRONMENT.append(environment())
+    env = _GUARD_ENVIRONMENT[0]
+    value = obj
+    for attr in chain:
+        try:
+            found = getattr(value, attr)
+        except Exception:
+            return _UNREAD
+        if type(found) in _METHOD_TYPES or not env.is_safe_attribute(value, attr, found):
+            return _UNREAD
+        value = found
+    return value
+
+
+def _guard(rule: Rule) -> tuple[str, tuple[str, ...], frozenset[str]] | None:
+    """The guard of the rule's condition, worked out when the package was built (keyed by
+    the condition's text, so it holds for a rule of the team's with the same condition)."""
+    if rule.when is None:
+        return None
+    from schema_review.rules.prebuilt_python import GUARDS
+
+    guard: tuple[str, tuple[str, ...], frozenset[str]] | None = GUARDS.get(rule.when)
+    return guard
+
+
 def _run(
     rule: Rule,
-    model: SchemaModel,
+    subjects: _Subjects,
     profile: Profile,
     context: dict[str, Any],
     changes_by_kind: dict[str, list[Change]],
@@ -203,7 +282,7 @@ def _run(
     if rule.target == "statement":
         # `any` applies a rule to every change, in replay order.
         groups = (
-            [model.changes]
+            [subjects.model.changes]
             if "any" in rule.kinds
             else [changes_by_kind.get(kind, []) for kind in rule.kinds]
         )
@@ -214,9 +293,10 @@ def _run(
             _check_migration(rule, migration, context, hits)
     elif rule.target == "history":
         for kind in rule.kinds:
-            _run_rule(rule, model.history_of_kind(kind), _locate_object, context, hits)
+            _run_rule(rule, subjects.history(kind), _locate_object, context, hits)
     else:
-        _run_rule(rule, model.objects_of_kind(rule.target), _locate_object, context, hits)
+        count = len(subjects.objects(rule.target))
+        _run_rule(rule, subjects.guarded(rule), _locate_object, context, hits, count)
 
 
 def _stopped_hit(rule: Rule, stopped: _Stopped) -> Hit:
@@ -275,15 +355,18 @@ def _run_rule(
     locate: Callable[[Any], _Location | None],
     context: dict[str, Any],
     hits: list[Hit],
+    count: int | None = None,
 ) -> None:
     """Evaluate one rule on many subjects. One dict of names serves them all (templates that
     set a name copy it), and where a hit belongs is worked out only for hits: most subjects
-    do not match."""
+    do not match. `count`: how many subjects there were before a guard left some out (how
+    the condition is compiled depends on it)."""
     compiled = rule.compiled
     assert compiled is not None
     names = variables(options=rule.options, **context)
     key = subject_name(rule.target)
-    count = len(subjects) if isinstance(subjects, Sized) else 0
+    if count is None:
+        count = len(subjects) if isinstance(subjects, Sized) else 0
     matches = None
     clock = CLOCK
     subject = None

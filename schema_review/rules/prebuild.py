@@ -115,6 +115,7 @@ from schema_review.rules.prebuilt import _node
 from schema_review.rules.sandbox import check_output as _check_output
 
 _getattr = getattr
+_dict = dict
 DIGEST = {digest}
 '''
 
@@ -138,7 +139,45 @@ def python_module(conditions: dict[str, Any], templates: dict[str, Any], digest:
         body = "".join(f"    {line}\n" if line else "\n" for line in code.splitlines())
         text += f"\n\ndef _jinja_{index}(environment):\n{body}    return locals()\n"
         rows.append(f"    {source!r}: _jinja_{index},")
-    return text + "\n\nJINJA_TEMPLATES = {\n" + "\n".join(rows) + "\n}\n"
+    text += "\n\nJINJA_TEMPLATES = {\n" + "\n".join(rows) + "\n}\n"
+    guards = []
+    for source, tree in sorted(conditions.items()):
+        guard = condition_guard(tree)
+        if guard is not None:
+            name, chain, values = guard
+            guards.append(f"    {source!r}: ({name!r}, {chain!r}, frozenset({sorted(values)!r})),")
+    return text + "\n\nGUARDS = {\n" + "\n".join(guards) + "\n}\n"
+
+
+def condition_guard(tree: Any) -> tuple[str, tuple[str, ...], frozenset[str]] | None:
+    """(name, attributes, strings) when the condition is false unless `name.attr...` is one
+    of the strings, as `column.type.name in ('text', 'varchar') and ...` is: its first
+    conjunct compares an attribute of a name with string constants. The engine then
+    evaluates it only on the subjects whose attribute is one of them (or is not a string)."""
+    node = tree
+    while isinstance(node, nodes.And):
+        node = node.left  # evaluated first: when false, so is the whole
+    if not isinstance(node, nodes.Compare) or len(node.ops) != 1:
+        return None
+    operand = node.ops[0]
+    constants: list[nodes.Expr]
+    if operand.op == "eq" and isinstance(operand.expr, nodes.Const):
+        constants = [operand.expr]
+    elif operand.op == "in" and isinstance(operand.expr, nodes.Tuple | nodes.List):
+        constants = operand.expr.items
+    else:
+        return None
+    strings = [c.value for c in constants if isinstance(c, nodes.Const) and type(c.value) is str]
+    if not strings or len(strings) != len(constants):
+        return None
+    chain: list[str] = []
+    target = node.expr
+    while isinstance(target, nodes.Getattr):
+        chain.insert(0, target.attr)
+        target = target.node
+    if not chain or not isinstance(target, nodes.Name):
+        return None
+    return target.name, tuple(chain), frozenset(strings)
 
 
 def shipped_functions(
