@@ -192,7 +192,7 @@ def lint(
             for history in settings.histories
         )
         # A folder new since the base may hold nothing there yet.
-        at_base_settings = replace(settings, diff_base=None, histories=histories, allow_empty=True)
+        at_base_settings = settings.replace(diff_base=None, histories=histories, allow_empty=True)
         before = _lint(existing, at_base_settings, None) if existing else None
         run = _lint(paths, settings, base, stdin, stdin_name, progress)
         if before is not None:
