@@ -118,7 +118,7 @@ def select_rules(rules: Sequence[Rule], settings: Settings) -> list[Rule]:
     # A rule named by id (or `all`) is the team's choice: it runs under every ORM profile.
     explicit = set(settings.select) & ({r.id for r in rules} | {"all"})
     return [
-        replace(r, explicit=True) if r.id in explicit or "all" in explicit else r
+        r.replace(explicit=True) if r.id in explicit or "all" in explicit else r
         for r in chosen
         if not named(r, settings.ignore)
     ]
@@ -153,7 +153,7 @@ def _with_options(rule: Rule, given: dict[str, Any] | None, source: Path | None 
     except OptionError as error:
         where = locate_option(source, rule.id, error.option)
         raise ConfigError(f"{where}options: {rule.id}.{error.option}: {error.problem}") from None
-    return replace(rule, options={**rule.options, **given}, enabled=True, explicit=True)
+    return rule.replace(options={**rule.options, **given}, enabled=True, explicit=True)
 
 
 Progress = Callable[[int, int], None]  # (files read, files in all) after each file
