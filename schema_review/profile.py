@@ -8,8 +8,9 @@ A leaf module: settings, discovery, replay and rules all read it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
+
+from schema_review.records import Record
 
 DEFAULT_PG_VERSION = 16
 SUPPORTED_PG_VERSIONS = range(9, 19)
@@ -122,14 +123,30 @@ DIALECT_NAMES: dict[str, str] = {
 DIALECT_LABELS = {"postgres": "PostgreSQL", "mysql": "MySQL", "sqlite": "SQLite"}
 
 
-@dataclass(frozen=True, slots=True)
-class Profile:
-    pg_version: int = DEFAULT_PG_VERSION
-    runner: str = "none"
-    platform: str = "postgres"
-    deploy: str = DEFAULT_DEPLOY
+class Profile(Record):
+    _fields = ("pg_version", "runner", "platform", "deploy", "dialect")
+    __slots__ = _fields
+
+    pg_version: int
+    runner: str
+    platform: str
+    deploy: str
     # The database the history is written for: postgres, mysql (MariaDB too) or sqlite.
-    dialect: str = "postgres"
+    dialect: str
+
+    def __init__(
+        self,
+        pg_version: int = DEFAULT_PG_VERSION,
+        runner: str = "none",
+        platform: str = "postgres",
+        deploy: str = DEFAULT_DEPLOY,
+        dialect: str = "postgres",
+    ) -> None:
+        self.pg_version = pg_version
+        self.runner = runner
+        self.platform = platform
+        self.deploy = deploy
+        self.dialect = dialect
 
     @property
     def offline(self) -> bool:

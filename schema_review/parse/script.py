@@ -14,19 +14,27 @@ from __future__ import annotations
 import itertools
 import re
 from bisect import bisect_left
-from dataclasses import dataclass
+
+from schema_review.records import Record
 
 PSQL_RULE = "psql-meta-command"
 PARSE_RULE = "parse-error"
 
 
-@dataclass(frozen=True, slots=True)
-class Mark:
+class Mark(Record):
     """Something found in the text: where, which rule reports it, and what to say."""
+
+    _fields = ("offset", "rule", "message")
+    __slots__ = _fields
 
     offset: int
     rule: str
     message: str
+
+    def __init__(self, offset: int, rule: str, message: str) -> None:
+        self.offset = offset
+        self.rule = rule
+        self.message = message
 
 
 # NULs reported one line at a time, and only this many lines: a binary file has thousands.
@@ -154,15 +162,25 @@ def blank_script(text: str) -> tuple[str, list[Mark]]:
     return _apply(text, blanks), marks
 
 
-@dataclass(frozen=True, slots=True)
-class Piece:
+class Piece(Record):
     """One statement's text as the splitter cut it: `start` and `stop` are offsets of its
     first and after its last token (comments around it, and its ';', left out)."""
+
+    _fields = ("start", "stop", "terminated", "inner")
+    __slots__ = _fields
 
     start: int
     stop: int
     terminated: bool  # a ';' ends it (not the end of the text or an unterminated token)
-    inner: tuple[int, ...] = ()  # offsets of the ';' inside parentheses or BEGIN ... END
+    inner: tuple[int, ...]  # offsets of the ';' inside parentheses or BEGIN ... END
+
+    def __init__(
+        self, start: int, stop: int, terminated: bool, inner: tuple[int, ...] = ()
+    ) -> None:
+        self.start = start
+        self.stop = stop
+        self.terminated = terminated
+        self.inner = inner
 
 
 _TRIVIA = frozenset(("space", "line_comment", "literal_comment"))
