@@ -95,10 +95,11 @@ _MAX_DEPTH = 4
 # per-dialect placeholders); larger ones never do in practice.
 _BLANK_PROBE = 64
 
-_FLYWAY = re.compile(r"(?P<kind>[VUR])(?P<version>\d+(?:[._]\d+)*)?__(?P<name>.*)\Z", re.IGNORECASE)
+# (Patterns as text, compiled by `_compiled` when first used.)
+_FLYWAY = r"(?P<kind>[VUR])(?P<version>\d+(?:[._]\d+)*)?__(?P<name>.*)\Z"  # re.IGNORECASE
 # A version is a run of digits, optionally in fields separated by `-` or `.` (diesel's
 # `2022-11-02-090533`, `1.2`), after an optional `V`; `_` separates the version from the name.
-_VERSION = re.compile(r"[Vv]?(?P<version>\d+(?:[-.]\d+)*)(?:[_\-.](?P<name>.*))?\Z")
+_VERSION = r"[Vv]?(?P<version>\d+(?:[-.]\d+)*)(?:[_\-.](?P<name>.*))?\Z"
 
 
 class DiscoveryError(Exception):
@@ -371,21 +372,19 @@ def forward_sql(text: str) -> str:
     return "".join(out)
 
 
-_ANNOTATION = re.compile(
-    r"\s*--\s*(?:\+goose\s+(?P<goose>up|down|statementend)\b|migrate:(?P<dbmate>up|down)\b)",
-    re.IGNORECASE,
+_ANNOTATION = (  # re.IGNORECASE
+    r"\s*--\s*(?:\+goose\s+(?P<goose>up|down|statementend)\b|migrate:(?P<dbmate>up|down)\b)"
 )
 
 
 def _annotation(line: str) -> str | None:
-    match = _ANNOTATION.match(line)
+    match = _compiled(_ANNOTATION, re.IGNORECASE).match(line)
     if match is None:
         return None
     word = (match.group("goose") or match.group("dbmate")).lower()
     return "statement-end" if word == "statementend" else word
 
 
-_PLACEHOLDERS = re.compile(PLACEHOLDER)
 # What a light scan of SQL stops at: the end of a statement, or the start of a comment, a
 # string, a quoted identifier or a dollar-quoted body. A tag's letters are ASCII letters, `_` and
 # all beyond ASCII, written as the complement of the rest of ASCII (a class up to U+10FFFF takes
@@ -394,7 +393,7 @@ _TAG_START = r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f]"
 _TAG_REST = r"[^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*"
 # Each alternative starts with a literal character, so that the engine skips to the next
 # of them at C speed (`[eE]?'` would make it try every position: four times slower).
-_SQL_SCAN = re.compile(rf";|--|/\*|e'|E'|'|\"|\$(?:{_TAG_START}{_TAG_REST})?\$")
+_SQL_SCAN = rf";|--|/\*|e'|E'|'|\"|\$(?:{_TAG_START}{_TAG_REST})?\$"
 # Whole comments, quoted strings and identifiers, for masking: each found in one search (the
 # scan above takes a Python step per quote). A doubled quote ends one match where the next
 # begins; a block comment (they nest) and a dollar-quoted body are ended in Python: the
@@ -454,13 +453,13 @@ def fill_placeholders(text: str, values: Mapping[str, str]) -> tuple[str, list[P
             value = values.get(key) if key is not None else None
             return match.group() if value is None else value
 
-        text = _PLACEHOLDERS.sub(fill, text)
-    tokens = list(_PLACEHOLDERS.finditer(text))
+        text = _compiled(PLACEHOLDER).sub(fill, text)
+    tokens = list(_compiled(PLACEHOLDER).finditer(text))
     if not tokens:
         return text, []
     # Scanned with the placeholders masked: their own quotes (`"{{ index .Options "Namespace"
     # }}"` names a schema) must not open or close anything.
-    masked = _PLACEHOLDERS.sub(lambda m: "x" * len(m.group()), text)
+    masked = _compiled(PLACEHOLDER).sub(lambda m: "x" * len(m.group()), text)
     regions, ends = _sql_regions(masked)
     starts = [start for start, _, _ in regions]
     left: list[Placeholder] = []
@@ -492,7 +491,7 @@ def _sql_regions(
     ends: list[int] = []
     position = 0
     size = len(text)
-    scan = _SQL_SCAN.search
+    scan = _compiled(_SQL_SCAN).search
     while True:
         match = scan(text, position)
         if match is None:
@@ -1408,7 +1407,7 @@ class _Walk:
 
 # temporal-sql-tool's schema folders: `versioned/v<major>.<minor>/`, each a version's files
 # (its manifest.json lists them in order), applied in version order.
-_VERSION_FOLDER = re.compile(r"v(\d+(?:\.\d+)*)")
+_VERSION_FOLDER = r"v(\d+(?:\.\d+)*)"
 _MANIFEST = "manifest.json"
 
 
@@ -1424,7 +1423,7 @@ def _versioned_set(
     versions = sorted(
         (tuple(int(n) for n in match.group(1).split(".")), sub)
         for sub in subfolders
-        if (match := _VERSION_FOLDER.fullmatch(sub.name))
+        if (match := _compiled(_VERSION_FOLDER).fullmatch(sub.name))
     )
     if not versions:
         return None
@@ -1618,7 +1617,7 @@ def _file_candidate(location: str, file_name: str) -> _Candidate | None:
             stem = stem.rsplit(".", 1)[0]
             dialect = _INFIX_DIALECTS[infix]
             pop = True
-    flyway = _FLYWAY.match(stem)
+    flyway = _compiled(_FLYWAY, re.IGNORECASE).match(stem)
     if flyway is not None:
         kind = flyway.group("kind").upper()
         text = (flyway.group("version") or "").replace("_", ".")
@@ -1650,7 +1649,7 @@ def _file_candidate(location: str, file_name: str) -> _Candidate | None:
 
 
 def _split_version(name: str) -> tuple[tuple[int, ...] | None, str, str]:
-    match = _VERSION.match(name)
+    match = _compiled(_VERSION).match(name)
     if match is None:
         return None, "", name
     text = match.group("version")
@@ -1725,7 +1724,7 @@ def _ordered_set(
 
 # Ory's pop versions: `YYYYMMDDHHMMSS` (when the migration was created) and a 6-digit step
 # (ory/cli#223: `YYYYMMDDHHmmSS000000_<name>.[engine.]up|down.sql`).
-_ORY_STEP = re.compile(r"(\d{14})\d{6}")
+_ORY_STEP = r"(\d{14})\d{6}"
 
 
 def step_of(convention: str, version: str) -> str:
@@ -1736,7 +1735,7 @@ def step_of(convention: str, version: str) -> str:
     later step changes what an earlier one made before any application version used it."""
     if convention not in ("pop", "up-down"):
         return ""
-    match = _ORY_STEP.fullmatch(version)
+    match = _compiled(_ORY_STEP).fullmatch(version)
     return f"{convention}:{match.group(1)}" if match else ""
 
 
