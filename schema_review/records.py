@@ -10,9 +10,7 @@ an instance of the same class.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
-
-_R = TypeVar("_R", bound="Record")
+from typing import Any, ClassVar, Self
 
 
 class Record:
@@ -40,7 +38,7 @@ class Record:
         values = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{self.__class__.__qualname__}({values})"
 
-    def replace(self: _R, **changes: Any) -> _R:
+    def replace(self, **changes: Any) -> Self:
         """A copy with `changes` (field name -> value), as dataclasses.replace made."""
         unknown = changes.keys() - set(self._fields)
         if unknown:
