@@ -1302,7 +1302,7 @@ class _Walk:
             path = Path(entry.path)
             key = _folder_key(path)
             if key == own:
-                siblings.append(found.replace(root=path))
+                siblings.append(found._replace(root=path))
                 continue
             if key is None or key in self.seen or key in self.configured:
                 continue
@@ -1546,7 +1546,7 @@ def _scan(folder: Path, root: Path, exclude: Sequence[str]) -> _Scanned:
             candidates.append(candidate)
     if other_dialect or any(c.infix for c in candidates):
         # Up/down files beside files of other dialects: pop's layout.
-        candidates = [c.replace(pop=True) if c.updown else c for c in candidates]
+        candidates = [c._replace(pop=True) if c.updown else c for c in candidates]
     if special:
         skipped.append("not regular files, skipped: " + ", ".join(special))
     return _Scanned(candidates, skipped, subfolders, other_dialect)

@@ -927,7 +927,8 @@ def render_attribute_reference(sample: Report | None = None) -> str:
     lines += ["", "## Classes", ""]
     for cls in sorted(documented_classes(), key=lambda c: c.__name__):
         lines += [f"### {cls.__name__}", ""]
-        doc = inspect.getdoc(cls)
+        # The class's own docstring (not a base's, as inspect.getdoc would give a Record's).
+        doc = inspect.cleandoc(cls.__doc__) if cls.__doc__ else None
         if doc and not doc.startswith(f"{cls.__name__}("):  # not the dataclass signature
             lines += [first_paragraph(doc), ""]
         comments = field_comments(cls)

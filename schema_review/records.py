@@ -4,8 +4,8 @@
 class's __setattr__ and __delattr__) from source when the module is imported, and `slots=True`
 builds the class twice: for the classes a one-file run imports that was a quarter of its
 instructions (issue 17). A `Record` writes `__slots__` and `__init__` itself and inherits ==,
-hash and repr as a dataclass made them: over its fields (`_fields`, in order), equal only to
-an instance of the same class.
+hash and repr as a dataclass made them, and `_replace` as dataclasses.replace: over its fields
+(`_fields`, in order), equal only to an instance of the same class.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Self
 
 class Record:
     """Base of a plain slots class with a dataclass's ==, hash, repr and replace. Never changed
-    once made (as the frozen dataclasses they were): `replace` makes a copy."""
+    once made (as the frozen dataclasses they were): `_replace` makes a copy."""
 
     __slots__ = ()
     # The fields, in order (a subclass's `__slots__` is the same tuple): what == and hash
@@ -38,8 +38,10 @@ class Record:
         values = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{self.__class__.__qualname__}({values})"
 
-    def replace(self, **changes: Any) -> Self:
-        """A copy with `changes` (field name -> value), as dataclasses.replace made."""
+    def _replace(self, **changes: Any) -> Self:
+        """A copy with `changes` (field name -> value), as dataclasses.replace made. Named as
+        namedtuple's: a rule expression reads no name that starts with `_`, and the attribute
+        reference lists none."""
         unknown = changes.keys() - set(self._fields)
         if unknown:
             name = self.__class__.__name__
