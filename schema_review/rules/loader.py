@@ -443,9 +443,8 @@ def _read_yaml(path: Path, use_cache: bool = True) -> tuple[Any, bool, CacheKey 
     return data, False, key
 
 
-def _build(
-    path: Path, index: int, entry: Any, checked: bool = False, prebuilt: bool = False
-) -> Rule:
+def _check(path: Path, index: int, entry: Any) -> None:
+    """Raise a RuleError (located by the rule's id) for an entry that is not a good rule."""
     label = f"{path}: rule #{index + 1}"
     if not isinstance(entry, dict):
         raise RuleError(f"{label}: expected a mapping of rule fields")
@@ -481,12 +480,11 @@ def _build(
         bad = [k for k in kinds if k not in FINAL_KINDS]
         if bad:
             raise RuleError(f"{label}: unknown history kind(s) {', '.join(bad)}")
-    if not prebuilt:  # the built-in rules' kinds were checked when the package was built
-        from schema_review.rules.reference import kind_problems
+    from schema_review.rules.reference import kind_problems
 
-        unknown_kinds = kind_problems(target, kinds)
-        if unknown_kinds:
-            raise RuleError(f"{label}: {'; '.join(unknown_kinds)}", "kinds")
+    unknown_kinds = kind_problems(target, kinds)
+    if unknown_kinds:
+        raise RuleError(f"{label}: {'; '.join(unknown_kinds)}", "kinds")
     when = entry.get("when")
     if target not in BUILTIN_TARGETS and not isinstance(when, str | bool):
         raise RuleError(f"{label}: 'when' (a condition) is required")
@@ -539,7 +537,6 @@ def _build(
     references = entry.get("references", [])
     if not isinstance(references, list):
         raise RuleError(f"{label}: 'references' must be a list")
-    condition = str(when).lower() if isinstance(when, bool) else when
     applies = entry.get("applies")
     if applies is not None and not isinstance(applies, str):
         raise RuleError(f"{label}: 'applies' must be an expression")
@@ -557,6 +554,32 @@ def _build(
             f"{label}: 'orm_generated' must map ORMs ({', '.join(sorted(ORM_RUNNERS))})"
             " to why the rule is off under them"
         )
+
+
+def _build(
+    path: Path, index: int, entry: Any, checked: bool = False, prebuilt: bool = False
+) -> Rule:
+    if not prebuilt:  # the built-in rules' entries were checked when the package was built
+        _check(path, index, entry)
+    label = f"{path}: rule {entry['id']}"
+    rule_id = entry["id"]
+    target = entry["target"]
+    kinds = entry.get("kinds", [])
+    if isinstance(kinds, str):
+        kinds = [kinds]
+    when = entry.get("when")
+    examples = entry["examples"]
+    profile = examples.get("profile", {})
+    options = entry.get("options", {})
+    option_types = entry.get("option_types", {})
+    example_options = examples.get("options", {})
+    dialects = entry.get("dialects", ["postgres"])
+    enabled = entry.get("enabled", True)
+    references = entry.get("references", [])
+    condition = str(when).lower() if isinstance(when, bool) else when
+    applies = entry.get("applies")
+    lock_only = entry.get("lock_only", False)
+    orm_generated = entry.get("orm_generated", {})
     try:
         compiled = compile_rule(
             target, condition, entry["message"], entry.get("fix"), entry.get("object"), checked
