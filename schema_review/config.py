@@ -13,7 +13,6 @@ import fnmatch
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +52,35 @@ class ConfigError(Exception):
     """The configuration cannot be used: says which file and what is wrong."""
 
 
-@dataclass(frozen=True, slots=True)
 class FileIgnores:
     """`per-file-ignores`: glob patterns, each with the rule ids or categories (or `all`) not
     reported in the files it matches, as ruff has. A pattern is matched (fnmatch: `*` crosses
     folders) against a file's path relative to the configuration file's folder, the path
-    findings show and the file's name."""
+    findings show and the file's name.
+
+    A plain class, not a dataclass (see Settings); never changed once made. Its repr is part
+    of Settings' repr: it reads as the dataclass's did."""
+
+    __slots__ = ("base", "patterns")
 
     base: Path
     patterns: tuple[tuple[str, tuple[str, ...]], ...]
+
+    def __init__(self, base: Path, patterns: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
+        self.base = base
+        self.patterns = patterns
+
+    def __repr__(self) -> str:
+        return f"FileIgnores(base={self.base!r}, patterns={self.patterns!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not FileIgnores:
+            return NotImplemented
+        assert isinstance(other, FileIgnores)
+        return (self.base, self.patterns) == (other.base, other.patterns)
+
+    def __hash__(self) -> int:
+        return hash((self.base, self.patterns))
 
     def ignoring(self, display: str, rule_id: str, category: str) -> str:
         """The pattern that keeps the findings of a rule (its id and category) in the file
@@ -85,49 +104,155 @@ class FileIgnores:
         return (display, path.name)
 
 
-@dataclass(frozen=True, slots=True)
+# Settings' fields, in the order of its repr.
+_SETTINGS_FIELDS = (
+    "select",
+    "ignore",
+    "severity",
+    "rule_files",
+    "exclude",
+    "fail_on",
+    "dialect",
+    "pg_version",
+    "runner",
+    "platform",
+    "deploy",
+    "rule_options",
+    "diff_base",
+    "jobs",
+    "standards",
+    "templates",
+    "histories",
+    "placeholders",
+    "source",
+    "allow_empty",
+    "per_file_ignores",
+    "origins",
+)
+
+
 class Settings:
-    select: tuple[str, ...] = ()
-    ignore: tuple[str, ...] = ()
-    severity: dict[str, str] = field(default_factory=dict)
-    rule_files: tuple[Path, ...] = ()
-    exclude: tuple[str, ...] = ()
-    fail_on: str = "high"
+    """What a run uses: the configuration file's values and the command line's.
+
+    A plain class, not a dataclass: generating a frozen dataclass's methods (each compiled
+    from source at import) was most of what a one-file run spent in our code. Never changed
+    once made: `replace` returns a copy with other values. Its repr is part of the result
+    cache's key, so it reads exactly as the dataclass's did (every field, in order); == compares
+    every field but `origins`."""
+
+    __slots__ = _SETTINGS_FIELDS
+
+    select: tuple[str, ...]
+    ignore: tuple[str, ...]
+    severity: dict[str, str]
+    rule_files: tuple[Path, ...]
+    exclude: tuple[str, ...]
+    fail_on: str
     # The SQL dialect of every history, as given (a DIALECT_NAMES spelling: `mariadb` is
     # linted as mysql); None: detected per history (discover.detect_dialect).
-    dialect: str | None = None
-    pg_version: int | None = None  # None: the default version (profile.DEFAULT_PG_VERSION)
-    runner: str | None = None  # None: detected from each migration folder
-    platform: str | None = None  # None: detected from each migration folder (supabase/...)
+    dialect: str | None
+    pg_version: int | None  # None: the default version (profile.DEFAULT_PG_VERSION)
+    runner: str | None  # None: detected from each migration folder
+    platform: str | None  # None: detected from each migration folder (supabase/...)
     # How the team deploys: online (the application serves meanwhile) or offline; None: online.
-    deploy: str | None = None
+    deploy: str | None
     # Per-rule options: rule id -> {option: value}. Setting them turns the rule on.
-    rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    diff_base: str | None = None  # --diff-base REF: report what changed since REF only
-    jobs: int = 1  # --jobs N: processes that parse files (when many are not in the cache)
+    rule_options: dict[str, dict[str, Any]]
+    diff_base: str | None  # --diff-base REF: report what changed since REF only
+    jobs: int  # --jobs N: processes that parse files (when many are not in the cache)
     # The team's standards for the review's checklist: (name, rule ids) pairs.
-    standards: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    templates: Path | None = None  # a folder of report templates that override or add
+    standards: tuple[tuple[str, tuple[str, ...]], ...]
+    templates: Path | None  # a folder of report templates that override or add
     # Folders that are one migration history (Flyway locations): absolute, each group replayed
     # as one set in version order.
-    histories: tuple[tuple[Path, ...], ...] = ()
+    histories: tuple[tuple[Path, ...], ...]
     # Values of the placeholders the migration runner fills in, by profile.placeholder_key.
-    placeholders: dict[str, str] = field(default_factory=dict)
-    source: Path | None = None
+    placeholders: dict[str, str]
+    source: Path | None
     # --no-error-on-unmatched-pattern: a folder without migration files is not an error.
-    allow_empty: bool = False
-    per_file_ignores: FileIgnores | None = None
+    allow_empty: bool
+    per_file_ignores: FileIgnores | None
     # Where settings came from: key (`runner`, `pg-version`...) -> the configuration file's
     # path or the flag (`--runner`); `configuration` -> how the file was found. A key that
     # is not here has its default (or is detected per folder).
-    origins: dict[str, str] = field(default_factory=dict, compare=False)
+    origins: dict[str, str]
+
+    def __init__(
+        self,
+        *,
+        select: tuple[str, ...] = (),
+        ignore: tuple[str, ...] = (),
+        severity: dict[str, str] | None = None,
+        rule_files: tuple[Path, ...] = (),
+        exclude: tuple[str, ...] = (),
+        fail_on: str = "high",
+        dialect: str | None = None,
+        pg_version: int | None = None,
+        runner: str | None = None,
+        platform: str | None = None,
+        deploy: str | None = None,
+        rule_options: dict[str, dict[str, Any]] | None = None,
+        diff_base: str | None = None,
+        jobs: int = 1,
+        standards: tuple[tuple[str, tuple[str, ...]], ...] = (),
+        templates: Path | None = None,
+        histories: tuple[tuple[Path, ...], ...] = (),
+        placeholders: dict[str, str] | None = None,
+        source: Path | None = None,
+        allow_empty: bool = False,
+        per_file_ignores: FileIgnores | None = None,
+        origins: dict[str, str] | None = None,
+    ) -> None:
+        self.select = select
+        self.ignore = ignore
+        self.severity = {} if severity is None else severity
+        self.rule_files = rule_files
+        self.exclude = exclude
+        self.fail_on = fail_on
+        self.dialect = dialect
+        self.pg_version = pg_version
+        self.runner = runner
+        self.platform = platform
+        self.deploy = deploy
+        self.rule_options = {} if rule_options is None else rule_options
+        self.diff_base = diff_base
+        self.jobs = jobs
+        self.standards = standards
+        self.templates = templates
+        self.histories = histories
+        self.placeholders = {} if placeholders is None else placeholders
+        self.source = source
+        self.allow_empty = allow_empty
+        self.per_file_ignores = per_file_ignores
+        self.origins = {} if origins is None else origins
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in _SETTINGS_FIELDS)
+        return f"Settings({values})"
+
+    def _compared(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _SETTINGS_FIELDS if name != "origins")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Settings:
+            return NotImplemented
+        assert isinstance(other, Settings)
+        return self._compared() == other._compared()
+
+    __hash__ = None  # type: ignore[assignment]  # its dicts make it unhashable, as before
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with `changes` (field name -> value), as dataclasses.replace made."""
+        values = {name: getattr(self, name) for name in _SETTINGS_FIELDS}
+        values.update(changes)
+        return Settings(**values)
 
     def with_overrides(self, **changes: Any) -> Settings:
         """The settings with command-line values (None: not given), each remembered as
         coming from its flag."""
         given = {k: v for k, v in changes.items() if v is not None}
         flags = {k.replace("_", "-"): "--" + k.replace("_", "-") for k in given}
-        return replace(self, **given, origins={**self.origins, **flags})
+        return self.replace(**given, origins={**self.origins, **flags})
 
 
 def find_config(start: Path, memo: dict[str, str | None] | None = None) -> Path | None:
@@ -305,7 +430,7 @@ def load_settings(
     if path is None:
         return Settings()
     settings = _read_settings(path)
-    return replace(settings, origins={**settings.origins, "configuration": how})
+    return settings.replace(origins={**settings.origins, "configuration": how})
 
 
 def _read_settings(path: Path) -> Settings:

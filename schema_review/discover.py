@@ -48,10 +48,10 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from schema_review.profile import PLACEHOLDER, placeholder_key
+from schema_review.records import Record
 
 __all__ = [
     "DialectGuess",
@@ -95,32 +95,50 @@ _MAX_DEPTH = 4
 # per-dialect placeholders); larger ones never do in practice.
 _BLANK_PROBE = 64
 
-_FLYWAY = re.compile(r"(?P<kind>[VUR])(?P<version>\d+(?:[._]\d+)*)?__(?P<name>.*)\Z", re.IGNORECASE)
+# (Patterns as text, compiled by `_compiled` when first used.)
+_FLYWAY = r"(?P<kind>[VUR])(?P<version>\d+(?:[._]\d+)*)?__(?P<name>.*)\Z"  # re.IGNORECASE
 # A version is a run of digits, optionally in fields separated by `-` or `.` (diesel's
 # `2022-11-02-090533`, `1.2`), after an optional `V`; `_` separates the version from the name.
-_VERSION = re.compile(r"[Vv]?(?P<version>\d+(?:[-.]\d+)*)(?:[_\-.](?P<name>.*))?\Z")
+_VERSION = r"[Vv]?(?P<version>\d+(?:[-.]\d+)*)(?:[_\-.](?P<name>.*))?\Z"
 
 
 class DiscoveryError(Exception):
     """A path given on the command line that cannot be linted (missing, unreadable)."""
 
 
-@dataclass(frozen=True, slots=True)
-class MigrationFile:
+class MigrationFile(Record):
     """One forward migration: the file replayed, and its down file when the convention has one."""
+
+    _fields = ("path", "display", "version", "name", "down", "step_of")
+    __slots__ = _fields
 
     path: Path
     display: str
     version: str
     name: str
-    down: Path | None = None
+    down: Path | None
     # The migration this file is one step of, when the layout writes one migration as several
     # files deployed together (`step_of`); '' when the file is a migration of its own.
-    step_of: str = ""
+    step_of: str
+
+    def __init__(
+        self,
+        path: Path,
+        display: str,
+        version: str,
+        name: str,
+        down: Path | None = None,
+        step_of: str = "",
+    ) -> None:
+        self.path = path
+        self.display = display
+        self.version = version
+        self.name = name
+        self.down = down
+        self.step_of = step_of
 
 
-@dataclass(frozen=True, slots=True)
-class MigrationSet:
+class MigrationSet(Record):
     """Migrations replayed one after the other into one schema.
 
     `root` is the folder (None for files named one by one); `convention` names the layout found;
@@ -130,17 +148,52 @@ class MigrationSet:
     `root` being the first of them.
     """
 
+    _fields = (
+        "root",
+        "convention",
+        "files",
+        "notes",
+        "unjournaled",
+        "journal",
+        "journal_missing",
+        "roots",
+        "dialect",
+    )
+    __slots__ = _fields
+
     root: Path | None
     convention: str
     files: tuple[MigrationFile, ...]
-    notes: tuple[str, ...] = ()
-    unjournaled: tuple[Path, ...] = ()
-    journal: Path | None = None  # drizzle's meta/_journal.json
-    journal_missing: tuple[str, ...] = ()  # journal entries with no file
-    roots: tuple[Path, ...] = ()
+    notes: tuple[str, ...]
+    unjournaled: tuple[Path, ...]
+    journal: Path | None  # drizzle's meta/_journal.json
+    journal_missing: tuple[str, ...]  # journal entries with no file
+    roots: tuple[Path, ...]
     # The dialect its files' pop infix names (`.mysql.`), '' when none does: a pop folder
     # holding files for several databases is one history per dialect.
-    dialect: str = ""
+    dialect: str
+
+    def __init__(
+        self,
+        root: Path | None,
+        convention: str,
+        files: tuple[MigrationFile, ...],
+        notes: tuple[str, ...] = (),
+        unjournaled: tuple[Path, ...] = (),
+        journal: Path | None = None,
+        journal_missing: tuple[str, ...] = (),
+        roots: tuple[Path, ...] = (),
+        dialect: str = "",
+    ) -> None:
+        self.root = root
+        self.convention = convention
+        self.files = files
+        self.notes = notes
+        self.unjournaled = unjournaled
+        self.journal = journal
+        self.journal_missing = journal_missing
+        self.roots = roots
+        self.dialect = dialect
 
 
 def history_label(migration_set: MigrationSet) -> str:
@@ -155,20 +208,63 @@ def history_label(migration_set: MigrationSet) -> str:
     return ", ".join(m.display for m in migration_set.files)
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
+class _Candidate(Record):
+    _fields = (
+        "path",
+        "version",
+        "version_text",
+        "name",
+        "down",
+        "repeatable",
+        "flyway",
+        "folder",
+        "updown",
+        "down_path",
+        "infix",
+        "pop",
+    )
+    __slots__ = _fields
+
     path: Path
     version: tuple[int, ...] | None
     version_text: str
     name: str
     down: bool
-    repeatable: bool = False
-    flyway: bool = False
-    folder: bool = False
-    updown: bool = False
-    down_path: Path | None = None  # a folder migration's down.sql
-    infix: str = ""  # the dialect a pop infix names the file for (`.mysql.`: mysql), or ''
-    pop: bool = False  # named as only pop names files: a dialect infix, `.autocommit.`
+    repeatable: bool
+    flyway: bool
+    folder: bool
+    updown: bool
+    down_path: Path | None  # a folder migration's down.sql
+    infix: str  # the dialect a pop infix names the file for (`.mysql.`: mysql), or ''
+    pop: bool  # named as only pop names files: a dialect infix, `.autocommit.`
+
+    def __init__(
+        self,
+        path: Path,
+        version: tuple[int, ...] | None,
+        version_text: str,
+        name: str,
+        down: bool,
+        repeatable: bool = False,
+        flyway: bool = False,
+        folder: bool = False,
+        updown: bool = False,
+        down_path: Path | None = None,
+        infix: str = "",
+        pop: bool = False,
+    ) -> None:
+        self.path = path
+        self.version = version
+        self.version_text = version_text
+        self.name = name
+        self.down = down
+        self.repeatable = repeatable
+        self.flyway = flyway
+        self.folder = folder
+        self.updown = updown
+        self.down_path = down_path
+        self.infix = infix
+        self.pop = pop
 
 
 STDIN = "-"  # the path that stands for standard input
@@ -276,21 +372,19 @@ def forward_sql(text: str) -> str:
     return "".join(out)
 
 
-_ANNOTATION = re.compile(
-    r"\s*--\s*(?:\+goose\s+(?P<goose>up|down|statementend)\b|migrate:(?P<dbmate>up|down)\b)",
-    re.IGNORECASE,
+_ANNOTATION = (  # re.IGNORECASE
+    r"\s*--\s*(?:\+goose\s+(?P<goose>up|down|statementend)\b|migrate:(?P<dbmate>up|down)\b)"
 )
 
 
 def _annotation(line: str) -> str | None:
-    match = _ANNOTATION.match(line)
+    match = _compiled(_ANNOTATION, re.IGNORECASE).match(line)
     if match is None:
         return None
     word = (match.group("goose") or match.group("dbmate")).lower()
     return "statement-end" if word == "statementend" else word
 
 
-_PLACEHOLDERS = re.compile(PLACEHOLDER)
 # What a light scan of SQL stops at: the end of a statement, or the start of a comment, a
 # string, a quoted identifier or a dollar-quoted body. A tag's letters are ASCII letters, `_` and
 # all beyond ASCII, written as the complement of the rest of ASCII (a class up to U+10FFFF takes
@@ -299,7 +393,7 @@ _TAG_START = r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f]"
 _TAG_REST = r"[^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*"
 # Each alternative starts with a literal character, so that the engine skips to the next
 # of them at C speed (`[eE]?'` would make it try every position: four times slower).
-_SQL_SCAN = re.compile(rf";|--|/\*|e'|E'|'|\"|\$(?:{_TAG_START}{_TAG_REST})?\$")
+_SQL_SCAN = rf";|--|/\*|e'|E'|'|\"|\$(?:{_TAG_START}{_TAG_REST})?\$"
 # Whole comments, quoted strings and identifiers, for masking: each found in one search (the
 # scan above takes a Python step per quote). A doubled quote ends one match where the next
 # begins; a block comment (they nest) and a dollar-quoted body are ended in Python: the
@@ -318,8 +412,7 @@ def _compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
 
-@dataclass(frozen=True, slots=True)
-class Placeholder:
+class Placeholder(Record):
     """A placeholder left unfilled in a file's text (offsets in the filled text).
 
     `in_code` is false inside a string literal or a dollar-quoted body, where the text is valid
@@ -328,10 +421,19 @@ class Placeholder:
     own `;`: the statement holding it.
     """
 
+    _fields = ("offset", "text", "in_code", "statement")
+    __slots__ = _fields
+
     offset: int
     text: str
     in_code: bool
     statement: tuple[int, int]
+
+    def __init__(self, offset: int, text: str, in_code: bool, statement: tuple[int, int]) -> None:
+        self.offset = offset
+        self.text = text
+        self.in_code = in_code
+        self.statement = statement
 
 
 def fill_placeholders(text: str, values: Mapping[str, str]) -> tuple[str, list[Placeholder]]:
@@ -351,13 +453,13 @@ def fill_placeholders(text: str, values: Mapping[str, str]) -> tuple[str, list[P
             value = values.get(key) if key is not None else None
             return match.group() if value is None else value
 
-        text = _PLACEHOLDERS.sub(fill, text)
-    tokens = list(_PLACEHOLDERS.finditer(text))
+        text = _compiled(PLACEHOLDER).sub(fill, text)
+    tokens = list(_compiled(PLACEHOLDER).finditer(text))
     if not tokens:
         return text, []
     # Scanned with the placeholders masked: their own quotes (`"{{ index .Options "Namespace"
     # }}"` names a schema) must not open or close anything.
-    masked = _PLACEHOLDERS.sub(lambda m: "x" * len(m.group()), text)
+    masked = _compiled(PLACEHOLDER).sub(lambda m: "x" * len(m.group()), text)
     regions, ends = _sql_regions(masked)
     starts = [start for start, _, _ in regions]
     left: list[Placeholder] = []
@@ -389,7 +491,7 @@ def _sql_regions(
     ends: list[int] = []
     position = 0
     size = len(text)
-    scan = _SQL_SCAN.search
+    scan = _compiled(_SQL_SCAN).search
     while True:
         match = scan(text, position)
         if match is None:
@@ -657,16 +759,25 @@ _POSTGRES_ONLY = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class DialectGuess:
+class DialectGuess(Record):
     """Which database a file's SQL is written for, and why: `postgres` (nothing says
     otherwise), `mysql` or `sqlite`, with the syntax that gives it away (what, offset)."""
 
+    _fields = ("dialect", "evidence", "located")
+    __slots__ = _fields
+
     dialect: str
-    evidence: tuple[tuple[str, int], ...] = ()
+    evidence: tuple[tuple[str, int], ...]
     # False for what its history shows (a folder name, Prisma's provider), not the file's
     # own syntax: no line to give.
-    located: bool = True
+    located: bool
+
+    def __init__(
+        self, dialect: str, evidence: tuple[tuple[str, int], ...] = (), located: bool = True
+    ) -> None:
+        self.dialect = dialect
+        self.evidence = evidence
+        self.located = located
 
     @property
     def foreign(self) -> bool:
@@ -1094,14 +1205,30 @@ def _checked_histories(histories: Sequence[Sequence[str | Path]]) -> tuple[tuple
     return tuple(checked)
 
 
-@dataclass(slots=True)
-class _Group:
+class _Group(Record):
     """Sibling Flyway folders becoming one history: their indexes among the sets, versions."""
+
+    _fields = ("members", "versions", "low", "high")
+    __slots__ = _fields
 
     members: list[int]
     versions: set[tuple[int, ...]]
     low: tuple[int, ...]
     high: tuple[int, ...]
+
+    def __init__(
+        self,
+        members: list[int],
+        versions: set[tuple[int, ...]],
+        low: tuple[int, ...],
+        high: tuple[int, ...],
+    ) -> None:
+        self.members = members
+        self.versions = versions
+        self.low = low
+        self.high = high
+
+    __hash__ = None  # type: ignore[assignment]  # changeable: unhashable, as its dataclass was
 
 
 class _Walk:
@@ -1175,7 +1302,7 @@ class _Walk:
             path = Path(entry.path)
             key = _folder_key(path)
             if key == own:
-                siblings.append(replace(found, root=path))
+                siblings.append(found._replace(root=path))
                 continue
             if key is None or key in self.seen or key in self.configured:
                 continue
@@ -1280,7 +1407,7 @@ class _Walk:
 
 # temporal-sql-tool's schema folders: `versioned/v<major>.<minor>/`, each a version's files
 # (its manifest.json lists them in order), applied in version order.
-_VERSION_FOLDER = re.compile(r"v(\d+(?:\.\d+)*)")
+_VERSION_FOLDER = r"v(\d+(?:\.\d+)*)"
 _MANIFEST = "manifest.json"
 
 
@@ -1296,7 +1423,7 @@ def _versioned_set(
     versions = sorted(
         (tuple(int(n) for n in match.group(1).split(".")), sub)
         for sub in subfolders
-        if (match := _VERSION_FOLDER.fullmatch(sub.name))
+        if (match := _compiled(_VERSION_FOLDER).fullmatch(sub.name))
     )
     if not versions:
         return None
@@ -1350,16 +1477,30 @@ def _manifest_order(
     return sorted(by_name, key=lambda c: order.get(c.path.name, len(order)))
 
 
-@dataclass(frozen=True, slots=True)
-class _Scanned:
+class _Scanned(Record):
     """What a folder holds directly: migration candidates (of every dialect a pop infix names),
     notes on skipped files, its sub-folders, and how many files were skipped for naming a
     database without a dialect here (CockroachDB, SQL Server)."""
+
+    _fields = ("candidates", "notes", "subfolders", "other_dialects")
+    __slots__ = _fields
 
     candidates: list[_Candidate]
     notes: list[str]
     subfolders: list[Path]
     other_dialects: int
+
+    def __init__(
+        self,
+        candidates: list[_Candidate],
+        notes: list[str],
+        subfolders: list[Path],
+        other_dialects: int,
+    ) -> None:
+        self.candidates = candidates
+        self.notes = notes
+        self.subfolders = subfolders
+        self.other_dialects = other_dialects
 
 
 def _scan(folder: Path, root: Path, exclude: Sequence[str]) -> _Scanned:
@@ -1405,7 +1546,7 @@ def _scan(folder: Path, root: Path, exclude: Sequence[str]) -> _Scanned:
             candidates.append(candidate)
     if other_dialect or any(c.infix for c in candidates):
         # Up/down files beside files of other dialects: pop's layout.
-        candidates = [replace(c, pop=True) if c.updown else c for c in candidates]
+        candidates = [c._replace(pop=True) if c.updown else c for c in candidates]
     if special:
         skipped.append("not regular files, skipped: " + ", ".join(special))
     return _Scanned(candidates, skipped, subfolders, other_dialect)
@@ -1476,7 +1617,7 @@ def _file_candidate(location: str, file_name: str) -> _Candidate | None:
             stem = stem.rsplit(".", 1)[0]
             dialect = _INFIX_DIALECTS[infix]
             pop = True
-    flyway = _FLYWAY.match(stem)
+    flyway = _compiled(_FLYWAY, re.IGNORECASE).match(stem)
     if flyway is not None:
         kind = flyway.group("kind").upper()
         text = (flyway.group("version") or "").replace("_", ".")
@@ -1508,7 +1649,7 @@ def _file_candidate(location: str, file_name: str) -> _Candidate | None:
 
 
 def _split_version(name: str) -> tuple[tuple[int, ...] | None, str, str]:
-    match = _VERSION.match(name)
+    match = _compiled(_VERSION).match(name)
     if match is None:
         return None, "", name
     text = match.group("version")
@@ -1583,7 +1724,7 @@ def _ordered_set(
 
 # Ory's pop versions: `YYYYMMDDHHMMSS` (when the migration was created) and a 6-digit step
 # (ory/cli#223: `YYYYMMDDHHmmSS000000_<name>.[engine.]up|down.sql`).
-_ORY_STEP = re.compile(r"(\d{14})\d{6}")
+_ORY_STEP = r"(\d{14})\d{6}"
 
 
 def step_of(convention: str, version: str) -> str:
@@ -1594,7 +1735,7 @@ def step_of(convention: str, version: str) -> str:
     later step changes what an earlier one made before any application version used it."""
     if convention not in ("pop", "up-down"):
         return ""
-    match = _ORY_STEP.fullmatch(version)
+    match = _compiled(_ORY_STEP).fullmatch(version)
     return f"{convention}:{match.group(1)}" if match else ""
 
 
@@ -1721,17 +1862,24 @@ def _display(path: Path) -> str:
     return text[len(cwd) :].replace(os.sep, "/") if text.startswith(cwd) else path.as_posix()
 
 
-@dataclass(frozen=True, slots=True)
-class BaseRevision:
+class BaseRevision(Record):
     """What a git revision (`--diff-base REF`) holds of the linted paths.
 
     `files` maps each file at REF (resolved path in the working tree) to its content at REF;
     `root` is a folder holding those files at REF, laid out as in the working tree, to lint.
     """
 
+    _fields = ("ref", "files", "root")
+    __slots__ = _fields
+
     ref: str
     files: dict[Path, bytes]
     root: Path
+
+    def __init__(self, ref: str, files: dict[Path, bytes], root: Path) -> None:
+        self.ref = ref
+        self.files = files
+        self.root = root
 
     def status(self, path: Path) -> str:
         """`added`, `modified` or `unchanged` since REF."""

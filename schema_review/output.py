@@ -9,6 +9,7 @@ heading, an image, a link or HTML (`markdown_text`, `markdown_code`, `markdown_b
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import stat
@@ -158,11 +159,21 @@ def _json_text(text: str) -> str:
 # C1 controls (CSI, OSC...), bidirectional marks, overrides and isolates (they reorder what is
 # shown), line and paragraph separators, lone surrogates (file names that are not UTF-8) and
 # the two non-characters XML refuses.
-_UNSAFE = re.compile(
+# (Patterns as text, compiled by `_compiled` when first used.)
+_UNSAFE = (
     "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
     "\u2066-\u2069\ud800-\udfff\ufffe\uffff]"
 )
-_UNSAFE_BUT_NEWLINE = re.compile(_UNSAFE.pattern.replace("\x0a-\x1f", "\x0b-\x1f"))
+_UNSAFE_BUT_NEWLINE = _UNSAFE.replace("\x0a-\x1f", "\x0b-\x1f")
+
+
+@functools.cache
+def _compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """A regular expression of this module, compiled when first used: a one-file run that
+    needs none of them compiles none (compiling them all at import was 3% of its work)."""
+    return re.compile(pattern, flags)
+
+
 _NAMED = {"\n": "\\n", "\r": "\\r"}
 
 
@@ -176,7 +187,7 @@ def printable(text: object, newlines: bool = False) -> str:
     """`text` with control characters written as escapes (`\\x1b`, `\\n`, `\\u202e`), so a
     file name or an identifier cannot colour, move, hide or split a line of output.
     `newlines`: keep line breaks (multi-line SQL fixes)."""
-    pattern = _UNSAFE_BUT_NEWLINE if newlines else _UNSAFE
+    pattern = _compiled(_UNSAFE_BUT_NEWLINE if newlines else _UNSAFE)
     return pattern.sub(_escape_character, str(text))
 
 
@@ -186,9 +197,9 @@ def printable(text: object, newlines: bool = False) -> str:
 # spans are kept as they are (nothing renders inside them, and messages use them on purpose:
 # `-- <why>`); a backslash is always literal, so it cannot cancel an escape or hide a
 # backtick.
-_MARKDOWN_INLINE = re.compile(r"\](?=\()|<(?=[A-Za-z/!?])")
-_MARKDOWN_BLOCK_START = re.compile(r"^(?:[#>+\-*=|~_]|\d+(?=[.)]))")
-_BACKTICKS = re.compile("`+")
+_MARKDOWN_INLINE = r"\](?=\()|<(?=[A-Za-z/!?])"
+_MARKDOWN_BLOCK_START = r"^(?:[#>+\-*=|~_]|\d+(?=[.)]))"
+_BACKTICKS = "`+"
 _PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
@@ -198,7 +209,9 @@ def _markdown_inline(text: str) -> str:
     position = 0
 
     def plain(end: int) -> None:
-        out.append(_MARKDOWN_INLINE.sub(lambda m: "\\" + m.group(), text[plain_from:end]))
+        out.append(
+            _compiled(_MARKDOWN_INLINE).sub(lambda m: "\\" + m.group(), text[plain_from:end])
+        )
 
     while position < len(text):
         character = text[position]
@@ -209,11 +222,16 @@ def _markdown_inline(text: str) -> str:
             position += 1
             plain_from = position
         elif character == "`":
-            opening = _BACKTICKS.match(text, position)
+            opening = _compiled(_BACKTICKS).match(text, position)
             assert opening is not None
             run = opening.group()
             closing = next(
-                (m for m in _BACKTICKS.finditer(text, opening.end()) if m.group() == run), None
+                (
+                    m
+                    for m in _compiled(_BACKTICKS).finditer(text, opening.end())
+                    if m.group() == run
+                ),
+                None,
             )
             plain(position)
             if closing is None:  # no code span: literal backticks, kept from pairing with ours
@@ -233,7 +251,7 @@ def markdown_text(text: object, cell: bool = False) -> str:
     """`text` (an identifier, a message) as inline Markdown that reads as the same text and
     cannot become a heading, an image, a link or HTML; `cell`: inside a table row."""
     value = _markdown_inline(printable(text))
-    start = _MARKDOWN_BLOCK_START.match(value)
+    start = _compiled(_MARKDOWN_BLOCK_START).match(value)
     if start:  # `\#`, or `1\.` for a list number (a backslash escapes punctuation only)
         cut = start.end() if start.group()[0].isdigit() else 0
         value = value[:cut] + "\\" + value[cut:]
@@ -909,7 +927,8 @@ def render_attribute_reference(sample: Report | None = None) -> str:
     lines += ["", "## Classes", ""]
     for cls in sorted(documented_classes(), key=lambda c: c.__name__):
         lines += [f"### {cls.__name__}", ""]
-        doc = inspect.getdoc(cls)
+        # The class's own docstring (not a base's, as inspect.getdoc would give a Record's).
+        doc = inspect.cleandoc(cls.__doc__) if cls.__doc__ else None
         if doc and not doc.startswith(f"{cls.__name__}("):  # not the dataclass signature
             lines += [first_paragraph(doc), ""]
         comments = field_comments(cls)

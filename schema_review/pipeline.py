@@ -6,7 +6,7 @@ This module only wires the stages together; each stage knows nothing of the late
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,27 +47,70 @@ from schema_review.profile import (
     detect_runner,
     file_in_transaction,
 )
+from schema_review.records import Record
 from schema_review.rules import Hit, MigrationFacts, Rule, evaluate, load_rules
 from schema_review.rules.options import OptionError, check_values
 
 
-@dataclass(slots=True)
-class LintRun:
+class LintRun(Record):
+    _fields = (
+        "sets",
+        "sources",
+        "models",
+        "rules",
+        "result",
+        "profiles",
+        "quiet",
+        "base",
+        "base_ref",
+        "settings",
+        "why",
+    )
+    __slots__ = _fields
+
     sets: list[MigrationSet]
     sources: list[SourceFile]
     models: list[SchemaModel]
     rules: list[Rule]
     result: FindingSet
     profiles: list[Profile]  # one per migration set: its runner may differ
-    quiet: bool = False  # text output: findings only, no summary
+    quiet: bool  # text output: findings only, no summary
     # With --diff-base: the same paths linted as they were at `base_ref`, every finding kept
     # (paths spelled as in the working tree): what the review counts as resolved and new.
-    base: LintRun | None = None
-    base_ref: str | None = None
+    base: LintRun | None
+    base_ref: str | None
     # What the run used: its settings, and why each history's profile is what it is (one
     # per migration set, as `profiles`).
-    settings: Settings | None = None
-    why: list[dict[str, str]] = field(default_factory=list)
+    settings: Settings | None
+    why: list[dict[str, str]]
+
+    def __init__(
+        self,
+        sets: list[MigrationSet],
+        sources: list[SourceFile],
+        models: list[SchemaModel],
+        rules: list[Rule],
+        result: FindingSet,
+        profiles: list[Profile],
+        quiet: bool = False,
+        base: LintRun | None = None,
+        base_ref: str | None = None,
+        settings: Settings | None = None,
+        why: list[dict[str, str]] | None = None,
+    ) -> None:
+        self.sets = sets
+        self.sources = sources
+        self.models = models
+        self.rules = rules
+        self.result = result
+        self.profiles = profiles
+        self.quiet = quiet
+        self.base = base
+        self.base_ref = base_ref
+        self.settings = settings
+        self.why = list() if why is None else why
+
+    __hash__ = None  # type: ignore[assignment]  # changeable: unhashable, as its dataclass was
 
     @property
     def statement_count(self) -> int:
@@ -118,7 +161,7 @@ def select_rules(rules: Sequence[Rule], settings: Settings) -> list[Rule]:
     # A rule named by id (or `all`) is the team's choice: it runs under every ORM profile.
     explicit = set(settings.select) & ({r.id for r in rules} | {"all"})
     return [
-        replace(r, explicit=True) if r.id in explicit or "all" in explicit else r
+        r.replace(explicit=True) if r.id in explicit or "all" in explicit else r
         for r in chosen
         if not named(r, settings.ignore)
     ]
@@ -153,7 +196,7 @@ def _with_options(rule: Rule, given: dict[str, Any] | None, source: Path | None 
     except OptionError as error:
         where = locate_option(source, rule.id, error.option)
         raise ConfigError(f"{where}options: {rule.id}.{error.option}: {error.problem}") from None
-    return replace(rule, options={**rule.options, **given}, enabled=True, explicit=True)
+    return rule.replace(options={**rule.options, **given}, enabled=True, explicit=True)
 
 
 Progress = Callable[[int, int], None]  # (files read, files in all) after each file
@@ -192,7 +235,7 @@ def lint(
             for history in settings.histories
         )
         # A folder new since the base may hold nothing there yet.
-        at_base_settings = replace(settings, diff_base=None, histories=histories, allow_empty=True)
+        at_base_settings = settings.replace(diff_base=None, histories=histories, allow_empty=True)
         before = _lint(existing, at_base_settings, None) if existing else None
         run = _lint(paths, settings, base, stdin, stdin_name, progress)
         if before is not None:
@@ -247,10 +290,22 @@ def _at_base(base: BaseRevision, folder: Path) -> Path:
         return folder
 
 
-@dataclass(slots=True)
-class ReplayedHistory:
+class ReplayedHistory(Record):
     """One migration history after discover -> parse -> replay: what the rules and the schema
     export read. `parsed[i]` are the statements of `sources[i]`."""
+
+    _fields = (
+        "migration_set",
+        "sources",
+        "parsed",
+        "problems",
+        "profile",
+        "model",
+        "unfilled",
+        "foreign",
+        "why",
+    )
+    __slots__ = _fields
 
     migration_set: MigrationSet
     sources: list[SourceFile]
@@ -258,23 +313,61 @@ class ReplayedHistory:
     problems: list[ParseProblem]
     profile: Profile
     model: SchemaModel
-    unfilled: list[UnfilledPlaceholders] = field(default_factory=list)
+    unfilled: list[UnfilledPlaceholders]
     # Files written for another database (MySQL, SQLite): not parsed into the model.
-    foreign: list[tuple[SourceFile, MigrationFile, DialectGuess]] = field(default_factory=list)
+    foreign: list[tuple[SourceFile, MigrationFile, DialectGuess]]
     # Why each part of the profile is what it is (history_profile).
-    why: dict[str, str] = field(default_factory=dict)
+    why: dict[str, str]
+
+    def __init__(
+        self,
+        migration_set: MigrationSet,
+        sources: list[SourceFile],
+        parsed: list[list[Statement]],
+        problems: list[ParseProblem],
+        profile: Profile,
+        model: SchemaModel,
+        unfilled: list[UnfilledPlaceholders] | None = None,
+        foreign: list[tuple[SourceFile, MigrationFile, DialectGuess]] | None = None,
+        why: dict[str, str] | None = None,
+    ) -> None:
+        self.migration_set = migration_set
+        self.sources = sources
+        self.parsed = parsed
+        self.problems = problems
+        self.profile = profile
+        self.model = model
+        self.unfilled = list() if unfilled is None else unfilled
+        self.foreign = list() if foreign is None else foreign
+        self.why = dict() if why is None else why
+
+    __hash__ = None  # type: ignore[assignment]  # changeable: unhashable, as its dataclass was
 
 
-@dataclass(frozen=True, slots=True)
-class UnfilledPlaceholders:
+class UnfilledPlaceholders(Record):
     """A file with placeholders its runner fills in and the configuration gives no value:
     `unparsed` statements did not parse because of them (their parse errors are not reported,
     the one finding of `unfilled-placeholder` is)."""
+
+    _fields = ("source", "migration", "placeholders", "unparsed")
+    __slots__ = _fields
 
     source: SourceFile
     migration: MigrationFile
     placeholders: tuple[Placeholder, ...]
     unparsed: int
+
+    def __init__(
+        self,
+        source: SourceFile,
+        migration: MigrationFile,
+        placeholders: tuple[Placeholder, ...],
+        unparsed: int,
+    ) -> None:
+        self.source = source
+        self.migration = migration
+        self.placeholders = placeholders
+        self.unparsed = unparsed
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,9 @@ A leaf module: settings, discovery, replay and rules all read it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
+
+from schema_review.records import Record
 
 DEFAULT_PG_VERSION = 16
 SUPPORTED_PG_VERSIONS = range(9, 19)
@@ -36,10 +37,11 @@ RUNNERS: dict[str, str] = {
 }
 
 # Per-file opt-outs of the runner's transaction.
+# (Pattern and flags, compiled when first used.)
 _NO_TRANSACTION = {
-    "goose": re.compile(r"^\s*--\s*\+goose\s+NO\s+TRANSACTION\b", re.IGNORECASE | re.MULTILINE),
-    "dbmate": re.compile(r"^\s*--\s*migrate:up\b.*\btransaction:false\b", re.MULTILINE),
-    "sqlx": re.compile(r"\A\s*--\s*no-transaction\b"),
+    "goose": (r"^\s*--\s*\+goose\s+NO\s+TRANSACTION\b", re.IGNORECASE | re.MULTILINE),
+    "dbmate": (r"^\s*--\s*migrate:up\b.*\btransaction:false\b", re.MULTILINE),
+    "sqlx": (r"\A\s*--\s*no-transaction\b", 0),
 }
 
 
@@ -122,14 +124,30 @@ DIALECT_NAMES: dict[str, str] = {
 DIALECT_LABELS = {"postgres": "PostgreSQL", "mysql": "MySQL", "sqlite": "SQLite"}
 
 
-@dataclass(frozen=True, slots=True)
-class Profile:
-    pg_version: int = DEFAULT_PG_VERSION
-    runner: str = "none"
-    platform: str = "postgres"
-    deploy: str = DEFAULT_DEPLOY
+class Profile(Record):
+    _fields = ("pg_version", "runner", "platform", "deploy", "dialect")
+    __slots__ = _fields
+
+    pg_version: int
+    runner: str
+    platform: str
+    deploy: str
     # The database the history is written for: postgres, mysql (MariaDB too) or sqlite.
-    dialect: str = "postgres"
+    dialect: str
+
+    def __init__(
+        self,
+        pg_version: int = DEFAULT_PG_VERSION,
+        runner: str = "none",
+        platform: str = "postgres",
+        deploy: str = DEFAULT_DEPLOY,
+        dialect: str = "postgres",
+    ) -> None:
+        self.pg_version = pg_version
+        self.runner = runner
+        self.platform = platform
+        self.deploy = deploy
+        self.dialect = dialect
 
     @property
     def offline(self) -> bool:
@@ -184,7 +202,10 @@ def file_in_transaction(runner: str, text: str, name: str = "", path: Path | Non
         # outside a transaction (and refuses one that mixes both kinds unless `mixed`).
         return False
     opt_out = _NO_TRANSACTION.get(runner)
-    return not (opt_out is not None and opt_out.search(text))
+    if opt_out is None:
+        return True
+    pattern, flags = opt_out
+    return re.search(pattern, text, flags) is None
 
 
 def _diesel_transaction(folder: Path) -> bool:
@@ -233,7 +254,7 @@ def detect_runner(convention: str, root: str, texts: list[str]) -> tuple[str, st
 # `{{ index .Options "Namespace" }}`), and a Flyway placeholder (`${schema}`,
 # `${flyway:defaultSchema}`).
 PLACEHOLDER = r"\{\{[^\n]*?\}\}|\$\{[^\s{}$]+\}"
-_FLYWAY_PLACEHOLDER = re.compile(r"\$\{[^\s{}$]+\}")
+_FLYWAY_PLACEHOLDER = r"\$\{[^\s{}$]+\}"  # compiled when first used (re's cache)
 
 
 def placeholder_key(text: str) -> str | None:
@@ -241,7 +262,7 @@ def placeholder_key(text: str) -> str | None:
     template action with the whitespace inside its braces normalised (`{{index .X "a"}}` and
     `{{- index .X "a" -}}` are `{{ index .X "a" }}`). None for text that is neither."""
     if text.startswith("${"):
-        return text if _FLYWAY_PLACEHOLDER.fullmatch(text) else None
+        return text if re.fullmatch(_FLYWAY_PLACEHOLDER, text) else None
     if not (text.startswith("{{") and text.endswith("}}") and len(text) >= 4):
         return None
     if "\n" in text:

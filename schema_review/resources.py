@@ -15,9 +15,10 @@ import stat
 import struct
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from schema_review.records import Record
 
 try:
     # hashlib's own BLAKE2b, without `import hashlib`, which loads OpenSSL: a twelfth of the
@@ -85,12 +86,18 @@ _MAGIC = b"srcache1"
 _CHECKSUM_SIZE = 32
 
 
-@dataclass(frozen=True, slots=True)
-class CacheKey:
+class CacheKey(Record):
     """Where an entry lives, and the digest of everything it depends on."""
+
+    _fields = ("path", "digest")
+    __slots__ = _fields
 
     path: Path
     digest: bytes
+
+    def __init__(self, path: Path, digest: bytes) -> None:
+        self.path = path
+        self.digest = digest
 
 
 def cache_key(area: str, *parts: str | bytes) -> CacheKey | None:

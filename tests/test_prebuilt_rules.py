@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +78,7 @@ def test_stale_prebuilt_python_is_not_used(monkeypatch: pytest.MonkeyPatch) -> N
 
 def _everything(rule: Rule) -> tuple[Any, ...]:
     skipped = {"compiled", "applicable"}
-    return tuple(getattr(rule, f.name) for f in fields(rule) if f.name not in skipped)
+    return tuple(getattr(rule, name) for name in rule.__slots__ if name not in skipped)
 
 
 def test_rules_are_the_ones_the_yaml_makes(request: pytest.FixtureRequest) -> None:

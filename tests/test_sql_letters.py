@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 
 from schema_review.discover import _SQL_SCAN
+from schema_review.discover import _compiled as compiled_in_discover
 from schema_review.parse.script import _SQL_TOKEN
+from schema_review.parse.script import _compiled as compiled_in_script
 
 # The definitions the fast classes stand for (the patterns as they were written before).
 _DEFINITION_TOKEN = re.compile(
@@ -55,7 +57,7 @@ def test_lexer_tokens_are_those_of_the_definition() -> None:
     for ch in _CHARACTERS:
         for text in _contexts(ch):
             expected = _DEFINITION_TOKEN.match(text)
-            found = _SQL_TOKEN.match(text)
+            found = compiled_in_script(_SQL_TOKEN, re.VERBOSE | re.DOTALL).match(text)
             assert expected is not None and found is not None
             assert (found.lastgroup, found.group()) == (expected.lastgroup, expected.group()), text
 
@@ -64,4 +66,5 @@ def test_light_scan_stops_where_the_definition_stops() -> None:
     for ch in _CHARACTERS:
         for text in _contexts(ch):
             expected = [(m.span(), m.group()) for m in _DEFINITION_SCAN.finditer(text)]
-            assert [(m.span(), m.group()) for m in _SQL_SCAN.finditer(text)] == expected, text
+            scan = compiled_in_discover(_SQL_SCAN)
+            assert [(m.span(), m.group()) for m in scan.finditer(text)] == expected, text

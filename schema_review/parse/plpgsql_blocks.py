@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from pglast.parser import ParseError, parse_plpgsql_json, parse_sql_json
 
 from schema_review.parse.expressions import node_name
 from schema_review.parse.postgres import Statement, _characters_for_bytes
+from schema_review.records import Record
 
 Json = dict[str, Any]
 
@@ -28,8 +28,7 @@ Json = dict[str, Any]
 _CATALOG_QUERY = re.compile(r"\b(?:pg_\w+|information_schema|to_reg\w+|exists)\b", re.IGNORECASE)
 
 
-@dataclass(slots=True)
-class BlockStep:
+class BlockStep(Record):
     """One thing a DO block does.
 
     kind: `sql` (a static statement, in `statement`), `if` (an IF on whether objects exist:
@@ -37,14 +36,39 @@ class BlockStep:
     says why), `call` (a function called: `detail` is its name).
     """
 
+    _fields = ("kind", "offset", "statement", "guarded", "then", "otherwise", "detail", "condition")
+    __slots__ = _fields
+
     kind: str
     offset: int
-    statement: Statement | None = None
-    guarded: bool = False  # inside a block whose EXCEPTION handler catches its failure
-    then: list[BlockStep] = field(default_factory=list)
-    otherwise: list[BlockStep] = field(default_factory=list)
-    detail: str = ""
-    condition: Json | None = None  # an IF's condition, as the SQL parser reads it
+    statement: Statement | None
+    guarded: bool  # inside a block whose EXCEPTION handler catches its failure
+    then: list[BlockStep]
+    otherwise: list[BlockStep]
+    detail: str
+    condition: Json | None  # an IF's condition, as the SQL parser reads it
+
+    def __init__(
+        self,
+        kind: str,
+        offset: int,
+        statement: Statement | None = None,
+        guarded: bool = False,
+        then: list[BlockStep] | None = None,
+        otherwise: list[BlockStep] | None = None,
+        detail: str = "",
+        condition: Json | None = None,
+    ) -> None:
+        self.kind = kind
+        self.offset = offset
+        self.statement = statement
+        self.guarded = guarded
+        self.then = list() if then is None else then
+        self.otherwise = list() if otherwise is None else otherwise
+        self.detail = detail
+        self.condition = condition
+
+    __hash__ = None  # type: ignore[assignment]  # changeable: unhashable, as its dataclass was
 
 
 def do_block_steps(statement: Statement) -> list[BlockStep] | None:

@@ -11,22 +11,31 @@ cuts a file that still has an error into statements, as psql would send them.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from bisect import bisect_left
-from dataclasses import dataclass
+
+from schema_review.records import Record
 
 PSQL_RULE = "psql-meta-command"
 PARSE_RULE = "parse-error"
 
 
-@dataclass(frozen=True, slots=True)
-class Mark:
+class Mark(Record):
     """Something found in the text: where, which rule reports it, and what to say."""
+
+    _fields = ("offset", "rule", "message")
+    __slots__ = _fields
 
     offset: int
     rule: str
     message: str
+
+    def __init__(self, offset: int, rule: str, message: str) -> None:
+        self.offset = offset
+        self.rule = rule
+        self.message = message
 
 
 # NULs reported one line at a time, and only this many lines: a binary file has thousands.
@@ -70,8 +79,9 @@ _SENDS_QUERY = frozenset(("g", "gx", "gset", "gexec", "gdesc", "crosstabview", "
 _LETTER = r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f]"
 _LETTER_DIGIT = r"[^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]"
 _LETTER_DIGIT_DOLLAR = r"[^\x00-\x23\x25-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]"
-_SQL_TOKEN = re.compile(
-    rf"""
+# (Patterns as text, compiled by `_compiled` when first used: a file without a backslash or a
+# COPY needs none of them.)
+_SQL_TOKEN = rf"""
       (?P<space>\s+)
     | (?P<line_comment>--[^\n]*)
     | (?P<block_comment>/\*)
@@ -86,29 +96,32 @@ _SQL_TOKEN = re.compile(
     | (?P<close>\))
     # The rest of ASCII but whitespace, quotes, `$`, `\`, `/`, `;`, `(`, `)` and `-`.
     | (?P<other>[!#%&*+,.0-:<-@\[\]^`{{|}}~\x00-\x08\x0e-\x1b\x7f]+|.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-_LITERAL_ENDS = {
-    "string": re.compile(r"(?:[^']|'')*'", re.DOTALL),
-    "estring": re.compile(r"(?:[^'\\]|\\.|'')*'", re.DOTALL),
-    "ident": re.compile(r'(?:[^"]|"")*"', re.DOTALL),
+    """  # re.VERBOSE | re.DOTALL
+_LITERAL_ENDS = {  # re.DOTALL
+    "string": r"(?:[^']|'')*'",
+    "estring": r"(?:[^'\\]|\\.|'')*'",
+    "ident": r'(?:[^"]|"")*"',
 }
-_COMMENT_MARK = re.compile(r"/\*|\*/")
-_COMMAND_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+]*|[^\sA-Za-z]?")
-_FROM_STDIN = re.compile(r"\bfrom\s+stdin\b", re.IGNORECASE)
-_STDIN = re.compile(r"stdin", re.IGNORECASE)
+_COMMENT_MARK = r"/\*|\*/"
+_COMMAND_NAME = r"[A-Za-z][A-Za-z0-9_+]*|[^\sA-Za-z]?"
+_FROM_STDIN = r"\bfrom\s+stdin\b"  # re.IGNORECASE
+_STDIN = r"stdin"  # re.IGNORECASE
 # The end of COPY data: a line of its own with `\.` (psql also stops at the end of the file).
-_END_OF_DATA = re.compile(r"^\\\.[ \t\r]*$", re.MULTILINE)
-_COPY_FROM_STDIN_LINE = re.compile(
-    r"^[ \t]*\\?copy\b[^\n]*\bfrom\s+stdin\b", re.IGNORECASE | re.MULTILINE
-)
+_END_OF_DATA = r"^\\\.[ \t\r]*$"  # re.MULTILINE
+_COPY_FROM_STDIN_LINE = r"^[ \t]*\\?copy\b[^\n]*\bfrom\s+stdin\b"  # re.IGNORECASE | re.MULTILINE
+
+
+@functools.cache
+def _compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """A regular expression of this module, compiled when first used: a one-file run that
+    needs none of them compiles none (compiling them all at import was 3% of its work)."""
+    return re.compile(pattern, flags)
 
 
 def blank_script(text: str) -> tuple[str, list[Mark]]:
     """`text` with psql's meta-commands and COPY data replaced by spaces, and a mark for each
     meta-command. The text is returned as it was (the same object) when there is none."""
-    if "\\" not in text and _STDIN.search(text) is None:
+    if "\\" not in text and _compiled(_STDIN, re.IGNORECASE).search(text) is None:
         return text, []  # no meta-command, no COPY FROM stdin: nothing to lex
     marks: list[Mark] = []
     blanks: list[tuple[int, int, str]] = []  # (start, end, what replaces the first character)
@@ -144,7 +157,9 @@ def blank_script(text: str) -> tuple[str, list[Mark]]:
             if name in _SENDS_QUERY:
                 data_from = _data_start(text, end, _copies_from_stdin(words))
                 words, depth = [], 0
-            elif name == "copy" and _FROM_STDIN.search(text, position, end):
+            elif name == "copy" and _compiled(_FROM_STDIN, re.IGNORECASE).search(
+                text, position, end
+            ):
                 data_from = _data_start(text, end, True)
         elif kind == "unterminated":
             break  # the rest of the file is inside it (the parser says so)
@@ -154,15 +169,25 @@ def blank_script(text: str) -> tuple[str, list[Mark]]:
     return _apply(text, blanks), marks
 
 
-@dataclass(frozen=True, slots=True)
-class Piece:
+class Piece(Record):
     """One statement's text as the splitter cut it: `start` and `stop` are offsets of its
     first and after its last token (comments around it, and its ';', left out)."""
+
+    _fields = ("start", "stop", "terminated", "inner")
+    __slots__ = _fields
 
     start: int
     stop: int
     terminated: bool  # a ';' ends it (not the end of the text or an unterminated token)
-    inner: tuple[int, ...] = ()  # offsets of the ';' inside parentheses or BEGIN ... END
+    inner: tuple[int, ...]  # offsets of the ';' inside parentheses or BEGIN ... END
+
+    def __init__(
+        self, start: int, stop: int, terminated: bool, inner: tuple[int, ...] = ()
+    ) -> None:
+        self.start = start
+        self.stop = stop
+        self.terminated = terminated
+        self.inner = inner
 
 
 _TRIVIA = frozenset(("space", "line_comment", "literal_comment"))
@@ -266,8 +291,11 @@ class _CopyData:
         than lost (a COPY whose data runs to the end of the file without `\\.` included).
         """
         if self.ends is None:
-            self.ends = [m.span() for m in _END_OF_DATA.finditer(self.text)]
-            self.copies = [m.start() for m in _COPY_FROM_STDIN_LINE.finditer(self.text)]
+            self.ends = [
+                m.span() for m in _compiled(_END_OF_DATA, re.MULTILINE).finditer(self.text)
+            ]
+            copy_line = _compiled(_COPY_FROM_STDIN_LINE, re.IGNORECASE | re.MULTILINE)
+            self.copies = [m.start() for m in copy_line.finditer(self.text)]
         at = bisect_left(self.ends, (start, start))
         if at == len(self.ends):
             return position
@@ -286,7 +314,7 @@ def _meta_command(text: str, start: int) -> tuple[int, str, tuple[int, int, str]
     yet, and the meta-commands that send the query buffer (`\\g`, `\\gset`, ...) end the
     statement like a ';' does.
     """
-    name_match = _COMMAND_NAME.match(text, start + 1)
+    name_match = _compiled(_COMMAND_NAME).match(text, start + 1)
     name = name_match.group() if name_match else ""
     if name == ";":
         return start + 1, name, (start, start + 1, " ")
@@ -324,7 +352,7 @@ def _token(text: str, position: int) -> tuple[str, int]:
     """The kind of the token at `position` and where it ends. Comments, strings, quoted
     identifiers and dollar quotes are one token each (`literal_...`), or `unterminated`
     (ending at the end of the text) when they are not closed."""
-    token = _SQL_TOKEN.match(text, position)
+    token = _compiled(_SQL_TOKEN, re.VERBOSE | re.DOTALL).match(text, position)
     assert token is not None and token.lastgroup is not None  # `other` matches anything
     kind = token.lastgroup
     start = token.end()
@@ -334,14 +362,14 @@ def _token(text: str, position: int) -> tuple[str, int]:
     elif kind == "block_comment":  # comments nest in PostgreSQL
         level = 1
         end = -1
-        for mark in _COMMENT_MARK.finditer(text, start):
+        for mark in _compiled(_COMMENT_MARK).finditer(text, start):
             level += 1 if mark.group() == "/*" else -1
             if level == 0:
                 end = mark.end()
                 break
         kind = "comment"
     elif kind in _LITERAL_ENDS:
-        found = _LITERAL_ENDS[kind].match(text, start)
+        found = _compiled(_LITERAL_ENDS[kind], re.DOTALL).match(text, start)
         end = found.end() if found else -1
     else:
         return kind, start

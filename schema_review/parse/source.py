@@ -4,34 +4,76 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from dataclasses import dataclass, field
 
 
-@dataclass(slots=True, eq=False)
 class SourceFile:
     """One migration file's text, as it is replayed.
 
     `display` is the path shown in findings; `order` is the file's position in its
     migration set (apply order), used to sort findings and to tell "earlier file" apart.
+
+    A plain slots class (a dataclass's generated methods cost a one-file run more than its
+    parse); == is identity, as its dataclass (eq=False) had it.
     """
+
+    __slots__ = (
+        "_line_starts",
+        "display",
+        "identity",
+        "order",
+        "pending",
+        "set_index",
+        "step_of",
+        "text",
+        "transaction",
+    )
 
     display: str
     text: str
-    order: int = 0
-    set_index: int = 0
+    order: int
+    set_index: int
     # What fingerprints name the file by: its path within its migration folder, so a
     # finding keeps its fingerprint when the folder is linted from elsewhere.
-    identity: str = ""
+    identity: str
     # Whether the migration runner wraps this file in a transaction (see profile.py).
-    transaction: bool = False
+    transaction: bool
     # New since the --diff-base revision: deployed with the pull request's other new files,
     # so what they created is not used by the application yet.
-    pending: bool = False
+    pending: bool
     # The migration the file is one step of, when the runner's layout splits one migration
     # over several files (discover.step_of: Ory's pop steps); '' when it is its own.
-    step_of: str = ""
+    step_of: str
     # Where each line starts: machine integers (a long file has hundreds of thousands).
-    _line_starts: array[int] = field(default_factory=lambda: array("q"), repr=False)
+    _line_starts: array[int]
+
+    def __init__(
+        self,
+        display: str,
+        text: str,
+        order: int = 0,
+        set_index: int = 0,
+        identity: str = "",
+        transaction: bool = False,
+        pending: bool = False,
+        step_of: str = "",
+    ) -> None:
+        self.display = display
+        self.text = text
+        self.order = order
+        self.set_index = set_index
+        self.identity = identity
+        self.transaction = transaction
+        self.pending = pending
+        self.step_of = step_of
+        self._line_starts = array("q")
+
+    def __repr__(self) -> str:
+        return (
+            f"SourceFile(display={self.display!r}, text={self.text!r}, order={self.order!r}, "
+            f"set_index={self.set_index!r}, identity={self.identity!r}, "
+            f"transaction={self.transaction!r}, pending={self.pending!r}, "
+            f"step_of={self.step_of!r})"
+        )
 
     @property
     def change(self) -> str:

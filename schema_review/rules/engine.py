@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence, Sized
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
@@ -313,7 +313,7 @@ def as_deployed(rule: Rule, profile: Profile) -> Rule:
     """The rule as the profile's deploy sees it: offline (the application is stopped while
     migrations run), a finding whose only harm is a lock that blocks it is info."""
     if profile.offline and rule.lock_only and rule.severity != "info":
-        return replace(rule, severity="info")
+        return rule.replace(severity="info")
     return rule
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import marshal
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +68,101 @@ class RuleError(Exception):
         self.field = field
 
 
-@dataclass(frozen=True, slots=True)
+# Rule's fields, in order; those == compares (options and compiled code are not the rule's
+# identity); those its repr shows.
+_RULE_FIELDS = (
+    "id",
+    "title",
+    "severity",
+    "category",
+    "target",
+    "kinds",
+    "when",
+    "message",
+    "fix",
+    "why",
+    "examples",
+    "enabled",
+    "source",
+    "object",
+    "references",
+    "notes",
+    "dialects",
+    "example_profile",
+    "options",
+    "example_options",
+    "option_types",
+    "compiled",
+    "applies",
+    "applicable",
+    "lock_only",
+    "orm_generated",
+    "explicit",
+)
+_RULE_COMPARED = (
+    "id",
+    "title",
+    "severity",
+    "category",
+    "target",
+    "kinds",
+    "when",
+    "message",
+    "fix",
+    "why",
+    "examples",
+    "enabled",
+    "source",
+    "object",
+    "references",
+    "notes",
+    "dialects",
+    "example_profile",
+    "applies",
+    "lock_only",
+    "explicit",
+)
+_RULE_SHOWN = (
+    "id",
+    "title",
+    "severity",
+    "category",
+    "target",
+    "kinds",
+    "when",
+    "message",
+    "fix",
+    "why",
+    "examples",
+    "enabled",
+    "source",
+    "object",
+    "references",
+    "notes",
+    "dialects",
+    "example_profile",
+    "options",
+    "example_options",
+    "option_types",
+    "applies",
+    "lock_only",
+    "orm_generated",
+    "explicit",
+)
+
+
+_RULE_SET = frozenset(_RULE_FIELDS)
+
+
 class Rule:
+    """A rule: read from a rule file (or the prebuilt catalogue), as the engine runs it.
+
+    A plain slots class, not a frozen dataclass: generating its methods at import cost a
+    one-file run more than reading the catalogue. Never changed once made: `replace` returns
+    a copy with other values, as dataclasses.replace did; == and repr are the dataclass's."""
+
+    __slots__ = _RULE_FIELDS
+
     id: str
     title: str
     severity: str
@@ -84,33 +176,114 @@ class Rule:
     examples: dict[str, str]
     enabled: bool
     source: str
-    object: str | None = None
-    references: tuple[str, ...] = ()
-    notes: str | None = None
-    dialects: tuple[str, ...] = ("postgres",)
+    object: str | None
+    references: tuple[str, ...]
+    notes: str | None
+    dialects: tuple[str, ...]
     # The profile the examples are linted with (`pg_version`, `runner`), when not the default.
-    example_profile: tuple[tuple[str, Any], ...] = ()
+    example_profile: tuple[tuple[str, Any], ...]
     # Settings a team may change (name lists, patterns): defaults here, values from the
     # configuration's `options`. Rule expressions read them as `options`.
-    options: dict[str, Any] = field(default_factory=dict, compare=False)
+    options: dict[str, Any]
     # The options the examples are linted with, when not the defaults.
-    example_options: dict[str, Any] = field(default_factory=dict, compare=False)
+    example_options: dict[str, Any]
     # The types of the options whose values mean more than their default's type (a regular
     # expression, one of some words): rules/options.py.
-    option_types: dict[str, OptionType] = field(default_factory=dict, compare=False)
-    compiled: CompiledRule | None = field(default=None, compare=False, repr=False)
+    option_types: dict[str, OptionType]
+    compiled: CompiledRule | None
     # `applies`: whether the rule can fire at all under a profile and options (an exposed
     # schema, a PostgreSQL version); a rule that cannot is skipped, and no strength.
-    applies: str | None = None
-    applicable: CompiledRule | None = field(default=None, compare=False, repr=False)
+    applies: str | None
+    applicable: CompiledRule | None
     # `lock_only`: the harm is a lock that blocks the running application, and nothing else
     # (no failure, no long rewrite): with `deploy: offline` its findings are info.
-    lock_only: bool = False
+    lock_only: bool
     # `orm_generated`: ORM (prisma, drizzle, diesel) -> why the rule is about what that ORM
     # writes and the team cannot change from its schema file: off by default under its runner.
-    orm_generated: dict[str, str] = field(default_factory=dict, compare=False)
+    orm_generated: dict[str, str]
     # Named by id (or `all`), or given options: the team asked for it, ORM or not.
-    explicit: bool = False
+    explicit: bool
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        title: str,
+        severity: str,
+        category: str,
+        target: str,
+        kinds: tuple[str, ...],
+        when: str | None,
+        message: str,
+        fix: str | None,
+        why: str,
+        examples: dict[str, str],
+        enabled: bool,
+        source: str,
+        object: str | None = None,
+        references: tuple[str, ...] = (),
+        notes: str | None = None,
+        dialects: tuple[str, ...] = ("postgres",),
+        example_profile: tuple[tuple[str, Any], ...] = (),
+        options: dict[str, Any] | None = None,
+        example_options: dict[str, Any] | None = None,
+        option_types: dict[str, OptionType] | None = None,
+        compiled: CompiledRule | None = None,
+        applies: str | None = None,
+        applicable: CompiledRule | None = None,
+        lock_only: bool = False,
+        orm_generated: dict[str, str] | None = None,
+        explicit: bool = False,
+    ) -> None:
+        self.id = id
+        self.title = title
+        self.severity = severity
+        self.category = category
+        self.target = target
+        self.kinds = kinds
+        self.when = when
+        self.message = message
+        self.fix = fix
+        self.why = why
+        self.examples = examples
+        self.enabled = enabled
+        self.source = source
+        self.object = object
+        self.references = references
+        self.notes = notes
+        self.dialects = dialects
+        self.example_profile = example_profile
+        self.options = {} if options is None else options
+        self.example_options = {} if example_options is None else example_options
+        self.option_types = {} if option_types is None else option_types
+        self.compiled = compiled
+        self.applies = applies
+        self.applicable = applicable
+        self.lock_only = lock_only
+        self.orm_generated = {} if orm_generated is None else orm_generated
+        self.explicit = explicit
+
+    def replace(self, **changes: Any) -> Rule:
+        """A copy with `changes` (field name -> value)."""
+        unknown = changes.keys() - _RULE_SET
+        if unknown:
+            raise TypeError(f"Rule has no field {', '.join(sorted(unknown))}")
+        clone = object.__new__(Rule)
+        for name in _RULE_FIELDS:
+            setattr(clone, name, changes[name] if name in changes else getattr(self, name))
+        return clone
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in _RULE_SHOWN)
+        return f"Rule({values})"
+
+    # `other: Any`: in this class's body `object` is the field of that name.
+    def __eq__(self, other: Any) -> bool:
+        if other.__class__ is not Rule:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _RULE_COMPARED)
+
+    __hash__ = None  # type: ignore[assignment]  # its examples (a dict) made it unhashable
 
     def off_under(self, orm: str) -> bool:
         """Whether the rule is off by default under this ORM's runner, and not asked for."""
@@ -270,9 +443,8 @@ def _read_yaml(path: Path, use_cache: bool = True) -> tuple[Any, bool, CacheKey 
     return data, False, key
 
 
-def _build(
-    path: Path, index: int, entry: Any, checked: bool = False, prebuilt: bool = False
-) -> Rule:
+def _check(path: Path, index: int, entry: Any) -> None:
+    """Raise a RuleError (located by the rule's id) for an entry that is not a good rule."""
     label = f"{path}: rule #{index + 1}"
     if not isinstance(entry, dict):
         raise RuleError(f"{label}: expected a mapping of rule fields")
@@ -308,12 +480,11 @@ def _build(
         bad = [k for k in kinds if k not in FINAL_KINDS]
         if bad:
             raise RuleError(f"{label}: unknown history kind(s) {', '.join(bad)}")
-    if not prebuilt:  # the built-in rules' kinds were checked when the package was built
-        from schema_review.rules.reference import kind_problems
+    from schema_review.rules.reference import kind_problems
 
-        unknown_kinds = kind_problems(target, kinds)
-        if unknown_kinds:
-            raise RuleError(f"{label}: {'; '.join(unknown_kinds)}", "kinds")
+    unknown_kinds = kind_problems(target, kinds)
+    if unknown_kinds:
+        raise RuleError(f"{label}: {'; '.join(unknown_kinds)}", "kinds")
     when = entry.get("when")
     if target not in BUILTIN_TARGETS and not isinstance(when, str | bool):
         raise RuleError(f"{label}: 'when' (a condition) is required")
@@ -366,7 +537,6 @@ def _build(
     references = entry.get("references", [])
     if not isinstance(references, list):
         raise RuleError(f"{label}: 'references' must be a list")
-    condition = str(when).lower() if isinstance(when, bool) else when
     applies = entry.get("applies")
     if applies is not None and not isinstance(applies, str):
         raise RuleError(f"{label}: 'applies' must be an expression")
@@ -384,6 +554,32 @@ def _build(
             f"{label}: 'orm_generated' must map ORMs ({', '.join(sorted(ORM_RUNNERS))})"
             " to why the rule is off under them"
         )
+
+
+def _build(
+    path: Path, index: int, entry: Any, checked: bool = False, prebuilt: bool = False
+) -> Rule:
+    if not prebuilt:  # the built-in rules' entries were checked when the package was built
+        _check(path, index, entry)
+    label = f"{path}: rule {entry['id']}"
+    rule_id = entry["id"]
+    target = entry["target"]
+    kinds = entry.get("kinds", [])
+    if isinstance(kinds, str):
+        kinds = [kinds]
+    when = entry.get("when")
+    examples = entry["examples"]
+    profile = examples.get("profile", {})
+    options = entry.get("options", {})
+    option_types = entry.get("option_types", {})
+    example_options = examples.get("options", {})
+    dialects = entry.get("dialects", ["postgres"])
+    enabled = entry.get("enabled", True)
+    references = entry.get("references", [])
+    condition = str(when).lower() if isinstance(when, bool) else when
+    applies = entry.get("applies")
+    lock_only = entry.get("lock_only", False)
+    orm_generated = entry.get("orm_generated", {})
     try:
         compiled = compile_rule(
             target, condition, entry["message"], entry.get("fix"), entry.get("object"), checked

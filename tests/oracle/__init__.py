@@ -15,7 +15,6 @@ The cases and what is known about them are data, next to this module:
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 from dataclasses import dataclass, field
 from functools import cache
@@ -69,7 +68,7 @@ class Case:
 
     def missing_settings(self) -> list[str]:
         """Settings this case needs that schema_review.config.Settings does not have yet."""
-        known = {f.name for f in dataclasses.fields(Settings)}
+        known = set(Settings.__slots__)
         return sorted(set(self.settings) - known)
 
     def make_settings(self) -> Settings:
