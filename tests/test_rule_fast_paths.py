@@ -204,8 +204,6 @@ class _TypeName:
 
 
 def test_guarded_subjects_are_all_those_the_condition_can_hold_on() -> None:
-    from dataclasses import replace
-
     from schema_review.rules.engine import INTERNAL_ERROR, _Subjects
 
     json_column = _Typed(_TypeName("json"))
@@ -223,8 +221,8 @@ def test_guarded_subjects_are_all_those_the_condition_can_hold_on() -> None:
             return objects
 
     subjects = _Subjects(Model())  # type: ignore[arg-type]
-    rule = replace(INTERNAL_ERROR, target="column", when="column.type.name == 'json'")
+    rule = INTERNAL_ERROR.replace(target="column", when="column.type.name == 'json'")
     assert subjects.guarded(rule) == [json_column, *odd]
     # A condition without a guard sees every column.
-    unguarded = replace(rule, when="column.type.name == 'json' or true")
+    unguarded = rule.replace(when="column.type.name == 'json' or true")
     assert subjects.guarded(unguarded) == objects
