@@ -1135,11 +1135,17 @@ def report(
             model = build_report(run, settings.fail_on, title, date, settings.standards, base)
             if trace:
                 _measure_timeline(model, run, paths, settings, database_url)
+            # The review is plain data: the run goes before its text is made, its schema
+            # models emptied first (the collector, which sees only new objects, never
+            # frees their cycles), most of a long history's memory.
+            for lint_model in run.models:
+                lint_model.statements_only()
+            del run
             text = render_report(model, template, settings.templates)
     except (ConfigError, RuleError, DiscoveryError, TemplateNotFound, BaselineError) as error:
         _fail(str(error))
         return
-    del model, run  # a long history's review and model: not needed to write the text
+    del model  # a long history's review: not needed to write the text
     _emit_pieces(_slices(text), output)
 
 
