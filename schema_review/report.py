@@ -236,8 +236,7 @@ def build_report(
     scale = 5 + len(tables)
     current = findings + still_open  # the state of the schema, not only what changed
     statuses = _file_statuses(run, base, paths)
-    where_table = _object_tables(run.models)
-    groups = _groups(items, rules_by_id, gate_rank, where_table, statuses)
+    groups = _groups(items, rules_by_id, gate_rank, _object_tables(run.models, items), statuses)
     top = _top_issues(groups)
     not_modelled = sum(
         1 for model in run.models for change in model.changes if change.kind == "not_modelled"
@@ -459,13 +458,19 @@ def _why(rule: Rule) -> str:
     return why
 
 
-def _object_tables(models: Sequence[SchemaModel]) -> dict[str, str]:
-    """The table each object of the final schema belongs to, by qualified name."""
+def _object_tables(
+    models: Sequence[SchemaModel], items: Sequence[dict[str, Any]]
+) -> dict[str, str]:
+    """The table each object of the final schema that a finding names belongs to, by
+    qualified name (only those: a long history's every column and index would be the peak
+    of its review; keyed by the findings' own strings)."""
+    named = {i["object"]: i["object"] for i in items if i["object"]}
     where: dict[str, str] = {}
     for model in models:
         for table in model.live_tables():
             name = table.qualified_name
-            where[name] = name
+            if name in named:
+                where[named[name]] = name
             for objects in (
                 table.columns.values(),
                 table.constraints.values(),
@@ -474,7 +479,9 @@ def _object_tables(models: Sequence[SchemaModel]) -> dict[str, str]:
                 table.triggers.values(),
             ):
                 for item in objects:
-                    where.setdefault(item.qualified_name, name)
+                    key = item.qualified_name
+                    if key in named:
+                        where.setdefault(named[key], name)
     return where
 
 
