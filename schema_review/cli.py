@@ -1102,6 +1102,7 @@ def report(
     _check_output(output)
     from schema_review.discover import DiscoveryError
     from schema_review.findings import Baseline, BaselineError
+    from schema_review.model.schema import statements_only
     from schema_review.output import TemplateNotFound, render_report
     from schema_review.pipeline import lint as run_lint
     from schema_review.report import BaseSide, baseline_side, build_report
@@ -1139,7 +1140,7 @@ def report(
             # models emptied first (the collector, which sees only new objects, never
             # frees their cycles), most of a long history's memory.
             for lint_model in run.models:
-                lint_model.statements_only()
+                statements_only(lint_model)
             del run
             text = render_report(model, template, settings.templates)
     except (ConfigError, RuleError, DiscoveryError, TemplateNotFound, BaselineError) as error:

@@ -36,6 +36,7 @@ from schema_review.findings import (
     find_suppressions,
 )
 from schema_review.model import SchemaModel, replay
+from schema_review.model.schema import statements_only
 from schema_review.parse import ParseProblem, SourceFile, Statement, parse_many
 from schema_review.parse.postgres import Parsed
 from schema_review.profile import (
@@ -596,7 +597,7 @@ def _lint(
             # A caller that reads no model once the rules ran (lint's outputs count the
             # statements): the model, most of a long history's memory, goes before the
             # findings are built, which reuse its memory.
-            history.model = history.model.statements_only()
+            history.model = statements_only(history.model)
     rules_by_id = {r.id: r for r in rules}
     result = build_findings(
         hits, suppressions, rules_by_id, settings.severity, catalogue, settings.per_file_ignores

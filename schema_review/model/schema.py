@@ -49,20 +49,6 @@ class SchemaModel:
     # Facts computed once over the final schema (rules ask for them object by object).
     computed: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def statements_only(self) -> SchemaModel:
-        """The model with nothing but its statements, for a caller that reads nothing else of
-        it again (lint's outputs count statements): a long history's objects and changes are
-        most of a run's memory. The cycles among the objects (a table and its columns name
-        each other, a dropped object and the one that took its name) are cut first: the
-        command line runs with the cycle collector off, which would keep them all."""
-        tables: list[Any] = [*self.archive, *self.tables.values()]
-        for obj in tables:
-            obj.previous = obj.replaced_by = None
-            if isinstance(obj, Table):
-                obj.columns, obj.constraints, obj.indexes = {}, {}, []
-                obj.policies, obj.triggers, obj.rebuild_of = {}, {}, None
-        return SchemaModel(statements=self.statements, dialect=self.dialect)
-
     def fk_type_mismatches(self, fk: Constraint) -> list[str]:
         return relations.fk_type_mismatches(self.tables, fk)
 
@@ -221,6 +207,22 @@ class SchemaModel:
 
     def table(self, qualified: str) -> Table | None:
         return relations.find_table(self.tables, qualified)
+
+
+def statements_only(model: SchemaModel) -> SchemaModel:
+    """A model with nothing but `model`'s statements, for a caller that reads nothing else of
+    it again (lint's outputs count statements): a long history's objects and changes are
+    most of a run's memory. The cycles among `model`'s objects (a table and its columns name
+    each other, a dropped object and the one that took its name) are cut first: the command
+    line runs with the cycle collector off, which would keep them all. (Not a method: the
+    rules call the model's.)"""
+    objects: list[Any] = [*model.archive, *model.tables.values()]
+    for obj in objects:
+        obj.previous = obj.replaced_by = None
+        if isinstance(obj, Table):
+            obj.columns, obj.constraints, obj.indexes = {}, {}, []
+            obj.policies, obj.triggers, obj.rebuild_of = {}, {}, None
+    return SchemaModel(statements=model.statements, dialect=model.dialect)
 
 
 FINAL_KINDS = (
