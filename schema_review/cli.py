@@ -402,7 +402,10 @@ def lint(
     try:
         stdin = sys.stdin.read() if "-" in paths else None
         with _progress_bar() as progress:
-            run = run_lint(paths, settings, stdin, stdin_filename, progress)
+            # The outputs lint writes read no schema model (a report among --also-write does).
+            run = run_lint(
+                paths, settings, stdin, stdin_filename, progress, keep_models=bool(also_write)
+            )
         if quiet:
             run.quiet = True
         if baseline:
@@ -1099,6 +1102,7 @@ def report(
     _check_output(output)
     from schema_review.discover import DiscoveryError
     from schema_review.findings import Baseline, BaselineError
+    from schema_review.model.schema import statements_only
     from schema_review.output import TemplateNotFound, render_report
     from schema_review.pipeline import lint as run_lint
     from schema_review.report import BaseSide, baseline_side, build_report
@@ -1132,11 +1136,17 @@ def report(
             model = build_report(run, settings.fail_on, title, date, settings.standards, base)
             if trace:
                 _measure_timeline(model, run, paths, settings, database_url)
+            # The review is plain data: the run goes before its text is made, its schema
+            # models emptied first (the collector, which sees only new objects, never
+            # frees their cycles), most of a long history's memory.
+            for lint_model in run.models:
+                statements_only(lint_model)
+            del run
             text = render_report(model, template, settings.templates)
     except (ConfigError, RuleError, DiscoveryError, TemplateNotFound, BaselineError) as error:
         _fail(str(error))
         return
-    del model, run  # a long history's review and model: not needed to write the text
+    del model  # a long history's review: not needed to write the text
     _emit_pieces(_slices(text), output)
 
 

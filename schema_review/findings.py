@@ -312,7 +312,7 @@ def build_findings(
                 )
     seen: Counter[bytes] = Counter()
     shared = _Shared()
-    pending.sort(key=_hit_order)
+    _sort_hits(pending)
     pending.reverse()  # taken from the end: in order, ties as the stable sort left them
     while pending:
         hit = pending.pop()
@@ -349,6 +349,7 @@ def build_findings(
                 findings.append(_finding(hit, severity_overrides, seen, shared))
     seen.clear()
     shared.clear()
+    shared.statement = None
     _sort(findings, lambda f: f.sort_key)
     _sort(suppressed, lambda s: s.finding.sort_key)
     return FindingSet(findings, suppressed)
@@ -402,8 +403,28 @@ def _unknown_rules(unknown: Sequence[str], known: Mapping[str, Rule]) -> str:
     )
 
 
-def _hit_order(hit: Hit) -> tuple[int, int, int, str, str]:
-    return (hit.source.set_index, hit.source.order, hit.start, hit.rule.id, hit.object or "")
+def _sort_hits(hits: list[Hit]) -> None:
+    """Sort hits by file (in apply order), place, rule and object, ties in their order: one
+    stable sort per part, last part first, as sorting by the tuple of the parts would, but
+    with no tuple per hit (a long history's hundreds of thousands would be the run's peak of
+    memory): the sorts' keys are the hits' own strings, and one number for the place."""
+    hits.sort(key=_hit_object)
+    hits.sort(key=_hit_rule)
+    hits.sort(key=_hit_place)
+
+
+def _hit_object(hit: Hit) -> str:
+    return hit.object or ""
+
+
+def _hit_rule(hit: Hit) -> str:
+    return hit.rule.id
+
+
+def _hit_place(hit: Hit) -> int:
+    # (set_index, order, start) as one number; each is far below 2**40.
+    source = hit.source
+    return (source.set_index << 80) | (source.order << 40) | hit.start
 
 
 class _Shared(dict[Any, Any]):
@@ -412,9 +433,12 @@ class _Shared(dict[Any, Any]):
 
     def __init__(self) -> None:
         super().__init__()
-        # A statement's text as its fingerprints read it, by the statement's identity: a
-        # statement has several findings, and its text may be a long function body.
-        self.substances: dict[int, str] = {}
+        # The last statement's text as its fingerprints read it: a statement has several
+        # findings, and its text may be a long function body. Only the last: hits come in
+        # file order, a statement's together, and a long history's texts would all be kept
+        # at the run's peak of memory.
+        self.statement: Statement | None = None
+        self.substance = ""
 
     def __call__(self, value: Any) -> Any:
         return self.setdefault(value, value)
@@ -434,10 +458,10 @@ def _finding(
     # are added above it or its file is renamed; findings without a statement (a file's)
     # are named by the file's path in its folder.
     if hit.statement is not None:
-        substance = share.substances.get(id(hit.statement), "")
-        if not substance:  # the hits hold their statements: an identity stays theirs
-            substance = " ".join(hit.statement.text.split()).lower()
-            share.substances[id(hit.statement)] = substance
+        if hit.statement is not share.statement:
+            share.statement = hit.statement
+            share.substance = " ".join(hit.statement.text.split()).lower()
+        substance = share.substance
     elif hit.object:
         substance = hit.message
     else:

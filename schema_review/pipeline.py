@@ -36,6 +36,7 @@ from schema_review.findings import (
     find_suppressions,
 )
 from schema_review.model import SchemaModel, replay
+from schema_review.model.schema import statements_only
 from schema_review.parse import ParseProblem, SourceFile, Statement, parse_many
 from schema_review.parse.postgres import Parsed
 from schema_review.profile import (
@@ -208,11 +209,13 @@ def lint(
     stdin: str | None = None,
     stdin_name: str = "<stdin>",
     progress: Progress | None = None,
+    keep_models: bool = True,
 ) -> LintRun:
     """Lint `paths`; with `settings.diff_base`, report only what changed since that revision:
-    the same paths are linted as they were at the base, and findings present there hidden."""
+    the same paths are linted as they were at the base, and findings present there hidden.
+    Without `keep_models`, the run's models keep only their statements (see `_lint`)."""
     if not settings.diff_base:
-        return _lint(paths, settings, None, stdin, stdin_name, progress)
+        return _lint(paths, settings, None, stdin, stdin_name, progress, keep_models)
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="schema-review-base-") as scratch:
@@ -236,8 +239,10 @@ def lint(
         )
         # A folder new since the base may hold nothing there yet.
         at_base_settings = settings.replace(diff_base=None, histories=histories, allow_empty=True)
-        before = _lint(existing, at_base_settings, None) if existing else None
-        run = _lint(paths, settings, base, stdin, stdin_name, progress)
+        before = (
+            _lint(existing, at_base_settings, None, keep_models=keep_models) if existing else None
+        )
+        run = _lint(paths, settings, base, stdin, stdin_name, progress, keep_models)
         if before is not None:
             _spell_as_working_tree(before, base, paths)
     if before is not None:
@@ -660,6 +665,7 @@ def _lint(
     stdin: str | None = None,
     stdin_name: str = "<stdin>",
     progress: Progress | None = None,
+    keep_models: bool = True,
 ) -> LintRun:
     # Rules whose findings only a server gives (`verify`) have nothing to say here.
     catalogue = load_rules(settings.rule_files)
@@ -680,6 +686,11 @@ def _lint(
         facts = migration_facts(history.migration_set, history.sources, set_index, base)
         facts += placeholder_facts(history) + dialect_facts(history)
         hits.extend(evaluate(rules, history.model, history.problems, history.profile, facts))
+        if not keep_models:
+            # A caller that reads no model once the rules ran (lint's outputs count the
+            # statements): the model, most of a long history's memory, goes before the
+            # findings are built, which reuse its memory.
+            history.model = statements_only(history.model)
     rules_by_id = {r.id: r for r in rules}
     result = build_findings(
         hits, suppressions, rules_by_id, settings.severity, catalogue, settings.per_file_ignores

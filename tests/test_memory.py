@@ -225,3 +225,72 @@ def test_the_pieces_of_a_long_file_are_parsed_one_at_a_time(
     statements, _ = parse_postgres(SourceFile("many.sql", sql))
     assert len(statements) == 50
     assert 5 < len(texts) < 50 and max(map(len, texts)) < 200
+
+
+def test_a_run_that_reads_no_model_frees_it_with_the_collector_off(tmp_path: Path) -> None:
+    """lint's outputs read no model: the run keeps its statements only, and the objects go
+    before the findings are built, though the command line turns the collector off (the
+    replay's front end and the objects form cycles) and the findings are the same."""
+    import gc
+
+    from schema_review.model import Change, Table
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "V1__init.sql").write_text(RENAMES)
+    (folder / "V2__more.sql").write_text("ALTER TABLE purchases ADD COLUMN note text;\n")
+    settings = Settings(select=("all",), fail_on="none")
+    kept = lint([folder], settings)
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        run = lint([folder], settings, keep_models=False)
+        alive = [o for o in gc.get_objects() if isinstance(o, (Table, Change))]
+        assert [o for o in alive if not _reached_from(o, kept)] == []
+    finally:
+        if enabled:
+            gc.enable()
+    assert run.statement_count == kept.statement_count == 10
+    assert [m.tables for m in run.models] == [{}]
+    assert run.result.findings == kept.result.findings
+
+
+def _reached_from(obj: object, run: object) -> bool:
+    """Whether `obj` belongs to the models of `run` (the run kept for comparison)."""
+    models = run.models  # type: ignore[attr-defined]
+    return any(
+        obj in m.changes or any(obj is t for t in m.archive) or obj in m.tables.values()
+        for m in models
+    )
+
+
+def test_findings_take_the_order_of_sorting_hits_by_place_rule_and_object() -> None:
+    import random
+
+    from schema_review.findings import _sort_hits
+    from schema_review.rules import Hit, load_rules
+
+    rules = load_rules(())[:4]
+    sources = [
+        SourceFile(f"{n}.sql", "", order, set_index)
+        for n, (order, set_index) in enumerate([(0, 0), (1, 0), (0, 1), (2, 1)])
+    ]
+    chance = random.Random(17)
+    hits = [
+        Hit(
+            chance.choice(rules),
+            chance.choice(sources),
+            start,
+            start,
+            chance.choice([None, "", "a", "b", "a.b"]),
+            str(n),
+        )
+        for n, start in enumerate(chance.choice([0, 1, 5, 2**33]) for _ in range(400))
+    ]
+    expected = sorted(
+        hits,
+        key=lambda h: (h.source.set_index, h.source.order, h.start, h.rule.id, h.object or ""),
+    )
+    _sort_hits(hits)
+    assert [h.message for h in hits] == [h.message for h in expected]

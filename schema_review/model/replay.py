@@ -28,7 +28,11 @@ def replay(
         replayer.apply(statement)
         if not keep_trees:
             release_tree(statement)
-    return replayer.model
+    model = replayer.model
+    # The front end's state goes now: its handlers are its bound methods, a cycle that
+    # the command line's collector (off) would never free, and the state names the model.
+    vars(replayer).clear()
+    return model
 
 
 class FrontEnd(Protocol):

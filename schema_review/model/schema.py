@@ -209,6 +209,22 @@ class SchemaModel:
         return relations.find_table(self.tables, qualified)
 
 
+def statements_only(model: SchemaModel) -> SchemaModel:
+    """A model with nothing but `model`'s statements, for a caller that reads nothing else of
+    it again (lint's outputs count statements): a long history's objects and changes are
+    most of a run's memory. The cycles among `model`'s objects (a table and its columns name
+    each other, a dropped object and the one that took its name) are cut first: the command
+    line runs with the cycle collector off, which would keep them all. (Not a method: the
+    rules call the model's.)"""
+    objects: list[Any] = [*model.archive, *model.tables.values()]
+    for obj in objects:
+        obj.previous = obj.replaced_by = None
+        if isinstance(obj, Table):
+            obj.columns, obj.constraints, obj.indexes = {}, {}, []
+            obj.policies, obj.triggers, obj.rebuild_of = {}, {}, None
+    return SchemaModel(statements=model.statements, dialect=model.dialect)
+
+
 FINAL_KINDS = (
     "table",
     "column",
