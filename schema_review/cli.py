@@ -402,7 +402,8 @@ def lint(
     try:
         stdin = sys.stdin.read() if "-" in paths else None
         with _progress_bar() as progress:
-            # The outputs lint writes read no schema model (a report among --also-write does).
+            # The outputs lint writes read no schema model (a report written by
+            # --output-format-file does).
             run = run_lint(
                 paths, settings, stdin, stdin_filename, progress, keep_models=bool(also_write)
             )
