@@ -24,6 +24,7 @@ from schema_review.profile import (
     SUPPORTED_PG_VERSIONS,
     placeholder_key,
 )
+from schema_review.records import Record
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 FAIL_ON = (*SEVERITIES, "none")
@@ -52,16 +53,17 @@ class ConfigError(Exception):
     """The configuration cannot be used: says which file and what is wrong."""
 
 
-class FileIgnores:
+class FileIgnores(Record):
     """`per-file-ignores`: glob patterns, each with the rule ids or categories (or `all`) not
     reported in the files it matches, as ruff has. A pattern is matched (fnmatch: `*` crosses
     folders) against a file's path relative to the configuration file's folder, the path
     findings show and the file's name.
 
-    A plain class, not a dataclass (see Settings); never changed once made. Its repr is part
-    of Settings' repr: it reads as the dataclass's did."""
+    A Record, not a dataclass (see Settings); never changed once made. Its repr is part of
+    Settings' repr: it reads as the dataclass's did."""
 
-    __slots__ = ("base", "patterns")
+    _fields = ("base", "patterns")
+    __slots__ = _fields
 
     base: Path
     patterns: tuple[tuple[str, tuple[str, ...]], ...]
@@ -69,18 +71,6 @@ class FileIgnores:
     def __init__(self, base: Path, patterns: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
         self.base = base
         self.patterns = patterns
-
-    def __repr__(self) -> str:
-        return f"FileIgnores(base={self.base!r}, patterns={self.patterns!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not FileIgnores:
-            return NotImplemented
-        assert isinstance(other, FileIgnores)
-        return (self.base, self.patterns) == (other.base, other.patterns)
-
-    def __hash__(self) -> int:
-        return hash((self.base, self.patterns))
 
     def ignoring(self, display: str, rule_id: str, category: str) -> str:
         """The pattern that keeps the findings of a rule (its id and category) in the file
@@ -131,16 +121,18 @@ _SETTINGS_FIELDS = (
 )
 
 
-class Settings:
+class Settings(Record):
     """What a run uses: the configuration file's values and the command line's.
 
-    A plain class, not a dataclass: generating a frozen dataclass's methods (each compiled
+    A Record (records.py), not a dataclass: generating a frozen dataclass's methods (each compiled
     from source at import) was most of what a one-file run spent in our code. Never changed
     once made: `replace` returns a copy with other values. Its repr is part of the result
     cache's key, so it reads exactly as the dataclass's did (every field, in order); == compares
     every field but `origins`."""
 
-    __slots__ = _SETTINGS_FIELDS
+    _fields = _SETTINGS_FIELDS
+    __slots__ = _fields
+    _compared = tuple(name for name in _SETTINGS_FIELDS if name != "origins")
 
     select: tuple[str, ...]
     ignore: tuple[str, ...]
@@ -225,19 +217,6 @@ class Settings:
         self.allow_empty = allow_empty
         self.per_file_ignores = per_file_ignores
         self.origins = {} if origins is None else origins
-
-    def __repr__(self) -> str:
-        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in _SETTINGS_FIELDS)
-        return f"Settings({values})"
-
-    def _compared(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in _SETTINGS_FIELDS if name != "origins")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not Settings:
-            return NotImplemented
-        assert isinstance(other, Settings)
-        return self._compared() == other._compared()
 
     __hash__ = None  # type: ignore[assignment]  # its dicts make it unhashable, as before
 

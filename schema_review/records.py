@@ -21,9 +21,14 @@ class Record:
     # The fields, in order (a subclass's `__slots__` is the same tuple): what == and hash
     # compare and repr shows, as a dataclass's fields.
     _fields: ClassVar[tuple[str, ...]] = ()
+    # When not every field: those == and hash compare (a dataclass's `compare=False` left
+    # out), those repr shows (`repr=False` left out).
+    _compared: ClassVar[tuple[str, ...] | None] = None
+    _shown: ClassVar[tuple[str, ...] | None] = None
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple([getattr(self, name) for name in self._fields])
+        names = self._fields if self._compared is None else self._compared
+        return tuple([getattr(self, name) for name in names])
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -35,7 +40,8 @@ class Record:
         return hash(self._values())
 
     def __repr__(self) -> str:
-        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        names = self._fields if self._shown is None else self._shown
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
         return f"{self.__class__.__qualname__}({values})"
 
     def _replace(self, **changes: Any) -> Self:

@@ -17,6 +17,7 @@ import jinja2
 
 from schema_review.model import FINAL_KINDS
 from schema_review.profile import ORM_RUNNERS
+from schema_review.records import Record
 from schema_review.resources import (
     CacheKey,
     YamlError,
@@ -68,8 +69,7 @@ class RuleError(Exception):
         self.field = field
 
 
-# Rule's fields, in order; those == compares (options and compiled code are not the rule's
-# identity); those its repr shows.
+# Rule's fields, in order.
 _RULE_FIELDS = (
     "id",
     "title",
@@ -99,69 +99,25 @@ _RULE_FIELDS = (
     "orm_generated",
     "explicit",
 )
-_RULE_COMPARED = (
-    "id",
-    "title",
-    "severity",
-    "category",
-    "target",
-    "kinds",
-    "when",
-    "message",
-    "fix",
-    "why",
-    "examples",
-    "enabled",
-    "source",
-    "object",
-    "references",
-    "notes",
-    "dialects",
-    "example_profile",
-    "applies",
-    "lock_only",
-    "explicit",
+# Not the rule's identity (== leaves them out): its options and compiled code.
+_NOT_COMPARED = frozenset(
+    ("options", "example_options", "option_types", "compiled", "applicable", "orm_generated")
 )
-_RULE_SHOWN = (
-    "id",
-    "title",
-    "severity",
-    "category",
-    "target",
-    "kinds",
-    "when",
-    "message",
-    "fix",
-    "why",
-    "examples",
-    "enabled",
-    "source",
-    "object",
-    "references",
-    "notes",
-    "dialects",
-    "example_profile",
-    "options",
-    "example_options",
-    "option_types",
-    "applies",
-    "lock_only",
-    "orm_generated",
-    "explicit",
-)
+# Compiled code: not shown by repr.
+_NOT_SHOWN = frozenset(("compiled", "applicable"))
 
 
-_RULE_SET = frozenset(_RULE_FIELDS)
-
-
-class Rule:
+class Rule(Record):
     """A rule: read from a rule file (or the prebuilt catalogue), as the engine runs it.
 
-    A plain slots class, not a frozen dataclass: generating its methods at import cost a
+    A Record (records.py), not a frozen dataclass: generating its methods at import cost a
     one-file run more than reading the catalogue. Never changed once made: `replace` returns
     a copy with other values, as dataclasses.replace did; == and repr are the dataclass's."""
 
-    __slots__ = _RULE_FIELDS
+    _fields = _RULE_FIELDS
+    __slots__ = _fields
+    _compared = tuple(name for name in _RULE_FIELDS if name not in _NOT_COMPARED)
+    _shown = tuple(name for name in _RULE_FIELDS if name not in _NOT_SHOWN)
 
     id: str
     title: str
@@ -263,25 +219,8 @@ class Rule:
         self.orm_generated = {} if orm_generated is None else orm_generated
         self.explicit = explicit
 
-    def replace(self, **changes: Any) -> Rule:
-        """A copy with `changes` (field name -> value)."""
-        unknown = changes.keys() - _RULE_SET
-        if unknown:
-            raise TypeError(f"Rule has no field {', '.join(sorted(unknown))}")
-        clone = object.__new__(Rule)
-        for name in _RULE_FIELDS:
-            setattr(clone, name, changes[name] if name in changes else getattr(self, name))
-        return clone
-
-    def __repr__(self) -> str:
-        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in _RULE_SHOWN)
-        return f"Rule({values})"
-
-    # `other: Any`: in this class's body `object` is the field of that name.
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is not Rule:
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in _RULE_COMPARED)
+    # A copy with other values, as dataclasses.replace made (public: callers copy rules).
+    replace = Record._replace
 
     __hash__ = None  # type: ignore[assignment]  # its examples (a dict) made it unhashable
 
