@@ -394,24 +394,20 @@ class _PathSpeller:
 
 
 def _finding(finding: Finding, rule: Rule | None) -> dict[str, Any]:
-    row = _FindingRow().__dict__
-    row["rule"] = finding.rule
-    row["title"] = finding.title or (rule.title if rule else finding.rule)
-    row["severity"] = finding.severity
-    row["category"] = finding.category
-    row["message"] = finding.message
-    row["location"] = _location(finding.file, finding.line)
-    row["file"] = finding.file
-    row["line"] = finding.line
-    row["object"] = finding.object
-    row["fix"] = finding.fix
-    row["why"] = _why(rule) if rule else ""
-    row["fingerprint"] = finding.fingerprint
-    return row
-
-
-class _FindingRow:
-    """Whose `__dict__` a finding's row of the review is (see `_rows`)."""
+    return _FINDING_ROW(
+        rule=finding.rule,
+        title=finding.title or (rule.title if rule else finding.rule),
+        severity=finding.severity,
+        category=finding.category,
+        message=finding.message,
+        location=_location(finding.file, finding.line),
+        file=finding.file,
+        line=finding.line,
+        object=finding.object,
+        fix=finding.fix,
+        why=_why(rule) if rule else "",
+        fingerprint=finding.fingerprint,
+    )
 
 
 def _rows() -> Callable[..., dict[str, Any]]:
@@ -429,6 +425,9 @@ def _rows() -> Callable[..., dict[str, Any]]:
         return made
 
     return row
+
+
+_FINDING_ROW = _rows()
 
 
 def _location(file: str, line: int) -> str:
