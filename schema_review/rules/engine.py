@@ -234,15 +234,12 @@ class _Subjects:
 
 # A value the guard could not read as the sandbox would: the condition is evaluated.
 _UNREAD = object()
-_GUARD_ENVIRONMENT: list[Any] = []
 
 
 def _read(obj: Any, chain: tuple[str, ...]) -> Any:
     """`obj.a.b` as the condition reads it, when it reads the attributes themselves (safe in
     the sandbox, no method), else _UNREAD."""
-    if not _GUARD_ENVIRONMENT:
-        _GUARD_ENVIRONMENT.append(environment())
-    env = _GUARD_ENVIRONMENT[0]
+    env = environment()  # made once (lru_cache)
     value = obj
     for attr in chain:
         try:
