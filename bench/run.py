@@ -235,6 +235,8 @@ class _Bench:
         }
         commands = {
             **self.with_before(ours_only),
+            # `--jobs` defaults to one process per CPU on a run this large: one process, and two.
+            "cold -j1": Command([*lint, "--no-cache", "-j", "1", *paths]),
             "cold -j2": Command([*lint, "--no-cache", "-j", "2", *paths]),
             **{name: Command([*c.argv, *paths]) for name, c in peers.items()},
         }
@@ -524,6 +526,7 @@ _RATIOS = (
     ("corpus, cold (`--no-cache`) / squawk", "corpus", "cold", "squawk", "at most 2x"),
     ("corpus, unchanged (result cache) / squawk", "corpus", "unchanged", "squawk", "at most 0.5x"),
     ("corpus, changed (parse and rule caches) / squawk", "corpus", "changed", "squawk", ""),
+    ("corpus, cold, one process (`-j1`) / squawk", "corpus", "cold -j1", "squawk", ""),
     ("corpus, cold, `-j2` / squawk", "corpus", "cold -j2", "squawk", ""),
     ("corpus, cold / safemigrate-lint", "corpus", "cold", "safemigrate-lint", ""),
     ("one file, cold / `python -c pass`", "startup", "cold", "python -c pass", "at most 10x"),
