@@ -786,7 +786,7 @@ SHARED_RULES_FROM = 2_000
 # Parts of the rules for each process: enough that a process finishing early takes more,
 # few enough that each `evaluate` call (it lists the model's objects and changes by kind
 # first) is worth it.
-_PARTS_PER_JOB = 4
+_PARTS_PER_JOB = 8
 
 
 def evaluate_shared(rules: Sequence[Rule], work: Sequence[Evaluation], jobs: int) -> list[Hit]:

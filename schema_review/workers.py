@@ -24,7 +24,6 @@ early (an error, Ctrl-C).
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, TypeVar
 
@@ -51,6 +50,23 @@ STATS: list[WorkerStats] = []
 
 def can_fork() -> bool:
     return hasattr(os, "fork")
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: those it is allowed (affinity), no more than a
+    container's CPU quota (cgroup v2 `cpu.max`) grants; at least one."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        count = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as limits:
+            quota, period = limits.read().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):  # no cgroup v2, or no quota
+        pass
+    return max(1, count)
 
 
 def share(
@@ -179,6 +195,8 @@ class _Shared:
                     results[part] = result if self.encode is None else self.encode(part, result)
                 except Exception:  # done again by the parent, which raises it if it must
                     continue
+            import pickle
+
             try:
                 data = pickle.dumps(results, pickle.HIGHEST_PROTOCOL)
             except Exception:  # a result that does not pickle: the parent does them all
@@ -257,6 +275,7 @@ def _work_ahead(
     status = 1
     try:
         import gc
+        import pickle
 
         gc.disable()
         for start in range(k * chunk, len(items), workers * chunk):
@@ -276,6 +295,8 @@ def _work_ahead(
 def _frame(reader: Any) -> tuple[int, bool, Any] | None:
     """The next frame a worker sent, or None when there is none (it died) or it is not
     one `_work_ahead` writes."""
+    import pickle
+
     try:
         header = reader.read(_LENGTH)
         if len(header) != _LENGTH:
@@ -294,6 +315,8 @@ def _frame(reader: Any) -> tuple[int, bool, Any] | None:
 
 def _received(pipe: int) -> dict[int, Any]:
     """What a worker sent: its parts' results; nothing when it failed."""
+    import pickle
+
     chunks: list[bytes] = []
     try:
         while chunk := os.read(pipe, 1 << 20):

@@ -341,3 +341,16 @@ def test_hits_come_back_in_the_order_of_one_process(monkeypatch: pytest.MonkeyPa
     for jobs in (2, 3):
         assert described(pipeline.evaluate_shared(rules, work, jobs)) == alone
     assert sum(sent) > 10
+
+
+def test_the_default_is_one_process_per_cpu_up_to_four(monkeypatch: pytest.MonkeyPatch) -> None:
+    from schema_review import cli as cli_module
+
+    monkeypatch.setattr(workers, "usable_cpus", lambda: 8)
+    assert cli_module._jobs(None) == 4
+    assert cli_module._jobs(0) == 8
+    assert cli_module._jobs(1) == 1
+    assert cli_module._jobs(3) == 3
+    monkeypatch.setattr(workers, "usable_cpus", lambda: 1)
+    assert cli_module._jobs(None) == 1  # one CPU: nothing forked
+    assert 1 <= workers.usable_cpus() <= (os.cpu_count() or 1)
