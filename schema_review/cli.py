@@ -66,6 +66,16 @@ class _Guarded(click.Group):
             _internal_error(error)
 
 
+def _jobs(given: int | None) -> int:
+    """The processes a run may share its work among: `--jobs`, 0 for one per CPU, and by
+    default one per CPU up to 4 (past that, a run's parts get too small to pay)."""
+    from schema_review.workers import usable_cpus
+
+    if given is None:
+        return min(usable_cpus(), 4)
+    return given or usable_cpus()
+
+
 def _check_output(output: str | None) -> None:
     """Refuse an output file that cannot be written before the run, not after it (a verify
     run starts a server first): its folder must exist and be writable."""
@@ -255,9 +265,10 @@ def main() -> None:
     "-j",
     "--jobs",
     type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    help="Processes that parse files not in the cache (0: one per CPU).",
+    default=None,
+    help="Processes a large run shares: the next files parsed while the ones before are "
+    "replayed (64 files to parse or more), the rules (2,000 statements or more); the output "
+    "is the same. 0: one per CPU; 1: one process. Default: one per CPU, at most 4.",
 )
 @click.option(
     "--output-format-file",
@@ -316,7 +327,7 @@ def lint(
     stdin_filename: str,
     quiet: bool,
     no_cache: bool,
-    jobs: int,
+    jobs: int | None,
     extra_outputs: tuple[str, ...],
     exclude: tuple[str, ...],
     statistics: bool,
@@ -359,7 +370,7 @@ def lint(
         platform=platform,
         deploy=deploy,
         diff_base=diff_base,
-        jobs=jobs or os.cpu_count() or 1,
+        jobs=_jobs(jobs),
         allow_empty=allow_empty or None,
         exclude=_exclude(settings, exclude),
     )

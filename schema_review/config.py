@@ -151,7 +151,7 @@ class Settings(Record):
     # Per-rule options: rule id -> {option: value}. Setting them turns the rule on.
     rule_options: dict[str, dict[str, Any]]
     diff_base: str | None  # --diff-base REF: report what changed since REF only
-    jobs: int  # --jobs N: processes that parse files (when many are not in the cache)
+    jobs: int  # --jobs N: processes a large run shares (schema_review.workers)
     # The team's standards for the review's checklist: (name, rule ids) pairs.
     standards: tuple[tuple[str, tuple[str, ...]], ...]
     templates: Path | None  # a folder of report templates that override or add

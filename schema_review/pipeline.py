@@ -5,7 +5,8 @@ This module only wires the stages together; each stage knows nothing of the late
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,8 @@ from schema_review.findings import (
 )
 from schema_review.model import SchemaModel, replay
 from schema_review.model.schema import statements_only
-from schema_review.parse import ParseProblem, SourceFile, Statement, parse_many
-from schema_review.parse.postgres import Parsed
+from schema_review.parse import ParseProblem, SourceFile, Statement
+from schema_review.parse.postgres import Parsed, parse_each
 from schema_review.profile import (
     DEFAULT_DEPLOY,
     DEFAULT_PG_VERSION,
@@ -50,7 +51,9 @@ from schema_review.profile import (
 )
 from schema_review.records import Record
 from schema_review.rules import Hit, MigrationFacts, Rule, evaluate, load_rules
+from schema_review.rules.engine import INTERNAL_ERROR, RULE_STOPPED
 from schema_review.rules.options import OptionError, check_values
+from schema_review.workers import can_fork, share
 
 
 class LintRun(Record):
@@ -403,7 +406,6 @@ def replay_histories(
     done = 0
     histories: list[ReplayedHistory] = []
     for set_index, migration_set in enumerate(sets):
-        statements: list[Statement] = []
         problems: list[ParseProblem] = []
         set_sources: list[SourceFile] = []
         parsed_files: list[list[Statement]] = []
@@ -432,38 +434,22 @@ def replay_histories(
         left = [_fill_placeholders(source, settings, profile) for source in set_sources]
         unfilled: list[UnfilledPlaceholders] = []
         foreign: list[tuple[SourceFile, MigrationFile, DialectGuess]] = []
-        for source, migration, placeholders, (parsed, file_problems) in zip(
-            set_sources,
-            migration_set.files,
-            left,
-            parse_history(set_sources, profile.dialect, settings.jobs),
-            strict=True,
-        ):
-            guess = guess_dialect(source.text) if profile.dialect == "postgres" else POSTGRES
-            if guess.foreign:
-                # One finding for the file (`unsupported-dialect`), not a parse error per
-                # statement and advice on the statements PostgreSQL happens to accept.
-                foreign.append((source, migration, guess))
-                parsed, file_problems, placeholders = [], [], ()
-            in_transaction = file_in_transaction(
-                profile.runner, source.text, migration.path.name, migration.path
+        # Each file is replayed once parsed: with --jobs, the next files are parsed by
+        # other processes meanwhile (parse_each).
+        parsing = parse_history(set_sources, profile.dialect, settings.jobs)
+        with contextlib.closing(parsing):
+            statements = _statements_of_files(
+                migration_set,
+                set_sources,
+                left,
+                parsing,
+                profile,
+                problems,
+                parsed_files,
+                unfilled,
+                foreign,
             )
-            source.transaction = (
-                in_transaction
-                and (profile.transaction_mode != "implicit" or len(parsed) > 1)
-                # MySQL DDL is not transactional: each statement commits the open transaction
-                # (an implicit commit), whatever the runner wraps the file in.
-                and profile.dialect != "mysql"
-            )
-            statements.extend(parsed)
-            parsed_files.append(parsed)
-            if placeholders:
-                kept = _unexplained(file_problems, placeholders)
-                unparsed = len(file_problems) - len(kept)
-                unfilled.append(UnfilledPlaceholders(source, migration, placeholders, unparsed))
-                file_problems = kept
-            problems.extend(file_problems)
-        model = replay(statements, profile, keep_trees)
+            model = replay(statements, profile, keep_trees)
         histories.append(
             ReplayedHistory(
                 migration_set,
@@ -480,13 +466,59 @@ def replay_histories(
     return histories
 
 
-def parse_history(sources: list[SourceFile], dialect: str, jobs: int) -> list[Parsed]:
-    """Each file's statements and problems, by the parser of the history's dialect."""
+def _statements_of_files(
+    migration_set: MigrationSet,
+    sources: list[SourceFile],
+    left: list[tuple[Placeholder, ...]],
+    parsing: Iterator[Parsed],
+    profile: Profile,
+    problems: list[ParseProblem],
+    parsed_files: list[list[Statement]],
+    unfilled: list[UnfilledPlaceholders],
+    foreign: list[tuple[SourceFile, MigrationFile, DialectGuess]],
+) -> Iterator[Statement]:
+    """A history's statements for the replay, a file at a time as it is parsed; what the
+    files are found to be goes to the lists given: their problems, statements, unfilled
+    placeholders, and the files written for another database."""
+    for source, migration, placeholders, (parsed, file_problems) in zip(
+        sources, migration_set.files, left, parsing, strict=True
+    ):
+        guess = guess_dialect(source.text) if profile.dialect == "postgres" else POSTGRES
+        if guess.foreign:
+            # One finding for the file (`unsupported-dialect`), not a parse error per
+            # statement and advice on the statements PostgreSQL happens to accept.
+            foreign.append((source, migration, guess))
+            parsed, file_problems, placeholders = [], [], ()
+        in_transaction = file_in_transaction(
+            profile.runner, source.text, migration.path.name, migration.path
+        )
+        source.transaction = (
+            in_transaction
+            and (profile.transaction_mode != "implicit" or len(parsed) > 1)
+            # MySQL DDL is not transactional: each statement commits the open transaction
+            # (an implicit commit), whatever the runner wraps the file in.
+            and profile.dialect != "mysql"
+        )
+        parsed_files.append(parsed)
+        if placeholders:
+            kept = _unexplained(file_problems, placeholders)
+            unparsed = len(file_problems) - len(kept)
+            unfilled.append(UnfilledPlaceholders(source, migration, placeholders, unparsed))
+            file_problems = kept
+        problems.extend(file_problems)
+        yield from parsed
+
+
+def parse_history(
+    sources: list[SourceFile], dialect: str, jobs: int
+) -> Generator[Parsed, None, None]:
+    """Each file's statements and problems, in order, by the parser of the history's
+    dialect (PostgreSQL's: see parse_each)."""
     if dialect == "postgres":
-        return parse_many(sources, jobs)
+        return parse_each(sources, jobs)
     from schema_review.parse.sqlglot_parse import parse_sqlglot
 
-    return [parse_sqlglot(source, dialect) for source in sources]
+    return (parse_sqlglot(source, dialect) for source in sources)
 
 
 def _discover(
@@ -678,19 +710,33 @@ def _lint(
     )
     if sum(len(h.model.statements) for h in histories) >= _LONG_HISTORY:
         _return_freed_memory()
+    statements = sum(len(h.model.statements) for h in histories)
+    # With --jobs, the rules are shared among processes once all histories are replayed;
+    # otherwise each history's model goes as soon as its rules ran.
+    shared = settings.jobs > 1 and statements >= SHARED_RULES_FROM and can_fork()
     hits: list[Hit] = []
     suppressions: list[Suppression] = []
+    work: list[Evaluation] = []
     for set_index, history in enumerate(histories):
         for source, parsed in zip(history.sources, history.parsed, strict=True):
             suppressions.extend(find_suppressions(source, parsed, history.profile.dialect))
         facts = migration_facts(history.migration_set, history.sources, set_index, base)
         facts += placeholder_facts(history) + dialect_facts(history)
-        hits.extend(evaluate(rules, history.model, history.problems, history.profile, facts))
+        evaluation = Evaluation(history.model, history.problems, history.profile, facts)
+        if shared:
+            work.append(evaluation)
+            continue
+        hits.extend(evaluation.hits(rules))
         if not keep_models:
             # A caller that reads no model once the rules ran (lint's outputs count the
             # statements): the model, most of a long history's memory, goes before the
             # findings are built, which reuse its memory.
             history.model = statements_only(history.model)
+    if shared:
+        hits = evaluate_shared(rules, work, settings.jobs)
+        if not keep_models:
+            for history in histories:
+                history.model = statements_only(history.model)
     rules_by_id = {r.id: r for r in rules}
     result = build_findings(
         hits, suppressions, rules_by_id, settings.severity, catalogue, settings.per_file_ignores
@@ -705,6 +751,144 @@ def _lint(
         settings=settings,
         why=[h.why for h in histories],
     )
+
+
+class Evaluation(Record):
+    """What the rules are evaluated on for one history (the arguments of `evaluate`)."""
+
+    _fields = ("model", "problems", "profile", "facts")
+    __slots__ = _fields
+
+    model: SchemaModel
+    problems: Sequence[ParseProblem]
+    profile: Profile
+    facts: Sequence[MigrationFacts]
+
+    def __init__(
+        self,
+        model: SchemaModel,
+        problems: Sequence[ParseProblem],
+        profile: Profile,
+        facts: Sequence[MigrationFacts],
+    ) -> None:
+        self.model = model
+        self.problems = problems
+        self.profile = profile
+        self.facts = facts
+
+    def hits(self, rules: Sequence[Rule]) -> list[Hit]:
+        return evaluate(rules, self.model, self.problems, self.profile, self.facts)
+
+
+# From this many statements in all, `--jobs` shares the rules: below, forking costs more
+# than it saves.
+SHARED_RULES_FROM = 2_000
+# Parts of the rules for each process: enough that a process finishing early takes more,
+# few enough that each `evaluate` call (it lists the model's objects and changes by kind
+# first) is worth it.
+_PARTS_PER_JOB = 8
+
+
+def evaluate_shared(rules: Sequence[Rule], work: Sequence[Evaluation], jobs: int) -> list[Hit]:
+    """The hits of `rules` on every history of `work`, in the order calling `evaluate` on each
+    in turn gives them, the rules evaluated by up to `jobs` processes (schema_review.workers):
+    each part is a run of consecutive rules on one history, and a worker sends its hits back
+    as data (see _HitEncoder)."""
+    # The parse problems' hits and the replay's internal errors come first in a history's
+    # hits: `evaluate` gives them, and nothing else, for the rules it does not evaluate.
+    leading = [r for r in rules if not r.evaluated]
+    evaluated = [r for r in rules if r.evaluated]
+    per_history = max(1, jobs * _PARTS_PER_JOB // max(len(work), 1))
+    size = max(1, -(-len(evaluated) // per_history))
+    parts = [
+        (history, start, min(start + size, len(evaluated)))
+        for history in range(len(work))
+        for start in range(0, len(evaluated), size)
+    ]
+
+    def do(part: int) -> list[Hit]:
+        history, start, stop = parts[part]
+        w = work[history]
+        hits = evaluate(evaluated[start:stop], w.model, (), w.profile, w.facts)
+        return hits[len(w.model.internal_errors) :]  # the leading hits give those
+
+    encoders = [_HitEncoder(w) for w in work]
+    decoders = [_HitDecoder(rules, w) for w in work]
+    done = share(
+        len(parts),
+        jobs,
+        do,
+        lambda part, hits: [encoders[parts[part][0]](hit) for hit in hits],
+        lambda part, data: [decoders[parts[part][0]](item) for item in data],
+    )
+    hits: list[Hit] = []
+    for history, w in enumerate(work):
+        hits.extend(w.hits(leading))
+        for (part_history, _, _), part_hits in zip(parts, done, strict=True):
+            if part_history == history:
+                hits.extend(part_hits)
+    return hits
+
+
+# A hit as data: rule id and severity, source (-1: the statement's, else the index of the
+# migration facts it is from), start, end, object, message, fix, statement (its index in
+# the model's statements, or -1).
+_HitData = tuple[str, str, int, int, int, str | None, str, str | None, int]
+
+
+class _HitEncoder:
+    """A worker's hits as data. What a hit points at existed before the fork, so its place
+    in the lists of the history (its statements, its migration facts) names it in both
+    processes; a hit naming anything else cannot be sent (KeyError: the part is evaluated
+    again by the parent)."""
+
+    def __init__(self, w: Evaluation) -> None:
+        self.w = w
+        self.statements: dict[int, int] | None = None
+        self.facts = {id(f.source): i for i, f in enumerate(w.facts)}
+
+    def __call__(self, hit: Hit) -> _HitData:
+        statement = -1
+        if hit.statement is not None:
+            if self.statements is None:
+                self.statements = {id(s): i for i, s in enumerate(self.w.model.statements)}
+            statement = self.statements[id(hit.statement)]
+        if hit.statement is not None and hit.source is hit.statement.source:
+            source = -1
+        else:
+            source = self.facts[id(hit.source)]
+        rule = hit.rule
+        return (
+            rule.id,
+            rule.severity,
+            source,
+            hit.start,
+            hit.end,
+            hit.object,
+            hit.message,
+            hit.fix,
+            statement,
+        )
+
+
+class _HitDecoder:
+    """Hits from their data (see _HitEncoder), with the rule objects of this process: a rule
+    whose severity the history's deploy lowered (`as_deployed`) is that rule so lowered."""
+
+    def __init__(self, rules: Sequence[Rule], w: Evaluation) -> None:
+        self.w = w
+        known = (*rules, INTERNAL_ERROR, RULE_STOPPED)
+        self.rules: dict[tuple[str, str], Rule] = {(r.id, r.severity): r for r in known}
+        self.by_id = {r.id: r for r in known}
+
+    def __call__(self, data: _HitData) -> Hit:
+        rule_id, severity, source, start, end, obj, message, fix, statement = data
+        rule = self.rules.get((rule_id, severity))
+        if rule is None:
+            rule = self.rules[rule_id, severity] = self.by_id[rule_id].replace(severity=severity)
+        at = self.w.model.statements[statement] if statement >= 0 else None
+        file = at.source if source < 0 and at is not None else self.w.facts[source].source
+        return Hit(rule, file, start, end, obj, message, fix, at)
 
 
 def _return_freed_memory() -> None:

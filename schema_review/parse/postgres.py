@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +29,7 @@ from schema_review.parse.script import (
 )
 from schema_review.parse.source import SourceFile
 from schema_review.resources import CacheKey, cache_key, load_cached, store_cached
+from schema_review.workers import ahead
 
 
 class _DeferredModule(ModuleType):
@@ -342,55 +344,40 @@ def parse_postgres(source: SourceFile) -> Parsed:
 
 
 def parse_many(sources: list[SourceFile], jobs: int = 1) -> list[Parsed]:
-    """Parse files (cached ones from the cache); with `jobs` > 1 and many files to parse,
-    in that many processes."""
-    paths = [_cache_path(source.text) for source in sources]
-    data: list[_ParseData | None] = [_cached(path) for path in paths]
-    missing = [i for i, found in enumerate(data) if found is None]
-    if jobs > 1 and len(missing) >= _PARALLEL_FROM:
-        import concurrent.futures
-        import multiprocessing
+    """Parse files (cached ones from the cache); see `parse_each`."""
+    return list(parse_each(sources, jobs))
 
-        # fork: the workers start with pglast already imported.
-        context = multiprocessing.get_context("fork")
-        chunks = [missing[i : i + 16] for i in range(0, len(missing), 16)]
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            futures = [
-                pool.submit(_parse_texts, [sources[i].text for i in chunk]) for chunk in chunks
-            ]
-            for chunk, future in zip(chunks, futures, strict=True):
-                try:
-                    parsed_chunk = future.result()
-                except Exception:
-                    # A result the worker could not send back (a parse nested too deeply
-                    # to pickle): parse those files here.
-                    parsed_chunk = [_as_data(_parse_guarded(sources[i])) for i in chunk]
-                for i, parsed in zip(chunk, parsed_chunk, strict=True):
-                    data[i] = parsed
-    else:
-        for i in missing:
-            data[i] = _as_data(_parse_guarded(sources[i]))
-    for i in missing:
-        _store(paths[i], data[i])
-    results: list[Parsed] = []
-    for source, item in zip(sources, data, strict=True):
-        assert item is not None
-        statements, problems = item
-        results.append(
-            (
+
+def parse_each(sources: list[SourceFile], jobs: int = 1) -> Generator[Parsed, None, None]:
+    """Each file's statements and problems, in order, the ones an earlier run parsed from
+    the cache. With `jobs` > 1 and many files to parse, forked workers parse them ahead of
+    the caller (schema_review.workers.ahead): the caller replays a file while the next
+    ones are parsed, and a parse comes back as plain data (the tree as its JSON text), which
+    costs a fraction of parsing it. A caller that stops early closes the iterator."""
+    keys = [_cache_path(source.text) for source in sources]
+    data: list[_ParseData | None] = [_cached(key) for key in keys]
+    missing = [i for i, found in enumerate(data) if found is None]
+
+    def parse(item: int) -> _ParseData:
+        return _as_data(_parse_guarded(sources[missing[item]]))
+
+    parsing = ahead(len(missing), jobs if len(missing) >= _PARALLEL_FROM else 1, parse)
+    try:
+        for source, key, item in zip(sources, keys, data, strict=True):
+            if item is None:
+                item = next(parsing)
+                _store(key, item)
+            statements, problems = item
+            yield (
                 [Statement(source, *fields) for fields in statements],
                 [ParseProblem(source, *fields) for fields in problems],
             )
-        )
-    return results
+    finally:
+        parsing.close()
 
 
-# Below this many files to parse, starting processes costs more than it saves.
+# Below this many files to parse, starting a process costs more than it saves.
 _PARALLEL_FROM = 64
-
-
-def _parse_texts(texts: list[str]) -> list[_ParseData]:
-    return [_as_data(_parse_guarded(SourceFile("", text))) for text in texts]
 
 
 def _parse_guarded(source: SourceFile) -> Parsed:
