@@ -6,7 +6,7 @@ This module only wires the stages together; each stage knows nothing of the late
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -282,7 +282,7 @@ def _spell_as_working_tree(
 
     result = before.result
     result.findings = [
-        replace(f, file=file(f.file), message=message(f.message)) for f in result.findings
+        f._replace(file=file(f.file), message=message(f.message)) for f in result.findings
     ]
 
 

@@ -13,6 +13,7 @@ from schema_review.discover import version_key
 from schema_review.model import Change, SchemaModel
 from schema_review.parse import ParseProblem, SourceFile, Statement
 from schema_review.profile import Profile
+from schema_review.records import Record
 from schema_review.rules import sandbox
 from schema_review.rules.closures import _METHOD_TYPES
 from schema_review.rules.expressions import environment, subject_name, variables
@@ -121,9 +122,12 @@ class MigrationFacts:
         return f"migration {self.name or self.source.display}"
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A rule that fired, and where: the raw material of a finding."""
+class Hit(Record):
+    """A rule that fired, and where: the raw material of a finding. A Record (records.py),
+    not a frozen dataclass: a run makes one per finding."""
+
+    _fields = ("rule", "source", "start", "end", "object", "message", "fix", "statement")
+    __slots__ = _fields
 
     rule: Rule
     source: SourceFile
@@ -131,8 +135,28 @@ class Hit:
     end: int
     object: str | None
     message: str
-    fix: str | None = None
-    statement: Statement | None = None
+    fix: str | None
+    statement: Statement | None
+
+    def __init__(
+        self,
+        rule: Rule,
+        source: SourceFile,
+        start: int,
+        end: int,
+        object: str | None,
+        message: str,
+        fix: str | None = None,
+        statement: Statement | None = None,
+    ) -> None:
+        self.rule = rule
+        self.source = source
+        self.start = start
+        self.end = end
+        self.object = object
+        self.message = message
+        self.fix = fix
+        self.statement = statement
 
 
 def evaluate(
