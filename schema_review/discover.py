@@ -1086,8 +1086,12 @@ def _folder_dialect(migration_set: MigrationSet) -> tuple[str, str] | None:
         starts = [migration_set.root]
     else:
         starts = [f.path.parent for f in migration_set.files if str(f.path) != STDIN]
-    found = {_named_folder(start) for start in dict.fromkeys(starts)}
-    if len(found) != 1:
+    found: set[tuple[str, str] | None] = set()
+    for start in dict.fromkeys(starts):
+        found.add(_named_folder(start))
+        if len(found) > 1:
+            return None  # folders that disagree: the rest cannot make them agree
+    if not found:
         return None
     (named,) = found
     if named is None:
