@@ -920,16 +920,16 @@ def detect_dialect(migration_set: MigrationSet, texts: Sequence[str]) -> tuple[s
     `migration_lock.toml` provider, drizzle's journal `dialect`, pop's file name infixes, the
     sqlx driver feature of the crate beside the folder, a folder named for a database on the
     way to it, and the files' syntax."""
-    for found in (
-        _prisma_provider(migration_set),
-        _drizzle_dialect(migration_set),
-        _infix_dialect(migration_set),
-        _sqlx_dialect(migration_set),
-        _folder_dialect(migration_set),
-    ):
-        if found is not None:
-            return found
-    return _content_dialect(texts)
+    root = _detection_root(migration_set)
+    # Each asked only when those before it said nothing.
+    return (
+        _prisma_provider(root)
+        or _drizzle_dialect(migration_set)
+        or _infix_dialect(migration_set)
+        or _sqlx_dialect(root)
+        or _folder_dialect(migration_set)
+        or _content_dialect(texts)
+    )
 
 
 # sqlx's features that pick its database driver.
@@ -941,13 +941,12 @@ _SQLX_FEATURES = {
 }
 
 
-def _sqlx_dialect(migration_set: MigrationSet) -> tuple[str, str] | None:
+def _sqlx_dialect(root: Path | None) -> tuple[str, str] | None:
     """sqlx's `migrate!()` reads `migrations/` (or the folder it names) beside the crate's
     Cargo.toml: the database driver the crate enables on its sqlx dependency (`features =
     ["sqlite"]`) is the one its migrations run on; a crate that enables none inherits its
     workspace's (`workspace = true`). Nothing when the features name no database or
     several."""
-    root = _detection_root(migration_set)
     if root is None:
         return None
     crate = root.parent / "Cargo.toml"
@@ -1025,8 +1024,13 @@ def _detection_root(migration_set: MigrationSet) -> Path | None:
     that a hook lints a file as the whole folder's run does."""
     if migration_set.root is not None:
         return migration_set.root
-    folders = {f.path.parent for f in migration_set.files if str(f.path) != STDIN}
-    if len(folders) != 1:
+    folders: set[Path] = set()
+    for file in migration_set.files:
+        if str(file.path) != STDIN:
+            folders.add(file.path.parent)
+            if len(folders) > 1:
+                return None  # files of several folders (no need to see the rest)
+    if not folders:
         return None
     (folder,) = folders
     if (
@@ -1037,8 +1041,7 @@ def _detection_root(migration_set: MigrationSet) -> Path | None:
     return folder
 
 
-def _prisma_provider(migration_set: MigrationSet) -> tuple[str, str] | None:
-    root = _detection_root(migration_set)
+def _prisma_provider(root: Path | None) -> tuple[str, str] | None:
     if root is None:
         return None
     lock = root / "migration_lock.toml"
@@ -1083,11 +1086,15 @@ def _folder_dialect(migration_set: MigrationSet) -> tuple[str, str] | None:
     """A folder named for one database, from the history's folder up (files named one by
     one: from theirs, when they agree)."""
     if migration_set.root is not None:
-        starts = [migration_set.root]
+        starts: Iterable[Path] = [migration_set.root]
     else:
-        starts = [f.path.parent for f in migration_set.files if str(f.path) != STDIN]
+        starts = (f.path.parent for f in migration_set.files if str(f.path) != STDIN)
+    seen: set[Path] = set()
     found: set[tuple[str, str] | None] = set()
-    for start in dict.fromkeys(starts):
+    for start in starts:
+        if start in seen:
+            continue
+        seen.add(start)
         found.add(_named_folder(start))
         if len(found) > 1:
             return None  # folders that disagree: the rest cannot make them agree

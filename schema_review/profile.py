@@ -43,9 +43,13 @@ _NO_TRANSACTION = {
     "dbmate": (r"^\s*--\s*migrate:up\b.*\btransaction:false\b", re.MULTILINE),
     "sqlx": (r"\A\s*--\s*no-transaction\b", 0),
 }
-# A word each of those comments holds, in lower case: a file without it is not searched (a
-# case-blind search of each file costs more than lowering it and looking for a word).
-_NO_TRANSACTION_WORDS = {"goose": "+goose", "dbmate": "transaction:false", "sqlx": "no-transaction"}
+# Words each of those comments holds, in lower case: a file without them is not searched (a
+# case-blind search of each file costs more than lowering it and looking for words).
+_NO_TRANSACTION_WORDS = {
+    "goose": ("+goose", "transaction"),
+    "dbmate": ("transaction:false",),
+    "sqlx": ("no-transaction",),
+}
 
 
 # How a runner lets one migration run outside its transaction (CREATE INDEX CONCURRENTLY and
@@ -207,7 +211,8 @@ def file_in_transaction(runner: str, text: str, name: str = "", path: Path | Non
     opt_out = _NO_TRANSACTION.get(runner)
     if opt_out is None:
         return True
-    if _NO_TRANSACTION_WORDS[runner] not in text.lower():
+    lowered = text.lower()
+    if not all(word in lowered for word in _NO_TRANSACTION_WORDS[runner]):
         return True
     pattern, flags = opt_out
     return re.search(pattern, text, flags) is None
