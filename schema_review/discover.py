@@ -378,7 +378,7 @@ _ANNOTATION = (  # re.IGNORECASE
 
 
 def _annotation(line: str) -> str | None:
-    match = _compiled(_ANNOTATION, re.IGNORECASE).match(line)
+    match = _compiled(_ANNOTATION, _IGNORECASE).match(line)
     if match is None:
         return None
     word = (match.group("goose") or match.group("dbmate")).lower()
@@ -403,6 +403,12 @@ _REGION = (
     rf"--[^\n]*|'[^']*(?:'|\Z)|\"[^\"]*(?:\"|\Z)|e{_ESCAPED}|E{_ESCAPED}"
     rf"|\$(?:{_TAG_START}{_TAG_REST})?\$|/\*"
 )
+
+
+# Flags as plain ints for `_compiled`: combining RegexFlags and hashing one (its cache's key)
+# run enum's Python code, and patterns are looked up for each token or line.
+_IGNORECASE = int(re.IGNORECASE)
+_IGNORECASE_MULTILINE = int(re.IGNORECASE | re.MULTILINE)
 
 
 @functools.cache
@@ -746,7 +752,7 @@ def _foreign_hint(text: str) -> bool:
     the lowered text, which for ASCII are what IGNORECASE matches. Outside ASCII, case
     folding has its own rules (the Kelvin sign is a k): the pattern decides."""
     if not text.isascii():
-        return _compiled(_FOREIGN_HINT, re.IGNORECASE).search(text) is not None
+        return _compiled(_FOREIGN_HINT, _IGNORECASE).search(text) is not None
     lowered = text.lower()
     return any(word in lowered for word in _HINT_WORDS)
 
@@ -867,7 +873,7 @@ def _postgres_only_in(masked: str) -> bool:
 def _holds_postgres_only(text: str) -> bool:
     """Whether a file holds, outside comments and strings, what only PostgreSQL writes."""
     if not text.isascii():
-        return _compiled(_POSTGRES_ONLY, re.IGNORECASE).search(_code_only(text)) is not None
+        return _compiled(_POSTGRES_ONLY, _IGNORECASE).search(_code_only(text)) is not None
     lowered = text.lower()
     if not any(word in lowered for word, _ in _ASCII_POSTGRES_ONLY):
         return False  # the words of a match are the text's own
@@ -880,11 +886,11 @@ def _guess_by_patterns(text: str) -> DialectGuess:
     if not _foreign_hint(text):
         return POSTGRES
     masked = _code_only(text)
-    if _compiled(_POSTGRES_ONLY, re.IGNORECASE).search(masked):
+    if _compiled(_POSTGRES_ONLY, _IGNORECASE).search(masked):
         return POSTGRES
     found: list[tuple[str, str, int]] = []
     for name, dialect, pattern in _FOREIGN_SYNTAX:
-        match = _compiled(pattern, re.IGNORECASE | re.MULTILINE).search(masked)
+        match = _compiled(pattern, _IGNORECASE_MULTILINE).search(masked)
         if match is not None:
             found.append((name, dialect, match.start()))
     return _guess_from(found) if found else POSTGRES
@@ -1628,7 +1634,7 @@ def _file_candidate(location: str, file_name: str) -> _Candidate | None:
             stem = stem.rsplit(".", 1)[0]
             dialect = _INFIX_DIALECTS[infix]
             pop = True
-    flyway = _compiled(_FLYWAY, re.IGNORECASE).match(stem)
+    flyway = _compiled(_FLYWAY, _IGNORECASE).match(stem)
     if flyway is not None:
         kind = flyway.group("kind").upper()
         text = (flyway.group("version") or "").replace("_", ".")
