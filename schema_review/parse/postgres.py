@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -27,6 +27,7 @@ from schema_review.parse.script import (
     split_statements,
 )
 from schema_review.parse.source import SourceFile
+from schema_review.records import Record
 from schema_review.resources import CacheKey, cache_key, load_cached, store_cached
 
 
@@ -220,15 +221,24 @@ def _written_name(kind: str, node: dict[str, Any]) -> tuple[str, ...]:
     return (str(schema), name) if schema else (name,)
 
 
-@dataclass(frozen=True, slots=True)
-class ParseProblem:
+class ParseProblem(Record):
     """A part of a file that is not SQL pglast could parse, and the rule that reports it
-    (`parse-error`, or `psql-meta-command` for psql's backslash commands)."""
+    (`parse-error`, or `psql-meta-command` for psql's backslash commands). A Record
+    (records.py): no dataclass methods compiled when a run imports the parser."""
+
+    _fields = ("source", "offset", "message", "rule")
+    __slots__ = _fields
 
     source: SourceFile
     offset: int
     message: str
-    rule: str = PARSE_RULE
+    rule: str
+
+    def __init__(self, source: SourceFile, offset: int, message: str, rule: str = PARSE_RULE):
+        self.source = source
+        self.offset = offset
+        self.message = message
+        self.rule = rule
 
     @property
     def line(self) -> int:
@@ -452,7 +462,7 @@ def _cached(key: CacheKey | None) -> _ParseData | None:
 
 # What `_as_data` keeps of a statement and of a problem: every field but the source.
 _STATEMENT_FIELDS = 7  # source and the compact facts kept after the replay left out
-_PROBLEM_FIELDS = len(ParseProblem.__dataclass_fields__) - 1
+_PROBLEM_FIELDS = len(ParseProblem._fields) - 1
 
 
 def _store(key: CacheKey | None, data: _ParseData | None) -> None:
@@ -713,7 +723,7 @@ def _parse_piecewise(
             problems.append(unterminated)
     elif located is not None and located not in problems:
         problems.insert(0, located)
-    return statements, [p if p.offset != _NOWHERE else replace(p, offset=0) for p in problems]
+    return statements, [p if p.offset != _NOWHERE else p._replace(offset=0) for p in problems]
 
 
 def _parse_piece(
