@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -93,7 +92,6 @@ class TreeReleased(RuntimeError):
     stages read must be kept as compact facts during the replay)."""
 
 
-@dataclass(slots=True, eq=False)
 class Statement:
     """One parsed statement and where it is in its file.
 
@@ -104,7 +102,23 @@ class Statement:
     `_tree` is the node as parsed: its JSON text until the node is first read (a fraction
     of the memory of the decoded dicts), then the dicts; None once `release_tree` dropped
     it after the replay, when only the compact facts the later stages read are kept.
+
+    A plain slots class, not a dataclass (whose methods a run compiled from source when it
+    imported the parser); == is identity, as the dataclass's eq=False had it.
     """
+
+    __slots__ = (
+        "_tree",
+        "_written_name",
+        "base",
+        "end",
+        "index",
+        "kind",
+        "source",
+        "start",
+        "tree",
+        "trivia_start",
+    )
 
     source: SourceFile
     index: int
@@ -113,11 +127,34 @@ class Statement:
     start: int
     end: int
     trivia_start: int
-    base: int = 0  # locations inside `node` are relative to this offset
+    base: int  # locations inside `node` are relative to this offset
     # MySQL and SQLite statements: sqlglot's tree (`node` stays empty, `kind` is the tree's
     # class: Create, Alter, Drop, Command ...).
-    tree: Any = None
-    _written_name: tuple[str, ...] | None = field(default=None, init=False, repr=False)
+    tree: Any
+    _written_name: tuple[str, ...] | None
+
+    def __init__(
+        self,
+        source: SourceFile,
+        index: int,
+        kind: str,
+        _tree: dict[str, Any] | str | None,
+        start: int,
+        end: int,
+        trivia_start: int,
+        base: int = 0,
+        tree: Any = None,
+    ) -> None:
+        self.source = source
+        self.index = index
+        self.kind = kind
+        self._tree = _tree
+        self.start = start
+        self.end = end
+        self.trivia_start = trivia_start
+        self.base = base
+        self.tree = tree
+        self._written_name = None
 
     @property
     def node(self) -> dict[str, Any]:
