@@ -378,7 +378,7 @@ _ANNOTATION = (  # re.IGNORECASE
 
 
 def _annotation(line: str) -> str | None:
-    match = _compiled(_ANNOTATION, re.IGNORECASE).match(line)
+    match = _compiled(_ANNOTATION, _IGNORECASE).match(line)
     if match is None:
         return None
     word = (match.group("goose") or match.group("dbmate")).lower()
@@ -403,6 +403,12 @@ _REGION = (
     rf"--[^\n]*|'[^']*(?:'|\Z)|\"[^\"]*(?:\"|\Z)|e{_ESCAPED}|E{_ESCAPED}"
     rf"|\$(?:{_TAG_START}{_TAG_REST})?\$|/\*"
 )
+
+
+# Flags as plain ints for `_compiled`: combining RegexFlags and hashing one (its cache's key)
+# run enum's Python code, and patterns are looked up for each token or line.
+_IGNORECASE = int(re.IGNORECASE)
+_IGNORECASE_MULTILINE = int(re.IGNORECASE | re.MULTILINE)
 
 
 @functools.cache
@@ -746,7 +752,7 @@ def _foreign_hint(text: str) -> bool:
     the lowered text, which for ASCII are what IGNORECASE matches. Outside ASCII, case
     folding has its own rules (the Kelvin sign is a k): the pattern decides."""
     if not text.isascii():
-        return _compiled(_FOREIGN_HINT, re.IGNORECASE).search(text) is not None
+        return _compiled(_FOREIGN_HINT, _IGNORECASE).search(text) is not None
     lowered = text.lower()
     return any(word in lowered for word in _HINT_WORDS)
 
@@ -867,7 +873,7 @@ def _postgres_only_in(masked: str) -> bool:
 def _holds_postgres_only(text: str) -> bool:
     """Whether a file holds, outside comments and strings, what only PostgreSQL writes."""
     if not text.isascii():
-        return _compiled(_POSTGRES_ONLY, re.IGNORECASE).search(_code_only(text)) is not None
+        return _compiled(_POSTGRES_ONLY, _IGNORECASE).search(_code_only(text)) is not None
     lowered = text.lower()
     if not any(word in lowered for word, _ in _ASCII_POSTGRES_ONLY):
         return False  # the words of a match are the text's own
@@ -880,11 +886,11 @@ def _guess_by_patterns(text: str) -> DialectGuess:
     if not _foreign_hint(text):
         return POSTGRES
     masked = _code_only(text)
-    if _compiled(_POSTGRES_ONLY, re.IGNORECASE).search(masked):
+    if _compiled(_POSTGRES_ONLY, _IGNORECASE).search(masked):
         return POSTGRES
     found: list[tuple[str, str, int]] = []
     for name, dialect, pattern in _FOREIGN_SYNTAX:
-        match = _compiled(pattern, re.IGNORECASE | re.MULTILINE).search(masked)
+        match = _compiled(pattern, _IGNORECASE_MULTILINE).search(masked)
         if match is not None:
             found.append((name, dialect, match.start()))
     return _guess_from(found) if found else POSTGRES
@@ -920,16 +926,16 @@ def detect_dialect(migration_set: MigrationSet, texts: Sequence[str]) -> tuple[s
     `migration_lock.toml` provider, drizzle's journal `dialect`, pop's file name infixes, the
     sqlx driver feature of the crate beside the folder, a folder named for a database on the
     way to it, and the files' syntax."""
-    for found in (
-        _prisma_provider(migration_set),
-        _drizzle_dialect(migration_set),
-        _infix_dialect(migration_set),
-        _sqlx_dialect(migration_set),
-        _folder_dialect(migration_set),
-    ):
-        if found is not None:
-            return found
-    return _content_dialect(texts)
+    root = _detection_root(migration_set)
+    # Each asked only when those before it said nothing.
+    return (
+        _prisma_provider(root)
+        or _drizzle_dialect(migration_set)
+        or _infix_dialect(migration_set)
+        or _sqlx_dialect(root)
+        or _folder_dialect(migration_set)
+        or _content_dialect(texts)
+    )
 
 
 # sqlx's features that pick its database driver.
@@ -941,13 +947,12 @@ _SQLX_FEATURES = {
 }
 
 
-def _sqlx_dialect(migration_set: MigrationSet) -> tuple[str, str] | None:
+def _sqlx_dialect(root: Path | None) -> tuple[str, str] | None:
     """sqlx's `migrate!()` reads `migrations/` (or the folder it names) beside the crate's
     Cargo.toml: the database driver the crate enables on its sqlx dependency (`features =
     ["sqlite"]`) is the one its migrations run on; a crate that enables none inherits its
     workspace's (`workspace = true`). Nothing when the features name no database or
     several."""
-    root = _detection_root(migration_set)
     if root is None:
         return None
     crate = root.parent / "Cargo.toml"
@@ -1025,8 +1030,13 @@ def _detection_root(migration_set: MigrationSet) -> Path | None:
     that a hook lints a file as the whole folder's run does."""
     if migration_set.root is not None:
         return migration_set.root
-    folders = {f.path.parent for f in migration_set.files if str(f.path) != STDIN}
-    if len(folders) != 1:
+    folders: set[Path] = set()
+    for file in migration_set.files:
+        if str(file.path) != STDIN:
+            folders.add(file.path.parent)
+            if len(folders) > 1:
+                return None  # files of several folders (no need to see the rest)
+    if not folders:
         return None
     (folder,) = folders
     if (
@@ -1037,8 +1047,7 @@ def _detection_root(migration_set: MigrationSet) -> Path | None:
     return folder
 
 
-def _prisma_provider(migration_set: MigrationSet) -> tuple[str, str] | None:
-    root = _detection_root(migration_set)
+def _prisma_provider(root: Path | None) -> tuple[str, str] | None:
     if root is None:
         return None
     lock = root / "migration_lock.toml"
@@ -1083,11 +1092,19 @@ def _folder_dialect(migration_set: MigrationSet) -> tuple[str, str] | None:
     """A folder named for one database, from the history's folder up (files named one by
     one: from theirs, when they agree)."""
     if migration_set.root is not None:
-        starts = [migration_set.root]
+        starts: Iterable[Path] = [migration_set.root]
     else:
-        starts = [f.path.parent for f in migration_set.files if str(f.path) != STDIN]
-    found = {_named_folder(start) for start in dict.fromkeys(starts)}
-    if len(found) != 1:
+        starts = (f.path.parent for f in migration_set.files if str(f.path) != STDIN)
+    seen: set[Path] = set()
+    found: set[tuple[str, str] | None] = set()
+    for start in starts:
+        if start in seen:
+            continue
+        seen.add(start)
+        found.add(_named_folder(start))
+        if len(found) > 1:
+            return None  # folders that disagree: the rest cannot make them agree
+    if not found:
         return None
     (named,) = found
     if named is None:
@@ -1617,7 +1634,7 @@ def _file_candidate(location: str, file_name: str) -> _Candidate | None:
             stem = stem.rsplit(".", 1)[0]
             dialect = _INFIX_DIALECTS[infix]
             pop = True
-    flyway = _compiled(_FLYWAY, re.IGNORECASE).match(stem)
+    flyway = _compiled(_FLYWAY, _IGNORECASE).match(stem)
     if flyway is not None:
         kind = flyway.group("kind").upper()
         text = (flyway.group("version") or "").replace("_", ".")

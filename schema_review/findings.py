@@ -7,12 +7,12 @@ import re
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, TypeVar
 
 from schema_review.config import FileIgnores
 from schema_review.parse import SourceFile, Statement
+from schema_review.records import Record
 from schema_review.rules import SEVERITIES, Hit, Rule
 
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
@@ -31,8 +31,35 @@ def at_gate(severity: str, fail_on: str) -> bool:
     return fail_on != "none" and SEVERITY_RANK[severity] <= SEVERITY_RANK[fail_on]
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+# A finding's fields, in order (its repr shows them all, as the dataclass's did).
+_FINDING_FIELDS = (
+    "rule",
+    "severity",
+    "category",
+    "message",
+    "file",
+    "line",
+    "column",
+    "end_line",
+    "end_column",
+    "object",
+    "fix",
+    "fingerprint",
+    "title",
+    "order",
+)
+
+
+class Finding(Record):
+    """A located, fingerprinted finding. A Record (records.py), not a dataclass: a run makes
+    one per hit (a frozen dataclass sets each field through object.__setattr__), and a
+    one-file run paid for compiling the dataclass's methods at import. == and hash leave out
+    `order`, as the dataclass's `compare=False` did."""
+
+    _fields = _FINDING_FIELDS
+    __slots__ = _fields
+    _compared = _FINDING_FIELDS[:-1]
+
     rule: str
     severity: str
     category: str
@@ -45,9 +72,41 @@ class Finding:
     object: str | None
     fix: str | None
     fingerprint: str
-    title: str = ""
+    title: str
     # Where the file stands in apply order, so findings sort as migrations run.
-    order: tuple[int, int] = field(default=(0, 0), compare=False)
+    order: tuple[int, int]
+
+    def __init__(
+        self,
+        rule: str,
+        severity: str,
+        category: str,
+        message: str,
+        file: str,
+        line: int,
+        column: int,
+        end_line: int,
+        end_column: int,
+        object: str | None,
+        fix: str | None,
+        fingerprint: str,
+        title: str = "",
+        order: tuple[int, int] = (0, 0),
+    ) -> None:
+        self.rule = rule
+        self.severity = severity
+        self.category = category
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.end_line = end_line
+        self.end_column = end_column
+        self.object = object
+        self.fix = fix
+        self.fingerprint = fingerprint
+        self.title = title
+        self.order = order
 
     @property
     def sort_key(self) -> tuple[int, int, str, int, int, str, str]:
@@ -70,20 +129,41 @@ class Finding:
         }
 
 
-@dataclass(slots=True, eq=False)
 class Suppression:
-    """One suppression comment and the part of its file it covers."""
+    """One suppression comment and the part of its file it covers. == is identity (as the
+    dataclass's eq=False had it): `used` fills in as findings are built."""
 
-    source: SourceFile
-    offset: int
-    rules: tuple[str, ...]
-    reason: str
-    file_level: bool
-    covers: tuple[int, int]
-    used: set[str] = field(default_factory=set)
-    # Why the comment is not a directive that can be read (no rule ids, an unknown verb...):
-    # such a comment suppresses nothing and is reported as `malformed-suppression`.
-    problem: str = ""
+    __slots__ = ("covers", "file_level", "offset", "problem", "reason", "rules", "source", "used")
+
+    def __init__(
+        self,
+        source: SourceFile,
+        offset: int,
+        rules: tuple[str, ...],
+        reason: str,
+        file_level: bool,
+        covers: tuple[int, int],
+        used: set[str] | None = None,
+        problem: str = "",
+    ) -> None:
+        self.source = source
+        self.offset = offset
+        self.rules = rules
+        self.reason = reason
+        self.file_level = file_level
+        self.covers = covers
+        self.used: set[str] = set() if used is None else used
+        # Why the comment is not a directive that can be read (no rule ids, an unknown
+        # verb...): such a comment suppresses nothing and is reported as
+        # `malformed-suppression`.
+        self.problem = problem
+
+    def __repr__(self) -> str:
+        return (
+            f"Suppression(source={self.source!r}, offset={self.offset!r}, "
+            f"rules={self.rules!r}, reason={self.reason!r}, file_level={self.file_level!r}, "
+            f"covers={self.covers!r}, used={self.used!r}, problem={self.problem!r})"
+        )
 
     @property
     def line(self) -> int:
@@ -97,20 +177,64 @@ class Suppression:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Suppressed:
+class Suppressed(Record):
+    """A finding a suppression comment or `per-file-ignores` hides, and why."""
+
+    _fields = ("finding", "reason")
+    __slots__ = _fields
+
     finding: Finding
     reason: str
 
+    def __init__(self, finding: Finding, reason: str) -> None:
+        self.finding = finding
+        self.reason = reason
 
-@dataclass(slots=True)
+
 class FindingSet:
-    findings: list[Finding]
-    suppressed: list[Suppressed]
-    # With a baseline: the findings it hides, and its entries that no longer occur.
-    baselined: list[Finding] = field(default_factory=list)
-    baseline_stale: int = 0
-    hidden_as: str = "in the baseline"  # or "present at <REF>" with --diff-base
+    """A run's findings, those suppressed, and with a baseline those it hides. Changed in
+    place by the commands that narrow it (so not a Record); == compares every field, as the
+    dataclass's did."""
+
+    __slots__ = ("baseline_stale", "baselined", "findings", "hidden_as", "suppressed")
+
+    def __init__(
+        self,
+        findings: list[Finding],
+        suppressed: list[Suppressed],
+        baselined: list[Finding] | None = None,
+        baseline_stale: int = 0,
+        hidden_as: str = "in the baseline",
+    ) -> None:
+        self.findings = findings
+        self.suppressed = suppressed
+        # With a baseline: the findings it hides, and its entries that no longer occur.
+        self.baselined: list[Finding] = [] if baselined is None else baselined
+        self.baseline_stale = baseline_stale
+        self.hidden_as = hidden_as  # or "present at <REF>" with --diff-base
+
+    def _values(self) -> tuple[Any, ...]:
+        return (
+            self.findings,
+            self.suppressed,
+            self.baselined,
+            self.baseline_stale,
+            self.hidden_as,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, FindingSet)
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # changed in place: unhashable
+
+    def __repr__(self) -> str:
+        names = ("findings", "suppressed", "baselined", "baseline_stale", "hidden_as")
+        shown = zip(names, self._values(), strict=True)
+        values = ", ".join(f"{name}={value!r}" for name, value in shown)
+        return f"FindingSet({values})"
 
     def without(self, baseline: Baseline) -> FindingSet:
         """The findings the baseline does not know; the rest are counted, not reported."""
@@ -133,12 +257,18 @@ class BaselineError(Exception):
     """A baseline file that cannot be read: says which and why."""
 
 
-@dataclass(frozen=True, slots=True)
-class Baseline:
+class Baseline(Record):
     """Fingerprints of accepted findings (`schema-review baseline`), hidden by `--baseline`."""
 
+    _fields = ("fingerprints", "label")
+    __slots__ = _fields
+
     fingerprints: frozenset[str]
-    label: str = "in the baseline"
+    label: str
+
+    def __init__(self, fingerprints: frozenset[str], label: str = "in the baseline") -> None:
+        self.fingerprints = fingerprints
+        self.label = label
 
     @staticmethod
     def document(findings: Sequence[Finding]) -> dict[str, Any]:
@@ -444,6 +574,9 @@ class _Shared(dict[Any, Any]):
         return self.setdefault(value, value)
 
 
+_SHA256 = hashlib.sha256()
+
+
 def _finding(
     hit: Hit,
     overrides: Mapping[str, str],
@@ -467,10 +600,16 @@ def _finding(
     else:
         substance = f"{source.identity or source.display}\x1f{hit.message}"
     key = "\x1f".join((hit.rule.id, hit.object or "", substance))
-    # Counted by a digest of the key: the key holds the statement's whole text.
-    counted = hashlib.sha256(key.encode()).digest()[:16]
+    # Counted by a digest of the key: the key holds the statement's whole text. The
+    # fingerprint is the digest of the key and its count: the same hash, carried on (the
+    # key, which may be a long function body, is hashed once). A copy of an empty hash is
+    # cheaper than a new one (OpenSSL looks the algorithm up for each new one).
+    hashed = _SHA256.copy()
+    hashed.update(key.encode())
+    counted = hashed.digest()[:16]
     seen[counted] += 1
-    digest = hashlib.sha256(f"{key}\x1f{seen[counted]}".encode()).hexdigest()[:16]
+    hashed.update(f"\x1f{seen[counted]}".encode())
+    digest = hashed.hexdigest()[:16]
     return Finding(
         rule=hit.rule.id,
         severity=overrides.get(hit.rule.id, hit.rule.severity),

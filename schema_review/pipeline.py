@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -285,7 +285,7 @@ def _spell_as_working_tree(
 
     result = before.result
     result.findings = [
-        replace(f, file=file(f.file), message=message(f.message)) for f in result.findings
+        f._replace(file=file(f.file), message=message(f.message)) for f in result.findings
     ]
 
 
@@ -1061,7 +1061,13 @@ def _read_bytes(path: Path) -> tuple[bytes, str | None]:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
                 return b"", _not_regular(info.st_mode)
-            data = handle.read(MAX_FILE_BYTES + 1)
+            # As many bytes as the file has, and one more to see it grew: a read of the limit
+            # allocates a buffer of the limit (64 MB) for each file, a tenth of a second of
+            # system time on 1,500 files.
+            size = min(info.st_size, MAX_FILE_BYTES) + 1
+            data = handle.read(size)
+            if len(data) == size <= MAX_FILE_BYTES:  # it grew since the stat: read on
+                data += handle.read(MAX_FILE_BYTES + 1 - size)
     except OSError as error:
         return b"", f"cannot read file: {error.strerror or error}"
     if len(data) > MAX_FILE_BYTES:  # it grew since the stat

@@ -43,6 +43,13 @@ _NO_TRANSACTION = {
     "dbmate": (r"^\s*--\s*migrate:up\b.*\btransaction:false\b", re.MULTILINE),
     "sqlx": (r"\A\s*--\s*no-transaction\b", 0),
 }
+# Words each of those comments holds, in lower case: a file without them is not searched (a
+# case-blind search of each file costs more than lowering it and looking for words).
+_NO_TRANSACTION_WORDS = {
+    "goose": ("+goose", "transaction"),
+    "dbmate": ("transaction:false",),
+    "sqlx": ("no-transaction",),
+}
 
 
 # How a runner lets one migration run outside its transaction (CREATE INDEX CONCURRENTLY and
@@ -203,6 +210,9 @@ def file_in_transaction(runner: str, text: str, name: str = "", path: Path | Non
         return False
     opt_out = _NO_TRANSACTION.get(runner)
     if opt_out is None:
+        return True
+    lowered = text.lower()
+    if not all(word in lowered for word in _NO_TRANSACTION_WORDS[runner]):
         return True
     pattern, flags = opt_out
     return re.search(pattern, text, flags) is None

@@ -382,12 +382,10 @@ class _PathSpeller:
         return text
 
     def finding(self, finding: Finding) -> Finding:
-        from dataclasses import replace
-
         spelled = self.path(finding.file)
         if spelled == finding.file and not self._roots:
             return finding
-        return replace(finding, file=spelled, message=self.text(finding.message))
+        return finding._replace(file=spelled, message=self.text(finding.message))
 
 
 # -- findings and their groups -------------------------------------------------------------

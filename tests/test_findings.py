@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+
+from schema_review.findings import Finding
 from tests.helpers import LintSql, findings_of, rule_ids
 
 
@@ -93,4 +96,33 @@ def test_fixes_quote_identifiers_that_need_it(lint_sql: LintSql) -> None:
     assert fix == (
         'CREATE INDEX CONCURRENTLY IF NOT EXISTS "Account_userId_idx" '
         'ON public."Account" ("userId");'
+    )
+
+
+def test_a_fingerprint_is_the_digest_of_rule_object_statement_and_count(
+    lint_sql: LintSql,
+) -> None:
+    """The formula baselines hold (a finding hashes its key once, then its count on top):
+    sha256 of rule, object, the statement's text in lower case with its spaces collapsed,
+    and how many findings before it had that key."""
+    sql = "CREATE INDEX i ON orders (x);\nDROP INDEX i;\nCREATE  INDEX i\n ON orders (x);\n"
+    found = findings_of(lint_sql(sql), "create-index-not-concurrently")
+    assert len(found) == 2
+    for count, finding in enumerate(found, 1):
+        key = "\x1f".join((finding.rule, finding.object or "", "create index i on orders (x)"))
+        digest = hashlib.sha256(f"{key}\x1f{count}".encode()).hexdigest()[:16]
+        assert finding.fingerprint == digest
+
+
+def test_a_finding_is_equal_whatever_its_place_in_apply_order() -> None:
+    """== and hash compare what a finding says, not where its file stands (`order`, as the
+    dataclass's compare=False had it); repr shows every field."""
+    finding = Finding("r", "high", "locking", "m", "f.sql", 1, 2, 1, 9, None, None, "ab", "t")
+    moved = finding._replace(order=(1, 4))
+    assert finding == moved and hash(finding) == hash(moved)
+    assert finding != finding._replace(line=3)
+    assert repr(moved) == (
+        "Finding(rule='r', severity='high', category='locking', message='m', file='f.sql', "
+        "line=1, column=2, end_line=1, end_column=9, object=None, fix=None, "
+        "fingerprint='ab', title='t', order=(1, 4))"
     )

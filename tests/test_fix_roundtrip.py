@@ -37,7 +37,6 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -157,7 +156,7 @@ def test_the_round_trip_catches_a_fix_left_in_the_runners_transaction(
     (hit,) = [h for h in _hits(history, _rules_for(rule)) if h.rule.id == rule.id]
     assert hit.fix is not None and "+goose NO TRANSACTION" in hit.fix
     bare = "\n".join(line for line in hit.fix.splitlines() if not line.startswith("--"))
-    (outcome,) = run_cases(pg_server, [Case("bare", history, replace(hit, fix=bare))], _rules_for)
+    (outcome,) = run_cases(pg_server, [Case("bare", history, hit._replace(fix=bare))], _rules_for)
     assert any("cannot run inside a transaction block" in f for f in outcome.failures)
     assert any("the fix raises critical concurrently-in-transaction" in f for f in outcome.failures)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from schema_review.parse import SourceFile, parse_postgres
+import pytest
+
+from schema_review.parse import SourceFile, parse_postgres, source
 from tests.helpers import LintSql, findings_of
 
 
@@ -37,3 +39,19 @@ def test_non_ascii_file_with_a_syntax_error_keeps_its_other_statements(
     assert (error.line, error.column) == (2, 8)
     (index,) = findings_of(run, "create-index-not-concurrently")
     assert (index.line, index.column) == (3, 1)
+
+
+@pytest.mark.parametrize("piece", [1, 3, 1 << 20])
+def test_line_and_column_of_every_offset(piece: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line index is built by pieces of the text (a long file's lines are never all
+    split at once): a line that crosses from one piece into the next is one line."""
+    monkeypatch.setattr(source, "_PIECE", piece)
+    text = "ab\n\ncdé\r\nf\n\n\ngh"
+    expected = []
+    line, column = 1, 1
+    for character in text:
+        expected.append((line, column))
+        line, column = (line + 1, 1) if character == "\n" else (line, column + 1)
+    expected.append((line, column))  # the end of the text
+    file = SourceFile("f.sql", text)
+    assert [file.position(offset) for offset in range(len(text) + 1)] == expected

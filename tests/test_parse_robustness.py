@@ -394,6 +394,27 @@ def test_file_over_the_size_limit_is_a_finding_and_not_read(tmp_path: Path) -> N
     ]
 
 
+def test_a_file_that_grew_since_its_stat_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read asks for the size the stat gave and one byte more; a file longer than that
+    (it grew meanwhile) is read on, up to the limit."""
+    from schema_review.pipeline import _read_bytes
+
+    path = tmp_path / "0001_grown.sql"
+    path.write_bytes(b"x" * 5000)
+    real_fstat = os.fstat
+
+    def stale(fd: int) -> os.stat_result:
+        info = real_fstat(fd)
+        fields = (info.st_mode, info.st_ino, info.st_dev, info.st_nlink, info.st_uid)
+        times = (info.st_atime, info.st_mtime, info.st_ctime)
+        return os.stat_result((*fields, info.st_gid, 10, *times))
+
+    monkeypatch.setattr(os, "fstat", stale)
+    assert _read_bytes(path) == (b"x" * 5000, None)
+
+
 def test_unreadable_file_is_a_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = tmp_path / "0001_secret.sql"
     secret.write_text(DROP, encoding="utf-8")

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from schema_review.cli import main
 from schema_review.config import Settings
 from schema_review.pipeline import LintRun, lint
-from schema_review.profile import ORM_RUNNERS
+from schema_review.profile import ORM_RUNNERS, file_in_transaction
 from tests.helpers import REPO, LintSql, findings_of, write_migrations
 
 CONCURRENT_INDEX = "CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status);\n"
@@ -400,3 +400,22 @@ def test_drizzle_empties_tables_for_the_whole_pending_transaction(lint_sql: Lint
     assert fired(drizzle, "add-column-not-null-without-default") == []
     goose = lint_sql(files, base=base, runner="goose")
     assert fired(goose, "add-column-not-null-without-default") == [1]
+
+
+@pytest.mark.parametrize(
+    ("runner", "text", "wrapped"),
+    [
+        ("goose", "-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t (x);\n", True),
+        ("goose", "-- +Goose   no\tTransaction\n-- +goose Up\nSELECT 1;\n", False),
+        # The words, but not as the opt-out comment.
+        ("goose", "-- +goose Up\nSELECT 'no transaction';\n", True),
+        ("dbmate", "-- migrate:up transaction:false\nSELECT 1;\n", False),
+        ("dbmate", "-- migrate:up\nSELECT 'transaction:false';\n", True),
+        ("sqlx", "-- no-transaction\nSELECT 1;\n", False),
+        ("sqlx", "SELECT 1;\n-- no-transaction\n", True),
+    ],
+)
+def test_a_runners_opt_out_comment_keeps_the_file_out_of_a_transaction(
+    runner: str, text: str, wrapped: bool
+) -> None:
+    assert file_in_transaction(runner, text) is wrapped

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -268,7 +267,7 @@ def test_score_counts_root_causes_with_a_cap_per_rule(lint_sql: LintSql) -> None
     # The same rule on the same object twice is one root cause.
     assert score([*findings, findings[0]], 17) == score(findings, 17)
     # Info weighs nothing.
-    assert score([replace(f, severity="info") for f in findings], 17) == 10.0
+    assert score([f._replace(severity="info") for f in findings], 17) == 10.0
 
 
 def test_strengths_are_few_true_and_never_over_what_the_replay_missed(

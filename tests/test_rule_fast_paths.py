@@ -72,6 +72,11 @@ LONG = "a" * 64
         ("CREATE TABLE t (" + ", ".join(f"c{i} int" for i in range(40)) + ")", ""),
         # A long string constant is no identifier.
         (f"COMMENT ON TABLE t IS '{LONG}'", ""),
+        # A word of 64 characters between spaces, but separators cut it into short names.
+        ("CREATE INDEX i ON t(" + "ab," * 30 + "c)" + " " * 10, ""),
+        # One after a tab and a newline; and a text of spaces only.
+        (f"CREATE TABLE t (\n\t{LONG}\tint, b int)", LONG),
+        (" " * 70, ""),
     ],
 )
 def test_long_identifier(text: str, expected: str) -> None:
@@ -203,8 +208,11 @@ class _TypeName:
         pass
 
 
-def test_guarded_subjects_are_all_those_the_condition_can_hold_on() -> None:
+def test_guarded_subjects_are_all_those_the_condition_can_hold_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from schema_review.rules.engine import INTERNAL_ERROR, _Subjects
+    from schema_review.rules.prebuilt_python import GUARDS
 
     json_column = _Typed(_TypeName("json"))
     odd = [
@@ -213,7 +221,14 @@ def test_guarded_subjects_are_all_those_the_condition_can_hold_on() -> None:
         _Typed(_NO_TYPE),  # no attribute: evaluated (and fails there, as before)
         _Typed(_TypeName("json").method),  # a method: evaluated
     ]
-    objects = [_Typed(_TypeName("text")), json_column, *odd, _Typed(_TypeName("jsonb"))]
+    last_json = _Typed(_TypeName("json"))
+    objects = [
+        _Typed(_TypeName("text")),
+        json_column,
+        *odd,
+        _Typed(_TypeName("jsonb")),
+        last_json,
+    ]
 
     class Model:
         def objects_of_kind(self, kind: str) -> list[Any]:
@@ -222,7 +237,12 @@ def test_guarded_subjects_are_all_those_the_condition_can_hold_on() -> None:
 
     subjects = _Subjects(Model())  # type: ignore[arg-type]
     rule = INTERNAL_ERROR.replace(target="column", when="column.type.name == 'json'")
-    assert subjects.guarded(rule) == [json_column, *odd]
+    # In the model's order (the objects of a string, and the others, are not kept apart).
+    assert subjects.guarded(rule) == [json_column, *odd, last_json]
+    # Two strings: the objects of each, and the others, in the model's order.
+    two = "column.type.name in ('jsonb', 'json') and true"
+    monkeypatch.setitem(GUARDS, two, ("column", ("type", "name"), frozenset({"json", "jsonb"})))
+    assert subjects.guarded(rule.replace(when=two)) == objects[1:]
     # A condition without a guard sees every column.
     unguarded = rule.replace(when="column.type.name == 'json' or true")
     assert subjects.guarded(unguarded) == objects

@@ -11,7 +11,6 @@ import importlib.util
 import re
 import sys
 from collections.abc import Generator
-from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +27,7 @@ from schema_review.parse.script import (
     split_statements,
 )
 from schema_review.parse.source import SourceFile
+from schema_review.records import Record
 from schema_review.resources import CacheKey, cache_key, load_cached, store_cached
 from schema_review.workers import ahead
 
@@ -94,7 +94,6 @@ class TreeReleased(RuntimeError):
     stages read must be kept as compact facts during the replay)."""
 
 
-@dataclass(slots=True, eq=False)
 class Statement:
     """One parsed statement and where it is in its file.
 
@@ -105,7 +104,23 @@ class Statement:
     `_tree` is the node as parsed: its JSON text until the node is first read (a fraction
     of the memory of the decoded dicts), then the dicts; None once `release_tree` dropped
     it after the replay, when only the compact facts the later stages read are kept.
+
+    A plain slots class, not a dataclass (whose methods a run compiled from source when it
+    imported the parser); == is identity, as the dataclass's eq=False had it.
     """
+
+    __slots__ = (
+        "_tree",
+        "_written_name",
+        "base",
+        "end",
+        "index",
+        "kind",
+        "source",
+        "start",
+        "tree",
+        "trivia_start",
+    )
 
     source: SourceFile
     index: int
@@ -114,11 +129,34 @@ class Statement:
     start: int
     end: int
     trivia_start: int
-    base: int = 0  # locations inside `node` are relative to this offset
+    base: int  # locations inside `node` are relative to this offset
     # MySQL and SQLite statements: sqlglot's tree (`node` stays empty, `kind` is the tree's
     # class: Create, Alter, Drop, Command ...).
-    tree: Any = None
-    _written_name: tuple[str, ...] | None = field(default=None, init=False, repr=False)
+    tree: Any
+    _written_name: tuple[str, ...] | None
+
+    def __init__(
+        self,
+        source: SourceFile,
+        index: int,
+        kind: str,
+        _tree: dict[str, Any] | str | None,
+        start: int,
+        end: int,
+        trivia_start: int,
+        base: int = 0,
+        tree: Any = None,
+    ) -> None:
+        self.source = source
+        self.index = index
+        self.kind = kind
+        self._tree = _tree
+        self.start = start
+        self.end = end
+        self.trivia_start = trivia_start
+        self.base = base
+        self.tree = tree
+        self._written_name = None
 
     @property
     def node(self) -> dict[str, Any]:
@@ -222,15 +260,24 @@ def _written_name(kind: str, node: dict[str, Any]) -> tuple[str, ...]:
     return (str(schema), name) if schema else (name,)
 
 
-@dataclass(frozen=True, slots=True)
-class ParseProblem:
+class ParseProblem(Record):
     """A part of a file that is not SQL pglast could parse, and the rule that reports it
-    (`parse-error`, or `psql-meta-command` for psql's backslash commands)."""
+    (`parse-error`, or `psql-meta-command` for psql's backslash commands). A Record
+    (records.py): no dataclass methods compiled when a run imports the parser."""
+
+    _fields = ("source", "offset", "message", "rule")
+    __slots__ = _fields
 
     source: SourceFile
     offset: int
     message: str
-    rule: str = PARSE_RULE
+    rule: str
+
+    def __init__(self, source: SourceFile, offset: int, message: str, rule: str = PARSE_RULE):
+        self.source = source
+        self.offset = offset
+        self.message = message
+        self.rule = rule
 
     @property
     def line(self) -> int:
@@ -270,7 +317,13 @@ def long_identifier(text: str, limit: int = 63) -> str:
     """
     if len(text) <= limit:
         return ""
-    if not (_LONG_ASCII_WORD if text.isascii() else _LONG_WORD).search(text):
+    if text.isascii():
+        # A run of 64 characters that are not separators lies within a run of 64 that are
+        # not spaces: most statements have no such word, and splitting is far cheaper than
+        # the scan.
+        if max(map(len, text.split()), default=0) < 64 or not _LONG_ASCII_WORD.search(text):
+            return ""
+    elif not _LONG_WORD.search(text):
         return ""
     for token in _scan(text):
         if token.name != "IDENT":
@@ -433,7 +486,7 @@ def _cached(key: CacheKey | None) -> _ParseData | None:
 
 # What `_as_data` keeps of a statement and of a problem: every field but the source.
 _STATEMENT_FIELDS = 7  # source and the compact facts kept after the replay left out
-_PROBLEM_FIELDS = len(ParseProblem.__dataclass_fields__) - 1
+_PROBLEM_FIELDS = len(ParseProblem._fields) - 1
 
 
 def _store(key: CacheKey | None, data: _ParseData | None) -> None:
@@ -694,7 +747,7 @@ def _parse_piecewise(
             problems.append(unterminated)
     elif located is not None and located not in problems:
         problems.insert(0, located)
-    return statements, [p if p.offset != _NOWHERE else replace(p, offset=0) for p in problems]
+    return statements, [p if p.offset != _NOWHERE else p._replace(offset=0) for p in problems]
 
 
 def _parse_piece(

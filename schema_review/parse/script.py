@@ -111,6 +111,15 @@ _END_OF_DATA = r"^\\\.[ \t\r]*$"  # re.MULTILINE
 _COPY_FROM_STDIN_LINE = r"^[ \t]*\\?copy\b[^\n]*\bfrom\s+stdin\b"  # re.IGNORECASE | re.MULTILINE
 
 
+# Flags as plain ints for `_compiled`: combining RegexFlags and hashing one (its cache's key)
+# run enum's Python code, and patterns are looked up for each token or line.
+_DOTALL = int(re.DOTALL)
+_IGNORECASE = int(re.IGNORECASE)
+_IGNORECASE_MULTILINE = int(re.IGNORECASE | re.MULTILINE)
+_MULTILINE = int(re.MULTILINE)
+_VERBOSE_DOTALL = int(re.VERBOSE | re.DOTALL)
+
+
 @functools.cache
 def _compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
     """A regular expression of this module, compiled when first used: a one-file run that
@@ -121,7 +130,7 @@ def _compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
 def blank_script(text: str) -> tuple[str, list[Mark]]:
     """`text` with psql's meta-commands and COPY data replaced by spaces, and a mark for each
     meta-command. The text is returned as it was (the same object) when there is none."""
-    if "\\" not in text and _compiled(_STDIN, re.IGNORECASE).search(text) is None:
+    if "\\" not in text and _compiled(_STDIN, _IGNORECASE).search(text) is None:
         return text, []  # no meta-command, no COPY FROM stdin: nothing to lex
     marks: list[Mark] = []
     blanks: list[tuple[int, int, str]] = []  # (start, end, what replaces the first character)
@@ -157,9 +166,7 @@ def blank_script(text: str) -> tuple[str, list[Mark]]:
             if name in _SENDS_QUERY:
                 data_from = _data_start(text, end, _copies_from_stdin(words))
                 words, depth = [], 0
-            elif name == "copy" and _compiled(_FROM_STDIN, re.IGNORECASE).search(
-                text, position, end
-            ):
+            elif name == "copy" and _compiled(_FROM_STDIN, _IGNORECASE).search(text, position, end):
                 data_from = _data_start(text, end, True)
         elif kind == "unterminated":
             break  # the rest of the file is inside it (the parser says so)
@@ -291,10 +298,8 @@ class _CopyData:
         than lost (a COPY whose data runs to the end of the file without `\\.` included).
         """
         if self.ends is None:
-            self.ends = [
-                m.span() for m in _compiled(_END_OF_DATA, re.MULTILINE).finditer(self.text)
-            ]
-            copy_line = _compiled(_COPY_FROM_STDIN_LINE, re.IGNORECASE | re.MULTILINE)
+            self.ends = [m.span() for m in _compiled(_END_OF_DATA, _MULTILINE).finditer(self.text)]
+            copy_line = _compiled(_COPY_FROM_STDIN_LINE, _IGNORECASE_MULTILINE)
             self.copies = [m.start() for m in copy_line.finditer(self.text)]
         at = bisect_left(self.ends, (start, start))
         if at == len(self.ends):
@@ -352,7 +357,7 @@ def _token(text: str, position: int) -> tuple[str, int]:
     """The kind of the token at `position` and where it ends. Comments, strings, quoted
     identifiers and dollar quotes are one token each (`literal_...`), or `unterminated`
     (ending at the end of the text) when they are not closed."""
-    token = _compiled(_SQL_TOKEN, re.VERBOSE | re.DOTALL).match(text, position)
+    token = _compiled(_SQL_TOKEN, _VERBOSE_DOTALL).match(text, position)
     assert token is not None and token.lastgroup is not None  # `other` matches anything
     kind = token.lastgroup
     start = token.end()
@@ -369,7 +374,7 @@ def _token(text: str, position: int) -> tuple[str, int]:
                 break
         kind = "comment"
     elif kind in _LITERAL_ENDS:
-        found = _compiled(_LITERAL_ENDS[kind], re.DOTALL).match(text, start)
+        found = _compiled(_LITERAL_ENDS[kind], _DOTALL).match(text, start)
         end = found.end() if found else -1
     else:
         return kind, start

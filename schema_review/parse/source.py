@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
+from itertools import accumulate, repeat
+from operator import add
+
+# How much of a text its line index splits at once (see SourceFile._index_lines).
+_PIECE = 1 << 20
 
 
 class SourceFile:
@@ -93,13 +98,20 @@ class SourceFile:
         return line, offset - starts[line - 1] + 1
 
     def _index_lines(self) -> array[int]:
-        """Where each line starts, worked out on the first position asked for."""
+        """Where each line starts, worked out on the first position asked for: by pieces of
+        the text, each split at its newlines and its lines' lengths summed up, all in C (a
+        loop over the newlines in Python cost more than the rest of a finding), and no list
+        of a long file's lines at once."""
         starts = array("q", [0])
-        find = self.text.find
-        pos = find("\n")
-        while pos != -1:
-            starts.append(pos + 1)
-            pos = find("\n", pos + 1)
+        text = self.text
+        for base in range(0, len(text), _PIECE):
+            lines = text[base : base + _PIECE].split("\n")
+            lines.pop()  # what follows the piece's last newline: no start in this piece
+            # A line starts after each newline: the lengths of the lines before it, plus a
+            # newline each, plus where the piece starts.
+            ends = accumulate(map(add, map(len, lines), repeat(1)), initial=base)
+            next(ends)  # `base` itself: a start of the previous piece's, or 0
+            starts.extend(ends)
         self._line_starts = starts
         return starts
 

@@ -13,6 +13,7 @@ from schema_review.discover import version_key
 from schema_review.model import Change, SchemaModel
 from schema_review.parse import ParseProblem, SourceFile, Statement
 from schema_review.profile import Profile
+from schema_review.records import Record
 from schema_review.rules import sandbox
 from schema_review.rules.closures import _METHOD_TYPES
 from schema_review.rules.expressions import environment, subject_name, variables
@@ -121,9 +122,12 @@ class MigrationFacts:
         return f"migration {self.name or self.source.display}"
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A rule that fired, and where: the raw material of a finding."""
+class Hit(Record):
+    """A rule that fired, and where: the raw material of a finding. A Record (records.py),
+    not a frozen dataclass: a run makes one per finding."""
+
+    _fields = ("rule", "source", "start", "end", "object", "message", "fix", "statement")
+    __slots__ = _fields
 
     rule: Rule
     source: SourceFile
@@ -131,8 +135,28 @@ class Hit:
     end: int
     object: str | None
     message: str
-    fix: str | None = None
-    statement: Statement | None = None
+    fix: str | None
+    statement: Statement | None
+
+    def __init__(
+        self,
+        rule: Rule,
+        source: SourceFile,
+        start: int,
+        end: int,
+        object: str | None,
+        message: str,
+        fix: str | None = None,
+        statement: Statement | None = None,
+    ) -> None:
+        self.rule = rule
+        self.source = source
+        self.start = start
+        self.end = end
+        self.object = object
+        self.message = message
+        self.fix = fix
+        self.statement = statement
 
 
 def evaluate(
@@ -198,7 +222,9 @@ class _Subjects:
         self.model = model
         self._objects: dict[str, list[Any]] = {}
         self._history: dict[str, list[Any]] = {}
-        self._keys: dict[tuple[str, tuple[str, ...]], list[Any]] = {}
+        # (target, attribute chain) -> where each string value of the chain is among the
+        # target's objects, and where the objects whose value is not a string are.
+        self._keys: dict[tuple[str, tuple[str, ...]], tuple[dict[str, list[int]], list[int]]] = {}
 
     def objects(self, kind: str) -> list[Any]:
         found = self._objects.get(kind)
@@ -222,14 +248,37 @@ class _Subjects:
         if guard is None or guard[0] not in (subject_name(rule.target), "obj"):
             return objects
         _, chain, strings = guard
-        keys = self._keys.get((rule.target, chain))
-        if keys is None:
-            keys = self._keys[(rule.target, chain)] = [_read(obj, chain) for obj in objects]
-        return [
-            obj
-            for obj, key in zip(objects, keys, strict=True)
-            if type(key) is not str or key in strings
-        ]
+        index = self._keys.get((rule.target, chain))
+        if index is None:
+            index = self._keys[(rule.target, chain)] = _index(objects, chain)
+        by_string, others = index
+        # The objects of each string (of none but the rule's), and those the condition must
+        # see anyway: no pass over all the objects for each rule.
+        chosen = others.copy()
+        for string in strings:
+            chosen += by_string.get(string, ())
+        if len(chosen) == len(objects):
+            return objects
+        chosen.sort()
+        return [objects[position] for position in chosen]
+
+
+def _index(objects: list[Any], chain: tuple[str, ...]) -> tuple[dict[str, list[int]], list[int]]:
+    """Where each string value of `obj.<chain>` is among `objects` (positions in order), and
+    the positions of the objects whose value is not a string or cannot be read."""
+    by_string: dict[str, list[int]] = {}
+    others: list[int] = []
+    for position, obj in enumerate(objects):
+        key = _read(obj, chain)
+        if type(key) is str:
+            found = by_string.get(key)
+            if found is None:
+                by_string[key] = [position]
+            else:
+                found.append(position)
+        else:
+            others.append(position)
+    return by_string, others
 
 
 # A value the guard could not read as the sandbox would: the condition is evaluated.
