@@ -13,8 +13,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from schema_review.model import FINAL_KINDS
 from schema_review.profile import ORM_RUNNERS
 from schema_review.records import Record
@@ -362,6 +360,8 @@ def _read_yaml(path: Path, use_cache: bool = True) -> tuple[Any, bool, CacheKey 
         raw = path.read_bytes()
     except OSError as error:
         raise RuleError(f"{path}: cannot read rule file: {error.strerror}") from None
+    import jinja2  # (its version is in the key; the rules of a file of the team's run on it)
+
     key = cache_key("rules", f"{_RULE_CACHE_FORMAT}|{marshal.version}|{jinja2.__version__}", raw)
     cached = load_cached(key) if use_cache else None
     if (
