@@ -16,7 +16,6 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from string import Formatter
 from types import FrameType
 from typing import Any
 
@@ -142,6 +141,8 @@ class Bounds:
 
     def _check_format_string(self, template: str) -> None:
         """`'{:999999999}'.format(1)` and `'{:{}}'.format(1, 10**9)`, before they run."""
+        from string import Formatter  # (importing `string` compiles a regular expression)
+
         for _text, _field, spec, _conversion in Formatter().parse(template):
             if not spec:
                 continue
