@@ -876,7 +876,7 @@ def _recipe(recipe: tuple[Any, ...], tree_literal: Callable[[nodes.Node], str]) 
     if what == "filter":
         (name,) = arguments
         return f"rt.filter({name!r})"
-    if what in ("closure", "step"):
+    if what == "closure":
         (node,) = arguments
-        return f"rt.{what}({tree_literal(node)})"
+        return f"rt.closure({tree_literal(node)})"
     raise AssertionError(f"no recipe for {recipe!r}")  # pragma: no cover

@@ -28,6 +28,7 @@ from schema_review.resources import (
 from schema_review.rules.expressions import CompiledRule, compile_rule
 from schema_review.rules.options import OptionType, declaration_problem, derived_type
 from schema_review.rules.prebuilt import entries as prebuilt_entries
+from schema_review.rules.prebuilt import rule_files
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 # Rules whose findings come from a pipeline stage rather than from an expression; `server`:
@@ -280,7 +281,7 @@ def builtin_rules_dir() -> Path:
 
 def load_rules(extra_files: Iterable[str | Path] = ()) -> list[Rule]:
     """The built-in rules followed by those of `extra_files`; ids must be unique."""
-    builtin = sorted(builtin_rules_dir().glob("*.yaml"))
+    builtin = rule_files(builtin_rules_dir())
     files = [*builtin, *(Path(f) for f in extra_files)]
     rules: list[Rule] = []
     seen: dict[str, str] = {}

@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 
 Names = dict[str, Any]
 Closure = Callable[[Names], Any]
-_Step = Callable[[Names, list[str]], None]
 
 # A bound method named `format` or `format_map` may be `str.format`, which the sandbox wraps
 # (`wrap_str_format` asks the same): such values are read through the sandbox every time.
@@ -314,20 +313,5 @@ class Parts:
 
                 compiled = _compile(_node(tree), jinja_sandbox())
             return compiled(names)
-
-        return run
-
-    def step(self, tree: Any) -> _Step:
-        """A template statement's closure (a loop), compiled when first run."""
-        compiled: _Step | None = None
-
-        def run(names: Names, out: list[str]) -> None:
-            nonlocal compiled
-            if compiled is None:
-                from schema_review.rules.closures import _statement
-                from schema_review.rules.prebuilt import _node
-
-                compiled = _statement(_node(tree), jinja_sandbox())
-            compiled(names, out)
 
         return run
