@@ -136,6 +136,11 @@ class _MigrationPath(click.Path):
 
 
 _MIGRATION_PATH = _MigrationPath(path_type=str)
+# The types of the file options, made once: click names each type in the user's language
+# when it is made (gettext, which looks for catalogues on disk every time), and a type holds
+# no state of a parameter's.
+_FILE = click.Path(dir_okay=False, path_type=str)
+_EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=str)
 
 
 _ALLOW_EMPTY = click.option(
@@ -236,17 +241,17 @@ def main() -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=str),
+    type=_FILE,
     help="Write the output to this file instead of standard output.",
 )
 @click.option(
     "--config",
-    type=click.Path(exists=True, dir_okay=False, path_type=str),
+    type=_EXISTING_FILE,
     help="Configuration file (default: nearest .schema-review.yaml or pyproject.toml).",
 )
 @click.option(
     "--baseline",
-    type=click.Path(dir_okay=False, path_type=str),
+    type=_FILE,
     help="Hide the findings recorded in this file (`schema-review baseline`); report new ones.",
 )
 @click.option(
@@ -891,8 +896,8 @@ def _store_result(key: str | None, text: str, code: int) -> None:
     default="text",
     help="text: one line a rule; json: a list of objects; markdown: the docs/rules.md catalogue.",
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), help="Write here.")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("-o", "--output", type=_FILE, help="Write here.")
+@click.option("--config", type=_EXISTING_FILE)
 def list_rules(output_format: str, output: str | None, config: str | None) -> None:
     """List the rules: built-in ones and those of the configured rule files."""
     import json
@@ -923,12 +928,12 @@ def list_rules(output_format: str, output: str | None, config: str | None) -> No
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False, path_type=str),
+    type=_FILE,
     help="The baseline file to write (JSON), for `lint --baseline FILE`.",
 )
 @click.option("--select", multiple=True, help="Rule ids or categories (comma-separated).")
 @click.option("--ignore", multiple=True, help="Rule ids or categories to leave out.")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("--config", type=_EXISTING_FILE)
 @_EXCLUDE
 @_ALLOW_EMPTY
 def write_baseline(
@@ -973,7 +978,7 @@ def write_baseline(
 @click.option("--select", multiple=True, help="Rule ids or categories (comma-separated).")
 @click.option("--ignore", multiple=True, help="Rule ids or categories to leave out.")
 @click.option("--fail-on", type=click.Choice(FAIL_ON), help="Lowest severity that fails the run.")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("--config", type=_EXISTING_FILE)
 def hook(
     files: tuple[str, ...],
     select: tuple[str, ...],
@@ -1057,7 +1062,7 @@ def _migration_folder(path: Path) -> Path:
     show_default=True,
     help="review, pr-comment, summary, or a template file of your own.",
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), help="Write here.")
+@click.option("-o", "--output", type=_FILE, help="Write here.")
 @click.option("--title", help="The document's title.")
 @click.option("--date", "date", help="A date to print in the header (none by default).")
 @click.option("--select", multiple=True, help="Rule ids or categories (comma-separated).")
@@ -1073,7 +1078,7 @@ def _migration_folder(path: Path) -> Path:
 )
 @click.option(
     "--baseline",
-    type=click.Path(dir_okay=False, path_type=str),
+    type=_FILE,
     help="Compare with the findings recorded in this file (`schema-review baseline`).",
 )
 @click.option(
@@ -1083,7 +1088,7 @@ def _migration_folder(path: Path) -> Path:
     "and rewrites measured next to the predicted ones.",
 )
 @click.option("--database-url", metavar="URL", help="With --trace: the PostgreSQL to run on.")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("--config", type=_EXISTING_FILE)
 @_EXCLUDE
 @_ALLOW_EMPTY
 @_DEPLOY
@@ -1193,7 +1198,7 @@ def _measure_timeline(
 
 @main.command("explain")
 @click.argument("rule_id")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("--config", type=_EXISTING_FILE)
 def explain(rule_id: str, config: str | None) -> None:
     """Show a rule: why it matters, when it does not apply, bad and good SQL, the fix."""
     import difflib
@@ -1216,7 +1221,7 @@ def config_group() -> None:
 
 
 @config_group.command("check")
-@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=str))
+@click.argument("file", required=False, type=_FILE)
 def config_check(file: str | None) -> None:
     """Validate FILE (default: the configuration lint would use) and print the settings a
     run uses: unknown keys, option types, patterns, rule ids and presets are errors (exit 2)."""
@@ -1246,7 +1251,7 @@ def config_check(file: str | None) -> None:
 
 
 @config_group.command("schema")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), help="Write here.")
+@click.option("-o", "--output", type=_FILE, help="Write here.")
 def config_schema_command(output: str | None) -> None:
     """Print the JSON Schema of the configuration (the package ships it as
     schema_review/schema-review.schema.json)."""
@@ -1273,13 +1278,13 @@ def config_schema_command(output: str | None) -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=str),
+    type=_FILE,
     help="Write to this file instead of standard output.",
 )
 @click.option("--pg-version", help="PostgreSQL major version the migrations run on.")
 @click.option("--runner", type=click.Choice(list(RUNNERS)), help="Migration tool (detected).")
 @click.option("--platform", type=click.Choice(list(PLATFORMS)), help="Platform (detected).")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("--config", type=_EXISTING_FILE)
 @_ALLOW_EMPTY
 @_DIALECT
 def schema(
@@ -1368,11 +1373,11 @@ def schema(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=str),
+    type=_FILE,
     help="Write the output to this file instead of standard output.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Findings only: no summary, no timing.")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("--config", type=_EXISTING_FILE)
 @_ALLOW_EMPTY
 @_DEPLOY
 def verify(
@@ -1488,7 +1493,7 @@ def _render_verification(
 
 
 @main.command("test-rules")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
+@click.argument("files", nargs=-1, required=True, type=_FILE)
 def test_rules(files: tuple[str, ...]) -> None:
     """Run the examples of the rules in FILES, as semgrep --test does: each rule's bad example
     must raise it and its good example must not (both must parse).
@@ -1551,7 +1556,7 @@ _SAMPLE_MIGRATIONS = (
 
 
 @main.command("attributes")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), help="Write here.")
+@click.option("-o", "--output", type=_FILE, help="Write here.")
 def attributes(output: str | None) -> None:
     """The reference of what rule expressions and report templates can read (Markdown),
     generated from the model: docs/attributes.md."""

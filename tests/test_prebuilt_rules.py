@@ -1,4 +1,5 @@
-"""prebuilt.json: the built-in rules read and parsed when the package is built (issue 17)."""
+"""prebuilt.json and prebuilt_trees.json: the built-in rules read and parsed when the package
+is built (issue 17)."""
 
 from __future__ import annotations
 
@@ -24,22 +25,29 @@ def without_prebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     monkeypatch.setattr(prebuilt, "PREBUILT", stale)
     monkeypatch.setenv("SCHEMA_REVIEW_NO_CACHE", "1")
     prebuilt.prebuilt.cache_clear()
+    prebuilt.trees.cache_clear()
     yield
     prebuilt.prebuilt.cache_clear()
+    prebuilt.trees.cache_clear()
 
 
 def test_prebuilt_json_is_up_to_date() -> None:
-    assert prebuilt.PREBUILT.read_text(encoding="utf-8") == build(), (
+    text, trees = build()
+    assert prebuilt.PREBUILT.read_text(encoding="utf-8") == text, (
         "schema_review/rules/prebuilt.json is stale: "
+        ".venv/bin/python -m schema_review.rules.prebuild"
+    )
+    assert prebuilt.PREBUILT_TREES.read_text(encoding="utf-8") == trees, (
+        "schema_review/rules/prebuilt_trees.json is stale: "
         ".venv/bin/python -m schema_review.rules.prebuild"
     )
 
 
 def test_prebuilt_python_is_up_to_date() -> None:
     """The built-in rules' conditions and templates compiled to Python: the module the
-    generator writes now, from prebuilt.json's trees (stale when a rule or the generator of
-    closures.py changed)."""
-    expected = build_python(prebuilt.PREBUILT.read_text(encoding="utf-8"))
+    generator writes now, from prebuilt_trees.json's trees (stale when a rule or the generator
+    of closures.py changed)."""
+    expected = build_python(prebuilt.PREBUILT_TREES.read_text(encoding="utf-8"))
     assert prebuilt.PREBUILT_PYTHON.read_text(encoding="utf-8") == expected, (
         "schema_review/rules/prebuilt_python.py is stale: "
         ".venv/bin/python -m schema_review.rules.prebuild"
@@ -51,15 +59,15 @@ def test_runs_use_it() -> None:
     expressions._shipped.cache_clear()
     assert prebuilt.prebuilt() is not None
     assert prebuilt.entries("locking.yaml")
-    data = prebuilt.prebuilt()
+    data = prebuilt.trees()
     assert data is not None
     # every condition and template compiled: to Python but for a few templates (loops over
-    # `loop`, unpacking), which Jinja compiled
+    # `loop`, unpacking, selectattr), which Jinja compiled
     conditions = [s for s in data["conditions"] if expressions.shipped_condition(s)]
     templates = [s for s in data["templates"] if expressions.shipped_renderer(s)]
     jinja = [s for s in data["templates"] if expressions.shipped_template(s)]
     assert len(conditions) == len(data["conditions"])
-    assert len(templates) >= len(data["templates"]) - 5
+    assert len(templates) >= len(data["templates"]) - 3
     assert sorted(templates + jinja) == sorted(data["templates"])
 
 
@@ -101,7 +109,8 @@ def _same_tree(ours: nodes.Node, parsed: nodes.Node) -> None:
 
 def test_trees_are_the_ones_the_parser_makes() -> None:
     prebuilt.prebuilt.cache_clear()
-    data = prebuilt.prebuilt()
+    prebuilt.trees.cache_clear()
+    data = prebuilt.trees()
     assert data is not None
     env = environment()
     assert data["conditions"] and data["templates"]
@@ -137,10 +146,37 @@ def test_stale_prebuilt_json_is_not_used(without_prebuilt: None) -> None:
     assert any(rule.id == "create-index-not-concurrently" for rule in rules)
 
 
+def test_trees_of_another_jinja_are_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trees, and the code Jinja compiled for the templates outside the closures'
+    subset, are of the Jinja version they name: with another, the expressions are parsed."""
+    import jinja2
+
+    from schema_review.rules import prebuilt_python
+
+    source = next(iter(prebuilt_python.JINJA_TEMPLATES))
+    prebuilt.trees.cache_clear()
+    expressions._shipped.cache_clear()
+    assert prebuilt.trees() is not None
+    assert expressions.shipped_template(source) is not None
+    monkeypatch.setattr(jinja2, "__version__", "0.0.0")
+    prebuilt.trees.cache_clear()
+    try:
+        assert prebuilt.trees() is None
+        assert prebuilt.condition_tree("true") is None
+        assert expressions.shipped_template(source) is None
+        assert prebuilt.prebuilt() is not None  # the entries are Jinja's no more
+    finally:
+        prebuilt.trees.cache_clear()
+        expressions._shipped.cache_clear()
+
+
 def test_it_holds_data_only() -> None:
     """Plain JSON: nodes are named by class and rebuilt from Jinja's own node classes."""
-    data = json.loads(prebuilt.PREBUILT.read_text(encoding="utf-8"))
-    assert set(data) == {"comment", "digest", "files", "conditions", "templates"}
+    entries = json.loads(prebuilt.PREBUILT.read_text(encoding="utf-8"))
+    assert set(entries) == {"comment", "digest", "files"}
+    data = json.loads(prebuilt.PREBUILT_TREES.read_text(encoding="utf-8"))
+    assert set(data) == {"comment", "digest", "jinja", "conditions", "templates"}
+    assert data["digest"] == entries["digest"]
     names = set()
 
     def walk(value: Any) -> None:

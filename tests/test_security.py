@@ -25,7 +25,7 @@ from schema_review.config import Settings
 from schema_review.output import TemplateNotFound, render_report
 from schema_review.pipeline import lint
 from schema_review.report import build_report
-from schema_review.rules import RuleError, sandbox
+from schema_review.rules import RuleError, bounds, sandbox
 from schema_review.rules import expressions as rule_expressions
 from schema_review.rules.closures import compile_closure, compile_python, compile_renderer
 from schema_review.rules.expressions import _condition_expression, environment
@@ -298,8 +298,8 @@ def test_runaway_rules_are_each_one_located_error_and_the_run_goes_on(tmp_path: 
     script = textwrap.dedent(
         f"""
         import sys
-        from schema_review.rules import sandbox
-        sandbox.EVALUATION_SECONDS = 0.5
+        from schema_review.rules import bounds
+        bounds.EVALUATION_SECONDS = 0.5
         from schema_review.cli import main
         sys.argv = ["schema-review", "lint", {str(migrations)!r}, "--format", "json",
                     "--select", "all", "--config", "config.yaml"]
@@ -327,7 +327,7 @@ def test_runaway_rules_are_each_one_located_error_and_the_run_goes_on(tmp_path: 
 def test_a_runaway_rule_stops_that_rule_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sandbox, "EVALUATION_SECONDS", 0.2)
+    monkeypatch.setattr(bounds, "EVALUATION_SECONDS", 0.2)
     endless = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
     rules = [
         {"id": "endless", "when": "true", "message": endless},

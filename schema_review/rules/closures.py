@@ -20,12 +20,23 @@ from collections.abc import Callable
 from types import BuiltinMethodType, MethodType
 from typing import Any, NoReturn
 
-from jinja2 import Undefined, nodes
+from jinja2 import Environment, Undefined, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.filters import make_attrgetter
 from jinja2.nodes import EvalContext
 from jinja2.utils import _PassArg
 
+from schema_review.rules.runtime import (
+    _CHECKED_OWNERS,
+    _FORMATTERS,
+    _METHOD_TYPES,
+    _MISSING,
+    _PLAIN_STR_METHODS,
+    RULE_FILTERS,
+    _Constant,
+    _undefined_name,
+    _undefined_value,
+)
 from schema_review.rules.sandbox import RULE_OUTPUT_LIMIT, BoundedSandbox, check_output
 
 Names = dict[str, Any]
@@ -50,10 +61,6 @@ _BINARY: dict[type[nodes.Expr], tuple[str, Callable[[Any, Any], Any]]] = {
     nodes.Mul: ("*", operator.mul),
     nodes.Mod: ("%", operator.mod),
 }
-# A bound method named `format` or `format_map` may be `str.format`, which the sandbox wraps
-# (`wrap_str_format` asks the same): such values are read through the sandbox every time.
-_METHOD_TYPES = frozenset({BuiltinMethodType, MethodType})
-_FORMATTERS = frozenset({"format", "format_map"})
 _TESTS: dict[str, Callable[[Any], bool]] = {
     "none": lambda value: value is None,
     "string": lambda value: isinstance(value, str),
@@ -63,6 +70,16 @@ _TESTS: dict[str, Callable[[Any], bool]] = {
 
 class _Unsupported(Exception):
     pass
+
+
+def with_jinja_globals(env: Environment, names: Names) -> Names:
+    """`names` with the globals of Jinja's sandbox that the names of a run lack (those of
+    runtime.RuleSandbox: not `cycler`, `joiner`, `namespace`), for a Jinja context, which
+    looks every name up in them. A copy only when one is missing."""
+    for key in env.globals:
+        if key not in names:
+            return {**env.globals, **names}
+    return names
 
 
 def compile_closure(expression: nodes.Expr, env: BoundedSandbox) -> Closure | None:
@@ -155,30 +172,38 @@ def _statement(node: nodes.Node, env: BoundedSandbox) -> _Step:
 
 
 def _for(node: nodes.For, env: BoundedSandbox) -> _Step:
-    """`{% for name in items %}...{% endfor %}`: the body once an item, with `name` set in
-    names of the loop's own (as Jinja scopes it). Without `loop`, `else`, a filter, recursion,
-    unpacking or a `set` in the body (Jinja's scoping of those is its own)."""
-    if (
-        node.else_
-        or node.test is not None
-        or node.recursive
-        or not isinstance(node.target, nodes.Name)
-        or any(True for _ in node.find_all((nodes.Assign, nodes.AssignBlock)))
-        or any(name.name == "loop" for name in node.find_all(nodes.Name))
-    ):
-        raise _Unsupported
-    target = node.target.name
+    """`{% for name in items %}...{% endfor %}`, or `{% for name in items if test %}`: the
+    body once an item (that passes the test), with `name` set in names of the loop's own (as
+    Jinja scopes it). Without `loop`, `else`, recursion, unpacking or a `set` in the body
+    (Jinja's scoping of those is its own)."""
+    target = _loop_target(node)
     items = _compile(node.iter, env)
+    test = _compile(node.test, env) if node.test is not None else None
     body = [_statement(child, env) for child in node.body]
 
     def for_(names: Names, out: list[str]) -> None:
         inner = dict(names)
         for item in items(names):
             inner[target] = item
+            if test is not None and not test(inner):
+                continue  # `for x in xs if test`: Jinja leaves the item out
             for step in body:
                 step(inner, out)
 
     return for_
+
+
+def _loop_target(node: nodes.For) -> str:
+    """The name a loop of the subset sets (raises _Unsupported for any other loop)."""
+    if (
+        node.else_
+        or node.recursive
+        or not isinstance(node.target, nodes.Name)
+        or any(True for _ in node.find_all((nodes.Assign, nodes.AssignBlock)))
+        or any(name.name == "loop" for name in node.find_all(nodes.Name))
+    ):
+        raise _Unsupported
+    return node.target.name
 
 
 def _compile(node: nodes.Node, env: BoundedSandbox) -> Closure:
@@ -308,9 +333,6 @@ def _getattr(
     return read
 
 
-_MISSING = object()
-
-
 def _getitem(target: Closure, arg: nodes.Node, env: BoundedSandbox) -> Closure:
     """`x[key]` and `x[a:b]` as the sandbox reads them (`env.getitem`): the item, else a safe
     attribute."""
@@ -378,7 +400,9 @@ def _filter_call(
     first: Callable[[Names], Any]
     if passed is _PassArg.context:
         context_class = env.context_class
-        first = lambda names: context_class(env, names, "<rule>", {})  # noqa: E731
+        first = lambda names: context_class(  # noqa: E731
+            env, with_jinja_globals(env, names), "<rule>", {}
+        )
     elif passed is _PassArg.eval_context:
         first = lambda names: EvalContext(env, "<rule>")  # noqa: E731
     elif passed is _PassArg.environment:
@@ -504,14 +528,6 @@ def _closure_alone(body: str) -> bool:
     return body.startswith("_c") and body.endswith("(names)") and body[2:-7].isdigit()
 
 
-def _undefined_name(name: str) -> NoReturn:
-    raise UndefinedError(f"'{name}' is undefined")
-
-
-def _undefined_value() -> Undefined:
-    return Undefined()
-
-
 class _Generator:
     """Writes an expression's Python source; what it refers to goes into `space`, the
     compiled function's globals."""
@@ -604,6 +620,31 @@ class _Generator:
         if isinstance(node, nodes.List | nodes.Tuple):
             items = "".join(f"{self.expression(item)}, " for item in node.items)
             return f"[{items}]" if isinstance(node, nodes.List) else f"({items})"
+        if isinstance(node, nodes.Concat):  # `~`, bounded as the closure's
+            concat = self._name("_cat", self.env.concat_bounded, ("concat",))
+            pieces = "".join(f"{self.expression(part)}, " for part in node.nodes)
+            return f"{concat}([{pieces}])"
+        if (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Slice)
+            and node.arg.step is None
+        ):  # `words[-1:]`: Python's slice, as the closure's
+            target = self.expression(node.node)
+            start, stop = (
+                "None" if bound is None else self.expression(bound)
+                for bound in (node.arg.start, node.arg.stop)
+            )
+            return f"{target}[{start}:{stop}]"
+        if (
+            isinstance(node, nodes.Filter)
+            and node.node is not None
+            and node.name in RULE_FILTERS
+            and not (node.kwargs or node.dyn_args or node.dyn_kwargs)
+        ):  # a filter of the rules' own (`quote_ident`), as the sandbox bounds it
+            function = self.env.filters[node.name]
+            bound = self._name("_f", function, ("filter", node.name))
+            arguments = "".join(f", {self.expression(arg)}" for arg in node.args)
+            return f"{bound}({self.expression(node.node)}{arguments})"
         # Anything else: its closure, called from here.
         closure = self._name("_c", _compile(node, self.env), ("closure", node))
         return f"{closure}(names)"
@@ -639,52 +680,6 @@ class _Generator:
         )
 
 
-class _Constant:
-    """A constant that is not a literal in Python source."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-# The owners whose methods the sandbox's check_call looks at (a width, a count, a join).
-_CHECKED_OWNERS = (str, bytes, bytearray, int)
-# Methods of str that check_call leaves as they are and the sandbox deems safe to call (as
-# every builtin method): the caller calls them at once and bounds the result, as the full
-# path would. (Those check_call looks at, and `format`, which the sandbox wraps, are not
-# among them.)
-_PLAIN_STR_METHODS = frozenset(
-    {
-        "capitalize",
-        "casefold",
-        "count",
-        "endswith",
-        "find",
-        "isalnum",
-        "isalpha",
-        "isdigit",
-        "islower",
-        "isupper",
-        "lower",
-        "lstrip",
-        "partition",
-        "removeprefix",
-        "removesuffix",
-        "rfind",
-        "rpartition",
-        "rsplit",
-        "rstrip",
-        "split",
-        "splitlines",
-        "startswith",
-        "strip",
-        "title",
-        "upper",
-    }
-)
-
-
 def _caller(env: BoundedSandbox) -> Callable[..., Any]:
     """A method call as the sandbox makes it (`env.call`), given the method and arguments:
     a callable the sandbox refuses is an error, arguments that would build a value over the
@@ -711,7 +706,7 @@ def _caller(env: BoundedSandbox) -> Callable[..., Any]:
             if verdict:
                 return env.bounded(function(*arguments))
         if hasattr(function, "jinja_pass_arg"):  # wants a context, as Jinja would give it
-            context = env.context_class(env, names, "<rule>", {})
+            context = env.context_class(env, with_jinja_globals(env, names), "<rule>", {})
             return env.call(context, function, *arguments)
         if not env.is_safe_callable(function):
             raise SecurityError(f"{function!r} is not safely callable")
@@ -725,7 +720,7 @@ def _caller(env: BoundedSandbox) -> Callable[..., Any]:
 #
 # A message or fix template becomes one function too: its text and values appended in order,
 # `if` / `elif` / `else` as Python's, `set` of a plain name as an item of a copy of the names;
-# any other statement (a loop) runs as its closure (`_statement`), called from that code.
+# a loop of the subset as Python's `for`.
 
 
 class _TemplateWriter:
@@ -778,9 +773,22 @@ class _TemplateWriter:
         ):
             value = expression(node.node)
             self.lines.append(f"{indent}names[{node.target.name!r}] = {value}")
-        else:  # a loop: its closure (raises _Unsupported outside the closures' subset)
-            step = self.generator._name("_s", _statement(node, self.env), ("step", node))
-            self.lines.append(f"{indent}{step}(names, _out)")
+        elif isinstance(node, nodes.For):
+            # As `_for`'s closure: the names of the loop's own (a copy), the item set in them.
+            target = _loop_target(node)
+            items = expression(node.iter)
+            outer, item = self.generator._name("_names"), self.generator._name("_item")
+            self.lines.append(f"{indent}{outer} = names")
+            self.lines.append(f"{indent}names = dict(names)")
+            self.lines.append(f"{indent}for {item} in {items}:")
+            self.lines.append(f"{indent}    names[{target!r}] = {item}")
+            if node.test is not None:
+                self.lines.append(f"{indent}    if not {expression(node.test)}:")
+                self.lines.append(f"{indent}        continue")
+            self._statements(node.body, indent + "    ")
+            self.lines.append(f"{indent}names = {outer}")
+        else:  # any other statement: outside the closures' subset
+            raise _Unsupported
 
 
 def compile_python_renderer(
@@ -797,26 +805,6 @@ def compile_python_renderer(
     exec(compile(source, "<rule template>", "exec"), space)
     renderer: Renderer = space["_render"]
     return renderer
-
-
-class Parts:
-    """What the shipped module of the built-in rules' expressions (`shipped_module`) makes its
-    functions of: the sandbox readers, callers and closures `_Generator` binds, made alike."""
-
-    def __init__(self, env: BoundedSandbox) -> None:
-        self.env = env
-
-    def reader(self, attr: str, allowed: set[type]) -> Closure:
-        return _getattr(lambda obj: obj, attr, self.env, allowed)
-
-    def caller(self) -> Callable[..., Any]:
-        return _caller(self.env)
-
-    def closure(self, node: nodes.Node) -> Closure:
-        return _compile(node, self.env)
-
-    def step(self, node: nodes.Node) -> _Step:
-        return _statement(node, self.env)
 
 
 def shipped_module(
@@ -883,7 +871,12 @@ def _recipe(recipe: tuple[Any, ...], tree_literal: Callable[[nodes.Node], str]) 
     if what == "reader":
         attr, types = arguments
         return f"rt.reader({attr!r}, {types})"
-    if what in ("closure", "step"):
+    if what == "concat":
+        return "rt.sandbox.concat_bounded"
+    if what == "filter":
+        (name,) = arguments
+        return f"rt.filter({name!r})"
+    if what == "closure":
         (node,) = arguments
-        return f"rt.{what}(_node({tree_literal(node)}))"
+        return f"rt.closure({tree_literal(node)})"
     raise AssertionError(f"no recipe for {recipe!r}")  # pragma: no cover

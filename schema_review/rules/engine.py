@@ -7,18 +7,16 @@ from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
-
 from schema_review.discover import version_key
 from schema_review.model import Change, SchemaModel
 from schema_review.parse import ParseProblem, SourceFile, Statement
 from schema_review.profile import Profile
 from schema_review.records import Record
-from schema_review.rules import sandbox
-from schema_review.rules.closures import _METHOD_TYPES
-from schema_review.rules.expressions import environment, subject_name, variables
+from schema_review.rules import bounds as sandbox
+from schema_review.rules.bounds import CLOCK, LimitExceeded, limited
+from schema_review.rules.expressions import subject_name, variables
 from schema_review.rules.loader import DIALECTS, Rule, RuleError, is_builtin, rule_location
-from schema_review.rules.sandbox import CLOCK, LimitExceeded, limited
+from schema_review.rules.runtime import _METHOD_TYPES, environment, jinja_errors
 
 # Not a lint rule: the tool itself failed on a statement. Always on, so a failure is never
 # silent; the statement is still counted and the run goes on.
@@ -469,7 +467,7 @@ def _check_migration(
             return
         message = compiled.message.render(names)
         fix = compiled.fix.render(names) if compiled.fix and _fix_fits(rule, names) else None
-    except (UndefinedError, SecurityError, TemplateError) as error:
+    except jinja_errors("UndefinedError", "SecurityError", "TemplateError") as error:
         raise RuleError(
             f"{rule_location(rule)}: rule {rule.id}: {error} (evaluating it on {migration.file})"
         ) from None
@@ -513,13 +511,13 @@ def _check(
         fix = compiled.fix.render(names) if compiled.fix and _fix_fits(rule, names) else None
         if compiled.object is not None:
             object_name = compiled.object.render(names) or object_name
-    except (UndefinedError, SecurityError) as error:
+    except jinja_errors("UndefinedError", "SecurityError") as error:
         raise RuleError(
             f"{rule_location(rule)}: rule {rule.id}: {error} "
             f"(evaluating it on {object_name or 'a statement'} at "
             f"{statement.file}:{statement.line})"
         ) from None
-    except TemplateError as error:
+    except jinja_errors("TemplateError") as error:
         raise RuleError(f"{rule_location(rule)}: rule {rule.id}: {error}") from None
     except _RUNAWAY:
         raise  # the rule is stopped (see _run_rule)

@@ -11,35 +11,27 @@ when its rule file loads (unless the rule cache says the same file parsed before
 built-in rule's, parsed when the package was built: prebuilt.py) and made into closures on
 first use; Jinja compiles it only when it is outside the closures' subset. The built-in
 rules' expressions are compiled to Python when the package is built (prebuilt_python.py,
-written by the same generator as `compile_python`): a run only binds them to the sandbox.
+written by the same generator as `compile_python`): a run only binds them to the sandbox,
+runtime.RuleSandbox, which needs no Jinja. Jinja (`environment()`, the parser, the closures)
+is imported when something needs it: a rule of the team's, a part of a built-in expression
+outside the generator's subset, a template Jinja compiled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
-from jinja2.exceptions import TemplateAssertionError
-from jinja2.parser import Parser
+from schema_review.rules import prebuilt, runtime
+from schema_review.rules.bounds import RULE_OUTPUT_LIMIT, check_output
 
-from schema_review.parse import quote_ident
-from schema_review.rules import prebuilt
-from schema_review.rules.closures import (
-    Closure,
-    Parts,
-    Renderer,
-    compile_closure,
-    compile_python,
-    compile_renderer,
-)
-from schema_review.rules.sandbox import (
-    RULE_OUTPUT_LIMIT,
-    RULE_VALUE_LIMIT,
-    BoundedSandbox,
-    check_output,
-)
+if TYPE_CHECKING:
+    from jinja2 import Template, TemplateSyntaxError, nodes
+
+    from schema_review.rules.closures import Closure, Renderer
+    from schema_review.rules.runtime import Parts
+    from schema_review.rules.sandbox import RuleEnvironment
 
 # The name a rule's condition uses for the thing it is evaluated on.
 SUBJECT_NAMES = {
@@ -53,37 +45,51 @@ def subject_name(target: str) -> str:
     return SUBJECT_NAMES.get(target, target)
 
 
-class RuleEnvironment(BoundedSandbox):
-    """The sandbox rules run in: strict undefined, no autoescape, the size limits of rules."""
-
-    def __init__(self) -> None:
-        super().__init__(RULE_VALUE_LIMIT, undefined=StrictUndefined, autoescape=False)
-
-
-def intersects(values: Any, others: Any) -> bool:
-    """Whether two collections share an item: `column.words | intersects(['price', 'cost'])`."""
-    return not set(values).isdisjoint(others)
-
-
 @lru_cache(maxsize=1)
 def environment() -> RuleEnvironment:
+    """Jinja's sandbox of the rules (see sandbox.py), made on first need: a run of the
+    built-in rules needs it only for what runtime.RuleSandbox leaves to it."""
+    from schema_review.rules.sandbox import RuleEnvironment
+
     env = RuleEnvironment()
-    env.filters["quote_ident"] = env.bounded_filter("quote_ident", quote_ident)
-    env.filters["intersects"] = env.bounded_filter("intersects", intersects)
+    for name, function in runtime.RULE_FILTERS.items():
+        env.filters[name] = env.bounded_filter(name, function)
     env.globals.update(any=any, all=all, sorted=sorted)
     return env
 
 
+# The closures (closures.py) are made with Jinja's syntax trees: imported when first needed.
+def compile_closure(tree: nodes.Expr, env: RuleEnvironment) -> Closure | None:
+    from schema_review.rules import closures
+
+    return closures.compile_closure(tree, env)
+
+
+def compile_python(tree: nodes.Expr, env: RuleEnvironment) -> Closure | None:
+    from schema_review.rules import closures
+
+    return closures.compile_python(tree, env)
+
+
+def compile_renderer(tree: nodes.Template, env: RuleEnvironment, limit: int) -> Renderer | None:
+    from schema_review.rules import closures
+
+    return closures.compile_renderer(tree, env, limit)
+
+
 def variables(**names: Any) -> dict[str, Any]:
-    """The names a rule's expressions see: the environment's globals plus `names`."""
-    return {**environment().globals, **names}
+    """The names a rule's expressions see: the sandbox's globals plus `names` (where Jinja
+    runs, its own globals are added: closures.with_jinja_globals)."""
+    return {**runtime.environment().globals, **names}
 
 
 def _run(template: Template, names: dict[str, Any]) -> Any:
     # A shared context uses `names` as it is: no copy of the globals per evaluation,
     # which is most of Jinja's per-call cost (see `variables`).
+    from schema_review.rules.closures import with_jinja_globals
+
     env = template.environment
-    context = env.context_class(env, names, template.name, template.blocks)
+    context = env.context_class(env, with_jinja_globals(env, names), template.name, template.blocks)
     output: list[str] = []
     size = 0
     for chunk in template.root_render_func(context):
@@ -96,6 +102,9 @@ def _run(template: Template, names: dict[str, Any]) -> Any:
 
 def _check_names(tree: nodes.Node) -> None:
     """Unknown filters and tests, which Jinja would find only when it compiles the expression."""
+    from jinja2 import nodes
+    from jinja2.exceptions import TemplateAssertionError
+
     env = environment()
     for node in tree.find_all((nodes.Filter, nodes.Test)):
         known = env.filters if isinstance(node, nodes.Filter) else env.tests
@@ -105,6 +114,9 @@ def _check_names(tree: nodes.Node) -> None:
 
 
 def _condition_expression(source: str) -> nodes.Expr:
+    from jinja2 import TemplateSyntaxError
+    from jinja2.parser import Parser
+
     parser = Parser(environment(), source, state="variable")
     expression = parser.parse_expression()
     if not parser.stream.eos:
@@ -115,6 +127,8 @@ def _condition_expression(source: str) -> nodes.Expr:
 def _condition_tree(expression: nodes.Expr) -> nodes.Template:
     """A template that stores the expression's value in `result` (as Jinja's own
     compile_expression does), so it can run in a shared context."""
+    from jinja2 import nodes
+
     body = [nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)]
     return nodes.Template(body, lineno=1)
 
@@ -137,7 +151,7 @@ def _shipped() -> tuple[dict[str, Any], dict[str, Any], Parts, dict[str, Any]] |
 
     if data["digest"] != shipped.DIGEST:
         return None
-    return shipped.CONDITIONS, shipped.TEMPLATES, Parts(environment()), shipped.JINJA_TEMPLATES
+    return shipped.CONDITIONS, shipped.TEMPLATES, runtime.Parts(), shipped.JINJA_TEMPLATES
 
 
 def shipped_condition(source: str) -> Closure | None:
@@ -159,7 +173,15 @@ def shipped_template(source: str) -> Template | None:
     package was built, or None."""
     shipped = _shipped()
     factory = shipped[3].get(source) if shipped is not None else None
-    return jinja_template(factory) if factory is not None else None
+    if factory is None:
+        return None
+    import jinja2
+
+    from schema_review.rules import prebuilt_python
+
+    if jinja2.__version__ != prebuilt_python.JINJA:  # Jinja's code is of its version
+        return None
+    return jinja_template(factory)
 
 
 def jinja_template(factory: Callable[[RuleEnvironment], dict[str, Any]]) -> Template:
@@ -330,11 +352,12 @@ def compile_rule(
 ) -> CompiledRule:
     """A rule's expressions; raises ValueError saying which one is malformed. `checked`: the
     rule cache says these sources parsed before (they are parsed on first use only)."""
+    errors = _syntax_errors(checked)
     compiled_condition = None
     if condition is not None:
         try:
             compiled_condition = _LazyCondition(condition, not checked)
-        except (TemplateSyntaxError, TemplateAssertionError) as error:
+        except errors as error:
             raise ValueError(f"'when' is not a valid expression: {error.message}") from None
     templates: dict[str, _LazyTemplate | None] = {}
     for name, source in (("message", message), ("fix", fix), ("object", object_template)):
@@ -343,10 +366,21 @@ def compile_rule(
             continue
         try:
             templates[name] = _LazyTemplate(source, not checked)
-        except (TemplateSyntaxError, TemplateAssertionError) as error:
+        except errors as error:
             raise ValueError(
                 f"'{name}' is not a valid template (line {error.lineno}): {error.message}"
             ) from None
     message_template = templates["message"]
     assert message_template is not None
     return CompiledRule(compiled_condition, message_template, templates["fix"], templates["object"])
+
+
+def _syntax_errors(checked: bool) -> tuple[type[TemplateSyntaxError], ...]:
+    """What parsing a rule's expressions raises for a malformed one: Jinja's syntax errors
+    (an unknown filter or test is a TemplateAssertionError, one of them); none when they are
+    known to parse (then they are parsed on first use only, and Jinja is not imported)."""
+    if checked:
+        return ()
+    import jinja2
+
+    return (jinja2.TemplateSyntaxError,)

@@ -13,8 +13,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from schema_review.model import FINAL_KINDS
 from schema_review.profile import ORM_RUNNERS
 from schema_review.records import Record
@@ -30,6 +28,7 @@ from schema_review.resources import (
 from schema_review.rules.expressions import CompiledRule, compile_rule
 from schema_review.rules.options import OptionType, declaration_problem, derived_type
 from schema_review.rules.prebuilt import entries as prebuilt_entries
+from schema_review.rules.prebuilt import rule_files
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 # Rules whose findings come from a pipeline stage rather than from an expression; `server`:
@@ -282,7 +281,7 @@ def builtin_rules_dir() -> Path:
 
 def load_rules(extra_files: Iterable[str | Path] = ()) -> list[Rule]:
     """The built-in rules followed by those of `extra_files`; ids must be unique."""
-    builtin = sorted(builtin_rules_dir().glob("*.yaml"))
+    builtin = rule_files(builtin_rules_dir())
     files = [*builtin, *(Path(f) for f in extra_files)]
     rules: list[Rule] = []
     seen: dict[str, str] = {}
@@ -362,6 +361,8 @@ def _read_yaml(path: Path, use_cache: bool = True) -> tuple[Any, bool, CacheKey 
         raw = path.read_bytes()
     except OSError as error:
         raise RuleError(f"{path}: cannot read rule file: {error.strerror}") from None
+    import jinja2  # (its version is in the key; the rules of a file of the team's run on it)
+
     key = cache_key("rules", f"{_RULE_CACHE_FORMAT}|{marshal.version}|{jinja2.__version__}", raw)
     cached = load_cached(key) if use_cache else None
     if (

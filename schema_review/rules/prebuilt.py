@@ -10,10 +10,14 @@ when needed). The expressions are also compiled to Python when the package is bu
 an expression that module lacks, then made into closures as before: the sandbox and the
 closures are the same, only the parsing and compiling moved to build time.
 
-The file is data, never code, and trusted only for the rule files it was built from: it
-carries a digest of them (and of the Jinja version whose nodes it names), and when the rule
-files differ (a rule edited in a checkout) the loader reads the YAML as before. A test fails
-when the file is stale; to rebuild it:
+The trees are in a file of their own, prebuilt_trees.json, read only when a run needs one (an
+expression prebuilt_python.py lacks, run on Jinja): a run of the built-in rules reads only
+the entries (a third of the bytes), and imports no Jinja.
+
+The files are data, never code, and trusted only for the rule files they were built from:
+they carry a digest of them (the trees also the Jinja version whose nodes they name), and
+when the rule files differ (a rule edited in a checkout) the loader reads the YAML as before.
+A test fails when a file is stale; to rebuild them:
 
     .venv/bin/python -m schema_review.rules.prebuild
 """
@@ -22,36 +26,42 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
-
-import jinja2
-from jinja2 import nodes
+from typing import TYPE_CHECKING, Any
 
 from schema_review.resources import data_dir
 
+if TYPE_CHECKING:
+    import jinja2
+    from jinja2 import nodes
+
 PREBUILT = Path(__file__).resolve().parent / "prebuilt.json"
+# The syntax trees of their expressions, for the Jinja version named in it.
+PREBUILT_TREES = PREBUILT.with_name("prebuilt_trees.json")
 # Their conditions and templates compiled to Python (a module of the package, next to it).
 PREBUILT_PYTHON = PREBUILT.with_name("prebuilt_python.py")
 # Bump when the layout of prebuilt.json changes.
-_FORMAT = 2
+_FORMAT = 3
 # The fields of a rule entry that are expressions (conditions) and templates.
 CONDITION_FIELDS = ("when", "applies")
 TEMPLATE_FIELDS = ("message", "fix", "object")
 
 
 def rule_files(folder: Path | None = None) -> list[Path]:
-    """The built-in rule packs, in load order."""
-    return sorted((folder or data_dir("rules")).glob("*.yaml"))
+    """The built-in rule packs, in load order (by name: as sorted(folder.glob("*.yaml")),
+    without compiling a pattern for it)."""
+    folder = folder or data_dir("rules")
+    return [folder / name for name in sorted(os.listdir(folder)) if name.endswith(".yaml")]
 
 
 def digest(files: Iterable[Path]) -> str:
-    """What prebuilt.json depends on: the rule files' names and bytes, its layout and the
-    Jinja version (whose node classes and fields the trees name)."""
+    """What prebuilt.json depends on: the rule files' names and bytes and its layout (the
+    trees also depend on the Jinja version, which prebuilt_trees.json names)."""
     hashed = hashlib.blake2b(digest_size=16, person=b"sr-prebuilt")
-    hashed.update(f"{_FORMAT}|{jinja2.__version__}".encode())
+    hashed.update(f"{_FORMAT}".encode())
     for path in files:
         for part in (path.name.encode(), path.read_bytes()):
             hashed.update(len(part).to_bytes(8, "little"))
@@ -82,9 +92,33 @@ def entries(name: str) -> list[Any] | None:
     return found if isinstance(found, list) else None
 
 
+@lru_cache(maxsize=1)
+def trees() -> dict[str, Any] | None:
+    """prebuilt_trees.json's content when it was built from the rule files as they are and
+    names the Jinja version installed, else None (the expressions are then parsed)."""
+    import jinja2
+
+    data = prebuilt()
+    if data is None:
+        return None
+    try:
+        found = json.loads(PREBUILT_TREES.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if (
+        not isinstance(found, dict)
+        or found.get("digest") != data["digest"]
+        or found.get("jinja") != jinja2.__version__
+    ):
+        return None
+    return found
+
+
 def condition_tree(source: str) -> nodes.Expr | None:
     """The parsed condition (`when`, `applies`) of a built-in rule, or None."""
-    data = prebuilt()
+    from jinja2 import nodes
+
+    data = trees()
     found = data["conditions"].get(source) if data is not None else None
     if found is None:
         return None
@@ -95,7 +129,9 @@ def condition_tree(source: str) -> nodes.Expr | None:
 
 def template_tree(source: str, environment: jinja2.Environment) -> nodes.Template | None:
     """The parsed template (`message`, `fix`, `object`) of a built-in rule, or None."""
-    data = prebuilt()
+    from jinja2 import nodes
+
+    data = trees()
     found = data["templates"].get(source) if data is not None else None
     if found is None:
         return None
@@ -124,6 +160,8 @@ def _node(data: Any) -> Any:
 
 @cache
 def _node_class(name: str, fields: int) -> type[nodes.Node]:
+    from jinja2 import nodes
+
     kind = getattr(nodes, name)
     # Only concrete nodes with Node's own constructor (InternalName has its own).
     if not (

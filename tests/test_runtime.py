@@ -1,0 +1,203 @@
+"""runtime.RuleSandbox: the built-in rules' compiled code run without Jinja, with the verdicts
+and errors of Jinja's sandbox (sandbox.BoundedSandbox)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jinja2.sandbox import unsafe
+
+from schema_review.rules import closures
+from schema_review.rules.bounds import LimitExceeded
+from schema_review.rules.expressions import _LazyTemplate, environment, variables
+from schema_review.rules.runtime import Parts, RuleSandbox, jinja_errors
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Table:
+    name: str = "users"
+    columns: list[str] = field(default_factory=lambda: ["id", "email"])
+    options: dict[str, Any] = field(default_factory=lambda: {"words": ["id"]})
+    _secret: str = "hidden"
+
+    def rename(self, name: str) -> str:
+        return name
+
+    @unsafe
+    def drop(self) -> str:
+        return "dropped"
+
+    def alter(self) -> str:
+        return "altered"
+
+    alter.alters_data = True  # type: ignore[attr-defined]
+
+
+def _generator() -> Any:
+    yield 1
+
+
+OBJECTS: list[Any] = [
+    Table(),
+    Table().rename,
+    Table.rename,
+    Table,
+    {"a": 1},
+    OrderedDict(a=1),
+    [1, 2],
+    {1, 2},
+    frozenset({1}),
+    (1, 2),
+    deque([1]),
+    "text",
+    3,
+    _generator(),
+    len,
+]
+ATTRIBUTES = [
+    "name",
+    "columns",
+    "_secret",
+    "__class__",
+    "__dict__",
+    "mro",
+    "append",
+    "pop",
+    "clear",
+    "update",
+    "get",
+    "items",
+    "add",
+    "upper",
+    "format",
+    "format_map",
+    "gi_frame",
+    "gi_code",
+    "__func__",
+    "__self__",
+    "__globals__",
+    "real",
+]
+
+
+@pytest.mark.parametrize("obj", OBJECTS, ids=lambda obj: type(obj).__name__)
+def test_attribute_verdicts_are_jinjas(obj: Any) -> None:
+    ours, jinja = RuleSandbox(), environment()
+    for attr in ATTRIBUTES:
+        value = getattr(obj, attr, None)
+        assert ours.is_safe_attribute(obj, attr, value) == jinja.is_safe_attribute(
+            obj, attr, value
+        ), attr
+
+
+def test_call_verdicts_are_jinjas() -> None:
+    ours, jinja = RuleSandbox(), environment()
+    table = Table()
+    callables = [table.rename, table.drop, table.alter, len, "x".upper, Table, print]
+    verdicts = [ours.is_safe_callable(function) for function in callables]
+    assert verdicts == [jinja.is_safe_callable(function) for function in callables]
+    assert verdicts == [True, False, False, True, True, True, True]
+
+
+def _outcome(function: Any, *args: Any) -> tuple[str, Any]:
+    try:
+        value = function(*args)
+    except (Exception, LimitExceeded) as error:
+        return "error", f"{type(error).__name__}: {error}"
+    if callable(value) and getattr(value, "__name__", "") in ("format", "format_map"):
+        return "value", value("{}", "x") if value.__name__ == "format" else value({})
+    return "value", value
+
+
+@pytest.mark.parametrize("attr", ATTRIBUTES)
+def test_reads_are_jinjas(attr: str) -> None:
+    """Each object's attribute as the closures read it on Jinja's sandbox: the same value, or
+    the same error (undefined, refused) with the same message; twice, as the second read takes
+    the shortcut the first one learnt."""
+    if attr.startswith("_"):
+        return  # the generator leaves those to Jinja's sandbox, which refuses them
+    ours = RuleSandbox().reader(attr, set())
+    jinja = closures._getattr(lambda obj: obj, attr, environment(), set())
+    for obj in [*OBJECTS, {"name": "key"}, {attr: "item"}]:
+        for _ in range(2):
+            assert _outcome(ours, obj) == _outcome(jinja, obj), (attr, obj)
+
+
+def test_calls_are_jinjas() -> None:
+    ours = RuleSandbox().caller()
+    jinja = closures._caller(environment())
+    table = Table()
+    calls: list[tuple[Any, ...]] = [
+        (table.rename, "x"),
+        (table.drop,),
+        (table.alter,),
+        ("abc".upper,),
+        ("a,b".split, ","),
+        ("x".center, 10**7),
+        ("{}".format, 1),
+        ([1].copy,),
+        ({"a": 1}.get, "a"),
+    ]
+    for call in calls:
+        for _ in range(2):
+            assert _outcome(ours, {}, *call) == _outcome(jinja, {}, *call), call
+
+
+def test_closures_of_shipped_code_are_made_on_first_use() -> None:
+    """A part of a condition outside the generator's subset is shipped as its syntax tree's
+    data: made into a closure on Jinja's sandbox when first run, not when the rule loads."""
+    parts = Parts()
+    tree = {
+        "n": "Filter",
+        "l": 1,
+        "f": [{"n": "Const", "l": 1, "f": [[1, 2]]}, "first", [], [], None, None],
+    }
+    closure = parts.closure(tree)
+    assert closure({}) == 1
+    assert closure({}) == 1
+
+
+def test_jinjas_globals_are_there_where_jinja_runs() -> None:
+    """The names of a run hold RuleSandbox's globals; a template Jinja runs (one of the team's,
+    outside the closures' subset) still finds Jinja's own (`namespace`, `cycler`, `joiner`)."""
+    names = variables(thing=Table())
+    assert "namespace" not in names
+    source = (
+        "{% set ns = namespace(n=0) %}{% for c in thing.columns %}{% set ns.n = ns.n + 1 %}"
+        "{% endfor %}{{ ns.n }} {% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}"
+        " {% set j = joiner('+') %}{% for c in thing.columns %}{{ j() }}{{ c }}{% endfor %}"
+    )
+    assert _LazyTemplate(source, True).render(names) == "2 ab id+email"
+
+
+_NO_JINJA = """\
+import sys
+from schema_review.rules import engine, runtime
+assert "jinja2" not in sys.modules, "imported at import"
+assert runtime.jinja_errors("UndefinedError", "TemplateError") == ()
+import jinja2.exceptions
+assert runtime.jinja_errors("UndefinedError", "TemplateError") == (
+    jinja2.exceptions.UndefinedError, jinja2.exceptions.TemplateError)
+"""
+
+
+def test_the_engine_catches_jinjas_errors_once_jinja_is_imported() -> None:
+    """The engine's `except` clauses name Jinja's errors only once Jinja is imported (before,
+    nothing can raise one): importing the engine imports no Jinja."""
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_JINJA],
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert jinja_errors("UndefinedError")  # imported in this process
