@@ -24,6 +24,7 @@ from schema_review.model.objects import (
     Trigger,
     TypeName,
     View,
+    own_triggers,
 )
 from schema_review.model.schema import SchemaModel
 from schema_review.parse import Expression, SourceFile, Statement, column_refs
@@ -633,7 +634,7 @@ class SchemaOperations:
             columns=list(trigger.columns),
             cloned=True,
         )
-        child.triggers[copy.name] = copy
+        own_triggers(child)[copy.name] = copy
         self.born(copy, statement, f"from {trigger.table.qualified_name}")
         for grandchild in self.partitions_of(child):
             self.clone_trigger(copy, grandchild, statement)

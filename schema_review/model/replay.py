@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from schema_review.model.objects import check_shared_empties
 from schema_review.model.schema import SchemaModel
 from schema_review.parse import Statement, release_tree
 from schema_review.profile import Profile
@@ -29,6 +30,7 @@ def replay(
         if not keep_trees:
             release_tree(statement)
     model = replayer.model
+    check_shared_empties()
     # The front end's state goes now: its handlers are its bound methods, a cycle that
     # the command line's collector (off) would never free, and the state names the model.
     vars(replayer).clear()

@@ -557,7 +557,7 @@ class TableStatements(PostgresBase):
             parent = self.find_table(cmd.get("def", {}).get("RangeVar", {}))
             if parent is not None:
                 if subtype == "AT_AddInherit":
-                    table.inherits.append(parent.qualified_name)
+                    table.inherits = [*table.inherits, parent.qualified_name]
                     self.has_child_tables = True
                     self.inherit_checks(parent, table, statement)
                 else:
