@@ -160,6 +160,9 @@ def own_triggers(table: Table) -> dict[str, Trigger]:
     return table.triggers
 
 
+_MISSING = object()
+
+
 @cache
 def _slot_names(cls: type) -> tuple[str, ...]:
     return tuple(
@@ -326,6 +329,14 @@ class SchemaObject:
             if hasattr(self, name):
                 object.__setattr__(clone, name, getattr(self, name))
         return clone
+
+    def _same_fields(self, other: SchemaObject) -> bool:
+        """Whether `other` (of the same class) holds the very same value in every field."""
+        klass: type = type(self)
+        names, missing = _slot_names(klass), _MISSING
+        return type(other) is klass and all(
+            getattr(self, name, missing) is getattr(other, name, missing) for name in names
+        )
 
     def record(
         self, action: str, statement: Statement, detail: str = "", offset: int | None = None

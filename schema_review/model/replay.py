@@ -29,6 +29,7 @@ def replay(
         replayer.apply(statement)
         if not keep_trees:
             release_tree(statement)
+    replayer.share_unchanged_snapshots()
     model = replayer.model
     check_shared_empties()
     # The front end's state goes now: its handlers are its bound methods, a cycle that
@@ -43,6 +44,8 @@ class FrontEnd(Protocol):
     model: SchemaModel
 
     def apply(self, statement: Statement) -> None: ...
+
+    def share_unchanged_snapshots(self) -> None: ...
 
 
 def front_end(profile: Profile) -> FrontEnd:
