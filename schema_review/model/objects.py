@@ -9,6 +9,7 @@ stay short and declarative.
 from __future__ import annotations
 
 import re
+import sys
 from functools import cache
 from itertools import pairwise
 from typing import Any, ClassVar, Self
@@ -131,10 +132,11 @@ def _not_null_tests_of(node: dict[str, Any], columns: set[str | Expression]) -> 
 
 
 # The default of the list and dict fields most objects leave empty (an index's INCLUDE, a
-# table's policies): one shared empty container, not one per object (a long history makes
-# hundreds of thousands of objects). Never changed in place: an object given items gets a
-# list (or dict) of its own (`own_policies`, `own_triggers`), and `check_shared_empties`
-# says whether something broke that rule.
+# table's policies) or fill later (a history, at the object's first event): one shared empty
+# container, not one per object (a long history makes hundreds of thousands of objects).
+# Never changed in place: an object given items gets a list (or dict) of its own (`record`,
+# `own_policies`, `own_triggers`), and `check_shared_empties` says whether something broke
+# that rule.
 _NO_ITEMS: list[Any] = []
 _NO_ENTRIES: dict[str, Any] = {}
 
@@ -179,11 +181,10 @@ class Event:
     action: str
     statement: Statement
     detail: str
-    # Where in the file the object itself is written (a column or constraint inside a
-    # CREATE TABLE), when that is more precise than the statement's start.
-    offset: int | None
 
-    __slots__ = ("action", "detail", "offset", "statement")
+    # `offset` less the statement's start: a small number, which CPython keeps one object for
+    # (an offset into a long file is an int of its own, for each of hundreds of thousands).
+    __slots__ = ("_from_start", "action", "detail", "statement")
 
     def __init__(
         self, action: str, statement: Statement, detail: str = "", offset: int | None = None
@@ -191,7 +192,14 @@ class Event:
         self.action = action
         self.statement = statement
         self.detail = detail
-        self.offset = offset
+        self._from_start = None if offset is None else offset - statement.start
+
+    @property
+    def offset(self) -> int | None:
+        """Where in the file the object itself is written (a column or constraint inside a
+        CREATE TABLE), when that is more precise than the statement's start."""
+        from_start = self._from_start
+        return None if from_start is None else self.statement.start + from_start
 
     @property
     def file(self) -> str:
@@ -199,8 +207,9 @@ class Event:
 
     @property
     def line(self) -> int:
-        if self.offset is not None:
-            return self.statement.source.position(self.offset)[0]
+        offset = self.offset
+        if offset is not None:
+            return self.statement.source.position(offset)[0]
         return self.statement.line
 
     def __str__(self) -> str:
@@ -236,7 +245,7 @@ class SchemaObject:
         replaced_at: Event | None = None,
     ) -> None:
         self.name = name
-        self.history = [] if history is None else history
+        self.history = _NO_ITEMS if history is None else history
         self.dropped = dropped
         self.previous = previous
         self.replaced_by = replaced_by
@@ -341,7 +350,12 @@ class SchemaObject:
     def record(
         self, action: str, statement: Statement, detail: str = "", offset: int | None = None
     ) -> None:
-        self.history.append(Event(action, statement, detail, offset))
+        event = Event(action, statement, detail, offset)
+        history = self.history
+        if history:
+            history.append(event)
+        else:  # the shared empty default: a list of one (appending gives room for four)
+            self.history = [event]
 
 
 class TypeName:
@@ -444,7 +458,7 @@ class Column(SchemaObject):
         collation: str | None = None,
     ) -> None:
         self.name = name
-        self.history = []
+        self.history = _NO_ITEMS
         self.dropped = False
         self.previous = self.replaced_by = self.replaced_at = None
         self.table = table
@@ -651,7 +665,7 @@ class Constraint(SchemaObject):
         operators: list[str] = _NO_ITEMS,
     ) -> None:
         self.name = name
-        self.history = []
+        self.history = _NO_ITEMS
         self.dropped = False
         self.previous = self.replaced_by = self.replaced_at = None
         self.table = table
@@ -868,7 +882,7 @@ class Index(SchemaObject):
         key_options: list[str] = _NO_ITEMS,
     ) -> None:
         self.name = name
-        self.history = []
+        self.history = _NO_ITEMS
         self.dropped = False
         self.previous = self.replaced_by = self.replaced_at = None
         self.schema = schema
@@ -878,7 +892,7 @@ class Index(SchemaObject):
         self.include = include if include else _NO_ITEMS
         self.predicate = predicate
         self.unique = unique
-        self.method = method
+        self.method = sys.intern(method)
         self.constraint = constraint
         self.key_names = key_names if key_names else _NO_ITEMS
         self.parent = parent
@@ -1037,7 +1051,7 @@ class Policy(SchemaObject):
         roles_given: bool = True,
     ) -> None:
         self.name = name
-        self.history = []
+        self.history = _NO_ITEMS
         self.dropped = False
         self.previous = self.replaced_by = self.replaced_at = None
         self.table = table
@@ -1153,7 +1167,7 @@ class Trigger(SchemaObject):
         cloned: bool = False,
     ) -> None:
         self.name = name
-        self.history = []
+        self.history = _NO_ITEMS
         self.dropped = False
         self.previous = self.replaced_by = self.replaced_at = None
         self.table = table
@@ -1256,7 +1270,7 @@ class Table(SchemaObject):
         columns_known: bool = True,
     ) -> None:
         self.name = name
-        self.history = []
+        self.history = _NO_ITEMS
         self.dropped = False
         self.previous = self.replaced_by = self.replaced_at = None
         self.schema = schema
@@ -1556,7 +1570,7 @@ class EnumType(SchemaObject):
         self, name: str, schema: str, values: list[str] | None = None, variety: str = "enum"
     ) -> None:
         self.name = name
-        self.history = []
+        self.history = _NO_ITEMS
         self.dropped = False
         self.previous = self.replaced_by = self.replaced_at = None
         self.schema = schema
@@ -1578,7 +1592,7 @@ class Sequence(SchemaObject):
 
     def __init__(self, name: str, schema: str, owned_by: str | None = None) -> None:
         self.name = name
-        self.history = []
+        self.history = _NO_ITEMS
         self.dropped = False
         self.previous = self.replaced_by = self.replaced_at = None
         self.schema = schema
@@ -1610,7 +1624,7 @@ class View(SchemaObject):
         reads: list[str] = _NO_ITEMS,
     ) -> None:
         self.name = name
-        self.history = []
+        self.history = _NO_ITEMS
         self.dropped = False
         self.previous = self.replaced_by = self.replaced_at = None
         self.schema = schema
@@ -1678,7 +1692,7 @@ class Function(SchemaObject):
         analysis: BodyFacts | None = None,
     ) -> None:
         self.name = name
-        self.history = []
+        self.history = _NO_ITEMS
         self.dropped = False
         self.previous = self.replaced_by = self.replaced_at = None
         self.schema = schema
@@ -1773,7 +1787,7 @@ class Extension(SchemaObject):
 
     def __init__(self, name: str, schema: str | None = None) -> None:
         self.name = name
-        self.history = []
+        self.history = _NO_ITEMS
         self.dropped = False
         self.previous = self.replaced_by = self.replaced_at = None
         self.schema = schema
@@ -1786,6 +1800,6 @@ class Schema(SchemaObject):
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.history = []
+        self.history = _NO_ITEMS
         self.dropped = False
         self.previous = self.replaced_by = self.replaced_at = None
