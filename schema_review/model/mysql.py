@@ -36,6 +36,7 @@ from schema_review.model.objects import (
     Table,
     Trigger,
     TypeName,
+    own_triggers,
 )
 from schema_review.model.sqlglot_front import (
     DEFAULT_SCHEMA,
@@ -1163,7 +1164,7 @@ class MysqlReplayer(SqlglotReplayer):
                 events=[tail.group("event").lower()],
                 for_each_row=True,
             )
-            table.triggers[name] = trigger
+            own_triggers(table)[name] = trigger
             self.born(trigger, statement)
             self.change("create_trigger", statement, table=table, object=trigger)
             return

@@ -9,6 +9,7 @@ the cut.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 
 NAMEDATALEN = 64
@@ -79,5 +80,5 @@ def index_column_names(names: Iterable[str | None]) -> list[str]:
             number += 1
             suffix = str(number)
             candidate = _clip(base, NAMEDATALEN - 1 - len(suffix)) + suffix
-        chosen.append(candidate)
+        chosen.append(sys.intern(candidate))  # the same few names, index after index
     return chosen

@@ -1,6 +1,6 @@
 """Schema objects as the replay leaves them, each with its history.
 
-Model objects are plain mutable dataclasses: the replay changes them statement by
+Model objects are plain mutable classes with slots: the replay changes them statement by
 statement. Facts that rules ask about (is this foreign key covered by an index? was
 this table created in the file that changes it?) are properties here, so the YAML rules
 stay short and declarative.
@@ -9,7 +9,7 @@ stay short and declarative.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import sys
 from functools import cache
 from itertools import pairwise
 from typing import Any, ClassVar, Self
@@ -131,6 +131,40 @@ def _not_null_tests_of(node: dict[str, Any], columns: set[str | Expression]) -> 
     return bool(names) and names[-1] in columns
 
 
+# The default of the list and dict fields most objects leave empty (an index's INCLUDE, a
+# table's policies) or fill later (a history, at the object's first event): one shared empty
+# container, not one per object (a long history makes hundreds of thousands of objects).
+# Never changed in place: an object given items gets a list (or dict) of its own (`record`,
+# `own_policies`, `own_triggers`), and `check_shared_empties` says whether something broke
+# that rule.
+_NO_ITEMS: list[Any] = []
+_NO_ENTRIES: dict[str, Any] = {}
+
+
+def check_shared_empties() -> None:
+    """Raise if a shared empty default was changed in place (a bug that would give every
+    object that shares it the same items)."""
+    if _NO_ITEMS or _NO_ENTRIES:
+        raise RuntimeError("a shared empty default of the model was changed in place")
+
+
+def own_policies(table: Table) -> dict[str, Policy]:
+    """The table's policies, as a dict of its own that may be changed."""
+    if table.policies is _NO_ENTRIES:
+        table.policies = {}
+    return table.policies
+
+
+def own_triggers(table: Table) -> dict[str, Trigger]:
+    """The table's triggers, as a dict of its own that may be changed."""
+    if table.triggers is _NO_ENTRIES:
+        table.triggers = {}
+    return table.triggers
+
+
+_MISSING = object()
+
+
 @cache
 def _slot_names(cls: type) -> tuple[str, ...]:
     return tuple(
@@ -141,16 +175,31 @@ def _slot_names(cls: type) -> tuple[str, ...]:
     )
 
 
-@dataclass(slots=True, eq=False)
 class Event:
     """One thing a statement did to an object: created, altered, renamed, dropped ..."""
 
     action: str
     statement: Statement
-    detail: str = ""
-    # Where in the file the object itself is written (a column or constraint inside a
-    # CREATE TABLE), when that is more precise than the statement's start.
-    offset: int | None = None
+    detail: str
+
+    # `offset` less the statement's start: a small number, which CPython keeps one object for
+    # (an offset into a long file is an int of its own, for each of hundreds of thousands).
+    __slots__ = ("_from_start", "action", "detail", "statement")
+
+    def __init__(
+        self, action: str, statement: Statement, detail: str = "", offset: int | None = None
+    ) -> None:
+        self.action = action
+        self.statement = statement
+        self.detail = detail
+        self._from_start = None if offset is None else offset - statement.start
+
+    @property
+    def offset(self) -> int | None:
+        """Where in the file the object itself is written (a column or constraint inside a
+        CREATE TABLE), when that is more precise than the statement's start."""
+        from_start = self._from_start
+        return None if from_start is None else self.statement.start + from_start
 
     @property
     def file(self) -> str:
@@ -158,8 +207,9 @@ class Event:
 
     @property
     def line(self) -> int:
-        if self.offset is not None:
-            return self.statement.source.position(self.offset)[0]
+        offset = self.offset
+        if offset is not None:
+            return self.statement.source.position(offset)[0]
         return self.statement.line
 
     def __str__(self) -> str:
@@ -167,21 +217,42 @@ class Event:
         return f"{self.action} at {self.file}:{self.line}{suffix}"
 
 
-@dataclass(slots=True, eq=False)
 class SchemaObject:
     """Common part of every object: its name, where it came from, what happened to it."""
 
     kind: ClassVar[str] = "object"
 
     name: str
-    history: list[Event] = field(default_factory=list, kw_only=True)
-    dropped: bool = field(default=False, kw_only=True)
+    history: list[Event]
+    dropped: bool
     # The object that had this identity before, when this one re-creates a dropped one.
-    previous: SchemaObject | None = field(default=None, kw_only=True)
+    previous: SchemaObject | None
     # The other way: the object that took this one's identity after it was dropped (created
     # with its name, or renamed to it), and the event by which it did.
-    replaced_by: SchemaObject | None = field(default=None, kw_only=True, repr=False)
-    replaced_at: Event | None = field(default=None, kw_only=True, repr=False)
+    replaced_by: SchemaObject | None
+    replaced_at: Event | None
+
+    __slots__ = ("dropped", "history", "name", "previous", "replaced_at", "replaced_by")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        history: list[Event] | None = None,
+        dropped: bool = False,
+        previous: SchemaObject | None = None,
+        replaced_by: SchemaObject | None = None,
+        replaced_at: Event | None = None,
+    ) -> None:
+        self.name = name
+        self.history = _NO_ITEMS if history is None else history
+        self.dropped = dropped
+        self.previous = previous
+        self.replaced_by = replaced_by
+        self.replaced_at = replaced_at
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.qualified_name!r})"
 
     @property
     def qualified_name(self) -> str:
@@ -268,23 +339,51 @@ class SchemaObject:
                 object.__setattr__(clone, name, getattr(self, name))
         return clone
 
+    def _same_fields(self, other: SchemaObject) -> bool:
+        """Whether `other` (of the same class) holds the very same value in every field."""
+        klass: type = type(self)
+        names, missing = _slot_names(klass), _MISSING
+        return type(other) is klass and all(
+            getattr(self, name, missing) is getattr(other, name, missing) for name in names
+        )
+
     def record(
         self, action: str, statement: Statement, detail: str = "", offset: int | None = None
     ) -> None:
-        self.history.append(Event(action, statement, detail, offset))
+        event = Event(action, statement, detail, offset)
+        history = self.history
+        if history:
+            history.append(event)
+        else:  # the shared empty default: a list of one (appending gives room for four)
+            self.history = [event]
 
 
-@dataclass(slots=True, eq=False)
 class TypeName:
     """A column's type as written, normalised: `bigint`, `varchar(255)`, `text[]`."""
 
     name: str
-    schema: str | None = None
-    modifiers: tuple[str, ...] = ()
-    array: bool = False
+    schema: str | None
+    modifiers: tuple[str, ...]
+    array: bool
     # The type's text as the file wrote it, where the engine keeps that text (SQLite's
     # declared type: `VARCHAR(255)`, `unsigned big int`); '' for PostgreSQL.
-    declared: str = ""
+    declared: str
+
+    __slots__ = ("array", "declared", "modifiers", "name", "schema")
+
+    def __init__(
+        self,
+        name: str,
+        schema: str | None = None,
+        modifiers: tuple[str, ...] = (),
+        array: bool = False,
+        declared: str = "",
+    ) -> None:
+        self.name = name
+        self.schema = schema
+        self.modifiers = modifiers
+        self.array = array
+        self.declared = declared
 
     @property
     def sql(self) -> str:
@@ -317,20 +416,61 @@ class TypeName:
         return self.sql
 
 
-@dataclass(slots=True, eq=False)
 class Column(SchemaObject):
     kind: ClassVar[str] = "column"
 
     table: Table
     type: TypeName
-    not_null: bool = False
-    default: Expression | None = None
-    identity: str | None = None  # 'always' or 'by default'
-    generated: Expression | None = None  # the expression of a stored generated column
-    serial_sequence: str | None = None  # the sequence behind a serial column
-    comment: str | None = None
-    charset: str | None = None  # MySQL: its own, else the table default (None: the server's)
-    collation: str | None = None  # MySQL: its collation (None: the character set's default)
+    not_null: bool
+    default: Expression | None
+    identity: str | None  # 'always' or 'by default'
+    generated: Expression | None  # the expression of a stored generated column
+    serial_sequence: str | None  # the sequence behind a serial column
+    comment: str | None
+    charset: str | None  # MySQL: its own, else the table default (None: the server's)
+    collation: str | None  # MySQL: its collation (None: the character set's default)
+
+    __slots__ = (
+        "charset",
+        "collation",
+        "comment",
+        "default",
+        "generated",
+        "identity",
+        "not_null",
+        "serial_sequence",
+        "table",
+        "type",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        table: Table,
+        type: TypeName,
+        not_null: bool = False,
+        default: Expression | None = None,
+        identity: str | None = None,
+        generated: Expression | None = None,
+        serial_sequence: str | None = None,
+        comment: str | None = None,
+        charset: str | None = None,
+        collation: str | None = None,
+    ) -> None:
+        self.name = name
+        self.history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
+        self.table = table
+        self.type = type
+        self.not_null = not_null
+        self.default = default
+        self.identity = identity
+        self.generated = generated
+        self.serial_sequence = serial_sequence
+        self.comment = comment
+        self.charset = charset
+        self.collation = collation
 
     @property
     def qualified_name(self) -> str:
@@ -459,7 +599,6 @@ class Column(SchemaObject):
         return self.in_primary_key or self.in_foreign_key
 
 
-@dataclass(slots=True, eq=False)
 class Constraint(SchemaObject):
     """PRIMARY KEY, UNIQUE, CHECK, FOREIGN KEY or EXCLUDE constraint of a table."""
 
@@ -467,22 +606,85 @@ class Constraint(SchemaObject):
 
     table: Table
     type: str  # 'primary_key', 'unique', 'check', 'foreign_key', 'exclude'
-    columns: list[str] = field(default_factory=list)
-    expression: Expression | None = None
-    ref_table: str | None = None  # qualified name of the referenced table
-    ref_columns: list[str] = field(default_factory=list)
-    on_delete: str = "NO ACTION"
-    on_update: str = "NO ACTION"
-    not_valid: bool = False
-    deferrable: bool = False
-    using_index: str | None = None
-    include: list[str] = field(default_factory=list)
-    method: str = "btree"
-    predicate: Expression | None = None
-    actions_given: bool = True  # a foreign key written with ON DELETE (or ON UPDATE)
+    columns: list[str]
+    expression: Expression | None
+    ref_table: str | None  # qualified name of the referenced table
+    ref_columns: list[str]
+    on_delete: str
+    on_update: str
+    not_valid: bool
+    deferrable: bool
+    using_index: str | None
+    include: list[str]
+    method: str
+    predicate: Expression | None
+    actions_given: bool  # a foreign key written with ON DELETE (or ON UPDATE)
     # Which of ON DELETE (`delete`) and ON UPDATE (`update`) the foreign key writes out.
-    actions_written: tuple[str, ...] = ("delete", "update")
-    operators: list[str] = field(default_factory=list)  # EXCLUDE: the operator of each column
+    actions_written: tuple[str, ...]
+    operators: list[str]  # EXCLUDE: the operator of each column
+
+    __slots__ = (
+        "actions_given",
+        "actions_written",
+        "columns",
+        "deferrable",
+        "expression",
+        "include",
+        "method",
+        "not_valid",
+        "on_delete",
+        "on_update",
+        "operators",
+        "predicate",
+        "ref_columns",
+        "ref_table",
+        "table",
+        "type",
+        "using_index",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        table: Table,
+        type: str,
+        columns: list[str] = _NO_ITEMS,
+        expression: Expression | None = None,
+        ref_table: str | None = None,
+        ref_columns: list[str] = _NO_ITEMS,
+        on_delete: str = "NO ACTION",
+        on_update: str = "NO ACTION",
+        not_valid: bool = False,
+        deferrable: bool = False,
+        using_index: str | None = None,
+        include: list[str] = _NO_ITEMS,
+        method: str = "btree",
+        predicate: Expression | None = None,
+        actions_given: bool = True,
+        actions_written: tuple[str, ...] = ("delete", "update"),
+        operators: list[str] = _NO_ITEMS,
+    ) -> None:
+        self.name = name
+        self.history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
+        self.table = table
+        self.type = type
+        self.columns = columns if columns else _NO_ITEMS
+        self.expression = expression
+        self.ref_table = ref_table
+        self.ref_columns = ref_columns if ref_columns else _NO_ITEMS
+        self.on_delete = on_delete
+        self.on_update = on_update
+        self.not_valid = not_valid
+        self.deferrable = deferrable
+        self.using_index = using_index
+        self.include = include if include else _NO_ITEMS
+        self.method = method
+        self.predicate = predicate
+        self.actions_given = actions_given
+        self.actions_written = actions_written
+        self.operators = operators if operators else _NO_ITEMS
 
     @property
     def qualified_name(self) -> str:
@@ -627,7 +829,6 @@ class Constraint(SchemaObject):
         ]
 
 
-@dataclass(slots=True, eq=False)
 class Index(SchemaObject):
     """An index; PRIMARY KEY and UNIQUE constraints appear as indexes too (`constraint`)."""
 
@@ -635,19 +836,67 @@ class Index(SchemaObject):
 
     schema: str
     table: Table
-    columns: list[str | Expression] = field(default_factory=list)  # names or expressions
-    expressions: list[Expression] = field(default_factory=list)
-    include: list[str | Expression] = field(default_factory=list)
-    predicate: Expression | None = None
-    unique: bool = False
-    method: str = "btree"
-    constraint: Constraint | None = None
+    columns: list[str | Expression]  # names or expressions
+    expressions: list[Expression]
+    include: list[str | Expression]
+    predicate: Expression | None
+    unique: bool
+    method: str
+    constraint: Constraint | None
     # What the server calls each key (and INCLUDE column): a column's name, the function an
     # expression calls, `expr`. Copies of the index on partitions are named after them.
-    key_names: list[str] = field(default_factory=list)
-    parent: Index | None = None  # on a partition: the partitioned table's index it copies
+    key_names: list[str]
+    parent: Index | None  # on a partition: the partitioned table's index it copies
     # Per key, what is written after it: `COLLATE "C" text_pattern_ops DESC NULLS LAST`.
-    key_options: list[str] = field(default_factory=list)
+    key_options: list[str]
+
+    __slots__ = (
+        "columns",
+        "constraint",
+        "expressions",
+        "include",
+        "key_names",
+        "key_options",
+        "method",
+        "parent",
+        "predicate",
+        "schema",
+        "table",
+        "unique",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        schema: str,
+        table: Table,
+        columns: list[str | Expression] = _NO_ITEMS,
+        expressions: list[Expression] = _NO_ITEMS,
+        include: list[str | Expression] = _NO_ITEMS,
+        predicate: Expression | None = None,
+        unique: bool = False,
+        method: str = "btree",
+        constraint: Constraint | None = None,
+        key_names: list[str] = _NO_ITEMS,
+        parent: Index | None = None,
+        key_options: list[str] = _NO_ITEMS,
+    ) -> None:
+        self.name = name
+        self.history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
+        self.schema = schema
+        self.table = table
+        self.columns = columns if columns else _NO_ITEMS
+        self.expressions = expressions if expressions else _NO_ITEMS
+        self.include = include if include else _NO_ITEMS
+        self.predicate = predicate
+        self.unique = unique
+        self.method = sys.intern(method)
+        self.constraint = constraint
+        self.key_names = key_names if key_names else _NO_ITEMS
+        self.parent = parent
+        self.key_options = key_options if key_options else _NO_ITEMS
 
     @property
     def qualified_name(self) -> str:
@@ -777,17 +1026,41 @@ class Index(SchemaObject):
         )
 
 
-@dataclass(slots=True, eq=False)
 class Policy(SchemaObject):
     kind: ClassVar[str] = "policy"
 
     table: Table
-    command: str = "all"
-    permissive: bool = True
-    roles: list[str] = field(default_factory=list)
-    using: Expression | None = None
-    with_check: Expression | None = None
-    roles_given: bool = True  # False: CREATE POLICY without TO (every role, anon included)
+    command: str
+    permissive: bool
+    roles: list[str]
+    using: Expression | None
+    with_check: Expression | None
+    roles_given: bool  # False: CREATE POLICY without TO (every role, anon included)
+
+    __slots__ = ("command", "permissive", "roles", "roles_given", "table", "using", "with_check")
+
+    def __init__(
+        self,
+        name: str,
+        table: Table,
+        command: str = "all",
+        permissive: bool = True,
+        roles: list[str] = _NO_ITEMS,
+        using: Expression | None = None,
+        with_check: Expression | None = None,
+        roles_given: bool = True,
+    ) -> None:
+        self.name = name
+        self.history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
+        self.table = table
+        self.command = command
+        self.permissive = permissive
+        self.roles = roles if roles else _NO_ITEMS
+        self.using = using
+        self.with_check = with_check
+        self.roles_given = roles_given
 
     @property
     def expressions(self) -> list[Expression]:
@@ -855,58 +1128,173 @@ class Policy(SchemaObject):
         return f"{self.table.qualified_name}.{self.name}"
 
 
-@dataclass(slots=True, eq=False)
 class Trigger(SchemaObject):
     kind: ClassVar[str] = "trigger"
 
     table: Table
-    function: str = ""
-    timing: str = ""
-    events: list[str] = field(default_factory=list)
-    for_each_row: bool = False
-    arguments: list[str] = field(default_factory=list)  # EXECUTE FUNCTION f('a', 'b')
-    when: Expression | None = None
-    columns: list[str] = field(default_factory=list)  # UPDATE OF these columns
-    cloned: bool = False  # a partition's copy of its parent's trigger
+    function: str
+    timing: str
+    events: list[str]
+    for_each_row: bool
+    arguments: list[str]  # EXECUTE FUNCTION f('a', 'b')
+    when: Expression | None
+    columns: list[str]  # UPDATE OF these columns
+    cloned: bool  # a partition's copy of its parent's trigger
+
+    __slots__ = (
+        "arguments",
+        "cloned",
+        "columns",
+        "events",
+        "for_each_row",
+        "function",
+        "table",
+        "timing",
+        "when",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        table: Table,
+        function: str = "",
+        timing: str = "",
+        events: list[str] = _NO_ITEMS,
+        for_each_row: bool = False,
+        arguments: list[str] = _NO_ITEMS,
+        when: Expression | None = None,
+        columns: list[str] = _NO_ITEMS,
+        cloned: bool = False,
+    ) -> None:
+        self.name = name
+        self.history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
+        self.table = table
+        self.function = function
+        self.timing = timing
+        self.events = events if events else _NO_ITEMS
+        self.for_each_row = for_each_row
+        self.arguments = arguments if arguments else _NO_ITEMS
+        self.when = when
+        self.columns = columns if columns else _NO_ITEMS
+        self.cloned = cloned
 
     @property
     def qualified_name(self) -> str:
         return f"{self.table.qualified_name}.{self.name}"
 
 
-@dataclass(slots=True, eq=False)
 class Table(SchemaObject):
     kind: ClassVar[str] = "table"
 
     schema: str
-    columns: dict[str, Column] = field(default_factory=dict)
-    constraints: dict[str, Constraint] = field(default_factory=dict)
-    indexes: list[Index] = field(default_factory=list)
-    policies: dict[str, Policy] = field(default_factory=dict)
-    triggers: dict[str, Trigger] = field(default_factory=dict)
-    partitioned: bool = False
-    partition_of: str | None = None
-    unlogged: bool = False
-    strict: bool = False  # SQLite's STRICT table option: the declared types are enforced
+    columns: dict[str, Column]
+    constraints: dict[str, Constraint]
+    indexes: list[Index]
+    policies: dict[str, Policy]
+    triggers: dict[str, Trigger]
+    partitioned: bool
+    partition_of: str | None
+    unlogged: bool
+    strict: bool  # SQLite's STRICT table option: the declared types are enforced
     # SQLite's WITHOUT ROWID table option: the primary key is the table's b-tree (and NOT NULL)
-    without_rowid: bool = False
+    without_rowid: bool
     # The table whose rows an INSERT ... SELECT copied into this one (the SQLite rebuild:
     # the copy then takes the old table's name). Set by the SQLite front end.
-    rebuild_of: Table | None = field(default=None, repr=False)
-    rls_enabled: bool = False
-    rls_forced: bool = False
-    comment: str | None = None
-    engine: str | None = None  # MySQL's ENGINE= as written (None: the server's default)
-    charset: str | None = None  # MySQL's DEFAULT CHARSET: new character columns take it
-    collation: str | None = None  # MySQL's table COLLATE (None: the character set's default)
+    rebuild_of: Table | None
+    rls_enabled: bool
+    rls_forced: bool
+    comment: str | None
+    engine: str | None  # MySQL's ENGINE= as written (None: the server's default)
+    charset: str | None  # MySQL's DEFAULT CHARSET: new character columns take it
+    collation: str | None  # MySQL's table COLLATE (None: the character set's default)
     # Known only from statements that change it: created before the files we replay.
-    external: bool = False
-    inherits: list[str] = field(default_factory=list)  # qualified names of INHERITS parents
+    external: bool
+    inherits: list[str]  # qualified names of INHERITS parents
     # The statement that made it a partition (CREATE ... PARTITION OF, ATTACH PARTITION): its
     # bound is printed from there when the schema is exported.
-    partition_statement: Statement | None = None
+    partition_statement: Statement | None
     # False for CREATE TABLE AS whose select list could not be resolved: column rules skip it.
-    columns_known: bool = True
+    columns_known: bool
+
+    __slots__ = (
+        "charset",
+        "collation",
+        "columns",
+        "columns_known",
+        "comment",
+        "constraints",
+        "engine",
+        "external",
+        "indexes",
+        "inherits",
+        "partition_of",
+        "partition_statement",
+        "partitioned",
+        "policies",
+        "rebuild_of",
+        "rls_enabled",
+        "rls_forced",
+        "schema",
+        "strict",
+        "triggers",
+        "unlogged",
+        "without_rowid",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        schema: str,
+        columns: dict[str, Column] | None = None,
+        constraints: dict[str, Constraint] | None = None,
+        indexes: list[Index] | None = None,
+        policies: dict[str, Policy] = _NO_ENTRIES,
+        triggers: dict[str, Trigger] = _NO_ENTRIES,
+        partitioned: bool = False,
+        partition_of: str | None = None,
+        unlogged: bool = False,
+        strict: bool = False,
+        without_rowid: bool = False,
+        rebuild_of: Table | None = None,
+        rls_enabled: bool = False,
+        rls_forced: bool = False,
+        comment: str | None = None,
+        engine: str | None = None,
+        charset: str | None = None,
+        collation: str | None = None,
+        external: bool = False,
+        inherits: list[str] = _NO_ITEMS,
+        partition_statement: Statement | None = None,
+        columns_known: bool = True,
+    ) -> None:
+        self.name = name
+        self.history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
+        self.schema = schema
+        self.columns = {} if columns is None else columns
+        self.constraints = {} if constraints is None else constraints
+        self.indexes = [] if indexes is None else indexes
+        self.policies = policies if policies else _NO_ENTRIES
+        self.triggers = triggers if triggers else _NO_ENTRIES
+        self.partitioned = partitioned
+        self.partition_of = partition_of
+        self.unlogged = unlogged
+        self.strict = strict
+        self.without_rowid = without_rowid
+        self.rebuild_of = rebuild_of
+        self.rls_enabled = rls_enabled
+        self.rls_forced = rls_forced
+        self.comment = comment
+        self.engine = engine
+        self.charset = charset
+        self.collation = collation
+        self.external = external
+        self.inherits = inherits if inherits else _NO_ITEMS
+        self.partition_statement = partition_statement
+        self.columns_known = columns_known
 
     @property
     def qualified_name(self) -> str:
@@ -1166,7 +1554,6 @@ class Table(SchemaObject):
         return False
 
 
-@dataclass(slots=True, eq=False)
 class EnumType(SchemaObject):
     """A user-defined type: an enum (with its values), or a range, domain or composite type
     (`variety`), which rules about enums leave alone."""
@@ -1174,59 +1561,154 @@ class EnumType(SchemaObject):
     kind: ClassVar[str] = "type"
 
     schema: str
-    values: list[str] = field(default_factory=list)
-    variety: str = "enum"  # enum, range, domain, composite
+    values: list[str]
+    variety: str  # enum, range, domain, composite
+
+    __slots__ = ("schema", "values", "variety")
+
+    def __init__(
+        self, name: str, schema: str, values: list[str] | None = None, variety: str = "enum"
+    ) -> None:
+        self.name = name
+        self.history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
+        self.schema = schema
+        self.values = [] if values is None else values
+        self.variety = variety
 
     @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}"
 
 
-@dataclass(slots=True, eq=False)
 class Sequence(SchemaObject):
     kind: ClassVar[str] = "sequence"
 
     schema: str
-    owned_by: str | None = None
+    owned_by: str | None
+
+    __slots__ = ("owned_by", "schema")
+
+    def __init__(self, name: str, schema: str, owned_by: str | None = None) -> None:
+        self.name = name
+        self.history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
+        self.schema = schema
+        self.owned_by = owned_by
 
     @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}"
 
 
-@dataclass(slots=True, eq=False)
 class View(SchemaObject):
     kind: ClassVar[str] = "view"
 
     schema: str
-    materialized: bool = False
-    security_invoker: bool = False
-    query: str | None = None
-    reads: list[str] = field(default_factory=list)  # qualified names of the relations it reads
+    materialized: bool
+    security_invoker: bool
+    query: str | None
+    reads: list[str]  # qualified names of the relations it reads
+
+    __slots__ = ("materialized", "query", "reads", "schema", "security_invoker")
+
+    def __init__(
+        self,
+        name: str,
+        schema: str,
+        materialized: bool = False,
+        security_invoker: bool = False,
+        query: str | None = None,
+        reads: list[str] = _NO_ITEMS,
+    ) -> None:
+        self.name = name
+        self.history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
+        self.schema = schema
+        self.materialized = materialized
+        self.security_invoker = security_invoker
+        self.query = query
+        self.reads = reads if reads else _NO_ITEMS
 
     @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}"
 
 
-@dataclass(slots=True, eq=False)
 class Function(SchemaObject):
     kind: ClassVar[str] = "function"
 
     schema: str
-    arguments: str = ""  # the argument types, as a signature: "uuid, text"
-    argument_types: list[TypeName] = field(default_factory=list)
-    returns: str | None = None
-    return_type: TypeName | None = None
-    returns_set: bool = False  # SETOF or RETURNS TABLE
-    language: str = "sql"
-    security_definer: bool = False
-    volatility: str = "volatile"
-    config: dict[str, str] = field(default_factory=dict)  # SET options: search_path ...
-    body: str | None = None
-    procedure: bool = False
+    arguments: str  # the argument types, as a signature: "uuid, text"
+    argument_types: list[TypeName]
+    returns: str | None
+    return_type: TypeName | None
+    returns_set: bool  # SETOF or RETURNS TABLE
+    language: str
+    security_definer: bool
+    volatility: str
+    config: dict[str, str]  # SET options: search_path ...
+    body: str | None
+    procedure: bool
     # Roles that may call it: PUBLIC unless revoked (and, on Supabase, the API roles).
-    executors: set[str] = field(default_factory=lambda: {"public"})
+    executors: set[str]
+
+    __slots__ = (
+        "analysis",
+        "argument_types",
+        "arguments",
+        "body",
+        "config",
+        "executors",
+        "language",
+        "procedure",
+        "return_type",
+        "returns",
+        "returns_set",
+        "schema",
+        "security_definer",
+        "volatility",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        schema: str,
+        arguments: str = "",
+        argument_types: list[TypeName] = _NO_ITEMS,
+        returns: str | None = None,
+        return_type: TypeName | None = None,
+        returns_set: bool = False,
+        language: str = "sql",
+        security_definer: bool = False,
+        volatility: str = "volatile",
+        config: dict[str, str] | None = None,
+        body: str | None = None,
+        procedure: bool = False,
+        executors: set[str] | None = None,
+        analysis: BodyFacts | None = None,
+    ) -> None:
+        self.name = name
+        self.history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
+        self.schema = schema
+        self.arguments = arguments
+        self.argument_types = argument_types if argument_types else _NO_ITEMS
+        self.returns = returns
+        self.return_type = return_type
+        self.returns_set = returns_set
+        self.language = language
+        self.security_definer = security_definer
+        self.volatility = volatility
+        self.config = {} if config is None else config
+        self.body = body
+        self.procedure = procedure
+        self.executors = {"public"} if executors is None else executors
+        self.analysis = analysis
 
     @property
     def qualified_name(self) -> str:
@@ -1241,7 +1723,7 @@ class Function(SchemaObject):
         return f"{quote_ident(self.schema)}.{quote_ident(self.name)}({self.arguments})"
 
     # The PL/pgSQL facts of the body, computed on first use (most rules never ask).
-    analysis: BodyFacts | None = field(default=None, repr=False, compare=False)
+    analysis: BodyFacts | None
 
     @property
     def search_path(self) -> str | None:
@@ -1296,13 +1778,28 @@ class Function(SchemaObject):
         return self.analysis
 
 
-@dataclass(slots=True, eq=False)
 class Extension(SchemaObject):
     kind: ClassVar[str] = "extension"
 
-    schema: str | None = None
+    schema: str | None
+
+    __slots__ = ("schema",)
+
+    def __init__(self, name: str, schema: str | None = None) -> None:
+        self.name = name
+        self.history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
+        self.schema = schema
 
 
-@dataclass(slots=True, eq=False)
 class Schema(SchemaObject):
     kind: ClassVar[str] = "schema"
+
+    __slots__ = ()
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None

@@ -24,6 +24,7 @@ from schema_review.model.objects import (
     Trigger,
     TypeName,
     View,
+    own_triggers,
 )
 from schema_review.model.schema import SchemaModel
 from schema_review.parse import Expression, SourceFile, Statement, column_refs
@@ -96,6 +97,8 @@ class SchemaOperations:
         # Tables' SQL spellings (`public."Account"`) by name: every change of a table names
         # it, and quoting a name twice per statement added up.
         self.table_sql_names: dict[tuple[str, str], str] = {}
+        # (change, field, its snapshot, the object snapshotted): see share_unchanged_snapshots.
+        self.snapshots: list[tuple[Change, str, SchemaObject, SchemaObject]] = []
         if profile.supabase:
             self.platform_objects()
         self.start_file(None)
@@ -203,10 +206,15 @@ class SchemaOperations:
             fields["table_sql"] = table_sql
         # Statement rules judge a column or constraint as the statement left it, not as
         # later files changed it (a VALIDATE two lines later must not hide NOT VALID).
+        snapshotted = []
         for name in ("column", "constraint"):
-            if fields.get(name) is not None:
-                fields[name] = fields[name].snapshot()
+            live = fields.get(name)
+            if live is not None:
+                fields[name] = snapshot = live.snapshot()
+                snapshotted.append((name, snapshot, live))
         item = Change(kind, statement, file_statements=self.file_statements, **fields)
+        for name, snapshot, live in snapshotted:
+            self.snapshots.append((item, name, snapshot, live))
         if table is not None and table.schema == TEMPORARY_SCHEMA:
             return item  # a temporary table's: no part of the migration's effect
         item.in_transaction = self.in_transaction
@@ -216,6 +224,16 @@ class SchemaOperations:
         self.model.changes.append(item)
         self.file_changes.append(item)
         return item
+
+    def share_unchanged_snapshots(self) -> None:
+        """Once the history is replayed: a change whose column or constraint nothing changed
+        since (most of them) reads the object itself instead of its copy, and the copy goes
+        (a long history made a copy for every statement that adds a column or constraint).
+        The copy and the object have every field the same: no rule can tell them apart."""
+        for item, name, snapshot, live in self.snapshots:
+            if getattr(item, name) is snapshot and snapshot._same_fields(live):
+                setattr(item, name, live)
+        self.snapshots = []
 
     def session_facts(self, item: Change) -> None:
         """What the statement means for the session's locks, given what came before it."""
@@ -633,7 +651,7 @@ class SchemaOperations:
             columns=list(trigger.columns),
             cloned=True,
         )
-        child.triggers[copy.name] = copy
+        own_triggers(child)[copy.name] = copy
         self.born(copy, statement, f"from {trigger.table.qualified_name}")
         for grandchild in self.partitions_of(child):
             self.clone_trigger(copy, grandchild, statement)

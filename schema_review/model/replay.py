@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from schema_review.model.objects import check_shared_empties
 from schema_review.model.schema import SchemaModel
 from schema_review.parse import Statement, release_tree
 from schema_review.profile import Profile
@@ -28,7 +29,9 @@ def replay(
         replayer.apply(statement)
         if not keep_trees:
             release_tree(statement)
+    replayer.share_unchanged_snapshots()
     model = replayer.model
+    check_shared_empties()
     # The front end's state goes now: its handlers are its bound methods, a cycle that
     # the command line's collector (off) would never free, and the state names the model.
     vars(replayer).clear()
@@ -41,6 +44,8 @@ class FrontEnd(Protocol):
     model: SchemaModel
 
     def apply(self, statement: Statement) -> None: ...
+
+    def share_unchanged_snapshots(self) -> None: ...
 
 
 def front_end(profile: Profile) -> FrontEnd:

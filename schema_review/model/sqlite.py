@@ -20,7 +20,15 @@ from __future__ import annotations
 from typing import Any
 
 from schema_review.model.changes import Change
-from schema_review.model.objects import Column, Constraint, Table, Trigger, TypeName, View
+from schema_review.model.objects import (
+    Column,
+    Constraint,
+    Table,
+    Trigger,
+    TypeName,
+    View,
+    own_triggers,
+)
 from schema_review.model.sqlglot_front import DEFAULT_SCHEMA, SqlglotReplayer
 from schema_review.parse import Statement
 from schema_review.parse.expressions import Expression
@@ -208,7 +216,7 @@ class SqliteReplayer(SqlglotReplayer):
             when=self._expression_text(found.when),
             columns=found.columns,
         )
-        table.triggers[found.name] = trigger
+        own_triggers(table)[found.name] = trigger
         self.born(trigger, statement)
         self.change(
             "create_trigger", statement, table=table, object=trigger, guarded=found.if_not_exists

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -44,12 +45,13 @@ def quote_ident(name: object) -> str:
 
 
 def node_name(items: list[JsonNode] | None) -> list[str]:
-    """The strings of a libpg_query name list (`[{"String": {"sval": "x"}}, ...]`)."""
+    """The strings of a libpg_query name list (`[{"String": {"sval": "x"}}, ...]`), interned:
+    the model keeps them, and a long history names the same columns over and over."""
     names: list[str] = []
     for item in items or ():
         string = item.get("String")
         if string is not None:
-            names.append(string.get("sval", ""))
+            names.append(sys.intern(string.get("sval", "")))
         elif "A_Star" in item:
             names.append("*")
     return names

@@ -39,6 +39,9 @@ class PostgresBase(SchemaOperations):
         super().__init__(profile)
         self.guards = GuardEvaluator(self.model)
         self.time_zones: dict[int, str] = {}  # id(file) -> the time zone it SETs
+        # One TypeName for each type written (never changed once made): a long history's
+        # columns share a few types.
+        self.type_names: dict[tuple[str, str | None, tuple[str, ...], bool], TypeName] = {}
         self.handlers: dict[str, Callable[[Statement], None]] = {
             name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_on_")
         }
@@ -166,7 +169,11 @@ class PostgresBase(SchemaOperations):
             modifiers = tuple(t for t in texts if t is not None)
         if name == "interval":
             modifiers = ()  # interval's typmods encode fields, not a length
-        return TypeName(name, schema, modifiers, bool(node.get("arrayBounds")))
+        key = (name, schema, modifiers, bool(node.get("arrayBounds")))
+        found = self.type_names.get(key)
+        if found is None:
+            found = self.type_names[key] = TypeName(*key)
+        return found
 
     def cast_key(self, name: TypeName) -> str | None:
         """The type as `assignment_castable` knows it: a built-in's name, `enum:...` for an

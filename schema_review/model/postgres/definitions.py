@@ -14,6 +14,8 @@ from schema_review.model.objects import (
     Trigger,
     TypeName,
     View,
+    own_policies,
+    own_triggers,
 )
 from schema_review.model.postgres.base import (
     Json,
@@ -372,7 +374,7 @@ class DefinitionStatements(PostgresBase):
         old = table.triggers.get(name)
         if old is not None:
             self.died(old, statement, "replaced")
-        table.triggers[name] = trigger
+        own_triggers(table)[name] = trigger
         self.born(trigger, statement)
         if trigger.for_each_row:
             for partition in self.partitions_of(table):
@@ -403,7 +405,7 @@ class DefinitionStatements(PostgresBase):
             with_check=statement.expression(node.get("with_check")),
         )
         guarded = ("policy", f"{table.qualified_name}.{name}") in self.dropped_if_exists
-        table.policies[name] = policy
+        own_policies(table)[name] = policy
         self.born(policy, statement)
         self.change("create_policy", statement, table=table, object=policy, guarded=guarded)
 

@@ -10,6 +10,7 @@ from schema_review.model.objects import (
     Index,
     SchemaObject,
     TypeName,
+    own_triggers,
 )
 from schema_review.model.postgres.base import Json, PostgresBase, object_names
 from schema_review.parse import (
@@ -273,7 +274,7 @@ class DropStatements(PostgresBase):
                         clone = partition.triggers.pop(old_name, None)
                         if clone is not None:
                             clone.name = new_name
-                            partition.triggers[new_name] = clone
+                            own_triggers(partition)[new_name] = clone
             self.change("rename_other", statement, object=obj, detail=f"{old_name} -> {new_name}")
         elif rename_type == "OBJECT_SCHEMA":
             old = node.get("subname", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from schema_review.model.changes import (
@@ -168,7 +169,8 @@ class TableStatements(PostgresBase):
         """A column definition; `merge`: the inherited column of that name it redefines."""
         type_node = definition.get("typeName")
         column_type = self.type_name(type_node)
-        column = Column(definition.get("colname", ""), table=table, type=column_type)
+        # Interned: a long history names the same columns (id, created_at) over and over.
+        column = Column(sys.intern(definition.get("colname", "")), table=table, type=column_type)
         if merge is not None:  # the parent's NOT NULL and default stay unless redefined
             column.not_null = merge.not_null
             column.default = merge.default
@@ -557,7 +559,7 @@ class TableStatements(PostgresBase):
             parent = self.find_table(cmd.get("def", {}).get("RangeVar", {}))
             if parent is not None:
                 if subtype == "AT_AddInherit":
-                    table.inherits.append(parent.qualified_name)
+                    table.inherits = [*table.inherits, parent.qualified_name]
                     self.has_child_tables = True
                     self.inherit_checks(parent, table, statement)
                 else:
@@ -920,7 +922,7 @@ def _index_elem_options(item: Json) -> str:
 def _index_elem_name(item: Json, statement: Statement) -> str | Expression:
     element = item.get("IndexElem", item)
     if element.get("name"):
-        return str(element["name"])
+        return sys.intern(str(element["name"]))
     return statement.expression(element.get("expr")) or "<expression>"
 
 

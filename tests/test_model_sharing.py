@@ -1,0 +1,72 @@
+"""What the model shares to stay small on long histories, and that sharing changes nothing a
+rule can read: a change's column or constraint as the statement left it, empty defaults that
+stay empty, an event's offset."""
+
+from __future__ import annotations
+
+import pytest
+
+from schema_review.model import objects
+from schema_review.model.objects import Table, check_shared_empties
+from tests.test_replay import replay_files
+
+
+def test_a_change_reads_the_object_itself_unless_a_later_statement_changed_it() -> None:
+    model = replay_files(
+        """
+        CREATE TABLE t (id bigint PRIMARY KEY, a int, b int);
+        ALTER TABLE t ADD COLUMN note text;
+        ALTER TABLE t ADD CONSTRAINT a_positive CHECK (a > 0) NOT VALID;
+        ALTER TABLE t ADD CONSTRAINT b_positive CHECK (b > 0) NOT VALID;
+        """,
+        "ALTER TABLE t VALIDATE CONSTRAINT a_positive;",
+    )
+    table = model.tables[("public", "t")]
+    by_kind = {(c.kind, c.constraint.name if c.constraint else ""): c for c in model.changes}
+    column_change = by_kind[("add_column", "")]
+    assert column_change.column is table.columns["note"]  # unchanged since: the object
+    validated = by_kind[("add_constraint", "a_positive")].constraint
+    assert validated is not None and validated is not table.constraints["a_positive"]
+    assert validated.not_valid and not table.constraints["a_positive"].not_valid
+    untouched = by_kind[("add_constraint", "b_positive")].constraint
+    assert untouched is table.constraints["b_positive"]
+
+
+def test_shared_empty_defaults_stay_empty_and_objects_given_items_get_their_own() -> None:
+    model = replay_files(
+        """
+        CREATE TABLE parent (id int);
+        CREATE TABLE child (id int);
+        CREATE TABLE plain (id int);
+        ALTER TABLE child INHERIT parent;
+        CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+        CREATE TRIGGER touch BEFORE UPDATE ON child FOR EACH ROW EXECUTE FUNCTION touch();
+        CREATE POLICY mine ON child USING (true);
+        """
+    )
+    check_shared_empties()
+    child, plain = model.tables[("public", "child")], model.tables[("public", "plain")]
+    assert list(child.triggers) == ["touch"] and list(child.policies) == ["mine"]
+    assert child.inherits == ["public.parent"]
+    assert plain.triggers == {} and plain.policies == {} and plain.inherits == []
+    assert plain.triggers is not child.triggers and plain.inherits is not child.inherits
+    assert [e.action for e in plain.history] == ["created"]
+
+
+def test_a_shared_empty_changed_in_place_is_caught() -> None:
+    table = Table("t", schema="public")
+    table.inherits.append("public.other")  # the bug the check is there for
+    try:
+        with pytest.raises(RuntimeError, match="changed in place"):
+            check_shared_empties()
+    finally:
+        objects._NO_ITEMS.clear()
+
+
+def test_an_event_keeps_the_offset_of_its_object_in_the_file() -> None:
+    text = "SELECT 1;\nCREATE TABLE t (\n  id int,\n  note text\n);\n"
+    model = replay_files(text)
+    column = model.tables[("public", "t")].columns["note"]
+    created = column.history[0]
+    assert created.offset == text.index("note text")
+    assert created.line == 4
