@@ -68,11 +68,13 @@ class _Guarded(click.Group):
 
 def _jobs(given: int | None) -> int:
     """The processes a run may share its work among: `--jobs`, 0 for one per CPU, and by
-    default one per CPU up to 4 (past that, a run's parts get too small to pay)."""
+    default one per CPU up to 4 (past that, a run's parts get too small to pay) on Linux,
+    where it was measured; elsewhere one unless asked: macOS's system libraries are not safe
+    to use in a forked child, which is why its multiprocessing spawns instead."""
     from schema_review.workers import usable_cpus
 
     if given is None:
-        return min(usable_cpus(), 4)
+        return min(usable_cpus(), 4) if sys.platform.startswith("linux") else 1
     return given or usable_cpus()
 
 
@@ -273,7 +275,8 @@ def main() -> None:
     default=None,
     help="Processes a large run shares: the next files parsed while the ones before are "
     "replayed (64 files to parse or more), the rules (2,000 statements or more); the output "
-    "is the same. 0: one per CPU; 1: one process. Default: one per CPU, at most 4.",
+    "is the same. 0: one per CPU; 1: one process. Default: one per CPU, at most 4, on Linux; "
+    "one elsewhere.",
 )
 @click.option(
     "--output-format-file",

@@ -354,3 +354,14 @@ def test_the_default_is_one_process_per_cpu_up_to_four(monkeypatch: pytest.Monke
     monkeypatch.setattr(workers, "usable_cpus", lambda: 1)
     assert cli_module._jobs(None) == 1  # one CPU: nothing forked
     assert 1 <= workers.usable_cpus() <= (os.cpu_count() or 1)
+
+
+def test_the_default_forks_only_on_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    from schema_review import cli as cli_module
+
+    monkeypatch.setattr(workers, "usable_cpus", lambda: 8)
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert cli_module._jobs(None) == 1  # macOS: one process unless asked
+    assert cli_module._jobs(2) == 2
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert cli_module._jobs(None) == 4
