@@ -17,7 +17,6 @@ from __future__ import annotations
 import ast
 import operator
 from collections.abc import Callable
-from types import BuiltinMethodType, MethodType
 from typing import Any, NoReturn
 
 from jinja2 import Environment, Undefined, nodes
@@ -27,15 +26,14 @@ from jinja2.nodes import EvalContext
 from jinja2.utils import _PassArg
 
 from schema_review.rules.runtime import (
-    _CHECKED_OWNERS,
     _FORMATTERS,
     _METHOD_TYPES,
     _MISSING,
-    _PLAIN_STR_METHODS,
     RULE_FILTERS,
     _Constant,
     _undefined_name,
     _undefined_value,
+    plain_caller,
 )
 from schema_review.rules.sandbox import RULE_OUTPUT_LIMIT, BoundedSandbox, check_output
 
@@ -683,28 +681,10 @@ class _Generator:
 def _caller(env: BoundedSandbox) -> Callable[..., Any]:
     """A method call as the sandbox makes it (`env.call`), given the method and arguments:
     a callable the sandbox refuses is an error, arguments that would build a value over the
-    limit are refused, the result is bounded. The sandbox's verdict on a Python method
-    (`table.naming_violations`) depends on its function only, and check_call leaves the
-    arguments of methods of other owners than strings and integers as they are: that
-    verdict is asked once a function."""
-    plain: dict[Any, bool] = {}  # function -> its bound methods are called as they are
-    bounded = env.bounded
+    limit are refused, the result is bounded. The common calls are made at once
+    (`runtime.plain_caller`, as the sandbox would make them)."""
 
-    def call(names: Names, function: Any, *arguments: Any) -> Any:
-        if (
-            type(function) is BuiltinMethodType
-            and type(function.__self__) is str
-            and function.__name__ in _PLAIN_STR_METHODS
-        ):
-            return bounded(function(*arguments))  # `column.name.lower()`: the common call
-        if type(function) is MethodType and not isinstance(function.__self__, _CHECKED_OWNERS):
-            verdict = plain.get(function.__func__)
-            if verdict is None:
-                verdict = plain[function.__func__] = not hasattr(
-                    function, "jinja_pass_arg"
-                ) and env.is_safe_callable(function)
-            if verdict:
-                return env.bounded(function(*arguments))
+    def by_sandbox(names: Names, function: Any, *arguments: Any) -> Any:
         if hasattr(function, "jinja_pass_arg"):  # wants a context, as Jinja would give it
             context = env.context_class(env, with_jinja_globals(env, names), "<rule>", {})
             return env.call(context, function, *arguments)
@@ -713,7 +693,7 @@ def _caller(env: BoundedSandbox) -> Callable[..., Any]:
         arguments = env.check_call(function, arguments, {})
         return env.bounded(function(*arguments))
 
-    return call
+    return plain_caller(env.bounded, env.is_safe_callable, by_sandbox)
 
 
 # -- templates as Python code, and expressions shipped as a module ---------------------------

@@ -109,6 +109,37 @@ _PLAIN_STR_METHODS = frozenset(
 )
 
 
+def plain_caller(
+    bounded: Callable[[Any], Any],
+    is_safe_callable: Callable[[Any], bool],
+    otherwise: Callable[..., Any],
+) -> Callable[..., Any]:
+    """A method call (names, method, *arguments) made at once with its result bounded, where
+    Jinja's sandbox would make it so: a plain string method, or a method of another owner
+    than strings and integers that the sandbox deems safe (its verdict depends on the
+    function only, so it is asked once a function); any other call goes to `otherwise`."""
+    plain: dict[Any, bool] = {}  # function -> its bound methods are called as they are
+
+    def call(names: Names, function: Any, *arguments: Any) -> Any:
+        if (
+            type(function) is BuiltinMethodType
+            and type(function.__self__) is str
+            and function.__name__ in _PLAIN_STR_METHODS
+        ):
+            return bounded(function(*arguments))  # `column.name.lower()`: the common call
+        if type(function) is MethodType and not isinstance(function.__self__, _CHECKED_OWNERS):
+            verdict = plain.get(function.__func__)
+            if verdict is None:
+                verdict = plain[function.__func__] = not hasattr(
+                    function, "jinja_pass_arg"
+                ) and is_safe_callable(function)
+            if verdict:
+                return bounded(function(*arguments))
+        return otherwise(names, function, *arguments)
+
+    return call
+
+
 def intersects(values: Any, others: Any) -> bool:
     """Whether two collections share an item: `column.words | intersects(['price', 'cost'])`."""
     return not set(values).isdisjoint(others)
@@ -237,37 +268,19 @@ class RuleSandbox(Bounds):
         return read
 
     def caller(self) -> Callable[..., Any]:
-        """A method call as `closures._caller` makes it on Jinja's sandbox (`env.call`): a
-        plain string method, or a method of another owner than strings and integers that is
-        not marked unsafe, called at once and its result bounded; any other call by Jinja's
-        sandbox."""
-        plain: dict[Any, bool] = {}  # function -> its bound methods are called as they are
-        bounded = self.bounded
+        """A method call as `closures._caller` makes it on Jinja's sandbox (`env.call`): the
+        calls `plain_caller` makes at once, any other by Jinja's sandbox."""
         fallback: Callable[..., Any] | None = None
 
-        def call(names: Names, function: Any, *arguments: Any) -> Any:
+        def by_jinja(names: Names, function: Any, *arguments: Any) -> Any:
             nonlocal fallback
-            if (
-                type(function) is BuiltinMethodType
-                and type(function.__self__) is str
-                and function.__name__ in _PLAIN_STR_METHODS
-            ):
-                return bounded(function(*arguments))  # `column.name.lower()`: the common call
-            if type(function) is MethodType and not isinstance(function.__self__, _CHECKED_OWNERS):
-                verdict = plain.get(function.__func__)
-                if verdict is None:
-                    verdict = plain[function.__func__] = not hasattr(
-                        function, "jinja_pass_arg"
-                    ) and self.is_safe_callable(function)
-                if verdict:
-                    return bounded(function(*arguments))
             if fallback is None:
                 from schema_review.rules.closures import _caller
 
                 fallback = _caller(jinja_sandbox())
             return fallback(names, function, *arguments)
 
-        return call
+        return plain_caller(self.bounded, self.is_safe_callable, by_jinja)
 
 
 @lru_cache(maxsize=1)
