@@ -457,10 +457,7 @@ class Column(SchemaObject):
         charset: str | None = None,
         collation: str | None = None,
     ) -> None:
-        self.name = name
-        self.history = _NO_ITEMS
-        self.dropped = False
-        self.previous = self.replaced_by = self.replaced_at = None
+        SchemaObject.__init__(self, name)
         self.table = table
         self.type = type
         self.not_null = not_null
@@ -664,10 +661,7 @@ class Constraint(SchemaObject):
         actions_written: tuple[str, ...] = ("delete", "update"),
         operators: list[str] = _NO_ITEMS,
     ) -> None:
-        self.name = name
-        self.history = _NO_ITEMS
-        self.dropped = False
-        self.previous = self.replaced_by = self.replaced_at = None
+        SchemaObject.__init__(self, name)
         self.table = table
         self.type = type
         self.columns = columns if columns else _NO_ITEMS
@@ -881,10 +875,7 @@ class Index(SchemaObject):
         parent: Index | None = None,
         key_options: list[str] = _NO_ITEMS,
     ) -> None:
-        self.name = name
-        self.history = _NO_ITEMS
-        self.dropped = False
-        self.previous = self.replaced_by = self.replaced_at = None
+        SchemaObject.__init__(self, name)
         self.schema = schema
         self.table = table
         self.columns = columns if columns else _NO_ITEMS
@@ -1050,10 +1041,7 @@ class Policy(SchemaObject):
         with_check: Expression | None = None,
         roles_given: bool = True,
     ) -> None:
-        self.name = name
-        self.history = _NO_ITEMS
-        self.dropped = False
-        self.previous = self.replaced_by = self.replaced_at = None
+        SchemaObject.__init__(self, name)
         self.table = table
         self.command = command
         self.permissive = permissive
@@ -1166,10 +1154,7 @@ class Trigger(SchemaObject):
         columns: list[str] = _NO_ITEMS,
         cloned: bool = False,
     ) -> None:
-        self.name = name
-        self.history = _NO_ITEMS
-        self.dropped = False
-        self.previous = self.replaced_by = self.replaced_at = None
+        SchemaObject.__init__(self, name)
         self.table = table
         self.function = function
         self.timing = timing
@@ -1269,10 +1254,7 @@ class Table(SchemaObject):
         partition_statement: Statement | None = None,
         columns_known: bool = True,
     ) -> None:
-        self.name = name
-        self.history = _NO_ITEMS
-        self.dropped = False
-        self.previous = self.replaced_by = self.replaced_at = None
+        SchemaObject.__init__(self, name)
         self.schema = schema
         self.columns = {} if columns is None else columns
         self.constraints = {} if constraints is None else constraints
@@ -1569,10 +1551,7 @@ class EnumType(SchemaObject):
     def __init__(
         self, name: str, schema: str, values: list[str] | None = None, variety: str = "enum"
     ) -> None:
-        self.name = name
-        self.history = _NO_ITEMS
-        self.dropped = False
-        self.previous = self.replaced_by = self.replaced_at = None
+        SchemaObject.__init__(self, name)
         self.schema = schema
         self.values = [] if values is None else values
         self.variety = variety
@@ -1591,10 +1570,7 @@ class Sequence(SchemaObject):
     __slots__ = ("owned_by", "schema")
 
     def __init__(self, name: str, schema: str, owned_by: str | None = None) -> None:
-        self.name = name
-        self.history = _NO_ITEMS
-        self.dropped = False
-        self.previous = self.replaced_by = self.replaced_at = None
+        SchemaObject.__init__(self, name)
         self.schema = schema
         self.owned_by = owned_by
 
@@ -1623,10 +1599,7 @@ class View(SchemaObject):
         query: str | None = None,
         reads: list[str] = _NO_ITEMS,
     ) -> None:
-        self.name = name
-        self.history = _NO_ITEMS
-        self.dropped = False
-        self.previous = self.replaced_by = self.replaced_at = None
+        SchemaObject.__init__(self, name)
         self.schema = schema
         self.materialized = materialized
         self.security_invoker = security_invoker
@@ -1691,10 +1664,7 @@ class Function(SchemaObject):
         executors: set[str] | None = None,
         analysis: BodyFacts | None = None,
     ) -> None:
-        self.name = name
-        self.history = _NO_ITEMS
-        self.dropped = False
-        self.previous = self.replaced_by = self.replaced_at = None
+        SchemaObject.__init__(self, name)
         self.schema = schema
         self.arguments = arguments
         self.argument_types = argument_types if argument_types else _NO_ITEMS
@@ -1786,10 +1756,7 @@ class Extension(SchemaObject):
     __slots__ = ("schema",)
 
     def __init__(self, name: str, schema: str | None = None) -> None:
-        self.name = name
-        self.history = _NO_ITEMS
-        self.dropped = False
-        self.previous = self.replaced_by = self.replaced_at = None
+        SchemaObject.__init__(self, name)
         self.schema = schema
 
 
@@ -1799,7 +1766,4 @@ class Schema(SchemaObject):
     __slots__ = ()
 
     def __init__(self, name: str) -> None:
-        self.name = name
-        self.history = _NO_ITEMS
-        self.dropped = False
-        self.previous = self.replaced_by = self.replaced_at = None
+        SchemaObject.__init__(self, name)
