@@ -78,3 +78,64 @@ def test_a_json_run_of_the_built_in_rules_imports_no_jinja(tmp_path: Path) -> No
         "ALTER TABLE users ADD COLUMN tenant_id bigint NOT NULL;\n"
     )
     assert _cold_run(tmp_path, "jinja2", "markupsafe")[0] == []
+
+
+_YAML_SCRIPT = """\
+import atexit, re, sys
+atexit.register(lambda: print(isinstance(sys.modules["yaml"].reader.Reader.NON_PRINTABLE,
+                                         re.Pattern), file=sys.stderr))
+from schema_review.cli import main
+main(['lint', '--no-cache', '--select', 'all', '--format', 'json', '--fail-on', 'none',
+      'migrations/0001_users.sql'])
+"""
+
+
+def test_a_configuration_is_read_without_compiling_pyyamls_pure_python_reader(
+    tmp_path: Path,
+) -> None:
+    """Importing PyYAML compiles its pure-Python reader's pattern of printable characters (a
+    class over all of Unicode): an eighth of a one-file run, for a reader the C loader
+    (libyaml) never uses. A run that reads a .schema-review.yaml leaves it uncompiled."""
+    project = _project(tmp_path)
+    (project / ".schema-review.yaml").write_text("fail-on: high\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SCHEMA_REVIEW_CACHE_DIR": str(project / "c")}
+    done = subprocess.run(
+        [sys.executable, "-c", _YAML_SCRIPT],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"configuration": ".schema-review.yaml"' in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == "False"
+
+
+def test_pyyamls_pure_python_reader_still_refuses_what_is_not_printable() -> None:
+    """The pattern put off by resources.import_yaml is compiled when the pure-Python reader
+    (PyYAML without libyaml) first checks a document: the same error as before."""
+    code = """\
+import re, sys
+from schema_review.resources import import_yaml
+yaml = import_yaml()
+pattern = yaml.reader.Reader.NON_PRINTABLE
+print(isinstance(pattern, re.Pattern))
+try:
+    yaml.load("key: \\x07\\n", Loader=yaml.SafeLoader)
+except yaml.reader.ReaderError as error:
+    print(error)
+print(yaml.load("key: caf\\u00e9\\n", Loader=yaml.SafeLoader))
+print(pattern.search("ok\\x07").start(), isinstance(pattern._compiled, re.Pattern))
+"""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "False"
+    assert "special characters are not allowed" in done.stdout
+    assert "#x0007: special characters are not allowed" in done.stdout
+    assert lines[-2] == "{'key': 'café'}"
+    assert lines[-1] == "2 True"
