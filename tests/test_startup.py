@@ -168,3 +168,15 @@ def test_the_time_budget_of_rules_does_not_import_signal(tmp_path: Path) -> None
     enums of every signal and handler (1% of a one-file run). The budget itself is tested
     in test_security (runaway rules)."""
     assert _cold_run(_project(tmp_path), "signal", "_signal")[0] == ["_signal"]
+
+
+def test_a_cold_run_does_not_load_openssl(tmp_path: Path) -> None:
+    """Findings' fingerprints (SHA-256) and the built-in rules' digest (BLAKE2b) are made by
+    hashlib's own builtin modules: `import hashlib` loads OpenSSL (3% of a one-file run).
+    The naming conventions that need MD5 or SHA-1 import it when they name something (and
+    Jinja's bytecode cache, when a rule needs Jinja)."""
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "0001_users.sql").write_text(
+        "ALTER TABLE users ADD COLUMN tenant_id bigint NOT NULL;\n"
+    )
+    assert _cold_run(tmp_path, "hashlib", "_hashlib", "jinja2")[0] == []

@@ -24,7 +24,6 @@ A test fails when a file is stale; to rebuild them:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -32,7 +31,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from schema_review.resources import data_dir
+from schema_review.resources import blake2b, data_dir
 
 if TYPE_CHECKING:
     import jinja2
@@ -60,7 +59,7 @@ def rule_files(folder: Path | None = None) -> list[Path]:
 def digest(files: Iterable[Path]) -> str:
     """What prebuilt.json depends on: the rule files' names and bytes and its layout (the
     trees also depend on the Jinja version, which prebuilt_trees.json names)."""
-    hashed = hashlib.blake2b(digest_size=16, person=b"sr-prebuilt")
+    hashed = blake2b(digest_size=16, person=b"sr-prebuilt")
     hashed.update(f"{_FORMAT}".encode())
     for path in files:
         for part in (path.name.encode(), path.read_bytes()):
