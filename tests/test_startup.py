@@ -180,3 +180,24 @@ def test_a_cold_run_does_not_load_openssl(tmp_path: Path) -> None:
         "ALTER TABLE users ADD COLUMN tenant_id bigint NOT NULL;\n"
     )
     assert _cold_run(tmp_path, "hashlib", "_hashlib", "jinja2")[0] == []
+
+
+def test_a_json_run_reads_no_rule_documentation(tmp_path: Path) -> None:
+    """The rules' `why`, `notes` and examples' SQL (prebuilt_docs.json, three fifths of the
+    built-in entries' bytes) are read when a rule's are first needed: a JSON run needs none."""
+    code = """\
+import atexit, sys
+from schema_review.rules import prebuilt
+atexit.register(lambda: print(prebuilt._docs.cache_info().currsize, file=sys.stderr))
+from schema_review.cli import main
+main(['lint', '--no-cache', '--select', 'all', '--format', 'json', '--fail-on', 'none',
+      'migrations/0001_users.sql'])
+"""
+    project = _project(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SCHEMA_REVIEW_CACHE_DIR": str(project / "c")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"findings"' in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == "0"
