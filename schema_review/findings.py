@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from bisect import bisect_right
 from collections import Counter
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 from schema_review.config import FileIgnores
 from schema_review.parse import SourceFile, Statement
 from schema_review.records import Record
+from schema_review.resources import sha256
 from schema_review.rules import SEVERITIES, Hit, Rule
 
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
@@ -574,7 +574,7 @@ class _Shared(dict[Any, Any]):
         return self.setdefault(value, value)
 
 
-_SHA256 = hashlib.sha256()
+_SHA256 = sha256()
 
 
 def _finding(

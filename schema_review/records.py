@@ -25,6 +25,9 @@ class Record:
     # out), those repr shows (`repr=False` left out).
     _compared: ClassVar[tuple[str, ...] | None] = None
     _shown: ClassVar[tuple[str, ...] | None] = None
+    # When a field is a property over slots of other names (read on first use): the slots
+    # `_replace` copies as they are, before setting the changed fields.
+    _stored: ClassVar[tuple[str, ...] | None] = None
 
     def _values(self) -> tuple[Any, ...]:
         names = self._fields if self._compared is None else self._compared
@@ -53,6 +56,12 @@ class Record:
             name = self.__class__.__name__
             raise TypeError(f"{name} has no field {', '.join(sorted(unknown))}")
         clone = object.__new__(self.__class__)
+        if self._stored is not None:
+            for name in self._stored:
+                setattr(clone, name, getattr(self, name))
+            for name, value in changes.items():
+                setattr(clone, name, value)
+            return clone
         for name in self._fields:
             setattr(clone, name, changes[name] if name in changes else getattr(self, name))
         return clone

@@ -15,17 +15,30 @@ import stat
 import struct
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from schema_review.records import Record
 
-try:
-    # hashlib's own BLAKE2b, without `import hashlib`, which loads OpenSSL: a twelfth of the
-    # instructions of a run the result cache answers.
-    from _blake2 import blake2b as blake2b
-except ImportError:  # another Python than CPython
+if TYPE_CHECKING:
     from hashlib import blake2b as blake2b
+    from hashlib import sha256 as sha256
+else:
+    # hashlib's own BLAKE2b and SHA-256, without `import hashlib`, which loads OpenSSL: a
+    # twelfth of the instructions of a run the result cache answers, 3% of a one-file run.
+    try:
+        from _blake2 import blake2b as blake2b
+    except ImportError:  # another Python than CPython
+        from hashlib import blake2b as blake2b
+    try:
+        from _sha2 import sha256 as sha256  # Python 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256 as sha256  # Python 3.11
+        except ImportError:  # another Python than CPython
+            from hashlib import sha256 as sha256
 
 
 def data_dir(name: str) -> Path:
@@ -327,9 +340,54 @@ def _yaml_version() -> str:
         return "?"
 
 
-def _read_yaml(text: str) -> Any:
-    import yaml
+# The pattern PyYAML's pure-Python reader checks a document's characters against, compiled
+# as `yaml` is imported: a class over the whole of Unicode, whose compilation was an eighth
+# of a pre-commit run on one file. The C reader (libyaml), which reads every document here
+# when PyYAML was built with it, checks the characters itself and never uses the pattern.
+_YAML_NON_PRINTABLE = "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 
+
+class _CompiledOnFirstUse:
+    """A regular expression compiled the first time one of its attributes is read."""
+
+    __slots__ = ("_compile", "_compiled", "_source")
+
+    def __init__(self, compile_now: Callable[[str], Any], source: str) -> None:
+        self._compile = compile_now
+        self._source = source
+        self._compiled: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._compiled is None:
+            self._compiled = self._compile(self._source)
+        return getattr(self._compiled, name)
+
+
+def import_yaml() -> ModuleType:
+    """PyYAML, imported with its pure-Python reader's pattern (_YAML_NON_PRINTABLE) compiled
+    on first use instead of at import: the same loaders, reading the same way."""
+    loaded = sys.modules.get("yaml")
+    if loaded is not None:
+        return loaded
+    import re
+
+    compile_now = re.compile
+
+    def compile_pattern(pattern: Any, flags: int = 0) -> Any:
+        if pattern == _YAML_NON_PRINTABLE and flags == 0:
+            return _CompiledOnFirstUse(compile_now, pattern)
+        return compile_now(pattern, flags)
+
+    re.compile = compile_pattern
+    try:
+        import yaml
+    finally:
+        re.compile = compile_now
+    return yaml
+
+
+def _read_yaml(text: str) -> Any:
+    yaml = import_yaml()
     try:
         data = yaml.load(text, Loader=_unique_keys_loader())  # safe: plain data, never objects
     except yaml.YAMLError as error:
@@ -349,8 +407,7 @@ def _unique_keys_loader() -> Any:
     """PyYAML's safe loader (the C one when built), refusing a key written twice in one
     mapping: PyYAML keeps the last silently, so `dialects:` written twice in a rule (as a
     merge of two branches once did) would quietly drop the first."""
-    import yaml
-
+    yaml = import_yaml()
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     class UniqueKeysLoader(base):  # type: ignore[misc, valid-type]

@@ -36,6 +36,7 @@ def test_wheel_contains_rules_and_templates(tmp_path: Path) -> None:
     assert "schema_review/cli.py" in names
     # The built-in rules read and parsed at build time (issue 17): runs start without YAML.
     assert "schema_review/rules/prebuilt.json" in names
+    assert "schema_review/rules/prebuilt_docs.json" in names  # the rules' documentation
     assert "schema_review/rules/prebuilt_python.py" in names  # and their expressions compiled
     assert not any(name.startswith("tests/") for name in names)
 

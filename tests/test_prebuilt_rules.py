@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from jinja2 import nodes
 
+from schema_review.resources import load_yaml
 from schema_review.rules import Rule, expressions, load_rules, prebuilt
 from schema_review.rules.expressions import _condition_expression, environment
 from schema_review.rules.prebuild import build, build_python
@@ -32,7 +33,11 @@ def without_prebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
 
 
 def test_prebuilt_json_is_up_to_date() -> None:
-    text, trees = build()
+    text, trees, docs = build()
+    assert prebuilt.PREBUILT_DOCS.read_text(encoding="utf-8") == docs, (
+        "schema_review/rules/prebuilt_docs.json is stale: "
+        ".venv/bin/python -m schema_review.rules.prebuild"
+    )
     assert prebuilt.PREBUILT.read_text(encoding="utf-8") == text, (
         "schema_review/rules/prebuilt.json is stale: "
         ".venv/bin/python -m schema_review.rules.prebuild"
@@ -86,7 +91,7 @@ def test_stale_prebuilt_python_is_not_used(monkeypatch: pytest.MonkeyPatch) -> N
 
 def _everything(rule: Rule) -> tuple[Any, ...]:
     skipped = {"compiled", "applicable"}
-    return tuple(getattr(rule, name) for name in rule.__slots__ if name not in skipped)
+    return tuple(getattr(rule, name) for name in rule._fields if name not in skipped)
 
 
 def test_rules_are_the_ones_the_yaml_makes(request: pytest.FixtureRequest) -> None:
@@ -190,3 +195,26 @@ def test_it_holds_data_only() -> None:
     for tree in [*data["conditions"].values(), *data["templates"].values()]:
         walk(json.loads(tree))  # each tree a JSON text, decoded when first needed
     assert all(issubclass(getattr(nodes, name), nodes.Node) for name in names)
+
+
+def test_a_rules_documentation_is_read_when_first_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`why`, `notes` and the examples' SQL, three fifths of the entries, are in
+    prebuilt_docs.json: loading the rules reads none of it (nor does copying a rule), a rule
+    reads its own when first asked, and from its rule file when the file is missing."""
+    prebuilt.prebuilt.cache_clear()
+    prebuilt._docs.cache_clear()
+    rules = load_rules()
+    copies = [rule.replace(explicit=True) for rule in rules]
+    assert prebuilt._docs.cache_info().currsize == 0
+    entry = load_yaml(Path(rules[0].source).read_text(encoding="utf-8"))[0]
+    sql = {k: v for k, v in entry["examples"].items() if k in ("bad", "good", "base")}
+    assert (copies[0].why, copies[0].examples) == (entry["why"].strip(), sql)
+    assert copies[0].explicit and prebuilt._docs() is not None
+    monkeypatch.setattr(prebuilt, "PREBUILT_DOCS", tmp_path / "missing.json")
+    prebuilt._docs.cache_clear()
+    rule = load_rules()[0]
+    assert (rule.why, rule.examples, rule.notes) == (entry["why"].strip(), sql, entry.get("notes"))
+    assert prebuilt._docs() is None
+    prebuilt._docs.cache_clear()

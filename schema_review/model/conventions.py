@@ -12,7 +12,6 @@ Django's BaseDatabaseSchemaEditor._create_index_name and TypeORM's DefaultNaming
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -194,12 +193,16 @@ def _rails_index(obj: NamedObject) -> str:
     name = f"index_{obj.table}_on_{'_and_'.join(obj.columns)}"
     if len(name.encode()) <= 62:
         return name
+    import hashlib  # here: loading OpenSSL is 3% of a one-file run that names nothing
+
     hashed = "_" + hashlib.sha256(name.encode()).hexdigest()[:10]
     return _clip(f"idx_on_{'_'.join(obj.columns)}", 62 - len(hashed)) + hashed
 
 
 def _rails_foreign_key(obj: NamedObject) -> str:
     """ActiveRecord foreign_key_name: fk_rails_ and 10 hex digits of a SHA-256."""
+    import hashlib
+
     identifier = f"{obj.table}_{'_and_'.join(obj.columns)}_fk"
     return "fk_rails_" + hashlib.sha256(identifier.encode()).hexdigest()[:10]
 
@@ -207,6 +210,8 @@ def _rails_foreign_key(obj: NamedObject) -> str:
 def _rails_unique(obj: NamedObject) -> str:
     """ActiveRecord unique_constraint_name (7.1+): uniq_rails_ and 10 hex digits of a
     SHA-256."""
+    import hashlib
+
     identifier = f"{obj.table}_{'_and_'.join(obj.columns)}_unique"
     return "uniq_rails_" + hashlib.sha256(identifier.encode()).hexdigest()[:10]
 
@@ -216,6 +221,8 @@ def _django(suffix: Callable[[NamedObject], str]) -> Namer:
     and columns shortened when the whole passes 63 characters."""
 
     def name(obj: NamedObject) -> str:
+        import hashlib
+
         digest = hashlib.md5(usedforsecurity=False)
         for part in (obj.table, *obj.columns):
             digest.update(part.encode())
@@ -241,6 +248,8 @@ def _typeorm(prefix: str, length: int) -> Generated:
     def name(obj: NamedObject) -> str:
         if obj.partial:
             return ""
+        import hashlib
+
         key = f"{obj.table.replace('.', '_')}_{'_'.join(sorted(obj.columns))}"
         return prefix + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:length]
 

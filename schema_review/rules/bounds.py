@@ -12,12 +12,21 @@ from __future__ import annotations
 import operator
 import os
 import re
-import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import signal
+else:
+    try:
+        # The C module `signal` wraps: the same functions and constants, without the enums
+        # that `import signal` builds of them (1% of a one-file run).
+        import _signal as signal
+    except ImportError:  # another Python than CPython
+        import signal
 
 # Characters (or items) of one value an expression of a rule builds.
 RULE_VALUE_LIMIT = 1_000_000

@@ -27,6 +27,7 @@ from schema_review.resources import (
 )
 from schema_review.rules.expressions import CompiledRule, compile_rule
 from schema_review.rules.options import OptionType, declaration_problem, derived_type
+from schema_review.rules.prebuilt import docs as prebuilt_docs
 from schema_review.rules.prebuilt import entries as prebuilt_entries
 from schema_review.rules.prebuilt import rule_files
 
@@ -98,6 +99,16 @@ _RULE_FIELDS = (
     "orm_generated",
     "explicit",
 )
+# What documents a rule (and what its examples' SQL is), which a lint run does not read: a
+# built-in rule's are read from prebuilt_docs.json when first used (see Rule._read_docs).
+_DOCS_FIELDS = ("why", "examples", "notes")
+# Where Rule keeps its fields: those of _DOCS_FIELDS under other names, and where its
+# documentation is still to be read from.
+_RULE_SLOTS = (
+    *(name for name in _RULE_FIELDS if name not in _DOCS_FIELDS),
+    *(f"_{name}" for name in _DOCS_FIELDS),
+    "_docs",
+)
 # Not the rule's identity (== leaves them out): its options and compiled code.
 _NOT_COMPARED = frozenset(
     ("options", "example_options", "option_types", "compiled", "applicable", "orm_generated")
@@ -114,7 +125,8 @@ class Rule(Record):
     a copy with other values, as dataclasses.replace did; == and repr are the dataclass's."""
 
     _fields = _RULE_FIELDS
-    __slots__ = _fields
+    __slots__ = _RULE_SLOTS
+    _stored = _RULE_SLOTS
     _compared = tuple(name for name in _RULE_FIELDS if name not in _NOT_COMPARED)
     _shown = tuple(name for name in _RULE_FIELDS if name not in _NOT_SHOWN)
 
@@ -127,13 +139,17 @@ class Rule(Record):
     when: str | None
     message: str
     fix: str | None
-    why: str
-    examples: dict[str, str]
+    # `why`, `examples` (bad, good and base SQL) and `notes` are properties (below).
+    _why: str
+    _examples: dict[str, str]
+    _notes: str | None
+    # (rule file's name, index of its entry) of a built-in rule whose documentation is
+    # still to be read (prebuilt_docs.json), else None.
+    _docs: tuple[str, int] | None
     enabled: bool
     source: str
     object: str | None
     references: tuple[str, ...]
-    notes: str | None
     dialects: tuple[str, ...]
     # The profile the examples are linted with (`pg_version`, `runner`), when not the default.
     example_profile: tuple[tuple[str, Any], ...]
@@ -189,7 +205,9 @@ class Rule(Record):
         lock_only: bool = False,
         orm_generated: dict[str, str] | None = None,
         explicit: bool = False,
+        docs: tuple[str, int] | None = None,
     ) -> None:
+        self._docs = None
         self.id = id
         self.title = title
         self.severity = severity
@@ -217,6 +235,55 @@ class Rule(Record):
         self.lock_only = lock_only
         self.orm_generated = {} if orm_generated is None else orm_generated
         self.explicit = explicit
+        self._docs = docs
+
+    @property
+    def why(self) -> str:
+        if self._docs is not None:
+            self._read_docs()
+        return self._why
+
+    @why.setter
+    def why(self, value: str) -> None:
+        if self._docs is not None:
+            self._read_docs()
+        self._why = value
+
+    @property
+    def examples(self) -> dict[str, str]:
+        if self._docs is not None:
+            self._read_docs()
+        return self._examples
+
+    @examples.setter
+    def examples(self, value: dict[str, str]) -> None:
+        if self._docs is not None:
+            self._read_docs()
+        self._examples = value
+
+    @property
+    def notes(self) -> str | None:
+        if self._docs is not None:
+            self._read_docs()
+        return self._notes
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        if self._docs is not None:
+            self._read_docs()
+        self._notes = value
+
+    def _read_docs(self) -> None:
+        """A built-in rule's documentation, read when first used: from prebuilt_docs.json,
+        or (were it missing or stale) from the rule file itself."""
+        assert self._docs is not None
+        name, index = self._docs
+        self._docs = None
+        entry = prebuilt_docs(name, index)
+        if entry is None:
+            data = load_yaml(Path(self.source).read_text(encoding="utf-8"))
+            entry = (data["rules"] if isinstance(data, dict) else data)[index]
+        self._why, self._examples, self._notes = _docs_fields(entry)
 
     # A copy with other values, as dataclasses.replace made (public: callers copy rules).
     replace = Record._replace
@@ -502,6 +569,11 @@ def _build(
     if not prebuilt:  # the built-in rules' entries were checked when the package was built
         _check(path, index, entry)
     label = f"{path}: rule {entry['id']}"
+    why: str = ""
+    examples_sql: dict[str, str] = {}
+    notes: str | None = None
+    if not prebuilt:  # a built-in rule's is in prebuilt_docs.json, read when first used
+        why, examples_sql, notes = _docs_fields(entry)
     rule_id = entry["id"]
     target = entry["target"]
     kinds = entry.get("kinds", [])
@@ -548,13 +620,13 @@ def _build(
         when=condition,
         message=entry["message"].strip(),
         fix=entry.get("fix"),
-        why=entry["why"].strip(),
-        examples={key: examples[key] for key in ("bad", "good", "base") if key in examples},
+        why=why,
+        examples=examples_sql,
         enabled=enabled,
         source=str(path),
         object=entry.get("object"),
         references=tuple(str(r) for r in references),
-        notes=entry.get("notes"),
+        notes=notes,
         dialects=tuple(dialects),
         example_profile=tuple(sorted(profile.items())),
         options=dict(options),
@@ -565,4 +637,12 @@ def _build(
         applicable=applicable,
         lock_only=lock_only,
         orm_generated={str(k): str(v).strip() for k, v in orm_generated.items()},
+        docs=(path.name, index) if prebuilt else None,
     )
+
+
+def _docs_fields(entry: dict[str, Any]) -> tuple[str, dict[str, str], str | None]:
+    """A rule entry's `why`, its examples' SQL (bad, good, base) and its `notes`."""
+    examples = entry["examples"]
+    sql = {key: examples[key] for key in ("bad", "good", "base") if key in examples}
+    return entry["why"].strip(), sql, entry.get("notes")

@@ -20,6 +20,7 @@ from jinja2 import nodes
 from schema_review.rules.prebuilt import (
     CONDITION_FIELDS,
     PREBUILT,
+    PREBUILT_DOCS,
     PREBUILT_PYTHON,
     PREBUILT_TREES,
     TEMPLATE_FIELDS,
@@ -39,9 +40,9 @@ def _data(node: Any) -> Any:
     raise ValueError(f"cannot keep {node!r} ({type(node).__name__}) in prebuilt.json")
 
 
-def build(folder: Path | None = None) -> tuple[str, str]:
-    """prebuilt.json's and prebuilt_trees.json's texts for the rule files of `folder` (the
-    built-in ones by default).
+def build(folder: Path | None = None) -> tuple[str, str, str]:
+    """prebuilt.json's, prebuilt_trees.json's and prebuilt_docs.json's texts for the rule
+    files of `folder` (the built-in ones by default).
 
     Every rule is loaded and checked as a rule file of the user's would be (a malformed one
     raises RuleError); the entries must survive JSON unchanged.
@@ -55,12 +56,14 @@ def build(folder: Path | None = None) -> tuple[str, str]:
     conditions: dict[str, Any] = {}
     templates: dict[str, Any] = {}
     kept: dict[str, Any] = {}
+    documented: dict[str, Any] = {}
     for path in files:
         data = load_yaml(path.read_text(encoding="utf-8"))
         _build_all(path, data, checked=False)  # every expression parses, every field is valid
         if json.loads(json.dumps(data)) != data:
             raise ValueError(f"{path}: its data does not survive JSON (a date, a set?)")
-        kept[path.name] = data
+        kept[path.name] = [_without_docs(entry) for entry in data]
+        documented[path.name] = [_docs(entry) for entry in data]
         for entry in data:
             for field in CONDITION_FIELDS:
                 source = entry.get(field)
@@ -94,7 +97,29 @@ def build(folder: Path | None = None) -> tuple[str, str]:
         f'{head}"files": {json.dumps(kept, indent=1, ensure_ascii=False)}\n}}\n',
         f'{head}"jinja": {json.dumps(jinja2.__version__)},\n'
         f'"conditions": {one_a_line(conditions)},\n"templates": {one_a_line(templates)}\n}}\n',
+        f'{head}"files": {json.dumps(documented, indent=1, ensure_ascii=False)}\n}}\n',
     )
+
+
+# What documents a rule, kept in prebuilt_docs.json: its entry's fields, and its examples'.
+_DOCS_KEYS = ("why", "notes")
+_EXAMPLE_DOCS_KEYS = ("bad", "good", "base")
+
+
+def _without_docs(entry: dict[str, Any]) -> dict[str, Any]:
+    """A rule entry as prebuilt.json keeps it: without what prebuilt_docs.json keeps."""
+    kept = {key: value for key, value in entry.items() if key not in _DOCS_KEYS}
+    examples = entry["examples"]
+    kept["examples"] = {k: v for k, v in examples.items() if k not in _EXAMPLE_DOCS_KEYS}
+    return kept
+
+
+def _docs(entry: dict[str, Any]) -> dict[str, Any]:
+    """What prebuilt_docs.json keeps of a rule entry (the loader's _docs_fields reads it)."""
+    found = {key: entry[key] for key in _DOCS_KEYS if key in entry}
+    examples = entry["examples"]
+    found["examples"] = {k: examples[k] for k in _EXAMPLE_DOCS_KEYS if k in examples}
+    return found
 
 
 _PYTHON_HEADER = '''"""The built-in rules' conditions and templates compiled to Python (issue 17).
@@ -237,9 +262,10 @@ def _write(path: Path, text: str) -> None:
 def main() -> int:
     """Write prebuilt.json, prebuilt_trees.json and prebuilt_python.py
     (`python -m schema_review.rules.prebuild`)."""
-    text, trees = build()
+    text, trees, docs = build()
     _write(PREBUILT, text)
     _write(PREBUILT_TREES, trees)
+    _write(PREBUILT_DOCS, docs)
     _write(PREBUILT_PYTHON, build_python(trees))
     return 0
 

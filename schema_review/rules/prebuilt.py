@@ -24,7 +24,6 @@ A test fails when a file is stale; to rebuild them:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -32,7 +31,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from schema_review.resources import data_dir
+from schema_review.resources import blake2b, data_dir
 
 if TYPE_CHECKING:
     import jinja2
@@ -41,10 +40,13 @@ if TYPE_CHECKING:
 PREBUILT = Path(__file__).resolve().parent / "prebuilt.json"
 # The syntax trees of their expressions, for the Jinja version named in it.
 PREBUILT_TREES = PREBUILT.with_name("prebuilt_trees.json")
+# What documents each rule (`why`, `notes`, the examples' SQL), which a lint run does not
+# read: three fifths of the entries' bytes, read when a rule's are first needed.
+PREBUILT_DOCS = PREBUILT.with_name("prebuilt_docs.json")
 # Their conditions and templates compiled to Python (a module of the package, next to it).
 PREBUILT_PYTHON = PREBUILT.with_name("prebuilt_python.py")
-# Bump when the layout of prebuilt.json changes.
-_FORMAT = 3
+# Bump when the layout of prebuilt.json changes (4: the documentation in prebuilt_docs.json).
+_FORMAT = 4
 # The fields of a rule entry that are expressions (conditions) and templates.
 CONDITION_FIELDS = ("when", "applies")
 TEMPLATE_FIELDS = ("message", "fix", "object")
@@ -60,7 +62,7 @@ def rule_files(folder: Path | None = None) -> list[Path]:
 def digest(files: Iterable[Path]) -> str:
     """What prebuilt.json depends on: the rule files' names and bytes and its layout (the
     trees also depend on the Jinja version, which prebuilt_trees.json names)."""
-    hashed = hashlib.blake2b(digest_size=16, person=b"sr-prebuilt")
+    hashed = blake2b(digest_size=16, person=b"sr-prebuilt")
     hashed.update(f"{_FORMAT}".encode())
     for path in files:
         for part in (path.name.encode(), path.read_bytes()):
@@ -90,6 +92,32 @@ def entries(name: str) -> list[Any] | None:
         return None
     found = data["files"].get(name)
     return found if isinstance(found, list) else None
+
+
+def docs(name: str, index: int) -> dict[str, Any] | None:
+    """The documentation (`why`, `notes`, `examples`' SQL) of the entry at `index` of the
+    built-in rule file `name`, or None."""
+    found = _docs()
+    listed = found["files"].get(name) if found is not None else None
+    if not isinstance(listed, list) or not 0 <= index < len(listed):
+        return None
+    entry = listed[index]
+    return entry if isinstance(entry, dict) else None
+
+
+@lru_cache(maxsize=1)
+def _docs() -> dict[str, Any] | None:
+    """prebuilt_docs.json's content when it was built with prebuilt.json, else None."""
+    data = prebuilt()
+    if data is None:
+        return None
+    try:
+        found = json.loads(PREBUILT_DOCS.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(found, dict) or found.get("digest") != data["digest"]:
+        return None
+    return found
 
 
 @lru_cache(maxsize=1)

@@ -22,7 +22,7 @@ from schema_review.rules.runtime import (
 
 _getattr = getattr
 _dict = dict
-DIGEST = "1bae6bb575a4ecc68cbe135efaea9fb5"
+DIGEST = "5b78f4ab783fbebb942e67c5b2fb3981"
 JINJA = "3.1.6"
 
 
