@@ -200,6 +200,7 @@ def printable(text: object, newlines: bool = False) -> str:
 _MARKDOWN_INLINE = r"\](?=\()|<(?=[A-Za-z/!?])"
 _MARKDOWN_BLOCK_START = r"^(?:[#>+\-*=|~_]|\d+(?=[.)]))"
 _BACKTICKS = "`+"
+_SPECIAL = r"[\\`]"
 _PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
@@ -213,7 +214,10 @@ def _markdown_inline(text: str) -> str:
             _compiled(_MARKDOWN_INLINE).sub(lambda m: "\\" + m.group(), text[plain_from:end])
         )
 
-    while position < len(text):
+    # Only a backslash or a backtick needs a look: the text between them is taken whole
+    # (a Python step per character was most of a long review's rendering).
+    while (special := _compiled(_SPECIAL).search(text, position)) is not None:
+        position = special.start()
         character = text[position]
         if character == "\\":
             plain(position)
@@ -241,8 +245,6 @@ def _markdown_inline(text: str) -> str:
                 out.append(text[position : closing.end()])
                 position = closing.end()
             plain_from = position
-        else:
-            position += 1
     plain(len(text))
     return "".join(out)
 
