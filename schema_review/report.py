@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schema_review.findings import SEVERITY_RANK, Finding
 from schema_review.model import SchemaModel, Table
@@ -26,6 +26,9 @@ from schema_review.model.schema import FINAL_KINDS
 from schema_review.pipeline import LintRun
 from schema_review.profile import DEFAULT_DEPLOY, DIALECT_LABELS, DIALECTS
 from schema_review.rules import SEVERITIES, Rule, rule_applies
+
+if TYPE_CHECKING:
+    from schema_review.parse.expressions import Expression
 
 # The weight of a root cause in the score (see README, "Score").
 SEVERITY_WEIGHTS = {"critical": 4.0, "high": 2.0, "medium": 1.0, "low": 0.25, "info": 0.0}
@@ -1122,6 +1125,21 @@ def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
     def share(text: str | None) -> str | None:
         return texts.setdefault(text, text)
 
+    # A CHECK or a policy's expression printed once for each distinct tree: most need pglast
+    # to parse their statement again (milliseconds each), and a long history repeats a few
+    # (`status IN (...)`). Renamed columns are printed each time: pglast renames them in its
+    # own tree, subqueries included, which the tree's key does not say.
+    printed: dict[str, str] = {}
+
+    def sql(expression: Expression) -> str:
+        if expression.renames:
+            return str(expression)
+        key = expression.key
+        text = printed.get(key)
+        if text is None:
+            text = printed[key] = str(expression)
+        return text
+
     for model in models:
         for table in sorted(model.live_tables(), key=lambda t: t.qualified_name):
             pk = table.primary_key
@@ -1173,7 +1191,7 @@ def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
                     _CHECK_ROW(
                         name=check.name,
                         table=table.qualified_name,
-                        expression=str(check.expression) if check.expression else "",
+                        expression=sql(check.expression) if check.expression else "",
                         validated=not check.not_valid,
                     )
                 )
@@ -1195,8 +1213,8 @@ def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
                         "command": policy.command,
                         "permissive": policy.permissive,
                         "roles": ", ".join(policy.roles) or "public",
-                        "using": str(policy.using) if policy.using is not None else "",
-                        "with_check": str(policy.with_check)
+                        "using": sql(policy.using) if policy.using is not None else "",
+                        "with_check": sql(policy.with_check)
                         if policy.with_check is not None
                         else "",
                     }
@@ -1371,7 +1389,7 @@ def _diagrams(
 ) -> list[dict[str, Any]]:
     """Per history, a Mermaid ER diagram (the `schema` command's, of a part of the schema) of
     the tables the change touches and their neighbours, unindexed foreign keys labelled."""
-    from schema_review.export import history_label, mermaid, schema_document
+    from schema_review.export import history_label, mermaid, table_documents
 
     changed = {d for d, s in statuses.items() if s in ("under review", "added", "modified")}
     hot: dict[str, int] = {}
@@ -1387,8 +1405,9 @@ def _diagrams(
         }
         if not touched:
             continue
-        document = schema_document(model, history_label(migration_set))
-        tables = {f"{t['schema']}.{t['name']}": t for t in document["tables"] if not t["external"]}
+        # The tables the schema document draws (not a platform's), by name; only the ones
+        # chosen are spelled out as the document would (a long history has thousands).
+        tables = {f"{t.schema}.{t.name}": t for t in model.tables.values() if not t.external}
         core = sorted(n for n in touched if n in tables)
         if not core:
             continue
@@ -1396,8 +1415,8 @@ def _diagrams(
         chosen = set(ranked[:DIAGRAM_CORE])
         neighbours: set[str] = set()
         for name, table in tables.items():
-            for fk in table["foreign_keys"]:
-                target = fk["references"]["table"]
+            for fk in table.foreign_keys:
+                target = fk.ref_table
                 if name in chosen and target in tables:
                     neighbours.add(target)
                 elif target in chosen:
@@ -1413,14 +1432,17 @@ def _diagrams(
             for fk in t.foreign_keys
             if fk.covering_index is None
         }
+        names = sorted(chosen)
         part = [
-            _diagram_table(name, tables[name], name in drawn_core, chosen, uncovered)
-            for name in sorted(chosen)
+            _diagram_table(name, document, name in drawn_core, chosen, uncovered)
+            for name, document in zip(
+                names, table_documents(model, (tables[n] for n in names)), strict=True
+            )
         ]
         diagrams.append(
             {
-                "history": document["history"],
-                "mermaid": mermaid({**document, "tables": part}).rstrip("\n"),
+                "history": history_label(migration_set),
+                "mermaid": mermaid({"tables": part}).rstrip("\n"),
                 "tables": len(chosen),
                 "touched": len(drawn_core),
                 "neighbours": len(chosen) - len(drawn_core),
