@@ -1159,8 +1159,10 @@ def report(
             # The review is plain data: the run goes before its text is made, its schema
             # models emptied first (the collector, which sees only new objects, never
             # frees their cycles), most of a long history's memory.
-            for lint_model in run.models:
-                statements_only(lint_model)
+            # Popped, not looped over: a loop's variable kept the last model alive (for a
+            # single history, all of it) through the render.
+            while run.models:
+                statements_only(run.models.pop())
             del run
             text = render_report(model, template, settings.templates)
     except (ConfigError, RuleError, DiscoveryError, TemplateNotFound, BaselineError) as error:
