@@ -228,10 +228,12 @@ def build_report(
     elif base is None and run.base_ref:
         base = BaseSide(run.base_ref, [], 0, {})  # the paths did not exist at the base
     paths = _PathSpeller()
-    findings = [paths.finding(f) for f in run.result.findings]
-    still_open = [paths.finding(f) for f in run.result.baselined]
+    # The run's findings as they are: their rows spell paths (a copy of each finding with
+    # its path spelled was a second set of a long history's hundreds of thousands).
+    findings = run.result.findings
     rules_by_id = {r.id: r for r in run.rules}
-    items = [_finding(f, rules_by_id.get(f.rule)) for f in findings]
+    items = [_finding(f, rules_by_id.get(f.rule), paths) for f in findings]
+    still_open = [paths.finding(f) for f in run.result.baselined]
     tables = [t for m in run.models for t in m.live_tables()]
     counts = {name: 0 for name in SEVERITIES}
     counts.update(Counter(f.severity for f in findings))
@@ -285,11 +287,11 @@ def build_report(
         scope=scope,
         verdict=verdict,
         verdict_reason=_verdict_reason(groups, fail_on, base is not None),
-        score=score(current, scale),
+        score=score(current, scale, paths.path),
         category_scores=[
             {
                 "category": name,
-                "score": score(by_category.get(name, []), scale),
+                "score": score(by_category.get(name, []), scale, paths.path),
                 "findings": len(by_category.get(name, [])),
             }
             for name in categories
@@ -328,24 +330,30 @@ def build_report(
 # -- score ---------------------------------------------------------------------------------
 
 
-def root_causes(findings: Iterable[Finding]) -> dict[str, tuple[str, set[str]]]:
+def root_causes(
+    findings: Iterable[Finding], spell: Callable[[str], str] | None = None
+) -> dict[str, tuple[str, set[str]]]:
     """Per rule, its severity and the objects it fired on: the same rule on the same object
-    is one root cause, however many statements show it."""
+    is one root cause, however many statements show it. `spell`: a file's path as the
+    document shows it (an object without a name is known by its location)."""
     causes: dict[str, tuple[str, set[str]]] = {}
     for finding in findings:
         severity, objects = causes.setdefault(finding.rule, (finding.severity, set()))
-        objects.add(finding.object or f"{finding.file}:{finding.line}")
+        file = spell(finding.file) if spell is not None else finding.file
+        objects.add(finding.object or f"{file}:{finding.line}")
         if SEVERITY_RANK[finding.severity] < SEVERITY_RANK[severity]:
             causes[finding.rule] = (finding.severity, objects)
     return causes
 
 
-def score(findings: Iterable[Finding], scale: int) -> float:
+def score(
+    findings: Iterable[Finding], scale: int, spell: Callable[[str], str] | None = None
+) -> float:
     """10 x S / (S + W): W weighs each root cause by its severity, at most
     ROOT_CAUSES_PER_RULE of them per rule; S = 5 + tables, so bigger schemas absorb more."""
     weight = sum(
         SEVERITY_WEIGHTS.get(severity, 0.0) * min(len(objects), ROOT_CAUSES_PER_RULE)
-        for severity, objects in root_causes(findings).values()
+        for severity, objects in root_causes(findings, spell).values()
     )
     return round(10 * scale / (scale + weight), 1)
 
@@ -394,15 +402,22 @@ class _PathSpeller:
 # -- findings and their groups -------------------------------------------------------------
 
 
-def _finding(finding: Finding, rule: Rule | None) -> dict[str, Any]:
+def _finding(
+    finding: Finding, rule: Rule | None, paths: _PathSpeller | None = None
+) -> dict[str, Any]:
+    """A finding's row; `paths`: its file and message spelled as `_PathSpeller.finding`
+    spells them (without the copy of the finding)."""
+    file, message = finding.file, finding.message
+    if paths is not None:
+        file, message = paths.path(file), paths.text(message)
     return _FINDING_ROW(
         rule=finding.rule,
         title=finding.title or (rule.title if rule else finding.rule),
         severity=finding.severity,
         category=finding.category,
-        message=finding.message,
-        location=_location(finding.file, finding.line),
-        file=finding.file,
+        message=message,
+        location=_location(file, finding.line),
+        file=file,
         line=finding.line,
         object=finding.object,
         fix=finding.fix,
