@@ -1123,7 +1123,7 @@ def report(
     from schema_review.discover import DiscoveryError
     from schema_review.findings import Baseline, BaselineError
     from schema_review.model.schema import statements_only
-    from schema_review.output import TemplateNotFound, render_report
+    from schema_review.output import TemplateNotFound, render_report_pieces
     from schema_review.pipeline import lint as run_lint
     from schema_review.report import BaseSide, baseline_side, build_report
     from schema_review.rules import RuleError
@@ -1164,18 +1164,12 @@ def report(
             while run.models:
                 statements_only(run.models.pop())
             del run
-            text = render_report(model, template, settings.templates)
+            pieces = render_report_pieces(model, template, settings.templates)
     except (ConfigError, RuleError, DiscoveryError, TemplateNotFound, BaselineError) as error:
         _fail(str(error))
         return
     del model  # a long history's review: not needed to write the text
-    _emit_pieces(_slices(text), output)
-
-
-def _slices(text: str, size: int = 1 << 20) -> Iterator[str]:
-    """A long text a megabyte at a time: written whole, its encoded copy doubles it."""
-    for start in range(0, len(text), size):
-        yield text[start : start + size]
+    _emit_pieces(pieces, output)
 
 
 def _measure_timeline(

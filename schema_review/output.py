@@ -547,6 +547,13 @@ def _template_error(name: str, error: BaseException) -> TemplateNotFound:
 
 
 def render_report(report: Report, template: str = "review", folder: Path | None = None) -> str:
+    """The text of `render_report_pieces`."""
+    return "".join(render_report_pieces(report, template, folder))
+
+
+def render_report_pieces(
+    report: Report, template: str = "review", folder: Path | None = None
+) -> list[str]:
     """A report rendered by a built-in template (`review`, `pr-comment`, `summary`), by a
     template of the configured `folder` (which may override those), or by a template file.
 
@@ -554,6 +561,8 @@ def render_report(report: Report, template: str = "review", folder: Path | None 
     are read from the template file's folder, the configured folder (which must lie in the
     repository) and the built-in templates, never through a link out of them; a render has a
     time budget and an output limit. Every failure is a TemplateNotFound naming the template.
+    The text comes in pieces, to be written one after the other: a long history's review
+    (tens of megabytes) joined into one string is held twice at the join.
     """
     from schema_review.rules.sandbox import (
         RENDER_SECONDS,
@@ -609,14 +618,13 @@ def render_report(report: Report, template: str = "review", folder: Path | None 
                 data["other_findings"] = rest[: max(0, shown - len(gate))]
                 data["collapsed"] = _collapsed(others, shown - pinned)
                 data["omitted"] = len(gate) + len(rest) - shown
-                text = _render_bounded(compiled, data, limit)
-                if template != "pr-comment" or len(text) <= PR_COMMENT_LIMIT or shown <= pinned:
-                    return text
+                pieces = _render_bounded(compiled, data, limit)
+                length = sum(map(len, pieces))
+                if template != "pr-comment" or length <= PR_COMMENT_LIMIT or shown <= pinned:
+                    return pieces
                 # Too long: show fewer findings (the lower-severity ones go first), say how
                 # many.
-                shown = max(
-                    pinned, min(shown - 1, int(shown * PR_COMMENT_LIMIT / len(text) * 0.95))
-                )
+                shown = max(pinned, min(shown - 1, int(shown * PR_COMMENT_LIMIT / length * 0.95)))
     except (Exception, LimitExceeded) as error:  # the template's, not ours: say where
         raise _template_error(name, error) from None
 
@@ -639,8 +647,9 @@ def _collapsed(groups: list[dict[str, Any]], budget: int) -> list[dict[str, Any]
 OUTPUT_PER_FINDING = 4_000
 
 
-def _render_bounded(template: Any, data: dict[str, Any], limit: int) -> str:
-    """Render, stopping as soon as the output is over `limit` characters."""
+def _render_bounded(template: Any, data: dict[str, Any], limit: int) -> list[str]:
+    """Render, stopping as soon as the output is over `limit` characters: the text's
+    pieces, in order."""
     from schema_review.rules.sandbox import check_output
 
     # Jinja yields pieces of a few characters: joined a thousand at a time, the text is held
@@ -657,7 +666,7 @@ def _render_bounded(template: Any, data: dict[str, Any], limit: int) -> str:
             pieces.append("".join(chunks))
             chunks.clear()
     pieces.append("".join(chunks))
-    return "".join(pieces)
+    return pieces
 
 
 # Severities as code scanning, GitHub annotations and GitLab Code Quality name them.

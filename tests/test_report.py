@@ -251,9 +251,9 @@ def test_review_is_rendered_after_the_schema_models_are_gone(
         "CREATE TABLE IF NOT EXISTS review_memory_probe (id bigint PRIMARY KEY);\n"
     )
     alive: list[int] = []
-    real = output.render_report
+    real = output.render_report_pieces
 
-    def spy(*args: object, **kwargs: object) -> str:
+    def spy(*args: object, **kwargs: object) -> list[str]:
         gc.unfreeze()  # the run's objects are frozen while the review is built
         alive.append(
             sum(
@@ -265,7 +265,7 @@ def test_review_is_rendered_after_the_schema_models_are_gone(
         )
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(output, "render_report", spy)
+    monkeypatch.setattr(output, "render_report_pieces", spy)
     result = CliRunner().invoke(main, ["report", str(folder)])
     assert result.exit_code == 0, result.output
     assert alive == [0]
