@@ -1132,7 +1132,7 @@ def report(
     from schema_review.discover import DiscoveryError
     from schema_review.findings import Baseline, BaselineError
     from schema_review.model.schema import statements_only
-    from schema_review.output import TemplateNotFound, render_report
+    from schema_review.output import TemplateNotFound, render_report_pieces
     from schema_review.pipeline import lint as run_lint
     from schema_review.report import BaseSide, baseline_side, build_report
     from schema_review.rules import RuleError
@@ -1168,21 +1168,17 @@ def report(
             # The review is plain data: the run goes before its text is made, its schema
             # models emptied first (the collector, which sees only new objects, never
             # frees their cycles), most of a long history's memory.
-            for lint_model in run.models:
-                statements_only(lint_model)
+            # Popped, not looped over: a loop's variable kept the last model alive (for a
+            # single history, all of it) through the render.
+            while run.models:
+                statements_only(run.models.pop())
             del run
-            text = render_report(model, template, settings.templates)
+            pieces = render_report_pieces(model, template, settings.templates)
     except (ConfigError, RuleError, DiscoveryError, TemplateNotFound, BaselineError) as error:
         _fail(str(error))
         return
     del model  # a long history's review: not needed to write the text
-    _emit_pieces(_slices(text), output)
-
-
-def _slices(text: str, size: int = 1 << 20) -> Iterator[str]:
-    """A long text a megabyte at a time: written whole, its encoded copy doubles it."""
-    for start in range(0, len(text), size):
-        yield text[start : start + size]
+    _emit_pieces(pieces, output)
 
 
 def _measure_timeline(

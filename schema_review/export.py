@@ -75,9 +75,7 @@ _TRIGGER_EVENT_ORDER = ("insert", "delete", "update", "truncate")
 
 def schema_document(model: SchemaModel, history: str) -> dict[str, Any]:
     """The final schema of one history, per docs/schema-json.md."""
-    spell: Callable[[TypeName], str] = (
-        _TypeSpeller(model) if model.dialect == "postgres" else written_type
-    )
+    spell = _speller(model)
     tables = [
         _table(t, model, spell)
         for t in sorted(model.tables.values(), key=lambda t: (t.schema, t.name))
@@ -117,6 +115,18 @@ def schema_document(model: SchemaModel, history: str) -> dict[str, Any]:
             for f in sorted(model.functions.values(), key=lambda f: (f.schema, f.name, f.arguments))
         ],
     }
+
+
+def table_documents(model: SchemaModel, tables: Iterable[Table]) -> list[dict[str, Any]]:
+    """The schema document's entries of `tables` alone: a diagram of a few tables of a long
+    history's schema spells only those (each CHECK printed is pglast parsing its statement
+    again)."""
+    spell = _speller(model)
+    return [_table(t, model, spell) for t in tables]
+
+
+def _speller(model: SchemaModel) -> Callable[[TypeName], str]:
+    return _TypeSpeller(model) if model.dialect == "postgres" else written_type
 
 
 class _TypeSpeller:

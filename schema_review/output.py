@@ -200,6 +200,7 @@ def printable(text: object, newlines: bool = False) -> str:
 _MARKDOWN_INLINE = r"\](?=\()|<(?=[A-Za-z/!?])"
 _MARKDOWN_BLOCK_START = r"^(?:[#>+\-*=|~_]|\d+(?=[.)]))"
 _BACKTICKS = "`+"
+_SPECIAL = r"[\\`]"
 _PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
@@ -213,7 +214,10 @@ def _markdown_inline(text: str) -> str:
             _compiled(_MARKDOWN_INLINE).sub(lambda m: "\\" + m.group(), text[plain_from:end])
         )
 
-    while position < len(text):
+    # Only a backslash or a backtick needs a look: the text between them is taken whole
+    # (a Python step per character was most of a long review's rendering).
+    while (special := _compiled(_SPECIAL).search(text, position)) is not None:
+        position = special.start()
         character = text[position]
         if character == "\\":
             plain(position)
@@ -241,8 +245,6 @@ def _markdown_inline(text: str) -> str:
                 out.append(text[position : closing.end()])
                 position = closing.end()
             plain_from = position
-        else:
-            position += 1
     plain(len(text))
     return "".join(out)
 
@@ -545,6 +547,13 @@ def _template_error(name: str, error: BaseException) -> TemplateNotFound:
 
 
 def render_report(report: Report, template: str = "review", folder: Path | None = None) -> str:
+    """The text of `render_report_pieces`."""
+    return "".join(render_report_pieces(report, template, folder))
+
+
+def render_report_pieces(
+    report: Report, template: str = "review", folder: Path | None = None
+) -> list[str]:
     """A report rendered by a built-in template (`review`, `pr-comment`, `summary`), by a
     template of the configured `folder` (which may override those), or by a template file.
 
@@ -552,6 +561,8 @@ def render_report(report: Report, template: str = "review", folder: Path | None 
     are read from the template file's folder, the configured folder (which must lie in the
     repository) and the built-in templates, never through a link out of them; a render has a
     time budget and an output limit. Every failure is a TemplateNotFound naming the template.
+    The text comes in pieces, to be written one after the other: a long history's review
+    (tens of megabytes) joined into one string is held twice at the join.
     """
     from schema_review.rules.sandbox import (
         RENDER_SECONDS,
@@ -607,14 +618,13 @@ def render_report(report: Report, template: str = "review", folder: Path | None 
                 data["other_findings"] = rest[: max(0, shown - len(gate))]
                 data["collapsed"] = _collapsed(others, shown - pinned)
                 data["omitted"] = len(gate) + len(rest) - shown
-                text = _render_bounded(compiled, data, limit)
-                if template != "pr-comment" or len(text) <= PR_COMMENT_LIMIT or shown <= pinned:
-                    return text
+                pieces = _render_bounded(compiled, data, limit)
+                length = sum(map(len, pieces))
+                if template != "pr-comment" or length <= PR_COMMENT_LIMIT or shown <= pinned:
+                    return pieces
                 # Too long: show fewer findings (the lower-severity ones go first), say how
                 # many.
-                shown = max(
-                    pinned, min(shown - 1, int(shown * PR_COMMENT_LIMIT / len(text) * 0.95))
-                )
+                shown = max(pinned, min(shown - 1, int(shown * PR_COMMENT_LIMIT / length * 0.95)))
     except (Exception, LimitExceeded) as error:  # the template's, not ours: say where
         raise _template_error(name, error) from None
 
@@ -637,8 +647,9 @@ def _collapsed(groups: list[dict[str, Any]], budget: int) -> list[dict[str, Any]
 OUTPUT_PER_FINDING = 4_000
 
 
-def _render_bounded(template: Any, data: dict[str, Any], limit: int) -> str:
-    """Render, stopping as soon as the output is over `limit` characters."""
+def _render_bounded(template: Any, data: dict[str, Any], limit: int) -> list[str]:
+    """Render, stopping as soon as the output is over `limit` characters: the text's
+    pieces, in order."""
     from schema_review.rules.sandbox import check_output
 
     # Jinja yields pieces of a few characters: joined a thousand at a time, the text is held
@@ -655,7 +666,7 @@ def _render_bounded(template: Any, data: dict[str, Any], limit: int) -> str:
             pieces.append("".join(chunks))
             chunks.clear()
     pieces.append("".join(chunks))
-    return "".join(pieces)
+    return pieces
 
 
 # Severities as code scanning, GitHub annotations and GitLab Code Quality name them.

@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schema_review.findings import SEVERITY_RANK, Finding
 from schema_review.model import SchemaModel, Table
@@ -26,6 +26,9 @@ from schema_review.model.schema import FINAL_KINDS
 from schema_review.pipeline import LintRun
 from schema_review.profile import DEFAULT_DEPLOY, DIALECT_LABELS, DIALECTS
 from schema_review.rules import SEVERITIES, Rule, rule_applies
+
+if TYPE_CHECKING:
+    from schema_review.parse.expressions import Expression
 
 # The weight of a root cause in the score (see README, "Score").
 SEVERITY_WEIGHTS = {"critical": 4.0, "high": 2.0, "medium": 1.0, "low": 0.25, "info": 0.0}
@@ -225,10 +228,12 @@ def build_report(
     elif base is None and run.base_ref:
         base = BaseSide(run.base_ref, [], 0, {})  # the paths did not exist at the base
     paths = _PathSpeller()
-    findings = [paths.finding(f) for f in run.result.findings]
-    still_open = [paths.finding(f) for f in run.result.baselined]
+    # The run's findings as they are: their rows spell paths (a copy of each finding with
+    # its path spelled was a second set of a long history's hundreds of thousands).
+    findings = run.result.findings
     rules_by_id = {r.id: r for r in run.rules}
-    items = [_finding(f, rules_by_id.get(f.rule)) for f in findings]
+    items = [_finding(f, rules_by_id.get(f.rule), paths) for f in findings]
+    still_open = [paths.finding(f) for f in run.result.baselined]
     tables = [t for m in run.models for t in m.live_tables()]
     counts = {name: 0 for name in SEVERITIES}
     counts.update(Counter(f.severity for f in findings))
@@ -282,11 +287,11 @@ def build_report(
         scope=scope,
         verdict=verdict,
         verdict_reason=_verdict_reason(groups, fail_on, base is not None),
-        score=score(current, scale),
+        score=score(current, scale, paths.path),
         category_scores=[
             {
                 "category": name,
-                "score": score(by_category.get(name, []), scale),
+                "score": score(by_category.get(name, []), scale, paths.path),
                 "findings": len(by_category.get(name, [])),
             }
             for name in categories
@@ -325,24 +330,30 @@ def build_report(
 # -- score ---------------------------------------------------------------------------------
 
 
-def root_causes(findings: Iterable[Finding]) -> dict[str, tuple[str, set[str]]]:
+def root_causes(
+    findings: Iterable[Finding], spell: Callable[[str], str] | None = None
+) -> dict[str, tuple[str, set[str]]]:
     """Per rule, its severity and the objects it fired on: the same rule on the same object
-    is one root cause, however many statements show it."""
+    is one root cause, however many statements show it. `spell`: a file's path as the
+    document shows it (an object without a name is known by its location)."""
     causes: dict[str, tuple[str, set[str]]] = {}
     for finding in findings:
         severity, objects = causes.setdefault(finding.rule, (finding.severity, set()))
-        objects.add(finding.object or f"{finding.file}:{finding.line}")
+        file = spell(finding.file) if spell is not None else finding.file
+        objects.add(finding.object or f"{file}:{finding.line}")
         if SEVERITY_RANK[finding.severity] < SEVERITY_RANK[severity]:
             causes[finding.rule] = (finding.severity, objects)
     return causes
 
 
-def score(findings: Iterable[Finding], scale: int) -> float:
+def score(
+    findings: Iterable[Finding], scale: int, spell: Callable[[str], str] | None = None
+) -> float:
     """10 x S / (S + W): W weighs each root cause by its severity, at most
     ROOT_CAUSES_PER_RULE of them per rule; S = 5 + tables, so bigger schemas absorb more."""
     weight = sum(
         SEVERITY_WEIGHTS.get(severity, 0.0) * min(len(objects), ROOT_CAUSES_PER_RULE)
-        for severity, objects in root_causes(findings).values()
+        for severity, objects in root_causes(findings, spell).values()
     )
     return round(10 * scale / (scale + weight), 1)
 
@@ -391,15 +402,22 @@ class _PathSpeller:
 # -- findings and their groups -------------------------------------------------------------
 
 
-def _finding(finding: Finding, rule: Rule | None) -> dict[str, Any]:
+def _finding(
+    finding: Finding, rule: Rule | None, paths: _PathSpeller | None = None
+) -> dict[str, Any]:
+    """A finding's row; `paths`: its file and message spelled as `_PathSpeller.finding`
+    spells them (without the copy of the finding)."""
+    file, message = finding.file, finding.message
+    if paths is not None:
+        file, message = paths.path(file), paths.text(message)
     return _FINDING_ROW(
         rule=finding.rule,
         title=finding.title or (rule.title if rule else finding.rule),
         severity=finding.severity,
         category=finding.category,
-        message=finding.message,
-        location=_location(finding.file, finding.line),
-        file=finding.file,
+        message=message,
+        location=_location(file, finding.line),
+        file=file,
         line=finding.line,
         object=finding.object,
         fix=finding.fix,
@@ -1122,6 +1140,21 @@ def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
     def share(text: str | None) -> str | None:
         return texts.setdefault(text, text)
 
+    # A CHECK or a policy's expression printed once for each distinct tree: most need pglast
+    # to parse their statement again (milliseconds each), and a long history repeats a few
+    # (`status IN (...)`). Renamed columns are printed each time: pglast renames them in its
+    # own tree, subqueries included, which the tree's key does not say.
+    printed: dict[str, str] = {}
+
+    def sql(expression: Expression) -> str:
+        if expression.renames:
+            return str(expression)
+        key = expression.key
+        text = printed.get(key)
+        if text is None:
+            text = printed[key] = str(expression)
+        return text
+
     for model in models:
         for table in sorted(model.live_tables(), key=lambda t: t.qualified_name):
             pk = table.primary_key
@@ -1173,7 +1206,7 @@ def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
                     _CHECK_ROW(
                         name=check.name,
                         table=table.qualified_name,
-                        expression=str(check.expression) if check.expression else "",
+                        expression=sql(check.expression) if check.expression else "",
                         validated=not check.not_valid,
                     )
                 )
@@ -1195,8 +1228,8 @@ def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
                         "command": policy.command,
                         "permissive": policy.permissive,
                         "roles": ", ".join(policy.roles) or "public",
-                        "using": str(policy.using) if policy.using is not None else "",
-                        "with_check": str(policy.with_check)
+                        "using": sql(policy.using) if policy.using is not None else "",
+                        "with_check": sql(policy.with_check)
                         if policy.with_check is not None
                         else "",
                     }
@@ -1371,7 +1404,7 @@ def _diagrams(
 ) -> list[dict[str, Any]]:
     """Per history, a Mermaid ER diagram (the `schema` command's, of a part of the schema) of
     the tables the change touches and their neighbours, unindexed foreign keys labelled."""
-    from schema_review.export import history_label, mermaid, schema_document
+    from schema_review.export import history_label, mermaid, table_documents
 
     changed = {d for d, s in statuses.items() if s in ("under review", "added", "modified")}
     hot: dict[str, int] = {}
@@ -1387,8 +1420,9 @@ def _diagrams(
         }
         if not touched:
             continue
-        document = schema_document(model, history_label(migration_set))
-        tables = {f"{t['schema']}.{t['name']}": t for t in document["tables"] if not t["external"]}
+        # The tables the schema document draws (not a platform's), by name; only the ones
+        # chosen are spelled out as the document would (a long history has thousands).
+        tables = {f"{t.schema}.{t.name}": t for t in model.tables.values() if not t.external}
         core = sorted(n for n in touched if n in tables)
         if not core:
             continue
@@ -1396,8 +1430,8 @@ def _diagrams(
         chosen = set(ranked[:DIAGRAM_CORE])
         neighbours: set[str] = set()
         for name, table in tables.items():
-            for fk in table["foreign_keys"]:
-                target = fk["references"]["table"]
+            for fk in table.foreign_keys:
+                target = fk.ref_table
                 if name in chosen and target in tables:
                     neighbours.add(target)
                 elif target in chosen:
@@ -1413,14 +1447,17 @@ def _diagrams(
             for fk in t.foreign_keys
             if fk.covering_index is None
         }
+        names = sorted(chosen)
         part = [
-            _diagram_table(name, tables[name], name in drawn_core, chosen, uncovered)
-            for name in sorted(chosen)
+            _diagram_table(name, document, name in drawn_core, chosen, uncovered)
+            for name, document in zip(
+                names, table_documents(model, (tables[n] for n in names)), strict=True
+            )
         ]
         diagrams.append(
             {
-                "history": document["history"],
-                "mermaid": mermaid({**document, "tables": part}).rstrip("\n"),
+                "history": history_label(migration_set),
+                "mermaid": mermaid({"tables": part}).rstrip("\n"),
                 "tables": len(chosen),
                 "touched": len(drawn_core),
                 "neighbours": len(chosen) - len(drawn_core),

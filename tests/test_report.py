@@ -200,3 +200,72 @@ def test_the_output_limit_grows_with_the_findings(
     huge.write_text(f"{{{{ 'x' * {size} }}}}\n")
     with pytest.raises(TemplateNotFound, match="exceeds the limit"):
         render_report(report, str(huge))
+
+
+def test_inventory_prints_each_distinct_check_once(
+    lint_sql: LintSql, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pglast parses a statement again to print most CHECKs: a long history's repeated
+    CHECK is printed once; a CHECK on a renamed column still reads with the new name."""
+    from schema_review.parse import expressions
+    from schema_review.report import _inventory
+
+    sql = "".join(
+        f"CREATE TABLE IF NOT EXISTS t{n} (id bigint PRIMARY KEY, status text,"
+        f" CONSTRAINT t{n}_status CHECK (status IN ('new', 'done')));\n"
+        for n in range(3)
+    )
+    sql += "ALTER TABLE t2 RENAME COLUMN status TO state;\n"
+    run = lint_sql(sql)
+    printed: list[str] = []
+    real = expressions.pglast_sql
+
+    def counted(*args: object) -> str | None:
+        text = real(*args)  # type: ignore[arg-type]
+        printed.append(str(text))
+        return text
+
+    monkeypatch.setattr(expressions, "pglast_sql", counted)
+    checks = {c["name"]: c["expression"] for c in _inventory(run.models)["checks"]}
+    assert checks == {
+        "t0_status": "status IN ('new', 'done')",
+        "t1_status": "status IN ('new', 'done')",
+        "t2_status": "state IN ('new', 'done')",
+    }
+    assert printed == ["status IN ('new', 'done')", "state IN ('new', 'done')"]
+
+
+def test_review_is_rendered_after_the_schema_models_are_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The review is plain data: a long history's schema model (most of its memory) is
+    freed before the text is made, not kept to the end by a variable."""
+    import gc
+
+    from schema_review import output
+    from schema_review.model.schema import SchemaModel
+
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_probe.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS review_memory_probe (id bigint PRIMARY KEY);\n"
+    )
+    alive: list[int] = []
+    real = output.render_report_pieces
+
+    def spy(*args: object, **kwargs: object) -> list[str]:
+        gc.unfreeze()  # the run's objects are frozen while the review is built
+        alive.append(
+            sum(
+                1
+                for item in gc.get_objects()
+                if type(item) is SchemaModel
+                and any(t.name == "review_memory_probe" for t in item.tables.values())
+            )
+        )
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(output, "render_report_pieces", spy)
+    result = CliRunner().invoke(main, ["report", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert alive == [0]
