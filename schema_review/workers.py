@@ -197,13 +197,11 @@ class _Shared:
                     continue
             import pickle
 
-            try:
-                data = pickle.dumps(results, pickle.HIGHEST_PROTOCOL)
-            except Exception:  # a result that does not pickle: the parent does them all
-                data = pickle.dumps({}, pickle.HIGHEST_PROTOCOL)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(out, view) :]
+            # Pickled as it is written (a frame at a time), never held whole: on a long
+            # history the results are tens of megabytes. A result that does not pickle
+            # leaves what was written unreadable: the parent then does all the parts.
+            with os.fdopen(out, "wb", closefd=False) as writer:
+                pickle.dump(results, writer, pickle.HIGHEST_PROTOCOL)
             status = 0
         finally:
             os._exit(status)
@@ -317,11 +315,10 @@ def _received(pipe: int) -> dict[int, Any]:
     """What a worker sent: its parts' results; nothing when it failed."""
     import pickle
 
-    chunks: list[bytes] = []
+    # Read as it is unpickled (a frame at a time): the bytes are never held whole.
     try:
-        while chunk := os.read(pipe, 1 << 20):
-            chunks.append(chunk)
-        received = pickle.loads(b"".join(chunks))
+        with os.fdopen(pipe, "rb", closefd=False) as reader:
+            received = pickle.load(reader)
     except Exception:
         return {}
     return received if isinstance(received, dict) else {}

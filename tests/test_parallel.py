@@ -252,6 +252,22 @@ def test_a_hit_a_worker_cannot_send_is_found_here(monkeypatch: pytest.MonkeyPatc
     assert _lint_examples("-j", "2") == alone
 
 
+def test_results_that_stop_pickling_midway_are_done_here() -> None:
+    """A worker's results are pickled as they are written: one that fails after megabytes
+    were sent leaves them unreadable, and this process does the worker's parts itself."""
+    parent = os.getpid()
+
+    def do(part: int) -> list[Any]:
+        if os.getpid() == parent:
+            time.sleep(0.02)  # the worker takes parts too
+            return [part] * 1_000
+        return [b"x" * 100_000] * 50 + [lambda: part]  # frames sent, then a lambda
+
+    before = _children()
+    assert workers.share(20, 2, do) == [[part] * 1_000 for part in range(20)]
+    assert _children() == before
+
+
 def test_a_broken_team_rule_fails_the_run_as_on_one_process(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(
