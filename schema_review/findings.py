@@ -443,6 +443,7 @@ def build_findings(
     seen: Counter[bytes] = Counter()
     shared = _Shared()
     _sort_hits(pending)
+    shared.several, shared.upcoming = _texts_of_several(pending)
     pending.reverse()  # taken from the end: in order, ties as the stable sort left them
     while pending:
         hit = pending.pop()
@@ -480,6 +481,8 @@ def build_findings(
     seen.clear()
     shared.clear()
     shared.statement = None
+    shared.orders.clear()
+    shared.counts.clear()
     _sort(findings, lambda f: f.sort_key)
     _sort(suppressed, lambda s: s.finding.sort_key)
     return FindingSet(findings, suppressed)
@@ -558,20 +561,87 @@ def _hit_place(hit: Hit) -> int:
 
 
 class _Shared(dict[Any, Any]):
-    """One object for each equal value findings hold (the same object name, fix, line number,
-    place in apply order): a long history has hundreds of thousands of findings."""
+    """One object for each equal value a statement's findings hold (the same object name,
+    fix, line number), and one place in apply order for each file's: a long history has
+    hundreds of thousands of findings. Only the current statement's values are kept (hits
+    come in file order, a statement's together): a dict of every value of a long history
+    would itself be a large part of the run's peak of memory."""
 
     def __init__(self) -> None:
         super().__init__()
         # The last statement's text as its fingerprints read it: a statement has several
-        # findings, and its text may be a long function body. Only the last: hits come in
-        # file order, a statement's together, and a long history's texts would all be kept
-        # at the run's peak of memory.
+        # findings, and its text may be a long function body.
         self.statement: Statement | None = None
         self.substance = ""
+        self.orders: dict[tuple[int, int], tuple[int, int]] = {}
+        # The hashes of the texts more than one statement has (see _texts_of_several), and
+        # the current statement's fingerprint keys counted, when its text is not one of them.
+        self.several: set[int] = set()
+        self.alone = False
+        # The statements whose hits come next and their texts, the next last (worked out
+        # with `several`: each text is made once).
+        self.upcoming: list[tuple[Statement, str]] = []
+        self.counts: Counter[bytes] = Counter()
 
-    def __call__(self, value: Any) -> Any:
-        return self.setdefault(value, value)
+    def enter(self, statement: Statement) -> None:
+        """The hits of `statement` follow: the last one's values are let go."""
+        self.clear()
+        self.counts.clear()
+        self.statement = statement
+        upcoming = self.upcoming
+        if upcoming and upcoming[-1][0] is statement:
+            self.substance = upcoming.pop()[1]
+        else:
+            self.substance = _substance(statement)
+        self.alone = hash(self.substance) not in self.several
+
+    def order(self, source: SourceFile) -> tuple[int, int]:
+        order = (source.set_index, source.order)
+        return self.orders.setdefault(order, order)
+
+
+def _substance(statement: Statement) -> str:
+    """A statement's text as its findings' fingerprints read it: what whitespace and case
+    leave out. (Whitespace includes the \x1f that separates a fingerprint key's parts.)"""
+    return " ".join(statement.text.split()).lower()
+
+
+def _texts_of_several(hits: list[Hit]) -> tuple[set[int], list[tuple[Statement, str]]]:
+    """The hashes of the texts (`_substance`) that more than one statement among the hits
+    has, or that a finding without a statement is keyed by (its message, with an object).
+
+    A fingerprint counts the findings with the same key (rule, object, text) before it. Of
+    a statement whose text is no other's (nor any statement-less finding's), the findings
+    with the key are its own: they are counted while its hits are taken (they come
+    together, in order), and the run keeps no count of every key (on a long history, a
+    dict as large as the findings). A hash two texts share only sends more keys to the
+    run's count. A statement-less finding without an object is keyed by its file and
+    message joined by \x1f, which no statement's text holds.
+
+    And each statement with its text, in the order of the hits, the first last."""
+    once: set[int] = set()
+    several: set[int] = set()
+    texts: list[tuple[Statement, str]] = []
+    last = None
+    for hit in hits:
+        statement = hit.statement
+        if statement is last:
+            continue
+        if statement is not None:
+            last = statement
+            text = _substance(statement)
+            texts.append((statement, text))
+            value = hash(text)
+        elif hit.object:
+            value = hash(hit.message)
+        else:
+            continue
+        if value in once:
+            several.add(value)
+        else:
+            once.add(value)
+    texts.reverse()
+    return several, texts
 
 
 _SHA256 = sha256()
@@ -585,20 +655,21 @@ def _finding(
 ) -> Finding:
     share = shared if shared is not None else _Shared()
     source = hit.source
-    line, column = map(share, source.position(hit.start))
-    end_line, end_column = map(share, source.position(max(hit.start, hit.end - 1)))
     # The statement's text, not its file or line: a finding keeps its fingerprint when lines
     # are added above it or its file is renamed; findings without a statement (a file's)
     # are named by the file's path in its folder.
     if hit.statement is not None:
         if hit.statement is not share.statement:
-            share.statement = hit.statement
-            share.substance = " ".join(hit.statement.text.split()).lower()
+            share.enter(hit.statement)
         substance = share.substance
     elif hit.object:
         substance = hit.message
     else:
         substance = f"{source.identity or source.display}\x1f{hit.message}"
+    one = share.setdefault  # (share's own call, without its Python frame)
+    line, column = source.position(hit.start)
+    end_line, end_column = source.position(max(hit.start, hit.end - 1))
+    line, end_line = one(line, line), one(end_line, end_line)
     key = "\x1f".join((hit.rule.id, hit.object or "", substance))
     # Counted by a digest of the key: the key holds the statement's whole text. The
     # fingerprint is the digest of the key and its count: the same hash, carried on (the
@@ -607,22 +678,26 @@ def _finding(
     hashed = _SHA256.copy()
     hashed.update(key.encode())
     counted = hashed.digest()[:16]
-    seen[counted] += 1
-    hashed.update(f"\x1f{seen[counted]}".encode())
-    digest = hashed.hexdigest()[:16]
+    # A statement's own count when its text is no other's, and its key's parts hold no
+    # \x1f (else another key could read the same: the run's count).
+    alone = share.alone and hit.statement is not None and "\x1f" not in hit.rule.id
+    counts = share.counts if alone and "\x1f" not in (hit.object or "") else seen
+    count = counts[counted] = counts.get(counted, 0) + 1
+    hashed.update(f"\x1f{count}".encode())
+    rule = hit.rule
     return Finding(
-        rule=hit.rule.id,
-        severity=overrides.get(hit.rule.id, hit.rule.severity),
-        category=hit.rule.category,
-        message=hit.message,
-        file=source.display,
-        line=line,
-        column=column,
-        end_line=end_line,
-        end_column=end_column,
-        object=share(hit.object),
-        fix=share(hit.fix),
-        fingerprint=digest,
-        title=hit.rule.title,
-        order=share((source.set_index, source.order)),
+        rule.id,
+        overrides.get(rule.id, rule.severity),
+        rule.category,
+        hit.message,
+        source.display,
+        line,
+        column,
+        end_line,
+        end_column,
+        one(hit.object, hit.object),
+        one(hit.fix, hit.fix),
+        hashed.hexdigest()[:16],
+        rule.title,
+        share.order(source),
     )

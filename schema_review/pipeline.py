@@ -722,11 +722,11 @@ def _lint(
             suppressions.extend(find_suppressions(source, parsed, history.profile.dialect))
         facts = migration_facts(history.migration_set, history.sources, set_index, base)
         facts += placeholder_facts(history) + dialect_facts(history)
-        evaluation = Evaluation(history.model, history.problems, history.profile, facts)
+        work.append(Evaluation(history.model, history.problems, history.profile, facts))
         if shared:
-            work.append(evaluation)
             continue
-        hits.extend(evaluation.hits(rules))
+        # Taken off `work` (no name of it left here): an evaluation names its model.
+        hits.extend(work.pop().hits(rules))
         if not keep_models:
             # A caller that reads no model once the rules ran (lint's outputs count the
             # statements): the model, most of a long history's memory, goes before the
@@ -734,6 +734,7 @@ def _lint(
             history.model = statements_only(history.model)
     if shared:
         hits = evaluate_shared(rules, work, settings.jobs)
+        work.clear()  # the evaluations name the models
         if not keep_models:
             for history in histories:
                 history.model = statements_only(history.model)

@@ -119,7 +119,12 @@ class _Shared:
                 done[part] = self.do(part)
             merging = time.process_time()
             for _, pipe in workers:
-                sent.update(_received(pipe))
+                # Each part read back as it comes: only one part's data at a time.
+                for part, data in _received(pipe):
+                    try:
+                        sent[part] = self._decoded(part, data)
+                    except Exception:  # data this process cannot read back: done here
+                        continue
         finally:
             stats.workers = _stop(workers)
             os.close(self.tokens)
@@ -128,10 +133,7 @@ class _Shared:
             if part in done:
                 results.append(done[part])
             elif part in sent:
-                try:
-                    results.append(self._decoded(part, sent.pop(part)))
-                except Exception:  # data this process cannot read back: done here
-                    results.append(self.do(part))
+                results.append(sent.pop(part))
             else:  # the worker failed on it, or could not send it: done here
                 results.append(self.do(part))
         stats.parent = time.process_time() - started
@@ -188,22 +190,23 @@ class _Shared:
             import gc
 
             gc.disable()  # a collection writes to every object: pages copied for nothing
-            results: dict[int, Any] = {}
+            import pickle
+
+            # Each part's result pickled once done, `(part, data)`, and kept so until the
+            # parent reads them: on a long history, far smaller than the objects.
+            pickled: list[bytes] = []
             for part in self._taken():
                 try:
                     result = self.do(part)
-                    results[part] = result if self.encode is None else self.encode(part, result)
+                    data = result if self.encode is None else self.encode(part, result)
+                    pickled.append(pickle.dumps((part, data), pickle.HIGHEST_PROTOCOL))
                 except Exception:  # done again by the parent, which raises it if it must
                     continue
-            import pickle
-
-            try:
-                data = pickle.dumps(results, pickle.HIGHEST_PROTOCOL)
-            except Exception:  # a result that does not pickle: the parent does them all
-                data = pickle.dumps({}, pickle.HIGHEST_PROTOCOL)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(out, view) :]
+                del result, data
+            for piece in pickled:
+                view = memoryview(piece)
+                while view:
+                    view = view[os.write(out, view) :]
             status = 0
         finally:
             os._exit(status)
@@ -313,18 +316,20 @@ def _frame(reader: Any) -> tuple[int, bool, Any] | None:
     return frame
 
 
-def _received(pipe: int) -> dict[int, Any]:
-    """What a worker sent: its parts' results; nothing when it failed."""
+def _received(pipe: int) -> Iterator[tuple[int, Any]]:
+    """What a worker sent, `(part, data)` for each of its parts, as they are read; the parts
+    before a failure (the worker died midway, or sent what cannot be read)."""
     import pickle
 
-    chunks: list[bytes] = []
-    try:
-        while chunk := os.read(pipe, 1 << 20):
-            chunks.append(chunk)
-        received = pickle.loads(b"".join(chunks))
-    except Exception:
-        return {}
-    return received if isinstance(received, dict) else {}
+    with os.fdopen(pipe, "rb", closefd=False) as reader:
+        while True:
+            try:
+                sent = pickle.load(reader)
+            except Exception:  # the end (EOFError), or what cannot be read
+                return
+            if type(sent) is not tuple or len(sent) != 2 or type(sent[0]) is not int:
+                return
+            yield sent
 
 
 def _stop(workers: list[tuple[int, int]]) -> list[float]:

@@ -126,3 +126,50 @@ def test_a_finding_is_equal_whatever_its_place_in_apply_order() -> None:
         "line=1, column=2, end_line=1, end_column=9, object=None, fix=None, "
         "fingerprint='ab', title='t', order=(1, 4))"
     )
+
+
+def test_counts_of_a_statements_own_keys_and_of_texts_several_statements_share() -> None:
+    """A statement whose text is no other's counts its keys itself (the run keeps no count
+    of every key); texts two statements share, and a statement-less finding keyed by the
+    same text, are counted across the run: every fingerprint is that of the formula, each
+    key counted in order over the whole run."""
+    from collections import Counter
+
+    from schema_review.findings import build_findings
+    from schema_review.parse import SourceFile
+    from schema_review.parse.postgres import Statement
+    from schema_review.rules import Hit, load_rules
+
+    rule = next(r for r in load_rules(()) if r.id == "create-index-not-concurrently")
+    texts = [
+        "CREATE INDEX i ON t (x);",  # the same text as the third, once spaced differently
+        "CREATE INDEX j ON t (y);",  # its own text: its keys counted while its hits are taken
+        "create  index i\n on t (x);",
+        "SELECT 1;",
+    ]
+    source = SourceFile("a.sql", "\n".join(texts))
+    statements, start = [], 0
+    for index, text in enumerate(texts):
+        statements.append(Statement(source, index, "IndexStmt", None, start, start + len(text), 0))
+        start += len(text) + 1
+    hits = []
+    for statement in statements[:3]:  # each twice on its own object, once on another
+        for name in ("a", "a", "b"):
+            hits.append(
+                Hit(rule, source, statement.start, statement.end, name, "m", None, statement)
+            )
+    # A statement-less finding keyed by its message: the fourth statement's text.
+    hits.append(Hit(rule, source, statements[3].start, statements[3].start, "a", "select 1;"))
+    hits.append(
+        Hit(rule, source, statements[3].start, statements[3].end, "a", "m", None, statements[3])
+    )
+    expected, seen = [], Counter[str]()
+    for hit in hits:  # already in order
+        text = " ".join(hit.statement.text.split()).lower() if hit.statement else hit.message
+        key = "\x1f".join((rule.id, hit.object or "", text))
+        seen[key] += 1
+        expected.append(hashlib.sha256(f"{key}\x1f{seen[key]}".encode()).hexdigest()[:16])
+    result = build_findings(list(hits), (), {rule.id: rule}, {})
+    # (Findings of a place are ordered by fingerprint.)
+    assert sorted(f.fingerprint for f in result.findings) == sorted(expected)
+    assert max(seen.values()) == 4 and len(set(expected)) == len(expected)

@@ -174,3 +174,21 @@ def test_a_file_name_that_is_not_utf8_breaks_no_format(
         ElementTree.fromstring(text)
     if output_format == "text":
         assert "migrations/0001_\\udcff\\udcfe.sql:1:1: " in text
+
+
+@pytest.mark.parametrize("text", [*HOSTILE_IDENTIFIERS, 'q"b\\s/\t\x00\x7f\u2028', "é😀", "\udcff"])
+def test_a_findings_json_line_is_jsons_own_encoding(text: str) -> None:
+    """`lint --format json` writes each finding's line field by field: the text json's
+    encoder gives its dict, whatever its strings hold; a field of another type than a
+    finding's (a bool line) is left to the encoder."""
+    from schema_review.findings import Finding
+    from schema_review.output import _finding_json
+
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    fields = ("rule", "high", "locking", text, text + ".sql", 12345, 1, 12346, 80)
+    for finding in (
+        Finding(*fields, text, text, "0123456789abcdef"),
+        Finding(*fields, None, None, "0123456789abcdef"),
+        Finding("rule", "high", "locking", text, "f.sql", True, 1, 1, 1, None, None, text),
+    ):
+        assert _finding_json(finding, encode) == encode(finding.to_dict())

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +253,28 @@ def test_a_hit_a_worker_cannot_send_is_found_here(monkeypatch: pytest.MonkeyPatc
     assert _lint_examples("-j", "2") == alone
 
 
+def test_a_part_whose_result_does_not_pickle_is_done_here() -> None:
+    """A worker sends each part's result on its own: a part whose result does not pickle is
+    done by this process, the worker's other parts are taken as it sent them."""
+    parent = os.getpid()
+    done_here: list[int] = []
+
+    def do(part: int) -> list[Any]:
+        if os.getpid() == parent:
+            done_here.append(part)
+            time.sleep(0.02)  # the worker takes parts too
+            return [part] * 1_000
+        if part % 2:
+            return [b"x" * 100_000, lambda: part]  # does not pickle
+        return [part] * 1_000
+
+    before = _children()
+    assert workers.share(20, 2, do) == [[part] * 1_000 for part in range(20)]
+    assert _children() == before
+    assert {part for part in range(20) if part % 2} <= set(done_here)
+    assert len(done_here) < 20  # the worker's even parts came from it
+
+
 def test_a_broken_team_rule_fails_the_run_as_on_one_process(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(
@@ -331,10 +354,10 @@ def test_hits_come_back_in_the_order_of_one_process(monkeypatch: pytest.MonkeyPa
             time.sleep(0.05)
         return evaluate(*args)
 
-    def counted(pipe: int) -> dict[int, Any]:
-        data = received(pipe)
+    def counted(pipe: int) -> Iterator[tuple[int, Any]]:
+        data = list(received(pipe))
         sent.append(len(data))
-        return data
+        return iter(data)
 
     monkeypatch.setattr(pipeline, "evaluate", slow)
     monkeypatch.setattr(workers, "_received", counted)
