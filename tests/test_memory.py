@@ -15,7 +15,13 @@ from schema_review.cli import main
 from schema_review.config import Settings
 from schema_review.model import replay
 from schema_review.output import render_json
-from schema_review.parse import SourceFile, has_tree, parse_postgres, release_tree
+from schema_review.parse import (
+    SourceFile,
+    has_tree,
+    parse_postgres,
+    release_tree,
+    strip_locations,
+)
 from schema_review.parse.postgres import TreeReleased, _statements_json, pg_parser
 from schema_review.pipeline import lint
 
@@ -148,11 +154,40 @@ def test_an_expression_keeps_its_node_as_text_and_its_statement_as_a_place() -> 
     expression = statement.expression(raw)
     assert expression is not None
     assert isinstance(expression._node, str)  # compact JSON, not dicts
-    assert expression.node == raw and expression.node is not raw
+    assert expression.node == strip_locations(raw) and expression.node is not raw
     assert expression.statement_text == sql.rstrip(";")
     assert expression.sql == "1 + 2" and expression.kind == "A_Expr"
     renamed = expression.with_column_renamed("a", "c", "t")
     assert renamed.statement_text == expression.statement_text and renamed.renames
+
+
+def test_the_same_expression_written_again_is_kept_once() -> None:
+    # The stored text leaves the locations out (only printing reads the node's own, kept
+    # apart), so a default or CHECK repeated on table after table is one string.
+    sql = (
+        "CREATE TABLE t (a int DEFAULT 1 + 2, b text CHECK (b IN ('x', 'y')));\n"
+        "CREATE TABLE u (id int, a int DEFAULT 1 + 2, b text CHECK (b IN ('x', 'y')));"
+    )
+    statements, _ = parse_postgres(SourceFile("e.sql", sql))
+    found = []
+    for statement in statements:
+        for element in statement.node["tableElts"]:
+            for item in element["ColumnDef"].get("constraints", ()):
+                found.append(statement.expression(item["Constraint"]["raw_expr"]))
+    first_default, first_check, second_default, second_check = found
+    assert first_default is not None and second_default is not None
+    assert first_check is not None and second_check is not None
+    assert first_default._node is second_default._node and "location" not in first_default._node
+    assert first_check._node is second_check._node
+    assert first_default == second_default and first_check == second_check
+    assert [e.sql for e in found if e is not None] == ["1 + 2", "b IN ('x', 'y')"] * 2
+    # A subquery keeps its locations: a correlated one is printed on its own.
+    (statement,), _ = parse_postgres(
+        SourceFile("s.sql", "CREATE TABLE s (a int CHECK (a > (SELECT 1)));")
+    )
+    raw = statement.node["tableElts"][0]["ColumnDef"]["constraints"][0]["Constraint"]
+    subquery = statement.expression(raw["raw_expr"])
+    assert subquery is not None and subquery.node == raw["raw_expr"]
 
 
 LONG = ";\n".join(

@@ -147,12 +147,13 @@ def deparse(
     offset: int,
     node: JsonNode | None,
     renames: tuple[tuple[str, str, str], ...] = (),
+    location: int | None = None,
 ) -> str | None:
     """SQL text of one expression node of a statement, or None when it cannot be printed.
 
-    `offset` turns the node's locations into offsets within `statement_text`. This parses
-    the statement again with pglast's Node objects (the slow path), so it runs only when
-    a message or a report needs the text.
+    `offset` turns the node's location (`location`, when the node's own was stripped) into
+    an offset within `statement_text`. This parses the statement again with pglast's Node
+    objects (the slow path), so it runs only when a message or a report needs the text.
     """
     if not node:
         return None
@@ -160,7 +161,8 @@ def deparse(
     if simple is not None:
         return simple
     ((kind, fields),) = node.items()
-    location = fields.get("location") if isinstance(fields, dict) else None
+    if location is None:
+        location = fields.get("location") if isinstance(fields, dict) else None
     if location is None:
         return None
     from schema_review.parse.deparse import expression_sql
@@ -307,12 +309,16 @@ class Expression:
 
     A long history keeps thousands of them for the rules, most never read again: the node is
     kept as its compact JSON text (a tenth of the memory of the dicts) and decoded afresh on
-    each read, and the statement's text is sliced from its file only when printed.
+    each read, and the statement's text is sliced from its file only when printed. That text
+    leaves out the source locations, which only printing the node reads (its own, kept in
+    `_location`): the same expression written again (a default `now()`, `'new'`, a CHECK
+    repeated on table after table) is then the same text, kept once.
     """
 
     __slots__ = (
         "_end",
         "_key",
+        "_location",
         "_node",
         "_sql",
         "_start",
@@ -327,7 +333,9 @@ class Expression:
         self._text: str | SourceFile = statement_text
         self._start = self._end = 0
         self.offset = offset
-        self._node: JsonNode | str = _compact(node)
+        self._node: JsonNode | str
+        self._location: int | None
+        self._node, self._location = _compact(node)
         # Columns renamed since the statement was written: (old, new, table).
         self.renames: tuple[tuple[str, str, str], ...] = ()
         # A MySQL or SQLite expression as its own dialect writes it: PostgreSQL's form does not
@@ -367,7 +375,8 @@ class Expression:
     def sql(self) -> str:
         if self._sql is None:
             self._sql = (
-                deparse(self.statement_text, self.offset, self.node, self.renames) or "<expression>"
+                deparse(self.statement_text, self.offset, self.node, self.renames, self._location)
+                or "<expression>"
             )
         return self._sql
 
@@ -376,6 +385,8 @@ class Expression:
         column numbers, so its expressions follow the rename)."""
         renamed = Expression("", self.offset, rename_column_refs(self.node, old, new, table))
         renamed._text, renamed._start, renamed._end = self._text, self._start, self._end
+        if renamed._location is None:
+            renamed._location = self._location
         renamed.renames = (*self.renames, (old, new, table))
         return renamed
 
@@ -413,12 +424,27 @@ class Expression:
         return hash(self.key)
 
 
-def _compact(node: JsonNode) -> JsonNode | str:
-    """A node as its JSON text, without spaces; the node itself when too deep to encode."""
+def _compact(node: JsonNode) -> tuple[JsonNode | str, int | None]:
+    """A node as its JSON text, without spaces or source locations, one string for each text
+    (interned), and the node's own location; the node itself when too deep to encode. A node
+    with a subquery keeps its locations: a correlated one is printed on its own
+    (relations.correlated_subqueries), from its own location."""
     try:
-        return _encode(node)
+        text = _encode(node)
     except (RecursionError, TypeError, ValueError):
-        return node
+        return node, None
+    if '"SubLink"' in text:
+        return text, None
+    fields = next(iter(node.values()), None) if len(node) == 1 else None
+    location = fields.get("location") if isinstance(fields, dict) else None
+    return sys.intern(_LOCATIONS.sub("", text)), location
 
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+
+# The location fields of a node's JSON text, with the commas that part them from the other
+# fields: those an object starts with, each with the comma after it, and each later one with
+# the comma before it. Only a key is followed by `:` (a quote inside a string is escaped), so
+# no string's text can match.
+_LOCATION_FIELD = rf'"(?:{"|".join(sorted(LOCATION_FIELDS))})":-?\d+'
+_LOCATIONS = re.compile(rf"(?<=\{{)(?:{_LOCATION_FIELD},)*{_LOCATION_FIELD},?|,{_LOCATION_FIELD}")
