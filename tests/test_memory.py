@@ -190,6 +190,16 @@ def test_the_same_expression_written_again_is_kept_once() -> None:
     assert subquery is not None and subquery.node == raw["raw_expr"]
 
 
+def test_where_a_statements_comments_start_is_kept_as_a_small_number() -> None:
+    # As its distance to the statement's start: CPython keeps one object for each small int,
+    # where an offset into a long file would be an int of its own for every statement.
+    text = "".join(f"-- t{n:03}\nCREATE TABLE t{n} (id int);\n" for n in range(300))
+    statements, _ = parse_postgres(SourceFile("long.sql", text))
+    assert [s.leading_comments.strip() for s in statements] == [f"-- t{n:03}" for n in range(300)]
+    assert statements[-1].trivia_start == text.index("-- t299") - 1  # after the ';'
+    assert len({id(s._lead) for s in statements[1:]}) == 1
+
+
 LONG = ";\n".join(
     [
         *TRICKY,
