@@ -38,6 +38,7 @@ def test_shared_empty_defaults_stay_empty_and_objects_given_items_get_their_own(
         CREATE TABLE parent (id int);
         CREATE TABLE child (id int);
         CREATE TABLE plain (id int);
+        CREATE TABLE kid (note text) INHERITS (parent);
         ALTER TABLE child INHERIT parent;
         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
         CREATE TRIGGER touch BEFORE UPDATE ON child FOR EACH ROW EXECUTE FUNCTION touch();
@@ -50,6 +51,9 @@ def test_shared_empty_defaults_stay_empty_and_objects_given_items_get_their_own(
     assert child.inherits == ["public.parent"]
     assert plain.triggers == {} and plain.policies == {} and plain.inherits == []
     assert plain.triggers is not child.triggers and plain.inherits is not child.inherits
+    kid, parent = model.tables[("public", "kid")], model.tables[("public", "parent")]
+    assert kid.inherits == ["public.parent"] and [*kid.columns] == ["id", "note"]
+    assert plain.inherits is parent.inherits  # CREATE TABLE without INHERITS: the shared one
     assert [e.action for e in plain.history] == ["created"]
 
 
