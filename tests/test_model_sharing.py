@@ -4,9 +4,11 @@ stay empty, an event's offset."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
-from schema_review.model import objects
+from schema_review.model import Change, objects
 from schema_review.model.objects import Table, check_shared_empties
 from tests.test_replay import replay_files
 
@@ -74,3 +76,25 @@ def test_an_event_keeps_the_offset_of_its_object_in_the_file() -> None:
     created = column.history[0]
     assert created.offset == text.index("note text")
     assert created.line == 4
+
+
+def test_the_flags_few_changes_set_are_kept_only_on_those_changes() -> None:
+    model = replay_files(
+        """
+        CREATE TABLE t (id int);
+        CREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON t (id);
+        SET lock_timeout = '1s';
+        ALTER TABLE t ADD COLUMN b int;
+        DROP INDEX IF EXISTS missing;
+        """
+    )
+    create, index, _, add, drop = model.changes
+    flags = ("if_not_exists", "guarded", "concurrently", "missing_ok", "noop", "lock_timeout")
+    assert [f for f in flags if getattr(create, f)] == []
+    assert [f for f in flags if getattr(index, f)] == ["if_not_exists", "guarded", "concurrently"]
+    assert [f for f in flags if getattr(add, f)] == ["lock_timeout"]
+    assert not add.statement_timeout and not add.inline
+    assert [f for f in flags if getattr(drop, f)] == ["missing_ok", "lock_timeout"]
+    # Class defaults, not slots: a change that sets none has no room for them.
+    assert set(flags).isdisjoint(Change.__slots__)
+    assert not [r for r in gc.get_referents(create) if type(r) is dict]

@@ -218,8 +218,10 @@ class SchemaOperations:
         if table is not None and table.schema == TEMPORARY_SCHEMA:
             return item  # a temporary table's: no part of the migration's effect
         item.in_transaction = self.in_transaction
-        item.lock_timeout = self.lock_timeout
-        item.statement_timeout = self.statement_timeout
+        if self.lock_timeout:  # (the class's default is off)
+            item.lock_timeout = True
+        if self.statement_timeout:
+            item.statement_timeout = True
         self.session_facts(item)
         self.model.changes.append(item)
         self.file_changes.append(item)
