@@ -437,14 +437,17 @@ def _compact(node: JsonNode) -> tuple[JsonNode | str, int | None]:
         return text, None
     fields = next(iter(node.values()), None) if len(node) == 1 else None
     location = fields.get("location") if isinstance(fields, dict) else None
-    return sys.intern(_LOCATIONS.sub("", text)), location
+    text = _FIRST_LOCATIONS.sub("", _LATER_LOCATIONS.sub("", text))
+    return sys.intern(text), location
 
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 # The location fields of a node's JSON text, with the commas that part them from the other
-# fields: those an object starts with, each with the comma after it, and each later one with
-# the comma before it. Only a key is followed by `:` (a quote inside a string is escaped), so
-# no string's text can match.
+# fields: first each that follows another field, with the comma before it; then those left,
+# which start their object, with the comma after them. Only a key is followed by `:` and
+# starts after `{` or `,` (a quote inside a string is escaped), so no string's text can
+# match. Each pattern starts with a literal, which the search looks for alone.
 _LOCATION_FIELD = rf'"(?:{"|".join(sorted(LOCATION_FIELDS))})":-?\d+'
-_LOCATIONS = re.compile(rf"(?<=\{{)(?:{_LOCATION_FIELD},)*{_LOCATION_FIELD},?|,{_LOCATION_FIELD}")
+_LATER_LOCATIONS = re.compile(f",{_LOCATION_FIELD}")
+_FIRST_LOCATIONS = re.compile(f"{_LOCATION_FIELD},?")
