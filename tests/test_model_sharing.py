@@ -98,3 +98,37 @@ def test_the_flags_few_changes_set_are_kept_only_on_those_changes() -> None:
     # Class defaults, not slots: a change that sets none has no room for them.
     assert set(flags).isdisjoint(Change.__slots__)
     assert not [r for r in gc.get_referents(create) if type(r) is dict]
+
+
+def test_a_drop_table_reads_other_tables_constraints_only_if_a_foreign_key_names_it() -> None:
+    # A DROP TABLE looks at every table's constraints for foreign keys to drop with it: not
+    # when no foreign key was ever made (or renamed) to reference it.
+    from schema_review.model.replay import front_end
+    from schema_review.parse import SourceFile, parse_postgres
+    from schema_review.profile import Profile
+
+    statements, _ = parse_postgres(
+        SourceFile(
+            "m.sql",
+            "CREATE TABLE a (id int PRIMARY KEY);\nCREATE TABLE b (id int);\n"
+            "CREATE TABLE c (a_id int REFERENCES a, b_id int);\nCREATE TABLE d (id int);\n"
+            "DROP TABLE b;\nALTER TABLE a RENAME TO e;\nDROP TABLE e;\n",
+        )
+    )
+    replayer = front_end(Profile())
+    for statement in statements[:4]:
+        replayer.apply(statement)
+    reads: list[str] = []
+
+    class Constraints(dict):  # type: ignore[type-arg]
+        def values(self):  # type: ignore[no-untyped-def]
+            reads.append("read")
+            return super().values()
+
+    c = replayer.model.tables[("public", "c")]
+    c.constraints = Constraints(c.constraints)
+    replayer.apply(statements[4])  # DROP TABLE b: no foreign key references it
+    assert reads == []
+    replayer.apply(statements[5])
+    replayer.apply(statements[6])  # DROP TABLE e (a renamed): c's foreign key goes with it
+    assert reads and list(c.constraints) == []
