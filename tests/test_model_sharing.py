@@ -132,3 +132,25 @@ def test_a_drop_table_reads_other_tables_constraints_only_if_a_foreign_key_names
     replayer.apply(statements[5])
     replayer.apply(statements[6])  # DROP TABLE e (a renamed): c's foreign key goes with it
     assert reads and list(c.constraints) == []
+
+
+def test_the_quick_extension_test_says_what_the_words_of_the_text_say() -> None:
+    # Substring hints rule most statements out before their words are looked up: every
+    # extension object's name must hold one, or statements naming it would be missed.
+    from schema_review.model.postgres.base import (
+        _EXTENSION_HINTS,
+        EXTENSION_OBJECTS,
+        WORD,
+        mentions_extension_object,
+    )
+
+    assert all(any(hint in name for hint in _EXTENSION_HINTS) for name in EXTENSION_OBJECTS)
+    for text in (
+        "CREATE TABLE t (id uuid DEFAULT uuid_generate_v4())",
+        "CREATE TABLE t (encrypted_password text, v VECTOR(3))",
+        "CREATE TABLE t (encrypted_password text, geom_id int)",
+        "CREATE INDEX t_name ON t USING gin (name gin_trgm_ops)",
+        "ALTER TABLE t ADD COLUMN note text",
+    ):
+        words = not EXTENSION_OBJECTS.keys().isdisjoint(WORD.findall(text.lower()))
+        assert mentions_extension_object(text) == words, text
