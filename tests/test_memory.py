@@ -339,3 +339,19 @@ def test_findings_take_the_order_of_sorting_hits_by_place_rule_and_object() -> N
     )
     _sort_hits(hits)
     assert [h.message for h in hits] == [h.message for h in expected]
+
+
+def test_json_tree_decodes_as_json_loads_does_whatever_the_text() -> None:
+    # The C scanner is called directly; what it does not take whole goes to json.loads.
+    from schema_review.parse import json_tree
+
+    for text in ('{"a":[1,"x",null,true]}', ' {"a":1}', '{"a":1}\n', '"s"', "3"):
+        assert json_tree.loads(text) == json.loads(text), text
+    for bad in ("", "{", '{"a":1} x', "nope"):
+        with pytest.raises(json.JSONDecodeError):
+            json_tree.loads(bad)
+    deep = "[" * 3000 + "]" * 3000  # past the recursion limit: the loop with a stack
+    value = json_tree.loads(deep)
+    for _ in range(2999):
+        (value,) = value
+    assert value == []
