@@ -181,6 +181,18 @@ def test_the_same_expression_written_again_is_kept_once() -> None:
     assert first_check._node is second_check._node
     assert first_default == second_default and first_check == second_check
     assert [e.sql for e in found if e is not None] == ["1 + 2", "b IN ('x', 'y')"] * 2
+    # The node's own location is kept as its place in the statement: a small number.
+    assert all(e is not None and e._location is not None and e._location < 70 for e in found)
+    # An expression printed from the statement parsed again (pglast) is found by it.
+    (_, statement), _ = parse_postgres(
+        SourceFile(
+            "c.sql",
+            sql.split("\n")[0] + "\nCREATE TABLE c (n int DEFAULT CASE WHEN true THEN 1 END);",
+        )
+    )
+    raw = statement.node["tableElts"][0]["ColumnDef"]["constraints"][0]["Constraint"]
+    case = statement.expression(raw["raw_expr"])
+    assert case is not None and case.sql == "CASE WHEN TRUE THEN 1 END"
     # A subquery keeps its locations: a correlated one is printed on its own.
     (statement,), _ = parse_postgres(
         SourceFile("s.sql", "CREATE TABLE s (a int CHECK (a > (SELECT 1)));")

@@ -311,7 +311,8 @@ class Expression:
     kept as its compact JSON text (a tenth of the memory of the dicts) and decoded afresh on
     each read, and the statement's text is sliced from its file only when printed. That text
     leaves out the source locations, which only printing the node reads (its own, kept in
-    `_location`): the same expression written again (a default `now()`, `'new'`, a CHECK
+    `_location`, less `offset`: its place in the statement's text, a small number CPython
+    keeps one object for): the same expression written again (a default `now()`, `'new'`, a CHECK
     repeated on table after table) is then the same text, kept once.
     """
 
@@ -335,7 +336,8 @@ class Expression:
         self.offset = offset
         self._node: JsonNode | str
         self._location: int | None
-        self._node, self._location = _compact(node)
+        self._node, location = _compact(node)
+        self._location = None if location is None else location - offset
         # Columns renamed since the statement was written: (old, new, table).
         self.renames: tuple[tuple[str, str, str], ...] = ()
         # A MySQL or SQLite expression as its own dialect writes it: PostgreSQL's form does not
@@ -374,11 +376,18 @@ class Expression:
     @property
     def sql(self) -> str:
         if self._sql is None:
+            location = self._node_location
             self._sql = (
-                deparse(self.statement_text, self.offset, self.node, self.renames, self._location)
+                deparse(self.statement_text, self.offset, self.node, self.renames, location)
                 or "<expression>"
             )
         return self._sql
+
+    @property
+    def _node_location(self) -> int | None:
+        """The node's location as libpg_query gave it, when its text leaves it out."""
+        at = self._location
+        return None if at is None else at + self.offset
 
     def with_column_renamed(self, old: str, new: str, table: str) -> Expression:
         """The expression after ALTER TABLE ... RENAME COLUMN old TO new (the server keeps

@@ -194,7 +194,9 @@ class Statement:
         """An expression node of this statement, printed only when someone asks."""
         if not node:
             return None
-        return Expression.in_file(self.source, self.start, self.end, self.start - self.base, node)
+        # Without a base (a file parsed whole), the start itself: no int of its own.
+        offset = self.start - self.base if self.base else self.start
+        return Expression.in_file(self.source, self.start, self.end, offset, node)
 
     @property
     def text(self) -> str:
