@@ -519,3 +519,31 @@ def test_the_dialect_guess_answers_as_before_on_the_corpus() -> None:
         text = path.read_bytes().decode("utf-8", "replace")
         if len(text) < 300_000:  # the reference masks a character at a time
             _assert_guesses_as_before(text)
+
+
+def test_a_run_guesses_each_files_dialect_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The history's dialect and each file's own finding both ask; the second ask takes the
+    # first's guess back (a guess reads the whole text: 3% of a cold run of the corpus).
+    from schema_review.config import Settings
+    from schema_review.pipeline import lint
+
+    scans: list[int] = []
+
+    class Anchors(tuple[str, ...]):
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            scans.append(1)
+            return super().__iter__()
+
+    monkeypatch.setattr(discover_module, "_ANCHORS", Anchors(discover_module._ANCHORS))
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for number in range(3):  # `::`, PostgreSQL's own: the history is PostgreSQL's
+        (folder / f"V{number}__t.sql").write_text(
+            f"CREATE TABLE t{number} (id int DEFAULT 1::int);\n"
+        )
+    (folder / "V3__mysql.sql").write_text("CREATE TABLE `m` (id int) ENGINE=InnoDB;\n")
+    lint([folder], Settings())
+    assert len(scans) == 4  # once for each file, not twice
+    assert discover_module._ASKED == {}  # each taken back

@@ -15,7 +15,13 @@ from schema_review.cli import main
 from schema_review.config import Settings
 from schema_review.model import replay
 from schema_review.output import render_json
-from schema_review.parse import SourceFile, has_tree, parse_postgres, release_tree
+from schema_review.parse import (
+    SourceFile,
+    has_tree,
+    parse_postgres,
+    release_tree,
+    strip_locations,
+)
 from schema_review.parse.postgres import TreeReleased, _statements_json, pg_parser
 from schema_review.pipeline import lint
 
@@ -148,11 +154,62 @@ def test_an_expression_keeps_its_node_as_text_and_its_statement_as_a_place() -> 
     expression = statement.expression(raw)
     assert expression is not None
     assert isinstance(expression._node, str)  # compact JSON, not dicts
-    assert expression.node == raw and expression.node is not raw
+    assert expression.node == strip_locations(raw) and expression.node is not raw
     assert expression.statement_text == sql.rstrip(";")
     assert expression.sql == "1 + 2" and expression.kind == "A_Expr"
     renamed = expression.with_column_renamed("a", "c", "t")
     assert renamed.statement_text == expression.statement_text and renamed.renames
+
+
+def test_the_same_expression_written_again_is_kept_once() -> None:
+    # The stored text leaves the locations out (only printing reads the node's own, kept
+    # apart), so a default or CHECK repeated on table after table is one string.
+    sql = (
+        "CREATE TABLE t (a int DEFAULT 1 + 2, b text CHECK (b IN ('x', 'y')));\n"
+        "CREATE TABLE u (id int, a int DEFAULT 1 + 2, b text CHECK (b IN ('x', 'y')));"
+    )
+    statements, _ = parse_postgres(SourceFile("e.sql", sql))
+    found = []
+    for statement in statements:
+        for element in statement.node["tableElts"]:
+            for item in element["ColumnDef"].get("constraints", ()):
+                found.append(statement.expression(item["Constraint"]["raw_expr"]))
+    first_default, first_check, second_default, second_check = found
+    assert first_default is not None and second_default is not None
+    assert first_check is not None and second_check is not None
+    assert first_default._node is second_default._node and "location" not in first_default._node
+    assert first_check._node is second_check._node
+    assert first_default == second_default and first_check == second_check
+    assert [e.sql for e in found if e is not None] == ["1 + 2", "b IN ('x', 'y')"] * 2
+    # The node's own location is kept as its place in the statement: a small number.
+    assert all(e is not None and e._location is not None and e._location < 70 for e in found)
+    # An expression printed from the statement parsed again (pglast) is found by it.
+    (_, statement), _ = parse_postgres(
+        SourceFile(
+            "c.sql",
+            sql.split("\n")[0] + "\nCREATE TABLE c (n int DEFAULT CASE WHEN true THEN 1 END);",
+        )
+    )
+    raw = statement.node["tableElts"][0]["ColumnDef"]["constraints"][0]["Constraint"]
+    case = statement.expression(raw["raw_expr"])
+    assert case is not None and case.sql == "CASE WHEN TRUE THEN 1 END"
+    # A subquery keeps its locations: a correlated one is printed on its own.
+    (statement,), _ = parse_postgres(
+        SourceFile("s.sql", "CREATE TABLE s (a int CHECK (a > (SELECT 1)));")
+    )
+    raw = statement.node["tableElts"][0]["ColumnDef"]["constraints"][0]["Constraint"]
+    subquery = statement.expression(raw["raw_expr"])
+    assert subquery is not None and subquery.node == raw["raw_expr"]
+
+
+def test_where_a_statements_comments_start_is_kept_as_a_small_number() -> None:
+    # As its distance to the statement's start: CPython keeps one object for each small int,
+    # where an offset into a long file would be an int of its own for every statement.
+    text = "".join(f"-- t{n:03}\nCREATE TABLE t{n} (id int);\n" for n in range(300))
+    statements, _ = parse_postgres(SourceFile("long.sql", text))
+    assert [s.leading_comments.strip() for s in statements] == [f"-- t{n:03}" for n in range(300)]
+    assert statements[-1].trivia_start == text.index("-- t299") - 1  # after the ';'
+    assert len({id(s._lead) for s in statements[1:]}) == 1
 
 
 LONG = ";\n".join(
@@ -294,3 +351,19 @@ def test_findings_take_the_order_of_sorting_hits_by_place_rule_and_object() -> N
     )
     _sort_hits(hits)
     assert [h.message for h in hits] == [h.message for h in expected]
+
+
+def test_json_tree_decodes_as_json_loads_does_whatever_the_text() -> None:
+    # The C scanner is called directly; what it does not take whole goes to json.loads.
+    from schema_review.parse import json_tree
+
+    for text in ('{"a":[1,"x",null,true]}', ' {"a":1}', '{"a":1}\n', '"s"', "3"):
+        assert json_tree.loads(text) == json.loads(text), text
+    for bad in ("", "{", '{"a":1} x', "nope"):
+        with pytest.raises(json.JSONDecodeError):
+            json_tree.loads(bad)
+    deep = "[" * 3000 + "]" * 3000  # past the recursion limit: the loop with a stack
+    value = json_tree.loads(deep)
+    for _ in range(2999):
+        (value,) = value
+    assert value == []

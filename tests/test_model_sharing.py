@@ -4,9 +4,11 @@ stay empty, an event's offset."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
-from schema_review.model import objects
+from schema_review.model import Change, objects
 from schema_review.model.objects import Table, check_shared_empties
 from tests.test_replay import replay_files
 
@@ -38,6 +40,7 @@ def test_shared_empty_defaults_stay_empty_and_objects_given_items_get_their_own(
         CREATE TABLE parent (id int);
         CREATE TABLE child (id int);
         CREATE TABLE plain (id int);
+        CREATE TABLE kid (note text) INHERITS (parent);
         ALTER TABLE child INHERIT parent;
         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
         CREATE TRIGGER touch BEFORE UPDATE ON child FOR EACH ROW EXECUTE FUNCTION touch();
@@ -50,6 +53,9 @@ def test_shared_empty_defaults_stay_empty_and_objects_given_items_get_their_own(
     assert child.inherits == ["public.parent"]
     assert plain.triggers == {} and plain.policies == {} and plain.inherits == []
     assert plain.triggers is not child.triggers and plain.inherits is not child.inherits
+    kid, parent = model.tables[("public", "kid")], model.tables[("public", "parent")]
+    assert kid.inherits == ["public.parent"] and [*kid.columns] == ["id", "note"]
+    assert plain.inherits is parent.inherits  # CREATE TABLE without INHERITS: the shared one
     assert [e.action for e in plain.history] == ["created"]
 
 
@@ -70,3 +76,81 @@ def test_an_event_keeps_the_offset_of_its_object_in_the_file() -> None:
     created = column.history[0]
     assert created.offset == text.index("note text")
     assert created.line == 4
+
+
+def test_the_flags_few_changes_set_are_kept_only_on_those_changes() -> None:
+    model = replay_files(
+        """
+        CREATE TABLE t (id int);
+        CREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON t (id);
+        SET lock_timeout = '1s';
+        ALTER TABLE t ADD COLUMN b int;
+        DROP INDEX IF EXISTS missing;
+        """
+    )
+    create, index, _, add, drop = model.changes
+    flags = ("if_not_exists", "guarded", "concurrently", "missing_ok", "noop", "lock_timeout")
+    assert [f for f in flags if getattr(create, f)] == []
+    assert [f for f in flags if getattr(index, f)] == ["if_not_exists", "guarded", "concurrently"]
+    assert [f for f in flags if getattr(add, f)] == ["lock_timeout"]
+    assert not add.statement_timeout and not add.inline
+    assert [f for f in flags if getattr(drop, f)] == ["missing_ok", "lock_timeout"]
+    # Class defaults, not slots: a change that sets none has no room for them.
+    assert set(flags).isdisjoint(Change.__slots__)
+    assert not [r for r in gc.get_referents(create) if type(r) is dict]
+
+
+def test_a_drop_table_reads_other_tables_constraints_only_if_a_foreign_key_names_it() -> None:
+    # A DROP TABLE looks at every table's constraints for foreign keys to drop with it: not
+    # when no foreign key was ever made (or renamed) to reference it.
+    from schema_review.model.replay import front_end
+    from schema_review.parse import SourceFile, parse_postgres
+    from schema_review.profile import Profile
+
+    statements, _ = parse_postgres(
+        SourceFile(
+            "m.sql",
+            "CREATE TABLE a (id int PRIMARY KEY);\nCREATE TABLE b (id int);\n"
+            "CREATE TABLE c (a_id int REFERENCES a, b_id int);\nCREATE TABLE d (id int);\n"
+            "DROP TABLE b;\nALTER TABLE a RENAME TO e;\nDROP TABLE e;\n",
+        )
+    )
+    replayer = front_end(Profile())
+    for statement in statements[:4]:
+        replayer.apply(statement)
+    reads: list[str] = []
+
+    class Constraints(dict):  # type: ignore[type-arg]
+        def values(self):  # type: ignore[no-untyped-def]
+            reads.append("read")
+            return super().values()
+
+    c = replayer.model.tables[("public", "c")]
+    c.constraints = Constraints(c.constraints)
+    replayer.apply(statements[4])  # DROP TABLE b: no foreign key references it
+    assert reads == []
+    replayer.apply(statements[5])
+    replayer.apply(statements[6])  # DROP TABLE e (a renamed): c's foreign key goes with it
+    assert reads and list(c.constraints) == []
+
+
+def test_the_quick_extension_test_says_what_the_words_of_the_text_say() -> None:
+    # Substring hints rule most statements out before their words are looked up: every
+    # extension object's name must hold one, or statements naming it would be missed.
+    from schema_review.model.postgres.base import (
+        _EXTENSION_HINTS,
+        EXTENSION_OBJECTS,
+        WORD,
+        mentions_extension_object,
+    )
+
+    assert all(any(hint in name for hint in _EXTENSION_HINTS) for name in EXTENSION_OBJECTS)
+    for text in (
+        "CREATE TABLE t (id uuid DEFAULT uuid_generate_v4())",
+        "CREATE TABLE t (encrypted_password text, v VECTOR(3))",
+        "CREATE TABLE t (encrypted_password text, geom_id int)",
+        "CREATE INDEX t_name ON t USING gin (name gin_trgm_ops)",
+        "ALTER TABLE t ADD COLUMN note text",
+    ):
+        words = not EXTENSION_OBJECTS.keys().isdisjoint(WORD.findall(text.lower()))
+        assert mentions_extension_object(text) == words, text

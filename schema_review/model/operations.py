@@ -94,6 +94,9 @@ class SchemaOperations:
         # Whether any table ever was a partition or an inheritance child: until one is,
         # a table has no children to look for.
         self.has_child_tables = False
+        # Every table a foreign key was born (or renamed) referencing, dropped ones' too: a
+        # DROP TABLE of any other table has no foreign key to drop with it.
+        self.referenced_tables: set[str] = set()
         # Tables' SQL spellings (`public."Account"`) by name: every change of a table names
         # it, and quoting a name twice per statement added up.
         self.table_sql_names: dict[tuple[str, str], str] = {}
@@ -218,8 +221,10 @@ class SchemaOperations:
         if table is not None and table.schema == TEMPORARY_SCHEMA:
             return item  # a temporary table's: no part of the migration's effect
         item.in_transaction = self.in_transaction
-        item.lock_timeout = self.lock_timeout
-        item.statement_timeout = self.statement_timeout
+        if self.lock_timeout:  # (the class's default is off)
+            item.lock_timeout = True
+        if self.statement_timeout:
+            item.statement_timeout = True
         self.session_facts(item)
         self.model.changes.append(item)
         self.file_changes.append(item)
@@ -307,6 +312,8 @@ class SchemaOperations:
         self.model.archive.append(obj)
         if isinstance(obj, Constraint):
             self.note_constraint_name(obj)
+            if obj.ref_table:
+                self.referenced_tables.add(obj.ref_table)
         elif isinstance(obj, Column):
             self.note_serial_sequence(obj)
         elif isinstance(obj, Table) and (obj.partition_of or obj.inherits):
@@ -349,13 +356,18 @@ class SchemaOperations:
             self.died(owned, statement, "with its table")
         self.died(table, statement, detail)
         # Every table of the schema is looked at (partitions, children, foreign keys), for
-        # each DROP: read the constraints in place rather than through `foreign_keys`.
-        by_name = self.references_by_name
-        for other in list(self.model.tables.values()):
+        # each DROP: read the constraints in place rather than through `foreign_keys`. Not
+        # when no table can be a partition or child, and no foreign key references the table.
+        no_references = self.references_by_name or qualified not in self.referenced_tables
+        if not self.has_child_tables and no_references:
+            others: list[Table] = []
+        else:
+            others = list(self.model.tables.values())
+        for other in others:
             if other.partition_of == qualified or (cascade and qualified in other.inherits):
                 self.drop_table_object(other, statement, f"with its parent {qualified}", cascade)
                 continue
-            if by_name:
+            if no_references:
                 continue
             # A loop rather than a list per table: a schema of hundreds of tables is read
             # whole at each DROP (and each CREATE TABLE that replaces one).
@@ -930,6 +942,7 @@ class SchemaOperations:
             for constraint in other.constraints.values():
                 if constraint.type == "foreign_key" and constraint.ref_table == old:
                     constraint.ref_table = new
+                    self.referenced_tables.add(new)
             if other.partition_of == old:
                 other.partition_of = new
             if old in other.inherits:

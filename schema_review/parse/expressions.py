@@ -147,12 +147,13 @@ def deparse(
     offset: int,
     node: JsonNode | None,
     renames: tuple[tuple[str, str, str], ...] = (),
+    location: int | None = None,
 ) -> str | None:
     """SQL text of one expression node of a statement, or None when it cannot be printed.
 
-    `offset` turns the node's locations into offsets within `statement_text`. This parses
-    the statement again with pglast's Node objects (the slow path), so it runs only when
-    a message or a report needs the text.
+    `offset` turns the node's location (`location`, when the node's own was stripped) into
+    an offset within `statement_text`. This parses the statement again with pglast's Node
+    objects (the slow path), so it runs only when a message or a report needs the text.
     """
     if not node:
         return None
@@ -160,7 +161,8 @@ def deparse(
     if simple is not None:
         return simple
     ((kind, fields),) = node.items()
-    location = fields.get("location") if isinstance(fields, dict) else None
+    if location is None:
+        location = fields.get("location") if isinstance(fields, dict) else None
     if location is None:
         return None
     from schema_review.parse.deparse import expression_sql
@@ -307,12 +309,17 @@ class Expression:
 
     A long history keeps thousands of them for the rules, most never read again: the node is
     kept as its compact JSON text (a tenth of the memory of the dicts) and decoded afresh on
-    each read, and the statement's text is sliced from its file only when printed.
+    each read, and the statement's text is sliced from its file only when printed. That text
+    leaves out the source locations, which only printing the node reads (its own, kept in
+    `_location`, less `offset`: its place in the statement's text, a small number CPython
+    keeps one object for): the same expression written again (a default `now()`, `'new'`, a CHECK
+    repeated on table after table) is then the same text, kept once.
     """
 
     __slots__ = (
         "_end",
         "_key",
+        "_location",
         "_node",
         "_sql",
         "_start",
@@ -327,7 +334,10 @@ class Expression:
         self._text: str | SourceFile = statement_text
         self._start = self._end = 0
         self.offset = offset
-        self._node: JsonNode | str = _compact(node)
+        self._node: JsonNode | str
+        self._location: int | None
+        self._node, location = _compact(node)
+        self._location = None if location is None else location - offset
         # Columns renamed since the statement was written: (old, new, table).
         self.renames: tuple[tuple[str, str, str], ...] = ()
         # A MySQL or SQLite expression as its own dialect writes it: PostgreSQL's form does not
@@ -366,16 +376,26 @@ class Expression:
     @property
     def sql(self) -> str:
         if self._sql is None:
+            location = self._node_location
             self._sql = (
-                deparse(self.statement_text, self.offset, self.node, self.renames) or "<expression>"
+                deparse(self.statement_text, self.offset, self.node, self.renames, location)
+                or "<expression>"
             )
         return self._sql
+
+    @property
+    def _node_location(self) -> int | None:
+        """The node's location as libpg_query gave it, when its text leaves it out."""
+        at = self._location
+        return None if at is None else at + self.offset
 
     def with_column_renamed(self, old: str, new: str, table: str) -> Expression:
         """The expression after ALTER TABLE ... RENAME COLUMN old TO new (the server keeps
         column numbers, so its expressions follow the rename)."""
         renamed = Expression("", self.offset, rename_column_refs(self.node, old, new, table))
         renamed._text, renamed._start, renamed._end = self._text, self._start, self._end
+        if renamed._location is None:
+            renamed._location = self._location
         renamed.renames = (*self.renames, (old, new, table))
         return renamed
 
@@ -413,12 +433,30 @@ class Expression:
         return hash(self.key)
 
 
-def _compact(node: JsonNode) -> JsonNode | str:
-    """A node as its JSON text, without spaces; the node itself when too deep to encode."""
+def _compact(node: JsonNode) -> tuple[JsonNode | str, int | None]:
+    """A node as its JSON text, without spaces or source locations, one string for each text
+    (interned), and the node's own location; the node itself when too deep to encode. A node
+    with a subquery keeps its locations: a correlated one is printed on its own
+    (relations.correlated_subqueries), from its own location."""
     try:
-        return _encode(node)
+        text = _encode(node)
     except (RecursionError, TypeError, ValueError):
-        return node
+        return node, None
+    if '"SubLink"' in text:
+        return text, None
+    fields = next(iter(node.values()), None) if len(node) == 1 else None
+    location = fields.get("location") if isinstance(fields, dict) else None
+    text = _FIRST_LOCATIONS.sub("", _LATER_LOCATIONS.sub("", text))
+    return sys.intern(text), location
 
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+
+# The location fields of a node's JSON text, with the commas that part them from the other
+# fields: first each that follows another field, with the comma before it; then those left,
+# which start their object, with the comma after them. Only a key is followed by `:` and
+# starts after `{` or `,` (a quote inside a string is escaped), so no string's text can
+# match. Each pattern starts with a literal, which the search looks for alone.
+_LOCATION_FIELD = rf'"(?:{"|".join(sorted(LOCATION_FIELDS))})":-?\d+'
+_LATER_LOCATIONS = re.compile(f",{_LOCATION_FIELD}")
+_FIRST_LOCATIONS = re.compile(f"{_LOCATION_FIELD},?")

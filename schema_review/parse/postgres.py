@@ -99,7 +99,9 @@ class Statement:
 
     `node` holds the statement's fields as libpg_query names them; `kind` is its node
     type (`CreateStmt`, `AlterTableStmt`, ...). Offsets are character offsets into
-    `source.text`; `trivia_start` is where the comments before the statement begin.
+    `source.text`; `trivia_start` is where the comments before the statement begin (kept as
+    its distance to `start`: a small number, which CPython keeps one object for, where an
+    offset into a long file is an int of its own for each statement).
 
     `_tree` is the node as parsed: its JSON text until the node is first read (a fraction
     of the memory of the decoded dicts), then the dicts; None once `release_tree` dropped
@@ -110,6 +112,7 @@ class Statement:
     """
 
     __slots__ = (
+        "_lead",
         "_tree",
         "_written_name",
         "base",
@@ -119,7 +122,6 @@ class Statement:
         "source",
         "start",
         "tree",
-        "trivia_start",
     )
 
     source: SourceFile
@@ -128,7 +130,7 @@ class Statement:
     _tree: dict[str, Any] | str | None
     start: int
     end: int
-    trivia_start: int
+    _lead: int  # start - trivia_start
     base: int  # locations inside `node` are relative to this offset
     # MySQL and SQLite statements: sqlglot's tree (`node` stays empty, `kind` is the tree's
     # class: Create, Alter, Drop, Command ...).
@@ -153,10 +155,14 @@ class Statement:
         self._tree = _tree
         self.start = start
         self.end = end
-        self.trivia_start = trivia_start
+        self._lead = start - trivia_start
         self.base = base
         self.tree = tree
         self._written_name = None
+
+    @property
+    def trivia_start(self) -> int:
+        return self.start - self._lead
 
     @property
     def node(self) -> dict[str, Any]:
@@ -188,7 +194,9 @@ class Statement:
         """An expression node of this statement, printed only when someone asks."""
         if not node:
             return None
-        return Expression.in_file(self.source, self.start, self.end, self.start - self.base, node)
+        # Without a base (a file parsed whole), the start itself: no int of its own.
+        offset = self.start - self.base if self.base else self.start
+        return Expression.in_file(self.source, self.start, self.end, offset, node)
 
     @property
     def text(self) -> str:

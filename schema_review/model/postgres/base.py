@@ -437,10 +437,36 @@ EXTENSION_OBJECTS = {
 
 WORD = re.compile(r"[a-z_][a-z0-9_]*")
 
+# A part of each name of EXTENSION_OBJECTS: a text that holds none of them names none.
+_EXTENSION_HINTS = (
+    "uuid",
+    "citext",
+    "hstore",
+    "ltree",
+    "lquery",
+    "geo",
+    "vec",
+    "cube",
+    "gen_",
+    "crypt",
+    "digest",
+    "hmac",
+    "pgp_",
+    "trgm",
+    "similarity",
+    "unaccent",
+    "earth",
+)
+
 
 def mentions_extension_object(text: str) -> bool:
-    """A quick test (one C pass over the text) before walking a statement's tree."""
-    return not EXTENSION_OBJECTS.keys().isdisjoint(WORD.findall(text.lower()))
+    """A quick test before walking a statement's tree: a few substring searches (C passes
+    over the text) rule most statements out; the words of the others are looked up."""
+    lowered = text.lower()
+    for hint in _EXTENSION_HINTS:
+        if hint in lowered:
+            return not EXTENSION_OBJECTS.keys().isdisjoint(WORD.findall(lowered))
+    return False
 
 
 def extension_names(node: Any) -> Iterator[tuple[str, bool]]:

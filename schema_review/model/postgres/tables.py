@@ -91,7 +91,10 @@ class TableStatements(PostgresBase):
             table.partition_of = ".".join(self.range_var(parent))
             table.partition_statement = statement
         else:
-            table.inherits = [p.qualified_name for p in parents if p is not None]
+            # Set only when there are parents: the default is the shared empty list.
+            inherits = [p.qualified_name for p in parents if p is not None]
+            if inherits:
+                table.inherits = inherits
         self.model.tables[(schema, name)] = table
         self.born(table, statement)
         # Columns: the parents' first (INHERITS, PARTITION OF), then the table's own, with
