@@ -164,3 +164,43 @@ def test_an_installed_postgresql() -> None:
     finally:
         server.stop()
     assert server.leftovers() == []
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_the_directory_is_removed_only_once_what_was_killed_on_it_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed on the server's directory (initdb's `postgres --check`, say) dies
+    when it next runs: the clean-up waits for it, so a run that ends leaves none behind even
+    for a moment. (Seen once under load: killed, but still listed after the run.)"""
+    from schema_review.verify import server as module
+
+    root = tmp_path / "schema-review-pg-test"
+    pgdata = root / "data"
+    pgdata.mkdir(parents=True)
+    # A stand-in that names the directory on its command line, as postgres -D does.
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", str(pgdata)],
+        start_new_session=True,
+    )
+    asked: list[int] = []
+    real_alive = module._alive
+
+    def slow_to_die(pid: int) -> bool:
+        # Reported alive for its first few looks, as a process the signal has not reached yet.
+        if pid == child.pid:
+            asked.append(pid)
+            if len(asked) <= 3:
+                return True
+        return real_alive(pid)
+
+    monkeypatch.setattr(module, "_alive", slow_to_die)
+    try:
+        module._remove_server_directory(root, pgdata)
+        assert not root.exists()
+        assert len(asked) > 3  # it waited until the killed process was seen gone
+        assert child.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

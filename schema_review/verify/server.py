@@ -300,16 +300,28 @@ def _processes_on(pgdata: Path) -> list[int]:
 
 def _remove_server_directory(root: Path, pgdata: Path) -> None:
     """Stop what still runs on `pgdata` and remove `root`. A postmaster interrupted while it
-    starts can write into the directory while it is being removed: try again, briefly."""
-    for _ in range(20):
-        _kill_postmaster(pgdata)
-        for pid in _processes_on(pgdata):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(root, ignore_errors=True)
-        if not root.exists():
-            return
-        time.sleep(0.1)
+    starts can write into the directory while it is being removed: try again, briefly.
+    Returns once what it killed is gone: a signal is delivered when the process next runs,
+    and a run that ends must not leave one behind even for a moment (initdb's
+    `postgres --check`, killed under load, was still there after the run had ended)."""
+    killed: set[int] = set()
+    try:
+        for _ in range(20):
+            _kill_postmaster(pgdata)
+            for pid in _processes_on(pgdata):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.add(pid)
+            shutil.rmtree(root, ignore_errors=True)
+            if not root.exists():
+                return
+            time.sleep(0.1)
+    finally:
+        deadline = time.monotonic() + 5.0
+        while killed and time.monotonic() < deadline:
+            killed = {pid for pid in killed if _alive(pid)}
+            if killed:
+                time.sleep(0.02)
 
 
 def _kill_postmaster(pgdata: Path) -> None:
