@@ -24,19 +24,28 @@ main(['lint', '--no-cache', '--select', 'all', '--format', 'json', '--fail-on', 
 """
 
 
-def _cold_run(folder: Path, *modules: str) -> tuple[list[str], int]:
-    """The `modules` a cold run on one file imported, and how many objects alive at its exit
-    were not frozen (the interpreter's last collection walks them)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "SCHEMA_REVIEW_CACHE_DIR": str(folder / "c")}
+def _python(code: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`code` run by a fresh interpreter on this checkout (with `cwd`: there, its cache in
+    a folder of its own), which must succeed."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if cwd is not None:
+        env["SCHEMA_REVIEW_CACHE_DIR"] = str(cwd / "c")
     done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, *modules],
-        cwd=folder,
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def _cold_run(folder: Path, *modules: str) -> tuple[list[str], int]:
+    """The `modules` a cold run on one file imported, and how many objects alive at its exit
+    were not frozen (the interpreter's last collection walks them)."""
+    done = _python(_SCRIPT, *modules, cwd=folder)
     names, walked = json.loads(done.stderr.strip().splitlines()[-1])
     return names, walked
 
@@ -99,16 +108,7 @@ def test_a_configuration_is_read_without_compiling_pyyamls_pure_python_reader(
     (libyaml) never uses. A run that reads a .schema-review.yaml leaves it uncompiled."""
     project = _project(tmp_path)
     (project / ".schema-review.yaml").write_text("fail-on: high\n")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "SCHEMA_REVIEW_CACHE_DIR": str(project / "c")}
-    done = subprocess.run(
-        [sys.executable, "-c", _YAML_SCRIPT],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = _python(_YAML_SCRIPT, cwd=project)
     assert '"configuration": ".schema-review.yaml"' in done.stdout
     assert done.stderr.strip().splitlines()[-1] == "False"
 
@@ -129,11 +129,7 @@ except yaml.reader.ReaderError as error:
 print(yaml.load("key: caf\\u00e9\\n", Loader=yaml.SafeLoader))
 print(pattern.search("ok\\x07").start(), isinstance(pattern._compiled, re.Pattern))
 """
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    done = _python(code)
     lines = done.stdout.splitlines()
     assert lines[0] == "False"
     assert "special characters are not allowed" in done.stdout
@@ -155,12 +151,7 @@ gc.callbacks.append(lambda phase, info: passes.append("click" in sys.modules))
 import schema_review.cli
 print(any(passes), gc.get_threshold(), gc.get_freeze_count() > 10_000)
 """
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[0] == "False (500, 7, 9) True"
+    assert _python(code).stdout.split("\n")[0] == "False (500, 7, 9) True"
 
 
 def test_the_time_budget_of_rules_does_not_import_signal(tmp_path: Path) -> None:
@@ -193,11 +184,6 @@ from schema_review.cli import main
 main(['lint', '--no-cache', '--select', 'all', '--format', 'json', '--fail-on', 'none',
       'migrations/0001_users.sql'])
 """
-    project = _project(tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "SCHEMA_REVIEW_CACHE_DIR": str(project / "c")}
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
+    done = _python(code, cwd=_project(tmp_path))
     assert '"findings"' in done.stdout
     assert done.stderr.strip().splitlines()[-1] == "0"
