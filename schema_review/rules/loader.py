@@ -11,7 +11,7 @@ import marshal
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Self, TypeVar, overload
 
 from schema_review.model import FINAL_KINDS
 from schema_review.profile import ORM_RUNNERS
@@ -117,6 +117,35 @@ _NOT_COMPARED = frozenset(
 _NOT_SHOWN = frozenset(("compiled", "applicable"))
 
 
+_Value = TypeVar("_Value")
+
+
+class _ReadOnFirstUse(Generic[_Value]):
+    """A documentation field of a Rule (`why`, `examples`, `notes`), kept in the slot of its
+    name with a leading `_`: a built-in rule's are read on first use, before a read or a
+    write (`Rule._read_docs`)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    @overload
+    def __get__(self, rule: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, rule: Rule, owner: type) -> _Value: ...
+    def __get__(self, rule: Rule | None, owner: type) -> Self | _Value:
+        if rule is None:
+            return self
+        if rule._docs is not None:
+            rule._read_docs()
+        value: _Value = getattr(rule, self.slot)
+        return value
+
+    def __set__(self, rule: Rule, value: _Value) -> None:
+        if rule._docs is not None:
+            rule._read_docs()
+        setattr(rule, self.slot, value)
+
+
 class Rule(Record):
     """A rule: read from a rule file (or the prebuilt catalogue), as the engine runs it.
 
@@ -139,7 +168,7 @@ class Rule(Record):
     when: str | None
     message: str
     fix: str | None
-    # `why`, `examples` (bad, good and base SQL) and `notes` are properties (below).
+    # `why`, `examples` (bad, good and base SQL) and `notes` are read on first use (below).
     _why: str
     _examples: dict[str, str]
     _notes: str | None
@@ -237,41 +266,9 @@ class Rule(Record):
         self.explicit = explicit
         self._docs = docs
 
-    @property
-    def why(self) -> str:
-        if self._docs is not None:
-            self._read_docs()
-        return self._why
-
-    @why.setter
-    def why(self, value: str) -> None:
-        if self._docs is not None:
-            self._read_docs()
-        self._why = value
-
-    @property
-    def examples(self) -> dict[str, str]:
-        if self._docs is not None:
-            self._read_docs()
-        return self._examples
-
-    @examples.setter
-    def examples(self, value: dict[str, str]) -> None:
-        if self._docs is not None:
-            self._read_docs()
-        self._examples = value
-
-    @property
-    def notes(self) -> str | None:
-        if self._docs is not None:
-            self._read_docs()
-        return self._notes
-
-    @notes.setter
-    def notes(self, value: str | None) -> None:
-        if self._docs is not None:
-            self._read_docs()
-        self._notes = value
+    why = _ReadOnFirstUse[str]()
+    examples = _ReadOnFirstUse[dict[str, str]]()
+    notes = _ReadOnFirstUse[str | None]()
 
     def _read_docs(self) -> None:
         """A built-in rule's documentation, read when first used: from prebuilt_docs.json,
