@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from schema_review.model.naming import NAMEDATALEN, _clip, make_object_name
+from schema_review.resources import sha256
 
 KINDS = (
     "table",
@@ -193,27 +194,21 @@ def _rails_index(obj: NamedObject) -> str:
     name = f"index_{obj.table}_on_{'_and_'.join(obj.columns)}"
     if len(name.encode()) <= 62:
         return name
-    import hashlib  # here: loading OpenSSL is 3% of a one-file run that names nothing
-
-    hashed = "_" + hashlib.sha256(name.encode()).hexdigest()[:10]
+    hashed = "_" + sha256(name.encode()).hexdigest()[:10]
     return _clip(f"idx_on_{'_'.join(obj.columns)}", 62 - len(hashed)) + hashed
 
 
 def _rails_foreign_key(obj: NamedObject) -> str:
     """ActiveRecord foreign_key_name: fk_rails_ and 10 hex digits of a SHA-256."""
-    import hashlib
-
     identifier = f"{obj.table}_{'_and_'.join(obj.columns)}_fk"
-    return "fk_rails_" + hashlib.sha256(identifier.encode()).hexdigest()[:10]
+    return "fk_rails_" + sha256(identifier.encode()).hexdigest()[:10]
 
 
 def _rails_unique(obj: NamedObject) -> str:
     """ActiveRecord unique_constraint_name (7.1+): uniq_rails_ and 10 hex digits of a
     SHA-256."""
-    import hashlib
-
     identifier = f"{obj.table}_{'_and_'.join(obj.columns)}_unique"
-    return "uniq_rails_" + hashlib.sha256(identifier.encode()).hexdigest()[:10]
+    return "uniq_rails_" + sha256(identifier.encode()).hexdigest()[:10]
 
 
 def _django(suffix: Callable[[NamedObject], str]) -> Namer:
@@ -221,7 +216,7 @@ def _django(suffix: Callable[[NamedObject], str]) -> Namer:
     and columns shortened when the whole passes 63 characters."""
 
     def name(obj: NamedObject) -> str:
-        import hashlib
+        import hashlib  # here: loading OpenSSL is 3% of a one-file run that names nothing
 
         digest = hashlib.md5(usedforsecurity=False)
         for part in (obj.table, *obj.columns):
