@@ -313,7 +313,7 @@ def build_report(
         checklist=_checklist(run, current, standards or DEFAULT_STANDARDS, not_modelled),
         suppressed=[
             {
-                **_finding(paths.finding(s.finding), rules_by_id.get(s.finding.rule)),
+                **_finding(s.finding, rules_by_id.get(s.finding.rule), paths),
                 "reason": s.reason,
             }
             for s in run.result.suppressed
