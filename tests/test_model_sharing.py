@@ -69,6 +69,46 @@ def test_a_shared_empty_changed_in_place_is_caught() -> None:
         objects._NO_ITEMS.clear()
 
 
+def test_constraints_and_indexes_with_the_same_names_share_one_list_of_them() -> None:
+    model = replay_files(
+        """
+        CREATE TABLE a (id int PRIMARY KEY, status text CHECK (status <> ''));
+        CREATE TABLE c (id int PRIMARY KEY, a_id int REFERENCES a);
+        CREATE TABLE b (id int PRIMARY KEY, status text);
+        ALTER TABLE b ADD CONSTRAINT b_status CHECK (status <> '');
+        CREATE INDEX a_status ON a (status);
+        CREATE INDEX b_status_idx ON b (status DESC);
+        CREATE INDEX c_lower ON c (lower(a_id::text));
+        """,
+        "ALTER TABLE b RENAME COLUMN status TO state;",
+    )
+    check_shared_empties()
+    a, b, c = (model.tables[("public", name)] for name in "abc")
+    assert a.primary_key is not None and c.primary_key is not None
+    assert a.primary_key.columns == ["id"] and a.primary_key.columns is c.primary_key.columns
+    (fk,) = [k for k in c.constraints.values() if k.type == "foreign_key"]
+    assert fk.columns == ["a_id"] and fk.ref_columns is a.primary_key.columns
+    (a_check,) = [k for k in a.constraints.values() if k.type == "check"]
+    indexes = {i.name: i for i in model.indexes.values()}
+    assert a_check.columns == ["status"] and indexes["a_status"].key_names is a_check.columns
+    # A rename gives the renamed objects lists of their own; the others keep the shared one.
+    assert b.constraints["b_status"].columns == ["state"] and a_check.columns == ["status"]
+    assert indexes["b_status_idx"].columns == ["state"]
+    assert indexes["b_status_idx"].key_options == ["DESC"]
+    assert indexes["c_lower"].expressions == indexes["c_lower"].columns
+
+
+def test_a_shared_list_of_names_changed_in_place_is_caught() -> None:
+    first = objects.Constraint("a_pkey", Table("a", "public"), "primary_key", columns=["id"])
+    second = objects.Constraint("b_pkey", Table("b", "public"), "primary_key", columns=["id"])
+    assert first.columns is second.columns
+    first.columns.append("other")  # the bug the check is there for
+    with pytest.raises(RuntimeError, match="changed in place"):
+        check_shared_empties()
+    objects._SHARED_NAMES.clear()
+    check_shared_empties()
+
+
 def test_an_event_keeps_the_offset_of_its_object_in_the_file() -> None:
     text = "SELECT 1;\nCREATE TABLE t (\n  id int,\n  note text\n);\n"
     model = replay_files(text)

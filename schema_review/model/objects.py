@@ -141,11 +141,35 @@ _NO_ITEMS: list[Any] = []
 _NO_ENTRIES: dict[str, Any] = {}
 
 
+# The short lists of names constraints, indexes and triggers are made with, one list for
+# each distinct content during a replay (a key's ['id'], an index's ['status']: a long
+# history makes hundreds of thousands alike, some 100 bytes each). The replay assigns a new
+# list when it changes an object's names, never changes one in place: check_shared_empties
+# checks that at the end of each replay.
+_SHARED_NAMES: dict[tuple[str, ...], list[Any]] = {}
+
+
+def shared_names(names: list[Any]) -> list[Any]:
+    """`names`, or the list already made with the same names (`_NO_ITEMS` when empty)."""
+    if not names:
+        return _NO_ITEMS
+    if len(names) > 4:
+        return names
+    for name in names:
+        if type(name) is not str:
+            return names  # an index's expression
+    return _SHARED_NAMES.setdefault(tuple(names), names)
+
+
 def check_shared_empties() -> None:
-    """Raise if a shared empty default was changed in place (a bug that would give every
-    object that shares it the same items)."""
+    """Raise if a shared empty default, or a shared list of names, was changed in place (a
+    bug that would give every object that shares it the same items)."""
     if _NO_ITEMS or _NO_ENTRIES:
         raise RuntimeError("a shared empty default of the model was changed in place")
+    for key, names in _SHARED_NAMES.items():
+        if tuple(names) != key:
+            raise RuntimeError("a shared list of names of the model was changed in place")
+    _SHARED_NAMES.clear()
 
 
 def own_policies(table: Table) -> dict[str, Policy]:
@@ -664,10 +688,10 @@ class Constraint(SchemaObject):
         SchemaObject.__init__(self, name)
         self.table = table
         self.type = type
-        self.columns = columns if columns else _NO_ITEMS
+        self.columns = shared_names(columns)
         self.expression = expression
         self.ref_table = ref_table
-        self.ref_columns = ref_columns if ref_columns else _NO_ITEMS
+        self.ref_columns = shared_names(ref_columns)
         self.on_delete = on_delete
         self.on_update = on_update
         self.not_valid = not_valid
@@ -878,16 +902,16 @@ class Index(SchemaObject):
         SchemaObject.__init__(self, name)
         self.schema = schema
         self.table = table
-        self.columns = columns if columns else _NO_ITEMS
+        self.columns = shared_names(columns)
         self.expressions = expressions if expressions else _NO_ITEMS
         self.include = include if include else _NO_ITEMS
         self.predicate = predicate
         self.unique = unique
         self.method = sys.intern(method)
         self.constraint = constraint
-        self.key_names = key_names if key_names else _NO_ITEMS
+        self.key_names = shared_names(key_names)
         self.parent = parent
-        self.key_options = key_options if key_options else _NO_ITEMS
+        self.key_options = shared_names(key_options)
 
     @property
     def qualified_name(self) -> str:
