@@ -109,6 +109,39 @@ def test_a_shared_list_of_names_changed_in_place_is_caught() -> None:
     check_shared_empties()
 
 
+def test_an_object_one_statement_made_keeps_its_event_without_a_list_until_read() -> None:
+    model = replay_files(
+        """
+        CREATE TABLE t (id int PRIMARY KEY, a int);
+        CREATE INDEX t_a ON t (a);
+        CREATE VIEW v AS SELECT 1 AS one;
+        """,
+        """
+        ALTER TABLE t ADD COLUMN b int;
+        ALTER TABLE t ALTER COLUMN b SET NOT NULL;
+        CREATE OR REPLACE VIEW v AS SELECT 1 AS one, 2 AS two;
+        """,
+    )
+    table = model.tables[("public", "t")]
+    a, b = table.columns["a"], table.columns["b"]
+    index = model.indexes[("public", "t_a")]
+    assert type(a._history) is objects.Event and type(index._history) is objects.Event
+    # What the rules read of it reads the one event, and makes no list.
+    assert a.created is a.defined is a.last_change is a._history
+    assert a.dropped_event is None and type(a._history) is objects.Event
+    # Read as `history`: a list, the object's own from then on.
+    assert [e.action for e in a.history] == ["created"] and a.history is a.history
+    assert type(a._history) is list
+    # A column a later statement changed: its events in one list, which the change of the
+    # ADD COLUMN (its copy of the column as that statement left it) reads too.
+    assert [e.action for e in b.history] == ["created", "altered"]
+    (add,) = [c for c in model.changes if c.kind == "add_column"]
+    assert add.column is not None and add.column.history is b.history
+    # A replaced view takes over its predecessor's history.
+    (view,) = model.history_of_kind("view")
+    assert [e.action for e in view.history] == ["created", "replaced"]
+
+
 def test_an_event_keeps_the_offset_of_its_object_in_the_file() -> None:
     text = "SELECT 1;\nCREATE TABLE t (\n  id int,\n  note text\n);\n"
     model = replay_files(text)

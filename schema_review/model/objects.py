@@ -8,6 +8,7 @@ stay short and declarative.
 
 from __future__ import annotations
 
+import collections.abc
 import re
 import sys
 from functools import cache
@@ -247,7 +248,12 @@ class SchemaObject:
     kind: ClassVar[str] = "object"
 
     name: str
+    # What statements did to the object, in order. Kept in `_history`: an object one
+    # statement made and none changed since (most columns, keys and indexes of a long
+    # history) keeps its one event there bare, not in a list of its own (some 100 bytes);
+    # reading `history` makes the list, once (see _read_history, at the end of the class).
     history: list[Event]
+    _history: list[Event] | Event
     dropped: bool
     # The object that had this identity before, when this one re-creates a dropped one.
     previous: SchemaObject | None
@@ -256,7 +262,7 @@ class SchemaObject:
     replaced_by: SchemaObject | None
     replaced_at: Event | None
 
-    __slots__ = ("dropped", "history", "name", "previous", "replaced_at", "replaced_by")
+    __slots__ = ("_history", "dropped", "name", "previous", "replaced_at", "replaced_by")
 
     def __init__(
         self,
@@ -269,7 +275,7 @@ class SchemaObject:
         replaced_at: Event | None = None,
     ) -> None:
         self.name = name
-        self.history = _NO_ITEMS if history is None else history
+        self._history = _NO_ITEMS if history is None else history
         self.dropped = dropped
         self.previous = previous
         self.replaced_by = replaced_by
@@ -282,9 +288,14 @@ class SchemaObject:
     def qualified_name(self) -> str:
         return self.name
 
+    def _events(self) -> collections.abc.Sequence[Event]:
+        """The history, as it is kept (a bare event read as one), without making a list."""
+        history = self._history
+        return (history,) if type(history) is Event else history  # type: ignore[return-value]
+
     @property
     def created(self) -> Event | None:
-        for event in self.history:
+        for event in self._events():
             if event.action == "created":
                 return event
         return None
@@ -292,18 +303,20 @@ class SchemaObject:
     @property
     def defined(self) -> Event | None:
         """The statement that last (re)defined the object: where its findings are reported."""
-        for event in reversed(self.history):
+        history = self._events()
+        for event in reversed(history):
             if event.action in ("created", "replaced", "retyped"):
                 return event
-        return self.history[0] if self.history else None
+        return history[0] if history else None
 
     @property
     def last_change(self) -> Event | None:
-        return self.history[-1] if self.history else None
+        history = self._events()
+        return history[-1] if history else None
 
     @property
     def dropped_event(self) -> Event | None:
-        for event in reversed(self.history):
+        for event in reversed(self._events()):
             if event.action == "dropped":
                 return event
         return None
@@ -347,7 +360,9 @@ class SchemaObject:
 
     def _comment_overwrite(self) -> tuple[Event, Event] | None:
         comments = [
-            e for e in self.history if e.action == "commented" and e.statement.kind == "CommentStmt"
+            e
+            for e in self._events()
+            if e.action == "commented" and e.statement.kind == "CommentStmt"
         ]
         for earlier, later in pairwise(comments):
             if earlier.detail and later.detail and later.detail != earlier.detail:
@@ -356,6 +371,7 @@ class SchemaObject:
 
     def snapshot(self) -> Self:
         """A shallow copy: the object as it is now, for rules that judge one statement."""
+        _read_history(self)  # a list both share, as the events later statements add
         klass: type = type(self)
         clone: Self = object.__new__(klass)
         for name in _slot_names(klass):
@@ -375,11 +391,35 @@ class SchemaObject:
         self, action: str, statement: Statement, detail: str = "", offset: int | None = None
     ) -> None:
         event = Event(action, statement, detail, offset)
-        history = self.history
-        if history:
-            history.append(event)
-        else:  # the shared empty default: a list of one (appending gives room for four)
-            self.history = [event]
+        history = self._history
+        if type(history) is Event:
+            self._history = [history, event]
+        elif history:
+            history.append(event)  # type: ignore[union-attr]
+        else:  # the shared empty default: the event alone, until a second one
+            self._history = event
+
+
+def _read_history(obj: SchemaObject) -> list[Event]:
+    history = obj._history
+    if type(history) is Event:
+        # A list from now on, the object's own: whoever reads it may keep it (a replaced
+        # view takes over its predecessor's), and sees what later statements add.
+        history = obj._history = [history]
+    return history  # type: ignore[return-value]
+
+
+def _write_history(obj: SchemaObject, events: list[Event]) -> None:
+    obj._history = events
+
+
+def share_history(obj: SchemaObject, other: SchemaObject) -> None:
+    """`obj` takes over `other`'s history (CREATE OR REPLACE): one list both read."""
+    obj._history = _read_history(other)
+
+
+# After the class: its annotation `history` stays a field, as the reference lists it.
+setattr(SchemaObject, "history", property(_read_history, _write_history))  # noqa: B010
 
 
 class TypeName:
