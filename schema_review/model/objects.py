@@ -8,7 +8,6 @@ stay short and declarative.
 
 from __future__ import annotations
 
-import collections.abc
 import re
 import sys
 from functools import cache
@@ -288,14 +287,12 @@ class SchemaObject:
     def qualified_name(self) -> str:
         return self.name
 
-    def _events(self) -> collections.abc.Sequence[Event]:
-        """The history, as it is kept (a bare event read as one), without making a list."""
-        history = self._history
-        return (history,) if type(history) is Event else history  # type: ignore[return-value]
-
     @property
     def created(self) -> Event | None:
-        for event in self._events():
+        history = self._history
+        if isinstance(history, Event):  # the one event, kept bare
+            return history if history.action == "created" else None
+        for event in history:
             if event.action == "created":
                 return event
         return None
@@ -303,7 +300,9 @@ class SchemaObject:
     @property
     def defined(self) -> Event | None:
         """The statement that last (re)defined the object: where its findings are reported."""
-        history = self._events()
+        history = self._history
+        if isinstance(history, Event):
+            return history
         for event in reversed(history):
             if event.action in ("created", "replaced", "retyped"):
                 return event
@@ -311,12 +310,17 @@ class SchemaObject:
 
     @property
     def last_change(self) -> Event | None:
-        history = self._events()
+        history = self._history
+        if isinstance(history, Event):
+            return history
         return history[-1] if history else None
 
     @property
     def dropped_event(self) -> Event | None:
-        for event in reversed(self._events()):
+        history = self._history
+        if isinstance(history, Event):
+            return history if history.action == "dropped" else None
+        for event in reversed(history):
             if event.action == "dropped":
                 return event
         return None
@@ -359,9 +363,11 @@ class SchemaObject:
         return pair[1] if pair is not None else None
 
     def _comment_overwrite(self) -> tuple[Event, Event] | None:
+        if isinstance(self._history, Event):
+            return None  # one event: nothing overwritten
         comments = [
             e
-            for e in self._events()
+            for e in self._history
             if e.action == "commented" and e.statement.kind == "CommentStmt"
         ]
         for earlier, later in pairwise(comments):
@@ -392,21 +398,21 @@ class SchemaObject:
     ) -> None:
         event = Event(action, statement, detail, offset)
         history = self._history
-        if type(history) is Event:
+        if isinstance(history, Event):
             self._history = [history, event]
         elif history:
-            history.append(event)  # type: ignore[union-attr]
+            history.append(event)
         else:  # the shared empty default: the event alone, until a second one
             self._history = event
 
 
 def _read_history(obj: SchemaObject) -> list[Event]:
     history = obj._history
-    if type(history) is Event:
+    if isinstance(history, Event):
         # A list from now on, the object's own: whoever reads it may keep it (a replaced
         # view takes over its predecessor's), and sees what later statements add.
         history = obj._history = [history]
-    return history  # type: ignore[return-value]
+    return history
 
 
 def _write_history(obj: SchemaObject, events: list[Event]) -> None:
@@ -728,10 +734,10 @@ class Constraint(SchemaObject):
         SchemaObject.__init__(self, name)
         self.table = table
         self.type = type
-        self.columns = shared_names(columns)
+        self.columns = shared_names(columns) if columns else _NO_ITEMS
         self.expression = expression
         self.ref_table = ref_table
-        self.ref_columns = shared_names(ref_columns)
+        self.ref_columns = shared_names(ref_columns) if ref_columns else _NO_ITEMS
         self.on_delete = on_delete
         self.on_update = on_update
         self.not_valid = not_valid
@@ -942,16 +948,16 @@ class Index(SchemaObject):
         SchemaObject.__init__(self, name)
         self.schema = schema
         self.table = table
-        self.columns = shared_names(columns)
+        self.columns = shared_names(columns) if columns else _NO_ITEMS
         self.expressions = expressions if expressions else _NO_ITEMS
         self.include = include if include else _NO_ITEMS
         self.predicate = predicate
         self.unique = unique
         self.method = sys.intern(method)
         self.constraint = constraint
-        self.key_names = shared_names(key_names)
+        self.key_names = shared_names(key_names) if key_names else _NO_ITEMS
         self.parent = parent
-        self.key_options = shared_names(key_options)
+        self.key_options = shared_names(key_options) if key_options else _NO_ITEMS
 
     @property
     def qualified_name(self) -> str:
