@@ -247,11 +247,11 @@ class SchemaObject:
     kind: ClassVar[str] = "object"
 
     name: str
-    # What statements did to the object, in order. Kept in `_history`: an object one
-    # statement made and none changed since (most columns, keys and indexes of a long
-    # history) keeps its one event there bare, not in a list of its own (some 100 bytes);
-    # reading `history` makes the list, once (see _read_history, at the end of the class).
     history: list[Event]
+    # Where `history` is kept: an object one statement made and none changed since (most
+    # columns, keys and indexes of a long history) keeps its one event bare, not in a list
+    # of its own (some 100 bytes); reading `history` makes the list, once (_read_history,
+    # after the class).
     _history: list[Event] | Event
     dropped: bool
     # The object that had this identity before, when this one re-creates a dropped one.
