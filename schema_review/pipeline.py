@@ -39,7 +39,7 @@ from schema_review.findings import (
 from schema_review.model import SchemaModel, replay
 from schema_review.model.schema import statements_only
 from schema_review.parse import ParseProblem, SourceFile, Statement
-from schema_review.parse.postgres import Parsed, parse_each
+from schema_review.parse.postgres import StatementStream, Streamed, parse_streamed
 from schema_review.profile import (
     DEFAULT_DEPLOY,
     DEFAULT_PG_VERSION,
@@ -470,7 +470,7 @@ def _statements_of_files(
     migration_set: MigrationSet,
     sources: list[SourceFile],
     left: list[tuple[Placeholder, ...]],
-    parsing: Iterator[Parsed],
+    parsing: Iterator[Streamed],
     profile: Profile,
     problems: list[ParseProblem],
     parsed_files: list[list[Statement]],
@@ -499,7 +499,9 @@ def _statements_of_files(
             # (an implicit commit), whatever the runner wraps the file in.
             and profile.dialect != "mysql"
         )
-        parsed_files.append(parsed)
+        # A long file's statements are parsed as the replay reads them (StatementStream):
+        # its list fills as it goes.
+        parsed_files.append(parsed.statements if isinstance(parsed, StatementStream) else parsed)
         if placeholders:
             kept = _unexplained(file_problems, placeholders)
             unparsed = len(file_problems) - len(kept)
@@ -511,11 +513,11 @@ def _statements_of_files(
 
 def parse_history(
     sources: list[SourceFile], dialect: str, jobs: int
-) -> Generator[Parsed, None, None]:
+) -> Generator[Streamed, None, None]:
     """Each file's statements and problems, in order, by the parser of the history's
-    dialect (PostgreSQL's: see parse_each)."""
+    dialect (PostgreSQL's: see parse_each and parse_streamed)."""
     if dialect == "postgres":
-        return parse_each(sources, jobs)
+        return parse_streamed(sources, jobs)
     from schema_review.parse.sqlglot_parse import parse_sqlglot
 
     return (parse_sqlglot(source, dialect) for source in sources)

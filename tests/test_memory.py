@@ -6,6 +6,7 @@ and reports read. JSON output not kept for a later run is written as it is made.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -367,3 +368,102 @@ def test_json_tree_decodes_as_json_loads_does_whatever_the_text() -> None:
     for _ in range(2999):
         (value,) = value
     assert value == []
+
+
+def _streamed(
+    sql: str, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> tuple[object, list[list[object]]]:
+    """`parse_streamed` of one file with caching off, read the way the replay reads it."""
+    from schema_review.parse import postgres
+
+    monkeypatch.setenv("SCHEMA_REVIEW_NO_CACHE", "1")
+    monkeypatch.setattr(postgres, "_CHUNKED_FROM", 0)
+    monkeypatch.setattr(postgres, "_CHUNK", chunk)
+    ((parsed, problems),) = postgres.parse_streamed([SourceFile("long.sql", sql)])
+    count = len(parsed)
+    statements = list(parsed)
+    assert len(statements) == count
+    if isinstance(parsed, postgres.StatementStream):
+        assert parsed.statements == statements and list(parsed) == statements  # read once
+    return parsed, [
+        [(s.index, s.kind, s.start, s.end, s.trivia_start, s.leading_comments) for s in statements],
+        [_located(s.node, s.base) for s in statements],
+        [(p.offset, p.message) for p in problems],
+    ]
+
+
+def _located(value: object, base: int) -> object:
+    """A node with its `location`s in the file (the other position fields, which nothing
+    reads, left out: libpg_query gives them in bytes)."""
+    from schema_review.parse.expressions import LOCATION_FIELDS
+
+    if isinstance(value, dict):
+        return {
+            k: v + base if k == "location" and isinstance(v, int) and v >= 0 else _located(v, base)
+            for k, v in value.items()
+            if k == "location" or k not in LOCATION_FIELDS
+        }
+    if isinstance(value, list):
+        return [_located(v, base) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("chunk", [1, 40, 200])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        LONG,
+        LONG.replace("SELECT 3 ;", "SELECT\x003 ;"),  # a NUL: reported, read as a space
+        LONG + "\n\\set x 1\nSELECT 4;",  # a syntax error: parsed whole
+        LONG + ";\nCOPY c FROM stdin;\n1\n\\.\n",  # COPY may read data: parsed whole
+    ],
+)
+def test_a_long_file_streamed_gives_the_statements_of_a_whole_parse(
+    sql: str, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from schema_review.parse import postgres
+
+    whole = _parsed(sql, None, monkeypatch)
+    whole[1] = [_located(_absolute(node, 0), 0) for node in whole[1]]  # base 0: the file's
+    parsed, streamed = _streamed(sql, chunk, monkeypatch)
+    assert streamed == whole
+    plain = "\\set" not in sql and "COPY" not in sql
+    assert isinstance(parsed, postgres.StatementStream) == plain
+
+
+def test_a_long_file_is_parsed_a_chunk_at_a_time_as_the_replay_reads_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The replay drops each statement's tree once replayed: the trees alive are those of
+    the chunk being read, never the whole file's. With caching on, the file is parsed whole
+    (the cache keeps the whole parse)."""
+    from schema_review.parse import postgres
+
+    texts: list[str] = []
+    real = postgres.pg_parser.parse_sql_json
+
+    def parse_sql_json(text: str) -> str:
+        texts.append(text)
+        return str(real(text))
+
+    monkeypatch.setattr(postgres.pg_parser, "parse_sql_json", parse_sql_json)
+    monkeypatch.setenv("SCHEMA_REVIEW_NO_CACHE", "1")
+    monkeypatch.setattr(postgres, "_CHUNKED_FROM", 100)
+    monkeypatch.setattr(postgres, "_CHUNK", 100)
+    sql = "".join(f"CREATE TABLE t{n} (id int);\n" for n in range(50))
+    ((parsed, _),) = postgres.parse_streamed([SourceFile("many.sql", sql)])
+    assert isinstance(parsed, postgres.StatementStream) and len(parsed) == 50 and not texts
+    alive: list[int] = []
+
+    def replayed() -> Iterator[postgres.Statement]:
+        for statement in parsed:
+            alive.append(sum(map(has_tree, parsed.statements)))
+            yield statement
+
+    model = replay(replayed(), keep_trees=False)
+    assert len(model.tables) == 50 and len(parsed.statements) == 50
+    assert 5 < len(texts) < 50 and max(map(len, texts)) < 200
+    assert max(alive) <= max(map(len, texts)) // 20 and not any(map(has_tree, parsed.statements))
+    monkeypatch.delenv("SCHEMA_REVIEW_NO_CACHE")
+    ((whole, _),) = postgres.parse_streamed([SourceFile("many.sql", sql)])
+    assert isinstance(whole, list) and len(whole) == 50

@@ -69,6 +69,79 @@ def test_a_shared_empty_changed_in_place_is_caught() -> None:
         objects._NO_ITEMS.clear()
 
 
+def test_constraints_and_indexes_with_the_same_names_share_one_list_of_them() -> None:
+    model = replay_files(
+        """
+        CREATE TABLE a (id int PRIMARY KEY, status text CHECK (status <> ''));
+        CREATE TABLE c (id int PRIMARY KEY, a_id int REFERENCES a);
+        CREATE TABLE b (id int PRIMARY KEY, status text);
+        ALTER TABLE b ADD CONSTRAINT b_status CHECK (status <> '');
+        CREATE INDEX a_status ON a (status);
+        CREATE INDEX b_status_idx ON b (status DESC);
+        CREATE INDEX c_lower ON c (lower(a_id::text));
+        """,
+        "ALTER TABLE b RENAME COLUMN status TO state;",
+    )
+    check_shared_empties()
+    a, b, c = (model.tables[("public", name)] for name in "abc")
+    assert a.primary_key is not None and c.primary_key is not None
+    assert a.primary_key.columns == ["id"] and a.primary_key.columns is c.primary_key.columns
+    (fk,) = [k for k in c.constraints.values() if k.type == "foreign_key"]
+    assert fk.columns == ["a_id"] and fk.ref_columns is a.primary_key.columns
+    (a_check,) = [k for k in a.constraints.values() if k.type == "check"]
+    indexes = {i.name: i for i in model.indexes.values()}
+    assert a_check.columns == ["status"] and indexes["a_status"].key_names is a_check.columns
+    # A rename gives the renamed objects lists of their own; the others keep the shared one.
+    assert b.constraints["b_status"].columns == ["state"] and a_check.columns == ["status"]
+    assert indexes["b_status_idx"].columns == ["state"]
+    assert indexes["b_status_idx"].key_options == ["DESC"]
+    assert indexes["c_lower"].expressions == indexes["c_lower"].columns
+
+
+def test_a_shared_list_of_names_changed_in_place_is_caught() -> None:
+    first = objects.Constraint("a_pkey", Table("a", "public"), "primary_key", columns=["id"])
+    second = objects.Constraint("b_pkey", Table("b", "public"), "primary_key", columns=["id"])
+    assert first.columns is second.columns
+    first.columns.append("other")  # the bug the check is there for
+    with pytest.raises(RuntimeError, match="changed in place"):
+        check_shared_empties()
+    objects._SHARED_NAMES.clear()
+    check_shared_empties()
+
+
+def test_an_object_one_statement_made_keeps_its_event_without_a_list_until_read() -> None:
+    model = replay_files(
+        """
+        CREATE TABLE t (id int PRIMARY KEY, a int);
+        CREATE INDEX t_a ON t (a);
+        CREATE VIEW v AS SELECT 1 AS one;
+        """,
+        """
+        ALTER TABLE t ADD COLUMN b int;
+        ALTER TABLE t ALTER COLUMN b SET NOT NULL;
+        CREATE OR REPLACE VIEW v AS SELECT 1 AS one, 2 AS two;
+        """,
+    )
+    table = model.tables[("public", "t")]
+    a, b = table.columns["a"], table.columns["b"]
+    index = model.indexes[("public", "t_a")]
+    assert type(a._history) is objects.Event and type(index._history) is objects.Event
+    # What the rules read of it reads the one event, and makes no list.
+    assert a.created is a.defined is a.last_change is a._history
+    assert a.dropped_event is None and type(a._history) is objects.Event
+    # Read as `history`: a list, the object's own from then on.
+    assert [e.action for e in a.history] == ["created"] and a.history is a.history
+    assert type(table.columns["a"]._history) is list
+    # A column a later statement changed: its events in one list, which the change of the
+    # ADD COLUMN (its copy of the column as that statement left it) reads too.
+    assert [e.action for e in b.history] == ["created", "altered"]
+    (add,) = [c for c in model.changes if c.kind == "add_column"]
+    assert add.column is not None and add.column.history is b.history
+    # A replaced view takes over its predecessor's history.
+    (view,) = model.history_of_kind("view")
+    assert [e.action for e in view.history] == ["created", "replaced"]
+
+
 def test_an_event_keeps_the_offset_of_its_object_in_the_file() -> None:
     text = "SELECT 1;\nCREATE TABLE t (\n  id int,\n  note text\n);\n"
     model = replay_files(text)

@@ -141,11 +141,35 @@ _NO_ITEMS: list[Any] = []
 _NO_ENTRIES: dict[str, Any] = {}
 
 
+# The short lists of names constraints, indexes and triggers are made with, one list for
+# each distinct content during a replay (a key's ['id'], an index's ['status']: a long
+# history makes hundreds of thousands alike, some 100 bytes each). The replay assigns a new
+# list when it changes an object's names, never changes one in place: check_shared_empties
+# checks that at the end of each replay.
+_SHARED_NAMES: dict[tuple[str, ...], list[Any]] = {}
+
+
+def shared_names(names: list[Any]) -> list[Any]:
+    """`names`, or the list already made with the same names (`_NO_ITEMS` when empty)."""
+    if not names:
+        return _NO_ITEMS
+    if len(names) > 4:
+        return names
+    for name in names:
+        if type(name) is not str:
+            return names  # an index's expression
+    return _SHARED_NAMES.setdefault(tuple(names), names)
+
+
 def check_shared_empties() -> None:
-    """Raise if a shared empty default was changed in place (a bug that would give every
-    object that shares it the same items)."""
+    """Raise if a shared empty default, or a shared list of names, was changed in place (a
+    bug that would give every object that shares it the same items)."""
     if _NO_ITEMS or _NO_ENTRIES:
         raise RuntimeError("a shared empty default of the model was changed in place")
+    for key, names in _SHARED_NAMES.items():
+        if tuple(names) != key:
+            raise RuntimeError("a shared list of names of the model was changed in place")
+    _SHARED_NAMES.clear()
 
 
 def own_policies(table: Table) -> dict[str, Policy]:
@@ -224,6 +248,11 @@ class SchemaObject:
 
     name: str
     history: list[Event]
+    # Where `history` is kept: an object one statement made and none changed since (most
+    # columns, keys and indexes of a long history) keeps its one event bare, not in a list
+    # of its own (some 100 bytes); reading `history` makes the list, once (_read_history,
+    # after the class).
+    _history: list[Event] | Event
     dropped: bool
     # The object that had this identity before, when this one re-creates a dropped one.
     previous: SchemaObject | None
@@ -232,7 +261,7 @@ class SchemaObject:
     replaced_by: SchemaObject | None
     replaced_at: Event | None
 
-    __slots__ = ("dropped", "history", "name", "previous", "replaced_at", "replaced_by")
+    __slots__ = ("_history", "dropped", "name", "previous", "replaced_at", "replaced_by")
 
     def __init__(
         self,
@@ -245,7 +274,7 @@ class SchemaObject:
         replaced_at: Event | None = None,
     ) -> None:
         self.name = name
-        self.history = _NO_ITEMS if history is None else history
+        self._history = _NO_ITEMS if history is None else history
         self.dropped = dropped
         self.previous = previous
         self.replaced_by = replaced_by
@@ -260,7 +289,10 @@ class SchemaObject:
 
     @property
     def created(self) -> Event | None:
-        for event in self.history:
+        history = self._history
+        if isinstance(history, Event):  # the one event, kept bare
+            return history if history.action == "created" else None
+        for event in history:
             if event.action == "created":
                 return event
         return None
@@ -268,18 +300,27 @@ class SchemaObject:
     @property
     def defined(self) -> Event | None:
         """The statement that last (re)defined the object: where its findings are reported."""
-        for event in reversed(self.history):
+        history = self._history
+        if isinstance(history, Event):
+            return history
+        for event in reversed(history):
             if event.action in ("created", "replaced", "retyped"):
                 return event
-        return self.history[0] if self.history else None
+        return history[0] if history else None
 
     @property
     def last_change(self) -> Event | None:
-        return self.history[-1] if self.history else None
+        history = self._history
+        if isinstance(history, Event):
+            return history
+        return history[-1] if history else None
 
     @property
     def dropped_event(self) -> Event | None:
-        for event in reversed(self.history):
+        history = self._history
+        if isinstance(history, Event):
+            return history if history.action == "dropped" else None
+        for event in reversed(history):
             if event.action == "dropped":
                 return event
         return None
@@ -322,8 +363,12 @@ class SchemaObject:
         return pair[1] if pair is not None else None
 
     def _comment_overwrite(self) -> tuple[Event, Event] | None:
+        if isinstance(self._history, Event):
+            return None  # one event: nothing overwritten
         comments = [
-            e for e in self.history if e.action == "commented" and e.statement.kind == "CommentStmt"
+            e
+            for e in self._history
+            if e.action == "commented" and e.statement.kind == "CommentStmt"
         ]
         for earlier, later in pairwise(comments):
             if earlier.detail and later.detail and later.detail != earlier.detail:
@@ -332,6 +377,7 @@ class SchemaObject:
 
     def snapshot(self) -> Self:
         """A shallow copy: the object as it is now, for rules that judge one statement."""
+        _read_history(self)  # a list both share, as the events later statements add
         klass: type = type(self)
         clone: Self = object.__new__(klass)
         for name in _slot_names(klass):
@@ -351,11 +397,35 @@ class SchemaObject:
         self, action: str, statement: Statement, detail: str = "", offset: int | None = None
     ) -> None:
         event = Event(action, statement, detail, offset)
-        history = self.history
-        if history:
+        history = self._history
+        if isinstance(history, Event):
+            self._history = [history, event]
+        elif history:
             history.append(event)
-        else:  # the shared empty default: a list of one (appending gives room for four)
-            self.history = [event]
+        else:  # the shared empty default: the event alone, until a second one
+            self._history = event
+
+
+def _read_history(obj: SchemaObject) -> list[Event]:
+    history = obj._history
+    if isinstance(history, Event):
+        # A list from now on, the object's own: whoever reads it may keep it (a replaced
+        # view takes over its predecessor's), and sees what later statements add.
+        history = obj._history = [history]
+    return history
+
+
+def _write_history(obj: SchemaObject, events: list[Event]) -> None:
+    obj._history = events
+
+
+def share_history(obj: SchemaObject, other: SchemaObject) -> None:
+    """`obj` takes over `other`'s history (CREATE OR REPLACE): one list both read."""
+    obj._history = _read_history(other)
+
+
+# After the class: its annotation `history` stays a field, as the reference lists it.
+setattr(SchemaObject, "history", property(_read_history, _write_history))  # noqa: B010
 
 
 class TypeName:
@@ -664,10 +734,10 @@ class Constraint(SchemaObject):
         SchemaObject.__init__(self, name)
         self.table = table
         self.type = type
-        self.columns = columns if columns else _NO_ITEMS
+        self.columns = shared_names(columns) if columns else _NO_ITEMS
         self.expression = expression
         self.ref_table = ref_table
-        self.ref_columns = ref_columns if ref_columns else _NO_ITEMS
+        self.ref_columns = shared_names(ref_columns) if ref_columns else _NO_ITEMS
         self.on_delete = on_delete
         self.on_update = on_update
         self.not_valid = not_valid
@@ -878,16 +948,16 @@ class Index(SchemaObject):
         SchemaObject.__init__(self, name)
         self.schema = schema
         self.table = table
-        self.columns = columns if columns else _NO_ITEMS
+        self.columns = shared_names(columns) if columns else _NO_ITEMS
         self.expressions = expressions if expressions else _NO_ITEMS
         self.include = include if include else _NO_ITEMS
         self.predicate = predicate
         self.unique = unique
         self.method = sys.intern(method)
         self.constraint = constraint
-        self.key_names = key_names if key_names else _NO_ITEMS
+        self.key_names = shared_names(key_names) if key_names else _NO_ITEMS
         self.parent = parent
-        self.key_options = key_options if key_options else _NO_ITEMS
+        self.key_options = shared_names(key_options) if key_options else _NO_ITEMS
 
     @property
     def qualified_name(self) -> str:

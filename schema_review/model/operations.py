@@ -308,7 +308,7 @@ class SchemaOperations:
             obj.previous = None
         obj.record("created", statement, detail, offset)
         if obj.previous is not None:
-            obj.previous.replaced_by, obj.previous.replaced_at = obj, obj.history[-1]
+            obj.previous.replaced_by, obj.previous.replaced_at = obj, obj.last_change
         self.model.archive.append(obj)
         if isinstance(obj, Constraint):
             self.note_constraint_name(obj)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -391,6 +391,8 @@ _CACHE_FORMAT = 3  # 2: locations in characters for non-ASCII text; 3: problems 
 
 
 Parsed = tuple[list[Statement], list[ParseProblem]]
+# What `parse_streamed` gives for a file.
+Streamed = tuple["list[Statement] | StatementStream", list[ParseProblem]]
 # A parse as plain data (marshal and pickle can carry it): statements' fields, problems.
 _ParseData = tuple[list[tuple[Any, ...]], list[tuple[int, str, str]]]
 
@@ -415,16 +417,38 @@ def parse_each(sources: list[SourceFile], jobs: int = 1) -> Generator[Parsed, No
     the caller (schema_review.workers.ahead): the caller replays a file while the next
     ones are parsed, and a parse comes back as plain data (the tree as its JSON text), which
     costs a fraction of parsing it. A caller that stops early closes the iterator."""
+    for statements, problems in _parse_each(sources, jobs, stream=False):
+        assert isinstance(statements, list)
+        yield statements, problems
+
+
+def parse_streamed(sources: list[SourceFile], jobs: int = 1) -> Generator[Streamed, None, None]:
+    """`parse_each`, but a long file that nothing caches comes as a `StatementStream`: its
+    statements are parsed a chunk at a time as the caller reads them."""
+    return _parse_each(sources, jobs, stream=True)
+
+
+def _parse_each(
+    sources: list[SourceFile], jobs: int, stream: bool
+) -> Generator[Streamed, None, None]:
     keys = [_cache_path(source.text) for source in sources]
     data: list[_ParseData | None] = [_cached(key) for key in keys]
-    missing = [i for i, found in enumerate(data) if found is None]
+    streamed = {
+        i
+        for i, (source, key) in enumerate(zip(sources, keys, strict=True))
+        if stream and key is None and _may_stream(source.text)
+    }
+    missing = [i for i, found in enumerate(data) if found is None and i not in streamed]
 
     def parse(item: int) -> _ParseData:
         return _as_data(_parse_guarded(sources[missing[item]]))
 
     parsing = ahead(len(missing), jobs if len(missing) >= _PARALLEL_FROM else 1, parse)
     try:
-        for source, key, item in zip(sources, keys, data, strict=True):
+        for number, (source, key, item) in enumerate(zip(sources, keys, data, strict=True)):
+            if number in streamed:
+                yield _stream_or_parse(source)
+                continue
             if item is None:
                 item = next(parsing)
                 _store(key, item)
@@ -435,6 +459,82 @@ def parse_each(sources: list[SourceFile], jobs: int = 1) -> Generator[Parsed, No
             )
     finally:
         parsing.close()
+
+
+class StatementStream:
+    """A long file's statements, parsed a chunk of about `_CHUNK` characters at a time as
+    they are read: the replay drops each statement's parse tree once it has replayed it, so
+    only one chunk's trees are ever alive, not the whole file's (the JSON of 100,000
+    statements is some 70 MB). `statements` fills as the stream is read; `len` is the
+    number the whole file has (the parser split it into statements before: a file with a
+    syntax error is never streamed). Each statement comes out as the whole file's parse
+    gives it: a chunk ends right after a statement's ';'."""
+
+    __slots__ = ("_cuts", "_text", "count", "source", "statements")
+
+    _cuts: list[int] | None
+    _text: str | None
+
+    def __init__(self, source: SourceFile, text: str, cuts: list[int], count: int) -> None:
+        self.source = source
+        self._text = text
+        self._cuts = cuts
+        self.count = count
+        self.statements: list[Statement] = []
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Statement]:
+        cuts, text, out = self._cuts, self._text, self.statements
+        if cuts is None or text is None:  # read before: once is all it parses
+            yield from out
+            return
+        self._cuts = self._text = None
+        start = 0
+        for end in cuts:
+            first = len(out)
+            decoded = _statements_json(pg_parser.parse_sql_json(text[start:end]))
+            _collect(self.source, text, decoded, start, end, out)
+            del decoded
+            for number in range(first, len(out)):
+                yield out[number]
+            start = end
+
+
+def _may_stream(text: str) -> bool:
+    """Whether a file is long enough to stream, and has no COPY (which may read the lines
+    after it as its data: see `_reads_stdin`)."""
+    return len(text) >= _CHUNKED_FROM and _COPY.search(text) is None
+
+
+_COPY = re.compile(r"\bcopy\b", re.IGNORECASE)
+
+
+def _stream_or_parse(source: SourceFile) -> Streamed:
+    """A long file as a `StatementStream` when the parser splits it into statements without
+    an error; parsed whole otherwise (`_parse_postgres`: its errors are reported as always)."""
+    text = source.text
+    marks: list[Mark] = []
+    if "\x00" in text:
+        marks = nul_marks(text)
+        text = text.replace("\x00", " ")
+    try:
+        slices = pg_parser.split(text, with_parser=True, only_slices=True)
+    except pg_parser.ParseError:
+        return _parse_guarded(source)
+    cuts: list[int] = []
+    start = 0
+    for piece in slices:
+        stop = piece.stop
+        # Right after the statement's ';', not before another ';': the comments of the next
+        # statement start after one ';' (`_collect`), as in the whole file's parse.
+        if stop - start >= _CHUNK and text[stop : stop + 2] in (";", ";\n", ";\r", ";\t", "; "):
+            cuts.append(stop + 1)
+            start = stop + 1
+    cuts.append(len(text))
+    problems = [ParseProblem(source, m.offset, m.message, m.rule) for m in marks]
+    return StatementStream(source, text, cuts, len(slices)), problems
 
 
 # Below this many files to parse, starting a process costs more than it saves.

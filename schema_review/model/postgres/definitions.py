@@ -16,6 +16,7 @@ from schema_review.model.objects import (
     View,
     own_policies,
     own_triggers,
+    share_history,
 )
 from schema_review.model.postgres.base import (
     Json,
@@ -181,7 +182,7 @@ class DefinitionStatements(PostgresBase):
             ),
         )
         if existing is not None and (replace or if_not_exists):
-            view.history = existing.history
+            share_history(view, existing)
             view.previous = existing.previous
             view.record("replaced", statement)
         else:
@@ -293,7 +294,7 @@ class DefinitionStatements(PostgresBase):
         existing = self.model.functions.get(key)
         function.executors = set(self.default_executors.get(schema, self.default_executors[""]))
         if existing is not None and node.get("replace"):
-            function.history = existing.history
+            share_history(function, existing)
             function.previous = existing.previous
             function.executors = existing.executors  # OR REPLACE keeps the privileges
             function.record("replaced", statement)

@@ -19,6 +19,7 @@ from schema_review.model.objects import (
     Index,
     Table,
     TypeName,
+    shared_names,
 )
 from schema_review.model.operations import (
     LIKE_CONSTRAINTS,
@@ -252,15 +253,15 @@ class TableStatements(PostgresBase):
         if kind == "check":
             constraint.expression = statement.expression(node.get("raw_expr"))
             if not columns:
-                constraint.columns = column_refs(node.get("raw_expr"))
+                constraint.columns = shared_names(column_refs(node.get("raw_expr")))
         elif kind == "foreign_key":
             pk_table = node.get("pktable", {})
             constraint.ref_table = ".".join(self.range_var(pk_table))
-            constraint.ref_columns = node_name(node.get("pk_attrs"))
+            constraint.ref_columns = shared_names(node_name(node.get("pk_attrs")))
             if not constraint.ref_columns:
                 referenced = self.find_table(pk_table)
                 if referenced is not None and referenced.primary_key is not None:
-                    constraint.ref_columns = list(referenced.primary_key.columns)
+                    constraint.ref_columns = shared_names(list(referenced.primary_key.columns))
             constraint.actions_written = _fk_actions_written(statement, pk_table)
             constraint.actions_given = bool(constraint.actions_written)
             constraint.on_delete = FK_ACTIONS.get(node.get("fk_del_action", "a"), "NO ACTION")
