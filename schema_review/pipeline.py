@@ -923,8 +923,9 @@ def _return_freed_memory() -> None:
         ctypes.CDLL(None).malloc_trim(0)  # the interpreter's own C library
 
 
-# From this many statements a run returns its parse trees' memory (a short one has little
-# to return, and loading ctypes costs a few milliseconds).
+# From this many statements a run returns its parse trees' memory and packs its hits while
+# the models are alive (a short one has little to return or pack, and loading ctypes costs
+# a few milliseconds).
 _LONG_HISTORY = 5_000
 
 
