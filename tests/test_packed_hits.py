@@ -125,3 +125,21 @@ def test_a_long_run_packs_its_hits_and_reports_what_an_unpacked_one_does(
     monkeypatch.setattr(PackedHits, "CHUNK", 5)
     assert lint_examples() == unpacked
     assert packed
+
+
+def test_a_value_marshal_does_not_take_is_packed_all_the_same(
+    work: list[pipeline.Evaluation], rules: list[Rule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message of a subclass of str (Jinja's Markup) comes back as it went in."""
+    from markupsafe import Markup
+
+    monkeypatch.setattr(PackedHits, "CHUNK", 2)
+    first, second, *_ = [hit for w in work for hit in w.hits(rules)]
+    marked = Hit(first.rule, first.source, 0, 1, Markup("<b>"), Markup("a & b"), None)
+    packed = PackedHits()
+    for hit in (first, marked, second):
+        packed.append(hit)
+    assert packed._chunks
+    unpacked = packed.unpack()
+    assert _described(unpacked) == _described([first, marked, second])
+    assert type(unpacked[1].message) is Markup

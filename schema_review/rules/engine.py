@@ -257,22 +257,36 @@ class PackedHits:
         packed._rules = [rule(rule_id, severity) for rule_id, severity in rules]
         packed._places = [place(number) for number in places]
         packed._chunks = list(chunks)
-        packed._buffer = [tuple(record) for record in buffer]
+        packed._buffer = list(buffer)
         return packed
 
 
 def _compressed(records: list[_Record]) -> bytes:
+    """Records as compressed bytes: marshalled (fast), or pickled when a value is not of a
+    type marshal takes (a subclass of str: Jinja's Markup)."""
     import marshal
     import zlib
 
-    return zlib.compress(marshal.dumps(records), 1)
+    try:
+        data = b"m" + marshal.dumps(records)
+    except ValueError:
+        import pickle
+
+        data = b"p" + pickle.dumps(records, pickle.HIGHEST_PROTOCOL)
+    return zlib.compress(data, 1)
 
 
 def _records(data: bytes) -> list[_Record]:
     import marshal
     import zlib
 
-    records: list[_Record] = marshal.loads(zlib.decompress(data))
+    plain = zlib.decompress(data)
+    if plain[:1] == b"p":
+        import pickle
+
+        pickled: list[_Record] = pickle.loads(plain[1:])
+        return pickled
+    records: list[_Record] = marshal.loads(memoryview(plain)[1:])
     return records
 
 
