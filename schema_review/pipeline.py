@@ -51,7 +51,7 @@ from schema_review.profile import (
 )
 from schema_review.records import Record
 from schema_review.rules import Hit, MigrationFacts, Rule, evaluate, load_rules
-from schema_review.rules.engine import INTERNAL_ERROR, RULE_STOPPED
+from schema_review.rules.engine import INTERNAL_ERROR, RULE_STOPPED, PackedHits, evaluate_packed
 from schema_review.rules.options import OptionError, check_values
 from schema_review.workers import can_fork, share
 
@@ -716,7 +716,9 @@ def _lint(
     # With --jobs, the rules are shared among processes once all histories are replayed;
     # otherwise each history's model goes as soon as its rules ran.
     shared = settings.jobs > 1 and statements >= SHARED_RULES_FROM and can_fork()
-    hits: list[Hit] = []
+    # A long run's hits are packed (see PackedHits) until the models are gone.
+    packed = statements >= _LONG_HISTORY
+    found: list[list[Hit] | PackedHits] = []
     suppressions: list[Suppression] = []
     work: list[Evaluation] = []
     for set_index, history in enumerate(histories):
@@ -728,18 +730,19 @@ def _lint(
         if shared:
             continue
         # Taken off `work` (no name of it left here): an evaluation names its model.
-        hits.extend(work.pop().hits(rules))
+        found.append(work.pop().packed(rules) if packed else work.pop().hits(rules))
         if not keep_models:
             # A caller that reads no model once the rules ran (lint's outputs count the
             # statements): the model, most of a long history's memory, goes before the
             # findings are built, which reuse its memory.
             history.model = statements_only(history.model)
     if shared:
-        hits = evaluate_shared(rules, work, settings.jobs)
+        found = _evaluate_shared(rules, work, settings.jobs)
         work.clear()  # the evaluations name the models
         if not keep_models:
             for history in histories:
                 history.model = statements_only(history.model)
+    hits = _unpacked(found)
     rules_by_id = {r.id: r for r in rules}
     result = build_findings(
         hits, suppressions, rules_by_id, settings.severity, catalogue, settings.per_file_ignores
@@ -782,6 +785,18 @@ class Evaluation(Record):
     def hits(self, rules: Sequence[Rule]) -> list[Hit]:
         return evaluate(rules, self.model, self.problems, self.profile, self.facts)
 
+    def packed(self, rules: Sequence[Rule]) -> PackedHits:
+        return evaluate_packed(rules, self.model, self.problems, self.profile, self.facts)
+
+
+def _unpacked(found: list[list[Hit] | PackedHits]) -> list[Hit]:
+    """The hits of `found` in order, each pack emptied as it is unpacked."""
+    hits: list[Hit] = []
+    for part in found:
+        hits.extend(part if isinstance(part, list) else part.unpack())
+    found.clear()
+    return hits
+
 
 # From this many statements in all, `--jobs` shares the rules: below, forking costs more
 # than it saves.
@@ -797,6 +812,14 @@ def evaluate_shared(rules: Sequence[Rule], work: Sequence[Evaluation], jobs: int
     in turn gives them, the rules evaluated by up to `jobs` processes (schema_review.workers):
     each part is a run of consecutive rules on one history, and a worker sends its hits back
     as data (see _HitEncoder)."""
+    return _unpacked(_evaluate_shared(rules, work, jobs))
+
+
+def _evaluate_shared(
+    rules: Sequence[Rule], work: Sequence[Evaluation], jobs: int
+) -> list[list[Hit] | PackedHits]:
+    """evaluate_shared's hits, each part's packed (see PackedHits): a worker sends its pack
+    back as data, kept packed here until the caller unpacks it."""
     # The parse problems' hits and the replay's internal errors come first in a history's
     # hits: `evaluate` gives them, and nothing else, for the rules it does not evaluate.
     leading = [r for r in rules if not r.evaluated]
@@ -809,11 +832,13 @@ def evaluate_shared(rules: Sequence[Rule], work: Sequence[Evaluation], jobs: int
         for start in range(0, len(evaluated), size)
     ]
 
-    def do(part: int) -> list[Hit]:
+    def do(part: int) -> PackedHits:
         history, start, stop = parts[part]
         w = work[history]
-        hits = evaluate(evaluated[start:stop], w.model, (), w.profile, w.facts)
-        return hits[len(w.model.internal_errors) :]  # the leading hits give those
+        # The leading hits give the replay's internal errors.
+        return evaluate_packed(
+            evaluated[start:stop], w.model, (), w.profile, w.facts, replay_errors=False
+        )
 
     encoders = [_HitEncoder(w) for w in work]
     decoders = [_HitDecoder(rules, w) for w in work]
@@ -821,77 +846,64 @@ def evaluate_shared(rules: Sequence[Rule], work: Sequence[Evaluation], jobs: int
         len(parts),
         jobs,
         do,
-        lambda part, hits: [encoders[parts[part][0]](hit) for hit in hits],
-        lambda part, data: [decoders[parts[part][0]](item) for item in data],
+        lambda part, packed: packed.data(encoders[parts[part][0]]),
+        lambda part, data: decoders[parts[part][0]].packed(data),
     )
-    hits: list[Hit] = []
+    found: list[list[Hit] | PackedHits] = []
     for history, w in enumerate(work):
-        hits.extend(w.hits(leading))
+        found.append(w.hits(leading))
         for (part_history, _, _), part_hits in zip(parts, done, strict=True):
             if part_history == history:
-                hits.extend(part_hits)
-    return hits
-
-
-# A hit as data: rule id and severity, source (-1: the statement's, else the index of the
-# migration facts it is from), start, end, object, message, fix, statement (its index in
-# the model's statements, or -1).
-_HitData = tuple[str, str, int, int, int, str | None, str, str | None, int]
+                found.append(part_hits)
+    return found
 
 
 class _HitEncoder:
-    """A worker's hits as data. What a hit points at existed before the fork, so its place
-    in the lists of the history (its statements, its migration facts) names it in both
-    processes; a hit naming anything else cannot be sent (KeyError: the part is evaluated
-    again by the parent)."""
+    """Where a worker's hits are, as numbers (PackedHits.data). What a hit points at existed
+    before the fork, so its place in the lists of the history (its statements, its migration
+    facts) names it in both processes: a statement by its index, a file's source by -1 - the
+    index of its facts. A hit naming anything else cannot be sent (KeyError: the part is
+    evaluated again by the parent)."""
 
     def __init__(self, w: Evaluation) -> None:
         self.w = w
         self.statements: dict[int, int] | None = None
         self.facts = {id(f.source): i for i, f in enumerate(w.facts)}
 
-    def __call__(self, hit: Hit) -> _HitData:
-        statement = -1
-        if hit.statement is not None:
+    def __call__(self, place: Statement | SourceFile | tuple[SourceFile, Statement]) -> int:
+        if isinstance(place, Statement):
             if self.statements is None:
                 self.statements = {id(s): i for i, s in enumerate(self.w.model.statements)}
-            statement = self.statements[id(hit.statement)]
-        if hit.statement is not None and hit.source is hit.statement.source:
-            source = -1
-        else:
-            source = self.facts[id(hit.source)]
-        rule = hit.rule
-        return (
-            rule.id,
-            rule.severity,
-            source,
-            hit.start,
-            hit.end,
-            hit.object,
-            hit.message,
-            hit.fix,
-            statement,
-        )
+            return self.statements[id(place)]
+        if isinstance(place, SourceFile):
+            return -1 - self.facts[id(place)]
+        raise KeyError("a hit whose source is not its statement's")
 
 
 class _HitDecoder:
-    """Hits from their data (see _HitEncoder), with the rule objects of this process: a rule
-    whose severity the history's deploy lowered (`as_deployed`) is that rule so lowered."""
+    """A worker's pack from its data (see _HitEncoder), with the rule objects of this process:
+    a rule whose severity the history's deploy lowered (`as_deployed`) is that rule so
+    lowered."""
 
     def __init__(self, rules: Sequence[Rule], w: Evaluation) -> None:
-        self.w = w
+        # The lists the places index, not the evaluation: its model goes before the pack.
+        self.statements = w.model.statements
+        self.facts = w.facts
         known = (*rules, INTERNAL_ERROR, RULE_STOPPED)
         self.rules: dict[tuple[str, str], Rule] = {(r.id, r.severity): r for r in known}
         self.by_id = {r.id: r for r in known}
 
-    def __call__(self, data: _HitData) -> Hit:
-        rule_id, severity, source, start, end, obj, message, fix, statement = data
+    def rule(self, rule_id: str, severity: str) -> Rule:
         rule = self.rules.get((rule_id, severity))
         if rule is None:
             rule = self.rules[rule_id, severity] = self.by_id[rule_id].replace(severity=severity)
-        at = self.w.model.statements[statement] if statement >= 0 else None
-        file = at.source if source < 0 and at is not None else self.w.facts[source].source
-        return Hit(rule, file, start, end, obj, message, fix, at)
+        return rule
+
+    def place(self, number: int) -> Statement | SourceFile:
+        return self.statements[number] if number >= 0 else self.facts[-1 - number].source
+
+    def packed(self, data: tuple[Any, ...]) -> PackedHits:
+        return PackedHits.from_data(data, self.rule, self.place)
 
 
 def _return_freed_memory() -> None:
@@ -913,8 +925,9 @@ def _return_freed_memory() -> None:
         ctypes.CDLL(None).malloc_trim(0)  # the interpreter's own C library
 
 
-# From this many statements a run returns its parse trees' memory (a short one has little
-# to return, and loading ctypes costs a few milliseconds).
+# From this many statements a run returns its parse trees' memory and packs its hits while
+# the models are alive (a short one has little to return or pack, and loading ctypes costs
+# a few milliseconds).
 _LONG_HISTORY = 5_000
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from schema_review.findings import Finding
 from tests.helpers import LintSql, findings_of, rule_ids
 
@@ -128,12 +130,22 @@ def test_a_finding_is_equal_whatever_its_place_in_apply_order() -> None:
     )
 
 
-def test_counts_of_a_statements_own_keys_and_of_texts_several_statements_share() -> None:
+@pytest.mark.parametrize("bitmap", ["usual", "every hash on one bit"])
+def test_counts_of_a_statements_own_keys_and_of_texts_several_statements_share(
+    bitmap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A statement whose text is no other's counts its keys itself (the run keeps no count
     of every key); texts two statements share, and a statement-less finding keyed by the
     same text, are counted across the run: every fingerprint is that of the formula, each
-    key counted in order over the whole run."""
+    key counted in order over the whole run. A text alone taken for one of several (its
+    hash's bit set by another's) is counted across the run: the same fingerprints."""
     from collections import Counter
+
+    from schema_review import findings
+
+    if bitmap != "usual":
+        monkeypatch.setattr(findings, "_LEAST_BITS", 1)
+        monkeypatch.setattr(findings, "_BITS_PER_HIT", 0)
 
     from schema_review.findings import build_findings
     from schema_review.parse import SourceFile

@@ -27,7 +27,8 @@ from schema_review.pipeline import (
     replay_histories,
     select_rules,
 )
-from schema_review.rules import Hit, evaluate, load_rules
+from schema_review.rules import Hit, load_rules
+from schema_review.rules.engine import PackedHits, evaluate_packed
 from tests.helpers import CORPUS, REPO, write_migrations
 from tests.test_corpus import corpus_projects
 
@@ -349,17 +350,17 @@ def test_hits_come_back_in_the_order_of_one_process(monkeypatch: pytest.MonkeyPa
     received = workers._received
     sent: list[int] = []
 
-    def slow(*args: Any) -> list[Hit]:
+    def slow(*args: Any, **keywords: Any) -> PackedHits:
         if os.getpid() == parent:
             time.sleep(0.05)
-        return evaluate(*args)
+        return evaluate_packed(*args, **keywords)
 
     def counted(pipe: int) -> Iterator[tuple[int, Any]]:
         data = list(received(pipe))
         sent.append(len(data))
         return iter(data)
 
-    monkeypatch.setattr(pipeline, "evaluate", slow)
+    monkeypatch.setattr(pipeline, "evaluate_packed", slow)
     monkeypatch.setattr(workers, "_received", counted)
     for jobs in (2, 3):
         assert described(pipeline.evaluate_shared(rules, work, jobs)) == alone

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass
+from itertools import chain as chained
 from typing import Any
 
 from schema_review.discover import version_key
@@ -157,6 +159,146 @@ class Hit(Record):
         self.statement = statement
 
 
+# A packed hit's values (see PackedHits): its rule's number among the pack's rules, start,
+# end, object, message, fix.
+_Record = tuple[int, int, int, str | None, str, str | None]
+# Where a packed hit is: its statement (its source the statement's), its source (no
+# statement), or both (a source that is not the statement's).
+_Place = Statement | SourceFile | tuple[SourceFile, Statement]
+
+
+class PackedHits:
+    """Hits kept as compressed data while the model they were found on is alive, for a long
+    history (issue 17): 200,000 hits as objects are ~90 MB at 100,000 statements (their
+    messages and fixes, object names made afresh for each), on top of the model at the
+    run's peak of memory; compressed (the messages of a rule differ in a few names), a
+    few MB. `unpack` gives the hits back, once the model is gone.
+
+    Each hit keeps its rule's number among the pack's rules and its values (start, end,
+    object, message, fix), `CHUNK` hits to a compressed chunk, and where it is: the
+    statement or source objects themselves, which outlive the model (`statements_only`)."""
+
+    __slots__ = ("_buffer", "_chunks", "_places", "_rule_numbers", "_rules")
+    CHUNK = 1024
+
+    def __init__(self) -> None:
+        self._rules: list[Rule] = []
+        self._rule_numbers: dict[int, int] = {}  # id(rule) -> its place in `_rules`
+        self._places: list[_Place] = []
+        self._chunks: list[bytes] = []  # each CHUNK records, compressed
+        self._buffer: list[_Record] = []  # the records after the chunks'
+
+    def __len__(self) -> int:
+        return len(self._places)
+
+    def append(self, hit: Hit) -> None:
+        rule = hit.rule
+        number = self._rule_numbers.get(id(rule))
+        if number is None:
+            number = self._rule_numbers[id(rule)] = len(self._rules)
+            self._rules.append(rule)
+        statement = hit.statement
+        place: _Place
+        if statement is None:
+            place = hit.source
+        elif hit.source is statement.source:
+            place = statement
+        else:
+            place = (hit.source, statement)
+        self._places.append(place)
+        buffer = self._buffer
+        buffer.append((number, hit.start, hit.end, hit.object, hit.message, hit.fix))
+        if len(buffer) >= self.CHUNK:
+            self._chunks.append(_compressed(buffer))
+            self._buffer = []
+
+    def truncate(self, count: int) -> None:
+        """Keep the first `count` hits (a rule stopped: its hits are let go)."""
+        chunk = count // self.CHUNK
+        if chunk < len(self._chunks):
+            records = [r for data in self._chunks[chunk:] for r in _records(data)]
+            self._buffer = records + self._buffer
+            del self._chunks[chunk:]
+        del self._buffer[count - chunk * self.CHUNK :]
+        del self._places[count:]
+
+    def unpack(self) -> list[Hit]:
+        """The hits, in the order they were packed; the pack is emptied."""
+        hits: list[Hit] = []
+        places = iter(self._places)
+        rules = self._rules
+        chunks, self._chunks = self._chunks, []
+        chunks.reverse()
+        while chunks:
+            for record in _records(chunks.pop()):
+                hits.append(_unpacked(rules, record, next(places)))
+        for record in self._buffer:
+            hits.append(_unpacked(rules, record, next(places)))
+        self._buffer = []
+        self._places = []
+        return hits
+
+    def data(self, number: Callable[[_Place], int]) -> tuple[Any, ...]:
+        """The pack as plain data for another process (from the same fork, which numbers
+        the places alike): the rules' ids and severities, the places' numbers."""
+        rules = [(rule.id, rule.severity) for rule in self._rules]
+        return rules, [number(place) for place in self._places], self._chunks, self._buffer
+
+    @classmethod
+    def from_data(
+        cls,
+        data: tuple[Any, ...],
+        rule: Callable[[str, str], Rule],
+        place: Callable[[int], _Place],
+    ) -> PackedHits:
+        """The pack another process sent as `data`, with the rules and places of this one."""
+        rules, places, chunks, buffer = data
+        packed = cls()
+        packed._rules = [rule(rule_id, severity) for rule_id, severity in rules]
+        packed._places = [place(number) for number in places]
+        packed._chunks = list(chunks)
+        packed._buffer = list(buffer)
+        return packed
+
+
+def _compressed(records: list[_Record]) -> bytes:
+    """Records as compressed bytes: marshalled (fast), or pickled when a value is not of a
+    type marshal takes (a subclass of str: Jinja's Markup)."""
+    import marshal
+    import zlib
+
+    try:
+        data = b"m" + marshal.dumps(records)
+    except ValueError:
+        import pickle
+
+        data = b"p" + pickle.dumps(records, pickle.HIGHEST_PROTOCOL)
+    return zlib.compress(data, 1)
+
+
+def _records(data: bytes) -> list[_Record]:
+    import marshal
+    import zlib
+
+    plain = zlib.decompress(data)
+    if plain[:1] == b"p":
+        import pickle
+
+        pickled: list[_Record] = pickle.loads(plain[1:])
+        return pickled
+    records: list[_Record] = marshal.loads(memoryview(plain)[1:])
+    return records
+
+
+def _unpacked(rules: list[Rule], record: _Record, place: _Place) -> Hit:
+    number, start, end, obj, message, fix = record
+    if isinstance(place, Statement):
+        return Hit(rules[number], place.source, start, end, obj, message, fix, place)
+    if isinstance(place, tuple):
+        return Hit(rules[number], place[0], start, end, obj, message, fix, place[1])
+    return Hit(rules[number], place, start, end, obj, message, fix)
+
+
 def evaluate(
     rules: Sequence[Rule],
     model: SchemaModel,
@@ -166,6 +308,39 @@ def evaluate(
 ) -> list[Hit]:
     """Every hit of the enabled rules. A broken rule raises RuleError (configuration)."""
     hits: list[Hit] = []
+    _evaluate(hits, rules, model, problems, profile, migrations)
+    return hits
+
+
+def evaluate_packed(
+    rules: Sequence[Rule],
+    model: SchemaModel,
+    problems: Iterable[ParseProblem] = (),
+    profile: Profile | None = None,
+    migrations: Sequence[MigrationFacts] = (),
+    replay_errors: bool = True,
+) -> PackedHits:
+    """`evaluate`'s hits, packed (see PackedHits): for a long history. Without
+    `replay_errors`, none for the replay's internal errors (another part of the history's
+    hits gives them)."""
+    packed = PackedHits()
+    _evaluate(packed, rules, model, problems, profile, migrations, replay_errors)
+    return packed
+
+
+# Where the hits go: a list, or a pack.
+_Hits = list[Hit] | PackedHits
+
+
+def _evaluate(
+    hits: _Hits,
+    rules: Sequence[Rule],
+    model: SchemaModel,
+    problems: Iterable[ParseProblem],
+    profile: Profile | None,
+    migrations: Sequence[MigrationFacts],
+    replay_errors: bool = True,
+) -> None:
     profile = profile or Profile()
     context = {"model": model, "profile": profile}
     by_id = {rule.id: rule for rule in rules}
@@ -183,7 +358,7 @@ def evaluate(
                     problem.message,
                 )
             )
-    for statement, error in model.internal_errors:
+    for statement, error in model.internal_errors if replay_errors else ():
         hits.append(
             _at_statement(
                 INTERNAL_ERROR, statement, None, f"could not replay {statement.kind}: {error}"
@@ -202,13 +377,16 @@ def evaluate(
             try:
                 _run(rule, subjects, profile, context, changes_by_kind, migrations, hits)
             except _Stopped as stopped:
-                del hits[first:]  # what it found before it was stopped depends on timing
+                # What it found before it was stopped depends on timing.
+                if isinstance(hits, PackedHits):
+                    hits.truncate(first)
+                else:
+                    del hits[first:]
                 hits.append(_stopped_hit(rule, stopped))
             except _RUNAWAY as error:  # the timer, between two evaluations of the rule
                 raise RuleError(
                     f"{rule.source}: rule {rule.id}: stopped: {_reason(error)}"
                 ) from None
-    return hits
 
 
 class _Subjects:
@@ -222,7 +400,7 @@ class _Subjects:
         self._history: dict[str, list[Any]] = {}
         # (target, attribute chain) -> where each string value of the chain is among the
         # target's objects, and where the objects whose value is not a string are.
-        self._keys: dict[tuple[str, tuple[str, ...]], tuple[dict[str, list[int]], list[int]]] = {}
+        self._keys: dict[tuple[str, tuple[str, ...]], tuple[dict[str, array[int]], array[int]]] = {}
 
     def objects(self, kind: str) -> list[Any]:
         found = self._objects.get(kind)
@@ -252,26 +430,28 @@ class _Subjects:
         by_string, others = index
         # The objects of each string (of none but the rule's), and those the condition must
         # see anyway: no pass over all the objects for each rule.
-        chosen = others.copy()
-        for string in strings:
-            chosen += by_string.get(string, ())
-        if len(chosen) == len(objects):
+        parts = [others] if others else []
+        parts += [found for found in map(by_string.get, strings) if found]
+        if sum(map(len, parts)) == len(objects):
             return objects
-        chosen.sort()
-        return [objects[position] for position in chosen]
+        if len(parts) == 1:
+            return [objects[position] for position in parts[0]]  # in order already
+        return [objects[position] for position in sorted(chained.from_iterable(parts))]
 
 
-def _index(objects: list[Any], chain: tuple[str, ...]) -> tuple[dict[str, list[int]], list[int]]:
+def _index(objects: list[Any], chain: tuple[str, ...]) -> tuple[dict[str, array[int]], array[int]]:
     """Where each string value of `obj.<chain>` is among `objects` (positions in order), and
-    the positions of the objects whose value is not a string or cannot be read."""
-    by_string: dict[str, list[int]] = {}
-    others: list[int] = []
+    the positions of the objects whose value is not a string or cannot be read. Positions as
+    arrays of machine integers: as lists, a long history's were an int object each (4 MB for
+    100,000 columns), alive while the rules ran."""
+    by_string: dict[str, array[int]] = {}
+    others = array("i")
     for position, obj in enumerate(objects):
         key = _read(obj, chain)
         if type(key) is str:
             found = by_string.get(key)
             if found is None:
-                by_string[key] = [position]
+                by_string[key] = array("i", (position,))
             else:
                 found.append(position)
         else:
@@ -317,7 +497,7 @@ def _run(
     context: dict[str, Any],
     changes_by_kind: dict[str, list[Change]],
     migrations: Sequence[MigrationFacts],
-    hits: list[Hit],
+    hits: _Hits,
 ) -> None:
     if not rule.evaluated or not rule_applies(rule, profile):
         return
@@ -398,7 +578,7 @@ def _run_rule(
     subjects: Iterable[Any],
     locate: Callable[[Any], _Location | None],
     context: dict[str, Any],
-    hits: list[Hit],
+    hits: _Hits,
     count: int | None = None,
 ) -> None:
     """Evaluate one rule on many subjects. One dict of names serves them all (templates that
@@ -456,7 +636,7 @@ def _fix_fits(rule: Rule, names: dict[str, Any]) -> bool:
 
 
 def _check_migration(
-    rule: Rule, migration: MigrationFacts, context: dict[str, Any], hits: list[Hit]
+    rule: Rule, migration: MigrationFacts, context: dict[str, Any], hits: _Hits
 ) -> None:
     compiled = rule.compiled
     assert compiled is not None
@@ -484,7 +664,7 @@ def _check(
     statement: Statement,
     object_name: str | None,
     context: dict[str, Any],
-    hits: list[Hit],
+    hits: _Hits,
     offset: int | None = None,
     condition: bool = True,
     names: dict[str, Any] | None = None,

@@ -1,0 +1,145 @@
+"""A long history's hits are kept packed (compressed) while its model is alive (issue 17,
+memory): unpacked, they are the hits `evaluate` gives, in order, naming the same rules,
+sources and statements."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from schema_review import pipeline
+from schema_review.cli import main
+from schema_review.config import Settings
+from schema_review.pipeline import migration_facts, placeholder_facts, replay_histories
+from schema_review.rules import Hit, Rule, load_rules
+from schema_review.rules.engine import PackedHits, evaluate_packed
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _described(hits: list[Hit]) -> list[tuple[object, ...]]:
+    return [
+        (id(h.rule), id(h.source), h.start, h.end, h.object, h.message, h.fix, id(h.statement))
+        for h in hits
+    ]
+
+
+@pytest.fixture(scope="module")
+def work() -> list[pipeline.Evaluation]:
+    settings = Settings(select=("all",))
+    histories = replay_histories([REPO / "examples"], settings, keep_trees=False)
+    return [
+        pipeline.Evaluation(
+            h.model,
+            h.problems,
+            h.profile,
+            migration_facts(h.migration_set, h.sources, i) + placeholder_facts(h),
+        )
+        for i, h in enumerate(histories)
+    ]
+
+
+@pytest.fixture(scope="module")
+def rules() -> list[Rule]:
+    settings = Settings(select=("all",))
+    selected = pipeline.select_rules(load_rules(()), settings)
+    return [r for r in selected if r.target != "server"]
+
+
+def test_unpacked_hits_are_the_hits_evaluate_gives(
+    work: list[pipeline.Evaluation], rules: list[Rule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(PackedHits, "CHUNK", 3)  # many chunks, and a part-filled last one
+    hits = [hit for w in work for hit in w.hits(rules)]
+    assert len(hits) > 100
+    packs = [w.packed(rules) for w in work]
+    assert sum(len(p) for p in packs) == len(hits)
+    assert any(p._chunks for p in packs)
+    assert _described(pipeline._unpacked(list(packs))) == _described(hits)
+    assert all(len(p) == 0 for p in packs)  # emptied
+
+
+@pytest.mark.parametrize("kept", [0, 1, 5, 6, 7, 11, 12])
+def test_a_truncated_pack_keeps_its_first_hits(
+    work: list[pipeline.Evaluation],
+    rules: list[Rule],
+    monkeypatch: pytest.MonkeyPatch,
+    kept: int,
+) -> None:
+    """What a stopped rule found is let go (PackedHits.truncate), within a chunk or at its
+    edge; hits packed afterwards follow the kept ones."""
+    monkeypatch.setattr(PackedHits, "CHUNK", 6)
+    hits = [hit for w in work for hit in w.hits(rules)][:20]
+    packed = PackedHits()
+    for hit in hits:
+        packed.append(hit)
+    packed.truncate(kept)
+    assert len(packed) == kept
+    for hit in hits[-3:]:
+        packed.append(hit)
+    assert _described(packed.unpack()) == _described(hits[:kept] + hits[-3:])
+
+
+def test_a_pack_sent_as_data_names_the_same_objects_here(
+    work: list[pipeline.Evaluation], rules: list[Rule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's pack goes through a pipe as data (its places as numbers, its rules as ids
+    and severities): read back, it names this process's statements, sources and rules."""
+    monkeypatch.setattr(PackedHits, "CHUNK", 4)
+    sent = 0
+    for w in work:
+        try:
+            data = w.packed(rules).data(pipeline._HitEncoder(w))
+        except KeyError:  # a statement the model does not list: the parent evaluates it
+            continue
+        received = pipeline._HitDecoder(rules, w).packed(pickle.loads(pickle.dumps(data)))
+        assert _described(received.unpack()) == _described(w.hits(rules))
+        sent += 1
+    assert sent > len(work) // 2
+
+
+def test_a_long_run_packs_its_hits_and_reports_what_an_unpacked_one_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def lint_examples() -> str:
+        runner = CliRunner()
+        args = ["lint", "-j", "1", "--select", "all", "--format", "json", "--fail-on", "none"]
+        result = runner.invoke(main, [*args, "--no-cache", str(REPO / "examples")])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    packed: list[int] = []
+
+    def counted(*args: object, **keywords: object) -> PackedHits:
+        packed.append(1)
+        return evaluate_packed(*args, **keywords)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "evaluate_packed", counted)
+    monkeypatch.setattr(pipeline, "_LONG_HISTORY", 10**9)
+    unpacked = lint_examples()
+    assert not packed
+    monkeypatch.setattr(pipeline, "_LONG_HISTORY", 0)
+    monkeypatch.setattr(PackedHits, "CHUNK", 5)
+    assert lint_examples() == unpacked
+    assert packed
+
+
+def test_a_value_marshal_does_not_take_is_packed_all_the_same(
+    work: list[pipeline.Evaluation], rules: list[Rule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message of a subclass of str (Jinja's Markup) comes back as it went in."""
+    from markupsafe import Markup
+
+    monkeypatch.setattr(PackedHits, "CHUNK", 2)
+    first, second, *_ = [hit for w in work for hit in w.hits(rules)]
+    marked = Hit(first.rule, first.source, 0, 1, Markup("<b>"), Markup("a & b"), None)
+    packed = PackedHits()
+    for hit in (first, marked, second):
+        packed.append(hit)
+    assert packed._chunks
+    unpacked = packed.unpack()
+    assert _described(unpacked) == _described([first, marked, second])
+    assert type(unpacked[1].message) is Markup
