@@ -23,7 +23,7 @@ from schema_review.parse import (
     release_tree,
     strip_locations,
 )
-from schema_review.parse.postgres import TreeReleased, _statements_json, pg_parser
+from schema_review.parse.postgres import Statement, TreeReleased, _statements_json, pg_parser
 from schema_review.pipeline import lint
 
 # Statements whose JSON holds what the split must not take for a statement's start or end:
@@ -435,8 +435,9 @@ def test_a_long_file_is_parsed_a_chunk_at_a_time_as_the_replay_reads_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The replay drops each statement's tree once replayed: the trees alive are those of
-    the chunk being read, never the whole file's. With caching on, the file is parsed whole
-    (the cache keeps the whole parse)."""
+    the chunk being read, never the whole file's. With caching on, it streams too: each
+    chunk's parse is cached by the chunk's text, and the next run parses only the chunks an
+    edit touched."""
     from schema_review.parse import postgres
 
     texts: list[str] = []
@@ -465,5 +466,28 @@ def test_a_long_file_is_parsed_a_chunk_at_a_time_as_the_replay_reads_it(
     assert 5 < len(texts) < 50 and max(map(len, texts)) < 200
     assert max(alive) <= max(map(len, texts)) // 20 and not any(map(has_tree, parsed.statements))
     monkeypatch.delenv("SCHEMA_REVIEW_NO_CACHE")
-    ((whole, _),) = postgres.parse_streamed([SourceFile("many.sql", sql)])
-    assert isinstance(whole, list) and len(whole) == 50
+    fresh = sql.replace("(id int)", "(id bigint)")  # a text no other test cached whole
+    edited = fresh.replace("t49 (", "t49 (a int, ")  # the last chunk's text only
+    runs = []
+    for text, parses in ((fresh, len(texts)), (fresh, 0), (edited, 1)):
+        texts.clear()
+        ((stream, _),) = postgres.parse_streamed([SourceFile("many.sql", text)])
+        assert isinstance(stream, postgres.StatementStream) and len(stream) == 50
+        runs.append([_fields(s) for s in stream])
+        assert len(texts) == parses  # the first run fills the cache, chunk by chunk
+    assert runs[0] == runs[1] and runs[2][:-1] == runs[0][:-1]
+    assert runs[0][-1][6] == "CREATE TABLE t49 (id bigint)"
+    assert runs[2][-1][6] == "CREATE TABLE t49 (a int, id bigint)"
+
+
+def _fields(statement: Statement) -> tuple[object, ...]:
+    return (
+        statement.index,
+        statement.kind,
+        statement.start,
+        statement.end,
+        statement.trivia_start,
+        statement.base,
+        statement.text,
+        statement.node,
+    )

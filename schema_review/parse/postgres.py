@@ -433,10 +433,11 @@ def _parse_each(
 ) -> Generator[Streamed, None, None]:
     keys = [_cache_path(source.text) for source in sources]
     data: list[_ParseData | None] = [_cached(key) for key in keys]
+    # A long file the cache does not hold whole streams (its chunks are cached one by one).
     streamed = {
         i
-        for i, (source, key) in enumerate(zip(sources, keys, strict=True))
-        if stream and key is None and _may_stream(source.text)
+        for i, (source, found) in enumerate(zip(sources, data, strict=True))
+        if stream and found is None and _may_stream(source.text)
     }
     missing = [i for i, found in enumerate(data) if found is None and i not in streamed]
 
@@ -468,7 +469,10 @@ class StatementStream:
     statements is some 70 MB). `statements` fills as the stream is read; `len` is the
     number the whole file has (the parser split it into statements before: a file with a
     syntax error is never streamed). Each statement comes out as the whole file's parse
-    gives it: a chunk ends right after a statement's ';'."""
+    gives it: a chunk ends right after a statement's ';'. The cache keeps each chunk's
+    parse by the chunk's text, its positions counted from the chunk's start (all a chunk's
+    statements need: the first one's comments start where the chunk does), so an edit
+    near a long file's end parses only the chunks it touched again."""
 
     __slots__ = ("_cuts", "_text", "count", "source", "statements")
 
@@ -494,12 +498,47 @@ class StatementStream:
         start = 0
         for end in cuts:
             first = len(out)
-            decoded = _statements_json(pg_parser.parse_sql_json(text[start:end]))
-            _collect(self.source, text, decoded, start, end, out)
-            del decoded
+            key = _cache_path(text[start:end], "chunk|")
+            cached = _cached(key)
+            if cached is None:
+                decoded = _statements_json(pg_parser.parse_sql_json(text[start:end]))
+                _collect(self.source, text, decoded, start, end, out)
+                del decoded
+                _store(key, (_chunk_data(out[first:], first, start), []))
+            else:
+                out.extend(
+                    Statement(
+                        self.source,
+                        index + first,
+                        kind,
+                        node,
+                        s + start,
+                        e + start,
+                        t + start,
+                        b + start,
+                    )
+                    for index, kind, node, s, e, t, b in cached[0]
+                )
             for number in range(first, len(out)):
                 yield out[number]
             start = end
+
+
+def _chunk_data(statements: list[Statement], first: int, start: int) -> list[tuple[Any, ...]]:
+    """A chunk's statements as `_as_data` keeps them, counted from the chunk's first
+    statement and its first character."""
+    return [
+        (
+            s.index - first,
+            s.kind,
+            s._tree,
+            s.start - start,
+            s.end - start,
+            s.trivia_start - start,
+            s.base - start,
+        )
+        for s in statements
+    ]
 
 
 def _may_stream(text: str) -> bool:
@@ -602,9 +641,10 @@ def _store(key: CacheKey | None, data: _ParseData | None) -> None:
         store_cached(key, data)
 
 
-def _cache_path(text: str) -> CacheKey | None:
+def _cache_path(text: str, part: str = "") -> CacheKey | None:
+    """The key of the parse of `text`: a file's, or a long file's chunk's (`part`)."""
     version = getattr(sys.modules.get("pglast"), "__version__", "?")
-    return cache_key("parse", f"{_CACHE_FORMAT}|{version}|{sys.version_info[:2]}", text)
+    return cache_key("parse", f"{_CACHE_FORMAT}|{part}{version}|{sys.version_info[:2]}", text)
 
 
 def _parse_postgres(source: SourceFile) -> Parsed:
