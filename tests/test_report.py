@@ -235,6 +235,46 @@ def test_inventory_prints_each_distinct_check_once(
     assert printed == ["status IN ('new', 'done')", "state IN ('new', 'done')"]
 
 
+def test_review_written_as_rendered_leaves_nothing_half_written(tmp_path: Path) -> None:
+    """The review goes to its file as it is rendered; a template that fails half way (after
+    pieces were written) leaves the output as it was and nothing else, and writes nothing to
+    standard output; a review that succeeds keeps the mode of the file it replaces."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_init.sql").write_text("CREATE TABLE accounts (id bigint PRIMARY KEY);\n")
+    failing = tmp_path / "failing.md.jinja"
+    # Some 3,000 pieces of text first (the render hands them on a thousand at a time).
+    failing.write_text(
+        "{% for i in range(3000) %}{{ 'x' * 100 }}{% endfor %}{{ report.no_such.thing }}\n"
+    )
+    out = tmp_path / "out" / "review.md"
+    out.parent.mkdir()
+    result = CliRunner().invoke(
+        main, ["report", str(folder), "--template", str(failing), "-o", str(out)]
+    )
+    assert result.exit_code != 0
+    assert "failing.md.jinja" in result.output
+    assert list(out.parent.iterdir()) == []
+    out.write_text("the review before\n")
+    out.chmod(0o640)
+    result = CliRunner().invoke(
+        main, ["report", str(folder), "--template", str(failing), "-o", str(out)]
+    )
+    assert result.exit_code != 0
+    assert out.read_text() == "the review before\n"
+    assert list(out.parent.iterdir()) == [out]
+    result = CliRunner().invoke(main, ["report", str(folder), "--template", str(failing)])
+    assert result.exit_code != 0
+    assert "x" * 100 not in result.output
+    result = CliRunner().invoke(main, ["report", str(folder), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("# Schema review")
+    assert out.stat().st_mode & 0o777 == 0o640
+    assert list(out.parent.iterdir()) == [out]
+    standard = CliRunner().invoke(main, ["report", str(folder)])
+    assert standard.output == out.read_text()
+
+
 def test_review_is_rendered_after_the_schema_models_are_gone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -251,9 +291,9 @@ def test_review_is_rendered_after_the_schema_models_are_gone(
         "CREATE TABLE IF NOT EXISTS review_memory_probe (id bigint PRIMARY KEY);\n"
     )
     alive: list[int] = []
-    real = output.render_report_pieces
+    real = output.write_report
 
-    def spy(*args: object, **kwargs: object) -> list[str]:
+    def spy(*args: object, **kwargs: object) -> None:
         gc.unfreeze()  # the run's objects are frozen while the review is built
         alive.append(
             sum(
@@ -263,9 +303,9 @@ def test_review_is_rendered_after_the_schema_models_are_gone(
                 and any(t.name == "review_memory_probe" for t in item.tables.values())
             )
         )
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(output, "render_report_pieces", spy)
+    monkeypatch.setattr(output, "write_report", spy)
     result = CliRunner().invoke(main, ["report", str(folder)])
     assert result.exit_code == 0, result.output
     assert alive == [0]
