@@ -537,7 +537,20 @@ def _report_environment(folders: list[Path], limit: int) -> Any:
     for name, function in MARKDOWN_FILTERS.items():
         env.filters[name] = env.bounded_filter(name, function)
     env.filters["printable"] = env.bounded_filter("printable", printable)
+    # `tojson` writes the report's lazy sequences of rows (FindingRows) as the lists they read as.
+    env.policies["json.dumps_kwargs"] = {
+        **env.policies.get("json.dumps_kwargs", {}),
+        "default": _json_default,
+    }
     return env
+
+
+def _json_default(value: Any) -> Any:
+    from schema_review.report import FindingRows
+
+    if isinstance(value, FindingRows):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _template_error(name: str, error: BaseException) -> TemplateNotFound:
@@ -642,18 +655,26 @@ def write_report(
             )
         folders.insert(0, path.absolute().parent)
         name = path.name
+    from schema_review.report import FindingRows
+
     data = report.as_dict()
     # The output limit stops a runaway template, not a long history's review (200,000
     # statements make one of about 50 MB): it grows with the findings.
     limit = max(TEMPLATE_OUTPUT_LIMIT, OUTPUT_PER_FINDING * len(data["findings"]))
     env = _report_environment(folders, limit)
     gate_rank = SEVERITIES.index(report.fail_on) if report.fail_on in SEVERITIES else -1
-    # One pass: `f not in gate` compared every finding with every other (quadratic).
-    gate: list[dict[str, Any]] = []
-    rest: list[dict[str, Any]] = []
-    for finding in data["findings"]:
-        below_gate = SEVERITIES.index(finding["severity"]) > gate_rank
-        (rest if below_gate else gate).append(finding)
+    gate: Sequence[dict[str, Any]]
+    rest: Sequence[dict[str, Any]]
+    findings = data["findings"]
+    if isinstance(findings, FindingRows):  # rows made when read, not all at once here
+        gate = findings.where(lambda f: SEVERITIES.index(f.severity) <= gate_rank)
+        rest = findings.where(lambda f: SEVERITIES.index(f.severity) > gate_rank)
+    else:
+        # One pass: `f not in gate` compared every finding with every other (quadratic).
+        gate, rest = [], []
+        for finding in findings:
+            below_gate = SEVERITIES.index(finding["severity"]) > gate_rank
+            (rest if below_gate else gate).append(finding)
     # The groups of findings not among the top issues, severest first: what a comment
     # collapses by rule, and shortens from the end when it is too long.
     top = {g["rule"] for g in data["top_issues"]}
@@ -1040,7 +1061,9 @@ def _jinja_default_filters() -> list[str]:
 
 def _keys_of(value: Any) -> list[str]:
     """The keys of a dict, or of the dicts of a list (their union, in first-seen order)."""
-    items = value if isinstance(value, list) else [value]
+    from schema_review.report import FindingRows
+
+    items = value if isinstance(value, list | FindingRows) else [value]
     found: dict[str, None] = {}
     for item in items:
         if isinstance(item, dict):

@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from schema_review.findings import SEVERITY_RANK, Finding
 from schema_review.model import SchemaModel, Table
@@ -147,11 +147,11 @@ class Report:
     counts: dict[str, int]
     strengths: list[str]
     strengths_note: str
-    critical: list[dict[str, Any]]
+    critical: Sequence[dict[str, Any]]
     top_issues: list[dict[str, Any]]
     top_more: int
     sections: list[dict[str, Any]]
-    findings: list[dict[str, Any]]
+    findings: Sequence[dict[str, Any]]
     progress: dict[str, Any] | None
     inventory: dict[str, Any]
     diagrams: list[dict[str, Any]]
@@ -229,10 +229,10 @@ def build_report(
         base = BaseSide(run.base_ref, [], 0, {})  # the paths did not exist at the base
     paths = _PathSpeller()
     # The run's findings as they are: their rows spell paths (a copy of each finding with
-    # its path spelled was a second set of a long history's hundreds of thousands).
+    # its path spelled was a second set of a long history's hundreds of thousands), and are
+    # made when a template reaches them (see FindingRows).
     findings = run.result.findings
     rules_by_id = {r.id: r for r in run.rules}
-    items = [_finding(f, rules_by_id.get(f.rule), paths) for f in findings]
     still_open = [paths.finding(f) for f in run.result.baselined]
     tables = [t for m in run.models for t in m.live_tables()]
     counts = {name: 0 for name in SEVERITIES}
@@ -241,7 +241,10 @@ def build_report(
     scale = 5 + len(tables)
     current = findings + still_open  # the state of the schema, not only what changed
     statuses = _file_statuses(run, base, paths)
-    groups = _groups(items, rules_by_id, gate_rank, _object_tables(run.models, items), statuses)
+    endings: dict[str, str] = {}  # each rule's shared ending of its messages (see _groups)
+    row = _row_maker(rules_by_id, paths, endings)
+    where_table = _object_tables(run.models, findings)
+    groups = _groups(findings, rules_by_id, gate_rank, where_table, statuses, paths, endings, row)
     top = _top_issues(groups)
     not_modelled = sum(
         1 for model in run.models for change in model.changes if change.kind == "not_modelled"
@@ -299,11 +302,11 @@ def build_report(
         counts=counts,
         strengths=strengths,
         strengths_note=strengths_note,
-        critical=[i for i in items if i["severity"] == "critical"],
+        critical=FindingRows([f for f in findings if f.severity == "critical"], row),
         top_issues=top,
         top_more=sum(1 for g in groups if g["gate"]) - sum(1 for g in top if g["gate"]),
         sections=_sections(groups),
-        findings=items,
+        findings=FindingRows(findings, row),
         progress=_progress(base, findings, still_open, run, scale, paths, rules_by_id),
         inventory=_inventory(run.models),
         diagrams=_diagrams(run, statuses, groups, paths),
@@ -446,6 +449,75 @@ def _rows() -> Callable[..., dict[str, Any]]:
 _FINDING_ROW = _rows()
 
 
+class FindingRows(Sequence[dict[str, Any]]):
+    """Findings' rows (`_finding`'s, with `detail`), each made when it is read: a long
+    history's review lists hundreds of thousands, which held as rows for the whole render
+    were the peak of its memory. Reads as a list of dicts (length, index, slice, iteration,
+    `+`, `==`, JSON)."""
+
+    __slots__ = ("_findings", "_row")
+
+    def __init__(self, findings: Sequence[Finding], row: Callable[[Finding], dict[str, Any]]):
+        self._findings = findings
+        self._row = row
+
+    def __len__(self) -> int:
+        return len(self._findings)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> FindingRows: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | FindingRows:
+        if isinstance(index, slice):
+            return FindingRows(self._findings[index], self._row)
+        return self._row(self._findings[index])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(self._row, self._findings)
+
+    def __add__(self, other: Iterable[Any]) -> list[Any]:
+        return [*self, *other]
+
+    def __radd__(self, other: Iterable[Any]) -> list[Any]:
+        return [*other, *self]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FindingRows | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"FindingRows({len(self)} findings)"
+
+    def where(self, keep: Callable[[Finding], bool]) -> FindingRows:
+        """The rows of the findings `keep` keeps, made as these are."""
+        return FindingRows([f for f in self._findings if keep(f)], self._row)
+
+
+def _row_maker(
+    rules: dict[str, Rule], paths: _PathSpeller, endings: dict[str, str]
+) -> Callable[[Finding], dict[str, Any]]:
+    """A finding's row with its `detail`: its message without the ending its rule's
+    messages share (`endings`, filled by `_groups`), or its object when nothing is left."""
+
+    def row(finding: Finding) -> dict[str, Any]:
+        made = _finding(finding, rules.get(finding.rule), paths)
+        made["detail"] = _detail(made["message"], endings.get(finding.rule, ""), finding.object)
+        return made
+
+    return row
+
+
+def _detail(message: str, ending: str, object_name: str | None) -> str:
+    own = message[: len(message) - len(ending)].rstrip(" ,:;") if ending else message
+    return own or object_name or ""
+
+
 def _location(file: str, line: int) -> str:
     """`file:line` (the file alone without a line); the last one made is reused: a
     statement's findings follow each other."""
@@ -473,13 +545,11 @@ def _why(rule: Rule) -> str:
     return why
 
 
-def _object_tables(
-    models: Sequence[SchemaModel], items: Sequence[dict[str, Any]]
-) -> dict[str, str]:
+def _object_tables(models: Sequence[SchemaModel], findings: Sequence[Finding]) -> dict[str, str]:
     """The table each object of the final schema that a finding names belongs to, by
     qualified name (only those: a long history's every column and index would be the peak
     of its review; keyed by the findings' own strings)."""
-    named = {i["object"]: i["object"] for i in items if i["object"]}
+    named = {f.object: f.object for f in findings if f.object}
     where: dict[str, str] = {}
     for model in models:
         for table in model.live_tables():
@@ -577,67 +647,71 @@ def _shared_ending(messages: Sequence[str]) -> str:
 
 
 def _groups(
-    items: list[dict[str, Any]],
+    findings: Sequence[Finding],
     rules: dict[str, Rule],
     gate_rank: int,
     where_table: dict[str, str],
     statuses: dict[str, str],
+    paths: _PathSpeller,
+    endings: dict[str, str],
+    row: Callable[[Finding], dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """One group per rule (a root cause, whatever number of objects it shows on), ranked:
-    failing the gate first, then by severity, by how many objects, by where it first shows."""
-    by_rule: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        by_rule.setdefault(item["rule"], []).append(item)
+    failing the gate first, then by severity, by how many objects, by where it first shows.
+    Each rule's shared ending of its messages goes into `endings` (its rows' `detail`);
+    a group's `findings` are its rows, made by `row` when read."""
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_rule.setdefault(finding.rule, []).append(finding)
     groups = []
     for order, (rule_id, members) in enumerate(by_rule.items()):
         rule = rules.get(rule_id)
-        severity = min((m["severity"] for m in members), key=SEVERITY_RANK.__getitem__)
+        severity = min((m.severity for m in members), key=SEVERITY_RANK.__getitem__)
         target = rule.target if rule else "statement"
         final = target in FINAL_KINDS
-        objects = _unique(m["object"] or m["location"] for m in members)
-        files = _unique(m["file"] for m in members)
-        tables = _unique(where_table[m["object"]] for m in members if m["object"] in where_table)
+        first = row(members[0])
+        objects = _unique(m.object or _location(paths.path(m.file), m.line) for m in members)
+        files = _unique(paths.path(m.file) for m in members)
+        tables = _unique(where_table[m.object] for m in members if m.object in where_table)
         singular, plural = _NOUNS.get(target, ("finding", "findings"))
         size = len(objects) if final else len(members)
         if size == 1:
-            label = objects[0] if final or members[0]["object"] else members[0]["location"]
+            label = objects[0] if final or first["object"] else first["location"]
         else:
             label = f"{size} {plural}"
             if final and target != "table" and len(tables) > 1:
                 label += f" in {len(tables)} tables"
             elif not final and target != "migration" and len(files) > 1:
                 label += f" in {len(files)} files"
-        messages = [m["message"] for m in members]
+        messages = [paths.text(m.message) for m in members]
         # One message for all (a rule whose message names no object): said once.
         ending = messages[0] if len(members) > 1 and len(set(messages)) == 1 else ""
         ending = ending or _shared_ending(messages)
-        for member in members:
-            message = member["message"]
-            own = message[: len(message) - len(ending)].rstrip(" ,:;") if ending else message
-            member["detail"] = own or member["object"] or ""
+        del messages
+        endings[rule_id] = ending
         if len(members) == 1:
-            headline = members[0]["message"]
+            headline = first["message"]
         else:
             named = label
-            if len(objects) <= 3 and all(m["object"] for m in members):
+            if len(objects) <= 3 and all(m.object for m in members):
                 named = f"{label} ({', '.join(objects)})"
-            if ending == messages[0]:
+            if ending == first["message"]:
                 headline = f"{named}: {ending}"
             elif ending:
                 headline = f"{named}: … {ending}"
             else:
-                headline = f"{named}, such as: {members[0]['message']}"
-        title = members[0]["title"]
+                headline = f"{named}, such as: {first['message']}"
+        title = first["title"]
         where, edit = _where(rule_id, target, files, statuses)
-        fix = _fix_block(members, edit)
-        statements = _unique(m["fix"].strip() for m in members if m["fix"])
+        fix = _fix_block(members, edit, paths)
+        statements = _unique(m.fix.strip() for m in members if m.fix)
         groups.append(
             {
                 "rule": rule_id,
                 "title": title,
                 "severity": severity,
-                "category": members[0]["category"],
-                "why": members[0]["why"],
+                "category": first["category"],
+                "why": first["why"],
                 "anchor": _slug(f"{title} ({rule_id})"),
                 "gate": SEVERITY_RANK[severity] <= gate_rank,
                 "count": len(members),
@@ -646,11 +720,11 @@ def _groups(
                 "label": label,
                 "headline": headline,
                 "shared": ending,
-                "first": members[0]["location"],
+                "first": first["location"],
                 "more": len(members) - 1,
                 "files": files,
                 "tables": tables,
-                "findings": members,
+                "findings": FindingRows(members, row),
                 "fold": len(members) > FOLD_AFTER,
                 "where": where,
                 "edit": edit,
@@ -658,7 +732,7 @@ def _groups(
                 "fix_lines": fix.count("\n") + 1 if fix else 0,
                 "fix_count": len(statements),
                 "fix_first": _first_line(statements[0]) if statements else "",
-                "same_fix": len({m["fix"] for m in members}) == 1 and bool(members[0]["fix"]),
+                "same_fix": len({m.fix for m in members}) == 1 and bool(members[0].fix),
                 "fix_preview": "\n".join(fix.split("\n")[:8]) if fix else "",
                 "fix_more": max(0, fix.count("\n") + 1 - 8) if fix else 0,
                 "_order": order,
@@ -695,20 +769,20 @@ def _where(
     return "in the files under review; applied files stay as they are", True
 
 
-def _fix_block(members: list[dict[str, Any]], edit: bool) -> str:
+def _fix_block(members: list[Finding], edit: bool, paths: _PathSpeller) -> str:
     """One block of SQL for the group: the statement once when it repeats; each distinct
     statement once for a new migration; each where it goes when files are edited."""
-    fixes = [m for m in members if m["fix"]]
-    distinct = _unique(m["fix"].strip() for m in fixes)
+    fixes = [m for m in members if m.fix]
+    distinct = _unique(m.fix.strip() for m in fixes if m.fix)
     if len(distinct) <= 1 or not edit:
         return "\n".join(distinct)
     seen: set[tuple[str, str]] = set()
     parts = []
     for member in fixes:
-        key = (member["file"], member["fix"].strip())
-        if key not in seen:
-            seen.add(key)
-            parts.append(f"-- {member['location']}\n{member['fix'].strip()}")
+        file, fix = paths.path(member.file), (member.fix or "").strip()
+        if (file, fix) not in seen:
+            seen.add((file, fix))
+            parts.append(f"-- {_location(file, member.line)}\n{fix}")
     if len(parts) > EDIT_EXAMPLES:
         # Each statement rewritten where it is: a few show the way, the messages say where.
         left = len(parts) - EDIT_EXAMPLES

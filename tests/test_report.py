@@ -235,6 +235,31 @@ def test_inventory_prints_each_distinct_check_once(
     assert printed == ["status IN ('new', 'done')", "state IN ('new', 'done')"]
 
 
+def test_finding_rows_read_as_lists_in_templates(tmp_path: Path, lint_sql: LintSql) -> None:
+    """A review's rows of findings are made when read (FindingRows), and read as the lists
+    of dicts they were: length, index, slice, `+`, filters, JSON, equality."""
+    import json
+
+    sql = "CREATE TABLE a (x int);\nCREATE TABLE b (y int);\nCREATE TABLE c (z int);\n"
+    report = build_report(lint_sql(sql, select=("table-missing-primary-key",)), "high")
+    rows = list(report.findings)
+    assert len(rows) == 3 and report.findings == rows and rows[0]["detail"]
+    assert report.findings[1] == rows[1] and report.findings[1:] == rows[1:]
+    assert report.findings + rows[:1] == [*rows, rows[0]]
+    assert rows[:1] + report.findings == [rows[0], *rows]
+    template = tmp_path / "rows.md.jinja"
+    template.write_text(
+        "{{ report.findings | length }} {{ report.findings[0].rule }}"
+        " {{ report.findings[1:] | length }} {{ (report.findings + [1]) | length }}"
+        " {{ report.findings | map(attribute='object') | join(',') }}"
+        " {{ (report.sections[0].groups[0].findings | last).object }}\n"
+        "{{ report.findings | tojson }}\n"
+    )
+    first, encoded = render_report(report, str(template)).splitlines()
+    assert first == "3 table-missing-primary-key 2 4 public.a,public.b,public.c public.c"
+    assert json.loads(encoded) == json.loads(json.dumps(rows))
+
+
 def test_review_written_as_rendered_leaves_nothing_half_written(tmp_path: Path) -> None:
     """The review goes to its file as it is rendered; a template that fails half way (after
     pieces were written) leaves the output as it was and nothing else, and writes nothing to
