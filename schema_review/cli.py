@@ -1195,7 +1195,7 @@ def report(
     from schema_review.model.schema import statements_only
     from schema_review.output import TemplateNotFound, write_report
     from schema_review.pipeline import lint as run_lint
-    from schema_review.report import BaseSide, baseline_side, build_report
+    from schema_review.report import BaseSide, baseline_side, build_report, review_digest
     from schema_review.rules import RuleError
 
     gc.disable()
@@ -1217,7 +1217,9 @@ def report(
             settings = settings.with_overrides(
                 pg_version=check_pg_version(pg_version, "--pg-version")
             )
-        run = run_lint(paths, settings)
+        # The review reads a digest of each schema model, taken once the rules ran: the
+        # models, most of a long history's memory, go before the findings are built.
+        run = run_lint(paths, settings, keep_models=False, digest=review_digest(settings.standards))
         base: BaseSide | None = None
         if baseline:
             run.result = run.result.without(Baseline.load(baseline))

@@ -208,7 +208,7 @@ def test_inventory_prints_each_distinct_check_once(
     """pglast parses a statement again to print most CHECKs: a long history's repeated
     CHECK is printed once; a CHECK on a renamed column still reads with the new name."""
     from schema_review.parse import expressions
-    from schema_review.report import _inventory
+    from schema_review.report import _model_inventory
 
     sql = "".join(
         f"CREATE TABLE IF NOT EXISTS t{n} (id bigint PRIMARY KEY, status text,"
@@ -226,7 +226,7 @@ def test_inventory_prints_each_distinct_check_once(
         return text
 
     monkeypatch.setattr(expressions, "pglast_sql", counted)
-    checks = {c["name"]: c["expression"] for c in _inventory(run.models)["checks"]}
+    checks = {c["name"]: c["expression"] for c in _model_inventory(run.models[0])["checks"]}
     assert checks == {
         "t0_status": "status IN ('new', 'done')",
         "t1_status": "status IN ('new', 'done')",
