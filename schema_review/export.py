@@ -141,14 +141,24 @@ TableOutline = tuple[
 ]
 
 
-def diagram_outlines(model: SchemaModel) -> dict[str, TableOutline]:
+def diagram_outlines(
+    model: SchemaModel, alike: dict[Any, Any] | None = None
+) -> dict[str, TableOutline]:
     """Each table of the model that the schema document draws (not a platform's), by
     `schema.name`: what of its `table_documents` entry the ER diagram (`mermaid`) reads,
     kept compact, so that a review draws its diagram after the model is gone (see
-    `outline_document`)."""
+    `outline_document`). `alike`: one object for each equal string or tuple (a long
+    history's tables repeat their types and columns), which a caller may share."""
     spell = _speller(model)
     dialect = model.dialect
-    texts: dict[str, str] = {}  # one string for each type: a long history repeats a few
+    texts: dict[Any, Any] = {} if alike is None else alike
+
+    def one(value: Any) -> Any:
+        try:
+            return texts.setdefault(value, value)
+        except TypeError:  # an unhashable part (an expression of a key): kept as it is
+            return value
+
     outlines: dict[str, TableOutline] = {}
     for table in model.tables.values():
         if table.external:
@@ -158,20 +168,19 @@ def diagram_outlines(model: SchemaModel) -> dict[str, TableOutline]:
         types = []
         not_null = 0
         for position, column in enumerate(table.columns.values()):
-            spelled = spell(column.type)
-            types.append(texts.setdefault(spelled, spelled))
+            types.append(one(spell(column.type)))
             if column.not_null or (column.in_primary_key and dialect != "sqlite"):
                 not_null |= 1 << position
         outlines[f"{table.schema}.{table.name}"] = (
             table.schema,
             table.name,
-            tuple(c.name for c in table.columns.values()),
-            tuple(types),
+            one(tuple(c.name for c in table.columns.values())),
+            one(tuple(types)),
             not_null,
-            None if primary is None else tuple(primary.columns),
-            tuple(tuple(c.columns) for c in constraints if c.type == "unique"),
+            None if primary is None else one(tuple(primary.columns)),
+            one(tuple(one(tuple(c.columns)) for c in constraints if c.type == "unique")),
             tuple(
-                (c.name, tuple(c.columns), c.ref_table)
+                (c.name, one(tuple(c.columns)), c.ref_table)
                 for c in constraints
                 if c.type == "foreign_key"
             ),

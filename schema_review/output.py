@@ -537,7 +537,7 @@ def _report_environment(folders: list[Path], limit: int) -> Any:
     for name, function in MARKDOWN_FILTERS.items():
         env.filters[name] = env.bounded_filter(name, function)
     env.filters["printable"] = env.bounded_filter("printable", printable)
-    # `tojson` writes the report's lazy sequences of rows (FindingRows) as the lists they read as.
+    # `tojson` writes the report's lazy sequences of rows (LazyRows) as the lists they read as.
     env.policies["json.dumps_kwargs"] = {
         **env.policies.get("json.dumps_kwargs", {}),
         "default": _json_default,
@@ -546,9 +546,9 @@ def _report_environment(folders: list[Path], limit: int) -> Any:
 
 
 def _json_default(value: Any) -> Any:
-    from schema_review.report import FindingRows
+    from schema_review.report import LazyRows
 
-    if isinstance(value, FindingRows):
+    if isinstance(value, LazyRows):
         return list(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
@@ -1061,9 +1061,9 @@ def _jinja_default_filters() -> list[str]:
 
 def _keys_of(value: Any) -> list[str]:
     """The keys of a dict, or of the dicts of a list (their union, in first-seen order)."""
-    from schema_review.report import FindingRows
+    from schema_review.report import LazyRows
 
-    items = value if isinstance(value, list | FindingRows) else [value]
+    items = value if isinstance(value, list | LazyRows) else [value]
     found: dict[str, None] = {}
     for item in items:
         if isinstance(item, dict):

@@ -244,6 +244,7 @@ def digest_model(
     the checklist's (the default ones when none)."""
     from schema_review.export import diagram_outlines
 
+    alike: dict[Any, Any] = {}  # one object for each equal text or tuple of the digest's
     tables = model.live_tables()
     by_id = {r.id: r for r in rules}
     strengths: dict[str, int] = {}
@@ -264,10 +265,10 @@ def digest_model(
         unknown_columns=[t.qualified_name for t in tables if not t.columns_known],
         not_modelled=sum(1 for change in model.changes if change.kind == "not_modelled"),
         object_tables=_model_object_tables(model, named),
-        inventory=_model_inventory(model),
+        inventory=_model_inventory(model, alike),
         timeline=_model_timeline(model),
         touched=_model_touched(model),
-        outlines=diagram_outlines(model),
+        outlines=diagram_outlines(model, alike),
         uncovered=_uncovered(model),
         strength_subjects=strengths,
         standard_subjects=standard_subjects,
@@ -542,11 +543,33 @@ def _rows() -> Callable[..., dict[str, Any]]:
 _FINDING_ROW = _rows()
 
 
-class FindingRows(Sequence[dict[str, Any]]):
-    """Findings' rows (`_finding`'s, with `detail`), each made when it is read: a long
-    history's review lists hundreds of thousands, which held as rows for the whole render
+class LazyRows(Sequence[dict[str, Any]]):
+    """Rows of the report, each made when it is read: a long history's review lists
+    hundreds of thousands of findings and columns, which held as rows for the whole render
     were the peak of its memory. Reads as a list of dicts (length, index, slice, iteration,
     `+`, `==`, JSON)."""
+
+    __slots__ = ()
+
+    def __add__(self, other: Iterable[Any]) -> list[Any]:
+        return [*self, *other]
+
+    def __radd__(self, other: Iterable[Any]) -> list[Any]:
+        return [*other, *self]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyRows | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self)!r})"
+
+
+class FindingRows(LazyRows):
+    """Findings' rows (`_finding`'s, with `detail`), made when read."""
 
     __slots__ = ("_findings", "_row")
 
@@ -571,25 +594,53 @@ class FindingRows(Sequence[dict[str, Any]]):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return map(self._row, self._findings)
 
-    def __add__(self, other: Iterable[Any]) -> list[Any]:
-        return [*self, *other]
-
-    def __radd__(self, other: Iterable[Any]) -> list[Any]:
-        return [*other, *self]
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, FindingRows | list | tuple):
-            return list(self) == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"FindingRows({len(self)} findings)"
-
     def where(self, keep: Callable[[Finding], bool]) -> FindingRows:
         """The rows of the findings `keep` keeps, made as these are."""
         return FindingRows([f for f in self._findings if keep(f)], self._row)
+
+
+class ColumnRows(LazyRows):
+    """A table's rows of columns in the inventory (name, type, not_null, default), made
+    when read from its columns' names, types, NOT NULL (a bit each) and defaults (None: none
+    has one): tables alike share these (see `_model_inventory`)."""
+
+    __slots__ = ("_defaults", "_names", "_not_null", "_types")
+
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        types: tuple[str, ...],
+        not_null: int,
+        defaults: tuple[str | None, ...] | None,
+    ) -> None:
+        self._names, self._types, self._not_null, self._defaults = names, types, not_null, defaults
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        position = range(len(self._names))[index]  # an IndexError past the end
+        return _COLUMN_ROW(
+            name=self._names[position],
+            type=self._types[position],
+            not_null=bool(self._not_null >> position & 1),
+            default=self._defaults[position] if self._defaults is not None else None,
+        )
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self[i] for i in range(len(self._names)))
+
+    def key(self) -> tuple[Any, ...]:
+        """Equal for tables with the same columns (names, types, NOT NULL, defaults)."""
+        return (self._names, self._types, self._not_null, self._defaults)
 
 
 def _row_maker(
@@ -1326,8 +1377,11 @@ def _actions(
 # -- inventory, timeline, diagram -------------------------------------------------------------
 
 
-def _model_inventory(model: SchemaModel) -> dict[str, list[dict[str, Any]]]:
-    """A model's rows of the inventory (see `_inventory`)."""
+def _model_inventory(
+    model: SchemaModel, alike: dict[Any, Any] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """A model's rows of the inventory (see `_inventory`); `alike`: one object for each
+    equal text or tuple of them, which a caller may share."""
     tables: list[dict[str, Any]] = []
     foreign_keys = []
     indexes = []
@@ -1336,7 +1390,7 @@ def _model_inventory(model: SchemaModel) -> dict[str, list[dict[str, Any]]]:
     triggers = []
     policies = []
     # One string for each distinct type and default: a long history's tables repeat them.
-    texts: dict[str | None, str | None] = {}
+    texts: dict[Any, Any] = {} if alike is None else alike
 
     def share(text: str | None) -> str | None:
         return texts.setdefault(text, text)
@@ -1363,15 +1417,7 @@ def _model_inventory(model: SchemaModel) -> dict[str, list[dict[str, Any]]]:
         tables.append(
             _TABLE_ROW(
                 name=name,
-                columns=[
-                    _COLUMN_ROW(
-                        name=c.name,
-                        type=share(str(c.type)),
-                        not_null=not c.nullable,
-                        default=share(_default_text(c)),
-                    )
-                    for c in table.columns.values()
-                ],
+                columns=_column_rows(table, share),
                 columns_known=table.columns_known,
                 primary_key=share(", ".join(pk.columns)) if pk else None,
                 rls=table.rls_enabled,
@@ -1472,8 +1518,13 @@ def _inventory(parts: Sequence[dict[str, list[dict[str, Any]]]]) -> dict[str, An
     # another history) says so instead of repeating them.
     first: dict[tuple[Any, ...], str] = {}
     for entry in inventory["tables"]:
-        key = tuple(tuple(sorted(c.items())) for c in entry["columns"])
-        entry["same_as"] = first.get(key, "") if entry["columns"] else ""
+        columns = entry["columns"]
+        key = (
+            columns.key()
+            if isinstance(columns, ColumnRows)
+            else tuple(tuple(sorted(c.items())) for c in columns)
+        )
+        entry["same_as"] = first.get(key, "") if columns else ""
         first.setdefault(key, entry["name"])
     return {
         "tables": inventory["tables"],
@@ -1485,6 +1536,25 @@ def _inventory(parts: Sequence[dict[str, list[dict[str, Any]]]]) -> dict[str, An
         "triggers": inventory["triggers"],
         "policies": inventory["policies"],
     }
+
+
+def _column_rows(table: Table, share: Callable[[Any], Any]) -> ColumnRows:
+    """A table's columns as the inventory lists them; `share`: one object for each equal
+    text or tuple (tables with the same columns share theirs)."""
+    columns = list(table.columns.values())
+    names = tuple(c.name for c in columns)
+    types = tuple(share(str(c.type)) or "" for c in columns)
+    defaults = tuple(share(_default_text(c)) for c in columns)
+    not_null = 0
+    for position, column in enumerate(columns):
+        if not column.nullable:
+            not_null |= 1 << position
+    return ColumnRows(
+        share(names),
+        share(types),
+        not_null,
+        share(defaults) if any(d is not None for d in defaults) else None,
+    )
 
 
 # The inventory's rows, one maker per shape (see `_rows`).
