@@ -740,18 +740,30 @@ def _render_bounded(
     `limit` characters (a LimitExceeded, as `check_output` says it)."""
     from schema_review.rules.sandbox import LimitExceeded
 
-    # Jinja yields pieces of a few characters: joined a thousand at a time, few calls.
+    # Jinja yields pieces of a few characters: joined a thousand at a time, few calls. A
+    # long one (a long history's fix block is megabytes) goes on its own, a megabyte at a
+    # time: not copied into a join, nor encoded whole by the file it goes to.
     chunks: list[str] = []
     size = 0
     for chunk in template.generate(report=data):
-        chunks.append(chunk)
         size += len(chunk)
         if size > limit:
             raise LimitExceeded(f"output of {size:,} characters exceeds the limit of {limit:,}")
-        if len(chunks) >= 1024:
+        if len(chunk) < _LONG_PIECE:
+            chunks.append(chunk)
+            if len(chunks) >= 1024:
+                write("".join(chunks))
+                chunks.clear()
+            continue
+        if chunks:
             write("".join(chunks))
             chunks.clear()
+        for start in range(0, len(chunk), _LONG_PIECE):
+            write(chunk[start : start + _LONG_PIECE])
     write("".join(chunks))
+
+
+_LONG_PIECE = 1 << 20
 
 
 # Severities as code scanning, GitHub annotations and GitLab Code Quality name them.

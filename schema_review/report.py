@@ -328,7 +328,7 @@ def build_report(
     statuses = _file_statuses(run, base, paths)
     endings: dict[str, str] = {}  # each rule's shared ending of its messages (see _groups)
     row = _row_maker(rules_by_id, paths, endings)
-    where_table = _object_tables(digests, findings)
+    where_table = _object_tables(digests)
     groups = _groups(findings, rules_by_id, gate_rank, where_table, statuses, paths, endings, row)
     top = _top_issues(groups)
     not_modelled = sum(d.not_modelled for d in digests)
@@ -716,21 +716,23 @@ def _model_object_tables(
     return tables, objects
 
 
-def _object_tables(digests: Sequence[ModelDigest], findings: Sequence[Finding]) -> dict[str, str]:
-    """The table each object of the final schema that a finding names belongs to, by
-    qualified name: a table is its own (whichever history has it last, as the object
-    another history's object of that name belongs to comes first), another object's the
-    table of the first history that has it."""
-    named = {f.object for f in findings if f.object}
-    where: dict[str, str] = {}
-    for digest in digests:
-        tables, objects = digest.object_tables
-        for table in tables:
-            if table in named:
-                where[table] = table
-        for key, table in objects.items():
-            if key in named:
-                where.setdefault(key, table)
+def _object_tables(digests: Sequence[ModelDigest]) -> Callable[[str], str | None]:
+    """The table an object of the final schema belongs to, by qualified name (None: none):
+    a table is its own, whichever history has it (another history's object of that name
+    comes second); another object's is the table of the first history that has it. Looked
+    up in the digests, not gathered into one more map of a long history's objects."""
+    tables = [set(digest.object_tables[0]) for digest in digests]
+    objects = [digest.object_tables[1] for digest in digests]
+
+    def where(name: str) -> str | None:
+        if any(name in named for named in tables):
+            return name
+        for found in objects:
+            table = found.get(name)
+            if table is not None:
+                return table
+        return None
+
     return where
 
 
@@ -814,7 +816,7 @@ def _groups(
     findings: Sequence[Finding],
     rules: dict[str, Rule],
     gate_rank: int,
-    where_table: dict[str, str],
+    where_table: Callable[[str], str | None],
     statuses: dict[str, str],
     paths: _PathSpeller,
     endings: dict[str, str],
@@ -834,13 +836,17 @@ def _groups(
         target = rule.target if rule else "statement"
         final = target in FINAL_KINDS
         first = row(members[0])
-        objects = _unique(m.object or _location(paths.path(m.file), m.line) for m in members)
+        # Counted, and the first few named: a dict, not a list beside it (a rule's hundred
+        # thousand locations).
+        objects = dict.fromkeys(m.object or _location(paths.path(m.file), m.line) for m in members)
         files = _unique(paths.path(m.file) for m in members)
-        tables = _unique(where_table[m.object] for m in members if m.object in where_table)
+        tables = _unique(
+            table for m in members if m.object and (table := where_table(m.object)) is not None
+        )
         singular, plural = _NOUNS.get(target, ("finding", "findings"))
         size = len(objects) if final else len(members)
         if size == 1:
-            label = objects[0] if final or first["object"] else first["location"]
+            label = next(iter(objects)) if final or first["object"] else first["location"]
         else:
             label = f"{size} {plural}"
             if final and target != "table" and len(tables) > 1:
