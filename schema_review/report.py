@@ -428,16 +428,20 @@ def _digests(run: LintRun, standards: Sequence[tuple[str, Sequence[str]]]) -> li
 
 
 def root_causes(
-    findings: Iterable[Finding], spell: Callable[[str], str] | None = None
+    findings: Iterable[Finding],
+    spell: Callable[[str], str] | None = None,
+    cap: int | None = None,
 ) -> dict[str, tuple[str, set[str]]]:
     """Per rule, its severity and the objects it fired on: the same rule on the same object
     is one root cause, however many statements show it. `spell`: a file's path as the
-    document shows it (an object without a name is known by its location)."""
+    document shows it (an object without a name is known by its location). `cap`: at most
+    this many objects per rule (what the score counts), not a long history's every one."""
     causes: dict[str, tuple[str, set[str]]] = {}
     for finding in findings:
         severity, objects = causes.setdefault(finding.rule, (finding.severity, set()))
-        file = spell(finding.file) if spell is not None else finding.file
-        objects.add(finding.object or f"{file}:{finding.line}")
+        if cap is None or len(objects) < cap:
+            file = spell(finding.file) if spell is not None else finding.file
+            objects.add(finding.object or f"{file}:{finding.line}")
         if SEVERITY_RANK[finding.severity] < SEVERITY_RANK[severity]:
             causes[finding.rule] = (finding.severity, objects)
     return causes
@@ -450,7 +454,7 @@ def score(
     ROOT_CAUSES_PER_RULE of them per rule; S = 5 + tables, so bigger schemas absorb more."""
     weight = sum(
         SEVERITY_WEIGHTS.get(severity, 0.0) * min(len(objects), ROOT_CAUSES_PER_RULE)
-        for severity, objects in root_causes(findings, spell).values()
+        for severity, objects in root_causes(findings, spell, ROOT_CAUSES_PER_RULE).values()
     )
     return round(10 * scale / (scale + weight), 1)
 
@@ -836,9 +840,13 @@ def _groups(
         target = rule.target if rule else "statement"
         final = target in FINAL_KINDS
         first = row(members[0])
-        # Counted, and the first few named: a dict, not a list beside it (a rule's hundred
+        # Counted (for a rule on the final schema: its size), and the first few named: a dict,
+        # not a list beside it, and for another rule no more than four (a rule's hundred
         # thousand locations).
-        objects = dict.fromkeys(m.object or _location(paths.path(m.file), m.line) for m in members)
+        objects = _distinct(
+            (m.object or _location(paths.path(m.file), m.line) for m in members),
+            None if final else 4,
+        )
         files = _unique(paths.path(m.file) for m in members)
         tables = _unique(
             table for m in members if m.object and (table := where_table(m.object)) is not None
@@ -1864,6 +1872,16 @@ def _unique(names: Iterable[Any]) -> list[Any]:
     for name in names:
         seen.setdefault(name, None)
     return list(seen)
+
+
+def _distinct(items: Iterable[Any], limit: int | None = None) -> dict[Any, None]:
+    """The distinct items, in order (the first `limit` of them)."""
+    found: dict[Any, None] = {}
+    for item in items:
+        if limit is not None and len(found) >= limit:
+            break
+        found.setdefault(item, None)
+    return found
 
 
 def _first_line(sql: str) -> str:
