@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -653,6 +653,67 @@ def _emit_pieces(pieces: Iterable[str], output: str | None) -> None:
     click.echo("".join(batch), nl=False, color=True)
 
 
+def _emit_report(render: Callable[[Callable[[str], object]], None], output: str | None) -> None:
+    """`_emit` for a text that `render` hands to its argument piece by piece as it is made.
+
+    Nothing reaches the reader unless all of it was made: the pieces go to a file next to
+    the output, which replaces the output at the end (the output keeps its mode), or, for
+    standard output, to a temporary file copied out at the end. On a failure (a template's,
+    raised on) the file is removed."""
+    import tempfile
+
+    from schema_review.output import ReportWriteError
+
+    target = os.path.realpath(output) if output and output != "-" else None
+    spool: IO[str]
+    try:
+        if target is not None:
+            spool = tempfile.NamedTemporaryFile(  # noqa: SIM115 (renamed or removed below)
+                "w",
+                encoding="utf-8",
+                dir=os.path.dirname(target),
+                prefix=f".{os.path.basename(target)}.",
+                suffix=".tmp",
+                delete=False,
+            )
+        else:
+            spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as error:
+        _fail(f"{output}: cannot write: {error.strerror or error}")
+        return
+    with spool:
+        try:
+            render(spool.write)
+            spool.flush()
+            if target is None:
+                spool.seek(0)
+                while chunk := spool.read(1 << 20):  # a megabyte at a time
+                    click.echo(chunk, nl=False, color=True)
+                return
+            _give_mode(spool.name, target)
+            os.replace(spool.name, target)
+        except BaseException as error:
+            if target is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(spool.name)
+            if isinstance(error, ReportWriteError):
+                error = error.error
+            if isinstance(error, OSError):
+                _fail(f"{output}: cannot write: {error.strerror or error}")
+            raise
+
+
+def _give_mode(path: str, target: str) -> None:
+    """The mode `open(target, "w")` would leave: the existing file's, or a new file's."""
+    try:
+        mode = os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(path, mode)
+
+
 class _Unkeyed(Exception):
     """The inputs of a run cannot be told: it is not cached."""
 
@@ -1132,9 +1193,9 @@ def report(
     from schema_review.discover import DiscoveryError
     from schema_review.findings import Baseline, BaselineError
     from schema_review.model.schema import statements_only
-    from schema_review.output import TemplateNotFound, render_report_pieces
+    from schema_review.output import TemplateNotFound, write_report
     from schema_review.pipeline import lint as run_lint
-    from schema_review.report import BaseSide, baseline_side, build_report
+    from schema_review.report import BaseSide, baseline_side, build_report, review_digest
     from schema_review.rules import RuleError
 
     gc.disable()
@@ -1156,7 +1217,9 @@ def report(
             settings = settings.with_overrides(
                 pg_version=check_pg_version(pg_version, "--pg-version")
             )
-        run = run_lint(paths, settings)
+        # The review reads a digest of each schema model, taken once the rules ran: the
+        # models, most of a long history's memory, go before the findings are built.
+        run = run_lint(paths, settings, keep_models=False, digest=review_digest(settings.standards))
         base: BaseSide | None = None
         if baseline:
             run.result = run.result.without(Baseline.load(baseline))
@@ -1173,12 +1236,12 @@ def report(
             while run.models:
                 statements_only(run.models.pop())
             del run
-            pieces = render_report_pieces(model, template, settings.templates)
+            # Written as it is rendered: a long history's review is tens of megabytes.
+            _emit_report(
+                lambda write: write_report(model, write, template, settings.templates), output
+            )
     except (ConfigError, RuleError, DiscoveryError, TemplateNotFound, BaselineError) as error:
         _fail(str(error))
-        return
-    del model  # a long history's review: not needed to write the text
-    _emit_pieces(pieces, output)
 
 
 def _measure_timeline(

@@ -125,6 +125,88 @@ def table_documents(model: SchemaModel, tables: Iterable[Table]) -> list[dict[st
     return [_table(t, model, spell) for t in tables]
 
 
+# A table as a diagram draws it (see `diagram_outlines`): schema, name, its columns' names,
+# their types, which are NOT NULL (a bit each, the first column's lowest), primary key
+# columns (None without one), unique keys' columns, foreign keys (name, columns, referenced
+# table). Flat: a long history's review keeps one for each of its thousands of tables.
+TableOutline = tuple[
+    str,
+    str,
+    tuple[Any, ...],
+    tuple[str, ...],
+    int,
+    "tuple[Any, ...] | None",
+    tuple[tuple[Any, ...], ...],
+    "tuple[tuple[str, tuple[Any, ...], str | None], ...]",
+]
+
+
+def diagram_outlines(
+    model: SchemaModel, alike: dict[Any, Any] | None = None
+) -> dict[str, TableOutline]:
+    """Each table of the model that the schema document draws (not a platform's), by
+    `schema.name`: what of its `table_documents` entry the ER diagram (`mermaid`) reads,
+    kept compact, so that a review draws its diagram after the model is gone (see
+    `outline_document`). `alike`: one object for each equal string or tuple (a long
+    history's tables repeat their types and columns), which a caller may share."""
+    spell = _speller(model)
+    dialect = model.dialect
+    texts: dict[Any, Any] = {} if alike is None else alike
+
+    def one(value: Any) -> Any:
+        try:
+            return texts.setdefault(value, value)
+        except TypeError:  # an unhashable part (an expression of a key): kept as it is
+            return value
+
+    outlines: dict[str, TableOutline] = {}
+    for table in model.tables.values():
+        if table.external:
+            continue
+        constraints = sorted(table.constraints.values(), key=lambda c: c.name)
+        primary = next((c for c in constraints if c.type == "primary_key"), None)
+        types = []
+        not_null = 0
+        for position, column in enumerate(table.columns.values()):
+            types.append(one(spell(column.type)))
+            if column.not_null or (column.in_primary_key and dialect != "sqlite"):
+                not_null |= 1 << position
+        outlines[f"{table.schema}.{table.name}"] = (
+            table.schema,
+            table.name,
+            one(tuple(c.name for c in table.columns.values())),
+            one(tuple(types)),
+            not_null,
+            None if primary is None else one(tuple(primary.columns)),
+            one(tuple(one(tuple(c.columns)) for c in constraints if c.type == "unique")),
+            tuple(
+                (c.name, one(tuple(c.columns)), c.ref_table)
+                for c in constraints
+                if c.type == "foreign_key"
+            ),
+        )
+    return outlines
+
+
+def outline_document(outline: TableOutline) -> dict[str, Any]:
+    """A table's entry of the schema document with what the ER diagram reads of it."""
+    schema, name, names, types, not_null, primary, unique, foreign_keys = outline
+    return {
+        "schema": schema,
+        "name": name,
+        "external": False,
+        "columns": [
+            {"name": c, "type": t, "not_null": bool(not_null >> i & 1)}
+            for i, (c, t) in enumerate(zip(names, types, strict=True))
+        ],
+        "primary_key": None if primary is None else {"columns": list(primary)},
+        "unique": [{"columns": list(u)} for u in unique],
+        "foreign_keys": [
+            {"name": n, "columns": list(c), "references": {"table": t}} for n, c, t in foreign_keys
+        ],
+    }
+
+
 def _speller(model: SchemaModel) -> Callable[[TypeName], str]:
     return _TypeSpeller(model) if model.dialect == "postgres" else written_type
 

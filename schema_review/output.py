@@ -537,7 +537,20 @@ def _report_environment(folders: list[Path], limit: int) -> Any:
     for name, function in MARKDOWN_FILTERS.items():
         env.filters[name] = env.bounded_filter(name, function)
     env.filters["printable"] = env.bounded_filter("printable", printable)
+    # `tojson` writes the report's lazy sequences of rows (LazyRows) as the lists they read as.
+    env.policies["json.dumps_kwargs"] = {
+        **env.policies.get("json.dumps_kwargs", {}),
+        "default": _json_default,
+    }
     return env
+
+
+def _json_default(value: Any) -> Any:
+    from schema_review.report import LazyRows
+
+    if isinstance(value, LazyRows):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _template_error(name: str, error: BaseException) -> TemplateNotFound:
@@ -580,15 +593,39 @@ def render_report(report: Report, template: str = "review", folder: Path | None 
 def render_report_pieces(
     report: Report, template: str = "review", folder: Path | None = None
 ) -> list[str]:
+    """The text of `write_report`, in its pieces."""
+    pieces: list[str] = []
+    write_report(report, pieces.append, template, folder)
+    return pieces
+
+
+class ReportWriteError(Exception):
+    """Writing a rendered piece of a report failed (`error`, an OSError): not the
+    template's fault."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def write_report(
+    report: Report,
+    write: Callable[[str], object],
+    template: str = "review",
+    folder: Path | None = None,
+) -> None:
     """A report rendered by a built-in template (`review`, `pr-comment`, `summary`), by a
     template of the configured `folder` (which may override those), or by a template file.
 
     Templates run in the bounded sandbox (see rules/sandbox.py) and see only the report; they
     are read from the template file's folder, the configured folder (which must lie in the
     repository) and the built-in templates, never through a link out of them; a render has a
-    time budget and an output limit. Every failure is a TemplateNotFound naming the template.
-    The text comes in pieces, to be written one after the other: a long history's review
-    (tens of megabytes) joined into one string is held twice at the join.
+    time budget and an output limit. Every failure is a TemplateNotFound naming the template;
+    an OSError of `write` is a ReportWriteError.
+    The text goes to `write` in pieces as it is rendered (a pull request comment, which may
+    be rendered again shorter, once it fits): a long history's review is tens of megabytes,
+    which held until the end were the peak of its memory. A failure can come after some
+    pieces were written: the caller keeps them from the reader (see cli._emit_report).
     """
     from schema_review.rules.sandbox import (
         RENDER_SECONDS,
@@ -618,24 +655,39 @@ def render_report_pieces(
             )
         folders.insert(0, path.absolute().parent)
         name = path.name
+    from schema_review.report import FindingRows
+
     data = report.as_dict()
     # The output limit stops a runaway template, not a long history's review (200,000
     # statements make one of about 50 MB): it grows with the findings.
     limit = max(TEMPLATE_OUTPUT_LIMIT, OUTPUT_PER_FINDING * len(data["findings"]))
     env = _report_environment(folders, limit)
     gate_rank = SEVERITIES.index(report.fail_on) if report.fail_on in SEVERITIES else -1
-    # One pass: `f not in gate` compared every finding with every other (quadratic).
-    gate: list[dict[str, Any]] = []
-    rest: list[dict[str, Any]] = []
-    for finding in data["findings"]:
-        below_gate = SEVERITIES.index(finding["severity"]) > gate_rank
-        (rest if below_gate else gate).append(finding)
+    gate: Sequence[dict[str, Any]]
+    rest: Sequence[dict[str, Any]]
+    findings = data["findings"]
+    if isinstance(findings, FindingRows):  # rows made when read, not all at once here
+        gate = findings.where(lambda f: SEVERITIES.index(f.severity) <= gate_rank)
+        rest = findings.where(lambda f: SEVERITIES.index(f.severity) > gate_rank)
+    else:
+        # One pass: `f not in gate` compared every finding with every other (quadratic).
+        gate, rest = [], []
+        for finding in findings:
+            below_gate = SEVERITIES.index(finding["severity"]) > gate_rank
+            (rest if below_gate else gate).append(finding)
     # The groups of findings not among the top issues, severest first: what a comment
     # collapses by rule, and shortens from the end when it is too long.
     top = {g["rule"] for g in data["top_issues"]}
     others = [g for s in data["sections"] for g in s["groups"] if g["rule"] not in top]
     pinned = len(data["findings"]) - sum(g["count"] for g in others)
     shown = len(gate) + len(rest)
+
+    def written(piece: str) -> None:
+        try:
+            write(piece)
+        except OSError as error:
+            raise ReportWriteError(error) from None
+
     try:
         with limited(RENDER_SECONDS):
             compiled = env.get_template(name)
@@ -644,13 +696,21 @@ def render_report_pieces(
                 data["other_findings"] = rest[: max(0, shown - len(gate))]
                 data["collapsed"] = _collapsed(others, shown - pinned)
                 data["omitted"] = len(gate) + len(rest) - shown
-                pieces = _render_bounded(compiled, data, limit)
+                if template != "pr-comment":
+                    _render_bounded(compiled, data, limit, written)
+                    return
+                pieces: list[str] = []
+                _render_bounded(compiled, data, limit, pieces.append)
                 length = sum(map(len, pieces))
-                if template != "pr-comment" or length <= PR_COMMENT_LIMIT or shown <= pinned:
-                    return pieces
+                if length <= PR_COMMENT_LIMIT or shown <= pinned:
+                    for piece in pieces:
+                        written(piece)
+                    return
                 # Too long: show fewer findings (the lower-severity ones go first), say how
                 # many.
                 shown = max(pinned, min(shown - 1, int(shown * PR_COMMENT_LIMIT / length * 0.95)))
+    except ReportWriteError:
+        raise
     except (Exception, LimitExceeded) as error:  # the template's, not ours: say where
         raise _template_error(name, error) from None
 
@@ -673,26 +733,37 @@ def _collapsed(groups: list[dict[str, Any]], budget: int) -> list[dict[str, Any]
 OUTPUT_PER_FINDING = 4_000
 
 
-def _render_bounded(template: Any, data: dict[str, Any], limit: int) -> list[str]:
-    """Render, stopping as soon as the output is over `limit` characters: the text's
-    pieces, in order."""
-    from schema_review.rules.sandbox import check_output
+def _render_bounded(
+    template: Any, data: dict[str, Any], limit: int, write: Callable[[str], object]
+) -> None:
+    """Render, the text's pieces to `write` in order, stopping as soon as the output is over
+    `limit` characters (a LimitExceeded, as `check_output` says it)."""
+    from schema_review.rules.sandbox import LimitExceeded
 
-    # Jinja yields pieces of a few characters: joined a thousand at a time, the text is held
-    # about twice at the end, not as millions of small strings next to their join.
-    pieces: list[str] = []
+    # Jinja yields pieces of a few characters: joined a thousand at a time, few calls. A
+    # long one (a long history's fix block is megabytes) goes on its own, a megabyte at a
+    # time: not copied into a join, nor encoded whole by the file it goes to.
     chunks: list[str] = []
     size = 0
     for chunk in template.generate(report=data):
-        chunks.append(chunk)
         size += len(chunk)
         if size > limit:
-            check_output("".join(pieces) + "".join(chunks), limit)
-        if len(chunks) >= 1024:
-            pieces.append("".join(chunks))
+            raise LimitExceeded(f"output of {size:,} characters exceeds the limit of {limit:,}")
+        if len(chunk) < _LONG_PIECE:
+            chunks.append(chunk)
+            if len(chunks) >= 1024:
+                write("".join(chunks))
+                chunks.clear()
+            continue
+        if chunks:
+            write("".join(chunks))
             chunks.clear()
-    pieces.append("".join(chunks))
-    return pieces
+        for start in range(0, len(chunk), _LONG_PIECE):
+            write(chunk[start : start + _LONG_PIECE])
+    write("".join(chunks))
+
+
+_LONG_PIECE = 1 << 20
 
 
 # Severities as code scanning, GitHub annotations and GitLab Code Quality name them.
@@ -1002,7 +1073,9 @@ def _jinja_default_filters() -> list[str]:
 
 def _keys_of(value: Any) -> list[str]:
     """The keys of a dict, or of the dicts of a list (their union, in first-seen order)."""
-    items = value if isinstance(value, list) else [value]
+    from schema_review.report import LazyRows
+
+    items = value if isinstance(value, list | LazyRows) else [value]
     found: dict[str, None] = {}
     for item in items:
         if isinstance(item, dict):

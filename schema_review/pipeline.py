@@ -6,7 +6,7 @@ This module only wires the stages together; each stage knows nothing of the late
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,7 @@ class LintRun(Record):
         "base_ref",
         "settings",
         "why",
+        "digests",
     )
     __slots__ = _fields
 
@@ -87,6 +88,9 @@ class LintRun(Record):
     # per migration set, as `profiles`).
     settings: Settings | None
     why: list[dict[str, str]]
+    # What `lint`'s `digest` took of each model before it went (one per migration set), or
+    # None when the run was not asked for one.
+    digests: list[Any] | None
 
     def __init__(
         self,
@@ -101,6 +105,7 @@ class LintRun(Record):
         base_ref: str | None = None,
         settings: Settings | None = None,
         why: list[dict[str, str]] | None = None,
+        digests: list[Any] | None = None,
     ) -> None:
         self.sets = sets
         self.sources = sources
@@ -113,6 +118,7 @@ class LintRun(Record):
         self.base_ref = base_ref
         self.settings = settings
         self.why = list() if why is None else why
+        self.digests = digests
 
     __hash__ = None  # type: ignore[assignment]  # changeable: unhashable, as its dataclass was
 
@@ -204,6 +210,10 @@ def _with_options(rule: Rule, given: dict[str, Any] | None, source: Path | None 
 
 
 Progress = Callable[[int, int], None]  # (files read, files in all) after each file
+# What a caller (the review) takes of a history's model before it goes: called with the
+# model, the history's profile, the run's rules and the objects the whole run's hits name
+# (each to one string of its name).
+Digest = Callable[[SchemaModel, Profile, Sequence[Rule], Mapping[str, str]], Any]
 
 
 def lint(
@@ -213,12 +223,14 @@ def lint(
     stdin_name: str = "<stdin>",
     progress: Progress | None = None,
     keep_models: bool = True,
+    digest: Digest | None = None,
 ) -> LintRun:
     """Lint `paths`; with `settings.diff_base`, report only what changed since that revision:
     the same paths are linted as they were at the base, and findings present there hidden.
-    Without `keep_models`, the run's models keep only their statements (see `_lint`)."""
+    Without `keep_models`, the run's models keep only their statements (see `_lint`);
+    `digest` takes what a caller reads of each model before that (`LintRun.digests`)."""
     if not settings.diff_base:
-        return _lint(paths, settings, None, stdin, stdin_name, progress, keep_models)
+        return _lint(paths, settings, None, stdin, stdin_name, progress, keep_models, digest)
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="schema-review-base-") as scratch:
@@ -243,9 +255,11 @@ def lint(
         # A folder new since the base may hold nothing there yet.
         at_base_settings = settings.replace(diff_base=None, histories=histories, allow_empty=True)
         before = (
-            _lint(existing, at_base_settings, None, keep_models=keep_models) if existing else None
+            _lint(existing, at_base_settings, None, keep_models=keep_models, digest=digest)
+            if existing
+            else None
         )
-        run = _lint(paths, settings, base, stdin, stdin_name, progress, keep_models)
+        run = _lint(paths, settings, base, stdin, stdin_name, progress, keep_models, digest)
         if before is not None:
             _spell_as_working_tree(before, base, paths)
     if before is not None:
@@ -700,6 +714,7 @@ def _lint(
     stdin_name: str = "<stdin>",
     progress: Progress | None = None,
     keep_models: bool = True,
+    digest: Digest | None = None,
 ) -> LintRun:
     # Rules whose findings only a server gives (`verify`) have nothing to say here.
     catalogue = load_rules(settings.rule_files)
@@ -731,7 +746,7 @@ def _lint(
             continue
         # Taken off `work` (no name of it left here): an evaluation names its model.
         found.append(work.pop().packed(rules) if packed else work.pop().hits(rules))
-        if not keep_models:
+        if not keep_models and digest is None:
             # A caller that reads no model once the rules ran (lint's outputs count the
             # statements): the model, most of a long history's memory, goes before the
             # findings are built, which reuse its memory.
@@ -739,9 +754,16 @@ def _lint(
     if shared:
         found = _evaluate_shared(rules, work, settings.jobs)
         work.clear()  # the evaluations name the models
-        if not keep_models:
-            for history in histories:
-                history.model = statements_only(history.model)
+    # A review's digest of each model (what it reads of it), taken once every hit is known:
+    # then the models go as above, before the hits are unpacked.
+    digests = None
+    if digest is not None:
+        named = _objects_named(found)
+        digests = [digest(h.model, h.profile, rules, named) for h in histories]
+        del named
+    if not keep_models and (shared or digest is not None):
+        for history in histories:
+            history.model = statements_only(history.model)
     hits = _unpacked(found)
     rules_by_id = {r.id: r for r in rules}
     result = build_findings(
@@ -756,6 +778,7 @@ def _lint(
         [h.profile for h in histories],
         settings=settings,
         why=[h.why for h in histories],
+        digests=digests,
     )
 
 
@@ -787,6 +810,17 @@ class Evaluation(Record):
 
     def packed(self, rules: Sequence[Rule]) -> PackedHits:
         return evaluate_packed(rules, self.model, self.problems, self.profile, self.facts)
+
+
+def _objects_named(found: list[list[Hit] | PackedHits]) -> dict[str, str]:
+    """The objects the hits of `found` name, each to one string of its name (packs read a
+    chunk at a time, left packed)."""
+    named: dict[str, str] = {}
+    for part in found:
+        for name in (h.object for h in part) if isinstance(part, list) else part.objects():
+            if name:
+                named.setdefault(name, name)
+    return named
 
 
 def _unpacked(found: list[list[Hit] | PackedHits]) -> list[Hit]:

@@ -14,20 +14,21 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from schema_review.findings import SEVERITY_RANK, Finding
 from schema_review.model import SchemaModel, Table
 from schema_review.model.changes import HEAVY_LOCKS, Change
 from schema_review.model.schema import FINAL_KINDS
 from schema_review.pipeline import LintRun
-from schema_review.profile import DEFAULT_DEPLOY, DIALECT_LABELS, DIALECTS
+from schema_review.profile import DEFAULT_DEPLOY, DIALECT_LABELS, DIALECTS, Profile
 from schema_review.rules import SEVERITIES, Rule, rule_applies
 
 if TYPE_CHECKING:
+    from schema_review.export import TableOutline
     from schema_review.parse.expressions import Expression
 
 # The weight of a root cause in the score (see README, "Score").
@@ -147,11 +148,11 @@ class Report:
     counts: dict[str, int]
     strengths: list[str]
     strengths_note: str
-    critical: list[dict[str, Any]]
+    critical: Sequence[dict[str, Any]]
     top_issues: list[dict[str, Any]]
     top_more: int
     sections: list[dict[str, Any]]
-    findings: list[dict[str, Any]]
+    findings: Sequence[dict[str, Any]]
     progress: dict[str, Any] | None
     inventory: dict[str, Any]
     diagrams: list[dict[str, Any]]
@@ -210,6 +211,83 @@ def baseline_side(path: str, rules: Sequence[Rule]) -> BaseSide:
     return BaseSide(Path(path).name, findings)
 
 
+@dataclass
+class ModelDigest:
+    """What a review reads of one history's schema model (`digest_model`): taken right
+    after the run's rules ran (`pipeline.lint`'s `digest`), so that the model, most of a long
+    history's memory, goes before the findings are built and the review made."""
+
+    tables: int  # live tables
+    unknown_columns: list[str]  # tables whose columns are unknown (CREATE TABLE AS)
+    not_modelled: int  # statements with DDL the replay cannot see
+    object_tables: tuple[list[str], dict[str, str]]  # see _model_object_tables
+    inventory: dict[str, list[dict[str, Any]]]  # see _model_inventory
+    timeline: dict[int, _FileChanges]  # see _model_timeline
+    touched: dict[str, list[str]]  # see _model_touched
+    outlines: dict[str, TableOutline]  # the tables a diagram may draw (export)
+    uncovered: set[tuple[str, str]]  # see _uncovered
+    strength_subjects: dict[str, int]  # how many subjects each rule of _STRENGTHS has
+    # How many subjects the rules of a standard have together, by the ids of those rules.
+    standard_subjects: dict[tuple[str, ...], int]
+
+
+def digest_model(
+    model: SchemaModel,
+    profile: Profile,
+    rules: Sequence[Rule],
+    named: Mapping[str, str],
+    standards: Sequence[tuple[str, Sequence[str]]] = (),
+) -> ModelDigest:
+    """What a review reads of `model` (the history's, with `profile`): `rules` are the run's,
+    `named` the objects its findings may name (each to one string of its name), `standards`
+    the checklist's (the default ones when none)."""
+    from schema_review.export import diagram_outlines
+
+    alike: dict[Any, Any] = {}  # one object for each equal text or tuple of the digest's
+    tables = model.live_tables()
+    by_id = {r.id: r for r in rules}
+    strengths: dict[str, int] = {}
+    for rule_id, _ in _STRENGTHS:
+        if rule_id in by_id:
+            strengths[rule_id] = len(_subjects(by_id[rule_id])[0](model, profile, rules))
+    standard_subjects: dict[tuple[str, ...], int] = {}
+    for _, rule_ids in standards or DEFAULT_STANDARDS:
+        chosen = [by_id[r] for r in rule_ids if r in by_id]
+        key = tuple(r.id for r in chosen)
+        if key not in standard_subjects:
+            found: set[int] = set()
+            for rule in chosen:
+                found |= _subjects(rule)[0](model, profile, rules)
+            standard_subjects[key] = len(found)
+    return ModelDigest(
+        tables=len(tables),
+        unknown_columns=[t.qualified_name for t in tables if not t.columns_known],
+        not_modelled=sum(1 for change in model.changes if change.kind == "not_modelled"),
+        object_tables=_model_object_tables(model, named),
+        inventory=_model_inventory(model, alike),
+        timeline=_model_timeline(model),
+        touched=_model_touched(model),
+        outlines=diagram_outlines(model, alike),
+        uncovered=_uncovered(model),
+        strength_subjects=strengths,
+        standard_subjects=standard_subjects,
+    )
+
+
+def review_digest(
+    standards: Sequence[tuple[str, Sequence[str]]] = (),
+) -> Callable[[SchemaModel, Profile, Sequence[Rule], Mapping[str, str]], ModelDigest]:
+    """`pipeline.lint`'s `digest` for a review (`build_report` with these `standards`): the
+    objects the run's hits name (`named`) are those its findings may name."""
+
+    def digest(
+        model: SchemaModel, profile: Profile, rules: Sequence[Rule], named: Mapping[str, str]
+    ) -> ModelDigest:
+        return digest_model(model, profile, rules, named, standards)
+
+    return digest
+
+
 def build_report(
     run: LintRun,
     fail_on: str,
@@ -222,36 +300,40 @@ def build_report(
         base = BaseSide(
             run.base_ref or "the base",
             run.base.result.findings,
-            sum(len(m.live_tables()) for m in run.base.models),
+            sum(d.tables for d in _digests(run.base, standards))
+            if run.base.digests is not None
+            else sum(len(m.live_tables()) for m in run.base.models),
             {(s.set_index, s.identity): s.text for s in run.base.sources},
         )
     elif base is None and run.base_ref:
         base = BaseSide(run.base_ref, [], 0, {})  # the paths did not exist at the base
     paths = _PathSpeller()
     # The run's findings as they are: their rows spell paths (a copy of each finding with
-    # its path spelled was a second set of a long history's hundreds of thousands).
+    # its path spelled was a second set of a long history's hundreds of thousands), and are
+    # made when a template reaches them (see FindingRows).
     findings = run.result.findings
     rules_by_id = {r.id: r for r in run.rules}
-    items = [_finding(f, rules_by_id.get(f.rule), paths) for f in findings]
     still_open = [paths.finding(f) for f in run.result.baselined]
-    tables = [t for m in run.models for t in m.live_tables()]
+    digests = _digests(run, standards)
+    tables = sum(d.tables for d in digests)
     counts = {name: 0 for name in SEVERITIES}
     counts.update(Counter(f.severity for f in findings))
     gate_rank = SEVERITIES.index(fail_on) if fail_on in SEVERITIES else -1
-    scale = 5 + len(tables)
+    scale = 5 + tables
     current = findings + still_open  # the state of the schema, not only what changed
     statuses = _file_statuses(run, base, paths)
-    groups = _groups(items, rules_by_id, gate_rank, _object_tables(run.models, items), statuses)
+    endings: dict[str, str] = {}  # each rule's shared ending of its messages (see _groups)
+    row = _row_maker(rules_by_id, paths, endings)
+    where_table = _object_tables(digests)
+    groups = _groups(findings, rules_by_id, gate_rank, where_table, statuses, paths, endings, row)
     top = _top_issues(groups)
-    not_modelled = sum(
-        1 for model in run.models for change in model.changes if change.kind == "not_modelled"
-    )
-    unknown_columns = sorted(t.qualified_name for t in tables if not t.columns_known)
+    not_modelled = sum(d.not_modelled for d in digests)
+    unknown_columns = sorted(name for d in digests for name in d.unknown_columns)
     scope = {
         "paths": _unique(paths.path(str(s.root)) if s.root else "files" for s in run.sets),
         "files": len(run.sources),
         "statements": run.statement_count,
-        "tables": len(tables),
+        "tables": tables,
         **_dialects(run),
         "runners": sorted({p.runner for p in run.profiles}),
         "platforms": sorted({p.platform for p in run.profiles if p.platform != "postgres"}),
@@ -279,7 +361,7 @@ def build_report(
         else "APPROVED"
     )
     fired = {f.rule for f in current} | {s.finding.rule for s in run.result.suppressed}
-    strengths, strengths_note = _strengths(run, fired, not_modelled, bool(unknown_columns))
+    strengths, strengths_note = _strengths(run, digests, fired, not_modelled, bool(unknown_columns))
     actions, actions_note = _actions(groups, len(still_open), statuses, base is not None)
     return Report(
         title=title or "Schema review",
@@ -299,18 +381,18 @@ def build_report(
         counts=counts,
         strengths=strengths,
         strengths_note=strengths_note,
-        critical=[i for i in items if i["severity"] == "critical"],
+        critical=FindingRows([f for f in findings if f.severity == "critical"], row),
         top_issues=top,
         top_more=sum(1 for g in groups if g["gate"]) - sum(1 for g in top if g["gate"]),
         sections=_sections(groups),
-        findings=items,
+        findings=FindingRows(findings, row),
         progress=_progress(base, findings, still_open, run, scale, paths, rules_by_id),
-        inventory=_inventory(run.models),
-        diagrams=_diagrams(run, statuses, groups, paths),
-        timeline=_timeline(run, statuses, paths),
+        inventory=_inventory([d.inventory for d in digests]),
+        diagrams=_diagrams(run, digests, statuses, groups, paths),
+        timeline=_timeline(run, digests, statuses, paths),
         actions=actions,
         actions_note=actions_note,
-        checklist=_checklist(run, current, standards or DEFAULT_STANDARDS, not_modelled),
+        checklist=_checklist(run, digests, current, standards or DEFAULT_STANDARDS, not_modelled),
         suppressed=[
             {
                 **_finding(s.finding, rules_by_id.get(s.finding.rule), paths),
@@ -327,20 +409,35 @@ def build_report(
     )
 
 
+def _digests(run: LintRun, standards: Sequence[tuple[str, Sequence[str]]]) -> list[ModelDigest]:
+    """The run's digests of its models (`review_digest`), or taken now from its models."""
+    if run.digests is not None:
+        return run.digests
+    named = {f.object: f.object for f in run.result.findings if f.object}
+    return [
+        digest_model(model, profile, run.rules, named, standards)
+        for model, profile in zip(run.models, run.profiles, strict=True)
+    ]
+
+
 # -- score ---------------------------------------------------------------------------------
 
 
 def root_causes(
-    findings: Iterable[Finding], spell: Callable[[str], str] | None = None
+    findings: Iterable[Finding],
+    spell: Callable[[str], str] | None = None,
+    cap: int | None = None,
 ) -> dict[str, tuple[str, set[str]]]:
     """Per rule, its severity and the objects it fired on: the same rule on the same object
     is one root cause, however many statements show it. `spell`: a file's path as the
-    document shows it (an object without a name is known by its location)."""
+    document shows it (an object without a name is known by its location). `cap`: at most
+    this many objects per rule (what the score counts), not a long history's every one."""
     causes: dict[str, tuple[str, set[str]]] = {}
     for finding in findings:
         severity, objects = causes.setdefault(finding.rule, (finding.severity, set()))
-        file = spell(finding.file) if spell is not None else finding.file
-        objects.add(finding.object or f"{file}:{finding.line}")
+        if cap is None or len(objects) < cap:
+            file = spell(finding.file) if spell is not None else finding.file
+            objects.add(finding.object or f"{file}:{finding.line}")
         if SEVERITY_RANK[finding.severity] < SEVERITY_RANK[severity]:
             causes[finding.rule] = (finding.severity, objects)
     return causes
@@ -353,7 +450,7 @@ def score(
     ROOT_CAUSES_PER_RULE of them per rule; S = 5 + tables, so bigger schemas absorb more."""
     weight = sum(
         SEVERITY_WEIGHTS.get(severity, 0.0) * min(len(objects), ROOT_CAUSES_PER_RULE)
-        for severity, objects in root_causes(findings, spell).values()
+        for severity, objects in root_causes(findings, spell, ROOT_CAUSES_PER_RULE).values()
     )
     return round(10 * scale / (scale + weight), 1)
 
@@ -446,6 +543,125 @@ def _rows() -> Callable[..., dict[str, Any]]:
 _FINDING_ROW = _rows()
 
 
+class LazyRows(Sequence[dict[str, Any]]):
+    """Rows of the report, each made when it is read: a long history's review lists
+    hundreds of thousands of findings and columns, which held as rows for the whole render
+    were the peak of its memory. Reads as a list of dicts (length, index, slice, iteration,
+    `+`, `==`, JSON)."""
+
+    __slots__ = ()
+
+    def __add__(self, other: Iterable[Any]) -> list[Any]:
+        return [*self, *other]
+
+    def __radd__(self, other: Iterable[Any]) -> list[Any]:
+        return [*other, *self]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyRows | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self)!r})"
+
+
+class FindingRows(LazyRows):
+    """Findings' rows (`_finding`'s, with `detail`), made when read."""
+
+    __slots__ = ("_findings", "_row")
+
+    def __init__(self, findings: Sequence[Finding], row: Callable[[Finding], dict[str, Any]]):
+        self._findings = findings
+        self._row = row
+
+    def __len__(self) -> int:
+        return len(self._findings)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> FindingRows: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | FindingRows:
+        if isinstance(index, slice):
+            return FindingRows(self._findings[index], self._row)
+        return self._row(self._findings[index])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(self._row, self._findings)
+
+    def where(self, keep: Callable[[Finding], bool]) -> FindingRows:
+        """The rows of the findings `keep` keeps, made as these are."""
+        return FindingRows([f for f in self._findings if keep(f)], self._row)
+
+
+class ColumnRows(LazyRows):
+    """A table's rows of columns in the inventory (name, type, not_null, default), made
+    when read from its columns' names, types, NOT NULL (a bit each) and defaults (None: none
+    has one): tables alike share these (see `_model_inventory`)."""
+
+    __slots__ = ("_defaults", "_names", "_not_null", "_types")
+
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        types: tuple[str, ...],
+        not_null: int,
+        defaults: tuple[str | None, ...] | None,
+    ) -> None:
+        self._names, self._types, self._not_null, self._defaults = names, types, not_null, defaults
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        position = range(len(self._names))[index]  # an IndexError past the end
+        return _COLUMN_ROW(
+            name=self._names[position],
+            type=self._types[position],
+            not_null=bool(self._not_null >> position & 1),
+            default=self._defaults[position] if self._defaults is not None else None,
+        )
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self[i] for i in range(len(self._names)))
+
+    def key(self) -> tuple[Any, ...]:
+        """Equal for tables with the same columns (names, types, NOT NULL, defaults)."""
+        return (self._names, self._types, self._not_null, self._defaults)
+
+
+def _row_maker(
+    rules: dict[str, Rule], paths: _PathSpeller, endings: dict[str, str]
+) -> Callable[[Finding], dict[str, Any]]:
+    """A finding's row with its `detail`: its message without the ending its rule's
+    messages share (`endings`, filled by `_groups`), or its object when nothing is left."""
+
+    def row(finding: Finding) -> dict[str, Any]:
+        made = _finding(finding, rules.get(finding.rule), paths)
+        made["detail"] = _detail(made["message"], endings.get(finding.rule, ""), finding.object)
+        return made
+
+    return row
+
+
+def _detail(message: str, ending: str, object_name: str | None) -> str:
+    own = message[: len(message) - len(ending)].rstrip(" ,:;") if ending else message
+    return own or object_name or ""
+
+
 def _location(file: str, line: int) -> str:
     """`file:line` (the file alone without a line); the last one made is reused: a
     statement's findings follow each other."""
@@ -473,30 +689,50 @@ def _why(rule: Rule) -> str:
     return why
 
 
-def _object_tables(
-    models: Sequence[SchemaModel], items: Sequence[dict[str, Any]]
-) -> dict[str, str]:
-    """The table each object of the final schema that a finding names belongs to, by
-    qualified name (only those: a long history's every column and index would be the peak
-    of its review; keyed by the findings' own strings)."""
-    named = {i["object"]: i["object"] for i in items if i["object"]}
-    where: dict[str, str] = {}
-    for model in models:
-        for table in model.live_tables():
-            name = table.qualified_name
-            if name in named:
-                where[named[name]] = name
-            for objects in (
-                table.columns.values(),
-                table.constraints.values(),
-                table.live_indexes,
-                table.policies.values(),
-                table.triggers.values(),
-            ):
-                for item in objects:
-                    key = item.qualified_name
-                    if key in named:
-                        where.setdefault(named[key], name)
+def _model_object_tables(
+    model: SchemaModel, named: Mapping[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """The objects of a model's final schema that are `named` (by a finding, or by a hit of
+    the run: a finding's object is its hit's; each name mapped to one string of it): the
+    tables among them, and each other object's table (the first that has one by its name).
+    Only those: a long history's every column and index would be the peak of its review."""
+    tables: list[str] = []
+    objects: dict[str, str] = {}
+    for table in model.live_tables():
+        name = table.qualified_name
+        if name in named:
+            tables.append(named[name])
+        for kind in (
+            table.columns.values(),
+            table.constraints.values(),
+            table.live_indexes,
+            table.policies.values(),
+            table.triggers.values(),
+        ):
+            for item in kind:
+                key = item.qualified_name
+                if key in named and key not in objects:
+                    objects[named[key]] = name
+    return tables, objects
+
+
+def _object_tables(digests: Sequence[ModelDigest]) -> Callable[[str], str | None]:
+    """The table an object of the final schema belongs to, by qualified name (None: none):
+    a table is its own, whichever history has it (another history's object of that name
+    comes second); another object's is the table of the first history that has it. Looked
+    up in the digests, not gathered into one more map of a long history's objects."""
+    tables = [set(digest.object_tables[0]) for digest in digests]
+    objects = [digest.object_tables[1] for digest in digests]
+
+    def where(name: str) -> str | None:
+        if any(name in named for named in tables):
+            return name
+        for found in objects:
+            table = found.get(name)
+            if table is not None:
+                return table
+        return None
+
     return where
 
 
@@ -577,67 +813,79 @@ def _shared_ending(messages: Sequence[str]) -> str:
 
 
 def _groups(
-    items: list[dict[str, Any]],
+    findings: Sequence[Finding],
     rules: dict[str, Rule],
     gate_rank: int,
-    where_table: dict[str, str],
+    where_table: Callable[[str], str | None],
     statuses: dict[str, str],
+    paths: _PathSpeller,
+    endings: dict[str, str],
+    row: Callable[[Finding], dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """One group per rule (a root cause, whatever number of objects it shows on), ranked:
-    failing the gate first, then by severity, by how many objects, by where it first shows."""
-    by_rule: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        by_rule.setdefault(item["rule"], []).append(item)
+    failing the gate first, then by severity, by how many objects, by where it first shows.
+    Each rule's shared ending of its messages goes into `endings` (its rows' `detail`);
+    a group's `findings` are its rows, made by `row` when read."""
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_rule.setdefault(finding.rule, []).append(finding)
     groups = []
     for order, (rule_id, members) in enumerate(by_rule.items()):
         rule = rules.get(rule_id)
-        severity = min((m["severity"] for m in members), key=SEVERITY_RANK.__getitem__)
+        severity = min((m.severity for m in members), key=SEVERITY_RANK.__getitem__)
         target = rule.target if rule else "statement"
         final = target in FINAL_KINDS
-        objects = _unique(m["object"] or m["location"] for m in members)
-        files = _unique(m["file"] for m in members)
-        tables = _unique(where_table[m["object"]] for m in members if m["object"] in where_table)
+        first = row(members[0])
+        # Counted (for a rule on the final schema: its size), and the first few named: a dict,
+        # not a list beside it, and for another rule no more than four (a rule's hundred
+        # thousand locations).
+        objects = _distinct(
+            (m.object or _location(paths.path(m.file), m.line) for m in members),
+            None if final else 4,
+        )
+        files = _unique(paths.path(m.file) for m in members)
+        tables = _unique(
+            table for m in members if m.object and (table := where_table(m.object)) is not None
+        )
         singular, plural = _NOUNS.get(target, ("finding", "findings"))
         size = len(objects) if final else len(members)
         if size == 1:
-            label = objects[0] if final or members[0]["object"] else members[0]["location"]
+            label = next(iter(objects)) if final or first["object"] else first["location"]
         else:
             label = f"{size} {plural}"
             if final and target != "table" and len(tables) > 1:
                 label += f" in {len(tables)} tables"
             elif not final and target != "migration" and len(files) > 1:
                 label += f" in {len(files)} files"
-        messages = [m["message"] for m in members]
+        messages = [paths.text(m.message) for m in members]
         # One message for all (a rule whose message names no object): said once.
         ending = messages[0] if len(members) > 1 and len(set(messages)) == 1 else ""
         ending = ending or _shared_ending(messages)
-        for member in members:
-            message = member["message"]
-            own = message[: len(message) - len(ending)].rstrip(" ,:;") if ending else message
-            member["detail"] = own or member["object"] or ""
+        del messages
+        endings[rule_id] = ending
         if len(members) == 1:
-            headline = members[0]["message"]
+            headline = first["message"]
         else:
             named = label
-            if len(objects) <= 3 and all(m["object"] for m in members):
+            if len(objects) <= 3 and all(m.object for m in members):
                 named = f"{label} ({', '.join(objects)})"
-            if ending == messages[0]:
+            if ending == first["message"]:
                 headline = f"{named}: {ending}"
             elif ending:
                 headline = f"{named}: … {ending}"
             else:
-                headline = f"{named}, such as: {members[0]['message']}"
-        title = members[0]["title"]
+                headline = f"{named}, such as: {first['message']}"
+        title = first["title"]
         where, edit = _where(rule_id, target, files, statuses)
-        fix = _fix_block(members, edit)
-        statements = _unique(m["fix"].strip() for m in members if m["fix"])
+        fix = _fix_block(members, edit, paths)
+        statements = _unique(m.fix.strip() for m in members if m.fix)
         groups.append(
             {
                 "rule": rule_id,
                 "title": title,
                 "severity": severity,
-                "category": members[0]["category"],
-                "why": members[0]["why"],
+                "category": first["category"],
+                "why": first["why"],
                 "anchor": _slug(f"{title} ({rule_id})"),
                 "gate": SEVERITY_RANK[severity] <= gate_rank,
                 "count": len(members),
@@ -646,11 +894,11 @@ def _groups(
                 "label": label,
                 "headline": headline,
                 "shared": ending,
-                "first": members[0]["location"],
+                "first": first["location"],
                 "more": len(members) - 1,
                 "files": files,
                 "tables": tables,
-                "findings": members,
+                "findings": FindingRows(members, row),
                 "fold": len(members) > FOLD_AFTER,
                 "where": where,
                 "edit": edit,
@@ -658,7 +906,7 @@ def _groups(
                 "fix_lines": fix.count("\n") + 1 if fix else 0,
                 "fix_count": len(statements),
                 "fix_first": _first_line(statements[0]) if statements else "",
-                "same_fix": len({m["fix"] for m in members}) == 1 and bool(members[0]["fix"]),
+                "same_fix": len({m.fix for m in members}) == 1 and bool(members[0].fix),
                 "fix_preview": "\n".join(fix.split("\n")[:8]) if fix else "",
                 "fix_more": max(0, fix.count("\n") + 1 - 8) if fix else 0,
                 "_order": order,
@@ -695,20 +943,20 @@ def _where(
     return "in the files under review; applied files stay as they are", True
 
 
-def _fix_block(members: list[dict[str, Any]], edit: bool) -> str:
+def _fix_block(members: list[Finding], edit: bool, paths: _PathSpeller) -> str:
     """One block of SQL for the group: the statement once when it repeats; each distinct
     statement once for a new migration; each where it goes when files are edited."""
-    fixes = [m for m in members if m["fix"]]
-    distinct = _unique(m["fix"].strip() for m in fixes)
+    fixes = [m for m in members if m.fix]
+    distinct = _unique(m.fix.strip() for m in fixes if m.fix)
     if len(distinct) <= 1 or not edit:
         return "\n".join(distinct)
     seen: set[tuple[str, str]] = set()
     parts = []
     for member in fixes:
-        key = (member["file"], member["fix"].strip())
-        if key not in seen:
-            seen.add(key)
-            parts.append(f"-- {member['location']}\n{member['fix'].strip()}")
+        file, fix = paths.path(member.file), (member.fix or "").strip()
+        if (file, fix) not in seen:
+            seen.add((file, fix))
+            parts.append(f"-- {_location(file, member.line)}\n{fix}")
     if len(parts) > EDIT_EXAMPLES:
         # Each statement rewritten where it is: a few show the way, the messages say where.
         left = len(parts) - EDIT_EXAMPLES
@@ -810,16 +1058,21 @@ def _brief_groups(findings: list[Finding], rules: dict[str, Rule]) -> list[dict[
 # -- strengths and the checklist ------------------------------------------------------------
 
 
-def _changes(test: Callable[[Change], bool]) -> Callable[[LintRun], set[int]]:
-    return lambda run: {id(c) for m in run.models for c in m.changes if test(c)}
+# A rule's subjects in one history's model (by identity): the model, its profile, the run's
+# rules.
+_Finder = Callable[[SchemaModel, Profile, Sequence[Rule]], set[int]]
 
 
-def _files(test: Callable[[Change], bool]) -> Callable[[LintRun], set[int]]:
-    return lambda run: {id(c.statement.source) for m in run.models for c in m.changes if test(c)}
+def _changes(test: Callable[[Change], bool]) -> _Finder:
+    return lambda model, profile, rules: {id(c) for c in model.changes if test(c)}
 
 
-def _objects(kind: str, keep: Callable[[Any], bool]) -> Callable[[LintRun], set[int]]:
-    return lambda run: {id(o) for m in run.models for o in m.objects_of_kind(kind) if keep(o)}
+def _files(test: Callable[[Change], bool]) -> _Finder:
+    return lambda model, profile, rules: {id(c.statement.source) for c in model.changes if test(c)}
+
+
+def _objects(kind: str, keep: Callable[[Any], bool]) -> _Finder:
+    return lambda model, profile, rules: {id(o) for o in model.objects_of_kind(kind) if keep(o)}
 
 
 def _existing(*kinds: str) -> Callable[[Change], bool]:
@@ -839,16 +1092,23 @@ def _constraint_added(*types: str) -> Callable[[Change], bool]:
     return test
 
 
-def _exposed_tables(run: LintRun) -> set[int]:
+def _exposed_tables(model: SchemaModel, profile: Profile, rules: Sequence[Rule]) -> set[int]:
     """Tables of the schemas an API serves (rls-not-enabled's subjects)."""
-    rule = next((r for r in run.rules if r.id == "rls-not-enabled"), None)
+    rule = next((r for r in rules if r.id == "rls-not-enabled"), None)
     configured = tuple(rule.options.get("schemas") or ()) if rule else ()
     return {
         id(t)
-        for model, profile in zip(run.models, run.profiles, strict=True)
         for t in model.live_tables()
         if t.schema in (configured or profile.exposed_schemas) and not t.partition_of
     }
+
+
+def _statements(model: SchemaModel, profile: Profile, rules: Sequence[Rule]) -> set[int]:
+    return {id(s) for s in model.statements}
+
+
+def _nothing(model: SchemaModel, profile: Profile, rules: Sequence[Rule]) -> set[int]:
+    return set()
 
 
 def _all(_: Any) -> bool:
@@ -857,7 +1117,7 @@ def _all(_: Any) -> bool:
 
 # What a rule is about, where its target says too much: the subjects of a strength and of a
 # checklist share ("80% of timestamp columns carry a time zone", not "of all columns").
-_SUBJECTS: dict[str, tuple[Callable[[LintRun], set[int]], str]] = {
+_SUBJECTS: dict[str, tuple[_Finder, str]] = {
     "fk-missing-index": (_objects("foreign_key", _all), "foreign keys"),
     "fk-type-mismatch": (_objects("foreign_key", _all), "foreign keys"),
     "table-missing-primary-key": (_objects("table", lambda t: not t.partition_of), "tables"),
@@ -925,24 +1185,28 @@ _STRENGTHS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _subjects(rule: Rule, run: LintRun) -> tuple[set[int], str]:
-    """The objects or statements a rule is about (by identity) and what to call them."""
+def _subjects(rule: Rule) -> tuple[_Finder, str]:
+    """What finds the objects or statements a rule is about (by identity) in a model, and
+    what to call them."""
     if rule.id in _SUBJECTS:
-        found, noun = _SUBJECTS[rule.id]
-        return found(run), noun
+        return _SUBJECTS[rule.id]
     plural = _NOUNS.get(rule.target, ("", "statements"))[1]
     if rule.target in FINAL_KINDS:
-        return _objects(rule.target, _all)(run), plural
+        return _objects(rule.target, _all), plural
     if rule.target == "statement":
         kinds = set(rule.kinds)
-        return _changes(lambda c: c.kind in kinds or "any" in kinds)(run), "statements"
+        return _changes(lambda c: c.kind in kinds or "any" in kinds), "statements"
     if rule.target == "parse_error":
-        return {id(s) for m in run.models for s in m.statements}, "statements"
-    return set(), plural
+        return _statements, "statements"
+    return _nothing, plural
 
 
 def _strengths(
-    run: LintRun, fired: set[str], not_modelled: int, unknown_columns: bool
+    run: LintRun,
+    digests: Sequence[ModelDigest],
+    fired: set[str],
+    not_modelled: int,
+    unknown_columns: bool,
 ) -> tuple[list[str], str]:
     """At most five things the schema does right, each over the objects it is about (two or
     more), from a rule that looked at them all and fired on none. None at all when statements
@@ -965,14 +1229,15 @@ def _strengths(
             for profile in run.profiles
         ):
             continue  # cannot fire here (no exposed schema, an older PostgreSQL, MySQL)
-        subjects, noun = _subjects(rule, run)
-        if len(subjects) >= 2:
-            strengths.append(f"{sentence} ({len(subjects)} {noun})")
+        subjects = sum(d.strength_subjects[rule_id] for d in digests)
+        if subjects >= 2:
+            strengths.append(f"{sentence} ({subjects} {_subjects(rule)[1]})")
     return strengths[:STRENGTHS], ""
 
 
 def _checklist(
     run: LintRun,
+    digests: Sequence[ModelDigest],
     findings: Sequence[Finding],
     standards: Sequence[tuple[str, Sequence[str]]],
     not_modelled: int,
@@ -980,7 +1245,7 @@ def _checklist(
     """Each standard: met, failed, or not verified (it would pass, but statements ran DDL the
     replay cannot see), with the share of its own subjects that pass."""
     evaluated = {r.id: r for r in run.rules}
-    unknown_columns = any(not t.columns_known for m in run.models for t in m.live_tables())
+    unknown_columns = any(d.unknown_columns for d in digests)
     rows = []
     for name, rule_ids in standards:
         rules = [evaluated[r] for r in rule_ids if r in evaluated]
@@ -993,14 +1258,10 @@ def _checklist(
         ):
             continue
         failing = [f for f in findings if f.rule in rule_ids]
-        subjects: set[int] = set()
-        nouns = []
-        for rule in rules:
-            found, noun = _subjects(rule, run)
-            subjects |= found
-            nouns.append(noun)
+        subjects = sum(d.standard_subjects[tuple(r.id for r in rules)] for d in digests)
+        nouns = [_subjects(rule)[1] for rule in rules]
         offenders = {f.object or f"{f.file}:{f.line}" for f in failing}
-        total = max(len(subjects), len(offenders))
+        total = max(subjects, len(offenders))
         passing = total - len(offenders)
         blind = not_modelled > 0 or (unknown_columns and any(r.target == "column" for r in rules))
         status = (
@@ -1126,7 +1387,11 @@ def _actions(
 # -- inventory, timeline, diagram -------------------------------------------------------------
 
 
-def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
+def _model_inventory(
+    model: SchemaModel, alike: dict[Any, Any] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """A model's rows of the inventory (see `_inventory`); `alike`: one object for each
+    equal text or tuple of them, which a caller may share."""
     tables: list[dict[str, Any]] = []
     foreign_keys = []
     indexes = []
@@ -1135,7 +1400,7 @@ def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
     triggers = []
     policies = []
     # One string for each distinct type and default: a long history's tables repeat them.
-    texts: dict[str | None, str | None] = {}
+    texts: dict[Any, Any] = {} if alike is None else alike
 
     def share(text: str | None) -> str | None:
         return texts.setdefault(text, text)
@@ -1155,111 +1420,151 @@ def _inventory(models: Sequence[SchemaModel]) -> dict[str, Any]:
             text = printed[key] = str(expression)
         return text
 
-    for model in models:
-        for table in sorted(model.live_tables(), key=lambda t: t.qualified_name):
-            pk = table.primary_key
-            tables.append(
-                _TABLE_ROW(
-                    name=table.qualified_name,
-                    columns=[
-                        _COLUMN_ROW(
-                            name=c.name,
-                            type=share(str(c.type)),
-                            not_null=not c.nullable,
-                            default=share(_default_text(c)),
-                        )
-                        for c in table.columns.values()
-                    ],
-                    columns_known=table.columns_known,
-                    primary_key=", ".join(pk.columns) if pk else None,
-                    rls=table.rls_enabled,
+    for table in sorted(model.live_tables(), key=lambda t: t.qualified_name):
+        pk = table.primary_key
+        # One string of the table's name for all its rows (each reading of it spells it anew).
+        name = table.qualified_name
+        tables.append(
+            _TABLE_ROW(
+                name=name,
+                columns=_column_rows(table, share),
+                columns_known=table.columns_known,
+                primary_key=share(", ".join(pk.columns)) if pk else None,
+                rls=table.rls_enabled,
+            )
+        )
+        for fk in table.foreign_keys:
+            foreign_keys.append(
+                _FOREIGN_KEY_ROW(
+                    **{
+                        "name": fk.name,
+                        "from": f"{name}({fk.columns_sql})",
+                        "to": share(f"{fk.ref_table}({', '.join(fk.ref_columns)})"),
+                        "on_delete": fk.on_delete,
+                        "on_update": fk.on_update,
+                        "covered": fk.covering_index is not None,
+                    }
                 )
             )
-            for fk in table.foreign_keys:
-                foreign_keys.append(
-                    _FOREIGN_KEY_ROW(
-                        **{
-                            "name": fk.name,
-                            "from": f"{table.qualified_name}({fk.columns_sql})",
-                            "to": f"{fk.ref_table}({', '.join(fk.ref_columns)})",
-                            "on_delete": fk.on_delete,
-                            "on_update": fk.on_update,
-                            "covered": fk.covering_index is not None,
-                        }
-                    )
+        for index in table.live_indexes:
+            duplicate = index.duplicate_of
+            indexes.append(
+                _INDEX_ROW(
+                    name=index.name,
+                    table=name,
+                    columns=share(index.columns_sql),
+                    unique=index.unique,
+                    partial=index.predicate is not None,
+                    method=index.method,
+                    duplicate_of=duplicate.name if duplicate is not None else None,
                 )
-            for index in table.live_indexes:
-                duplicate = index.duplicate_of
-                indexes.append(
-                    _INDEX_ROW(
-                        name=index.name,
-                        table=table.qualified_name,
-                        columns=index.columns_sql,
-                        unique=index.unique,
-                        partial=index.predicate is not None,
-                        method=index.method,
-                        duplicate_of=duplicate.name if duplicate is not None else None,
-                    )
+            )
+        for check in table.checks:
+            checks.append(
+                _CHECK_ROW(
+                    name=check.name,
+                    table=name,
+                    expression=sql(check.expression) if check.expression else "",
+                    validated=not check.not_valid,
                 )
-            for check in table.checks:
-                checks.append(
-                    _CHECK_ROW(
-                        name=check.name,
-                        table=table.qualified_name,
-                        expression=sql(check.expression) if check.expression else "",
-                        validated=not check.not_valid,
-                    )
-                )
-            for trigger in table.triggers.values():
-                triggers.append(
-                    {
-                        "name": trigger.name,
-                        "table": table.qualified_name,
-                        "timing": trigger.timing,
-                        "events": ", ".join(trigger.events),
-                        "function": trigger.function,
-                    }
-                )
-            for policy in table.policies.values():
-                policies.append(
-                    {
-                        "name": policy.name,
-                        "table": table.qualified_name,
-                        "command": policy.command,
-                        "permissive": policy.permissive,
-                        "roles": ", ".join(policy.roles) or "public",
-                        "using": sql(policy.using) if policy.using is not None else "",
-                        "with_check": sql(policy.with_check)
-                        if policy.with_check is not None
-                        else "",
-                    }
-                )
-        for function in sorted(model.functions.values(), key=lambda f: f.signature):
-            functions.append(
+            )
+        for trigger in table.triggers.values():
+            triggers.append(
                 {
-                    "signature": function.signature,
-                    "language": function.language,
-                    "security_definer": function.security_definer,
-                    "search_path": function.config.get("search_path"),
+                    "name": trigger.name,
+                    "table": name,
+                    "timing": trigger.timing,
+                    "events": ", ".join(trigger.events),
+                    "function": trigger.function,
                 }
             )
-    # A table whose columns are those of one listed before (a partition, the same table in
-    # another history) says so instead of repeating them.
-    first: dict[tuple[Any, ...], str] = {}
-    for entry in tables:
-        key = tuple(tuple(sorted(c.items())) for c in entry["columns"])
-        entry["same_as"] = first.get(key, "") if entry["columns"] else ""
-        first.setdefault(key, entry["name"])
+        for policy in table.policies.values():
+            policies.append(
+                {
+                    "name": policy.name,
+                    "table": name,
+                    "command": policy.command,
+                    "permissive": policy.permissive,
+                    "roles": ", ".join(policy.roles) or "public",
+                    "using": sql(policy.using) if policy.using is not None else "",
+                    "with_check": sql(policy.with_check) if policy.with_check is not None else "",
+                }
+            )
+    for function in sorted(model.functions.values(), key=lambda f: f.signature):
+        functions.append(
+            {
+                "signature": function.signature,
+                "language": function.language,
+                "security_definer": function.security_definer,
+                "search_path": function.config.get("search_path"),
+            }
+        )
     return {
         "tables": tables,
         "foreign_keys": foreign_keys,
-        "unindexed_foreign_keys": sum(1 for fk in foreign_keys if not fk["covered"]),
         "indexes": indexes,
         "checks": checks,
         "functions": functions,
         "triggers": triggers,
         "policies": policies,
     }
+
+
+def _inventory(parts: Sequence[dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """The final schema's objects, each history's in turn (`_model_inventory`)."""
+    inventory: dict[str, Any] = {
+        name: [row for part in parts for row in part[name]]
+        for name in (
+            "tables",
+            "foreign_keys",
+            "indexes",
+            "checks",
+            "functions",
+            "triggers",
+            "policies",
+        )
+    }
+    # A table whose columns are those of one listed before (a partition, the same table in
+    # another history) says so instead of repeating them.
+    first: dict[tuple[Any, ...], str] = {}
+    for entry in inventory["tables"]:
+        columns = entry["columns"]
+        key = (
+            columns.key()
+            if isinstance(columns, ColumnRows)
+            else tuple(tuple(sorted(c.items())) for c in columns)
+        )
+        entry["same_as"] = first.get(key, "") if columns else ""
+        first.setdefault(key, entry["name"])
+    return {
+        "tables": inventory["tables"],
+        "foreign_keys": inventory["foreign_keys"],
+        "unindexed_foreign_keys": sum(1 for fk in inventory["foreign_keys"] if not fk["covered"]),
+        "indexes": inventory["indexes"],
+        "checks": inventory["checks"],
+        "functions": inventory["functions"],
+        "triggers": inventory["triggers"],
+        "policies": inventory["policies"],
+    }
+
+
+def _column_rows(table: Table, share: Callable[[Any], Any]) -> ColumnRows:
+    """A table's columns as the inventory lists them; `share`: one object for each equal
+    text or tuple (tables with the same columns share theirs)."""
+    columns = list(table.columns.values())
+    names = tuple(c.name for c in columns)
+    types = tuple(share(str(c.type)) or "" for c in columns)
+    defaults = tuple(share(_default_text(c)) for c in columns)
+    not_null = 0
+    for position, column in enumerate(columns):
+        if not column.nullable:
+            not_null |= 1 << position
+    return ColumnRows(
+        share(names),
+        share(types),
+        not_null,
+        share(defaults) if any(d is not None for d in defaults) else None,
+    )
 
 
 # The inventory's rows, one maker per shape (see `_rows`).
@@ -1284,21 +1589,30 @@ class _NamesThen:
     read as created under its new name. Walking the changes backwards, each rename gives the
     object its old name back for the statements before it."""
 
-    def __init__(self, changes: Sequence[Change]) -> None:
+    def __init__(self) -> None:
         self._leaf: dict[int, str] = {}
-        self.names: dict[int, tuple[str | None, str | None]] = {}
-        self.renames: dict[int, str] = {}
+        # Each object's name spelled once until a rename changes names: one string for all
+        # the changes that name it (a long history's hundred thousand name a few thousand).
+        self._spelled: dict[int, str] = {}
+
+    def walk(
+        self, changes: Sequence[Change]
+    ) -> Iterator[tuple[Change, str | None, str | None, str | None]]:
+        """The changes, last first, each with the names of its object and of its table at
+        the time, and for a rename what it renamed (`old → new`)."""
         for change in reversed(changes):
             target = self._target(change)
+            renamed = None
             if change.kind.startswith("rename_") and target is not None:
                 new = self._name(target)
                 detail = change.detail
                 old = detail.split(" -> ")[0] if " -> " in detail else detail.rpartition(".")[2]
                 if old:
                     self._leaf[id(target)] = old
-                    self.renames[id(change)] = f"{self._name(target)} → {new.rpartition('.')[2]}"
+                    self._spelled.clear()
+                    renamed = f"{self._name(target)} → {new.rpartition('.')[2]}"
             table = self._name(change.table) if change.table is not None else None
-            self.names[id(change)] = (self._name(target) if target is not None else None, table)
+            yield change, (self._name(target) if target is not None else None), table, renamed
 
     @staticmethod
     def _target(change: Change) -> Any:
@@ -1308,6 +1622,12 @@ class _NamesThen:
         return change.table
 
     def _name(self, item: Any) -> str:
+        spelled = self._spelled.get(id(item))
+        if spelled is None:
+            spelled = self._spelled[id(item)] = self._spell(item)
+        return spelled
+
+    def _spell(self, item: Any) -> str:
         name = str(item.name)
         own = self._leaf.get(id(item), name)
         table = getattr(item, "table", None)
@@ -1319,10 +1639,9 @@ class _NamesThen:
         return own if qualified == name else qualified
 
 
-def _dropped_name(change: Change, names: _NamesThen) -> str | None:
-    """What a DROP dropped: the constraint, column, policy..., never its table (unless the
-    table is what was dropped)."""
-    name, table = names.names[id(change)]
+def _dropped_name(change: Change, name: str | None, table: str | None) -> str | None:
+    """What a DROP dropped (`name`, `table`: its object's and table's names then): the
+    constraint, column, policy..., never its table (unless the table is what was dropped)."""
     detail = change.detail
     if change.kind == "drop_column" or not detail:
         return name if name != table or change.kind == "drop_table" else None
@@ -1331,53 +1650,68 @@ def _dropped_name(change: Change, names: _NamesThen) -> str | None:
     return f"{table}.{detail}"
 
 
-def _timeline(run: LintRun, statuses: dict[str, str], paths: _PathSpeller) -> list[dict[str, Any]]:
+# What a file did (see `_timeline`): created, altered, renamed, dropped, and its heaviest
+# lock on an existing table (mode, table, line, statement).
+_FileChanges = tuple[list[str], list[str], list[str], list[str], tuple[str, str, int, str]]
+
+
+def _model_timeline(model: SchemaModel) -> dict[int, _FileChanges]:
+    """What each file of a model's history did, by the identity of its source. Made while
+    the names of the time are found, walking backwards (the changes' names are not all kept
+    for a second walk: a long history has a hundred thousand)."""
+    backwards: dict[int, list[Any]] = {}  # each file's lists, last first, and its lock
+    nothing = ("", "", 0, "")
+    for change, name, table, renamed in _NamesThen().walk(model.changes):
+        source = id(change.statement.source)
+        did = backwards.get(source)
+        if did is None:
+            did = backwards[source] = [[], [], [], [], nothing]
+        kind = change.kind
+        if kind.startswith("create_") and not change.noop and name:
+            did[0].append(name)
+        elif kind.startswith("rename_") and renamed is not None:
+            did[2].append(renamed)
+        elif kind.startswith("drop_") and kind not in _NOT_DROPS:
+            gone = _dropped_name(change, name, table)
+            if gone:
+                did[3].append(gone)
+        elif table is not None and kind not in _NOT_ALTERS:
+            did[1].append(table)
+        elif table is None and name and kind not in _NOT_ALTERS and change.object:
+            did[1].append(name)
+        rank = _LOCK_RANK.get(change.lock, 0)
+        # The file's first change of the heaviest mode (the last seen, walking backwards).
+        if change.heavy_lock and rank and rank >= _LOCK_RANK.get(did[4][0], 0):
+            words = kind.replace("_", " ").upper()
+            # `ADD COLUMN tenant_id` on public.users: the table has its own column.
+            own = name or ""
+            schema = table.rpartition(".")[0] if table else ""
+            if table and own.startswith(table + "."):
+                own = own[len(table) + 1 :]
+            elif table and own == table:
+                own = ""
+            elif schema and own.startswith(schema + "."):
+                own = own[len(schema) + 1 :]
+            did[4] = (change.lock, table or "", change.statement.line, f"{words} {own}")
+    for did in backwards.values():
+        for names in did[:4]:
+            names.reverse()
+    return {source: tuple(did) for source, did in backwards.items()}
+
+
+def _timeline(
+    run: LintRun, digests: Sequence[ModelDigest], statuses: dict[str, str], paths: _PathSpeller
+) -> list[dict[str, Any]]:
     """Each file in apply order: what it created, altered, renamed and dropped (by the names
     of the time), and its heaviest lock on an existing table. One dict per file, so that
     other measures of a file (a run on a server) can join it."""
-    by_source: dict[int, list[Change]] = defaultdict(list)
-    names: dict[int, _NamesThen] = {}
-    for model in run.models:
-        history = _NamesThen(model.changes)
-        for change in model.changes:
-            by_source[id(change.statement.source)].append(change)
-            names[id(change)] = history
+    nothing: _FileChanges = ([], [], [], [], ("", "", 0, ""))
+    by_source: dict[int, _FileChanges] = {}
+    for digest in digests:
+        by_source.update(digest.timeline)
     entries = []
     for source in run.sources:
-        created: list[str] = []
-        altered: list[str] = []
-        renamed: list[str] = []
-        dropped: list[str] = []
-        heaviest: tuple[str, str, int, str] = ("", "", 0, "")
-        for change in by_source.get(id(source), []):
-            then = names[id(change)]
-            name, table = then.names[id(change)]
-            kind = change.kind
-            if kind.startswith("create_") and not change.noop and name:
-                created.append(name)
-            elif kind.startswith("rename_") and id(change) in then.renames:
-                renamed.append(then.renames[id(change)])
-            elif kind.startswith("drop_") and kind not in _NOT_DROPS:
-                gone = _dropped_name(change, then)
-                if gone:
-                    dropped.append(gone)
-            elif table is not None and kind not in _NOT_ALTERS:
-                altered.append(table)
-            elif table is None and name and kind not in _NOT_ALTERS and change.object:
-                altered.append(name)
-            lock = change.lock
-            if change.heavy_lock and _LOCK_RANK.get(lock, 0) > _LOCK_RANK.get(heaviest[0], 0):
-                words = kind.replace("_", " ").upper()
-                # `ADD COLUMN tenant_id` on public.users: the table has its own column.
-                own = name or ""
-                schema = table.rpartition(".")[0] if table else ""
-                if table and own.startswith(table + "."):
-                    own = own[len(table) + 1 :]
-                elif table and own == table:
-                    own = ""
-                elif schema and own.startswith(schema + "."):
-                    own = own[len(schema) + 1 :]
-                heaviest = (lock, table or "", change.statement.line, f"{words} {own}")
+        created, altered, renamed, dropped, heaviest = by_source.get(id(source), nothing)
         lock_mode, lock_table, lock_line, statement = heaviest
         heavy = lock_mode in HEAVY_LOCKS
         created_names = set(created)  # a set: a file can create thousands of objects
@@ -1400,11 +1734,15 @@ def _timeline(run: LintRun, statuses: dict[str, str], paths: _PathSpeller) -> li
 
 
 def _diagrams(
-    run: LintRun, statuses: dict[str, str], groups: list[dict[str, Any]], paths: _PathSpeller
+    run: LintRun,
+    digests: Sequence[ModelDigest],
+    statuses: dict[str, str],
+    groups: list[dict[str, Any]],
+    paths: _PathSpeller,
 ) -> list[dict[str, Any]]:
     """Per history, a Mermaid ER diagram (the `schema` command's, of a part of the schema) of
     the tables the change touches and their neighbours, unindexed foreign keys labelled."""
-    from schema_review.export import history_label, mermaid, table_documents
+    from schema_review.export import history_label, mermaid, outline_document
 
     changed = {d for d, s in statuses.items() if s in ("under review", "added", "modified")}
     hot: dict[str, int] = {}
@@ -1412,26 +1750,25 @@ def _diagrams(
         for table in group["tables"]:
             hot[table] = min(hot.get(table, 9), SEVERITY_RANK[group["severity"]])
     diagrams = []
-    for model, migration_set in zip(run.models, run.sets, strict=True):
+    for digest, migration_set in zip(digests, run.sets, strict=True):
         touched = {
-            c.table.qualified_name
-            for c in model.changes
-            if c.table is not None and paths.path(c.statement.source.display) in changed
+            name
+            for display, names in digest.touched.items()
+            if paths.path(display) in changed
+            for name in names
         }
         if not touched:
             continue
-        # The tables the schema document draws (not a platform's), by name; only the ones
-        # chosen are spelled out as the document would (a long history has thousands).
-        tables = {f"{t.schema}.{t.name}": t for t in model.tables.values() if not t.external}
+        # The tables the schema document draws (not a platform's), by name.
+        tables = digest.outlines
         core = sorted(n for n in touched if n in tables)
         if not core:
             continue
         ranked = sorted(core, key=lambda n: (hot.get(n, 9), n))
         chosen = set(ranked[:DIAGRAM_CORE])
         neighbours: set[str] = set()
-        for name, table in tables.items():
-            for fk in table.foreign_keys:
-                target = fk.ref_table
+        for name, outline in tables.items():
+            for _, _, target in outline[7]:
                 if name in chosen and target in tables:
                     neighbours.add(target)
                 elif target in chosen:
@@ -1441,18 +1778,12 @@ def _diagrams(
         left_out = len(core) - len(chosen) + max(0, len(extra) - room)
         drawn_core = set(chosen)
         chosen |= set(extra[:room])
-        uncovered = {
-            (t.qualified_name, fk.name)
-            for t in model.live_tables()
-            for fk in t.foreign_keys
-            if fk.covering_index is None
-        }
         names = sorted(chosen)
         part = [
-            _diagram_table(name, document, name in drawn_core, chosen, uncovered)
-            for name, document in zip(
-                names, table_documents(model, (tables[n] for n in names)), strict=True
+            _diagram_table(
+                name, outline_document(tables[name]), name in drawn_core, chosen, digest.uncovered
             )
+            for name in names
         ]
         diagrams.append(
             {
@@ -1466,6 +1797,27 @@ def _diagrams(
             }
         )
     return diagrams
+
+
+def _model_touched(model: SchemaModel) -> dict[str, list[str]]:
+    """The tables (by their final names) each file of a model's history changed, by the
+    file's `display`."""
+    touched: dict[str, dict[str, None]] = {}
+    for change in model.changes:
+        if change.table is not None:
+            names = touched.setdefault(change.statement.source.display, {})
+            names.setdefault(change.table.qualified_name, None)
+    return {display: list(names) for display, names in touched.items()}
+
+
+def _uncovered(model: SchemaModel) -> set[tuple[str, str]]:
+    """The foreign keys no index covers, by their table's name and their own."""
+    return {
+        (t.qualified_name, fk.name)
+        for t in model.live_tables()
+        for fk in t.foreign_keys
+        if fk.covering_index is None
+    }
 
 
 def _diagram_table(
@@ -1516,6 +1868,16 @@ def _unique(names: Iterable[Any]) -> list[Any]:
     for name in names:
         seen.setdefault(name, None)
     return list(seen)
+
+
+def _distinct(items: Iterable[Any], limit: int | None = None) -> dict[Any, None]:
+    """The distinct items, in order (the first `limit` of them)."""
+    found: dict[Any, None] = {}
+    for item in items:
+        if limit is not None and len(found) >= limit:
+            break
+        found.setdefault(item, None)
+    return found
 
 
 def _first_line(sql: str) -> str:

@@ -208,7 +208,7 @@ def test_inventory_prints_each_distinct_check_once(
     """pglast parses a statement again to print most CHECKs: a long history's repeated
     CHECK is printed once; a CHECK on a renamed column still reads with the new name."""
     from schema_review.parse import expressions
-    from schema_review.report import _inventory
+    from schema_review.report import _model_inventory
 
     sql = "".join(
         f"CREATE TABLE IF NOT EXISTS t{n} (id bigint PRIMARY KEY, status text,"
@@ -226,13 +226,78 @@ def test_inventory_prints_each_distinct_check_once(
         return text
 
     monkeypatch.setattr(expressions, "pglast_sql", counted)
-    checks = {c["name"]: c["expression"] for c in _inventory(run.models)["checks"]}
+    checks = {c["name"]: c["expression"] for c in _model_inventory(run.models[0])["checks"]}
     assert checks == {
         "t0_status": "status IN ('new', 'done')",
         "t1_status": "status IN ('new', 'done')",
         "t2_status": "state IN ('new', 'done')",
     }
     assert printed == ["status IN ('new', 'done')", "state IN ('new', 'done')"]
+
+
+def test_finding_rows_read_as_lists_in_templates(tmp_path: Path, lint_sql: LintSql) -> None:
+    """A review's rows of findings are made when read (FindingRows), and read as the lists
+    of dicts they were: length, index, slice, `+`, filters, JSON, equality."""
+    import json
+
+    sql = "CREATE TABLE a (x int);\nCREATE TABLE b (y int);\nCREATE TABLE c (z int);\n"
+    report = build_report(lint_sql(sql, select=("table-missing-primary-key",)), "high")
+    rows = list(report.findings)
+    assert len(rows) == 3 and report.findings == rows and rows[0]["detail"]
+    assert report.findings[1] == rows[1] and report.findings[1:] == rows[1:]
+    assert report.findings + rows[:1] == [*rows, rows[0]]
+    assert rows[:1] + report.findings == [rows[0], *rows]
+    template = tmp_path / "rows.md.jinja"
+    template.write_text(
+        "{{ report.findings | length }} {{ report.findings[0].rule }}"
+        " {{ report.findings[1:] | length }} {{ (report.findings + [1]) | length }}"
+        " {{ report.findings | map(attribute='object') | join(',') }}"
+        " {{ (report.sections[0].groups[0].findings | last).object }}\n"
+        "{{ report.findings | tojson }}\n"
+    )
+    first, encoded = render_report(report, str(template)).splitlines()
+    assert first == "3 table-missing-primary-key 2 4 public.a,public.b,public.c public.c"
+    assert json.loads(encoded) == json.loads(json.dumps(rows))
+
+
+def test_review_written_as_rendered_leaves_nothing_half_written(tmp_path: Path) -> None:
+    """The review goes to its file as it is rendered; a template that fails half way (after
+    pieces were written) leaves the output as it was and nothing else, and writes nothing to
+    standard output; a review that succeeds keeps the mode of the file it replaces."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_init.sql").write_text("CREATE TABLE accounts (id bigint PRIMARY KEY);\n")
+    failing = tmp_path / "failing.md.jinja"
+    # Some 3,000 pieces of text first (the render hands them on a thousand at a time).
+    failing.write_text(
+        "{% for i in range(3000) %}{{ 'x' * 100 }}{% endfor %}{{ report.no_such.thing }}\n"
+    )
+    out = tmp_path / "out" / "review.md"
+    out.parent.mkdir()
+    result = CliRunner().invoke(
+        main, ["report", str(folder), "--template", str(failing), "-o", str(out)]
+    )
+    assert result.exit_code != 0
+    assert "failing.md.jinja" in result.output
+    assert list(out.parent.iterdir()) == []
+    out.write_text("the review before\n")
+    out.chmod(0o640)
+    result = CliRunner().invoke(
+        main, ["report", str(folder), "--template", str(failing), "-o", str(out)]
+    )
+    assert result.exit_code != 0
+    assert out.read_text() == "the review before\n"
+    assert list(out.parent.iterdir()) == [out]
+    result = CliRunner().invoke(main, ["report", str(folder), "--template", str(failing)])
+    assert result.exit_code != 0
+    assert "x" * 100 not in result.output
+    result = CliRunner().invoke(main, ["report", str(folder), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("# Schema review")
+    assert out.stat().st_mode & 0o777 == 0o640
+    assert list(out.parent.iterdir()) == [out]
+    standard = CliRunner().invoke(main, ["report", str(folder)])
+    assert standard.output == out.read_text()
 
 
 def test_review_is_rendered_after_the_schema_models_are_gone(
@@ -251,9 +316,9 @@ def test_review_is_rendered_after_the_schema_models_are_gone(
         "CREATE TABLE IF NOT EXISTS review_memory_probe (id bigint PRIMARY KEY);\n"
     )
     alive: list[int] = []
-    real = output.render_report_pieces
+    real = output.write_report
 
-    def spy(*args: object, **kwargs: object) -> list[str]:
+    def spy(*args: object, **kwargs: object) -> None:
         gc.unfreeze()  # the run's objects are frozen while the review is built
         alive.append(
             sum(
@@ -263,9 +328,9 @@ def test_review_is_rendered_after_the_schema_models_are_gone(
                 and any(t.name == "review_memory_probe" for t in item.tables.values())
             )
         )
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(output, "render_report_pieces", spy)
+    monkeypatch.setattr(output, "write_report", spy)
     result = CliRunner().invoke(main, ["report", str(folder)])
     assert result.exit_code == 0, result.output
     assert alive == [0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from array import array
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
 from itertools import chain as chained
 from typing import Any
@@ -211,6 +211,14 @@ class PackedHits:
         if len(buffer) >= self.CHUNK:
             self._chunks.append(_compressed(buffer))
             self._buffer = []
+
+    def objects(self) -> Iterator[str | None]:
+        """Each hit's object, in order, the pack left as it is (a chunk at a time)."""
+        for data in self._chunks:
+            for record in _records(data):
+                yield record[3]
+        for record in self._buffer:
+            yield record[3]
 
     def truncate(self, count: int) -> None:
         """Keep the first `count` hits (a rule stopped: its hits are let go)."""
