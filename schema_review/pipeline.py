@@ -521,8 +521,10 @@ def _statements_of_files(
             unparsed = len(file_problems) - len(kept)
             unfilled.append(UnfilledPlaceholders(source, migration, placeholders, unparsed))
             file_problems = kept
-        problems.extend(file_problems)
         yield from parsed
+        # After the statements: a long file's stream adds the problems of a chunk the
+        # parser refuses as it reads it (StatementStream).
+        problems.extend(file_problems)
 
 
 def parse_history(

@@ -474,17 +474,26 @@ class StatementStream:
     statements need: the first one's comments start where the chunk does), so an edit
     near a long file's end parses only the chunks it touched again."""
 
-    __slots__ = ("_cuts", "_text", "count", "source", "statements")
+    __slots__ = ("_cuts", "_text", "count", "problems", "source", "statements")
 
     _cuts: list[int] | None
     _text: str | None
 
-    def __init__(self, source: SourceFile, text: str, cuts: list[int], count: int) -> None:
+    def __init__(
+        self,
+        source: SourceFile,
+        text: str,
+        cuts: list[int],
+        count: int,
+        problems: list[ParseProblem],
+    ) -> None:
         self.source = source
         self._text = text
         self._cuts = cuts
         self.count = count
         self.statements: list[Statement] = []
+        # The file's problems: those of a chunk the parser refuses are added as it is read.
+        self.problems = problems
 
     def __len__(self) -> int:
         return self.count
@@ -501,11 +510,19 @@ class StatementStream:
             key = _cache_path(text[start:end], "chunk|")
             cached = _cached(key)
             if cached is None:
-                decoded = _statements_json(pg_parser.parse_sql_json(text[start:end]))
-                _collect(self.source, text, decoded, start, end, out)
-                del decoded
-                _store(key, (_chunk_data(out[first:], first, start), []))
-            else:
+                try:
+                    decoded = _statements_json(pg_parser.parse_sql_json(text[start:end]))
+                except pg_parser.ParseError:
+                    # What the splitter took, the parser may still refuse (an expression
+                    # nested too deeply for it): the chunk is parsed as a file of its own.
+                    cached = _as_data(_parse_guarded(SourceFile("", text[start:end])))
+                    _store(key, cached)
+                else:
+                    _collect(self.source, text, decoded, start, end, out)
+                    del decoded
+                    _store(key, (_chunk_data(out[first:], first, start), []))
+            if cached is not None:
+                statements, problems = cached
                 out.extend(
                     Statement(
                         self.source,
@@ -517,7 +534,11 @@ class StatementStream:
                         t + start,
                         b + start,
                     )
-                    for index, kind, node, s, e, t, b in cached[0]
+                    for index, kind, node, s, e, t, b in statements
+                )
+                self.problems.extend(
+                    ParseProblem(self.source, offset + start, message, rule)
+                    for offset, message, rule in problems
                 )
             for number in range(first, len(out)):
                 yield out[number]
@@ -573,7 +594,7 @@ def _stream_or_parse(source: SourceFile) -> Streamed:
             start = stop + 1
     cuts.append(len(text))
     problems = [ParseProblem(source, m.offset, m.message, m.rule) for m in marks]
-    return StatementStream(source, text, cuts, len(slices)), problems
+    return StatementStream(source, text, cuts, len(slices), problems), problems
 
 
 # Below this many files to parse, starting a process costs more than it saves.
