@@ -733,8 +733,7 @@ def _lint(
     # With --jobs, the rules are shared among processes once all histories are replayed;
     # otherwise each history's model goes as soon as its rules ran.
     shared = settings.jobs > 1 and statements >= SHARED_RULES_FROM and can_fork()
-    # A long run's hits are packed (see PackedHits) until the models are gone.
-    packed = statements >= _LONG_HISTORY
+    # A long history's hits are packed (see PackedHits) until the models are gone.
     found: list[list[Hit] | PackedHits] = []
     suppressions: list[Suppression] = []
     work: list[Evaluation] = []
@@ -747,7 +746,9 @@ def _lint(
         if shared:
             continue
         # Taken off `work` (no name of it left here): an evaluation names its model.
-        found.append(work.pop().packed(rules) if packed else work.pop().hits(rules))
+        evaluation = work.pop()
+        found.append(evaluation.packed(rules) if evaluation.long else evaluation.hits(rules))
+        del evaluation
         if not keep_models and digest is None:
             # A caller that reads no model once the rules ran (lint's outputs count the
             # statements): the model, most of a long history's memory, goes before the
@@ -813,6 +814,11 @@ class Evaluation(Record):
     def packed(self, rules: Sequence[Rule]) -> PackedHits:
         return evaluate_packed(rules, self.model, self.problems, self.profile, self.facts)
 
+    @property
+    def long(self) -> bool:
+        """Whether the history is long enough for its hits to be compressed (PackedHits)."""
+        return len(self.model.statements) >= _LONG_HISTORY
+
 
 def _objects_named(found: list[list[Hit] | PackedHits]) -> dict[str, str]:
     """The objects the hits of `found` name, each to one string of its name (packs read a
@@ -873,7 +879,7 @@ def _evaluate_shared(
         w = work[history]
         # The leading hits give the replay's internal errors.
         return evaluate_packed(
-            evaluated[start:stop], w.model, (), w.profile, w.facts, replay_errors=False
+            evaluated[start:stop], w.model, (), w.profile, w.facts, False, compress=w.long
         )
 
     encoders = [_HitEncoder(w) for w in work]
@@ -962,8 +968,8 @@ def _return_freed_memory() -> None:
 
 
 # From this many statements a run returns its parse trees' memory and packs its hits while
-# the models are alive (a short one has little to return or pack, and loading ctypes costs
-# a few milliseconds).
+# the models are alive, and a history this long compresses its packed hits (a short one has
+# little to return or compress, and loading ctypes costs a few milliseconds).
 _LONG_HISTORY = 5_000
 
 

@@ -53,6 +53,7 @@ def test_unpacked_hits_are_the_hits_evaluate_gives(
     work: list[pipeline.Evaluation], rules: list[Rule], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(PackedHits, "CHUNK", 3)  # many chunks, and a part-filled last one
+    monkeypatch.setattr(pipeline, "_LONG_HISTORY", 0)  # the examples: compressed too
     hits = [hit for w in work for hit in w.hits(rules)]
     assert len(hits) > 100
     packs = [w.packed(rules) for w in work]
@@ -60,6 +61,29 @@ def test_unpacked_hits_are_the_hits_evaluate_gives(
     assert any(p._chunks for p in packs)
     assert _described(pipeline._unpacked(list(packs))) == _described(hits)
     assert all(len(p) == 0 for p in packs)  # emptied
+
+
+def test_a_short_history_packs_its_hits_uncompressed(
+    work: list[pipeline.Evaluation], rules: list[Rule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below _LONG_HISTORY statements a history's hits are a few: compressing them would
+    cost the run more than it saves (the corpus, cold: ~2.5% more instructions). Without
+    workers they are a plain list (see the long-run test); a worker sends them packed,
+    uncompressed."""
+    monkeypatch.setattr(PackedHits, "CHUNK", 3)
+    assert not any(w.long for w in work)
+    packs = [
+        evaluate_packed(rules, w.model, w.problems, w.profile, w.facts, compress=False)
+        for w in work
+    ]
+    assert not any(p._chunks for p in packs) and sum(map(len, packs)) > 100
+    hits = [hit for w in work for hit in w.hits(rules)]
+    assert _described(pipeline._unpacked(list(packs))) == _described(hits)
+    packed = PackedHits(compress=False)
+    for hit in hits[:10]:
+        packed.append(hit)
+    packed.truncate(7)
+    assert _described(packed.unpack()) == _described(hits[:7])
 
 
 @pytest.mark.parametrize("kept", [0, 1, 5, 6, 7, 11, 12])
@@ -89,6 +113,7 @@ def test_a_pack_sent_as_data_names_the_same_objects_here(
     """A worker's pack goes through a pipe as data (its places as numbers, its rules as ids
     and severities): read back, it names this process's statements, sources and rules."""
     monkeypatch.setattr(PackedHits, "CHUNK", 4)
+    monkeypatch.setattr(pipeline, "_LONG_HISTORY", 0)  # the examples: compressed too
     sent = 0
     for w in work:
         try:
@@ -121,7 +146,7 @@ def test_a_long_run_packs_its_hits_and_reports_what_an_unpacked_one_does(
     monkeypatch.setattr(pipeline, "_LONG_HISTORY", 10**9)
     unpacked = lint_examples()
     assert not packed
-    monkeypatch.setattr(pipeline, "_LONG_HISTORY", 0)
+    monkeypatch.setattr(pipeline, "_LONG_HISTORY", 0)  # the examples: compressed too
     monkeypatch.setattr(PackedHits, "CHUNK", 5)
     assert lint_examples() == unpacked
     assert packed
@@ -134,6 +159,7 @@ def test_a_value_marshal_does_not_take_is_packed_all_the_same(
     from markupsafe import Markup
 
     monkeypatch.setattr(PackedHits, "CHUNK", 2)
+    monkeypatch.setattr(pipeline, "_LONG_HISTORY", 0)  # the examples: compressed too
     first, second, *_ = [hit for w in work for hit in w.hits(rules)]
     marked = Hit(first.rule, first.source, 0, 1, Markup("<b>"), Markup("a & b"), None)
     packed = PackedHits()

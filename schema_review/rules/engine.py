@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
@@ -178,10 +179,13 @@ class PackedHits:
     object, message, fix), `CHUNK` hits to a compressed chunk, and where it is: the
     statement or source objects themselves, which outlive the model (`statements_only`)."""
 
-    __slots__ = ("_buffer", "_chunks", "_places", "_rule_numbers", "_rules")
+    __slots__ = ("_buffer", "_chunks", "_places", "_rule_numbers", "_rules", "_size")
     CHUNK = 1024
 
-    def __init__(self) -> None:
+    def __init__(self, compress: bool = True) -> None:
+        # Without `compress` (a short history: its hits are little memory, and compressing
+        # them costs more than it saves) the records stay as they are, in one buffer.
+        self._size = self.CHUNK if compress else sys.maxsize
         self._rules: list[Rule] = []
         self._rule_numbers: dict[int, int] = {}  # id(rule) -> its place in `_rules`
         self._places: list[_Place] = []
@@ -208,7 +212,7 @@ class PackedHits:
         self._places.append(place)
         buffer = self._buffer
         buffer.append((number, hit.start, hit.end, hit.object, hit.message, hit.fix))
-        if len(buffer) >= self.CHUNK:
+        if len(buffer) >= self._size:
             self._chunks.append(_compressed(buffer))
             self._buffer = []
 
@@ -222,12 +226,12 @@ class PackedHits:
 
     def truncate(self, count: int) -> None:
         """Keep the first `count` hits (a rule stopped: its hits are let go)."""
-        chunk = count // self.CHUNK
+        chunk = count // self._size
         if chunk < len(self._chunks):
             records = [r for data in self._chunks[chunk:] for r in _records(data)]
             self._buffer = records + self._buffer
             del self._chunks[chunk:]
-        del self._buffer[count - chunk * self.CHUNK :]
+        del self._buffer[count - chunk * self._size :]
         del self._places[count:]
 
     def unpack(self) -> list[Hit]:
@@ -327,11 +331,12 @@ def evaluate_packed(
     profile: Profile | None = None,
     migrations: Sequence[MigrationFacts] = (),
     replay_errors: bool = True,
+    compress: bool = True,
 ) -> PackedHits:
     """`evaluate`'s hits, packed (see PackedHits): for a long history. Without
     `replay_errors`, none for the replay's internal errors (another part of the history's
     hits gives them)."""
-    packed = PackedHits()
+    packed = PackedHits(compress)
     _evaluate(packed, rules, model, problems, profile, migrations, replay_errors)
     return packed
 
