@@ -453,11 +453,7 @@ def _parse_each(
             if item is None:
                 item = next(parsing)
                 _store(key, item)
-            statements, problems = item
-            yield (
-                [Statement(source, *fields) for fields in statements],
-                [ParseProblem(source, *fields) for fields in problems],
-            )
+            yield _from_data(source, item)
     finally:
         parsing.close()
 
@@ -507,59 +503,28 @@ class StatementStream:
         start = 0
         for end in cuts:
             first = len(out)
-            key = _cache_path(text[start:end], "chunk|")
+            chunk = text[start:end]
+            key = _cache_path(chunk, "chunk|")
             cached = _cached(key)
             if cached is None:
                 try:
-                    decoded = _statements_json(pg_parser.parse_sql_json(text[start:end]))
+                    decoded = _statements_json(pg_parser.parse_sql_json(chunk))
                 except pg_parser.ParseError:
                     # What the splitter took, the parser may still refuse (an expression
                     # nested too deeply for it): the chunk is parsed as a file of its own.
-                    cached = _as_data(_parse_guarded(SourceFile("", text[start:end])))
+                    cached = _as_data(_parse_guarded(SourceFile("", chunk)))
                     _store(key, cached)
                 else:
                     _collect(self.source, text, decoded, start, end, out)
                     del decoded
-                    _store(key, (_chunk_data(out[first:], first, start), []))
+                    _store(key, _as_data((out[first:], []), first, start))
             if cached is not None:
-                statements, problems = cached
-                out.extend(
-                    Statement(
-                        self.source,
-                        index + first,
-                        kind,
-                        node,
-                        s + start,
-                        e + start,
-                        t + start,
-                        b + start,
-                    )
-                    for index, kind, node, s, e, t, b in statements
-                )
-                self.problems.extend(
-                    ParseProblem(self.source, offset + start, message, rule)
-                    for offset, message, rule in problems
-                )
+                statements, problems = _from_data(self.source, cached, first, start)
+                out.extend(statements)
+                self.problems.extend(problems)
             for number in range(first, len(out)):
                 yield out[number]
             start = end
-
-
-def _chunk_data(statements: list[Statement], first: int, start: int) -> list[tuple[Any, ...]]:
-    """A chunk's statements as `_as_data` keeps them, counted from the chunk's first
-    statement and its first character."""
-    return [
-        (
-            s.index - first,
-            s.kind,
-            s._tree,
-            s.start - start,
-            s.end - start,
-            s.trivia_start - start,
-            s.base - start,
-        )
-        for s in statements
-    ]
 
 
 def _may_stream(text: str) -> bool:
@@ -610,11 +575,45 @@ def _parse_guarded(source: SourceFile) -> Parsed:
         return [], [ParseProblem(source, 0, message)]
 
 
-def _as_data(parsed: Parsed) -> _ParseData:
+def _as_data(parsed: Parsed, first: int = 0, start: int = 0) -> _ParseData:
+    """A parse as data; `first`, `start`: counted from that statement and that character
+    (a long file's chunk, see StatementStream)."""
     statements, problems = parsed
     return (
-        [(s.index, s.kind, s._tree, s.start, s.end, s.trivia_start, s.base) for s in statements],
-        [(p.offset, p.message, p.rule) for p in problems],
+        [
+            (
+                s.index - first,
+                s.kind,
+                s._tree,
+                s.start - start,
+                s.end - start,
+                s.trivia_start - start,
+                s.base - start,
+            )
+            for s in statements
+        ],
+        [(p.offset - start, p.message, p.rule) for p in problems],
+    )
+
+
+def _from_data(source: SourceFile, data: _ParseData, first: int = 0, start: int = 0) -> Parsed:
+    """`source`'s parse from its data (`_as_data`'s, with the same `first` and `start`)."""
+    statements, problems = data
+    return (
+        [
+            Statement(
+                source,
+                index + first,
+                kind,
+                node,
+                at + start,
+                end + start,
+                trivia + start,
+                base + start,
+            )
+            for index, kind, node, at, end, trivia, base in statements
+        ],
+        [ParseProblem(source, offset + start, message, rule) for offset, message, rule in problems],
     )
 
 
