@@ -218,11 +218,22 @@ class PackedHits:
 
     def objects(self) -> Iterator[str | None]:
         """Each hit's object, in order, the pack left as it is (a chunk at a time)."""
-        for data in self._chunks:
-            for record in _records(data):
-                yield record[3]
-        for record in self._buffer:
-            yield record[3]
+        return (record[3] for record in self._records(release=False))
+
+    def _records(self, release: bool) -> Iterator[_Record]:
+        """The records in order, a chunk decompressed at a time; with `release`, each chunk
+        let go once read (the pack is emptied)."""
+        chunks = self._chunks
+        if release:
+            self._chunks = []
+            chunks.reverse()
+        else:
+            chunks = list(reversed(chunks))
+        while chunks:
+            yield from _records(chunks.pop())
+        yield from self._buffer
+        if release:
+            self._buffer = []
 
     def truncate(self, count: int) -> None:
         """Keep the first `count` hits (a rule stopped: its hits are let go)."""
@@ -236,17 +247,11 @@ class PackedHits:
 
     def unpack(self) -> list[Hit]:
         """The hits, in the order they were packed; the pack is emptied."""
-        hits: list[Hit] = []
-        places = iter(self._places)
         rules = self._rules
-        chunks, self._chunks = self._chunks, []
-        chunks.reverse()
-        while chunks:
-            for record in _records(chunks.pop()):
-                hits.append(_unpacked(rules, record, next(places)))
-        for record in self._buffer:
-            hits.append(_unpacked(rules, record, next(places)))
-        self._buffer = []
+        hits = [
+            _unpacked(rules, record, place)
+            for record, place in zip(self._records(release=True), self._places, strict=True)
+        ]
         self._places = []
         return hits
 
