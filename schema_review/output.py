@@ -586,17 +586,10 @@ def _template_error(name: str, error: BaseException) -> TemplateNotFound:
 
 
 def render_report(report: Report, template: str = "review", folder: Path | None = None) -> str:
-    """The text of `render_report_pieces`."""
-    return "".join(render_report_pieces(report, template, folder))
-
-
-def render_report_pieces(
-    report: Report, template: str = "review", folder: Path | None = None
-) -> list[str]:
-    """The text of `write_report`, in its pieces."""
+    """The text `write_report` writes."""
     pieces: list[str] = []
     write_report(report, pieces.append, template, folder)
-    return pieces
+    return "".join(pieces)
 
 
 class ReportWriteError(Exception):
@@ -737,8 +730,8 @@ def _render_bounded(
     template: Any, data: dict[str, Any], limit: int, write: Callable[[str], object]
 ) -> None:
     """Render, the text's pieces to `write` in order, stopping as soon as the output is over
-    `limit` characters (a LimitExceeded, as `check_output` says it)."""
-    from schema_review.rules.sandbox import LimitExceeded
+    `limit` characters (`output_too_long`, the LimitExceeded `check_output` raises)."""
+    from schema_review.rules.sandbox import output_too_long
 
     # Jinja yields pieces of a few characters: joined a thousand at a time, few calls. A
     # long one (a long history's fix block is megabytes) goes on its own, a megabyte at a
@@ -748,7 +741,7 @@ def _render_bounded(
     for chunk in template.generate(report=data):
         size += len(chunk)
         if size > limit:
-            raise LimitExceeded(f"output of {size:,} characters exceeds the limit of {limit:,}")
+            raise output_too_long(size, limit)
         if len(chunk) < _LONG_PIECE:
             chunks.append(chunk)
             if len(chunks) >= 1024:

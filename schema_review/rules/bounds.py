@@ -59,8 +59,13 @@ class LimitExceeded(BaseException):
 def check_output(text: str, limit: int) -> str:
     """`text`, when it is at most `limit` characters long."""
     if len(text) > limit:
-        raise LimitExceeded(f"output of {len(text):,} characters exceeds the limit of {limit:,}")
+        raise output_too_long(len(text), limit)
     return text
+
+
+def output_too_long(size: int, limit: int) -> LimitExceeded:
+    """What an output of `size` characters, over `limit`, raises."""
+    return LimitExceeded(f"output of {size:,} characters exceeds the limit of {limit:,}")
 
 
 # The operators as Jinja's sandbox calls them (SandboxedEnvironment.default_binop_table).

@@ -48,6 +48,7 @@ from schema_review.rules.bounds import (
     _strings,
     check_output,
     limited,
+    output_too_long,
 )
 
 # The limits are bounds.py's; importers of this module find them here too.
@@ -66,6 +67,7 @@ __all__ = [
     "RuleEnvironment",
     "check_output",
     "limited",
+    "output_too_long",
 ]
 
 
