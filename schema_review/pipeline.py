@@ -879,7 +879,13 @@ def _evaluate_shared(
         w = work[history]
         # The leading hits give the replay's internal errors.
         return evaluate_packed(
-            evaluated[start:stop], w.model, (), w.profile, w.facts, False, compress=w.long
+            evaluated[start:stop],
+            w.model,
+            (),
+            w.profile,
+            w.facts,
+            replay_errors=False,
+            compress=w.long,
         )
 
     encoders = [_HitEncoder(w) for w in work]

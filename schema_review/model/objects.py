@@ -734,10 +734,10 @@ class Constraint(SchemaObject):
         SchemaObject.__init__(self, name)
         self.table = table
         self.type = type
-        self.columns = shared_names(columns) if columns else _NO_ITEMS
+        self.columns = shared_names(columns)
         self.expression = expression
         self.ref_table = ref_table
-        self.ref_columns = shared_names(ref_columns) if ref_columns else _NO_ITEMS
+        self.ref_columns = shared_names(ref_columns)
         self.on_delete = on_delete
         self.on_update = on_update
         self.not_valid = not_valid
@@ -948,16 +948,16 @@ class Index(SchemaObject):
         SchemaObject.__init__(self, name)
         self.schema = schema
         self.table = table
-        self.columns = shared_names(columns) if columns else _NO_ITEMS
+        self.columns = shared_names(columns)
         self.expressions = expressions if expressions else _NO_ITEMS
         self.include = include if include else _NO_ITEMS
         self.predicate = predicate
         self.unique = unique
         self.method = sys.intern(method)
         self.constraint = constraint
-        self.key_names = shared_names(key_names) if key_names else _NO_ITEMS
+        self.key_names = shared_names(key_names)
         self.parent = parent
-        self.key_options = shared_names(key_options) if key_options else _NO_ITEMS
+        self.key_options = shared_names(key_options)
 
     @property
     def qualified_name(self) -> str:
