@@ -442,6 +442,7 @@ def build_findings(
                 )
     seen: Counter[bytes] = Counter()
     shared = _Shared()
+    shared.empty_hash = _empty_sha256(len(pending))
     _sort_hits(pending)
     shared.several, shared.upcoming = _texts_of_several(pending)
     pending.reverse()  # taken from the end: in order, ties as the stable sort left them
@@ -582,6 +583,8 @@ class _Shared(dict[Any, Any]):
         # with `several`: each text is made once).
         self.upcoming: list[tuple[Statement, str]] = []
         self.counts: Counter[bytes] = Counter()
+        # The empty SHA-256 the fingerprints are copied from (see _empty_sha256).
+        self.empty_hash: Any = _SHA256
 
     def enter(self, statement: Statement) -> None:
         """The hits of `statement` follow: the last one's values are let go."""
@@ -657,6 +660,22 @@ def _texts_of_several(hits: list[Hit]) -> tuple[set[int], list[tuple[Statement, 
 
 
 _SHA256 = sha256()
+# From this many hits, the fingerprints are hashed with OpenSSL's SHA-256 (`import
+# _hashlib`, ~10 M instructions once): a key holds its statement's whole text, and CPython's
+# own SHA-256 takes ~60 instructions a byte (the corpus's 7,000 findings hash 2.6 MB: 160 M),
+# OpenSSL's a few. Below, the import costs more than it saves. The same digests either way.
+_OPENSSL_FROM = 1_000
+
+
+def _empty_sha256(hits: int) -> Any:
+    """An empty SHA-256 to copy for each fingerprint of a run of `hits` hits."""
+    if hits >= _OPENSSL_FROM:
+        try:
+            from _hashlib import openssl_sha256
+        except ImportError:  # a Python without OpenSSL, or another than CPython
+            return _SHA256
+        return openssl_sha256()
+    return _SHA256
 
 
 def _finding(
@@ -687,7 +706,7 @@ def _finding(
     # fingerprint is the digest of the key and its count: the same hash, carried on (the
     # key, which may be a long function body, is hashed once). A copy of an empty hash is
     # cheaper than a new one (OpenSSL looks the algorithm up for each new one).
-    hashed = _SHA256.copy()
+    hashed = share.empty_hash.copy()
     hashed.update(key.encode())
     counted = hashed.digest()[:16]
     # A statement's own count when its text is no other's, and its key's parts hold no
