@@ -19,7 +19,7 @@ from schema_review.rules import bounds as sandbox
 from schema_review.rules.bounds import CLOCK, LimitExceeded, limited
 from schema_review.rules.expressions import subject_name, variables
 from schema_review.rules.loader import DIALECTS, Rule, RuleError, is_builtin, rule_location
-from schema_review.rules.runtime import _METHOD_TYPES, environment, jinja_errors
+from schema_review.rules.runtime import _JUDGED, _METHOD_TYPES, environment, jinja_errors
 
 # Not a lint rule: the tool itself failed on a statement. Always on, so a failure is never
 # silent; the statement is still counted and the run goes on.
@@ -478,8 +478,9 @@ def _index(objects: list[Any], chain: tuple[str, ...]) -> tuple[dict[str, array[
     100,000 columns), alive while the rules ran."""
     by_string: dict[str, array[int]] = {}
     others = array("i")
+    verdicts: dict[tuple[type, str], bool] = {}
     for position, obj in enumerate(objects):
-        key = _read(obj, chain)
+        key = _read(obj, chain, verdicts)
         if type(key) is str:
             found = by_string.get(key)
             if found is None:
@@ -495,17 +496,25 @@ def _index(objects: list[Any], chain: tuple[str, ...]) -> tuple[dict[str, array[
 _UNREAD = object()
 
 
-def _read(obj: Any, chain: tuple[str, ...]) -> Any:
+def _read(obj: Any, chain: tuple[str, ...], verdicts: dict[tuple[type, str], bool]) -> Any:
     """`obj.a.b` as the condition reads it, when it reads the attributes themselves (safe in
-    the sandbox, no method), else _UNREAD."""
-    env = environment()  # made once (lru_cache)
+    the sandbox, no method), else _UNREAD. `verdicts`: the sandbox's verdict on an attribute
+    of a type whose verdicts depend on the type and name alone (all but the kinds Jinja's
+    sandbox judges one by one): asked once a type, not once an object."""
     value = obj
     for attr in chain:
         try:
             found = getattr(value, attr)
         except Exception:
             return _UNREAD
-        if type(found) in _METHOD_TYPES or not env.is_safe_attribute(value, attr, found):
+        if type(found) in _METHOD_TYPES:
+            return _UNREAD
+        safe = verdicts.get((type(value), attr))
+        if safe is None:
+            safe = environment().is_safe_attribute(value, attr, found)
+            if not isinstance(value, _JUDGED):
+                verdicts[type(value), attr] = safe
+        if not safe:
             return _UNREAD
         value = found
     return value
