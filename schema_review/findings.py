@@ -582,7 +582,7 @@ class _Shared(dict[Any, Any]):
         # The statements whose hits come next and their texts, the next last (worked out
         # with `several`: each text is made once).
         self.upcoming: list[tuple[Statement, str]] = []
-        self.counts: Counter[bytes] = Counter()
+        self.counts: Counter[tuple[str, str]] = Counter()  # (rule, object) -> count
         # The empty SHA-256 the fingerprints are copied from (see _empty_sha256).
         self.empty_hash: Any = _SHA256
 
@@ -701,19 +701,23 @@ def _finding(
     line, column = source.position(hit.start)
     end_line, end_column = source.position(max(hit.start, hit.end - 1))
     line, end_line = one(line, line), one(end_line, end_line)
-    key = "\x1f".join((hit.rule.id, hit.object or "", substance))
+    obj = hit.object or ""
+    key = "\x1f".join((hit.rule.id, obj, substance))
     # Counted by a digest of the key: the key holds the statement's whole text. The
     # fingerprint is the digest of the key and its count: the same hash, carried on (the
     # key, which may be a long function body, is hashed once). A copy of an empty hash is
     # cheaper than a new one (OpenSSL looks the algorithm up for each new one).
     hashed = share.empty_hash.copy()
     hashed.update(key.encode())
-    counted = hashed.digest()[:16]
     # A statement's own count when its text is no other's, and its key's parts hold no
-    # \x1f (else another key could read the same: the run's count).
-    alone = share.alone and hit.statement is not None and "\x1f" not in hit.rule.id
-    counts = share.counts if alone and "\x1f" not in (hit.object or "") else seen
-    count = counts[counted] = counts.get(counted, 0) + 1
+    # \x1f (else another key could read the same: the run's count). Its keys differ only
+    # by rule and object: counted by those two, without a digest of the key.
+    if share.alone and hit.statement is not None and "\x1f" not in hit.rule.id + obj:
+        own = (hit.rule.id, obj)
+        count = share.counts[own] = share.counts.get(own, 0) + 1
+    else:
+        counted = hashed.digest()[:16]
+        count = seen[counted] = seen.get(counted, 0) + 1
     hashed.update(f"\x1f{count}".encode())
     rule = hit.rule
     return Finding(
