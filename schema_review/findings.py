@@ -442,6 +442,7 @@ def build_findings(
                 )
     seen: Counter[bytes] = Counter()
     shared = _Shared()
+    shared.empty_hash = _empty_sha256(len(pending))
     _sort_hits(pending)
     shared.several, shared.upcoming = _texts_of_several(pending)
     pending.reverse()  # taken from the end: in order, ties as the stable sort left them
@@ -581,7 +582,9 @@ class _Shared(dict[Any, Any]):
         # The statements whose hits come next and their texts, the next last (worked out
         # with `several`: each text is made once).
         self.upcoming: list[tuple[Statement, str]] = []
-        self.counts: Counter[bytes] = Counter()
+        self.counts: Counter[tuple[str, str]] = Counter()  # (rule, object) -> count
+        # The empty SHA-256 the fingerprints are copied from (see _empty_sha256).
+        self.empty_hash: Any = _SHA256
 
     def enter(self, statement: Statement) -> None:
         """The hits of `statement` follow: the last one's values are let go."""
@@ -657,6 +660,22 @@ def _texts_of_several(hits: list[Hit]) -> tuple[set[int], list[tuple[Statement, 
 
 
 _SHA256 = sha256()
+# From this many hits, the fingerprints are hashed with OpenSSL's SHA-256 (`import
+# _hashlib`, ~10 M instructions once): a key holds its statement's whole text, and CPython's
+# own SHA-256 takes ~60 instructions a byte (the corpus's 7,000 findings hash 2.6 MB: 160 M),
+# OpenSSL's a few. Below, the import costs more than it saves. The same digests either way.
+_OPENSSL_FROM = 1_000
+
+
+def _empty_sha256(hits: int) -> Any:
+    """An empty SHA-256 to copy for each fingerprint of a run of `hits` hits."""
+    if hits >= _OPENSSL_FROM:
+        try:
+            from _hashlib import openssl_sha256
+        except ImportError:  # a Python without OpenSSL, or another than CPython
+            return _SHA256
+        return openssl_sha256()
+    return _SHA256
 
 
 def _finding(
@@ -682,19 +701,23 @@ def _finding(
     line, column = source.position(hit.start)
     end_line, end_column = source.position(max(hit.start, hit.end - 1))
     line, end_line = one(line, line), one(end_line, end_line)
-    key = "\x1f".join((hit.rule.id, hit.object or "", substance))
+    obj = hit.object or ""
+    key = "\x1f".join((hit.rule.id, obj, substance))
     # Counted by a digest of the key: the key holds the statement's whole text. The
     # fingerprint is the digest of the key and its count: the same hash, carried on (the
     # key, which may be a long function body, is hashed once). A copy of an empty hash is
     # cheaper than a new one (OpenSSL looks the algorithm up for each new one).
-    hashed = _SHA256.copy()
+    hashed = share.empty_hash.copy()
     hashed.update(key.encode())
-    counted = hashed.digest()[:16]
     # A statement's own count when its text is no other's, and its key's parts hold no
-    # \x1f (else another key could read the same: the run's count).
-    alone = share.alone and hit.statement is not None and "\x1f" not in hit.rule.id
-    counts = share.counts if alone and "\x1f" not in (hit.object or "") else seen
-    count = counts[counted] = counts.get(counted, 0) + 1
+    # \x1f (else another key could read the same: the run's count). Its keys differ only
+    # by rule and object: counted by those two, without a digest of the key.
+    if share.alone and hit.statement is not None and "\x1f" not in hit.rule.id + obj:
+        own = (hit.rule.id, obj)
+        count = share.counts[own] = share.counts.get(own, 0) + 1
+    else:
+        counted = hashed.digest()[:16]
+        count = seen[counted] = seen.get(counted, 0) + 1
     hashed.update(f"\x1f{count}".encode())
     rule = hit.rule
     return Finding(

@@ -86,16 +86,20 @@ def test_a_short_history_packs_its_hits_uncompressed(
     assert _described(packed.unpack()) == _described(hits[:7])
 
 
-@pytest.mark.parametrize("kept", [0, 1, 5, 6, 7, 11, 12])
+@pytest.mark.parametrize("uncompressed_chunks", [1, 2, 8])
+@pytest.mark.parametrize("kept", [0, 1, 5, 6, 7, 11, 12, 13, 18])
 def test_a_truncated_pack_keeps_its_first_hits(
     work: list[pipeline.Evaluation],
     rules: list[Rule],
     monkeypatch: pytest.MonkeyPatch,
     kept: int,
+    uncompressed_chunks: int,
 ) -> None:
     """What a stopped rule found is let go (PackedHits.truncate), within a chunk or at its
-    edge; hits packed afterwards follow the kept ones."""
+    edge, compressed or not yet (UNCOMPRESSED_CHUNKS); hits packed afterwards follow the
+    kept ones."""
     monkeypatch.setattr(PackedHits, "CHUNK", 6)
+    monkeypatch.setattr(PackedHits, "UNCOMPRESSED_CHUNKS", uncompressed_chunks)
     hits = [hit for w in work for hit in w.hits(rules)][:20]
     packed = PackedHits()
     for hit in hits:
@@ -105,6 +109,27 @@ def test_a_truncated_pack_keeps_its_first_hits(
     for hit in hits[-3:]:
         packed.append(hit)
     assert _described(packed.unpack()) == _described(hits[:kept] + hits[-3:])
+
+
+def test_a_pack_compresses_from_its_uncompressed_chunks_on(
+    work: list[pipeline.Evaluation], rules: list[Rule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pack of fewer than UNCOMPRESSED_CHUNKS chunks of hits keeps them as they are (the
+    corpus's 7,000 hits: compressing them cost more than it saved); from there, each whole
+    chunk is compressed."""
+    monkeypatch.setattr(PackedHits, "CHUNK", 4)
+    monkeypatch.setattr(PackedHits, "UNCOMPRESSED_CHUNKS", 3)
+    hits = [hit for w in work for hit in w.hits(rules)][:30]
+    packed = PackedHits()
+    for hit in hits[:11]:
+        packed.append(hit)
+    assert not packed._chunks and len(packed._buffer) == 11
+    packed.append(hits[11])
+    assert len(packed._chunks) == 3 and not packed._buffer
+    for hit in hits[12:]:
+        packed.append(hit)
+    assert len(packed._chunks) == 7 and len(packed._buffer) == 2
+    assert _described(packed.unpack()) == _described(hits)
 
 
 def test_a_pack_sent_as_data_names_the_same_objects_here(
@@ -159,6 +184,7 @@ def test_a_value_marshal_does_not_take_is_packed_all_the_same(
     from markupsafe import Markup
 
     monkeypatch.setattr(PackedHits, "CHUNK", 2)
+    monkeypatch.setattr(PackedHits, "UNCOMPRESSED_CHUNKS", 1)
     monkeypatch.setattr(pipeline, "_LONG_HISTORY", 0)  # the examples: compressed too
     first, second, *_ = [hit for w in work for hit in w.hits(rules)]
     marked = Hit(first.rule, first.source, 0, 1, Markup("<b>"), Markup("a & b"), None)

@@ -175,8 +175,20 @@ class _Named:
             ("column", ("type", "name"), frozenset({"text", "varchar"})),
         ),
         ("fk.on_delete == 'CASCADE' and y", ("fk", ("on_delete",), frozenset({"CASCADE"}))),
+        # Either side false unless the attribute is one of its strings: so is the whole.
+        (
+            "(column.type.name == 'json' and x) or column.type.name in ('xml', 'text')",
+            ("column", ("type", "name"), frozenset({"json", "xml", "text"})),
+        ),
+        (
+            "(column.type.name == 'a' or column.type.name == 'b' and x) and y",
+            ("column", ("type", "name"), frozenset({"a", "b"})),
+        ),
         # Not false whenever the compared attribute is not one of the strings:
         ("column.type.name == 'json' or x", None),
+        ("x or column.type.name == 'json'", None),
+        ("column.type.name == 'json' or column.type.array == 'json'", None),
+        ("column.type.name == 'json' or table.name == 'json'", None),
         ("x and column.type.name == 'json'", None),
         ("not column.type.name == 'json'", None),
         ("column.type.name != 'json'", None),

@@ -185,10 +185,19 @@ def condition_guard(tree: Any) -> tuple[str, tuple[str, ...], frozenset[str]] | 
     """(name, attributes, strings) when the condition is false unless `name.attr...` is one
     of the strings, as `column.type.name in ('text', 'varchar') and ...` is: its first
     conjunct compares an attribute of a name with string constants. The engine then
-    evaluates it only on the subjects whose attribute is one of them (or is not a string)."""
+    evaluates it only on the subjects whose attribute is one of them (or is not a string).
+    A disjunction whose every side has a guard on the same attribute has their strings':
+    `(column.type.name == 'date' and ...) or (column.type.name in ('timestamp', ...) ...)`."""
     node = tree
     while isinstance(node, nodes.And):
         node = node.left  # evaluated first: when false, so is the whole
+    if isinstance(node, nodes.Or):
+        # False when both sides are: each is false on the other strings (its first conjunct,
+        # a comparison that cannot fail, says so), so the whole is.
+        left, right = condition_guard(node.left), condition_guard(node.right)
+        if left is None or right is None or left[:2] != right[:2]:
+            return None
+        return left[0], left[1], left[2] | right[2]
     if not isinstance(node, nodes.Compare) or len(node.ops) != 1:
         return None
     operand = node.ops[0]

@@ -6495,6 +6495,8 @@ JINJA_TEMPLATES = {
 
 
 GUARDS = {
+    "(column.type.name in ('timestamptz', 'timestamp', 'date')\n and column.preferred_name(options.preferred))\nor (column.type.name in ('timestamptz', 'timestamp') and options.timestamp_suffix\n and not column.name.endswith(options.timestamp_suffix))\nor (column.type.name == 'date' and options.date_suffix\n and not column.name.endswith(options.date_suffix))": ('column', ('type', 'name'), frozenset(['date', 'timestamp', 'timestamptz'])),
+    "(options.style in ('check', 'lookup') and model.enum_type(column) is not none) or (options.style in ('enum', 'lookup') and column.in_list_check is not none)": ('options', ('style',), frozenset(['check', 'enum', 'lookup'])),
     "column.type.name == 'char' and not column.type.array": ('column', ('type', 'name'), frozenset(['char'])),
     "column.type.name == 'json'": ('column', ('type', 'name'), frozenset(['json'])),
     "column.type.name == 'jsonb' and not column.type.array and column.words and column.words[-1] in options.words and not column.gin_indexed": ('column', ('type', 'name'), frozenset(['jsonb'])),
