@@ -350,39 +350,59 @@ def forward_sql(text: str) -> str:
     goose (`-- +goose Down`) and dbmate (`-- migrate:down`) keep both directions in one file: the
     down section is blanked. goose's `-- +goose StatementEnd` also ends a statement, so its line
     becomes a `;` (a goose block's last statement may lack one).
+
+    Lines as `str.splitlines` cuts them. Only the annotation lines are visited, found by one
+    search of the text: a loop over every line of goose's files was 1% of a cold run of
+    the corpus.
     """
     if "+goose" not in text and "migrate:" not in text:
         return text
-    lines = text.splitlines(keepends=True)
     out: list[str] = []
     down = False
-    for line in lines:
-        marker = _annotation(line)
-        if marker in ("up", "down"):
-            down = marker == "down"
-        elif marker == "statement-end" and not down:
+    position = 0  # the start of the first line not yet written
+    line_end = _compiled(_LINE_END).search
+    for match in _compiled(_ANNOTATION, _IGNORECASE).finditer(text):
+        start = match.start()
+        while start and text[start - 1] not in _LINE_BREAKS and text[start - 1].isspace():
+            start -= 1
+        if start and text[start - 1] not in _LINE_BREAKS:
+            continue  # not at the start of its line
+        out.append(_down_blanked(text[position:start]) if down else text[position:start])
+        found = line_end(text, match.end())
+        position = found.end() if found is not None else len(text)
+        line = text[start:position]
+        word = (match.group("goose") or match.group("dbmate")).lower()
+        if word in ("up", "down"):
+            down = word == "down"
+        elif not down:  # StatementEnd
             ending = line[len(line.rstrip("\r\n")) :]
-            body = line[: len(line) - len(ending)]
-            out.append(";" + " " * (len(body) - 1) + ending)
+            out.append(";" + " " * (len(line) - len(ending) - 1) + ending)
             continue
-        if down:
-            out.append(line[len(line.rstrip("\r\n")) :])
-        else:
-            out.append(line)
+        out.append(_down_blanked(line) if down else line)
+    out.append(_down_blanked(text[position:]) if down else text[position:])
     return "".join(out)
 
 
-_ANNOTATION = (  # re.IGNORECASE
-    r"\s*--\s*(?:\+goose\s+(?P<goose>up|down|statementend)\b|migrate:(?P<dbmate>up|down)\b)"
+def _down_blanked(lines: str) -> str:
+    """Whole lines of a down section, each but its line break removed: a line holds no
+    \\r or \\n but those that end it, so what stays is every \\r and \\n of `lines`."""
+    if "\r" not in lines:
+        return "\n" * lines.count("\n")
+    return _compiled(_NO_LINE_BREAK).sub("", lines)
+
+
+# What `str.splitlines` cuts lines at; whitespace within a line is the rest of `\s`.
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_SPACE = rf"[^\S{_LINE_BREAKS}]"
+# A goose or dbmate annotation (re.IGNORECASE), where only whitespace comes before it on its
+# line (checked in Python: a pattern that starts with `--` is searched for at C speed).
+_ANNOTATION = (
+    rf"--{_SPACE}*"
+    rf"(?:\+goose{_SPACE}+(?P<goose>up|down|statementend)\b|migrate:(?P<dbmate>up|down)\b)"
 )
-
-
-def _annotation(line: str) -> str | None:
-    match = _compiled(_ANNOTATION, _IGNORECASE).match(line)
-    if match is None:
-        return None
-    word = (match.group("goose") or match.group("dbmate")).lower()
-    return "statement-end" if word == "statementend" else word
+# The end of a line, its break included (\r\n is one break).
+_LINE_END = rf"\r\n|[{_LINE_BREAKS}]"
+_NO_LINE_BREAK = r"[^\r\n]+"
 
 
 # What a light scan of SQL stops at: the end of a statement, or the start of a comment, a
