@@ -725,6 +725,25 @@ _ASCII_FOREIGN: tuple[tuple[str, str, tuple[tuple[str, ...], ...], tuple[_Search
 # The first word of each group: a text holding none of them holds none of the constructs.
 _ANCHORS = tuple(dict.fromkeys(words[0] for *_, groups, _ in _ASCII_FOREIGN for words in groups))
 
+# What the lowered text must match for a construct of common words to be found in it once
+# masked (most files that say ON UPDATE CASCADE and DEFAULT CURRENT_TIMESTAMP hold `on`,
+# `update` and `current_timestamp`, and were masked for nothing). Masking turns comments,
+# strings, quoted identifiers and dollar-quoted bodies into whitespace, and nothing else:
+# the words of a match are the text's own, and a gap between two of them (whitespace once
+# masked) is whitespace in the text, or whitespace and then the start of one of those.
+_GAP_STARTS = r"""\s*(?:[-/'"$]|e')"""
+_MASKED_NEEDS = {
+    "ENGINE=": rf"engine(?:\s*=|{_GAP_STARTS})",
+    "ON UPDATE CURRENT_TIMESTAMP": rf"update(?:\s+current_timestamp|{_GAP_STARTS})",
+    "WITHOUT ROWID": rf"without(?:\s+rowid|{_GAP_STARTS})",
+}
+
+
+def _may_match_masked(name: str, lowered: str) -> bool:
+    """Whether the construct `name` may match the lowered ASCII text once masked."""
+    needs = _MASKED_NEEDS.get(name)
+    return needs is None or _compiled(needs).search(lowered) is not None
+
 
 def _anchored_search(pattern: str, text: str, anchor: str) -> int:
     r"""Where the first match of `pattern` in `text` starts that has, before it, what
@@ -851,6 +870,7 @@ def guess_dialect(text: str) -> DialectGuess:
         construct
         for construct in _ASCII_FOREIGN
         if any(all(word in lowered for word in words) for words in construct[2])
+        and _may_match_masked(construct[0], lowered)
     ]
     if not candidates:
         return POSTGRES

@@ -515,6 +515,10 @@ _GUESS_PIECES = [
     *("concurrently", "LANGUAGE plpgsql", "timestamptz", "JSONB", "RETURNS TRIGGER", "owner to"),
     *("E'", "e'a\\'b'", "\\", "''", '""', "$a$", "$A$", "$tag$", "$_1$", "x$", "/*/", "-", "/"),
     *(" ", "\t", "\n", "_", "x", "9", "(", ")", "=", "`t`", "é", "\u212a"),
+    # Gaps that are whitespace only once masked (see discover._MASKED_NEEDS).
+    *("on update $$ $$ current_timestamp", "ON UPDATE e'x' current_timestamp", "engine'x'="),
+    *("update /*x*/current_timestamp", 'on update"x"current_timestamp', "without--\nrowid"),
+    *("ON UPDATE CASCADE", "DEFAULT current_timestamp", "without", "update", "engine"),
 ]
 
 
