@@ -47,7 +47,7 @@ def test_a_snapshot_copies_every_field_and_says_when_the_object_changed() -> Non
     assert not copy._same_fields(table)  # another class
     # An object with a field never set (made without its __init__): copied without it.
     bare = object.__new__(objects.Column)
-    bare.name, bare.history = "b", []
+    bare.name, bare._history = "b", []
     bare_copy = bare.snapshot()
     assert bare_copy.name == "b" and not hasattr(bare_copy, "table")
     assert bare_copy._same_fields(bare)
