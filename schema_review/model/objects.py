@@ -12,7 +12,7 @@ import re
 import sys
 from collections import deque
 from collections.abc import Callable
-from functools import cache
+from functools import cache, lru_cache
 from itertools import pairwise, repeat
 from operator import attrgetter, is_
 from typing import Any, ClassVar, Self
@@ -93,10 +93,16 @@ def generated_name(table: str, columns: str, label: str) -> str:
     return make_object_name(table, columns or None, label or None)
 
 
+# Names repeat (`id`, `created_at` in every table): each is split once.
+@lru_cache(maxsize=4096)
 def name_words(name: str) -> tuple[str, ...]:
     """The words of a name, lower case, whether it is snake_case or camelCase."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
-    return tuple(w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w)
+    spaced = _CAMEL_BOUNDARY.sub("_", name)
+    return tuple(w for w in _NOT_WORD.split(spaced.lower()) if w)
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
 _INSERT_TIME_VALUES = ("SVFOP_CURRENT_TIMESTAMP", "SVFOP_LOCALTIMESTAMP", "SVFOP_CURRENT_DATE")
