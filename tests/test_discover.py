@@ -213,6 +213,31 @@ def test_forward_sql_blanks_dbmate_down() -> None:
     assert forward_sql("CREATE TABLE b (id int);") == "CREATE TABLE b (id int);"
 
 
+def test_forward_sql_reads_annotations_only_at_the_start_of_a_line() -> None:
+    text = (
+        "  --\t+goose up\r"  # whitespace before it, a lone \r ends the line
+        "SELECT 1; -- +goose Down\n"  # not an annotation: SQL before it
+        "---- +goose Down\n"  # nor this: `--` then `--`
+        "\t-- +GOOSE DOWN\r\n"
+        "DROP TABLE a;\x0bDROP TABLE b;\r\n"  # \x0b ends a line too (str.splitlines)
+        "-- +goose StatementEnd\n"
+        "-- migrate:up\n"
+        "CREATE TABLE c (id int)\n"
+        "-- +goose StatementEnd"
+    )
+    assert forward_sql(text) == (
+        "  --\t+goose up\r"
+        "SELECT 1; -- +goose Down\n"
+        "---- +goose Down\n"
+        "\r\n"
+        "\r\n"
+        "\n"
+        "-- migrate:up\n"
+        "CREATE TABLE c (id int)\n"
+        ";                     "
+    )
+
+
 needs_corpus = pytest.mark.skipif(not CORPUS.exists(), reason="../shared/corpus not present")
 
 
@@ -490,6 +515,10 @@ _GUESS_PIECES = [
     *("concurrently", "LANGUAGE plpgsql", "timestamptz", "JSONB", "RETURNS TRIGGER", "owner to"),
     *("E'", "e'a\\'b'", "\\", "''", '""', "$a$", "$A$", "$tag$", "$_1$", "x$", "/*/", "-", "/"),
     *(" ", "\t", "\n", "_", "x", "9", "(", ")", "=", "`t`", "é", "\u212a"),
+    # Gaps that are whitespace only once masked (see discover._MASKED_NEEDS).
+    *("on update $$ $$ current_timestamp", "ON UPDATE e'x' current_timestamp", "engine'x'="),
+    *("update /*x*/current_timestamp", 'on update"x"current_timestamp', "without--\nrowid"),
+    *("ON UPDATE CASCADE", "DEFAULT current_timestamp", "without", "update", "engine"),
 ]
 
 

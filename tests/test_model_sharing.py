@@ -34,6 +34,27 @@ def test_a_change_reads_the_object_itself_unless_a_later_statement_changed_it() 
     assert untouched is table.constraints["b_positive"]
 
 
+def test_a_snapshot_copies_every_field_and_says_when_the_object_changed() -> None:
+    table = Table("t", schema="public")
+    column = objects.Column("a", table=table, type=objects.TypeName("int"))
+    copy = column.snapshot()
+    assert copy is not column and copy._same_fields(column) and column._same_fields(copy)
+    assert [getattr(copy, name) for name in objects._slot_names(objects.Column)] == [
+        getattr(column, name) for name in objects._slot_names(objects.Column)
+    ]
+    column.not_null = True
+    assert not copy._same_fields(column) and not copy.not_null
+    assert not copy._same_fields(table)  # another class
+    # An object with a field never set (made without its __init__): copied without it.
+    bare = object.__new__(objects.Column)
+    bare.name, bare._history = "b", []
+    bare_copy = bare.snapshot()
+    assert bare_copy.name == "b" and not hasattr(bare_copy, "table")
+    assert bare_copy._same_fields(bare)
+    bare_copy.table = table
+    assert not bare_copy._same_fields(bare) and not bare._same_fields(bare_copy)
+
+
 def test_shared_empty_defaults_stay_empty_and_objects_given_items_get_their_own() -> None:
     model = replay_files(
         """

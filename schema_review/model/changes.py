@@ -64,9 +64,13 @@ class Change:
         # The file's list itself, shared and still growing: not a copy, even when empty.
         self.file_statements = [] if statements is None else statements
         for name, value in fields.items():
-            if name not in _FIELDS:
-                raise TypeError(f"Change() got an unexpected keyword argument {name!r}")
-            if name not in _SLOTS and _is_default(name, value):
+            default = _DEFAULTS.get(name, _SLOT)
+            if default is _SLOT:
+                if name not in _SLOT_FIELDS:
+                    raise TypeError(f"Change() got an unexpected keyword argument {name!r}")
+            elif value is default or (
+                type(value) is type(default) and type(value) in _IMMUTABLE and value == default
+            ):
                 continue  # the class's default: no dict for it
             setattr(self, name, value)
 
@@ -982,12 +986,11 @@ def _sqlglot_created_table(tree: Any) -> str | None:
 # What `Change()` accepts: every field, slot or not.
 _FIELDS = frozenset(Change.__annotations__)
 _SLOTS = frozenset(Change.__slots__)
+_SLOT_FIELDS = _FIELDS & _SLOTS
+# The class's default of each field that is no slot, read from a dict as a change is made
+# (a getattr on the class for each field given cost more). A value is its field's default
+# when it is that object, or an equal one of an immutable type (a list never is: it may
+# grow). `_SLOT` for a slot's name.
+_DEFAULTS: dict[str, Any] = {name: getattr(Change, name) for name in _FIELDS - _SLOTS}
+_SLOT = object()
 _IMMUTABLE = (bool, int, str, tuple, frozenset, type(None))
-
-
-def _is_default(name: str, value: Any) -> bool:
-    """Whether `value` is the class's default of a field (a list never is: it may grow)."""
-    default = getattr(Change, name)
-    return value is default or (
-        type(value) is type(default) and type(value) in _IMMUTABLE and value == default
-    )

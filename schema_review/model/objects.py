@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import re
 import sys
-from functools import cache
-from itertools import pairwise
+from collections import deque
+from collections.abc import Callable
+from functools import cache, lru_cache
+from itertools import pairwise, repeat
+from operator import attrgetter, is_
 from typing import Any, ClassVar, Self
 
 from schema_review.model.conventions import NamedObject, convention_for, mismatch
@@ -90,10 +93,16 @@ def generated_name(table: str, columns: str, label: str) -> str:
     return make_object_name(table, columns or None, label or None)
 
 
+# Names repeat (`id`, `created_at` in every table): each is split once.
+@lru_cache(maxsize=4096)
 def name_words(name: str) -> tuple[str, ...]:
     """The words of a name, lower case, whether it is snake_case or camelCase."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
-    return tuple(w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w)
+    spaced = _CAMEL_BOUNDARY.sub("_", name)
+    return tuple(w for w in _NOT_WORD.split(spaced.lower()) if w)
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
 _INSERT_TIME_VALUES = ("SVFOP_CURRENT_TIMESTAMP", "SVFOP_LOCALTIMESTAMP", "SVFOP_CURRENT_DATE")
@@ -197,6 +206,16 @@ def _slot_names(cls: type) -> tuple[str, ...]:
         for name in getattr(klass, "__slots__", ())
         if name != "__weakref__"
     )
+
+
+@cache
+def _slot_reader(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    """Reads every field of an object of the class at once, in C, in `_slot_names` order
+    (AttributeError when one is not set). The classes have no `__setattr__` of their own."""
+    names = _slot_names(cls)
+    if len(names) == 1:  # attrgetter of one name gives the value, not a tuple
+        return lambda obj: (getattr(obj, names[0]),)
+    return attrgetter(*names)
 
 
 class Event:
@@ -380,18 +399,31 @@ class SchemaObject:
         _read_history(self)  # a list both share, as the events later statements add
         klass: type = type(self)
         clone: Self = object.__new__(klass)
-        for name in _slot_names(klass):
-            if hasattr(self, name):
-                object.__setattr__(clone, name, getattr(self, name))
+        names = _slot_names(klass)
+        try:
+            values = _slot_reader(klass)(self)
+        except AttributeError:  # a field never set: the others
+            for name in names:
+                if hasattr(self, name):
+                    setattr(clone, name, getattr(self, name))
+            return clone
+        # Each field set in C (a map drained by an empty deque), not a Python step each: the
+        # replay snapshots the column or constraint of every change that has one.
+        deque(map(setattr, repeat(clone), names, values), maxlen=0)
         return clone
 
     def _same_fields(self, other: SchemaObject) -> bool:
         """Whether `other` (of the same class) holds the very same value in every field."""
         klass: type = type(self)
-        names, missing = _slot_names(klass), _MISSING
-        return type(other) is klass and all(
-            getattr(self, name, missing) is getattr(other, name, missing) for name in names
-        )
+        read, names, missing = _slot_reader(klass), _slot_names(klass), _MISSING
+        if type(other) is not klass:
+            return False
+        try:
+            return all(map(is_, read(self), read(other)))
+        except AttributeError:  # a field never set (on one, or both)
+            return all(
+                getattr(self, name, missing) is getattr(other, name, missing) for name in names
+            )
 
     def record(
         self, action: str, statement: Statement, detail: str = "", offset: int | None = None

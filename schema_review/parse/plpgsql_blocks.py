@@ -100,10 +100,12 @@ class _BodyReader:
         self.statement = statement
         self.body = body
         self.body_start = body_start  # where the body is in the file (None: not verbatim)
+        # After each line break, found by str.find: a step per line, not per character.
         self.line_starts = [0]
-        for index, character in enumerate(body):
-            if character == "\n":
-                self.line_starts.append(index + 1)
+        newline = body.find("\n")
+        while newline != -1:
+            self.line_starts.append(newline + 1)
+            newline = body.find("\n", newline + 1)
 
     def steps(self, nodes: list[Any], guarded: bool) -> list[BlockStep]:
         found: list[BlockStep] = []

@@ -234,7 +234,12 @@ def release_tree(statement: Statement) -> None:
     """Drop a statement's parse tree, keeping what is read of it after the replay. (A MySQL
     or SQLite statement keeps sqlglot's: its empty `node` costs nothing.)"""
     if statement._tree is not None and statement.tree is None:
-        _ = statement.written_name
+        if statement._written_name is None:
+            # Only a CREATE of a named relation, function or enum has a name to read.
+            kind = statement.kind
+            statement._written_name = (
+                _written_name(kind, statement.node) if kind in _NAME_FIELD else ()
+            )
         statement._tree = None
 
 
