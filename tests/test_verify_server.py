@@ -183,6 +183,12 @@ def test_the_directory_is_removed_only_once_what_was_killed_on_it_is_gone(
         [sys.executable, "-c", "import time; time.sleep(60)", str(pgdata)],
         start_new_session=True,
     )
+    # Popen returns once the exec has begun, which can be before the kernel shows the new
+    # command line: the clean-up would not know the child yet (seen under load, and idle).
+    cmdline = Path(f"/proc/{child.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while str(pgdata).encode() not in cmdline.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)
     asked: list[int] = []
     real_alive = module._alive
 
