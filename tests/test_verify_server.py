@@ -210,3 +210,40 @@ def test_the_directory_is_removed_only_once_what_was_killed_on_it_is_gone(
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_the_clean_up_also_stops_what_it_did_not_see_at_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that names the directory but was not seen when the clean-up looked (mid-exec,
+    with no command line yet; initdb's `postgres --single`, which outlives initdb) is
+    stopped and waited for before the clean-up returns."""
+    from schema_review.verify import server as module
+
+    root = tmp_path / "schema-review-pg-test"
+    pgdata = root / "data"
+    pgdata.mkdir(parents=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", str(pgdata)],
+        start_new_session=True,
+    )
+    cmdline = Path(f"/proc/{child.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while str(pgdata).encode() not in cmdline.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    looks: list[int] = []
+    real_processes_on = module._processes_on
+
+    def unseen_at_first(directory: Path) -> list[int]:
+        looks.append(1)
+        return [] if len(looks) == 1 else real_processes_on(directory)
+
+    monkeypatch.setattr(module, "_processes_on", unseen_at_first)
+    try:
+        module._remove_server_directory(root, pgdata)
+        assert not root.exists()
+        assert child.poll() == -signal.SIGKILL  # stopped, and gone, when the clean-up returned
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

@@ -317,11 +317,18 @@ def _remove_server_directory(root: Path, pgdata: Path) -> None:
                 return
             time.sleep(0.1)
     finally:
+        # Also what still names the directory: a process seen mid-exec had no command line
+        # yet (an empty /proc/PID/cmdline), and initdb's `postgres --single` outlives initdb.
         deadline = time.monotonic() + 5.0
-        while killed and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            for pid in set(_processes_on(pgdata)) - killed:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.add(pid)
             killed = {pid for pid in killed if _alive(pid)}
-            if killed:
-                time.sleep(0.02)
+            if not killed:
+                break
+            time.sleep(0.02)
 
 
 def _kill_postmaster(pgdata: Path) -> None:
