@@ -215,21 +215,22 @@ def test_the_directory_is_removed_only_once_what_was_killed_on_it_is_gone(
 def test_the_clean_up_also_stops_what_it_did_not_see_at_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A process that names the directory but was not seen when the clean-up looked (mid-exec,
-    with no command line yet; initdb's `postgres --single`, which outlives initdb) is
-    stopped and waited for before the clean-up returns."""
+    """A process in the directory that was not seen when the clean-up looked (mid-exec, with
+    no command line yet) is stopped and waited for before the clean-up returns; one whose
+    working directory is in it counts, as initdb's `postgres --single` (given the directory
+    in PGDATA, not on its command line), which outlives initdb."""
     from schema_review.verify import server as module
 
     root = tmp_path / "schema-review-pg-test"
     pgdata = root / "data"
     pgdata.mkdir(parents=True)
     child = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", str(pgdata)],
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        cwd=pgdata,
         start_new_session=True,
     )
-    cmdline = Path(f"/proc/{child.pid}/cmdline")
     deadline = time.monotonic() + 10
-    while str(pgdata).encode() not in cmdline.read_bytes() and time.monotonic() < deadline:
+    while module._processes_on(pgdata) != [child.pid] and time.monotonic() < deadline:
         time.sleep(0.01)
     looks: list[int] = []
     real_processes_on = module._processes_on

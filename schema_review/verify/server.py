@@ -285,17 +285,27 @@ def _postmaster_pid(pgdata: Path) -> int:
 
 
 def _processes_on(pgdata: Path) -> list[int]:
-    """Processes whose command line names `pgdata` (Linux): a postmaster that is starting has
-    no pid file yet, and an interrupted start must still find it."""
+    """Processes whose command line names `pgdata` or whose working directory is in it
+    (Linux): a postmaster that is starting has no pid file yet, and an interrupted start
+    must still find it; initdb's `postgres --single` has the directory only as its working
+    directory (initdb passes it in PGDATA)."""
     needle = str(pgdata).encode()
+    inside = str(pgdata)
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            if needle in (entry / "cmdline").read_bytes():
+            if needle in (entry / "cmdline").read_bytes() or _within(
+                os.readlink(entry / "cwd"), inside
+            ):
                 found.append(int(entry.name))
         except (OSError, ValueError):
             continue
     return [pid for pid in found if pid != os.getpid()]
+
+
+def _within(path: str, directory: str) -> bool:
+    path = path.removesuffix(" (deleted)")  # how Linux shows a directory since removed
+    return path == directory or path.startswith(directory + os.sep)
 
 
 def _remove_server_directory(root: Path, pgdata: Path) -> None:
