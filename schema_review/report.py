@@ -11,13 +11,16 @@ one fix block), and with a base (`--diff-base`, `--baseline`) it says what was r
 
 from __future__ import annotations
 
+import bisect
 import json
+import marshal
 import os
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from schema_review.findings import SEVERITY_RANK, Finding
 from schema_review.model import SchemaModel, Table
@@ -221,7 +224,7 @@ class ModelDigest:
     unknown_columns: list[str]  # tables whose columns are unknown (CREATE TABLE AS)
     not_modelled: int  # statements with DDL the replay cannot see
     object_tables: tuple[list[str], dict[str, str]]  # see _model_object_tables
-    inventory: dict[str, list[dict[str, Any]]]  # see _model_inventory
+    inventory: dict[str, Sequence[dict[str, Any]]]  # see _model_inventory
     timeline: dict[int, _FileChanges]  # see _model_timeline
     touched: dict[str, list[str]]  # see _model_touched
     outlines: dict[str, TableOutline]  # the tables a diagram may draw (export)
@@ -641,6 +644,91 @@ class ColumnRows(LazyRows):
     def key(self) -> tuple[Any, ...]:
         """Equal for tables with the same columns (names, types, NOT NULL, defaults)."""
         return (self._names, self._types, self._not_null, self._defaults)
+
+
+class PackedRows(LazyRows):
+    """Rows of one shape (`keys`, made by `row`, a maker of `_rows`) kept as their values,
+    compressed a chunk at a time (marshal, zlib), each row made when read: taken while a
+    long history's model is alive (the inventory's tens of thousands of foreign keys,
+    indexes, CHECKs), rows held as dicts were the peak of its review's memory, and their
+    strings kept the model's own alive after it went. Values are plain (str, int, bool,
+    None). Filled by `append` then `close`, or joined from others (`joined`)."""
+
+    __slots__ = ("_chunks", "_keys", "_open", "_row", "_starts")
+
+    # Rows per chunk: enough for zlib to find the names they repeat, few enough that reading
+    # one row makes few others.
+    CHUNK = 256
+
+    def __init__(self, keys: tuple[str, ...], row: Callable[..., dict[str, Any]]) -> None:
+        self._keys = keys
+        self._row = row
+        self._chunks: list[bytes] = []
+        self._starts: list[int] = [0]  # the index of each chunk's first row, then the length
+        self._open: list[tuple[Any, ...]] = []
+
+    def append(self, *values: Any) -> None:
+        """A row of `values`, in the order of the keys."""
+        self._open.append(values)
+        if len(self._open) >= self.CHUNK:
+            self._flush()
+
+    def close(self) -> PackedRows:
+        """The rows, the last chunk packed."""
+        if self._open:
+            self._flush()
+        return self
+
+    def _flush(self) -> None:
+        # Exact str, not a subclass: marshal writes only those.
+        self._chunks.append(zlib.compress(marshal.dumps(self._open), 1))
+        self._starts.append(self._starts[-1] + len(self._open))
+        self._open = []
+
+    @classmethod
+    def joined(cls, parts: Sequence[PackedRows]) -> PackedRows:
+        """The rows of `parts` (of one shape, each closed), in turn."""
+        if len(parts) == 1:
+            return parts[0]
+        joined = cls(parts[0]._keys, parts[0]._row) if parts else cls((), _rows())
+        for part in parts:
+            part.close()
+            for chunk, start, stop in zip(
+                part._chunks, part._starts, part._starts[1:], strict=False
+            ):
+                joined._chunks.append(chunk)
+                joined._starts.append(joined._starts[-1] + stop - start)
+        return joined
+
+    def _values(self, chunk: int) -> list[tuple[Any, ...]]:
+        values: list[tuple[Any, ...]] = marshal.loads(zlib.decompress(self._chunks[chunk]))
+        return values
+
+    def _made(self, values: tuple[Any, ...]) -> dict[str, Any]:
+        return self._row(**dict(zip(self._keys, values, strict=True)))
+
+    def __len__(self) -> int:
+        return self._starts[-1] + len(self._open)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        position = range(len(self))[index]  # an IndexError past the end
+        if position >= self._starts[-1]:
+            return self._made(self._open[position - self._starts[-1]])
+        chunk = bisect.bisect_right(self._starts, position) - 1
+        return self._made(self._values(chunk)[position - self._starts[chunk]])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for chunk in range(len(self._chunks)):
+            yield from map(self._made, self._values(chunk))
+        yield from map(self._made, list(self._open))
 
 
 def _row_maker(
@@ -1389,16 +1477,16 @@ def _actions(
 
 def _model_inventory(
     model: SchemaModel, alike: dict[Any, Any] | None = None
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, Sequence[dict[str, Any]]]:
     """A model's rows of the inventory (see `_inventory`); `alike`: one object for each
     equal text or tuple of them, which a caller may share."""
     tables: list[dict[str, Any]] = []
-    foreign_keys = []
-    indexes = []
-    checks = []
-    functions = []
-    triggers = []
-    policies = []
+    foreign_keys = PackedRows(_FOREIGN_KEY_KEYS, _FOREIGN_KEY_ROW)
+    indexes = PackedRows(_INDEX_KEYS, _INDEX_ROW)
+    checks = PackedRows(_CHECK_KEYS, _CHECK_ROW)
+    functions = PackedRows(_FUNCTION_KEYS, _FUNCTION_ROW)
+    triggers = PackedRows(_TRIGGER_KEYS, _TRIGGER_ROW)
+    policies = PackedRows(_POLICY_KEYS, _POLICY_ROW)
     # One string for each distinct type and default: a long history's tables repeat them.
     texts: dict[Any, Any] = {} if alike is None else alike
 
@@ -1435,95 +1523,75 @@ def _model_inventory(
         )
         for fk in table.foreign_keys:
             foreign_keys.append(
-                _FOREIGN_KEY_ROW(
-                    **{
-                        "name": fk.name,
-                        "from": f"{name}({fk.columns_sql})",
-                        "to": share(f"{fk.ref_table}({', '.join(fk.ref_columns)})"),
-                        "on_delete": fk.on_delete,
-                        "on_update": fk.on_update,
-                        "covered": fk.covering_index is not None,
-                    }
-                )
+                fk.name,
+                f"{name}({fk.columns_sql})",
+                share(f"{fk.ref_table}({', '.join(fk.ref_columns)})"),
+                fk.on_delete,
+                fk.on_update,
+                fk.covering_index is not None,
             )
         for index in table.live_indexes:
             duplicate = index.duplicate_of
             indexes.append(
-                _INDEX_ROW(
-                    name=index.name,
-                    table=name,
-                    columns=share(index.columns_sql),
-                    unique=index.unique,
-                    partial=index.predicate is not None,
-                    method=index.method,
-                    duplicate_of=duplicate.name if duplicate is not None else None,
-                )
+                index.name,
+                name,
+                share(index.columns_sql),
+                index.unique,
+                index.predicate is not None,
+                index.method,
+                duplicate.name if duplicate is not None else None,
             )
         for check in table.checks:
             checks.append(
-                _CHECK_ROW(
-                    name=check.name,
-                    table=name,
-                    expression=sql(check.expression) if check.expression else "",
-                    validated=not check.not_valid,
-                )
+                check.name,
+                name,
+                sql(check.expression) if check.expression else "",
+                not check.not_valid,
             )
         for trigger in table.triggers.values():
             triggers.append(
-                {
-                    "name": trigger.name,
-                    "table": name,
-                    "timing": trigger.timing,
-                    "events": ", ".join(trigger.events),
-                    "function": trigger.function,
-                }
+                trigger.name,
+                name,
+                trigger.timing,
+                ", ".join(trigger.events),
+                trigger.function,
             )
         for policy in table.policies.values():
             policies.append(
-                {
-                    "name": policy.name,
-                    "table": name,
-                    "command": policy.command,
-                    "permissive": policy.permissive,
-                    "roles": ", ".join(policy.roles) or "public",
-                    "using": sql(policy.using) if policy.using is not None else "",
-                    "with_check": sql(policy.with_check) if policy.with_check is not None else "",
-                }
+                policy.name,
+                name,
+                policy.command,
+                policy.permissive,
+                ", ".join(policy.roles) or "public",
+                sql(policy.using) if policy.using is not None else "",
+                sql(policy.with_check) if policy.with_check is not None else "",
             )
     for function in sorted(model.functions.values(), key=lambda f: f.signature):
         functions.append(
-            {
-                "signature": function.signature,
-                "language": function.language,
-                "security_definer": function.security_definer,
-                "search_path": function.config.get("search_path"),
-            }
+            function.signature,
+            function.language,
+            function.security_definer,
+            function.config.get("search_path"),
         )
     return {
         "tables": tables,
-        "foreign_keys": foreign_keys,
-        "indexes": indexes,
-        "checks": checks,
-        "functions": functions,
-        "triggers": triggers,
-        "policies": policies,
+        "foreign_keys": foreign_keys.close(),
+        "indexes": indexes.close(),
+        "checks": checks.close(),
+        "functions": functions.close(),
+        "triggers": triggers.close(),
+        "policies": policies.close(),
     }
 
 
-def _inventory(parts: Sequence[dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+def _inventory(parts: Sequence[dict[str, Sequence[dict[str, Any]]]]) -> dict[str, Any]:
     """The final schema's objects, each history's in turn (`_model_inventory`)."""
     inventory: dict[str, Any] = {
-        name: [row for part in parts for row in part[name]]
-        for name in (
-            "tables",
-            "foreign_keys",
-            "indexes",
-            "checks",
-            "functions",
-            "triggers",
-            "policies",
-        )
+        name: PackedRows.joined([cast(PackedRows, part[name]) for part in parts])
+        for name in ("foreign_keys", "indexes", "checks", "functions", "triggers", "policies")
     }
+    # Tables as dicts: each says below which one listed before has its columns.
+    inventory["tables"] = [row for part in parts for row in part["tables"]]
     # A table whose columns are those of one listed before (a partition, the same table in
     # another history) says so instead of repeating them.
     first: dict[tuple[Any, ...], str] = {}
@@ -1567,8 +1635,16 @@ def _column_rows(table: Table, share: Callable[[Any], Any]) -> ColumnRows:
     )
 
 
-# The inventory's rows, one maker per shape (see `_rows`).
+# The inventory's rows, one maker per shape (see `_rows`), and the keys of those packed (see
+# PackedRows), in the order the rows have them.
 _TABLE_ROW, _COLUMN_ROW, _FOREIGN_KEY_ROW, _INDEX_ROW, _CHECK_ROW = (_rows() for _ in range(5))
+_FUNCTION_ROW, _TRIGGER_ROW, _POLICY_ROW = (_rows() for _ in range(3))
+_FOREIGN_KEY_KEYS = ("name", "from", "to", "on_delete", "on_update", "covered")
+_INDEX_KEYS = ("name", "table", "columns", "unique", "partial", "method", "duplicate_of")
+_CHECK_KEYS = ("name", "table", "expression", "validated")
+_FUNCTION_KEYS = ("signature", "language", "security_definer", "search_path")
+_TRIGGER_KEYS = ("name", "table", "timing", "events", "function")
+_POLICY_KEYS = ("name", "table", "command", "permissive", "roles", "using", "with_check")
 
 
 def _default_text(column: Any) -> str | None:
