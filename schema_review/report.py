@@ -225,7 +225,7 @@ class ModelDigest:
     not_modelled: int  # statements with DDL the replay cannot see
     object_tables: tuple[list[str], dict[str, str]]  # see _model_object_tables
     inventory: dict[str, Sequence[dict[str, Any]]]  # see _model_inventory
-    timeline: dict[int, _FileChanges]  # see _model_timeline
+    timeline: dict[int, bytes]  # see _model_timeline
     touched: dict[str, list[str]]  # see _model_touched
     outlines: dict[str, TableOutline]  # the tables a diagram may draw (export)
     uncovered: set[tuple[str, str]]  # see _uncovered
@@ -1731,17 +1731,30 @@ def _dropped_name(change: Change, name: str | None, table: str | None) -> str | 
 _FileChanges = tuple[list[str], list[str], list[str], list[str], tuple[str, str, int, str]]
 
 
-def _model_timeline(model: SchemaModel) -> dict[int, _FileChanges]:
-    """What each file of a model's history did, by the identity of its source. Made while
-    the names of the time are found, walking backwards (the changes' names are not all kept
-    for a second walk: a long history has a hundred thousand)."""
-    backwards: dict[int, list[Any]] = {}  # each file's lists, last first, and its lock
+def _model_timeline(model: SchemaModel) -> dict[int, bytes]:
+    """What each file of a model's history did (`_FileChanges`, packed: see
+    `_packed_file_changes`), by the identity of its source. Made while the names of the
+    time are found, walking backwards (the changes' names are not all kept for a second
+    walk: a long history has a hundred thousand); each file's names are packed once walked,
+    taken while the model is alive."""
+    packed: dict[int, bytes] = {}
+    backwards: dict[int, list[Any]] = {}  # the lists of the files being walked, last first
     nothing = ("", "", 0, "")
     for change, name, table, renamed in _NamesThen().walk(model.changes):
         source = id(change.statement.source)
         did = backwards.get(source)
         if did is None:
-            did = backwards[source] = [[], [], [], [], nothing]
+            # A file's changes are walked together: the files walked are done.
+            for done, lists in backwards.items():
+                packed[done] = _packed_file_changes(lists)
+            backwards.clear()
+            if source in packed:  # walked again after all: its names so far
+                did = backwards[source] = [list(x) for x in _file_changes(packed.pop(source))]
+                for names in did[:4]:
+                    names.reverse()
+                did[4] = tuple(did[4])
+            else:
+                did = backwards[source] = [[], [], [], [], nothing]
         kind = change.kind
         if kind.startswith("create_") and not change.noop and name:
             did[0].append(name)
@@ -1769,10 +1782,23 @@ def _model_timeline(model: SchemaModel) -> dict[int, _FileChanges]:
             elif schema and own.startswith(schema + "."):
                 own = own[len(schema) + 1 :]
             did[4] = (change.lock, table or "", change.statement.line, f"{words} {own}")
-    for did in backwards.values():
-        for names in did[:4]:
-            names.reverse()
-    return {source: tuple(did) for source, did in backwards.items()}
+    for done, lists in backwards.items():
+        packed[done] = _packed_file_changes(lists)
+    return packed
+
+
+def _packed_file_changes(did: list[Any]) -> bytes:
+    """A file's `_FileChanges` from its lists walked backwards (reversed here), packed:
+    marshal, compressed (a long history's names are tens of megabytes as strings)."""
+    for names in did[:4]:
+        names.reverse()
+    return zlib.compress(marshal.dumps(tuple(did)), 1)
+
+
+def _file_changes(packed: bytes) -> _FileChanges:
+    """A file's `_FileChanges` as `_packed_file_changes` packed them."""
+    changes: _FileChanges = marshal.loads(zlib.decompress(packed))
+    return changes
 
 
 def _timeline(
@@ -1782,12 +1808,14 @@ def _timeline(
     of the time), and its heaviest lock on an existing table. One dict per file, so that
     other measures of a file (a run on a server) can join it."""
     nothing: _FileChanges = ([], [], [], [], ("", "", 0, ""))
-    by_source: dict[int, _FileChanges] = {}
+    by_source: dict[int, bytes] = {}
     for digest in digests:
         by_source.update(digest.timeline)
     entries = []
     for source in run.sources:
-        created, altered, renamed, dropped, heaviest = by_source.get(id(source), nothing)
+        packed = by_source.get(id(source))
+        did = _file_changes(packed) if packed is not None else nothing
+        created, altered, renamed, dropped, heaviest = did
         lock_mode, lock_table, lock_line, statement = heaviest
         heavy = lock_mode in HEAVY_LOCKS
         created_names = set(created)  # a set: a file can create thousands of objects
