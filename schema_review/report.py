@@ -16,8 +16,9 @@ import json
 import marshal
 import os
 import zlib
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, overload
@@ -26,7 +27,7 @@ from schema_review.findings import SEVERITY_RANK, Finding
 from schema_review.model import SchemaModel, Table
 from schema_review.model.changes import HEAVY_LOCKS, Change
 from schema_review.model.schema import FINAL_KINDS
-from schema_review.pipeline import LintRun
+from schema_review.pipeline import HashedNames, LintRun
 from schema_review.profile import DEFAULT_DEPLOY, DIALECT_LABELS, DIALECTS, Profile
 from schema_review.rules import SEVERITIES, Rule, rule_applies
 
@@ -223,7 +224,7 @@ class ModelDigest:
     tables: int  # live tables
     unknown_columns: list[str]  # tables whose columns are unknown (CREATE TABLE AS)
     not_modelled: int  # statements with DDL the replay cannot see
-    object_tables: tuple[list[str], dict[str, str]]  # see _model_object_tables
+    object_tables: ObjectTables  # see _model_object_tables
     inventory: dict[str, Sequence[dict[str, Any]]]  # see _model_inventory
     timeline: dict[int, bytes]  # see _model_timeline
     touched: dict[str, list[str]]  # see _model_touched
@@ -238,12 +239,12 @@ def digest_model(
     model: SchemaModel,
     profile: Profile,
     rules: Sequence[Rule],
-    named: Mapping[str, str],
+    named: HashedNames,
     standards: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> ModelDigest:
     """What a review reads of `model` (the history's, with `profile`): `rules` are the run's,
-    `named` the objects its findings may name (each to one string of its name), `standards`
-    the checklist's (the default ones when none)."""
+    `named` the objects its findings may name, `standards` the checklist's (the default ones
+    when none)."""
     from schema_review.export import diagram_outlines
 
     alike: dict[Any, Any] = {}  # one object for each equal text or tuple of the digest's
@@ -279,12 +280,12 @@ def digest_model(
 
 def review_digest(
     standards: Sequence[tuple[str, Sequence[str]]] = (),
-) -> Callable[[SchemaModel, Profile, Sequence[Rule], Mapping[str, str]], ModelDigest]:
+) -> Callable[[SchemaModel, Profile, Sequence[Rule], HashedNames], ModelDigest]:
     """`pipeline.lint`'s `digest` for a review (`build_report` with these `standards`): the
     objects the run's hits name (`named`) are those its findings may name."""
 
     def digest(
-        model: SchemaModel, profile: Profile, rules: Sequence[Rule], named: Mapping[str, str]
+        model: SchemaModel, profile: Profile, rules: Sequence[Rule], named: HashedNames
     ) -> ModelDigest:
         return digest_model(model, profile, rules, named, standards)
 
@@ -416,7 +417,7 @@ def _digests(run: LintRun, standards: Sequence[tuple[str, Sequence[str]]]) -> li
     """The run's digests of its models (`review_digest`), or taken now from its models."""
     if run.digests is not None:
         return run.digests
-    named = {f.object: f.object for f in run.result.findings if f.object}
+    named = HashedNames(f.object for f in run.result.findings if f.object)
     return [
         digest_model(model, profile, run.rules, named, standards)
         for model, profile in zip(run.models, run.profiles, strict=True)
@@ -777,19 +778,42 @@ def _why(rule: Rule) -> str:
     return why
 
 
-def _model_object_tables(
-    model: SchemaModel, named: Mapping[str, str]
-) -> tuple[list[str], dict[str, str]]:
+class ObjectTables:
+    """Which of the run's named objects (`named`) are tables of a model's final schema, and
+    the table each other one belongs to: a byte and a number by each name's place among
+    `named` (see `_model_object_tables`), not maps of a long history's hundred thousand
+    names kept while its model is alive."""
+
+    __slots__ = ("_is_table", "_named", "_table_names", "_tables")
+
+    def __init__(self, named: HashedNames) -> None:
+        self._named = named
+        self._is_table = bytearray(len(named))
+        self._tables = array("l", [-1]) * len(named)  # into _table_names; -1: none
+        self._table_names: list[str] = []
+
+    def is_table(self, name: str) -> bool:
+        at = self._named.index(name)
+        return at >= 0 and self._is_table[at] == 1
+
+    def table_of(self, name: str) -> str | None:
+        at = self._named.index(name)
+        number = self._tables[at] if at >= 0 else -1
+        return self._table_names[number] if number >= 0 else None
+
+
+def _model_object_tables(model: SchemaModel, named: HashedNames) -> ObjectTables:
     """The objects of a model's final schema that are `named` (by a finding, or by a hit of
-    the run: a finding's object is its hit's; each name mapped to one string of it): the
-    tables among them, and each other object's table (the first that has one by its name).
-    Only those: a long history's every column and index would be the peak of its review."""
-    tables: list[str] = []
-    objects: dict[str, str] = {}
+    the run: a finding's object is its hit's): the tables among them, and each other
+    object's table (the first that has one by its name). Only those: a long history's every
+    column and index would be the peak of its review."""
+    found = ObjectTables(named)
+    numbers: dict[str, int] = {}  # each table's number in found._table_names
     for table in model.live_tables():
         name = table.qualified_name
-        if name in named:
-            tables.append(named[name])
+        at = named.index(name)
+        if at >= 0:
+            found._is_table[at] = 1
         for kind in (
             table.columns.values(),
             table.constraints.values(),
@@ -798,10 +822,14 @@ def _model_object_tables(
             table.triggers.values(),
         ):
             for item in kind:
-                key = item.qualified_name
-                if key in named and key not in objects:
-                    objects[named[key]] = name
-    return tables, objects
+                at = named.index(item.qualified_name)
+                if at >= 0 and found._tables[at] < 0:
+                    number = numbers.get(name)
+                    if number is None:
+                        number = numbers[name] = len(found._table_names)
+                        found._table_names.append(name)
+                    found._tables[at] = number
+    return found
 
 
 def _object_tables(digests: Sequence[ModelDigest]) -> Callable[[str], str | None]:
@@ -809,14 +837,13 @@ def _object_tables(digests: Sequence[ModelDigest]) -> Callable[[str], str | None
     a table is its own, whichever history has it (another history's object of that name
     comes second); another object's is the table of the first history that has it. Looked
     up in the digests, not gathered into one more map of a long history's objects."""
-    tables = [set(digest.object_tables[0]) for digest in digests]
-    objects = [digest.object_tables[1] for digest in digests]
+    found = [digest.object_tables for digest in digests]
 
     def where(name: str) -> str | None:
-        if any(name in named for named in tables):
+        if any(tables.is_table(name) for tables in found):
             return name
-        for found in objects:
-            table = found.get(name)
+        for tables in found:
+            table = tables.table_of(name)
             if table is not None:
                 return table
         return None
