@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -834,24 +834,25 @@ def _objects_named(found: list[list[Hit] | PackedHits]) -> HashedNames:
 
 
 class HashedNames:
-    """A set of names kept as their hashes (`hash`, 64 bits), sorted: 8 bytes a name where a
-    set of a long history's hundred thousand strings took about 90, while its model is alive.
-    A name not in the set is taken for one that is only if their hashes are equal (one chance
-    in 2**64 for each pair, the hash keyed anew in each process)."""
+    """A set of names (strings, or tuples of them) kept as their hashes (`hash`, 64 bits),
+    sorted: 8 bytes a name where a set of a long history's hundred thousand strings took
+    about 90, while its model is alive. A name not in the set is taken for one that is only
+    if their hashes are equal (one chance in 2**64 for each pair, the hash of a string keyed
+    anew in each process)."""
 
     __slots__ = ("_hashes",)
 
-    def __init__(self, names: Iterable[str]) -> None:
+    def __init__(self, names: Iterable[Hashable]) -> None:
         self._hashes = array("q", sorted({hash(name) for name in names}))
 
-    def index(self, name: str) -> int:
+    def index(self, name: Hashable) -> int:
         """Where `name` is among the names, in their hashes' order; -1: not there."""
         hashes, hashed = self._hashes, hash(name)
         at = bisect_left(hashes, hashed)
         return at if at < len(hashes) and hashes[at] == hashed else -1
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.index(name) >= 0
+        return isinstance(name, str | tuple) and self.index(name) >= 0
 
     def __len__(self) -> int:
         return len(self._hashes)

@@ -228,8 +228,8 @@ class ModelDigest:
     inventory: dict[str, Sequence[dict[str, Any]]]  # see _model_inventory
     timeline: dict[int, bytes]  # see _model_timeline
     touched: dict[str, list[str]]  # see _model_touched
-    outlines: dict[str, TableOutline]  # the tables a diagram may draw (export)
-    uncovered: set[tuple[str, str]]  # see _uncovered
+    outlines: bytes  # the tables a diagram may draw (export), packed (see _pack)
+    uncovered: HashedNames  # see _uncovered
     strength_subjects: dict[str, int]  # how many subjects each rule of _STRENGTHS has
     # How many subjects the rules of a standard have together, by the ids of those rules.
     standard_subjects: dict[tuple[str, ...], int]
@@ -271,7 +271,7 @@ def digest_model(
         inventory=_model_inventory(model, alike),
         timeline=_model_timeline(model),
         touched=_model_touched(model),
-        outlines=diagram_outlines(model, alike),
+        outlines=_pack(diagram_outlines(model, alike)),
         uncovered=_uncovered(model),
         strength_subjects=strengths,
         standard_subjects=standard_subjects,
@@ -647,6 +647,28 @@ class ColumnRows(LazyRows):
         return (self._names, self._types, self._not_null, self._defaults)
 
 
+def _pack(value: Any) -> bytes:
+    """`value` (plain data: tuples, lists, dicts, strings, numbers) as compressed bytes, for
+    what a review keeps of a long history while its model is alive (see `_unpack`)."""
+    try:
+        data = b"m" + marshal.dumps(value)
+    except ValueError:  # a subclass of str (or the like), which marshal does not write
+        import pickle
+
+        data = b"p" + pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+    return zlib.compress(data, 1)
+
+
+def _unpack(packed: bytes) -> Any:
+    """The value `_pack` packed."""
+    data = zlib.decompress(packed)
+    if data[:1] == b"p":
+        import pickle
+
+        return pickle.loads(data[1:])
+    return marshal.loads(memoryview(data)[1:])
+
+
 class PackedRows(LazyRows):
     """Rows of one shape (`keys`, made by `row`, a maker of `_rows`) kept as their values,
     compressed a chunk at a time (marshal, zlib), each row made when read: taken while a
@@ -681,8 +703,7 @@ class PackedRows(LazyRows):
         return self
 
     def _flush(self) -> None:
-        # Exact str, not a subclass: marshal writes only those.
-        self._chunks.append(zlib.compress(marshal.dumps(self._open), 1))
+        self._chunks.append(_pack(self._open))
         self._starts.append(self._starts[-1] + len(self._open))
         self._open = []
 
@@ -702,7 +723,7 @@ class PackedRows(LazyRows):
         return joined
 
     def _values(self, chunk: int) -> list[tuple[Any, ...]]:
-        values: list[tuple[Any, ...]] = marshal.loads(zlib.decompress(self._chunks[chunk]))
+        values: list[tuple[Any, ...]] = _unpack(self._chunks[chunk])
         return values
 
     def _made(self, values: tuple[Any, ...]) -> dict[str, Any]:
@@ -1815,16 +1836,16 @@ def _model_timeline(model: SchemaModel) -> dict[int, bytes]:
 
 
 def _packed_file_changes(did: list[Any]) -> bytes:
-    """A file's `_FileChanges` from its lists walked backwards (reversed here), packed:
-    marshal, compressed (a long history's names are tens of megabytes as strings)."""
+    """A file's `_FileChanges` from its lists walked backwards (reversed here), packed (see
+    `_pack`: a long history's names are tens of megabytes as strings)."""
     for names in did[:4]:
         names.reverse()
-    return zlib.compress(marshal.dumps(tuple(did)), 1)
+    return _pack(tuple(did))
 
 
 def _file_changes(packed: bytes) -> _FileChanges:
     """A file's `_FileChanges` as `_packed_file_changes` packed them."""
-    changes: _FileChanges = marshal.loads(zlib.decompress(packed))
+    changes: _FileChanges = _unpack(packed)
     return changes
 
 
@@ -1891,7 +1912,7 @@ def _diagrams(
         if not touched:
             continue
         # The tables the schema document draws (not a platform's), by name.
-        tables = digest.outlines
+        tables: dict[str, TableOutline] = _unpack(digest.outlines)
         core = sorted(n for n in touched if n in tables)
         if not core:
             continue
@@ -1941,14 +1962,14 @@ def _model_touched(model: SchemaModel) -> dict[str, list[str]]:
     return {display: list(names) for display, names in touched.items()}
 
 
-def _uncovered(model: SchemaModel) -> set[tuple[str, str]]:
-    """The foreign keys no index covers, by their table's name and their own."""
-    return {
+def _uncovered(model: SchemaModel) -> HashedNames:
+    """The foreign keys no index covers, by their table's name and their own (a pair)."""
+    return HashedNames(
         (t.qualified_name, fk.name)
         for t in model.live_tables()
         for fk in t.foreign_keys
         if fk.covering_index is None
-    }
+    )
 
 
 def _diagram_table(
@@ -1956,7 +1977,7 @@ def _diagram_table(
     table: dict[str, Any],
     core: bool,
     chosen: set[str],
-    uncovered: set[tuple[str, str]],
+    uncovered: HashedNames,
 ) -> dict[str, Any]:
     """A table of the export document, cut for the diagram: foreign keys to tables drawn
     (labelled when unindexed), every column of a touched table, key columns of a neighbour.
