@@ -726,6 +726,12 @@ class PackedRows(LazyRows):
         values: list[tuple[Any, ...]] = _unpack(self._chunks[chunk])
         return values
 
+    def values(self) -> Iterator[tuple[Any, ...]]:
+        """Each row's values, in the order of the keys."""
+        for chunk in range(len(self._chunks)):
+            yield from self._values(chunk)
+        yield from list(self._open)
+
     def _made(self, values: tuple[Any, ...]) -> dict[str, Any]:
         return self._row(**dict(zip(self._keys, values, strict=True)))
 
@@ -748,9 +754,7 @@ class PackedRows(LazyRows):
         return self._made(self._values(chunk)[position - self._starts[chunk]])
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for chunk in range(len(self._chunks)):
-            yield from map(self._made, self._values(chunk))
-        yield from map(self._made, list(self._open))
+        return map(self._made, self.values())
 
 
 def _row_maker(
@@ -1528,7 +1532,7 @@ def _model_inventory(
 ) -> dict[str, Sequence[dict[str, Any]]]:
     """A model's rows of the inventory (see `_inventory`); `alike`: one object for each
     equal text or tuple of them, which a caller may share."""
-    tables: list[dict[str, Any]] = []
+    tables = PackedRows(_TABLE_KEYS, _table_row)
     foreign_keys = PackedRows(_FOREIGN_KEY_KEYS, _FOREIGN_KEY_ROW)
     indexes = PackedRows(_INDEX_KEYS, _INDEX_ROW)
     checks = PackedRows(_CHECK_KEYS, _CHECK_ROW)
@@ -1561,13 +1565,11 @@ def _model_inventory(
         # One string of the table's name for all its rows (each reading of it spells it anew).
         name = table.qualified_name
         tables.append(
-            _TABLE_ROW(
-                name=name,
-                columns=_column_rows(table, share),
-                columns_known=table.columns_known,
-                primary_key=share(", ".join(pk.columns)) if pk else None,
-                rls=table.rls_enabled,
-            )
+            name,
+            _column_rows(table, share).key(),
+            table.columns_known,
+            share(", ".join(pk.columns)) if pk else None,
+            table.rls_enabled,
         )
         for fk in table.foreign_keys:
             foreign_keys.append(
@@ -1622,7 +1624,7 @@ def _model_inventory(
             function.config.get("search_path"),
         )
     return {
-        "tables": tables,
+        "tables": tables.close(),
         "foreign_keys": foreign_keys.close(),
         "indexes": indexes.close(),
         "checks": checks.close(),
@@ -1638,20 +1640,16 @@ def _inventory(parts: Sequence[dict[str, Sequence[dict[str, Any]]]]) -> dict[str
         name: PackedRows.joined([cast(PackedRows, part[name]) for part in parts])
         for name in ("foreign_keys", "indexes", "checks", "functions", "triggers", "policies")
     }
-    # Tables as dicts: each says below which one listed before has its columns.
-    inventory["tables"] = [row for part in parts for row in part["tables"]]
     # A table whose columns are those of one listed before (a partition, the same table in
     # another history) says so instead of repeating them.
+    tables = PackedRows((*_TABLE_KEYS, "same_as"), _table_row)
     first: dict[tuple[Any, ...], str] = {}
-    for entry in inventory["tables"]:
-        columns = entry["columns"]
-        key = (
-            columns.key()
-            if isinstance(columns, ColumnRows)
-            else tuple(tuple(sorted(c.items())) for c in columns)
-        )
-        entry["same_as"] = first.get(key, "") if columns else ""
-        first.setdefault(key, entry["name"])
+    for part in parts:
+        for values in cast(PackedRows, part["tables"]).values():
+            name, columns = values[0], values[1]
+            tables.append(*values, first.get(columns, "") if columns[0] else "")
+            first.setdefault(columns, name)
+    inventory["tables"] = tables.close()
     return {
         "tables": inventory["tables"],
         "foreign_keys": inventory["foreign_keys"],
@@ -1687,12 +1685,20 @@ def _column_rows(table: Table, share: Callable[[Any], Any]) -> ColumnRows:
 # PackedRows), in the order the rows have them.
 _TABLE_ROW, _COLUMN_ROW, _FOREIGN_KEY_ROW, _INDEX_ROW, _CHECK_ROW = (_rows() for _ in range(5))
 _FUNCTION_ROW, _TRIGGER_ROW, _POLICY_ROW = (_rows() for _ in range(3))
+_TABLE_KEYS = ("name", "columns", "columns_known", "primary_key", "rls")
 _FOREIGN_KEY_KEYS = ("name", "from", "to", "on_delete", "on_update", "covered")
 _INDEX_KEYS = ("name", "table", "columns", "unique", "partial", "method", "duplicate_of")
 _CHECK_KEYS = ("name", "table", "expression", "validated")
 _FUNCTION_KEYS = ("signature", "language", "security_definer", "search_path")
 _TRIGGER_KEYS = ("name", "table", "timing", "events", "function")
 _POLICY_KEYS = ("name", "table", "command", "permissive", "roles", "using", "with_check")
+
+
+def _table_row(**fields: Any) -> dict[str, Any]:
+    """A table's row of the inventory from its packed values: its columns' (`ColumnRows.key`)
+    made into its rows of columns."""
+    fields["columns"] = ColumnRows(*fields["columns"])
+    return _TABLE_ROW(**fields)
 
 
 def _default_text(column: Any) -> str | None:
