@@ -671,11 +671,12 @@ def _unpack(packed: bytes) -> Any:
 
 class PackedRows(LazyRows):
     """Rows of one shape (`keys`, made by `row`, a maker of `_rows`) kept as their values,
-    compressed a chunk at a time (marshal, zlib), each row made when read: taken while a
-    long history's model is alive (the inventory's tens of thousands of foreign keys,
+    packed a chunk at a time (see `_pack`), each row made when read: taken while a long
+    history's model is alive (the inventory's tens of thousands of tables, foreign keys,
     indexes, CHECKs), rows held as dicts were the peak of its review's memory, and their
-    strings kept the model's own alive after it went. Values are plain (str, int, bool,
-    None). Filled by `append` then `close`, or joined from others (`joined`)."""
+    strings kept the model's own alive after it went. Values are plain data (strings,
+    numbers, None, tuples of them). Filled by `append` then `close`, or joined from others
+    (`joined`)."""
 
     __slots__ = ("_chunks", "_keys", "_open", "_row", "_starts")
 
@@ -711,7 +712,7 @@ class PackedRows(LazyRows):
     def joined(cls, parts: Sequence[PackedRows]) -> PackedRows:
         """The rows of `parts` (of one shape, each closed), in turn."""
         if len(parts) == 1:
-            return parts[0]
+            return parts[0].close()
         joined = cls(parts[0]._keys, parts[0]._row) if parts else cls((), _rows())
         for part in parts:
             part.close()
