@@ -6,7 +6,9 @@ This module only wires the stages together; each stage knows nothing of the late
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,9 +213,9 @@ def _with_options(rule: Rule, given: dict[str, Any] | None, source: Path | None 
 
 Progress = Callable[[int, int], None]  # (files read, files in all) after each file
 # What a caller (the review) takes of a history's model before it goes: called with the
-# model, the history's profile, the run's rules and the objects the whole run's hits name
-# (each to one string of its name).
-Digest = Callable[[SchemaModel, Profile, Sequence[Rule], Mapping[str, str]], Any]
+# model, the history's profile, the run's rules and the names of the objects the whole run's
+# hits name (HashedNames).
+Digest = Callable[[SchemaModel, Profile, Sequence[Rule], "HashedNames"], Any]
 
 
 def lint(
@@ -820,15 +822,40 @@ class Evaluation(Record):
         return len(self.model.statements) >= _LONG_HISTORY
 
 
-def _objects_named(found: list[list[Hit] | PackedHits]) -> dict[str, str]:
-    """The objects the hits of `found` name, each to one string of its name (packs read a
-    chunk at a time, left packed)."""
-    named: dict[str, str] = {}
-    for part in found:
-        for name in (h.object for h in part) if isinstance(part, list) else part.objects():
-            if name:
-                named.setdefault(name, name)
-    return named
+def _objects_named(found: list[list[Hit] | PackedHits]) -> HashedNames:
+    """The names of the objects the hits of `found` name (packs read a chunk at a time,
+    left packed)."""
+    return HashedNames(
+        name
+        for part in found
+        for name in ((h.object for h in part) if isinstance(part, list) else part.objects())
+        if name
+    )
+
+
+class HashedNames:
+    """A set of names (strings, or tuples of them) kept as their hashes (`hash`, 64 bits),
+    sorted: 8 bytes a name where a set of a long history's hundred thousand strings took
+    about 90, while its model is alive. A name not in the set is taken for one that is only
+    if their hashes are equal (one chance in 2**64 for each pair, the hash of a string keyed
+    anew in each process)."""
+
+    __slots__ = ("_hashes",)
+
+    def __init__(self, names: Iterable[Hashable]) -> None:
+        self._hashes = array("q", sorted({hash(name) for name in names}))
+
+    def index(self, name: Hashable) -> int:
+        """Where `name` is among the names, in their hashes' order; -1: not there."""
+        hashes, hashed = self._hashes, hash(name)
+        at = bisect_left(hashes, hashed)
+        return at if at < len(hashes) and hashes[at] == hashed else -1
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str | tuple) and self.index(name) >= 0
+
+    def __len__(self) -> int:
+        return len(self._hashes)
 
 
 def _unpacked(found: list[list[Hit] | PackedHits]) -> list[Hit]:

@@ -11,19 +11,23 @@ one fix block), and with a base (`--diff-base`, `--baseline`) it says what was r
 
 from __future__ import annotations
 
+import bisect
 import json
+import marshal
 import os
+import zlib
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from schema_review.findings import SEVERITY_RANK, Finding
 from schema_review.model import SchemaModel, Table
 from schema_review.model.changes import HEAVY_LOCKS, Change
 from schema_review.model.schema import FINAL_KINDS
-from schema_review.pipeline import LintRun
+from schema_review.pipeline import HashedNames, LintRun
 from schema_review.profile import DEFAULT_DEPLOY, DIALECT_LABELS, DIALECTS, Profile
 from schema_review.rules import SEVERITIES, Rule, rule_applies
 
@@ -220,12 +224,12 @@ class ModelDigest:
     tables: int  # live tables
     unknown_columns: list[str]  # tables whose columns are unknown (CREATE TABLE AS)
     not_modelled: int  # statements with DDL the replay cannot see
-    object_tables: tuple[list[str], dict[str, str]]  # see _model_object_tables
-    inventory: dict[str, list[dict[str, Any]]]  # see _model_inventory
-    timeline: dict[int, _FileChanges]  # see _model_timeline
+    object_tables: ObjectTables  # see _model_object_tables
+    inventory: dict[str, Sequence[dict[str, Any]]]  # see _model_inventory
+    timeline: dict[int, bytes]  # see _model_timeline
     touched: dict[str, list[str]]  # see _model_touched
-    outlines: dict[str, TableOutline]  # the tables a diagram may draw (export)
-    uncovered: set[tuple[str, str]]  # see _uncovered
+    outlines: bytes  # the tables a diagram may draw (export), packed (see _pack)
+    uncovered: HashedNames  # see _uncovered
     strength_subjects: dict[str, int]  # how many subjects each rule of _STRENGTHS has
     # How many subjects the rules of a standard have together, by the ids of those rules.
     standard_subjects: dict[tuple[str, ...], int]
@@ -235,12 +239,12 @@ def digest_model(
     model: SchemaModel,
     profile: Profile,
     rules: Sequence[Rule],
-    named: Mapping[str, str],
+    named: HashedNames,
     standards: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> ModelDigest:
     """What a review reads of `model` (the history's, with `profile`): `rules` are the run's,
-    `named` the objects its findings may name (each to one string of its name), `standards`
-    the checklist's (the default ones when none)."""
+    `named` the objects its findings may name, `standards` the checklist's (the default ones
+    when none)."""
     from schema_review.export import diagram_outlines
 
     alike: dict[Any, Any] = {}  # one object for each equal text or tuple of the digest's
@@ -267,7 +271,7 @@ def digest_model(
         inventory=_model_inventory(model, alike),
         timeline=_model_timeline(model),
         touched=_model_touched(model),
-        outlines=diagram_outlines(model, alike),
+        outlines=_pack(diagram_outlines(model, alike)),
         uncovered=_uncovered(model),
         strength_subjects=strengths,
         standard_subjects=standard_subjects,
@@ -276,12 +280,12 @@ def digest_model(
 
 def review_digest(
     standards: Sequence[tuple[str, Sequence[str]]] = (),
-) -> Callable[[SchemaModel, Profile, Sequence[Rule], Mapping[str, str]], ModelDigest]:
+) -> Callable[[SchemaModel, Profile, Sequence[Rule], HashedNames], ModelDigest]:
     """`pipeline.lint`'s `digest` for a review (`build_report` with these `standards`): the
     objects the run's hits name (`named`) are those its findings may name."""
 
     def digest(
-        model: SchemaModel, profile: Profile, rules: Sequence[Rule], named: Mapping[str, str]
+        model: SchemaModel, profile: Profile, rules: Sequence[Rule], named: HashedNames
     ) -> ModelDigest:
         return digest_model(model, profile, rules, named, standards)
 
@@ -413,7 +417,7 @@ def _digests(run: LintRun, standards: Sequence[tuple[str, Sequence[str]]]) -> li
     """The run's digests of its models (`review_digest`), or taken now from its models."""
     if run.digests is not None:
         return run.digests
-    named = {f.object: f.object for f in run.result.findings if f.object}
+    named = HashedNames(f.object for f in run.result.findings if f.object)
     return [
         digest_model(model, profile, run.rules, named, standards)
         for model, profile in zip(run.models, run.profiles, strict=True)
@@ -643,6 +647,117 @@ class ColumnRows(LazyRows):
         return (self._names, self._types, self._not_null, self._defaults)
 
 
+def _pack(value: Any) -> bytes:
+    """`value` (plain data: tuples, lists, dicts, strings, numbers) as compressed bytes, for
+    what a review keeps of a long history while its model is alive (see `_unpack`)."""
+    try:
+        data = b"m" + marshal.dumps(value)
+    except ValueError:  # a subclass of str (or the like), which marshal does not write
+        import pickle
+
+        data = b"p" + pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+    return zlib.compress(data, 1)
+
+
+def _unpack(packed: bytes) -> Any:
+    """The value `_pack` packed."""
+    data = zlib.decompress(packed)
+    if data[:1] == b"p":
+        import pickle
+
+        return pickle.loads(data[1:])
+    return marshal.loads(memoryview(data)[1:])
+
+
+class PackedRows(LazyRows):
+    """Rows of one shape (`keys`, made by `row`, a maker of `_rows`) kept as their values,
+    packed a chunk at a time (see `_pack`), each row made when read: taken while a long
+    history's model is alive (the inventory's tens of thousands of tables, foreign keys,
+    indexes, CHECKs), rows held as dicts were the peak of its review's memory, and their
+    strings kept the model's own alive after it went. Values are plain data (strings,
+    numbers, None, tuples of them). Filled by `append` then `close`, or joined from others
+    (`joined`)."""
+
+    __slots__ = ("_chunks", "_keys", "_open", "_row", "_starts")
+
+    # Rows per chunk: enough for zlib to find the names they repeat, few enough that reading
+    # one row makes few others.
+    CHUNK = 256
+
+    def __init__(self, keys: tuple[str, ...], row: Callable[..., dict[str, Any]]) -> None:
+        self._keys = keys
+        self._row = row
+        self._chunks: list[bytes] = []
+        self._starts: list[int] = [0]  # the index of each chunk's first row, then the length
+        self._open: list[tuple[Any, ...]] = []
+
+    def append(self, *values: Any) -> None:
+        """A row of `values`, in the order of the keys."""
+        self._open.append(values)
+        if len(self._open) >= self.CHUNK:
+            self._flush()
+
+    def close(self) -> PackedRows:
+        """The rows, the last chunk packed."""
+        if self._open:
+            self._flush()
+        return self
+
+    def _flush(self) -> None:
+        self._chunks.append(_pack(self._open))
+        self._starts.append(self._starts[-1] + len(self._open))
+        self._open = []
+
+    @classmethod
+    def joined(cls, parts: Sequence[PackedRows]) -> PackedRows:
+        """The rows of `parts` (of one shape, each closed), in turn."""
+        if len(parts) == 1:
+            return parts[0].close()
+        joined = cls(parts[0]._keys, parts[0]._row) if parts else cls((), _rows())
+        for part in parts:
+            part.close()
+            for chunk, start, stop in zip(
+                part._chunks, part._starts, part._starts[1:], strict=False
+            ):
+                joined._chunks.append(chunk)
+                joined._starts.append(joined._starts[-1] + stop - start)
+        return joined
+
+    def _values(self, chunk: int) -> list[tuple[Any, ...]]:
+        values: list[tuple[Any, ...]] = _unpack(self._chunks[chunk])
+        return values
+
+    def values(self) -> Iterator[tuple[Any, ...]]:
+        """Each row's values, in the order of the keys."""
+        for chunk in range(len(self._chunks)):
+            yield from self._values(chunk)
+        yield from list(self._open)
+
+    def _made(self, values: tuple[Any, ...]) -> dict[str, Any]:
+        return self._row(**dict(zip(self._keys, values, strict=True)))
+
+    def __len__(self) -> int:
+        return self._starts[-1] + len(self._open)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        position = range(len(self))[index]  # an IndexError past the end
+        if position >= self._starts[-1]:
+            return self._made(self._open[position - self._starts[-1]])
+        chunk = bisect.bisect_right(self._starts, position) - 1
+        return self._made(self._values(chunk)[position - self._starts[chunk]])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(self._made, self.values())
+
+
 def _row_maker(
     rules: dict[str, Rule], paths: _PathSpeller, endings: dict[str, str]
 ) -> Callable[[Finding], dict[str, Any]]:
@@ -689,19 +804,42 @@ def _why(rule: Rule) -> str:
     return why
 
 
-def _model_object_tables(
-    model: SchemaModel, named: Mapping[str, str]
-) -> tuple[list[str], dict[str, str]]:
+class ObjectTables:
+    """Which of the run's named objects (`named`) are tables of a model's final schema, and
+    the table each other one belongs to: a byte and a number by each name's place among
+    `named` (see `_model_object_tables`), not maps of a long history's hundred thousand
+    names kept while its model is alive."""
+
+    __slots__ = ("_is_table", "_named", "_table_names", "_tables")
+
+    def __init__(self, named: HashedNames) -> None:
+        self._named = named
+        self._is_table = bytearray(len(named))
+        self._tables = array("l", [-1]) * len(named)  # into _table_names; -1: none
+        self._table_names: list[str] = []
+
+    def is_table(self, name: str) -> bool:
+        at = self._named.index(name)
+        return at >= 0 and self._is_table[at] == 1
+
+    def table_of(self, name: str) -> str | None:
+        at = self._named.index(name)
+        number = self._tables[at] if at >= 0 else -1
+        return self._table_names[number] if number >= 0 else None
+
+
+def _model_object_tables(model: SchemaModel, named: HashedNames) -> ObjectTables:
     """The objects of a model's final schema that are `named` (by a finding, or by a hit of
-    the run: a finding's object is its hit's; each name mapped to one string of it): the
-    tables among them, and each other object's table (the first that has one by its name).
-    Only those: a long history's every column and index would be the peak of its review."""
-    tables: list[str] = []
-    objects: dict[str, str] = {}
+    the run: a finding's object is its hit's): the tables among them, and each other
+    object's table (the first that has one by its name). Only those: a long history's every
+    column and index would be the peak of its review."""
+    found = ObjectTables(named)
+    numbers: dict[str, int] = {}  # each table's number in found._table_names
     for table in model.live_tables():
         name = table.qualified_name
-        if name in named:
-            tables.append(named[name])
+        at = named.index(name)
+        if at >= 0:
+            found._is_table[at] = 1
         for kind in (
             table.columns.values(),
             table.constraints.values(),
@@ -710,10 +848,14 @@ def _model_object_tables(
             table.triggers.values(),
         ):
             for item in kind:
-                key = item.qualified_name
-                if key in named and key not in objects:
-                    objects[named[key]] = name
-    return tables, objects
+                at = named.index(item.qualified_name)
+                if at >= 0 and found._tables[at] < 0:
+                    number = numbers.get(name)
+                    if number is None:
+                        number = numbers[name] = len(found._table_names)
+                        found._table_names.append(name)
+                    found._tables[at] = number
+    return found
 
 
 def _object_tables(digests: Sequence[ModelDigest]) -> Callable[[str], str | None]:
@@ -721,14 +863,13 @@ def _object_tables(digests: Sequence[ModelDigest]) -> Callable[[str], str | None
     a table is its own, whichever history has it (another history's object of that name
     comes second); another object's is the table of the first history that has it. Looked
     up in the digests, not gathered into one more map of a long history's objects."""
-    tables = [set(digest.object_tables[0]) for digest in digests]
-    objects = [digest.object_tables[1] for digest in digests]
+    found = [digest.object_tables for digest in digests]
 
     def where(name: str) -> str | None:
-        if any(name in named for named in tables):
+        if any(tables.is_table(name) for tables in found):
             return name
-        for found in objects:
-            table = found.get(name)
+        for tables in found:
+            table = tables.table_of(name)
             if table is not None:
                 return table
         return None
@@ -1389,16 +1530,16 @@ def _actions(
 
 def _model_inventory(
     model: SchemaModel, alike: dict[Any, Any] | None = None
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, Sequence[dict[str, Any]]]:
     """A model's rows of the inventory (see `_inventory`); `alike`: one object for each
     equal text or tuple of them, which a caller may share."""
-    tables: list[dict[str, Any]] = []
-    foreign_keys = []
-    indexes = []
-    checks = []
-    functions = []
-    triggers = []
-    policies = []
+    tables = PackedRows(_TABLE_KEYS, _table_row)
+    foreign_keys = PackedRows(_FOREIGN_KEY_KEYS, _FOREIGN_KEY_ROW)
+    indexes = PackedRows(_INDEX_KEYS, _INDEX_ROW)
+    checks = PackedRows(_CHECK_KEYS, _CHECK_ROW)
+    functions = PackedRows(_FUNCTION_KEYS, _FUNCTION_ROW)
+    triggers = PackedRows(_TRIGGER_KEYS, _TRIGGER_ROW)
+    policies = PackedRows(_POLICY_KEYS, _POLICY_ROW)
     # One string for each distinct type and default: a long history's tables repeat them.
     texts: dict[Any, Any] = {} if alike is None else alike
 
@@ -1425,117 +1566,91 @@ def _model_inventory(
         # One string of the table's name for all its rows (each reading of it spells it anew).
         name = table.qualified_name
         tables.append(
-            _TABLE_ROW(
-                name=name,
-                columns=_column_rows(table, share),
-                columns_known=table.columns_known,
-                primary_key=share(", ".join(pk.columns)) if pk else None,
-                rls=table.rls_enabled,
-            )
+            name,
+            _column_rows(table, share).key(),
+            table.columns_known,
+            share(", ".join(pk.columns)) if pk else None,
+            table.rls_enabled,
         )
         for fk in table.foreign_keys:
             foreign_keys.append(
-                _FOREIGN_KEY_ROW(
-                    **{
-                        "name": fk.name,
-                        "from": f"{name}({fk.columns_sql})",
-                        "to": share(f"{fk.ref_table}({', '.join(fk.ref_columns)})"),
-                        "on_delete": fk.on_delete,
-                        "on_update": fk.on_update,
-                        "covered": fk.covering_index is not None,
-                    }
-                )
+                fk.name,
+                f"{name}({fk.columns_sql})",
+                share(f"{fk.ref_table}({', '.join(fk.ref_columns)})"),
+                fk.on_delete,
+                fk.on_update,
+                fk.covering_index is not None,
             )
         for index in table.live_indexes:
             duplicate = index.duplicate_of
             indexes.append(
-                _INDEX_ROW(
-                    name=index.name,
-                    table=name,
-                    columns=share(index.columns_sql),
-                    unique=index.unique,
-                    partial=index.predicate is not None,
-                    method=index.method,
-                    duplicate_of=duplicate.name if duplicate is not None else None,
-                )
+                index.name,
+                name,
+                share(index.columns_sql),
+                index.unique,
+                index.predicate is not None,
+                index.method,
+                duplicate.name if duplicate is not None else None,
             )
         for check in table.checks:
             checks.append(
-                _CHECK_ROW(
-                    name=check.name,
-                    table=name,
-                    expression=sql(check.expression) if check.expression else "",
-                    validated=not check.not_valid,
-                )
+                check.name,
+                name,
+                sql(check.expression) if check.expression else "",
+                not check.not_valid,
             )
         for trigger in table.triggers.values():
             triggers.append(
-                {
-                    "name": trigger.name,
-                    "table": name,
-                    "timing": trigger.timing,
-                    "events": ", ".join(trigger.events),
-                    "function": trigger.function,
-                }
+                trigger.name,
+                name,
+                trigger.timing,
+                ", ".join(trigger.events),
+                trigger.function,
             )
         for policy in table.policies.values():
             policies.append(
-                {
-                    "name": policy.name,
-                    "table": name,
-                    "command": policy.command,
-                    "permissive": policy.permissive,
-                    "roles": ", ".join(policy.roles) or "public",
-                    "using": sql(policy.using) if policy.using is not None else "",
-                    "with_check": sql(policy.with_check) if policy.with_check is not None else "",
-                }
+                policy.name,
+                name,
+                policy.command,
+                policy.permissive,
+                ", ".join(policy.roles) or "public",
+                sql(policy.using) if policy.using is not None else "",
+                sql(policy.with_check) if policy.with_check is not None else "",
             )
     for function in sorted(model.functions.values(), key=lambda f: f.signature):
         functions.append(
-            {
-                "signature": function.signature,
-                "language": function.language,
-                "security_definer": function.security_definer,
-                "search_path": function.config.get("search_path"),
-            }
+            function.signature,
+            function.language,
+            function.security_definer,
+            function.config.get("search_path"),
         )
     return {
-        "tables": tables,
-        "foreign_keys": foreign_keys,
-        "indexes": indexes,
-        "checks": checks,
-        "functions": functions,
-        "triggers": triggers,
-        "policies": policies,
+        "tables": tables.close(),
+        "foreign_keys": foreign_keys.close(),
+        "indexes": indexes.close(),
+        "checks": checks.close(),
+        "functions": functions.close(),
+        "triggers": triggers.close(),
+        "policies": policies.close(),
     }
 
 
-def _inventory(parts: Sequence[dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+def _inventory(parts: Sequence[dict[str, Sequence[dict[str, Any]]]]) -> dict[str, Any]:
     """The final schema's objects, each history's in turn (`_model_inventory`)."""
     inventory: dict[str, Any] = {
-        name: [row for part in parts for row in part[name]]
-        for name in (
-            "tables",
-            "foreign_keys",
-            "indexes",
-            "checks",
-            "functions",
-            "triggers",
-            "policies",
-        )
+        name: PackedRows.joined([cast(PackedRows, part[name]) for part in parts])
+        for name in ("foreign_keys", "indexes", "checks", "functions", "triggers", "policies")
     }
     # A table whose columns are those of one listed before (a partition, the same table in
     # another history) says so instead of repeating them.
+    tables = PackedRows((*_TABLE_KEYS, "same_as"), _table_row)
     first: dict[tuple[Any, ...], str] = {}
-    for entry in inventory["tables"]:
-        columns = entry["columns"]
-        key = (
-            columns.key()
-            if isinstance(columns, ColumnRows)
-            else tuple(tuple(sorted(c.items())) for c in columns)
-        )
-        entry["same_as"] = first.get(key, "") if columns else ""
-        first.setdefault(key, entry["name"])
+    for part in parts:
+        for values in cast(PackedRows, part["tables"]).values():
+            name, columns = values[0], values[1]
+            tables.append(*values, first.get(columns, "") if columns[0] else "")
+            first.setdefault(columns, name)
+    inventory["tables"] = tables.close()
     return {
         "tables": inventory["tables"],
         "foreign_keys": inventory["foreign_keys"],
@@ -1567,8 +1682,24 @@ def _column_rows(table: Table, share: Callable[[Any], Any]) -> ColumnRows:
     )
 
 
-# The inventory's rows, one maker per shape (see `_rows`).
+# The inventory's rows, one maker per shape (see `_rows`), and the keys of those packed (see
+# PackedRows), in the order the rows have them.
 _TABLE_ROW, _COLUMN_ROW, _FOREIGN_KEY_ROW, _INDEX_ROW, _CHECK_ROW = (_rows() for _ in range(5))
+_FUNCTION_ROW, _TRIGGER_ROW, _POLICY_ROW = (_rows() for _ in range(3))
+_TABLE_KEYS = ("name", "columns", "columns_known", "primary_key", "rls")
+_FOREIGN_KEY_KEYS = ("name", "from", "to", "on_delete", "on_update", "covered")
+_INDEX_KEYS = ("name", "table", "columns", "unique", "partial", "method", "duplicate_of")
+_CHECK_KEYS = ("name", "table", "expression", "validated")
+_FUNCTION_KEYS = ("signature", "language", "security_definer", "search_path")
+_TRIGGER_KEYS = ("name", "table", "timing", "events", "function")
+_POLICY_KEYS = ("name", "table", "command", "permissive", "roles", "using", "with_check")
+
+
+def _table_row(**fields: Any) -> dict[str, Any]:
+    """A table's row of the inventory from its packed values: its columns' (`ColumnRows.key`)
+    made into its rows of columns."""
+    fields["columns"] = ColumnRows(*fields["columns"])
+    return _TABLE_ROW(**fields)
 
 
 def _default_text(column: Any) -> str | None:
@@ -1655,17 +1786,30 @@ def _dropped_name(change: Change, name: str | None, table: str | None) -> str | 
 _FileChanges = tuple[list[str], list[str], list[str], list[str], tuple[str, str, int, str]]
 
 
-def _model_timeline(model: SchemaModel) -> dict[int, _FileChanges]:
-    """What each file of a model's history did, by the identity of its source. Made while
-    the names of the time are found, walking backwards (the changes' names are not all kept
-    for a second walk: a long history has a hundred thousand)."""
-    backwards: dict[int, list[Any]] = {}  # each file's lists, last first, and its lock
+def _model_timeline(model: SchemaModel) -> dict[int, bytes]:
+    """What each file of a model's history did (`_FileChanges`, packed: see
+    `_packed_file_changes`), by the identity of its source. Made while the names of the
+    time are found, walking backwards (the changes' names are not all kept for a second
+    walk: a long history has a hundred thousand); each file's names are packed once walked,
+    taken while the model is alive."""
+    packed: dict[int, bytes] = {}
+    backwards: dict[int, list[Any]] = {}  # the lists of the files being walked, last first
     nothing = ("", "", 0, "")
     for change, name, table, renamed in _NamesThen().walk(model.changes):
         source = id(change.statement.source)
         did = backwards.get(source)
         if did is None:
-            did = backwards[source] = [[], [], [], [], nothing]
+            # A file's changes are walked together: the files walked are done.
+            for done, lists in backwards.items():
+                packed[done] = _packed_file_changes(lists)
+            backwards.clear()
+            if source in packed:  # walked again after all: its names so far
+                did = backwards[source] = [list(x) for x in _file_changes(packed.pop(source))]
+                for names in did[:4]:
+                    names.reverse()
+                did[4] = tuple(did[4])
+            else:
+                did = backwards[source] = [[], [], [], [], nothing]
         kind = change.kind
         if kind.startswith("create_") and not change.noop and name:
             did[0].append(name)
@@ -1693,10 +1837,23 @@ def _model_timeline(model: SchemaModel) -> dict[int, _FileChanges]:
             elif schema and own.startswith(schema + "."):
                 own = own[len(schema) + 1 :]
             did[4] = (change.lock, table or "", change.statement.line, f"{words} {own}")
-    for did in backwards.values():
-        for names in did[:4]:
-            names.reverse()
-    return {source: tuple(did) for source, did in backwards.items()}
+    for done, lists in backwards.items():
+        packed[done] = _packed_file_changes(lists)
+    return packed
+
+
+def _packed_file_changes(did: list[Any]) -> bytes:
+    """A file's `_FileChanges` from its lists walked backwards (reversed here), packed (see
+    `_pack`: a long history's names are tens of megabytes as strings)."""
+    for names in did[:4]:
+        names.reverse()
+    return _pack(tuple(did))
+
+
+def _file_changes(packed: bytes) -> _FileChanges:
+    """A file's `_FileChanges` as `_packed_file_changes` packed them."""
+    changes: _FileChanges = _unpack(packed)
+    return changes
 
 
 def _timeline(
@@ -1706,12 +1863,14 @@ def _timeline(
     of the time), and its heaviest lock on an existing table. One dict per file, so that
     other measures of a file (a run on a server) can join it."""
     nothing: _FileChanges = ([], [], [], [], ("", "", 0, ""))
-    by_source: dict[int, _FileChanges] = {}
+    by_source: dict[int, bytes] = {}
     for digest in digests:
         by_source.update(digest.timeline)
     entries = []
     for source in run.sources:
-        created, altered, renamed, dropped, heaviest = by_source.get(id(source), nothing)
+        packed = by_source.get(id(source))
+        did = _file_changes(packed) if packed is not None else nothing
+        created, altered, renamed, dropped, heaviest = did
         lock_mode, lock_table, lock_line, statement = heaviest
         heavy = lock_mode in HEAVY_LOCKS
         created_names = set(created)  # a set: a file can create thousands of objects
@@ -1760,7 +1919,7 @@ def _diagrams(
         if not touched:
             continue
         # The tables the schema document draws (not a platform's), by name.
-        tables = digest.outlines
+        tables: dict[str, TableOutline] = _unpack(digest.outlines)
         core = sorted(n for n in touched if n in tables)
         if not core:
             continue
@@ -1810,14 +1969,14 @@ def _model_touched(model: SchemaModel) -> dict[str, list[str]]:
     return {display: list(names) for display, names in touched.items()}
 
 
-def _uncovered(model: SchemaModel) -> set[tuple[str, str]]:
-    """The foreign keys no index covers, by their table's name and their own."""
-    return {
+def _uncovered(model: SchemaModel) -> HashedNames:
+    """The foreign keys no index covers, by their table's name and their own (a pair)."""
+    return HashedNames(
         (t.qualified_name, fk.name)
         for t in model.live_tables()
         for fk in t.foreign_keys
         if fk.covering_index is None
-    }
+    )
 
 
 def _diagram_table(
@@ -1825,7 +1984,7 @@ def _diagram_table(
     table: dict[str, Any],
     core: bool,
     chosen: set[str],
-    uncovered: set[tuple[str, str]],
+    uncovered: HashedNames,
 ) -> dict[str, Any]:
     """A table of the export document, cut for the diagram: foreign keys to tables drawn
     (labelled when unindexed), every column of a touched table, key columns of a neighbour.

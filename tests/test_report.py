@@ -334,3 +334,160 @@ def test_review_is_rendered_after_the_schema_models_are_gone(
     result = CliRunner().invoke(main, ["report", str(folder)])
     assert result.exit_code == 0, result.output
     assert alive == [0]
+
+
+class _Name(str):
+    """A subclass of str (as some of the model's names are): marshal does not write it."""
+
+
+def test_packed_rows_read_as_the_lists_they_pack(
+    tmp_path: Path, lint_sql: LintSql, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inventory's rows are packed a chunk at a time (PackedRows) and made when read:
+    they read as the list of dicts they pack, across chunks, joined, in templates and JSON;
+    a value marshal cannot write (a subclass of str) comes back as it was."""
+    import json
+
+    from schema_review.report import PackedRows, _rows
+
+    monkeypatch.setattr(PackedRows, "CHUNK", 2)
+    keys = ("name", "size", "flag", "note")
+    values = [(f"t{n}", n, n % 2 == 0, None if n % 3 else _Name(f"n{n}")) for n in range(7)]
+    expected = [dict(zip(keys, v, strict=True)) for v in values]
+    row = _rows()
+    first, second = PackedRows(keys, row), PackedRows(keys, row)
+    for v in values[:5]:
+        first.append(*v)
+    for v in values[5:]:
+        second.append(*v)
+    assert len(first) == 5 and list(first) == expected[:5]  # two chunks and a row not packed
+    rows = PackedRows.joined([first, second])
+    assert list(rows) == expected and rows == expected and len(rows) == 7
+    assert [rows[i] for i in range(-7, 7)] == expected + expected
+    assert rows[2:5] == expected[2:5] and rows[::-3] == expected[::-3]
+    assert rows + expected[:1] == [*expected, expected[0]]
+    assert list(rows.values()) == values
+    assert type(rows[0]["note"]) is _Name
+    with pytest.raises(IndexError):
+        rows[7]
+    assert PackedRows.joined([]) == [] and not PackedRows(keys, row).close()
+    report = build_report(lint_sql("CREATE TABLE a (id int);\n"), "high")
+    report.inventory = {"tables": rows}
+    template = tmp_path / "rows.md.jinja"
+    template.write_text(
+        "{{ report.inventory.tables | length }} {{ report.inventory.tables[-1].name }}"
+        " {{ report.inventory.tables | selectattr('flag') | map(attribute='name') | join(',') }}\n"
+        "{{ report.inventory.tables | tojson }}\n"
+    )
+    text, encoded = render_report(report, str(template)).splitlines()
+    assert text == "7 t6 t0,t2,t4,t6"
+    assert json.loads(encoded) == json.loads(json.dumps(expected))
+
+
+def test_inventory_packed_reads_as_its_tables_and_objects(
+    lint_sql: LintSql, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Across chunks of packed rows, each table of the inventory has its columns (as rows)
+    and names the first table listed with the same columns; foreign keys, indexes and CHECKs
+    read as their rows."""
+    from schema_review.report import ColumnRows, PackedRows
+
+    monkeypatch.setattr(PackedRows, "CHUNK", 2)
+    sql = "CREATE TABLE a0 (id bigint PRIMARY KEY, note text NOT NULL DEFAULT 'x');\n"
+    sql += "".join(
+        f"CREATE TABLE a{n} (id bigint PRIMARY KEY, note text NOT NULL DEFAULT 'x');\n"
+        f"CREATE TABLE b{n} (id bigint PRIMARY KEY, a_id bigint REFERENCES a{n} (id),"
+        f" CHECK (a_id > 0));\n"
+        f"CREATE INDEX b{n}_a ON b{n} (a_id);\n"
+        for n in range(1, 4)
+    )
+    inventory = build_report(lint_sql(sql), "high").inventory
+    tables = list(inventory["tables"])
+    assert [t["name"] for t in tables] == [
+        *(f"public.a{n}" for n in range(4)),
+        *(f"public.b{n}" for n in range(1, 4)),
+    ]
+    assert [t["same_as"] for t in tables] == ["", *["public.a0"] * 3, "", *["public.b1"] * 2]
+    assert all(isinstance(t["columns"], ColumnRows) for t in tables)
+    assert list(tables[1]["columns"]) == [
+        {"name": "id", "type": "bigint", "not_null": True, "default": None},
+        {"name": "note", "type": "text", "not_null": True, "default": "'x'"},
+    ]
+    assert [fk["from"] for fk in inventory["foreign_keys"]] == [
+        f"public.b{n}(a_id)" for n in range(1, 4)
+    ]
+    assert inventory["unindexed_foreign_keys"] == 0
+    assert [i["name"] for i in inventory["indexes"] if not i["unique"]] == [
+        f"b{n}_a" for n in range(1, 4)
+    ]
+    assert [c["expression"] for c in inventory["checks"]] == ["a_id > 0"] * 3
+
+
+def test_hashed_names_and_object_tables() -> None:
+    """The names the hits name are kept as hashes (HashedNames); a digest's object tables
+    say by them which are tables and which table each other object belongs to."""
+    from schema_review.pipeline import HashedNames
+
+    names = HashedNames(["public.t", "public.t.id", "public.t_pkey", "public.t", ("a", "b")])
+    assert len(names) == 4
+    assert "public.t" in names and ("a", "b") in names and "public.u" not in names
+    assert 1 not in names and names.index("public.u") == -1
+    assert sorted(names.index(n) for n in ("public.t", "public.t.id", "public.t_pkey")) == [
+        n for n in range(4) if n != names.index(("a", "b"))
+    ]
+
+
+def test_object_tables_of_a_review(lint_sql: LintSql) -> None:
+    """Each finding's object is found in its table (a table is its own): what the review's
+    groups list as the tables a rule fired in."""
+    from schema_review.model.schema import statements_only
+    from schema_review.pipeline import HashedNames
+    from schema_review.report import _model_object_tables, _object_tables, digest_model
+
+    sql = (
+        "CREATE TABLE t (id bigint PRIMARY KEY, u_id bigint);\n"
+        "CREATE TABLE u (id bigint PRIMARY KEY);\n"
+        "ALTER TABLE t ADD CONSTRAINT t_u FOREIGN KEY (u_id) REFERENCES u (id);\n"
+        "CREATE INDEX t_u_id ON t (u_id);\n"
+    )
+    run = lint_sql(sql)
+    model = run.models[0]
+    named = HashedNames(["public.t", "public.t.u_id", "public.t_u_id", "public.gone", "public.u"])
+    found = _model_object_tables(model, named)
+    assert found.is_table("public.t") and found.is_table("public.u")
+    assert not found.is_table("public.t.u_id") and not found.is_table("public.gone")
+    assert found.table_of("public.t.u_id") == "public.t"
+    assert found.table_of("public.t_u_id") == "public.t"
+    assert found.table_of("public.gone") is None and found.table_of("public.other") is None
+    digest = digest_model(model, run.profiles[0], run.rules, named)
+    statements_only(model)
+    where = _object_tables([digest])
+    assert [where(n) for n in ("public.t", "public.t.u_id", "public.gone")] == [
+        "public.t",
+        "public.t",
+        None,
+    ]
+
+
+def test_timeline_reads_each_file_whatever_the_order_of_its_changes(lint_sql: LintSql) -> None:
+    """A file's changes are packed once walked (the walk goes backwards, a file at a time);
+    a file walked again after another adds to what it had."""
+    from types import SimpleNamespace
+
+    from schema_review.report import _file_changes, _model_timeline
+
+    run = lint_sql(
+        [
+            ("0001_a.sql", "CREATE TABLE a (id int);\nCREATE TABLE a2 (id int);\n"),
+            ("0002_b.sql", "CREATE TABLE b (id int);\n"),
+        ]
+    )
+    changes = [c for c in run.models[0].changes if c.kind == "create_table"]
+    assert [c.table.name for c in changes if c.table is not None] == ["a", "a2", "b"]
+    by_file = {id(s): s.display.rpartition("/")[2] for s in run.sources}
+    walked = _model_timeline(SimpleNamespace(changes=changes))  # type: ignore[arg-type]
+    mixed = [changes[0], changes[2], changes[1]]  # a, b, then a's again
+    walked_mixed = _model_timeline(SimpleNamespace(changes=mixed))  # type: ignore[arg-type]
+    read = {by_file[s]: _file_changes(p)[0] for s, p in walked.items()}
+    assert read == {"0001_a.sql": ["public.a", "public.a2"], "0002_b.sql": ["public.b"]}
+    assert {by_file[s]: _file_changes(p)[0] for s, p in walked_mixed.items()} == read
