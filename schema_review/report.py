@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import bisect
 import json
-import marshal
 import os
-import zlib
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,6 +25,7 @@ from schema_review.findings import SEVERITY_RANK, Finding
 from schema_review.model import SchemaModel, Table
 from schema_review.model.changes import HEAVY_LOCKS, Change
 from schema_review.model.schema import FINAL_KINDS
+from schema_review.packing import pack, unpack
 from schema_review.pipeline import HashedNames, LintRun
 from schema_review.profile import DEFAULT_DEPLOY, DIALECT_LABELS, DIALECTS, Profile
 from schema_review.rules import SEVERITIES, Rule, rule_applies
@@ -228,7 +227,7 @@ class ModelDigest:
     inventory: dict[str, Sequence[dict[str, Any]]]  # see _model_inventory
     timeline: dict[int, bytes]  # see _model_timeline
     touched: dict[str, list[str]]  # see _model_touched
-    outlines: bytes  # the tables a diagram may draw (export), packed (see _pack)
+    outlines: bytes  # the tables a diagram may draw (export), packed (see packing.pack)
     uncovered: HashedNames  # see _uncovered
     strength_subjects: dict[str, int]  # how many subjects each rule of _STRENGTHS has
     # How many subjects the rules of a standard have together, by the ids of those rules.
@@ -271,7 +270,7 @@ def digest_model(
         inventory=_model_inventory(model, alike),
         timeline=_model_timeline(model),
         touched=_model_touched(model),
-        outlines=_pack(diagram_outlines(model, alike)),
+        outlines=pack(diagram_outlines(model, alike)),
         uncovered=_uncovered(model),
         strength_subjects=strengths,
         standard_subjects=standard_subjects,
@@ -571,6 +570,21 @@ class LazyRows(Sequence[dict[str, Any]]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({list(self)!r})"
 
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self._row_at(i) for i in range(len(self))[index]]
+        return self._row_at(range(len(self))[index])  # an IndexError past the end
+
+    def _row_at(self, position: int) -> dict[str, Any]:
+        """The row at `position` (0 to len - 1)."""
+        raise NotImplementedError
+
 
 class FindingRows(LazyRows):
     """Findings' rows (`_finding`'s, with `detail`), made when read."""
@@ -622,16 +636,7 @@ class ColumnRows(LazyRows):
     def __len__(self) -> int:
         return len(self._names)
 
-    @overload
-    def __getitem__(self, index: int) -> dict[str, Any]: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
-
-    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(len(self))[index]]
-        position = range(len(self._names))[index]  # an IndexError past the end
+    def _row_at(self, position: int) -> dict[str, Any]:
         return _COLUMN_ROW(
             name=self._names[position],
             type=self._types[position],
@@ -640,38 +645,16 @@ class ColumnRows(LazyRows):
         )
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return (self[i] for i in range(len(self._names)))
+        return map(self._row_at, range(len(self._names)))
 
     def key(self) -> tuple[Any, ...]:
         """Equal for tables with the same columns (names, types, NOT NULL, defaults)."""
         return (self._names, self._types, self._not_null, self._defaults)
 
 
-def _pack(value: Any) -> bytes:
-    """`value` (plain data: tuples, lists, dicts, strings, numbers) as compressed bytes, for
-    what a review keeps of a long history while its model is alive (see `_unpack`)."""
-    try:
-        data = b"m" + marshal.dumps(value)
-    except ValueError:  # a subclass of str (or the like), which marshal does not write
-        import pickle
-
-        data = b"p" + pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
-    return zlib.compress(data, 1)
-
-
-def _unpack(packed: bytes) -> Any:
-    """The value `_pack` packed."""
-    data = zlib.decompress(packed)
-    if data[:1] == b"p":
-        import pickle
-
-        return pickle.loads(data[1:])
-    return marshal.loads(memoryview(data)[1:])
-
-
 class PackedRows(LazyRows):
     """Rows of one shape (`keys`, made by `row`, a maker of `_rows`) kept as their values,
-    packed a chunk at a time (see `_pack`), each row made when read: taken while a long
+    packed a chunk at a time (see `pack`), each row made when read: taken while a long
     history's model is alive (the inventory's tens of thousands of tables, foreign keys,
     indexes, CHECKs), rows held as dicts were the peak of its review's memory, and their
     strings kept the model's own alive after it went. Values are plain data (strings,
@@ -704,7 +687,7 @@ class PackedRows(LazyRows):
         return self
 
     def _flush(self) -> None:
-        self._chunks.append(_pack(self._open))
+        self._chunks.append(pack(self._open))
         self._starts.append(self._starts[-1] + len(self._open))
         self._open = []
 
@@ -724,7 +707,7 @@ class PackedRows(LazyRows):
         return joined
 
     def _values(self, chunk: int) -> list[tuple[Any, ...]]:
-        values: list[tuple[Any, ...]] = _unpack(self._chunks[chunk])
+        values: list[tuple[Any, ...]] = unpack(self._chunks[chunk])
         return values
 
     def values(self) -> Iterator[tuple[Any, ...]]:
@@ -739,16 +722,7 @@ class PackedRows(LazyRows):
     def __len__(self) -> int:
         return self._starts[-1] + len(self._open)
 
-    @overload
-    def __getitem__(self, index: int) -> dict[str, Any]: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
-
-    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(len(self))[index]]
-        position = range(len(self))[index]  # an IndexError past the end
+    def _row_at(self, position: int) -> dict[str, Any]:
         if position >= self._starts[-1]:
             return self._made(self._open[position - self._starts[-1]])
         chunk = bisect.bisect_right(self._starts, position) - 1
@@ -1844,15 +1818,15 @@ def _model_timeline(model: SchemaModel) -> dict[int, bytes]:
 
 def _packed_file_changes(did: list[Any]) -> bytes:
     """A file's `_FileChanges` from its lists walked backwards (reversed here), packed (see
-    `_pack`: a long history's names are tens of megabytes as strings)."""
+    `pack`: a long history's names are tens of megabytes as strings)."""
     for names in did[:4]:
         names.reverse()
-    return _pack(tuple(did))
+    return pack(tuple(did))
 
 
 def _file_changes(packed: bytes) -> _FileChanges:
     """A file's `_FileChanges` as `_packed_file_changes` packed them."""
-    changes: _FileChanges = _unpack(packed)
+    changes: _FileChanges = unpack(packed)
     return changes
 
 
@@ -1919,7 +1893,7 @@ def _diagrams(
         if not touched:
             continue
         # The tables the schema document draws (not a platform's), by name.
-        tables: dict[str, TableOutline] = _unpack(digest.outlines)
+        tables: dict[str, TableOutline] = unpack(digest.outlines)
         core = sorted(n for n in touched if n in tables)
         if not core:
             continue

@@ -21,7 +21,7 @@ STAGES = [
     "verify",  # applies histories to a real PostgreSQL; the CLI's verify command calls it
     "cli",
 ]
-LEAVES = {"config", "profile", "records", "resources", "workers", "__init__", "__main__"}
+LEAVES = {"config", "packing", "profile", "records", "resources", "workers", "__init__", "__main__"}
 
 
 def stage_of(module: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from schema_review.discover import version_key
 from schema_review.model import Change, SchemaModel
+from schema_review.packing import pack, unpack
 from schema_review.parse import ParseProblem, SourceFile, Statement
 from schema_review.profile import Profile
 from schema_review.records import Record
@@ -226,7 +227,7 @@ class PackedHits:
         buffer = self._buffer
         size = self.CHUNK
         whole = len(buffer) - len(buffer) % size
-        self._chunks.extend(_compressed(buffer[at : at + size]) for at in range(0, whole, size))
+        self._chunks.extend(pack(buffer[at : at + size]) for at in range(0, whole, size))
         del buffer[:whole]
         self._size = size
 
@@ -292,32 +293,8 @@ class PackedHits:
         return packed
 
 
-def _compressed(records: list[_Record]) -> bytes:
-    """Records as compressed bytes: marshalled (fast), or pickled when a value is not of a
-    type marshal takes (a subclass of str: Jinja's Markup)."""
-    import marshal
-    import zlib
-
-    try:
-        data = b"m" + marshal.dumps(records)
-    except ValueError:
-        import pickle
-
-        data = b"p" + pickle.dumps(records, pickle.HIGHEST_PROTOCOL)
-    return zlib.compress(data, 1)
-
-
 def _records(data: bytes) -> list[_Record]:
-    import marshal
-    import zlib
-
-    plain = zlib.decompress(data)
-    if plain[:1] == b"p":
-        import pickle
-
-        pickled: list[_Record] = pickle.loads(plain[1:])
-        return pickled
-    records: list[_Record] = marshal.loads(memoryview(plain)[1:])
+    records: list[_Record] = unpack(data)
     return records
 
 
