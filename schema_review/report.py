@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from schema_review.findings import SEVERITY_RANK, Finding
 from schema_review.model import SchemaModel, Table
@@ -223,8 +223,8 @@ class ModelDigest:
     tables: int  # live tables
     unknown_columns: list[str]  # tables whose columns are unknown (CREATE TABLE AS)
     not_modelled: int  # statements with DDL the replay cannot see
-    object_tables: ObjectTables  # see _model_object_tables
-    inventory: dict[str, Sequence[dict[str, Any]]]  # see _model_inventory
+    object_tables: ObjectTables
+    inventory: dict[str, PackedRows]  # see _model_inventory
     timeline: dict[int, bytes]  # see _model_timeline
     touched: dict[str, list[str]]  # see _model_touched
     outlines: bytes  # the tables a diagram may draw (export), packed (see packing.pack)
@@ -266,7 +266,7 @@ def digest_model(
         tables=len(tables),
         unknown_columns=[t.qualified_name for t in tables if not t.columns_known],
         not_modelled=sum(1 for change in model.changes if change.kind == "not_modelled"),
-        object_tables=_model_object_tables(model, named),
+        object_tables=ObjectTables(model, named),
         inventory=_model_inventory(model, alike),
         timeline=_model_timeline(model),
         touched=_model_touched(model),
@@ -779,18 +779,41 @@ def _why(rule: Rule) -> str:
 
 
 class ObjectTables:
-    """Which of the run's named objects (`named`) are tables of a model's final schema, and
-    the table each other one belongs to: a byte and a number by each name's place among
-    `named` (see `_model_object_tables`), not maps of a long history's hundred thousand
-    names kept while its model is alive."""
+    """Which of the run's named objects (`named`, by a finding, or by a hit of the run: a
+    finding's object is its hit's) are tables of a model's final schema, and the table each
+    other one belongs to (the first that has one by its name): a byte and a number by each
+    name's place among `named`. Only those, and not as maps of strings: a long history's
+    every column and index, or its hundred thousand names, kept while its model is alive
+    would be the peak of its review."""
 
     __slots__ = ("_is_table", "_named", "_table_names", "_tables")
 
-    def __init__(self, named: HashedNames) -> None:
+    def __init__(self, model: SchemaModel, named: HashedNames) -> None:
         self._named = named
         self._is_table = bytearray(len(named))
         self._tables = array("l", [-1]) * len(named)  # into _table_names; -1: none
         self._table_names: list[str] = []
+        numbers: dict[str, int] = {}  # each table's number in _table_names
+        for table in model.live_tables():
+            name = table.qualified_name
+            at = named.index(name)
+            if at >= 0:
+                self._is_table[at] = 1
+            for kind in (
+                table.columns.values(),
+                table.constraints.values(),
+                table.live_indexes,
+                table.policies.values(),
+                table.triggers.values(),
+            ):
+                for item in kind:
+                    at = named.index(item.qualified_name)
+                    if at >= 0 and self._tables[at] < 0:
+                        number = numbers.get(name)
+                        if number is None:
+                            number = numbers[name] = len(self._table_names)
+                            self._table_names.append(name)
+                        self._tables[at] = number
 
     def is_table(self, name: str) -> bool:
         at = self._named.index(name)
@@ -800,36 +823,6 @@ class ObjectTables:
         at = self._named.index(name)
         number = self._tables[at] if at >= 0 else -1
         return self._table_names[number] if number >= 0 else None
-
-
-def _model_object_tables(model: SchemaModel, named: HashedNames) -> ObjectTables:
-    """The objects of a model's final schema that are `named` (by a finding, or by a hit of
-    the run: a finding's object is its hit's): the tables among them, and each other
-    object's table (the first that has one by its name). Only those: a long history's every
-    column and index would be the peak of its review."""
-    found = ObjectTables(named)
-    numbers: dict[str, int] = {}  # each table's number in found._table_names
-    for table in model.live_tables():
-        name = table.qualified_name
-        at = named.index(name)
-        if at >= 0:
-            found._is_table[at] = 1
-        for kind in (
-            table.columns.values(),
-            table.constraints.values(),
-            table.live_indexes,
-            table.policies.values(),
-            table.triggers.values(),
-        ):
-            for item in kind:
-                at = named.index(item.qualified_name)
-                if at >= 0 and found._tables[at] < 0:
-                    number = numbers.get(name)
-                    if number is None:
-                        number = numbers[name] = len(found._table_names)
-                        found._table_names.append(name)
-                    found._tables[at] = number
-    return found
 
 
 def _object_tables(digests: Sequence[ModelDigest]) -> Callable[[str], str | None]:
@@ -1504,7 +1497,7 @@ def _actions(
 
 def _model_inventory(
     model: SchemaModel, alike: dict[Any, Any] | None = None
-) -> dict[str, Sequence[dict[str, Any]]]:
+) -> dict[str, PackedRows]:
     """A model's rows of the inventory (see `_inventory`); `alike`: one object for each
     equal text or tuple of them, which a caller may share."""
     tables = PackedRows(_TABLE_KEYS, _table_row)
@@ -1609,10 +1602,10 @@ def _model_inventory(
     }
 
 
-def _inventory(parts: Sequence[dict[str, Sequence[dict[str, Any]]]]) -> dict[str, Any]:
+def _inventory(parts: Sequence[dict[str, PackedRows]]) -> dict[str, Any]:
     """The final schema's objects, each history's in turn (`_model_inventory`)."""
     inventory: dict[str, Any] = {
-        name: PackedRows.joined([cast(PackedRows, part[name]) for part in parts])
+        name: PackedRows.joined([part[name] for part in parts])
         for name in ("foreign_keys", "indexes", "checks", "functions", "triggers", "policies")
     }
     # A table whose columns are those of one listed before (a partition, the same table in
@@ -1620,7 +1613,7 @@ def _inventory(parts: Sequence[dict[str, Sequence[dict[str, Any]]]]) -> dict[str
     tables = PackedRows((*_TABLE_KEYS, "same_as"), _table_row)
     first: dict[tuple[Any, ...], str] = {}
     for part in parts:
-        for values in cast(PackedRows, part["tables"]).values():
+        for values in part["tables"].values():
             name, columns = values[0], values[1]
             tables.append(*values, first.get(columns, "") if columns[0] else "")
             first.setdefault(columns, name)
@@ -1762,28 +1755,23 @@ _FileChanges = tuple[list[str], list[str], list[str], list[str], tuple[str, str,
 
 def _model_timeline(model: SchemaModel) -> dict[int, bytes]:
     """What each file of a model's history did (`_FileChanges`, packed: see
-    `_packed_file_changes`), by the identity of its source. Made while the names of the
-    time are found, walking backwards (the changes' names are not all kept for a second
-    walk: a long history has a hundred thousand); each file's names are packed once walked,
-    taken while the model is alive."""
+    `_file_changes`), by the identity of its source. Made while the names of the time are
+    found, walking backwards (the changes' names are not all kept for a second walk: a long
+    history has a hundred thousand); a file's lists are packed as soon as its changes are
+    walked, as they were walked (last first), taken while the model is alive."""
     packed: dict[int, bytes] = {}
-    backwards: dict[int, list[Any]] = {}  # the lists of the files being walked, last first
+    walked: int | None = None  # the source whose changes are being walked
+    did: list[Any] = []  # its lists, last first, and its heaviest lock
     nothing = ("", "", 0, "")
     for change, name, table, renamed in _NamesThen().walk(model.changes):
         source = id(change.statement.source)
-        did = backwards.get(source)
-        if did is None:
-            # A file's changes are walked together: the files walked are done.
-            for done, lists in backwards.items():
-                packed[done] = _packed_file_changes(lists)
-            backwards.clear()
-            if source in packed:  # walked again after all: its names so far
-                did = backwards[source] = [list(x) for x in _file_changes(packed.pop(source))]
-                for names in did[:4]:
-                    names.reverse()
-                did[4] = tuple(did[4])
-            else:
-                did = backwards[source] = [[], [], [], [], nothing]
+        if source != walked:
+            # A file's changes are walked together: the one before is done.
+            if walked is not None:
+                packed[walked] = pack(tuple(did))
+            walked = source
+            before = packed.pop(source, None)  # walked again after all: its lists so far
+            did = list(unpack(before)) if before is not None else [[], [], [], [], nothing]
         kind = change.kind
         if kind.startswith("create_") and not change.noop and name:
             did[0].append(name)
@@ -1811,23 +1799,16 @@ def _model_timeline(model: SchemaModel) -> dict[int, bytes]:
             elif schema and own.startswith(schema + "."):
                 own = own[len(schema) + 1 :]
             did[4] = (change.lock, table or "", change.statement.line, f"{words} {own}")
-    for done, lists in backwards.items():
-        packed[done] = _packed_file_changes(lists)
+    if walked is not None:
+        packed[walked] = pack(tuple(did))
     return packed
 
 
-def _packed_file_changes(did: list[Any]) -> bytes:
-    """A file's `_FileChanges` from its lists walked backwards (reversed here), packed (see
-    `pack`: a long history's names are tens of megabytes as strings)."""
-    for names in did[:4]:
-        names.reverse()
-    return pack(tuple(did))
-
-
 def _file_changes(packed: bytes) -> _FileChanges:
-    """A file's `_FileChanges` as `_packed_file_changes` packed them."""
-    changes: _FileChanges = unpack(packed)
-    return changes
+    """A file's `_FileChanges` as `_model_timeline` packed them (see `pack`: a long history's
+    names are tens of megabytes as strings), its lists put in the order of the file."""
+    created, altered, renamed, dropped, heaviest = unpack(packed)
+    return created[::-1], altered[::-1], renamed[::-1], dropped[::-1], heaviest
 
 
 def _timeline(

@@ -442,7 +442,7 @@ def test_object_tables_of_a_review(lint_sql: LintSql) -> None:
     groups list as the tables a rule fired in."""
     from schema_review.model.schema import statements_only
     from schema_review.pipeline import HashedNames
-    from schema_review.report import _model_object_tables, _object_tables, digest_model
+    from schema_review.report import ObjectTables, _object_tables, digest_model
 
     sql = (
         "CREATE TABLE t (id bigint PRIMARY KEY, u_id bigint);\n"
@@ -453,7 +453,7 @@ def test_object_tables_of_a_review(lint_sql: LintSql) -> None:
     run = lint_sql(sql)
     model = run.models[0]
     named = HashedNames(["public.t", "public.t.u_id", "public.t_u_id", "public.gone", "public.u"])
-    found = _model_object_tables(model, named)
+    found = ObjectTables(model, named)
     assert found.is_table("public.t") and found.is_table("public.u")
     assert not found.is_table("public.t.u_id") and not found.is_table("public.gone")
     assert found.table_of("public.t.u_id") == "public.t"
