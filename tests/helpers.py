@@ -6,8 +6,15 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from schema_review.config import Settings
 from schema_review.findings import Finding
-from schema_review.pipeline import LintRun
+from schema_review.pipeline import (
+    Evaluation,
+    LintRun,
+    migration_facts,
+    placeholder_facts,
+    replay_histories,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -65,3 +72,18 @@ def rule_ids(run: LintRun) -> list[str]:
 
 def findings_of(run: LintRun, rule: str) -> list[Finding]:
     return [f for f in run.result.findings if f.rule == rule]
+
+
+def example_evaluations(settings: Settings) -> list[Evaluation]:
+    """What the rules are evaluated on for each history of examples/ (its model, problems,
+    profile, and the facts of its migrations and placeholders), the parse trees dropped."""
+    histories = replay_histories([REPO / "examples"], settings, keep_trees=False)
+    return [
+        Evaluation(
+            h.model,
+            h.problems,
+            h.profile,
+            migration_facts(h.migration_set, h.sources, i) + placeholder_facts(h),
+        )
+        for i, h in enumerate(histories)
+    ]

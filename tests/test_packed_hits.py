@@ -5,7 +5,6 @@ sources and statements."""
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -13,11 +12,9 @@ from click.testing import CliRunner
 from schema_review import pipeline
 from schema_review.cli import main
 from schema_review.config import Settings
-from schema_review.pipeline import migration_facts, placeholder_facts, replay_histories
 from schema_review.rules import Hit, Rule, load_rules
 from schema_review.rules.engine import PackedHits, evaluate_packed
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO, example_evaluations
 
 
 def _described(hits: list[Hit]) -> list[tuple[object, ...]]:
@@ -29,17 +26,7 @@ def _described(hits: list[Hit]) -> list[tuple[object, ...]]:
 
 @pytest.fixture(scope="module")
 def work() -> list[pipeline.Evaluation]:
-    settings = Settings(select=("all",))
-    histories = replay_histories([REPO / "examples"], settings, keep_trees=False)
-    return [
-        pipeline.Evaluation(
-            h.model,
-            h.problems,
-            h.profile,
-            migration_facts(h.migration_set, h.sources, i) + placeholder_facts(h),
-        )
-        for i, h in enumerate(histories)
-    ]
+    return example_evaluations(Settings(select=("all",)))
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,11 @@ from schema_review.model import objects
 from schema_review.parse import SourceFile, parse_many, postgres
 from schema_review.pipeline import (
     lint,
-    migration_facts,
-    placeholder_facts,
-    replay_histories,
     select_rules,
 )
 from schema_review.rules import Hit, load_rules
 from schema_review.rules.engine import PackedHits, evaluate_packed
-from tests.helpers import CORPUS, REPO, write_migrations
+from tests.helpers import CORPUS, REPO, example_evaluations, write_migrations
 from tests.test_corpus import corpus_projects
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="workers are forked")
@@ -325,16 +322,7 @@ def test_hits_come_back_in_the_order_of_one_process(monkeypatch: pytest.MonkeyPa
     with the same rule, file, statement and text, the workers' sent back as data."""
     settings = Settings(select=("all",))
     rules = [r for r in select_rules(load_rules(()), settings) if r.target != "server"]
-    histories = replay_histories([REPO / "examples"], settings, keep_trees=False)
-    work = [
-        pipeline.Evaluation(
-            h.model,
-            h.problems,
-            h.profile,
-            migration_facts(h.migration_set, h.sources, i) + placeholder_facts(h),
-        )
-        for i, h in enumerate(histories)
-    ]
+    work = example_evaluations(settings)
     assert len(work) > 3
 
     def described(hits: list[Hit]) -> list[tuple[object, ...]]:
