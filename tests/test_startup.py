@@ -187,3 +187,38 @@ main(['lint', '--no-cache', '--select', 'all', '--format', 'json', '--fail-on', 
     done = _python(code, cwd=_project(tmp_path))
     assert '"findings"' in done.stdout
     assert done.stderr.strip().splitlines()[-1] == "0"
+
+
+_EVERY_RULE_SCRIPT = """\
+import json, os, sys
+from schema_review.cli import main
+sys.stdout = open(os.devnull, "w")
+for paths in json.loads(open(sys.argv[1], encoding="utf-8").read()):
+    try:
+        main(['lint', '--no-cache', '--select', 'all', '--format', 'json', '--fail-on', 'none',
+              '-j1', *paths])
+    except SystemExit as exit:
+        assert not exit.code, exit.code
+print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('jinja2', 'markupsafe'))),
+      file=sys.stderr)
+"""
+
+
+def test_the_built_in_rules_never_import_jinja(tmp_path: Path) -> None:
+    """Every built-in rule's conditions and templates are Python when the package is built
+    (prebuilt_python.py, without a part left to Jinja: test_prebuilt_rules), and what they
+    read and call is answered by runtime.RuleSandbox: linting the examples and the corpus
+    with every rule, findings rendered, imports no Jinja."""
+    import csv
+
+    from tests.helpers import CORPUS
+
+    runs = [[str(folder)] for folder in sorted((REPO / "examples").iterdir()) if folder.is_dir()]
+    if (CORPUS / "files.tsv").exists():
+        with (CORPUS / "files.tsv").open(encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+        postgres = [row for row in rows if row["dialect"] == "postgres"]
+        runs.append([str(CORPUS / row["project"] / row["path"]) for row in postgres])
+    (tmp_path / "runs.json").write_text(json.dumps(runs), encoding="utf-8")
+    done = _python(_EVERY_RULE_SCRIPT, str(tmp_path / "runs.json"))
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == []
