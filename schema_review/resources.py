@@ -352,7 +352,9 @@ class _CompiledOnFirstUse:
 
     __slots__ = ("_compile", "_compiled", "_flags", "_source")
 
-    def __init__(self, compile_now: Callable[[str, int], Any], source: str, flags: int = 0) -> None:
+    def __init__(
+        self, compile_now: Callable[..., Any], source: str | bytes, flags: int = 0
+    ) -> None:
         self._compile = compile_now
         self._source = source
         self._flags = flags
@@ -367,7 +369,15 @@ class _CompiledOnFirstUse:
 def import_yaml() -> ModuleType:
     """PyYAML, imported with the patterns it compiles as it is imported compiled on first use
     instead (see above): the same loaders, reading the same way."""
-    loaded = sys.modules.get("yaml")
+    return import_with_patterns_put_off("yaml", lambda module: module.startswith("yaml."))
+
+
+def import_with_patterns_put_off(name: str, owners: Callable[[str], bool]) -> ModuleType:
+    """`import name`, with the regular expressions that the modules `owners` accepts (by
+    name) compile meanwhile compiled when first used instead: for patterns a run may never
+    use. Only for modules that use their patterns through the patterns' own methods (a
+    pattern given to `re`'s functions must be compiled)."""
+    loaded = sys.modules.get(name)
     if loaded is not None:
         return loaded
     import re
@@ -375,17 +385,16 @@ def import_yaml() -> ModuleType:
     compile_now = re.compile
 
     def compile_pattern(pattern: Any, flags: int = 0) -> Any:
-        # PyYAML's own (a module it imports might pass its patterns to `re`'s functions).
-        if isinstance(pattern, str) and sys._getframe(1).f_globals["__name__"].startswith("yaml."):
+        if isinstance(pattern, str | bytes) and owners(sys._getframe(1).f_globals["__name__"]):
             return _CompiledOnFirstUse(compile_now, pattern, flags)
         return compile_now(pattern, flags)
 
     re.compile = compile_pattern
     try:
-        import yaml
+        __import__(name)
     finally:
         re.compile = compile_now
-    return yaml
+    return sys.modules[name]
 
 
 def _read_yaml(text: str) -> Any:
