@@ -385,7 +385,8 @@ def import_with_patterns_put_off(name: str, owners: Callable[[str], bool]) -> Mo
     compile_now = re.compile
 
     def compile_pattern(pattern: Any, flags: int = 0) -> Any:
-        if isinstance(pattern, str | bytes) and owners(sys._getframe(1).f_globals["__name__"]):
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if isinstance(pattern, str | bytes) and owners(caller):
             return _CompiledOnFirstUse(compile_now, pattern, flags)
         return compile_now(pattern, flags)
 
