@@ -340,33 +340,44 @@ def _yaml_version() -> str:
         return "?"
 
 
-# The pattern PyYAML's pure-Python reader checks a document's characters against, compiled
-# as `yaml` is imported: a class over the whole of Unicode, whose compilation was an eighth
-# of a pre-commit run on one file. The C reader (libyaml), which reads every document here
-# when PyYAML was built with it, checks the characters itself and never uses the pattern.
-_YAML_NON_PRINTABLE = "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+# PyYAML compiles its patterns as it is imported: the pure-Python reader's class over the
+# whole of Unicode (an eighth of a pre-commit run on one file; the C reader, libyaml, which
+# reads every document here when PyYAML was built with it, never uses it), the resolvers' of
+# implicit types (a bool, an int, a float, a timestamp...: 2% of such a run), each needed
+# only by a document with a plain scalar starting with one of its characters.
 
 
 class _CompiledOnFirstUse:
     """A regular expression compiled the first time one of its attributes is read."""
 
-    __slots__ = ("_compile", "_compiled", "_source")
+    __slots__ = ("_compile", "_compiled", "_flags", "_source")
 
-    def __init__(self, compile_now: Callable[[str], Any], source: str) -> None:
+    def __init__(
+        self, compile_now: Callable[..., Any], source: str | bytes, flags: int = 0
+    ) -> None:
         self._compile = compile_now
         self._source = source
+        self._flags = flags
         self._compiled: Any = None
 
     def __getattr__(self, name: str) -> Any:
         if self._compiled is None:
-            self._compiled = self._compile(self._source)
+            self._compiled = self._compile(self._source, self._flags)
         return getattr(self._compiled, name)
 
 
 def import_yaml() -> ModuleType:
-    """PyYAML, imported with its pure-Python reader's pattern (_YAML_NON_PRINTABLE) compiled
-    on first use instead of at import: the same loaders, reading the same way."""
-    loaded = sys.modules.get("yaml")
+    """PyYAML, imported with the patterns it compiles as it is imported compiled on first use
+    instead (see above): the same loaders, reading the same way."""
+    return import_with_patterns_put_off("yaml", lambda module: module.startswith("yaml."))
+
+
+def import_with_patterns_put_off(name: str, owners: Callable[[str], bool]) -> ModuleType:
+    """`import name`, with the regular expressions that the modules `owners` accepts (by
+    name) compile meanwhile compiled when first used instead: for patterns a run may never
+    use. Only for modules that use their patterns through the patterns' own methods (a
+    pattern given to `re`'s functions must be compiled)."""
+    loaded = sys.modules.get(name)
     if loaded is not None:
         return loaded
     import re
@@ -374,16 +385,17 @@ def import_yaml() -> ModuleType:
     compile_now = re.compile
 
     def compile_pattern(pattern: Any, flags: int = 0) -> Any:
-        if pattern == _YAML_NON_PRINTABLE and flags == 0:
-            return _CompiledOnFirstUse(compile_now, pattern)
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if isinstance(pattern, str | bytes) and owners(caller):
+            return _CompiledOnFirstUse(compile_now, pattern, flags)
         return compile_now(pattern, flags)
 
     re.compile = compile_pattern
     try:
-        import yaml
+        __import__(name)
     finally:
         re.compile = compile_now
-    return yaml
+    return sys.modules[name]
 
 
 def _read_yaml(text: str) -> Any:

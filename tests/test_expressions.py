@@ -73,6 +73,21 @@ EXPRESSIONS = [
     "'{x.name}'.format_map({'x': thing})",
     "thing.info['kind'] ~ thing['name']",
     "thing.count * 2 + 1",
+    # Jinja's filters and tests as the built-in rules use them, compiled without Jinja
+    # (runtime.Filters, runtime.item, runtime.defined).
+    "thing.name|upper ~ (' ' ~ thing.name ~ ' ')|trim ~ thing.name|replace('s', 'S')",
+    "thing.tags|first ~ ('a b c d e f g h i j k l m n o p q r s t u v w x y z'|truncate(9))",
+    "thing.tags|map('upper')|join('/') ~ thing.tags|map('quote_ident')|join",
+    "[thing, thing]|map(attribute='name')|unique|list",
+    "['A', 'a', 'b', thing.name, 'USERS']|unique|join(',')",
+    "thing.info['missing'] is defined or thing.info[thing.name] is defined or nothing is defined",
+    "thing.info['kind'] is defined and thing.tags[0] is defined and thing.tags[5] is not defined",
+    "thing.nothing is defined or thing.info.nothing is defined or thing.info.kind is defined",
+    "thing.tags|select|list ~ [thing, thing]|selectattr('parent')|list|length",
+    "[thing]|rejectattr('tags')|list|length ~ thing.tags|reject|list|length",
+    "[thing]|selectattr('info.kind', 'equalto', 'table')|list|length",
+    "{'a': thing.count, thing.name: 2}[thing.name] + {'x': 1}.get(thing.name, 5)",
+    "thing.tags + ['c'] and thing.count - 1",
 ]
 
 
@@ -153,7 +168,18 @@ def test_renderer_agrees_with_jinja(source: str) -> None:
     assert "hints" not in names  # `set` stays inside the template
 
 
-@pytest.mark.parametrize("source", TEMPLATES)
+# Templates only the Python code renders (the closures leave them to Jinja): loops that read
+# `loop`, unpacking `set`.
+PYTHON_TEMPLATES = [
+    "{% for t in thing.tags %}{{ loop.index }}/{{ loop.length }}{{ ', ' if not loop.last }}"
+    "{{ (' and ' if loop.revindex == 2 else ', ') if not loop.last }}{% endfor %}",
+    "{% for t in thing.tags %}{% for u in thing.tags %}{{ loop.index0 }}{{ loop.first }}"
+    "{% endfor %}{{ loop.revindex0 }}{% endfor %}{{ loop is defined }}",
+    "{% set a, b = thing.name.split('e') %}{{ b }}{{ a }}",
+]
+
+
+@pytest.mark.parametrize("source", TEMPLATES + PYTHON_TEMPLATES)
 def test_python_renderer_agrees_with_jinja(source: str) -> None:
     """A template compiled to one Python function, at run time or when the package is built
     (as prebuilt_python.py holds the built-in rules')."""
@@ -184,7 +210,8 @@ def test_shipped_conditions_agree_with_jinja(source: str) -> None:
 @pytest.mark.parametrize(
     "source",
     [
-        "{% for t in thing.tags %}{{ loop.index }}{% endfor %}",
+        "{% for t in thing.tags %}{{ loop.cycle('a', 'b') }}{% endfor %}",
+        "{% for t in thing.tags if t %}{{ loop.index }}{% endfor %}",
         "{% for t in thing.tags %}{% set x = t %}{% endfor %}",
         "{% for t in thing.tags %}{{ t }}{% else %}none{% endfor %}",
         "{% for a, b in thing.info.items() %}{{ a }}{% endfor %}",

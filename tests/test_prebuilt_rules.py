@@ -14,7 +14,7 @@ from jinja2 import nodes
 from schema_review.resources import load_yaml
 from schema_review.rules import Rule, expressions, load_rules, prebuilt
 from schema_review.rules.expressions import _condition_expression, environment
-from schema_review.rules.prebuild import build, build_python
+from schema_review.rules.prebuild import build, build_python, fallbacks
 
 
 @pytest.fixture
@@ -57,6 +57,19 @@ def test_prebuilt_python_is_up_to_date() -> None:
         "schema_review/rules/prebuilt_python.py is stale: "
         ".venv/bin/python -m schema_review.rules.prebuild"
     )
+
+
+def test_every_built_in_expression_is_python_whole() -> None:
+    """The generator writes every condition and template of the built-in rules as Python,
+    without a part left to the closures or a template to Jinja: a run of the built-in rules
+    imports no Jinja (tests/test_startup.py)."""
+    assert fallbacks(prebuilt.PREBUILT_TREES.read_text(encoding="utf-8")) == []
+    from schema_review.rules import prebuilt_python
+
+    assert prebuilt_python.JINJA_TEMPLATES == {}
+    trees = json.loads(prebuilt.PREBUILT_TREES.read_text(encoding="utf-8"))
+    assert set(prebuilt_python.CONDITIONS) == set(trees["conditions"])
+    assert set(prebuilt_python.TEMPLATES) == set(trees["templates"])
 
 
 def test_runs_use_it() -> None:
@@ -158,7 +171,14 @@ def test_trees_of_another_jinja_are_not_used(monkeypatch: pytest.MonkeyPatch) ->
 
     from schema_review.rules import prebuilt_python
 
-    source = next(iter(prebuilt_python.JINJA_TEMPLATES))
+    # (No built-in template is left to Jinja: one of a rule as if it were.)
+    from schema_review.rules.prebuild import python_module
+
+    source = "{% for t in thing.tags %}{{ loop.cycle('a', 'b') }}{% endfor %}"
+    space: dict[str, Any] = {}
+    text = python_module({}, {source: environment().parse(source)}, "")
+    exec(compile(text, "<prebuilt_python>", "exec"), space)
+    monkeypatch.setitem(prebuilt_python.JINJA_TEMPLATES, source, space["JINJA_TEMPLATES"][source])
     prebuilt.trees.cache_clear()
     expressions._shipped.cache_clear()
     assert prebuilt.trees() is not None

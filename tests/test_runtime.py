@@ -11,12 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jinja2.nodes import Const, EvalContext
 from jinja2.sandbox import unsafe
 
 from schema_review.rules import closures
 from schema_review.rules.bounds import LimitExceeded
 from schema_review.rules.expressions import _LazyTemplate, environment, variables
-from schema_review.rules.runtime import Parts, RuleSandbox, jinja_errors
+from schema_review.rules.runtime import (
+    Filters,
+    Parts,
+    RuleSandbox,
+    call_test,
+    item,
+    jinja_errors,
+    sandbox_item,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -145,6 +154,11 @@ def test_calls_are_jinjas() -> None:
         ("{}".format, 1),
         ([1].copy,),
         ({"a": 1}.get, "a"),
+        ({"a": 1}.items,),
+        ({"a": 1}.get, "b", 2),
+        ([1, 2].index, 2),
+        ([1, 2].index, 3),
+        ([1, 1].count, 1),
     ]
     for call in calls:
         for _ in range(2):
@@ -201,3 +215,95 @@ def test_the_engine_catches_jinjas_errors_once_jinja_is_imported() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert jinja_errors("UndefinedError")  # imported in this process
+
+
+KEYS: list[Any] = [0, 1, -1, 5, "a", "name", "get", "append", "_secret", "__class__", "format"]
+
+
+@pytest.mark.parametrize("key", KEYS, ids=repr)
+def test_items_are_jinjas(key: Any) -> None:
+    """`obj[key]` as the generated code reads it (runtime.item, runtime.sandbox_item) and as
+    the closures read it on Jinja's sandbox: the same value, or the same error."""
+    jinja = environment()
+    closure = closures._getitem(lambda names: names["obj"], Const(key), jinja)
+    for obj in [*OBJECTS, {"name": "key"}, {key: "item"} if not isinstance(key, list) else {}]:
+        assert _outcome(item, obj, key) == _outcome(closure, {"obj": obj}), (key, obj)
+        ours, theirs = _outcome(sandbox_item, obj, key), _outcome(jinja.getitem, obj, key)
+        if ours[0] == "value" and type(ours[1]).__name__.endswith("Undefined"):
+            ours = ("value", str(ours[1]._undefined_message))
+            theirs = ("value", str(theirs[1]._undefined_message))
+        assert ours == theirs, (key, obj)
+
+
+def test_tests_are_jinjas() -> None:
+    jinja = environment()
+    cases: list[tuple[Any, Any, list[Any]]] = [
+        ("in", "a", [["a", "b"]]),
+        ("in", "z", ["xyz"]),
+        ("in", 1, [3]),
+        ("equalto", 1, [1]),
+        ("==", "a", ["b"]),
+        ("eq", None, [None]),
+        ("none", None, []),
+        ("none", 0, []),
+        ("in", 1, []),
+        ("none", 1, [2]),
+        ("defined", 1, []),
+        ("odd", 3, []),
+        ("no such test", 1, []),
+    ]
+    for test, value, arguments in cases:
+        expected = _outcome(jinja.call_test, test, value, arguments)
+        assert _outcome(call_test, test, value, arguments) == expected, test
+
+
+def test_filters_are_jinjas() -> None:
+    """runtime.Filters, the Jinja filters the built-in rules use, computed without Jinja:
+    the value and the errors of the sandbox's filters (sandbox.BoundedSandbox.bounded_filter)."""
+    jinja = environment()
+    ours = Filters(RuleSandbox())
+    context = jinja.context_class(jinja, dict(jinja.globals), "<rule>", {})
+    eval_context = EvalContext(jinja, "<rule>")
+    texts: list[Any] = ["", "users", " padded ", "Straße", 12, None, ["a"], "x" * 1_000_000]
+    for text in texts:
+        for name in ("upper", "trim"):
+            assert _outcome(getattr(ours, name), text) == _outcome(jinja.filters[name], text)
+        for old, new in (("s", "S"), ("", "-"), ("x", "xx"), (1, 2)):
+            expected = _outcome(jinja.filters["replace"], eval_context, text, old, new)
+            assert _outcome(ours.replace, text, old, new) == expected, (text, old, new)
+        for length in (0, 3, 5, 9, 255, "9"):
+            expected = _outcome(jinja.filters["truncate"], jinja, text, length)
+            assert _outcome(ours.truncate, text, length) == expected, (text, length)
+    long_text = "a b c d e f g h i j k l m n o p q r s t u v w x y z"
+    for length in range(3, 60):
+        expected = _outcome(jinja.filters["truncate"], jinja, long_text, length)
+        assert _outcome(ours.truncate, long_text, length) == expected
+    sequences: list[Any] = [[], ["a", "A", "b", 1, 1.0, None], ("x",), "text", [["list"]]]
+    for sequence in sequences:
+        first = _outcome(ours.first, sequence)
+        expected = _outcome(jinja.filters["first"], jinja, sequence)
+        if first[0] == expected[0] == "value" and type(first[1]).__name__.endswith("Undefined"):
+            first, expected = (
+                ("undefined", str(first[1]._undefined_hint)),
+                (
+                    "undefined",
+                    str(expected[1]._undefined_hint),
+                ),
+            )
+        assert first == expected, sequence
+        assert _outcome(lambda s: list(ours.unique(s)), sequence) == _outcome(
+            lambda s: list(jinja.filters["unique"](jinja, s)), sequence
+        )
+        for name in ("upper", "quote_ident"):
+            mapped = getattr(ours, "map_" + name)
+            assert _outcome(lambda s, f=mapped: list(f(s)), sequence) == (
+                _outcome(lambda s, n=name: list(jinja.filters["map"](context, s, n)), sequence)
+            ), (name, sequence)
+    tables = [Table(), Table(name="orders"), {"name": "dict"}]
+    for attribute in ("name", "columns.0", "options.words", "missing"):
+        ours_mapped = _outcome(lambda a: [str(v) for v in ours.map_attribute(tables, a)], attribute)
+        theirs = _outcome(
+            lambda a: [str(v) for v in jinja.filters["map"](context, tables, attribute=a)],
+            attribute,
+        )
+        assert ours_mapped == theirs, attribute

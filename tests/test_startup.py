@@ -187,3 +187,61 @@ main(['lint', '--no-cache', '--select', 'all', '--format', 'json', '--fail-on', 
     done = _python(code, cwd=_project(tmp_path))
     assert '"findings"' in done.stdout
     assert done.stderr.strip().splitlines()[-1] == "0"
+
+
+_EVERY_RULE_SCRIPT = """\
+import json, os, sys
+from schema_review.cli import main
+sys.stdout = open(os.devnull, "w")
+for paths in json.loads(open(sys.argv[1], encoding="utf-8").read()):
+    try:
+        main(['lint', '--no-cache', '--select', 'all', '--format', 'json', '--fail-on', 'none',
+              '-j1', *paths])
+    except SystemExit as exit:
+        assert not exit.code, exit.code
+print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('jinja2', 'markupsafe'))),
+      file=sys.stderr)
+"""
+
+
+def test_the_built_in_rules_never_import_jinja(tmp_path: Path) -> None:
+    """Every built-in rule's conditions and templates are Python when the package is built
+    (prebuilt_python.py, without a part left to Jinja: test_prebuilt_rules), and what they
+    read and call is answered by runtime.RuleSandbox: linting the examples and the corpus
+    with every rule, findings rendered, imports no Jinja."""
+    import csv
+
+    from tests.helpers import CORPUS
+
+    runs = [[str(folder)] for folder in sorted((REPO / "examples").iterdir()) if folder.is_dir()]
+    if (CORPUS / "files.tsv").exists():
+        with (CORPUS / "files.tsv").open(encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+        postgres = [row for row in rows if row["dialect"] == "postgres"]
+        runs.append([str(CORPUS / row["project"] / row["path"]) for row in postgres])
+    (tmp_path / "runs.json").write_text(json.dumps(runs), encoding="utf-8")
+    done = _python(_EVERY_RULE_SCRIPT, str(tmp_path / "runs.json"))
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == []
+
+
+def test_patterns_a_run_does_not_use_are_compiled_on_first_use() -> None:
+    """platform (imported by click through uuid) and PyYAML's resolvers compile regular
+    expressions as they are imported, which a run rarely uses: they are compiled when first
+    used (resources.import_with_patterns_put_off), and work as before."""
+    code = """\
+import sys
+import schema_review.cli
+from schema_review.resources import import_yaml, load_yaml
+import platform
+yaml = import_yaml()
+deferred = type(platform._sys_version_parser).__name__
+print(deferred, type(yaml.resolver.Resolver.yaml_implicit_resolvers["1"][0][1]).__name__)
+print(platform.python_implementation() == sys.implementation.name.replace("cpython", "CPython"))
+print(load_yaml("a: [1, 2.5, true, null, 2020-01-01, 0x1f, -3, x]\\n"))
+print(type(platform._sys_version_parser._compiled).__name__)
+"""
+    lines = _python(code).stdout.splitlines()
+    assert lines[0] == "_CompiledOnFirstUse _CompiledOnFirstUse"
+    assert lines[1] == "True"
+    assert lines[2] == "{'a': [1, 2.5, True, None, datetime.date(2020, 1, 1), 31, -3, 'x']}"
+    assert lines[3] == "Pattern"

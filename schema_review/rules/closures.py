@@ -29,7 +29,9 @@ from schema_review.rules.runtime import (
     _FORMATTERS,
     _METHOD_TYPES,
     _MISSING,
+    HELPERS,
     RULE_FILTERS,
+    Filters,
     _Constant,
     _undefined_name,
     _undefined_value,
@@ -191,14 +193,15 @@ def _for(node: nodes.For, env: BoundedSandbox) -> _Step:
     return for_
 
 
-def _loop_target(node: nodes.For) -> str:
-    """The name a loop of the subset sets (raises _Unsupported for any other loop)."""
+def _loop_target(node: nodes.For, numbered: bool = False) -> str:
+    """The name a loop of the subset sets (raises _Unsupported for any other loop);
+    `numbered`: its body may read `loop` (the Python code's loops count their items)."""
     if (
         node.else_
         or node.recursive
         or not isinstance(node.target, nodes.Name)
         or any(True for _ in node.find_all((nodes.Assign, nodes.AssignBlock)))
-        or any(name.name == "loop" for name in node.find_all(nodes.Name))
+        or (not numbered and any(name.name == "loop" for name in node.find_all(nodes.Name)))
     ):
         raise _Unsupported
     return node.target.name
@@ -495,6 +498,8 @@ def _compare(node: nodes.Compare, env: BoundedSandbox) -> Closure:
 # value in the function's globals), never from a rule's text.
 
 _SIMPLE_CONSTANTS = (str, int, bool, type(None))
+# The filters `map('name')` applies without Jinja (runtime.Filters.map_<name>).
+_MAPPED_FILTERS = ("upper", "quote_ident")
 _COMPARE_OPERATORS = {
     "eq": "==",
     "ne": "!=",
@@ -549,6 +554,17 @@ class _Generator:
         }
         self.recipes: dict[str, tuple[Any, ...]] = {}
         self.count = 0
+        # The loops a template's code is in, innermost last: the names of their index and
+        # length, which `loop.index` and its kin read (see _TemplateWriter).
+        self.loops: list[tuple[str, str]] = []
+
+    def _helper(self, name: str) -> str:
+        """A name bound to runtime.HELPERS[name]."""
+        return self._name("_h", HELPERS[name], ("helper", name))
+
+    def _jinja_filter(self, name: str) -> str:
+        """A name bound to Jinja's filter `name` as runtime.Filters computes it."""
+        return self._name("_jf", getattr(Filters(self.env), name), ("jinja_filter", name))
 
     def _name(self, prefix: str, value: Any = None, recipe: tuple[Any, ...] = ()) -> str:
         """A fresh name, bound to `value` in `space`; `recipe` says how shipped code (see
@@ -567,10 +583,36 @@ class _Generator:
                 return repr(value)
             return self._name("_k", _Constant(value), ("constant", value)) + ".value"
         if isinstance(node, nodes.Name):
+            if node.name == "loop" and self.loops:
+                raise _Unsupported  # the loop itself, not one of its numbers: Jinja's
             name = repr(node.name)
             return f"(names[{name}] if {name} in names else _undefined_name({name}))"
         if isinstance(node, nodes.Getattr):
+            if isinstance(node.node, nodes.Name) and node.node.name == "loop" and self.loops:
+                return self._loop_attribute(node.attr)
             return self._getattr(node)
+        if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Slice):
+            # The target, then the key, read as the closure reads them (`_getitem`).
+            target, key = self.expression(node.node), self.expression(node.arg)
+            return f"{self._helper('item')}({target}, {key})"
+        if isinstance(node, nodes.Test) and node.name == "defined" and not node.args:
+            # A function of the names, so that an undefined read is caught (as the closure).
+            inner = self.expression(node.node)
+            return f"{self._helper('defined')}(names, lambda names: {inner})"
+        if isinstance(node, nodes.Dict):  # each key then its value, as the closure's
+            pairs = ", ".join(
+                f"{self.expression(pair.key)}: {self.expression(pair.value)}" for pair in node.items
+            )
+            return f"{{{pairs}}}"
+        if (
+            isinstance(node, nodes.Filter)
+            and node.node is not None
+            and not (node.dyn_args or node.dyn_kwargs)
+            and node.name not in RULE_FILTERS
+        ):
+            written = self._filter(node)
+            if written is not None:
+                return written
         if isinstance(node, nodes.Not):
             return f"(not {self.expression(node.node)})"
         if isinstance(node, nodes.Neg):
@@ -618,6 +660,14 @@ class _Generator:
         if isinstance(node, nodes.List | nodes.Tuple):
             items = "".join(f"{self.expression(item)}, " for item in node.items)
             return f"[{items}]" if isinstance(node, nodes.List) else f"({items})"
+        if type(node) in _BINARY:  # as the closure's: through the sandbox if it intercepts it
+            assert isinstance(node, nodes.BinExpr)
+            symbol = _BINARY[type(node)][0]
+            left, right = self.expression(node.left), self.expression(node.right)
+            if symbol in self.env.intercepted_binops:
+                binop = self._name("_binop", self.env.call_binop, ("binop",))
+                return f"{binop}(None, {symbol!r}, {left}, {right})"
+            return f"({left} {symbol} {right})"
         if isinstance(node, nodes.Concat):  # `~`, bounded as the closure's
             concat = self._name("_cat", self.env.concat_bounded, ("concat",))
             pieces = "".join(f"{self.expression(part)}, " for part in node.nodes)
@@ -644,8 +694,77 @@ class _Generator:
             arguments = "".join(f", {self.expression(arg)}" for arg in node.args)
             return f"{bound}({self.expression(node.node)}{arguments})"
         # Anything else: its closure, called from here.
+        if self.loops and any(name.name == "loop" for name in node.find_all(nodes.Name)):
+            raise _Unsupported  # (the closures know no loop)
         closure = self._name("_c", _compile(node, self.env), ("closure", node))
         return f"{closure}(names)"
+
+    def _loop_attribute(self, attr: str) -> str:
+        """`loop.<attr>` of the innermost loop, from its index and length."""
+        index, length = self.loops[-1]
+        numbers = {
+            "index0": index,
+            "index": f"({index} + 1)",
+            "revindex0": f"({length} - {index} - 1)",
+            "revindex": f"({length} - {index})",
+            "first": f"({index} == 0)",
+            "last": f"({index} == {length} - 1)",
+            "length": length,
+        }
+        if attr not in numbers:
+            raise _Unsupported  # cycle, changed, previtem, depth...: Jinja's LoopContext
+        return numbers[attr]
+
+    def _filter(self, node: nodes.Filter) -> str | None:
+        """The filters of Jinja's that the built-in rules use, as the closures run them (and
+        through them Jinja's sandbox), computed by runtime's functions; None for another."""
+        name, args = node.name, node.args
+        subject = node.node
+        assert subject is not None  # (the caller's check)
+        keywords = [keyword.key for keyword in node.kwargs]
+        if name == "join" and len(args) <= 1 and not keywords:
+            # Bounds.join, as the closure's: the separator read first.
+            join = self._name("_join", self.env.join, ("join",))
+            separator = self.expression(args[0]) if args else "''"
+            return f"{join}({separator}, {self.expression(subject)})"
+        if name in ("select", "reject", "selectattr", "rejectattr") and not keywords:
+            keep = name.startswith("select")
+            by_attribute = name.endswith("attr")
+            value = self.expression(subject)
+            if len(args) == int(by_attribute):  # no test: the items (or attributes) true
+                attribute = "".join(f", {self.expression(arg)}" for arg in args)
+                return f"{self._helper('select_truthy')}({value}, {keep}{attribute})"
+            if len(args) < int(by_attribute) + 1:
+                return None
+            # A test: every operand read when the first item is asked for, as `_select`'s.
+            thunks = [f"lambda names: {self.expression(arg)}" for arg in args]
+            attribute = thunks.pop(0) if by_attribute else "None"
+            test, *rest = thunks
+            arguments = "".join(f"{thunk}, " for thunk in rest)
+            select = self._helper("select_tested")
+            return (
+                f"{select}(names, {keep}, lambda names: {value}, {attribute}, {test},"
+                f" ({arguments}))"
+            )
+        if (
+            name == "map"
+            and len(args) == 1
+            and not keywords
+            and isinstance(args[0], nodes.Const)
+            and args[0].value in _MAPPED_FILTERS
+        ):  # `map('upper')`: a filter that takes the item alone, known when written
+            value = self.expression(subject)
+            return f"{self._jinja_filter('map_' + args[0].value)}({value})"
+        if name == "map" and not args and keywords == ["attribute"]:
+            attribute = self.expression(node.kwargs[0].value)
+            value = self.expression(subject)
+            return f"{self._jinja_filter('map_attribute')}({value}, {attribute})"
+        arity = {"upper": 0, "trim": 0, "first": 0, "unique": 0, "truncate": 1, "replace": 2}
+        if arity.get(name) == len(args) and not keywords:
+            value = self.expression(subject)
+            arguments = "".join(f", {self.expression(arg)}" for arg in args)
+            return f"{self._jinja_filter(name)}({value}{arguments})"
+        return None
 
     def _getattr(self, node: nodes.Getattr) -> str:
         """As `_getattr`'s closure reads it: the value at once when the sandbox allowed the
@@ -735,6 +854,10 @@ class _TemplateWriter:
             for child in node.nodes:
                 if isinstance(child, nodes.TemplateData):
                     self.lines.append(f"{indent}_append({child.data!r})")
+                elif isinstance(child, nodes.CondExpr) and child.expr2 is None:
+                    # `{{ x if test }}`: without an else, the undefined value prints nothing.
+                    self.lines.append(f"{indent}if {expression(child.test)}:")
+                    self.lines.append(f"{indent}    _append(str({expression(child.expr1)}))")
                 else:
                     self.lines.append(f"{indent}_append(str({expression(child)}))")
         elif isinstance(node, nodes.If):
@@ -753,22 +876,57 @@ class _TemplateWriter:
         ):
             value = expression(node.node)
             self.lines.append(f"{indent}names[{node.target.name!r}] = {value}")
+        elif (
+            isinstance(node, nodes.Assign)
+            and isinstance(node.target, nodes.Tuple)
+            and node.target.items
+            and all(
+                isinstance(item, nodes.Name) and item.name != "result" for item in node.target.items
+            )
+        ):  # `set old, new = ...`: Python's unpacking, as Jinja's compiled code does
+            value = expression(node.node)
+            targets = ", ".join(
+                f"names[{item.name!r}]"
+                for item in node.target.items
+                if isinstance(item, nodes.Name)
+            )
+            self.lines.append(f"{indent}{targets}, = {value}")
         elif isinstance(node, nodes.For):
-            # As `_for`'s closure: the names of the loop's own (a copy), the item set in them.
-            target = _loop_target(node)
-            items = expression(node.iter)
-            outer, item = self.generator._name("_names"), self.generator._name("_item")
-            self.lines.append(f"{indent}{outer} = names")
-            self.lines.append(f"{indent}names = dict(names)")
-            self.lines.append(f"{indent}for {item} in {items}:")
-            self.lines.append(f"{indent}    names[{target!r}] = {item}")
-            if node.test is not None:
-                self.lines.append(f"{indent}    if not {expression(node.test)}:")
-                self.lines.append(f"{indent}        continue")
-            self._statements(node.body, indent + "    ")
-            self.lines.append(f"{indent}names = {outer}")
+            self._for(node, indent)
         else:  # any other statement: outside the closures' subset
             raise _Unsupported
+
+    def _for(self, node: nodes.For, indent: str) -> None:
+        """As `_for`'s closure: the names of the loop's own (a copy), the item set in them.
+        A body that reads `loop.index` and its kin (not with a test: Jinja counts only the
+        items that pass it) has the items as a list, counted."""
+        generator = self.generator
+        numbered = any(name.name == "loop" for name in node.find_all(nodes.Name))
+        target = _loop_target(node, numbered)
+        if numbered and node.test is not None:
+            raise _Unsupported
+        items = generator.expression(node.iter)  # (a `loop` there is an outer loop's)
+        outer, item = generator._name("_names"), generator._name("_item")
+        self.lines.append(f"{indent}{outer} = names")
+        self.lines.append(f"{indent}names = dict(names)")
+        if numbered:
+            listed, index, length = (generator._name(p) for p in ("_items", "_index", "_length"))
+            self.lines.append(f"{indent}{listed} = list({items})")
+            self.lines.append(f"{indent}{length} = len({listed})")
+            self.lines.append(f"{indent}{index} = -1")
+            self.lines.append(f"{indent}for {item} in {listed}:")
+            self.lines.append(f"{indent}    {index} += 1")
+            generator.loops.append((index, length))
+        else:
+            self.lines.append(f"{indent}for {item} in {items}:")
+        self.lines.append(f"{indent}    names[{target!r}] = {item}")
+        if node.test is not None:
+            self.lines.append(f"{indent}    if not {generator.expression(node.test)}:")
+            self.lines.append(f"{indent}        continue")
+        self._statements(node.body, indent + "    ")
+        if numbered:
+            generator.loops.pop()
+        self.lines.append(f"{indent}names = {outer}")
 
 
 def compile_python_renderer(
@@ -856,6 +1014,16 @@ def _recipe(recipe: tuple[Any, ...], tree_literal: Callable[[nodes.Node], str]) 
     if what == "filter":
         (name,) = arguments
         return f"rt.filter({name!r})"
+    if what == "binop":
+        return "rt.sandbox.call_binop"
+    if what == "join":
+        return "rt.sandbox.join"
+    if what == "helper":
+        (name,) = arguments
+        return f"rt.helper({name!r})"
+    if what == "jinja_filter":
+        (name,) = arguments
+        return f"rt.jinja_filter({name!r})"
     if what == "closure":
         (node,) = arguments
         return f"rt.closure({tree_literal(node)})"

@@ -154,7 +154,7 @@ JINJA = {jinja}
 def python_module(conditions: dict[str, Any], templates: dict[str, Any], digest: str) -> str:
     """prebuilt_python.py's text: the expressions (source -> syntax tree) as Python; the
     templates outside the closures' subset as the code Jinja compiles for them."""
-    from schema_review.rules.closures import compile_renderer, shipped_module
+    from schema_review.rules.closures import compile_python_renderer, shipped_module
     from schema_review.rules.expressions import environment
 
     env = environment()
@@ -162,7 +162,8 @@ def python_module(conditions: dict[str, Any], templates: dict[str, Any], digest:
     header = header.replace("{jinja}", json.dumps(jinja2.__version__))
     text = shipped_module(conditions, templates, env, header, lambda node: repr(_data(node)))
     rows = []
-    jinja_only = [s for s, tree in sorted(templates.items()) if not compile_renderer(tree, env)]
+    written = {source for source, tree in templates.items() if compile_python_renderer(tree, env)}
+    jinja_only = [source for source in sorted(templates) if source not in written]
     for index, source in enumerate(jinja_only, 1):
         # Jinja's own code for the template (Environment.compile, as its ModuleLoader ships
         # precompiled templates), in a factory given the environment; a run makes a Template
@@ -250,6 +251,37 @@ def shipped_functions(
     )
 
 
+def fallbacks(trees_text: str) -> list[str]:
+    """What of prebuilt_trees.json's expressions the generator does not write as Python
+    whole: an expression left to Jinja, or a part of one left to the closures (which import
+    Jinja when they run). Each as "kind: source". None for the built-in rules (a test)."""
+    from schema_review.rules.closures import _Generator, _TemplateWriter, _Unsupported
+    from schema_review.rules.expressions import environment
+    from schema_review.rules.prebuilt import _node
+    from schema_review.rules.sandbox import RULE_OUTPUT_LIMIT
+
+    env = environment()
+    data = json.loads(trees_text)
+    found = []
+    for kind in ("conditions", "templates"):
+        for source, tree_text in sorted(data[kind].items()):
+            tree = _node(json.loads(tree_text))
+            try:
+                if kind == "conditions":
+                    generator = _Generator(env)
+                    generator.expression(tree)
+                else:
+                    writer = _TemplateWriter(env)
+                    writer.function(tree, "_function", RULE_OUTPUT_LIMIT)
+                    generator = writer.generator
+            except _Unsupported:
+                found.append(f"{kind} (Jinja): {source}")
+                continue
+            if any(recipe[0] == "closure" for recipe in generator.recipes.values()):
+                found.append(f"{kind} (a part as closures): {source}")
+    return found
+
+
 def build_python(trees_text: str) -> str:
     """prebuilt_python.py's text for prebuilt_trees.json's text."""
     from schema_review.rules.prebuilt import _node
@@ -276,6 +308,8 @@ def main() -> int:
     _write(PREBUILT_TREES, trees)
     _write(PREBUILT_DOCS, docs)
     _write(PREBUILT_PYTHON, build_python(trees))
+    for fallback in fallbacks(trees):  # (they run, on Jinja: a run of them imports it)
+        print(f"not written as Python: {fallback}")
     return 0
 
 

@@ -40,32 +40,45 @@ def _condition_2(rt):
     _read3 = rt.reader('name', _types2)
     _types6 = set()
     _read7 = rt.reader('lower', _types6)
-    _c10 = rt.closure({'n': 'Filter', 'l': 2, 'f': [{'n': 'Getattr', 'l': 2, 'f': [{'n': 'Getattr', 'l': 2, 'f': [{'n': 'Name', 'l': 2, 'f': ['column', 'load']}, 'table', 'load']}, 'foreign_keys', 'load']}, 'selectattr', [{'n': 'Const', 'l': 2, 'f': ['on_delete']}, {'n': 'Const', 'l': 2, 'f': ['equalto']}, {'n': 'Const', 'l': 2, 'f': ['CASCADE']}], [], None, None]})
-    _call11 = rt.caller()
-    _types12 = set()
-    _read13 = rt.reader('name', _types12)
-    _types16 = set()
-    _read17 = rt.reader('lower', _types16)
+    _types10 = set()
+    _read11 = rt.reader('table', _types10)
+    _types14 = set()
+    _read15 = rt.reader('foreign_keys', _types14)
+    _h18 = rt.helper('select_tested')
+    _call19 = rt.caller()
     _types20 = set()
-    _read21 = rt.reader('names', _types20)
-    _f24 = rt.filter('intersects')
-    _types25 = set()
-    _read26 = rt.reader('tables', _types25)
-    _types29 = set()
-    _read30 = rt.reader('table', _types29)
+    _read21 = rt.reader('name', _types20)
+    _types24 = set()
+    _read25 = rt.reader('lower', _types24)
+    _types28 = set()
+    _read29 = rt.reader('names', _types28)
+    _f32 = rt.filter('intersects')
     _types33 = set()
-    _read34 = rt.reader('words', _types33)
-    _c37 = rt.closure({'n': 'Filter', 'l': 5, 'f': [{'n': 'Getattr', 'l': 5, 'f': [{'n': 'Getattr', 'l': 5, 'f': [{'n': 'Name', 'l': 5, 'f': ['column', 'load']}, 'table', 'load']}, 'words', 'load']}, 'reject', [{'n': 'Const', 'l': 5, 'f': ['in']}, {'n': 'Add', 'l': 5, 'f': [{'n': 'Getattr', 'l': 5, 'f': [{'n': 'Name', 'l': 5, 'f': ['options', 'load']}, 'tables', 'load']}, {'n': 'Getattr', 'l': 5, 'f': [{'n': 'Name', 'l': 5, 'f': ['options', 'load']}, 'table_prefixes', 'load']}]}], [], None, None]})
-    _types38 = set()
-    _read39 = rt.reader('in_unique', _types38)
-    _types42 = set()
-    _read43 = rt.reader('in_primary_key', _types42)
-    _types46 = set()
-    _read47 = rt.reader('table', _types46)
-    _types50 = set()
-    _read51 = rt.reader('columns', _types50)
+    _read34 = rt.reader('tables', _types33)
+    _types37 = set()
+    _read38 = rt.reader('table', _types37)
+    _types41 = set()
+    _read42 = rt.reader('words', _types41)
+    _types45 = set()
+    _read46 = rt.reader('table', _types45)
+    _types49 = set()
+    _read50 = rt.reader('words', _types49)
+    _types53 = set()
+    _read54 = rt.reader('tables', _types53)
+    _types57 = set()
+    _read58 = rt.reader('table_prefixes', _types57)
+    _binop61 = rt.sandbox.call_binop
+    _h62 = rt.helper('select_tested')
+    _types63 = set()
+    _read64 = rt.reader('in_unique', _types63)
+    _types67 = set()
+    _read68 = rt.reader('in_primary_key', _types67)
+    _types71 = set()
+    _read72 = rt.reader('table', _types71)
+    _types75 = set()
+    _read76 = rt.reader('columns', _types75)
     def _function(names):
-        return ((((((True if _call1(names, (_v9 if (type(_o8 := (_v5 if (type(_o4 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types2 and (_v5 := _getattr(_o4, 'name', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('name', _MISSING)) is not _MISSING) else _read3(_o4))) in _types6 and (_v9 := _getattr(_o8, 'lower', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('lower', _MISSING)) is not _MISSING) else _read7(_o8))) == 'slug' else False) and (not list(_c10(names)))) or (((True if _call11(names, (_v19 if (type(_o18 := (_v15 if (type(_o14 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types12 and (_v15 := _getattr(_o14, 'name', _MISSING)) is not _MISSING and (type(_v15) not in _METHOD_TYPES or _v15.__name__ not in _FORMATTERS)) or (type(_o14) is _dict and (_v15 := _o14.get('name', _MISSING)) is not _MISSING) else _read13(_o14))) in _types16 and (_v19 := _getattr(_o18, 'lower', _MISSING)) is not _MISSING and (type(_v19) not in _METHOD_TYPES or _v19.__name__ not in _FORMATTERS)) or (type(_o18) is _dict and (_v19 := _o18.get('lower', _MISSING)) is not _MISSING) else _read17(_o18))) in (_v23 if (type(_o22 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types20 and (_v23 := _getattr(_o22, 'names', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('names', _MISSING)) is not _MISSING) else _read21(_o22)) else False) and _f24((_v36 if (type(_o35 := (_v32 if (type(_o31 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types29 and (_v32 := _getattr(_o31, 'table', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('table', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'words', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('words', _MISSING)) is not _MISSING) else _read34(_o35))[(-1):None], (_v28 if (type(_o27 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types25 and (_v28 := _getattr(_o27, 'tables', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('tables', _MISSING)) is not _MISSING) else _read26(_o27)))) and (not list(_c37(names))))) and (not (_v41 if (type(_o40 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types38 and (_v41 := _getattr(_o40, 'in_unique', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('in_unique', _MISSING)) is not _MISSING) else _read39(_o40)))) and (not (_v45 if (type(_o44 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types42 and (_v45 := _getattr(_o44, 'in_primary_key', _MISSING)) is not _MISSING and (type(_v45) not in _METHOD_TYPES or _v45.__name__ not in _FORMATTERS)) or (type(_o44) is _dict and (_v45 := _o44.get('in_primary_key', _MISSING)) is not _MISSING) else _read43(_o44)))) and (True if len((_v53 if (type(_o52 := (_v49 if (type(_o48 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types46 and (_v49 := _getattr(_o48, 'table', _MISSING)) is not _MISSING and (type(_v49) not in _METHOD_TYPES or _v49.__name__ not in _FORMATTERS)) or (type(_o48) is _dict and (_v49 := _o48.get('table', _MISSING)) is not _MISSING) else _read47(_o48))) in _types50 and (_v53 := _getattr(_o52, 'columns', _MISSING)) is not _MISSING and (type(_v53) not in _METHOD_TYPES or _v53.__name__ not in _FORMATTERS)) or (type(_o52) is _dict and (_v53 := _o52.get('columns', _MISSING)) is not _MISSING) else _read51(_o52))) > 2 else False))
+        return ((((((True if _call1(names, (_v9 if (type(_o8 := (_v5 if (type(_o4 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types2 and (_v5 := _getattr(_o4, 'name', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('name', _MISSING)) is not _MISSING) else _read3(_o4))) in _types6 and (_v9 := _getattr(_o8, 'lower', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('lower', _MISSING)) is not _MISSING) else _read7(_o8))) == 'slug' else False) and (not list(_h18(names, True, lambda names: (_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types10 and (_v13 := _getattr(_o12, 'table', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('table', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'foreign_keys', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('foreign_keys', _MISSING)) is not _MISSING) else _read15(_o16)), lambda names: 'on_delete', lambda names: 'equalto', (lambda names: 'CASCADE', ))))) or (((True if _call19(names, (_v27 if (type(_o26 := (_v23 if (type(_o22 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types20 and (_v23 := _getattr(_o22, 'name', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('name', _MISSING)) is not _MISSING) else _read21(_o22))) in _types24 and (_v27 := _getattr(_o26, 'lower', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('lower', _MISSING)) is not _MISSING) else _read25(_o26))) in (_v31 if (type(_o30 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types28 and (_v31 := _getattr(_o30, 'names', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('names', _MISSING)) is not _MISSING) else _read29(_o30)) else False) and _f32((_v44 if (type(_o43 := (_v40 if (type(_o39 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types37 and (_v40 := _getattr(_o39, 'table', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('table', _MISSING)) is not _MISSING) else _read38(_o39))) in _types41 and (_v44 := _getattr(_o43, 'words', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('words', _MISSING)) is not _MISSING) else _read42(_o43))[(-1):None], (_v36 if (type(_o35 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types33 and (_v36 := _getattr(_o35, 'tables', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('tables', _MISSING)) is not _MISSING) else _read34(_o35)))) and (not list(_h62(names, False, lambda names: (_v52 if (type(_o51 := (_v48 if (type(_o47 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types45 and (_v48 := _getattr(_o47, 'table', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('table', _MISSING)) is not _MISSING) else _read46(_o47))) in _types49 and (_v52 := _getattr(_o51, 'words', _MISSING)) is not _MISSING and (type(_v52) not in _METHOD_TYPES or _v52.__name__ not in _FORMATTERS)) or (type(_o51) is _dict and (_v52 := _o51.get('words', _MISSING)) is not _MISSING) else _read50(_o51)), None, lambda names: 'in', (lambda names: _binop61(None, '+', (_v56 if (type(_o55 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types53 and (_v56 := _getattr(_o55, 'tables', _MISSING)) is not _MISSING and (type(_v56) not in _METHOD_TYPES or _v56.__name__ not in _FORMATTERS)) or (type(_o55) is _dict and (_v56 := _o55.get('tables', _MISSING)) is not _MISSING) else _read54(_o55)), (_v60 if (type(_o59 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types57 and (_v60 := _getattr(_o59, 'table_prefixes', _MISSING)) is not _MISSING and (type(_v60) not in _METHOD_TYPES or _v60.__name__ not in _FORMATTERS)) or (type(_o59) is _dict and (_v60 := _o59.get('table_prefixes', _MISSING)) is not _MISSING) else _read58(_o59))), )))))) and (not (_v66 if (type(_o65 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types63 and (_v66 := _getattr(_o65, 'in_unique', _MISSING)) is not _MISSING and (type(_v66) not in _METHOD_TYPES or _v66.__name__ not in _FORMATTERS)) or (type(_o65) is _dict and (_v66 := _o65.get('in_unique', _MISSING)) is not _MISSING) else _read64(_o65)))) and (not (_v70 if (type(_o69 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types67 and (_v70 := _getattr(_o69, 'in_primary_key', _MISSING)) is not _MISSING and (type(_v70) not in _METHOD_TYPES or _v70.__name__ not in _FORMATTERS)) or (type(_o69) is _dict and (_v70 := _o69.get('in_primary_key', _MISSING)) is not _MISSING) else _read68(_o69)))) and (True if len((_v78 if (type(_o77 := (_v74 if (type(_o73 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types71 and (_v74 := _getattr(_o73, 'table', _MISSING)) is not _MISSING and (type(_v74) not in _METHOD_TYPES or _v74.__name__ not in _FORMATTERS)) or (type(_o73) is _dict and (_v74 := _o73.get('table', _MISSING)) is not _MISSING) else _read72(_o73))) in _types75 and (_v78 := _getattr(_o77, 'columns', _MISSING)) is not _MISSING and (type(_v78) not in _METHOD_TYPES or _v78.__name__ not in _FORMATTERS)) or (type(_o77) is _dict and (_v78 := _o77.get('columns', _MISSING)) is not _MISSING) else _read76(_o77))) > 2 else False))
     return _function
 
 
@@ -255,13 +268,15 @@ def _condition_11(rt):
     _read14 = rt.reader('array', _types13)
     _types17 = set()
     _read18 = rt.reader('words', _types17)
-    _c21 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['column', 'load']}, 'words', 'load']}, {'n': 'Neg', 'l': 1, 'f': [{'n': 'Const', 'l': 1, 'f': [1]}]}, 'load']})
-    _types22 = set()
-    _read23 = rt.reader('words', _types22)
+    _types21 = set()
+    _read22 = rt.reader('words', _types21)
+    _h25 = rt.helper('item')
     _types26 = set()
-    _read27 = rt.reader('gin_indexed', _types26)
+    _read27 = rt.reader('words', _types26)
+    _types30 = set()
+    _read31 = rt.reader('gin_indexed', _types30)
     def _function(names):
-        return (((((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) == 'jsonb' else False) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'array', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING) else _read14(_o15)))) and (_v20 if (type(_o19 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types17 and (_v20 := _getattr(_o19, 'words', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING) else _read18(_o19))) and (True if _c21(names) in (_v25 if (type(_o24 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types22 and (_v25 := _getattr(_o24, 'words', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('words', _MISSING)) is not _MISSING) else _read23(_o24)) else False)) and (not (_v29 if (type(_o28 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types26 and (_v29 := _getattr(_o28, 'gin_indexed', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('gin_indexed', _MISSING)) is not _MISSING) else _read27(_o28))))
+        return (((((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) == 'jsonb' else False) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'array', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING) else _read14(_o15)))) and (_v20 if (type(_o19 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types17 and (_v20 := _getattr(_o19, 'words', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING) else _read18(_o19))) and (True if _h25((_v24 if (type(_o23 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types21 and (_v24 := _getattr(_o23, 'words', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING) else _read22(_o23)), (-1)) in (_v29 if (type(_o28 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types26 and (_v29 := _getattr(_o28, 'words', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('words', _MISSING)) is not _MISSING) else _read27(_o28)) else False)) and (not (_v33 if (type(_o32 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types30 and (_v33 := _getattr(_o32, 'gin_indexed', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('gin_indexed', _MISSING)) is not _MISSING) else _read31(_o32))))
     return _function
 
 
@@ -286,13 +301,15 @@ def _condition_13(rt):
     _read14 = rt.reader('array', _types13)
     _types17 = set()
     _read18 = rt.reader('words', _types17)
-    _c21 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['column', 'load']}, 'words', 'load']}, {'n': 'Neg', 'l': 1, 'f': [{'n': 'Const', 'l': 1, 'f': [1]}]}, 'load']})
-    _types22 = set()
-    _read23 = rt.reader('words', _types22)
+    _types21 = set()
+    _read22 = rt.reader('words', _types21)
+    _h25 = rt.helper('item')
     _types26 = set()
-    _read27 = rt.reader('checked', _types26)
+    _read27 = rt.reader('words', _types26)
+    _types30 = set()
+    _read31 = rt.reader('checked', _types30)
     def _function(names):
-        return (((((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) == 'text' else False) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'array', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING) else _read14(_o15)))) and (_v20 if (type(_o19 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types17 and (_v20 := _getattr(_o19, 'words', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING) else _read18(_o19))) and (True if _c21(names) in (_v25 if (type(_o24 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types22 and (_v25 := _getattr(_o24, 'words', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('words', _MISSING)) is not _MISSING) else _read23(_o24)) else False)) and (not (_v29 if (type(_o28 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types26 and (_v29 := _getattr(_o28, 'checked', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('checked', _MISSING)) is not _MISSING) else _read27(_o28))))
+        return (((((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) == 'text' else False) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'array', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING) else _read14(_o15)))) and (_v20 if (type(_o19 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types17 and (_v20 := _getattr(_o19, 'words', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING) else _read18(_o19))) and (True if _h25((_v24 if (type(_o23 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types21 and (_v24 := _getattr(_o23, 'words', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING) else _read22(_o23)), (-1)) in (_v29 if (type(_o28 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types26 and (_v29 := _getattr(_o28, 'words', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('words', _MISSING)) is not _MISSING) else _read27(_o28)) else False)) and (not (_v33 if (type(_o32 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types30 and (_v33 := _getattr(_o32, 'checked', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('checked', _MISSING)) is not _MISSING) else _read31(_o32))))
     return _function
 
 
@@ -350,14 +367,22 @@ def _condition_17(rt):
     _read14 = rt.reader('array', _types13)
     _types17 = set()
     _read18 = rt.reader('words', _types17)
-    _c21 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['column', 'load']}, 'words', 'load']}, 'select', [{'n': 'Const', 'l': 1, 'f': ['in']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'words', 'load']}], [], None, None]})
-    _c22 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['column', 'load']}, 'words', 'load']}, 'select', [{'n': 'Const', 'l': 1, 'f': ['in']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'signed_words', 'load']}], [], None, None]})
-    _types23 = set()
-    _read24 = rt.reader('checked', _types23)
-    _types27 = set()
-    _read28 = rt.reader('is_key', _types27)
+    _types21 = set()
+    _read22 = rt.reader('words', _types21)
+    _types25 = set()
+    _read26 = rt.reader('words', _types25)
+    _h29 = rt.helper('select_tested')
+    _types30 = set()
+    _read31 = rt.reader('words', _types30)
+    _types34 = set()
+    _read35 = rt.reader('signed_words', _types34)
+    _h38 = rt.helper('select_tested')
+    _types39 = set()
+    _read40 = rt.reader('checked', _types39)
+    _types43 = set()
+    _read44 = rt.reader('is_key', _types43)
     def _function(names):
-        return (((((((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) in ('integer', 'bigint', 'smallint', 'numeric', 'real', 'double precision', ) else False) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'array', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING) else _read14(_o15)))) and (_v20 if (type(_o19 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types17 and (_v20 := _getattr(_o19, 'words', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING) else _read18(_o19))) and list(_c21(names))) and (not list(_c22(names)))) and (not (_v26 if (type(_o25 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types23 and (_v26 := _getattr(_o25, 'checked', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('checked', _MISSING)) is not _MISSING) else _read24(_o25)))) and (not (_v30 if (type(_o29 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types27 and (_v30 := _getattr(_o29, 'is_key', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('is_key', _MISSING)) is not _MISSING) else _read28(_o29))))
+        return (((((((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) in ('integer', 'bigint', 'smallint', 'numeric', 'real', 'double precision', ) else False) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'array', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING) else _read14(_o15)))) and (_v20 if (type(_o19 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types17 and (_v20 := _getattr(_o19, 'words', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING) else _read18(_o19))) and list(_h29(names, True, lambda names: (_v24 if (type(_o23 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types21 and (_v24 := _getattr(_o23, 'words', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING) else _read22(_o23)), None, lambda names: 'in', (lambda names: (_v28 if (type(_o27 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types25 and (_v28 := _getattr(_o27, 'words', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('words', _MISSING)) is not _MISSING) else _read26(_o27)), )))) and (not list(_h38(names, True, lambda names: (_v33 if (type(_o32 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types30 and (_v33 := _getattr(_o32, 'words', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('words', _MISSING)) is not _MISSING) else _read31(_o32)), None, lambda names: 'in', (lambda names: (_v37 if (type(_o36 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types34 and (_v37 := _getattr(_o36, 'signed_words', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('signed_words', _MISSING)) is not _MISSING) else _read35(_o36)), ))))) and (not (_v42 if (type(_o41 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types39 and (_v42 := _getattr(_o41, 'checked', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('checked', _MISSING)) is not _MISSING) else _read40(_o41)))) and (not (_v46 if (type(_o45 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types43 and (_v46 := _getattr(_o45, 'is_key', _MISSING)) is not _MISSING and (type(_v46) not in _METHOD_TYPES or _v46.__name__ not in _FORMATTERS)) or (type(_o45) is _dict and (_v46 := _o45.get('is_key', _MISSING)) is not _MISSING) else _read44(_o45))))
     return _function
 
 
@@ -408,31 +433,33 @@ def _condition_20(rt):
     _read14 = rt.reader('array', _types13)
     _types17 = set()
     _read18 = rt.reader('words', _types17)
-    _c21 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['column', 'load']}, 'words', 'load']}, {'n': 'Neg', 'l': 1, 'f': [{'n': 'Const', 'l': 1, 'f': [1]}]}, 'load']})
-    _types22 = set()
-    _read23 = rt.reader('words', _types22)
-    _f26 = rt.filter('intersects')
-    _types27 = set()
-    _read28 = rt.reader('exempt_table_words', _types27)
+    _types21 = set()
+    _read22 = rt.reader('words', _types21)
+    _h25 = rt.helper('item')
+    _types26 = set()
+    _read27 = rt.reader('words', _types26)
+    _f30 = rt.filter('intersects')
     _types31 = set()
-    _read32 = rt.reader('table', _types31)
+    _read32 = rt.reader('exempt_table_words', _types31)
     _types35 = set()
-    _read36 = rt.reader('words', _types35)
-    _call39 = rt.caller()
-    _types40 = set()
-    _read41 = rt.reader('name', _types40)
+    _read36 = rt.reader('table', _types35)
+    _types39 = set()
+    _read40 = rt.reader('words', _types39)
+    _call43 = rt.caller()
     _types44 = set()
-    _read45 = rt.reader('lower', _types44)
+    _read45 = rt.reader('name', _types44)
     _types48 = set()
-    _read49 = rt.reader('exempt_columns', _types48)
+    _read49 = rt.reader('lower', _types48)
     _types52 = set()
-    _read53 = rt.reader('checked', _types52)
+    _read53 = rt.reader('exempt_columns', _types52)
     _types56 = set()
-    _read57 = rt.reader('in_foreign_key', _types56)
+    _read57 = rt.reader('checked', _types56)
     _types60 = set()
-    _read61 = rt.reader('in_primary_key', _types60)
+    _read61 = rt.reader('in_foreign_key', _types60)
+    _types64 = set()
+    _read65 = rt.reader('in_primary_key', _types64)
     def _function(names):
-        return (((((((((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) in ('text', 'varchar', ) else False) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'array', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING) else _read14(_o15)))) and (_v20 if (type(_o19 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types17 and (_v20 := _getattr(_o19, 'words', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING) else _read18(_o19))) and (True if _c21(names) in (_v25 if (type(_o24 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types22 and (_v25 := _getattr(_o24, 'words', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('words', _MISSING)) is not _MISSING) else _read23(_o24)) else False)) and (not _f26((_v38 if (type(_o37 := (_v34 if (type(_o33 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types31 and (_v34 := _getattr(_o33, 'table', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('table', _MISSING)) is not _MISSING) else _read32(_o33))) in _types35 and (_v38 := _getattr(_o37, 'words', _MISSING)) is not _MISSING and (type(_v38) not in _METHOD_TYPES or _v38.__name__ not in _FORMATTERS)) or (type(_o37) is _dict and (_v38 := _o37.get('words', _MISSING)) is not _MISSING) else _read36(_o37))[(-1):None], (_v30 if (type(_o29 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types27 and (_v30 := _getattr(_o29, 'exempt_table_words', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('exempt_table_words', _MISSING)) is not _MISSING) else _read28(_o29))))) and (True if _call39(names, (_v47 if (type(_o46 := (_v43 if (type(_o42 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types40 and (_v43 := _getattr(_o42, 'name', _MISSING)) is not _MISSING and (type(_v43) not in _METHOD_TYPES or _v43.__name__ not in _FORMATTERS)) or (type(_o42) is _dict and (_v43 := _o42.get('name', _MISSING)) is not _MISSING) else _read41(_o42))) in _types44 and (_v47 := _getattr(_o46, 'lower', _MISSING)) is not _MISSING and (type(_v47) not in _METHOD_TYPES or _v47.__name__ not in _FORMATTERS)) or (type(_o46) is _dict and (_v47 := _o46.get('lower', _MISSING)) is not _MISSING) else _read45(_o46))) not in (_v51 if (type(_o50 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types48 and (_v51 := _getattr(_o50, 'exempt_columns', _MISSING)) is not _MISSING and (type(_v51) not in _METHOD_TYPES or _v51.__name__ not in _FORMATTERS)) or (type(_o50) is _dict and (_v51 := _o50.get('exempt_columns', _MISSING)) is not _MISSING) else _read49(_o50)) else False)) and (not (_v55 if (type(_o54 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types52 and (_v55 := _getattr(_o54, 'checked', _MISSING)) is not _MISSING and (type(_v55) not in _METHOD_TYPES or _v55.__name__ not in _FORMATTERS)) or (type(_o54) is _dict and (_v55 := _o54.get('checked', _MISSING)) is not _MISSING) else _read53(_o54)))) and (not (_v59 if (type(_o58 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types56 and (_v59 := _getattr(_o58, 'in_foreign_key', _MISSING)) is not _MISSING and (type(_v59) not in _METHOD_TYPES or _v59.__name__ not in _FORMATTERS)) or (type(_o58) is _dict and (_v59 := _o58.get('in_foreign_key', _MISSING)) is not _MISSING) else _read57(_o58)))) and (not (_v63 if (type(_o62 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types60 and (_v63 := _getattr(_o62, 'in_primary_key', _MISSING)) is not _MISSING and (type(_v63) not in _METHOD_TYPES or _v63.__name__ not in _FORMATTERS)) or (type(_o62) is _dict and (_v63 := _o62.get('in_primary_key', _MISSING)) is not _MISSING) else _read61(_o62))))
+        return (((((((((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) in ('text', 'varchar', ) else False) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'array', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING) else _read14(_o15)))) and (_v20 if (type(_o19 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types17 and (_v20 := _getattr(_o19, 'words', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING) else _read18(_o19))) and (True if _h25((_v24 if (type(_o23 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types21 and (_v24 := _getattr(_o23, 'words', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING) else _read22(_o23)), (-1)) in (_v29 if (type(_o28 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types26 and (_v29 := _getattr(_o28, 'words', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('words', _MISSING)) is not _MISSING) else _read27(_o28)) else False)) and (not _f30((_v42 if (type(_o41 := (_v38 if (type(_o37 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types35 and (_v38 := _getattr(_o37, 'table', _MISSING)) is not _MISSING and (type(_v38) not in _METHOD_TYPES or _v38.__name__ not in _FORMATTERS)) or (type(_o37) is _dict and (_v38 := _o37.get('table', _MISSING)) is not _MISSING) else _read36(_o37))) in _types39 and (_v42 := _getattr(_o41, 'words', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('words', _MISSING)) is not _MISSING) else _read40(_o41))[(-1):None], (_v34 if (type(_o33 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types31 and (_v34 := _getattr(_o33, 'exempt_table_words', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('exempt_table_words', _MISSING)) is not _MISSING) else _read32(_o33))))) and (True if _call43(names, (_v51 if (type(_o50 := (_v47 if (type(_o46 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types44 and (_v47 := _getattr(_o46, 'name', _MISSING)) is not _MISSING and (type(_v47) not in _METHOD_TYPES or _v47.__name__ not in _FORMATTERS)) or (type(_o46) is _dict and (_v47 := _o46.get('name', _MISSING)) is not _MISSING) else _read45(_o46))) in _types48 and (_v51 := _getattr(_o50, 'lower', _MISSING)) is not _MISSING and (type(_v51) not in _METHOD_TYPES or _v51.__name__ not in _FORMATTERS)) or (type(_o50) is _dict and (_v51 := _o50.get('lower', _MISSING)) is not _MISSING) else _read49(_o50))) not in (_v55 if (type(_o54 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types52 and (_v55 := _getattr(_o54, 'exempt_columns', _MISSING)) is not _MISSING and (type(_v55) not in _METHOD_TYPES or _v55.__name__ not in _FORMATTERS)) or (type(_o54) is _dict and (_v55 := _o54.get('exempt_columns', _MISSING)) is not _MISSING) else _read53(_o54)) else False)) and (not (_v59 if (type(_o58 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types56 and (_v59 := _getattr(_o58, 'checked', _MISSING)) is not _MISSING and (type(_v59) not in _METHOD_TYPES or _v59.__name__ not in _FORMATTERS)) or (type(_o58) is _dict and (_v59 := _o58.get('checked', _MISSING)) is not _MISSING) else _read57(_o58)))) and (not (_v63 if (type(_o62 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types60 and (_v63 := _getattr(_o62, 'in_foreign_key', _MISSING)) is not _MISSING and (type(_v63) not in _METHOD_TYPES or _v63.__name__ not in _FORMATTERS)) or (type(_o62) is _dict and (_v63 := _o62.get('in_foreign_key', _MISSING)) is not _MISSING) else _read61(_o62)))) and (not (_v67 if (type(_o66 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types64 and (_v67 := _getattr(_o66, 'in_primary_key', _MISSING)) is not _MISSING and (type(_v67) not in _METHOD_TYPES or _v67.__name__ not in _FORMATTERS)) or (type(_o66) is _dict and (_v67 := _o66.get('in_primary_key', _MISSING)) is not _MISSING) else _read65(_o66))))
     return _function
 
 
@@ -544,19 +571,36 @@ def _condition_30(rt):
 def _condition_31(rt):
     _types1 = set()
     _read2 = rt.reader('columns', _types1)
-    _c5 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'columns', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
-    _types6 = set()
-    _read7 = rt.reader('predicate', _types6)
+    _types5 = set()
+    _read6 = rt.reader('columns', _types5)
+    _h9 = rt.helper('item')
     _types10 = set()
-    _read11 = rt.reader('unique', _types10)
-    _c14 = rt.closure({'n': 'Test', 'l': 1, 'f': [{'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'table', 'load']}, 'columns', 'load']}, {'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'columns', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']}, 'load']}, 'defined', [], [], None, None]})
-    _c15 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'table', 'load']}, 'columns', 'load']}, {'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'columns', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']}, 'load']})
-    _types16 = set()
-    _read17 = rt.reader('type', _types16)
-    _types20 = set()
-    _read21 = rt.reader('name', _types20)
+    _read11 = rt.reader('predicate', _types10)
+    _types14 = set()
+    _read15 = rt.reader('unique', _types14)
+    _types18 = set()
+    _read19 = rt.reader('table', _types18)
+    _types22 = set()
+    _read23 = rt.reader('columns', _types22)
+    _types26 = set()
+    _read27 = rt.reader('columns', _types26)
+    _h30 = rt.helper('item')
+    _h31 = rt.helper('item')
+    _h32 = rt.helper('defined')
+    _types33 = set()
+    _read34 = rt.reader('table', _types33)
+    _types37 = set()
+    _read38 = rt.reader('columns', _types37)
+    _types41 = set()
+    _read42 = rt.reader('columns', _types41)
+    _h45 = rt.helper('item')
+    _h46 = rt.helper('item')
+    _types47 = set()
+    _read48 = rt.reader('type', _types47)
+    _types51 = set()
+    _read52 = rt.reader('name', _types51)
     def _function(names):
-        return ((((((True if len((_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'columns', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('columns', _MISSING)) is not _MISSING) else _read2(_o3))) == 1 else False) and isinstance(_c5(names), str)) and ((_v9 if (type(_o8 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types6 and (_v9 := _getattr(_o8, 'predicate', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('predicate', _MISSING)) is not _MISSING) else _read7(_o8)) is None)) and (not (_v13 if (type(_o12 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types10 and (_v13 := _getattr(_o12, 'unique', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('unique', _MISSING)) is not _MISSING) else _read11(_o12)))) and _c14(names)) and (True if (_v23 if (type(_o22 := (_v19 if (type(_o18 := _c15(names)) in _types16 and (_v19 := _getattr(_o18, 'type', _MISSING)) is not _MISSING and (type(_v19) not in _METHOD_TYPES or _v19.__name__ not in _FORMATTERS)) or (type(_o18) is _dict and (_v19 := _o18.get('type', _MISSING)) is not _MISSING) else _read17(_o18))) in _types20 and (_v23 := _getattr(_o22, 'name', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('name', _MISSING)) is not _MISSING) else _read21(_o22)) == 'boolean' else False))
+        return ((((((True if len((_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'columns', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('columns', _MISSING)) is not _MISSING) else _read2(_o3))) == 1 else False) and isinstance(_h9((_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'columns', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('columns', _MISSING)) is not _MISSING) else _read6(_o7)), 0), str)) and ((_v13 if (type(_o12 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types10 and (_v13 := _getattr(_o12, 'predicate', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('predicate', _MISSING)) is not _MISSING) else _read11(_o12)) is None)) and (not (_v17 if (type(_o16 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types14 and (_v17 := _getattr(_o16, 'unique', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('unique', _MISSING)) is not _MISSING) else _read15(_o16)))) and _h32(names, lambda names: _h31((_v25 if (type(_o24 := (_v21 if (type(_o20 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types18 and (_v21 := _getattr(_o20, 'table', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('table', _MISSING)) is not _MISSING) else _read19(_o20))) in _types22 and (_v25 := _getattr(_o24, 'columns', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('columns', _MISSING)) is not _MISSING) else _read23(_o24)), _h30((_v29 if (type(_o28 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types26 and (_v29 := _getattr(_o28, 'columns', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('columns', _MISSING)) is not _MISSING) else _read27(_o28)), 0)))) and (True if (_v54 if (type(_o53 := (_v50 if (type(_o49 := _h46((_v40 if (type(_o39 := (_v36 if (type(_o35 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types33 and (_v36 := _getattr(_o35, 'table', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('table', _MISSING)) is not _MISSING) else _read34(_o35))) in _types37 and (_v40 := _getattr(_o39, 'columns', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('columns', _MISSING)) is not _MISSING) else _read38(_o39)), _h45((_v44 if (type(_o43 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types41 and (_v44 := _getattr(_o43, 'columns', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('columns', _MISSING)) is not _MISSING) else _read42(_o43)), 0))) in _types47 and (_v50 := _getattr(_o49, 'type', _MISSING)) is not _MISSING and (type(_v50) not in _METHOD_TYPES or _v50.__name__ not in _FORMATTERS)) or (type(_o49) is _dict and (_v50 := _o49.get('type', _MISSING)) is not _MISSING) else _read48(_o49))) in _types51 and (_v54 := _getattr(_o53, 'name', _MISSING)) is not _MISSING and (type(_v54) not in _METHOD_TYPES or _v54.__name__ not in _FORMATTERS)) or (type(_o53) is _dict and (_v54 := _o53.get('name', _MISSING)) is not _MISSING) else _read52(_o53)) == 'boolean' else False))
     return _function
 
 
@@ -593,25 +637,46 @@ def _condition_35(rt):
     _read6 = rt.reader('predicate', _types5)
     _types9 = set()
     _read10 = rt.reader('columns', _types9)
-    _c13 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'columns', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
-    _call14 = rt.caller()
-    _c15 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'columns', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
-    _types16 = set()
-    _read17 = rt.reader('lower', _types16)
-    _c20 = rt.closure({'n': 'Test', 'l': 1, 'f': [{'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'table', 'load']}, 'columns', 'load']}, {'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'columns', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']}, 'load']}, 'defined', [], [], None, None]})
-    _c21 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'table', 'load']}, 'columns', 'load']}, {'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'columns', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']}, 'load']})
-    _types22 = set()
-    _read23 = rt.reader('type', _types22)
-    _types26 = set()
-    _read27 = rt.reader('name', _types26)
-    _call30 = rt.caller()
-    _types31 = set()
-    _read32 = rt.reader('table', _types31)
-    _types35 = set()
-    _read36 = rt.reader('unique_on_lower', _types35)
-    _c39 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'columns', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
+    _types13 = set()
+    _read14 = rt.reader('columns', _types13)
+    _h17 = rt.helper('item')
+    _call18 = rt.caller()
+    _types19 = set()
+    _read20 = rt.reader('columns', _types19)
+    _h23 = rt.helper('item')
+    _types24 = set()
+    _read25 = rt.reader('lower', _types24)
+    _types28 = set()
+    _read29 = rt.reader('table', _types28)
+    _types32 = set()
+    _read33 = rt.reader('columns', _types32)
+    _types36 = set()
+    _read37 = rt.reader('columns', _types36)
+    _h40 = rt.helper('item')
+    _h41 = rt.helper('item')
+    _h42 = rt.helper('defined')
+    _types43 = set()
+    _read44 = rt.reader('table', _types43)
+    _types47 = set()
+    _read48 = rt.reader('columns', _types47)
+    _types51 = set()
+    _read52 = rt.reader('columns', _types51)
+    _h55 = rt.helper('item')
+    _h56 = rt.helper('item')
+    _types57 = set()
+    _read58 = rt.reader('type', _types57)
+    _types61 = set()
+    _read62 = rt.reader('name', _types61)
+    _call65 = rt.caller()
+    _types66 = set()
+    _read67 = rt.reader('table', _types66)
+    _types70 = set()
+    _read71 = rt.reader('unique_on_lower', _types70)
+    _types74 = set()
+    _read75 = rt.reader('columns', _types74)
+    _h78 = rt.helper('item')
     def _function(names):
-        return ((((((((_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'unique', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('unique', _MISSING)) is not _MISSING) else _read2(_o3)) and ((_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'predicate', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('predicate', _MISSING)) is not _MISSING) else _read6(_o7)) is None)) and (True if len((_v12 if (type(_o11 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types9 and (_v12 := _getattr(_o11, 'columns', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('columns', _MISSING)) is not _MISSING) else _read10(_o11))) == 1 else False)) and isinstance(_c13(names), str)) and (True if 'email' in _call14(names, (_v19 if (type(_o18 := _c15(names)) in _types16 and (_v19 := _getattr(_o18, 'lower', _MISSING)) is not _MISSING and (type(_v19) not in _METHOD_TYPES or _v19.__name__ not in _FORMATTERS)) or (type(_o18) is _dict and (_v19 := _o18.get('lower', _MISSING)) is not _MISSING) else _read17(_o18))) else False)) and _c20(names)) and (True if (_v29 if (type(_o28 := (_v25 if (type(_o24 := _c21(names)) in _types22 and (_v25 := _getattr(_o24, 'type', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('type', _MISSING)) is not _MISSING) else _read23(_o24))) in _types26 and (_v29 := _getattr(_o28, 'name', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('name', _MISSING)) is not _MISSING) else _read27(_o28)) in ('text', 'varchar', ) else False)) and (not _call30(names, (_v38 if (type(_o37 := (_v34 if (type(_o33 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types31 and (_v34 := _getattr(_o33, 'table', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('table', _MISSING)) is not _MISSING) else _read32(_o33))) in _types35 and (_v38 := _getattr(_o37, 'unique_on_lower', _MISSING)) is not _MISSING and (type(_v38) not in _METHOD_TYPES or _v38.__name__ not in _FORMATTERS)) or (type(_o37) is _dict and (_v38 := _o37.get('unique_on_lower', _MISSING)) is not _MISSING) else _read36(_o37)), _c39(names))))
+        return ((((((((_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'unique', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('unique', _MISSING)) is not _MISSING) else _read2(_o3)) and ((_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'predicate', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('predicate', _MISSING)) is not _MISSING) else _read6(_o7)) is None)) and (True if len((_v12 if (type(_o11 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types9 and (_v12 := _getattr(_o11, 'columns', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('columns', _MISSING)) is not _MISSING) else _read10(_o11))) == 1 else False)) and isinstance(_h17((_v16 if (type(_o15 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types13 and (_v16 := _getattr(_o15, 'columns', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING) else _read14(_o15)), 0), str)) and (True if 'email' in _call18(names, (_v27 if (type(_o26 := _h23((_v22 if (type(_o21 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types19 and (_v22 := _getattr(_o21, 'columns', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('columns', _MISSING)) is not _MISSING) else _read20(_o21)), 0)) in _types24 and (_v27 := _getattr(_o26, 'lower', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('lower', _MISSING)) is not _MISSING) else _read25(_o26))) else False)) and _h42(names, lambda names: _h41((_v35 if (type(_o34 := (_v31 if (type(_o30 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types28 and (_v31 := _getattr(_o30, 'table', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('table', _MISSING)) is not _MISSING) else _read29(_o30))) in _types32 and (_v35 := _getattr(_o34, 'columns', _MISSING)) is not _MISSING and (type(_v35) not in _METHOD_TYPES or _v35.__name__ not in _FORMATTERS)) or (type(_o34) is _dict and (_v35 := _o34.get('columns', _MISSING)) is not _MISSING) else _read33(_o34)), _h40((_v39 if (type(_o38 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types36 and (_v39 := _getattr(_o38, 'columns', _MISSING)) is not _MISSING and (type(_v39) not in _METHOD_TYPES or _v39.__name__ not in _FORMATTERS)) or (type(_o38) is _dict and (_v39 := _o38.get('columns', _MISSING)) is not _MISSING) else _read37(_o38)), 0)))) and (True if (_v64 if (type(_o63 := (_v60 if (type(_o59 := _h56((_v50 if (type(_o49 := (_v46 if (type(_o45 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types43 and (_v46 := _getattr(_o45, 'table', _MISSING)) is not _MISSING and (type(_v46) not in _METHOD_TYPES or _v46.__name__ not in _FORMATTERS)) or (type(_o45) is _dict and (_v46 := _o45.get('table', _MISSING)) is not _MISSING) else _read44(_o45))) in _types47 and (_v50 := _getattr(_o49, 'columns', _MISSING)) is not _MISSING and (type(_v50) not in _METHOD_TYPES or _v50.__name__ not in _FORMATTERS)) or (type(_o49) is _dict and (_v50 := _o49.get('columns', _MISSING)) is not _MISSING) else _read48(_o49)), _h55((_v54 if (type(_o53 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types51 and (_v54 := _getattr(_o53, 'columns', _MISSING)) is not _MISSING and (type(_v54) not in _METHOD_TYPES or _v54.__name__ not in _FORMATTERS)) or (type(_o53) is _dict and (_v54 := _o53.get('columns', _MISSING)) is not _MISSING) else _read52(_o53)), 0))) in _types57 and (_v60 := _getattr(_o59, 'type', _MISSING)) is not _MISSING and (type(_v60) not in _METHOD_TYPES or _v60.__name__ not in _FORMATTERS)) or (type(_o59) is _dict and (_v60 := _o59.get('type', _MISSING)) is not _MISSING) else _read58(_o59))) in _types61 and (_v64 := _getattr(_o63, 'name', _MISSING)) is not _MISSING and (type(_v64) not in _METHOD_TYPES or _v64.__name__ not in _FORMATTERS)) or (type(_o63) is _dict and (_v64 := _o63.get('name', _MISSING)) is not _MISSING) else _read62(_o63)) in ('text', 'varchar', ) else False)) and (not _call65(names, (_v73 if (type(_o72 := (_v69 if (type(_o68 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types66 and (_v69 := _getattr(_o68, 'table', _MISSING)) is not _MISSING and (type(_v69) not in _METHOD_TYPES or _v69.__name__ not in _FORMATTERS)) or (type(_o68) is _dict and (_v69 := _o68.get('table', _MISSING)) is not _MISSING) else _read67(_o68))) in _types70 and (_v73 := _getattr(_o72, 'unique_on_lower', _MISSING)) is not _MISSING and (type(_v73) not in _METHOD_TYPES or _v73.__name__ not in _FORMATTERS)) or (type(_o72) is _dict and (_v73 := _o72.get('unique_on_lower', _MISSING)) is not _MISSING) else _read71(_o72)), _h78((_v77 if (type(_o76 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types74 and (_v77 := _getattr(_o76, 'columns', _MISSING)) is not _MISSING and (type(_v77) not in _METHOD_TYPES or _v77.__name__ not in _FORMATTERS)) or (type(_o76) is _dict and (_v77 := _o76.get('columns', _MISSING)) is not _MISSING) else _read75(_o76)), 0))))
     return _function
 
 
@@ -684,11 +749,13 @@ def _condition_38(rt):
 
 
 def _condition_39(rt):
-    _c1 = rt.closure({'n': 'Test', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['migration', 'load']}, 'placeholders', 'load']}, 'defined', [], [], None, None]})
-    _types2 = set()
-    _read3 = rt.reader('placeholders', _types2)
+    _types1 = set()
+    _read2 = rt.reader('placeholders', _types1)
+    _h5 = rt.helper('defined')
+    _types6 = set()
+    _read7 = rt.reader('placeholders', _types6)
     def _function(names):
-        return (_c1(names) and (_v5 if (type(_o4 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types2 and (_v5 := _getattr(_o4, 'placeholders', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('placeholders', _MISSING)) is not _MISSING) else _read3(_o4)))
+        return (_h5(names, lambda names: (_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'placeholders', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('placeholders', _MISSING)) is not _MISSING) else _read2(_o3))) and (_v9 if (type(_o8 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types6 and (_v9 := _getattr(_o8, 'placeholders', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('placeholders', _MISSING)) is not _MISSING) else _read7(_o8)))
     return _function
 
 
@@ -891,9 +958,14 @@ def _condition_58(rt):
     _read6 = rt.reader('comment', _types5)
     _types9 = set()
     _read10 = rt.reader('columns', _types9)
-    _c13 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'columns', 'load']}, 'values', 'load']}, [], [], None, None]}, 'selectattr', [{'n': 'Const', 'l': 1, 'f': ['comment']}, {'n': 'Const', 'l': 1, 'f': ['none']}], [], None, None]})
+    _call13 = rt.caller()
+    _types14 = set()
+    _read15 = rt.reader('columns', _types14)
+    _types18 = set()
+    _read19 = rt.reader('values', _types18)
+    _h22 = rt.helper('select_tested')
     def _function(names):
-        return ((not (_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'partition_of', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('partition_of', _MISSING)) is not _MISSING) else _read2(_o3))) and (((_v8 if (type(_o7 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types5 and (_v8 := _getattr(_o7, 'comment', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('comment', _MISSING)) is not _MISSING) else _read6(_o7)) is None) or ((_v12 if (type(_o11 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types9 and (_v12 := _getattr(_o11, 'columns', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('columns', _MISSING)) is not _MISSING) else _read10(_o11)) and list(_c13(names)))))
+        return ((not (_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'partition_of', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('partition_of', _MISSING)) is not _MISSING) else _read2(_o3))) and (((_v8 if (type(_o7 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types5 and (_v8 := _getattr(_o7, 'comment', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('comment', _MISSING)) is not _MISSING) else _read6(_o7)) is None) or ((_v12 if (type(_o11 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types9 and (_v12 := _getattr(_o11, 'columns', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('columns', _MISSING)) is not _MISSING) else _read10(_o11)) and list(_h22(names, True, lambda names: _call13(names, (_v21 if type(_o20 := (_v17 if (type(_o16 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types14 and (_v17 := _getattr(_o16, 'columns', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('columns', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'values', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS) else _read19(_o20))), lambda names: 'comment', lambda names: 'none', ())))))
     return _function
 
 
@@ -1022,9 +1094,13 @@ def _condition_62(rt):
 
 
 def _condition_63(rt):
-    _c1 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'actions', 'load']}, 'reject', [{'n': 'Const', 'l': 1, 'f': ['in']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['fk', 'load']}, 'actions_written', 'load']}], [], None, None]})
+    _types1 = set()
+    _read2 = rt.reader('actions', _types1)
+    _types5 = set()
+    _read6 = rt.reader('actions_written', _types5)
+    _h9 = rt.helper('select_tested')
     def _function(names):
-        return list(_c1(names))
+        return list(_h9(names, False, lambda names: (_v4 if (type(_o3 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types1 and (_v4 := _getattr(_o3, 'actions', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('actions', _MISSING)) is not _MISSING) else _read2(_o3)), None, lambda names: 'in', (lambda names: (_v8 if (type(_o7 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types5 and (_v8 := _getattr(_o7, 'actions_written', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('actions_written', _MISSING)) is not _MISSING) else _read6(_o7)), )))
     return _function
 
 
@@ -1122,9 +1198,11 @@ def _condition_71(rt):
 
 
 def _condition_72(rt):
-    _c1 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'charsets', 'load']}, 'select', [{'n': 'Const', 'l': 1, 'f': ['in']}, {'n': 'List', 'l': 1, 'f': [[{'n': 'Const', 'l': 1, 'f': ['utf8']}, {'n': 'Const', 'l': 1, 'f': ['utf8mb3']}]]}], [], None, None]})
+    _types1 = set()
+    _read2 = rt.reader('charsets', _types1)
+    _h5 = rt.helper('select_tested')
     def _function(names):
-        return list(_c1(names))
+        return list(_h5(names, True, lambda names: (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'charsets', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('charsets', _MISSING)) is not _MISSING) else _read2(_o3)), None, lambda names: 'in', (lambda names: ['utf8', 'utf8mb3', ], )))
     return _function
 
 
@@ -1983,12 +2061,17 @@ def _template_10(rt):
 
 def _template_11(rt):
     _f1 = rt.filter('quote_ident')
-    _c2 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'missing_extension', 'load']}, 'split', 'load']}, [{'n': 'Const', 'l': 1, 'f': [' ']}], [], None, None]}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
+    _call2 = rt.caller()
+    _types3 = set()
+    _read4 = rt.reader('missing_extension', _types3)
+    _types7 = set()
+    _read8 = rt.reader('split', _types7)
+    _h11 = rt.helper('item')
     def _function(names):
         _out = []
         _append = _out.append
         _append('CREATE EXTENSION IF NOT EXISTS ')
-        _append(str(_f1(_c2(names))))
+        _append(str(_f1(_h11(_call2(names, (_v10 if (type(_o9 := (_v6 if (type(_o5 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types3 and (_v6 := _getattr(_o5, 'missing_extension', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('missing_extension', _MISSING)) is not _MISSING) else _read4(_o5))) in _types7 and (_v10 := _getattr(_o9, 'split', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('split', _MISSING)) is not _MISSING) else _read8(_o9)), ' '), 0))))
         _append(';')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -2056,18 +2139,23 @@ def _template_15(rt):
     _read6 = rt.reader('column', _types5)
     _types9 = set()
     _read10 = rt.reader('name', _types9)
-    _c13 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'detail', 'load']}, 'split', 'load']}, [{'n': 'Const', 'l': 1, 'f': [' ']}], [], None, None]}, {'n': 'Neg', 'l': 1, 'f': [{'n': 'Const', 'l': 1, 'f': [1]}]}, 'load']})
+    _call13 = rt.caller()
     _types14 = set()
-    _read15 = rt.reader('table', _types14)
+    _read15 = rt.reader('detail', _types14)
     _types18 = set()
-    _read19 = rt.reader('qualified_name', _types18)
+    _read19 = rt.reader('split', _types18)
+    _h22 = rt.helper('item')
+    _types23 = set()
+    _read24 = rt.reader('table', _types23)
+    _types27 = set()
+    _read28 = rt.reader('qualified_name', _types27)
     def _function(names):
         _out = []
         _append = _out.append
         _append('DROP COLUMN ')
-        _append(str(((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'column', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('column', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('name', _MISSING)) is not _MISSING) else _read10(_o11)) if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3)) else _c13(names))))
+        _append(str(((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'column', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('column', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('name', _MISSING)) is not _MISSING) else _read10(_o11)) if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3)) else _h22(_call13(names, (_v21 if (type(_o20 := (_v17 if (type(_o16 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types14 and (_v17 := _getattr(_o16, 'detail', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('detail', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'split', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('split', _MISSING)) is not _MISSING) else _read19(_o20)), ' '), (-1)))))
         _append(' on ')
-        _append(str((_v21 if (type(_o20 := (_v17 if (type(_o16 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types14 and (_v17 := _getattr(_o16, 'table', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('table', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'qualified_name', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('qualified_name', _MISSING)) is not _MISSING) else _read19(_o20))))
+        _append(str((_v30 if (type(_o29 := (_v26 if (type(_o25 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types23 and (_v26 := _getattr(_o25, 'table', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('table', _MISSING)) is not _MISSING) else _read24(_o25))) in _types27 and (_v30 := _getattr(_o29, 'qualified_name', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('qualified_name', _MISSING)) is not _MISSING) else _read28(_o29))))
         _append(' deletes its data, and the application still running during the deploy fails on queries that name it')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -2146,18 +2234,25 @@ def _template_19(rt):
 
 
 def _template_20(rt):
-    _c1 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'privileges', 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]}, 'upper', [], [], None, None]})
-    _c2 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'detail', 'load']}, 'upper', [], [], None, None]})
-    _c3 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'names', 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join1 = rt.sandbox.join
+    _types2 = set()
+    _read3 = rt.reader('privileges', _types2)
+    _jf6 = rt.jinja_filter('upper')
+    _types7 = set()
+    _read8 = rt.reader('detail', _types7)
+    _jf11 = rt.jinja_filter('upper')
+    _join12 = rt.sandbox.join
+    _types13 = set()
+    _read14 = rt.reader('names', _types13)
     def _function(names):
         _out = []
         _append = _out.append
         _append('GRANT ')
-        _append(str(_c1(names)))
+        _append(str(_jf6(_join1(', ', (_v5 if (type(_o4 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types2 and (_v5 := _getattr(_o4, 'privileges', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('privileges', _MISSING)) is not _MISSING) else _read3(_o4))))))
         _append(' ON ')
-        _append(str(_c2(names)))
+        _append(str(_jf11((_v10 if (type(_o9 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types7 and (_v10 := _getattr(_o9, 'detail', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('detail', _MISSING)) is not _MISSING) else _read8(_o9)))))
         _append(' ')
-        _append(str(_c3(names)))
+        _append(str(_join12(', ', (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'names', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('names', _MISSING)) is not _MISSING) else _read14(_o15)))))
         _append(' TO PUBLIC gives it to every role, present and future')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -2170,14 +2265,19 @@ def _template_21(rt):
     _read6 = rt.reader('column', _types5)
     _types9 = set()
     _read10 = rt.reader('qualified_name', _types9)
-    _c13 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'detail', 'load']}, 'split', 'load']}, [{'n': 'Const', 'l': 1, 'f': [' -> ']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [' to ']}], [], None, None]})
+    _join13 = rt.sandbox.join
+    _call14 = rt.caller()
+    _types15 = set()
+    _read16 = rt.reader('detail', _types15)
+    _types19 = set()
+    _read20 = rt.reader('split', _types19)
     def _function(names):
         _out = []
         _append = _out.append
         _append('MODIFY of ')
         _append(str(((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'column', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('column', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11)) if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3)) else 'a column')))
         _append(' from ')
-        _append(str(_c13(names)))
+        _append(str(_join13(' to ', _call14(names, (_v22 if (type(_o21 := (_v18 if (type(_o17 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types15 and (_v18 := _getattr(_o17, 'detail', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('detail', _MISSING)) is not _MISSING) else _read16(_o17))) in _types19 and (_v22 := _getattr(_o21, 'split', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('split', _MISSING)) is not _MISSING) else _read20(_o21)), ' -> '))))
         _append(' changes its data type: InnoDB does that only by copying the whole table (ALGORITHM=COPY), and blocks writes to it until the copy is done')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -2367,15 +2467,21 @@ def _template_30(rt):
     _f30 = rt.filter('quote_ident')
     _types31 = set()
     _read32 = rt.reader('name', _types31)
-    _c35 = rt.closure({'n': 'Filter', 'l': 4, 'f': [{'n': 'Getattr', 'l': 4, 'f': [{'n': 'Getattr', 'l': 4, 'f': [{'n': 'Name', 'l': 4, 'f': ['column', 'load']}, 'table', 'load']}, 'sql_name', 'load']}, 'replace', [{'n': 'Const', 'l': 4, 'f': ["'"]}, {'n': 'Const', 'l': 4, 'f': ["''"]}], [], None, None]})
-    _c36 = rt.closure({'n': 'Filter', 'l': 4, 'f': [{'n': 'Getattr', 'l': 4, 'f': [{'n': 'Name', 'l': 4, 'f': ['column', 'load']}, 'name', 'load']}, 'replace', [{'n': 'Const', 'l': 4, 'f': ["'"]}, {'n': 'Const', 'l': 4, 'f': ["''"]}], [], None, None]})
-    _f37 = rt.filter('quote_ident')
-    _types38 = set()
-    _read39 = rt.reader('name', _types38)
-    _types42 = set()
-    _read43 = rt.reader('table', _types42)
-    _types46 = set()
-    _read47 = rt.reader('sql_name', _types46)
+    _types35 = set()
+    _read36 = rt.reader('table', _types35)
+    _types39 = set()
+    _read40 = rt.reader('sql_name', _types39)
+    _jf43 = rt.jinja_filter('replace')
+    _types44 = set()
+    _read45 = rt.reader('name', _types44)
+    _jf48 = rt.jinja_filter('replace')
+    _f49 = rt.filter('quote_ident')
+    _types50 = set()
+    _read51 = rt.reader('name', _types50)
+    _types54 = set()
+    _read55 = rt.reader('table', _types54)
+    _types58 = set()
+    _read59 = rt.reader('sql_name', _types58)
     def _function(names):
         _out = []
         _append = _out.append
@@ -2392,13 +2498,13 @@ def _template_30(rt):
             _append(' ALTER COLUMN ')
             _append(str(_f30((_v34 if (type(_o33 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types31 and (_v34 := _getattr(_o33, 'name', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('name', _MISSING)) is not _MISSING) else _read32(_o33)))))
             _append(" ADD GENERATED BY DEFAULT AS IDENTITY;\n-- new keys start past the ones the table holds:\nSELECT setval(pg_get_serial_sequence('")
-            _append(str(_c35(names)))
+            _append(str(_jf43((_v42 if (type(_o41 := (_v38 if (type(_o37 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types35 and (_v38 := _getattr(_o37, 'table', _MISSING)) is not _MISSING and (type(_v38) not in _METHOD_TYPES or _v38.__name__ not in _FORMATTERS)) or (type(_o37) is _dict and (_v38 := _o37.get('table', _MISSING)) is not _MISSING) else _read36(_o37))) in _types39 and (_v42 := _getattr(_o41, 'sql_name', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('sql_name', _MISSING)) is not _MISSING) else _read40(_o41)), "'", "''")))
             _append("', '")
-            _append(str(_c36(names)))
+            _append(str(_jf48((_v47 if (type(_o46 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types44 and (_v47 := _getattr(_o46, 'name', _MISSING)) is not _MISSING and (type(_v47) not in _METHOD_TYPES or _v47.__name__ not in _FORMATTERS)) or (type(_o46) is _dict and (_v47 := _o46.get('name', _MISSING)) is not _MISSING) else _read45(_o46)), "'", "''")))
             _append("'), coalesce(max(")
-            _append(str(_f37((_v41 if (type(_o40 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types38 and (_v41 := _getattr(_o40, 'name', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('name', _MISSING)) is not _MISSING) else _read39(_o40)))))
+            _append(str(_f49((_v53 if (type(_o52 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types50 and (_v53 := _getattr(_o52, 'name', _MISSING)) is not _MISSING and (type(_v53) not in _METHOD_TYPES or _v53.__name__ not in _FORMATTERS)) or (type(_o52) is _dict and (_v53 := _o52.get('name', _MISSING)) is not _MISSING) else _read51(_o52)))))
             _append('), 0) + 1, false) FROM ')
-            _append(str((_v49 if (type(_o48 := (_v45 if (type(_o44 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types42 and (_v45 := _getattr(_o44, 'table', _MISSING)) is not _MISSING and (type(_v45) not in _METHOD_TYPES or _v45.__name__ not in _FORMATTERS)) or (type(_o44) is _dict and (_v45 := _o44.get('table', _MISSING)) is not _MISSING) else _read43(_o44))) in _types46 and (_v49 := _getattr(_o48, 'sql_name', _MISSING)) is not _MISSING and (type(_v49) not in _METHOD_TYPES or _v49.__name__ not in _FORMATTERS)) or (type(_o48) is _dict and (_v49 := _o48.get('sql_name', _MISSING)) is not _MISSING) else _read47(_o48))))
+            _append(str((_v61 if (type(_o60 := (_v57 if (type(_o56 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types54 and (_v57 := _getattr(_o56, 'table', _MISSING)) is not _MISSING and (type(_v57) not in _METHOD_TYPES or _v57.__name__ not in _FORMATTERS)) or (type(_o56) is _dict and (_v57 := _o56.get('table', _MISSING)) is not _MISSING) else _read55(_o56))) in _types58 and (_v61 := _getattr(_o60, 'sql_name', _MISSING)) is not _MISSING and (type(_v61) not in _METHOD_TYPES or _v61.__name__ not in _FORMATTERS)) or (type(_o60) is _dict and (_v61 := _o60.get('sql_name', _MISSING)) is not _MISSING) else _read59(_o60))))
             _append(';')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -2733,11 +2839,20 @@ def _template_44(rt):
     _read10 = rt.reader('qualified_name', _types9)
     _types13 = set()
     _read14 = rt.reader('name', _types13)
-    _c17 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['model', 'load']}, 'cascade_blockers', 'load']}, [{'n': 'Name', 'l': 1, 'f': ['fk', 'load']}], [], None, None]}, 'map', [], [{'n': 'Keyword', 'l': 1, 'f': ['attribute', {'n': 'Const', 'l': 1, 'f': ['qualified_name']}]}], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join17 = rt.sandbox.join
     _call18 = rt.caller()
     _types19 = set()
     _read20 = rt.reader('cascade_blockers', _types19)
-    _c23 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Filter', 'l': 1, 'f': [{'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['model', 'load']}, 'cascade_blockers', 'load']}, [{'n': 'Name', 'l': 1, 'f': ['fk', 'load']}], [], None, None]}, 'map', [], [{'n': 'Keyword', 'l': 1, 'f': ['attribute', {'n': 'Const', 'l': 1, 'f': ['on_delete']}]}], None, None]}, 'unique', [], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [' / ']}], [], None, None]})
+    _jf23 = rt.jinja_filter('map_attribute')
+    _call24 = rt.caller()
+    _types25 = set()
+    _read26 = rt.reader('cascade_blockers', _types25)
+    _join29 = rt.sandbox.join
+    _call30 = rt.caller()
+    _types31 = set()
+    _read32 = rt.reader('cascade_blockers', _types31)
+    _jf35 = rt.jinja_filter('map_attribute')
+    _jf36 = rt.jinja_filter('unique')
     def _function(names):
         _out = []
         _append = _out.append
@@ -2748,11 +2863,11 @@ def _template_44(rt):
         _append(' (')
         _append(str((_v16 if (type(_o15 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types13 and (_v16 := _getattr(_o15, 'name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('name', _MISSING)) is not _MISSING) else _read14(_o15))))
         _append('), but ')
-        _append(str(_c17(names)))
+        _append(str(_join17(', ', _jf23(_call18(names, (_v22 if (type(_o21 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types19 and (_v22 := _getattr(_o21, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('cascade_blockers', _MISSING)) is not _MISSING) else _read20(_o21)), (names['fk'] if 'fk' in names else _undefined_name('fk'))), 'qualified_name'))))
         _append(' ')
-        _append(str(('protects' if (True if len(_call18(names, (_v22 if (type(_o21 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types19 and (_v22 := _getattr(_o21, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('cascade_blockers', _MISSING)) is not _MISSING) else _read20(_o21)), (names['fk'] if 'fk' in names else _undefined_name('fk')))) == 1 else False) else 'protect')))
+        _append(str(('protects' if (True if len(_call24(names, (_v28 if (type(_o27 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types25 and (_v28 := _getattr(_o27, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('cascade_blockers', _MISSING)) is not _MISSING) else _read26(_o27)), (names['fk'] if 'fk' in names else _undefined_name('fk')))) == 1 else False) else 'protect')))
         _append(' those rows with ')
-        _append(str(_c23(names)))
+        _append(str(_join29(' / ', _jf36(_jf35(_call30(names, (_v34 if (type(_o33 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types31 and (_v34 := _getattr(_o33, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('cascade_blockers', _MISSING)) is not _MISSING) else _read32(_o33)), (names['fk'] if 'fk' in names else _undefined_name('fk'))), 'on_delete')))))
         _append(': the parent delete fails as soon as a row the same delete does not remove references one of them')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -2792,7 +2907,10 @@ def _template_46(rt):
     _read6 = rt.reader('table', _types5)
     _types9 = set()
     _read10 = rt.reader('qualified_name', _types9)
-    _c13 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['model', 'load']}, 'fk_type_mismatches', 'load']}, [{'n': 'Name', 'l': 1, 'f': ['fk', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': ['; ']}], [], None, None]})
+    _join13 = rt.sandbox.join
+    _call14 = rt.caller()
+    _types15 = set()
+    _read16 = rt.reader('fk_type_mismatches', _types15)
     def _function(names):
         _out = []
         _append = _out.append
@@ -2801,7 +2919,7 @@ def _template_46(rt):
         _append(' on ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(' joins columns of different types (')
-        _append(str(_c13(names)))
+        _append(str(_join13('; ', _call14(names, (_v18 if (type(_o17 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types15 and (_v18 := _getattr(_o17, 'fk_type_mismatches', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('fk_type_mismatches', _MISSING)) is not _MISSING) else _read16(_o17)), (names['fk'] if 'fk' in names else _undefined_name('fk'))))))
         _append('): the narrower side overflows or truncates first, and every join casts')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -2829,12 +2947,16 @@ def _template_47(rt):
     _read35 = rt.reader('prefix_index', _types34)
     _types38 = set()
     _read39 = rt.reader('name', _types38)
-    _c42 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['fk', 'load']}, 'prefix_index', 'load']}, 'columns', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
-    _cat43 = rt.sandbox.concat_bounded
-    _types44 = set()
-    _read45 = rt.reader('table', _types44)
-    _types48 = set()
-    _read49 = rt.reader('qualified_name', _types48)
+    _types42 = set()
+    _read43 = rt.reader('prefix_index', _types42)
+    _types46 = set()
+    _read47 = rt.reader('columns', _types46)
+    _h50 = rt.helper('item')
+    _cat51 = rt.sandbox.concat_bounded
+    _types52 = set()
+    _read53 = rt.reader('table', _types52)
+    _types56 = set()
+    _read57 = rt.reader('qualified_name', _types56)
     def _function(names):
         _out = []
         _append = _out.append
@@ -2847,7 +2969,7 @@ def _template_47(rt):
         _append(') has no index starting with its columns: every delete or key update on ')
         _append(str((_v20 if (type(_o19 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types17 and (_v20 := _getattr(_o19, 'ref_table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('ref_table', _MISSING)) is not _MISSING) else _read18(_o19))))
         _append(' ')
-        _append(str((_cat25(['reads every row of ', (_v33 if (type(_o32 := (_v29 if (type(_o28 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types26 and (_v29 := _getattr(_o28, 'table', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('table', _MISSING)) is not _MISSING) else _read27(_o28))) in _types30 and (_v33 := _getattr(_o32, 'qualified_name', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('qualified_name', _MISSING)) is not _MISSING) else _read31(_o32)), ' that ', (_v41 if (type(_o40 := (_v37 if (type(_o36 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types34 and (_v37 := _getattr(_o36, 'prefix_index', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('prefix_index', _MISSING)) is not _MISSING) else _read35(_o36))) in _types38 and (_v41 := _getattr(_o40, 'name', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('name', _MISSING)) is not _MISSING) else _read39(_o40)), ' finds for ', _c42(names), ]) if (_v24 if (type(_o23 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types21 and (_v24 := _getattr(_o23, 'prefix_index', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('prefix_index', _MISSING)) is not _MISSING) else _read22(_o23)) else _cat43(['scans ', (_v51 if (type(_o50 := (_v47 if (type(_o46 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types44 and (_v47 := _getattr(_o46, 'table', _MISSING)) is not _MISSING and (type(_v47) not in _METHOD_TYPES or _v47.__name__ not in _FORMATTERS)) or (type(_o46) is _dict and (_v47 := _o46.get('table', _MISSING)) is not _MISSING) else _read45(_o46))) in _types48 and (_v51 := _getattr(_o50, 'qualified_name', _MISSING)) is not _MISSING and (type(_v51) not in _METHOD_TYPES or _v51.__name__ not in _FORMATTERS)) or (type(_o50) is _dict and (_v51 := _o50.get('qualified_name', _MISSING)) is not _MISSING) else _read49(_o50)), ]))))
+        _append(str((_cat25(['reads every row of ', (_v33 if (type(_o32 := (_v29 if (type(_o28 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types26 and (_v29 := _getattr(_o28, 'table', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('table', _MISSING)) is not _MISSING) else _read27(_o28))) in _types30 and (_v33 := _getattr(_o32, 'qualified_name', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('qualified_name', _MISSING)) is not _MISSING) else _read31(_o32)), ' that ', (_v41 if (type(_o40 := (_v37 if (type(_o36 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types34 and (_v37 := _getattr(_o36, 'prefix_index', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('prefix_index', _MISSING)) is not _MISSING) else _read35(_o36))) in _types38 and (_v41 := _getattr(_o40, 'name', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('name', _MISSING)) is not _MISSING) else _read39(_o40)), ' finds for ', _h50((_v49 if (type(_o48 := (_v45 if (type(_o44 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types42 and (_v45 := _getattr(_o44, 'prefix_index', _MISSING)) is not _MISSING and (type(_v45) not in _METHOD_TYPES or _v45.__name__ not in _FORMATTERS)) or (type(_o44) is _dict and (_v45 := _o44.get('prefix_index', _MISSING)) is not _MISSING) else _read43(_o44))) in _types46 and (_v49 := _getattr(_o48, 'columns', _MISSING)) is not _MISSING and (type(_v49) not in _METHOD_TYPES or _v49.__name__ not in _FORMATTERS)) or (type(_o48) is _dict and (_v49 := _o48.get('columns', _MISSING)) is not _MISSING) else _read47(_o48)), 0), ]) if (_v24 if (type(_o23 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types21 and (_v24 := _getattr(_o23, 'prefix_index', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('prefix_index', _MISSING)) is not _MISSING) else _read22(_o23)) else _cat51(['scans ', (_v59 if (type(_o58 := (_v55 if (type(_o54 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types52 and (_v55 := _getattr(_o54, 'table', _MISSING)) is not _MISSING and (type(_v55) not in _METHOD_TYPES or _v55.__name__ not in _FORMATTERS)) or (type(_o54) is _dict and (_v55 := _o54.get('table', _MISSING)) is not _MISSING) else _read53(_o54))) in _types56 and (_v59 := _getattr(_o58, 'qualified_name', _MISSING)) is not _MISSING and (type(_v59) not in _METHOD_TYPES or _v59.__name__ not in _FORMATTERS)) or (type(_o58) is _dict and (_v59 := _o58.get('qualified_name', _MISSING)) is not _MISSING) else _read57(_o58)), ]))))
         return _check_output(''.join(_out), 100000)
     return _function
 
@@ -2861,7 +2983,9 @@ def _template_48(rt):
     _read10 = rt.reader('qualified_name', _types9)
     _types13 = set()
     _read14 = rt.reader('columns_sql', _types13)
-    _c17 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['fk', 'load']}, 'nullable_columns', 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join17 = rt.sandbox.join
+    _types18 = set()
+    _read19 = rt.reader('nullable_columns', _types18)
     def _function(names):
         _out = []
         _append = _out.append
@@ -2872,7 +2996,7 @@ def _template_48(rt):
         _append('(')
         _append(str((_v16 if (type(_o15 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types13 and (_v16 := _getattr(_o15, 'columns_sql', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns_sql', _MISSING)) is not _MISSING) else _read14(_o15))))
         _append(') has nullable columns (')
-        _append(str(_c17(names)))
+        _append(str(_join17(', ', (_v21 if (type(_o20 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types18 and (_v21 := _getattr(_o20, 'nullable_columns', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('nullable_columns', _MISSING)) is not _MISSING) else _read19(_o20)))))
         _append('): a row with one of them NULL is not checked at all')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -2972,14 +3096,21 @@ def _template_51(rt):
 def _template_52(rt):
     _types1 = set()
     _read2 = rt.reader('signature', _types1)
-    _c5 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['function', 'load']}, 'file_lines', 'load']}, [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['function', 'load']}, 'body_facts', 'load']}, 'write_then_reraise', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join5 = rt.sandbox.join
+    _call6 = rt.caller()
+    _types7 = set()
+    _read8 = rt.reader('file_lines', _types7)
+    _types11 = set()
+    _read12 = rt.reader('body_facts', _types11)
+    _types15 = set()
+    _read16 = rt.reader('write_then_reraise', _types15)
     def _function(names):
         _out = []
         _append = _out.append
         _append('function ')
         _append(str((_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'signature', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('signature', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' writes in an exception handler and then raises again (line ')
-        _append(str(_c5(names)))
+        _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types7 and (_v10 := _getattr(_o9, 'file_lines', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('file_lines', _MISSING)) is not _MISSING) else _read8(_o9)), (_v18 if (type(_o17 := (_v14 if (type(_o13 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types11 and (_v14 := _getattr(_o13, 'body_facts', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('body_facts', _MISSING)) is not _MISSING) else _read12(_o13))) in _types15 and (_v18 := _getattr(_o17, 'write_then_reraise', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('write_then_reraise', _MISSING)) is not _MISSING) else _read16(_o17))))))
         _append('): the error rolls the written row back with everything else')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -3095,7 +3226,12 @@ def _template_58(rt):
     _read6 = rt.reader('table', _types5)
     _types9 = set()
     _read10 = rt.reader('qualified_name', _types9)
-    _c13 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['policy', 'load']}, 'calls_outside_subqueries', 'load']}, [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'functions', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join13 = rt.sandbox.join
+    _call14 = rt.caller()
+    _types15 = set()
+    _read16 = rt.reader('calls_outside_subqueries', _types15)
+    _types19 = set()
+    _read20 = rt.reader('functions', _types19)
     def _function(names):
         _out = []
         _append = _out.append
@@ -3104,7 +3240,7 @@ def _template_58(rt):
         _append(' on ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(' calls ')
-        _append(str(_c13(names)))
+        _append(str(_join13(', ', _call14(names, (_v18 if (type(_o17 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types15 and (_v18 := _getattr(_o17, 'calls_outside_subqueries', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('calls_outside_subqueries', _MISSING)) is not _MISSING) else _read16(_o17)), (_v22 if (type(_o21 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types19 and (_v22 := _getattr(_o21, 'functions', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('functions', _MISSING)) is not _MISSING) else _read20(_o21))))))
         _append(' outside a subquery: it runs once per row instead of once per query')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -3136,7 +3272,10 @@ def _template_60(rt):
     _read6 = rt.reader('table', _types5)
     _types9 = set()
     _read10 = rt.reader('qualified_name', _types9)
-    _c13 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['model', 'load']}, 'policy_recursion', 'load']}, [{'n': 'Name', 'l': 1, 'f': ['policy', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [' -> ']}], [], None, None]})
+    _join13 = rt.sandbox.join
+    _call14 = rt.caller()
+    _types15 = set()
+    _read16 = rt.reader('policy_recursion', _types15)
     def _function(names):
         _out = []
         _append = _out.append
@@ -3145,7 +3284,7 @@ def _template_60(rt):
         _append(' on ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(' reads its own table again through row level security (')
-        _append(str(_c13(names)))
+        _append(str(_join13(' -> ', _call14(names, (_v18 if (type(_o17 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types15 and (_v18 := _getattr(_o17, 'policy_recursion', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('policy_recursion', _MISSING)) is not _MISSING) else _read16(_o17)), (names['policy'] if 'policy' in names else _undefined_name('policy'))))))
         _append('): every query on the table fails with "infinite recursion detected in policy"')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -3158,7 +3297,11 @@ def _template_61(rt):
     _read6 = rt.reader('table', _types5)
     _types9 = set()
     _read10 = rt.reader('qualified_name', _types9)
-    _c13 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getitem', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['model', 'load']}, 'correlated_subqueries', 'load']}, [{'n': 'Name', 'l': 1, 'f': ['policy', 'load']}], [], None, None]}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']}, 'truncate', [{'n': 'Const', 'l': 1, 'f': [90]}], [], None, None]})
+    _call13 = rt.caller()
+    _types14 = set()
+    _read15 = rt.reader('correlated_subqueries', _types14)
+    _h18 = rt.helper('item')
+    _jf19 = rt.jinja_filter('truncate')
     def _function(names):
         _out = []
         _append = _out.append
@@ -3167,7 +3310,7 @@ def _template_61(rt):
         _append(' on ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(' runs a subquery that reads the row being checked (')
-        _append(str(_c13(names)))
+        _append(str(_jf19(_h18(_call13(names, (_v17 if (type(_o16 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types14 and (_v17 := _getattr(_o16, 'correlated_subqueries', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('correlated_subqueries', _MISSING)) is not _MISSING) else _read15(_o16)), (names['policy'] if 'policy' in names else _undefined_name('policy'))), 0), 90)))
         _append('): once per row of every query')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -3189,30 +3332,32 @@ def _template_62(rt):
 def _template_63(rt):
     _types1 = set()
     _read2 = rt.reader('detail', _types1)
-    _c5 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'rebuild_losses', 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join5 = rt.sandbox.join
     _types6 = set()
-    _read7 = rt.reader('table', _types6)
+    _read7 = rt.reader('rebuild_losses', _types6)
     _types10 = set()
-    _read11 = rt.reader('replaced_by', _types10)
+    _read11 = rt.reader('table', _types10)
     _types14 = set()
-    _read15 = rt.reader('name', _types14)
+    _read15 = rt.reader('replaced_by', _types14)
     _types18 = set()
-    _read19 = rt.reader('rebuild_losses', _types18)
+    _read19 = rt.reader('name', _types18)
     _types22 = set()
     _read23 = rt.reader('rebuild_losses', _types22)
+    _types26 = set()
+    _read27 = rt.reader('rebuild_losses', _types26)
     def _function(names):
         _out = []
         _append = _out.append
         _append('rebuilding ')
         _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' drops ')
-        _append(str(_c5(names)))
+        _append(str(_join5(', ', (_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'rebuild_losses', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('rebuild_losses', _MISSING)) is not _MISSING) else _read7(_o8)))))
         _append(' with the old table, and the new ')
-        _append(str((_v17 if (type(_o16 := (_v13 if (type(_o12 := (_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'table', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('table', _MISSING)) is not _MISSING) else _read7(_o8))) in _types10 and (_v13 := _getattr(_o12, 'replaced_by', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('replaced_by', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'name', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('name', _MISSING)) is not _MISSING) else _read15(_o16))))
+        _append(str((_v21 if (type(_o20 := (_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types10 and (_v13 := _getattr(_o12, 'table', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('table', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'replaced_by', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('replaced_by', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'name', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('name', _MISSING)) is not _MISSING) else _read19(_o20))))
         _append(' does not have ')
-        _append(str(('them' if (True if len((_v21 if (type(_o20 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types18 and (_v21 := _getattr(_o20, 'rebuild_losses', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('rebuild_losses', _MISSING)) is not _MISSING) else _read19(_o20))) > 1 else False) else 'it')))
-        _append(': create ')
         _append(str(('them' if (True if len((_v25 if (type(_o24 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types22 and (_v25 := _getattr(_o24, 'rebuild_losses', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('rebuild_losses', _MISSING)) is not _MISSING) else _read23(_o24))) > 1 else False) else 'it')))
+        _append(': create ')
+        _append(str(('them' if (True if len((_v29 if (type(_o28 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types26 and (_v29 := _getattr(_o28, 'rebuild_losses', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('rebuild_losses', _MISSING)) is not _MISSING) else _read27(_o28))) > 1 else False) else 'it')))
         _append(' again on the new table')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -3230,7 +3375,12 @@ def _template_64(rt):
     _types17 = set()
     _read18 = rt.reader('old_name_reused', _types17)
     _cat21 = rt.sandbox.concat_bounded
-    _c22 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'detail', 'load']}, 'split', 'load']}, [{'n': 'Const', 'l': 1, 'f': [' -> ']}], [], None, None]}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
+    _call22 = rt.caller()
+    _types23 = set()
+    _read24 = rt.reader('detail', _types23)
+    _types27 = set()
+    _read28 = rt.reader('split', _types27)
+    _h31 = rt.helper('item')
     def _function(names):
         _out = []
         _append = _out.append
@@ -3239,7 +3389,7 @@ def _template_64(rt):
         _append(' of ')
         _append(str(((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15)) if (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7)) else 'the table')))
         _append(' breaks the application version still running during the deploy')
-        _append(str((_cat21([': the file then adds a new column ', _c22(names), ', which it reads and writes instead, and no step-by-step fix keeps both meanings of the name', ]) if (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'old_name_reused', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('old_name_reused', _MISSING)) is not _MISSING) else _read18(_o19)) else '')))
+        _append(str((_cat21([': the file then adds a new column ', _h31(_call22(names, (_v30 if (type(_o29 := (_v26 if (type(_o25 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types23 and (_v26 := _getattr(_o25, 'detail', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('detail', _MISSING)) is not _MISSING) else _read24(_o25))) in _types27 and (_v30 := _getattr(_o29, 'split', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('split', _MISSING)) is not _MISSING) else _read28(_o29)), ' -> '), 0), ', which it reads and writes instead, and no step-by-step fix keeps both meanings of the name', ]) if (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'old_name_reused', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('old_name_reused', _MISSING)) is not _MISSING) else _read18(_o19)) else '')))
         return _check_output(''.join(_out), 100000)
     return _function
 
@@ -3316,40 +3466,42 @@ def _template_69(rt):
 
 
 def _template_70(rt):
-    _c1 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['obj', 'load']}, 'kind', 'load']}, 'upper', [], [], None, None]})
-    _types2 = set()
-    _read3 = rt.reader('qualified_name', _types2)
+    _types1 = set()
+    _read2 = rt.reader('kind', _types1)
+    _jf5 = rt.jinja_filter('upper')
     _types6 = set()
-    _read7 = rt.reader('overwritten_comment', _types6)
+    _read7 = rt.reader('qualified_name', _types6)
     _types10 = set()
-    _read11 = rt.reader('file', _types10)
+    _read11 = rt.reader('overwritten_comment', _types10)
     _types14 = set()
-    _read15 = rt.reader('overwritten_comment', _types14)
+    _read15 = rt.reader('file', _types14)
     _types18 = set()
-    _read19 = rt.reader('line', _types18)
+    _read19 = rt.reader('overwritten_comment', _types18)
     _types22 = set()
-    _read23 = rt.reader('overwriting_comment', _types22)
+    _read23 = rt.reader('line', _types22)
     _types26 = set()
-    _read27 = rt.reader('file', _types26)
+    _read27 = rt.reader('overwriting_comment', _types26)
     _types30 = set()
-    _read31 = rt.reader('overwriting_comment', _types30)
+    _read31 = rt.reader('file', _types30)
     _types34 = set()
-    _read35 = rt.reader('line', _types34)
+    _read35 = rt.reader('overwriting_comment', _types34)
+    _types38 = set()
+    _read39 = rt.reader('line', _types38)
     def _function(names):
         _out = []
         _append = _out.append
         _append('the COMMENT ON ')
-        _append(str(_c1(names)))
+        _append(str(_jf5((_v4 if (type(_o3 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)))))
         _append(' ')
-        _append(str((_v5 if (type(_o4 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types2 and (_v5 := _getattr(_o4, 'qualified_name', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('qualified_name', _MISSING)) is not _MISSING) else _read3(_o4))))
+        _append(str((_v9 if (type(_o8 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types6 and (_v9 := _getattr(_o8, 'qualified_name', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('qualified_name', _MISSING)) is not _MISSING) else _read7(_o8))))
         _append(' at ')
-        _append(str((_v13 if (type(_o12 := (_v9 if (type(_o8 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types6 and (_v9 := _getattr(_o8, 'overwritten_comment', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('overwritten_comment', _MISSING)) is not _MISSING) else _read7(_o8))) in _types10 and (_v13 := _getattr(_o12, 'file', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('file', _MISSING)) is not _MISSING) else _read11(_o12))))
+        _append(str((_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types10 and (_v13 := _getattr(_o12, 'overwritten_comment', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('overwritten_comment', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'file', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('file', _MISSING)) is not _MISSING) else _read15(_o16))))
         _append(':')
-        _append(str((_v21 if (type(_o20 := (_v17 if (type(_o16 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types14 and (_v17 := _getattr(_o16, 'overwritten_comment', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('overwritten_comment', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'line', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('line', _MISSING)) is not _MISSING) else _read19(_o20))))
+        _append(str((_v25 if (type(_o24 := (_v21 if (type(_o20 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types18 and (_v21 := _getattr(_o20, 'overwritten_comment', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('overwritten_comment', _MISSING)) is not _MISSING) else _read19(_o20))) in _types22 and (_v25 := _getattr(_o24, 'line', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('line', _MISSING)) is not _MISSING) else _read23(_o24))))
         _append(' is replaced by the COMMENT at ')
-        _append(str((_v29 if (type(_o28 := (_v25 if (type(_o24 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types22 and (_v25 := _getattr(_o24, 'overwriting_comment', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('overwriting_comment', _MISSING)) is not _MISSING) else _read23(_o24))) in _types26 and (_v29 := _getattr(_o28, 'file', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('file', _MISSING)) is not _MISSING) else _read27(_o28))))
+        _append(str((_v33 if (type(_o32 := (_v29 if (type(_o28 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types26 and (_v29 := _getattr(_o28, 'overwriting_comment', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('overwriting_comment', _MISSING)) is not _MISSING) else _read27(_o28))) in _types30 and (_v33 := _getattr(_o32, 'file', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('file', _MISSING)) is not _MISSING) else _read31(_o32))))
         _append(':')
-        _append(str((_v37 if (type(_o36 := (_v33 if (type(_o32 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types30 and (_v33 := _getattr(_o32, 'overwriting_comment', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('overwriting_comment', _MISSING)) is not _MISSING) else _read31(_o32))) in _types34 and (_v37 := _getattr(_o36, 'line', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('line', _MISSING)) is not _MISSING) else _read35(_o36))))
+        _append(str((_v41 if (type(_o40 := (_v37 if (type(_o36 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types34 and (_v37 := _getattr(_o36, 'overwriting_comment', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('overwriting_comment', _MISSING)) is not _MISSING) else _read35(_o36))) in _types38 and (_v41 := _getattr(_o40, 'line', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('line', _MISSING)) is not _MISSING) else _read39(_o40))))
         _append(' with different text')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -3358,18 +3510,20 @@ def _template_70(rt):
 def _template_71(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
-    _c5 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'nullable_key_columns', 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join5 = rt.sandbox.join
     _types6 = set()
     _read7 = rt.reader('nullable_key_columns', _types6)
+    _types10 = set()
+    _read11 = rt.reader('nullable_key_columns', _types10)
     def _function(names):
         _out = []
         _append = _out.append
         _append('the primary key of ')
         _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' accepts NULL in ')
-        _append(str(_c5(names)))
+        _append(str(_join5(', ', (_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'nullable_key_columns', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('nullable_key_columns', _MISSING)) is not _MISSING) else _read7(_o8)))))
         _append(': SQLite enforces NOT NULL on a PRIMARY KEY only for INTEGER PRIMARY KEY and WITHOUT ROWID tables, so rows with a NULL key (any number of them) can be inserted; declare ')
-        _append(str(('it' if (True if len((_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'nullable_key_columns', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('nullable_key_columns', _MISSING)) is not _MISSING) else _read7(_o8))) == 1 else False) else 'them')))
+        _append(str(('it' if (True if len((_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'nullable_key_columns', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('nullable_key_columns', _MISSING)) is not _MISSING) else _read11(_o12))) == 1 else False) else 'them')))
         _append(' NOT NULL')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -3438,7 +3592,10 @@ def _template_76(rt):
     _read6 = rt.reader('table', _types5)
     _types9 = set()
     _read10 = rt.reader('qualified_name', _types9)
-    _c13 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['model', 'load']}, 'parent_row_updates', 'load']}, [{'n': 'Name', 'l': 1, 'f': ['trigger', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': ['; ']}], [], None, None]})
+    _join13 = rt.sandbox.join
+    _call14 = rt.caller()
+    _types15 = set()
+    _read16 = rt.reader('parent_row_updates', _types15)
     def _function(names):
         _out = []
         _append = _out.append
@@ -3447,7 +3604,7 @@ def _template_76(rt):
         _append(' on ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['trigger'] if 'trigger' in names else _undefined_name('trigger'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(' updates a row shared by many new rows on every insert (')
-        _append(str(_c13(names)))
+        _append(str(_join13('; ', _call14(names, (_v18 if (type(_o17 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types15 and (_v18 := _getattr(_o17, 'parent_row_updates', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('parent_row_updates', _MISSING)) is not _MISSING) else _read16(_o17)), (names['trigger'] if 'trigger' in names else _undefined_name('trigger'))))))
         _append("): concurrent inserts with the same value queue on that row's lock")
         return _check_output(''.join(_out), 100000)
     return _function
@@ -3456,34 +3613,38 @@ def _template_76(rt):
 def _template_77(rt):
     _types1 = set()
     _read2 = rt.reader('placeholders', _types1)
-    _c5 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['migration', 'load']}, 'placeholders', 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join5 = rt.sandbox.join
     _types6 = set()
     _read7 = rt.reader('placeholders', _types6)
     _types10 = set()
-    _read11 = rt.reader('unparsed', _types10)
-    _cat14 = rt.sandbox.concat_bounded
-    _types15 = set()
-    _read16 = rt.reader('unparsed', _types15)
+    _read11 = rt.reader('placeholders', _types10)
+    _types14 = set()
+    _read15 = rt.reader('unparsed', _types14)
+    _cat18 = rt.sandbox.concat_bounded
     _types19 = set()
-    _read20 = rt.reader('placeholders', _types19)
+    _read20 = rt.reader('unparsed', _types19)
     _types23 = set()
     _read24 = rt.reader('placeholders', _types23)
-    _c27 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['migration', 'load']}, 'placeholders', 'load']}, 'first', [], [], None, None]})
+    _types27 = set()
+    _read28 = rt.reader('placeholders', _types27)
+    _types31 = set()
+    _read32 = rt.reader('placeholders', _types31)
+    _jf35 = rt.jinja_filter('first')
     def _function(names):
         _out = []
         _append = _out.append
         _append('unfilled placeholder')
         _append(str(('s' if (True if len((_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'placeholders', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('placeholders', _MISSING)) is not _MISSING) else _read2(_o3))) > 1 else False) else '')))
         _append(' ')
-        _append(str(_c5(names)))
+        _append(str(_join5(', ', (_v9 if (type(_o8 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types6 and (_v9 := _getattr(_o8, 'placeholders', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('placeholders', _MISSING)) is not _MISSING) else _read7(_o8)))))
         _append(': the migration runner fills ')
-        _append(str(('them' if (True if len((_v9 if (type(_o8 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types6 and (_v9 := _getattr(_o8, 'placeholders', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('placeholders', _MISSING)) is not _MISSING) else _read7(_o8))) > 1 else False) else 'it')))
+        _append(str(('them' if (True if len((_v13 if (type(_o12 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types10 and (_v13 := _getattr(_o12, 'placeholders', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('placeholders', _MISSING)) is not _MISSING) else _read11(_o12))) > 1 else False) else 'it')))
         _append(' in, and ')
-        _append(str((_cat14([(_v18 if (type(_o17 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types15 and (_v18 := _getattr(_o17, 'unparsed', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('unparsed', _MISSING)) is not _MISSING) else _read16(_o17)), ' statement(s) of this file do not parse without ', ('their values' if (True if len((_v22 if (type(_o21 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types19 and (_v22 := _getattr(_o21, 'placeholders', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('placeholders', _MISSING)) is not _MISSING) else _read20(_o21))) > 1 else False) else 'its value'), ', so they are not linted', ]) if (_v13 if (type(_o12 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types10 and (_v13 := _getattr(_o12, 'unparsed', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('unparsed', _MISSING)) is not _MISSING) else _read11(_o12)) else 'this file is linted with other text than it runs')))
+        _append(str((_cat18([(_v22 if (type(_o21 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types19 and (_v22 := _getattr(_o21, 'unparsed', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('unparsed', _MISSING)) is not _MISSING) else _read20(_o21)), ' statement(s) of this file do not parse without ', ('their values' if (True if len((_v26 if (type(_o25 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types23 and (_v26 := _getattr(_o25, 'placeholders', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('placeholders', _MISSING)) is not _MISSING) else _read24(_o25))) > 1 else False) else 'its value'), ', so they are not linted', ]) if (_v17 if (type(_o16 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types14 and (_v17 := _getattr(_o16, 'unparsed', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('unparsed', _MISSING)) is not _MISSING) else _read15(_o16)) else 'this file is linted with other text than it runs')))
         _append('; give ')
-        _append(str(('their values' if (True if len((_v26 if (type(_o25 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types23 and (_v26 := _getattr(_o25, 'placeholders', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('placeholders', _MISSING)) is not _MISSING) else _read24(_o25))) > 1 else False) else 'its value')))
+        _append(str(('their values' if (True if len((_v30 if (type(_o29 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types27 and (_v30 := _getattr(_o29, 'placeholders', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('placeholders', _MISSING)) is not _MISSING) else _read28(_o29))) > 1 else False) else 'its value')))
         _append(" in the configuration's `placeholders` (in .schema-review.yaml, placeholders: {'")
-        _append(str(_c27(names)))
+        _append(str(_jf35((_v34 if (type(_o33 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types31 and (_v34 := _getattr(_o33, 'placeholders', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('placeholders', _MISSING)) is not _MISSING) else _read32(_o33)))))
         _append("': value})")
         return _check_output(''.join(_out), 100000)
     return _function
@@ -3492,43 +3653,51 @@ def _template_77(rt):
 def _template_78(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
-    _c5 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['model', 'load']}, 'view_rls_tables', 'load']}, [{'n': 'Name', 'l': 1, 'f': ['view', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join5 = rt.sandbox.join
     _call6 = rt.caller()
     _types7 = set()
     _read8 = rt.reader('view_rls_tables', _types7)
-    _types11 = set()
-    _read12 = rt.reader('supabase', _types11)
-    _types15 = set()
-    _read16 = rt.reader('schema', _types15)
-    _types19 = set()
-    _read20 = rt.reader('exposed_schemas', _types19)
-    _call23 = rt.caller()
+    _call11 = rt.caller()
+    _types12 = set()
+    _read13 = rt.reader('view_rls_tables', _types12)
+    _types16 = set()
+    _read17 = rt.reader('supabase', _types16)
+    _types20 = set()
+    _read21 = rt.reader('schema', _types20)
     _types24 = set()
-    _read25 = rt.reader('view_reads_outside', _types24)
-    _types28 = set()
-    _read29 = rt.reader('exposed_schemas', _types28)
-    _types32 = set()
-    _read33 = rt.reader('supabase', _types32)
-    _types36 = set()
-    _read37 = rt.reader('schema', _types36)
-    _types40 = set()
-    _read41 = rt.reader('exposed_schemas', _types40)
-    _c44 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['model', 'load']}, 'view_reads_outside', 'load']}, [{'n': 'Name', 'l': 1, 'f': ['view', 'load']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['profile', 'load']}, 'exposed_schemas', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _read25 = rt.reader('exposed_schemas', _types24)
+    _call28 = rt.caller()
+    _types29 = set()
+    _read30 = rt.reader('view_reads_outside', _types29)
+    _types33 = set()
+    _read34 = rt.reader('exposed_schemas', _types33)
+    _types37 = set()
+    _read38 = rt.reader('supabase', _types37)
+    _types41 = set()
+    _read42 = rt.reader('schema', _types41)
+    _types45 = set()
+    _read46 = rt.reader('exposed_schemas', _types45)
+    _join49 = rt.sandbox.join
+    _call50 = rt.caller()
+    _types51 = set()
+    _read52 = rt.reader('view_reads_outside', _types51)
+    _types55 = set()
+    _read56 = rt.reader('exposed_schemas', _types55)
     def _function(names):
         _out = []
         _append = _out.append
         _append('view ')
         _append(str((_v4 if (type(_o3 := (names['view'] if 'view' in names else _undefined_name('view'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' reads ')
-        _append(str(_c5(names)))
+        _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types7 and (_v10 := _getattr(_o9, 'view_rls_tables', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('view_rls_tables', _MISSING)) is not _MISSING) else _read8(_o9)), (names['view'] if 'view' in names else _undefined_name('view'))))))
         _append(', which ')
-        _append(str(('has' if (True if len(_call6(names, (_v10 if (type(_o9 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types7 and (_v10 := _getattr(_o9, 'view_rls_tables', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('view_rls_tables', _MISSING)) is not _MISSING) else _read8(_o9)), (names['view'] if 'view' in names else _undefined_name('view')))) == 1 else False) else 'have')))
+        _append(str(('has' if (True if len(_call11(names, (_v15 if (type(_o14 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types12 and (_v15 := _getattr(_o14, 'view_rls_tables', _MISSING)) is not _MISSING and (type(_v15) not in _METHOD_TYPES or _v15.__name__ not in _FORMATTERS)) or (type(_o14) is _dict and (_v15 := _o14.get('view_rls_tables', _MISSING)) is not _MISSING) else _read13(_o14)), (names['view'] if 'view' in names else _undefined_name('view')))) == 1 else False) else 'have')))
         _append(" row level security, with its owner's rights: the policies do not apply to its users")
-        if (((_v14 if (type(_o13 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types11 and (_v14 := _getattr(_o13, 'supabase', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('supabase', _MISSING)) is not _MISSING) else _read12(_o13)) and (True if (_v18 if (type(_o17 := (names['view'] if 'view' in names else _undefined_name('view'))) in _types15 and (_v18 := _getattr(_o17, 'schema', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('schema', _MISSING)) is not _MISSING) else _read16(_o17)) in (_v22 if (type(_o21 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types19 and (_v22 := _getattr(_o21, 'exposed_schemas', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('exposed_schemas', _MISSING)) is not _MISSING) else _read20(_o21)) else False)) and (not _call23(names, (_v27 if (type(_o26 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types24 and (_v27 := _getattr(_o26, 'view_reads_outside', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('view_reads_outside', _MISSING)) is not _MISSING) else _read25(_o26)), (names['view'] if 'view' in names else _undefined_name('view')), (_v31 if (type(_o30 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types28 and (_v31 := _getattr(_o30, 'exposed_schemas', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('exposed_schemas', _MISSING)) is not _MISSING) else _read29(_o30))))):
+        if (((_v19 if (type(_o18 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types16 and (_v19 := _getattr(_o18, 'supabase', _MISSING)) is not _MISSING and (type(_v19) not in _METHOD_TYPES or _v19.__name__ not in _FORMATTERS)) or (type(_o18) is _dict and (_v19 := _o18.get('supabase', _MISSING)) is not _MISSING) else _read17(_o18)) and (True if (_v23 if (type(_o22 := (names['view'] if 'view' in names else _undefined_name('view'))) in _types20 and (_v23 := _getattr(_o22, 'schema', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('schema', _MISSING)) is not _MISSING) else _read21(_o22)) in (_v27 if (type(_o26 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types24 and (_v27 := _getattr(_o26, 'exposed_schemas', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('exposed_schemas', _MISSING)) is not _MISSING) else _read25(_o26)) else False)) and (not _call28(names, (_v32 if (type(_o31 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types29 and (_v32 := _getattr(_o31, 'view_reads_outside', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('view_reads_outside', _MISSING)) is not _MISSING) else _read30(_o31)), (names['view'] if 'view' in names else _undefined_name('view')), (_v36 if (type(_o35 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types33 and (_v36 := _getattr(_o35, 'exposed_schemas', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('exposed_schemas', _MISSING)) is not _MISSING) else _read34(_o35))))):
             pass
-        elif ((_v35 if (type(_o34 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types32 and (_v35 := _getattr(_o34, 'supabase', _MISSING)) is not _MISSING and (type(_v35) not in _METHOD_TYPES or _v35.__name__ not in _FORMATTERS)) or (type(_o34) is _dict and (_v35 := _o34.get('supabase', _MISSING)) is not _MISSING) else _read33(_o34)) and (True if (_v39 if (type(_o38 := (names['view'] if 'view' in names else _undefined_name('view'))) in _types36 and (_v39 := _getattr(_o38, 'schema', _MISSING)) is not _MISSING and (type(_v39) not in _METHOD_TYPES or _v39.__name__ not in _FORMATTERS)) or (type(_o38) is _dict and (_v39 := _o38.get('schema', _MISSING)) is not _MISSING) else _read37(_o38)) in (_v43 if (type(_o42 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types40 and (_v43 := _getattr(_o42, 'exposed_schemas', _MISSING)) is not _MISSING and (type(_v43) not in _METHOD_TYPES or _v43.__name__ not in _FORMATTERS)) or (type(_o42) is _dict and (_v43 := _o42.get('exposed_schemas', _MISSING)) is not _MISSING) else _read41(_o42)) else False)):
+        elif ((_v40 if (type(_o39 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types37 and (_v40 := _getattr(_o39, 'supabase', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('supabase', _MISSING)) is not _MISSING) else _read38(_o39)) and (True if (_v44 if (type(_o43 := (names['view'] if 'view' in names else _undefined_name('view'))) in _types41 and (_v44 := _getattr(_o43, 'schema', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('schema', _MISSING)) is not _MISSING) else _read42(_o43)) in (_v48 if (type(_o47 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types45 and (_v48 := _getattr(_o47, 'exposed_schemas', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('exposed_schemas', _MISSING)) is not _MISSING) else _read46(_o47)) else False)):
             _append('. Its readers (anon, authenticated) cannot read ')
-            _append(str(_c44(names)))
+            _append(str(_join49(', ', _call50(names, (_v54 if (type(_o53 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types51 and (_v54 := _getattr(_o53, 'view_reads_outside', _MISSING)) is not _MISSING and (type(_v54) not in _METHOD_TYPES or _v54.__name__ not in _FORMATTERS)) or (type(_o53) is _dict and (_v54 := _o53.get('view_reads_outside', _MISSING)) is not _MISSING) else _read52(_o53)), (names['view'] if 'view' in names else _undefined_name('view')), (_v58 if (type(_o57 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types55 and (_v58 := _getattr(_o57, 'exposed_schemas', _MISSING)) is not _MISSING and (type(_v58) not in _METHOD_TYPES or _v58.__name__ not in _FORMATTERS)) or (type(_o57) is _dict and (_v58 := _o57.get('exposed_schemas', _MISSING)) is not _MISSING) else _read56(_o57))))))
             _append(' themselves: with security_invoker the view would fail for them. Confirm intent: if the view is the intended way past the policies, say so (a suppression with its reason)')
         else:
             _append('. Confirm intent: if the view is the intended way past the policies, say so (a suppression with its reason); otherwise grant its readers SELECT on those tables and set security_invoker = true')
@@ -3553,7 +3722,9 @@ def _template_79(rt):
     _read24 = rt.reader('in_list_check', _types23)
     _types27 = set()
     _read28 = rt.reader('name', _types27)
-    _c31 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Dict', 'l': 1, 'f': [[{'n': 'Pair', 'l': 1, 'f': [{'n': 'Const', 'l': 1, 'f': ['check']}, {'n': 'Const', 'l': 1, 'f': ['a CHECK (col IN (...))']}]}, {'n': 'Pair', 'l': 1, 'f': [{'n': 'Const', 'l': 1, 'f': ['enum']}, {'n': 'Const', 'l': 1, 'f': ['an enum type']}]}, {'n': 'Pair', 'l': 1, 'f': [{'n': 'Const', 'l': 1, 'f': ['lookup']}, {'n': 'Const', 'l': 1, 'f': ['a lookup table with a foreign key']}]}]]}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'style', 'load']}, 'load']})
+    _types31 = set()
+    _read32 = rt.reader('style', _types31)
+    _h35 = rt.helper('item')
     def _function(names):
         _out = []
         _append = _out.append
@@ -3566,7 +3737,7 @@ def _template_79(rt):
             _append(' lists its values in CHECK ')
             _append(str((_v30 if (type(_o29 := (_v26 if (type(_o25 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types23 and (_v26 := _getattr(_o25, 'in_list_check', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('in_list_check', _MISSING)) is not _MISSING) else _read24(_o25))) in _types27 and (_v30 := _getattr(_o29, 'name', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('name', _MISSING)) is not _MISSING) else _read28(_o29))))
         _append(": the team's standard is ")
-        _append(str(_c31(names)))
+        _append(str(_h35({'check': 'a CHECK (col IN (...))', 'enum': 'an enum type', 'lookup': 'a lookup table with a foreign key'}, (_v34 if (type(_o33 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types31 and (_v34 := _getattr(_o33, 'style', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('style', _MISSING)) is not _MISSING) else _read32(_o33)))))
         return _check_output(''.join(_out), 100000)
     return _function
 
@@ -3579,13 +3750,15 @@ def _template_80(rt):
     _read7 = rt.reader('detail', _types6)
     _types10 = set()
     _read11 = rt.reader('rpartition', _types10)
-    _c14 = rt.closure({'n': 'Filter', 'l': 2, 'f': [{'n': 'Getattr', 'l': 2, 'f': [{'n': 'Name', 'l': 2, 'f': ['stmt', 'load']}, 'text', 'load']}, 'trim', [], [], None, None]})
-    _f15 = rt.filter('quote_ident')
-    _c16 = rt.closure({'n': 'Getitem', 'l': 4, 'f': [{'n': 'Name', 'l': 4, 'f': ['old', 'load']}, {'n': 'Const', 'l': 4, 'f': [0]}, 'load']})
-    _f17 = rt.filter('quote_ident')
-    _c18 = rt.closure({'n': 'Getitem', 'l': 4, 'f': [{'n': 'Name', 'l': 4, 'f': ['old', 'load']}, {'n': 'Const', 'l': 4, 'f': [2]}, 'load']})
-    _types19 = set()
-    _read20 = rt.reader('table_sql', _types19)
+    _types14 = set()
+    _read15 = rt.reader('text', _types14)
+    _jf18 = rt.jinja_filter('trim')
+    _f19 = rt.filter('quote_ident')
+    _h20 = rt.helper('item')
+    _f21 = rt.filter('quote_ident')
+    _h22 = rt.helper('item')
+    _types23 = set()
+    _read24 = rt.reader('table_sql', _types23)
     def _function(names):
         names = dict(names)  # `set` must not leak into the caller's
         _out = []
@@ -3593,14 +3766,75 @@ def _template_80(rt):
         if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'dialect', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING) else _read2(_o3)) == 'postgres' else False):
             names['old'] = _call5(names, (_v13 if (type(_o12 := (_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'detail', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('detail', _MISSING)) is not _MISSING) else _read7(_o8))) in _types10 and (_v13 := _getattr(_o12, 'rpartition', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('rpartition', _MISSING)) is not _MISSING) else _read11(_o12)), '.')
             _append("SET lock_timeout = '5s';\n")
-            _append(str(_c14(names)))
+            _append(str(_jf18((_v17 if (type(_o16 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types14 and (_v17 := _getattr(_o16, 'text', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('text', _MISSING)) is not _MISSING) else _read15(_o16)))))
             _append(';\n-- the old name keeps working for the running application (a view of one table is updatable) until a later release drops it:\nCREATE VIEW ')
-            _append(str(_f15(_c16(names))))
+            _append(str(_f19(_h20((names['old'] if 'old' in names else _undefined_name('old')), 0))))
             _append('.')
-            _append(str(_f17(_c18(names))))
+            _append(str(_f21(_h22((names['old'] if 'old' in names else _undefined_name('old')), 2))))
             _append(' AS SELECT * FROM ')
-            _append(str((_v22 if (type(_o21 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types19 and (_v22 := _getattr(_o21, 'table_sql', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('table_sql', _MISSING)) is not _MISSING) else _read20(_o21))))
+            _append(str((_v26 if (type(_o25 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types23 and (_v26 := _getattr(_o25, 'table_sql', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('table_sql', _MISSING)) is not _MISSING) else _read24(_o25))))
             _append(';')
+        return _check_output(''.join(_out), 100000)
+    return _function
+
+
+def _template_81(rt):
+    _types1 = set()
+    _read2 = rt.reader('dialect', _types1)
+    _call5 = rt.caller()
+    _types6 = set()
+    _read7 = rt.reader('detail', _types6)
+    _types10 = set()
+    _read11 = rt.reader('split', _types10)
+    _types14 = set()
+    _read15 = rt.reader('column', _types14)
+    _types18 = set()
+    _read19 = rt.reader('old_name_reused', _types18)
+    _types22 = set()
+    _read23 = rt.reader('table_sql', _types22)
+    _f26 = rt.filter('quote_ident')
+    _types27 = set()
+    _read28 = rt.reader('column', _types27)
+    _types31 = set()
+    _read32 = rt.reader('type', _types31)
+    _types35 = set()
+    _read36 = rt.reader('ddl', _types35)
+    _types39 = set()
+    _read40 = rt.reader('table_sql', _types39)
+    _f43 = rt.filter('quote_ident')
+    _f44 = rt.filter('quote_ident')
+    _types45 = set()
+    _read46 = rt.reader('table_sql', _types45)
+    _f49 = rt.filter('quote_ident')
+    _f50 = rt.filter('quote_ident')
+    def _function(names):
+        names = dict(names)  # `set` must not leak into the caller's
+        _out = []
+        _append = _out.append
+        if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'dialect', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING) else _read2(_o3)) == 'postgres' else False):
+            names['old'], names['new'], = _call5(names, (_v13 if (type(_o12 := (_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'detail', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('detail', _MISSING)) is not _MISSING) else _read7(_o8))) in _types10 and (_v13 := _getattr(_o12, 'split', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('split', _MISSING)) is not _MISSING) else _read11(_o12)), ' -> ')
+            if ((_v17 if (type(_o16 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types14 and (_v17 := _getattr(_o16, 'column', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('column', _MISSING)) is not _MISSING) else _read15(_o16)) and (not (_v21 if (type(_o20 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types18 and (_v21 := _getattr(_o20, 'old_name_reused', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('old_name_reused', _MISSING)) is not _MISSING) else _read19(_o20)))):
+                _append("-- expand: add the new column; the application (or a trigger) writes both until every reader has moved\nSET lock_timeout = '5s';\nALTER TABLE ")
+                _append(str((_v25 if (type(_o24 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types22 and (_v25 := _getattr(_o24, 'table_sql', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('table_sql', _MISSING)) is not _MISSING) else _read23(_o24))))
+                _append(' ADD COLUMN IF NOT EXISTS ')
+                _append(str(_f26((names['new'] if 'new' in names else _undefined_name('new')))))
+                _append(' ')
+                _append(str((_v38 if (type(_o37 := (_v34 if (type(_o33 := (_v30 if (type(_o29 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types27 and (_v30 := _getattr(_o29, 'column', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('column', _MISSING)) is not _MISSING) else _read28(_o29))) in _types31 and (_v34 := _getattr(_o33, 'type', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('type', _MISSING)) is not _MISSING) else _read32(_o33))) in _types35 and (_v38 := _getattr(_o37, 'ddl', _MISSING)) is not _MISSING and (type(_v38) not in _METHOD_TYPES or _v38.__name__ not in _FORMATTERS)) or (type(_o37) is _dict and (_v38 := _o37.get('ddl', _MISSING)) is not _MISSING) else _read36(_o37))))
+                _append(';\n-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE ')
+                _append(str((_v42 if (type(_o41 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types39 and (_v42 := _getattr(_o41, 'table_sql', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('table_sql', _MISSING)) is not _MISSING) else _read40(_o41))))
+                _append(' SET ')
+                _append(str(_f43((names['new'] if 'new' in names else _undefined_name('new')))))
+                _append(' = ')
+                _append(str(_f44((names['old'] if 'old' in names else _undefined_name('old')))))
+                _append(' WHERE ctid IN (SELECT ctid FROM ')
+                _append(str((_v48 if (type(_o47 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types45 and (_v48 := _getattr(_o47, 'table_sql', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('table_sql', _MISSING)) is not _MISSING) else _read46(_o47))))
+                _append(' WHERE ')
+                _append(str(_f49((names['new'] if 'new' in names else _undefined_name('new')))))
+                _append(' IS DISTINCT FROM ')
+                _append(str(_f50((names['old'] if 'old' in names else _undefined_name('old')))))
+                _append(' LIMIT 5000);\n-- contract, in a later release that no longer reads ')
+                _append(str((names['old'] if 'old' in names else _undefined_name('old'))))
+                _append(': drop it')
         return _check_output(''.join(_out), 100000)
     return _function
 
@@ -3614,48 +3848,52 @@ def _template_82(rt):
     _read8 = rt.reader('table', _types7)
     _types11 = set()
     _read12 = rt.reader('name', _types11)
-    _c15 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['fk', 'load']}, 'columns', 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': ['_']}], [], None, None]})
-    _f16 = rt.filter('quote_ident')
-    _types17 = set()
-    _read18 = rt.reader('table', _types17)
+    _join15 = rt.sandbox.join
+    _types16 = set()
+    _read17 = rt.reader('columns', _types16)
+    _f20 = rt.filter('quote_ident')
     _types21 = set()
-    _read22 = rt.reader('name', _types21)
+    _read22 = rt.reader('table', _types21)
     _types25 = set()
-    _read26 = rt.reader('columns_sql', _types25)
+    _read26 = rt.reader('name', _types25)
     _types29 = set()
-    _read30 = rt.reader('outside_transaction', _types29)
-    _f33 = rt.filter('quote_ident')
-    _cat34 = rt.sandbox.concat_bounded
-    _types35 = set()
-    _read36 = rt.reader('table', _types35)
+    _read30 = rt.reader('columns_sql', _types29)
+    _types33 = set()
+    _read34 = rt.reader('outside_transaction', _types33)
+    _f37 = rt.filter('quote_ident')
+    _cat38 = rt.sandbox.concat_bounded
     _types39 = set()
-    _read40 = rt.reader('name', _types39)
-    _c43 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['fk', 'load']}, 'columns', 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': ['_']}], [], None, None]})
-    _types44 = set()
-    _read45 = rt.reader('table', _types44)
+    _read40 = rt.reader('table', _types39)
+    _types43 = set()
+    _read44 = rt.reader('name', _types43)
+    _join47 = rt.sandbox.join
     _types48 = set()
-    _read49 = rt.reader('sql_name', _types48)
+    _read49 = rt.reader('columns', _types48)
     _types52 = set()
-    _read53 = rt.reader('columns_sql', _types52)
+    _read53 = rt.reader('table', _types52)
+    _types56 = set()
+    _read57 = rt.reader('sql_name', _types56)
+    _types60 = set()
+    _read61 = rt.reader('columns_sql', _types60)
     def _function(names):
         _out = []
         _append = _out.append
         if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'dialect', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING) else _read2(_o3)) == 'sqlite' else False):
             _append('CREATE INDEX IF NOT EXISTS ')
-            _append(str(_f5(_cat6([(_v14 if (type(_o13 := (_v10 if (type(_o9 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types7 and (_v10 := _getattr(_o9, 'table', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('table', _MISSING)) is not _MISSING) else _read8(_o9))) in _types11 and (_v14 := _getattr(_o13, 'name', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('name', _MISSING)) is not _MISSING) else _read12(_o13)), '_', _c15(names), '_idx', ]))))
+            _append(str(_f5(_cat6([(_v14 if (type(_o13 := (_v10 if (type(_o9 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types7 and (_v10 := _getattr(_o9, 'table', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('table', _MISSING)) is not _MISSING) else _read8(_o9))) in _types11 and (_v14 := _getattr(_o13, 'name', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('name', _MISSING)) is not _MISSING) else _read12(_o13)), '_', _join15('_', (_v19 if (type(_o18 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types16 and (_v19 := _getattr(_o18, 'columns', _MISSING)) is not _MISSING and (type(_v19) not in _METHOD_TYPES or _v19.__name__ not in _FORMATTERS)) or (type(_o18) is _dict and (_v19 := _o18.get('columns', _MISSING)) is not _MISSING) else _read17(_o18))), '_idx', ]))))
             _append(' ON ')
-            _append(str(_f16((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types17 and (_v20 := _getattr(_o19, 'table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'name', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('name', _MISSING)) is not _MISSING) else _read22(_o23)))))
+            _append(str(_f20((_v28 if (type(_o27 := (_v24 if (type(_o23 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types21 and (_v24 := _getattr(_o23, 'table', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('table', _MISSING)) is not _MISSING) else _read22(_o23))) in _types25 and (_v28 := _getattr(_o27, 'name', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('name', _MISSING)) is not _MISSING) else _read26(_o27)))))
             _append(' (')
-            _append(str((_v28 if (type(_o27 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types25 and (_v28 := _getattr(_o27, 'columns_sql', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('columns_sql', _MISSING)) is not _MISSING) else _read26(_o27))))
+            _append(str((_v32 if (type(_o31 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types29 and (_v32 := _getattr(_o31, 'columns_sql', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('columns_sql', _MISSING)) is not _MISSING) else _read30(_o31))))
             _append(');')
         else:
-            _append(str((_v32 if (type(_o31 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types29 and (_v32 := _getattr(_o31, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('outside_transaction', _MISSING)) is not _MISSING) else _read30(_o31))))
+            _append(str((_v36 if (type(_o35 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types33 and (_v36 := _getattr(_o35, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('outside_transaction', _MISSING)) is not _MISSING) else _read34(_o35))))
             _append('CREATE INDEX CONCURRENTLY IF NOT EXISTS ')
-            _append(str(_f33(_cat34([(_v42 if (type(_o41 := (_v38 if (type(_o37 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types35 and (_v38 := _getattr(_o37, 'table', _MISSING)) is not _MISSING and (type(_v38) not in _METHOD_TYPES or _v38.__name__ not in _FORMATTERS)) or (type(_o37) is _dict and (_v38 := _o37.get('table', _MISSING)) is not _MISSING) else _read36(_o37))) in _types39 and (_v42 := _getattr(_o41, 'name', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('name', _MISSING)) is not _MISSING) else _read40(_o41)), '_', _c43(names), '_idx', ])[None:63])))
+            _append(str(_f37(_cat38([(_v46 if (type(_o45 := (_v42 if (type(_o41 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types39 and (_v42 := _getattr(_o41, 'table', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('table', _MISSING)) is not _MISSING) else _read40(_o41))) in _types43 and (_v46 := _getattr(_o45, 'name', _MISSING)) is not _MISSING and (type(_v46) not in _METHOD_TYPES or _v46.__name__ not in _FORMATTERS)) or (type(_o45) is _dict and (_v46 := _o45.get('name', _MISSING)) is not _MISSING) else _read44(_o45)), '_', _join47('_', (_v51 if (type(_o50 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types48 and (_v51 := _getattr(_o50, 'columns', _MISSING)) is not _MISSING and (type(_v51) not in _METHOD_TYPES or _v51.__name__ not in _FORMATTERS)) or (type(_o50) is _dict and (_v51 := _o50.get('columns', _MISSING)) is not _MISSING) else _read49(_o50))), '_idx', ])[None:63])))
             _append(' ON ')
-            _append(str((_v51 if (type(_o50 := (_v47 if (type(_o46 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types44 and (_v47 := _getattr(_o46, 'table', _MISSING)) is not _MISSING and (type(_v47) not in _METHOD_TYPES or _v47.__name__ not in _FORMATTERS)) or (type(_o46) is _dict and (_v47 := _o46.get('table', _MISSING)) is not _MISSING) else _read45(_o46))) in _types48 and (_v51 := _getattr(_o50, 'sql_name', _MISSING)) is not _MISSING and (type(_v51) not in _METHOD_TYPES or _v51.__name__ not in _FORMATTERS)) or (type(_o50) is _dict and (_v51 := _o50.get('sql_name', _MISSING)) is not _MISSING) else _read49(_o50))))
+            _append(str((_v59 if (type(_o58 := (_v55 if (type(_o54 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types52 and (_v55 := _getattr(_o54, 'table', _MISSING)) is not _MISSING and (type(_v55) not in _METHOD_TYPES or _v55.__name__ not in _FORMATTERS)) or (type(_o54) is _dict and (_v55 := _o54.get('table', _MISSING)) is not _MISSING) else _read53(_o54))) in _types56 and (_v59 := _getattr(_o58, 'sql_name', _MISSING)) is not _MISSING and (type(_v59) not in _METHOD_TYPES or _v59.__name__ not in _FORMATTERS)) or (type(_o58) is _dict and (_v59 := _o58.get('sql_name', _MISSING)) is not _MISSING) else _read57(_o58))))
             _append(' (')
-            _append(str((_v55 if (type(_o54 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types52 and (_v55 := _getattr(_o54, 'columns_sql', _MISSING)) is not _MISSING and (type(_v55) not in _METHOD_TYPES or _v55.__name__ not in _FORMATTERS)) or (type(_o54) is _dict and (_v55 := _o54.get('columns_sql', _MISSING)) is not _MISSING) else _read53(_o54))))
+            _append(str((_v63 if (type(_o62 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types60 and (_v63 := _getattr(_o62, 'columns_sql', _MISSING)) is not _MISSING and (type(_v63) not in _METHOD_TYPES or _v63.__name__ not in _FORMATTERS)) or (type(_o62) is _dict and (_v63 := _o62.get('columns_sql', _MISSING)) is not _MISSING) else _read61(_o62))))
             _append(');')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -3776,17 +4014,27 @@ def _template_87(rt):
     _read2 = rt.reader('pg_version', _types1)
     _types5 = set()
     _read6 = rt.reader('outside_transaction', _types5)
-    _c9 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'detail', 'load']}, 'split', 'load']}, [{'n': 'Const', 'l': 1, 'f': [' ']}], [], None, None]}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
-    _c10 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'detail', 'load']}, 'split', 'load']}, [{'n': 'Const', 'l': 1, 'f': [' ']}, {'n': 'Const', 'l': 1, 'f': [1]}], [], None, None]}, {'n': 'Neg', 'l': 1, 'f': [{'n': 'Const', 'l': 1, 'f': [1]}]}, 'load']})
+    _call9 = rt.caller()
+    _types10 = set()
+    _read11 = rt.reader('detail', _types10)
+    _types14 = set()
+    _read15 = rt.reader('split', _types14)
+    _h18 = rt.helper('item')
+    _call19 = rt.caller()
+    _types20 = set()
+    _read21 = rt.reader('detail', _types20)
+    _types24 = set()
+    _read25 = rt.reader('split', _types24)
+    _h28 = rt.helper('item')
     def _function(names):
         _out = []
         _append = _out.append
         if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'pg_version', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('pg_version', _MISSING)) is not _MISSING) else _read2(_o3)) >= 12 else False):
             _append(str((_v8 if (type(_o7 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types5 and (_v8 := _getattr(_o7, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('outside_transaction', _MISSING)) is not _MISSING) else _read6(_o7))))
             _append('REINDEX ')
-            _append(str(_c9(names)))
+            _append(str(_h18(_call9(names, (_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types10 and (_v13 := _getattr(_o12, 'detail', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('detail', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'split', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('split', _MISSING)) is not _MISSING) else _read15(_o16)), ' '), 0)))
             _append(' CONCURRENTLY ')
-            _append(str(_c10(names)))
+            _append(str(_h28(_call19(names, (_v27 if (type(_o26 := (_v23 if (type(_o22 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types20 and (_v23 := _getattr(_o22, 'detail', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('detail', _MISSING)) is not _MISSING) else _read21(_o22))) in _types24 and (_v27 := _getattr(_o26, 'split', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('split', _MISSING)) is not _MISSING) else _read25(_o26)), ' ', 1), (-1))))
             _append(';')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -3911,7 +4159,14 @@ def _template_91(rt):
     _read6 = rt.reader('qualified_name', _types5)
     _types9 = set()
     _read10 = rt.reader('qualified_name', _types9)
-    _c13 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getitem', 'l': 1, 'f': [{'n': 'Filter', 'l': 1, 'f': [{'n': 'Filter', 'l': 1, 'f': [{'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'columns', 'load']}, 'values', 'load']}, [], [], None, None]}, 'selectattr', [{'n': 'Const', 'l': 1, 'f': ['comment']}, {'n': 'Const', 'l': 1, 'f': ['none']}], [], None, None]}, 'map', [], [{'n': 'Keyword', 'l': 1, 'f': ['attribute', {'n': 'Const', 'l': 1, 'f': ['name']}]}], None, None]}, 'list', [], [], None, None]}, {'n': 'Slice', 'l': 1, 'f': [None, {'n': 'Const', 'l': 1, 'f': [5]}, None]}, 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join13 = rt.sandbox.join
+    _call14 = rt.caller()
+    _types15 = set()
+    _read16 = rt.reader('columns', _types15)
+    _types19 = set()
+    _read20 = rt.reader('values', _types19)
+    _h23 = rt.helper('select_tested')
+    _jf24 = rt.jinja_filter('map_attribute')
     def _function(names):
         _out = []
         _append = _out.append
@@ -3921,7 +4176,7 @@ def _template_91(rt):
         else:
             _append(str((_v12 if (type(_o11 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
             _append(' has columns without a COMMENT (')
-            _append(str(_c13(names)))
+            _append(str(_join13(', ', list(_jf24(_h23(names, True, lambda names: _call14(names, (_v22 if type(_o21 := (_v18 if (type(_o17 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types15 and (_v18 := _getattr(_o17, 'columns', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('columns', _MISSING)) is not _MISSING) else _read16(_o17))) in _types19 and (_v22 := _getattr(_o21, 'values', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS) else _read20(_o21))), lambda names: 'comment', lambda names: 'none', ()), 'name'))[None:5])))
             _append(')')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -3937,11 +4192,12 @@ def _template_92(rt):
     _read11 = rt.reader('supabase', _types10)
     _types14 = set()
     _read15 = rt.reader('sql_signature', _types14)
-    _c18 = rt.closure({'n': 'Filter', 'l': 3, 'f': [{'n': 'Filter', 'l': 3, 'f': [{'n': 'Name', 'l': 3, 'f': ['callers', 'load']}, 'map', [{'n': 'Const', 'l': 3, 'f': ['quote_ident']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 3, 'f': [', ']}], [], None, None]})
-    _types19 = set()
-    _read20 = rt.reader('supabase', _types19)
-    _types23 = set()
-    _read24 = rt.reader('sql_signature', _types23)
+    _join18 = rt.sandbox.join
+    _jf19 = rt.jinja_filter('map_quote_ident')
+    _types20 = set()
+    _read21 = rt.reader('supabase', _types20)
+    _types24 = set()
+    _read25 = rt.reader('sql_signature', _types24)
     def _function(names):
         names = dict(names)  # `set` must not leak into the caller's
         _out = []
@@ -3957,11 +4213,11 @@ def _template_92(rt):
                 _append('-- the row level security policies that call it run as these roles:\nGRANT EXECUTE ON FUNCTION ')
                 _append(str((_v17 if (type(_o16 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types14 and (_v17 := _getattr(_o16, 'sql_signature', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('sql_signature', _MISSING)) is not _MISSING) else _read15(_o16))))
                 _append(' TO ')
-                _append(str(_c18(names)))
+                _append(str(_join18(', ', _jf19((names['callers'] if 'callers' in names else _undefined_name('callers'))))))
                 _append(';')
-            elif (_v22 if (type(_o21 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types19 and (_v22 := _getattr(_o21, 'supabase', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('supabase', _MISSING)) is not _MISSING) else _read20(_o21)):
+            elif (_v23 if (type(_o22 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types20 and (_v23 := _getattr(_o22, 'supabase', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('supabase', _MISSING)) is not _MISSING) else _read21(_o22)):
                 _append('-- the API calls it as service_role only; if signed-in users call it: GRANT EXECUTE ON FUNCTION ')
-                _append(str((_v26 if (type(_o25 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types23 and (_v26 := _getattr(_o25, 'sql_signature', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('sql_signature', _MISSING)) is not _MISSING) else _read24(_o25))))
+                _append(str((_v27 if (type(_o26 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types24 and (_v27 := _getattr(_o26, 'sql_signature', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('sql_signature', _MISSING)) is not _MISSING) else _read25(_o26))))
                 _append(' TO authenticated;')
             else:
                 _append('-- grant EXECUTE to the roles that call it')
@@ -3970,27 +4226,227 @@ def _template_92(rt):
 
 
 def _template_93(rt):
-    _c1 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['function', 'load']}, 'body_facts', 'load']}, 'if_chains_without_else', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
-    _types2 = set()
-    _read3 = rt.reader('signature', _types2)
-    _types6 = set()
-    _read7 = rt.reader('subject', _types6)
-    _c10 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['chain', 'load']}, 'values', 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]}, 'truncate', [{'n': 'Const', 'l': 1, 'f': [80]}], [], None, None]})
-    _c11 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['function', 'load']}, 'file_lines', 'load']}, [{'n': 'Tuple', 'l': 1, 'f': [[{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['chain', 'load']}, 'line', 'load']}], 'load']}], [], None, None]}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
+    _types1 = set()
+    _read2 = rt.reader('body_facts', _types1)
+    _types5 = set()
+    _read6 = rt.reader('if_chains_without_else', _types5)
+    _h9 = rt.helper('item')
+    _types10 = set()
+    _read11 = rt.reader('signature', _types10)
+    _types14 = set()
+    _read15 = rt.reader('subject', _types14)
+    _join18 = rt.sandbox.join
+    _types19 = set()
+    _read20 = rt.reader('values', _types19)
+    _jf23 = rt.jinja_filter('truncate')
+    _call24 = rt.caller()
+    _types25 = set()
+    _read26 = rt.reader('file_lines', _types25)
+    _types29 = set()
+    _read30 = rt.reader('line', _types29)
+    _h33 = rt.helper('item')
     def _function(names):
         names = dict(names)  # `set` must not leak into the caller's
         _out = []
         _append = _out.append
-        names['chain'] = _c1(names)
+        names['chain'] = _h9((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'body_facts', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('body_facts', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'if_chains_without_else', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('if_chains_without_else', _MISSING)) is not _MISSING) else _read6(_o7)), 0)
         _append('function ')
-        _append(str((_v5 if (type(_o4 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types2 and (_v5 := _getattr(_o4, 'signature', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('signature', _MISSING)) is not _MISSING) else _read3(_o4))))
+        _append(str((_v13 if (type(_o12 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types10 and (_v13 := _getattr(_o12, 'signature', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('signature', _MISSING)) is not _MISSING) else _read11(_o12))))
         _append(' branches on ')
-        _append(str((_v9 if (type(_o8 := (names['chain'] if 'chain' in names else _undefined_name('chain'))) in _types6 and (_v9 := _getattr(_o8, 'subject', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('subject', _MISSING)) is not _MISSING) else _read7(_o8))))
+        _append(str((_v17 if (type(_o16 := (names['chain'] if 'chain' in names else _undefined_name('chain'))) in _types14 and (_v17 := _getattr(_o16, 'subject', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('subject', _MISSING)) is not _MISSING) else _read15(_o16))))
         _append(' (')
-        _append(str(_c10(names)))
+        _append(str(_jf23(_join18(', ', (_v22 if type(_o21 := (names['chain'] if 'chain' in names else _undefined_name('chain'))) in _types19 and (_v22 := _getattr(_o21, 'values', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS) else _read20(_o21))), 80)))
         _append(') at line ')
-        _append(str(_c11(names)))
+        _append(str(_h33(_call24(names, (_v28 if (type(_o27 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types25 and (_v28 := _getattr(_o27, 'file_lines', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('file_lines', _MISSING)) is not _MISSING) else _read26(_o27)), ((_v32 if (type(_o31 := (names['chain'] if 'chain' in names else _undefined_name('chain'))) in _types29 and (_v32 := _getattr(_o31, 'line', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('line', _MISSING)) is not _MISSING) else _read30(_o31)), )), 0)))
         _append(' with no ELSE: any other value does nothing, silently')
+        return _check_output(''.join(_out), 100000)
+    return _function
+
+
+def _template_94(rt):
+    _types1 = set()
+    _read2 = rt.reader('type_changes', _types1)
+    _h5 = rt.helper('select_truthy')
+    _h6 = rt.helper('select_truthy')
+    _types7 = set()
+    _read8 = rt.reader('enum_swap', _types7)
+    _types13 = set()
+    _read14 = rt.reader('table_sql', _types13)
+    _f17 = rt.filter('quote_ident')
+    _cat18 = rt.sandbox.concat_bounded
+    _types19 = set()
+    _read20 = rt.reader('column', _types19)
+    _types23 = set()
+    _read24 = rt.reader('name', _types23)
+    _types27 = set()
+    _read28 = rt.reader('column', _types27)
+    _types31 = set()
+    _read32 = rt.reader('type', _types31)
+    _types35 = set()
+    _read36 = rt.reader('ddl', _types35)
+    _types39 = set()
+    _read40 = rt.reader('table_sql', _types39)
+    _f48 = rt.filter('quote_ident')
+    _cat49 = rt.sandbox.concat_bounded
+    _types50 = set()
+    _read51 = rt.reader('column', _types50)
+    _types54 = set()
+    _read55 = rt.reader('name', _types54)
+    _types58 = set()
+    _read59 = rt.reader('conversion_sql', _types58)
+    _types62 = set()
+    _read63 = rt.reader('table_sql', _types62)
+    _f71 = rt.filter('quote_ident')
+    _cat72 = rt.sandbox.concat_bounded
+    _types73 = set()
+    _read74 = rt.reader('column', _types73)
+    _types77 = set()
+    _read78 = rt.reader('name', _types77)
+    _f81 = rt.filter('quote_ident')
+    _types82 = set()
+    _read83 = rt.reader('column', _types82)
+    _types86 = set()
+    _read87 = rt.reader('name', _types86)
+    _types95 = set()
+    _read96 = rt.reader('column', _types95)
+    _types99 = set()
+    _read100 = rt.reader('name', _types99)
+    _cat103 = rt.sandbox.concat_bounded
+    _types104 = set()
+    _read105 = rt.reader('column', _types104)
+    _types108 = set()
+    _read109 = rt.reader('name', _types108)
+    def _function(names):
+        names = dict(names)  # `set` must not leak into the caller's
+        _out = []
+        _append = _out.append
+        names['changes'] = list(_h6(_h5(((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'type_changes', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type_changes', _MISSING)) is not _MISSING) else _read2(_o3)) or [(names['stmt'] if 'stmt' in names else _undefined_name('stmt')), ]), True, 'column'), False, 'enum_swap'))
+        names['many'] = (True if len((names['changes'] if 'changes' in names else _undefined_name('changes'))) > 1 else False)
+        if ((names['changes'] if 'changes' in names else _undefined_name('changes')) and (not (_v10 if (type(_o9 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types7 and (_v10 := _getattr(_o9, 'enum_swap', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('enum_swap', _MISSING)) is not _MISSING) else _read8(_o9)))):
+            _append('-- expand: a new column beside ')
+            _append(str(('each old one' if (names['many'] if 'many' in names else _undefined_name('many')) else 'the old one')))
+            _append(", written by the application (or a trigger) too\nSET lock_timeout = '5s';\n")
+            _names11 = names
+            names = dict(names)
+            for _item12 in (names['changes'] if 'changes' in names else _undefined_name('changes')):
+                names['c'] = _item12
+                _append('ALTER TABLE ')
+                _append(str((_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'table_sql', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('table_sql', _MISSING)) is not _MISSING) else _read14(_o15))))
+                _append(' ADD COLUMN IF NOT EXISTS ')
+                _append(str(_f17(_cat18([(_v26 if (type(_o25 := (_v22 if (type(_o21 := (names['c'] if 'c' in names else _undefined_name('c'))) in _types19 and (_v22 := _getattr(_o21, 'column', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('column', _MISSING)) is not _MISSING) else _read20(_o21))) in _types23 and (_v26 := _getattr(_o25, 'name', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('name', _MISSING)) is not _MISSING) else _read24(_o25)), '_new', ])[None:63])))
+                _append(' ')
+                _append(str((_v38 if (type(_o37 := (_v34 if (type(_o33 := (_v30 if (type(_o29 := (names['c'] if 'c' in names else _undefined_name('c'))) in _types27 and (_v30 := _getattr(_o29, 'column', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('column', _MISSING)) is not _MISSING) else _read28(_o29))) in _types31 and (_v34 := _getattr(_o33, 'type', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('type', _MISSING)) is not _MISSING) else _read32(_o33))) in _types35 and (_v38 := _getattr(_o37, 'ddl', _MISSING)) is not _MISSING and (type(_v38) not in _METHOD_TYPES or _v38.__name__ not in _FORMATTERS)) or (type(_o37) is _dict and (_v38 := _o37.get('ddl', _MISSING)) is not _MISSING) else _read36(_o37))))
+                _append(';\n')
+            names = _names11
+            _append('-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE ')
+            _append(str((_v42 if (type(_o41 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types39 and (_v42 := _getattr(_o41, 'table_sql', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('table_sql', _MISSING)) is not _MISSING) else _read40(_o41))))
+            _append(' SET ')
+            _names43 = names
+            names = dict(names)
+            _items45 = list((names['changes'] if 'changes' in names else _undefined_name('changes')))
+            _length47 = len(_items45)
+            _index46 = -1
+            for _item44 in _items45:
+                _index46 += 1
+                names['c'] = _item44
+                _append(str(_f48(_cat49([(_v57 if (type(_o56 := (_v53 if (type(_o52 := (names['c'] if 'c' in names else _undefined_name('c'))) in _types50 and (_v53 := _getattr(_o52, 'column', _MISSING)) is not _MISSING and (type(_v53) not in _METHOD_TYPES or _v53.__name__ not in _FORMATTERS)) or (type(_o52) is _dict and (_v53 := _o52.get('column', _MISSING)) is not _MISSING) else _read51(_o52))) in _types54 and (_v57 := _getattr(_o56, 'name', _MISSING)) is not _MISSING and (type(_v57) not in _METHOD_TYPES or _v57.__name__ not in _FORMATTERS)) or (type(_o56) is _dict and (_v57 := _o56.get('name', _MISSING)) is not _MISSING) else _read55(_o56)), '_new', ])[None:63])))
+                _append(' = ')
+                _append(str((_v61 if (type(_o60 := (names['c'] if 'c' in names else _undefined_name('c'))) in _types58 and (_v61 := _getattr(_o60, 'conversion_sql', _MISSING)) is not _MISSING and (type(_v61) not in _METHOD_TYPES or _v61.__name__ not in _FORMATTERS)) or (type(_o60) is _dict and (_v61 := _o60.get('conversion_sql', _MISSING)) is not _MISSING) else _read59(_o60))))
+                if (not (_index46 == _length47 - 1)):
+                    _append(str(', '))
+            names = _names43
+            _append(' WHERE ctid IN (SELECT ctid FROM ')
+            _append(str((_v65 if (type(_o64 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types62 and (_v65 := _getattr(_o64, 'table_sql', _MISSING)) is not _MISSING and (type(_v65) not in _METHOD_TYPES or _v65.__name__ not in _FORMATTERS)) or (type(_o64) is _dict and (_v65 := _o64.get('table_sql', _MISSING)) is not _MISSING) else _read63(_o64))))
+            _append(' WHERE ')
+            _names66 = names
+            names = dict(names)
+            _items68 = list((names['changes'] if 'changes' in names else _undefined_name('changes')))
+            _length70 = len(_items68)
+            _index69 = -1
+            for _item67 in _items68:
+                _index69 += 1
+                names['c'] = _item67
+                if (names['many'] if 'many' in names else _undefined_name('many')):
+                    _append(str('('))
+                _append(str(_f71(_cat72([(_v80 if (type(_o79 := (_v76 if (type(_o75 := (names['c'] if 'c' in names else _undefined_name('c'))) in _types73 and (_v76 := _getattr(_o75, 'column', _MISSING)) is not _MISSING and (type(_v76) not in _METHOD_TYPES or _v76.__name__ not in _FORMATTERS)) or (type(_o75) is _dict and (_v76 := _o75.get('column', _MISSING)) is not _MISSING) else _read74(_o75))) in _types77 and (_v80 := _getattr(_o79, 'name', _MISSING)) is not _MISSING and (type(_v80) not in _METHOD_TYPES or _v80.__name__ not in _FORMATTERS)) or (type(_o79) is _dict and (_v80 := _o79.get('name', _MISSING)) is not _MISSING) else _read78(_o79)), '_new', ])[None:63])))
+                _append(' IS NULL AND ')
+                _append(str(_f81((_v89 if (type(_o88 := (_v85 if (type(_o84 := (names['c'] if 'c' in names else _undefined_name('c'))) in _types82 and (_v85 := _getattr(_o84, 'column', _MISSING)) is not _MISSING and (type(_v85) not in _METHOD_TYPES or _v85.__name__ not in _FORMATTERS)) or (type(_o84) is _dict and (_v85 := _o84.get('column', _MISSING)) is not _MISSING) else _read83(_o84))) in _types86 and (_v89 := _getattr(_o88, 'name', _MISSING)) is not _MISSING and (type(_v89) not in _METHOD_TYPES or _v89.__name__ not in _FORMATTERS)) or (type(_o88) is _dict and (_v89 := _o88.get('name', _MISSING)) is not _MISSING) else _read87(_o88)))))
+                _append(' IS NOT NULL')
+                if (names['many'] if 'many' in names else _undefined_name('many')):
+                    _append(str(')'))
+                if (not (_index69 == _length70 - 1)):
+                    _append(str(' OR '))
+            names = _names66
+            _append(' LIMIT 5000);\n-- contract, in a later release that reads only the new column')
+            if (names['many'] if 'many' in names else _undefined_name('many')):
+                _append(str('s'))
+            _append(': ')
+            _names90 = names
+            names = dict(names)
+            _items92 = list((names['changes'] if 'changes' in names else _undefined_name('changes')))
+            _length94 = len(_items92)
+            _index93 = -1
+            for _item91 in _items92:
+                _index93 += 1
+                names['c'] = _item91
+                _append('drop ')
+                _append(str((_v102 if (type(_o101 := (_v98 if (type(_o97 := (names['c'] if 'c' in names else _undefined_name('c'))) in _types95 and (_v98 := _getattr(_o97, 'column', _MISSING)) is not _MISSING and (type(_v98) not in _METHOD_TYPES or _v98.__name__ not in _FORMATTERS)) or (type(_o97) is _dict and (_v98 := _o97.get('column', _MISSING)) is not _MISSING) else _read96(_o97))) in _types99 and (_v102 := _getattr(_o101, 'name', _MISSING)) is not _MISSING and (type(_v102) not in _METHOD_TYPES or _v102.__name__ not in _FORMATTERS)) or (type(_o101) is _dict and (_v102 := _o101.get('name', _MISSING)) is not _MISSING) else _read100(_o101))))
+                _append(' and rename ')
+                _append(str(_cat103([(_v111 if (type(_o110 := (_v107 if (type(_o106 := (names['c'] if 'c' in names else _undefined_name('c'))) in _types104 and (_v107 := _getattr(_o106, 'column', _MISSING)) is not _MISSING and (type(_v107) not in _METHOD_TYPES or _v107.__name__ not in _FORMATTERS)) or (type(_o106) is _dict and (_v107 := _o106.get('column', _MISSING)) is not _MISSING) else _read105(_o106))) in _types108 and (_v111 := _getattr(_o110, 'name', _MISSING)) is not _MISSING and (type(_v111) not in _METHOD_TYPES or _v111.__name__ not in _FORMATTERS)) or (type(_o110) is _dict and (_v111 := _o110.get('name', _MISSING)) is not _MISSING) else _read109(_o110)), '_new', ])[None:63]))
+                _append(' to it')
+                if (not (_index93 == _length94 - 1)):
+                    _append(str('; '))
+            names = _names90
+        return _check_output(''.join(_out), 100000)
+    return _function
+
+
+def _template_95(rt):
+    _types1 = set()
+    _read2 = rt.reader('type_changes', _types1)
+    _types10 = set()
+    _read11 = rt.reader('column', _types10)
+    _types14 = set()
+    _read15 = rt.reader('qualified_name', _types14)
+    _types18 = set()
+    _read19 = rt.reader('old_type', _types18)
+    _types22 = set()
+    _read23 = rt.reader('column', _types22)
+    _types26 = set()
+    _read27 = rt.reader('type', _types26)
+    _types30 = set()
+    _read31 = rt.reader('table', _types30)
+    _types34 = set()
+    _read35 = rt.reader('qualified_name', _types34)
+    _h38 = rt.helper('select_truthy')
+    _h39 = rt.helper('select_truthy')
+    def _function(names):
+        names = dict(names)  # `set` must not leak into the caller's
+        _out = []
+        _append = _out.append
+        names['changes'] = ((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'type_changes', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type_changes', _MISSING)) is not _MISSING) else _read2(_o3)) or [(names['stmt'] if 'stmt' in names else _undefined_name('stmt')), ])
+        _append('changing ')
+        _names5 = names
+        names = dict(names)
+        _items7 = list((names['changes'] if 'changes' in names else _undefined_name('changes')))
+        _length9 = len(_items7)
+        _index8 = -1
+        for _item6 in _items7:
+            _index8 += 1
+            names['c'] = _item6
+            _append(str((_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['c'] if 'c' in names else _undefined_name('c'))) in _types10 and (_v13 := _getattr(_o12, 'column', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('column', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'qualified_name', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('qualified_name', _MISSING)) is not _MISSING) else _read15(_o16))))
+            _append(' from ')
+            _append(str((_v21 if (type(_o20 := (names['c'] if 'c' in names else _undefined_name('c'))) in _types18 and (_v21 := _getattr(_o20, 'old_type', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('old_type', _MISSING)) is not _MISSING) else _read19(_o20))))
+            _append(' to ')
+            _append(str((_v29 if (type(_o28 := (_v25 if (type(_o24 := (names['c'] if 'c' in names else _undefined_name('c'))) in _types22 and (_v25 := _getattr(_o24, 'column', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('column', _MISSING)) is not _MISSING) else _read23(_o24))) in _types26 and (_v29 := _getattr(_o28, 'type', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('type', _MISSING)) is not _MISSING) else _read27(_o28))))
+            if (not (_index8 == _length9 - 1)):
+                _append(str((' and ' if (True if (_length9 - _index8) == 2 else False) else ', ')))
+        names = _names5
+        _append(' rewrites ')
+        _append(str((_v37 if (type(_o36 := (_v33 if (type(_o32 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types30 and (_v33 := _getattr(_o32, 'table', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('table', _MISSING)) is not _MISSING) else _read31(_o32))) in _types34 and (_v37 := _getattr(_o36, 'qualified_name', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('qualified_name', _MISSING)) is not _MISSING) else _read35(_o36))))
+        _append(' and rebuilds its indexes under an ACCESS EXCLUSIVE lock')
+        _append(str((' (USING evaluates an expression for every row)' if list(_h38((names['changes'] if 'changes' in names else _undefined_name('changes')), True, 'using')) else '')))
+        _append(str((" unless TimeZone is UTC (SET TIME ZONE 'UTC' earlier in the file makes sure)" if (not list(_h39((names['changes'] if 'changes' in names else _undefined_name('changes')), False, 'rewrite_depends_on_time_zone'))) else '')))
         return _check_output(''.join(_out), 100000)
     return _function
 
@@ -4275,179 +4731,180 @@ def _template_99(rt):
     _read21 = rt.reader('column', _types20)
     _types24 = set()
     _read25 = rt.reader('name', _types24)
-    _c28 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'inline_constraints', 'load']}, 'selectattr', [{'n': 'Const', 'l': 1, 'f': ['type']}, {'n': 'Const', 'l': 1, 'f': ['in']}, {'n': 'List', 'l': 1, 'f': [[{'n': 'Const', 'l': 1, 'f': ['primary_key']}, {'n': 'Const', 'l': 1, 'f': ['unique']}]]}], [], None, None]})
-    _types29 = set()
-    _read30 = rt.reader('table_sql', _types29)
+    _types28 = set()
+    _read29 = rt.reader('inline_constraints', _types28)
+    _h32 = rt.helper('select_tested')
     _types33 = set()
-    _read34 = rt.reader('column', _types33)
+    _read34 = rt.reader('table_sql', _types33)
     _types37 = set()
-    _read38 = rt.reader('type', _types37)
+    _read38 = rt.reader('column', _types37)
     _types41 = set()
-    _read42 = rt.reader('ddl', _types41)
+    _read42 = rt.reader('type', _types41)
     _types45 = set()
-    _read46 = rt.reader('table_sql', _types45)
+    _read46 = rt.reader('ddl', _types45)
     _types49 = set()
-    _read50 = rt.reader('column', _types49)
+    _read50 = rt.reader('table_sql', _types49)
     _types53 = set()
-    _read54 = rt.reader('default', _types53)
+    _read54 = rt.reader('column', _types53)
     _types57 = set()
-    _read58 = rt.reader('table_sql', _types57)
+    _read58 = rt.reader('default', _types57)
     _types61 = set()
     _read62 = rt.reader('table_sql', _types61)
     _types65 = set()
-    _read66 = rt.reader('column', _types65)
+    _read66 = rt.reader('table_sql', _types65)
     _types69 = set()
-    _read70 = rt.reader('not_null', _types69)
-    _c73 = rt.closure({'n': 'Filter', 'l': 5, 'f': [{'n': 'Name', 'l': 5, 'f': ['keys', 'load']}, 'selectattr', [{'n': 'Const', 'l': 5, 'f': ['type']}, {'n': 'Const', 'l': 5, 'f': ['eq']}, {'n': 'Const', 'l': 5, 'f': ['primary_key']}], [], None, None]})
-    _types74 = set()
-    _read75 = rt.reader('table_sql', _types74)
+    _read70 = rt.reader('column', _types69)
+    _types73 = set()
+    _read74 = rt.reader('not_null', _types73)
+    _h77 = rt.helper('select_tested')
     _types78 = set()
     _read79 = rt.reader('table_sql', _types78)
     _types82 = set()
     _read83 = rt.reader('table_sql', _types82)
     _types86 = set()
     _read87 = rt.reader('table_sql', _types86)
-    _types92 = set()
-    _read93 = rt.reader('outside_transaction', _types92)
-    _f96 = rt.filter('quote_ident')
-    _types97 = set()
-    _read98 = rt.reader('name', _types97)
+    _types90 = set()
+    _read91 = rt.reader('table_sql', _types90)
+    _types96 = set()
+    _read97 = rt.reader('outside_transaction', _types96)
+    _f100 = rt.filter('quote_ident')
     _types101 = set()
-    _read102 = rt.reader('table_sql', _types101)
+    _read102 = rt.reader('name', _types101)
     _types105 = set()
-    _read106 = rt.reader('columns_sql', _types105)
+    _read106 = rt.reader('table_sql', _types105)
     _types109 = set()
-    _read110 = rt.reader('table_sql', _types109)
+    _read110 = rt.reader('columns_sql', _types109)
     _types113 = set()
-    _read114 = rt.reader('sql_name', _types113)
+    _read114 = rt.reader('table_sql', _types113)
     _types117 = set()
-    _read118 = rt.reader('type', _types117)
-    _f121 = rt.filter('quote_ident')
-    _types122 = set()
-    _read123 = rt.reader('name', _types122)
+    _read118 = rt.reader('sql_name', _types117)
+    _types121 = set()
+    _read122 = rt.reader('type', _types121)
+    _f125 = rt.filter('quote_ident')
     _types126 = set()
-    _read127 = rt.reader('inline_constraints', _types126)
-    _types132 = set()
-    _read133 = rt.reader('type', _types132)
+    _read127 = rt.reader('name', _types126)
+    _types130 = set()
+    _read131 = rt.reader('inline_constraints', _types130)
     _types136 = set()
-    _read137 = rt.reader('table_sql', _types136)
+    _read137 = rt.reader('type', _types136)
     _types140 = set()
-    _read141 = rt.reader('sql_name', _types140)
+    _read141 = rt.reader('table_sql', _types140)
     _types144 = set()
-    _read145 = rt.reader('sql', _types144)
+    _read145 = rt.reader('sql_name', _types144)
     _types148 = set()
-    _read149 = rt.reader('table_sql', _types148)
+    _read149 = rt.reader('sql', _types148)
     _types152 = set()
-    _read153 = rt.reader('sql_name', _types152)
+    _read153 = rt.reader('table_sql', _types152)
+    _types156 = set()
+    _read157 = rt.reader('sql_name', _types156)
     def _function(names):
         names = dict(names)  # `set` must not leak into the caller's
         _out = []
         _append = _out.append
         names['column'] = _f1((_v9 if (type(_o8 := (_v5 if (type(_o4 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types2 and (_v5 := _getattr(_o4, 'column', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('column', _MISSING)) is not _MISSING) else _read3(_o4))) in _types6 and (_v9 := _getattr(_o8, 'name', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('name', _MISSING)) is not _MISSING) else _read7(_o8)))
         names['check'] = _f10(_cat11([(_v19 if (type(_o18 := (_v15 if (type(_o14 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types12 and (_v15 := _getattr(_o14, 'table', _MISSING)) is not _MISSING and (type(_v15) not in _METHOD_TYPES or _v15.__name__ not in _FORMATTERS)) or (type(_o14) is _dict and (_v15 := _o14.get('table', _MISSING)) is not _MISSING) else _read13(_o14))) in _types16 and (_v19 := _getattr(_o18, 'name', _MISSING)) is not _MISSING and (type(_v19) not in _METHOD_TYPES or _v19.__name__ not in _FORMATTERS)) or (type(_o18) is _dict and (_v19 := _o18.get('name', _MISSING)) is not _MISSING) else _read17(_o18)), '_', (_v27 if (type(_o26 := (_v23 if (type(_o22 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types20 and (_v23 := _getattr(_o22, 'column', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('column', _MISSING)) is not _MISSING) else _read21(_o22))) in _types24 and (_v27 := _getattr(_o26, 'name', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('name', _MISSING)) is not _MISSING) else _read25(_o26)), '_not_null_check', ])[None:63])
-        names['keys'] = list(_c28(names))
+        names['keys'] = list(_h32(names, True, lambda names: (_v31 if (type(_o30 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types28 and (_v31 := _getattr(_o30, 'inline_constraints', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('inline_constraints', _MISSING)) is not _MISSING) else _read29(_o30)), lambda names: 'type', lambda names: 'in', (lambda names: ['primary_key', 'unique', ], )))
         _append("SET lock_timeout = '5s';\nALTER TABLE ")
-        _append(str((_v32 if (type(_o31 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types29 and (_v32 := _getattr(_o31, 'table_sql', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('table_sql', _MISSING)) is not _MISSING) else _read30(_o31))))
+        _append(str((_v36 if (type(_o35 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types33 and (_v36 := _getattr(_o35, 'table_sql', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('table_sql', _MISSING)) is not _MISSING) else _read34(_o35))))
         _append(' ADD COLUMN IF NOT EXISTS ')
         _append(str((names['column'] if 'column' in names else _undefined_name('column'))))
         _append(' ')
-        _append(str((_v44 if (type(_o43 := (_v40 if (type(_o39 := (_v36 if (type(_o35 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types33 and (_v36 := _getattr(_o35, 'column', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('column', _MISSING)) is not _MISSING) else _read34(_o35))) in _types37 and (_v40 := _getattr(_o39, 'type', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('type', _MISSING)) is not _MISSING) else _read38(_o39))) in _types41 and (_v44 := _getattr(_o43, 'ddl', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('ddl', _MISSING)) is not _MISSING) else _read42(_o43))))
+        _append(str((_v48 if (type(_o47 := (_v44 if (type(_o43 := (_v40 if (type(_o39 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types37 and (_v40 := _getattr(_o39, 'column', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('column', _MISSING)) is not _MISSING) else _read38(_o39))) in _types41 and (_v44 := _getattr(_o43, 'type', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('type', _MISSING)) is not _MISSING) else _read42(_o43))) in _types45 and (_v48 := _getattr(_o47, 'ddl', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('ddl', _MISSING)) is not _MISSING) else _read46(_o47))))
         _append(';\nALTER TABLE ')
-        _append(str((_v48 if (type(_o47 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types45 and (_v48 := _getattr(_o47, 'table_sql', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('table_sql', _MISSING)) is not _MISSING) else _read46(_o47))))
+        _append(str((_v52 if (type(_o51 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types49 and (_v52 := _getattr(_o51, 'table_sql', _MISSING)) is not _MISSING and (type(_v52) not in _METHOD_TYPES or _v52.__name__ not in _FORMATTERS)) or (type(_o51) is _dict and (_v52 := _o51.get('table_sql', _MISSING)) is not _MISSING) else _read50(_o51))))
         _append(' ALTER COLUMN ')
         _append(str((names['column'] if 'column' in names else _undefined_name('column'))))
         _append(' SET DEFAULT ')
-        _append(str((_v56 if (type(_o55 := (_v52 if (type(_o51 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types49 and (_v52 := _getattr(_o51, 'column', _MISSING)) is not _MISSING and (type(_v52) not in _METHOD_TYPES or _v52.__name__ not in _FORMATTERS)) or (type(_o51) is _dict and (_v52 := _o51.get('column', _MISSING)) is not _MISSING) else _read50(_o51))) in _types53 and (_v56 := _getattr(_o55, 'default', _MISSING)) is not _MISSING and (type(_v56) not in _METHOD_TYPES or _v56.__name__ not in _FORMATTERS)) or (type(_o55) is _dict and (_v56 := _o55.get('default', _MISSING)) is not _MISSING) else _read54(_o55))))
+        _append(str((_v60 if (type(_o59 := (_v56 if (type(_o55 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types53 and (_v56 := _getattr(_o55, 'column', _MISSING)) is not _MISSING and (type(_v56) not in _METHOD_TYPES or _v56.__name__ not in _FORMATTERS)) or (type(_o55) is _dict and (_v56 := _o55.get('column', _MISSING)) is not _MISSING) else _read54(_o55))) in _types57 and (_v60 := _getattr(_o59, 'default', _MISSING)) is not _MISSING and (type(_v60) not in _METHOD_TYPES or _v60.__name__ not in _FORMATTERS)) or (type(_o59) is _dict and (_v60 := _o59.get('default', _MISSING)) is not _MISSING) else _read58(_o59))))
         _append(';\n-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE ')
-        _append(str((_v60 if (type(_o59 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types57 and (_v60 := _getattr(_o59, 'table_sql', _MISSING)) is not _MISSING and (type(_v60) not in _METHOD_TYPES or _v60.__name__ not in _FORMATTERS)) or (type(_o59) is _dict and (_v60 := _o59.get('table_sql', _MISSING)) is not _MISSING) else _read58(_o59))))
+        _append(str((_v64 if (type(_o63 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types61 and (_v64 := _getattr(_o63, 'table_sql', _MISSING)) is not _MISSING and (type(_v64) not in _METHOD_TYPES or _v64.__name__ not in _FORMATTERS)) or (type(_o63) is _dict and (_v64 := _o63.get('table_sql', _MISSING)) is not _MISSING) else _read62(_o63))))
         _append(' SET ')
         _append(str((names['column'] if 'column' in names else _undefined_name('column'))))
         _append(' = DEFAULT WHERE ctid IN (SELECT ctid FROM ')
-        _append(str((_v64 if (type(_o63 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types61 and (_v64 := _getattr(_o63, 'table_sql', _MISSING)) is not _MISSING and (type(_v64) not in _METHOD_TYPES or _v64.__name__ not in _FORMATTERS)) or (type(_o63) is _dict and (_v64 := _o63.get('table_sql', _MISSING)) is not _MISSING) else _read62(_o63))))
+        _append(str((_v68 if (type(_o67 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types65 and (_v68 := _getattr(_o67, 'table_sql', _MISSING)) is not _MISSING and (type(_v68) not in _METHOD_TYPES or _v68.__name__ not in _FORMATTERS)) or (type(_o67) is _dict and (_v68 := _o67.get('table_sql', _MISSING)) is not _MISSING) else _read66(_o67))))
         _append(' WHERE ')
         _append(str((names['column'] if 'column' in names else _undefined_name('column'))))
         _append(' IS NULL LIMIT 5000);')
-        if ((_v72 if (type(_o71 := (_v68 if (type(_o67 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types65 and (_v68 := _getattr(_o67, 'column', _MISSING)) is not _MISSING and (type(_v68) not in _METHOD_TYPES or _v68.__name__ not in _FORMATTERS)) or (type(_o67) is _dict and (_v68 := _o67.get('column', _MISSING)) is not _MISSING) else _read66(_o67))) in _types69 and (_v72 := _getattr(_o71, 'not_null', _MISSING)) is not _MISSING and (type(_v72) not in _METHOD_TYPES or _v72.__name__ not in _FORMATTERS)) or (type(_o71) is _dict and (_v72 := _o71.get('not_null', _MISSING)) is not _MISSING) else _read70(_o71)) or list(_c73(names))):
+        if ((_v76 if (type(_o75 := (_v72 if (type(_o71 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types69 and (_v72 := _getattr(_o71, 'column', _MISSING)) is not _MISSING and (type(_v72) not in _METHOD_TYPES or _v72.__name__ not in _FORMATTERS)) or (type(_o71) is _dict and (_v72 := _o71.get('column', _MISSING)) is not _MISSING) else _read70(_o71))) in _types73 and (_v76 := _getattr(_o75, 'not_null', _MISSING)) is not _MISSING and (type(_v76) not in _METHOD_TYPES or _v76.__name__ not in _FORMATTERS)) or (type(_o75) is _dict and (_v76 := _o75.get('not_null', _MISSING)) is not _MISSING) else _read74(_o75)) or list(_h77(names, True, lambda names: (names['keys'] if 'keys' in names else _undefined_name('keys')), lambda names: 'type', lambda names: 'eq', (lambda names: 'primary_key', )))):
             _append("\n-- in a later migration, once every row has a value:\nSET lock_timeout = '5s';\nALTER TABLE ")
-            _append(str((_v77 if (type(_o76 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types74 and (_v77 := _getattr(_o76, 'table_sql', _MISSING)) is not _MISSING and (type(_v77) not in _METHOD_TYPES or _v77.__name__ not in _FORMATTERS)) or (type(_o76) is _dict and (_v77 := _o76.get('table_sql', _MISSING)) is not _MISSING) else _read75(_o76))))
+            _append(str((_v81 if (type(_o80 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types78 and (_v81 := _getattr(_o80, 'table_sql', _MISSING)) is not _MISSING and (type(_v81) not in _METHOD_TYPES or _v81.__name__ not in _FORMATTERS)) or (type(_o80) is _dict and (_v81 := _o80.get('table_sql', _MISSING)) is not _MISSING) else _read79(_o80))))
             _append(' ADD CONSTRAINT ')
             _append(str((names['check'] if 'check' in names else _undefined_name('check'))))
             _append(' CHECK (')
             _append(str((names['column'] if 'column' in names else _undefined_name('column'))))
             _append(" IS NOT NULL) NOT VALID;\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ")
-            _append(str((_v81 if (type(_o80 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types78 and (_v81 := _getattr(_o80, 'table_sql', _MISSING)) is not _MISSING and (type(_v81) not in _METHOD_TYPES or _v81.__name__ not in _FORMATTERS)) or (type(_o80) is _dict and (_v81 := _o80.get('table_sql', _MISSING)) is not _MISSING) else _read79(_o80))))
+            _append(str((_v85 if (type(_o84 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types82 and (_v85 := _getattr(_o84, 'table_sql', _MISSING)) is not _MISSING and (type(_v85) not in _METHOD_TYPES or _v85.__name__ not in _FORMATTERS)) or (type(_o84) is _dict and (_v85 := _o84.get('table_sql', _MISSING)) is not _MISSING) else _read83(_o84))))
             _append(' VALIDATE CONSTRAINT ')
             _append(str((names['check'] if 'check' in names else _undefined_name('check'))))
             _append(';\nALTER TABLE ')
-            _append(str((_v85 if (type(_o84 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types82 and (_v85 := _getattr(_o84, 'table_sql', _MISSING)) is not _MISSING and (type(_v85) not in _METHOD_TYPES or _v85.__name__ not in _FORMATTERS)) or (type(_o84) is _dict and (_v85 := _o84.get('table_sql', _MISSING)) is not _MISSING) else _read83(_o84))))
+            _append(str((_v89 if (type(_o88 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types86 and (_v89 := _getattr(_o88, 'table_sql', _MISSING)) is not _MISSING and (type(_v89) not in _METHOD_TYPES or _v89.__name__ not in _FORMATTERS)) or (type(_o88) is _dict and (_v89 := _o88.get('table_sql', _MISSING)) is not _MISSING) else _read87(_o88))))
             _append(' ALTER COLUMN ')
             _append(str((names['column'] if 'column' in names else _undefined_name('column'))))
             _append(' SET NOT NULL;\nALTER TABLE ')
-            _append(str((_v89 if (type(_o88 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types86 and (_v89 := _getattr(_o88, 'table_sql', _MISSING)) is not _MISSING and (type(_v89) not in _METHOD_TYPES or _v89.__name__ not in _FORMATTERS)) or (type(_o88) is _dict and (_v89 := _o88.get('table_sql', _MISSING)) is not _MISSING) else _read87(_o88))))
+            _append(str((_v93 if (type(_o92 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types90 and (_v93 := _getattr(_o92, 'table_sql', _MISSING)) is not _MISSING and (type(_v93) not in _METHOD_TYPES or _v93.__name__ not in _FORMATTERS)) or (type(_o92) is _dict and (_v93 := _o92.get('table_sql', _MISSING)) is not _MISSING) else _read91(_o92))))
             _append(' DROP CONSTRAINT ')
             _append(str((names['check'] if 'check' in names else _undefined_name('check'))))
             _append(';')
-        _names90 = names
+        _names94 = names
         names = dict(names)
-        for _item91 in (names['keys'] if 'keys' in names else _undefined_name('keys')):
-            names['key'] = _item91
+        for _item95 in (names['keys'] if 'keys' in names else _undefined_name('keys')):
+            names['key'] = _item95
             _append('\n')
-            _append(str(((_v95 if (type(_o94 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types92 and (_v95 := _getattr(_o94, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v95) not in _METHOD_TYPES or _v95.__name__ not in _FORMATTERS)) or (type(_o94) is _dict and (_v95 := _o94.get('outside_transaction', _MISSING)) is not _MISSING) else _read93(_o94)) or '-- in a later migration:\n')))
+            _append(str(((_v99 if (type(_o98 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types96 and (_v99 := _getattr(_o98, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v99) not in _METHOD_TYPES or _v99.__name__ not in _FORMATTERS)) or (type(_o98) is _dict and (_v99 := _o98.get('outside_transaction', _MISSING)) is not _MISSING) else _read97(_o98)) or '-- in a later migration:\n')))
             _append('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ')
-            _append(str(_f96((_v100 if (type(_o99 := (names['key'] if 'key' in names else _undefined_name('key'))) in _types97 and (_v100 := _getattr(_o99, 'name', _MISSING)) is not _MISSING and (type(_v100) not in _METHOD_TYPES or _v100.__name__ not in _FORMATTERS)) or (type(_o99) is _dict and (_v100 := _o99.get('name', _MISSING)) is not _MISSING) else _read98(_o99)))))
+            _append(str(_f100((_v104 if (type(_o103 := (names['key'] if 'key' in names else _undefined_name('key'))) in _types101 and (_v104 := _getattr(_o103, 'name', _MISSING)) is not _MISSING and (type(_v104) not in _METHOD_TYPES or _v104.__name__ not in _FORMATTERS)) or (type(_o103) is _dict and (_v104 := _o103.get('name', _MISSING)) is not _MISSING) else _read102(_o103)))))
             _append(' ON ')
-            _append(str((_v104 if (type(_o103 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types101 and (_v104 := _getattr(_o103, 'table_sql', _MISSING)) is not _MISSING and (type(_v104) not in _METHOD_TYPES or _v104.__name__ not in _FORMATTERS)) or (type(_o103) is _dict and (_v104 := _o103.get('table_sql', _MISSING)) is not _MISSING) else _read102(_o103))))
+            _append(str((_v108 if (type(_o107 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types105 and (_v108 := _getattr(_o107, 'table_sql', _MISSING)) is not _MISSING and (type(_v108) not in _METHOD_TYPES or _v108.__name__ not in _FORMATTERS)) or (type(_o107) is _dict and (_v108 := _o107.get('table_sql', _MISSING)) is not _MISSING) else _read106(_o107))))
             _append(' (')
-            _append(str((_v108 if (type(_o107 := (names['key'] if 'key' in names else _undefined_name('key'))) in _types105 and (_v108 := _getattr(_o107, 'columns_sql', _MISSING)) is not _MISSING and (type(_v108) not in _METHOD_TYPES or _v108.__name__ not in _FORMATTERS)) or (type(_o107) is _dict and (_v108 := _o107.get('columns_sql', _MISSING)) is not _MISSING) else _read106(_o107))))
+            _append(str((_v112 if (type(_o111 := (names['key'] if 'key' in names else _undefined_name('key'))) in _types109 and (_v112 := _getattr(_o111, 'columns_sql', _MISSING)) is not _MISSING and (type(_v112) not in _METHOD_TYPES or _v112.__name__ not in _FORMATTERS)) or (type(_o111) is _dict and (_v112 := _o111.get('columns_sql', _MISSING)) is not _MISSING) else _read110(_o111))))
             _append(");\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ")
-            _append(str((_v112 if (type(_o111 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types109 and (_v112 := _getattr(_o111, 'table_sql', _MISSING)) is not _MISSING and (type(_v112) not in _METHOD_TYPES or _v112.__name__ not in _FORMATTERS)) or (type(_o111) is _dict and (_v112 := _o111.get('table_sql', _MISSING)) is not _MISSING) else _read110(_o111))))
+            _append(str((_v116 if (type(_o115 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types113 and (_v116 := _getattr(_o115, 'table_sql', _MISSING)) is not _MISSING and (type(_v116) not in _METHOD_TYPES or _v116.__name__ not in _FORMATTERS)) or (type(_o115) is _dict and (_v116 := _o115.get('table_sql', _MISSING)) is not _MISSING) else _read114(_o115))))
             _append(' ADD CONSTRAINT ')
-            _append(str((_v116 if (type(_o115 := (names['key'] if 'key' in names else _undefined_name('key'))) in _types113 and (_v116 := _getattr(_o115, 'sql_name', _MISSING)) is not _MISSING and (type(_v116) not in _METHOD_TYPES or _v116.__name__ not in _FORMATTERS)) or (type(_o115) is _dict and (_v116 := _o115.get('sql_name', _MISSING)) is not _MISSING) else _read114(_o115))))
+            _append(str((_v120 if (type(_o119 := (names['key'] if 'key' in names else _undefined_name('key'))) in _types117 and (_v120 := _getattr(_o119, 'sql_name', _MISSING)) is not _MISSING and (type(_v120) not in _METHOD_TYPES or _v120.__name__ not in _FORMATTERS)) or (type(_o119) is _dict and (_v120 := _o119.get('sql_name', _MISSING)) is not _MISSING) else _read118(_o119))))
             _append(' ')
-            _append(str(('PRIMARY KEY' if (True if (_v120 if (type(_o119 := (names['key'] if 'key' in names else _undefined_name('key'))) in _types117 and (_v120 := _getattr(_o119, 'type', _MISSING)) is not _MISSING and (type(_v120) not in _METHOD_TYPES or _v120.__name__ not in _FORMATTERS)) or (type(_o119) is _dict and (_v120 := _o119.get('type', _MISSING)) is not _MISSING) else _read118(_o119)) == 'primary_key' else False) else 'UNIQUE')))
+            _append(str(('PRIMARY KEY' if (True if (_v124 if (type(_o123 := (names['key'] if 'key' in names else _undefined_name('key'))) in _types121 and (_v124 := _getattr(_o123, 'type', _MISSING)) is not _MISSING and (type(_v124) not in _METHOD_TYPES or _v124.__name__ not in _FORMATTERS)) or (type(_o123) is _dict and (_v124 := _o123.get('type', _MISSING)) is not _MISSING) else _read122(_o123)) == 'primary_key' else False) else 'UNIQUE')))
             _append(' USING INDEX ')
-            _append(str(_f121((_v125 if (type(_o124 := (names['key'] if 'key' in names else _undefined_name('key'))) in _types122 and (_v125 := _getattr(_o124, 'name', _MISSING)) is not _MISSING and (type(_v125) not in _METHOD_TYPES or _v125.__name__ not in _FORMATTERS)) or (type(_o124) is _dict and (_v125 := _o124.get('name', _MISSING)) is not _MISSING) else _read123(_o124)))))
+            _append(str(_f125((_v129 if (type(_o128 := (names['key'] if 'key' in names else _undefined_name('key'))) in _types126 and (_v129 := _getattr(_o128, 'name', _MISSING)) is not _MISSING and (type(_v129) not in _METHOD_TYPES or _v129.__name__ not in _FORMATTERS)) or (type(_o128) is _dict and (_v129 := _o128.get('name', _MISSING)) is not _MISSING) else _read127(_o128)))))
             _append(';')
-        names = _names90
-        _names130 = names
+        names = _names94
+        _names134 = names
         names = dict(names)
-        for _item131 in (_v129 if (type(_o128 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types126 and (_v129 := _getattr(_o128, 'inline_constraints', _MISSING)) is not _MISSING and (type(_v129) not in _METHOD_TYPES or _v129.__name__ not in _FORMATTERS)) or (type(_o128) is _dict and (_v129 := _o128.get('inline_constraints', _MISSING)) is not _MISSING) else _read127(_o128)):
-            names['other'] = _item131
-            if not (True if (_v135 if (type(_o134 := (names['other'] if 'other' in names else _undefined_name('other'))) in _types132 and (_v135 := _getattr(_o134, 'type', _MISSING)) is not _MISSING and (type(_v135) not in _METHOD_TYPES or _v135.__name__ not in _FORMATTERS)) or (type(_o134) is _dict and (_v135 := _o134.get('type', _MISSING)) is not _MISSING) else _read133(_o134)) in ('foreign_key', 'check', ) else False):
+        for _item135 in (_v133 if (type(_o132 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types130 and (_v133 := _getattr(_o132, 'inline_constraints', _MISSING)) is not _MISSING and (type(_v133) not in _METHOD_TYPES or _v133.__name__ not in _FORMATTERS)) or (type(_o132) is _dict and (_v133 := _o132.get('inline_constraints', _MISSING)) is not _MISSING) else _read131(_o132)):
+            names['other'] = _item135
+            if not (True if (_v139 if (type(_o138 := (names['other'] if 'other' in names else _undefined_name('other'))) in _types136 and (_v139 := _getattr(_o138, 'type', _MISSING)) is not _MISSING and (type(_v139) not in _METHOD_TYPES or _v139.__name__ not in _FORMATTERS)) or (type(_o138) is _dict and (_v139 := _o138.get('type', _MISSING)) is not _MISSING) else _read137(_o138)) in ('foreign_key', 'check', ) else False):
                 continue
             _append("\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ")
-            _append(str((_v139 if (type(_o138 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types136 and (_v139 := _getattr(_o138, 'table_sql', _MISSING)) is not _MISSING and (type(_v139) not in _METHOD_TYPES or _v139.__name__ not in _FORMATTERS)) or (type(_o138) is _dict and (_v139 := _o138.get('table_sql', _MISSING)) is not _MISSING) else _read137(_o138))))
+            _append(str((_v143 if (type(_o142 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types140 and (_v143 := _getattr(_o142, 'table_sql', _MISSING)) is not _MISSING and (type(_v143) not in _METHOD_TYPES or _v143.__name__ not in _FORMATTERS)) or (type(_o142) is _dict and (_v143 := _o142.get('table_sql', _MISSING)) is not _MISSING) else _read141(_o142))))
             _append(' ADD CONSTRAINT ')
-            _append(str((_v143 if (type(_o142 := (names['other'] if 'other' in names else _undefined_name('other'))) in _types140 and (_v143 := _getattr(_o142, 'sql_name', _MISSING)) is not _MISSING and (type(_v143) not in _METHOD_TYPES or _v143.__name__ not in _FORMATTERS)) or (type(_o142) is _dict and (_v143 := _o142.get('sql_name', _MISSING)) is not _MISSING) else _read141(_o142))))
+            _append(str((_v147 if (type(_o146 := (names['other'] if 'other' in names else _undefined_name('other'))) in _types144 and (_v147 := _getattr(_o146, 'sql_name', _MISSING)) is not _MISSING and (type(_v147) not in _METHOD_TYPES or _v147.__name__ not in _FORMATTERS)) or (type(_o146) is _dict and (_v147 := _o146.get('sql_name', _MISSING)) is not _MISSING) else _read145(_o146))))
             _append(' ')
-            _append(str((_v147 if (type(_o146 := (names['other'] if 'other' in names else _undefined_name('other'))) in _types144 and (_v147 := _getattr(_o146, 'sql', _MISSING)) is not _MISSING and (type(_v147) not in _METHOD_TYPES or _v147.__name__ not in _FORMATTERS)) or (type(_o146) is _dict and (_v147 := _o146.get('sql', _MISSING)) is not _MISSING) else _read145(_o146))))
+            _append(str((_v151 if (type(_o150 := (names['other'] if 'other' in names else _undefined_name('other'))) in _types148 and (_v151 := _getattr(_o150, 'sql', _MISSING)) is not _MISSING and (type(_v151) not in _METHOD_TYPES or _v151.__name__ not in _FORMATTERS)) or (type(_o150) is _dict and (_v151 := _o150.get('sql', _MISSING)) is not _MISSING) else _read149(_o150))))
             _append(' NOT VALID;\n-- in a later migration:\nALTER TABLE ')
-            _append(str((_v151 if (type(_o150 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types148 and (_v151 := _getattr(_o150, 'table_sql', _MISSING)) is not _MISSING and (type(_v151) not in _METHOD_TYPES or _v151.__name__ not in _FORMATTERS)) or (type(_o150) is _dict and (_v151 := _o150.get('table_sql', _MISSING)) is not _MISSING) else _read149(_o150))))
+            _append(str((_v155 if (type(_o154 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types152 and (_v155 := _getattr(_o154, 'table_sql', _MISSING)) is not _MISSING and (type(_v155) not in _METHOD_TYPES or _v155.__name__ not in _FORMATTERS)) or (type(_o154) is _dict and (_v155 := _o154.get('table_sql', _MISSING)) is not _MISSING) else _read153(_o154))))
             _append(' VALIDATE CONSTRAINT ')
-            _append(str((_v155 if (type(_o154 := (names['other'] if 'other' in names else _undefined_name('other'))) in _types152 and (_v155 := _getattr(_o154, 'sql_name', _MISSING)) is not _MISSING and (type(_v155) not in _METHOD_TYPES or _v155.__name__ not in _FORMATTERS)) or (type(_o154) is _dict and (_v155 := _o154.get('sql_name', _MISSING)) is not _MISSING) else _read153(_o154))))
+            _append(str((_v159 if (type(_o158 := (names['other'] if 'other' in names else _undefined_name('other'))) in _types156 and (_v159 := _getattr(_o158, 'sql_name', _MISSING)) is not _MISSING and (type(_v159) not in _METHOD_TYPES or _v159.__name__ not in _FORMATTERS)) or (type(_o158) is _dict and (_v159 := _o158.get('sql_name', _MISSING)) is not _MISSING) else _read157(_o158))))
             _append(';')
-        names = _names130
+        names = _names134
         return _check_output(''.join(_out), 100000)
     return _function
 
 
 def _template_100(rt):
-    _c1 = rt.closure({'n': 'Dict', 'l': 1, 'f': [[{'n': 'Pair', 'l': 2, 'f': [{'n': 'Const', 'l': 2, 'f': ['create_type']}, {'n': 'Const', 'l': 2, 'f': ['there is no CREATE TYPE IF NOT EXISTS: guard it with DROP TYPE IF EXISTS or a DO block']}]}, {'n': 'Pair', 'l': 3, 'f': [{'n': 'Const', 'l': 3, 'f': ['create_view']}, {'n': 'Const', 'l': 3, 'f': ['use CREATE OR REPLACE VIEW']}]}, {'n': 'Pair', 'l': 4, 'f': [{'n': 'Const', 'l': 4, 'f': ['create_function']}, {'n': 'Const', 'l': 4, 'f': ['use CREATE OR REPLACE FUNCTION']}]}, {'n': 'Pair', 'l': 5, 'f': [{'n': 'Const', 'l': 5, 'f': ['create_trigger']}, {'n': 'Const', 'l': 5, 'f': ['use CREATE OR REPLACE TRIGGER, or DROP TRIGGER IF EXISTS first']}]}, {'n': 'Pair', 'l': 6, 'f': [{'n': 'Const', 'l': 6, 'f': ['create_policy']}, {'n': 'Const', 'l': 6, 'f': ['DROP POLICY IF EXISTS first']}]}, {'n': 'Pair', 'l': 7, 'f': [{'n': 'Const', 'l': 7, 'f': ['add_constraint']}, {'n': 'Const', 'l': 7, 'f': ['DROP CONSTRAINT IF EXISTS first, or guard it in a DO block']}]}]]})
-    _types2 = set()
-    _read3 = rt.reader('label', _types2)
-    _call6 = rt.caller()
-    _types7 = set()
-    _read8 = rt.reader('get', _types7)
-    _types11 = set()
-    _read12 = rt.reader('kind', _types11)
+    _types1 = set()
+    _read2 = rt.reader('label', _types1)
+    _call5 = rt.caller()
+    _types6 = set()
+    _read7 = rt.reader('get', _types6)
+    _types10 = set()
+    _read11 = rt.reader('kind', _types10)
     def _function(names):
         names = dict(names)  # `set` must not leak into the caller's
         _out = []
         _append = _out.append
-        names['hints'] = _c1(names)
-        _append(str((_v5 if (type(_o4 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types2 and (_v5 := _getattr(_o4, 'label', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('label', _MISSING)) is not _MISSING) else _read3(_o4))))
+        names['hints'] = {'create_type': 'there is no CREATE TYPE IF NOT EXISTS: guard it with DROP TYPE IF EXISTS or a DO block', 'create_view': 'use CREATE OR REPLACE VIEW', 'create_function': 'use CREATE OR REPLACE FUNCTION', 'create_trigger': 'use CREATE OR REPLACE TRIGGER, or DROP TRIGGER IF EXISTS first', 'create_policy': 'DROP POLICY IF EXISTS first', 'add_constraint': 'DROP CONSTRAINT IF EXISTS first, or guard it in a DO block'}
+        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'label', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('label', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' fails if the file is re-run after a partial failure: ')
-        _append(str(_call6(names, (_v10 if type(_o9 := (names['hints'] if 'hints' in names else _undefined_name('hints'))) in _types7 and (_v10 := _getattr(_o9, 'get', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS) else _read8(_o9)), (_v14 if (type(_o13 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types11 and (_v14 := _getattr(_o13, 'kind', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('kind', _MISSING)) is not _MISSING) else _read12(_o13)), 'add IF NOT EXISTS')))
+        _append(str(_call5(names, (_v9 if type(_o8 := (names['hints'] if 'hints' in names else _undefined_name('hints'))) in _types6 and (_v9 := _getattr(_o8, 'get', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS) else _read7(_o8)), (_v13 if (type(_o12 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types10 and (_v13 := _getattr(_o12, 'kind', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('kind', _MISSING)) is not _MISSING) else _read11(_o12)), 'add IF NOT EXISTS')))
         return _check_output(''.join(_out), 100000)
     return _function
 
@@ -4580,7 +5037,7 @@ def _template_102(rt):
     _read11 = rt.reader('unsafe_executes', _types10)
     _types14 = set()
     _read15 = rt.reader('signature', _types14)
-    _c18 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['lines', 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join18 = rt.sandbox.join
     def _function(names):
         names = dict(names)  # `set` must not leak into the caller's
         _out = []
@@ -4591,7 +5048,7 @@ def _template_102(rt):
         _append(" EXECUTEs SQL built from values with || or format's %s (line")
         _append(str(('s' if (True if len((names['lines'] if 'lines' in names else _undefined_name('lines'))) > 1 else False) else '')))
         _append(' ')
-        _append(str(_c18(names)))
+        _append(str(_join18(', ', (names['lines'] if 'lines' in names else _undefined_name('lines')))))
         _append(') without quote_ident, quote_literal or %I / %L: a value that contains SQL runs as SQL')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -4700,33 +5157,41 @@ def _template_104(rt):
 
 
 def _template_105(rt):
-    _c1 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'actions', 'load']}, 'reject', [{'n': 'Const', 'l': 1, 'f': ['in']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['fk', 'load']}, 'actions_written', 'load']}], [], None, None]})
-    _types2 = set()
-    _read3 = rt.reader('name', _types2)
-    _types6 = set()
-    _read7 = rt.reader('table', _types6)
+    _types1 = set()
+    _read2 = rt.reader('actions', _types1)
+    _types5 = set()
+    _read6 = rt.reader('actions_written', _types5)
+    _h9 = rt.helper('select_tested')
     _types10 = set()
-    _read11 = rt.reader('qualified_name', _types10)
+    _read11 = rt.reader('name', _types10)
     _types14 = set()
-    _read15 = rt.reader('ref_table', _types14)
-    _c18 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Filter', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['missing', 'load']}, 'map', [{'n': 'Const', 'l': 1, 'f': ['upper']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', no ON ']}], [], None, None]})
+    _read15 = rt.reader('table', _types14)
+    _types18 = set()
+    _read19 = rt.reader('qualified_name', _types18)
+    _types22 = set()
+    _read23 = rt.reader('ref_table', _types22)
+    _join26 = rt.sandbox.join
+    _jf27 = rt.jinja_filter('map_upper')
     def _function(names):
         names = dict(names)  # `set` must not leak into the caller's
         _out = []
         _append = _out.append
-        names['missing'] = list(_c1(names))
+        names['missing'] = list(_h9(names, False, lambda names: (_v4 if (type(_o3 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types1 and (_v4 := _getattr(_o3, 'actions', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('actions', _MISSING)) is not _MISSING) else _read2(_o3)), None, lambda names: 'in', (lambda names: (_v8 if (type(_o7 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types5 and (_v8 := _getattr(_o7, 'actions_written', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('actions_written', _MISSING)) is not _MISSING) else _read6(_o7)), )))
         _append('foreign key ')
-        _append(str((_v5 if (type(_o4 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types2 and (_v5 := _getattr(_o4, 'name', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('name', _MISSING)) is not _MISSING) else _read3(_o4))))
+        _append(str((_v13 if (type(_o12 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types10 and (_v13 := _getattr(_o12, 'name', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('name', _MISSING)) is not _MISSING) else _read11(_o12))))
         _append(' on ')
-        _append(str((_v13 if (type(_o12 := (_v9 if (type(_o8 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types6 and (_v9 := _getattr(_o8, 'table', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('table', _MISSING)) is not _MISSING) else _read7(_o8))) in _types10 and (_v13 := _getattr(_o12, 'qualified_name', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('qualified_name', _MISSING)) is not _MISSING) else _read11(_o12))))
+        _append(str((_v21 if (type(_o20 := (_v17 if (type(_o16 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types14 and (_v17 := _getattr(_o16, 'table', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('table', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'qualified_name', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('qualified_name', _MISSING)) is not _MISSING) else _read19(_o20))))
         _append(' does not say what happens when a row of ')
-        _append(str((_v17 if (type(_o16 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types14 and (_v17 := _getattr(_o16, 'ref_table', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('ref_table', _MISSING)) is not _MISSING) else _read15(_o16))))
+        _append(str((_v25 if (type(_o24 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types22 and (_v25 := _getattr(_o24, 'ref_table', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('ref_table', _MISSING)) is not _MISSING) else _read23(_o24))))
         _append(' is ')
-        _append(str(('deleted' if (True if 'delete' in (names['missing'] if 'missing' in names else _undefined_name('missing')) else False) else _undefined_value())))
-        _append(str((' or ' if (True if len((names['missing'] if 'missing' in names else _undefined_name('missing'))) > 1 else False) else _undefined_value())))
-        _append(str(('given a new key' if (True if 'update' in (names['missing'] if 'missing' in names else _undefined_name('missing')) else False) else _undefined_value())))
+        if (True if 'delete' in (names['missing'] if 'missing' in names else _undefined_name('missing')) else False):
+            _append(str('deleted'))
+        if (True if len((names['missing'] if 'missing' in names else _undefined_name('missing'))) > 1 else False):
+            _append(str(' or '))
+        if (True if 'update' in (names['missing'] if 'missing' in names else _undefined_name('missing')) else False):
+            _append(str('given a new key'))
         _append(' (no ON ')
-        _append(str(_c18(names)))
+        _append(str(_join26(', no ON ', _jf27((names['missing'] if 'missing' in names else _undefined_name('missing'))))))
         _append(': NO ACTION by default)')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -4793,7 +5258,8 @@ def _template_107(rt):
     _types18 = set()
     _read19 = rt.reader('name', _types18)
     _cat22 = rt.sandbox.concat_bounded
-    _c23 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Filter', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['refs', 'load']}, 'map', [], [{'n': 'Keyword', 'l': 1, 'f': ['attribute', {'n': 'Const', 'l': 1, 'f': ['qualified_name']}]}], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join23 = rt.sandbox.join
+    _jf24 = rt.jinja_filter('map_attribute')
     def _function(names):
         names = dict(names)  # `set` must not leak into the caller's
         _out = []
@@ -4806,7 +5272,7 @@ def _template_107(rt):
         _append(': ids run out at ')
         _append(str(('32,767' if (True if (_v21 if (type(_o20 := (_v17 if (type(_o16 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types14 and (_v17 := _getattr(_o16, 'type', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('type', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'name', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('name', _MISSING)) is not _MISSING) else _read19(_o20)) in ('smallint', 'smallserial', 'serial2', ) else False) else '2,147,483,647')))
         _append('; use bigint')
-        _append(str((_cat22([', with the ', len((names['refs'] if 'refs' in names else _undefined_name('refs'))), ' column', ('s' if (True if len((names['refs'] if 'refs' in names else _undefined_name('refs'))) > 1 else False) else ''), ' that reference it (', _c23(names), ')', ]) if (names['refs'] if 'refs' in names else _undefined_name('refs')) else '')))
+        _append(str((_cat22([', with the ', len((names['refs'] if 'refs' in names else _undefined_name('refs'))), ' column', ('s' if (True if len((names['refs'] if 'refs' in names else _undefined_name('refs'))) > 1 else False) else ''), ' that reference it (', _join23(', ', _jf24((names['refs'] if 'refs' in names else _undefined_name('refs')), 'qualified_name')), ')', ]) if (names['refs'] if 'refs' in names else _undefined_name('refs')) else '')))
         return _check_output(''.join(_out), 100000)
     return _function
 
@@ -4820,9 +5286,9 @@ def _template_108(rt):
     _call10 = rt.caller()
     _types11 = set()
     _read12 = rt.reader('primary_key_type', _types11)
-    _c15 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['usual', 'load']}, {'n': 'Const', 'l': 1, 'f': [1]}, 'load']})
-    _c16 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['usual', 'load']}, {'n': 'Const', 'l': 1, 'f': [2]}, 'load']})
-    _c17 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['usual', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
+    _h15 = rt.helper('item')
+    _h16 = rt.helper('item')
+    _h17 = rt.helper('item')
     def _function(names):
         names = dict(names)  # `set` must not leak into the caller's
         _out = []
@@ -4832,11 +5298,11 @@ def _template_108(rt):
         _append(' has a ')
         _append(str(_call10(names, (_v14 if (type(_o13 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types11 and (_v14 := _getattr(_o13, 'primary_key_type', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('primary_key_type', _MISSING)) is not _MISSING) else _read12(_o13)), (names['table'] if 'table' in names else _undefined_name('table')))))
         _append(' primary key where ')
-        _append(str(_c15(names)))
+        _append(str(_h15((names['usual'] if 'usual' in names else _undefined_name('usual')), 1)))
         _append(' of the ')
-        _append(str(_c16(names)))
+        _append(str(_h16((names['usual'] if 'usual' in names else _undefined_name('usual')), 2)))
         _append(' tables keyed by one column use ')
-        _append(str(_c17(names)))
+        _append(str(_h17((names['usual'] if 'usual' in names else _undefined_name('usual')), 0)))
         return _check_output(''.join(_out), 100000)
     return _function
 
@@ -4847,7 +5313,7 @@ def _template_109(rt):
     _read3 = rt.reader('naming_violations', _types2)
     _types6 = set()
     _read7 = rt.reader('qualified_name', _types6)
-    _c10 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getitem', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['violations', 'load']}, {'n': 'Slice', 'l': 1, 'f': [None, {'n': 'Const', 'l': 1, 'f': [3]}, None]}, 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': ['; ']}], [], None, None]})
+    _join10 = rt.sandbox.join
     def _function(names):
         names = dict(names)  # `set` must not leak into the caller's
         _out = []
@@ -4855,7 +5321,7 @@ def _template_109(rt):
         names['violations'] = _call1(names, (_v5 if (type(_o4 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types2 and (_v5 := _getattr(_o4, 'naming_violations', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('naming_violations', _MISSING)) is not _MISSING) else _read3(_o4)), (names['options'] if 'options' in names else _undefined_name('options')))
         _append(str((_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'qualified_name', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('qualified_name', _MISSING)) is not _MISSING) else _read7(_o8))))
         _append(': ')
-        _append(str(_c10(names)))
+        _append(str(_join10('; ', (names['violations'] if 'violations' in names else _undefined_name('violations'))[None:3])))
         _append(str(('; ...' if (True if len((names['violations'] if 'violations' in names else _undefined_name('violations'))) > 3 else False) else '')))
         return _check_output(''.join(_out), 100000)
     return _function
@@ -5126,7 +5592,9 @@ def _template_125(rt):
     _read6 = rt.reader('table', _types5)
     _types9 = set()
     _read10 = rt.reader('qualified_name', _types9)
-    _c13 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'columns', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
+    _types13 = set()
+    _read14 = rt.reader('columns', _types13)
+    _h17 = rt.helper('item')
     def _function(names):
         _out = []
         _append = _out.append
@@ -5134,7 +5602,7 @@ def _template_125(rt):
         _append(' indexes only the boolean ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append('.')
-        _append(str(_c13(names)))
+        _append(str(_h17((_v16 if (type(_o15 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types13 and (_v16 := _getattr(_o15, 'columns', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING) else _read14(_o15)), 0)))
         _append(': two values, so the planner rarely uses it')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -5147,7 +5615,9 @@ def _template_126(rt):
     _read6 = rt.reader('table', _types5)
     _types9 = set()
     _read10 = rt.reader('qualified_name', _types9)
-    _c13 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'columns', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
+    _types13 = set()
+    _read14 = rt.reader('columns', _types13)
+    _h17 = rt.helper('item')
     def _function(names):
         _out = []
         _append = _out.append
@@ -5155,7 +5625,7 @@ def _template_126(rt):
         _append(' makes ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append('.')
-        _append(str(_c13(names)))
+        _append(str(_h17((_v16 if (type(_o15 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types13 and (_v16 := _getattr(_o15, 'columns', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING) else _read14(_o15)), 0)))
         _append(' unique case-sensitively: Alice@example.com and alice@example.com are two accounts')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -5339,23 +5809,27 @@ def _template_133(rt):
     _read8 = rt.reader('table', _types7)
     _types11 = set()
     _read12 = rt.reader('name', _types11)
-    _c15 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'columns', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
-    _types16 = set()
-    _read17 = rt.reader('table', _types16)
+    _types15 = set()
+    _read16 = rt.reader('columns', _types15)
+    _h19 = rt.helper('item')
     _types20 = set()
-    _read21 = rt.reader('sql_name', _types20)
-    _f24 = rt.filter('quote_ident')
-    _c25 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['index', 'load']}, 'columns', 'load']}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
+    _read21 = rt.reader('table', _types20)
+    _types24 = set()
+    _read25 = rt.reader('sql_name', _types24)
+    _f28 = rt.filter('quote_ident')
+    _types29 = set()
+    _read30 = rt.reader('columns', _types29)
+    _h33 = rt.helper('item')
     def _function(names):
         _out = []
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('outside_transaction', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ')
-        _append(str(_f5(_cat6([(_v14 if (type(_o13 := (_v10 if (type(_o9 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types7 and (_v10 := _getattr(_o9, 'table', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('table', _MISSING)) is not _MISSING) else _read8(_o9))) in _types11 and (_v14 := _getattr(_o13, 'name', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('name', _MISSING)) is not _MISSING) else _read12(_o13)), '_', _c15(names), '_lower_key', ])[None:63])))
+        _append(str(_f5(_cat6([(_v14 if (type(_o13 := (_v10 if (type(_o9 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types7 and (_v10 := _getattr(_o9, 'table', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('table', _MISSING)) is not _MISSING) else _read8(_o9))) in _types11 and (_v14 := _getattr(_o13, 'name', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('name', _MISSING)) is not _MISSING) else _read12(_o13)), '_', _h19((_v18 if (type(_o17 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types15 and (_v18 := _getattr(_o17, 'columns', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('columns', _MISSING)) is not _MISSING) else _read16(_o17)), 0), '_lower_key', ])[None:63])))
         _append(' ON ')
-        _append(str((_v23 if (type(_o22 := (_v19 if (type(_o18 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types16 and (_v19 := _getattr(_o18, 'table', _MISSING)) is not _MISSING and (type(_v19) not in _METHOD_TYPES or _v19.__name__ not in _FORMATTERS)) or (type(_o18) is _dict and (_v19 := _o18.get('table', _MISSING)) is not _MISSING) else _read17(_o18))) in _types20 and (_v23 := _getattr(_o22, 'sql_name', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('sql_name', _MISSING)) is not _MISSING) else _read21(_o22))))
+        _append(str((_v27 if (type(_o26 := (_v23 if (type(_o22 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types20 and (_v23 := _getattr(_o22, 'table', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('table', _MISSING)) is not _MISSING) else _read21(_o22))) in _types24 and (_v27 := _getattr(_o26, 'sql_name', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('sql_name', _MISSING)) is not _MISSING) else _read25(_o26))))
         _append(' (lower(')
-        _append(str(_f24(_c25(names))))
+        _append(str(_f28(_h33((_v32 if (type(_o31 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types29 and (_v32 := _getattr(_o31, 'columns', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('columns', _MISSING)) is not _MISSING) else _read30(_o31)), 0))))
         _append('));')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -5436,7 +5910,8 @@ def _template_135(rt):
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('outside_transaction', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append('CREATE ')
-        _append(str(('UNIQUE ' if (_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'index', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('index', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'unique', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('unique', _MISSING)) is not _MISSING) else _read10(_o11)) else _undefined_value())))
+        if (_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'index', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('index', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'unique', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('unique', _MISSING)) is not _MISSING) else _read10(_o11)):
+            _append(str('UNIQUE '))
         _append('INDEX CONCURRENTLY IF NOT EXISTS ')
         _append(str(_f13((_v21 if (type(_o20 := (_v17 if (type(_o16 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types14 and (_v17 := _getattr(_o16, 'index', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('index', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'name', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('name', _MISSING)) is not _MISSING) else _read19(_o20)))))
         _append(' ON ')
@@ -5471,13 +5946,18 @@ def _template_137(rt):
     _read2 = rt.reader('column', _types1)
     _types5 = set()
     _read6 = rt.reader('qualified_name', _types5)
-    _c9 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'detail', 'load']}, 'split', 'load']}, [{'n': 'Const', 'l': 1, 'f': [' -> ']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [' to ']}], [], None, None]})
+    _join9 = rt.sandbox.join
+    _call10 = rt.caller()
+    _types11 = set()
+    _read12 = rt.reader('detail', _types11)
+    _types15 = set()
+    _read16 = rt.reader('split', _types15)
     def _function(names):
         _out = []
         _append = _out.append
         _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))))
         _append(' changes from ')
-        _append(str(_c9(names)))
+        _append(str(_join9(' to ', _call10(names, (_v18 if (type(_o17 := (_v14 if (type(_o13 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types11 and (_v14 := _getattr(_o13, 'detail', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('detail', _MISSING)) is not _MISSING) else _read12(_o13))) in _types15 and (_v18 := _getattr(_o17, 'split', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('split', _MISSING)) is not _MISSING) else _read16(_o17)), ' -> '))))
         _append(': anything but new values at the end of the list renumbers the stored values, so InnoDB copies the whole table (ALGORITHM=COPY) and blocks writes to it until the copy is done')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -5552,40 +6032,45 @@ def _template_140(rt):
 
 
 def _template_141(rt):
-    _c1 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'kind', 'load']}, 'replace', [{'n': 'Const', 'l': 1, 'f': ['_']}, {'n': 'Const', 'l': 1, 'f': [' ']}], [], None, None]}, 'upper', [], [], None, None]})
-    _types2 = set()
-    _read3 = rt.reader('detail', _types2)
-    _types6 = set()
-    _read7 = rt.reader('close_match', _types6)
+    _types1 = set()
+    _read2 = rt.reader('kind', _types1)
+    _jf5 = rt.jinja_filter('replace')
+    _jf6 = rt.jinja_filter('upper')
+    _types7 = set()
+    _read8 = rt.reader('detail', _types7)
+    _types11 = set()
+    _read12 = rt.reader('close_match', _types11)
     def _function(names):
         _out = []
         _append = _out.append
-        _append(str(_c1(names)))
+        _append(str(_jf6(_jf5((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)), '_', ' '))))
         _append(' IF EXISTS ')
-        _append(str((_v5 if (type(_o4 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types2 and (_v5 := _getattr(_o4, 'detail', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('detail', _MISSING)) is not _MISSING) else _read3(_o4))))
+        _append(str((_v10 if (type(_o9 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types7 and (_v10 := _getattr(_o9, 'detail', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('detail', _MISSING)) is not _MISSING) else _read8(_o9))))
         _append(' drops nothing: no such object exists at this point; ')
-        _append(str((_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'close_match', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('close_match', _MISSING)) is not _MISSING) else _read7(_o8))))
+        _append(str((_v14 if (type(_o13 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types11 and (_v14 := _getattr(_o13, 'close_match', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('close_match', _MISSING)) is not _MISSING) else _read12(_o13))))
         _append(' does, and survives')
         return _check_output(''.join(_out), 100000)
     return _function
 
 
 def _template_142(rt):
-    _c1 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'kind', 'load']}, 'upper', [], [], None, None]})
-    _types2 = set()
-    _read3 = rt.reader('table', _types2)
+    _types1 = set()
+    _read2 = rt.reader('kind', _types1)
+    _jf5 = rt.jinja_filter('upper')
     _types6 = set()
-    _read7 = rt.reader('qualified_name', _types6)
+    _read7 = rt.reader('table', _types6)
     _types10 = set()
-    _read11 = rt.reader('in_transaction', _types10)
+    _read11 = rt.reader('qualified_name', _types10)
+    _types14 = set()
+    _read15 = rt.reader('in_transaction', _types14)
     def _function(names):
         _out = []
         _append = _out.append
-        _append(str(_c1(names)))
+        _append(str(_jf5((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)))))
         _append(' of every row of ')
-        _append(str((_v9 if (type(_o8 := (_v5 if (type(_o4 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types2 and (_v5 := _getattr(_o4, 'table', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('table', _MISSING)) is not _MISSING) else _read3(_o4))) in _types6 and (_v9 := _getattr(_o8, 'qualified_name', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('qualified_name', _MISSING)) is not _MISSING) else _read7(_o8))))
+        _append(str((_v13 if (type(_o12 := (_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'table', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('table', _MISSING)) is not _MISSING) else _read7(_o8))) in _types10 and (_v13 := _getattr(_o12, 'qualified_name', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('qualified_name', _MISSING)) is not _MISSING) else _read11(_o12))))
         _append(' in one statement: each row stays locked until ')
-        _append(str(('the migration commits' if (_v13 if (type(_o12 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types10 and (_v13 := _getattr(_o12, 'in_transaction', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('in_transaction', _MISSING)) is not _MISSING) else _read11(_o12)) else 'the statement ends')))
+        _append(str(('the migration commits' if (_v17 if (type(_o16 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types14 and (_v17 := _getattr(_o16, 'in_transaction', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('in_transaction', _MISSING)) is not _MISSING) else _read15(_o16)) else 'the statement ends')))
         _append(', and a large table bloats and replicates lag')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -5737,14 +6222,24 @@ def _template_148(rt):
 
 
 def _template_149(rt):
-    _c1 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'missing_extension', 'load']}, 'split', 'load']}, [{'n': 'Const', 'l': 1, 'f': [' ']}], [], None, None]}, {'n': 'Const', 'l': 1, 'f': [1]}, 'load']})
-    _c2 = rt.closure({'n': 'Getitem', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['stmt', 'load']}, 'missing_extension', 'load']}, 'split', 'load']}, [{'n': 'Const', 'l': 1, 'f': [' ']}], [], None, None]}, {'n': 'Const', 'l': 1, 'f': [0]}, 'load']})
+    _call1 = rt.caller()
+    _types2 = set()
+    _read3 = rt.reader('missing_extension', _types2)
+    _types6 = set()
+    _read7 = rt.reader('split', _types6)
+    _h10 = rt.helper('item')
+    _call11 = rt.caller()
+    _types12 = set()
+    _read13 = rt.reader('missing_extension', _types12)
+    _types16 = set()
+    _read17 = rt.reader('split', _types16)
+    _h20 = rt.helper('item')
     def _function(names):
         _out = []
         _append = _out.append
-        _append(str(_c1(names)[1:(-1)]))
+        _append(str(_h10(_call1(names, (_v9 if (type(_o8 := (_v5 if (type(_o4 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types2 and (_v5 := _getattr(_o4, 'missing_extension', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('missing_extension', _MISSING)) is not _MISSING) else _read3(_o4))) in _types6 and (_v9 := _getattr(_o8, 'split', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('split', _MISSING)) is not _MISSING) else _read7(_o8)), ' '), 1)[1:(-1)]))
         _append(' comes from the extension ')
-        _append(str(_c2(names)))
+        _append(str(_h20(_call11(names, (_v19 if (type(_o18 := (_v15 if (type(_o14 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types12 and (_v15 := _getattr(_o14, 'missing_extension', _MISSING)) is not _MISSING and (type(_v15) not in _METHOD_TYPES or _v15.__name__ not in _FORMATTERS)) or (type(_o14) is _dict and (_v15 := _o14.get('missing_extension', _MISSING)) is not _MISSING) else _read13(_o14))) in _types16 and (_v19 := _getattr(_o18, 'split', _MISSING)) is not _MISSING and (type(_v19) not in _METHOD_TYPES or _v19.__name__ not in _FORMATTERS)) or (type(_o18) is _dict and (_v19 := _o18.get('split', _MISSING)) is not _MISSING) else _read17(_o18)), ' '), 0)))
         _append(', which no CREATE EXTENSION before this statement installs')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -5787,13 +6282,20 @@ def _template_151(rt):
 def _template_152(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
-    _c5 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'redundant_timestamps_of', 'load']}, [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'creation_words', 'load']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'creation_names', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join5 = rt.sandbox.join
+    _call6 = rt.caller()
+    _types7 = set()
+    _read8 = rt.reader('redundant_timestamps_of', _types7)
+    _types11 = set()
+    _read12 = rt.reader('creation_words', _types11)
+    _types15 = set()
+    _read16 = rt.reader('creation_names', _types15)
     def _function(names):
         _out = []
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' has creation timestamps that always agree (')
-        _append(str(_c5(names)))
+        _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types7 and (_v10 := _getattr(_o9, 'redundant_timestamps_of', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('redundant_timestamps_of', _MISSING)) is not _MISSING) else _read8(_o9)), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'creation_words', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('creation_words', _MISSING)) is not _MISSING) else _read12(_o13)), (_v18 if (type(_o17 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types15 and (_v18 := _getattr(_o17, 'creation_names', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('creation_names', _MISSING)) is not _MISSING) else _read16(_o17))))))
         _append('): both default to the insert time')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -5814,16 +6316,18 @@ def _template_153(rt):
 def _template_154(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
-    _c5 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'overlapping_permissive_policies', 'load']}, {'n': 'Slice', 'l': 1, 'f': [None, {'n': 'Const', 'l': 1, 'f': [3]}, None]}, 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': ['; ']}], [], None, None]})
+    _join5 = rt.sandbox.join
     _types6 = set()
     _read7 = rt.reader('overlapping_permissive_policies', _types6)
+    _types10 = set()
+    _read11 = rt.reader('overlapping_permissive_policies', _types10)
     def _function(names):
         _out = []
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' has several permissive policies for the same role and command (')
-        _append(str(_c5(names)))
-        _append(str(('; ...' if (True if len((_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'overlapping_permissive_policies', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('overlapping_permissive_policies', _MISSING)) is not _MISSING) else _read7(_o8))) > 3 else False) else '')))
+        _append(str(_join5('; ', (_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'overlapping_permissive_policies', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('overlapping_permissive_policies', _MISSING)) is not _MISSING) else _read7(_o8))[None:3])))
+        _append(str(('; ...' if (True if len((_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'overlapping_permissive_policies', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('overlapping_permissive_policies', _MISSING)) is not _MISSING) else _read11(_o12))) > 3 else False) else '')))
         _append('): each is evaluated for every row')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -5836,9 +6340,11 @@ def _template_155(rt):
     _read6 = rt.reader('mixed_case_names', _types5)
     _types9 = set()
     _read10 = rt.reader('mixed_case_names', _types9)
-    _c13 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getitem', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'mixed_case_names', 'load']}, {'n': 'Slice', 'l': 1, 'f': [None, {'n': 'Const', 'l': 1, 'f': [4]}, None]}, 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join13 = rt.sandbox.join
     _types14 = set()
     _read15 = rt.reader('mixed_case_names', _types14)
+    _types18 = set()
+    _read19 = rt.reader('mixed_case_names', _types18)
     def _function(names):
         _out = []
         _append = _out.append
@@ -5848,8 +6354,8 @@ def _template_155(rt):
         _append(' name')
         _append(str(('s' if (True if len((_v12 if (type(_o11 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types9 and (_v12 := _getattr(_o11, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('mixed_case_names', _MISSING)) is not _MISSING) else _read10(_o11))) > 1 else False) else '')))
         _append(' with capitals (')
-        _append(str(_c13(names)))
-        _append(str((', ...' if (True if len((_v17 if (type(_o16 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types14 and (_v17 := _getattr(_o16, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('mixed_case_names', _MISSING)) is not _MISSING) else _read15(_o16))) > 4 else False) else '')))
+        _append(str(_join13(', ', (_v17 if (type(_o16 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types14 and (_v17 := _getattr(_o16, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('mixed_case_names', _MISSING)) is not _MISSING) else _read15(_o16))[None:4])))
+        _append(str((', ...' if (True if len((_v21 if (type(_o20 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types18 and (_v21 := _getattr(_o20, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('mixed_case_names', _MISSING)) is not _MISSING) else _read19(_o20))) > 4 else False) else '')))
         _append('): each must be double-quoted in every query')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -5858,13 +6364,18 @@ def _template_155(rt):
 def _template_156(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
-    _c5 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'unordered_pairs_of', 'load']}, [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'pairs', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join5 = rt.sandbox.join
+    _call6 = rt.caller()
+    _types7 = set()
+    _read8 = rt.reader('unordered_pairs_of', _types7)
+    _types11 = set()
+    _read12 = rt.reader('pairs', _types11)
     def _function(names):
         _out = []
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' has ')
-        _append(str(_c5(names)))
+        _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types7 and (_v10 := _getattr(_o9, 'unordered_pairs_of', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('unordered_pairs_of', _MISSING)) is not _MISSING) else _read8(_o9)), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'pairs', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('pairs', _MISSING)) is not _MISSING) else _read12(_o13))))))
         _append(' with no CHECK that the start comes first')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -5889,13 +6400,15 @@ def _template_157(rt):
 def _template_158(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
-    _c5 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'unchecked_flag_pairs', 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join5 = rt.sandbox.join
+    _types6 = set()
+    _read7 = rt.reader('unchecked_flag_pairs', _types6)
     def _function(names):
         _out = []
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' keeps ')
-        _append(str(_c5(names)))
+        _append(str(_join5(', ', (_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'unchecked_flag_pairs', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('unchecked_flag_pairs', _MISSING)) is not _MISSING) else _read7(_o8)))))
         _append(' side by side with no CHECK tying them: a row can have the flag set and no time, or a time and the flag unset')
         return _check_output(''.join(_out), 100000)
     return _function
@@ -5904,19 +6417,28 @@ def _template_158(rt):
 def _template_159(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
-    _c5 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'missing_required', 'load']}, [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'columns', 'load']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'tables', 'load']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'kinds', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
-    _types6 = set()
-    _read7 = rt.reader('tables', _types6)
-    _types10 = set()
-    _read11 = rt.reader('kinds', _types10)
+    _join5 = rt.sandbox.join
+    _call6 = rt.caller()
+    _types7 = set()
+    _read8 = rt.reader('missing_required', _types7)
+    _types11 = set()
+    _read12 = rt.reader('columns', _types11)
+    _types15 = set()
+    _read16 = rt.reader('tables', _types15)
+    _types19 = set()
+    _read20 = rt.reader('kinds', _types19)
+    _types23 = set()
+    _read24 = rt.reader('tables', _types23)
+    _types27 = set()
+    _read28 = rt.reader('kinds', _types27)
     def _function(names):
         _out = []
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' lacks ')
-        _append(str(_c5(names)))
+        _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types7 and (_v10 := _getattr(_o9, 'missing_required', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('missing_required', _MISSING)) is not _MISSING) else _read8(_o9)), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'columns', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('columns', _MISSING)) is not _MISSING) else _read12(_o13)), (_v18 if (type(_o17 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types15 and (_v18 := _getattr(_o17, 'tables', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('tables', _MISSING)) is not _MISSING) else _read16(_o17)), (_v22 if (type(_o21 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types19 and (_v22 := _getattr(_o21, 'kinds', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('kinds', _MISSING)) is not _MISSING) else _read20(_o21))))))
         _append(", which the team's standard requires on ")
-        _append(str(('every table' if ((not (_v9 if (type(_o8 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types6 and (_v9 := _getattr(_o8, 'tables', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('tables', _MISSING)) is not _MISSING) else _read7(_o8))) and (not (_v13 if (type(_o12 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types10 and (_v13 := _getattr(_o12, 'kinds', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('kinds', _MISSING)) is not _MISSING) else _read11(_o12)))) else 'its tables')))
+        _append(str(('every table' if ((not (_v26 if (type(_o25 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types23 and (_v26 := _getattr(_o25, 'tables', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('tables', _MISSING)) is not _MISSING) else _read24(_o25))) and (not (_v30 if (type(_o29 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types27 and (_v30 := _getattr(_o29, 'kinds', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('kinds', _MISSING)) is not _MISSING) else _read28(_o29)))) else 'its tables')))
         return _check_output(''.join(_out), 100000)
     return _function
 
@@ -5936,40 +6458,49 @@ def _template_160(rt):
 def _template_161(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
-    _c5 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Call', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['model', 'load']}, 'unmaintained_columns', 'load']}, [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'columns', 'load']}, {'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['options', 'load']}, 'require_trigger', 'load']}], [], None, None]}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
-    _types6 = set()
-    _read7 = rt.reader('require_trigger', _types6)
+    _join5 = rt.sandbox.join
+    _call6 = rt.caller()
+    _types7 = set()
+    _read8 = rt.reader('unmaintained_columns', _types7)
+    _types11 = set()
+    _read12 = rt.reader('columns', _types11)
+    _types15 = set()
+    _read16 = rt.reader('require_trigger', _types15)
+    _types19 = set()
+    _read20 = rt.reader('require_trigger', _types19)
     def _function(names):
         _out = []
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append('.')
-        _append(str(_c5(names)))
+        _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types7 and (_v10 := _getattr(_o9, 'unmaintained_columns', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('unmaintained_columns', _MISSING)) is not _MISSING) else _read8(_o9)), (names['table'] if 'table' in names else _undefined_name('table')), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'columns', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('columns', _MISSING)) is not _MISSING) else _read12(_o13)), (_v18 if (type(_o17 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types15 and (_v18 := _getattr(_o17, 'require_trigger', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('require_trigger', _MISSING)) is not _MISSING) else _read16(_o17))))))
         _append(' is kept current by ')
-        _append(str(("no trigger, which the team's standard requires" if (_v9 if (type(_o8 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types6 and (_v9 := _getattr(_o8, 'require_trigger', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('require_trigger', _MISSING)) is not _MISSING) else _read7(_o8)) else 'a trigger on other tables but not on this one')))
+        _append(str(("no trigger, which the team's standard requires" if (_v22 if (type(_o21 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types19 and (_v22 := _getattr(_o21, 'require_trigger', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('require_trigger', _MISSING)) is not _MISSING) else _read20(_o21)) else 'a trigger on other tables but not on this one')))
         _append(': it keeps its insert time')
         return _check_output(''.join(_out), 100000)
     return _function
 
 
 def _template_162(rt):
-    _c1 = rt.closure({'n': 'Filter', 'l': 1, 'f': [{'n': 'Getattr', 'l': 1, 'f': [{'n': 'Name', 'l': 1, 'f': ['table', 'load']}, 'reserved_names', 'load']}, 'join', [{'n': 'Const', 'l': 1, 'f': [', ']}], [], None, None]})
+    _join1 = rt.sandbox.join
     _types2 = set()
-    _read3 = rt.reader('qualified_name', _types2)
+    _read3 = rt.reader('reserved_names', _types2)
     _types6 = set()
-    _read7 = rt.reader('reserved_names', _types6)
+    _read7 = rt.reader('qualified_name', _types6)
     _types10 = set()
     _read11 = rt.reader('reserved_names', _types10)
+    _types14 = set()
+    _read15 = rt.reader('reserved_names', _types14)
     def _function(names):
         _out = []
         _append = _out.append
-        _append(str(_c1(names)))
+        _append(str(_join1(', ', (_v5 if (type(_o4 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types2 and (_v5 := _getattr(_o4, 'reserved_names', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('reserved_names', _MISSING)) is not _MISSING) else _read3(_o4)))))
         _append(' in ')
-        _append(str((_v5 if (type(_o4 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types2 and (_v5 := _getattr(_o4, 'qualified_name', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('qualified_name', _MISSING)) is not _MISSING) else _read3(_o4))))
+        _append(str((_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'qualified_name', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('qualified_name', _MISSING)) is not _MISSING) else _read7(_o8))))
         _append(' ')
-        _append(str(('is a reserved word' if (True if len((_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'reserved_names', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('reserved_names', _MISSING)) is not _MISSING) else _read7(_o8))) == 1 else False) else 'are reserved words')))
+        _append(str(('is a reserved word' if (True if len((_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'reserved_names', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('reserved_names', _MISSING)) is not _MISSING) else _read11(_o12))) == 1 else False) else 'are reserved words')))
         _append(': every query must quote ')
-        _append(str(('it' if (True if len((_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'reserved_names', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('reserved_names', _MISSING)) is not _MISSING) else _read11(_o12))) == 1 else False) else 'them')))
+        _append(str(('it' if (True if len((_v17 if (type(_o16 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types14 and (_v17 := _getattr(_o16, 'reserved_names', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('reserved_names', _MISSING)) is not _MISSING) else _read15(_o16))) == 1 else False) else 'them')))
         return _check_output(''.join(_out), 100000)
     return _function
 
@@ -6181,6 +6712,7 @@ TEMPLATES = {
     "view {{ view.qualified_name }} reads {{ model.view_rls_tables(view) | join(', ') }}, which {{ 'has' if model.view_rls_tables(view) | length == 1 else 'have' }} row level security, with its owner's rights: the policies do not apply to its users{% if profile.supabase and view.schema in profile.exposed_schemas and not model.view_reads_outside(view, profile.exposed_schemas) %}{% elif profile.supabase and view.schema in profile.exposed_schemas %}. Its readers (anon, authenticated) cannot read {{ model.view_reads_outside(view, profile.exposed_schemas) | join(', ') }} themselves: with security_invoker the view would fail for them. Confirm intent: if the view is the intended way past the policies, say so (a suppression with its reason){% else %}. Confirm intent: if the view is the intended way past the policies, say so (a suppression with its reason); otherwise grant its readers SELECT on those tables and set security_invoker = true{% endif %}": _template_78,
     "{% if model.enum_type(column) is not none %}{{ column.qualified_name }} uses enum type {{ model.enum_type(column).qualified_name }}{% else %}{{ column.qualified_name }} lists its values in CHECK {{ column.in_list_check.name }}{% endif %}: the team's standard is {{ {'check': 'a CHECK (col IN (...))', 'enum': 'an enum type', 'lookup': 'a lookup table with a foreign key'}[options.style] }}": _template_79,
     "{% if profile.dialect == 'postgres' %}{% set old = stmt.detail.rpartition('.') %}SET lock_timeout = '5s';\n{{ stmt.text | trim }};\n-- the old name keeps working for the running application (a view of one table is updatable) until a later release drops it:\nCREATE VIEW {{ old[0] | quote_ident }}.{{ old[2] | quote_ident }} AS SELECT * FROM {{ stmt.table_sql }};{% endif %}": _template_80,
+    "{% if profile.dialect == 'postgres' %}{% set old, new = stmt.detail.split(' -> ') %}{% if stmt.column and not stmt.old_name_reused %}-- expand: add the new column; the application (or a trigger) writes both until every reader has moved\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD COLUMN IF NOT EXISTS {{ new | quote_ident }} {{ stmt.column.type.ddl }};\n-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE {{ stmt.table_sql }} SET {{ new | quote_ident }} = {{ old | quote_ident }} WHERE ctid IN (SELECT ctid FROM {{ stmt.table_sql }} WHERE {{ new | quote_ident }} IS DISTINCT FROM {{ old | quote_ident }} LIMIT 5000);\n-- contract, in a later release that no longer reads {{ old }}: drop it{% endif %}{% endif %}": _template_81,
     "{% if profile.dialect == 'sqlite' %}CREATE INDEX IF NOT EXISTS {{ (fk.table.name ~ '_' ~ fk.columns|join('_') ~ '_idx') | quote_ident }} ON {{ fk.table.name | quote_ident }} ({{ fk.columns_sql }});{% else %}{{ profile.outside_transaction }}CREATE INDEX CONCURRENTLY IF NOT EXISTS {{ (fk.table.name ~ '_' ~ fk.columns|join('_') ~ '_idx')[:63] | quote_ident }} ON {{ fk.table.sql_name }} ({{ fk.columns_sql }});{% endif %}": _template_82,
     "{% if profile.dialect == 'sqlite' %}DROP INDEX IF EXISTS {{ index.name | quote_ident }};{% elif profile.dialect == 'postgres' %}{{ profile.outside_transaction }}DROP INDEX CONCURRENTLY IF EXISTS {{ index.sql_name }};{% endif %}": _template_83,
     "{% if profile.dialect == 'sqlite' %}{% if not index.constraint %}DROP INDEX IF EXISTS {{ index.name | quote_ident }};{% endif %}{% elif profile.dialect == 'postgres' %}{% if index.constraint %}SET lock_timeout = '5s';\nALTER TABLE {{ index.table.sql_name }} DROP CONSTRAINT {{ index.name | quote_ident }};{% else %}{{ profile.outside_transaction }}DROP INDEX CONCURRENTLY IF EXISTS {{ index.sql_name }};{% endif %}{% endif %}": _template_84,
@@ -6193,6 +6725,8 @@ TEMPLATES = {
     "{% if table.comment is none %}{{ table.qualified_name }} has no COMMENT ON TABLE{% else %}{{ table.qualified_name }} has columns without a COMMENT ({{ (table.columns.values() | selectattr('comment', 'none') | map(attribute='name') | list)[:5] | join(', ') }}){% endif %}": _template_91,
     "{% set callers = model.policy_roles_calling(function) %}{% if 'public' not in callers %}REVOKE EXECUTE ON FUNCTION {{ function.sql_signature }} FROM PUBLIC{{ ', anon, authenticated' if profile.supabase else '' }};\n{% if callers %}-- the row level security policies that call it run as these roles:\nGRANT EXECUTE ON FUNCTION {{ function.sql_signature }} TO {{ callers | map('quote_ident') | join(', ') }};{% elif profile.supabase %}-- the API calls it as service_role only; if signed-in users call it: GRANT EXECUTE ON FUNCTION {{ function.sql_signature }} TO authenticated;{% else %}-- grant EXECUTE to the roles that call it{% endif %}{% endif %}": _template_92,
     "{% set chain = function.body_facts.if_chains_without_else[0] %}function {{ function.signature }} branches on {{ chain.subject }} ({{ chain.values | join(', ') | truncate(80) }}) at line {{ function.file_lines((chain.line,))[0] }} with no ELSE: any other value does nothing, silently": _template_93,
+    "{% set changes = (stmt.type_changes or [stmt]) | selectattr('column') | rejectattr('enum_swap') | list %}{% set many = changes | length > 1 %}{% if changes and not stmt.enum_swap %}-- expand: a new column beside {{ 'each old one' if many else 'the old one' }}, written by the application (or a trigger) too\nSET lock_timeout = '5s';\n{% for c in changes %}ALTER TABLE {{ stmt.table_sql }} ADD COLUMN IF NOT EXISTS {{ (c.column.name ~ '_new')[:63] | quote_ident }} {{ c.column.type.ddl }};\n{% endfor %}-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE {{ stmt.table_sql }} SET {% for c in changes %}{{ (c.column.name ~ '_new')[:63] | quote_ident }} = {{ c.conversion_sql }}{{ ', ' if not loop.last }}{% endfor %} WHERE ctid IN (SELECT ctid FROM {{ stmt.table_sql }} WHERE {% for c in changes %}{{ '(' if many }}{{ (c.column.name ~ '_new')[:63] | quote_ident }} IS NULL AND {{ c.column.name | quote_ident }} IS NOT NULL{{ ')' if many }}{{ ' OR ' if not loop.last }}{% endfor %} LIMIT 5000);\n-- contract, in a later release that reads only the new column{{ 's' if many }}: {% for c in changes %}drop {{ c.column.name }} and rename {{ (c.column.name ~ '_new')[:63] }} to it{{ '; ' if not loop.last }}{% endfor %}{% endif %}": _template_94,
+    "{% set changes = stmt.type_changes or [stmt] %}changing {% for c in changes %}{{ c.column.qualified_name }} from {{ c.old_type }} to {{ c.column.type }}{{ (' and ' if loop.revindex == 2 else ', ') if not loop.last }}{% endfor %} rewrites {{ stmt.table.qualified_name }} and rebuilds its indexes under an ACCESS EXCLUSIVE lock{{ ' (USING evaluates an expression for every row)' if changes | selectattr('using') | list else '' }}{{ ' unless TimeZone is UTC (SET TIME ZONE \\'UTC\\' earlier in the file makes sure)' if not changes | rejectattr('rewrite_depends_on_time_zone') | list else '' }}": _template_95,
     "{% set check = (column.table.name ~ '_' ~ column.name ~ '_not_null_check')[:63] | quote_ident %}SET lock_timeout = '5s';\nALTER TABLE {{ column.table.sql_name }} ADD CONSTRAINT {{ check }} CHECK ({{ column.name | quote_ident }} IS NOT NULL) NOT VALID;\n-- in a later migration, once no row holds NULL:\nSET lock_timeout = '5s';\nALTER TABLE {{ column.table.sql_name }} VALIDATE CONSTRAINT {{ check }};\nALTER TABLE {{ column.table.sql_name }} ALTER COLUMN {{ column.name | quote_ident }} SET NOT NULL;\nALTER TABLE {{ column.table.sql_name }} DROP CONSTRAINT {{ check }};": _template_96,
     "{% set check = (stmt.table.name ~ '_' ~ stmt.column.name ~ '_not_null_check')[:63] | quote_ident %}SET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD COLUMN IF NOT EXISTS {{ stmt.column.name | quote_ident }} {{ stmt.column.type.ddl }};\n-- then the application writes it, and the existing rows are filled in batches\n-- in a later migration, once every row has a value:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD CONSTRAINT {{ check }} CHECK ({{ stmt.column.name | quote_ident }} IS NOT NULL) NOT VALID;\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} VALIDATE CONSTRAINT {{ check }};\nALTER TABLE {{ stmt.table_sql }} ALTER COLUMN {{ stmt.column.name | quote_ident }} SET NOT NULL;\nALTER TABLE {{ stmt.table_sql }} DROP CONSTRAINT {{ check }};{% for key in stmt.inline_constraints if key.type in ('primary_key', 'unique') %}\n{{ profile.outside_transaction or '-- in a later migration:\\n' }}CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {{ key.name | quote_ident }} ON {{ stmt.table_sql }} ({{ key.columns_sql }});\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD CONSTRAINT {{ key.sql_name }} {{ 'PRIMARY KEY' if key.type == 'primary_key' else 'UNIQUE' }} USING INDEX {{ key.name | quote_ident }};{% endfor %}{% for other in stmt.inline_constraints if other.type in ('foreign_key', 'check') %}\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD CONSTRAINT {{ other.sql_name }} {{ other.sql }} NOT VALID;\n-- in a later migration:\nALTER TABLE {{ stmt.table_sql }} VALIDATE CONSTRAINT {{ other.sql_name }};{% endfor %}": _template_97,
     "{% set check = (stmt.table.name ~ '_' ~ stmt.detail ~ '_not_null_check')[:63] | quote_ident %}SET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD CONSTRAINT {{ check }} CHECK ({{ stmt.detail | quote_ident }} IS NOT NULL) NOT VALID;\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} VALIDATE CONSTRAINT {{ check }};\nALTER TABLE {{ stmt.table_sql }} ALTER COLUMN {{ stmt.detail | quote_ident }} SET NOT NULL;\nALTER TABLE {{ stmt.table_sql }} DROP CONSTRAINT {{ check }};": _template_98,
@@ -6263,234 +6797,8 @@ TEMPLATES = {
 }
 
 
-def _jinja_1(environment):
-    from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
-    name = None
-
-    def root(context, missing=missing, environment=environment):
-        resolve = context.resolve_or_missing
-        undefined = environment.undefined
-        concat = environment.concat
-        cond_expr_undefined = Undefined
-        if 0: yield None
-        l_0_profile = resolve('profile')
-        l_0_stmt = resolve('stmt')
-        l_0_old = resolve('old')
-        l_0_new = resolve('new')
-        try:
-            t_1 = environment.filters['quote_ident']
-        except KeyError:
-            @internalcode
-            def t_1(*unused):
-                raise TemplateRuntimeError("No filter named 'quote_ident' found.")
-        pass
-        if (environment.getattr((undefined(name='profile') if l_0_profile is missing else l_0_profile), 'dialect') == 'postgres'):
-            pass
-            (l_0_old, l_0_new) = environment.call(context, environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'detail'), 'split'), ' -> ')
-            context.vars.update({'new': l_0_new, 'old': l_0_old})
-            context.exported_vars.update(('new', 'old'))
-            if (environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'column') and (not environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'old_name_reused'))):
-                pass
-                yield "-- expand: add the new column; the application (or a trigger) writes both until every reader has moved\nSET lock_timeout = '5s';\nALTER TABLE "
-                yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
-                yield ' ADD COLUMN IF NOT EXISTS '
-                yield str(t_1((undefined(name='new') if l_0_new is missing else l_0_new)))
-                yield ' '
-                yield str(environment.getattr(environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'column'), 'type'), 'ddl'))
-                yield ';\n-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE '
-                yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
-                yield ' SET '
-                yield str(t_1((undefined(name='new') if l_0_new is missing else l_0_new)))
-                yield ' = '
-                yield str(t_1((undefined(name='old') if l_0_old is missing else l_0_old)))
-                yield ' WHERE ctid IN (SELECT ctid FROM '
-                yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
-                yield ' WHERE '
-                yield str(t_1((undefined(name='new') if l_0_new is missing else l_0_new)))
-                yield ' IS DISTINCT FROM '
-                yield str(t_1((undefined(name='old') if l_0_old is missing else l_0_old)))
-                yield ' LIMIT 5000);\n-- contract, in a later release that no longer reads '
-                yield str((undefined(name='old') if l_0_old is missing else l_0_old))
-                yield ': drop it'
-
-    blocks = {}
-    debug_info = '1=21&3=29&5=35&6=47'
-    return locals()
-
-
-def _jinja_2(environment):
-    from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
-    name = None
-
-    def root(context, missing=missing, environment=environment):
-        resolve = context.resolve_or_missing
-        undefined = environment.undefined
-        concat = environment.concat
-        cond_expr_undefined = Undefined
-        if 0: yield None
-        l_0_stmt = resolve('stmt')
-        l_0_changes = l_0_many = missing
-        try:
-            t_1 = environment.filters['length']
-        except KeyError:
-            @internalcode
-            def t_1(*unused):
-                raise TemplateRuntimeError("No filter named 'length' found.")
-        try:
-            t_2 = environment.filters['list']
-        except KeyError:
-            @internalcode
-            def t_2(*unused):
-                raise TemplateRuntimeError("No filter named 'list' found.")
-        try:
-            t_3 = environment.filters['quote_ident']
-        except KeyError:
-            @internalcode
-            def t_3(*unused):
-                raise TemplateRuntimeError("No filter named 'quote_ident' found.")
-        try:
-            t_4 = environment.filters['rejectattr']
-        except KeyError:
-            @internalcode
-            def t_4(*unused):
-                raise TemplateRuntimeError("No filter named 'rejectattr' found.")
-        try:
-            t_5 = environment.filters['selectattr']
-        except KeyError:
-            @internalcode
-            def t_5(*unused):
-                raise TemplateRuntimeError("No filter named 'selectattr' found.")
-        pass
-        l_0_changes = t_2(context.eval_ctx, t_4(context, t_5(context, (environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'type_changes') or [(undefined(name='stmt') if l_0_stmt is missing else l_0_stmt)]), 'column'), 'enum_swap'))
-        context.vars['changes'] = l_0_changes
-        context.exported_vars.add('changes')
-        l_0_many = (t_1((undefined(name='changes') if l_0_changes is missing else l_0_changes)) > 1)
-        context.vars['many'] = l_0_many
-        context.exported_vars.add('many')
-        if ((undefined(name='changes') if l_0_changes is missing else l_0_changes) and (not environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'enum_swap'))):
-            pass
-            yield '-- expand: a new column beside '
-            yield str(('each old one' if (undefined(name='many') if l_0_many is missing else l_0_many) else 'the old one'))
-            yield ", written by the application (or a trigger) too\nSET lock_timeout = '5s';\n"
-            for l_1_c in (undefined(name='changes') if l_0_changes is missing else l_0_changes):
-                _loop_vars = {}
-                pass
-                yield 'ALTER TABLE '
-                yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
-                yield ' ADD COLUMN IF NOT EXISTS '
-                yield str(t_3(environment.concat_bounded((environment.getattr(environment.getattr(l_1_c, 'column'), 'name'), '_new', ))[:63]))
-                yield ' '
-                yield str(environment.getattr(environment.getattr(environment.getattr(l_1_c, 'column'), 'type'), 'ddl'))
-                yield ';\n'
-            l_1_c = missing
-            yield '-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE '
-            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
-            yield ' SET '
-            l_1_loop = missing
-            for l_1_c, l_1_loop in LoopContext((undefined(name='changes') if l_0_changes is missing else l_0_changes), undefined):
-                _loop_vars = {}
-                pass
-                yield str(t_3(environment.concat_bounded((environment.getattr(environment.getattr(l_1_c, 'column'), 'name'), '_new', ))[:63]))
-                yield ' = '
-                yield str(environment.getattr(l_1_c, 'conversion_sql'))
-                yield str((', ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 5 evaluated to false and no else section was defined.")))
-            l_1_loop = l_1_c = missing
-            yield ' WHERE ctid IN (SELECT ctid FROM '
-            yield str(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table_sql'))
-            yield ' WHERE '
-            l_1_loop = missing
-            for l_1_c, l_1_loop in LoopContext((undefined(name='changes') if l_0_changes is missing else l_0_changes), undefined):
-                _loop_vars = {}
-                pass
-                yield str(('(' if (undefined(name='many') if l_0_many is missing else l_0_many) else cond_expr_undefined("the inline if-expression on line 5 evaluated to false and no else section was defined.")))
-                yield str(t_3(environment.concat_bounded((environment.getattr(environment.getattr(l_1_c, 'column'), 'name'), '_new', ))[:63]))
-                yield ' IS NULL AND '
-                yield str(t_3(environment.getattr(environment.getattr(l_1_c, 'column'), 'name')))
-                yield ' IS NOT NULL'
-                yield str((')' if (undefined(name='many') if l_0_many is missing else l_0_many) else cond_expr_undefined("the inline if-expression on line 5 evaluated to false and no else section was defined.")))
-                yield str((' OR ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 5 evaluated to false and no else section was defined.")))
-            l_1_loop = l_1_c = missing
-            yield ' LIMIT 5000);\n-- contract, in a later release that reads only the new column'
-            yield str(('s' if (undefined(name='many') if l_0_many is missing else l_0_many) else cond_expr_undefined("the inline if-expression on line 6 evaluated to false and no else section was defined.")))
-            yield ': '
-            l_1_loop = missing
-            for l_1_c, l_1_loop in LoopContext((undefined(name='changes') if l_0_changes is missing else l_0_changes), undefined):
-                _loop_vars = {}
-                pass
-                yield 'drop '
-                yield str(environment.getattr(environment.getattr(l_1_c, 'column'), 'name'))
-                yield ' and rename '
-                yield str(environment.concat_bounded((environment.getattr(environment.getattr(l_1_c, 'column'), 'name'), '_new', ))[:63])
-                yield ' to it'
-                yield str(('; ' if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 6 evaluated to false and no else section was defined.")))
-            l_1_loop = l_1_c = missing
-
-    blocks = {}
-    debug_info = '1=43&3=54&5=66&6=93'
-    return locals()
-
-
-def _jinja_3(environment):
-    from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
-    name = None
-
-    def root(context, missing=missing, environment=environment):
-        resolve = context.resolve_or_missing
-        undefined = environment.undefined
-        concat = environment.concat
-        cond_expr_undefined = Undefined
-        if 0: yield None
-        l_0_stmt = resolve('stmt')
-        l_0_changes = missing
-        try:
-            t_1 = environment.filters['list']
-        except KeyError:
-            @internalcode
-            def t_1(*unused):
-                raise TemplateRuntimeError("No filter named 'list' found.")
-        try:
-            t_2 = environment.filters['rejectattr']
-        except KeyError:
-            @internalcode
-            def t_2(*unused):
-                raise TemplateRuntimeError("No filter named 'rejectattr' found.")
-        try:
-            t_3 = environment.filters['selectattr']
-        except KeyError:
-            @internalcode
-            def t_3(*unused):
-                raise TemplateRuntimeError("No filter named 'selectattr' found.")
-        pass
-        l_0_changes = (environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'type_changes') or [(undefined(name='stmt') if l_0_stmt is missing else l_0_stmt)])
-        context.vars['changes'] = l_0_changes
-        context.exported_vars.add('changes')
-        yield 'changing '
-        l_1_loop = missing
-        for l_1_c, l_1_loop in LoopContext((undefined(name='changes') if l_0_changes is missing else l_0_changes), undefined):
-            _loop_vars = {}
-            pass
-            yield str(environment.getattr(environment.getattr(l_1_c, 'column'), 'qualified_name'))
-            yield ' from '
-            yield str(environment.getattr(l_1_c, 'old_type'))
-            yield ' to '
-            yield str(environment.getattr(environment.getattr(l_1_c, 'column'), 'type'))
-            yield str(((' and ' if (environment.getattr(l_1_loop, 'revindex') == 2) else ', ') if (not environment.getattr(l_1_loop, 'last')) else cond_expr_undefined("the inline if-expression on line 1 evaluated to false and no else section was defined.")))
-        l_1_loop = l_1_c = missing
-        yield ' rewrites '
-        yield str(environment.getattr(environment.getattr((undefined(name='stmt') if l_0_stmt is missing else l_0_stmt), 'table'), 'qualified_name'))
-        yield ' and rebuilds its indexes under an ACCESS EXCLUSIVE lock'
-        yield str((' (USING evaluates an expression for every row)' if t_1(context.eval_ctx, t_3(context, (undefined(name='changes') if l_0_changes is missing else l_0_changes), 'using')) else ''))
-        yield str((" unless TimeZone is UTC (SET TIME ZONE 'UTC' earlier in the file makes sure)" if (not t_1(context.eval_ctx, t_2(context, (undefined(name='changes') if l_0_changes is missing else l_0_changes), 'rewrite_depends_on_time_zone'))) else ''))
-
-    blocks = {}
-    debug_info = '1=31'
-    return locals()
-
-
 JINJA_TEMPLATES = {
-    "{% if profile.dialect == 'postgres' %}{% set old, new = stmt.detail.split(' -> ') %}{% if stmt.column and not stmt.old_name_reused %}-- expand: add the new column; the application (or a trigger) writes both until every reader has moved\nSET lock_timeout = '5s';\nALTER TABLE {{ stmt.table_sql }} ADD COLUMN IF NOT EXISTS {{ new | quote_ident }} {{ stmt.column.type.ddl }};\n-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE {{ stmt.table_sql }} SET {{ new | quote_ident }} = {{ old | quote_ident }} WHERE ctid IN (SELECT ctid FROM {{ stmt.table_sql }} WHERE {{ new | quote_ident }} IS DISTINCT FROM {{ old | quote_ident }} LIMIT 5000);\n-- contract, in a later release that no longer reads {{ old }}: drop it{% endif %}{% endif %}": _jinja_1,
-    "{% set changes = (stmt.type_changes or [stmt]) | selectattr('column') | rejectattr('enum_swap') | list %}{% set many = changes | length > 1 %}{% if changes and not stmt.enum_swap %}-- expand: a new column beside {{ 'each old one' if many else 'the old one' }}, written by the application (or a trigger) too\nSET lock_timeout = '5s';\n{% for c in changes %}ALTER TABLE {{ stmt.table_sql }} ADD COLUMN IF NOT EXISTS {{ (c.column.name ~ '_new')[:63] | quote_ident }} {{ c.column.type.ddl }};\n{% endfor %}-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE {{ stmt.table_sql }} SET {% for c in changes %}{{ (c.column.name ~ '_new')[:63] | quote_ident }} = {{ c.conversion_sql }}{{ ', ' if not loop.last }}{% endfor %} WHERE ctid IN (SELECT ctid FROM {{ stmt.table_sql }} WHERE {% for c in changes %}{{ '(' if many }}{{ (c.column.name ~ '_new')[:63] | quote_ident }} IS NULL AND {{ c.column.name | quote_ident }} IS NOT NULL{{ ')' if many }}{{ ' OR ' if not loop.last }}{% endfor %} LIMIT 5000);\n-- contract, in a later release that reads only the new column{{ 's' if many }}: {% for c in changes %}drop {{ c.column.name }} and rename {{ (c.column.name ~ '_new')[:63] }} to it{{ '; ' if not loop.last }}{% endfor %}{% endif %}": _jinja_2,
-    "{% set changes = stmt.type_changes or [stmt] %}changing {% for c in changes %}{{ c.column.qualified_name }} from {{ c.old_type }} to {{ c.column.type }}{{ (' and ' if loop.revindex == 2 else ', ') if not loop.last }}{% endfor %} rewrites {{ stmt.table.qualified_name }} and rebuilds its indexes under an ACCESS EXCLUSIVE lock{{ ' (USING evaluates an expression for every row)' if changes | selectattr('using') | list else '' }}{{ ' unless TimeZone is UTC (SET TIME ZONE \\'UTC\\' earlier in the file makes sure)' if not changes | rejectattr('rewrite_depends_on_time_zone') | list else '' }}": _jinja_3,
+
 }
 
 

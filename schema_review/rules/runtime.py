@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from collections.abc import Callable, MutableMapping, MutableSequence, MutableSet
+from collections.abc import Callable, Iterator, MutableMapping, MutableSequence, MutableSet
 from functools import lru_cache
 from types import (
     AsyncGeneratorType,
@@ -41,7 +41,7 @@ from types import (
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from schema_review.parse import quote_ident
-from schema_review.rules.bounds import RULE_VALUE_LIMIT, Bounds
+from schema_review.rules.bounds import RULE_VALUE_LIMIT, Bounds, _replaced_length
 
 if TYPE_CHECKING:
     from schema_review.rules.sandbox import BoundedSandbox
@@ -72,6 +72,26 @@ _JUDGED = (
     MutableSequence,
     deque,
 )
+# Of the plain mutable builtins, the methods Jinja's immutable sandbox refuses
+# (sandbox.modifies_known_mutable): it allows any other attribute without a leading `_`.
+_MUTATING: dict[type, frozenset[str]] = {
+    dict: frozenset({"clear", "pop", "popitem", "setdefault", "update"}),
+    list: frozenset({"append", "clear", "pop", "reverse", "insert", "sort", "extend", "remove"}),
+}
+# Their methods that read only, which the sandbox calls as they are (check_call leaves
+# them alone, none is marked unsafe): `hints.get(kind, default)`.
+_PLAIN_CONTAINER_METHODS = frozenset({"get", "keys", "values", "items", "index", "count"})
+
+
+def _allowed_by_name(obj: Any, attr: str) -> bool:
+    """Jinja's immutable sandbox's verdict on `obj.attr` (`attr` without a leading `_`) where
+    it needs no Jinja: False means "ask Jinja", not "refused"."""
+    mutating = _MUTATING.get(type(obj))
+    if mutating is not None:
+        return attr not in mutating
+    return not isinstance(obj, _JUDGED)
+
+
 # The owners whose methods the sandbox's check_call looks at (a width, a count, a join).
 _CHECKED_OWNERS = (str, bytes, bytearray, int)
 # Methods of str that check_call leaves as they are and the sandbox deems safe to call (as
@@ -127,6 +147,12 @@ def plain_caller(
             and function.__name__ in _PLAIN_STR_METHODS
         ):
             return bounded(function(*arguments))  # `column.name.lower()`: the common call
+        if (
+            type(function) is BuiltinMethodType
+            and type(function.__self__) in _MUTATING
+            and function.__name__ in _PLAIN_CONTAINER_METHODS
+        ):
+            return bounded(function(*arguments))
         if type(function) is MethodType and not isinstance(function.__self__, _CHECKED_OWNERS):
             verdict = plain.get(function.__func__)
             if verdict is None:
@@ -162,6 +188,8 @@ class _Constant:
 
 
 def _undefined_name(name: str) -> NoReturn:
+    if _probing:  # `name is defined`: no error to make
+        raise _Missing
     from jinja2.exceptions import UndefinedError
 
     raise UndefinedError(f"'{name}' is undefined")
@@ -194,6 +222,233 @@ def jinja_sandbox() -> BoundedSandbox:
     return jinja_environment()
 
 
+def sandbox_item(obj: Any, key: Any) -> Any:
+    """`obj[key]` as SandboxedEnvironment.getitem reads it (the item, else a safe attribute of
+    that name, else an undefined value), answered here where the answer needs no Jinja."""
+    try:
+        return obj[key]
+    except (TypeError, LookupError):
+        pass
+    if type(key) is str and not key.startswith("_") and _allowed_by_name(obj, key):
+        value: Any = getattr(obj, key, _MISSING)
+        if (
+            value is not _MISSING
+            and (type(value) not in _METHOD_TYPES or value.__name__ not in _FORMATTERS)
+            and not _is_undefined(value)
+        ):
+            return value
+    # Missing, refused, `str.format`, or an object Jinja judges: its sandbox answers.
+    return jinja_sandbox().getitem(obj, key)
+
+
+class _Missing(Exception):
+    """A name or an item that is not there, read while `defined` asks: what Jinja's sandbox
+    would answer with a plain undefined value, said without Jinja."""
+
+
+# How many `defined` tests are running (they nest): while one is, a missing name or item
+# raises _Missing, which it catches.
+_probing = 0
+
+
+def item(obj: Any, key: Any) -> Any:
+    """`obj[key]` in an expression (`closures._getitem`): the sandbox's item, an error when
+    it is undefined."""
+    try:
+        value = obj[key]
+    except (TypeError, LookupError):
+        # Neither an item nor an attribute: Jinja's sandbox answers a plain undefined value.
+        if _probing and (not isinstance(key, str) or not hasattr(obj, str(key))):
+            raise _Missing from None
+        value = sandbox_item(obj, key)
+    if _is_undefined(value):
+        value._fail_with_undefined_error()
+    return value
+
+
+def defined(names: Names, inner: Closure) -> bool:
+    """`inner is defined` (the closures' test): false when reading it fails as undefined."""
+    global _probing
+    _probing += 1
+    try:
+        value = inner(names)
+    except _Missing:
+        return False
+    except jinja_errors("UndefinedError"):  # (evaluated only once something raised)
+        return False
+    finally:
+        _probing -= 1
+    return not _is_undefined(value)
+
+
+def _attribute_parts(attribute: Any) -> list[Any]:
+    """As Jinja's _prepare_attribute_parts: a dotted path, digits as integers."""
+    if attribute is None:
+        return []
+    if isinstance(attribute, str):
+        return [int(part) if part.isdigit() else part for part in attribute.split(".")]
+    return [attribute]
+
+
+def attribute_getter(attribute: Any) -> Callable[[Any], Any]:
+    """Jinja's make_attrgetter on the rules' sandbox (no postprocess, no default): each part
+    read as the sandbox's getitem reads it."""
+    parts = _attribute_parts(attribute)
+
+    def read(value: Any) -> Any:
+        for part in parts:
+            value = sandbox_item(value, part)
+        return value
+
+    return read
+
+
+def _equal(value: Any, other: Any) -> Any:
+    return value == other
+
+
+# Jinja's tests that the built-in rules pass to select and its kin (name -> function of the
+# value and the test's one argument; `none` takes none): others go to Jinja.
+_TESTS_OF_ONE: dict[str, Callable[[Any, Any], Any]] = {
+    "in": lambda value, seq: value in seq,
+    "==": _equal,
+    "eq": _equal,
+    "equalto": _equal,
+}
+
+
+def call_test(test: Any, value: Any, arguments: list[Any]) -> Any:
+    """Environment.call_test(test, value, arguments) of the rules' sandbox."""
+    if type(test) is str:
+        if test == "none" and not arguments:
+            return value is None
+        function = _TESTS_OF_ONE.get(test)
+        if function is not None and len(arguments) == 1:
+            return function(value, arguments[0])
+    return jinja_sandbox().call_test(test, value, arguments)
+
+
+def select_tested(
+    names: Names,
+    keep: bool,
+    value: Closure,
+    attribute: Closure | None,
+    test: Closure,
+    arguments: tuple[Closure, ...],
+) -> Iterator[Any]:
+    """`value | select(test, ...)` and its kin as `closures._select` computes them: every
+    operand read when the first item is asked for, the items whose value (or attribute)
+    passes the test (`keep`), or fails it."""
+    test_name = test(names)
+    given = [argument(names) for argument in arguments]
+    read = attribute_getter(attribute(names)) if attribute is not None else None
+    for entry in value(names):
+        subject = read(entry) if read is not None else entry
+        if bool(call_test(test_name, subject, given)) == keep:
+            yield entry
+
+
+def select_truthy(value: Any, keep: bool, *attribute: Any) -> Iterator[Any]:
+    """`value | select`, `reject`, `selectattr(attr)`, `rejectattr(attr)` without a test, as
+    Jinja's select_or_reject computes them: the items whose value (or attribute) is true
+    (`keep`), or false."""
+    if value:
+        read = attribute_getter(attribute[0]) if attribute else None
+        for entry in value:
+            subject = read(entry) if read is not None else entry
+            if bool(subject) == keep:
+                yield entry
+
+
+def map_attribute(value: Any, attribute: Any) -> Iterator[Any]:
+    """`value | map(attribute=attribute)`, as Jinja's sync_do_map computes it."""
+    if value:
+        read = attribute_getter(attribute)
+        for entry in value:
+            yield read(entry)
+
+
+def _mapped(value: Any, function: Callable[[Any], Any]) -> Iterator[Any]:
+    if value:  # (as sync_do_map)
+        for entry in value:
+            yield function(entry)
+
+
+def unique(value: Any) -> Iterator[Any]:
+    """`value | unique`, as Jinja's sync_do_unique computes it (strings without case)."""
+    seen = set()
+    for entry in value:
+        key = entry.lower() if isinstance(entry, str) else entry
+        if key not in seen:
+            seen.add(key)
+            yield entry
+
+
+def _soft_str(value: Any) -> str:
+    """markupsafe.soft_str, as Jinja's filters convert their value."""
+    return value if isinstance(value, str) else str(value)
+
+
+class Filters:
+    """Jinja's filters that the built-in rules use, as the rules' sandbox runs them
+    (sandbox.BoundedSandbox.bounded_filter: its checks first, the result bounded), computed
+    here without Jinja; an unusual case goes to Jinja's own filter."""
+
+    def __init__(self, bounds: Bounds) -> None:
+        self.bounded = bounds.bounded
+        self._fits = bounds._fits
+
+    def upper(self, value: Any) -> Any:
+        return self.bounded(_soft_str(value).upper())
+
+    def trim(self, value: Any) -> Any:
+        return self.bounded(_soft_str(value).strip(None))
+
+    def replace(self, value: Any, old: Any, new: Any) -> Any:
+        # The sandbox's check (sandbox._check_replace), then do_replace without autoescape.
+        text = value if isinstance(value, str) else str(value)
+        self._fits(_replaced_length(text, str(old), str(new), -1))
+        return self.bounded(str(value).replace(str(old), str(new), -1))
+
+    def first(self, value: Any) -> Any:
+        for entry in value:
+            return self.bounded(entry)
+        return self.bounded(jinja_sandbox().undefined("No first item, sequence was empty."))
+
+    def truncate(self, value: Any, length: Any) -> Any:
+        if type(value) is not str or type(length) is not int or length < 3:
+            return jinja_sandbox().filters["truncate"](jinja_sandbox(), value, length)
+        # do_truncate with its defaults: end "...", the policy's leeway of 5, whole words.
+        if len(value) <= length + _TRUNCATE_LEEWAY:
+            return self.bounded(value)
+        return self.bounded(value[: length - 3].rsplit(" ", 1)[0] + "...")
+
+    def map_upper(self, value: Any) -> Any:
+        """`value | map('upper')`, as Jinja's sync_do_map computes it."""
+        return _mapped(value, self.upper)
+
+    def map_quote_ident(self, value: Any) -> Any:
+        """`value | map('quote_ident')`, the rules' filter bounded as the sandbox's."""
+        return _mapped(value, lambda entry: self.bounded(quote_ident(entry)))
+
+    def unique(self, value: Any) -> Any:
+        return unique(value)
+
+    def map_attribute(self, value: Any, attribute: Any) -> Any:
+        return map_attribute(value, attribute)
+
+
+# Jinja's default policy `truncate.leeway` (the rules' sandbox keeps Jinja's policies).
+_TRUNCATE_LEEWAY = 5
+# What the generated code calls by name (`Parts.helper`, closures._Generator).
+HELPERS: dict[str, Callable[..., Any]] = {
+    "item": item,
+    "defined": defined,
+    "select_tested": select_tested,
+    "select_truthy": select_truthy,
+}
+
+
 class RuleSandbox(Bounds):
     """The sandbox of the built-in rules' compiled code: the limits of rules, the verdicts of
     Jinja's immutable sandbox where they need no Jinja, Jinja's sandbox for the rest."""
@@ -213,7 +468,7 @@ class RuleSandbox(Bounds):
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr.startswith("_"):
             return False
-        if not isinstance(obj, _JUDGED):
+        if _allowed_by_name(obj, attr):
             return True
         return jinja_sandbox().is_safe_attribute(obj, attr, value)
 
@@ -248,11 +503,13 @@ class RuleSandbox(Bounds):
                 try:
                     return obj[attr]
                 except (TypeError, LookupError):
-                    pass
+                    # Neither: the sandbox's answer is a plain undefined value.
+                    if _probing:
+                        raise _Missing from None
             elif (
                 (type(value) not in _METHOD_TYPES or value.__name__ not in _FORMATTERS)
                 and not private
-                and not isinstance(obj, _JUDGED)
+                and _allowed_by_name(obj, attr)
                 and not _is_undefined(value)
             ):
                 if not (kind is dict and dict_key):
@@ -313,6 +570,15 @@ class Parts:
             return bounded(function(*args))
 
         return bounded_filter
+
+    def helper(self, name: str) -> Callable[..., Any]:
+        """A function of this module's that the generated code calls (HELPERS)."""
+        return HELPERS[name]
+
+    def jinja_filter(self, name: str) -> Callable[..., Any]:
+        """A filter of Jinja's as `Filters` computes it on this sandbox."""
+        filters: Callable[..., Any] = getattr(Filters(self.sandbox), name)
+        return filters
 
     def closure(self, tree: Any) -> Closure:
         """The closure of a syntax tree (prebuilt._node's data), compiled when first run."""
