@@ -21,12 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from schema_review.resources import import_with_patterns_put_off
-
-# Modules click imports that compile patterns a run does not use (`platform`, imported by
-# uuid, compiles nine as it is imported: 2% of a one-file run); they compile on first use.
-import_with_patterns_put_off("click", {"platform", "click._compat", "tokenize"}.__contains__)
-import click  # (imported above)
+import click
 
 from schema_review import __version__
 from schema_review.config import FAIL_ON, ConfigError, Settings, check_pg_version, load_settings

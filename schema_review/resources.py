@@ -352,9 +352,7 @@ class _CompiledOnFirstUse:
 
     __slots__ = ("_compile", "_compiled", "_flags", "_source")
 
-    def __init__(
-        self, compile_now: Callable[..., Any], source: str | bytes, flags: int = 0
-    ) -> None:
+    def __init__(self, compile_now: Callable[..., Any], source: str, flags: int = 0) -> None:
         self._compile = compile_now
         self._source = source
         self._flags = flags
@@ -367,17 +365,10 @@ class _CompiledOnFirstUse:
 
 
 def import_yaml() -> ModuleType:
-    """PyYAML, imported with the patterns it compiles as it is imported compiled on first use
-    instead (see above): the same loaders, reading the same way."""
-    return import_with_patterns_put_off("yaml", lambda module: module.startswith("yaml."))
-
-
-def import_with_patterns_put_off(name: str, owners: Callable[[str], bool]) -> ModuleType:
-    """`import name`, with the regular expressions that the modules `owners` accepts (by
-    name) compile meanwhile compiled when first used instead: for patterns a run may never
-    use. Only for modules that use their patterns through the patterns' own methods (a
-    pattern given to `re`'s functions must be compiled)."""
-    loaded = sys.modules.get(name)
+    """PyYAML, imported with the patterns its own modules compile as it is imported compiled
+    on first use instead (see above; PyYAML uses them through their own methods only): the
+    same loaders, reading the same way."""
+    loaded = sys.modules.get("yaml")
     if loaded is not None:
         return loaded
     import re
@@ -386,16 +377,16 @@ def import_with_patterns_put_off(name: str, owners: Callable[[str], bool]) -> Mo
 
     def compile_pattern(pattern: Any, flags: int = 0) -> Any:
         caller = sys._getframe(1).f_globals.get("__name__", "")
-        if isinstance(pattern, str | bytes) and owners(caller):
+        if isinstance(pattern, str) and caller.startswith("yaml."):
             return _CompiledOnFirstUse(compile_now, pattern, flags)
         return compile_now(pattern, flags)
 
     re.compile = compile_pattern
     try:
-        __import__(name)
+        import yaml
     finally:
         re.compile = compile_now
-    return sys.modules[name]
+    return yaml
 
 
 def _read_yaml(text: str) -> Any:
