@@ -245,7 +245,10 @@ class FindingSet:
         return FindingSet(kept, self.suppressed, hidden, stale, baseline.label)
 
     def fails(self, fail_on: str) -> bool:
-        return any(at_gate(f.severity, fail_on) for f in self.findings)
+        if fail_on == "none":  # never: no finding need be looked at
+            return False
+        failing = {name for name in SEVERITIES if at_gate(name, fail_on)}
+        return any(f.severity in failing for f in self.findings)
 
     def counts(self) -> dict[str, int]:
         counted = Counter(f.severity for f in self.findings)
@@ -551,10 +554,23 @@ def _sort_hits(hits: list[Hit]) -> None:
     """Sort hits by file (in apply order), place, rule and object, ties in their order: one
     stable sort per part, last part first, as sorting by the tuple of the parts would, but
     with no tuple per hit (a long history's hundreds of thousands would be the run's peak of
-    memory): the sorts' keys are the hits' own strings, and one number for the place."""
+    memory): the sorts' keys are the hits' own strings, and one number for the place. A
+    short list is sorted once by the tuple (its tuples are few: one key call a hit, not
+    three)."""
+    if len(hits) <= _TUPLE_SORT_MAX:
+        hits.sort(key=_hit_order)
+        return
     hits.sort(key=_hit_object)
     hits.sort(key=_hit_rule)
     hits.sort(key=_hit_place)
+
+
+# Up to this many hits, _sort_hits sorts by a tuple a hit (a few MB at most).
+_TUPLE_SORT_MAX = 20_000
+
+
+def _hit_order(hit: Hit) -> tuple[int, str, str]:
+    return _hit_place(hit), hit.rule.id, hit.object or ""
 
 
 def _hit_object(hit: Hit) -> str:
