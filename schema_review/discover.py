@@ -734,6 +734,8 @@ _ANCHORS = tuple(dict.fromkeys(words[0] for *_, groups, _ in _ASCII_FOREIGN for 
 _GAP_STARTS = r"""\s*(?:[-/'"$]|e')"""
 _MASKED_NEEDS = {
     "ENGINE=": rf"engine(?:\s*=|{_GAP_STARTS})",
+    # (PostgreSQL's `character varying` and `SET x = ...` are not; a schema dump has both.)
+    "CHARSET": rf"charset(?:\s*=|{_GAP_STARTS})|character(?:\s+set|{_GAP_STARTS})",
     "ON UPDATE CURRENT_TIMESTAMP": rf"update(?:\s+current_timestamp|{_GAP_STARTS})",
     "WITHOUT ROWID": rf"without(?:\s+rowid|{_GAP_STARTS})",
 }
@@ -1225,6 +1227,16 @@ def _code_only(text: str) -> str:
         return text
     pieces: list[str] = []
     position = 0
+    if text.isascii():
+        # The text blanked whole, in C, and the spans taken from it: no Python loop over a
+        # span's lines.
+        blank = text.translate(_BLANKED)
+        for start, end in spans:
+            pieces.append(text[position:start])
+            pieces.append(blank[start:end])
+            position = end
+        pieces.append(text[position:])
+        return "".join(pieces)
     for start, end in spans:
         pieces.append(text[position:start])
         # Each character but a line break becomes a space (as re.sub("[^\n]", " ") would).
@@ -1236,6 +1248,9 @@ def _code_only(text: str) -> str:
     pieces.append(text[position:])
     return "".join(pieces)
 
+
+# What blanking makes of each ASCII character: a space, but a line break (\n) itself.
+_BLANKED = " " * 10 + "\n" + " " * 117
 
 _FolderKey = tuple[int, int]  # (device, inode): a folder however it is reached
 
