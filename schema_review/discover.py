@@ -289,6 +289,29 @@ def discover(
     postgres, mysql, sqlite) keeps, of a pop folder with files for several databases, that
     dialect's files and the dialect-free ones; without it each dialect is a history.
     """
+    # The working folder, asked once for all the paths shown (_display), not once a file.
+    try:
+        _WORKING_FOLDER.append(os.getcwd() + os.sep)
+    except OSError:  # removed: each path shown asks (and fails) as it did
+        return _discover(paths, exclude, stdin_name, histories, allow_empty, dialect)
+    try:
+        return _discover(paths, exclude, stdin_name, histories, allow_empty, dialect)
+    finally:
+        _WORKING_FOLDER.pop()
+
+
+# The working folder of the discovery under way (with a separator at its end), if any.
+_WORKING_FOLDER: list[str] = []
+
+
+def _discover(
+    paths: Sequence[str | Path],
+    exclude: Sequence[str],
+    stdin_name: str,
+    histories: Sequence[Sequence[str | Path]],
+    allow_empty: bool,
+    dialect: str | None,
+) -> list[MigrationSet]:
     walk = _Walk(tuple(exclude), _checked_histories(histories), dialect)
     sets: list[MigrationSet] = []
     loose: list[MigrationFile] = []
@@ -734,6 +757,8 @@ _ANCHORS = tuple(dict.fromkeys(words[0] for *_, groups, _ in _ASCII_FOREIGN for 
 _GAP_STARTS = r"""\s*(?:[-/'"$]|e')"""
 _MASKED_NEEDS = {
     "ENGINE=": rf"engine(?:\s*=|{_GAP_STARTS})",
+    # (PostgreSQL's `character varying` and `SET x = ...` are not; a schema dump has both.)
+    "CHARSET": rf"charset(?:\s*=|{_GAP_STARTS})|character(?:\s+set|{_GAP_STARTS})",
     "ON UPDATE CURRENT_TIMESTAMP": rf"update(?:\s+current_timestamp|{_GAP_STARTS})",
     "WITHOUT ROWID": rf"without(?:\s+rowid|{_GAP_STARTS})",
 }
@@ -1225,6 +1250,16 @@ def _code_only(text: str) -> str:
         return text
     pieces: list[str] = []
     position = 0
+    if text.isascii():
+        # The text blanked whole, in C, and the spans taken from it: no Python loop over a
+        # span's lines.
+        blank = text.translate(_BLANKED)
+        for start, end in spans:
+            pieces.append(text[position:start])
+            pieces.append(blank[start:end])
+            position = end
+        pieces.append(text[position:])
+        return "".join(pieces)
     for start, end in spans:
         pieces.append(text[position:start])
         # Each character but a line break becomes a space (as re.sub("[^\n]", " ") would).
@@ -1236,6 +1271,9 @@ def _code_only(text: str) -> str:
     pieces.append(text[position:])
     return "".join(pieces)
 
+
+# What blanking makes of each ASCII character: a space, but a line break (\n) itself.
+_BLANKED = " " * 10 + "\n" + " " * 117
 
 _FolderKey = tuple[int, int]  # (device, inode): a folder however it is reached
 
@@ -1927,7 +1965,7 @@ def _display(path: Path) -> str:
     text = str(path)
     if not os.path.isabs(text):
         return path.as_posix()
-    cwd = os.getcwd() + os.sep
+    cwd = _WORKING_FOLDER[-1] if _WORKING_FOLDER else os.getcwd() + os.sep
     # A string prefix test, not Path.relative_to: discovery shows thousands of paths.
     return text[len(cwd) :].replace(os.sep, "/") if text.startswith(cwd) else path.as_posix()
 

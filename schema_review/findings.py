@@ -6,7 +6,6 @@ import re
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import pairwise
 from typing import Any, TypeVar
 
 from schema_review.config import FileIgnores
@@ -246,7 +245,10 @@ class FindingSet:
         return FindingSet(kept, self.suppressed, hidden, stale, baseline.label)
 
     def fails(self, fail_on: str) -> bool:
-        return any(at_gate(f.severity, fail_on) for f in self.findings)
+        if fail_on == "none":  # never: no finding need be looked at
+            return False
+        failing = {name for name in SEVERITIES if at_gate(name, fail_on)}
+        return any(f.severity in failing for f in self.findings)
 
     def counts(self) -> dict[str, int]:
         counted = Counter(f.severity for f in self.findings)
@@ -446,10 +448,15 @@ def build_findings(
     _sort_hits(pending)
     shared.several, shared.upcoming = _texts_of_several(pending)
     pending.reverse()  # taken from the end: in order, ties as the stable sort left them
+    # Each hit is matched with its own file's suppressions only (most files have none).
+    by_source: dict[SourceFile, list[Suppression]] = {}
+    for suppression in suppressions:
+        by_source.setdefault(suppression.source, []).append(suppression)
     while pending:
         hit = pending.pop()
         finding = _finding(hit, severity_overrides, seen, shared)
-        covering = next((s for s in suppressions if s.applies(hit)), None)
+        own = by_source.get(hit.source)
+        covering = next((s for s in own if s.applies(hit)), None) if own else None
         ignored_by = (
             file_ignores.ignoring(hit.source.display, hit.rule.id, hit.rule.category)
             if file_ignores
@@ -482,6 +489,7 @@ def build_findings(
     seen.clear()
     shared.clear()
     shared.statement = None
+    shared.source = None
     shared.orders.clear()
     shared.counts.clear()
     _sort(findings, lambda f: f.sort_key)
@@ -495,9 +503,14 @@ _T = TypeVar("_T")
 def _sort(items: list[_T], key: Callable[[_T], Any]) -> None:
     """Sort by `key`, unless already in order: built from hits in apply order, findings
     nearly always are, and a long history's sort keys (a tuple per finding) would all be
-    alive at once at the run's peak of memory."""
-    if any(key(later) < key(earlier) for earlier, later in pairwise(items)):
-        items.sort(key=key)
+    alive at once at the run's peak of memory. Each key is made once (two at a time)."""
+    keys = map(key, items)
+    last = next(keys, None)
+    for current in keys:
+        if current < last:
+            items.sort(key=key)
+            return
+        last = current
 
 
 def _problems_with(suppression: Suppression, known: Mapping[str, Rule]) -> list[tuple[str, str]]:
@@ -541,10 +554,23 @@ def _sort_hits(hits: list[Hit]) -> None:
     """Sort hits by file (in apply order), place, rule and object, ties in their order: one
     stable sort per part, last part first, as sorting by the tuple of the parts would, but
     with no tuple per hit (a long history's hundreds of thousands would be the run's peak of
-    memory): the sorts' keys are the hits' own strings, and one number for the place."""
+    memory): the sorts' keys are the hits' own strings, and one number for the place. A
+    short list is sorted once by the tuple (its tuples are few: one key call a hit, not
+    three)."""
+    if len(hits) <= _TUPLE_SORT_MAX:
+        hits.sort(key=_hit_order)
+        return
     hits.sort(key=_hit_object)
     hits.sort(key=_hit_rule)
     hits.sort(key=_hit_place)
+
+
+# Up to this many hits, _sort_hits sorts by a tuple a hit (a few MB at most).
+_TUPLE_SORT_MAX = 20_000
+
+
+def _hit_order(hit: Hit) -> tuple[int, str, str]:
+    return _hit_place(hit), hit.rule.id, hit.object or ""
 
 
 def _hit_object(hit: Hit) -> str:
@@ -585,6 +611,16 @@ class _Shared(dict[Any, Any]):
         self.counts: Counter[tuple[str, str]] = Counter()  # (rule, object) -> count
         # The empty SHA-256 the fingerprints are copied from (see _empty_sha256).
         self.empty_hash: Any = _SHA256
+        # `substance` as UTF-8: a statement's findings hash it, each after its own prefix.
+        self.encoded = b""
+        # The file `locate` last walked and how far: hits come in file order, each file's
+        # by offset, so each file's text is walked once, newlines counted in C, and no
+        # index of its lines is built.
+        self.source: SourceFile | None = None
+        self.text = ""
+        self.at = 0  # the offset last located
+        self.line = 1  # its line
+        self.line_start = 0  # where that line starts
 
     def enter(self, statement: Statement) -> None:
         """The hits of `statement` follow: the last one's values are let go."""
@@ -596,7 +632,39 @@ class _Shared(dict[Any, Any]):
             self.substance = upcoming.pop()[1]
         else:
             self.substance = _substance(statement)
+        self.encoded = self.substance.encode()
         self.alone = hash(self.substance) not in self.several
+
+    def locate(self, source: SourceFile, start: int, end: int) -> tuple[int, int, int, int]:
+        """(line, column, end line, end column) of a hit at text[start:end], as
+        `source.position` gives start's and the last character's (max(start, end - 1));
+        1-based, offsets clamped to the text."""
+        text = self.text
+        if source is not self.source:
+            self.source = source
+            text = self.text = source.text
+            self.at, self.line, self.line_start = 0, 1, 0
+        size = len(text)
+        start = 0 if start < 0 else size if start > size else start
+        at = self.at
+        if start < at:  # behind the walk (a finding made after the rest): from the top
+            at, self.line, self.line_start = 0, 1, 0
+        newlines = text.count("\n", at, start)
+        if newlines:
+            self.line += newlines
+            self.line_start = text.rfind("\n", at, start) + 1
+        self.at = start
+        line = self.line
+        column = start - self.line_start + 1
+        last = end - 1
+        if last <= start:
+            return line, column, line, column
+        if last > size:
+            last = size
+        newlines = text.count("\n", start, last)
+        if not newlines:
+            return line, column, line, column + last - start
+        return line, column, line + newlines, last - text.rfind("\n", start, last)
 
     def order(self, source: SourceFile) -> tuple[int, int]:
         order = (source.set_index, source.order)
@@ -692,23 +760,23 @@ def _finding(
     if hit.statement is not None:
         if hit.statement is not share.statement:
             share.enter(hit.statement)
-        substance = share.substance
+        encoded = share.encoded
     elif hit.object:
-        substance = hit.message
+        encoded = hit.message.encode()
     else:
-        substance = f"{source.identity or source.display}\x1f{hit.message}"
+        encoded = f"{source.identity or source.display}\x1f{hit.message}".encode()
     one = share.setdefault  # (share's own call, without its Python frame)
-    line, column = source.position(hit.start)
-    end_line, end_column = source.position(max(hit.start, hit.end - 1))
+    line, column, end_line, end_column = share.locate(source, hit.start, hit.end)
     line, end_line = one(line, line), one(end_line, end_line)
     obj = hit.object or ""
-    key = "\x1f".join((hit.rule.id, obj, substance))
-    # Counted by a digest of the key: the key holds the statement's whole text. The
-    # fingerprint is the digest of the key and its count: the same hash, carried on (the
-    # key, which may be a long function body, is hashed once). A copy of an empty hash is
-    # cheaper than a new one (OpenSSL looks the algorithm up for each new one).
+    # Counted by a digest of the key (rule, object, text joined by \x1f): the key holds the
+    # statement's whole text. The fingerprint is the digest of the key and its count: the
+    # same hash, carried on (the key, which may be a long function body, is hashed once;
+    # its text is encoded once for all of its statement's findings). A copy of an empty
+    # hash is cheaper than a new one (OpenSSL looks the algorithm up for each new one).
     hashed = share.empty_hash.copy()
-    hashed.update(key.encode())
+    hashed.update(f"{hit.rule.id}\x1f{obj}\x1f".encode())
+    hashed.update(encoded)
     # A statement's own count when its text is no other's, and its key's parts hold no
     # \x1f (else another key could read the same: the run's count). Its keys differ only
     # by rule and object: counted by those two, without a digest of the key.
