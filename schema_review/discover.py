@@ -289,29 +289,6 @@ def discover(
     postgres, mysql, sqlite) keeps, of a pop folder with files for several databases, that
     dialect's files and the dialect-free ones; without it each dialect is a history.
     """
-    # The working folder, asked once for all the paths shown (_display), not once a file.
-    try:
-        _WORKING_FOLDER.append(os.getcwd() + os.sep)
-    except OSError:  # removed: each path shown asks (and fails) as it did
-        return _discover(paths, exclude, stdin_name, histories, allow_empty, dialect)
-    try:
-        return _discover(paths, exclude, stdin_name, histories, allow_empty, dialect)
-    finally:
-        _WORKING_FOLDER.pop()
-
-
-# The working folder of the discovery under way (with a separator at its end), if any.
-_WORKING_FOLDER: list[str] = []
-
-
-def _discover(
-    paths: Sequence[str | Path],
-    exclude: Sequence[str],
-    stdin_name: str,
-    histories: Sequence[Sequence[str | Path]],
-    allow_empty: bool,
-    dialect: str | None,
-) -> list[MigrationSet]:
     walk = _Walk(tuple(exclude), _checked_histories(histories), dialect)
     sets: list[MigrationSet] = []
     loose: list[MigrationFile] = []
@@ -1965,7 +1942,7 @@ def _display(path: Path) -> str:
     text = str(path)
     if not os.path.isabs(text):
         return path.as_posix()
-    cwd = _WORKING_FOLDER[-1] if _WORKING_FOLDER else os.getcwd() + os.sep
+    cwd = os.getcwd() + os.sep
     # A string prefix test, not Path.relative_to: discovery shows thousands of paths.
     return text[len(cwd) :].replace(os.sep, "/") if text.startswith(cwd) else path.as_posix()
 
