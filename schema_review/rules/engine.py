@@ -605,17 +605,22 @@ def _run_rule(
     the condition is compiled depends on it)."""
     compiled = rule.compiled
     assert compiled is not None
+    if isinstance(subjects, Sized):
+        if not subjects:
+            return  # many rules have none: no names, no matcher made
+        if count is None:
+            count = len(subjects)
+    elif count is None:
+        count = 0
     names = variables(options=rule.options, **context)
     key = subject_name(rule.target)
-    if count is None:
-        count = len(subjects) if isinstance(subjects, Sized) else 0
     matches = None
     clock = CLOCK
     subject = None
     try:
         for subject in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            if matches is None:  # made on the first subject: many rules have none
+            if matches is None:  # made on the first subject (`subjects` may be an iterator)
                 matches = compiled.matcher(count)
             names[key] = subject
             names["obj"] = subject
