@@ -202,19 +202,39 @@ class PackedHits:
         return len(self._places)
 
     def append(self, hit: Hit) -> None:
-        rule = hit.rule
+        rule, statement = hit.rule, hit.statement
+        if statement is not None and hit.source is statement.source:
+            self.add_at(rule, statement, hit.start, hit.end, hit.object, hit.message, hit.fix)
+            return
+        self._add(rule, hit.source if statement is None else (hit.source, statement), hit)
+
+    def add_at(
+        self,
+        rule: Rule,
+        statement: Statement,
+        start: int,
+        end: int,
+        object: str | None,
+        message: str,
+        fix: str | None,
+    ) -> None:
+        """`append` of the Hit these values make, its source its statement's (most hits):
+        without making the Hit."""
         number = self._rule_numbers.get(id(rule))
         if number is None:
             number = self._rule_numbers[id(rule)] = len(self._rules)
             self._rules.append(rule)
-        statement = hit.statement
-        place: _Place
-        if statement is None:
-            place = hit.source
-        elif hit.source is statement.source:
-            place = statement
-        else:
-            place = (hit.source, statement)
+        self._places.append(statement)
+        buffer = self._buffer
+        buffer.append((number, start, end, object, message, fix))
+        if len(buffer) >= self._size:
+            self._compress()
+
+    def _add(self, rule: Rule, place: _Place, hit: Hit) -> None:
+        number = self._rule_numbers.get(id(rule))
+        if number is None:
+            number = self._rule_numbers[id(rule)] = len(self._rules)
+            self._rules.append(rule)
         self._places.append(place)
         buffer = self._buffer
         buffer.append((number, hit.start, hit.end, hit.object, hit.message, hit.fix))
@@ -742,7 +762,22 @@ def _check(
             )
         )
         return
-    hits.append(_at_statement(rule, statement, object_name, message, fix or None, offset))
+    start = statement.start if offset is None else offset
+    if type(hits) is PackedHits:  # (no Hit made to be taken apart at once)
+        hits.add_at(rule, statement, start, statement.end, object_name, message, fix or None)
+    else:
+        hits.append(
+            Hit(
+                rule,
+                statement.source,
+                start,
+                statement.end,
+                object_name,
+                message,
+                fix or None,
+                statement,
+            )
+        )
 
 
 def _at_statement(
