@@ -9,7 +9,6 @@ import pytest
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import unsafe
 
-from schema_review.model import changes
 from schema_review.parse import postgres
 from schema_review.rules import expressions
 from schema_review.rules.closures import compile_closure, compile_python
@@ -84,23 +83,6 @@ def test_long_identifier(text: str, expected: str) -> None:
     postgres.long_identifier.cache_clear()
     assert postgres.long_identifier(text) == expected
     assert postgres.long_identifier(text) == expected  # from the cache
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("CREATE TABLE t (a int);\nCREATE INDEX i ON t(a);", False),
-        (f"CREATE TABLE t ({LONG} int);", True),
-        # A word of 64 that crosses from one part of the split into the next.
-        ("a " * ((changes._SPLIT_PART - 10) // 2) + "x" * 64 + " y", True),
-        ("a " * ((changes._SPLIT_PART - 10) // 2) + "x" * 63 + " y", False),
-        # Not ASCII: left to each statement's scan.
-        ("CREATE TABLE é (a int);", True),
-    ],
-)
-def test_a_file_without_long_words_has_no_long_identifier(text: str, expected: bool) -> None:
-    assert changes._may_hold_long_words(text) is expected
-    assert changes._may_hold_long_words(text) is expected  # the file read last
 
 
 def test_a_condition_runs_once_on_a_subject_it_matches(

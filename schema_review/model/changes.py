@@ -581,34 +581,7 @@ class Change:
     @property
     def long_identifier(self) -> str:
         """A name in the statement over 63 bytes: PostgreSQL silently truncates it."""
-        statement = self.statement
-        if not _may_hold_long_words(statement.source.text):
-            return ""
-        return long_identifier(statement.text)
-
-
-# The text of the file Change.long_identifier read last, and whether it may hold a name over
-# 63 bytes. A rule asks it of nearly every change, file by file: a file whose words (runs of
-# what is not white space) are all shorter than 64 characters, as most are, answers for all
-# of its statements, which are slices of it, at the cost of one split of the file instead of
-# a slice, a hash and a split of each statement. (A text that is not ASCII: each statement
-# is scanned as before.)
-_last_file_text: list[Any] = [None, True]
-# The file is split a part at a time (a long history's file is megabytes: its words as a list
-# would be many times that); parts overlap by 64 characters, so a word of 64 that crosses
-# into the next part is whole in this one.
-_SPLIT_PART = 1 << 16
-
-
-def _may_hold_long_words(text: str) -> bool:
-    last = _last_file_text
-    if text is not last[0]:
-        last[0] = text
-        last[1] = not text.isascii() or any(
-            max(map(len, text[start : start + _SPLIT_PART + 64].split()), default=0) >= 64
-            for start in range(0, len(text), _SPLIT_PART)
-        )
-    return bool(last[1])
+        return long_identifier(self.statement.text)
 
 
 def _position(statement: Statement) -> tuple[int, int]:
