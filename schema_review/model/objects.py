@@ -17,7 +17,7 @@ from itertools import pairwise, repeat
 from operator import attrgetter, is_
 from typing import Any, ClassVar, Self
 
-from schema_review.model.conventions import NamedObject, convention_for, mismatch
+from schema_review.model.conventions import Convention, convention_for, mismatch_of
 from schema_review.model.naming import make_object_name
 from schema_review.model.plpgsql import NO_FACTS, BodyFacts, analyze_plpgsql, unqualified_names
 from schema_review.parse import (
@@ -94,6 +94,9 @@ def generated_name(table: str, columns: str, label: str) -> str:
 
 
 # Names repeat (`id`, `created_at` in every table): each is split once.
+@lru_cache(maxsize=4096)
+# Rules read the words of each column and of its table (`column.table.words`), rule after
+# rule: a name is split once (a tuple, shared safely).
 @lru_cache(maxsize=4096)
 def name_words(name: str) -> tuple[str, ...]:
     """The words of a name, lower case, whether it is snake_case or camelCase."""
@@ -1564,31 +1567,39 @@ class Table(SchemaObject):
         (starting with ^) or a template of model/conventions.PLACEHOLDERS, else the kind's
         convention in the preset `options["preset"]` (default: PostgreSQL's own names)."""
         found: list[str] = []
+        # Each kind's convention, looked up once a call: a table has many columns.
+        conventions: dict[str, Convention] = {}
 
-        def check(kind: str, name: str, obj: NamedObject) -> None:
-            convention = convention_for(options, kind)
+        def check(kind: str, name: str, *parts: object) -> None:
+            convention = conventions.get(kind)
+            if convention is None:
+                convention = conventions[kind] = convention_for(options, kind)
             if not convention:
                 return
-            problem = mismatch(convention, name, obj)
+            problem = mismatch_of(convention, name, parts)
             if problem is not None:
                 found.append(f"{kind.replace('_', ' ')} {name} ({problem})")
 
-        check("table", self.name, NamedObject(self.name))
+        table = self.name
+        check("table", table, table)
         for column in self.columns:
-            check("column", column, NamedObject(self.name, (column,)))
+            check("column", column, table, (column,))
         for constraint in self.constraints.values():
             ref_table = (constraint.ref_table or "").rpartition(".")[2]
-            obj = NamedObject(
-                self.name, tuple(constraint.columns), ref_table, tuple(constraint.ref_columns)
+            check(
+                constraint.type,
+                constraint.name,
+                table,
+                tuple(constraint.columns),
+                ref_table,
+                tuple(constraint.ref_columns),
             )
-            check(constraint.type, constraint.name, obj)
         for index in self.live_indexes:
             if index.constraint is None and all(isinstance(c, str) for c in index.columns):
                 # (expression indexes are named after the expression: no template fits)
-                obj = NamedObject(
-                    self.name, tuple(str(c) for c in index.columns), partial=bool(index.predicate)
-                )
-                check("unique_index" if index.unique else "index", index.name, obj)
+                columns = tuple(str(c) for c in index.columns)
+                kind = "unique_index" if index.unique else "index"
+                check(kind, index.name, table, columns, "", (), bool(index.predicate))
         return found
 
     @property

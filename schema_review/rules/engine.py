@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from array import array
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain as chained
 from typing import Any
@@ -202,19 +202,39 @@ class PackedHits:
         return len(self._places)
 
     def append(self, hit: Hit) -> None:
-        rule = hit.rule
+        rule, statement = hit.rule, hit.statement
+        if statement is not None and hit.source is statement.source:
+            self.add_at(rule, statement, hit.start, hit.end, hit.object, hit.message, hit.fix)
+            return
+        self._add(rule, hit.source if statement is None else (hit.source, statement), hit)
+
+    def add_at(
+        self,
+        rule: Rule,
+        statement: Statement,
+        start: int,
+        end: int,
+        object: str | None,
+        message: str,
+        fix: str | None,
+    ) -> None:
+        """`append` of the Hit these values make, its source its statement's (most hits):
+        without making the Hit."""
         number = self._rule_numbers.get(id(rule))
         if number is None:
             number = self._rule_numbers[id(rule)] = len(self._rules)
             self._rules.append(rule)
-        statement = hit.statement
-        place: _Place
-        if statement is None:
-            place = hit.source
-        elif hit.source is statement.source:
-            place = statement
-        else:
-            place = (hit.source, statement)
+        self._places.append(statement)
+        buffer = self._buffer
+        buffer.append((number, start, end, object, message, fix))
+        if len(buffer) >= self._size:
+            self._compress()
+
+    def _add(self, rule: Rule, place: _Place, hit: Hit) -> None:
+        number = self._rule_numbers.get(id(rule))
+        if number is None:
+            number = self._rule_numbers[id(rule)] = len(self._rules)
+            self._rules.append(rule)
         self._places.append(place)
         buffer = self._buffer
         buffer.append((number, hit.start, hit.end, hit.object, hit.message, hit.fix))
@@ -407,6 +427,7 @@ class _Subjects:
         self.model = model
         self._objects: dict[str, list[Any]] = {}
         self._history: dict[str, list[Any]] = {}
+        self._archive_kinds: dict[str, list[Any]] | None = None
         # (target, attribute chain) -> where each string value of the chain is among the
         # target's objects, and where the objects whose value is not a string are.
         self._keys: dict[tuple[str, tuple[str, ...]], tuple[dict[str, array[int]], array[int]]] = {}
@@ -418,9 +439,21 @@ class _Subjects:
         return found
 
     def history(self, kind: str) -> list[Any]:
+        """model.history_of_kind(kind): the archive's objects of each kind, in its order,
+        sorted out in one pass for all the kinds the rules ask (a pass over a long
+        history's archive for each kind was most of what listing them cost)."""
         found = self._history.get(kind)
         if found is None:
-            found = self._history[kind] = self.model.history_of_kind(kind)
+            if kind == "foreign_key":  # (constraints of a type, not a kind of their own)
+                found = self.model.history_of_kind(kind)
+            else:
+                if self._archive_kinds is None:
+                    by_kind: dict[str, list[Any]] = defaultdict(list)
+                    for obj in self.model.archive:
+                        by_kind[obj.kind].append(obj)
+                    self._archive_kinds = by_kind
+                found = self._archive_kinds.get(kind, [])
+            self._history[kind] = found
         return found
 
     def guarded(self, rule: Rule) -> list[Any]:
@@ -593,7 +626,7 @@ def _locate_object(obj: Any) -> _Location | None:
 
 def _run_rule(
     rule: Rule,
-    subjects: Iterable[Any],
+    subjects: Sequence[Any],
     locate: Callable[[Any], _Location | None],
     context: dict[str, Any],
     hits: _Hits,
@@ -603,32 +636,32 @@ def _run_rule(
     set a name copy it), and where a hit belongs is worked out only for hits: most subjects
     do not match. `count`: how many subjects there were before a guard left some out (how
     the condition is compiled depends on it)."""
+    if not subjects:
+        return  # many rules have none: no names, no matcher made
     compiled = rule.compiled
     assert compiled is not None
     names = variables(options=rule.options, **context)
     key = subject_name(rule.target)
-    if count is None:
-        count = len(subjects) if isinstance(subjects, Sized) else 0
-    matches = None
     clock = CLOCK
-    subject = None
+    # The loop runs some 80,000 times on the corpus: nothing in it that a subject that does
+    # not match (most) can do without.
     try:
+        subject = subjects[0]  # (where a limit the compilation went over is reported)
+        matches = compiled.matcher(len(subjects) if count is None else count)
         for subject in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            if matches is None:  # made on the first subject: many rules have none
-                matches = compiled.matcher(count)
             names[key] = subject
             names["obj"] = subject
             try:
                 matched = matches(names)
-                failed = False
             except _RUNAWAY:
                 raise
             except Exception:
-                # Evaluate again in _check, which knows where to report the failure.
-                matched = failed = True
-            if not matched:
-                continue
+                failed = True  # evaluated again in _check, which says where it failed
+            else:
+                if not matched:  # (outside the `try`, as its truth was before)
+                    continue
+                failed = False
             located = locate(subject)
             if located is not None:
                 statement, object_name, offset = located
@@ -737,7 +770,22 @@ def _check(
             )
         )
         return
-    hits.append(_at_statement(rule, statement, object_name, message, fix or None, offset))
+    start = statement.start if offset is None else offset
+    if type(hits) is PackedHits:  # (no Hit made to be taken apart at once)
+        hits.add_at(rule, statement, start, statement.end, object_name, message, fix or None)
+    else:
+        hits.append(
+            Hit(
+                rule,
+                statement.source,
+                start,
+                statement.end,
+                object_name,
+                message,
+                fix or None,
+                statement,
+            )
+        )
 
 
 def _at_statement(
