@@ -75,6 +75,10 @@ class SchemaOperations:
         # guard that makes the following CREATE safe to re-run.
         self.dropped_if_exists: set[tuple[str, str]] = set()
         self.graveyard: dict[tuple[str, str], SchemaObject] = {}
+        # (kind, last part of the qualified name) of every object put in the graveyard: a
+        # new object whose name is none of them replaces nothing, and its qualified name
+        # (an f-string or two for a column) need not be made to look.
+        self.dead_names: set[tuple[str, str]] = set()
         # Who may execute a new function, per schema ('' for every schema): PostgreSQL grants
         # EXECUTE to PUBLIC; ALTER DEFAULT PRIVILEGES changes that for later functions.
         self.default_executors: dict[str, set[str]] = {"": {"public"}}
@@ -301,8 +305,9 @@ class SchemaOperations:
     def born(
         self, obj: SchemaObject, statement: Statement, detail: str = "", offset: int | None = None
     ) -> None:
-        # An empty graveyard (no drop yet) spares working out the name.
-        if self.graveyard:
+        # Every qualified name ends with the object's name: one whose last part no dead
+        # object's name had replaces nothing (nor does any while no drop happened).
+        if (obj.kind, obj.name.rpartition(".")[2]) in self.dead_names:
             obj.previous = self.graveyard.pop((obj.kind, obj.qualified_name), None)
         else:
             obj.previous = None
@@ -332,7 +337,9 @@ class SchemaOperations:
     def died(self, obj: SchemaObject, statement: Statement, detail: str = "") -> None:
         obj.dropped = True
         obj.record("dropped", statement, detail)
-        self.graveyard[(obj.kind, obj.qualified_name)] = obj
+        qualified = obj.qualified_name
+        self.graveyard[(obj.kind, qualified)] = obj
+        self.dead_names.add((obj.kind, qualified.rpartition(".")[2]))
 
     def drop_table_object(
         self, table: Table, statement: Statement, detail: str = "", cascade: bool = False
