@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schema_review.model import Constraint, SchemaModel, replay
+from schema_review.model import Column, Constraint, SchemaModel, replay
 from schema_review.parse import SourceFile, Statement, parse_postgres
 
 
@@ -137,6 +137,32 @@ def test_constraint_history_links_incarnations() -> None:
     assert current.previous.definition != current.definition
     assert not current.not_valid
     assert [e.action for e in current.history] == ["created", "altered"]
+
+
+def test_recreated_objects_with_dots_in_their_names_link_incarnations() -> None:
+    # The graveyard is looked in by the last part of a name: a dot inside a quoted name
+    # must not hide the dead object (nor make another look like it).
+    model = replay_files(
+        'CREATE TABLE "a.b" (c int); CREATE TABLE a (id int, "b.c" int);',
+        'ALTER TABLE "a.b" DROP COLUMN c; ALTER TABLE "a.b" ADD COLUMN c text;',
+        'ALTER TABLE a DROP COLUMN "b.c"; ALTER TABLE a ADD COLUMN "b.c" text;',
+    )
+    dotted = model.tables[("public", "a.b")].columns["c"]
+    assert isinstance(dotted.previous, Column) and dotted.previous.table is dotted.table
+    plain = model.tables[("public", "a")].columns["b.c"]
+    assert isinstance(plain.previous, Column) and plain.previous.table is plain.table
+    assert model.tables[("public", "a")].columns["id"].previous is None
+
+
+def test_foreign_key_actions_written_read_from_the_clause() -> None:
+    model = replay_files(
+        "CREATE TABLE p (id int PRIMARY KEY);"
+        "CREATE TABLE c (a int REFERENCES p, b int REFERENCES p ON DELETE CASCADE,"
+        " d int REFERENCES p /* on update */, e int REFERENCES p On Update NO ACTION);"
+    )
+    foreign_keys = model.tables[("public", "c")].foreign_keys
+    written = {fk.columns[0]: fk.actions_written for fk in foreign_keys}
+    assert written == {"a": (), "b": ("delete",), "d": (), "e": ("update",)}
 
 
 def test_enum_sequence_view_function_trigger_policy_extension() -> None:

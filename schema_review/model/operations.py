@@ -75,6 +75,12 @@ class SchemaOperations:
         # guard that makes the following CREATE safe to re-run.
         self.dropped_if_exists: set[tuple[str, str]] = set()
         self.graveyard: dict[tuple[str, str], SchemaObject] = {}
+        # The last part of the name of every object put in the graveyard (the name itself,
+        # but for a name with a dot): a new object whose name ends with none of them
+        # replaces nothing, and its qualified name (an f-string or two for a column) need
+        # not be made to look. The names, not (kind, name) tuples: the graveyard keeps the
+        # dead objects, so their names cost nothing more.
+        self.dead_names: set[str] = set()
         # Who may execute a new function, per schema ('' for every schema): PostgreSQL grants
         # EXECUTE to PUBLIC; ALTER DEFAULT PRIVILEGES changes that for later functions.
         self.default_executors: dict[str, set[str]] = {"": {"public"}}
@@ -301,8 +307,9 @@ class SchemaOperations:
     def born(
         self, obj: SchemaObject, statement: Statement, detail: str = "", offset: int | None = None
     ) -> None:
-        # An empty graveyard (no drop yet) spares working out the name.
-        if self.graveyard:
+        # Every qualified name ends with the object's name: one whose last part no dead
+        # object's name had replaces nothing (nor does any while no drop happened).
+        if obj.name.rpartition(".")[2] in self.dead_names:
             obj.previous = self.graveyard.pop((obj.kind, obj.qualified_name), None)
         else:
             obj.previous = None
@@ -333,6 +340,7 @@ class SchemaOperations:
         obj.dropped = True
         obj.record("dropped", statement, detail)
         self.graveyard[(obj.kind, obj.qualified_name)] = obj
+        self.dead_names.add(obj.name.rpartition(".")[2])
 
     def drop_table_object(
         self, table: Table, statement: Statement, detail: str = "", cascade: bool = False

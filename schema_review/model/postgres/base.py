@@ -38,6 +38,9 @@ class PostgresBase(SchemaOperations):
     def __init__(self, profile: Profile) -> None:
         super().__init__(profile)
         self.guards = GuardEvaluator(self.model)
+        # What DDL each function (its defining statement, by id) runs: a migration that
+        # calls one function many times parses its body once (see BlockStatements.called).
+        self.function_ddl: dict[int, tuple[Statement, str]] = {}
         self.time_zones: dict[int, str] = {}  # id(file) -> the time zone it SETs
         # One TypeName for each type written (never changed once made): a long history's
         # columns share a few types.

@@ -79,7 +79,14 @@ class BlockStatements(PostgresBase):
                 continue
             event = function.defined
             if event is not None and function.language.lower() == "plpgsql":
-                what = function_runs_ddl(event.statement.text)
+                defining = event.statement
+                known = self.function_ddl.get(id(defining))
+                if known is None:  # the statement is kept with its answer: its id stays its
+                    known = self.function_ddl[id(defining)] = (
+                        defining,
+                        function_runs_ddl(defining.text),
+                    )
+                what = known[1]
                 if what:
                     self.not_modelled(outer, offset, f"{function.signature} runs {what}")
                     return

@@ -785,6 +785,8 @@ def _distinct_index_constraints(
     """transformIndexConstraints: index specifications of one statement that repeat an
     earlier one (`id int PRIMARY KEY UNIQUE`) make no index of their own; an unnamed one
     that is kept takes the name of a named duplicate."""
+    if len(items) < 2:
+        return items  # nothing to repeat: no shape to work out
 
     def shape(node: Json, column: str | None) -> str:
         keys = node_name(node.get("keys")) or ([column] if column else [])
@@ -936,7 +938,11 @@ def _fk_actions_written(statement: Statement, pk_table: Json) -> tuple[str, ...]
     offset = statement.offset_of(pk_table)
     if offset is None:
         return ("delete", "update")  # nothing to read: do not claim the actions are missing
-    return references_actions_written(statement.text, offset - statement.start)
+    text = statement.text
+    rest = text[offset - statement.start :].lower()
+    if "delete" not in rest and "update" not in rest:
+        return ()  # no word after the table that could be an action: no need to scan
+    return references_actions_written(text, offset - statement.start)
 
 
 def _generated_virtual(definition: Json) -> bool:
