@@ -103,9 +103,10 @@ class Statement:
     its distance to `start`: a small number, which CPython keeps one object for, where an
     offset into a long file is an int of its own for each statement).
 
-    `_tree` is the node as parsed: its JSON text until the node is first read (a fraction
-    of the memory of the decoded dicts), then the dicts; None once `release_tree` dropped
-    it after the replay, when only the compact facts the later stages read are kept.
+    `_tree` is the node as parsed: the decoded dicts (a file parsed whole is decoded
+    whole), or its JSON text until the node is first read (a long file's chunks: a fraction
+    of the memory of the dicts); None once `release_tree` dropped it after the replay,
+    when only the compact facts the later stages read are kept.
 
     A plain slots class, not a dataclass (whose methods a run compiled from source when it
     imported the parser); == is identity, as the dataclass's eq=False had it.
@@ -690,7 +691,7 @@ def _parse_postgres(source: SourceFile) -> Parsed:
     if len(text) < _CHUNKED_FROM or not _parse_in_chunks(source, text, statements):
         statements = []
         try:
-            decoded = _statements_json(pg_parser.parse_sql_json(text))
+            decoded = _decoded(pg_parser.parse_sql_json(text))
         except pg_parser.ParseError as error:
             return _parse_script(source, text, marks, None, _problem(source, error, 0))
         if _reads_stdin(decoded):
@@ -769,6 +770,10 @@ def _statements_json(doc: str) -> dict[str, Any]:
 
 
 def _decoded(doc: str) -> dict[str, Any]:
+    """libpg_query's JSON of a file decoded whole, in one call of the C decoder: a file
+    parsed whole is replayed right after, which reads nearly every statement's node, and
+    finding each statement's text in the JSON first cost more than decoding it. (A long
+    file's chunks keep their nodes as text: `_statements_json`.)"""
     decoded: dict[str, Any] = json_tree.loads(doc)
     return decoded
 
@@ -805,7 +810,7 @@ def _parse_script(
     problems = [ParseProblem(source, m.offset, m.message, m.rule) for m in marks + script_marks]
     if clean is not text:
         try:
-            decoded, first = _statements_json(pg_parser.parse_sql_json(clean)), None
+            decoded, first = _decoded(pg_parser.parse_sql_json(clean)), None
         except pg_parser.ParseError as error:
             decoded, first = None, _problem(source, error, 0)
     statements: list[Statement] = []
@@ -934,7 +939,7 @@ def _parse_piece(
     """Parse one piece; when it fails and kept ';' inside (an unbalanced parenthesis makes
     the rest of the file one piece), parse it again cut at each of them."""
     try:
-        decoded = _statements_json(pg_parser.parse_sql_json(text[piece.start : piece.stop]))
+        decoded = _decoded(pg_parser.parse_sql_json(text[piece.start : piece.stop]))
     except pg_parser.ParseError as error:
         if piece.inner:
             for part in _cut(text, piece):
