@@ -370,12 +370,30 @@ def references_actions_written(text: str, start: int) -> tuple[str, ...]:
     """The actions the REFERENCES clause whose table starts at `start` of `text` writes out
     (`delete` for ON DELETE, `update` for ON UPDATE), read from the scanner's tokens up to the
     end of the constraint."""
+    # From the table name on: the clause is a run of whole tokens, and the statement before
+    # it need not be scanned again for every foreign key. The clause ends a few dozen
+    # characters on, where a CREATE TABLE's may have thousands after it: the text up to
+    # _CLAUSE_WINDOW is scanned first, and the rest only when the clause does not end well
+    # inside it (its last tokens may be cut, or read otherwise with what follows).
+    stop = start + _CLAUSE_WINDOW
+    if stop < len(text):
+        ended, written = _references_actions(_scan(text[start:stop]), _CLAUSE_WINDOW - 16)
+        if ended:
+            return written
+    return _references_actions(_scan(text[start:]), len(text))[1]
+
+
+# How much of a statement `references_actions_written` scans first (characters).
+_CLAUSE_WINDOW = 256
+
+
+def _references_actions(tokens: list[Any], trusted: int) -> tuple[bool, tuple[str, ...]]:
+    """Whether the clause ended at a token that ends before `trusted`, and the actions
+    written up to there."""
     depth = 0
     previous = ""
     written: list[str] = []
-    # From the table name on: the clause is a run of whole tokens, and the statement before
-    # it need not be scanned again for every foreign key.
-    for token in _scan(text[start:]):
+    for token in tokens:
         if token.name in ("C_COMMENT", "SQL_COMMENT"):
             continue
         if token.name == "ASCII_40":  # (
@@ -383,13 +401,13 @@ def references_actions_written(text: str, start: int) -> tuple[str, ...]:
         elif token.name == "ASCII_41":  # )
             depth -= 1
             if depth < 0:
-                break  # the end of the table's element list
+                return token.end < trusted, tuple(sorted(written))  # the element list's end
         elif token.name == "ASCII_44" and depth == 0:  # , : the next element
-            break
+            return token.end < trusted, tuple(sorted(written))
         elif previous == "ON" and token.name in ("DELETE_P", "UPDATE"):
             written.append("delete" if token.name == "DELETE_P" else "update")
         previous = token.name
-    return tuple(sorted(written))
+    return False, tuple(sorted(written))
 
 
 # Bump when what the cache holds changes shape.
