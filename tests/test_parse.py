@@ -89,3 +89,12 @@ def test_the_actions_a_references_clause_writes_do_not_depend_on_how_much_is_sca
             text = FOREIGN_KEYS[:cut]
             whole = postgres._references_actions(postgres._scan(text[at:]), 0)[1]
             assert postgres.references_actions_written(text, at) == whole
+
+
+def test_split_statements_takes_whole_only_the_tokens_that_token_returns_as_matched() -> None:
+    from schema_review.parse import script
+
+    pattern = script._compiled(script._SQL_TOKEN, script._VERBOSE_DOTALL)
+    searched = {"dollar", "block_comment", *script._LITERAL_ENDS}
+    assert set(pattern.groupindex) == script._WHOLE | searched
+    assert not script._WHOLE & searched
