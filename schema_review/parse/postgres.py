@@ -465,10 +465,15 @@ def _parse_each(
     }
     missing = [i for i, found in enumerate(data) if found is None and i not in streamed]
 
-    def parse(item: int) -> _ParseData:
-        return _as_data(_parse_guarded(sources[missing[item]]))
+    workers = jobs if len(missing) >= _PARALLEL_FROM else 1
+    # A worker's parse crosses a pipe: statements' nodes go as their JSON text (a fraction of
+    # the cost of pickling the dicts), decoded here when the replay reads them.
+    as_text = workers > 1
 
-    parsing = ahead(len(missing), jobs if len(missing) >= _PARALLEL_FROM else 1, parse)
+    def parse(item: int) -> _ParseData:
+        return _as_data(_parse_guarded(sources[missing[item]], as_text))
+
+    parsing = ahead(len(missing), workers, parse)
     try:
         for number, (source, key, item) in enumerate(zip(sources, keys, data, strict=True)):
             if number in streamed:
@@ -590,10 +595,10 @@ def _stream_or_parse(source: SourceFile) -> Streamed:
 _PARALLEL_FROM = 64
 
 
-def _parse_guarded(source: SourceFile) -> Parsed:
+def _parse_guarded(source: SourceFile, as_text: bool = False) -> Parsed:
     """A parse that never raises: a failure of ours is the file's problem, not the run's."""
     try:
-        return _parse_postgres(source)
+        return _parse_postgres(source, as_text)
     except Exception as error:  # pragma: no cover - a bug of ours; the other files go on
         message = f"internal error while parsing: {type(error).__name__}: {error}"
         return [], [ParseProblem(source, 0, message)]
@@ -691,7 +696,7 @@ def _cache_path(text: str, part: str = "") -> CacheKey | None:
     return cache_key("parse", f"{_CACHE_FORMAT}|{part}{version}|{sys.version_info[:2]}", text)
 
 
-def _parse_postgres(source: SourceFile) -> Parsed:
+def _parse_postgres(source: SourceFile, as_text: bool = False) -> Parsed:
     """Parse a file into statements; on a syntax error, keep every statement that parses.
 
     The whole file is parsed at once when it can be (nearly always). Otherwise the slow path
@@ -699,6 +704,7 @@ def _parse_postgres(source: SourceFile) -> Parsed:
     that still has an error is split into statements as psql splits it and each piece parsed
     alone, so one bad statement costs only itself and its finding points at the error. NUL
     bytes are reported and read as spaces (libpg_query would stop at the first one).
+    `as_text`: keep each statement's node as its JSON text (see `_statements_json`).
     """
     text = source.text
     marks: list[Mark] = []
@@ -709,7 +715,8 @@ def _parse_postgres(source: SourceFile) -> Parsed:
     if len(text) < _CHUNKED_FROM or not _parse_in_chunks(source, text, statements):
         statements = []
         try:
-            decoded = _decoded(pg_parser.parse_sql_json(text))
+            doc = pg_parser.parse_sql_json(text)
+            decoded = _statements_json(doc) if as_text else _decoded(doc)
         except pg_parser.ParseError as error:
             return _parse_script(source, text, marks, None, _problem(source, error, 0))
         if _reads_stdin(decoded):
