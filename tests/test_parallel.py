@@ -178,10 +178,10 @@ def test_a_parse_worker_that_dies_midway_leaves_the_rest_here(
     sources = [SourceFile(f"{i}.sql", text) for i, text in enumerate(texts)]
     alone = [([s.kind for s in st], [p.message for p in pr]) for st, pr in parse_many(sources)]
 
-    def dies_at_file_20(source: SourceFile) -> Any:
+    def dies_at_file_20(source: SourceFile, as_text: bool = False) -> Any:
         if os.getpid() != parent and "t20 " in source.text:
             os._exit(3)
-        return real(source)
+        return real(source, as_text)
 
     monkeypatch.setattr(postgres, "_parse_guarded", dies_at_file_20)
     before = _children()

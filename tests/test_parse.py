@@ -55,3 +55,46 @@ def test_line_and_column_of_every_offset(piece: int, monkeypatch: pytest.MonkeyP
     expected.append((line, column))  # the end of the text
     file = SourceFile("f.sql", text)
     assert [file.position(offset) for offset in range(len(text) + 1)] == expected
+
+
+FOREIGN_KEYS = """CREATE TABLE orders (
+    id bigint PRIMARY KEY,
+    customer bigint REFERENCES customers (id) ON DELETE CASCADE,
+    note text DEFAULT 'a, b ) c' /* ON UPDATE , ) */,
+    shop bigint REFERENCES shops ON UPDATE SET NULL ON DELETE RESTRICT,
+    label text DEFAULT $$ ON DELETE $$,
+    other bigint,
+    FOREIGN KEY (other) REFERENCES others (id) ON UPDATE CASCADE
+)"""
+
+
+@pytest.mark.parametrize("window", [1, 8, 30, 45, 70, 256])
+def test_the_actions_a_references_clause_writes_do_not_depend_on_how_much_is_scanned_first(
+    window: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from schema_review.parse import postgres
+
+    starts = [at + len("REFERENCES ") for at in range(len(FOREIGN_KEYS))]
+    starts = [
+        at for at in starts if FOREIGN_KEYS[at - len("REFERENCES ") :].startswith("REFERENCES")
+    ]
+    expected = [
+        postgres._references_actions(postgres._scan(FOREIGN_KEYS[at:]), 0)[1] for at in starts
+    ]
+    assert expected == [("delete",), ("delete", "update"), ("update",)]
+    monkeypatch.setattr(postgres, "_CLAUSE_WINDOW", window)
+    for at, actions in zip(starts, expected, strict=True):
+        assert postgres.references_actions_written(FOREIGN_KEYS, at) == actions
+        for cut in range(at, len(FOREIGN_KEYS)):  # a statement ending anywhere after it
+            text = FOREIGN_KEYS[:cut]
+            whole = postgres._references_actions(postgres._scan(text[at:]), 0)[1]
+            assert postgres.references_actions_written(text, at) == whole
+
+
+def test_split_statements_takes_whole_only_the_tokens_that_token_returns_as_matched() -> None:
+    from schema_review.parse import script
+
+    pattern = script._compiled(script._SQL_TOKEN, script._VERBOSE_DOTALL)
+    searched = {"dollar", "block_comment", *script._LITERAL_ENDS}
+    assert set(pattern.groupindex) == script._WHOLE | searched
+    assert not script._WHOLE & searched

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -450,7 +450,25 @@ def _compact(node: JsonNode) -> tuple[JsonNode | str, int | None]:
     return sys.intern(text), location
 
 
-_encode = json.JSONEncoder(separators=(",", ":")).encode
+def _unencodable(value: object) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _one_encoder() -> Callable[[Any], str]:
+    """Compact JSON of a node. The C encoder is made once and called directly: `encode`
+    made one for each call, with a dict of the containers seen to catch a cycle (a parse
+    tree has none; one nested too deeply still raises RecursionError), which cost more
+    than the encoding of a small expression."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - an interpreter without the C accelerator
+        return json.JSONEncoder(separators=(",", ":")).encode
+    chunks = make(
+        None, _unencodable, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+    return lambda node: "".join(chunks(node, 0))
+
+
+_encode = _one_encoder()
 
 # The location fields of a node's JSON text, with the commas that part them from the other
 # fields: first each that follows another field, with the comma before it; then those left,

@@ -14,10 +14,8 @@ from typing import Any
 
 # One JSON token, whitespace before it skipped. The text comes from libpg_query, so it is
 # well formed: commas and colons carry no information the stack does not already have.
-_TOKEN = re.compile(
-    r'\s*(?:([{\[])|([}\]])|[,:]|("(?:[^"\\]|\\.)*")|(-?\d+)(?![.eE\d])|([^\s,:{}\[\]"]+))',
-    re.DOTALL,
-)
+# Compiled when first needed (`loads_iteratively`): few runs meet text that nests so deeply.
+_TOKEN = r'\s*(?:([{\[])|([}\]])|[,:]|("(?:[^"\\]|\\.)*")|(-?\d+)(?![.eE\d])|([^\s,:{}\[\]"]+))'
 _OPEN, _CLOSE, _STRING, _INTEGER, _LITERAL = 1, 2, 3, 4, 5
 
 
@@ -46,7 +44,7 @@ def loads_iteratively(text: str) -> Any:
     stack: list[Any] = []  # the open containers, innermost last
     key: str | None = None  # in an object: the key read, waiting for its value
     root: Any = None
-    for match in _TOKEN.finditer(text):
+    for match in re.compile(_TOKEN, re.DOTALL).finditer(text):
         group = match.lastindex
         value: Any
         if group is None:  # a comma, a colon or trailing whitespace

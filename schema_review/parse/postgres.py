@@ -103,9 +103,10 @@ class Statement:
     its distance to `start`: a small number, which CPython keeps one object for, where an
     offset into a long file is an int of its own for each statement).
 
-    `_tree` is the node as parsed: its JSON text until the node is first read (a fraction
-    of the memory of the decoded dicts), then the dicts; None once `release_tree` dropped
-    it after the replay, when only the compact facts the later stages read are kept.
+    `_tree` is the node as parsed: the decoded dicts (a file parsed whole is decoded
+    whole), or its JSON text until the node is first read (a long file's chunks: a fraction
+    of the memory of the dicts); None once `release_tree` dropped it after the replay,
+    when only the compact facts the later stages read are kept.
 
     A plain slots class, not a dataclass (whose methods a run compiled from source when it
     imported the parser); == is identity, as the dataclass's eq=False had it.
@@ -369,12 +370,30 @@ def references_actions_written(text: str, start: int) -> tuple[str, ...]:
     """The actions the REFERENCES clause whose table starts at `start` of `text` writes out
     (`delete` for ON DELETE, `update` for ON UPDATE), read from the scanner's tokens up to the
     end of the constraint."""
+    # From the table name on: the clause is a run of whole tokens, and the statement before
+    # it need not be scanned again for every foreign key. The clause ends a few dozen
+    # characters on, where a CREATE TABLE's may have thousands after it: the text up to
+    # _CLAUSE_WINDOW is scanned first, and the rest only when the clause does not end well
+    # inside it (its last tokens may be cut, or read otherwise with what follows).
+    stop = start + _CLAUSE_WINDOW
+    if stop < len(text):
+        ended, written = _references_actions(_scan(text[start:stop]), _CLAUSE_WINDOW - 16)
+        if ended:
+            return written
+    return _references_actions(_scan(text[start:]), len(text))[1]
+
+
+# How much of a statement `references_actions_written` scans first (characters).
+_CLAUSE_WINDOW = 256
+
+
+def _references_actions(tokens: list[Any], trusted: int) -> tuple[bool, tuple[str, ...]]:
+    """Whether the clause ended at a token that ends before `trusted`, and the actions
+    written up to there."""
     depth = 0
     previous = ""
     written: list[str] = []
-    # From the table name on: the clause is a run of whole tokens, and the statement before
-    # it need not be scanned again for every foreign key.
-    for token in _scan(text[start:]):
+    for token in tokens:
         if token.name in ("C_COMMENT", "SQL_COMMENT"):
             continue
         if token.name == "ASCII_40":  # (
@@ -382,13 +401,13 @@ def references_actions_written(text: str, start: int) -> tuple[str, ...]:
         elif token.name == "ASCII_41":  # )
             depth -= 1
             if depth < 0:
-                break  # the end of the table's element list
+                return token.end < trusted, tuple(sorted(written))  # the element list's end
         elif token.name == "ASCII_44" and depth == 0:  # , : the next element
-            break
+            return token.end < trusted, tuple(sorted(written))
         elif previous == "ON" and token.name in ("DELETE_P", "UPDATE"):
             written.append("delete" if token.name == "DELETE_P" else "update")
         previous = token.name
-    return tuple(sorted(written))
+    return False, tuple(sorted(written))
 
 
 # Bump when what the cache holds changes shape.
@@ -446,10 +465,15 @@ def _parse_each(
     }
     missing = [i for i, found in enumerate(data) if found is None and i not in streamed]
 
-    def parse(item: int) -> _ParseData:
-        return _as_data(_parse_guarded(sources[missing[item]]))
+    workers = jobs if len(missing) >= _PARALLEL_FROM else 1
+    # A worker's parse crosses a pipe: statements' nodes go as their JSON text (a fraction of
+    # the cost of pickling the dicts), decoded here when the replay reads them.
+    as_text = workers > 1
 
-    parsing = ahead(len(missing), jobs if len(missing) >= _PARALLEL_FROM else 1, parse)
+    def parse(item: int) -> _ParseData:
+        return _as_data(_parse_guarded(sources[missing[item]], as_text))
+
+    parsing = ahead(len(missing), workers, parse)
     try:
         for number, (source, key, item) in enumerate(zip(sources, keys, data, strict=True)):
             if number in streamed:
@@ -571,10 +595,10 @@ def _stream_or_parse(source: SourceFile) -> Streamed:
 _PARALLEL_FROM = 64
 
 
-def _parse_guarded(source: SourceFile) -> Parsed:
+def _parse_guarded(source: SourceFile, as_text: bool = False) -> Parsed:
     """A parse that never raises: a failure of ours is the file's problem, not the run's."""
     try:
-        return _parse_postgres(source)
+        return _parse_postgres(source, as_text)
     except Exception as error:  # pragma: no cover - a bug of ours; the other files go on
         message = f"internal error while parsing: {type(error).__name__}: {error}"
         return [], [ParseProblem(source, 0, message)]
@@ -672,7 +696,7 @@ def _cache_path(text: str, part: str = "") -> CacheKey | None:
     return cache_key("parse", f"{_CACHE_FORMAT}|{part}{version}|{sys.version_info[:2]}", text)
 
 
-def _parse_postgres(source: SourceFile) -> Parsed:
+def _parse_postgres(source: SourceFile, as_text: bool = False) -> Parsed:
     """Parse a file into statements; on a syntax error, keep every statement that parses.
 
     The whole file is parsed at once when it can be (nearly always). Otherwise the slow path
@@ -680,6 +704,7 @@ def _parse_postgres(source: SourceFile) -> Parsed:
     that still has an error is split into statements as psql splits it and each piece parsed
     alone, so one bad statement costs only itself and its finding points at the error. NUL
     bytes are reported and read as spaces (libpg_query would stop at the first one).
+    `as_text`: keep each statement's node as its JSON text (see `_statements_json`).
     """
     text = source.text
     marks: list[Mark] = []
@@ -690,7 +715,8 @@ def _parse_postgres(source: SourceFile) -> Parsed:
     if len(text) < _CHUNKED_FROM or not _parse_in_chunks(source, text, statements):
         statements = []
         try:
-            decoded = _statements_json(pg_parser.parse_sql_json(text))
+            doc = pg_parser.parse_sql_json(text)
+            decoded = _statements_json(doc) if as_text else _decoded(doc)
         except pg_parser.ParseError as error:
             return _parse_script(source, text, marks, None, _problem(source, error, 0))
         if _reads_stdin(decoded):
@@ -769,6 +795,10 @@ def _statements_json(doc: str) -> dict[str, Any]:
 
 
 def _decoded(doc: str) -> dict[str, Any]:
+    """libpg_query's JSON of a file decoded whole, in one call of the C decoder: a file
+    parsed whole is replayed right after, which reads nearly every statement's node, and
+    finding each statement's text in the JSON first cost more than decoding it. (A long
+    file's chunks keep their nodes as text: `_statements_json`.)"""
     decoded: dict[str, Any] = json_tree.loads(doc)
     return decoded
 
@@ -805,7 +835,7 @@ def _parse_script(
     problems = [ParseProblem(source, m.offset, m.message, m.rule) for m in marks + script_marks]
     if clean is not text:
         try:
-            decoded, first = _statements_json(pg_parser.parse_sql_json(clean)), None
+            decoded, first = _decoded(pg_parser.parse_sql_json(clean)), None
         except pg_parser.ParseError as error:
             decoded, first = None, _problem(source, error, 0)
     statements: list[Statement] = []
@@ -934,7 +964,7 @@ def _parse_piece(
     """Parse one piece; when it fails and kept ';' inside (an unbalanced parenthesis makes
     the rest of the file one piece), parse it again cut at each of them."""
     try:
-        decoded = _statements_json(pg_parser.parse_sql_json(text[piece.start : piece.stop]))
+        decoded = _decoded(pg_parser.parse_sql_json(text[piece.start : piece.stop]))
     except pg_parser.ParseError as error:
         if piece.inner:
             for part in _cut(text, piece):

@@ -198,6 +198,10 @@ class Piece(Record):
 
 
 _TRIVIA = frozenset(("space", "line_comment", "literal_comment"))
+# The kinds of token `_SQL_TOKEN` matches whole (`_token` returns them as matched).
+_WHOLE = frozenset(
+    ("space", "line_comment", "word", "backslash", "semicolon", "open", "close", "other")
+)
 _ROUTINES = frozenset(("function", "procedure"))
 
 
@@ -216,8 +220,17 @@ def split_statements(text: str) -> tuple[list[Piece], int]:
     inner: list[int] = []
     position = 0
     size = len(text)
+    # Most tokens are whole once matched: only quotes, comments and dollar quotes need
+    # `_token`'s search for their end (the pattern looked up once, not for each token).
+    match = _compiled(_SQL_TOKEN, _VERBOSE_DOTALL).match
     while position < size:
-        kind, end = _token(text, position)
+        token = match(text, position)
+        assert token is not None  # `other` matches anything
+        kind = token.lastgroup
+        if kind in _WHOLE:
+            end = token.end()
+        else:
+            kind, end = _token(text, position)
         if kind in _TRIVIA:
             position = end
             continue
