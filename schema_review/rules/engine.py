@@ -202,11 +202,15 @@ class PackedHits:
         return len(self._places)
 
     def append(self, hit: Hit) -> None:
-        rule, statement = hit.rule, hit.statement
-        if statement is not None and hit.source is statement.source:
-            self.add_at(rule, statement, hit.start, hit.end, hit.object, hit.message, hit.fix)
-            return
-        self._add(rule, hit.source if statement is None else (hit.source, statement), hit)
+        statement = hit.statement
+        place: _Place
+        if statement is None:
+            place = hit.source
+        elif hit.source is statement.source:
+            place = statement
+        else:
+            place = (hit.source, statement)
+        self._add(hit.rule, place, hit.start, hit.end, hit.object, hit.message, hit.fix)
 
     def add_at(
         self,
@@ -220,24 +224,25 @@ class PackedHits:
     ) -> None:
         """`append` of the Hit these values make, its source its statement's (most hits):
         without making the Hit."""
-        number = self._rule_numbers.get(id(rule))
-        if number is None:
-            number = self._rule_numbers[id(rule)] = len(self._rules)
-            self._rules.append(rule)
-        self._places.append(statement)
-        buffer = self._buffer
-        buffer.append((number, start, end, object, message, fix))
-        if len(buffer) >= self._size:
-            self._compress()
+        self._add(rule, statement, start, end, object, message, fix)
 
-    def _add(self, rule: Rule, place: _Place, hit: Hit) -> None:
+    def _add(
+        self,
+        rule: Rule,
+        place: _Place,
+        start: int,
+        end: int,
+        object: str | None,
+        message: str,
+        fix: str | None,
+    ) -> None:
         number = self._rule_numbers.get(id(rule))
         if number is None:
             number = self._rule_numbers[id(rule)] = len(self._rules)
             self._rules.append(rule)
         self._places.append(place)
         buffer = self._buffer
-        buffer.append((number, hit.start, hit.end, hit.object, hit.message, hit.fix))
+        buffer.append((number, start, end, object, message, fix))
         if len(buffer) >= self._size:
             self._compress()
 
