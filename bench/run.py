@@ -17,6 +17,8 @@ Workloads:
 
 Each command runs `--repeat` times after one warm-up run (100k at most 3 times and with no
 warm-up, 200k once), in rounds of one run of every command of a workload; the median is reported.
+10k and 100k, whose medians give the growth, are timed in the same rounds (100k's runs spread
+among 10k's), so a machine that speeds up or slows down over the minutes falls on both.
 Every figure is taken from the operating system's accounting of the child process (`os.wait4`): CPU
 time (user + system, including the processes it started and waited for), wall time, and peak
 resident memory (on Linux at least that of the benchmark's own process, about 17 MB, which the child
@@ -42,9 +44,10 @@ import tempfile
 import threading
 import time
 import venv
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -60,6 +63,34 @@ COMMANDS = ("lint", "report")
 # From this many statements a history runs without a warm-up run (minutes each), and above
 # it once: 100k is timed as often as 10k, since the growth 10k -> 100k is read from the two.
 LONG_HISTORY = 100_000
+# A command's key in a set of commands timed together: its name, or (statements, name).
+_Key = TypeVar("_Key", bound=Hashable)
+# The sizes the growth is read from (timed in the same rounds).
+GROWTH = ("10k", "100k")
+
+
+def _runs(count: int, repeat: int) -> tuple[int, bool]:
+    """Timed runs of a history of `count` statements, and whether a warm-up run comes first:
+    the short runs are cheap, so they get the full count (a 10k run varies by a third between
+    runs on a shared machine)."""
+    if count > LONG_HISTORY:
+        return 1, False
+    if count == LONG_HISTORY:
+        return min(repeat, 3), False
+    return repeat, True
+
+
+def _command_name(key: Hashable) -> str:
+    return key[1] if isinstance(key, tuple) else str(key)
+
+
+def _print_timing(workload: str, timing: Timing) -> None:
+    note = f"  not measured: {timing.error}" if timing.error else ""
+    print(
+        f"  {workload}, {timing.name}: CPU {timing.cpu_median:.3f} s, wall "
+        f"{timing.wall_median:.3f} s, {timing.peak_mb_max:.0f} MB{note}",
+        file=sys.stderr,
+    )
 
 
 @dataclass
@@ -164,18 +195,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.update(bench.startup(ours, peers, args.repeat * 2))
             if args.instructions:
                 bench.count_instructions(results["startup"])
-        for size, count in SIZES.items():
-            if size in workloads:
-                # The growth 10k -> 100k divides two medians: the short runs are cheap, so they
-                # get the full count (a 10k run varies by a third between runs on a shared machine).
-                if count > LONG_HISTORY:
-                    repeat = 1
-                elif count == LONG_HISTORY:
-                    repeat = min(args.repeat, 3)
-                else:
-                    repeat = args.repeat
-                history = bench.history(ours, count, shapes, commands, peers, repeat)
-                results.update({f"{size} {shape}": t for shape, t in history.items()})
+        # The growth 10k -> 100k divides two medians: the two sizes are timed in the same
+        # rounds, so a machine that speeds up or slows down over the minutes falls on both.
+        sizes = [size for size in SIZES if size in workloads]
+        together = [size for size in sizes if size in GROWTH]
+        groups = [[size] for size in sizes if size not in together]
+        if together:
+            groups.append(together)
+        for group in sorted(groups, key=lambda g: SIZES[g[0]]):
+            counts = [SIZES[size] for size in group]
+            results.update(bench.history(ours, counts, shapes, commands, peers, args.repeat))
     context = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "minutes": round((time.time() - started) / 60, 1),
@@ -270,27 +299,35 @@ class _Bench:
     def history(
         self,
         ours: list[str],
-        count: int,
+        counts: Sequence[int],
         shapes: Sequence[str],
         commands: Sequence[str],
         peers: dict[str, Command],
         repeat: int,
     ) -> dict[str, dict[str, Timing]]:
+        """The generated histories of `counts` statements, each shape's sizes timed in the same
+        rounds (see `time_spread`); keyed "10k file" and so on."""
         results: dict[str, dict[str, Timing]] = {}
+        size_names = {count: size for size, count in SIZES.items()}
         for shape in shapes:
-            target = _generated(count, shape)
-            files = sorted(str(p) for p in target.glob("*.sql")) if target.is_dir() else []
-            timed: dict[str, Command] = {}
-            if "lint" in commands:
-                timed["lint"] = Command([*ours, "lint", *_LINT_OPTIONS, "--no-cache", str(target)])
-            if "report" in commands:
-                # `report` has no --no-cache: an empty cache folder for each run is a first run.
-                report = [*ours, "report", "--select", "all", "--fail-on", "none", str(target)]
-                timed["report"] = Command(report, fresh_cache=True)
-            for name, c in peers.items():
-                timed[name] = Command([*c.argv, *(files or [str(target)])])
-            workload = f"{count:,} statements, {shape}"
-            results[shape] = self.time_all(workload, timed, repeat, count < LONG_HISTORY)
+            timed: dict[tuple[int, str], Command] = {}
+            for count in counts:
+                target = _generated(count, shape)
+                files = sorted(str(p) for p in target.glob("*.sql")) if target.is_dir() else []
+                if "lint" in commands:
+                    lint = [*ours, "lint", *_LINT_OPTIONS, "--no-cache", str(target)]
+                    timed[count, "lint"] = Command(lint)
+                if "report" in commands:
+                    # `report` has no --no-cache: an empty cache folder for each run is a first
+                    # run.
+                    report = [*ours, "report", "--select", "all", "--fail-on", "none", str(target)]
+                    timed[count, "report"] = Command(report, fresh_cache=True)
+                for name, c in peers.items():
+                    timed[count, name] = Command([*c.argv, *(files or [str(target)])])
+            runs = {key: _runs(key[0], repeat) for key in timed}
+            for (count, name), timing in self.time_spread(timed, runs).items():
+                results.setdefault(f"{size_names[count]} {shape}", {})[name] = timing
+                _print_timing(f"{count:,} statements, {shape}", timing)
         return results
 
     def time_all(
@@ -298,18 +335,30 @@ class _Bench:
     ) -> dict[str, Timing]:
         """Each command `repeat` times (after a warm-up round), in rounds of one run of every
         command: a neighbour's load that comes and goes falls on all of them alike."""
-        timings = {name: Timing(name, command) for name, command in commands.items()}
-        for run in range(repeat + (1 if warm_up else 0)):
-            for timing in timings.values():
-                if not timing.error:
-                    self.run(timing, record=run > 0 or not warm_up)
-        for name, timing in timings.items():
-            note = f"  not measured: {timing.error}" if timing.error else ""
-            print(
-                f"  {workload}, {name}: CPU {timing.cpu_median:.3f} s, wall "
-                f"{timing.wall_median:.3f} s, {timing.peak_mb_max:.0f} MB{note}",
-                file=sys.stderr,
-            )
+        runs = {name: (repeat, warm_up) for name in commands}
+        timings = self.time_spread(commands, runs)
+        for timing in timings.values():
+            _print_timing(workload, timing)
+        return timings
+
+    def time_spread(
+        self, commands: dict[_Key, Command], runs: dict[_Key, tuple[int, bool]]
+    ) -> dict[_Key, Timing]:
+        """Each command timed as often as `runs` says (timed runs, and whether a warm-up run
+        comes first), in rounds: a command with fewer runs than there are rounds runs in
+        rounds spread evenly among them (100k in every other round of 10k's), so the
+        machine's drift over the minutes falls on all commands alike."""
+        timings = {key: Timing(_command_name(key), command) for key, command in commands.items()}
+        total = {key: timed + warm for key, (timed, warm) in runs.items()}
+        rounds = max(total.values(), default=0)
+        done = dict.fromkeys(commands, 0)
+        for run in range(rounds):
+            for key, timing in timings.items():
+                n = total[key]
+                if (run + 1) * n // rounds > run * n // rounds and not timing.error:
+                    warm_up = runs[key][1]
+                    self.run(timing, record=done[key] > 0 or not warm_up)
+                    done[key] += 1
         return timings
 
     def count_instructions(self, timings: dict[str, Timing]) -> None:
