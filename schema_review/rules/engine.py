@@ -210,23 +210,9 @@ class PackedHits:
             place = statement
         else:
             place = (hit.source, statement)
-        self._add(hit.rule, place, hit.start, hit.end, hit.object, hit.message, hit.fix)
+        self.add(hit.rule, place, hit.start, hit.end, hit.object, hit.message, hit.fix)
 
-    def add_at(
-        self,
-        rule: Rule,
-        statement: Statement,
-        start: int,
-        end: int,
-        object: str | None,
-        message: str,
-        fix: str | None,
-    ) -> None:
-        """`append` of the Hit these values make, its source its statement's (most hits):
-        without making the Hit."""
-        self._add(rule, statement, start, end, object, message, fix)
-
-    def _add(
+    def add(
         self,
         rule: Rule,
         place: _Place,
@@ -236,6 +222,8 @@ class PackedHits:
         message: str,
         fix: str | None,
     ) -> None:
+        """`append` of the Hit these values make, without making it (a hit on its statement's
+        source: `place` is the statement)."""
         number = self._rule_numbers.get(id(rule))
         if number is None:
             number = self._rule_numbers[id(rule)] = len(self._rules)
@@ -775,22 +763,11 @@ def _check(
             )
         )
         return
-    start = statement.start if offset is None else offset
     if type(hits) is PackedHits:  # (no Hit made to be taken apart at once)
-        hits.add_at(rule, statement, start, statement.end, object_name, message, fix or None)
+        start = statement.start if offset is None else offset
+        hits.add(rule, statement, start, statement.end, object_name, message, fix or None)
     else:
-        hits.append(
-            Hit(
-                rule,
-                statement.source,
-                start,
-                statement.end,
-                object_name,
-                message,
-                fix or None,
-                statement,
-            )
-        )
+        hits.append(_at_statement(rule, statement, object_name, message, fix or None, offset))
 
 
 def _at_statement(
