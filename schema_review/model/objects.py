@@ -93,10 +93,9 @@ def generated_name(table: str, columns: str, label: str) -> str:
     return make_object_name(table, columns or None, label or None)
 
 
-# Names repeat (`id`, `created_at` in every table): each is split once.
-@lru_cache(maxsize=4096)
-# Rules read the words of each column and of its table (`column.table.words`), rule after
-# rule: a name is split once (a tuple, shared safely).
+# Names repeat (`id`, `created_at` in every table), and rules read the words of each column
+# and of its table (`column.table.words`), rule after rule: a name is split once (a tuple,
+# shared safely).
 @lru_cache(maxsize=4096)
 def name_words(name: str) -> tuple[str, ...]:
     """The words of a name, lower case, whether it is snake_case or camelCase."""
