@@ -370,6 +370,9 @@ def references_actions_written(text: str, start: int) -> tuple[str, ...]:
     """The actions the REFERENCES clause whose table starts at `start` of `text` writes out
     (`delete` for ON DELETE, `update` for ON UPDATE), read from the scanner's tokens up to the
     end of the constraint."""
+    rest = text[start:].lower()
+    if "delete" not in rest and "update" not in rest:
+        return ()  # no word after the table that could be an action: nothing to scan
     # From the table name on: the clause is a run of whole tokens, and the statement before
     # it need not be scanned again for every foreign key. The clause ends a few dozen
     # characters on, where a CREATE TABLE's may have thousands after it: the text up to

@@ -938,11 +938,7 @@ def _fk_actions_written(statement: Statement, pk_table: Json) -> tuple[str, ...]
     offset = statement.offset_of(pk_table)
     if offset is None:
         return ("delete", "update")  # nothing to read: do not claim the actions are missing
-    text = statement.text
-    rest = text[offset - statement.start :].lower()
-    if "delete" not in rest and "update" not in rest:
-        return ()  # no word after the table that could be an action: no need to scan
-    return references_actions_written(text, offset - statement.start)
+    return references_actions_written(statement.text, offset - statement.start)
 
 
 def _generated_virtual(definition: Json) -> bool:
