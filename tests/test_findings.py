@@ -185,3 +185,28 @@ def test_counts_of_a_statements_own_keys_and_of_texts_several_statements_share(
     # (Findings of a place are ordered by fingerprint.)
     assert sorted(f.fingerprint for f in result.findings) == sorted(expected)
     assert max(seen.values()) == 4 and len(set(expected)) == len(expected)
+
+
+def test_a_findings_place_is_the_sources_position() -> None:
+    """build_findings places hits by walking each file once (`_Shared.locate`) instead of
+    `SourceFile.position`'s line index: the same line and column for the start and for the
+    last character (max(start, end - 1)), offsets in any order, past either end, and on
+    texts with empty lines, no final newline, a file switched and switched back."""
+    import random
+
+    from schema_review.findings import _Shared
+    from schema_review.parse.source import SourceFile
+
+    randomly = random.Random(17)
+    texts = ["", "x", "\n", "\n\n\nab\n", "SELECT 1;\n\nSELECT 2;", "a\nbc\n\ndef\ng"]
+    texts += ["".join(randomly.choice("ab\n") for _ in range(200)) for _ in range(20)]
+    sources = [SourceFile(f"f{i}.sql", text) for i, text in enumerate(texts)]
+    shared = _Shared()
+    for _ in range(3000):
+        source = randomly.choice(sources)
+        size = len(source.text)
+        start = randomly.randint(-3, size + 3)
+        end = start + randomly.randint(-2, 12)
+        line, column = source.position(start)
+        end_line, end_column = source.position(max(start, end - 1))
+        assert shared.locate(source, start, end) == (line, column, end_line, end_column)
