@@ -20,7 +20,13 @@ from schema_review.rules import bounds as sandbox
 from schema_review.rules.bounds import CLOCK, LimitExceeded, limited
 from schema_review.rules.expressions import subject_name, variables
 from schema_review.rules.loader import DIALECTS, Rule, RuleError, is_builtin, rule_location
-from schema_review.rules.runtime import _JUDGED, _METHOD_TYPES, environment, jinja_errors
+from schema_review.rules.runtime import (
+    _JUDGED,
+    _METHOD_TYPES,
+    environment,
+    jinja_errors,
+    remembered_calls,
+)
 
 # Not a lint rule: the tool itself failed on a statement. Always on, so a failure is never
 # silent; the statement is still counted and the run goes on.
@@ -392,7 +398,7 @@ def _evaluate(
     subjects = _Subjects(model)
     # Each evaluation has a time budget (see sandbox.limited): a rule that runs away is
     # stopped, reported once, and the other rules still run.
-    with limited(sandbox.EVALUATION_SECONDS):
+    with limited(sandbox.EVALUATION_SECONDS), remembered_calls():
         for rule in rules:
             rule = as_deployed(rule, profile)
             first = len(hits)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator, MutableMapping, MutableSequence, MutableSet
+from contextlib import contextmanager
 from functools import lru_cache
 from types import (
     AsyncGeneratorType,
@@ -41,7 +42,7 @@ from types import (
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from schema_review.parse import quote_ident
-from schema_review.rules.bounds import RULE_VALUE_LIMIT, Bounds, _replaced_length
+from schema_review.rules.bounds import CLOCK, RULE_VALUE_LIMIT, Bounds, _replaced_length
 
 if TYPE_CHECKING:
     from schema_review.rules.sandbox import BoundedSandbox
@@ -129,6 +130,84 @@ _PLAIN_STR_METHODS = frozenset(
 )
 
 
+# Calls remembered in one evaluation: a condition and its templates make a few; a template
+# that calls a method in a loop is not searched through at each call.
+_REMEMBERED = 4
+
+
+class _ModelCalls:
+    """The model's methods called during one evaluation (a rule on one subject: the clock's
+    `serial`), and their results: a condition and its message often call the same one with
+    the same arguments (`table.naming_violations(options)`), and the model does not change
+    while rules run. Kept only while the engine evaluates (`remembered_calls`)."""
+
+    __slots__ = ("calls", "open", "serial")
+
+    def __init__(self) -> None:
+        self.open = False
+        self.serial = -1
+        # (function, its object, the arguments, the result), for the evaluation `serial`
+        self.calls: list[tuple[Any, Any, tuple[Any, ...], Any]] = []
+
+    def result(self, method: MethodType, arguments: tuple[Any, ...], bounded: Any) -> Any:
+        """`bounded(method(*arguments))`, or what it gave earlier in this evaluation (the
+        same function of the same object, called with the same objects)."""
+        serial = CLOCK.serial
+        calls = self.calls
+        if serial != self.serial:
+            self.serial = serial
+            calls.clear()
+        function, owner = method.__func__, method.__self__
+        for called, of, given, value in calls:
+            if (
+                called is function
+                and of is owner
+                and len(given) == len(arguments)
+                and all(map(_is, given, arguments))
+            ):
+                return _copy(value)
+        value = bounded(method(*arguments))
+        if hasattr(type(value), "__next__"):
+            return value  # an iterator: read once, by the expression that asked for it
+        if len(calls) < _REMEMBERED:
+            calls.append((function, owner, arguments, value))
+        return _copy(value)
+
+
+def _is(a: Any, b: Any) -> bool:
+    return a is b
+
+
+def _copy(value: Any) -> Any:
+    """A result given again, as a new container when it is a mutable one (each call of a
+    model method makes its own list: what one expression does to it, the other never sees)."""
+    kind = type(value)
+    if kind is list or kind is dict or kind is set:
+        return kind(value)
+    return value
+
+
+_MODEL_CALLS = _ModelCalls()
+
+
+@contextmanager
+def remembered_calls() -> Iterator[None]:
+    """Within the body (the engine's evaluation of rules over a model that does not change),
+    a model method called again in the same evaluation with the same arguments gives its
+    first result (see _ModelCalls)."""
+    memo = _MODEL_CALLS
+    if memo.open:
+        yield
+        return
+    memo.open = True
+    try:
+        yield
+    finally:
+        memo.open = False
+        memo.serial = -1
+        memo.calls.clear()  # (nothing of the model kept alive)
+
+
 def plain_caller(
     bounded: Callable[[Any], Any],
     is_safe_callable: Callable[[Any], bool],
@@ -139,6 +218,7 @@ def plain_caller(
     than strings and integers that the sandbox deems safe (its verdict depends on the
     function only, so it is asked once a function); any other call goes to `otherwise`."""
     plain: dict[Any, bool] = {}  # function -> its bound methods are called as they are
+    memo = _MODEL_CALLS
 
     def call(names: Names, function: Any, *arguments: Any) -> Any:
         if (
@@ -160,6 +240,8 @@ def plain_caller(
                     function, "jinja_pass_arg"
                 ) and is_safe_callable(function)
             if verdict:
+                if memo.open:
+                    return memo.result(function, arguments, bounded)
                 return bounded(function(*arguments))
         return otherwise(names, function, *arguments)
 
