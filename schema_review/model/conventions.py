@@ -173,6 +173,14 @@ def mismatch(convention: Convention, name: str, obj: NamedObject) -> str | None:
     return "expected " + " or ".join(dict.fromkeys(expected))
 
 
+def name_pattern(convention: Convention) -> re.Pattern[str] | None:
+    """The compiled regular expression when the convention is one (`^[a-z][a-z0-9_]*$`):
+    a name follows it when it matches (as `mismatch_of` reads it), whatever the object."""
+    if type(convention) is str and convention.startswith("^"):
+        return _pattern(convention)
+    return None
+
+
 def mismatch_of(convention: Convention, name: str, parts: tuple[object, ...]) -> str | None:
     """`mismatch` of the NamedObject made of `parts` (its fields in order), made only when
     the convention needs it: a regular expression reads the name alone, and a schema's

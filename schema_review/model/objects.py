@@ -17,7 +17,12 @@ from itertools import pairwise, repeat
 from operator import attrgetter, is_
 from typing import Any, ClassVar, Self
 
-from schema_review.model.conventions import Convention, convention_for, mismatch_of
+from schema_review.model.conventions import (
+    Convention,
+    convention_for,
+    mismatch_of,
+    name_pattern,
+)
 from schema_review.model.naming import make_object_name
 from schema_review.model.plpgsql import NO_FACTS, BodyFacts, analyze_plpgsql, unqualified_names
 from schema_review.parse import (
@@ -1581,8 +1586,17 @@ class Table(SchemaObject):
 
         table = self.name
         check("table", table, table)
-        for column in self.columns:
-            check("column", column, table, (column,))
+        column_convention = conventions["column"] = convention_for(options, "column")
+        pattern = name_pattern(column_convention)
+        if pattern is not None:
+            # The usual convention of columns, read on each name alone: no call a column.
+            search = pattern.search
+            for column in self.columns:
+                if search(column) is None:
+                    found.append(f"column {column} (expected to match {column_convention})")
+        else:
+            for column in self.columns:
+                check("column", column, table, (column,))
         for constraint in self.constraints.values():
             ref_table = (constraint.ref_table or "").rpartition(".")[2]
             check(
