@@ -318,6 +318,10 @@ RESERVED_WORDS = _reserved_words()
 _SEPARATORS = r"\s(),;.:=<>+*/\-\[\]\'"
 _LONG_ASCII_WORD = re.compile(rf"(?<![^{_SEPARATORS}])[^{_SEPARATORS}]{{64}}")
 _LONG_WORD = re.compile(rf"(?<![^{_SEPARATORS}])[^{_SEPARATORS}]{{16}}")
+# An ASCII text's bytes with what str.split() splits on as a space and all else as `x`: a
+# word of 64 characters or more is a run of 64 `x`.
+_RUNS = bytes(32 if chr(byte).isspace() else 120 for byte in range(256))
+_LONG_RUN = b"x" * 64
 
 
 # A statement's changes each ask about its text (a CREATE TABLE's columns and constraints,
@@ -333,9 +337,8 @@ def long_identifier(text: str, limit: int = 63) -> str:
         return ""
     if text.isascii():
         # A run of 64 characters that are not separators lies within a run of 64 that are
-        # not spaces: most statements have no such word, and splitting is far cheaper than
-        # the scan.
-        if max(map(len, text.split()), default=0) < 64 or not _LONG_ASCII_WORD.search(text):
+        # not spaces: most statements have no such word.
+        if not _has_long_ascii_word(text):
             return ""
     elif not _LONG_WORD.search(text):
         return ""
@@ -347,6 +350,21 @@ def long_identifier(text: str, limit: int = 63) -> str:
         if len(name.encode("utf-8")) > limit:
             return name
     return ""
+
+
+def _has_long_ascii_word(text: str) -> bool:
+    """Whether an ASCII text has a run of 64 characters that are not separators: sought only
+    in its runs of 64 or more that are not spaces (the text's bytes as runs of `x` between
+    spaces, one C pass, tell where they are; text.split() made a string a word)."""
+    runs = text.encode("ascii").translate(_RUNS)
+    start = runs.find(_LONG_RUN)
+    while start >= 0:
+        end = runs.find(b" ", start)
+        end = len(runs) if end < 0 else end
+        if _LONG_ASCII_WORD.search(text, start, end) is not None:
+            return True
+        start = runs.find(_LONG_RUN, end)
+    return False
 
 
 def _scan(text: str) -> list[Any]:
