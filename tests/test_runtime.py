@@ -307,3 +307,45 @@ def test_filters_are_jinjas() -> None:
             attribute,
         )
         assert ours_mapped == theirs, attribute
+
+
+class _Counted:
+    """A model object whose method counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def found(self, option: Any) -> list[str]:
+        self.calls += 1
+        return ["a", "b"]
+
+    def items(self) -> Any:
+        self.calls += 1
+        return iter(["a"])
+
+
+def test_a_model_method_is_called_once_an_evaluation_while_the_engine_evaluates() -> None:
+    from schema_review.rules.bounds import CLOCK
+    from schema_review.rules.runtime import environment, remembered_calls
+
+    call = environment().caller()
+    subject, options, other = _Counted(), {"x": 1}, {"x": 1}
+    # Outside the engine's evaluation: every call is made.
+    call({}, subject.found, options)
+    call({}, subject.found, options)
+    assert subject.calls == 2
+    with remembered_calls():
+        CLOCK.serial += 1
+        first = call({}, subject.found, options)
+        again = call({}, subject.found, options)
+        assert subject.calls == 3 and first == again == ["a", "b"]
+        assert first is not again  # (each its own list, as from two calls)
+        call({}, subject.found, other)  # equal, not the same object: called
+        assert subject.calls == 4
+        assert list(call({}, subject.items)) == list(call({}, subject.items)) == ["a"]
+        assert subject.calls == 6  # (an iterator is read once: never given again)
+        CLOCK.serial += 1  # another evaluation
+        call({}, subject.found, options)
+        assert subject.calls == 7
+    call({}, subject.found, options)
+    assert subject.calls == 8

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, MutableMapping, MutableSequence, MutableSet
 from contextlib import contextmanager
 from functools import lru_cache
+from operator import is_
 from types import (
     AsyncGeneratorType,
     BuiltinMethodType,
@@ -163,7 +164,7 @@ class _ModelCalls:
                 called is function
                 and of is owner
                 and len(given) == len(arguments)
-                and all(map(_is, given, arguments))
+                and all(map(is_, given, arguments))
             ):
                 return _copy(value)
         value = bounded(method(*arguments))
@@ -172,10 +173,6 @@ class _ModelCalls:
         if len(calls) < _REMEMBERED:
             calls.append((function, owner, arguments, value))
         return _copy(value)
-
-
-def _is(a: Any, b: Any) -> bool:
-    return a is b
 
 
 def _copy(value: Any) -> Any:
