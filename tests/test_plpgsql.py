@@ -13,6 +13,7 @@ from schema_review.model.plpgsql import (
     NO_FACTS,
     BodyFacts,
     IfChain,
+    PendingFacts,
     TableWrite,
     analyze_plpgsql,
     unqualified_names,
@@ -31,7 +32,29 @@ def function(body: str, returns: str = "trigger", arguments: str = "") -> str:
 def facts(body: str, returns: str = "trigger", arguments: str = "") -> BodyFacts:
     result = analyze_plpgsql(function(body, returns, arguments))
     assert result.parsed, body
+    assert_pending_agrees(function(body, returns, arguments), result)
     return result
+
+
+_FACTS = (
+    "if_chains_without_else",
+    "write_then_reraise",
+    "updates",
+    "inserts",
+    "unsafe_executes",
+    "sets_new_columns",
+    "returns_new",
+    "parsed",  # (last: asked first, it parses the body)
+)
+
+
+def assert_pending_agrees(sql: str, result: BodyFacts) -> None:
+    """PendingFacts gives the facts analyze_plpgsql gives, each asked first (it then parses
+    the body only when its text may hold the fact) or after the others."""
+    for name in _FACTS:
+        assert getattr(PendingFacts(sql), name) == getattr(result, name), (name, sql)
+    pending = PendingFacts(sql)
+    assert [getattr(pending, name) for name in _FACTS] == [getattr(result, n) for n in _FACTS]
 
 
 # -- IF/ELSIF chains without ELSE ---------------------------------------------------------------
@@ -431,6 +454,7 @@ def test_does_not_return_new(body: str) -> None:
 )
 def test_unparseable_gives_no_facts(sql: str) -> None:
     assert analyze_plpgsql(sql) == NO_FACTS
+    assert_pending_agrees(sql, NO_FACTS)
     assert not NO_FACTS.parsed and NO_FACTS.updates == () and not NO_FACTS.returns_new
 
 
@@ -520,6 +544,14 @@ def test_every_corpus_plpgsql_function_is_analysed() -> None:
     ]
     assert len(results) > 100
     assert all(isinstance(result, BodyFacts) for result in results)
+    functions = [
+        sql
+        for path in sorted(CORPUS.rglob("*.sql"))
+        if path.is_file()
+        for sql in plpgsql_functions(path)
+    ]
+    for sql, result in zip(functions, results, strict=True):
+        assert_pending_agrees(sql, result)
     parsed = sum(result.parsed for result in results)
     assert parsed >= 0.95 * len(results), f"{parsed} of {len(results)} parsed"
 
@@ -541,3 +573,21 @@ def test_unqualified_names_include_the_targets_of_writes_and_the_types_of_casts(
     )
     body = "CREATE FUNCTION g() RETURNS void LANGUAGE sql AS $$ UPDATE public.t SET a = 1 $$"
     assert unqualified_names(body, "sql") == ()
+
+
+def test_pending_facts_parse_only_for_a_fact_the_text_may_hold() -> None:
+    # No ELSIF, EXECUTE or exception handler: the rules' facts need no parse.
+    pending = PendingFacts(function("BEGIN\n  NEW.at := now();\n  RETURN NEW;\nEND;"))
+    assert pending.if_chains_without_else == pending.unsafe_executes == ()
+    assert pending.write_then_reraise == pending.updates == pending.inserts == ()
+    assert pending._facts is None
+    assert pending.sets_new_columns == ("at",) and pending._facts is not None
+    # A backslash may spell a keyword (E'ELS\\x49F'): the body is parsed.
+    escaped = PendingFacts(
+        "CREATE FUNCTION f() RETURNS int AS E'BEGIN RETURN 1; END' LANGUAGE plpgsql;"
+    )
+    assert escaped.if_chains_without_else == () and escaped._facts is None
+    escaped = PendingFacts(
+        "CREATE FUNCTION f() RETURNS int AS E'BEGIN\\nRETURN 1; END' LANGUAGE plpgsql;"
+    )
+    assert escaped.if_chains_without_else == () and escaped._facts is not None

@@ -24,7 +24,7 @@ from schema_review.model.conventions import (
     name_pattern,
 )
 from schema_review.model.naming import make_object_name
-from schema_review.model.plpgsql import NO_FACTS, BodyFacts, analyze_plpgsql, unqualified_names
+from schema_review.model.plpgsql import NO_FACTS, BodyFacts, PendingFacts, unqualified_names
 from schema_review.parse import (
     RESERVED_WORDS,
     Expression,
@@ -1788,7 +1788,7 @@ class Function(SchemaObject):
         body: str | None = None,
         procedure: bool = False,
         executors: set[str] | None = None,
-        analysis: BodyFacts | None = None,
+        analysis: BodyFacts | PendingFacts | None = None,
     ) -> None:
         SchemaObject.__init__(self, name)
         self.schema = schema
@@ -1819,7 +1819,7 @@ class Function(SchemaObject):
         return f"{quote_ident(self.schema)}.{quote_ident(self.name)}({self.arguments})"
 
     # The PL/pgSQL facts of the body, computed on first use (most rules never ask).
-    analysis: BodyFacts | None
+    analysis: BodyFacts | PendingFacts | None
 
     @property
     def search_path(self) -> str | None:
@@ -1863,12 +1863,13 @@ class Function(SchemaObject):
         return schemas
 
     @property
-    def body_facts(self) -> BodyFacts:
-        """What the PL/pgSQL body does, from its parse tree (empty for other languages)."""
+    def body_facts(self) -> BodyFacts | PendingFacts:
+        """What the PL/pgSQL body does, from its parse tree (empty for other languages); the
+        body is parsed when a fact asked needs it (PendingFacts)."""
         if self.analysis is None:
             event = self.defined
             if self.language.lower() == "plpgsql" and event is not None:
-                self.analysis = analyze_plpgsql(event.statement.text)
+                self.analysis = PendingFacts(event.statement.text)
             else:
                 self.analysis = NO_FACTS
         return self.analysis

@@ -24,7 +24,7 @@ from pglast.parser import parse_plpgsql_json, parse_sql_json, scan
 
 from schema_review.parse import strip_locations
 
-__all__ = ["NO_FACTS", "BodyFacts", "IfChain", "TableWrite", "analyze_plpgsql"]
+__all__ = ["NO_FACTS", "BodyFacts", "IfChain", "PendingFacts", "TableWrite", "analyze_plpgsql"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,83 @@ def analyze_plpgsql(create_function_sql: str) -> BodyFacts:
         return _Analysis(create_function_sql).run()
     except Exception:  # parse errors, and tree shapes this module does not know
         return NO_FACTS
+
+
+class PendingFacts:
+    """The BodyFacts of a CREATE FUNCTION statement, analysed (`analyze_plpgsql`) on the
+    first question its text cannot answer alone. A fact comes only from statements written
+    with a keyword (an IF chain from ELSIF or ELSEIF, a dynamic query from EXECUTE, a write
+    from INSERT or UPDATE, NEW's columns from NEW): when the text has none of them, the
+    fact is empty, whether the body parses or not, and nothing is parsed for it. (A text
+    with a backslash may spell a keyword with escapes, E'...' or U&'...': it is parsed.)
+    Most functions of a schema have no IF chain, dynamic SQL or exception handler, and
+    parsing them was most of what the rules on functions cost."""
+
+    __slots__ = ("_facts", "_lowered", "_sql")
+
+    def __init__(self, create_function_sql: str) -> None:
+        self._sql = create_function_sql
+        self._lowered: str | None = None
+        self._facts: BodyFacts | None = None
+
+    def analysed(self) -> BodyFacts:
+        """All the facts (the body parsed, once)."""
+        if self._facts is None:
+            self._facts = analyze_plpgsql(self._sql)
+        return self._facts
+
+    def _lacks(self, *words: str) -> bool:
+        """Whether the text has none of the (lower-case) words, nor any backslash."""
+        lowered = self._lowered
+        if lowered is None:
+            lowered = self._lowered = self._sql.lower()
+        return "\\" not in lowered and not any(word in lowered for word in words)
+
+    @property
+    def parsed(self) -> bool:
+        return self.analysed().parsed
+
+    @property
+    def if_chains_without_else(self) -> tuple[IfChain, ...]:
+        if self._lacks("elsif", "elseif"):
+            return ()
+        return self.analysed().if_chains_without_else
+
+    @property
+    def write_then_reraise(self) -> tuple[int, ...]:
+        if self._lacks("exception") or self._lacks("raise"):  # (a handler, and a RAISE in it)
+            return ()
+        return self.analysed().write_then_reraise
+
+    @property
+    def updates(self) -> tuple[TableWrite, ...]:
+        if self._lacks("update"):
+            return ()
+        return self.analysed().updates
+
+    @property
+    def inserts(self) -> tuple[str, ...]:
+        if self._lacks("insert"):
+            return ()
+        return self.analysed().inserts
+
+    @property
+    def unsafe_executes(self) -> tuple[int, ...]:
+        if self._lacks("execute"):
+            return ()
+        return self.analysed().unsafe_executes
+
+    @property
+    def sets_new_columns(self) -> tuple[str, ...]:
+        if self._lacks("new"):
+            return ()
+        return self.analysed().sets_new_columns
+
+    @property
+    def returns_new(self) -> bool:
+        if self._lacks("new"):
+            return False
+        return self.analysed().returns_new
 
 
 _Node = dict[str, Any]
