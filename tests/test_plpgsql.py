@@ -578,8 +578,8 @@ def test_unqualified_names_include_the_targets_of_writes_and_the_types_of_casts(
 def test_pending_facts_parse_only_for_a_fact_the_text_may_hold() -> None:
     # No ELSIF, EXECUTE or exception handler: the rules' facts need no parse.
     pending = PendingFacts(function("BEGIN\n  NEW.at := now();\n  RETURN NEW;\nEND;"))
-    assert pending.if_chains_without_else == pending.unsafe_executes == ()
-    assert pending.write_then_reraise == pending.updates == pending.inserts == ()
+    asked = (pending.if_chains_without_else, pending.unsafe_executes, pending.write_then_reraise)
+    assert asked == ((), (), ()) and pending.updates == () and pending.inserts == ()
     assert pending._facts is None
     assert pending.sets_new_columns == ("at",) and pending._facts is not None
     # A backslash may spell a keyword (E'ELS\\x49F'): the body is parsed.
