@@ -153,26 +153,28 @@ class _ModelCalls:
     def result(self, method: MethodType, arguments: tuple[Any, ...], bounded: Any) -> Any:
         """`bounded(method(*arguments))`, or what it gave earlier in this evaluation (the
         same function of the same object, called with the same objects)."""
-        serial = CLOCK.serial
         calls = self.calls
+        serial = CLOCK.serial
         if serial != self.serial:
             self.serial = serial
-            calls.clear()
-        function, owner = method.__func__, method.__self__
-        for called, of, given, value in calls:
-            if (
-                called is function
-                and of is owner
-                and len(given) == len(arguments)
-                and all(map(is_, given, arguments))
-            ):
-                return _copy(value)
+            if calls:
+                calls.clear()
+        elif calls:
+            function, owner = method.__func__, method.__self__
+            for called, of, given, value in calls:
+                if (
+                    called is function
+                    and of is owner
+                    and len(given) == len(arguments)
+                    and all(map(is_, given, arguments))
+                ):
+                    return _copy(value)
         value = bounded(method(*arguments))
-        if hasattr(type(value), "__next__"):
-            return value  # an iterator: read once, by the expression that asked for it
-        if len(calls) < _REMEMBERED:
-            calls.append((function, owner, arguments, value))
-        return _copy(value)
+        # (An iterator is read once, by the expression that asked for it: never given again.
+        # The first result is given as it is: the sandbox lets no expression change it.)
+        if len(calls) < _REMEMBERED and not hasattr(type(value), "__next__"):
+            calls.append((method.__func__, method.__self__, arguments, value))
+        return value
 
 
 def _copy(value: Any) -> Any:
