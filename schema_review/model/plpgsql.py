@@ -90,15 +90,14 @@ def analyze_plpgsql(create_function_sql: str) -> BodyFacts:
 
 
 class PendingFacts:
-    """The BodyFacts of a CREATE FUNCTION statement, analysed (`analyze_plpgsql`) on the
-    first question its text cannot answer alone. A fact comes only from statements written
-    with a keyword (an IF chain from ELSIF or ELSEIF, a dynamic query from EXECUTE, a write
-    from INSERT or UPDATE, NEW's columns from NEW): when the text has none of them, the
-    fact is empty, whether the body parses or not, and nothing is parsed for it. (A text
-    with a backslash may spell a keyword with escapes, E'...' or U&'...': it is parsed.)
-    Most functions of a schema have no IF chain, dynamic SQL or exception handler, and
-    parsing them was most of what the rules on functions cost."""
+    """The facts of BodyFacts, the body parsed on the first question its text cannot answer
+    alone: a fact whose keyword the text lacks (ELSIF or ELSEIF for an IF chain, EXECUTE for
+    a dynamic query, INSERT or UPDATE for a write, NEW for NEW's columns) is empty."""
 
+    # Whether the body parses or not, such a fact is empty: nothing is parsed for it. (A
+    # text with a backslash may spell a keyword with escapes, E'...' or U&'...': it is
+    # parsed.) Most functions of a schema have no IF chain, dynamic SQL or exception
+    # handler, and parsing them was most of what the rules on functions cost.
     __slots__ = ("_facts", "_lowered", "_sql")
 
     def __init__(self, create_function_sql: str) -> None:
@@ -106,7 +105,7 @@ class PendingFacts:
         self._lowered: str | None = None
         self._facts: BodyFacts | None = None
 
-    def analysed(self) -> BodyFacts:
+    def _analysed(self) -> BodyFacts:
         """All the facts (the body parsed, once)."""
         if self._facts is None:
             self._facts = analyze_plpgsql(self._sql)
@@ -121,49 +120,49 @@ class PendingFacts:
 
     @property
     def parsed(self) -> bool:
-        return self.analysed().parsed
+        return self._analysed().parsed
 
     @property
     def if_chains_without_else(self) -> tuple[IfChain, ...]:
         if self._lacks("elsif", "elseif"):
             return ()
-        return self.analysed().if_chains_without_else
+        return self._analysed().if_chains_without_else
 
     @property
     def write_then_reraise(self) -> tuple[int, ...]:
         if self._lacks("exception") or self._lacks("raise"):  # (a handler, and a RAISE in it)
             return ()
-        return self.analysed().write_then_reraise
+        return self._analysed().write_then_reraise
 
     @property
     def updates(self) -> tuple[TableWrite, ...]:
         if self._lacks("update"):
             return ()
-        return self.analysed().updates
+        return self._analysed().updates
 
     @property
     def inserts(self) -> tuple[str, ...]:
         if self._lacks("insert"):
             return ()
-        return self.analysed().inserts
+        return self._analysed().inserts
 
     @property
     def unsafe_executes(self) -> tuple[int, ...]:
         if self._lacks("execute"):
             return ()
-        return self.analysed().unsafe_executes
+        return self._analysed().unsafe_executes
 
     @property
     def sets_new_columns(self) -> tuple[str, ...]:
         if self._lacks("new"):
             return ()
-        return self.analysed().sets_new_columns
+        return self._analysed().sets_new_columns
 
     @property
     def returns_new(self) -> bool:
         if self._lacks("new"):
             return False
-        return self.analysed().returns_new
+        return self._analysed().returns_new
 
 
 _Node = dict[str, Any]
