@@ -165,6 +165,25 @@ def test_foreign_key_actions_written_read_from_the_clause() -> None:
     assert written == {"a": (), "b": ("delete",), "d": (), "e": ("update",)}
 
 
+def test_foreign_key_actions_from_the_tree_where_no_action_is_not_written() -> None:
+    """Without the word `action` after the table, the actions written are the tree's that
+    are not NO ACTION: the same as the clause's scan gives, which is skipped."""
+    from schema_review.parse import references_actions_written
+
+    text = (
+        "CREATE TABLE c (a int REFERENCES p ON DELETE CASCADE ON UPDATE SET NULL,"
+        " b int REFERENCES p ON update restrict, d int REFERENCES p (id) ON DELETE SET DEFAULT,"
+        " e int REFERENCES p, note text DEFAULT 'on delete cascade')"
+    )
+    model = replay_files("CREATE TABLE p (id int PRIMARY KEY);", text)
+    foreign_keys = model.tables[("public", "c")].foreign_keys
+    written = {fk.columns[0]: fk.actions_written for fk in foreign_keys}
+    assert written == {"a": ("delete", "update"), "b": ("update",), "d": ("delete",), "e": ()}
+    for column in written:
+        at = text.index(f"{column} int REFERENCES p") + len(f"{column} int REFERENCES ")
+        assert references_actions_written(text, at) == written[column]
+
+
 def test_enum_sequence_view_function_trigger_policy_extension() -> None:
     model = replay_files(
         """
