@@ -224,7 +224,7 @@ class SchemaOperations:
             if live is not None:
                 fields[name] = snapshot = live.snapshot()
                 snapshotted.append((name, snapshot, live))
-        item = Change(kind, statement, file_statements=self.file_statements, **fields)
+        item = Change.made(kind, statement, self.file_statements, fields)
         for name, snapshot, live in snapshotted:
             self.snapshots.append((item, name, snapshot, live))
         if table is not None and table.schema == TEMPORARY_SCHEMA:
@@ -1271,7 +1271,7 @@ def _typo_distance(a: str, b: str, limit: int = 2) -> int:
         return over
     previous2: list[int] = []
     # [0, 1, ..., over, over, ...]: the first row, capped (made in C, not a min() a cell).
-    previous = [*range(min(length_b + 1, over)), *repeat(over, length_b + 1 - over)]
+    previous: list[int] = [*range(min(length_b + 1, over)), *repeat(over, length_b + 1 - over)]
     for i, char_a in enumerate(a, 1):
         current = [over] * (length_b + 1)
         if i <= limit:
