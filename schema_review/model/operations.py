@@ -207,6 +207,11 @@ class SchemaOperations:
 
     # -- session ---------------------------------------------------------------------
     def change(self, kind: str, statement: Statement, **fields: Any) -> Change:
+        return self.change_of(kind, statement, fields)
+
+    def change_of(self, kind: str, statement: Statement, fields: dict[str, Any]) -> Change:
+        """`change`, given the dict of fields (which it takes over): the hot callers build
+        it once, where each call with keywords packed them into a dict of its own."""
         table = fields.get("table")
         if "table_existed" not in fields:
             fields["table_existed"] = self.existed_before_file(table)

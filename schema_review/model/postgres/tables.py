@@ -360,7 +360,9 @@ class TableStatements(PostgresBase):
         constraint: Constraint | None
 
         def emit(kind: str, **fields: Any) -> Change:
-            return self.change(kind, statement, table=table, table_existed=existed, **fields)
+            return self.change_of(
+                kind, statement, {"table": table, "table_existed": existed, **fields}
+            )
 
         if subtype == "AT_AddColumn":
             definition = cmd["def"]["ColumnDef"]
