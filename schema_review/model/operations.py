@@ -20,6 +20,7 @@ from schema_review.model.objects import (
     Column,
     Constraint,
     EnumType,
+    Event,
     Function,
     Index,
     SchemaObject,
@@ -318,12 +319,15 @@ class SchemaOperations:
         # Every qualified name ends with the object's name: one whose last part no dead
         # object's name had replaces nothing (nor does any while no drop happened).
         if obj.name.rpartition(".")[2] in self.dead_names:
-            obj.previous = self.graveyard.pop((obj.kind, obj.qualified_name), None)
+            previous = obj.previous = self.graveyard.pop((obj.kind, obj.qualified_name), None)
         else:
-            obj.previous = None
-        obj.record("created", statement, detail, offset)
-        if obj.previous is not None:
-            obj.previous.replaced_by, obj.previous.replaced_at = obj, obj.last_change
+            previous = obj.previous = None
+        if obj._history:
+            obj.record("created", statement, detail, offset)
+        else:  # a new object's first event (what `record` does, without a call a birth)
+            obj._history = Event("created", statement, detail, offset)
+        if previous is not None:
+            previous.replaced_by, previous.replaced_at = obj, obj.last_change
         self.model.archive.append(obj)
         if isinstance(obj, Constraint):
             self.note_constraint_name(obj)

@@ -158,13 +158,15 @@ class TableStatements(PostgresBase):
         guarded = bool(node.get("if_not_exists")) or ("table", table.qualified_name) in (
             self.dropped_if_exists
         )
-        self.change(
+        self.change_of(
             "create_table",
             statement,
-            table=table,
-            if_not_exists=bool(node.get("if_not_exists")),
-            guarded=guarded,
-            table_existed=False,
+            {
+                "table": table,
+                "if_not_exists": bool(node.get("if_not_exists")),
+                "guarded": guarded,
+                "table_existed": False,
+            },
         )
 
     def add_column(
@@ -631,15 +633,17 @@ class TableStatements(PostgresBase):
         if node["relation"].get("inh"):  # not ON ONLY: the partitions get theirs
             for partition in self.partitions_of(table):
                 self.clone_index(index, partition, statement, attach=True)
-        self.change(
+        self.change_of(
             "create_index",
             statement,
-            table=table,
-            index=index,
-            table_existed=existed,
-            if_not_exists=if_not_exists,
-            guarded=guarded,
-            concurrently=concurrently,
+            {
+                "table": table,
+                "index": index,
+                "table_existed": existed,
+                "if_not_exists": if_not_exists,
+                "guarded": guarded,
+                "concurrently": concurrently,
+            },
         )
 
     def _on_ReindexStmt(self, statement: Statement) -> None:
