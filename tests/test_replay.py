@@ -165,6 +165,25 @@ def test_foreign_key_actions_written_read_from_the_clause() -> None:
     assert written == {"a": (), "b": ("delete",), "d": (), "e": ("update",)}
 
 
+def test_foreign_key_actions_from_the_tree_where_no_action_is_not_written() -> None:
+    """Without the word `action` after the table, the actions written are the tree's that
+    are not NO ACTION: the same as the clause's scan gives, which is skipped."""
+    from schema_review.parse import references_actions_written
+
+    text = (
+        "CREATE TABLE c (a int REFERENCES p ON DELETE CASCADE ON UPDATE SET NULL,"
+        " b int REFERENCES p ON update restrict, d int REFERENCES p (id) ON DELETE SET DEFAULT,"
+        " e int REFERENCES p, note text DEFAULT 'on delete cascade')"
+    )
+    model = replay_files("CREATE TABLE p (id int PRIMARY KEY);", text)
+    foreign_keys = model.tables[("public", "c")].foreign_keys
+    written = {fk.columns[0]: fk.actions_written for fk in foreign_keys}
+    assert written == {"a": ("delete", "update"), "b": ("update",), "d": ("delete",), "e": ()}
+    for column in written:
+        at = text.index(f"{column} int REFERENCES p") + len(f"{column} int REFERENCES ")
+        assert references_actions_written(text, at) == written[column]
+
+
 def test_enum_sequence_view_function_trigger_policy_extension() -> None:
     model = replay_files(
         """
@@ -224,3 +243,48 @@ def test_statement_changes_know_whether_the_table_is_new() -> None:
         if c.index is not None
     }
     assert existed == {"a_id_idx": False, "a_id2_idx": True, "other_idx": True}
+
+
+def test_typo_distance_is_the_capped_optimal_string_alignment_distance() -> None:
+    """The banded, early-stopping distance `close_match` uses gives what the plain full table
+    gives, capped at limit + 1, on random names over a small alphabet (many near pairs)."""
+    import random
+
+    from schema_review.model.operations import _typo_distance
+
+    def full(a: str, b: str) -> int:
+        rows = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+        for i in range(len(a) + 1):
+            rows[i][0] = i
+        for j in range(len(b) + 1):
+            rows[0][j] = j
+        for i in range(1, len(a) + 1):
+            for j in range(1, len(b) + 1):
+                rows[i][j] = min(
+                    rows[i - 1][j] + 1,
+                    rows[i][j - 1] + 1,
+                    rows[i - 1][j - 1] + (a[i - 1] != b[j - 1]),
+                )
+                if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                    rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
+        return rows[-1][-1]
+
+    rng = random.Random(17)
+    for _ in range(3000):
+        a = "".join(rng.choice("ab_c") for _ in range(rng.randint(0, 9)))
+        b = list(a)
+        for _ in range(rng.randint(0, 3)):  # a few edits of `a`, or another name
+            at = rng.randint(0, len(b))
+            edit = rng.choice(("change", "add", "drop", "swap"))
+            if edit == "add":
+                b.insert(at, rng.choice("ab_c"))
+            elif b and at < len(b):
+                if edit == "change":
+                    b[at] = rng.choice("ab_c")
+                elif edit == "drop":
+                    del b[at]
+                elif at + 1 < len(b):
+                    b[at], b[at + 1] = b[at + 1], b[at]
+        other = "".join(b) if rng.random() < 0.8 else "".join(rng.sample("abc_ab", 5))
+        for limit in (1, 2):
+            assert _typo_distance(a, other, limit) == min(full(a, other), limit + 1), (a, other)

@@ -54,15 +54,34 @@ class Change:
     )
 
     def __init__(self, kind: str, statement: Statement, **fields: Any) -> None:
+        statements = fields.pop("file_statements", None)
+        # The file's list itself, shared and still growing: not a copy, even when empty.
+        self._fill(kind, statement, [] if statements is None else statements, fields)
+
+    @classmethod
+    def made(
+        cls, kind: str, statement: Statement, file_statements: list[Statement], fields: Any
+    ) -> Change:
+        """`Change(kind, statement, file_statements=..., **fields)`, from the replay's dict of
+        fields as it is (not unpacked into keywords and packed again: a change a statement)."""
+        item = cls.__new__(cls)
+        item._fill(kind, statement, file_statements, fields)
+        return item
+
+    def _fill(
+        self,
+        kind: str,
+        statement: Statement,
+        file_statements: list[Statement],
+        fields: dict[str, Any],
+    ) -> None:
         self.kind = kind
         self.statement = statement
         self.table = self.column = self.constraint = self.index = self.object = None
         self.table_existed = True
         self.in_transaction = False
         self.detail = self.table_sql = ""
-        statements = fields.pop("file_statements", None)
-        # The file's list itself, shared and still growing: not a copy, even when empty.
-        self.file_statements = [] if statements is None else statements
+        self.file_statements = file_statements
         for name, value in fields.items():
             default = _DEFAULTS.get(name, _SLOT)
             if default is _SLOT:

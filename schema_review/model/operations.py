@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
+from itertools import compress, repeat
+from operator import attrgetter
 from typing import Any
 
 from schema_review.model.changes import Change
@@ -17,6 +20,7 @@ from schema_review.model.objects import (
     Column,
     Constraint,
     EnumType,
+    Event,
     Function,
     Index,
     SchemaObject,
@@ -204,6 +208,11 @@ class SchemaOperations:
 
     # -- session ---------------------------------------------------------------------
     def change(self, kind: str, statement: Statement, **fields: Any) -> Change:
+        return self.change_of(kind, statement, fields)
+
+    def change_of(self, kind: str, statement: Statement, fields: dict[str, Any]) -> Change:
+        """`change`, given the dict of fields (which it takes over): the hot callers build
+        it once, where each call with keywords packed them into a dict of its own."""
         table = fields.get("table")
         if "table_existed" not in fields:
             fields["table_existed"] = self.existed_before_file(table)
@@ -221,7 +230,7 @@ class SchemaOperations:
             if live is not None:
                 fields[name] = snapshot = live.snapshot()
                 snapshotted.append((name, snapshot, live))
-        item = Change(kind, statement, file_statements=self.file_statements, **fields)
+        item = Change.made(kind, statement, self.file_statements, fields)
         for name, snapshot, live in snapshotted:
             self.snapshots.append((item, name, snapshot, live))
         if table is not None and table.schema == TEMPORARY_SCHEMA:
@@ -310,12 +319,15 @@ class SchemaOperations:
         # Every qualified name ends with the object's name: one whose last part no dead
         # object's name had replaces nothing (nor does any while no drop happened).
         if obj.name.rpartition(".")[2] in self.dead_names:
-            obj.previous = self.graveyard.pop((obj.kind, obj.qualified_name), None)
+            previous = obj.previous = self.graveyard.pop((obj.kind, obj.qualified_name), None)
         else:
-            obj.previous = None
-        obj.record("created", statement, detail, offset)
-        if obj.previous is not None:
-            obj.previous.replaced_by, obj.previous.replaced_at = obj, obj.last_change
+            previous = obj.previous = None
+        if obj._history:
+            obj.record("created", statement, detail, offset)
+        else:  # a new object's first event (what `record` does, without a call a birth)
+            obj._history = Event("created", statement, detail, offset)
+        if previous is not None:
+            previous.replaced_by, previous.replaced_at = obj, obj.last_change
         self.model.archive.append(obj)
         if isinstance(obj, Constraint):
             self.note_constraint_name(obj)
@@ -1133,7 +1145,7 @@ class SchemaOperations:
                 candidates = list(table.constraints.values())
             schema = ""  # the table is the namespace
         elif kind == "drop_table":
-            candidates = [t for t in self.model.tables.values() if not t.external]
+            candidates = list(self.model.tables.values())  # the external ones left out below
         else:
             # Only the registry asked for: listing every kind's objects cost more than the
             # search on a schema of thousands.
@@ -1152,10 +1164,16 @@ class SchemaOperations:
         stem = name.rstrip("0123456789")
         suffix = _generated_suffix(name)
         head, tail = name[:3], name[-3:]
+        # Only names within two letters of the name's length can be a typo of it: they are
+        # picked out in C (a Python step for each of a schema's thousands of names cost
+        # twice as much), and the other tests are for the few left.
+        near_length = set(range(len(name) - 2, len(name) + 3)).__contains__
+        candidates = list(compress(candidates, map(near_length, map(len, map(_NAME, candidates)))))
+        tables = kind == "drop_table"
         for obj in candidates:
+            if tables and obj.external:
+                continue  # a stand-in for a table made elsewhere
             other = obj.name
-            if abs(len(other) - len(name)) > 2:
-                continue
             # Two typos cannot touch both the first and the last three letters... nearly
             # never: the cheap test spares most distance computations.
             if other[:3] != head and other[-3:] != tail:
@@ -1226,10 +1244,15 @@ _BUILTIN_TRIGGER_FUNCTIONS = frozenset(
 )
 
 
+_NAME = attrgetter("name")
+
 # The suffixes PostgreSQL (and the tools that copy its naming) give constraints and indexes.
 _GENERATED_SUFFIXES = ("_pkey", "_fkey", "_key", "_check", "_excl", "_idx", "_not_null", "_seq")
 
 
+# Cached: each DROP ... IF EXISTS of a missing name asks it of the names near that one,
+# mostly the same indexes' and tables' names from one such statement to the next.
+@lru_cache(maxsize=4096)
 def _generated_suffix(name: str) -> str:
     lowered = name.lower()
     return next((s for s in _GENERATED_SUFFIXES if lowered.endswith(s)), "")
@@ -1256,7 +1279,8 @@ def _typo_distance(a: str, b: str, limit: int = 2) -> int:
     if abs(len(a) - length_b) > limit:
         return over
     previous2: list[int] = []
-    previous = [min(j, over) for j in range(length_b + 1)]
+    # [0, 1, ..., over, over, ...]: the first row, capped (made in C, not a min() a cell).
+    previous: list[int] = [*range(min(length_b + 1, over)), *repeat(over, length_b + 1 - over)]
     for i, char_a in enumerate(a, 1):
         current = [over] * (length_b + 1)
         if i <= limit:
@@ -1264,10 +1288,19 @@ def _typo_distance(a: str, b: str, limit: int = 2) -> int:
         low, high = max(1, i - limit), min(length_b, i + limit)
         for j in range(low, high + 1):
             char_b = b[j - 1]
-            best = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+            # The least of the three steps, compared inline (min() is a call each cell).
+            best = previous[j] + 1
+            left = current[j - 1] + 1
+            if left < best:
+                best = left
+            diagonal = previous[j - 1] + (char_a != char_b)
+            if diagonal < best:
+                best = diagonal
             if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
-                best = min(best, previous2[j - 2] + 1)
-            current[j] = min(best, over)
+                swap = previous2[j - 2] + 1
+                if swap < best:
+                    best = swap
+            current[j] = best if best < over else over
         if min(current) > limit:
             return over
         previous2, previous = previous, current

@@ -384,13 +384,21 @@ def _scan(text: str) -> list[Any]:
             return []
 
 
-def references_actions_written(text: str, start: int) -> tuple[str, ...]:
+def references_actions_written(
+    text: str, start: int, actions: tuple[str, str] | None = None
+) -> tuple[str, ...]:
     """The actions the REFERENCES clause whose table starts at `start` of `text` writes out
     (`delete` for ON DELETE, `update` for ON UPDATE), read from the scanner's tokens up to the
-    end of the constraint."""
+    end of the constraint. `actions`: the parse tree's ON DELETE and ON UPDATE action codes
+    (libpg_query's fk_del_action and fk_upd_action), when known."""
     rest = text[start:].lower()
     if "delete" not in rest and "update" not in rest:
         return ()  # no word after the table that could be an action: nothing to scan
+    if actions is not None and "action" not in rest:
+        # The tree cannot tell an omitted action from NO ACTION ('a'), but without the word
+        # NO ACTION is not written: the actions written are those that are not 'a'. (The
+        # scan, a token object for each word of the clause, is for the others.)
+        return tuple(word for word, code in zip(_ACTION_WORDS, actions, strict=True) if code != "a")
     # From the table name on: the clause is a run of whole tokens, and the statement before
     # it need not be scanned again for every foreign key. The clause ends a few dozen
     # characters on, where a CREATE TABLE's may have thousands after it: the text up to
@@ -403,6 +411,8 @@ def references_actions_written(text: str, start: int) -> tuple[str, ...]:
             return written
     return _references_actions(_scan(text[start:]), len(text))[1]
 
+
+_ACTION_WORDS = ("delete", "update")  # in the order `references_actions_written` gives them
 
 # How much of a statement `references_actions_written` scans first (characters).
 _CLAUSE_WINDOW = 256

@@ -440,25 +440,31 @@ EXTENSION_OBJECTS = {
 
 WORD = re.compile(r"[a-z_][a-z0-9_]*")
 
-# A part of each name of EXTENSION_OBJECTS: a text that holds none of them names none.
+# A part of each name of EXTENSION_OBJECTS: a text that holds none of them names none. As
+# long as can be: a statement holding one has its words looked up, and a short part (`uuid`,
+# the type every other table uses) sent most statements there.
 _EXTENSION_HINTS = (
-    "uuid",
+    "uuid_generate_v",
+    "uuid_nil",
+    "gen_random_",
+    "gen_salt",
+    "crypt",
+    "digest",
+    "hmac",
+    "pgp_sym_",
+    "_trgm_ops",
+    "similarity",
+    "unaccent",
+    "earth",
     "citext",
     "hstore",
     "ltree",
     "lquery",
-    "geo",
-    "vec",
+    "geometry",
+    "geography",
+    "vector",
+    "halfvec",
     "cube",
-    "gen_",
-    "crypt",
-    "digest",
-    "hmac",
-    "pgp_",
-    "trgm",
-    "similarity",
-    "unaccent",
-    "earth",
 )
 
 

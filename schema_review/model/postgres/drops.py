@@ -48,13 +48,10 @@ class DropStatements(PostgresBase):
                     fields["close_match"] = self.close_match(kind, qualified)
             fields.setdefault("detail", qualified)
             fields.setdefault("cascade", cascade)
-            self.change(
+            self.change_of(
                 kind,
                 statement,
-                object=obj,
-                missing_ok=missing_ok,
-                concurrently=concurrently,
-                **fields,
+                {"object": obj, "missing_ok": missing_ok, "concurrently": concurrently, **fields},
             )
 
         if remove_type in ("OBJECT_TABLE", "OBJECT_FOREIGN_TABLE"):

@@ -158,13 +158,15 @@ class TableStatements(PostgresBase):
         guarded = bool(node.get("if_not_exists")) or ("table", table.qualified_name) in (
             self.dropped_if_exists
         )
-        self.change(
+        self.change_of(
             "create_table",
             statement,
-            table=table,
-            if_not_exists=bool(node.get("if_not_exists")),
-            guarded=guarded,
-            table_existed=False,
+            {
+                "table": table,
+                "if_not_exists": bool(node.get("if_not_exists")),
+                "guarded": guarded,
+                "table_existed": False,
+            },
         )
 
     def add_column(
@@ -262,10 +264,11 @@ class TableStatements(PostgresBase):
                 referenced = self.find_table(pk_table)
                 if referenced is not None and referenced.primary_key is not None:
                     constraint.ref_columns = shared_names(list(referenced.primary_key.columns))
-            constraint.actions_written = _fk_actions_written(statement, pk_table)
+            actions = (node.get("fk_del_action", "a"), node.get("fk_upd_action", "a"))
+            constraint.actions_written = _fk_actions_written(statement, pk_table, actions)
             constraint.actions_given = bool(constraint.actions_written)
-            constraint.on_delete = FK_ACTIONS.get(node.get("fk_del_action", "a"), "NO ACTION")
-            constraint.on_update = FK_ACTIONS.get(node.get("fk_upd_action", "a"), "NO ACTION")
+            constraint.on_delete = FK_ACTIONS.get(actions[0], "NO ACTION")
+            constraint.on_update = FK_ACTIONS.get(actions[1], "NO ACTION")
         elif kind == "exclude":
             constraint.method = node.get("access_method", "gist")
             pairs = [p["List"]["items"] for p in node.get("exclusions", ()) if "List" in p]
@@ -359,7 +362,9 @@ class TableStatements(PostgresBase):
         constraint: Constraint | None
 
         def emit(kind: str, **fields: Any) -> Change:
-            return self.change(kind, statement, table=table, table_existed=existed, **fields)
+            return self.change_of(
+                kind, statement, {"table": table, "table_existed": existed, **fields}
+            )
 
         if subtype == "AT_AddColumn":
             definition = cmd["def"]["ColumnDef"]
@@ -628,15 +633,17 @@ class TableStatements(PostgresBase):
         if node["relation"].get("inh"):  # not ON ONLY: the partitions get theirs
             for partition in self.partitions_of(table):
                 self.clone_index(index, partition, statement, attach=True)
-        self.change(
+        self.change_of(
             "create_index",
             statement,
-            table=table,
-            index=index,
-            table_existed=existed,
-            if_not_exists=if_not_exists,
-            guarded=guarded,
-            concurrently=concurrently,
+            {
+                "table": table,
+                "index": index,
+                "table_existed": existed,
+                "if_not_exists": if_not_exists,
+                "guarded": guarded,
+                "concurrently": concurrently,
+            },
         )
 
     def _on_ReindexStmt(self, statement: Statement) -> None:
@@ -932,13 +939,15 @@ def _index_elem_name(item: Json, statement: Statement) -> str | Expression:
     return statement.expression(element.get("expr")) or "<expression>"
 
 
-def _fk_actions_written(statement: Statement, pk_table: Json) -> tuple[str, ...]:
+def _fk_actions_written(
+    statement: Statement, pk_table: Json, actions: tuple[str, str]
+) -> tuple[str, ...]:
     """Which of ON DELETE and ON UPDATE the REFERENCES clause at `pk_table` writes out (the
-    parse tree cannot tell an omitted action from NO ACTION)."""
+    parse tree cannot tell an omitted action from NO ACTION); `actions`: the tree's codes."""
     offset = statement.offset_of(pk_table)
     if offset is None:
         return ("delete", "update")  # nothing to read: do not claim the actions are missing
-    return references_actions_written(statement.text, offset - statement.start)
+    return references_actions_written(statement.text, offset - statement.start, actions)
 
 
 def _generated_virtual(definition: Json) -> bool:
