@@ -185,10 +185,9 @@ def mismatch_of(convention: Convention, name: str, parts: tuple[object, ...]) ->
     """`mismatch` of the NamedObject made of `parts` (its fields in order), made only when
     the convention needs it: a regular expression reads the name alone, and a schema's
     every column is checked against one."""
-    if type(convention) is str and convention.startswith("^"):
-        if _pattern(convention).search(name) is not None:
-            return None
-        return f"expected to match {convention}"
+    pattern = name_pattern(convention)
+    if pattern is not None:
+        return None if pattern.search(name) is not None else f"expected to match {convention}"
     return mismatch(convention, name, NamedObject(*parts))  # type: ignore[arg-type]
 
 

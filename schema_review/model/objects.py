@@ -1588,14 +1588,11 @@ class Table(SchemaObject):
         check("table", table, table)
         column_convention = conventions["column"] = convention_for(options, "column")
         pattern = name_pattern(column_convention)
-        if pattern is not None:
-            # The usual convention of columns, read on each name alone: no call a column.
-            search = pattern.search
-            for column in self.columns:
-                if search(column) is None:
-                    found.append(f"column {column} (expected to match {column_convention})")
-        else:
-            for column in self.columns:
+        # The usual convention of columns, a regular expression, is read on each name alone:
+        # only a name it does not match is checked (no call a column that follows it).
+        search = None if pattern is None else pattern.search
+        for column in self.columns:
+            if search is None or search(column) is None:
                 check("column", column, table, (column,))
         for constraint in self.constraints.values():
             ref_table = (constraint.ref_table or "").rpartition(".")[2]

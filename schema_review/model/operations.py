@@ -20,7 +20,6 @@ from schema_review.model.objects import (
     Column,
     Constraint,
     EnumType,
-    Event,
     Function,
     Index,
     SchemaObject,
@@ -322,10 +321,7 @@ class SchemaOperations:
             previous = obj.previous = self.graveyard.pop((obj.kind, obj.qualified_name), None)
         else:
             previous = obj.previous = None
-        if obj._history:
-            obj.record("created", statement, detail, offset)
-        else:  # a new object's first event (what `record` does, without a call a birth)
-            obj._history = Event("created", statement, detail, offset)
+        obj.record("created", statement, detail, offset)
         if previous is not None:
             previous.replaced_by, previous.replaced_at = obj, obj.last_change
         self.model.archive.append(obj)
