@@ -374,6 +374,37 @@ def test_json_tree_decodes_as_json_loads_does_whatever_the_text() -> None:
     assert value == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        r'{"sval":"\ud800 lone surrogate"}',  # orjson refuses it; the stdlib decoder takes it
+        r'{"sval":"caf\u00e9 \ud83d\ude00 \"q\" \\ \n"}',
+        '{"fval":"1.5e10","ival":-2147483648,"f":1.5,"e":1e400,"b":false,"n":null}',
+        '{"a":1,"a":2}',
+    ],
+    ids=["lone-surrogate", "escapes", "scalars", "repeated-key"],
+)
+def test_json_tree_gives_json_loads_values_and_types(text: str) -> None:
+    # orjson decodes first; text it refuses falls back, so every value is json.loads's.
+    from schema_review.parse import json_tree
+
+    assert repr(json_tree.loads(text)) == repr(json.loads(text))
+
+
+def test_json_tree_decodes_libpg_query_output_as_json_loads_does() -> None:
+    from pglast import parser
+
+    from schema_review.parse import json_tree
+
+    sql = (
+        "CREATE TABLE t (id bigint DEFAULT 1.5e3, s text DEFAULT E'caf\\u00e9 \\n',"
+        " f float8 CHECK (f > -2147483648));"
+        " SELECT 'a' || 'b' || " + " || ".join(f"'{n}'" for n in range(300)) + ";"
+    )
+    doc = parser.parse_sql_json(sql)
+    assert repr(json_tree.loads(doc)) == repr(json.loads(doc))
+
+
 def _streamed(
     sql: str, chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[object, list[list[object]]]:
