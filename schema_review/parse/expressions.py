@@ -47,8 +47,14 @@ def quote_ident(name: object) -> str:
 def node_name(items: list[JsonNode] | None) -> list[str]:
     """The strings of a libpg_query name list (`[{"String": {"sval": "x"}}, ...]`), interned:
     the model keeps them, and a long history names the same columns over and over."""
+    if not items:
+        return []
+    try:  # the usual list, of strings only: one pass in a comprehension
+        return [sys.intern(item["String"]["sval"]) for item in items]
+    except (KeyError, TypeError):  # a `*`, a string without its value: item by item
+        pass
     names: list[str] = []
-    for item in items or ():
+    for item in items:
         string = item.get("String")
         if string is not None:
             names.append(sys.intern(string.get("sval", "")))

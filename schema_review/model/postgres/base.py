@@ -45,6 +45,9 @@ class PostgresBase(SchemaOperations):
         # One TypeName for each type written (never changed once made): a long history's
         # columns share a few types.
         self.type_names: dict[tuple[str, str | None, tuple[str, ...], bool], TypeName] = {}
+        # The same, by the names as written, for types without modifiers or array bounds (most
+        # columns: integer, text, uuid): `type_name` reads nothing else of those.
+        self.plain_type_names: dict[str | tuple[str, str], TypeName] = {}
         self.handlers: dict[str, Callable[[Statement], None]] = {
             name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_on_")
         }
@@ -156,6 +159,26 @@ class PostgresBase(SchemaOperations):
     def type_name(self, node: Json | None) -> TypeName:
         if not node:
             return TypeName("unknown")
+        written = node.get("names")
+        plain: str | tuple[str, str] | None = None
+        if written and len(written) <= 2 and "typmods" not in node and "arrayBounds" not in node:
+            try:
+                if len(written) == 2:
+                    plain = (written[0]["String"]["sval"], written[1]["String"]["sval"])
+                else:
+                    plain = written[0]["String"]["sval"]
+            except KeyError:  # `*`, or a name without its string: the general way
+                plain = None
+            else:
+                known = self.plain_type_names.get(plain)
+                if known is not None:
+                    return known
+        found = self._type_name(node)
+        if plain is not None:
+            self.plain_type_names[plain] = found
+        return found
+
+    def _type_name(self, node: Json) -> TypeName:
         names = node_name(node.get("names"))
         schema: str | None = None
         if len(names) >= 2:
