@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from jinja2 import Environment, Undefined, nodes
@@ -42,6 +42,9 @@ from schema_review.rules.sandbox import RULE_OUTPUT_LIMIT, BoundedSandbox, check
 Names = dict[str, Any]
 Closure = Callable[[Names], Any]
 Renderer = Callable[[Names], str]
+# A condition run on many subjects (`batch_source`): names, the subjects, their name ->
+# each subject it holds on or failed on, and whether it failed.
+Batch = Callable[[Names, Sequence[Any], str], Iterator[tuple[Any, bool]]]
 # A template statement: reads names (and may set one), appends its output.
 _Step = Callable[[Names, list[str]], None]
 
@@ -527,6 +530,48 @@ def _generate(node: nodes.Node, env: BoundedSandbox) -> Closure:
     return function
 
 
+def batch_subject(expression: nodes.Expr) -> str | None:
+    """The name of the subject a condition reads, for its batch (`batch_source`): the one
+    name it reads that is none of the names every evaluation has (the options, the model,
+    the profile, the sandbox's globals) nor `obj`; "" when it reads no such name (it suits
+    a subject of any name); None when it reads two (no subject has both: one is undefined,
+    which the engine's evaluation one subject at a time reports)."""
+    from schema_review.rules.runtime import environment
+
+    context = {"options", "model", "profile", "obj", *environment().globals}
+    found = {name.name for name in expression.find_all(nodes.Name)} - context
+    if len(found) > 1:
+        return None
+    return found.pop() if found else ""
+
+
+def batch_source(body: str) -> str:
+    """A condition's batch: a generator of the function's code (`body`, written with the
+    subject as the local `_s`: `_Generator(env, subject)`) run on each of `subjects` as
+    the engine's loop runs the condition's function (engine._run_rule): a new evaluation
+    for the clock, the subject set in `names` as `key` and `obj`; it yields the subjects
+    whose value is true, and those whose evaluation failed (to be evaluated again, and
+    reported, one at a time), each with whether it failed. One loop for all the subjects,
+    without a call of a function and its reads of the subject in `names` for each."""
+    return (
+        "def _batch(names, subjects, key):\n"
+        "    clock = _CLOCK\n"
+        "    for _s in subjects:\n"
+        "        clock.serial += 1  # a new evaluation: its own time budget\n"
+        "        names[key] = _s\n"
+        "        names['obj'] = _s\n"
+        "        try:\n"
+        f"            _m = {body}\n"
+        "        except _RUNAWAY:\n"
+        "            raise\n"
+        "        except Exception:\n"
+        "            yield _s, True\n"
+        "            continue\n"
+        "        if _m:  # (outside the `try`, as the engine's loop tests its truth)\n"
+        "            yield _s, False\n"
+    )
+
+
 def _closure_alone(body: str) -> bool:
     return body.startswith("_c") and body.endswith("(names)") and body[2:-7].isdigit()
 
@@ -535,8 +580,11 @@ class _Generator:
     """Writes an expression's Python source; what it refers to goes into `space`, the
     compiled function's globals."""
 
-    def __init__(self, env: BoundedSandbox) -> None:
+    def __init__(self, env: BoundedSandbox, subject: str | None = None) -> None:
         self.env = env
+        # The names read as the local `_s` (a batch's subject, see `batch_source`): the
+        # subject's own name and `obj`, which the engine sets to the subject alike.
+        self.subject_names = frozenset({subject, "obj"}) if subject is not None else frozenset()
         self.space: dict[str, Any] = {
             "__builtins__": {},
             "type": type,
@@ -585,6 +633,8 @@ class _Generator:
         if isinstance(node, nodes.Name):
             if node.name == "loop" and self.loops:
                 raise _Unsupported  # the loop itself, not one of its numbers: Jinja's
+            if node.name in self.subject_names:
+                return "_s"
             name = repr(node.name)
             return f"(names[{name}] if {name} in names else _undefined_name({name}))"
         if isinstance(node, nodes.Getattr):
@@ -954,14 +1004,20 @@ def shipped_module(
 ) -> str:
     """A Python module of the expressions (by their source) as `compile_python` and
     `compile_python_renderer` make them, written once when the package is built: a factory
-    per expression, given a `Parts`, binds what the function reads and returns it. Those
-    outside the subset are left out. `tree_literal`: a syntax tree as a Python literal that
+    per expression, given a `Parts`, binds what the function reads and returns it; and
+    a factory of each condition's batch (`batch_source`, BATCHES: source -> the subject's
+    name it reads, the factory). Those outside the subset are left out. `tree_literal`: a syntax tree as a Python literal that
     `prebuilt._node` rebuilds (for the nodes that run as closures)."""
     out = [header.rstrip("\n"), ""]
-    tables: dict[str, list[str]] = {"CONDITIONS": [], "TEMPLATES": []}
-    for table, items in (("CONDITIONS", conditions), ("TEMPLATES", templates)):
+    tables: dict[str, list[str]] = {"CONDITIONS": [], "TEMPLATES": [], "BATCHES": []}
+    for table, items in (
+        ("CONDITIONS", conditions),
+        ("TEMPLATES", templates),
+        ("BATCHES", conditions),
+    ):
         for index, (source, tree) in enumerate(sorted(items.items()), 1):
-            factory = f"_{table[:-1].lower()}_{index}"
+            factory = f"_{_FACTORY_PREFIXES[table]}_{index}"
+            row = f"    {source!r}: {factory},"
             try:
                 if table == "CONDITIONS":
                     assert isinstance(tree, nodes.Expr)
@@ -971,6 +1027,15 @@ def shipped_module(
                         function = f"_function = {body[:-7]}\n"
                     else:
                         function = f"def _function(names):\n    return {body}\n"
+                elif table == "BATCHES":
+                    assert isinstance(tree, nodes.Expr)
+                    subject = batch_subject(tree)
+                    if subject is None:
+                        continue
+                    generator = _Generator(env, subject or "obj")
+                    function = batch_source(generator.expression(tree))
+                    function = function.replace("_batch", "_function", 1)
+                    row = f"    {source!r}: ({subject!r}, {factory}),"
                 else:
                     assert isinstance(tree, nodes.Template)
                     writer = _TemplateWriter(env)
@@ -984,10 +1049,14 @@ def shipped_module(
                 continue
             inner = "".join(f"    {line}\n" for line in [*lines, *function.splitlines()])
             out.append(f"\ndef {factory}(rt):\n{inner}    return _function\n")
-            tables[table].append(f"    {source!r}: {factory},")
+            tables[table].append(row)
     for table, rows in tables.items():
         out.append(f"\n{table} = {{\n" + "\n".join(rows) + "\n}\n")
     return "\n".join(out)
+
+
+# The names of the factories of each table of the shipped module.
+_FACTORY_PREFIXES = {"CONDITIONS": "condition", "TEMPLATES": "template", "BATCHES": "batch"}
 
 
 def _recipe(recipe: tuple[Any, ...], tree_literal: Callable[[nodes.Node], str]) -> str:

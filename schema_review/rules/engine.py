@@ -17,7 +17,7 @@ from schema_review.parse import ParseProblem, SourceFile, Statement
 from schema_review.profile import Profile
 from schema_review.records import Record
 from schema_review.rules import bounds as sandbox
-from schema_review.rules.bounds import CLOCK, LimitExceeded, limited
+from schema_review.rules.bounds import CLOCK, RUNAWAY, limited
 from schema_review.rules.expressions import subject_name, variables
 from schema_review.rules.loader import DIALECTS, Rule, RuleError, is_builtin, rule_location
 from schema_review.rules.runtime import (
@@ -69,7 +69,7 @@ RULE_STOPPED = Rule(
 )
 
 # What a runaway expression raises: the sandbox's limits, and Python's own.
-_RUNAWAY = (LimitExceeded, RecursionError, MemoryError)
+_RUNAWAY = RUNAWAY
 
 
 class _Stopped(Exception):
@@ -642,10 +642,21 @@ def _run_rule(
     names = variables(options=rule.options, **context)
     key = subject_name(rule.target)
     clock = CLOCK
+    batch = None
     # The loop runs some 80,000 times on the corpus: nothing in it that a subject that does
     # not match (most) can do without.
     try:
         subject = subjects[0]  # (where a limit the compilation went over is reported)
+        batch = compiled.batch(key)
+        if batch is not None:  # a built-in rule's: the loop is the condition's own code
+            for subject, failed in batch(names, subjects, key):
+                located = locate(subject)
+                if located is not None:
+                    statement, object_name, offset = located
+                    _check(
+                        rule, subject, statement, object_name, context, hits, offset, failed, names
+                    )
+            return
         matches = compiled.matcher(len(subjects) if count is None else count)
         for subject in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
@@ -666,6 +677,8 @@ def _run_rule(
                 statement, object_name, offset = located
                 _check(rule, subject, statement, object_name, context, hits, offset, failed, names)
     except _RUNAWAY as error:
+        if batch is not None:  # the subject the batch was evaluating (or the last it gave)
+            subject = names.get(key, subject)
         where = locate(subject) if subject is not None else None
         at = None
         if where is not None:

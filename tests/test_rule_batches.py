@@ -1,0 +1,125 @@
+"""A built-in rule's condition runs on its subjects as a batch, a loop of its own compiled
+code (closures.batch_source; issue 17): it gives what the engine's loop, one subject at a
+time, gives: the same hits in the same order, the same internal errors where a condition
+fails, the same subject named where a rule went over a limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from schema_review import pipeline
+from schema_review.config import Settings
+from schema_review.model import objects
+from schema_review.rules import Hit, Rule, load_rules
+from schema_review.rules.closures import batch_subject
+from schema_review.rules.expressions import CompiledRule, _condition_expression, subject_name
+from tests.helpers import example_evaluations
+
+
+@pytest.fixture(scope="module")
+def work() -> list[pipeline.Evaluation]:
+    return example_evaluations(Settings(select=("all",)))
+
+
+@pytest.fixture(scope="module")
+def rules() -> list[Rule]:
+    selected = pipeline.select_rules(load_rules(()), Settings(select=("all",)))
+    return [r for r in selected if r.target != "server"]
+
+
+def _described(hits: list[Hit]) -> list[tuple[object, ...]]:
+    return [
+        (h.rule.id, id(h.source), h.start, h.end, h.object, h.message, h.fix, id(h.statement))
+        for h in hits
+    ]
+
+
+def _both_ways(
+    work: list[pipeline.Evaluation], rules: list[Rule], monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The hits with batches, then one subject at a time."""
+    batched = _described([hit for w in work for hit in w.hits(rules)])
+    with monkeypatch.context() as patch:
+        patch.setattr(CompiledRule, "batch", lambda self, subject: None)
+        alone = _described([hit for w in work for hit in w.hits(rules)])
+    return batched, alone
+
+
+def test_every_built_in_condition_on_subjects_has_a_batch(rules: list[Rule]) -> None:
+    for rule in rules:
+        if rule.when is None or rule.target in ("migration", "internal_error"):
+            continue
+        assert rule.compiled is not None
+        assert rule.compiled.batch(subject_name(rule.target)) is not None, rule.id
+
+
+def test_batches_give_the_hits_of_the_loop(
+    work: list[pipeline.Evaluation], rules: list[Rule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batched, alone = _both_ways(work, rules, monkeypatch)
+    assert len(batched) > 100
+    assert batched == alone
+
+
+def test_a_condition_failing_on_a_subject_is_reported_there_as_by_the_loop(
+    work: list[pipeline.Evaluation], rules: list[Rule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = objects.Column.nullable
+
+    def failing(self: objects.Column) -> Any:
+        if self.name == "email":
+            raise ValueError("injected failure")
+        return real.fget(self)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(objects.Column, "nullable", property(failing))
+    batched, alone = _both_ways(work, rules, monkeypatch)
+    failures = [h for h in batched if h[0] == "internal-error" and "injected" in str(h[5])]
+    assert failures
+    assert batched == alone
+
+
+def test_a_rule_over_a_limit_names_the_subject_it_was_on_as_the_loop_does(
+    work: list[pipeline.Evaluation], rules: list[Rule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = objects.Index.duplicate_of
+    seen: list[str] = []
+
+    def runaway(self: objects.Index) -> Any:
+        seen.append(self.name)
+        if len(seen) == 3:  # the third index of a history, whichever way it runs
+            raise RecursionError("injected")
+        return real.fget(self)  # type: ignore[attr-defined]
+
+    def reset(*args: Any) -> None:
+        seen.clear()
+
+    monkeypatch.setattr(objects.Index, "duplicate_of", property(runaway))
+    hits = pipeline.Evaluation.hits
+
+    def counted(self: pipeline.Evaluation, rules: list[Rule]) -> list[Hit]:
+        reset()
+        return hits(self, rules)
+
+    monkeypatch.setattr(pipeline.Evaluation, "hits", counted)
+    batched, alone = _both_ways(work, rules, monkeypatch)
+    stopped = [h for h in batched if h[0] == "rule-stopped"]
+    assert stopped
+    assert all(h[4] == "duplicate-index" for h in stopped)
+    assert batched == alone
+
+
+@pytest.mark.parametrize(
+    ("source", "subject"),
+    [
+        ("column.type.name == 'json' and options.words", "column"),
+        ("obj.dropped and model.enum_type(obj) is none", ""),
+        ("obj.previous is not none and stmt.table_existed", "stmt"),
+        ("options.style in ('check', 'lookup') and profile.pg_version > 11", ""),
+        # Two names besides the context's: no subject has both (one is undefined).
+        ("stmt.table_existed and column.nullable", None),
+    ],
+)
+def test_batch_subject(source: str, subject: str | None) -> None:
+    assert batch_subject(_condition_expression(source)) == subject
