@@ -14,7 +14,14 @@ from schema_review.config import Settings
 from schema_review.model import objects
 from schema_review.rules import Hit, Rule, load_rules
 from schema_review.rules.closures import batch_subject
-from schema_review.rules.expressions import CompiledRule, _condition_expression, subject_name
+from schema_review.rules.expressions import (
+    CompiledRule,
+    _condition_expression,
+    subject_name,
+    variables,
+)
+from schema_review.rules.prebuild import python_module
+from schema_review.rules.runtime import Parts
 from tests.helpers import example_evaluations
 
 
@@ -123,3 +130,58 @@ def test_a_rule_over_a_limit_names_the_subject_it_was_on_as_the_loop_does(
 )
 def test_batch_subject(source: str, subject: str | None) -> None:
     assert batch_subject(_condition_expression(source)) == subject
+
+
+def _batch_and_function(source: str) -> tuple[Any, Any]:
+    """A condition's batch and function as prebuilt_python.py ships them."""
+    text = python_module({source: _condition_expression(source)}, {}, "")
+    space: dict[str, Any] = {}
+    exec(compile(text, "<shipped>", "exec"), space)
+    parts = Parts()
+    _, batch = space["BATCHES"][source]
+    return batch(parts), space["CONDITIONS"][source](parts)
+
+
+class _Subject:
+    """An object whose attribute `flag` some instances lack."""
+
+    def __init__(self, **attributes: Any) -> None:
+        self.__dict__.update(attributes)
+
+
+def _outcomes(source: str, subjects: list[Any], **names: Any) -> tuple[list[Any], list[Any]]:
+    """What the batch gives for `subjects` (the subject, whether it failed), and what the
+    function gives for each alone (its truth, or the error it raises)."""
+    batch, function = _batch_and_function(source)
+    given = variables(options={"words": ["a"]}, **names)
+    batched = list(batch(dict(given), subjects, "column"))
+    alone: list[Any] = []
+    for subject in subjects:
+        try:
+            alone.append(bool(function({**given, "column": subject, "obj": subject})))
+        except Exception as error:
+            alone.append(type(error).__name__)
+    return batched, alone
+
+
+def test_a_batch_gives_a_subject_its_fast_read_missed_to_be_evaluated_alone() -> None:
+    """An attribute some instances of a type lack: after one that has it, the batch reads
+    it as Python does, and the one without it is given as failed (the engine evaluates it
+    alone, as without the batch: here the sandbox's undefined value, an error)."""
+    subjects = [_Subject(flag=True), _Subject(flag=False), _Subject(), _Subject(flag=True)]
+    batched, alone = _outcomes("column.flag and options.words", subjects)
+    assert alone == [True, False, "UndefinedError", True]
+    assert batched == [(subjects[0], False), (subjects[2], True), (subjects[3], False)]
+    # A dict's item is no attribute: read as the sandbox reads it, no failure.
+    batched, alone = _outcomes("column.flag", [{"flag": True}, {"flag": False}])
+    assert alone == [True, False]
+    assert batched == [({"flag": True}, False)]
+
+
+def test_a_shared_value_that_fails_leaves_each_subject_to_be_evaluated_alone() -> None:
+    """`options.missing` is read once before the loop: it fails, and every subject is
+    given as failed; alone, a subject whose first conjunct is false does not read it."""
+    subjects = [_Subject(flag=False), _Subject(flag=True)]
+    batched, alone = _outcomes("column.flag and options.missing", subjects)
+    assert alone == [False, "UndefinedError"]
+    assert batched == [(subjects[0], True), (subjects[1], True)]

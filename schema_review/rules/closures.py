@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import operator
 from collections.abc import Callable, Iterator, Sequence
+from keyword import iskeyword
 from typing import Any, NoReturn
 
 from jinja2 import Environment, Undefined, nodes
@@ -545,7 +546,7 @@ def batch_subject(expression: nodes.Expr) -> str | None:
     return found.pop() if found else ""
 
 
-def batch_source(body: str) -> str:
+def batch_source(body: str, hoisted: list[tuple[str, str]] | None = None) -> str:
     """A condition's batch: a generator of the function's code (`body`, written with the
     subject as the local `_s`: `_Generator(env, subject)`) run on each of `subjects` as
     the engine's loop runs the condition's function (engine._run_rule): a new evaluation
@@ -553,9 +554,28 @@ def batch_source(body: str) -> str:
     whose value is true, and those whose evaluation failed (to be evaluated again, and
     reported, one at a time), each with whether it failed. One loop for all the subjects,
     without a call of a function and its reads of the subject in `names` for each."""
+    computed = ""
+    if hoisted:
+        # The values the same for every subject, computed once: when one fails, each
+        # subject is evaluated one at a time (the engine's _check), as without the batch.
+        lines = "".join(f"        {local} = {code}\n" for local, code in hoisted)
+        computed = (
+            "    try:\n"
+            f"{lines}"
+            "    except _RUNAWAY:\n"
+            "        raise\n"
+            "    except Exception:\n"
+            "        for _s in subjects:\n"
+            "            clock.serial += 1\n"
+            "            names[key] = _s\n"
+            "            names['obj'] = _s\n"
+            "            yield _s, True\n"
+            "        return\n"
+        )
     return (
         "def _batch(names, subjects, key):\n"
         "    clock = _CLOCK\n"
+        f"{computed}"
         "    for _s in subjects:\n"
         "        clock.serial += 1  # a new evaluation: its own time budget\n"
         "        names[key] = _s\n"
@@ -585,6 +605,17 @@ class _Generator:
         # The names read as the local `_s` (a batch's subject, see `batch_source`): the
         # subject's own name and `obj`, which the engine sets to the subject alike.
         self.subject_names = frozenset({subject, "obj"}) if subject is not None else frozenset()
+        # A batch's values that are the same for every subject (the names other than the
+        # subject's, attributes read of them): each computed once, before its loop, as
+        # (local, its code), in order; the local of each such name.
+        self.batch = subject is not None
+        self.hoisted: list[tuple[str, str]] = []
+        self._hoisted_names: dict[str, str] = {}
+        self._hoisted_reads: dict[tuple[str, str], str] = {}  # (its value's local, attr)
+        # Within a `defined` test (its reads must fail as undefined, not raise), and
+        # whether the attribute read being written is a method's, to be called.
+        self._probing = 0
+        self._method_read = False
         self.space: dict[str, Any] = {
             "__builtins__": {},
             "type": type,
@@ -636,7 +667,13 @@ class _Generator:
             if node.name in self.subject_names:
                 return "_s"
             name = repr(node.name)
-            return f"(names[{name}] if {name} in names else _undefined_name({name}))"
+            read = f"(names[{name}] if {name} in names else _undefined_name({name}))"
+            if not self.batch or self._probing:
+                return read
+            local = self._hoisted_names.get(node.name)
+            if local is None:  # read once for all the subjects: the engine sets no other
+                local = self._hoisted_names[node.name] = self._hoist(read)
+            return local
         if isinstance(node, nodes.Getattr):
             if isinstance(node.node, nodes.Name) and node.node.name == "loop" and self.loops:
                 return self._loop_attribute(node.attr)
@@ -647,7 +684,11 @@ class _Generator:
             return f"{self._helper('item')}({target}, {key})"
         if isinstance(node, nodes.Test) and node.name == "defined" and not node.args:
             # A function of the names, so that an undefined read is caught (as the closure).
-            inner = self.expression(node.node)
+            self._probing += 1
+            try:
+                inner = self.expression(node.node)
+            finally:
+                self._probing -= 1
             return f"{self._helper('defined')}(names, lambda names: {inner})"
         if isinstance(node, nodes.Dict):  # each key then its value, as the closure's
             pairs = ", ".join(
@@ -704,7 +745,9 @@ class _Generator:
         ):
             # The method is read first, then the arguments, as in the closure.
             call = self._name("_call", _caller(self.env), ("caller",))
+            self._method_read = True
             method = self.expression(node.node)
+            self._method_read = False
             arguments = "".join(f", {self.expression(arg)}" for arg in node.args)
             return f"{call}(names, {method}{arguments})"
         if isinstance(node, nodes.List | nodes.Tuple):
@@ -820,10 +863,15 @@ class _Generator:
         """As `_getattr`'s closure reads it: the value at once when the sandbox allowed the
         attribute on the type before and it is not a method named like str.format's, else
         through the sandbox (`slow`, which also learns the types it allows)."""
+        method = self._method_read
+        self._method_read = False
         attr = node.attr
         if attr.startswith("_"):
             raise _Unsupported  # let the sandbox refuse it, with its own message
         target = self.expression(node.node)
+        hoist = self.batch and not self._probing and not method and target in self.hoisted_locals()
+        if hoist and (target, attr) in self._hoisted_reads:
+            return self._hoisted_reads[target, attr]  # read once already
         allowed: set[type] = set()
         read = _getattr(lambda obj: obj, attr, self.env, allowed)
         types = self._name("_types", allowed, ("types",))
@@ -835,16 +883,50 @@ class _Generator:
             f" and ({value} := _getattr({obj}, {attr!r}, _MISSING)) is not _MISSING"
             f" and (type({value}) not in _METHOD_TYPES or {value}.__name__ not in _FORMATTERS)"
         )
-        if hasattr(dict, attr):
-            return f"({value} if type({obj} := {target}){allowed_read} else {slow}({obj}))"
-        # A key of a plain dict (a rule's options) that is no attribute of dicts: the item,
-        # as the closure reads it first (a plain dict has no other attribute to find).
+        dict_key = not hasattr(dict, attr)
+        if not dict_key:
+            written = f"({value} if type({obj} := {target}){allowed_read} else {slow}({obj}))"
+        else:
+            # A key of a plain dict (a rule's options) that is no attribute of dicts: the
+            # item, as the closure reads it first (a plain dict has no other attribute).
+            written = (
+                f"({value} if (type({obj} := {target}){allowed_read})"
+                f" or (type({obj}) is _dict"
+                f" and ({value} := {obj}.get({attr!r}, _MISSING)) is not _MISSING)"
+                f" else {slow}({obj}))"
+            )
+        if hoist:  # an attribute of a value the same for all subjects: read once
+            local = self._hoisted_reads[target, attr] = self._hoist(written)
+            return local
+        if not self.batch or self._probing or method:
+            return written
+        if not attr.isidentifier() or iskeyword(attr):
+            return written
+        # In a batch, an attribute of a type the sandbox allowed it on is read as Python
+        # reads it: one that is not there raises (AttributeError, where the sandbox would
+        # look further), and the batch gives the subject to be evaluated again one at a
+        # time (closures.batch_source), as without the batch. A method (to be checked for
+        # str.format's) and any other type take the way above, after the first test.
+        otherwise = f"{slow}({obj})"
+        if dict_key:
+            otherwise = (
+                f"({value} if type({obj}) is _dict"
+                f" and ({value} := {obj}.get({attr!r}, _MISSING)) is not _MISSING"
+                f" else {otherwise})"
+            )
         return (
-            f"({value} if (type({obj} := {target}){allowed_read})"
-            f" or (type({obj}) is _dict"
-            f" and ({value} := {obj}.get({attr!r}, _MISSING)) is not _MISSING)"
-            f" else {slow}({obj}))"
+            f"({value} if type({obj} := {target}) in {types}"
+            f" and type({value} := {obj}.{attr}) not in _METHOD_TYPES else {otherwise})"
         )
+
+    def _hoist(self, code: str) -> str:
+        """A local computed once before a batch's loop (`code` reads no subject)."""
+        local = self._name("_h")
+        self.hoisted.append((local, code))
+        return local
+
+    def hoisted_locals(self) -> set[str]:
+        return {local for local, _ in self.hoisted}
 
 
 def _caller(env: BoundedSandbox) -> Callable[..., Any]:
@@ -1006,8 +1088,9 @@ def shipped_module(
     `compile_python_renderer` make them, written once when the package is built: a factory
     per expression, given a `Parts`, binds what the function reads and returns it; and
     a factory of each condition's batch (`batch_source`, BATCHES: source -> the subject's
-    name it reads, the factory). Those outside the subset are left out. `tree_literal`: a syntax tree as a Python literal that
-    `prebuilt._node` rebuilds (for the nodes that run as closures)."""
+    name it reads, the factory). Those outside the subset are left out. `tree_literal`: a
+    syntax tree as a Python literal that `prebuilt._node` rebuilds (for the nodes that run
+    as closures)."""
     out = [header.rstrip("\n"), ""]
     tables: dict[str, list[str]] = {"CONDITIONS": [], "TEMPLATES": [], "BATCHES": []}
     for table, items in (
@@ -1033,7 +1116,8 @@ def shipped_module(
                     if subject is None:
                         continue
                     generator = _Generator(env, subject or "obj")
-                    function = batch_source(generator.expression(tree))
+                    body = generator.expression(tree)
+                    function = batch_source(body, generator.hoisted)
                     function = function.replace("_batch", "_function", 1)
                     row = f"    {source!r}: ({subject!r}, {factory}),"
                 else:

@@ -6519,7 +6519,7 @@ def _batch_1(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (True if 'public' in (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'grantees', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('grantees', _MISSING)) is not _MISSING) else _read2(_o3)) else False)
+                _m = (True if 'public' in (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.grantees) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('grantees', _MISSING)) is not _MISSING else _read2(_o3))) else False)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6546,23 +6546,21 @@ def _batch_2(rt):
     _read21 = rt.reader('name', _types20)
     _types24 = set()
     _read25 = rt.reader('lower', _types24)
-    _types28 = set()
-    _read29 = rt.reader('names', _types28)
-    _f32 = rt.filter('intersects')
-    _types33 = set()
-    _read34 = rt.reader('tables', _types33)
-    _types37 = set()
-    _read38 = rt.reader('table', _types37)
-    _types41 = set()
-    _read42 = rt.reader('words', _types41)
-    _types45 = set()
-    _read46 = rt.reader('table', _types45)
-    _types49 = set()
-    _read50 = rt.reader('words', _types49)
-    _types53 = set()
-    _read54 = rt.reader('tables', _types53)
-    _types57 = set()
-    _read58 = rt.reader('table_prefixes', _types57)
+    _types29 = set()
+    _read30 = rt.reader('names', _types29)
+    _f34 = rt.filter('intersects')
+    _types35 = set()
+    _read36 = rt.reader('tables', _types35)
+    _types40 = set()
+    _read41 = rt.reader('table', _types40)
+    _types44 = set()
+    _read45 = rt.reader('words', _types44)
+    _types48 = set()
+    _read49 = rt.reader('table', _types48)
+    _types52 = set()
+    _read53 = rt.reader('words', _types52)
+    _types56 = set()
+    _read57 = rt.reader('table_prefixes', _types56)
     _binop61 = rt.sandbox.call_binop
     _h62 = rt.helper('select_tested')
     _types63 = set()
@@ -6575,12 +6573,26 @@ def _batch_2(rt):
     _read76 = rt.reader('columns', _types75)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h28 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h33 = (_v32 if (type(_o31 := _h28) in _types29 and (_v32 := _getattr(_o31, 'names', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('names', _MISSING)) is not _MISSING) else _read30(_o31))
+            _h39 = (_v38 if (type(_o37 := _h28) in _types35 and (_v38 := _getattr(_o37, 'tables', _MISSING)) is not _MISSING and (type(_v38) not in _METHOD_TYPES or _v38.__name__ not in _FORMATTERS)) or (type(_o37) is _dict and (_v38 := _o37.get('tables', _MISSING)) is not _MISSING) else _read36(_o37))
+            _h60 = (_v59 if (type(_o58 := _h28) in _types56 and (_v59 := _getattr(_o58, 'table_prefixes', _MISSING)) is not _MISSING and (type(_v59) not in _METHOD_TYPES or _v59.__name__ not in _FORMATTERS)) or (type(_o58) is _dict and (_v59 := _o58.get('table_prefixes', _MISSING)) is not _MISSING) else _read57(_o58))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((((True if _call1(names, (_v9 if (type(_o8 := (_v5 if (type(_o4 := _s) in _types2 and (_v5 := _getattr(_o4, 'name', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('name', _MISSING)) is not _MISSING) else _read3(_o4))) in _types6 and (_v9 := _getattr(_o8, 'lower', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('lower', _MISSING)) is not _MISSING) else _read7(_o8))) == 'slug' else False) and (not list(_h18(names, True, lambda names: (_v17 if (type(_o16 := (_v13 if (type(_o12 := _s) in _types10 and (_v13 := _getattr(_o12, 'table', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('table', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'foreign_keys', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('foreign_keys', _MISSING)) is not _MISSING) else _read15(_o16)), lambda names: 'on_delete', lambda names: 'equalto', (lambda names: 'CASCADE', ))))) or (((True if _call19(names, (_v27 if (type(_o26 := (_v23 if (type(_o22 := _s) in _types20 and (_v23 := _getattr(_o22, 'name', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('name', _MISSING)) is not _MISSING) else _read21(_o22))) in _types24 and (_v27 := _getattr(_o26, 'lower', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('lower', _MISSING)) is not _MISSING) else _read25(_o26))) in (_v31 if (type(_o30 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types28 and (_v31 := _getattr(_o30, 'names', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('names', _MISSING)) is not _MISSING) else _read29(_o30)) else False) and _f32((_v44 if (type(_o43 := (_v40 if (type(_o39 := _s) in _types37 and (_v40 := _getattr(_o39, 'table', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('table', _MISSING)) is not _MISSING) else _read38(_o39))) in _types41 and (_v44 := _getattr(_o43, 'words', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('words', _MISSING)) is not _MISSING) else _read42(_o43))[(-1):None], (_v36 if (type(_o35 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types33 and (_v36 := _getattr(_o35, 'tables', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('tables', _MISSING)) is not _MISSING) else _read34(_o35)))) and (not list(_h62(names, False, lambda names: (_v52 if (type(_o51 := (_v48 if (type(_o47 := _s) in _types45 and (_v48 := _getattr(_o47, 'table', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('table', _MISSING)) is not _MISSING) else _read46(_o47))) in _types49 and (_v52 := _getattr(_o51, 'words', _MISSING)) is not _MISSING and (type(_v52) not in _METHOD_TYPES or _v52.__name__ not in _FORMATTERS)) or (type(_o51) is _dict and (_v52 := _o51.get('words', _MISSING)) is not _MISSING) else _read50(_o51)), None, lambda names: 'in', (lambda names: _binop61(None, '+', (_v56 if (type(_o55 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types53 and (_v56 := _getattr(_o55, 'tables', _MISSING)) is not _MISSING and (type(_v56) not in _METHOD_TYPES or _v56.__name__ not in _FORMATTERS)) or (type(_o55) is _dict and (_v56 := _o55.get('tables', _MISSING)) is not _MISSING) else _read54(_o55)), (_v60 if (type(_o59 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types57 and (_v60 := _getattr(_o59, 'table_prefixes', _MISSING)) is not _MISSING and (type(_v60) not in _METHOD_TYPES or _v60.__name__ not in _FORMATTERS)) or (type(_o59) is _dict and (_v60 := _o59.get('table_prefixes', _MISSING)) is not _MISSING) else _read58(_o59))), )))))) and (not (_v66 if (type(_o65 := _s) in _types63 and (_v66 := _getattr(_o65, 'in_unique', _MISSING)) is not _MISSING and (type(_v66) not in _METHOD_TYPES or _v66.__name__ not in _FORMATTERS)) or (type(_o65) is _dict and (_v66 := _o65.get('in_unique', _MISSING)) is not _MISSING) else _read64(_o65)))) and (not (_v70 if (type(_o69 := _s) in _types67 and (_v70 := _getattr(_o69, 'in_primary_key', _MISSING)) is not _MISSING and (type(_v70) not in _METHOD_TYPES or _v70.__name__ not in _FORMATTERS)) or (type(_o69) is _dict and (_v70 := _o69.get('in_primary_key', _MISSING)) is not _MISSING) else _read68(_o69)))) and (True if len((_v78 if (type(_o77 := (_v74 if (type(_o73 := _s) in _types71 and (_v74 := _getattr(_o73, 'table', _MISSING)) is not _MISSING and (type(_v74) not in _METHOD_TYPES or _v74.__name__ not in _FORMATTERS)) or (type(_o73) is _dict and (_v74 := _o73.get('table', _MISSING)) is not _MISSING) else _read72(_o73))) in _types75 and (_v78 := _getattr(_o77, 'columns', _MISSING)) is not _MISSING and (type(_v78) not in _METHOD_TYPES or _v78.__name__ not in _FORMATTERS)) or (type(_o77) is _dict and (_v78 := _o77.get('columns', _MISSING)) is not _MISSING) else _read76(_o77))) > 2 else False))
+                _m = ((((((True if _call1(names, (_v9 if (type(_o8 := (_v5 if type(_o4 := _s) in _types2 and type(_v5 := _o4.name) not in _METHOD_TYPES else (_v5 if type(_o4) is _dict and (_v5 := _o4.get('name', _MISSING)) is not _MISSING else _read3(_o4)))) in _types6 and (_v9 := _getattr(_o8, 'lower', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('lower', _MISSING)) is not _MISSING) else _read7(_o8))) == 'slug' else False) and (not list(_h18(names, True, lambda names: (_v17 if type(_o16 := (_v13 if type(_o12 := _s) in _types10 and type(_v13 := _o12.table) not in _METHOD_TYPES else (_v13 if type(_o12) is _dict and (_v13 := _o12.get('table', _MISSING)) is not _MISSING else _read11(_o12)))) in _types14 and type(_v17 := _o16.foreign_keys) not in _METHOD_TYPES else (_v17 if type(_o16) is _dict and (_v17 := _o16.get('foreign_keys', _MISSING)) is not _MISSING else _read15(_o16))), lambda names: 'on_delete', lambda names: 'equalto', (lambda names: 'CASCADE', ))))) or (((True if _call19(names, (_v27 if (type(_o26 := (_v23 if type(_o22 := _s) in _types20 and type(_v23 := _o22.name) not in _METHOD_TYPES else (_v23 if type(_o22) is _dict and (_v23 := _o22.get('name', _MISSING)) is not _MISSING else _read21(_o22)))) in _types24 and (_v27 := _getattr(_o26, 'lower', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('lower', _MISSING)) is not _MISSING) else _read25(_o26))) in _h33 else False) and _f34((_v47 if type(_o46 := (_v43 if type(_o42 := _s) in _types40 and type(_v43 := _o42.table) not in _METHOD_TYPES else (_v43 if type(_o42) is _dict and (_v43 := _o42.get('table', _MISSING)) is not _MISSING else _read41(_o42)))) in _types44 and type(_v47 := _o46.words) not in _METHOD_TYPES else (_v47 if type(_o46) is _dict and (_v47 := _o46.get('words', _MISSING)) is not _MISSING else _read45(_o46)))[(-1):None], _h39)) and (not list(_h62(names, False, lambda names: (_v55 if type(_o54 := (_v51 if type(_o50 := _s) in _types48 and type(_v51 := _o50.table) not in _METHOD_TYPES else (_v51 if type(_o50) is _dict and (_v51 := _o50.get('table', _MISSING)) is not _MISSING else _read49(_o50)))) in _types52 and type(_v55 := _o54.words) not in _METHOD_TYPES else (_v55 if type(_o54) is _dict and (_v55 := _o54.get('words', _MISSING)) is not _MISSING else _read53(_o54))), None, lambda names: 'in', (lambda names: _binop61(None, '+', _h39, _h60), )))))) and (not (_v66 if type(_o65 := _s) in _types63 and type(_v66 := _o65.in_unique) not in _METHOD_TYPES else (_v66 if type(_o65) is _dict and (_v66 := _o65.get('in_unique', _MISSING)) is not _MISSING else _read64(_o65))))) and (not (_v70 if type(_o69 := _s) in _types67 and type(_v70 := _o69.in_primary_key) not in _METHOD_TYPES else (_v70 if type(_o69) is _dict and (_v70 := _o69.get('in_primary_key', _MISSING)) is not _MISSING else _read68(_o69))))) and (True if len((_v78 if type(_o77 := (_v74 if type(_o73 := _s) in _types71 and type(_v74 := _o73.table) not in _METHOD_TYPES else (_v74 if type(_o73) is _dict and (_v74 := _o73.get('table', _MISSING)) is not _MISSING else _read72(_o73)))) in _types75 and type(_v78 := _o77.columns) not in _METHOD_TYPES else (_v78 if type(_o77) is _dict and (_v78 := _o77.get('columns', _MISSING)) is not _MISSING else _read76(_o77)))) > 2 else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6599,42 +6611,52 @@ def _batch_3(rt):
     _call9 = rt.caller()
     _types10 = set()
     _read11 = rt.reader('preferred_name', _types10)
-    _types14 = set()
-    _read15 = rt.reader('preferred', _types14)
-    _types18 = set()
-    _read19 = rt.reader('type', _types18)
-    _types22 = set()
-    _read23 = rt.reader('name', _types22)
-    _types26 = set()
-    _read27 = rt.reader('timestamp_suffix', _types26)
-    _call30 = rt.caller()
-    _types31 = set()
-    _read32 = rt.reader('name', _types31)
-    _types35 = set()
-    _read36 = rt.reader('endswith', _types35)
-    _types39 = set()
-    _read40 = rt.reader('timestamp_suffix', _types39)
-    _types43 = set()
-    _read44 = rt.reader('type', _types43)
-    _types47 = set()
-    _read48 = rt.reader('name', _types47)
-    _types51 = set()
-    _read52 = rt.reader('date_suffix', _types51)
+    _types15 = set()
+    _read16 = rt.reader('preferred', _types15)
+    _types20 = set()
+    _read21 = rt.reader('type', _types20)
+    _types24 = set()
+    _read25 = rt.reader('name', _types24)
+    _types28 = set()
+    _read29 = rt.reader('timestamp_suffix', _types28)
+    _call33 = rt.caller()
+    _types34 = set()
+    _read35 = rt.reader('name', _types34)
+    _types38 = set()
+    _read39 = rt.reader('endswith', _types38)
+    _types42 = set()
+    _read43 = rt.reader('type', _types42)
+    _types46 = set()
+    _read47 = rt.reader('name', _types46)
+    _types50 = set()
+    _read51 = rt.reader('date_suffix', _types50)
     _call55 = rt.caller()
     _types56 = set()
     _read57 = rt.reader('name', _types56)
     _types60 = set()
     _read61 = rt.reader('endswith', _types60)
-    _types64 = set()
-    _read65 = rt.reader('date_suffix', _types64)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h14 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h19 = (_v18 if (type(_o17 := _h14) in _types15 and (_v18 := _getattr(_o17, 'preferred', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('preferred', _MISSING)) is not _MISSING) else _read16(_o17))
+            _h32 = (_v31 if (type(_o30 := _h14) in _types28 and (_v31 := _getattr(_o30, 'timestamp_suffix', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('timestamp_suffix', _MISSING)) is not _MISSING) else _read29(_o30))
+            _h54 = (_v53 if (type(_o52 := _h14) in _types50 and (_v53 := _getattr(_o52, 'date_suffix', _MISSING)) is not _MISSING and (type(_v53) not in _METHOD_TYPES or _v53.__name__ not in _FORMATTERS)) or (type(_o52) is _dict and (_v53 := _o52.get('date_suffix', _MISSING)) is not _MISSING) else _read51(_o52))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) in ('timestamptz', 'timestamp', 'date', ) else False) and _call9(names, (_v13 if (type(_o12 := _s) in _types10 and (_v13 := _getattr(_o12, 'preferred_name', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('preferred_name', _MISSING)) is not _MISSING) else _read11(_o12)), (_v17 if (type(_o16 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types14 and (_v17 := _getattr(_o16, 'preferred', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('preferred', _MISSING)) is not _MISSING) else _read15(_o16)))) or (((True if (_v25 if (type(_o24 := (_v21 if (type(_o20 := _s) in _types18 and (_v21 := _getattr(_o20, 'type', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('type', _MISSING)) is not _MISSING) else _read19(_o20))) in _types22 and (_v25 := _getattr(_o24, 'name', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('name', _MISSING)) is not _MISSING) else _read23(_o24)) in ('timestamptz', 'timestamp', ) else False) and (_v29 if (type(_o28 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types26 and (_v29 := _getattr(_o28, 'timestamp_suffix', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('timestamp_suffix', _MISSING)) is not _MISSING) else _read27(_o28))) and (not _call30(names, (_v38 if (type(_o37 := (_v34 if (type(_o33 := _s) in _types31 and (_v34 := _getattr(_o33, 'name', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('name', _MISSING)) is not _MISSING) else _read32(_o33))) in _types35 and (_v38 := _getattr(_o37, 'endswith', _MISSING)) is not _MISSING and (type(_v38) not in _METHOD_TYPES or _v38.__name__ not in _FORMATTERS)) or (type(_o37) is _dict and (_v38 := _o37.get('endswith', _MISSING)) is not _MISSING) else _read36(_o37)), (_v42 if (type(_o41 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types39 and (_v42 := _getattr(_o41, 'timestamp_suffix', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('timestamp_suffix', _MISSING)) is not _MISSING) else _read40(_o41)))))) or (((True if (_v50 if (type(_o49 := (_v46 if (type(_o45 := _s) in _types43 and (_v46 := _getattr(_o45, 'type', _MISSING)) is not _MISSING and (type(_v46) not in _METHOD_TYPES or _v46.__name__ not in _FORMATTERS)) or (type(_o45) is _dict and (_v46 := _o45.get('type', _MISSING)) is not _MISSING) else _read44(_o45))) in _types47 and (_v50 := _getattr(_o49, 'name', _MISSING)) is not _MISSING and (type(_v50) not in _METHOD_TYPES or _v50.__name__ not in _FORMATTERS)) or (type(_o49) is _dict and (_v50 := _o49.get('name', _MISSING)) is not _MISSING) else _read48(_o49)) == 'date' else False) and (_v54 if (type(_o53 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types51 and (_v54 := _getattr(_o53, 'date_suffix', _MISSING)) is not _MISSING and (type(_v54) not in _METHOD_TYPES or _v54.__name__ not in _FORMATTERS)) or (type(_o53) is _dict and (_v54 := _o53.get('date_suffix', _MISSING)) is not _MISSING) else _read52(_o53))) and (not _call55(names, (_v63 if (type(_o62 := (_v59 if (type(_o58 := _s) in _types56 and (_v59 := _getattr(_o58, 'name', _MISSING)) is not _MISSING and (type(_v59) not in _METHOD_TYPES or _v59.__name__ not in _FORMATTERS)) or (type(_o58) is _dict and (_v59 := _o58.get('name', _MISSING)) is not _MISSING) else _read57(_o58))) in _types60 and (_v63 := _getattr(_o62, 'endswith', _MISSING)) is not _MISSING and (type(_v63) not in _METHOD_TYPES or _v63.__name__ not in _FORMATTERS)) or (type(_o62) is _dict and (_v63 := _o62.get('endswith', _MISSING)) is not _MISSING) else _read61(_o62)), (_v67 if (type(_o66 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types64 and (_v67 := _getattr(_o66, 'date_suffix', _MISSING)) is not _MISSING and (type(_v67) not in _METHOD_TYPES or _v67.__name__ not in _FORMATTERS)) or (type(_o66) is _dict and (_v67 := _o66.get('date_suffix', _MISSING)) is not _MISSING) else _read65(_o66))))))
+                _m = ((((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('timestamptz', 'timestamp', 'date', ) else False) and _call9(names, (_v13 if (type(_o12 := _s) in _types10 and (_v13 := _getattr(_o12, 'preferred_name', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('preferred_name', _MISSING)) is not _MISSING) else _read11(_o12)), _h19)) or (((True if (_v27 if type(_o26 := (_v23 if type(_o22 := _s) in _types20 and type(_v23 := _o22.type) not in _METHOD_TYPES else (_v23 if type(_o22) is _dict and (_v23 := _o22.get('type', _MISSING)) is not _MISSING else _read21(_o22)))) in _types24 and type(_v27 := _o26.name) not in _METHOD_TYPES else (_v27 if type(_o26) is _dict and (_v27 := _o26.get('name', _MISSING)) is not _MISSING else _read25(_o26))) in ('timestamptz', 'timestamp', ) else False) and _h32) and (not _call33(names, (_v41 if (type(_o40 := (_v37 if type(_o36 := _s) in _types34 and type(_v37 := _o36.name) not in _METHOD_TYPES else (_v37 if type(_o36) is _dict and (_v37 := _o36.get('name', _MISSING)) is not _MISSING else _read35(_o36)))) in _types38 and (_v41 := _getattr(_o40, 'endswith', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('endswith', _MISSING)) is not _MISSING) else _read39(_o40)), _h32)))) or (((True if (_v49 if type(_o48 := (_v45 if type(_o44 := _s) in _types42 and type(_v45 := _o44.type) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('type', _MISSING)) is not _MISSING else _read43(_o44)))) in _types46 and type(_v49 := _o48.name) not in _METHOD_TYPES else (_v49 if type(_o48) is _dict and (_v49 := _o48.get('name', _MISSING)) is not _MISSING else _read47(_o48))) == 'date' else False) and _h54) and (not _call55(names, (_v63 if (type(_o62 := (_v59 if type(_o58 := _s) in _types56 and type(_v59 := _o58.name) not in _METHOD_TYPES else (_v59 if type(_o58) is _dict and (_v59 := _o58.get('name', _MISSING)) is not _MISSING else _read57(_o58)))) in _types60 and (_v63 := _getattr(_o62, 'endswith', _MISSING)) is not _MISSING and (type(_v63) not in _METHOD_TYPES or _v63.__name__ not in _FORMATTERS)) or (type(_o62) is _dict and (_v63 := _o62.get('endswith', _MISSING)) is not _MISSING) else _read61(_o62)), _h54))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6648,20 +6670,32 @@ def _batch_3(rt):
 def _batch_4(rt):
     _types1 = set()
     _read2 = rt.reader('set_has_downs', _types1)
-    _types5 = set()
-    _read6 = rt.reader('required', _types5)
-    _types9 = set()
-    _read10 = rt.reader('has_down', _types9)
-    _types13 = set()
-    _read14 = rt.reader('journal_missing', _types13)
+    _types6 = set()
+    _read7 = rt.reader('required', _types6)
+    _types11 = set()
+    _read12 = rt.reader('has_down', _types11)
+    _types15 = set()
+    _read16 = rt.reader('journal_missing', _types15)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h5 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h10 = (_v9 if (type(_o8 := _h5) in _types6 and (_v9 := _getattr(_o8, 'required', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('required', _MISSING)) is not _MISSING) else _read7(_o8))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'set_has_downs', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('set_has_downs', _MISSING)) is not _MISSING) else _read2(_o3)) or (_v8 if (type(_o7 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types5 and (_v8 := _getattr(_o7, 'required', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('required', _MISSING)) is not _MISSING) else _read6(_o7))) and (not (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'has_down', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('has_down', _MISSING)) is not _MISSING) else _read10(_o11)))) and (not (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'journal_missing', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('journal_missing', _MISSING)) is not _MISSING) else _read14(_o15))))
+                _m = ((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.set_has_downs) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('set_has_downs', _MISSING)) is not _MISSING else _read2(_o3))) or _h10) and (not (_v14 if type(_o13 := _s) in _types11 and type(_v14 := _o13.has_down) not in _METHOD_TYPES else (_v14 if type(_o13) is _dict and (_v14 := _o13.get('has_down', _MISSING)) is not _MISSING else _read12(_o13))))) and (not (_v18 if type(_o17 := _s) in _types15 and type(_v18 := _o17.journal_missing) not in _METHOD_TYPES else (_v18 if type(_o17) is _dict and (_v18 := _o17.get('journal_missing', _MISSING)) is not _MISSING else _read16(_o17)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6673,23 +6707,34 @@ def _batch_4(rt):
 
 
 def _batch_5(rt):
-    _types1 = set()
-    _read2 = rt.reader('style', _types1)
-    _call5 = rt.caller()
-    _types6 = set()
-    _read7 = rt.reader('enum_type', _types6)
-    _types10 = set()
-    _read11 = rt.reader('style', _types10)
-    _types14 = set()
-    _read15 = rt.reader('in_list_check', _types14)
+    _types2 = set()
+    _read3 = rt.reader('style', _types2)
+    _call7 = rt.caller()
+    _types9 = set()
+    _read10 = rt.reader('enum_type', _types9)
+    _types13 = set()
+    _read14 = rt.reader('in_list_check', _types13)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h1 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h6 = (_v5 if (type(_o4 := _h1) in _types2 and (_v5 := _getattr(_o4, 'style', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('style', _MISSING)) is not _MISSING) else _read3(_o4))
+            _h8 = (names['model'] if 'model' in names else _undefined_name('model'))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((True if (_v4 if (type(_o3 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types1 and (_v4 := _getattr(_o3, 'style', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('style', _MISSING)) is not _MISSING) else _read2(_o3)) in ('check', 'lookup', ) else False) and (not (_call5(names, (_v9 if (type(_o8 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types6 and (_v9 := _getattr(_o8, 'enum_type', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('enum_type', _MISSING)) is not _MISSING) else _read7(_o8)), _s) is None))) or ((True if (_v13 if (type(_o12 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types10 and (_v13 := _getattr(_o12, 'style', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('style', _MISSING)) is not _MISSING) else _read11(_o12)) in ('enum', 'lookup', ) else False) and (not ((_v17 if (type(_o16 := _s) in _types14 and (_v17 := _getattr(_o16, 'in_list_check', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('in_list_check', _MISSING)) is not _MISSING) else _read15(_o16)) is None))))
+                _m = (((True if _h6 in ('check', 'lookup', ) else False) and (not (_call7(names, (_v12 if (type(_o11 := _h8) in _types9 and (_v12 := _getattr(_o11, 'enum_type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('enum_type', _MISSING)) is not _MISSING) else _read10(_o11)), _s) is None))) or ((True if _h6 in ('enum', 'lookup', ) else False) and (not ((_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.in_list_check) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('in_list_check', _MISSING)) is not _MISSING else _read14(_o15))) is None))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6737,7 +6782,7 @@ def _batch_6(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'in_primary_key', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('in_primary_key', _MISSING)) is not _MISSING) else _read2(_o3)) and (True if len((_v16 if (type(_o15 := (_v12 if (type(_o11 := (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'primary_key', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('primary_key', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'columns', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING) else _read14(_o15))) == 1 else False)) and (True if (_v24 if (type(_o23 := (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'type', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('type', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'name', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('name', _MISSING)) is not _MISSING) else _read22(_o23)) in ('integer', 'bigint', 'smallint', ) else False)) and (not (_v28 if (type(_o27 := _s) in _types25 and (_v28 := _getattr(_o27, 'has_default', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('has_default', _MISSING)) is not _MISSING) else _read26(_o27)))) and (not (_v32 if (type(_o31 := _s) in _types29 and (_v32 := _getattr(_o31, 'in_foreign_key', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('in_foreign_key', _MISSING)) is not _MISSING) else _read30(_o31)))) and (True if _call33(names, (_v41 if (type(_o40 := (_v37 if (type(_o36 := _s) in _types34 and (_v37 := _getattr(_o36, 'name', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('name', _MISSING)) is not _MISSING) else _read35(_o36))) in _types38 and (_v41 := _getattr(_o40, 'lower', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('lower', _MISSING)) is not _MISSING) else _read39(_o40))) in ('id', _cat42([_call43(names, (_v55 if (type(_o54 := (_v51 if (type(_o50 := (_v47 if (type(_o46 := _s) in _types44 and (_v47 := _getattr(_o46, 'table', _MISSING)) is not _MISSING and (type(_v47) not in _METHOD_TYPES or _v47.__name__ not in _FORMATTERS)) or (type(_o46) is _dict and (_v47 := _o46.get('table', _MISSING)) is not _MISSING) else _read45(_o46))) in _types48 and (_v51 := _getattr(_o50, 'name', _MISSING)) is not _MISSING and (type(_v51) not in _METHOD_TYPES or _v51.__name__ not in _FORMATTERS)) or (type(_o50) is _dict and (_v51 := _o50.get('name', _MISSING)) is not _MISSING) else _read49(_o50))) in _types52 and (_v55 := _getattr(_o54, 'lower', _MISSING)) is not _MISSING and (type(_v55) not in _METHOD_TYPES or _v55.__name__ not in _FORMATTERS)) or (type(_o54) is _dict and (_v55 := _o54.get('lower', _MISSING)) is not _MISSING) else _read53(_o54))), '_id', ]), ) else False))
+                _m = ((((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.in_primary_key) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('in_primary_key', _MISSING)) is not _MISSING else _read2(_o3))) and (True if len((_v16 if type(_o15 := (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.primary_key) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('primary_key', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.columns) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING else _read14(_o15)))) == 1 else False)) and (True if (_v24 if type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.type) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('type', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.name) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('name', _MISSING)) is not _MISSING else _read22(_o23))) in ('integer', 'bigint', 'smallint', ) else False)) and (not (_v28 if type(_o27 := _s) in _types25 and type(_v28 := _o27.has_default) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('has_default', _MISSING)) is not _MISSING else _read26(_o27))))) and (not (_v32 if type(_o31 := _s) in _types29 and type(_v32 := _o31.in_foreign_key) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('in_foreign_key', _MISSING)) is not _MISSING else _read30(_o31))))) and (True if _call33(names, (_v41 if (type(_o40 := (_v37 if type(_o36 := _s) in _types34 and type(_v37 := _o36.name) not in _METHOD_TYPES else (_v37 if type(_o36) is _dict and (_v37 := _o36.get('name', _MISSING)) is not _MISSING else _read35(_o36)))) in _types38 and (_v41 := _getattr(_o40, 'lower', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('lower', _MISSING)) is not _MISSING) else _read39(_o40))) in ('id', _cat42([_call43(names, (_v55 if (type(_o54 := (_v51 if type(_o50 := (_v47 if type(_o46 := _s) in _types44 and type(_v47 := _o46.table) not in _METHOD_TYPES else (_v47 if type(_o46) is _dict and (_v47 := _o46.get('table', _MISSING)) is not _MISSING else _read45(_o46)))) in _types48 and type(_v51 := _o50.name) not in _METHOD_TYPES else (_v51 if type(_o50) is _dict and (_v51 := _o50.get('name', _MISSING)) is not _MISSING else _read49(_o50)))) in _types52 and (_v55 := _getattr(_o54, 'lower', _MISSING)) is not _MISSING and (type(_v55) not in _METHOD_TYPES or _v55.__name__ not in _FORMATTERS)) or (type(_o54) is _dict and (_v55 := _o54.get('lower', _MISSING)) is not _MISSING) else _read53(_o54))), '_id', ]), ) else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6768,7 +6813,7 @@ def _batch_7(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'nullable', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('nullable', _MISSING)) is not _MISSING) else _read2(_o3)) and (not ((_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'default', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('default', _MISSING)) is not _MISSING) else _read6(_o7)) is None))) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'serial', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('serial', _MISSING)) is not _MISSING) else _read14(_o15)))) and (True if (_v24 if (type(_o23 := (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'default', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('default', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'sql', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('sql', _MISSING)) is not _MISSING) else _read22(_o23)) != 'NULL' else False))
+                _m = ((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.nullable) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('nullable', _MISSING)) is not _MISSING else _read2(_o3))) and (not ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.default) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('default', _MISSING)) is not _MISSING else _read6(_o7))) is None))) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.serial) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('serial', _MISSING)) is not _MISSING else _read14(_o15))))) and (True if (_v24 if type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.default) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('default', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.sql) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('sql', _MISSING)) is not _MISSING else _read22(_o23))) != 'NULL' else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6809,7 +6854,7 @@ def _batch_8(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'declared', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('declared', _MISSING)) is not _MISSING) else _read6(_o7)) != '' else False) and (((_v16 if (type(_o15 := (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'serial', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('serial', _MISSING)) is not _MISSING) else _read14(_o15)) or (True if 'auto_increment' in _call17(names, (_v29 if (type(_o28 := (_v25 if (type(_o24 := (_v21 if (type(_o20 := _s) in _types18 and (_v21 := _getattr(_o20, 'type', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('type', _MISSING)) is not _MISSING) else _read19(_o20))) in _types22 and (_v25 := _getattr(_o24, 'declared', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('declared', _MISSING)) is not _MISSING) else _read23(_o24))) in _types26 and (_v29 := _getattr(_o28, 'lower', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('lower', _MISSING)) is not _MISSING) else _read27(_o28))) else False)) or (True if 'identity' in _call30(names, (_v42 if (type(_o41 := (_v38 if (type(_o37 := (_v34 if (type(_o33 := _s) in _types31 and (_v34 := _getattr(_o33, 'type', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('type', _MISSING)) is not _MISSING) else _read32(_o33))) in _types35 and (_v38 := _getattr(_o37, 'declared', _MISSING)) is not _MISSING and (type(_v38) not in _METHOD_TYPES or _v38.__name__ not in _FORMATTERS)) or (type(_o37) is _dict and (_v38 := _o37.get('declared', _MISSING)) is not _MISSING) else _read36(_o37))) in _types39 and (_v42 := _getattr(_o41, 'lower', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('lower', _MISSING)) is not _MISSING) else _read40(_o41))) else False)))
+                _m = ((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.declared) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('declared', _MISSING)) is not _MISSING else _read6(_o7))) != '' else False) and (((_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.serial) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('serial', _MISSING)) is not _MISSING else _read14(_o15))) or (True if 'auto_increment' in _call17(names, (_v29 if (type(_o28 := (_v25 if type(_o24 := (_v21 if type(_o20 := _s) in _types18 and type(_v21 := _o20.type) not in _METHOD_TYPES else (_v21 if type(_o20) is _dict and (_v21 := _o20.get('type', _MISSING)) is not _MISSING else _read19(_o20)))) in _types22 and type(_v25 := _o24.declared) not in _METHOD_TYPES else (_v25 if type(_o24) is _dict and (_v25 := _o24.get('declared', _MISSING)) is not _MISSING else _read23(_o24)))) in _types26 and (_v29 := _getattr(_o28, 'lower', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('lower', _MISSING)) is not _MISSING) else _read27(_o28))) else False)) or (True if 'identity' in _call30(names, (_v42 if (type(_o41 := (_v38 if type(_o37 := (_v34 if type(_o33 := _s) in _types31 and type(_v34 := _o33.type) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('type', _MISSING)) is not _MISSING else _read32(_o33)))) in _types35 and type(_v38 := _o37.declared) not in _METHOD_TYPES else (_v38 if type(_o37) is _dict and (_v38 := _o37.get('declared', _MISSING)) is not _MISSING else _read36(_o37)))) in _types39 and (_v42 := _getattr(_o41, 'lower', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('lower', _MISSING)) is not _MISSING) else _read40(_o41))) else False)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6836,7 +6881,7 @@ def _batch_9(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) == 'char' else False) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'array', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING) else _read14(_o15))))
+                _m = ((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) == 'char' else False) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.array) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING else _read14(_o15)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6859,7 +6904,7 @@ def _batch_10(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) == 'json' else False)
+                _m = (True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) == 'json' else False)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6884,18 +6929,30 @@ def _batch_11(rt):
     _types21 = set()
     _read22 = rt.reader('words', _types21)
     _h25 = rt.helper('item')
-    _types26 = set()
-    _read27 = rt.reader('words', _types26)
-    _types30 = set()
-    _read31 = rt.reader('gin_indexed', _types30)
+    _types27 = set()
+    _read28 = rt.reader('words', _types27)
+    _types32 = set()
+    _read33 = rt.reader('gin_indexed', _types32)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h26 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h31 = (_v30 if (type(_o29 := _h26) in _types27 and (_v30 := _getattr(_o29, 'words', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('words', _MISSING)) is not _MISSING) else _read28(_o29))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) == 'jsonb' else False) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'array', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING) else _read14(_o15)))) and (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'words', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING) else _read18(_o19))) and (True if _h25((_v24 if (type(_o23 := _s) in _types21 and (_v24 := _getattr(_o23, 'words', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING) else _read22(_o23)), (-1)) in (_v29 if (type(_o28 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types26 and (_v29 := _getattr(_o28, 'words', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('words', _MISSING)) is not _MISSING) else _read27(_o28)) else False)) and (not (_v33 if (type(_o32 := _s) in _types30 and (_v33 := _getattr(_o32, 'gin_indexed', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('gin_indexed', _MISSING)) is not _MISSING) else _read31(_o32))))
+                _m = (((((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) == 'jsonb' else False) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.array) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING else _read14(_o15))))) and (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.words) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING else _read18(_o19)))) and (True if _h25((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.words) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING else _read22(_o23))), (-1)) in _h31 else False)) and (not (_v35 if type(_o34 := _s) in _types32 and type(_v35 := _o34.gin_indexed) not in _METHOD_TYPES else (_v35 if type(_o34) is _dict and (_v35 := _o34.get('gin_indexed', _MISSING)) is not _MISSING else _read33(_o34)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6918,7 +6975,7 @@ def _batch_12(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) == 'money' else False)
+                _m = (True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) == 'money' else False)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6943,18 +7000,30 @@ def _batch_13(rt):
     _types21 = set()
     _read22 = rt.reader('words', _types21)
     _h25 = rt.helper('item')
-    _types26 = set()
-    _read27 = rt.reader('words', _types26)
-    _types30 = set()
-    _read31 = rt.reader('checked', _types30)
+    _types27 = set()
+    _read28 = rt.reader('words', _types27)
+    _types32 = set()
+    _read33 = rt.reader('checked', _types32)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h26 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h31 = (_v30 if (type(_o29 := _h26) in _types27 and (_v30 := _getattr(_o29, 'words', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('words', _MISSING)) is not _MISSING) else _read28(_o29))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) == 'text' else False) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'array', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING) else _read14(_o15)))) and (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'words', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING) else _read18(_o19))) and (True if _h25((_v24 if (type(_o23 := _s) in _types21 and (_v24 := _getattr(_o23, 'words', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING) else _read22(_o23)), (-1)) in (_v29 if (type(_o28 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types26 and (_v29 := _getattr(_o28, 'words', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('words', _MISSING)) is not _MISSING) else _read27(_o28)) else False)) and (not (_v33 if (type(_o32 := _s) in _types30 and (_v33 := _getattr(_o32, 'checked', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('checked', _MISSING)) is not _MISSING) else _read31(_o32))))
+                _m = (((((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) == 'text' else False) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.array) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING else _read14(_o15))))) and (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.words) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING else _read18(_o19)))) and (True if _h25((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.words) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING else _read22(_o23))), (-1)) in _h31 else False)) and (not (_v35 if type(_o34 := _s) in _types32 and type(_v35 := _o34.checked) not in _METHOD_TYPES else (_v35 if type(_o34) is _dict and (_v35 := _o34.get('checked', _MISSING)) is not _MISSING else _read33(_o34)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6977,7 +7046,7 @@ def _batch_14(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) == 'timestamp' else False)
+                _m = (True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) == 'timestamp' else False)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7004,7 +7073,7 @@ def _batch_15(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) == 'varchar' else False) and (_v16 if (type(_o15 := (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'modifiers', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('modifiers', _MISSING)) is not _MISSING) else _read14(_o15)))
+                _m = ((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) == 'varchar' else False) and (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.modifiers) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('modifiers', _MISSING)) is not _MISSING else _read14(_o15))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7036,7 +7105,7 @@ def _batch_16(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) in ('date', 'datetime', 'timestamp', ) else False) and (not ((_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'default', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('default', _MISSING)) is not _MISSING) else _read10(_o11)) is None))) and _call13(names, (_v25 if (type(_o24 := (_v21 if (type(_o20 := (_v17 if (type(_o16 := _s) in _types14 and (_v17 := _getattr(_o16, 'default', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('default', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'sql', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('sql', _MISSING)) is not _MISSING) else _read19(_o20))) in _types22 and (_v25 := _getattr(_o24, 'startswith', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('startswith', _MISSING)) is not _MISSING) else _read23(_o24)), "'0000-00-00"))
+                _m = (((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('date', 'datetime', 'timestamp', ) else False) and (not ((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.default) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('default', _MISSING)) is not _MISSING else _read10(_o11))) is None))) and _call13(names, (_v25 if (type(_o24 := (_v21 if type(_o20 := (_v17 if type(_o16 := _s) in _types14 and type(_v17 := _o16.default) not in _METHOD_TYPES else (_v17 if type(_o16) is _dict and (_v17 := _o16.get('default', _MISSING)) is not _MISSING else _read15(_o16)))) in _types18 and type(_v21 := _o20.sql) not in _METHOD_TYPES else (_v21 if type(_o20) is _dict and (_v21 := _o20.get('sql', _MISSING)) is not _MISSING else _read19(_o20)))) in _types22 and (_v25 := _getattr(_o24, 'startswith', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('startswith', _MISSING)) is not _MISSING) else _read23(_o24)), "'0000-00-00"))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7060,26 +7129,39 @@ def _batch_17(rt):
     _read18 = rt.reader('words', _types17)
     _types21 = set()
     _read22 = rt.reader('words', _types21)
-    _types25 = set()
-    _read26 = rt.reader('words', _types25)
-    _h29 = rt.helper('select_tested')
-    _types30 = set()
-    _read31 = rt.reader('words', _types30)
-    _types34 = set()
-    _read35 = rt.reader('signed_words', _types34)
-    _h38 = rt.helper('select_tested')
-    _types39 = set()
-    _read40 = rt.reader('checked', _types39)
-    _types43 = set()
-    _read44 = rt.reader('is_key', _types43)
+    _types26 = set()
+    _read27 = rt.reader('words', _types26)
+    _h31 = rt.helper('select_tested')
+    _types32 = set()
+    _read33 = rt.reader('words', _types32)
+    _types36 = set()
+    _read37 = rt.reader('signed_words', _types36)
+    _h41 = rt.helper('select_tested')
+    _types42 = set()
+    _read43 = rt.reader('checked', _types42)
+    _types46 = set()
+    _read47 = rt.reader('is_key', _types46)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h25 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h30 = (_v29 if (type(_o28 := _h25) in _types26 and (_v29 := _getattr(_o28, 'words', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('words', _MISSING)) is not _MISSING) else _read27(_o28))
+            _h40 = (_v39 if (type(_o38 := _h25) in _types36 and (_v39 := _getattr(_o38, 'signed_words', _MISSING)) is not _MISSING and (type(_v39) not in _METHOD_TYPES or _v39.__name__ not in _FORMATTERS)) or (type(_o38) is _dict and (_v39 := _o38.get('signed_words', _MISSING)) is not _MISSING) else _read37(_o38))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((((((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) in ('integer', 'bigint', 'smallint', 'numeric', 'real', 'double precision', ) else False) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'array', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING) else _read14(_o15)))) and (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'words', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING) else _read18(_o19))) and list(_h29(names, True, lambda names: (_v24 if (type(_o23 := _s) in _types21 and (_v24 := _getattr(_o23, 'words', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING) else _read22(_o23)), None, lambda names: 'in', (lambda names: (_v28 if (type(_o27 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types25 and (_v28 := _getattr(_o27, 'words', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('words', _MISSING)) is not _MISSING) else _read26(_o27)), )))) and (not list(_h38(names, True, lambda names: (_v33 if (type(_o32 := _s) in _types30 and (_v33 := _getattr(_o32, 'words', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('words', _MISSING)) is not _MISSING) else _read31(_o32)), None, lambda names: 'in', (lambda names: (_v37 if (type(_o36 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types34 and (_v37 := _getattr(_o36, 'signed_words', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('signed_words', _MISSING)) is not _MISSING) else _read35(_o36)), ))))) and (not (_v42 if (type(_o41 := _s) in _types39 and (_v42 := _getattr(_o41, 'checked', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('checked', _MISSING)) is not _MISSING) else _read40(_o41)))) and (not (_v46 if (type(_o45 := _s) in _types43 and (_v46 := _getattr(_o45, 'is_key', _MISSING)) is not _MISSING and (type(_v46) not in _METHOD_TYPES or _v46.__name__ not in _FORMATTERS)) or (type(_o45) is _dict and (_v46 := _o45.get('is_key', _MISSING)) is not _MISSING) else _read44(_o45))))
+                _m = (((((((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('integer', 'bigint', 'smallint', 'numeric', 'real', 'double precision', ) else False) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.array) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING else _read14(_o15))))) and (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.words) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING else _read18(_o19)))) and list(_h31(names, True, lambda names: (_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.words) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING else _read22(_o23))), None, lambda names: 'in', (lambda names: _h30, )))) and (not list(_h41(names, True, lambda names: (_v35 if type(_o34 := _s) in _types32 and type(_v35 := _o34.words) not in _METHOD_TYPES else (_v35 if type(_o34) is _dict and (_v35 := _o34.get('words', _MISSING)) is not _MISSING else _read33(_o34))), None, lambda names: 'in', (lambda names: _h40, ))))) and (not (_v45 if type(_o44 := _s) in _types42 and type(_v45 := _o44.checked) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('checked', _MISSING)) is not _MISSING else _read43(_o44))))) and (not (_v49 if type(_o48 := _s) in _types46 and type(_v49 := _o48.is_key) not in _METHOD_TYPES else (_v49 if type(_o48) is _dict and (_v49 := _o48.get('is_key', _MISSING)) is not _MISSING else _read47(_o48)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7104,16 +7186,27 @@ def _batch_18(rt):
     _types21 = set()
     _read22 = rt.reader('in_primary_key', _types21)
     _call25 = rt.caller()
-    _types26 = set()
-    _read27 = rt.reader('referencing_columns', _types26)
+    _types27 = set()
+    _read28 = rt.reader('referencing_columns', _types27)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h26 = (names['model'] if 'model' in names else _undefined_name('model'))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) in ('integer', 'smallint', 'serial', 'serial4', 'smallserial', 'serial2', ) else False) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'array', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING) else _read14(_o15)))) and (not (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'in_foreign_key', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('in_foreign_key', _MISSING)) is not _MISSING) else _read18(_o19)))) and ((_v24 if (type(_o23 := _s) in _types21 and (_v24 := _getattr(_o23, 'in_primary_key', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('in_primary_key', _MISSING)) is not _MISSING) else _read22(_o23)) or _call25(names, (_v29 if (type(_o28 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types26 and (_v29 := _getattr(_o28, 'referencing_columns', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('referencing_columns', _MISSING)) is not _MISSING) else _read27(_o28)), _s)))
+                _m = ((((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('integer', 'smallint', 'serial', 'serial4', 'smallserial', 'serial2', ) else False) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.array) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING else _read14(_o15))))) and (not (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.in_foreign_key) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('in_foreign_key', _MISSING)) is not _MISSING else _read18(_o19))))) and ((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.in_primary_key) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('in_primary_key', _MISSING)) is not _MISSING else _read22(_o23))) or _call25(names, (_v30 if (type(_o29 := _h26) in _types27 and (_v30 := _getattr(_o29, 'referencing_columns', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('referencing_columns', _MISSING)) is not _MISSING) else _read28(_o29)), _s)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7130,18 +7223,30 @@ def _batch_19(rt):
     _types5 = set()
     _read6 = rt.reader('name', _types5)
     _f9 = rt.filter('intersects')
-    _types10 = set()
-    _read11 = rt.reader('words', _types10)
-    _types14 = set()
-    _read15 = rt.reader('words', _types14)
+    _types11 = set()
+    _read12 = rt.reader('words', _types11)
+    _types16 = set()
+    _read17 = rt.reader('words', _types16)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h10 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h15 = (_v14 if (type(_o13 := _h10) in _types11 and (_v14 := _getattr(_o13, 'words', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('words', _MISSING)) is not _MISSING) else _read12(_o13))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) in ('real', 'double precision', 'float4', 'float8', 'double', 'float', ) else False) and _f9((_v17 if (type(_o16 := _s) in _types14 and (_v17 := _getattr(_o16, 'words', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('words', _MISSING)) is not _MISSING) else _read15(_o16)), (_v13 if (type(_o12 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types10 and (_v13 := _getattr(_o12, 'words', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('words', _MISSING)) is not _MISSING) else _read11(_o12))))
+                _m = ((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('real', 'double precision', 'float4', 'float8', 'double', 'float', ) else False) and _f9((_v19 if type(_o18 := _s) in _types16 and type(_v19 := _o18.words) not in _METHOD_TYPES else (_v19 if type(_o18) is _dict and (_v19 := _o18.get('words', _MISSING)) is not _MISSING else _read17(_o18))), _h15))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7166,36 +7271,50 @@ def _batch_20(rt):
     _types21 = set()
     _read22 = rt.reader('words', _types21)
     _h25 = rt.helper('item')
-    _types26 = set()
-    _read27 = rt.reader('words', _types26)
-    _f30 = rt.filter('intersects')
-    _types31 = set()
-    _read32 = rt.reader('exempt_table_words', _types31)
-    _types35 = set()
-    _read36 = rt.reader('table', _types35)
-    _types39 = set()
-    _read40 = rt.reader('words', _types39)
-    _call43 = rt.caller()
-    _types44 = set()
-    _read45 = rt.reader('name', _types44)
-    _types48 = set()
-    _read49 = rt.reader('lower', _types48)
-    _types52 = set()
-    _read53 = rt.reader('exempt_columns', _types52)
-    _types56 = set()
-    _read57 = rt.reader('checked', _types56)
+    _types27 = set()
+    _read28 = rt.reader('words', _types27)
+    _f32 = rt.filter('intersects')
+    _types33 = set()
+    _read34 = rt.reader('exempt_table_words', _types33)
+    _types38 = set()
+    _read39 = rt.reader('table', _types38)
+    _types42 = set()
+    _read43 = rt.reader('words', _types42)
+    _call46 = rt.caller()
+    _types47 = set()
+    _read48 = rt.reader('name', _types47)
+    _types51 = set()
+    _read52 = rt.reader('lower', _types51)
+    _types55 = set()
+    _read56 = rt.reader('exempt_columns', _types55)
     _types60 = set()
-    _read61 = rt.reader('in_foreign_key', _types60)
+    _read61 = rt.reader('checked', _types60)
     _types64 = set()
-    _read65 = rt.reader('in_primary_key', _types64)
+    _read65 = rt.reader('in_foreign_key', _types64)
+    _types68 = set()
+    _read69 = rt.reader('in_primary_key', _types68)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h26 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h31 = (_v30 if (type(_o29 := _h26) in _types27 and (_v30 := _getattr(_o29, 'words', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('words', _MISSING)) is not _MISSING) else _read28(_o29))
+            _h37 = (_v36 if (type(_o35 := _h26) in _types33 and (_v36 := _getattr(_o35, 'exempt_table_words', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('exempt_table_words', _MISSING)) is not _MISSING) else _read34(_o35))
+            _h59 = (_v58 if (type(_o57 := _h26) in _types55 and (_v58 := _getattr(_o57, 'exempt_columns', _MISSING)) is not _MISSING and (type(_v58) not in _METHOD_TYPES or _v58.__name__ not in _FORMATTERS)) or (type(_o57) is _dict and (_v58 := _o57.get('exempt_columns', _MISSING)) is not _MISSING) else _read56(_o57))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((((((((True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7)) in ('text', 'varchar', ) else False) and (not (_v16 if (type(_o15 := (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'array', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING) else _read14(_o15)))) and (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'words', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING) else _read18(_o19))) and (True if _h25((_v24 if (type(_o23 := _s) in _types21 and (_v24 := _getattr(_o23, 'words', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING) else _read22(_o23)), (-1)) in (_v29 if (type(_o28 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types26 and (_v29 := _getattr(_o28, 'words', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('words', _MISSING)) is not _MISSING) else _read27(_o28)) else False)) and (not _f30((_v42 if (type(_o41 := (_v38 if (type(_o37 := _s) in _types35 and (_v38 := _getattr(_o37, 'table', _MISSING)) is not _MISSING and (type(_v38) not in _METHOD_TYPES or _v38.__name__ not in _FORMATTERS)) or (type(_o37) is _dict and (_v38 := _o37.get('table', _MISSING)) is not _MISSING) else _read36(_o37))) in _types39 and (_v42 := _getattr(_o41, 'words', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('words', _MISSING)) is not _MISSING) else _read40(_o41))[(-1):None], (_v34 if (type(_o33 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types31 and (_v34 := _getattr(_o33, 'exempt_table_words', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('exempt_table_words', _MISSING)) is not _MISSING) else _read32(_o33))))) and (True if _call43(names, (_v51 if (type(_o50 := (_v47 if (type(_o46 := _s) in _types44 and (_v47 := _getattr(_o46, 'name', _MISSING)) is not _MISSING and (type(_v47) not in _METHOD_TYPES or _v47.__name__ not in _FORMATTERS)) or (type(_o46) is _dict and (_v47 := _o46.get('name', _MISSING)) is not _MISSING) else _read45(_o46))) in _types48 and (_v51 := _getattr(_o50, 'lower', _MISSING)) is not _MISSING and (type(_v51) not in _METHOD_TYPES or _v51.__name__ not in _FORMATTERS)) or (type(_o50) is _dict and (_v51 := _o50.get('lower', _MISSING)) is not _MISSING) else _read49(_o50))) not in (_v55 if (type(_o54 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types52 and (_v55 := _getattr(_o54, 'exempt_columns', _MISSING)) is not _MISSING and (type(_v55) not in _METHOD_TYPES or _v55.__name__ not in _FORMATTERS)) or (type(_o54) is _dict and (_v55 := _o54.get('exempt_columns', _MISSING)) is not _MISSING) else _read53(_o54)) else False)) and (not (_v59 if (type(_o58 := _s) in _types56 and (_v59 := _getattr(_o58, 'checked', _MISSING)) is not _MISSING and (type(_v59) not in _METHOD_TYPES or _v59.__name__ not in _FORMATTERS)) or (type(_o58) is _dict and (_v59 := _o58.get('checked', _MISSING)) is not _MISSING) else _read57(_o58)))) and (not (_v63 if (type(_o62 := _s) in _types60 and (_v63 := _getattr(_o62, 'in_foreign_key', _MISSING)) is not _MISSING and (type(_v63) not in _METHOD_TYPES or _v63.__name__ not in _FORMATTERS)) or (type(_o62) is _dict and (_v63 := _o62.get('in_foreign_key', _MISSING)) is not _MISSING) else _read61(_o62)))) and (not (_v67 if (type(_o66 := _s) in _types64 and (_v67 := _getattr(_o66, 'in_primary_key', _MISSING)) is not _MISSING and (type(_v67) not in _METHOD_TYPES or _v67.__name__ not in _FORMATTERS)) or (type(_o66) is _dict and (_v67 := _o66.get('in_primary_key', _MISSING)) is not _MISSING) else _read65(_o66))))
+                _m = (((((((((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('text', 'varchar', ) else False) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.array) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING else _read14(_o15))))) and (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.words) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING else _read18(_o19)))) and (True if _h25((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.words) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING else _read22(_o23))), (-1)) in _h31 else False)) and (not _f32((_v45 if type(_o44 := (_v41 if type(_o40 := _s) in _types38 and type(_v41 := _o40.table) not in _METHOD_TYPES else (_v41 if type(_o40) is _dict and (_v41 := _o40.get('table', _MISSING)) is not _MISSING else _read39(_o40)))) in _types42 and type(_v45 := _o44.words) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('words', _MISSING)) is not _MISSING else _read43(_o44)))[(-1):None], _h37))) and (True if _call46(names, (_v54 if (type(_o53 := (_v50 if type(_o49 := _s) in _types47 and type(_v50 := _o49.name) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('name', _MISSING)) is not _MISSING else _read48(_o49)))) in _types51 and (_v54 := _getattr(_o53, 'lower', _MISSING)) is not _MISSING and (type(_v54) not in _METHOD_TYPES or _v54.__name__ not in _FORMATTERS)) or (type(_o53) is _dict and (_v54 := _o53.get('lower', _MISSING)) is not _MISSING) else _read52(_o53))) not in _h59 else False)) and (not (_v63 if type(_o62 := _s) in _types60 and type(_v63 := _o62.checked) not in _METHOD_TYPES else (_v63 if type(_o62) is _dict and (_v63 := _o62.get('checked', _MISSING)) is not _MISSING else _read61(_o62))))) and (not (_v67 if type(_o66 := _s) in _types64 and type(_v67 := _o66.in_foreign_key) not in _METHOD_TYPES else (_v67 if type(_o66) is _dict and (_v67 := _o66.get('in_foreign_key', _MISSING)) is not _MISSING else _read65(_o66))))) and (not (_v71 if type(_o70 := _s) in _types68 and type(_v71 := _o70.in_primary_key) not in _METHOD_TYPES else (_v71 if type(_o70) is _dict and (_v71 := _o70.get('in_primary_key', _MISSING)) is not _MISSING else _read69(_o70)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7218,7 +7337,7 @@ def _batch_21(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'serial', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('serial', _MISSING)) is not _MISSING) else _read6(_o7))
+                _m = (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.serial) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('serial', _MISSING)) is not _MISSING else _read6(_o7)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7241,7 +7360,7 @@ def _batch_22(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'type', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING) else _read2(_o3)) == 'check' else False) and (True if (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'in_list_size', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('in_list_size', _MISSING)) is not _MISSING) else _read6(_o7)) > 15 else False))
+                _m = ((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3))) == 'check' else False) and (True if (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.in_list_size) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('in_list_size', _MISSING)) is not _MISSING else _read6(_o7))) > 15 else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7264,7 +7383,7 @@ def _batch_23(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((True if len((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'columns', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('columns', _MISSING)) is not _MISSING) else _read2(_o3))) > 1 else False) and (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'nullable_columns', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('nullable_columns', _MISSING)) is not _MISSING) else _read6(_o7)))
+                _m = ((True if len((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.columns) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('columns', _MISSING)) is not _MISSING else _read2(_o3)))) > 1 else False) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.nullable_columns) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('nullable_columns', _MISSING)) is not _MISSING else _read6(_o7))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7285,7 +7404,7 @@ def _batch_24(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'covering_index', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('covering_index', _MISSING)) is not _MISSING) else _read2(_o3)) is None)
+                _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.covering_index) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('covering_index', _MISSING)) is not _MISSING else _read2(_o3))) is None)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7300,16 +7419,27 @@ def _batch_25(rt):
     _types1 = set()
     _read2 = rt.reader('on_delete', _types1)
     _call5 = rt.caller()
-    _types6 = set()
-    _read7 = rt.reader('cascade_blockers', _types6)
+    _types7 = set()
+    _read8 = rt.reader('cascade_blockers', _types7)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h6 = (names['model'] if 'model' in names else _undefined_name('model'))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'on_delete', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('on_delete', _MISSING)) is not _MISSING) else _read2(_o3)) == 'CASCADE' else False) and _call5(names, (_v9 if (type(_o8 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types6 and (_v9 := _getattr(_o8, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('cascade_blockers', _MISSING)) is not _MISSING) else _read7(_o8)), _s))
+                _m = ((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.on_delete) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('on_delete', _MISSING)) is not _MISSING else _read2(_o3))) == 'CASCADE' else False) and _call5(names, (_v10 if (type(_o9 := _h6) in _types7 and (_v10 := _getattr(_o9, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('cascade_blockers', _MISSING)) is not _MISSING) else _read8(_o9)), _s))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7332,7 +7462,7 @@ def _batch_26(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'body_facts', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('body_facts', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'if_chains_without_else', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('if_chains_without_else', _MISSING)) is not _MISSING) else _read6(_o7))
+                _m = (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.body_facts) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('body_facts', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.if_chains_without_else) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('if_chains_without_else', _MISSING)) is not _MISSING else _read6(_o7)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7355,7 +7485,7 @@ def _batch_27(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'body_facts', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('body_facts', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'unsafe_executes', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('unsafe_executes', _MISSING)) is not _MISSING) else _read6(_o7))
+                _m = (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.body_facts) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('body_facts', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.unsafe_executes) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('unsafe_executes', _MISSING)) is not _MISSING else _read6(_o7)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7378,7 +7508,7 @@ def _batch_28(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v8 if (type(_o7 := (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'body_facts', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('body_facts', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'write_then_reraise', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('write_then_reraise', _MISSING)) is not _MISSING) else _read6(_o7))
+                _m = (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.body_facts) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('body_facts', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.write_then_reraise) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('write_then_reraise', _MISSING)) is not _MISSING else _read6(_o7)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7401,7 +7531,7 @@ def _batch_29(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'security_definer', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('security_definer', _MISSING)) is not _MISSING) else _read2(_o3)) and ((_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'search_path', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('search_path', _MISSING)) is not _MISSING) else _read6(_o7)) is None))
+                _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.security_definer) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('security_definer', _MISSING)) is not _MISSING else _read2(_o3))) and ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.search_path) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('search_path', _MISSING)) is not _MISSING else _read6(_o7))) is None))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7419,18 +7549,30 @@ def _batch_30(rt):
     _read6 = rt.reader('trigger_function', _types5)
     _types9 = set()
     _read10 = rt.reader('executors', _types9)
-    _types13 = set()
-    _read14 = rt.reader('supabase', _types13)
-    _types17 = set()
-    _read18 = rt.reader('executors', _types17)
+    _types14 = set()
+    _read15 = rt.reader('supabase', _types14)
+    _types19 = set()
+    _read20 = rt.reader('executors', _types19)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h13 = (names['profile'] if 'profile' in names else _undefined_name('profile'))
+            _h18 = (_v17 if (type(_o16 := _h13) in _types14 and (_v17 := _getattr(_o16, 'supabase', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('supabase', _MISSING)) is not _MISSING) else _read15(_o16))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'security_definer', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('security_definer', _MISSING)) is not _MISSING) else _read2(_o3)) and (not (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'trigger_function', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('trigger_function', _MISSING)) is not _MISSING) else _read6(_o7)))) and ((True if 'public' in (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'executors', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('executors', _MISSING)) is not _MISSING) else _read10(_o11)) else False) or ((_v16 if (type(_o15 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types13 and (_v16 := _getattr(_o15, 'supabase', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('supabase', _MISSING)) is not _MISSING) else _read14(_o15)) and (True if 'anon' in (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'executors', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('executors', _MISSING)) is not _MISSING) else _read18(_o19)) else False))))
+                _m = (((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.security_definer) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('security_definer', _MISSING)) is not _MISSING else _read2(_o3))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.trigger_function) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('trigger_function', _MISSING)) is not _MISSING else _read6(_o7))))) and ((True if 'public' in (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.executors) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('executors', _MISSING)) is not _MISSING else _read10(_o11))) else False) or (_h18 and (True if 'anon' in (_v22 if type(_o21 := _s) in _types19 and type(_v22 := _o21.executors) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('executors', _MISSING)) is not _MISSING else _read20(_o21))) else False))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7479,7 +7621,7 @@ def _batch_31(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((((True if len((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'columns', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('columns', _MISSING)) is not _MISSING) else _read2(_o3))) == 1 else False) and isinstance(_h9((_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'columns', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('columns', _MISSING)) is not _MISSING) else _read6(_o7)), 0), str)) and ((_v13 if (type(_o12 := _s) in _types10 and (_v13 := _getattr(_o12, 'predicate', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('predicate', _MISSING)) is not _MISSING) else _read11(_o12)) is None)) and (not (_v17 if (type(_o16 := _s) in _types14 and (_v17 := _getattr(_o16, 'unique', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('unique', _MISSING)) is not _MISSING) else _read15(_o16)))) and _h32(names, lambda names: _h31((_v25 if (type(_o24 := (_v21 if (type(_o20 := _s) in _types18 and (_v21 := _getattr(_o20, 'table', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('table', _MISSING)) is not _MISSING) else _read19(_o20))) in _types22 and (_v25 := _getattr(_o24, 'columns', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('columns', _MISSING)) is not _MISSING) else _read23(_o24)), _h30((_v29 if (type(_o28 := _s) in _types26 and (_v29 := _getattr(_o28, 'columns', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('columns', _MISSING)) is not _MISSING) else _read27(_o28)), 0)))) and (True if (_v54 if (type(_o53 := (_v50 if (type(_o49 := _h46((_v40 if (type(_o39 := (_v36 if (type(_o35 := _s) in _types33 and (_v36 := _getattr(_o35, 'table', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('table', _MISSING)) is not _MISSING) else _read34(_o35))) in _types37 and (_v40 := _getattr(_o39, 'columns', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('columns', _MISSING)) is not _MISSING) else _read38(_o39)), _h45((_v44 if (type(_o43 := _s) in _types41 and (_v44 := _getattr(_o43, 'columns', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('columns', _MISSING)) is not _MISSING) else _read42(_o43)), 0))) in _types47 and (_v50 := _getattr(_o49, 'type', _MISSING)) is not _MISSING and (type(_v50) not in _METHOD_TYPES or _v50.__name__ not in _FORMATTERS)) or (type(_o49) is _dict and (_v50 := _o49.get('type', _MISSING)) is not _MISSING) else _read48(_o49))) in _types51 and (_v54 := _getattr(_o53, 'name', _MISSING)) is not _MISSING and (type(_v54) not in _METHOD_TYPES or _v54.__name__ not in _FORMATTERS)) or (type(_o53) is _dict and (_v54 := _o53.get('name', _MISSING)) is not _MISSING) else _read52(_o53)) == 'boolean' else False))
+                _m = ((((((True if len((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.columns) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('columns', _MISSING)) is not _MISSING else _read2(_o3)))) == 1 else False) and isinstance(_h9((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.columns) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('columns', _MISSING)) is not _MISSING else _read6(_o7))), 0), str)) and ((_v13 if type(_o12 := _s) in _types10 and type(_v13 := _o12.predicate) not in _METHOD_TYPES else (_v13 if type(_o12) is _dict and (_v13 := _o12.get('predicate', _MISSING)) is not _MISSING else _read11(_o12))) is None)) and (not (_v17 if type(_o16 := _s) in _types14 and type(_v17 := _o16.unique) not in _METHOD_TYPES else (_v17 if type(_o16) is _dict and (_v17 := _o16.get('unique', _MISSING)) is not _MISSING else _read15(_o16))))) and _h32(names, lambda names: _h31((_v25 if (type(_o24 := (_v21 if (type(_o20 := _s) in _types18 and (_v21 := _getattr(_o20, 'table', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('table', _MISSING)) is not _MISSING) else _read19(_o20))) in _types22 and (_v25 := _getattr(_o24, 'columns', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('columns', _MISSING)) is not _MISSING) else _read23(_o24)), _h30((_v29 if (type(_o28 := _s) in _types26 and (_v29 := _getattr(_o28, 'columns', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('columns', _MISSING)) is not _MISSING) else _read27(_o28)), 0)))) and (True if (_v54 if type(_o53 := (_v50 if type(_o49 := _h46((_v40 if type(_o39 := (_v36 if type(_o35 := _s) in _types33 and type(_v36 := _o35.table) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('table', _MISSING)) is not _MISSING else _read34(_o35)))) in _types37 and type(_v40 := _o39.columns) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('columns', _MISSING)) is not _MISSING else _read38(_o39))), _h45((_v44 if type(_o43 := _s) in _types41 and type(_v44 := _o43.columns) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('columns', _MISSING)) is not _MISSING else _read42(_o43))), 0))) in _types47 and type(_v50 := _o49.type) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('type', _MISSING)) is not _MISSING else _read48(_o49)))) in _types51 and type(_v54 := _o53.name) not in _METHOD_TYPES else (_v54 if type(_o53) is _dict and (_v54 := _o53.get('name', _MISSING)) is not _MISSING else _read52(_o53))) == 'boolean' else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7500,7 +7642,7 @@ def _batch_32(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'duplicate_of', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('duplicate_of', _MISSING)) is not _MISSING) else _read2(_o3)) is None))
+                _m = (not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.duplicate_of) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('duplicate_of', _MISSING)) is not _MISSING else _read2(_o3))) is None))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7521,7 +7663,7 @@ def _batch_33(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'ignores_soft_delete', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('ignores_soft_delete', _MISSING)) is not _MISSING) else _read2(_o3))
+                _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.ignores_soft_delete) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('ignores_soft_delete', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7544,7 +7686,7 @@ def _batch_34(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'redundant_to', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('redundant_to', _MISSING)) is not _MISSING) else _read2(_o3)) is None)) and ((_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'constraint', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING) else _read6(_o7)) is None))
+                _m = ((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.redundant_to) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('redundant_to', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.constraint) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING else _read6(_o7))) is None))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7607,7 +7749,7 @@ def _batch_35(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((((((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'unique', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('unique', _MISSING)) is not _MISSING) else _read2(_o3)) and ((_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'predicate', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('predicate', _MISSING)) is not _MISSING) else _read6(_o7)) is None)) and (True if len((_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'columns', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('columns', _MISSING)) is not _MISSING) else _read10(_o11))) == 1 else False)) and isinstance(_h17((_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'columns', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING) else _read14(_o15)), 0), str)) and (True if 'email' in _call18(names, (_v27 if (type(_o26 := _h23((_v22 if (type(_o21 := _s) in _types19 and (_v22 := _getattr(_o21, 'columns', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('columns', _MISSING)) is not _MISSING) else _read20(_o21)), 0)) in _types24 and (_v27 := _getattr(_o26, 'lower', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('lower', _MISSING)) is not _MISSING) else _read25(_o26))) else False)) and _h42(names, lambda names: _h41((_v35 if (type(_o34 := (_v31 if (type(_o30 := _s) in _types28 and (_v31 := _getattr(_o30, 'table', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('table', _MISSING)) is not _MISSING) else _read29(_o30))) in _types32 and (_v35 := _getattr(_o34, 'columns', _MISSING)) is not _MISSING and (type(_v35) not in _METHOD_TYPES or _v35.__name__ not in _FORMATTERS)) or (type(_o34) is _dict and (_v35 := _o34.get('columns', _MISSING)) is not _MISSING) else _read33(_o34)), _h40((_v39 if (type(_o38 := _s) in _types36 and (_v39 := _getattr(_o38, 'columns', _MISSING)) is not _MISSING and (type(_v39) not in _METHOD_TYPES or _v39.__name__ not in _FORMATTERS)) or (type(_o38) is _dict and (_v39 := _o38.get('columns', _MISSING)) is not _MISSING) else _read37(_o38)), 0)))) and (True if (_v64 if (type(_o63 := (_v60 if (type(_o59 := _h56((_v50 if (type(_o49 := (_v46 if (type(_o45 := _s) in _types43 and (_v46 := _getattr(_o45, 'table', _MISSING)) is not _MISSING and (type(_v46) not in _METHOD_TYPES or _v46.__name__ not in _FORMATTERS)) or (type(_o45) is _dict and (_v46 := _o45.get('table', _MISSING)) is not _MISSING) else _read44(_o45))) in _types47 and (_v50 := _getattr(_o49, 'columns', _MISSING)) is not _MISSING and (type(_v50) not in _METHOD_TYPES or _v50.__name__ not in _FORMATTERS)) or (type(_o49) is _dict and (_v50 := _o49.get('columns', _MISSING)) is not _MISSING) else _read48(_o49)), _h55((_v54 if (type(_o53 := _s) in _types51 and (_v54 := _getattr(_o53, 'columns', _MISSING)) is not _MISSING and (type(_v54) not in _METHOD_TYPES or _v54.__name__ not in _FORMATTERS)) or (type(_o53) is _dict and (_v54 := _o53.get('columns', _MISSING)) is not _MISSING) else _read52(_o53)), 0))) in _types57 and (_v60 := _getattr(_o59, 'type', _MISSING)) is not _MISSING and (type(_v60) not in _METHOD_TYPES or _v60.__name__ not in _FORMATTERS)) or (type(_o59) is _dict and (_v60 := _o59.get('type', _MISSING)) is not _MISSING) else _read58(_o59))) in _types61 and (_v64 := _getattr(_o63, 'name', _MISSING)) is not _MISSING and (type(_v64) not in _METHOD_TYPES or _v64.__name__ not in _FORMATTERS)) or (type(_o63) is _dict and (_v64 := _o63.get('name', _MISSING)) is not _MISSING) else _read62(_o63)) in ('text', 'varchar', ) else False)) and (not _call65(names, (_v73 if (type(_o72 := (_v69 if (type(_o68 := _s) in _types66 and (_v69 := _getattr(_o68, 'table', _MISSING)) is not _MISSING and (type(_v69) not in _METHOD_TYPES or _v69.__name__ not in _FORMATTERS)) or (type(_o68) is _dict and (_v69 := _o68.get('table', _MISSING)) is not _MISSING) else _read67(_o68))) in _types70 and (_v73 := _getattr(_o72, 'unique_on_lower', _MISSING)) is not _MISSING and (type(_v73) not in _METHOD_TYPES or _v73.__name__ not in _FORMATTERS)) or (type(_o72) is _dict and (_v73 := _o72.get('unique_on_lower', _MISSING)) is not _MISSING) else _read71(_o72)), _h78((_v77 if (type(_o76 := _s) in _types74 and (_v77 := _getattr(_o76, 'columns', _MISSING)) is not _MISSING and (type(_v77) not in _METHOD_TYPES or _v77.__name__ not in _FORMATTERS)) or (type(_o76) is _dict and (_v77 := _o76.get('columns', _MISSING)) is not _MISSING) else _read75(_o76)), 0))))
+                _m = ((((((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.unique) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('unique', _MISSING)) is not _MISSING else _read2(_o3))) and ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.predicate) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('predicate', _MISSING)) is not _MISSING else _read6(_o7))) is None)) and (True if len((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.columns) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('columns', _MISSING)) is not _MISSING else _read10(_o11)))) == 1 else False)) and isinstance(_h17((_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.columns) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING else _read14(_o15))), 0), str)) and (True if 'email' in _call18(names, (_v27 if (type(_o26 := _h23((_v22 if type(_o21 := _s) in _types19 and type(_v22 := _o21.columns) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('columns', _MISSING)) is not _MISSING else _read20(_o21))), 0)) in _types24 and (_v27 := _getattr(_o26, 'lower', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('lower', _MISSING)) is not _MISSING) else _read25(_o26))) else False)) and _h42(names, lambda names: _h41((_v35 if (type(_o34 := (_v31 if (type(_o30 := _s) in _types28 and (_v31 := _getattr(_o30, 'table', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('table', _MISSING)) is not _MISSING) else _read29(_o30))) in _types32 and (_v35 := _getattr(_o34, 'columns', _MISSING)) is not _MISSING and (type(_v35) not in _METHOD_TYPES or _v35.__name__ not in _FORMATTERS)) or (type(_o34) is _dict and (_v35 := _o34.get('columns', _MISSING)) is not _MISSING) else _read33(_o34)), _h40((_v39 if (type(_o38 := _s) in _types36 and (_v39 := _getattr(_o38, 'columns', _MISSING)) is not _MISSING and (type(_v39) not in _METHOD_TYPES or _v39.__name__ not in _FORMATTERS)) or (type(_o38) is _dict and (_v39 := _o38.get('columns', _MISSING)) is not _MISSING) else _read37(_o38)), 0)))) and (True if (_v64 if type(_o63 := (_v60 if type(_o59 := _h56((_v50 if type(_o49 := (_v46 if type(_o45 := _s) in _types43 and type(_v46 := _o45.table) not in _METHOD_TYPES else (_v46 if type(_o45) is _dict and (_v46 := _o45.get('table', _MISSING)) is not _MISSING else _read44(_o45)))) in _types47 and type(_v50 := _o49.columns) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('columns', _MISSING)) is not _MISSING else _read48(_o49))), _h55((_v54 if type(_o53 := _s) in _types51 and type(_v54 := _o53.columns) not in _METHOD_TYPES else (_v54 if type(_o53) is _dict and (_v54 := _o53.get('columns', _MISSING)) is not _MISSING else _read52(_o53))), 0))) in _types57 and type(_v60 := _o59.type) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('type', _MISSING)) is not _MISSING else _read58(_o59)))) in _types61 and type(_v64 := _o63.name) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('name', _MISSING)) is not _MISSING else _read62(_o63))) in ('text', 'varchar', ) else False)) and (not _call65(names, (_v73 if (type(_o72 := (_v69 if type(_o68 := _s) in _types66 and type(_v69 := _o68.table) not in _METHOD_TYPES else (_v69 if type(_o68) is _dict and (_v69 := _o68.get('table', _MISSING)) is not _MISSING else _read67(_o68)))) in _types70 and (_v73 := _getattr(_o72, 'unique_on_lower', _MISSING)) is not _MISSING and (type(_v73) not in _METHOD_TYPES or _v73.__name__ not in _FORMATTERS)) or (type(_o72) is _dict and (_v73 := _o72.get('unique_on_lower', _MISSING)) is not _MISSING) else _read71(_o72)), _h78((_v77 if type(_o76 := _s) in _types74 and type(_v77 := _o76.columns) not in _METHOD_TYPES else (_v77 if type(_o76) is _dict and (_v77 := _o76.get('columns', _MISSING)) is not _MISSING else _read75(_o76))), 0))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7640,39 +7782,51 @@ def _batch_36(rt):
     _call37 = rt.caller()
     _types38 = set()
     _read39 = rt.reader('all_columns_ending', _types38)
-    _types42 = set()
-    _read43 = rt.reader('identifier_words', _types42)
-    _types46 = set()
-    _read47 = rt.reader('table', _types46)
-    _types50 = set()
-    _read51 = rt.reader('primary_key', _types50)
-    _types54 = set()
-    _read55 = rt.reader('columns', _types54)
-    _types58 = set()
-    _read59 = rt.reader('table', _types58)
-    _types62 = set()
-    _read63 = rt.reader('primary_key', _types62)
-    _types66 = set()
-    _read67 = rt.reader('columns', _types66)
-    _types70 = set()
-    _read71 = rt.reader('predicate', _types70)
-    _cat74 = rt.sandbox.concat_bounded
-    _types75 = set()
-    _read76 = rt.reader('table', _types75)
-    _types79 = set()
-    _read80 = rt.reader('soft_delete_column', _types79)
-    _types83 = set()
-    _read84 = rt.reader('predicate', _types83)
-    _types87 = set()
-    _read88 = rt.reader('key', _types87)
+    _types43 = set()
+    _read44 = rt.reader('identifier_words', _types43)
+    _types48 = set()
+    _read49 = rt.reader('table', _types48)
+    _types52 = set()
+    _read53 = rt.reader('primary_key', _types52)
+    _types56 = set()
+    _read57 = rt.reader('columns', _types56)
+    _types60 = set()
+    _read61 = rt.reader('table', _types60)
+    _types64 = set()
+    _read65 = rt.reader('primary_key', _types64)
+    _types68 = set()
+    _read69 = rt.reader('columns', _types68)
+    _types72 = set()
+    _read73 = rt.reader('predicate', _types72)
+    _cat76 = rt.sandbox.concat_bounded
+    _types77 = set()
+    _read78 = rt.reader('table', _types77)
+    _types81 = set()
+    _read82 = rt.reader('soft_delete_column', _types81)
+    _types85 = set()
+    _read86 = rt.reader('predicate', _types85)
+    _types89 = set()
+    _read90 = rt.reader('key', _types89)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h42 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h47 = (_v46 if (type(_o45 := _h42) in _types43 and (_v46 := _getattr(_o45, 'identifier_words', _MISSING)) is not _MISSING and (type(_v46) not in _METHOD_TYPES or _v46.__name__ not in _FORMATTERS)) or (type(_o45) is _dict and (_v46 := _o45.get('identifier_words', _MISSING)) is not _MISSING) else _read44(_o45))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((((((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'unique', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('unique', _MISSING)) is not _MISSING) else _read2(_o3)) and (_v12 if (type(_o11 := (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'soft_delete_column', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('soft_delete_column', _MISSING)) is not _MISSING) else _read10(_o11))) and (((_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'constraint', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('constraint', _MISSING)) is not _MISSING) else _read14(_o15)) is None) or (True if (_v24 if (type(_o23 := (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'constraint', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('constraint', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'type', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('type', _MISSING)) is not _MISSING) else _read22(_o23)) != 'primary_key' else False))) and (True if (_v32 if (type(_o31 := (_v28 if (type(_o27 := _s) in _types25 and (_v28 := _getattr(_o27, 'table', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('table', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'soft_delete_column', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('soft_delete_column', _MISSING)) is not _MISSING) else _read30(_o31)) not in (_v36 if (type(_o35 := _s) in _types33 and (_v36 := _getattr(_o35, 'columns', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('columns', _MISSING)) is not _MISSING) else _read34(_o35)) else False)) and (not _call37(names, (_v41 if (type(_o40 := _s) in _types38 and (_v41 := _getattr(_o40, 'all_columns_ending', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('all_columns_ending', _MISSING)) is not _MISSING) else _read39(_o40)), (_v45 if (type(_o44 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types42 and (_v45 := _getattr(_o44, 'identifier_words', _MISSING)) is not _MISSING and (type(_v45) not in _METHOD_TYPES or _v45.__name__ not in _FORMATTERS)) or (type(_o44) is _dict and (_v45 := _o44.get('identifier_words', _MISSING)) is not _MISSING) else _read43(_o44))))) and (((_v53 if (type(_o52 := (_v49 if (type(_o48 := _s) in _types46 and (_v49 := _getattr(_o48, 'table', _MISSING)) is not _MISSING and (type(_v49) not in _METHOD_TYPES or _v49.__name__ not in _FORMATTERS)) or (type(_o48) is _dict and (_v49 := _o48.get('table', _MISSING)) is not _MISSING) else _read47(_o48))) in _types50 and (_v53 := _getattr(_o52, 'primary_key', _MISSING)) is not _MISSING and (type(_v53) not in _METHOD_TYPES or _v53.__name__ not in _FORMATTERS)) or (type(_o52) is _dict and (_v53 := _o52.get('primary_key', _MISSING)) is not _MISSING) else _read51(_o52)) is None) or (True if (_v57 if (type(_o56 := _s) in _types54 and (_v57 := _getattr(_o56, 'columns', _MISSING)) is not _MISSING and (type(_v57) not in _METHOD_TYPES or _v57.__name__ not in _FORMATTERS)) or (type(_o56) is _dict and (_v57 := _o56.get('columns', _MISSING)) is not _MISSING) else _read55(_o56)) != (_v69 if (type(_o68 := (_v65 if (type(_o64 := (_v61 if (type(_o60 := _s) in _types58 and (_v61 := _getattr(_o60, 'table', _MISSING)) is not _MISSING and (type(_v61) not in _METHOD_TYPES or _v61.__name__ not in _FORMATTERS)) or (type(_o60) is _dict and (_v61 := _o60.get('table', _MISSING)) is not _MISSING) else _read59(_o60))) in _types62 and (_v65 := _getattr(_o64, 'primary_key', _MISSING)) is not _MISSING and (type(_v65) not in _METHOD_TYPES or _v65.__name__ not in _FORMATTERS)) or (type(_o64) is _dict and (_v65 := _o64.get('primary_key', _MISSING)) is not _MISSING) else _read63(_o64))) in _types66 and (_v69 := _getattr(_o68, 'columns', _MISSING)) is not _MISSING and (type(_v69) not in _METHOD_TYPES or _v69.__name__ not in _FORMATTERS)) or (type(_o68) is _dict and (_v69 := _o68.get('columns', _MISSING)) is not _MISSING) else _read67(_o68)) else False))) and (((_v73 if (type(_o72 := _s) in _types70 and (_v73 := _getattr(_o72, 'predicate', _MISSING)) is not _MISSING and (type(_v73) not in _METHOD_TYPES or _v73.__name__ not in _FORMATTERS)) or (type(_o72) is _dict and (_v73 := _o72.get('predicate', _MISSING)) is not _MISSING) else _read71(_o72)) is None) or (True if _cat74(['"', (_v82 if (type(_o81 := (_v78 if (type(_o77 := _s) in _types75 and (_v78 := _getattr(_o77, 'table', _MISSING)) is not _MISSING and (type(_v78) not in _METHOD_TYPES or _v78.__name__ not in _FORMATTERS)) or (type(_o77) is _dict and (_v78 := _o77.get('table', _MISSING)) is not _MISSING) else _read76(_o77))) in _types79 and (_v82 := _getattr(_o81, 'soft_delete_column', _MISSING)) is not _MISSING and (type(_v82) not in _METHOD_TYPES or _v82.__name__ not in _FORMATTERS)) or (type(_o81) is _dict and (_v82 := _o81.get('soft_delete_column', _MISSING)) is not _MISSING) else _read80(_o81)), '"', ]) not in (_v90 if (type(_o89 := (_v86 if (type(_o85 := _s) in _types83 and (_v86 := _getattr(_o85, 'predicate', _MISSING)) is not _MISSING and (type(_v86) not in _METHOD_TYPES or _v86.__name__ not in _FORMATTERS)) or (type(_o85) is _dict and (_v86 := _o85.get('predicate', _MISSING)) is not _MISSING) else _read84(_o85))) in _types87 and (_v90 := _getattr(_o89, 'key', _MISSING)) is not _MISSING and (type(_v90) not in _METHOD_TYPES or _v90.__name__ not in _FORMATTERS)) or (type(_o89) is _dict and (_v90 := _o89.get('key', _MISSING)) is not _MISSING) else _read88(_o89)) else False)))
+                _m = (((((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.unique) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('unique', _MISSING)) is not _MISSING else _read2(_o3))) and (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.soft_delete_column) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('soft_delete_column', _MISSING)) is not _MISSING else _read10(_o11)))) and (((_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.constraint) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('constraint', _MISSING)) is not _MISSING else _read14(_o15))) is None) or (True if (_v24 if type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.constraint) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('constraint', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.type) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('type', _MISSING)) is not _MISSING else _read22(_o23))) != 'primary_key' else False))) and (True if (_v32 if type(_o31 := (_v28 if type(_o27 := _s) in _types25 and type(_v28 := _o27.table) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('table', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.soft_delete_column) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('soft_delete_column', _MISSING)) is not _MISSING else _read30(_o31))) not in (_v36 if type(_o35 := _s) in _types33 and type(_v36 := _o35.columns) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('columns', _MISSING)) is not _MISSING else _read34(_o35))) else False)) and (not _call37(names, (_v41 if (type(_o40 := _s) in _types38 and (_v41 := _getattr(_o40, 'all_columns_ending', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('all_columns_ending', _MISSING)) is not _MISSING) else _read39(_o40)), _h47))) and (((_v55 if type(_o54 := (_v51 if type(_o50 := _s) in _types48 and type(_v51 := _o50.table) not in _METHOD_TYPES else (_v51 if type(_o50) is _dict and (_v51 := _o50.get('table', _MISSING)) is not _MISSING else _read49(_o50)))) in _types52 and type(_v55 := _o54.primary_key) not in _METHOD_TYPES else (_v55 if type(_o54) is _dict and (_v55 := _o54.get('primary_key', _MISSING)) is not _MISSING else _read53(_o54))) is None) or (True if (_v59 if type(_o58 := _s) in _types56 and type(_v59 := _o58.columns) not in _METHOD_TYPES else (_v59 if type(_o58) is _dict and (_v59 := _o58.get('columns', _MISSING)) is not _MISSING else _read57(_o58))) != (_v71 if type(_o70 := (_v67 if type(_o66 := (_v63 if type(_o62 := _s) in _types60 and type(_v63 := _o62.table) not in _METHOD_TYPES else (_v63 if type(_o62) is _dict and (_v63 := _o62.get('table', _MISSING)) is not _MISSING else _read61(_o62)))) in _types64 and type(_v67 := _o66.primary_key) not in _METHOD_TYPES else (_v67 if type(_o66) is _dict and (_v67 := _o66.get('primary_key', _MISSING)) is not _MISSING else _read65(_o66)))) in _types68 and type(_v71 := _o70.columns) not in _METHOD_TYPES else (_v71 if type(_o70) is _dict and (_v71 := _o70.get('columns', _MISSING)) is not _MISSING else _read69(_o70))) else False))) and (((_v75 if type(_o74 := _s) in _types72 and type(_v75 := _o74.predicate) not in _METHOD_TYPES else (_v75 if type(_o74) is _dict and (_v75 := _o74.get('predicate', _MISSING)) is not _MISSING else _read73(_o74))) is None) or (True if _cat76(['"', (_v84 if type(_o83 := (_v80 if type(_o79 := _s) in _types77 and type(_v80 := _o79.table) not in _METHOD_TYPES else (_v80 if type(_o79) is _dict and (_v80 := _o79.get('table', _MISSING)) is not _MISSING else _read78(_o79)))) in _types81 and type(_v84 := _o83.soft_delete_column) not in _METHOD_TYPES else (_v84 if type(_o83) is _dict and (_v84 := _o83.get('soft_delete_column', _MISSING)) is not _MISSING else _read82(_o83))), '"', ]) not in (_v92 if type(_o91 := (_v88 if type(_o87 := _s) in _types85 and type(_v88 := _o87.predicate) not in _METHOD_TYPES else (_v88 if type(_o87) is _dict and (_v88 := _o87.get('predicate', _MISSING)) is not _MISSING else _read86(_o87)))) in _types89 and type(_v92 := _o91.key) not in _METHOD_TYPES else (_v92 if type(_o91) is _dict and (_v92 := _o91.get('key', _MISSING)) is not _MISSING else _read90(_o91))) else False)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7693,7 +7847,7 @@ def _batch_37(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'dialect', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING) else _read2(_o3)) != '' else False)
+                _m = (True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.dialect) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING else _read2(_o3))) != '' else False)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7714,7 +7868,7 @@ def _batch_38(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'duplicate_of', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('duplicate_of', _MISSING)) is not _MISSING) else _read2(_o3)) != '' else False)
+                _m = (True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.duplicate_of) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('duplicate_of', _MISSING)) is not _MISSING else _read2(_o3))) != '' else False)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7738,7 +7892,7 @@ def _batch_39(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_h5(names, lambda names: (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'placeholders', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('placeholders', _MISSING)) is not _MISSING) else _read2(_o3))) and (_v9 if (type(_o8 := _s) in _types6 and (_v9 := _getattr(_o8, 'placeholders', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('placeholders', _MISSING)) is not _MISSING) else _read7(_o8)))
+                _m = (_h5(names, lambda names: (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'placeholders', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('placeholders', _MISSING)) is not _MISSING) else _read2(_o3))) and (_v9 if type(_o8 := _s) in _types6 and type(_v9 := _o8.placeholders) not in _METHOD_TYPES else (_v9 if type(_o8) is _dict and (_v9 := _o8.get('placeholders', _MISSING)) is not _MISSING else _read7(_o8))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7761,7 +7915,7 @@ def _batch_40(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'since_base', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('since_base', _MISSING)) is not _MISSING) else _read2(_o3)) == 'added' else False) and (True if (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'before_base_file', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('before_base_file', _MISSING)) is not _MISSING) else _read6(_o7)) != '' else False))
+                _m = ((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.since_base) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('since_base', _MISSING)) is not _MISSING else _read2(_o3))) == 'added' else False) and (True if (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.before_base_file) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('before_base_file', _MISSING)) is not _MISSING else _read6(_o7))) != '' else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7782,7 +7936,7 @@ def _batch_41(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'since_base', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('since_base', _MISSING)) is not _MISSING) else _read2(_o3)) == 'modified' else False)
+                _m = (True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.since_base) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('since_base', _MISSING)) is not _MISSING else _read2(_o3))) == 'modified' else False)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7805,7 +7959,7 @@ def _batch_42(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'unjournaled', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('unjournaled', _MISSING)) is not _MISSING) else _read2(_o3)) or (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'journal_missing', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('journal_missing', _MISSING)) is not _MISSING) else _read6(_o7)))
+                _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.unjournaled) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('unjournaled', _MISSING)) is not _MISSING else _read2(_o3))) or (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.journal_missing) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('journal_missing', _MISSING)) is not _MISSING else _read6(_o7))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7818,16 +7972,27 @@ def _batch_42(rt):
 
 def _batch_43(rt):
     _call1 = rt.caller()
-    _types2 = set()
-    _read3 = rt.reader('correlated_subqueries', _types2)
+    _types3 = set()
+    _read4 = rt.reader('correlated_subqueries', _types3)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h2 = (names['model'] if 'model' in names else _undefined_name('model'))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v5 if (type(_o4 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types2 and (_v5 := _getattr(_o4, 'correlated_subqueries', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('correlated_subqueries', _MISSING)) is not _MISSING) else _read3(_o4)), _s)
+                _m = _call1(names, (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'correlated_subqueries', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('correlated_subqueries', _MISSING)) is not _MISSING) else _read4(_o5)), _s)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7840,16 +8005,27 @@ def _batch_43(rt):
 
 def _batch_44(rt):
     _call1 = rt.caller()
-    _types2 = set()
-    _read3 = rt.reader('fk_type_mismatches', _types2)
+    _types3 = set()
+    _read4 = rt.reader('fk_type_mismatches', _types3)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h2 = (names['model'] if 'model' in names else _undefined_name('model'))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v5 if (type(_o4 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types2 and (_v5 := _getattr(_o4, 'fk_type_mismatches', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('fk_type_mismatches', _MISSING)) is not _MISSING) else _read3(_o4)), _s)
+                _m = _call1(names, (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'fk_type_mismatches', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('fk_type_mismatches', _MISSING)) is not _MISSING) else _read4(_o5)), _s)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7862,18 +8038,31 @@ def _batch_44(rt):
 
 def _batch_45(rt):
     _call1 = rt.caller()
-    _types2 = set()
-    _read3 = rt.reader('odd_primary_key', _types2)
-    _types6 = set()
-    _read7 = rt.reader('types', _types6)
+    _types3 = set()
+    _read4 = rt.reader('odd_primary_key', _types3)
+    _types8 = set()
+    _read9 = rt.reader('types', _types8)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h2 = (names['model'] if 'model' in names else _undefined_name('model'))
+            _h7 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h12 = (_v11 if (type(_o10 := _h7) in _types8 and (_v11 := _getattr(_o10, 'types', _MISSING)) is not _MISSING and (type(_v11) not in _METHOD_TYPES or _v11.__name__ not in _FORMATTERS)) or (type(_o10) is _dict and (_v11 := _o10.get('types', _MISSING)) is not _MISSING) else _read9(_o10))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v5 if (type(_o4 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types2 and (_v5 := _getattr(_o4, 'odd_primary_key', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('odd_primary_key', _MISSING)) is not _MISSING) else _read3(_o4)), _s, (_v9 if (type(_o8 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types6 and (_v9 := _getattr(_o8, 'types', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('types', _MISSING)) is not _MISSING) else _read7(_o8)))
+                _m = _call1(names, (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'odd_primary_key', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('odd_primary_key', _MISSING)) is not _MISSING) else _read4(_o5)), _s, _h12)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7886,16 +8075,27 @@ def _batch_45(rt):
 
 def _batch_46(rt):
     _call1 = rt.caller()
-    _types2 = set()
-    _read3 = rt.reader('parent_row_updates', _types2)
+    _types3 = set()
+    _read4 = rt.reader('parent_row_updates', _types3)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h2 = (names['model'] if 'model' in names else _undefined_name('model'))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v5 if (type(_o4 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types2 and (_v5 := _getattr(_o4, 'parent_row_updates', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('parent_row_updates', _MISSING)) is not _MISSING) else _read3(_o4)), _s)
+                _m = _call1(names, (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'parent_row_updates', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('parent_row_updates', _MISSING)) is not _MISSING) else _read4(_o5)), _s)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7908,16 +8108,27 @@ def _batch_46(rt):
 
 def _batch_47(rt):
     _call1 = rt.caller()
-    _types2 = set()
-    _read3 = rt.reader('policy_recursion', _types2)
+    _types3 = set()
+    _read4 = rt.reader('policy_recursion', _types3)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h2 = (names['model'] if 'model' in names else _undefined_name('model'))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v5 if (type(_o4 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types2 and (_v5 := _getattr(_o4, 'policy_recursion', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('policy_recursion', _MISSING)) is not _MISSING) else _read3(_o4)), _s)
+                _m = _call1(names, (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'policy_recursion', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('policy_recursion', _MISSING)) is not _MISSING) else _read4(_o5)), _s)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7930,20 +8141,34 @@ def _batch_47(rt):
 
 def _batch_48(rt):
     _call1 = rt.caller()
-    _types2 = set()
-    _read3 = rt.reader('unmaintained_columns', _types2)
-    _types6 = set()
-    _read7 = rt.reader('columns', _types6)
-    _types10 = set()
-    _read11 = rt.reader('require_trigger', _types10)
+    _types3 = set()
+    _read4 = rt.reader('unmaintained_columns', _types3)
+    _types8 = set()
+    _read9 = rt.reader('columns', _types8)
+    _types13 = set()
+    _read14 = rt.reader('require_trigger', _types13)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h2 = (names['model'] if 'model' in names else _undefined_name('model'))
+            _h7 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h12 = (_v11 if (type(_o10 := _h7) in _types8 and (_v11 := _getattr(_o10, 'columns', _MISSING)) is not _MISSING and (type(_v11) not in _METHOD_TYPES or _v11.__name__ not in _FORMATTERS)) or (type(_o10) is _dict and (_v11 := _o10.get('columns', _MISSING)) is not _MISSING) else _read9(_o10))
+            _h17 = (_v16 if (type(_o15 := _h7) in _types13 and (_v16 := _getattr(_o15, 'require_trigger', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('require_trigger', _MISSING)) is not _MISSING) else _read14(_o15))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v5 if (type(_o4 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types2 and (_v5 := _getattr(_o4, 'unmaintained_columns', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('unmaintained_columns', _MISSING)) is not _MISSING) else _read3(_o4)), _s, (_v9 if (type(_o8 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types6 and (_v9 := _getattr(_o8, 'columns', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('columns', _MISSING)) is not _MISSING) else _read7(_o8)), (_v13 if (type(_o12 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types10 and (_v13 := _getattr(_o12, 'require_trigger', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('require_trigger', _MISSING)) is not _MISSING) else _read11(_o12)))
+                _m = _call1(names, (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'unmaintained_columns', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('unmaintained_columns', _MISSING)) is not _MISSING) else _read4(_o5)), _s, _h12, _h17)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7963,18 +8188,32 @@ def _batch_49(rt):
     _read10 = rt.reader('language', _types9)
     _types13 = set()
     _read14 = rt.reader('schema', _types13)
-    _types17 = set()
-    _read18 = rt.reader('schemas', _types17)
-    _types21 = set()
-    _read22 = rt.reader('exposed_schemas', _types21)
+    _types18 = set()
+    _read19 = rt.reader('schemas', _types18)
+    _types24 = set()
+    _read25 = rt.reader('exposed_schemas', _types24)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h17 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h22 = (_v21 if (type(_o20 := _h17) in _types18 and (_v21 := _getattr(_o20, 'schemas', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('schemas', _MISSING)) is not _MISSING) else _read19(_o20))
+            _h23 = (names['profile'] if 'profile' in names else _undefined_name('profile'))
+            _h28 = (_v27 if (type(_o26 := _h23) in _types24 and (_v27 := _getattr(_o26, 'exposed_schemas', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('exposed_schemas', _MISSING)) is not _MISSING) else _read25(_o26))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((not (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'security_definer', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('security_definer', _MISSING)) is not _MISSING) else _read2(_o3))) and ((_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'search_path', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('search_path', _MISSING)) is not _MISSING) else _read6(_o7)) is None)) and (True if (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'language', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('language', _MISSING)) is not _MISSING) else _read10(_o11)) in ('plpgsql', 'sql', ) else False)) and (True if (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'schema', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('schema', _MISSING)) is not _MISSING) else _read14(_o15)) in ((_v20 if (type(_o19 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types17 and (_v20 := _getattr(_o19, 'schemas', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('schemas', _MISSING)) is not _MISSING) else _read18(_o19)) or (_v24 if (type(_o23 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types21 and (_v24 := _getattr(_o23, 'exposed_schemas', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('exposed_schemas', _MISSING)) is not _MISSING) else _read22(_o23))) else False))
+                _m = ((((not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.security_definer) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('security_definer', _MISSING)) is not _MISSING else _read2(_o3)))) and ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.search_path) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('search_path', _MISSING)) is not _MISSING else _read6(_o7))) is None)) and (True if (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.language) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('language', _MISSING)) is not _MISSING else _read10(_o11))) in ('plpgsql', 'sql', ) else False)) and (True if (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.schema) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('schema', _MISSING)) is not _MISSING else _read14(_o15))) in (_h22 or _h28) else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7995,7 +8234,7 @@ def _batch_50(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (not (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'roles_given', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('roles_given', _MISSING)) is not _MISSING) else _read2(_o3)))
+                _m = (not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.roles_given) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('roles_given', _MISSING)) is not _MISSING else _read2(_o3))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8016,7 +8255,7 @@ def _batch_51(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (not (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'closed', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('closed', _MISSING)) is not _MISSING) else _read2(_o3)))
+                _m = (not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.closed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('closed', _MISSING)) is not _MISSING else _read2(_o3))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8037,7 +8276,7 @@ def _batch_52(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (not (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'concurrently', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING) else _read2(_o3)))
+                _m = (not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.concurrently) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING else _read2(_o3))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8062,7 +8301,7 @@ def _batch_53(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((not (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'concurrently', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING) else _read2(_o3))) and (not ((_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7)) is None))) and (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'table_existed', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table_existed', _MISSING)) is not _MISSING) else _read10(_o11)))
+                _m = (((not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.concurrently) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING else _read2(_o3)))) and (not ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING else _read6(_o7))) is None))) and (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.table_existed) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('table_existed', _MISSING)) is not _MISSING else _read10(_o11))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8087,7 +8326,7 @@ def _batch_54(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((not (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'concurrently', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING) else _read2(_o3))) and (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'table_existed', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING) else _read6(_o7))) and (not (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'noop', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('noop', _MISSING)) is not _MISSING) else _read10(_o11))))
+                _m = (((not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.concurrently) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING else _read2(_o3)))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7)))) and (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.noop) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('noop', _MISSING)) is not _MISSING else _read10(_o11)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8103,16 +8342,28 @@ def _batch_55(rt):
     _read2 = rt.reader('concurrently', _types1)
     _types5 = set()
     _read6 = rt.reader('table_existed', _types5)
-    _types9 = set()
-    _read10 = rt.reader('pg_version', _types9)
+    _types10 = set()
+    _read11 = rt.reader('pg_version', _types10)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h9 = (names['profile'] if 'profile' in names else _undefined_name('profile'))
+            _h14 = (_v13 if (type(_o12 := _h9) in _types10 and (_v13 := _getattr(_o12, 'pg_version', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('pg_version', _MISSING)) is not _MISSING) else _read11(_o12))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((not (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'concurrently', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING) else _read2(_o3))) and (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'table_existed', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING) else _read6(_o7))) and (True if (_v12 if (type(_o11 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types9 and (_v12 := _getattr(_o11, 'pg_version', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('pg_version', _MISSING)) is not _MISSING) else _read10(_o11)) >= 14 else False))
+                _m = (((not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.concurrently) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING else _read2(_o3)))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7)))) and (True if _h14 >= 14 else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8141,7 +8392,7 @@ def _batch_56(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((not (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'guarded', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('guarded', _MISSING)) is not _MISSING) else _read2(_o3))) and (not (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'inline', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('inline', _MISSING)) is not _MISSING) else _read6(_o7)))) and (not (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'in_transaction', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('in_transaction', _MISSING)) is not _MISSING) else _read10(_o11)))) and ((not (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'only_statement', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('only_statement', _MISSING)) is not _MISSING) else _read14(_o15))) or (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'concurrently', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('concurrently', _MISSING)) is not _MISSING) else _read18(_o19))))
+                _m = ((((not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.guarded) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('guarded', _MISSING)) is not _MISSING else _read2(_o3)))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.inline) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('inline', _MISSING)) is not _MISSING else _read6(_o7))))) and (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.in_transaction) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('in_transaction', _MISSING)) is not _MISSING else _read10(_o11))))) and ((not (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.only_statement) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('only_statement', _MISSING)) is not _MISSING else _read14(_o15)))) or (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.concurrently) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('concurrently', _MISSING)) is not _MISSING else _read18(_o19)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8164,7 +8415,7 @@ def _batch_57(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((not (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'has_primary_key', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('has_primary_key', _MISSING)) is not _MISSING) else _read2(_o3))) and (not (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'partition_of', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('partition_of', _MISSING)) is not _MISSING) else _read6(_o7))))
+                _m = ((not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.has_primary_key) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('has_primary_key', _MISSING)) is not _MISSING else _read2(_o3)))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.partition_of) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('partition_of', _MISSING)) is not _MISSING else _read6(_o7)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8180,22 +8431,34 @@ def _batch_58(rt):
     _read2 = rt.reader('partition_of', _types1)
     _types5 = set()
     _read6 = rt.reader('comment', _types5)
-    _types9 = set()
-    _read10 = rt.reader('columns', _types9)
-    _call13 = rt.caller()
-    _types14 = set()
-    _read15 = rt.reader('columns', _types14)
-    _types18 = set()
-    _read19 = rt.reader('values', _types18)
-    _h22 = rt.helper('select_tested')
+    _types10 = set()
+    _read11 = rt.reader('columns', _types10)
+    _call15 = rt.caller()
+    _types16 = set()
+    _read17 = rt.reader('columns', _types16)
+    _types20 = set()
+    _read21 = rt.reader('values', _types20)
+    _h24 = rt.helper('select_tested')
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h9 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h14 = (_v13 if (type(_o12 := _h9) in _types10 and (_v13 := _getattr(_o12, 'columns', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('columns', _MISSING)) is not _MISSING) else _read11(_o12))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((not (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'partition_of', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('partition_of', _MISSING)) is not _MISSING) else _read2(_o3))) and (((_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'comment', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('comment', _MISSING)) is not _MISSING) else _read6(_o7)) is None) or ((_v12 if (type(_o11 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types9 and (_v12 := _getattr(_o11, 'columns', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('columns', _MISSING)) is not _MISSING) else _read10(_o11)) and list(_h22(names, True, lambda names: _call13(names, (_v21 if type(_o20 := (_v17 if (type(_o16 := _s) in _types14 and (_v17 := _getattr(_o16, 'columns', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('columns', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'values', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS) else _read19(_o20))), lambda names: 'comment', lambda names: 'none', ())))))
+                _m = ((not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.partition_of) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('partition_of', _MISSING)) is not _MISSING else _read2(_o3)))) and (((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.comment) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('comment', _MISSING)) is not _MISSING else _read6(_o7))) is None) or (_h14 and list(_h24(names, True, lambda names: _call15(names, (_v23 if type(_o22 := (_v19 if type(_o18 := _s) in _types16 and type(_v19 := _o18.columns) not in _METHOD_TYPES else (_v19 if type(_o18) is _dict and (_v19 := _o18.get('columns', _MISSING)) is not _MISSING else _read17(_o18)))) in _types20 and (_v23 := _getattr(_o22, 'values', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS) else _read21(_o22))), lambda names: 'comment', lambda names: 'none', ())))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8235,18 +8498,30 @@ def _batch_59(rt):
     _read50 = rt.reader('recreated_in_dropping_file', _types49)
     _types53 = set()
     _read54 = rt.reader('rebuilt', _types53)
-    _types57 = set()
-    _read58 = rt.reader('dialect', _types57)
-    _types61 = set()
-    _read62 = rt.reader('replaced_by', _types61)
+    _types58 = set()
+    _read59 = rt.reader('dialect', _types58)
+    _types63 = set()
+    _read64 = rt.reader('replaced_by', _types63)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h57 = (names['profile'] if 'profile' in names else _undefined_name('profile'))
+            _h62 = (_v61 if (type(_o60 := _h57) in _types58 and (_v61 := _getattr(_o60, 'dialect', _MISSING)) is not _MISSING and (type(_v61) not in _METHOD_TYPES or _v61.__name__ not in _FORMATTERS)) or (type(_o60) is _dict and (_v61 := _o60.get('dialect', _MISSING)) is not _MISSING) else _read59(_o60))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((((((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'dropped', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('dropped', _MISSING)) is not _MISSING) else _read2(_o3)) and (not (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'dropped_with_parent', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('dropped_with_parent', _MISSING)) is not _MISSING) else _read6(_o7)))) and (not ((_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'created', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('created', _MISSING)) is not _MISSING) else _read10(_o11)) is None))) and (not ((_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'dropped_event', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('dropped_event', _MISSING)) is not _MISSING) else _read14(_o15)) is None))) and (True if (_v32 if (type(_o31 := (_v28 if (type(_o27 := (_v24 if (type(_o23 := (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'created', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('created', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'statement', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('statement', _MISSING)) is not _MISSING) else _read22(_o23))) in _types25 and (_v28 := _getattr(_o27, 'source', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('source', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'change', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('change', _MISSING)) is not _MISSING) else _read30(_o31)) != (_v48 if (type(_o47 := (_v44 if (type(_o43 := (_v40 if (type(_o39 := (_v36 if (type(_o35 := _s) in _types33 and (_v36 := _getattr(_o35, 'dropped_event', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('dropped_event', _MISSING)) is not _MISSING) else _read34(_o35))) in _types37 and (_v40 := _getattr(_o39, 'statement', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('statement', _MISSING)) is not _MISSING) else _read38(_o39))) in _types41 and (_v44 := _getattr(_o43, 'source', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('source', _MISSING)) is not _MISSING) else _read42(_o43))) in _types45 and (_v48 := _getattr(_o47, 'change', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('change', _MISSING)) is not _MISSING) else _read46(_o47)) else False)) and (not (_v52 if (type(_o51 := _s) in _types49 and (_v52 := _getattr(_o51, 'recreated_in_dropping_file', _MISSING)) is not _MISSING and (type(_v52) not in _METHOD_TYPES or _v52.__name__ not in _FORMATTERS)) or (type(_o51) is _dict and (_v52 := _o51.get('recreated_in_dropping_file', _MISSING)) is not _MISSING) else _read50(_o51)))) and (not (_v56 if (type(_o55 := _s) in _types53 and (_v56 := _getattr(_o55, 'rebuilt', _MISSING)) is not _MISSING and (type(_v56) not in _METHOD_TYPES or _v56.__name__ not in _FORMATTERS)) or (type(_o55) is _dict and (_v56 := _o55.get('rebuilt', _MISSING)) is not _MISSING) else _read54(_o55)))) and (not ((True if (_v60 if (type(_o59 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types57 and (_v60 := _getattr(_o59, 'dialect', _MISSING)) is not _MISSING and (type(_v60) not in _METHOD_TYPES or _v60.__name__ not in _FORMATTERS)) or (type(_o59) is _dict and (_v60 := _o59.get('dialect', _MISSING)) is not _MISSING) else _read58(_o59)) == 'sqlite' else False) and (not ((_v64 if (type(_o63 := _s) in _types61 and (_v64 := _getattr(_o63, 'replaced_by', _MISSING)) is not _MISSING and (type(_v64) not in _METHOD_TYPES or _v64.__name__ not in _FORMATTERS)) or (type(_o63) is _dict and (_v64 := _o63.get('replaced_by', _MISSING)) is not _MISSING) else _read62(_o63)) is None)))))
+                _m = ((((((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.dropped) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('dropped', _MISSING)) is not _MISSING else _read2(_o3))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.dropped_with_parent) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('dropped_with_parent', _MISSING)) is not _MISSING else _read6(_o7))))) and (not ((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.created) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('created', _MISSING)) is not _MISSING else _read10(_o11))) is None))) and (not ((_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.dropped_event) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('dropped_event', _MISSING)) is not _MISSING else _read14(_o15))) is None))) and (True if (_v32 if type(_o31 := (_v28 if type(_o27 := (_v24 if type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.created) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('created', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.statement) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('statement', _MISSING)) is not _MISSING else _read22(_o23)))) in _types25 and type(_v28 := _o27.source) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('source', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.change) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('change', _MISSING)) is not _MISSING else _read30(_o31))) != (_v48 if type(_o47 := (_v44 if type(_o43 := (_v40 if type(_o39 := (_v36 if type(_o35 := _s) in _types33 and type(_v36 := _o35.dropped_event) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('dropped_event', _MISSING)) is not _MISSING else _read34(_o35)))) in _types37 and type(_v40 := _o39.statement) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('statement', _MISSING)) is not _MISSING else _read38(_o39)))) in _types41 and type(_v44 := _o43.source) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('source', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.change) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('change', _MISSING)) is not _MISSING else _read46(_o47))) else False)) and (not (_v52 if type(_o51 := _s) in _types49 and type(_v52 := _o51.recreated_in_dropping_file) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('recreated_in_dropping_file', _MISSING)) is not _MISSING else _read50(_o51))))) and (not (_v56 if type(_o55 := _s) in _types53 and type(_v56 := _o55.rebuilt) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('rebuilt', _MISSING)) is not _MISSING else _read54(_o55))))) and (not ((True if _h62 == 'sqlite' else False) and (not ((_v66 if type(_o65 := _s) in _types63 and type(_v66 := _o65.replaced_by) not in _METHOD_TYPES else (_v66 if type(_o65) is _dict and (_v66 := _o65.get('replaced_by', _MISSING)) is not _MISSING else _read64(_o65))) is None)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8267,7 +8542,7 @@ def _batch_60(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'overwritten_comment', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('overwritten_comment', _MISSING)) is not _MISSING) else _read2(_o3)) is None))
+                _m = (not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.overwritten_comment) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('overwritten_comment', _MISSING)) is not _MISSING else _read2(_o3))) is None))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8320,7 +8595,7 @@ def _batch_61(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((((((not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'previous', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('previous', _MISSING)) is not _MISSING) else _read2(_o3)) is None)) and (not (_v12 if (type(_o11 := (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'previous', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('previous', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'dropped_with_parent', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('dropped_with_parent', _MISSING)) is not _MISSING) else _read10(_o11)))) and (not ((_v20 if (type(_o19 := (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'previous', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('previous', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'created', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('created', _MISSING)) is not _MISSING) else _read18(_o19)) is None))) and (not ((_v24 if (type(_o23 := _s) in _types21 and (_v24 := _getattr(_o23, 'created', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('created', _MISSING)) is not _MISSING) else _read22(_o23)) is None))) and (True if (_v36 if (type(_o35 := (_v32 if (type(_o31 := (_v28 if (type(_o27 := _s) in _types25 and (_v28 := _getattr(_o27, 'previous', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('previous', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'created', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('created', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'file', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('file', _MISSING)) is not _MISSING) else _read34(_o35)) != (_v44 if (type(_o43 := (_v40 if (type(_o39 := _s) in _types37 and (_v40 := _getattr(_o39, 'created', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('created', _MISSING)) is not _MISSING) else _read38(_o39))) in _types41 and (_v44 := _getattr(_o43, 'file', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('file', _MISSING)) is not _MISSING) else _read42(_o43)) else False)) and (True if (_v52 if (type(_o51 := (_v48 if (type(_o47 := _s) in _types45 and (_v48 := _getattr(_o47, 'previous', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('previous', _MISSING)) is not _MISSING) else _read46(_o47))) in _types49 and (_v52 := _getattr(_o51, 'definition', _MISSING)) is not _MISSING and (type(_v52) not in _METHOD_TYPES or _v52.__name__ not in _FORMATTERS)) or (type(_o51) is _dict and (_v52 := _o51.get('definition', _MISSING)) is not _MISSING) else _read50(_o51)) != (_v56 if (type(_o55 := _s) in _types53 and (_v56 := _getattr(_o55, 'definition', _MISSING)) is not _MISSING and (type(_v56) not in _METHOD_TYPES or _v56.__name__ not in _FORMATTERS)) or (type(_o55) is _dict and (_v56 := _o55.get('definition', _MISSING)) is not _MISSING) else _read54(_o55)) else False)) and (True if (_v64 if (type(_o63 := (_v60 if (type(_o59 := _s) in _types57 and (_v60 := _getattr(_o59, 'previous', _MISSING)) is not _MISSING and (type(_v60) not in _METHOD_TYPES or _v60.__name__ not in _FORMATTERS)) or (type(_o59) is _dict and (_v60 := _o59.get('previous', _MISSING)) is not _MISSING) else _read58(_o59))) in _types61 and (_v64 := _getattr(_o63, 'rows_definition', _MISSING)) is not _MISSING and (type(_v64) not in _METHOD_TYPES or _v64.__name__ not in _FORMATTERS)) or (type(_o63) is _dict and (_v64 := _o63.get('rows_definition', _MISSING)) is not _MISSING) else _read62(_o63)) == (_v68 if (type(_o67 := _s) in _types65 and (_v68 := _getattr(_o67, 'rows_definition', _MISSING)) is not _MISSING and (type(_v68) not in _METHOD_TYPES or _v68.__name__ not in _FORMATTERS)) or (type(_o67) is _dict and (_v68 := _o67.get('rows_definition', _MISSING)) is not _MISSING) else _read66(_o67)) else False))
+                _m = (((((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.previous) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('previous', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (not (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.previous) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('previous', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.dropped_with_parent) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('dropped_with_parent', _MISSING)) is not _MISSING else _read10(_o11))))) and (not ((_v20 if type(_o19 := (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.previous) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('previous', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.created) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('created', _MISSING)) is not _MISSING else _read18(_o19))) is None))) and (not ((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.created) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('created', _MISSING)) is not _MISSING else _read22(_o23))) is None))) and (True if (_v36 if type(_o35 := (_v32 if type(_o31 := (_v28 if type(_o27 := _s) in _types25 and type(_v28 := _o27.previous) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('previous', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.created) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('created', _MISSING)) is not _MISSING else _read30(_o31)))) in _types33 and type(_v36 := _o35.file) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('file', _MISSING)) is not _MISSING else _read34(_o35))) != (_v44 if type(_o43 := (_v40 if type(_o39 := _s) in _types37 and type(_v40 := _o39.created) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('created', _MISSING)) is not _MISSING else _read38(_o39)))) in _types41 and type(_v44 := _o43.file) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('file', _MISSING)) is not _MISSING else _read42(_o43))) else False)) and (True if (_v52 if type(_o51 := (_v48 if type(_o47 := _s) in _types45 and type(_v48 := _o47.previous) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('previous', _MISSING)) is not _MISSING else _read46(_o47)))) in _types49 and type(_v52 := _o51.definition) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('definition', _MISSING)) is not _MISSING else _read50(_o51))) != (_v56 if type(_o55 := _s) in _types53 and type(_v56 := _o55.definition) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('definition', _MISSING)) is not _MISSING else _read54(_o55))) else False)) and (True if (_v64 if type(_o63 := (_v60 if type(_o59 := _s) in _types57 and type(_v60 := _o59.previous) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('previous', _MISSING)) is not _MISSING else _read58(_o59)))) in _types61 and type(_v64 := _o63.rows_definition) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('rows_definition', _MISSING)) is not _MISSING else _read62(_o63))) == (_v68 if type(_o67 := _s) in _types65 and type(_v68 := _o67.rows_definition) not in _METHOD_TYPES else (_v68 if type(_o67) is _dict and (_v68 := _o67.get('rows_definition', _MISSING)) is not _MISSING else _read66(_o67))) else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8371,7 +8646,7 @@ def _batch_62(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((((((not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'previous', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('previous', _MISSING)) is not _MISSING) else _read2(_o3)) is None)) and (not (_v12 if (type(_o11 := (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'previous', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('previous', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'dropped_with_parent', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('dropped_with_parent', _MISSING)) is not _MISSING) else _read10(_o11)))) and (not ((_v20 if (type(_o19 := (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'previous', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('previous', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'created', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('created', _MISSING)) is not _MISSING) else _read18(_o19)) is None))) and (not ((_v24 if (type(_o23 := _s) in _types21 and (_v24 := _getattr(_o23, 'created', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('created', _MISSING)) is not _MISSING) else _read22(_o23)) is None))) and (True if (_v36 if (type(_o35 := (_v32 if (type(_o31 := (_v28 if (type(_o27 := _s) in _types25 and (_v28 := _getattr(_o27, 'previous', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('previous', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'created', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('created', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'file', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('file', _MISSING)) is not _MISSING) else _read34(_o35)) != (_v44 if (type(_o43 := (_v40 if (type(_o39 := _s) in _types37 and (_v40 := _getattr(_o39, 'created', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('created', _MISSING)) is not _MISSING) else _read38(_o39))) in _types41 and (_v44 := _getattr(_o43, 'file', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('file', _MISSING)) is not _MISSING) else _read42(_o43)) else False)) and (True if (_v52 if (type(_o51 := (_v48 if (type(_o47 := _s) in _types45 and (_v48 := _getattr(_o47, 'previous', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('previous', _MISSING)) is not _MISSING) else _read46(_o47))) in _types49 and (_v52 := _getattr(_o51, 'rows_definition', _MISSING)) is not _MISSING and (type(_v52) not in _METHOD_TYPES or _v52.__name__ not in _FORMATTERS)) or (type(_o51) is _dict and (_v52 := _o51.get('rows_definition', _MISSING)) is not _MISSING) else _read50(_o51)) != (_v56 if (type(_o55 := _s) in _types53 and (_v56 := _getattr(_o55, 'rows_definition', _MISSING)) is not _MISSING and (type(_v56) not in _METHOD_TYPES or _v56.__name__ not in _FORMATTERS)) or (type(_o55) is _dict and (_v56 := _o55.get('rows_definition', _MISSING)) is not _MISSING) else _read54(_o55)) else False)) and (not (_v60 if (type(_o59 := _s) in _types57 and (_v60 := _getattr(_o59, 'added_not_valid', _MISSING)) is not _MISSING and (type(_v60) not in _METHOD_TYPES or _v60.__name__ not in _FORMATTERS)) or (type(_o59) is _dict and (_v60 := _o59.get('added_not_valid', _MISSING)) is not _MISSING) else _read58(_o59)))) and (not (_v64 if (type(_o63 := _s) in _types61 and (_v64 := _getattr(_o63, 'using_index', _MISSING)) is not _MISSING and (type(_v64) not in _METHOD_TYPES or _v64.__name__ not in _FORMATTERS)) or (type(_o63) is _dict and (_v64 := _o63.get('using_index', _MISSING)) is not _MISSING) else _read62(_o63))))
+                _m = ((((((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.previous) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('previous', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (not (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.previous) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('previous', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.dropped_with_parent) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('dropped_with_parent', _MISSING)) is not _MISSING else _read10(_o11))))) and (not ((_v20 if type(_o19 := (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.previous) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('previous', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.created) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('created', _MISSING)) is not _MISSING else _read18(_o19))) is None))) and (not ((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.created) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('created', _MISSING)) is not _MISSING else _read22(_o23))) is None))) and (True if (_v36 if type(_o35 := (_v32 if type(_o31 := (_v28 if type(_o27 := _s) in _types25 and type(_v28 := _o27.previous) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('previous', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.created) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('created', _MISSING)) is not _MISSING else _read30(_o31)))) in _types33 and type(_v36 := _o35.file) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('file', _MISSING)) is not _MISSING else _read34(_o35))) != (_v44 if type(_o43 := (_v40 if type(_o39 := _s) in _types37 and type(_v40 := _o39.created) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('created', _MISSING)) is not _MISSING else _read38(_o39)))) in _types41 and type(_v44 := _o43.file) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('file', _MISSING)) is not _MISSING else _read42(_o43))) else False)) and (True if (_v52 if type(_o51 := (_v48 if type(_o47 := _s) in _types45 and type(_v48 := _o47.previous) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('previous', _MISSING)) is not _MISSING else _read46(_o47)))) in _types49 and type(_v52 := _o51.rows_definition) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('rows_definition', _MISSING)) is not _MISSING else _read50(_o51))) != (_v56 if type(_o55 := _s) in _types53 and type(_v56 := _o55.rows_definition) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('rows_definition', _MISSING)) is not _MISSING else _read54(_o55))) else False)) and (not (_v60 if type(_o59 := _s) in _types57 and type(_v60 := _o59.added_not_valid) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('added_not_valid', _MISSING)) is not _MISSING else _read58(_o59))))) and (not (_v64 if type(_o63 := _s) in _types61 and type(_v64 := _o63.using_index) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('using_index', _MISSING)) is not _MISSING else _read62(_o63)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8383,19 +8658,31 @@ def _batch_62(rt):
 
 
 def _batch_63(rt):
-    _types1 = set()
-    _read2 = rt.reader('actions', _types1)
-    _types5 = set()
-    _read6 = rt.reader('actions_written', _types5)
-    _h9 = rt.helper('select_tested')
+    _types2 = set()
+    _read3 = rt.reader('actions', _types2)
+    _types7 = set()
+    _read8 = rt.reader('actions_written', _types7)
+    _h11 = rt.helper('select_tested')
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h1 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h6 = (_v5 if (type(_o4 := _h1) in _types2 and (_v5 := _getattr(_o4, 'actions', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('actions', _MISSING)) is not _MISSING) else _read3(_o4))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = list(_h9(names, False, lambda names: (_v4 if (type(_o3 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types1 and (_v4 := _getattr(_o3, 'actions', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('actions', _MISSING)) is not _MISSING) else _read2(_o3)), None, lambda names: 'in', (lambda names: (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'actions_written', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('actions_written', _MISSING)) is not _MISSING) else _read6(_o7)), )))
+                _m = list(_h11(names, False, lambda names: _h6, None, lambda names: 'in', (lambda names: (_v10 if type(_o9 := _s) in _types7 and type(_v10 := _o9.actions_written) not in _METHOD_TYPES else (_v10 if type(_o9) is _dict and (_v10 := _o9.get('actions_written', _MISSING)) is not _MISSING else _read8(_o9))), )))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8413,19 +8700,31 @@ def _batch_64(rt):
     _read6 = rt.reader('commands', _types5)
     _types9 = set()
     _read10 = rt.reader('roles', _types9)
-    _types13 = set()
-    _read14 = rt.reader('supabase', _types13)
-    _call17 = rt.caller()
-    _types18 = set()
-    _read19 = rt.reader('applies_to', _types18)
+    _types14 = set()
+    _read15 = rt.reader('supabase', _types14)
+    _call19 = rt.caller()
+    _types20 = set()
+    _read21 = rt.reader('applies_to', _types20)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h13 = (names['profile'] if 'profile' in names else _undefined_name('profile'))
+            _h18 = (_v17 if (type(_o16 := _h13) in _types14 and (_v17 := _getattr(_o16, 'supabase', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('supabase', _MISSING)) is not _MISSING) else _read15(_o16))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'allows_everything', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('allows_everything', _MISSING)) is not _MISSING) else _read2(_o3)) and (True if 'select' in (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'commands', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('commands', _MISSING)) is not _MISSING) else _read6(_o7)) else False)) and ((True if 'anon' in (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'roles', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('roles', _MISSING)) is not _MISSING) else _read10(_o11)) else False) or ((_v16 if (type(_o15 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types13 and (_v16 := _getattr(_o15, 'supabase', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('supabase', _MISSING)) is not _MISSING) else _read14(_o15)) and _call17(names, (_v21 if (type(_o20 := _s) in _types18 and (_v21 := _getattr(_o20, 'applies_to', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('applies_to', _MISSING)) is not _MISSING) else _read19(_o20)), 'anon'))))
+                _m = (((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.allows_everything) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('allows_everything', _MISSING)) is not _MISSING else _read2(_o3))) and (True if 'select' in (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.commands) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('commands', _MISSING)) is not _MISSING else _read6(_o7))) else False)) and ((True if 'anon' in (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.roles) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('roles', _MISSING)) is not _MISSING else _read10(_o11))) else False) or (_h18 and _call19(names, (_v23 if (type(_o22 := _s) in _types20 and (_v23 := _getattr(_o22, 'applies_to', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('applies_to', _MISSING)) is not _MISSING) else _read21(_o22)), 'anon'))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8440,16 +8739,28 @@ def _batch_65(rt):
     _call1 = rt.caller()
     _types2 = set()
     _read3 = rt.reader('calls_outside_subqueries', _types2)
-    _types6 = set()
-    _read7 = rt.reader('functions', _types6)
+    _types7 = set()
+    _read8 = rt.reader('functions', _types7)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h6 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h11 = (_v10 if (type(_o9 := _h6) in _types7 and (_v10 := _getattr(_o9, 'functions', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('functions', _MISSING)) is not _MISSING) else _read8(_o9))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v5 if (type(_o4 := _s) in _types2 and (_v5 := _getattr(_o4, 'calls_outside_subqueries', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('calls_outside_subqueries', _MISSING)) is not _MISSING) else _read3(_o4)), (_v9 if (type(_o8 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types6 and (_v9 := _getattr(_o8, 'functions', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('functions', _MISSING)) is not _MISSING) else _read7(_o8)))
+                _m = _call1(names, (_v5 if (type(_o4 := _s) in _types2 and (_v5 := _getattr(_o4, 'calls_outside_subqueries', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('calls_outside_subqueries', _MISSING)) is not _MISSING) else _read3(_o4)), _h11)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8461,16 +8772,28 @@ def _batch_65(rt):
 
 
 def _batch_66(rt):
-    _types1 = set()
-    _read2 = rt.reader('pg_version', _types1)
+    _types2 = set()
+    _read3 = rt.reader('pg_version', _types2)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h1 = (names['profile'] if 'profile' in names else _undefined_name('profile'))
+            _h6 = (_v5 if (type(_o4 := _h1) in _types2 and (_v5 := _getattr(_o4, 'pg_version', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('pg_version', _MISSING)) is not _MISSING) else _read3(_o4))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'pg_version', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('pg_version', _MISSING)) is not _MISSING) else _read2(_o3)) >= 15 else False)
+                _m = (True if _h6 >= 15 else False)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8482,23 +8805,36 @@ def _batch_66(rt):
 
 
 def _batch_67(rt):
-    _types1 = set()
-    _read2 = rt.reader('pg_version', _types1)
-    _types5 = set()
-    _read6 = rt.reader('materialized', _types5)
-    _types9 = set()
-    _read10 = rt.reader('security_invoker', _types9)
-    _call13 = rt.caller()
-    _types14 = set()
-    _read15 = rt.reader('view_rls_tables', _types14)
+    _types2 = set()
+    _read3 = rt.reader('pg_version', _types2)
+    _types7 = set()
+    _read8 = rt.reader('materialized', _types7)
+    _types11 = set()
+    _read12 = rt.reader('security_invoker', _types11)
+    _call15 = rt.caller()
+    _types17 = set()
+    _read18 = rt.reader('view_rls_tables', _types17)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h1 = (names['profile'] if 'profile' in names else _undefined_name('profile'))
+            _h6 = (_v5 if (type(_o4 := _h1) in _types2 and (_v5 := _getattr(_o4, 'pg_version', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('pg_version', _MISSING)) is not _MISSING) else _read3(_o4))
+            _h16 = (names['model'] if 'model' in names else _undefined_name('model'))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'pg_version', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('pg_version', _MISSING)) is not _MISSING) else _read2(_o3)) >= 15 else False) and (not (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'materialized', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('materialized', _MISSING)) is not _MISSING) else _read6(_o7)))) and (not (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'security_invoker', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('security_invoker', _MISSING)) is not _MISSING) else _read10(_o11)))) and _call13(names, (_v17 if (type(_o16 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types14 and (_v17 := _getattr(_o16, 'view_rls_tables', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('view_rls_tables', _MISSING)) is not _MISSING) else _read15(_o16)), _s))
+                _m = ((((True if _h6 >= 15 else False) and (not (_v10 if type(_o9 := _s) in _types7 and type(_v10 := _o9.materialized) not in _METHOD_TYPES else (_v10 if type(_o9) is _dict and (_v10 := _o9.get('materialized', _MISSING)) is not _MISSING else _read8(_o9))))) and (not (_v14 if type(_o13 := _s) in _types11 and type(_v14 := _o13.security_invoker) not in _METHOD_TYPES else (_v14 if type(_o13) is _dict and (_v14 := _o13.get('security_invoker', _MISSING)) is not _MISSING else _read12(_o13))))) and _call15(names, (_v20 if (type(_o19 := _h16) in _types17 and (_v20 := _getattr(_o19, 'view_rls_tables', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('view_rls_tables', _MISSING)) is not _MISSING) else _read18(_o19)), _s))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8510,18 +8846,32 @@ def _batch_67(rt):
 
 
 def _batch_68(rt):
-    _types1 = set()
-    _read2 = rt.reader('supabase', _types1)
-    _types5 = set()
-    _read6 = rt.reader('schemas', _types5)
+    _types2 = set()
+    _read3 = rt.reader('supabase', _types2)
+    _types8 = set()
+    _read9 = rt.reader('schemas', _types8)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h1 = (names['profile'] if 'profile' in names else _undefined_name('profile'))
+            _h6 = (_v5 if (type(_o4 := _h1) in _types2 and (_v5 := _getattr(_o4, 'supabase', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('supabase', _MISSING)) is not _MISSING) else _read3(_o4))
+            _h7 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h12 = (_v11 if (type(_o10 := _h7) in _types8 and (_v11 := _getattr(_o10, 'schemas', _MISSING)) is not _MISSING and (type(_v11) not in _METHOD_TYPES or _v11.__name__ not in _FORMATTERS)) or (type(_o10) is _dict and (_v11 := _o10.get('schemas', _MISSING)) is not _MISSING) else _read9(_o10))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'supabase', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('supabase', _MISSING)) is not _MISSING) else _read2(_o3)) or (_v8 if (type(_o7 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types5 and (_v8 := _getattr(_o7, 'schemas', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('schemas', _MISSING)) is not _MISSING) else _read6(_o7)))
+                _m = (_h6 or _h12)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8542,7 +8892,7 @@ def _batch_69(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'after_exclusive_lock', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('after_exclusive_lock', _MISSING)) is not _MISSING) else _read2(_o3)) is None))
+                _m = (not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.after_exclusive_lock) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('after_exclusive_lock', _MISSING)) is not _MISSING else _read2(_o3))) is None))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8571,7 +8921,7 @@ def _batch_70(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'backfill', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('backfill', _MISSING)) is not _MISSING) else _read2(_o3)) is None)) and ((True if (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'kind', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('kind', _MISSING)) is not _MISSING) else _read6(_o7)) == 'set_not_null' else False) or ((not ((_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'constraint', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('constraint', _MISSING)) is not _MISSING) else _read10(_o11)) is None)) and (not (_v20 if (type(_o19 := (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'constraint', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('constraint', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'not_valid', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('not_valid', _MISSING)) is not _MISSING) else _read18(_o19))))))
+                _m = ((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.backfill) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('backfill', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and ((True if (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.kind) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('kind', _MISSING)) is not _MISSING else _read6(_o7))) == 'set_not_null' else False) or ((not ((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.constraint) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('constraint', _MISSING)) is not _MISSING else _read10(_o11))) is None)) and (not (_v20 if type(_o19 := (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.constraint) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('constraint', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.not_valid) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('not_valid', _MISSING)) is not _MISSING else _read18(_o19)))))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8592,7 +8942,7 @@ def _batch_71(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'cascade', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('cascade', _MISSING)) is not _MISSING) else _read2(_o3))
+                _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.cascade) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('cascade', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8614,7 +8964,7 @@ def _batch_72(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = list(_h5(names, True, lambda names: (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'charsets', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('charsets', _MISSING)) is not _MISSING) else _read2(_o3)), None, lambda names: 'in', (lambda names: ['utf8', 'utf8mb3', ], )))
+                _m = list(_h5(names, True, lambda names: (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.charsets) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('charsets', _MISSING)) is not _MISSING else _read2(_o3))), None, lambda names: 'in', (lambda names: ['utf8', 'utf8mb3', ], )))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8635,7 +8985,7 @@ def _batch_73(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'close_match', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('close_match', _MISSING)) is not _MISSING) else _read2(_o3)) != '' else False)
+                _m = (True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.close_match) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('close_match', _MISSING)) is not _MISSING else _read2(_o3))) != '' else False)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8657,20 +9007,32 @@ def _batch_74(rt):
     _read14 = rt.reader('column', _types13)
     _types17 = set()
     _read18 = rt.reader('volatile_default', _types17)
-    _types21 = set()
-    _read22 = rt.reader('pg_version', _types21)
-    _types25 = set()
-    _read26 = rt.reader('column', _types25)
-    _types29 = set()
-    _read30 = rt.reader('default', _types29)
+    _types22 = set()
+    _read23 = rt.reader('pg_version', _types22)
+    _types27 = set()
+    _read28 = rt.reader('column', _types27)
+    _types31 = set()
+    _read32 = rt.reader('default', _types31)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h21 = (names['profile'] if 'profile' in names else _undefined_name('profile'))
+            _h26 = (_v25 if (type(_o24 := _h21) in _types22 and (_v25 := _getattr(_o24, 'pg_version', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('pg_version', _MISSING)) is not _MISSING) else _read23(_o24))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3)) is None)) and (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'table_existed', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING) else _read6(_o7))) and (not (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'noop', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('noop', _MISSING)) is not _MISSING) else _read10(_o11)))) and ((_v20 if (type(_o19 := (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'column', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('column', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'volatile_default', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('volatile_default', _MISSING)) is not _MISSING) else _read18(_o19)) or ((True if (_v24 if (type(_o23 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types21 and (_v24 := _getattr(_o23, 'pg_version', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('pg_version', _MISSING)) is not _MISSING) else _read22(_o23)) < 11 else False) and (not ((_v32 if (type(_o31 := (_v28 if (type(_o27 := _s) in _types25 and (_v28 := _getattr(_o27, 'column', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('column', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'default', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('default', _MISSING)) is not _MISSING) else _read30(_o31)) is None)))))
+                _m = ((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.column) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7)))) and (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.noop) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('noop', _MISSING)) is not _MISSING else _read10(_o11))))) and ((_v20 if type(_o19 := (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.column) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('column', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.volatile_default) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('volatile_default', _MISSING)) is not _MISSING else _read18(_o19))) or ((True if _h26 < 11 else False) and (not ((_v34 if type(_o33 := (_v30 if type(_o29 := _s) in _types27 and type(_v30 := _o29.column) not in _METHOD_TYPES else (_v30 if type(_o29) is _dict and (_v30 := _o29.get('column', _MISSING)) is not _MISSING else _read28(_o29)))) in _types31 and type(_v34 := _o33.default) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('default', _MISSING)) is not _MISSING else _read32(_o33))) is None)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8699,7 +9061,7 @@ def _batch_75(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3)) is None)) and (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'table_existed', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING) else _read6(_o7))) and (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'rewrites_table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('rewrites_table', _MISSING)) is not _MISSING) else _read10(_o11))) and (not (_v20 if (type(_o19 := (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'column', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('column', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'volatile_default', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('volatile_default', _MISSING)) is not _MISSING) else _read18(_o19))))
+                _m = ((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.column) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7)))) and (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.rewrites_table) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('rewrites_table', _MISSING)) is not _MISSING else _read10(_o11)))) and (not (_v20 if type(_o19 := (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.column) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('column', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.volatile_default) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('volatile_default', _MISSING)) is not _MISSING else _read18(_o19)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8720,7 +9082,7 @@ def _batch_76(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'committed_before', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('committed_before', _MISSING)) is not _MISSING) else _read2(_o3)) is None))
+                _m = (not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.committed_before) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('committed_before', _MISSING)) is not _MISSING else _read2(_o3))) is None))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8743,7 +9105,7 @@ def _batch_77(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'concurrently', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING) else _read2(_o3)) and (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'in_transaction', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('in_transaction', _MISSING)) is not _MISSING) else _read6(_o7)))
+                _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.concurrently) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING else _read2(_o3))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.in_transaction) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('in_transaction', _MISSING)) is not _MISSING else _read6(_o7))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8774,7 +9136,7 @@ def _batch_78(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3)) is None)) and (_v12 if (type(_o11 := (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'constraint', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'is_foreign_key', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('is_foreign_key', _MISSING)) is not _MISSING) else _read10(_o11))) and (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'table_existed', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING) else _read14(_o15))) and (not (_v24 if (type(_o23 := (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'constraint', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('constraint', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'not_valid', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('not_valid', _MISSING)) is not _MISSING) else _read22(_o23))))
+                _m = ((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.constraint) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.constraint) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.is_foreign_key) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('is_foreign_key', _MISSING)) is not _MISSING else _read10(_o11)))) and (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.table_existed) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING else _read14(_o15)))) and (not (_v24 if type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.constraint) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('constraint', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.not_valid) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('not_valid', _MISSING)) is not _MISSING else _read22(_o23)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8807,7 +9169,7 @@ def _batch_79(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((((not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3)) is None)) and (True if (_v12 if (type(_o11 := (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'constraint', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11)) == 'check' else False)) and (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'table_existed', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING) else _read14(_o15))) and (not (_v24 if (type(_o23 := (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'constraint', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('constraint', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'not_valid', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('not_valid', _MISSING)) is not _MISSING) else _read22(_o23)))) and (not (_v28 if (type(_o27 := _s) in _types25 and (_v28 := _getattr(_o27, 'inline', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('inline', _MISSING)) is not _MISSING) else _read26(_o27))))
+                _m = (((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.constraint) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (True if (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.constraint) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11))) == 'check' else False)) and (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.table_existed) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING else _read14(_o15)))) and (not (_v24 if type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.constraint) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('constraint', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.not_valid) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('not_valid', _MISSING)) is not _MISSING else _read22(_o23))))) and (not (_v28 if type(_o27 := _s) in _types25 and type(_v28 := _o27.inline) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('inline', _MISSING)) is not _MISSING else _read26(_o27)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8836,7 +9198,7 @@ def _batch_80(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3)) is None)) and (True if (_v12 if (type(_o11 := (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'constraint', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11)) == 'exclude' else False)) and (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'table_existed', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING) else _read14(_o15))) and (not (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'inline', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('inline', _MISSING)) is not _MISSING) else _read18(_o19))))
+                _m = ((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.constraint) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (True if (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.constraint) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11))) == 'exclude' else False)) and (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.table_existed) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING else _read14(_o15)))) and (not (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.inline) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('inline', _MISSING)) is not _MISSING else _read18(_o19)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8867,7 +9229,7 @@ def _batch_81(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((((not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3)) is None)) and (True if (_v12 if (type(_o11 := (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'constraint', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11)) == 'foreign_key' else False)) and (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'table_existed', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING) else _read14(_o15))) and (not (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'recreated_in_file', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('recreated_in_file', _MISSING)) is not _MISSING) else _read18(_o19)))) and (not (_v24 if (type(_o23 := _s) in _types21 and (_v24 := _getattr(_o23, 'columns_dropped_later', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('columns_dropped_later', _MISSING)) is not _MISSING) else _read22(_o23))))
+                _m = (((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.constraint) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (True if (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.constraint) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11))) == 'foreign_key' else False)) and (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.table_existed) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING else _read14(_o15)))) and (not (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.recreated_in_file) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('recreated_in_file', _MISSING)) is not _MISSING else _read18(_o19))))) and (not (_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.columns_dropped_later) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('columns_dropped_later', _MISSING)) is not _MISSING else _read22(_o23)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8900,7 +9262,7 @@ def _batch_82(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((((not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3)) is None)) and (True if (_v12 if (type(_o11 := (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'constraint', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING) else _read10(_o11)) in ('unique', 'primary_key', ) else False)) and (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'table_existed', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING) else _read14(_o15))) and (not (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'inline', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('inline', _MISSING)) is not _MISSING) else _read18(_o19)))) and (not (_v28 if (type(_o27 := (_v24 if (type(_o23 := _s) in _types21 and (_v24 := _getattr(_o23, 'constraint', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('constraint', _MISSING)) is not _MISSING) else _read22(_o23))) in _types25 and (_v28 := _getattr(_o27, 'using_index', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('using_index', _MISSING)) is not _MISSING) else _read26(_o27))))
+                _m = (((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.constraint) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (True if (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.constraint) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11))) in ('unique', 'primary_key', ) else False)) and (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.table_existed) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING else _read14(_o15)))) and (not (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.inline) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('inline', _MISSING)) is not _MISSING else _read18(_o19))))) and (not (_v28 if type(_o27 := (_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.constraint) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('constraint', _MISSING)) is not _MISSING else _read22(_o23)))) in _types25 and type(_v28 := _o27.using_index) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('using_index', _MISSING)) is not _MISSING else _read26(_o27)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8921,7 +9283,7 @@ def _batch_83(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))
+                _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.detail) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8946,7 +9308,7 @@ def _batch_84(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3)) != '' else False) and ((_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'table_existed', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING) else _read6(_o7)) or (True if (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'detail', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('detail', _MISSING)) is not _MISSING) else _read10(_o11)) in ('a PRIMARY KEY column', 'a UNIQUE column', ) else False)))
+                _m = ((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.detail) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING else _read2(_o3))) != '' else False) and ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7))) or (True if (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.detail) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('detail', _MISSING)) is not _MISSING else _read10(_o11))) in ('a PRIMARY KEY column', 'a UNIQUE column', ) else False)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8967,7 +9329,7 @@ def _batch_85(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3)) in ('ALTER COLUMN', 'ADD CONSTRAINT', 'DROP CONSTRAINT', ) else False)
+                _m = (True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.detail) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING else _read2(_o3))) in ('ALTER COLUMN', 'ADD CONSTRAINT', 'DROP CONSTRAINT', ) else False)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8992,7 +9354,7 @@ def _batch_86(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'enum_swap', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('enum_swap', _MISSING)) is not _MISSING) else _read2(_o3)) and (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'table_existed', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING) else _read6(_o7))) and (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'enum_alterable', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('enum_alterable', _MISSING)) is not _MISSING) else _read10(_o11)))
+                _m = (((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.enum_swap) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('enum_swap', _MISSING)) is not _MISSING else _read2(_o3))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7)))) and (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.enum_alterable) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('enum_alterable', _MISSING)) is not _MISSING else _read10(_o11))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9013,7 +9375,7 @@ def _batch_87(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'first_unguarded_lock', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('first_unguarded_lock', _MISSING)) is not _MISSING) else _read2(_o3))
+                _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.first_unguarded_lock) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('first_unguarded_lock', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9034,7 +9396,7 @@ def _batch_88(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'first_untimed_lock', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('first_untimed_lock', _MISSING)) is not _MISSING) else _read2(_o3))
+                _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.first_untimed_lock) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('first_untimed_lock', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9048,18 +9410,30 @@ def _batch_88(rt):
 def _batch_89(rt):
     _types1 = set()
     _read2 = rt.reader('in_transaction', _types1)
-    _types5 = set()
-    _read6 = rt.reader('pg_version', _types5)
-    _types9 = set()
-    _read10 = rt.reader('used_in_transaction', _types9)
+    _types6 = set()
+    _read7 = rt.reader('pg_version', _types6)
+    _types11 = set()
+    _read12 = rt.reader('used_in_transaction', _types11)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h5 = (names['profile'] if 'profile' in names else _undefined_name('profile'))
+            _h10 = (_v9 if (type(_o8 := _h5) in _types6 and (_v9 := _getattr(_o8, 'pg_version', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('pg_version', _MISSING)) is not _MISSING) else _read7(_o8))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'in_transaction', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('in_transaction', _MISSING)) is not _MISSING) else _read2(_o3)) and ((True if (_v8 if (type(_o7 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types5 and (_v8 := _getattr(_o7, 'pg_version', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('pg_version', _MISSING)) is not _MISSING) else _read6(_o7)) < 12 else False) or (not ((_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'used_in_transaction', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('used_in_transaction', _MISSING)) is not _MISSING) else _read10(_o11)) is None))))
+                _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.in_transaction) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('in_transaction', _MISSING)) is not _MISSING else _read2(_o3))) and ((True if _h10 < 12 else False) or (not ((_v14 if type(_o13 := _s) in _types11 and type(_v14 := _o13.used_in_transaction) not in _METHOD_TYPES else (_v14 if type(_o13) is _dict and (_v14 := _o13.get('used_in_transaction', _MISSING)) is not _MISSING else _read12(_o13))) is None))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9082,7 +9456,7 @@ def _batch_90(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)) == 'cluster' else False) or (True if 'full' in (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'options', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('options', _MISSING)) is not _MISSING) else _read6(_o7)) else False))
+                _m = ((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.kind) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING else _read2(_o3))) == 'cluster' else False) or (True if 'full' in (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.options) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('options', _MISSING)) is not _MISSING else _read6(_o7))) else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9107,7 +9481,7 @@ def _batch_91(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)) == 'drop_database' else False) or (not ((_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'object', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('object', _MISSING)) is not _MISSING) else _read6(_o7)) is None))) or (not (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'missing_ok', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('missing_ok', _MISSING)) is not _MISSING) else _read10(_o11))))
+                _m = (((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.kind) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING else _read2(_o3))) == 'drop_database' else False) or (not ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.object) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('object', _MISSING)) is not _MISSING else _read6(_o7))) is None))) or (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.missing_ok) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('missing_ok', _MISSING)) is not _MISSING else _read10(_o11)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9130,7 +9504,7 @@ def _batch_92(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'long_identifier', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('long_identifier', _MISSING)) is not _MISSING) else _read2(_o3)) != '' else False) and (not (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'inline', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('inline', _MISSING)) is not _MISSING) else _read6(_o7))))
+                _m = ((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.long_identifier) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('long_identifier', _MISSING)) is not _MISSING else _read2(_o3))) != '' else False) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.inline) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('inline', _MISSING)) is not _MISSING else _read6(_o7)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9151,7 +9525,7 @@ def _batch_93(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'missing_extension', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('missing_extension', _MISSING)) is not _MISSING) else _read2(_o3)) != '' else False)
+                _m = (True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.missing_extension) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('missing_extension', _MISSING)) is not _MISSING else _read2(_o3))) != '' else False)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9172,7 +9546,7 @@ def _batch_94(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'nested', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('nested', _MISSING)) is not _MISSING) else _read2(_o3))
+                _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.nested) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('nested', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9193,7 +9567,7 @@ def _batch_95(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'rebuild_losses', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('rebuild_losses', _MISSING)) is not _MISSING) else _read2(_o3))
+                _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.rebuild_losses) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('rebuild_losses', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9216,7 +9590,7 @@ def _batch_96(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'repeated_slow_alter', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('repeated_slow_alter', _MISSING)) is not _MISSING) else _read2(_o3)) is None)) and (not (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'in_transaction', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('in_transaction', _MISSING)) is not _MISSING) else _read6(_o7))))
+                _m = ((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.repeated_slow_alter) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('repeated_slow_alter', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.in_transaction) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('in_transaction', _MISSING)) is not _MISSING else _read6(_o7)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9237,7 +9611,7 @@ def _batch_97(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'stale_default', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('stale_default', _MISSING)) is not _MISSING) else _read2(_o3))
+                _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.stale_default) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('stale_default', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9262,7 +9636,7 @@ def _batch_98(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3)) is None)) and (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'table_existed', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING) else _read6(_o7))) and (not (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'not_null_proven', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('not_null_proven', _MISSING)) is not _MISSING) else _read10(_o11))))
+                _m = (((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7)))) and (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.not_null_proven) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('not_null_proven', _MISSING)) is not _MISSING else _read10(_o11)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9289,7 +9663,7 @@ def _batch_99(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((not ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3)) is None)) and (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'table_existed', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING) else _read6(_o7))) and (not (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'old_name_kept', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('old_name_kept', _MISSING)) is not _MISSING) else _read10(_o11)))) and (not (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'completes_rebuild', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('completes_rebuild', _MISSING)) is not _MISSING) else _read14(_o15))))
+                _m = ((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7)))) and (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.old_name_kept) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('old_name_kept', _MISSING)) is not _MISSING else _read10(_o11))))) and (not (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.completes_rebuild) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('completes_rebuild', _MISSING)) is not _MISSING else _read14(_o15)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9310,7 +9684,7 @@ def _batch_100(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'table_existed', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING) else _read2(_o3))
+                _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9363,7 +9737,7 @@ def _batch_101(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'table_existed', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING) else _read2(_o3)) and ((not ((_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'column', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('column', _MISSING)) is not _MISSING) else _read6(_o7)) is None)) or (not (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'missing_ok', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('missing_ok', _MISSING)) is not _MISSING) else _read10(_o11))))) and (not ((_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'in_transaction', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('in_transaction', _MISSING)) is not _MISSING) else _read14(_o15)) and ((_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'name_restored_later', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('name_restored_later', _MISSING)) is not _MISSING) else _read18(_o19)) or (_v24 if (type(_o23 := _s) in _types21 and (_v24 := _getattr(_o23, 'name_given_up_earlier', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('name_given_up_earlier', _MISSING)) is not _MISSING) else _read22(_o23)))))) and (not (((not ((_v28 if (type(_o27 := _s) in _types25 and (_v28 := _getattr(_o27, 'column', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('column', _MISSING)) is not _MISSING) else _read26(_o27)) is None)) and (not ((_v36 if (type(_o35 := (_v32 if (type(_o31 := _s) in _types29 and (_v32 := _getattr(_o31, 'column', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('column', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'created', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('created', _MISSING)) is not _MISSING) else _read34(_o35)) is None))) and (True if (_v56 if (type(_o55 := (_v52 if (type(_o51 := (_v48 if (type(_o47 := (_v44 if (type(_o43 := (_v40 if (type(_o39 := _s) in _types37 and (_v40 := _getattr(_o39, 'column', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('column', _MISSING)) is not _MISSING) else _read38(_o39))) in _types41 and (_v44 := _getattr(_o43, 'created', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('created', _MISSING)) is not _MISSING) else _read42(_o43))) in _types45 and (_v48 := _getattr(_o47, 'statement', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('statement', _MISSING)) is not _MISSING) else _read46(_o47))) in _types49 and (_v52 := _getattr(_o51, 'source', _MISSING)) is not _MISSING and (type(_v52) not in _METHOD_TYPES or _v52.__name__ not in _FORMATTERS)) or (type(_o51) is _dict and (_v52 := _o51.get('source', _MISSING)) is not _MISSING) else _read50(_o51))) in _types53 and (_v56 := _getattr(_o55, 'change', _MISSING)) is not _MISSING and (type(_v56) not in _METHOD_TYPES or _v56.__name__ not in _FORMATTERS)) or (type(_o55) is _dict and (_v56 := _o55.get('change', _MISSING)) is not _MISSING) else _read54(_o55)) == (_v68 if (type(_o67 := (_v64 if (type(_o63 := (_v60 if (type(_o59 := _s) in _types57 and (_v60 := _getattr(_o59, 'statement', _MISSING)) is not _MISSING and (type(_v60) not in _METHOD_TYPES or _v60.__name__ not in _FORMATTERS)) or (type(_o59) is _dict and (_v60 := _o59.get('statement', _MISSING)) is not _MISSING) else _read58(_o59))) in _types61 and (_v64 := _getattr(_o63, 'source', _MISSING)) is not _MISSING and (type(_v64) not in _METHOD_TYPES or _v64.__name__ not in _FORMATTERS)) or (type(_o63) is _dict and (_v64 := _o63.get('source', _MISSING)) is not _MISSING) else _read62(_o63))) in _types65 and (_v68 := _getattr(_o67, 'change', _MISSING)) is not _MISSING and (type(_v68) not in _METHOD_TYPES or _v68.__name__ not in _FORMATTERS)) or (type(_o67) is _dict and (_v68 := _o67.get('change', _MISSING)) is not _MISSING) else _read66(_o67)) else False))))
+                _m = ((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and ((not ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.column) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('column', _MISSING)) is not _MISSING else _read6(_o7))) is None)) or (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.missing_ok) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('missing_ok', _MISSING)) is not _MISSING else _read10(_o11)))))) and (not ((_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.in_transaction) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('in_transaction', _MISSING)) is not _MISSING else _read14(_o15))) and ((_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.name_restored_later) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('name_restored_later', _MISSING)) is not _MISSING else _read18(_o19))) or (_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.name_given_up_earlier) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('name_given_up_earlier', _MISSING)) is not _MISSING else _read22(_o23))))))) and (not (((not ((_v28 if type(_o27 := _s) in _types25 and type(_v28 := _o27.column) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('column', _MISSING)) is not _MISSING else _read26(_o27))) is None)) and (not ((_v36 if type(_o35 := (_v32 if type(_o31 := _s) in _types29 and type(_v32 := _o31.column) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('column', _MISSING)) is not _MISSING else _read30(_o31)))) in _types33 and type(_v36 := _o35.created) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('created', _MISSING)) is not _MISSING else _read34(_o35))) is None))) and (True if (_v56 if type(_o55 := (_v52 if type(_o51 := (_v48 if type(_o47 := (_v44 if type(_o43 := (_v40 if type(_o39 := _s) in _types37 and type(_v40 := _o39.column) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('column', _MISSING)) is not _MISSING else _read38(_o39)))) in _types41 and type(_v44 := _o43.created) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('created', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.statement) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('statement', _MISSING)) is not _MISSING else _read46(_o47)))) in _types49 and type(_v52 := _o51.source) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('source', _MISSING)) is not _MISSING else _read50(_o51)))) in _types53 and type(_v56 := _o55.change) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('change', _MISSING)) is not _MISSING else _read54(_o55))) == (_v68 if type(_o67 := (_v64 if type(_o63 := (_v60 if type(_o59 := _s) in _types57 and type(_v60 := _o59.statement) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('statement', _MISSING)) is not _MISSING else _read58(_o59)))) in _types61 and type(_v64 := _o63.source) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('source', _MISSING)) is not _MISSING else _read62(_o63)))) in _types65 and type(_v68 := _o67.change) not in _METHOD_TYPES else (_v68 if type(_o67) is _dict and (_v68 := _o67.get('change', _MISSING)) is not _MISSING else _read66(_o67))) else False))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9392,7 +9766,7 @@ def _batch_102(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'table_existed', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING) else _read2(_o3)) and ((not ((_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'object', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('object', _MISSING)) is not _MISSING) else _read6(_o7)) is None)) or (not (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'missing_ok', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('missing_ok', _MISSING)) is not _MISSING) else _read10(_o11))))) and (not (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'table_recreated_later', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('table_recreated_later', _MISSING)) is not _MISSING) else _read14(_o15)))) and (not (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'table_rebuilt', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('table_rebuilt', _MISSING)) is not _MISSING) else _read18(_o19))))
+                _m = ((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and ((not ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.object) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('object', _MISSING)) is not _MISSING else _read6(_o7))) is None)) or (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.missing_ok) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('missing_ok', _MISSING)) is not _MISSING else _read10(_o11)))))) and (not (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.table_recreated_later) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('table_recreated_later', _MISSING)) is not _MISSING else _read14(_o15))))) and (not (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.table_rebuilt) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('table_rebuilt', _MISSING)) is not _MISSING else _read18(_o19)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9415,7 +9789,7 @@ def _batch_103(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'table_existed', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING) else _read2(_o3)) and (not (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'column_new_in_file', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('column_new_in_file', _MISSING)) is not _MISSING) else _read6(_o7))))
+                _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.column_new_in_file) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('column_new_in_file', _MISSING)) is not _MISSING else _read6(_o7)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9438,7 +9812,7 @@ def _batch_104(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'table_existed', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING) else _read2(_o3)) and (not (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'has_where', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('has_where', _MISSING)) is not _MISSING) else _read6(_o7))))
+                _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.has_where) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('has_where', _MISSING)) is not _MISSING else _read6(_o7)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9469,7 +9843,7 @@ def _batch_105(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'table_existed', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING) else _read2(_o3)) and (not (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'noop', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('noop', _MISSING)) is not _MISSING) else _read6(_o7)))) and (_v16 if (type(_o15 := (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'column', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('column', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'not_null', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('not_null', _MISSING)) is not _MISSING) else _read14(_o15))) and (not (_v24 if (type(_o23 := (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'column', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('column', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'has_default', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('has_default', _MISSING)) is not _MISSING) else _read22(_o23))))
+                _m = ((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.noop) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('noop', _MISSING)) is not _MISSING else _read6(_o7))))) and (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.column) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('column', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.not_null) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('not_null', _MISSING)) is not _MISSING else _read14(_o15)))) and (not (_v24 if type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.column) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('column', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.has_default) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('has_default', _MISSING)) is not _MISSING else _read22(_o23)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9510,7 +9884,7 @@ def _batch_106(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'table_existed', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING) else _read2(_o3)) and (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'copies_table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('copies_table', _MISSING)) is not _MISSING) else _read6(_o7))) and (not ((_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'old_type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('old_type', _MISSING)) is not _MISSING) else _read10(_o11)) is None))) and (True if (_v20 if (type(_o19 := (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'old_type', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('old_type', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'name', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('name', _MISSING)) is not _MISSING) else _read18(_o19)) in ('enum', 'set', ) else False)) and (not ((_v24 if (type(_o23 := _s) in _types21 and (_v24 := _getattr(_o23, 'column', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('column', _MISSING)) is not _MISSING) else _read22(_o23)) is None))) and (True if (_v36 if (type(_o35 := (_v32 if (type(_o31 := (_v28 if (type(_o27 := _s) in _types25 and (_v28 := _getattr(_o27, 'column', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('column', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'type', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('type', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'name', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('name', _MISSING)) is not _MISSING) else _read34(_o35)) == (_v44 if (type(_o43 := (_v40 if (type(_o39 := _s) in _types37 and (_v40 := _getattr(_o39, 'old_type', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('old_type', _MISSING)) is not _MISSING) else _read38(_o39))) in _types41 and (_v44 := _getattr(_o43, 'name', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('name', _MISSING)) is not _MISSING) else _read42(_o43)) else False))
+                _m = ((((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.copies_table) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('copies_table', _MISSING)) is not _MISSING else _read6(_o7)))) and (not ((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.old_type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('old_type', _MISSING)) is not _MISSING else _read10(_o11))) is None))) and (True if (_v20 if type(_o19 := (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.old_type) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('old_type', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.name) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('name', _MISSING)) is not _MISSING else _read18(_o19))) in ('enum', 'set', ) else False)) and (not ((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.column) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('column', _MISSING)) is not _MISSING else _read22(_o23))) is None))) and (True if (_v36 if type(_o35 := (_v32 if type(_o31 := (_v28 if type(_o27 := _s) in _types25 and type(_v28 := _o27.column) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('column', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.type) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('type', _MISSING)) is not _MISSING else _read30(_o31)))) in _types33 and type(_v36 := _o35.name) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('name', _MISSING)) is not _MISSING else _read34(_o35))) == (_v44 if type(_o43 := (_v40 if type(_o39 := _s) in _types37 and type(_v40 := _o39.old_type) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('old_type', _MISSING)) is not _MISSING else _read38(_o39)))) in _types41 and type(_v44 := _o43.name) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('name', _MISSING)) is not _MISSING else _read42(_o43))) else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9539,7 +9913,7 @@ def _batch_107(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'table_existed', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING) else _read2(_o3)) and (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'copies_table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('copies_table', _MISSING)) is not _MISSING) else _read6(_o7))) and (not ((_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'old_type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('old_type', _MISSING)) is not _MISSING) else _read10(_o11)) is None))) and (True if (_v20 if (type(_o19 := (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'old_type', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('old_type', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'name', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('name', _MISSING)) is not _MISSING) else _read18(_o19)) not in ('enum', 'set', ) else False))
+                _m = ((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.copies_table) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('copies_table', _MISSING)) is not _MISSING else _read6(_o7)))) and (not ((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.old_type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('old_type', _MISSING)) is not _MISSING else _read10(_o11))) is None))) and (True if (_v20 if type(_o19 := (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.old_type) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('old_type', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.name) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('name', _MISSING)) is not _MISSING else _read18(_o19))) not in ('enum', 'set', ) else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9564,7 +9938,7 @@ def _batch_108(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'table_existed', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING) else _read2(_o3)) and (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'rewrites_table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('rewrites_table', _MISSING)) is not _MISSING) else _read6(_o7))) and ((_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'same_rewrite', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('same_rewrite', _MISSING)) is not _MISSING) else _read10(_o11)) is None))
+                _m = (((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.rewrites_table) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('rewrites_table', _MISSING)) is not _MISSING else _read6(_o7)))) and ((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.same_rewrite) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('same_rewrite', _MISSING)) is not _MISSING else _read10(_o11))) is None))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9587,7 +9961,7 @@ def _batch_109(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'unqualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('unqualified_name', _MISSING)) is not _MISSING) else _read2(_o3)) and (True if (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'statement_kind', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('statement_kind', _MISSING)) is not _MISSING) else _read6(_o7)) != 'IndexStmt' else False))
+                _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.unqualified_name) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('unqualified_name', _MISSING)) is not _MISSING else _read2(_o3))) and (True if (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.statement_kind) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('statement_kind', _MISSING)) is not _MISSING else _read6(_o7))) != 'IndexStmt' else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9608,7 +9982,7 @@ def _batch_110(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('mixed_case_names', _MISSING)) is not _MISSING) else _read2(_o3))
+                _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.mixed_case_names) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('mixed_case_names', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9622,29 +9996,44 @@ def _batch_110(rt):
 def _batch_111(rt):
     _types1 = set()
     _read2 = rt.reader('name', _types1)
-    _types5 = set()
-    _read6 = rt.reader('exempt_tables', _types5)
-    _types9 = set()
-    _read10 = rt.reader('partition_of', _types9)
-    _types13 = set()
-    _read14 = rt.reader('columns_known', _types13)
-    _call17 = rt.caller()
-    _types18 = set()
-    _read19 = rt.reader('missing_required', _types18)
-    _types22 = set()
-    _read23 = rt.reader('columns', _types22)
-    _types26 = set()
-    _read27 = rt.reader('tables', _types26)
-    _types30 = set()
-    _read31 = rt.reader('kinds', _types30)
+    _types6 = set()
+    _read7 = rt.reader('exempt_tables', _types6)
+    _types11 = set()
+    _read12 = rt.reader('partition_of', _types11)
+    _types15 = set()
+    _read16 = rt.reader('columns_known', _types15)
+    _call19 = rt.caller()
+    _types20 = set()
+    _read21 = rt.reader('missing_required', _types20)
+    _types24 = set()
+    _read25 = rt.reader('columns', _types24)
+    _types29 = set()
+    _read30 = rt.reader('tables', _types29)
+    _types34 = set()
+    _read35 = rt.reader('kinds', _types34)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h5 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h10 = (_v9 if (type(_o8 := _h5) in _types6 and (_v9 := _getattr(_o8, 'exempt_tables', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('exempt_tables', _MISSING)) is not _MISSING) else _read7(_o8))
+            _h28 = (_v27 if (type(_o26 := _h5) in _types24 and (_v27 := _getattr(_o26, 'columns', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('columns', _MISSING)) is not _MISSING) else _read25(_o26))
+            _h33 = (_v32 if (type(_o31 := _h5) in _types29 and (_v32 := _getattr(_o31, 'tables', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('tables', _MISSING)) is not _MISSING) else _read30(_o31))
+            _h38 = (_v37 if (type(_o36 := _h5) in _types34 and (_v37 := _getattr(_o36, 'kinds', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('kinds', _MISSING)) is not _MISSING) else _read35(_o36))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3)) not in (_v8 if (type(_o7 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types5 and (_v8 := _getattr(_o7, 'exempt_tables', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('exempt_tables', _MISSING)) is not _MISSING) else _read6(_o7)) else False) and (not (_v12 if (type(_o11 := _s) in _types9 and (_v12 := _getattr(_o11, 'partition_of', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('partition_of', _MISSING)) is not _MISSING) else _read10(_o11)))) and (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'columns_known', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns_known', _MISSING)) is not _MISSING) else _read14(_o15))) and _call17(names, (_v21 if (type(_o20 := _s) in _types18 and (_v21 := _getattr(_o20, 'missing_required', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('missing_required', _MISSING)) is not _MISSING) else _read19(_o20)), (_v25 if (type(_o24 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types22 and (_v25 := _getattr(_o24, 'columns', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('columns', _MISSING)) is not _MISSING) else _read23(_o24)), (_v29 if (type(_o28 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types26 and (_v29 := _getattr(_o28, 'tables', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('tables', _MISSING)) is not _MISSING) else _read27(_o28)), (_v33 if (type(_o32 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types30 and (_v33 := _getattr(_o32, 'kinds', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('kinds', _MISSING)) is not _MISSING) else _read31(_o32))))
+                _m = ((((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.name) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING else _read2(_o3))) not in _h10 else False) and (not (_v14 if type(_o13 := _s) in _types11 and type(_v14 := _o13.partition_of) not in _METHOD_TYPES else (_v14 if type(_o13) is _dict and (_v14 := _o13.get('partition_of', _MISSING)) is not _MISSING else _read12(_o13))))) and (_v18 if type(_o17 := _s) in _types15 and type(_v18 := _o17.columns_known) not in _METHOD_TYPES else (_v18 if type(_o17) is _dict and (_v18 := _o17.get('columns_known', _MISSING)) is not _MISSING else _read16(_o17)))) and _call19(names, (_v23 if (type(_o22 := _s) in _types20 and (_v23 := _getattr(_o22, 'missing_required', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('missing_required', _MISSING)) is not _MISSING) else _read21(_o22)), _h28, _h33, _h38))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9679,7 +10068,7 @@ def _batch_112(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_call1(names, (_v14 if (type(_o13 := _call2(names, (_v10 if (type(_o9 := (_v6 if (type(_o5 := _s) in _types3 and (_v6 := _getattr(_o5, 'name', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('name', _MISSING)) is not _MISSING) else _read4(_o5))) in _types7 and (_v10 := _getattr(_o9, 'lower', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('lower', _MISSING)) is not _MISSING) else _read8(_o9)))) in _types11 and (_v14 := _getattr(_o13, 'startswith', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('startswith', _MISSING)) is not _MISSING) else _read12(_o13)), ('test_', 'tmp_', 'temp_', 'scratch_', )) or _call15(names, (_v28 if (type(_o27 := _call16(names, (_v24 if (type(_o23 := (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'name', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('name', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'lower', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('lower', _MISSING)) is not _MISSING) else _read22(_o23)))) in _types25 and (_v28 := _getattr(_o27, 'endswith', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('endswith', _MISSING)) is not _MISSING) else _read26(_o27)), ('_test', '_backup', '_bak', '_old', )))
+                _m = (_call1(names, (_v14 if (type(_o13 := _call2(names, (_v10 if (type(_o9 := (_v6 if type(_o5 := _s) in _types3 and type(_v6 := _o5.name) not in _METHOD_TYPES else (_v6 if type(_o5) is _dict and (_v6 := _o5.get('name', _MISSING)) is not _MISSING else _read4(_o5)))) in _types7 and (_v10 := _getattr(_o9, 'lower', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('lower', _MISSING)) is not _MISSING) else _read8(_o9)))) in _types11 and (_v14 := _getattr(_o13, 'startswith', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('startswith', _MISSING)) is not _MISSING) else _read12(_o13)), ('test_', 'tmp_', 'temp_', 'scratch_', )) or _call15(names, (_v28 if (type(_o27 := _call16(names, (_v24 if (type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.name) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('name', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and (_v24 := _getattr(_o23, 'lower', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('lower', _MISSING)) is not _MISSING) else _read22(_o23)))) in _types25 and (_v28 := _getattr(_o27, 'endswith', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('endswith', _MISSING)) is not _MISSING) else _read26(_o27)), ('_test', '_backup', '_bak', '_old', )))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9696,12 +10085,23 @@ def _batch_113(rt):
     _read3 = rt.reader('naming_violations', _types2)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h6 = (names['options'] if 'options' in names else _undefined_name('options'))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v5 if (type(_o4 := _s) in _types2 and (_v5 := _getattr(_o4, 'naming_violations', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('naming_violations', _MISSING)) is not _MISSING) else _read3(_o4)), (names['options'] if 'options' in names else _undefined_name('options')))
+                _m = _call1(names, (_v5 if (type(_o4 := _s) in _types2 and (_v5 := _getattr(_o4, 'naming_violations', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('naming_violations', _MISSING)) is not _MISSING) else _read3(_o4)), _h6)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9722,7 +10122,7 @@ def _batch_114(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'nullable_key_columns', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('nullable_key_columns', _MISSING)) is not _MISSING) else _read2(_o3))
+                _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.nullable_key_columns) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('nullable_key_columns', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9737,18 +10137,31 @@ def _batch_115(rt):
     _call1 = rt.caller()
     _types2 = set()
     _read3 = rt.reader('redundant_timestamps_of', _types2)
-    _types6 = set()
-    _read7 = rt.reader('creation_words', _types6)
-    _types10 = set()
-    _read11 = rt.reader('creation_names', _types10)
+    _types7 = set()
+    _read8 = rt.reader('creation_words', _types7)
+    _types12 = set()
+    _read13 = rt.reader('creation_names', _types12)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h6 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h11 = (_v10 if (type(_o9 := _h6) in _types7 and (_v10 := _getattr(_o9, 'creation_words', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('creation_words', _MISSING)) is not _MISSING) else _read8(_o9))
+            _h16 = (_v15 if (type(_o14 := _h6) in _types12 and (_v15 := _getattr(_o14, 'creation_names', _MISSING)) is not _MISSING and (type(_v15) not in _METHOD_TYPES or _v15.__name__ not in _FORMATTERS)) or (type(_o14) is _dict and (_v15 := _o14.get('creation_names', _MISSING)) is not _MISSING) else _read13(_o14))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v5 if (type(_o4 := _s) in _types2 and (_v5 := _getattr(_o4, 'redundant_timestamps_of', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('redundant_timestamps_of', _MISSING)) is not _MISSING) else _read3(_o4)), (_v9 if (type(_o8 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types6 and (_v9 := _getattr(_o8, 'creation_words', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('creation_words', _MISSING)) is not _MISSING) else _read7(_o8)), (_v13 if (type(_o12 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types10 and (_v13 := _getattr(_o12, 'creation_names', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('creation_names', _MISSING)) is not _MISSING) else _read11(_o12)))
+                _m = _call1(names, (_v5 if (type(_o4 := _s) in _types2 and (_v5 := _getattr(_o4, 'redundant_timestamps_of', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('redundant_timestamps_of', _MISSING)) is not _MISSING) else _read3(_o4)), _h11, _h16)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9769,7 +10182,7 @@ def _batch_116(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'reserved_names', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('reserved_names', _MISSING)) is not _MISSING) else _read2(_o3))
+                _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.reserved_names) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('reserved_names', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9792,7 +10205,7 @@ def _batch_117(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'rls_enabled', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('rls_enabled', _MISSING)) is not _MISSING) else _read2(_o3)) and (not (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'policies', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('policies', _MISSING)) is not _MISSING) else _read6(_o7))))
+                _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.rls_enabled) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('rls_enabled', _MISSING)) is not _MISSING else _read2(_o3))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.policies) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('policies', _MISSING)) is not _MISSING else _read6(_o7)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9815,7 +10228,7 @@ def _batch_118(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'rls_enabled', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('rls_enabled', _MISSING)) is not _MISSING) else _read2(_o3)) and (_v8 if (type(_o7 := _s) in _types5 and (_v8 := _getattr(_o7, 'overlapping_permissive_policies', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('overlapping_permissive_policies', _MISSING)) is not _MISSING) else _read6(_o7)))
+                _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.rls_enabled) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('rls_enabled', _MISSING)) is not _MISSING else _read2(_o3))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.overlapping_permissive_policies) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('overlapping_permissive_policies', _MISSING)) is not _MISSING else _read6(_o7))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9829,22 +10242,36 @@ def _batch_118(rt):
 def _batch_119(rt):
     _types1 = set()
     _read2 = rt.reader('schema', _types1)
-    _types5 = set()
-    _read6 = rt.reader('schemas', _types5)
-    _types9 = set()
-    _read10 = rt.reader('exposed_schemas', _types9)
-    _types13 = set()
-    _read14 = rt.reader('rls_enabled', _types13)
+    _types6 = set()
+    _read7 = rt.reader('schemas', _types6)
+    _types12 = set()
+    _read13 = rt.reader('exposed_schemas', _types12)
     _types17 = set()
-    _read18 = rt.reader('partition_of', _types17)
+    _read18 = rt.reader('rls_enabled', _types17)
+    _types21 = set()
+    _read22 = rt.reader('partition_of', _types21)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h5 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h10 = (_v9 if (type(_o8 := _h5) in _types6 and (_v9 := _getattr(_o8, 'schemas', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('schemas', _MISSING)) is not _MISSING) else _read7(_o8))
+            _h11 = (names['profile'] if 'profile' in names else _undefined_name('profile'))
+            _h16 = (_v15 if (type(_o14 := _h11) in _types12 and (_v15 := _getattr(_o14, 'exposed_schemas', _MISSING)) is not _MISSING and (type(_v15) not in _METHOD_TYPES or _v15.__name__ not in _FORMATTERS)) or (type(_o14) is _dict and (_v15 := _o14.get('exposed_schemas', _MISSING)) is not _MISSING) else _read13(_o14))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((True if (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'schema', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('schema', _MISSING)) is not _MISSING) else _read2(_o3)) in ((_v8 if (type(_o7 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types5 and (_v8 := _getattr(_o7, 'schemas', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('schemas', _MISSING)) is not _MISSING) else _read6(_o7)) or (_v12 if (type(_o11 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types9 and (_v12 := _getattr(_o11, 'exposed_schemas', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('exposed_schemas', _MISSING)) is not _MISSING) else _read10(_o11))) else False) and (not (_v16 if (type(_o15 := _s) in _types13 and (_v16 := _getattr(_o15, 'rls_enabled', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('rls_enabled', _MISSING)) is not _MISSING) else _read14(_o15)))) and (not (_v20 if (type(_o19 := _s) in _types17 and (_v20 := _getattr(_o19, 'partition_of', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('partition_of', _MISSING)) is not _MISSING) else _read18(_o19))))
+                _m = (((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.schema) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('schema', _MISSING)) is not _MISSING else _read2(_o3))) in (_h10 or _h16) else False) and (not (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.rls_enabled) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('rls_enabled', _MISSING)) is not _MISSING else _read18(_o19))))) and (not (_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.partition_of) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('partition_of', _MISSING)) is not _MISSING else _read22(_o23)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9865,7 +10292,7 @@ def _batch_120(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_v4 if (type(_o3 := _s) in _types1 and (_v4 := _getattr(_o3, 'unchecked_flag_pairs', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('unchecked_flag_pairs', _MISSING)) is not _MISSING) else _read2(_o3))
+                _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.unchecked_flag_pairs) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('unchecked_flag_pairs', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -9880,16 +10307,28 @@ def _batch_121(rt):
     _call1 = rt.caller()
     _types2 = set()
     _read3 = rt.reader('unordered_pairs_of', _types2)
-    _types6 = set()
-    _read7 = rt.reader('pairs', _types6)
+    _types7 = set()
+    _read8 = rt.reader('pairs', _types7)
     def _function(names, subjects, key):
         clock = _CLOCK
+        try:
+            _h6 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h11 = (_v10 if (type(_o9 := _h6) in _types7 and (_v10 := _getattr(_o9, 'pairs', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('pairs', _MISSING)) is not _MISSING) else _read8(_o9))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            for _s in subjects:
+                clock.serial += 1
+                names[key] = _s
+                names['obj'] = _s
+                yield _s, True
+            return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v5 if (type(_o4 := _s) in _types2 and (_v5 := _getattr(_o4, 'unordered_pairs_of', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('unordered_pairs_of', _MISSING)) is not _MISSING) else _read3(_o4)), (_v9 if (type(_o8 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types6 and (_v9 := _getattr(_o8, 'pairs', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('pairs', _MISSING)) is not _MISSING) else _read7(_o8)))
+                _m = _call1(names, (_v5 if (type(_o4 := _s) in _types2 and (_v5 := _getattr(_o4, 'unordered_pairs_of', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('unordered_pairs_of', _MISSING)) is not _MISSING) else _read3(_o4)), _h11)
             except _RUNAWAY:
                 raise
             except Exception:
