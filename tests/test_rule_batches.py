@@ -185,3 +185,29 @@ def test_a_shared_value_that_fails_leaves_each_subject_to_be_evaluated_alone() -
     batched, alone = _outcomes("column.flag and options.missing", subjects)
     assert alone == [False, "UndefinedError"]
     assert batched == [(subjects[0], True), (subjects[1], True)]
+
+
+class _Lowers:
+    def lower(self) -> str:
+        return "slug"
+
+
+def test_a_batch_calls_a_plain_strings_method_as_the_sandbox_does() -> None:
+    """`column.name.lower()`: called at once on a plain string; on a string of a subclass
+    or an object of another kind with a method of that name, as the sandbox calls it."""
+
+    class Text(str):
+        pass
+
+    subjects = [
+        _Subject(name="Slug"),
+        _Subject(name=Text("SLUG")),
+        _Subject(name=_Lowers()),
+        _Subject(name="x"),
+    ]
+    batched, alone = _outcomes("column.name.lower() == 'slug'", subjects)
+    assert alone == [True, True, True, False]
+    assert batched == [(subject, False) for subject in subjects[:3]]
+    batched, alone = _outcomes("column.name.split('l') | length > 1", subjects[:2])
+    assert alone == [True, False]
+    assert batched == [(subjects[0], False)]

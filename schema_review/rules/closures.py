@@ -30,6 +30,7 @@ from schema_review.rules.runtime import (
     _FORMATTERS,
     _METHOD_TYPES,
     _MISSING,
+    _PLAIN_STR_METHODS,
     HELPERS,
     RULE_FILTERS,
     Filters,
@@ -745,6 +746,8 @@ class _Generator:
         ):
             # The method is read first, then the arguments, as in the closure.
             call = self._name("_call", _caller(self.env), ("caller",))
+            if self.batch and not self._probing and node.node.attr in _PLAIN_STR_METHODS:
+                return self._string_method_call(node, node.node, call)
             self._method_read = True
             method = self.expression(node.node)
             self._method_read = False
@@ -859,16 +862,18 @@ class _Generator:
             return f"{self._jinja_filter(name)}({value}{arguments})"
         return None
 
-    def _getattr(self, node: nodes.Getattr) -> str:
+    def _getattr(self, node: nodes.Getattr, target: str | None = None) -> str:
         """As `_getattr`'s closure reads it: the value at once when the sandbox allowed the
         attribute on the type before and it is not a method named like str.format's, else
-        through the sandbox (`slow`, which also learns the types it allows)."""
+        through the sandbox (`slow`, which also learns the types it allows). `target`: the
+        code of `node.node`'s value, when it is read already."""
         method = self._method_read
         self._method_read = False
         attr = node.attr
         if attr.startswith("_"):
             raise _Unsupported  # let the sandbox refuse it, with its own message
-        target = self.expression(node.node)
+        if target is None:
+            target = self.expression(node.node)
         hoist = self.batch and not self._probing and not method and target in self.hoisted_locals()
         if hoist and (target, attr) in self._hoisted_reads:
             return self._hoisted_reads[target, attr]  # read once already
@@ -917,6 +922,23 @@ class _Generator:
         return (
             f"({value} if type({obj} := {target}) in {types}"
             f" and type({value} := {obj}.{attr}) not in _METHOD_TYPES else {otherwise})"
+        )
+
+    def _string_method_call(self, node: nodes.Call, method: nodes.Getattr, call: str) -> str:
+        """In a batch, `text.lower()` of a plain string called at once and its result
+        bounded: what the sandbox's read of the method and `plain_caller` give a plain
+        string's method that check_call leaves alone; anything else as written above."""
+        obj = self._name("_o")
+        target = self.expression(method.node)
+        bounded = self._name("_bounded", self.env.bounded, ("bounded",))
+        fast = ", ".join(self.expression(arg) for arg in node.args)
+        self._method_read = True
+        read = self._getattr(method, obj)
+        self._method_read = False
+        arguments = "".join(f", {self.expression(arg)}" for arg in node.args)
+        return (
+            f"({bounded}({obj}.{method.attr}({fast})) if type({obj} := {target}) is str"
+            f" else {call}(names, {read}{arguments}))"
         )
 
     def _hoist(self, code: str) -> str:
@@ -1169,6 +1191,8 @@ def _recipe(recipe: tuple[Any, ...], tree_literal: Callable[[nodes.Node], str]) 
         return f"rt.filter({name!r})"
     if what == "binop":
         return "rt.sandbox.call_binop"
+    if what == "bounded":
+        return "rt.sandbox.bounded"
     if what == "join":
         return "rt.sandbox.join"
     if what == "helper":

@@ -6532,52 +6532,54 @@ def _batch_1(rt):
 
 def _batch_2(rt):
     _call1 = rt.caller()
-    _types2 = set()
-    _read3 = rt.reader('name', _types2)
-    _types6 = set()
-    _read7 = rt.reader('lower', _types6)
-    _types10 = set()
-    _read11 = rt.reader('table', _types10)
-    _types14 = set()
-    _read15 = rt.reader('foreign_keys', _types14)
-    _h18 = rt.helper('select_tested')
-    _call19 = rt.caller()
-    _types20 = set()
-    _read21 = rt.reader('name', _types20)
-    _types24 = set()
-    _read25 = rt.reader('lower', _types24)
-    _types29 = set()
-    _read30 = rt.reader('names', _types29)
-    _f34 = rt.filter('intersects')
-    _types35 = set()
-    _read36 = rt.reader('tables', _types35)
-    _types40 = set()
-    _read41 = rt.reader('table', _types40)
+    _types3 = set()
+    _read4 = rt.reader('name', _types3)
+    _bounded7 = rt.sandbox.bounded
+    _types8 = set()
+    _read9 = rt.reader('lower', _types8)
+    _types12 = set()
+    _read13 = rt.reader('table', _types12)
+    _types16 = set()
+    _read17 = rt.reader('foreign_keys', _types16)
+    _h20 = rt.helper('select_tested')
+    _call21 = rt.caller()
+    _types23 = set()
+    _read24 = rt.reader('name', _types23)
+    _bounded27 = rt.sandbox.bounded
+    _types28 = set()
+    _read29 = rt.reader('lower', _types28)
+    _types33 = set()
+    _read34 = rt.reader('names', _types33)
+    _f38 = rt.filter('intersects')
+    _types39 = set()
+    _read40 = rt.reader('tables', _types39)
     _types44 = set()
-    _read45 = rt.reader('words', _types44)
+    _read45 = rt.reader('table', _types44)
     _types48 = set()
-    _read49 = rt.reader('table', _types48)
+    _read49 = rt.reader('words', _types48)
     _types52 = set()
-    _read53 = rt.reader('words', _types52)
+    _read53 = rt.reader('table', _types52)
     _types56 = set()
-    _read57 = rt.reader('table_prefixes', _types56)
-    _binop61 = rt.sandbox.call_binop
-    _h62 = rt.helper('select_tested')
-    _types63 = set()
-    _read64 = rt.reader('in_unique', _types63)
+    _read57 = rt.reader('words', _types56)
+    _types60 = set()
+    _read61 = rt.reader('table_prefixes', _types60)
+    _binop65 = rt.sandbox.call_binop
+    _h66 = rt.helper('select_tested')
     _types67 = set()
-    _read68 = rt.reader('in_primary_key', _types67)
+    _read68 = rt.reader('in_unique', _types67)
     _types71 = set()
-    _read72 = rt.reader('table', _types71)
+    _read72 = rt.reader('in_primary_key', _types71)
     _types75 = set()
-    _read76 = rt.reader('columns', _types75)
+    _read76 = rt.reader('table', _types75)
+    _types79 = set()
+    _read80 = rt.reader('columns', _types79)
     def _function(names, subjects, key):
         clock = _CLOCK
         try:
-            _h28 = (names['options'] if 'options' in names else _undefined_name('options'))
-            _h33 = (_v32 if (type(_o31 := _h28) in _types29 and (_v32 := _getattr(_o31, 'names', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('names', _MISSING)) is not _MISSING) else _read30(_o31))
-            _h39 = (_v38 if (type(_o37 := _h28) in _types35 and (_v38 := _getattr(_o37, 'tables', _MISSING)) is not _MISSING and (type(_v38) not in _METHOD_TYPES or _v38.__name__ not in _FORMATTERS)) or (type(_o37) is _dict and (_v38 := _o37.get('tables', _MISSING)) is not _MISSING) else _read36(_o37))
-            _h60 = (_v59 if (type(_o58 := _h28) in _types56 and (_v59 := _getattr(_o58, 'table_prefixes', _MISSING)) is not _MISSING and (type(_v59) not in _METHOD_TYPES or _v59.__name__ not in _FORMATTERS)) or (type(_o58) is _dict and (_v59 := _o58.get('table_prefixes', _MISSING)) is not _MISSING) else _read57(_o58))
+            _h32 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h37 = (_v36 if (type(_o35 := _h32) in _types33 and (_v36 := _getattr(_o35, 'names', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('names', _MISSING)) is not _MISSING) else _read34(_o35))
+            _h43 = (_v42 if (type(_o41 := _h32) in _types39 and (_v42 := _getattr(_o41, 'tables', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('tables', _MISSING)) is not _MISSING) else _read40(_o41))
+            _h64 = (_v63 if (type(_o62 := _h32) in _types60 and (_v63 := _getattr(_o62, 'table_prefixes', _MISSING)) is not _MISSING and (type(_v63) not in _METHOD_TYPES or _v63.__name__ not in _FORMATTERS)) or (type(_o62) is _dict and (_v63 := _o62.get('table_prefixes', _MISSING)) is not _MISSING) else _read61(_o62))
         except _RUNAWAY:
             raise
         except Exception:
@@ -6592,7 +6594,7 @@ def _batch_2(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((((True if _call1(names, (_v9 if (type(_o8 := (_v5 if type(_o4 := _s) in _types2 and type(_v5 := _o4.name) not in _METHOD_TYPES else (_v5 if type(_o4) is _dict and (_v5 := _o4.get('name', _MISSING)) is not _MISSING else _read3(_o4)))) in _types6 and (_v9 := _getattr(_o8, 'lower', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('lower', _MISSING)) is not _MISSING) else _read7(_o8))) == 'slug' else False) and (not list(_h18(names, True, lambda names: (_v17 if type(_o16 := (_v13 if type(_o12 := _s) in _types10 and type(_v13 := _o12.table) not in _METHOD_TYPES else (_v13 if type(_o12) is _dict and (_v13 := _o12.get('table', _MISSING)) is not _MISSING else _read11(_o12)))) in _types14 and type(_v17 := _o16.foreign_keys) not in _METHOD_TYPES else (_v17 if type(_o16) is _dict and (_v17 := _o16.get('foreign_keys', _MISSING)) is not _MISSING else _read15(_o16))), lambda names: 'on_delete', lambda names: 'equalto', (lambda names: 'CASCADE', ))))) or (((True if _call19(names, (_v27 if (type(_o26 := (_v23 if type(_o22 := _s) in _types20 and type(_v23 := _o22.name) not in _METHOD_TYPES else (_v23 if type(_o22) is _dict and (_v23 := _o22.get('name', _MISSING)) is not _MISSING else _read21(_o22)))) in _types24 and (_v27 := _getattr(_o26, 'lower', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('lower', _MISSING)) is not _MISSING) else _read25(_o26))) in _h33 else False) and _f34((_v47 if type(_o46 := (_v43 if type(_o42 := _s) in _types40 and type(_v43 := _o42.table) not in _METHOD_TYPES else (_v43 if type(_o42) is _dict and (_v43 := _o42.get('table', _MISSING)) is not _MISSING else _read41(_o42)))) in _types44 and type(_v47 := _o46.words) not in _METHOD_TYPES else (_v47 if type(_o46) is _dict and (_v47 := _o46.get('words', _MISSING)) is not _MISSING else _read45(_o46)))[(-1):None], _h39)) and (not list(_h62(names, False, lambda names: (_v55 if type(_o54 := (_v51 if type(_o50 := _s) in _types48 and type(_v51 := _o50.table) not in _METHOD_TYPES else (_v51 if type(_o50) is _dict and (_v51 := _o50.get('table', _MISSING)) is not _MISSING else _read49(_o50)))) in _types52 and type(_v55 := _o54.words) not in _METHOD_TYPES else (_v55 if type(_o54) is _dict and (_v55 := _o54.get('words', _MISSING)) is not _MISSING else _read53(_o54))), None, lambda names: 'in', (lambda names: _binop61(None, '+', _h39, _h60), )))))) and (not (_v66 if type(_o65 := _s) in _types63 and type(_v66 := _o65.in_unique) not in _METHOD_TYPES else (_v66 if type(_o65) is _dict and (_v66 := _o65.get('in_unique', _MISSING)) is not _MISSING else _read64(_o65))))) and (not (_v70 if type(_o69 := _s) in _types67 and type(_v70 := _o69.in_primary_key) not in _METHOD_TYPES else (_v70 if type(_o69) is _dict and (_v70 := _o69.get('in_primary_key', _MISSING)) is not _MISSING else _read68(_o69))))) and (True if len((_v78 if type(_o77 := (_v74 if type(_o73 := _s) in _types71 and type(_v74 := _o73.table) not in _METHOD_TYPES else (_v74 if type(_o73) is _dict and (_v74 := _o73.get('table', _MISSING)) is not _MISSING else _read72(_o73)))) in _types75 and type(_v78 := _o77.columns) not in _METHOD_TYPES else (_v78 if type(_o77) is _dict and (_v78 := _o77.get('columns', _MISSING)) is not _MISSING else _read76(_o77)))) > 2 else False))
+                _m = ((((((True if (_bounded7(_o2.lower()) if type(_o2 := (_v6 if type(_o5 := _s) in _types3 and type(_v6 := _o5.name) not in _METHOD_TYPES else (_v6 if type(_o5) is _dict and (_v6 := _o5.get('name', _MISSING)) is not _MISSING else _read4(_o5)))) is str else _call1(names, (_v11 if (type(_o10 := _o2) in _types8 and (_v11 := _getattr(_o10, 'lower', _MISSING)) is not _MISSING and (type(_v11) not in _METHOD_TYPES or _v11.__name__ not in _FORMATTERS)) or (type(_o10) is _dict and (_v11 := _o10.get('lower', _MISSING)) is not _MISSING) else _read9(_o10)))) == 'slug' else False) and (not list(_h20(names, True, lambda names: (_v19 if type(_o18 := (_v15 if type(_o14 := _s) in _types12 and type(_v15 := _o14.table) not in _METHOD_TYPES else (_v15 if type(_o14) is _dict and (_v15 := _o14.get('table', _MISSING)) is not _MISSING else _read13(_o14)))) in _types16 and type(_v19 := _o18.foreign_keys) not in _METHOD_TYPES else (_v19 if type(_o18) is _dict and (_v19 := _o18.get('foreign_keys', _MISSING)) is not _MISSING else _read17(_o18))), lambda names: 'on_delete', lambda names: 'equalto', (lambda names: 'CASCADE', ))))) or (((True if (_bounded27(_o22.lower()) if type(_o22 := (_v26 if type(_o25 := _s) in _types23 and type(_v26 := _o25.name) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('name', _MISSING)) is not _MISSING else _read24(_o25)))) is str else _call21(names, (_v31 if (type(_o30 := _o22) in _types28 and (_v31 := _getattr(_o30, 'lower', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('lower', _MISSING)) is not _MISSING) else _read29(_o30)))) in _h37 else False) and _f38((_v51 if type(_o50 := (_v47 if type(_o46 := _s) in _types44 and type(_v47 := _o46.table) not in _METHOD_TYPES else (_v47 if type(_o46) is _dict and (_v47 := _o46.get('table', _MISSING)) is not _MISSING else _read45(_o46)))) in _types48 and type(_v51 := _o50.words) not in _METHOD_TYPES else (_v51 if type(_o50) is _dict and (_v51 := _o50.get('words', _MISSING)) is not _MISSING else _read49(_o50)))[(-1):None], _h43)) and (not list(_h66(names, False, lambda names: (_v59 if type(_o58 := (_v55 if type(_o54 := _s) in _types52 and type(_v55 := _o54.table) not in _METHOD_TYPES else (_v55 if type(_o54) is _dict and (_v55 := _o54.get('table', _MISSING)) is not _MISSING else _read53(_o54)))) in _types56 and type(_v59 := _o58.words) not in _METHOD_TYPES else (_v59 if type(_o58) is _dict and (_v59 := _o58.get('words', _MISSING)) is not _MISSING else _read57(_o58))), None, lambda names: 'in', (lambda names: _binop65(None, '+', _h43, _h64), )))))) and (not (_v70 if type(_o69 := _s) in _types67 and type(_v70 := _o69.in_unique) not in _METHOD_TYPES else (_v70 if type(_o69) is _dict and (_v70 := _o69.get('in_unique', _MISSING)) is not _MISSING else _read68(_o69))))) and (not (_v74 if type(_o73 := _s) in _types71 and type(_v74 := _o73.in_primary_key) not in _METHOD_TYPES else (_v74 if type(_o73) is _dict and (_v74 := _o73.get('in_primary_key', _MISSING)) is not _MISSING else _read72(_o73))))) and (True if len((_v82 if type(_o81 := (_v78 if type(_o77 := _s) in _types75 and type(_v78 := _o77.table) not in _METHOD_TYPES else (_v78 if type(_o77) is _dict and (_v78 := _o77.get('table', _MISSING)) is not _MISSING else _read76(_o77)))) in _types79 and type(_v82 := _o81.columns) not in _METHOD_TYPES else (_v82 if type(_o81) is _dict and (_v82 := _o81.get('columns', _MISSING)) is not _MISSING else _read80(_o81)))) > 2 else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6620,28 +6622,30 @@ def _batch_3(rt):
     _types28 = set()
     _read29 = rt.reader('timestamp_suffix', _types28)
     _call33 = rt.caller()
-    _types34 = set()
-    _read35 = rt.reader('name', _types34)
-    _types38 = set()
-    _read39 = rt.reader('endswith', _types38)
-    _types42 = set()
-    _read43 = rt.reader('type', _types42)
-    _types46 = set()
-    _read47 = rt.reader('name', _types46)
-    _types50 = set()
-    _read51 = rt.reader('date_suffix', _types50)
-    _call55 = rt.caller()
-    _types56 = set()
-    _read57 = rt.reader('name', _types56)
-    _types60 = set()
-    _read61 = rt.reader('endswith', _types60)
+    _types35 = set()
+    _read36 = rt.reader('name', _types35)
+    _bounded39 = rt.sandbox.bounded
+    _types40 = set()
+    _read41 = rt.reader('endswith', _types40)
+    _types44 = set()
+    _read45 = rt.reader('type', _types44)
+    _types48 = set()
+    _read49 = rt.reader('name', _types48)
+    _types52 = set()
+    _read53 = rt.reader('date_suffix', _types52)
+    _call57 = rt.caller()
+    _types59 = set()
+    _read60 = rt.reader('name', _types59)
+    _bounded63 = rt.sandbox.bounded
+    _types64 = set()
+    _read65 = rt.reader('endswith', _types64)
     def _function(names, subjects, key):
         clock = _CLOCK
         try:
             _h14 = (names['options'] if 'options' in names else _undefined_name('options'))
             _h19 = (_v18 if (type(_o17 := _h14) in _types15 and (_v18 := _getattr(_o17, 'preferred', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('preferred', _MISSING)) is not _MISSING) else _read16(_o17))
             _h32 = (_v31 if (type(_o30 := _h14) in _types28 and (_v31 := _getattr(_o30, 'timestamp_suffix', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('timestamp_suffix', _MISSING)) is not _MISSING) else _read29(_o30))
-            _h54 = (_v53 if (type(_o52 := _h14) in _types50 and (_v53 := _getattr(_o52, 'date_suffix', _MISSING)) is not _MISSING and (type(_v53) not in _METHOD_TYPES or _v53.__name__ not in _FORMATTERS)) or (type(_o52) is _dict and (_v53 := _o52.get('date_suffix', _MISSING)) is not _MISSING) else _read51(_o52))
+            _h56 = (_v55 if (type(_o54 := _h14) in _types52 and (_v55 := _getattr(_o54, 'date_suffix', _MISSING)) is not _MISSING and (type(_v55) not in _METHOD_TYPES or _v55.__name__ not in _FORMATTERS)) or (type(_o54) is _dict and (_v55 := _o54.get('date_suffix', _MISSING)) is not _MISSING) else _read53(_o54))
         except _RUNAWAY:
             raise
         except Exception:
@@ -6656,7 +6660,7 @@ def _batch_3(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('timestamptz', 'timestamp', 'date', ) else False) and _call9(names, (_v13 if (type(_o12 := _s) in _types10 and (_v13 := _getattr(_o12, 'preferred_name', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('preferred_name', _MISSING)) is not _MISSING) else _read11(_o12)), _h19)) or (((True if (_v27 if type(_o26 := (_v23 if type(_o22 := _s) in _types20 and type(_v23 := _o22.type) not in _METHOD_TYPES else (_v23 if type(_o22) is _dict and (_v23 := _o22.get('type', _MISSING)) is not _MISSING else _read21(_o22)))) in _types24 and type(_v27 := _o26.name) not in _METHOD_TYPES else (_v27 if type(_o26) is _dict and (_v27 := _o26.get('name', _MISSING)) is not _MISSING else _read25(_o26))) in ('timestamptz', 'timestamp', ) else False) and _h32) and (not _call33(names, (_v41 if (type(_o40 := (_v37 if type(_o36 := _s) in _types34 and type(_v37 := _o36.name) not in _METHOD_TYPES else (_v37 if type(_o36) is _dict and (_v37 := _o36.get('name', _MISSING)) is not _MISSING else _read35(_o36)))) in _types38 and (_v41 := _getattr(_o40, 'endswith', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('endswith', _MISSING)) is not _MISSING) else _read39(_o40)), _h32)))) or (((True if (_v49 if type(_o48 := (_v45 if type(_o44 := _s) in _types42 and type(_v45 := _o44.type) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('type', _MISSING)) is not _MISSING else _read43(_o44)))) in _types46 and type(_v49 := _o48.name) not in _METHOD_TYPES else (_v49 if type(_o48) is _dict and (_v49 := _o48.get('name', _MISSING)) is not _MISSING else _read47(_o48))) == 'date' else False) and _h54) and (not _call55(names, (_v63 if (type(_o62 := (_v59 if type(_o58 := _s) in _types56 and type(_v59 := _o58.name) not in _METHOD_TYPES else (_v59 if type(_o58) is _dict and (_v59 := _o58.get('name', _MISSING)) is not _MISSING else _read57(_o58)))) in _types60 and (_v63 := _getattr(_o62, 'endswith', _MISSING)) is not _MISSING and (type(_v63) not in _METHOD_TYPES or _v63.__name__ not in _FORMATTERS)) or (type(_o62) is _dict and (_v63 := _o62.get('endswith', _MISSING)) is not _MISSING) else _read61(_o62)), _h54))))
+                _m = ((((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('timestamptz', 'timestamp', 'date', ) else False) and _call9(names, (_v13 if (type(_o12 := _s) in _types10 and (_v13 := _getattr(_o12, 'preferred_name', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('preferred_name', _MISSING)) is not _MISSING) else _read11(_o12)), _h19)) or (((True if (_v27 if type(_o26 := (_v23 if type(_o22 := _s) in _types20 and type(_v23 := _o22.type) not in _METHOD_TYPES else (_v23 if type(_o22) is _dict and (_v23 := _o22.get('type', _MISSING)) is not _MISSING else _read21(_o22)))) in _types24 and type(_v27 := _o26.name) not in _METHOD_TYPES else (_v27 if type(_o26) is _dict and (_v27 := _o26.get('name', _MISSING)) is not _MISSING else _read25(_o26))) in ('timestamptz', 'timestamp', ) else False) and _h32) and (not (_bounded39(_o34.endswith(_h32)) if type(_o34 := (_v38 if type(_o37 := _s) in _types35 and type(_v38 := _o37.name) not in _METHOD_TYPES else (_v38 if type(_o37) is _dict and (_v38 := _o37.get('name', _MISSING)) is not _MISSING else _read36(_o37)))) is str else _call33(names, (_v43 if (type(_o42 := _o34) in _types40 and (_v43 := _getattr(_o42, 'endswith', _MISSING)) is not _MISSING and (type(_v43) not in _METHOD_TYPES or _v43.__name__ not in _FORMATTERS)) or (type(_o42) is _dict and (_v43 := _o42.get('endswith', _MISSING)) is not _MISSING) else _read41(_o42)), _h32))))) or (((True if (_v51 if type(_o50 := (_v47 if type(_o46 := _s) in _types44 and type(_v47 := _o46.type) not in _METHOD_TYPES else (_v47 if type(_o46) is _dict and (_v47 := _o46.get('type', _MISSING)) is not _MISSING else _read45(_o46)))) in _types48 and type(_v51 := _o50.name) not in _METHOD_TYPES else (_v51 if type(_o50) is _dict and (_v51 := _o50.get('name', _MISSING)) is not _MISSING else _read49(_o50))) == 'date' else False) and _h56) and (not (_bounded63(_o58.endswith(_h56)) if type(_o58 := (_v62 if type(_o61 := _s) in _types59 and type(_v62 := _o61.name) not in _METHOD_TYPES else (_v62 if type(_o61) is _dict and (_v62 := _o61.get('name', _MISSING)) is not _MISSING else _read60(_o61)))) is str else _call57(names, (_v67 if (type(_o66 := _o58) in _types64 and (_v67 := _getattr(_o66, 'endswith', _MISSING)) is not _MISSING and (type(_v67) not in _METHOD_TYPES or _v67.__name__ not in _FORMATTERS)) or (type(_o66) is _dict and (_v67 := _o66.get('endswith', _MISSING)) is not _MISSING) else _read65(_o66)), _h56)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6763,18 +6767,20 @@ def _batch_6(rt):
     _types29 = set()
     _read30 = rt.reader('in_foreign_key', _types29)
     _call33 = rt.caller()
-    _types34 = set()
-    _read35 = rt.reader('name', _types34)
-    _types38 = set()
-    _read39 = rt.reader('lower', _types38)
-    _cat42 = rt.sandbox.concat_bounded
-    _call43 = rt.caller()
-    _types44 = set()
-    _read45 = rt.reader('table', _types44)
-    _types48 = set()
-    _read49 = rt.reader('name', _types48)
-    _types52 = set()
-    _read53 = rt.reader('lower', _types52)
+    _types35 = set()
+    _read36 = rt.reader('name', _types35)
+    _bounded39 = rt.sandbox.bounded
+    _types40 = set()
+    _read41 = rt.reader('lower', _types40)
+    _cat44 = rt.sandbox.concat_bounded
+    _call45 = rt.caller()
+    _types47 = set()
+    _read48 = rt.reader('table', _types47)
+    _types51 = set()
+    _read52 = rt.reader('name', _types51)
+    _bounded55 = rt.sandbox.bounded
+    _types56 = set()
+    _read57 = rt.reader('lower', _types56)
     def _function(names, subjects, key):
         clock = _CLOCK
         for _s in subjects:
@@ -6782,7 +6788,7 @@ def _batch_6(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.in_primary_key) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('in_primary_key', _MISSING)) is not _MISSING else _read2(_o3))) and (True if len((_v16 if type(_o15 := (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.primary_key) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('primary_key', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.columns) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING else _read14(_o15)))) == 1 else False)) and (True if (_v24 if type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.type) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('type', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.name) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('name', _MISSING)) is not _MISSING else _read22(_o23))) in ('integer', 'bigint', 'smallint', ) else False)) and (not (_v28 if type(_o27 := _s) in _types25 and type(_v28 := _o27.has_default) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('has_default', _MISSING)) is not _MISSING else _read26(_o27))))) and (not (_v32 if type(_o31 := _s) in _types29 and type(_v32 := _o31.in_foreign_key) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('in_foreign_key', _MISSING)) is not _MISSING else _read30(_o31))))) and (True if _call33(names, (_v41 if (type(_o40 := (_v37 if type(_o36 := _s) in _types34 and type(_v37 := _o36.name) not in _METHOD_TYPES else (_v37 if type(_o36) is _dict and (_v37 := _o36.get('name', _MISSING)) is not _MISSING else _read35(_o36)))) in _types38 and (_v41 := _getattr(_o40, 'lower', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('lower', _MISSING)) is not _MISSING) else _read39(_o40))) in ('id', _cat42([_call43(names, (_v55 if (type(_o54 := (_v51 if type(_o50 := (_v47 if type(_o46 := _s) in _types44 and type(_v47 := _o46.table) not in _METHOD_TYPES else (_v47 if type(_o46) is _dict and (_v47 := _o46.get('table', _MISSING)) is not _MISSING else _read45(_o46)))) in _types48 and type(_v51 := _o50.name) not in _METHOD_TYPES else (_v51 if type(_o50) is _dict and (_v51 := _o50.get('name', _MISSING)) is not _MISSING else _read49(_o50)))) in _types52 and (_v55 := _getattr(_o54, 'lower', _MISSING)) is not _MISSING and (type(_v55) not in _METHOD_TYPES or _v55.__name__ not in _FORMATTERS)) or (type(_o54) is _dict and (_v55 := _o54.get('lower', _MISSING)) is not _MISSING) else _read53(_o54))), '_id', ]), ) else False))
+                _m = ((((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.in_primary_key) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('in_primary_key', _MISSING)) is not _MISSING else _read2(_o3))) and (True if len((_v16 if type(_o15 := (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.primary_key) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('primary_key', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.columns) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING else _read14(_o15)))) == 1 else False)) and (True if (_v24 if type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.type) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('type', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.name) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('name', _MISSING)) is not _MISSING else _read22(_o23))) in ('integer', 'bigint', 'smallint', ) else False)) and (not (_v28 if type(_o27 := _s) in _types25 and type(_v28 := _o27.has_default) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('has_default', _MISSING)) is not _MISSING else _read26(_o27))))) and (not (_v32 if type(_o31 := _s) in _types29 and type(_v32 := _o31.in_foreign_key) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('in_foreign_key', _MISSING)) is not _MISSING else _read30(_o31))))) and (True if (_bounded39(_o34.lower()) if type(_o34 := (_v38 if type(_o37 := _s) in _types35 and type(_v38 := _o37.name) not in _METHOD_TYPES else (_v38 if type(_o37) is _dict and (_v38 := _o37.get('name', _MISSING)) is not _MISSING else _read36(_o37)))) is str else _call33(names, (_v43 if (type(_o42 := _o34) in _types40 and (_v43 := _getattr(_o42, 'lower', _MISSING)) is not _MISSING and (type(_v43) not in _METHOD_TYPES or _v43.__name__ not in _FORMATTERS)) or (type(_o42) is _dict and (_v43 := _o42.get('lower', _MISSING)) is not _MISSING) else _read41(_o42)))) in ('id', _cat44([(_bounded55(_o46.lower()) if type(_o46 := (_v54 if type(_o53 := (_v50 if type(_o49 := _s) in _types47 and type(_v50 := _o49.table) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('table', _MISSING)) is not _MISSING else _read48(_o49)))) in _types51 and type(_v54 := _o53.name) not in _METHOD_TYPES else (_v54 if type(_o53) is _dict and (_v54 := _o53.get('name', _MISSING)) is not _MISSING else _read52(_o53)))) is str else _call45(names, (_v59 if (type(_o58 := _o46) in _types56 and (_v59 := _getattr(_o58, 'lower', _MISSING)) is not _MISSING and (type(_v59) not in _METHOD_TYPES or _v59.__name__ not in _FORMATTERS)) or (type(_o58) is _dict and (_v59 := _o58.get('lower', _MISSING)) is not _MISSING) else _read57(_o58)))), '_id', ]), ) else False))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -6834,19 +6840,21 @@ def _batch_8(rt):
     _types13 = set()
     _read14 = rt.reader('serial', _types13)
     _call17 = rt.caller()
-    _types18 = set()
-    _read19 = rt.reader('type', _types18)
-    _types22 = set()
-    _read23 = rt.reader('declared', _types22)
-    _types26 = set()
-    _read27 = rt.reader('lower', _types26)
-    _call30 = rt.caller()
-    _types31 = set()
-    _read32 = rt.reader('type', _types31)
-    _types35 = set()
-    _read36 = rt.reader('declared', _types35)
-    _types39 = set()
-    _read40 = rt.reader('lower', _types39)
+    _types19 = set()
+    _read20 = rt.reader('type', _types19)
+    _types23 = set()
+    _read24 = rt.reader('declared', _types23)
+    _bounded27 = rt.sandbox.bounded
+    _types28 = set()
+    _read29 = rt.reader('lower', _types28)
+    _call32 = rt.caller()
+    _types34 = set()
+    _read35 = rt.reader('type', _types34)
+    _types38 = set()
+    _read39 = rt.reader('declared', _types38)
+    _bounded42 = rt.sandbox.bounded
+    _types43 = set()
+    _read44 = rt.reader('lower', _types43)
     def _function(names, subjects, key):
         clock = _CLOCK
         for _s in subjects:
@@ -6854,7 +6862,7 @@ def _batch_8(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.declared) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('declared', _MISSING)) is not _MISSING else _read6(_o7))) != '' else False) and (((_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.serial) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('serial', _MISSING)) is not _MISSING else _read14(_o15))) or (True if 'auto_increment' in _call17(names, (_v29 if (type(_o28 := (_v25 if type(_o24 := (_v21 if type(_o20 := _s) in _types18 and type(_v21 := _o20.type) not in _METHOD_TYPES else (_v21 if type(_o20) is _dict and (_v21 := _o20.get('type', _MISSING)) is not _MISSING else _read19(_o20)))) in _types22 and type(_v25 := _o24.declared) not in _METHOD_TYPES else (_v25 if type(_o24) is _dict and (_v25 := _o24.get('declared', _MISSING)) is not _MISSING else _read23(_o24)))) in _types26 and (_v29 := _getattr(_o28, 'lower', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('lower', _MISSING)) is not _MISSING) else _read27(_o28))) else False)) or (True if 'identity' in _call30(names, (_v42 if (type(_o41 := (_v38 if type(_o37 := (_v34 if type(_o33 := _s) in _types31 and type(_v34 := _o33.type) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('type', _MISSING)) is not _MISSING else _read32(_o33)))) in _types35 and type(_v38 := _o37.declared) not in _METHOD_TYPES else (_v38 if type(_o37) is _dict and (_v38 := _o37.get('declared', _MISSING)) is not _MISSING else _read36(_o37)))) in _types39 and (_v42 := _getattr(_o41, 'lower', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('lower', _MISSING)) is not _MISSING) else _read40(_o41))) else False)))
+                _m = ((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.declared) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('declared', _MISSING)) is not _MISSING else _read6(_o7))) != '' else False) and (((_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.serial) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('serial', _MISSING)) is not _MISSING else _read14(_o15))) or (True if 'auto_increment' in (_bounded27(_o18.lower()) if type(_o18 := (_v26 if type(_o25 := (_v22 if type(_o21 := _s) in _types19 and type(_v22 := _o21.type) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('type', _MISSING)) is not _MISSING else _read20(_o21)))) in _types23 and type(_v26 := _o25.declared) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('declared', _MISSING)) is not _MISSING else _read24(_o25)))) is str else _call17(names, (_v31 if (type(_o30 := _o18) in _types28 and (_v31 := _getattr(_o30, 'lower', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('lower', _MISSING)) is not _MISSING) else _read29(_o30)))) else False)) or (True if 'identity' in (_bounded42(_o33.lower()) if type(_o33 := (_v41 if type(_o40 := (_v37 if type(_o36 := _s) in _types34 and type(_v37 := _o36.type) not in _METHOD_TYPES else (_v37 if type(_o36) is _dict and (_v37 := _o36.get('type', _MISSING)) is not _MISSING else _read35(_o36)))) in _types38 and type(_v41 := _o40.declared) not in _METHOD_TYPES else (_v41 if type(_o40) is _dict and (_v41 := _o40.get('declared', _MISSING)) is not _MISSING else _read39(_o40)))) is str else _call32(names, (_v46 if (type(_o45 := _o33) in _types43 and (_v46 := _getattr(_o45, 'lower', _MISSING)) is not _MISSING and (type(_v46) not in _METHOD_TYPES or _v46.__name__ not in _FORMATTERS)) or (type(_o45) is _dict and (_v46 := _o45.get('lower', _MISSING)) is not _MISSING) else _read44(_o45)))) else False)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7092,12 +7100,13 @@ def _batch_16(rt):
     _types9 = set()
     _read10 = rt.reader('default', _types9)
     _call13 = rt.caller()
-    _types14 = set()
-    _read15 = rt.reader('default', _types14)
-    _types18 = set()
-    _read19 = rt.reader('sql', _types18)
-    _types22 = set()
-    _read23 = rt.reader('startswith', _types22)
+    _types15 = set()
+    _read16 = rt.reader('default', _types15)
+    _types19 = set()
+    _read20 = rt.reader('sql', _types19)
+    _bounded23 = rt.sandbox.bounded
+    _types24 = set()
+    _read25 = rt.reader('startswith', _types24)
     def _function(names, subjects, key):
         clock = _CLOCK
         for _s in subjects:
@@ -7105,7 +7114,7 @@ def _batch_16(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('date', 'datetime', 'timestamp', ) else False) and (not ((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.default) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('default', _MISSING)) is not _MISSING else _read10(_o11))) is None))) and _call13(names, (_v25 if (type(_o24 := (_v21 if type(_o20 := (_v17 if type(_o16 := _s) in _types14 and type(_v17 := _o16.default) not in _METHOD_TYPES else (_v17 if type(_o16) is _dict and (_v17 := _o16.get('default', _MISSING)) is not _MISSING else _read15(_o16)))) in _types18 and type(_v21 := _o20.sql) not in _METHOD_TYPES else (_v21 if type(_o20) is _dict and (_v21 := _o20.get('sql', _MISSING)) is not _MISSING else _read19(_o20)))) in _types22 and (_v25 := _getattr(_o24, 'startswith', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('startswith', _MISSING)) is not _MISSING) else _read23(_o24)), "'0000-00-00"))
+                _m = (((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('date', 'datetime', 'timestamp', ) else False) and (not ((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.default) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('default', _MISSING)) is not _MISSING else _read10(_o11))) is None))) and (_bounded23(_o14.startswith("'0000-00-00")) if type(_o14 := (_v22 if type(_o21 := (_v18 if type(_o17 := _s) in _types15 and type(_v18 := _o17.default) not in _METHOD_TYPES else (_v18 if type(_o17) is _dict and (_v18 := _o17.get('default', _MISSING)) is not _MISSING else _read16(_o17)))) in _types19 and type(_v22 := _o21.sql) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('sql', _MISSING)) is not _MISSING else _read20(_o21)))) is str else _call13(names, (_v27 if (type(_o26 := _o14) in _types24 and (_v27 := _getattr(_o26, 'startswith', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('startswith', _MISSING)) is not _MISSING) else _read25(_o26)), "'0000-00-00")))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7281,25 +7290,26 @@ def _batch_20(rt):
     _types42 = set()
     _read43 = rt.reader('words', _types42)
     _call46 = rt.caller()
-    _types47 = set()
-    _read48 = rt.reader('name', _types47)
-    _types51 = set()
-    _read52 = rt.reader('lower', _types51)
-    _types55 = set()
-    _read56 = rt.reader('exempt_columns', _types55)
-    _types60 = set()
-    _read61 = rt.reader('checked', _types60)
-    _types64 = set()
-    _read65 = rt.reader('in_foreign_key', _types64)
-    _types68 = set()
-    _read69 = rt.reader('in_primary_key', _types68)
+    _types48 = set()
+    _read49 = rt.reader('name', _types48)
+    _bounded52 = rt.sandbox.bounded
+    _types53 = set()
+    _read54 = rt.reader('lower', _types53)
+    _types57 = set()
+    _read58 = rt.reader('exempt_columns', _types57)
+    _types62 = set()
+    _read63 = rt.reader('checked', _types62)
+    _types66 = set()
+    _read67 = rt.reader('in_foreign_key', _types66)
+    _types70 = set()
+    _read71 = rt.reader('in_primary_key', _types70)
     def _function(names, subjects, key):
         clock = _CLOCK
         try:
             _h26 = (names['options'] if 'options' in names else _undefined_name('options'))
             _h31 = (_v30 if (type(_o29 := _h26) in _types27 and (_v30 := _getattr(_o29, 'words', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('words', _MISSING)) is not _MISSING) else _read28(_o29))
             _h37 = (_v36 if (type(_o35 := _h26) in _types33 and (_v36 := _getattr(_o35, 'exempt_table_words', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('exempt_table_words', _MISSING)) is not _MISSING) else _read34(_o35))
-            _h59 = (_v58 if (type(_o57 := _h26) in _types55 and (_v58 := _getattr(_o57, 'exempt_columns', _MISSING)) is not _MISSING and (type(_v58) not in _METHOD_TYPES or _v58.__name__ not in _FORMATTERS)) or (type(_o57) is _dict and (_v58 := _o57.get('exempt_columns', _MISSING)) is not _MISSING) else _read56(_o57))
+            _h61 = (_v60 if (type(_o59 := _h26) in _types57 and (_v60 := _getattr(_o59, 'exempt_columns', _MISSING)) is not _MISSING and (type(_v60) not in _METHOD_TYPES or _v60.__name__ not in _FORMATTERS)) or (type(_o59) is _dict and (_v60 := _o59.get('exempt_columns', _MISSING)) is not _MISSING) else _read58(_o59))
         except _RUNAWAY:
             raise
         except Exception:
@@ -7314,7 +7324,7 @@ def _batch_20(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((((((((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('text', 'varchar', ) else False) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.array) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING else _read14(_o15))))) and (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.words) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING else _read18(_o19)))) and (True if _h25((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.words) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING else _read22(_o23))), (-1)) in _h31 else False)) and (not _f32((_v45 if type(_o44 := (_v41 if type(_o40 := _s) in _types38 and type(_v41 := _o40.table) not in _METHOD_TYPES else (_v41 if type(_o40) is _dict and (_v41 := _o40.get('table', _MISSING)) is not _MISSING else _read39(_o40)))) in _types42 and type(_v45 := _o44.words) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('words', _MISSING)) is not _MISSING else _read43(_o44)))[(-1):None], _h37))) and (True if _call46(names, (_v54 if (type(_o53 := (_v50 if type(_o49 := _s) in _types47 and type(_v50 := _o49.name) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('name', _MISSING)) is not _MISSING else _read48(_o49)))) in _types51 and (_v54 := _getattr(_o53, 'lower', _MISSING)) is not _MISSING and (type(_v54) not in _METHOD_TYPES or _v54.__name__ not in _FORMATTERS)) or (type(_o53) is _dict and (_v54 := _o53.get('lower', _MISSING)) is not _MISSING) else _read52(_o53))) not in _h59 else False)) and (not (_v63 if type(_o62 := _s) in _types60 and type(_v63 := _o62.checked) not in _METHOD_TYPES else (_v63 if type(_o62) is _dict and (_v63 := _o62.get('checked', _MISSING)) is not _MISSING else _read61(_o62))))) and (not (_v67 if type(_o66 := _s) in _types64 and type(_v67 := _o66.in_foreign_key) not in _METHOD_TYPES else (_v67 if type(_o66) is _dict and (_v67 := _o66.get('in_foreign_key', _MISSING)) is not _MISSING else _read65(_o66))))) and (not (_v71 if type(_o70 := _s) in _types68 and type(_v71 := _o70.in_primary_key) not in _METHOD_TYPES else (_v71 if type(_o70) is _dict and (_v71 := _o70.get('in_primary_key', _MISSING)) is not _MISSING else _read69(_o70)))))
+                _m = (((((((((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('text', 'varchar', ) else False) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.array) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING else _read14(_o15))))) and (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.words) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING else _read18(_o19)))) and (True if _h25((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.words) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING else _read22(_o23))), (-1)) in _h31 else False)) and (not _f32((_v45 if type(_o44 := (_v41 if type(_o40 := _s) in _types38 and type(_v41 := _o40.table) not in _METHOD_TYPES else (_v41 if type(_o40) is _dict and (_v41 := _o40.get('table', _MISSING)) is not _MISSING else _read39(_o40)))) in _types42 and type(_v45 := _o44.words) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('words', _MISSING)) is not _MISSING else _read43(_o44)))[(-1):None], _h37))) and (True if (_bounded52(_o47.lower()) if type(_o47 := (_v51 if type(_o50 := _s) in _types48 and type(_v51 := _o50.name) not in _METHOD_TYPES else (_v51 if type(_o50) is _dict and (_v51 := _o50.get('name', _MISSING)) is not _MISSING else _read49(_o50)))) is str else _call46(names, (_v56 if (type(_o55 := _o47) in _types53 and (_v56 := _getattr(_o55, 'lower', _MISSING)) is not _MISSING and (type(_v56) not in _METHOD_TYPES or _v56.__name__ not in _FORMATTERS)) or (type(_o55) is _dict and (_v56 := _o55.get('lower', _MISSING)) is not _MISSING) else _read54(_o55)))) not in _h61 else False)) and (not (_v65 if type(_o64 := _s) in _types62 and type(_v65 := _o64.checked) not in _METHOD_TYPES else (_v65 if type(_o64) is _dict and (_v65 := _o64.get('checked', _MISSING)) is not _MISSING else _read63(_o64))))) and (not (_v69 if type(_o68 := _s) in _types66 and type(_v69 := _o68.in_foreign_key) not in _METHOD_TYPES else (_v69 if type(_o68) is _dict and (_v69 := _o68.get('in_foreign_key', _MISSING)) is not _MISSING else _read67(_o68))))) and (not (_v73 if type(_o72 := _s) in _types70 and type(_v73 := _o72.in_primary_key) not in _METHOD_TYPES else (_v73 if type(_o72) is _dict and (_v73 := _o72.get('in_primary_key', _MISSING)) is not _MISSING else _read71(_o72)))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7708,40 +7718,41 @@ def _batch_35(rt):
     _read14 = rt.reader('columns', _types13)
     _h17 = rt.helper('item')
     _call18 = rt.caller()
-    _types19 = set()
-    _read20 = rt.reader('columns', _types19)
-    _h23 = rt.helper('item')
-    _types24 = set()
-    _read25 = rt.reader('lower', _types24)
-    _types28 = set()
-    _read29 = rt.reader('table', _types28)
-    _types32 = set()
-    _read33 = rt.reader('columns', _types32)
-    _types36 = set()
-    _read37 = rt.reader('columns', _types36)
-    _h40 = rt.helper('item')
-    _h41 = rt.helper('item')
-    _h42 = rt.helper('defined')
-    _types43 = set()
-    _read44 = rt.reader('table', _types43)
-    _types47 = set()
-    _read48 = rt.reader('columns', _types47)
-    _types51 = set()
-    _read52 = rt.reader('columns', _types51)
-    _h55 = rt.helper('item')
-    _h56 = rt.helper('item')
-    _types57 = set()
-    _read58 = rt.reader('type', _types57)
-    _types61 = set()
-    _read62 = rt.reader('name', _types61)
-    _call65 = rt.caller()
-    _types66 = set()
-    _read67 = rt.reader('table', _types66)
-    _types70 = set()
-    _read71 = rt.reader('unique_on_lower', _types70)
-    _types74 = set()
-    _read75 = rt.reader('columns', _types74)
-    _h78 = rt.helper('item')
+    _types20 = set()
+    _read21 = rt.reader('columns', _types20)
+    _h24 = rt.helper('item')
+    _bounded25 = rt.sandbox.bounded
+    _types26 = set()
+    _read27 = rt.reader('lower', _types26)
+    _types30 = set()
+    _read31 = rt.reader('table', _types30)
+    _types34 = set()
+    _read35 = rt.reader('columns', _types34)
+    _types38 = set()
+    _read39 = rt.reader('columns', _types38)
+    _h42 = rt.helper('item')
+    _h43 = rt.helper('item')
+    _h44 = rt.helper('defined')
+    _types45 = set()
+    _read46 = rt.reader('table', _types45)
+    _types49 = set()
+    _read50 = rt.reader('columns', _types49)
+    _types53 = set()
+    _read54 = rt.reader('columns', _types53)
+    _h57 = rt.helper('item')
+    _h58 = rt.helper('item')
+    _types59 = set()
+    _read60 = rt.reader('type', _types59)
+    _types63 = set()
+    _read64 = rt.reader('name', _types63)
+    _call67 = rt.caller()
+    _types68 = set()
+    _read69 = rt.reader('table', _types68)
+    _types72 = set()
+    _read73 = rt.reader('unique_on_lower', _types72)
+    _types76 = set()
+    _read77 = rt.reader('columns', _types76)
+    _h80 = rt.helper('item')
     def _function(names, subjects, key):
         clock = _CLOCK
         for _s in subjects:
@@ -7749,7 +7760,7 @@ def _batch_35(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.unique) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('unique', _MISSING)) is not _MISSING else _read2(_o3))) and ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.predicate) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('predicate', _MISSING)) is not _MISSING else _read6(_o7))) is None)) and (True if len((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.columns) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('columns', _MISSING)) is not _MISSING else _read10(_o11)))) == 1 else False)) and isinstance(_h17((_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.columns) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING else _read14(_o15))), 0), str)) and (True if 'email' in _call18(names, (_v27 if (type(_o26 := _h23((_v22 if type(_o21 := _s) in _types19 and type(_v22 := _o21.columns) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('columns', _MISSING)) is not _MISSING else _read20(_o21))), 0)) in _types24 and (_v27 := _getattr(_o26, 'lower', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('lower', _MISSING)) is not _MISSING) else _read25(_o26))) else False)) and _h42(names, lambda names: _h41((_v35 if (type(_o34 := (_v31 if (type(_o30 := _s) in _types28 and (_v31 := _getattr(_o30, 'table', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('table', _MISSING)) is not _MISSING) else _read29(_o30))) in _types32 and (_v35 := _getattr(_o34, 'columns', _MISSING)) is not _MISSING and (type(_v35) not in _METHOD_TYPES or _v35.__name__ not in _FORMATTERS)) or (type(_o34) is _dict and (_v35 := _o34.get('columns', _MISSING)) is not _MISSING) else _read33(_o34)), _h40((_v39 if (type(_o38 := _s) in _types36 and (_v39 := _getattr(_o38, 'columns', _MISSING)) is not _MISSING and (type(_v39) not in _METHOD_TYPES or _v39.__name__ not in _FORMATTERS)) or (type(_o38) is _dict and (_v39 := _o38.get('columns', _MISSING)) is not _MISSING) else _read37(_o38)), 0)))) and (True if (_v64 if type(_o63 := (_v60 if type(_o59 := _h56((_v50 if type(_o49 := (_v46 if type(_o45 := _s) in _types43 and type(_v46 := _o45.table) not in _METHOD_TYPES else (_v46 if type(_o45) is _dict and (_v46 := _o45.get('table', _MISSING)) is not _MISSING else _read44(_o45)))) in _types47 and type(_v50 := _o49.columns) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('columns', _MISSING)) is not _MISSING else _read48(_o49))), _h55((_v54 if type(_o53 := _s) in _types51 and type(_v54 := _o53.columns) not in _METHOD_TYPES else (_v54 if type(_o53) is _dict and (_v54 := _o53.get('columns', _MISSING)) is not _MISSING else _read52(_o53))), 0))) in _types57 and type(_v60 := _o59.type) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('type', _MISSING)) is not _MISSING else _read58(_o59)))) in _types61 and type(_v64 := _o63.name) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('name', _MISSING)) is not _MISSING else _read62(_o63))) in ('text', 'varchar', ) else False)) and (not _call65(names, (_v73 if (type(_o72 := (_v69 if type(_o68 := _s) in _types66 and type(_v69 := _o68.table) not in _METHOD_TYPES else (_v69 if type(_o68) is _dict and (_v69 := _o68.get('table', _MISSING)) is not _MISSING else _read67(_o68)))) in _types70 and (_v73 := _getattr(_o72, 'unique_on_lower', _MISSING)) is not _MISSING and (type(_v73) not in _METHOD_TYPES or _v73.__name__ not in _FORMATTERS)) or (type(_o72) is _dict and (_v73 := _o72.get('unique_on_lower', _MISSING)) is not _MISSING) else _read71(_o72)), _h78((_v77 if type(_o76 := _s) in _types74 and type(_v77 := _o76.columns) not in _METHOD_TYPES else (_v77 if type(_o76) is _dict and (_v77 := _o76.get('columns', _MISSING)) is not _MISSING else _read75(_o76))), 0))))
+                _m = ((((((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.unique) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('unique', _MISSING)) is not _MISSING else _read2(_o3))) and ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.predicate) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('predicate', _MISSING)) is not _MISSING else _read6(_o7))) is None)) and (True if len((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.columns) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('columns', _MISSING)) is not _MISSING else _read10(_o11)))) == 1 else False)) and isinstance(_h17((_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.columns) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING else _read14(_o15))), 0), str)) and (True if 'email' in (_bounded25(_o19.lower()) if type(_o19 := _h24((_v23 if type(_o22 := _s) in _types20 and type(_v23 := _o22.columns) not in _METHOD_TYPES else (_v23 if type(_o22) is _dict and (_v23 := _o22.get('columns', _MISSING)) is not _MISSING else _read21(_o22))), 0)) is str else _call18(names, (_v29 if (type(_o28 := _o19) in _types26 and (_v29 := _getattr(_o28, 'lower', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('lower', _MISSING)) is not _MISSING) else _read27(_o28)))) else False)) and _h44(names, lambda names: _h43((_v37 if (type(_o36 := (_v33 if (type(_o32 := _s) in _types30 and (_v33 := _getattr(_o32, 'table', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('table', _MISSING)) is not _MISSING) else _read31(_o32))) in _types34 and (_v37 := _getattr(_o36, 'columns', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('columns', _MISSING)) is not _MISSING) else _read35(_o36)), _h42((_v41 if (type(_o40 := _s) in _types38 and (_v41 := _getattr(_o40, 'columns', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('columns', _MISSING)) is not _MISSING) else _read39(_o40)), 0)))) and (True if (_v66 if type(_o65 := (_v62 if type(_o61 := _h58((_v52 if type(_o51 := (_v48 if type(_o47 := _s) in _types45 and type(_v48 := _o47.table) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('table', _MISSING)) is not _MISSING else _read46(_o47)))) in _types49 and type(_v52 := _o51.columns) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('columns', _MISSING)) is not _MISSING else _read50(_o51))), _h57((_v56 if type(_o55 := _s) in _types53 and type(_v56 := _o55.columns) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('columns', _MISSING)) is not _MISSING else _read54(_o55))), 0))) in _types59 and type(_v62 := _o61.type) not in _METHOD_TYPES else (_v62 if type(_o61) is _dict and (_v62 := _o61.get('type', _MISSING)) is not _MISSING else _read60(_o61)))) in _types63 and type(_v66 := _o65.name) not in _METHOD_TYPES else (_v66 if type(_o65) is _dict and (_v66 := _o65.get('name', _MISSING)) is not _MISSING else _read64(_o65))) in ('text', 'varchar', ) else False)) and (not _call67(names, (_v75 if (type(_o74 := (_v71 if type(_o70 := _s) in _types68 and type(_v71 := _o70.table) not in _METHOD_TYPES else (_v71 if type(_o70) is _dict and (_v71 := _o70.get('table', _MISSING)) is not _MISSING else _read69(_o70)))) in _types72 and (_v75 := _getattr(_o74, 'unique_on_lower', _MISSING)) is not _MISSING and (type(_v75) not in _METHOD_TYPES or _v75.__name__ not in _FORMATTERS)) or (type(_o74) is _dict and (_v75 := _o74.get('unique_on_lower', _MISSING)) is not _MISSING) else _read73(_o74)), _h80((_v79 if type(_o78 := _s) in _types76 and type(_v79 := _o78.columns) not in _METHOD_TYPES else (_v79 if type(_o78) is _dict and (_v79 := _o78.get('columns', _MISSING)) is not _MISSING else _read77(_o78))), 0))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -10046,21 +10057,25 @@ def _batch_111(rt):
 
 def _batch_112(rt):
     _call1 = rt.caller()
-    _call2 = rt.caller()
-    _types3 = set()
-    _read4 = rt.reader('name', _types3)
-    _types7 = set()
-    _read8 = rt.reader('lower', _types7)
-    _types11 = set()
-    _read12 = rt.reader('startswith', _types11)
-    _call15 = rt.caller()
-    _call16 = rt.caller()
-    _types17 = set()
-    _read18 = rt.reader('name', _types17)
-    _types21 = set()
-    _read22 = rt.reader('lower', _types21)
-    _types25 = set()
-    _read26 = rt.reader('endswith', _types25)
+    _call3 = rt.caller()
+    _types5 = set()
+    _read6 = rt.reader('name', _types5)
+    _bounded9 = rt.sandbox.bounded
+    _types10 = set()
+    _read11 = rt.reader('lower', _types10)
+    _bounded14 = rt.sandbox.bounded
+    _types15 = set()
+    _read16 = rt.reader('startswith', _types15)
+    _call19 = rt.caller()
+    _call21 = rt.caller()
+    _types23 = set()
+    _read24 = rt.reader('name', _types23)
+    _bounded27 = rt.sandbox.bounded
+    _types28 = set()
+    _read29 = rt.reader('lower', _types28)
+    _bounded32 = rt.sandbox.bounded
+    _types33 = set()
+    _read34 = rt.reader('endswith', _types33)
     def _function(names, subjects, key):
         clock = _CLOCK
         for _s in subjects:
@@ -10068,7 +10083,7 @@ def _batch_112(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (_call1(names, (_v14 if (type(_o13 := _call2(names, (_v10 if (type(_o9 := (_v6 if type(_o5 := _s) in _types3 and type(_v6 := _o5.name) not in _METHOD_TYPES else (_v6 if type(_o5) is _dict and (_v6 := _o5.get('name', _MISSING)) is not _MISSING else _read4(_o5)))) in _types7 and (_v10 := _getattr(_o9, 'lower', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('lower', _MISSING)) is not _MISSING) else _read8(_o9)))) in _types11 and (_v14 := _getattr(_o13, 'startswith', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('startswith', _MISSING)) is not _MISSING) else _read12(_o13)), ('test_', 'tmp_', 'temp_', 'scratch_', )) or _call15(names, (_v28 if (type(_o27 := _call16(names, (_v24 if (type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.name) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('name', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and (_v24 := _getattr(_o23, 'lower', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('lower', _MISSING)) is not _MISSING) else _read22(_o23)))) in _types25 and (_v28 := _getattr(_o27, 'endswith', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('endswith', _MISSING)) is not _MISSING) else _read26(_o27)), ('_test', '_backup', '_bak', '_old', )))
+                _m = ((_bounded14(_o2.startswith(('test_', 'tmp_', 'temp_', 'scratch_', ))) if type(_o2 := (_bounded9(_o4.lower()) if type(_o4 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7)))) is str else _call3(names, (_v13 if (type(_o12 := _o4) in _types10 and (_v13 := _getattr(_o12, 'lower', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('lower', _MISSING)) is not _MISSING) else _read11(_o12))))) is str else _call1(names, (_v18 if (type(_o17 := _o2) in _types15 and (_v18 := _getattr(_o17, 'startswith', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('startswith', _MISSING)) is not _MISSING) else _read16(_o17)), ('test_', 'tmp_', 'temp_', 'scratch_', ))) or (_bounded32(_o20.endswith(('_test', '_backup', '_bak', '_old', ))) if type(_o20 := (_bounded27(_o22.lower()) if type(_o22 := (_v26 if type(_o25 := _s) in _types23 and type(_v26 := _o25.name) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('name', _MISSING)) is not _MISSING else _read24(_o25)))) is str else _call21(names, (_v31 if (type(_o30 := _o22) in _types28 and (_v31 := _getattr(_o30, 'lower', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('lower', _MISSING)) is not _MISSING) else _read29(_o30))))) is str else _call19(names, (_v36 if (type(_o35 := _o20) in _types33 and (_v36 := _getattr(_o35, 'endswith', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('endswith', _MISSING)) is not _MISSING) else _read34(_o35)), ('_test', '_backup', '_bak', '_old', ))))
             except _RUNAWAY:
                 raise
             except Exception:
