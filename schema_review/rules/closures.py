@@ -551,7 +551,8 @@ def batch_source(body: str, hoisted: list[tuple[str, str]] | None = None) -> str
     """A condition's batch: a generator of the function's code (`body`, written with the
     subject as the local `_s`: `_Generator(env, subject)`) run on each of `subjects` as
     the engine's loop runs the condition's function (engine._run_rule): a new evaluation
-    for the clock, the subject set in `names` as `key` and `obj`; it yields the subjects
+    for the clock, the subject set in `names` as `key` and `obj` (before the evaluation
+    when `body` reads `names`, else where the engine reads it); it yields the subjects
     whose value is true, and those whose evaluation failed (to be evaluated again, and
     reported, one at a time), each with whether it failed. One loop for all the subjects,
     without a call of a function and its reads of the subject in `names` for each."""
@@ -573,22 +574,33 @@ def batch_source(body: str, hoisted: list[tuple[str, str]] | None = None) -> str
             "            yield _s, True\n"
             "        return\n"
         )
+    # A body that reads no name but the subject's (and the values read before the loop)
+    # needs the subject in `names` only where the engine reads it: a subject given, or
+    # the one a limit stopped the rule on (engine._run_rule).
+    uses_names = "names" in body
+
+    def store(indent: str) -> str:
+        return f"{indent}names[key] = _s\n{indent}names['obj'] = _s\n"
+
+    each, given = (store("        "), "") if uses_names else ("", store("            "))
     return (
         "def _batch(names, subjects, key):\n"
         "    clock = _CLOCK\n"
         f"{computed}"
         "    for _s in subjects:\n"
         "        clock.serial += 1  # a new evaluation: its own time budget\n"
-        "        names[key] = _s\n"
-        "        names['obj'] = _s\n"
+        f"{each}"
         "        try:\n"
         f"            _m = {body}\n"
         "        except _RUNAWAY:\n"
+        f"{given}"
         "            raise\n"
         "        except Exception:\n"
+        f"{given}"
         "            yield _s, True\n"
         "            continue\n"
         "        if _m:  # (outside the `try`, as the engine's loop tests its truth)\n"
+        f"{given}"
         "            yield _s, False\n"
     )
 

@@ -6516,16 +6516,20 @@ def _batch_1(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (True if 'public' in (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.grantees) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('grantees', _MISSING)) is not _MISSING else _read2(_o3))) else False)
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -6696,16 +6700,20 @@ def _batch_4(rt):
             return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.set_has_downs) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('set_has_downs', _MISSING)) is not _MISSING else _read2(_o3))) or _h10) and (not (_v14 if type(_o13 := _s) in _types11 and type(_v14 := _o13.has_down) not in _METHOD_TYPES else (_v14 if type(_o13) is _dict and (_v14 := _o13.get('has_down', _MISSING)) is not _MISSING else _read12(_o13))))) and (not (_v18 if type(_o17 := _s) in _types15 and type(_v18 := _o17.journal_missing) not in _METHOD_TYPES else (_v18 if type(_o17) is _dict and (_v18 := _o17.get('journal_missing', _MISSING)) is not _MISSING else _read16(_o17)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -6816,16 +6824,20 @@ def _batch_7(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.nullable) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('nullable', _MISSING)) is not _MISSING else _read2(_o3))) and (not ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.default) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('default', _MISSING)) is not _MISSING else _read6(_o7))) is None))) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.serial) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('serial', _MISSING)) is not _MISSING else _read14(_o15))))) and (True if (_v24 if type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.default) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('default', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.sql) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('sql', _MISSING)) is not _MISSING else _read22(_o23))) != 'NULL' else False))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -6886,16 +6898,20 @@ def _batch_9(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) == 'char' else False) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.array) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING else _read14(_o15)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -6909,16 +6925,20 @@ def _batch_10(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) == 'json' else False)
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -6957,16 +6977,20 @@ def _batch_11(rt):
             return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) == 'jsonb' else False) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.array) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING else _read14(_o15))))) and (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.words) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING else _read18(_o19)))) and (True if _h25((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.words) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING else _read22(_o23))), (-1)) in _h31 else False)) and (not (_v35 if type(_o34 := _s) in _types32 and type(_v35 := _o34.gin_indexed) not in _METHOD_TYPES else (_v35 if type(_o34) is _dict and (_v35 := _o34.get('gin_indexed', _MISSING)) is not _MISSING else _read33(_o34)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -6980,16 +7004,20 @@ def _batch_12(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) == 'money' else False)
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7028,16 +7056,20 @@ def _batch_13(rt):
             return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) == 'text' else False) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.array) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING else _read14(_o15))))) and (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.words) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('words', _MISSING)) is not _MISSING else _read18(_o19)))) and (True if _h25((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.words) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('words', _MISSING)) is not _MISSING else _read22(_o23))), (-1)) in _h31 else False)) and (not (_v35 if type(_o34 := _s) in _types32 and type(_v35 := _o34.checked) not in _METHOD_TYPES else (_v35 if type(_o34) is _dict and (_v35 := _o34.get('checked', _MISSING)) is not _MISSING else _read33(_o34)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7051,16 +7083,20 @@ def _batch_14(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) == 'timestamp' else False)
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7078,16 +7114,20 @@ def _batch_15(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) == 'varchar' else False) and (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.modifiers) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('modifiers', _MISSING)) is not _MISSING else _read14(_o15))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7252,16 +7292,20 @@ def _batch_19(rt):
             return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('real', 'double precision', 'float4', 'float8', 'double', 'float', ) else False) and _f9((_v19 if type(_o18 := _s) in _types16 and type(_v19 := _o18.words) not in _METHOD_TYPES else (_v19 if type(_o18) is _dict and (_v19 := _o18.get('words', _MISSING)) is not _MISSING else _read17(_o18))), _h15))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7344,16 +7388,20 @@ def _batch_21(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.serial) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('serial', _MISSING)) is not _MISSING else _read6(_o7)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7367,16 +7415,20 @@ def _batch_22(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3))) == 'check' else False) and (True if (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.in_list_size) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('in_list_size', _MISSING)) is not _MISSING else _read6(_o7))) > 15 else False))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7390,16 +7442,20 @@ def _batch_23(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((True if len((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.columns) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('columns', _MISSING)) is not _MISSING else _read2(_o3)))) > 1 else False) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.nullable_columns) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('nullable_columns', _MISSING)) is not _MISSING else _read6(_o7))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7411,16 +7467,20 @@ def _batch_24(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.covering_index) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('covering_index', _MISSING)) is not _MISSING else _read2(_o3))) is None)
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7469,16 +7529,20 @@ def _batch_26(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.body_facts) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('body_facts', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.if_chains_without_else) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('if_chains_without_else', _MISSING)) is not _MISSING else _read6(_o7)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7492,16 +7556,20 @@ def _batch_27(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.body_facts) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('body_facts', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.unsafe_executes) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('unsafe_executes', _MISSING)) is not _MISSING else _read6(_o7)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7515,16 +7583,20 @@ def _batch_28(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.body_facts) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('body_facts', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.write_then_reraise) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('write_then_reraise', _MISSING)) is not _MISSING else _read6(_o7)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7538,16 +7610,20 @@ def _batch_29(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.security_definer) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('security_definer', _MISSING)) is not _MISSING else _read2(_o3))) and ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.search_path) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('search_path', _MISSING)) is not _MISSING else _read6(_o7))) is None))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7579,16 +7655,20 @@ def _batch_30(rt):
             return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.security_definer) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('security_definer', _MISSING)) is not _MISSING else _read2(_o3))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.trigger_function) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('trigger_function', _MISSING)) is not _MISSING else _read6(_o7))))) and ((True if 'public' in (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.executors) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('executors', _MISSING)) is not _MISSING else _read10(_o11))) else False) or (_h18 and (True if 'anon' in (_v22 if type(_o21 := _s) in _types19 and type(_v22 := _o21.executors) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('executors', _MISSING)) is not _MISSING else _read20(_o21))) else False))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7649,16 +7729,20 @@ def _batch_32(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.duplicate_of) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('duplicate_of', _MISSING)) is not _MISSING else _read2(_o3))) is None))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7670,16 +7754,20 @@ def _batch_33(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.ignores_soft_delete) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('ignores_soft_delete', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7693,16 +7781,20 @@ def _batch_34(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.redundant_to) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('redundant_to', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.constraint) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING else _read6(_o7))) is None))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7855,16 +7947,20 @@ def _batch_37(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.dialect) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING else _read2(_o3))) != '' else False)
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7876,16 +7972,20 @@ def _batch_38(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.duplicate_of) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('duplicate_of', _MISSING)) is not _MISSING else _read2(_o3))) != '' else False)
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7923,16 +8023,20 @@ def _batch_40(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.since_base) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('since_base', _MISSING)) is not _MISSING else _read2(_o3))) == 'added' else False) and (True if (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.before_base_file) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('before_base_file', _MISSING)) is not _MISSING else _read6(_o7))) != '' else False))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7944,16 +8048,20 @@ def _batch_41(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.since_base) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('since_base', _MISSING)) is not _MISSING else _read2(_o3))) == 'modified' else False)
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -7967,16 +8075,20 @@ def _batch_42(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.unjournaled) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('unjournaled', _MISSING)) is not _MISSING else _read2(_o3))) or (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.journal_missing) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('journal_missing', _MISSING)) is not _MISSING else _read6(_o7))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8221,16 +8333,20 @@ def _batch_49(rt):
             return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.security_definer) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('security_definer', _MISSING)) is not _MISSING else _read2(_o3)))) and ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.search_path) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('search_path', _MISSING)) is not _MISSING else _read6(_o7))) is None)) and (True if (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.language) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('language', _MISSING)) is not _MISSING else _read10(_o11))) in ('plpgsql', 'sql', ) else False)) and (True if (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.schema) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('schema', _MISSING)) is not _MISSING else _read14(_o15))) in (_h22 or _h28) else False))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8242,16 +8358,20 @@ def _batch_50(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.roles_given) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('roles_given', _MISSING)) is not _MISSING else _read2(_o3))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8263,16 +8383,20 @@ def _batch_51(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.closed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('closed', _MISSING)) is not _MISSING else _read2(_o3))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8284,16 +8408,20 @@ def _batch_52(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.concurrently) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING else _read2(_o3))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8309,16 +8437,20 @@ def _batch_53(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.concurrently) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING else _read2(_o3)))) and (not ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING else _read6(_o7))) is None))) and (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.table_existed) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('table_existed', _MISSING)) is not _MISSING else _read10(_o11))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8334,16 +8466,20 @@ def _batch_54(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.concurrently) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING else _read2(_o3)))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7)))) and (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.noop) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('noop', _MISSING)) is not _MISSING else _read10(_o11)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8371,16 +8507,20 @@ def _batch_55(rt):
             return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.concurrently) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING else _read2(_o3)))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7)))) and (True if _h14 >= 14 else False))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8400,16 +8540,20 @@ def _batch_56(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.guarded) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('guarded', _MISSING)) is not _MISSING else _read2(_o3)))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.inline) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('inline', _MISSING)) is not _MISSING else _read6(_o7))))) and (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.in_transaction) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('in_transaction', _MISSING)) is not _MISSING else _read10(_o11))))) and ((not (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.only_statement) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('only_statement', _MISSING)) is not _MISSING else _read14(_o15)))) or (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.concurrently) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('concurrently', _MISSING)) is not _MISSING else _read18(_o19)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8423,16 +8567,20 @@ def _batch_57(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((not (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.has_primary_key) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('has_primary_key', _MISSING)) is not _MISSING else _read2(_o3)))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.partition_of) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('partition_of', _MISSING)) is not _MISSING else _read6(_o7)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8529,16 +8677,20 @@ def _batch_59(rt):
             return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.dropped) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('dropped', _MISSING)) is not _MISSING else _read2(_o3))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.dropped_with_parent) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('dropped_with_parent', _MISSING)) is not _MISSING else _read6(_o7))))) and (not ((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.created) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('created', _MISSING)) is not _MISSING else _read10(_o11))) is None))) and (not ((_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.dropped_event) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('dropped_event', _MISSING)) is not _MISSING else _read14(_o15))) is None))) and (True if (_v32 if type(_o31 := (_v28 if type(_o27 := (_v24 if type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.created) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('created', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.statement) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('statement', _MISSING)) is not _MISSING else _read22(_o23)))) in _types25 and type(_v28 := _o27.source) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('source', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.change) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('change', _MISSING)) is not _MISSING else _read30(_o31))) != (_v48 if type(_o47 := (_v44 if type(_o43 := (_v40 if type(_o39 := (_v36 if type(_o35 := _s) in _types33 and type(_v36 := _o35.dropped_event) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('dropped_event', _MISSING)) is not _MISSING else _read34(_o35)))) in _types37 and type(_v40 := _o39.statement) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('statement', _MISSING)) is not _MISSING else _read38(_o39)))) in _types41 and type(_v44 := _o43.source) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('source', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.change) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('change', _MISSING)) is not _MISSING else _read46(_o47))) else False)) and (not (_v52 if type(_o51 := _s) in _types49 and type(_v52 := _o51.recreated_in_dropping_file) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('recreated_in_dropping_file', _MISSING)) is not _MISSING else _read50(_o51))))) and (not (_v56 if type(_o55 := _s) in _types53 and type(_v56 := _o55.rebuilt) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('rebuilt', _MISSING)) is not _MISSING else _read54(_o55))))) and (not ((True if _h62 == 'sqlite' else False) and (not ((_v66 if type(_o65 := _s) in _types63 and type(_v66 := _o65.replaced_by) not in _METHOD_TYPES else (_v66 if type(_o65) is _dict and (_v66 := _o65.get('replaced_by', _MISSING)) is not _MISSING else _read64(_o65))) is None)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8550,16 +8702,20 @@ def _batch_60(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.overwritten_comment) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('overwritten_comment', _MISSING)) is not _MISSING else _read2(_o3))) is None))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8603,16 +8759,20 @@ def _batch_61(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.previous) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('previous', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (not (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.previous) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('previous', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.dropped_with_parent) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('dropped_with_parent', _MISSING)) is not _MISSING else _read10(_o11))))) and (not ((_v20 if type(_o19 := (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.previous) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('previous', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.created) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('created', _MISSING)) is not _MISSING else _read18(_o19))) is None))) and (not ((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.created) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('created', _MISSING)) is not _MISSING else _read22(_o23))) is None))) and (True if (_v36 if type(_o35 := (_v32 if type(_o31 := (_v28 if type(_o27 := _s) in _types25 and type(_v28 := _o27.previous) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('previous', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.created) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('created', _MISSING)) is not _MISSING else _read30(_o31)))) in _types33 and type(_v36 := _o35.file) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('file', _MISSING)) is not _MISSING else _read34(_o35))) != (_v44 if type(_o43 := (_v40 if type(_o39 := _s) in _types37 and type(_v40 := _o39.created) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('created', _MISSING)) is not _MISSING else _read38(_o39)))) in _types41 and type(_v44 := _o43.file) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('file', _MISSING)) is not _MISSING else _read42(_o43))) else False)) and (True if (_v52 if type(_o51 := (_v48 if type(_o47 := _s) in _types45 and type(_v48 := _o47.previous) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('previous', _MISSING)) is not _MISSING else _read46(_o47)))) in _types49 and type(_v52 := _o51.definition) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('definition', _MISSING)) is not _MISSING else _read50(_o51))) != (_v56 if type(_o55 := _s) in _types53 and type(_v56 := _o55.definition) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('definition', _MISSING)) is not _MISSING else _read54(_o55))) else False)) and (True if (_v64 if type(_o63 := (_v60 if type(_o59 := _s) in _types57 and type(_v60 := _o59.previous) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('previous', _MISSING)) is not _MISSING else _read58(_o59)))) in _types61 and type(_v64 := _o63.rows_definition) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('rows_definition', _MISSING)) is not _MISSING else _read62(_o63))) == (_v68 if type(_o67 := _s) in _types65 and type(_v68 := _o67.rows_definition) not in _METHOD_TYPES else (_v68 if type(_o67) is _dict and (_v68 := _o67.get('rows_definition', _MISSING)) is not _MISSING else _read66(_o67))) else False))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8654,16 +8814,20 @@ def _batch_62(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.previous) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('previous', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (not (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.previous) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('previous', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.dropped_with_parent) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('dropped_with_parent', _MISSING)) is not _MISSING else _read10(_o11))))) and (not ((_v20 if type(_o19 := (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.previous) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('previous', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.created) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('created', _MISSING)) is not _MISSING else _read18(_o19))) is None))) and (not ((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.created) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('created', _MISSING)) is not _MISSING else _read22(_o23))) is None))) and (True if (_v36 if type(_o35 := (_v32 if type(_o31 := (_v28 if type(_o27 := _s) in _types25 and type(_v28 := _o27.previous) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('previous', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.created) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('created', _MISSING)) is not _MISSING else _read30(_o31)))) in _types33 and type(_v36 := _o35.file) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('file', _MISSING)) is not _MISSING else _read34(_o35))) != (_v44 if type(_o43 := (_v40 if type(_o39 := _s) in _types37 and type(_v40 := _o39.created) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('created', _MISSING)) is not _MISSING else _read38(_o39)))) in _types41 and type(_v44 := _o43.file) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('file', _MISSING)) is not _MISSING else _read42(_o43))) else False)) and (True if (_v52 if type(_o51 := (_v48 if type(_o47 := _s) in _types45 and type(_v48 := _o47.previous) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('previous', _MISSING)) is not _MISSING else _read46(_o47)))) in _types49 and type(_v52 := _o51.rows_definition) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('rows_definition', _MISSING)) is not _MISSING else _read50(_o51))) != (_v56 if type(_o55 := _s) in _types53 and type(_v56 := _o55.rows_definition) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('rows_definition', _MISSING)) is not _MISSING else _read54(_o55))) else False)) and (not (_v60 if type(_o59 := _s) in _types57 and type(_v60 := _o59.added_not_valid) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('added_not_valid', _MISSING)) is not _MISSING else _read58(_o59))))) and (not (_v64 if type(_o63 := _s) in _types61 and type(_v64 := _o63.using_index) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('using_index', _MISSING)) is not _MISSING else _read62(_o63)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8801,16 +8965,20 @@ def _batch_66(rt):
             return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (True if _h6 >= 15 else False)
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8879,16 +9047,20 @@ def _batch_68(rt):
             return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_h6 or _h12)
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8900,16 +9072,20 @@ def _batch_69(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.after_exclusive_lock) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('after_exclusive_lock', _MISSING)) is not _MISSING else _read2(_o3))) is None))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8929,16 +9105,20 @@ def _batch_70(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.backfill) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('backfill', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and ((True if (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.kind) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('kind', _MISSING)) is not _MISSING else _read6(_o7))) == 'set_not_null' else False) or ((not ((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.constraint) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('constraint', _MISSING)) is not _MISSING else _read10(_o11))) is None)) and (not (_v20 if type(_o19 := (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.constraint) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('constraint', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.not_valid) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('not_valid', _MISSING)) is not _MISSING else _read18(_o19)))))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8950,16 +9130,20 @@ def _batch_71(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.cascade) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('cascade', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -8993,16 +9177,20 @@ def _batch_73(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.close_match) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('close_match', _MISSING)) is not _MISSING else _read2(_o3))) != '' else False)
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9040,16 +9228,20 @@ def _batch_74(rt):
             return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.column) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7)))) and (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.noop) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('noop', _MISSING)) is not _MISSING else _read10(_o11))))) and ((_v20 if type(_o19 := (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.column) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('column', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.volatile_default) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('volatile_default', _MISSING)) is not _MISSING else _read18(_o19))) or ((True if _h26 < 11 else False) and (not ((_v34 if type(_o33 := (_v30 if type(_o29 := _s) in _types27 and type(_v30 := _o29.column) not in _METHOD_TYPES else (_v30 if type(_o29) is _dict and (_v30 := _o29.get('column', _MISSING)) is not _MISSING else _read28(_o29)))) in _types31 and type(_v34 := _o33.default) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('default', _MISSING)) is not _MISSING else _read32(_o33))) is None)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9069,16 +9261,20 @@ def _batch_75(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.column) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7)))) and (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.rewrites_table) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('rewrites_table', _MISSING)) is not _MISSING else _read10(_o11)))) and (not (_v20 if type(_o19 := (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.column) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('column', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.volatile_default) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('volatile_default', _MISSING)) is not _MISSING else _read18(_o19)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9090,16 +9286,20 @@ def _batch_76(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.committed_before) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('committed_before', _MISSING)) is not _MISSING else _read2(_o3))) is None))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9113,16 +9313,20 @@ def _batch_77(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.concurrently) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('concurrently', _MISSING)) is not _MISSING else _read2(_o3))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.in_transaction) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('in_transaction', _MISSING)) is not _MISSING else _read6(_o7))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9144,16 +9348,20 @@ def _batch_78(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.constraint) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.constraint) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.is_foreign_key) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('is_foreign_key', _MISSING)) is not _MISSING else _read10(_o11)))) and (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.table_existed) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING else _read14(_o15)))) and (not (_v24 if type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.constraint) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('constraint', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.not_valid) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('not_valid', _MISSING)) is not _MISSING else _read22(_o23)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9177,16 +9385,20 @@ def _batch_79(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.constraint) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (True if (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.constraint) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11))) == 'check' else False)) and (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.table_existed) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING else _read14(_o15)))) and (not (_v24 if type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.constraint) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('constraint', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.not_valid) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('not_valid', _MISSING)) is not _MISSING else _read22(_o23))))) and (not (_v28 if type(_o27 := _s) in _types25 and type(_v28 := _o27.inline) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('inline', _MISSING)) is not _MISSING else _read26(_o27)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9206,16 +9418,20 @@ def _batch_80(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.constraint) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (True if (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.constraint) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11))) == 'exclude' else False)) and (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.table_existed) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING else _read14(_o15)))) and (not (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.inline) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('inline', _MISSING)) is not _MISSING else _read18(_o19)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9237,16 +9453,20 @@ def _batch_81(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.constraint) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (True if (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.constraint) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11))) == 'foreign_key' else False)) and (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.table_existed) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING else _read14(_o15)))) and (not (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.recreated_in_file) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('recreated_in_file', _MISSING)) is not _MISSING else _read18(_o19))))) and (not (_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.columns_dropped_later) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('columns_dropped_later', _MISSING)) is not _MISSING else _read22(_o23)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9270,16 +9490,20 @@ def _batch_82(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.constraint) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (True if (_v12 if type(_o11 := (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.constraint) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING else _read6(_o7)))) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11))) in ('unique', 'primary_key', ) else False)) and (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.table_existed) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('table_existed', _MISSING)) is not _MISSING else _read14(_o15)))) and (not (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.inline) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('inline', _MISSING)) is not _MISSING else _read18(_o19))))) and (not (_v28 if type(_o27 := (_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.constraint) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('constraint', _MISSING)) is not _MISSING else _read22(_o23)))) in _types25 and type(_v28 := _o27.using_index) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('using_index', _MISSING)) is not _MISSING else _read26(_o27)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9291,16 +9515,20 @@ def _batch_83(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.detail) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9316,16 +9544,20 @@ def _batch_84(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.detail) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING else _read2(_o3))) != '' else False) and ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7))) or (True if (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.detail) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('detail', _MISSING)) is not _MISSING else _read10(_o11))) in ('a PRIMARY KEY column', 'a UNIQUE column', ) else False)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9337,16 +9569,20 @@ def _batch_85(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.detail) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING else _read2(_o3))) in ('ALTER COLUMN', 'ADD CONSTRAINT', 'DROP CONSTRAINT', ) else False)
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9362,16 +9598,20 @@ def _batch_86(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.enum_swap) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('enum_swap', _MISSING)) is not _MISSING else _read2(_o3))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7)))) and (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.enum_alterable) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('enum_alterable', _MISSING)) is not _MISSING else _read10(_o11))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9383,16 +9623,20 @@ def _batch_87(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.first_unguarded_lock) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('first_unguarded_lock', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9404,16 +9648,20 @@ def _batch_88(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.first_untimed_lock) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('first_untimed_lock', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9441,16 +9689,20 @@ def _batch_89(rt):
             return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.in_transaction) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('in_transaction', _MISSING)) is not _MISSING else _read2(_o3))) and ((True if _h10 < 12 else False) or (not ((_v14 if type(_o13 := _s) in _types11 and type(_v14 := _o13.used_in_transaction) not in _METHOD_TYPES else (_v14 if type(_o13) is _dict and (_v14 := _o13.get('used_in_transaction', _MISSING)) is not _MISSING else _read12(_o13))) is None))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9464,16 +9716,20 @@ def _batch_90(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.kind) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING else _read2(_o3))) == 'cluster' else False) or (True if 'full' in (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.options) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('options', _MISSING)) is not _MISSING else _read6(_o7))) else False))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9489,16 +9745,20 @@ def _batch_91(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.kind) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING else _read2(_o3))) == 'drop_database' else False) or (not ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.object) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('object', _MISSING)) is not _MISSING else _read6(_o7))) is None))) or (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.missing_ok) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('missing_ok', _MISSING)) is not _MISSING else _read10(_o11)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9512,16 +9772,20 @@ def _batch_92(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.long_identifier) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('long_identifier', _MISSING)) is not _MISSING else _read2(_o3))) != '' else False) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.inline) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('inline', _MISSING)) is not _MISSING else _read6(_o7)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9533,16 +9797,20 @@ def _batch_93(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.missing_extension) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('missing_extension', _MISSING)) is not _MISSING else _read2(_o3))) != '' else False)
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9554,16 +9822,20 @@ def _batch_94(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.nested) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('nested', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9575,16 +9847,20 @@ def _batch_95(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.rebuild_losses) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('rebuild_losses', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9598,16 +9874,20 @@ def _batch_96(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.repeated_slow_alter) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('repeated_slow_alter', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.in_transaction) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('in_transaction', _MISSING)) is not _MISSING else _read6(_o7)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9619,16 +9899,20 @@ def _batch_97(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.stale_default) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('stale_default', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9644,16 +9928,20 @@ def _batch_98(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7)))) and (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.not_null_proven) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('not_null_proven', _MISSING)) is not _MISSING else _read10(_o11)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9671,16 +9959,20 @@ def _batch_99(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((not ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING else _read2(_o3))) is None)) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.table_existed) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('table_existed', _MISSING)) is not _MISSING else _read6(_o7)))) and (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.old_name_kept) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('old_name_kept', _MISSING)) is not _MISSING else _read10(_o11))))) and (not (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.completes_rebuild) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('completes_rebuild', _MISSING)) is not _MISSING else _read14(_o15)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9692,16 +9984,20 @@ def _batch_100(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9745,16 +10041,20 @@ def _batch_101(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and ((not ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.column) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('column', _MISSING)) is not _MISSING else _read6(_o7))) is None)) or (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.missing_ok) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('missing_ok', _MISSING)) is not _MISSING else _read10(_o11)))))) and (not ((_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.in_transaction) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('in_transaction', _MISSING)) is not _MISSING else _read14(_o15))) and ((_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.name_restored_later) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('name_restored_later', _MISSING)) is not _MISSING else _read18(_o19))) or (_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.name_given_up_earlier) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('name_given_up_earlier', _MISSING)) is not _MISSING else _read22(_o23))))))) and (not (((not ((_v28 if type(_o27 := _s) in _types25 and type(_v28 := _o27.column) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('column', _MISSING)) is not _MISSING else _read26(_o27))) is None)) and (not ((_v36 if type(_o35 := (_v32 if type(_o31 := _s) in _types29 and type(_v32 := _o31.column) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('column', _MISSING)) is not _MISSING else _read30(_o31)))) in _types33 and type(_v36 := _o35.created) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('created', _MISSING)) is not _MISSING else _read34(_o35))) is None))) and (True if (_v56 if type(_o55 := (_v52 if type(_o51 := (_v48 if type(_o47 := (_v44 if type(_o43 := (_v40 if type(_o39 := _s) in _types37 and type(_v40 := _o39.column) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('column', _MISSING)) is not _MISSING else _read38(_o39)))) in _types41 and type(_v44 := _o43.created) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('created', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.statement) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('statement', _MISSING)) is not _MISSING else _read46(_o47)))) in _types49 and type(_v52 := _o51.source) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('source', _MISSING)) is not _MISSING else _read50(_o51)))) in _types53 and type(_v56 := _o55.change) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('change', _MISSING)) is not _MISSING else _read54(_o55))) == (_v68 if type(_o67 := (_v64 if type(_o63 := (_v60 if type(_o59 := _s) in _types57 and type(_v60 := _o59.statement) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('statement', _MISSING)) is not _MISSING else _read58(_o59)))) in _types61 and type(_v64 := _o63.source) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('source', _MISSING)) is not _MISSING else _read62(_o63)))) in _types65 and type(_v68 := _o67.change) not in _METHOD_TYPES else (_v68 if type(_o67) is _dict and (_v68 := _o67.get('change', _MISSING)) is not _MISSING else _read66(_o67))) else False))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9774,16 +10074,20 @@ def _batch_102(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and ((not ((_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.object) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('object', _MISSING)) is not _MISSING else _read6(_o7))) is None)) or (not (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.missing_ok) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('missing_ok', _MISSING)) is not _MISSING else _read10(_o11)))))) and (not (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.table_recreated_later) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('table_recreated_later', _MISSING)) is not _MISSING else _read14(_o15))))) and (not (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.table_rebuilt) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('table_rebuilt', _MISSING)) is not _MISSING else _read18(_o19)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9797,16 +10101,20 @@ def _batch_103(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.column_new_in_file) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('column_new_in_file', _MISSING)) is not _MISSING else _read6(_o7)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9820,16 +10128,20 @@ def _batch_104(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.has_where) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('has_where', _MISSING)) is not _MISSING else _read6(_o7)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9851,16 +10163,20 @@ def _batch_105(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.noop) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('noop', _MISSING)) is not _MISSING else _read6(_o7))))) and (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.column) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('column', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.not_null) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('not_null', _MISSING)) is not _MISSING else _read14(_o15)))) and (not (_v24 if type(_o23 := (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.column) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('column', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.has_default) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('has_default', _MISSING)) is not _MISSING else _read22(_o23)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9892,16 +10208,20 @@ def _batch_106(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.copies_table) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('copies_table', _MISSING)) is not _MISSING else _read6(_o7)))) and (not ((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.old_type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('old_type', _MISSING)) is not _MISSING else _read10(_o11))) is None))) and (True if (_v20 if type(_o19 := (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.old_type) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('old_type', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.name) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('name', _MISSING)) is not _MISSING else _read18(_o19))) in ('enum', 'set', ) else False)) and (not ((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.column) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('column', _MISSING)) is not _MISSING else _read22(_o23))) is None))) and (True if (_v36 if type(_o35 := (_v32 if type(_o31 := (_v28 if type(_o27 := _s) in _types25 and type(_v28 := _o27.column) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('column', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.type) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('type', _MISSING)) is not _MISSING else _read30(_o31)))) in _types33 and type(_v36 := _o35.name) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('name', _MISSING)) is not _MISSING else _read34(_o35))) == (_v44 if type(_o43 := (_v40 if type(_o39 := _s) in _types37 and type(_v40 := _o39.old_type) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('old_type', _MISSING)) is not _MISSING else _read38(_o39)))) in _types41 and type(_v44 := _o43.name) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('name', _MISSING)) is not _MISSING else _read42(_o43))) else False))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9921,16 +10241,20 @@ def _batch_107(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.copies_table) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('copies_table', _MISSING)) is not _MISSING else _read6(_o7)))) and (not ((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.old_type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('old_type', _MISSING)) is not _MISSING else _read10(_o11))) is None))) and (True if (_v20 if type(_o19 := (_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.old_type) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('old_type', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.name) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('name', _MISSING)) is not _MISSING else _read18(_o19))) not in ('enum', 'set', ) else False))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9946,16 +10270,20 @@ def _batch_108(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.table_existed) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('table_existed', _MISSING)) is not _MISSING else _read2(_o3))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.rewrites_table) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('rewrites_table', _MISSING)) is not _MISSING else _read6(_o7)))) and ((_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.same_rewrite) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('same_rewrite', _MISSING)) is not _MISSING else _read10(_o11))) is None))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -9969,16 +10297,20 @@ def _batch_109(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.unqualified_name) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('unqualified_name', _MISSING)) is not _MISSING else _read2(_o3))) and (True if (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.statement_kind) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('statement_kind', _MISSING)) is not _MISSING else _read6(_o7))) != 'IndexStmt' else False))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -10134,16 +10466,20 @@ def _batch_114(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.nullable_key_columns) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('nullable_key_columns', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -10217,16 +10553,20 @@ def _batch_117(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.rls_enabled) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('rls_enabled', _MISSING)) is not _MISSING else _read2(_o3))) and (not (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.policies) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('policies', _MISSING)) is not _MISSING else _read6(_o7)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -10240,16 +10580,20 @@ def _batch_118(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = ((_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.rls_enabled) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('rls_enabled', _MISSING)) is not _MISSING else _read2(_o3))) and (_v8 if type(_o7 := _s) in _types5 and type(_v8 := _o7.overlapping_permissive_policies) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('overlapping_permissive_policies', _MISSING)) is not _MISSING else _read6(_o7))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -10283,16 +10627,20 @@ def _batch_119(rt):
             return
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.schema) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('schema', _MISSING)) is not _MISSING else _read2(_o3))) in (_h10 or _h16) else False) and (not (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.rls_enabled) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('rls_enabled', _MISSING)) is not _MISSING else _read18(_o19))))) and (not (_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.partition_of) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('partition_of', _MISSING)) is not _MISSING else _read22(_o23)))))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -10304,16 +10652,20 @@ def _batch_120(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.unchecked_flag_pairs) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('unchecked_flag_pairs', _MISSING)) is not _MISSING else _read2(_o3)))
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
@@ -10359,16 +10711,20 @@ def _batch_122(rt):
         clock = _CLOCK
         for _s in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
-            names[key] = _s
-            names['obj'] = _s
             try:
                 _m = True
             except _RUNAWAY:
+                names[key] = _s
+                names['obj'] = _s
                 raise
             except Exception:
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, True
                 continue
             if _m:  # (outside the `try`, as the engine's loop tests its truth)
+                names[key] = _s
+                names['obj'] = _s
                 yield _s, False
     return _function
 
