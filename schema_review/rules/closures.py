@@ -886,7 +886,9 @@ class _Generator:
             raise _Unsupported  # let the sandbox refuse it, with its own message
         if target is None:
             target = self.expression(node.node)
-        hoist = self.batch and not self._probing and not method and target in self.hoisted_locals()
+        # (A method of a value the same for every subject, `model.enum_type`, too: the
+        # calls, each of the method read once, are made as they were.)
+        hoist = self.batch and not self._probing and target in self.hoisted_locals()
         if hoist and (target, attr) in self._hoisted_reads:
             return self._hoisted_reads[target, attr]  # read once already
         allowed: set[type] = set()

@@ -6724,14 +6724,15 @@ def _batch_5(rt):
     _call7 = rt.caller()
     _types9 = set()
     _read10 = rt.reader('enum_type', _types9)
-    _types13 = set()
-    _read14 = rt.reader('in_list_check', _types13)
+    _types14 = set()
+    _read15 = rt.reader('in_list_check', _types14)
     def _function(names, subjects, key):
         clock = _CLOCK
         try:
             _h1 = (names['options'] if 'options' in names else _undefined_name('options'))
             _h6 = (_v5 if (type(_o4 := _h1) in _types2 and (_v5 := _getattr(_o4, 'style', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('style', _MISSING)) is not _MISSING) else _read3(_o4))
             _h8 = (names['model'] if 'model' in names else _undefined_name('model'))
+            _h13 = (_v12 if (type(_o11 := _h8) in _types9 and (_v12 := _getattr(_o11, 'enum_type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('enum_type', _MISSING)) is not _MISSING) else _read10(_o11))
         except _RUNAWAY:
             raise
         except Exception:
@@ -6746,7 +6747,7 @@ def _batch_5(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = (((True if _h6 in ('check', 'lookup', ) else False) and (not (_call7(names, (_v12 if (type(_o11 := _h8) in _types9 and (_v12 := _getattr(_o11, 'enum_type', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('enum_type', _MISSING)) is not _MISSING) else _read10(_o11)), _s) is None))) or ((True if _h6 in ('enum', 'lookup', ) else False) and (not ((_v16 if type(_o15 := _s) in _types13 and type(_v16 := _o15.in_list_check) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('in_list_check', _MISSING)) is not _MISSING else _read14(_o15))) is None))))
+                _m = (((True if _h6 in ('check', 'lookup', ) else False) and (not (_call7(names, _h13, _s) is None))) or ((True if _h6 in ('enum', 'lookup', ) else False) and (not ((_v17 if type(_o16 := _s) in _types14 and type(_v17 := _o16.in_list_check) not in _METHOD_TYPES else (_v17 if type(_o16) is _dict and (_v17 := _o16.get('in_list_check', _MISSING)) is not _MISSING else _read15(_o16))) is None))))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7241,6 +7242,7 @@ def _batch_18(rt):
         clock = _CLOCK
         try:
             _h26 = (names['model'] if 'model' in names else _undefined_name('model'))
+            _h31 = (_v30 if (type(_o29 := _h26) in _types27 and (_v30 := _getattr(_o29, 'referencing_columns', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('referencing_columns', _MISSING)) is not _MISSING) else _read28(_o29))
         except _RUNAWAY:
             raise
         except Exception:
@@ -7255,7 +7257,7 @@ def _batch_18(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('integer', 'smallint', 'serial', 'serial4', 'smallserial', 'serial2', ) else False) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.array) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING else _read14(_o15))))) and (not (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.in_foreign_key) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('in_foreign_key', _MISSING)) is not _MISSING else _read18(_o19))))) and ((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.in_primary_key) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('in_primary_key', _MISSING)) is not _MISSING else _read22(_o23))) or _call25(names, (_v30 if (type(_o29 := _h26) in _types27 and (_v30 := _getattr(_o29, 'referencing_columns', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('referencing_columns', _MISSING)) is not _MISSING) else _read28(_o29)), _s)))
+                _m = ((((True if (_v8 if type(_o7 := (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.type) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('type', _MISSING)) is not _MISSING else _read2(_o3)))) in _types5 and type(_v8 := _o7.name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING else _read6(_o7))) in ('integer', 'smallint', 'serial', 'serial4', 'smallserial', 'serial2', ) else False) and (not (_v16 if type(_o15 := (_v12 if type(_o11 := _s) in _types9 and type(_v12 := _o11.type) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('type', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.array) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('array', _MISSING)) is not _MISSING else _read14(_o15))))) and (not (_v20 if type(_o19 := _s) in _types17 and type(_v20 := _o19.in_foreign_key) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('in_foreign_key', _MISSING)) is not _MISSING else _read18(_o19))))) and ((_v24 if type(_o23 := _s) in _types21 and type(_v24 := _o23.in_primary_key) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('in_primary_key', _MISSING)) is not _MISSING else _read22(_o23))) or _call25(names, _h31, _s)))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -7495,6 +7497,7 @@ def _batch_25(rt):
         clock = _CLOCK
         try:
             _h6 = (names['model'] if 'model' in names else _undefined_name('model'))
+            _h11 = (_v10 if (type(_o9 := _h6) in _types7 and (_v10 := _getattr(_o9, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('cascade_blockers', _MISSING)) is not _MISSING) else _read8(_o9))
         except _RUNAWAY:
             raise
         except Exception:
@@ -7509,7 +7512,7 @@ def _batch_25(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.on_delete) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('on_delete', _MISSING)) is not _MISSING else _read2(_o3))) == 'CASCADE' else False) and _call5(names, (_v10 if (type(_o9 := _h6) in _types7 and (_v10 := _getattr(_o9, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('cascade_blockers', _MISSING)) is not _MISSING) else _read8(_o9)), _s))
+                _m = ((True if (_v4 if type(_o3 := _s) in _types1 and type(_v4 := _o3.on_delete) not in _METHOD_TYPES else (_v4 if type(_o3) is _dict and (_v4 := _o3.get('on_delete', _MISSING)) is not _MISSING else _read2(_o3))) == 'CASCADE' else False) and _call5(names, _h11, _s))
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8101,6 +8104,7 @@ def _batch_43(rt):
         clock = _CLOCK
         try:
             _h2 = (names['model'] if 'model' in names else _undefined_name('model'))
+            _h7 = (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'correlated_subqueries', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('correlated_subqueries', _MISSING)) is not _MISSING) else _read4(_o5))
         except _RUNAWAY:
             raise
         except Exception:
@@ -8115,7 +8119,7 @@ def _batch_43(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'correlated_subqueries', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('correlated_subqueries', _MISSING)) is not _MISSING) else _read4(_o5)), _s)
+                _m = _call1(names, _h7, _s)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8134,6 +8138,7 @@ def _batch_44(rt):
         clock = _CLOCK
         try:
             _h2 = (names['model'] if 'model' in names else _undefined_name('model'))
+            _h7 = (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'fk_type_mismatches', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('fk_type_mismatches', _MISSING)) is not _MISSING) else _read4(_o5))
         except _RUNAWAY:
             raise
         except Exception:
@@ -8148,7 +8153,7 @@ def _batch_44(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'fk_type_mismatches', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('fk_type_mismatches', _MISSING)) is not _MISSING) else _read4(_o5)), _s)
+                _m = _call1(names, _h7, _s)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8163,14 +8168,15 @@ def _batch_45(rt):
     _call1 = rt.caller()
     _types3 = set()
     _read4 = rt.reader('odd_primary_key', _types3)
-    _types8 = set()
-    _read9 = rt.reader('types', _types8)
+    _types9 = set()
+    _read10 = rt.reader('types', _types9)
     def _function(names, subjects, key):
         clock = _CLOCK
         try:
             _h2 = (names['model'] if 'model' in names else _undefined_name('model'))
-            _h7 = (names['options'] if 'options' in names else _undefined_name('options'))
-            _h12 = (_v11 if (type(_o10 := _h7) in _types8 and (_v11 := _getattr(_o10, 'types', _MISSING)) is not _MISSING and (type(_v11) not in _METHOD_TYPES or _v11.__name__ not in _FORMATTERS)) or (type(_o10) is _dict and (_v11 := _o10.get('types', _MISSING)) is not _MISSING) else _read9(_o10))
+            _h7 = (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'odd_primary_key', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('odd_primary_key', _MISSING)) is not _MISSING) else _read4(_o5))
+            _h8 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h13 = (_v12 if (type(_o11 := _h8) in _types9 and (_v12 := _getattr(_o11, 'types', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('types', _MISSING)) is not _MISSING) else _read10(_o11))
         except _RUNAWAY:
             raise
         except Exception:
@@ -8185,7 +8191,7 @@ def _batch_45(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'odd_primary_key', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('odd_primary_key', _MISSING)) is not _MISSING) else _read4(_o5)), _s, _h12)
+                _m = _call1(names, _h7, _s, _h13)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8204,6 +8210,7 @@ def _batch_46(rt):
         clock = _CLOCK
         try:
             _h2 = (names['model'] if 'model' in names else _undefined_name('model'))
+            _h7 = (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'parent_row_updates', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('parent_row_updates', _MISSING)) is not _MISSING) else _read4(_o5))
         except _RUNAWAY:
             raise
         except Exception:
@@ -8218,7 +8225,7 @@ def _batch_46(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'parent_row_updates', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('parent_row_updates', _MISSING)) is not _MISSING) else _read4(_o5)), _s)
+                _m = _call1(names, _h7, _s)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8237,6 +8244,7 @@ def _batch_47(rt):
         clock = _CLOCK
         try:
             _h2 = (names['model'] if 'model' in names else _undefined_name('model'))
+            _h7 = (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'policy_recursion', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('policy_recursion', _MISSING)) is not _MISSING) else _read4(_o5))
         except _RUNAWAY:
             raise
         except Exception:
@@ -8251,7 +8259,7 @@ def _batch_47(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'policy_recursion', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('policy_recursion', _MISSING)) is not _MISSING) else _read4(_o5)), _s)
+                _m = _call1(names, _h7, _s)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8266,17 +8274,18 @@ def _batch_48(rt):
     _call1 = rt.caller()
     _types3 = set()
     _read4 = rt.reader('unmaintained_columns', _types3)
-    _types8 = set()
-    _read9 = rt.reader('columns', _types8)
-    _types13 = set()
-    _read14 = rt.reader('require_trigger', _types13)
+    _types9 = set()
+    _read10 = rt.reader('columns', _types9)
+    _types14 = set()
+    _read15 = rt.reader('require_trigger', _types14)
     def _function(names, subjects, key):
         clock = _CLOCK
         try:
             _h2 = (names['model'] if 'model' in names else _undefined_name('model'))
-            _h7 = (names['options'] if 'options' in names else _undefined_name('options'))
-            _h12 = (_v11 if (type(_o10 := _h7) in _types8 and (_v11 := _getattr(_o10, 'columns', _MISSING)) is not _MISSING and (type(_v11) not in _METHOD_TYPES or _v11.__name__ not in _FORMATTERS)) or (type(_o10) is _dict and (_v11 := _o10.get('columns', _MISSING)) is not _MISSING) else _read9(_o10))
-            _h17 = (_v16 if (type(_o15 := _h7) in _types13 and (_v16 := _getattr(_o15, 'require_trigger', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('require_trigger', _MISSING)) is not _MISSING) else _read14(_o15))
+            _h7 = (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'unmaintained_columns', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('unmaintained_columns', _MISSING)) is not _MISSING) else _read4(_o5))
+            _h8 = (names['options'] if 'options' in names else _undefined_name('options'))
+            _h13 = (_v12 if (type(_o11 := _h8) in _types9 and (_v12 := _getattr(_o11, 'columns', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('columns', _MISSING)) is not _MISSING) else _read10(_o11))
+            _h18 = (_v17 if (type(_o16 := _h8) in _types14 and (_v17 := _getattr(_o16, 'require_trigger', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('require_trigger', _MISSING)) is not _MISSING) else _read15(_o16))
         except _RUNAWAY:
             raise
         except Exception:
@@ -8291,7 +8300,7 @@ def _batch_48(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = _call1(names, (_v6 if (type(_o5 := _h2) in _types3 and (_v6 := _getattr(_o5, 'unmaintained_columns', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('unmaintained_columns', _MISSING)) is not _MISSING) else _read4(_o5)), _s, _h12, _h17)
+                _m = _call1(names, _h7, _s, _h13, _h18)
             except _RUNAWAY:
                 raise
             except Exception:
@@ -8999,6 +9008,7 @@ def _batch_67(rt):
             _h1 = (names['profile'] if 'profile' in names else _undefined_name('profile'))
             _h6 = (_v5 if (type(_o4 := _h1) in _types2 and (_v5 := _getattr(_o4, 'pg_version', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('pg_version', _MISSING)) is not _MISSING) else _read3(_o4))
             _h16 = (names['model'] if 'model' in names else _undefined_name('model'))
+            _h21 = (_v20 if (type(_o19 := _h16) in _types17 and (_v20 := _getattr(_o19, 'view_rls_tables', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('view_rls_tables', _MISSING)) is not _MISSING) else _read18(_o19))
         except _RUNAWAY:
             raise
         except Exception:
@@ -9013,7 +9023,7 @@ def _batch_67(rt):
             names[key] = _s
             names['obj'] = _s
             try:
-                _m = ((((True if _h6 >= 15 else False) and (not (_v10 if type(_o9 := _s) in _types7 and type(_v10 := _o9.materialized) not in _METHOD_TYPES else (_v10 if type(_o9) is _dict and (_v10 := _o9.get('materialized', _MISSING)) is not _MISSING else _read8(_o9))))) and (not (_v14 if type(_o13 := _s) in _types11 and type(_v14 := _o13.security_invoker) not in _METHOD_TYPES else (_v14 if type(_o13) is _dict and (_v14 := _o13.get('security_invoker', _MISSING)) is not _MISSING else _read12(_o13))))) and _call15(names, (_v20 if (type(_o19 := _h16) in _types17 and (_v20 := _getattr(_o19, 'view_rls_tables', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('view_rls_tables', _MISSING)) is not _MISSING) else _read18(_o19)), _s))
+                _m = ((((True if _h6 >= 15 else False) and (not (_v10 if type(_o9 := _s) in _types7 and type(_v10 := _o9.materialized) not in _METHOD_TYPES else (_v10 if type(_o9) is _dict and (_v10 := _o9.get('materialized', _MISSING)) is not _MISSING else _read8(_o9))))) and (not (_v14 if type(_o13 := _s) in _types11 and type(_v14 := _o13.security_invoker) not in _METHOD_TYPES else (_v14 if type(_o13) is _dict and (_v14 := _o13.get('security_invoker', _MISSING)) is not _MISSING else _read12(_o13))))) and _call15(names, _h21, _s))
             except _RUNAWAY:
                 raise
             except Exception:
