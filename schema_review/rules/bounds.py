@@ -58,6 +58,10 @@ class LimitExceeded(BaseException):
     """An expression or template went over a limit (size, time, memory, recursion)."""
 
 
+# What a runaway expression raises: the sandbox's limits, and Python's own.
+RUNAWAY = (LimitExceeded, RecursionError, MemoryError)
+
+
 def check_output(text: str, limit: int) -> str:
     """`text`, when it is at most `limit` characters long."""
     if len(text) > limit:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from keyword import iskeyword
 from typing import Any, NoReturn
 
 from jinja2 import Environment, Undefined, nodes
@@ -29,6 +30,7 @@ from schema_review.rules.runtime import (
     _FORMATTERS,
     _METHOD_TYPES,
     _MISSING,
+    _PLAIN_STR_METHODS,
     HELPERS,
     RULE_FILTERS,
     Filters,
@@ -42,6 +44,9 @@ from schema_review.rules.sandbox import RULE_OUTPUT_LIMIT, BoundedSandbox, check
 Names = dict[str, Any]
 Closure = Callable[[Names], Any]
 Renderer = Callable[[Names], str]
+# A condition run on many subjects (`batch_source`): names, the subjects, their name ->
+# each subject it holds on or failed on, and whether it failed.
+Batch = Callable[[Names, Sequence[Any], str], Iterator[tuple[Any, bool]]]
 # A template statement: reads names (and may set one), appends its output.
 _Step = Callable[[Names, list[str]], None]
 
@@ -527,6 +532,79 @@ def _generate(node: nodes.Node, env: BoundedSandbox) -> Closure:
     return function
 
 
+def batch_subject(expression: nodes.Expr) -> str | None:
+    """The name of the subject a condition reads, for its batch (`batch_source`): the one
+    name it reads that is none of the names every evaluation has (the options, the model,
+    the profile, the sandbox's globals) nor `obj`; "" when it reads no such name (it suits
+    a subject of any name); None when it reads two (no subject has both: one is undefined,
+    which the engine's evaluation one subject at a time reports)."""
+    from schema_review.rules.runtime import environment
+
+    context = {"options", "model", "profile", "obj", *environment().globals}
+    found = {name.name for name in expression.find_all(nodes.Name)} - context
+    if len(found) > 1:
+        return None
+    return found.pop() if found else ""
+
+
+def batch_source(body: str, hoisted: list[tuple[str, str]] | None = None) -> str:
+    """A condition's batch: a generator of the function's code (`body`, written with the
+    subject as the local `_s`: `_Generator(env, subject)`) run on each of `subjects` as
+    the engine's loop runs the condition's function (engine._run_rule): a new evaluation
+    for the clock, the subject set in `names` as `key` and `obj` (before the evaluation
+    when `body` reads `names`, else where the engine reads it); it yields the subjects
+    whose value is true, and those whose evaluation failed (to be evaluated again, and
+    reported, one at a time), each with whether it failed. One loop for all the subjects,
+    without a call of a function and its reads of the subject in `names` for each."""
+    computed = ""
+    if hoisted:
+        # The values the same for every subject, computed once: when one fails, each
+        # subject is evaluated one at a time (the engine's _check), as without the batch.
+        lines = "".join(f"        {local} = {code}\n" for local, code in hoisted)
+        computed = (
+            "    try:\n"
+            f"{lines}"
+            "    except _RUNAWAY:\n"
+            "        raise\n"
+            "    except Exception:\n"
+            "        for _s in subjects:\n"
+            "            clock.serial += 1\n"
+            "            names[key] = _s\n"
+            "            names['obj'] = _s\n"
+            "            yield _s, True\n"
+            "        return\n"
+        )
+    # A body that reads no name but the subject's (and the values read before the loop)
+    # needs the subject in `names` only where the engine reads it: a subject given, or
+    # the one a limit stopped the rule on (engine._run_rule).
+    uses_names = "names" in body
+
+    def store(indent: str) -> str:
+        return f"{indent}names[key] = _s\n{indent}names['obj'] = _s\n"
+
+    each, given = (store("        "), "") if uses_names else ("", store("            "))
+    return (
+        "def _batch(names, subjects, key):\n"
+        "    clock = _CLOCK\n"
+        f"{computed}"
+        "    for _s in subjects:\n"
+        "        clock.serial += 1  # a new evaluation: its own time budget\n"
+        f"{each}"
+        "        try:\n"
+        f"            _m = {body}\n"
+        "        except _RUNAWAY:\n"
+        f"{given}"
+        "            raise\n"
+        "        except Exception:\n"
+        f"{given}"
+        "            yield _s, True\n"
+        "            continue\n"
+        "        if _m:  # (outside the `try`, as the engine's loop tests its truth)\n"
+        f"{given}"
+        "            yield _s, False\n"
+    )
+
+
 def _closure_alone(body: str) -> bool:
     return body.startswith("_c") and body.endswith("(names)") and body[2:-7].isdigit()
 
@@ -535,8 +613,22 @@ class _Generator:
     """Writes an expression's Python source; what it refers to goes into `space`, the
     compiled function's globals."""
 
-    def __init__(self, env: BoundedSandbox) -> None:
+    def __init__(self, env: BoundedSandbox, subject: str | None = None) -> None:
         self.env = env
+        # The names read as the local `_s` (a batch's subject, see `batch_source`): the
+        # subject's own name and `obj`, which the engine sets to the subject alike.
+        self.subject_names = frozenset({subject, "obj"}) if subject is not None else frozenset()
+        # A batch's values that are the same for every subject (the names other than the
+        # subject's, attributes read of them): each computed once, before its loop, as
+        # (local, its code), in order; the local of each such name.
+        self.batch = subject is not None
+        self.hoisted: list[tuple[str, str]] = []
+        self._hoisted_names: dict[str, str] = {}
+        self._hoisted_reads: dict[tuple[str, str], str] = {}  # (its value's local, attr)
+        # Within a `defined` test (its reads must fail as undefined, not raise), and
+        # whether the attribute read being written is a method's, to be called.
+        self._probing = 0
+        self._method_read = False
         self.space: dict[str, Any] = {
             "__builtins__": {},
             "type": type,
@@ -585,8 +677,16 @@ class _Generator:
         if isinstance(node, nodes.Name):
             if node.name == "loop" and self.loops:
                 raise _Unsupported  # the loop itself, not one of its numbers: Jinja's
+            if node.name in self.subject_names:
+                return "_s"
             name = repr(node.name)
-            return f"(names[{name}] if {name} in names else _undefined_name({name}))"
+            read = f"(names[{name}] if {name} in names else _undefined_name({name}))"
+            if not self.batch or self._probing:
+                return read
+            local = self._hoisted_names.get(node.name)
+            if local is None:  # read once for all the subjects: the engine sets no other
+                local = self._hoisted_names[node.name] = self._hoist(read)
+            return local
         if isinstance(node, nodes.Getattr):
             if isinstance(node.node, nodes.Name) and node.node.name == "loop" and self.loops:
                 return self._loop_attribute(node.attr)
@@ -597,7 +697,11 @@ class _Generator:
             return f"{self._helper('item')}({target}, {key})"
         if isinstance(node, nodes.Test) and node.name == "defined" and not node.args:
             # A function of the names, so that an undefined read is caught (as the closure).
-            inner = self.expression(node.node)
+            self._probing += 1
+            try:
+                inner = self.expression(node.node)
+            finally:
+                self._probing -= 1
             return f"{self._helper('defined')}(names, lambda names: {inner})"
         if isinstance(node, nodes.Dict):  # each key then its value, as the closure's
             pairs = ", ".join(
@@ -654,7 +758,11 @@ class _Generator:
         ):
             # The method is read first, then the arguments, as in the closure.
             call = self._name("_call", _caller(self.env), ("caller",))
+            if self.batch and not self._probing and node.node.attr in _PLAIN_STR_METHODS:
+                return self._string_method_call(node, node.node, call)
+            self._method_read = True
             method = self.expression(node.node)
+            self._method_read = False
             arguments = "".join(f", {self.expression(arg)}" for arg in node.args)
             return f"{call}(names, {method}{arguments})"
         if isinstance(node, nodes.List | nodes.Tuple):
@@ -766,14 +874,23 @@ class _Generator:
             return f"{self._jinja_filter(name)}({value}{arguments})"
         return None
 
-    def _getattr(self, node: nodes.Getattr) -> str:
+    def _getattr(self, node: nodes.Getattr, target: str | None = None) -> str:
         """As `_getattr`'s closure reads it: the value at once when the sandbox allowed the
         attribute on the type before and it is not a method named like str.format's, else
-        through the sandbox (`slow`, which also learns the types it allows)."""
+        through the sandbox (`slow`, which also learns the types it allows). `target`: the
+        code of `node.node`'s value, when it is read already."""
+        method = self._method_read
+        self._method_read = False
         attr = node.attr
         if attr.startswith("_"):
             raise _Unsupported  # let the sandbox refuse it, with its own message
-        target = self.expression(node.node)
+        if target is None:
+            target = self.expression(node.node)
+        # (A method of a value the same for every subject, `model.enum_type`, too: the
+        # calls, each of the method read once, are made as they were.)
+        hoist = self.batch and not self._probing and target in self.hoisted_locals()
+        if hoist and (target, attr) in self._hoisted_reads:
+            return self._hoisted_reads[target, attr]  # read once already
         allowed: set[type] = set()
         read = _getattr(lambda obj: obj, attr, self.env, allowed)
         types = self._name("_types", allowed, ("types",))
@@ -785,16 +902,67 @@ class _Generator:
             f" and ({value} := _getattr({obj}, {attr!r}, _MISSING)) is not _MISSING"
             f" and (type({value}) not in _METHOD_TYPES or {value}.__name__ not in _FORMATTERS)"
         )
-        if hasattr(dict, attr):
-            return f"({value} if type({obj} := {target}){allowed_read} else {slow}({obj}))"
-        # A key of a plain dict (a rule's options) that is no attribute of dicts: the item,
-        # as the closure reads it first (a plain dict has no other attribute to find).
+        dict_key = not hasattr(dict, attr)
+        if not dict_key:
+            written = f"({value} if type({obj} := {target}){allowed_read} else {slow}({obj}))"
+        else:
+            # A key of a plain dict (a rule's options) that is no attribute of dicts: the
+            # item, as the closure reads it first (a plain dict has no other attribute).
+            written = (
+                f"({value} if (type({obj} := {target}){allowed_read})"
+                f" or (type({obj}) is _dict"
+                f" and ({value} := {obj}.get({attr!r}, _MISSING)) is not _MISSING)"
+                f" else {slow}({obj}))"
+            )
+        if hoist:  # an attribute of a value the same for all subjects: read once
+            local = self._hoisted_reads[target, attr] = self._hoist(written)
+            return local
+        if not self.batch or self._probing or method:
+            return written
+        if not attr.isidentifier() or iskeyword(attr):
+            return written
+        # In a batch, an attribute of a type the sandbox allowed it on is read as Python
+        # reads it: one that is not there raises (AttributeError, where the sandbox would
+        # look further), and the batch gives the subject to be evaluated again one at a
+        # time (closures.batch_source), as without the batch. A method (to be checked for
+        # str.format's) and any other type take the way above, after the first test.
+        otherwise = f"{slow}({obj})"
+        if dict_key:
+            otherwise = (
+                f"({value} if type({obj}) is _dict"
+                f" and ({value} := {obj}.get({attr!r}, _MISSING)) is not _MISSING"
+                f" else {otherwise})"
+            )
         return (
-            f"({value} if (type({obj} := {target}){allowed_read})"
-            f" or (type({obj}) is _dict"
-            f" and ({value} := {obj}.get({attr!r}, _MISSING)) is not _MISSING)"
-            f" else {slow}({obj}))"
+            f"({value} if type({obj} := {target}) in {types}"
+            f" and type({value} := {obj}.{attr}) not in _METHOD_TYPES else {otherwise})"
         )
+
+    def _string_method_call(self, node: nodes.Call, method: nodes.Getattr, call: str) -> str:
+        """In a batch, `text.lower()` of a plain string called at once and its result
+        bounded: what the sandbox's read of the method and `plain_caller` give a plain
+        string's method that check_call leaves alone; anything else as written above."""
+        obj = self._name("_o")
+        target = self.expression(method.node)
+        bounded = self._name("_bounded", self.env.bounded, ("bounded",))
+        fast = ", ".join(self.expression(arg) for arg in node.args)
+        self._method_read = True
+        read = self._getattr(method, obj)
+        self._method_read = False
+        arguments = "".join(f", {self.expression(arg)}" for arg in node.args)
+        return (
+            f"({bounded}({obj}.{method.attr}({fast})) if type({obj} := {target}) is str"
+            f" else {call}(names, {read}{arguments}))"
+        )
+
+    def _hoist(self, code: str) -> str:
+        """A local computed once before a batch's loop (`code` reads no subject)."""
+        local = self._name("_h")
+        self.hoisted.append((local, code))
+        return local
+
+    def hoisted_locals(self) -> set[str]:
+        return {local for local, _ in self.hoisted}
 
 
 def _caller(env: BoundedSandbox) -> Callable[..., Any]:
@@ -954,14 +1122,21 @@ def shipped_module(
 ) -> str:
     """A Python module of the expressions (by their source) as `compile_python` and
     `compile_python_renderer` make them, written once when the package is built: a factory
-    per expression, given a `Parts`, binds what the function reads and returns it. Those
-    outside the subset are left out. `tree_literal`: a syntax tree as a Python literal that
-    `prebuilt._node` rebuilds (for the nodes that run as closures)."""
+    per expression, given a `Parts`, binds what the function reads and returns it; and
+    a factory of each condition's batch (`batch_source`, BATCHES: source -> the subject's
+    name it reads, the factory). Those outside the subset are left out. `tree_literal`: a
+    syntax tree as a Python literal that `prebuilt._node` rebuilds (for the nodes that run
+    as closures)."""
     out = [header.rstrip("\n"), ""]
-    tables: dict[str, list[str]] = {"CONDITIONS": [], "TEMPLATES": []}
-    for table, items in (("CONDITIONS", conditions), ("TEMPLATES", templates)):
+    tables: dict[str, list[str]] = {"CONDITIONS": [], "TEMPLATES": [], "BATCHES": []}
+    for table, items in (
+        ("CONDITIONS", conditions),
+        ("TEMPLATES", templates),
+        ("BATCHES", conditions),
+    ):
         for index, (source, tree) in enumerate(sorted(items.items()), 1):
-            factory = f"_{table[:-1].lower()}_{index}"
+            factory = f"_{_FACTORY_PREFIXES[table]}_{index}"
+            row = f"    {source!r}: {factory},"
             try:
                 if table == "CONDITIONS":
                     assert isinstance(tree, nodes.Expr)
@@ -971,6 +1146,16 @@ def shipped_module(
                         function = f"_function = {body[:-7]}\n"
                     else:
                         function = f"def _function(names):\n    return {body}\n"
+                elif table == "BATCHES":
+                    assert isinstance(tree, nodes.Expr)
+                    subject = batch_subject(tree)
+                    if subject is None:
+                        continue
+                    generator = _Generator(env, subject or "obj")
+                    body = generator.expression(tree)
+                    function = batch_source(body, generator.hoisted)
+                    function = function.replace("_batch", "_function", 1)
+                    row = f"    {source!r}: ({subject!r}, {factory}),"
                 else:
                     assert isinstance(tree, nodes.Template)
                     writer = _TemplateWriter(env)
@@ -984,10 +1169,14 @@ def shipped_module(
                 continue
             inner = "".join(f"    {line}\n" for line in [*lines, *function.splitlines()])
             out.append(f"\ndef {factory}(rt):\n{inner}    return _function\n")
-            tables[table].append(f"    {source!r}: {factory},")
+            tables[table].append(row)
     for table, rows in tables.items():
         out.append(f"\n{table} = {{\n" + "\n".join(rows) + "\n}\n")
     return "\n".join(out)
+
+
+# The names of the factories of each table of the shipped module.
+_FACTORY_PREFIXES = {"CONDITIONS": "condition", "TEMPLATES": "template", "BATCHES": "batch"}
 
 
 def _recipe(recipe: tuple[Any, ...], tree_literal: Callable[[nodes.Node], str]) -> str:
@@ -1016,6 +1205,8 @@ def _recipe(recipe: tuple[Any, ...], tree_literal: Callable[[nodes.Node], str]) 
         return f"rt.filter({name!r})"
     if what == "binop":
         return "rt.sandbox.call_binop"
+    if what == "bounded":
+        return "rt.sandbox.bounded"
     if what == "join":
         return "rt.sandbox.join"
     if what == "helper":

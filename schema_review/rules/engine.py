@@ -17,7 +17,7 @@ from schema_review.parse import ParseProblem, SourceFile, Statement
 from schema_review.profile import Profile
 from schema_review.records import Record
 from schema_review.rules import bounds as sandbox
-from schema_review.rules.bounds import CLOCK, LimitExceeded, limited
+from schema_review.rules.bounds import CLOCK, RUNAWAY, limited
 from schema_review.rules.expressions import subject_name, variables
 from schema_review.rules.loader import DIALECTS, Rule, RuleError, is_builtin, rule_location
 from schema_review.rules.runtime import (
@@ -69,7 +69,7 @@ RULE_STOPPED = Rule(
 )
 
 # What a runaway expression raises: the sandbox's limits, and Python's own.
-_RUNAWAY = (LimitExceeded, RecursionError, MemoryError)
+_RUNAWAY = RUNAWAY
 
 
 class _Stopped(Exception):
@@ -484,18 +484,43 @@ def _index(objects: list[Any], chain: tuple[str, ...]) -> tuple[dict[str, array[
     """Where each string value of `obj.<chain>` is among `objects` (positions in order), and
     the positions of the objects whose value is not a string or cannot be read. Positions as
     arrays of machine integers: as lists, a long history's were an int object each (4 MB for
-    100,000 columns), alive while the rules ran."""
+    100,000 columns), alive while the rules ran.
+
+    Each value is read as the condition reads it, when it reads the attributes themselves
+    (safe in the sandbox, no method), else it is left to the condition (`others`). The
+    sandbox's verdict on an attribute of a type whose verdicts depend on the type and name
+    alone (all but the kinds Jinja's sandbox judges one by one) is asked once a type: each
+    attribute of the chain has its own verdicts, by type."""
     by_string: dict[str, array[int]] = {}
     others = array("i")
-    verdicts: dict[tuple[type, str], bool] = {}
+    verdicts: list[dict[type, bool]] = [{} for _ in chain]
+    steps = list(zip(chain, verdicts, strict=True))
     for position, obj in enumerate(objects):
-        key = _read(obj, chain, verdicts)
-        if type(key) is str:
-            found = by_string.get(key)
-            if found is None:
-                by_string[key] = array("i", (position,))
+        value = obj
+        for attr, known in steps:
+            try:
+                found = getattr(value, attr)
+            except Exception:
+                value = _UNREAD
+                break
+            if type(found) in _METHOD_TYPES:
+                value = _UNREAD
+                break
+            safe = known.get(type(value))
+            if safe is None:
+                safe = environment().is_safe_attribute(value, attr, found)
+                if not isinstance(value, _JUDGED):
+                    known[type(value)] = safe
+            if not safe:
+                value = _UNREAD
+                break
+            value = found
+        if type(value) is str:
+            found_positions = by_string.get(value)
+            if found_positions is None:
+                by_string[value] = array("i", (position,))
             else:
-                found.append(position)
+                found_positions.append(position)
         else:
             others.append(position)
     return by_string, others
@@ -503,30 +528,6 @@ def _index(objects: list[Any], chain: tuple[str, ...]) -> tuple[dict[str, array[
 
 # A value the guard could not read as the sandbox would: the condition is evaluated.
 _UNREAD = object()
-
-
-def _read(obj: Any, chain: tuple[str, ...], verdicts: dict[tuple[type, str], bool]) -> Any:
-    """`obj.a.b` as the condition reads it, when it reads the attributes themselves (safe in
-    the sandbox, no method), else _UNREAD. `verdicts`: the sandbox's verdict on an attribute
-    of a type whose verdicts depend on the type and name alone (all but the kinds Jinja's
-    sandbox judges one by one): asked once a type, not once an object."""
-    value = obj
-    for attr in chain:
-        try:
-            found = getattr(value, attr)
-        except Exception:
-            return _UNREAD
-        if type(found) in _METHOD_TYPES:
-            return _UNREAD
-        safe = verdicts.get((type(value), attr))
-        if safe is None:
-            safe = environment().is_safe_attribute(value, attr, found)
-            if not isinstance(value, _JUDGED):
-                verdicts[type(value), attr] = safe
-        if not safe:
-            return _UNREAD
-        value = found
-    return value
 
 
 def _guard(rule: Rule) -> tuple[str, tuple[str, ...], frozenset[str]] | None:
@@ -642,10 +643,21 @@ def _run_rule(
     names = variables(options=rule.options, **context)
     key = subject_name(rule.target)
     clock = CLOCK
+    batch = None
     # The loop runs some 80,000 times on the corpus: nothing in it that a subject that does
     # not match (most) can do without.
     try:
         subject = subjects[0]  # (where a limit the compilation went over is reported)
+        batch = compiled.batch(key)
+        if batch is not None:  # a built-in rule's: the loop is the condition's own code
+            for subject, failed in batch(names, subjects, key):
+                located = locate(subject)
+                if located is not None:
+                    statement, object_name, offset = located
+                    _check(
+                        rule, subject, statement, object_name, context, hits, offset, failed, names
+                    )
+            return
         matches = compiled.matcher(len(subjects) if count is None else count)
         for subject in subjects:
             clock.serial += 1  # a new evaluation: its own time budget
@@ -666,6 +678,8 @@ def _run_rule(
                 statement, object_name, offset = located
                 _check(rule, subject, statement, object_name, context, hits, offset, failed, names)
     except _RUNAWAY as error:
+        if batch is not None:  # the subject the batch was evaluating (or the last it gave)
+            subject = names.get(key, subject)
         where = locate(subject) if subject is not None else None
         at = None
         if where is not None:

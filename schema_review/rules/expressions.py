@@ -29,7 +29,7 @@ from schema_review.rules.bounds import RULE_OUTPUT_LIMIT, check_output
 if TYPE_CHECKING:
     from jinja2 import Template, TemplateSyntaxError, nodes
 
-    from schema_review.rules.closures import Closure, Renderer
+    from schema_review.rules.closures import Batch, Closure, Renderer
     from schema_review.rules.runtime import Parts
     from schema_review.rules.sandbox import RuleEnvironment
 
@@ -140,8 +140,13 @@ def condition_template(source: str) -> Template:
     return env.from_string(_condition_tree(_condition_expression(source)))
 
 
+# What prebuilt_python.py gives: its conditions, templates, the parts their factories bind,
+# its templates compiled by Jinja, its conditions' batches.
+_Shipped = tuple[dict[str, Any], dict[str, Any], "Parts", dict[str, Any], dict[str, Any]]
+
+
 @lru_cache(maxsize=1)
-def _shipped() -> tuple[dict[str, Any], dict[str, Any], Parts, dict[str, Any]] | None:
+def _shipped() -> _Shipped | None:
     """The built-in rules' conditions and templates as compiled when the package was built
     (prebuilt_python.py), while they are those of the rule files as they are."""
     data = prebuilt.prebuilt()
@@ -151,7 +156,13 @@ def _shipped() -> tuple[dict[str, Any], dict[str, Any], Parts, dict[str, Any]] |
 
     if data["digest"] != shipped.DIGEST:
         return None
-    return shipped.CONDITIONS, shipped.TEMPLATES, runtime.Parts(), shipped.JINJA_TEMPLATES
+    return (
+        shipped.CONDITIONS,
+        shipped.TEMPLATES,
+        runtime.Parts(),
+        shipped.JINJA_TEMPLATES,
+        shipped.BATCHES,
+    )
 
 
 def shipped_condition(source: str) -> Closure | None:
@@ -159,6 +170,19 @@ def shipped_condition(source: str) -> Closure | None:
     shipped = _shipped()
     factory = shipped[0].get(source) if shipped is not None else None
     return factory(shipped[2]) if factory is not None else None  # type: ignore[index]
+
+
+def shipped_batch(source: str, subject: str) -> Batch | None:
+    """A built-in rule's condition as a batch (closures.batch_source) for subjects named
+    `subject`, compiled to Python when the package was built, or None."""
+    shipped = _shipped()
+    if shipped is None:
+        return None
+    found = shipped[4].get(source)
+    if found is None or found[0] not in ("", subject):
+        return None  # (one that reads another name than the subject's: one at a time)
+    batch: Batch = found[1](shipped[2])
+    return batch
 
 
 def shipped_renderer(source: str) -> Renderer | None:
@@ -197,7 +221,7 @@ class _LazyCondition:
     """A condition: parsed when the rule loads (unless known to parse), made into a closure
     on first use, or into a Jinja Template when it is outside the closures' subset."""
 
-    __slots__ = ("_closure", "_python", "_template", "_tree", "source")
+    __slots__ = ("_batches", "_closure", "_python", "_template", "_tree", "source")
 
     def __init__(self, source: str, check: bool) -> None:
         self.source = source
@@ -205,6 +229,7 @@ class _LazyCondition:
         self._closure: Closure | None = None
         self._python: Closure | None = None
         self._template: Template | None = None
+        self._batches: dict[str, Batch | None] | None = None  # subject name -> its batch
         if check:
             self._tree = _condition_expression(source)
             _check_names(self._tree)
@@ -243,6 +268,16 @@ class _LazyCondition:
             self._python = compile_python(self._parsed(), environment()) or closure
             self._tree = None
         return self._python
+
+    def batch(self, subject: str) -> Batch | None:
+        """The condition as a batch for subjects named `subject` (closures.batch_source),
+        when it is a built-in rule's (compiled when the package was built), else None."""
+        batches = self._batches
+        if batches is None:
+            batches = self._batches = {}
+        if subject not in batches:
+            batches[subject] = shipped_batch(self.source, subject)
+        return batches[subject]
 
     def __call__(self, names: dict[str, Any]) -> bool:
         return bool(self.compiled()(names))
@@ -326,6 +361,13 @@ class CompiledRule:
         if self._condition is None:
             return True
         return self._condition(names)
+
+    def batch(self, subject: str) -> Batch | None:
+        """The condition as a batch (see closures.batch_source) for subjects named
+        `subject`, or None: then `matcher` one subject at a time."""
+        if self._condition is None:
+            return None
+        return self._condition.batch(subject)
 
     def matcher(self, subjects: int = 0) -> Callable[[dict[str, Any]], Any]:
         """The condition as one callable (its value's truth is the answer): for the engine's
