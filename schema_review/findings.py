@@ -6,6 +6,7 @@ import re
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from schema_review.config import FileIgnores
@@ -492,12 +493,16 @@ def build_findings(
     shared.source = None
     shared.orders.clear()
     shared.counts.clear()
-    _sort(findings, lambda f: f.sort_key)
+    _sort(findings, _FINDING_ORDER)
     _sort(suppressed, lambda s: s.finding.sort_key)
     return FindingSet(findings, suppressed)
 
 
 _T = TypeVar("_T")
+
+# Finding.sort_key in C: (order, file, line, column, rule, fingerprint), `order` a pair,
+# which compares as the key's first two parts do.
+_FINDING_ORDER = attrgetter("order", "file", "line", "column", "rule", "fingerprint")
 
 
 def _sort(items: list[_T], key: Callable[[_T], Any]) -> None:
@@ -570,7 +575,9 @@ _TUPLE_SORT_MAX = 20_000
 
 
 def _hit_order(hit: Hit) -> tuple[int, str, str]:
-    return _hit_place(hit), hit.rule.id, hit.object or ""
+    source = hit.source  # (_hit_place's number, written out: one call a hit, not two)
+    place = (source.set_index << 80) | (source.order << 40) | hit.start
+    return place, hit.rule.id, hit.object or ""
 
 
 def _hit_object(hit: Hit) -> str:
@@ -617,6 +624,7 @@ class _Shared(dict[Any, Any]):
         # by offset, so each file's text is walked once, newlines counted in C, and no
         # index of its lines is built.
         self.source: SourceFile | None = None
+        self.source_order = (0, 0)  # its place in apply order (`order`)
         self.text = ""
         self.at = 0  # the offset last located
         self.line = 1  # its line
@@ -642,6 +650,7 @@ class _Shared(dict[Any, Any]):
         text = self.text
         if source is not self.source:
             self.source = source
+            self.source_order = self.order(source)
             text = self.text = source.text
             self.at, self.line, self.line_start = 0, 1, 0
         size = len(text)
@@ -754,53 +763,60 @@ def _finding(
 ) -> Finding:
     share = shared if shared is not None else _Shared()
     source = hit.source
+    statement = hit.statement
+    rule = hit.rule
+    rule_id = rule.id
+    obj = hit.object or ""
     # The statement's text, not its file or line: a finding keeps its fingerprint when lines
     # are added above it or its file is renamed; findings without a statement (a file's)
     # are named by the file's path in its folder.
-    if hit.statement is not None:
-        if hit.statement is not share.statement:
-            share.enter(hit.statement)
+    if statement is not None:
+        if statement is not share.statement:
+            share.enter(statement)
         encoded = share.encoded
-    elif hit.object:
+    elif obj:
         encoded = hit.message.encode()
     else:
         encoded = f"{source.identity or source.display}\x1f{hit.message}".encode()
     one = share.setdefault  # (share's own call, without its Python frame)
     line, column, end_line, end_column = share.locate(source, hit.start, hit.end)
-    line, end_line = one(line, line), one(end_line, end_line)
-    obj = hit.object or ""
     # Counted by a digest of the key (rule, object, text joined by \x1f): the key holds the
     # statement's whole text. The fingerprint is the digest of the key and its count: the
     # same hash, carried on (the key, which may be a long function body, is hashed once;
     # its text is encoded once for all of its statement's findings). A copy of an empty
     # hash is cheaper than a new one (OpenSSL looks the algorithm up for each new one).
     hashed = share.empty_hash.copy()
-    hashed.update(f"{hit.rule.id}\x1f{obj}\x1f".encode())
+    hashed.update(f"{rule_id}\x1f{obj}\x1f".encode())
     hashed.update(encoded)
     # A statement's own count when its text is no other's, and its key's parts hold no
     # \x1f (else another key could read the same: the run's count). Its keys differ only
     # by rule and object: counted by those two, without a digest of the key.
-    if share.alone and hit.statement is not None and "\x1f" not in hit.rule.id + obj:
-        own = (hit.rule.id, obj)
-        count = share.counts[own] = share.counts.get(own, 0) + 1
+    if share.alone and statement is not None and "\x1f" not in rule_id and "\x1f" not in obj:
+        counts = share.counts
+        own = (rule_id, obj)
+        count = counts[own] = counts.get(own, 0) + 1
     else:
         counted = hashed.digest()[:16]
         count = seen[counted] = seen.get(counted, 0) + 1
-    hashed.update(f"\x1f{count}".encode())
-    rule = hit.rule
+    hashed.update(_COUNT_SUFFIXES[count] if count < _COUNT_SUFFIXES_MADE else b"\x1f%d" % count)
     return Finding(
-        rule.id,
-        overrides.get(rule.id, rule.severity),
+        rule_id,
+        overrides.get(rule_id, rule.severity),
         rule.category,
         hit.message,
         source.display,
-        line,
+        one(line, line),
         column,
-        end_line,
+        one(end_line, end_line),
         end_column,
         one(hit.object, hit.object),
         one(hit.fix, hit.fix),
         hashed.hexdigest()[:16],
         rule.title,
-        share.order(source),
+        share.source_order,
     )
+
+
+# The fingerprint's last part, `\x1f` and the key's count, for the counts most keys have.
+_COUNT_SUFFIXES_MADE = 16
+_COUNT_SUFFIXES = [b"\x1f%d" % count for count in range(_COUNT_SUFFIXES_MADE)]
