@@ -443,7 +443,7 @@ def build_findings(
                         message,
                     )
                 )
-    seen: Counter[bytes] = Counter()
+    seen: dict[bytes, int] = {}
     shared = _Shared()
     shared.empty_hash = _empty_sha256(len(pending))
     _sort_hits(pending)
@@ -615,7 +615,7 @@ class _Shared(dict[Any, Any]):
         # The statements whose hits come next and their texts, the next last (worked out
         # with `several`: each text is made once).
         self.upcoming: list[tuple[Statement, str]] = []
-        self.counts: Counter[tuple[str, str]] = Counter()  # (rule, object) -> count
+        self.counts: dict[tuple[str, str], int] = {}  # (rule, object) -> count
         # The empty SHA-256 the fingerprints are copied from (see _empty_sha256).
         self.empty_hash: Any = _SHA256
         # `substance` as UTF-8: a statement's findings hash it, each after its own prefix.
@@ -629,6 +629,8 @@ class _Shared(dict[Any, Any]):
         self.at = 0  # the offset last located
         self.line = 1  # its line
         self.line_start = 0  # where that line starts
+        # The last place located, for the offsets asked: (start, end, place).
+        self.located: tuple[int, int, tuple[int, int, int, int]] = (-1, -1, (0, 0, 0, 0))
 
     def enter(self, statement: Statement) -> None:
         """The hits of `statement` follow: the last one's values are let go."""
@@ -647,6 +649,11 @@ class _Shared(dict[Any, Any]):
         """(line, column, end line, end column) of a hit at text[start:end], as
         `source.position` gives start's and the last character's (max(start, end - 1));
         1-based, offsets clamped to the text."""
+        if start == self.located[0] and end == self.located[1] and source is self.source:
+            # The place just given (a statement's findings mostly span the whole statement,
+            # whose newlines would be counted again for each).
+            return self.located[2]
+        asked = start
         text = self.text
         if source is not self.source:
             self.source = source
@@ -667,13 +674,17 @@ class _Shared(dict[Any, Any]):
         column = start - self.line_start + 1
         last = end - 1
         if last <= start:
-            return line, column, line, column
-        if last > size:
-            last = size
-        newlines = text.count("\n", start, last)
-        if not newlines:
-            return line, column, line, column + last - start
-        return line, column, line + newlines, last - text.rfind("\n", start, last)
+            place = line, column, line, column
+        else:
+            if last > size:
+                last = size
+            newlines = text.count("\n", start, last)
+            if not newlines:
+                place = line, column, line, column + last - start
+            else:
+                place = line, column, line + newlines, last - text.rfind("\n", start, last)
+        self.located = (asked, end, place)
+        return place
 
     def order(self, source: SourceFile) -> tuple[int, int]:
         order = (source.set_index, source.order)
@@ -758,7 +769,7 @@ def _empty_sha256(hits: int) -> Any:
 def _finding(
     hit: Hit,
     overrides: Mapping[str, str],
-    seen: Counter[bytes],
+    seen: dict[bytes, int],
     shared: _Shared | None = None,
 ) -> Finding:
     share = shared if shared is not None else _Shared()
