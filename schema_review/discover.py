@@ -724,6 +724,10 @@ _ASCII_FOREIGN: tuple[tuple[str, str, tuple[tuple[str, ...], ...], tuple[_Search
 
 # The first word of each group: a text holding none of them holds none of the constructs.
 _ANCHORS = tuple(dict.fromkeys(words[0] for *_, groups, _ in _ASCII_FOREIGN for words in groups))
+# Every word of the groups.
+_WORDS = tuple(
+    dict.fromkeys(word for *_, groups, _ in _ASCII_FOREIGN for words in groups for word in words)
+)
 
 # What the lowered text must match for a construct of common words to be found in it once
 # masked (most files that say ON UPDATE CASCADE and DEFAULT CURRENT_TIMESTAMP hold `on`,
@@ -863,15 +867,17 @@ def guess_dialect(text: str) -> DialectGuess:
     if not text.isascii():
         return _guess_by_patterns(text)
     lowered = text.lower()
-    for word in _ANCHORS:
-        if word in lowered:
-            break
-    else:
+    anchor = next((word for word in _ANCHORS if word in lowered), None)
+    if anchor is None:
         return POSTGRES  # most files: no scan, no mask
+    # The constructs' words the text holds, each looked for once (the anchors before the one
+    # found are not there): several constructs share words.
+    absent = _ANCHORS[: _ANCHORS.index(anchor)]
+    found = {word for word in _WORDS if word not in absent and word in lowered}
     candidates = [
         construct
         for construct in _ASCII_FOREIGN
-        if any(all(word in lowered for word in words) for words in construct[2])
+        if any(found.issuperset(words) for words in construct[2])
         and _may_match_masked(construct[0], lowered)
     ]
     if not candidates:

@@ -6,6 +6,7 @@ import re
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from schema_review.config import FileIgnores
@@ -442,7 +443,7 @@ def build_findings(
                         message,
                     )
                 )
-    seen: Counter[bytes] = Counter()
+    seen: dict[bytes, int] = {}
     shared = _Shared()
     shared.empty_hash = _empty_sha256(len(pending))
     _sort_hits(pending)
@@ -492,12 +493,16 @@ def build_findings(
     shared.source = None
     shared.orders.clear()
     shared.counts.clear()
-    _sort(findings, lambda f: f.sort_key)
+    _sort(findings, _FINDING_ORDER)
     _sort(suppressed, lambda s: s.finding.sort_key)
     return FindingSet(findings, suppressed)
 
 
 _T = TypeVar("_T")
+
+# Finding.sort_key in C: (order, file, line, column, rule, fingerprint), `order` a pair,
+# which compares as the key's first two parts do.
+_FINDING_ORDER = attrgetter("order", "file", "line", "column", "rule", "fingerprint")
 
 
 def _sort(items: list[_T], key: Callable[[_T], Any]) -> None:
@@ -570,7 +575,9 @@ _TUPLE_SORT_MAX = 20_000
 
 
 def _hit_order(hit: Hit) -> tuple[int, str, str]:
-    return _hit_place(hit), hit.rule.id, hit.object or ""
+    source = hit.source  # (_hit_place's number, written out: one call a hit, not two)
+    place = (source.set_index << 80) | (source.order << 40) | hit.start
+    return place, hit.rule.id, hit.object or ""
 
 
 def _hit_object(hit: Hit) -> str:
@@ -608,7 +615,7 @@ class _Shared(dict[Any, Any]):
         # The statements whose hits come next and their texts, the next last (worked out
         # with `several`: each text is made once).
         self.upcoming: list[tuple[Statement, str]] = []
-        self.counts: Counter[tuple[str, str]] = Counter()  # (rule, object) -> count
+        self.counts: dict[tuple[str, str], int] = {}  # (rule, object) -> count
         # The empty SHA-256 the fingerprints are copied from (see _empty_sha256).
         self.empty_hash: Any = _SHA256
         # `substance` as UTF-8: a statement's findings hash it, each after its own prefix.
@@ -617,10 +624,13 @@ class _Shared(dict[Any, Any]):
         # by offset, so each file's text is walked once, newlines counted in C, and no
         # index of its lines is built.
         self.source: SourceFile | None = None
+        self.source_order = (0, 0)  # its place in apply order (`order`)
         self.text = ""
         self.at = 0  # the offset last located
         self.line = 1  # its line
         self.line_start = 0  # where that line starts
+        # The last place located, for the offsets asked: (start, end, place).
+        self.located: tuple[int, int, tuple[int, int, int, int]] = (-1, -1, (0, 0, 0, 0))
 
     def enter(self, statement: Statement) -> None:
         """The hits of `statement` follow: the last one's values are let go."""
@@ -639,9 +649,15 @@ class _Shared(dict[Any, Any]):
         """(line, column, end line, end column) of a hit at text[start:end], as
         `source.position` gives start's and the last character's (max(start, end - 1));
         1-based, offsets clamped to the text."""
+        if start == self.located[0] and end == self.located[1] and source is self.source:
+            # The place just given (a statement's findings mostly span the whole statement,
+            # whose newlines would be counted again for each).
+            return self.located[2]
+        asked = start
         text = self.text
         if source is not self.source:
             self.source = source
+            self.source_order = self.order(source)
             text = self.text = source.text
             self.at, self.line, self.line_start = 0, 1, 0
         size = len(text)
@@ -658,13 +674,17 @@ class _Shared(dict[Any, Any]):
         column = start - self.line_start + 1
         last = end - 1
         if last <= start:
-            return line, column, line, column
-        if last > size:
-            last = size
-        newlines = text.count("\n", start, last)
-        if not newlines:
-            return line, column, line, column + last - start
-        return line, column, line + newlines, last - text.rfind("\n", start, last)
+            place = line, column, line, column
+        else:
+            if last > size:
+                last = size
+            newlines = text.count("\n", start, last)
+            if not newlines:
+                place = line, column, line, column + last - start
+            else:
+                place = line, column, line + newlines, last - text.rfind("\n", start, last)
+        self.located = (asked, end, place)
+        return place
 
     def order(self, source: SourceFile) -> tuple[int, int]:
         order = (source.set_index, source.order)
@@ -749,58 +769,65 @@ def _empty_sha256(hits: int) -> Any:
 def _finding(
     hit: Hit,
     overrides: Mapping[str, str],
-    seen: Counter[bytes],
+    seen: dict[bytes, int],
     shared: _Shared | None = None,
 ) -> Finding:
     share = shared if shared is not None else _Shared()
     source = hit.source
+    statement = hit.statement
+    rule = hit.rule
+    rule_id = rule.id
+    obj = hit.object or ""
     # The statement's text, not its file or line: a finding keeps its fingerprint when lines
     # are added above it or its file is renamed; findings without a statement (a file's)
     # are named by the file's path in its folder.
-    if hit.statement is not None:
-        if hit.statement is not share.statement:
-            share.enter(hit.statement)
+    if statement is not None:
+        if statement is not share.statement:
+            share.enter(statement)
         encoded = share.encoded
-    elif hit.object:
+    elif obj:
         encoded = hit.message.encode()
     else:
         encoded = f"{source.identity or source.display}\x1f{hit.message}".encode()
     one = share.setdefault  # (share's own call, without its Python frame)
     line, column, end_line, end_column = share.locate(source, hit.start, hit.end)
-    line, end_line = one(line, line), one(end_line, end_line)
-    obj = hit.object or ""
     # Counted by a digest of the key (rule, object, text joined by \x1f): the key holds the
     # statement's whole text. The fingerprint is the digest of the key and its count: the
     # same hash, carried on (the key, which may be a long function body, is hashed once;
     # its text is encoded once for all of its statement's findings). A copy of an empty
     # hash is cheaper than a new one (OpenSSL looks the algorithm up for each new one).
     hashed = share.empty_hash.copy()
-    hashed.update(f"{hit.rule.id}\x1f{obj}\x1f".encode())
+    hashed.update(f"{rule_id}\x1f{obj}\x1f".encode())
     hashed.update(encoded)
     # A statement's own count when its text is no other's, and its key's parts hold no
     # \x1f (else another key could read the same: the run's count). Its keys differ only
     # by rule and object: counted by those two, without a digest of the key.
-    if share.alone and hit.statement is not None and "\x1f" not in hit.rule.id + obj:
-        own = (hit.rule.id, obj)
-        count = share.counts[own] = share.counts.get(own, 0) + 1
+    if share.alone and statement is not None and "\x1f" not in rule_id and "\x1f" not in obj:
+        counts = share.counts
+        own = (rule_id, obj)
+        count = counts[own] = counts.get(own, 0) + 1
     else:
         counted = hashed.digest()[:16]
         count = seen[counted] = seen.get(counted, 0) + 1
-    hashed.update(f"\x1f{count}".encode())
-    rule = hit.rule
+    hashed.update(_COUNT_SUFFIXES[count] if count < _COUNT_SUFFIXES_MADE else b"\x1f%d" % count)
     return Finding(
-        rule.id,
-        overrides.get(rule.id, rule.severity),
+        rule_id,
+        overrides.get(rule_id, rule.severity),
         rule.category,
         hit.message,
         source.display,
-        line,
+        one(line, line),
         column,
-        end_line,
+        one(end_line, end_line),
         end_column,
         one(hit.object, hit.object),
         one(hit.fix, hit.fix),
         hashed.hexdigest()[:16],
         rule.title,
-        share.order(source),
+        share.source_order,
     )
+
+
+# The fingerprint's last part, `\x1f` and the key's count, for the counts most keys have.
+_COUNT_SUFFIXES_MADE = 16
+_COUNT_SUFFIXES = [b"\x1f%d" % count for count in range(_COUNT_SUFFIXES_MADE)]

@@ -135,9 +135,10 @@ def json_pieces(run: LintRun, fail_on: str, extra: dict[str, Any] | None = None)
     encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
     yield '{\n  "version": 1,\n  "findings": '
     separator = "[\n    "
-    known: dict[str, str] = {}
+    known: dict[Any, str] = {}
     for finding in run.result.findings:
-        yield _json_text(separator + _finding_json(finding, encode, known))
+        piece = separator + _finding_json(finding, encode, known)
+        yield piece if piece.isascii() else _json_text(piece)
         separator = ",\n    "
     yield "[]" if separator.startswith("[") else "\n  ]"  # no finding, or the last one's end
     more = "".join(f",\n  {encode(key)}: {encode(value)}" for key, value in (extra or {}).items())
@@ -145,26 +146,30 @@ def json_pieces(run: LintRun, fail_on: str, extra: dict[str, Any] | None = None)
 
 
 def _finding_json(
-    finding: Finding, encode: Callable[[Any], str], known: dict[str, str] | None = None
+    finding: Finding, encode: Callable[[Any], str], known: dict[Any, str] | None = None
 ) -> str:
     """`encode(finding.to_dict())`, written out field by field with json's own string
     encoder: `encode` makes a C encoder for each call, which cost more than the finding's
     text. A field of another type than a finding's takes `encode`. `known`: the run's
-    rules, severities, categories and files as JSON (few values, each written again and
-    again), filled as they come."""
+    few values written again and again, filled as they come: each (rule, severity,
+    category)'s start of a finding, and each file as JSON."""
     f = finding
     if not type(f.line) is type(f.column) is type(f.end_line) is type(f.end_column) is int:
         return encode(f.to_dict())
     known = {} if known is None else known
     text = _basestring
     try:
-        rule = known.get(f.rule) or known.setdefault(f.rule, text(f.rule))
-        severity = known.get(f.severity) or known.setdefault(f.severity, text(f.severity))
-        category = known.get(f.category) or known.setdefault(f.category, text(f.category))
+        # (A tuple is never a file's key: the two kinds of key cannot meet.)
+        kind = (f.rule, f.severity, f.category)
+        start = known.get(kind)
+        if start is None:
+            start = known[kind] = (
+                f'{{"rule": {text(f.rule)}, "severity": {text(f.severity)}, '
+                f'"category": {text(f.category)}, "message": '
+            )
         file = known.get(f.file) or known.setdefault(f.file, text(f.file))
         return (
-            f'{{"rule": {rule}, "severity": {severity}, '
-            f'"category": {category}, "message": {text(f.message)}, '
+            f"{start}{text(f.message)}, "
             f'"file": {file}, "line": {f.line}, "column": {f.column}, '
             f'"end_line": {f.end_line}, "end_column": {f.end_column}, '
             f'"object": {"null" if f.object is None else text(f.object)}, '
