@@ -109,8 +109,9 @@ class Finding(Record):
         self.order = order
 
     @property
-    def sort_key(self) -> tuple[int, int, str, int, int, str, str]:
-        return (*self.order, self.file, self.line, self.column, self.rule, self.fingerprint)
+    def sort_key(self) -> tuple[tuple[int, int], str, int, int, str, str]:
+        key: tuple[tuple[int, int], str, int, int, str, str] = _FINDING_ORDER(self)
+        return key
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -500,8 +501,8 @@ def build_findings(
 
 _T = TypeVar("_T")
 
-# Finding.sort_key in C: (order, file, line, column, rule, fingerprint), `order` a pair,
-# which compares as the key's first two parts do.
+# The order of findings (`Finding.sort_key`), read in C: apply order (a pair), file, line,
+# column, rule, fingerprint.
 _FINDING_ORDER = attrgetter("order", "file", "line", "column", "rule", "fingerprint")
 
 
@@ -575,9 +576,7 @@ _TUPLE_SORT_MAX = 20_000
 
 
 def _hit_order(hit: Hit) -> tuple[int, str, str]:
-    source = hit.source  # (_hit_place's number, written out: one call a hit, not two)
-    place = (source.set_index << 80) | (source.order << 40) | hit.start
-    return place, hit.rule.id, hit.object or ""
+    return _hit_place(hit), hit.rule.id, hit.object or ""
 
 
 def _hit_object(hit: Hit) -> str:

@@ -504,32 +504,27 @@ def _parse_each(
     def parse(item: int) -> _ParseData:
         return _as_data(_parse_guarded(sources[missing[item]], as_text))
 
-    if workers == 1:
-        # Parsed here: the statements as the parse made them, not turned into data and
-        # back (the cache, when on, gets the data).
-        for number, (source, key, item) in enumerate(zip(sources, keys, data, strict=True)):
-            if number in streamed:
-                yield _stream_or_parse(source)
-            elif item is not None:
-                yield _from_data(source, item)
-            else:
-                parsed = _parse_guarded(source, as_text)
-                if key is not None:
-                    _store(key, _as_data(parsed))
-                yield parsed
-        return
-    parsing = ahead(len(missing), workers, parse)
+    parsing = ahead(len(missing), workers, parse) if workers > 1 else None
     try:
         for number, (source, key, item) in enumerate(zip(sources, keys, data, strict=True)):
             if number in streamed:
                 yield _stream_or_parse(source)
                 continue
             if item is None:
+                if parsing is None:
+                    # Parsed here: the statements as the parse made them, not turned into
+                    # data and back (the cache, when on, gets the data).
+                    parsed = _parse_guarded(source, as_text)
+                    if key is not None:
+                        _store(key, _as_data(parsed))
+                    yield parsed
+                    continue
                 item = next(parsing)
                 _store(key, item)
             yield _from_data(source, item)
     finally:
-        parsing.close()
+        if parsing is not None:
+            parsing.close()
 
 
 class StatementStream:
