@@ -9,7 +9,6 @@ import contextlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -394,13 +393,22 @@ class UnfilledPlaceholders(Record):
         self.unparsed = unparsed
 
 
-@dataclass(frozen=True, slots=True)
 class PlaceholderFacts(MigrationFacts):
     """The facts of a file with unfilled placeholders, for `unfilled-placeholder`
     (`migration.placeholders`, distinct, in order of appearance; `migration.unparsed`)."""
 
-    placeholders: tuple[str, ...] = ()
-    unparsed: int = 0
+    _fields = (*MigrationFacts._fields, "placeholders", "unparsed")
+    __slots__ = ("placeholders", "unparsed")
+
+    placeholders: tuple[str, ...]
+    unparsed: int
+
+    def __init__(
+        self, *facts: Any, placeholders: tuple[str, ...] = (), unparsed: int = 0, **named: Any
+    ) -> None:
+        super().__init__(*facts, **named)
+        self.placeholders = placeholders
+        self.unparsed = unparsed
 
 
 def replay_histories(

@@ -14,9 +14,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from schema_review.model.naming import NAMEDATALEN, _clip, make_object_name
+from schema_review.records import Record
 from schema_review.resources import sha256
 
 KINDS = (
@@ -38,30 +38,54 @@ _GENERATED_NAME = re.compile(r"^\{table\}(?:_\{(?P<part>columns|column)\})?_(?P<
 _MAX = NAMEDATALEN - 1
 
 
-@dataclass(frozen=True, slots=True)
-class NamedObject:
+class NamedObject(Record):
     """What a generated name is made of: the table, the object's columns, and for a foreign
-    key the referenced table (without its schema) and columns."""
+    key the referenced table (without its schema) and columns. (A Record, not a dataclass:
+    see records.py.)"""
+
+    _fields = ("table", "columns", "ref_table", "ref_columns", "partial")
+    __slots__ = _fields
 
     table: str
-    columns: tuple[str, ...] = ()
-    ref_table: str = ""
-    ref_columns: tuple[str, ...] = ()
-    partial: bool = False  # an index with WHERE (TypeORM hashes the predicate too)
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...]
+    partial: bool  # an index with WHERE (TypeORM hashes the predicate too)
+
+    def __init__(
+        self,
+        table: str,
+        columns: tuple[str, ...] = (),
+        ref_table: str = "",
+        ref_columns: tuple[str, ...] = (),
+        partial: bool = False,
+    ) -> None:
+        self.table = table
+        self.columns = columns
+        self.ref_table = ref_table
+        self.ref_columns = ref_columns
+        self.partial = partial
 
 
 Namer = Callable[[NamedObject], str]
 
 
-@dataclass(frozen=True, slots=True)
-class Generated:
+class Generated(Record):
     """A tool's naming function, with how to show it in messages and `config check`."""
+
+    _fields = ("shape", "name", "unknown")
+    __slots__ = _fields
 
     shape: str
     name: Namer
     # When the name depends on what the model does not keep (a predicate's text as the tool
     # wrote it), the namer gives "" and any name matching this pattern is accepted.
-    unknown: str = ""
+    unknown: str
+
+    def __init__(self, shape: str, name: Namer, unknown: str = "") -> None:
+        self.shape = shape
+        self.name = name
+        self.unknown = unknown
 
 
 Convention = str | Generated | tuple["str | Generated", ...]

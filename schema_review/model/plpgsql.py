@@ -17,39 +17,64 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from pglast.parser import parse_plpgsql_json, parse_sql_json, scan
 
 from schema_review.parse import strip_locations
+from schema_review.records import Record
 
 __all__ = ["NO_FACTS", "BodyFacts", "IfChain", "PendingFacts", "TableWrite", "analyze_plpgsql"]
 
 
-@dataclass(frozen=True, slots=True)
-class IfChain:
+class IfChain(Record):
     """An IF/ELSIF dispatch over one value (every branch `X = constant`, `X IN (constants)`,
     or an OR of those) with no ELSE and no RAISE right after it: other values silently do
-    nothing."""
+    nothing. (A Record, not a dataclass: see records.py.)"""
+
+    _fields = ("line", "subject", "values")
+    __slots__ = _fields
 
     line: int
     subject: str  # the expression every branch compares with `=` / `IN`, lower-case
     values: tuple[str, ...]  # the constants compared against, as written
 
+    def __init__(self, line: int, subject: str, values: tuple[str, ...]) -> None:
+        self.line = line
+        self.subject = subject
+        self.values = values
 
-@dataclass(frozen=True, slots=True)
-class TableWrite:
+
+class TableWrite(Record):
     """A static UPDATE statement of the body."""
+
+    _fields = ("table", "where_refs_new", "line")
+    __slots__ = _fields
 
     table: str  # as written, lower-case
     where_refs_new: tuple[str, ...]  # NEW / OLD columns in its WHERE clause, e.g. 'new.post_id'
     line: int
 
+    def __init__(self, table: str, where_refs_new: tuple[str, ...], line: int) -> None:
+        self.table = table
+        self.where_refs_new = where_refs_new
+        self.line = line
 
-@dataclass(frozen=True, slots=True)
-class BodyFacts:
+
+class BodyFacts(Record):
     """What the body does. Line numbers are PL/pgSQL's: line 1 is the line the body opens on."""
+
+    _fields = (
+        "parsed",
+        "if_chains_without_else",
+        "write_then_reraise",
+        "updates",
+        "inserts",
+        "unsafe_executes",
+        "sets_new_columns",
+        "returns_new",
+    )
+    __slots__ = _fields
 
     parsed: bool  # False when the body could not be parsed; then every fact is empty
     if_chains_without_else: tuple[IfChain, ...]
@@ -67,6 +92,26 @@ class BodyFacts:
     unsafe_executes: tuple[int, ...]
     sets_new_columns: tuple[str, ...]  # columns assigned as NEW.col := ..., lower-case
     returns_new: bool  # the body has RETURN NEW
+
+    def __init__(
+        self,
+        parsed: bool,
+        if_chains_without_else: tuple[IfChain, ...],
+        write_then_reraise: tuple[int, ...],
+        updates: tuple[TableWrite, ...],
+        inserts: tuple[str, ...],
+        unsafe_executes: tuple[int, ...],
+        sets_new_columns: tuple[str, ...],
+        returns_new: bool,
+    ) -> None:
+        self.parsed = parsed
+        self.if_chains_without_else = if_chains_without_else
+        self.write_then_reraise = write_then_reraise
+        self.updates = updates
+        self.inserts = inserts
+        self.unsafe_executes = unsafe_executes
+        self.sets_new_columns = sets_new_columns
+        self.returns_new = returns_new
 
 
 NO_FACTS = BodyFacts(

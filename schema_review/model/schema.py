@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
 from typing import Any
 
 from schema_review.model import relations
@@ -26,28 +25,65 @@ from schema_review.model.objects import (
 from schema_review.parse import Statement, quote_ident
 
 
-@dataclass(slots=True, eq=False)
 class SchemaModel:
-    """The schema after the replay, plus everything that happened on the way."""
+    """The schema after the replay, plus everything that happened on the way. (A plain slots
+    class, not a dataclass: see records.py; equal only to itself.)"""
 
-    tables: dict[tuple[str, str], Table] = field(default_factory=dict)
-    indexes: dict[tuple[str, str], Index] = field(default_factory=dict)
-    types: dict[tuple[str, str], EnumType] = field(default_factory=dict)
-    sequences: dict[tuple[str, str], Sequence] = field(default_factory=dict)
-    views: dict[tuple[str, str], View] = field(default_factory=dict)
-    functions: dict[tuple[str, str, str], Function] = field(default_factory=dict)
-    extensions: dict[str, Extension] = field(default_factory=dict)
-    schemas: dict[str, Schema] = field(default_factory=dict)
+    __slots__ = (
+        "archive",
+        "changes",
+        "computed",
+        "dialect",
+        "extensions",
+        "functions",
+        "indexes",
+        "internal_errors",
+        "opaque",
+        "schemas",
+        "sequences",
+        "statements",
+        "tables",
+        "types",
+        "views",
+    )
+
+    tables: dict[tuple[str, str], Table]
+    indexes: dict[tuple[str, str], Index]
+    types: dict[tuple[str, str], EnumType]
+    sequences: dict[tuple[str, str], Sequence]
+    views: dict[tuple[str, str], View]
+    functions: dict[tuple[str, str, str], Function]
+    extensions: dict[str, Extension]
+    schemas: dict[str, Schema]
     # Every object ever created, dropped ones included, in creation order.
-    archive: list[SchemaObject] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
-    statements: list[Statement] = field(default_factory=list)
-    opaque: list[Statement] = field(default_factory=list)
-    internal_errors: list[tuple[Statement, str]] = field(default_factory=list)
+    archive: list[SchemaObject]
+    changes: list[Change]
+    statements: list[Statement]
+    opaque: list[Statement]
+    internal_errors: list[tuple[Statement, str]]
     # The database the history is written for (the front end's): postgres, mysql, sqlite.
-    dialect: str = "postgres"
+    dialect: str
     # Facts computed once over the final schema (rules ask for them object by object).
-    computed: dict[str, Any] = field(default_factory=dict, repr=False)
+    computed: dict[str, Any]
+
+    def __init__(
+        self, statements: list[Statement] | None = None, dialect: str = "postgres"
+    ) -> None:
+        self.tables = {}
+        self.indexes = {}
+        self.types = {}
+        self.sequences = {}
+        self.views = {}
+        self.functions = {}
+        self.extensions = {}
+        self.schemas = {}
+        self.archive = []
+        self.changes = []
+        self.statements = [] if statements is None else statements
+        self.opaque = []
+        self.internal_errors = []
+        self.dialect = dialect
+        self.computed = {}
 
     def fk_type_mismatches(self, fk: Constraint) -> list[str]:
         return relations.fk_type_mismatches(self.tables, fk)

@@ -6,9 +6,8 @@ import sys
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from itertools import chain as chained
-from typing import Any
+from typing import Any, ClassVar
 
 from schema_review.discover import version_key
 from schema_review.model import Change, SchemaModel
@@ -89,9 +88,27 @@ def _reason(error: BaseException) -> str:
     return str(error)
 
 
-@dataclass(frozen=True, slots=True)
-class MigrationFacts:
-    """What discovery knows of one migration file, for rules with `target: migration`."""
+class MigrationFacts(Record):
+    """What discovery knows of one migration file, for rules with `target: migration`. (A
+    Record, not a dataclass: see records.py.)"""
+
+    _fields: ClassVar[tuple[str, ...]] = (
+        "source",
+        "version",
+        "name",
+        "convention",
+        "has_down",
+        "set_has_downs",
+        "duplicate_of",
+        "unjournaled",
+        "journal_missing",
+        "since_base",
+        "before_base_file",
+        "offset",
+        "dialect",
+        "dialect_evidence",
+    )
+    __slots__ = _fields
 
     source: SourceFile
     version: str
@@ -99,18 +116,50 @@ class MigrationFacts:
     convention: str
     has_down: bool  # a down file, or a Down section in the file
     set_has_downs: bool  # the folder's convention keeps down migrations
-    duplicate_of: str = ""  # an earlier file of the folder with the same version
-    unjournaled: bool = False  # a drizzle folder's file its journal does not list
-    journal_missing: str = ""  # a journal entry with no file (`source` is the journal)
+    duplicate_of: str  # an earlier file of the folder with the same version
+    unjournaled: bool  # a drizzle folder's file its journal does not list
+    journal_missing: str  # a journal entry with no file (`source` is the journal)
     # With --diff-base: `added`, `modified` or `unchanged` since the base; and for an added
     # file that applies before the newest file of the base, that file.
-    since_base: str = ""
-    before_base_file: str = ""
-    offset: int = 0  # where in `source` the finding belongs
+    since_base: str
+    before_base_file: str
+    offset: int  # where in `source` the finding belongs
     # A file written for another database (discover.guess_dialect): `mysql` or `sqlite`, and
     # the syntax that gives it away, with lines; its statements are not linted.
-    dialect: str = ""
-    dialect_evidence: str = ""
+    dialect: str
+    dialect_evidence: str
+
+    def __init__(
+        self,
+        source: SourceFile,
+        version: str,
+        name: str,
+        convention: str,
+        has_down: bool,
+        set_has_downs: bool,
+        duplicate_of: str = "",
+        unjournaled: bool = False,
+        journal_missing: str = "",
+        since_base: str = "",
+        before_base_file: str = "",
+        offset: int = 0,
+        dialect: str = "",
+        dialect_evidence: str = "",
+    ) -> None:
+        self.source = source
+        self.version = version
+        self.name = name
+        self.convention = convention
+        self.has_down = has_down
+        self.set_has_downs = set_has_downs
+        self.duplicate_of = duplicate_of
+        self.unjournaled = unjournaled
+        self.journal_missing = journal_missing
+        self.since_base = since_base
+        self.before_base_file = before_base_file
+        self.offset = offset
+        self.dialect = dialect
+        self.dialect_evidence = dialect_evidence
 
     @property
     def file(self) -> str:
