@@ -98,3 +98,27 @@ def test_split_statements_takes_whole_only_the_tokens_that_token_returns_as_matc
     searched = {"dollar", "block_comment", *script._LITERAL_ENDS}
     assert set(pattern.groupindex) == script._WHOLE | searched
     assert not script._WHOLE & searched
+
+
+def test_expressions_keep_their_values_through_the_compact_text() -> None:
+    """An expression is kept as compact JSON (orjson's): it reads back as the node without
+    its locations, non-ASCII text included; what orjson cannot write (a lone surrogate, a
+    node nested past its 255 levels) is kept as the node itself."""
+    from schema_review.parse.expressions import Expression
+
+    node = {"A_Const": {"sval": {"sval": 'héllo ☃ "q" \\ ok'}, "location": 12}}
+    expression = Expression("", 0, node)
+    assert type(expression._node) is str
+    assert expression.node == {"A_Const": {"sval": {"sval": 'héllo ☃ "q" \\ ok'}}}
+    lone = {"A_Const": {"sval": {"sval": "bad \udc80"}, "location": 3}}
+    assert Expression("", 0, lone).node is lone
+    deep: dict[str, object] = {"A_Const": {"ival": {"ival": 1}}}
+    for _ in range(300):
+        deep = {"A_Expr": {"lexpr": deep}}
+    assert Expression("", 0, deep).node is deep
+    [statement], _ = parse_postgres(
+        SourceFile("e.sql", "CREATE TABLE t (c text DEFAULT 'naïve' CHECK (c <> 'ß'));")
+    )
+    column = statement.node["tableElts"][0]["ColumnDef"]
+    default = column["constraints"][0]["Constraint"]["raw_expr"]
+    assert statement.expression(default).sql == "'naïve'"
