@@ -600,6 +600,26 @@ class _Shared(dict[Any, Any]):
     come in file order, a statement's together): a dict of every value of a long history
     would itself be a large part of the run's peak of memory."""
 
+    # Slots: each finding reads and sets a dozen of these (no instance dict to look in).
+    __slots__ = (
+        "alone",
+        "at",
+        "counts",
+        "empty_hash",
+        "encoded",
+        "line",
+        "line_start",
+        "located",
+        "orders",
+        "several",
+        "source",
+        "source_order",
+        "statement",
+        "substance",
+        "text",
+        "upcoming",
+    )
+
     def __init__(self) -> None:
         super().__init__()
         # The last statement's text as its fingerprints read it: a statement has several

@@ -1007,7 +1007,11 @@ class _TemplateWriter:
         self.lines.append("    _out = []")
         self.lines.append("    _append = _out.append")
         self._statements(template.body, "    ")
-        self.lines.append(f"    return _check_output(''.join(_out), {limit!r})")
+        # The limit's test here, the function that raises only past it: a call less a render.
+        self.lines.append("    _text = ''.join(_out)")
+        self.lines.append(
+            f"    return _text if len(_text) <= {limit!r} else _check_output(_text, {limit!r})"
+        )
         return "\n".join(self.lines) + "\n"
 
     def _statements(self, body: list[nodes.Node], indent: str) -> None:

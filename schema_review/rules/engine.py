@@ -7,6 +7,7 @@ from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain as chained
+from itertools import repeat
 from typing import Any, ClassVar
 
 from schema_review.discover import version_key
@@ -231,12 +232,13 @@ class PackedHits:
     run's peak of memory; compressed (the messages of a rule differ in a few names), a
     few MB. `unpack` gives the hits back, once the model is gone.
 
-    Each hit keeps its rule's number among the pack's rules and its values (start, end,
-    object, message, fix), `CHUNK` hits to a compressed chunk, and where it is: the
-    statement or source objects themselves, which outlive the model (`statements_only`).
-    A pack compresses nothing until it holds UNCOMPRESSED_CHUNKS chunks of hits (8,192):
-    fewer are little memory (a few MB), and compressing them then reading them back cost
-    the corpus's 7,000 hits ~1.5% of its run."""
+    The hits come in as Hit objects and stay so until the pack holds UNCOMPRESSED_CHUNKS
+    chunks of them (8,192): fewer are little memory (a few MB), and taking them apart,
+    compressing them and making them again cost the corpus's 7,000 hits ~1.5% of its run
+    (their records alone, uncompressed, ~1%). From there each CHUNK hits become a
+    compressed chunk of records, each hit's rule's number among the pack's rules and its
+    values (start, end, object, message, fix), and where it is: the statement or source
+    objects themselves, which outlive the model (`statements_only`)."""
 
     __slots__ = ("_buffer", "_chunks", "_places", "_rule_numbers", "_rules", "_size")
     CHUNK = 1024
@@ -244,105 +246,95 @@ class PackedHits:
 
     def __init__(self, compress: bool = True) -> None:
         # Without `compress` (a short history: its hits are little memory, and compressing
-        # them costs more than it saves) the records stay as they are, in one buffer.
+        # them costs more than it saves) the hits stay as they are, in one buffer.
         # `_size`: how long the buffer grows before its whole chunks are compressed.
         self._size = self.UNCOMPRESSED_CHUNKS * self.CHUNK if compress else sys.maxsize
         self._rules: list[Rule] = []
         self._rule_numbers: dict[int, int] = {}  # id(rule) -> its place in `_rules`
-        self._places: list[_Place] = []
+        self._places: list[_Place] = []  # of the chunks' hits
         self._chunks: list[bytes] = []  # each CHUNK records, compressed
-        self._buffer: list[_Record] = []  # the records after the chunks'
+        self._buffer: list[Hit] = []  # the hits after the chunks'
 
     def __len__(self) -> int:
-        return len(self._places)
+        return len(self._places) + len(self._buffer)
 
     def append(self, hit: Hit) -> None:
-        statement = hit.statement
-        place: _Place
-        if statement is None:
-            place = hit.source
-        elif hit.source is statement.source:
-            place = statement
-        else:
-            place = (hit.source, statement)
-        self.add(hit.rule, place, hit.start, hit.end, hit.object, hit.message, hit.fix)
+        buffer = self._buffer
+        buffer.append(hit)
+        if len(buffer) >= self._size:
+            self._compress()
 
-    def add(
-        self,
-        rule: Rule,
-        place: _Place,
-        start: int,
-        end: int,
-        object: str | None,
-        message: str,
-        fix: str | None,
-    ) -> None:
-        """`append` of the Hit these values make, without making it (a hit on its statement's
-        source: `place` is the statement)."""
+    def _record(self, hit: Hit) -> _Record:
+        """The hit's values, its rule as its number among the pack's rules."""
+        rule = hit.rule
         number = self._rule_numbers.get(id(rule))
         if number is None:
             number = self._rule_numbers[id(rule)] = len(self._rules)
             self._rules.append(rule)
-        self._places.append(place)
-        buffer = self._buffer
-        buffer.append((number, start, end, object, message, fix))
-        if len(buffer) >= self._size:
-            self._compress()
+        return (number, hit.start, hit.end, hit.object, hit.message, hit.fix)
 
     def _compress(self) -> None:
-        """Compress the buffer's whole chunks (each CHUNK records); from now on, each chunk
+        """Compress the buffer's whole chunks (each CHUNK hits); from now on, each chunk
         as soon as it is whole."""
         buffer = self._buffer
         size = self.CHUNK
         whole = len(buffer) - len(buffer) % size
-        self._chunks.extend(pack(buffer[at : at + size]) for at in range(0, whole, size))
+        for at in range(0, whole, size):
+            chunk = buffer[at : at + size]
+            self._chunks.append(pack([self._record(hit) for hit in chunk]))
+            self._places.extend(map(_place, chunk))
         del buffer[:whole]
         self._size = size
 
     def objects(self) -> Iterator[str | None]:
         """Each hit's object, in order, the pack left as it is (a chunk at a time)."""
-        return (record[3] for record in self._records(release=False))
-
-    def _records(self, release: bool) -> Iterator[_Record]:
-        """The records in order, a chunk decompressed at a time; with `release`, each chunk
-        let go once read (the pack is emptied)."""
-        chunks = self._chunks
-        if release:
-            self._chunks = []
-            chunks.reverse()
-        else:
-            chunks = list(reversed(chunks))
-        while chunks:
-            yield from _records(chunks.pop())
-        yield from self._buffer
-        if release:
-            self._buffer = []
+        for data in self._chunks:
+            yield from (record[3] for record in _records(data))
+        yield from (hit.object for hit in self._buffer)
 
     def truncate(self, count: int) -> None:
         """Keep the first `count` hits (a rule stopped: its hits are let go)."""
-        chunk = min(count // self.CHUNK, len(self._chunks))
+        size = self.CHUNK
+        chunk = min(count // size, len(self._chunks))
         if chunk < len(self._chunks):
-            records = [r for data in self._chunks[chunk:] for r in _records(data)]
-            self._buffer = records + self._buffer
+            rules, places = self._rules, self._places
+            hits = [
+                _unpacked(rules, record, places[at])
+                for at, record in enumerate(
+                    (r for data in self._chunks[chunk:] for r in _records(data)),
+                    start=chunk * size,
+                )
+            ]
+            self._buffer = hits + self._buffer
             del self._chunks[chunk:]
-        del self._buffer[count - chunk * self.CHUNK :]
-        del self._places[count:]
+            del places[chunk * size :]
+        del self._buffer[count - chunk * size :]
 
     def unpack(self) -> list[Hit]:
         """The hits, in the order they were packed; the pack is emptied."""
-        rules = self._rules
-        hits = [
-            _unpacked(rules, record, place)
-            for record, place in zip(self._records(release=True), self._places, strict=True)
-        ]
-        self._places = []
+        rules, places, chunks = self._rules, self._places, self._chunks
+        self._chunks, self._places = [], []
+        chunks.reverse()
+        hits: list[Hit] = []
+        at = 0
+        while chunks:  # each chunk let go once read
+            records = _records(chunks.pop())
+            hits += map(_unpacked, repeat(rules), records, places[at : at + len(records)])
+            at += len(records)
+        if hits:
+            hits += self._buffer
+        else:  # (the buffer is the hits: no copy)
+            hits = self._buffer
+        self._buffer = []
         return hits
 
     def data(self, number: Callable[[_Place], int]) -> tuple[Any, ...]:
         """The pack as plain data for another process (from the same fork, which numbers
         the places alike): the rules' ids and severities, the places' numbers."""
+        buffer = [self._record(hit) for hit in self._buffer]
         rules = [(rule.id, rule.severity) for rule in self._rules]
-        return rules, [number(place) for place in self._places], self._chunks, self._buffer
+        places = [number(place) for place in chained(self._places, map(_place, self._buffer))]
+        return rules, places, self._chunks, buffer
 
     @classmethod
     def from_data(
@@ -355,10 +347,23 @@ class PackedHits:
         rules, places, chunks, buffer = data
         packed = cls()
         packed._rules = [rule(rule_id, severity) for rule_id, severity in rules]
-        packed._places = [place(number) for number in places]
         packed._chunks = list(chunks)
-        packed._buffer = list(buffer)
+        places = [place(number) for number in places]
+        packed._places = places[: len(places) - len(buffer)]
+        packed._buffer = list(
+            map(_unpacked, repeat(packed._rules), buffer, places[len(places) - len(buffer) :])
+        )
         return packed
+
+
+def _place(hit: Hit) -> _Place:
+    """Where a packed hit is (see _Place)."""
+    statement = hit.statement
+    if statement is None:
+        return hit.source
+    if hit.source is statement.source:
+        return statement
+    return (hit.source, statement)
 
 
 def _records(data: bytes) -> list[_Record]:
@@ -832,11 +837,19 @@ def _check(
             )
         )
         return
-    if type(hits) is PackedHits:  # (no Hit made to be taken apart at once)
-        start = statement.start if offset is None else offset
-        hits.add(rule, statement, start, statement.end, object_name, message, fix or None)
-    else:
-        hits.append(_at_statement(rule, statement, object_name, message, fix or None, offset))
+    start = statement.start if offset is None else offset
+    hits.append(
+        Hit(
+            rule,
+            statement.source,
+            start,
+            statement.end,
+            object_name,
+            message,
+            fix or None,
+            statement,
+        )
+    )
 
 
 def _at_statement(

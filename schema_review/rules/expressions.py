@@ -310,7 +310,10 @@ class _LazyTemplate:
             _check_names(self._tree)
 
     def render(self, names: dict[str, Any]) -> str:
-        if self._renderer is None and self._template is None:
+        renderer = self._renderer
+        if renderer is not None:  # (the common case first: a template rendered before)
+            return renderer(names).strip()
+        if self._template is None:
             # A built-in rule's, compiled to Python (or by Jinja) when the package was built.
             self._renderer = shipped_renderer(self.source)
             if self._renderer is None:

@@ -1871,7 +1871,8 @@ def _template_1(rt):
         _append(' NOT NULL without a DEFAULT fails as soon as ')
         _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
         _append(' has a row')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -1902,7 +1903,8 @@ def _template_2(rt):
         _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
         _append(' rewrites every row under an ACCESS EXCLUSIVE lock: ')
         _append(str((_cat25(['the volatile default ', (_v33 if (type(_o32 := (_v29 if (type(_o28 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types26 and (_v29 := _getattr(_o28, 'column', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('column', _MISSING)) is not _MISSING) else _read27(_o28))) in _types30 and (_v33 := _getattr(_o32, 'volatile_default', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('volatile_default', _MISSING)) is not _MISSING) else _read31(_o32)), '() is computed per row', ]) if (_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'column', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('column', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'volatile_default', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('volatile_default', _MISSING)) is not _MISSING) else _read22(_o23)) else 'before PostgreSQL 11 any default is written into every row')))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -1928,7 +1930,8 @@ def _template_3(rt):
         _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
         _append(' rewrites every row under an ACCESS EXCLUSIVE lock: ')
         _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'column', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('column', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'rewrites_on_add', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('rewrites_on_add', _MISSING)) is not _MISSING) else _read22(_o23))))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -1955,7 +1958,8 @@ def _template_4(rt):
         _append(' builds its index on existing table ')
         _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'qualified_name', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('qualified_name', _MISSING)) is not _MISSING) else _read22(_o23))))
         _append(' under an ACCESS EXCLUSIVE lock')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -1973,7 +1977,8 @@ def _template_5(rt):
         _append(' SET search_path = ')
         _append(str(_call5(names, (_v9 if (type(_o8 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types6 and (_v9 := _getattr(_o8, 'search_path_for', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('search_path_for', _MISSING)) is not _MISSING) else _read7(_o8)), (names['function'] if 'function' in names else _undefined_name('function')))))
         _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -1986,7 +1991,8 @@ def _template_6(rt):
         _append('ALTER TABLE ')
         _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'sql_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('sql_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' ENABLE ROW LEVEL SECURITY;')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2006,7 +2012,8 @@ def _template_7(rt):
         _append('BEGIN inside ')
         _append(str((_cat13(['the ', (_v17 if (type(_o16 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types14 and (_v17 := _getattr(_o16, 'runner', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('runner', _MISSING)) is not _MISSING) else _read15(_o16)), " runner's transaction", ]) if (_v12 if (type(_o11 := (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'statement', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('statement', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'source', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('source', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'transaction', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('transaction', _MISSING)) is not _MISSING) else _read10(_o11)) else 'an open transaction')))
         _append(': PostgreSQL ignores it with a warning, and the COMMIT that follows ends the outer transaction early')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2015,7 +2022,8 @@ def _template_8(rt):
         _out = []
         _append = _out.append
         _append('BEGIN is never committed in this file: the statements after it stay uncommitted (and their locks held) until the connection ends, when they are rolled back')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2038,7 +2046,8 @@ def _template_9(rt):
         _append(' lists ')
         _append(str((_v16 if (type(_o15 := (names['constraint'] if 'constraint' in names else _undefined_name('constraint'))) in _types13 and (_v16 := _getattr(_o15, 'in_list_size', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('in_list_size', _MISSING)) is not _MISSING) else _read14(_o15))))
         _append(' values: a lookup table with a foreign key is easier to extend')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2059,7 +2068,8 @@ def _template_10(rt):
         _append(' on existing table ')
         _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
         _append(' scans every row under an ACCESS EXCLUSIVE lock: reads and writes wait for the whole scan')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2077,7 +2087,8 @@ def _template_11(rt):
         _append('CREATE EXTENSION IF NOT EXISTS ')
         _append(str(_f1(_h11(_call2(names, (_v10 if (type(_o9 := (_v6 if (type(_o5 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types3 and (_v6 := _getattr(_o5, 'missing_extension', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('missing_extension', _MISSING)) is not _MISSING) else _read4(_o5))) in _types7 and (_v10 := _getattr(_o9, 'split', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('split', _MISSING)) is not _MISSING) else _read8(_o9)), ' '), 0))))
         _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2098,7 +2109,8 @@ def _template_12(rt):
         _append(' on existing table ')
         _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
         _append(' without CONCURRENTLY blocks writes to the table until the index is built')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2117,7 +2129,8 @@ def _template_13(rt):
         _append(' runs ')
         _append(str((_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'detail', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('detail', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append('(), which no earlier statement creates: the migration fails on a fresh database')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2132,7 +2145,8 @@ def _template_14(rt):
         _append('DETACH PARTITION on ')
         _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))))
         _append(' takes an ACCESS EXCLUSIVE lock on the partitioned table: every query on any partition waits')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2161,7 +2175,8 @@ def _template_15(rt):
         _append(' on ')
         _append(str((_v30 if (type(_o29 := (_v26 if (type(_o25 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types23 and (_v26 := _getattr(_o25, 'table', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('table', _MISSING)) is not _MISSING) else _read24(_o25))) in _types27 and (_v30 := _getattr(_o29, 'qualified_name', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('qualified_name', _MISSING)) is not _MISSING) else _read28(_o29))))
         _append(' deletes its data, and the application still running during the deploy fails on queries that name it')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2180,7 +2195,8 @@ def _template_16(rt):
         _append(' takes an ACCESS EXCLUSIVE lock on ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(': reads and writes wait behind it, and it waits behind every running query')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2199,7 +2215,8 @@ def _template_17(rt):
         _append('.')
         _append(str((_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'detail', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('detail', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(': code that relies on the column always having a value starts seeing NULL')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2212,7 +2229,8 @@ def _template_18(rt):
         _append('DROP TABLE ')
         _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' deletes its data, and the application version still running during the deploy fails on every query that uses it')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2233,7 +2251,8 @@ def _template_19(rt):
         _append(' on existing table ')
         _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
         _append(' builds its index and checks every row under an ACCESS EXCLUSIVE lock')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2258,7 +2277,8 @@ def _template_20(rt):
         _append(' ')
         _append(str(_join12(', ', (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'names', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('names', _MISSING)) is not _MISSING) else _read14(_o15)))))
         _append(' TO PUBLIC gives it to every role, present and future')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2283,7 +2303,8 @@ def _template_21(rt):
         _append(' from ')
         _append(str(_join13(' to ', _call14(names, (_v22 if (type(_o21 := (_v18 if (type(_o17 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types15 and (_v18 := _getattr(_o17, 'detail', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('detail', _MISSING)) is not _MISSING) else _read16(_o17))) in _types19 and (_v22 := _getattr(_o21, 'split', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('split', _MISSING)) is not _MISSING) else _read20(_o21)), ' -> '))))
         _append(' changes its data type: InnoDB does that only by copying the whole table (ALGORITHM=COPY), and blocks writes to it until the copy is done')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2292,7 +2313,8 @@ def _template_22(rt):
         _out = []
         _append = _out.append
         _append('REINDEX without CONCURRENTLY blocks writes to the table (and reads that use the index) until the index is rebuilt')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2312,7 +2334,8 @@ def _template_23(rt):
         _append(str(('PUBLIC' if (True if 'public' in (_v8 if (type(_o7 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types5 and (_v8 := _getattr(_o7, 'executors', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('executors', _MISSING)) is not _MISSING) else _read6(_o7)) else False) else 'the anon role')))
         _append(' may execute it: no REVOKE EXECUTE ... FROM ')
         _append(str(('PUBLIC' if (True if 'public' in (_v12 if (type(_o11 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types9 and (_v12 := _getattr(_o11, 'executors', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('executors', _MISSING)) is not _MISSING) else _read10(_o11)) else False) else 'anon')))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2325,7 +2348,8 @@ def _template_24(rt):
         _append('SECURITY DEFINER function ')
         _append(str((_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'signature', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('signature', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(" runs with its owner's rights but the caller's search_path: anyone who can create objects in a schema on that path can hijack it")
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2344,7 +2368,8 @@ def _template_25(rt):
         _append('.')
         _append(str((_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'detail', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('detail', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(' scans the whole table under an ACCESS EXCLUSIVE lock')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2353,7 +2378,8 @@ def _template_26(rt):
         _out = []
         _append = _out.append
         _append("SET lock_timeout = '5s';")
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2383,7 +2409,8 @@ def _template_27(rt):
         _append(' CHECK (length(')
         _append(str(_f23((_v27 if (type(_o26 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types24 and (_v27 := _getattr(_o26, 'name', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('name', _MISSING)) is not _MISSING) else _read25(_o26)))))
         _append(') <= 10000) NOT VALID;')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2413,7 +2440,8 @@ def _template_28(rt):
         _append(' CHECK (')
         _append(str(_f23((_v27 if (type(_o26 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types24 and (_v27 := _getattr(_o26, 'name', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('name', _MISSING)) is not _MISSING) else _read25(_o26)))))
         _append(' >= 0) NOT VALID;')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2448,7 +2476,8 @@ def _template_29(rt):
         _append(' VALIDATE CONSTRAINT ')
         _append(str((_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types25 and (_v28 := _getattr(_o27, 'constraint', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('constraint', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'sql_name', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('sql_name', _MISSING)) is not _MISSING) else _read30(_o31))))
         _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2510,7 +2539,8 @@ def _template_30(rt):
             _append('), 0) + 1, false) FROM ')
             _append(str((_v61 if (type(_o60 := (_v57 if (type(_o56 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types54 and (_v57 := _getattr(_o56, 'table', _MISSING)) is not _MISSING and (type(_v57) not in _METHOD_TYPES or _v57.__name__ not in _FORMATTERS)) or (type(_o56) is _dict and (_v57 := _o56.get('table', _MISSING)) is not _MISSING) else _read55(_o56))) in _types58 and (_v61 := _getattr(_o60, 'sql_name', _MISSING)) is not _MISSING and (type(_v61) not in _METHOD_TYPES or _v61.__name__ not in _FORMATTERS)) or (type(_o60) is _dict and (_v61 := _o60.get('sql_name', _MISSING)) is not _MISSING) else _read59(_o60))))
             _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2586,7 +2616,8 @@ def _template_31(rt):
         _append(' VALIDATE CONSTRAINT ')
         _append(str((_v90 if (type(_o89 := (_v86 if (type(_o85 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types83 and (_v86 := _getattr(_o85, 'constraint', _MISSING)) is not _MISSING and (type(_v86) not in _METHOD_TYPES or _v86.__name__ not in _FORMATTERS)) or (type(_o85) is _dict and (_v86 := _o85.get('constraint', _MISSING)) is not _MISSING) else _read84(_o85))) in _types87 and (_v90 := _getattr(_o89, 'sql_name', _MISSING)) is not _MISSING and (type(_v90) not in _METHOD_TYPES or _v90.__name__ not in _FORMATTERS)) or (type(_o89) is _dict and (_v90 := _o89.get('sql_name', _MISSING)) is not _MISSING) else _read88(_o89))))
         _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2595,7 +2626,8 @@ def _template_32(rt):
         _out = []
         _append = _out.append
         _append("SET statement_timeout = '5min';")
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2645,7 +2677,8 @@ def _template_33(rt):
         _append(str(('; give it a constant DEFAULT and fill it with an UPDATE' if (True if 'constant' in (_v44 if (type(_o43 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types41 and (_v44 := _getattr(_o43, 'detail', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('detail', _MISSING)) is not _MISSING) else _read42(_o43)) else False) else '')))
         _append(str(('; add the column plain and a UNIQUE INDEX on it' if (True if 'UNIQUE' in (_v48 if (type(_o47 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types45 and (_v48 := _getattr(_o47, 'detail', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('detail', _MISSING)) is not _MISSING) else _read46(_o47)) else False) else '')))
         _append(str(('; rebuild the table to add it' if ((True if 'PRIMARY KEY' in (_v52 if (type(_o51 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types49 and (_v52 := _getattr(_o51, 'detail', _MISSING)) is not _MISSING and (type(_v52) not in _METHOD_TYPES or _v52.__name__ not in _FORMATTERS)) or (type(_o51) is _dict and (_v52 := _o51.get('detail', _MISSING)) is not _MISSING) else _read50(_o51)) else False) or (True if 'STORED' in (_v56 if (type(_o55 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types53 and (_v56 := _getattr(_o55, 'detail', _MISSING)) is not _MISSING and (type(_v56) not in _METHOD_TYPES or _v56.__name__ not in _FORMATTERS)) or (type(_o55) is _dict and (_v56 := _o55.get('detail', _MISSING)) is not _MISSING) else _read54(_o55)) else False)) else '')))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2664,7 +2697,8 @@ def _template_34(rt):
         _append(': this statement fails with a syntax error and ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(' keeps its definition; change it by rebuilding the table')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2679,7 +2713,8 @@ def _template_35(rt):
         _append('TRUNCATE ')
         _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))))
         _append(' CASCADE also empties every table with a foreign key to it, and the tables referencing those')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2696,7 +2731,8 @@ def _template_36(rt):
         _append(' holds money as ')
         _append(str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))))
         _append(': binary floating point cannot represent cents exactly')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2709,7 +2745,8 @@ def _template_37(rt):
         _append('column ')
         _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' is json: use jsonb')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2722,7 +2759,8 @@ def _template_38(rt):
         _append('column ')
         _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' is money: use numeric (or integer cents) and a currency column')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2735,7 +2773,8 @@ def _template_39(rt):
         _append('column ')
         _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' is timestamp without time zone: use timestamptz')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2752,7 +2791,8 @@ def _template_40(rt):
         _append(' is ')
         _append(str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))))
         _append(': text with a CHECK on length is as fast and easier to change')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2769,7 +2809,8 @@ def _template_41(rt):
         _append(' is ')
         _append(str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))))
         _append(': use GENERATED ALWAYS AS IDENTITY')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2786,7 +2827,8 @@ def _template_42(rt):
         _append(' is ')
         _append(str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))))
         _append(': use text (with a CHECK on its length)')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2830,7 +2872,8 @@ def _template_43(rt):
         _append(str((_v44 if (type(_o43 := (_v40 if (type(_o39 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types37 and (_v40 := _getattr(_o39, 'previous', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('previous', _MISSING)) is not _MISSING) else _read38(_o39))) in _types41 and (_v44 := _getattr(_o43, 'sql', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('sql', _MISSING)) is not _MISSING) else _read42(_o43))))
         _append('; here it is dropped and re-created as ')
         _append(str((_v48 if (type(_o47 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types45 and (_v48 := _getattr(_o47, 'sql', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('sql', _MISSING)) is not _MISSING) else _read46(_o47))))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2873,7 +2916,8 @@ def _template_44(rt):
         _append(' those rows with ')
         _append(str(_join29(' / ', _jf36(_jf35(_call30(names, (_v34 if (type(_o33 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types31 and (_v34 := _getattr(_o33, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('cascade_blockers', _MISSING)) is not _MISSING) else _read32(_o33)), (names['fk'] if 'fk' in names else _undefined_name('fk'))), 'on_delete')))))
         _append(': the parent delete fails as soon as a row the same delete does not remove references one of them')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2900,7 +2944,8 @@ def _template_45(rt):
         _append(': nothing stops rows from pointing at missing ')
         _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'constraint', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('constraint', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'ref_table', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('ref_table', _MISSING)) is not _MISSING) else _read22(_o23))))
         _append(' rows from now on')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2925,7 +2970,8 @@ def _template_46(rt):
         _append(' joins columns of different types (')
         _append(str(_join13('; ', _call14(names, (_v18 if (type(_o17 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types15 and (_v18 := _getattr(_o17, 'fk_type_mismatches', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('fk_type_mismatches', _MISSING)) is not _MISSING) else _read16(_o17)), (names['fk'] if 'fk' in names else _undefined_name('fk'))))))
         _append('): the narrower side overflows or truncates first, and every join casts')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -2974,7 +3020,8 @@ def _template_47(rt):
         _append(str((_v20 if (type(_o19 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types17 and (_v20 := _getattr(_o19, 'ref_table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('ref_table', _MISSING)) is not _MISSING) else _read18(_o19))))
         _append(' ')
         _append(str((_cat25(['reads every row of ', (_v33 if (type(_o32 := (_v29 if (type(_o28 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types26 and (_v29 := _getattr(_o28, 'table', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('table', _MISSING)) is not _MISSING) else _read27(_o28))) in _types30 and (_v33 := _getattr(_o32, 'qualified_name', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('qualified_name', _MISSING)) is not _MISSING) else _read31(_o32)), ' that ', (_v41 if (type(_o40 := (_v37 if (type(_o36 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types34 and (_v37 := _getattr(_o36, 'prefix_index', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('prefix_index', _MISSING)) is not _MISSING) else _read35(_o36))) in _types38 and (_v41 := _getattr(_o40, 'name', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('name', _MISSING)) is not _MISSING) else _read39(_o40)), ' finds for ', _h50((_v49 if (type(_o48 := (_v45 if (type(_o44 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types42 and (_v45 := _getattr(_o44, 'prefix_index', _MISSING)) is not _MISSING and (type(_v45) not in _METHOD_TYPES or _v45.__name__ not in _FORMATTERS)) or (type(_o44) is _dict and (_v45 := _o44.get('prefix_index', _MISSING)) is not _MISSING) else _read43(_o44))) in _types46 and (_v49 := _getattr(_o48, 'columns', _MISSING)) is not _MISSING and (type(_v49) not in _METHOD_TYPES or _v49.__name__ not in _FORMATTERS)) or (type(_o48) is _dict and (_v49 := _o48.get('columns', _MISSING)) is not _MISSING) else _read47(_o48)), 0), ]) if (_v24 if (type(_o23 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types21 and (_v24 := _getattr(_o23, 'prefix_index', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('prefix_index', _MISSING)) is not _MISSING) else _read22(_o23)) else _cat51(['scans ', (_v59 if (type(_o58 := (_v55 if (type(_o54 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types52 and (_v55 := _getattr(_o54, 'table', _MISSING)) is not _MISSING and (type(_v55) not in _METHOD_TYPES or _v55.__name__ not in _FORMATTERS)) or (type(_o54) is _dict and (_v55 := _o54.get('table', _MISSING)) is not _MISSING) else _read53(_o54))) in _types56 and (_v59 := _getattr(_o58, 'qualified_name', _MISSING)) is not _MISSING and (type(_v59) not in _METHOD_TYPES or _v59.__name__ not in _FORMATTERS)) or (type(_o58) is _dict and (_v59 := _o58.get('qualified_name', _MISSING)) is not _MISSING) else _read57(_o58)), ]))))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3002,7 +3049,8 @@ def _template_48(rt):
         _append(') has nullable columns (')
         _append(str(_join17(', ', (_v21 if (type(_o20 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types18 and (_v21 := _getattr(_o20, 'nullable_columns', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('nullable_columns', _MISSING)) is not _MISSING) else _read19(_o20)))))
         _append('): a row with one of them NULL is not checked at all')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3047,7 +3095,8 @@ def _template_49(rt):
         _append('; here it is re-created with ')
         _append(str((_v48 if (type(_o47 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types45 and (_v48 := _getattr(_o47, 'actions', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('actions', _MISSING)) is not _MISSING) else _read46(_o47))))
         _append(': databases migrated in between deleted or kept rows by the old actions')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3080,7 +3129,8 @@ def _template_50(rt):
         _append(' and ')
         _append(str((_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types25 and (_v28 := _getattr(_o27, 'constraint', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('constraint', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'ref_table', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('ref_table', _MISSING)) is not _MISSING) else _read30(_o31))))
         _append(' are locked against writes')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3093,7 +3143,8 @@ def _template_51(rt):
         _append('function ')
         _append(str((_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'signature', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('signature', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(" resolves the names in its body through the caller's search_path")
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3116,7 +3167,8 @@ def _template_52(rt):
         _append(' writes in an exception handler and then raises again (line ')
         _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types7 and (_v10 := _getattr(_o9, 'file_lines', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('file_lines', _MISSING)) is not _MISSING) else _read8(_o9)), (_v18 if (type(_o17 := (_v14 if (type(_o13 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types11 and (_v14 := _getattr(_o13, 'body_facts', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('body_facts', _MISSING)) is not _MISSING) else _read12(_o13))) in _types15 and (_v18 := _getattr(_o17, 'write_then_reraise', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('write_then_reraise', _MISSING)) is not _MISSING) else _read16(_o17))))))
         _append('): the error rolls the written row back with everything else')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3151,7 +3203,8 @@ def _template_53(rt):
         _append(') on ')
         _append(str((_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types25 and (_v28 := _getattr(_o27, 'table', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('table', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'qualified_name', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('qualified_name', _MISSING)) is not _MISSING) else _read30(_o31))))
         _append(': the wider index serves its lookups')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3179,7 +3232,8 @@ def _template_54(rt):
         _append(str((_v16 if (type(_o15 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types13 and (_v16 := _getattr(_o15, 'columns_sql', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns_sql', _MISSING)) is not _MISSING) else _read14(_o15))))
         _append(') also indexes rows marked deleted by ')
         _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types17 and (_v20 := _getattr(_o19, 'table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'soft_delete_column', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('soft_delete_column', _MISSING)) is not _MISSING) else _read22(_o23))))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3188,7 +3242,8 @@ def _template_55(rt):
         _out = []
         _append = _out.append
         _append('malformed suppression')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3201,7 +3256,8 @@ def _template_56(rt):
         _append('no down migration, ')
         _append(str(('though other migrations of this folder have one' if (_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'set_has_downs', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('set_has_downs', _MISSING)) is not _MISSING) else _read2(_o3)) else "which the team's standard requires")))
         _append(': a rollback stops here')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3219,7 +3275,8 @@ def _template_57(rt):
         _append(str((_v4 if (type(_o3 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' lets anonymous requests read every row of ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3246,7 +3303,8 @@ def _template_58(rt):
         _append(' calls ')
         _append(str(_join13(', ', _call14(names, (_v18 if (type(_o17 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types15 and (_v18 := _getattr(_o17, 'calls_outside_subqueries', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('calls_outside_subqueries', _MISSING)) is not _MISSING) else _read16(_o17)), (_v22 if (type(_o21 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types19 and (_v22 := _getattr(_o21, 'functions', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('functions', _MISSING)) is not _MISSING) else _read20(_o21))))))
         _append(' outside a subquery: it runs once per row instead of once per query')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3265,7 +3323,8 @@ def _template_59(rt):
         _append(' on ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(' has no TO clause: it applies to every role, anonymous ones included')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3290,7 +3349,8 @@ def _template_60(rt):
         _append(' reads its own table again through row level security (')
         _append(str(_join13(' -> ', _call14(names, (_v18 if (type(_o17 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types15 and (_v18 := _getattr(_o17, 'policy_recursion', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('policy_recursion', _MISSING)) is not _MISSING) else _read16(_o17)), (names['policy'] if 'policy' in names else _undefined_name('policy'))))))
         _append('): every query on the table fails with "infinite recursion detected in policy"')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3316,7 +3376,8 @@ def _template_61(rt):
         _append(' runs a subquery that reads the row being checked (')
         _append(str(_jf19(_h18(_call13(names, (_v17 if (type(_o16 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types14 and (_v17 := _getattr(_o16, 'correlated_subqueries', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('correlated_subqueries', _MISSING)) is not _MISSING) else _read15(_o16)), (names['policy'] if 'policy' in names else _undefined_name('policy'))), 0), 90)))
         _append('): once per row of every query')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3329,7 +3390,8 @@ def _template_62(rt):
         _append('primary key ')
         _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' has no default, identity or sequence: every insert must invent an id')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3363,7 +3425,8 @@ def _template_63(rt):
         _append(': create ')
         _append(str(('them' if (True if len((_v29 if (type(_o28 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types26 and (_v29 := _getattr(_o28, 'rebuild_losses', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('rebuild_losses', _MISSING)) is not _MISSING) else _read27(_o28))) > 1 else False) else 'it')))
         _append(' again on the new table')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3394,7 +3457,8 @@ def _template_64(rt):
         _append(str(((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15)) if (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7)) else 'the table')))
         _append(' breaks the application version still running during the deploy')
         _append(str((_cat21([': the file then adds a new column ', _h31(_call22(names, (_v30 if (type(_o29 := (_v26 if (type(_o25 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types23 and (_v26 := _getattr(_o25, 'detail', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('detail', _MISSING)) is not _MISSING) else _read24(_o25))) in _types27 and (_v30 := _getattr(_o29, 'split', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('split', _MISSING)) is not _MISSING) else _read28(_o29)), ' -> '), 0), ', which it reads and writes instead, and no step-by-step fix keeps both meanings of the name', ]) if (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'old_name_reused', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('old_name_reused', _MISSING)) is not _MISSING) else _read18(_o19)) else '')))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3413,7 +3477,8 @@ def _template_65(rt):
         _append(' to ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(' breaks the application version still running during the deploy: its queries name the old table')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3422,7 +3487,8 @@ def _template_66(rt):
         _out = []
         _append = _out.append
         _append('suppression gives no reason')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3431,7 +3497,8 @@ def _template_67(rt):
         _out = []
         _append = _out.append
         _append('suppression matched no finding')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3440,7 +3507,8 @@ def _template_68(rt):
         _out = []
         _append = _out.append
         _append('suppression names no rule of schema-review')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3465,7 +3533,8 @@ def _template_69(rt):
         _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' has no primary key')
         _append(str((_cat9(['; its unique index ', (_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'primary_key_candidate', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('primary_key_candidate', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'name', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('name', _MISSING)) is not _MISSING) else _read15(_o16)), ' (', (_v25 if (type(_o24 := (_v21 if (type(_o20 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types18 and (_v21 := _getattr(_o20, 'primary_key_candidate', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('primary_key_candidate', _MISSING)) is not _MISSING) else _read19(_o20))) in _types22 and (_v25 := _getattr(_o24, 'columns_sql', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('columns_sql', _MISSING)) is not _MISSING) else _read23(_o24)), ') can become one without a scan', ]) if (_v8 if (type(_o7 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types5 and (_v8 := _getattr(_o7, 'primary_key_candidate', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('primary_key_candidate', _MISSING)) is not _MISSING) else _read6(_o7)) else '')))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3507,7 +3576,8 @@ def _template_70(rt):
         _append(':')
         _append(str((_v41 if (type(_o40 := (_v37 if (type(_o36 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types34 and (_v37 := _getattr(_o36, 'overwriting_comment', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('overwriting_comment', _MISSING)) is not _MISSING) else _read35(_o36))) in _types38 and (_v41 := _getattr(_o40, 'line', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('line', _MISSING)) is not _MISSING) else _read39(_o40))))
         _append(' with different text')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3529,7 +3599,8 @@ def _template_71(rt):
         _append(': SQLite enforces NOT NULL on a PRIMARY KEY only for INTEGER PRIMARY KEY and WITHOUT ROWID tables, so rows with a NULL key (any number of them) can be inserted; declare ')
         _append(str(('it' if (True if len((_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'nullable_key_columns', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('nullable_key_columns', _MISSING)) is not _MISSING) else _read11(_o12))) == 1 else False) else 'them')))
         _append(' NOT NULL')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3546,7 +3617,8 @@ def _template_72(rt):
         _append('this file changes the schema in more than one statement, and MySQL commits each DDL statement by itself (the one at line ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'committed_before', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('committed_before', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'statement', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('statement', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'line', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('line', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(' is committed before this one runs): if this one fails, the file stays half-applied and running it again fails on what it already did')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3563,7 +3635,8 @@ def _template_73(rt):
         _append(', not PostgreSQL like the rest of its history (')
         _append(str((_v8 if (type(_o7 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types5 and (_v8 := _getattr(_o7, 'dialect_evidence', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('dialect_evidence', _MISSING)) is not _MISSING) else _read6(_o7))))
         _append('), so none of its statements were linted; move it to a history of its own (schema-review detects the dialect per history, or give it with `dialect:` / --dialect), or exclude it (`exclude` in the configuration, or --exclude)')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3572,7 +3645,8 @@ def _template_74(rt):
         _out = []
         _append = _out.append
         _append('this migration exists at the base revision and was edited: databases that already applied it never see the change; write a new migration instead')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3585,7 +3659,8 @@ def _template_75(rt):
         _append('this new migration applies before ')
         _append(str((_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'before_base_file', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('before_base_file', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(', which already exists at the base: databases that ran that one apply this one out of order, or the tool refuses it')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3610,7 +3685,8 @@ def _template_76(rt):
         _append(' updates a row shared by many new rows on every insert (')
         _append(str(_join13('; ', _call14(names, (_v18 if (type(_o17 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types15 and (_v18 := _getattr(_o17, 'parent_row_updates', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('parent_row_updates', _MISSING)) is not _MISSING) else _read16(_o17)), (names['trigger'] if 'trigger' in names else _undefined_name('trigger'))))))
         _append("): concurrent inserts with the same value queue on that row's lock")
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3650,7 +3726,8 @@ def _template_77(rt):
         _append(" in the configuration's `placeholders` (in .schema-review.yaml, placeholders: {'")
         _append(str(_jf35((_v34 if (type(_o33 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types31 and (_v34 := _getattr(_o33, 'placeholders', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('placeholders', _MISSING)) is not _MISSING) else _read32(_o33)))))
         _append("': value})")
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3705,7 +3782,8 @@ def _template_78(rt):
             _append(' themselves: with security_invoker the view would fail for them. Confirm intent: if the view is the intended way past the policies, say so (a suppression with its reason)')
         else:
             _append('. Confirm intent: if the view is the intended way past the policies, say so (a suppression with its reason); otherwise grant its readers SELECT on those tables and set security_invoker = true')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3742,7 +3820,8 @@ def _template_79(rt):
             _append(str((_v30 if (type(_o29 := (_v26 if (type(_o25 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types23 and (_v26 := _getattr(_o25, 'in_list_check', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('in_list_check', _MISSING)) is not _MISSING) else _read24(_o25))) in _types27 and (_v30 := _getattr(_o29, 'name', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('name', _MISSING)) is not _MISSING) else _read28(_o29))))
         _append(": the team's standard is ")
         _append(str(_h35({'check': 'a CHECK (col IN (...))', 'enum': 'an enum type', 'lookup': 'a lookup table with a foreign key'}, (_v34 if (type(_o33 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types31 and (_v34 := _getattr(_o33, 'style', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('style', _MISSING)) is not _MISSING) else _read32(_o33)))))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3778,7 +3857,8 @@ def _template_80(rt):
             _append(' AS SELECT * FROM ')
             _append(str((_v26 if (type(_o25 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types23 and (_v26 := _getattr(_o25, 'table_sql', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('table_sql', _MISSING)) is not _MISSING) else _read24(_o25))))
             _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3839,7 +3919,8 @@ def _template_81(rt):
                 _append(' LIMIT 5000);\n-- contract, in a later release that no longer reads ')
                 _append(str((names['old'] if 'old' in names else _undefined_name('old'))))
                 _append(': drop it')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3899,7 +3980,8 @@ def _template_82(rt):
             _append(' (')
             _append(str((_v63 if (type(_o62 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types60 and (_v63 := _getattr(_o62, 'columns_sql', _MISSING)) is not _MISSING and (type(_v63) not in _METHOD_TYPES or _v63.__name__ not in _FORMATTERS)) or (type(_o62) is _dict and (_v63 := _o62.get('columns_sql', _MISSING)) is not _MISSING) else _read61(_o62))))
             _append(');')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3927,7 +4009,8 @@ def _template_83(rt):
             _append('DROP INDEX CONCURRENTLY IF EXISTS ')
             _append(str((_v21 if (type(_o20 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types18 and (_v21 := _getattr(_o20, 'sql_name', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('sql_name', _MISSING)) is not _MISSING) else _read19(_o20))))
             _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3974,7 +4057,8 @@ def _template_84(rt):
                 _append('DROP INDEX CONCURRENTLY IF EXISTS ')
                 _append(str((_v42 if (type(_o41 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types39 and (_v42 := _getattr(_o41, 'sql_name', _MISSING)) is not _MISSING and (type(_v42) not in _METHOD_TYPES or _v42.__name__ not in _FORMATTERS)) or (type(_o41) is _dict and (_v42 := _o41.get('sql_name', _MISSING)) is not _MISSING) else _read40(_o41))))
                 _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3986,7 +4070,8 @@ def _template_85(rt):
         _append = _out.append
         if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'dialect', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING) else _read2(_o3)) in ('postgres', 'sqlite', ) else False):
             _append('COMMIT;')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4009,7 +4094,8 @@ def _template_86(rt):
             _append(' ALTER COLUMN ')
             _append(str(_f13((_v17 if (type(_o16 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types14 and (_v17 := _getattr(_o16, 'name', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('name', _MISSING)) is not _MISSING) else _read15(_o16)))))
             _append(' TYPE timestamptz;')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4040,7 +4126,8 @@ def _template_87(rt):
             _append(' CONCURRENTLY ')
             _append(str(_h28(_call19(names, (_v27 if (type(_o26 := (_v23 if (type(_o22 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types20 and (_v23 := _getattr(_o22, 'detail', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('detail', _MISSING)) is not _MISSING) else _read21(_o22))) in _types24 and (_v27 := _getattr(_o26, 'split', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('split', _MISSING)) is not _MISSING) else _read25(_o26)), ' ', 1), (-1))))
             _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4071,7 +4158,8 @@ def _template_88(rt):
             _append('.')
             _append(str(_f27((_v31 if (type(_o30 := (names['view'] if 'view' in names else _undefined_name('view'))) in _types28 and (_v31 := _getattr(_o30, 'name', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('name', _MISSING)) is not _MISSING) else _read29(_o30)))))
             _append(' SET (security_invoker = true);')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4091,7 +4179,8 @@ def _template_89(rt):
             _append(' WHERE ctid IN (SELECT ctid FROM ')
             _append(str((_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table_sql', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table_sql', _MISSING)) is not _MISSING) else _read10(_o11))))
             _append(' LIMIT 5000);')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4152,7 +4241,8 @@ def _template_90(rt):
             _append(' SET DEFAULT ')
             _append(str((_v63 if (type(_o62 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types60 and (_v63 := _getattr(_o62, 'old_default_sql', _MISSING)) is not _MISSING and (type(_v63) not in _METHOD_TYPES or _v63.__name__ not in _FORMATTERS)) or (type(_o62) is _dict and (_v63 := _o62.get('old_default_sql', _MISSING)) is not _MISSING) else _read61(_o62))))
             _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4182,7 +4272,8 @@ def _template_91(rt):
             _append(' has columns without a COMMENT (')
             _append(str(_join13(', ', list(_jf24(_h23(names, True, lambda names: _call14(names, (_v22 if type(_o21 := (_v18 if (type(_o17 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types15 and (_v18 := _getattr(_o17, 'columns', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('columns', _MISSING)) is not _MISSING) else _read16(_o17))) in _types19 and (_v22 := _getattr(_o21, 'values', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS) else _read20(_o21))), lambda names: 'comment', lambda names: 'none', ()), 'name'))[None:5])))
             _append(')')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4225,7 +4316,8 @@ def _template_92(rt):
                 _append(' TO authenticated;')
             else:
                 _append('-- grant EXECUTE to the roles that call it')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4263,7 +4355,8 @@ def _template_93(rt):
         _append(') at line ')
         _append(str(_h33(_call24(names, (_v28 if (type(_o27 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types25 and (_v28 := _getattr(_o27, 'file_lines', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('file_lines', _MISSING)) is not _MISSING) else _read26(_o27)), ((_v32 if (type(_o31 := (names['chain'] if 'chain' in names else _undefined_name('chain'))) in _types29 and (_v32 := _getattr(_o31, 'line', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('line', _MISSING)) is not _MISSING) else _read30(_o31)), )), 0)))
         _append(' with no ELSE: any other value does nothing, silently')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4401,7 +4494,8 @@ def _template_94(rt):
                 if (not (_index93 == _length94 - 1)):
                     _append(str('; '))
             names = _names90
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4451,7 +4545,8 @@ def _template_95(rt):
         _append(' and rebuilds its indexes under an ACCESS EXCLUSIVE lock')
         _append(str((' (USING evaluates an expression for every row)' if list(_h38((names['changes'] if 'changes' in names else _undefined_name('changes')), True, 'using')) else '')))
         _append(str((" unless TimeZone is UTC (SET TIME ZONE 'UTC' earlier in the file makes sure)" if (not list(_h39((names['changes'] if 'changes' in names else _undefined_name('changes')), False, 'rewrite_depends_on_time_zone'))) else '')))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4510,7 +4605,8 @@ def _template_96(rt):
         _append(' DROP CONSTRAINT ')
         _append(str((names['check'] if 'check' in names else _undefined_name('check'))))
         _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4664,7 +4760,8 @@ def _template_97(rt):
             _append(str((_v151 if (type(_o150 := (names['other'] if 'other' in names else _undefined_name('other'))) in _types148 and (_v151 := _getattr(_o150, 'sql_name', _MISSING)) is not _MISSING and (type(_v151) not in _METHOD_TYPES or _v151.__name__ not in _FORMATTERS)) or (type(_o150) is _dict and (_v151 := _o150.get('sql_name', _MISSING)) is not _MISSING) else _read149(_o150))))
             _append(';')
         names = _names126
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4715,7 +4812,8 @@ def _template_98(rt):
         _append(' DROP CONSTRAINT ')
         _append(str((names['check'] if 'check' in names else _undefined_name('check'))))
         _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4889,7 +4987,8 @@ def _template_99(rt):
             _append(str((_v159 if (type(_o158 := (names['other'] if 'other' in names else _undefined_name('other'))) in _types156 and (_v159 := _getattr(_o158, 'sql_name', _MISSING)) is not _MISSING and (type(_v159) not in _METHOD_TYPES or _v159.__name__ not in _FORMATTERS)) or (type(_o158) is _dict and (_v159 := _o158.get('sql_name', _MISSING)) is not _MISSING) else _read157(_o158))))
             _append(';')
         names = _names134
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4909,7 +5008,8 @@ def _template_100(rt):
         _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'label', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('label', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' fails if the file is re-run after a partial failure: ')
         _append(str(_call5(names, (_v9 if type(_o8 := (names['hints'] if 'hints' in names else _undefined_name('hints'))) in _types6 and (_v9 := _getattr(_o8, 'get', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS) else _read7(_o8)), (_v13 if (type(_o12 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types10 and (_v13 := _getattr(_o12, 'kind', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('kind', _MISSING)) is not _MISSING) else _read11(_o12)), 'add IF NOT EXISTS')))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5027,7 +5127,8 @@ def _template_101(rt):
             _append(' DROP CONSTRAINT ')
             _append(str((names['check'] if 'check' in names else _undefined_name('check'))))
             _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5054,7 +5155,8 @@ def _template_102(rt):
         _append(' ')
         _append(str(_join18(', ', (names['lines'] if 'lines' in names else _undefined_name('lines')))))
         _append(') without quote_ident, quote_literal or %I / %L: a value that contains SQL runs as SQL')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5097,7 +5199,8 @@ def _template_103(rt):
         _append('DROP INDEX CONCURRENTLY IF EXISTS ')
         _append(str((_v35 if (type(_o34 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types32 and (_v35 := _getattr(_o34, 'sql_name', _MISSING)) is not _MISSING and (type(_v35) not in _METHOD_TYPES or _v35.__name__ not in _FORMATTERS)) or (type(_o34) is _dict and (_v35 := _o34.get('sql_name', _MISSING)) is not _MISSING) else _read33(_o34))))
         _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5156,7 +5259,8 @@ def _template_104(rt):
             _append('DROP INDEX CONCURRENTLY IF EXISTS ')
             _append(str((_v52 if (type(_o51 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types49 and (_v52 := _getattr(_o51, 'sql_name', _MISSING)) is not _MISSING and (type(_v52) not in _METHOD_TYPES or _v52.__name__ not in _FORMATTERS)) or (type(_o51) is _dict and (_v52 := _o51.get('sql_name', _MISSING)) is not _MISSING) else _read50(_o51))))
             _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5197,7 +5301,8 @@ def _template_105(rt):
         _append(' (no ON ')
         _append(str(_join26(', no ON ', _jf27((names['missing'] if 'missing' in names else _undefined_name('missing'))))))
         _append(': NO ACTION by default)')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5245,7 +5350,8 @@ def _template_106(rt):
             _append(str((_v33 if (type(_o32 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types30 and (_v33 := _getattr(_o32, 'type', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('type', _MISSING)) is not _MISSING) else _read31(_o32))))
             _append(' column not named *')
             _append(str(((_v45 if (type(_o44 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types42 and (_v45 := _getattr(_o44, 'date_suffix', _MISSING)) is not _MISSING and (type(_v45) not in _METHOD_TYPES or _v45.__name__ not in _FORMATTERS)) or (type(_o44) is _dict and (_v45 := _o44.get('date_suffix', _MISSING)) is not _MISSING) else _read43(_o44)) if (True if (_v41 if (type(_o40 := (_v37 if (type(_o36 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types34 and (_v37 := _getattr(_o36, 'type', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('type', _MISSING)) is not _MISSING) else _read35(_o36))) in _types38 and (_v41 := _getattr(_o40, 'name', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('name', _MISSING)) is not _MISSING) else _read39(_o40)) == 'date' else False) else (_v49 if (type(_o48 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types46 and (_v49 := _getattr(_o48, 'timestamp_suffix', _MISSING)) is not _MISSING and (type(_v49) not in _METHOD_TYPES or _v49.__name__ not in _FORMATTERS)) or (type(_o48) is _dict and (_v49 := _o48.get('timestamp_suffix', _MISSING)) is not _MISSING) else _read47(_o48)))))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5277,7 +5383,8 @@ def _template_107(rt):
         _append(str(('32,767' if (True if (_v21 if (type(_o20 := (_v17 if (type(_o16 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types14 and (_v17 := _getattr(_o16, 'type', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('type', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'name', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('name', _MISSING)) is not _MISSING) else _read19(_o20)) in ('smallint', 'smallserial', 'serial2', ) else False) else '2,147,483,647')))
         _append('; use bigint')
         _append(str((_cat22([', with the ', len((names['refs'] if 'refs' in names else _undefined_name('refs'))), ' column', ('s' if (True if len((names['refs'] if 'refs' in names else _undefined_name('refs'))) > 1 else False) else ''), ' that reference it (', _join23(', ', _jf24((names['refs'] if 'refs' in names else _undefined_name('refs')), 'qualified_name')), ')', ]) if (names['refs'] if 'refs' in names else _undefined_name('refs')) else '')))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5307,7 +5414,8 @@ def _template_108(rt):
         _append(str(_h16((names['usual'] if 'usual' in names else _undefined_name('usual')), 2)))
         _append(' tables keyed by one column use ')
         _append(str(_h17((names['usual'] if 'usual' in names else _undefined_name('usual')), 0)))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5327,7 +5435,8 @@ def _template_109(rt):
         _append(': ')
         _append(str(_join10('; ', (names['violations'] if 'violations' in names else _undefined_name('violations'))[None:3])))
         _append(str(('; ...' if (True if len((names['violations'] if 'violations' in names else _undefined_name('violations'))) > 3 else False) else '')))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5348,7 +5457,8 @@ def _template_110(rt):
         _out = []
         _append = _out.append
         _append(str((_cat5(["ALTER TYPE ... ADD VALUE '", (_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'detail', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('detail', _MISSING)) is not _MISSING) else _read7(_o8)), "' cannot run inside a transaction before PostgreSQL 12", ]) if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'pg_version', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('pg_version', _MISSING)) is not _MISSING) else _read2(_o3)) < 12 else False) else _cat10(["the new value '", (_v14 if (type(_o13 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types11 and (_v14 := _getattr(_o13, 'detail', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('detail', _MISSING)) is not _MISSING) else _read12(_o13)), "' is used at line ", (_v22 if (type(_o21 := (_v18 if (type(_o17 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types15 and (_v18 := _getattr(_o17, 'used_in_transaction', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('used_in_transaction', _MISSING)) is not _MISSING) else _read16(_o17))) in _types19 and (_v22 := _getattr(_o21, 'line', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('line', _MISSING)) is not _MISSING) else _read20(_o21)), ' in the same transaction: PostgreSQL refuses it until the ADD VALUE commits', ]))))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5368,7 +5478,8 @@ def _template_111(rt):
         _append(str(('CLUSTER' if (True if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)) == 'cluster' else False) else 'VACUUM FULL')))
         _append(str((_cat9([' of ', (_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types10 and (_v13 := _getattr(_o12, 'table', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('table', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'qualified_name', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('qualified_name', _MISSING)) is not _MISSING) else _read15(_o16)), ]) if (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7)) else '')))
         _append(' rewrites the table under an ACCESS EXCLUSIVE lock')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5387,7 +5498,8 @@ def _template_112(rt):
         _append = _out.append
         _append(str((_cat9(['CREATE TABLE ', (_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types10 and (_v13 := _getattr(_o12, 'table', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('table', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'name', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('name', _MISSING)) is not _MISSING) else _read15(_o16)), ]) if ((True if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)) == 'create_table' else False) and (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) else 'this statement')))
         _append(" uses MySQL's utf8, which is utf8mb3: at most 3 bytes a character, so emoji and other characters outside the Basic Multilingual Plane are refused (or cut off outside strict mode); utf8mb4 is full UTF-8")
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5411,7 +5523,8 @@ def _template_113(rt):
         _append(str((' CASCADE' if (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'cascade', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('cascade', _MISSING)) is not _MISSING) else _read10(_o11)) else '')))
         _append(' deletes ')
         _append(str(('everything in it' if ((True if (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'kind', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('kind', _MISSING)) is not _MISSING) else _read14(_o15)) == 'drop_database' else False) or (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'cascade', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('cascade', _MISSING)) is not _MISSING) else _read18(_o19))) else 'the schema')))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5448,7 +5561,8 @@ def _template_114(rt):
         _append(str(('constraint' if (_v28 if (type(_o27 := (_v24 if (type(_o23 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types21 and (_v24 := _getattr(_o23, 'duplicate_of', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('duplicate_of', _MISSING)) is not _MISSING) else _read22(_o23))) in _types25 and (_v28 := _getattr(_o27, 'constraint', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('constraint', _MISSING)) is not _MISSING) else _read26(_o27)) else 'index')))
         _append(' ')
         _append(str((_v36 if (type(_o35 := (_v32 if (type(_o31 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types29 and (_v32 := _getattr(_o31, 'duplicate_of', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('duplicate_of', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'name', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('name', _MISSING)) is not _MISSING) else _read34(_o35))))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5466,7 +5580,8 @@ def _template_115(rt):
         _append(' defaults to the zero date ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'default', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('default', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'sql', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('sql', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(": MySQL's default SQL mode (strict, with NO_ZERO_DATE) refuses it, so this statement fails there")
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5478,7 +5593,8 @@ def _template_116(rt):
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' has a default but accepts NULL: is NULL a value it should hold?')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5490,7 +5606,8 @@ def _template_117(rt):
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' holds a count or an amount but no CHECK keeps it from going negative')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5502,7 +5619,8 @@ def _template_118(rt):
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' is a TIMESTAMP, which MySQL stores as 32-bit seconds since 1970: it cannot hold a time after 2038-01-19 03:14:07 UTC; DATETIME reaches 9999')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5523,7 +5641,8 @@ def _template_119(rt):
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'declared', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('declared', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(': SQLite reads that as a type name only and fills nothing in (only an INTEGER PRIMARY KEY column gets values), so an insert that leaves it out stores NULL')
         _append(str((' and fails on NOT NULL' if (_v16 if (type(_o15 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types13 and (_v16 := _getattr(_o15, 'not_null', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('not_null', _MISSING)) is not _MISSING) else _read14(_o15)) else '')))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5535,7 +5654,8 @@ def _template_120(rt):
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(" is free text but named like a set of values: nothing stops 'actve' or 'ACTIVE' from being stored")
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5547,7 +5667,8 @@ def _template_121(rt):
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' is jsonb named like data that is searched by content, with no GIN index: every @> or ? query scans the table')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5562,7 +5683,8 @@ def _template_122(rt):
         _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' is not unique: two rows can have the same ')
         _append(str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5574,7 +5696,8 @@ def _template_123(rt):
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' takes user content of any length: one request can store megabytes')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5585,7 +5708,8 @@ def _template_124(rt):
         _out = []
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['error'] if 'error' in names else _undefined_name('error'))) in _types1 and (_v4 := _getattr(_o3, 'message', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('message', _MISSING)) is not _MISSING) else _read2(_o3))))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5608,7 +5732,8 @@ def _template_125(rt):
         _append('.')
         _append(str(_h17((_v16 if (type(_o15 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types13 and (_v16 := _getattr(_o15, 'columns', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING) else _read14(_o15)), 0)))
         _append(': two values, so the planner rarely uses it')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5631,7 +5756,8 @@ def _template_126(rt):
         _append('.')
         _append(str(_h17((_v16 if (type(_o15 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types13 and (_v16 := _getattr(_o15, 'columns', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING) else _read14(_o15)), 0)))
         _append(' unique case-sensitively: Alice@example.com and alice@example.com are two accounts')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5659,7 +5785,8 @@ def _template_127(rt):
         _append(') also counts rows marked deleted in ')
         _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types17 and (_v20 := _getattr(_o19, 'table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'soft_delete_column', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('soft_delete_column', _MISSING)) is not _MISSING) else _read22(_o23))))
         _append(': a deleted row blocks re-creating the same value')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5679,7 +5806,8 @@ def _template_128(rt):
         _append(', like ')
         _append(str((_v12 if (type(_o11 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types9 and (_v12 := _getattr(_o11, 'duplicate_of', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('duplicate_of', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(': the migration tool refuses the pair or applies only one of them')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5698,7 +5826,8 @@ def _template_129(rt):
         _out = []
         _append = _out.append
         _append(str((_cat5([(_v9 if (type(_o8 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types6 and (_v9 := _getattr(_o8, 'file', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('file', _MISSING)) is not _MISSING) else _read7(_o8)), ' is not listed in meta/_journal.json: drizzle never applies it (it is linted here anyway)', ]) if (_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'unjournaled', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('unjournaled', _MISSING)) is not _MISSING) else _read2(_o3)) else _cat10(['journal entry ', (_v14 if (type(_o13 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types11 and (_v14 := _getattr(_o13, 'journal_missing', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('journal_missing', _MISSING)) is not _MISSING) else _read12(_o13)), ' has no file ', (_v18 if (type(_o17 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types15 and (_v18 := _getattr(_o17, 'journal_missing', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('journal_missing', _MISSING)) is not _MISSING) else _read16(_o17)), '.sql: drizzle fails or skips it', ]))))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5725,7 +5854,8 @@ def _template_130(rt):
         _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types9 and (_v12 := _getattr(_o11, 'dropped_event', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('dropped_event', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'file', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('file', _MISSING)) is not _MISSING) else _read14(_o15))))
         _append(':')
         _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types17 and (_v20 := _getattr(_o19, 'dropped_event', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('dropped_event', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'line', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('line', _MISSING)) is not _MISSING) else _read22(_o23))))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5758,7 +5888,8 @@ def _template_131(rt):
         _append(' USING gin (')
         _append(str(_f27((_v31 if (type(_o30 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types28 and (_v31 := _getattr(_o30, 'name', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('name', _MISSING)) is not _MISSING) else _read29(_o30)))))
         _append(' jsonb_path_ops);')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5800,7 +5931,8 @@ def _template_132(rt):
         _append(' (')
         _append(str((_cat36(['lower(', _f37((_v41 if (type(_o40 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types38 and (_v41 := _getattr(_o40, 'name', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('name', _MISSING)) is not _MISSING) else _read39(_o40))), ')', ]) if (True if _call27(names, (_v35 if (type(_o34 := (_v31 if (type(_o30 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types28 and (_v31 := _getattr(_o30, 'name', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('name', _MISSING)) is not _MISSING) else _read29(_o30))) in _types32 and (_v35 := _getattr(_o34, 'lower', _MISSING)) is not _MISSING and (type(_v35) not in _METHOD_TYPES or _v35.__name__ not in _FORMATTERS)) or (type(_o34) is _dict and (_v35 := _o34.get('lower', _MISSING)) is not _MISSING) else _read33(_o34))) == 'email' else False) else _f42((_v46 if (type(_o45 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types43 and (_v46 := _getattr(_o45, 'name', _MISSING)) is not _MISSING and (type(_v46) not in _METHOD_TYPES or _v46.__name__ not in _FORMATTERS)) or (type(_o45) is _dict and (_v46 := _o45.get('name', _MISSING)) is not _MISSING) else _read44(_o45))))))
         _append(');')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5835,7 +5967,8 @@ def _template_133(rt):
         _append(' (lower(')
         _append(str(_f28(_h33((_v32 if (type(_o31 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types29 and (_v32 := _getattr(_o31, 'columns', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('columns', _MISSING)) is not _MISSING) else _read30(_o31)), 0))))
         _append('));')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5887,7 +6020,8 @@ def _template_134(rt):
         _append(' USING INDEX ')
         _append(str(_f46((_v54 if (type(_o53 := (_v50 if (type(_o49 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types47 and (_v50 := _getattr(_o49, 'constraint', _MISSING)) is not _MISSING and (type(_v50) not in _METHOD_TYPES or _v50.__name__ not in _FORMATTERS)) or (type(_o49) is _dict and (_v50 := _o49.get('constraint', _MISSING)) is not _MISSING) else _read48(_o49))) in _types51 and (_v54 := _getattr(_o53, 'name', _MISSING)) is not _MISSING and (type(_v54) not in _METHOD_TYPES or _v54.__name__ not in _FORMATTERS)) or (type(_o53) is _dict and (_v54 := _o53.get('name', _MISSING)) is not _MISSING) else _read52(_o53)))))
         _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5923,7 +6057,8 @@ def _template_135(rt):
         _append(' ')
         _append(str((_v33 if (type(_o32 := (_v29 if (type(_o28 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types26 and (_v29 := _getattr(_o28, 'index', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('index', _MISSING)) is not _MISSING) else _read27(_o28))) in _types30 and (_v33 := _getattr(_o32, 'definition_sql', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('definition_sql', _MISSING)) is not _MISSING) else _read31(_o32))))
         _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5941,7 +6076,8 @@ def _template_136(rt):
         _append('DROP INDEX CONCURRENTLY IF EXISTS ')
         _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'index', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('index', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'sql_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('sql_name', _MISSING)) is not _MISSING) else _read10(_o11))))
         _append(';')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5963,7 +6099,8 @@ def _template_137(rt):
         _append(' changes from ')
         _append(str(_join9(' to ', _call10(names, (_v18 if (type(_o17 := (_v14 if (type(_o13 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types11 and (_v14 := _getattr(_o13, 'detail', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('detail', _MISSING)) is not _MISSING) else _read12(_o13))) in _types15 and (_v18 := _getattr(_o17, 'split', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('split', _MISSING)) is not _MISSING) else _read16(_o17)), ' -> '))))
         _append(': anything but new values at the end of the list renumbers the stored values, so InnoDB copies the whole table (ALGORITHM=COPY) and blocks writes to it until the copy is done')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5999,7 +6136,8 @@ def _template_138(rt):
         _append(', which has no implicit or assignment cast to ')
         _append(str((_v36 if (type(_o35 := (_v32 if (type(_o31 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types29 and (_v32 := _getattr(_o31, 'column', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('column', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'type', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('type', _MISSING)) is not _MISSING) else _read34(_o35))))
         _append(': PostgreSQL refuses the ALTER ("default for column cannot be cast automatically")')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6019,7 +6157,8 @@ def _template_139(rt):
         _append(' is converted to the re-created enum ')
         _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'column', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('column', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'type', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('type', _MISSING)) is not _MISSING) else _read14(_o15))))
         _append(': the table is rewritten under an ACCESS EXCLUSIVE lock where ALTER TYPE ... ADD VALUE (or RENAME VALUE) would change only the catalog')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6031,7 +6170,8 @@ def _template_140(rt):
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(': its effect on the schema is not in the model, so no finding (and no "pass") below covers what it creates or changes')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6053,7 +6193,8 @@ def _template_141(rt):
         _append(' drops nothing: no such object exists at this point; ')
         _append(str((_v14 if (type(_o13 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types11 and (_v14 := _getattr(_o13, 'close_match', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('close_match', _MISSING)) is not _MISSING) else _read12(_o13))))
         _append(' does, and survives')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6076,7 +6217,8 @@ def _template_142(rt):
         _append(' in one statement: each row stays locked until ')
         _append(str(('the migration commits' if (_v17 if (type(_o16 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types14 and (_v17 := _getattr(_o16, 'in_transaction', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('in_transaction', _MISSING)) is not _MISSING) else _read15(_o16)) else 'the statement ends')))
         _append(', and a large table bloats and replicates lag')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6102,7 +6244,8 @@ def _template_143(rt):
         _append(' before the UPDATE at line ')
         _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'backfill', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('backfill', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'statement', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('statement', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'line', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('line', _MISSING)) is not _MISSING) else _read22(_o23))))
         _append(' fills them: on a database with data the migration fails here')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6136,7 +6279,8 @@ def _template_144(rt):
         _append(') took on ')
         _append(str((_v36 if (type(_o35 := (_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types25 and (_v28 := _getattr(_o27, 'after_exclusive_lock', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('after_exclusive_lock', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'table', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('table', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'qualified_name', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('qualified_name', _MISSING)) is not _MISSING) else _read34(_o35))))
         _append(': the table stays locked until COMMIT')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6158,7 +6302,8 @@ def _template_145(rt):
         _append(' on existing table ')
         _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
         _append(' with no lock_timeout set: while it waits for the lock, every query on the table queues behind it')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6180,7 +6325,8 @@ def _template_146(rt):
         _append(' on existing table ')
         _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
         _append(' with no statement_timeout set: nothing bounds how long the lock is held')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6205,7 +6351,8 @@ def _template_147(rt):
         _append(' uses CONCURRENTLY inside a transaction')
         _append(str((_cat21([' (the ', (_v25 if (type(_o24 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types22 and (_v25 := _getattr(_o24, 'runner', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('runner', _MISSING)) is not _MISSING) else _read23(_o24)), ' runner wraps each file in one)', ]) if ((True if (_v8 if (type(_o7 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types5 and (_v8 := _getattr(_o7, 'runner', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('runner', _MISSING)) is not _MISSING) else _read6(_o7)) != 'none' else False) and (_v20 if (type(_o19 := (_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'statement', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('statement', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'source', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('source', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'transaction', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('transaction', _MISSING)) is not _MISSING) else _read18(_o19))) else '')))
         _append(': PostgreSQL refuses it and the migration fails')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6221,7 +6368,8 @@ def _template_148(rt):
         _append(' is ')
         _append(str(len((_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'long_identifier', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('long_identifier', _MISSING)) is not _MISSING) else _read6(_o7)))))
         _append(' characters long: PostgreSQL silently truncates names to 63 bytes, so two long names can collide')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6245,7 +6393,8 @@ def _template_149(rt):
         _append(' comes from the extension ')
         _append(str(_h20(_call11(names, (_v19 if (type(_o18 := (_v15 if (type(_o14 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types12 and (_v15 := _getattr(_o14, 'missing_extension', _MISSING)) is not _MISSING and (type(_v15) not in _METHOD_TYPES or _v15.__name__ not in _FORMATTERS)) or (type(_o14) is _dict and (_v15 := _o14.get('missing_extension', _MISSING)) is not _MISSING) else _read13(_o14))) in _types16 and (_v19 := _getattr(_o18, 'split', _MISSING)) is not _MISSING and (type(_v19) not in _METHOD_TYPES or _v19.__name__ not in _FORMATTERS)) or (type(_o18) is _dict and (_v19 := _o18.get('split', _MISSING)) is not _MISSING) else _read17(_o18)), ' '), 0)))
         _append(', which no CREATE EXTENSION before this statement installs')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6267,7 +6416,8 @@ def _template_150(rt):
         _append(' is scanned or rewritten again (first at line ')
         _append(str((_v20 if (type(_o19 := (_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'repeated_slow_alter', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('repeated_slow_alter', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'statement', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('statement', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'line', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('line', _MISSING)) is not _MISSING) else _read18(_o19))))
         _append('), under a lock of its own: one ALTER TABLE with both actions queues for the lock once (and checks CHECK and NOT NULL, or rewrites, in one pass)')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6279,7 +6429,8 @@ def _template_151(rt):
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'unqualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('unqualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' is created without a schema: it lands in whatever schema is first on the search_path of the session running the migration')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6301,7 +6452,8 @@ def _template_152(rt):
         _append(' has creation timestamps that always agree (')
         _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types7 and (_v10 := _getattr(_o9, 'redundant_timestamps_of', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('redundant_timestamps_of', _MISSING)) is not _MISSING) else _read8(_o9)), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'creation_words', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('creation_words', _MISSING)) is not _MISSING) else _read12(_o13)), (_v18 if (type(_o17 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types15 and (_v18 := _getattr(_o17, 'creation_names', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('creation_names', _MISSING)) is not _MISSING) else _read16(_o17))))))
         _append('): both default to the insert time')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6313,7 +6465,8 @@ def _template_153(rt):
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' has row level security enabled and no policy: every role but the owner and superusers sees no rows and can write none')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6333,7 +6486,8 @@ def _template_154(rt):
         _append(str(_join5('; ', (_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'overlapping_permissive_policies', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('overlapping_permissive_policies', _MISSING)) is not _MISSING) else _read7(_o8))[None:3])))
         _append(str(('; ...' if (True if len((_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'overlapping_permissive_policies', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('overlapping_permissive_policies', _MISSING)) is not _MISSING) else _read11(_o12))) > 3 else False) else '')))
         _append('): each is evaluated for every row')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6361,7 +6515,8 @@ def _template_155(rt):
         _append(str(_join13(', ', (_v17 if (type(_o16 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types14 and (_v17 := _getattr(_o16, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('mixed_case_names', _MISSING)) is not _MISSING) else _read15(_o16))[None:4])))
         _append(str((', ...' if (True if len((_v21 if (type(_o20 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types18 and (_v21 := _getattr(_o20, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('mixed_case_names', _MISSING)) is not _MISSING) else _read19(_o20))) > 4 else False) else '')))
         _append('): each must be double-quoted in every query')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6381,7 +6536,8 @@ def _template_156(rt):
         _append(' has ')
         _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types7 and (_v10 := _getattr(_o9, 'unordered_pairs_of', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('unordered_pairs_of', _MISSING)) is not _MISSING) else _read8(_o9)), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'pairs', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('pairs', _MISSING)) is not _MISSING) else _read12(_o13))))))
         _append(' with no CHECK that the start comes first')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6397,7 +6553,8 @@ def _template_157(rt):
         _append(' is reachable through the API (')
         _append(str((_v8 if (type(_o7 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types5 and (_v8 := _getattr(_o7, 'schema', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('schema', _MISSING)) is not _MISSING) else _read6(_o7))))
         _append(' is exposed) and has no row level security: anyone with the public API key can read and change every row')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6414,7 +6571,8 @@ def _template_158(rt):
         _append(' keeps ')
         _append(str(_join5(', ', (_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'unchecked_flag_pairs', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('unchecked_flag_pairs', _MISSING)) is not _MISSING) else _read7(_o8)))))
         _append(' side by side with no CHECK tying them: a row can have the flag set and no time, or a time and the flag unset')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6443,7 +6601,8 @@ def _template_159(rt):
         _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types7 and (_v10 := _getattr(_o9, 'missing_required', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('missing_required', _MISSING)) is not _MISSING) else _read8(_o9)), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'columns', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('columns', _MISSING)) is not _MISSING) else _read12(_o13)), (_v18 if (type(_o17 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types15 and (_v18 := _getattr(_o17, 'tables', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('tables', _MISSING)) is not _MISSING) else _read16(_o17)), (_v22 if (type(_o21 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types19 and (_v22 := _getattr(_o21, 'kinds', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('kinds', _MISSING)) is not _MISSING) else _read20(_o21))))))
         _append(", which the team's standard requires on ")
         _append(str(('every table' if ((not (_v26 if (type(_o25 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types23 and (_v26 := _getattr(_o25, 'tables', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('tables', _MISSING)) is not _MISSING) else _read24(_o25))) and (not (_v30 if (type(_o29 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types27 and (_v30 := _getattr(_o29, 'kinds', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('kinds', _MISSING)) is not _MISSING) else _read28(_o29)))) else 'its tables')))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6455,7 +6614,8 @@ def _template_160(rt):
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
         _append(' looks like a test, scratch or backup table left in the final schema')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6481,7 +6641,8 @@ def _template_161(rt):
         _append(' is kept current by ')
         _append(str(("no trigger, which the team's standard requires" if (_v22 if (type(_o21 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types19 and (_v22 := _getattr(_o21, 'require_trigger', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('require_trigger', _MISSING)) is not _MISSING) else _read20(_o21)) else 'a trigger on other tables but not on this one')))
         _append(': it keeps its insert time')
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6505,7 +6666,8 @@ def _template_162(rt):
         _append(str(('is a reserved word' if (True if len((_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'reserved_names', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('reserved_names', _MISSING)) is not _MISSING) else _read11(_o12))) == 1 else False) else 'are reserved words')))
         _append(': every query must quote ')
         _append(str(('it' if (True if len((_v17 if (type(_o16 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types14 and (_v17 := _getattr(_o16, 'reserved_names', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('reserved_names', _MISSING)) is not _MISSING) else _read15(_o16))) == 1 else False) else 'them')))
-        return _check_output(''.join(_out), 100000)
+        _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
