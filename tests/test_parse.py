@@ -121,4 +121,5 @@ def test_expressions_keep_their_values_through_the_compact_text() -> None:
     )
     column = statement.node["tableElts"][0]["ColumnDef"]
     default = column["constraints"][0]["Constraint"]["raw_expr"]
-    assert statement.expression(default).sql == "'naïve'"
+    printed = statement.expression(default)
+    assert printed is not None and printed.sql == "'naïve'"
