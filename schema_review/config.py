@@ -274,6 +274,10 @@ def _find_config(start: str, memo: dict[str, str | None]) -> str | None:
 
 
 _TOOL_TABLE = r"^\s*\[\s*tool\s*\.\s*[\"']?schema-review"
+# Every way TOML writes a `tool.schema-review` table without escapes (a backslash in the file
+# and it is parsed): `tool` (bare or quoted) followed by `. schema-review` (a header or a
+# dotted key), by `]` (a `[tool]` table, its keys below) or by `=` (an inline table).
+_MAY_HOLD_TOOL_SECTION = r"""\btool["']?\s*(?:\.\s*["']?schema-review|\]|=)"""
 
 
 def _has_tool_section(pyproject: Path) -> bool:
@@ -285,6 +289,11 @@ def _has_tool_section(pyproject: Path) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     if "schema-review" not in text:
+        return False
+    if "\\" not in text and re.search(_MAY_HOLD_TOOL_SECTION, text) is None:
+        # Nothing that can spell the table (a project that names the tool, as its own
+        # pyproject.toml does): not parsed, nor tomllib imported (a run from such a folder
+        # with --no-cache did both, ~15 M instructions).
         return False
     section, problem = _tool_section(text)
     if problem:

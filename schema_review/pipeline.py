@@ -943,10 +943,11 @@ def _evaluate_shared(
 
 class _HitEncoder:
     """Where a worker's hits are, as numbers (PackedHits.data). What a hit points at existed
-    before the fork, so its place in the lists of the history (its statements, its migration
-    facts) names it in both processes: a statement by its index, a file's source by -1 - the
-    index of its facts. A hit naming anything else cannot be sent (KeyError: the part is
-    evaluated again by the parent)."""
+    before the fork, so its place in the lists of the history (its statements, then those
+    only its changes name, see _nested_statements; its migration facts) names it in both
+    processes: a statement by its index, a file's source by -1 - the index of its facts. A
+    hit naming anything else cannot be sent (KeyError: the part is evaluated again by the
+    parent)."""
 
     def __init__(self, w: Evaluation) -> None:
         self.w = w
@@ -957,10 +958,31 @@ class _HitEncoder:
         if isinstance(place, Statement):
             if self.statements is None:
                 self.statements = {id(s): i for i, s in enumerate(self.w.model.statements)}
-            return self.statements[id(place)]
+            number = self.statements.get(id(place))
+            if number is None:
+                # A statement of a DO block or a function's body: numbered after the
+                # history's own, all of them at once (few histories have any).
+                first = len(self.statements)
+                nested = _nested_statements(self.w.model)
+                self.statements.update((id(s), first + i) for i, s in enumerate(nested))
+                number = self.statements[id(place)]
+            return number
         if isinstance(place, SourceFile):
             return -1 - self.facts[id(place)]
         raise KeyError("a hit whose source is not its statement's")
+
+
+def _nested_statements(model: SchemaModel) -> list[Statement]:
+    """The statements the model's changes name that are not among its statements (those the
+    replay found inside a DO block or a function's body), in the changes' order: the same
+    list in a worker as in its parent, which built the model before the fork."""
+    own = {id(s) for s in model.statements}
+    nested: dict[int, Statement] = {}
+    for change in model.changes:
+        statement = change.statement
+        if id(statement) not in own:
+            nested.setdefault(id(statement), statement)
+    return list(nested.values())
 
 
 class _HitDecoder:
@@ -969,8 +991,12 @@ class _HitDecoder:
     lowered."""
 
     def __init__(self, rules: Sequence[Rule], w: Evaluation) -> None:
-        # The lists the places index, not the evaluation: its model goes before the pack.
+        # The lists the places index, not the evaluation: its model goes before the pack (a
+        # decoder goes when the share ends; the model, for its nested statements if a
+        # worker sent any, until then).
         self.statements = w.model.statements
+        self.model = w.model
+        self.nested: list[Statement] | None = None
         self.facts = w.facts
         known = (*rules, INTERNAL_ERROR, RULE_STOPPED)
         self.rules: dict[tuple[str, str], Rule] = {(r.id, r.severity): r for r in known}
@@ -983,7 +1009,13 @@ class _HitDecoder:
         return rule
 
     def place(self, number: int) -> Statement | SourceFile:
-        return self.statements[number] if number >= 0 else self.facts[-1 - number].source
+        if number < 0:
+            return self.facts[-1 - number].source
+        if number < len(self.statements):
+            return self.statements[number]
+        if self.nested is None:
+            self.nested = _nested_statements(self.model)
+        return self.nested[number - len(self.statements)]
 
     def packed(self, data: tuple[Any, ...]) -> PackedHits:
         return PackedHits.from_data(data, self.rule, self.place)

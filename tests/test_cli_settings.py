@@ -76,6 +76,51 @@ def test_pyproject_without_the_tool_table_is_passed_over(repo: Path) -> None:
     assert json.loads(result.output)["summary"]["fail_on"] == "none"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[tool.schema-review]\nfail-on = "none"\n',
+        '[ "tool" . \'schema-review\' ]\nfail-on = "none"\n',
+        '[tool.schema-review.severity]\ndrop-table = "low"\n',
+        '[tool]\nschema-review = { fail-on = "none" }\n',
+        '["tool"]\n"schema-review".fail-on = "none"\n',
+        'tool.schema-review.fail-on = "none"\n',
+        'tool = { schema-review = { fail-on = "none" } }\n',
+        '[tool."schema\\u002dreview"]\nfail-on = "none"\n# schema-review\n',
+    ],
+)
+def test_every_spelling_of_the_tool_table_is_found(tmp_path: Path, text: str) -> None:
+    """The text checked before tomllib parses the file passes every way TOML writes the
+    table (an escape in the file: parsed)."""
+    from schema_review.config import _has_tool_section
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(text + '\n[project]\nname = "app"\n', encoding="utf-8")
+    assert _has_tool_section(pyproject)
+
+
+def test_a_pyproject_naming_the_tool_is_passed_over_unparsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A project whose pyproject.toml names the tool (its own, a dependency) and has no
+    table of it is not parsed (nor tomllib imported, with the cache off)."""
+    from schema_review import config
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "schema-review"\ndependencies = ["schema-review>=1"]\n\n'
+        '[project.scripts]\nschema-review = "schema_review.cli:main"\n\n'
+        "[tool.ruff]\nline-length = 100\n",
+        encoding="utf-8",
+    )
+
+    def parsed(text: str) -> None:
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(config, "_tool_section", parsed)
+    assert not config._has_tool_section(pyproject)
+
+
 def test_paths_of_two_configurations_are_an_error(repo: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     (other / ".git").mkdir(parents=True)

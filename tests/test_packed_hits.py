@@ -5,6 +5,7 @@ sources and statements."""
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +15,7 @@ from schema_review.cli import main
 from schema_review.config import Settings
 from schema_review.rules import Hit, Rule, load_rules
 from schema_review.rules.engine import PackedHits, evaluate_packed
-from tests.helpers import REPO, example_evaluations
+from tests.helpers import REPO, example_evaluations, write_migrations
 
 
 def _described(hits: list[Hit]) -> list[tuple[object, ...]]:
@@ -182,3 +183,33 @@ def test_a_value_marshal_does_not_take_is_packed_all_the_same(
     unpacked = packed.unpack()
     assert _described(unpacked) == _described([first, marked, second])
     assert type(unpacked[1].message) is Markup
+
+
+def test_a_hit_on_a_statement_of_a_do_block_is_sent_as_data(tmp_path: Path) -> None:
+    """A statement the replay found inside a DO block is not one of the history's own, but
+    its changes name it: a worker numbers it after them, and its hits come back as data
+    (not evaluated again by the parent)."""
+    folder = write_migrations(
+        tmp_path / "migrations",
+        [
+            (
+                "0001_init.sql",
+                "DO $$ BEGIN\n  CREATE TABLE t (id int);\nEND $$;\nCREATE TABLE u (id int);\n",
+            )
+        ],
+    )
+    settings = Settings(select=("all",))
+    rules = [r for r in pipeline.select_rules(load_rules(()), settings) if r.target != "server"]
+    (history,) = pipeline.replay_histories([folder], settings, keep_trees=False)
+    w = pipeline.Evaluation(
+        history.model,
+        history.problems,
+        history.profile,
+        pipeline.migration_facts(history.migration_set, history.sources, 0),
+    )
+    hits = w.hits(rules)
+    own = {id(s) for s in w.model.statements}
+    assert any(h.statement is not None and id(h.statement) not in own for h in hits)
+    data = w.packed(rules).data(pipeline._HitEncoder(w))
+    received = pipeline._HitDecoder(rules, w).packed(pickle.loads(pickle.dumps(data)))
+    assert _described(received.unpack()) == _described(hits)
