@@ -446,10 +446,7 @@ def _evaluate(
                 INTERNAL_ERROR, statement, None, f"could not replay {statement.kind}: {error}"
             )
         )
-    changes_by_kind: dict[str, list[Change]] = defaultdict(list)
-    for change in model.changes:
-        changes_by_kind[change.kind].append(change)
-    subjects = _Subjects(model)
+    subjects, changes_by_kind = _subjects_of(model)
     # Each evaluation has a time budget (see sandbox.limited): a rule that runs away is
     # stopped, reported once, and the other rules still run.
     with limited(sandbox.EVALUATION_SECONDS), remembered_calls():
@@ -469,6 +466,24 @@ def _evaluate(
                 raise RuleError(
                     f"{rule.source}: rule {rule.id}: stopped: {_reason(error)}"
                 ) from None
+
+
+# The key of a model's subjects in `model.computed` (see _subjects_of).
+_SUBJECTS = "rule subjects"
+
+
+def _subjects_of(model: SchemaModel) -> tuple[_Subjects, dict[str, list[Change]]]:
+    """The model's subjects and its changes by kind, made on the first evaluation of the
+    model and kept with it: with `--jobs`, each process evaluates the rules of a history in
+    several parts, and listing the objects and changes of every kind again for each part cost
+    more than the parts' rules on the corpus. The rules only read the model."""
+    cached: tuple[_Subjects, dict[str, list[Change]]] | None = model.computed.get(_SUBJECTS)
+    if cached is None:
+        changes_by_kind: dict[str, list[Change]] = defaultdict(list)
+        for change in model.changes:
+            changes_by_kind[change.kind].append(change)
+        cached = model.computed[_SUBJECTS] = (_Subjects(model), changes_by_kind)
+    return cached
 
 
 class _Subjects:
