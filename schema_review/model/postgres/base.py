@@ -48,6 +48,10 @@ class PostgresBase(SchemaOperations):
         # The same, by the names as written, for types without modifiers or array bounds (most
         # columns: integer, text, uuid): `type_name` reads nothing else of those.
         self.plain_type_names: dict[str | tuple[str, str], TypeName] = {}
+        # And by the names and integer modifiers for the others (varchar(255), text[]).
+        self.sized_type_names: dict[
+            tuple[str | tuple[str, str], tuple[int, ...], bool], TypeName
+        ] = {}
         self.handlers: dict[str, Callable[[Statement], None]] = {
             name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_on_")
         }
@@ -161,7 +165,8 @@ class PostgresBase(SchemaOperations):
             return TypeName("unknown")
         written = node.get("names")
         plain: str | tuple[str, str] | None = None
-        if written and len(written) <= 2 and "typmods" not in node and "arrayBounds" not in node:
+        sized: tuple[str | tuple[str, str], tuple[int, ...], bool] | None = None
+        if written and len(written) <= 2:
             try:
                 if len(written) == 2:
                     plain = (written[0]["String"]["sval"], written[1]["String"]["sval"])
@@ -170,12 +175,21 @@ class PostgresBase(SchemaOperations):
             except KeyError:  # `*`, or a name without its string: the general way
                 plain = None
             else:
-                known = self.plain_type_names.get(plain)
+                if "typmods" in node or "arrayBounds" in node:
+                    # varchar(255), numeric(10, 2), text[]: by the numbers too, when the
+                    # modifiers are integers (as good as always).
+                    sized = _sized_key(plain, node)
+                    plain = None
+                    known = self.sized_type_names.get(sized) if sized is not None else None
+                else:
+                    known = self.plain_type_names.get(plain)
                 if known is not None:
                     return known
         found = self._type_name(node)
         if plain is not None:
             self.plain_type_names[plain] = found
+        elif sized is not None:
+            self.sized_type_names[sized] = found
         return found
 
     def _type_name(self, node: Json) -> TypeName:
@@ -279,6 +293,23 @@ class PostgresBase(SchemaOperations):
             str(self.type_name(t.get("TypeName"))) for t in with_args.get("objargs", ())
         )
         return [f for f in found if f.arguments == arguments]
+
+
+def _sized_key(
+    plain: str | tuple[str, str], node: Json
+) -> tuple[str | tuple[str, str], tuple[int, ...], bool] | None:
+    """What a TypeName with modifiers or array bounds depends on: its names, its modifiers
+    when each is an integer constant (None otherwise: the general way), whether it is an
+    array."""
+    numbers: list[int] = []
+    for modifier in node.get("typmods", ()):
+        constant = modifier.get("A_Const")
+        value = constant.get("ival") if constant is not None else None
+        number = value.get("ival", 0) if type(value) is dict else None
+        if type(number) is not int:
+            return None
+        numbers.append(number)
+    return plain, tuple(numbers), bool(node.get("arrayBounds"))
 
 
 TABLE_CONSTRAINTS = {
