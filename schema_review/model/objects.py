@@ -232,10 +232,11 @@ def _slot_comparer(cls: type) -> Callable[[Any, Any], bool]:
     return _made_function(f"def same(a, b):\n    return {tests or 'True'}", "same")
 
 
-def _made_function(source: str, name: str) -> Any:
+def _made_function(source: str, name: str) -> Callable[..., Any]:
     namespace: dict[str, Any] = {}
     exec(compile(source, f"<{name} of model slots>", "exec"), namespace)
-    return namespace[name]
+    function: Callable[..., Any] = namespace[name]
+    return function
 
 
 class Event:
@@ -430,15 +431,15 @@ class SchemaObject:
     def _same_fields(self, other: SchemaObject) -> bool:
         """Whether `other` (of the same class) holds the very same value in every field."""
         klass: type = type(self)
+        same, names = _slot_comparer(klass), _slot_names(klass)
         if type(other) is not klass:
             return False
         try:
-            return bool(_slot_comparer(klass)(self, other))
+            return bool(same(self, other))
         except AttributeError:  # a field never set (on one, or both)
             missing = _MISSING
             return all(
-                getattr(self, name, missing) is getattr(other, name, missing)
-                for name in _slot_names(klass)
+                getattr(self, name, missing) is getattr(other, name, missing) for name in names
             )
 
     def record(
