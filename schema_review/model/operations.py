@@ -103,9 +103,11 @@ class SchemaOperations:
         # Whether any table ever was a partition or an inheritance child: until one is,
         # a table has no children to look for.
         self.has_child_tables = False
-        # Every table a foreign key was born (or renamed) referencing, dropped ones' too: a
-        # DROP TABLE of any other table has no foreign key to drop with it.
-        self.referenced_tables: set[str] = set()
+        # The foreign keys born (or renamed) referencing each table, dropped ones' too: a
+        # DROP TABLE of any other table has no foreign key to drop with it, and one of these
+        # reads the constraints of their tables only. Entries go stale (dropped, renamed,
+        # retargeted); each is checked against the live model when read.
+        self.foreign_keys_to: dict[str, list[Constraint]] = {}
         # Tables' SQL spellings (`public."Account"`) by name: every change of a table names
         # it, and quoting a name twice per statement added up.
         self.table_sql_names: dict[tuple[str, str], str] = {}
@@ -328,7 +330,7 @@ class SchemaOperations:
         if isinstance(obj, Constraint):
             self.note_constraint_name(obj)
             if obj.ref_table:
-                self.referenced_tables.add(obj.ref_table)
+                self.foreign_keys_to.setdefault(obj.ref_table, []).append(obj)
         elif isinstance(obj, Column):
             self.note_serial_sequence(obj)
         elif isinstance(obj, Table) and (obj.partition_of or obj.inherits):
@@ -371,20 +373,24 @@ class SchemaOperations:
         for owned in (*table.triggers.values(), *table.policies.values()):
             self.died(owned, statement, "with its table")
         self.died(table, statement, detail)
-        # Every table of the schema is looked at (partitions, children, foreign keys), for
-        # each DROP: read the constraints in place rather than through `foreign_keys`. Not
-        # when no table can be a partition or child, and no foreign key references the table.
-        no_references = self.references_by_name or qualified not in self.referenced_tables
-        if not self.has_child_tables and no_references:
-            others: list[Table] = []
-        else:
+        # Every table of the schema is looked at when tables can be partitions or children;
+        # for foreign keys, only the tables holding one that referenced the table (in the
+        # schema's order, as every table was looked at). Not when no table can be a
+        # partition or child, and no foreign key references the table.
+        referenced = None if self.references_by_name else self.foreign_keys_to.get(qualified)
+        holders = {id(c.table) for c in referenced or () if c.ref_table == qualified}
+        if self.has_child_tables:
             others = list(self.model.tables.values())
+        elif holders:
+            others = [t for t in self.model.tables.values() if id(t) in holders]
+        else:
+            others = []
         for other in others:
             if other.partition_of == qualified or (cascade and qualified in other.inherits):
                 self.drop_table_object(other, statement, f"with its parent {qualified}", cascade)
                 continue
-            if no_references:
-                continue
+            if id(other) not in holders:
+                continue  # no foreign key of it references the table
             # A loop rather than a list per table: a schema of hundreds of tables is read
             # whole at each DROP (and each CREATE TABLE that replaces one).
             referencing = None
@@ -958,7 +964,7 @@ class SchemaOperations:
             for constraint in other.constraints.values():
                 if constraint.type == "foreign_key" and constraint.ref_table == old:
                     constraint.ref_table = new
-                    self.referenced_tables.add(new)
+                    self.foreign_keys_to.setdefault(new, []).append(constraint)
             if other.partition_of == old:
                 other.partition_of = new
             if old in other.inherits:
@@ -1264,6 +1270,11 @@ def _typo_distance(a: str, b: str, limit: int = 2) -> int:
     calls stop at once.
     """
     over = limit + 1
+    # Each edit or swap changes the set of letters a name uses by two letters at most: names
+    # whose sets differ more are further apart (most of the names near in length that the
+    # search gives, for a test in C instead of the table below).
+    if len(set(a).symmetric_difference(b)) > 2 * limit:
+        return over
     start, end_a, end_b = 0, len(a), len(b)
     while start < end_a and start < end_b and a[start] == b[start]:
         start += 1
