@@ -377,8 +377,7 @@ class SchemaOperations:
         # for foreign keys, only the tables holding one that referenced the table (in the
         # schema's order, as every table was looked at). Not when no table can be a
         # partition or child, and no foreign key references the table.
-        referenced = None if self.references_by_name else self.foreign_keys_to.get(qualified)
-        holders = {id(c.table) for c in referenced or () if c.ref_table == qualified}
+        holders = set() if self.references_by_name else self.foreign_key_holders(qualified)
         if self.has_child_tables:
             others = list(self.model.tables.values())
         elif holders:
@@ -406,6 +405,13 @@ class SchemaOperations:
                 self.died(sequence, statement, "with its table")
         if cascade:
             self.drop_views_reading(qualified, statement)
+
+    def foreign_key_holders(self, qualified: str) -> set[int]:
+        """The tables (by id) that may hold a foreign key referencing the relation: every
+        one that does is among them."""
+        return {
+            id(c.table) for c in self.foreign_keys_to.get(qualified, ()) if c.ref_table == qualified
+        }
 
     def drop_function_object(
         self, function: Function, statement: Statement, cascade: bool = False
@@ -959,9 +965,11 @@ class SchemaOperations:
     def retarget_relation(self, old: str, new: str) -> None:
         """Every reference to relation `old` (qualified) now names `new`."""
         # Lists are replaced, not changed in place (snapshots share them), and only where
-        # they name `old`: a rename walks every table of the schema.
+        # they name `old`: a rename walks every table of the schema, and the constraints of
+        # those holding a foreign key that referenced `old`.
+        holders = self.foreign_key_holders(old)
         for other in self.model.tables.values():
-            for constraint in other.constraints.values():
+            for constraint in other.constraints.values() if id(other) in holders else ():
                 if constraint.type == "foreign_key" and constraint.ref_table == old:
                     constraint.ref_table = new
                     self.foreign_keys_to.setdefault(new, []).append(constraint)
@@ -1023,8 +1031,9 @@ class SchemaOperations:
             policy.using = renamed(policy.using)
             policy.with_check = renamed(policy.with_check)
         qualified = table.qualified_name
+        holders = self.foreign_key_holders(qualified)
         for other in self.model.tables.values():
-            for fk in other.foreign_keys:
+            for fk in other.foreign_keys if id(other) in holders else ():
                 if fk.ref_table == qualified:
                     fk.ref_columns = names(fk.ref_columns)
         for sequence in self.model.sequences.values():
