@@ -968,7 +968,9 @@ class SchemaOperations:
         # they name `old`: a rename walks every table of the schema, and the constraints of
         # those holding a foreign key that referenced `old`.
         holders = self.foreign_key_holders(old)
-        for other in self.model.tables.values():
+        # (No table is a partition or child until one was: then only the holders matter.)
+        others = self.model.tables.values() if holders or self.has_child_tables else ()
+        for other in others:
             for constraint in other.constraints.values() if id(other) in holders else ():
                 if constraint.type == "foreign_key" and constraint.ref_table == old:
                     constraint.ref_table = new
@@ -1058,7 +1060,8 @@ class SchemaOperations:
 
         for table in self.model.tables.values():
             for column in table.columns.values():
-                column.type = follow(column.type)
+                if column.type.name == old:  # (`follow` leaves the others as they are)
+                    column.type = follow(column.type)
         for function in self.model.functions.values():
             function.argument_types = [follow(t) for t in function.argument_types]
             if function.return_type is not None:
