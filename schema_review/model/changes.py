@@ -77,10 +77,18 @@ class Change:
     ) -> None:
         self.kind = kind
         self.statement = statement
-        self.table = self.column = self.constraint = self.index = self.object = None
-        self.table_existed = True
-        self.in_transaction = False
-        self.detail = self.table_sql = ""
+        # The slots a change is usually given, taken out of the dict (which `made` takes
+        # over) and set in a step each; the loop below sees the few other fields.
+        take = fields.pop
+        self.table = take("table", None)
+        self.column = take("column", None)
+        self.constraint = take("constraint", None)
+        self.index = take("index", None)
+        self.object = take("object", None)
+        self.table_existed = take("table_existed", True)
+        self.in_transaction = take("in_transaction", False)
+        self.detail = take("detail", "")
+        self.table_sql = take("table_sql", "")
         self.file_statements = file_statements
         for name, value in fields.items():
             default = _DEFAULTS.get(name, _SLOT)
