@@ -1048,10 +1048,18 @@ class Index(SchemaObject):
         index, a primary key over a unique constraint, and the older index wins: the one
         reported is the one that can go.
         """
-        mine = self.shape
+        # `shape` compared a field at a time, the cheapest first, without its tuples: a rule
+        # asks this of every index, and each index is compared with each of its table's.
+        columns, predicate, method = self.columns, self.predicate, self.method
         position = self.table.indexes.index(self)
         for other_position, other in enumerate(self.table.indexes):
-            if other is self or other.dropped or other.shape != mine:
+            if (
+                other is self
+                or other.dropped
+                or other.method != method
+                or other.columns != columns
+                or other.predicate != predicate
+            ):
                 continue
             if self.unique != other.unique:
                 if other.unique:
