@@ -48,6 +48,9 @@ class PostgresBase(SchemaOperations):
         # The same, by the names as written, for types without modifiers or array bounds (most
         # columns: integer, text, uuid): `type_name` reads nothing else of those.
         self.plain_type_names: dict[str | tuple[str, str], TypeName] = {}
+        # The extensions installed (as `model.extensions` lists them) and the hints of the
+        # others' objects: see may_miss_extension.
+        self.hints_for: tuple[tuple[str, ...] | None, tuple[str, ...]] = (None, ())
         # And by the names and integer modifiers for the others (varchar(255), text[]).
         self.sized_type_names: dict[
             tuple[str | tuple[str, str], tuple[int, ...], bool], TypeName
@@ -109,13 +112,36 @@ class PostgresBase(SchemaOperations):
             if (
                 statement.kind in USES_EXTENSIONS
                 and len(self.model.changes) > first
-                and mentions_extension_object(statement.text)
+                and self.may_miss_extension(statement)
             ):
                 missing = self.missing_extension(statement)
                 if missing:
                     self.model.changes[first].missing_extension = missing
         except Exception as error:  # keep replaying: record, never crash
             self.model.internal_errors.append((statement, f"{type(error).__name__}: {error}"))
+
+    def may_miss_extension(self, statement: Statement) -> bool:
+        """Whether the statement's text names an object of an extension that is neither
+        installed nor preinstalled: the quick test before `missing_extension` walks its
+        tree. Only the hints of such extensions are looked for (once pgcrypto is installed,
+        `crypt` or `digest` in a text can name nothing missing): each hint is a search of
+        the text, and most statements of a long history come after its CREATE EXTENSIONs."""
+        installed = tuple(self.model.extensions)
+        if installed != self.hints_for[0]:
+            self.hints_for = (installed, self.hints_of_missing(installed))
+        hints = self.hints_for[1]
+        return bool(hints) and mentions_extension_object(statement.text, hints)
+
+    def hints_of_missing(self, installed: tuple[str, ...]) -> tuple[str, ...]:
+        """The hints (`_EXTENSION_HINTS`) that are part of a name of an extension that is not
+        installed (`installed`) nor preinstalled."""
+        preinstalled = self.profile.preinstalled_extensions
+        missing = [
+            name
+            for name, extension in EXTENSION_OBJECTS.items()
+            if extension not in installed and extension not in preinstalled
+        ]
+        return tuple(hint for hint in _EXTENSION_HINTS if any(hint in name for name in missing))
 
     def missing_extension(self, statement: Statement) -> str:
         """`extension (what needs it)` for a type, function or operator class of an extension
@@ -522,11 +548,11 @@ _EXTENSION_HINTS = (
 )
 
 
-def mentions_extension_object(text: str) -> bool:
+def mentions_extension_object(text: str, hints: tuple[str, ...] = _EXTENSION_HINTS) -> bool:
     """A quick test before walking a statement's tree: a few substring searches (C passes
     over the text) rule most statements out; the words of the others are looked up."""
     lowered = text.lower()
-    for hint in _EXTENSION_HINTS:
+    for hint in hints:
         if hint in lowered:
             return not EXTENSION_OBJECTS.keys().isdisjoint(WORD.findall(lowered))
     return False
