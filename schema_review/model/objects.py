@@ -201,6 +201,7 @@ def own_triggers(table: Table) -> dict[str, Trigger]:
 
 
 _MISSING = object()
+_new_object = object.__new__
 
 
 @cache
@@ -445,7 +446,14 @@ class SchemaObject:
     def record(
         self, action: str, statement: Statement, detail: str = "", offset: int | None = None
     ) -> None:
-        event = Event(action, statement, detail, offset)
+        # Event(action, statement, detail, offset), its fields set here: every object a
+        # replay makes records its creation, and the class call (a lookup of __init__, a
+        # frame for it) cost more than the four fields.
+        event = _new_object(Event)
+        event.action = action
+        event.statement = statement
+        event.detail = detail
+        event._from_start = None if offset is None else offset - statement.start
         history = self._history
         if isinstance(history, Event):
             self._history = [history, event]
@@ -576,7 +584,12 @@ class Column(SchemaObject):
         charset: str | None = None,
         collation: str | None = None,
     ) -> None:
-        SchemaObject.__init__(self, name)
+        # SchemaObject.__init__(self, name), inline: a long history makes a column for each
+        # line of its CREATE TABLEs.
+        self.name = name
+        self._history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
         self.table = table
         self.type = type
         self.not_null = not_null

@@ -319,7 +319,8 @@ class SchemaOperations:
     ) -> None:
         # Every qualified name ends with the object's name: one whose last part no dead
         # object's name had replaces nothing (nor does any while no drop happened).
-        if obj.name.rpartition(".")[2] in self.dead_names:
+        name = obj.name
+        if name.rpartition(".")[2] in self.dead_names if "." in name else name in self.dead_names:
             previous = obj.previous = self.graveyard.pop((obj.kind, obj.qualified_name), None)
         else:
             previous = obj.previous = None
