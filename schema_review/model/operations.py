@@ -231,7 +231,9 @@ class SchemaOperations:
             if live is not None:
                 fields[name] = snapshot = live.snapshot()
                 snapshotted.append((name, snapshot, live))
-        item = Change.made(kind, statement, self.file_statements, fields)
+        # Change.made, inline (a change a statement): the object, then its fields.
+        item = _new_object(Change)
+        item._fill(kind, statement, self.file_statements, fields)
         for name, snapshot, live in snapshotted:
             self.snapshots.append((item, name, snapshot, live))
         if table is not None and table.schema == TEMPORARY_SCHEMA:
@@ -333,7 +335,8 @@ class SchemaOperations:
             if obj.ref_table:
                 self.foreign_keys_to.setdefault(obj.ref_table, []).append(obj)
         elif isinstance(obj, Column):
-            self.note_serial_sequence(obj)
+            if obj.serial_sequence:  # (note_serial_sequence's test: no call for most columns)
+                self.note_serial_sequence(obj)
         elif isinstance(obj, Table) and (obj.partition_of or obj.inherits):
             self.has_child_tables = True
 
@@ -1260,6 +1263,7 @@ _BUILTIN_TRIGGER_FUNCTIONS = frozenset(
 
 
 _NAME = attrgetter("name")
+_new_object = object.__new__
 
 # The suffixes PostgreSQL (and the tools that copy its naming) give constraints and indexes.
 _GENERATED_SUFFIXES = ("_pkey", "_fkey", "_key", "_check", "_excl", "_idx", "_not_null", "_seq")
