@@ -793,7 +793,12 @@ class Constraint(SchemaObject):
         actions_written: tuple[str, ...] = ("delete", "update"),
         operators: list[str] = _NO_ITEMS,
     ) -> None:
-        SchemaObject.__init__(self, name)
+        # SchemaObject.__init__(self, name), inline (as Column's): made for every key,
+        # index and table of a long history.
+        self.name = name
+        self._history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
         self.table = table
         self.type = type
         self.columns = shared_names(columns)
@@ -1007,7 +1012,12 @@ class Index(SchemaObject):
         parent: Index | None = None,
         key_options: list[str] = _NO_ITEMS,
     ) -> None:
-        SchemaObject.__init__(self, name)
+        # SchemaObject.__init__(self, name), inline (as Column's): made for every key,
+        # index and table of a long history.
+        self.name = name
+        self._history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
         self.schema = schema
         self.table = table
         self.columns = shared_names(columns)
@@ -1394,7 +1404,12 @@ class Table(SchemaObject):
         partition_statement: Statement | None = None,
         columns_known: bool = True,
     ) -> None:
-        SchemaObject.__init__(self, name)
+        # SchemaObject.__init__(self, name), inline (as Column's): made for every key,
+        # index and table of a long history.
+        self.name = name
+        self._history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
         self.schema = schema
         self.columns = {} if columns is None else columns
         self.constraints = {} if constraints is None else constraints
