@@ -58,16 +58,6 @@ class Change:
         # The file's list itself, shared and still growing: not a copy, even when empty.
         self._fill(kind, statement, [] if statements is None else statements, fields)
 
-    @classmethod
-    def made(
-        cls, kind: str, statement: Statement, file_statements: list[Statement], fields: Any
-    ) -> Change:
-        """`Change(kind, statement, file_statements=..., **fields)`, from the replay's dict of
-        fields as it is (not unpacked into keywords and packed again: a change a statement)."""
-        item = cls.__new__(cls)
-        item._fill(kind, statement, file_statements, fields)
-        return item
-
     def _fill(
         self,
         kind: str,
@@ -75,10 +65,12 @@ class Change:
         file_statements: list[Statement],
         fields: dict[str, Any],
     ) -> None:
+        # (change_of fills a change it allocates with the replay's dict of fields as it is:
+        # not unpacked into keywords and packed again, a change a statement.)
         self.kind = kind
         self.statement = statement
-        # The slots a change is usually given, taken out of the dict (which `made` takes
-        # over) and set in a step each; the loop below sees the few other fields.
+        # The slots a change is usually given, taken out of the dict (which the change
+        # takes over) and set in a step each; the loop below sees the few other fields.
         take = fields.pop
         self.table = take("table", None)
         self.column = take("column", None)

@@ -231,7 +231,8 @@ class SchemaOperations:
             if live is not None:
                 fields[name] = snapshot = live.snapshot()
                 snapshotted.append((name, snapshot, live))
-        # Change.made, inline (a change a statement): the object, then its fields.
+        # `Change(kind, statement, file_statements=..., **fields)` without the class call
+        # and the keywords (a change a statement): the object, then its fields.
         item = _new_object(Change)
         item._fill(kind, statement, self.file_statements, fields)
         for name, snapshot, live in snapshotted:
