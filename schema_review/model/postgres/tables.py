@@ -176,7 +176,7 @@ class TableStatements(PostgresBase):
         type_node = definition.get("typeName")
         column_type = self.type_name(type_node)
         # Interned: a long history names the same columns (id, created_at) over and over.
-        column = Column(sys.intern(definition.get("colname", "")), table=table, type=column_type)
+        column = Column(sys.intern(definition.get("colname", "")), table, column_type)
         if merge is not None:  # the parent's NOT NULL and default stay unless redefined
             column.not_null = merge.not_null
             column.default = merge.default
@@ -214,7 +214,7 @@ class TableStatements(PostgresBase):
         if serial:  # as the server stores it: a default taken from the sequence
             column.default = nextval_default(column.serial_sequence or "")
         table.columns[column.name] = column
-        self.born(column, statement, offset=statement.offset_of(definition))
+        self.born(column, statement, "", statement.offset_of(definition))
         return column
 
     def sequence_name(self, table: Table, column: str) -> str:
