@@ -58,16 +58,6 @@ class Change:
         # The file's list itself, shared and still growing: not a copy, even when empty.
         self._fill(kind, statement, [] if statements is None else statements, fields)
 
-    @classmethod
-    def made(
-        cls, kind: str, statement: Statement, file_statements: list[Statement], fields: Any
-    ) -> Change:
-        """`Change(kind, statement, file_statements=..., **fields)`, from the replay's dict of
-        fields as it is (not unpacked into keywords and packed again: a change a statement)."""
-        item = cls.__new__(cls)
-        item._fill(kind, statement, file_statements, fields)
-        return item
-
     def _fill(
         self,
         kind: str,
@@ -75,12 +65,22 @@ class Change:
         file_statements: list[Statement],
         fields: dict[str, Any],
     ) -> None:
+        # (change_of fills a change it allocates with the replay's dict of fields as it is:
+        # not unpacked into keywords and packed again, a change a statement.)
         self.kind = kind
         self.statement = statement
-        self.table = self.column = self.constraint = self.index = self.object = None
-        self.table_existed = True
-        self.in_transaction = False
-        self.detail = self.table_sql = ""
+        # The slots a change is usually given, taken out of the dict (which the change
+        # takes over) and set in a step each; the loop below sees the few other fields.
+        take = fields.pop
+        self.table = take("table", None)
+        self.column = take("column", None)
+        self.constraint = take("constraint", None)
+        self.index = take("index", None)
+        self.object = take("object", None)
+        self.table_existed = take("table_existed", True)
+        self.in_transaction = take("in_transaction", False)
+        self.detail = take("detail", "")
+        self.table_sql = take("table_sql", "")
         self.file_statements = file_statements
         for name, value in fields.items():
             default = _DEFAULTS.get(name, _SLOT)
@@ -198,10 +198,21 @@ class Change:
 
     @property
     def object_name(self) -> str | None:
-        for candidate in (self.column, self.constraint, self.index, self.object, self.table):
-            if candidate is not None:
-                return candidate.qualified_name
-        return None
+        # The first of column, constraint, index, object and table that is set: tested one
+        # after the other, without a tuple of the five (asked of every change a rule hits).
+        candidate: Any = self.column
+        if candidate is None:
+            candidate = self.constraint
+            if candidate is None:
+                candidate = self.index
+                if candidate is None:
+                    candidate = self.object
+                    if candidate is None:
+                        candidate = self.table
+                        if candidate is None:
+                            return None
+        name: str = candidate.qualified_name
+        return name
 
     @property
     def lock(self) -> str:

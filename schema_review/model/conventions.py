@@ -142,11 +142,9 @@ def template_problem(text: str, kind: str) -> str | None:
 def expand(template: str, obj: NamedObject) -> str:
     """The name a template gives `obj`, cut to 63 bytes as PostgreSQL cuts identifiers
     (PostgreSQL's own shapes are cut as makeObjectName cuts them)."""
-    shaped = _GENERATED_NAME.match(template)
-    if shaped is not None:
-        part = shaped["part"]
-        columns = "_".join(obj.columns) if part == "columns" else (obj.columns or ("",))[0]
-        return make_object_name(obj.table, columns if part else None, shaped["label"])
+    shape = _generated_shape(template)
+    if shape is not None:
+        return _generated(shape, obj.table, obj.columns)
     values = {
         "table": obj.table,
         "columns": "_".join(obj.columns),
@@ -160,6 +158,22 @@ def expand(template: str, obj: NamedObject) -> str:
         return _modify(values[name], modifier or None)
 
     return _clip(_PLACEHOLDER.sub(fill, template), _MAX)
+
+
+@functools.cache
+def _generated_shape(template: str) -> tuple[str | None, str] | None:
+    """(the columns part: `columns`, `column` or None; the label) of a template of
+    PostgreSQL's own shape (`{table}_{columns}_fkey`), else None. Read once a template: a
+    schema's every constraint and index is checked against a few."""
+    shaped = _GENERATED_NAME.match(template)
+    return None if shaped is None else (shaped["part"], shaped["label"])
+
+
+def _generated(shape: tuple[str | None, str], table: str, columns: tuple[str, ...]) -> str:
+    """The name a template of PostgreSQL's own shape gives (`_generated_shape`)."""
+    part, label = shape
+    joined = "_".join(columns) if part == "columns" else (columns or ("",))[0]
+    return make_object_name(table, joined if part else None, label)
 
 
 def describe(convention: Convention) -> str:
@@ -212,6 +226,13 @@ def mismatch_of(convention: Convention, name: str, parts: tuple[object, ...]) ->
     pattern = name_pattern(convention)
     if pattern is not None:
         return None if pattern.search(name) is not None else f"expected to match {convention}"
+    if type(convention) is str:
+        # A template of PostgreSQL's own shape (every kind of the default preset) needs the
+        # table and columns only: no NamedObject for each constraint and index.
+        shape = _generated_shape(convention)
+        if shape is not None:
+            wanted = _generated(shape, parts[0], parts[1] if len(parts) > 1 else ())  # type: ignore[arg-type]
+            return None if name == wanted else f"expected {wanted}"
     return mismatch(convention, name, NamedObject(*parts))  # type: ignore[arg-type]
 
 

@@ -27,6 +27,16 @@ def _clip(text: str, limit: int) -> str:
 def make_object_name(name1: str, name2: str | None, label: str | None) -> str:
     """makeObjectName: `name1_name2_label`, the longer of name1 and name2 shortened first
     until the whole fits in 63 bytes."""
+    if (
+        len(name1) + (len(name2) + 1 if name2 else 0) + (len(label) + 1 if label else 0)
+        < NAMEDATALEN
+        and name1.isascii()
+        and (not name2 or name2.isascii())
+        and (not label or label.isascii())
+    ):
+        # ASCII that fits (as good as every name): a character is a byte, nothing is cut.
+        joined = f"{name1}_{name2}" if name2 else name1
+        return f"{joined}_{label}" if label else joined
     chars1 = len(name1.encode())
     chars2 = len(name2.encode()) if name2 else 0
     overhead = (1 if name2 else 0) + (len(label.encode()) + 1 if label else 0)

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import re
 import sys
-from collections import deque
 from collections.abc import Callable
 from functools import cache, lru_cache
-from itertools import pairwise, repeat
-from operator import attrgetter, is_
+from itertools import pairwise
 from typing import Any, ClassVar, Self
 
 from schema_review.model.conventions import (
@@ -203,6 +201,7 @@ def own_triggers(table: Table) -> dict[str, Trigger]:
 
 
 _MISSING = object()
+_new_object = object.__new__
 
 
 @cache
@@ -216,13 +215,29 @@ def _slot_names(cls: type) -> tuple[str, ...]:
 
 
 @cache
-def _slot_reader(cls: type) -> Callable[[Any], tuple[Any, ...]]:
-    """Reads every field of an object of the class at once, in C, in `_slot_names` order
-    (AttributeError when one is not set). The classes have no `__setattr__` of their own."""
-    names = _slot_names(cls)
-    if len(names) == 1:  # attrgetter of one name gives the value, not a tuple
-        return lambda obj: (getattr(obj, names[0]),)
-    return attrgetter(*names)
+def _slot_copier(cls: type) -> Callable[[Any, Any], None]:
+    """`copy(obj, clone)`: every field of `obj` set on `clone` (AttributeError when one is
+    not set). Straight-line code made for the class: each step reads and writes one slot,
+    which the interpreter specialises; the replay snapshots the column or constraint of
+    every change that has one, and setting the fields one `setattr` call each cost ten
+    times as much."""
+    steps = "".join(f"\n    clone.{name} = obj.{name}" for name in _slot_names(cls))
+    return _made_function(f"def copy(obj, clone):{steps or ' pass'}", "copy")
+
+
+@cache
+def _slot_comparer(cls: type) -> Callable[[Any, Any], bool]:
+    """`same(a, b)`: whether two objects of the class hold the very same value in every
+    field (AttributeError when one is not set): straight-line code, as `_slot_copier`."""
+    tests = " and ".join(f"a.{name} is b.{name}" for name in _slot_names(cls))
+    return _made_function(f"def same(a, b):\n    return {tests or 'True'}", "same")
+
+
+def _made_function(source: str, name: str) -> Callable[..., Any]:
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<{name} of model slots>", "exec"), namespace)
+    function: Callable[..., Any] = namespace[name]
+    return function
 
 
 class Event:
@@ -406,28 +421,24 @@ class SchemaObject:
         _read_history(self)  # a list both share, as the events later statements add
         klass: type = type(self)
         clone: Self = object.__new__(klass)
-        names = _slot_names(klass)
         try:
-            values = _slot_reader(klass)(self)
+            _slot_copier(klass)(self, clone)
         except AttributeError:  # a field never set: the others
-            for name in names:
+            for name in _slot_names(klass):
                 if hasattr(self, name):
                     setattr(clone, name, getattr(self, name))
-            return clone
-        # Each field set in C (a map drained by an empty deque), not a Python step each: the
-        # replay snapshots the column or constraint of every change that has one.
-        deque(map(setattr, repeat(clone), names, values), maxlen=0)
         return clone
 
     def _same_fields(self, other: SchemaObject) -> bool:
         """Whether `other` (of the same class) holds the very same value in every field."""
         klass: type = type(self)
-        read, names, missing = _slot_reader(klass), _slot_names(klass), _MISSING
+        same, names = _slot_comparer(klass), _slot_names(klass)
         if type(other) is not klass:
             return False
         try:
-            return all(map(is_, read(self), read(other)))
+            return bool(same(self, other))
         except AttributeError:  # a field never set (on one, or both)
+            missing = _MISSING
             return all(
                 getattr(self, name, missing) is getattr(other, name, missing) for name in names
             )
@@ -435,7 +446,14 @@ class SchemaObject:
     def record(
         self, action: str, statement: Statement, detail: str = "", offset: int | None = None
     ) -> None:
-        event = Event(action, statement, detail, offset)
+        # Event(action, statement, detail, offset), its fields set here: every object a
+        # replay makes records its creation, and the class call (a lookup of __init__, a
+        # frame for it) cost more than the four fields.
+        event = _new_object(Event)
+        event.action = action
+        event.statement = statement
+        event.detail = detail
+        event._from_start = None if offset is None else offset - statement.start
         history = self._history
         if isinstance(history, Event):
             self._history = [history, event]
@@ -566,7 +584,12 @@ class Column(SchemaObject):
         charset: str | None = None,
         collation: str | None = None,
     ) -> None:
-        SchemaObject.__init__(self, name)
+        # SchemaObject.__init__(self, name), inline: a long history makes a column for each
+        # line of its CREATE TABLEs.
+        self.name = name
+        self._history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
         self.table = table
         self.type = type
         self.not_null = not_null
@@ -770,7 +793,12 @@ class Constraint(SchemaObject):
         actions_written: tuple[str, ...] = ("delete", "update"),
         operators: list[str] = _NO_ITEMS,
     ) -> None:
-        SchemaObject.__init__(self, name)
+        # SchemaObject.__init__(self, name), inline (as Column's): made for every key,
+        # index and table of a long history.
+        self.name = name
+        self._history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
         self.table = table
         self.type = type
         self.columns = shared_names(columns)
@@ -984,7 +1012,12 @@ class Index(SchemaObject):
         parent: Index | None = None,
         key_options: list[str] = _NO_ITEMS,
     ) -> None:
-        SchemaObject.__init__(self, name)
+        # SchemaObject.__init__(self, name), inline (as Column's): made for every key,
+        # index and table of a long history.
+        self.name = name
+        self._history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
         self.schema = schema
         self.table = table
         self.columns = shared_names(columns)
@@ -1038,10 +1071,18 @@ class Index(SchemaObject):
         index, a primary key over a unique constraint, and the older index wins: the one
         reported is the one that can go.
         """
-        mine = self.shape
+        # `shape` compared a field at a time, the cheapest first, without its tuples: a rule
+        # asks this of every index, and each index is compared with each of its table's.
+        columns, predicate, method = self.columns, self.predicate, self.method
         position = self.table.indexes.index(self)
         for other_position, other in enumerate(self.table.indexes):
-            if other is self or other.dropped or other.shape != mine:
+            if (
+                other is self
+                or other.dropped
+                or other.method != method
+                or other.columns != columns
+                or other.predicate != predicate
+            ):
                 continue
             if self.unique != other.unique:
                 if other.unique:
@@ -1363,7 +1404,12 @@ class Table(SchemaObject):
         partition_statement: Statement | None = None,
         columns_known: bool = True,
     ) -> None:
-        SchemaObject.__init__(self, name)
+        # SchemaObject.__init__(self, name), inline (as Column's): made for every key,
+        # index and table of a long history.
+        self.name = name
+        self._history = _NO_ITEMS
+        self.dropped = False
+        self.previous = self.replaced_by = self.replaced_at = None
         self.schema = schema
         self.columns = {} if columns is None else columns
         self.constraints = {} if constraints is None else constraints

@@ -103,9 +103,11 @@ class SchemaOperations:
         # Whether any table ever was a partition or an inheritance child: until one is,
         # a table has no children to look for.
         self.has_child_tables = False
-        # Every table a foreign key was born (or renamed) referencing, dropped ones' too: a
-        # DROP TABLE of any other table has no foreign key to drop with it.
-        self.referenced_tables: set[str] = set()
+        # The foreign keys born (or renamed) referencing each table, dropped ones' too: a
+        # DROP TABLE of any other table has no foreign key to drop with it, and one of these
+        # reads the constraints of their tables only. Entries go stale (dropped, renamed,
+        # retargeted); each is checked against the live model when read.
+        self.foreign_keys_to: dict[str, list[Constraint]] = {}
         # Tables' SQL spellings (`public."Account"`) by name: every change of a table names
         # it, and quoting a name twice per statement added up.
         self.table_sql_names: dict[tuple[str, str], str] = {}
@@ -229,7 +231,10 @@ class SchemaOperations:
             if live is not None:
                 fields[name] = snapshot = live.snapshot()
                 snapshotted.append((name, snapshot, live))
-        item = Change.made(kind, statement, self.file_statements, fields)
+        # `Change(kind, statement, file_statements=..., **fields)` without the class call
+        # and the keywords (a change a statement): the object, then its fields.
+        item = _new_object(Change)
+        item._fill(kind, statement, self.file_statements, fields)
         for name, snapshot, live in snapshotted:
             self.snapshots.append((item, name, snapshot, live))
         if table is not None and table.schema == TEMPORARY_SCHEMA:
@@ -317,7 +322,8 @@ class SchemaOperations:
     ) -> None:
         # Every qualified name ends with the object's name: one whose last part no dead
         # object's name had replaces nothing (nor does any while no drop happened).
-        if obj.name.rpartition(".")[2] in self.dead_names:
+        name = obj.name
+        if name.rpartition(".")[2] in self.dead_names if "." in name else name in self.dead_names:
             previous = obj.previous = self.graveyard.pop((obj.kind, obj.qualified_name), None)
         else:
             previous = obj.previous = None
@@ -328,9 +334,10 @@ class SchemaOperations:
         if isinstance(obj, Constraint):
             self.note_constraint_name(obj)
             if obj.ref_table:
-                self.referenced_tables.add(obj.ref_table)
+                self.foreign_keys_to.setdefault(obj.ref_table, []).append(obj)
         elif isinstance(obj, Column):
-            self.note_serial_sequence(obj)
+            if obj.serial_sequence:  # (note_serial_sequence's test: no call for most columns)
+                self.note_serial_sequence(obj)
         elif isinstance(obj, Table) and (obj.partition_of or obj.inherits):
             self.has_child_tables = True
 
@@ -371,20 +378,23 @@ class SchemaOperations:
         for owned in (*table.triggers.values(), *table.policies.values()):
             self.died(owned, statement, "with its table")
         self.died(table, statement, detail)
-        # Every table of the schema is looked at (partitions, children, foreign keys), for
-        # each DROP: read the constraints in place rather than through `foreign_keys`. Not
-        # when no table can be a partition or child, and no foreign key references the table.
-        no_references = self.references_by_name or qualified not in self.referenced_tables
-        if not self.has_child_tables and no_references:
-            others: list[Table] = []
-        else:
+        # Every table of the schema is looked at when tables can be partitions or children;
+        # for foreign keys, only the tables holding one that referenced the table (in the
+        # schema's order, as every table was looked at). Not when no table can be a
+        # partition or child, and no foreign key references the table.
+        holders = set() if self.references_by_name else self.foreign_key_holders(qualified)
+        if self.has_child_tables:
             others = list(self.model.tables.values())
+        elif holders:
+            others = [t for t in self.model.tables.values() if id(t) in holders]
+        else:
+            others = []
         for other in others:
             if other.partition_of == qualified or (cascade and qualified in other.inherits):
                 self.drop_table_object(other, statement, f"with its parent {qualified}", cascade)
                 continue
-            if no_references:
-                continue
+            if id(other) not in holders:
+                continue  # no foreign key of it references the table
             # A loop rather than a list per table: a schema of hundreds of tables is read
             # whole at each DROP (and each CREATE TABLE that replaces one).
             referencing = None
@@ -400,6 +410,13 @@ class SchemaOperations:
                 self.died(sequence, statement, "with its table")
         if cascade:
             self.drop_views_reading(qualified, statement)
+
+    def foreign_key_holders(self, qualified: str) -> set[int]:
+        """The tables (by id) that may hold a foreign key referencing the relation: every
+        one that does is among them."""
+        return {
+            id(c.table) for c in self.foreign_keys_to.get(qualified, ()) if c.ref_table == qualified
+        }
 
     def drop_function_object(
         self, function: Function, statement: Statement, cascade: bool = False
@@ -953,12 +970,16 @@ class SchemaOperations:
     def retarget_relation(self, old: str, new: str) -> None:
         """Every reference to relation `old` (qualified) now names `new`."""
         # Lists are replaced, not changed in place (snapshots share them), and only where
-        # they name `old`: a rename walks every table of the schema.
-        for other in self.model.tables.values():
-            for constraint in other.constraints.values():
+        # they name `old`: a rename walks every table of the schema, and the constraints of
+        # those holding a foreign key that referenced `old`.
+        holders = self.foreign_key_holders(old)
+        # (No table is a partition or child until one was: then only the holders matter.)
+        others = self.model.tables.values() if holders or self.has_child_tables else ()
+        for other in others:
+            for constraint in other.constraints.values() if id(other) in holders else ():
                 if constraint.type == "foreign_key" and constraint.ref_table == old:
                     constraint.ref_table = new
-                    self.referenced_tables.add(new)
+                    self.foreign_keys_to.setdefault(new, []).append(constraint)
             if other.partition_of == old:
                 other.partition_of = new
             if old in other.inherits:
@@ -1017,8 +1038,9 @@ class SchemaOperations:
             policy.using = renamed(policy.using)
             policy.with_check = renamed(policy.with_check)
         qualified = table.qualified_name
+        holders = self.foreign_key_holders(qualified)
         for other in self.model.tables.values():
-            for fk in other.foreign_keys:
+            for fk in other.foreign_keys if id(other) in holders else ():
                 if fk.ref_table == qualified:
                     fk.ref_columns = names(fk.ref_columns)
         for sequence in self.model.sequences.values():
@@ -1043,7 +1065,8 @@ class SchemaOperations:
 
         for table in self.model.tables.values():
             for column in table.columns.values():
-                column.type = follow(column.type)
+                if column.type.name == old:  # (`follow` leaves the others as they are)
+                    column.type = follow(column.type)
         for function in self.model.functions.values():
             function.argument_types = [follow(t) for t in function.argument_types]
             if function.return_type is not None:
@@ -1241,6 +1264,7 @@ _BUILTIN_TRIGGER_FUNCTIONS = frozenset(
 
 
 _NAME = attrgetter("name")
+_new_object = object.__new__
 
 # The suffixes PostgreSQL (and the tools that copy its naming) give constraints and indexes.
 _GENERATED_SUFFIXES = ("_pkey", "_fkey", "_key", "_check", "_excl", "_idx", "_not_null", "_seq")
@@ -1264,6 +1288,11 @@ def _typo_distance(a: str, b: str, limit: int = 2) -> int:
     calls stop at once.
     """
     over = limit + 1
+    # Each edit or swap changes the set of letters a name uses by two letters at most: names
+    # whose sets differ more are further apart (most of the names near in length that the
+    # search gives, for a test in C instead of the table below).
+    if len(set(a).symmetric_difference(b)) > 2 * limit:
+        return over
     start, end_a, end_b = 0, len(a), len(b)
     while start < end_a and start < end_b and a[start] == b[start]:
         start += 1

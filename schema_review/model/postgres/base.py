@@ -48,6 +48,13 @@ class PostgresBase(SchemaOperations):
         # The same, by the names as written, for types without modifiers or array bounds (most
         # columns: integer, text, uuid): `type_name` reads nothing else of those.
         self.plain_type_names: dict[str | tuple[str, str], TypeName] = {}
+        # The extensions installed (as `model.extensions` lists them) and the hints of the
+        # others' objects: see may_miss_extension.
+        self.hints_for: tuple[tuple[str, ...] | None, tuple[str, ...]] = (None, ())
+        # And by the names and integer modifiers for the others (varchar(255), text[]).
+        self.sized_type_names: dict[
+            tuple[str | tuple[str, str], tuple[int, ...], bool], TypeName
+        ] = {}
         self.handlers: dict[str, Callable[[Statement], None]] = {
             name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_on_")
         }
@@ -105,13 +112,36 @@ class PostgresBase(SchemaOperations):
             if (
                 statement.kind in USES_EXTENSIONS
                 and len(self.model.changes) > first
-                and mentions_extension_object(statement.text)
+                and self.may_miss_extension(statement)
             ):
                 missing = self.missing_extension(statement)
                 if missing:
                     self.model.changes[first].missing_extension = missing
         except Exception as error:  # keep replaying: record, never crash
             self.model.internal_errors.append((statement, f"{type(error).__name__}: {error}"))
+
+    def may_miss_extension(self, statement: Statement) -> bool:
+        """Whether the statement's text names an object of an extension that is neither
+        installed nor preinstalled: the quick test before `missing_extension` walks its
+        tree. Only the hints of such extensions are looked for (once pgcrypto is installed,
+        `crypt` or `digest` in a text can name nothing missing): each hint is a search of
+        the text, and most statements of a long history come after its CREATE EXTENSIONs."""
+        installed = tuple(self.model.extensions)
+        if installed != self.hints_for[0]:
+            self.hints_for = (installed, self.hints_of_missing(installed))
+        hints = self.hints_for[1]
+        return bool(hints) and mentions_extension_object(statement.text, hints)
+
+    def hints_of_missing(self, installed: tuple[str, ...]) -> tuple[str, ...]:
+        """The hints (`_EXTENSION_HINTS`) that are part of a name of an extension that is not
+        installed (`installed`) nor preinstalled."""
+        preinstalled = self.profile.preinstalled_extensions
+        missing = [
+            name
+            for name, extension in EXTENSION_OBJECTS.items()
+            if extension not in installed and extension not in preinstalled
+        ]
+        return tuple(hint for hint in _EXTENSION_HINTS if any(hint in name for name in missing))
 
     def missing_extension(self, statement: Statement) -> str:
         """`extension (what needs it)` for a type, function or operator class of an extension
@@ -161,7 +191,8 @@ class PostgresBase(SchemaOperations):
             return TypeName("unknown")
         written = node.get("names")
         plain: str | tuple[str, str] | None = None
-        if written and len(written) <= 2 and "typmods" not in node and "arrayBounds" not in node:
+        sized: tuple[str | tuple[str, str], tuple[int, ...], bool] | None = None
+        if written and len(written) <= 2:
             try:
                 if len(written) == 2:
                     plain = (written[0]["String"]["sval"], written[1]["String"]["sval"])
@@ -170,12 +201,21 @@ class PostgresBase(SchemaOperations):
             except KeyError:  # `*`, or a name without its string: the general way
                 plain = None
             else:
-                known = self.plain_type_names.get(plain)
+                if "typmods" in node or "arrayBounds" in node:
+                    # varchar(255), numeric(10, 2), text[]: by the numbers too, when the
+                    # modifiers are integers (as good as always).
+                    sized = _sized_key(plain, node)
+                    plain = None
+                    known = self.sized_type_names.get(sized) if sized is not None else None
+                else:
+                    known = self.plain_type_names.get(plain)
                 if known is not None:
                     return known
         found = self._type_name(node)
         if plain is not None:
             self.plain_type_names[plain] = found
+        elif sized is not None:
+            self.sized_type_names[sized] = found
         return found
 
     def _type_name(self, node: Json) -> TypeName:
@@ -279,6 +319,23 @@ class PostgresBase(SchemaOperations):
             str(self.type_name(t.get("TypeName"))) for t in with_args.get("objargs", ())
         )
         return [f for f in found if f.arguments == arguments]
+
+
+def _sized_key(
+    plain: str | tuple[str, str], node: Json
+) -> tuple[str | tuple[str, str], tuple[int, ...], bool] | None:
+    """What a TypeName with modifiers or array bounds depends on: its names, its modifiers
+    when each is an integer constant (None otherwise: the general way), whether it is an
+    array."""
+    numbers: list[int] = []
+    for modifier in node.get("typmods", ()):
+        constant = modifier.get("A_Const")
+        value = constant.get("ival") if constant is not None else None
+        number = value.get("ival", 0) if type(value) is dict else None
+        if type(number) is not int:
+            return None
+        numbers.append(number)
+    return plain, tuple(numbers), bool(node.get("arrayBounds"))
 
 
 TABLE_CONSTRAINTS = {
@@ -491,11 +548,11 @@ _EXTENSION_HINTS = (
 )
 
 
-def mentions_extension_object(text: str) -> bool:
+def mentions_extension_object(text: str, hints: tuple[str, ...] = _EXTENSION_HINTS) -> bool:
     """A quick test before walking a statement's tree: a few substring searches (C passes
     over the text) rule most statements out; the words of the others are looked up."""
     lowered = text.lower()
-    for hint in _EXTENSION_HINTS:
+    for hint in hints:
         if hint in lowered:
             return not EXTENSION_OBJECTS.keys().isdisjoint(WORD.findall(lowered))
     return False

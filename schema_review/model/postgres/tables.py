@@ -176,7 +176,7 @@ class TableStatements(PostgresBase):
         type_node = definition.get("typeName")
         column_type = self.type_name(type_node)
         # Interned: a long history names the same columns (id, created_at) over and over.
-        column = Column(sys.intern(definition.get("colname", "")), table=table, type=column_type)
+        column = Column(sys.intern(definition.get("colname", "")), table, column_type)
         if merge is not None:  # the parent's NOT NULL and default stay unless redefined
             column.not_null = merge.not_null
             column.default = merge.default
@@ -214,7 +214,7 @@ class TableStatements(PostgresBase):
         if serial:  # as the server stores it: a default taken from the sequence
             column.default = nextval_default(column.serial_sequence or "")
         table.columns[column.name] = column
-        self.born(column, statement, offset=statement.offset_of(definition))
+        self.born(column, statement, "", statement.offset_of(definition))
         return column
 
     def sequence_name(self, table: Table, column: str) -> str:
@@ -916,6 +916,13 @@ def _figure_colname(node: Json | None) -> tuple[str | None, int]:
 def _index_elem_options(item: Json) -> str:
     """What follows an index key: collation, operator class, DESC, NULLS FIRST/LAST."""
     element = item.get("IndexElem", item)
+    if (
+        "collation" not in element
+        and "opclass" not in element
+        and element.get("ordering") not in _WRITTEN_ORDERINGS
+        and element.get("nulls_ordering") not in _WRITTEN_NULLS
+    ):
+        return ""  # a plain key (as good as every one): nothing follows it
     words = []
     collation = node_name(element.get("collation"))
     if collation:
@@ -930,6 +937,10 @@ def _index_elem_options(item: Json) -> str:
     if nulls in ("SORTBY_NULLS_FIRST", "SORTBY_NULLS_LAST"):
         words.append("NULLS " + nulls.removeprefix("SORTBY_NULLS_"))
     return " ".join(words)
+
+
+_WRITTEN_ORDERINGS = frozenset({"SORTBY_ASC", "SORTBY_DESC"})
+_WRITTEN_NULLS = frozenset({"SORTBY_NULLS_FIRST", "SORTBY_NULLS_LAST"})
 
 
 def _index_elem_name(item: Json, statement: Statement) -> str | Expression:
