@@ -14,14 +14,13 @@ are read with PostgreSQL's lexer (`pglast.parser.scan`), still never with a patt
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 from pglast.parser import parse_plpgsql_json, parse_sql_json, scan
 
-from schema_review.parse import strip_locations
+from schema_review.parse import json_tree, strip_locations
 from schema_review.records import Record
 
 __all__ = ["NO_FACTS", "BodyFacts", "IfChain", "PendingFacts", "TableWrite", "analyze_plpgsql"]
@@ -252,7 +251,7 @@ _FORMAT_SPEC = re.compile(r"%(?:(\d+)\$)?-?(?:\d+|\*(?:(\d+)\$)?)?([sIL%])")
 class _Analysis:
     def __init__(self, create_function_sql: str) -> None:
         self.sql = create_function_sql
-        tree = json.loads(parse_plpgsql_json(create_function_sql))
+        tree = json_tree.loads(parse_plpgsql_json(create_function_sql))
         function = tree[0]["PLpgSQL_function"]
         self.datums: list[_Node] = function.get("datums", [])
         # Arguments and variables of a reg* type: their text is a quoted name already. A name
@@ -334,7 +333,7 @@ class _Analysis:
             lowered = query.lower()
             # Only a statement with one of these words can write: the others are not parsed.
             if any(word in lowered for word in ("insert", "update", "delete", "merge")):
-                parsed = json.loads(parse_sql_json(query))
+                parsed = json_tree.loads(parse_sql_json(query))
                 self.static[key] = [
                     write for s in parsed.get("stmts", []) for write in _statement_writes(s["stmt"])
                 ]
@@ -478,7 +477,7 @@ def _query(expr: _Node) -> str:
 
 def _function_body(sql: str) -> str:
     """The body of the first function `sql` creates, as PL/pgSQL reads it."""
-    for stmt in json.loads(parse_sql_json(sql))["stmts"]:
+    for stmt in json_tree.loads(parse_sql_json(sql))["stmts"]:
         for option in stmt["stmt"].get("CreateFunctionStmt", {}).get("options", []):
             element = option["DefElem"]
             if element["defname"] == "as":
@@ -563,7 +562,7 @@ def _expressions(queries: list[str]) -> tuple[str, list[_Node]]:
     """The parse trees of PL/pgSQL expressions, parsed together as `SELECT <expression>;`
     statements, and the text that was parsed."""
     text = "\n;\n".join("SELECT " + query for query in queries)
-    stmts = json.loads(parse_sql_json(text))["stmts"]
+    stmts = json_tree.loads(parse_sql_json(text))["stmts"]
     if len(stmts) != len(queries):
         raise ValueError("an expression is not one expression")
     return text, [dict(s["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]["val"]) for s in stmts]
@@ -831,11 +830,11 @@ def unqualified_names(
     try:
         body = _function_body(create_function_sql)
         if language.lower() == "sql":
-            trees: list[Any] = [json.loads(parse_sql_json(body))]
+            trees: list[Any] = [json_tree.loads(parse_sql_json(body))]
         elif language.lower() == "plpgsql":
-            tree = json.loads(parse_plpgsql_json(create_function_sql))
+            tree = json_tree.loads(parse_plpgsql_json(create_function_sql))
             queries = [q for q in _queries(tree)]
-            trees = [json.loads(parse_sql_json(_as_statement(q))) for q in queries]
+            trees = [json_tree.loads(parse_sql_json(_as_statement(q))) for q in queries]
         else:
             return None
     except Exception:  # what the parsers reject: nothing is known

@@ -12,12 +12,12 @@ data) is returned as such, so the replay can say what it did not model.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from pglast.parser import ParseError, parse_plpgsql_json, parse_sql_json
 
+from schema_review.parse import json_tree
 from schema_review.parse.expressions import node_name
 from schema_review.parse.postgres import Statement, _characters_for_bytes
 from schema_review.records import Record
@@ -86,7 +86,7 @@ def do_block_steps(statement: Statement) -> list[BlockStep] | None:
         return None
     wrapper = f"CREATE FUNCTION __do() RETURNS void LANGUAGE plpgsql AS $__do${body}$__do$"
     try:
-        tree = json.loads(parse_plpgsql_json(wrapper))
+        tree = json_tree.loads(parse_plpgsql_json(wrapper))
     except (ParseError, RecursionError, ValueError):
         return None
     found = statement.text.find(body)
@@ -189,7 +189,7 @@ class _BodyReader:
         """EXECUTE: a constant string is a static statement like any other."""
         start = self.locate(query, line)
         try:
-            decoded = json.loads(parse_sql_json("SELECT " + query))
+            decoded = json_tree.loads(parse_sql_json("SELECT " + query))
             value = decoded["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]
             text = value["val"]["A_Const"]["sval"]["sval"]
         except (ParseError, RecursionError, KeyError, IndexError, ValueError):
@@ -219,7 +219,7 @@ class _BodyReader:
     def parse(self, text: str, start: int | None) -> Statement | None:
         """`text` as a statement of the file, at `start` when it is written there verbatim."""
         try:
-            decoded = json.loads(parse_sql_json(text))
+            decoded = json_tree.loads(parse_sql_json(text))
         except (ParseError, RecursionError, ValueError):
             return None
         statements = decoded.get("stmts", ())
@@ -244,7 +244,7 @@ class _BodyReader:
 def _expression(text: str) -> Json | None:
     """An expression, parsed (None if it does not parse)."""
     try:
-        decoded = json.loads(parse_sql_json("SELECT " + text))
+        decoded = json_tree.loads(parse_sql_json("SELECT " + text))
         value: Json = decoded["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]
         return dict(value["val"])
     except (ParseError, RecursionError, KeyError, IndexError, ValueError):
@@ -286,7 +286,7 @@ def function_runs_ddl(create_function_text: str) -> str:
     `CREATE TABLE`), or '' when it runs none: calling it from a migration changes the schema
     in ways the replay of the call cannot see."""
     try:
-        tree = json.loads(parse_plpgsql_json(create_function_text))
+        tree = json_tree.loads(parse_plpgsql_json(create_function_text))
     except (ParseError, RecursionError, ValueError):
         return ""
     stack: list[Any] = [tree]
