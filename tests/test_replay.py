@@ -288,3 +288,24 @@ def test_typo_distance_is_the_capped_optimal_string_alignment_distance() -> None
         other = "".join(b) if rng.random() < 0.8 else "".join(rng.sample("abc_ab", 5))
         for limit in (1, 2):
             assert _typo_distance(a, other, limit) == min(full(a, other), limit + 1), (a, other)
+
+
+def test_objects_that_set_their_base_fields_themselves_set_them_all() -> None:
+    """Column, Constraint, Index and Table set SchemaObject's fields in their own __init__
+    (a call less for each object a long history makes): a field added to SchemaObject must
+    be set there too, with the value SchemaObject's __init__ gives a new object."""
+    from schema_review.model.objects import SchemaObject
+
+    model = replay_files(
+        "CREATE TABLE t (a int PRIMARY KEY, b int REFERENCES t (a)); CREATE INDEX i ON t (b);"
+    )
+    table = model.tables[("public", "t")]
+    made = [table, *table.columns.values(), *table.constraints.values(), *table.indexes]
+    assert {type(obj).__name__ for obj in made} == {"Table", "Column", "Constraint", "Index"}
+    fresh = SchemaObject("x")
+    for obj in made:
+        for name in SchemaObject.__slots__:
+            if name in ("name", "_history"):
+                assert hasattr(obj, name), (type(obj).__name__, name)
+            else:
+                assert getattr(obj, name) == getattr(fresh, name), (type(obj).__name__, name)
