@@ -40,9 +40,9 @@ _MAX = NAMEDATALEN - 1
 
 class NamedObject(Record):
     """What a generated name is made of: the table, the object's columns, and for a foreign
-    key the referenced table (without its schema) and columns. (A Record, not a dataclass:
-    see records.py.)"""
+    key the referenced table (without its schema) and columns."""
 
+    # A Record, not a dataclass (see records.py): no methods compiled at import.
     _fields = ("table", "columns", "ref_table", "ref_columns", "partial")
     __slots__ = _fields
 

@@ -29,8 +29,9 @@ __all__ = ["NO_FACTS", "BodyFacts", "IfChain", "PendingFacts", "TableWrite", "an
 class IfChain(Record):
     """An IF/ELSIF dispatch over one value (every branch `X = constant`, `X IN (constants)`,
     or an OR of those) with no ELSE and no RAISE right after it: other values silently do
-    nothing. (A Record, not a dataclass: see records.py.)"""
+    nothing."""
 
+    # A Record, not a dataclass (see records.py): no methods compiled at import.
     _fields = ("line", "subject", "values")
     __slots__ = _fields
 

@@ -26,9 +26,10 @@ from schema_review.parse import Statement, quote_ident
 
 
 class SchemaModel:
-    """The schema after the replay, plus everything that happened on the way. (A plain slots
-    class, not a dataclass: see records.py; equal only to itself.)"""
+    """The schema after the replay, plus everything that happened on the way."""
 
+    # A plain slots class, not a dataclass (see records.py): no methods compiled at import;
+    # equal only to itself, as the eq=False dataclass was.
     __slots__ = (
         "archive",
         "changes",

@@ -90,9 +90,9 @@ def _reason(error: BaseException) -> str:
 
 
 class MigrationFacts(Record):
-    """What discovery knows of one migration file, for rules with `target: migration`. (A
-    Record, not a dataclass: see records.py.)"""
+    """What discovery knows of one migration file, for rules with `target: migration`."""
 
+    # A Record, not a dataclass (see records.py): no methods compiled at import.
     _fields: ClassVar[tuple[str, ...]] = (
         "source",
         "version",
