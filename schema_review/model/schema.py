@@ -253,6 +253,8 @@ def statements_only(model: SchemaModel) -> SchemaModel:
     each other, a dropped object and the one that took its name) are cut first: the command
     line runs with the cycle collector off, which would keep them all. (Not a method: the
     rules call the model's.)"""
+    # The facts computed for the rules name the model (the engine's subjects do).
+    model.computed.clear()
     objects: list[Any] = [*model.archive, *model.tables.values()]
     for obj in objects:
         obj.previous = obj.replaced_by = None
