@@ -198,21 +198,10 @@ class Change:
 
     @property
     def object_name(self) -> str | None:
-        # The first of column, constraint, index, object and table that is set: tested one
-        # after the other, without a tuple of the five (asked of every change a rule hits).
-        candidate: Any = self.column
-        if candidate is None:
-            candidate = self.constraint
-            if candidate is None:
-                candidate = self.index
-                if candidate is None:
-                    candidate = self.object
-                    if candidate is None:
-                        candidate = self.table
-                        if candidate is None:
-                            return None
-        name: str = candidate.qualified_name
-        return name
+        for candidate in (self.column, self.constraint, self.index, self.object, self.table):
+            if candidate is not None:
+                return candidate.qualified_name
+        return None
 
     @property
     def lock(self) -> str:

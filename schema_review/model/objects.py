@@ -201,7 +201,6 @@ def own_triggers(table: Table) -> dict[str, Trigger]:
 
 
 _MISSING = object()
-_new_object = object.__new__
 
 
 @cache
@@ -446,14 +445,7 @@ class SchemaObject:
     def record(
         self, action: str, statement: Statement, detail: str = "", offset: int | None = None
     ) -> None:
-        # Event(action, statement, detail, offset), its fields set here: every object a
-        # replay makes records its creation, and the class call (a lookup of __init__, a
-        # frame for it) cost more than the four fields.
-        event = _new_object(Event)
-        event.action = action
-        event.statement = statement
-        event.detail = detail
-        event._from_start = None if offset is None else offset - statement.start
+        event = Event(action, statement, detail, offset)
         history = self._history
         if isinstance(history, Event):
             self._history = [history, event]

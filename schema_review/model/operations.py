@@ -322,8 +322,7 @@ class SchemaOperations:
     ) -> None:
         # Every qualified name ends with the object's name: one whose last part no dead
         # object's name had replaces nothing (nor does any while no drop happened).
-        name = obj.name
-        if name.rpartition(".")[2] in self.dead_names if "." in name else name in self.dead_names:
+        if obj.name.rpartition(".")[2] in self.dead_names:
             previous = obj.previous = self.graveyard.pop((obj.kind, obj.qualified_name), None)
         else:
             previous = obj.previous = None
@@ -336,8 +335,7 @@ class SchemaOperations:
             if obj.ref_table:
                 self.foreign_keys_to.setdefault(obj.ref_table, []).append(obj)
         elif isinstance(obj, Column):
-            if obj.serial_sequence:  # (note_serial_sequence's test: no call for most columns)
-                self.note_serial_sequence(obj)
+            self.note_serial_sequence(obj)
         elif isinstance(obj, Table) and (obj.partition_of or obj.inherits):
             self.has_child_tables = True
 
