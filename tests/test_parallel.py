@@ -173,23 +173,27 @@ def test_a_parse_worker_that_dies_midway_leaves_the_rest_here(
     """The worker parsing ahead dies after some files: the files it sent are used, the
     others parsed here, in order."""
     parent = os.getpid()
-    real = postgres._parse_guarded
+    real = postgres._whole_file_json
     texts = [f"CREATE TABLE t{i} (id int);\nALTER TABLE t{i} ADD COLUMN c int;" for i in range(40)]
     sources = [SourceFile(f"{i}.sql", text) for i, text in enumerate(texts)]
     alone = [([s.kind for s in st], [p.message for p in pr]) for st, pr in parse_many(sources)]
+    died: list[str] = []
 
-    def dies_at_file_20(source: SourceFile, as_text: bool = False) -> Any:
-        if os.getpid() != parent and "t20 " in source.text:
+    def dies_at_file_20(text: str) -> str | None:
+        if os.getpid() != parent and "t20 " in text:
             os._exit(3)
-        return real(source, as_text)
+        if "t20 " in text:
+            died.append(text)  # this process parses it: the worker died there
+        return real(text)
 
-    monkeypatch.setattr(postgres, "_parse_guarded", dies_at_file_20)
+    monkeypatch.setattr(postgres, "_whole_file_json", dies_at_file_20)
     before = _children()
     workers.STATS.clear()
     shared = parse_many(sources, jobs=2)
     assert [([s.kind for s in st], [p.message for p in pr]) for st, pr in shared] == alone
     assert [s.source for st, _ in shared for s in st] == [s for s in sources for _ in range(2)]
     assert workers.STATS[-1].kind == "ahead" and len(workers.STATS[-1].workers) == 1
+    assert died  # the worker did die at file 20
     assert _children() == before
 
 

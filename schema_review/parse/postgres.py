@@ -497,12 +497,17 @@ def _parse_each(
     missing = [i for i, found in enumerate(data) if found is None and i not in streamed]
 
     workers = jobs if len(missing) >= _PARALLEL_FROM else 1
-    # A worker's parse crosses a pipe: statements' nodes go as their JSON text (a fraction of
-    # the cost of pickling the dicts), decoded here when the replay reads them.
-    as_text = workers > 1
 
-    def parse(item: int) -> _ParseData:
-        return _as_data(_parse_guarded(sources[missing[item]], as_text))
+    def parse(item: int) -> _ParseData | str:
+        # A worker's parse crosses a pipe. A file the fast path takes whole goes as
+        # libpg_query's JSON of it: one string to send (cutting it into statements and
+        # pickling them cost the worker more than the parse), which this process then
+        # reads as it reads a file it parsed itself. Any other file goes as its statements.
+        source = sources[missing[item]]
+        doc = _whole_file_json(source.text)
+        if doc is not None:
+            return doc
+        return _as_data(_parse_guarded(source, as_text=True))
 
     parsing = ahead(len(missing), workers, parse) if workers > 1 else None
     try:
@@ -511,15 +516,17 @@ def _parse_each(
                 yield _stream_or_parse(source)
                 continue
             if item is None:
-                if parsing is None:
-                    # Parsed here: the statements as the parse made them, not turned into
-                    # data and back (the cache, when on, gets the data).
-                    parsed = _parse_guarded(source, as_text)
+                sent = None if parsing is None else next(parsing)
+                if sent is None or isinstance(sent, str):
+                    # Parsed here, or read from a worker's JSON of the file: the statements
+                    # as the parse made them, not turned into data and back (the cache, when
+                    # on, gets the data).
+                    parsed = _parse_guarded(source, doc=sent)
                     if key is not None:
                         _store(key, _as_data(parsed))
                     yield parsed
                     continue
-                item = next(parsing)
+                item = sent
                 _store(key, item)
             yield _from_data(source, item)
     finally:
@@ -635,10 +642,10 @@ def _stream_or_parse(source: SourceFile) -> Streamed:
 _PARALLEL_FROM = 64
 
 
-def _parse_guarded(source: SourceFile, as_text: bool = False) -> Parsed:
+def _parse_guarded(source: SourceFile, as_text: bool = False, doc: str | None = None) -> Parsed:
     """A parse that never raises: a failure of ours is the file's problem, not the run's."""
     try:
-        return _parse_postgres(source, as_text)
+        return _parse_postgres(source, as_text, doc)
     except Exception as error:  # pragma: no cover - a bug of ours; the other files go on
         message = f"internal error while parsing: {type(error).__name__}: {error}"
         return [], [ParseProblem(source, 0, message)]
@@ -736,7 +743,19 @@ def _cache_path(text: str, part: str = "") -> CacheKey | None:
     return cache_key("parse", f"{_CACHE_FORMAT}|{part}{version}|{sys.version_info[:2]}", text)
 
 
-def _parse_postgres(source: SourceFile, as_text: bool = False) -> Parsed:
+def _whole_file_json(text: str) -> str | None:
+    """libpg_query's JSON of a file `_parse_postgres` parses whole (no NUL, not long enough
+    to be parsed in chunks), or None: another file, or a syntax error (the slow path)."""
+    if "\x00" in text or len(text) >= _CHUNKED_FROM:
+        return None
+    try:
+        doc: str = pg_parser.parse_sql_json(text)
+    except pg_parser.ParseError:
+        return None
+    return doc
+
+
+def _parse_postgres(source: SourceFile, as_text: bool = False, doc: str | None = None) -> Parsed:
     """Parse a file into statements; on a syntax error, keep every statement that parses.
 
     The whole file is parsed at once when it can be (nearly always). Otherwise the slow path
@@ -744,7 +763,8 @@ def _parse_postgres(source: SourceFile, as_text: bool = False) -> Parsed:
     that still has an error is split into statements as psql splits it and each piece parsed
     alone, so one bad statement costs only itself and its finding points at the error. NUL
     bytes are reported and read as spaces (libpg_query would stop at the first one).
-    `as_text`: keep each statement's node as its JSON text (see `_statements_json`).
+    `as_text`: keep each statement's node as its JSON text (see `_statements_json`). `doc`:
+    libpg_query's JSON of the file, when a worker parsed it (`_whole_file_json`).
     """
     text = source.text
     marks: list[Mark] = []
@@ -755,7 +775,8 @@ def _parse_postgres(source: SourceFile, as_text: bool = False) -> Parsed:
     if len(text) < _CHUNKED_FROM or not _parse_in_chunks(source, text, statements):
         statements = []
         try:
-            doc = pg_parser.parse_sql_json(text)
+            if doc is None:
+                doc = pg_parser.parse_sql_json(text)
             decoded = _statements_json(doc) if as_text else _decoded(doc)
         except pg_parser.ParseError as error:
             return _parse_script(source, text, marks, None, _problem(source, error, 0))
