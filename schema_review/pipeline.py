@@ -52,7 +52,13 @@ from schema_review.profile import (
 )
 from schema_review.records import Record
 from schema_review.rules import Hit, MigrationFacts, Rule, evaluate, load_rules
-from schema_review.rules.engine import INTERNAL_ERROR, RULE_STOPPED, PackedHits, evaluate_packed
+from schema_review.rules.engine import (
+    INTERNAL_ERROR,
+    RULE_STOPPED,
+    PackedHits,
+    evaluate_packed,
+    prepare_to_share,
+)
 from schema_review.rules.options import OptionError, check_values
 from schema_review.workers import can_fork, share
 
@@ -925,6 +931,8 @@ def _evaluate_shared(
 
     encoders = [_HitEncoder(w) for w in work]
     decoders = [_HitDecoder(rules, w) for w in work]
+    for w in work:
+        prepare_to_share(evaluated, w.model)
     done = share(
         len(parts),
         jobs,
