@@ -932,7 +932,7 @@ def _evaluate_shared(
     encoders = [_HitEncoder(w) for w in work]
     decoders = [_HitDecoder(rules, w) for w in work]
     for w in work:
-        prepare_to_share(evaluated, w.model)
+        prepare_to_share(evaluated, w.model, w.profile)
     done = share(
         len(parts),
         jobs,

@@ -410,7 +410,7 @@ def evaluate_packed(
     return packed
 
 
-def prepare_to_share(rules: Sequence[Rule], model: SchemaModel) -> None:
+def prepare_to_share(rules: Sequence[Rule], model: SchemaModel, profile: Profile) -> None:
     """Before the rules are shared among forked processes: list the model's subjects of
     every rule (as `_run` lists them), and load the built-in rules' conditions compiled to
     Python (~7 ms), once for all processes, which would each do it again."""
@@ -418,6 +418,8 @@ def prepare_to_share(rules: Sequence[Rule], model: SchemaModel) -> None:
     for rule in rules:
         if not rule.evaluated or rule.target in ("statement", "migration"):
             continue  # (their changes by kind, and the migrations, are listed already)
+        if rule.off_under(profile.orm) or profile.dialect not in rule.dialects:
+            continue  # it never runs on this history
         if rule.target == "history":
             for kind in rule.kinds:
                 subjects.history(kind)
