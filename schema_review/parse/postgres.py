@@ -470,8 +470,9 @@ def parse_each(sources: list[SourceFile], jobs: int = 1) -> Generator[Parsed, No
     """Each file's statements and problems, in order, the ones an earlier run parsed from
     the cache. With `jobs` > 1 and many files to parse, forked workers parse them ahead of
     the caller (schema_review.workers.ahead): the caller replays a file while the next
-    ones are parsed, and a parse comes back as plain data (the tree as its JSON text), which
-    costs a fraction of parsing it. A caller that stops early closes the iterator."""
+    ones are parsed, and a parse comes back as libpg_query's JSON of the file (or, for a
+    file the fast path does not take whole, as plain data, each tree as its JSON text),
+    which costs a fraction of parsing it. A caller that stops early closes the iterator."""
     for statements, problems in _parse_each(sources, jobs, stream=False):
         assert isinstance(statements, list)
         yield statements, problems
