@@ -309,3 +309,36 @@ def test_objects_that_set_their_base_fields_themselves_set_them_all() -> None:
                 assert hasattr(obj, name), (type(obj).__name__, name)
             else:
                 assert getattr(obj, name) == getattr(fresh, name), (type(obj).__name__, name)
+
+
+def test_a_views_relations_read_from_its_json_text_as_a_walk_finds_them() -> None:
+    from schema_review.model.postgres.definitions import relations_named
+    from schema_review.parse import walk_dicts
+
+    text = """
+        CREATE VIEW v AS
+        WITH recent AS (SELECT * FROM app."Orders{x}" o WHERE o.id > 0)
+        SELECT u.id, (SELECT count(*) FROM db.s.items i WHERE i.user_id = u.id) AS n,
+               '"RangeVar":{"relname":"not_a_table"}' AS decoy
+        FROM users u JOIN "we""ird" w ON w.id = u.id, recent
+        UNION ALL SELECT 1, 2, 'x' FROM LATERAL generate_series(1, 2) g;
+    """
+    (statement,), problems = parse_postgres(SourceFile("0001.sql", text, order=0))
+    assert not problems
+    query = statement.node["query"]
+    walked = [
+        (item["RangeVar"].get("schemaname"), item["RangeVar"].get("relname", ""))
+        for item in walk_dicts(query)
+        if "RangeVar" in item
+    ]
+    assert sorted(relations_named(query), key=str) == sorted(walked, key=str)
+    assert set(relations_named(query)) == {
+        ("app", "Orders{x}"),
+        ("s", "items"),
+        (None, "users"),
+        (None, 'we"ird'),
+        (None, "recent"),
+    }
+    # Fields in another order than libpg_query's: the walk answers.
+    reordered = {"x": [{"RangeVar": {"relname": "a", "schemaname": "s"}}]}
+    assert relations_named(reordered) == [("s", "a")]

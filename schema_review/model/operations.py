@@ -1181,6 +1181,7 @@ class SchemaOperations:
         stem = name.rstrip("0123456789")
         suffix = _generated_suffix(name)
         head, tail = name[:3], name[-3:]
+        letters = set(name)
         # Only names within two letters of the name's length can be a typo of it: they are
         # picked out in C (a Python step for each of a schema's thousands of names cost
         # twice as much), and the other tests are for the few left.
@@ -1194,6 +1195,12 @@ class SchemaOperations:
             # Two typos cannot touch both the first and the last three letters... nearly
             # never: the cheap test spares most distance computations.
             if other[:3] != head and other[-3:] != tail:
+                continue
+            # Each edit or swap changes the set of letters a name uses by two letters at
+            # most: names whose sets differ more are further apart. Most names the tests
+            # above leave (an index's `_idx`, a key's `_key`) go here, in C, before the
+            # tests below make a string or two each.
+            if len(letters.symmetric_difference(other)) > 4:
                 continue
             if other == name or (schema and getattr(obj, "schema", schema) != schema):
                 continue
@@ -1286,11 +1293,6 @@ def _typo_distance(a: str, b: str, limit: int = 2) -> int:
     calls stop at once.
     """
     over = limit + 1
-    # Each edit or swap changes the set of letters a name uses by two letters at most: names
-    # whose sets differ more are further apart (most of the names near in length that the
-    # search gives, for a test in C instead of the table below).
-    if len(set(a).symmetric_difference(b)) > 2 * limit:
-        return over
     start, end_a, end_b = 0, len(a), len(b)
     while start < end_a and start < end_b and a[start] == b[start]:
         start += 1

@@ -125,7 +125,10 @@ class PostgresBase(SchemaOperations):
         installed nor preinstalled: the quick test before `missing_extension` walks its
         tree. Only the hints of such extensions are looked for (once pgcrypto is installed,
         `crypt` or `digest` in a text can name nothing missing): each hint is a search of
-        the text, and most statements of a long history come after its CREATE EXTENSIONs."""
+        the text, and most statements of a long history come after its CREATE EXTENSIONs.
+        Most indexes and ALTER TABLEs hold no such name at all: their texts go unsearched."""
+        if not can_name_objects(statement.kind, statement.node):
+            return False
         installed = tuple(self.model.extensions)
         if installed != self.hints_for[0]:
             self.hints_for = (installed, self.hints_of_missing(installed))
@@ -556,6 +559,40 @@ def mentions_extension_object(text: str, hints: tuple[str, ...] = _EXTENSION_HIN
         if hint in lowered:
             return not EXTENSION_OBJECTS.keys().isdisjoint(WORD.findall(lowered))
     return False
+
+
+# Constraints of column names only (and a referenced table): no type, function or operator
+# class. Their WITH options are left out: a DefElem's value may be a type name.
+_NAMELESS_CONSTRAINTS = frozenset({"CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_FOREIGN"})
+
+
+def can_name_objects(kind: str, node: Json) -> bool:
+    """Whether a statement's tree can hold a name `extension_names` yields (a type, a function
+    call, an operator class). Not an index of plain columns without WHERE or options, nor an
+    ALTER TABLE whose commands each drop something, take a key or a foreign key, or change a
+    flag (DROP COLUMN, SET NOT NULL): over half of the corpus's indexes and ALTER TABLEs."""
+    if kind == "IndexStmt":
+        if "whereClause" in node or "options" in node:
+            return True
+        for param in (*node.get("indexParams", ()), *node.get("indexIncludingParams", ())):
+            element = param.get("IndexElem", param)
+            if "expr" in element or "opclass" in element:
+                return True
+        return False
+    if kind == "AlterTableStmt":
+        for item in node.get("cmds", ()):
+            definition = item.get("AlterTableCmd", {}).get("def")
+            if definition is None:
+                continue  # DROP COLUMN, SET NOT NULL, ENABLE ROW LEVEL SECURITY ...
+            constraint = definition.get("Constraint")
+            if (
+                constraint is None
+                or constraint.get("contype") not in _NAMELESS_CONSTRAINTS
+                or "options" in constraint
+            ):
+                return True
+        return False
+    return True
 
 
 def extension_names(node: Any) -> Iterator[tuple[str, bool]]:

@@ -3,6 +3,11 @@ comments."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+import orjson
+
 from schema_review.model.objects import (
     EnumType,
     Extension,
@@ -175,9 +180,8 @@ class DefinitionStatements(PostgresBase):
             security_invoker=security_invoker,
             reads=sorted(
                 {
-                    ".".join(self.range_var(item["RangeVar"]))
-                    for item in walk_dicts(statement.node.get("query"))
-                    if "RangeVar" in item
+                    f"{self.schema_of(schema)}.{name}"
+                    for schema, name in relations_named(statement.node.get("query"))
                 }
             ),
         )
@@ -533,3 +537,40 @@ _INPUT_MODES = ("FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARAM_INOUT", "FUNC
 
 
 _TRIGGER_EVENTS = ((4, "insert"), (8, "delete"), (16, "update"), (32, "truncate"))
+
+
+# A RangeVar as orjson writes libpg_query's tree back: its fields in the struct's order
+# (catalogname, schemaname, relname, ...), each name a JSON string (a quote inside one is
+# escaped, so no string's text can match).
+_JSON_STRING = rb'"(?:[^"\\]|\\.)*"'
+_RANGE_VAR = re.compile(
+    rb'"RangeVar":\{(?:"catalogname":' + _JSON_STRING + rb",)?"
+    rb'(?:"schemaname":(' + _JSON_STRING + rb"),)?"
+    rb'"relname":(' + _JSON_STRING + rb")"
+)
+
+
+def relations_named(query: Any) -> list[tuple[str | None, str]]:
+    """(schema or None, name) of every RangeVar of a query tree (a view's tables and views).
+    Read from the tree's JSON text (a view's query is thousands of nodes, which a walk visits
+    one Python step each); by the walk when the text does not hold each RangeVar in the
+    expected form, or cannot be written (nesting past orjson's limit)."""
+    try:
+        text = orjson.dumps(query)
+    except TypeError:  # orjson's JSONEncodeError
+        text = None
+    if text is not None:
+        found = [
+            (orjson.loads(schema) if schema else None, orjson.loads(name))
+            for schema, name in _RANGE_VAR.findall(text)  # (b"" for no schema)
+        ]
+        # Each RangeVar matched, with each schema name of the text (none after its relname):
+        if len(found) == text.count(b'"RangeVar":') and sum(
+            schema is not None for schema, _ in found
+        ) == text.count(b'"schemaname":'):
+            return found
+    return [
+        (item["RangeVar"].get("schemaname"), item["RangeVar"].get("relname", ""))
+        for item in walk_dicts(query)
+        if "RangeVar" in item
+    ]
