@@ -447,6 +447,7 @@ def build_findings(
     seen: dict[bytes, int] = {}
     shared = _Shared()
     shared.empty_hash = _empty_sha256(len(pending))
+    shared.sharing = len(pending) >= _SHARED_FROM
     _sort_hits(pending)
     shared.several, shared.upcoming = _texts_of_several(pending)
     pending.reverse()  # taken from the end: in order, ties as the stable sort left them
@@ -595,10 +596,11 @@ def _hit_place(hit: Hit) -> int:
 
 class _Shared(dict[Any, Any]):
     """One object for each equal value a statement's findings hold (the same object name,
-    fix, line number), and one place in apply order for each file's: a long history has
-    hundreds of thousands of findings. Only the current statement's values are kept (hits
-    come in file order, a statement's together): a dict of every value of a long history
-    would itself be a large part of the run's peak of memory."""
+    fix, line number) when the run is long (`sharing`: a long history has hundreds of
+    thousands of findings), and one place in apply order for each file's. Only the current
+    statement's values are kept (hits come in file order, a statement's together): a dict
+    of every value of a long history would itself be a large part of the run's peak of
+    memory."""
 
     # Slots: each finding reads and sets a dozen of these (no instance dict to look in).
     __slots__ = (
@@ -612,6 +614,7 @@ class _Shared(dict[Any, Any]):
         "located",
         "orders",
         "several",
+        "sharing",
         "source",
         "source_order",
         "statement",
@@ -635,6 +638,8 @@ class _Shared(dict[Any, Any]):
         # with `several`: each text is made once).
         self.upcoming: list[tuple[Statement, str]] = []
         self.counts: dict[tuple[str, str], int] = {}  # (rule, object) -> count
+        # Whether the findings share their equal values (a long run's, see _SHARED_FROM).
+        self.sharing = True
         # The empty SHA-256 the fingerprints are copied from (see _empty_sha256).
         self.empty_hash: Any = _SHA256
         # `substance` as UTF-8: a statement's findings hash it, each after its own prefix.
@@ -708,6 +713,11 @@ class _Shared(dict[Any, Any]):
     def order(self, source: SourceFile) -> tuple[int, int]:
         order = (source.set_index, source.order)
         return self.orders.setdefault(order, order)
+
+
+# From this many hits, the findings of a statement share their equal values (_Shared): fewer
+# findings are little memory (a few MB), and sharing costs four calls a finding.
+_SHARED_FROM = 20_000
 
 
 def _substance(statement: Statement) -> str:
@@ -808,8 +818,18 @@ def _finding(
         encoded = hit.message.encode()
     else:
         encoded = f"{source.identity or source.display}\x1f{hit.message}".encode()
-    one = share.setdefault  # (share's own call, without its Python frame)
     line, column, end_line, end_column = share.locate(source, hit.start, hit.end)
+    fix = hit.fix
+    if share.sharing:
+        one = share.setdefault  # (share's own call, without its Python frame)
+        line, end_line, obj_value, fix = (
+            one(line, line),
+            one(end_line, end_line),
+            one(hit.object, hit.object),
+            one(fix, fix),
+        )
+    else:
+        obj_value = hit.object
     # Counted by a digest of the key (rule, object, text joined by \x1f): the key holds the
     # statement's whole text. The fingerprint is the digest of the key and its count: the
     # same hash, carried on (the key, which may be a long function body, is hashed once;
@@ -835,12 +855,12 @@ def _finding(
         rule.category,
         hit.message,
         source.display,
-        one(line, line),
+        line,
         column,
-        one(end_line, end_line),
+        end_line,
         end_column,
-        one(hit.object, hit.object),
-        one(hit.fix, hit.fix),
+        obj_value,
+        fix,
         hashed.hexdigest()[:16],
         rule.title,
         share.source_order,
