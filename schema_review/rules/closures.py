@@ -1023,12 +1023,24 @@ class _TemplateWriter:
         if plain is not None:
             self.lines += ["    _given = names", "    try:"]
             indent = "        "
-        if any(True for _ in template.find_all(nodes.Assign)):
-            self.lines.append(f"{indent}names = dict(names)  # `set` must not leak")
-        self.lines.append(f"{indent}_out = []")
-        self.lines.append(f"{indent}_append = _out.append")
-        self._statements(template.body, indent)
-        self.lines.append(f"{indent}_text = ''.join(_out)")
+        parts = _output_parts(template.body)
+        if parts is not None:
+            # One output, its text and values in order (the common message): joined at
+            # once, no list appended to.
+            pieces = "".join(
+                f"{part.data!r}, "
+                if isinstance(part, nodes.TemplateData)
+                else f"str({self.generator.expression(part)}), "
+                for part in parts
+            )
+            self.lines.append(f"{indent}_text = ''.join(({pieces}))")
+        else:
+            if any(True for _ in template.find_all(nodes.Assign)):
+                self.lines.append(f"{indent}names = dict(names)  # `set` must not leak")
+            self.lines.append(f"{indent}_out = []")
+            self.lines.append(f"{indent}_append = _out.append")
+            self._statements(template.body, indent)
+            self.lines.append(f"{indent}_text = ''.join(_out)")
         if plain is not None:
             self.lines += [
                 "    except _RUNAWAY:",
@@ -1127,6 +1139,17 @@ class _TemplateWriter:
         if numbered:
             generator.loops.pop()
         self.lines.append(f"{indent}names = {outer}")
+
+
+def _output_parts(body: list[nodes.Node]) -> list[nodes.Expr] | None:
+    """The parts of a template that is one output (text and values, none a value shown
+    only when a test holds), else None."""
+    if len(body) != 1 or not isinstance(body[0], nodes.Output):
+        return None
+    parts: list[nodes.Expr] = body[0].nodes
+    if any(isinstance(part, nodes.CondExpr) and part.expr2 is None for part in parts):
+        return None
+    return parts
 
 
 def compile_python_renderer(
