@@ -605,10 +605,15 @@ class _Shared(dict[Any, Any]):
     # Slots: each finding reads and sets a dozen of these (no instance dict to look in).
     __slots__ = (
         "alone",
+        "asked",
+        "asked_end",
         "at",
         "counts",
         "empty_hash",
         "encoded",
+        "last",
+        "last_column",
+        "last_line",
         "line",
         "line_start",
         "located",
@@ -653,8 +658,11 @@ class _Shared(dict[Any, Any]):
         self.at = 0  # the offset last located
         self.line = 1  # its line
         self.line_start = 0  # where that line starts
-        # The last place located, for the offsets asked: (start, end, place).
-        self.located: tuple[int, int, tuple[int, int, int, int]] = (-1, -1, (0, 0, 0, 0))
+        # The last place located, for the offsets asked.
+        self.asked, self.asked_end = -1, -1
+        self.located = (0, 0, 0, 0)
+        # The last end located (the offset of its last character), its line and column.
+        self.last, self.last_line, self.last_column = -1, 1, 1
 
     def enter(self, statement: Statement) -> None:
         """The hits of `statement` follow: the last one's values are let go."""
@@ -673,17 +681,18 @@ class _Shared(dict[Any, Any]):
         """(line, column, end line, end column) of a hit at text[start:end], as
         `source.position` gives start's and the last character's (max(start, end - 1));
         1-based, offsets clamped to the text."""
-        if start == self.located[0] and end == self.located[1] and source is self.source:
+        if start == self.asked and end == self.asked_end and source is self.source:
             # The place just given (a statement's findings mostly span the whole statement,
             # whose newlines would be counted again for each).
-            return self.located[2]
-        asked = start
+            return self.located
+        self.asked, self.asked_end = start, end
         text = self.text
         if source is not self.source:
             self.source = source
             self.source_order = self.order(source)
             text = self.text = source.text
             self.at, self.line, self.line_start = 0, 1, 0
+            self.last = -1
         size = len(text)
         start = 0 if start < 0 else size if start > size else start
         at = self.at
@@ -702,12 +711,16 @@ class _Shared(dict[Any, Any]):
         else:
             if last > size:
                 last = size
-            newlines = text.count("\n", start, last)
-            if not newlines:
-                place = line, column, line, column + last - start
-            else:
-                place = line, column, line + newlines, last - text.rfind("\n", start, last)
-        self.located = (asked, end, place)
+            if last != self.last:  # (else the end of the last place: a statement's end)
+                newlines = text.count("\n", start, last)
+                self.last = last
+                if not newlines:
+                    self.last_line, self.last_column = line, column + last - start
+                else:
+                    self.last_line = line + newlines
+                    self.last_column = last - text.rfind("\n", start, last)
+            place = line, column, self.last_line, self.last_column
+        self.located = place
         return place
 
     def order(self, source: SourceFile) -> tuple[int, int]:
