@@ -447,6 +447,7 @@ def build_findings(
     seen: dict[bytes, int] = {}
     shared = _Shared()
     shared.empty_hash = _empty_sha256(len(pending))
+    shared.sharing = len(pending) >= _SHARED_FROM
     _sort_hits(pending)
     shared.several, shared.upcoming = _texts_of_several(pending)
     pending.reverse()  # taken from the end: in order, ties as the stable sort left them
@@ -595,23 +596,30 @@ def _hit_place(hit: Hit) -> int:
 
 class _Shared(dict[Any, Any]):
     """One object for each equal value a statement's findings hold (the same object name,
-    fix, line number), and one place in apply order for each file's: a long history has
-    hundreds of thousands of findings. Only the current statement's values are kept (hits
-    come in file order, a statement's together): a dict of every value of a long history
-    would itself be a large part of the run's peak of memory."""
+    fix, line number) when the run is long (`sharing`: a long history has hundreds of
+    thousands of findings), and one place in apply order for each file's. Only the current
+    statement's values are kept (hits come in file order, a statement's together): a dict
+    of every value of a long history would itself be a large part of the run's peak of
+    memory."""
 
     # Slots: each finding reads and sets a dozen of these (no instance dict to look in).
     __slots__ = (
         "alone",
+        "asked",
+        "asked_end",
         "at",
         "counts",
         "empty_hash",
         "encoded",
+        "last",
+        "last_column",
+        "last_line",
         "line",
         "line_start",
         "located",
         "orders",
         "several",
+        "sharing",
         "source",
         "source_order",
         "statement",
@@ -635,6 +643,8 @@ class _Shared(dict[Any, Any]):
         # with `several`: each text is made once).
         self.upcoming: list[tuple[Statement, str]] = []
         self.counts: dict[tuple[str, str], int] = {}  # (rule, object) -> count
+        # Whether the findings share their equal values (a long run's, see _SHARED_FROM).
+        self.sharing = True
         # The empty SHA-256 the fingerprints are copied from (see _empty_sha256).
         self.empty_hash: Any = _SHA256
         # `substance` as UTF-8: a statement's findings hash it, each after its own prefix.
@@ -648,8 +658,11 @@ class _Shared(dict[Any, Any]):
         self.at = 0  # the offset last located
         self.line = 1  # its line
         self.line_start = 0  # where that line starts
-        # The last place located, for the offsets asked: (start, end, place).
-        self.located: tuple[int, int, tuple[int, int, int, int]] = (-1, -1, (0, 0, 0, 0))
+        # The last place located, for the offsets asked.
+        self.asked, self.asked_end = -1, -1
+        self.located = (0, 0, 0, 0)
+        # The last end located (the offset of its last character), its line and column.
+        self.last, self.last_line, self.last_column = -1, 1, 1
 
     def enter(self, statement: Statement) -> None:
         """The hits of `statement` follow: the last one's values are let go."""
@@ -668,17 +681,18 @@ class _Shared(dict[Any, Any]):
         """(line, column, end line, end column) of a hit at text[start:end], as
         `source.position` gives start's and the last character's (max(start, end - 1));
         1-based, offsets clamped to the text."""
-        if start == self.located[0] and end == self.located[1] and source is self.source:
+        if start == self.asked and end == self.asked_end and source is self.source:
             # The place just given (a statement's findings mostly span the whole statement,
             # whose newlines would be counted again for each).
-            return self.located[2]
-        asked = start
+            return self.located
+        self.asked, self.asked_end = start, end
         text = self.text
         if source is not self.source:
             self.source = source
             self.source_order = self.order(source)
             text = self.text = source.text
             self.at, self.line, self.line_start = 0, 1, 0
+            self.last = -1
         size = len(text)
         start = 0 if start < 0 else size if start > size else start
         at = self.at
@@ -697,17 +711,26 @@ class _Shared(dict[Any, Any]):
         else:
             if last > size:
                 last = size
-            newlines = text.count("\n", start, last)
-            if not newlines:
-                place = line, column, line, column + last - start
-            else:
-                place = line, column, line + newlines, last - text.rfind("\n", start, last)
-        self.located = (asked, end, place)
+            if last != self.last:  # (else the end of the last place: a statement's end)
+                newlines = text.count("\n", start, last)
+                self.last = last
+                if not newlines:
+                    self.last_line, self.last_column = line, column + last - start
+                else:
+                    self.last_line = line + newlines
+                    self.last_column = last - text.rfind("\n", start, last)
+            place = line, column, self.last_line, self.last_column
+        self.located = place
         return place
 
     def order(self, source: SourceFile) -> tuple[int, int]:
         order = (source.set_index, source.order)
         return self.orders.setdefault(order, order)
+
+
+# From this many hits, the findings of a statement share their equal values (_Shared): fewer
+# findings are little memory (a few MB), and sharing costs four calls a finding.
+_SHARED_FROM = 20_000
 
 
 def _substance(statement: Statement) -> str:
@@ -808,8 +831,18 @@ def _finding(
         encoded = hit.message.encode()
     else:
         encoded = f"{source.identity or source.display}\x1f{hit.message}".encode()
-    one = share.setdefault  # (share's own call, without its Python frame)
     line, column, end_line, end_column = share.locate(source, hit.start, hit.end)
+    fix = hit.fix
+    if share.sharing:
+        one = share.setdefault  # (share's own call, without its Python frame)
+        line, end_line, obj_value, fix = (
+            one(line, line),
+            one(end_line, end_line),
+            one(hit.object, hit.object),
+            one(fix, fix),
+        )
+    else:
+        obj_value = hit.object
     # Counted by a digest of the key (rule, object, text joined by \x1f): the key holds the
     # statement's whole text. The fingerprint is the digest of the key and its count: the
     # same hash, carried on (the key, which may be a long function body, is hashed once;
@@ -835,12 +868,12 @@ def _finding(
         rule.category,
         hit.message,
         source.display,
-        one(line, line),
+        line,
         column,
-        one(end_line, end_line),
+        end_line,
         end_column,
-        one(hit.object, hit.object),
-        one(hit.fix, hit.fix),
+        obj_value,
+        fix,
         hashed.hexdigest()[:16],
         rule.title,
         share.source_order,

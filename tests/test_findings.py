@@ -210,3 +210,23 @@ def test_a_findings_place_is_the_sources_position() -> None:
         line, column = source.position(start)
         end_line, end_column = source.position(max(start, end - 1))
         assert shared.locate(source, start, end) == (line, column, end_line, end_column)
+
+
+def test_a_long_runs_findings_share_their_equal_values(
+    lint_sql: LintSql, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From _SHARED_FROM hits, a statement's findings hold one object for each equal value
+    (a long history's memory); a shorter run's hold their hits' own: the same findings."""
+    from schema_review import findings
+
+    sql = "CREATE TABLE t (id int, a text, b text, c text);\n" * 3
+    short = lint_sql(sql).result.findings
+    monkeypatch.setattr(findings, "_SHARED_FROM", 0)
+    long = lint_sql(sql).result.findings
+
+    def fields(found: list[Finding]) -> list[tuple[object, ...]]:
+        return [tuple(v for k, v in f.to_dict().items() if k != "file") for f in found]
+
+    assert fields(long) == fields(short)
+    objects = [f.object for f in long if f.object == "public.t" and f.line == 1]
+    assert len(objects) > 1 and all(o is objects[0] for o in objects)  # (one statement's)

@@ -238,3 +238,37 @@ def test_a_rules_documentation_is_read_when_first_used(
     assert (rule.why, rule.examples, rule.notes) == (entry["why"].strip(), sql, entry.get("notes"))
     assert prebuilt._docs() is None
     prebuilt._docs.cache_clear()
+
+
+def test_a_shipped_templates_direct_reads_fall_back_to_the_sandboxs() -> None:
+    """A shipped template reads attributes directly first; a subject it cannot read so (a
+    missing attribute, a plain dict, a missing name) renders as the closures render it, or
+    fails with the same error."""
+    import types
+
+    from schema_review.rules.closures import compile_renderer
+
+    expressions._shipped.cache_clear()
+    data = prebuilt.trees()
+    assert data is not None
+    source = next(s for s in data["templates"] if s.startswith("{{ stmt.label }} takes"))
+    shipped = expressions.shipped_renderer(source)
+    assert shipped is not None
+    env = expressions.environment()
+    reference = compile_renderer(env.parse(source), env)
+    assert reference is not None
+    table = types.SimpleNamespace(qualified_name="public.users")
+    subjects: list[Any] = [
+        types.SimpleNamespace(label="ALTER TABLE", lock="ACCESS EXCLUSIVE", table=table),
+        {"label": "ALTER TABLE", "lock": "SHARE", "table": {"qualified_name": "t"}},
+        types.SimpleNamespace(label="ALTER TABLE", table=table),  # no lock
+    ]
+    for names in [{"stmt": subject} for subject in subjects] + [{}]:
+        outcomes: list[object] = []
+        for render in (shipped, reference):
+            try:
+                outcomes.append(render(dict(names)))
+            except Exception as error:  # the same error, with the same message
+                outcomes.append((type(error), str(error)))
+        assert outcomes[0] == outcomes[1]
+    assert shipped({"stmt": subjects[0]}).startswith("ALTER TABLE takes ACCESS EXCLUSIVE")

@@ -622,6 +622,11 @@ class _Generator:
         # subject's, attributes read of them): each computed once, before its loop, as
         # (local, its code), in order; the local of each such name.
         self.batch = subject is not None
+        # Reads as a batch reads them (an allowed attribute as Python reads it, a name as
+        # an item), without its hoisting: the code of a shipped template's first try, which
+        # its plain code renders again when it raises (see _TemplateWriter.function).
+        self.direct = self.batch
+        self.direct_reads = 0  # how many reads were written so
         self.hoisted: list[tuple[str, str]] = []
         self._hoisted_names: dict[str, str] = {}
         self._hoisted_reads: dict[tuple[str, str], str] = {}  # (its value's local, attr)
@@ -681,6 +686,9 @@ class _Generator:
                 return "_s"
             name = repr(node.name)
             read = f"(names[{name}] if {name} in names else _undefined_name({name}))"
+            if self.direct and not self.batch and not self._probing:
+                self.direct_reads += 1
+                return f"names[{name}]"  # (missing: a KeyError, and the plain code says so)
             if not self.batch or self._probing:
                 return read
             local = self._hoisted_names.get(node.name)
@@ -758,7 +766,8 @@ class _Generator:
         ):
             # The method is read first, then the arguments, as in the closure.
             call = self._name("_call", _caller(self.env), ("caller",))
-            if self.batch and not self._probing and node.node.attr in _PLAIN_STR_METHODS:
+            if self.direct and not self._probing and node.node.attr in _PLAIN_STR_METHODS:
+                self.direct_reads += 1
                 return self._string_method_call(node, node.node, call)
             self._method_read = True
             method = self.expression(node.node)
@@ -917,7 +926,7 @@ class _Generator:
         if hoist:  # an attribute of a value the same for all subjects: read once
             local = self._hoisted_reads[target, attr] = self._hoist(written)
             return local
-        if not self.batch or self._probing or method:
+        if not self.direct or self._probing or method:
             return written
         if not attr.isidentifier() or iskeyword(attr):
             return written
@@ -926,6 +935,7 @@ class _Generator:
         # look further), and the batch gives the subject to be evaluated again one at a
         # time (closures.batch_source), as without the batch. A method (to be checked for
         # str.format's) and any other type take the way above, after the first test.
+        self.direct_reads += 1
         otherwise = f"{slow}({obj})"
         if dict_key:
             otherwise = (
@@ -999,16 +1009,46 @@ class _TemplateWriter:
         self.generator.space.update(dict=dict, _check_output=check_output)
         self.lines: list[str] = []
 
-    def function(self, template: nodes.Template, name: str, limit: int) -> str:
-        """The source of `def name(names)` rendering `template` (raises _Unsupported)."""
+    def function(
+        self, template: nodes.Template, name: str, limit: int, plain: str | None = None
+    ) -> str:
+        """The source of `def name(names)` rendering `template` (raises _Unsupported).
+        `plain`: the name of the template's function written without direct reads: this
+        one is written with them (see _Generator.direct), and when it raises (an attribute
+        or a name that is not there, or any other error) the plain function renders the
+        template again, as it renders it alone: it reads as the sandbox reads, and raises
+        its own errors."""
         self.lines = [f"def {name}(names):"]
-        if any(True for _ in template.find_all(nodes.Assign)):
-            self.lines.append("    names = dict(names)  # `set` must not leak into the caller's")
-        self.lines.append("    _out = []")
-        self.lines.append("    _append = _out.append")
-        self._statements(template.body, "    ")
+        indent = "    "
+        if plain is not None:
+            self.lines += ["    _given = names", "    try:"]
+            indent = "        "
+        parts = _output_parts(template.body)
+        if parts is not None:
+            # One output, its text and values in order (the common message): joined at
+            # once, no list appended to.
+            pieces = "".join(
+                f"{part.data!r}, "
+                if isinstance(part, nodes.TemplateData)
+                else f"str({self.generator.expression(part)}), "
+                for part in parts
+            )
+            self.lines.append(f"{indent}_text = ''.join(({pieces}))")
+        else:
+            if any(True for _ in template.find_all(nodes.Assign)):
+                self.lines.append(f"{indent}names = dict(names)  # `set` must not leak")
+            self.lines.append(f"{indent}_out = []")
+            self.lines.append(f"{indent}_append = _out.append")
+            self._statements(template.body, indent)
+            self.lines.append(f"{indent}_text = ''.join(_out)")
+        if plain is not None:
+            self.lines += [
+                "    except _RUNAWAY:",
+                "        raise",
+                "    except Exception:",
+                f"        return {plain}(_given)",
+            ]
         # The limit's test here, the function that raises only past it: a call less a render.
-        self.lines.append("    _text = ''.join(_out)")
         self.lines.append(
             f"    return _text if len(_text) <= {limit!r} else _check_output(_text, {limit!r})"
         )
@@ -1101,6 +1141,17 @@ class _TemplateWriter:
         self.lines.append(f"{indent}names = {outer}")
 
 
+def _output_parts(body: list[nodes.Node]) -> list[nodes.Expr] | None:
+    """The parts of a template that is one output (text and values, none a value shown
+    only when a test holds), else None."""
+    if len(body) != 1 or not isinstance(body[0], nodes.Output):
+        return None
+    parts: list[nodes.Expr] = body[0].nodes
+    if any(isinstance(part, nodes.CondExpr) and part.expr2 is None for part in parts):
+        return None
+    return parts
+
+
 def compile_python_renderer(
     template: nodes.Template, env: BoundedSandbox, limit: int = RULE_OUTPUT_LIMIT
 ) -> Renderer | None:
@@ -1165,6 +1216,15 @@ def shipped_module(
                     writer = _TemplateWriter(env)
                     function = writer.function(tree, "_function", RULE_OUTPUT_LIMIT)
                     generator = writer.generator
+                    # A first try with direct reads (each render of the corpus's ~10,000
+                    # reads a few attributes), the plain function when it raises.
+                    direct = _TemplateWriter(env)
+                    direct.generator = generator
+                    generator.direct, generator.direct_reads = True, 0
+                    fast = direct.function(tree, "_function", RULE_OUTPUT_LIMIT, "_plain")
+                    generator.direct = False
+                    if generator.direct_reads:
+                        function = function.replace("_function", "_plain", 1) + fast
                 lines = [
                     f"{name} = {_recipe(recipe, tree_literal)}"
                     for name, recipe in generator.recipes.items()

@@ -1863,15 +1863,25 @@ def _template_1(rt):
     _read10 = rt.reader('table', _types9)
     _types13 = set()
     _read14 = rt.reader('qualified_name', _types13)
+    _types17 = set()
+    _read18 = rt.reader('column', _types17)
+    _types21 = set()
+    _read22 = rt.reader('name', _types21)
+    _types25 = set()
+    _read26 = rt.reader('table', _types25)
+    _types29 = set()
+    _read30 = rt.reader('qualified_name', _types29)
+    def _plain(names):
+        _text = ''.join(('ADD COLUMN ', str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))), ' NOT NULL without a DEFAULT fails as soon as ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))), ' has a row', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('ADD COLUMN ')
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' NOT NULL without a DEFAULT fails as soon as ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(' has a row')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('ADD COLUMN ', str((_v24 if type(_o23 := (_v20 if type(_o19 := names['stmt']) in _types17 and type(_v20 := _o19.column) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('column', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.name) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('name', _MISSING)) is not _MISSING else _read22(_o23)))), ' NOT NULL without a DEFAULT fails as soon as ', str((_v32 if type(_o31 := (_v28 if type(_o27 := names['stmt']) in _types25 and type(_v28 := _o27.table) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('table', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.qualified_name) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('qualified_name', _MISSING)) is not _MISSING else _read30(_o31)))), ' has a row', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -1894,16 +1904,34 @@ def _template_2(rt):
     _read27 = rt.reader('column', _types26)
     _types30 = set()
     _read31 = rt.reader('volatile_default', _types30)
+    _types34 = set()
+    _read35 = rt.reader('column', _types34)
+    _types38 = set()
+    _read39 = rt.reader('name', _types38)
+    _types42 = set()
+    _read43 = rt.reader('table', _types42)
+    _types46 = set()
+    _read47 = rt.reader('qualified_name', _types46)
+    _types50 = set()
+    _read51 = rt.reader('column', _types50)
+    _types54 = set()
+    _read55 = rt.reader('volatile_default', _types54)
+    _cat58 = rt.sandbox.concat_bounded
+    _types59 = set()
+    _read60 = rt.reader('column', _types59)
+    _types63 = set()
+    _read64 = rt.reader('volatile_default', _types63)
+    def _plain(names):
+        _text = ''.join(('ADD COLUMN ', str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))), ' on existing table ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))), ' rewrites every row under an ACCESS EXCLUSIVE lock: ', str((_cat25(['the volatile default ', (_v33 if (type(_o32 := (_v29 if (type(_o28 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types26 and (_v29 := _getattr(_o28, 'column', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('column', _MISSING)) is not _MISSING) else _read27(_o28))) in _types30 and (_v33 := _getattr(_o32, 'volatile_default', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('volatile_default', _MISSING)) is not _MISSING) else _read31(_o32)), '() is computed per row', ]) if (_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'column', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('column', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'volatile_default', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('volatile_default', _MISSING)) is not _MISSING) else _read22(_o23)) else 'before PostgreSQL 11 any default is written into every row')), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('ADD COLUMN ')
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' on existing table ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(' rewrites every row under an ACCESS EXCLUSIVE lock: ')
-        _append(str((_cat25(['the volatile default ', (_v33 if (type(_o32 := (_v29 if (type(_o28 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types26 and (_v29 := _getattr(_o28, 'column', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('column', _MISSING)) is not _MISSING) else _read27(_o28))) in _types30 and (_v33 := _getattr(_o32, 'volatile_default', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('volatile_default', _MISSING)) is not _MISSING) else _read31(_o32)), '() is computed per row', ]) if (_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'column', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('column', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'volatile_default', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('volatile_default', _MISSING)) is not _MISSING) else _read22(_o23)) else 'before PostgreSQL 11 any default is written into every row')))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('ADD COLUMN ', str((_v41 if type(_o40 := (_v37 if type(_o36 := names['stmt']) in _types34 and type(_v37 := _o36.column) not in _METHOD_TYPES else (_v37 if type(_o36) is _dict and (_v37 := _o36.get('column', _MISSING)) is not _MISSING else _read35(_o36)))) in _types38 and type(_v41 := _o40.name) not in _METHOD_TYPES else (_v41 if type(_o40) is _dict and (_v41 := _o40.get('name', _MISSING)) is not _MISSING else _read39(_o40)))), ' on existing table ', str((_v49 if type(_o48 := (_v45 if type(_o44 := names['stmt']) in _types42 and type(_v45 := _o44.table) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('table', _MISSING)) is not _MISSING else _read43(_o44)))) in _types46 and type(_v49 := _o48.qualified_name) not in _METHOD_TYPES else (_v49 if type(_o48) is _dict and (_v49 := _o48.get('qualified_name', _MISSING)) is not _MISSING else _read47(_o48)))), ' rewrites every row under an ACCESS EXCLUSIVE lock: ', str((_cat58(['the volatile default ', (_v66 if type(_o65 := (_v62 if type(_o61 := names['stmt']) in _types59 and type(_v62 := _o61.column) not in _METHOD_TYPES else (_v62 if type(_o61) is _dict and (_v62 := _o61.get('column', _MISSING)) is not _MISSING else _read60(_o61)))) in _types63 and type(_v66 := _o65.volatile_default) not in _METHOD_TYPES else (_v66 if type(_o65) is _dict and (_v66 := _o65.get('volatile_default', _MISSING)) is not _MISSING else _read64(_o65))), '() is computed per row', ]) if (_v57 if type(_o56 := (_v53 if type(_o52 := names['stmt']) in _types50 and type(_v53 := _o52.column) not in _METHOD_TYPES else (_v53 if type(_o52) is _dict and (_v53 := _o52.get('column', _MISSING)) is not _MISSING else _read51(_o52)))) in _types54 and type(_v57 := _o56.volatile_default) not in _METHOD_TYPES else (_v57 if type(_o56) is _dict and (_v57 := _o56.get('volatile_default', _MISSING)) is not _MISSING else _read55(_o56))) else 'before PostgreSQL 11 any default is written into every row')), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -1921,16 +1949,29 @@ def _template_3(rt):
     _read18 = rt.reader('column', _types17)
     _types21 = set()
     _read22 = rt.reader('rewrites_on_add', _types21)
+    _types25 = set()
+    _read26 = rt.reader('column', _types25)
+    _types29 = set()
+    _read30 = rt.reader('name', _types29)
+    _types33 = set()
+    _read34 = rt.reader('table', _types33)
+    _types37 = set()
+    _read38 = rt.reader('qualified_name', _types37)
+    _types41 = set()
+    _read42 = rt.reader('column', _types41)
+    _types45 = set()
+    _read46 = rt.reader('rewrites_on_add', _types45)
+    def _plain(names):
+        _text = ''.join(('ADD COLUMN ', str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))), ' on existing table ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))), ' rewrites every row under an ACCESS EXCLUSIVE lock: ', str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'column', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('column', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'rewrites_on_add', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('rewrites_on_add', _MISSING)) is not _MISSING) else _read22(_o23))), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('ADD COLUMN ')
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' on existing table ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(' rewrites every row under an ACCESS EXCLUSIVE lock: ')
-        _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'column', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('column', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'rewrites_on_add', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('rewrites_on_add', _MISSING)) is not _MISSING) else _read22(_o23))))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('ADD COLUMN ', str((_v32 if type(_o31 := (_v28 if type(_o27 := names['stmt']) in _types25 and type(_v28 := _o27.column) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('column', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.name) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('name', _MISSING)) is not _MISSING else _read30(_o31)))), ' on existing table ', str((_v40 if type(_o39 := (_v36 if type(_o35 := names['stmt']) in _types33 and type(_v36 := _o35.table) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('table', _MISSING)) is not _MISSING else _read34(_o35)))) in _types37 and type(_v40 := _o39.qualified_name) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('qualified_name', _MISSING)) is not _MISSING else _read38(_o39)))), ' rewrites every row under an ACCESS EXCLUSIVE lock: ', str((_v48 if type(_o47 := (_v44 if type(_o43 := names['stmt']) in _types41 and type(_v44 := _o43.column) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('column', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.rewrites_on_add) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('rewrites_on_add', _MISSING)) is not _MISSING else _read46(_o47)))), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -1948,17 +1989,29 @@ def _template_4(rt):
     _read18 = rt.reader('table', _types17)
     _types21 = set()
     _read22 = rt.reader('qualified_name', _types21)
+    _types25 = set()
+    _read26 = rt.reader('constraint', _types25)
+    _types29 = set()
+    _read30 = rt.reader('type', _types29)
+    _types33 = set()
+    _read34 = rt.reader('constraint', _types33)
+    _types37 = set()
+    _read38 = rt.reader('name', _types37)
+    _types41 = set()
+    _read42 = rt.reader('table', _types41)
+    _types45 = set()
+    _read46 = rt.reader('qualified_name', _types45)
+    def _plain(names):
+        _text = ''.join(('ADD ', str(('PRIMARY KEY' if (True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7)) == 'primary_key' else False) else 'UNIQUE')), ' ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'constraint', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('constraint', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('name', _MISSING)) is not _MISSING) else _read14(_o15))), ' builds its index on existing table ', str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'qualified_name', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('qualified_name', _MISSING)) is not _MISSING) else _read22(_o23))), ' under an ACCESS EXCLUSIVE lock', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('ADD ')
-        _append(str(('PRIMARY KEY' if (True if (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7)) == 'primary_key' else False) else 'UNIQUE')))
-        _append(' ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'constraint', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('constraint', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('name', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(' builds its index on existing table ')
-        _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'qualified_name', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('qualified_name', _MISSING)) is not _MISSING) else _read22(_o23))))
-        _append(' under an ACCESS EXCLUSIVE lock')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('ADD ', str(('PRIMARY KEY' if (True if (_v32 if type(_o31 := (_v28 if type(_o27 := names['stmt']) in _types25 and type(_v28 := _o27.constraint) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('constraint', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.type) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('type', _MISSING)) is not _MISSING else _read30(_o31))) == 'primary_key' else False) else 'UNIQUE')), ' ', str((_v40 if type(_o39 := (_v36 if type(_o35 := names['stmt']) in _types33 and type(_v36 := _o35.constraint) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('constraint', _MISSING)) is not _MISSING else _read34(_o35)))) in _types37 and type(_v40 := _o39.name) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('name', _MISSING)) is not _MISSING else _read38(_o39)))), ' builds its index on existing table ', str((_v48 if type(_o47 := (_v44 if type(_o43 := names['stmt']) in _types41 and type(_v44 := _o43.table) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('table', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.qualified_name) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('qualified_name', _MISSING)) is not _MISSING else _read46(_o47)))), ' under an ACCESS EXCLUSIVE lock', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -1969,15 +2022,22 @@ def _template_5(rt):
     _call5 = rt.caller()
     _types6 = set()
     _read7 = rt.reader('search_path_for', _types6)
+    _types10 = set()
+    _read11 = rt.reader('sql_signature', _types10)
+    _call14 = rt.caller()
+    _types15 = set()
+    _read16 = rt.reader('search_path_for', _types15)
+    def _plain(names):
+        _text = ''.join(('ALTER FUNCTION ', str((_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'sql_signature', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('sql_signature', _MISSING)) is not _MISSING) else _read2(_o3))), ' SET search_path = ', str(_call5(names, (_v9 if (type(_o8 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types6 and (_v9 := _getattr(_o8, 'search_path_for', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('search_path_for', _MISSING)) is not _MISSING) else _read7(_o8)), (names['function'] if 'function' in names else _undefined_name('function')))), ';', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('ALTER FUNCTION ')
-        _append(str((_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'sql_signature', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('sql_signature', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' SET search_path = ')
-        _append(str(_call5(names, (_v9 if (type(_o8 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types6 and (_v9 := _getattr(_o8, 'search_path_for', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('search_path_for', _MISSING)) is not _MISSING) else _read7(_o8)), (names['function'] if 'function' in names else _undefined_name('function')))))
-        _append(';')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('ALTER FUNCTION ', str((_v13 if type(_o12 := names['function']) in _types10 and type(_v13 := _o12.sql_signature) not in _METHOD_TYPES else (_v13 if type(_o12) is _dict and (_v13 := _o12.get('sql_signature', _MISSING)) is not _MISSING else _read11(_o12)))), ' SET search_path = ', str(_call14(names, (_v18 if (type(_o17 := names['model']) in _types15 and (_v18 := _getattr(_o17, 'search_path_for', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('search_path_for', _MISSING)) is not _MISSING) else _read16(_o17)), names['function'])), ';', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -1985,13 +2045,19 @@ def _template_5(rt):
 def _template_6(rt):
     _types1 = set()
     _read2 = rt.reader('sql_name', _types1)
+    _types5 = set()
+    _read6 = rt.reader('sql_name', _types5)
+    def _plain(names):
+        _text = ''.join(('ALTER TABLE ', str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'sql_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('sql_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' ENABLE ROW LEVEL SECURITY;', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('ALTER TABLE ')
-        _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'sql_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('sql_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' ENABLE ROW LEVEL SECURITY;')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('ALTER TABLE ', str((_v8 if type(_o7 := names['table']) in _types5 and type(_v8 := _o7.sql_name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('sql_name', _MISSING)) is not _MISSING else _read6(_o7)))), ' ENABLE ROW LEVEL SECURITY;', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2006,23 +2072,33 @@ def _template_7(rt):
     _cat13 = rt.sandbox.concat_bounded
     _types14 = set()
     _read15 = rt.reader('runner', _types14)
+    _types18 = set()
+    _read19 = rt.reader('statement', _types18)
+    _types22 = set()
+    _read23 = rt.reader('source', _types22)
+    _types26 = set()
+    _read27 = rt.reader('transaction', _types26)
+    _cat30 = rt.sandbox.concat_bounded
+    _types31 = set()
+    _read32 = rt.reader('runner', _types31)
+    def _plain(names):
+        _text = ''.join(('BEGIN inside ', str((_cat13(['the ', (_v17 if (type(_o16 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types14 and (_v17 := _getattr(_o16, 'runner', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('runner', _MISSING)) is not _MISSING) else _read15(_o16)), " runner's transaction", ]) if (_v12 if (type(_o11 := (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'statement', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('statement', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'source', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('source', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'transaction', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('transaction', _MISSING)) is not _MISSING) else _read10(_o11)) else 'an open transaction')), ': PostgreSQL ignores it with a warning, and the COMMIT that follows ends the outer transaction early', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('BEGIN inside ')
-        _append(str((_cat13(['the ', (_v17 if (type(_o16 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types14 and (_v17 := _getattr(_o16, 'runner', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('runner', _MISSING)) is not _MISSING) else _read15(_o16)), " runner's transaction", ]) if (_v12 if (type(_o11 := (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'statement', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('statement', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'source', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('source', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'transaction', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('transaction', _MISSING)) is not _MISSING) else _read10(_o11)) else 'an open transaction')))
-        _append(': PostgreSQL ignores it with a warning, and the COMMIT that follows ends the outer transaction early')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('BEGIN inside ', str((_cat30(['the ', (_v34 if type(_o33 := names['profile']) in _types31 and type(_v34 := _o33.runner) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('runner', _MISSING)) is not _MISSING else _read32(_o33))), " runner's transaction", ]) if (_v29 if type(_o28 := (_v25 if type(_o24 := (_v21 if type(_o20 := names['stmt']) in _types18 and type(_v21 := _o20.statement) not in _METHOD_TYPES else (_v21 if type(_o20) is _dict and (_v21 := _o20.get('statement', _MISSING)) is not _MISSING else _read19(_o20)))) in _types22 and type(_v25 := _o24.source) not in _METHOD_TYPES else (_v25 if type(_o24) is _dict and (_v25 := _o24.get('source', _MISSING)) is not _MISSING else _read23(_o24)))) in _types26 and type(_v29 := _o28.transaction) not in _METHOD_TYPES else (_v29 if type(_o28) is _dict and (_v29 := _o28.get('transaction', _MISSING)) is not _MISSING else _read27(_o28))) else 'an open transaction')), ': PostgreSQL ignores it with a warning, and the COMMIT that follows ends the outer transaction early', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
 def _template_8(rt):
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('BEGIN is never committed in this file: the statements after it stay uncommitted (and their locks held) until the connection ends, when they are rolled back')
-        _text = ''.join(_out)
+        _text = ''.join(('BEGIN is never committed in this file: the statements after it stay uncommitted (and their locks held) until the connection ends, when they are rolled back', ))
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2036,17 +2112,25 @@ def _template_9(rt):
     _read10 = rt.reader('qualified_name', _types9)
     _types13 = set()
     _read14 = rt.reader('in_list_size', _types13)
+    _types17 = set()
+    _read18 = rt.reader('name', _types17)
+    _types21 = set()
+    _read22 = rt.reader('table', _types21)
+    _types25 = set()
+    _read26 = rt.reader('qualified_name', _types25)
+    _types29 = set()
+    _read30 = rt.reader('in_list_size', _types29)
+    def _plain(names):
+        _text = ''.join(('CHECK ', str((_v4 if (type(_o3 := (names['constraint'] if 'constraint' in names else _undefined_name('constraint'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' on ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['constraint'] if 'constraint' in names else _undefined_name('constraint'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' lists ', str((_v16 if (type(_o15 := (names['constraint'] if 'constraint' in names else _undefined_name('constraint'))) in _types13 and (_v16 := _getattr(_o15, 'in_list_size', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('in_list_size', _MISSING)) is not _MISSING) else _read14(_o15))), ' values: a lookup table with a foreign key is easier to extend', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('CHECK ')
-        _append(str((_v4 if (type(_o3 := (names['constraint'] if 'constraint' in names else _undefined_name('constraint'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' on ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['constraint'] if 'constraint' in names else _undefined_name('constraint'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' lists ')
-        _append(str((_v16 if (type(_o15 := (names['constraint'] if 'constraint' in names else _undefined_name('constraint'))) in _types13 and (_v16 := _getattr(_o15, 'in_list_size', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('in_list_size', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(' values: a lookup table with a foreign key is easier to extend')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('CHECK ', str((_v20 if type(_o19 := names['constraint']) in _types17 and type(_v20 := _o19.name) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('name', _MISSING)) is not _MISSING else _read18(_o19)))), ' on ', str((_v28 if type(_o27 := (_v24 if type(_o23 := names['constraint']) in _types21 and type(_v24 := _o23.table) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('table', _MISSING)) is not _MISSING else _read22(_o23)))) in _types25 and type(_v28 := _o27.qualified_name) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('qualified_name', _MISSING)) is not _MISSING else _read26(_o27)))), ' lists ', str((_v32 if type(_o31 := names['constraint']) in _types29 and type(_v32 := _o31.in_list_size) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('in_list_size', _MISSING)) is not _MISSING else _read30(_o31)))), ' values: a lookup table with a foreign key is easier to extend', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2060,15 +2144,25 @@ def _template_10(rt):
     _read10 = rt.reader('table', _types9)
     _types13 = set()
     _read14 = rt.reader('qualified_name', _types13)
+    _types17 = set()
+    _read18 = rt.reader('constraint', _types17)
+    _types21 = set()
+    _read22 = rt.reader('name', _types21)
+    _types25 = set()
+    _read26 = rt.reader('table', _types25)
+    _types29 = set()
+    _read30 = rt.reader('qualified_name', _types29)
+    def _plain(names):
+        _text = ''.join(('CHECK ', str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))), ' on existing table ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))), ' scans every row under an ACCESS EXCLUSIVE lock: reads and writes wait for the whole scan', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('CHECK ')
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' on existing table ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(' scans every row under an ACCESS EXCLUSIVE lock: reads and writes wait for the whole scan')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('CHECK ', str((_v24 if type(_o23 := (_v20 if type(_o19 := names['stmt']) in _types17 and type(_v20 := _o19.constraint) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('constraint', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.name) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('name', _MISSING)) is not _MISSING else _read22(_o23)))), ' on existing table ', str((_v32 if type(_o31 := (_v28 if type(_o27 := names['stmt']) in _types25 and type(_v28 := _o27.table) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('table', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.qualified_name) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('qualified_name', _MISSING)) is not _MISSING else _read30(_o31)))), ' scans every row under an ACCESS EXCLUSIVE lock: reads and writes wait for the whole scan', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2081,13 +2175,25 @@ def _template_11(rt):
     _types7 = set()
     _read8 = rt.reader('split', _types7)
     _h11 = rt.helper('item')
+    _f12 = rt.filter('quote_ident')
+    _call13 = rt.caller()
+    _types15 = set()
+    _read16 = rt.reader('missing_extension', _types15)
+    _bounded19 = rt.sandbox.bounded
+    _types20 = set()
+    _read21 = rt.reader('split', _types20)
+    _h24 = rt.helper('item')
+    def _plain(names):
+        _text = ''.join(('CREATE EXTENSION IF NOT EXISTS ', str(_f1(_h11(_call2(names, (_v10 if (type(_o9 := (_v6 if (type(_o5 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types3 and (_v6 := _getattr(_o5, 'missing_extension', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('missing_extension', _MISSING)) is not _MISSING) else _read4(_o5))) in _types7 and (_v10 := _getattr(_o9, 'split', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('split', _MISSING)) is not _MISSING) else _read8(_o9)), ' '), 0))), ';', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('CREATE EXTENSION IF NOT EXISTS ')
-        _append(str(_f1(_h11(_call2(names, (_v10 if (type(_o9 := (_v6 if (type(_o5 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types3 and (_v6 := _getattr(_o5, 'missing_extension', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('missing_extension', _MISSING)) is not _MISSING) else _read4(_o5))) in _types7 and (_v10 := _getattr(_o9, 'split', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('split', _MISSING)) is not _MISSING) else _read8(_o9)), ' '), 0))))
-        _append(';')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('CREATE EXTENSION IF NOT EXISTS ', str(_f12(_h24((_bounded19(_o14.split(' ')) if type(_o14 := (_v18 if type(_o17 := names['stmt']) in _types15 and type(_v18 := _o17.missing_extension) not in _METHOD_TYPES else (_v18 if type(_o17) is _dict and (_v18 := _o17.get('missing_extension', _MISSING)) is not _MISSING else _read16(_o17)))) is str else _call13(names, (_v23 if (type(_o22 := _o14) in _types20 and (_v23 := _getattr(_o22, 'split', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('split', _MISSING)) is not _MISSING) else _read21(_o22)), ' ')), 0))), ';', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2101,15 +2207,25 @@ def _template_12(rt):
     _read10 = rt.reader('table', _types9)
     _types13 = set()
     _read14 = rt.reader('qualified_name', _types13)
+    _types17 = set()
+    _read18 = rt.reader('index', _types17)
+    _types21 = set()
+    _read22 = rt.reader('name', _types21)
+    _types25 = set()
+    _read26 = rt.reader('table', _types25)
+    _types29 = set()
+    _read30 = rt.reader('qualified_name', _types29)
+    def _plain(names):
+        _text = ''.join(('CREATE INDEX ', str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'index', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('index', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))), ' on existing table ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))), ' without CONCURRENTLY blocks writes to the table until the index is built', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('CREATE INDEX ')
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'index', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('index', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' on existing table ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(' without CONCURRENTLY blocks writes to the table until the index is built')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('CREATE INDEX ', str((_v24 if type(_o23 := (_v20 if type(_o19 := names['stmt']) in _types17 and type(_v20 := _o19.index) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('index', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.name) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('name', _MISSING)) is not _MISSING else _read22(_o23)))), ' on existing table ', str((_v32 if type(_o31 := (_v28 if type(_o27 := names['stmt']) in _types25 and type(_v28 := _o27.table) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('table', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.qualified_name) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('qualified_name', _MISSING)) is not _MISSING else _read30(_o31)))), ' without CONCURRENTLY blocks writes to the table until the index is built', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2121,15 +2237,23 @@ def _template_13(rt):
     _read6 = rt.reader('name', _types5)
     _types9 = set()
     _read10 = rt.reader('detail', _types9)
+    _types13 = set()
+    _read14 = rt.reader('object', _types13)
+    _types17 = set()
+    _read18 = rt.reader('name', _types17)
+    _types21 = set()
+    _read22 = rt.reader('detail', _types21)
+    def _plain(names):
+        _text = ''.join(('CREATE TRIGGER ', str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'object', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('object', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))), ' runs ', str((_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'detail', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('detail', _MISSING)) is not _MISSING) else _read10(_o11))), '(), which no earlier statement creates: the migration fails on a fresh database', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('CREATE TRIGGER ')
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'object', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('object', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' runs ')
-        _append(str((_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'detail', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('detail', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append('(), which no earlier statement creates: the migration fails on a fresh database')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('CREATE TRIGGER ', str((_v20 if type(_o19 := (_v16 if type(_o15 := names['stmt']) in _types13 and type(_v16 := _o15.object) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('object', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.name) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('name', _MISSING)) is not _MISSING else _read18(_o19)))), ' runs ', str((_v24 if type(_o23 := names['stmt']) in _types21 and type(_v24 := _o23.detail) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('detail', _MISSING)) is not _MISSING else _read22(_o23)))), '(), which no earlier statement creates: the migration fails on a fresh database', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2139,13 +2263,21 @@ def _template_14(rt):
     _read2 = rt.reader('table', _types1)
     _types5 = set()
     _read6 = rt.reader('qualified_name', _types5)
+    _types9 = set()
+    _read10 = rt.reader('table', _types9)
+    _types13 = set()
+    _read14 = rt.reader('qualified_name', _types13)
+    def _plain(names):
+        _text = ''.join(('DETACH PARTITION on ', str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))), ' takes an ACCESS EXCLUSIVE lock on the partitioned table: every query on any partition waits', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('DETACH PARTITION on ')
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' takes an ACCESS EXCLUSIVE lock on the partitioned table: every query on any partition waits')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('DETACH PARTITION on ', str((_v16 if type(_o15 := (_v12 if type(_o11 := names['stmt']) in _types9 and type(_v12 := _o11.table) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.qualified_name) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING else _read14(_o15)))), ' takes an ACCESS EXCLUSIVE lock on the partitioned table: every query on any partition waits', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2167,15 +2299,34 @@ def _template_15(rt):
     _read24 = rt.reader('table', _types23)
     _types27 = set()
     _read28 = rt.reader('qualified_name', _types27)
+    _types31 = set()
+    _read32 = rt.reader('column', _types31)
+    _types35 = set()
+    _read36 = rt.reader('column', _types35)
+    _types39 = set()
+    _read40 = rt.reader('name', _types39)
+    _call43 = rt.caller()
+    _types45 = set()
+    _read46 = rt.reader('detail', _types45)
+    _bounded49 = rt.sandbox.bounded
+    _types50 = set()
+    _read51 = rt.reader('split', _types50)
+    _h54 = rt.helper('item')
+    _types55 = set()
+    _read56 = rt.reader('table', _types55)
+    _types59 = set()
+    _read60 = rt.reader('qualified_name', _types59)
+    def _plain(names):
+        _text = ''.join(('DROP COLUMN ', str(((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'column', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('column', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('name', _MISSING)) is not _MISSING) else _read10(_o11)) if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3)) else _h22(_call13(names, (_v21 if (type(_o20 := (_v17 if (type(_o16 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types14 and (_v17 := _getattr(_o16, 'detail', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('detail', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'split', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('split', _MISSING)) is not _MISSING) else _read19(_o20)), ' '), (-1)))), ' on ', str((_v30 if (type(_o29 := (_v26 if (type(_o25 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types23 and (_v26 := _getattr(_o25, 'table', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('table', _MISSING)) is not _MISSING) else _read24(_o25))) in _types27 and (_v30 := _getattr(_o29, 'qualified_name', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('qualified_name', _MISSING)) is not _MISSING) else _read28(_o29))), ' deletes its data, and the application still running during the deploy fails on queries that name it', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('DROP COLUMN ')
-        _append(str(((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'column', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('column', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('name', _MISSING)) is not _MISSING) else _read10(_o11)) if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3)) else _h22(_call13(names, (_v21 if (type(_o20 := (_v17 if (type(_o16 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types14 and (_v17 := _getattr(_o16, 'detail', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('detail', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'split', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('split', _MISSING)) is not _MISSING) else _read19(_o20)), ' '), (-1)))))
-        _append(' on ')
-        _append(str((_v30 if (type(_o29 := (_v26 if (type(_o25 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types23 and (_v26 := _getattr(_o25, 'table', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('table', _MISSING)) is not _MISSING) else _read24(_o25))) in _types27 and (_v30 := _getattr(_o29, 'qualified_name', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('qualified_name', _MISSING)) is not _MISSING) else _read28(_o29))))
-        _append(' deletes its data, and the application still running during the deploy fails on queries that name it')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('DROP COLUMN ', str(((_v42 if type(_o41 := (_v38 if type(_o37 := names['stmt']) in _types35 and type(_v38 := _o37.column) not in _METHOD_TYPES else (_v38 if type(_o37) is _dict and (_v38 := _o37.get('column', _MISSING)) is not _MISSING else _read36(_o37)))) in _types39 and type(_v42 := _o41.name) not in _METHOD_TYPES else (_v42 if type(_o41) is _dict and (_v42 := _o41.get('name', _MISSING)) is not _MISSING else _read40(_o41))) if (_v34 if type(_o33 := names['stmt']) in _types31 and type(_v34 := _o33.column) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('column', _MISSING)) is not _MISSING else _read32(_o33))) else _h54((_bounded49(_o44.split(' ')) if type(_o44 := (_v48 if type(_o47 := names['stmt']) in _types45 and type(_v48 := _o47.detail) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('detail', _MISSING)) is not _MISSING else _read46(_o47)))) is str else _call43(names, (_v53 if (type(_o52 := _o44) in _types50 and (_v53 := _getattr(_o52, 'split', _MISSING)) is not _MISSING and (type(_v53) not in _METHOD_TYPES or _v53.__name__ not in _FORMATTERS)) or (type(_o52) is _dict and (_v53 := _o52.get('split', _MISSING)) is not _MISSING) else _read51(_o52)), ' ')), (-1)))), ' on ', str((_v62 if type(_o61 := (_v58 if type(_o57 := names['stmt']) in _types55 and type(_v58 := _o57.table) not in _METHOD_TYPES else (_v58 if type(_o57) is _dict and (_v58 := _o57.get('table', _MISSING)) is not _MISSING else _read56(_o57)))) in _types59 and type(_v62 := _o61.qualified_name) not in _METHOD_TYPES else (_v62 if type(_o61) is _dict and (_v62 := _o61.get('qualified_name', _MISSING)) is not _MISSING else _read60(_o61)))), ' deletes its data, and the application still running during the deploy fails on queries that name it', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2187,15 +2338,23 @@ def _template_16(rt):
     _read6 = rt.reader('table', _types5)
     _types9 = set()
     _read10 = rt.reader('qualified_name', _types9)
+    _types13 = set()
+    _read14 = rt.reader('detail', _types13)
+    _types17 = set()
+    _read18 = rt.reader('table', _types17)
+    _types21 = set()
+    _read22 = rt.reader('qualified_name', _types21)
+    def _plain(names):
+        _text = ''.join(('DROP INDEX ', str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))), ' takes an ACCESS EXCLUSIVE lock on ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ': reads and writes wait behind it, and it waits behind every running query', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('DROP INDEX ')
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' takes an ACCESS EXCLUSIVE lock on ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(': reads and writes wait behind it, and it waits behind every running query')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('DROP INDEX ', str((_v16 if type(_o15 := names['stmt']) in _types13 and type(_v16 := _o15.detail) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('detail', _MISSING)) is not _MISSING else _read14(_o15)))), ' takes an ACCESS EXCLUSIVE lock on ', str((_v24 if type(_o23 := (_v20 if type(_o19 := names['stmt']) in _types17 and type(_v20 := _o19.table) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.qualified_name) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('qualified_name', _MISSING)) is not _MISSING else _read22(_o23)))), ': reads and writes wait behind it, and it waits behind every running query', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2207,15 +2366,23 @@ def _template_17(rt):
     _read6 = rt.reader('qualified_name', _types5)
     _types9 = set()
     _read10 = rt.reader('detail', _types9)
+    _types13 = set()
+    _read14 = rt.reader('table', _types13)
+    _types17 = set()
+    _read18 = rt.reader('qualified_name', _types17)
+    _types21 = set()
+    _read22 = rt.reader('detail', _types21)
+    def _plain(names):
+        _text = ''.join(('DROP NOT NULL on ', str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))), '.', str((_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'detail', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('detail', _MISSING)) is not _MISSING) else _read10(_o11))), ': code that relies on the column always having a value starts seeing NULL', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('DROP NOT NULL on ')
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append('.')
-        _append(str((_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'detail', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('detail', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(': code that relies on the column always having a value starts seeing NULL')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('DROP NOT NULL on ', str((_v20 if type(_o19 := (_v16 if type(_o15 := names['stmt']) in _types13 and type(_v16 := _o15.table) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('table', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.qualified_name) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('qualified_name', _MISSING)) is not _MISSING else _read18(_o19)))), '.', str((_v24 if type(_o23 := names['stmt']) in _types21 and type(_v24 := _o23.detail) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('detail', _MISSING)) is not _MISSING else _read22(_o23)))), ': code that relies on the column always having a value starts seeing NULL', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2223,13 +2390,19 @@ def _template_17(rt):
 def _template_18(rt):
     _types1 = set()
     _read2 = rt.reader('detail', _types1)
+    _types5 = set()
+    _read6 = rt.reader('detail', _types5)
+    def _plain(names):
+        _text = ''.join(('DROP TABLE ', str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))), ' deletes its data, and the application version still running during the deploy fails on every query that uses it', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('DROP TABLE ')
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' deletes its data, and the application version still running during the deploy fails on every query that uses it')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('DROP TABLE ', str((_v8 if type(_o7 := names['stmt']) in _types5 and type(_v8 := _o7.detail) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('detail', _MISSING)) is not _MISSING else _read6(_o7)))), ' deletes its data, and the application version still running during the deploy fails on every query that uses it', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2243,15 +2416,25 @@ def _template_19(rt):
     _read10 = rt.reader('table', _types9)
     _types13 = set()
     _read14 = rt.reader('qualified_name', _types13)
+    _types17 = set()
+    _read18 = rt.reader('constraint', _types17)
+    _types21 = set()
+    _read22 = rt.reader('name', _types21)
+    _types25 = set()
+    _read26 = rt.reader('table', _types25)
+    _types29 = set()
+    _read30 = rt.reader('qualified_name', _types29)
+    def _plain(names):
+        _text = ''.join(('EXCLUDE constraint ', str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))), ' on existing table ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))), ' builds its index and checks every row under an ACCESS EXCLUSIVE lock', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('EXCLUDE constraint ')
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' on existing table ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(' builds its index and checks every row under an ACCESS EXCLUSIVE lock')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('EXCLUDE constraint ', str((_v24 if type(_o23 := (_v20 if type(_o19 := names['stmt']) in _types17 and type(_v20 := _o19.constraint) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('constraint', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.name) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('name', _MISSING)) is not _MISSING else _read22(_o23)))), ' on existing table ', str((_v32 if type(_o31 := (_v28 if type(_o27 := names['stmt']) in _types25 and type(_v28 := _o27.table) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('table', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.qualified_name) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('qualified_name', _MISSING)) is not _MISSING else _read30(_o31)))), ' builds its index and checks every row under an ACCESS EXCLUSIVE lock', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2267,17 +2450,27 @@ def _template_20(rt):
     _join12 = rt.sandbox.join
     _types13 = set()
     _read14 = rt.reader('names', _types13)
+    _join17 = rt.sandbox.join
+    _types18 = set()
+    _read19 = rt.reader('privileges', _types18)
+    _jf22 = rt.jinja_filter('upper')
+    _types23 = set()
+    _read24 = rt.reader('detail', _types23)
+    _jf27 = rt.jinja_filter('upper')
+    _join28 = rt.sandbox.join
+    _types29 = set()
+    _read30 = rt.reader('names', _types29)
+    def _plain(names):
+        _text = ''.join(('GRANT ', str(_jf6(_join1(', ', (_v5 if (type(_o4 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types2 and (_v5 := _getattr(_o4, 'privileges', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('privileges', _MISSING)) is not _MISSING) else _read3(_o4))))), ' ON ', str(_jf11((_v10 if (type(_o9 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types7 and (_v10 := _getattr(_o9, 'detail', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('detail', _MISSING)) is not _MISSING) else _read8(_o9)))), ' ', str(_join12(', ', (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'names', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('names', _MISSING)) is not _MISSING) else _read14(_o15)))), ' TO PUBLIC gives it to every role, present and future', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('GRANT ')
-        _append(str(_jf6(_join1(', ', (_v5 if (type(_o4 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types2 and (_v5 := _getattr(_o4, 'privileges', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('privileges', _MISSING)) is not _MISSING) else _read3(_o4))))))
-        _append(' ON ')
-        _append(str(_jf11((_v10 if (type(_o9 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types7 and (_v10 := _getattr(_o9, 'detail', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('detail', _MISSING)) is not _MISSING) else _read8(_o9)))))
-        _append(' ')
-        _append(str(_join12(', ', (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'names', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('names', _MISSING)) is not _MISSING) else _read14(_o15)))))
-        _append(' TO PUBLIC gives it to every role, present and future')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('GRANT ', str(_jf22(_join17(', ', (_v21 if type(_o20 := names['stmt']) in _types18 and type(_v21 := _o20.privileges) not in _METHOD_TYPES else (_v21 if type(_o20) is _dict and (_v21 := _o20.get('privileges', _MISSING)) is not _MISSING else _read19(_o20)))))), ' ON ', str(_jf27((_v26 if type(_o25 := names['stmt']) in _types23 and type(_v26 := _o25.detail) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('detail', _MISSING)) is not _MISSING else _read24(_o25))))), ' ', str(_join28(', ', (_v32 if type(_o31 := names['stmt']) in _types29 and type(_v32 := _o31.names) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('names', _MISSING)) is not _MISSING else _read30(_o31))))), ' TO PUBLIC gives it to every role, present and future', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2295,25 +2488,37 @@ def _template_21(rt):
     _read16 = rt.reader('detail', _types15)
     _types19 = set()
     _read20 = rt.reader('split', _types19)
+    _types23 = set()
+    _read24 = rt.reader('column', _types23)
+    _types27 = set()
+    _read28 = rt.reader('column', _types27)
+    _types31 = set()
+    _read32 = rt.reader('qualified_name', _types31)
+    _join35 = rt.sandbox.join
+    _call36 = rt.caller()
+    _types38 = set()
+    _read39 = rt.reader('detail', _types38)
+    _bounded42 = rt.sandbox.bounded
+    _types43 = set()
+    _read44 = rt.reader('split', _types43)
+    def _plain(names):
+        _text = ''.join(('MODIFY of ', str(((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'column', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('column', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11)) if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3)) else 'a column')), ' from ', str(_join13(' to ', _call14(names, (_v22 if (type(_o21 := (_v18 if (type(_o17 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types15 and (_v18 := _getattr(_o17, 'detail', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('detail', _MISSING)) is not _MISSING) else _read16(_o17))) in _types19 and (_v22 := _getattr(_o21, 'split', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('split', _MISSING)) is not _MISSING) else _read20(_o21)), ' -> '))), ' changes its data type: InnoDB does that only by copying the whole table (ALGORITHM=COPY), and blocks writes to it until the copy is done', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('MODIFY of ')
-        _append(str(((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'column', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('column', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11)) if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3)) else 'a column')))
-        _append(' from ')
-        _append(str(_join13(' to ', _call14(names, (_v22 if (type(_o21 := (_v18 if (type(_o17 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types15 and (_v18 := _getattr(_o17, 'detail', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('detail', _MISSING)) is not _MISSING) else _read16(_o17))) in _types19 and (_v22 := _getattr(_o21, 'split', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('split', _MISSING)) is not _MISSING) else _read20(_o21)), ' -> '))))
-        _append(' changes its data type: InnoDB does that only by copying the whole table (ALGORITHM=COPY), and blocks writes to it until the copy is done')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('MODIFY of ', str(((_v34 if type(_o33 := (_v30 if type(_o29 := names['stmt']) in _types27 and type(_v30 := _o29.column) not in _METHOD_TYPES else (_v30 if type(_o29) is _dict and (_v30 := _o29.get('column', _MISSING)) is not _MISSING else _read28(_o29)))) in _types31 and type(_v34 := _o33.qualified_name) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('qualified_name', _MISSING)) is not _MISSING else _read32(_o33))) if (_v26 if type(_o25 := names['stmt']) in _types23 and type(_v26 := _o25.column) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('column', _MISSING)) is not _MISSING else _read24(_o25))) else 'a column')), ' from ', str(_join35(' to ', (_bounded42(_o37.split(' -> ')) if type(_o37 := (_v41 if type(_o40 := names['stmt']) in _types38 and type(_v41 := _o40.detail) not in _METHOD_TYPES else (_v41 if type(_o40) is _dict and (_v41 := _o40.get('detail', _MISSING)) is not _MISSING else _read39(_o40)))) is str else _call36(names, (_v46 if (type(_o45 := _o37) in _types43 and (_v46 := _getattr(_o45, 'split', _MISSING)) is not _MISSING and (type(_v46) not in _METHOD_TYPES or _v46.__name__ not in _FORMATTERS)) or (type(_o45) is _dict and (_v46 := _o45.get('split', _MISSING)) is not _MISSING) else _read44(_o45)), ' -> ')))), ' changes its data type: InnoDB does that only by copying the whole table (ALGORITHM=COPY), and blocks writes to it until the copy is done', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
 def _template_22(rt):
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('REINDEX without CONCURRENTLY blocks writes to the table (and reads that use the index) until the index is rebuilt')
-        _text = ''.join(_out)
+        _text = ''.join(('REINDEX without CONCURRENTLY blocks writes to the table (and reads that use the index) until the index is rebuilt', ))
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2325,16 +2530,23 @@ def _template_23(rt):
     _read6 = rt.reader('executors', _types5)
     _types9 = set()
     _read10 = rt.reader('executors', _types9)
+    _types13 = set()
+    _read14 = rt.reader('signature', _types13)
+    _types17 = set()
+    _read18 = rt.reader('executors', _types17)
+    _types21 = set()
+    _read22 = rt.reader('executors', _types21)
+    def _plain(names):
+        _text = ''.join(('SECURITY DEFINER function ', str((_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'signature', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('signature', _MISSING)) is not _MISSING) else _read2(_o3))), " runs with its owner's rights and ", str(('PUBLIC' if (True if 'public' in (_v8 if (type(_o7 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types5 and (_v8 := _getattr(_o7, 'executors', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('executors', _MISSING)) is not _MISSING) else _read6(_o7)) else False) else 'the anon role')), ' may execute it: no REVOKE EXECUTE ... FROM ', str(('PUBLIC' if (True if 'public' in (_v12 if (type(_o11 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types9 and (_v12 := _getattr(_o11, 'executors', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('executors', _MISSING)) is not _MISSING) else _read10(_o11)) else False) else 'anon')), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('SECURITY DEFINER function ')
-        _append(str((_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'signature', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('signature', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(" runs with its owner's rights and ")
-        _append(str(('PUBLIC' if (True if 'public' in (_v8 if (type(_o7 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types5 and (_v8 := _getattr(_o7, 'executors', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('executors', _MISSING)) is not _MISSING) else _read6(_o7)) else False) else 'the anon role')))
-        _append(' may execute it: no REVOKE EXECUTE ... FROM ')
-        _append(str(('PUBLIC' if (True if 'public' in (_v12 if (type(_o11 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types9 and (_v12 := _getattr(_o11, 'executors', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('executors', _MISSING)) is not _MISSING) else _read10(_o11)) else False) else 'anon')))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('SECURITY DEFINER function ', str((_v16 if type(_o15 := names['function']) in _types13 and type(_v16 := _o15.signature) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('signature', _MISSING)) is not _MISSING else _read14(_o15)))), " runs with its owner's rights and ", str(('PUBLIC' if (True if 'public' in (_v20 if type(_o19 := names['function']) in _types17 and type(_v20 := _o19.executors) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('executors', _MISSING)) is not _MISSING else _read18(_o19))) else False) else 'the anon role')), ' may execute it: no REVOKE EXECUTE ... FROM ', str(('PUBLIC' if (True if 'public' in (_v24 if type(_o23 := names['function']) in _types21 and type(_v24 := _o23.executors) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('executors', _MISSING)) is not _MISSING else _read22(_o23))) else False) else 'anon')), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2342,13 +2554,19 @@ def _template_23(rt):
 def _template_24(rt):
     _types1 = set()
     _read2 = rt.reader('signature', _types1)
+    _types5 = set()
+    _read6 = rt.reader('signature', _types5)
+    def _plain(names):
+        _text = ''.join(('SECURITY DEFINER function ', str((_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'signature', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('signature', _MISSING)) is not _MISSING) else _read2(_o3))), " runs with its owner's rights but the caller's search_path: anyone who can create objects in a schema on that path can hijack it", ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('SECURITY DEFINER function ')
-        _append(str((_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'signature', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('signature', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(" runs with its owner's rights but the caller's search_path: anyone who can create objects in a schema on that path can hijack it")
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('SECURITY DEFINER function ', str((_v8 if type(_o7 := names['function']) in _types5 and type(_v8 := _o7.signature) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('signature', _MISSING)) is not _MISSING else _read6(_o7)))), " runs with its owner's rights but the caller's search_path: anyone who can create objects in a schema on that path can hijack it", ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2360,25 +2578,30 @@ def _template_25(rt):
     _read6 = rt.reader('qualified_name', _types5)
     _types9 = set()
     _read10 = rt.reader('detail', _types9)
+    _types13 = set()
+    _read14 = rt.reader('table', _types13)
+    _types17 = set()
+    _read18 = rt.reader('qualified_name', _types17)
+    _types21 = set()
+    _read22 = rt.reader('detail', _types21)
+    def _plain(names):
+        _text = ''.join(('SET NOT NULL on ', str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))), '.', str((_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'detail', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('detail', _MISSING)) is not _MISSING) else _read10(_o11))), ' scans the whole table under an ACCESS EXCLUSIVE lock', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('SET NOT NULL on ')
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append('.')
-        _append(str((_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'detail', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('detail', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' scans the whole table under an ACCESS EXCLUSIVE lock')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('SET NOT NULL on ', str((_v20 if type(_o19 := (_v16 if type(_o15 := names['stmt']) in _types13 and type(_v16 := _o15.table) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('table', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.qualified_name) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('qualified_name', _MISSING)) is not _MISSING else _read18(_o19)))), '.', str((_v24 if type(_o23 := names['stmt']) in _types21 and type(_v24 := _o23.detail) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('detail', _MISSING)) is not _MISSING else _read22(_o23)))), ' scans the whole table under an ACCESS EXCLUSIVE lock', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
 def _template_26(rt):
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append("SET lock_timeout = '5s';")
-        _text = ''.join(_out)
+        _text = ''.join(("SET lock_timeout = '5s';", ))
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2399,17 +2622,32 @@ def _template_27(rt):
     _f23 = rt.filter('quote_ident')
     _types24 = set()
     _read25 = rt.reader('name', _types24)
+    _types28 = set()
+    _read29 = rt.reader('table', _types28)
+    _types32 = set()
+    _read33 = rt.reader('sql_name', _types32)
+    _f36 = rt.filter('quote_ident')
+    _cat37 = rt.sandbox.concat_bounded
+    _types38 = set()
+    _read39 = rt.reader('table', _types38)
+    _types42 = set()
+    _read43 = rt.reader('name', _types42)
+    _types46 = set()
+    _read47 = rt.reader('name', _types46)
+    _f50 = rt.filter('quote_ident')
+    _types51 = set()
+    _read52 = rt.reader('name', _types51)
+    def _plain(names):
+        _text = ''.join(("SET lock_timeout = '5s';\nALTER TABLE ", str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'sql_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('sql_name', _MISSING)) is not _MISSING) else _read6(_o7))), ' ADD CONSTRAINT ', str(_f9(_cat10([(_v18 if (type(_o17 := (_v14 if (type(_o13 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types11 and (_v14 := _getattr(_o13, 'table', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('table', _MISSING)) is not _MISSING) else _read12(_o13))) in _types15 and (_v18 := _getattr(_o17, 'name', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('name', _MISSING)) is not _MISSING) else _read16(_o17)), '_', (_v22 if (type(_o21 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types19 and (_v22 := _getattr(_o21, 'name', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('name', _MISSING)) is not _MISSING) else _read20(_o21)), '_length', ])[None:63])), ' CHECK (length(', str(_f23((_v27 if (type(_o26 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types24 and (_v27 := _getattr(_o26, 'name', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('name', _MISSING)) is not _MISSING) else _read25(_o26)))), ') <= 10000) NOT VALID;', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append("SET lock_timeout = '5s';\nALTER TABLE ")
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'sql_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('sql_name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' ADD CONSTRAINT ')
-        _append(str(_f9(_cat10([(_v18 if (type(_o17 := (_v14 if (type(_o13 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types11 and (_v14 := _getattr(_o13, 'table', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('table', _MISSING)) is not _MISSING) else _read12(_o13))) in _types15 and (_v18 := _getattr(_o17, 'name', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('name', _MISSING)) is not _MISSING) else _read16(_o17)), '_', (_v22 if (type(_o21 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types19 and (_v22 := _getattr(_o21, 'name', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('name', _MISSING)) is not _MISSING) else _read20(_o21)), '_length', ])[None:63])))
-        _append(' CHECK (length(')
-        _append(str(_f23((_v27 if (type(_o26 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types24 and (_v27 := _getattr(_o26, 'name', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('name', _MISSING)) is not _MISSING) else _read25(_o26)))))
-        _append(') <= 10000) NOT VALID;')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(("SET lock_timeout = '5s';\nALTER TABLE ", str((_v35 if type(_o34 := (_v31 if type(_o30 := names['column']) in _types28 and type(_v31 := _o30.table) not in _METHOD_TYPES else (_v31 if type(_o30) is _dict and (_v31 := _o30.get('table', _MISSING)) is not _MISSING else _read29(_o30)))) in _types32 and type(_v35 := _o34.sql_name) not in _METHOD_TYPES else (_v35 if type(_o34) is _dict and (_v35 := _o34.get('sql_name', _MISSING)) is not _MISSING else _read33(_o34)))), ' ADD CONSTRAINT ', str(_f36(_cat37([(_v45 if type(_o44 := (_v41 if type(_o40 := names['column']) in _types38 and type(_v41 := _o40.table) not in _METHOD_TYPES else (_v41 if type(_o40) is _dict and (_v41 := _o40.get('table', _MISSING)) is not _MISSING else _read39(_o40)))) in _types42 and type(_v45 := _o44.name) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('name', _MISSING)) is not _MISSING else _read43(_o44))), '_', (_v49 if type(_o48 := names['column']) in _types46 and type(_v49 := _o48.name) not in _METHOD_TYPES else (_v49 if type(_o48) is _dict and (_v49 := _o48.get('name', _MISSING)) is not _MISSING else _read47(_o48))), '_length', ])[None:63])), ' CHECK (length(', str(_f50((_v54 if type(_o53 := names['column']) in _types51 and type(_v54 := _o53.name) not in _METHOD_TYPES else (_v54 if type(_o53) is _dict and (_v54 := _o53.get('name', _MISSING)) is not _MISSING else _read52(_o53))))), ') <= 10000) NOT VALID;', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2430,17 +2668,32 @@ def _template_28(rt):
     _f23 = rt.filter('quote_ident')
     _types24 = set()
     _read25 = rt.reader('name', _types24)
+    _types28 = set()
+    _read29 = rt.reader('table', _types28)
+    _types32 = set()
+    _read33 = rt.reader('sql_name', _types32)
+    _f36 = rt.filter('quote_ident')
+    _cat37 = rt.sandbox.concat_bounded
+    _types38 = set()
+    _read39 = rt.reader('table', _types38)
+    _types42 = set()
+    _read43 = rt.reader('name', _types42)
+    _types46 = set()
+    _read47 = rt.reader('name', _types46)
+    _f50 = rt.filter('quote_ident')
+    _types51 = set()
+    _read52 = rt.reader('name', _types51)
+    def _plain(names):
+        _text = ''.join(("SET lock_timeout = '5s';\nALTER TABLE ", str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'sql_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('sql_name', _MISSING)) is not _MISSING) else _read6(_o7))), ' ADD CONSTRAINT ', str(_f9(_cat10([(_v18 if (type(_o17 := (_v14 if (type(_o13 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types11 and (_v14 := _getattr(_o13, 'table', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('table', _MISSING)) is not _MISSING) else _read12(_o13))) in _types15 and (_v18 := _getattr(_o17, 'name', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('name', _MISSING)) is not _MISSING) else _read16(_o17)), '_', (_v22 if (type(_o21 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types19 and (_v22 := _getattr(_o21, 'name', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('name', _MISSING)) is not _MISSING) else _read20(_o21)), '_non_negative', ])[None:63])), ' CHECK (', str(_f23((_v27 if (type(_o26 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types24 and (_v27 := _getattr(_o26, 'name', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('name', _MISSING)) is not _MISSING) else _read25(_o26)))), ' >= 0) NOT VALID;', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append("SET lock_timeout = '5s';\nALTER TABLE ")
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'sql_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('sql_name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' ADD CONSTRAINT ')
-        _append(str(_f9(_cat10([(_v18 if (type(_o17 := (_v14 if (type(_o13 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types11 and (_v14 := _getattr(_o13, 'table', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('table', _MISSING)) is not _MISSING) else _read12(_o13))) in _types15 and (_v18 := _getattr(_o17, 'name', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('name', _MISSING)) is not _MISSING) else _read16(_o17)), '_', (_v22 if (type(_o21 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types19 and (_v22 := _getattr(_o21, 'name', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('name', _MISSING)) is not _MISSING) else _read20(_o21)), '_non_negative', ])[None:63])))
-        _append(' CHECK (')
-        _append(str(_f23((_v27 if (type(_o26 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types24 and (_v27 := _getattr(_o26, 'name', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('name', _MISSING)) is not _MISSING) else _read25(_o26)))))
-        _append(' >= 0) NOT VALID;')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(("SET lock_timeout = '5s';\nALTER TABLE ", str((_v35 if type(_o34 := (_v31 if type(_o30 := names['column']) in _types28 and type(_v31 := _o30.table) not in _METHOD_TYPES else (_v31 if type(_o30) is _dict and (_v31 := _o30.get('table', _MISSING)) is not _MISSING else _read29(_o30)))) in _types32 and type(_v35 := _o34.sql_name) not in _METHOD_TYPES else (_v35 if type(_o34) is _dict and (_v35 := _o34.get('sql_name', _MISSING)) is not _MISSING else _read33(_o34)))), ' ADD CONSTRAINT ', str(_f36(_cat37([(_v45 if type(_o44 := (_v41 if type(_o40 := names['column']) in _types38 and type(_v41 := _o40.table) not in _METHOD_TYPES else (_v41 if type(_o40) is _dict and (_v41 := _o40.get('table', _MISSING)) is not _MISSING else _read39(_o40)))) in _types42 and type(_v45 := _o44.name) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('name', _MISSING)) is not _MISSING else _read43(_o44))), '_', (_v49 if type(_o48 := names['column']) in _types46 and type(_v49 := _o48.name) not in _METHOD_TYPES else (_v49 if type(_o48) is _dict and (_v49 := _o48.get('name', _MISSING)) is not _MISSING else _read47(_o48))), '_non_negative', ])[None:63])), ' CHECK (', str(_f50((_v54 if type(_o53 := names['column']) in _types51 and type(_v54 := _o53.name) not in _METHOD_TYPES else (_v54 if type(_o53) is _dict and (_v54 := _o53.get('name', _MISSING)) is not _MISSING else _read52(_o53))))), ' >= 0) NOT VALID;', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2462,21 +2715,33 @@ def _template_29(rt):
     _read26 = rt.reader('constraint', _types25)
     _types29 = set()
     _read30 = rt.reader('sql_name', _types29)
+    _types33 = set()
+    _read34 = rt.reader('table_sql', _types33)
+    _types37 = set()
+    _read38 = rt.reader('constraint', _types37)
+    _types41 = set()
+    _read42 = rt.reader('sql_name', _types41)
+    _types45 = set()
+    _read46 = rt.reader('constraint', _types45)
+    _types49 = set()
+    _read50 = rt.reader('sql', _types49)
+    _types53 = set()
+    _read54 = rt.reader('table_sql', _types53)
+    _types57 = set()
+    _read58 = rt.reader('constraint', _types57)
+    _types61 = set()
+    _read62 = rt.reader('sql_name', _types61)
+    def _plain(names):
+        _text = ''.join(("SET lock_timeout = '5s';\nALTER TABLE ", str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'table_sql', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table_sql', _MISSING)) is not _MISSING) else _read2(_o3))), ' ADD CONSTRAINT ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'constraint', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'sql_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('sql_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' ', str((_v20 if (type(_o19 := (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'constraint', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('constraint', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'sql', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('sql', _MISSING)) is not _MISSING) else _read18(_o19))), ' NOT VALID;\n-- in a later migration:\nALTER TABLE ', str((_v24 if (type(_o23 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types21 and (_v24 := _getattr(_o23, 'table_sql', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('table_sql', _MISSING)) is not _MISSING) else _read22(_o23))), ' VALIDATE CONSTRAINT ', str((_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types25 and (_v28 := _getattr(_o27, 'constraint', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('constraint', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'sql_name', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('sql_name', _MISSING)) is not _MISSING) else _read30(_o31))), ';', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append("SET lock_timeout = '5s';\nALTER TABLE ")
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'table_sql', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table_sql', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' ADD CONSTRAINT ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'constraint', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('constraint', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'sql_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('sql_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' ')
-        _append(str((_v20 if (type(_o19 := (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'constraint', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('constraint', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'sql', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('sql', _MISSING)) is not _MISSING) else _read18(_o19))))
-        _append(' NOT VALID;\n-- in a later migration:\nALTER TABLE ')
-        _append(str((_v24 if (type(_o23 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types21 and (_v24 := _getattr(_o23, 'table_sql', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('table_sql', _MISSING)) is not _MISSING) else _read22(_o23))))
-        _append(' VALIDATE CONSTRAINT ')
-        _append(str((_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types25 and (_v28 := _getattr(_o27, 'constraint', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('constraint', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'sql_name', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('sql_name', _MISSING)) is not _MISSING) else _read30(_o31))))
-        _append(';')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(("SET lock_timeout = '5s';\nALTER TABLE ", str((_v36 if type(_o35 := names['stmt']) in _types33 and type(_v36 := _o35.table_sql) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('table_sql', _MISSING)) is not _MISSING else _read34(_o35)))), ' ADD CONSTRAINT ', str((_v44 if type(_o43 := (_v40 if type(_o39 := names['stmt']) in _types37 and type(_v40 := _o39.constraint) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('constraint', _MISSING)) is not _MISSING else _read38(_o39)))) in _types41 and type(_v44 := _o43.sql_name) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('sql_name', _MISSING)) is not _MISSING else _read42(_o43)))), ' ', str((_v52 if type(_o51 := (_v48 if type(_o47 := names['stmt']) in _types45 and type(_v48 := _o47.constraint) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('constraint', _MISSING)) is not _MISSING else _read46(_o47)))) in _types49 and type(_v52 := _o51.sql) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('sql', _MISSING)) is not _MISSING else _read50(_o51)))), ' NOT VALID;\n-- in a later migration:\nALTER TABLE ', str((_v56 if type(_o55 := names['stmt']) in _types53 and type(_v56 := _o55.table_sql) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('table_sql', _MISSING)) is not _MISSING else _read54(_o55)))), ' VALIDATE CONSTRAINT ', str((_v64 if type(_o63 := (_v60 if type(_o59 := names['stmt']) in _types57 and type(_v60 := _o59.constraint) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('constraint', _MISSING)) is not _MISSING else _read58(_o59)))) in _types61 and type(_v64 := _o63.sql_name) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('sql_name', _MISSING)) is not _MISSING else _read62(_o63)))), ';', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2515,7 +2780,40 @@ def _template_30(rt):
     _read55 = rt.reader('table', _types54)
     _types58 = set()
     _read59 = rt.reader('sql_name', _types58)
-    def _function(names):
+    _types62 = set()
+    _read63 = rt.reader('type', _types62)
+    _types66 = set()
+    _read67 = rt.reader('name', _types66)
+    _types70 = set()
+    _read71 = rt.reader('table', _types70)
+    _types74 = set()
+    _read75 = rt.reader('sql_name', _types74)
+    _f78 = rt.filter('quote_ident')
+    _types79 = set()
+    _read80 = rt.reader('name', _types79)
+    _types83 = set()
+    _read84 = rt.reader('table', _types83)
+    _types87 = set()
+    _read88 = rt.reader('sql_name', _types87)
+    _f91 = rt.filter('quote_ident')
+    _types92 = set()
+    _read93 = rt.reader('name', _types92)
+    _types96 = set()
+    _read97 = rt.reader('table', _types96)
+    _types100 = set()
+    _read101 = rt.reader('sql_name', _types100)
+    _jf104 = rt.jinja_filter('replace')
+    _types105 = set()
+    _read106 = rt.reader('name', _types105)
+    _jf109 = rt.jinja_filter('replace')
+    _f110 = rt.filter('quote_ident')
+    _types111 = set()
+    _read112 = rt.reader('name', _types111)
+    _types115 = set()
+    _read116 = rt.reader('table', _types115)
+    _types119 = set()
+    _read120 = rt.reader('sql_name', _types119)
+    def _plain(names):
         _out = []
         _append = _out.append
         _append("SET lock_timeout = '5s';\n")
@@ -2540,6 +2838,38 @@ def _template_30(rt):
             _append(str((_v61 if (type(_o60 := (_v57 if (type(_o56 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types54 and (_v57 := _getattr(_o56, 'table', _MISSING)) is not _MISSING and (type(_v57) not in _METHOD_TYPES or _v57.__name__ not in _FORMATTERS)) or (type(_o56) is _dict and (_v57 := _o56.get('table', _MISSING)) is not _MISSING) else _read55(_o56))) in _types58 and (_v61 := _getattr(_o60, 'sql_name', _MISSING)) is not _MISSING and (type(_v61) not in _METHOD_TYPES or _v61.__name__ not in _FORMATTERS)) or (type(_o60) is _dict and (_v61 := _o60.get('sql_name', _MISSING)) is not _MISSING) else _read59(_o60))))
             _append(';')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            _append("SET lock_timeout = '5s';\n")
+            if (True if (_v69 if type(_o68 := (_v65 if type(_o64 := names['column']) in _types62 and type(_v65 := _o64.type) not in _METHOD_TYPES else (_v65 if type(_o64) is _dict and (_v65 := _o64.get('type', _MISSING)) is not _MISSING else _read63(_o64)))) in _types66 and type(_v69 := _o68.name) not in _METHOD_TYPES else (_v69 if type(_o68) is _dict and (_v69 := _o68.get('name', _MISSING)) is not _MISSING else _read67(_o68))) == 'uuid' else False):
+                _append('ALTER TABLE ')
+                _append(str((_v77 if type(_o76 := (_v73 if type(_o72 := names['column']) in _types70 and type(_v73 := _o72.table) not in _METHOD_TYPES else (_v73 if type(_o72) is _dict and (_v73 := _o72.get('table', _MISSING)) is not _MISSING else _read71(_o72)))) in _types74 and type(_v77 := _o76.sql_name) not in _METHOD_TYPES else (_v77 if type(_o76) is _dict and (_v77 := _o76.get('sql_name', _MISSING)) is not _MISSING else _read75(_o76)))))
+                _append(' ALTER COLUMN ')
+                _append(str(_f78((_v82 if type(_o81 := names['column']) in _types79 and type(_v82 := _o81.name) not in _METHOD_TYPES else (_v82 if type(_o81) is _dict and (_v82 := _o81.get('name', _MISSING)) is not _MISSING else _read80(_o81))))))
+                _append(' SET DEFAULT gen_random_uuid();')
+            else:
+                _append('ALTER TABLE ')
+                _append(str((_v90 if type(_o89 := (_v86 if type(_o85 := names['column']) in _types83 and type(_v86 := _o85.table) not in _METHOD_TYPES else (_v86 if type(_o85) is _dict and (_v86 := _o85.get('table', _MISSING)) is not _MISSING else _read84(_o85)))) in _types87 and type(_v90 := _o89.sql_name) not in _METHOD_TYPES else (_v90 if type(_o89) is _dict and (_v90 := _o89.get('sql_name', _MISSING)) is not _MISSING else _read88(_o89)))))
+                _append(' ALTER COLUMN ')
+                _append(str(_f91((_v95 if type(_o94 := names['column']) in _types92 and type(_v95 := _o94.name) not in _METHOD_TYPES else (_v95 if type(_o94) is _dict and (_v95 := _o94.get('name', _MISSING)) is not _MISSING else _read93(_o94))))))
+                _append(" ADD GENERATED BY DEFAULT AS IDENTITY;\n-- new keys start past the ones the table holds:\nSELECT setval(pg_get_serial_sequence('")
+                _append(str(_jf104((_v103 if type(_o102 := (_v99 if type(_o98 := names['column']) in _types96 and type(_v99 := _o98.table) not in _METHOD_TYPES else (_v99 if type(_o98) is _dict and (_v99 := _o98.get('table', _MISSING)) is not _MISSING else _read97(_o98)))) in _types100 and type(_v103 := _o102.sql_name) not in _METHOD_TYPES else (_v103 if type(_o102) is _dict and (_v103 := _o102.get('sql_name', _MISSING)) is not _MISSING else _read101(_o102))), "'", "''")))
+                _append("', '")
+                _append(str(_jf109((_v108 if type(_o107 := names['column']) in _types105 and type(_v108 := _o107.name) not in _METHOD_TYPES else (_v108 if type(_o107) is _dict and (_v108 := _o107.get('name', _MISSING)) is not _MISSING else _read106(_o107))), "'", "''")))
+                _append("'), coalesce(max(")
+                _append(str(_f110((_v114 if type(_o113 := names['column']) in _types111 and type(_v114 := _o113.name) not in _METHOD_TYPES else (_v114 if type(_o113) is _dict and (_v114 := _o113.get('name', _MISSING)) is not _MISSING else _read112(_o113))))))
+                _append('), 0) + 1, false) FROM ')
+                _append(str((_v122 if type(_o121 := (_v118 if type(_o117 := names['column']) in _types115 and type(_v118 := _o117.table) not in _METHOD_TYPES else (_v118 if type(_o117) is _dict and (_v118 := _o117.get('table', _MISSING)) is not _MISSING else _read116(_o117)))) in _types119 and type(_v122 := _o121.sql_name) not in _METHOD_TYPES else (_v122 if type(_o121) is _dict and (_v122 := _o121.get('sql_name', _MISSING)) is not _MISSING else _read120(_o121)))))
+                _append(';')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2591,7 +2921,53 @@ def _template_31(rt):
     _read84 = rt.reader('constraint', _types83)
     _types87 = set()
     _read88 = rt.reader('sql_name', _types87)
-    def _function(names):
+    _types91 = set()
+    _read92 = rt.reader('inline', _types91)
+    _types95 = set()
+    _read96 = rt.reader('column', _types95)
+    _types99 = set()
+    _read100 = rt.reader('table_sql', _types99)
+    _f103 = rt.filter('quote_ident')
+    _types104 = set()
+    _read105 = rt.reader('column', _types104)
+    _types108 = set()
+    _read109 = rt.reader('name', _types108)
+    _types112 = set()
+    _read113 = rt.reader('column', _types112)
+    _types116 = set()
+    _read117 = rt.reader('type', _types116)
+    _types120 = set()
+    _read121 = rt.reader('ddl', _types120)
+    _types124 = set()
+    _read125 = rt.reader('column', _types124)
+    _types128 = set()
+    _read129 = rt.reader('default', _types128)
+    _cat132 = rt.sandbox.concat_bounded
+    _types133 = set()
+    _read134 = rt.reader('column', _types133)
+    _types137 = set()
+    _read138 = rt.reader('default', _types137)
+    _types141 = set()
+    _read142 = rt.reader('column', _types141)
+    _types145 = set()
+    _read146 = rt.reader('not_null', _types145)
+    _types149 = set()
+    _read150 = rt.reader('table_sql', _types149)
+    _types153 = set()
+    _read154 = rt.reader('constraint', _types153)
+    _types157 = set()
+    _read158 = rt.reader('sql_name', _types157)
+    _types161 = set()
+    _read162 = rt.reader('constraint', _types161)
+    _types165 = set()
+    _read166 = rt.reader('sql', _types165)
+    _types169 = set()
+    _read170 = rt.reader('table_sql', _types169)
+    _types173 = set()
+    _read174 = rt.reader('constraint', _types173)
+    _types177 = set()
+    _read178 = rt.reader('sql_name', _types177)
+    def _plain(names):
         _out = []
         _append = _out.append
         _append("SET lock_timeout = '5s';\n")
@@ -2618,15 +2994,45 @@ def _template_31(rt):
         _append(';')
         _text = ''.join(_out)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            _append("SET lock_timeout = '5s';\n")
+            if ((_v94 if type(_o93 := names['stmt']) in _types91 and type(_v94 := _o93.inline) not in _METHOD_TYPES else (_v94 if type(_o93) is _dict and (_v94 := _o93.get('inline', _MISSING)) is not _MISSING else _read92(_o93))) and (_v98 if type(_o97 := names['stmt']) in _types95 and type(_v98 := _o97.column) not in _METHOD_TYPES else (_v98 if type(_o97) is _dict and (_v98 := _o97.get('column', _MISSING)) is not _MISSING else _read96(_o97)))):
+                _append('ALTER TABLE ')
+                _append(str((_v102 if type(_o101 := names['stmt']) in _types99 and type(_v102 := _o101.table_sql) not in _METHOD_TYPES else (_v102 if type(_o101) is _dict and (_v102 := _o101.get('table_sql', _MISSING)) is not _MISSING else _read100(_o101)))))
+                _append(' ADD COLUMN IF NOT EXISTS ')
+                _append(str(_f103((_v111 if type(_o110 := (_v107 if type(_o106 := names['stmt']) in _types104 and type(_v107 := _o106.column) not in _METHOD_TYPES else (_v107 if type(_o106) is _dict and (_v107 := _o106.get('column', _MISSING)) is not _MISSING else _read105(_o106)))) in _types108 and type(_v111 := _o110.name) not in _METHOD_TYPES else (_v111 if type(_o110) is _dict and (_v111 := _o110.get('name', _MISSING)) is not _MISSING else _read109(_o110))))))
+                _append(' ')
+                _append(str((_v123 if type(_o122 := (_v119 if type(_o118 := (_v115 if type(_o114 := names['stmt']) in _types112 and type(_v115 := _o114.column) not in _METHOD_TYPES else (_v115 if type(_o114) is _dict and (_v115 := _o114.get('column', _MISSING)) is not _MISSING else _read113(_o114)))) in _types116 and type(_v119 := _o118.type) not in _METHOD_TYPES else (_v119 if type(_o118) is _dict and (_v119 := _o118.get('type', _MISSING)) is not _MISSING else _read117(_o118)))) in _types120 and type(_v123 := _o122.ddl) not in _METHOD_TYPES else (_v123 if type(_o122) is _dict and (_v123 := _o122.get('ddl', _MISSING)) is not _MISSING else _read121(_o122)))))
+                _append(str((_cat132([' DEFAULT ', (_v140 if type(_o139 := (_v136 if type(_o135 := names['stmt']) in _types133 and type(_v136 := _o135.column) not in _METHOD_TYPES else (_v136 if type(_o135) is _dict and (_v136 := _o135.get('column', _MISSING)) is not _MISSING else _read134(_o135)))) in _types137 and type(_v140 := _o139.default) not in _METHOD_TYPES else (_v140 if type(_o139) is _dict and (_v140 := _o139.get('default', _MISSING)) is not _MISSING else _read138(_o139))), ]) if (not ((_v131 if type(_o130 := (_v127 if type(_o126 := names['stmt']) in _types124 and type(_v127 := _o126.column) not in _METHOD_TYPES else (_v127 if type(_o126) is _dict and (_v127 := _o126.get('column', _MISSING)) is not _MISSING else _read125(_o126)))) in _types128 and type(_v131 := _o130.default) not in _METHOD_TYPES else (_v131 if type(_o130) is _dict and (_v131 := _o130.get('default', _MISSING)) is not _MISSING else _read129(_o130))) is None)) else '')))
+                _append(str((' NOT NULL' if (_v148 if type(_o147 := (_v144 if type(_o143 := names['stmt']) in _types141 and type(_v144 := _o143.column) not in _METHOD_TYPES else (_v144 if type(_o143) is _dict and (_v144 := _o143.get('column', _MISSING)) is not _MISSING else _read142(_o143)))) in _types145 and type(_v148 := _o147.not_null) not in _METHOD_TYPES else (_v148 if type(_o147) is _dict and (_v148 := _o147.get('not_null', _MISSING)) is not _MISSING else _read146(_o147))) else '')))
+                _append(';\n')
+            _append('ALTER TABLE ')
+            _append(str((_v152 if type(_o151 := names['stmt']) in _types149 and type(_v152 := _o151.table_sql) not in _METHOD_TYPES else (_v152 if type(_o151) is _dict and (_v152 := _o151.get('table_sql', _MISSING)) is not _MISSING else _read150(_o151)))))
+            _append(' ADD CONSTRAINT ')
+            _append(str((_v160 if type(_o159 := (_v156 if type(_o155 := names['stmt']) in _types153 and type(_v156 := _o155.constraint) not in _METHOD_TYPES else (_v156 if type(_o155) is _dict and (_v156 := _o155.get('constraint', _MISSING)) is not _MISSING else _read154(_o155)))) in _types157 and type(_v160 := _o159.sql_name) not in _METHOD_TYPES else (_v160 if type(_o159) is _dict and (_v160 := _o159.get('sql_name', _MISSING)) is not _MISSING else _read158(_o159)))))
+            _append(' ')
+            _append(str((_v168 if type(_o167 := (_v164 if type(_o163 := names['stmt']) in _types161 and type(_v164 := _o163.constraint) not in _METHOD_TYPES else (_v164 if type(_o163) is _dict and (_v164 := _o163.get('constraint', _MISSING)) is not _MISSING else _read162(_o163)))) in _types165 and type(_v168 := _o167.sql) not in _METHOD_TYPES else (_v168 if type(_o167) is _dict and (_v168 := _o167.get('sql', _MISSING)) is not _MISSING else _read166(_o167)))))
+            _append(' NOT VALID;\n-- in a later migration (its own transaction):\nALTER TABLE ')
+            _append(str((_v172 if type(_o171 := names['stmt']) in _types169 and type(_v172 := _o171.table_sql) not in _METHOD_TYPES else (_v172 if type(_o171) is _dict and (_v172 := _o171.get('table_sql', _MISSING)) is not _MISSING else _read170(_o171)))))
+            _append(' VALIDATE CONSTRAINT ')
+            _append(str((_v180 if type(_o179 := (_v176 if type(_o175 := names['stmt']) in _types173 and type(_v176 := _o175.constraint) not in _METHOD_TYPES else (_v176 if type(_o175) is _dict and (_v176 := _o175.get('constraint', _MISSING)) is not _MISSING else _read174(_o175)))) in _types177 and type(_v180 := _o179.sql_name) not in _METHOD_TYPES else (_v180 if type(_o179) is _dict and (_v180 := _o179.get('sql_name', _MISSING)) is not _MISSING else _read178(_o179)))))
+            _append(';')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
 def _template_32(rt):
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append("SET statement_timeout = '5min';")
-        _text = ''.join(_out)
+        _text = ''.join(("SET statement_timeout = '5min';", ))
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2660,24 +3066,45 @@ def _template_33(rt):
     _read50 = rt.reader('detail', _types49)
     _types53 = set()
     _read54 = rt.reader('detail', _types53)
+    _types57 = set()
+    _read58 = rt.reader('detail', _types57)
+    _types61 = set()
+    _read62 = rt.reader('detail', _types61)
+    _types65 = set()
+    _read66 = rt.reader('detail', _types65)
+    _types69 = set()
+    _read70 = rt.reader('table', _types69)
+    _types73 = set()
+    _read74 = rt.reader('qualified_name', _types73)
+    _types77 = set()
+    _read78 = rt.reader('column', _types77)
+    _types81 = set()
+    _read82 = rt.reader('name', _types81)
+    _types85 = set()
+    _read86 = rt.reader('detail', _types85)
+    _types89 = set()
+    _read90 = rt.reader('detail', _types89)
+    _types93 = set()
+    _read94 = rt.reader('detail', _types93)
+    _types97 = set()
+    _read98 = rt.reader('detail', _types97)
+    _types101 = set()
+    _read102 = rt.reader('detail', _types101)
+    _types105 = set()
+    _read106 = rt.reader('detail', _types105)
+    _types109 = set()
+    _read110 = rt.reader('detail', _types109)
+    def _plain(names):
+        _text = ''.join(('SQLite cannot add ', str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))), ' to ', str(('a table' if ((True if 'PRIMARY KEY' in (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'detail', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('detail', _MISSING)) is not _MISSING) else _read6(_o7)) else False) or (True if 'UNIQUE' in (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'detail', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('detail', _MISSING)) is not _MISSING) else _read10(_o11)) else False)) else 'a table that has rows')), ': ALTER TABLE ', str((_v20 if (type(_o19 := (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'table', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('table', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'qualified_name', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('qualified_name', _MISSING)) is not _MISSING) else _read18(_o19))), ' ADD COLUMN ', str((_v28 if (type(_o27 := (_v24 if (type(_o23 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types21 and (_v24 := _getattr(_o23, 'column', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('column', _MISSING)) is not _MISSING) else _read22(_o23))) in _types25 and (_v28 := _getattr(_o27, 'name', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('name', _MISSING)) is not _MISSING) else _read26(_o27))), ' fails', str(('' if ((True if 'PRIMARY KEY' in (_v32 if (type(_o31 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types29 and (_v32 := _getattr(_o31, 'detail', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('detail', _MISSING)) is not _MISSING) else _read30(_o31)) else False) or (True if 'UNIQUE' in (_v36 if (type(_o35 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types33 and (_v36 := _getattr(_o35, 'detail', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('detail', _MISSING)) is not _MISSING) else _read34(_o35)) else False)) else ' (an empty table, as in a fresh test database, takes it)')), str(('; give it a constant DEFAULT, or drop NOT NULL' if (True if 'NOT NULL' in (_v40 if (type(_o39 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types37 and (_v40 := _getattr(_o39, 'detail', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('detail', _MISSING)) is not _MISSING) else _read38(_o39)) else False) else '')), str(('; give it a constant DEFAULT and fill it with an UPDATE' if (True if 'constant' in (_v44 if (type(_o43 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types41 and (_v44 := _getattr(_o43, 'detail', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('detail', _MISSING)) is not _MISSING) else _read42(_o43)) else False) else '')), str(('; add the column plain and a UNIQUE INDEX on it' if (True if 'UNIQUE' in (_v48 if (type(_o47 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types45 and (_v48 := _getattr(_o47, 'detail', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('detail', _MISSING)) is not _MISSING) else _read46(_o47)) else False) else '')), str(('; rebuild the table to add it' if ((True if 'PRIMARY KEY' in (_v52 if (type(_o51 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types49 and (_v52 := _getattr(_o51, 'detail', _MISSING)) is not _MISSING and (type(_v52) not in _METHOD_TYPES or _v52.__name__ not in _FORMATTERS)) or (type(_o51) is _dict and (_v52 := _o51.get('detail', _MISSING)) is not _MISSING) else _read50(_o51)) else False) or (True if 'STORED' in (_v56 if (type(_o55 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types53 and (_v56 := _getattr(_o55, 'detail', _MISSING)) is not _MISSING and (type(_v56) not in _METHOD_TYPES or _v56.__name__ not in _FORMATTERS)) or (type(_o55) is _dict and (_v56 := _o55.get('detail', _MISSING)) is not _MISSING) else _read54(_o55)) else False)) else '')), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('SQLite cannot add ')
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' to ')
-        _append(str(('a table' if ((True if 'PRIMARY KEY' in (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'detail', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('detail', _MISSING)) is not _MISSING) else _read6(_o7)) else False) or (True if 'UNIQUE' in (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'detail', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('detail', _MISSING)) is not _MISSING) else _read10(_o11)) else False)) else 'a table that has rows')))
-        _append(': ALTER TABLE ')
-        _append(str((_v20 if (type(_o19 := (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'table', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('table', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'qualified_name', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('qualified_name', _MISSING)) is not _MISSING) else _read18(_o19))))
-        _append(' ADD COLUMN ')
-        _append(str((_v28 if (type(_o27 := (_v24 if (type(_o23 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types21 and (_v24 := _getattr(_o23, 'column', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('column', _MISSING)) is not _MISSING) else _read22(_o23))) in _types25 and (_v28 := _getattr(_o27, 'name', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('name', _MISSING)) is not _MISSING) else _read26(_o27))))
-        _append(' fails')
-        _append(str(('' if ((True if 'PRIMARY KEY' in (_v32 if (type(_o31 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types29 and (_v32 := _getattr(_o31, 'detail', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('detail', _MISSING)) is not _MISSING) else _read30(_o31)) else False) or (True if 'UNIQUE' in (_v36 if (type(_o35 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types33 and (_v36 := _getattr(_o35, 'detail', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('detail', _MISSING)) is not _MISSING) else _read34(_o35)) else False)) else ' (an empty table, as in a fresh test database, takes it)')))
-        _append(str(('; give it a constant DEFAULT, or drop NOT NULL' if (True if 'NOT NULL' in (_v40 if (type(_o39 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types37 and (_v40 := _getattr(_o39, 'detail', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('detail', _MISSING)) is not _MISSING) else _read38(_o39)) else False) else '')))
-        _append(str(('; give it a constant DEFAULT and fill it with an UPDATE' if (True if 'constant' in (_v44 if (type(_o43 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types41 and (_v44 := _getattr(_o43, 'detail', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('detail', _MISSING)) is not _MISSING) else _read42(_o43)) else False) else '')))
-        _append(str(('; add the column plain and a UNIQUE INDEX on it' if (True if 'UNIQUE' in (_v48 if (type(_o47 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types45 and (_v48 := _getattr(_o47, 'detail', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('detail', _MISSING)) is not _MISSING) else _read46(_o47)) else False) else '')))
-        _append(str(('; rebuild the table to add it' if ((True if 'PRIMARY KEY' in (_v52 if (type(_o51 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types49 and (_v52 := _getattr(_o51, 'detail', _MISSING)) is not _MISSING and (type(_v52) not in _METHOD_TYPES or _v52.__name__ not in _FORMATTERS)) or (type(_o51) is _dict and (_v52 := _o51.get('detail', _MISSING)) is not _MISSING) else _read50(_o51)) else False) or (True if 'STORED' in (_v56 if (type(_o55 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types53 and (_v56 := _getattr(_o55, 'detail', _MISSING)) is not _MISSING and (type(_v56) not in _METHOD_TYPES or _v56.__name__ not in _FORMATTERS)) or (type(_o55) is _dict and (_v56 := _o55.get('detail', _MISSING)) is not _MISSING) else _read54(_o55)) else False)) else '')))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('SQLite cannot add ', str((_v60 if type(_o59 := names['stmt']) in _types57 and type(_v60 := _o59.detail) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('detail', _MISSING)) is not _MISSING else _read58(_o59)))), ' to ', str(('a table' if ((True if 'PRIMARY KEY' in (_v64 if type(_o63 := names['stmt']) in _types61 and type(_v64 := _o63.detail) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('detail', _MISSING)) is not _MISSING else _read62(_o63))) else False) or (True if 'UNIQUE' in (_v68 if type(_o67 := names['stmt']) in _types65 and type(_v68 := _o67.detail) not in _METHOD_TYPES else (_v68 if type(_o67) is _dict and (_v68 := _o67.get('detail', _MISSING)) is not _MISSING else _read66(_o67))) else False)) else 'a table that has rows')), ': ALTER TABLE ', str((_v76 if type(_o75 := (_v72 if type(_o71 := names['stmt']) in _types69 and type(_v72 := _o71.table) not in _METHOD_TYPES else (_v72 if type(_o71) is _dict and (_v72 := _o71.get('table', _MISSING)) is not _MISSING else _read70(_o71)))) in _types73 and type(_v76 := _o75.qualified_name) not in _METHOD_TYPES else (_v76 if type(_o75) is _dict and (_v76 := _o75.get('qualified_name', _MISSING)) is not _MISSING else _read74(_o75)))), ' ADD COLUMN ', str((_v84 if type(_o83 := (_v80 if type(_o79 := names['stmt']) in _types77 and type(_v80 := _o79.column) not in _METHOD_TYPES else (_v80 if type(_o79) is _dict and (_v80 := _o79.get('column', _MISSING)) is not _MISSING else _read78(_o79)))) in _types81 and type(_v84 := _o83.name) not in _METHOD_TYPES else (_v84 if type(_o83) is _dict and (_v84 := _o83.get('name', _MISSING)) is not _MISSING else _read82(_o83)))), ' fails', str(('' if ((True if 'PRIMARY KEY' in (_v88 if type(_o87 := names['stmt']) in _types85 and type(_v88 := _o87.detail) not in _METHOD_TYPES else (_v88 if type(_o87) is _dict and (_v88 := _o87.get('detail', _MISSING)) is not _MISSING else _read86(_o87))) else False) or (True if 'UNIQUE' in (_v92 if type(_o91 := names['stmt']) in _types89 and type(_v92 := _o91.detail) not in _METHOD_TYPES else (_v92 if type(_o91) is _dict and (_v92 := _o91.get('detail', _MISSING)) is not _MISSING else _read90(_o91))) else False)) else ' (an empty table, as in a fresh test database, takes it)')), str(('; give it a constant DEFAULT, or drop NOT NULL' if (True if 'NOT NULL' in (_v96 if type(_o95 := names['stmt']) in _types93 and type(_v96 := _o95.detail) not in _METHOD_TYPES else (_v96 if type(_o95) is _dict and (_v96 := _o95.get('detail', _MISSING)) is not _MISSING else _read94(_o95))) else False) else '')), str(('; give it a constant DEFAULT and fill it with an UPDATE' if (True if 'constant' in (_v100 if type(_o99 := names['stmt']) in _types97 and type(_v100 := _o99.detail) not in _METHOD_TYPES else (_v100 if type(_o99) is _dict and (_v100 := _o99.get('detail', _MISSING)) is not _MISSING else _read98(_o99))) else False) else '')), str(('; add the column plain and a UNIQUE INDEX on it' if (True if 'UNIQUE' in (_v104 if type(_o103 := names['stmt']) in _types101 and type(_v104 := _o103.detail) not in _METHOD_TYPES else (_v104 if type(_o103) is _dict and (_v104 := _o103.get('detail', _MISSING)) is not _MISSING else _read102(_o103))) else False) else '')), str(('; rebuild the table to add it' if ((True if 'PRIMARY KEY' in (_v108 if type(_o107 := names['stmt']) in _types105 and type(_v108 := _o107.detail) not in _METHOD_TYPES else (_v108 if type(_o107) is _dict and (_v108 := _o107.get('detail', _MISSING)) is not _MISSING else _read106(_o107))) else False) or (True if 'STORED' in (_v112 if type(_o111 := names['stmt']) in _types109 and type(_v112 := _o111.detail) not in _METHOD_TYPES else (_v112 if type(_o111) is _dict and (_v112 := _o111.get('detail', _MISSING)) is not _MISSING else _read110(_o111))) else False)) else '')), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2689,15 +3116,23 @@ def _template_34(rt):
     _read6 = rt.reader('table', _types5)
     _types9 = set()
     _read10 = rt.reader('qualified_name', _types9)
+    _types13 = set()
+    _read14 = rt.reader('detail', _types13)
+    _types17 = set()
+    _read18 = rt.reader('table', _types17)
+    _types21 = set()
+    _read22 = rt.reader('qualified_name', _types21)
+    def _plain(names):
+        _text = ''.join(('SQLite has no ALTER TABLE ... ', str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))), ': this statement fails with a syntax error and ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' keeps its definition; change it by rebuilding the table', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('SQLite has no ALTER TABLE ... ')
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(': this statement fails with a syntax error and ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' keeps its definition; change it by rebuilding the table')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('SQLite has no ALTER TABLE ... ', str((_v16 if type(_o15 := names['stmt']) in _types13 and type(_v16 := _o15.detail) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('detail', _MISSING)) is not _MISSING else _read14(_o15)))), ': this statement fails with a syntax error and ', str((_v24 if type(_o23 := (_v20 if type(_o19 := names['stmt']) in _types17 and type(_v20 := _o19.table) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.qualified_name) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('qualified_name', _MISSING)) is not _MISSING else _read22(_o23)))), ' keeps its definition; change it by rebuilding the table', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2707,13 +3142,21 @@ def _template_35(rt):
     _read2 = rt.reader('table', _types1)
     _types5 = set()
     _read6 = rt.reader('qualified_name', _types5)
+    _types9 = set()
+    _read10 = rt.reader('table', _types9)
+    _types13 = set()
+    _read14 = rt.reader('qualified_name', _types13)
+    def _plain(names):
+        _text = ''.join(('TRUNCATE ', str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))), ' CASCADE also empties every table with a foreign key to it, and the tables referencing those', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('TRUNCATE ')
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' CASCADE also empties every table with a foreign key to it, and the tables referencing those')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('TRUNCATE ', str((_v16 if type(_o15 := (_v12 if type(_o11 := names['stmt']) in _types9 and type(_v12 := _o11.table) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING else _read10(_o11)))) in _types13 and type(_v16 := _o15.qualified_name) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING else _read14(_o15)))), ' CASCADE also empties every table with a foreign key to it, and the tables referencing those', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2723,15 +3166,21 @@ def _template_36(rt):
     _read2 = rt.reader('qualified_name', _types1)
     _types5 = set()
     _read6 = rt.reader('type', _types5)
+    _types9 = set()
+    _read10 = rt.reader('qualified_name', _types9)
+    _types13 = set()
+    _read14 = rt.reader('type', _types13)
+    def _plain(names):
+        _text = ''.join(('column ', str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' holds money as ', str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))), ': binary floating point cannot represent cents exactly', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('column ')
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' holds money as ')
-        _append(str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(': binary floating point cannot represent cents exactly')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('column ', str((_v12 if type(_o11 := names['column']) in _types9 and type(_v12 := _o11.qualified_name) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING else _read10(_o11)))), ' holds money as ', str((_v16 if type(_o15 := names['column']) in _types13 and type(_v16 := _o15.type) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('type', _MISSING)) is not _MISSING else _read14(_o15)))), ': binary floating point cannot represent cents exactly', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2739,13 +3188,19 @@ def _template_36(rt):
 def _template_37(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
+    _types5 = set()
+    _read6 = rt.reader('qualified_name', _types5)
+    def _plain(names):
+        _text = ''.join(('column ', str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' is json: use jsonb', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('column ')
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' is json: use jsonb')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('column ', str((_v8 if type(_o7 := names['column']) in _types5 and type(_v8 := _o7.qualified_name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING else _read6(_o7)))), ' is json: use jsonb', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2753,13 +3208,19 @@ def _template_37(rt):
 def _template_38(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
+    _types5 = set()
+    _read6 = rt.reader('qualified_name', _types5)
+    def _plain(names):
+        _text = ''.join(('column ', str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' is money: use numeric (or integer cents) and a currency column', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('column ')
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' is money: use numeric (or integer cents) and a currency column')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('column ', str((_v8 if type(_o7 := names['column']) in _types5 and type(_v8 := _o7.qualified_name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING else _read6(_o7)))), ' is money: use numeric (or integer cents) and a currency column', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2767,13 +3228,19 @@ def _template_38(rt):
 def _template_39(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
+    _types5 = set()
+    _read6 = rt.reader('qualified_name', _types5)
+    def _plain(names):
+        _text = ''.join(('column ', str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' is timestamp without time zone: use timestamptz', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('column ')
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' is timestamp without time zone: use timestamptz')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('column ', str((_v8 if type(_o7 := names['column']) in _types5 and type(_v8 := _o7.qualified_name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING else _read6(_o7)))), ' is timestamp without time zone: use timestamptz', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2783,15 +3250,21 @@ def _template_40(rt):
     _read2 = rt.reader('qualified_name', _types1)
     _types5 = set()
     _read6 = rt.reader('type', _types5)
+    _types9 = set()
+    _read10 = rt.reader('qualified_name', _types9)
+    _types13 = set()
+    _read14 = rt.reader('type', _types13)
+    def _plain(names):
+        _text = ''.join(('column ', str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' is ', str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))), ': text with a CHECK on length is as fast and easier to change', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('column ')
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' is ')
-        _append(str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(': text with a CHECK on length is as fast and easier to change')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('column ', str((_v12 if type(_o11 := names['column']) in _types9 and type(_v12 := _o11.qualified_name) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING else _read10(_o11)))), ' is ', str((_v16 if type(_o15 := names['column']) in _types13 and type(_v16 := _o15.type) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('type', _MISSING)) is not _MISSING else _read14(_o15)))), ': text with a CHECK on length is as fast and easier to change', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2801,15 +3274,21 @@ def _template_41(rt):
     _read2 = rt.reader('qualified_name', _types1)
     _types5 = set()
     _read6 = rt.reader('type', _types5)
+    _types9 = set()
+    _read10 = rt.reader('qualified_name', _types9)
+    _types13 = set()
+    _read14 = rt.reader('type', _types13)
+    def _plain(names):
+        _text = ''.join(('column ', str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' is ', str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))), ': use GENERATED ALWAYS AS IDENTITY', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('column ')
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' is ')
-        _append(str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(': use GENERATED ALWAYS AS IDENTITY')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('column ', str((_v12 if type(_o11 := names['column']) in _types9 and type(_v12 := _o11.qualified_name) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING else _read10(_o11)))), ' is ', str((_v16 if type(_o15 := names['column']) in _types13 and type(_v16 := _o15.type) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('type', _MISSING)) is not _MISSING else _read14(_o15)))), ': use GENERATED ALWAYS AS IDENTITY', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2819,15 +3298,21 @@ def _template_42(rt):
     _read2 = rt.reader('qualified_name', _types1)
     _types5 = set()
     _read6 = rt.reader('type', _types5)
+    _types9 = set()
+    _read10 = rt.reader('qualified_name', _types9)
+    _types13 = set()
+    _read14 = rt.reader('type', _types13)
+    def _plain(names):
+        _text = ''.join(('column ', str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' is ', str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))), ': use text (with a CHECK on its length)', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('column ')
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' is ')
-        _append(str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(': use text (with a CHECK on its length)')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('column ', str((_v12 if type(_o11 := names['column']) in _types9 and type(_v12 := _o11.qualified_name) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING else _read10(_o11)))), ' is ', str((_v16 if type(_o15 := names['column']) in _types13 and type(_v16 := _o15.type) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('type', _MISSING)) is not _MISSING else _read14(_o15)))), ': use text (with a CHECK on its length)', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2857,22 +3342,41 @@ def _template_43(rt):
     _read42 = rt.reader('sql', _types41)
     _types45 = set()
     _read46 = rt.reader('sql', _types45)
+    _types49 = set()
+    _read50 = rt.reader('name', _types49)
+    _types53 = set()
+    _read54 = rt.reader('table', _types53)
+    _types57 = set()
+    _read58 = rt.reader('qualified_name', _types57)
+    _types61 = set()
+    _read62 = rt.reader('previous', _types61)
+    _types65 = set()
+    _read66 = rt.reader('created', _types65)
+    _types69 = set()
+    _read70 = rt.reader('file', _types69)
+    _types73 = set()
+    _read74 = rt.reader('previous', _types73)
+    _types77 = set()
+    _read78 = rt.reader('created', _types77)
+    _types81 = set()
+    _read82 = rt.reader('line', _types81)
+    _types85 = set()
+    _read86 = rt.reader('previous', _types85)
+    _types89 = set()
+    _read90 = rt.reader('sql', _types89)
+    _types93 = set()
+    _read94 = rt.reader('sql', _types93)
+    def _plain(names):
+        _text = ''.join(('constraint ', str((_v4 if (type(_o3 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' on ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' was created at ', str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (_v16 if (type(_o15 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types13 and (_v16 := _getattr(_o15, 'previous', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('previous', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'created', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('created', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'file', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('file', _MISSING)) is not _MISSING) else _read22(_o23))), ':', str((_v36 if (type(_o35 := (_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types25 and (_v28 := _getattr(_o27, 'previous', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('previous', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'created', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('created', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'line', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('line', _MISSING)) is not _MISSING) else _read34(_o35))), ' as ', str((_v44 if (type(_o43 := (_v40 if (type(_o39 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types37 and (_v40 := _getattr(_o39, 'previous', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('previous', _MISSING)) is not _MISSING) else _read38(_o39))) in _types41 and (_v44 := _getattr(_o43, 'sql', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('sql', _MISSING)) is not _MISSING) else _read42(_o43))), '; here it is dropped and re-created as ', str((_v48 if (type(_o47 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types45 and (_v48 := _getattr(_o47, 'sql', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('sql', _MISSING)) is not _MISSING) else _read46(_o47))), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('constraint ')
-        _append(str((_v4 if (type(_o3 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' on ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' was created at ')
-        _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (_v16 if (type(_o15 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types13 and (_v16 := _getattr(_o15, 'previous', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('previous', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'created', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('created', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'file', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('file', _MISSING)) is not _MISSING) else _read22(_o23))))
-        _append(':')
-        _append(str((_v36 if (type(_o35 := (_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types25 and (_v28 := _getattr(_o27, 'previous', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('previous', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'created', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('created', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'line', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('line', _MISSING)) is not _MISSING) else _read34(_o35))))
-        _append(' as ')
-        _append(str((_v44 if (type(_o43 := (_v40 if (type(_o39 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types37 and (_v40 := _getattr(_o39, 'previous', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('previous', _MISSING)) is not _MISSING) else _read38(_o39))) in _types41 and (_v44 := _getattr(_o43, 'sql', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('sql', _MISSING)) is not _MISSING) else _read42(_o43))))
-        _append('; here it is dropped and re-created as ')
-        _append(str((_v48 if (type(_o47 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types45 and (_v48 := _getattr(_o47, 'sql', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('sql', _MISSING)) is not _MISSING) else _read46(_o47))))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('constraint ', str((_v52 if type(_o51 := names['obj']) in _types49 and type(_v52 := _o51.name) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('name', _MISSING)) is not _MISSING else _read50(_o51)))), ' on ', str((_v60 if type(_o59 := (_v56 if type(_o55 := names['obj']) in _types53 and type(_v56 := _o55.table) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('table', _MISSING)) is not _MISSING else _read54(_o55)))) in _types57 and type(_v60 := _o59.qualified_name) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('qualified_name', _MISSING)) is not _MISSING else _read58(_o59)))), ' was created at ', str((_v72 if type(_o71 := (_v68 if type(_o67 := (_v64 if type(_o63 := names['obj']) in _types61 and type(_v64 := _o63.previous) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('previous', _MISSING)) is not _MISSING else _read62(_o63)))) in _types65 and type(_v68 := _o67.created) not in _METHOD_TYPES else (_v68 if type(_o67) is _dict and (_v68 := _o67.get('created', _MISSING)) is not _MISSING else _read66(_o67)))) in _types69 and type(_v72 := _o71.file) not in _METHOD_TYPES else (_v72 if type(_o71) is _dict and (_v72 := _o71.get('file', _MISSING)) is not _MISSING else _read70(_o71)))), ':', str((_v84 if type(_o83 := (_v80 if type(_o79 := (_v76 if type(_o75 := names['obj']) in _types73 and type(_v76 := _o75.previous) not in _METHOD_TYPES else (_v76 if type(_o75) is _dict and (_v76 := _o75.get('previous', _MISSING)) is not _MISSING else _read74(_o75)))) in _types77 and type(_v80 := _o79.created) not in _METHOD_TYPES else (_v80 if type(_o79) is _dict and (_v80 := _o79.get('created', _MISSING)) is not _MISSING else _read78(_o79)))) in _types81 and type(_v84 := _o83.line) not in _METHOD_TYPES else (_v84 if type(_o83) is _dict and (_v84 := _o83.get('line', _MISSING)) is not _MISSING else _read82(_o83)))), ' as ', str((_v92 if type(_o91 := (_v88 if type(_o87 := names['obj']) in _types85 and type(_v88 := _o87.previous) not in _METHOD_TYPES else (_v88 if type(_o87) is _dict and (_v88 := _o87.get('previous', _MISSING)) is not _MISSING else _read86(_o87)))) in _types89 and type(_v92 := _o91.sql) not in _METHOD_TYPES else (_v92 if type(_o91) is _dict and (_v92 := _o91.get('sql', _MISSING)) is not _MISSING else _read90(_o91)))), '; here it is dropped and re-created as ', str((_v96 if type(_o95 := names['obj']) in _types93 and type(_v96 := _o95.sql) not in _METHOD_TYPES else (_v96 if type(_o95) is _dict and (_v96 := _o95.get('sql', _MISSING)) is not _MISSING else _read94(_o95)))), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2900,23 +3404,39 @@ def _template_44(rt):
     _read32 = rt.reader('cascade_blockers', _types31)
     _jf35 = rt.jinja_filter('map_attribute')
     _jf36 = rt.jinja_filter('unique')
+    _types37 = set()
+    _read38 = rt.reader('ref_table', _types37)
+    _types41 = set()
+    _read42 = rt.reader('table', _types41)
+    _types45 = set()
+    _read46 = rt.reader('qualified_name', _types45)
+    _types49 = set()
+    _read50 = rt.reader('name', _types49)
+    _join53 = rt.sandbox.join
+    _call54 = rt.caller()
+    _types55 = set()
+    _read56 = rt.reader('cascade_blockers', _types55)
+    _jf59 = rt.jinja_filter('map_attribute')
+    _call60 = rt.caller()
+    _types61 = set()
+    _read62 = rt.reader('cascade_blockers', _types61)
+    _join65 = rt.sandbox.join
+    _call66 = rt.caller()
+    _types67 = set()
+    _read68 = rt.reader('cascade_blockers', _types67)
+    _jf71 = rt.jinja_filter('map_attribute')
+    _jf72 = rt.jinja_filter('unique')
+    def _plain(names):
+        _text = ''.join(('deleting from ', str((_v4 if (type(_o3 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types1 and (_v4 := _getattr(_o3, 'ref_table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('ref_table', _MISSING)) is not _MISSING) else _read2(_o3))), ' cascades into ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' (', str((_v16 if (type(_o15 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types13 and (_v16 := _getattr(_o15, 'name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('name', _MISSING)) is not _MISSING) else _read14(_o15))), '), but ', str(_join17(', ', _jf23(_call18(names, (_v22 if (type(_o21 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types19 and (_v22 := _getattr(_o21, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('cascade_blockers', _MISSING)) is not _MISSING) else _read20(_o21)), (names['fk'] if 'fk' in names else _undefined_name('fk'))), 'qualified_name'))), ' ', str(('protects' if (True if len(_call24(names, (_v28 if (type(_o27 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types25 and (_v28 := _getattr(_o27, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('cascade_blockers', _MISSING)) is not _MISSING) else _read26(_o27)), (names['fk'] if 'fk' in names else _undefined_name('fk')))) == 1 else False) else 'protect')), ' those rows with ', str(_join29(' / ', _jf36(_jf35(_call30(names, (_v34 if (type(_o33 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types31 and (_v34 := _getattr(_o33, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('cascade_blockers', _MISSING)) is not _MISSING) else _read32(_o33)), (names['fk'] if 'fk' in names else _undefined_name('fk'))), 'on_delete')))), ': the parent delete fails as soon as a row the same delete does not remove references one of them', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('deleting from ')
-        _append(str((_v4 if (type(_o3 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types1 and (_v4 := _getattr(_o3, 'ref_table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('ref_table', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' cascades into ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' (')
-        _append(str((_v16 if (type(_o15 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types13 and (_v16 := _getattr(_o15, 'name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('name', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append('), but ')
-        _append(str(_join17(', ', _jf23(_call18(names, (_v22 if (type(_o21 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types19 and (_v22 := _getattr(_o21, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('cascade_blockers', _MISSING)) is not _MISSING) else _read20(_o21)), (names['fk'] if 'fk' in names else _undefined_name('fk'))), 'qualified_name'))))
-        _append(' ')
-        _append(str(('protects' if (True if len(_call24(names, (_v28 if (type(_o27 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types25 and (_v28 := _getattr(_o27, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('cascade_blockers', _MISSING)) is not _MISSING) else _read26(_o27)), (names['fk'] if 'fk' in names else _undefined_name('fk')))) == 1 else False) else 'protect')))
-        _append(' those rows with ')
-        _append(str(_join29(' / ', _jf36(_jf35(_call30(names, (_v34 if (type(_o33 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types31 and (_v34 := _getattr(_o33, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('cascade_blockers', _MISSING)) is not _MISSING) else _read32(_o33)), (names['fk'] if 'fk' in names else _undefined_name('fk'))), 'on_delete')))))
-        _append(': the parent delete fails as soon as a row the same delete does not remove references one of them')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('deleting from ', str((_v40 if type(_o39 := names['fk']) in _types37 and type(_v40 := _o39.ref_table) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('ref_table', _MISSING)) is not _MISSING else _read38(_o39)))), ' cascades into ', str((_v48 if type(_o47 := (_v44 if type(_o43 := names['fk']) in _types41 and type(_v44 := _o43.table) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('table', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.qualified_name) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('qualified_name', _MISSING)) is not _MISSING else _read46(_o47)))), ' (', str((_v52 if type(_o51 := names['fk']) in _types49 and type(_v52 := _o51.name) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('name', _MISSING)) is not _MISSING else _read50(_o51)))), '), but ', str(_join53(', ', _jf59(_call54(names, (_v58 if (type(_o57 := names['model']) in _types55 and (_v58 := _getattr(_o57, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v58) not in _METHOD_TYPES or _v58.__name__ not in _FORMATTERS)) or (type(_o57) is _dict and (_v58 := _o57.get('cascade_blockers', _MISSING)) is not _MISSING) else _read56(_o57)), names['fk']), 'qualified_name'))), ' ', str(('protects' if (True if len(_call60(names, (_v64 if (type(_o63 := names['model']) in _types61 and (_v64 := _getattr(_o63, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v64) not in _METHOD_TYPES or _v64.__name__ not in _FORMATTERS)) or (type(_o63) is _dict and (_v64 := _o63.get('cascade_blockers', _MISSING)) is not _MISSING) else _read62(_o63)), names['fk'])) == 1 else False) else 'protect')), ' those rows with ', str(_join65(' / ', _jf72(_jf71(_call66(names, (_v70 if (type(_o69 := names['model']) in _types67 and (_v70 := _getattr(_o69, 'cascade_blockers', _MISSING)) is not _MISSING and (type(_v70) not in _METHOD_TYPES or _v70.__name__ not in _FORMATTERS)) or (type(_o69) is _dict and (_v70 := _o69.get('cascade_blockers', _MISSING)) is not _MISSING) else _read68(_o69)), names['fk']), 'on_delete')))), ': the parent delete fails as soon as a row the same delete does not remove references one of them', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2934,17 +3454,29 @@ def _template_45(rt):
     _read18 = rt.reader('constraint', _types17)
     _types21 = set()
     _read22 = rt.reader('ref_table', _types21)
+    _types25 = set()
+    _read26 = rt.reader('constraint', _types25)
+    _types29 = set()
+    _read30 = rt.reader('name', _types29)
+    _types33 = set()
+    _read34 = rt.reader('table', _types33)
+    _types37 = set()
+    _read38 = rt.reader('qualified_name', _types37)
+    _types41 = set()
+    _read42 = rt.reader('constraint', _types41)
+    _types45 = set()
+    _read46 = rt.reader('ref_table', _types45)
+    def _plain(names):
+        _text = ''.join(('dropping foreign key ', str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))), ' on ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))), ': nothing stops rows from pointing at missing ', str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'constraint', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('constraint', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'ref_table', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('ref_table', _MISSING)) is not _MISSING) else _read22(_o23))), ' rows from now on', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('dropping foreign key ')
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' on ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(': nothing stops rows from pointing at missing ')
-        _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'constraint', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('constraint', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'ref_table', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('ref_table', _MISSING)) is not _MISSING) else _read22(_o23))))
-        _append(' rows from now on')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('dropping foreign key ', str((_v32 if type(_o31 := (_v28 if type(_o27 := names['stmt']) in _types25 and type(_v28 := _o27.constraint) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('constraint', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.name) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('name', _MISSING)) is not _MISSING else _read30(_o31)))), ' on ', str((_v40 if type(_o39 := (_v36 if type(_o35 := names['stmt']) in _types33 and type(_v36 := _o35.table) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('table', _MISSING)) is not _MISSING else _read34(_o35)))) in _types37 and type(_v40 := _o39.qualified_name) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('qualified_name', _MISSING)) is not _MISSING else _read38(_o39)))), ': nothing stops rows from pointing at missing ', str((_v48 if type(_o47 := (_v44 if type(_o43 := names['stmt']) in _types41 and type(_v44 := _o43.constraint) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('constraint', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.ref_table) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('ref_table', _MISSING)) is not _MISSING else _read46(_o47)))), ' rows from now on', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -2960,17 +3492,27 @@ def _template_46(rt):
     _call14 = rt.caller()
     _types15 = set()
     _read16 = rt.reader('fk_type_mismatches', _types15)
+    _types19 = set()
+    _read20 = rt.reader('name', _types19)
+    _types23 = set()
+    _read24 = rt.reader('table', _types23)
+    _types27 = set()
+    _read28 = rt.reader('qualified_name', _types27)
+    _join31 = rt.sandbox.join
+    _call32 = rt.caller()
+    _types33 = set()
+    _read34 = rt.reader('fk_type_mismatches', _types33)
+    def _plain(names):
+        _text = ''.join(('foreign key ', str((_v4 if (type(_o3 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' on ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' joins columns of different types (', str(_join13('; ', _call14(names, (_v18 if (type(_o17 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types15 and (_v18 := _getattr(_o17, 'fk_type_mismatches', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('fk_type_mismatches', _MISSING)) is not _MISSING) else _read16(_o17)), (names['fk'] if 'fk' in names else _undefined_name('fk'))))), '): the narrower side overflows or truncates first, and every join casts', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('foreign key ')
-        _append(str((_v4 if (type(_o3 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' on ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' joins columns of different types (')
-        _append(str(_join13('; ', _call14(names, (_v18 if (type(_o17 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types15 and (_v18 := _getattr(_o17, 'fk_type_mismatches', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('fk_type_mismatches', _MISSING)) is not _MISSING) else _read16(_o17)), (names['fk'] if 'fk' in names else _undefined_name('fk'))))))
-        _append('): the narrower side overflows or truncates first, and every join casts')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('foreign key ', str((_v22 if type(_o21 := names['fk']) in _types19 and type(_v22 := _o21.name) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('name', _MISSING)) is not _MISSING else _read20(_o21)))), ' on ', str((_v30 if type(_o29 := (_v26 if type(_o25 := names['fk']) in _types23 and type(_v26 := _o25.table) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('table', _MISSING)) is not _MISSING else _read24(_o25)))) in _types27 and type(_v30 := _o29.qualified_name) not in _METHOD_TYPES else (_v30 if type(_o29) is _dict and (_v30 := _o29.get('qualified_name', _MISSING)) is not _MISSING else _read28(_o29)))), ' joins columns of different types (', str(_join31('; ', _call32(names, (_v36 if (type(_o35 := names['model']) in _types33 and (_v36 := _getattr(_o35, 'fk_type_mismatches', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('fk_type_mismatches', _MISSING)) is not _MISSING) else _read34(_o35)), names['fk']))), '): the narrower side overflows or truncates first, and every join casts', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3007,20 +3549,48 @@ def _template_47(rt):
     _read53 = rt.reader('table', _types52)
     _types56 = set()
     _read57 = rt.reader('qualified_name', _types56)
+    _types60 = set()
+    _read61 = rt.reader('name', _types60)
+    _types64 = set()
+    _read65 = rt.reader('table', _types64)
+    _types68 = set()
+    _read69 = rt.reader('qualified_name', _types68)
+    _types72 = set()
+    _read73 = rt.reader('columns_sql', _types72)
+    _types76 = set()
+    _read77 = rt.reader('ref_table', _types76)
+    _types80 = set()
+    _read81 = rt.reader('prefix_index', _types80)
+    _cat84 = rt.sandbox.concat_bounded
+    _types85 = set()
+    _read86 = rt.reader('table', _types85)
+    _types89 = set()
+    _read90 = rt.reader('qualified_name', _types89)
+    _types93 = set()
+    _read94 = rt.reader('prefix_index', _types93)
+    _types97 = set()
+    _read98 = rt.reader('name', _types97)
+    _types101 = set()
+    _read102 = rt.reader('prefix_index', _types101)
+    _types105 = set()
+    _read106 = rt.reader('columns', _types105)
+    _h109 = rt.helper('item')
+    _cat110 = rt.sandbox.concat_bounded
+    _types111 = set()
+    _read112 = rt.reader('table', _types111)
+    _types115 = set()
+    _read116 = rt.reader('qualified_name', _types115)
+    def _plain(names):
+        _text = ''.join(('foreign key ', str((_v4 if (type(_o3 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' on ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), '(', str((_v16 if (type(_o15 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types13 and (_v16 := _getattr(_o15, 'columns_sql', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns_sql', _MISSING)) is not _MISSING) else _read14(_o15))), ') has no index starting with its columns: every delete or key update on ', str((_v20 if (type(_o19 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types17 and (_v20 := _getattr(_o19, 'ref_table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('ref_table', _MISSING)) is not _MISSING) else _read18(_o19))), ' ', str((_cat25(['reads every row of ', (_v33 if (type(_o32 := (_v29 if (type(_o28 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types26 and (_v29 := _getattr(_o28, 'table', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('table', _MISSING)) is not _MISSING) else _read27(_o28))) in _types30 and (_v33 := _getattr(_o32, 'qualified_name', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('qualified_name', _MISSING)) is not _MISSING) else _read31(_o32)), ' that ', (_v41 if (type(_o40 := (_v37 if (type(_o36 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types34 and (_v37 := _getattr(_o36, 'prefix_index', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('prefix_index', _MISSING)) is not _MISSING) else _read35(_o36))) in _types38 and (_v41 := _getattr(_o40, 'name', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('name', _MISSING)) is not _MISSING) else _read39(_o40)), ' finds for ', _h50((_v49 if (type(_o48 := (_v45 if (type(_o44 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types42 and (_v45 := _getattr(_o44, 'prefix_index', _MISSING)) is not _MISSING and (type(_v45) not in _METHOD_TYPES or _v45.__name__ not in _FORMATTERS)) or (type(_o44) is _dict and (_v45 := _o44.get('prefix_index', _MISSING)) is not _MISSING) else _read43(_o44))) in _types46 and (_v49 := _getattr(_o48, 'columns', _MISSING)) is not _MISSING and (type(_v49) not in _METHOD_TYPES or _v49.__name__ not in _FORMATTERS)) or (type(_o48) is _dict and (_v49 := _o48.get('columns', _MISSING)) is not _MISSING) else _read47(_o48)), 0), ]) if (_v24 if (type(_o23 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types21 and (_v24 := _getattr(_o23, 'prefix_index', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('prefix_index', _MISSING)) is not _MISSING) else _read22(_o23)) else _cat51(['scans ', (_v59 if (type(_o58 := (_v55 if (type(_o54 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types52 and (_v55 := _getattr(_o54, 'table', _MISSING)) is not _MISSING and (type(_v55) not in _METHOD_TYPES or _v55.__name__ not in _FORMATTERS)) or (type(_o54) is _dict and (_v55 := _o54.get('table', _MISSING)) is not _MISSING) else _read53(_o54))) in _types56 and (_v59 := _getattr(_o58, 'qualified_name', _MISSING)) is not _MISSING and (type(_v59) not in _METHOD_TYPES or _v59.__name__ not in _FORMATTERS)) or (type(_o58) is _dict and (_v59 := _o58.get('qualified_name', _MISSING)) is not _MISSING) else _read57(_o58)), ]))), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('foreign key ')
-        _append(str((_v4 if (type(_o3 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' on ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append('(')
-        _append(str((_v16 if (type(_o15 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types13 and (_v16 := _getattr(_o15, 'columns_sql', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns_sql', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(') has no index starting with its columns: every delete or key update on ')
-        _append(str((_v20 if (type(_o19 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types17 and (_v20 := _getattr(_o19, 'ref_table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('ref_table', _MISSING)) is not _MISSING) else _read18(_o19))))
-        _append(' ')
-        _append(str((_cat25(['reads every row of ', (_v33 if (type(_o32 := (_v29 if (type(_o28 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types26 and (_v29 := _getattr(_o28, 'table', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('table', _MISSING)) is not _MISSING) else _read27(_o28))) in _types30 and (_v33 := _getattr(_o32, 'qualified_name', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('qualified_name', _MISSING)) is not _MISSING) else _read31(_o32)), ' that ', (_v41 if (type(_o40 := (_v37 if (type(_o36 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types34 and (_v37 := _getattr(_o36, 'prefix_index', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('prefix_index', _MISSING)) is not _MISSING) else _read35(_o36))) in _types38 and (_v41 := _getattr(_o40, 'name', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('name', _MISSING)) is not _MISSING) else _read39(_o40)), ' finds for ', _h50((_v49 if (type(_o48 := (_v45 if (type(_o44 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types42 and (_v45 := _getattr(_o44, 'prefix_index', _MISSING)) is not _MISSING and (type(_v45) not in _METHOD_TYPES or _v45.__name__ not in _FORMATTERS)) or (type(_o44) is _dict and (_v45 := _o44.get('prefix_index', _MISSING)) is not _MISSING) else _read43(_o44))) in _types46 and (_v49 := _getattr(_o48, 'columns', _MISSING)) is not _MISSING and (type(_v49) not in _METHOD_TYPES or _v49.__name__ not in _FORMATTERS)) or (type(_o48) is _dict and (_v49 := _o48.get('columns', _MISSING)) is not _MISSING) else _read47(_o48)), 0), ]) if (_v24 if (type(_o23 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types21 and (_v24 := _getattr(_o23, 'prefix_index', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('prefix_index', _MISSING)) is not _MISSING) else _read22(_o23)) else _cat51(['scans ', (_v59 if (type(_o58 := (_v55 if (type(_o54 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types52 and (_v55 := _getattr(_o54, 'table', _MISSING)) is not _MISSING and (type(_v55) not in _METHOD_TYPES or _v55.__name__ not in _FORMATTERS)) or (type(_o54) is _dict and (_v55 := _o54.get('table', _MISSING)) is not _MISSING) else _read53(_o54))) in _types56 and (_v59 := _getattr(_o58, 'qualified_name', _MISSING)) is not _MISSING and (type(_v59) not in _METHOD_TYPES or _v59.__name__ not in _FORMATTERS)) or (type(_o58) is _dict and (_v59 := _o58.get('qualified_name', _MISSING)) is not _MISSING) else _read57(_o58)), ]))))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('foreign key ', str((_v63 if type(_o62 := names['fk']) in _types60 and type(_v63 := _o62.name) not in _METHOD_TYPES else (_v63 if type(_o62) is _dict and (_v63 := _o62.get('name', _MISSING)) is not _MISSING else _read61(_o62)))), ' on ', str((_v71 if type(_o70 := (_v67 if type(_o66 := names['fk']) in _types64 and type(_v67 := _o66.table) not in _METHOD_TYPES else (_v67 if type(_o66) is _dict and (_v67 := _o66.get('table', _MISSING)) is not _MISSING else _read65(_o66)))) in _types68 and type(_v71 := _o70.qualified_name) not in _METHOD_TYPES else (_v71 if type(_o70) is _dict and (_v71 := _o70.get('qualified_name', _MISSING)) is not _MISSING else _read69(_o70)))), '(', str((_v75 if type(_o74 := names['fk']) in _types72 and type(_v75 := _o74.columns_sql) not in _METHOD_TYPES else (_v75 if type(_o74) is _dict and (_v75 := _o74.get('columns_sql', _MISSING)) is not _MISSING else _read73(_o74)))), ') has no index starting with its columns: every delete or key update on ', str((_v79 if type(_o78 := names['fk']) in _types76 and type(_v79 := _o78.ref_table) not in _METHOD_TYPES else (_v79 if type(_o78) is _dict and (_v79 := _o78.get('ref_table', _MISSING)) is not _MISSING else _read77(_o78)))), ' ', str((_cat84(['reads every row of ', (_v92 if type(_o91 := (_v88 if type(_o87 := names['fk']) in _types85 and type(_v88 := _o87.table) not in _METHOD_TYPES else (_v88 if type(_o87) is _dict and (_v88 := _o87.get('table', _MISSING)) is not _MISSING else _read86(_o87)))) in _types89 and type(_v92 := _o91.qualified_name) not in _METHOD_TYPES else (_v92 if type(_o91) is _dict and (_v92 := _o91.get('qualified_name', _MISSING)) is not _MISSING else _read90(_o91))), ' that ', (_v100 if type(_o99 := (_v96 if type(_o95 := names['fk']) in _types93 and type(_v96 := _o95.prefix_index) not in _METHOD_TYPES else (_v96 if type(_o95) is _dict and (_v96 := _o95.get('prefix_index', _MISSING)) is not _MISSING else _read94(_o95)))) in _types97 and type(_v100 := _o99.name) not in _METHOD_TYPES else (_v100 if type(_o99) is _dict and (_v100 := _o99.get('name', _MISSING)) is not _MISSING else _read98(_o99))), ' finds for ', _h109((_v108 if type(_o107 := (_v104 if type(_o103 := names['fk']) in _types101 and type(_v104 := _o103.prefix_index) not in _METHOD_TYPES else (_v104 if type(_o103) is _dict and (_v104 := _o103.get('prefix_index', _MISSING)) is not _MISSING else _read102(_o103)))) in _types105 and type(_v108 := _o107.columns) not in _METHOD_TYPES else (_v108 if type(_o107) is _dict and (_v108 := _o107.get('columns', _MISSING)) is not _MISSING else _read106(_o107))), 0), ]) if (_v83 if type(_o82 := names['fk']) in _types80 and type(_v83 := _o82.prefix_index) not in _METHOD_TYPES else (_v83 if type(_o82) is _dict and (_v83 := _o82.get('prefix_index', _MISSING)) is not _MISSING else _read81(_o82))) else _cat110(['scans ', (_v118 if type(_o117 := (_v114 if type(_o113 := names['fk']) in _types111 and type(_v114 := _o113.table) not in _METHOD_TYPES else (_v114 if type(_o113) is _dict and (_v114 := _o113.get('table', _MISSING)) is not _MISSING else _read112(_o113)))) in _types115 and type(_v118 := _o117.qualified_name) not in _METHOD_TYPES else (_v118 if type(_o117) is _dict and (_v118 := _o117.get('qualified_name', _MISSING)) is not _MISSING else _read116(_o117))), ]))), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3037,19 +3607,28 @@ def _template_48(rt):
     _join17 = rt.sandbox.join
     _types18 = set()
     _read19 = rt.reader('nullable_columns', _types18)
+    _types22 = set()
+    _read23 = rt.reader('name', _types22)
+    _types26 = set()
+    _read27 = rt.reader('table', _types26)
+    _types30 = set()
+    _read31 = rt.reader('qualified_name', _types30)
+    _types34 = set()
+    _read35 = rt.reader('columns_sql', _types34)
+    _join38 = rt.sandbox.join
+    _types39 = set()
+    _read40 = rt.reader('nullable_columns', _types39)
+    def _plain(names):
+        _text = ''.join(('foreign key ', str((_v4 if (type(_o3 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' on ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), '(', str((_v16 if (type(_o15 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types13 and (_v16 := _getattr(_o15, 'columns_sql', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns_sql', _MISSING)) is not _MISSING) else _read14(_o15))), ') has nullable columns (', str(_join17(', ', (_v21 if (type(_o20 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types18 and (_v21 := _getattr(_o20, 'nullable_columns', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('nullable_columns', _MISSING)) is not _MISSING) else _read19(_o20)))), '): a row with one of them NULL is not checked at all', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('foreign key ')
-        _append(str((_v4 if (type(_o3 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' on ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append('(')
-        _append(str((_v16 if (type(_o15 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types13 and (_v16 := _getattr(_o15, 'columns_sql', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns_sql', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(') has nullable columns (')
-        _append(str(_join17(', ', (_v21 if (type(_o20 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types18 and (_v21 := _getattr(_o20, 'nullable_columns', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('nullable_columns', _MISSING)) is not _MISSING) else _read19(_o20)))))
-        _append('): a row with one of them NULL is not checked at all')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('foreign key ', str((_v25 if type(_o24 := names['fk']) in _types22 and type(_v25 := _o24.name) not in _METHOD_TYPES else (_v25 if type(_o24) is _dict and (_v25 := _o24.get('name', _MISSING)) is not _MISSING else _read23(_o24)))), ' on ', str((_v33 if type(_o32 := (_v29 if type(_o28 := names['fk']) in _types26 and type(_v29 := _o28.table) not in _METHOD_TYPES else (_v29 if type(_o28) is _dict and (_v29 := _o28.get('table', _MISSING)) is not _MISSING else _read27(_o28)))) in _types30 and type(_v33 := _o32.qualified_name) not in _METHOD_TYPES else (_v33 if type(_o32) is _dict and (_v33 := _o32.get('qualified_name', _MISSING)) is not _MISSING else _read31(_o32)))), '(', str((_v37 if type(_o36 := names['fk']) in _types34 and type(_v37 := _o36.columns_sql) not in _METHOD_TYPES else (_v37 if type(_o36) is _dict and (_v37 := _o36.get('columns_sql', _MISSING)) is not _MISSING else _read35(_o36)))), ') has nullable columns (', str(_join38(', ', (_v42 if type(_o41 := names['fk']) in _types39 and type(_v42 := _o41.nullable_columns) not in _METHOD_TYPES else (_v42 if type(_o41) is _dict and (_v42 := _o41.get('nullable_columns', _MISSING)) is not _MISSING else _read40(_o41))))), '): a row with one of them NULL is not checked at all', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3079,23 +3658,41 @@ def _template_49(rt):
     _read42 = rt.reader('actions', _types41)
     _types45 = set()
     _read46 = rt.reader('actions', _types45)
+    _types49 = set()
+    _read50 = rt.reader('name', _types49)
+    _types53 = set()
+    _read54 = rt.reader('table', _types53)
+    _types57 = set()
+    _read58 = rt.reader('qualified_name', _types57)
+    _types61 = set()
+    _read62 = rt.reader('previous', _types61)
+    _types65 = set()
+    _read66 = rt.reader('created', _types65)
+    _types69 = set()
+    _read70 = rt.reader('file', _types69)
+    _types73 = set()
+    _read74 = rt.reader('previous', _types73)
+    _types77 = set()
+    _read78 = rt.reader('created', _types77)
+    _types81 = set()
+    _read82 = rt.reader('line', _types81)
+    _types85 = set()
+    _read86 = rt.reader('previous', _types85)
+    _types89 = set()
+    _read90 = rt.reader('actions', _types89)
+    _types93 = set()
+    _read94 = rt.reader('actions', _types93)
+    def _plain(names):
+        _text = ''.join(('foreign key ', str((_v4 if (type(_o3 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' on ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' was created at ', str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (_v16 if (type(_o15 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types13 and (_v16 := _getattr(_o15, 'previous', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('previous', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'created', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('created', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'file', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('file', _MISSING)) is not _MISSING) else _read22(_o23))), ':', str((_v36 if (type(_o35 := (_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types25 and (_v28 := _getattr(_o27, 'previous', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('previous', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'created', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('created', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'line', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('line', _MISSING)) is not _MISSING) else _read34(_o35))), ' with ', str((_v44 if (type(_o43 := (_v40 if (type(_o39 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types37 and (_v40 := _getattr(_o39, 'previous', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('previous', _MISSING)) is not _MISSING) else _read38(_o39))) in _types41 and (_v44 := _getattr(_o43, 'actions', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('actions', _MISSING)) is not _MISSING) else _read42(_o43))), '; here it is re-created with ', str((_v48 if (type(_o47 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types45 and (_v48 := _getattr(_o47, 'actions', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('actions', _MISSING)) is not _MISSING) else _read46(_o47))), ': databases migrated in between deleted or kept rows by the old actions', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('foreign key ')
-        _append(str((_v4 if (type(_o3 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' on ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' was created at ')
-        _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (_v16 if (type(_o15 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types13 and (_v16 := _getattr(_o15, 'previous', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('previous', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'created', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('created', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'file', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('file', _MISSING)) is not _MISSING) else _read22(_o23))))
-        _append(':')
-        _append(str((_v36 if (type(_o35 := (_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types25 and (_v28 := _getattr(_o27, 'previous', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('previous', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'created', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('created', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'line', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('line', _MISSING)) is not _MISSING) else _read34(_o35))))
-        _append(' with ')
-        _append(str((_v44 if (type(_o43 := (_v40 if (type(_o39 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types37 and (_v40 := _getattr(_o39, 'previous', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('previous', _MISSING)) is not _MISSING) else _read38(_o39))) in _types41 and (_v44 := _getattr(_o43, 'actions', _MISSING)) is not _MISSING and (type(_v44) not in _METHOD_TYPES or _v44.__name__ not in _FORMATTERS)) or (type(_o43) is _dict and (_v44 := _o43.get('actions', _MISSING)) is not _MISSING) else _read42(_o43))))
-        _append('; here it is re-created with ')
-        _append(str((_v48 if (type(_o47 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types45 and (_v48 := _getattr(_o47, 'actions', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('actions', _MISSING)) is not _MISSING) else _read46(_o47))))
-        _append(': databases migrated in between deleted or kept rows by the old actions')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('foreign key ', str((_v52 if type(_o51 := names['obj']) in _types49 and type(_v52 := _o51.name) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('name', _MISSING)) is not _MISSING else _read50(_o51)))), ' on ', str((_v60 if type(_o59 := (_v56 if type(_o55 := names['obj']) in _types53 and type(_v56 := _o55.table) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('table', _MISSING)) is not _MISSING else _read54(_o55)))) in _types57 and type(_v60 := _o59.qualified_name) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('qualified_name', _MISSING)) is not _MISSING else _read58(_o59)))), ' was created at ', str((_v72 if type(_o71 := (_v68 if type(_o67 := (_v64 if type(_o63 := names['obj']) in _types61 and type(_v64 := _o63.previous) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('previous', _MISSING)) is not _MISSING else _read62(_o63)))) in _types65 and type(_v68 := _o67.created) not in _METHOD_TYPES else (_v68 if type(_o67) is _dict and (_v68 := _o67.get('created', _MISSING)) is not _MISSING else _read66(_o67)))) in _types69 and type(_v72 := _o71.file) not in _METHOD_TYPES else (_v72 if type(_o71) is _dict and (_v72 := _o71.get('file', _MISSING)) is not _MISSING else _read70(_o71)))), ':', str((_v84 if type(_o83 := (_v80 if type(_o79 := (_v76 if type(_o75 := names['obj']) in _types73 and type(_v76 := _o75.previous) not in _METHOD_TYPES else (_v76 if type(_o75) is _dict and (_v76 := _o75.get('previous', _MISSING)) is not _MISSING else _read74(_o75)))) in _types77 and type(_v80 := _o79.created) not in _METHOD_TYPES else (_v80 if type(_o79) is _dict and (_v80 := _o79.get('created', _MISSING)) is not _MISSING else _read78(_o79)))) in _types81 and type(_v84 := _o83.line) not in _METHOD_TYPES else (_v84 if type(_o83) is _dict and (_v84 := _o83.get('line', _MISSING)) is not _MISSING else _read82(_o83)))), ' with ', str((_v92 if type(_o91 := (_v88 if type(_o87 := names['obj']) in _types85 and type(_v88 := _o87.previous) not in _METHOD_TYPES else (_v88 if type(_o87) is _dict and (_v88 := _o87.get('previous', _MISSING)) is not _MISSING else _read86(_o87)))) in _types89 and type(_v92 := _o91.actions) not in _METHOD_TYPES else (_v92 if type(_o91) is _dict and (_v92 := _o91.get('actions', _MISSING)) is not _MISSING else _read90(_o91)))), '; here it is re-created with ', str((_v96 if type(_o95 := names['obj']) in _types93 and type(_v96 := _o95.actions) not in _METHOD_TYPES else (_v96 if type(_o95) is _dict and (_v96 := _o95.get('actions', _MISSING)) is not _MISSING else _read94(_o95)))), ': databases migrated in between deleted or kept rows by the old actions', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3117,19 +3714,33 @@ def _template_50(rt):
     _read26 = rt.reader('constraint', _types25)
     _types29 = set()
     _read30 = rt.reader('ref_table', _types29)
+    _types33 = set()
+    _read34 = rt.reader('constraint', _types33)
+    _types37 = set()
+    _read38 = rt.reader('name', _types37)
+    _types41 = set()
+    _read42 = rt.reader('table', _types41)
+    _types45 = set()
+    _read46 = rt.reader('qualified_name', _types45)
+    _types49 = set()
+    _read50 = rt.reader('table', _types49)
+    _types53 = set()
+    _read54 = rt.reader('qualified_name', _types53)
+    _types57 = set()
+    _read58 = rt.reader('constraint', _types57)
+    _types61 = set()
+    _read62 = rt.reader('ref_table', _types61)
+    def _plain(names):
+        _text = ''.join(('foreign key ', str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))), ' on existing table ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))), ' is validated while both ', str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'qualified_name', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('qualified_name', _MISSING)) is not _MISSING) else _read22(_o23))), ' and ', str((_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types25 and (_v28 := _getattr(_o27, 'constraint', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('constraint', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'ref_table', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('ref_table', _MISSING)) is not _MISSING) else _read30(_o31))), ' are locked against writes', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('foreign key ')
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' on existing table ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(' is validated while both ')
-        _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'qualified_name', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('qualified_name', _MISSING)) is not _MISSING) else _read22(_o23))))
-        _append(' and ')
-        _append(str((_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types25 and (_v28 := _getattr(_o27, 'constraint', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('constraint', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'ref_table', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('ref_table', _MISSING)) is not _MISSING) else _read30(_o31))))
-        _append(' are locked against writes')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('foreign key ', str((_v40 if type(_o39 := (_v36 if type(_o35 := names['stmt']) in _types33 and type(_v36 := _o35.constraint) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('constraint', _MISSING)) is not _MISSING else _read34(_o35)))) in _types37 and type(_v40 := _o39.name) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('name', _MISSING)) is not _MISSING else _read38(_o39)))), ' on existing table ', str((_v48 if type(_o47 := (_v44 if type(_o43 := names['stmt']) in _types41 and type(_v44 := _o43.table) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('table', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.qualified_name) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('qualified_name', _MISSING)) is not _MISSING else _read46(_o47)))), ' is validated while both ', str((_v56 if type(_o55 := (_v52 if type(_o51 := names['stmt']) in _types49 and type(_v52 := _o51.table) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('table', _MISSING)) is not _MISSING else _read50(_o51)))) in _types53 and type(_v56 := _o55.qualified_name) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('qualified_name', _MISSING)) is not _MISSING else _read54(_o55)))), ' and ', str((_v64 if type(_o63 := (_v60 if type(_o59 := names['stmt']) in _types57 and type(_v60 := _o59.constraint) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('constraint', _MISSING)) is not _MISSING else _read58(_o59)))) in _types61 and type(_v64 := _o63.ref_table) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('ref_table', _MISSING)) is not _MISSING else _read62(_o63)))), ' are locked against writes', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3137,13 +3748,19 @@ def _template_50(rt):
 def _template_51(rt):
     _types1 = set()
     _read2 = rt.reader('signature', _types1)
+    _types5 = set()
+    _read6 = rt.reader('signature', _types5)
+    def _plain(names):
+        _text = ''.join(('function ', str((_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'signature', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('signature', _MISSING)) is not _MISSING) else _read2(_o3))), " resolves the names in its body through the caller's search_path", ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('function ')
-        _append(str((_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'signature', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('signature', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(" resolves the names in its body through the caller's search_path")
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('function ', str((_v8 if type(_o7 := names['function']) in _types5 and type(_v8 := _o7.signature) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('signature', _MISSING)) is not _MISSING else _read6(_o7)))), " resolves the names in its body through the caller's search_path", ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3159,15 +3776,27 @@ def _template_52(rt):
     _read12 = rt.reader('body_facts', _types11)
     _types15 = set()
     _read16 = rt.reader('write_then_reraise', _types15)
+    _types19 = set()
+    _read20 = rt.reader('signature', _types19)
+    _join23 = rt.sandbox.join
+    _call24 = rt.caller()
+    _types25 = set()
+    _read26 = rt.reader('file_lines', _types25)
+    _types29 = set()
+    _read30 = rt.reader('body_facts', _types29)
+    _types33 = set()
+    _read34 = rt.reader('write_then_reraise', _types33)
+    def _plain(names):
+        _text = ''.join(('function ', str((_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'signature', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('signature', _MISSING)) is not _MISSING) else _read2(_o3))), ' writes in an exception handler and then raises again (line ', str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types7 and (_v10 := _getattr(_o9, 'file_lines', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('file_lines', _MISSING)) is not _MISSING) else _read8(_o9)), (_v18 if (type(_o17 := (_v14 if (type(_o13 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types11 and (_v14 := _getattr(_o13, 'body_facts', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('body_facts', _MISSING)) is not _MISSING) else _read12(_o13))) in _types15 and (_v18 := _getattr(_o17, 'write_then_reraise', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('write_then_reraise', _MISSING)) is not _MISSING) else _read16(_o17))))), '): the error rolls the written row back with everything else', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('function ')
-        _append(str((_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'signature', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('signature', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' writes in an exception handler and then raises again (line ')
-        _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types7 and (_v10 := _getattr(_o9, 'file_lines', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('file_lines', _MISSING)) is not _MISSING) else _read8(_o9)), (_v18 if (type(_o17 := (_v14 if (type(_o13 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types11 and (_v14 := _getattr(_o13, 'body_facts', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('body_facts', _MISSING)) is not _MISSING) else _read12(_o13))) in _types15 and (_v18 := _getattr(_o17, 'write_then_reraise', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('write_then_reraise', _MISSING)) is not _MISSING) else _read16(_o17))))))
-        _append('): the error rolls the written row back with everything else')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('function ', str((_v22 if type(_o21 := names['function']) in _types19 and type(_v22 := _o21.signature) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('signature', _MISSING)) is not _MISSING else _read20(_o21)))), ' writes in an exception handler and then raises again (line ', str(_join23(', ', _call24(names, (_v28 if (type(_o27 := names['function']) in _types25 and (_v28 := _getattr(_o27, 'file_lines', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('file_lines', _MISSING)) is not _MISSING) else _read26(_o27)), (_v36 if type(_o35 := (_v32 if type(_o31 := names['function']) in _types29 and type(_v32 := _o31.body_facts) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('body_facts', _MISSING)) is not _MISSING else _read30(_o31)))) in _types33 and type(_v36 := _o35.write_then_reraise) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('write_then_reraise', _MISSING)) is not _MISSING else _read34(_o35)))))), '): the error rolls the written row back with everything else', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3189,21 +3818,33 @@ def _template_53(rt):
     _read26 = rt.reader('table', _types25)
     _types29 = set()
     _read30 = rt.reader('qualified_name', _types29)
+    _types33 = set()
+    _read34 = rt.reader('name', _types33)
+    _types37 = set()
+    _read38 = rt.reader('columns_sql', _types37)
+    _types41 = set()
+    _read42 = rt.reader('redundant_to', _types41)
+    _types45 = set()
+    _read46 = rt.reader('name', _types45)
+    _types49 = set()
+    _read50 = rt.reader('redundant_to', _types49)
+    _types53 = set()
+    _read54 = rt.reader('columns_sql', _types53)
+    _types57 = set()
+    _read58 = rt.reader('table', _types57)
+    _types61 = set()
+    _read62 = rt.reader('qualified_name', _types61)
+    def _plain(names):
+        _text = ''.join(('index ', str((_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' (', str((_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'columns_sql', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('columns_sql', _MISSING)) is not _MISSING) else _read6(_o7))), ') is a leading prefix of ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types9 and (_v12 := _getattr(_o11, 'redundant_to', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('redundant_to', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('name', _MISSING)) is not _MISSING) else _read14(_o15))), ' (', str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types17 and (_v20 := _getattr(_o19, 'redundant_to', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('redundant_to', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'columns_sql', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('columns_sql', _MISSING)) is not _MISSING) else _read22(_o23))), ') on ', str((_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types25 and (_v28 := _getattr(_o27, 'table', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('table', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'qualified_name', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('qualified_name', _MISSING)) is not _MISSING) else _read30(_o31))), ': the wider index serves its lookups', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('index ')
-        _append(str((_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' (')
-        _append(str((_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'columns_sql', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('columns_sql', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(') is a leading prefix of ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types9 and (_v12 := _getattr(_o11, 'redundant_to', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('redundant_to', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('name', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(' (')
-        _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types17 and (_v20 := _getattr(_o19, 'redundant_to', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('redundant_to', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'columns_sql', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('columns_sql', _MISSING)) is not _MISSING) else _read22(_o23))))
-        _append(') on ')
-        _append(str((_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types25 and (_v28 := _getattr(_o27, 'table', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('table', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'qualified_name', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('qualified_name', _MISSING)) is not _MISSING) else _read30(_o31))))
-        _append(': the wider index serves its lookups')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('index ', str((_v36 if type(_o35 := names['index']) in _types33 and type(_v36 := _o35.name) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('name', _MISSING)) is not _MISSING else _read34(_o35)))), ' (', str((_v40 if type(_o39 := names['index']) in _types37 and type(_v40 := _o39.columns_sql) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('columns_sql', _MISSING)) is not _MISSING else _read38(_o39)))), ') is a leading prefix of ', str((_v48 if type(_o47 := (_v44 if type(_o43 := names['index']) in _types41 and type(_v44 := _o43.redundant_to) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('redundant_to', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.name) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('name', _MISSING)) is not _MISSING else _read46(_o47)))), ' (', str((_v56 if type(_o55 := (_v52 if type(_o51 := names['index']) in _types49 and type(_v52 := _o51.redundant_to) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('redundant_to', _MISSING)) is not _MISSING else _read50(_o51)))) in _types53 and type(_v56 := _o55.columns_sql) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('columns_sql', _MISSING)) is not _MISSING else _read54(_o55)))), ') on ', str((_v64 if type(_o63 := (_v60 if type(_o59 := names['index']) in _types57 and type(_v60 := _o59.table) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('table', _MISSING)) is not _MISSING else _read58(_o59)))) in _types61 and type(_v64 := _o63.qualified_name) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('qualified_name', _MISSING)) is not _MISSING else _read62(_o63)))), ': the wider index serves its lookups', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3221,28 +3862,36 @@ def _template_54(rt):
     _read18 = rt.reader('table', _types17)
     _types21 = set()
     _read22 = rt.reader('soft_delete_column', _types21)
+    _types25 = set()
+    _read26 = rt.reader('name', _types25)
+    _types29 = set()
+    _read30 = rt.reader('table', _types29)
+    _types33 = set()
+    _read34 = rt.reader('qualified_name', _types33)
+    _types37 = set()
+    _read38 = rt.reader('columns_sql', _types37)
+    _types41 = set()
+    _read42 = rt.reader('table', _types41)
+    _types45 = set()
+    _read46 = rt.reader('soft_delete_column', _types45)
+    def _plain(names):
+        _text = ''.join(('index ', str((_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' on ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' (', str((_v16 if (type(_o15 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types13 and (_v16 := _getattr(_o15, 'columns_sql', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns_sql', _MISSING)) is not _MISSING) else _read14(_o15))), ') also indexes rows marked deleted by ', str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types17 and (_v20 := _getattr(_o19, 'table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'soft_delete_column', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('soft_delete_column', _MISSING)) is not _MISSING) else _read22(_o23))), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('index ')
-        _append(str((_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' on ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' (')
-        _append(str((_v16 if (type(_o15 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types13 and (_v16 := _getattr(_o15, 'columns_sql', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns_sql', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(') also indexes rows marked deleted by ')
-        _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types17 and (_v20 := _getattr(_o19, 'table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'soft_delete_column', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('soft_delete_column', _MISSING)) is not _MISSING) else _read22(_o23))))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('index ', str((_v28 if type(_o27 := names['index']) in _types25 and type(_v28 := _o27.name) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('name', _MISSING)) is not _MISSING else _read26(_o27)))), ' on ', str((_v36 if type(_o35 := (_v32 if type(_o31 := names['index']) in _types29 and type(_v32 := _o31.table) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('table', _MISSING)) is not _MISSING else _read30(_o31)))) in _types33 and type(_v36 := _o35.qualified_name) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('qualified_name', _MISSING)) is not _MISSING else _read34(_o35)))), ' (', str((_v40 if type(_o39 := names['index']) in _types37 and type(_v40 := _o39.columns_sql) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('columns_sql', _MISSING)) is not _MISSING else _read38(_o39)))), ') also indexes rows marked deleted by ', str((_v48 if type(_o47 := (_v44 if type(_o43 := names['index']) in _types41 and type(_v44 := _o43.table) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('table', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.soft_delete_column) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('soft_delete_column', _MISSING)) is not _MISSING else _read46(_o47)))), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
 def _template_55(rt):
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('malformed suppression')
-        _text = ''.join(_out)
+        _text = ''.join(('malformed suppression', ))
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3250,13 +3899,19 @@ def _template_55(rt):
 def _template_56(rt):
     _types1 = set()
     _read2 = rt.reader('set_has_downs', _types1)
+    _types5 = set()
+    _read6 = rt.reader('set_has_downs', _types5)
+    def _plain(names):
+        _text = ''.join(('no down migration, ', str(('though other migrations of this folder have one' if (_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'set_has_downs', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('set_has_downs', _MISSING)) is not _MISSING) else _read2(_o3)) else "which the team's standard requires")), ': a rollback stops here', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('no down migration, ')
-        _append(str(('though other migrations of this folder have one' if (_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'set_has_downs', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('set_has_downs', _MISSING)) is not _MISSING) else _read2(_o3)) else "which the team's standard requires")))
-        _append(': a rollback stops here')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('no down migration, ', str(('though other migrations of this folder have one' if (_v8 if type(_o7 := names['migration']) in _types5 and type(_v8 := _o7.set_has_downs) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('set_has_downs', _MISSING)) is not _MISSING else _read6(_o7))) else "which the team's standard requires")), ': a rollback stops here', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3268,14 +3923,23 @@ def _template_57(rt):
     _read6 = rt.reader('table', _types5)
     _types9 = set()
     _read10 = rt.reader('qualified_name', _types9)
+    _types13 = set()
+    _read14 = rt.reader('name', _types13)
+    _types17 = set()
+    _read18 = rt.reader('table', _types17)
+    _types21 = set()
+    _read22 = rt.reader('qualified_name', _types21)
+    def _plain(names):
+        _text = ''.join(('policy ', str((_v4 if (type(_o3 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' lets anonymous requests read every row of ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('policy ')
-        _append(str((_v4 if (type(_o3 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' lets anonymous requests read every row of ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('policy ', str((_v16 if type(_o15 := names['policy']) in _types13 and type(_v16 := _o15.name) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('name', _MISSING)) is not _MISSING else _read14(_o15)))), ' lets anonymous requests read every row of ', str((_v24 if type(_o23 := (_v20 if type(_o19 := names['policy']) in _types17 and type(_v20 := _o19.table) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.qualified_name) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('qualified_name', _MISSING)) is not _MISSING else _read22(_o23)))), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3293,17 +3957,29 @@ def _template_58(rt):
     _read16 = rt.reader('calls_outside_subqueries', _types15)
     _types19 = set()
     _read20 = rt.reader('functions', _types19)
+    _types23 = set()
+    _read24 = rt.reader('name', _types23)
+    _types27 = set()
+    _read28 = rt.reader('table', _types27)
+    _types31 = set()
+    _read32 = rt.reader('qualified_name', _types31)
+    _join35 = rt.sandbox.join
+    _call36 = rt.caller()
+    _types37 = set()
+    _read38 = rt.reader('calls_outside_subqueries', _types37)
+    _types41 = set()
+    _read42 = rt.reader('functions', _types41)
+    def _plain(names):
+        _text = ''.join(('policy ', str((_v4 if (type(_o3 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' on ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' calls ', str(_join13(', ', _call14(names, (_v18 if (type(_o17 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types15 and (_v18 := _getattr(_o17, 'calls_outside_subqueries', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('calls_outside_subqueries', _MISSING)) is not _MISSING) else _read16(_o17)), (_v22 if (type(_o21 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types19 and (_v22 := _getattr(_o21, 'functions', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('functions', _MISSING)) is not _MISSING) else _read20(_o21))))), ' outside a subquery: it runs once per row instead of once per query', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('policy ')
-        _append(str((_v4 if (type(_o3 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' on ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' calls ')
-        _append(str(_join13(', ', _call14(names, (_v18 if (type(_o17 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types15 and (_v18 := _getattr(_o17, 'calls_outside_subqueries', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('calls_outside_subqueries', _MISSING)) is not _MISSING) else _read16(_o17)), (_v22 if (type(_o21 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types19 and (_v22 := _getattr(_o21, 'functions', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('functions', _MISSING)) is not _MISSING) else _read20(_o21))))))
-        _append(' outside a subquery: it runs once per row instead of once per query')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('policy ', str((_v26 if type(_o25 := names['policy']) in _types23 and type(_v26 := _o25.name) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('name', _MISSING)) is not _MISSING else _read24(_o25)))), ' on ', str((_v34 if type(_o33 := (_v30 if type(_o29 := names['policy']) in _types27 and type(_v30 := _o29.table) not in _METHOD_TYPES else (_v30 if type(_o29) is _dict and (_v30 := _o29.get('table', _MISSING)) is not _MISSING else _read28(_o29)))) in _types31 and type(_v34 := _o33.qualified_name) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('qualified_name', _MISSING)) is not _MISSING else _read32(_o33)))), ' calls ', str(_join35(', ', _call36(names, (_v40 if (type(_o39 := names['policy']) in _types37 and (_v40 := _getattr(_o39, 'calls_outside_subqueries', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('calls_outside_subqueries', _MISSING)) is not _MISSING) else _read38(_o39)), (_v44 if type(_o43 := names['options']) in _types41 and type(_v44 := _o43.functions) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('functions', _MISSING)) is not _MISSING else _read42(_o43)))))), ' outside a subquery: it runs once per row instead of once per query', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3315,15 +3991,23 @@ def _template_59(rt):
     _read6 = rt.reader('table', _types5)
     _types9 = set()
     _read10 = rt.reader('qualified_name', _types9)
+    _types13 = set()
+    _read14 = rt.reader('name', _types13)
+    _types17 = set()
+    _read18 = rt.reader('table', _types17)
+    _types21 = set()
+    _read22 = rt.reader('qualified_name', _types21)
+    def _plain(names):
+        _text = ''.join(('policy ', str((_v4 if (type(_o3 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' on ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' has no TO clause: it applies to every role, anonymous ones included', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('policy ')
-        _append(str((_v4 if (type(_o3 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' on ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' has no TO clause: it applies to every role, anonymous ones included')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('policy ', str((_v16 if type(_o15 := names['policy']) in _types13 and type(_v16 := _o15.name) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('name', _MISSING)) is not _MISSING else _read14(_o15)))), ' on ', str((_v24 if type(_o23 := (_v20 if type(_o19 := names['policy']) in _types17 and type(_v20 := _o19.table) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.qualified_name) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('qualified_name', _MISSING)) is not _MISSING else _read22(_o23)))), ' has no TO clause: it applies to every role, anonymous ones included', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3339,17 +4023,27 @@ def _template_60(rt):
     _call14 = rt.caller()
     _types15 = set()
     _read16 = rt.reader('policy_recursion', _types15)
+    _types19 = set()
+    _read20 = rt.reader('name', _types19)
+    _types23 = set()
+    _read24 = rt.reader('table', _types23)
+    _types27 = set()
+    _read28 = rt.reader('qualified_name', _types27)
+    _join31 = rt.sandbox.join
+    _call32 = rt.caller()
+    _types33 = set()
+    _read34 = rt.reader('policy_recursion', _types33)
+    def _plain(names):
+        _text = ''.join(('policy ', str((_v4 if (type(_o3 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' on ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' reads its own table again through row level security (', str(_join13(' -> ', _call14(names, (_v18 if (type(_o17 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types15 and (_v18 := _getattr(_o17, 'policy_recursion', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('policy_recursion', _MISSING)) is not _MISSING) else _read16(_o17)), (names['policy'] if 'policy' in names else _undefined_name('policy'))))), '): every query on the table fails with "infinite recursion detected in policy"', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('policy ')
-        _append(str((_v4 if (type(_o3 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' on ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' reads its own table again through row level security (')
-        _append(str(_join13(' -> ', _call14(names, (_v18 if (type(_o17 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types15 and (_v18 := _getattr(_o17, 'policy_recursion', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('policy_recursion', _MISSING)) is not _MISSING) else _read16(_o17)), (names['policy'] if 'policy' in names else _undefined_name('policy'))))))
-        _append('): every query on the table fails with "infinite recursion detected in policy"')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('policy ', str((_v22 if type(_o21 := names['policy']) in _types19 and type(_v22 := _o21.name) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('name', _MISSING)) is not _MISSING else _read20(_o21)))), ' on ', str((_v30 if type(_o29 := (_v26 if type(_o25 := names['policy']) in _types23 and type(_v26 := _o25.table) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('table', _MISSING)) is not _MISSING else _read24(_o25)))) in _types27 and type(_v30 := _o29.qualified_name) not in _METHOD_TYPES else (_v30 if type(_o29) is _dict and (_v30 := _o29.get('qualified_name', _MISSING)) is not _MISSING else _read28(_o29)))), ' reads its own table again through row level security (', str(_join31(' -> ', _call32(names, (_v36 if (type(_o35 := names['model']) in _types33 and (_v36 := _getattr(_o35, 'policy_recursion', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('policy_recursion', _MISSING)) is not _MISSING) else _read34(_o35)), names['policy']))), '): every query on the table fails with "infinite recursion detected in policy"', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3366,17 +4060,28 @@ def _template_61(rt):
     _read15 = rt.reader('correlated_subqueries', _types14)
     _h18 = rt.helper('item')
     _jf19 = rt.jinja_filter('truncate')
+    _types20 = set()
+    _read21 = rt.reader('name', _types20)
+    _types24 = set()
+    _read25 = rt.reader('table', _types24)
+    _types28 = set()
+    _read29 = rt.reader('qualified_name', _types28)
+    _call32 = rt.caller()
+    _types33 = set()
+    _read34 = rt.reader('correlated_subqueries', _types33)
+    _h37 = rt.helper('item')
+    _jf38 = rt.jinja_filter('truncate')
+    def _plain(names):
+        _text = ''.join(('policy ', str((_v4 if (type(_o3 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' on ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' runs a subquery that reads the row being checked (', str(_jf19(_h18(_call13(names, (_v17 if (type(_o16 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types14 and (_v17 := _getattr(_o16, 'correlated_subqueries', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('correlated_subqueries', _MISSING)) is not _MISSING) else _read15(_o16)), (names['policy'] if 'policy' in names else _undefined_name('policy'))), 0), 90)), '): once per row of every query', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('policy ')
-        _append(str((_v4 if (type(_o3 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' on ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['policy'] if 'policy' in names else _undefined_name('policy'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' runs a subquery that reads the row being checked (')
-        _append(str(_jf19(_h18(_call13(names, (_v17 if (type(_o16 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types14 and (_v17 := _getattr(_o16, 'correlated_subqueries', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('correlated_subqueries', _MISSING)) is not _MISSING) else _read15(_o16)), (names['policy'] if 'policy' in names else _undefined_name('policy'))), 0), 90)))
-        _append('): once per row of every query')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('policy ', str((_v23 if type(_o22 := names['policy']) in _types20 and type(_v23 := _o22.name) not in _METHOD_TYPES else (_v23 if type(_o22) is _dict and (_v23 := _o22.get('name', _MISSING)) is not _MISSING else _read21(_o22)))), ' on ', str((_v31 if type(_o30 := (_v27 if type(_o26 := names['policy']) in _types24 and type(_v27 := _o26.table) not in _METHOD_TYPES else (_v27 if type(_o26) is _dict and (_v27 := _o26.get('table', _MISSING)) is not _MISSING else _read25(_o26)))) in _types28 and type(_v31 := _o30.qualified_name) not in _METHOD_TYPES else (_v31 if type(_o30) is _dict and (_v31 := _o30.get('qualified_name', _MISSING)) is not _MISSING else _read29(_o30)))), ' runs a subquery that reads the row being checked (', str(_jf38(_h37(_call32(names, (_v36 if (type(_o35 := names['model']) in _types33 and (_v36 := _getattr(_o35, 'correlated_subqueries', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('correlated_subqueries', _MISSING)) is not _MISSING) else _read34(_o35)), names['policy']), 0), 90)), '): once per row of every query', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3384,13 +4089,19 @@ def _template_61(rt):
 def _template_62(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
+    _types5 = set()
+    _read6 = rt.reader('qualified_name', _types5)
+    def _plain(names):
+        _text = ''.join(('primary key ', str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' has no default, identity or sequence: every insert must invent an id', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('primary key ')
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' has no default, identity or sequence: every insert must invent an id')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('primary key ', str((_v8 if type(_o7 := names['column']) in _types5 and type(_v8 := _o7.qualified_name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING else _read6(_o7)))), ' has no default, identity or sequence: every insert must invent an id', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3411,21 +4122,32 @@ def _template_63(rt):
     _read23 = rt.reader('rebuild_losses', _types22)
     _types26 = set()
     _read27 = rt.reader('rebuild_losses', _types26)
+    _types30 = set()
+    _read31 = rt.reader('detail', _types30)
+    _join34 = rt.sandbox.join
+    _types35 = set()
+    _read36 = rt.reader('rebuild_losses', _types35)
+    _types39 = set()
+    _read40 = rt.reader('table', _types39)
+    _types43 = set()
+    _read44 = rt.reader('replaced_by', _types43)
+    _types47 = set()
+    _read48 = rt.reader('name', _types47)
+    _types51 = set()
+    _read52 = rt.reader('rebuild_losses', _types51)
+    _types55 = set()
+    _read56 = rt.reader('rebuild_losses', _types55)
+    def _plain(names):
+        _text = ''.join(('rebuilding ', str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))), ' drops ', str(_join5(', ', (_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'rebuild_losses', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('rebuild_losses', _MISSING)) is not _MISSING) else _read7(_o8)))), ' with the old table, and the new ', str((_v21 if (type(_o20 := (_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types10 and (_v13 := _getattr(_o12, 'table', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('table', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'replaced_by', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('replaced_by', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'name', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('name', _MISSING)) is not _MISSING) else _read19(_o20))), ' does not have ', str(('them' if (True if len((_v25 if (type(_o24 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types22 and (_v25 := _getattr(_o24, 'rebuild_losses', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('rebuild_losses', _MISSING)) is not _MISSING) else _read23(_o24))) > 1 else False) else 'it')), ': create ', str(('them' if (True if len((_v29 if (type(_o28 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types26 and (_v29 := _getattr(_o28, 'rebuild_losses', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('rebuild_losses', _MISSING)) is not _MISSING) else _read27(_o28))) > 1 else False) else 'it')), ' again on the new table', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('rebuilding ')
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' drops ')
-        _append(str(_join5(', ', (_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'rebuild_losses', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('rebuild_losses', _MISSING)) is not _MISSING) else _read7(_o8)))))
-        _append(' with the old table, and the new ')
-        _append(str((_v21 if (type(_o20 := (_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types10 and (_v13 := _getattr(_o12, 'table', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('table', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'replaced_by', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('replaced_by', _MISSING)) is not _MISSING) else _read15(_o16))) in _types18 and (_v21 := _getattr(_o20, 'name', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('name', _MISSING)) is not _MISSING) else _read19(_o20))))
-        _append(' does not have ')
-        _append(str(('them' if (True if len((_v25 if (type(_o24 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types22 and (_v25 := _getattr(_o24, 'rebuild_losses', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('rebuild_losses', _MISSING)) is not _MISSING) else _read23(_o24))) > 1 else False) else 'it')))
-        _append(': create ')
-        _append(str(('them' if (True if len((_v29 if (type(_o28 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types26 and (_v29 := _getattr(_o28, 'rebuild_losses', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('rebuild_losses', _MISSING)) is not _MISSING) else _read27(_o28))) > 1 else False) else 'it')))
-        _append(' again on the new table')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('rebuilding ', str((_v33 if type(_o32 := names['stmt']) in _types30 and type(_v33 := _o32.detail) not in _METHOD_TYPES else (_v33 if type(_o32) is _dict and (_v33 := _o32.get('detail', _MISSING)) is not _MISSING else _read31(_o32)))), ' drops ', str(_join34(', ', (_v38 if type(_o37 := names['stmt']) in _types35 and type(_v38 := _o37.rebuild_losses) not in _METHOD_TYPES else (_v38 if type(_o37) is _dict and (_v38 := _o37.get('rebuild_losses', _MISSING)) is not _MISSING else _read36(_o37))))), ' with the old table, and the new ', str((_v50 if type(_o49 := (_v46 if type(_o45 := (_v42 if type(_o41 := names['stmt']) in _types39 and type(_v42 := _o41.table) not in _METHOD_TYPES else (_v42 if type(_o41) is _dict and (_v42 := _o41.get('table', _MISSING)) is not _MISSING else _read40(_o41)))) in _types43 and type(_v46 := _o45.replaced_by) not in _METHOD_TYPES else (_v46 if type(_o45) is _dict and (_v46 := _o45.get('replaced_by', _MISSING)) is not _MISSING else _read44(_o45)))) in _types47 and type(_v50 := _o49.name) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('name', _MISSING)) is not _MISSING else _read48(_o49)))), ' does not have ', str(('them' if (True if len((_v54 if type(_o53 := names['stmt']) in _types51 and type(_v54 := _o53.rebuild_losses) not in _METHOD_TYPES else (_v54 if type(_o53) is _dict and (_v54 := _o53.get('rebuild_losses', _MISSING)) is not _MISSING else _read52(_o53)))) > 1 else False) else 'it')), ': create ', str(('them' if (True if len((_v58 if type(_o57 := names['stmt']) in _types55 and type(_v58 := _o57.rebuild_losses) not in _METHOD_TYPES else (_v58 if type(_o57) is _dict and (_v58 := _o57.get('rebuild_losses', _MISSING)) is not _MISSING else _read56(_o57)))) > 1 else False) else 'it')), ' again on the new table', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3448,16 +4170,35 @@ def _template_64(rt):
     _types27 = set()
     _read28 = rt.reader('split', _types27)
     _h31 = rt.helper('item')
+    _types32 = set()
+    _read33 = rt.reader('detail', _types32)
+    _types36 = set()
+    _read37 = rt.reader('table', _types36)
+    _types40 = set()
+    _read41 = rt.reader('table', _types40)
+    _types44 = set()
+    _read45 = rt.reader('qualified_name', _types44)
+    _types48 = set()
+    _read49 = rt.reader('old_name_reused', _types48)
+    _cat52 = rt.sandbox.concat_bounded
+    _call53 = rt.caller()
+    _types55 = set()
+    _read56 = rt.reader('detail', _types55)
+    _bounded59 = rt.sandbox.bounded
+    _types60 = set()
+    _read61 = rt.reader('split', _types60)
+    _h64 = rt.helper('item')
+    def _plain(names):
+        _text = ''.join(('renaming column ', str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))), ' of ', str(((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15)) if (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7)) else 'the table')), ' breaks the application version still running during the deploy', str((_cat21([': the file then adds a new column ', _h31(_call22(names, (_v30 if (type(_o29 := (_v26 if (type(_o25 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types23 and (_v26 := _getattr(_o25, 'detail', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('detail', _MISSING)) is not _MISSING) else _read24(_o25))) in _types27 and (_v30 := _getattr(_o29, 'split', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('split', _MISSING)) is not _MISSING) else _read28(_o29)), ' -> '), 0), ', which it reads and writes instead, and no step-by-step fix keeps both meanings of the name', ]) if (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'old_name_reused', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('old_name_reused', _MISSING)) is not _MISSING) else _read18(_o19)) else '')), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('renaming column ')
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' of ')
-        _append(str(((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15)) if (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7)) else 'the table')))
-        _append(' breaks the application version still running during the deploy')
-        _append(str((_cat21([': the file then adds a new column ', _h31(_call22(names, (_v30 if (type(_o29 := (_v26 if (type(_o25 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types23 and (_v26 := _getattr(_o25, 'detail', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('detail', _MISSING)) is not _MISSING) else _read24(_o25))) in _types27 and (_v30 := _getattr(_o29, 'split', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('split', _MISSING)) is not _MISSING) else _read28(_o29)), ' -> '), 0), ', which it reads and writes instead, and no step-by-step fix keeps both meanings of the name', ]) if (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'old_name_reused', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('old_name_reused', _MISSING)) is not _MISSING) else _read18(_o19)) else '')))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('renaming column ', str((_v35 if type(_o34 := names['stmt']) in _types32 and type(_v35 := _o34.detail) not in _METHOD_TYPES else (_v35 if type(_o34) is _dict and (_v35 := _o34.get('detail', _MISSING)) is not _MISSING else _read33(_o34)))), ' of ', str(((_v47 if type(_o46 := (_v43 if type(_o42 := names['stmt']) in _types40 and type(_v43 := _o42.table) not in _METHOD_TYPES else (_v43 if type(_o42) is _dict and (_v43 := _o42.get('table', _MISSING)) is not _MISSING else _read41(_o42)))) in _types44 and type(_v47 := _o46.qualified_name) not in _METHOD_TYPES else (_v47 if type(_o46) is _dict and (_v47 := _o46.get('qualified_name', _MISSING)) is not _MISSING else _read45(_o46))) if (_v39 if type(_o38 := names['stmt']) in _types36 and type(_v39 := _o38.table) not in _METHOD_TYPES else (_v39 if type(_o38) is _dict and (_v39 := _o38.get('table', _MISSING)) is not _MISSING else _read37(_o38))) else 'the table')), ' breaks the application version still running during the deploy', str((_cat52([': the file then adds a new column ', _h64((_bounded59(_o54.split(' -> ')) if type(_o54 := (_v58 if type(_o57 := names['stmt']) in _types55 and type(_v58 := _o57.detail) not in _METHOD_TYPES else (_v58 if type(_o57) is _dict and (_v58 := _o57.get('detail', _MISSING)) is not _MISSING else _read56(_o57)))) is str else _call53(names, (_v63 if (type(_o62 := _o54) in _types60 and (_v63 := _getattr(_o62, 'split', _MISSING)) is not _MISSING and (type(_v63) not in _METHOD_TYPES or _v63.__name__ not in _FORMATTERS)) or (type(_o62) is _dict and (_v63 := _o62.get('split', _MISSING)) is not _MISSING) else _read61(_o62)), ' -> ')), 0), ', which it reads and writes instead, and no step-by-step fix keeps both meanings of the name', ]) if (_v51 if type(_o50 := names['stmt']) in _types48 and type(_v51 := _o50.old_name_reused) not in _METHOD_TYPES else (_v51 if type(_o50) is _dict and (_v51 := _o50.get('old_name_reused', _MISSING)) is not _MISSING else _read49(_o50))) else '')), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3469,45 +4210,44 @@ def _template_65(rt):
     _read6 = rt.reader('table', _types5)
     _types9 = set()
     _read10 = rt.reader('qualified_name', _types9)
+    _types13 = set()
+    _read14 = rt.reader('detail', _types13)
+    _types17 = set()
+    _read18 = rt.reader('table', _types17)
+    _types21 = set()
+    _read22 = rt.reader('qualified_name', _types21)
+    def _plain(names):
+        _text = ''.join(('renaming ', str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))), ' to ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' breaks the application version still running during the deploy: its queries name the old table', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('renaming ')
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' to ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' breaks the application version still running during the deploy: its queries name the old table')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('renaming ', str((_v16 if type(_o15 := names['stmt']) in _types13 and type(_v16 := _o15.detail) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('detail', _MISSING)) is not _MISSING else _read14(_o15)))), ' to ', str((_v24 if type(_o23 := (_v20 if type(_o19 := names['stmt']) in _types17 and type(_v20 := _o19.table) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.qualified_name) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('qualified_name', _MISSING)) is not _MISSING else _read22(_o23)))), ' breaks the application version still running during the deploy: its queries name the old table', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
 def _template_66(rt):
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('suppression gives no reason')
-        _text = ''.join(_out)
+        _text = ''.join(('suppression gives no reason', ))
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
 def _template_67(rt):
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('suppression matched no finding')
-        _text = ''.join(_out)
+        _text = ''.join(('suppression matched no finding', ))
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
 def _template_68(rt):
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('suppression names no rule of schema-review')
-        _text = ''.join(_out)
+        _text = ''.join(('suppression names no rule of schema-review', ))
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3526,14 +4266,30 @@ def _template_69(rt):
     _read19 = rt.reader('primary_key_candidate', _types18)
     _types22 = set()
     _read23 = rt.reader('columns_sql', _types22)
+    _types26 = set()
+    _read27 = rt.reader('qualified_name', _types26)
+    _types30 = set()
+    _read31 = rt.reader('primary_key_candidate', _types30)
+    _cat34 = rt.sandbox.concat_bounded
+    _types35 = set()
+    _read36 = rt.reader('primary_key_candidate', _types35)
+    _types39 = set()
+    _read40 = rt.reader('name', _types39)
+    _types43 = set()
+    _read44 = rt.reader('primary_key_candidate', _types43)
+    _types47 = set()
+    _read48 = rt.reader('columns_sql', _types47)
+    def _plain(names):
+        _text = ''.join(('table ', str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' has no primary key', str((_cat9(['; its unique index ', (_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'primary_key_candidate', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('primary_key_candidate', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'name', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('name', _MISSING)) is not _MISSING) else _read15(_o16)), ' (', (_v25 if (type(_o24 := (_v21 if (type(_o20 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types18 and (_v21 := _getattr(_o20, 'primary_key_candidate', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('primary_key_candidate', _MISSING)) is not _MISSING) else _read19(_o20))) in _types22 and (_v25 := _getattr(_o24, 'columns_sql', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('columns_sql', _MISSING)) is not _MISSING) else _read23(_o24)), ') can become one without a scan', ]) if (_v8 if (type(_o7 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types5 and (_v8 := _getattr(_o7, 'primary_key_candidate', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('primary_key_candidate', _MISSING)) is not _MISSING) else _read6(_o7)) else '')), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('table ')
-        _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' has no primary key')
-        _append(str((_cat9(['; its unique index ', (_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'primary_key_candidate', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('primary_key_candidate', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'name', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('name', _MISSING)) is not _MISSING) else _read15(_o16)), ' (', (_v25 if (type(_o24 := (_v21 if (type(_o20 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types18 and (_v21 := _getattr(_o20, 'primary_key_candidate', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('primary_key_candidate', _MISSING)) is not _MISSING) else _read19(_o20))) in _types22 and (_v25 := _getattr(_o24, 'columns_sql', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('columns_sql', _MISSING)) is not _MISSING) else _read23(_o24)), ') can become one without a scan', ]) if (_v8 if (type(_o7 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types5 and (_v8 := _getattr(_o7, 'primary_key_candidate', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('primary_key_candidate', _MISSING)) is not _MISSING) else _read6(_o7)) else '')))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('table ', str((_v29 if type(_o28 := names['table']) in _types26 and type(_v29 := _o28.qualified_name) not in _METHOD_TYPES else (_v29 if type(_o28) is _dict and (_v29 := _o28.get('qualified_name', _MISSING)) is not _MISSING else _read27(_o28)))), ' has no primary key', str((_cat34(['; its unique index ', (_v42 if type(_o41 := (_v38 if type(_o37 := names['table']) in _types35 and type(_v38 := _o37.primary_key_candidate) not in _METHOD_TYPES else (_v38 if type(_o37) is _dict and (_v38 := _o37.get('primary_key_candidate', _MISSING)) is not _MISSING else _read36(_o37)))) in _types39 and type(_v42 := _o41.name) not in _METHOD_TYPES else (_v42 if type(_o41) is _dict and (_v42 := _o41.get('name', _MISSING)) is not _MISSING else _read40(_o41))), ' (', (_v50 if type(_o49 := (_v46 if type(_o45 := names['table']) in _types43 and type(_v46 := _o45.primary_key_candidate) not in _METHOD_TYPES else (_v46 if type(_o45) is _dict and (_v46 := _o45.get('primary_key_candidate', _MISSING)) is not _MISSING else _read44(_o45)))) in _types47 and type(_v50 := _o49.columns_sql) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('columns_sql', _MISSING)) is not _MISSING else _read48(_o49))), ') can become one without a scan', ]) if (_v33 if type(_o32 := names['table']) in _types30 and type(_v33 := _o32.primary_key_candidate) not in _METHOD_TYPES else (_v33 if type(_o32) is _dict and (_v33 := _o32.get('primary_key_candidate', _MISSING)) is not _MISSING else _read31(_o32))) else '')), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3560,23 +4316,38 @@ def _template_70(rt):
     _read35 = rt.reader('overwriting_comment', _types34)
     _types38 = set()
     _read39 = rt.reader('line', _types38)
+    _types42 = set()
+    _read43 = rt.reader('kind', _types42)
+    _jf46 = rt.jinja_filter('upper')
+    _types47 = set()
+    _read48 = rt.reader('qualified_name', _types47)
+    _types51 = set()
+    _read52 = rt.reader('overwritten_comment', _types51)
+    _types55 = set()
+    _read56 = rt.reader('file', _types55)
+    _types59 = set()
+    _read60 = rt.reader('overwritten_comment', _types59)
+    _types63 = set()
+    _read64 = rt.reader('line', _types63)
+    _types67 = set()
+    _read68 = rt.reader('overwriting_comment', _types67)
+    _types71 = set()
+    _read72 = rt.reader('file', _types71)
+    _types75 = set()
+    _read76 = rt.reader('overwriting_comment', _types75)
+    _types79 = set()
+    _read80 = rt.reader('line', _types79)
+    def _plain(names):
+        _text = ''.join(('the COMMENT ON ', str(_jf5((_v4 if (type(_o3 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)))), ' ', str((_v9 if (type(_o8 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types6 and (_v9 := _getattr(_o8, 'qualified_name', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('qualified_name', _MISSING)) is not _MISSING) else _read7(_o8))), ' at ', str((_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types10 and (_v13 := _getattr(_o12, 'overwritten_comment', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('overwritten_comment', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'file', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('file', _MISSING)) is not _MISSING) else _read15(_o16))), ':', str((_v25 if (type(_o24 := (_v21 if (type(_o20 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types18 and (_v21 := _getattr(_o20, 'overwritten_comment', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('overwritten_comment', _MISSING)) is not _MISSING) else _read19(_o20))) in _types22 and (_v25 := _getattr(_o24, 'line', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('line', _MISSING)) is not _MISSING) else _read23(_o24))), ' is replaced by the COMMENT at ', str((_v33 if (type(_o32 := (_v29 if (type(_o28 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types26 and (_v29 := _getattr(_o28, 'overwriting_comment', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('overwriting_comment', _MISSING)) is not _MISSING) else _read27(_o28))) in _types30 and (_v33 := _getattr(_o32, 'file', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('file', _MISSING)) is not _MISSING) else _read31(_o32))), ':', str((_v41 if (type(_o40 := (_v37 if (type(_o36 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types34 and (_v37 := _getattr(_o36, 'overwriting_comment', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('overwriting_comment', _MISSING)) is not _MISSING) else _read35(_o36))) in _types38 and (_v41 := _getattr(_o40, 'line', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('line', _MISSING)) is not _MISSING) else _read39(_o40))), ' with different text', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('the COMMENT ON ')
-        _append(str(_jf5((_v4 if (type(_o3 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)))))
-        _append(' ')
-        _append(str((_v9 if (type(_o8 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types6 and (_v9 := _getattr(_o8, 'qualified_name', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('qualified_name', _MISSING)) is not _MISSING) else _read7(_o8))))
-        _append(' at ')
-        _append(str((_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types10 and (_v13 := _getattr(_o12, 'overwritten_comment', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('overwritten_comment', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'file', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('file', _MISSING)) is not _MISSING) else _read15(_o16))))
-        _append(':')
-        _append(str((_v25 if (type(_o24 := (_v21 if (type(_o20 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types18 and (_v21 := _getattr(_o20, 'overwritten_comment', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('overwritten_comment', _MISSING)) is not _MISSING) else _read19(_o20))) in _types22 and (_v25 := _getattr(_o24, 'line', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('line', _MISSING)) is not _MISSING) else _read23(_o24))))
-        _append(' is replaced by the COMMENT at ')
-        _append(str((_v33 if (type(_o32 := (_v29 if (type(_o28 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types26 and (_v29 := _getattr(_o28, 'overwriting_comment', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('overwriting_comment', _MISSING)) is not _MISSING) else _read27(_o28))) in _types30 and (_v33 := _getattr(_o32, 'file', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('file', _MISSING)) is not _MISSING) else _read31(_o32))))
-        _append(':')
-        _append(str((_v41 if (type(_o40 := (_v37 if (type(_o36 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types34 and (_v37 := _getattr(_o36, 'overwriting_comment', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('overwriting_comment', _MISSING)) is not _MISSING) else _read35(_o36))) in _types38 and (_v41 := _getattr(_o40, 'line', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('line', _MISSING)) is not _MISSING) else _read39(_o40))))
-        _append(' with different text')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('the COMMENT ON ', str(_jf46((_v45 if type(_o44 := names['obj']) in _types42 and type(_v45 := _o44.kind) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('kind', _MISSING)) is not _MISSING else _read43(_o44))))), ' ', str((_v50 if type(_o49 := names['obj']) in _types47 and type(_v50 := _o49.qualified_name) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('qualified_name', _MISSING)) is not _MISSING else _read48(_o49)))), ' at ', str((_v58 if type(_o57 := (_v54 if type(_o53 := names['obj']) in _types51 and type(_v54 := _o53.overwritten_comment) not in _METHOD_TYPES else (_v54 if type(_o53) is _dict and (_v54 := _o53.get('overwritten_comment', _MISSING)) is not _MISSING else _read52(_o53)))) in _types55 and type(_v58 := _o57.file) not in _METHOD_TYPES else (_v58 if type(_o57) is _dict and (_v58 := _o57.get('file', _MISSING)) is not _MISSING else _read56(_o57)))), ':', str((_v66 if type(_o65 := (_v62 if type(_o61 := names['obj']) in _types59 and type(_v62 := _o61.overwritten_comment) not in _METHOD_TYPES else (_v62 if type(_o61) is _dict and (_v62 := _o61.get('overwritten_comment', _MISSING)) is not _MISSING else _read60(_o61)))) in _types63 and type(_v66 := _o65.line) not in _METHOD_TYPES else (_v66 if type(_o65) is _dict and (_v66 := _o65.get('line', _MISSING)) is not _MISSING else _read64(_o65)))), ' is replaced by the COMMENT at ', str((_v74 if type(_o73 := (_v70 if type(_o69 := names['obj']) in _types67 and type(_v70 := _o69.overwriting_comment) not in _METHOD_TYPES else (_v70 if type(_o69) is _dict and (_v70 := _o69.get('overwriting_comment', _MISSING)) is not _MISSING else _read68(_o69)))) in _types71 and type(_v74 := _o73.file) not in _METHOD_TYPES else (_v74 if type(_o73) is _dict and (_v74 := _o73.get('file', _MISSING)) is not _MISSING else _read72(_o73)))), ':', str((_v82 if type(_o81 := (_v78 if type(_o77 := names['obj']) in _types75 and type(_v78 := _o77.overwriting_comment) not in _METHOD_TYPES else (_v78 if type(_o77) is _dict and (_v78 := _o77.get('overwriting_comment', _MISSING)) is not _MISSING else _read76(_o77)))) in _types79 and type(_v82 := _o81.line) not in _METHOD_TYPES else (_v82 if type(_o81) is _dict and (_v82 := _o81.get('line', _MISSING)) is not _MISSING else _read80(_o81)))), ' with different text', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3589,17 +4360,24 @@ def _template_71(rt):
     _read7 = rt.reader('nullable_key_columns', _types6)
     _types10 = set()
     _read11 = rt.reader('nullable_key_columns', _types10)
+    _types14 = set()
+    _read15 = rt.reader('qualified_name', _types14)
+    _join18 = rt.sandbox.join
+    _types19 = set()
+    _read20 = rt.reader('nullable_key_columns', _types19)
+    _types23 = set()
+    _read24 = rt.reader('nullable_key_columns', _types23)
+    def _plain(names):
+        _text = ''.join(('the primary key of ', str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' accepts NULL in ', str(_join5(', ', (_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'nullable_key_columns', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('nullable_key_columns', _MISSING)) is not _MISSING) else _read7(_o8)))), ': SQLite enforces NOT NULL on a PRIMARY KEY only for INTEGER PRIMARY KEY and WITHOUT ROWID tables, so rows with a NULL key (any number of them) can be inserted; declare ', str(('it' if (True if len((_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'nullable_key_columns', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('nullable_key_columns', _MISSING)) is not _MISSING) else _read11(_o12))) == 1 else False) else 'them')), ' NOT NULL', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('the primary key of ')
-        _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' accepts NULL in ')
-        _append(str(_join5(', ', (_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'nullable_key_columns', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('nullable_key_columns', _MISSING)) is not _MISSING) else _read7(_o8)))))
-        _append(': SQLite enforces NOT NULL on a PRIMARY KEY only for INTEGER PRIMARY KEY and WITHOUT ROWID tables, so rows with a NULL key (any number of them) can be inserted; declare ')
-        _append(str(('it' if (True if len((_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'nullable_key_columns', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('nullable_key_columns', _MISSING)) is not _MISSING) else _read11(_o12))) == 1 else False) else 'them')))
-        _append(' NOT NULL')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('the primary key of ', str((_v17 if type(_o16 := names['table']) in _types14 and type(_v17 := _o16.qualified_name) not in _METHOD_TYPES else (_v17 if type(_o16) is _dict and (_v17 := _o16.get('qualified_name', _MISSING)) is not _MISSING else _read15(_o16)))), ' accepts NULL in ', str(_join18(', ', (_v22 if type(_o21 := names['table']) in _types19 and type(_v22 := _o21.nullable_key_columns) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('nullable_key_columns', _MISSING)) is not _MISSING else _read20(_o21))))), ': SQLite enforces NOT NULL on a PRIMARY KEY only for INTEGER PRIMARY KEY and WITHOUT ROWID tables, so rows with a NULL key (any number of them) can be inserted; declare ', str(('it' if (True if len((_v26 if type(_o25 := names['table']) in _types23 and type(_v26 := _o25.nullable_key_columns) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('nullable_key_columns', _MISSING)) is not _MISSING else _read24(_o25)))) == 1 else False) else 'them')), ' NOT NULL', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3611,13 +4389,23 @@ def _template_72(rt):
     _read6 = rt.reader('statement', _types5)
     _types9 = set()
     _read10 = rt.reader('line', _types9)
+    _types13 = set()
+    _read14 = rt.reader('committed_before', _types13)
+    _types17 = set()
+    _read18 = rt.reader('statement', _types17)
+    _types21 = set()
+    _read22 = rt.reader('line', _types21)
+    def _plain(names):
+        _text = ''.join(('this file changes the schema in more than one statement, and MySQL commits each DDL statement by itself (the one at line ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'committed_before', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('committed_before', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'statement', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('statement', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'line', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('line', _MISSING)) is not _MISSING) else _read10(_o11))), ' is committed before this one runs): if this one fails, the file stays half-applied and running it again fails on what it already did', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('this file changes the schema in more than one statement, and MySQL commits each DDL statement by itself (the one at line ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'committed_before', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('committed_before', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'statement', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('statement', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'line', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('line', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' is committed before this one runs): if this one fails, the file stays half-applied and running it again fails on what it already did')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('this file changes the schema in more than one statement, and MySQL commits each DDL statement by itself (the one at line ', str((_v24 if type(_o23 := (_v20 if type(_o19 := (_v16 if type(_o15 := names['stmt']) in _types13 and type(_v16 := _o15.committed_before) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('committed_before', _MISSING)) is not _MISSING else _read14(_o15)))) in _types17 and type(_v20 := _o19.statement) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('statement', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.line) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('line', _MISSING)) is not _MISSING else _read22(_o23)))), ' is committed before this one runs): if this one fails, the file stays half-applied and running it again fails on what it already did', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3627,25 +4415,28 @@ def _template_73(rt):
     _read2 = rt.reader('dialect', _types1)
     _types5 = set()
     _read6 = rt.reader('dialect_evidence', _types5)
+    _types9 = set()
+    _read10 = rt.reader('dialect', _types9)
+    _types13 = set()
+    _read14 = rt.reader('dialect_evidence', _types13)
+    def _plain(names):
+        _text = ''.join(('this file is ', str(('SQLite' if (True if (_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'dialect', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING) else _read2(_o3)) == 'sqlite' else False) else 'MySQL')), ', not PostgreSQL like the rest of its history (', str((_v8 if (type(_o7 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types5 and (_v8 := _getattr(_o7, 'dialect_evidence', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('dialect_evidence', _MISSING)) is not _MISSING) else _read6(_o7))), '), so none of its statements were linted; move it to a history of its own (schema-review detects the dialect per history, or give it with `dialect:` / --dialect), or exclude it (`exclude` in the configuration, or --exclude)', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('this file is ')
-        _append(str(('SQLite' if (True if (_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'dialect', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING) else _read2(_o3)) == 'sqlite' else False) else 'MySQL')))
-        _append(', not PostgreSQL like the rest of its history (')
-        _append(str((_v8 if (type(_o7 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types5 and (_v8 := _getattr(_o7, 'dialect_evidence', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('dialect_evidence', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append('), so none of its statements were linted; move it to a history of its own (schema-review detects the dialect per history, or give it with `dialect:` / --dialect), or exclude it (`exclude` in the configuration, or --exclude)')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('this file is ', str(('SQLite' if (True if (_v12 if type(_o11 := names['migration']) in _types9 and type(_v12 := _o11.dialect) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('dialect', _MISSING)) is not _MISSING else _read10(_o11))) == 'sqlite' else False) else 'MySQL')), ', not PostgreSQL like the rest of its history (', str((_v16 if type(_o15 := names['migration']) in _types13 and type(_v16 := _o15.dialect_evidence) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('dialect_evidence', _MISSING)) is not _MISSING else _read14(_o15)))), '), so none of its statements were linted; move it to a history of its own (schema-review detects the dialect per history, or give it with `dialect:` / --dialect), or exclude it (`exclude` in the configuration, or --exclude)', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
 def _template_74(rt):
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('this migration exists at the base revision and was edited: databases that already applied it never see the change; write a new migration instead')
-        _text = ''.join(_out)
+        _text = ''.join(('this migration exists at the base revision and was edited: databases that already applied it never see the change; write a new migration instead', ))
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3653,13 +4444,19 @@ def _template_74(rt):
 def _template_75(rt):
     _types1 = set()
     _read2 = rt.reader('before_base_file', _types1)
+    _types5 = set()
+    _read6 = rt.reader('before_base_file', _types5)
+    def _plain(names):
+        _text = ''.join(('this new migration applies before ', str((_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'before_base_file', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('before_base_file', _MISSING)) is not _MISSING) else _read2(_o3))), ', which already exists at the base: databases that ran that one apply this one out of order, or the tool refuses it', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('this new migration applies before ')
-        _append(str((_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'before_base_file', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('before_base_file', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(', which already exists at the base: databases that ran that one apply this one out of order, or the tool refuses it')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('this new migration applies before ', str((_v8 if type(_o7 := names['migration']) in _types5 and type(_v8 := _o7.before_base_file) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('before_base_file', _MISSING)) is not _MISSING else _read6(_o7)))), ', which already exists at the base: databases that ran that one apply this one out of order, or the tool refuses it', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3675,17 +4472,27 @@ def _template_76(rt):
     _call14 = rt.caller()
     _types15 = set()
     _read16 = rt.reader('parent_row_updates', _types15)
+    _types19 = set()
+    _read20 = rt.reader('name', _types19)
+    _types23 = set()
+    _read24 = rt.reader('table', _types23)
+    _types27 = set()
+    _read28 = rt.reader('qualified_name', _types27)
+    _join31 = rt.sandbox.join
+    _call32 = rt.caller()
+    _types33 = set()
+    _read34 = rt.reader('parent_row_updates', _types33)
+    def _plain(names):
+        _text = ''.join(('trigger ', str((_v4 if (type(_o3 := (names['trigger'] if 'trigger' in names else _undefined_name('trigger'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' on ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['trigger'] if 'trigger' in names else _undefined_name('trigger'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' updates a row shared by many new rows on every insert (', str(_join13('; ', _call14(names, (_v18 if (type(_o17 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types15 and (_v18 := _getattr(_o17, 'parent_row_updates', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('parent_row_updates', _MISSING)) is not _MISSING) else _read16(_o17)), (names['trigger'] if 'trigger' in names else _undefined_name('trigger'))))), "): concurrent inserts with the same value queue on that row's lock", ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('trigger ')
-        _append(str((_v4 if (type(_o3 := (names['trigger'] if 'trigger' in names else _undefined_name('trigger'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' on ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['trigger'] if 'trigger' in names else _undefined_name('trigger'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' updates a row shared by many new rows on every insert (')
-        _append(str(_join13('; ', _call14(names, (_v18 if (type(_o17 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types15 and (_v18 := _getattr(_o17, 'parent_row_updates', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('parent_row_updates', _MISSING)) is not _MISSING) else _read16(_o17)), (names['trigger'] if 'trigger' in names else _undefined_name('trigger'))))))
-        _append("): concurrent inserts with the same value queue on that row's lock")
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('trigger ', str((_v22 if type(_o21 := names['trigger']) in _types19 and type(_v22 := _o21.name) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('name', _MISSING)) is not _MISSING else _read20(_o21)))), ' on ', str((_v30 if type(_o29 := (_v26 if type(_o25 := names['trigger']) in _types23 and type(_v26 := _o25.table) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('table', _MISSING)) is not _MISSING else _read24(_o25)))) in _types27 and type(_v30 := _o29.qualified_name) not in _METHOD_TYPES else (_v30 if type(_o29) is _dict and (_v30 := _o29.get('qualified_name', _MISSING)) is not _MISSING else _read28(_o29)))), ' updates a row shared by many new rows on every insert (', str(_join31('; ', _call32(names, (_v36 if (type(_o35 := names['model']) in _types33 and (_v36 := _getattr(_o35, 'parent_row_updates', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('parent_row_updates', _MISSING)) is not _MISSING) else _read34(_o35)), names['trigger']))), "): concurrent inserts with the same value queue on that row's lock", ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3710,23 +4517,36 @@ def _template_77(rt):
     _types31 = set()
     _read32 = rt.reader('placeholders', _types31)
     _jf35 = rt.jinja_filter('first')
+    _types36 = set()
+    _read37 = rt.reader('placeholders', _types36)
+    _join40 = rt.sandbox.join
+    _types41 = set()
+    _read42 = rt.reader('placeholders', _types41)
+    _types45 = set()
+    _read46 = rt.reader('placeholders', _types45)
+    _types49 = set()
+    _read50 = rt.reader('unparsed', _types49)
+    _cat53 = rt.sandbox.concat_bounded
+    _types54 = set()
+    _read55 = rt.reader('unparsed', _types54)
+    _types58 = set()
+    _read59 = rt.reader('placeholders', _types58)
+    _types62 = set()
+    _read63 = rt.reader('placeholders', _types62)
+    _types66 = set()
+    _read67 = rt.reader('placeholders', _types66)
+    _jf70 = rt.jinja_filter('first')
+    def _plain(names):
+        _text = ''.join(('unfilled placeholder', str(('s' if (True if len((_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'placeholders', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('placeholders', _MISSING)) is not _MISSING) else _read2(_o3))) > 1 else False) else '')), ' ', str(_join5(', ', (_v9 if (type(_o8 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types6 and (_v9 := _getattr(_o8, 'placeholders', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('placeholders', _MISSING)) is not _MISSING) else _read7(_o8)))), ': the migration runner fills ', str(('them' if (True if len((_v13 if (type(_o12 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types10 and (_v13 := _getattr(_o12, 'placeholders', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('placeholders', _MISSING)) is not _MISSING) else _read11(_o12))) > 1 else False) else 'it')), ' in, and ', str((_cat18([(_v22 if (type(_o21 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types19 and (_v22 := _getattr(_o21, 'unparsed', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('unparsed', _MISSING)) is not _MISSING) else _read20(_o21)), ' statement(s) of this file do not parse without ', ('their values' if (True if len((_v26 if (type(_o25 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types23 and (_v26 := _getattr(_o25, 'placeholders', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('placeholders', _MISSING)) is not _MISSING) else _read24(_o25))) > 1 else False) else 'its value'), ', so they are not linted', ]) if (_v17 if (type(_o16 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types14 and (_v17 := _getattr(_o16, 'unparsed', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('unparsed', _MISSING)) is not _MISSING) else _read15(_o16)) else 'this file is linted with other text than it runs')), '; give ', str(('their values' if (True if len((_v30 if (type(_o29 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types27 and (_v30 := _getattr(_o29, 'placeholders', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('placeholders', _MISSING)) is not _MISSING) else _read28(_o29))) > 1 else False) else 'its value')), " in the configuration's `placeholders` (in .schema-review.yaml, placeholders: {'", str(_jf35((_v34 if (type(_o33 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types31 and (_v34 := _getattr(_o33, 'placeholders', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('placeholders', _MISSING)) is not _MISSING) else _read32(_o33)))), "': value})", ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append('unfilled placeholder')
-        _append(str(('s' if (True if len((_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'placeholders', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('placeholders', _MISSING)) is not _MISSING) else _read2(_o3))) > 1 else False) else '')))
-        _append(' ')
-        _append(str(_join5(', ', (_v9 if (type(_o8 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types6 and (_v9 := _getattr(_o8, 'placeholders', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('placeholders', _MISSING)) is not _MISSING) else _read7(_o8)))))
-        _append(': the migration runner fills ')
-        _append(str(('them' if (True if len((_v13 if (type(_o12 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types10 and (_v13 := _getattr(_o12, 'placeholders', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('placeholders', _MISSING)) is not _MISSING) else _read11(_o12))) > 1 else False) else 'it')))
-        _append(' in, and ')
-        _append(str((_cat18([(_v22 if (type(_o21 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types19 and (_v22 := _getattr(_o21, 'unparsed', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('unparsed', _MISSING)) is not _MISSING) else _read20(_o21)), ' statement(s) of this file do not parse without ', ('their values' if (True if len((_v26 if (type(_o25 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types23 and (_v26 := _getattr(_o25, 'placeholders', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('placeholders', _MISSING)) is not _MISSING) else _read24(_o25))) > 1 else False) else 'its value'), ', so they are not linted', ]) if (_v17 if (type(_o16 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types14 and (_v17 := _getattr(_o16, 'unparsed', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('unparsed', _MISSING)) is not _MISSING) else _read15(_o16)) else 'this file is linted with other text than it runs')))
-        _append('; give ')
-        _append(str(('their values' if (True if len((_v30 if (type(_o29 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types27 and (_v30 := _getattr(_o29, 'placeholders', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('placeholders', _MISSING)) is not _MISSING) else _read28(_o29))) > 1 else False) else 'its value')))
-        _append(" in the configuration's `placeholders` (in .schema-review.yaml, placeholders: {'")
-        _append(str(_jf35((_v34 if (type(_o33 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types31 and (_v34 := _getattr(_o33, 'placeholders', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('placeholders', _MISSING)) is not _MISSING) else _read32(_o33)))))
-        _append("': value})")
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join(('unfilled placeholder', str(('s' if (True if len((_v39 if type(_o38 := names['migration']) in _types36 and type(_v39 := _o38.placeholders) not in _METHOD_TYPES else (_v39 if type(_o38) is _dict and (_v39 := _o38.get('placeholders', _MISSING)) is not _MISSING else _read37(_o38)))) > 1 else False) else '')), ' ', str(_join40(', ', (_v44 if type(_o43 := names['migration']) in _types41 and type(_v44 := _o43.placeholders) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('placeholders', _MISSING)) is not _MISSING else _read42(_o43))))), ': the migration runner fills ', str(('them' if (True if len((_v48 if type(_o47 := names['migration']) in _types45 and type(_v48 := _o47.placeholders) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('placeholders', _MISSING)) is not _MISSING else _read46(_o47)))) > 1 else False) else 'it')), ' in, and ', str((_cat53([(_v57 if type(_o56 := names['migration']) in _types54 and type(_v57 := _o56.unparsed) not in _METHOD_TYPES else (_v57 if type(_o56) is _dict and (_v57 := _o56.get('unparsed', _MISSING)) is not _MISSING else _read55(_o56))), ' statement(s) of this file do not parse without ', ('their values' if (True if len((_v61 if type(_o60 := names['migration']) in _types58 and type(_v61 := _o60.placeholders) not in _METHOD_TYPES else (_v61 if type(_o60) is _dict and (_v61 := _o60.get('placeholders', _MISSING)) is not _MISSING else _read59(_o60)))) > 1 else False) else 'its value'), ', so they are not linted', ]) if (_v52 if type(_o51 := names['migration']) in _types49 and type(_v52 := _o51.unparsed) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('unparsed', _MISSING)) is not _MISSING else _read50(_o51))) else 'this file is linted with other text than it runs')), '; give ', str(('their values' if (True if len((_v65 if type(_o64 := names['migration']) in _types62 and type(_v65 := _o64.placeholders) not in _METHOD_TYPES else (_v65 if type(_o64) is _dict and (_v65 := _o64.get('placeholders', _MISSING)) is not _MISSING else _read63(_o64)))) > 1 else False) else 'its value')), " in the configuration's `placeholders` (in .schema-review.yaml, placeholders: {'", str(_jf70((_v69 if type(_o68 := names['migration']) in _types66 and type(_v69 := _o68.placeholders) not in _METHOD_TYPES else (_v69 if type(_o68) is _dict and (_v69 := _o68.get('placeholders', _MISSING)) is not _MISSING else _read67(_o68))))), "': value})", ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3764,7 +4584,39 @@ def _template_78(rt):
     _read52 = rt.reader('view_reads_outside', _types51)
     _types55 = set()
     _read56 = rt.reader('exposed_schemas', _types55)
-    def _function(names):
+    _types59 = set()
+    _read60 = rt.reader('qualified_name', _types59)
+    _join63 = rt.sandbox.join
+    _call64 = rt.caller()
+    _types65 = set()
+    _read66 = rt.reader('view_rls_tables', _types65)
+    _call69 = rt.caller()
+    _types70 = set()
+    _read71 = rt.reader('view_rls_tables', _types70)
+    _types74 = set()
+    _read75 = rt.reader('supabase', _types74)
+    _types78 = set()
+    _read79 = rt.reader('schema', _types78)
+    _types82 = set()
+    _read83 = rt.reader('exposed_schemas', _types82)
+    _call86 = rt.caller()
+    _types87 = set()
+    _read88 = rt.reader('view_reads_outside', _types87)
+    _types91 = set()
+    _read92 = rt.reader('exposed_schemas', _types91)
+    _types95 = set()
+    _read96 = rt.reader('supabase', _types95)
+    _types99 = set()
+    _read100 = rt.reader('schema', _types99)
+    _types103 = set()
+    _read104 = rt.reader('exposed_schemas', _types103)
+    _join107 = rt.sandbox.join
+    _call108 = rt.caller()
+    _types109 = set()
+    _read110 = rt.reader('view_reads_outside', _types109)
+    _types113 = set()
+    _read114 = rt.reader('exposed_schemas', _types113)
+    def _plain(names):
         _out = []
         _append = _out.append
         _append('view ')
@@ -3783,6 +4635,32 @@ def _template_78(rt):
         else:
             _append('. Confirm intent: if the view is the intended way past the policies, say so (a suppression with its reason); otherwise grant its readers SELECT on those tables and set security_invoker = true')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            _append('view ')
+            _append(str((_v62 if type(_o61 := names['view']) in _types59 and type(_v62 := _o61.qualified_name) not in _METHOD_TYPES else (_v62 if type(_o61) is _dict and (_v62 := _o61.get('qualified_name', _MISSING)) is not _MISSING else _read60(_o61)))))
+            _append(' reads ')
+            _append(str(_join63(', ', _call64(names, (_v68 if (type(_o67 := names['model']) in _types65 and (_v68 := _getattr(_o67, 'view_rls_tables', _MISSING)) is not _MISSING and (type(_v68) not in _METHOD_TYPES or _v68.__name__ not in _FORMATTERS)) or (type(_o67) is _dict and (_v68 := _o67.get('view_rls_tables', _MISSING)) is not _MISSING) else _read66(_o67)), names['view']))))
+            _append(', which ')
+            _append(str(('has' if (True if len(_call69(names, (_v73 if (type(_o72 := names['model']) in _types70 and (_v73 := _getattr(_o72, 'view_rls_tables', _MISSING)) is not _MISSING and (type(_v73) not in _METHOD_TYPES or _v73.__name__ not in _FORMATTERS)) or (type(_o72) is _dict and (_v73 := _o72.get('view_rls_tables', _MISSING)) is not _MISSING) else _read71(_o72)), names['view'])) == 1 else False) else 'have')))
+            _append(" row level security, with its owner's rights: the policies do not apply to its users")
+            if (((_v77 if type(_o76 := names['profile']) in _types74 and type(_v77 := _o76.supabase) not in _METHOD_TYPES else (_v77 if type(_o76) is _dict and (_v77 := _o76.get('supabase', _MISSING)) is not _MISSING else _read75(_o76))) and (True if (_v81 if type(_o80 := names['view']) in _types78 and type(_v81 := _o80.schema) not in _METHOD_TYPES else (_v81 if type(_o80) is _dict and (_v81 := _o80.get('schema', _MISSING)) is not _MISSING else _read79(_o80))) in (_v85 if type(_o84 := names['profile']) in _types82 and type(_v85 := _o84.exposed_schemas) not in _METHOD_TYPES else (_v85 if type(_o84) is _dict and (_v85 := _o84.get('exposed_schemas', _MISSING)) is not _MISSING else _read83(_o84))) else False)) and (not _call86(names, (_v90 if (type(_o89 := names['model']) in _types87 and (_v90 := _getattr(_o89, 'view_reads_outside', _MISSING)) is not _MISSING and (type(_v90) not in _METHOD_TYPES or _v90.__name__ not in _FORMATTERS)) or (type(_o89) is _dict and (_v90 := _o89.get('view_reads_outside', _MISSING)) is not _MISSING) else _read88(_o89)), names['view'], (_v94 if type(_o93 := names['profile']) in _types91 and type(_v94 := _o93.exposed_schemas) not in _METHOD_TYPES else (_v94 if type(_o93) is _dict and (_v94 := _o93.get('exposed_schemas', _MISSING)) is not _MISSING else _read92(_o93)))))):
+                pass
+            elif ((_v98 if type(_o97 := names['profile']) in _types95 and type(_v98 := _o97.supabase) not in _METHOD_TYPES else (_v98 if type(_o97) is _dict and (_v98 := _o97.get('supabase', _MISSING)) is not _MISSING else _read96(_o97))) and (True if (_v102 if type(_o101 := names['view']) in _types99 and type(_v102 := _o101.schema) not in _METHOD_TYPES else (_v102 if type(_o101) is _dict and (_v102 := _o101.get('schema', _MISSING)) is not _MISSING else _read100(_o101))) in (_v106 if type(_o105 := names['profile']) in _types103 and type(_v106 := _o105.exposed_schemas) not in _METHOD_TYPES else (_v106 if type(_o105) is _dict and (_v106 := _o105.get('exposed_schemas', _MISSING)) is not _MISSING else _read104(_o105))) else False)):
+                _append('. Its readers (anon, authenticated) cannot read ')
+                _append(str(_join107(', ', _call108(names, (_v112 if (type(_o111 := names['model']) in _types109 and (_v112 := _getattr(_o111, 'view_reads_outside', _MISSING)) is not _MISSING and (type(_v112) not in _METHOD_TYPES or _v112.__name__ not in _FORMATTERS)) or (type(_o111) is _dict and (_v112 := _o111.get('view_reads_outside', _MISSING)) is not _MISSING) else _read110(_o111)), names['view'], (_v116 if type(_o115 := names['profile']) in _types113 and type(_v116 := _o115.exposed_schemas) not in _METHOD_TYPES else (_v116 if type(_o115) is _dict and (_v116 := _o115.get('exposed_schemas', _MISSING)) is not _MISSING else _read114(_o115)))))))
+                _append(' themselves: with security_invoker the view would fail for them. Confirm intent: if the view is the intended way past the policies, say so (a suppression with its reason)')
+            else:
+                _append('. Confirm intent: if the view is the intended way past the policies, say so (a suppression with its reason); otherwise grant its readers SELECT on those tables and set security_invoker = true')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3807,7 +4685,26 @@ def _template_79(rt):
     _types31 = set()
     _read32 = rt.reader('style', _types31)
     _h35 = rt.helper('item')
-    def _function(names):
+    _call36 = rt.caller()
+    _types37 = set()
+    _read38 = rt.reader('enum_type', _types37)
+    _types41 = set()
+    _read42 = rt.reader('qualified_name', _types41)
+    _call45 = rt.caller()
+    _types46 = set()
+    _read47 = rt.reader('enum_type', _types46)
+    _types50 = set()
+    _read51 = rt.reader('qualified_name', _types50)
+    _types54 = set()
+    _read55 = rt.reader('qualified_name', _types54)
+    _types58 = set()
+    _read59 = rt.reader('in_list_check', _types58)
+    _types62 = set()
+    _read63 = rt.reader('name', _types62)
+    _types66 = set()
+    _read67 = rt.reader('style', _types66)
+    _h70 = rt.helper('item')
+    def _plain(names):
         _out = []
         _append = _out.append
         if (not (_call1(names, (_v5 if (type(_o4 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types2 and (_v5 := _getattr(_o4, 'enum_type', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('enum_type', _MISSING)) is not _MISSING) else _read3(_o4)), (names['column'] if 'column' in names else _undefined_name('column'))) is None)):
@@ -3821,6 +4718,27 @@ def _template_79(rt):
         _append(": the team's standard is ")
         _append(str(_h35({'check': 'a CHECK (col IN (...))', 'enum': 'an enum type', 'lookup': 'a lookup table with a foreign key'}, (_v34 if (type(_o33 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types31 and (_v34 := _getattr(_o33, 'style', _MISSING)) is not _MISSING and (type(_v34) not in _METHOD_TYPES or _v34.__name__ not in _FORMATTERS)) or (type(_o33) is _dict and (_v34 := _o33.get('style', _MISSING)) is not _MISSING) else _read32(_o33)))))
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            if (not (_call36(names, (_v40 if (type(_o39 := names['model']) in _types37 and (_v40 := _getattr(_o39, 'enum_type', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('enum_type', _MISSING)) is not _MISSING) else _read38(_o39)), names['column']) is None)):
+                _append(str((_v44 if type(_o43 := names['column']) in _types41 and type(_v44 := _o43.qualified_name) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('qualified_name', _MISSING)) is not _MISSING else _read42(_o43)))))
+                _append(' uses enum type ')
+                _append(str((_v53 if type(_o52 := _call45(names, (_v49 if (type(_o48 := names['model']) in _types46 and (_v49 := _getattr(_o48, 'enum_type', _MISSING)) is not _MISSING and (type(_v49) not in _METHOD_TYPES or _v49.__name__ not in _FORMATTERS)) or (type(_o48) is _dict and (_v49 := _o48.get('enum_type', _MISSING)) is not _MISSING) else _read47(_o48)), names['column'])) in _types50 and type(_v53 := _o52.qualified_name) not in _METHOD_TYPES else (_v53 if type(_o52) is _dict and (_v53 := _o52.get('qualified_name', _MISSING)) is not _MISSING else _read51(_o52)))))
+            else:
+                _append(str((_v57 if type(_o56 := names['column']) in _types54 and type(_v57 := _o56.qualified_name) not in _METHOD_TYPES else (_v57 if type(_o56) is _dict and (_v57 := _o56.get('qualified_name', _MISSING)) is not _MISSING else _read55(_o56)))))
+                _append(' lists its values in CHECK ')
+                _append(str((_v65 if type(_o64 := (_v61 if type(_o60 := names['column']) in _types58 and type(_v61 := _o60.in_list_check) not in _METHOD_TYPES else (_v61 if type(_o60) is _dict and (_v61 := _o60.get('in_list_check', _MISSING)) is not _MISSING else _read59(_o60)))) in _types62 and type(_v65 := _o64.name) not in _METHOD_TYPES else (_v65 if type(_o64) is _dict and (_v65 := _o64.get('name', _MISSING)) is not _MISSING else _read63(_o64)))))
+            _append(": the team's standard is ")
+            _append(str(_h70({'check': 'a CHECK (col IN (...))', 'enum': 'an enum type', 'lookup': 'a lookup table with a foreign key'}, (_v69 if type(_o68 := names['options']) in _types66 and type(_v69 := _o68.style) not in _METHOD_TYPES else (_v69 if type(_o68) is _dict and (_v69 := _o68.get('style', _MISSING)) is not _MISSING else _read67(_o68))))))
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3842,8 +4760,25 @@ def _template_80(rt):
     _h22 = rt.helper('item')
     _types23 = set()
     _read24 = rt.reader('table_sql', _types23)
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _types27 = set()
+    _read28 = rt.reader('dialect', _types27)
+    _call31 = rt.caller()
+    _types33 = set()
+    _read34 = rt.reader('detail', _types33)
+    _bounded37 = rt.sandbox.bounded
+    _types38 = set()
+    _read39 = rt.reader('rpartition', _types38)
+    _types42 = set()
+    _read43 = rt.reader('text', _types42)
+    _jf46 = rt.jinja_filter('trim')
+    _f47 = rt.filter('quote_ident')
+    _h48 = rt.helper('item')
+    _f49 = rt.filter('quote_ident')
+    _h50 = rt.helper('item')
+    _types51 = set()
+    _read52 = rt.reader('table_sql', _types51)
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'dialect', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING) else _read2(_o3)) == 'postgres' else False):
@@ -3858,6 +4793,29 @@ def _template_80(rt):
             _append(str((_v26 if (type(_o25 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types23 and (_v26 := _getattr(_o25, 'table_sql', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('table_sql', _MISSING)) is not _MISSING) else _read24(_o25))))
             _append(';')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            if (True if (_v30 if type(_o29 := names['profile']) in _types27 and type(_v30 := _o29.dialect) not in _METHOD_TYPES else (_v30 if type(_o29) is _dict and (_v30 := _o29.get('dialect', _MISSING)) is not _MISSING else _read28(_o29))) == 'postgres' else False):
+                names['old'] = (_bounded37(_o32.rpartition('.')) if type(_o32 := (_v36 if type(_o35 := names['stmt']) in _types33 and type(_v36 := _o35.detail) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('detail', _MISSING)) is not _MISSING else _read34(_o35)))) is str else _call31(names, (_v41 if (type(_o40 := _o32) in _types38 and (_v41 := _getattr(_o40, 'rpartition', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('rpartition', _MISSING)) is not _MISSING) else _read39(_o40)), '.'))
+                _append("SET lock_timeout = '5s';\n")
+                _append(str(_jf46((_v45 if type(_o44 := names['stmt']) in _types42 and type(_v45 := _o44.text) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('text', _MISSING)) is not _MISSING else _read43(_o44))))))
+                _append(';\n-- the old name keeps working for the running application (a view of one table is updatable) until a later release drops it:\nCREATE VIEW ')
+                _append(str(_f47(_h48(names['old'], 0))))
+                _append('.')
+                _append(str(_f49(_h50(names['old'], 2))))
+                _append(' AS SELECT * FROM ')
+                _append(str((_v54 if type(_o53 := names['stmt']) in _types51 and type(_v54 := _o53.table_sql) not in _METHOD_TYPES else (_v54 if type(_o53) is _dict and (_v54 := _o53.get('table_sql', _MISSING)) is not _MISSING else _read52(_o53)))))
+                _append(';')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3891,8 +4849,37 @@ def _template_81(rt):
     _read46 = rt.reader('table_sql', _types45)
     _f49 = rt.filter('quote_ident')
     _f50 = rt.filter('quote_ident')
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _types51 = set()
+    _read52 = rt.reader('dialect', _types51)
+    _call55 = rt.caller()
+    _types57 = set()
+    _read58 = rt.reader('detail', _types57)
+    _bounded61 = rt.sandbox.bounded
+    _types62 = set()
+    _read63 = rt.reader('split', _types62)
+    _types66 = set()
+    _read67 = rt.reader('column', _types66)
+    _types70 = set()
+    _read71 = rt.reader('old_name_reused', _types70)
+    _types74 = set()
+    _read75 = rt.reader('table_sql', _types74)
+    _f78 = rt.filter('quote_ident')
+    _types79 = set()
+    _read80 = rt.reader('column', _types79)
+    _types83 = set()
+    _read84 = rt.reader('type', _types83)
+    _types87 = set()
+    _read88 = rt.reader('ddl', _types87)
+    _types91 = set()
+    _read92 = rt.reader('table_sql', _types91)
+    _f95 = rt.filter('quote_ident')
+    _f96 = rt.filter('quote_ident')
+    _types97 = set()
+    _read98 = rt.reader('table_sql', _types97)
+    _f101 = rt.filter('quote_ident')
+    _f102 = rt.filter('quote_ident')
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'dialect', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING) else _read2(_o3)) == 'postgres' else False):
@@ -3920,6 +4907,42 @@ def _template_81(rt):
                 _append(str((names['old'] if 'old' in names else _undefined_name('old'))))
                 _append(': drop it')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            if (True if (_v54 if type(_o53 := names['profile']) in _types51 and type(_v54 := _o53.dialect) not in _METHOD_TYPES else (_v54 if type(_o53) is _dict and (_v54 := _o53.get('dialect', _MISSING)) is not _MISSING else _read52(_o53))) == 'postgres' else False):
+                names['old'], names['new'], = (_bounded61(_o56.split(' -> ')) if type(_o56 := (_v60 if type(_o59 := names['stmt']) in _types57 and type(_v60 := _o59.detail) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('detail', _MISSING)) is not _MISSING else _read58(_o59)))) is str else _call55(names, (_v65 if (type(_o64 := _o56) in _types62 and (_v65 := _getattr(_o64, 'split', _MISSING)) is not _MISSING and (type(_v65) not in _METHOD_TYPES or _v65.__name__ not in _FORMATTERS)) or (type(_o64) is _dict and (_v65 := _o64.get('split', _MISSING)) is not _MISSING) else _read63(_o64)), ' -> '))
+                if ((_v69 if type(_o68 := names['stmt']) in _types66 and type(_v69 := _o68.column) not in _METHOD_TYPES else (_v69 if type(_o68) is _dict and (_v69 := _o68.get('column', _MISSING)) is not _MISSING else _read67(_o68))) and (not (_v73 if type(_o72 := names['stmt']) in _types70 and type(_v73 := _o72.old_name_reused) not in _METHOD_TYPES else (_v73 if type(_o72) is _dict and (_v73 := _o72.get('old_name_reused', _MISSING)) is not _MISSING else _read71(_o72))))):
+                    _append("-- expand: add the new column; the application (or a trigger) writes both until every reader has moved\nSET lock_timeout = '5s';\nALTER TABLE ")
+                    _append(str((_v77 if type(_o76 := names['stmt']) in _types74 and type(_v77 := _o76.table_sql) not in _METHOD_TYPES else (_v77 if type(_o76) is _dict and (_v77 := _o76.get('table_sql', _MISSING)) is not _MISSING else _read75(_o76)))))
+                    _append(' ADD COLUMN IF NOT EXISTS ')
+                    _append(str(_f78(names['new'])))
+                    _append(' ')
+                    _append(str((_v90 if type(_o89 := (_v86 if type(_o85 := (_v82 if type(_o81 := names['stmt']) in _types79 and type(_v82 := _o81.column) not in _METHOD_TYPES else (_v82 if type(_o81) is _dict and (_v82 := _o81.get('column', _MISSING)) is not _MISSING else _read80(_o81)))) in _types83 and type(_v86 := _o85.type) not in _METHOD_TYPES else (_v86 if type(_o85) is _dict and (_v86 := _o85.get('type', _MISSING)) is not _MISSING else _read84(_o85)))) in _types87 and type(_v90 := _o89.ddl) not in _METHOD_TYPES else (_v90 if type(_o89) is _dict and (_v90 := _o89.get('ddl', _MISSING)) is not _MISSING else _read88(_o89)))))
+                    _append(';\n-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE ')
+                    _append(str((_v94 if type(_o93 := names['stmt']) in _types91 and type(_v94 := _o93.table_sql) not in _METHOD_TYPES else (_v94 if type(_o93) is _dict and (_v94 := _o93.get('table_sql', _MISSING)) is not _MISSING else _read92(_o93)))))
+                    _append(' SET ')
+                    _append(str(_f95(names['new'])))
+                    _append(' = ')
+                    _append(str(_f96(names['old'])))
+                    _append(' WHERE ctid IN (SELECT ctid FROM ')
+                    _append(str((_v100 if type(_o99 := names['stmt']) in _types97 and type(_v100 := _o99.table_sql) not in _METHOD_TYPES else (_v100 if type(_o99) is _dict and (_v100 := _o99.get('table_sql', _MISSING)) is not _MISSING else _read98(_o99)))))
+                    _append(' WHERE ')
+                    _append(str(_f101(names['new'])))
+                    _append(' IS DISTINCT FROM ')
+                    _append(str(_f102(names['old'])))
+                    _append(' LIMIT 5000);\n-- contract, in a later release that no longer reads ')
+                    _append(str(names['old']))
+                    _append(': drop it')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -3960,7 +4983,42 @@ def _template_82(rt):
     _read57 = rt.reader('sql_name', _types56)
     _types60 = set()
     _read61 = rt.reader('columns_sql', _types60)
-    def _function(names):
+    _types64 = set()
+    _read65 = rt.reader('dialect', _types64)
+    _f68 = rt.filter('quote_ident')
+    _cat69 = rt.sandbox.concat_bounded
+    _types70 = set()
+    _read71 = rt.reader('table', _types70)
+    _types74 = set()
+    _read75 = rt.reader('name', _types74)
+    _join78 = rt.sandbox.join
+    _types79 = set()
+    _read80 = rt.reader('columns', _types79)
+    _f83 = rt.filter('quote_ident')
+    _types84 = set()
+    _read85 = rt.reader('table', _types84)
+    _types88 = set()
+    _read89 = rt.reader('name', _types88)
+    _types92 = set()
+    _read93 = rt.reader('columns_sql', _types92)
+    _types96 = set()
+    _read97 = rt.reader('outside_transaction', _types96)
+    _f100 = rt.filter('quote_ident')
+    _cat101 = rt.sandbox.concat_bounded
+    _types102 = set()
+    _read103 = rt.reader('table', _types102)
+    _types106 = set()
+    _read107 = rt.reader('name', _types106)
+    _join110 = rt.sandbox.join
+    _types111 = set()
+    _read112 = rt.reader('columns', _types111)
+    _types115 = set()
+    _read116 = rt.reader('table', _types115)
+    _types119 = set()
+    _read120 = rt.reader('sql_name', _types119)
+    _types123 = set()
+    _read124 = rt.reader('columns_sql', _types123)
+    def _plain(names):
         _out = []
         _append = _out.append
         if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'dialect', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING) else _read2(_o3)) == 'sqlite' else False):
@@ -3982,6 +5040,34 @@ def _template_82(rt):
             _append(');')
         _text = ''.join(_out)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            if (True if (_v67 if type(_o66 := names['profile']) in _types64 and type(_v67 := _o66.dialect) not in _METHOD_TYPES else (_v67 if type(_o66) is _dict and (_v67 := _o66.get('dialect', _MISSING)) is not _MISSING else _read65(_o66))) == 'sqlite' else False):
+                _append('CREATE INDEX IF NOT EXISTS ')
+                _append(str(_f68(_cat69([(_v77 if type(_o76 := (_v73 if type(_o72 := names['fk']) in _types70 and type(_v73 := _o72.table) not in _METHOD_TYPES else (_v73 if type(_o72) is _dict and (_v73 := _o72.get('table', _MISSING)) is not _MISSING else _read71(_o72)))) in _types74 and type(_v77 := _o76.name) not in _METHOD_TYPES else (_v77 if type(_o76) is _dict and (_v77 := _o76.get('name', _MISSING)) is not _MISSING else _read75(_o76))), '_', _join78('_', (_v82 if type(_o81 := names['fk']) in _types79 and type(_v82 := _o81.columns) not in _METHOD_TYPES else (_v82 if type(_o81) is _dict and (_v82 := _o81.get('columns', _MISSING)) is not _MISSING else _read80(_o81)))), '_idx', ]))))
+                _append(' ON ')
+                _append(str(_f83((_v91 if type(_o90 := (_v87 if type(_o86 := names['fk']) in _types84 and type(_v87 := _o86.table) not in _METHOD_TYPES else (_v87 if type(_o86) is _dict and (_v87 := _o86.get('table', _MISSING)) is not _MISSING else _read85(_o86)))) in _types88 and type(_v91 := _o90.name) not in _METHOD_TYPES else (_v91 if type(_o90) is _dict and (_v91 := _o90.get('name', _MISSING)) is not _MISSING else _read89(_o90))))))
+                _append(' (')
+                _append(str((_v95 if type(_o94 := names['fk']) in _types92 and type(_v95 := _o94.columns_sql) not in _METHOD_TYPES else (_v95 if type(_o94) is _dict and (_v95 := _o94.get('columns_sql', _MISSING)) is not _MISSING else _read93(_o94)))))
+                _append(');')
+            else:
+                _append(str((_v99 if type(_o98 := names['profile']) in _types96 and type(_v99 := _o98.outside_transaction) not in _METHOD_TYPES else (_v99 if type(_o98) is _dict and (_v99 := _o98.get('outside_transaction', _MISSING)) is not _MISSING else _read97(_o98)))))
+                _append('CREATE INDEX CONCURRENTLY IF NOT EXISTS ')
+                _append(str(_f100(_cat101([(_v109 if type(_o108 := (_v105 if type(_o104 := names['fk']) in _types102 and type(_v105 := _o104.table) not in _METHOD_TYPES else (_v105 if type(_o104) is _dict and (_v105 := _o104.get('table', _MISSING)) is not _MISSING else _read103(_o104)))) in _types106 and type(_v109 := _o108.name) not in _METHOD_TYPES else (_v109 if type(_o108) is _dict and (_v109 := _o108.get('name', _MISSING)) is not _MISSING else _read107(_o108))), '_', _join110('_', (_v114 if type(_o113 := names['fk']) in _types111 and type(_v114 := _o113.columns) not in _METHOD_TYPES else (_v114 if type(_o113) is _dict and (_v114 := _o113.get('columns', _MISSING)) is not _MISSING else _read112(_o113)))), '_idx', ])[None:63])))
+                _append(' ON ')
+                _append(str((_v122 if type(_o121 := (_v118 if type(_o117 := names['fk']) in _types115 and type(_v118 := _o117.table) not in _METHOD_TYPES else (_v118 if type(_o117) is _dict and (_v118 := _o117.get('table', _MISSING)) is not _MISSING else _read116(_o117)))) in _types119 and type(_v122 := _o121.sql_name) not in _METHOD_TYPES else (_v122 if type(_o121) is _dict and (_v122 := _o121.get('sql_name', _MISSING)) is not _MISSING else _read120(_o121)))))
+                _append(' (')
+                _append(str((_v126 if type(_o125 := names['fk']) in _types123 and type(_v126 := _o125.columns_sql) not in _METHOD_TYPES else (_v126 if type(_o125) is _dict and (_v126 := _o125.get('columns_sql', _MISSING)) is not _MISSING else _read124(_o125)))))
+                _append(');')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -3997,7 +5083,18 @@ def _template_83(rt):
     _read15 = rt.reader('outside_transaction', _types14)
     _types18 = set()
     _read19 = rt.reader('sql_name', _types18)
-    def _function(names):
+    _types22 = set()
+    _read23 = rt.reader('dialect', _types22)
+    _f26 = rt.filter('quote_ident')
+    _types27 = set()
+    _read28 = rt.reader('name', _types27)
+    _types31 = set()
+    _read32 = rt.reader('dialect', _types31)
+    _types35 = set()
+    _read36 = rt.reader('outside_transaction', _types35)
+    _types39 = set()
+    _read40 = rt.reader('sql_name', _types39)
+    def _plain(names):
         _out = []
         _append = _out.append
         if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'dialect', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING) else _read2(_o3)) == 'sqlite' else False):
@@ -4010,6 +5107,26 @@ def _template_83(rt):
             _append(str((_v21 if (type(_o20 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types18 and (_v21 := _getattr(_o20, 'sql_name', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('sql_name', _MISSING)) is not _MISSING) else _read19(_o20))))
             _append(';')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            if (True if (_v25 if type(_o24 := names['profile']) in _types22 and type(_v25 := _o24.dialect) not in _METHOD_TYPES else (_v25 if type(_o24) is _dict and (_v25 := _o24.get('dialect', _MISSING)) is not _MISSING else _read23(_o24))) == 'sqlite' else False):
+                _append('DROP INDEX IF EXISTS ')
+                _append(str(_f26((_v30 if type(_o29 := names['index']) in _types27 and type(_v30 := _o29.name) not in _METHOD_TYPES else (_v30 if type(_o29) is _dict and (_v30 := _o29.get('name', _MISSING)) is not _MISSING else _read28(_o29))))))
+                _append(';')
+            elif (True if (_v34 if type(_o33 := names['profile']) in _types31 and type(_v34 := _o33.dialect) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('dialect', _MISSING)) is not _MISSING else _read32(_o33))) == 'postgres' else False):
+                _append(str((_v38 if type(_o37 := names['profile']) in _types35 and type(_v38 := _o37.outside_transaction) not in _METHOD_TYPES else (_v38 if type(_o37) is _dict and (_v38 := _o37.get('outside_transaction', _MISSING)) is not _MISSING else _read36(_o37)))))
+                _append('DROP INDEX CONCURRENTLY IF EXISTS ')
+                _append(str((_v42 if type(_o41 := names['index']) in _types39 and type(_v42 := _o41.sql_name) not in _METHOD_TYPES else (_v42 if type(_o41) is _dict and (_v42 := _o41.get('sql_name', _MISSING)) is not _MISSING else _read40(_o41)))))
+                _append(';')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -4037,7 +5154,29 @@ def _template_84(rt):
     _read36 = rt.reader('outside_transaction', _types35)
     _types39 = set()
     _read40 = rt.reader('sql_name', _types39)
-    def _function(names):
+    _types43 = set()
+    _read44 = rt.reader('dialect', _types43)
+    _types47 = set()
+    _read48 = rt.reader('constraint', _types47)
+    _f51 = rt.filter('quote_ident')
+    _types52 = set()
+    _read53 = rt.reader('name', _types52)
+    _types56 = set()
+    _read57 = rt.reader('dialect', _types56)
+    _types60 = set()
+    _read61 = rt.reader('constraint', _types60)
+    _types64 = set()
+    _read65 = rt.reader('table', _types64)
+    _types68 = set()
+    _read69 = rt.reader('sql_name', _types68)
+    _f72 = rt.filter('quote_ident')
+    _types73 = set()
+    _read74 = rt.reader('name', _types73)
+    _types77 = set()
+    _read78 = rt.reader('outside_transaction', _types77)
+    _types81 = set()
+    _read82 = rt.reader('sql_name', _types81)
+    def _plain(names):
         _out = []
         _append = _out.append
         if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'dialect', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING) else _read2(_o3)) == 'sqlite' else False):
@@ -4059,18 +5198,61 @@ def _template_84(rt):
                 _append(';')
         _text = ''.join(_out)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            if (True if (_v46 if type(_o45 := names['profile']) in _types43 and type(_v46 := _o45.dialect) not in _METHOD_TYPES else (_v46 if type(_o45) is _dict and (_v46 := _o45.get('dialect', _MISSING)) is not _MISSING else _read44(_o45))) == 'sqlite' else False):
+                if (not (_v50 if type(_o49 := names['index']) in _types47 and type(_v50 := _o49.constraint) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('constraint', _MISSING)) is not _MISSING else _read48(_o49)))):
+                    _append('DROP INDEX IF EXISTS ')
+                    _append(str(_f51((_v55 if type(_o54 := names['index']) in _types52 and type(_v55 := _o54.name) not in _METHOD_TYPES else (_v55 if type(_o54) is _dict and (_v55 := _o54.get('name', _MISSING)) is not _MISSING else _read53(_o54))))))
+                    _append(';')
+            elif (True if (_v59 if type(_o58 := names['profile']) in _types56 and type(_v59 := _o58.dialect) not in _METHOD_TYPES else (_v59 if type(_o58) is _dict and (_v59 := _o58.get('dialect', _MISSING)) is not _MISSING else _read57(_o58))) == 'postgres' else False):
+                if (_v63 if type(_o62 := names['index']) in _types60 and type(_v63 := _o62.constraint) not in _METHOD_TYPES else (_v63 if type(_o62) is _dict and (_v63 := _o62.get('constraint', _MISSING)) is not _MISSING else _read61(_o62))):
+                    _append("SET lock_timeout = '5s';\nALTER TABLE ")
+                    _append(str((_v71 if type(_o70 := (_v67 if type(_o66 := names['index']) in _types64 and type(_v67 := _o66.table) not in _METHOD_TYPES else (_v67 if type(_o66) is _dict and (_v67 := _o66.get('table', _MISSING)) is not _MISSING else _read65(_o66)))) in _types68 and type(_v71 := _o70.sql_name) not in _METHOD_TYPES else (_v71 if type(_o70) is _dict and (_v71 := _o70.get('sql_name', _MISSING)) is not _MISSING else _read69(_o70)))))
+                    _append(' DROP CONSTRAINT ')
+                    _append(str(_f72((_v76 if type(_o75 := names['index']) in _types73 and type(_v76 := _o75.name) not in _METHOD_TYPES else (_v76 if type(_o75) is _dict and (_v76 := _o75.get('name', _MISSING)) is not _MISSING else _read74(_o75))))))
+                    _append(';')
+                else:
+                    _append(str((_v80 if type(_o79 := names['profile']) in _types77 and type(_v80 := _o79.outside_transaction) not in _METHOD_TYPES else (_v80 if type(_o79) is _dict and (_v80 := _o79.get('outside_transaction', _MISSING)) is not _MISSING else _read78(_o79)))))
+                    _append('DROP INDEX CONCURRENTLY IF EXISTS ')
+                    _append(str((_v84 if type(_o83 := names['index']) in _types81 and type(_v84 := _o83.sql_name) not in _METHOD_TYPES else (_v84 if type(_o83) is _dict and (_v84 := _o83.get('sql_name', _MISSING)) is not _MISSING else _read82(_o83)))))
+                    _append(';')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
 def _template_85(rt):
     _types1 = set()
     _read2 = rt.reader('dialect', _types1)
-    def _function(names):
+    _types5 = set()
+    _read6 = rt.reader('dialect', _types5)
+    def _plain(names):
         _out = []
         _append = _out.append
         if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'dialect', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('dialect', _MISSING)) is not _MISSING) else _read2(_o3)) in ('postgres', 'sqlite', ) else False):
             _append('COMMIT;')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            if (True if (_v8 if type(_o7 := names['profile']) in _types5 and type(_v8 := _o7.dialect) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('dialect', _MISSING)) is not _MISSING else _read6(_o7))) in ('postgres', 'sqlite', ) else False):
+                _append('COMMIT;')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -4085,7 +5267,16 @@ def _template_86(rt):
     _f13 = rt.filter('quote_ident')
     _types14 = set()
     _read15 = rt.reader('name', _types14)
-    def _function(names):
+    _types18 = set()
+    _read19 = rt.reader('pg_version', _types18)
+    _types22 = set()
+    _read23 = rt.reader('table', _types22)
+    _types26 = set()
+    _read27 = rt.reader('sql_name', _types26)
+    _f30 = rt.filter('quote_ident')
+    _types31 = set()
+    _read32 = rt.reader('name', _types31)
+    def _plain(names):
         _out = []
         _append = _out.append
         if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'pg_version', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('pg_version', _MISSING)) is not _MISSING) else _read2(_o3)) >= 12 else False):
@@ -4095,6 +5286,23 @@ def _template_86(rt):
             _append(str(_f13((_v17 if (type(_o16 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types14 and (_v17 := _getattr(_o16, 'name', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('name', _MISSING)) is not _MISSING) else _read15(_o16)))))
             _append(' TYPE timestamptz;')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            if (True if (_v21 if type(_o20 := names['profile']) in _types18 and type(_v21 := _o20.pg_version) not in _METHOD_TYPES else (_v21 if type(_o20) is _dict and (_v21 := _o20.get('pg_version', _MISSING)) is not _MISSING else _read19(_o20))) >= 12 else False):
+                _append("-- the stored values are read as UTC (what an application writing UTC stored); in a UTC session the change rewrites nothing\nSET lock_timeout = '5s';\nSET TIME ZONE 'UTC';\nALTER TABLE ")
+                _append(str((_v29 if type(_o28 := (_v25 if type(_o24 := names['column']) in _types22 and type(_v25 := _o24.table) not in _METHOD_TYPES else (_v25 if type(_o24) is _dict and (_v25 := _o24.get('table', _MISSING)) is not _MISSING else _read23(_o24)))) in _types26 and type(_v29 := _o28.sql_name) not in _METHOD_TYPES else (_v29 if type(_o28) is _dict and (_v29 := _o28.get('sql_name', _MISSING)) is not _MISSING else _read27(_o28)))))
+                _append(' ALTER COLUMN ')
+                _append(str(_f30((_v34 if type(_o33 := names['column']) in _types31 and type(_v34 := _o33.name) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('name', _MISSING)) is not _MISSING else _read32(_o33))))))
+                _append(' TYPE timestamptz;')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -4116,7 +5324,25 @@ def _template_87(rt):
     _types24 = set()
     _read25 = rt.reader('split', _types24)
     _h28 = rt.helper('item')
-    def _function(names):
+    _types29 = set()
+    _read30 = rt.reader('pg_version', _types29)
+    _types33 = set()
+    _read34 = rt.reader('outside_transaction', _types33)
+    _call37 = rt.caller()
+    _types39 = set()
+    _read40 = rt.reader('detail', _types39)
+    _bounded43 = rt.sandbox.bounded
+    _types44 = set()
+    _read45 = rt.reader('split', _types44)
+    _h48 = rt.helper('item')
+    _call49 = rt.caller()
+    _types51 = set()
+    _read52 = rt.reader('detail', _types51)
+    _bounded55 = rt.sandbox.bounded
+    _types56 = set()
+    _read57 = rt.reader('split', _types56)
+    _h60 = rt.helper('item')
+    def _plain(names):
         _out = []
         _append = _out.append
         if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'pg_version', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('pg_version', _MISSING)) is not _MISSING) else _read2(_o3)) >= 12 else False):
@@ -4127,6 +5353,24 @@ def _template_87(rt):
             _append(str(_h28(_call19(names, (_v27 if (type(_o26 := (_v23 if (type(_o22 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types20 and (_v23 := _getattr(_o22, 'detail', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('detail', _MISSING)) is not _MISSING) else _read21(_o22))) in _types24 and (_v27 := _getattr(_o26, 'split', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('split', _MISSING)) is not _MISSING) else _read25(_o26)), ' ', 1), (-1))))
             _append(';')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            if (True if (_v32 if type(_o31 := names['profile']) in _types29 and type(_v32 := _o31.pg_version) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('pg_version', _MISSING)) is not _MISSING else _read30(_o31))) >= 12 else False):
+                _append(str((_v36 if type(_o35 := names['profile']) in _types33 and type(_v36 := _o35.outside_transaction) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('outside_transaction', _MISSING)) is not _MISSING else _read34(_o35)))))
+                _append('REINDEX ')
+                _append(str(_h48((_bounded43(_o38.split(' ')) if type(_o38 := (_v42 if type(_o41 := names['stmt']) in _types39 and type(_v42 := _o41.detail) not in _METHOD_TYPES else (_v42 if type(_o41) is _dict and (_v42 := _o41.get('detail', _MISSING)) is not _MISSING else _read40(_o41)))) is str else _call37(names, (_v47 if (type(_o46 := _o38) in _types44 and (_v47 := _getattr(_o46, 'split', _MISSING)) is not _MISSING and (type(_v47) not in _METHOD_TYPES or _v47.__name__ not in _FORMATTERS)) or (type(_o46) is _dict and (_v47 := _o46.get('split', _MISSING)) is not _MISSING) else _read45(_o46)), ' ')), 0)))
+                _append(' CONCURRENTLY ')
+                _append(str(_h60((_bounded55(_o50.split(' ', 1)) if type(_o50 := (_v54 if type(_o53 := names['stmt']) in _types51 and type(_v54 := _o53.detail) not in _METHOD_TYPES else (_v54 if type(_o53) is _dict and (_v54 := _o53.get('detail', _MISSING)) is not _MISSING else _read52(_o53)))) is str else _call49(names, (_v59 if (type(_o58 := _o50) in _types56 and (_v59 := _getattr(_o58, 'split', _MISSING)) is not _MISSING and (type(_v59) not in _METHOD_TYPES or _v59.__name__ not in _FORMATTERS)) or (type(_o58) is _dict and (_v59 := _o58.get('split', _MISSING)) is not _MISSING) else _read57(_o58)), ' ', 1)), (-1))))
+                _append(';')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -4149,7 +5393,24 @@ def _template_88(rt):
     _f27 = rt.filter('quote_ident')
     _types28 = set()
     _read29 = rt.reader('name', _types28)
-    def _function(names):
+    _types32 = set()
+    _read33 = rt.reader('supabase', _types32)
+    _types36 = set()
+    _read37 = rt.reader('schema', _types36)
+    _types40 = set()
+    _read41 = rt.reader('exposed_schemas', _types40)
+    _call44 = rt.caller()
+    _types45 = set()
+    _read46 = rt.reader('view_reads_outside', _types45)
+    _types49 = set()
+    _read50 = rt.reader('exposed_schemas', _types49)
+    _f53 = rt.filter('quote_ident')
+    _types54 = set()
+    _read55 = rt.reader('schema', _types54)
+    _f58 = rt.filter('quote_ident')
+    _types59 = set()
+    _read60 = rt.reader('name', _types59)
+    def _plain(names):
         _out = []
         _append = _out.append
         if (((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'supabase', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('supabase', _MISSING)) is not _MISSING) else _read2(_o3)) and (True if (_v8 if (type(_o7 := (names['view'] if 'view' in names else _undefined_name('view'))) in _types5 and (_v8 := _getattr(_o7, 'schema', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('schema', _MISSING)) is not _MISSING) else _read6(_o7)) in (_v12 if (type(_o11 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types9 and (_v12 := _getattr(_o11, 'exposed_schemas', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('exposed_schemas', _MISSING)) is not _MISSING) else _read10(_o11)) else False)) and (not _call13(names, (_v17 if (type(_o16 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types14 and (_v17 := _getattr(_o16, 'view_reads_outside', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('view_reads_outside', _MISSING)) is not _MISSING) else _read15(_o16)), (names['view'] if 'view' in names else _undefined_name('view')), (_v21 if (type(_o20 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types18 and (_v21 := _getattr(_o20, 'exposed_schemas', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('exposed_schemas', _MISSING)) is not _MISSING) else _read19(_o20))))):
@@ -4159,6 +5420,23 @@ def _template_88(rt):
             _append(str(_f27((_v31 if (type(_o30 := (names['view'] if 'view' in names else _undefined_name('view'))) in _types28 and (_v31 := _getattr(_o30, 'name', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('name', _MISSING)) is not _MISSING) else _read29(_o30)))))
             _append(' SET (security_invoker = true);')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            if (((_v35 if type(_o34 := names['profile']) in _types32 and type(_v35 := _o34.supabase) not in _METHOD_TYPES else (_v35 if type(_o34) is _dict and (_v35 := _o34.get('supabase', _MISSING)) is not _MISSING else _read33(_o34))) and (True if (_v39 if type(_o38 := names['view']) in _types36 and type(_v39 := _o38.schema) not in _METHOD_TYPES else (_v39 if type(_o38) is _dict and (_v39 := _o38.get('schema', _MISSING)) is not _MISSING else _read37(_o38))) in (_v43 if type(_o42 := names['profile']) in _types40 and type(_v43 := _o42.exposed_schemas) not in _METHOD_TYPES else (_v43 if type(_o42) is _dict and (_v43 := _o42.get('exposed_schemas', _MISSING)) is not _MISSING else _read41(_o42))) else False)) and (not _call44(names, (_v48 if (type(_o47 := names['model']) in _types45 and (_v48 := _getattr(_o47, 'view_reads_outside', _MISSING)) is not _MISSING and (type(_v48) not in _METHOD_TYPES or _v48.__name__ not in _FORMATTERS)) or (type(_o47) is _dict and (_v48 := _o47.get('view_reads_outside', _MISSING)) is not _MISSING) else _read46(_o47)), names['view'], (_v52 if type(_o51 := names['profile']) in _types49 and type(_v52 := _o51.exposed_schemas) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('exposed_schemas', _MISSING)) is not _MISSING else _read50(_o51)))))):
+                _append('ALTER VIEW ')
+                _append(str(_f53((_v57 if type(_o56 := names['view']) in _types54 and type(_v57 := _o56.schema) not in _METHOD_TYPES else (_v57 if type(_o56) is _dict and (_v57 := _o56.get('schema', _MISSING)) is not _MISSING else _read55(_o56))))))
+                _append('.')
+                _append(str(_f58((_v62 if type(_o61 := names['view']) in _types59 and type(_v62 := _o61.name) not in _METHOD_TYPES else (_v62 if type(_o61) is _dict and (_v62 := _o61.get('name', _MISSING)) is not _MISSING else _read60(_o61))))))
+                _append(' SET (security_invoker = true);')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -4170,7 +5448,13 @@ def _template_89(rt):
     _read6 = rt.reader('table_sql', _types5)
     _types9 = set()
     _read10 = rt.reader('table_sql', _types9)
-    def _function(names):
+    _types13 = set()
+    _read14 = rt.reader('kind', _types13)
+    _types17 = set()
+    _read18 = rt.reader('table_sql', _types17)
+    _types21 = set()
+    _read22 = rt.reader('table_sql', _types21)
+    def _plain(names):
         _out = []
         _append = _out.append
         if (True if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)) == 'delete' else False):
@@ -4180,6 +5464,23 @@ def _template_89(rt):
             _append(str((_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table_sql', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table_sql', _MISSING)) is not _MISSING) else _read10(_o11))))
             _append(' LIMIT 5000);')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            if (True if (_v16 if type(_o15 := names['stmt']) in _types13 and type(_v16 := _o15.kind) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('kind', _MISSING)) is not _MISSING else _read14(_o15))) == 'delete' else False):
+                _append('-- in batches, each its own transaction, run until it deletes no row:\nDELETE FROM ')
+                _append(str((_v20 if type(_o19 := names['stmt']) in _types17 and type(_v20 := _o19.table_sql) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('table_sql', _MISSING)) is not _MISSING else _read18(_o19)))))
+                _append(' WHERE ctid IN (SELECT ctid FROM ')
+                _append(str((_v24 if type(_o23 := names['stmt']) in _types21 and type(_v24 := _o23.table_sql) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('table_sql', _MISSING)) is not _MISSING else _read22(_o23)))))
+                _append(' LIMIT 5000);')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -4218,7 +5519,40 @@ def _template_90(rt):
     _read57 = rt.reader('name', _types56)
     _types60 = set()
     _read61 = rt.reader('old_default_sql', _types60)
-    def _function(names):
+    _types64 = set()
+    _read65 = rt.reader('old_default_sql', _types64)
+    _types68 = set()
+    _read69 = rt.reader('table_sql', _types68)
+    _f72 = rt.filter('quote_ident')
+    _types73 = set()
+    _read74 = rt.reader('column', _types73)
+    _types77 = set()
+    _read78 = rt.reader('name', _types77)
+    _types81 = set()
+    _read82 = rt.reader('table_sql', _types81)
+    _f85 = rt.filter('quote_ident')
+    _types86 = set()
+    _read87 = rt.reader('column', _types86)
+    _types90 = set()
+    _read91 = rt.reader('name', _types90)
+    _types94 = set()
+    _read95 = rt.reader('column', _types94)
+    _types98 = set()
+    _read99 = rt.reader('type', _types98)
+    _types102 = set()
+    _read103 = rt.reader('ddl', _types102)
+    _types106 = set()
+    _read107 = rt.reader('conversion_sql', _types106)
+    _types110 = set()
+    _read111 = rt.reader('table_sql', _types110)
+    _f114 = rt.filter('quote_ident')
+    _types115 = set()
+    _read116 = rt.reader('column', _types115)
+    _types119 = set()
+    _read120 = rt.reader('name', _types119)
+    _types123 = set()
+    _read124 = rt.reader('old_default_sql', _types123)
+    def _plain(names):
         _out = []
         _append = _out.append
         if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'old_default_sql', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('old_default_sql', _MISSING)) is not _MISSING) else _read2(_o3)):
@@ -4243,6 +5577,37 @@ def _template_90(rt):
             _append(';')
         _text = ''.join(_out)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            if (_v67 if type(_o66 := names['stmt']) in _types64 and type(_v67 := _o66.old_default_sql) not in _METHOD_TYPES else (_v67 if type(_o66) is _dict and (_v67 := _o66.get('old_default_sql', _MISSING)) is not _MISSING else _read65(_o66))):
+                _append("SET lock_timeout = '5s';\nALTER TABLE ")
+                _append(str((_v71 if type(_o70 := names['stmt']) in _types68 and type(_v71 := _o70.table_sql) not in _METHOD_TYPES else (_v71 if type(_o70) is _dict and (_v71 := _o70.get('table_sql', _MISSING)) is not _MISSING else _read69(_o70)))))
+                _append(' ALTER COLUMN ')
+                _append(str(_f72((_v80 if type(_o79 := (_v76 if type(_o75 := names['stmt']) in _types73 and type(_v76 := _o75.column) not in _METHOD_TYPES else (_v76 if type(_o75) is _dict and (_v76 := _o75.get('column', _MISSING)) is not _MISSING else _read74(_o75)))) in _types77 and type(_v80 := _o79.name) not in _METHOD_TYPES else (_v80 if type(_o79) is _dict and (_v80 := _o79.get('name', _MISSING)) is not _MISSING else _read78(_o79))))))
+                _append(' DROP DEFAULT;\nALTER TABLE ')
+                _append(str((_v84 if type(_o83 := names['stmt']) in _types81 and type(_v84 := _o83.table_sql) not in _METHOD_TYPES else (_v84 if type(_o83) is _dict and (_v84 := _o83.get('table_sql', _MISSING)) is not _MISSING else _read82(_o83)))))
+                _append(' ALTER COLUMN ')
+                _append(str(_f85((_v93 if type(_o92 := (_v89 if type(_o88 := names['stmt']) in _types86 and type(_v89 := _o88.column) not in _METHOD_TYPES else (_v89 if type(_o88) is _dict and (_v89 := _o88.get('column', _MISSING)) is not _MISSING else _read87(_o88)))) in _types90 and type(_v93 := _o92.name) not in _METHOD_TYPES else (_v93 if type(_o92) is _dict and (_v93 := _o92.get('name', _MISSING)) is not _MISSING else _read91(_o92))))))
+                _append(' TYPE ')
+                _append(str((_v105 if type(_o104 := (_v101 if type(_o100 := (_v97 if type(_o96 := names['stmt']) in _types94 and type(_v97 := _o96.column) not in _METHOD_TYPES else (_v97 if type(_o96) is _dict and (_v97 := _o96.get('column', _MISSING)) is not _MISSING else _read95(_o96)))) in _types98 and type(_v101 := _o100.type) not in _METHOD_TYPES else (_v101 if type(_o100) is _dict and (_v101 := _o100.get('type', _MISSING)) is not _MISSING else _read99(_o100)))) in _types102 and type(_v105 := _o104.ddl) not in _METHOD_TYPES else (_v105 if type(_o104) is _dict and (_v105 := _o104.get('ddl', _MISSING)) is not _MISSING else _read103(_o104)))))
+                _append(' USING ')
+                _append(str((_v109 if type(_o108 := names['stmt']) in _types106 and type(_v109 := _o108.conversion_sql) not in _METHOD_TYPES else (_v109 if type(_o108) is _dict and (_v109 := _o108.get('conversion_sql', _MISSING)) is not _MISSING else _read107(_o108)))))
+                _append(';\nALTER TABLE ')
+                _append(str((_v113 if type(_o112 := names['stmt']) in _types110 and type(_v113 := _o112.table_sql) not in _METHOD_TYPES else (_v113 if type(_o112) is _dict and (_v113 := _o112.get('table_sql', _MISSING)) is not _MISSING else _read111(_o112)))))
+                _append(' ALTER COLUMN ')
+                _append(str(_f114((_v122 if type(_o121 := (_v118 if type(_o117 := names['stmt']) in _types115 and type(_v118 := _o117.column) not in _METHOD_TYPES else (_v118 if type(_o117) is _dict and (_v118 := _o117.get('column', _MISSING)) is not _MISSING else _read116(_o117)))) in _types119 and type(_v122 := _o121.name) not in _METHOD_TYPES else (_v122 if type(_o121) is _dict and (_v122 := _o121.get('name', _MISSING)) is not _MISSING else _read120(_o121))))))
+                _append(' SET DEFAULT ')
+                _append(str((_v126 if type(_o125 := names['stmt']) in _types123 and type(_v126 := _o125.old_default_sql) not in _METHOD_TYPES else (_v126 if type(_o125) is _dict and (_v126 := _o125.get('old_default_sql', _MISSING)) is not _MISSING else _read124(_o125)))))
+                _append(';')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4261,7 +5626,21 @@ def _template_91(rt):
     _read20 = rt.reader('values', _types19)
     _h23 = rt.helper('select_tested')
     _jf24 = rt.jinja_filter('map_attribute')
-    def _function(names):
+    _types25 = set()
+    _read26 = rt.reader('comment', _types25)
+    _types29 = set()
+    _read30 = rt.reader('qualified_name', _types29)
+    _types33 = set()
+    _read34 = rt.reader('qualified_name', _types33)
+    _join37 = rt.sandbox.join
+    _call38 = rt.caller()
+    _types39 = set()
+    _read40 = rt.reader('columns', _types39)
+    _types43 = set()
+    _read44 = rt.reader('values', _types43)
+    _h47 = rt.helper('select_tested')
+    _jf48 = rt.jinja_filter('map_attribute')
+    def _plain(names):
         _out = []
         _append = _out.append
         if ((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'comment', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('comment', _MISSING)) is not _MISSING) else _read2(_o3)) is None):
@@ -4273,6 +5652,25 @@ def _template_91(rt):
             _append(str(_join13(', ', list(_jf24(_h23(names, True, lambda names: _call14(names, (_v22 if type(_o21 := (_v18 if (type(_o17 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types15 and (_v18 := _getattr(_o17, 'columns', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('columns', _MISSING)) is not _MISSING) else _read16(_o17))) in _types19 and (_v22 := _getattr(_o21, 'values', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS) else _read20(_o21))), lambda names: 'comment', lambda names: 'none', ()), 'name'))[None:5])))
             _append(')')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            if ((_v28 if type(_o27 := names['table']) in _types25 and type(_v28 := _o27.comment) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('comment', _MISSING)) is not _MISSING else _read26(_o27))) is None):
+                _append(str((_v32 if type(_o31 := names['table']) in _types29 and type(_v32 := _o31.qualified_name) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('qualified_name', _MISSING)) is not _MISSING else _read30(_o31)))))
+                _append(' has no COMMENT ON TABLE')
+            else:
+                _append(str((_v36 if type(_o35 := names['table']) in _types33 and type(_v36 := _o35.qualified_name) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('qualified_name', _MISSING)) is not _MISSING else _read34(_o35)))))
+                _append(' has columns without a COMMENT (')
+                _append(str(_join37(', ', list(_jf48(_h47(names, True, lambda names: _call38(names, (_v46 if type(_o45 := (_v42 if type(_o41 := names['table']) in _types39 and type(_v42 := _o41.columns) not in _METHOD_TYPES else (_v42 if type(_o41) is _dict and (_v42 := _o41.get('columns', _MISSING)) is not _MISSING else _read40(_o41)))) in _types43 and (_v46 := _getattr(_o45, 'values', _MISSING)) is not _MISSING and (type(_v46) not in _METHOD_TYPES or _v46.__name__ not in _FORMATTERS) else _read44(_o45))), lambda names: 'comment', lambda names: 'none', ()), 'name'))[None:5])))
+                _append(')')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -4293,8 +5691,23 @@ def _template_92(rt):
     _read21 = rt.reader('supabase', _types20)
     _types24 = set()
     _read25 = rt.reader('sql_signature', _types24)
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _call28 = rt.caller()
+    _types29 = set()
+    _read30 = rt.reader('policy_roles_calling', _types29)
+    _types33 = set()
+    _read34 = rt.reader('sql_signature', _types33)
+    _types37 = set()
+    _read38 = rt.reader('supabase', _types37)
+    _types41 = set()
+    _read42 = rt.reader('sql_signature', _types41)
+    _join45 = rt.sandbox.join
+    _jf46 = rt.jinja_filter('map_quote_ident')
+    _types47 = set()
+    _read48 = rt.reader('supabase', _types47)
+    _types51 = set()
+    _read52 = rt.reader('sql_signature', _types51)
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['callers'] = _call1(names, (_v5 if (type(_o4 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types2 and (_v5 := _getattr(_o4, 'policy_roles_calling', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('policy_roles_calling', _MISSING)) is not _MISSING) else _read3(_o4)), (names['function'] if 'function' in names else _undefined_name('function')))
@@ -4317,6 +5730,37 @@ def _template_92(rt):
             else:
                 _append('-- grant EXECUTE to the roles that call it')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['callers'] = _call28(names, (_v32 if (type(_o31 := names['model']) in _types29 and (_v32 := _getattr(_o31, 'policy_roles_calling', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('policy_roles_calling', _MISSING)) is not _MISSING) else _read30(_o31)), names['function'])
+            if (True if 'public' not in names['callers'] else False):
+                _append('REVOKE EXECUTE ON FUNCTION ')
+                _append(str((_v36 if type(_o35 := names['function']) in _types33 and type(_v36 := _o35.sql_signature) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('sql_signature', _MISSING)) is not _MISSING else _read34(_o35)))))
+                _append(' FROM PUBLIC')
+                _append(str((', anon, authenticated' if (_v40 if type(_o39 := names['profile']) in _types37 and type(_v40 := _o39.supabase) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('supabase', _MISSING)) is not _MISSING else _read38(_o39))) else '')))
+                _append(';\n')
+                if names['callers']:
+                    _append('-- the row level security policies that call it run as these roles:\nGRANT EXECUTE ON FUNCTION ')
+                    _append(str((_v44 if type(_o43 := names['function']) in _types41 and type(_v44 := _o43.sql_signature) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('sql_signature', _MISSING)) is not _MISSING else _read42(_o43)))))
+                    _append(' TO ')
+                    _append(str(_join45(', ', _jf46(names['callers']))))
+                    _append(';')
+                elif (_v50 if type(_o49 := names['profile']) in _types47 and type(_v50 := _o49.supabase) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('supabase', _MISSING)) is not _MISSING else _read48(_o49))):
+                    _append('-- the API calls it as service_role only; if signed-in users call it: GRANT EXECUTE ON FUNCTION ')
+                    _append(str((_v54 if type(_o53 := names['function']) in _types51 and type(_v54 := _o53.sql_signature) not in _METHOD_TYPES else (_v54 if type(_o53) is _dict and (_v54 := _o53.get('sql_signature', _MISSING)) is not _MISSING else _read52(_o53)))))
+                    _append(' TO authenticated;')
+                else:
+                    _append('-- grant EXECUTE to the roles that call it')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -4341,8 +5785,27 @@ def _template_93(rt):
     _types29 = set()
     _read30 = rt.reader('line', _types29)
     _h33 = rt.helper('item')
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _types34 = set()
+    _read35 = rt.reader('body_facts', _types34)
+    _types38 = set()
+    _read39 = rt.reader('if_chains_without_else', _types38)
+    _h42 = rt.helper('item')
+    _types43 = set()
+    _read44 = rt.reader('signature', _types43)
+    _types47 = set()
+    _read48 = rt.reader('subject', _types47)
+    _join51 = rt.sandbox.join
+    _types52 = set()
+    _read53 = rt.reader('values', _types52)
+    _jf56 = rt.jinja_filter('truncate')
+    _call57 = rt.caller()
+    _types58 = set()
+    _read59 = rt.reader('file_lines', _types58)
+    _types62 = set()
+    _read63 = rt.reader('line', _types62)
+    _h66 = rt.helper('item')
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['chain'] = _h9((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types1 and (_v4 := _getattr(_o3, 'body_facts', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('body_facts', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'if_chains_without_else', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('if_chains_without_else', _MISSING)) is not _MISSING) else _read6(_o7)), 0)
@@ -4356,6 +5819,28 @@ def _template_93(rt):
         _append(str(_h33(_call24(names, (_v28 if (type(_o27 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types25 and (_v28 := _getattr(_o27, 'file_lines', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('file_lines', _MISSING)) is not _MISSING) else _read26(_o27)), ((_v32 if (type(_o31 := (names['chain'] if 'chain' in names else _undefined_name('chain'))) in _types29 and (_v32 := _getattr(_o31, 'line', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('line', _MISSING)) is not _MISSING) else _read30(_o31)), )), 0)))
         _append(' with no ELSE: any other value does nothing, silently')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['chain'] = _h42((_v41 if type(_o40 := (_v37 if type(_o36 := names['function']) in _types34 and type(_v37 := _o36.body_facts) not in _METHOD_TYPES else (_v37 if type(_o36) is _dict and (_v37 := _o36.get('body_facts', _MISSING)) is not _MISSING else _read35(_o36)))) in _types38 and type(_v41 := _o40.if_chains_without_else) not in _METHOD_TYPES else (_v41 if type(_o40) is _dict and (_v41 := _o40.get('if_chains_without_else', _MISSING)) is not _MISSING else _read39(_o40))), 0)
+            _append('function ')
+            _append(str((_v46 if type(_o45 := names['function']) in _types43 and type(_v46 := _o45.signature) not in _METHOD_TYPES else (_v46 if type(_o45) is _dict and (_v46 := _o45.get('signature', _MISSING)) is not _MISSING else _read44(_o45)))))
+            _append(' branches on ')
+            _append(str((_v50 if type(_o49 := names['chain']) in _types47 and type(_v50 := _o49.subject) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('subject', _MISSING)) is not _MISSING else _read48(_o49)))))
+            _append(' (')
+            _append(str(_jf56(_join51(', ', (_v55 if type(_o54 := names['chain']) in _types52 and type(_v55 := _o54.values) not in _METHOD_TYPES else _read53(_o54))), 80)))
+            _append(') at line ')
+            _append(str(_h66(_call57(names, (_v61 if (type(_o60 := names['function']) in _types58 and (_v61 := _getattr(_o60, 'file_lines', _MISSING)) is not _MISSING and (type(_v61) not in _METHOD_TYPES or _v61.__name__ not in _FORMATTERS)) or (type(_o60) is _dict and (_v61 := _o60.get('file_lines', _MISSING)) is not _MISSING) else _read59(_o60)), ((_v65 if type(_o64 := names['chain']) in _types62 and type(_v65 := _o64.line) not in _METHOD_TYPES else (_v65 if type(_o64) is _dict and (_v65 := _o64.get('line', _MISSING)) is not _MISSING else _read63(_o64))), )), 0)))
+            _append(' with no ELSE: any other value does nothing, silently')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -4413,8 +5898,60 @@ def _template_94(rt):
     _read105 = rt.reader('column', _types104)
     _types108 = set()
     _read109 = rt.reader('name', _types108)
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _types112 = set()
+    _read113 = rt.reader('type_changes', _types112)
+    _h116 = rt.helper('select_truthy')
+    _h117 = rt.helper('select_truthy')
+    _types118 = set()
+    _read119 = rt.reader('enum_swap', _types118)
+    _types124 = set()
+    _read125 = rt.reader('table_sql', _types124)
+    _f128 = rt.filter('quote_ident')
+    _cat129 = rt.sandbox.concat_bounded
+    _types130 = set()
+    _read131 = rt.reader('column', _types130)
+    _types134 = set()
+    _read135 = rt.reader('name', _types134)
+    _types138 = set()
+    _read139 = rt.reader('column', _types138)
+    _types142 = set()
+    _read143 = rt.reader('type', _types142)
+    _types146 = set()
+    _read147 = rt.reader('ddl', _types146)
+    _types150 = set()
+    _read151 = rt.reader('table_sql', _types150)
+    _f159 = rt.filter('quote_ident')
+    _cat160 = rt.sandbox.concat_bounded
+    _types161 = set()
+    _read162 = rt.reader('column', _types161)
+    _types165 = set()
+    _read166 = rt.reader('name', _types165)
+    _types169 = set()
+    _read170 = rt.reader('conversion_sql', _types169)
+    _types173 = set()
+    _read174 = rt.reader('table_sql', _types173)
+    _f182 = rt.filter('quote_ident')
+    _cat183 = rt.sandbox.concat_bounded
+    _types184 = set()
+    _read185 = rt.reader('column', _types184)
+    _types188 = set()
+    _read189 = rt.reader('name', _types188)
+    _f192 = rt.filter('quote_ident')
+    _types193 = set()
+    _read194 = rt.reader('column', _types193)
+    _types197 = set()
+    _read198 = rt.reader('name', _types197)
+    _types206 = set()
+    _read207 = rt.reader('column', _types206)
+    _types210 = set()
+    _read211 = rt.reader('name', _types210)
+    _cat214 = rt.sandbox.concat_bounded
+    _types215 = set()
+    _read216 = rt.reader('column', _types215)
+    _types219 = set()
+    _read220 = rt.reader('name', _types219)
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['changes'] = list(_h6(_h5(((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'type_changes', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type_changes', _MISSING)) is not _MISSING) else _read2(_o3)) or [(names['stmt'] if 'stmt' in names else _undefined_name('stmt')), ]), True, 'column'), False, 'enum_swap'))
@@ -4496,6 +6033,95 @@ def _template_94(rt):
             names = _names90
         _text = ''.join(_out)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['changes'] = list(_h117(_h116(((_v115 if type(_o114 := names['stmt']) in _types112 and type(_v115 := _o114.type_changes) not in _METHOD_TYPES else (_v115 if type(_o114) is _dict and (_v115 := _o114.get('type_changes', _MISSING)) is not _MISSING else _read113(_o114))) or [names['stmt'], ]), True, 'column'), False, 'enum_swap'))
+            names['many'] = (True if len(names['changes']) > 1 else False)
+            if (names['changes'] and (not (_v121 if type(_o120 := names['stmt']) in _types118 and type(_v121 := _o120.enum_swap) not in _METHOD_TYPES else (_v121 if type(_o120) is _dict and (_v121 := _o120.get('enum_swap', _MISSING)) is not _MISSING else _read119(_o120))))):
+                _append('-- expand: a new column beside ')
+                _append(str(('each old one' if names['many'] else 'the old one')))
+                _append(", written by the application (or a trigger) too\nSET lock_timeout = '5s';\n")
+                _names122 = names
+                names = dict(names)
+                for _item123 in names['changes']:
+                    names['c'] = _item123
+                    _append('ALTER TABLE ')
+                    _append(str((_v127 if type(_o126 := names['stmt']) in _types124 and type(_v127 := _o126.table_sql) not in _METHOD_TYPES else (_v127 if type(_o126) is _dict and (_v127 := _o126.get('table_sql', _MISSING)) is not _MISSING else _read125(_o126)))))
+                    _append(' ADD COLUMN IF NOT EXISTS ')
+                    _append(str(_f128(_cat129([(_v137 if type(_o136 := (_v133 if type(_o132 := names['c']) in _types130 and type(_v133 := _o132.column) not in _METHOD_TYPES else (_v133 if type(_o132) is _dict and (_v133 := _o132.get('column', _MISSING)) is not _MISSING else _read131(_o132)))) in _types134 and type(_v137 := _o136.name) not in _METHOD_TYPES else (_v137 if type(_o136) is _dict and (_v137 := _o136.get('name', _MISSING)) is not _MISSING else _read135(_o136))), '_new', ])[None:63])))
+                    _append(' ')
+                    _append(str((_v149 if type(_o148 := (_v145 if type(_o144 := (_v141 if type(_o140 := names['c']) in _types138 and type(_v141 := _o140.column) not in _METHOD_TYPES else (_v141 if type(_o140) is _dict and (_v141 := _o140.get('column', _MISSING)) is not _MISSING else _read139(_o140)))) in _types142 and type(_v145 := _o144.type) not in _METHOD_TYPES else (_v145 if type(_o144) is _dict and (_v145 := _o144.get('type', _MISSING)) is not _MISSING else _read143(_o144)))) in _types146 and type(_v149 := _o148.ddl) not in _METHOD_TYPES else (_v149 if type(_o148) is _dict and (_v149 := _o148.get('ddl', _MISSING)) is not _MISSING else _read147(_o148)))))
+                    _append(';\n')
+                names = _names122
+                _append('-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE ')
+                _append(str((_v153 if type(_o152 := names['stmt']) in _types150 and type(_v153 := _o152.table_sql) not in _METHOD_TYPES else (_v153 if type(_o152) is _dict and (_v153 := _o152.get('table_sql', _MISSING)) is not _MISSING else _read151(_o152)))))
+                _append(' SET ')
+                _names154 = names
+                names = dict(names)
+                _items156 = list(names['changes'])
+                _length158 = len(_items156)
+                _index157 = -1
+                for _item155 in _items156:
+                    _index157 += 1
+                    names['c'] = _item155
+                    _append(str(_f159(_cat160([(_v168 if type(_o167 := (_v164 if type(_o163 := names['c']) in _types161 and type(_v164 := _o163.column) not in _METHOD_TYPES else (_v164 if type(_o163) is _dict and (_v164 := _o163.get('column', _MISSING)) is not _MISSING else _read162(_o163)))) in _types165 and type(_v168 := _o167.name) not in _METHOD_TYPES else (_v168 if type(_o167) is _dict and (_v168 := _o167.get('name', _MISSING)) is not _MISSING else _read166(_o167))), '_new', ])[None:63])))
+                    _append(' = ')
+                    _append(str((_v172 if type(_o171 := names['c']) in _types169 and type(_v172 := _o171.conversion_sql) not in _METHOD_TYPES else (_v172 if type(_o171) is _dict and (_v172 := _o171.get('conversion_sql', _MISSING)) is not _MISSING else _read170(_o171)))))
+                    if (not (_index157 == _length158 - 1)):
+                        _append(str(', '))
+                names = _names154
+                _append(' WHERE ctid IN (SELECT ctid FROM ')
+                _append(str((_v176 if type(_o175 := names['stmt']) in _types173 and type(_v176 := _o175.table_sql) not in _METHOD_TYPES else (_v176 if type(_o175) is _dict and (_v176 := _o175.get('table_sql', _MISSING)) is not _MISSING else _read174(_o175)))))
+                _append(' WHERE ')
+                _names177 = names
+                names = dict(names)
+                _items179 = list(names['changes'])
+                _length181 = len(_items179)
+                _index180 = -1
+                for _item178 in _items179:
+                    _index180 += 1
+                    names['c'] = _item178
+                    if names['many']:
+                        _append(str('('))
+                    _append(str(_f182(_cat183([(_v191 if type(_o190 := (_v187 if type(_o186 := names['c']) in _types184 and type(_v187 := _o186.column) not in _METHOD_TYPES else (_v187 if type(_o186) is _dict and (_v187 := _o186.get('column', _MISSING)) is not _MISSING else _read185(_o186)))) in _types188 and type(_v191 := _o190.name) not in _METHOD_TYPES else (_v191 if type(_o190) is _dict and (_v191 := _o190.get('name', _MISSING)) is not _MISSING else _read189(_o190))), '_new', ])[None:63])))
+                    _append(' IS NULL AND ')
+                    _append(str(_f192((_v200 if type(_o199 := (_v196 if type(_o195 := names['c']) in _types193 and type(_v196 := _o195.column) not in _METHOD_TYPES else (_v196 if type(_o195) is _dict and (_v196 := _o195.get('column', _MISSING)) is not _MISSING else _read194(_o195)))) in _types197 and type(_v200 := _o199.name) not in _METHOD_TYPES else (_v200 if type(_o199) is _dict and (_v200 := _o199.get('name', _MISSING)) is not _MISSING else _read198(_o199))))))
+                    _append(' IS NOT NULL')
+                    if names['many']:
+                        _append(str(')'))
+                    if (not (_index180 == _length181 - 1)):
+                        _append(str(' OR '))
+                names = _names177
+                _append(' LIMIT 5000);\n-- contract, in a later release that reads only the new column')
+                if names['many']:
+                    _append(str('s'))
+                _append(': ')
+                _names201 = names
+                names = dict(names)
+                _items203 = list(names['changes'])
+                _length205 = len(_items203)
+                _index204 = -1
+                for _item202 in _items203:
+                    _index204 += 1
+                    names['c'] = _item202
+                    _append('drop ')
+                    _append(str((_v213 if type(_o212 := (_v209 if type(_o208 := names['c']) in _types206 and type(_v209 := _o208.column) not in _METHOD_TYPES else (_v209 if type(_o208) is _dict and (_v209 := _o208.get('column', _MISSING)) is not _MISSING else _read207(_o208)))) in _types210 and type(_v213 := _o212.name) not in _METHOD_TYPES else (_v213 if type(_o212) is _dict and (_v213 := _o212.get('name', _MISSING)) is not _MISSING else _read211(_o212)))))
+                    _append(' and rename ')
+                    _append(str(_cat214([(_v222 if type(_o221 := (_v218 if type(_o217 := names['c']) in _types215 and type(_v218 := _o217.column) not in _METHOD_TYPES else (_v218 if type(_o217) is _dict and (_v218 := _o217.get('column', _MISSING)) is not _MISSING else _read216(_o217)))) in _types219 and type(_v222 := _o221.name) not in _METHOD_TYPES else (_v222 if type(_o221) is _dict and (_v222 := _o221.get('name', _MISSING)) is not _MISSING else _read220(_o221))), '_new', ])[None:63]))
+                    _append(' to it')
+                    if (not (_index204 == _length205 - 1)):
+                        _append(str('; '))
+                names = _names201
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4518,8 +6144,26 @@ def _template_95(rt):
     _read35 = rt.reader('qualified_name', _types34)
     _h38 = rt.helper('select_truthy')
     _h39 = rt.helper('select_truthy')
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _types40 = set()
+    _read41 = rt.reader('type_changes', _types40)
+    _types49 = set()
+    _read50 = rt.reader('column', _types49)
+    _types53 = set()
+    _read54 = rt.reader('qualified_name', _types53)
+    _types57 = set()
+    _read58 = rt.reader('old_type', _types57)
+    _types61 = set()
+    _read62 = rt.reader('column', _types61)
+    _types65 = set()
+    _read66 = rt.reader('type', _types65)
+    _types69 = set()
+    _read70 = rt.reader('table', _types69)
+    _types73 = set()
+    _read74 = rt.reader('qualified_name', _types73)
+    _h77 = rt.helper('select_truthy')
+    _h78 = rt.helper('select_truthy')
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['changes'] = ((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'type_changes', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('type_changes', _MISSING)) is not _MISSING) else _read2(_o3)) or [(names['stmt'] if 'stmt' in names else _undefined_name('stmt')), ])
@@ -4546,6 +6190,41 @@ def _template_95(rt):
         _append(str((' (USING evaluates an expression for every row)' if list(_h38((names['changes'] if 'changes' in names else _undefined_name('changes')), True, 'using')) else '')))
         _append(str((" unless TimeZone is UTC (SET TIME ZONE 'UTC' earlier in the file makes sure)" if (not list(_h39((names['changes'] if 'changes' in names else _undefined_name('changes')), False, 'rewrite_depends_on_time_zone'))) else '')))
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['changes'] = ((_v43 if type(_o42 := names['stmt']) in _types40 and type(_v43 := _o42.type_changes) not in _METHOD_TYPES else (_v43 if type(_o42) is _dict and (_v43 := _o42.get('type_changes', _MISSING)) is not _MISSING else _read41(_o42))) or [names['stmt'], ])
+            _append('changing ')
+            _names44 = names
+            names = dict(names)
+            _items46 = list(names['changes'])
+            _length48 = len(_items46)
+            _index47 = -1
+            for _item45 in _items46:
+                _index47 += 1
+                names['c'] = _item45
+                _append(str((_v56 if type(_o55 := (_v52 if type(_o51 := names['c']) in _types49 and type(_v52 := _o51.column) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('column', _MISSING)) is not _MISSING else _read50(_o51)))) in _types53 and type(_v56 := _o55.qualified_name) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('qualified_name', _MISSING)) is not _MISSING else _read54(_o55)))))
+                _append(' from ')
+                _append(str((_v60 if type(_o59 := names['c']) in _types57 and type(_v60 := _o59.old_type) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('old_type', _MISSING)) is not _MISSING else _read58(_o59)))))
+                _append(' to ')
+                _append(str((_v68 if type(_o67 := (_v64 if type(_o63 := names['c']) in _types61 and type(_v64 := _o63.column) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('column', _MISSING)) is not _MISSING else _read62(_o63)))) in _types65 and type(_v68 := _o67.type) not in _METHOD_TYPES else (_v68 if type(_o67) is _dict and (_v68 := _o67.get('type', _MISSING)) is not _MISSING else _read66(_o67)))))
+                if (not (_index47 == _length48 - 1)):
+                    _append(str((' and ' if (True if (_length48 - _index47) == 2 else False) else ', ')))
+            names = _names44
+            _append(' rewrites ')
+            _append(str((_v76 if type(_o75 := (_v72 if type(_o71 := names['stmt']) in _types69 and type(_v72 := _o71.table) not in _METHOD_TYPES else (_v72 if type(_o71) is _dict and (_v72 := _o71.get('table', _MISSING)) is not _MISSING else _read70(_o71)))) in _types73 and type(_v76 := _o75.qualified_name) not in _METHOD_TYPES else (_v76 if type(_o75) is _dict and (_v76 := _o75.get('qualified_name', _MISSING)) is not _MISSING else _read74(_o75)))))
+            _append(' and rebuilds its indexes under an ACCESS EXCLUSIVE lock')
+            _append(str((' (USING evaluates an expression for every row)' if list(_h77(names['changes'], True, 'using')) else '')))
+            _append(str((" unless TimeZone is UTC (SET TIME ZONE 'UTC' earlier in the file makes sure)" if (not list(_h78(names['changes'], False, 'rewrite_depends_on_time_zone'))) else '')))
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -4581,8 +6260,38 @@ def _template_96(rt):
     _read50 = rt.reader('table', _types49)
     _types53 = set()
     _read54 = rt.reader('sql_name', _types53)
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _f57 = rt.filter('quote_ident')
+    _cat58 = rt.sandbox.concat_bounded
+    _types59 = set()
+    _read60 = rt.reader('table', _types59)
+    _types63 = set()
+    _read64 = rt.reader('name', _types63)
+    _types67 = set()
+    _read68 = rt.reader('name', _types67)
+    _types71 = set()
+    _read72 = rt.reader('table', _types71)
+    _types75 = set()
+    _read76 = rt.reader('sql_name', _types75)
+    _f79 = rt.filter('quote_ident')
+    _types80 = set()
+    _read81 = rt.reader('name', _types80)
+    _types84 = set()
+    _read85 = rt.reader('table', _types84)
+    _types88 = set()
+    _read89 = rt.reader('sql_name', _types88)
+    _types92 = set()
+    _read93 = rt.reader('table', _types92)
+    _types96 = set()
+    _read97 = rt.reader('sql_name', _types96)
+    _f100 = rt.filter('quote_ident')
+    _types101 = set()
+    _read102 = rt.reader('name', _types101)
+    _types105 = set()
+    _read106 = rt.reader('table', _types105)
+    _types109 = set()
+    _read110 = rt.reader('sql_name', _types109)
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['check'] = _f1(_cat2([(_v10 if (type(_o9 := (_v6 if (type(_o5 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types3 and (_v6 := _getattr(_o5, 'table', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('table', _MISSING)) is not _MISSING) else _read4(_o5))) in _types7 and (_v10 := _getattr(_o9, 'name', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('name', _MISSING)) is not _MISSING) else _read8(_o9)), '_', (_v14 if (type(_o13 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types11 and (_v14 := _getattr(_o13, 'name', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('name', _MISSING)) is not _MISSING) else _read12(_o13)), '_not_null_check', ])[None:63])
@@ -4606,6 +6315,38 @@ def _template_96(rt):
         _append(str((names['check'] if 'check' in names else _undefined_name('check'))))
         _append(';')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['check'] = _f57(_cat58([(_v66 if type(_o65 := (_v62 if type(_o61 := names['column']) in _types59 and type(_v62 := _o61.table) not in _METHOD_TYPES else (_v62 if type(_o61) is _dict and (_v62 := _o61.get('table', _MISSING)) is not _MISSING else _read60(_o61)))) in _types63 and type(_v66 := _o65.name) not in _METHOD_TYPES else (_v66 if type(_o65) is _dict and (_v66 := _o65.get('name', _MISSING)) is not _MISSING else _read64(_o65))), '_', (_v70 if type(_o69 := names['column']) in _types67 and type(_v70 := _o69.name) not in _METHOD_TYPES else (_v70 if type(_o69) is _dict and (_v70 := _o69.get('name', _MISSING)) is not _MISSING else _read68(_o69))), '_not_null_check', ])[None:63])
+            _append("SET lock_timeout = '5s';\nALTER TABLE ")
+            _append(str((_v78 if type(_o77 := (_v74 if type(_o73 := names['column']) in _types71 and type(_v74 := _o73.table) not in _METHOD_TYPES else (_v74 if type(_o73) is _dict and (_v74 := _o73.get('table', _MISSING)) is not _MISSING else _read72(_o73)))) in _types75 and type(_v78 := _o77.sql_name) not in _METHOD_TYPES else (_v78 if type(_o77) is _dict and (_v78 := _o77.get('sql_name', _MISSING)) is not _MISSING else _read76(_o77)))))
+            _append(' ADD CONSTRAINT ')
+            _append(str(names['check']))
+            _append(' CHECK (')
+            _append(str(_f79((_v83 if type(_o82 := names['column']) in _types80 and type(_v83 := _o82.name) not in _METHOD_TYPES else (_v83 if type(_o82) is _dict and (_v83 := _o82.get('name', _MISSING)) is not _MISSING else _read81(_o82))))))
+            _append(" IS NOT NULL) NOT VALID;\n-- in a later migration, once no row holds NULL:\nSET lock_timeout = '5s';\nALTER TABLE ")
+            _append(str((_v91 if type(_o90 := (_v87 if type(_o86 := names['column']) in _types84 and type(_v87 := _o86.table) not in _METHOD_TYPES else (_v87 if type(_o86) is _dict and (_v87 := _o86.get('table', _MISSING)) is not _MISSING else _read85(_o86)))) in _types88 and type(_v91 := _o90.sql_name) not in _METHOD_TYPES else (_v91 if type(_o90) is _dict and (_v91 := _o90.get('sql_name', _MISSING)) is not _MISSING else _read89(_o90)))))
+            _append(' VALIDATE CONSTRAINT ')
+            _append(str(names['check']))
+            _append(';\nALTER TABLE ')
+            _append(str((_v99 if type(_o98 := (_v95 if type(_o94 := names['column']) in _types92 and type(_v95 := _o94.table) not in _METHOD_TYPES else (_v95 if type(_o94) is _dict and (_v95 := _o94.get('table', _MISSING)) is not _MISSING else _read93(_o94)))) in _types96 and type(_v99 := _o98.sql_name) not in _METHOD_TYPES else (_v99 if type(_o98) is _dict and (_v99 := _o98.get('sql_name', _MISSING)) is not _MISSING else _read97(_o98)))))
+            _append(' ALTER COLUMN ')
+            _append(str(_f100((_v104 if type(_o103 := names['column']) in _types101 and type(_v104 := _o103.name) not in _METHOD_TYPES else (_v104 if type(_o103) is _dict and (_v104 := _o103.get('name', _MISSING)) is not _MISSING else _read102(_o103))))))
+            _append(' SET NOT NULL;\nALTER TABLE ')
+            _append(str((_v112 if type(_o111 := (_v108 if type(_o107 := names['column']) in _types105 and type(_v108 := _o107.table) not in _METHOD_TYPES else (_v108 if type(_o107) is _dict and (_v108 := _o107.get('table', _MISSING)) is not _MISSING else _read106(_o107)))) in _types109 and type(_v112 := _o111.sql_name) not in _METHOD_TYPES else (_v112 if type(_o111) is _dict and (_v112 := _o111.get('sql_name', _MISSING)) is not _MISSING else _read110(_o111)))))
+            _append(' DROP CONSTRAINT ')
+            _append(str(names['check']))
+            _append(';')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -4688,8 +6429,85 @@ def _template_97(rt):
     _read145 = rt.reader('table_sql', _types144)
     _types148 = set()
     _read149 = rt.reader('sql_name', _types148)
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _f152 = rt.filter('quote_ident')
+    _cat153 = rt.sandbox.concat_bounded
+    _types154 = set()
+    _read155 = rt.reader('table', _types154)
+    _types158 = set()
+    _read159 = rt.reader('name', _types158)
+    _types162 = set()
+    _read163 = rt.reader('column', _types162)
+    _types166 = set()
+    _read167 = rt.reader('name', _types166)
+    _types170 = set()
+    _read171 = rt.reader('table_sql', _types170)
+    _f174 = rt.filter('quote_ident')
+    _types175 = set()
+    _read176 = rt.reader('column', _types175)
+    _types179 = set()
+    _read180 = rt.reader('name', _types179)
+    _types183 = set()
+    _read184 = rt.reader('column', _types183)
+    _types187 = set()
+    _read188 = rt.reader('type', _types187)
+    _types191 = set()
+    _read192 = rt.reader('ddl', _types191)
+    _types195 = set()
+    _read196 = rt.reader('table_sql', _types195)
+    _f199 = rt.filter('quote_ident')
+    _types200 = set()
+    _read201 = rt.reader('column', _types200)
+    _types204 = set()
+    _read205 = rt.reader('name', _types204)
+    _types208 = set()
+    _read209 = rt.reader('table_sql', _types208)
+    _types212 = set()
+    _read213 = rt.reader('table_sql', _types212)
+    _f216 = rt.filter('quote_ident')
+    _types217 = set()
+    _read218 = rt.reader('column', _types217)
+    _types221 = set()
+    _read222 = rt.reader('name', _types221)
+    _types225 = set()
+    _read226 = rt.reader('table_sql', _types225)
+    _types229 = set()
+    _read230 = rt.reader('inline_constraints', _types229)
+    _types235 = set()
+    _read236 = rt.reader('type', _types235)
+    _types239 = set()
+    _read240 = rt.reader('outside_transaction', _types239)
+    _f243 = rt.filter('quote_ident')
+    _types244 = set()
+    _read245 = rt.reader('name', _types244)
+    _types248 = set()
+    _read249 = rt.reader('table_sql', _types248)
+    _types252 = set()
+    _read253 = rt.reader('columns_sql', _types252)
+    _types256 = set()
+    _read257 = rt.reader('table_sql', _types256)
+    _types260 = set()
+    _read261 = rt.reader('sql_name', _types260)
+    _types264 = set()
+    _read265 = rt.reader('type', _types264)
+    _f268 = rt.filter('quote_ident')
+    _types269 = set()
+    _read270 = rt.reader('name', _types269)
+    _types273 = set()
+    _read274 = rt.reader('inline_constraints', _types273)
+    _types279 = set()
+    _read280 = rt.reader('type', _types279)
+    _types283 = set()
+    _read284 = rt.reader('table_sql', _types283)
+    _types287 = set()
+    _read288 = rt.reader('sql_name', _types287)
+    _types291 = set()
+    _read292 = rt.reader('sql', _types291)
+    _types295 = set()
+    _read296 = rt.reader('table_sql', _types295)
+    _types299 = set()
+    _read300 = rt.reader('sql_name', _types299)
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['check'] = _f1(_cat2([(_v10 if (type(_o9 := (_v6 if (type(_o5 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types3 and (_v6 := _getattr(_o5, 'table', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('table', _MISSING)) is not _MISSING) else _read4(_o5))) in _types7 and (_v10 := _getattr(_o9, 'name', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('name', _MISSING)) is not _MISSING) else _read8(_o9)), '_', (_v18 if (type(_o17 := (_v14 if (type(_o13 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types11 and (_v14 := _getattr(_o13, 'column', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('column', _MISSING)) is not _MISSING) else _read12(_o13))) in _types15 and (_v18 := _getattr(_o17, 'name', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('name', _MISSING)) is not _MISSING) else _read16(_o17)), '_not_null_check', ])[None:63])
@@ -4762,6 +6580,86 @@ def _template_97(rt):
         names = _names126
         _text = ''.join(_out)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['check'] = _f152(_cat153([(_v161 if type(_o160 := (_v157 if type(_o156 := names['stmt']) in _types154 and type(_v157 := _o156.table) not in _METHOD_TYPES else (_v157 if type(_o156) is _dict and (_v157 := _o156.get('table', _MISSING)) is not _MISSING else _read155(_o156)))) in _types158 and type(_v161 := _o160.name) not in _METHOD_TYPES else (_v161 if type(_o160) is _dict and (_v161 := _o160.get('name', _MISSING)) is not _MISSING else _read159(_o160))), '_', (_v169 if type(_o168 := (_v165 if type(_o164 := names['stmt']) in _types162 and type(_v165 := _o164.column) not in _METHOD_TYPES else (_v165 if type(_o164) is _dict and (_v165 := _o164.get('column', _MISSING)) is not _MISSING else _read163(_o164)))) in _types166 and type(_v169 := _o168.name) not in _METHOD_TYPES else (_v169 if type(_o168) is _dict and (_v169 := _o168.get('name', _MISSING)) is not _MISSING else _read167(_o168))), '_not_null_check', ])[None:63])
+            _append("SET lock_timeout = '5s';\nALTER TABLE ")
+            _append(str((_v173 if type(_o172 := names['stmt']) in _types170 and type(_v173 := _o172.table_sql) not in _METHOD_TYPES else (_v173 if type(_o172) is _dict and (_v173 := _o172.get('table_sql', _MISSING)) is not _MISSING else _read171(_o172)))))
+            _append(' ADD COLUMN IF NOT EXISTS ')
+            _append(str(_f174((_v182 if type(_o181 := (_v178 if type(_o177 := names['stmt']) in _types175 and type(_v178 := _o177.column) not in _METHOD_TYPES else (_v178 if type(_o177) is _dict and (_v178 := _o177.get('column', _MISSING)) is not _MISSING else _read176(_o177)))) in _types179 and type(_v182 := _o181.name) not in _METHOD_TYPES else (_v182 if type(_o181) is _dict and (_v182 := _o181.get('name', _MISSING)) is not _MISSING else _read180(_o181))))))
+            _append(' ')
+            _append(str((_v194 if type(_o193 := (_v190 if type(_o189 := (_v186 if type(_o185 := names['stmt']) in _types183 and type(_v186 := _o185.column) not in _METHOD_TYPES else (_v186 if type(_o185) is _dict and (_v186 := _o185.get('column', _MISSING)) is not _MISSING else _read184(_o185)))) in _types187 and type(_v190 := _o189.type) not in _METHOD_TYPES else (_v190 if type(_o189) is _dict and (_v190 := _o189.get('type', _MISSING)) is not _MISSING else _read188(_o189)))) in _types191 and type(_v194 := _o193.ddl) not in _METHOD_TYPES else (_v194 if type(_o193) is _dict and (_v194 := _o193.get('ddl', _MISSING)) is not _MISSING else _read192(_o193)))))
+            _append(";\n-- then the application writes it, and the existing rows are filled in batches\n-- in a later migration, once every row has a value:\nSET lock_timeout = '5s';\nALTER TABLE ")
+            _append(str((_v198 if type(_o197 := names['stmt']) in _types195 and type(_v198 := _o197.table_sql) not in _METHOD_TYPES else (_v198 if type(_o197) is _dict and (_v198 := _o197.get('table_sql', _MISSING)) is not _MISSING else _read196(_o197)))))
+            _append(' ADD CONSTRAINT ')
+            _append(str(names['check']))
+            _append(' CHECK (')
+            _append(str(_f199((_v207 if type(_o206 := (_v203 if type(_o202 := names['stmt']) in _types200 and type(_v203 := _o202.column) not in _METHOD_TYPES else (_v203 if type(_o202) is _dict and (_v203 := _o202.get('column', _MISSING)) is not _MISSING else _read201(_o202)))) in _types204 and type(_v207 := _o206.name) not in _METHOD_TYPES else (_v207 if type(_o206) is _dict and (_v207 := _o206.get('name', _MISSING)) is not _MISSING else _read205(_o206))))))
+            _append(" IS NOT NULL) NOT VALID;\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ")
+            _append(str((_v211 if type(_o210 := names['stmt']) in _types208 and type(_v211 := _o210.table_sql) not in _METHOD_TYPES else (_v211 if type(_o210) is _dict and (_v211 := _o210.get('table_sql', _MISSING)) is not _MISSING else _read209(_o210)))))
+            _append(' VALIDATE CONSTRAINT ')
+            _append(str(names['check']))
+            _append(';\nALTER TABLE ')
+            _append(str((_v215 if type(_o214 := names['stmt']) in _types212 and type(_v215 := _o214.table_sql) not in _METHOD_TYPES else (_v215 if type(_o214) is _dict and (_v215 := _o214.get('table_sql', _MISSING)) is not _MISSING else _read213(_o214)))))
+            _append(' ALTER COLUMN ')
+            _append(str(_f216((_v224 if type(_o223 := (_v220 if type(_o219 := names['stmt']) in _types217 and type(_v220 := _o219.column) not in _METHOD_TYPES else (_v220 if type(_o219) is _dict and (_v220 := _o219.get('column', _MISSING)) is not _MISSING else _read218(_o219)))) in _types221 and type(_v224 := _o223.name) not in _METHOD_TYPES else (_v224 if type(_o223) is _dict and (_v224 := _o223.get('name', _MISSING)) is not _MISSING else _read222(_o223))))))
+            _append(' SET NOT NULL;\nALTER TABLE ')
+            _append(str((_v228 if type(_o227 := names['stmt']) in _types225 and type(_v228 := _o227.table_sql) not in _METHOD_TYPES else (_v228 if type(_o227) is _dict and (_v228 := _o227.get('table_sql', _MISSING)) is not _MISSING else _read226(_o227)))))
+            _append(' DROP CONSTRAINT ')
+            _append(str(names['check']))
+            _append(';')
+            _names233 = names
+            names = dict(names)
+            for _item234 in (_v232 if type(_o231 := names['stmt']) in _types229 and type(_v232 := _o231.inline_constraints) not in _METHOD_TYPES else (_v232 if type(_o231) is _dict and (_v232 := _o231.get('inline_constraints', _MISSING)) is not _MISSING else _read230(_o231))):
+                names['key'] = _item234
+                if not (True if (_v238 if type(_o237 := names['key']) in _types235 and type(_v238 := _o237.type) not in _METHOD_TYPES else (_v238 if type(_o237) is _dict and (_v238 := _o237.get('type', _MISSING)) is not _MISSING else _read236(_o237))) in ('primary_key', 'unique', ) else False):
+                    continue
+                _append('\n')
+                _append(str(((_v242 if type(_o241 := names['profile']) in _types239 and type(_v242 := _o241.outside_transaction) not in _METHOD_TYPES else (_v242 if type(_o241) is _dict and (_v242 := _o241.get('outside_transaction', _MISSING)) is not _MISSING else _read240(_o241))) or '-- in a later migration:\n')))
+                _append('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ')
+                _append(str(_f243((_v247 if type(_o246 := names['key']) in _types244 and type(_v247 := _o246.name) not in _METHOD_TYPES else (_v247 if type(_o246) is _dict and (_v247 := _o246.get('name', _MISSING)) is not _MISSING else _read245(_o246))))))
+                _append(' ON ')
+                _append(str((_v251 if type(_o250 := names['stmt']) in _types248 and type(_v251 := _o250.table_sql) not in _METHOD_TYPES else (_v251 if type(_o250) is _dict and (_v251 := _o250.get('table_sql', _MISSING)) is not _MISSING else _read249(_o250)))))
+                _append(' (')
+                _append(str((_v255 if type(_o254 := names['key']) in _types252 and type(_v255 := _o254.columns_sql) not in _METHOD_TYPES else (_v255 if type(_o254) is _dict and (_v255 := _o254.get('columns_sql', _MISSING)) is not _MISSING else _read253(_o254)))))
+                _append(");\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ")
+                _append(str((_v259 if type(_o258 := names['stmt']) in _types256 and type(_v259 := _o258.table_sql) not in _METHOD_TYPES else (_v259 if type(_o258) is _dict and (_v259 := _o258.get('table_sql', _MISSING)) is not _MISSING else _read257(_o258)))))
+                _append(' ADD CONSTRAINT ')
+                _append(str((_v263 if type(_o262 := names['key']) in _types260 and type(_v263 := _o262.sql_name) not in _METHOD_TYPES else (_v263 if type(_o262) is _dict and (_v263 := _o262.get('sql_name', _MISSING)) is not _MISSING else _read261(_o262)))))
+                _append(' ')
+                _append(str(('PRIMARY KEY' if (True if (_v267 if type(_o266 := names['key']) in _types264 and type(_v267 := _o266.type) not in _METHOD_TYPES else (_v267 if type(_o266) is _dict and (_v267 := _o266.get('type', _MISSING)) is not _MISSING else _read265(_o266))) == 'primary_key' else False) else 'UNIQUE')))
+                _append(' USING INDEX ')
+                _append(str(_f268((_v272 if type(_o271 := names['key']) in _types269 and type(_v272 := _o271.name) not in _METHOD_TYPES else (_v272 if type(_o271) is _dict and (_v272 := _o271.get('name', _MISSING)) is not _MISSING else _read270(_o271))))))
+                _append(';')
+            names = _names233
+            _names277 = names
+            names = dict(names)
+            for _item278 in (_v276 if type(_o275 := names['stmt']) in _types273 and type(_v276 := _o275.inline_constraints) not in _METHOD_TYPES else (_v276 if type(_o275) is _dict and (_v276 := _o275.get('inline_constraints', _MISSING)) is not _MISSING else _read274(_o275))):
+                names['other'] = _item278
+                if not (True if (_v282 if type(_o281 := names['other']) in _types279 and type(_v282 := _o281.type) not in _METHOD_TYPES else (_v282 if type(_o281) is _dict and (_v282 := _o281.get('type', _MISSING)) is not _MISSING else _read280(_o281))) in ('foreign_key', 'check', ) else False):
+                    continue
+                _append("\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ")
+                _append(str((_v286 if type(_o285 := names['stmt']) in _types283 and type(_v286 := _o285.table_sql) not in _METHOD_TYPES else (_v286 if type(_o285) is _dict and (_v286 := _o285.get('table_sql', _MISSING)) is not _MISSING else _read284(_o285)))))
+                _append(' ADD CONSTRAINT ')
+                _append(str((_v290 if type(_o289 := names['other']) in _types287 and type(_v290 := _o289.sql_name) not in _METHOD_TYPES else (_v290 if type(_o289) is _dict and (_v290 := _o289.get('sql_name', _MISSING)) is not _MISSING else _read288(_o289)))))
+                _append(' ')
+                _append(str((_v294 if type(_o293 := names['other']) in _types291 and type(_v294 := _o293.sql) not in _METHOD_TYPES else (_v294 if type(_o293) is _dict and (_v294 := _o293.get('sql', _MISSING)) is not _MISSING else _read292(_o293)))))
+                _append(' NOT VALID;\n-- in a later migration:\nALTER TABLE ')
+                _append(str((_v298 if type(_o297 := names['stmt']) in _types295 and type(_v298 := _o297.table_sql) not in _METHOD_TYPES else (_v298 if type(_o297) is _dict and (_v298 := _o297.get('table_sql', _MISSING)) is not _MISSING else _read296(_o297)))))
+                _append(' VALIDATE CONSTRAINT ')
+                _append(str((_v302 if type(_o301 := names['other']) in _types299 and type(_v302 := _o301.sql_name) not in _METHOD_TYPES else (_v302 if type(_o301) is _dict and (_v302 := _o301.get('sql_name', _MISSING)) is not _MISSING else _read300(_o301)))))
+                _append(';')
+            names = _names277
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -4788,8 +6686,30 @@ def _template_98(rt):
     _read34 = rt.reader('detail', _types33)
     _types37 = set()
     _read38 = rt.reader('table_sql', _types37)
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _f41 = rt.filter('quote_ident')
+    _cat42 = rt.sandbox.concat_bounded
+    _types43 = set()
+    _read44 = rt.reader('table', _types43)
+    _types47 = set()
+    _read48 = rt.reader('name', _types47)
+    _types51 = set()
+    _read52 = rt.reader('detail', _types51)
+    _types55 = set()
+    _read56 = rt.reader('table_sql', _types55)
+    _f59 = rt.filter('quote_ident')
+    _types60 = set()
+    _read61 = rt.reader('detail', _types60)
+    _types64 = set()
+    _read65 = rt.reader('table_sql', _types64)
+    _types68 = set()
+    _read69 = rt.reader('table_sql', _types68)
+    _f72 = rt.filter('quote_ident')
+    _types73 = set()
+    _read74 = rt.reader('detail', _types73)
+    _types77 = set()
+    _read78 = rt.reader('table_sql', _types77)
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['check'] = _f1(_cat2([(_v10 if (type(_o9 := (_v6 if (type(_o5 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types3 and (_v6 := _getattr(_o5, 'table', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('table', _MISSING)) is not _MISSING) else _read4(_o5))) in _types7 and (_v10 := _getattr(_o9, 'name', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('name', _MISSING)) is not _MISSING) else _read8(_o9)), '_', (_v14 if (type(_o13 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types11 and (_v14 := _getattr(_o13, 'detail', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('detail', _MISSING)) is not _MISSING) else _read12(_o13)), '_not_null_check', ])[None:63])
@@ -4813,6 +6733,38 @@ def _template_98(rt):
         _append(str((names['check'] if 'check' in names else _undefined_name('check'))))
         _append(';')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['check'] = _f41(_cat42([(_v50 if type(_o49 := (_v46 if type(_o45 := names['stmt']) in _types43 and type(_v46 := _o45.table) not in _METHOD_TYPES else (_v46 if type(_o45) is _dict and (_v46 := _o45.get('table', _MISSING)) is not _MISSING else _read44(_o45)))) in _types47 and type(_v50 := _o49.name) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('name', _MISSING)) is not _MISSING else _read48(_o49))), '_', (_v54 if type(_o53 := names['stmt']) in _types51 and type(_v54 := _o53.detail) not in _METHOD_TYPES else (_v54 if type(_o53) is _dict and (_v54 := _o53.get('detail', _MISSING)) is not _MISSING else _read52(_o53))), '_not_null_check', ])[None:63])
+            _append("SET lock_timeout = '5s';\nALTER TABLE ")
+            _append(str((_v58 if type(_o57 := names['stmt']) in _types55 and type(_v58 := _o57.table_sql) not in _METHOD_TYPES else (_v58 if type(_o57) is _dict and (_v58 := _o57.get('table_sql', _MISSING)) is not _MISSING else _read56(_o57)))))
+            _append(' ADD CONSTRAINT ')
+            _append(str(names['check']))
+            _append(' CHECK (')
+            _append(str(_f59((_v63 if type(_o62 := names['stmt']) in _types60 and type(_v63 := _o62.detail) not in _METHOD_TYPES else (_v63 if type(_o62) is _dict and (_v63 := _o62.get('detail', _MISSING)) is not _MISSING else _read61(_o62))))))
+            _append(" IS NOT NULL) NOT VALID;\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ")
+            _append(str((_v67 if type(_o66 := names['stmt']) in _types64 and type(_v67 := _o66.table_sql) not in _METHOD_TYPES else (_v67 if type(_o66) is _dict and (_v67 := _o66.get('table_sql', _MISSING)) is not _MISSING else _read65(_o66)))))
+            _append(' VALIDATE CONSTRAINT ')
+            _append(str(names['check']))
+            _append(';\nALTER TABLE ')
+            _append(str((_v71 if type(_o70 := names['stmt']) in _types68 and type(_v71 := _o70.table_sql) not in _METHOD_TYPES else (_v71 if type(_o70) is _dict and (_v71 := _o70.get('table_sql', _MISSING)) is not _MISSING else _read69(_o70)))))
+            _append(' ALTER COLUMN ')
+            _append(str(_f72((_v76 if type(_o75 := names['stmt']) in _types73 and type(_v76 := _o75.detail) not in _METHOD_TYPES else (_v76 if type(_o75) is _dict and (_v76 := _o75.get('detail', _MISSING)) is not _MISSING else _read74(_o75))))))
+            _append(' SET NOT NULL;\nALTER TABLE ')
+            _append(str((_v80 if type(_o79 := names['stmt']) in _types77 and type(_v80 := _o79.table_sql) not in _METHOD_TYPES else (_v80 if type(_o79) is _dict and (_v80 := _o79.get('table_sql', _MISSING)) is not _MISSING else _read78(_o79)))))
+            _append(' DROP CONSTRAINT ')
+            _append(str(names['check']))
+            _append(';')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -4899,8 +6851,89 @@ def _template_99(rt):
     _read153 = rt.reader('table_sql', _types152)
     _types156 = set()
     _read157 = rt.reader('sql_name', _types156)
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _f160 = rt.filter('quote_ident')
+    _types161 = set()
+    _read162 = rt.reader('column', _types161)
+    _types165 = set()
+    _read166 = rt.reader('name', _types165)
+    _f169 = rt.filter('quote_ident')
+    _cat170 = rt.sandbox.concat_bounded
+    _types171 = set()
+    _read172 = rt.reader('table', _types171)
+    _types175 = set()
+    _read176 = rt.reader('name', _types175)
+    _types179 = set()
+    _read180 = rt.reader('column', _types179)
+    _types183 = set()
+    _read184 = rt.reader('name', _types183)
+    _types187 = set()
+    _read188 = rt.reader('inline_constraints', _types187)
+    _h191 = rt.helper('select_tested')
+    _types192 = set()
+    _read193 = rt.reader('table_sql', _types192)
+    _types196 = set()
+    _read197 = rt.reader('column', _types196)
+    _types200 = set()
+    _read201 = rt.reader('type', _types200)
+    _types204 = set()
+    _read205 = rt.reader('ddl', _types204)
+    _types208 = set()
+    _read209 = rt.reader('table_sql', _types208)
+    _types212 = set()
+    _read213 = rt.reader('column', _types212)
+    _types216 = set()
+    _read217 = rt.reader('default', _types216)
+    _types220 = set()
+    _read221 = rt.reader('table_sql', _types220)
+    _types224 = set()
+    _read225 = rt.reader('table_sql', _types224)
+    _types228 = set()
+    _read229 = rt.reader('column', _types228)
+    _types232 = set()
+    _read233 = rt.reader('not_null', _types232)
+    _h236 = rt.helper('select_tested')
+    _types237 = set()
+    _read238 = rt.reader('table_sql', _types237)
+    _types241 = set()
+    _read242 = rt.reader('table_sql', _types241)
+    _types245 = set()
+    _read246 = rt.reader('table_sql', _types245)
+    _types249 = set()
+    _read250 = rt.reader('table_sql', _types249)
+    _types255 = set()
+    _read256 = rt.reader('outside_transaction', _types255)
+    _f259 = rt.filter('quote_ident')
+    _types260 = set()
+    _read261 = rt.reader('name', _types260)
+    _types264 = set()
+    _read265 = rt.reader('table_sql', _types264)
+    _types268 = set()
+    _read269 = rt.reader('columns_sql', _types268)
+    _types272 = set()
+    _read273 = rt.reader('table_sql', _types272)
+    _types276 = set()
+    _read277 = rt.reader('sql_name', _types276)
+    _types280 = set()
+    _read281 = rt.reader('type', _types280)
+    _f284 = rt.filter('quote_ident')
+    _types285 = set()
+    _read286 = rt.reader('name', _types285)
+    _types289 = set()
+    _read290 = rt.reader('inline_constraints', _types289)
+    _types295 = set()
+    _read296 = rt.reader('type', _types295)
+    _types299 = set()
+    _read300 = rt.reader('table_sql', _types299)
+    _types303 = set()
+    _read304 = rt.reader('sql_name', _types303)
+    _types307 = set()
+    _read308 = rt.reader('sql', _types307)
+    _types311 = set()
+    _read312 = rt.reader('table_sql', _types311)
+    _types315 = set()
+    _read316 = rt.reader('sql_name', _types315)
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['column'] = _f1((_v9 if (type(_o8 := (_v5 if (type(_o4 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types2 and (_v5 := _getattr(_o4, 'column', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('column', _MISSING)) is not _MISSING) else _read3(_o4))) in _types6 and (_v9 := _getattr(_o8, 'name', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('name', _MISSING)) is not _MISSING) else _read7(_o8)))
@@ -4989,6 +7022,102 @@ def _template_99(rt):
         names = _names134
         _text = ''.join(_out)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['column'] = _f160((_v168 if type(_o167 := (_v164 if type(_o163 := names['stmt']) in _types161 and type(_v164 := _o163.column) not in _METHOD_TYPES else (_v164 if type(_o163) is _dict and (_v164 := _o163.get('column', _MISSING)) is not _MISSING else _read162(_o163)))) in _types165 and type(_v168 := _o167.name) not in _METHOD_TYPES else (_v168 if type(_o167) is _dict and (_v168 := _o167.get('name', _MISSING)) is not _MISSING else _read166(_o167))))
+            names['check'] = _f169(_cat170([(_v178 if type(_o177 := (_v174 if type(_o173 := names['stmt']) in _types171 and type(_v174 := _o173.table) not in _METHOD_TYPES else (_v174 if type(_o173) is _dict and (_v174 := _o173.get('table', _MISSING)) is not _MISSING else _read172(_o173)))) in _types175 and type(_v178 := _o177.name) not in _METHOD_TYPES else (_v178 if type(_o177) is _dict and (_v178 := _o177.get('name', _MISSING)) is not _MISSING else _read176(_o177))), '_', (_v186 if type(_o185 := (_v182 if type(_o181 := names['stmt']) in _types179 and type(_v182 := _o181.column) not in _METHOD_TYPES else (_v182 if type(_o181) is _dict and (_v182 := _o181.get('column', _MISSING)) is not _MISSING else _read180(_o181)))) in _types183 and type(_v186 := _o185.name) not in _METHOD_TYPES else (_v186 if type(_o185) is _dict and (_v186 := _o185.get('name', _MISSING)) is not _MISSING else _read184(_o185))), '_not_null_check', ])[None:63])
+            names['keys'] = list(_h191(names, True, lambda names: (_v190 if type(_o189 := names['stmt']) in _types187 and type(_v190 := _o189.inline_constraints) not in _METHOD_TYPES else (_v190 if type(_o189) is _dict and (_v190 := _o189.get('inline_constraints', _MISSING)) is not _MISSING else _read188(_o189))), lambda names: 'type', lambda names: 'in', (lambda names: ['primary_key', 'unique', ], )))
+            _append("SET lock_timeout = '5s';\nALTER TABLE ")
+            _append(str((_v195 if type(_o194 := names['stmt']) in _types192 and type(_v195 := _o194.table_sql) not in _METHOD_TYPES else (_v195 if type(_o194) is _dict and (_v195 := _o194.get('table_sql', _MISSING)) is not _MISSING else _read193(_o194)))))
+            _append(' ADD COLUMN IF NOT EXISTS ')
+            _append(str(names['column']))
+            _append(' ')
+            _append(str((_v207 if type(_o206 := (_v203 if type(_o202 := (_v199 if type(_o198 := names['stmt']) in _types196 and type(_v199 := _o198.column) not in _METHOD_TYPES else (_v199 if type(_o198) is _dict and (_v199 := _o198.get('column', _MISSING)) is not _MISSING else _read197(_o198)))) in _types200 and type(_v203 := _o202.type) not in _METHOD_TYPES else (_v203 if type(_o202) is _dict and (_v203 := _o202.get('type', _MISSING)) is not _MISSING else _read201(_o202)))) in _types204 and type(_v207 := _o206.ddl) not in _METHOD_TYPES else (_v207 if type(_o206) is _dict and (_v207 := _o206.get('ddl', _MISSING)) is not _MISSING else _read205(_o206)))))
+            _append(';\nALTER TABLE ')
+            _append(str((_v211 if type(_o210 := names['stmt']) in _types208 and type(_v211 := _o210.table_sql) not in _METHOD_TYPES else (_v211 if type(_o210) is _dict and (_v211 := _o210.get('table_sql', _MISSING)) is not _MISSING else _read209(_o210)))))
+            _append(' ALTER COLUMN ')
+            _append(str(names['column']))
+            _append(' SET DEFAULT ')
+            _append(str((_v219 if type(_o218 := (_v215 if type(_o214 := names['stmt']) in _types212 and type(_v215 := _o214.column) not in _METHOD_TYPES else (_v215 if type(_o214) is _dict and (_v215 := _o214.get('column', _MISSING)) is not _MISSING else _read213(_o214)))) in _types216 and type(_v219 := _o218.default) not in _METHOD_TYPES else (_v219 if type(_o218) is _dict and (_v219 := _o218.get('default', _MISSING)) is not _MISSING else _read217(_o218)))))
+            _append(';\n-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE ')
+            _append(str((_v223 if type(_o222 := names['stmt']) in _types220 and type(_v223 := _o222.table_sql) not in _METHOD_TYPES else (_v223 if type(_o222) is _dict and (_v223 := _o222.get('table_sql', _MISSING)) is not _MISSING else _read221(_o222)))))
+            _append(' SET ')
+            _append(str(names['column']))
+            _append(' = DEFAULT WHERE ctid IN (SELECT ctid FROM ')
+            _append(str((_v227 if type(_o226 := names['stmt']) in _types224 and type(_v227 := _o226.table_sql) not in _METHOD_TYPES else (_v227 if type(_o226) is _dict and (_v227 := _o226.get('table_sql', _MISSING)) is not _MISSING else _read225(_o226)))))
+            _append(' WHERE ')
+            _append(str(names['column']))
+            _append(' IS NULL LIMIT 5000);')
+            if ((_v235 if type(_o234 := (_v231 if type(_o230 := names['stmt']) in _types228 and type(_v231 := _o230.column) not in _METHOD_TYPES else (_v231 if type(_o230) is _dict and (_v231 := _o230.get('column', _MISSING)) is not _MISSING else _read229(_o230)))) in _types232 and type(_v235 := _o234.not_null) not in _METHOD_TYPES else (_v235 if type(_o234) is _dict and (_v235 := _o234.get('not_null', _MISSING)) is not _MISSING else _read233(_o234))) or list(_h236(names, True, lambda names: names['keys'], lambda names: 'type', lambda names: 'eq', (lambda names: 'primary_key', )))):
+                _append("\n-- in a later migration, once every row has a value:\nSET lock_timeout = '5s';\nALTER TABLE ")
+                _append(str((_v240 if type(_o239 := names['stmt']) in _types237 and type(_v240 := _o239.table_sql) not in _METHOD_TYPES else (_v240 if type(_o239) is _dict and (_v240 := _o239.get('table_sql', _MISSING)) is not _MISSING else _read238(_o239)))))
+                _append(' ADD CONSTRAINT ')
+                _append(str(names['check']))
+                _append(' CHECK (')
+                _append(str(names['column']))
+                _append(" IS NOT NULL) NOT VALID;\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ")
+                _append(str((_v244 if type(_o243 := names['stmt']) in _types241 and type(_v244 := _o243.table_sql) not in _METHOD_TYPES else (_v244 if type(_o243) is _dict and (_v244 := _o243.get('table_sql', _MISSING)) is not _MISSING else _read242(_o243)))))
+                _append(' VALIDATE CONSTRAINT ')
+                _append(str(names['check']))
+                _append(';\nALTER TABLE ')
+                _append(str((_v248 if type(_o247 := names['stmt']) in _types245 and type(_v248 := _o247.table_sql) not in _METHOD_TYPES else (_v248 if type(_o247) is _dict and (_v248 := _o247.get('table_sql', _MISSING)) is not _MISSING else _read246(_o247)))))
+                _append(' ALTER COLUMN ')
+                _append(str(names['column']))
+                _append(' SET NOT NULL;\nALTER TABLE ')
+                _append(str((_v252 if type(_o251 := names['stmt']) in _types249 and type(_v252 := _o251.table_sql) not in _METHOD_TYPES else (_v252 if type(_o251) is _dict and (_v252 := _o251.get('table_sql', _MISSING)) is not _MISSING else _read250(_o251)))))
+                _append(' DROP CONSTRAINT ')
+                _append(str(names['check']))
+                _append(';')
+            _names253 = names
+            names = dict(names)
+            for _item254 in names['keys']:
+                names['key'] = _item254
+                _append('\n')
+                _append(str(((_v258 if type(_o257 := names['profile']) in _types255 and type(_v258 := _o257.outside_transaction) not in _METHOD_TYPES else (_v258 if type(_o257) is _dict and (_v258 := _o257.get('outside_transaction', _MISSING)) is not _MISSING else _read256(_o257))) or '-- in a later migration:\n')))
+                _append('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ')
+                _append(str(_f259((_v263 if type(_o262 := names['key']) in _types260 and type(_v263 := _o262.name) not in _METHOD_TYPES else (_v263 if type(_o262) is _dict and (_v263 := _o262.get('name', _MISSING)) is not _MISSING else _read261(_o262))))))
+                _append(' ON ')
+                _append(str((_v267 if type(_o266 := names['stmt']) in _types264 and type(_v267 := _o266.table_sql) not in _METHOD_TYPES else (_v267 if type(_o266) is _dict and (_v267 := _o266.get('table_sql', _MISSING)) is not _MISSING else _read265(_o266)))))
+                _append(' (')
+                _append(str((_v271 if type(_o270 := names['key']) in _types268 and type(_v271 := _o270.columns_sql) not in _METHOD_TYPES else (_v271 if type(_o270) is _dict and (_v271 := _o270.get('columns_sql', _MISSING)) is not _MISSING else _read269(_o270)))))
+                _append(");\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ")
+                _append(str((_v275 if type(_o274 := names['stmt']) in _types272 and type(_v275 := _o274.table_sql) not in _METHOD_TYPES else (_v275 if type(_o274) is _dict and (_v275 := _o274.get('table_sql', _MISSING)) is not _MISSING else _read273(_o274)))))
+                _append(' ADD CONSTRAINT ')
+                _append(str((_v279 if type(_o278 := names['key']) in _types276 and type(_v279 := _o278.sql_name) not in _METHOD_TYPES else (_v279 if type(_o278) is _dict and (_v279 := _o278.get('sql_name', _MISSING)) is not _MISSING else _read277(_o278)))))
+                _append(' ')
+                _append(str(('PRIMARY KEY' if (True if (_v283 if type(_o282 := names['key']) in _types280 and type(_v283 := _o282.type) not in _METHOD_TYPES else (_v283 if type(_o282) is _dict and (_v283 := _o282.get('type', _MISSING)) is not _MISSING else _read281(_o282))) == 'primary_key' else False) else 'UNIQUE')))
+                _append(' USING INDEX ')
+                _append(str(_f284((_v288 if type(_o287 := names['key']) in _types285 and type(_v288 := _o287.name) not in _METHOD_TYPES else (_v288 if type(_o287) is _dict and (_v288 := _o287.get('name', _MISSING)) is not _MISSING else _read286(_o287))))))
+                _append(';')
+            names = _names253
+            _names293 = names
+            names = dict(names)
+            for _item294 in (_v292 if type(_o291 := names['stmt']) in _types289 and type(_v292 := _o291.inline_constraints) not in _METHOD_TYPES else (_v292 if type(_o291) is _dict and (_v292 := _o291.get('inline_constraints', _MISSING)) is not _MISSING else _read290(_o291))):
+                names['other'] = _item294
+                if not (True if (_v298 if type(_o297 := names['other']) in _types295 and type(_v298 := _o297.type) not in _METHOD_TYPES else (_v298 if type(_o297) is _dict and (_v298 := _o297.get('type', _MISSING)) is not _MISSING else _read296(_o297))) in ('foreign_key', 'check', ) else False):
+                    continue
+                _append("\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ")
+                _append(str((_v302 if type(_o301 := names['stmt']) in _types299 and type(_v302 := _o301.table_sql) not in _METHOD_TYPES else (_v302 if type(_o301) is _dict and (_v302 := _o301.get('table_sql', _MISSING)) is not _MISSING else _read300(_o301)))))
+                _append(' ADD CONSTRAINT ')
+                _append(str((_v306 if type(_o305 := names['other']) in _types303 and type(_v306 := _o305.sql_name) not in _METHOD_TYPES else (_v306 if type(_o305) is _dict and (_v306 := _o305.get('sql_name', _MISSING)) is not _MISSING else _read304(_o305)))))
+                _append(' ')
+                _append(str((_v310 if type(_o309 := names['other']) in _types307 and type(_v310 := _o309.sql) not in _METHOD_TYPES else (_v310 if type(_o309) is _dict and (_v310 := _o309.get('sql', _MISSING)) is not _MISSING else _read308(_o309)))))
+                _append(' NOT VALID;\n-- in a later migration:\nALTER TABLE ')
+                _append(str((_v314 if type(_o313 := names['stmt']) in _types311 and type(_v314 := _o313.table_sql) not in _METHOD_TYPES else (_v314 if type(_o313) is _dict and (_v314 := _o313.get('table_sql', _MISSING)) is not _MISSING else _read312(_o313)))))
+                _append(' VALIDATE CONSTRAINT ')
+                _append(str((_v318 if type(_o317 := names['other']) in _types315 and type(_v318 := _o317.sql_name) not in _METHOD_TYPES else (_v318 if type(_o317) is _dict and (_v318 := _o317.get('sql_name', _MISSING)) is not _MISSING else _read316(_o317)))))
+                _append(';')
+            names = _names293
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5000,8 +7129,15 @@ def _template_100(rt):
     _read7 = rt.reader('get', _types6)
     _types10 = set()
     _read11 = rt.reader('kind', _types10)
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _types14 = set()
+    _read15 = rt.reader('label', _types14)
+    _call18 = rt.caller()
+    _types19 = set()
+    _read20 = rt.reader('get', _types19)
+    _types23 = set()
+    _read24 = rt.reader('kind', _types23)
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['hints'] = {'create_type': 'there is no CREATE TYPE IF NOT EXISTS: guard it with DROP TYPE IF EXISTS or a DO block', 'create_view': 'use CREATE OR REPLACE VIEW', 'create_function': 'use CREATE OR REPLACE FUNCTION', 'create_trigger': 'use CREATE OR REPLACE TRIGGER, or DROP TRIGGER IF EXISTS first', 'create_policy': 'DROP POLICY IF EXISTS first', 'add_constraint': 'DROP CONSTRAINT IF EXISTS first, or guard it in a DO block'}
@@ -5009,6 +7145,22 @@ def _template_100(rt):
         _append(' fails if the file is re-run after a partial failure: ')
         _append(str(_call5(names, (_v9 if type(_o8 := (names['hints'] if 'hints' in names else _undefined_name('hints'))) in _types6 and (_v9 := _getattr(_o8, 'get', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS) else _read7(_o8)), (_v13 if (type(_o12 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types10 and (_v13 := _getattr(_o12, 'kind', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('kind', _MISSING)) is not _MISSING) else _read11(_o12)), 'add IF NOT EXISTS')))
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['hints'] = {'create_type': 'there is no CREATE TYPE IF NOT EXISTS: guard it with DROP TYPE IF EXISTS or a DO block', 'create_view': 'use CREATE OR REPLACE VIEW', 'create_function': 'use CREATE OR REPLACE FUNCTION', 'create_trigger': 'use CREATE OR REPLACE TRIGGER, or DROP TRIGGER IF EXISTS first', 'create_policy': 'DROP POLICY IF EXISTS first', 'add_constraint': 'DROP CONSTRAINT IF EXISTS first, or guard it in a DO block'}
+            _append(str((_v17 if type(_o16 := names['stmt']) in _types14 and type(_v17 := _o16.label) not in _METHOD_TYPES else (_v17 if type(_o16) is _dict and (_v17 := _o16.get('label', _MISSING)) is not _MISSING else _read15(_o16)))))
+            _append(' fails if the file is re-run after a partial failure: ')
+            _append(str(_call18(names, (_v22 if type(_o21 := names['hints']) in _types19 and (_v22 := _getattr(_o21, 'get', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS) else _read20(_o21)), (_v26 if type(_o25 := names['stmt']) in _types23 and type(_v26 := _o25.kind) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('kind', _MISSING)) is not _MISSING else _read24(_o25))), 'add IF NOT EXISTS')))
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5065,8 +7217,59 @@ def _template_101(rt):
     _read87 = rt.reader('sql_name', _types86)
     _types90 = set()
     _read91 = rt.reader('sql_name', _types90)
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _types94 = set()
+    _read95 = rt.reader('primary_key_candidate', _types94)
+    _f98 = rt.filter('quote_ident')
+    _cat99 = rt.sandbox.concat_bounded
+    _types100 = set()
+    _read101 = rt.reader('name', _types100)
+    _types104 = set()
+    _read105 = rt.reader('sql_name', _types104)
+    _f108 = rt.filter('quote_ident')
+    _types109 = set()
+    _read110 = rt.reader('name', _types109)
+    _types113 = set()
+    _read114 = rt.reader('columns', _types113)
+    _f117 = rt.filter('quote_ident')
+    _cat118 = rt.sandbox.concat_bounded
+    _types119 = set()
+    _read120 = rt.reader('name', _types119)
+    _f123 = rt.filter('quote_ident')
+    _cat124 = rt.sandbox.concat_bounded
+    _types125 = set()
+    _read126 = rt.reader('name', _types125)
+    _types129 = set()
+    _read130 = rt.reader('sql_name', _types129)
+    _f133 = rt.filter('quote_ident')
+    _types134 = set()
+    _read135 = rt.reader('schema', _types134)
+    _types138 = set()
+    _read139 = rt.reader('sql_name', _types138)
+    _types142 = set()
+    _read143 = rt.reader('sql_name', _types142)
+    _f146 = rt.filter('quote_ident')
+    _types147 = set()
+    _read148 = rt.reader('schema', _types147)
+    _types151 = set()
+    _read152 = rt.reader('sql_name', _types151)
+    _types155 = set()
+    _read156 = rt.reader('sql_name', _types155)
+    _types159 = set()
+    _read160 = rt.reader('outside_transaction', _types159)
+    _types163 = set()
+    _read164 = rt.reader('sql_name', _types163)
+    _types167 = set()
+    _read168 = rt.reader('sql_name', _types167)
+    _types171 = set()
+    _read172 = rt.reader('sql_name', _types171)
+    _types175 = set()
+    _read176 = rt.reader('sql_name', _types175)
+    _types179 = set()
+    _read180 = rt.reader('sql_name', _types179)
+    _types183 = set()
+    _read184 = rt.reader('sql_name', _types183)
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['key'] = (_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'primary_key_candidate', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('primary_key_candidate', _MISSING)) is not _MISSING) else _read2(_o3))
@@ -5129,6 +7332,76 @@ def _template_101(rt):
             _append(';')
         _text = ''.join(_out)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['key'] = (_v97 if type(_o96 := names['table']) in _types94 and type(_v97 := _o96.primary_key_candidate) not in _METHOD_TYPES else (_v97 if type(_o96) is _dict and (_v97 := _o96.get('primary_key_candidate', _MISSING)) is not _MISSING else _read95(_o96)))
+            names['pkey'] = _f98(_cat99([(_v103 if type(_o102 := names['table']) in _types100 and type(_v103 := _o102.name) not in _METHOD_TYPES else (_v103 if type(_o102) is _dict and (_v103 := _o102.get('name', _MISSING)) is not _MISSING else _read101(_o102))), '_pkey', ])[None:63])
+            if names['key']:
+                _append("SET lock_timeout = '5s';\nALTER TABLE ")
+                _append(str((_v107 if type(_o106 := names['table']) in _types104 and type(_v107 := _o106.sql_name) not in _METHOD_TYPES else (_v107 if type(_o106) is _dict and (_v107 := _o106.get('sql_name', _MISSING)) is not _MISSING else _read105(_o106)))))
+                _append(' ADD CONSTRAINT ')
+                _append(str(names['pkey']))
+                _append(' PRIMARY KEY USING INDEX ')
+                _append(str(_f108((_v112 if type(_o111 := names['key']) in _types109 and type(_v112 := _o111.name) not in _METHOD_TYPES else (_v112 if type(_o111) is _dict and (_v112 := _o111.get('name', _MISSING)) is not _MISSING else _read110(_o111))))))
+                _append(';')
+            elif (True if 'id' not in (_v116 if type(_o115 := names['table']) in _types113 and type(_v116 := _o115.columns) not in _METHOD_TYPES else (_v116 if type(_o115) is _dict and (_v116 := _o115.get('columns', _MISSING)) is not _MISSING else _read114(_o115))) else False):
+                names['seq'] = _f117(_cat118([(_v122 if type(_o121 := names['table']) in _types119 and type(_v122 := _o121.name) not in _METHOD_TYPES else (_v122 if type(_o121) is _dict and (_v122 := _o121.get('name', _MISSING)) is not _MISSING else _read120(_o121))), '_id_seq', ])[None:63])
+                names['check'] = _f123(_cat124([(_v128 if type(_o127 := names['table']) in _types125 and type(_v128 := _o127.name) not in _METHOD_TYPES else (_v128 if type(_o127) is _dict and (_v128 := _o127.get('name', _MISSING)) is not _MISSING else _read126(_o127))), '_id_not_null_check', ])[None:63])
+                _append("-- a key column filled without rewriting the table: new rows from a sequence, old rows in batches\nSET lock_timeout = '5s';\nALTER TABLE ")
+                _append(str((_v132 if type(_o131 := names['table']) in _types129 and type(_v132 := _o131.sql_name) not in _METHOD_TYPES else (_v132 if type(_o131) is _dict and (_v132 := _o131.get('sql_name', _MISSING)) is not _MISSING else _read130(_o131)))))
+                _append(' ADD COLUMN IF NOT EXISTS id bigint;\nCREATE SEQUENCE IF NOT EXISTS ')
+                _append(str(_f133((_v137 if type(_o136 := names['table']) in _types134 and type(_v137 := _o136.schema) not in _METHOD_TYPES else (_v137 if type(_o136) is _dict and (_v137 := _o136.get('schema', _MISSING)) is not _MISSING else _read135(_o136))))))
+                _append('.')
+                _append(str(names['seq']))
+                _append(' OWNED BY ')
+                _append(str((_v141 if type(_o140 := names['table']) in _types138 and type(_v141 := _o140.sql_name) not in _METHOD_TYPES else (_v141 if type(_o140) is _dict and (_v141 := _o140.get('sql_name', _MISSING)) is not _MISSING else _read139(_o140)))))
+                _append('.id;\nALTER TABLE ')
+                _append(str((_v145 if type(_o144 := names['table']) in _types142 and type(_v145 := _o144.sql_name) not in _METHOD_TYPES else (_v145 if type(_o144) is _dict and (_v145 := _o144.get('sql_name', _MISSING)) is not _MISSING else _read143(_o144)))))
+                _append(" ALTER COLUMN id SET DEFAULT nextval('")
+                _append(str(_f146((_v150 if type(_o149 := names['table']) in _types147 and type(_v150 := _o149.schema) not in _METHOD_TYPES else (_v150 if type(_o149) is _dict and (_v150 := _o149.get('schema', _MISSING)) is not _MISSING else _read148(_o149))))))
+                _append('.')
+                _append(str(names['seq']))
+                _append("');\n-- in a later migration, run until it updates no row (each run its own transaction):\nUPDATE ")
+                _append(str((_v154 if type(_o153 := names['table']) in _types151 and type(_v154 := _o153.sql_name) not in _METHOD_TYPES else (_v154 if type(_o153) is _dict and (_v154 := _o153.get('sql_name', _MISSING)) is not _MISSING else _read152(_o153)))))
+                _append(' SET id = DEFAULT WHERE ctid IN (SELECT ctid FROM ')
+                _append(str((_v158 if type(_o157 := names['table']) in _types155 and type(_v158 := _o157.sql_name) not in _METHOD_TYPES else (_v158 if type(_o157) is _dict and (_v158 := _o157.get('sql_name', _MISSING)) is not _MISSING else _read156(_o157)))))
+                _append(' WHERE id IS NULL LIMIT 5000);\n')
+                _append(str(((_v162 if type(_o161 := names['profile']) in _types159 and type(_v162 := _o161.outside_transaction) not in _METHOD_TYPES else (_v162 if type(_o161) is _dict and (_v162 := _o161.get('outside_transaction', _MISSING)) is not _MISSING else _read160(_o161))) or '-- in a later migration:\n')))
+                _append('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ')
+                _append(str(names['pkey']))
+                _append(' ON ')
+                _append(str((_v166 if type(_o165 := names['table']) in _types163 and type(_v166 := _o165.sql_name) not in _METHOD_TYPES else (_v166 if type(_o165) is _dict and (_v166 := _o165.get('sql_name', _MISSING)) is not _MISSING else _read164(_o165)))))
+                _append(" (id);\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ")
+                _append(str((_v170 if type(_o169 := names['table']) in _types167 and type(_v170 := _o169.sql_name) not in _METHOD_TYPES else (_v170 if type(_o169) is _dict and (_v170 := _o169.get('sql_name', _MISSING)) is not _MISSING else _read168(_o169)))))
+                _append(' ADD CONSTRAINT ')
+                _append(str(names['check']))
+                _append(" CHECK (id IS NOT NULL) NOT VALID;\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ")
+                _append(str((_v174 if type(_o173 := names['table']) in _types171 and type(_v174 := _o173.sql_name) not in _METHOD_TYPES else (_v174 if type(_o173) is _dict and (_v174 := _o173.get('sql_name', _MISSING)) is not _MISSING else _read172(_o173)))))
+                _append(' VALIDATE CONSTRAINT ')
+                _append(str(names['check']))
+                _append(';\nALTER TABLE ')
+                _append(str((_v178 if type(_o177 := names['table']) in _types175 and type(_v178 := _o177.sql_name) not in _METHOD_TYPES else (_v178 if type(_o177) is _dict and (_v178 := _o177.get('sql_name', _MISSING)) is not _MISSING else _read176(_o177)))))
+                _append(' ALTER COLUMN id SET NOT NULL;\nALTER TABLE ')
+                _append(str((_v182 if type(_o181 := names['table']) in _types179 and type(_v182 := _o181.sql_name) not in _METHOD_TYPES else (_v182 if type(_o181) is _dict and (_v182 := _o181.get('sql_name', _MISSING)) is not _MISSING else _read180(_o181)))))
+                _append(' ADD CONSTRAINT ')
+                _append(str(names['pkey']))
+                _append(' PRIMARY KEY USING INDEX ')
+                _append(str(names['pkey']))
+                _append(';\nALTER TABLE ')
+                _append(str((_v186 if type(_o185 := names['table']) in _types183 and type(_v186 := _o185.sql_name) not in _METHOD_TYPES else (_v186 if type(_o185) is _dict and (_v186 := _o185.get('sql_name', _MISSING)) is not _MISSING else _read184(_o185)))))
+                _append(' DROP CONSTRAINT ')
+                _append(str(names['check']))
+                _append(';')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5143,8 +7416,18 @@ def _template_102(rt):
     _types14 = set()
     _read15 = rt.reader('signature', _types14)
     _join18 = rt.sandbox.join
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _call19 = rt.caller()
+    _types20 = set()
+    _read21 = rt.reader('file_lines', _types20)
+    _types24 = set()
+    _read25 = rt.reader('body_facts', _types24)
+    _types28 = set()
+    _read29 = rt.reader('unsafe_executes', _types28)
+    _types32 = set()
+    _read33 = rt.reader('signature', _types32)
+    _join36 = rt.sandbox.join
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['lines'] = _call1(names, (_v5 if (type(_o4 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types2 and (_v5 := _getattr(_o4, 'file_lines', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('file_lines', _MISSING)) is not _MISSING) else _read3(_o4)), (_v13 if (type(_o12 := (_v9 if (type(_o8 := (names['function'] if 'function' in names else _undefined_name('function'))) in _types6 and (_v9 := _getattr(_o8, 'body_facts', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('body_facts', _MISSING)) is not _MISSING) else _read7(_o8))) in _types10 and (_v13 := _getattr(_o12, 'unsafe_executes', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('unsafe_executes', _MISSING)) is not _MISSING) else _read11(_o12)))
@@ -5156,6 +7439,26 @@ def _template_102(rt):
         _append(str(_join18(', ', (names['lines'] if 'lines' in names else _undefined_name('lines')))))
         _append(') without quote_ident, quote_literal or %I / %L: a value that contains SQL runs as SQL')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['lines'] = _call19(names, (_v23 if (type(_o22 := names['function']) in _types20 and (_v23 := _getattr(_o22, 'file_lines', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('file_lines', _MISSING)) is not _MISSING) else _read21(_o22)), (_v31 if type(_o30 := (_v27 if type(_o26 := names['function']) in _types24 and type(_v27 := _o26.body_facts) not in _METHOD_TYPES else (_v27 if type(_o26) is _dict and (_v27 := _o26.get('body_facts', _MISSING)) is not _MISSING else _read25(_o26)))) in _types28 and type(_v31 := _o30.unsafe_executes) not in _METHOD_TYPES else (_v31 if type(_o30) is _dict and (_v31 := _o30.get('unsafe_executes', _MISSING)) is not _MISSING else _read29(_o30))))
+            _append('function ')
+            _append(str((_v35 if type(_o34 := names['function']) in _types32 and type(_v35 := _o34.signature) not in _METHOD_TYPES else (_v35 if type(_o34) is _dict and (_v35 := _o34.get('signature', _MISSING)) is not _MISSING else _read33(_o34)))))
+            _append(" EXECUTEs SQL built from values with || or format's %s (line")
+            _append(str(('s' if (True if len(names['lines']) > 1 else False) else '')))
+            _append(' ')
+            _append(str(_join36(', ', names['lines'])))
+            _append(') without quote_ident, quote_literal or %I / %L: a value that contains SQL runs as SQL')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5180,8 +7483,27 @@ def _template_103(rt):
     _read29 = rt.reader('outside_transaction', _types28)
     _types32 = set()
     _read33 = rt.reader('sql_name', _types32)
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _f36 = rt.filter('quote_ident')
+    _cat37 = rt.sandbox.concat_bounded
+    _types38 = set()
+    _read39 = rt.reader('name', _types38)
+    _types42 = set()
+    _read43 = rt.reader('outside_transaction', _types42)
+    _types46 = set()
+    _read47 = rt.reader('table', _types46)
+    _types50 = set()
+    _read51 = rt.reader('sql_name', _types50)
+    _types54 = set()
+    _read55 = rt.reader('definition_sql', _types54)
+    _call58 = rt.caller()
+    _types59 = set()
+    _read60 = rt.reader('live_predicate', _types59)
+    _types63 = set()
+    _read64 = rt.reader('outside_transaction', _types63)
+    _types67 = set()
+    _read68 = rt.reader('sql_name', _types67)
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['live'] = _f1(_cat2([(_v6 if (type(_o5 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types3 and (_v6 := _getattr(_o5, 'name', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('name', _MISSING)) is not _MISSING) else _read4(_o5)), '_live', ])[None:63])
@@ -5200,6 +7522,33 @@ def _template_103(rt):
         _append(str((_v35 if (type(_o34 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types32 and (_v35 := _getattr(_o34, 'sql_name', _MISSING)) is not _MISSING and (type(_v35) not in _METHOD_TYPES or _v35.__name__ not in _FORMATTERS)) or (type(_o34) is _dict and (_v35 := _o34.get('sql_name', _MISSING)) is not _MISSING) else _read33(_o34))))
         _append(';')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['live'] = _f36(_cat37([(_v41 if type(_o40 := names['index']) in _types38 and type(_v41 := _o40.name) not in _METHOD_TYPES else (_v41 if type(_o40) is _dict and (_v41 := _o40.get('name', _MISSING)) is not _MISSING else _read39(_o40))), '_live', ])[None:63])
+            _append(str((_v45 if type(_o44 := names['profile']) in _types42 and type(_v45 := _o44.outside_transaction) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('outside_transaction', _MISSING)) is not _MISSING else _read43(_o44)))))
+            _append('CREATE INDEX CONCURRENTLY IF NOT EXISTS ')
+            _append(str(names['live']))
+            _append(' ON ')
+            _append(str((_v53 if type(_o52 := (_v49 if type(_o48 := names['index']) in _types46 and type(_v49 := _o48.table) not in _METHOD_TYPES else (_v49 if type(_o48) is _dict and (_v49 := _o48.get('table', _MISSING)) is not _MISSING else _read47(_o48)))) in _types50 and type(_v53 := _o52.sql_name) not in _METHOD_TYPES else (_v53 if type(_o52) is _dict and (_v53 := _o52.get('sql_name', _MISSING)) is not _MISSING else _read51(_o52)))))
+            _append(' ')
+            _append(str((_v57 if type(_o56 := names['index']) in _types54 and type(_v57 := _o56.definition_sql) not in _METHOD_TYPES else (_v57 if type(_o56) is _dict and (_v57 := _o56.get('definition_sql', _MISSING)) is not _MISSING else _read55(_o56)))))
+            _append(' WHERE ')
+            _append(str(_call58(names, (_v62 if (type(_o61 := names['index']) in _types59 and (_v62 := _getattr(_o61, 'live_predicate', _MISSING)) is not _MISSING and (type(_v62) not in _METHOD_TYPES or _v62.__name__ not in _FORMATTERS)) or (type(_o61) is _dict and (_v62 := _o61.get('live_predicate', _MISSING)) is not _MISSING) else _read60(_o61)))))
+            _append(';\n')
+            _append(str(((_v66 if type(_o65 := names['profile']) in _types63 and type(_v66 := _o65.outside_transaction) not in _METHOD_TYPES else (_v66 if type(_o65) is _dict and (_v66 := _o65.get('outside_transaction', _MISSING)) is not _MISSING else _read64(_o65))) or '-- in a later migration, once queries use the new one:\n')))
+            _append('DROP INDEX CONCURRENTLY IF EXISTS ')
+            _append(str((_v70 if type(_o69 := names['index']) in _types67 and type(_v70 := _o69.sql_name) not in _METHOD_TYPES else (_v70 if type(_o69) is _dict and (_v70 := _o69.get('sql_name', _MISSING)) is not _MISSING else _read68(_o69)))))
+            _append(';')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5233,8 +7582,36 @@ def _template_104(rt):
     _read46 = rt.reader('outside_transaction', _types45)
     _types49 = set()
     _read50 = rt.reader('sql_name', _types49)
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _f53 = rt.filter('quote_ident')
+    _cat54 = rt.sandbox.concat_bounded
+    _types55 = set()
+    _read56 = rt.reader('name', _types55)
+    _types59 = set()
+    _read60 = rt.reader('outside_transaction', _types59)
+    _types63 = set()
+    _read64 = rt.reader('table', _types63)
+    _types67 = set()
+    _read68 = rt.reader('sql_name', _types67)
+    _types71 = set()
+    _read72 = rt.reader('columns_sql', _types71)
+    _call75 = rt.caller()
+    _types76 = set()
+    _read77 = rt.reader('live_predicate', _types76)
+    _types80 = set()
+    _read81 = rt.reader('constraint', _types80)
+    _types84 = set()
+    _read85 = rt.reader('table', _types84)
+    _types88 = set()
+    _read89 = rt.reader('sql_name', _types88)
+    _f92 = rt.filter('quote_ident')
+    _types93 = set()
+    _read94 = rt.reader('name', _types93)
+    _types97 = set()
+    _read98 = rt.reader('outside_transaction', _types97)
+    _types101 = set()
+    _read102 = rt.reader('sql_name', _types101)
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['live'] = _f1(_cat2([(_v6 if (type(_o5 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types3 and (_v6 := _getattr(_o5, 'name', _MISSING)) is not _MISSING and (type(_v6) not in _METHOD_TYPES or _v6.__name__ not in _FORMATTERS)) or (type(_o5) is _dict and (_v6 := _o5.get('name', _MISSING)) is not _MISSING) else _read4(_o5)), '_live', ])[None:63])
@@ -5261,6 +7638,40 @@ def _template_104(rt):
             _append(';')
         _text = ''.join(_out)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['live'] = _f53(_cat54([(_v58 if type(_o57 := names['index']) in _types55 and type(_v58 := _o57.name) not in _METHOD_TYPES else (_v58 if type(_o57) is _dict and (_v58 := _o57.get('name', _MISSING)) is not _MISSING else _read56(_o57))), '_live', ])[None:63])
+            _append(str((_v62 if type(_o61 := names['profile']) in _types59 and type(_v62 := _o61.outside_transaction) not in _METHOD_TYPES else (_v62 if type(_o61) is _dict and (_v62 := _o61.get('outside_transaction', _MISSING)) is not _MISSING else _read60(_o61)))))
+            _append('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ')
+            _append(str(names['live']))
+            _append(' ON ')
+            _append(str((_v70 if type(_o69 := (_v66 if type(_o65 := names['index']) in _types63 and type(_v66 := _o65.table) not in _METHOD_TYPES else (_v66 if type(_o65) is _dict and (_v66 := _o65.get('table', _MISSING)) is not _MISSING else _read64(_o65)))) in _types67 and type(_v70 := _o69.sql_name) not in _METHOD_TYPES else (_v70 if type(_o69) is _dict and (_v70 := _o69.get('sql_name', _MISSING)) is not _MISSING else _read68(_o69)))))
+            _append(' (')
+            _append(str((_v74 if type(_o73 := names['index']) in _types71 and type(_v74 := _o73.columns_sql) not in _METHOD_TYPES else (_v74 if type(_o73) is _dict and (_v74 := _o73.get('columns_sql', _MISSING)) is not _MISSING else _read72(_o73)))))
+            _append(') WHERE ')
+            _append(str(_call75(names, (_v79 if (type(_o78 := names['index']) in _types76 and (_v79 := _getattr(_o78, 'live_predicate', _MISSING)) is not _MISSING and (type(_v79) not in _METHOD_TYPES or _v79.__name__ not in _FORMATTERS)) or (type(_o78) is _dict and (_v79 := _o78.get('live_predicate', _MISSING)) is not _MISSING) else _read77(_o78)))))
+            _append(';\n')
+            if (_v83 if type(_o82 := names['index']) in _types80 and type(_v83 := _o82.constraint) not in _METHOD_TYPES else (_v83 if type(_o82) is _dict and (_v83 := _o82.get('constraint', _MISSING)) is not _MISSING else _read81(_o82))):
+                _append("-- in a later migration: the old one goes, or deleted rows still block their values\nSET lock_timeout = '5s';\nALTER TABLE ")
+                _append(str((_v91 if type(_o90 := (_v87 if type(_o86 := names['index']) in _types84 and type(_v87 := _o86.table) not in _METHOD_TYPES else (_v87 if type(_o86) is _dict and (_v87 := _o86.get('table', _MISSING)) is not _MISSING else _read85(_o86)))) in _types88 and type(_v91 := _o90.sql_name) not in _METHOD_TYPES else (_v91 if type(_o90) is _dict and (_v91 := _o90.get('sql_name', _MISSING)) is not _MISSING else _read89(_o90)))))
+                _append(' DROP CONSTRAINT ')
+                _append(str(_f92((_v96 if type(_o95 := names['index']) in _types93 and type(_v96 := _o95.name) not in _METHOD_TYPES else (_v96 if type(_o95) is _dict and (_v96 := _o95.get('name', _MISSING)) is not _MISSING else _read94(_o95))))))
+                _append(';')
+            else:
+                _append(str(((_v100 if type(_o99 := names['profile']) in _types97 and type(_v100 := _o99.outside_transaction) not in _METHOD_TYPES else (_v100 if type(_o99) is _dict and (_v100 := _o99.get('outside_transaction', _MISSING)) is not _MISSING else _read98(_o99))) or '-- in a later migration: the old one goes, or deleted rows still block their values\n')))
+                _append('DROP INDEX CONCURRENTLY IF EXISTS ')
+                _append(str((_v104 if type(_o103 := names['index']) in _types101 and type(_v104 := _o103.sql_name) not in _METHOD_TYPES else (_v104 if type(_o103) is _dict and (_v104 := _o103.get('sql_name', _MISSING)) is not _MISSING else _read102(_o103)))))
+                _append(';')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5280,8 +7691,23 @@ def _template_105(rt):
     _read23 = rt.reader('ref_table', _types22)
     _join26 = rt.sandbox.join
     _jf27 = rt.jinja_filter('map_upper')
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _types28 = set()
+    _read29 = rt.reader('actions', _types28)
+    _types32 = set()
+    _read33 = rt.reader('actions_written', _types32)
+    _h36 = rt.helper('select_tested')
+    _types37 = set()
+    _read38 = rt.reader('name', _types37)
+    _types41 = set()
+    _read42 = rt.reader('table', _types41)
+    _types45 = set()
+    _read46 = rt.reader('qualified_name', _types45)
+    _types49 = set()
+    _read50 = rt.reader('ref_table', _types49)
+    _join53 = rt.sandbox.join
+    _jf54 = rt.jinja_filter('map_upper')
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['missing'] = list(_h9(names, False, lambda names: (_v4 if (type(_o3 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types1 and (_v4 := _getattr(_o3, 'actions', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('actions', _MISSING)) is not _MISSING) else _read2(_o3)), None, lambda names: 'in', (lambda names: (_v8 if (type(_o7 := (names['fk'] if 'fk' in names else _undefined_name('fk'))) in _types5 and (_v8 := _getattr(_o7, 'actions_written', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('actions_written', _MISSING)) is not _MISSING) else _read6(_o7)), )))
@@ -5302,6 +7728,35 @@ def _template_105(rt):
         _append(str(_join26(', no ON ', _jf27((names['missing'] if 'missing' in names else _undefined_name('missing'))))))
         _append(': NO ACTION by default)')
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['missing'] = list(_h36(names, False, lambda names: (_v31 if type(_o30 := names['options']) in _types28 and type(_v31 := _o30.actions) not in _METHOD_TYPES else (_v31 if type(_o30) is _dict and (_v31 := _o30.get('actions', _MISSING)) is not _MISSING else _read29(_o30))), None, lambda names: 'in', (lambda names: (_v35 if type(_o34 := names['fk']) in _types32 and type(_v35 := _o34.actions_written) not in _METHOD_TYPES else (_v35 if type(_o34) is _dict and (_v35 := _o34.get('actions_written', _MISSING)) is not _MISSING else _read33(_o34))), )))
+            _append('foreign key ')
+            _append(str((_v40 if type(_o39 := names['fk']) in _types37 and type(_v40 := _o39.name) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('name', _MISSING)) is not _MISSING else _read38(_o39)))))
+            _append(' on ')
+            _append(str((_v48 if type(_o47 := (_v44 if type(_o43 := names['fk']) in _types41 and type(_v44 := _o43.table) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('table', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.qualified_name) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('qualified_name', _MISSING)) is not _MISSING else _read46(_o47)))))
+            _append(' does not say what happens when a row of ')
+            _append(str((_v52 if type(_o51 := names['fk']) in _types49 and type(_v52 := _o51.ref_table) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('ref_table', _MISSING)) is not _MISSING else _read50(_o51)))))
+            _append(' is ')
+            if (True if 'delete' in names['missing'] else False):
+                _append(str('deleted'))
+            if (True if len(names['missing']) > 1 else False):
+                _append(str(' or '))
+            if (True if 'update' in names['missing'] else False):
+                _append(str('given a new key'))
+            _append(' (no ON ')
+            _append(str(_join53(', no ON ', _jf54(names['missing']))))
+            _append(': NO ACTION by default)')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5332,8 +7787,33 @@ def _template_106(rt):
     _read43 = rt.reader('date_suffix', _types42)
     _types46 = set()
     _read47 = rt.reader('timestamp_suffix', _types46)
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _call50 = rt.caller()
+    _types51 = set()
+    _read52 = rt.reader('preferred_name', _types51)
+    _types55 = set()
+    _read56 = rt.reader('preferred', _types55)
+    _types59 = set()
+    _read60 = rt.reader('qualified_name', _types59)
+    _types63 = set()
+    _read64 = rt.reader('name', _types63)
+    _types67 = set()
+    _read68 = rt.reader('table', _types67)
+    _types71 = set()
+    _read72 = rt.reader('columns', _types71)
+    _types75 = set()
+    _read76 = rt.reader('qualified_name', _types75)
+    _types79 = set()
+    _read80 = rt.reader('type', _types79)
+    _types83 = set()
+    _read84 = rt.reader('type', _types83)
+    _types87 = set()
+    _read88 = rt.reader('name', _types87)
+    _types91 = set()
+    _read92 = rt.reader('date_suffix', _types91)
+    _types95 = set()
+    _read96 = rt.reader('timestamp_suffix', _types95)
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['preferred'] = _call1(names, (_v5 if (type(_o4 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types2 and (_v5 := _getattr(_o4, 'preferred_name', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('preferred_name', _MISSING)) is not _MISSING) else _read3(_o4)), (_v9 if (type(_o8 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types6 and (_v9 := _getattr(_o8, 'preferred', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('preferred', _MISSING)) is not _MISSING) else _read7(_o8)))
@@ -5351,6 +7831,32 @@ def _template_106(rt):
             _append(' column not named *')
             _append(str(((_v45 if (type(_o44 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types42 and (_v45 := _getattr(_o44, 'date_suffix', _MISSING)) is not _MISSING and (type(_v45) not in _METHOD_TYPES or _v45.__name__ not in _FORMATTERS)) or (type(_o44) is _dict and (_v45 := _o44.get('date_suffix', _MISSING)) is not _MISSING) else _read43(_o44)) if (True if (_v41 if (type(_o40 := (_v37 if (type(_o36 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types34 and (_v37 := _getattr(_o36, 'type', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('type', _MISSING)) is not _MISSING) else _read35(_o36))) in _types38 and (_v41 := _getattr(_o40, 'name', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('name', _MISSING)) is not _MISSING) else _read39(_o40)) == 'date' else False) else (_v49 if (type(_o48 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types46 and (_v49 := _getattr(_o48, 'timestamp_suffix', _MISSING)) is not _MISSING and (type(_v49) not in _METHOD_TYPES or _v49.__name__ not in _FORMATTERS)) or (type(_o48) is _dict and (_v49 := _o48.get('timestamp_suffix', _MISSING)) is not _MISSING) else _read47(_o48)))))
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['preferred'] = _call50(names, (_v54 if (type(_o53 := names['column']) in _types51 and (_v54 := _getattr(_o53, 'preferred_name', _MISSING)) is not _MISSING and (type(_v54) not in _METHOD_TYPES or _v54.__name__ not in _FORMATTERS)) or (type(_o53) is _dict and (_v54 := _o53.get('preferred_name', _MISSING)) is not _MISSING) else _read52(_o53)), (_v58 if type(_o57 := names['options']) in _types55 and type(_v58 := _o57.preferred) not in _METHOD_TYPES else (_v58 if type(_o57) is _dict and (_v58 := _o57.get('preferred', _MISSING)) is not _MISSING else _read56(_o57))))
+            if names['preferred']:
+                _append(str((_v62 if type(_o61 := names['column']) in _types59 and type(_v62 := _o61.qualified_name) not in _METHOD_TYPES else (_v62 if type(_o61) is _dict and (_v62 := _o61.get('qualified_name', _MISSING)) is not _MISSING else _read60(_o61)))))
+                _append(' is named ')
+                _append(str((_v66 if type(_o65 := names['column']) in _types63 and type(_v66 := _o65.name) not in _METHOD_TYPES else (_v66 if type(_o65) is _dict and (_v66 := _o65.get('name', _MISSING)) is not _MISSING else _read64(_o65)))))
+                _append(": the team's name for it is ")
+                _append(str(names['preferred']))
+                _append(str((', which the table also has: two columns for one time' if (True if names['preferred'] in (_v74 if type(_o73 := (_v70 if type(_o69 := names['column']) in _types67 and type(_v70 := _o69.table) not in _METHOD_TYPES else (_v70 if type(_o69) is _dict and (_v70 := _o69.get('table', _MISSING)) is not _MISSING else _read68(_o69)))) in _types71 and type(_v74 := _o73.columns) not in _METHOD_TYPES else (_v74 if type(_o73) is _dict and (_v74 := _o73.get('columns', _MISSING)) is not _MISSING else _read72(_o73))) else False) else '')))
+            else:
+                _append(str((_v78 if type(_o77 := names['column']) in _types75 and type(_v78 := _o77.qualified_name) not in _METHOD_TYPES else (_v78 if type(_o77) is _dict and (_v78 := _o77.get('qualified_name', _MISSING)) is not _MISSING else _read76(_o77)))))
+                _append(' is a ')
+                _append(str((_v82 if type(_o81 := names['column']) in _types79 and type(_v82 := _o81.type) not in _METHOD_TYPES else (_v82 if type(_o81) is _dict and (_v82 := _o81.get('type', _MISSING)) is not _MISSING else _read80(_o81)))))
+                _append(' column not named *')
+                _append(str(((_v94 if type(_o93 := names['options']) in _types91 and type(_v94 := _o93.date_suffix) not in _METHOD_TYPES else (_v94 if type(_o93) is _dict and (_v94 := _o93.get('date_suffix', _MISSING)) is not _MISSING else _read92(_o93))) if (True if (_v90 if type(_o89 := (_v86 if type(_o85 := names['column']) in _types83 and type(_v86 := _o85.type) not in _METHOD_TYPES else (_v86 if type(_o85) is _dict and (_v86 := _o85.get('type', _MISSING)) is not _MISSING else _read84(_o85)))) in _types87 and type(_v90 := _o89.name) not in _METHOD_TYPES else (_v90 if type(_o89) is _dict and (_v90 := _o89.get('name', _MISSING)) is not _MISSING else _read88(_o89))) == 'date' else False) else (_v98 if type(_o97 := names['options']) in _types95 and type(_v98 := _o97.timestamp_suffix) not in _METHOD_TYPES else (_v98 if type(_o97) is _dict and (_v98 := _o97.get('timestamp_suffix', _MISSING)) is not _MISSING else _read96(_o97))))))
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5370,8 +7876,22 @@ def _template_107(rt):
     _cat22 = rt.sandbox.concat_bounded
     _join23 = rt.sandbox.join
     _jf24 = rt.jinja_filter('map_attribute')
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _call25 = rt.caller()
+    _types26 = set()
+    _read27 = rt.reader('referencing_columns', _types26)
+    _types30 = set()
+    _read31 = rt.reader('qualified_name', _types30)
+    _types34 = set()
+    _read35 = rt.reader('type', _types34)
+    _types38 = set()
+    _read39 = rt.reader('type', _types38)
+    _types42 = set()
+    _read43 = rt.reader('name', _types42)
+    _cat46 = rt.sandbox.concat_bounded
+    _join47 = rt.sandbox.join
+    _jf48 = rt.jinja_filter('map_attribute')
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['refs'] = _call1(names, (_v5 if (type(_o4 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types2 and (_v5 := _getattr(_o4, 'referencing_columns', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('referencing_columns', _MISSING)) is not _MISSING) else _read3(_o4)), (names['column'] if 'column' in names else _undefined_name('column')))
@@ -5384,6 +7904,27 @@ def _template_107(rt):
         _append('; use bigint')
         _append(str((_cat22([', with the ', len((names['refs'] if 'refs' in names else _undefined_name('refs'))), ' column', ('s' if (True if len((names['refs'] if 'refs' in names else _undefined_name('refs'))) > 1 else False) else ''), ' that reference it (', _join23(', ', _jf24((names['refs'] if 'refs' in names else _undefined_name('refs')), 'qualified_name')), ')', ]) if (names['refs'] if 'refs' in names else _undefined_name('refs')) else '')))
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['refs'] = _call25(names, (_v29 if (type(_o28 := names['model']) in _types26 and (_v29 := _getattr(_o28, 'referencing_columns', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('referencing_columns', _MISSING)) is not _MISSING) else _read27(_o28)), names['column'])
+            _append('key column ')
+            _append(str((_v33 if type(_o32 := names['column']) in _types30 and type(_v33 := _o32.qualified_name) not in _METHOD_TYPES else (_v33 if type(_o32) is _dict and (_v33 := _o32.get('qualified_name', _MISSING)) is not _MISSING else _read31(_o32)))))
+            _append(' is ')
+            _append(str((_v37 if type(_o36 := names['column']) in _types34 and type(_v37 := _o36.type) not in _METHOD_TYPES else (_v37 if type(_o36) is _dict and (_v37 := _o36.get('type', _MISSING)) is not _MISSING else _read35(_o36)))))
+            _append(': ids run out at ')
+            _append(str(('32,767' if (True if (_v45 if type(_o44 := (_v41 if type(_o40 := names['column']) in _types38 and type(_v41 := _o40.type) not in _METHOD_TYPES else (_v41 if type(_o40) is _dict and (_v41 := _o40.get('type', _MISSING)) is not _MISSING else _read39(_o40)))) in _types42 and type(_v45 := _o44.name) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('name', _MISSING)) is not _MISSING else _read43(_o44))) in ('smallint', 'smallserial', 'serial2', ) else False) else '2,147,483,647')))
+            _append('; use bigint')
+            _append(str((_cat46([', with the ', len(names['refs']), ' column', ('s' if (True if len(names['refs']) > 1 else False) else ''), ' that reference it (', _join47(', ', _jf48(names['refs'], 'qualified_name')), ')', ]) if names['refs'] else '')))
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5400,8 +7941,19 @@ def _template_108(rt):
     _h15 = rt.helper('item')
     _h16 = rt.helper('item')
     _h17 = rt.helper('item')
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _call18 = rt.caller()
+    _types19 = set()
+    _read20 = rt.reader('primary_key_census', _types19)
+    _types23 = set()
+    _read24 = rt.reader('qualified_name', _types23)
+    _call27 = rt.caller()
+    _types28 = set()
+    _read29 = rt.reader('primary_key_type', _types28)
+    _h32 = rt.helper('item')
+    _h33 = rt.helper('item')
+    _h34 = rt.helper('item')
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['usual'] = _call1(names, (_v5 if (type(_o4 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types2 and (_v5 := _getattr(_o4, 'primary_key_census', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('primary_key_census', _MISSING)) is not _MISSING) else _read3(_o4)))
@@ -5416,6 +7968,28 @@ def _template_108(rt):
         _append(str(_h17((names['usual'] if 'usual' in names else _undefined_name('usual')), 0)))
         _text = ''.join(_out)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['usual'] = _call18(names, (_v22 if (type(_o21 := names['model']) in _types19 and (_v22 := _getattr(_o21, 'primary_key_census', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('primary_key_census', _MISSING)) is not _MISSING) else _read20(_o21)))
+            _append(str((_v26 if type(_o25 := names['table']) in _types23 and type(_v26 := _o25.qualified_name) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('qualified_name', _MISSING)) is not _MISSING else _read24(_o25)))))
+            _append(' has a ')
+            _append(str(_call27(names, (_v31 if (type(_o30 := names['model']) in _types28 and (_v31 := _getattr(_o30, 'primary_key_type', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('primary_key_type', _MISSING)) is not _MISSING) else _read29(_o30)), names['table'])))
+            _append(' primary key where ')
+            _append(str(_h32(names['usual'], 1)))
+            _append(' of the ')
+            _append(str(_h33(names['usual'], 2)))
+            _append(' tables keyed by one column use ')
+            _append(str(_h34(names['usual'], 0)))
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -5426,8 +8000,14 @@ def _template_109(rt):
     _types6 = set()
     _read7 = rt.reader('qualified_name', _types6)
     _join10 = rt.sandbox.join
-    def _function(names):
-        names = dict(names)  # `set` must not leak into the caller's
+    _call11 = rt.caller()
+    _types12 = set()
+    _read13 = rt.reader('naming_violations', _types12)
+    _types16 = set()
+    _read17 = rt.reader('qualified_name', _types16)
+    _join20 = rt.sandbox.join
+    def _plain(names):
+        names = dict(names)  # `set` must not leak
         _out = []
         _append = _out.append
         names['violations'] = _call1(names, (_v5 if (type(_o4 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types2 and (_v5 := _getattr(_o4, 'naming_violations', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('naming_violations', _MISSING)) is not _MISSING) else _read3(_o4)), (names['options'] if 'options' in names else _undefined_name('options')))
@@ -5436,6 +8016,23 @@ def _template_109(rt):
         _append(str(_join10('; ', (names['violations'] if 'violations' in names else _undefined_name('violations'))[None:3])))
         _append(str(('; ...' if (True if len((names['violations'] if 'violations' in names else _undefined_name('violations'))) > 3 else False) else '')))
         _text = ''.join(_out)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            names = dict(names)  # `set` must not leak
+            _out = []
+            _append = _out.append
+            names['violations'] = _call11(names, (_v15 if (type(_o14 := names['table']) in _types12 and (_v15 := _getattr(_o14, 'naming_violations', _MISSING)) is not _MISSING and (type(_v15) not in _METHOD_TYPES or _v15.__name__ not in _FORMATTERS)) or (type(_o14) is _dict and (_v15 := _o14.get('naming_violations', _MISSING)) is not _MISSING) else _read13(_o14)), names['options'])
+            _append(str((_v19 if type(_o18 := names['table']) in _types16 and type(_v19 := _o18.qualified_name) not in _METHOD_TYPES else (_v19 if type(_o18) is _dict and (_v19 := _o18.get('qualified_name', _MISSING)) is not _MISSING else _read17(_o18)))))
+            _append(': ')
+            _append(str(_join20('; ', names['violations'][None:3])))
+            _append(str(('; ...' if (True if len(names['violations']) > 3 else False) else '')))
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5453,11 +8050,29 @@ def _template_110(rt):
     _read16 = rt.reader('used_in_transaction', _types15)
     _types19 = set()
     _read20 = rt.reader('line', _types19)
+    _types23 = set()
+    _read24 = rt.reader('pg_version', _types23)
+    _cat27 = rt.sandbox.concat_bounded
+    _types28 = set()
+    _read29 = rt.reader('detail', _types28)
+    _cat32 = rt.sandbox.concat_bounded
+    _types33 = set()
+    _read34 = rt.reader('detail', _types33)
+    _types37 = set()
+    _read38 = rt.reader('used_in_transaction', _types37)
+    _types41 = set()
+    _read42 = rt.reader('line', _types41)
+    def _plain(names):
+        _text = ''.join((str((_cat5(["ALTER TYPE ... ADD VALUE '", (_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'detail', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('detail', _MISSING)) is not _MISSING) else _read7(_o8)), "' cannot run inside a transaction before PostgreSQL 12", ]) if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'pg_version', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('pg_version', _MISSING)) is not _MISSING) else _read2(_o3)) < 12 else False) else _cat10(["the new value '", (_v14 if (type(_o13 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types11 and (_v14 := _getattr(_o13, 'detail', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('detail', _MISSING)) is not _MISSING) else _read12(_o13)), "' is used at line ", (_v22 if (type(_o21 := (_v18 if (type(_o17 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types15 and (_v18 := _getattr(_o17, 'used_in_transaction', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('used_in_transaction', _MISSING)) is not _MISSING) else _read16(_o17))) in _types19 and (_v22 := _getattr(_o21, 'line', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('line', _MISSING)) is not _MISSING) else _read20(_o21)), ' in the same transaction: PostgreSQL refuses it until the ADD VALUE commits', ]))), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_cat5(["ALTER TYPE ... ADD VALUE '", (_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'detail', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('detail', _MISSING)) is not _MISSING) else _read7(_o8)), "' cannot run inside a transaction before PostgreSQL 12", ]) if (True if (_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'pg_version', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('pg_version', _MISSING)) is not _MISSING) else _read2(_o3)) < 12 else False) else _cat10(["the new value '", (_v14 if (type(_o13 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types11 and (_v14 := _getattr(_o13, 'detail', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('detail', _MISSING)) is not _MISSING) else _read12(_o13)), "' is used at line ", (_v22 if (type(_o21 := (_v18 if (type(_o17 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types15 and (_v18 := _getattr(_o17, 'used_in_transaction', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('used_in_transaction', _MISSING)) is not _MISSING) else _read16(_o17))) in _types19 and (_v22 := _getattr(_o21, 'line', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('line', _MISSING)) is not _MISSING) else _read20(_o21)), ' in the same transaction: PostgreSQL refuses it until the ADD VALUE commits', ]))))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_cat27(["ALTER TYPE ... ADD VALUE '", (_v31 if type(_o30 := names['stmt']) in _types28 and type(_v31 := _o30.detail) not in _METHOD_TYPES else (_v31 if type(_o30) is _dict and (_v31 := _o30.get('detail', _MISSING)) is not _MISSING else _read29(_o30))), "' cannot run inside a transaction before PostgreSQL 12", ]) if (True if (_v26 if type(_o25 := names['profile']) in _types23 and type(_v26 := _o25.pg_version) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('pg_version', _MISSING)) is not _MISSING else _read24(_o25))) < 12 else False) else _cat32(["the new value '", (_v36 if type(_o35 := names['stmt']) in _types33 and type(_v36 := _o35.detail) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('detail', _MISSING)) is not _MISSING else _read34(_o35))), "' is used at line ", (_v44 if type(_o43 := (_v40 if type(_o39 := names['stmt']) in _types37 and type(_v40 := _o39.used_in_transaction) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('used_in_transaction', _MISSING)) is not _MISSING else _read38(_o39)))) in _types41 and type(_v44 := _o43.line) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('line', _MISSING)) is not _MISSING else _read42(_o43))), ' in the same transaction: PostgreSQL refuses it until the ADD VALUE commits', ]))), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5472,13 +8087,26 @@ def _template_111(rt):
     _read11 = rt.reader('table', _types10)
     _types14 = set()
     _read15 = rt.reader('qualified_name', _types14)
+    _types18 = set()
+    _read19 = rt.reader('kind', _types18)
+    _types22 = set()
+    _read23 = rt.reader('table', _types22)
+    _cat26 = rt.sandbox.concat_bounded
+    _types27 = set()
+    _read28 = rt.reader('table', _types27)
+    _types31 = set()
+    _read32 = rt.reader('qualified_name', _types31)
+    def _plain(names):
+        _text = ''.join((str(('CLUSTER' if (True if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)) == 'cluster' else False) else 'VACUUM FULL')), str((_cat9([' of ', (_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types10 and (_v13 := _getattr(_o12, 'table', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('table', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'qualified_name', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('qualified_name', _MISSING)) is not _MISSING) else _read15(_o16)), ]) if (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7)) else '')), ' rewrites the table under an ACCESS EXCLUSIVE lock', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str(('CLUSTER' if (True if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)) == 'cluster' else False) else 'VACUUM FULL')))
-        _append(str((_cat9([' of ', (_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types10 and (_v13 := _getattr(_o12, 'table', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('table', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'qualified_name', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('qualified_name', _MISSING)) is not _MISSING) else _read15(_o16)), ]) if (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7)) else '')))
-        _append(' rewrites the table under an ACCESS EXCLUSIVE lock')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str(('CLUSTER' if (True if (_v21 if type(_o20 := names['stmt']) in _types18 and type(_v21 := _o20.kind) not in _METHOD_TYPES else (_v21 if type(_o20) is _dict and (_v21 := _o20.get('kind', _MISSING)) is not _MISSING else _read19(_o20))) == 'cluster' else False) else 'VACUUM FULL')), str((_cat26([' of ', (_v34 if type(_o33 := (_v30 if type(_o29 := names['stmt']) in _types27 and type(_v30 := _o29.table) not in _METHOD_TYPES else (_v30 if type(_o29) is _dict and (_v30 := _o29.get('table', _MISSING)) is not _MISSING else _read28(_o29)))) in _types31 and type(_v34 := _o33.qualified_name) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('qualified_name', _MISSING)) is not _MISSING else _read32(_o33))), ]) if (_v25 if type(_o24 := names['stmt']) in _types22 and type(_v25 := _o24.table) not in _METHOD_TYPES else (_v25 if type(_o24) is _dict and (_v25 := _o24.get('table', _MISSING)) is not _MISSING else _read23(_o24))) else '')), ' rewrites the table under an ACCESS EXCLUSIVE lock', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5493,12 +8121,26 @@ def _template_112(rt):
     _read11 = rt.reader('table', _types10)
     _types14 = set()
     _read15 = rt.reader('name', _types14)
+    _types18 = set()
+    _read19 = rt.reader('kind', _types18)
+    _types22 = set()
+    _read23 = rt.reader('table', _types22)
+    _cat26 = rt.sandbox.concat_bounded
+    _types27 = set()
+    _read28 = rt.reader('table', _types27)
+    _types31 = set()
+    _read32 = rt.reader('name', _types31)
+    def _plain(names):
+        _text = ''.join((str((_cat9(['CREATE TABLE ', (_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types10 and (_v13 := _getattr(_o12, 'table', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('table', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'name', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('name', _MISSING)) is not _MISSING) else _read15(_o16)), ]) if ((True if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)) == 'create_table' else False) and (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) else 'this statement')), " uses MySQL's utf8, which is utf8mb3: at most 3 bytes a character, so emoji and other characters outside the Basic Multilingual Plane are refused (or cut off outside strict mode); utf8mb4 is full UTF-8", ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_cat9(['CREATE TABLE ', (_v17 if (type(_o16 := (_v13 if (type(_o12 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types10 and (_v13 := _getattr(_o12, 'table', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('table', _MISSING)) is not _MISSING) else _read11(_o12))) in _types14 and (_v17 := _getattr(_o16, 'name', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('name', _MISSING)) is not _MISSING) else _read15(_o16)), ]) if ((True if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)) == 'create_table' else False) and (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) else 'this statement')))
-        _append(" uses MySQL's utf8, which is utf8mb3: at most 3 bytes a character, so emoji and other characters outside the Basic Multilingual Plane are refused (or cut off outside strict mode); utf8mb4 is full UTF-8")
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_cat26(['CREATE TABLE ', (_v34 if type(_o33 := (_v30 if type(_o29 := names['stmt']) in _types27 and type(_v30 := _o29.table) not in _METHOD_TYPES else (_v30 if type(_o29) is _dict and (_v30 := _o29.get('table', _MISSING)) is not _MISSING else _read28(_o29)))) in _types31 and type(_v34 := _o33.name) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('name', _MISSING)) is not _MISSING else _read32(_o33))), ]) if ((True if (_v21 if type(_o20 := names['stmt']) in _types18 and type(_v21 := _o20.kind) not in _METHOD_TYPES else (_v21 if type(_o20) is _dict and (_v21 := _o20.get('kind', _MISSING)) is not _MISSING else _read19(_o20))) == 'create_table' else False) and (_v25 if type(_o24 := names['stmt']) in _types22 and type(_v25 := _o24.table) not in _METHOD_TYPES else (_v25 if type(_o24) is _dict and (_v25 := _o24.get('table', _MISSING)) is not _MISSING else _read23(_o24)))) else 'this statement')), " uses MySQL's utf8, which is utf8mb3: at most 3 bytes a character, so emoji and other characters outside the Basic Multilingual Plane are refused (or cut off outside strict mode); utf8mb4 is full UTF-8", ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5514,16 +8156,27 @@ def _template_113(rt):
     _read14 = rt.reader('kind', _types13)
     _types17 = set()
     _read18 = rt.reader('cascade', _types17)
+    _types21 = set()
+    _read22 = rt.reader('kind', _types21)
+    _types25 = set()
+    _read26 = rt.reader('detail', _types25)
+    _types29 = set()
+    _read30 = rt.reader('cascade', _types29)
+    _types33 = set()
+    _read34 = rt.reader('kind', _types33)
+    _types37 = set()
+    _read38 = rt.reader('cascade', _types37)
+    def _plain(names):
+        _text = ''.join((str(('DROP DATABASE' if (True if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)) == 'drop_database' else False) else 'DROP SCHEMA')), ' ', str((_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'detail', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('detail', _MISSING)) is not _MISSING) else _read6(_o7))), str((' CASCADE' if (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'cascade', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('cascade', _MISSING)) is not _MISSING) else _read10(_o11)) else '')), ' deletes ', str(('everything in it' if ((True if (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'kind', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('kind', _MISSING)) is not _MISSING) else _read14(_o15)) == 'drop_database' else False) or (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'cascade', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('cascade', _MISSING)) is not _MISSING) else _read18(_o19))) else 'the schema')), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str(('DROP DATABASE' if (True if (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)) == 'drop_database' else False) else 'DROP SCHEMA')))
-        _append(' ')
-        _append(str((_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'detail', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('detail', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(str((' CASCADE' if (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'cascade', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('cascade', _MISSING)) is not _MISSING) else _read10(_o11)) else '')))
-        _append(' deletes ')
-        _append(str(('everything in it' if ((True if (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'kind', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('kind', _MISSING)) is not _MISSING) else _read14(_o15)) == 'drop_database' else False) or (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'cascade', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('cascade', _MISSING)) is not _MISSING) else _read18(_o19))) else 'the schema')))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str(('DROP DATABASE' if (True if (_v24 if type(_o23 := names['stmt']) in _types21 and type(_v24 := _o23.kind) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('kind', _MISSING)) is not _MISSING else _read22(_o23))) == 'drop_database' else False) else 'DROP SCHEMA')), ' ', str((_v28 if type(_o27 := names['stmt']) in _types25 and type(_v28 := _o27.detail) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('detail', _MISSING)) is not _MISSING else _read26(_o27)))), str((' CASCADE' if (_v32 if type(_o31 := names['stmt']) in _types29 and type(_v32 := _o31.cascade) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('cascade', _MISSING)) is not _MISSING else _read30(_o31))) else '')), ' deletes ', str(('everything in it' if ((True if (_v36 if type(_o35 := names['stmt']) in _types33 and type(_v36 := _o35.kind) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('kind', _MISSING)) is not _MISSING else _read34(_o35))) == 'drop_database' else False) or (_v40 if type(_o39 := names['stmt']) in _types37 and type(_v40 := _o39.cascade) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('cascade', _MISSING)) is not _MISSING else _read38(_o39)))) else 'the schema')), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5547,21 +8200,35 @@ def _template_114(rt):
     _read30 = rt.reader('duplicate_of', _types29)
     _types33 = set()
     _read34 = rt.reader('name', _types33)
+    _types37 = set()
+    _read38 = rt.reader('constraint', _types37)
+    _types41 = set()
+    _read42 = rt.reader('name', _types41)
+    _types45 = set()
+    _read46 = rt.reader('table', _types45)
+    _types49 = set()
+    _read50 = rt.reader('qualified_name', _types49)
+    _types53 = set()
+    _read54 = rt.reader('columns_sql', _types53)
+    _types57 = set()
+    _read58 = rt.reader('duplicate_of', _types57)
+    _types61 = set()
+    _read62 = rt.reader('constraint', _types61)
+    _types65 = set()
+    _read66 = rt.reader('duplicate_of', _types65)
+    _types69 = set()
+    _read70 = rt.reader('name', _types69)
+    def _plain(names):
+        _text = ''.join((str(('constraint' if (_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3)) else 'index')), ' ', str((_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))), ' on ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))), ' (', str((_v20 if (type(_o19 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types17 and (_v20 := _getattr(_o19, 'columns_sql', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('columns_sql', _MISSING)) is not _MISSING) else _read18(_o19))), ') duplicates ', str(('constraint' if (_v28 if (type(_o27 := (_v24 if (type(_o23 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types21 and (_v24 := _getattr(_o23, 'duplicate_of', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('duplicate_of', _MISSING)) is not _MISSING) else _read22(_o23))) in _types25 and (_v28 := _getattr(_o27, 'constraint', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('constraint', _MISSING)) is not _MISSING) else _read26(_o27)) else 'index')), ' ', str((_v36 if (type(_o35 := (_v32 if (type(_o31 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types29 and (_v32 := _getattr(_o31, 'duplicate_of', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('duplicate_of', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'name', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('name', _MISSING)) is not _MISSING) else _read34(_o35))), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str(('constraint' if (_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'constraint', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('constraint', _MISSING)) is not _MISSING) else _read2(_o3)) else 'index')))
-        _append(' ')
-        _append(str((_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' on ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(' (')
-        _append(str((_v20 if (type(_o19 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types17 and (_v20 := _getattr(_o19, 'columns_sql', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('columns_sql', _MISSING)) is not _MISSING) else _read18(_o19))))
-        _append(') duplicates ')
-        _append(str(('constraint' if (_v28 if (type(_o27 := (_v24 if (type(_o23 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types21 and (_v24 := _getattr(_o23, 'duplicate_of', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('duplicate_of', _MISSING)) is not _MISSING) else _read22(_o23))) in _types25 and (_v28 := _getattr(_o27, 'constraint', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('constraint', _MISSING)) is not _MISSING) else _read26(_o27)) else 'index')))
-        _append(' ')
-        _append(str((_v36 if (type(_o35 := (_v32 if (type(_o31 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types29 and (_v32 := _getattr(_o31, 'duplicate_of', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('duplicate_of', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'name', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('name', _MISSING)) is not _MISSING) else _read34(_o35))))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str(('constraint' if (_v40 if type(_o39 := names['index']) in _types37 and type(_v40 := _o39.constraint) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('constraint', _MISSING)) is not _MISSING else _read38(_o39))) else 'index')), ' ', str((_v44 if type(_o43 := names['index']) in _types41 and type(_v44 := _o43.name) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('name', _MISSING)) is not _MISSING else _read42(_o43)))), ' on ', str((_v52 if type(_o51 := (_v48 if type(_o47 := names['index']) in _types45 and type(_v48 := _o47.table) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('table', _MISSING)) is not _MISSING else _read46(_o47)))) in _types49 and type(_v52 := _o51.qualified_name) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('qualified_name', _MISSING)) is not _MISSING else _read50(_o51)))), ' (', str((_v56 if type(_o55 := names['index']) in _types53 and type(_v56 := _o55.columns_sql) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('columns_sql', _MISSING)) is not _MISSING else _read54(_o55)))), ') duplicates ', str(('constraint' if (_v64 if type(_o63 := (_v60 if type(_o59 := names['index']) in _types57 and type(_v60 := _o59.duplicate_of) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('duplicate_of', _MISSING)) is not _MISSING else _read58(_o59)))) in _types61 and type(_v64 := _o63.constraint) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('constraint', _MISSING)) is not _MISSING else _read62(_o63))) else 'index')), ' ', str((_v72 if type(_o71 := (_v68 if type(_o67 := names['index']) in _types65 and type(_v68 := _o67.duplicate_of) not in _METHOD_TYPES else (_v68 if type(_o67) is _dict and (_v68 := _o67.get('duplicate_of', _MISSING)) is not _MISSING else _read66(_o67)))) in _types69 and type(_v72 := _o71.name) not in _METHOD_TYPES else (_v72 if type(_o71) is _dict and (_v72 := _o71.get('name', _MISSING)) is not _MISSING else _read70(_o71)))), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5573,14 +8240,23 @@ def _template_115(rt):
     _read6 = rt.reader('default', _types5)
     _types9 = set()
     _read10 = rt.reader('sql', _types9)
+    _types13 = set()
+    _read14 = rt.reader('qualified_name', _types13)
+    _types17 = set()
+    _read18 = rt.reader('default', _types17)
+    _types21 = set()
+    _read22 = rt.reader('sql', _types21)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' defaults to the zero date ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'default', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('default', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'sql', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('sql', _MISSING)) is not _MISSING) else _read10(_o11))), ": MySQL's default SQL mode (strict, with NO_ZERO_DATE) refuses it, so this statement fails there", ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' defaults to the zero date ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'default', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('default', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'sql', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('sql', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(": MySQL's default SQL mode (strict, with NO_ZERO_DATE) refuses it, so this statement fails there")
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v16 if type(_o15 := names['column']) in _types13 and type(_v16 := _o15.qualified_name) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING else _read14(_o15)))), ' defaults to the zero date ', str((_v24 if type(_o23 := (_v20 if type(_o19 := names['column']) in _types17 and type(_v20 := _o19.default) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('default', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.sql) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('sql', _MISSING)) is not _MISSING else _read22(_o23)))), ": MySQL's default SQL mode (strict, with NO_ZERO_DATE) refuses it, so this statement fails there", ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5588,12 +8264,19 @@ def _template_115(rt):
 def _template_116(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
+    _types5 = set()
+    _read6 = rt.reader('qualified_name', _types5)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' has a default but accepts NULL: is NULL a value it should hold?', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' has a default but accepts NULL: is NULL a value it should hold?')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v8 if type(_o7 := names['column']) in _types5 and type(_v8 := _o7.qualified_name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING else _read6(_o7)))), ' has a default but accepts NULL: is NULL a value it should hold?', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5601,12 +8284,19 @@ def _template_116(rt):
 def _template_117(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
+    _types5 = set()
+    _read6 = rt.reader('qualified_name', _types5)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' holds a count or an amount but no CHECK keeps it from going negative', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' holds a count or an amount but no CHECK keeps it from going negative')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v8 if type(_o7 := names['column']) in _types5 and type(_v8 := _o7.qualified_name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING else _read6(_o7)))), ' holds a count or an amount but no CHECK keeps it from going negative', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5614,12 +8304,19 @@ def _template_117(rt):
 def _template_118(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
+    _types5 = set()
+    _read6 = rt.reader('qualified_name', _types5)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' is a TIMESTAMP, which MySQL stores as 32-bit seconds since 1970: it cannot hold a time after 2038-01-19 03:14:07 UTC; DATETIME reaches 9999', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' is a TIMESTAMP, which MySQL stores as 32-bit seconds since 1970: it cannot hold a time after 2038-01-19 03:14:07 UTC; DATETIME reaches 9999')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v8 if type(_o7 := names['column']) in _types5 and type(_v8 := _o7.qualified_name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING else _read6(_o7)))), ' is a TIMESTAMP, which MySQL stores as 32-bit seconds since 1970: it cannot hold a time after 2038-01-19 03:14:07 UTC; DATETIME reaches 9999', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5633,15 +8330,25 @@ def _template_119(rt):
     _read10 = rt.reader('declared', _types9)
     _types13 = set()
     _read14 = rt.reader('not_null', _types13)
+    _types17 = set()
+    _read18 = rt.reader('qualified_name', _types17)
+    _types21 = set()
+    _read22 = rt.reader('type', _types21)
+    _types25 = set()
+    _read26 = rt.reader('declared', _types25)
+    _types29 = set()
+    _read30 = rt.reader('not_null', _types29)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' is declared ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'declared', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('declared', _MISSING)) is not _MISSING) else _read10(_o11))), ': SQLite reads that as a type name only and fills nothing in (only an INTEGER PRIMARY KEY column gets values), so an insert that leaves it out stores NULL', str((' and fails on NOT NULL' if (_v16 if (type(_o15 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types13 and (_v16 := _getattr(_o15, 'not_null', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('not_null', _MISSING)) is not _MISSING) else _read14(_o15)) else '')), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' is declared ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'type', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('type', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'declared', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('declared', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(': SQLite reads that as a type name only and fills nothing in (only an INTEGER PRIMARY KEY column gets values), so an insert that leaves it out stores NULL')
-        _append(str((' and fails on NOT NULL' if (_v16 if (type(_o15 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types13 and (_v16 := _getattr(_o15, 'not_null', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('not_null', _MISSING)) is not _MISSING) else _read14(_o15)) else '')))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v20 if type(_o19 := names['column']) in _types17 and type(_v20 := _o19.qualified_name) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('qualified_name', _MISSING)) is not _MISSING else _read18(_o19)))), ' is declared ', str((_v28 if type(_o27 := (_v24 if type(_o23 := names['column']) in _types21 and type(_v24 := _o23.type) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('type', _MISSING)) is not _MISSING else _read22(_o23)))) in _types25 and type(_v28 := _o27.declared) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('declared', _MISSING)) is not _MISSING else _read26(_o27)))), ': SQLite reads that as a type name only and fills nothing in (only an INTEGER PRIMARY KEY column gets values), so an insert that leaves it out stores NULL', str((' and fails on NOT NULL' if (_v32 if type(_o31 := names['column']) in _types29 and type(_v32 := _o31.not_null) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('not_null', _MISSING)) is not _MISSING else _read30(_o31))) else '')), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5649,12 +8356,19 @@ def _template_119(rt):
 def _template_120(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
+    _types5 = set()
+    _read6 = rt.reader('qualified_name', _types5)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), " is free text but named like a set of values: nothing stops 'actve' or 'ACTIVE' from being stored", ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(" is free text but named like a set of values: nothing stops 'actve' or 'ACTIVE' from being stored")
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v8 if type(_o7 := names['column']) in _types5 and type(_v8 := _o7.qualified_name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING else _read6(_o7)))), " is free text but named like a set of values: nothing stops 'actve' or 'ACTIVE' from being stored", ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5662,12 +8376,19 @@ def _template_120(rt):
 def _template_121(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
+    _types5 = set()
+    _read6 = rt.reader('qualified_name', _types5)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' is jsonb named like data that is searched by content, with no GIN index: every @> or ? query scans the table', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' is jsonb named like data that is searched by content, with no GIN index: every @> or ? query scans the table')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v8 if type(_o7 := names['column']) in _types5 and type(_v8 := _o7.qualified_name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING else _read6(_o7)))), ' is jsonb named like data that is searched by content, with no GIN index: every @> or ? query scans the table', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5677,13 +8398,21 @@ def _template_122(rt):
     _read2 = rt.reader('qualified_name', _types1)
     _types5 = set()
     _read6 = rt.reader('name', _types5)
+    _types9 = set()
+    _read10 = rt.reader('qualified_name', _types9)
+    _types13 = set()
+    _read14 = rt.reader('name', _types13)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' is not unique: two rows can have the same ', str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' is not unique: two rows can have the same ')
-        _append(str((_v8 if (type(_o7 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types5 and (_v8 := _getattr(_o7, 'name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v12 if type(_o11 := names['column']) in _types9 and type(_v12 := _o11.qualified_name) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING else _read10(_o11)))), ' is not unique: two rows can have the same ', str((_v16 if type(_o15 := names['column']) in _types13 and type(_v16 := _o15.name) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('name', _MISSING)) is not _MISSING else _read14(_o15)))), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5691,12 +8420,19 @@ def _template_122(rt):
 def _template_123(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
+    _types5 = set()
+    _read6 = rt.reader('qualified_name', _types5)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' takes user content of any length: one request can store megabytes', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' takes user content of any length: one request can store megabytes')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v8 if type(_o7 := names['column']) in _types5 and type(_v8 := _o7.qualified_name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING else _read6(_o7)))), ' takes user content of any length: one request can store megabytes', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5704,11 +8440,19 @@ def _template_123(rt):
 def _template_124(rt):
     _types1 = set()
     _read2 = rt.reader('message', _types1)
+    _types5 = set()
+    _read6 = rt.reader('message', _types5)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['error'] if 'error' in names else _undefined_name('error'))) in _types1 and (_v4 := _getattr(_o3, 'message', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('message', _MISSING)) is not _MISSING) else _read2(_o3))), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['error'] if 'error' in names else _undefined_name('error'))) in _types1 and (_v4 := _getattr(_o3, 'message', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('message', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v8 if type(_o7 := names['error']) in _types5 and type(_v8 := _o7.message) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('message', _MISSING)) is not _MISSING else _read6(_o7)))), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5723,16 +8467,26 @@ def _template_125(rt):
     _types13 = set()
     _read14 = rt.reader('columns', _types13)
     _h17 = rt.helper('item')
+    _types18 = set()
+    _read19 = rt.reader('name', _types18)
+    _types22 = set()
+    _read23 = rt.reader('table', _types22)
+    _types26 = set()
+    _read27 = rt.reader('qualified_name', _types26)
+    _types30 = set()
+    _read31 = rt.reader('columns', _types30)
+    _h34 = rt.helper('item')
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' indexes only the boolean ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), '.', str(_h17((_v16 if (type(_o15 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types13 and (_v16 := _getattr(_o15, 'columns', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING) else _read14(_o15)), 0)), ': two values, so the planner rarely uses it', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' indexes only the boolean ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append('.')
-        _append(str(_h17((_v16 if (type(_o15 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types13 and (_v16 := _getattr(_o15, 'columns', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING) else _read14(_o15)), 0)))
-        _append(': two values, so the planner rarely uses it')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v21 if type(_o20 := names['index']) in _types18 and type(_v21 := _o20.name) not in _METHOD_TYPES else (_v21 if type(_o20) is _dict and (_v21 := _o20.get('name', _MISSING)) is not _MISSING else _read19(_o20)))), ' indexes only the boolean ', str((_v29 if type(_o28 := (_v25 if type(_o24 := names['index']) in _types22 and type(_v25 := _o24.table) not in _METHOD_TYPES else (_v25 if type(_o24) is _dict and (_v25 := _o24.get('table', _MISSING)) is not _MISSING else _read23(_o24)))) in _types26 and type(_v29 := _o28.qualified_name) not in _METHOD_TYPES else (_v29 if type(_o28) is _dict and (_v29 := _o28.get('qualified_name', _MISSING)) is not _MISSING else _read27(_o28)))), '.', str(_h34((_v33 if type(_o32 := names['index']) in _types30 and type(_v33 := _o32.columns) not in _METHOD_TYPES else (_v33 if type(_o32) is _dict and (_v33 := _o32.get('columns', _MISSING)) is not _MISSING else _read31(_o32))), 0)), ': two values, so the planner rarely uses it', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5747,16 +8501,26 @@ def _template_126(rt):
     _types13 = set()
     _read14 = rt.reader('columns', _types13)
     _h17 = rt.helper('item')
+    _types18 = set()
+    _read19 = rt.reader('name', _types18)
+    _types22 = set()
+    _read23 = rt.reader('table', _types22)
+    _types26 = set()
+    _read27 = rt.reader('qualified_name', _types26)
+    _types30 = set()
+    _read31 = rt.reader('columns', _types30)
+    _h34 = rt.helper('item')
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' makes ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), '.', str(_h17((_v16 if (type(_o15 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types13 and (_v16 := _getattr(_o15, 'columns', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING) else _read14(_o15)), 0)), ' unique case-sensitively: Alice@example.com and alice@example.com are two accounts', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' makes ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append('.')
-        _append(str(_h17((_v16 if (type(_o15 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types13 and (_v16 := _getattr(_o15, 'columns', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns', _MISSING)) is not _MISSING) else _read14(_o15)), 0)))
-        _append(' unique case-sensitively: Alice@example.com and alice@example.com are two accounts')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v21 if type(_o20 := names['index']) in _types18 and type(_v21 := _o20.name) not in _METHOD_TYPES else (_v21 if type(_o20) is _dict and (_v21 := _o20.get('name', _MISSING)) is not _MISSING else _read19(_o20)))), ' makes ', str((_v29 if type(_o28 := (_v25 if type(_o24 := names['index']) in _types22 and type(_v25 := _o24.table) not in _METHOD_TYPES else (_v25 if type(_o24) is _dict and (_v25 := _o24.get('table', _MISSING)) is not _MISSING else _read23(_o24)))) in _types26 and type(_v29 := _o28.qualified_name) not in _METHOD_TYPES else (_v29 if type(_o28) is _dict and (_v29 := _o28.get('qualified_name', _MISSING)) is not _MISSING else _read27(_o28)))), '.', str(_h34((_v33 if type(_o32 := names['index']) in _types30 and type(_v33 := _o32.columns) not in _METHOD_TYPES else (_v33 if type(_o32) is _dict and (_v33 := _o32.get('columns', _MISSING)) is not _MISSING else _read31(_o32))), 0)), ' unique case-sensitively: Alice@example.com and alice@example.com are two accounts', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5774,18 +8538,29 @@ def _template_127(rt):
     _read18 = rt.reader('table', _types17)
     _types21 = set()
     _read22 = rt.reader('soft_delete_column', _types21)
+    _types25 = set()
+    _read26 = rt.reader('name', _types25)
+    _types29 = set()
+    _read30 = rt.reader('table', _types29)
+    _types33 = set()
+    _read34 = rt.reader('qualified_name', _types33)
+    _types37 = set()
+    _read38 = rt.reader('columns_sql', _types37)
+    _types41 = set()
+    _read42 = rt.reader('table', _types41)
+    _types45 = set()
+    _read46 = rt.reader('soft_delete_column', _types45)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))), ' on ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' (', str((_v16 if (type(_o15 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types13 and (_v16 := _getattr(_o15, 'columns_sql', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns_sql', _MISSING)) is not _MISSING) else _read14(_o15))), ') also counts rows marked deleted in ', str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types17 and (_v20 := _getattr(_o19, 'table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'soft_delete_column', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('soft_delete_column', _MISSING)) is not _MISSING) else _read22(_o23))), ': a deleted row blocks re-creating the same value', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types1 and (_v4 := _getattr(_o3, 'name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' on ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' (')
-        _append(str((_v16 if (type(_o15 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types13 and (_v16 := _getattr(_o15, 'columns_sql', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('columns_sql', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(') also counts rows marked deleted in ')
-        _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types17 and (_v20 := _getattr(_o19, 'table', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('table', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'soft_delete_column', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('soft_delete_column', _MISSING)) is not _MISSING) else _read22(_o23))))
-        _append(': a deleted row blocks re-creating the same value')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v28 if type(_o27 := names['index']) in _types25 and type(_v28 := _o27.name) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('name', _MISSING)) is not _MISSING else _read26(_o27)))), ' on ', str((_v36 if type(_o35 := (_v32 if type(_o31 := names['index']) in _types29 and type(_v32 := _o31.table) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('table', _MISSING)) is not _MISSING else _read30(_o31)))) in _types33 and type(_v36 := _o35.qualified_name) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('qualified_name', _MISSING)) is not _MISSING else _read34(_o35)))), ' (', str((_v40 if type(_o39 := names['index']) in _types37 and type(_v40 := _o39.columns_sql) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('columns_sql', _MISSING)) is not _MISSING else _read38(_o39)))), ') also counts rows marked deleted in ', str((_v48 if type(_o47 := (_v44 if type(_o43 := names['index']) in _types41 and type(_v44 := _o43.table) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('table', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.soft_delete_column) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('soft_delete_column', _MISSING)) is not _MISSING else _read46(_o47)))), ': a deleted row blocks re-creating the same value', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5797,16 +8572,23 @@ def _template_128(rt):
     _read6 = rt.reader('version', _types5)
     _types9 = set()
     _read10 = rt.reader('duplicate_of', _types9)
+    _types13 = set()
+    _read14 = rt.reader('file', _types13)
+    _types17 = set()
+    _read18 = rt.reader('version', _types17)
+    _types21 = set()
+    _read22 = rt.reader('duplicate_of', _types21)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'file', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('file', _MISSING)) is not _MISSING) else _read2(_o3))), ' has version ', str((_v8 if (type(_o7 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types5 and (_v8 := _getattr(_o7, 'version', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('version', _MISSING)) is not _MISSING) else _read6(_o7))), ', like ', str((_v12 if (type(_o11 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types9 and (_v12 := _getattr(_o11, 'duplicate_of', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('duplicate_of', _MISSING)) is not _MISSING) else _read10(_o11))), ': the migration tool refuses the pair or applies only one of them', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'file', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('file', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' has version ')
-        _append(str((_v8 if (type(_o7 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types5 and (_v8 := _getattr(_o7, 'version', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('version', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(', like ')
-        _append(str((_v12 if (type(_o11 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types9 and (_v12 := _getattr(_o11, 'duplicate_of', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('duplicate_of', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(': the migration tool refuses the pair or applies only one of them')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v16 if type(_o15 := names['migration']) in _types13 and type(_v16 := _o15.file) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('file', _MISSING)) is not _MISSING else _read14(_o15)))), ' has version ', str((_v20 if type(_o19 := names['migration']) in _types17 and type(_v20 := _o19.version) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('version', _MISSING)) is not _MISSING else _read18(_o19)))), ', like ', str((_v24 if type(_o23 := names['migration']) in _types21 and type(_v24 := _o23.duplicate_of) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('duplicate_of', _MISSING)) is not _MISSING else _read22(_o23)))), ': the migration tool refuses the pair or applies only one of them', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5822,11 +8604,27 @@ def _template_129(rt):
     _read12 = rt.reader('journal_missing', _types11)
     _types15 = set()
     _read16 = rt.reader('journal_missing', _types15)
+    _types19 = set()
+    _read20 = rt.reader('unjournaled', _types19)
+    _cat23 = rt.sandbox.concat_bounded
+    _types24 = set()
+    _read25 = rt.reader('file', _types24)
+    _cat28 = rt.sandbox.concat_bounded
+    _types29 = set()
+    _read30 = rt.reader('journal_missing', _types29)
+    _types33 = set()
+    _read34 = rt.reader('journal_missing', _types33)
+    def _plain(names):
+        _text = ''.join((str((_cat5([(_v9 if (type(_o8 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types6 and (_v9 := _getattr(_o8, 'file', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('file', _MISSING)) is not _MISSING) else _read7(_o8)), ' is not listed in meta/_journal.json: drizzle never applies it (it is linted here anyway)', ]) if (_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'unjournaled', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('unjournaled', _MISSING)) is not _MISSING) else _read2(_o3)) else _cat10(['journal entry ', (_v14 if (type(_o13 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types11 and (_v14 := _getattr(_o13, 'journal_missing', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('journal_missing', _MISSING)) is not _MISSING) else _read12(_o13)), ' has no file ', (_v18 if (type(_o17 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types15 and (_v18 := _getattr(_o17, 'journal_missing', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('journal_missing', _MISSING)) is not _MISSING) else _read16(_o17)), '.sql: drizzle fails or skips it', ]))), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_cat5([(_v9 if (type(_o8 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types6 and (_v9 := _getattr(_o8, 'file', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('file', _MISSING)) is not _MISSING) else _read7(_o8)), ' is not listed in meta/_journal.json: drizzle never applies it (it is linted here anyway)', ]) if (_v4 if (type(_o3 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types1 and (_v4 := _getattr(_o3, 'unjournaled', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('unjournaled', _MISSING)) is not _MISSING) else _read2(_o3)) else _cat10(['journal entry ', (_v14 if (type(_o13 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types11 and (_v14 := _getattr(_o13, 'journal_missing', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('journal_missing', _MISSING)) is not _MISSING) else _read12(_o13)), ' has no file ', (_v18 if (type(_o17 := (names['migration'] if 'migration' in names else _undefined_name('migration'))) in _types15 and (_v18 := _getattr(_o17, 'journal_missing', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('journal_missing', _MISSING)) is not _MISSING) else _read16(_o17)), '.sql: drizzle fails or skips it', ]))))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_cat23([(_v27 if type(_o26 := names['migration']) in _types24 and type(_v27 := _o26.file) not in _METHOD_TYPES else (_v27 if type(_o26) is _dict and (_v27 := _o26.get('file', _MISSING)) is not _MISSING else _read25(_o26))), ' is not listed in meta/_journal.json: drizzle never applies it (it is linted here anyway)', ]) if (_v22 if type(_o21 := names['migration']) in _types19 and type(_v22 := _o21.unjournaled) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('unjournaled', _MISSING)) is not _MISSING else _read20(_o21))) else _cat28(['journal entry ', (_v32 if type(_o31 := names['migration']) in _types29 and type(_v32 := _o31.journal_missing) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('journal_missing', _MISSING)) is not _MISSING else _read30(_o31))), ' has no file ', (_v36 if type(_o35 := names['migration']) in _types33 and type(_v36 := _o35.journal_missing) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('journal_missing', _MISSING)) is not _MISSING else _read34(_o35))), '.sql: drizzle fails or skips it', ]))), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5844,17 +8642,29 @@ def _template_130(rt):
     _read18 = rt.reader('dropped_event', _types17)
     _types21 = set()
     _read22 = rt.reader('line', _types21)
+    _types25 = set()
+    _read26 = rt.reader('kind', _types25)
+    _types29 = set()
+    _read30 = rt.reader('qualified_name', _types29)
+    _types33 = set()
+    _read34 = rt.reader('dropped_event', _types33)
+    _types37 = set()
+    _read38 = rt.reader('file', _types37)
+    _types41 = set()
+    _read42 = rt.reader('dropped_event', _types41)
+    _types45 = set()
+    _read46 = rt.reader('line', _types45)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3))), ' ', str((_v8 if (type(_o7 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))), ' is created here and dropped at ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types9 and (_v12 := _getattr(_o11, 'dropped_event', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('dropped_event', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'file', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('file', _MISSING)) is not _MISSING) else _read14(_o15))), ':', str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types17 and (_v20 := _getattr(_o19, 'dropped_event', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('dropped_event', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'line', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('line', _MISSING)) is not _MISSING) else _read22(_o23))), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' ')
-        _append(str((_v8 if (type(_o7 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' is created here and dropped at ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types9 and (_v12 := _getattr(_o11, 'dropped_event', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('dropped_event', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'file', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('file', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(':')
-        _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['obj'] if 'obj' in names else _undefined_name('obj'))) in _types17 and (_v20 := _getattr(_o19, 'dropped_event', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('dropped_event', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'line', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('line', _MISSING)) is not _MISSING) else _read22(_o23))))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v28 if type(_o27 := names['obj']) in _types25 and type(_v28 := _o27.kind) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('kind', _MISSING)) is not _MISSING else _read26(_o27)))), ' ', str((_v32 if type(_o31 := names['obj']) in _types29 and type(_v32 := _o31.qualified_name) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('qualified_name', _MISSING)) is not _MISSING else _read30(_o31)))), ' is created here and dropped at ', str((_v40 if type(_o39 := (_v36 if type(_o35 := names['obj']) in _types33 and type(_v36 := _o35.dropped_event) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('dropped_event', _MISSING)) is not _MISSING else _read34(_o35)))) in _types37 and type(_v40 := _o39.file) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('file', _MISSING)) is not _MISSING else _read38(_o39)))), ':', str((_v48 if type(_o47 := (_v44 if type(_o43 := names['obj']) in _types41 and type(_v44 := _o43.dropped_event) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('dropped_event', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.line) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('line', _MISSING)) is not _MISSING else _read46(_o47)))), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5877,18 +8687,34 @@ def _template_131(rt):
     _f27 = rt.filter('quote_ident')
     _types28 = set()
     _read29 = rt.reader('name', _types28)
+    _types32 = set()
+    _read33 = rt.reader('outside_transaction', _types32)
+    _f36 = rt.filter('quote_ident')
+    _cat37 = rt.sandbox.concat_bounded
+    _types38 = set()
+    _read39 = rt.reader('table', _types38)
+    _types42 = set()
+    _read43 = rt.reader('name', _types42)
+    _types46 = set()
+    _read47 = rt.reader('name', _types46)
+    _types50 = set()
+    _read51 = rt.reader('table', _types50)
+    _types54 = set()
+    _read55 = rt.reader('sql_name', _types54)
+    _f58 = rt.filter('quote_ident')
+    _types59 = set()
+    _read60 = rt.reader('name', _types59)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('outside_transaction', _MISSING)) is not _MISSING) else _read2(_o3))), 'CREATE INDEX CONCURRENTLY IF NOT EXISTS ', str(_f5(_cat6([(_v14 if (type(_o13 := (_v10 if (type(_o9 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types7 and (_v10 := _getattr(_o9, 'table', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('table', _MISSING)) is not _MISSING) else _read8(_o9))) in _types11 and (_v14 := _getattr(_o13, 'name', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('name', _MISSING)) is not _MISSING) else _read12(_o13)), '_', (_v18 if (type(_o17 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types15 and (_v18 := _getattr(_o17, 'name', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('name', _MISSING)) is not _MISSING) else _read16(_o17)), '_gin_idx', ])[None:63])), ' ON ', str((_v26 if (type(_o25 := (_v22 if (type(_o21 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types19 and (_v22 := _getattr(_o21, 'table', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('table', _MISSING)) is not _MISSING) else _read20(_o21))) in _types23 and (_v26 := _getattr(_o25, 'sql_name', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('sql_name', _MISSING)) is not _MISSING) else _read24(_o25))), ' USING gin (', str(_f27((_v31 if (type(_o30 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types28 and (_v31 := _getattr(_o30, 'name', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('name', _MISSING)) is not _MISSING) else _read29(_o30)))), ' jsonb_path_ops);', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('outside_transaction', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append('CREATE INDEX CONCURRENTLY IF NOT EXISTS ')
-        _append(str(_f5(_cat6([(_v14 if (type(_o13 := (_v10 if (type(_o9 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types7 and (_v10 := _getattr(_o9, 'table', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('table', _MISSING)) is not _MISSING) else _read8(_o9))) in _types11 and (_v14 := _getattr(_o13, 'name', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('name', _MISSING)) is not _MISSING) else _read12(_o13)), '_', (_v18 if (type(_o17 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types15 and (_v18 := _getattr(_o17, 'name', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('name', _MISSING)) is not _MISSING) else _read16(_o17)), '_gin_idx', ])[None:63])))
-        _append(' ON ')
-        _append(str((_v26 if (type(_o25 := (_v22 if (type(_o21 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types19 and (_v22 := _getattr(_o21, 'table', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('table', _MISSING)) is not _MISSING) else _read20(_o21))) in _types23 and (_v26 := _getattr(_o25, 'sql_name', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('sql_name', _MISSING)) is not _MISSING) else _read24(_o25))))
-        _append(' USING gin (')
-        _append(str(_f27((_v31 if (type(_o30 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types28 and (_v31 := _getattr(_o30, 'name', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('name', _MISSING)) is not _MISSING) else _read29(_o30)))))
-        _append(' jsonb_path_ops);')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v35 if type(_o34 := names['profile']) in _types32 and type(_v35 := _o34.outside_transaction) not in _METHOD_TYPES else (_v35 if type(_o34) is _dict and (_v35 := _o34.get('outside_transaction', _MISSING)) is not _MISSING else _read33(_o34)))), 'CREATE INDEX CONCURRENTLY IF NOT EXISTS ', str(_f36(_cat37([(_v45 if type(_o44 := (_v41 if type(_o40 := names['column']) in _types38 and type(_v41 := _o40.table) not in _METHOD_TYPES else (_v41 if type(_o40) is _dict and (_v41 := _o40.get('table', _MISSING)) is not _MISSING else _read39(_o40)))) in _types42 and type(_v45 := _o44.name) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('name', _MISSING)) is not _MISSING else _read43(_o44))), '_', (_v49 if type(_o48 := names['column']) in _types46 and type(_v49 := _o48.name) not in _METHOD_TYPES else (_v49 if type(_o48) is _dict and (_v49 := _o48.get('name', _MISSING)) is not _MISSING else _read47(_o48))), '_gin_idx', ])[None:63])), ' ON ', str((_v57 if type(_o56 := (_v53 if type(_o52 := names['column']) in _types50 and type(_v53 := _o52.table) not in _METHOD_TYPES else (_v53 if type(_o52) is _dict and (_v53 := _o52.get('table', _MISSING)) is not _MISSING else _read51(_o52)))) in _types54 and type(_v57 := _o56.sql_name) not in _METHOD_TYPES else (_v57 if type(_o56) is _dict and (_v57 := _o56.get('sql_name', _MISSING)) is not _MISSING else _read55(_o56)))), ' USING gin (', str(_f58((_v62 if type(_o61 := names['column']) in _types59 and type(_v62 := _o61.name) not in _METHOD_TYPES else (_v62 if type(_o61) is _dict and (_v62 := _o61.get('name', _MISSING)) is not _MISSING else _read60(_o61))))), ' jsonb_path_ops);', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5920,18 +8746,44 @@ def _template_132(rt):
     _f42 = rt.filter('quote_ident')
     _types43 = set()
     _read44 = rt.reader('name', _types43)
+    _types47 = set()
+    _read48 = rt.reader('outside_transaction', _types47)
+    _f51 = rt.filter('quote_ident')
+    _cat52 = rt.sandbox.concat_bounded
+    _types53 = set()
+    _read54 = rt.reader('table', _types53)
+    _types57 = set()
+    _read58 = rt.reader('name', _types57)
+    _types61 = set()
+    _read62 = rt.reader('name', _types61)
+    _types65 = set()
+    _read66 = rt.reader('table', _types65)
+    _types69 = set()
+    _read70 = rt.reader('sql_name', _types69)
+    _call73 = rt.caller()
+    _types75 = set()
+    _read76 = rt.reader('name', _types75)
+    _bounded79 = rt.sandbox.bounded
+    _types80 = set()
+    _read81 = rt.reader('lower', _types80)
+    _cat84 = rt.sandbox.concat_bounded
+    _f85 = rt.filter('quote_ident')
+    _types86 = set()
+    _read87 = rt.reader('name', _types86)
+    _f90 = rt.filter('quote_ident')
+    _types91 = set()
+    _read92 = rt.reader('name', _types91)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('outside_transaction', _MISSING)) is not _MISSING) else _read2(_o3))), 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ', str(_f5(_cat6([(_v14 if (type(_o13 := (_v10 if (type(_o9 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types7 and (_v10 := _getattr(_o9, 'table', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('table', _MISSING)) is not _MISSING) else _read8(_o9))) in _types11 and (_v14 := _getattr(_o13, 'name', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('name', _MISSING)) is not _MISSING) else _read12(_o13)), '_', (_v18 if (type(_o17 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types15 and (_v18 := _getattr(_o17, 'name', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('name', _MISSING)) is not _MISSING) else _read16(_o17)), '_key', ])[None:63])), ' ON ', str((_v26 if (type(_o25 := (_v22 if (type(_o21 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types19 and (_v22 := _getattr(_o21, 'table', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('table', _MISSING)) is not _MISSING) else _read20(_o21))) in _types23 and (_v26 := _getattr(_o25, 'sql_name', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('sql_name', _MISSING)) is not _MISSING) else _read24(_o25))), ' (', str((_cat36(['lower(', _f37((_v41 if (type(_o40 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types38 and (_v41 := _getattr(_o40, 'name', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('name', _MISSING)) is not _MISSING) else _read39(_o40))), ')', ]) if (True if _call27(names, (_v35 if (type(_o34 := (_v31 if (type(_o30 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types28 and (_v31 := _getattr(_o30, 'name', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('name', _MISSING)) is not _MISSING) else _read29(_o30))) in _types32 and (_v35 := _getattr(_o34, 'lower', _MISSING)) is not _MISSING and (type(_v35) not in _METHOD_TYPES or _v35.__name__ not in _FORMATTERS)) or (type(_o34) is _dict and (_v35 := _o34.get('lower', _MISSING)) is not _MISSING) else _read33(_o34))) == 'email' else False) else _f42((_v46 if (type(_o45 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types43 and (_v46 := _getattr(_o45, 'name', _MISSING)) is not _MISSING and (type(_v46) not in _METHOD_TYPES or _v46.__name__ not in _FORMATTERS)) or (type(_o45) is _dict and (_v46 := _o45.get('name', _MISSING)) is not _MISSING) else _read44(_o45))))), ');', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('outside_transaction', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ')
-        _append(str(_f5(_cat6([(_v14 if (type(_o13 := (_v10 if (type(_o9 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types7 and (_v10 := _getattr(_o9, 'table', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('table', _MISSING)) is not _MISSING) else _read8(_o9))) in _types11 and (_v14 := _getattr(_o13, 'name', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('name', _MISSING)) is not _MISSING) else _read12(_o13)), '_', (_v18 if (type(_o17 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types15 and (_v18 := _getattr(_o17, 'name', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('name', _MISSING)) is not _MISSING) else _read16(_o17)), '_key', ])[None:63])))
-        _append(' ON ')
-        _append(str((_v26 if (type(_o25 := (_v22 if (type(_o21 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types19 and (_v22 := _getattr(_o21, 'table', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('table', _MISSING)) is not _MISSING) else _read20(_o21))) in _types23 and (_v26 := _getattr(_o25, 'sql_name', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('sql_name', _MISSING)) is not _MISSING) else _read24(_o25))))
-        _append(' (')
-        _append(str((_cat36(['lower(', _f37((_v41 if (type(_o40 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types38 and (_v41 := _getattr(_o40, 'name', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('name', _MISSING)) is not _MISSING) else _read39(_o40))), ')', ]) if (True if _call27(names, (_v35 if (type(_o34 := (_v31 if (type(_o30 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types28 and (_v31 := _getattr(_o30, 'name', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('name', _MISSING)) is not _MISSING) else _read29(_o30))) in _types32 and (_v35 := _getattr(_o34, 'lower', _MISSING)) is not _MISSING and (type(_v35) not in _METHOD_TYPES or _v35.__name__ not in _FORMATTERS)) or (type(_o34) is _dict and (_v35 := _o34.get('lower', _MISSING)) is not _MISSING) else _read33(_o34))) == 'email' else False) else _f42((_v46 if (type(_o45 := (names['column'] if 'column' in names else _undefined_name('column'))) in _types43 and (_v46 := _getattr(_o45, 'name', _MISSING)) is not _MISSING and (type(_v46) not in _METHOD_TYPES or _v46.__name__ not in _FORMATTERS)) or (type(_o45) is _dict and (_v46 := _o45.get('name', _MISSING)) is not _MISSING) else _read44(_o45))))))
-        _append(');')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v50 if type(_o49 := names['profile']) in _types47 and type(_v50 := _o49.outside_transaction) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('outside_transaction', _MISSING)) is not _MISSING else _read48(_o49)))), 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ', str(_f51(_cat52([(_v60 if type(_o59 := (_v56 if type(_o55 := names['column']) in _types53 and type(_v56 := _o55.table) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('table', _MISSING)) is not _MISSING else _read54(_o55)))) in _types57 and type(_v60 := _o59.name) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('name', _MISSING)) is not _MISSING else _read58(_o59))), '_', (_v64 if type(_o63 := names['column']) in _types61 and type(_v64 := _o63.name) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('name', _MISSING)) is not _MISSING else _read62(_o63))), '_key', ])[None:63])), ' ON ', str((_v72 if type(_o71 := (_v68 if type(_o67 := names['column']) in _types65 and type(_v68 := _o67.table) not in _METHOD_TYPES else (_v68 if type(_o67) is _dict and (_v68 := _o67.get('table', _MISSING)) is not _MISSING else _read66(_o67)))) in _types69 and type(_v72 := _o71.sql_name) not in _METHOD_TYPES else (_v72 if type(_o71) is _dict and (_v72 := _o71.get('sql_name', _MISSING)) is not _MISSING else _read70(_o71)))), ' (', str((_cat84(['lower(', _f85((_v89 if type(_o88 := names['column']) in _types86 and type(_v89 := _o88.name) not in _METHOD_TYPES else (_v89 if type(_o88) is _dict and (_v89 := _o88.get('name', _MISSING)) is not _MISSING else _read87(_o88)))), ')', ]) if (True if (_bounded79(_o74.lower()) if type(_o74 := (_v78 if type(_o77 := names['column']) in _types75 and type(_v78 := _o77.name) not in _METHOD_TYPES else (_v78 if type(_o77) is _dict and (_v78 := _o77.get('name', _MISSING)) is not _MISSING else _read76(_o77)))) is str else _call73(names, (_v83 if (type(_o82 := _o74) in _types80 and (_v83 := _getattr(_o82, 'lower', _MISSING)) is not _MISSING and (type(_v83) not in _METHOD_TYPES or _v83.__name__ not in _FORMATTERS)) or (type(_o82) is _dict and (_v83 := _o82.get('lower', _MISSING)) is not _MISSING) else _read81(_o82)))) == 'email' else False) else _f90((_v94 if type(_o93 := names['column']) in _types91 and type(_v94 := _o93.name) not in _METHOD_TYPES else (_v94 if type(_o93) is _dict and (_v94 := _o93.get('name', _MISSING)) is not _MISSING else _read92(_o93)))))), ');', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -5956,18 +8808,36 @@ def _template_133(rt):
     _types29 = set()
     _read30 = rt.reader('columns', _types29)
     _h33 = rt.helper('item')
+    _types34 = set()
+    _read35 = rt.reader('outside_transaction', _types34)
+    _f38 = rt.filter('quote_ident')
+    _cat39 = rt.sandbox.concat_bounded
+    _types40 = set()
+    _read41 = rt.reader('table', _types40)
+    _types44 = set()
+    _read45 = rt.reader('name', _types44)
+    _types48 = set()
+    _read49 = rt.reader('columns', _types48)
+    _h52 = rt.helper('item')
+    _types53 = set()
+    _read54 = rt.reader('table', _types53)
+    _types57 = set()
+    _read58 = rt.reader('sql_name', _types57)
+    _f61 = rt.filter('quote_ident')
+    _types62 = set()
+    _read63 = rt.reader('columns', _types62)
+    _h66 = rt.helper('item')
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('outside_transaction', _MISSING)) is not _MISSING) else _read2(_o3))), 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ', str(_f5(_cat6([(_v14 if (type(_o13 := (_v10 if (type(_o9 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types7 and (_v10 := _getattr(_o9, 'table', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('table', _MISSING)) is not _MISSING) else _read8(_o9))) in _types11 and (_v14 := _getattr(_o13, 'name', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('name', _MISSING)) is not _MISSING) else _read12(_o13)), '_', _h19((_v18 if (type(_o17 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types15 and (_v18 := _getattr(_o17, 'columns', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('columns', _MISSING)) is not _MISSING) else _read16(_o17)), 0), '_lower_key', ])[None:63])), ' ON ', str((_v27 if (type(_o26 := (_v23 if (type(_o22 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types20 and (_v23 := _getattr(_o22, 'table', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('table', _MISSING)) is not _MISSING) else _read21(_o22))) in _types24 and (_v27 := _getattr(_o26, 'sql_name', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('sql_name', _MISSING)) is not _MISSING) else _read25(_o26))), ' (lower(', str(_f28(_h33((_v32 if (type(_o31 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types29 and (_v32 := _getattr(_o31, 'columns', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('columns', _MISSING)) is not _MISSING) else _read30(_o31)), 0))), '));', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('outside_transaction', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ')
-        _append(str(_f5(_cat6([(_v14 if (type(_o13 := (_v10 if (type(_o9 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types7 and (_v10 := _getattr(_o9, 'table', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('table', _MISSING)) is not _MISSING) else _read8(_o9))) in _types11 and (_v14 := _getattr(_o13, 'name', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('name', _MISSING)) is not _MISSING) else _read12(_o13)), '_', _h19((_v18 if (type(_o17 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types15 and (_v18 := _getattr(_o17, 'columns', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('columns', _MISSING)) is not _MISSING) else _read16(_o17)), 0), '_lower_key', ])[None:63])))
-        _append(' ON ')
-        _append(str((_v27 if (type(_o26 := (_v23 if (type(_o22 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types20 and (_v23 := _getattr(_o22, 'table', _MISSING)) is not _MISSING and (type(_v23) not in _METHOD_TYPES or _v23.__name__ not in _FORMATTERS)) or (type(_o22) is _dict and (_v23 := _o22.get('table', _MISSING)) is not _MISSING) else _read21(_o22))) in _types24 and (_v27 := _getattr(_o26, 'sql_name', _MISSING)) is not _MISSING and (type(_v27) not in _METHOD_TYPES or _v27.__name__ not in _FORMATTERS)) or (type(_o26) is _dict and (_v27 := _o26.get('sql_name', _MISSING)) is not _MISSING) else _read25(_o26))))
-        _append(' (lower(')
-        _append(str(_f28(_h33((_v32 if (type(_o31 := (names['index'] if 'index' in names else _undefined_name('index'))) in _types29 and (_v32 := _getattr(_o31, 'columns', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('columns', _MISSING)) is not _MISSING) else _read30(_o31)), 0))))
-        _append('));')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v37 if type(_o36 := names['profile']) in _types34 and type(_v37 := _o36.outside_transaction) not in _METHOD_TYPES else (_v37 if type(_o36) is _dict and (_v37 := _o36.get('outside_transaction', _MISSING)) is not _MISSING else _read35(_o36)))), 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ', str(_f38(_cat39([(_v47 if type(_o46 := (_v43 if type(_o42 := names['index']) in _types40 and type(_v43 := _o42.table) not in _METHOD_TYPES else (_v43 if type(_o42) is _dict and (_v43 := _o42.get('table', _MISSING)) is not _MISSING else _read41(_o42)))) in _types44 and type(_v47 := _o46.name) not in _METHOD_TYPES else (_v47 if type(_o46) is _dict and (_v47 := _o46.get('name', _MISSING)) is not _MISSING else _read45(_o46))), '_', _h52((_v51 if type(_o50 := names['index']) in _types48 and type(_v51 := _o50.columns) not in _METHOD_TYPES else (_v51 if type(_o50) is _dict and (_v51 := _o50.get('columns', _MISSING)) is not _MISSING else _read49(_o50))), 0), '_lower_key', ])[None:63])), ' ON ', str((_v60 if type(_o59 := (_v56 if type(_o55 := names['index']) in _types53 and type(_v56 := _o55.table) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('table', _MISSING)) is not _MISSING else _read54(_o55)))) in _types57 and type(_v60 := _o59.sql_name) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('sql_name', _MISSING)) is not _MISSING else _read58(_o59)))), ' (lower(', str(_f61(_h66((_v65 if type(_o64 := names['index']) in _types62 and type(_v65 := _o64.columns) not in _METHOD_TYPES else (_v65 if type(_o64) is _dict and (_v65 := _o64.get('columns', _MISSING)) is not _MISSING else _read63(_o64))), 0))), '));', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6001,26 +8871,45 @@ def _template_134(rt):
     _read48 = rt.reader('constraint', _types47)
     _types51 = set()
     _read52 = rt.reader('name', _types51)
+    _types55 = set()
+    _read56 = rt.reader('outside_transaction', _types55)
+    _f59 = rt.filter('quote_ident')
+    _types60 = set()
+    _read61 = rt.reader('constraint', _types60)
+    _types64 = set()
+    _read65 = rt.reader('name', _types64)
+    _types68 = set()
+    _read69 = rt.reader('table_sql', _types68)
+    _types72 = set()
+    _read73 = rt.reader('constraint', _types72)
+    _types76 = set()
+    _read77 = rt.reader('columns_sql', _types76)
+    _types80 = set()
+    _read81 = rt.reader('table_sql', _types80)
+    _types84 = set()
+    _read85 = rt.reader('constraint', _types84)
+    _types88 = set()
+    _read89 = rt.reader('sql_name', _types88)
+    _types92 = set()
+    _read93 = rt.reader('constraint', _types92)
+    _types96 = set()
+    _read97 = rt.reader('type', _types96)
+    _f100 = rt.filter('quote_ident')
+    _types101 = set()
+    _read102 = rt.reader('constraint', _types101)
+    _types105 = set()
+    _read106 = rt.reader('name', _types105)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('outside_transaction', _MISSING)) is not _MISSING) else _read2(_o3))), 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ', str(_f5((_v13 if (type(_o12 := (_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'constraint', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('constraint', _MISSING)) is not _MISSING) else _read7(_o8))) in _types10 and (_v13 := _getattr(_o12, 'name', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('name', _MISSING)) is not _MISSING) else _read11(_o12)))), ' ON ', str((_v17 if (type(_o16 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types14 and (_v17 := _getattr(_o16, 'table_sql', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('table_sql', _MISSING)) is not _MISSING) else _read15(_o16))), ' (', str((_v25 if (type(_o24 := (_v21 if (type(_o20 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types18 and (_v21 := _getattr(_o20, 'constraint', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('constraint', _MISSING)) is not _MISSING) else _read19(_o20))) in _types22 and (_v25 := _getattr(_o24, 'columns_sql', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('columns_sql', _MISSING)) is not _MISSING) else _read23(_o24))), ");\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ", str((_v29 if (type(_o28 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types26 and (_v29 := _getattr(_o28, 'table_sql', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('table_sql', _MISSING)) is not _MISSING) else _read27(_o28))), ' ADD CONSTRAINT ', str((_v37 if (type(_o36 := (_v33 if (type(_o32 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types30 and (_v33 := _getattr(_o32, 'constraint', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('constraint', _MISSING)) is not _MISSING) else _read31(_o32))) in _types34 and (_v37 := _getattr(_o36, 'sql_name', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('sql_name', _MISSING)) is not _MISSING) else _read35(_o36))), ' ', str(('PRIMARY KEY' if (True if (_v45 if (type(_o44 := (_v41 if (type(_o40 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types38 and (_v41 := _getattr(_o40, 'constraint', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('constraint', _MISSING)) is not _MISSING) else _read39(_o40))) in _types42 and (_v45 := _getattr(_o44, 'type', _MISSING)) is not _MISSING and (type(_v45) not in _METHOD_TYPES or _v45.__name__ not in _FORMATTERS)) or (type(_o44) is _dict and (_v45 := _o44.get('type', _MISSING)) is not _MISSING) else _read43(_o44)) == 'primary_key' else False) else 'UNIQUE')), ' USING INDEX ', str(_f46((_v54 if (type(_o53 := (_v50 if (type(_o49 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types47 and (_v50 := _getattr(_o49, 'constraint', _MISSING)) is not _MISSING and (type(_v50) not in _METHOD_TYPES or _v50.__name__ not in _FORMATTERS)) or (type(_o49) is _dict and (_v50 := _o49.get('constraint', _MISSING)) is not _MISSING) else _read48(_o49))) in _types51 and (_v54 := _getattr(_o53, 'name', _MISSING)) is not _MISSING and (type(_v54) not in _METHOD_TYPES or _v54.__name__ not in _FORMATTERS)) or (type(_o53) is _dict and (_v54 := _o53.get('name', _MISSING)) is not _MISSING) else _read52(_o53)))), ';', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('outside_transaction', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ')
-        _append(str(_f5((_v13 if (type(_o12 := (_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'constraint', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('constraint', _MISSING)) is not _MISSING) else _read7(_o8))) in _types10 and (_v13 := _getattr(_o12, 'name', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('name', _MISSING)) is not _MISSING) else _read11(_o12)))))
-        _append(' ON ')
-        _append(str((_v17 if (type(_o16 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types14 and (_v17 := _getattr(_o16, 'table_sql', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('table_sql', _MISSING)) is not _MISSING) else _read15(_o16))))
-        _append(' (')
-        _append(str((_v25 if (type(_o24 := (_v21 if (type(_o20 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types18 and (_v21 := _getattr(_o20, 'constraint', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('constraint', _MISSING)) is not _MISSING) else _read19(_o20))) in _types22 and (_v25 := _getattr(_o24, 'columns_sql', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('columns_sql', _MISSING)) is not _MISSING) else _read23(_o24))))
-        _append(");\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ")
-        _append(str((_v29 if (type(_o28 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types26 and (_v29 := _getattr(_o28, 'table_sql', _MISSING)) is not _MISSING and (type(_v29) not in _METHOD_TYPES or _v29.__name__ not in _FORMATTERS)) or (type(_o28) is _dict and (_v29 := _o28.get('table_sql', _MISSING)) is not _MISSING) else _read27(_o28))))
-        _append(' ADD CONSTRAINT ')
-        _append(str((_v37 if (type(_o36 := (_v33 if (type(_o32 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types30 and (_v33 := _getattr(_o32, 'constraint', _MISSING)) is not _MISSING and (type(_v33) not in _METHOD_TYPES or _v33.__name__ not in _FORMATTERS)) or (type(_o32) is _dict and (_v33 := _o32.get('constraint', _MISSING)) is not _MISSING) else _read31(_o32))) in _types34 and (_v37 := _getattr(_o36, 'sql_name', _MISSING)) is not _MISSING and (type(_v37) not in _METHOD_TYPES or _v37.__name__ not in _FORMATTERS)) or (type(_o36) is _dict and (_v37 := _o36.get('sql_name', _MISSING)) is not _MISSING) else _read35(_o36))))
-        _append(' ')
-        _append(str(('PRIMARY KEY' if (True if (_v45 if (type(_o44 := (_v41 if (type(_o40 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types38 and (_v41 := _getattr(_o40, 'constraint', _MISSING)) is not _MISSING and (type(_v41) not in _METHOD_TYPES or _v41.__name__ not in _FORMATTERS)) or (type(_o40) is _dict and (_v41 := _o40.get('constraint', _MISSING)) is not _MISSING) else _read39(_o40))) in _types42 and (_v45 := _getattr(_o44, 'type', _MISSING)) is not _MISSING and (type(_v45) not in _METHOD_TYPES or _v45.__name__ not in _FORMATTERS)) or (type(_o44) is _dict and (_v45 := _o44.get('type', _MISSING)) is not _MISSING) else _read43(_o44)) == 'primary_key' else False) else 'UNIQUE')))
-        _append(' USING INDEX ')
-        _append(str(_f46((_v54 if (type(_o53 := (_v50 if (type(_o49 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types47 and (_v50 := _getattr(_o49, 'constraint', _MISSING)) is not _MISSING and (type(_v50) not in _METHOD_TYPES or _v50.__name__ not in _FORMATTERS)) or (type(_o49) is _dict and (_v50 := _o49.get('constraint', _MISSING)) is not _MISSING) else _read48(_o49))) in _types51 and (_v54 := _getattr(_o53, 'name', _MISSING)) is not _MISSING and (type(_v54) not in _METHOD_TYPES or _v54.__name__ not in _FORMATTERS)) or (type(_o53) is _dict and (_v54 := _o53.get('name', _MISSING)) is not _MISSING) else _read52(_o53)))))
-        _append(';')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v58 if type(_o57 := names['profile']) in _types55 and type(_v58 := _o57.outside_transaction) not in _METHOD_TYPES else (_v58 if type(_o57) is _dict and (_v58 := _o57.get('outside_transaction', _MISSING)) is not _MISSING else _read56(_o57)))), 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ', str(_f59((_v67 if type(_o66 := (_v63 if type(_o62 := names['stmt']) in _types60 and type(_v63 := _o62.constraint) not in _METHOD_TYPES else (_v63 if type(_o62) is _dict and (_v63 := _o62.get('constraint', _MISSING)) is not _MISSING else _read61(_o62)))) in _types64 and type(_v67 := _o66.name) not in _METHOD_TYPES else (_v67 if type(_o66) is _dict and (_v67 := _o66.get('name', _MISSING)) is not _MISSING else _read65(_o66))))), ' ON ', str((_v71 if type(_o70 := names['stmt']) in _types68 and type(_v71 := _o70.table_sql) not in _METHOD_TYPES else (_v71 if type(_o70) is _dict and (_v71 := _o70.get('table_sql', _MISSING)) is not _MISSING else _read69(_o70)))), ' (', str((_v79 if type(_o78 := (_v75 if type(_o74 := names['stmt']) in _types72 and type(_v75 := _o74.constraint) not in _METHOD_TYPES else (_v75 if type(_o74) is _dict and (_v75 := _o74.get('constraint', _MISSING)) is not _MISSING else _read73(_o74)))) in _types76 and type(_v79 := _o78.columns_sql) not in _METHOD_TYPES else (_v79 if type(_o78) is _dict and (_v79 := _o78.get('columns_sql', _MISSING)) is not _MISSING else _read77(_o78)))), ");\n-- in a later migration:\nSET lock_timeout = '5s';\nALTER TABLE ", str((_v83 if type(_o82 := names['stmt']) in _types80 and type(_v83 := _o82.table_sql) not in _METHOD_TYPES else (_v83 if type(_o82) is _dict and (_v83 := _o82.get('table_sql', _MISSING)) is not _MISSING else _read81(_o82)))), ' ADD CONSTRAINT ', str((_v91 if type(_o90 := (_v87 if type(_o86 := names['stmt']) in _types84 and type(_v87 := _o86.constraint) not in _METHOD_TYPES else (_v87 if type(_o86) is _dict and (_v87 := _o86.get('constraint', _MISSING)) is not _MISSING else _read85(_o86)))) in _types88 and type(_v91 := _o90.sql_name) not in _METHOD_TYPES else (_v91 if type(_o90) is _dict and (_v91 := _o90.get('sql_name', _MISSING)) is not _MISSING else _read89(_o90)))), ' ', str(('PRIMARY KEY' if (True if (_v99 if type(_o98 := (_v95 if type(_o94 := names['stmt']) in _types92 and type(_v95 := _o94.constraint) not in _METHOD_TYPES else (_v95 if type(_o94) is _dict and (_v95 := _o94.get('constraint', _MISSING)) is not _MISSING else _read93(_o94)))) in _types96 and type(_v99 := _o98.type) not in _METHOD_TYPES else (_v99 if type(_o98) is _dict and (_v99 := _o98.get('type', _MISSING)) is not _MISSING else _read97(_o98))) == 'primary_key' else False) else 'UNIQUE')), ' USING INDEX ', str(_f100((_v108 if type(_o107 := (_v104 if type(_o103 := names['stmt']) in _types101 and type(_v104 := _o103.constraint) not in _METHOD_TYPES else (_v104 if type(_o103) is _dict and (_v104 := _o103.get('constraint', _MISSING)) is not _MISSING else _read102(_o103)))) in _types105 and type(_v108 := _o107.name) not in _METHOD_TYPES else (_v108 if type(_o107) is _dict and (_v108 := _o107.get('name', _MISSING)) is not _MISSING else _read106(_o107))))), ';', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6043,7 +8932,24 @@ def _template_135(rt):
     _read27 = rt.reader('index', _types26)
     _types30 = set()
     _read31 = rt.reader('definition_sql', _types30)
-    def _function(names):
+    _types34 = set()
+    _read35 = rt.reader('outside_transaction', _types34)
+    _types38 = set()
+    _read39 = rt.reader('index', _types38)
+    _types42 = set()
+    _read43 = rt.reader('unique', _types42)
+    _f46 = rt.filter('quote_ident')
+    _types47 = set()
+    _read48 = rt.reader('index', _types47)
+    _types51 = set()
+    _read52 = rt.reader('name', _types51)
+    _types55 = set()
+    _read56 = rt.reader('table_sql', _types55)
+    _types59 = set()
+    _read60 = rt.reader('index', _types59)
+    _types63 = set()
+    _read64 = rt.reader('definition_sql', _types63)
+    def _plain(names):
         _out = []
         _append = _out.append
         _append(str((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('outside_transaction', _MISSING)) is not _MISSING) else _read2(_o3))))
@@ -6059,6 +8965,28 @@ def _template_135(rt):
         _append(';')
         _text = ''.join(_out)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
+    def _function(names):
+        _given = names
+        try:
+            _out = []
+            _append = _out.append
+            _append(str((_v37 if type(_o36 := names['profile']) in _types34 and type(_v37 := _o36.outside_transaction) not in _METHOD_TYPES else (_v37 if type(_o36) is _dict and (_v37 := _o36.get('outside_transaction', _MISSING)) is not _MISSING else _read35(_o36)))))
+            _append('CREATE ')
+            if (_v45 if type(_o44 := (_v41 if type(_o40 := names['stmt']) in _types38 and type(_v41 := _o40.index) not in _METHOD_TYPES else (_v41 if type(_o40) is _dict and (_v41 := _o40.get('index', _MISSING)) is not _MISSING else _read39(_o40)))) in _types42 and type(_v45 := _o44.unique) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('unique', _MISSING)) is not _MISSING else _read43(_o44))):
+                _append(str('UNIQUE '))
+            _append('INDEX CONCURRENTLY IF NOT EXISTS ')
+            _append(str(_f46((_v54 if type(_o53 := (_v50 if type(_o49 := names['stmt']) in _types47 and type(_v50 := _o49.index) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('index', _MISSING)) is not _MISSING else _read48(_o49)))) in _types51 and type(_v54 := _o53.name) not in _METHOD_TYPES else (_v54 if type(_o53) is _dict and (_v54 := _o53.get('name', _MISSING)) is not _MISSING else _read52(_o53))))))
+            _append(' ON ')
+            _append(str((_v58 if type(_o57 := names['stmt']) in _types55 and type(_v58 := _o57.table_sql) not in _METHOD_TYPES else (_v58 if type(_o57) is _dict and (_v58 := _o57.get('table_sql', _MISSING)) is not _MISSING else _read56(_o57)))))
+            _append(' ')
+            _append(str((_v66 if type(_o65 := (_v62 if type(_o61 := names['stmt']) in _types59 and type(_v62 := _o61.index) not in _METHOD_TYPES else (_v62 if type(_o61) is _dict and (_v62 := _o61.get('index', _MISSING)) is not _MISSING else _read60(_o61)))) in _types63 and type(_v66 := _o65.definition_sql) not in _METHOD_TYPES else (_v66 if type(_o65) is _dict and (_v66 := _o65.get('definition_sql', _MISSING)) is not _MISSING else _read64(_o65)))))
+            _append(';')
+            _text = ''.join(_out)
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
 
@@ -6069,14 +8997,23 @@ def _template_136(rt):
     _read6 = rt.reader('index', _types5)
     _types9 = set()
     _read10 = rt.reader('sql_name', _types9)
+    _types13 = set()
+    _read14 = rt.reader('outside_transaction', _types13)
+    _types17 = set()
+    _read18 = rt.reader('index', _types17)
+    _types21 = set()
+    _read22 = rt.reader('sql_name', _types21)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('outside_transaction', _MISSING)) is not _MISSING) else _read2(_o3))), 'DROP INDEX CONCURRENTLY IF EXISTS ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'index', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('index', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'sql_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('sql_name', _MISSING)) is not _MISSING) else _read10(_o11))), ';', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types1 and (_v4 := _getattr(_o3, 'outside_transaction', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('outside_transaction', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append('DROP INDEX CONCURRENTLY IF EXISTS ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'index', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('index', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'sql_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('sql_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(';')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v16 if type(_o15 := names['profile']) in _types13 and type(_v16 := _o15.outside_transaction) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('outside_transaction', _MISSING)) is not _MISSING else _read14(_o15)))), 'DROP INDEX CONCURRENTLY IF EXISTS ', str((_v24 if type(_o23 := (_v20 if type(_o19 := names['stmt']) in _types17 and type(_v20 := _o19.index) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('index', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.sql_name) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('sql_name', _MISSING)) is not _MISSING else _read22(_o23)))), ';', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6092,14 +9029,28 @@ def _template_137(rt):
     _read12 = rt.reader('detail', _types11)
     _types15 = set()
     _read16 = rt.reader('split', _types15)
+    _types19 = set()
+    _read20 = rt.reader('column', _types19)
+    _types23 = set()
+    _read24 = rt.reader('qualified_name', _types23)
+    _join27 = rt.sandbox.join
+    _call28 = rt.caller()
+    _types30 = set()
+    _read31 = rt.reader('detail', _types30)
+    _bounded34 = rt.sandbox.bounded
+    _types35 = set()
+    _read36 = rt.reader('split', _types35)
+    def _plain(names):
+        _text = ''.join((str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))), ' changes from ', str(_join9(' to ', _call10(names, (_v18 if (type(_o17 := (_v14 if (type(_o13 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types11 and (_v14 := _getattr(_o13, 'detail', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('detail', _MISSING)) is not _MISSING) else _read12(_o13))) in _types15 and (_v18 := _getattr(_o17, 'split', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('split', _MISSING)) is not _MISSING) else _read16(_o17)), ' -> '))), ': anything but new values at the end of the list renumbers the stored values, so InnoDB copies the whole table (ALGORITHM=COPY) and blocks writes to it until the copy is done', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' changes from ')
-        _append(str(_join9(' to ', _call10(names, (_v18 if (type(_o17 := (_v14 if (type(_o13 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types11 and (_v14 := _getattr(_o13, 'detail', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('detail', _MISSING)) is not _MISSING) else _read12(_o13))) in _types15 and (_v18 := _getattr(_o17, 'split', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('split', _MISSING)) is not _MISSING) else _read16(_o17)), ' -> '))))
-        _append(': anything but new values at the end of the list renumbers the stored values, so InnoDB copies the whole table (ALGORITHM=COPY) and blocks writes to it until the copy is done')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v26 if type(_o25 := (_v22 if type(_o21 := names['stmt']) in _types19 and type(_v22 := _o21.column) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('column', _MISSING)) is not _MISSING else _read20(_o21)))) in _types23 and type(_v26 := _o25.qualified_name) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('qualified_name', _MISSING)) is not _MISSING else _read24(_o25)))), ' changes from ', str(_join27(' to ', (_bounded34(_o29.split(' -> ')) if type(_o29 := (_v33 if type(_o32 := names['stmt']) in _types30 and type(_v33 := _o32.detail) not in _METHOD_TYPES else (_v33 if type(_o32) is _dict and (_v33 := _o32.get('detail', _MISSING)) is not _MISSING else _read31(_o32)))) is str else _call28(names, (_v38 if (type(_o37 := _o29) in _types35 and (_v38 := _getattr(_o37, 'split', _MISSING)) is not _MISSING and (type(_v38) not in _METHOD_TYPES or _v38.__name__ not in _FORMATTERS)) or (type(_o37) is _dict and (_v38 := _o37.get('split', _MISSING)) is not _MISSING) else _read36(_o37)), ' -> ')))), ': anything but new values at the end of the list renumbers the stored values, so InnoDB copies the whole table (ALGORITHM=COPY) and blocks writes to it until the copy is done', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6123,20 +9074,35 @@ def _template_138(rt):
     _read30 = rt.reader('column', _types29)
     _types33 = set()
     _read34 = rt.reader('type', _types33)
+    _types37 = set()
+    _read38 = rt.reader('column', _types37)
+    _types41 = set()
+    _read42 = rt.reader('qualified_name', _types41)
+    _types45 = set()
+    _read46 = rt.reader('column', _types45)
+    _types49 = set()
+    _read50 = rt.reader('type', _types49)
+    _types53 = set()
+    _read54 = rt.reader('column', _types53)
+    _types57 = set()
+    _read58 = rt.reader('default', _types57)
+    _types61 = set()
+    _read62 = rt.reader('default_type', _types61)
+    _types65 = set()
+    _read66 = rt.reader('column', _types65)
+    _types69 = set()
+    _read70 = rt.reader('type', _types69)
+    def _plain(names):
+        _text = ''.join((str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))), ' changes type to ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'column', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('column', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'type', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('type', _MISSING)) is not _MISSING) else _read14(_o15))), ', but its default ', str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'column', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('column', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'default', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('default', _MISSING)) is not _MISSING) else _read22(_o23))), ' is of type ', str((_v28 if (type(_o27 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types25 and (_v28 := _getattr(_o27, 'default_type', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('default_type', _MISSING)) is not _MISSING) else _read26(_o27))), ', which has no implicit or assignment cast to ', str((_v36 if (type(_o35 := (_v32 if (type(_o31 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types29 and (_v32 := _getattr(_o31, 'column', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('column', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'type', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('type', _MISSING)) is not _MISSING) else _read34(_o35))), ': PostgreSQL refuses the ALTER ("default for column cannot be cast automatically")', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' changes type to ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'column', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('column', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'type', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('type', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(', but its default ')
-        _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types17 and (_v20 := _getattr(_o19, 'column', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('column', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'default', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('default', _MISSING)) is not _MISSING) else _read22(_o23))))
-        _append(' is of type ')
-        _append(str((_v28 if (type(_o27 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types25 and (_v28 := _getattr(_o27, 'default_type', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('default_type', _MISSING)) is not _MISSING) else _read26(_o27))))
-        _append(', which has no implicit or assignment cast to ')
-        _append(str((_v36 if (type(_o35 := (_v32 if (type(_o31 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types29 and (_v32 := _getattr(_o31, 'column', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('column', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'type', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('type', _MISSING)) is not _MISSING) else _read34(_o35))))
-        _append(': PostgreSQL refuses the ALTER ("default for column cannot be cast automatically")')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v44 if type(_o43 := (_v40 if type(_o39 := names['stmt']) in _types37 and type(_v40 := _o39.column) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('column', _MISSING)) is not _MISSING else _read38(_o39)))) in _types41 and type(_v44 := _o43.qualified_name) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('qualified_name', _MISSING)) is not _MISSING else _read42(_o43)))), ' changes type to ', str((_v52 if type(_o51 := (_v48 if type(_o47 := names['stmt']) in _types45 and type(_v48 := _o47.column) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('column', _MISSING)) is not _MISSING else _read46(_o47)))) in _types49 and type(_v52 := _o51.type) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('type', _MISSING)) is not _MISSING else _read50(_o51)))), ', but its default ', str((_v60 if type(_o59 := (_v56 if type(_o55 := names['stmt']) in _types53 and type(_v56 := _o55.column) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('column', _MISSING)) is not _MISSING else _read54(_o55)))) in _types57 and type(_v60 := _o59.default) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('default', _MISSING)) is not _MISSING else _read58(_o59)))), ' is of type ', str((_v64 if type(_o63 := names['stmt']) in _types61 and type(_v64 := _o63.default_type) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('default_type', _MISSING)) is not _MISSING else _read62(_o63)))), ', which has no implicit or assignment cast to ', str((_v72 if type(_o71 := (_v68 if type(_o67 := names['stmt']) in _types65 and type(_v68 := _o67.column) not in _METHOD_TYPES else (_v68 if type(_o67) is _dict and (_v68 := _o67.get('column', _MISSING)) is not _MISSING else _read66(_o67)))) in _types69 and type(_v72 := _o71.type) not in _METHOD_TYPES else (_v72 if type(_o71) is _dict and (_v72 := _o71.get('type', _MISSING)) is not _MISSING else _read70(_o71)))), ': PostgreSQL refuses the ALTER ("default for column cannot be cast automatically")', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6150,14 +9116,25 @@ def _template_139(rt):
     _read10 = rt.reader('column', _types9)
     _types13 = set()
     _read14 = rt.reader('type', _types13)
+    _types17 = set()
+    _read18 = rt.reader('column', _types17)
+    _types21 = set()
+    _read22 = rt.reader('qualified_name', _types21)
+    _types25 = set()
+    _read26 = rt.reader('column', _types25)
+    _types29 = set()
+    _read30 = rt.reader('type', _types29)
+    def _plain(names):
+        _text = ''.join((str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))), ' is converted to the re-created enum ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'column', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('column', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'type', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('type', _MISSING)) is not _MISSING) else _read14(_o15))), ': the table is rewritten under an ACCESS EXCLUSIVE lock where ALTER TYPE ... ADD VALUE (or RENAME VALUE) would change only the catalog', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'column', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('column', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' is converted to the re-created enum ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'column', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('column', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'type', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('type', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(': the table is rewritten under an ACCESS EXCLUSIVE lock where ALTER TYPE ... ADD VALUE (or RENAME VALUE) would change only the catalog')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v24 if type(_o23 := (_v20 if type(_o19 := names['stmt']) in _types17 and type(_v20 := _o19.column) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('column', _MISSING)) is not _MISSING else _read18(_o19)))) in _types21 and type(_v24 := _o23.qualified_name) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('qualified_name', _MISSING)) is not _MISSING else _read22(_o23)))), ' is converted to the re-created enum ', str((_v32 if type(_o31 := (_v28 if type(_o27 := names['stmt']) in _types25 and type(_v28 := _o27.column) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('column', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.type) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('type', _MISSING)) is not _MISSING else _read30(_o31)))), ': the table is rewritten under an ACCESS EXCLUSIVE lock where ALTER TYPE ... ADD VALUE (or RENAME VALUE) would change only the catalog', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6165,12 +9142,19 @@ def _template_139(rt):
 def _template_140(rt):
     _types1 = set()
     _read2 = rt.reader('detail', _types1)
+    _types5 = set()
+    _read6 = rt.reader('detail', _types5)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))), ': its effect on the schema is not in the model, so no finding (and no "pass") below covers what it creates or changes', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'detail', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('detail', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(': its effect on the schema is not in the model, so no finding (and no "pass") below covers what it creates or changes')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v8 if type(_o7 := names['stmt']) in _types5 and type(_v8 := _o7.detail) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('detail', _MISSING)) is not _MISSING else _read6(_o7)))), ': its effect on the schema is not in the model, so no finding (and no "pass") below covers what it creates or changes', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6184,16 +9168,25 @@ def _template_141(rt):
     _read8 = rt.reader('detail', _types7)
     _types11 = set()
     _read12 = rt.reader('close_match', _types11)
+    _types15 = set()
+    _read16 = rt.reader('kind', _types15)
+    _jf19 = rt.jinja_filter('replace')
+    _jf20 = rt.jinja_filter('upper')
+    _types21 = set()
+    _read22 = rt.reader('detail', _types21)
+    _types25 = set()
+    _read26 = rt.reader('close_match', _types25)
+    def _plain(names):
+        _text = ''.join((str(_jf6(_jf5((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)), '_', ' '))), ' IF EXISTS ', str((_v10 if (type(_o9 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types7 and (_v10 := _getattr(_o9, 'detail', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('detail', _MISSING)) is not _MISSING) else _read8(_o9))), ' drops nothing: no such object exists at this point; ', str((_v14 if (type(_o13 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types11 and (_v14 := _getattr(_o13, 'close_match', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('close_match', _MISSING)) is not _MISSING) else _read12(_o13))), ' does, and survives', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str(_jf6(_jf5((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)), '_', ' '))))
-        _append(' IF EXISTS ')
-        _append(str((_v10 if (type(_o9 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types7 and (_v10 := _getattr(_o9, 'detail', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('detail', _MISSING)) is not _MISSING) else _read8(_o9))))
-        _append(' drops nothing: no such object exists at this point; ')
-        _append(str((_v14 if (type(_o13 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types11 and (_v14 := _getattr(_o13, 'close_match', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('close_match', _MISSING)) is not _MISSING) else _read12(_o13))))
-        _append(' does, and survives')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str(_jf20(_jf19((_v18 if type(_o17 := names['stmt']) in _types15 and type(_v18 := _o17.kind) not in _METHOD_TYPES else (_v18 if type(_o17) is _dict and (_v18 := _o17.get('kind', _MISSING)) is not _MISSING else _read16(_o17))), '_', ' '))), ' IF EXISTS ', str((_v24 if type(_o23 := names['stmt']) in _types21 and type(_v24 := _o23.detail) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('detail', _MISSING)) is not _MISSING else _read22(_o23)))), ' drops nothing: no such object exists at this point; ', str((_v28 if type(_o27 := names['stmt']) in _types25 and type(_v28 := _o27.close_match) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('close_match', _MISSING)) is not _MISSING else _read26(_o27)))), ' does, and survives', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6208,16 +9201,26 @@ def _template_142(rt):
     _read11 = rt.reader('qualified_name', _types10)
     _types14 = set()
     _read15 = rt.reader('in_transaction', _types14)
+    _types18 = set()
+    _read19 = rt.reader('kind', _types18)
+    _jf22 = rt.jinja_filter('upper')
+    _types23 = set()
+    _read24 = rt.reader('table', _types23)
+    _types27 = set()
+    _read28 = rt.reader('qualified_name', _types27)
+    _types31 = set()
+    _read32 = rt.reader('in_transaction', _types31)
+    def _plain(names):
+        _text = ''.join((str(_jf5((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)))), ' of every row of ', str((_v13 if (type(_o12 := (_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'table', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('table', _MISSING)) is not _MISSING) else _read7(_o8))) in _types10 and (_v13 := _getattr(_o12, 'qualified_name', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('qualified_name', _MISSING)) is not _MISSING) else _read11(_o12))), ' in one statement: each row stays locked until ', str(('the migration commits' if (_v17 if (type(_o16 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types14 and (_v17 := _getattr(_o16, 'in_transaction', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('in_transaction', _MISSING)) is not _MISSING) else _read15(_o16)) else 'the statement ends')), ', and a large table bloats and replicates lag', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str(_jf5((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'kind', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('kind', _MISSING)) is not _MISSING) else _read2(_o3)))))
-        _append(' of every row of ')
-        _append(str((_v13 if (type(_o12 := (_v9 if (type(_o8 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types6 and (_v9 := _getattr(_o8, 'table', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('table', _MISSING)) is not _MISSING) else _read7(_o8))) in _types10 and (_v13 := _getattr(_o12, 'qualified_name', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('qualified_name', _MISSING)) is not _MISSING) else _read11(_o12))))
-        _append(' in one statement: each row stays locked until ')
-        _append(str(('the migration commits' if (_v17 if (type(_o16 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types14 and (_v17 := _getattr(_o16, 'in_transaction', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('in_transaction', _MISSING)) is not _MISSING) else _read15(_o16)) else 'the statement ends')))
-        _append(', and a large table bloats and replicates lag')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str(_jf22((_v21 if type(_o20 := names['stmt']) in _types18 and type(_v21 := _o20.kind) not in _METHOD_TYPES else (_v21 if type(_o20) is _dict and (_v21 := _o20.get('kind', _MISSING)) is not _MISSING else _read19(_o20))))), ' of every row of ', str((_v30 if type(_o29 := (_v26 if type(_o25 := names['stmt']) in _types23 and type(_v26 := _o25.table) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('table', _MISSING)) is not _MISSING else _read24(_o25)))) in _types27 and type(_v30 := _o29.qualified_name) not in _METHOD_TYPES else (_v30 if type(_o29) is _dict and (_v30 := _o29.get('qualified_name', _MISSING)) is not _MISSING else _read28(_o29)))), ' in one statement: each row stays locked until ', str(('the migration commits' if (_v34 if type(_o33 := names['stmt']) in _types31 and type(_v34 := _o33.in_transaction) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('in_transaction', _MISSING)) is not _MISSING else _read32(_o33))) else 'the statement ends')), ', and a large table bloats and replicates lag', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6235,16 +9238,29 @@ def _template_143(rt):
     _read18 = rt.reader('statement', _types17)
     _types21 = set()
     _read22 = rt.reader('line', _types21)
+    _types25 = set()
+    _read26 = rt.reader('label', _types25)
+    _types29 = set()
+    _read30 = rt.reader('table', _types29)
+    _types33 = set()
+    _read34 = rt.reader('qualified_name', _types33)
+    _types37 = set()
+    _read38 = rt.reader('backfill', _types37)
+    _types41 = set()
+    _read42 = rt.reader('statement', _types41)
+    _types45 = set()
+    _read46 = rt.reader('line', _types45)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'label', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('label', _MISSING)) is not _MISSING) else _read2(_o3))), ' is checked against the rows of ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))), ' before the UPDATE at line ', str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'backfill', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('backfill', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'statement', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('statement', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'line', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('line', _MISSING)) is not _MISSING) else _read22(_o23))), ' fills them: on a database with data the migration fails here', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'label', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('label', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' is checked against the rows of ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'table', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('table', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'qualified_name', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' before the UPDATE at line ')
-        _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'backfill', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('backfill', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'statement', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('statement', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'line', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('line', _MISSING)) is not _MISSING) else _read22(_o23))))
-        _append(' fills them: on a database with data the migration fails here')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v28 if type(_o27 := names['stmt']) in _types25 and type(_v28 := _o27.label) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('label', _MISSING)) is not _MISSING else _read26(_o27)))), ' is checked against the rows of ', str((_v36 if type(_o35 := (_v32 if type(_o31 := names['stmt']) in _types29 and type(_v32 := _o31.table) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('table', _MISSING)) is not _MISSING else _read30(_o31)))) in _types33 and type(_v36 := _o35.qualified_name) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('qualified_name', _MISSING)) is not _MISSING else _read34(_o35)))), ' before the UPDATE at line ', str((_v48 if type(_o47 := (_v44 if type(_o43 := (_v40 if type(_o39 := names['stmt']) in _types37 and type(_v40 := _o39.backfill) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('backfill', _MISSING)) is not _MISSING else _read38(_o39)))) in _types41 and type(_v44 := _o43.statement) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('statement', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.line) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('line', _MISSING)) is not _MISSING else _read46(_o47)))), ' fills them: on a database with data the migration fails here', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6268,18 +9284,35 @@ def _template_144(rt):
     _read30 = rt.reader('table', _types29)
     _types33 = set()
     _read34 = rt.reader('qualified_name', _types33)
+    _types37 = set()
+    _read38 = rt.reader('label', _types37)
+    _types41 = set()
+    _read42 = rt.reader('after_exclusive_lock', _types41)
+    _types45 = set()
+    _read46 = rt.reader('label', _types45)
+    _types49 = set()
+    _read50 = rt.reader('after_exclusive_lock', _types49)
+    _types53 = set()
+    _read54 = rt.reader('statement', _types53)
+    _types57 = set()
+    _read58 = rt.reader('line', _types57)
+    _types61 = set()
+    _read62 = rt.reader('after_exclusive_lock', _types61)
+    _types65 = set()
+    _read66 = rt.reader('table', _types65)
+    _types69 = set()
+    _read70 = rt.reader('qualified_name', _types69)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'label', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('label', _MISSING)) is not _MISSING) else _read2(_o3))), ' runs while the transaction still holds the ACCESS EXCLUSIVE lock that ', str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'after_exclusive_lock', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('after_exclusive_lock', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'label', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('label', _MISSING)) is not _MISSING) else _read10(_o11))), ' (line ', str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'after_exclusive_lock', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('after_exclusive_lock', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'statement', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('statement', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'line', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('line', _MISSING)) is not _MISSING) else _read22(_o23))), ') took on ', str((_v36 if (type(_o35 := (_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types25 and (_v28 := _getattr(_o27, 'after_exclusive_lock', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('after_exclusive_lock', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'table', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('table', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'qualified_name', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('qualified_name', _MISSING)) is not _MISSING) else _read34(_o35))), ': the table stays locked until COMMIT', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'label', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('label', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' runs while the transaction still holds the ACCESS EXCLUSIVE lock that ')
-        _append(str((_v12 if (type(_o11 := (_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'after_exclusive_lock', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('after_exclusive_lock', _MISSING)) is not _MISSING) else _read6(_o7))) in _types9 and (_v12 := _getattr(_o11, 'label', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('label', _MISSING)) is not _MISSING) else _read10(_o11))))
-        _append(' (line ')
-        _append(str((_v24 if (type(_o23 := (_v20 if (type(_o19 := (_v16 if (type(_o15 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types13 and (_v16 := _getattr(_o15, 'after_exclusive_lock', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('after_exclusive_lock', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'statement', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('statement', _MISSING)) is not _MISSING) else _read18(_o19))) in _types21 and (_v24 := _getattr(_o23, 'line', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('line', _MISSING)) is not _MISSING) else _read22(_o23))))
-        _append(') took on ')
-        _append(str((_v36 if (type(_o35 := (_v32 if (type(_o31 := (_v28 if (type(_o27 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types25 and (_v28 := _getattr(_o27, 'after_exclusive_lock', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('after_exclusive_lock', _MISSING)) is not _MISSING) else _read26(_o27))) in _types29 and (_v32 := _getattr(_o31, 'table', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('table', _MISSING)) is not _MISSING) else _read30(_o31))) in _types33 and (_v36 := _getattr(_o35, 'qualified_name', _MISSING)) is not _MISSING and (type(_v36) not in _METHOD_TYPES or _v36.__name__ not in _FORMATTERS)) or (type(_o35) is _dict and (_v36 := _o35.get('qualified_name', _MISSING)) is not _MISSING) else _read34(_o35))))
-        _append(': the table stays locked until COMMIT')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v40 if type(_o39 := names['stmt']) in _types37 and type(_v40 := _o39.label) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('label', _MISSING)) is not _MISSING else _read38(_o39)))), ' runs while the transaction still holds the ACCESS EXCLUSIVE lock that ', str((_v48 if type(_o47 := (_v44 if type(_o43 := names['stmt']) in _types41 and type(_v44 := _o43.after_exclusive_lock) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('after_exclusive_lock', _MISSING)) is not _MISSING else _read42(_o43)))) in _types45 and type(_v48 := _o47.label) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('label', _MISSING)) is not _MISSING else _read46(_o47)))), ' (line ', str((_v60 if type(_o59 := (_v56 if type(_o55 := (_v52 if type(_o51 := names['stmt']) in _types49 and type(_v52 := _o51.after_exclusive_lock) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('after_exclusive_lock', _MISSING)) is not _MISSING else _read50(_o51)))) in _types53 and type(_v56 := _o55.statement) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('statement', _MISSING)) is not _MISSING else _read54(_o55)))) in _types57 and type(_v60 := _o59.line) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('line', _MISSING)) is not _MISSING else _read58(_o59)))), ') took on ', str((_v72 if type(_o71 := (_v68 if type(_o67 := (_v64 if type(_o63 := names['stmt']) in _types61 and type(_v64 := _o63.after_exclusive_lock) not in _METHOD_TYPES else (_v64 if type(_o63) is _dict and (_v64 := _o63.get('after_exclusive_lock', _MISSING)) is not _MISSING else _read62(_o63)))) in _types65 and type(_v68 := _o67.table) not in _METHOD_TYPES else (_v68 if type(_o67) is _dict and (_v68 := _o67.get('table', _MISSING)) is not _MISSING else _read66(_o67)))) in _types69 and type(_v72 := _o71.qualified_name) not in _METHOD_TYPES else (_v72 if type(_o71) is _dict and (_v72 := _o71.get('qualified_name', _MISSING)) is not _MISSING else _read70(_o71)))), ': the table stays locked until COMMIT', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6293,16 +9326,25 @@ def _template_145(rt):
     _read10 = rt.reader('table', _types9)
     _types13 = set()
     _read14 = rt.reader('qualified_name', _types13)
+    _types17 = set()
+    _read18 = rt.reader('label', _types17)
+    _types21 = set()
+    _read22 = rt.reader('lock', _types21)
+    _types25 = set()
+    _read26 = rt.reader('table', _types25)
+    _types29 = set()
+    _read30 = rt.reader('qualified_name', _types29)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'label', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('label', _MISSING)) is not _MISSING) else _read2(_o3))), ' takes ', str((_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'lock', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('lock', _MISSING)) is not _MISSING) else _read6(_o7))), ' on existing table ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))), ' with no lock_timeout set: while it waits for the lock, every query on the table queues behind it', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'label', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('label', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' takes ')
-        _append(str((_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'lock', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('lock', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' on existing table ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(' with no lock_timeout set: while it waits for the lock, every query on the table queues behind it')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v20 if type(_o19 := names['stmt']) in _types17 and type(_v20 := _o19.label) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('label', _MISSING)) is not _MISSING else _read18(_o19)))), ' takes ', str((_v24 if type(_o23 := names['stmt']) in _types21 and type(_v24 := _o23.lock) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('lock', _MISSING)) is not _MISSING else _read22(_o23)))), ' on existing table ', str((_v32 if type(_o31 := (_v28 if type(_o27 := names['stmt']) in _types25 and type(_v28 := _o27.table) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('table', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.qualified_name) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('qualified_name', _MISSING)) is not _MISSING else _read30(_o31)))), ' with no lock_timeout set: while it waits for the lock, every query on the table queues behind it', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6316,16 +9358,25 @@ def _template_146(rt):
     _read10 = rt.reader('table', _types9)
     _types13 = set()
     _read14 = rt.reader('qualified_name', _types13)
+    _types17 = set()
+    _read18 = rt.reader('label', _types17)
+    _types21 = set()
+    _read22 = rt.reader('lock', _types21)
+    _types25 = set()
+    _read26 = rt.reader('table', _types25)
+    _types29 = set()
+    _read30 = rt.reader('qualified_name', _types29)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'label', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('label', _MISSING)) is not _MISSING) else _read2(_o3))), ' takes ', str((_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'lock', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('lock', _MISSING)) is not _MISSING) else _read6(_o7))), ' on existing table ', str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))), ' with no statement_timeout set: nothing bounds how long the lock is held', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'label', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('label', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' takes ')
-        _append(str((_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'lock', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('lock', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' on existing table ')
-        _append(str((_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'table', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('table', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'qualified_name', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('qualified_name', _MISSING)) is not _MISSING) else _read14(_o15))))
-        _append(' with no statement_timeout set: nothing bounds how long the lock is held')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v20 if type(_o19 := names['stmt']) in _types17 and type(_v20 := _o19.label) not in _METHOD_TYPES else (_v20 if type(_o19) is _dict and (_v20 := _o19.get('label', _MISSING)) is not _MISSING else _read18(_o19)))), ' takes ', str((_v24 if type(_o23 := names['stmt']) in _types21 and type(_v24 := _o23.lock) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('lock', _MISSING)) is not _MISSING else _read22(_o23)))), ' on existing table ', str((_v32 if type(_o31 := (_v28 if type(_o27 := names['stmt']) in _types25 and type(_v28 := _o27.table) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('table', _MISSING)) is not _MISSING else _read26(_o27)))) in _types29 and type(_v32 := _o31.qualified_name) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('qualified_name', _MISSING)) is not _MISSING else _read30(_o31)))), ' with no statement_timeout set: nothing bounds how long the lock is held', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6344,14 +9395,30 @@ def _template_147(rt):
     _cat21 = rt.sandbox.concat_bounded
     _types22 = set()
     _read23 = rt.reader('runner', _types22)
+    _types26 = set()
+    _read27 = rt.reader('label', _types26)
+    _types30 = set()
+    _read31 = rt.reader('runner', _types30)
+    _types34 = set()
+    _read35 = rt.reader('statement', _types34)
+    _types38 = set()
+    _read39 = rt.reader('source', _types38)
+    _types42 = set()
+    _read43 = rt.reader('transaction', _types42)
+    _cat46 = rt.sandbox.concat_bounded
+    _types47 = set()
+    _read48 = rt.reader('runner', _types47)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'label', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('label', _MISSING)) is not _MISSING) else _read2(_o3))), ' uses CONCURRENTLY inside a transaction', str((_cat21([' (the ', (_v25 if (type(_o24 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types22 and (_v25 := _getattr(_o24, 'runner', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('runner', _MISSING)) is not _MISSING) else _read23(_o24)), ' runner wraps each file in one)', ]) if ((True if (_v8 if (type(_o7 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types5 and (_v8 := _getattr(_o7, 'runner', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('runner', _MISSING)) is not _MISSING) else _read6(_o7)) != 'none' else False) and (_v20 if (type(_o19 := (_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'statement', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('statement', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'source', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('source', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'transaction', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('transaction', _MISSING)) is not _MISSING) else _read18(_o19))) else '')), ': PostgreSQL refuses it and the migration fails', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'label', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('label', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' uses CONCURRENTLY inside a transaction')
-        _append(str((_cat21([' (the ', (_v25 if (type(_o24 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types22 and (_v25 := _getattr(_o24, 'runner', _MISSING)) is not _MISSING and (type(_v25) not in _METHOD_TYPES or _v25.__name__ not in _FORMATTERS)) or (type(_o24) is _dict and (_v25 := _o24.get('runner', _MISSING)) is not _MISSING) else _read23(_o24)), ' runner wraps each file in one)', ]) if ((True if (_v8 if (type(_o7 := (names['profile'] if 'profile' in names else _undefined_name('profile'))) in _types5 and (_v8 := _getattr(_o7, 'runner', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('runner', _MISSING)) is not _MISSING) else _read6(_o7)) != 'none' else False) and (_v20 if (type(_o19 := (_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'statement', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('statement', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'source', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('source', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'transaction', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('transaction', _MISSING)) is not _MISSING) else _read18(_o19))) else '')))
-        _append(': PostgreSQL refuses it and the migration fails')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v29 if type(_o28 := names['stmt']) in _types26 and type(_v29 := _o28.label) not in _METHOD_TYPES else (_v29 if type(_o28) is _dict and (_v29 := _o28.get('label', _MISSING)) is not _MISSING else _read27(_o28)))), ' uses CONCURRENTLY inside a transaction', str((_cat46([' (the ', (_v50 if type(_o49 := names['profile']) in _types47 and type(_v50 := _o49.runner) not in _METHOD_TYPES else (_v50 if type(_o49) is _dict and (_v50 := _o49.get('runner', _MISSING)) is not _MISSING else _read48(_o49))), ' runner wraps each file in one)', ]) if ((True if (_v33 if type(_o32 := names['profile']) in _types30 and type(_v33 := _o32.runner) not in _METHOD_TYPES else (_v33 if type(_o32) is _dict and (_v33 := _o32.get('runner', _MISSING)) is not _MISSING else _read31(_o32))) != 'none' else False) and (_v45 if type(_o44 := (_v41 if type(_o40 := (_v37 if type(_o36 := names['stmt']) in _types34 and type(_v37 := _o36.statement) not in _METHOD_TYPES else (_v37 if type(_o36) is _dict and (_v37 := _o36.get('statement', _MISSING)) is not _MISSING else _read35(_o36)))) in _types38 and type(_v41 := _o40.source) not in _METHOD_TYPES else (_v41 if type(_o40) is _dict and (_v41 := _o40.get('source', _MISSING)) is not _MISSING else _read39(_o40)))) in _types42 and type(_v45 := _o44.transaction) not in _METHOD_TYPES else (_v45 if type(_o44) is _dict and (_v45 := _o44.get('transaction', _MISSING)) is not _MISSING else _read43(_o44)))) else '')), ': PostgreSQL refuses it and the migration fails', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6361,14 +9428,21 @@ def _template_148(rt):
     _read2 = rt.reader('long_identifier', _types1)
     _types5 = set()
     _read6 = rt.reader('long_identifier', _types5)
+    _types9 = set()
+    _read10 = rt.reader('long_identifier', _types9)
+    _types13 = set()
+    _read14 = rt.reader('long_identifier', _types13)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'long_identifier', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('long_identifier', _MISSING)) is not _MISSING) else _read2(_o3))), ' is ', str(len((_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'long_identifier', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('long_identifier', _MISSING)) is not _MISSING) else _read6(_o7)))), ' characters long: PostgreSQL silently truncates names to 63 bytes, so two long names can collide', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'long_identifier', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('long_identifier', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' is ')
-        _append(str(len((_v8 if (type(_o7 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types5 and (_v8 := _getattr(_o7, 'long_identifier', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('long_identifier', _MISSING)) is not _MISSING) else _read6(_o7)))))
-        _append(' characters long: PostgreSQL silently truncates names to 63 bytes, so two long names can collide')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v12 if type(_o11 := names['stmt']) in _types9 and type(_v12 := _o11.long_identifier) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('long_identifier', _MISSING)) is not _MISSING else _read10(_o11)))), ' is ', str(len((_v16 if type(_o15 := names['stmt']) in _types13 and type(_v16 := _o15.long_identifier) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('long_identifier', _MISSING)) is not _MISSING else _read14(_o15))))), ' characters long: PostgreSQL silently truncates names to 63 bytes, so two long names can collide', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6386,14 +9460,31 @@ def _template_149(rt):
     _types16 = set()
     _read17 = rt.reader('split', _types16)
     _h20 = rt.helper('item')
+    _call21 = rt.caller()
+    _types23 = set()
+    _read24 = rt.reader('missing_extension', _types23)
+    _bounded27 = rt.sandbox.bounded
+    _types28 = set()
+    _read29 = rt.reader('split', _types28)
+    _h32 = rt.helper('item')
+    _call33 = rt.caller()
+    _types35 = set()
+    _read36 = rt.reader('missing_extension', _types35)
+    _bounded39 = rt.sandbox.bounded
+    _types40 = set()
+    _read41 = rt.reader('split', _types40)
+    _h44 = rt.helper('item')
+    def _plain(names):
+        _text = ''.join((str(_h10(_call1(names, (_v9 if (type(_o8 := (_v5 if (type(_o4 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types2 and (_v5 := _getattr(_o4, 'missing_extension', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('missing_extension', _MISSING)) is not _MISSING) else _read3(_o4))) in _types6 and (_v9 := _getattr(_o8, 'split', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('split', _MISSING)) is not _MISSING) else _read7(_o8)), ' '), 1)[1:(-1)]), ' comes from the extension ', str(_h20(_call11(names, (_v19 if (type(_o18 := (_v15 if (type(_o14 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types12 and (_v15 := _getattr(_o14, 'missing_extension', _MISSING)) is not _MISSING and (type(_v15) not in _METHOD_TYPES or _v15.__name__ not in _FORMATTERS)) or (type(_o14) is _dict and (_v15 := _o14.get('missing_extension', _MISSING)) is not _MISSING) else _read13(_o14))) in _types16 and (_v19 := _getattr(_o18, 'split', _MISSING)) is not _MISSING and (type(_v19) not in _METHOD_TYPES or _v19.__name__ not in _FORMATTERS)) or (type(_o18) is _dict and (_v19 := _o18.get('split', _MISSING)) is not _MISSING) else _read17(_o18)), ' '), 0)), ', which no CREATE EXTENSION before this statement installs', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str(_h10(_call1(names, (_v9 if (type(_o8 := (_v5 if (type(_o4 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types2 and (_v5 := _getattr(_o4, 'missing_extension', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('missing_extension', _MISSING)) is not _MISSING) else _read3(_o4))) in _types6 and (_v9 := _getattr(_o8, 'split', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('split', _MISSING)) is not _MISSING) else _read7(_o8)), ' '), 1)[1:(-1)]))
-        _append(' comes from the extension ')
-        _append(str(_h20(_call11(names, (_v19 if (type(_o18 := (_v15 if (type(_o14 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types12 and (_v15 := _getattr(_o14, 'missing_extension', _MISSING)) is not _MISSING and (type(_v15) not in _METHOD_TYPES or _v15.__name__ not in _FORMATTERS)) or (type(_o14) is _dict and (_v15 := _o14.get('missing_extension', _MISSING)) is not _MISSING) else _read13(_o14))) in _types16 and (_v19 := _getattr(_o18, 'split', _MISSING)) is not _MISSING and (type(_v19) not in _METHOD_TYPES or _v19.__name__ not in _FORMATTERS)) or (type(_o18) is _dict and (_v19 := _o18.get('split', _MISSING)) is not _MISSING) else _read17(_o18)), ' '), 0)))
-        _append(', which no CREATE EXTENSION before this statement installs')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str(_h32((_bounded27(_o22.split(' ')) if type(_o22 := (_v26 if type(_o25 := names['stmt']) in _types23 and type(_v26 := _o25.missing_extension) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('missing_extension', _MISSING)) is not _MISSING else _read24(_o25)))) is str else _call21(names, (_v31 if (type(_o30 := _o22) in _types28 and (_v31 := _getattr(_o30, 'split', _MISSING)) is not _MISSING and (type(_v31) not in _METHOD_TYPES or _v31.__name__ not in _FORMATTERS)) or (type(_o30) is _dict and (_v31 := _o30.get('split', _MISSING)) is not _MISSING) else _read29(_o30)), ' ')), 1)[1:(-1)]), ' comes from the extension ', str(_h44((_bounded39(_o34.split(' ')) if type(_o34 := (_v38 if type(_o37 := names['stmt']) in _types35 and type(_v38 := _o37.missing_extension) not in _METHOD_TYPES else (_v38 if type(_o37) is _dict and (_v38 := _o37.get('missing_extension', _MISSING)) is not _MISSING else _read36(_o37)))) is str else _call33(names, (_v43 if (type(_o42 := _o34) in _types40 and (_v43 := _getattr(_o42, 'split', _MISSING)) is not _MISSING and (type(_v43) not in _METHOD_TYPES or _v43.__name__ not in _FORMATTERS)) or (type(_o42) is _dict and (_v43 := _o42.get('split', _MISSING)) is not _MISSING) else _read41(_o42)), ' ')), 0)), ', which no CREATE EXTENSION before this statement installs', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6409,14 +9500,27 @@ def _template_150(rt):
     _read14 = rt.reader('statement', _types13)
     _types17 = set()
     _read18 = rt.reader('line', _types17)
+    _types21 = set()
+    _read22 = rt.reader('table', _types21)
+    _types25 = set()
+    _read26 = rt.reader('qualified_name', _types25)
+    _types29 = set()
+    _read30 = rt.reader('repeated_slow_alter', _types29)
+    _types33 = set()
+    _read34 = rt.reader('statement', _types33)
+    _types37 = set()
+    _read38 = rt.reader('line', _types37)
+    def _plain(names):
+        _text = ''.join((str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))), ' is scanned or rewritten again (first at line ', str((_v20 if (type(_o19 := (_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'repeated_slow_alter', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('repeated_slow_alter', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'statement', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('statement', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'line', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('line', _MISSING)) is not _MISSING) else _read18(_o19))), '), under a lock of its own: one ALTER TABLE with both actions queues for the lock once (and checks CHECK and NOT NULL, or rewrites, in one pass)', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v8 if (type(_o7 := (_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'table', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('table', _MISSING)) is not _MISSING) else _read2(_o3))) in _types5 and (_v8 := _getattr(_o7, 'qualified_name', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' is scanned or rewritten again (first at line ')
-        _append(str((_v20 if (type(_o19 := (_v16 if (type(_o15 := (_v12 if (type(_o11 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types9 and (_v12 := _getattr(_o11, 'repeated_slow_alter', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('repeated_slow_alter', _MISSING)) is not _MISSING) else _read10(_o11))) in _types13 and (_v16 := _getattr(_o15, 'statement', _MISSING)) is not _MISSING and (type(_v16) not in _METHOD_TYPES or _v16.__name__ not in _FORMATTERS)) or (type(_o15) is _dict and (_v16 := _o15.get('statement', _MISSING)) is not _MISSING) else _read14(_o15))) in _types17 and (_v20 := _getattr(_o19, 'line', _MISSING)) is not _MISSING and (type(_v20) not in _METHOD_TYPES or _v20.__name__ not in _FORMATTERS)) or (type(_o19) is _dict and (_v20 := _o19.get('line', _MISSING)) is not _MISSING) else _read18(_o19))))
-        _append('), under a lock of its own: one ALTER TABLE with both actions queues for the lock once (and checks CHECK and NOT NULL, or rewrites, in one pass)')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v28 if type(_o27 := (_v24 if type(_o23 := names['stmt']) in _types21 and type(_v24 := _o23.table) not in _METHOD_TYPES else (_v24 if type(_o23) is _dict and (_v24 := _o23.get('table', _MISSING)) is not _MISSING else _read22(_o23)))) in _types25 and type(_v28 := _o27.qualified_name) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('qualified_name', _MISSING)) is not _MISSING else _read26(_o27)))), ' is scanned or rewritten again (first at line ', str((_v40 if type(_o39 := (_v36 if type(_o35 := (_v32 if type(_o31 := names['stmt']) in _types29 and type(_v32 := _o31.repeated_slow_alter) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('repeated_slow_alter', _MISSING)) is not _MISSING else _read30(_o31)))) in _types33 and type(_v36 := _o35.statement) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('statement', _MISSING)) is not _MISSING else _read34(_o35)))) in _types37 and type(_v40 := _o39.line) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('line', _MISSING)) is not _MISSING else _read38(_o39)))), '), under a lock of its own: one ALTER TABLE with both actions queues for the lock once (and checks CHECK and NOT NULL, or rewrites, in one pass)', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6424,12 +9528,19 @@ def _template_150(rt):
 def _template_151(rt):
     _types1 = set()
     _read2 = rt.reader('unqualified_name', _types1)
+    _types5 = set()
+    _read6 = rt.reader('unqualified_name', _types5)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'unqualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('unqualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' is created without a schema: it lands in whatever schema is first on the search_path of the session running the migration', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['stmt'] if 'stmt' in names else _undefined_name('stmt'))) in _types1 and (_v4 := _getattr(_o3, 'unqualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('unqualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' is created without a schema: it lands in whatever schema is first on the search_path of the session running the migration')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v8 if type(_o7 := names['stmt']) in _types5 and type(_v8 := _o7.unqualified_name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('unqualified_name', _MISSING)) is not _MISSING else _read6(_o7)))), ' is created without a schema: it lands in whatever schema is first on the search_path of the session running the migration', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6445,14 +9556,27 @@ def _template_152(rt):
     _read12 = rt.reader('creation_words', _types11)
     _types15 = set()
     _read16 = rt.reader('creation_names', _types15)
+    _types19 = set()
+    _read20 = rt.reader('qualified_name', _types19)
+    _join23 = rt.sandbox.join
+    _call24 = rt.caller()
+    _types25 = set()
+    _read26 = rt.reader('redundant_timestamps_of', _types25)
+    _types29 = set()
+    _read30 = rt.reader('creation_words', _types29)
+    _types33 = set()
+    _read34 = rt.reader('creation_names', _types33)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' has creation timestamps that always agree (', str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types7 and (_v10 := _getattr(_o9, 'redundant_timestamps_of', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('redundant_timestamps_of', _MISSING)) is not _MISSING) else _read8(_o9)), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'creation_words', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('creation_words', _MISSING)) is not _MISSING) else _read12(_o13)), (_v18 if (type(_o17 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types15 and (_v18 := _getattr(_o17, 'creation_names', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('creation_names', _MISSING)) is not _MISSING) else _read16(_o17))))), '): both default to the insert time', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' has creation timestamps that always agree (')
-        _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types7 and (_v10 := _getattr(_o9, 'redundant_timestamps_of', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('redundant_timestamps_of', _MISSING)) is not _MISSING) else _read8(_o9)), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'creation_words', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('creation_words', _MISSING)) is not _MISSING) else _read12(_o13)), (_v18 if (type(_o17 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types15 and (_v18 := _getattr(_o17, 'creation_names', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('creation_names', _MISSING)) is not _MISSING) else _read16(_o17))))))
-        _append('): both default to the insert time')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v22 if type(_o21 := names['table']) in _types19 and type(_v22 := _o21.qualified_name) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('qualified_name', _MISSING)) is not _MISSING else _read20(_o21)))), ' has creation timestamps that always agree (', str(_join23(', ', _call24(names, (_v28 if (type(_o27 := names['table']) in _types25 and (_v28 := _getattr(_o27, 'redundant_timestamps_of', _MISSING)) is not _MISSING and (type(_v28) not in _METHOD_TYPES or _v28.__name__ not in _FORMATTERS)) or (type(_o27) is _dict and (_v28 := _o27.get('redundant_timestamps_of', _MISSING)) is not _MISSING) else _read26(_o27)), (_v32 if type(_o31 := names['options']) in _types29 and type(_v32 := _o31.creation_words) not in _METHOD_TYPES else (_v32 if type(_o31) is _dict and (_v32 := _o31.get('creation_words', _MISSING)) is not _MISSING else _read30(_o31))), (_v36 if type(_o35 := names['options']) in _types33 and type(_v36 := _o35.creation_names) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('creation_names', _MISSING)) is not _MISSING else _read34(_o35)))))), '): both default to the insert time', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6460,12 +9584,19 @@ def _template_152(rt):
 def _template_153(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
+    _types5 = set()
+    _read6 = rt.reader('qualified_name', _types5)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' has row level security enabled and no policy: every role but the owner and superusers sees no rows and can write none', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' has row level security enabled and no policy: every role but the owner and superusers sees no rows and can write none')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v8 if type(_o7 := names['table']) in _types5 and type(_v8 := _o7.qualified_name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING else _read6(_o7)))), ' has row level security enabled and no policy: every role but the owner and superusers sees no rows and can write none', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6478,15 +9609,24 @@ def _template_154(rt):
     _read7 = rt.reader('overlapping_permissive_policies', _types6)
     _types10 = set()
     _read11 = rt.reader('overlapping_permissive_policies', _types10)
+    _types14 = set()
+    _read15 = rt.reader('qualified_name', _types14)
+    _join18 = rt.sandbox.join
+    _types19 = set()
+    _read20 = rt.reader('overlapping_permissive_policies', _types19)
+    _types23 = set()
+    _read24 = rt.reader('overlapping_permissive_policies', _types23)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' has several permissive policies for the same role and command (', str(_join5('; ', (_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'overlapping_permissive_policies', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('overlapping_permissive_policies', _MISSING)) is not _MISSING) else _read7(_o8))[None:3])), str(('; ...' if (True if len((_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'overlapping_permissive_policies', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('overlapping_permissive_policies', _MISSING)) is not _MISSING) else _read11(_o12))) > 3 else False) else '')), '): each is evaluated for every row', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' has several permissive policies for the same role and command (')
-        _append(str(_join5('; ', (_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'overlapping_permissive_policies', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('overlapping_permissive_policies', _MISSING)) is not _MISSING) else _read7(_o8))[None:3])))
-        _append(str(('; ...' if (True if len((_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'overlapping_permissive_policies', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('overlapping_permissive_policies', _MISSING)) is not _MISSING) else _read11(_o12))) > 3 else False) else '')))
-        _append('): each is evaluated for every row')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v17 if type(_o16 := names['table']) in _types14 and type(_v17 := _o16.qualified_name) not in _METHOD_TYPES else (_v17 if type(_o16) is _dict and (_v17 := _o16.get('qualified_name', _MISSING)) is not _MISSING else _read15(_o16)))), ' has several permissive policies for the same role and command (', str(_join18('; ', (_v22 if type(_o21 := names['table']) in _types19 and type(_v22 := _o21.overlapping_permissive_policies) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('overlapping_permissive_policies', _MISSING)) is not _MISSING else _read20(_o21)))[None:3])), str(('; ...' if (True if len((_v26 if type(_o25 := names['table']) in _types23 and type(_v26 := _o25.overlapping_permissive_policies) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('overlapping_permissive_policies', _MISSING)) is not _MISSING else _read24(_o25)))) > 3 else False) else '')), '): each is evaluated for every row', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6503,19 +9643,28 @@ def _template_155(rt):
     _read15 = rt.reader('mixed_case_names', _types14)
     _types18 = set()
     _read19 = rt.reader('mixed_case_names', _types18)
+    _types22 = set()
+    _read23 = rt.reader('qualified_name', _types22)
+    _types26 = set()
+    _read27 = rt.reader('mixed_case_names', _types26)
+    _types30 = set()
+    _read31 = rt.reader('mixed_case_names', _types30)
+    _join34 = rt.sandbox.join
+    _types35 = set()
+    _read36 = rt.reader('mixed_case_names', _types35)
+    _types39 = set()
+    _read40 = rt.reader('mixed_case_names', _types39)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' has ', str(len((_v8 if (type(_o7 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types5 and (_v8 := _getattr(_o7, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('mixed_case_names', _MISSING)) is not _MISSING) else _read6(_o7)))), ' name', str(('s' if (True if len((_v12 if (type(_o11 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types9 and (_v12 := _getattr(_o11, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('mixed_case_names', _MISSING)) is not _MISSING) else _read10(_o11))) > 1 else False) else '')), ' with capitals (', str(_join13(', ', (_v17 if (type(_o16 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types14 and (_v17 := _getattr(_o16, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('mixed_case_names', _MISSING)) is not _MISSING) else _read15(_o16))[None:4])), str((', ...' if (True if len((_v21 if (type(_o20 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types18 and (_v21 := _getattr(_o20, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('mixed_case_names', _MISSING)) is not _MISSING) else _read19(_o20))) > 4 else False) else '')), '): each must be double-quoted in every query', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' has ')
-        _append(str(len((_v8 if (type(_o7 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types5 and (_v8 := _getattr(_o7, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('mixed_case_names', _MISSING)) is not _MISSING) else _read6(_o7)))))
-        _append(' name')
-        _append(str(('s' if (True if len((_v12 if (type(_o11 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types9 and (_v12 := _getattr(_o11, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v12) not in _METHOD_TYPES or _v12.__name__ not in _FORMATTERS)) or (type(_o11) is _dict and (_v12 := _o11.get('mixed_case_names', _MISSING)) is not _MISSING) else _read10(_o11))) > 1 else False) else '')))
-        _append(' with capitals (')
-        _append(str(_join13(', ', (_v17 if (type(_o16 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types14 and (_v17 := _getattr(_o16, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('mixed_case_names', _MISSING)) is not _MISSING) else _read15(_o16))[None:4])))
-        _append(str((', ...' if (True if len((_v21 if (type(_o20 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types18 and (_v21 := _getattr(_o20, 'mixed_case_names', _MISSING)) is not _MISSING and (type(_v21) not in _METHOD_TYPES or _v21.__name__ not in _FORMATTERS)) or (type(_o20) is _dict and (_v21 := _o20.get('mixed_case_names', _MISSING)) is not _MISSING) else _read19(_o20))) > 4 else False) else '')))
-        _append('): each must be double-quoted in every query')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v25 if type(_o24 := names['table']) in _types22 and type(_v25 := _o24.qualified_name) not in _METHOD_TYPES else (_v25 if type(_o24) is _dict and (_v25 := _o24.get('qualified_name', _MISSING)) is not _MISSING else _read23(_o24)))), ' has ', str(len((_v29 if type(_o28 := names['table']) in _types26 and type(_v29 := _o28.mixed_case_names) not in _METHOD_TYPES else (_v29 if type(_o28) is _dict and (_v29 := _o28.get('mixed_case_names', _MISSING)) is not _MISSING else _read27(_o28))))), ' name', str(('s' if (True if len((_v33 if type(_o32 := names['table']) in _types30 and type(_v33 := _o32.mixed_case_names) not in _METHOD_TYPES else (_v33 if type(_o32) is _dict and (_v33 := _o32.get('mixed_case_names', _MISSING)) is not _MISSING else _read31(_o32)))) > 1 else False) else '')), ' with capitals (', str(_join34(', ', (_v38 if type(_o37 := names['table']) in _types35 and type(_v38 := _o37.mixed_case_names) not in _METHOD_TYPES else (_v38 if type(_o37) is _dict and (_v38 := _o37.get('mixed_case_names', _MISSING)) is not _MISSING else _read36(_o37)))[None:4])), str((', ...' if (True if len((_v42 if type(_o41 := names['table']) in _types39 and type(_v42 := _o41.mixed_case_names) not in _METHOD_TYPES else (_v42 if type(_o41) is _dict and (_v42 := _o41.get('mixed_case_names', _MISSING)) is not _MISSING else _read40(_o41)))) > 4 else False) else '')), '): each must be double-quoted in every query', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6529,14 +9678,25 @@ def _template_156(rt):
     _read8 = rt.reader('unordered_pairs_of', _types7)
     _types11 = set()
     _read12 = rt.reader('pairs', _types11)
+    _types15 = set()
+    _read16 = rt.reader('qualified_name', _types15)
+    _join19 = rt.sandbox.join
+    _call20 = rt.caller()
+    _types21 = set()
+    _read22 = rt.reader('unordered_pairs_of', _types21)
+    _types25 = set()
+    _read26 = rt.reader('pairs', _types25)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' has ', str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types7 and (_v10 := _getattr(_o9, 'unordered_pairs_of', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('unordered_pairs_of', _MISSING)) is not _MISSING) else _read8(_o9)), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'pairs', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('pairs', _MISSING)) is not _MISSING) else _read12(_o13))))), ' with no CHECK that the start comes first', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' has ')
-        _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types7 and (_v10 := _getattr(_o9, 'unordered_pairs_of', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('unordered_pairs_of', _MISSING)) is not _MISSING) else _read8(_o9)), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'pairs', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('pairs', _MISSING)) is not _MISSING) else _read12(_o13))))))
-        _append(' with no CHECK that the start comes first')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v18 if type(_o17 := names['table']) in _types15 and type(_v18 := _o17.qualified_name) not in _METHOD_TYPES else (_v18 if type(_o17) is _dict and (_v18 := _o17.get('qualified_name', _MISSING)) is not _MISSING else _read16(_o17)))), ' has ', str(_join19(', ', _call20(names, (_v24 if (type(_o23 := names['table']) in _types21 and (_v24 := _getattr(_o23, 'unordered_pairs_of', _MISSING)) is not _MISSING and (type(_v24) not in _METHOD_TYPES or _v24.__name__ not in _FORMATTERS)) or (type(_o23) is _dict and (_v24 := _o23.get('unordered_pairs_of', _MISSING)) is not _MISSING) else _read22(_o23)), (_v28 if type(_o27 := names['options']) in _types25 and type(_v28 := _o27.pairs) not in _METHOD_TYPES else (_v28 if type(_o27) is _dict and (_v28 := _o27.get('pairs', _MISSING)) is not _MISSING else _read26(_o27)))))), ' with no CHECK that the start comes first', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6546,14 +9706,21 @@ def _template_157(rt):
     _read2 = rt.reader('qualified_name', _types1)
     _types5 = set()
     _read6 = rt.reader('schema', _types5)
+    _types9 = set()
+    _read10 = rt.reader('qualified_name', _types9)
+    _types13 = set()
+    _read14 = rt.reader('schema', _types13)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' is reachable through the API (', str((_v8 if (type(_o7 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types5 and (_v8 := _getattr(_o7, 'schema', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('schema', _MISSING)) is not _MISSING) else _read6(_o7))), ' is exposed) and has no row level security: anyone with the public API key can read and change every row', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' is reachable through the API (')
-        _append(str((_v8 if (type(_o7 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types5 and (_v8 := _getattr(_o7, 'schema', _MISSING)) is not _MISSING and (type(_v8) not in _METHOD_TYPES or _v8.__name__ not in _FORMATTERS)) or (type(_o7) is _dict and (_v8 := _o7.get('schema', _MISSING)) is not _MISSING) else _read6(_o7))))
-        _append(' is exposed) and has no row level security: anyone with the public API key can read and change every row')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v12 if type(_o11 := names['table']) in _types9 and type(_v12 := _o11.qualified_name) not in _METHOD_TYPES else (_v12 if type(_o11) is _dict and (_v12 := _o11.get('qualified_name', _MISSING)) is not _MISSING else _read10(_o11)))), ' is reachable through the API (', str((_v16 if type(_o15 := names['table']) in _types13 and type(_v16 := _o15.schema) not in _METHOD_TYPES else (_v16 if type(_o15) is _dict and (_v16 := _o15.get('schema', _MISSING)) is not _MISSING else _read14(_o15)))), ' is exposed) and has no row level security: anyone with the public API key can read and change every row', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6564,14 +9731,22 @@ def _template_158(rt):
     _join5 = rt.sandbox.join
     _types6 = set()
     _read7 = rt.reader('unchecked_flag_pairs', _types6)
+    _types10 = set()
+    _read11 = rt.reader('qualified_name', _types10)
+    _join14 = rt.sandbox.join
+    _types15 = set()
+    _read16 = rt.reader('unchecked_flag_pairs', _types15)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' keeps ', str(_join5(', ', (_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'unchecked_flag_pairs', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('unchecked_flag_pairs', _MISSING)) is not _MISSING) else _read7(_o8)))), ' side by side with no CHECK tying them: a row can have the flag set and no time, or a time and the flag unset', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' keeps ')
-        _append(str(_join5(', ', (_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'unchecked_flag_pairs', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('unchecked_flag_pairs', _MISSING)) is not _MISSING) else _read7(_o8)))))
-        _append(' side by side with no CHECK tying them: a row can have the flag set and no time, or a time and the flag unset')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v13 if type(_o12 := names['table']) in _types10 and type(_v13 := _o12.qualified_name) not in _METHOD_TYPES else (_v13 if type(_o12) is _dict and (_v13 := _o12.get('qualified_name', _MISSING)) is not _MISSING else _read11(_o12)))), ' keeps ', str(_join14(', ', (_v18 if type(_o17 := names['table']) in _types15 and type(_v18 := _o17.unchecked_flag_pairs) not in _METHOD_TYPES else (_v18 if type(_o17) is _dict and (_v18 := _o17.get('unchecked_flag_pairs', _MISSING)) is not _MISSING else _read16(_o17))))), ' side by side with no CHECK tying them: a row can have the flag set and no time, or a time and the flag unset', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6593,15 +9768,33 @@ def _template_159(rt):
     _read24 = rt.reader('tables', _types23)
     _types27 = set()
     _read28 = rt.reader('kinds', _types27)
+    _types31 = set()
+    _read32 = rt.reader('qualified_name', _types31)
+    _join35 = rt.sandbox.join
+    _call36 = rt.caller()
+    _types37 = set()
+    _read38 = rt.reader('missing_required', _types37)
+    _types41 = set()
+    _read42 = rt.reader('columns', _types41)
+    _types45 = set()
+    _read46 = rt.reader('tables', _types45)
+    _types49 = set()
+    _read50 = rt.reader('kinds', _types49)
+    _types53 = set()
+    _read54 = rt.reader('tables', _types53)
+    _types57 = set()
+    _read58 = rt.reader('kinds', _types57)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' lacks ', str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types7 and (_v10 := _getattr(_o9, 'missing_required', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('missing_required', _MISSING)) is not _MISSING) else _read8(_o9)), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'columns', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('columns', _MISSING)) is not _MISSING) else _read12(_o13)), (_v18 if (type(_o17 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types15 and (_v18 := _getattr(_o17, 'tables', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('tables', _MISSING)) is not _MISSING) else _read16(_o17)), (_v22 if (type(_o21 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types19 and (_v22 := _getattr(_o21, 'kinds', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('kinds', _MISSING)) is not _MISSING) else _read20(_o21))))), ", which the team's standard requires on ", str(('every table' if ((not (_v26 if (type(_o25 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types23 and (_v26 := _getattr(_o25, 'tables', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('tables', _MISSING)) is not _MISSING) else _read24(_o25))) and (not (_v30 if (type(_o29 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types27 and (_v30 := _getattr(_o29, 'kinds', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('kinds', _MISSING)) is not _MISSING) else _read28(_o29)))) else 'its tables')), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' lacks ')
-        _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types7 and (_v10 := _getattr(_o9, 'missing_required', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('missing_required', _MISSING)) is not _MISSING) else _read8(_o9)), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'columns', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('columns', _MISSING)) is not _MISSING) else _read12(_o13)), (_v18 if (type(_o17 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types15 and (_v18 := _getattr(_o17, 'tables', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('tables', _MISSING)) is not _MISSING) else _read16(_o17)), (_v22 if (type(_o21 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types19 and (_v22 := _getattr(_o21, 'kinds', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('kinds', _MISSING)) is not _MISSING) else _read20(_o21))))))
-        _append(", which the team's standard requires on ")
-        _append(str(('every table' if ((not (_v26 if (type(_o25 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types23 and (_v26 := _getattr(_o25, 'tables', _MISSING)) is not _MISSING and (type(_v26) not in _METHOD_TYPES or _v26.__name__ not in _FORMATTERS)) or (type(_o25) is _dict and (_v26 := _o25.get('tables', _MISSING)) is not _MISSING) else _read24(_o25))) and (not (_v30 if (type(_o29 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types27 and (_v30 := _getattr(_o29, 'kinds', _MISSING)) is not _MISSING and (type(_v30) not in _METHOD_TYPES or _v30.__name__ not in _FORMATTERS)) or (type(_o29) is _dict and (_v30 := _o29.get('kinds', _MISSING)) is not _MISSING) else _read28(_o29)))) else 'its tables')))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v34 if type(_o33 := names['table']) in _types31 and type(_v34 := _o33.qualified_name) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('qualified_name', _MISSING)) is not _MISSING else _read32(_o33)))), ' lacks ', str(_join35(', ', _call36(names, (_v40 if (type(_o39 := names['table']) in _types37 and (_v40 := _getattr(_o39, 'missing_required', _MISSING)) is not _MISSING and (type(_v40) not in _METHOD_TYPES or _v40.__name__ not in _FORMATTERS)) or (type(_o39) is _dict and (_v40 := _o39.get('missing_required', _MISSING)) is not _MISSING) else _read38(_o39)), (_v44 if type(_o43 := names['options']) in _types41 and type(_v44 := _o43.columns) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('columns', _MISSING)) is not _MISSING else _read42(_o43))), (_v48 if type(_o47 := names['options']) in _types45 and type(_v48 := _o47.tables) not in _METHOD_TYPES else (_v48 if type(_o47) is _dict and (_v48 := _o47.get('tables', _MISSING)) is not _MISSING else _read46(_o47))), (_v52 if type(_o51 := names['options']) in _types49 and type(_v52 := _o51.kinds) not in _METHOD_TYPES else (_v52 if type(_o51) is _dict and (_v52 := _o51.get('kinds', _MISSING)) is not _MISSING else _read50(_o51)))))), ", which the team's standard requires on ", str(('every table' if ((not (_v56 if type(_o55 := names['options']) in _types53 and type(_v56 := _o55.tables) not in _METHOD_TYPES else (_v56 if type(_o55) is _dict and (_v56 := _o55.get('tables', _MISSING)) is not _MISSING else _read54(_o55)))) and (not (_v60 if type(_o59 := names['options']) in _types57 and type(_v60 := _o59.kinds) not in _METHOD_TYPES else (_v60 if type(_o59) is _dict and (_v60 := _o59.get('kinds', _MISSING)) is not _MISSING else _read58(_o59))))) else 'its tables')), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6609,12 +9802,19 @@ def _template_159(rt):
 def _template_160(rt):
     _types1 = set()
     _read2 = rt.reader('qualified_name', _types1)
+    _types5 = set()
+    _read6 = rt.reader('qualified_name', _types5)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), ' looks like a test, scratch or backup table left in the final schema', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append(' looks like a test, scratch or backup table left in the final schema')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v8 if type(_o7 := names['table']) in _types5 and type(_v8 := _o7.qualified_name) not in _METHOD_TYPES else (_v8 if type(_o7) is _dict and (_v8 := _o7.get('qualified_name', _MISSING)) is not _MISSING else _read6(_o7)))), ' looks like a test, scratch or backup table left in the final schema', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6632,16 +9832,29 @@ def _template_161(rt):
     _read16 = rt.reader('require_trigger', _types15)
     _types19 = set()
     _read20 = rt.reader('require_trigger', _types19)
+    _types23 = set()
+    _read24 = rt.reader('qualified_name', _types23)
+    _join27 = rt.sandbox.join
+    _call28 = rt.caller()
+    _types29 = set()
+    _read30 = rt.reader('unmaintained_columns', _types29)
+    _types33 = set()
+    _read34 = rt.reader('columns', _types33)
+    _types37 = set()
+    _read38 = rt.reader('require_trigger', _types37)
+    _types41 = set()
+    _read42 = rt.reader('require_trigger', _types41)
+    def _plain(names):
+        _text = ''.join((str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))), '.', str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types7 and (_v10 := _getattr(_o9, 'unmaintained_columns', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('unmaintained_columns', _MISSING)) is not _MISSING) else _read8(_o9)), (names['table'] if 'table' in names else _undefined_name('table')), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'columns', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('columns', _MISSING)) is not _MISSING) else _read12(_o13)), (_v18 if (type(_o17 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types15 and (_v18 := _getattr(_o17, 'require_trigger', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('require_trigger', _MISSING)) is not _MISSING) else _read16(_o17))))), ' is kept current by ', str(("no trigger, which the team's standard requires" if (_v22 if (type(_o21 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types19 and (_v22 := _getattr(_o21, 'require_trigger', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('require_trigger', _MISSING)) is not _MISSING) else _read20(_o21)) else 'a trigger on other tables but not on this one')), ': it keeps its insert time', ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str((_v4 if (type(_o3 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types1 and (_v4 := _getattr(_o3, 'qualified_name', _MISSING)) is not _MISSING and (type(_v4) not in _METHOD_TYPES or _v4.__name__ not in _FORMATTERS)) or (type(_o3) is _dict and (_v4 := _o3.get('qualified_name', _MISSING)) is not _MISSING) else _read2(_o3))))
-        _append('.')
-        _append(str(_join5(', ', _call6(names, (_v10 if (type(_o9 := (names['model'] if 'model' in names else _undefined_name('model'))) in _types7 and (_v10 := _getattr(_o9, 'unmaintained_columns', _MISSING)) is not _MISSING and (type(_v10) not in _METHOD_TYPES or _v10.__name__ not in _FORMATTERS)) or (type(_o9) is _dict and (_v10 := _o9.get('unmaintained_columns', _MISSING)) is not _MISSING) else _read8(_o9)), (names['table'] if 'table' in names else _undefined_name('table')), (_v14 if (type(_o13 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types11 and (_v14 := _getattr(_o13, 'columns', _MISSING)) is not _MISSING and (type(_v14) not in _METHOD_TYPES or _v14.__name__ not in _FORMATTERS)) or (type(_o13) is _dict and (_v14 := _o13.get('columns', _MISSING)) is not _MISSING) else _read12(_o13)), (_v18 if (type(_o17 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types15 and (_v18 := _getattr(_o17, 'require_trigger', _MISSING)) is not _MISSING and (type(_v18) not in _METHOD_TYPES or _v18.__name__ not in _FORMATTERS)) or (type(_o17) is _dict and (_v18 := _o17.get('require_trigger', _MISSING)) is not _MISSING) else _read16(_o17))))))
-        _append(' is kept current by ')
-        _append(str(("no trigger, which the team's standard requires" if (_v22 if (type(_o21 := (names['options'] if 'options' in names else _undefined_name('options'))) in _types19 and (_v22 := _getattr(_o21, 'require_trigger', _MISSING)) is not _MISSING and (type(_v22) not in _METHOD_TYPES or _v22.__name__ not in _FORMATTERS)) or (type(_o21) is _dict and (_v22 := _o21.get('require_trigger', _MISSING)) is not _MISSING) else _read20(_o21)) else 'a trigger on other tables but not on this one')))
-        _append(': it keeps its insert time')
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str((_v26 if type(_o25 := names['table']) in _types23 and type(_v26 := _o25.qualified_name) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('qualified_name', _MISSING)) is not _MISSING else _read24(_o25)))), '.', str(_join27(', ', _call28(names, (_v32 if (type(_o31 := names['model']) in _types29 and (_v32 := _getattr(_o31, 'unmaintained_columns', _MISSING)) is not _MISSING and (type(_v32) not in _METHOD_TYPES or _v32.__name__ not in _FORMATTERS)) or (type(_o31) is _dict and (_v32 := _o31.get('unmaintained_columns', _MISSING)) is not _MISSING) else _read30(_o31)), names['table'], (_v36 if type(_o35 := names['options']) in _types33 and type(_v36 := _o35.columns) not in _METHOD_TYPES else (_v36 if type(_o35) is _dict and (_v36 := _o35.get('columns', _MISSING)) is not _MISSING else _read34(_o35))), (_v40 if type(_o39 := names['options']) in _types37 and type(_v40 := _o39.require_trigger) not in _METHOD_TYPES else (_v40 if type(_o39) is _dict and (_v40 := _o39.get('require_trigger', _MISSING)) is not _MISSING else _read38(_o39)))))), ' is kept current by ', str(("no trigger, which the team's standard requires" if (_v44 if type(_o43 := names['options']) in _types41 and type(_v44 := _o43.require_trigger) not in _METHOD_TYPES else (_v44 if type(_o43) is _dict and (_v44 := _o43.get('require_trigger', _MISSING)) is not _MISSING else _read42(_o43))) else 'a trigger on other tables but not on this one')), ': it keeps its insert time', ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
@@ -6656,17 +9869,26 @@ def _template_162(rt):
     _read11 = rt.reader('reserved_names', _types10)
     _types14 = set()
     _read15 = rt.reader('reserved_names', _types14)
+    _join18 = rt.sandbox.join
+    _types19 = set()
+    _read20 = rt.reader('reserved_names', _types19)
+    _types23 = set()
+    _read24 = rt.reader('qualified_name', _types23)
+    _types27 = set()
+    _read28 = rt.reader('reserved_names', _types27)
+    _types31 = set()
+    _read32 = rt.reader('reserved_names', _types31)
+    def _plain(names):
+        _text = ''.join((str(_join1(', ', (_v5 if (type(_o4 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types2 and (_v5 := _getattr(_o4, 'reserved_names', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('reserved_names', _MISSING)) is not _MISSING) else _read3(_o4)))), ' in ', str((_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'qualified_name', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('qualified_name', _MISSING)) is not _MISSING) else _read7(_o8))), ' ', str(('is a reserved word' if (True if len((_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'reserved_names', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('reserved_names', _MISSING)) is not _MISSING) else _read11(_o12))) == 1 else False) else 'are reserved words')), ': every query must quote ', str(('it' if (True if len((_v17 if (type(_o16 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types14 and (_v17 := _getattr(_o16, 'reserved_names', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('reserved_names', _MISSING)) is not _MISSING) else _read15(_o16))) == 1 else False) else 'them')), ))
+        return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     def _function(names):
-        _out = []
-        _append = _out.append
-        _append(str(_join1(', ', (_v5 if (type(_o4 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types2 and (_v5 := _getattr(_o4, 'reserved_names', _MISSING)) is not _MISSING and (type(_v5) not in _METHOD_TYPES or _v5.__name__ not in _FORMATTERS)) or (type(_o4) is _dict and (_v5 := _o4.get('reserved_names', _MISSING)) is not _MISSING) else _read3(_o4)))))
-        _append(' in ')
-        _append(str((_v9 if (type(_o8 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types6 and (_v9 := _getattr(_o8, 'qualified_name', _MISSING)) is not _MISSING and (type(_v9) not in _METHOD_TYPES or _v9.__name__ not in _FORMATTERS)) or (type(_o8) is _dict and (_v9 := _o8.get('qualified_name', _MISSING)) is not _MISSING) else _read7(_o8))))
-        _append(' ')
-        _append(str(('is a reserved word' if (True if len((_v13 if (type(_o12 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types10 and (_v13 := _getattr(_o12, 'reserved_names', _MISSING)) is not _MISSING and (type(_v13) not in _METHOD_TYPES or _v13.__name__ not in _FORMATTERS)) or (type(_o12) is _dict and (_v13 := _o12.get('reserved_names', _MISSING)) is not _MISSING) else _read11(_o12))) == 1 else False) else 'are reserved words')))
-        _append(': every query must quote ')
-        _append(str(('it' if (True if len((_v17 if (type(_o16 := (names['table'] if 'table' in names else _undefined_name('table'))) in _types14 and (_v17 := _getattr(_o16, 'reserved_names', _MISSING)) is not _MISSING and (type(_v17) not in _METHOD_TYPES or _v17.__name__ not in _FORMATTERS)) or (type(_o16) is _dict and (_v17 := _o16.get('reserved_names', _MISSING)) is not _MISSING) else _read15(_o16))) == 1 else False) else 'them')))
-        _text = ''.join(_out)
+        _given = names
+        try:
+            _text = ''.join((str(_join18(', ', (_v22 if type(_o21 := names['table']) in _types19 and type(_v22 := _o21.reserved_names) not in _METHOD_TYPES else (_v22 if type(_o21) is _dict and (_v22 := _o21.get('reserved_names', _MISSING)) is not _MISSING else _read20(_o21))))), ' in ', str((_v26 if type(_o25 := names['table']) in _types23 and type(_v26 := _o25.qualified_name) not in _METHOD_TYPES else (_v26 if type(_o25) is _dict and (_v26 := _o25.get('qualified_name', _MISSING)) is not _MISSING else _read24(_o25)))), ' ', str(('is a reserved word' if (True if len((_v30 if type(_o29 := names['table']) in _types27 and type(_v30 := _o29.reserved_names) not in _METHOD_TYPES else (_v30 if type(_o29) is _dict and (_v30 := _o29.get('reserved_names', _MISSING)) is not _MISSING else _read28(_o29)))) == 1 else False) else 'are reserved words')), ': every query must quote ', str(('it' if (True if len((_v34 if type(_o33 := names['table']) in _types31 and type(_v34 := _o33.reserved_names) not in _METHOD_TYPES else (_v34 if type(_o33) is _dict and (_v34 := _o33.get('reserved_names', _MISSING)) is not _MISSING else _read32(_o33)))) == 1 else False) else 'them')), ))
+        except _RUNAWAY:
+            raise
+        except Exception:
+            return _plain(_given)
         return _text if len(_text) <= 100000 else _check_output(_text, 100000)
     return _function
 
