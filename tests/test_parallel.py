@@ -195,6 +195,31 @@ def test_a_parse_that_fails_in_the_thread_is_done_here(
     assert not _ahead_threads()
 
 
+def test_a_parser_failure_parsed_ahead_is_that_files_problem(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The parser fails on a file (not a syntax error: a failure of its own) while the thread
+    parses ahead: that file gets the internal-error problem it gets in one thread, and the
+    other files are parsed; the run goes on."""
+    real = postgres.pg_parser.parse_sql_json
+
+    def fails_on_file_20(text: str) -> str:
+        if "t20 " in text:
+            raise ValueError("injected failure")
+        return str(real(text))
+
+    monkeypatch.setattr(postgres.pg_parser, "parse_sql_json", fails_on_file_20)
+    texts = [f"CREATE TABLE t{i} (id int);" for i in range(70)]
+    sources = [SourceFile(f"{i}.sql", text) for i, text in enumerate(texts)]
+
+    def described(parsed: list[Any]) -> list[Any]:
+        return [([s.kind for s in st], [p.message for p in pr]) for st, pr in parsed]
+
+    alone = described(parse_many(sources))
+    assert alone[20] == ([], ["internal error while parsing: ValueError: injected failure"])
+    assert described(parse_many(sources, jobs=2)) == alone
+
+
 def test_deep_parse_parsed_ahead() -> None:
     """A parse nested deeper than orjson decodes, parsed ahead by the thread, is read here
     all the same."""

@@ -496,9 +496,9 @@ def _parse_each(
     missing = [i for i, found in enumerate(data) if found is None and i not in streamed]
 
     # With --jobs, a thread parses the files ahead of the replay (libpg_query runs without
-    # the GIL): a file the fast path takes whole as libpg_query's JSON of it, which this
-    # thread then reads as it reads a file it parsed itself; any other file (None) is parsed
-    # here.
+    # the GIL): it gives libpg_query's JSON of each file the fast path takes whole, which the
+    # caller's thread reads as if it had parsed the file itself, and None for any other file,
+    # which the caller's thread parses (and reports) as it does without --jobs.
     threaded = jobs > 1 and len(missing) >= _PARALLEL_FROM
     parsing = (
         ahead(len(missing), lambda item: _whole_file_json(sources[missing[item]].text))
@@ -735,12 +735,13 @@ def _cache_path(text: str, part: str = "") -> CacheKey | None:
 
 def _whole_file_json(text: str) -> str | None:
     """libpg_query's JSON of a file `_parse_postgres` parses whole (no NUL, not long enough
-    to be parsed in chunks), or None: another file, or a syntax error (the slow path)."""
+    to be parsed in chunks), or None: another file, a syntax error (the slow path), or a
+    failure of the parser, which `_parse_guarded` meets again and reports for the file."""
     if "\x00" in text or len(text) >= _CHUNKED_FROM:
         return None
     try:
         doc: str = pg_parser.parse_sql_json(text)
-    except pg_parser.ParseError:
+    except Exception:  # (pglast's ParseError, or a failure `_parse_guarded` reports)
         return None
     return doc
 
