@@ -536,3 +536,24 @@ def test_a_library_upgrade_is_a_new_run(
     module.write_text("VERSION = '1.10'\n", encoding="utf-8")
     _lint()
     assert len(pipeline_runs) == 2
+
+
+def test_the_parse_cache_keeps_trees_as_json_text(project: Path) -> None:
+    """A parse is cached with each statement's tree as its JSON text (a warm run loads every
+    file's parse before the replay: texts are a fraction of the dicts' memory), and one
+    orjson cannot write (nested deeper than its limit) as its dict; both read back to the
+    same run."""
+    chain = " || ".join(f"'p{i}'" for i in range(200))
+    Path("migrations/0004_deep.sql").write_text(f"SELECT {chain};\n", encoding="utf-8")
+    reference = _lint("--no-cache")
+    assert _lint().output == reference.output  # parsed, and the parse cached
+    users = load_cached(_parse_key("0001_users.sql"))
+    assert isinstance(users[0][0][2], str)  # (statements, problems): the first's tree
+    assert json.loads(users[0][0][2])["relation"]["relname"] == "users"
+    deep = load_cached(_parse_key("0004_deep.sql"))
+    assert isinstance(deep[0][0][2], dict)
+    os.environ["SCHEMA_REVIEW_NO_RESULT_CACHE"] = "1"
+    try:
+        assert _lint().output == reference.output  # replayed from the cached parses
+    finally:
+        del os.environ["SCHEMA_REVIEW_NO_RESULT_CACHE"]

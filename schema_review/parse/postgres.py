@@ -16,6 +16,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import orjson
+
 from schema_review.parse import json_tree
 from schema_review.parse.expressions import Expression, node_name
 from schema_review.parse.script import (
@@ -643,14 +645,17 @@ def _parse_guarded(source: SourceFile, doc: str | None = None) -> Parsed:
 
 def _as_data(parsed: Parsed, first: int = 0, start: int = 0) -> _ParseData:
     """A parse as data; `first`, `start`: counted from that statement and that character
-    (a long file's chunk, see StatementStream)."""
+    (a long file's chunk, see StatementStream). Each tree as its JSON text: a run that reads
+    the cache loads every file's parse before the replay, and the texts of a long history's
+    trees are a fraction of the memory of their dicts (each is decoded when the replay
+    reads it)."""
     statements, problems = parsed
     return (
         [
             (
                 s.index - first,
                 s.kind,
-                s._tree,
+                _json_text(s._tree),
                 s.start - start,
                 s.end - start,
                 s.trivia_start - start,
@@ -660,6 +665,17 @@ def _as_data(parsed: Parsed, first: int = 0, start: int = 0) -> _ParseData:
         ],
         [(p.offset - start, p.message, p.rule) for p in problems],
     )
+
+
+def _json_text(tree: dict[str, Any] | str | None) -> dict[str, Any] | str | None:
+    """A statement's tree as JSON text (see `_as_data`), or as it is when orjson cannot
+    write it (a lone surrogate, from `E'\\udc80'`; deeper than its limit)."""
+    if not isinstance(tree, dict):
+        return tree
+    try:
+        return orjson.dumps(tree).decode()
+    except TypeError:  # (orjson's JSONEncodeError)
+        return tree
 
 
 def _from_data(source: SourceFile, data: _ParseData, first: int = 0, start: int = 0) -> Parsed:
