@@ -282,10 +282,10 @@ def main() -> None:
     "--jobs",
     type=click.IntRange(min=0),
     default=None,
-    help="Processes a large run shares its rules among (2,000 statements or more); from 2, "
-    "a thread also parses the next files while the ones before are replayed (64 files to "
-    "parse or more). The output is the same. 0: one per CPU; 1: one process. Default: one "
-    "per CPU, at most 4, on Linux; one elsewhere.",
+    help="Processes a large run shares: the next files parsed while the ones before are "
+    "replayed (64 files to parse or more), the rules (2,000 statements or more); the output "
+    "is the same. 0: one per CPU; 1: one process. Default: one per CPU, at most 4, on Linux; "
+    "one elsewhere.",
 )
 @click.option(
     "--output-format-file",

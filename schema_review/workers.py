@@ -1,11 +1,10 @@
-"""Work done beside this process's own (`lint --jobs N`), with the results of one process.
+"""Work shared between forked processes (`lint --jobs N`), with the results of one process.
 
-Two ways: `ahead` computes a sequence's items in a thread ahead of this process, which takes
-them in order as it needs them (libpg_query's parse of a history's files, which runs without
-the GIL, while this process replays the files before); `share` splits a batch of parts among
-forked processes (the rules).
+Two ways: `ahead` computes a sequence's items in workers ahead of this process, which takes
+them in order as it needs them (the parse of a history's files, while this process replays
+the files before); `share` splits a batch of parts among all processes (the rules).
 
-`share` cuts the work in numbered parts and forks N - 1 workers; each process (this one
+The work is cut in numbered parts. `share` forks N - 1 workers; each process (this one
 included) takes the next chunk of parts until none is left, so a process that finishes early
 takes more. A worker sends its parts' results back as plain data on a pipe of its own and
 exits; this process puts every part's result in its place. The caller merges them in part
@@ -18,8 +17,8 @@ its results.
 A part a worker does not send back (the worker died, raised, or its result cannot be sent)
 is done here: a failure costs time, never results, and an error is raised here as in a
 single process. Without `os.fork` (Windows), or with one job, everything is done here. No
-worker outlives `share` (each is waited for, and killed first when this process leaves
-early: an error, Ctrl-C), and no thread outlives `ahead`.
+worker outlives `share`: each is waited for, and killed first when this process leaves
+early (an error, Ctrl-C).
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ _R = TypeVar("_R")
 class WorkerStats:
     """What one `share` or `ahead` cost, for measuring the gain (bench): this process's CPU
     seconds in `share` (`merging` of them: taking the workers' results in), and each
-    worker's, as the system counted them (an `ahead` thread's run beside this process)."""
+    worker's, as the system counted them (an `ahead` worker's run beside this process)."""
 
     __slots__ = ("kind", "merging", "parent", "workers")
 
@@ -213,55 +212,108 @@ class _Shared:
             os._exit(status)
 
 
-def ahead(count: int, do: Callable[[int], _R], depth: int = 32) -> Generator[_R, None, None]:
-    """`do(0)`, `do(1)`, ... `do(count - 1)`, in order, computed by a thread while the caller
-    works on the items before: for work that releases the GIL, as libpg_query's parse does
-    (pglast calls it without the GIL), so the thread runs beside the caller on another CPU.
-    A thread, not a process: nothing to copy, send or read back, and no memory pages copied
-    as the two write them. At most `depth` items wait to be taken. An item whose `do` raised
-    in the thread is done here, where its error is raised. A caller that stops early closes
-    the iterator: the thread stops after its current item, and is waited for."""
-    if count < 2:
+def ahead(
+    count: int, jobs: int, do: Callable[[int], _R], chunk: int = 8
+) -> Generator[_R, None, None]:
+    """`do(0)`, `do(1)`, ... `do(count - 1)`, in order, computed by `jobs - 1` forked workers
+    while the caller works on the items before (worker k does the chunks of `chunk` items
+    k, k + jobs - 1, ...). An item a worker does not send (it failed, or the result does not
+    pickle) is done here, and so is every later item of a worker that died or sent what
+    cannot be read. A caller that stops early closes the iterator: the workers are killed."""
+    if jobs < 2 or count < 2 or not can_fork():
         for item in range(count):
             yield do(item)
         return
-    import queue
-    import threading
-    import time
-
     stats = WorkerStats("ahead")
-    done: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    failed = object()
-
-    def work() -> None:
-        started = time.thread_time()
-        try:
-            for item in range(count):
-                if stop.is_set():
-                    return
-                try:
-                    result: Any = do(item)
-                except Exception:  # done again by the caller, which raises it
-                    result = failed
-                done.put(result)  # (waits while `depth` items are not taken)
-        finally:
-            stats.workers = [time.thread_time() - started]
-
-    thread = threading.Thread(target=work, name="schema-review-ahead", daemon=True)
-    thread.start()
+    workers: list[tuple[int, int]] = []
+    readers: list[Any] = []
     try:
-        for item in range(count):
-            result = done.get()
-            yield do(item) if result is failed else result
-    finally:
-        stop.set()
-        while thread.is_alive():  # it may wait on the full queue: take what it put
+        for k in range(min(jobs - 1, -(-count // chunk))):
             try:
-                done.get_nowait()
-            except queue.Empty:
-                thread.join(0.001)
+                result, result_in = os.pipe()
+            except OSError:
+                break
+            try:
+                pid = os.fork()
+            except OSError:
+                os.close(result)
+                os.close(result_in)
+                break
+            if pid == 0:  # the worker: never returns
+                os.close(result)
+                for _, pipe in workers:
+                    os.close(pipe)
+                _work_ahead(result_in, range(count), k, jobs - 1, chunk, do)
+            os.close(result_in)
+            workers.append((pid, result))
+            readers.append(os.fdopen(result, "rb", closefd=False))
+        alive = [True] * len(workers)
+        for item in range(count):
+            owner = (item // chunk) % (jobs - 1)
+            if owner < len(workers) and alive[owner]:
+                sent = _frame(readers[owner])
+                if sent is not None and sent[0] == item:
+                    if sent[1]:
+                        yield sent[2]
+                        continue
+                else:  # it died, or sent something else: the rest of its items are here
+                    alive[owner] = False
+            yield do(item)
+    finally:
+        for reader in readers:
+            reader.close()
+        stats.workers = _stop(workers)
         STATS.append(stats)
+
+
+_LENGTH = 8  # a frame's length: 8 bytes, little-endian
+
+
+def _work_ahead(
+    out: int, items: range, k: int, workers: int, chunk: int, do: Callable[[int], Any]
+) -> None:
+    """An `ahead` worker's life: its items in order, each sent in a frame as soon as done
+    (`(item, True, result)`, or `(item, False, None)` when it failed or does not pickle),
+    then exit without running exit handlers or flushing buffers (its parent's)."""
+    status = 1
+    try:
+        import gc
+        import pickle
+
+        gc.disable()
+        for start in range(k * chunk, len(items), workers * chunk):
+            for item in items[start : start + chunk]:
+                try:
+                    data = pickle.dumps((item, True, do(item)), pickle.HIGHEST_PROTOCOL)
+                except Exception:
+                    data = pickle.dumps((item, False, None), pickle.HIGHEST_PROTOCOL)
+                view = memoryview(len(data).to_bytes(_LENGTH, "little") + data)
+                while view:
+                    view = view[os.write(out, view) :]
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def _frame(reader: Any) -> tuple[int, bool, Any] | None:
+    """The next frame a worker sent, or None when there is none (it died) or it is not
+    one `_work_ahead` writes."""
+    import pickle
+
+    try:
+        header = reader.read(_LENGTH)
+        if len(header) != _LENGTH:
+            return None
+        size = int.from_bytes(header, "little")
+        data = reader.read(size)
+        if len(data) != size:
+            return None
+        frame = pickle.loads(data)
+    except Exception:
+        return None
+    if type(frame) is not tuple or len(frame) != 3 or type(frame[0]) is not int:
+        return None
+    return frame
 
 
 def _received(pipe: int) -> Iterator[tuple[int, Any]]:

@@ -1,13 +1,12 @@
-"""`lint --jobs N`: the files parsed ahead by a thread and the rules shared among processes
-give the same output, byte for byte, as one process; a worker's failure costs time, never
-findings; no process, thread or file descriptor is left behind."""
+"""`lint --jobs N`: the files parsed ahead by other processes and the rules shared among
+processes give the same output, byte for byte, as one process; a worker's failure costs
+time, never findings; no process or file descriptor is left behind."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,7 +83,7 @@ def test_examples_on_several_processes_as_on_one() -> None:
     workers.STATS.clear()
     alone = _lint_examples("-j", "1")
     assert '"rule"' in alone
-    assert not workers.STATS  # one process: no thread, nothing forked
+    assert not workers.STATS  # one process: nothing forked
     assert _lint_examples("-j", "2") == alone
     kinds = {s.kind for s in workers.STATS if s.workers}
     assert kinds == {"ahead", "share"}  # both ways did run in workers
@@ -162,44 +161,47 @@ def test_workers_that_die_cost_nothing_but_time(monkeypatch: pytest.MonkeyPatch)
         os._exit(3)
 
     monkeypatch.setattr(workers._Shared, "_work", dies)
+    monkeypatch.setattr(workers, "_work_ahead", dies)
     before = _children()
     assert _lint_examples("-j", "2") == alone
     assert _children() == before
 
 
-def test_a_parse_that_fails_in_the_thread_is_done_here(
+def test_a_parse_worker_that_dies_midway_leaves_the_rest_here(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The thread parsing ahead fails on a file (a bug of ours): that file is parsed here,
-    the others are taken from the thread, in order."""
+    """The worker parsing ahead dies after some files: the files it sent are used, the
+    others parsed here, in order."""
+    parent = os.getpid()
     real = postgres._whole_file_json
-    texts = [f"CREATE TABLE t{i} (id int);\nALTER TABLE t{i} ADD COLUMN c int;" for i in range(70)]
+    texts = [f"CREATE TABLE t{i} (id int);\nALTER TABLE t{i} ADD COLUMN c int;" for i in range(40)]
     sources = [SourceFile(f"{i}.sql", text) for i, text in enumerate(texts)]
     alone = [([s.kind for s in st], [p.message for p in pr]) for st, pr in parse_many(sources)]
-    here: list[str] = []
+    died: list[str] = []
 
-    def fails_on_file_20(text: str) -> str | None:
+    def dies_at_file_20(text: str) -> str | None:
+        if os.getpid() != parent and "t20 " in text:
+            os._exit(3)
         if "t20 " in text:
-            if threading.current_thread() is not threading.main_thread():
-                raise RuntimeError("injected failure")
-            here.append(text)
+            died.append(text)  # this process parses it: the worker died there
         return real(text)
 
-    monkeypatch.setattr(postgres, "_whole_file_json", fails_on_file_20)
+    monkeypatch.setattr(postgres, "_whole_file_json", dies_at_file_20)
+    before = _children()
     workers.STATS.clear()
     shared = parse_many(sources, jobs=2)
     assert [([s.kind for s in st], [p.message for p in pr]) for st, pr in shared] == alone
     assert [s.source for st, _ in shared for s in st] == [s for s in sources for _ in range(2)]
     assert workers.STATS[-1].kind == "ahead" and len(workers.STATS[-1].workers) == 1
-    assert here == [texts[20]]  # the thread did fail on it, and only this thread parsed it
-    assert not _ahead_threads()
+    assert died  # the worker did die at file 20
+    assert _children() == before
 
 
 def test_a_parser_failure_parsed_ahead_is_that_files_problem(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The parser fails on a file (not a syntax error: a failure of its own) while the thread
-    parses ahead: that file gets the internal-error problem it gets in one thread, and the
+    """The parser fails on a file (not a syntax error: a failure of its own) while a worker
+    parses ahead: that file gets the internal-error problem it gets in one process, and the
     other files are parsed; the run goes on."""
     real = postgres.pg_parser.parse_sql_json
 
@@ -220,9 +222,8 @@ def test_a_parser_failure_parsed_ahead_is_that_files_problem(
     assert described(parse_many(sources, jobs=2)) == alone
 
 
-def test_deep_parse_parsed_ahead() -> None:
-    """A parse nested deeper than orjson decodes, parsed ahead by the thread, is read here
-    all the same."""
+def test_deep_parse_in_worker_processes() -> None:
+    """A parse nested too deeply to send is parsed here."""
     chain = " || ".join(f"'p{i}'" for i in range(3_000))
     texts = [f"SELECT {i};" for i in range(70)] + [f"SELECT {chain};"]
     sources = [SourceFile(f"{i}.sql", text) for i, text in enumerate(texts)]
@@ -231,23 +232,19 @@ def test_deep_parse_parsed_ahead() -> None:
     assert not [problem for _, problems in parsed for problem in problems]
 
 
-def test_a_caller_that_stops_early_leaves_no_thread() -> None:
-    """The replay stops (an error) after the first file: the thread parsing ahead stops
-    (it waits on the full queue, or is parsing) and is waited for."""
+def test_a_caller_that_stops_early_leaves_no_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay stops (an error) after the first file: the worker parsing ahead is killed
+    and waited for, its pipe closed."""
     texts = [f"CREATE TABLE t{i} (id int);" for i in range(300)]
     sources = [SourceFile(f"{i}.sql", text) for i, text in enumerate(texts)]
-    before = _children()
+    before, descriptors = _children(), _descriptors()
     parsing = postgres.parse_each(sources, jobs=2)
     next(parsing)
-    time.sleep(0.05)  # the thread is parsing ahead, or waiting on the full queue
-    assert len(_ahead_threads()) == 1
+    time.sleep(0.05)  # the worker is parsing ahead, or waiting on the full pipe
+    assert len(_children()) == len(before) + 1
     parsing.close()
-    assert not _ahead_threads()
     assert _children() == before
-
-
-def _ahead_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "schema-review-ahead"]
+    assert _descriptors() == descriptors
 
 
 def test_no_process_to_fork_leaves_the_work_here(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -264,13 +261,12 @@ def test_no_process_to_fork_leaves_the_work_here(monkeypatch: pytest.MonkeyPatch
 
 
 def test_no_fork_at_all_is_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A system without fork (Windows): the rules are evaluated here; the files are still
-    parsed ahead by a thread. The same output."""
+    """A system without fork (Windows): --jobs changes nothing."""
     alone = _lint_examples("-j", "1")
     monkeypatch.delattr(os, "fork")
     workers.STATS.clear()
     assert _lint_examples("-j", "2") == alone
-    assert {s.kind for s in workers.STATS} == {"ahead"}
+    assert not workers.STATS
 
 
 def test_a_hit_a_worker_cannot_send_is_found_here(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -470,9 +470,11 @@ def parse_many(sources: list[SourceFile], jobs: int = 1) -> list[Parsed]:
 
 def parse_each(sources: list[SourceFile], jobs: int = 1) -> Generator[Parsed, None, None]:
     """Each file's statements and problems, in order, the ones an earlier run parsed from
-    the cache. With `jobs` > 1 and many files to parse, a thread parses them ahead of the
-    caller (schema_review.workers.ahead): the caller replays a file while libpg_query parses
-    the next ones. A caller that stops early closes the iterator."""
+    the cache. With `jobs` > 1 and many files to parse, forked workers parse them ahead of
+    the caller (schema_review.workers.ahead): the caller replays a file while the next
+    ones are parsed, and a parse comes back as libpg_query's JSON of the file (or, for a
+    file the fast path does not take whole, as plain data, each tree as its JSON text),
+    which costs a fraction of parsing it. A caller that stops early closes the iterator."""
     for statements, problems in _parse_each(sources, jobs, stream=False):
         assert isinstance(statements, list)
         yield statements, problems
@@ -497,29 +499,38 @@ def _parse_each(
     }
     missing = [i for i, found in enumerate(data) if found is None and i not in streamed]
 
-    # With --jobs, a thread parses the files ahead of the replay (libpg_query runs without
-    # the GIL): it gives libpg_query's JSON of each file the fast path takes whole, which the
-    # caller's thread reads as if it had parsed the file itself, and None for any other file,
-    # which the caller's thread parses (and reports) as it does without --jobs.
-    threaded = jobs > 1 and len(missing) >= _PARALLEL_FROM
-    parsing = (
-        ahead(len(missing), lambda item: _whole_file_json(sources[missing[item]].text))
-        if threaded
-        else None
-    )
+    workers = jobs if len(missing) >= _PARALLEL_FROM else 1
+
+    def parse(item: int) -> _ParseData | str:
+        # A worker's parse crosses a pipe. A file the fast path takes whole goes as
+        # libpg_query's JSON of it: one string to send (cutting it into statements and
+        # pickling them cost the worker more than the parse), which this process then
+        # reads as it reads a file it parsed itself. Any other file goes as its statements.
+        source = sources[missing[item]]
+        doc = _whole_file_json(source.text)
+        if doc is not None:
+            return doc
+        return _as_data(_parse_guarded(source))
+
+    parsing = ahead(len(missing), workers, parse) if workers > 1 else None
     try:
         for number, (source, key, item) in enumerate(zip(sources, keys, data, strict=True)):
             if number in streamed:
                 yield _stream_or_parse(source)
                 continue
             if item is None:
-                # The statements as the parse made them, not turned into data and back (the
-                # cache, when on, gets the data).
-                parsed = _parse_guarded(source, doc=None if parsing is None else next(parsing))
-                if key is not None:
-                    _store(key, _as_data(parsed))
-                yield parsed
-                continue
+                sent = None if parsing is None else next(parsing)
+                if sent is None or isinstance(sent, str):
+                    # Parsed here, or read from a worker's JSON of the file: the statements
+                    # as the parse made them, not turned into data and back (the cache, when
+                    # on, gets the data).
+                    parsed = _parse_guarded(source, doc=sent)
+                    if key is not None:
+                        _store(key, _as_data(parsed))
+                    yield parsed
+                    continue
+                item = sent
+                _store(key, item)
             yield _from_data(source, item)
     finally:
         if parsing is not None:
@@ -630,7 +641,7 @@ def _stream_or_parse(source: SourceFile) -> Streamed:
     return StatementStream(source, text, cuts, len(slices), problems), problems
 
 
-# Below this many files to parse, starting a thread costs more than it saves.
+# Below this many files to parse, starting a process costs more than it saves.
 _PARALLEL_FROM = 64
 
 
@@ -770,8 +781,7 @@ def _parse_postgres(source: SourceFile, doc: str | None = None) -> Parsed:
     that still has an error is split into statements as psql splits it and each piece parsed
     alone, so one bad statement costs only itself and its finding points at the error. NUL
     bytes are reported and read as spaces (libpg_query would stop at the first one).
-    `doc`: libpg_query's JSON of the file, when a thread parsed it ahead
-    (`_whole_file_json`).
+    `doc`: libpg_query's JSON of the file, when a worker parsed it (`_whole_file_json`).
     """
     text = source.text
     marks: list[Mark] = []
