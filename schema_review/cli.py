@@ -283,9 +283,9 @@ def main() -> None:
     type=click.IntRange(min=0),
     default=None,
     help="Processes a large run shares: the next files parsed while the ones before are "
-    "replayed (64 files to parse or more), the rules (2,000 statements or more); the output "
-    "is the same. 0: one per CPU; 1: one process. Default: one per CPU, at most 4, on Linux; "
-    "one elsewhere.",
+    "replayed (64 files of 2 KB on average or more), the rules (8,000 statements or more); "
+    "the output is the same. 0: one per CPU; 1: one process. Default: one per CPU, at most 4, "
+    "on Linux; one elsewhere.",
 )
 @click.option(
     "--output-format-file",

@@ -37,6 +37,7 @@ def _always_shared(monkeypatch: pytest.MonkeyPatch) -> None:
     """Share the work whatever the size of the run (the examples are small)."""
     monkeypatch.setattr(pipeline, "SHARED_RULES_FROM", 0)
     monkeypatch.setattr(postgres, "_PARALLEL_FROM", 2)
+    monkeypatch.setattr(postgres, "_PARALLEL_FILE_SIZE", 0)
     monkeypatch.setenv("SCHEMA_REVIEW_NO_CACHE", "1")  # parsed, not taken from the cache
 
 

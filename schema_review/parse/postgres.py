@@ -499,7 +499,9 @@ def _parse_each(
     }
     missing = [i for i, found in enumerate(data) if found is None and i not in streamed]
 
-    workers = jobs if len(missing) >= _PARALLEL_FROM else 1
+    characters = sum(len(sources[i].text) for i in missing)
+    ahead_pays = len(missing) >= _PARALLEL_FROM and characters >= _PARALLEL_FILE_SIZE * len(missing)
+    workers = jobs if ahead_pays else 1
 
     def parse(item: int) -> _ParseData | str:
         # A worker's parse crosses a pipe. A file the fast path takes whole goes as
@@ -641,8 +643,14 @@ def _stream_or_parse(source: SourceFile) -> Streamed:
     return StatementStream(source, text, cuts, len(slices), problems), problems
 
 
-# Below this many files to parse, starting a process costs more than it saves.
+# A worker parses ahead from this many files to parse, of this many characters on average:
+# below, starting a process costs more than it saves, and so do small files (each is a frame
+# the worker writes and this process reads, and the copied pages of a forked process). The
+# corpus's 1,551 files of 1 KB on average parsed ahead took 0.08 s more wall time and 0.14 s
+# more CPU time (0.78 s in one process); 10,000 statements in 200 files of 4.5 KB, 0.04 s
+# less wall time (1.52 s).
 _PARALLEL_FROM = 64
+_PARALLEL_FILE_SIZE = 2_048
 
 
 def _parse_guarded(source: SourceFile, doc: str | None = None) -> Parsed:
