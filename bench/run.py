@@ -271,7 +271,8 @@ class _Bench:
         }
         commands = {
             **self.with_before(ours_only),
-            # `--jobs` defaults to one process per CPU on a run this large: one process, and two.
+            # `--jobs` given: one process, and two (the corpus stays below the sizes from which
+            # a second process pays: see parse/postgres.py and pipeline.py).
             "cold -j1": Command([*lint, "--no-cache", "-j", "1", *paths]),
             "cold -j2": Command([*lint, "--no-cache", "-j", "2", *paths]),
             **{name: Command([*c.argv, *paths]) for name, c in peers.items()},
