@@ -31,6 +31,9 @@ from tests.test_corpus import corpus_projects
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="workers are forked")
 
+# The sizes from which a worker parses ahead, before the fixture below lowers them.
+PARSE_AHEAD_FROM = (postgres._PARALLEL_FROM, postgres._PARALLEL_FILE_SIZE)
+
 
 @pytest.fixture(autouse=True)
 def _always_shared(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,6 +224,24 @@ def test_a_parser_failure_parsed_ahead_is_that_files_problem(
     alone = described(parse_many(sources))
     assert alone[20] == ([], ["internal error while parsing: ValueError: injected failure"])
     assert described(parse_many(sources, jobs=2)) == alone
+
+
+def test_small_files_are_parsed_here_and_larger_ones_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the sizes a run uses: as many files as it takes, but small ones (the corpus's
+    average is 1 KB), are parsed in this process; files of the average size it takes go to
+    a worker. The same parse either way."""
+    files, size = PARSE_AHEAD_FROM
+    monkeypatch.setattr(postgres, "_PARALLEL_FROM", files)
+    monkeypatch.setattr(postgres, "_PARALLEL_FILE_SIZE", size)
+    for padding, forked in ((size // 4, False), (size, True)):
+        texts = [f"-- {'x' * padding}\nCREATE TABLE t{i} (id int);" for i in range(files)]
+        sources = [SourceFile(f"{i}.sql", text) for i, text in enumerate(texts)]
+        workers.STATS.clear()
+        shared = parse_many(sources, jobs=2)
+        assert [s.kind for s in workers.STATS] == (["ahead"] if forked else [])
+        assert [[s.kind for s in st] for st, _ in shared] == [["CreateStmt"]] * files
 
 
 def test_deep_parse_in_worker_processes() -> None:
