@@ -499,8 +499,11 @@ def _parse_each(
     }
     missing = [i for i, found in enumerate(data) if found is None and i not in streamed]
 
-    characters = sum(len(sources[i].text) for i in missing)
-    ahead_pays = len(missing) >= _PARALLEL_FROM and characters >= _PARALLEL_FILE_SIZE * len(missing)
+    ahead_pays = (
+        jobs > 1
+        and len(missing) >= _PARALLEL_FROM
+        and sum(len(sources[i].text) for i in missing) >= _PARALLEL_FILE_SIZE * len(missing)
+    )
     workers = jobs if ahead_pays else 1
 
     def parse(item: int) -> _ParseData | str:

@@ -418,8 +418,8 @@ def prepare_to_share(rules: Sequence[Rule], model: SchemaModel, profile: Profile
     for rule in rules:
         if not rule.evaluated or rule.target in ("statement", "migration"):
             continue  # (their changes by kind, and the migrations, are listed already)
-        if rule.off_under(profile.orm) or profile.dialect not in rule.dialects:
-            continue  # it never runs on this history
+        if not rule_applies(rule, profile):
+            continue  # it never runs on this history (_run's own test)
         if rule.target == "history":
             for kind in rule.kinds:
                 subjects.history(kind)
