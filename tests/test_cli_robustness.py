@@ -228,3 +228,45 @@ def test_an_unforeseen_error_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert result.exit_code == 2
     assert result.output.startswith("schema-review: error: internal error: ValueError: a bug")
     assert "Traceback" not in result.output
+
+
+# A process started for the command: what `schema-review` and `python -m schema_review` run,
+# with an exit handler that says whether the interpreter's teardown ran.
+_PROCESS = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: sys.stderr.write('teardown\\n'))\n"
+    "from schema_review.cli import main\n"
+    "main()\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code"),
+    [
+        (["lint", "--format", "json", "--select", "all", "--no-cache"], 1),
+        (["lint", "--select", "all", "--no-cache", "--fail-on", "none"], 0),
+        (["report", "--date", "2026-01-01"], 0),
+    ],
+)
+def test_a_process_started_for_the_command_ends_without_teardown_and_writes_all_of_it(
+    arguments: list[str], code: int
+) -> None:
+    """lint and report end their own process without the interpreter taking down what the
+    run built (cli._finish): the output is all there, flushed, with the exit status; a caller
+    that passes the arguments (click's runner here, the tests) is not ended."""
+    import subprocess
+    import sys
+
+    folder = str(Path(__file__).parent.parent / "examples" / "saas-app" / "migrations")
+    process = subprocess.run(
+        [sys.executable, "-c", _PROCESS, *arguments, folder],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        check=False,
+    )
+    in_process = CliRunner().invoke(main, [*arguments, folder])
+    assert process.returncode == in_process.exit_code == code, process.stderr
+    assert "teardown" not in process.stderr
+    assert process.stdout == in_process.stdout
+    assert len(process.stdout) > 1000

@@ -289,13 +289,18 @@ def test_the_pieces_of_a_long_file_are_parsed_one_at_a_time(
     assert 5 < len(texts) < 50 and max(map(len, texts)) < 200
 
 
-def test_a_run_that_reads_no_model_frees_it_with_the_collector_off(tmp_path: Path) -> None:
-    """lint's outputs read no model: the run keeps its statements only, and the objects go
-    before the findings are built, though the command line turns the collector off (the
+def test_a_run_that_reads_no_model_frees_it_with_the_collector_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lint's outputs read no model: a long run keeps its statements only, and the objects
+    go before the findings are built, though the command line turns the collector off (the
     replay's front end and the objects form cycles) and the findings are the same."""
     import gc
 
+    from schema_review import pipeline
     from schema_review.model import Change, Table
+
+    monkeypatch.setattr(pipeline, "KEPT_TEXT", 0)  # every run is long
 
     folder = tmp_path / "m"
     folder.mkdir()
@@ -316,6 +321,24 @@ def test_a_run_that_reads_no_model_frees_it_with_the_collector_off(tmp_path: Pat
     assert run.statement_count == kept.statement_count == 10
     assert [m.tables for m in run.models] == [{}]
     assert run.result.findings == kept.result.findings
+
+
+def test_a_short_run_keeps_its_models_for_the_process_to_end_without_freeing_them(
+    tmp_path: Path,
+) -> None:
+    """Up to KEPT_TEXT characters of SQL, a run that reads no model keeps it whole: the
+    command line's process ends without taking it down object by object (cli._finish)."""
+    from schema_review import pipeline
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "V1__init.sql").write_text(RENAMES)
+    settings = Settings(select=("all",), fail_on="none")
+    assert len(RENAMES) <= pipeline.KEPT_TEXT
+    run = lint([folder], settings, keep_models=False)
+    kept = lint([folder], settings)
+    assert run.models[0].tables
+    assert [sorted(m.tables) for m in run.models] == [sorted(m.tables) for m in kept.models]
 
 
 def _reached_from(obj: object, run: object) -> bool:
