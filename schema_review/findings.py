@@ -565,7 +565,7 @@ def _sort_hits(hits: list[Hit]) -> None:
     short list is sorted once by the tuple (its tuples are few: one key call a hit, not
     three)."""
     if len(hits) <= _TUPLE_SORT_MAX:
-        hits.sort(key=_hit_order)
+        _sort_by_file(hits)
         return
     hits.sort(key=_hit_object)
     hits.sort(key=_hit_rule)
@@ -574,6 +574,35 @@ def _sort_hits(hits: list[Hit]) -> None:
 
 # Up to this many hits, _sort_hits sorts by a tuple a hit (a few MB at most).
 _TUPLE_SORT_MAX = 20_000
+
+
+def _sort_by_file(hits: list[Hit]) -> None:
+    """`hits.sort(key=_hit_order)`, a file at a time: the files in apply order, each one's
+    hits (a few) sorted by place in the file, rule and object. The same order, with fewer
+    and cheaper comparisons and no place number made for each hit (the corpus's 7,000
+    hits are in 1,200 files). When two files have the same place in apply order (their
+    hits would mix), the hits are sorted as one list."""
+    by_source: dict[SourceFile, list[Hit]] = {}
+    for hit in hits:
+        found = by_source.get(hit.source)
+        if found is None:
+            by_source[hit.source] = [hit]
+        else:
+            found.append(hit)
+    places = {(source.set_index, source.order): source for source in by_source}
+    if len(places) < len(by_source):
+        hits.sort(key=_hit_order)
+        return
+    hits.clear()
+    for place in sorted(places):
+        group = by_source[places[place]]
+        if len(group) > 1:
+            group.sort(key=_hit_in_file)
+        hits += group
+
+
+def _hit_in_file(hit: Hit) -> tuple[int, str, str]:
+    return hit.start, hit.rule.id, hit.object or ""
 
 
 def _hit_order(hit: Hit) -> tuple[int, str, str]:

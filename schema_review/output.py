@@ -13,7 +13,7 @@ import functools
 import json
 import re
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -136,13 +136,12 @@ def json_pieces(run: LintRun, fail_on: str, extra: dict[str, Any] | None = None)
     never hold the whole text (on a long history it is larger than the schema model)."""
     encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
     yield '{\n  "version": 1,\n  "findings": '
-    separator = "[\n    "
-    known: dict[Any, str] = {}
-    for finding in run.result.findings:
-        piece = separator + _finding_json(finding, encode, known)
-        yield piece if piece.isascii() else _json_text(piece)
-        separator = ",\n    "
-    yield "[]" if separator.startswith("[") else "\n  ]"  # no finding, or the last one's end
+    findings = run.result.findings
+    if findings:
+        yield from _findings_json(findings, encode, {}, True)
+        yield "\n  ]"
+    else:
+        yield "[]"
     more = "".join(f",\n  {encode(key)}: {encode(value)}" for key, value in (extra or {}).items())
     yield _json_text(f',\n  "summary": {encode(summary(run, fail_on))}{more}\n}}\n')
 
@@ -150,40 +149,56 @@ def json_pieces(run: LintRun, fail_on: str, extra: dict[str, Any] | None = None)
 def _finding_json(
     finding: Finding, encode: Callable[[Any], str], known: dict[Any, str] | None = None
 ) -> str:
-    """`encode(finding.to_dict())`, written out field by field with json's own string
-    encoder: `encode` makes a C encoder for each call, which cost more than the finding's
-    text. A field of another type than a finding's takes `encode`. `known`: the run's
-    few values written again and again, filled as they come: each (rule, severity,
-    category)'s start of a finding, and each file as JSON."""
-    f = finding
-    if not type(f.line) is type(f.column) is type(f.end_line) is type(f.end_column) is int:
-        return encode(f.to_dict())
-    known = {} if known is None else known
+    """`encode(finding.to_dict())`, as `_findings_json` writes it."""
+    return next(_findings_json([finding], encode, {} if known is None else known, False))
+
+
+def _findings_json(
+    findings: Iterable[Finding], encode: Callable[[Any], str], known: dict[Any, str], lines: bool
+) -> Iterator[str]:
+    """Each finding's `encode(finding.to_dict())`, written out field by field with json's own
+    string encoder: `encode` makes a C encoder for each call, which cost more than the
+    finding's text. A field of another type than a finding's takes `encode`. `known`: the
+    run's few values written again and again, filled as they come: each (rule, severity,
+    category)'s start of a finding, and each file as JSON. With `lines`, each as
+    `render_json` writes it: after the list's start or a comma, as JSON text (`_json_text`).
+    One loop for the findings: no call of a function for each."""
     text = _basestring
     # The message and the fix, the long strings, by orjson's encoder: the same JSON (it
     # escapes what json's does, as json does, and raises on a lone surrogate, which takes
     # `encode` below), several times faster on a fix of a few lines.
     long = orjson.dumps
-    try:
-        # (A tuple is never a file's key: the two kinds of key cannot meet.)
-        kind = (f.rule, f.severity, f.category)
-        start = known.get(kind)
-        if start is None:
-            start = known[kind] = (
-                f'{{"rule": {text(f.rule)}, "severity": {text(f.severity)}, '
-                f'"category": {text(f.category)}, "message": '
-            )
-        file = known.get(f.file) or known.setdefault(f.file, text(f.file))
-        return (
-            f"{start}{long(f.message).decode()}, "
-            f'"file": {file}, "line": {f.line}, "column": {f.column}, '
-            f'"end_line": {f.end_line}, "end_column": {f.end_column}, '
-            f'"object": {"null" if f.object is None else text(f.object)}, '
-            f'"fix": {"null" if f.fix is None else long(f.fix).decode()}, '
-            f'"fingerprint": {text(f.fingerprint)}}}'
-        )
-    except TypeError:  # not a string
-        return encode(f.to_dict())
+    separator = "[\n    " if lines else ""
+    for f in findings:
+        piece = ""
+        if type(f.line) is type(f.column) is type(f.end_line) is type(f.end_column) is int:
+            try:
+                # (A tuple is never a file's key: the two kinds of key cannot meet.)
+                kind = (f.rule, f.severity, f.category)
+                start = known.get(kind)
+                if start is None:
+                    start = known[kind] = (
+                        f'{{"rule": {text(f.rule)}, "severity": {text(f.severity)}, '
+                        f'"category": {text(f.category)}, "message": '
+                    )
+                file = known.get(f.file) or known.setdefault(f.file, text(f.file))
+                piece = (
+                    f"{separator}{start}{long(f.message).decode()}, "
+                    f'"file": {file}, "line": {f.line}, "column": {f.column}, '
+                    f'"end_line": {f.end_line}, "end_column": {f.end_column}, '
+                    f'"object": {"null" if f.object is None else text(f.object)}, '
+                    f'"fix": {"null" if f.fix is None else long(f.fix).decode()}, '
+                    f'"fingerprint": {text(f.fingerprint)}}}'
+                )
+            except TypeError:  # not a string
+                pass
+        if not piece:
+            piece = separator + encode(f.to_dict())
+        if lines:
+            yield piece if piece.isascii() else _json_text(piece)
+            separator = ",\n    "
+        else:
+            yield piece
 
 
 # json's encoder of a string when it does not escape what is not ASCII (ensure_ascii=False).

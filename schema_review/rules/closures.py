@@ -630,6 +630,11 @@ class _Generator:
         self.hoisted: list[tuple[str, str]] = []
         self._hoisted_names: dict[str, str] = {}
         self._hoisted_reads: dict[tuple[str, str], str] = {}  # (its value's local, attr)
+        # Each attribute's reader and the types it learnt the sandbox allows it on, one pair
+        # for all reads of that attribute (a template's plain and direct code read the
+        # same): the verdicts depend on the type and name only. A shipped module binds
+        # half the readers it would, one each.
+        self._readers: dict[str, tuple[str, str]] = {}
         # Within a `defined` test (its reads must fail as undefined, not raise), and
         # whether the attribute read being written is a method's, to be called.
         self._probing = 0
@@ -900,10 +905,13 @@ class _Generator:
         hoist = self.batch and not self._probing and target in self.hoisted_locals()
         if hoist and (target, attr) in self._hoisted_reads:
             return self._hoisted_reads[target, attr]  # read once already
-        allowed: set[type] = set()
-        read = _getattr(lambda obj: obj, attr, self.env, allowed)
-        types = self._name("_types", allowed, ("types",))
-        slow = self._name("_read", read, ("reader", attr, types))
+        reader = self._readers.get(attr)
+        if reader is None:
+            allowed: set[type] = set()
+            read = _getattr(lambda obj: obj, attr, self.env, allowed)
+            types = self._name("_types", allowed, ("types",))
+            reader = self._readers[attr] = types, self._name("_read", read, ("reader", attr, types))
+        types, slow = reader
         obj = self._name("_o")
         value = self._name("_v")
         allowed_read = (

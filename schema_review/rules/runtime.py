@@ -169,12 +169,13 @@ class _ModelCalls:
                     and all(map(is_, given, arguments))
                 ):
                     return _copy(value)
-        value = bounded(method(*arguments))
+        value = method(*arguments)
+        kind = type(value)
+        if value is not None and kind is not bool:  # (the common answers: bounded already)
+            value = bounded(value)
         # (An iterator is read once, by the expression that asked for it: never given again.
         # The first result is given as it is: the sandbox lets no expression change it.)
-        if len(calls) < _REMEMBERED and (
-            type(value) in _NOT_ITERATORS or not hasattr(type(value), "__next__")
-        ):
+        if len(calls) < _REMEMBERED and (kind in _NOT_ITERATORS or not hasattr(kind, "__next__")):
             calls.append((method.__func__, method.__self__, arguments, value))
         return value
 
@@ -228,19 +229,14 @@ def plain_caller(
     memo = _MODEL_CALLS
 
     def call(names: Names, function: Any, *arguments: Any) -> Any:
-        if (
-            type(function) is BuiltinMethodType
-            and type(function.__self__) is str
-            and function.__name__ in _PLAIN_STR_METHODS
-        ):
-            return bounded(function(*arguments))  # `column.name.lower()`: the common call
-        if (
-            type(function) is BuiltinMethodType
-            and type(function.__self__) in _MUTATING
-            and function.__name__ in _PLAIN_CONTAINER_METHODS
-        ):
-            return bounded(function(*arguments))
-        if type(function) is MethodType and not isinstance(function.__self__, _CHECKED_OWNERS):
+        kind = type(function)
+        if kind is BuiltinMethodType:
+            owner = type(function.__self__)
+            if (owner is str and function.__name__ in _PLAIN_STR_METHODS) or (
+                owner in _MUTATING and function.__name__ in _PLAIN_CONTAINER_METHODS
+            ):
+                return bounded(function(*arguments))  # `column.name.lower()`: the common call
+        elif kind is MethodType and not isinstance(function.__self__, _CHECKED_OWNERS):
             verdict = plain.get(function.__func__)
             if verdict is None:
                 verdict = plain[function.__func__] = not hasattr(
@@ -249,7 +245,9 @@ def plain_caller(
             if verdict:
                 if memo.open:
                     return memo.result(function, arguments, bounded)
-                return bounded(function(*arguments))
+                value = function(*arguments)
+                # (None and booleans, a method's common answers, are within the limits)
+                return value if value is None or type(value) is bool else bounded(value)
         return otherwise(names, function, *arguments)
 
     return call
