@@ -1172,13 +1172,14 @@ class Index(SchemaObject):
     @property
     def ignores_soft_delete(self) -> bool:
         """A plain index of a soft-deleting table that also holds the deleted rows."""
-        deleted = self.table.soft_delete_column
+        # The index's own fields first: most indexes are unique, a key's or partial, and
+        # the table's soft-delete column is a look at each of its columns.
         return bool(
-            deleted
-            and not self.unique
+            not self.unique
             and self.constraint is None
             and self.predicate is None
             and self.method == "btree"
+            and (deleted := self.table.soft_delete_column)
             and deleted not in self.column_names
         )
 
