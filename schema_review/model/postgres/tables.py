@@ -587,9 +587,9 @@ class TableStatements(PostgresBase):
         node = statement.node
         table = self.table_for_alter(node["relation"], statement)
         existed = self.existed_before_file(table)
-        columns = [_index_elem_name(e, statement) for e in node.get("indexParams", ())]
-        elements = [*node.get("indexParams", ()), *node.get("indexIncludingParams", ())]
-        key_names = index_column_names(_index_key_name(e) for e in elements)
+        columns, key_options, keys = _index_keys(node.get("indexParams", ()), statement)
+        keys += [_index_key_name(e) for e in node.get("indexIncludingParams", ())]
+        key_names = index_column_names(keys)
         name = node.get("idxname") or self.choose_relation_name(
             table.schema, table.name, name_addition(key_names), "idx"
         )
@@ -622,7 +622,7 @@ class TableStatements(PostgresBase):
             unique=bool(node.get("unique")),
             method=node.get("accessMethod", "btree"),
             key_names=key_names,
-            key_options=[_index_elem_options(e) for e in node.get("indexParams", ())],
+            key_options=key_options,
         )
         if existing is not None:
             self.drop_index_object(existing, statement, "replaced")
@@ -828,6 +828,37 @@ def _distinct_index_constraints(
         kept.append((node, column))
         shapes.append(mine)
     return kept
+
+
+def _index_keys(
+    params: list[Json], statement: Statement
+) -> tuple[list[str | Expression], list[str], list[str | None]]:
+    """For each key of an index: its column or expression (`_index_elem_name`), what follows
+    it (`_index_elem_options`) and the name PostgreSQL gives it (`_index_key_name`), read in
+    one pass over the keys. A plain column key (as good as every one) is its name three times
+    and nothing after it; the others are read by those three."""
+    columns: list[str | Expression] = []
+    options: list[str] = []
+    names: list[str | None] = []
+    for item in params:
+        element = item.get("IndexElem", item)
+        name = element.get("name")
+        if (
+            name
+            and not element.get("indexcolname")
+            and "collation" not in element
+            and "opclass" not in element
+            and element.get("ordering") not in _WRITTEN_ORDERINGS
+            and element.get("nulls_ordering") not in _WRITTEN_NULLS
+        ):
+            columns.append(sys.intern(str(name)))
+            options.append("")
+            names.append(str(name))
+        else:
+            columns.append(_index_elem_name(item, statement))
+            options.append(_index_elem_options(item))
+            names.append(_index_key_name(item))
+    return columns, options, names
 
 
 def _index_key_name(item: Json) -> str | None:
