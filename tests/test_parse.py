@@ -100,6 +100,27 @@ def test_split_statements_takes_whole_only_the_tokens_that_token_returns_as_matc
     assert not script._WHOLE & searched
 
 
+def test_function_names_are_worked_out_once_a_text_and_given_as_a_new_list() -> None:
+    """Expressions of the same text share their function names (worked out once); each
+    answer is a list of its own, and a renamed expression, another text, has its own."""
+    from schema_review.parse import expressions
+    from schema_review.parse.expressions import Expression
+
+    [statement], _ = parse_postgres(
+        SourceFile("f.sql", "CREATE TABLE t (a uuid DEFAULT pg_catalog.gen_random_uuid());")
+    )
+    default = statement.node["tableElts"][0]["ColumnDef"]["constraints"][0]["Constraint"]
+    first = Expression("", 0, default["raw_expr"])
+    second = Expression("", 40, default["raw_expr"])
+    names = first.function_names
+    assert names == ["pg_catalog.gen_random_uuid"]
+    assert expressions._FUNCTION_NAMES[first._node] == ("pg_catalog.gen_random_uuid",)  # type: ignore[index]
+    names.append("changed by a caller")
+    assert second.function_names == ["pg_catalog.gen_random_uuid"]
+    call = {"FuncCall": {"funcname": [{"String": {"sval": "now"}}], "location": 0}}
+    assert Expression("", 0, call).function_names == ["now"]
+
+
 def test_expressions_keep_their_values_through_the_compact_text() -> None:
     """An expression is kept as compact JSON (orjson's): it reads back as the node without
     its locations, non-ASCII text included; what orjson cannot write (a lone surrogate, a

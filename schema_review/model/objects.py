@@ -239,20 +239,6 @@ def _made_function(source: str, name: str) -> Callable[..., Any]:
     return function
 
 
-def _volatile_call(default: Expression) -> str:
-    """The first function of VOLATILE_FUNCTIONS the expression calls, or ''."""
-    for name in default.function_names:
-        if name.rpartition(".")[2].lower() in VOLATILE_FUNCTIONS:
-            return name
-    return ""
-
-
-# Column.volatile_default by the default's text (see there); a few hundred texts at most in
-# a schema's history, and cleared past this many.
-_VOLATILE_CALLS: dict[str, str] = {}
-_VOLATILE_CALLS_KEPT = 4096
-
-
 class Event:
     """One thing a statement did to an object: created, altered, renamed, dropped ..."""
 
@@ -641,22 +627,12 @@ class Column(SchemaObject):
         A volatile default is computed per row: adding the column rewrites the table, where
         a constant or stable default (`now()`) is only stored in the catalog (PostgreSQL 11+).
         """
-        default = self.default
-        if default is None or self.type.serial:
+        if self.default is None or self.type.serial:
             return ""  # a serial's nextval() is its sequence: `rewrites_on_add` says so
-        # The answer for the default's text, once a text: an Expression keeps its node as
-        # one JSON string for each text (interned), which `function_names` decodes and walks
-        # at each call, and a history's columns share a few defaults (now(), a constant,
-        # gen_random_uuid()) that the replay and rules ask about column after column.
-        text = default._node
-        if type(text) is not str:
-            return _volatile_call(default)  # a node too deep for a text of its own
-        found = _VOLATILE_CALLS.get(text)
-        if found is None:
-            if len(_VOLATILE_CALLS) >= _VOLATILE_CALLS_KEPT:
-                _VOLATILE_CALLS.clear()
-            found = _VOLATILE_CALLS[text] = _volatile_call(default)
-        return found
+        for name in self.default.function_names:
+            if name.rpartition(".")[2].lower() in VOLATILE_FUNCTIONS:
+                return name
+        return ""
 
     @property
     def rewrites_on_add(self) -> str:

@@ -421,12 +421,18 @@ class Expression:
     @property
     def function_names(self) -> list[str]:
         """Names of the functions the expression calls (`now`, `gen_random_uuid` ...)."""
-        names: list[str] = []
-        for item in walk_dicts(self.node):
-            call = item.get("FuncCall")
-            if call is not None:
-                names.append(".".join(node_name(call.get("funcname"))))
-        return names
+        text = self._node
+        if type(text) is not str:
+            return _function_names(self.node)  # a node too deep for a text of its own
+        # Once a text: the replay and the rules ask column after column, of the few defaults
+        # a history's columns share (now(), gen_random_uuid(), a constant), and each answer
+        # decoded the node and walked it.
+        names = _FUNCTION_NAMES.get(text)
+        if names is None:
+            if len(_FUNCTION_NAMES) >= _FUNCTION_NAMES_KEPT:
+                _FUNCTION_NAMES.clear()
+            names = _FUNCTION_NAMES[text] = tuple(_function_names(self.node))
+        return list(names)
 
     def __str__(self) -> str:
         return self.sql
@@ -439,6 +445,21 @@ class Expression:
 
     def __hash__(self) -> int:
         return hash(self.key)
+
+
+def _function_names(node: JsonNode) -> list[str]:
+    names: list[str] = []
+    for item in walk_dicts(node):
+        call = item.get("FuncCall")
+        if call is not None:
+            names.append(".".join(node_name(call.get("funcname"))))
+    return names
+
+
+# Expression.function_names by the expression's compact text (interned): a few hundred texts
+# in a history, cleared past this many.
+_FUNCTION_NAMES: dict[str, tuple[str, ...]] = {}
+_FUNCTION_NAMES_KEPT = 4096
 
 
 def _compact(node: JsonNode) -> tuple[JsonNode | str, int | None]:
