@@ -161,6 +161,10 @@ def test_a_long_run_packs_its_hits_and_reports_what_an_unpacked_one_does(
     assert not packed
     monkeypatch.setattr(pipeline, "_LONG_HISTORY", 0)  # the examples: compressed too
     monkeypatch.setattr(PackedHits, "CHUNK", 5)
+    # ... unless the run's text is short (KEPT_TEXT): its hits then stay as they are.
+    assert lint_examples() == unpacked
+    assert not packed
+    monkeypatch.setattr(pipeline, "KEPT_TEXT", 0)
     assert lint_examples() == unpacked
     assert packed
 
