@@ -11,12 +11,16 @@ import pytest
 
 from schema_review.config import Settings
 from schema_review.pipeline import LintRun, lint
-from schema_review.verify.server import Database, Server, connect_to, exit_on_termination
+from schema_review.verify.server import Database, Server, connect_to
 from schema_review.verify.server import start as start_server
 from tests.helpers import LintSql, commit_files, split_example, write_migrations
 
 if TYPE_CHECKING:
     from tests.oracle.mariadb import Server as MariaDBServer
+
+# A terminated session (a CI timeout's SIGTERM) stops like an interrupted one, fixtures torn
+# down: the servers below never outlive it.
+pytest_plugins = ("tests.termination",)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -67,15 +71,14 @@ def pg_server() -> Iterator[Server]:
     `system` (an installed server) or a connection URL (a server you run; only the
     databases the tests create are dropped)."""
     choice = os.environ.get("SCHEMA_REVIEW_TEST_POSTGRES", "embedded")
-    # SIGTERM (a CI timeout) becomes SystemExit, so this clean-up still runs.
-    with exit_on_termination():
-        server = connect_to(choice) if "://" in choice else start_server(choice)
-        try:
-            yield server
-        finally:
-            server.stop()
-            # Nothing may outlive the session: no process, no data or runtime directory.
-            assert server.leftovers() == []
+    # SIGTERM (a CI timeout) ends the session (tests/termination.py): this clean-up runs.
+    server = connect_to(choice) if "://" in choice else start_server(choice)
+    try:
+        yield server
+    finally:
+        server.stop()
+        # Nothing may outlive the session: no process, no data or runtime directory.
+        assert server.leftovers() == []
 
 
 @pytest.fixture
@@ -99,16 +102,15 @@ def mariadb_server() -> Iterator[MariaDBServer]:
         from tests.oracle import mariadb
     except ImportError as error:  # PyMySQL is a dev extra
         pytest.skip(f"MySQL oracle: no MySQL client library ({error})")
-    with exit_on_termination():
-        try:
-            server = mariadb.start()
-        except mariadb.ServerError as error:
-            pytest.skip(f"MySQL oracle: MariaDB cannot start here: {error}")
-        try:
-            yield server
-        finally:
-            server.stop()
-            assert server.leftovers() == []
+    try:
+        server = mariadb.start()
+    except mariadb.ServerError as error:
+        pytest.skip(f"MySQL oracle: MariaDB cannot start here: {error}")
+    try:
+        yield server
+    finally:
+        server.stop()
+        assert server.leftovers() == []
 
 
 @pytest.fixture
