@@ -165,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--instructions",
         action="store_true",
-        help="startup: also count the instructions of one run of each command (valgrind): "
+        help="startup and the corpus's cold runs: also count the instructions of one run of "
+        "each command (valgrind): "
         "a figure the neighbours' load does not move",
     )
     parser.add_argument(
@@ -191,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ours = _our_command()
         if "corpus" in workloads:
             results.update(bench.corpus(ours, peers, args.repeat))
+            if args.instructions and "corpus" in results:
+                bench.count_instructions(results["corpus"], _CORPUS_COUNTED)
         if "startup" in workloads:
             results.update(bench.startup(ours, peers, args.repeat * 2))
             if args.instructions:
@@ -365,14 +368,19 @@ class _Bench:
                     done[key] += 1
         return timings
 
-    def count_instructions(self, timings: dict[str, Timing]) -> None:
-        """Instructions executed by one run of each command (valgrind's callgrind): the work
-        done in user space, whatever the load; not the kernel's work of starting a process."""
+    def count_instructions(
+        self, timings: dict[str, Timing], names: Sequence[str] | None = None
+    ) -> None:
+        """Instructions executed by one run of each command (or of those `names`), counted
+        by valgrind's callgrind: the work done in user space, whatever the load; not the
+        kernel's work of starting a process or faulting its pages in."""
         valgrind = shutil.which("valgrind")
         if valgrind is None:
             print("--instructions: valgrind not found, skipped", file=sys.stderr)
             return
-        for timing in timings.values():
+        for name, timing in timings.items():
+            if names is not None and name not in names:
+                continue
             command = timing.command
             with tempfile.TemporaryDirectory(dir=self.scratch) as out:
                 argv = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}/cg", "-q"]
@@ -412,6 +420,8 @@ class _Bench:
 _LINT_OPTIONS = ["--format", "json", "--fail-on", "none", "--select", "all"]
 # The same with the rules on by default.
 _DEFAULT_RULES = ["--format", "json", "--fail-on", "none"]
+# The corpus runs whose instructions --instructions counts (a minute each under valgrind).
+_CORPUS_COUNTED = ("cold", "cold (before)", "cold, default rules", "squawk")
 
 
 @dataclass
