@@ -146,13 +146,6 @@ def json_pieces(run: LintRun, fail_on: str, extra: dict[str, Any] | None = None)
     yield _json_text(f',\n  "summary": {encode(summary(run, fail_on))}{more}\n}}\n')
 
 
-def _finding_json(
-    finding: Finding, encode: Callable[[Any], str], known: dict[Any, str] | None = None
-) -> str:
-    """`encode(finding.to_dict())`, as `_findings_json` writes it."""
-    return next(_findings_json([finding], encode, {} if known is None else known, False))
-
-
 def _findings_json(
     findings: Iterable[Finding], encode: Callable[[Any], str], known: dict[Any, str], lines: bool
 ) -> Iterator[str]:

@@ -182,7 +182,7 @@ def test_a_findings_json_line_is_jsons_own_encoding(text: str) -> None:
     encoder gives its dict, whatever its strings hold; a field of another type than a
     finding's (a bool line) is left to the encoder."""
     from schema_review.findings import Finding
-    from schema_review.output import _finding_json
+    from schema_review.output import _findings_json
 
     encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
     fields = ("rule", "high", "locking", text, text + ".sql", 12345, 1, 12346, 80)
@@ -191,4 +191,4 @@ def test_a_findings_json_line_is_jsons_own_encoding(text: str) -> None:
         Finding(*fields, None, None, "0123456789abcdef"),
         Finding("rule", "high", "locking", text, "f.sql", True, 1, 1, 1, None, None, text),
     ):
-        assert _finding_json(finding, encode) == encode(finding.to_dict())
+        assert next(_findings_json([finding], encode, {}, False)) == encode(finding.to_dict())
